@@ -1,0 +1,583 @@
+/*
+ * bstore.c - store helpers, the tracker, atomic scopes, the LRU cache and
+ * the in-memory store.
+ *
+ * Lock order: the cache has one mutex (c_mtx) and never calls its source
+ * while holding it.
+ *
+ * Cache design notes: a miss reads the source without the lock, so a
+ * commit folded in (oc_cache_apply) or a clear may land while the read is
+ * in flight.  Each of those bumps c_gen; a miss caches what it read only if
+ * c_gen did not move, so an older block never overwrites a newer fact.
+ */
+#include "core/bstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/o_util.h"
+
+o_err
+oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *out)
+{
+	bool  found;
+	o_err e = oc_bstore_get(s, id, out, &found);
+	char  str[OC_BID_STRLEN];
+
+	if (e != O_OK)
+		return e;
+	if (!found)
+		return o_err_set(O_ENOTFOUND, "missing block %s",
+		    oc_bid_str(id, str));
+	return O_OK;
+}
+
+o_err
+oc_bstore_apply(struct oc_bstore *s, struct oc_val *blk, struct oc_op op)
+{
+	struct oc_bid id;
+	o_err         e;
+
+	if (!oc_block_id(blk, &id)) {
+		oc_op_fini(&op);
+		return o_err_set(O_EINVAL, "apply to a block without id");
+	}
+	if ((e = oc_op_apply(blk, &op)) != O_OK) {
+		oc_op_fini(&op);
+		return e;
+	}
+	return oc_bstore_update(s, &id, op);
+}
+
+/* ---- tracker ----------------------------------------------------------- */
+
+static o_err
+trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct oc_tracker *t  = (struct oc_tracker *) s;
+	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id);
+	struct oc_val      base = oc_null();
+	bool               have = false;
+	o_err              e;
+
+	*out = oc_null();
+	if (tf == NULL)
+		return oc_bstore_get(t->src, id, out, found);
+	if (tf->insert != NULL || tf->del)
+		return oc_tf_apply(NULL, tf, out, found);
+	if ((e = oc_bstore_get(t->src, id, &base, &have)) != O_OK) {
+		oc_val_fini(&base);
+		return e;
+	}
+	e = oc_tf_apply(have ? &base : NULL, tf, out, found);
+	oc_val_fini(&base);
+	return e;
+}
+
+static o_err
+trk_insert(struct oc_bstore *s, struct oc_val blk)
+{
+	struct oc_tracker *t = (struct oc_tracker *) s;
+	struct oc_bid      id;
+
+	if (!oc_block_id(&blk, &id)) {
+		oc_val_fini(&blk);
+		return o_err_set(O_EINVAL, "insert of a block without id");
+	}
+	oc_tfs_insert(&t->tfs, blk);
+	return O_OK;
+}
+
+static o_err
+trk_update(struct oc_bstore *s, const struct oc_bid *id, struct oc_op op)
+{
+	return oc_tfs_update(&((struct oc_tracker *) s)->tfs, id, op);
+}
+
+static o_err
+trk_del(struct oc_bstore *s, const struct oc_bid *id)
+{
+	oc_tfs_delete(&((struct oc_tracker *) s)->tfs, id);
+	return O_OK;
+}
+
+static const struct oc_bstore_ops trk_ops = {
+	.get    = trk_get,
+	.insert = trk_insert,
+	.update = trk_update,
+	.del    = trk_del,
+};
+
+void
+oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src)
+{
+	t->base.ops = &trk_ops;
+	t->src      = src;
+	oc_tfs_init(&t->tfs);
+}
+
+void
+oc_tracker_init_with(struct oc_tracker *t, struct oc_bstore *src,
+    const struct oc_tfs *tfs)
+{
+	oc_tracker_init(t, src);
+	oc_tfs_dup(&t->tfs, tfs);
+}
+
+void
+oc_tracker_fini(struct oc_tracker *t)
+{
+	oc_tfs_fini(&t->tfs);
+}
+
+void
+oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old)
+{
+	if (old != NULL)
+		*old = t->tfs;
+	else
+		oc_tfs_fini(&t->tfs);
+	oc_tfs_init(&t->tfs);
+}
+
+bool
+oc_tracker_conflicts(const struct oc_tracker *t, const struct oc_bid *ids,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (oc_tfs_get(&t->tfs, &ids[i]) != NULL)
+			return true;
+	return false;
+}
+
+o_err
+oc_tfs_replay(const struct oc_tfs *tfs, struct oc_bstore *dst)
+{
+	size_t i, j;
+	o_err  e;
+
+	for (i = 0; i < tfs->n; i++) {
+		const struct oc_tf *tf = &tfs->e[i].tf;
+
+		if (tf->del && (e = oc_bstore_del(dst, &tfs->e[i].id)) != O_OK)
+			return e;
+	}
+	for (i = 0; i < tfs->n; i++) {
+		const struct oc_tf *tf = &tfs->e[i].tf;
+		struct oc_val       blk;
+		bool                present;
+
+		if (tf->insert == NULL || tf->del)
+			continue;
+		if ((e = oc_tf_apply(NULL, tf, &blk, &present)) != O_OK)
+			return e;
+		if ((e = oc_bstore_insert(dst, blk)) != O_OK)
+			return e;
+	}
+	for (i = 0; i < tfs->n; i++) {
+		const struct oc_tf *tf = &tfs->e[i].tf;
+
+		if (tf->insert != NULL || tf->del)
+			continue;
+		for (j = 0; j < tf->nops; j++) {
+			e = oc_bstore_update(dst, &tfs->e[i].id,
+			    oc_op_dup(&tf->ops[j]));
+			if (e != O_OK)
+				return e;
+		}
+	}
+	return O_OK;
+}
+
+void
+oc_atomic_begin(struct oc_tracker *a, struct oc_bstore *parent)
+{
+	oc_tracker_init(a, parent);
+}
+
+o_err
+oc_atomic_commit(struct oc_tracker *a)
+{
+	o_err e = oc_tfs_replay(&a->tfs, a->src);
+
+	oc_tracker_fini(a);
+	return e;
+}
+
+void
+oc_atomic_abort(struct oc_tracker *a)
+{
+	oc_tracker_fini(a);
+}
+
+/* ---- LRU cache --------------------------------------------------------- */
+
+struct cent {
+	struct oc_bid id;
+	struct oc_val blk;
+	int64_t       rev;
+	struct cent  *prev, *next; /* LRU list, head = most recent */
+	struct cent  *hnext;       /* hash chain */
+};
+
+struct oc_cache {
+	struct oc_bstore  base;
+	struct oc_bstore *src;
+	pthread_mutex_t   c_mtx;
+	struct cent     **tab;   /* guarded by c_mtx */
+	size_t            nbuck; /* power of two */
+	struct cent      *head, *tail; /* guarded by c_mtx */
+	size_t            len, max;    /* guarded by c_mtx */
+	uint64_t          gen;         /* guarded by c_mtx; bumped by changes */
+	struct oc_cache_stats st;      /* guarded by c_mtx */
+};
+
+static size_t
+bid_hash(const struct oc_bid *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h)); /* ids are random bytes */
+	return (size_t) h;
+}
+
+static struct cent **
+c_slot(struct oc_cache *c, const struct oc_bid *id)
+{
+	struct cent **p = &c->tab[bid_hash(id) & (c->nbuck - 1)];
+
+	while (*p != NULL && !oc_bid_eq(&(*p)->id, id))
+		p = &(*p)->hnext;
+	return p;
+}
+
+static void
+c_unlink(struct oc_cache *c, struct cent *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+c_push_front(struct oc_cache *c, struct cent *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (c->tail == NULL)
+		c->tail = e;
+}
+
+static void
+c_drop(struct oc_cache *c, const struct oc_bid *id)
+{
+	struct cent **p = c_slot(c, id);
+	struct cent  *e = *p;
+
+	if (e == NULL)
+		return;
+	*p = e->hnext;
+	c_unlink(c, e);
+	oc_val_fini(&e->blk);
+	free(e);
+	c->len--;
+}
+
+/* Put (moving blk) under c_mtx; evicts LRU entries beyond max. */
+static void
+c_put(struct oc_cache *c, const struct oc_bid *id, struct oc_val blk,
+    int64_t rev)
+{
+	struct cent **p = c_slot(c, id);
+	struct cent  *e = *p;
+
+	if (e != NULL) {
+		oc_val_fini(&e->blk);
+		e->blk = blk;
+		e->rev = rev;
+		c_unlink(c, e);
+		c_push_front(c, e);
+		return;
+	}
+	e        = o_calloc(1, sizeof(*e));
+	e->id    = *id;
+	e->blk   = blk;
+	e->rev   = rev;
+	e->hnext = NULL;
+	*p       = e;
+	c_push_front(c, e);
+	c->len++;
+	while (c->len > c->max && c->tail != NULL) {
+		struct oc_bid victim = c->tail->id;
+
+		c_drop(c, &victim);
+		c->st.evictions++;
+	}
+}
+
+static o_err
+cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct oc_cache *c = (struct oc_cache *) s;
+	struct cent     *e;
+	uint64_t         gen;
+	o_err            err;
+
+	pthread_mutex_lock(&c->c_mtx);
+	e = *c_slot(c, id);
+	if (e != NULL) {
+		c_unlink(c, e);
+		c_push_front(c, e);
+		*out   = oc_val_dup(&e->blk);
+		*found = true;
+		c->st.hits++;
+		pthread_mutex_unlock(&c->c_mtx);
+		return O_OK;
+	}
+	c->st.misses++;
+	gen = c->gen;
+	pthread_mutex_unlock(&c->c_mtx);
+
+	if ((err = oc_bstore_get(c->src, id, out, found)) != O_OK)
+		return err;
+	if (*found) {
+		pthread_mutex_lock(&c->c_mtx);
+		if (c->gen == gen && *c_slot(c, id) == NULL)
+			c_put(c, id, oc_val_dup(out), 0);
+		pthread_mutex_unlock(&c->c_mtx);
+	}
+	return O_OK;
+}
+
+static const struct oc_bstore_ops cache_ops = { .get = cache_get };
+
+struct oc_cache *
+oc_cache_alloc(struct oc_bstore *src, size_t max_entries)
+{
+	struct oc_cache *c = o_calloc(1, sizeof(*c));
+
+	c->base.ops = &cache_ops;
+	c->src      = src;
+	c->max      = max_entries ? max_entries : 1;
+	c->nbuck    = 16;
+	while (c->nbuck < 2 * c->max && c->nbuck < (1u << 20))
+		c->nbuck *= 2;
+	c->tab = o_calloc(c->nbuck, sizeof(struct cent *));
+	pthread_mutex_init(&c->c_mtx, NULL);
+	return c;
+}
+
+void
+oc_cache_free(struct oc_cache *c)
+{
+	if (c == NULL)
+		return;
+	oc_cache_clear_all(c);
+	pthread_mutex_destroy(&c->c_mtx);
+	free(c->tab);
+	free(c);
+}
+
+struct oc_bstore *
+oc_cache_store(struct oc_cache *c)
+{
+	return &c->base;
+}
+
+void
+oc_cache_clear(struct oc_cache *c, const struct oc_bid *ids, size_t n)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->c_mtx);
+	c->gen++;
+	for (i = 0; i < n; i++)
+		c_drop(c, &ids[i]);
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+void
+oc_cache_clear_all(struct oc_cache *c)
+{
+	pthread_mutex_lock(&c->c_mtx);
+	c->gen++;
+	while (c->head != NULL) {
+		struct oc_bid id = c->head->id;
+
+		c_drop(c, &id);
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+void
+oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->c_mtx);
+	c->gen++;
+	for (i = 0; i < tfs->n; i++) {
+		const struct oc_bid *id = &tfs->e[i].id;
+		const struct oc_tf  *tf = &tfs->e[i].tf;
+		struct cent         *e  = *c_slot(c, id);
+		struct oc_val        nb;
+		bool                 present;
+
+		if (tf->del) {
+			c_drop(c, id);
+			continue;
+		}
+		if (tf->insert == NULL && e == NULL)
+			continue; /* updates only to cached blocks */
+		if (oc_tf_apply(e ? &e->blk : NULL, tf, &nb, &present) !=
+		        O_OK ||
+		    !present) {
+			c_drop(c, id);
+			continue;
+		}
+		c_put(c, id, nb, rev);
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+size_t
+oc_cache_len(struct oc_cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->c_mtx);
+	n = c->len;
+	pthread_mutex_unlock(&c->c_mtx);
+	return n;
+}
+
+int64_t
+oc_cache_rev(struct oc_cache *c, const struct oc_bid *id)
+{
+	struct cent *e;
+	int64_t      r;
+
+	pthread_mutex_lock(&c->c_mtx);
+	e = *c_slot(c, id);
+	r = e ? e->rev : -1;
+	pthread_mutex_unlock(&c->c_mtx);
+	return r;
+}
+
+void
+oc_cache_get_stats(struct oc_cache *c, struct oc_cache_stats *st)
+{
+	pthread_mutex_lock(&c->c_mtx);
+	*st = c->st;
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+/* ---- in-memory store --------------------------------------------------- */
+
+struct oc_memstore {
+	struct oc_bstore base;
+	struct oc_tfs    blocks; /* each entry: tf.insert = the block */
+};
+
+static o_err
+mem_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct oc_memstore *m  = (struct oc_memstore *) s;
+	struct oc_tf       *tf = oc_tfs_get(&m->blocks, id);
+
+	*found = tf != NULL && tf->insert != NULL;
+	*out   = *found ? oc_val_dup(tf->insert) : oc_null();
+	return O_OK;
+}
+
+static o_err
+mem_insert(struct oc_bstore *s, struct oc_val blk)
+{
+	struct oc_memstore *m = (struct oc_memstore *) s;
+	struct oc_bid       id;
+
+	if (!oc_block_id(&blk, &id)) {
+		oc_val_fini(&blk);
+		return o_err_set(O_EINVAL, "insert of a block without id");
+	}
+	oc_tfs_insert(&m->blocks, blk);
+	return O_OK;
+}
+
+static o_err
+mem_update(struct oc_bstore *s, const struct oc_bid *id, struct oc_op op)
+{
+	struct oc_memstore *m  = (struct oc_memstore *) s;
+	struct oc_tf       *tf = oc_tfs_get(&m->blocks, id);
+	o_err               e;
+	char                str[OC_BID_STRLEN];
+
+	if (tf == NULL || tf->insert == NULL) {
+		oc_op_fini(&op);
+		return o_err_set(O_ENOBASE, "update of missing block %s",
+		    oc_bid_str(id, str));
+	}
+	e = oc_op_apply(tf->insert, &op);
+	oc_op_fini(&op);
+	return e;
+}
+
+static o_err
+mem_del(struct oc_bstore *s, const struct oc_bid *id)
+{
+	oc_tfs_remove(&((struct oc_memstore *) s)->blocks, id);
+	return O_OK;
+}
+
+static const struct oc_bstore_ops mem_ops = {
+	.get    = mem_get,
+	.insert = mem_insert,
+	.update = mem_update,
+	.del    = mem_del,
+};
+
+struct oc_memstore *
+oc_memstore_alloc(void)
+{
+	struct oc_memstore *m = o_calloc(1, sizeof(*m));
+
+	m->base.ops = &mem_ops;
+	oc_tfs_init(&m->blocks);
+	return m;
+}
+
+void
+oc_memstore_free(struct oc_memstore *m)
+{
+	if (m == NULL)
+		return;
+	oc_tfs_fini(&m->blocks);
+	free(m);
+}
+
+struct oc_bstore *
+oc_memstore_store(struct oc_memstore *m)
+{
+	return &m->base;
+}
+
+size_t
+oc_memstore_len(struct oc_memstore *m)
+{
+	return m->blocks.n;
+}

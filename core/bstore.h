@@ -1,0 +1,142 @@
+/*
+ * bstore.h - block sources and stores, the tracker, atomic scopes, and the
+ * LRU block cache.
+ *
+ * struct oc_bstore is a small vtable.  get() returns a private copy of the
+ * block (the caller owns *out and may mutate it); *found false means the
+ * block authoritatively does not exist, while an error (O_EUNAVAIL) means
+ * the source could not find out - never conflate the two.  Read-only sources
+ * leave insert/update/del NULL.
+ *
+ * Data structures (chain, log, B+tree) mutate blocks only through a store:
+ * they read a block, apply an op to their copy with oc_bstore_apply(), which
+ * also records the op in the store.
+ */
+#ifndef OC_BSTORE_H
+#define OC_BSTORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/block.h"
+#include "core/transform.h"
+
+struct oc_bstore;
+
+struct oc_bstore_ops {
+	o_err (*get)(struct oc_bstore *s, const struct oc_bid *id,
+	    struct oc_val *out, bool *found);
+	o_err (*insert)(struct oc_bstore *s, struct oc_val blk /* moved */);
+	o_err (*update)(struct oc_bstore *s, const struct oc_bid *id,
+	    struct oc_op op /* moved */);
+	o_err (*del)(struct oc_bstore *s, const struct oc_bid *id);
+};
+
+struct oc_bstore {
+	const struct oc_bstore_ops *ops;
+};
+
+static inline o_err
+oc_bstore_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	return s->ops->get(s, id, out, found);
+}
+
+static inline o_err
+oc_bstore_insert(struct oc_bstore *s, struct oc_val blk)
+{
+	return s->ops->insert(s, blk);
+}
+
+static inline o_err
+oc_bstore_update(struct oc_bstore *s, const struct oc_bid *id, struct oc_op op)
+{
+	return s->ops->update(s, id, op);
+}
+
+static inline o_err
+oc_bstore_del(struct oc_bstore *s, const struct oc_bid *id)
+{
+	return s->ops->del(s, id);
+}
+
+/* get() that turns "absent" into O_ENOTFOUND naming the block. */
+o_err oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *out);
+/* Apply op to the caller's copy *blk and record it in s (op moved). */
+o_err oc_bstore_apply(struct oc_bstore *s, struct oc_val *blk,
+    struct oc_op op);
+
+/*
+ * Tracker: a store that records changes as a transform set over a source,
+ * leaving the source untouched; reads see the staged changes applied.
+ *   insert(b)     stage b as a whole-block insert (clears a staged delete)
+ *   update(id,op) fold into the staged insert if any, else append the op
+ *   del(id)       drop staged insert/ops, stage a delete
+ */
+struct oc_tracker {
+	struct oc_bstore  base;
+	struct oc_bstore *src;
+	struct oc_tfs     tfs;
+};
+
+void oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src);
+/* init with a copy of tfs */
+void oc_tracker_init_with(struct oc_tracker *t, struct oc_bstore *src,
+    const struct oc_tfs *tfs);
+void oc_tracker_fini(struct oc_tracker *t);
+/* Move the staged transforms to *old (may be NULL: discarded); empty t. */
+void oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old);
+/* Does any staged block appear in ids? */
+bool oc_tracker_conflicts(const struct oc_tracker *t, const struct oc_bid *ids,
+    size_t n);
+
+/*
+ * Replay a transform set into a store: deletes, then inserts, then updates.
+ * Used by atomic scopes and to fold committed transforms into caches.
+ */
+o_err oc_tfs_replay(const struct oc_tfs *tfs, struct oc_bstore *dst);
+
+/*
+ * Atomic scope: a tracker over a parent store.  commit() replays the
+ * staged changes into the parent all at once; abort() discards them.
+ * Both end the scope (fini).
+ */
+void  oc_atomic_begin(struct oc_tracker *a, struct oc_bstore *parent);
+o_err oc_atomic_commit(struct oc_tracker *a);
+void  oc_atomic_abort(struct oc_tracker *a);
+
+/*
+ * Cache: LRU of committed blocks in front of a read-only source.  Hits
+ * return copies; absent answers are not cached.  Each entry remembers the
+ * revision it was read at (0 if unknown).  Internally locked; safe to share
+ * between threads.
+ */
+struct oc_cache;
+
+struct oc_cache *oc_cache_alloc(struct oc_bstore *src, size_t max_entries);
+void             oc_cache_free(struct oc_cache *c);
+struct oc_bstore *oc_cache_store(struct oc_cache *c);
+void oc_cache_clear(struct oc_cache *c, const struct oc_bid *ids, size_t n);
+void oc_cache_clear_all(struct oc_cache *c);
+/* Fold a committed transform set (at rev) into the cached blocks: deletes
+ * drop, inserts are cached, updates apply to blocks already cached only. */
+void   oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev);
+size_t oc_cache_len(struct oc_cache *c);
+/* Revision a cached block was stored at; -1 if not cached. */
+int64_t oc_cache_rev(struct oc_cache *c, const struct oc_bid *id);
+/* Counters for tests and stats. */
+struct oc_cache_stats {
+	uint64_t hits, misses, evictions;
+};
+void oc_cache_get_stats(struct oc_cache *c, struct oc_cache_stats *st);
+
+/* A plain in-memory block store (map of blocks): test double and scratch. */
+struct oc_memstore;
+struct oc_memstore *oc_memstore_alloc(void);
+void                oc_memstore_free(struct oc_memstore *m);
+struct oc_bstore   *oc_memstore_store(struct oc_memstore *m);
+size_t              oc_memstore_len(struct oc_memstore *m);
+
+#endif /* OC_BSTORE_H */

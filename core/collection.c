@@ -1,0 +1,788 @@
+/*
+ * collection.c - act / update / sync over the transactor.
+ *
+ * Design notes.
+ * - The log entry of a sync is built in a throw-away snapshot tracker, so a
+ *   failed attempt leaves no trace; the retry rebuilds it on the rebased
+ *   state.  A fresh action id is drawn for every attempt, so a late commit
+ *   of an abandoned attempt can never be mistaken for the retry.
+ * - The critical block is the log tail as read before the append.  At a
+ *   log-block roll-over that is the old tail (whose "next" every writer of
+ *   rev+1 must set), not the new block (reference hole 9.2#14).
+ * - The held context only moves forward; an absent header while holding a
+ *   revision is a contradiction (O_EVANISHED), never "empty collection".
+ * - Staged chunk blocks live in a side tracker that replay never resets:
+ *   chunks have fresh random ids, so they cannot conflict.
+ * - c_mtx is released around transactor pend/commit and backoff sleeps so
+ *   that act() and reads continue; c_sync keeps syncs and updates serial.
+ */
+#include "core/collection.h"
+
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/o_util.h"
+
+struct oc_collection {
+	pthread_mutex_t            c_sync; /* serialises sync/update */
+	pthread_mutex_t            c_mtx;  /* guards everything below */
+	struct oc_transactor      *tx;
+	struct oc_bid              id;
+	const struct oc_coll_type *type;
+	struct oc_sync_opts        opts;
+	struct oc_actx             ctx; /* held context; rev monotonic */
+	struct oc_txsrc            src; /* committed reads pinned at ctx */
+	struct oc_cache           *cache;
+	struct oc_tracker          side; /* staged chunk blocks */
+	struct oc_tracker          trk;  /* staged effects of pending */
+	struct oc_val              pending; /* OC_ARRAY of actions */
+	uint64_t                   seq_acted, seq_done;
+	bool                       exists;   /* header committed */
+	bool                       invented; /* header staged by us */
+	struct oc_coll_stats       st;
+};
+
+/* ---- transactor source --------------------------------------------------- */
+
+static o_err
+txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct oc_txsrc  *ts  = (struct oc_txsrc *) s;
+	const struct oc_actx *ctx = ts->ctx && ts->ctx->rev > 0 ? ts->ctx : NULL;
+	struct oc_get_res r;
+	o_err             e;
+	char              str[OC_BID_STRLEN];
+
+	*out   = oc_null();
+	*found = false;
+	oc_get_res_init(&r);
+	e = ts->tx->ops->get(ts->tx, id, 1, ctx, &r);
+	if (e != O_OK)
+		goto out;
+	switch (r.state) {
+	case OC_GET_BLOCK:
+		*out   = oc_val_take(&r.block);
+		*found = true;
+		break;
+	case OC_GET_ABSENT:
+		break;
+	default:
+		e = o_err_set(O_EUNAVAIL, "block %s: could not find out (%s)",
+		    oc_bid_str(id, str), r.reason);
+	}
+out:
+	oc_get_res_fini(&r);
+	return e;
+}
+
+static const struct oc_bstore_ops txsrc_ops = { .get = txsrc_get };
+
+void
+oc_txsrc_init(struct oc_txsrc *s, struct oc_transactor *tx,
+    const struct oc_actx *ctx)
+{
+	s->base.ops = &txsrc_ops;
+	s->tx       = tx;
+	s->ctx      = ctx;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct oc_bstore *
+rstore(struct oc_collection *c)
+{
+	return &c->trk.base;
+}
+
+static void
+ctx_adopt(struct oc_collection *c, struct oc_actx *n)
+{
+	if (n->rev > c->ctx.rev) {
+		oc_actx_fini(&c->ctx);
+		c->ctx = *n;
+		oc_actx_init(n);
+	}
+}
+
+/* Keep only the actions of the last two checkpoint intervals. */
+static void
+ctx_trim(struct oc_actx *ctx)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < ctx->n; i++)
+		if (ctx->committed[i].rev > ctx->rev - 2 * OC_LOG_CKPT_INTERVAL)
+			ctx->committed[j++] = ctx->committed[i];
+	ctx->n = j;
+}
+
+/*
+ * Context of the committed log as of now: bootstrap from the tail's latest
+ * action (the tail commits first, so it proves the action decided), then
+ * read the log's own context through a source carrying it.
+ */
+static o_err
+read_latest_context(struct oc_collection *c, struct oc_actx *out,
+    bool *exists)
+{
+	struct oc_txsrc      latest, boot;
+	struct oc_log        log;
+	struct oc_chain_path tail;
+	struct oc_get_res    r;
+	struct oc_actx       bctx;
+	struct oc_val        hdr;
+	bool                 found;
+	o_err                e;
+
+	oc_actx_init(out);
+	oc_actx_init(&bctx);
+	*exists = false;
+	oc_txsrc_init(&latest, c->tx, NULL);
+	if ((e = oc_bstore_get(&latest.base, &c->id, &hdr, &found)) != O_OK)
+		return e;
+	if (!found)
+		return O_OK;
+	oc_val_fini(&hdr);
+	*exists = true;
+	if ((e = oc_log_open(&log, &latest.base, &c->id)) != O_OK ||
+	    (e = oc_chain_tail(&log.ch, &tail, NULL)) != O_OK)
+		return e;
+	oc_get_res_init(&r);
+	e = c->tx->ops->get(c->tx, &tail.blk, 1, NULL, &r);
+	if (e == O_OK && r.state == OC_GET_BLOCK && r.latest_rev > 0)
+		oc_actx_add(&bctx, &r.latest_aid, r.latest_rev);
+	oc_get_res_fini(&r);
+	if (e != O_OK)
+		return e;
+	oc_txsrc_init(&boot, c->tx, &bctx);
+	if ((e = oc_log_open(&log, &boot.base, &c->id)) == O_OK)
+		e = oc_log_context(&log, out);
+	if (e == O_OK && out->rev < bctx.rev) {
+		/* the tail proves a newer rev than the log walk saw */
+		oc_actx_fini(out);
+		*out = bctx;
+		oc_actx_init(&bctx);
+	}
+	oc_actx_fini(&bctx);
+	return e;
+}
+
+static o_err
+apply_action(struct oc_collection *c, const struct oc_val *act)
+{
+	struct oc_tracker at;
+	o_err             e;
+
+	oc_atomic_begin(&at, rstore(c));
+	e = c->type->apply(&at.base, &c->id, act);
+	if (e != O_OK) {
+		oc_atomic_abort(&at);
+		return e;
+	}
+	return oc_atomic_commit(&at);
+}
+
+/* Reset the staged effects and re-apply every pending action. */
+static o_err
+replay(struct oc_collection *c)
+{
+	size_t i;
+	o_err  e;
+
+	oc_tracker_reset(&c->trk, NULL);
+	c->invented = false;
+	c->st.replays++;
+	for (i = 0; i < c->pending.u.a.n; i++)
+		if ((e = apply_action(c, &c->pending.u.a.v[i])) != O_OK)
+			return o_err_wrap(e, "replaying local action %zu", i);
+	return O_OK;
+}
+
+static o_err
+invent(struct oc_collection *c)
+{
+	struct oc_log log;
+	o_err         e;
+
+	e = oc_bstore_insert(rstore(c),
+	    oc_block_new(&c->id, c->type->header_type, &c->id));
+	if (e == O_OK && c->type->init)
+		e = c->type->init(rstore(c), &c->id);
+	if (e == O_OK)
+		e = oc_log_create(&log, rstore(c), &c->id);
+	if (e == O_OK)
+		c->invented = true;
+	return e;
+}
+
+/* ---- open / free --------------------------------------------------------- */
+
+o_err
+oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
+    const struct oc_coll_type *type, bool create,
+    const struct oc_sync_opts *opts, struct oc_collection **out)
+{
+	struct oc_collection *c = o_calloc(1, sizeof(*c));
+	struct oc_actx        ctx;
+	struct oc_val         hdr;
+	bool                  exists, found;
+	o_err                 e;
+	char                  s[OC_BID_STRLEN];
+
+	*out = NULL;
+	pthread_mutex_init(&c->c_sync, NULL);
+	pthread_mutex_init(&c->c_mtx, NULL);
+	c->tx   = tx;
+	c->id   = *id;
+	c->type = type;
+	c->opts.max_attempts    = 10;
+	c->opts.base_backoff_ms = 2;
+	c->opts.max_backoff_ms  = 500;
+	if (opts != NULL)
+		c->opts = *opts;
+	oc_actx_init(&c->ctx);
+	oc_txsrc_init(&c->src, tx, &c->ctx);
+	c->cache = oc_cache_alloc(&c->src.base, 1024);
+	oc_tracker_init(&c->side, oc_cache_store(c->cache));
+	oc_tracker_init(&c->trk, &c->side.base);
+	c->pending = oc_array();
+
+	if ((e = read_latest_context(c, &ctx, &exists)) != O_OK)
+		goto out_free;
+	if (!exists) {
+		if (!create) {
+			e = o_err_set(O_ENOTFOUND, "collection %s does not exist",
+			    oc_bid_str(id, s));
+			goto out_free;
+		}
+		if ((e = invent(c)) != O_OK)
+			goto out_free;
+		*out = c;
+		return O_OK;
+	}
+	ctx_adopt(c, &ctx);
+	oc_actx_fini(&ctx);
+	c->exists = true;
+	if ((e = oc_bstore_need(rstore(c), id, &hdr)) != O_OK)
+		goto out_free;
+	found = oc_block_type(&hdr) != NULL &&
+	    strcmp(oc_block_type(&hdr), type->header_type) == 0;
+	oc_val_fini(&hdr);
+	if (!found) {
+		e = o_err_set(O_EINVAL, "collection %s is not of type %s",
+		    oc_bid_str(id, s), type->header_type);
+		goto out_free;
+	}
+	*out = c;
+	return O_OK;
+out_free:
+	oc_coll_free(c);
+	return e;
+}
+
+void
+oc_coll_free(struct oc_collection *c)
+{
+	if (c == NULL)
+		return;
+	oc_tracker_fini(&c->trk);
+	oc_tracker_fini(&c->side);
+	oc_cache_free(c->cache);
+	oc_val_fini(&c->pending);
+	oc_actx_fini(&c->ctx);
+	pthread_mutex_destroy(&c->c_mtx);
+	pthread_mutex_destroy(&c->c_sync);
+	free(c);
+}
+
+/* ---- act ----------------------------------------------------------------- */
+
+o_err
+oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
+{
+	struct oc_tracker at;
+	size_t            i;
+	o_err             e = O_OK;
+
+	pthread_mutex_lock(&c->c_mtx);
+	oc_atomic_begin(&at, rstore(c));
+	for (i = 0; i < n && e == O_OK; i++)
+		e = c->type->apply(&at.base, &c->id, &actions[i]);
+	if (e != O_OK) {
+		oc_atomic_abort(&at);
+		goto out;
+	}
+	if ((e = oc_atomic_commit(&at)) != O_OK) {
+		/* cannot happen for tracker parents; be safe and rebuild */
+		replay(c);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		oc_arr_push(&c->pending, oc_val_take(&actions[i]));
+	c->seq_acted += n;
+out:
+	pthread_mutex_unlock(&c->c_mtx);
+	for (i = 0; i < n; i++)
+		oc_val_fini(&actions[i]);
+	return e;
+}
+
+o_err
+oc_coll_stage_block(struct oc_collection *c, struct oc_val blk)
+{
+	o_err e;
+
+	pthread_mutex_lock(&c->c_mtx);
+	e = oc_bstore_insert(&c->side.base, blk);
+	pthread_mutex_unlock(&c->c_mtx);
+	return e;
+}
+
+/* ---- update -------------------------------------------------------------- */
+
+/* With c_sync and c_mtx held. */
+static o_err
+update_locked(struct oc_collection *c)
+{
+	struct oc_txsrc latest;
+	struct oc_actx  nctx;
+	struct oc_log   log;
+	struct oc_val   ents = oc_null();
+	bool            exists, conflicts = false;
+	size_t          i, j;
+	o_err           e;
+	char            s[OC_BID_STRLEN];
+
+	if ((e = read_latest_context(c, &nctx, &exists)) != O_OK)
+		return e;
+	if (!exists) {
+		oc_actx_fini(&nctx);
+		if (c->ctx.rev > 0)
+			return o_err_set(O_EVANISHED,
+			    "collection %s: header reads absent while holding "
+			    "rev %lld",
+			    oc_bid_str(&c->id, s), (long long) c->ctx.rev);
+		return O_OK;
+	}
+	if (nctx.rev <= c->ctx.rev) {
+		/* nothing newer (a lagging view never lowers our rev) */
+		oc_actx_fini(&nctx);
+		return O_OK;
+	}
+	oc_txsrc_init(&latest, c->tx, &nctx);
+	if ((e = oc_log_open(&log, &latest.base, &c->id)) != O_OK ||
+	    (e = oc_log_after(&log, c->ctx.rev, &ents)) != O_OK)
+		goto out;
+	for (i = 0; i < ents.u.a.n; i++) {
+		const struct oc_val *act  = oc_log_entry_act(&ents.u.a.v[i]);
+		const struct oc_val *acts = act ? oc_map_arr(act, "acts") : NULL;
+		const struct oc_val *bids = act ? oc_map_arr(act, "bids") : NULL;
+		struct oc_bid       *ids;
+		size_t               nids = bids ? bids->u.a.n : 0, k = 0;
+
+		if (acts != NULL && c->type->filter != NULL) {
+			struct oc_val kept = oc_array();
+
+			for (j = 0; j < c->pending.u.a.n; j++) {
+				struct oc_val rep = oc_null();
+
+				switch (c->type->filter(&c->pending.u.a.v[j], acts,
+				    &rep)) {
+				case OC_FILTER_KEEP:
+					oc_arr_push(&kept,
+					    oc_val_take(&c->pending.u.a.v[j]));
+					break;
+				case OC_FILTER_REPLACE:
+					oc_arr_push(&kept, rep);
+					conflicts = true;
+					break;
+				case OC_FILTER_DROP:
+					conflicts = true;
+					c->seq_done++; /* resolved, not queued */
+					break;
+				}
+			}
+			oc_val_fini(&c->pending);
+			c->pending = kept;
+		}
+		ids = o_malloc(sizeof(*ids) * (nids + 1));
+		for (j = 0; j < nids; j++)
+			if (oc_bid_from(&bids->u.a.v[j], &ids[k]))
+				k++;
+		oc_cache_clear(c->cache, ids, k);
+		if (oc_tracker_conflicts(&c->trk, ids, k))
+			conflicts = true;
+		free(ids);
+	}
+	ctx_adopt(c, &nctx);
+	c->exists = true;
+	if (conflicts || c->invented)
+		e = replay(c);
+out:
+	oc_val_fini(&ents);
+	oc_actx_fini(&nctx);
+	return e;
+}
+
+o_err
+oc_coll_update(struct oc_collection *c)
+{
+	o_err e;
+
+	pthread_mutex_lock(&c->c_sync);
+	pthread_mutex_lock(&c->c_mtx);
+	e = update_locked(c);
+	pthread_mutex_unlock(&c->c_mtx);
+	pthread_mutex_unlock(&c->c_sync);
+	return e;
+}
+
+/* ---- sync ---------------------------------------------------------------- */
+
+static size_t
+choose_batch(struct oc_collection *c)
+{
+	size_t n = c->pending.u.a.n, i, w = 0;
+
+	if (c->type->weight == NULL)
+		return n;
+	for (i = 0; i < n; i++) {
+		size_t x = c->type->weight(&c->pending.u.a.v[i]);
+
+		if (i > 0 && w + x > OC_ENTRY_INLINE_MAX)
+			break;
+		w += x;
+	}
+	return i;
+}
+
+/* Build the snapshot for a batch of the first nb pending actions. */
+static o_err
+build_snapshot(struct oc_collection *c, size_t nb, struct oc_tracker *snap)
+{
+	size_t i;
+	o_err  e;
+
+	oc_tracker_init_with(snap, oc_cache_store(c->cache), &c->side.tfs);
+	if (nb == c->pending.u.a.n) {
+		oc_tfs_merge(&snap->tfs, &c->trk.tfs);
+		return O_OK;
+	}
+	/* a prefix: re-derive its effects (invented header included) */
+	if (c->invented) {
+		struct oc_tf *h = oc_tfs_get(&c->trk.tfs, &c->id);
+
+		(void) h;
+		oc_tfs_merge(&snap->tfs, &c->trk.tfs);
+		oc_tracker_fini(snap);
+		oc_tracker_init_with(snap, oc_cache_store(c->cache),
+		    &c->side.tfs);
+		if ((e = oc_bstore_insert(&snap->base,
+		         oc_block_new(&c->id, c->type->header_type, &c->id))) !=
+		    O_OK)
+			return e;
+		if (c->type->init && (e = c->type->init(&snap->base, &c->id)))
+			return e;
+		{
+			struct oc_log log;
+
+			if ((e = oc_log_create(&log, &snap->base, &c->id)))
+				return e;
+		}
+	}
+	for (i = 0; i < nb; i++)
+		if ((e = c->type->apply(&snap->base, &c->id,
+		         &c->pending.u.a.v[i])) != O_OK)
+			return e;
+	return O_OK;
+}
+
+static void
+backoff(struct oc_collection *c, int attempt)
+{
+	int64_t ms = c->opts.base_backoff_ms;
+	int     i;
+
+	for (i = 1; i < attempt && ms < c->opts.max_backoff_ms; i++)
+		ms *= 2;
+	if (ms > c->opts.max_backoff_ms)
+		ms = c->opts.max_backoff_ms;
+	/* full jitter in [ms/2, ms] */
+	ms = ms / 2 + (int64_t) (o_rand64() % (uint64_t) (ms / 2 + 1));
+	pthread_mutex_unlock(&c->c_mtx);
+	o_sleep_ms(ms);
+	pthread_mutex_lock(&c->c_mtx);
+}
+
+o_err
+oc_coll_sync(struct oc_collection *c)
+{
+	uint64_t target;
+	int      attempt = 0;
+	int64_t  deadline = 0;
+	o_err    e = O_OK;
+	char     s[OC_BID_STRLEN];
+
+	pthread_mutex_lock(&c->c_sync);
+	pthread_mutex_lock(&c->c_mtx);
+	target = c->seq_acted;
+	if (c->opts.deadline_ms > 0)
+		deadline = o_now_ms() + c->opts.deadline_ms;
+	while (c->seq_done < target ||
+	    (c->pending.u.a.n == 0 &&
+	        (!oc_tfs_is_empty(&c->trk.tfs) ||
+	            !oc_tfs_is_empty(&c->side.tfs)))) {
+		struct oc_tracker    snap;
+		struct oc_log        log;
+		struct oc_chain_path pos;
+		struct oc_pend_req   preq;
+		struct oc_commit_req creq;
+		struct oc_txres      res;
+		struct oc_bid        critical, *bids;
+		struct oc_val        acts = oc_array();
+		size_t               nb = choose_batch(c), i;
+		int64_t              rev = c->ctx.rev + 1;
+		bool                 conflict = false, pended = false;
+		o_err                ce;
+
+		if (deadline && o_now_ms() > deadline) {
+			e = o_err_set(O_ERETRIES,
+			    "collection %s: sync deadline passed after %d "
+			    "attempts",
+			    oc_bid_str(&c->id, s), attempt);
+			break;
+		}
+		memset(&preq, 0, sizeof(preq));
+		memset(&creq, 0, sizeof(creq));
+		oc_aid_random(&preq.aid);
+		if ((e = build_snapshot(c, nb, &snap)) != O_OK) {
+			oc_tracker_fini(&snap);
+			break;
+		}
+		for (i = 0; i < nb; i++)
+			oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
+		if ((e = oc_log_open(&log, &snap.base, &c->id)) != O_OK ||
+		    (e = oc_log_append(&log, &preq.aid, rev, acts, o_now_ms(),
+		         &critical, &pos)) != O_OK ||
+		    (e = oc_log_set_bids(&log, &pos, &snap.tfs)) != O_OK) {
+			oc_tracker_fini(&snap);
+			break;
+		}
+		bids = o_malloc(sizeof(*bids) * (snap.tfs.n + 1));
+		for (i = 0; i < snap.tfs.n; i++)
+			bids[i] = snap.tfs.e[i].id;
+		preq.rev    = rev;
+		preq.tfs    = &snap.tfs;
+		preq.policy = OC_POLICY_RETURN;
+		creq.aid    = preq.aid;
+		creq.rev    = rev;
+		creq.ids    = bids;
+		creq.n      = snap.tfs.n;
+		creq.critical = critical;
+
+		pthread_mutex_unlock(&c->c_mtx);
+		oc_txres_init(&res);
+		e = c->tx->ops->pend(c->tx, &preq, &res);
+		if (e == O_OK) {
+			pended = true;
+			oc_txres_fini(&res);
+			oc_txres_init(&res);
+			e = c->tx->ops->commit(c->tx, &creq, &res);
+			if (e != O_OK && e != O_ESTALE) {
+				/* outcome unknown: ask the critical block */
+				uint8_t st = OC_ST_UNKNOWN;
+
+				ce = c->tx->ops->status(c->tx, &creq.aid, rev,
+				    &critical, 1, &st);
+				if (ce == O_OK && st == OC_ST_COMMITTED)
+					e = O_OK;
+			}
+		}
+		conflict = e == O_ESTALE || e == O_EPENDING;
+		if (e != O_OK && (pended || conflict))
+			c->tx->ops->cancel(c->tx, &preq.aid, bids, snap.tfs.n);
+		oc_txres_fini(&res);
+		pthread_mutex_lock(&c->c_mtx);
+		free(bids);
+
+		if (e == O_OK) {
+			size_t k;
+
+			for (k = 0; k < nb; k++)
+				oc_val_fini(&c->pending.u.a.v[k]);
+			memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
+			    (c->pending.u.a.n - nb) * sizeof(struct oc_val));
+			c->pending.u.a.n -= nb;
+			c->seq_done += nb;
+			c->st.commits++;
+			c->st.actions += nb;
+			oc_cache_apply(c->cache, &snap.tfs, rev);
+			oc_actx_add(&c->ctx, &preq.aid, rev);
+			ctx_trim(&c->ctx);
+			c->exists = true;
+			for (k = 0; k < snap.tfs.n; k++)
+				if (oc_tfs_get(&c->side.tfs, &snap.tfs.e[k].id))
+					oc_tfs_remove(&c->side.tfs,
+					    &snap.tfs.e[k].id);
+			oc_tracker_fini(&snap);
+			attempt = 0;
+			if ((e = replay(c)) != O_OK)
+				break;
+			continue;
+		}
+		oc_tracker_fini(&snap);
+		if (!conflict)
+			break;
+		c->st.conflicts++;
+		if (++attempt >= c->opts.max_attempts) {
+			e = o_err_set(O_ERETRIES,
+			    "collection %s: rev %lld still contended after %d "
+			    "attempts",
+			    oc_bid_str(&c->id, s), (long long) rev, attempt);
+			break;
+		}
+		backoff(c, attempt);
+		if ((e = update_locked(c)) != O_OK)
+			break;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	pthread_mutex_unlock(&c->c_sync);
+	return e;
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+int64_t
+oc_coll_rev(struct oc_collection *c)
+{
+	int64_t r;
+
+	pthread_mutex_lock(&c->c_mtx);
+	r = c->ctx.rev;
+	pthread_mutex_unlock(&c->c_mtx);
+	return r;
+}
+
+size_t
+oc_coll_npending(struct oc_collection *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->c_mtx);
+	n = c->pending.u.a.n;
+	pthread_mutex_unlock(&c->c_mtx);
+	return n;
+}
+
+bool
+oc_coll_exists(struct oc_collection *c)
+{
+	bool x;
+
+	pthread_mutex_lock(&c->c_mtx);
+	x = c->exists;
+	pthread_mutex_unlock(&c->c_mtx);
+	return x;
+}
+
+const struct oc_bid *
+oc_coll_id(struct oc_collection *c)
+{
+	return &c->id;
+}
+
+void
+oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st)
+{
+	pthread_mutex_lock(&c->c_mtx);
+	*st = c->st;
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+o_err
+oc_coll_read(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg), void *arg)
+{
+	o_err e;
+
+	pthread_mutex_lock(&c->c_mtx);
+	e = fn(rstore(c), arg);
+	pthread_mutex_unlock(&c->c_mtx);
+	return e;
+}
+
+struct oc_val
+oc_coll_pending(struct oc_collection *c)
+{
+	struct oc_val v;
+
+	pthread_mutex_lock(&c->c_mtx);
+	v = oc_val_dup(&c->pending);
+	pthread_mutex_unlock(&c->c_mtx);
+	return v;
+}
+
+/* ---- chunks -------------------------------------------------------------- */
+
+struct oc_val
+oc_coll_chunk(struct oc_collection *c, const void *data, size_t n)
+{
+	struct oc_val  ref = oc_map(), ids = oc_array();
+	const uint8_t *p   = data;
+	size_t         off;
+
+	pthread_mutex_lock(&c->c_mtx);
+	for (off = 0; off < n || off == 0; off += OC_CHUNK_SIZE) {
+		size_t        k = O_MIN(OC_CHUNK_SIZE, n - off);
+		struct oc_bid id;
+		struct oc_val b;
+
+		oc_bid_random(&id);
+		b = oc_block_new(&id, OC_BT_CHUNK, &c->id);
+		oc_map_set(&b, "data", oc_bytes(p + off, k));
+		oc_bstore_insert(&c->side.base, b);
+		oc_arr_push(&ids, oc_bid_val(&id));
+		if (n == 0)
+			break;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	oc_map_set(&ref, "chunks", ids);
+	oc_map_set(&ref, "len", oc_int((int64_t) n));
+	return ref;
+}
+
+bool
+oc_is_chunk_ref(const struct oc_val *v)
+{
+	return v->type == OC_MAP && oc_map_arr(v, "chunks") != NULL;
+}
+
+o_err
+oc_chunks_read(struct oc_bstore *s, const struct oc_val *ref, struct o_buf *out)
+{
+	const struct oc_val *ids = oc_map_arr(ref, "chunks");
+	size_t               i;
+	o_err                e;
+
+	if (ids == NULL)
+		return o_err_set(O_ECORRUPT, "chunk reference without chunks");
+	for (i = 0; i < ids->u.a.n; i++) {
+		struct oc_bid        id;
+		struct oc_val        b;
+		const struct oc_val *d;
+
+		if (!oc_bid_from(&ids->u.a.v[i], &id))
+			return o_err_set(O_ECORRUPT, "malformed chunk id");
+		if ((e = oc_bstore_need(s, &id, &b)) != O_OK)
+			return e;
+		d = oc_map_bytes(&b, "data");
+		if (d == NULL) {
+			oc_val_fini(&b);
+			return o_err_set(O_ECORRUPT, "chunk block without data");
+		}
+		o_buf_append(out, d->u.s.p, d->u.s.n);
+		oc_val_fini(&b);
+	}
+	return O_OK;
+}

@@ -1,0 +1,136 @@
+/*
+ * collection.h - a collection: header block + log + data blocks, driven
+ * through the transactor (DESIGN.md section 2 "Collections").
+ *
+ *   act(actions)  applies actions to the local tracked snapshot at once
+ *                 (reads see them) and queues them;
+ *   sync()        turns the queued actions into one log entry at rev+1 and
+ *                 one transform set, pends it, commits it with the log tail
+ *                 as read before the append as the critical block; on a
+ *                 conflict it calls update() and retries with jittered
+ *                 exponential backoff, at most opts.max_attempts times;
+ *   update()      pulls newer log entries, lets the type's conflict filter
+ *                 keep / replace / drop each local action, and replays the
+ *                 survivors on the new state.
+ * The held revision (oc_coll_rev) never goes backwards.
+ *
+ * Read stack: tracker (local staged changes) -> side tracker (staged chunk
+ * blocks, never replayed) -> LRU cache (committed blocks) -> transactor
+ * source pinned at the held context.
+ *
+ * Locking: c_sync serialises sync/update; c_mtx guards the in-memory state
+ * and is dropped while the transactor does I/O, so act() and reads proceed
+ * during a commit.  Lock order: c_sync, then c_mtx.  All functions are
+ * thread-safe and may block on the transactor.
+ */
+#ifndef OC_COLLECTION_H
+#define OC_COLLECTION_H
+
+#include <pthread.h>
+
+#include "core/bstore.h"
+#include "core/log.h"
+#include "core/o_util.h"
+#include "core/transactor.h"
+
+/* Largest inline payload of one action; larger data goes to chunks. */
+#define OC_INLINE_MAX (8u << 10)
+/* Inline payload budget of one log entry (32 entries per log block). */
+#define OC_ENTRY_INLINE_MAX (16u << 10)
+/* Size of one data chunk block. */
+#define OC_CHUNK_SIZE (256u << 10)
+
+enum oc_filter_verdict {
+	OC_FILTER_KEEP,
+	OC_FILTER_REPLACE, /* *replacement holds the new action */
+	OC_FILTER_DROP,
+};
+
+struct oc_coll_type {
+	const char *header_type; /* OC_BT_DIARY, OC_BT_TREE */
+	/* Set up type-specific structure on a freshly invented header. */
+	o_err (*init)(struct oc_bstore *s, const struct oc_bid *col);
+	/* Apply one action (an OC_MAP) to the store. */
+	o_err (*apply)(struct oc_bstore *s, const struct oc_bid *col,
+	    const struct oc_val *action);
+	/* Conflict filter (NULL: keep every local action). */
+	enum oc_filter_verdict (*filter)(const struct oc_val *local,
+	    const struct oc_val *remote_actions, struct oc_val *replacement);
+	/* Inline payload size of an action, for entry batching. */
+	size_t (*weight)(const struct oc_val *action);
+};
+
+struct oc_sync_opts {
+	int     max_attempts;  /* default 10 */
+	int64_t base_backoff_ms; /* default 2 */
+	int64_t max_backoff_ms;  /* default 500 */
+	int64_t deadline_ms;     /* 0: none; else relative budget per sync */
+};
+
+struct oc_coll_stats {
+	uint64_t commits;   /* successful sync transactions */
+	uint64_t conflicts; /* pends/commits refused as stale or pending */
+	uint64_t replays;   /* rebases that replayed local actions */
+	uint64_t actions;   /* actions committed */
+};
+
+struct oc_collection;
+
+/*
+ * Open collection id.  create=false and the header absent: O_ENOTFOUND and
+ * nothing staged.  create=true and absent: the header and first log block
+ * are invented in the tracker and brought into existence by the next sync.
+ * A header of another type: O_EINVAL.  O_EUNAVAIL when the transactor could
+ * not tell.  opts may be NULL.
+ */
+o_err oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
+    const struct oc_coll_type *type, bool create,
+    const struct oc_sync_opts *opts, struct oc_collection **out);
+void  oc_coll_free(struct oc_collection *c);
+
+/* Apply actions now and queue them (moved; all-or-nothing). */
+o_err oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n);
+/* Stage a chunk block (moved) that a following action references. */
+o_err oc_coll_stage_block(struct oc_collection *c, struct oc_val blk);
+o_err oc_coll_update(struct oc_collection *c);
+/*
+ * Commit everything queued.  O_OK once every action queued before the call
+ * is committed.  O_ERETRIES after the retry budget (actions stay queued);
+ * other faults are returned at once, and the actions stay queued too.
+ */
+o_err oc_coll_sync(struct oc_collection *c);
+
+int64_t oc_coll_rev(struct oc_collection *c);
+size_t  oc_coll_npending(struct oc_collection *c);
+bool    oc_coll_exists(struct oc_collection *c); /* committed header */
+const struct oc_bid *oc_coll_id(struct oc_collection *c);
+void oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st);
+
+/*
+ * Read access: run fn with the collection's read store (local changes
+ * applied) under the collection latch.  fn must not call back into c.
+ */
+o_err oc_coll_read(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg), void *arg);
+/* Copy of the queued (not yet committed) actions, oldest first. */
+struct oc_val oc_coll_pending(struct oc_collection *c);
+
+/* A read store over a transactor at context ctx (NULL: latest). */
+struct oc_txsrc {
+	struct oc_bstore      base;
+	struct oc_transactor *tx;
+	const struct oc_actx *ctx;
+};
+void oc_txsrc_init(struct oc_txsrc *s, struct oc_transactor *tx,
+    const struct oc_actx *ctx);
+
+/* Chunking helpers (diary and tree): split data into chunk blocks staged
+ * in c, returning the reference {"chunks": [bid...], "len": n}. */
+struct oc_val oc_coll_chunk(struct oc_collection *c, const void *data,
+    size_t n);
+/* Resolve a value that may be a chunk reference into bytes (appended). */
+o_err oc_chunks_read(struct oc_bstore *s, const struct oc_val *ref,
+    struct o_buf *out);
+bool oc_is_chunk_ref(const struct oc_val *v);
+
+#endif /* OC_COLLECTION_H */

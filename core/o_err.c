@@ -1,0 +1,134 @@
+/*
+ * o_err.c - error names, messages and the thread-local detail buffer.
+ */
+#include "core/o_err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	const char *msg;
+} o_err_table[O_ERR_COUNT] = {
+	[O_OK]         = { "O_OK", "success" },
+	[O_ENOMEM]     = { "O_ENOMEM", "out of memory" },
+	[O_EINVAL]     = { "O_EINVAL", "invalid argument" },
+	[O_EBADMSG]    = { "O_EBADMSG", "malformed encoding" },
+	[O_ETOOBIG]    = { "O_ETOOBIG", "item exceeds a size or depth limit" },
+	[O_ENOTFOUND]  = { "O_ENOTFOUND", "not found" },
+	[O_EEXIST]     = { "O_EEXIST", "already exists" },
+	[O_ESTALE]     = { "O_ESTALE", "revision already taken" },
+	[O_EPENDING]   = { "O_EPENDING", "another action is pending" },
+	[O_ENOBASE]    = { "O_ENOBASE", "no base revision to apply to" },
+	[O_ENOPENDING] = { "O_ENOPENDING", "no pending record for action" },
+	[O_EEXPIRED]   = { "O_EEXPIRED", "pending record expired" },
+	[O_ECORRUPT]   = { "O_ECORRUPT", "stored data is corrupt" },
+	[O_EIO]        = { "O_EIO", "I/O error" },
+	[O_ENOSPC]     = { "O_ENOSPC", "no space left on device" },
+	[O_EBUSY]      = { "O_EBUSY", "resource busy" },
+	[O_EUNAVAIL]   = { "O_EUNAVAIL", "could not find out (unavailable)" },
+	[O_ETIMEDOUT]  = { "O_ETIMEDOUT", "timed out" },
+	[O_ERETRIES]   = { "O_ERETRIES", "retry budget exhausted" },
+	[O_EVANISHED]  = { "O_EVANISHED", "collection header vanished" },
+	[O_ECLOSED]    = { "O_ECLOSED", "object closed" },
+	[O_EPERM]      = { "O_EPERM", "operation not permitted" },
+	[O_EINTERNAL]  = { "O_EINTERNAL", "internal error" },
+};
+
+static _Thread_local char o_err_buf[512];
+
+const char *
+o_errname(o_err e)
+{
+	if ((unsigned) e >= O_ERR_COUNT)
+		return "O_E?";
+	return o_err_table[e].name;
+}
+
+const char *
+o_strerror(o_err e)
+{
+	if ((unsigned) e >= O_ERR_COUNT)
+		return "unknown error";
+	return o_err_table[e].msg;
+}
+
+o_err
+o_err_vset(o_err e, const char *fmt, va_list ap)
+{
+	vsnprintf(o_err_buf, sizeof(o_err_buf), fmt, ap);
+	return e;
+}
+
+o_err
+o_err_set(o_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	o_err_vset(e, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+o_err
+o_err_wrap(o_err e, const char *fmt, ...)
+{
+	char    old[sizeof(o_err_buf)];
+	char    pre[256];
+	va_list ap;
+
+	memcpy(old, o_err_buf, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	if (old[0] != '\0')
+		snprintf(o_err_buf, sizeof(o_err_buf), "%s: %s", pre, old);
+	else
+		snprintf(o_err_buf, sizeof(o_err_buf), "%s: %s", pre,
+		    o_strerror(e));
+	return e;
+}
+
+const char *
+o_err_detail(void)
+{
+	return o_err_buf;
+}
+
+void
+o_err_clear(void)
+{
+	o_err_buf[0] = '\0';
+}
+
+o_err
+o_err_from_errno(int err)
+{
+	switch (err) {
+	case 0:
+		return O_OK;
+	case ENOMEM:
+		return O_ENOMEM;
+	case EINVAL:
+		return O_EINVAL;
+	case ENOENT:
+		return O_ENOTFOUND;
+	case EEXIST:
+		return O_EEXIST;
+	case ENOSPC:
+	case EDQUOT:
+		return O_ENOSPC;
+	case EBUSY:
+	case EAGAIN:
+		return O_EBUSY;
+	case ETIMEDOUT:
+		return O_ETIMEDOUT;
+	case EPERM:
+	case EACCES:
+		return O_EPERM;
+	default:
+		return O_EIO;
+	}
+}

@@ -1,0 +1,239 @@
+/*
+ * o_util.c - buffer, clock, random, hex and logging helpers.
+ */
+#include "core/o_util.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void
+o_buf_fini(struct o_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+o_err
+o_buf_reserve(struct o_buf *b, size_t extra)
+{
+	size_t   need = b->len + extra;
+	size_t   ncap;
+	uint8_t *nd;
+
+	if (need < b->len)
+		return o_err_set(O_ETOOBIG, "buffer size overflow");
+	if (need <= b->cap)
+		return O_OK;
+	ncap = b->cap ? b->cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	nd = realloc(b->data, ncap);
+	if (nd == NULL)
+		return o_err_set(O_ENOMEM, "buffer of %zu bytes", ncap);
+	b->data = nd;
+	b->cap  = ncap;
+	return O_OK;
+}
+
+o_err
+o_buf_append(struct o_buf *b, const void *p, size_t n)
+{
+	o_err e;
+
+	if (n == 0)
+		return O_OK;
+	if ((e = o_buf_reserve(b, n)) != O_OK)
+		return e;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return O_OK;
+}
+
+void
+o_buf_reset(struct o_buf *b)
+{
+	b->len = 0;
+}
+
+int64_t
+o_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t
+o_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+void
+o_sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec  = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+o_err
+o_random(void *p, size_t n)
+{
+	if (RAND_bytes(p, (int) n) != 1)
+		return o_err_set(O_EINTERNAL, "RAND_bytes failed");
+	return O_OK;
+}
+
+uint64_t
+o_rand64(void)
+{
+	static _Thread_local uint64_t s;
+	uint64_t                      x;
+
+	if (s == 0) {
+		if (o_random(&s, sizeof(s)) != O_OK || s == 0)
+			s = o_mono_ns() | 1;
+	}
+	x = s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	s = x;
+	return x;
+}
+
+char *
+o_hex(const void *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t    *b        = p;
+	size_t            i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i]     = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return out;
+}
+
+static enum o_loglevel o_loglvl = O_LOG_INFO;
+
+void
+o_log_set_level(enum o_loglevel lvl)
+{
+	o_loglvl = lvl;
+}
+
+void
+o_log(enum o_loglevel lvl, const char *fmt, ...)
+{
+	static const char *names[] = { "debug", "info", "warn", "error" };
+	char               line[1024];
+	va_list            ap;
+
+	if (lvl < o_loglvl)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "optimfs[%s]: %s\n", names[lvl], line);
+}
+
+static void
+o_oom(size_t n)
+{
+	fprintf(stderr, "optimfs: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *
+o_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		o_oom(n);
+	return p;
+}
+
+void *
+o_calloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		o_oom(n * sz);
+	return p;
+}
+
+void *
+o_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		o_oom(n);
+	return q;
+}
+
+char *
+o_strdup(const char *s)
+{
+	return o_memdup(s, strlen(s) + 1);
+}
+
+void *
+o_memdup(const void *p, size_t n)
+{
+	void *q = o_malloc(n);
+
+	if (n)
+		memcpy(q, p, n);
+	return q;
+}
+
+#include <openssl/evp.h>
+#include <pthread.h>
+
+static EVP_MD        *o_sha_md;
+static pthread_once_t o_sha_once = PTHREAD_ONCE_INIT;
+
+static void
+o_sha_init(void)
+{
+	o_sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void
+o_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	static _Thread_local EVP_MD_CTX *ctx;
+	unsigned int                     len = 32;
+
+	pthread_once(&o_sha_once, o_sha_init);
+	if (ctx == NULL)
+		ctx = EVP_MD_CTX_new();
+	if (o_sha_md == NULL || ctx == NULL ||
+	    EVP_DigestInit_ex(ctx, o_sha_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, p, n) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &len) != 1) {
+		fprintf(stderr, "optimfs: SHA-256 unavailable\n");
+		abort();
+	}
+}

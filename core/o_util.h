@@ -1,0 +1,66 @@
+/*
+ * o_util.h - small shared helpers: growable byte buffer, clocks, random
+ * bytes, hex/base32 rendering, logging.
+ */
+#ifndef O_UTIL_H
+#define O_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/o_err.h"
+
+/* A growable byte buffer.  Zero-initialise, then append; free with _fini. */
+struct o_buf {
+	uint8_t *data;
+	size_t   len;
+	size_t   cap;
+};
+
+void  o_buf_fini(struct o_buf *b);
+o_err o_buf_reserve(struct o_buf *b, size_t extra);
+o_err o_buf_append(struct o_buf *b, const void *p, size_t n);
+void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
+
+/* Wall clock in milliseconds since the epoch; monotonic clock in ns. */
+int64_t  o_now_ms(void);
+uint64_t o_mono_ns(void);
+void     o_sleep_ms(int64_t ms);
+
+/* Fill p with n cryptographically random bytes (OpenSSL RAND_bytes). */
+o_err o_random(void *p, size_t n);
+/* A fast non-crypto random number for jitter (thread-local xorshift). */
+uint64_t o_rand64(void);
+
+/* Lower-case hex of p into out (2n+1 bytes incl. NUL); returns out. */
+char *o_hex(const void *p, size_t n, char *out);
+
+/* Logging to stderr with a level; the daemon may redirect later. */
+enum o_loglevel { O_LOG_DEBUG, O_LOG_INFO, O_LOG_WARN, O_LOG_ERROR };
+void o_log(enum o_loglevel lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void o_log_set_level(enum o_loglevel lvl);
+
+#define O_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define O_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define O_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+
+
+/*
+ * Allocation.  Like Redis's zmalloc, running out of memory is fatal: the
+ * process logs and aborts instead of threading ENOMEM through every path.
+ * Durable state lives in the store, so an abort loses nothing acknowledged.
+ */
+void *o_malloc(size_t n);
+void *o_calloc(size_t n, size_t sz);
+void *o_realloc(void *p, size_t n);
+char *o_strdup(const char *s);
+void *o_memdup(const void *p, size_t n);
+
+
+/* SHA-256 (OpenSSL EVP, fetched once); out is 32 bytes. */
+void o_sha256(const void *p, size_t n, uint8_t out[32]);
+#endif /* O_UTIL_H */

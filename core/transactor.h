@@ -1,0 +1,169 @@
+/*
+ * transactor.h - the transactor interface: how collections reach the peers
+ * that hold their blocks (DESIGN.md section 3).
+ *
+ * Five operations.  get(ids, context) reads blocks; pend(action, rev,
+ * transforms, policy) stores per-block pending transforms; commit(action,
+ * rev, ids, critical) promotes them to revision rev; cancel(action, ids)
+ * drops them; status(action, rev, ids) reports what each block knows.
+ *
+ * Results.  A refusal that the caller is expected to handle (a stale
+ * revision, a rival pending) returns O_ESTALE / O_EPENDING with the details
+ * in struct oc_txres; a fault (I/O, unreachable, corrupt) returns its own
+ * code.  get answers per block one of three things: the block, its
+ * authoritative absence, or that it could not find out (never reported as
+ * absence).
+ *
+ * The critical-block rule: commit names the critical block - the log tail
+ * as it was read before the append, which every writer of rev must change.
+ * It is committed first; the transaction is decided exactly when it
+ * commits.  If it is stale nothing is committed.  Other blocks whose commit
+ * does not land are promoted later by readers whose context lists the
+ * action (read-driven promotion).
+ *
+ * All operations may block (disk, network).  Implementations are
+ * thread-safe.  Requests borrow their inputs; results are owned by the
+ * caller and released with the matching _fini.
+ */
+#ifndef OC_TRANSACTOR_H
+#define OC_TRANSACTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/block.h"
+#include "core/transform.h"
+
+struct oc_actrev {
+	struct oc_aid aid;
+	int64_t       rev;
+};
+
+/* What a reader knows of a collection: committed actions and its rev. */
+struct oc_actx {
+	struct oc_actrev *committed;
+	size_t            n;
+	int64_t           rev; /* 0: no committed revision */
+};
+
+enum oc_get_state {
+	OC_GET_BLOCK = 1, /* block holds the content */
+	OC_GET_ABSENT,    /* authoritatively does not exist (or deleted) */
+	OC_GET_UNKNOWN,   /* could not find out; reason says why */
+};
+
+struct oc_get_res {
+	struct oc_bid  id;
+	uint8_t        state; /* enum oc_get_state */
+	struct oc_val  block;
+	int64_t        latest_rev; /* 0: none */
+	struct oc_aid  latest_aid;
+	int64_t        mat_rev; /* revision the returned content is at */
+	struct oc_aid *pendings;
+	size_t         npend;
+	char           reason[96];
+};
+
+enum oc_policy {
+	OC_POLICY_CONTINUE = 'c', /* succeed despite rival pendings */
+	OC_POLICY_FAIL     = 'f', /* refuse, list the rival action ids */
+	OC_POLICY_RETURN   = 'r', /* refuse, return rivals with transforms */
+};
+
+struct oc_pend_req {
+	struct oc_aid        aid;
+	int64_t              rev; /* the new revision this action creates */
+	const struct oc_tfs *tfs;
+	uint8_t              policy;    /* enum oc_policy */
+	int64_t              expiry_ms; /* absolute wall clock; 0 = default */
+};
+
+struct oc_commit_req {
+	struct oc_aid        aid;
+	int64_t              rev;
+	const struct oc_bid *ids;
+	size_t               n;
+	struct oc_bid        critical;
+};
+
+/* A committed revision the requester is missing (one per block, rev). */
+struct oc_missing {
+	struct oc_bid id;
+	struct oc_aid aid;
+	int64_t       rev;
+	struct oc_tf  tf;
+};
+
+/* Another action's pending on one of our blocks. */
+struct oc_pendinfo {
+	struct oc_bid id;
+	struct oc_aid aid;
+	bool          has_tf;
+	struct oc_tf  tf;
+};
+
+struct oc_txres {
+	struct oc_missing  *missing;
+	size_t              nmissing;
+	struct oc_pendinfo *pending;
+	size_t              npending;
+	struct oc_bid       stale_id; /* staleAt: highest rev seen */
+	int64_t             stale_rev;
+	char                reason[128];
+};
+
+enum oc_status {
+	OC_ST_UNKNOWN = 0,
+	OC_ST_PENDING,
+	OC_ST_COMMITTED,
+	OC_ST_ABORTED,
+};
+
+struct oc_transactor;
+
+struct oc_transactor_ops {
+	o_err (*get)(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
+	    const struct oc_actx *ctx, struct oc_get_res *out /* [n] */);
+	o_err (*pend)(struct oc_transactor *t, const struct oc_pend_req *req,
+	    struct oc_txres *res);
+	o_err (*commit)(struct oc_transactor *t, const struct oc_commit_req *req,
+	    struct oc_txres *res);
+	o_err (*cancel)(struct oc_transactor *t, const struct oc_aid *aid,
+	    const struct oc_bid *ids, size_t n);
+	o_err (*status)(struct oc_transactor *t, const struct oc_aid *aid,
+	    int64_t rev, const struct oc_bid *ids, size_t n,
+	    uint8_t *out /* [n] enum oc_status */);
+};
+
+struct oc_transactor {
+	const struct oc_transactor_ops *ops;
+};
+
+void oc_get_res_init(struct oc_get_res *r);
+void oc_get_res_fini(struct oc_get_res *r);
+void oc_txres_init(struct oc_txres *r);
+void oc_txres_fini(struct oc_txres *r);
+void oc_actx_init(struct oc_actx *c);
+void oc_actx_fini(struct oc_actx *c);
+void oc_actx_copy(struct oc_actx *dst, const struct oc_actx *src);
+void oc_actx_add(struct oc_actx *c, const struct oc_aid *aid, int64_t rev);
+/* Does ctx list aid (any rev)?  Returns its rev or 0. */
+int64_t oc_actx_find(const struct oc_actx *c, const struct oc_aid *aid);
+
+/* Append helpers for implementations (entries are moved in). */
+void oc_txres_add_missing(struct oc_txres *r, const struct oc_bid *id,
+    const struct oc_aid *aid, int64_t rev, struct oc_tf tf /* moved */);
+void oc_txres_add_pending(struct oc_txres *r, const struct oc_bid *id,
+    const struct oc_aid *aid, const struct oc_tf *tf /* copied; may be NULL */);
+void oc_txres_stale_at(struct oc_txres *r, const struct oc_bid *id, int64_t rev);
+
+/*
+ * Order in which a commit must touch req->ids: the critical block first,
+ * then the others in ascending id order (so per-block locks taken in this
+ * order never deadlock).  Writes n ids into out (caller's array of n).
+ * O_EINVAL if the critical block is not among ids.
+ */
+o_err oc_commit_order(const struct oc_commit_req *req, struct oc_bid *out);
+
+#endif /* OC_TRANSACTOR_H */

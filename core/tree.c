@@ -1,0 +1,300 @@
+/*
+ * tree.c - the Tree collection type over the B+tree.
+ */
+#include "core/tree.h"
+
+#include <string.h>
+
+#include "core/btree.h"
+#include "core/o_util.h"
+
+static o_err
+tree_init(struct oc_bstore *s, const struct oc_bid *col)
+{
+	return oc_btree_create(s, col, OC_BTREE_FANOUT);
+}
+
+/* Delete the chunk blocks of a chunk-reference value. */
+static o_err
+drop_chunks(struct oc_bstore *s, const struct oc_val *v)
+{
+	const struct oc_val *ids;
+	size_t               i;
+	o_err                e;
+
+	if (v->type != OC_MAP || (ids = oc_map_arr(v, "chunks")) == NULL)
+		return O_OK;
+	for (i = 0; i < ids->u.a.n; i++) {
+		struct oc_bid id;
+
+		if (oc_bid_from(&ids->u.a.v[i], &id) &&
+		    (e = oc_bstore_del(s, &id)) != O_OK)
+			return e;
+	}
+	return O_OK;
+}
+
+static o_err
+tree_apply(struct oc_bstore *s, const struct oc_bid *col,
+    const struct oc_val *a)
+{
+	const char          *t  = oc_map_text(a, "t");
+	const struct oc_val *kv = oc_map_arr(a, "kv");
+	struct oc_btree      bt;
+	size_t               i;
+	o_err                e;
+
+	if (t == NULL || strcmp(t, "replace") != 0 || kv == NULL)
+		return o_err_set(O_EINVAL, "tree: malformed action");
+	if ((e = oc_btree_open(&bt, s, col)) != O_OK)
+		return e;
+	for (i = 0; i < kv->u.a.n; i++) {
+		const struct oc_val *p = &kv->u.a.v[i];
+		const struct oc_val *k, *v;
+		struct oc_val        old;
+		bool                 found;
+
+		if (p->type != OC_ARRAY || p->u.a.n != 2 ||
+		    p->u.a.v[0].type != OC_BYTES)
+			return o_err_set(O_EINVAL, "tree: malformed pair %zu", i);
+		k = &p->u.a.v[0];
+		v = &p->u.a.v[1];
+		if ((e = oc_btree_get(&bt, k->u.s.p, k->u.s.n, &old, &found)) !=
+		    O_OK)
+			return e;
+		if (found) {
+			e = drop_chunks(s, &old);
+			oc_val_fini(&old);
+			if (e != O_OK)
+				return e;
+		}
+		if (v->type == OC_NULL)
+			e = oc_btree_del(&bt, k->u.s.p, k->u.s.n, NULL);
+		else
+			e = oc_btree_put(&bt, k->u.s.p, k->u.s.n, oc_val_dup(v),
+			    NULL);
+		if (e != O_OK)
+			return e;
+	}
+	return O_OK;
+}
+
+static size_t
+tree_weight(const struct oc_val *a)
+{
+	const struct oc_val *kv = oc_map_arr(a, "kv");
+	size_t               i, w = 16;
+
+	for (i = 0; kv && i < kv->u.a.n; i++) {
+		const struct oc_val *p = &kv->u.a.v[i];
+
+		if (p->type != OC_ARRAY || p->u.a.n != 2)
+			continue;
+		w += p->u.a.v[0].u.s.n + 16;
+		if (p->u.a.v[1].type == OC_BYTES)
+			w += p->u.a.v[1].u.s.n;
+	}
+	return w;
+}
+
+const struct oc_coll_type oc_tree_type = {
+	.header_type = OC_BT_TREE,
+	.init        = tree_init,
+	.apply       = tree_apply,
+	.filter      = NULL, /* replay: the last committed write wins */
+	.weight      = tree_weight,
+};
+
+o_err
+oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id, bool create,
+    const struct oc_sync_opts *opts, struct oc_collection **out)
+{
+	return oc_coll_open(tx, id, &oc_tree_type, create, opts, out);
+}
+
+o_err
+oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
+{
+	struct oc_val a = oc_map(), pairs = oc_array();
+	size_t        i;
+
+	for (i = 0; i < n; i++) {
+		struct oc_val p = oc_array();
+
+		if (kv[i].klen == 0 || kv[i].klen > OC_BTREE_KEY_MAX) {
+			oc_val_fini(&p);
+			oc_val_fini(&pairs);
+			oc_val_fini(&a);
+			return o_err_set(O_EINVAL,
+			    "tree key of %zu bytes (must be 1..%d)", kv[i].klen,
+			    OC_BTREE_KEY_MAX);
+		}
+		oc_arr_push(&p, oc_bytes(kv[i].key, kv[i].klen));
+		if (kv[i].del)
+			oc_arr_push(&p, oc_null());
+		else if (kv[i].vlen <= OC_INLINE_MAX)
+			oc_arr_push(&p, oc_bytes(kv[i].val, kv[i].vlen));
+		else
+			oc_arr_push(&p, oc_coll_chunk(c, kv[i].val, kv[i].vlen));
+		oc_arr_push(&pairs, p);
+	}
+	oc_map_set(&a, "t", oc_text("replace"));
+	oc_map_set(&a, "kv", pairs);
+	return oc_coll_act(c, &a, 1);
+}
+
+o_err
+oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	struct oc_tree_kv kv = { key, klen, val, vlen, false };
+
+	return oc_tree_replace(c, &kv, 1);
+}
+
+o_err
+oc_tree_del(struct oc_collection *c, const void *key, size_t klen)
+{
+	struct oc_tree_kv kv = { key, klen, NULL, 0, true };
+
+	return oc_tree_replace(c, &kv, 1);
+}
+
+struct getarg {
+	const struct oc_bid *col;
+	const void          *key;
+	size_t               klen;
+	struct o_buf        *val;
+	bool                *found;
+	uint64_t            *count;
+};
+
+static o_err
+value_out(struct oc_bstore *s, const struct oc_val *v, struct o_buf *out)
+{
+	if (v->type == OC_BYTES)
+		return o_buf_append(out, v->u.s.p, v->u.s.n);
+	if (oc_is_chunk_ref(v))
+		return oc_chunks_read(s, v, out);
+	return o_err_set(O_ECORRUPT, "tree value is neither bytes nor chunks");
+}
+
+static o_err
+get_fn(struct oc_bstore *s, void *arg)
+{
+	struct getarg  *g = arg;
+	struct oc_btree bt;
+	struct oc_val   v;
+	o_err           e;
+
+	if ((e = oc_btree_open(&bt, s, g->col)) != O_OK)
+		return e;
+	if ((e = oc_btree_get(&bt, g->key, g->klen, &v, g->found)) != O_OK)
+		return e;
+	if (*g->found)
+		e = value_out(s, &v, g->val);
+	oc_val_fini(&v);
+	return e;
+}
+
+o_err
+oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
+    struct o_buf *val, bool *found)
+{
+	struct getarg g = { oc_coll_id(c), key, klen, val, found, NULL };
+
+	return oc_coll_read(c, get_fn, &g);
+}
+
+static o_err
+count_fn(struct oc_bstore *s, void *arg)
+{
+	struct getarg  *g = arg;
+	struct oc_btree bt;
+	o_err           e;
+
+	if ((e = oc_btree_open(&bt, s, g->col)) != O_OK)
+		return e;
+	return oc_btree_count(&bt, g->count);
+}
+
+o_err
+oc_tree_count(struct oc_collection *c, uint64_t *n)
+{
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, n };
+
+	return oc_coll_read(c, count_fn, &g);
+}
+
+static o_err
+check_fn(struct oc_bstore *s, void *arg)
+{
+	struct getarg  *g = arg;
+	struct oc_btree bt;
+	o_err           e;
+
+	if ((e = oc_btree_open(&bt, s, g->col)) != O_OK)
+		return e;
+	return oc_btree_check(&bt);
+}
+
+o_err
+oc_tree_check(struct oc_collection *c)
+{
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, NULL };
+
+	return oc_coll_read(c, check_fn, &g);
+}
+
+struct scanarg {
+	const struct oc_bid *col;
+	const void          *start;
+	size_t               slen;
+	bool                 inclusive, forward;
+	oc_tree_cb           cb;
+	void                *arg;
+};
+
+static o_err
+scan_fn(struct oc_bstore *s, void *arg)
+{
+	struct scanarg       *sa = arg;
+	struct oc_btree       bt;
+	struct oc_btree_iter  it;
+	struct o_buf          buf = { 0 };
+	o_err                 e;
+
+	if ((e = oc_btree_open(&bt, s, sa->col)) != O_OK)
+		return e;
+	if ((e = oc_btree_iter_init(&it, &bt, sa->start, sa->slen,
+	         sa->inclusive, sa->forward)) != O_OK)
+		return e;
+	for (;;) {
+		const uint8_t       *k;
+		size_t               kl;
+		const struct oc_val *v;
+		bool                 done;
+
+		if ((e = oc_btree_iter_next(&it, &done, &k, &kl, &v)) != O_OK ||
+		    done)
+			break;
+		o_buf_reset(&buf);
+		if ((e = value_out(s, v, &buf)) != O_OK)
+			break;
+		if (sa->cb(sa->arg, k, kl, buf.data, buf.len) != 0)
+			break;
+	}
+	oc_btree_iter_fini(&it);
+	o_buf_fini(&buf);
+	return e;
+}
+
+o_err
+oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
+    bool inclusive, bool forward, oc_tree_cb cb, void *arg)
+{
+	struct scanarg sa = { oc_coll_id(c), start, slen, inclusive, forward,
+		cb, arg };
+
+	return oc_coll_read(c, scan_fn, &sa);
+}

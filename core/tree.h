@@ -1,0 +1,53 @@
+/*
+ * tree.h - an ordered key/value collection (DESIGN.md section 2 "Tree").
+ *
+ * The collection header (type "TRE") doubles as the B+tree trunk; keys are
+ * byte strings in bytewise order.  Action:
+ *
+ *   field  CBOR    meaning
+ *   "t"    text    "replace"
+ *   "kv"   array   [[key(bytes), value]...] applied in order; value is
+ *                  bytes (at most OC_INLINE_MAX), a chunk reference
+ *                  {"chunks": [...], "len": n} for larger values, or null
+ *                  to delete the key
+ *
+ * A replace applies all its pairs or none.  Concurrent writers rebase by
+ * replaying their actions on the winner's state: the last committed write
+ * of a key wins.  Thread-safe (collection latch).
+ */
+#ifndef OC_TREE_H
+#define OC_TREE_H
+
+#include "core/collection.h"
+
+extern const struct oc_coll_type oc_tree_type;
+
+struct oc_tree_kv {
+	const void *key;
+	size_t      klen;
+	const void *val; /* NULL with del */
+	size_t      vlen;
+	bool        del;
+};
+
+o_err oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id,
+    bool create, const struct oc_sync_opts *opts, struct oc_collection **out);
+/* Stage one replace action (all pairs or none). */
+o_err oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv,
+    size_t n);
+o_err oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
+    const void *val, size_t vlen);
+o_err oc_tree_del(struct oc_collection *c, const void *key, size_t klen);
+/* Value of key, local staged changes included (appended to *val). */
+o_err oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
+    struct o_buf *val, bool *found);
+o_err oc_tree_count(struct oc_collection *c, uint64_t *n);
+o_err oc_tree_check(struct oc_collection *c);
+
+typedef int (*oc_tree_cb)(void *arg, const uint8_t *key, size_t klen,
+    const uint8_t *val, size_t vlen);
+/* Ordered visit from start (NULL: first/last); nonzero from cb stops. */
+o_err oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
+    bool inclusive, bool forward, oc_tree_cb cb, void *arg);
+
+#endif /* OC_TREE_H */

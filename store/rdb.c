@@ -1,0 +1,480 @@
+/*
+ * rdb.c - RocksDB C API wrapper: open with column families, point reads,
+ * batched writes, bounded iterators, and the one error classifier.
+ *
+ * Design notes.  RocksDB's C API returns errors as malloc'ed strings; each
+ * is classified by ost_rdb_classify(), copied into the o_err detail with
+ * what we were doing, and freed with rocksdb_free().  Write and read option
+ * objects are created once per database and shared (RocksDB treats them as
+ * read-only during a call).  An iterator owns its read options because the
+ * bounds it points at live in the iterator (RocksDB does not copy them).
+ */
+#include "store/rdb.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+static const char *const ost_cf_names[OST_CF_COUNT] = {
+	[OST_CF_META] = "meta",
+	[OST_CF_REV]  = "rev",
+	[OST_CF_PEND] = "pend",
+	[OST_CF_MAT]  = "mat",
+};
+
+struct ost_rdb {
+	rocksdb_t                      *db;
+	rocksdb_options_t              *opts;
+	rocksdb_writeoptions_t         *wo_sync;
+	rocksdb_writeoptions_t         *wo_nosync;
+	rocksdb_readoptions_t          *ro;
+	rocksdb_column_family_handle_t *cf[OST_CF_COUNT];
+	/* handles of "default" and any unknown families found on disk */
+	rocksdb_column_family_handle_t **extra;
+	size_t                           nextra;
+	char                            *dir;
+};
+
+struct ost_it {
+	rocksdb_iterator_t    *it;
+	rocksdb_readoptions_t *ro;
+	uint8_t                lo[OST_KEY_MAX];
+	uint8_t                hi[OST_KEY_MAX];
+};
+
+/* Record header inside struct ost_wb. */
+struct wb_rec {
+	uint8_t  cf;
+	uint8_t  del;
+	uint32_t klen;
+	uint32_t vlen;
+};
+
+const char *
+ost_rdb_cf_name(enum ost_cf cf)
+{
+	if ((unsigned) cf >= OST_CF_COUNT)
+		return "?";
+	return ost_cf_names[cf];
+}
+
+static bool
+has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+o_err
+ost_rdb_classify(const char *msg)
+{
+	if (msg == NULL)
+		return O_EIO;
+	if (has_prefix(msg, "Corruption:"))
+		return O_ECORRUPT;
+	if (has_prefix(msg, "IO error:")) {
+		if (strstr(msg, "No space left") != NULL ||
+		    strstr(msg, "ENOSPC") != NULL ||
+		    strstr(msg, "no space") != NULL)
+			return O_ENOSPC;
+		if (strstr(msg, "lock hold") != NULL ||
+		    strstr(msg, "While lock file") != NULL ||
+		    strstr(msg, "/LOCK:") != NULL ||
+		    has_prefix(msg, "IO error: lock"))
+			return O_EBUSY;
+		return O_EIO;
+	}
+	if (has_prefix(msg, "Resource busy") ||
+	    has_prefix(msg, "Operation timed out") ||
+	    has_prefix(msg, "Busy:") ||
+	    has_prefix(msg, "Operation failed. Try again"))
+		return O_EBUSY;
+	if (has_prefix(msg, "Invalid argument:"))
+		return O_EINVAL;
+	if (has_prefix(msg, "NotFound:") || has_prefix(msg, "Not found:"))
+		return O_ENOTFOUND;
+	return O_EIO;
+}
+
+/*
+ * Classify and free a RocksDB error string; the detail becomes
+ * "<what>: <rocksdb text>".
+ */
+static o_err __attribute__((format(printf, 2, 3)))
+rdb_fail(char *err, const char *fmt, ...)
+{
+	char    what[256];
+	va_list ap;
+	o_err   e = ost_rdb_classify(err);
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	o_err_set(e, "%s: %s", what, err ? err : "(no message)");
+	rocksdb_free(err);
+	return e;
+}
+
+static void
+rdb_free_handles(struct ost_rdb *r)
+{
+	size_t i;
+
+	for (i = 0; i < OST_CF_COUNT; i++) {
+		if (r->cf[i] != NULL)
+			rocksdb_column_family_handle_destroy(r->cf[i]);
+		r->cf[i] = NULL;
+	}
+	for (i = 0; i < r->nextra; i++)
+		rocksdb_column_family_handle_destroy(r->extra[i]);
+	free(r->extra);
+	r->extra  = NULL;
+	r->nextra = 0;
+}
+
+static void
+rdb_free(struct ost_rdb *r)
+{
+	rdb_free_handles(r);
+	if (r->db != NULL)
+		rocksdb_close(r->db);
+	if (r->ro != NULL)
+		rocksdb_readoptions_destroy(r->ro);
+	if (r->wo_sync != NULL)
+		rocksdb_writeoptions_destroy(r->wo_sync);
+	if (r->wo_nosync != NULL)
+		rocksdb_writeoptions_destroy(r->wo_nosync);
+	if (r->opts != NULL)
+		rocksdb_options_destroy(r->opts);
+	free(r->dir);
+	free(r);
+}
+
+o_err
+ost_rdb_open(const char *dir, struct ost_rdb **out)
+{
+	struct ost_rdb                  *r;
+	char                           **found  = NULL;
+	size_t                           nfound = 0, i, j, ncf;
+	const char                     **names;
+	const rocksdb_options_t        **cfopts;
+	rocksdb_column_family_handle_t **handles;
+	char                            *err = NULL;
+	o_err                            e   = O_OK;
+
+	r       = o_calloc(1, sizeof(*r));
+	r->dir  = o_strdup(dir);
+	r->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(r->opts, 1);
+	rocksdb_options_set_create_missing_column_families(r->opts, 1);
+	rocksdb_options_set_info_log_level(r->opts, 2); /* WARN */
+	rocksdb_options_set_keep_log_file_num(r->opts, 4);
+	r->wo_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(r->wo_sync, 1);
+	r->wo_nosync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(r->wo_nosync, 0);
+	r->ro = rocksdb_readoptions_create();
+
+	/* Families already on disk (fails harmlessly for a new database). */
+	found = rocksdb_list_column_families(r->opts, dir, &nfound, &err);
+	if (err != NULL) {
+		rocksdb_free(err);
+		err    = NULL;
+		found  = NULL;
+		nfound = 0;
+	}
+	ncf      = 1 + OST_CF_COUNT + nfound;
+	names    = o_calloc(ncf, sizeof(*names));
+	cfopts   = o_calloc(ncf, sizeof(*cfopts));
+	handles  = o_calloc(ncf, sizeof(*handles));
+	names[0] = "default";
+	for (i = 0; i < OST_CF_COUNT; i++)
+		names[1 + i] = ost_cf_names[i];
+	ncf = 1 + OST_CF_COUNT;
+	for (i = 0; i < nfound; i++) {
+		for (j = 0; j < ncf; j++)
+			if (strcmp(names[j], found[i]) == 0)
+				break;
+		if (j == ncf)
+			names[ncf++] = found[i];
+	}
+	for (i = 0; i < ncf; i++)
+		cfopts[i] = r->opts;
+
+	r->db = rocksdb_open_column_families(
+	    r->opts, dir, (int) ncf, names, cfopts, handles, &err);
+	if (err != NULL) {
+		r->db = NULL;
+		e     = rdb_fail(err, "open RocksDB in %s", dir);
+		goto out_free_lists;
+	}
+	for (i = 0; i < OST_CF_COUNT; i++)
+		r->cf[i] = handles[1 + i];
+	r->nextra   = ncf - OST_CF_COUNT;
+	r->extra    = o_calloc(r->nextra, sizeof(*r->extra));
+	r->extra[0] = handles[0];
+	for (i = 1 + OST_CF_COUNT, j = 1; i < ncf; i++, j++)
+		r->extra[j] = handles[i];
+	*out = r;
+	r    = NULL;
+
+out_free_lists:
+	free(handles);
+	free(cfopts);
+	free(names);
+	if (found != NULL)
+		rocksdb_list_column_families_destroy(found, nfound);
+	if (r != NULL)
+		rdb_free(r);
+	return e;
+}
+
+void
+ost_rdb_close(struct ost_rdb *db)
+{
+	char *err = NULL;
+
+	if (db == NULL)
+		return;
+	rocksdb_flush_wal(db->db, 1, &err);
+	if (err != NULL) {
+		o_log(O_LOG_WARN, "close RocksDB in %s: WAL sync failed: %s",
+		    db->dir, err);
+		rocksdb_free(err);
+	}
+	rdb_free(db);
+}
+
+o_err
+ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
+    struct o_buf *out, bool *found)
+{
+	rocksdb_pinnableslice_t *ps;
+	const char              *v;
+	size_t                   vlen = 0;
+	char                    *err  = NULL;
+	o_err                    e    = O_OK;
+
+	o_buf_reset(out);
+	*found = false;
+	ps     = rocksdb_get_pinned_cf(
+	        db->db, db->ro, db->cf[cf], (const char *) key, klen, &err);
+	if (err != NULL)
+		return rdb_fail(
+		    err, "read from column family %s", ost_cf_names[cf]);
+	if (ps == NULL)
+		return O_OK;
+	v = rocksdb_pinnableslice_value(ps, &vlen);
+	if (v != NULL) {
+		e      = o_buf_append(out, v, vlen);
+		*found = e == O_OK;
+	}
+	rocksdb_pinnableslice_destroy(ps);
+	return e;
+}
+
+o_err
+ost_rdb_write(
+    struct ost_rdb *db, struct ost_wb *const *wbs, size_t n, bool sync)
+{
+	rocksdb_writebatch_t *b;
+	size_t                i, off, total = 0;
+	char                 *err = NULL;
+	o_err                 e   = O_OK;
+
+	for (i = 0; i < n; i++)
+		total += wbs[i]->n;
+	if (total == 0)
+		return O_OK;
+	b = rocksdb_writebatch_create();
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = wbs[i]->buf.data;
+
+		for (off = 0; off < wbs[i]->buf.len;) {
+			struct wb_rec h;
+			const char   *k, *v;
+
+			memcpy(&h, p + off, sizeof(h));
+			k = (const char *) p + off + sizeof(h);
+			v = k + h.klen;
+			if (h.del)
+				rocksdb_writebatch_delete_cf(
+				    b, db->cf[h.cf], k, h.klen);
+			else
+				rocksdb_writebatch_put_cf(
+				    b, db->cf[h.cf], k, h.klen, v, h.vlen);
+			off += sizeof(h) + h.klen + h.vlen;
+		}
+	}
+	rocksdb_write(db->db, sync ? db->wo_sync : db->wo_nosync, b, &err);
+	if (err != NULL)
+		e = rdb_fail(err, "%s write of %zu record(s) to %s",
+		    sync ? "synced" : "unsynced", total, db->dir);
+	rocksdb_writebatch_destroy(b);
+	return e;
+}
+
+o_err
+ost_rdb_sync_wal(struct ost_rdb *db)
+{
+	char *err = NULL;
+
+	rocksdb_flush_wal(db->db, 1, &err);
+	if (err != NULL)
+		return rdb_fail(err, "sync WAL of %s", db->dir);
+	return O_OK;
+}
+
+void
+ost_wb_init(struct ost_wb *wb)
+{
+	memset(wb, 0, sizeof(*wb));
+}
+
+void
+ost_wb_fini(struct ost_wb *wb)
+{
+	o_buf_fini(&wb->buf);
+	wb->n = 0;
+}
+
+void
+ost_wb_reset(struct ost_wb *wb)
+{
+	o_buf_reset(&wb->buf);
+	wb->n = 0;
+}
+
+static void
+wb_add(struct ost_wb *wb, enum ost_cf cf, bool del, const void *key,
+    size_t klen, const void *val, size_t vlen)
+{
+	struct wb_rec h;
+
+	h.cf   = (uint8_t) cf;
+	h.del  = del;
+	h.klen = (uint32_t) klen;
+	h.vlen = (uint32_t) vlen;
+	if (o_buf_reserve(&wb->buf, sizeof(h) + klen + vlen) != O_OK)
+		abort(); /* like o_malloc: out of memory is fatal */
+	o_buf_append(&wb->buf, &h, sizeof(h));
+	o_buf_append(&wb->buf, key, klen);
+	o_buf_append(&wb->buf, val, vlen);
+	wb->n++;
+}
+
+void
+ost_wb_put(struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	wb_add(wb, cf, false, key, klen, val, vlen);
+}
+
+void
+ost_wb_del(struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen)
+{
+	wb_add(wb, cf, true, key, klen, NULL, 0);
+}
+
+o_err
+ost_it_open(struct ost_rdb *db, enum ost_cf cf, const void *lo, size_t lolen,
+    const void *hi, size_t hilen, struct ost_it **out)
+{
+	struct ost_it *it;
+
+	if (lolen > OST_KEY_MAX || hilen > OST_KEY_MAX)
+		return o_err_set(
+		    O_EINVAL, "iterator bound longer than %d", OST_KEY_MAX);
+	it     = o_calloc(1, sizeof(*it));
+	it->ro = rocksdb_readoptions_create();
+	if (lo != NULL) {
+		memcpy(it->lo, lo, lolen);
+		rocksdb_readoptions_set_iterate_lower_bound(
+		    it->ro, (const char *) it->lo, lolen);
+	}
+	if (hi != NULL) {
+		memcpy(it->hi, hi, hilen);
+		rocksdb_readoptions_set_iterate_upper_bound(
+		    it->ro, (const char *) it->hi, hilen);
+	}
+	it->it = rocksdb_create_iterator_cf(db->db, it->ro, db->cf[cf]);
+	*out   = it;
+	return O_OK;
+}
+
+void
+ost_it_close(struct ost_it *it)
+{
+	if (it == NULL)
+		return;
+	rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ro);
+	free(it);
+}
+
+void
+ost_it_first(struct ost_it *it)
+{
+	rocksdb_iter_seek_to_first(it->it);
+}
+
+void
+ost_it_last(struct ost_it *it)
+{
+	rocksdb_iter_seek_to_last(it->it);
+}
+
+void
+ost_it_seek(struct ost_it *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(it->it, (const char *) key, klen);
+}
+
+void
+ost_it_seek_for_prev(struct ost_it *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek_for_prev(it->it, (const char *) key, klen);
+}
+
+bool
+ost_it_valid(const struct ost_it *it)
+{
+	return rocksdb_iter_valid(it->it) != 0;
+}
+
+void
+ost_it_next(struct ost_it *it)
+{
+	rocksdb_iter_next(it->it);
+}
+
+void
+ost_it_prev(struct ost_it *it)
+{
+	rocksdb_iter_prev(it->it);
+}
+
+const uint8_t *
+ost_it_key(const struct ost_it *it, size_t *len)
+{
+	return (const uint8_t *) rocksdb_iter_key(it->it, len);
+}
+
+const uint8_t *
+ost_it_val(const struct ost_it *it, size_t *len)
+{
+	return (const uint8_t *) rocksdb_iter_value(it->it, len);
+}
+
+o_err
+ost_it_status(const struct ost_it *it)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it->it, &err);
+	if (err != NULL)
+		return rdb_fail(err, "iterate");
+	return O_OK;
+}

@@ -1,0 +1,132 @@
+/*
+ * rdb.h - the store layer's only door to RocksDB (private to store/ and its
+ * tests; nothing outside store/ includes this or <rocksdb/c.h>).
+ *
+ * A struct ost_rdb is one RocksDB database opened with the column families
+ * of enum ost_cf (created when missing; any other families found on disk
+ * are opened too, since RocksDB refuses to open a DB without all of them).
+ * Writes go through struct ost_wb, a write batch built in our own memory so
+ * that the group-commit leader can merge the batches of many committers
+ * into one rocksdb_write().  Iterators are bounded to a key range, so a scan
+ * never leaves the block it is about.
+ *
+ * Errors.  RocksDB reports failures as strings; ost_rdb_classify() maps
+ * them to o_err once, by prefix, and every function here records the
+ * RocksDB text in the o_err detail together with what we were doing.
+ *
+ * Thread safety: an ost_rdb may be used from any number of threads.  An
+ * ost_wb or ost_it belongs to one thread at a time.  Everything may block on
+ * disk I/O.
+ */
+#ifndef OST_RDB_H
+#define OST_RDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/o_err.h"
+#include "core/o_util.h"
+
+enum ost_cf {
+	OST_CF_META = 0, /* "meta" */
+	OST_CF_REV,      /* "rev" */
+	OST_CF_PEND,     /* "pend" */
+	OST_CF_MAT,      /* "mat" */
+	OST_CF_COUNT
+};
+
+/* Longest key we use (block id + action id, or block id + revision). */
+#define OST_KEY_MAX 64
+
+struct ost_rdb;
+struct ost_it;
+
+/*
+ * A write batch in our own memory.  Zero-initialise or ost_wb_init(); put
+ * and del copy their arguments; ost_wb_fini() frees.
+ */
+struct ost_wb {
+	struct o_buf buf; /* records: cf, op, klen, vlen, key, value */
+	size_t       n;   /* number of records */
+};
+
+/* The column family's name ("meta", ...). */
+const char *ost_rdb_cf_name(enum ost_cf cf);
+
+/*
+ * Map a RocksDB error string to o_err (does not set the detail):
+ *   "Corruption:"                              O_ECORRUPT
+ *   "IO error:" mentioning no space / ENOSPC   O_ENOSPC
+ *   "IO error:" about the LOCK file            O_EBUSY
+ *   "Resource busy:", "Operation timed out:",
+ *   "Busy:", "Result incomplete: ... try again" O_EBUSY
+ *   other "IO error:"                           O_EIO
+ *   "Invalid argument:"                         O_EINVAL
+ *   "NotFound:" / "Not found:"                  O_ENOTFOUND
+ *   anything else (or NULL)                     O_EIO
+ */
+o_err ost_rdb_classify(const char *msg);
+
+/*
+ * Open (creating if missing) the database in dir with every column family
+ * of enum ost_cf.  On success *out owns the handle.  O_EBUSY when another
+ * handle (this or another process) holds the directory; O_ECORRUPT,
+ * O_EIO, O_ENOSPC, O_EINVAL as classified; the detail names dir.
+ */
+o_err ost_rdb_open(const char *dir, struct ost_rdb **out);
+
+/*
+ * Make every write so far durable (WAL fsync), then close and free.  Blocks.
+ * The caller guarantees no other thread uses db any more.  NULL is a no-op.
+ */
+void ost_rdb_close(struct ost_rdb *db);
+
+/*
+ * Point read of key in cf.  On success *found says whether the key exists
+ * and, if so, out holds a copy of the value (out is reset first).
+ */
+o_err ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key,
+    size_t klen, struct o_buf *out, bool *found);
+
+/*
+ * Apply the records of wbs[0..n) as one atomic RocksDB write, in order.
+ * sync: fsync the WAL before returning (the write survives power loss).
+ * An empty set is a no-op.  Blocks.
+ */
+o_err ost_rdb_write(
+    struct ost_rdb *db, struct ost_wb *const *wbs, size_t n, bool sync);
+
+/* Sync the WAL (makes earlier unsynced writes durable).  Blocks. */
+o_err ost_rdb_sync_wal(struct ost_rdb *db);
+
+void ost_wb_init(struct ost_wb *wb);
+void ost_wb_fini(struct ost_wb *wb);
+void ost_wb_reset(struct ost_wb *wb);
+void ost_wb_put(struct ost_wb *wb, enum ost_cf cf, const void *key,
+    size_t klen, const void *val, size_t vlen);
+void ost_wb_del(
+    struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen);
+
+/*
+ * A forward/backward iterator over keys k of cf with lo <= k < hi (hi may
+ * be NULL for no upper bound).  Bounds are copied (at most OST_KEY_MAX
+ * bytes each).  The iterator starts unpositioned; seek first.  Key and
+ * value pointers are valid until the next move or close.  After the scan,
+ * ost_it_status() reports an I/O or corruption error hit while moving.
+ */
+o_err ost_it_open(struct ost_rdb *db, enum ost_cf cf, const void *lo,
+    size_t lolen, const void *hi, size_t hilen, struct ost_it **out);
+void  ost_it_close(struct ost_it *it);
+void  ost_it_first(struct ost_it *it);
+void  ost_it_last(struct ost_it *it);
+void  ost_it_seek(struct ost_it *it, const void *key, size_t klen);
+void  ost_it_seek_for_prev(struct ost_it *it, const void *key, size_t klen);
+bool  ost_it_valid(const struct ost_it *it);
+void  ost_it_next(struct ost_it *it);
+void  ost_it_prev(struct ost_it *it);
+const uint8_t *ost_it_key(const struct ost_it *it, size_t *len);
+const uint8_t *ost_it_val(const struct ost_it *it, size_t *len);
+o_err          ost_it_status(const struct ost_it *it);
+
+#endif /* OST_RDB_H */

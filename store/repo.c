@@ -1,0 +1,1902 @@
+/*
+ * repo.c - the block repository: pend / commit / get / cancel / status on
+ * RocksDB, with striped per-block locks, a latest-block cache and group
+ * commit.  The on-disk layout is the table at the top of repo.h.
+ *
+ * Design notes.
+ *
+ * Locks.  Lock order: stripe mutexes in ascending stripe index, then
+ * gc_mtx.  gc_mtx is never held while a stripe mutex is taken, and no lock
+ * is held across a wait for a group flush except gc_mtx itself (released by
+ * pthread_cond_wait).  A block maps to one of NSTRIPES stripes by a hash of
+ * its id; an operation on several blocks takes all their stripes in
+ * ascending order, which makes each check-then-write atomic w.r.t. other
+ * operations on the same blocks and cannot deadlock.
+ *
+ * Cache.  Each stripe holds an LRU list of entries (struct ost_ent), one per
+ * block, guarded by the stripe mutex: the block's latest (rev, aid), the
+ * materialisation bookkeeping from meta, and the decoded latest block.  The
+ * entry is authoritative while valid; it is valid when its epoch equals the
+ * repository's epoch, which moves only when a group-commit write fails, so
+ * a failure invalidates every entry at once and they reload from disk.
+ * Entries are trimmed to the per-stripe capacity when a stripe is
+ * unlocked, never while an operation holds pointers into them, and never
+ * while they carry an unflushed commit.
+ *
+ * Group commit.  A commit validates and builds its write batch under its
+ * stripe locks, then (still under them) joins the open group in gc_mtx,
+ * records the group's sequence number in its entries and applies its new
+ * latest state to them, and drops the stripe locks.  It then waits: the
+ * first waiter to find no flush in progress becomes the leader, takes the
+ * whole open group, writes all its batches as one synced RocksDB write, and
+ * wakes everyone.  So a later commit of the same block validates against
+ * the staged, not yet durable state (and lands in the same or a later
+ * group, whose write is ordered after it).  Reads never see unflushed
+ * state: get, pend, status, and the stale / already-done paths of commit,
+ * which must read the block's history from disk, wait until the entry's
+ * group is flushed and then retry.  Nothing is acknowledged before its
+ * group's write returned.  If the write fails, every member of that group
+ * and of the group queued behind it fails with the error, the epoch moves
+ * (invalidating all cached state, which reloads from what is on disk), and
+ * a commit that validated under the old epoch but had not yet joined a
+ * group is refused when it tries to.
+ *
+ * Pend, cancel and sweep write unsynced under the stripe locks (see repo.h
+ * for why that is safe).  Read-driven promotion is a one-block commit.
+ */
+#include "store/repo.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/o_util.h"
+#include "store/rdb.h"
+#include "store/repo_priv.h"
+
+#define NSTRIPES 256
+#define KEY_REV_LEN (OC_BID_LEN + 8)
+#define KEY_PEND_LEN (OC_BID_LEN + OC_AID_LEN)
+#define EPOCH_NONE UINT64_MAX /* an entry that must be reloaded */
+
+enum { COMMIT_PROMOTE = 1 }; /* read-driven promotion: ignore expiry */
+
+struct ost_ent {
+	struct ost_ent *prev, *next; /* stripe LRU, most recent first */
+	struct oc_bid   id;
+	uint64_t        epoch; /* valid iff == repo epoch */
+	uint64_t        seq;   /* group of its newest staged commit; 0 none */
+	bool            has_latest;
+	int64_t         rev;
+	struct oc_aid   aid;
+	int64_t         mat_rev;
+	int64_t         nsince; /* revisions after mat_rev */
+	bool            blk_ok; /* blk/present hold the block at rev */
+	bool            present;
+	struct oc_val   blk;
+};
+
+struct stripe {
+	pthread_mutex_t mtx;
+	struct ost_ent *head, *tail; /* guarded by mtx */
+	size_t          n;           /* guarded by mtx */
+};
+
+struct gc_member {
+	struct gc_member *next;
+	struct ost_wb    *wb;
+	bool              done; /* guarded by gc_mtx */
+	o_err             err;  /* guarded by gc_mtx */
+};
+
+struct ost_repo {
+	struct ost_rdb      *db;
+	struct ost_repo_opts opts;
+	size_t               stripe_cap;
+	struct stripe        stripes[NSTRIPES];
+
+	pthread_mutex_t    gc_mtx;
+	pthread_cond_t     gc_cv;
+	struct gc_member  *gc_open;      /* guarded by gc_mtx */
+	struct gc_member **gc_tail;      /* guarded by gc_mtx */
+	uint64_t           gc_open_seq;  /* guarded by gc_mtx */
+	bool               gc_flushing;  /* guarded by gc_mtx */
+	o_err              gc_fail_err;  /* guarded by gc_mtx */
+	char               gc_fail[256]; /* guarded by gc_mtx */
+	_Atomic uint64_t   gc_done_seq;  /* written under gc_mtx */
+	_Atomic uint64_t   epoch;        /* written under gc_mtx */
+
+	struct oc_transactor tx;
+
+	_Atomic uint64_t st_commits, st_groups, st_hits, st_loads;
+	_Atomic uint64_t st_replayed, st_mat, st_swept;
+};
+
+/* A pending record as listed from the pend family. */
+struct pitem {
+	struct oc_aid aid;
+	int64_t       exp;
+	int64_t       rev;
+	bool          has_tf;
+	struct oc_tf  tf;
+};
+
+struct plist {
+	struct pitem *v;
+	size_t        n;
+};
+
+/* The stripes an operation holds. */
+struct lockset {
+	uint16_t *s;
+	size_t    n;
+	uint16_t  small[16];
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static int64_t
+repo_now(struct ost_repo *r)
+{
+	if (r->opts.clock != NULL)
+		return r->opts.clock(r->opts.clock_arg);
+	return o_now_ms();
+}
+
+static const char *
+bstr(const struct oc_bid *id, char out[OC_BID_STRLEN])
+{
+	return oc_bid_str(id, out);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t) v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int      i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void
+key_rev(uint8_t k[KEY_REV_LEN], const struct oc_bid *id, int64_t rev)
+{
+	memcpy(k, id->b, OC_BID_LEN);
+	put_be64(k + OC_BID_LEN, (uint64_t) rev);
+}
+
+static void
+key_pend(
+    uint8_t k[KEY_PEND_LEN], const struct oc_bid *id, const struct oc_aid *aid)
+{
+	memcpy(k, id->b, OC_BID_LEN);
+	memcpy(k + OC_BID_LEN, aid->b, OC_AID_LEN);
+}
+
+/*
+ * O_ECORRUPT with detail "block <id>: <cf> record[ at rev N]: <msg>".  The
+ * message is formatted first, so it may quote o_err_detail().
+ */
+static o_err __attribute__((format(printf, 4, 5))) corrupt(
+    enum ost_cf cf, const struct oc_bid *id, int64_t rev, const char *fmt, ...)
+{
+	char    msg[320], s[OC_BID_STRLEN], at[32] = "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rev > 0)
+		snprintf(at, sizeof(at), " at rev %" PRId64, rev);
+	return o_err_set(O_ECORRUPT, "block %s: %s record%s: %s", bstr(id, s),
+	    ost_rdb_cf_name(cf), at, msg);
+}
+
+/* Copy of the current detail (o_err_set may not quote it in place). */
+static void
+detail_copy(char *out, size_t n)
+{
+	snprintf(out, n, "%s", o_err_detail());
+}
+
+/* ---- record codecs ------------------------------------------------------ */
+
+static o_err
+rec_decode(enum ost_cf cf, const struct oc_bid *id, int64_t rev,
+    const uint8_t *p, size_t n, struct oc_val *out)
+{
+	if (oc_decode(p, n, out) != O_OK)
+		return corrupt(cf, id, rev, "undecodable: %s", o_err_detail());
+	if (out->type != OC_MAP &&
+	    !(cf == OST_CF_MAT && out->type == OC_NULL)) {
+		oc_val_fini(out);
+		return corrupt(cf, id, rev, "not a map");
+	}
+	return O_OK;
+}
+
+static const struct oc_val *
+need_int(const struct oc_val *m, const char *k)
+{
+	const struct oc_val *v = oc_map_get(m, k);
+
+	return v != NULL && v->type == OC_INT ? v : NULL;
+}
+
+struct meta {
+	int64_t       rev;
+	struct oc_aid aid;
+	int64_t       mat_rev;
+	int64_t       nsince;
+};
+
+static void
+meta_encode(const struct meta *m, struct o_buf *b)
+{
+	struct oc_val v = oc_map();
+
+	oc_map_set(&v, "aid", oc_aid_val(&m->aid));
+	oc_map_set(&v, "mat", oc_int(m->mat_rev));
+	oc_map_set(&v, "ns", oc_int(m->nsince));
+	oc_map_set(&v, "rev", oc_int(m->rev));
+	o_buf_reset(b);
+	oc_encode(&v, b);
+	oc_val_fini(&v);
+}
+
+static o_err
+meta_decode(const struct oc_bid *id, const struct o_buf *b, struct meta *m)
+{
+	struct oc_val        v;
+	const struct oc_val *rev, *mat, *ns;
+	o_err                e;
+
+	if ((e = rec_decode(OST_CF_META, id, 0, b->data, b->len, &v)) != O_OK)
+		return e;
+	rev = need_int(&v, "rev");
+	mat = need_int(&v, "mat");
+	ns  = need_int(&v, "ns");
+	if (rev == NULL || mat == NULL || ns == NULL ||
+	    !oc_aid_from(oc_map_get(&v, "aid"), &m->aid) || rev->u.i < 1 ||
+	    mat->u.i < 1 || mat->u.i > rev->u.i || ns->u.i < 0) {
+		e = corrupt(OST_CF_META, id, 0,
+		    "fields aid/rev/mat/ns missing or out of range");
+		goto out_fini;
+	}
+	m->rev     = rev->u.i;
+	m->mat_rev = mat->u.i;
+	m->nsince  = ns->u.i;
+out_fini:
+	oc_val_fini(&v);
+	return e;
+}
+
+/* Encode and check a transform the way a reader will decode it. */
+static o_err
+tf_checked_val(const struct oc_tf *tf, struct oc_val *out)
+{
+	struct oc_tf back;
+	o_err        e;
+
+	*out = oc_tf_to_val(tf);
+	if ((e = oc_tf_from_val(out, &back)) != O_OK) {
+		oc_val_fini(out);
+		return e;
+	}
+	oc_tf_fini(&back);
+	return O_OK;
+}
+
+static o_err
+pend_decode(const struct oc_bid *id, const uint8_t *p, size_t n, bool want_tf,
+    struct pitem *it)
+{
+	struct oc_val        v;
+	const struct oc_val *exp, *rev, *tf;
+	o_err                e;
+
+	it->has_tf = false;
+	oc_tf_init(&it->tf);
+	if ((e = rec_decode(OST_CF_PEND, id, 0, p, n, &v)) != O_OK)
+		return e;
+	exp = need_int(&v, "exp");
+	rev = need_int(&v, "rev");
+	tf  = oc_map_get(&v, "tf");
+	if (exp == NULL || rev == NULL || tf == NULL || rev->u.i < 1) {
+		e = corrupt(OST_CF_PEND, id, 0,
+		    "fields exp/rev/tf missing or out of range");
+		goto out_fini;
+	}
+	it->exp = exp->u.i;
+	it->rev = rev->u.i;
+	if (want_tf) {
+		if (oc_tf_from_val(tf, &it->tf) != O_OK) {
+			e = corrupt(OST_CF_PEND, id, 0, "bad transform: %s",
+			    o_err_detail());
+			goto out_fini;
+		}
+		it->has_tf = true;
+	}
+out_fini:
+	oc_val_fini(&v);
+	return e;
+}
+
+static o_err
+rev_decode(const struct oc_bid *id, int64_t rev, const uint8_t *p, size_t n,
+    struct oc_aid *aid, struct oc_tf *tf)
+{
+	struct oc_val        v;
+	const struct oc_val *t;
+	o_err                e;
+
+	if (tf != NULL)
+		oc_tf_init(tf);
+	if ((e = rec_decode(OST_CF_REV, id, rev, p, n, &v)) != O_OK)
+		return e;
+	t = oc_map_get(&v, "tf");
+	if (!oc_aid_from(oc_map_get(&v, "aid"), aid) || t == NULL) {
+		e = corrupt(OST_CF_REV, id, rev, "fields aid/tf missing");
+		goto out_fini;
+	}
+	if (tf != NULL && oc_tf_from_val(t, tf) != O_OK)
+		e = corrupt(
+		    OST_CF_REV, id, rev, "bad transform: %s", o_err_detail());
+out_fini:
+	oc_val_fini(&v);
+	return e;
+}
+
+static o_err
+mat_decode(const struct oc_bid *id, int64_t rev, const uint8_t *p, size_t n,
+    struct oc_val *blk, bool *present)
+{
+	struct oc_bid got;
+	o_err         e;
+
+	if ((e = rec_decode(OST_CF_MAT, id, rev, p, n, blk)) != O_OK)
+		return e;
+	if (blk->type == OC_NULL) {
+		*present = false;
+		return O_OK;
+	}
+	if (oc_block_validate(blk) != O_OK) {
+		e = corrupt(
+		    OST_CF_MAT, id, rev, "invalid block: %s", o_err_detail());
+		oc_val_fini(blk);
+		return e;
+	}
+	if (!oc_block_id(blk, &got) || !oc_bid_eq(&got, id)) {
+		oc_val_fini(blk);
+		return corrupt(
+		    OST_CF_MAT, id, rev, "holds a block with another id");
+	}
+	*present = true;
+	return O_OK;
+}
+
+/* ---- reads from disk -----------------------------------------------------
+ */
+
+static o_err
+meta_read(
+    struct ost_repo *r, const struct oc_bid *id, struct meta *m, bool *found)
+{
+	struct o_buf b = { 0 };
+	o_err        e;
+
+	e = ost_rdb_get(r->db, OST_CF_META, id->b, OC_BID_LEN, &b, found);
+	if (e == O_OK && *found)
+		e = meta_decode(id, &b, m);
+	o_buf_fini(&b);
+	return e;
+}
+
+static o_err
+pend_read(struct ost_repo *r, const struct oc_bid *id,
+    const struct oc_aid *aid, bool want_tf, struct pitem *it, bool *found)
+{
+	uint8_t      k[KEY_PEND_LEN];
+	struct o_buf b = { 0 };
+	o_err        e;
+
+	key_pend(k, id, aid);
+	oc_tf_init(&it->tf);
+	it->has_tf = false;
+	e          = ost_rdb_get(r->db, OST_CF_PEND, k, sizeof(k), &b, found);
+	if (e == O_OK && *found) {
+		it->aid = *aid;
+		e       = pend_decode(id, b.data, b.len, want_tf, it);
+	}
+	o_buf_fini(&b);
+	return e;
+}
+
+static void
+plist_fini(struct plist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		oc_tf_fini(&l->v[i].tf);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Every pending record on block id (ascending action id). */
+static o_err
+pend_list(struct ost_repo *r, const struct oc_bid *id, bool want_tf,
+    struct plist *out)
+{
+	struct ost_it *it;
+	size_t         cap = 0;
+	o_err          e;
+
+	out->v = NULL;
+	out->n = 0;
+	/* keys are bid + aid: scan from bid until the prefix changes */
+	if ((e = ost_it_open(
+	         r->db, OST_CF_PEND, id->b, OC_BID_LEN, NULL, 0, &it)) != O_OK)
+		return e;
+	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+		size_t         kn, vn;
+		const uint8_t *k = ost_it_key(it, &kn);
+		const uint8_t *v;
+		struct pitem  *p;
+
+		if (kn < OC_BID_LEN || memcmp(k, id->b, OC_BID_LEN) != 0)
+			break;
+		if (kn != KEY_PEND_LEN) {
+			e = corrupt(
+			    OST_CF_PEND, id, 0, "key of %zu bytes", kn);
+			break;
+		}
+		if (out->n == cap) {
+			cap    = cap ? 2 * cap : 4;
+			out->v = o_realloc(out->v, cap * sizeof(*out->v));
+		}
+		p = &out->v[out->n];
+		memcpy(p->aid.b, k + OC_BID_LEN, OC_AID_LEN);
+		v = ost_it_val(it, &vn);
+		if ((e = pend_decode(id, v, vn, want_tf, p)) != O_OK)
+			break;
+		out->n++;
+	}
+	if (e == O_OK)
+		e = ost_it_status(it);
+	ost_it_close(it);
+	if (e != O_OK)
+		plist_fini(out);
+	return e;
+}
+
+/* Committed revisions of id in [from, to] into res->missing. */
+static o_err
+collect_missing(struct ost_repo *r, const struct oc_bid *id, int64_t from,
+    int64_t to, struct oc_txres *res)
+{
+	struct ost_it *it;
+	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN];
+	o_err          e;
+
+	key_rev(lo, id, from);
+	key_rev(hi, id, to + 1);
+	if ((e = ost_it_open(r->db, OST_CF_REV, lo, sizeof(lo), hi, sizeof(hi),
+	         &it)) != O_OK)
+		return e;
+	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+		size_t         kn, vn;
+		const uint8_t *k = ost_it_key(it, &kn);
+		const uint8_t *v = ost_it_val(it, &vn);
+		int64_t        rev;
+		struct oc_aid  aid;
+		struct oc_tf   tf;
+
+		if (kn != KEY_REV_LEN) {
+			e = corrupt(OST_CF_REV, id, 0, "key of %zu bytes", kn);
+			break;
+		}
+		rev = (int64_t) get_be64(k + OC_BID_LEN);
+		if ((e = rev_decode(id, rev, v, vn, &aid, &tf)) != O_OK)
+			break;
+		oc_txres_add_missing(res, id, &aid, rev, tf);
+	}
+	if (e == O_OK)
+		e = ost_it_status(it);
+	ost_it_close(it);
+	return e;
+}
+
+/* Highest committed revision of id at or below target (0: none). */
+static o_err
+rev_at_or_below(
+    struct ost_repo *r, const struct oc_bid *id, int64_t target, int64_t *out)
+{
+	struct ost_it *it;
+	uint8_t        lo[KEY_REV_LEN], k[KEY_REV_LEN];
+	o_err          e;
+
+	*out = 0;
+	key_rev(lo, id, 0);
+	key_rev(k, id, target);
+	if ((e = ost_it_open(
+	         r->db, OST_CF_REV, lo, sizeof(lo), NULL, 0, &it)) != O_OK)
+		return e;
+	ost_it_seek_for_prev(it, k, sizeof(k));
+	if (ost_it_valid(it)) {
+		size_t         kn;
+		const uint8_t *key = ost_it_key(it, &kn);
+
+		if (kn == KEY_REV_LEN && memcmp(key, id->b, OC_BID_LEN) == 0)
+			*out = (int64_t) get_be64(key + OC_BID_LEN);
+	}
+	e = ost_it_status(it);
+	ost_it_close(it);
+	return e;
+}
+
+/*
+ * The block at committed revision rev: the nearest materialisation at or
+ * below rev, then the transforms of the revisions after it replayed up to
+ * rev.  O_ECORRUPT when there is no materialisation, when replay fails, or
+ * when rev itself has no revision record.
+ */
+static o_err
+block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    struct oc_val *out, bool *present)
+{
+	struct ost_it *it = NULL;
+	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN], k[KEY_REV_LEN];
+	struct oc_val  cur  = oc_null();
+	bool           have = false;
+	int64_t        mrev = 0, last;
+	uint64_t       nrep = 0;
+	o_err          e;
+
+	*out = oc_null();
+	key_rev(lo, id, 0);
+	key_rev(k, id, rev);
+	if ((e = ost_it_open(
+	         r->db, OST_CF_MAT, lo, sizeof(lo), NULL, 0, &it)) != O_OK)
+		return e;
+	ost_it_seek_for_prev(it, k, sizeof(k));
+	if (ost_it_valid(it)) {
+		size_t         kn, vn;
+		const uint8_t *key = ost_it_key(it, &kn);
+
+		if (kn == KEY_REV_LEN && memcmp(key, id->b, OC_BID_LEN) == 0) {
+			const uint8_t *v = ost_it_val(it, &vn);
+
+			mrev = (int64_t) get_be64(key + OC_BID_LEN);
+			e    = mat_decode(id, mrev, v, vn, &cur, &have);
+		}
+	}
+	if (e == O_OK)
+		e = ost_it_status(it);
+	ost_it_close(it);
+	it = NULL;
+	if (e != O_OK)
+		goto out_fini;
+	if (mrev == 0) {
+		e = corrupt(OST_CF_MAT, id, rev,
+		    "missing: no materialisation at or below this revision "
+		    "(unmaterialisable)");
+		goto out_fini;
+	}
+	last = mrev;
+	if (mrev < rev) {
+		key_rev(lo, id, mrev + 1);
+		key_rev(hi, id, rev + 1);
+		if ((e = ost_it_open(r->db, OST_CF_REV, lo, sizeof(lo), hi,
+		         sizeof(hi), &it)) != O_OK)
+			goto out_fini;
+		for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+			size_t         kn, vn;
+			const uint8_t *key = ost_it_key(it, &kn);
+			const uint8_t *v   = ost_it_val(it, &vn);
+			struct oc_aid  aid;
+			struct oc_tf   tf;
+			struct oc_val  next;
+			bool           np;
+
+			last = (int64_t) get_be64(key + OC_BID_LEN);
+			if ((e = rev_decode(id, last, v, vn, &aid, &tf)) !=
+			    O_OK)
+				goto out_fini;
+			e = oc_tf_apply(have ? &cur : NULL, &tf, &next, &np);
+			oc_tf_fini(&tf);
+			if (e != O_OK) {
+				e = corrupt(OST_CF_REV, id, last,
+				    "replay over rev %" PRId64 " failed: %s",
+				    mrev, o_err_detail());
+				goto out_fini;
+			}
+			oc_val_fini(&cur);
+			cur  = next;
+			have = np;
+			nrep++;
+		}
+		if ((e = ost_it_status(it)) != O_OK)
+			goto out_fini;
+	}
+	if (last != rev) {
+		e = corrupt(OST_CF_REV, id, rev,
+		    "missing (latest revision "
+		    "without a record)");
+		goto out_fini;
+	}
+	stat_add(&r->st_loads, 1);
+	stat_add(&r->st_replayed, nrep);
+	*out     = cur;
+	*present = have;
+	cur      = oc_null();
+out_fini:
+	ost_it_close(it);
+	oc_val_fini(&cur);
+	return e;
+}
+
+/* ---- stripes and cache entries --------------------------------------------
+ */
+
+static uint16_t
+stripe_of(const struct oc_bid *id)
+{
+	uint32_t h = 2166136261u;
+	size_t   i;
+
+	for (i = 0; i < OC_BID_LEN; i++)
+		h = (h ^ id->b[i]) * 16777619u;
+	return (uint16_t) ((h ^ (h >> 16)) % NSTRIPES);
+}
+
+static int
+u16_cmp(const void *a, const void *b)
+{
+	return (int) *(const uint16_t *) a - (int) *(const uint16_t *) b;
+}
+
+static void
+lockset_take(
+    struct ost_repo *r, struct lockset *ls, const struct oc_bid *ids, size_t n)
+{
+	size_t i, j;
+
+	ls->s = n <= O_NELEM(ls->small) ? ls->small
+	                                : o_malloc(n * sizeof(uint16_t));
+	for (i = 0; i < n; i++)
+		ls->s[i] = stripe_of(&ids[i]);
+	qsort(ls->s, n, sizeof(uint16_t), u16_cmp);
+	for (i = j = 0; i < n; i++)
+		if (j == 0 || ls->s[j - 1] != ls->s[i])
+			ls->s[j++] = ls->s[i];
+	ls->n = j;
+	for (i = 0; i < ls->n; i++)
+		pthread_mutex_lock(&r->stripes[ls->s[i]].mtx);
+}
+
+static void
+ent_unlink(struct stripe *st, struct ost_ent *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		st->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		st->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+ent_push_front(struct stripe *st, struct ost_ent *e)
+{
+	e->prev = NULL;
+	e->next = st->head;
+	if (st->head)
+		st->head->prev = e;
+	st->head = e;
+	if (st->tail == NULL)
+		st->tail = e;
+}
+
+static bool
+ent_unflushed(struct ost_repo *r, const struct ost_ent *e)
+{
+	return e->seq > atomic_load(&r->gc_done_seq) &&
+	    e->epoch == atomic_load(&r->epoch);
+}
+
+static void
+ent_free(struct ost_ent *e)
+{
+	oc_val_fini(&e->blk);
+	free(e);
+}
+
+/* Evict least recently used, flushed entries beyond the capacity. */
+static void
+stripe_trim(struct ost_repo *r, struct stripe *st)
+{
+	struct ost_ent *e = st->tail, *prev;
+
+	while (st->n > r->stripe_cap && e != NULL) {
+		prev = e->prev;
+		if (!ent_unflushed(r, e)) {
+			ent_unlink(st, e);
+			ent_free(e);
+			st->n--;
+		}
+		e = prev;
+	}
+}
+
+static void
+lockset_drop(struct ost_repo *r, struct lockset *ls)
+{
+	size_t i;
+
+	for (i = ls->n; i-- > 0;) {
+		struct stripe *st = &r->stripes[ls->s[i]];
+
+		stripe_trim(r, st);
+		pthread_mutex_unlock(&st->mtx);
+	}
+	if (ls->s != ls->small)
+		free(ls->s);
+	ls->s = NULL;
+	ls->n = 0;
+}
+
+/*
+ * The entry of block id, loading its meta record if it is not cached or no
+ * longer valid.  The caller holds the block's stripe.  Entries stay at the
+ * same address until the stripe is unlocked.
+ */
+static o_err
+ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
+{
+	struct stripe  *st    = &r->stripes[stripe_of(id)];
+	uint64_t        epoch = atomic_load(&r->epoch);
+	struct ost_ent *e;
+	struct meta     m;
+	bool            found;
+	o_err           err;
+
+	for (e = st->head; e != NULL; e = e->next)
+		if (oc_bid_eq(&e->id, id))
+			break;
+	if (e != NULL) {
+		ent_unlink(st, e);
+		ent_push_front(st, e);
+		if (e->epoch == epoch) {
+			*out = e;
+			return O_OK;
+		}
+		oc_val_fini(&e->blk);
+	} else {
+		e = o_calloc(1, sizeof(*e));
+		ent_push_front(st, e);
+		st->n++;
+	}
+	e->id         = *id;
+	e->epoch      = EPOCH_NONE;
+	e->seq        = 0;
+	e->has_latest = false;
+	e->rev        = 0;
+	e->mat_rev    = 0;
+	e->nsince     = 0;
+	e->blk_ok     = false;
+	e->present    = false;
+	e->blk        = oc_null();
+	memset(&e->aid, 0, sizeof(e->aid));
+	if ((err = meta_read(r, id, &m, &found)) != O_OK)
+		return err;
+	if (found) {
+		e->has_latest = true;
+		e->rev        = m.rev;
+		e->aid        = m.aid;
+		e->mat_rev    = m.mat_rev;
+		e->nsince     = m.nsince;
+	}
+	e->epoch = epoch;
+	*out     = e;
+	return O_OK;
+}
+
+/* Make sure e->blk / e->present hold the block at e->rev. */
+static o_err
+ent_block(struct ost_repo *r, struct ost_ent *e)
+{
+	o_err err;
+
+	if (e->blk_ok) {
+		stat_add(&r->st_hits, 1);
+		return O_OK;
+	}
+	if (!e->has_latest) {
+		e->present = false;
+		e->blk_ok  = true;
+		return O_OK;
+	}
+	err = block_load(r, &e->id, e->rev, &e->blk, &e->present);
+	if (err == O_OK)
+		e->blk_ok = true;
+	return err;
+}
+
+/* ---- group commit ------------------------------------------------------- */
+
+/* Called with gc_mtx held, no flush running and a non-empty open group. */
+static void
+gc_lead(struct ost_repo *r)
+{
+	struct gc_member *g   = r->gc_open, *m, *next;
+	uint64_t          seq = r->gc_open_seq;
+	struct ost_wb   **wbs;
+	size_t            n = 0, i = 0;
+	o_err             e = O_OK;
+
+	r->gc_open = NULL;
+	r->gc_tail = &r->gc_open;
+	r->gc_open_seq++;
+	r->gc_flushing = true;
+	pthread_mutex_unlock(&r->gc_mtx);
+
+	for (m = g; m != NULL; m = m->next)
+		n++;
+	wbs = o_malloc(n * sizeof(*wbs));
+	for (m = g; m != NULL; m = m->next)
+		wbs[i++] = m->wb;
+	if (r->opts.fail_write != NULL)
+		e = r->opts.fail_write(r->opts.fail_write_arg);
+	if (e == O_OK)
+		e = ost_rdb_write(r->db, wbs, n, true);
+	free(wbs);
+	stat_add(&r->st_groups, 1);
+
+	pthread_mutex_lock(&r->gc_mtx);
+	for (m = g; m != NULL; m = next) {
+		next    = m->next;
+		m->err  = e;
+		m->done = true;
+	}
+	if (e != O_OK) {
+		detail_copy(r->gc_fail, sizeof(r->gc_fail));
+		r->gc_fail_err = e;
+		atomic_fetch_add(&r->epoch, 1);
+		/* the queued group may have validated against ours */
+		for (m = r->gc_open; m != NULL; m = next) {
+			next    = m->next;
+			m->err  = e;
+			m->done = true;
+		}
+		r->gc_open = NULL;
+		r->gc_tail = &r->gc_open;
+		atomic_store(&r->gc_done_seq, r->gc_open_seq);
+		r->gc_open_seq++;
+		o_log(O_LOG_ERROR, "group commit failed: %s", r->gc_fail);
+	} else {
+		atomic_store(&r->gc_done_seq, seq);
+	}
+	r->gc_flushing = false;
+	pthread_cond_broadcast(&r->gc_cv);
+}
+
+/*
+ * Join the open group unless the epoch moved since the caller validated.
+ * Called with the caller's stripe locks held.
+ */
+static o_err
+gc_enqueue(
+    struct ost_repo *r, struct gc_member *m, uint64_t epoch, uint64_t *seq)
+{
+	o_err e = O_OK;
+
+	pthread_mutex_lock(&r->gc_mtx);
+	if (atomic_load(&r->epoch) != epoch) {
+		e = o_err_set(r->gc_fail_err != O_OK ? r->gc_fail_err : O_EIO,
+		    "refused: an earlier group commit failed: %s", r->gc_fail);
+		goto out_unlock;
+	}
+	m->next     = NULL;
+	m->done     = false;
+	m->err      = O_OK;
+	*r->gc_tail = m;
+	r->gc_tail  = &m->next;
+	*seq        = r->gc_open_seq;
+out_unlock:
+	pthread_mutex_unlock(&r->gc_mtx);
+	return e;
+}
+
+/* Wait until m's group is written (leading it if nobody is). */
+static o_err
+gc_wait(struct ost_repo *r, struct gc_member *m)
+{
+	o_err e;
+
+	pthread_mutex_lock(&r->gc_mtx);
+	while (!m->done) {
+		if (!r->gc_flushing && r->gc_open != NULL)
+			gc_lead(r);
+		else
+			pthread_cond_wait(&r->gc_cv, &r->gc_mtx);
+	}
+	e = m->err;
+	if (e != O_OK)
+		o_err_set(e, "group commit write failed: %s", r->gc_fail);
+	pthread_mutex_unlock(&r->gc_mtx);
+	return e;
+}
+
+/* Wait until group seq is finished (written or failed). */
+static void
+gc_wait_seq(struct ost_repo *r, uint64_t seq)
+{
+	pthread_mutex_lock(&r->gc_mtx);
+	while (atomic_load(&r->gc_done_seq) < seq) {
+		if (!r->gc_flushing && r->gc_open != NULL)
+			gc_lead(r);
+		else
+			pthread_cond_wait(&r->gc_cv, &r->gc_mtx);
+	}
+	pthread_mutex_unlock(&r->gc_mtx);
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+o_err
+ost_repo_open(
+    const char *dir, const struct ost_repo_opts *opts, struct ost_repo **out)
+{
+	struct ost_repo *r;
+	size_t           i;
+	o_err            e;
+
+	if (dir == NULL || out == NULL)
+		return o_err_set(O_EINVAL, "open repo: no directory");
+	r = o_calloc(1, sizeof(*r));
+	if (opts != NULL)
+		r->opts = *opts;
+	if (r->opts.pend_ttl_ms <= 0)
+		r->opts.pend_ttl_ms = 30000;
+	if (r->opts.mat_interval == 0)
+		r->opts.mat_interval = 16;
+	if (r->opts.cache_entries == 0)
+		r->opts.cache_entries = 4096;
+	r->stripe_cap = (r->opts.cache_entries + NSTRIPES - 1) / NSTRIPES;
+	if ((e = ost_rdb_open(dir, &r->db)) != O_OK) {
+		free(r);
+		return e;
+	}
+	for (i = 0; i < NSTRIPES; i++)
+		pthread_mutex_init(&r->stripes[i].mtx, NULL);
+	pthread_mutex_init(&r->gc_mtx, NULL);
+	pthread_cond_init(&r->gc_cv, NULL);
+	r->gc_tail     = &r->gc_open;
+	r->gc_open_seq = 1;
+	atomic_store(&r->gc_done_seq, 0);
+	atomic_store(&r->epoch, 1);
+	r->tx.ops = &ost_local_ops;
+	*out      = r;
+	return O_OK;
+}
+
+void
+ost_repo_close(struct ost_repo *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	ost_rdb_close(r->db);
+	for (i = 0; i < NSTRIPES; i++) {
+		struct ost_ent *e = r->stripes[i].head, *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			ent_free(e);
+		}
+		pthread_mutex_destroy(&r->stripes[i].mtx);
+	}
+	pthread_cond_destroy(&r->gc_cv);
+	pthread_mutex_destroy(&r->gc_mtx);
+	free(r);
+}
+
+struct oc_transactor *
+ost_repo_txslot(struct ost_repo *r)
+{
+	return &r->tx;
+}
+
+struct ost_repo *
+ost_repo_of_txslot(struct oc_transactor *t)
+{
+	return (
+	    struct ost_repo *) ((char *) t - offsetof(struct ost_repo, tx));
+}
+
+void
+ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
+{
+	out->commits     = atomic_load(&r->st_commits);
+	out->groups      = atomic_load(&r->st_groups);
+	out->cache_hits  = atomic_load(&r->st_hits);
+	out->cache_loads = atomic_load(&r->st_loads);
+	out->replayed    = atomic_load(&r->st_replayed);
+	out->mat_writes  = atomic_load(&r->st_mat);
+	out->swept       = atomic_load(&r->st_swept);
+}
+
+/* Move the entries of src to the end of dst (src is left empty). */
+static void
+txres_move(struct oc_txres *dst, struct oc_txres *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->nmissing; i++)
+		oc_txres_add_missing(dst, &src->missing[i].id,
+		    &src->missing[i].aid, src->missing[i].rev,
+		    src->missing[i].tf);
+	free(src->missing);
+	src->missing  = NULL;
+	src->nmissing = 0;
+	for (i = 0; i < src->npending; i++) {
+		struct oc_pendinfo *p = &src->pending[i];
+
+		oc_txres_add_pending(
+		    dst, &p->id, &p->aid, p->has_tf ? &p->tf : NULL);
+	}
+	if (src->stale_rev > 0)
+		oc_txres_stale_at(dst, &src->stale_id, src->stale_rev);
+	if (src->reason[0] != '\0')
+		snprintf(dst->reason, sizeof(dst->reason), "%s", src->reason);
+	oc_txres_fini(src);
+}
+
+/* ---- commit --------------------------------------------------------------
+ */
+
+/* Per block of a commit request. */
+struct cblk {
+	struct ost_ent *ent; /* its entry (valid while the stripes are held) */
+	bool            stage; /* committed by this request */
+	struct oc_val   blk;   /* new latest block (when present) */
+	bool            present;
+	int64_t         mat_rev, nsince;
+	o_err           err;
+};
+
+static void
+drop_pending(
+    struct ost_wb *wb, const struct oc_bid *id, const struct oc_aid *aid)
+{
+	uint8_t k[KEY_PEND_LEN];
+
+	key_pend(k, id, aid);
+	ost_wb_del(wb, OST_CF_PEND, k, sizeof(k));
+}
+
+/*
+ * Validate one block of a commit and stage its records into wb.  Returns
+ * O_OK with cb->stage false when the block is already committed.  Sets
+ * *wait instead when the entry has an unflushed commit that this path must
+ * not look past.
+ */
+static o_err
+commit_one(struct ost_repo *r, const struct oc_bid *id,
+    const struct oc_aid *aid, int64_t rev, unsigned flags, int64_t now,
+    bool critical, struct cblk *cb, struct ost_wb *wb, struct o_buf *scratch,
+    struct oc_txres *res, uint64_t *wait)
+{
+	struct ost_ent *ent;
+	struct pitem    pi;
+	bool            found, np, mat;
+	struct oc_val   nb = oc_null(), v, tfv;
+	uint8_t         k[KEY_REV_LEN];
+	struct meta     m;
+	char            s[OC_BID_STRLEN], as[OC_AID_STRLEN];
+	o_err           e;
+
+	if ((e = ent_get(r, id, &ent)) != O_OK)
+		return e;
+	cb->ent = ent;
+	if (ent->has_latest && ent->rev >= rev) {
+		if (ent_unflushed(r, ent)) {
+			*wait = ent->seq;
+			return O_OK;
+		}
+		if (ent->rev == rev && oc_aid_eq(&ent->aid, aid))
+			return O_OK; /* already committed */
+		if ((e = collect_missing(r, id, rev, ent->rev, res)) != O_OK)
+			return e;
+		oc_txres_stale_at(res, id, ent->rev);
+		if (!critical)
+			drop_pending(wb, id, aid);
+		return o_err_set(O_ESTALE,
+		    "commit of action %s at rev %" PRId64
+		    " on block %s: block already holds rev %" PRId64,
+		    oc_aid_str(aid, as), rev, bstr(id, s), ent->rev);
+	}
+	if ((e = pend_read(r, id, aid, true, &pi, &found)) != O_OK)
+		return e;
+	if (!found)
+		return o_err_set(O_ENOPENDING,
+		    "commit of action %s on block %s: no pending record",
+		    oc_aid_str(aid, as), bstr(id, s));
+	if (pi.rev != rev) {
+		e = o_err_set(O_ENOPENDING,
+		    "commit of action %s at rev %" PRId64
+		    " on block %s: its pending is for rev %" PRId64,
+		    oc_aid_str(aid, as), rev, bstr(id, s), pi.rev);
+		goto out_fini_pi;
+	}
+	if (!(flags & COMMIT_PROMOTE) && pi.exp <= now) {
+		drop_pending(wb, id, aid);
+		e = o_err_set(O_EEXPIRED,
+		    "commit of action %s on block %s: pending expired %" PRId64
+		    " ms ago (deleted)",
+		    oc_aid_str(aid, as), bstr(id, s), now - pi.exp);
+		goto out_fini_pi;
+	}
+	if ((e = ent_block(r, ent)) != O_OK)
+		goto out_fini_pi;
+	e = oc_tf_apply(ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
+	if (e == O_OK && np && oc_block_validate(&nb) != O_OK)
+		e = O_EBADMSG;
+	if (e != O_OK) {
+		char why[256];
+
+		detail_copy(why, sizeof(why));
+		drop_pending(wb, id, aid);
+		e = o_err_set(e,
+		    "commit of action %s at rev %" PRId64
+		    " on block %s refused, pending dropped: %s",
+		    oc_aid_str(aid, as), rev, bstr(id, s), why);
+		goto out_fini_nb;
+	}
+
+	/* stage: revision record, meta, pending removal, materialisation */
+	m.rev    = rev;
+	m.aid    = *aid;
+	m.nsince = ent->has_latest ? ent->nsince + 1 : 0;
+	mat      = !ent->has_latest || !np ||
+	    m.nsince >= (int64_t) r->opts.mat_interval;
+	if (mat) {
+		m.mat_rev = rev;
+		m.nsince  = 0;
+	} else {
+		m.mat_rev = ent->mat_rev;
+	}
+	key_rev(k, id, rev);
+	v   = oc_map();
+	tfv = oc_tf_to_val(&pi.tf);
+	oc_map_set(&v, "aid", oc_aid_val(aid));
+	oc_map_set(&v, "tf", tfv);
+	o_buf_reset(scratch);
+	oc_encode(&v, scratch);
+	oc_val_fini(&v);
+	ost_wb_put(wb, OST_CF_REV, k, sizeof(k), scratch->data, scratch->len);
+	meta_encode(&m, scratch);
+	ost_wb_put(
+	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
+	drop_pending(wb, id, aid);
+	if (mat) {
+		struct oc_val null = oc_null();
+
+		o_buf_reset(scratch);
+		oc_encode(np ? &nb : &null, scratch);
+		ost_wb_put(
+		    wb, OST_CF_MAT, k, sizeof(k), scratch->data, scratch->len);
+		stat_add(&r->st_mat, 1);
+	}
+	cb->stage   = true;
+	cb->blk     = nb;
+	cb->present = np;
+	cb->mat_rev = m.mat_rev;
+	cb->nsince  = m.nsince;
+	nb          = oc_null();
+out_fini_nb:
+	oc_val_fini(&nb);
+out_fini_pi:
+	oc_tf_fini(&pi.tf);
+	return e;
+}
+
+static void
+cblk_reset(struct cblk *cb, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		oc_val_fini(&cb[i].blk);
+		memset(&cb[i], 0, sizeof(cb[i]));
+		cb[i].blk = oc_null();
+	}
+}
+
+/*
+ * Commit aid at rev on ids[0..n): distinct, critical first.  See
+ * ost_repo_commit() for the rules.
+ */
+static o_err
+repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, unsigned flags, struct oc_txres *res)
+{
+	struct cblk     *cb = o_calloc(n, sizeof(*cb));
+	struct lockset   ls;
+	struct ost_wb    wb, *wbp = &wb;
+	struct o_buf     scratch = { 0 };
+	struct oc_txres  lr;
+	struct gc_member gm;
+	uint64_t         wait = 0, seq = 0, epoch;
+	size_t           i, nstaged, nfailed;
+	int64_t          now        = repo_now(r);
+	char             first[192] = "";
+	o_err            e          = O_OK;
+
+	ost_wb_init(&wb);
+	oc_txres_init(&lr);
+retry:
+	lockset_take(r, &ls, ids, n);
+	epoch   = atomic_load(&r->epoch);
+	nstaged = nfailed = 0;
+	for (i = 0; i < n; i++) {
+		cb[i].err = commit_one(r, &ids[i], aid, rev, flags, now,
+		    i == 0, &cb[i], &wb, &scratch, &lr, &wait);
+		if (wait != 0)
+			break;
+		if (cb[i].stage)
+			nstaged++;
+		if (cb[i].err != O_OK) {
+			if (nfailed++ == 0)
+				detail_copy(first, sizeof(first));
+			if (i == 0)
+				break; /* critical refused: commit nothing */
+		}
+	}
+	if (wait != 0) {
+		cblk_reset(cb, n);
+		ost_wb_reset(&wb);
+		oc_txres_fini(&lr);
+		oc_txres_init(&lr);
+		lockset_drop(r, &ls);
+		gc_wait_seq(r, wait);
+		wait = 0;
+		goto retry;
+	}
+	if (cb[0].err != O_OK || nstaged == 0) {
+		/* only pending removals to write, unsynced, under the locks */
+		if (wb.n > 0 && ost_rdb_write(r->db, &wbp, 1, false) != O_OK)
+			o_log(O_LOG_WARN, "commit: dropping pendings: %s",
+			    o_err_detail());
+		lockset_drop(r, &ls);
+		if (cb[0].err != O_OK) {
+			e = o_err_set(cb[0].err, "%s", first);
+			snprintf(lr.reason, sizeof(lr.reason), "%s", first);
+			goto out_move;
+		}
+		goto out_report;
+	}
+	gm.wb = &wb;
+	if ((e = gc_enqueue(r, &gm, epoch, &seq)) != O_OK) {
+		lockset_drop(r, &ls);
+		goto out_move;
+	}
+	/*
+	 * Publish the staged state.  If the epoch moved meanwhile, these
+	 * entries carry the old one and are reloaded; our group fails.
+	 */
+	for (i = 0; i < n; i++) {
+		struct ost_ent *ent = cb[i].ent;
+
+		if (!cb[i].stage)
+			continue;
+		oc_val_fini(&ent->blk);
+		ent->has_latest = true;
+		ent->rev        = rev;
+		ent->aid        = *aid;
+		ent->mat_rev    = cb[i].mat_rev;
+		ent->nsince     = cb[i].nsince;
+		ent->blk        = oc_val_take(&cb[i].blk);
+		ent->present    = cb[i].present;
+		ent->blk_ok     = true;
+		ent->seq        = seq;
+	}
+	lockset_drop(r, &ls);
+	stat_add(&r->st_commits, 1);
+	if ((e = gc_wait(r, &gm)) != O_OK)
+		goto out_move;
+out_report:
+	if (nfailed > 0) {
+		snprintf(lr.reason, sizeof(lr.reason),
+		    "%zu of %zu block(s) not committed; first: %s", nfailed, n,
+		    first);
+		o_log(O_LOG_WARN, "%s", lr.reason);
+	}
+	e = O_OK;
+out_move:
+	txres_move(res, &lr);
+	cblk_reset(cb, n);
+	free(cb);
+	o_buf_fini(&scratch);
+	ost_wb_fini(&wb);
+	return e;
+}
+
+o_err
+ost_repo_commit(
+    struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res)
+{
+	struct oc_bid *ids;
+	size_t         i, j;
+	o_err          e;
+
+	if (req == NULL || res == NULL || req->ids == NULL || req->n == 0)
+		return o_err_set(O_EINVAL, "commit: no blocks");
+	if (req->rev < 1)
+		return o_err_set(
+		    O_EINVAL, "commit: rev %" PRId64 " < 1", req->rev);
+	ids = o_malloc(req->n * sizeof(*ids));
+	if ((e = oc_commit_order(req, ids)) != O_OK)
+		goto out_free;
+	/* drop duplicates (the rest is sorted, so they are adjacent) */
+	for (i = j = 1; i < req->n; i++) {
+		if (oc_bid_eq(&ids[i], &ids[0]) ||
+		    (j > 1 && oc_bid_eq(&ids[i], &ids[j - 1])))
+			continue;
+		ids[j++] = ids[i];
+	}
+	e = repo_commit(r, &req->aid, req->rev, ids, j, 0, res);
+out_free:
+	free(ids);
+	return e;
+}
+
+/* ---- pend ----------------------------------------------------------------
+ */
+
+o_err
+ost_repo_pend(
+    struct ost_repo *r, const struct oc_pend_req *req, struct oc_txres *res)
+{
+	const struct oc_tfs *tfs;
+	struct oc_bid       *ids  = NULL;
+	struct o_buf        *vals = NULL;
+	struct lockset       ls;
+	struct ost_wb        wb, *wbp = &wb;
+	struct oc_txres      lr;
+	int64_t              now, exp;
+	uint64_t             wait;
+	size_t               i, j, n = 0, nrival;
+	char                 s[OC_BID_STRLEN], as[OC_AID_STRLEN];
+	char                 why[256] = "";
+	o_err                e        = O_OK;
+
+	if (req == NULL || res == NULL || req->tfs == NULL || req->tfs->n == 0)
+		return o_err_set(O_EINVAL, "pend: no blocks");
+	if (req->rev < 1)
+		return o_err_set(
+		    O_EINVAL, "pend: rev %" PRId64 " < 1", req->rev);
+	if (req->policy != OC_POLICY_CONTINUE &&
+	    req->policy != OC_POLICY_FAIL && req->policy != OC_POLICY_RETURN)
+		return o_err_set(
+		    O_EINVAL, "pend: unknown policy %u", req->policy);
+	tfs  = req->tfs;
+	n    = tfs->n;
+	now  = repo_now(r);
+	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
+	ids  = o_malloc(n * sizeof(*ids));
+	vals = o_calloc(n, sizeof(*vals));
+	ost_wb_init(&wb);
+	oc_txres_init(&lr);
+
+	/* encode and check every record before taking any lock */
+	for (i = 0; i < n; i++) {
+		const struct oc_tf *tf = &tfs->e[i].tf;
+		struct oc_val       v, tfv;
+		struct oc_bid       got;
+
+		ids[i] = tfs->e[i].id;
+		if (i > 0 && oc_bid_cmp(&ids[i - 1], &ids[i]) >= 0) {
+			e = o_err_set(O_EINVAL,
+			    "pend: transform set not sorted at block %s",
+			    bstr(&ids[i], s));
+			goto out_free;
+		}
+		if (tf->insert != NULL &&
+		    (!oc_block_id(tf->insert, &got) ||
+		        !oc_bid_eq(&got, &ids[i]))) {
+			e = o_err_set(O_EINVAL,
+			    "pend: block %s inserts a block with another id",
+			    bstr(&ids[i], s));
+			goto out_free;
+		}
+		if ((e = tf_checked_val(tf, &tfv)) != O_OK) {
+			e = o_err_wrap(e, "pend: block %s: invalid transform",
+			    bstr(&ids[i], s));
+			goto out_free;
+		}
+		v = oc_map();
+		oc_map_set(&v, "exp", oc_int(exp));
+		oc_map_set(&v, "rev", oc_int(req->rev));
+		oc_map_set(&v, "tf", tfv);
+		oc_encode(&v, &vals[i]);
+		oc_val_fini(&v);
+	}
+
+retry:
+	wait = 0;
+	lockset_take(r, &ls, ids, n);
+	for (i = 0; i < n && e == O_OK; i++) {
+		struct ost_ent *ent;
+
+		if ((e = ent_get(r, &ids[i], &ent)) != O_OK)
+			break;
+		if (ent_unflushed(r, ent) && ent->seq > wait)
+			wait = ent->seq;
+		if (wait != 0 || !ent->has_latest)
+			continue;
+		if (ent->rev >= req->rev || tfs->e[i].tf.insert != NULL) {
+			int64_t from =
+			    ent->rev >= req->rev ? req->rev : ent->rev;
+
+			e = collect_missing(r, &ids[i], from, ent->rev, &lr);
+			oc_txres_stale_at(&lr, &ids[i], ent->rev);
+			if (e == O_OK && why[0] == '\0')
+				snprintf(why, sizeof(why),
+				    "block %s already holds rev %" PRId64
+				    " (pend at rev %" PRId64 "%s)",
+				    bstr(&ids[i], s), ent->rev, req->rev,
+				    ent->rev < req->rev ? ", inserting" : "");
+		}
+	}
+	if (wait != 0 && e == O_OK) {
+		oc_txres_fini(&lr);
+		oc_txres_init(&lr);
+		why[0] = '\0';
+		lockset_drop(r, &ls);
+		gc_wait_seq(r, wait);
+		goto retry;
+	}
+	if (e != O_OK)
+		goto out_unlock;
+
+	/* rival pendings: live ones refuse (or are listed), expired go */
+	nrival = 0;
+	for (i = 0; i < n && e == O_OK; i++) {
+		struct plist pl;
+
+		e = pend_list(
+		    r, &ids[i], req->policy == OC_POLICY_RETURN, &pl);
+		for (j = 0; e == O_OK && j < pl.n; j++) {
+			struct pitem *p = &pl.v[j];
+
+			if (oc_aid_eq(&p->aid, &req->aid))
+				continue; /* ours: replaced below */
+			if (p->exp <= now) {
+				drop_pending(&wb, &ids[i], &p->aid);
+				stat_add(&r->st_swept, 1);
+				continue;
+			}
+			oc_txres_add_pending(
+			    &lr, &ids[i], &p->aid, p->has_tf ? &p->tf : NULL);
+			if (nrival++ == 0 && why[0] == '\0')
+				snprintf(why, sizeof(why),
+				    "block %s holds a live pending of action "
+				    "%s",
+				    bstr(&ids[i], s), oc_aid_str(&p->aid, as));
+		}
+		plist_fini(&pl);
+	}
+	if (e != O_OK)
+		goto out_unlock;
+	if (lr.nmissing > 0 || lr.stale_rev > 0)
+		e = O_ESTALE;
+	else if (nrival > 0 && req->policy != OC_POLICY_CONTINUE)
+		e = O_EPENDING;
+	if (e == O_OK) {
+		for (i = 0; i < n; i++) {
+			uint8_t k[KEY_PEND_LEN];
+
+			key_pend(k, &ids[i], &req->aid);
+			ost_wb_put(&wb, OST_CF_PEND, k, sizeof(k),
+			    vals[i].data, vals[i].len);
+		}
+	}
+	if (wb.n > 0) {
+		o_err we = ost_rdb_write(r->db, &wbp, 1, false);
+
+		if (we != O_OK && e == O_OK)
+			e = we; /* detail from the write */
+	}
+	if (e == O_ESTALE || e == O_EPENDING) {
+		snprintf(lr.reason, sizeof(lr.reason), "%s", why);
+		e = o_err_set(e, "pend of action %s at rev %" PRId64 ": %s",
+		    oc_aid_str(&req->aid, as), req->rev, why);
+	}
+out_unlock:
+	lockset_drop(r, &ls);
+	txres_move(res, &lr);
+out_free:
+	for (i = 0; i < n; i++)
+		o_buf_fini(&vals[i]);
+	free(vals);
+	free(ids);
+	ost_wb_fini(&wb);
+	oc_txres_fini(&lr);
+	return e;
+}
+
+/* ---- get ------------------------------------------------------------------
+ */
+
+/* Copy the detail into reason, without a leading "block <id>: ". */
+static void
+reason_set(char *reason, size_t n, o_err e)
+{
+	const char *d = o_err_detail();
+
+	if (strncmp(d, "block ", 6) == 0 && strlen(d) > 6 + OC_BID_STRLEN &&
+	    d[6 + OC_BID_STRLEN - 1] == ':')
+		d += 6 + OC_BID_STRLEN + 1;
+	snprintf(reason, n, "%s: %s", o_errname(e), d);
+}
+
+/* Lock the stripe of id and get its flushed entry. */
+static o_err
+lock_flushed(struct ost_repo *r, const struct oc_bid *id, struct lockset *ls,
+    struct ost_ent **ent)
+{
+	o_err e;
+
+	for (;;) {
+		lockset_take(r, ls, id, 1);
+		if ((e = ent_get(r, id, ent)) != O_OK)
+			return e; /* still locked */
+		if (!ent_unflushed(r, *ent))
+			return O_OK;
+		{
+			uint64_t seq = (*ent)->seq;
+
+			lockset_drop(r, ls);
+			gc_wait_seq(r, seq);
+		}
+	}
+}
+
+/*
+ * Read-driven promotion: commit, in revision order, every action of ctx
+ * newer than the block's latest whose pending this repo holds.  why gets a
+ * reason when a promotion was refused for good (the block cannot reach the
+ * revision the context knows).
+ */
+static void
+promote(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
+    char *why, size_t whyn)
+{
+	bool *tried = o_calloc(ctx->n, sizeof(bool));
+
+	for (;;) {
+		struct lockset  ls;
+		struct ost_ent *ent;
+		struct plist    pl = { 0 };
+		struct oc_txres tr;
+		size_t          j, k, best = SIZE_MAX;
+		int64_t         base;
+		o_err           e;
+
+		e = lock_flushed(r, id, &ls, &ent);
+		if (e == O_OK)
+			e = pend_list(r, id, false, &pl);
+		base = e == O_OK && ent->has_latest ? ent->rev : 0;
+		lockset_drop(r, &ls);
+		if (e != O_OK) {
+			reason_set(why, whyn, e);
+			break;
+		}
+		for (j = 0; j < ctx->n; j++) {
+			const struct oc_actrev *c = &ctx->committed[j];
+
+			if (tried[j] || c->rev <= base)
+				continue;
+			for (k = 0; k < pl.n; k++)
+				if (oc_aid_eq(&pl.v[k].aid, &c->aid))
+					break;
+			if (k == pl.n)
+				continue;
+			if (best == SIZE_MAX ||
+			    c->rev < ctx->committed[best].rev)
+				best = j;
+		}
+		plist_fini(&pl);
+		if (best == SIZE_MAX)
+			break;
+		tried[best] = true;
+		oc_txres_init(&tr);
+		e = repo_commit(r, &ctx->committed[best].aid,
+		    ctx->committed[best].rev, id, 1, COMMIT_PROMOTE, &tr);
+		oc_txres_fini(&tr);
+		if (e == O_OK || e == O_ESTALE || e == O_ENOPENDING)
+			continue;
+		reason_set(why, whyn, e);
+		if (e == O_ENOBASE || e == O_EBADMSG) {
+			char tmp[96];
+
+			snprintf(
+			    tmp, sizeof(tmp), "unmaterializable: %s", why);
+			snprintf(why, whyn, "%s", tmp);
+		}
+		break;
+	}
+	free(tried);
+}
+
+static void
+get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
+    struct oc_get_res *res)
+{
+	struct lockset  ls;
+	struct ost_ent *ent;
+	struct plist    pl;
+	int64_t         now                      = repo_now(r), target;
+	char            why[sizeof(res->reason)] = "";
+	size_t          j;
+	o_err           e;
+
+	if (ctx != NULL && ctx->n > 0)
+		promote(r, id, ctx, why, sizeof(why));
+	if ((e = lock_flushed(r, id, &ls, &ent)) != O_OK)
+		goto out_unknown;
+	if ((e = pend_list(r, id, false, &pl)) != O_OK)
+		goto out_unknown;
+	for (j = 0; j < pl.n; j++) {
+		if (pl.v[j].exp <= now)
+			continue;
+		res->pendings = o_realloc(
+		    res->pendings, (res->npend + 1) * sizeof(*res->pendings));
+		res->pendings[res->npend++] = pl.v[j].aid;
+	}
+	plist_fini(&pl);
+	res->state = OC_GET_ABSENT;
+	if (ent->has_latest) {
+		res->latest_rev = ent->rev;
+		res->latest_aid = ent->aid;
+		target          = ent->rev;
+		if (ctx != NULL && ctx->rev > 0 && ctx->rev < ent->rev)
+			target = ctx->rev;
+		if (target == ent->rev) {
+			if ((e = ent_block(r, ent)) != O_OK)
+				goto out_unknown;
+			res->mat_rev = ent->rev;
+			if (ent->present) {
+				res->state = OC_GET_BLOCK;
+				res->block = oc_val_dup(&ent->blk);
+			}
+		} else {
+			int64_t at;
+			bool    present;
+
+			if ((e = rev_at_or_below(r, id, target, &at)) != O_OK)
+				goto out_unknown;
+			if (at > 0) {
+				e = block_load(
+				    r, id, at, &res->block, &present);
+				if (e != O_OK)
+					goto out_unknown;
+				res->mat_rev = at;
+				if (present)
+					res->state = OC_GET_BLOCK;
+			}
+		}
+	}
+	if (why[0] != '\0') {
+		/* the context knows a revision this block cannot reach */
+		res->state = OC_GET_UNKNOWN;
+		oc_val_fini(&res->block);
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+	}
+	lockset_drop(r, &ls);
+	return;
+out_unknown:
+	res->state = OC_GET_UNKNOWN;
+	oc_val_fini(&res->block);
+	reason_set(res->reason, sizeof(res->reason), e);
+	lockset_drop(r, &ls);
+}
+
+o_err
+ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	size_t i;
+
+	if (n > 0 && (ids == NULL || out == NULL))
+		return o_err_set(O_EINVAL, "get: no ids or results");
+	for (i = 0; i < n; i++) {
+		oc_get_res_init(&out[i]);
+		out[i].id = ids[i];
+		get_one(r, &ids[i], ctx, &out[i]);
+	}
+	return O_OK;
+}
+
+/* ---- cancel / status / sweep -------------------------------------------- */
+
+o_err
+ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t n)
+{
+	struct lockset ls;
+	struct ost_wb  wb, *wbp = &wb;
+	size_t         i;
+	o_err          e;
+
+	if (aid == NULL || (n > 0 && ids == NULL))
+		return o_err_set(O_EINVAL, "cancel: no action or ids");
+	if (n == 0)
+		return O_OK;
+	ost_wb_init(&wb);
+	for (i = 0; i < n; i++)
+		drop_pending(&wb, &ids[i], aid);
+	lockset_take(r, &ls, ids, n);
+	e = ost_rdb_write(r->db, &wbp, 1, false);
+	lockset_drop(r, &ls);
+	ost_wb_fini(&wb);
+	return e;
+}
+
+o_err
+ost_repo_status(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, uint8_t *out)
+{
+	int64_t now = repo_now(r);
+	size_t  i;
+	o_err   first       = O_OK;
+	char    firstd[256] = "";
+
+	if (aid == NULL || (n > 0 && (ids == NULL || out == NULL)))
+		return o_err_set(O_EINVAL, "status: no action, ids or output");
+	for (i = 0; i < n; i++) {
+		struct lockset  ls;
+		struct ost_ent *ent;
+		struct pitem    pi;
+		struct o_buf    b = { 0 };
+		uint8_t         k[KEY_REV_LEN];
+		struct oc_aid   got;
+		bool            found;
+		o_err           e;
+
+		out[i] = OC_ST_UNKNOWN;
+		if ((e = lock_flushed(r, &ids[i], &ls, &ent)) != O_OK)
+			goto next;
+		if ((e = pend_read(r, &ids[i], aid, false, &pi, &found)) !=
+		    O_OK)
+			goto next;
+		if (found && pi.exp > now) {
+			out[i] = OC_ST_PENDING;
+			goto next;
+		}
+		out[i] = OC_ST_ABORTED;
+		if (rev < 1)
+			goto next;
+		key_rev(k, &ids[i], rev);
+		e = ost_rdb_get(r->db, OST_CF_REV, k, sizeof(k), &b, &found);
+		if (e == O_OK && found)
+			e = rev_decode(
+			    &ids[i], rev, b.data, b.len, &got, NULL);
+		if (e == O_OK && found && oc_aid_eq(&got, aid))
+			out[i] = OC_ST_COMMITTED;
+	next:
+		if (e != O_OK) {
+			out[i] = OC_ST_UNKNOWN;
+			if (first == O_OK) {
+				first = e;
+				detail_copy(firstd, sizeof(firstd));
+			}
+		}
+		o_buf_fini(&b);
+		lockset_drop(r, &ls);
+	}
+	if (first != O_OK)
+		return o_err_set(first, "status: %s", firstd);
+	return O_OK;
+}
+
+o_err
+ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept)
+{
+	struct ost_it *it;
+	struct {
+		struct oc_bid id;
+		struct oc_aid aid;
+	} *dead      = NULL;
+	size_t ndead = 0, cap = 0, i, done = 0;
+	o_err  e;
+
+	if (swept != NULL)
+		*swept = 0;
+	if ((e = ost_it_open(r->db, OST_CF_PEND, NULL, 0, NULL, 0, &it)) !=
+	    O_OK)
+		return e;
+	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+		size_t         kn, vn;
+		const uint8_t *k = ost_it_key(it, &kn);
+		const uint8_t *v = ost_it_val(it, &vn);
+		struct oc_bid  id;
+		struct pitem   pi;
+
+		if (kn != KEY_PEND_LEN)
+			continue;
+		memcpy(id.b, k, OC_BID_LEN);
+		if (pend_decode(&id, v, vn, false, &pi) != O_OK) {
+			o_log(O_LOG_WARN, "sweep: %s", o_err_detail());
+			continue;
+		}
+		if (pi.exp > now_ms)
+			continue;
+		if (ndead == cap) {
+			cap  = cap ? 2 * cap : 16;
+			dead = o_realloc(dead, cap * sizeof(*dead));
+		}
+		dead[ndead].id = id;
+		memcpy(dead[ndead].aid.b, k + OC_BID_LEN, OC_AID_LEN);
+		ndead++;
+	}
+	e = ost_it_status(it);
+	ost_it_close(it);
+	/* delete each under its stripe, re-checked: it may have been re-pended
+	 */
+	for (i = 0; i < ndead && e == O_OK; i++) {
+		struct lockset ls;
+		struct pitem   pi;
+		struct ost_wb  wb, *wbp = &wb;
+		bool           found;
+
+		ost_wb_init(&wb);
+		lockset_take(r, &ls, &dead[i].id, 1);
+		if (pend_read(r, &dead[i].id, &dead[i].aid, false, &pi,
+		        &found) == O_OK &&
+		    found && pi.exp <= now_ms) {
+			drop_pending(&wb, &dead[i].id, &dead[i].aid);
+			e = ost_rdb_write(r->db, &wbp, 1, false);
+			if (e == O_OK)
+				done++;
+		}
+		lockset_drop(r, &ls);
+		ost_wb_fini(&wb);
+	}
+	free(dead);
+	stat_add(&r->st_swept, done);
+	if (swept != NULL)
+		*swept = done;
+	return e;
+}

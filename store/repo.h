@@ -1,0 +1,178 @@
+/*
+ * repo.h - a peer's block repository on RocksDB (DESIGN.md sections 3, 4).
+ *
+ * The repository implements the peer side of the transactor interface
+ * (core/transactor.h): per block it keeps latest = (rev, action), the
+ * committed transform of every revision, materialised copies at a bounded
+ * interval, and pending transforms keyed by action, each with an expiry.
+ * store/local.h wraps a repository as a struct oc_transactor.
+ *
+ * On-disk layout.  Four column families; block ids are 32 bytes, action ids
+ * 16, revisions 8-byte big-endian unsigned, so keys sort by block and then
+ * by revision and every revision scan is a bounded range scan.  Values are
+ * deterministic CBOR (core/codec.h), decoded and shape-checked on every read
+ * (a failure is O_ECORRUPT naming the family and block).
+ *
+ *   family  key                    value
+ *   ------  ---------------------  ------------------------------------------
+ *   meta    bid(32)                map {"aid": bytes16  latest action,
+ *                                       "mat": int     last materialised rev,
+ *                                       "ns":  int     revisions after "mat",
+ *                                       "rev": int     latest revision >= 1}
+ *   rev     bid(32) rev(8,BE)      map {"aid": bytes16  action of this rev,
+ *                                       "tf":  transform committed at rev}
+ *   pend    bid(32) aid(16)        map {"exp": int     expiry, ms since epoch,
+ *                                       "rev": int     rev the action creates,
+ *                                       "tf":  transform pending}
+ *   mat     bid(32) rev(8,BE)      the block at rev (a CBOR map), or CBOR
+ *                                  null: a tombstone (deleted at rev)
+ *
+ * Invariants: meta exists iff the block has a committed revision; every rev
+ * record at or below meta.rev belongs to a commit; a mat record exists at
+ * the block's first revision, at every deletion, and whenever mat_interval
+ * revisions have passed since the previous one, so the block at any held
+ * revision is the nearest mat record at or below it plus the replay of at
+ * most mat_interval-1 transforms.  Every rev and mat record is kept
+ * forever (no pruning yet).
+ *
+ * Durability.  A commit is written with its whole request in one RocksDB
+ * write batch synced to the WAL before it is acknowledged; concurrent
+ * commits share one synced write (group commit).  Pend, cancel and sweep
+ * writes are not synced: a lost pend only makes its commit refuse with
+ * O_ENOPENDING, and since RocksDB's WAL is one ordered log, the synced
+ * write of any later commit makes every earlier pend durable too.
+ *
+ * Threads.  Every function may be called from any thread, concurrently,
+ * except ost_repo_close().  Everything may block on disk I/O; commit also
+ * waits for the group-commit flush.
+ */
+#ifndef OST_REPO_H
+#define OST_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/transactor.h"
+
+struct ost_repo;
+
+struct ost_repo_opts {
+	int64_t pend_ttl_ms;    /* pending lifetime when the request gives no
+	                           expiry; 0: 30000 */
+	uint32_t mat_interval;  /* materialise every N revisions; 0: 16 */
+	size_t   cache_entries; /* decoded latest blocks kept; 0: 4096 */
+	/* Wall clock in ms (tests); NULL: o_now_ms(). */
+	int64_t (*clock)(void *arg);
+	void *clock_arg;
+	/*
+	 * Test hook: called by the group-commit leader just before each
+	 * synced commit write; a non-O_OK return fails that write as if
+	 * RocksDB had (nothing is written).  NULL in production.
+	 */
+	o_err (*fail_write)(void *arg);
+	void *fail_write_arg;
+};
+
+/* Counters (monotonic since open; approximate under concurrency). */
+struct ost_repo_stats {
+	uint64_t commits;     /* commit requests that staged a write */
+	uint64_t groups;      /* synced group-commit writes issued */
+	uint64_t cache_hits;  /* latest-block lookups served from memory */
+	uint64_t cache_loads; /* blocks rebuilt from disk (mat + replay) */
+	uint64_t replayed;    /* revision transforms replayed on loads */
+	uint64_t mat_writes;  /* materialised copies written */
+	uint64_t swept;       /* expired pendings deleted */
+};
+
+/*
+ * Open (creating if needed) the repository in directory dir.  opts may be
+ * NULL for defaults; it is copied.  Nothing is loaded eagerly.  On success
+ * *out owns the repository.  Errors: O_EBUSY when dir is already open (in
+ * this or another process), O_ECORRUPT / O_EIO / O_ENOSPC from RocksDB,
+ * with a detail naming dir.
+ */
+o_err ost_repo_open(
+    const char *dir, const struct ost_repo_opts *opts, struct ost_repo **out);
+
+/*
+ * Sync the WAL, close and free.  No other call may be running or start.
+ * NULL is a no-op.
+ */
+void ost_repo_close(struct ost_repo *r);
+
+/*
+ * Read blocks ids[0..n) into out[0..n) (overwritten; release each with
+ * oc_get_res_fini).  Per block: OC_GET_BLOCK with the block, latest
+ * rev/action, mat_rev (the revision the content is at) and the live
+ * pendings; OC_GET_ABSENT for an unknown, pending-only or deleted block;
+ * OC_GET_UNKNOWN with a reason when the block could not be read (corrupt
+ * or unmaterialisable data, I/O) - never reported as absent.  Duplicate
+ * ids are answered each.  With ctx: ctx->rev > 0 pins reads to the highest
+ * committed rev <= ctx->rev; ctx->committed actions newer than a block's
+ * latest whose pending this repo holds are first promoted (committed at
+ * their rev, as a synced commit).  ctx is not modified.  Returns O_OK
+ * unless the arguments are invalid (O_EINVAL).
+ */
+o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
+    const struct oc_actx *ctx, struct oc_get_res *out);
+
+/*
+ * Store req->tfs as pending transforms of req->aid at req->rev, one per
+ * block, expiring at req->expiry_ms (or now + pend_ttl_ms).  Refusals,
+ * detailed in *res (initialised by the caller, appended to):
+ *   O_ESTALE    a block's latest.rev >= rev, or the block already exists
+ *               and req inserts it: res->missing lists the committed
+ *               revisions in [rev, latest.rev] (the latest one for an
+ *               insert collision), res->stale_* the highest
+ *   O_EPENDING  another action holds a live pending on a block (policy
+ *               'f': ids in res->pending, 'r': with transforms).  Policy
+ *               'c' stores anyway and still lists them.
+ * Expired rival pendings are deleted on the way.  Re-pending the same
+ * action replaces its records.  O_EINVAL for a malformed request (no
+ * blocks, rev < 1, unknown policy, an insert whose block id differs).
+ * Either every block is pended or none.
+ */
+o_err ost_repo_pend(
+    struct ost_repo *r, const struct oc_pend_req *req, struct oc_txres *res);
+
+/*
+ * Commit req->aid at req->rev on req->ids, the critical block first
+ * (oc_commit_order).  Per block: latest == (rev, aid) is already done;
+ * latest.rev >= rev is stale (O_ESTALE, res->missing); no pending of aid
+ * (or one pended at another rev) is O_ENOPENDING; an expired pending is
+ * O_EEXPIRED and deleted; an update or delete with no base block, or an
+ * operation that does not fit the base, is refused (O_ENOBASE / O_EBADMSG)
+ * and its pending deleted, recording nothing.  If the critical block is
+ * refused nothing is committed and that error is returned.  Otherwise
+ * every block that passed is committed in one synced write batch shared
+ * with concurrent commits, and O_OK is returned once it is durable: the
+ * action is decided.  Other blocks' refusals are then reported in
+ * res->reason / res->missing (and logged); their pendings are dropped.
+ * A failed synced write (O_EIO, O_ENOSPC, ...) fails every commit of its
+ * group, and nothing of them is visible afterwards.
+ */
+o_err ost_repo_commit(
+    struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res);
+
+/* Delete aid's pending records on ids (absent ones are fine). */
+o_err ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t n);
+
+/*
+ * Per block: OC_ST_PENDING (aid holds a live pending), OC_ST_COMMITTED (the
+ * revision record at rev is aid's, even if superseded since), otherwise
+ * OC_ST_ABORTED.  A block that cannot be read gets OC_ST_UNKNOWN and its
+ * error is returned after all blocks are answered.
+ */
+o_err ost_repo_status(struct ost_repo *r, const struct oc_aid *aid,
+    int64_t rev, const struct oc_bid *ids, size_t n, uint8_t *out);
+
+/*
+ * Delete every pending record whose expiry is <= now_ms; *swept (may be
+ * NULL) gets their number.  Corrupt pending records are logged and left.
+ */
+o_err ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept);
+
+void ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out);
+
+#endif /* OST_REPO_H */

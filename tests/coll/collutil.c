@@ -1,0 +1,122 @@
+/*
+ * collutil.c - see collutil.h.
+ */
+#include "coll/collutil.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "util/testutil.h"
+
+void
+ot_env_open(struct ot_env *env, const char *tag)
+{
+	o_err e;
+
+	memset(env, 0, sizeof(*env));
+	env->dir = ot_tmpdir(tag);
+	e        = ost_repo_open(env->dir, NULL, &env->repo);
+	cr_assert_eq(e, O_OK, "open repo: %s", o_err_detail());
+	env->tx = ost_local_transactor(env->repo);
+}
+
+void
+ot_env_reopen(struct ot_env *env)
+{
+	o_err e;
+
+	ost_repo_close(env->repo);
+	e = ost_repo_open(env->dir, NULL, &env->repo);
+	cr_assert_eq(e, O_OK, "reopen repo: %s", o_err_detail());
+	env->tx = ost_local_transactor(env->repo);
+}
+
+void
+ot_env_close(struct ot_env *env)
+{
+	ost_repo_close(env->repo);
+	ot_rmtree_free(env->dir);
+	memset(env, 0, sizeof(*env));
+}
+
+static struct ot_faulty *
+F(struct oc_transactor *t)
+{
+	return (struct ot_faulty *) t;
+}
+
+static o_err
+f_get(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	struct ot_faulty *f = F(t);
+	o_err             e = f->inner->ops->get(f->inner, ids, n, ctx, out);
+	size_t            i;
+
+	for (i = 0; e == O_OK && i < n; i++) {
+		if (f->unknown ||
+		    (f->header_absent && oc_bid_eq(&ids[i], &f->hdr))) {
+			oc_get_res_fini(&out[i]);
+			oc_get_res_init(&out[i]);
+			out[i].id    = ids[i];
+			out[i].state = f->unknown ? OC_GET_UNKNOWN : OC_GET_ABSENT;
+			strcpy(out[i].reason, "injected");
+		}
+	}
+	return e;
+}
+
+static o_err
+f_pend(struct oc_transactor *t, const struct oc_pend_req *req,
+    struct oc_txres *res)
+{
+	return F(t)->inner->ops->pend(F(t)->inner, req, res);
+}
+
+static o_err
+f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
+    struct oc_txres *res)
+{
+	struct ot_faulty *f = F(t);
+
+	f->commits_seen++;
+	if (f->stale_commits > 0) {
+		f->stale_commits--;
+		return o_err_set(O_ESTALE, "injected stale commit");
+	}
+	if (f->io_commits > 0) {
+		f->io_commits--;
+		return o_err_set(O_EIO, "injected I/O error");
+	}
+	return f->inner->ops->commit(f->inner, req, res);
+}
+
+static o_err
+f_cancel(struct oc_transactor *t, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t n)
+{
+	return F(t)->inner->ops->cancel(F(t)->inner, aid, ids, n);
+}
+
+static o_err
+f_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, uint8_t *out)
+{
+	return F(t)->inner->ops->status(F(t)->inner, aid, rev, ids, n, out);
+}
+
+static const struct oc_transactor_ops faulty_ops = {
+	.get    = f_get,
+	.pend   = f_pend,
+	.commit = f_commit,
+	.cancel = f_cancel,
+	.status = f_status,
+};
+
+void
+ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner)
+{
+	memset(f, 0, sizeof(*f));
+	f->base.ops = &faulty_ops;
+	f->inner    = inner;
+}

@@ -1,0 +1,36 @@
+/*
+ * collutil.h - a real repository in a temp dir, and a fault-injecting
+ * transactor decorator for collection tests.
+ */
+#ifndef OT_COLLUTIL_H
+#define OT_COLLUTIL_H
+
+#include "core/collection.h"
+#include "store/local.h"
+#include "store/repo.h"
+
+struct ot_env {
+	char                 *dir;
+	struct ost_repo      *repo;
+	struct oc_transactor *tx;
+};
+
+void ot_env_open(struct ot_env *env, const char *tag);
+void ot_env_reopen(struct ot_env *env);
+void ot_env_close(struct ot_env *env);
+
+/* Decorator: forwards to inner, injecting faults while counters last. */
+struct ot_faulty {
+	struct oc_transactor  base;
+	struct oc_transactor *inner;
+	int                   stale_commits;  /* commits answered O_ESTALE */
+	int                   io_commits;     /* commits answered O_EIO */
+	bool                  header_absent;  /* gets of hdr answer ABSENT */
+	bool                  unknown;        /* every get answers UNKNOWN */
+	struct oc_bid         hdr;
+	int                   commits_seen;
+};
+
+void ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner);
+
+#endif

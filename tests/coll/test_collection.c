@@ -1,0 +1,700 @@
+/*
+ * test_collection.c - collections, diaries and trees over a real RocksDB
+ * repository through the local transactor.  Test names carry the number of
+ * the behaviour in optimystic-digest.md section 10 they port (dNN_).
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coll/collutil.h"
+#include "core/codec.h"
+#include "core/diary.h"
+#include "core/log.h"
+#include "core/tree.h"
+
+TestSuite(coll, .timeout = 120);
+
+static struct ot_env env;
+
+static void
+setup(void)
+{
+	ot_env_open(&env, "coll");
+}
+
+static void
+teardown(void)
+{
+	ot_env_close(&env);
+}
+
+static struct oc_bid
+new_id(void)
+{
+	struct oc_bid id;
+
+	oc_bid_random(&id);
+	return id;
+}
+
+static void
+ok(o_err e, const char *what)
+{
+	cr_assert_eq(e, O_OK, "%s: %s (%s)", what, o_errname(e), o_err_detail());
+}
+
+/* Collect a diary's committed items as strings "rev:data". */
+struct items {
+	char   **v;
+	size_t   n;
+	int64_t *revs;
+};
+
+static int
+collect_cb(void *arg, int64_t rev, const uint8_t *d, size_t n)
+{
+	struct items *it = arg;
+
+	it->v    = realloc(it->v, sizeof(char *) * (it->n + 1));
+	it->revs = realloc(it->revs, sizeof(int64_t) * (it->n + 1));
+	it->v[it->n] = strndup((const char *) d, n);
+	it->revs[it->n] = rev;
+	it->n++;
+	return 0;
+}
+
+static void
+items_free(struct items *it)
+{
+	size_t i;
+
+	for (i = 0; i < it->n; i++)
+		free(it->v[i]);
+	free(it->v);
+	free(it->revs);
+	memset(it, 0, sizeof(*it));
+}
+
+static void
+append_str(struct oc_collection *c, const char *s)
+{
+	ok(oc_diary_append(c, s, strlen(s)), "append");
+}
+
+Test(coll, d35_open_unknown_without_create_stages_nothing, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+
+	cr_assert_eq(oc_diary_open(env.tx, &id, false, NULL, &c), O_ENOTFOUND);
+	cr_assert_null(c);
+	/* still nothing after an attempt */
+	cr_assert_eq(oc_diary_open(env.tx, &id, false, NULL, &c), O_ENOTFOUND);
+}
+
+Test(coll, d35_create_then_sync_commits_rev1, .init = setup, .fini = teardown)
+{
+	struct oc_collection *c, *d;
+	struct oc_bid         id = new_id();
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	cr_assert_eq(oc_coll_rev(c), 0);
+	cr_assert(!oc_coll_exists(c));
+	ok(oc_coll_sync(c), "sync");
+	cr_assert_eq(oc_coll_rev(c), 1);
+	cr_assert(oc_coll_exists(c));
+	ok(oc_diary_open(env.tx, &id, false, NULL, &d), "open existing");
+	cr_assert_eq(oc_coll_rev(d), 1);
+	oc_coll_free(c);
+	oc_coll_free(d);
+}
+
+Test(coll, d36_d45_diary_appends_in_order_both_directions, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct items          fw = { 0 }, bw = { 0 };
+	char                  buf[32];
+	int                   i;
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	for (i = 0; i < 150; i++) {
+		snprintf(buf, sizeof(buf), "line %d", i);
+		append_str(c, buf);
+		if (i % 7 == 0)
+			ok(oc_coll_sync(c), "sync");
+	}
+	ok(oc_coll_sync(c), "sync");
+	cr_assert_eq(oc_coll_npending(c), 0);
+	ok(oc_diary_scan(c, 0, true, collect_cb, &fw), "scan fw");
+	ok(oc_diary_scan(c, 0, false, collect_cb, &bw), "scan bw");
+	cr_assert_eq(fw.n, 150);
+	cr_assert_eq(bw.n, 150);
+	for (i = 0; i < 150; i++) {
+		snprintf(buf, sizeof(buf), "line %d", i);
+		cr_assert_str_eq(fw.v[i], buf);
+		cr_assert_str_eq(bw.v[149 - i], buf);
+		if (i > 0)
+			cr_assert_geq(fw.revs[i], fw.revs[i - 1]);
+	}
+	items_free(&fw);
+	items_free(&bw);
+	oc_coll_free(c);
+}
+
+Test(coll, d45_empty_diary_yields_nothing, .init = setup, .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct items          it = { 0 };
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	ok(oc_coll_sync(c), "sync");
+	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 0);
+	oc_coll_free(c);
+}
+
+Test(coll, d37_concurrent_creation_both_succeed, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct items          ia = { 0 }, ib = { 0 };
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &a), "create a");
+	ok(oc_diary_open(env.tx, &id, true, NULL, &b), "create b");
+	append_str(a, "from a");
+	append_str(b, "from b");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_coll_sync(b), "sync b (rebases onto a)");
+	ok(oc_coll_update(a), "update a");
+	ok(oc_diary_scan(a, 0, true, collect_cb, &ia), "scan a");
+	ok(oc_diary_scan(b, 0, true, collect_cb, &ib), "scan b");
+	cr_assert_eq(ia.n, 2);
+	cr_assert_eq(ib.n, 2);
+	cr_assert_str_eq(ia.v[0], "from a");
+	cr_assert_str_eq(ia.v[1], "from b");
+	cr_assert_str_eq(ib.v[0], "from a");
+	cr_assert_eq(oc_coll_rev(a), oc_coll_rev(b));
+	items_free(&ia);
+	items_free(&ib);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/* A diary whose filter drops "drop*" and rewrites "swap" to "swapped". */
+static enum oc_filter_verdict
+test_filter(const struct oc_val *local, const struct oc_val *remote,
+    struct oc_val *rep)
+{
+	const struct oc_val *d = oc_map_bytes(local, "d");
+
+	(void) remote;
+	if (d && d->u.s.n >= 4 && memcmp(d->u.s.p, "drop", 4) == 0)
+		return OC_FILTER_DROP;
+	if (d && d->u.s.n == 4 && memcmp(d->u.s.p, "swap", 4) == 0) {
+		*rep = oc_map();
+		oc_map_set(rep, "t", oc_text("append"));
+		oc_map_set(rep, "d", oc_bytes("swapped", 7));
+		return OC_FILTER_REPLACE;
+	}
+	return OC_FILTER_KEEP;
+}
+
+Test(coll, d38_conflict_filter_keep_replace_drop, .init = setup,
+    .fini = teardown)
+{
+	struct oc_coll_type   t = oc_diary_type;
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct items          it = { 0 };
+
+	t.filter = test_filter;
+	ok(oc_coll_open(env.tx, &id, &t, true, NULL, &a), "create a");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_coll_open(env.tx, &id, &t, false, NULL, &b), "open b");
+	append_str(a, "winner");
+	ok(oc_coll_sync(a), "a commits first");
+	append_str(b, "keep");
+	append_str(b, "drop me");
+	append_str(b, "swap");
+	ok(oc_coll_sync(b), "b rebases through the filter");
+	ok(oc_diary_scan(b, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 3, "got %zu items", it.n);
+	cr_assert_str_eq(it.v[0], "winner");
+	cr_assert_str_eq(it.v[1], "keep");
+	cr_assert_str_eq(it.v[2], "swapped");
+	items_free(&it);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+Test(coll, d39_external_commit_visible_after_update, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &a), "create a");
+	ok(oc_tree_put(a, "k", 1, "old", 3), "put");
+	ok(oc_coll_sync(a), "sync");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &b), "open b");
+	ok(oc_tree_put(b, "k", 1, "new", 3), "put b");
+	ok(oc_coll_sync(b), "sync b");
+	/* a still reads its snapshot, then sees b's commit after update */
+	ok(oc_tree_get(a, "k", 1, &v, &found), "get");
+	cr_assert(found && v.len == 3 && memcmp(v.data, "old", 3) == 0);
+	ok(oc_coll_update(a), "update");
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "k", 1, &v, &found), "get");
+	cr_assert(found && v.len == 3 && memcmp(v.data, "new", 3) == 0);
+	o_buf_fini(&v);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+Test(coll, d40_bounded_retry_exhausts_then_recovers, .init = setup,
+    .fini = teardown)
+{
+	struct ot_faulty      f;
+	struct oc_sync_opts   o = { .max_attempts = 3, .base_backoff_ms = 1,
+		.max_backoff_ms = 4 };
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct items          it = { 0 };
+
+	ot_faulty_init(&f, env.tx);
+	ok(oc_diary_open(&f.base, &id, true, &o, &c), "create");
+	append_str(c, "x");
+	f.stale_commits = 100;
+	cr_assert_eq(oc_coll_sync(c), O_ERETRIES);
+	cr_assert_eq(f.commits_seen, 3, "attempts = %d", f.commits_seen);
+	cr_assert_eq(oc_coll_npending(c), 1, "the action stays queued");
+	cr_assert(strstr(o_err_detail(), "3 attempts") != NULL);
+	/* transient failures within the budget succeed */
+	f.stale_commits = 2;
+	ok(oc_coll_sync(c), "sync within budget");
+	cr_assert_eq(oc_coll_npending(c), 0);
+	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 1);
+	items_free(&it);
+	oc_coll_free(c);
+}
+
+Test(coll, d40_fault_is_returned_and_work_kept, .init = setup,
+    .fini = teardown)
+{
+	struct ot_faulty      f;
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+
+	ot_faulty_init(&f, env.tx);
+	ok(oc_diary_open(&f.base, &id, true, NULL, &c), "create");
+	append_str(c, "y");
+	f.io_commits = 1;
+	cr_assert_eq(oc_coll_sync(c), O_EIO);
+	cr_assert_eq(oc_coll_npending(c), 1);
+	ok(oc_coll_sync(c), "retry after the fault");
+	cr_assert_eq(oc_coll_npending(c), 0);
+	cr_assert_eq(oc_coll_rev(c), 1);
+	oc_coll_free(c);
+}
+
+Test(coll, d41_reopen_resumes_at_committed_rev, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	int                   i;
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	for (i = 0; i < 5; i++) {
+		append_str(c, "e");
+		ok(oc_coll_sync(c), "sync");
+	}
+	cr_assert_eq(oc_coll_rev(c), 5);
+	oc_coll_free(c);
+	ot_env_reopen(&env);
+	ok(oc_diary_open(env.tx, &id, false, NULL, &c), "reopen");
+	cr_assert_eq(oc_coll_rev(c), 5);
+	append_str(c, "f");
+	ok(oc_coll_sync(c), "sync");
+	cr_assert_eq(oc_coll_rev(c), 6);
+	oc_coll_free(c);
+}
+
+Test(coll, d42_header_vanishing_while_holding_rev_fails_fast,
+    .init = setup, .fini = teardown)
+{
+	struct ot_faulty      f;
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+
+	ot_faulty_init(&f, env.tx);
+	ok(oc_diary_open(&f.base, &id, true, NULL, &c), "create");
+	append_str(c, "a");
+	ok(oc_coll_sync(c), "sync");
+	f.hdr           = id;
+	f.header_absent = true;
+	cr_assert_eq(oc_coll_update(c), O_EVANISHED);
+	cr_assert_eq(oc_coll_rev(c), 1, "rev never goes backwards");
+	f.header_absent = false;
+	oc_coll_free(c);
+}
+
+Test(coll, d42_lagging_view_never_lowers_rev, .init = setup, .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &a), "create");
+	ok(oc_coll_sync(a), "sync");
+	ok(oc_diary_open(env.tx, &id, false, NULL, &b), "open b");
+	append_str(a, "1");
+	ok(oc_coll_sync(a), "sync");
+	append_str(a, "2");
+	ok(oc_coll_sync(a), "sync");
+	cr_assert_eq(oc_coll_rev(a), 3);
+	ok(oc_coll_update(a), "update with nothing newer");
+	cr_assert_eq(oc_coll_rev(a), 3);
+	ok(oc_coll_update(b), "b adopts the higher rev");
+	cr_assert_eq(oc_coll_rev(b), 3);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+Test(coll, d43_unavailable_is_never_absent, .init = setup, .fini = teardown)
+{
+	struct ot_faulty      f;
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+
+	ot_faulty_init(&f, env.tx);
+	f.unknown = true;
+	cr_assert_eq(oc_diary_open(&f.base, &id, true, NULL, &c), O_EUNAVAIL);
+	cr_assert_null(c);
+	cr_assert_eq(oc_diary_open(&f.base, &id, false, NULL, &c), O_EUNAVAIL);
+}
+
+Test(coll, d45_large_append_is_chunked_within_block_bound, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	size_t                n  = 3u << 20, i;
+	uint8_t              *big = malloc(n);
+	struct items          it  = { 0 };
+
+	for (i = 0; i < n; i++)
+		big[i] = (uint8_t) ('a' + i % 26);
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	ok(oc_diary_append(c, big, n), "append 3 MiB");
+	append_str(c, "small");
+	ok(oc_coll_sync(c), "sync");
+	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 2);
+	cr_assert_eq(strlen(it.v[0]), n);
+	cr_assert_eq(memcmp(it.v[0], big, n), 0);
+	cr_assert_str_eq(it.v[1], "small");
+	items_free(&it);
+	free(big);
+	oc_coll_free(c);
+}
+
+/* Every block the repo holds for a collection stays under OC_BLOCK_MAX. */
+Test(coll, d45_many_appends_keep_blocks_bounded, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	char                  line[7000];
+	struct oc_txsrc       src;
+	struct oc_log         log;
+	struct oc_chain_iter  ci;
+	const struct oc_val  *ent;
+	bool                  done;
+	int                   i;
+
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	for (i = 0; i < 400; i++)
+		append_str(c, line);
+	ok(oc_coll_sync(c), "sync");
+	/* walk every log block and measure its encoding */
+	oc_txsrc_init(&src, env.tx, NULL);
+	ok(oc_log_open(&log, &src.base, &id), "open log");
+	ok(oc_chain_iter_init(&ci, &log.ch, NULL, true), "iter");
+	for (;;) {
+		struct o_buf b = { 0 };
+
+		ok(oc_chain_iter_next(&ci, &ent, NULL, &done), "next");
+		if (done)
+			break;
+		oc_encode(&ci.blk, &b);
+		cr_assert_leq(b.len, OC_BLOCK_MAX, "block of %zu bytes", b.len);
+		o_buf_fini(&b);
+	}
+	oc_chain_iter_fini(&ci);
+	oc_coll_free(c);
+}
+
+Test(coll, d45_two_instances_see_each_others_appends, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct items          it = { 0 };
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &a), "create");
+	append_str(a, "a1");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_diary_open(env.tx, &id, false, NULL, &b), "open b");
+	append_str(b, "b1");
+	ok(oc_coll_sync(b), "sync b");
+	append_str(a, "a2");
+	ok(oc_coll_sync(a), "sync a again (rebases)");
+	ok(oc_coll_update(b), "update b");
+	ok(oc_diary_scan(b, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 3);
+	cr_assert_str_eq(it.v[0], "a1");
+	cr_assert_str_eq(it.v[1], "b1");
+	cr_assert_str_eq(it.v[2], "a2");
+	items_free(&it);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/* ---- trees ---------------------------------------------------------- */
+
+struct kvs {
+	char   keys[4096][16];
+	size_t n;
+};
+
+static int
+kv_cb(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct kvs *s = arg;
+
+	(void) v;
+	(void) vl;
+	snprintf(s->keys[s->n++], 16, "%.*s", (int) kl, (const char *) k);
+	return 0;
+}
+
+Test(coll, d46_tree_put_get_delete_scan_count, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	struct kvs           *s  = calloc(1, sizeof(*s));
+	uint64_t              cnt;
+	bool                  found;
+	char                  k[16];
+	int                   i;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &c), "create");
+	for (i = 0; i < 300; i++) {
+		snprintf(k, sizeof(k), "key%04d", (i * 7) % 300);
+		ok(oc_tree_put(c, k, strlen(k), k, strlen(k)), "put");
+		if (i % 50 == 0)
+			ok(oc_coll_sync(c), "sync");
+	}
+	ok(oc_tree_del(c, "key0003", 7), "del");
+	ok(oc_coll_sync(c), "sync");
+	ok(oc_tree_check(c), "check");
+	ok(oc_tree_count(c, &cnt), "count");
+	cr_assert_eq(cnt, 299);
+	ok(oc_tree_get(c, "key0003", 7, &v, &found), "get deleted");
+	cr_assert(!found);
+	ok(oc_tree_get(c, "key0299", 7, &v, &found), "get");
+	cr_assert(found && v.len == 7 && memcmp(v.data, "key0299", 7) == 0);
+	ok(oc_tree_scan(c, NULL, 0, true, true, kv_cb, s), "scan");
+	cr_assert_eq(s->n, 299);
+	for (i = 1; i < (int) s->n; i++)
+		cr_assert_lt(strcmp(s->keys[i - 1], s->keys[i]), 0);
+	s->n = 0;
+	ok(oc_tree_scan(c, "key0100", 7, false, false, kv_cb, s), "scan back");
+	cr_assert_eq(s->n, 99, "keys below key0100 minus the deleted one");
+	cr_assert_str_eq(s->keys[0], "key0099");
+	o_buf_fini(&v);
+	free(s);
+	oc_coll_free(c);
+}
+
+Test(coll, d47_replace_all_or_nothing, .init = setup, .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct oc_tree_kv     kv[2] = { { "a", 1, "1", 1, false },
+		    { "", 0, "2", 1, false } };
+	uint64_t              cnt;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &c), "create");
+	cr_assert_eq(oc_tree_replace(c, kv, 2), O_EINVAL);
+	ok(oc_tree_count(c, &cnt), "count");
+	cr_assert_eq(cnt, 0, "nothing staged");
+	cr_assert_eq(oc_coll_npending(c), 0);
+	oc_coll_free(c);
+}
+
+Test(coll, d47_tree_concurrent_writers_same_and_different_keys,
+    .init = setup, .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+	uint64_t              cnt;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &a), "create a");
+	ok(oc_tree_open(env.tx, &id, true, NULL, &b), "create b");
+	ok(oc_tree_put(a, "shared", 6, "A", 1), "a");
+	ok(oc_tree_put(a, "only-a", 6, "A", 1), "a");
+	ok(oc_tree_put(b, "shared", 6, "B", 1), "b");
+	ok(oc_tree_put(b, "only-b", 6, "B", 1), "b");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_update(a), "update a");
+	ok(oc_tree_count(a, &cnt), "count");
+	cr_assert_eq(cnt, 3);
+	ok(oc_tree_get(a, "shared", 6, &v, &found), "get");
+	cr_assert(found && v.len == 1 && v.data[0] == 'B', "last commit wins");
+	ok(oc_tree_check(a), "check");
+	o_buf_fini(&v);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+Test(coll, tree_large_value_chunked_and_replaced, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	size_t                n  = 600000, i;
+	uint8_t              *big = malloc(n);
+	struct o_buf          v   = { 0 };
+	bool                  found;
+
+	for (i = 0; i < n; i++)
+		big[i] = (uint8_t) (i * 31);
+	ok(oc_tree_open(env.tx, &id, true, NULL, &c), "create");
+	ok(oc_tree_put(c, "big", 3, big, n), "put big");
+	ok(oc_coll_sync(c), "sync");
+	ok(oc_tree_get(c, "big", 3, &v, &found), "get");
+	cr_assert(found && v.len == n && memcmp(v.data, big, n) == 0);
+	ok(oc_tree_put(c, "big", 3, "small", 5), "replace");
+	ok(oc_coll_sync(c), "sync");
+	o_buf_reset(&v);
+	ok(oc_tree_get(c, "big", 3, &v, &found), "get");
+	cr_assert(found && v.len == 5);
+	o_buf_fini(&v);
+	free(big);
+	oc_coll_free(c);
+}
+
+/* ---- two collections, two threads, one store ------------------------- */
+
+#define NTHREAD_ACTIONS 300
+
+struct worker {
+	struct oc_collection *c;
+	int                   who;
+	o_err                 err;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	char           buf[32];
+	int            i;
+
+	for (i = 0; i < NTHREAD_ACTIONS && w->err == O_OK; i++) {
+		snprintf(buf, sizeof(buf), "w%d-%d", w->who, i);
+		w->err = oc_diary_append(w->c, buf, strlen(buf));
+		if (w->err == O_OK && i % 3 == 2)
+			w->err = oc_coll_sync(w->c);
+	}
+	if (w->err == O_OK)
+		w->err = oc_coll_sync(w->c);
+	return NULL;
+}
+
+Test(coll, two_collections_two_threads_logs_identical, .init = setup,
+    .fini = teardown)
+{
+	struct oc_sync_opts o = { .max_attempts = 1000, .base_backoff_ms = 1,
+		.max_backoff_ms = 8 };
+	struct worker w[2];
+	pthread_t     th[2];
+	struct items  it[2] = { { 0 }, { 0 } };
+	struct oc_bid id    = new_id();
+	int           i, k, seen[2][NTHREAD_ACTIONS];
+	size_t        j;
+
+	ok(oc_diary_open(env.tx, &id, true, &o, &w[0].c), "create");
+	ok(oc_coll_sync(w[0].c), "sync");
+	ok(oc_diary_open(env.tx, &id, false, &o, &w[1].c), "open");
+	for (i = 0; i < 2; i++) {
+		w[i].who = i;
+		w[i].err = O_OK;
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(w[i].err, O_OK, "worker %d: %s", i, o_errname(w[i].err));
+	}
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 2; i++) {
+		ok(oc_coll_update(w[i].c), "update");
+		ok(oc_diary_scan(w[i].c, 0, true, collect_cb, &it[i]), "scan");
+		cr_assert_eq(it[i].n, 2 * NTHREAD_ACTIONS);
+	}
+	for (j = 0; j < it[0].n; j++) {
+		int who, n, last[2] = { -1, -1 };
+
+		(void) last;
+		cr_assert_str_eq(it[0].v[j], it[1].v[j], "logs differ at %zu", j);
+		cr_assert_eq(sscanf(it[0].v[j], "w%d-%d", &who, &n), 2);
+		seen[who][n]++;
+	}
+	for (i = 0; i < 2; i++)
+		for (k = 0; k < NTHREAD_ACTIONS; k++)
+			cr_assert_eq(seen[i][k], 1, "w%d-%d seen %d times", i, k,
+			    seen[i][k]);
+	/* each writer's items are in its own order */
+	for (i = 0; i < 2; i++) {
+		int next = 0;
+
+		for (j = 0; j < it[0].n; j++) {
+			int who, n;
+
+			sscanf(it[0].v[j], "w%d-%d", &who, &n);
+			if (who == i)
+				cr_assert_eq(n, next++);
+		}
+		items_free(&it[i]);
+	}
+	for (i = 0; i < 2; i++)
+		oc_coll_free(w[i].c);
+	/* and the hash chain verifies */
+	{
+		struct oc_txsrc      src;
+		struct oc_log_report rep;
+
+		oc_txsrc_init(&src, env.tx, NULL);
+		ok(oc_log_verify(&src.base, &id, &rep, NULL, NULL), "verify");
+		cr_assert(rep.ok);
+		cr_assert_gt(rep.blocks, 1);
+	}
+}

@@ -1,0 +1,208 @@
+/*
+ * test_rdb.c - the RocksDB wrapper: error classification (the exact strings
+ * of reference/machine-probe.md section 1.1), open/lock behaviour, and raw
+ * storage conformance (digest 10.8 item 73, adapted to our key layout).
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/o_err.h"
+#include "store/rdb.h"
+#include "store/repo.h"
+#include "util/testutil.h"
+
+TestSuite(rdb, .timeout = 30);
+
+Test(rdb, classify_probe_strings)
+{
+	static const struct {
+		const char *msg;
+		o_err       want;
+	} cases[] = {
+		{ "Invalid argument: /tmp/x/CURRENT: does not exist "
+		  "(create_if_missing is false)",
+		    O_EINVAL },
+		{ "IO error: lock hold by current process, acquire time "
+		  "1763700000 acquiring thread 140213: /tmp/x/LOCK: No locks "
+		  "available",
+		    O_EBUSY },
+		{ "IO error: While lock file: /tmp/x/LOCK: Resource "
+		  "temporarily unavailable",
+		    O_EBUSY },
+		{ "Invalid argument: Column family already exists", O_EINVAL },
+		{ "Invalid argument: Column families not opened: blocks",
+		    O_EINVAL },
+		{ "Operation timed out: Timeout waiting to lock key", O_EBUSY },
+		{ "Resource busy: ", O_EBUSY },
+		{ "Corruption: block checksum mismatch: stored = 1, computed "
+		  "= 2",
+		    O_ECORRUPT },
+		{ "IO error: No space left on device: While appending to "
+		  "file: /tmp/x/000004.log: No space left on device",
+		    O_ENOSPC },
+		{ "IO error: While open a file for appending: /tmp/x/LOG: "
+		  "Permission denied",
+		    O_EIO },
+		{ "Operation failed. Try again.: ", O_EBUSY },
+		{ "NotFound: ", O_ENOTFOUND },
+		{ "Shutdown in progress: ", O_EIO },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(ost_rdb_classify(cases[i].msg), cases[i].want,
+		    "%s -> %s, want %s", cases[i].msg,
+		    o_errname(ost_rdb_classify(cases[i].msg)),
+		    o_errname(cases[i].want));
+	cr_expect_eq(ost_rdb_classify(NULL), O_EIO);
+}
+
+Test(rdb, open_twice_is_busy_with_readable_detail)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *a = NULL, *b = NULL;
+	struct ost_repo *r = NULL;
+	o_err           e;
+
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	e = ost_rdb_open(dir, &b);
+	cr_expect_eq(e, O_EBUSY, "got %s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), dir) != NULL, "detail: %s",
+	    o_err_detail());
+	cr_expect(strstr(o_err_detail(), "LOCK") != NULL, "detail: %s",
+	    o_err_detail());
+	e = ost_repo_open(dir, NULL, &r);
+	cr_expect_eq(e, O_EBUSY, "repo open: %s", o_errname(e));
+	ost_rdb_close(a);
+	cr_assert_eq(ost_repo_open(dir, NULL, &r), O_OK, "%s", o_err_detail());
+	ost_repo_close(r);
+	ot_rmtree_free(dir);
+}
+
+Test(rdb, open_on_a_file_fails_with_detail)
+{
+	char           *dir = ot_tmpdir("rdb");
+	char            path[4096];
+	FILE           *f;
+	struct ost_rdb *a = NULL;
+	o_err           e;
+
+	snprintf(path, sizeof(path), "%s/plainfile", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("x", f);
+	fclose(f);
+	e = ost_rdb_open(path, &a);
+	cr_expect_neq(e, O_OK);
+	cr_expect(strstr(o_err_detail(), "plainfile") != NULL, "%s",
+	    o_err_detail());
+	ot_rmtree_free(dir);
+}
+
+static void
+put1(struct ost_rdb *db, enum ost_cf cf, const char *k, const char *v)
+{
+	struct ost_wb wb, *p = &wb;
+
+	ost_wb_init(&wb);
+	ost_wb_put(&wb, cf, k, strlen(k), v, strlen(v));
+	cr_assert_eq(ost_rdb_write(db, &p, 1, false), O_OK, "%s",
+	    o_err_detail());
+	ost_wb_fini(&wb);
+}
+
+static bool
+get1(struct ost_rdb *db, enum ost_cf cf, const char *k, struct o_buf *b)
+{
+	bool found;
+
+	cr_assert_eq(ost_rdb_get(db, cf, k, strlen(k), b, &found), O_OK);
+	return found;
+}
+
+Test(rdb, d73_miss_roundtrip_and_cf_isolation)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *db;
+	struct o_buf    b = { 0 };
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	cr_expect(!get1(db, OST_CF_META, "k", &b));
+	put1(db, OST_CF_META, "k", "v1");
+	cr_assert(get1(db, OST_CF_META, "k", &b));
+	cr_expect_eq(b.len, 2);
+	cr_expect(memcmp(b.data, "v1", 2) == 0);
+	/* same key, other family: independent */
+	cr_expect(!get1(db, OST_CF_REV, "k", &b));
+	put1(db, OST_CF_MAT, "k", "");
+	cr_expect(get1(db, OST_CF_MAT, "k", &b));
+	cr_expect_eq(b.len, 0);
+	o_buf_fini(&b);
+	ost_rdb_close(db);
+	ot_rmtree_free(dir);
+}
+
+Test(rdb, d73_iterator_is_scoped_by_bounds)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *db;
+	struct ost_it  *it;
+	const char     *keys[] = { "aa1", "ab1", "ab2", "ab3", "ac1" };
+	size_t          i, n = 0, kn;
+	const uint8_t  *k;
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	for (i = 0; i < 5; i++)
+		put1(db, OST_CF_REV, keys[i], keys[i]);
+	cr_assert_eq(ost_it_open(db, OST_CF_REV, "ab", 2, "ac", 2, &it), O_OK);
+	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it))
+		n++;
+	cr_expect_eq(n, 3);
+	/* descending, and seek_for_prev stays inside the bounds */
+	ost_it_last(it);
+	cr_assert(ost_it_valid(it));
+	k = ost_it_key(it, &kn);
+	cr_expect(kn == 3 && memcmp(k, "ab3", 3) == 0);
+	ost_it_seek_for_prev(it, "ab25", 4);
+	cr_assert(ost_it_valid(it));
+	k = ost_it_key(it, &kn);
+	cr_expect(kn == 3 && memcmp(k, "ab2", 3) == 0);
+	ost_it_seek_for_prev(it, "ab0", 3);
+	cr_expect(!ost_it_valid(it), "must not leave the lower bound");
+	cr_expect_eq(ost_it_status(it), O_OK);
+	ost_it_close(it);
+	ost_rdb_close(db);
+	ot_rmtree_free(dir);
+}
+
+Test(rdb, d73_batch_spans_families_and_persists)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *db;
+	struct ost_wb   a, b, *wbs[2] = { &a, &b };
+	struct o_buf    v = { 0 };
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	put1(db, OST_CF_PEND, "p", "pending");
+	ost_wb_init(&a);
+	ost_wb_init(&b);
+	ost_wb_put(&a, OST_CF_REV, "r", 1, "rev", 3);
+	ost_wb_put(&a, OST_CF_META, "m", 1, "meta", 4);
+	ost_wb_del(&b, OST_CF_PEND, "p", 1);
+	ost_wb_put(&b, OST_CF_MAT, "x", 1, "mat", 3);
+	cr_assert_eq(ost_rdb_write(db, wbs, 2, true), O_OK);
+	ost_wb_fini(&a);
+	ost_wb_fini(&b);
+	ost_rdb_close(db);
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	cr_expect(get1(db, OST_CF_REV, "r", &v));
+	cr_expect(get1(db, OST_CF_META, "m", &v));
+	cr_expect(get1(db, OST_CF_MAT, "x", &v));
+	cr_expect(!get1(db, OST_CF_PEND, "p", &v));
+	o_buf_fini(&v);
+	ost_rdb_close(db);
+	ot_rmtree_free(dir);
+}
