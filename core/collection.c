@@ -376,12 +376,14 @@ update_locked(struct oc_collection *c)
 		goto out;
 	for (i = 0; i < ents.u.a.n; i++) {
 		const struct oc_val *act  = oc_log_entry_act(&ents.u.a.v[i]);
-		const struct oc_val *acts = act ? oc_map_arr(act, "acts") : NULL;
 		const struct oc_val *bids = act ? oc_map_arr(act, "bids") : NULL;
+		struct oc_val        dacts, *acts = &dacts;
 		struct oc_bid       *ids;
 		size_t               nids = bids ? bids->u.a.n : 0, k = 0;
 
-		if (acts != NULL && c->type->filter != NULL) {
+		if ((e = oc_log_entry_acts(&ents.u.a.v[i], &dacts)) != O_OK)
+			goto out;
+		if (act != NULL && c->type->filter != NULL) {
 			struct oc_val kept = oc_array();
 
 			for (j = 0; j < c->pending.u.a.n; j++) {
@@ -406,6 +408,7 @@ update_locked(struct oc_collection *c)
 			oc_val_fini(&c->pending);
 			c->pending = kept;
 		}
+		oc_val_fini(&dacts);
 		ids = o_malloc(sizeof(*ids) * (nids + 1));
 		for (j = 0; j < nids; j++)
 			if (oc_bid_from(&bids->u.a.v[j], &ids[k]))

@@ -73,12 +73,16 @@ static o_err
 scan_entry(struct oc_bstore *s, struct scan *sc, const struct oc_val *ent,
     bool *stop)
 {
-	const struct oc_val *act  = oc_log_entry_act(ent);
-	const struct oc_val *acts = act ? oc_map_arr(act, "acts") : NULL;
-	int64_t              rev  = oc_log_entry_rev(ent);
-	size_t               i, n = acts ? acts->u.a.n : 0;
+	struct oc_val        dacts, *acts = &dacts;
+	int64_t              rev = oc_log_entry_rev(ent);
+	size_t               i, n;
 	o_err                e;
 
+	if ((e = oc_log_entry_acts(ent, &dacts)) != O_OK)
+		return e;
+	n = dacts.u.a.n;
+
+	e = O_OK;
 	for (i = 0; i < n && !*stop; i++) {
 		const struct oc_val *a = &acts->u.a.v[sc->forward ? i : n - 1 - i];
 		const struct oc_val *d = oc_map_bytes(a, "d");
@@ -92,10 +96,11 @@ scan_entry(struct oc_bstore *s, struct scan *sc, const struct oc_val *ent,
 			continue;
 		o_buf_reset(&sc->buf);
 		if ((e = oc_chunks_read(s, r, &sc->buf)) != O_OK)
-			return e;
+			break;
 		*stop = sc->cb(sc->arg, rev, sc->buf.data, sc->buf.len) != 0;
 	}
-	return O_OK;
+	oc_val_fini(&dacts);
+	return e;
 }
 
 static o_err

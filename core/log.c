@@ -67,6 +67,32 @@ oc_log_entry_act(const struct oc_val *ent)
 	return a != NULL && a->type == OC_MAP ? a : NULL;
 }
 
+o_err
+oc_log_entry_acts(const struct oc_val *ent, struct oc_val *acts)
+{
+	const struct oc_val *a = oc_log_entry_act(ent);
+	const struct oc_val *b = a ? oc_map_bytes(a, "acts") : NULL;
+	o_err                e;
+
+	*acts = oc_array();
+	if (a == NULL)
+		return O_OK;
+	if (b == NULL)
+		return o_err_set(O_ECORRUPT, "log entry rev %lld: acts missing",
+		    (long long) oc_log_entry_rev(ent));
+	if ((e = oc_decode(b->u.s.p, b->u.s.n, acts)) != O_OK)
+		return o_err_wrap(O_ECORRUPT, "log entry rev %lld: acts",
+		    (long long) oc_log_entry_rev(ent));
+	if (acts->type != OC_ARRAY) {
+		oc_val_fini(acts);
+		*acts = oc_array();
+		return o_err_set(O_ECORRUPT,
+		    "log entry rev %lld: acts is not an array",
+		    (long long) oc_log_entry_rev(ent));
+	}
+	return O_OK;
+}
+
 bool
 oc_log_entry_aid(const struct oc_val *ent, struct oc_aid *aid)
 {
@@ -157,7 +183,14 @@ oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
 	oc_map_set(&ent, "ts", oc_int(ts));
 	oc_map_set(&ent, "rev", oc_int(rev));
 	oc_map_set(&act, "aid", oc_aid_val(aid));
-	oc_map_set(&act, "acts", acts);
+	{
+		struct o_buf enc = { 0 };
+
+		oc_encode(&acts, &enc);
+		oc_map_set(&act, "acts", oc_bytes(enc.data, enc.len));
+		o_buf_fini(&enc);
+		oc_val_fini(&acts);
+	}
 	oc_map_set(&act, "bids", oc_array());
 	oc_map_set(&act, "cols", oc_array());
 	oc_map_set(&ent, "act", act);
@@ -359,11 +392,15 @@ oc_log_verify(struct oc_bstore *s, const struct oc_bid *header,
 			e = vbad(rep, &id, rep->blocks, "block is missing");
 			break;
 		}
-		if (oc_block_validate(&cur) != O_OK ||
-		    oc_block_type(&cur) == NULL ||
-		    strcmp(oc_block_type(&cur), OC_BT_LOG) != 0) {
+		if (oc_block_validate(&cur) != O_OK) {
 			e = vbad(rep, &id, rep->blocks,
 			    "not a well-formed log block: %s", o_err_detail());
+			break;
+		}
+		if (strcmp(oc_block_type(&cur), OC_BT_LOG) != 0) {
+			e = vbad(rep, &id, rep->blocks,
+			    "block type is \"%s\", not a log block (%s)",
+			    oc_block_type(&cur), OC_BT_LOG);
 			break;
 		}
 		ph = oc_map_bytes(&cur, "phash");

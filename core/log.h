@@ -95,5 +95,8 @@ o_err oc_log_verify(struct oc_bstore *s, const struct oc_bid *header,
 int64_t              oc_log_entry_rev(const struct oc_val *ent);
 const struct oc_val *oc_log_entry_act(const struct oc_val *ent);
 bool oc_log_entry_aid(const struct oc_val *ent, struct oc_aid *aid);
+/* Decode the entry's actions into *acts (an OC_ARRAY; empty when the entry
+ * carries no action).  O_ECORRUPT when the payload is malformed. */
+o_err oc_log_entry_acts(const struct oc_val *ent, struct oc_val *acts);
 
 #endif /* OC_LOG_H */
