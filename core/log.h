@@ -14,7 +14,9 @@
  *   field   CBOR   meaning
  *   "ts"    int    wall clock ms when written (metadata only)
  *   "rev"   int    the collection revision: 1, 2, 3, ... one per entry
- *   "act"   map    {"aid": bytes16 action id, "acts": [action...],
+ *   "act"   map    {"aid": bytes16 action id, "acts": bytes holding the
+ *                   deterministic CBOR of the action array (kept encoded
+ *                   so that copying a log block stays cheap),
  *                   "bids": [bytes32...] every block the transaction
  *                   touched, log blocks included, "cols": [bytes32...]
  *                   other collections of the same transaction}

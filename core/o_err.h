@@ -52,7 +52,8 @@ const char *o_strerror(o_err e);
  */
 o_err o_err_set(o_err e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-o_err o_err_vset(o_err e, const char *fmt, va_list ap);
+o_err o_err_vset(o_err e, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Prefix the current detail with more context ("open diary x: ..."). */
 o_err o_err_wrap(o_err e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
