@@ -65,7 +65,15 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	*out = oc_null();
 	if (tf == NULL)
 		return oc_bstore_get(t->src, id, out, found);
-	if (tf->insert != NULL || tf->del)
+	/*
+	 * Delete is the last step of a transform: absent, whatever came
+	 * before it (as oc_tfs_replay and oc_cache_apply see it too).
+	 */
+	if (tf->del) {
+		*found = false;
+		return O_OK;
+	}
+	if (tf->insert != NULL)
 		return oc_tf_apply(NULL, tf, out, found);
 	if ((e = oc_bstore_get(t->src, id, &base, &have)) != O_OK) {
 		oc_val_fini(&base);

@@ -12,16 +12,25 @@ ctest --test-dir build --output-on-failure -j2
 if [ -z "${OPTIMFS_SKIP_ASAN:-}" ]; then
 	scripts/setup.sh --asan
 	echo "== tests under ASan+UBSan =="
-	# Criterion counts a test that leaks or trips UBSan in a forked
-	# worker as passed, so the sanitizer reports are also grepped.
+	# Criterion counts a test whose forked worker leaks (LeakSanitizer
+	# reports at exit) as passed, so run verbosely into a log and fail on
+	# any sanitizer report as well as on ctest's own verdict.
 	log=build-asan/ctest-asan.log
+	set +e
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --test-dir build-asan --output-on-failure -j2 \
-		--output-log "$log"
+		ctest --test-dir build-asan -j2 -V >"$log" 2>&1
+	rc=$?
+	set -e
+	grep -E "Test +#[0-9]+:.*(Passed|Failed|\*\*\*)|tests passed|Synthesis" "$log" || true
 	if grep -nE "AddressSanitizer|LeakSanitizer|runtime error:" "$log"; then
 		echo "test.sh: sanitizer reports above (full log: $log)" >&2
 		exit 1
+	fi
+	if [ "$rc" -ne 0 ]; then
+		tail -n 200 "$log"
+		echo "test.sh: ASan+UBSan suite failed (full log: $log)" >&2
+		exit "$rc"
 	fi
 fi
 echo "test.sh: all tests passed"

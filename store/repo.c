@@ -604,8 +604,7 @@ block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		goto out_fini;
 	if (mrev == 0) {
 		e = corrupt(OST_CF_MAT, id, rev,
-		    "missing: no materialisation at or below this revision "
-		    "(unmaterialisable)");
+		    "unmaterializable: no materialisation at or below");
 		goto out_fini;
 	}
 	last = mrev;
@@ -1169,7 +1168,14 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	}
 	if ((e = ent_block(r, ent)) != O_OK)
 		goto out_fini_pi;
-	e = oc_tf_apply(ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
+	if (!ent->present && pi.tf.insert == NULL)
+		e = o_err_set(O_ENOBASE, "%s with no base block",
+		    pi.tf.nops > 0  ? "update"
+		        : pi.tf.del ? "delete"
+		                    : "no-op");
+	else
+		e = oc_tf_apply(
+		    ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
 	if (e == O_OK && np && oc_block_validate(&nb) != O_OK)
 		e = O_EBADMSG;
 	if (e != O_OK) {

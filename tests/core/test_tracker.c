@@ -324,6 +324,50 @@ Test(tracker, update_of_absent_block)
 	oc_memstore_free(m);
 }
 
+/*
+ * Regression (fuzz_transform): a set from the wire or from merging {delete}
+ * with later ops may hold ops and a delete without an insert.  Delete is
+ * the last step, so the tracker reads it as absent, exactly as replay and
+ * the cache fold treat it - not as O_ENOBASE.
+ */
+Test(tracker, ops_then_delete_reads_absent_like_replay)
+{
+	struct oc_memstore *m = seeded(2), *twin = seeded(2);
+	struct oc_tracker   t;
+	struct oc_tfs       tfs, later;
+	struct oc_bid       one = bid(1), nine = bid(9);
+	struct oc_tf       *tf;
+
+	oc_tfs_init(&tfs);
+	tf = oc_tfs_ensure(&tfs, &one); /* a source block */
+	oc_tf_add_op(tf, oc_op_set("v", oc_int(5)));
+	tf->del = true;
+	tf      = oc_tfs_ensure(&tfs, &nine); /* no base at all */
+	oc_tf_add_op(tf, oc_op_set(OC_F_TYPE, oc_text("TB")));
+	tf->del = true;
+	oc_tracker_init_with(&t, oc_memstore_store(m), &tfs);
+	cr_expect(absent(&t.base, 1));
+	cr_expect(absent(&t.base, 9));
+	cr_assert(oc_tfs_replay(&tfs, oc_memstore_store(twin)) == O_OK);
+	expect_same_stores(&t.base, oc_memstore_store(twin), 9);
+	oc_tracker_fini(&t);
+	/* the same shape from merging a delete with later ops */
+	oc_tfs_fini(&tfs);
+	oc_tfs_init(&tfs);
+	oc_tfs_delete(&tfs, &one);
+	oc_tfs_init(&later);
+	cr_assert(
+	    oc_tfs_update(&later, &one, oc_op_set("v", oc_int(6))) == O_OK);
+	oc_tfs_merge(&tfs, &later);
+	oc_tracker_init_with(&t, oc_memstore_store(m), &tfs);
+	cr_expect(absent(&t.base, 1));
+	oc_tracker_fini(&t);
+	oc_tfs_fini(&later);
+	oc_tfs_fini(&tfs);
+	oc_memstore_free(m);
+	oc_memstore_free(twin);
+}
+
 Test(tracker, conflicts)
 {
 	struct oc_memstore *m = seeded(3);

@@ -27,7 +27,8 @@ static void
 check(bool ok, const char *what)
 {
 	if (!ok) {
-		fprintf(stderr, "fuzz_transform: invariant broken: %s\n", what);
+		fprintf(
+		    stderr, "fuzz_transform: invariant broken: %s\n", what);
 		abort();
 	}
 }
@@ -44,7 +45,7 @@ seed_id(int i)
 static struct oc_memstore *
 seeded(void)
 {
-	struct oc_memstore *m = oc_memstore_alloc();
+	struct oc_memstore *m   = oc_memstore_alloc();
 	struct oc_bid       col = seed_id(0x7f);
 	int                 i;
 
@@ -66,8 +67,7 @@ seeded(void)
 static bool
 ok_code(o_err e)
 {
-	return e == O_OK || e == O_EBADMSG || e == O_ENOBASE ||
-	    e == O_EINVAL;
+	return e == O_OK || e == O_EBADMSG || e == O_ENOBASE || e == O_EINVAL;
 }
 
 /* Read every id of the set (and the seeds) from s into a hash-ish sum. */
@@ -77,14 +77,18 @@ read_all(struct oc_bstore *s, const struct oc_tfs *t)
 	size_t i, sum = 0;
 
 	for (i = 0; i < t->n + NSEED; i++) {
-		struct oc_bid id = i < t->n ? t->e[i].id : seed_id((int) (i - t->n));
+		struct oc_bid id =
+		    i < t->n ? t->e[i].id : seed_id((int) (i - t->n));
 		struct oc_val b;
 		bool          found = false;
 		o_err         e     = oc_bstore_get(s, &id, &b, &found);
 
 		check(ok_code(e), "unexpected get error");
-		if (e == O_OK && found)
-			sum += b.type + oc_arr_len(oc_map_get(&b, "entries"));
+		if (e == O_OK && found) {
+			const struct oc_val *en = oc_map_get(&b, "entries");
+
+			sum += b.type + (en != NULL ? oc_arr_len(en) : 0);
+		}
 		oc_val_fini(&b);
 	}
 	return sum;
@@ -96,7 +100,8 @@ expect_same(struct oc_bstore *a, struct oc_bstore *b, const struct oc_tfs *t)
 	size_t i;
 
 	for (i = 0; i < t->n + NSEED; i++) {
-		struct oc_bid id = i < t->n ? t->e[i].id : seed_id((int) (i - t->n));
+		struct oc_bid id =
+		    i < t->n ? t->e[i].id : seed_id((int) (i - t->n));
 		struct oc_val x, y;
 		bool          fx = false, fy = false;
 		o_err         ex = oc_bstore_get(a, &id, &x, &fx);
@@ -105,7 +110,8 @@ expect_same(struct oc_bstore *a, struct oc_bstore *b, const struct oc_tfs *t)
 		check(ex == O_OK && ey == O_OK, "get after replay failed");
 		check(fx == fy, "presence differs between tracker and replay");
 		if (fx)
-			check(oc_val_eq(&x, &y), "tracker view != replayed store");
+			check(oc_val_eq(&x, &y),
+			    "tracker view != replayed store");
 		oc_val_fini(&x);
 		oc_val_fini(&y);
 	}
@@ -139,13 +145,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct oc_val       base, out;
 		bool                found, present;
 
-		if (oc_bstore_get(oc_memstore_store(one), &sid, &base, &found) !=
-		    O_OK)
+		if (oc_bstore_get(
+		        oc_memstore_store(one), &sid, &base, &found) != O_OK)
 			abort();
 		e = oc_tf_apply(&base, &t.e[i].tf, &out, &present);
 		check(ok_code(e), "tf_apply on a base: unexpected code");
 		if (e == O_OK && present)
-			check(out.type == OC_MAP, "applied block is not a map");
+			check(
+			    out.type == OC_MAP, "applied block is not a map");
 		oc_val_fini(&out);
 		e = oc_tf_apply(NULL, &t.e[i].tf, &out, &present);
 		check(ok_code(e), "tf_apply on nothing: unexpected code");

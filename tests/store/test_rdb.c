@@ -3,10 +3,10 @@
  * of reference/machine-probe.md section 1.1), open/lock behaviour, and raw
  * storage conformance (digest 10.8 item 73, adapted to our key layout).
  */
-#include <criterion/criterion.h>
-
 #include <stdio.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
 
 #include "core/o_err.h"
 #include "store/rdb.h"
@@ -34,7 +34,8 @@ Test(rdb, classify_probe_strings)
 		{ "Invalid argument: Column family already exists", O_EINVAL },
 		{ "Invalid argument: Column families not opened: blocks",
 		    O_EINVAL },
-		{ "Operation timed out: Timeout waiting to lock key", O_EBUSY },
+		{ "Operation timed out: Timeout waiting to lock key",
+		    O_EBUSY },
 		{ "Resource busy: ", O_EBUSY },
 		{ "Corruption: block checksum mismatch: stored = 1, computed "
 		  "= 2",
@@ -61,16 +62,16 @@ Test(rdb, classify_probe_strings)
 
 Test(rdb, open_twice_is_busy_with_readable_detail)
 {
-	char           *dir = ot_tmpdir("rdb");
-	struct ost_rdb *a = NULL, *b = NULL;
+	char            *dir = ot_tmpdir("rdb");
+	struct ost_rdb  *a = NULL, *b = NULL;
 	struct ost_repo *r = NULL;
-	o_err           e;
+	o_err            e;
 
 	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
 	e = ost_rdb_open(dir, &b);
 	cr_expect_eq(e, O_EBUSY, "got %s: %s", o_errname(e), o_err_detail());
-	cr_expect(strstr(o_err_detail(), dir) != NULL, "detail: %s",
-	    o_err_detail());
+	cr_expect(
+	    strstr(o_err_detail(), dir) != NULL, "detail: %s", o_err_detail());
 	cr_expect(strstr(o_err_detail(), "LOCK") != NULL, "detail: %s",
 	    o_err_detail());
 	e = ost_repo_open(dir, NULL, &r);
@@ -96,8 +97,8 @@ Test(rdb, open_on_a_file_fails_with_detail)
 	fclose(f);
 	e = ost_rdb_open(path, &a);
 	cr_expect_neq(e, O_OK);
-	cr_expect(strstr(o_err_detail(), "plainfile") != NULL, "%s",
-	    o_err_detail());
+	cr_expect(
+	    strstr(o_err_detail(), "plainfile") != NULL, "%s", o_err_detail());
 	ot_rmtree_free(dir);
 }
 
@@ -108,8 +109,8 @@ put1(struct ost_rdb *db, enum ost_cf cf, const char *k, const char *v)
 
 	ost_wb_init(&wb);
 	ost_wb_put(&wb, cf, k, strlen(k), v, strlen(v));
-	cr_assert_eq(ost_rdb_write(db, &p, 1, false), O_OK, "%s",
-	    o_err_detail());
+	cr_assert_eq(
+	    ost_rdb_write(db, &p, 1, false), O_OK, "%s", o_err_detail());
 	ost_wb_fini(&wb);
 }
 
