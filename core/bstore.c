@@ -7,8 +7,8 @@
  *
  * Cache design notes: a miss reads the source without the lock, so a
  * commit folded in (oc_cache_apply) or a clear may land while the read is
- * in flight.  Each of those bumps c_gen; a miss caches what it read only if
- * c_gen did not move, so an older block never overwrites a newer fact.
+ * in flight.  Each of those bumps gen; a miss caches what it read only if
+ * gen did not move, so an older block never overwrites a newer fact.
  */
 #include "core/bstore.h"
 

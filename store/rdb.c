@@ -180,6 +180,9 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	/* Families already on disk (fails harmlessly for a new database). */
 	found = rocksdb_list_column_families(r->opts, dir, &nfound, &err);
 	if (err != NULL) {
+		/* it still returns an (empty) malloc'ed array */
+		if (found != NULL)
+			rocksdb_list_column_families_destroy(found, nfound);
 		rocksdb_free(err);
 		err    = NULL;
 		found  = NULL;

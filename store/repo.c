@@ -66,6 +66,13 @@
 
 enum { COMMIT_PROMOTE = 1 }; /* read-driven promotion: ignore expiry */
 
+/* A pending record of a block, as mirrored in its cache entry. */
+struct pent {
+	struct oc_aid aid;
+	int64_t       exp;
+	int64_t       rev;
+};
+
 struct ost_ent {
 	struct ost_ent *prev, *next; /* stripe LRU, most recent first */
 	struct oc_bid   id;
@@ -79,6 +86,9 @@ struct ost_ent {
 	bool            blk_ok; /* blk/present hold the block at rev */
 	bool            present;
 	struct oc_val   blk;
+	bool            pend_ok; /* pv mirrors the block's pend records */
+	struct pent    *pv;
+	size_t          pn, pcap;
 };
 
 struct stripe {
@@ -736,6 +746,7 @@ static void
 ent_free(struct ost_ent *e)
 {
 	oc_val_fini(&e->blk);
+	free(e->pv);
 	free(e);
 }
 
@@ -814,6 +825,8 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 	e->blk_ok     = false;
 	e->present    = false;
 	e->blk        = oc_null();
+	e->pend_ok    = false;
+	e->pn         = 0;
 	memset(&e->aid, 0, sizeof(e->aid));
 	if ((err = meta_read(r, id, &m, &found)) != O_OK)
 		return err;
@@ -848,6 +861,81 @@ ent_block(struct ost_repo *r, struct ost_ent *e)
 	if (err == O_OK)
 		e->blk_ok = true;
 	return err;
+}
+
+/*
+ * The pending index of an entry: loaded from the pend family once (a scan
+ * that must skip the tombstones of every pending the block ever had) and
+ * then kept in step with every write, so pend, get and promotion never
+ * scan on the hot path.  Writers update it right after staging a write
+ * and, if the write then fails, drop it (pend_ok = false) or let the epoch
+ * invalidate the entry.
+ */
+static o_err
+ent_pends(struct ost_repo *r, struct ost_ent *e)
+{
+	struct plist l;
+	size_t       i;
+	o_err        err;
+
+	if (e->pend_ok)
+		return O_OK;
+	if ((err = pend_list(r, &e->id, false, &l)) != O_OK)
+		return err;
+	if (l.n > e->pcap) {
+		e->pcap = l.n;
+		e->pv   = o_realloc(e->pv, e->pcap * sizeof(*e->pv));
+	}
+	for (i = 0; i < l.n; i++) {
+		e->pv[i].aid = l.v[i].aid;
+		e->pv[i].exp = l.v[i].exp;
+		e->pv[i].rev = l.v[i].rev;
+	}
+	e->pn      = l.n;
+	e->pend_ok = true;
+	plist_fini(&l);
+	return O_OK;
+}
+
+static void
+ent_pend_del(struct ost_ent *e, const struct oc_aid *aid)
+{
+	size_t i;
+
+	for (i = 0; i < e->pn; i++) {
+		if (oc_aid_eq(&e->pv[i].aid, aid)) {
+			e->pv[i] = e->pv[--e->pn];
+			return;
+		}
+	}
+}
+
+static void
+ent_pend_put(struct ost_ent *e, const struct oc_aid *aid, int64_t exp,
+    int64_t rev)
+{
+	ent_pend_del(e, aid);
+	if (e->pn == e->pcap) {
+		e->pcap = e->pcap ? 2 * e->pcap : 2;
+		e->pv   = o_realloc(e->pv, e->pcap * sizeof(*e->pv));
+	}
+	e->pv[e->pn].aid = *aid;
+	e->pv[e->pn].exp = exp;
+	e->pv[e->pn].rev = rev;
+	e->pn++;
+}
+
+/* The valid cached entry of id, or NULL (nothing is loaded). */
+static struct ost_ent *
+ent_peek(struct ost_repo *r, const struct oc_bid *id)
+{
+	struct stripe  *st = &r->stripes[stripe_of(id)];
+	struct ost_ent *e;
+
+	for (e = st->head; e != NULL; e = e->next)
+		if (oc_bid_eq(&e->id, id))
+			return e->epoch == atomic_load(&r->epoch) ? e : NULL;
+	return NULL;
 }
 
 /* ---- group commit ------------------------------------------------------- */
@@ -1138,8 +1226,10 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		if ((e = collect_missing(r, id, rev, ent->rev, res)) != O_OK)
 			return e;
 		oc_txres_stale_at(res, id, ent->rev);
-		if (!critical)
+		if (!critical) {
 			drop_pending(wb, id, aid);
+			ent_pend_del(ent, aid);
+		}
 		return o_err_set(O_ESTALE,
 		    "commit of action %s at rev %" PRId64
 		    " on block %s: block already holds rev %" PRId64,
@@ -1160,6 +1250,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	}
 	if (!(flags & COMMIT_PROMOTE) && pi.exp <= now) {
 		drop_pending(wb, id, aid);
+		ent_pend_del(ent, aid);
 		e = o_err_set(O_EEXPIRED,
 		    "commit of action %s on block %s: pending expired %" PRId64
 		    " ms ago (deleted)",
@@ -1183,6 +1274,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 
 		detail_copy(why, sizeof(why));
 		drop_pending(wb, id, aid);
+		ent_pend_del(ent, aid);
 		e = o_err_set(e,
 		    "commit of action %s at rev %" PRId64
 		    " on block %s refused, pending dropped: %s",
@@ -1215,6 +1307,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	ost_wb_put(
 	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
 	drop_pending(wb, id, aid);
+		ent_pend_del(ent, aid);
 	if (mat) {
 		struct oc_val null = oc_null();
 
@@ -1290,6 +1383,10 @@ retry:
 		}
 	}
 	if (wait != 0) {
+		/* nothing was written: forget what the index was told */
+		for (i = 0; i < n; i++)
+			if (cb[i].ent != NULL)
+				cb[i].ent->pend_ok = false;
 		cblk_reset(cb, n);
 		ost_wb_reset(&wb);
 		oc_txres_fini(&lr);
@@ -1301,9 +1398,13 @@ retry:
 	}
 	if (cb[0].err != O_OK || nstaged == 0) {
 		/* only pending removals to write, unsynced, under the locks */
-		if (wb.n > 0 && ost_rdb_write(r->db, &wbp, 1, false) != O_OK)
+		if (wb.n > 0 && ost_rdb_write(r->db, &wbp, 1, false) != O_OK) {
 			o_log(O_LOG_WARN, "commit: dropping pendings: %s",
 			    o_err_detail());
+			for (i = 0; i < n; i++)
+				if (cb[i].ent != NULL)
+					cb[i].ent->pend_ok = false;
+		}
 		lockset_drop(r, &ls);
 		if (cb[0].err != O_OK) {
 			e = o_err_set(cb[0].err, "%s", first);
@@ -1397,6 +1498,7 @@ ost_repo_pend(
 	const struct oc_tfs *tfs;
 	struct oc_bid       *ids  = NULL;
 	struct o_buf        *vals = NULL;
+	struct ost_ent     **ents = NULL;
 	struct lockset       ls;
 	struct ost_wb        wb, *wbp = &wb;
 	struct oc_txres      lr;
@@ -1418,6 +1520,7 @@ ost_repo_pend(
 		    O_EINVAL, "pend: unknown policy %u", req->policy);
 	tfs  = req->tfs;
 	n    = tfs->n;
+	ents = o_calloc(n, sizeof(*ents));
 	now  = repo_now(r);
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
 	ids  = o_malloc(n * sizeof(*ids));
@@ -1467,6 +1570,7 @@ retry:
 
 		if ((e = ent_get(r, &ids[i], &ent)) != O_OK)
 			break;
+		ents[i] = ent;
 		if (ent_unflushed(r, ent) && ent->seq > wait)
 			wait = ent->seq;
 		if (wait != 0 || !ent->has_latest)
@@ -1499,29 +1603,40 @@ retry:
 	/* rival pendings: live ones refuse (or are listed), expired go */
 	nrival = 0;
 	for (i = 0; i < n && e == O_OK; i++) {
-		struct plist pl;
+		struct ost_ent *ent = ents[i];
 
-		e = pend_list(
-		    r, &ids[i], req->policy == OC_POLICY_RETURN, &pl);
-		for (j = 0; e == O_OK && j < pl.n; j++) {
-			struct pitem *p = &pl.v[j];
+		if ((e = ent_pends(r, ent)) != O_OK)
+			break;
+		for (j = 0; j < ent->pn;) {
+			struct oc_aid pa = ent->pv[j].aid;
+			struct pitem  pi;
+			bool          found = false;
 
-			if (oc_aid_eq(&p->aid, &req->aid))
-				continue; /* ours: replaced below */
-			if (p->exp <= now) {
-				drop_pending(&wb, &ids[i], &p->aid);
+			if (oc_aid_eq(&pa, &req->aid)) {
+				j++; /* ours: replaced below */
+				continue;
+			}
+			if (ent->pv[j].exp <= now) {
+				drop_pending(&wb, &ids[i], &pa);
+				ent_pend_del(ent, &pa); /* moves the last to j */
 				stat_add(&r->st_swept, 1);
 				continue;
 			}
+			j++;
+			if (req->policy == OC_POLICY_RETURN &&
+			    (e = pend_read(r, &ids[i], &pa, true, &pi,
+			         &found)) != O_OK)
+				break;
 			oc_txres_add_pending(
-			    &lr, &ids[i], &p->aid, p->has_tf ? &p->tf : NULL);
+			    &lr, &ids[i], &pa, found ? &pi.tf : NULL);
+			if (found)
+				oc_tf_fini(&pi.tf);
 			if (nrival++ == 0 && why[0] == '\0')
 				snprintf(why, sizeof(why),
 				    "block %s holds a live pending of action "
 				    "%s",
-				    bstr(&ids[i], s), oc_aid_str(&p->aid, as));
+				    bstr(&ids[i], s), oc_aid_str(&pa, as));
 		}
-		plist_fini(&pl);
 	}
 	if (e != O_OK)
 		goto out_unlock;
@@ -1541,9 +1656,16 @@ retry:
 	if (wb.n > 0) {
 		o_err we = ost_rdb_write(r->db, &wbp, 1, false);
 
-		if (we != O_OK && e == O_OK)
-			e = we; /* detail from the write */
+		if (we != O_OK) {
+			for (i = 0; i < n; i++)
+				ents[i]->pend_ok = false;
+			if (e == O_OK)
+				e = we; /* detail from the write */
+		}
 	}
+	if (e == O_OK)
+		for (i = 0; i < n; i++)
+			ent_pend_put(ents[i], &req->aid, exp, req->rev);
 	if (e == O_ESTALE || e == O_EPENDING) {
 		snprintf(lr.reason, sizeof(lr.reason), "%s", why);
 		e = o_err_set(e, "pend of action %s at rev %" PRId64 ": %s",
@@ -1557,6 +1679,7 @@ out_free:
 		o_buf_fini(&vals[i]);
 	free(vals);
 	free(ids);
+	free(ents);
 	ost_wb_fini(&wb);
 	oc_txres_fini(&lr);
 	return e;

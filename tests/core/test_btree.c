@@ -425,68 +425,61 @@ Test(btree, d46_range_iteration_ordered)
 	env_fini(&e);
 }
 
+/*
+ * Over a tree of the even keys 0..398, iterate from start s (-2: the empty
+ * key, below all; 402: "z", above all) and compare with the expected run.
+ */
+static void
+check_from(struct oc_btree *bt, int s, bool fwd, bool incl)
+{
+	struct kvs r;
+	char       k[16];
+	int        sx = s == -2 ? -1000 : s == 402 ? 1000 : s;
+	int        x, n = 0;
+
+	if (s == -2)
+		strcpy(k, "");
+	else if (s == 402)
+		strcpy(k, "z");
+	else
+		kname(k, s);
+	OK(collect(bt, k, strlen(k), incl, fwd, 0, &r));
+	for (x = fwd ? 0 : 398; fwd ? x <= 398 : x >= 0; x += fwd ? 2 : -2) {
+		bool skip = fwd ? (incl ? x < sx : x <= sx)
+		                : (incl ? x > sx : x >= sx);
+
+		if (skip)
+			continue;
+		cr_assert_lt((size_t) n, r.n,
+		    "start '%s' incl %d fwd %d: "
+		    "too few",
+		    k, incl, fwd);
+		cr_assert_eq(r.a[n].v, x, "start '%s' incl %d fwd %d item %d",
+		    k, incl, fwd, n);
+		n++;
+	}
+	cr_assert_eq(
+	    r.n, (size_t) n, "start '%s' incl %d fwd %d", k, incl, fwd);
+	kvs_fini(&r);
+}
+
 /* Start keys present, absent, before and beyond both ends, both ways. */
 Test(btree, iter_start_key_inclusive_exclusive_both_directions)
 {
 	static const int fanouts[] = { 4, 64 };
 	struct env       e;
 	size_t           f;
+	int              s;
 
 	for (f = 0; f < O_NELEM(fanouts); f++) {
-		int s, dir, incl;
-
 		env_init(&e, f == 0, fanouts[f]);
 		for (s = 0; s < 200; s++)
-			put_i(&e.bt, 2 * s, 2 * s); /* even keys 0..398 */
+			put_i(&e.bt, 2 * s, 2 * s);
 		for (s = -2; s <= 402; s++) {
-			for (dir = 0; dir < 2; dir++) {
-				for (incl = 0; incl < 2; incl++) {
-					struct kvs r;
-					char       k[16];
-					int        x, want, n = 0;
-
-					if (s == -2)
-						strcpy(k, ""); /* below all */
-					else if (s == 402)
-						strcpy(k, "z"); /* above all */
-					else
-						kname(k, s);
-					OK(collect(&e.bt, k, strlen(k), incl,
-					    dir, 0, &r));
-					/* Model: even x in 0..398 */
-					for (x = dir ? 0 : 398;
-					     dir ? x <= 398 : x >= 0;
-					     x += dir ? 2 : -2) {
-						int sx = s == -2 ? -1000
-						    : s == 402   ? 1000
-						                 : s;
-
-						if (dir ? (incl ? x < sx
-						                : x <= sx)
-						        : (incl ? x > sx
-						                : x >= sx))
-							continue;
-						want = x;
-						cr_assert_lt((size_t) n, r.n,
-						    "fanout %d start %s incl "
-						    "%d "
-						    "fwd %d: too few",
-						    fanouts[f], k, incl, dir);
-						cr_assert_eq(r.a[n].v, want,
-						    "fanout %d start '%s' "
-						    "incl %d "
-						    "fwd %d item %d",
-						    fanouts[f], k, incl, dir,
-						    n);
-						n++;
-					}
-					cr_assert_eq(r.n, (size_t) n,
-					    "fanout %d start '%s' incl %d fwd "
-					    "%d",
-					    fanouts[f], k, incl, dir);
-					kvs_fini(&r);
-				}
-			}
+			check_from(&e.bt, s, true, true);
+			check_from(&e.bt, s, true, false);
+			check_from(&e.bt, s, false, true);
+			check_from(&e.bt, s, false, false);
 		}
 		env_fini(&e);
 	}
