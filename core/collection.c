@@ -68,8 +68,12 @@ txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	case OC_GET_ABSENT:
 		break;
 	default:
-		e = o_err_set(O_EUNAVAIL, "block %s: could not find out (%s)",
-		    oc_bid_str(id, str), r.reason);
+		/* corruption stays corruption; anything else: could not tell */
+		e = o_err_set(r.cause == O_ECORRUPT || r.cause == O_EIO ?
+		        r.cause :
+		        O_EUNAVAIL,
+		    "block %s: could not find out (%s)", oc_bid_str(id, str),
+		    r.reason);
 	}
 out:
 	oc_get_res_fini(&r);

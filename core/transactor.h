@@ -62,6 +62,7 @@ struct oc_get_res {
 	int64_t        mat_rev; /* revision the returned content is at */
 	struct oc_aid *pendings;
 	size_t         npend;
+	o_err          cause; /* UNKNOWN: why (O_ECORRUPT, O_EIO, O_EUNAVAIL) */
 	char           reason[96];
 };
 

@@ -911,8 +911,8 @@ ent_pend_del(struct ost_ent *e, const struct oc_aid *aid)
 }
 
 static void
-ent_pend_put(struct ost_ent *e, const struct oc_aid *aid, int64_t exp,
-    int64_t rev)
+ent_pend_put(
+    struct ost_ent *e, const struct oc_aid *aid, int64_t exp, int64_t rev)
 {
 	ent_pend_del(e, aid);
 	if (e->pn == e->pcap) {
@@ -1307,7 +1307,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	ost_wb_put(
 	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
 	drop_pending(wb, id, aid);
-		ent_pend_del(ent, aid);
+	ent_pend_del(ent, aid);
 	if (mat) {
 		struct oc_val null = oc_null();
 
@@ -1618,14 +1618,15 @@ retry:
 			}
 			if (ent->pv[j].exp <= now) {
 				drop_pending(&wb, &ids[i], &pa);
-				ent_pend_del(ent, &pa); /* moves the last to j */
+				ent_pend_del(
+				    ent, &pa); /* moves the last to j */
 				stat_add(&r->st_swept, 1);
 				continue;
 			}
 			j++;
 			if (req->policy == OC_POLICY_RETURN &&
-			    (e = pend_read(r, &ids[i], &pa, true, &pi,
-			         &found)) != O_OK)
+			    (e = pend_read(
+			         r, &ids[i], &pa, true, &pi, &found)) != O_OK)
 				break;
 			oc_txres_add_pending(
 			    &lr, &ids[i], &pa, found ? &pi.tf : NULL);
