@@ -100,6 +100,11 @@ o_err ost_rdb_write(
 /* Sync the WAL (makes earlier unsynced writes durable).  Blocks. */
 o_err ost_rdb_sync_wal(struct ost_rdb *db);
 
+/*
+ * Build a batch: init/fini, reset (empty, keeps memory), put and del (cf,
+ * key and value are copied; records apply in the order added).  Out of
+ * memory aborts, like o_malloc.  Nothing here touches the database.
+ */
 void ost_wb_init(struct ost_wb *wb);
 void ost_wb_fini(struct ost_wb *wb);
 void ost_wb_reset(struct ost_wb *wb);

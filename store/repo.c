@@ -21,7 +21,12 @@
  * a failure invalidates every entry at once and they reload from disk.
  * Entries are trimmed to the per-stripe capacity when a stripe is
  * unlocked, never while an operation holds pointers into them, and never
- * while they carry an unflushed commit.
+ * while they carry an unflushed commit.  An entry also mirrors the block's
+ * pending records (aid, expiry, rev): the pend family accumulates a
+ * tombstone for every pending ever removed, so scanning it on every pend or
+ * get would slow a hot block (a log tail) down without bound; the index is
+ * loaded once per entry and kept in step with every write under the stripe
+ * lock.
  *
  * Group commit.  A commit validates and builds its write batch under its
  * stripe locks, then (still under them) joins the open group in gc_mtx,
@@ -42,7 +47,10 @@
  * group is refused when it tries to.
  *
  * Pend, cancel and sweep write unsynced under the stripe locks (see repo.h
- * for why that is safe).  Read-driven promotion is a one-block commit.
+ * for why that is safe).  Read-driven promotion is a one-block commit that
+ * ignores the pending's expiry: the reader's context proves the action is
+ * decided (its critical block committed), so no rival can own that
+ * revision any more.
  */
 #include "store/repo.h"
 
@@ -73,6 +81,7 @@ struct pent {
 	int64_t       rev;
 };
 
+/* Every field is guarded by the mutex of the block's stripe. */
 struct ost_ent {
 	struct ost_ent *prev, *next; /* stripe LRU, most recent first */
 	struct oc_bid   id;
@@ -1731,14 +1740,13 @@ lock_flushed(struct ost_repo *r, const struct oc_bid *id, struct lockset *ls,
  */
 static void
 promote(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
-    char *why, size_t whyn)
+    char *why, size_t whyn, o_err *cause)
 {
 	bool *tried = o_calloc(ctx->n, sizeof(bool));
 
 	for (;;) {
 		struct lockset  ls;
 		struct ost_ent *ent;
-		struct plist    pl = { 0 };
 		struct oc_txres tr;
 		size_t          j, k, best = SIZE_MAX;
 		int64_t         base;
@@ -1746,28 +1754,29 @@ promote(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 
 		e = lock_flushed(r, id, &ls, &ent);
 		if (e == O_OK)
-			e = pend_list(r, id, false, &pl);
-		base = e == O_OK && ent->has_latest ? ent->rev : 0;
-		lockset_drop(r, &ls);
+			e = ent_pends(r, ent);
 		if (e != O_OK) {
+			lockset_drop(r, &ls);
 			reason_set(why, whyn, e);
+			*cause = e;
 			break;
 		}
-		for (j = 0; j < ctx->n; j++) {
+		base = ent->has_latest ? ent->rev : 0;
+		for (j = 0; ent->pn > 0 && j < ctx->n; j++) {
 			const struct oc_actrev *c = &ctx->committed[j];
 
 			if (tried[j] || c->rev <= base)
 				continue;
-			for (k = 0; k < pl.n; k++)
-				if (oc_aid_eq(&pl.v[k].aid, &c->aid))
+			for (k = 0; k < ent->pn; k++)
+				if (oc_aid_eq(&ent->pv[k].aid, &c->aid))
 					break;
-			if (k == pl.n)
+			if (k == ent->pn)
 				continue;
 			if (best == SIZE_MAX ||
 			    c->rev < ctx->committed[best].rev)
 				best = j;
 		}
-		plist_fini(&pl);
+		lockset_drop(r, &ls);
 		if (best == SIZE_MAX)
 			break;
 		tried[best] = true;
@@ -1778,8 +1787,12 @@ promote(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 		if (e == O_OK || e == O_ESTALE || e == O_ENOPENDING)
 			continue;
 		reason_set(why, whyn, e);
+		*cause = e;
 		if (e == O_ENOBASE || e == O_EBADMSG) {
 			char tmp[96];
+
+			/* must heal from peers: could not find out here */
+			*cause = O_EUNAVAIL;
 
 			snprintf(
 			    tmp, sizeof(tmp), "unmaterializable: %s", why);
@@ -1796,26 +1809,24 @@ get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 {
 	struct lockset  ls;
 	struct ost_ent *ent;
-	struct plist    pl;
 	int64_t         now                      = repo_now(r), target;
 	char            why[sizeof(res->reason)] = "";
 	size_t          j;
-	o_err           e;
+	o_err           e, cause = O_OK;
 
 	if (ctx != NULL && ctx->n > 0)
-		promote(r, id, ctx, why, sizeof(why));
+		promote(r, id, ctx, why, sizeof(why), &cause);
 	if ((e = lock_flushed(r, id, &ls, &ent)) != O_OK)
 		goto out_unknown;
-	if ((e = pend_list(r, id, false, &pl)) != O_OK)
+	if ((e = ent_pends(r, ent)) != O_OK)
 		goto out_unknown;
-	for (j = 0; j < pl.n; j++) {
-		if (pl.v[j].exp <= now)
+	for (j = 0; j < ent->pn; j++) {
+		if (ent->pv[j].exp <= now)
 			continue;
 		res->pendings = o_realloc(
 		    res->pendings, (res->npend + 1) * sizeof(*res->pendings));
-		res->pendings[res->npend++] = pl.v[j].aid;
+		res->pendings[res->npend++] = ent->pv[j].aid;
 	}
-	plist_fini(&pl);
 	res->state = OC_GET_ABSENT;
 	if (ent->has_latest) {
 		res->latest_rev = ent->rev;
@@ -1851,6 +1862,7 @@ get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 	if (why[0] != '\0') {
 		/* the context knows a revision this block cannot reach */
 		res->state = OC_GET_UNKNOWN;
+		res->cause = cause;
 		oc_val_fini(&res->block);
 		snprintf(res->reason, sizeof(res->reason), "%s", why);
 	}
@@ -1858,6 +1870,7 @@ get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 	return;
 out_unknown:
 	res->state = OC_GET_UNKNOWN;
+	res->cause = e;
 	oc_val_fini(&res->block);
 	reason_set(res->reason, sizeof(res->reason), e);
 	lockset_drop(r, &ls);
@@ -1899,6 +1912,16 @@ ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
 		drop_pending(&wb, &ids[i], aid);
 	lockset_take(r, &ls, ids, n);
 	e = ost_rdb_write(r->db, &wbp, 1, false);
+	for (i = 0; i < n; i++) {
+		struct ost_ent *ent = ent_peek(r, &ids[i]);
+
+		if (ent == NULL)
+			continue;
+		if (e == O_OK)
+			ent_pend_del(ent, aid);
+		else
+			ent->pend_ok = false;
+	}
 	lockset_drop(r, &ls);
 	ost_wb_fini(&wb);
 	return e;
@@ -2016,10 +2039,16 @@ ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept)
 		if (pend_read(r, &dead[i].id, &dead[i].aid, false, &pi,
 		        &found) == O_OK &&
 		    found && pi.exp <= now_ms) {
+			struct ost_ent *ent = ent_peek(r, &dead[i].id);
+
 			drop_pending(&wb, &dead[i].id, &dead[i].aid);
 			e = ost_rdb_write(r->db, &wbp, 1, false);
 			if (e == O_OK)
 				done++;
+			if (ent != NULL && e == O_OK)
+				ent_pend_del(ent, &dead[i].aid);
+			else if (ent != NULL)
+				ent->pend_ok = false;
 		}
 		lockset_drop(r, &ls);
 		ost_wb_fini(&wb);

@@ -105,8 +105,10 @@ void ost_repo_close(struct ost_repo *r);
  * oc_get_res_fini).  Per block: OC_GET_BLOCK with the block, latest
  * rev/action, mat_rev (the revision the content is at) and the live
  * pendings; OC_GET_ABSENT for an unknown, pending-only or deleted block;
- * OC_GET_UNKNOWN with a reason when the block could not be read (corrupt
- * or unmaterialisable data, I/O) - never reported as absent.  Duplicate
+ * OC_GET_UNKNOWN with a reason and a cause when the block could not be read
+ * (O_ECORRUPT: corrupt or unmaterialisable data; O_EIO; O_EUNAVAIL: the
+ * context names a revision this repo cannot reach and must heal from
+ * peers) - never reported as absent.  Duplicate
  * ids are answered each.  With ctx: ctx->rev > 0 pins reads to the highest
  * committed rev <= ctx->rev; ctx->committed actions newer than a block's
  * latest whose pending this repo holds are first promoted (committed at
@@ -173,6 +175,7 @@ o_err ost_repo_status(struct ost_repo *r, const struct oc_aid *aid,
  */
 o_err ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept);
 
+/* Copy the counters into *out.  Does not block. */
 void ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out);
 
 #endif /* OST_REPO_H */

@@ -3,6 +3,7 @@
  * concurrency stress usable under ThreadSanitizer (Criterion itself does
  * not start under TSan).
  *
+ *   store_bench DIR sync  [N]        baseline: N raw synced 1 KiB puts
  *   store_bench DIR lat   [N]        one thread: N txns of 1 block
  *   store_bench DIR lat3  [N]        one thread: N txns of 3 blocks
  *   store_bench DIR big   [N]        one thread: N commits of 100 blocks
@@ -21,10 +22,11 @@
 #include "core/block.h"
 #include "core/o_util.h"
 #include "core/transactor.h"
+#include "store/rdb.h"
 #include "store/repo.h"
 
 static struct ost_repo *repo;
-static volatile int     stop_readers;
+static int              stop_readers; /* atomic */
 
 static struct oc_bid
 bbid(int t, int k)
@@ -204,7 +206,7 @@ reader(void *arg)
 		bbid(0, 3) };
 	size_t       *n      = arg;
 
-	while (!stop_readers) {
+	while (!__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
 		struct oc_get_res g[4];
 		int               k;
 
@@ -231,7 +233,7 @@ main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr,
-		    "usage: store_bench DIR lat|lat3|big|conc|mixed "
+		    "usage: store_bench DIR sync|lat|lat3|big|conc|mixed "
 		    "[T] [N]\n");
 		return 2;
 	}
@@ -244,6 +246,33 @@ main(int argc, char **argv)
 	}
 	if (T < 1 || T > 64 || n < 1)
 		return 2;
+	if (strcmp(mode, "sync") == 0) {
+		struct ost_rdb *db;
+		struct ost_wb   wb, *p = &wb;
+		uint64_t       *ns = o_calloc((size_t) n, sizeof(*ns));
+		char            v[1024];
+
+		memset(v, 'x', sizeof(v));
+		if ((e = ost_rdb_open(argv[1], &db)) != O_OK)
+			fail("open", e);
+		ost_wb_init(&wb);
+		for (i = 0; i < n; i++) {
+			uint64_t a;
+
+			ost_wb_reset(&wb);
+			ost_wb_put(
+			    &wb, OST_CF_REV, &i, sizeof(i), v, sizeof(v));
+			a = o_mono_ns();
+			if ((e = ost_rdb_write(db, &p, 1, true)) != O_OK)
+				fail("write", e);
+			ns[i] = o_mono_ns() - a;
+		}
+		report("raw.sync", ns, (size_t) n);
+		ost_wb_fini(&wb);
+		ost_rdb_close(db);
+		free(ns);
+		return 0;
+	}
 	if ((e = ost_repo_open(argv[1], NULL, &repo)) != O_OK)
 		fail("open", e);
 	t0 = o_mono_ns();
@@ -279,7 +308,7 @@ main(int argc, char **argv)
 			ok += w[i].ok;
 			conflicts += w[i].conflicts;
 		}
-		stop_readers = 1;
+		__atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
 		if (mixed)
 			for (i = 0; i < T; i++) {
 				pthread_join(rth[i], NULL);

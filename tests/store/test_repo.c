@@ -912,6 +912,7 @@ Test(repo, d64_promotion_without_base_reads_unknown)
 	oc_actx_add(&ctx, &a7, 2);
 	g = get1(5, &ctx);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN, "never reported as absent");
+	cr_expect_eq(g.cause, O_EUNAVAIL, "%s", o_errname(g.cause));
 	cr_expect(
 	    strstr(g.reason, "unmaterializable") != NULL, "%s", g.reason);
 	oc_get_res_fini(&g);
@@ -1459,6 +1460,7 @@ Test(repo, corrupt_meta_reads_unknown_and_refuses_writes)
 	g = get1(1, NULL);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
 	cr_expect(strstr(g.reason, "O_ECORRUPT") != NULL, "%s", g.reason);
+	cr_expect_eq(g.cause, O_ECORRUPT);
 	cr_expect(strstr(g.reason, "meta") != NULL, "%s", g.reason);
 	oc_get_res_fini(&g);
 	oc_txres_init(&res);
@@ -1544,6 +1546,7 @@ Test(repo, missing_materialisation_is_unknown_not_absent)
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
 	cr_expect(
 	    strstr(g.reason, "unmaterializable") != NULL, "%s", g.reason);
+	cr_expect_eq(g.cause, O_ECORRUPT);
 	oc_get_res_fini(&g);
 }
 
@@ -1689,6 +1692,89 @@ Test(repo, group_write_failure_fails_and_rolls_back)
 	expect_block(1, 2, 2);
 	oc_tfs_fini(&t);
 	oc_txres_fini(&res);
+}
+
+static int fail_every; /* fail every Nth group write, 3 times */
+static int writes_seen, fails_done;
+
+static o_err
+fail_nth_hook(void *arg)
+{
+	int n = __atomic_add_fetch(&writes_seen, 1, __ATOMIC_SEQ_CST);
+
+	(void) arg;
+	if (n % fail_every == 0 &&
+	    __atomic_add_fetch(&fails_done, 1, __ATOMIC_SEQ_CST) <= 3)
+		return o_err_set(O_EIO, "injected: IO error on write %d", n);
+	return O_OK;
+}
+
+struct fworker {
+	int blk, n, failed;
+};
+
+/* Commit seq 2..n on my block; retry a commit that failed to write. */
+static void *
+failing_writer(void *arg)
+{
+	struct fworker *w = arg;
+	int             seq;
+
+	for (seq = 2; seq <= w->n; seq++) {
+		struct oc_tfs   t;
+		struct oc_txres res;
+		o_err           e;
+
+		oc_tfs_init(&t);
+		t_set(&t, w->blk, seq);
+		oc_txres_init(&res);
+		cr_assert_eq(
+		    pend(w->blk * 1000 + seq, seq, &t, OC_POLICY_RETURN, &res),
+		    O_OK, "%s", o_err_detail());
+		while ((e = commit_tfs(
+		            R, w->blk * 1000 + seq, seq, &t, &res)) != O_OK) {
+			cr_assert_eq(
+			    e, O_EIO, "%s: %s", o_errname(e), o_err_detail());
+			w->failed++;
+		}
+		oc_txres_fini(&res);
+		oc_tfs_fini(&t);
+	}
+	return NULL;
+}
+
+Test(repo, group_failures_under_concurrency_lose_nothing_acked)
+{
+	pthread_t      th[6];
+	struct fworker w[6];
+	int            i, failed = 0;
+
+	for (i = 0; i < 6; i++)
+		ins1(i + 1, 1, i + 1, 1);
+	fail_every      = 7;
+	opts.fail_write = fail_nth_hook;
+	repo_reopen();
+	for (i = 0; i < 6; i++) {
+		w[i] = (struct fworker) { .blk = i + 1, .n = 40 };
+		pthread_create(&th[i], NULL, failing_writer, &w[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		failed += w[i].failed;
+	}
+	cr_expect_geq(failed, 3, "every commit of a failed group fails");
+	/* memory and disk agree: same answers before and after reopen */
+	for (i = 1; i <= 6; i++)
+		expect_block(i, 40, 40);
+	repo_reopen();
+	for (i = 1; i <= 6; i++) {
+		int rev;
+
+		expect_block(i, 40, 40);
+		for (rev = 1; rev <= 40; rev++)
+			cr_expect_eq(status1(i * 1000 + rev, rev, i),
+			    rev == 1 ? OC_ST_ABORTED : OC_ST_COMMITTED);
+	}
 }
 
 /* ---- the local transactor --------------------------------------------- */
