@@ -223,6 +223,12 @@ o_sha_init(void)
 void
 o_sha256(const void *p, size_t n, uint8_t out[32])
 {
+	o_sha256_2(p, n, NULL, 0, out);
+}
+
+void
+o_sha256_2(const void *p, size_t n, const void *b, size_t bn, uint8_t out[32])
+{
 	static _Thread_local EVP_MD_CTX *ctx;
 	unsigned int                     len = 32;
 
@@ -232,6 +238,7 @@ o_sha256(const void *p, size_t n, uint8_t out[32])
 	if (o_sha_md == NULL || ctx == NULL ||
 	    EVP_DigestInit_ex(ctx, o_sha_md, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, p, n) != 1 ||
+	    (bn > 0 && EVP_DigestUpdate(ctx, b, bn) != 1) ||
 	    EVP_DigestFinal_ex(ctx, out, &len) != 1) {
 		fprintf(stderr, "optimfs: SHA-256 unavailable\n");
 		abort();

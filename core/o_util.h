@@ -63,4 +63,7 @@ void *o_memdup(const void *p, size_t n);
 
 /* SHA-256 (OpenSSL EVP, fetched once); out is 32 bytes. */
 void o_sha256(const void *p, size_t n, uint8_t out[32]);
+/* SHA-256 of the concatenation of two buffers. */
+void o_sha256_2(const void *a, size_t an, const void *b, size_t bn,
+    uint8_t out[32]);
 #endif /* O_UTIL_H */

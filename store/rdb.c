@@ -250,6 +250,9 @@ ost_rdb_close(struct ost_rdb *db)
 	rdb_free(db);
 }
 
+static bool sum_ok(const void *key, size_t klen, const void *v,
+    size_t *vlen);
+
 o_err
 ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
     struct o_buf *out, bool *found)
@@ -271,8 +274,17 @@ ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
 		return O_OK;
 	v = rocksdb_pinnableslice_value(ps, &vlen);
 	if (v != NULL) {
-		e      = o_buf_append(out, v, vlen);
-		*found = e == O_OK;
+		if (!sum_ok(key, klen, v, &vlen)) {
+			char hex[2 * 40 + 1];
+
+			e = o_err_set(O_ECORRUPT,
+			    "checksum mismatch in column family %s at key %s",
+			    ost_cf_names[cf],
+			    o_hex(key, klen > 40 ? 40 : klen, hex));
+		} else {
+			e      = o_buf_append(out, v, vlen);
+			*found = e == O_OK;
+		}
 	}
 	rocksdb_pinnableslice_destroy(ps);
 	return e;
@@ -364,15 +376,66 @@ wb_add(struct ost_wb *wb, enum ost_cf cf, bool del, const void *key,
 		abort(); /* like o_malloc: out of memory is fatal */
 	o_buf_append(&wb->buf, &h, sizeof(h));
 	o_buf_append(&wb->buf, key, klen);
-	o_buf_append(&wb->buf, val, vlen);
+	if (!del && vlen >= OST_SUM_LEN) {
+		/* put: the last OST_SUM_LEN bytes are filled in by the caller */
+		o_buf_append(&wb->buf, val, vlen - OST_SUM_LEN);
+		o_buf_reserve(&wb->buf, OST_SUM_LEN);
+		wb->buf.len += OST_SUM_LEN;
+	} else {
+		o_buf_append(&wb->buf, val, vlen);
+	}
 	wb->n++;
 }
 
+/*
+ * Every stored value ends with OST_SUM_LEN bytes of SHA-256(key || value):
+ * a flipped bit anywhere in a record (or a record moved to another key) is
+ * reported as O_ECORRUPT naming the family, instead of being decoded as
+ * different but well-formed data.  RocksDB's own block checksums do not
+ * cover what a writer (or a bad disk under a put) stored.
+ */
 void
 ost_wb_put(struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
-	wb_add(wb, cf, false, key, klen, val, vlen);
+	uint8_t sum[32];
+
+	o_sha256_2(key, klen, val, vlen, sum);
+	wb_add(wb, cf, false, key, klen, val, vlen + OST_SUM_LEN);
+	/* wb_add copied vlen + OST_SUM_LEN bytes from val: fix the tail */
+	memcpy(wb->buf.data + wb->buf.len - OST_SUM_LEN, sum, OST_SUM_LEN);
+}
+
+void
+ost_wb_put_raw(struct ost_wb *wb, enum ost_cf cf, const void *key,
+    size_t klen, const void *val, size_t vlen)
+{
+	struct wb_rec h = { .cf = (uint8_t) cf, .del = false,
+		.klen = (uint32_t) klen, .vlen = (uint32_t) vlen };
+
+	o_buf_append(&wb->buf, &h, sizeof(h));
+	o_buf_append(&wb->buf, key, klen);
+	o_buf_append(&wb->buf, val, vlen);
+	wb->n++;
+}
+
+const uint8_t *
+ost_it_val_raw(const struct ost_it *it, size_t *len)
+{
+	return (const uint8_t *) rocksdb_iter_value(it->it, len);
+}
+
+/* Check and strip the checksum of (key, v, *vlen); false on mismatch. */
+static bool
+sum_ok(const void *key, size_t klen, const void *v, size_t *vlen)
+{
+	uint8_t sum[32];
+
+	if (*vlen < OST_SUM_LEN)
+		return false;
+	*vlen -= OST_SUM_LEN;
+	o_sha256_2(key, klen, v, *vlen, sum);
+	return memcmp(sum, (const uint8_t *) v + *vlen, OST_SUM_LEN) == 0;
 }
 
 void
@@ -468,7 +531,15 @@ ost_it_key(const struct ost_it *it, size_t *len)
 const uint8_t *
 ost_it_val(const struct ost_it *it, size_t *len)
 {
-	return (const uint8_t *) rocksdb_iter_value(it->it, len);
+	const uint8_t *v = (const uint8_t *) rocksdb_iter_value(it->it, len);
+	size_t         klen;
+	const char    *k = rocksdb_iter_key(it->it, &klen);
+
+	if (!sum_ok(k, klen, v, len)) {
+		*len = 0; /* decoding nothing fails: reported as corrupt */
+		return (const uint8_t *) "";
+	}
+	return v;
 }
 
 o_err

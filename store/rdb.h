@@ -36,6 +36,9 @@ enum ost_cf {
 	OST_CF_COUNT
 };
 
+/* Bytes of SHA-256(key || value) appended to every stored value. */
+#define OST_SUM_LEN 8
+
 /* Longest key we use (block id + action id, or block id + revision). */
 #define OST_KEY_MAX 64
 
@@ -131,7 +134,14 @@ bool  ost_it_valid(const struct ost_it *it);
 void  ost_it_next(struct ost_it *it);
 void  ost_it_prev(struct ost_it *it);
 const uint8_t *ost_it_key(const struct ost_it *it, size_t *len);
+/* The current value with its checksum verified and stripped; on a mismatch
+ * an empty value (which no decoder accepts). */
 const uint8_t *ost_it_val(const struct ost_it *it, size_t *len);
+/* Tests that simulate corruption: the stored bytes, checksum included, and
+ * a put of exactly the given bytes (no checksum added). */
+const uint8_t *ost_it_val_raw(const struct ost_it *it, size_t *len);
+void           ost_wb_put_raw(struct ost_wb *wb, enum ost_cf cf,
+              const void *key, size_t klen, const void *val, size_t vlen);
 o_err          ost_it_status(const struct ost_it *it);
 
 #endif /* OST_RDB_H */
