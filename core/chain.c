@@ -239,6 +239,11 @@ oc_chain_add(struct oc_chain *c, struct oc_val *entries, size_t n,
 	while (used < n) {
 		struct oc_val nb = new_data_block(c);
 		struct oc_bid nid;
+
+		if (c->has_hint) {
+			oc_map_set(&nb, OC_F_ID, oc_bid_val(&c->next_hint));
+			c->has_hint = false;
+		}
 		size_t        k = O_MIN(n - used, (size_t) OC_CHAIN_PER_BLOCK);
 
 		oc_block_id(&nb, &nid);

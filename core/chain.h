@@ -39,6 +39,9 @@ struct oc_chain {
 	struct oc_bid     col;
 	const char       *dtype; /* data block type code */
 	oc_chain_hook     new_block;
+	/* If set, the id add() gives the first block it creates (cleared). */
+	bool              has_hint;
+	struct oc_bid     next_hint;
 };
 
 /* A position: block and entry index (-1 in an empty block). */

@@ -570,9 +570,8 @@ oc_coll_sync(struct oc_collection *c)
 		for (i = 0; i < nb; i++)
 			oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
 		if ((e = oc_log_open(&log, &snap.base, &c->id)) != O_OK ||
-		    (e = oc_log_append(&log, &preq.aid, rev, acts, o_now_ms(),
-		         &critical, &pos)) != O_OK ||
-		    (e = oc_log_set_bids(&log, &pos, &snap.tfs)) != O_OK) {
+		    (e = oc_log_append_tx(&log, &preq.aid, rev, acts,
+		         o_now_ms(), &snap.tfs, &critical, &pos)) != O_OK) {
 			oc_tracker_fini(&snap);
 			break;
 		}

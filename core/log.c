@@ -158,10 +158,44 @@ recent_actions(struct oc_log *l, int64_t lo, struct oc_val *out)
 	return e;
 }
 
+static int
+bid_qcmp(const void *a, const void *b)
+{
+	return oc_bid_cmp(a, b);
+}
+
+/* The sorted, distinct ids of touched plus extra[0..nx). */
+static struct oc_val
+bids_val(const struct oc_tfs *touched, const struct oc_bid *extra, size_t nx)
+{
+	size_t         n = (touched ? touched->n : 0) + nx, i, k = 0;
+	struct oc_bid *ids = o_malloc(sizeof(*ids) * (n + 1));
+	struct oc_val  a   = oc_array();
+
+	for (i = 0; touched && i < touched->n; i++)
+		ids[k++] = touched->e[i].id;
+	for (i = 0; i < nx; i++)
+		ids[k++] = extra[i];
+	qsort(ids, k, sizeof(*ids), bid_qcmp);
+	for (i = 0; i < k; i++)
+		if (i == 0 || !oc_bid_eq(&ids[i], &ids[i - 1]))
+			oc_arr_push(&a, oc_bid_val(&ids[i]));
+	free(ids);
+	return a;
+}
+
 o_err
 oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
     struct oc_val acts, int64_t ts, struct oc_bid *critical,
     struct oc_chain_path *pos)
+{
+	return oc_log_append_tx(l, aid, rev, acts, ts, NULL, critical, pos);
+}
+
+o_err
+oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
+    struct oc_val acts, int64_t ts, const struct oc_tfs *touched,
+    struct oc_bid *critical, struct oc_chain_path *pos)
 {
 	struct oc_chain_path tail;
 	struct oc_val        ent, act;
@@ -178,8 +212,29 @@ oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
 	if ((e = oc_chain_tail(&l->ch, &tail, NULL)) != O_OK)
 		goto out_acts;
 	*critical = tail.blk;
-	ent       = oc_map();
-	act       = oc_map();
+	if (touched != NULL) {
+		struct oc_bid extra[3];
+		size_t        nx = 0;
+
+		extra[nx++] = tail.blk;
+		if (tail.idx + 1 >= OC_CHAIN_PER_BLOCK) {
+			/* roll-over: a new block, and the header's tail */
+			oc_bid_random(&l->ch.next_hint);
+			l->ch.has_hint = true;
+			extra[nx++]    = l->ch.next_hint;
+			extra[nx++]    = l->ch.header;
+		}
+		act = bids_val(touched, extra, nx);
+	} else {
+		act = oc_array();
+	}
+	{
+		struct oc_val bids = act;
+
+		act = oc_map();
+		oc_map_set(&act, "bids", bids);
+	}
+	ent = oc_map();
 	oc_map_set(&ent, "ts", oc_int(ts));
 	oc_map_set(&ent, "rev", oc_int(rev));
 	oc_map_set(&act, "aid", oc_aid_val(aid));
@@ -191,7 +246,6 @@ oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
 		o_buf_fini(&enc);
 		oc_val_fini(&acts);
 	}
-	oc_map_set(&act, "bids", oc_array());
 	oc_map_set(&act, "cols", oc_array());
 	oc_map_set(&ent, "act", act);
 	if (rev % OC_LOG_CKPT_INTERVAL == 0) {

@@ -57,6 +57,15 @@ o_err oc_log_open(struct oc_log *l, struct oc_bstore *s,
 o_err oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
     struct oc_val acts, int64_t ts, struct oc_bid *critical,
     struct oc_chain_path *pos);
+/*
+ * As oc_log_append, but the entry's "bids" are filled in at once: the ids
+ * of *touched (the transaction's other blocks) plus every block the append
+ * itself changes (the tail; at a roll-over also the new block and the
+ * header).  One op per append instead of two.
+ */
+o_err oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid,
+    int64_t rev, struct oc_val acts, int64_t ts, const struct oc_tfs *touched,
+    struct oc_bid *critical, struct oc_chain_path *pos);
 /* Record every block of tfs in the entry at pos ("act"."bids"). */
 o_err oc_log_set_bids(struct oc_log *l, const struct oc_chain_path *pos,
     const struct oc_tfs *tfs);

@@ -8,6 +8,7 @@
 #include "core/val.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,15 +44,51 @@ oc_int(int64_t i)
 	return v;
 }
 
+/*
+ * Byte and text contents live in reference-counted buffers: copying a
+ * value shares them (copies of log blocks and chunks are frequent and
+ * large), so contents are immutable once built.
+ */
+struct sbuf {
+	uint32_t ref; /* atomic */
+	uint32_t pad;
+	uint8_t  data[];
+};
+
+static struct sbuf *
+sbuf_of(uint8_t *p)
+{
+	return (struct sbuf *) (p - offsetof(struct sbuf, data));
+}
+
+static uint8_t *
+sbuf_new(const void *p, size_t n)
+{
+	struct sbuf *b = o_malloc(sizeof(*b) + n + 1);
+
+	b->ref = 1;
+	if (n)
+		memcpy(b->data, p, n);
+	b->data[n] = '\0';
+	return b->data;
+}
+
+static void
+sbuf_rele(uint8_t *p)
+{
+	struct sbuf *b = sbuf_of(p);
+
+	if (__atomic_sub_fetch(&b->ref, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
 struct oc_val
 oc_bytes(const void *p, size_t n)
 {
 	struct oc_val v = oc_null();
 
 	v.type  = OC_BYTES;
-	v.u.s.p = o_malloc(n ? n : 1);
-	if (n)
-		memcpy(v.u.s.p, p, n);
+	v.u.s.p = sbuf_new(p, n);
 	v.u.s.n = n;
 	return v;
 }
@@ -62,10 +99,8 @@ oc_textn(const char *s, size_t n)
 	struct oc_val v = oc_null();
 
 	v.type  = OC_TEXT;
-	v.u.s.p = o_malloc(n + 1);
-	memcpy(v.u.s.p, s, n);
-	v.u.s.p[n] = '\0';
-	v.u.s.n    = n;
+	v.u.s.p = sbuf_new(s, n);
+	v.u.s.n = n;
 	return v;
 }
 
@@ -101,7 +136,7 @@ oc_val_fini(struct oc_val *v)
 	switch (v->type) {
 	case OC_BYTES:
 	case OC_TEXT:
-		free(v->u.s.p);
+		sbuf_rele(v->u.s.p);
 		break;
 	case OC_ARRAY:
 		for (i = 0; i < v->u.a.n; i++)
@@ -138,9 +173,9 @@ oc_val_dup(const struct oc_val *v)
 
 	switch (v->type) {
 	case OC_BYTES:
-		return oc_bytes(v->u.s.p, v->u.s.n);
 	case OC_TEXT:
-		return oc_textn((const char *) v->u.s.p, v->u.s.n);
+		__atomic_fetch_add(&sbuf_of(v->u.s.p)->ref, 1, __ATOMIC_RELAXED);
+		return *v;
 	case OC_ARRAY:
 		r          = oc_array();
 		r.u.a.cap  = v->u.a.n;

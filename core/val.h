@@ -11,6 +11,8 @@
  * a `struct oc_val v` by value *move* it (the caller must not use or free
  * it afterwards).  oc_val_fini() frees the contents and leaves OC_NULL.
  * Allocation failure aborts (o_malloc), so construction cannot fail.
+ * Byte and text contents are immutable and shared (reference counted)
+ * between copies: never write through u.s.p.
  * Nothing here locks; a value is used by one thread at a time.
  */
 #ifndef OC_VAL_H

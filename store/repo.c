@@ -478,9 +478,23 @@ pend_list(struct ost_repo *r, const struct oc_bid *id, bool want_tf,
 
 	out->v = NULL;
 	out->n = 0;
-	/* keys are bid + aid: scan from bid until the prefix changes */
-	if ((e = ost_it_open(
-	         r->db, OST_CF_PEND, id->b, OC_BID_LEN, NULL, 0, &it)) != O_OK)
+	uint8_t        hi[OC_BID_LEN];
+	size_t         hilen = OC_BID_LEN;
+	int            j;
+
+	/*
+	 * Keys are bid + aid.  Bound the scan above by the next id prefix:
+	 * without the bound RocksDB walks every tombstone of deleted pendings
+	 * between this block and the next live key (perf showed it at 7% of a
+	 * commit and growing with history).
+	 */
+	memcpy(hi, id->b, OC_BID_LEN);
+	for (j = OC_BID_LEN - 1; j >= 0 && ++hi[j] == 0; j--)
+		;
+	if (j < 0)
+		hilen = 0; /* all 0xff: no upper bound */
+	if ((e = ost_it_open(r->db, OST_CF_PEND, id->b, OC_BID_LEN,
+	         hilen ? hi : NULL, hilen, &it)) != O_OK)
 		return e;
 	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
 		size_t         kn, vn;
