@@ -203,18 +203,27 @@ replay(struct oc_collection *c)
 	return O_OK;
 }
 
+/* Stage a new header, the type's structure and the first log block. */
 static o_err
-invent(struct oc_collection *c)
+invent_into(struct oc_collection *c, struct oc_bstore *s)
 {
 	struct oc_log log;
 	o_err         e;
 
-	e = oc_bstore_insert(rstore(c),
-	    oc_block_new(&c->id, c->type->header_type, &c->id));
+	e = oc_bstore_insert(s, oc_block_new(&c->id, c->type->header_type,
+	                            &c->id));
 	if (e == O_OK && c->type->init)
-		e = c->type->init(rstore(c), &c->id);
+		e = c->type->init(s, &c->id);
 	if (e == O_OK)
-		e = oc_log_create(&log, rstore(c), &c->id);
+		e = oc_log_create(&log, s, &c->id);
+	return e;
+}
+
+static o_err
+invent(struct oc_collection *c)
+{
+	o_err e = invent_into(c, rstore(c));
+
 	if (e == O_OK)
 		c->invented = true;
 	return e;
@@ -477,27 +486,8 @@ build_snapshot(struct oc_collection *c, size_t nb, struct oc_tracker *snap)
 		return O_OK;
 	}
 	/* a prefix: re-derive its effects (invented header included) */
-	if (c->invented) {
-		struct oc_tf *h = oc_tfs_get(&c->trk.tfs, &c->id);
-
-		(void) h;
-		oc_tfs_merge(&snap->tfs, &c->trk.tfs);
-		oc_tracker_fini(snap);
-		oc_tracker_init_with(snap, oc_cache_store(c->cache),
-		    &c->side.tfs);
-		if ((e = oc_bstore_insert(&snap->base,
-		         oc_block_new(&c->id, c->type->header_type, &c->id))) !=
-		    O_OK)
-			return e;
-		if (c->type->init && (e = c->type->init(&snap->base, &c->id)))
-			return e;
-		{
-			struct oc_log log;
-
-			if ((e = oc_log_create(&log, &snap->base, &c->id)))
-				return e;
-		}
-	}
+	if (c->invented && (e = invent_into(c, &snap->base)) != O_OK)
+		return e;
 	for (i = 0; i < nb; i++)
 		if ((e = c->type->apply(&snap->base, &c->id,
 		         &c->pending.u.a.v[i])) != O_OK)

@@ -83,11 +83,17 @@ o_err_wrap(o_err e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	if (old[0] != '\0')
-		snprintf(o_err_buf, sizeof(o_err_buf), "%s: %s", pre, old);
-	else
-		snprintf(o_err_buf, sizeof(o_err_buf), "%s: %s", pre,
-		    o_strerror(e));
+	/* "pre: old" truncated to the buffer (pre is under 256 bytes) */
+	{
+		const char *rest = old[0] != '\0' ? old : o_strerror(e);
+		size_t      pl   = strnlen(pre, sizeof(pre) - 1);
+		size_t      rl   = strnlen(rest, sizeof(o_err_buf) - pl - 3);
+
+		memcpy(o_err_buf, pre, pl);
+		memcpy(o_err_buf + pl, ": ", 2);
+		memcpy(o_err_buf + pl + 2, rest, rl);
+		o_err_buf[pl + 2 + rl] = '\0';
+	}
 	return e;
 }
 

@@ -31,5 +31,9 @@ if [ "${1:-}" = "--asan" ]; then
 fi
 [ -n "${CI:-}" ] && args+=(-DOPTIMFS_WERROR=ON)
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
-ninja -C "$dir" >/dev/null
+if ! ninja -C "$dir" >"$dir/build.log" 2>&1; then
+	grep -E "error|FAILED" "$dir/build.log" | head -n 40 >&2
+	echo "setup: build in $dir failed (full log: $dir/build.log)" >&2
+	exit 1
+fi
 echo "setup: built in $dir"
