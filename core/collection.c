@@ -607,9 +607,12 @@ oc_coll_sync(struct oc_collection *c)
 
 			for (k = 0; k < nb; k++)
 				oc_val_fini(&c->pending.u.a.v[k]);
-			memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
-			    (c->pending.u.a.n - nb) * sizeof(struct oc_val));
-			c->pending.u.a.n -= nb;
+			if (nb > 0) {
+				memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
+				    (c->pending.u.a.n - nb) *
+				        sizeof(struct oc_val));
+				c->pending.u.a.n -= nb;
+			}
 			c->seq_done += nb;
 			c->st.commits++;
 			c->st.actions += nb;

@@ -212,12 +212,20 @@ o_memdup(const void *p, size_t n)
 #include <pthread.h>
 
 static EVP_MD        *o_sha_md;
+static pthread_key_t  o_sha_key; /* per-thread EVP_MD_CTX, freed at exit */
 static pthread_once_t o_sha_once = PTHREAD_ONCE_INIT;
+
+static void
+o_sha_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
 
 static void
 o_sha_init(void)
 {
 	o_sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	pthread_key_create(&o_sha_key, o_sha_ctx_free);
 }
 
 void
@@ -229,12 +237,15 @@ o_sha256(const void *p, size_t n, uint8_t out[32])
 void
 o_sha256_2(const void *p, size_t n, const void *b, size_t bn, uint8_t out[32])
 {
-	static _Thread_local EVP_MD_CTX *ctx;
-	unsigned int                     len = 32;
+	EVP_MD_CTX  *ctx;
+	unsigned int len = 32;
 
 	pthread_once(&o_sha_once, o_sha_init);
-	if (ctx == NULL)
+	ctx = pthread_getspecific(o_sha_key);
+	if (ctx == NULL) {
 		ctx = EVP_MD_CTX_new();
+		pthread_setspecific(o_sha_key, ctx);
+	}
 	if (o_sha_md == NULL || ctx == NULL ||
 	    EVP_DigestInit_ex(ctx, o_sha_md, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, p, n) != 1 ||

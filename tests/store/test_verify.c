@@ -157,8 +157,10 @@ Test(verify, flipped_byte_names_its_block)
 				o_buf_fini(&m);
 			}
 			ost_rdb_close(db);
-			if (!have)
+			if (!have) {
+				o_buf_fini(&orig);
 				continue;
+			}
 			step = orig.len / 7 + 1;
 			for (off = 0; off < orig.len; off += step) {
 				char s[OC_BID_STRLEN];
