@@ -252,8 +252,18 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	c->opts.max_attempts    = 10;
 	c->opts.base_backoff_ms = 2;
 	c->opts.max_backoff_ms  = 500;
-	if (opts != NULL)
+	c->opts.pending_wait_ms = 15000;
+	if (opts != NULL) {
 		c->opts = *opts;
+		if (c->opts.pending_wait_ms <= 0)
+			c->opts.pending_wait_ms = 15000;
+		if (c->opts.max_attempts <= 0)
+			c->opts.max_attempts = 10;
+		if (c->opts.base_backoff_ms <= 0)
+			c->opts.base_backoff_ms = 2;
+		if (c->opts.max_backoff_ms < c->opts.base_backoff_ms)
+			c->opts.max_backoff_ms = c->opts.base_backoff_ms;
+	}
 	oc_actx_init(&c->ctx);
 	oc_txsrc_init(&c->src, tx, &c->ctx);
 	c->cache = oc_cache_alloc(&c->src.base, 1024);
@@ -516,7 +526,8 @@ o_err
 oc_coll_sync(struct oc_collection *c)
 {
 	uint64_t target;
-	int      attempt = 0;
+	int      attempt = 0, pend_tries = 0;
+	int64_t  pend_since = 0;
 	int64_t  deadline = 0;
 	o_err    e = O_OK;
 	char     s[OC_BID_STRLEN];
@@ -625,7 +636,9 @@ oc_coll_sync(struct oc_collection *c)
 					oc_tfs_remove(&c->side.tfs,
 					    &snap.tfs.e[k].id);
 			oc_tracker_fini(&snap);
-			attempt = 0;
+			attempt    = 0;
+			pend_tries = 0;
+			pend_since = 0;
 			if ((e = replay(c)) != O_OK)
 				break;
 			continue;
@@ -634,14 +647,36 @@ oc_coll_sync(struct oc_collection *c)
 		if (!conflict)
 			break;
 		c->st.conflicts++;
-		if (++attempt >= c->opts.max_attempts) {
-			e = o_err_set(O_ERETRIES,
-			    "collection %s: rev %lld still contended after %d "
-			    "attempts",
-			    oc_bid_str(&c->id, s), (long long) rev, attempt);
-			break;
+		if (e == O_EPENDING) {
+			/* a rival in flight (or abandoned): it must commit or
+			 * expire, so wait for it by time, not by attempts */
+			int64_t now = o_now_ms();
+
+			if (pend_since == 0)
+				pend_since = now;
+			if (now - pend_since > c->opts.pending_wait_ms) {
+				e = o_err_set(O_ERETRIES,
+				    "collection %s: rev %lld held by another "
+				    "action's pending for %lld ms",
+				    oc_bid_str(&c->id, s), (long long) rev,
+				    (long long) (now - pend_since));
+				break;
+			}
+			if (pend_tries < 8)
+				pend_tries++;
+			backoff(c, pend_tries);
+		} else {
+			pend_since = 0;
+			if (++attempt >= c->opts.max_attempts) {
+				e = o_err_set(O_ERETRIES,
+				    "collection %s: rev %lld still contended "
+				    "after %d attempts",
+				    oc_bid_str(&c->id, s), (long long) rev,
+				    attempt);
+				break;
+			}
+			backoff(c, attempt);
 		}
-		backoff(c, attempt);
 		if ((e = update_locked(c)) != O_OK)
 			break;
 	}

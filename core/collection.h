@@ -65,6 +65,12 @@ struct oc_sync_opts {
 	int64_t base_backoff_ms; /* default 2 */
 	int64_t max_backoff_ms;  /* default 500 */
 	int64_t deadline_ms;     /* 0: none; else relative budget per sync */
+	/*
+	 * How long to keep retrying while another action's pending holds a
+	 * block (it must commit or expire), default 15000.  These retries do
+	 * not count against max_attempts, which bounds lost races only.
+	 */
+	int64_t pending_wait_ms;
 };
 
 struct oc_coll_stats {

@@ -1096,7 +1096,7 @@ ost_repo_open(
 	if (opts != NULL)
 		r->opts = *opts;
 	if (r->opts.pend_ttl_ms <= 0)
-		r->opts.pend_ttl_ms = 30000;
+		r->opts.pend_ttl_ms = OST_PEND_TTL_MS;
 	if (r->opts.mat_interval == 0)
 		r->opts.mat_interval = 16;
 	if (r->opts.cache_entries == 0)

@@ -56,9 +56,17 @@
 
 struct ost_repo;
 
+/*
+ * Default pending lifetime.  A pending outlives its transaction only when
+ * the writer died between pend and commit; until it expires it blocks the
+ * block's next writer, so it is kept short (a local pend is followed by
+ * its commit within milliseconds).
+ */
+#define OST_PEND_TTL_MS 5000
+
 struct ost_repo_opts {
 	int64_t pend_ttl_ms;    /* pending lifetime when the request gives no
-	                           expiry; 0: 30000 */
+	                           expiry; 0: OST_PEND_TTL_MS */
 	uint32_t mat_interval;  /* materialise every N revisions; 0: 16 */
 	size_t   cache_entries; /* decoded latest blocks kept; 0: 4096 */
 	/* Wall clock in ms (tests); NULL: o_now_ms(). */

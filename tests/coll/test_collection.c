@@ -13,6 +13,7 @@
 #include "core/diary.h"
 #include "core/log.h"
 #include "core/tree.h"
+#include "util/testutil.h"
 
 TestSuite(coll, .timeout = 120);
 
@@ -697,4 +698,51 @@ Test(coll, two_collections_two_threads_logs_identical, .init = setup,
 		cr_assert(rep.ok);
 		cr_assert_gt(rep.blocks, 1);
 	}
+}
+
+/* A writer that died between pend and commit leaves a pending on the log
+ * tail; the next writer waits for it to expire instead of failing. */
+Test(coll, d75_abandoned_pend_delays_but_does_not_wedge)
+{
+	struct ost_repo_opts  ro = { .pend_ttl_ms = 400 };
+	struct ost_repo      *r;
+	struct oc_transactor *tx;
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct oc_txsrc       src;
+	struct oc_log         log;
+	struct oc_chain_path  tail;
+	struct oc_tfs         t;
+	struct oc_pend_req    req;
+	struct oc_txres       res;
+	char                 *dir = ot_tmpdir("abandoned");
+	uint64_t              t0;
+
+	ok(ost_repo_open(dir, &ro, &r), "open");
+	tx = ost_local_transactor(r);
+	ok(oc_diary_open(tx, &id, true, NULL, &c), "create");
+	ok(oc_coll_sync(c), "sync");
+	oc_txsrc_init(&src, tx, NULL);
+	ok(oc_log_open(&log, &src.base, &id), "log");
+	ok(oc_chain_tail(&log.ch, &tail, NULL), "tail");
+	oc_tfs_init(&t);
+	ok(oc_tfs_update(&t, &tail.blk, oc_op_set("x", oc_int(1))), "stage");
+	memset(&req, 0, sizeof(req));
+	oc_aid_random(&req.aid);
+	req.rev    = oc_coll_rev(c) + 1;
+	req.tfs    = &t;
+	req.policy = OC_POLICY_RETURN;
+	oc_txres_init(&res);
+	ok(tx->ops->pend(tx, &req, &res), "the dead writer's pend");
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+
+	append_str(c, "after the crash");
+	t0 = o_mono_ns();
+	ok(oc_coll_sync(c), "sync waits for the expiry");
+	cr_assert_geq(o_mono_ns() - t0, 300u * 1000000, "did not wait");
+	cr_assert_eq(oc_coll_rev(c), 2);
+	oc_coll_free(c);
+	ost_repo_close(r);
+	ot_rmtree_free(dir);
 }
