@@ -130,6 +130,18 @@ engine(const char *dir, int threads, int per_commit, const char *label)
 	}
 	printf("%s commits %llu seconds %.3f rate %.1f\n", label,
 	    (unsigned long long) n, now_s() - t0, n / (now_s() - t0));
+	{
+		struct ost_repo_stats st;
+
+		ost_repo_stats(r, &st);
+		fprintf(stderr,
+		    "%s: %llu commits in %llu synced writes (%.2f per write), "
+		    "%llu materialisations\n",
+		    label, (unsigned long long) st.commits,
+		    (unsigned long long) st.groups,
+		    st.groups ? (double) st.commits / st.groups : 0.0,
+		    (unsigned long long) st.mat_writes);
+	}
 	ost_repo_close(r);
 }
 
