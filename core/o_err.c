@@ -34,6 +34,10 @@ static const struct {
 	[O_ECLOSED]    = { "O_ECLOSED", "object closed" },
 	[O_EPERM]      = { "O_EPERM", "operation not permitted" },
 	[O_EINTERNAL]  = { "O_EINTERNAL", "internal error" },
+	[O_ENOTDIR]    = { "O_ENOTDIR", "not a directory" },
+	[O_EISDIR]     = { "O_EISDIR", "is a directory" },
+	[O_ENOTEMPTY]  = { "O_ENOTEMPTY", "directory not empty" },
+	[O_ENAMETOOLONG] = { "O_ENAMETOOLONG", "name too long" },
 };
 
 static _Thread_local char o_err_buf[512];
@@ -134,6 +138,14 @@ o_err_from_errno(int err)
 	case EPERM:
 	case EACCES:
 		return O_EPERM;
+	case ENOTDIR:
+		return O_ENOTDIR;
+	case EISDIR:
+		return O_EISDIR;
+	case ENOTEMPTY:
+		return O_ENOTEMPTY;
+	case ENAMETOOLONG:
+		return O_ENAMETOOLONG;
 	default:
 		return O_EIO;
 	}

@@ -39,6 +39,10 @@ typedef enum o_err {
 	O_ECLOSED,    /* object was closed */
 	O_EPERM,      /* operation not permitted on this object */
 	O_EINTERNAL,  /* a bug: an invariant of our own code broke */
+	O_ENOTDIR,    /* a path component is not a directory */
+	O_EISDIR,     /* a directory where a file was expected */
+	O_ENOTEMPTY,  /* directory not empty */
+	O_ENAMETOOLONG, /* a name longer than the limit */
 	O_ERR_COUNT
 } o_err;
 
