@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake ninja-build pkg-config
       librocksdb-dev libnng-dev libcbor-dev libssl-dev libcriterion-dev
-      libfuse3-dev fuse3)
+      libfuse3-dev fuse3 attr)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Filesystem benchmarks of issue [2]: each workload on tmpfs, on libfuse's
+# passthrough_ll example over the same disk (the FUSE floor) and on optimfs,
+# in one invocation; prints rates and the ratio of optimfs to the floor.
+#   scripts/bench.sh                 full run (1 GiB files for (e))
+#   BENCH_E_MB=256 scripts/bench.sh  smaller (e)
+# Disk for passthrough and optimfs: $BENCH_DIR (default /tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+bin=$PWD/build/tests/bench_fs
+optimfs=$PWD/build/optimfs
+pt=$PWD/build/passthrough_ll
+emb=${BENCH_E_MB:-1024}
+base=$(mktemp -d "${BENCH_DIR:-/tmp}/optimfs-bench.XXXXXX")
+shm=$(mktemp -d /dev/shm/optimfs-bench.XXXXXX)
+pids=()
+mounts=()
+cleanup() {
+	for m in "${mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$base" "$shm"
+}
+trap cleanup EXIT
+
+if [ ! -x "$pt" ]; then
+	cc -O2 -D_FILE_OFFSET_BITS=64 $(pkg-config fuse3 --cflags) \
+		/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
+		-o "$pt" $(pkg-config fuse3 --libs)
+fi
+
+wait_mount() {
+	local i
+	for i in $(seq 100); do
+		grep -q " $1 fuse" /proc/mounts && return 0
+		sleep 0.1
+	done
+	echo "bench: $1 did not mount" >&2
+	exit 1
+}
+
+mkdir -p "$base/pt-src" "$base/pt" "$base/ofs" "$base/ofs-data"
+"$pt" -f -o source="$base/pt-src" "$base/pt" 2>/dev/null &
+pids+=($!); mounts+=("$base/pt"); wait_mount "$base/pt"
+"$optimfs" mount "$base/ofs" --data "$base/ofs-data" -f ${OPTIMFS_OPTS:-} 2>"$base/optimfs.log" &
+ofs_pid=$!; pids+=($ofs_pid); mounts+=("$base/ofs"); wait_mount "$base/ofs"
+
+mkdir -p "$base/ofsa" "$base/ofsa-data"
+"$optimfs" mount "$base/ofsa" --data "$base/ofsa-data" -f -o commit=async 2>"$base/optimfs-async.log" &
+pids+=($!); mounts+=("$base/ofsa"); wait_mount "$base/ofsa"
+
+declare -A R
+run() { # target dir label mode arg field
+	local out
+	out=$("$bin" "$2" "$4" "$5") || { echo "bench: $1 $4 failed" >&2; exit 1; }
+	while read -r l; do
+		local ph rate p50 p99
+		ph=$(sed -n 's/.*phase=\([a-z]*\).*/\1/p' <<<"$l")
+		rate=$(sed -n 's/.*rate=\([0-9.]*\).*/\1/p' <<<"$l")
+		p50=$(sed -n 's/.*p50_us=\([0-9.]*\).*/\1/p' <<<"$l")
+		p99=$(sed -n 's/.*p99_us=\([0-9.]*\).*/\1/p' <<<"$l")
+		R[$1.$ph]=$rate; R[$1.$ph.p50]=${p50:--}; R[$1.$ph.p99]=${p99:--}
+	done <<<"$out"
+}
+
+for t in tmpfs pt ofs; do
+	case $t in tmpfs) d=$shm ;; pt) d=$base/pt ;; ofs) d=$base/ofs ;; esac
+	mkdir -p "$d/w"
+	run $t "$d/w" x append 200000
+	run $t "$d/w" x openclose 10000
+	run $t "$d/w" x datasync 1000
+	run $t "$d/w" x smallfiles 10000
+	# (e): a diary (appended) and a regular file, emb MiB each
+	yes "2026-11-21T06:00:00Z host-17 deploy 42 ok, 60 bytes per line" |
+		head -c $((emb * 1048576)) | dd of="$d/w/big.log" oflag=append conv=notrunc bs=1M iflag=fullblock status=none
+	head -c $((emb * 1048576)) /dev/zero | tr '\0' 'x' | dd of="$d/w/big.bin" bs=1M iflag=fullblock status=none
+	sync
+	run $t "$d/w" x seqread "$d/w/big.log"; R[$t.seqread_diary]=${R[$t.seqread]}
+	run $t "$d/w" x seqread "$d/w/big.bin"; R[$t.seqread_file]=${R[$t.seqread]}
+done
+mkdir -p "$base/ofsa/w"
+run ofsa "$base/ofsa/w" x openclose 10000
+rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$ofs_pid/status)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+printf '%-34s %12s %12s %12s %8s\n' workload tmpfs passthrough optimfs "ofs/pt"
+row() { printf '%-34s %12.0f %12.0f %12.0f %8s\n' "$1" "${R[tmpfs.$2]}" "${R[pt.$2]}" "${R[ofs.$2]}" "$(ratio "${R[ofs.$2]}" "${R[pt.$2]}")"; }
+row "(a) append lines/s" append
+row "(b) open+append+close /s" openclose
+printf '%-34s %12s %12s %12.0f %8s\n' "(b) ... with -o commit=async" - - "${R[ofsa.openclose]}" "$(ratio "${R[ofsa.openclose]}" "${R[pt.openclose]}")"
+row "(c) append+fdatasync /s" datasync
+printf '%-34s %12s %12s %12s %8s\n' "    (c) p50 / p99 us" "${R[tmpfs.datasync.p50]}/${R[tmpfs.datasync.p99]}" "${R[pt.datasync.p50]}/${R[pt.datasync.p99]}" "${R[ofs.datasync.p50]}/${R[ofs.datasync.p99]}" "$(ratio "${R[ofs.datasync.p50]}" "${R[pt.datasync.p50]}")"
+row "(d) create files/s" create
+row "(d) ls -l (stat) files/s" list
+row "(d) cat files/s" read
+row "(e) read ${emb} MiB diary MB/s" seqread_diary
+row "(e) read ${emb} MiB file MB/s" seqread_file
+echo "optimfs daemon peak RSS: ${rss} MB   ($(nproc) CPUs, $(date -u +%F), disk: ${BENCH_DIR:-/tmp})"
