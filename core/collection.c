@@ -639,7 +639,15 @@ oc_coll_sync(struct oc_collection *c)
 			attempt    = 0;
 			pend_tries = 0;
 			pend_since = 0;
-			if ((e = replay(c)) != O_OK)
+			/*
+			 * The staged effects were relative to the old state:
+			 * rebuild them on the new one.  Types whose actions
+			 * stage nothing (diaries) have nothing to rebuild, and
+			 * skipping the walk keeps a long queue linear.
+			 */
+			c->invented = false;
+			if (!oc_tfs_is_empty(&c->trk.tfs) &&
+			    (e = replay(c)) != O_OK)
 				break;
 			continue;
 		}

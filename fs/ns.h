@@ -28,12 +28,40 @@
  *     assigned at lookup and map to (parent directory, name, object id).
  *
  * Durability.  Changes apply to the mount's local snapshot at once (a
- * reader sees its own writes) and are committed by ofs_ns_flush / fsync
- * (wait until committed) or by the background committer every
- * commit_interval_ms.  With async=true, flush only queues.
+ * reader sees its own writes) and are committed by ofs_flush (wait until
+ * committed) or by the background committer, which syncs every collection
+ * with staged work at least every commit_interval_ms, and everything at
+ * ofs_ns_close.  Namespace calls (mkdir, create, unlink, rmdir, rename,
+ * setattr, setxattr) stage their change and return; like POSIX, a caller
+ * that needs it durable at once flushes (fsync) the directory.  Exceptions,
+ * for ordering: mkdir and diary creation commit the new collection before
+ * staging the parent's entry (a crash in between leaves an unreferenced
+ * collection: harmless garbage), and a rename across directories commits
+ * the target directory before staging the source's delete.
+ *
+ * Regular files.  A file's bytes are kept in memory per inode while it is
+ * written and stored into its entry ("d") at flush, at setattr, or by the
+ * committer once the buffer has been idle for commit_interval_ms; the
+ * whole entry is rewritten each time, so sizes up to a few MiB are
+ * practical and OFS_FILE_MAX is the hard limit (O_ETOOBIG beyond).
+ *
+ * Diaries.  Each complete '\n'-terminated line of a write becomes one
+ * append (entry) of the diary collection, in write order; a trailing
+ * fragment is kept per inode (not per open file) and becomes an entry at
+ * flush, or when it reaches OFS_DIARY_FRAG_MAX.  A diary reads as its
+ * committed entries (commit order), then this mount's queued appends, then
+ * the fragment; its size counts all three.
  *
  * Errors are o_err; fs/errmap.c maps them to errno.  EPERM-class refusals
- * on diaries are O_EPERM.  All functions are thread-safe.
+ * on diaries are O_EPERM.  Details (o_err_detail) name the path and the
+ * cause.  All functions are thread-safe.  Lock order inside: per-diary
+ * append lock, namespace mutex, collection latches; no lock of ours is
+ * held while a commit (oc_coll_sync) runs.
+ *
+ * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
+ * a few hundred bytes per distinct object looked up or listed, plus the
+ * bytes of regular files read or written (clean ones are dropped beyond
+ * 64 MiB in total).
  */
 #ifndef OFS_NS_H
 #define OFS_NS_H
@@ -46,6 +74,12 @@
 
 #define OFS_ROOT_INO 1
 #define OFS_NAME_MAX 255
+/* Largest regular file (its entry must decode within the codec limits). */
+#define OFS_FILE_MAX (64ull << 20)
+/* A diary fragment (bytes after the last '\n') is appended at this size. */
+#define OFS_DIARY_FRAG_MAX (1u << 20)
+/* Largest xattr value, as Linux's XATTR_SIZE_MAX. */
+#define OFS_XATTR_MAX (64u << 10)
 
 enum ofs_kind { OFS_DIR = 'd', OFS_FILE = 'f', OFS_DIARY = 'y' };
 
@@ -55,7 +89,7 @@ struct ofs_attr {
 	uint32_t mode; /* permission bits only */
 	uint64_t size; /* file/diary bytes; directories: number of entries */
 	int64_t  mtime_ns, ctime_ns;
-	uint32_t nlink;
+	uint32_t nlink; /* 2 for directories, 1 for others, 0 once unlinked */
 };
 
 struct ofs_ns_opts {
@@ -63,62 +97,152 @@ struct ofs_ns_opts {
 	int64_t commit_interval_ms; /* background commit bound; 0: 100 */
 };
 
-struct ofs_ns;
+/* Counters for .optimfs/stats (monotonic since open unless noted). */
+struct ofs_ns_stats {
+	uint64_t commits;       /* committed transactions (all collections) */
+	uint64_t conflicts;     /* commit attempts refused and retried */
+	uint64_t bytes_written; /* bytes accepted by ofs_write */
+	uint64_t errors;        /* failed commits (flush or background) */
+	uint64_t pending;       /* now: queued actions + dirty file buffers */
+	uint64_t inodes;        /* now: inodes in the table */
+	uint64_t collections;   /* now: open collections */
+};
 
-/* Open the namespace over tx (creating the root on first use). */
+struct ofs_ns;
+struct oc_collection;
+
+/*
+ * Open the namespace over tx (borrowed; must outlive the namespace),
+ * creating and committing the root directory on first use, and start the
+ * background committer.  opts may be NULL (sync mode, 100 ms).  Blocks on
+ * the transactor.  Errors from opening or committing the root.
+ */
 o_err ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
     struct ofs_ns **out);
-/* Commit everything pending, stop the committer, free. */
+/*
+ * Commit everything pending (dirty file buffers, diary fragments, staged
+ * namespace changes), stop the committer, free.  Returns the first commit
+ * error (the namespace is freed regardless; that work is lost).  No other
+ * call may be running or start.
+ */
 o_err ofs_ns_close(struct ofs_ns *ns);
 
-/* Lookup of name in directory ino: O_ENOTFOUND, O_ENOTDIR. */
-o_err ofs_lookup(struct ofs_ns *ns, uint64_t dir, const char *name,
-    struct ofs_attr *out);
+/*
+ * Lookup of name in directory ino: O_ENOTFOUND, O_ENOTDIR,
+ * O_ENAMETOOLONG, O_EINVAL (empty name, '/', "." or "..").  The same object
+ * keeps its ino for the life of the mount.  May block on the store.
+ */
+o_err ofs_lookup(
+    struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out);
+/* Attributes of ino (O_ENOTFOUND for an unknown ino).  After
+ * ofs_ns_refresh of its directory the entry is read again. */
 o_err ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
-/* Change mode (if set_mode) and/or mtime (if set_mtime). */
+/* Change mode (if set_mode) and/or mtime (if set_mtime); ctime is set.
+ * The root's attributes are kept in memory only.  out may be NULL. */
 o_err ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode,
     uint32_t mode, bool set_mtime, int64_t mtime_ns, struct ofs_attr *out);
-/* Truncate a regular file (up or down); diaries: O_EPERM. */
+/* Truncate a regular file (up with zeros, or down); diaries: O_EPERM
+ * (unchanged); directories: O_EISDIR; above OFS_FILE_MAX: O_ETOOBIG. */
 o_err ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size);
 
 /* Create: O_EEXIST, O_ENAMETOOLONG, O_EINVAL (name with '/' or empty),
- * O_ENOTDIR (dir is not a directory). */
+ * O_ENOTDIR (dir is not a directory).  mkdir commits the new directory's
+ * collection before it returns (see Durability); ofs_create of an OFS_DIARY
+ * likewise commits the diary collection; an OFS_DIR kind is mkdir. */
 o_err ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint32_t mode, struct ofs_attr *out);
 o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, struct ofs_attr *out);
-/* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY. */
+/* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY.
+ * The removed object's collection (directory, diary) stays behind as
+ * unreferenced garbage; an inode still in use reads as before (nlink 0)
+ * but its changes are no longer stored. */
 o_err ofs_unlink(struct ofs_ns *ns, uint64_t dir, const char *name);
 o_err ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name);
-/* Rename, replacing an existing target of the same kind (a directory
- * only if empty: O_ENOTEMPTY); atomic within one directory. */
+/*
+ * Rename, replacing an existing target (a directory only by a directory,
+ * and only if empty: O_ENOTEMPTY; a directory over a non-directory:
+ * O_ENOTDIR; the reverse: O_EISDIR; a directory into itself or its own
+ * subtree: O_EINVAL).  Within one directory it is one action (atomic).
+ * Across directories it is two transactions: the target directory is
+ * committed first (a failure undoes the staged put and returns the error,
+ * leaving the source as it was), then the source's delete is staged.
+ */
 o_err ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint64_t newdir, const char *newname);
 
 /* Directory listing in key order starting after `after` (NULL: first).
- * cb returns nonzero to stop. */
-typedef int (*ofs_dirent_cb)(void *arg, const char *name,
-    const struct ofs_attr *attr);
+ * cb returns nonzero to stop.  cb runs with no lock of ours held and may
+ * call back into the namespace; attr->ino is the entry's inode (assigned
+ * like a lookup, not counted).  attr->size of a subdirectory is its entry
+ * count only if already known (else 0: counting would open every
+ * subdirectory); a diary's size is computed (its first computation walks
+ * the diary's log once). */
+typedef int (*ofs_dirent_cb)(
+    void *arg, const char *name, const struct ofs_attr *attr);
 o_err ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
     ofs_dirent_cb cb, void *arg);
 
-/* Regular files and diaries. */
+/* Regular files and diaries: read up to len bytes at off into buf, *got =
+ * bytes read (0 at or past the end).  Directories: O_EISDIR. */
 o_err ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len,
     void *buf, size_t *got);
-/* Regular file: write at off.  Diary: only append (off must equal the
- * current size or append=true), else O_EPERM. */
-o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off,
-    const void *buf, size_t len, bool append);
-/* Wait until everything written to ino is committed (sync mode), or
- * queue it (async).  fsync always waits. */
+/* Regular file: write at off (at the end when append).  Diary: only append
+ * (off must equal the current size or append=true), else O_EPERM and
+ * nothing changes.  Two concurrent writes to a diary never interleave
+ * inside a line. */
+o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
+    size_t len, bool append);
+/*
+ * Store what was written to ino (file buffer into its entry; diary
+ * fragment as an entry) and commit it with the collections that hold it
+ * (the inode's own collection for directories and diaries, and the
+ * directory holding its entry).  With wait, or in sync mode, returns once
+ * committed, or the commit's error (the work stays queued and is retried).
+ * In async mode without wait it only queues, and returns (once) an error
+ * that a background commit of those collections met since the last
+ * report.  The glue passes wait=true for fsync, wait=false for flush
+ * (close), which then honours the mount's mode.
+ */
 o_err ofs_flush(struct ofs_ns *ns, uint64_t ino, bool wait);
 
-/* xattrs: user.* stored; user.optimfs.* computed, read-only. */
+/*
+ * xattrs: user.* stored in the object's entry ("x"); the root has no entry
+ * (set: O_EPERM).  user.optimfs.{rev,entries,tailhash,collection} are
+ * computed from the collection (the object's own for directories and
+ * diaries; for files, the directory holding the entry, and no "entries")
+ * and read-only (set/remove: O_EPERM); other namespaces: O_EPERM.
+ * get/list: with cap == 0 only *len is set; cap too small: O_ETOOBIG with
+ * *len = the size needed.  Absent attribute: O_ENOTFOUND (errmap's
+ * ofs_errno_xattr gives ENODATA / ERANGE).  list: NUL-terminated names.
+ */
 o_err ofs_getxattr(struct ofs_ns *ns, uint64_t ino, const char *name,
     void *buf, size_t cap, size_t *len);
 o_err ofs_setxattr(struct ofs_ns *ns, uint64_t ino, const char *name,
     const void *val, size_t len);
-o_err ofs_listxattr(struct ofs_ns *ns, uint64_t ino, void *buf, size_t cap,
-    size_t *len);
+o_err ofs_listxattr(
+    struct ofs_ns *ns, uint64_t ino, void *buf, size_t cap, size_t *len);
+o_err ofs_removexattr(struct ofs_ns *ns, uint64_t ino, const char *name);
+
+/*
+ * Pull other mounts' commits into the collection behind ino (a directory
+ * or diary; for a file, the directory holding it) so that later lookups,
+ * getattrs and reads see them.  Local staged work is replayed on top.
+ * Blocks on the transactor.
+ */
+o_err ofs_ns_refresh(struct ofs_ns *ns, uint64_t ino);
+
+/* Counters (see struct ofs_ns_stats).  Does not block on I/O. */
+void ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out);
+
+/*
+ * The collection behind a directory or diary inode (for `optimfs log`,
+ * `verify`, the change feed).  Borrowed: valid until ofs_ns_close.
+ * O_EINVAL for a regular file.
+ */
+o_err ofs_ns_coll(struct ofs_ns *ns, uint64_t ino, struct oc_collection **out);
+
+/* "/a/b" of ino into buf (truncated to cap); "?" for an unknown ino. */
+void ofs_ns_path(struct ofs_ns *ns, uint64_t ino, char *buf, size_t cap);
 
 #endif /* OFS_NS_H */

@@ -1,0 +1,2608 @@
+/*
+ * ns.c - the namespace engine (see ns.h; structures in ns_impl.h).
+ *
+ * Lock order: a diary's i_mtx, then ns_mtx, then collection latches
+ * (c_sync, c_mtx).  No lock of ours is held across oc_coll_sync; callbacks
+ * run by core under a collection latch never take ns_mtx or i_mtx.
+ *
+ * Design notes.
+ * - Truth lives in the directory trees: each entry is the record of ns.h.
+ *   The inode table caches one record per object id.  Every change but
+ *   file data (mode, times, xattrs, names) is staged into the tree at
+ *   once, so the tree with this mount's staged actions is current except
+ *   for a dirty file's bytes, size and times, which live in the inode
+ *   until staged (flush, setattr, rename, or the committer once idle).
+ * - Staging is an action on a collection, applied locally at once;
+ *   committing is oc_coll_sync.  A collection given staged work is marked
+ *   dirty; flush syncs the inode's collections; the committer syncs every
+ *   dirty collection each interval.  A failed sync leaves the actions
+ *   queued in the collection (core keeps them), the collection dirty, and
+ *   its error kept for the next flush that involves it.
+ * - Ordering: a new directory or diary collection is committed before its
+ *   entry is staged in the parent, so a committed entry never names a
+ *   missing collection; a cross-directory rename commits the target
+ *   before staging the source's delete, so a crash duplicates, never
+ *   loses.
+ * - Diaries: a read takes a consistent snapshot (held rev, queued
+ *   appends, fragment): the rev read before and after copying the queue
+ *   must match, since a commit moves actions out of the queue and bumps
+ *   the rev under one latch.  Then, inside oc_coll_read, it extends the
+ *   inode's offset index up to that rev and copies from the nearest mark.
+ *   Entries after the snapshot's rev are ignored; an index already past it
+ *   (a racing reader) makes the read retry with a new snapshot.
+ */
+#include "fs/ns.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/block.h"
+#include "core/chain.h"
+#include "core/codec.h"
+#include "core/diary.h"
+#include "core/log.h"
+#include "core/o_util.h"
+#include "core/tree.h"
+#include "fs/ns_impl.h"
+
+/* Clean file bytes kept in memory across all inodes before eviction. */
+#define OFS_CLEAN_BUDGET (64ull << 20)
+/* Files up to this size keep the bytes a lookup read. */
+#define OFS_LOOKUP_KEEP (1u << 20)
+/* Marks kept per diary index before thinning. */
+#define OFS_DMARK_MAX 16384
+/* Entries fetched per readdir batch. */
+#define OFS_RD_BATCH 256
+
+#define OFS_OX_PREFIX "user.optimfs."
+
+static const char ofs_root_seed[] = "optimfs:root";
+
+/* ---- small helpers -------------------------------------------------------
+ */
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+lock_ns(struct ofs_ns *ns)
+{
+	pthread_mutex_lock(&ns->ns_mtx);
+}
+
+static void
+unlock_ns(struct ofs_ns *ns)
+{
+	pthread_mutex_unlock(&ns->ns_mtx);
+}
+
+static const char *
+kind_word(uint8_t kind)
+{
+	switch (kind) {
+	case OFS_DIR:
+		return "directory";
+	case OFS_DIARY:
+		return "diary";
+	default:
+		return "file";
+	}
+}
+
+/* ---- id map --------------------------------------------------------------
+ */
+
+static size_t
+idmap_slot(const struct ofs_idmap *m, const struct oc_bid *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h));
+	return (size_t) (h & (m->nb - 1));
+}
+
+static void *
+idmap_get(const struct ofs_idmap *m, const struct oc_bid *id)
+{
+	struct ofs_idmap_ent *e;
+
+	if (m->nb == 0)
+		return NULL;
+	for (e = m->b[idmap_slot(m, id)]; e != NULL; e = e->next)
+		if (oc_bid_eq(&e->id, id))
+			return e->p;
+	return NULL;
+}
+
+static void
+idmap_grow(struct ofs_idmap *m)
+{
+	struct ofs_idmap old = *m;
+	size_t           i;
+
+	m->nb = old.nb ? old.nb * 2 : 64;
+	m->b  = o_calloc(m->nb, sizeof(*m->b));
+	for (i = 0; i < old.nb; i++) {
+		struct ofs_idmap_ent *e = old.b[i], *nx;
+
+		for (; e != NULL; e = nx) {
+			size_t s = idmap_slot(m, &e->id);
+
+			nx      = e->next;
+			e->next = m->b[s];
+			m->b[s] = e;
+		}
+	}
+	free(old.b);
+}
+
+static void
+idmap_put(struct ofs_idmap *m, const struct oc_bid *id, void *p)
+{
+	struct ofs_idmap_ent *e;
+	size_t                s;
+
+	if (m->nb > 0)
+		for (e = m->b[idmap_slot(m, id)]; e != NULL; e = e->next)
+			if (oc_bid_eq(&e->id, id)) {
+				e->p = p;
+				return;
+			}
+	if (m->n >= m->nb)
+		idmap_grow(m);
+	s       = idmap_slot(m, id);
+	e       = o_malloc(sizeof(*e));
+	e->id   = *id;
+	e->p    = p;
+	e->next = m->b[s];
+	m->b[s] = e;
+	m->n++;
+}
+
+static void
+idmap_fini(struct ofs_idmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		struct ofs_idmap_ent *e = m->b[i], *nx;
+
+		for (; e != NULL; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- inode table and paths (ns_mtx held) ---------------------------------
+ */
+
+static struct ofs_inode *
+ino_get(struct ofs_ns *ns, uint64_t ino)
+{
+	if (ino == 0 || ino >= ns->ninodes)
+		return NULL;
+	return ns->inodes[ino];
+}
+
+static void
+path_of(struct ofs_ns *ns, uint64_t ino, char *buf, size_t cap)
+{
+	const char       *parts[64];
+	struct ofs_inode *in = ino_get(ns, ino);
+	size_t            n = 0, len = 0, i;
+
+	if (in == NULL) {
+		snprintf(buf, cap, "?(inode %" PRIu64 ")", ino);
+		return;
+	}
+	while (in != NULL && in->ino != OFS_ROOT_INO && n < O_NELEM(parts)) {
+		parts[n++] = in->name ? in->name : "?";
+		in         = ino_get(ns, in->parent);
+	}
+	buf[0] = '\0';
+	if (in != NULL && in->ino != OFS_ROOT_INO)
+		len = (size_t) snprintf(buf, cap, "...");
+	if (n == 0)
+		snprintf(buf, cap, "/");
+	for (i = n; i-- > 0 && len < cap;)
+		len +=
+		    (size_t) snprintf(buf + len, cap - len, "/%s", parts[i]);
+}
+
+static void
+path_child(
+    struct ofs_ns *ns, uint64_t dir, const char *name, char *buf, size_t cap)
+{
+	size_t len;
+
+	path_of(ns, dir, buf, cap);
+	len = strlen(buf);
+	if (len == 1 && buf[0] == '/')
+		len = 0;
+	if (len < cap)
+		snprintf(buf + len, cap - len, "/%s", name);
+}
+
+static o_err
+check_name(const char *op, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return o_err_set(
+		    O_EINVAL, "%s: invalid name \"%.64s\"", op, name);
+	if (n > OFS_NAME_MAX)
+		return o_err_set(O_ENAMETOOLONG,
+		    "%s: name of %zu bytes exceeds %d: \"%.32s...\"", op, n,
+		    OFS_NAME_MAX, name);
+	return O_OK;
+}
+
+static o_err
+need_ino(
+    struct ofs_ns *ns, uint64_t ino, const char *op, struct ofs_inode **out)
+{
+	*out = ino_get(ns, ino);
+	if (*out == NULL)
+		return o_err_set(
+		    O_ENOTFOUND, "%s: inode %" PRIu64 " unknown", op, ino);
+	return O_OK;
+}
+
+static o_err
+need_dir(
+    struct ofs_ns *ns, uint64_t ino, const char *op, struct ofs_inode **out)
+{
+	char  path[512];
+	o_err e;
+
+	if ((e = need_ino(ns, ino, op, out)) != O_OK)
+		return e;
+	if ((*out)->kind != OFS_DIR) {
+		path_of(ns, ino, path, sizeof(path));
+		return o_err_set(O_ENOTDIR, "%s: %s is a %s, not a directory",
+		    op, path, kind_word((*out)->kind));
+	}
+	if ((*out)->unlinked) {
+		path_of(ns, ino, path, sizeof(path));
+		return o_err_set(
+		    O_ENOTFOUND, "%s: directory %s was removed", op, path);
+	}
+	return O_OK;
+}
+
+/* ---- directory entry records ---------------------------------------------
+ */
+
+/* Decoded record; x is owned (OC_NULL or OC_MAP). */
+struct ofs_meta {
+	uint8_t       kind;
+	struct oc_bid id;
+	uint32_t      mode;
+	int64_t       mt, ct;
+	uint64_t      sz;
+	struct oc_val x;
+};
+
+static void
+meta_fini(struct ofs_meta *m)
+{
+	oc_val_fini(&m->x);
+}
+
+/* Encode a record; x is borrowed; d/dn only for files. */
+static void
+rec_encode(
+    const struct ofs_meta *m, const void *d, size_t dn, struct o_buf *out)
+{
+	struct oc_val v    = oc_map();
+	char          k[2] = { (char) m->kind, '\0' };
+
+	oc_map_set(&v, "k", oc_text(k));
+	oc_map_set(&v, "id", oc_bid_val(&m->id));
+	oc_map_set(&v, "mode", oc_int(m->mode & 07777));
+	oc_map_set(&v, "mt", oc_int(m->mt));
+	oc_map_set(&v, "ct", oc_int(m->ct));
+	if (m->kind == OFS_FILE) {
+		oc_map_set(&v, "sz", oc_int((int64_t) dn));
+		oc_map_set(&v, "d", oc_bytes(d != NULL ? d : "", dn));
+	}
+	if (m->x.type == OC_MAP && m->x.u.m.n > 0)
+		oc_map_set(&v, "x", oc_val_dup(&m->x));
+	o_buf_reset(out);
+	oc_encode(&v, out);
+	oc_val_fini(&v);
+}
+
+/* Decode a record found at `where`; *d (may be NULL) gets "d" or null. */
+static o_err
+rec_decode(const uint8_t *p, size_t n, struct ofs_meta *m, struct oc_val *d,
+    const char *where)
+{
+	static const struct oc_limits lim = { 16, 1u << 22,
+		OFS_FILE_MAX + (1u << 20) };
+	const struct oc_val          *dv, *x;
+	struct oc_val                 v;
+	const char                   *k;
+	size_t                        i;
+	o_err                         e;
+
+	memset(m, 0, sizeof(*m));
+	m->x = oc_null();
+	if (d != NULL)
+		*d = oc_null();
+	if ((e = oc_decode_lim(p, n, &v, &lim)) != O_OK)
+		return o_err_set(O_ECORRUPT,
+		    "entry %s: undecodable record: %s", where, o_err_detail());
+	k = oc_map_text(&v, "k");
+	if (k == NULL || strlen(k) != 1 ||
+	    (k[0] != OFS_DIR && k[0] != OFS_FILE && k[0] != OFS_DIARY) ||
+	    !oc_map_bid(&v, "id", &m->id)) {
+		oc_val_fini(&v);
+		return o_err_set(O_ECORRUPT,
+		    "entry %s: record lacks a valid kind or id", where);
+	}
+	m->kind = (uint8_t) k[0];
+	m->mode = (uint32_t) oc_map_int(&v, "mode", 0644) & 07777;
+	m->mt   = oc_map_int(&v, "mt", 0);
+	m->ct   = oc_map_int(&v, "ct", 0);
+	dv      = oc_map_bytes(&v, "d");
+	m->sz   = dv != NULL ? dv->u.s.n : 0;
+	x       = oc_map_get(&v, "x");
+	if (x != NULL && x->type == OC_MAP) {
+		m->x = oc_map();
+		for (i = 0; i < x->u.m.n; i++)
+			if (x->u.m.kv[i].val.type == OC_BYTES)
+				oc_map_set(&m->x,
+				    (const char *) x->u.m.kv[i].key.u.s.p,
+				    oc_val_dup(&x->u.m.kv[i].val));
+	}
+	if (d != NULL && dv != NULL)
+		*d = oc_val_dup(dv);
+	oc_val_fini(&v);
+	return O_OK;
+}
+
+/* The record of an inode as it stands (x borrowed). */
+static struct ofs_meta
+inode_meta(const struct ofs_inode *in)
+{
+	struct ofs_meta m;
+
+	m.kind = in->kind;
+	m.id   = in->id;
+	m.mode = in->mode;
+	m.mt   = in->mt;
+	m.ct   = in->ct;
+	m.sz   = in->sz;
+	m.x    = in->x;
+	return m;
+}
+
+/* ---- file data accounting (ns_mtx held) ----------------------------------
+ */
+
+static void
+data_drop(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	ns->loaded_bytes -= in->data.len;
+	o_buf_fini(&in->data);
+	in->loaded = false;
+}
+
+static void
+data_set(struct ofs_ns *ns, struct ofs_inode *in, const void *p, size_t n)
+{
+	data_drop(ns, in);
+	if (n > 0)
+		o_buf_append(&in->data, p, n);
+	ns->loaded_bytes += n;
+	in->loaded = true;
+}
+
+static void
+data_resize(struct ofs_ns *ns, struct ofs_inode *in, size_t n)
+{
+	size_t old = in->data.len;
+
+	if (n > old) {
+		o_buf_reserve(&in->data, n - old);
+		memset(in->data.data + old, 0, n - old);
+	}
+	in->data.len = n;
+	ns->loaded_bytes += n;
+	ns->loaded_bytes -= old;
+}
+
+static void
+evict_clean(struct ofs_ns *ns, struct ofs_inode *keep)
+{
+	size_t i;
+
+	for (i = 1; i < ns->ninodes && ns->loaded_bytes > OFS_CLEAN_BUDGET;
+	     i++) {
+		struct ofs_inode *in = ns->inodes[i];
+
+		if (in != keep && in->kind == OFS_FILE && in->loaded &&
+		    !in->dirty && !in->unlinked)
+			data_drop(ns, in);
+	}
+}
+
+static void
+mark_dirty(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	in->dirty         = true;
+	in->last_write_ns = o_mono_ns();
+	if (in->on_dirty)
+		return;
+	if (ns->ndirty == ns->dcap) {
+		ns->dcap = ns->dcap ? ns->dcap * 2 : 16;
+		ns->dirty =
+		    o_realloc(ns->dirty, ns->dcap * sizeof(*ns->dirty));
+	}
+	ns->dirty[ns->ndirty++] = in;
+	in->on_dirty            = true;
+}
+
+/* ---- inodes (ns_mtx held) ------------------------------------------------
+ */
+
+static struct ofs_inode *
+inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
+    const char *name)
+{
+	struct ofs_inode *in = o_calloc(1, sizeof(*in));
+
+	if (ns->ninodes == ns->icap) {
+		ns->icap = ns->icap ? ns->icap * 2 : 256;
+		ns->inodes =
+		    o_realloc(ns->inodes, ns->icap * sizeof(*ns->inodes));
+	}
+	in->ino        = ns->ninodes++;
+	in->id         = m->id;
+	in->kind       = m->kind;
+	in->parent     = parent;
+	in->name       = name != NULL ? o_strdup(name) : NULL;
+	in->mode       = m->mode;
+	in->mt         = m->mt;
+	in->ct         = m->ct;
+	in->sz         = m->sz;
+	in->x          = oc_val_dup(&m->x);
+	in->nent       = -1;
+	in->idx.stride = 1;
+	pthread_mutex_init(&in->i_mtx, NULL);
+	ns->inodes[in->ino] = in;
+	idmap_put(&ns->by_id, &in->id, in);
+	return in;
+}
+
+static void
+inode_free(struct ofs_inode *in)
+{
+	free(in->name);
+	o_buf_fini(&in->data);
+	o_buf_fini(&in->frag);
+	oc_val_fini(&in->x);
+	free(in->idx.m);
+	pthread_mutex_destroy(&in->i_mtx);
+	free(in);
+}
+
+/* Adopt a record read from the tree at (parent, name). */
+static void
+inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
+    uint64_t parent, const char *name)
+{
+	if (in->ino != OFS_ROOT_INO &&
+	    (in->parent != parent || in->name == NULL ||
+	        strcmp(in->name, name) != 0)) {
+		free(in->name);
+		in->name   = o_strdup(name);
+		in->parent = parent;
+	}
+	in->unlinked = false;
+	in->stale    = false;
+	in->mode     = m->mode;
+	oc_val_fini(&in->x);
+	in->x = oc_val_dup(&m->x);
+	if (in->kind == OFS_FILE && in->dirty)
+		return; /* our bytes, size and times are newer */
+	if (in->kind == OFS_FILE && in->loaded &&
+	    (in->sz != m->sz || in->mt != m->mt))
+		data_drop(ns, in);
+	in->mt = m->mt;
+	in->ct = m->ct;
+	in->sz = m->sz;
+}
+
+/* The inode of the object a record names, made on first sight. */
+static o_err
+inode_for(struct ofs_ns *ns, uint64_t parent, const char *name,
+    const struct ofs_meta *m, struct ofs_inode **out)
+{
+	struct ofs_inode *in = idmap_get(&ns->by_id, &m->id);
+	char              path[512];
+
+	if (in == NULL) {
+		*out = inode_new(ns, m, parent, name);
+		return O_OK;
+	}
+	if (in->kind != m->kind) {
+		path_child(ns, parent, name, path, sizeof(path));
+		return o_err_set(O_ECORRUPT,
+		    "entry %s: a %s record names object of inode %" PRIu64
+		    " (a %s)",
+		    path, kind_word(m->kind), in->ino, kind_word(in->kind));
+	}
+	inode_adopt(ns, in, m, parent, name);
+	*out = in;
+	return O_OK;
+}
+
+/* ---- collections ---------------------------------------------------------
+ */
+
+static struct ofs_coll *
+coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
+    uint64_t ino, struct oc_collection *c)
+{
+	struct ofs_coll *oc = o_calloc(1, sizeof(*oc));
+
+	oc->id        = *id;
+	oc->kind      = kind;
+	oc->c         = c;
+	oc->ino       = ino;
+	oc->next      = ns->coll_list;
+	ns->coll_list = oc;
+	ns->ncolls++;
+	idmap_put(&ns->colls, id, oc);
+	return oc;
+}
+
+/* Open (or find) collection id of kind; ns_mtx held (opening reads). */
+static o_err
+coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
+    uint64_t ino, struct ofs_coll **out)
+{
+	struct oc_collection *c;
+	char                  path[512], s[OC_BID_STRLEN];
+	o_err                 e;
+
+	*out = idmap_get(&ns->colls, id);
+	if (*out != NULL)
+		return O_OK;
+	if (kind == OFS_DIR)
+		e = oc_tree_open(ns->tx, id, false, NULL, &c);
+	else
+		e = oc_diary_open(ns->tx, id, false, NULL, &c);
+	if (e != O_OK) {
+		path_of(ns, ino, path, sizeof(path));
+		return o_err_wrap(e, "open %s %s (collection %s)",
+		    kind_word(kind), path, oc_bid_str(id, s));
+	}
+	*out = coll_add(ns, id, kind, ino, c);
+	return O_OK;
+}
+
+/* The own collection of a directory or diary inode; ns_mtx held. */
+static o_err
+inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
+{
+	o_err e;
+
+	if (in->kind == OFS_FILE)
+		return o_err_set(
+		    O_EINVAL, "inode %" PRIu64 " is a file", in->ino);
+	if (in->coll == NULL &&
+	    (e = coll_get(ns, &in->id, in->kind, in->ino, &in->coll)) != O_OK)
+		return e;
+	*out = in->coll;
+	return O_OK;
+}
+
+/* The collection holding in's entry; ns_mtx held. */
+static o_err
+parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
+{
+	struct ofs_inode *p = ino_get(ns, in->parent);
+
+	if (p == NULL || p->kind != OFS_DIR)
+		return o_err_set(O_EINTERNAL,
+		    "inode %" PRIu64 ": parent %" PRIu64 " is not a directory",
+		    in->ino, in->parent);
+	return inode_coll(ns, p, out);
+}
+
+/*
+ * Commit oc's queued actions (no lock held).  On failure the actions stay
+ * queued, the collection stays dirty, the error is kept for the next
+ * flush and logged with the path.
+ */
+static o_err
+coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
+{
+	char  path[512], detail[512];
+	o_err e;
+
+	lock_ns(ns);
+	oc->dirty = false;
+	unlock_ns(ns);
+	e = oc_coll_sync(oc->c);
+	lock_ns(ns);
+	if (e == O_OK) {
+		oc->err = O_OK;
+	} else {
+		snprintf(detail, sizeof(detail), "%s", o_err_detail());
+		oc->dirty = true;
+		oc->err   = e;
+		ns->errors++;
+		path_of(ns, oc->ino, path, sizeof(path));
+		o_log(O_LOG_WARN,
+		    "commit of %s %s failed (%s), kept queued: %s",
+		    kind_word(oc->kind), path, o_errname(e), detail);
+		e = o_err_set(e, "commit of %s %s: %s", kind_word(oc->kind),
+		    path, detail);
+	}
+	unlock_ns(ns);
+	return e;
+}
+
+/* ---- entries in directories (ns_mtx held) --------------------------------
+ */
+
+/* Read and decode entry name of directory d.  raw (may be NULL) keeps the
+ * encoded record; data (may be NULL) gets a file's bytes. */
+static o_err
+ent_read(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
+    struct ofs_meta *m, struct oc_val *data, struct o_buf *raw, bool *found)
+{
+	struct ofs_coll *dc;
+	struct o_buf     own = { 0 }, *b = raw != NULL ? raw : &own;
+	char             path[512];
+	o_err            e;
+
+	memset(m, 0, sizeof(*m));
+	m->x = oc_null();
+	if (data != NULL)
+		*data = oc_null();
+	*found = false;
+	if ((e = inode_coll(ns, d, &dc)) != O_OK)
+		return e;
+	o_buf_reset(b);
+	if ((e = oc_tree_get(dc->c, name, strlen(name), b, found)) != O_OK) {
+		path_child(ns, d->ino, name, path, sizeof(path));
+		e = o_err_wrap(e, "read entry %s", path);
+	} else if (*found) {
+		path_child(ns, d->ino, name, path, sizeof(path));
+		e = rec_decode(b->data, b->len, m, data, path);
+	}
+	o_buf_fini(&own);
+	return e;
+}
+
+/* Re-read in's own entry: *found false when it is gone or renamed over. */
+static o_err
+inode_read_rec(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_meta *m,
+    struct oc_val *data, bool *found)
+{
+	struct ofs_inode *p = ino_get(ns, in->parent);
+	o_err             e;
+
+	if (p == NULL || p->kind != OFS_DIR)
+		return o_err_set(O_EINTERNAL,
+		    "inode %" PRIu64 ": parent %" PRIu64 " is not a directory",
+		    in->ino, in->parent);
+	e = ent_read(ns, p, in->name, m, data, NULL, found);
+	if (e == O_OK && *found && !oc_bid_eq(&m->id, &in->id)) {
+		*found = false;
+		meta_fini(m);
+		if (data != NULL)
+			oc_val_fini(data);
+	}
+	return e;
+}
+
+/* After a refresh: re-read the entry of a stale inode. */
+static o_err
+inode_fresh(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_meta m;
+	bool            found;
+	o_err           e;
+
+	if (!in->stale || in->unlinked || in->ino == OFS_ROOT_INO)
+		return O_OK;
+	if ((e = inode_read_rec(ns, in, &m, NULL, &found)) != O_OK)
+		return e;
+	if (found)
+		inode_adopt(ns, in, &m, in->parent, in->name);
+	else
+		in->unlinked = true; /* removed by another mount */
+	in->stale = false;
+	meta_fini(&m);
+	return O_OK;
+}
+
+static o_err
+file_load(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_meta m;
+	struct oc_val   d;
+	bool            found;
+	char            path[512];
+	o_err           e;
+
+	if (in->loaded)
+		return O_OK;
+	if (in->unlinked) {
+		data_set(ns, in, NULL, 0);
+		in->sz = 0;
+		return O_OK;
+	}
+	if ((e = inode_read_rec(ns, in, &m, &d, &found)) != O_OK)
+		return e;
+	if (!found) {
+		in->unlinked = true;
+		path_of(ns, in->ino, path, sizeof(path));
+		return o_err_set(O_ENOTFOUND,
+		    "read %s: the entry is gone (removed by another mount?)",
+		    path);
+	}
+	if (d.type == OC_BYTES)
+		data_set(ns, in, d.u.s.p, d.u.s.n);
+	else
+		data_set(ns, in, NULL, 0);
+	in->sz = in->data.len;
+	oc_val_fini(&d);
+	meta_fini(&m);
+	evict_clean(ns, in);
+	return O_OK;
+}
+
+/* Stage in's record (with a file's current bytes) in its directory. */
+static o_err
+ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_coll *dc;
+	struct ofs_meta  m;
+	struct o_buf     raw = { 0 };
+	char             path[512];
+	o_err            e;
+
+	if (in->ino == OFS_ROOT_INO || in->unlinked) {
+		in->dirty = false;
+		return O_OK;
+	}
+	if (in->kind == OFS_FILE && (e = file_load(ns, in)) != O_OK)
+		return e;
+	if ((e = parent_coll(ns, in, &dc)) != O_OK)
+		return e;
+	m = inode_meta(in);
+	if (in->kind == OFS_FILE)
+		rec_encode(&m, in->data.data, in->data.len, &raw);
+	else
+		rec_encode(&m, NULL, 0, &raw);
+	e = oc_tree_put(dc->c, in->name, strlen(in->name), raw.data, raw.len);
+	if (e != O_OK) {
+		path_of(ns, in->ino, path, sizeof(path));
+		e = o_err_wrap(e, "store entry %s", path);
+	} else {
+		in->dirty = false;
+		dc->dirty = true;
+	}
+	o_buf_fini(&raw);
+	return e;
+}
+
+/* ---- attributes ----------------------------------------------------------
+ */
+
+/* Everything but a diary's size (attr_finish); ns_mtx held. */
+static o_err
+fill_attr(
+    struct ofs_ns *ns, struct ofs_inode *in, bool count, struct ofs_attr *a)
+{
+	struct ofs_coll *oc;
+	uint64_t         n;
+	o_err            e;
+
+	memset(a, 0, sizeof(*a));
+	a->ino      = in->ino;
+	a->kind     = in->kind;
+	a->mode     = in->mode;
+	a->mtime_ns = in->mt;
+	a->ctime_ns = in->ct;
+	a->nlink    = in->unlinked ? 0 : 1;
+	if (in->ino == OFS_ROOT_INO) {
+		a->mode     = ns->root_mode;
+		a->mtime_ns = ns->root_mt;
+		a->ctime_ns = ns->root_ct;
+	}
+	switch (in->kind) {
+	case OFS_DIR:
+		a->nlink = in->unlinked ? 0 : 2;
+		if (in->nent < 0 && count) {
+			if ((e = inode_coll(ns, in, &oc)) != O_OK ||
+			    (e = oc_tree_count(oc->c, &n)) != O_OK)
+				return e;
+			in->nent = (int64_t) n;
+		}
+		a->size = in->nent > 0 ? (uint64_t) in->nent : 0;
+		break;
+	case OFS_FILE:
+		a->size = in->sz;
+		break;
+	default:
+		/* size filled by attr_finish; open the diary now */
+		return inode_coll(ns, in, &oc);
+	}
+	return O_OK;
+}
+
+/* ---- diaries -------------------------------------------------------------
+ */
+
+struct dsnap {
+	int64_t       rev;
+	struct oc_val pend; /* copy of the queued append actions */
+	struct o_buf  frag;
+};
+
+/* A consistent view of a diary (i_mtx held by the caller). */
+static void
+dsnap_take(struct ofs_inode *in, struct oc_collection *c, struct dsnap *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (;;) {
+		int64_t r;
+
+		s->rev  = oc_coll_rev(c);
+		s->pend = oc_coll_pending(c);
+		r       = oc_coll_rev(c);
+		if (r == s->rev)
+			break;
+		oc_val_fini(&s->pend);
+	}
+	if (in->frag.len > 0)
+		o_buf_append(&s->frag, in->frag.data, in->frag.len);
+}
+
+static void
+dsnap_fini(struct dsnap *s)
+{
+	oc_val_fini(&s->pend);
+	o_buf_fini(&s->frag);
+}
+
+static uint64_t
+act_size(const struct oc_val *a)
+{
+	const struct oc_val *d = oc_map_bytes(a, "d"), *c;
+
+	if (d != NULL)
+		return d->u.s.n;
+	c = oc_map_get(a, "c");
+	return c != NULL ? (uint64_t) oc_map_int(c, "len", 0) : 0;
+}
+
+/* Copy the part of append a (starting at offset cur) inside [off, off+len)
+ * to buf + (that offset - off). */
+static o_err
+act_copy(struct oc_bstore *s, const struct oc_val *a, uint64_t cur,
+    uint64_t off, size_t len, uint8_t *buf, struct o_buf *tmp)
+{
+	const struct oc_val *d;
+	const uint8_t       *p;
+	uint64_t             n  = act_size(a);
+	uint64_t             lo = O_MAX(cur, off);
+	uint64_t             hi = O_MIN(cur + n, off + len);
+	o_err                e;
+
+	if (lo >= hi)
+		return O_OK;
+	if ((d = oc_map_bytes(a, "d")) != NULL) {
+		p = d->u.s.p;
+	} else {
+		o_buf_reset(tmp);
+		if ((e = oc_chunks_read(s, oc_map_get(a, "c"), tmp)) != O_OK)
+			return e;
+		if (tmp->len < n)
+			return o_err_set(O_ECORRUPT,
+			    "diary append: chunks hold %zu of %" PRIu64
+			    " bytes",
+			    tmp->len, n);
+		p = tmp->data;
+	}
+	memcpy(buf + (lo - off), p + (lo - cur), (size_t) (hi - lo));
+	return O_OK;
+}
+
+static void
+dindex_mark(struct ofs_dindex *x, uint64_t off, const struct oc_chain_path *p)
+{
+	size_t i, j;
+
+	if (x->n >= OFS_DMARK_MAX) {
+		for (i = j = 0; i < x->n; i += 2)
+			x->m[j++] = x->m[i];
+		x->n = j;
+		x->stride *= 2;
+	}
+	if (x->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 64;
+		x->m   = o_realloc(x->m, x->cap * sizeof(*x->m));
+	}
+	x->m[x->n].off = off;
+	x->m[x->n].pos = *p;
+	x->n++;
+}
+
+/* Count the log's entries up to rev upto into the index. */
+static o_err
+dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
+    struct ofs_dindex *x, int64_t upto)
+{
+	struct oc_log        log;
+	struct oc_chain_iter it;
+	struct oc_chain_path pos;
+	const struct oc_val *ent;
+	bool                 done;
+	o_err                e;
+
+	if (x->end_rev >= upto)
+		return O_OK;
+	if ((e = oc_log_open(&log, s, col)) != O_OK)
+		return e;
+	if ((e = oc_chain_iter_init(
+	         &it, &log.ch, x->has_end ? &x->end : NULL, true)) != O_OK)
+		return e;
+	for (;;) {
+		struct oc_val acts;
+		uint64_t      size = 0;
+		int64_t       rev;
+		bool          newblk;
+		size_t        i;
+
+		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK ||
+		    done)
+			break;
+		rev = oc_log_entry_rev(ent);
+		if (rev <= x->end_rev)
+			continue;
+		if (rev > upto)
+			break;
+		if ((e = oc_log_entry_acts(ent, &acts)) != O_OK)
+			break;
+		for (i = 0; i < acts.u.a.n; i++)
+			size += act_size(&acts.u.a.v[i]);
+		newblk = !x->has_end || !oc_bid_eq(&pos.blk, &x->end.blk);
+		if (newblk)
+			x->since++;
+		if (x->n == 0 || (newblk && x->since >= x->stride)) {
+			dindex_mark(x, x->end_off, &pos);
+			x->since = 0;
+		}
+		x->end     = pos;
+		x->has_end = true;
+		x->end_rev = rev;
+		x->end_off += size;
+		x->nent += acts.u.a.n;
+		oc_val_fini(&acts);
+	}
+	oc_chain_iter_fini(&it);
+	return e;
+}
+
+/* Copy committed bytes [off, off+len) (all below x->end_off). */
+static o_err
+dindex_read(struct oc_bstore *s, const struct oc_bid *col,
+    const struct ofs_dindex *x, int64_t upto, uint64_t off, size_t len,
+    uint8_t *buf, struct o_buf *tmp)
+{
+	struct oc_log        log;
+	struct oc_chain_iter it;
+	const struct oc_val *ent;
+	size_t               lo = 0, hi = x->n;
+	uint64_t             cur;
+	bool                 done;
+	o_err                e;
+
+	if (x->n == 0)
+		return o_err_set(O_EINTERNAL, "diary index has no marks");
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->m[mid].off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	cur = x->m[lo].off;
+	if ((e = oc_log_open(&log, s, col)) != O_OK)
+		return e;
+	if ((e = oc_chain_iter_init(&it, &log.ch, &x->m[lo].pos, true)) !=
+	    O_OK)
+		return e;
+	while (cur < off + len) {
+		struct oc_val acts;
+		size_t        i;
+
+		if ((e = oc_chain_iter_next(&it, &ent, NULL, &done)) != O_OK ||
+		    done)
+			break;
+		if (oc_log_entry_rev(ent) > upto)
+			break;
+		if ((e = oc_log_entry_acts(ent, &acts)) != O_OK)
+			break;
+		for (i = 0; i < acts.u.a.n && e == O_OK; i++) {
+			e = act_copy(
+			    s, &acts.u.a.v[i], cur, off, len, buf, tmp);
+			cur += act_size(&acts.u.a.v[i]);
+		}
+		oc_val_fini(&acts);
+		if (e != O_OK)
+			break;
+	}
+	oc_chain_iter_fini(&it);
+	return e;
+}
+
+struct dread {
+	struct ofs_inode   *in;
+	const struct dsnap *snap;
+	uint64_t            off;
+	size_t              len;
+	uint8_t            *buf;
+	uint64_t            total; /* committed + queued + fragment */
+	uint64_t            nent;  /* committed appends */
+	size_t              got;
+	bool                retry;
+};
+
+static o_err
+dread_fn(struct oc_bstore *s, void *arg)
+{
+	struct dread        *r    = arg;
+	struct ofs_dindex   *x    = &r->in->idx;
+	const struct oc_val *pend = &r->snap->pend;
+	struct o_buf         tmp  = { 0 };
+	uint64_t             committed, cur, end, fl = r->snap->frag.len;
+	size_t               i;
+	o_err                e;
+
+	if (x->end_rev > r->snap->rev) {
+		r->retry = true;
+		return O_OK;
+	}
+	if ((e = dindex_extend(s, &r->in->id, x, r->snap->rev)) != O_OK)
+		return e;
+	committed = x->end_off;
+	r->nent   = x->nent;
+	r->total  = committed + fl;
+	for (i = 0; i < pend->u.a.n; i++)
+		r->total += act_size(&pend->u.a.v[i]);
+	if (r->len == 0 || r->off >= r->total)
+		return O_OK;
+	end = O_MIN(r->off + r->len, r->total);
+	if (r->off < committed &&
+	    (e = dindex_read(s, &r->in->id, x, r->snap->rev, r->off,
+	         (size_t) (O_MIN(end, committed) - r->off), r->buf, &tmp)) !=
+	        O_OK)
+		goto out;
+	cur = committed;
+	for (i = 0; i < pend->u.a.n && cur < end; i++) {
+		e = act_copy(s, &pend->u.a.v[i], cur, r->off,
+		    (size_t) (end - r->off), r->buf, &tmp);
+		if (e != O_OK)
+			goto out;
+		cur += act_size(&pend->u.a.v[i]);
+	}
+	if (cur < end) {
+		uint64_t lo = O_MAX(cur, r->off);
+
+		memcpy(r->buf + (lo - r->off), r->snap->frag.data + (lo - cur),
+		    (size_t) (end - lo));
+	}
+	r->got = (size_t) (end - r->off);
+out:
+	o_buf_fini(&tmp);
+	return e;
+}
+
+/* Read (or with r->len == 0 only measure) a diary; locked: i_mtx held. */
+static o_err
+diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
+    struct dread *r)
+{
+	for (;;) {
+		struct dsnap snap;
+		o_err        e;
+
+		if (!locked)
+			pthread_mutex_lock(&in->i_mtx);
+		dsnap_take(in, c, &snap);
+		if (!locked)
+			pthread_mutex_unlock(&in->i_mtx);
+		r->snap  = &snap;
+		r->retry = false;
+		r->got   = 0;
+		e        = oc_coll_read(c, dread_fn, r);
+		r->snap  = NULL;
+		dsnap_fini(&snap);
+		if (e != O_OK || !r->retry)
+			return e;
+	}
+}
+
+static o_err
+diary_size(struct ofs_inode *in, struct oc_collection *c, uint64_t *size)
+{
+	struct dread r;
+	o_err        e;
+
+	memset(&r, 0, sizeof(r));
+	r.in  = in;
+	e     = diary_view(in, c, false, &r);
+	*size = r.total;
+	return e;
+}
+
+/* Append the fragment as an entry (i_mtx held). */
+static o_err
+diary_emit_frag(struct ofs_inode *in, struct oc_collection *c)
+{
+	o_err e;
+
+	if (in->frag.len == 0)
+		return O_OK;
+	e = oc_diary_append(c, in->frag.data, in->frag.len);
+	if (e == O_OK)
+		o_buf_reset(&in->frag);
+	return e;
+}
+
+static o_err
+diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t off,
+    const uint8_t *p, size_t len, bool append, const char *path)
+{
+	o_err e = O_OK;
+
+	pthread_mutex_lock(&in->i_mtx);
+	if (!append) {
+		struct dread r;
+
+		memset(&r, 0, sizeof(r));
+		r.in = in;
+		if ((e = diary_view(in, c, true, &r)) != O_OK)
+			goto out;
+		if (off != r.total) {
+			e = o_err_set(O_EPERM,
+			    "write to diary %s at offset %" PRIu64
+			    ": diaries are append-only (size %" PRIu64 ")",
+			    path, off, r.total);
+			goto out;
+		}
+	}
+	while (len > 0) {
+		const uint8_t *nl = memchr(p, '\n', len);
+		size_t         seg;
+
+		if (nl == NULL) {
+			o_buf_append(&in->frag, p, len);
+			if (in->frag.len >= OFS_DIARY_FRAG_MAX)
+				e = diary_emit_frag(in, c);
+			break;
+		}
+		seg = (size_t) (nl - p) + 1;
+		if (in->frag.len > 0) {
+			o_buf_append(&in->frag, p, seg);
+			e = diary_emit_frag(in, c);
+		} else {
+			e = oc_diary_append(c, p, seg);
+		}
+		if (e != O_OK)
+			break;
+		p += seg;
+		len -= seg;
+	}
+	if (e != O_OK && e != O_EPERM)
+		e = o_err_wrap(e, "append to diary %s", path);
+out:
+	pthread_mutex_unlock(&in->i_mtx);
+	return e;
+}
+
+/* ---- committer -----------------------------------------------------------
+ */
+
+/* Append every diary's fragment (close). */
+static o_err
+flush_fragments(struct ofs_ns *ns)
+{
+	struct ofs_inode **v;
+	size_t             n = 0, i;
+	o_err              e, first = O_OK;
+
+	lock_ns(ns);
+	v = o_malloc((ns->ninodes + 1) * sizeof(*v));
+	for (i = 1; i < ns->ninodes; i++)
+		if (ns->inodes[i]->kind == OFS_DIARY &&
+		    ns->inodes[i]->coll != NULL)
+			v[n++] = ns->inodes[i];
+	unlock_ns(ns);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&v[i]->i_mtx);
+		e = diary_emit_frag(v[i], v[i]->coll->c);
+		pthread_mutex_unlock(&v[i]->i_mtx);
+		if (e != O_OK && first == O_OK)
+			first = e;
+		lock_ns(ns);
+		v[i]->coll->dirty = true;
+		unlock_ns(ns);
+	}
+	free(v);
+	return first;
+}
+
+/*
+ * One round: stage file buffers idle for an interval (all of them when
+ * final), then sync every dirty collection.  Returns the first error.
+ */
+static o_err
+commit_round(struct ofs_ns *ns, bool final)
+{
+	struct ofs_coll **v;
+	struct ofs_coll  *oc;
+	uint64_t          now = o_mono_ns();
+	uint64_t idle = (uint64_t) ns->opts.commit_interval_ms * 1000000;
+	size_t   n    = 0, i, j;
+	o_err    e, first = O_OK;
+	char     path[512];
+
+	if (final)
+		first = flush_fragments(ns);
+	lock_ns(ns);
+	for (i = j = 0; i < ns->ndirty; i++) {
+		struct ofs_inode *in = ns->dirty[i];
+
+		if (in->dirty && !in->unlinked &&
+		    (final ||
+		        (now > in->last_write_ns &&
+		            now - in->last_write_ns >= idle)) &&
+		    (e = ent_stage(ns, in)) != O_OK) {
+			path_of(ns, in->ino, path, sizeof(path));
+			o_log(O_LOG_WARN, "staging %s failed: %s", path,
+			    o_err_detail());
+			ns->errors++;
+			if (first == O_OK)
+				first = e;
+		}
+		if (in->dirty && !in->unlinked)
+			ns->dirty[j++] = in;
+		else
+			in->on_dirty = false;
+	}
+	ns->ndirty = j;
+	v          = o_malloc((ns->ncolls + 1) * sizeof(*v));
+	for (oc = ns->coll_list; oc != NULL; oc = oc->next)
+		if (oc->dirty || (final && oc_coll_npending(oc->c) > 0))
+			v[n++] = oc;
+	unlock_ns(ns);
+	for (i = 0; i < n; i++)
+		if ((e = coll_sync(ns, v[i])) != O_OK && first == O_OK)
+			first = e;
+	free(v);
+	return first;
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct ofs_ns *ns = arg;
+
+	lock_ns(ns);
+	while (!ns->stop) {
+		struct timespec ts;
+		int64_t         ms = ns->opts.commit_interval_ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
+		if (ns->stop)
+			break;
+		unlock_ns(ns);
+		commit_round(ns, false);
+		lock_ns(ns);
+	}
+	unlock_ns(ns);
+	return NULL;
+}
+
+/* ---- open / close --------------------------------------------------------
+ */
+
+static void
+ns_free(struct ofs_ns *ns)
+{
+	struct ofs_coll *oc, *nx;
+	size_t           i;
+
+	for (i = 1; i < ns->ninodes; i++)
+		inode_free(ns->inodes[i]);
+	free(ns->inodes);
+	for (oc = ns->coll_list; oc != NULL; oc = nx) {
+		nx = oc->next;
+		oc_coll_free(oc->c);
+		free(oc);
+	}
+	idmap_fini(&ns->by_id);
+	idmap_fini(&ns->colls);
+	free(ns->dirty);
+	pthread_cond_destroy(&ns->ns_cv);
+	pthread_mutex_destroy(&ns->ns_mtx);
+	free(ns);
+}
+
+o_err
+ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
+    struct ofs_ns **out)
+{
+	struct ofs_ns        *ns = o_calloc(1, sizeof(*ns));
+	struct oc_collection *c;
+	struct ofs_meta       m;
+	struct ofs_inode     *root;
+	pthread_condattr_t    ca;
+	o_err                 e;
+
+	*out   = NULL;
+	ns->tx = tx;
+	if (opts != NULL)
+		ns->opts = *opts;
+	if (ns->opts.commit_interval_ms <= 0)
+		ns->opts.commit_interval_ms = 100;
+	pthread_mutex_init(&ns->ns_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ns->ns_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	ns->open_ns   = now_ns();
+	ns->root_mode = 0755;
+	ns->root_mt   = ns->open_ns;
+	ns->root_ct   = ns->open_ns;
+	ns->ninodes   = 1;
+	ns->icap      = 256;
+	ns->inodes    = o_calloc(ns->icap, sizeof(*ns->inodes));
+
+	memset(&m, 0, sizeof(m));
+	m.kind = OFS_DIR;
+	m.mode = 0755;
+	m.x    = oc_null();
+	o_sha256(ofs_root_seed, strlen(ofs_root_seed), m.id.b);
+	if ((e = oc_tree_open(tx, &m.id, true, NULL, &c)) != O_OK) {
+		e = o_err_wrap(e, "open root directory");
+		goto out_free;
+	}
+	if (!oc_coll_exists(c) && (e = oc_coll_sync(c)) != O_OK) {
+		oc_coll_free(c);
+		e = o_err_wrap(e, "create root directory");
+		goto out_free;
+	}
+	lock_ns(ns);
+	root       = inode_new(ns, &m, OFS_ROOT_INO, NULL);
+	root->coll = coll_add(ns, &m.id, OFS_DIR, root->ino, c);
+	unlock_ns(ns);
+	if (pthread_create(&ns->committer, NULL, committer_main, ns) != 0) {
+		e = o_err_set(O_ENOMEM, "start the committer thread: %s",
+		    strerror(errno));
+		goto out_free;
+	}
+	ns->started = true;
+	*out        = ns;
+	return O_OK;
+out_free:
+	ns_free(ns);
+	return e;
+}
+
+o_err
+ofs_ns_close(struct ofs_ns *ns)
+{
+	o_err e;
+
+	if (ns == NULL)
+		return O_OK;
+	if (ns->started) {
+		lock_ns(ns);
+		ns->stop = true;
+		pthread_cond_signal(&ns->ns_cv);
+		unlock_ns(ns);
+		pthread_join(ns->committer, NULL);
+	}
+	e = commit_round(ns, true);
+	ns_free(ns);
+	return e;
+}
+
+/* ---- lookups and attributes ----------------------------------------------
+ */
+
+/* A diary's size, outside ns_mtx (in->coll is set by fill_attr). */
+static o_err
+attr_finish(struct ofs_inode *in, struct ofs_attr *a)
+{
+	if (in->kind != OFS_DIARY || in->coll == NULL)
+		return O_OK;
+	return diary_size(in, in->coll->c, &a->size);
+}
+
+o_err
+ofs_lookup(
+    struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out)
+{
+	struct ofs_inode *d, *in = NULL;
+	struct ofs_meta   m;
+	struct oc_val     data = oc_null();
+	bool              found;
+	char              path[512];
+	o_err             e;
+
+	if ((e = check_name("lookup", name)) != O_OK)
+		return e;
+	memset(&m, 0, sizeof(m));
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "lookup", &d)) != O_OK ||
+	    (e = ent_read(ns, d, name, &m, &data, NULL, &found)) != O_OK)
+		goto out;
+	if (!found) {
+		path_child(ns, dir, name, path, sizeof(path));
+		e = o_err_set(O_ENOTFOUND, "lookup %s: no such entry", path);
+		goto out;
+	}
+	if ((e = inode_for(ns, dir, name, &m, &in)) != O_OK)
+		goto out;
+	/* the bytes were read anyway: keep small ones for the next read */
+	if (in->kind == OFS_FILE && !in->loaded && !in->dirty &&
+	    data.type == OC_BYTES && data.u.s.n <= OFS_LOOKUP_KEEP) {
+		data_set(ns, in, data.u.s.p, data.u.s.n);
+		evict_clean(ns, in);
+	}
+	e = fill_attr(ns, in, true, out);
+out:
+	unlock_ns(ns);
+	meta_fini(&m);
+	oc_val_fini(&data);
+	if (e == O_OK)
+		e = attr_finish(in, out);
+	return e;
+}
+
+o_err
+ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
+{
+	struct ofs_inode *in;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "getattr", &in)) == O_OK &&
+	    (e = inode_fresh(ns, in)) == O_OK)
+		e = fill_attr(ns, in, true, out);
+	unlock_ns(ns);
+	if (e == O_OK)
+		e = attr_finish(in, out);
+	return e;
+}
+
+o_err
+ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
+    bool set_mtime, int64_t mtime_ns, struct ofs_attr *out)
+{
+	struct ofs_inode *in;
+	struct ofs_attr   tmp;
+	int64_t           t = now_ns();
+	o_err             e;
+
+	if (out == NULL)
+		out = &tmp;
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "setattr", &in)) != O_OK)
+		goto out;
+	if (in->ino == OFS_ROOT_INO) {
+		if (set_mode)
+			ns->root_mode = mode & 07777;
+		if (set_mtime)
+			ns->root_mt = mtime_ns;
+		ns->root_ct = t;
+	} else {
+		if (set_mode)
+			in->mode = mode & 07777;
+		if (set_mtime)
+			in->mt = mtime_ns;
+		in->ct = t;
+		if ((e = ent_stage(ns, in)) != O_OK)
+			goto out;
+	}
+	e = fill_attr(ns, in, true, out);
+out:
+	unlock_ns(ns);
+	if (e == O_OK)
+		e = attr_finish(in, out);
+	return e;
+}
+
+o_err
+ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size)
+{
+	struct ofs_inode *in;
+	char              path[512];
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "truncate", &in)) != O_OK)
+		goto out;
+	path_of(ns, ino, path, sizeof(path));
+	if (in->kind == OFS_DIARY) {
+		e = o_err_set(O_EPERM,
+		    "truncate %s to %" PRIu64 ": diaries are append-only",
+		    path, size);
+		goto out;
+	}
+	if (in->kind == OFS_DIR) {
+		e = o_err_set(O_EISDIR, "truncate %s: a directory", path);
+		goto out;
+	}
+	if (size > OFS_FILE_MAX) {
+		e = o_err_set(O_ETOOBIG,
+		    "truncate %s to %" PRIu64 ": above the %llu-byte limit",
+		    path, size, (unsigned long long) OFS_FILE_MAX);
+		goto out;
+	}
+	if (size == 0 && !in->loaded)
+		data_set(ns, in, NULL, 0);
+	else if ((e = file_load(ns, in)) != O_OK)
+		goto out;
+	data_resize(ns, in, (size_t) size);
+	in->sz = size;
+	in->mt = in->ct = now_ns();
+	mark_dirty(ns, in);
+out:
+	unlock_ns(ns);
+	return e;
+}
+
+/* ---- creating and removing -----------------------------------------------
+ */
+
+static o_err
+exists_check(
+    struct ofs_ns *ns, struct ofs_inode *d, const char *name, const char *op)
+{
+	struct ofs_meta m;
+	bool            found;
+	char            path[512];
+	o_err           e;
+
+	if ((e = ent_read(ns, d, name, &m, NULL, NULL, &found)) != O_OK)
+		return e;
+	meta_fini(&m);
+	if (found) {
+		path_child(ns, d->ino, name, path, sizeof(path));
+		return o_err_set(O_EEXIST, "%s %s: already exists", op, path);
+	}
+	return O_OK;
+}
+
+/* Stage a new entry for m under d (ns_mtx held); returns its inode. */
+static o_err
+entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
+    const struct ofs_meta *m, struct ofs_inode **out)
+{
+	struct ofs_coll *dc;
+	struct o_buf     raw = { 0 };
+	char             path[512];
+	o_err            e;
+
+	if ((e = inode_coll(ns, d, &dc)) != O_OK)
+		return e;
+	rec_encode(m, NULL, 0, &raw);
+	e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
+	o_buf_fini(&raw);
+	if (e != O_OK) {
+		path_child(ns, d->ino, name, path, sizeof(path));
+		return o_err_wrap(e, "create %s", path);
+	}
+	dc->dirty = true;
+	d->nent   = -1;
+	*out      = inode_new(ns, m, d->ino, name);
+	return O_OK;
+}
+
+/* mkdir, or create of a diary: commit the collection, then the entry. */
+static o_err
+create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
+    uint32_t mode, struct ofs_attr *out)
+{
+	const char           *op = kind == OFS_DIR ? "mkdir" : "create diary";
+	struct ofs_inode     *d, *in = NULL;
+	struct oc_collection *c = NULL;
+	struct ofs_meta       m;
+	char                  path[512];
+	o_err                 e;
+
+	if ((e = check_name(op, name)) != O_OK)
+		return e;
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK)
+		e = exists_check(ns, d, name, op);
+	path_child(ns, dir, name, path, sizeof(path));
+	unlock_ns(ns);
+	if (e != O_OK)
+		return e;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = kind;
+	m.mode = mode & 07777;
+	m.mt = m.ct = now_ns();
+	m.x         = oc_null();
+	oc_bid_random(&m.id);
+	if (kind == OFS_DIR)
+		e = oc_tree_open(ns->tx, &m.id, true, NULL, &c);
+	else
+		e = oc_diary_open(ns->tx, &m.id, true, NULL, &c);
+	if (e == O_OK)
+		e = oc_coll_sync(c);
+	if (e != O_OK) {
+		oc_coll_free(c);
+		return o_err_wrap(
+		    e, "%s %s: commit of the new collection", op, path);
+	}
+
+	lock_ns(ns);
+	/* re-check: the name may have been taken meanwhile (the committed
+	 * collection is then unreferenced garbage) */
+	if ((e = need_dir(ns, dir, op, &d)) != O_OK ||
+	    (e = exists_check(ns, d, name, op)) != O_OK ||
+	    (e = entry_add(ns, d, name, &m, &in)) != O_OK) {
+		unlock_ns(ns);
+		oc_coll_free(c);
+		return e;
+	}
+	in->coll = coll_add(ns, &m.id, kind, in->ino, c);
+	e        = fill_attr(ns, in, true, out);
+	unlock_ns(ns);
+	if (e == O_OK)
+		e = attr_finish(in, out);
+	return e;
+}
+
+o_err
+ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name, uint32_t mode,
+    struct ofs_attr *out)
+{
+	return create_coll(ns, dir, name, OFS_DIR, mode, out);
+}
+
+o_err
+ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
+    enum ofs_kind kind, uint32_t mode, struct ofs_attr *out)
+{
+	struct ofs_inode *d, *in;
+	struct ofs_meta   m;
+	o_err             e;
+
+	if (kind == OFS_DIR || kind == OFS_DIARY)
+		return create_coll(ns, dir, name, (uint8_t) kind, mode, out);
+	if (kind != OFS_FILE)
+		return o_err_set(
+		    O_EINVAL, "create: unknown kind %d", (int) kind);
+	if ((e = check_name("create", name)) != O_OK)
+		return e;
+	memset(&m, 0, sizeof(m));
+	m.kind = OFS_FILE;
+	m.mode = mode & 07777;
+	m.mt = m.ct = now_ns();
+	m.x         = oc_null();
+	oc_bid_random(&m.id);
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "create", &d)) == O_OK &&
+	    (e = exists_check(ns, d, name, "create")) == O_OK &&
+	    (e = entry_add(ns, d, name, &m, &in)) == O_OK) {
+		data_set(ns, in, NULL, 0);
+		e = fill_attr(ns, in, true, out);
+	}
+	unlock_ns(ns);
+	return e;
+}
+
+/* After an entry naming m was removed or replaced: the inode lives on,
+ * unlinked, with a file's last bytes (data, from the record). */
+static void
+inode_unlinked(
+    struct ofs_ns *ns, const struct ofs_meta *m, const struct oc_val *data)
+{
+	struct ofs_inode *in = idmap_get(&ns->by_id, &m->id);
+
+	if (in == NULL)
+		return;
+	if (in->kind == OFS_FILE && !in->loaded) {
+		if (data != NULL && data->type == OC_BYTES)
+			data_set(ns, in, data->u.s.p, data->u.s.n);
+		else
+			data_set(ns, in, NULL, 0);
+		in->sz = in->data.len;
+	}
+	in->unlinked = true;
+	in->dirty    = false;
+}
+
+static o_err
+remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
+{
+	const char       *op = isdir ? "rmdir" : "unlink";
+	struct ofs_inode *d;
+	struct ofs_coll  *dc, *cc;
+	struct ofs_meta   m;
+	struct oc_val     data = oc_null();
+	uint64_t          n;
+	bool              found;
+	char              path[512];
+	o_err             e;
+
+	if ((e = check_name(op, name)) != O_OK)
+		return e;
+	memset(&m, 0, sizeof(m));
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) != O_OK ||
+	    (e = inode_coll(ns, d, &dc)) != O_OK ||
+	    (e = ent_read(ns, d, name, &m, &data, NULL, &found)) != O_OK)
+		goto out;
+	path_child(ns, dir, name, path, sizeof(path));
+	if (!found) {
+		e = o_err_set(O_ENOTFOUND, "%s %s: no such entry", op, path);
+		goto out;
+	}
+	if (!isdir && m.kind == OFS_DIR) {
+		e = o_err_set(O_EISDIR, "unlink %s: a directory", path);
+		goto out;
+	}
+	if (isdir && m.kind != OFS_DIR) {
+		e = o_err_set(O_ENOTDIR, "rmdir %s: not a directory (a %s)",
+		    path, kind_word(m.kind));
+		goto out;
+	}
+	if (isdir) {
+		if ((e = coll_get(ns, &m.id, OFS_DIR, dir, &cc)) != O_OK ||
+		    (e = oc_tree_count(cc->c, &n)) != O_OK)
+			goto out;
+		if (n > 0) {
+			e = o_err_set(O_ENOTEMPTY,
+			    "rmdir %s: directory not empty (%" PRIu64
+			    " entries)",
+			    path, n);
+			goto out;
+		}
+	}
+	if ((e = oc_tree_del(dc->c, name, strlen(name))) != O_OK) {
+		e = o_err_wrap(e, "%s %s", op, path);
+		goto out;
+	}
+	dc->dirty = true;
+	d->nent   = -1;
+	inode_unlinked(ns, &m, &data);
+out:
+	unlock_ns(ns);
+	meta_fini(&m);
+	oc_val_fini(&data);
+	return e;
+}
+
+o_err
+ofs_unlink(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	return remove_entry(ns, dir, name, false);
+}
+
+o_err
+ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	return remove_entry(ns, dir, name, true);
+}
+
+/* Rename checks (ns_mtx held): kinds, emptiness, subtree. */
+static o_err
+rename_check(struct ofs_ns *ns, struct ofs_inode *td, const char *tpath,
+    const struct ofs_meta *sm, bool tfound, const struct ofs_meta *tm)
+{
+	struct ofs_inode *p;
+	struct ofs_coll  *cc;
+	uint64_t          n;
+	int               hops = 0;
+	o_err             e;
+
+	if (tfound && sm->kind == OFS_DIR) {
+		if (tm->kind != OFS_DIR)
+			return o_err_set(O_ENOTDIR,
+			    "rename onto %s: a directory cannot replace a %s",
+			    tpath, kind_word(tm->kind));
+		if ((e = coll_get(ns, &tm->id, OFS_DIR, td->ino, &cc)) !=
+		        O_OK ||
+		    (e = oc_tree_count(cc->c, &n)) != O_OK)
+			return e;
+		if (n > 0)
+			return o_err_set(O_ENOTEMPTY,
+			    "rename onto %s: directory not empty (%" PRIu64
+			    " entries)",
+			    tpath, n);
+	} else if (tfound && tm->kind == OFS_DIR) {
+		return o_err_set(O_EISDIR,
+		    "rename onto %s: a %s cannot replace a directory", tpath,
+		    kind_word(sm->kind));
+	}
+	if (sm->kind != OFS_DIR)
+		return O_OK;
+	for (p = td; p != NULL && hops < 4096; hops++) {
+		if (oc_bid_eq(&p->id, &sm->id))
+			return o_err_set(O_EINVAL,
+			    "rename to %s: a directory cannot move into "
+			    "itself",
+			    tpath);
+		if (p->ino == OFS_ROOT_INO)
+			break;
+		p = ino_get(ns, p->parent);
+	}
+	return O_OK;
+}
+
+static void
+inode_move(struct ofs_inode *in, uint64_t parent, const char *name)
+{
+	free(in->name);
+	in->name   = o_strdup(name);
+	in->parent = parent;
+}
+
+o_err
+ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
+    const char *newname)
+{
+	struct ofs_inode *sd, *td, *src, *tgt;
+	struct ofs_coll  *sc, *tc;
+	struct ofs_meta   sm, tm;
+	struct oc_val     tdata = oc_null();
+	struct o_buf      sraw = { 0 }, traw = { 0 };
+	bool              sfound, tfound, built = false;
+	char              spath[512], tpath[512];
+	o_err             e;
+
+	if ((e = check_name("rename", name)) != O_OK ||
+	    (e = check_name("rename", newname)) != O_OK)
+		return e;
+	memset(&sm, 0, sizeof(sm));
+	memset(&tm, 0, sizeof(tm));
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "rename", &sd)) != O_OK ||
+	    (e = need_dir(ns, newdir, "rename", &td)) != O_OK ||
+	    (e = inode_coll(ns, sd, &sc)) != O_OK ||
+	    (e = inode_coll(ns, td, &tc)) != O_OK ||
+	    (e = ent_read(ns, sd, name, &sm, NULL, &sraw, &sfound)) != O_OK)
+		goto out;
+	path_child(ns, dir, name, spath, sizeof(spath));
+	path_child(ns, newdir, newname, tpath, sizeof(tpath));
+	if (!sfound) {
+		e = o_err_set(O_ENOTFOUND, "rename %s: no such entry", spath);
+		goto out;
+	}
+	if (dir == newdir && strcmp(name, newname) == 0)
+		goto out;
+	if ((e = ent_read(ns, td, newname, &tm, &tdata, &traw, &tfound)) !=
+	    O_OK)
+		goto out;
+	if (tfound && oc_bid_eq(&tm.id, &sm.id))
+		goto out; /* the same object already */
+	if ((e = rename_check(ns, td, tpath, &sm, tfound, &tm)) != O_OK)
+		goto out;
+	src = idmap_get(&ns->by_id, &sm.id);
+	tgt = tfound ? idmap_get(&ns->by_id, &tm.id) : NULL;
+	if (src != NULL && src->kind == OFS_FILE && src->dirty &&
+	    !src->unlinked) {
+		struct ofs_meta m = inode_meta(src);
+
+		rec_encode(&m, src->data.data, src->data.len, &sraw);
+		built = true;
+	}
+	if (dir == newdir) {
+		struct oc_tree_kv kv[2] = {
+			{ name, strlen(name), NULL, 0, true },
+			{ newname, strlen(newname), sraw.data, sraw.len,
+			    false },
+		};
+
+		if ((e = oc_tree_replace(sc->c, kv, 2)) != O_OK) {
+			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
+			goto out;
+		}
+		sc->dirty = true;
+	} else {
+		/* two transactions: the target's put is committed first */
+		if ((e = oc_tree_put(tc->c, newname, strlen(newname),
+		         sraw.data, sraw.len)) != O_OK) {
+			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
+			goto out;
+		}
+		tc->dirty = true;
+		if (src != NULL)
+			inode_move(src, newdir, newname);
+		if (built)
+			src->dirty = false;
+		unlock_ns(ns);
+		e = coll_sync(ns, tc);
+		lock_ns(ns);
+		if (e != O_OK) {
+			/* undo the staged put; the source is untouched */
+			o_err ue = tfound
+			    ? oc_tree_put(tc->c, newname, strlen(newname),
+			          traw.data, traw.len)
+			    : oc_tree_del(tc->c, newname, strlen(newname));
+
+			if (ue != O_OK)
+				o_log(O_LOG_ERROR,
+				    "rename %s to %s: undo failed (%s): both "
+				    "names may show the object",
+				    spath, tpath, o_errname(ue));
+			if (src != NULL)
+				inode_move(src, dir, name);
+			if (built)
+				mark_dirty(ns, src);
+			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
+			goto out;
+		}
+		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
+			e = o_err_wrap(e, "rename %s to %s: delete the source",
+			    spath, tpath);
+			goto out;
+		}
+		sc->dirty = true;
+	}
+	if (src != NULL) {
+		inode_move(src, newdir, newname);
+		if (built)
+			src->dirty = false;
+	}
+	if (tgt != NULL && tgt != src)
+		inode_unlinked(ns, &tm, &tdata);
+	sd->nent = -1;
+	td->nent = -1;
+out:
+	unlock_ns(ns);
+	meta_fini(&sm);
+	meta_fini(&tm);
+	oc_val_fini(&tdata);
+	o_buf_fini(&sraw);
+	o_buf_fini(&traw);
+	return e;
+}
+
+/* ---- readdir -------------------------------------------------------------
+ */
+
+struct rd_ent {
+	char           *name;
+	struct ofs_meta m;
+};
+
+struct rd_batch {
+	struct rd_ent *v;
+	size_t         n;
+	o_err          err;
+	const char    *dir; /* path, for messages */
+};
+
+static int
+rd_collect(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct rd_batch *b = arg;
+	struct rd_ent   *r = &b->v[b->n];
+	char             where[600];
+
+	r->name = o_malloc(kl + 1);
+	memcpy(r->name, k, kl);
+	r->name[kl] = '\0';
+	snprintf(where, sizeof(where), "%s/%s", b->dir, r->name);
+	if ((b->err = rec_decode(v, vl, &r->m, NULL, where)) != O_OK) {
+		free(r->name);
+		return 1;
+	}
+	b->n++;
+	return b->n == OFS_RD_BATCH;
+}
+
+o_err
+ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
+    ofs_dirent_cb cb, void *arg)
+{
+	struct ofs_inode *d, **ins;
+	struct ofs_coll  *dc;
+	struct ofs_attr  *attrs;
+	struct rd_batch   b;
+	char             *cursor = after != NULL ? o_strdup(after) : NULL;
+	char              path[512];
+	bool              stop = false;
+	size_t            i;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "readdir", &d)) == O_OK)
+		e = inode_coll(ns, d, &dc);
+	path_of(ns, dir, path, sizeof(path));
+	unlock_ns(ns);
+	if (e != O_OK) {
+		free(cursor);
+		return e;
+	}
+	b.v   = o_malloc(OFS_RD_BATCH * sizeof(*b.v));
+	ins   = o_malloc(OFS_RD_BATCH * sizeof(*ins));
+	attrs = o_malloc(OFS_RD_BATCH * sizeof(*attrs));
+	b.dir = strcmp(path, "/") == 0 ? "" : path;
+	while (!stop && e == O_OK) {
+		b.n   = 0;
+		b.err = O_OK;
+		e = oc_tree_scan(dc->c, cursor, cursor ? strlen(cursor) : 0,
+		    false, true, rd_collect, &b);
+		if (e == O_OK)
+			e = b.err;
+		if (e != O_OK || b.n == 0)
+			stop = true;
+		lock_ns(ns);
+		for (i = 0; e == O_OK && i < b.n; i++)
+			if ((e = inode_for(ns, dir, b.v[i].name, &b.v[i].m,
+			         &ins[i])) == O_OK)
+				e = fill_attr(ns, ins[i], false, &attrs[i]);
+		unlock_ns(ns);
+		for (i = 0; e == O_OK && i < b.n; i++)
+			e = attr_finish(ins[i], &attrs[i]);
+		for (i = 0; e == O_OK && !stop && i < b.n; i++)
+			stop = cb(arg, b.v[i].name, &attrs[i]) != 0;
+		if (b.n < OFS_RD_BATCH)
+			stop = true;
+		free(cursor);
+		cursor = b.n > 0 ? o_strdup(b.v[b.n - 1].name) : NULL;
+		for (i = 0; i < b.n; i++) {
+			free(b.v[i].name);
+			meta_fini(&b.v[i].m);
+		}
+	}
+	free(cursor);
+	free(b.v);
+	free(ins);
+	free(attrs);
+	return e;
+}
+
+/* ---- data ----------------------------------------------------------------
+ */
+
+o_err
+ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
+    size_t *got)
+{
+	struct ofs_inode *in;
+	struct dread      r;
+	char              path[512];
+	o_err             e;
+
+	*got = 0;
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "read", &in)) != O_OK)
+		goto out_unlock;
+	if (in->kind == OFS_DIR) {
+		path_of(ns, ino, path, sizeof(path));
+		e = o_err_set(O_EISDIR, "read %s: a directory", path);
+		goto out_unlock;
+	}
+	if (in->kind == OFS_FILE) {
+		if ((e = inode_fresh(ns, in)) == O_OK &&
+		    (e = file_load(ns, in)) == O_OK && off < in->data.len) {
+			*got =
+			    (size_t) O_MIN((uint64_t) len, in->data.len - off);
+			memcpy(buf, in->data.data + off, *got);
+		}
+		goto out_unlock;
+	}
+	if ((e = fill_attr(ns, in, false, &(struct ofs_attr) { 0 })) != O_OK)
+		goto out_unlock;
+	unlock_ns(ns);
+	memset(&r, 0, sizeof(r));
+	r.in  = in;
+	r.off = off;
+	r.len = len;
+	r.buf = buf;
+	if ((e = diary_view(in, in->coll->c, false, &r)) == O_OK)
+		*got = r.got;
+	return e;
+out_unlock:
+	unlock_ns(ns);
+	return e;
+}
+
+o_err
+ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
+    size_t len, bool append)
+{
+	struct ofs_inode *in;
+	struct ofs_coll  *oc;
+	char              path[512];
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "write", &in)) != O_OK)
+		goto out_unlock;
+	path_of(ns, ino, path, sizeof(path));
+	if (in->kind == OFS_DIR) {
+		e = o_err_set(O_EISDIR, "write %s: a directory", path);
+		goto out_unlock;
+	}
+	if (in->kind == OFS_FILE) {
+		if ((e = file_load(ns, in)) != O_OK)
+			goto out_unlock;
+		if (append)
+			off = in->data.len;
+		if (off + len > OFS_FILE_MAX || off + len < off) {
+			e = o_err_set(O_ETOOBIG,
+			    "write %s: %zu bytes at %" PRIu64
+			    " exceed the %llu-byte file limit",
+			    path, len, off, (unsigned long long) OFS_FILE_MAX);
+			goto out_unlock;
+		}
+		if (len == 0)
+			goto out_unlock;
+		if (off + len > in->data.len)
+			data_resize(ns, in, (size_t) (off + len));
+		memcpy(in->data.data + off, buf, len);
+		in->sz = in->data.len;
+		in->mt = in->ct = now_ns();
+		mark_dirty(ns, in);
+		ns->bytes_written += len;
+		goto out_unlock;
+	}
+	if ((e = inode_coll(ns, in, &oc)) != O_OK)
+		goto out_unlock;
+	unlock_ns(ns);
+	e = diary_write(in, oc->c, off, buf, len, append, path);
+	lock_ns(ns);
+	if (e == O_OK) {
+		ns->bytes_written += len;
+		oc->dirty = true;
+	}
+out_unlock:
+	unlock_ns(ns);
+	return e;
+}
+
+o_err
+ofs_flush(struct ofs_ns *ns, uint64_t ino, bool wait)
+{
+	struct ofs_inode *in;
+	struct ofs_coll  *cs[2];
+	size_t            n = 0, i;
+	o_err             e, kept = O_OK;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "flush", &in)) != O_OK)
+		goto out_unlock;
+	if (in->kind == OFS_FILE && in->dirty && !in->unlinked &&
+	    (e = ent_stage(ns, in)) != O_OK)
+		goto out_unlock;
+	if (in->kind != OFS_FILE && (e = inode_coll(ns, in, &cs[n])) == O_OK)
+		n++;
+	if (e == O_OK && in->ino != OFS_ROOT_INO && !in->unlinked &&
+	    (e = parent_coll(ns, in, &cs[n])) == O_OK)
+		n++;
+	if (e != O_OK)
+		goto out_unlock;
+	for (i = 0; i < n; i++)
+		if (kept == O_OK && cs[i]->err != O_OK)
+			kept = cs[i]->err;
+	unlock_ns(ns);
+
+	if (in->kind == OFS_DIARY) {
+		pthread_mutex_lock(&in->i_mtx);
+		e = diary_emit_frag(in, in->coll->c);
+		pthread_mutex_unlock(&in->i_mtx);
+		if (e != O_OK)
+			return e;
+	}
+	if (wait || !ns->opts.async) {
+		for (i = 0; i < n; i++)
+			if ((e = coll_sync(ns, cs[i])) != O_OK)
+				return e;
+		return O_OK;
+	}
+	lock_ns(ns);
+	for (i = 0; i < n; i++) {
+		if (in->kind == OFS_DIARY)
+			cs[i]->dirty = true;
+		cs[i]->err = O_OK; /* reported now */
+	}
+	if (kept != O_OK) {
+		char path[512];
+
+		path_of(ns, ino, path, sizeof(path));
+		e = o_err_set(kept,
+		    "flush %s: an earlier background commit failed (%s); the "
+		    "work stays queued",
+		    path, o_errname(kept));
+	}
+out_unlock:
+	unlock_ns(ns);
+	return e;
+}
+
+/* ---- xattrs --------------------------------------------------------------
+ */
+
+enum { OX_REV, OX_ENTRIES, OX_TAILHASH, OX_COLL, OX_N };
+
+static const char *const ox_names[OX_N] = {
+	OFS_OX_PREFIX "rev",
+	OFS_OX_PREFIX "entries",
+	OFS_OX_PREFIX "tailhash",
+	OFS_OX_PREFIX "collection",
+};
+
+static int
+ox_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < OX_N; i++)
+		if (strcmp(name, ox_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+struct tail_arg {
+	const struct oc_bid *col;
+	uint8_t              h[32];
+};
+
+static o_err
+tailhash_fn(struct oc_bstore *s, void *arg)
+{
+	struct tail_arg     *t = arg;
+	struct oc_log        log;
+	struct oc_chain_path p;
+	struct oc_val        blk;
+	o_err                e;
+
+	if ((e = oc_log_open(&log, s, t->col)) != O_OK ||
+	    (e = oc_chain_tail(&log.ch, &p, &blk)) != O_OK)
+		return e;
+	oc_log_block_hash(&blk, t->h);
+	oc_val_fini(&blk);
+	return O_OK;
+}
+
+/* Value of computed attribute which (no lock held). */
+static o_err
+ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
+{
+	struct ofs_coll *oc;
+	struct tail_arg  t;
+	char             s[OC_BID_STRLEN], hex[65], num[32];
+	uint64_t         n;
+	o_err            e;
+
+	lock_ns(ns);
+	e = in->kind == OFS_FILE ? parent_coll(ns, in, &oc)
+	                         : inode_coll(ns, in, &oc);
+	unlock_ns(ns);
+	if (e != O_OK)
+		return e;
+	switch (which) {
+	case OX_REV:
+		snprintf(num, sizeof(num), "%" PRId64, oc_coll_rev(oc->c));
+		return o_buf_append(out, num, strlen(num));
+	case OX_ENTRIES:
+		if (in->kind == OFS_DIR) {
+			if ((e = oc_tree_count(oc->c, &n)) != O_OK)
+				return e;
+		} else {
+			struct dread r;
+
+			memset(&r, 0, sizeof(r));
+			r.in = in;
+			if ((e = diary_view(in, oc->c, false, &r)) != O_OK)
+				return e;
+			n = r.nent;
+		}
+		snprintf(num, sizeof(num), "%" PRIu64, n);
+		return o_buf_append(out, num, strlen(num));
+	case OX_TAILHASH:
+		t.col = &oc->id;
+		if ((e = oc_coll_read(oc->c, tailhash_fn, &t)) != O_OK)
+			return e;
+		o_hex(t.h, sizeof(t.h), hex);
+		return o_buf_append(out, hex, 64);
+	default:
+		oc_bid_str(&oc->id, s);
+		return o_buf_append(out, s, strlen(s));
+	}
+}
+
+static o_err
+xattr_out(const void *p, size_t n, void *buf, size_t cap, size_t *len,
+    const char *what)
+{
+	*len = n;
+	if (cap == 0)
+		return O_OK;
+	if (cap < n)
+		return o_err_set(O_ETOOBIG, "%s: %zu bytes do not fit in %zu",
+		    what, n, cap);
+	if (n > 0)
+		memcpy(buf, p, n);
+	return O_OK;
+}
+
+o_err
+ofs_getxattr(struct ofs_ns *ns, uint64_t ino, const char *name, void *buf,
+    size_t cap, size_t *len)
+{
+	struct ofs_inode    *in;
+	const struct oc_val *v;
+	struct o_buf         val = { 0 };
+	char                 path[512], what[700];
+	int                  which;
+	o_err                e;
+
+	*len = 0;
+	lock_ns(ns);
+	e = need_ino(ns, ino, "getxattr", &in);
+	path_of(ns, ino, path, sizeof(path));
+	snprintf(what, sizeof(what), "getxattr %s on %s", name, path);
+	if (e == O_OK &&
+	    strncmp(name, OFS_OX_PREFIX, strlen(OFS_OX_PREFIX)) != 0) {
+		v = oc_map_bytes(&in->x, name);
+		if (v == NULL)
+			e = o_err_set(
+			    O_ENOTFOUND, "%s: no such attribute", what);
+		else
+			o_buf_append(&val, v->u.s.p, v->u.s.n);
+		unlock_ns(ns);
+		goto out;
+	}
+	unlock_ns(ns);
+	if (e != O_OK)
+		goto out;
+	which = ox_find(name);
+	if (which < 0 || (which == OX_ENTRIES && in->kind == OFS_FILE)) {
+		e = o_err_set(O_ENOTFOUND, "%s: no such attribute", what);
+		goto out;
+	}
+	if ((e = ox_value(ns, in, which, &val)) != O_OK)
+		e = o_err_wrap(e, "%s", what);
+out:
+	if (e == O_OK)
+		e = xattr_out(val.data, val.len, buf, cap, len, what);
+	o_buf_fini(&val);
+	return e;
+}
+
+static o_err
+xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
+    const void *val, size_t len, bool remove)
+{
+	const char       *op = remove ? "removexattr" : "setxattr";
+	struct ofs_inode *in;
+	char              path[512];
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, op, &in)) != O_OK)
+		goto out;
+	path_of(ns, ino, path, sizeof(path));
+	if (strncmp(name, "user.", 5) != 0) {
+		e = o_err_set(O_EPERM,
+		    "%s %s on %s: only user.* attributes are supported", op,
+		    name, path);
+		goto out;
+	}
+	if (strncmp(name, OFS_OX_PREFIX, strlen(OFS_OX_PREFIX)) == 0) {
+		e = o_err_set(O_EPERM, "%s %s on %s: read-only attribute", op,
+		    name, path);
+		goto out;
+	}
+	if (strlen(name) > OFS_NAME_MAX) {
+		e = o_err_set(O_ENAMETOOLONG, "%s on %s: name of %zu bytes",
+		    op, path, strlen(name));
+		goto out;
+	}
+	if (len > OFS_XATTR_MAX) {
+		e = o_err_set(O_ETOOBIG, "%s %s on %s: %zu bytes exceed %u",
+		    op, name, path, len, OFS_XATTR_MAX);
+		goto out;
+	}
+	if (in->ino == OFS_ROOT_INO) {
+		e = o_err_set(O_EPERM,
+		    "%s %s on /: the root has no entry to hold attributes", op,
+		    name);
+		goto out;
+	}
+	if (remove) {
+		if (!oc_map_del(&in->x, name)) {
+			e = o_err_set(O_ENOTFOUND,
+			    "removexattr %s on %s: no such attribute", name,
+			    path);
+			goto out;
+		}
+	} else {
+		if (in->x.type != OC_MAP) {
+			oc_val_fini(&in->x);
+			in->x = oc_map();
+		}
+		oc_map_set(
+		    &in->x, name, oc_bytes(val != NULL ? val : "", len));
+	}
+	in->ct = now_ns();
+	e      = ent_stage(ns, in);
+out:
+	unlock_ns(ns);
+	return e;
+}
+
+o_err
+ofs_setxattr(struct ofs_ns *ns, uint64_t ino, const char *name,
+    const void *val, size_t len)
+{
+	return xattr_change(ns, ino, name, val, len, false);
+}
+
+o_err
+ofs_removexattr(struct ofs_ns *ns, uint64_t ino, const char *name)
+{
+	return xattr_change(ns, ino, name, NULL, 0, true);
+}
+
+o_err
+ofs_listxattr(
+    struct ofs_ns *ns, uint64_t ino, void *buf, size_t cap, size_t *len)
+{
+	struct ofs_inode *in;
+	struct o_buf      names = { 0 };
+	char              path[512], what[600];
+	size_t            i;
+	o_err             e;
+
+	*len = 0;
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "listxattr", &in)) == O_OK &&
+	    in->x.type == OC_MAP)
+		for (i = 0; i < in->x.u.m.n; i++)
+			o_buf_append(&names, in->x.u.m.kv[i].key.u.s.p,
+			    in->x.u.m.kv[i].key.u.s.n + 1);
+	path_of(ns, ino, path, sizeof(path));
+	unlock_ns(ns);
+	if (e != O_OK)
+		goto out;
+	for (i = 0; i < OX_N; i++)
+		if (!(i == OX_ENTRIES && in->kind == OFS_FILE))
+			o_buf_append(
+			    &names, ox_names[i], strlen(ox_names[i]) + 1);
+	snprintf(what, sizeof(what), "listxattr %s", path);
+	e = xattr_out(names.data, names.len, buf, cap, len, what);
+out:
+	o_buf_fini(&names);
+	return e;
+}
+
+/* ---- refresh, stats, accessors -------------------------------------------
+ */
+
+o_err
+ofs_ns_refresh(struct ofs_ns *ns, uint64_t ino)
+{
+	struct ofs_inode *in, *t;
+	struct ofs_coll  *oc;
+	char              path[512];
+	size_t            i;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "refresh", &in)) == O_OK) {
+		t = in->kind == OFS_FILE ? ino_get(ns, in->parent) : in;
+		e = inode_coll(ns, t, &oc);
+		path_of(ns, t->ino, path, sizeof(path));
+	}
+	unlock_ns(ns);
+	if (e != O_OK)
+		return e;
+	if ((e = oc_coll_update(oc->c)) != O_OK)
+		return o_err_wrap(
+		    e, "refresh %s %s", kind_word(t->kind), path);
+	if (t->kind != OFS_DIR)
+		return O_OK;
+	lock_ns(ns);
+	t->nent = -1;
+	for (i = 2; i < ns->ninodes; i++)
+		if (ns->inodes[i]->parent == t->ino)
+			ns->inodes[i]->stale = true;
+	unlock_ns(ns);
+	return O_OK;
+}
+
+void
+ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
+{
+	struct ofs_coll *oc;
+	size_t           i;
+
+	memset(out, 0, sizeof(*out));
+	lock_ns(ns);
+	for (oc = ns->coll_list; oc != NULL; oc = oc->next) {
+		struct oc_coll_stats st;
+
+		oc_coll_get_stats(oc->c, &st);
+		out->commits += st.commits;
+		out->conflicts += st.conflicts;
+		out->pending += oc_coll_npending(oc->c);
+	}
+	for (i = 0; i < ns->ndirty; i++)
+		if (ns->dirty[i]->dirty)
+			out->pending++;
+	out->bytes_written = ns->bytes_written;
+	out->errors        = ns->errors;
+	out->inodes        = ns->ninodes - 1;
+	out->collections   = ns->ncolls;
+	unlock_ns(ns);
+}
+
+o_err
+ofs_ns_coll(struct ofs_ns *ns, uint64_t ino, struct oc_collection **out)
+{
+	struct ofs_inode *in;
+	struct ofs_coll  *oc;
+	char              path[512];
+	o_err             e;
+
+	*out = NULL;
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "collection", &in)) != O_OK)
+		goto out;
+	if (in->kind == OFS_FILE) {
+		path_of(ns, ino, path, sizeof(path));
+		e = o_err_set(
+		    O_EINVAL, "%s is a regular file, not a collection", path);
+		goto out;
+	}
+	if ((e = inode_coll(ns, in, &oc)) == O_OK)
+		*out = oc->c;
+out:
+	unlock_ns(ns);
+	return e;
+}
+
+void
+ofs_ns_path(struct ofs_ns *ns, uint64_t ino, char *buf, size_t cap)
+{
+	lock_ns(ns);
+	path_of(ns, ino, buf, cap);
+	unlock_ns(ns);
+}

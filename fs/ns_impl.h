@@ -1,0 +1,124 @@
+/*
+ * ns_impl.h - private structures of the namespace engine (fs/ns.c).
+ *
+ * Locks (the order in which they may be taken):
+ *   1. ofs_inode.i_mtx   per diary: serialises appends (fragment + lines)
+ *   2. ofs_ns.ns_mtx     the inode table, collection cache, file buffers
+ *   3. collection latches (c_sync, c_mtx inside core/collection.c)
+ * No lock of ours is held across oc_coll_sync.  Callbacks that core runs
+ * under a collection latch (tree/diary scans, oc_coll_read) never take
+ * ns_mtx or i_mtx.
+ */
+#ifndef OFS_NS_IMPL_H
+#define OFS_NS_IMPL_H
+
+#include <pthread.h>
+
+#include "core/collection.h"
+#include "core/o_util.h"
+#include "fs/ns.h"
+
+/* A chained hash map from object id to pointer (ids are uniform bytes). */
+struct ofs_idmap_ent {
+	struct oc_bid         id;
+	void                 *p;
+	struct ofs_idmap_ent *next;
+};
+
+struct ofs_idmap {
+	struct ofs_idmap_ent **b;
+	size_t                 nb, n;
+};
+
+/* An open collection (a directory's tree or a diary), cached by id. */
+struct ofs_coll {
+	struct oc_bid         id;    /* immutable */
+	uint8_t               kind;  /* OFS_DIR or OFS_DIARY; immutable */
+	struct oc_collection *c;     /* immutable; freed at ofs_ns_close */
+	uint64_t              ino;   /* owning inode, for messages; ns_mtx */
+	bool                  dirty; /* staged work not yet synced; ns_mtx */
+	o_err                 err;   /* last failed sync, unreported; ns_mtx */
+	struct ofs_coll      *next;  /* list of all; guarded by ns_mtx */
+};
+
+/*
+ * Diary read index: sparse marks (byte offset of an entry -> its log
+ * position) and the end of what has been counted.  Log positions of
+ * committed entries never move (the log only grows), so the index only
+ * grows too.  Guarded by the diary collection's latch: it is only touched
+ * inside oc_coll_read callbacks.
+ */
+struct ofs_dmark {
+	uint64_t             off;
+	struct oc_chain_path pos;
+};
+
+struct ofs_dindex {
+	struct ofs_dmark    *m;
+	size_t               n, cap;
+	uint32_t             stride; /* log blocks between marks */
+	uint32_t             since;  /* blocks since the last mark */
+	bool                 has_end;
+	struct oc_chain_path end;     /* last counted entry */
+	int64_t              end_rev; /* its rev (0: none) */
+	uint64_t             end_off; /* bytes of entries up to end */
+	uint64_t             nent;    /* appends up to end */
+};
+
+/* An inode: one object (directory, file, diary) seen by this mount. */
+struct ofs_inode {
+	uint64_t      ino;  /* immutable */
+	struct oc_bid id;   /* immutable */
+	uint8_t       kind; /* immutable */
+
+	/* guarded by ns_mtx */
+	uint64_t         parent;   /* directory ino holding the entry */
+	char            *name;     /* entry name (NULL for the root) */
+	bool             unlinked; /* entry removed; changes not stored */
+	bool             stale;    /* entry may have changed (refresh) */
+	uint32_t         mode;
+	int64_t          mt, ct;
+	uint64_t         sz;            /* files */
+	struct oc_val    x;             /* user xattrs: OC_NULL or OC_MAP */
+	struct o_buf     data;          /* file contents when loaded */
+	bool             loaded;        /* data holds the contents */
+	bool             dirty;         /* data newer than the staged entry */
+	bool             on_dirty;      /* listed in ns->dirty */
+	uint64_t         last_write_ns; /* monotonic */
+	int64_t          nent; /* directories: entry count, -1 unknown */
+	struct ofs_coll *coll; /* own collection (dirs, diaries) once open */
+
+	/* diaries */
+	pthread_mutex_t   i_mtx;
+	struct o_buf      frag; /* trailing fragment; guarded by i_mtx */
+	struct ofs_dindex idx;  /* guarded by coll's latch */
+};
+
+struct ofs_ns {
+	struct oc_transactor *tx;      /* immutable */
+	struct ofs_ns_opts    opts;    /* immutable */
+	int64_t               open_ns; /* mount time: root's times */
+
+	pthread_mutex_t    ns_mtx;
+	pthread_cond_t     ns_cv;     /* wakes the committer; ns_mtx */
+	struct ofs_inode **inodes;    /* by ino; guarded by ns_mtx */
+	size_t             ninodes;   /* next ino; guarded by ns_mtx */
+	size_t             icap;      /* guarded by ns_mtx */
+	struct ofs_idmap   by_id;     /* id -> inode; guarded by ns_mtx */
+	struct ofs_idmap   colls;     /* id -> ofs_coll; guarded by ns_mtx */
+	struct ofs_coll   *coll_list; /* guarded by ns_mtx */
+	size_t             ncolls;    /* guarded by ns_mtx */
+	struct ofs_inode **dirty;     /* files with dirty data; ns_mtx */
+	size_t             ndirty, dcap;     /* guarded by ns_mtx */
+	uint64_t           loaded_bytes;     /* file data in memory; ns_mtx */
+	uint32_t           root_mode;        /* guarded by ns_mtx */
+	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
+	bool               stop;             /* guarded by ns_mtx */
+	bool               started; /* committer running; immutable after
+	                               open */
+	pthread_t committer;
+	uint64_t  bytes_written; /* guarded by ns_mtx */
+	uint64_t  errors;        /* guarded by ns_mtx */
+};
+
+#endif /* OFS_NS_IMPL_H */

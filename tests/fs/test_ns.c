@@ -1,0 +1,1148 @@
+/*
+ * test_ns.c - the namespace engine (fs/ns.h) over a real RocksDB
+ * repository through the local transactor: directories, regular files,
+ * diaries, renames, durability across reopen, two namespaces over one
+ * store, the async committer and its error reporting, xattrs.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core/block.h"
+#include "core/o_util.h"
+#include "fs/errmap.h"
+#include "fs/ns.h"
+#include "store/local.h"
+#include "store/repo.h"
+#include "util/testutil.h"
+
+TestSuite(ns, .timeout = 120);
+
+/* ---- environment ---------------------------------------------------------
+ */
+
+static atomic_int fail_writes; /* nonzero: synced commit writes fail */
+
+static o_err
+fail_hook(void *arg)
+{
+	(void) arg;
+	return atomic_load(&fail_writes)
+	    ? o_err_set(O_EIO, "test: injected write failure")
+	    : O_OK;
+}
+
+struct env {
+	char                 *dir;
+	struct ost_repo      *repo;
+	struct oc_transactor *tx;
+	struct ofs_ns        *ns;
+};
+
+static struct env env;
+
+static void
+ok(o_err e, const char *what)
+{
+	cr_assert_eq(
+	    e, O_OK, "%s: %s (%s)", what, o_errname(e), o_err_detail());
+}
+
+static void
+repo_open(void)
+{
+	struct ost_repo_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.fail_write = fail_hook;
+	ok(ost_repo_open(env.dir, &o, &env.repo), "open repo");
+	env.tx = ost_local_transactor(env.repo);
+}
+
+static void
+ns_open_opts(struct ofs_ns **ns, bool async, int64_t interval)
+{
+	struct ofs_ns_opts o = { async, interval };
+
+	ok(ofs_ns_open(env.tx, &o, ns), "open namespace");
+}
+
+static void
+setup(void)
+{
+	memset(&env, 0, sizeof(env));
+	atomic_store(&fail_writes, 0);
+	env.dir = ot_tmpdir("ns");
+	repo_open();
+	ns_open_opts(&env.ns, false, 0);
+}
+
+static void
+teardown(void)
+{
+	if (env.ns != NULL)
+		ofs_ns_close(env.ns);
+	ost_repo_close(env.repo);
+	ot_rmtree_free(env.dir);
+	memset(&env, 0, sizeof(env));
+}
+
+/* Close namespace and repository, reopen both. */
+static void
+reopen(void)
+{
+	ok(ofs_ns_close(env.ns), "close namespace");
+	env.ns = NULL;
+	ost_repo_close(env.repo);
+	repo_open();
+	ns_open_opts(&env.ns, false, 0);
+}
+
+/* ---- helpers -------------------------------------------------------------
+ */
+
+static uint64_t
+mkdir_(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	struct ofs_attr a;
+
+	ok(ofs_mkdir(ns, dir, name, 0755, &a), name);
+	cr_assert_eq(a.kind, OFS_DIR);
+	return a.ino;
+}
+
+static uint64_t
+create_(struct ofs_ns *ns, uint64_t dir, const char *name, enum ofs_kind k)
+{
+	struct ofs_attr a;
+
+	ok(ofs_create(ns, dir, name, k, 0644, &a), name);
+	cr_assert_eq(a.kind, k);
+	cr_assert_eq(a.size, 0);
+	return a.ino;
+}
+
+static uint64_t
+lookup_(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	struct ofs_attr a;
+
+	ok(ofs_lookup(ns, dir, name, &a), name);
+	return a.ino;
+}
+
+static void
+write_(struct ofs_ns *ns, uint64_t ino, uint64_t off, const char *s)
+{
+	ok(ofs_write(ns, ino, off, s, strlen(s), false), "write");
+}
+
+static void
+append_(struct ofs_ns *ns, uint64_t ino, const char *s)
+{
+	ok(ofs_write(ns, ino, 0, s, strlen(s), true), "append");
+}
+
+/* Whole contents (NUL-terminated, malloc'd), read in small pieces. */
+static char *
+read_all(struct ofs_ns *ns, uint64_t ino, size_t *n)
+{
+	size_t cap = 256, len = 0, got;
+	char  *b = malloc(cap);
+
+	for (;;) {
+		while (cap - len < 1000) {
+			cap *= 2;
+			b = realloc(b, cap);
+		}
+		ok(ofs_read(ns, ino, len, 999, b + len, &got), "read");
+		if (got == 0)
+			break;
+		len += got;
+	}
+	b[len] = '\0';
+	if (n != NULL)
+		*n = len;
+	return b;
+}
+
+static void
+expect_contents(struct ofs_ns *ns, uint64_t ino, const char *want)
+{
+	struct ofs_attr a;
+	char           *got = read_all(ns, ino, NULL);
+
+	cr_assert_str_eq(got, want);
+	free(got);
+	ok(ofs_getattr(ns, ino, &a), "getattr");
+	cr_assert_eq(a.size, strlen(want), "size %llu want %zu",
+	    (unsigned long long) a.size, strlen(want));
+}
+
+/* Read [off, off+len) and compare with want's bytes there. */
+static void
+expect_range(struct ofs_ns *ns, uint64_t ino, const char *want, size_t wlen,
+    uint64_t off, size_t len)
+{
+	char   buf[256];
+	size_t got, exp;
+
+	cr_assert_leq(len, sizeof(buf));
+	ok(ofs_read(ns, ino, off, len, buf, &got), "read range");
+	exp = off >= wlen ? 0 : O_MIN(len, wlen - off);
+	cr_assert_eq(got, exp, "read at %llu len %zu: got %zu want %zu",
+	    (unsigned long long) off, len, got, exp);
+	cr_assert(memcmp(buf, want + off, got) == 0,
+	    "bytes differ at offset %llu len %zu", (unsigned long long) off,
+	    len);
+}
+
+/* Every offset, a few lengths. */
+static void
+expect_every_offset(struct ofs_ns *ns, uint64_t ino, const char *want)
+{
+	static const size_t lens[] = { 1, 2, 3, 7, 64, 200 };
+	size_t              wlen   = strlen(want), i;
+	uint64_t            off;
+
+	for (off = 0; off <= wlen + 1; off++)
+		for (i = 0; i < O_NELEM(lens); i++)
+			expect_range(ns, ino, want, wlen, off, lens[i]);
+}
+
+struct names {
+	char   **v;
+	size_t   n;
+	uint64_t inos[4096];
+	int      stop_after; /* 0: never */
+};
+
+static int
+names_cb(void *arg, const char *name, const struct ofs_attr *a)
+{
+	struct names *ns = arg;
+
+	ns->v = realloc(ns->v, sizeof(char *) * (ns->n + 1));
+	if (ns->n < O_NELEM(ns->inos))
+		ns->inos[ns->n] = a->ino;
+	ns->v[ns->n++] = strdup(name);
+	return ns->stop_after > 0 && (int) ns->n >= ns->stop_after;
+}
+
+static void
+names_free(struct names *ns)
+{
+	size_t i;
+
+	for (i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+	memset(ns, 0, sizeof(*ns));
+}
+
+/* ---- directories ---------------------------------------------------------
+ */
+
+Test(ns, root_exists_and_mkdir_lookup, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        d, sub;
+
+	ok(ofs_getattr(env.ns, OFS_ROOT_INO, &a), "getattr root");
+	cr_assert_eq(a.kind, OFS_DIR);
+	cr_assert_eq(a.size, 0);
+	d = mkdir_(env.ns, OFS_ROOT_INO, "a");
+	cr_assert_neq(d, OFS_ROOT_INO);
+	cr_assert_eq(lookup_(env.ns, OFS_ROOT_INO, "a"), d);
+	sub = mkdir_(env.ns, d, "b");
+	cr_assert_eq(lookup_(env.ns, d, "b"), sub);
+	ok(ofs_getattr(env.ns, d, &a), "getattr a");
+	cr_assert_eq(a.size, 1);
+	cr_assert_eq(a.nlink, 2);
+	cr_assert_eq(a.mode, 0755);
+	cr_assert_eq(ofs_lookup(env.ns, sub, "zz", &a), O_ENOTFOUND);
+	ok(ofs_getattr(env.ns, OFS_ROOT_INO, &a), "getattr root");
+	cr_assert_eq(a.size, 1);
+}
+
+Test(ns, readdir_2000_entries_in_order, .init = setup, .fini = teardown)
+{
+	enum { N = 2000 };
+	struct names ls;
+	int          order[N], i;
+	char         name[32];
+	uint64_t     d = mkdir_(env.ns, OFS_ROOT_INO, "big");
+
+	for (i = 0; i < N; i++)
+		order[i] = i;
+	srand(7);
+	for (i = N - 1; i > 0; i--) {
+		int j = rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%05d", order[i]);
+		if (order[i] % 10 == 0)
+			mkdir_(env.ns, d, name);
+		else
+			create_(env.ns, d, name, OFS_FILE);
+	}
+	memset(&ls, 0, sizeof(ls));
+	ok(ofs_readdir(env.ns, d, NULL, names_cb, &ls), "readdir");
+	cr_assert_eq(ls.n, N);
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%05d", i);
+		cr_assert_str_eq(ls.v[i], name);
+	}
+	/* inos agree with lookup */
+	cr_assert_eq(ls.inos[17], lookup_(env.ns, d, "f00017"));
+	names_free(&ls);
+
+	/* resume after a name, and stop early */
+	ls.stop_after = 5;
+	ok(ofs_readdir(env.ns, d, "f01000", names_cb, &ls), "readdir after");
+	cr_assert_eq(ls.n, 5);
+	cr_assert_str_eq(ls.v[0], "f01001");
+	cr_assert_str_eq(ls.v[4], "f01005");
+	names_free(&ls);
+
+	/* committed and listed again after reopen */
+	ok(ofs_flush(env.ns, d, true), "flush");
+	reopen();
+	d = lookup_(env.ns, OFS_ROOT_INO, "big");
+	ok(ofs_readdir(env.ns, d, NULL, names_cb, &ls), "readdir reopened");
+	cr_assert_eq(ls.n, N);
+	cr_assert_str_eq(ls.v[N - 1], "f01999");
+	names_free(&ls);
+}
+
+/* ---- regular files -------------------------------------------------------
+ */
+
+Test(
+    ns, file_write_read_overwrite_sizes_times, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a, b;
+	uint64_t        f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	char            buf[64];
+	size_t          got;
+
+	ok(ofs_getattr(env.ns, f, &a), "getattr");
+	write_(env.ns, f, 0, "hello world");
+	expect_contents(env.ns, f, "hello world");
+	write_(env.ns, f, 6, "WORLD!!");
+	expect_contents(env.ns, f, "hello WORLD!!");
+	usleep(2000);
+	write_(env.ns, f, 15, "x"); /* leaves a hole of two zero bytes */
+	ok(ofs_getattr(env.ns, f, &b), "getattr");
+	cr_assert_eq(b.size, 16);
+	cr_assert_gt(b.mtime_ns, a.mtime_ns);
+	cr_assert_geq(b.ctime_ns, b.mtime_ns);
+	ok(ofs_read(env.ns, f, 12, sizeof(buf), buf, &got), "read");
+	cr_assert_eq(got, 4);
+	cr_assert(memcmp(buf, "!\0\0x", 4) == 0);
+	/* append flag writes at the end */
+	ok(ofs_write(env.ns, f, 0, "END", 3, true), "append");
+	ok(ofs_read(env.ns, f, 16, sizeof(buf), buf, &got), "read");
+	cr_assert_eq(got, 3);
+	/* past the end */
+	ok(ofs_read(env.ns, f, 1000, sizeof(buf), buf, &got), "read past");
+	cr_assert_eq(got, 0);
+
+	/* flushed, then seen by a fresh lookup after reopen */
+	ok(ofs_flush(env.ns, f, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "f");
+	ok(ofs_read(env.ns, f, 0, sizeof(buf), buf, &got), "read");
+	cr_assert_eq(got, 19);
+	cr_assert(memcmp(buf, "hello WORLD!!\0\0xEND", 19) == 0);
+	ok(ofs_getattr(env.ns, f, &a), "getattr");
+	cr_assert_geq(a.mtime_ns, b.mtime_ns);
+}
+
+Test(ns, truncate_up_and_down, .init = setup, .fini = teardown)
+{
+	uint64_t f = create_(env.ns, OFS_ROOT_INO, "t", OFS_FILE);
+	char     want[32];
+
+	write_(env.ns, f, 0, "0123456789");
+	ok(ofs_truncate(env.ns, f, 4), "truncate down");
+	expect_contents(env.ns, f, "0123");
+	ok(ofs_truncate(env.ns, f, 8), "truncate up");
+	{
+		char   buf[16];
+		size_t got;
+
+		ok(ofs_read(env.ns, f, 0, sizeof(buf), buf, &got), "read");
+		cr_assert_eq(got, 8);
+		memcpy(want, "0123\0\0\0\0", 8);
+		cr_assert(memcmp(buf, want, 8) == 0);
+	}
+	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_truncate(env.ns, f, 0), "truncate to 0");
+	write_(env.ns, f, 0, "new");
+	ok(ofs_flush(env.ns, f, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "t");
+	expect_contents(env.ns, f, "new");
+	cr_assert_eq(ofs_truncate(env.ns, OFS_ROOT_INO, 0), O_EISDIR);
+	cr_assert_eq(ofs_truncate(env.ns, f, OFS_FILE_MAX + 1), O_ETOOBIG);
+}
+
+Test(ns, truncate_without_flush_is_committed_by_the_committer, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *b;
+	struct ofs_attr a;
+	uint64_t        f = create_(env.ns, OFS_ROOT_INO, "t", OFS_FILE);
+	int             i;
+
+	write_(env.ns, f, 0, "abcdef");
+	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_truncate(env.ns, f, 2), "truncate");
+	ns_open_opts(&b, false, 0);
+	for (i = 0; i < 200; i++) {
+		uint64_t g;
+
+		ok(ofs_ns_refresh(b, OFS_ROOT_INO), "refresh");
+		g = lookup_(b, OFS_ROOT_INO, "t");
+		ok(ofs_getattr(b, g, &a), "getattr");
+		if (a.size == 2)
+			break;
+		usleep(10000);
+	}
+	cr_assert_eq(a.size, 2, "the idle buffer was never committed");
+	ok(ofs_ns_close(b), "close b");
+}
+
+Test(ns, large_file_round_trip, .init = setup, .fini = teardown)
+{
+	size_t   n = (2u << 20) + 12345, i, got, off;
+	uint8_t *w = malloc(n), *r = malloc(n);
+	uint64_t f = create_(env.ns, OFS_ROOT_INO, "big", OFS_FILE);
+
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 2654435761u >> 13);
+	for (off = 0; off < n; off += 65536)
+		ok(ofs_write(
+		       env.ns, f, off, w + off, O_MIN(65536, n - off), false),
+		    "write");
+	ok(ofs_flush(env.ns, f, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "big");
+	for (off = 0; off < n; off += got) {
+		ok(ofs_read(env.ns, f, off, 131072, r + off, &got), "read");
+		cr_assert_gt(got, 0);
+	}
+	cr_assert(memcmp(w, r, n) == 0);
+	free(w);
+	free(r);
+}
+
+Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	uint64_t        f = create_(env.ns, d, "f", OFS_FILE);
+
+	write_(env.ns, f, 0, "data");
+	ok(ofs_flush(env.ns, f, true), "flush");
+	cr_assert_eq(ofs_rmdir(env.ns, OFS_ROOT_INO, "d"), O_ENOTEMPTY);
+	cr_assert_eq(ofs_unlink(env.ns, OFS_ROOT_INO, "d"), O_EISDIR);
+	cr_assert_eq(ofs_rmdir(env.ns, d, "f"), O_ENOTDIR);
+	cr_assert_eq(ofs_unlink(env.ns, d, "nope"), O_ENOTFOUND);
+	ok(ofs_unlink(env.ns, d, "f"), "unlink");
+	cr_assert_eq(ofs_lookup(env.ns, d, "f", &a), O_ENOTFOUND);
+	/* the open inode still reads its last contents */
+	expect_contents(env.ns, f, "data");
+	ok(ofs_getattr(env.ns, f, &a), "getattr unlinked");
+	cr_assert_eq(a.nlink, 0);
+	ok(ofs_rmdir(env.ns, OFS_ROOT_INO, "d"), "rmdir");
+	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
+	cr_assert_eq(
+	    ofs_create(env.ns, d, "x", OFS_FILE, 0644, &a), O_ENOTFOUND);
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	reopen();
+	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
+}
+
+/* ---- rename --------------------------------------------------------------
+ */
+
+Test(ns, rename_within_across_and_over, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        d1 = mkdir_(env.ns, OFS_ROOT_INO, "d1");
+	uint64_t        d2 = mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	uint64_t        f  = create_(env.ns, d1, "f", OFS_FILE);
+	uint64_t        g  = create_(env.ns, d1, "g", OFS_FILE);
+	uint64_t        sub;
+
+	write_(env.ns, f, 0, "F contents");
+	write_(env.ns, g, 0, "G");
+	ok(ofs_flush(env.ns, g, true), "flush g");
+
+	/* within a directory (f still dirty: its bytes move with it) */
+	ok(ofs_rename(env.ns, d1, "f", d1, "f2"), "rename within");
+	cr_assert_eq(ofs_lookup(env.ns, d1, "f", &a), O_ENOTFOUND);
+	cr_assert_eq(lookup_(env.ns, d1, "f2"), f);
+	expect_contents(env.ns, f, "F contents");
+
+	/* across directories */
+	ok(ofs_rename(env.ns, d1, "f2", d2, "moved"), "rename across");
+	cr_assert_eq(ofs_lookup(env.ns, d1, "f2", &a), O_ENOTFOUND);
+	cr_assert_eq(lookup_(env.ns, d2, "moved"), f);
+
+	/* over an existing file: replaced */
+	ok(ofs_rename(env.ns, d1, "g", d2, "moved"), "rename over");
+	cr_assert_eq(lookup_(env.ns, d2, "moved"), g);
+	expect_contents(env.ns, g, "G");
+	ok(ofs_getattr(env.ns, f, &a), "getattr replaced");
+	cr_assert_eq(a.nlink, 0);
+
+	/* directories: over non-empty, kinds, into itself */
+	sub = mkdir_(env.ns, d1, "sub");
+	create_(env.ns, d2, "x", OFS_FILE);
+	mkdir_(env.ns, OFS_ROOT_INO, "empty");
+	cr_assert_eq(
+	    ofs_rename(env.ns, d1, "sub", OFS_ROOT_INO, "d2"), O_ENOTEMPTY);
+	cr_assert_eq(ofs_rename(env.ns, d1, "sub", d2, "x"), O_ENOTDIR);
+	cr_assert_eq(
+	    ofs_rename(env.ns, d2, "x", OFS_ROOT_INO, "empty"), O_EISDIR);
+	cr_assert_eq(
+	    ofs_rename(env.ns, OFS_ROOT_INO, "d1", sub, "loop"), O_EINVAL);
+	cr_assert_eq(ofs_rename(env.ns, d1, "nope", d2, "y"), O_ENOTFOUND);
+	ok(ofs_rename(env.ns, d1, "sub", OFS_ROOT_INO, "empty"),
+	    "dir over empty dir");
+	cr_assert_eq(lookup_(env.ns, OFS_ROOT_INO, "empty"), sub);
+	ok(ofs_rename(env.ns, d2, "x", d2, "x"), "rename onto itself");
+
+	ok(ofs_flush(env.ns, d1, true), "flush d1");
+	ok(ofs_flush(env.ns, d2, true), "flush d2");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	reopen();
+	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = lookup_(env.ns, OFS_ROOT_INO, "d2");
+	g  = lookup_(env.ns, d2, "moved");
+	expect_contents(env.ns, g, "G");
+	lookup_(env.ns, d2, "x");
+	lookup_(env.ns, OFS_ROOT_INO, "empty");
+	ok(ofs_getattr(env.ns, d1, &a), "getattr d1");
+	cr_assert_eq(a.size, 0);
+}
+
+Test(
+    ns, failed_cross_rename_leaves_the_source, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        d1 = mkdir_(env.ns, OFS_ROOT_INO, "d1");
+	uint64_t        d2 = mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	uint64_t        f  = create_(env.ns, d1, "f", OFS_FILE);
+
+	write_(env.ns, f, 0, "keep me");
+	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	atomic_store(&fail_writes, 1);
+	cr_assert_eq(ofs_rename(env.ns, d1, "f", d2, "f"), O_EIO);
+	cr_assert_eq(lookup_(env.ns, d1, "f"), f);
+	cr_assert_eq(ofs_lookup(env.ns, d2, "f", &a), O_ENOTFOUND);
+	atomic_store(&fail_writes, 0);
+	ok(ofs_flush(env.ns, d2, true), "flush d2 (undo commits)");
+	reopen();
+	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = lookup_(env.ns, OFS_ROOT_INO, "d2");
+	expect_contents(env.ns, lookup_(env.ns, d1, "f"), "keep me");
+	cr_assert_eq(ofs_lookup(env.ns, d2, "f", &a), O_ENOTFOUND);
+}
+
+/* ---- errors --------------------------------------------------------------
+ */
+
+Test(ns, name_and_kind_errors, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	char            n255[256], n256[257], buf[8];
+	size_t          got;
+	uint64_t        f = create_(env.ns, OFS_ROOT_INO, "file", OFS_FILE);
+
+	memset(n255, 'a', 255);
+	n255[255] = '\0';
+	memset(n256, 'b', 256);
+	n256[256] = '\0';
+	cr_assert_eq(
+	    ofs_mkdir(env.ns, OFS_ROOT_INO, n256, 0755, &a), O_ENAMETOOLONG);
+	cr_assert_eq(
+	    ofs_create(env.ns, OFS_ROOT_INO, n256, OFS_FILE, 0644, &a),
+	    O_ENAMETOOLONG);
+	cr_assert_eq(
+	    ofs_create(env.ns, OFS_ROOT_INO, n256, OFS_DIARY, 0644, &a),
+	    O_ENAMETOOLONG);
+	cr_assert_eq(
+	    ofs_lookup(env.ns, OFS_ROOT_INO, n256, &a), O_ENAMETOOLONG);
+	cr_assert_eq(
+	    ofs_rename(env.ns, OFS_ROOT_INO, "file", OFS_ROOT_INO, n256),
+	    O_ENAMETOOLONG);
+	create_(env.ns, OFS_ROOT_INO, n255, OFS_FILE);
+	lookup_(env.ns, OFS_ROOT_INO, n255);
+
+	cr_assert_eq(
+	    ofs_create(env.ns, OFS_ROOT_INO, "file", OFS_FILE, 0644, &a),
+	    O_EEXIST);
+	cr_assert_eq(
+	    ofs_mkdir(env.ns, OFS_ROOT_INO, "file", 0755, &a), O_EEXIST);
+	cr_assert_eq(
+	    ofs_create(env.ns, OFS_ROOT_INO, "a/b", OFS_FILE, 0644, &a),
+	    O_EINVAL);
+	cr_assert_eq(ofs_create(env.ns, OFS_ROOT_INO, "", OFS_FILE, 0644, &a),
+	    O_EINVAL);
+	cr_assert_eq(
+	    ofs_create(env.ns, f, "x", OFS_FILE, 0644, &a), O_ENOTDIR);
+	cr_assert_eq(ofs_lookup(env.ns, f, "x", &a), O_ENOTDIR);
+	cr_assert_eq(ofs_mkdir(env.ns, f, "x", 0755, &a), O_ENOTDIR);
+	cr_assert_eq(
+	    ofs_read(env.ns, OFS_ROOT_INO, 0, 8, buf, &got), O_EISDIR);
+	cr_assert_eq(
+	    ofs_write(env.ns, OFS_ROOT_INO, 0, "x", 1, false), O_EISDIR);
+	cr_assert_eq(ofs_getattr(env.ns, 999999, &a), O_ENOTFOUND);
+	/* details name the path */
+	cr_assert_eq(
+	    ofs_lookup(env.ns, OFS_ROOT_INO, "missing", &a), O_ENOTFOUND);
+	cr_assert(
+	    strstr(o_err_detail(), "/missing") != NULL, "%s", o_err_detail());
+	cr_assert_eq(ofs_errno(O_ENAMETOOLONG), ENAMETOOLONG);
+}
+
+Test(ns, setattr_mode_and_mtime, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	uint64_t        d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+
+	write_(env.ns, f, 0, "xyz");
+	ok(ofs_setattr(env.ns, f, true, 0600, true, 123456789, &a), "setattr");
+	cr_assert_eq(a.mode, 0600);
+	cr_assert_eq(a.mtime_ns, 123456789);
+	cr_assert_eq(a.size, 3);
+	ok(ofs_setattr(env.ns, d, true, 0700, false, 0, &a), "setattr dir");
+	cr_assert_eq(a.mode, 0700);
+	ok(ofs_setattr(env.ns, OFS_ROOT_INO, true, 0711, false, 0, &a),
+	    "setattr root");
+	cr_assert_eq(a.mode, 0711);
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "f");
+	ok(ofs_getattr(env.ns, f, &a), "getattr");
+	cr_assert_eq(a.mode, 0600);
+	cr_assert_eq(a.mtime_ns, 123456789);
+	expect_contents(env.ns, f, "xyz");
+	ok(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), "lookup d");
+	cr_assert_eq(a.mode, 0700);
+}
+
+/* ---- diaries -------------------------------------------------------------
+ */
+
+Test(ns, diary_lines_fragments_every_offset, .init = setup, .fini = teardown)
+{
+	uint64_t y          = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	char     want[4096] = "";
+	size_t   i;
+
+	append_(env.ns, y, "first line\n");
+	strcat(want, "first line\n");
+	append_(env.ns, y, "second ");
+	strcat(want, "second ");
+	append_(env.ns, y, "half\nthird\nfrag");
+	strcat(want, "half\nthird\nfrag");
+	/* uncommitted: queued appends and the fragment */
+	expect_contents(env.ns, y, want);
+	expect_every_offset(env.ns, y, want);
+	ok(ofs_flush(env.ns, y, true), "flush");
+	expect_contents(env.ns, y, want);
+	expect_every_offset(env.ns, y, want);
+	/* committed prefix + queued suffix */
+	for (i = 0; i < 40; i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "line %zu %.*s\n", i,
+		    (int) (i % 7), "xxxxxxx");
+		append_(env.ns, y, line);
+		strcat(want, line);
+		if (i % 9 == 0)
+			ok(ofs_flush(env.ns, y, true), "flush");
+	}
+	expect_every_offset(env.ns, y, want);
+	ok(ofs_flush(env.ns, y, true), "flush");
+	expect_every_offset(env.ns, y, want);
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	expect_contents(env.ns, y, want);
+	expect_every_offset(env.ns, y, want);
+}
+
+Test(
+    ns, diary_refuses_non_append_and_truncate, .init = setup, .fini = teardown)
+{
+	uint64_t y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+
+	append_(env.ns, y, "one\ntwo\n");
+	ok(ofs_flush(env.ns, y, true), "flush");
+	append_(env.ns, y, "three\n");
+	cr_assert_eq(ofs_write(env.ns, y, 0, "XX", 2, false), O_EPERM);
+	cr_assert(
+	    strstr(o_err_detail(), "/log") != NULL, "%s", o_err_detail());
+	cr_assert_eq(ofs_write(env.ns, y, 3, "XX\n", 3, false), O_EPERM);
+	cr_assert_eq(ofs_write(env.ns, y, 100, "XX\n", 3, false), O_EPERM);
+	cr_assert_eq(ofs_truncate(env.ns, y, 0), O_EPERM);
+	cr_assert_eq(ofs_truncate(env.ns, y, 100), O_EPERM);
+	expect_contents(env.ns, y, "one\ntwo\nthree\n");
+	/* a write exactly at the end is an append */
+	ok(ofs_write(env.ns, y, 14, "four\n", 5, false), "write at end");
+	ok(ofs_flush(env.ns, y, true), "flush");
+	expect_contents(env.ns, y, "one\ntwo\nthree\nfour\n");
+}
+
+Test(ns, diary_many_blocks_random_reads, .init = setup, .fini = teardown)
+{
+	enum { N = 1500 };
+	uint64_t y   = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	size_t   cap = 1 << 17, len = 0, i;
+	char    *want = malloc(cap);
+
+	for (i = 0; i < N; i++) {
+		char line[96];
+		int  n = snprintf(line, sizeof(line), "%05zu %.*s\n", i,
+		     (int) (i % 50),
+		     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnop"
+		      "qrstuvwxyz");
+
+		append_(env.ns, y, line);
+		memcpy(want + len, line, (size_t) n);
+		len += (size_t) n;
+		if (i % 5 == 4)
+			ok(ofs_flush(env.ns, y, true), "flush");
+	}
+	want[len] = '\0';
+	srand(3);
+	for (i = 0; i < 3000; i++)
+		expect_range(env.ns, y, want, len,
+		    (uint64_t) rand() % (len + 5),
+		    (size_t) (1 + rand() % 255));
+	/* a second namespace reads it cold, sequentially */
+	{
+		struct ofs_ns *b;
+		char          *got;
+		size_t         n;
+
+		ns_open_opts(&b, false, 0);
+		got = read_all(b, lookup_(b, OFS_ROOT_INO, "log"), &n);
+		cr_assert_eq(n, len);
+		cr_assert(memcmp(got, want, len) == 0);
+		free(got);
+		ok(ofs_ns_close(b), "close b");
+	}
+	free(want);
+}
+
+struct appender {
+	struct ofs_ns *ns;
+	uint64_t       ino;
+	int            id, n;
+};
+
+static void *
+append_thread(void *arg)
+{
+	struct appender *ap = arg;
+	int              i;
+
+	for (i = 0; i < ap->n; i++) {
+		char line[128];
+		int  n = snprintf(line, sizeof(line), "T%d %05d %.*s end\n",
+		     ap->id, i, 1 + (i * 7 + ap->id) % 60,
+		     "----------------------------------------------------"
+		      "--------");
+
+		if (ofs_write(ap->ns, ap->ino, 0, line, (size_t) n, true) !=
+		    O_OK)
+			return (void *) 1;
+		if (i % 50 == 49 && ofs_flush(ap->ns, ap->ino, true) != O_OK)
+			return (void *) 2;
+	}
+	return NULL;
+}
+
+static void
+check_lines(const char *all, int nthreads, int per)
+{
+	int         next[8] = { 0 };
+	const char *p       = all;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		int         t, seq, used = 0, dashes;
+		char        line[160];
+
+		cr_assert_not_null(nl, "unterminated tail: %s", p);
+		cr_assert_lt(nl - p, (long) sizeof(line));
+		memcpy(line, p, (size_t) (nl - p));
+		line[nl - p] = '\0';
+		cr_assert_eq(sscanf(line, "T%d %d %n", &t, &seq, &used), 2,
+		    "torn line: %s", line);
+		cr_assert(t >= 0 && t < nthreads, "line: %s", line);
+		cr_assert_eq(seq, next[t], "thread %d: seq %d want %d", t, seq,
+		    next[t]);
+		dashes = (int) strspn(line + used, "-");
+		cr_assert_eq(dashes, 1 + (seq * 7 + t) % 60, "torn: %s", line);
+		cr_assert_str_eq(line + used + dashes, " end");
+		next[t]++;
+		p = nl + 1;
+	}
+	for (int t = 0; t < nthreads; t++)
+		cr_assert_eq(next[t], per, "thread %d: %d lines", t, next[t]);
+}
+
+Test(ns, diary_two_threads_never_interleave_inside_a_line, .init = setup,
+    .fini = teardown)
+{
+	enum { PER = 400 };
+	struct appender a[2];
+	pthread_t       th[2];
+	uint64_t        y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	char           *all;
+	void           *rv;
+	int             i;
+
+	for (i = 0; i < 2; i++) {
+		a[i] = (struct appender) { env.ns, y, i, PER };
+		pthread_create(&th[i], NULL, append_thread, &a[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], &rv);
+		cr_assert_null(
+		    rv, "appender %d failed: %s", i, o_err_detail());
+	}
+	all = read_all(env.ns, y, NULL);
+	check_lines(all, 2, PER);
+	free(all);
+	ok(ofs_flush(env.ns, y, true), "flush");
+	reopen();
+	y   = lookup_(env.ns, OFS_ROOT_INO, "log");
+	all = read_all(env.ns, y, NULL);
+	check_lines(all, 2, PER);
+	free(all);
+}
+
+/* ---- durability, sharing, async ------------------------------------------
+ */
+
+Test(ns, everything_survives_reopen, .init = setup, .fini = teardown)
+{
+	uint64_t d = mkdir_(env.ns, OFS_ROOT_INO, "users");
+	uint64_t f = create_(env.ns, d, "ana", OFS_FILE);
+	uint64_t y = create_(env.ns, OFS_ROOT_INO, "deploys", OFS_DIARY);
+	uint64_t e = mkdir_(env.ns, d, "empty");
+
+	(void) e;
+	write_(env.ns, f, 0, "{\"name\":\"ana\"}\n");
+	append_(env.ns, y, "deploy 42 ok\ndeploy 43 ");
+	/* no flush: close commits everything, fragment included */
+	reopen();
+	d = lookup_(env.ns, OFS_ROOT_INO, "users");
+	expect_contents(
+	    env.ns, lookup_(env.ns, d, "ana"), "{\"name\":\"ana\"}\n");
+	lookup_(env.ns, d, "empty");
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "deploys"),
+	    "deploy 42 ok\ndeploy 43 ");
+}
+
+Test(ns, two_namespaces_see_each_other_after_refresh, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *b;
+	struct ofs_attr a;
+	uint64_t        fa, ya, yb, fb;
+
+	ns_open_opts(&b, false, 0);
+	/* b looks at the (empty) root first, so its view is pinned */
+	cr_assert_eq(ofs_lookup(b, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
+	fa = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	ya = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	write_(env.ns, fa, 0, "from a");
+	append_(env.ns, ya, "a1\n");
+	ok(ofs_flush(env.ns, fa, true), "flush f");
+	ok(ofs_flush(env.ns, ya, true), "flush log");
+	cr_assert_eq(ofs_lookup(b, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
+	ok(ofs_ns_refresh(b, OFS_ROOT_INO), "refresh root");
+	fb = lookup_(b, OFS_ROOT_INO, "f");
+	expect_contents(b, fb, "from a");
+	yb = lookup_(b, OFS_ROOT_INO, "log");
+	expect_contents(b, yb, "a1\n");
+
+	/* b appends and overwrites; a refreshes */
+	append_(b, yb, "b1\n");
+	write_(b, fb, 0, "FROM B");
+	ok(ofs_flush(b, yb, true), "flush b log");
+	ok(ofs_flush(b, fb, true), "flush b f");
+	append_(env.ns, ya, "a2\n"); /* queued in a, lands after b1 */
+	expect_contents(env.ns, ya, "a1\na2\n");
+	ok(ofs_ns_refresh(env.ns, ya), "refresh log");
+	expect_contents(env.ns, ya, "a1\nb1\na2\n");
+	ok(ofs_flush(env.ns, ya, true), "flush a log");
+	expect_contents(env.ns, ya, "a1\nb1\na2\n");
+	ok(ofs_ns_refresh(env.ns, fa), "refresh via file");
+	expect_contents(env.ns, fa, "FROM B");
+	ok(ofs_ns_refresh(b, yb), "refresh b log");
+	expect_contents(b, yb, "a1\nb1\na2\n");
+
+	/* a removal in b: a's inode becomes unlinked after refresh */
+	ok(ofs_unlink(b, OFS_ROOT_INO, "f"), "unlink in b");
+	ok(ofs_flush(b, OFS_ROOT_INO, true), "flush b root");
+	ok(ofs_ns_refresh(env.ns, OFS_ROOT_INO), "refresh a root");
+	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
+	ok(ofs_getattr(env.ns, fa, &a), "getattr");
+	cr_assert_eq(a.nlink, 0);
+	ok(ofs_ns_close(b), "close b");
+}
+
+Test(ns, async_commits_within_the_interval, .init = setup, .fini = teardown)
+{
+	struct ofs_ns      *a, *b;
+	struct ofs_ns_stats st;
+	uint64_t            f, y, fb = 0;
+	uint64_t            t0;
+	int                 i;
+
+	ns_open_opts(&a, true, 50);
+	ns_open_opts(&b, false, 0);
+	f = create_(a, OFS_ROOT_INO, "f", OFS_FILE);
+	y = create_(a, OFS_ROOT_INO, "log", OFS_DIARY);
+	write_(a, f, 0, "async data");
+	append_(a, y, "async line\nfrag");
+	t0 = o_mono_ns();
+	ok(ofs_flush(a, f, false), "flush f");
+	ok(ofs_flush(a, y, false), "flush y");
+	/* a commit is ~1 ms here, so this only catches gross waiting */
+	cr_assert_lt(o_mono_ns() - t0, 100000000ull, "async flush waited");
+	for (i = 0; i < 300; i++) {
+		struct ofs_attr at;
+
+		ok(ofs_ns_refresh(b, OFS_ROOT_INO), "refresh");
+		if (ofs_lookup(b, OFS_ROOT_INO, "f", &at) == O_OK &&
+		    at.size == 10) {
+			fb = at.ino;
+			break;
+		}
+		usleep(5000);
+	}
+	cr_assert_neq(fb, 0, "not committed within 1.5 s");
+	expect_contents(b, fb, "async data");
+	for (i = 0; i < 300; i++) {
+		uint64_t        yb = lookup_(b, OFS_ROOT_INO, "log");
+		struct ofs_attr at;
+
+		ok(ofs_ns_refresh(b, yb), "refresh log");
+		ok(ofs_getattr(b, yb, &at), "getattr");
+		if (at.size == 15)
+			break;
+		usleep(5000);
+	}
+	expect_contents(
+	    b, lookup_(b, OFS_ROOT_INO, "log"), "async line\nfrag");
+	ofs_ns_stats(a, &st);
+	cr_assert_geq(st.commits, 2);
+	cr_assert_eq(st.bytes_written, 25);
+	cr_assert_eq(st.pending, 0);
+	cr_assert_eq(st.errors, 0);
+	ok(ofs_ns_close(a), "close a");
+	ok(ofs_ns_close(b), "close b");
+}
+
+Test(ns, background_failure_is_kept_for_the_next_flush, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns      *a;
+	struct ofs_ns_stats st;
+	uint64_t            f;
+	o_err               e;
+
+	ns_open_opts(&a, true, 20);
+	f = create_(a, OFS_ROOT_INO, "f", OFS_FILE);
+	write_(a, f, 0, "precious");
+	atomic_store(&fail_writes, 1);
+	ok(ofs_flush(a, f, false), "queue");
+	usleep(200000); /* the committer fails several times */
+	ofs_ns_stats(a, &st);
+	cr_assert_gt(st.errors, 0);
+	cr_assert_gt(st.pending, 0);
+	e = ofs_flush(a, f, false);
+	cr_assert_eq(e, O_EIO, "got %s", o_errname(e));
+	cr_assert_eq(ofs_errno(e), EIO);
+	cr_assert(strstr(o_err_detail(), "/f") != NULL, "%s", o_err_detail());
+	cr_assert_eq(ofs_flush(a, f, true), O_EIO);
+	atomic_store(&fail_writes, 0);
+	ok(ofs_flush(a, f, true), "flush after recovery");
+	ofs_ns_stats(a, &st);
+	cr_assert_eq(st.pending, 0);
+	ok(ofs_ns_close(a), "close a");
+	reopen();
+	expect_contents(
+	    env.ns, lookup_(env.ns, OFS_ROOT_INO, "f"), "precious");
+}
+
+/* ---- xattrs --------------------------------------------------------------
+ */
+
+static char *
+getx(struct ofs_ns *ns, uint64_t ino, const char *name)
+{
+	size_t n, n2;
+	char  *b;
+
+	ok(ofs_getxattr(ns, ino, name, NULL, 0, &n), name);
+	b = malloc(n + 1);
+	ok(ofs_getxattr(ns, ino, name, b, n, &n2), name);
+	cr_assert_eq(n, n2);
+	b[n] = '\0';
+	return b;
+}
+
+static bool
+list_has(const char *list, size_t n, const char *name)
+{
+	size_t off;
+
+	for (off = 0; off < n; off += strlen(list + off) + 1)
+		if (strcmp(list + off, name) == 0)
+			return true;
+	return false;
+}
+
+Test(ns, xattrs_user_and_computed, .init = setup, .fini = teardown)
+{
+	uint64_t f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	uint64_t y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	uint64_t d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	char    *v, list[1024], small[2];
+	size_t   n;
+
+	write_(env.ns, f, 0, "abc");
+	ok(ofs_setxattr(env.ns, f, "user.color", "blue", 4), "set f");
+	ok(ofs_setxattr(env.ns, y, "user.owner", "ops", 3), "set y");
+	ok(ofs_setxattr(env.ns, d, "user.empty", "", 0), "set d");
+	v = getx(env.ns, f, "user.color");
+	cr_assert_str_eq(v, "blue");
+	free(v);
+	cr_assert_eq(
+	    ofs_getxattr(env.ns, f, "user.color", small, sizeof(small), &n),
+	    O_ETOOBIG);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(
+	    ofs_getxattr(env.ns, f, "user.nope", NULL, 0, &n), O_ENOTFOUND);
+	cr_assert_eq(ofs_errno_xattr(O_ENOTFOUND), ENODATA);
+	cr_assert_eq(
+	    ofs_setxattr(env.ns, f, "user.optimfs.rev", "1", 1), O_EPERM);
+	cr_assert_eq(ofs_setxattr(env.ns, f, "trusted.x", "1", 1), O_EPERM);
+	cr_assert_eq(
+	    ofs_setxattr(env.ns, OFS_ROOT_INO, "user.x", "1", 1), O_EPERM);
+	cr_assert_eq(ofs_removexattr(env.ns, y, "user.optimfs.rev"), O_EPERM);
+
+	append_(env.ns, y, "a\nb\nc\n");
+	ok(ofs_flush(env.ns, y, true), "flush");
+	v = getx(env.ns, y, "user.optimfs.entries");
+	cr_assert_str_eq(v, "3");
+	free(v);
+	v = getx(env.ns, y, "user.optimfs.rev");
+	cr_assert_str_eq(v, "2"); /* creation, then one commit of 3 lines */
+	free(v);
+	v = getx(env.ns, y, "user.optimfs.tailhash");
+	cr_assert_eq(strlen(v), 64);
+	free(v);
+	v = getx(env.ns, y, "user.optimfs.collection");
+	cr_assert_eq(strlen(v), OC_BID_STRLEN - 1);
+	free(v);
+	v = getx(env.ns, d, "user.optimfs.entries");
+	cr_assert_str_eq(v, "0");
+	free(v);
+	cr_assert_eq(
+	    ofs_getxattr(env.ns, f, "user.optimfs.entries", NULL, 0, &n),
+	    O_ENOTFOUND);
+	v = getx(env.ns, f, "user.optimfs.collection");
+	{
+		char *r =
+		    getx(env.ns, OFS_ROOT_INO, "user.optimfs.collection");
+
+		cr_assert_str_eq(v, r); /* a file reports its directory */
+		free(r);
+	}
+	free(v);
+
+	ok(ofs_listxattr(env.ns, y, NULL, 0, &n), "list size");
+	cr_assert_leq(n, sizeof(list));
+	ok(ofs_listxattr(env.ns, y, list, sizeof(list), &n), "list");
+	cr_assert(list_has(list, n, "user.owner"));
+	cr_assert(list_has(list, n, "user.optimfs.rev"));
+	cr_assert(list_has(list, n, "user.optimfs.entries"));
+	cr_assert(list_has(list, n, "user.optimfs.tailhash"));
+	cr_assert(list_has(list, n, "user.optimfs.collection"));
+	ok(ofs_listxattr(env.ns, f, list, sizeof(list), &n), "list f");
+	cr_assert(list_has(list, n, "user.color"));
+	cr_assert(!list_has(list, n, "user.optimfs.entries"));
+
+	ok(ofs_removexattr(env.ns, d, "user.empty"), "remove");
+	cr_assert_eq(ofs_removexattr(env.ns, d, "user.empty"), O_ENOTFOUND);
+
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "f");
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	d = lookup_(env.ns, OFS_ROOT_INO, "d");
+	v = getx(env.ns, f, "user.color");
+	cr_assert_str_eq(v, "blue");
+	free(v);
+	expect_contents(env.ns, f, "abc");
+	v = getx(env.ns, y, "user.owner");
+	cr_assert_str_eq(v, "ops");
+	free(v);
+	cr_assert_eq(
+	    ofs_getxattr(env.ns, d, "user.empty", NULL, 0, &n), O_ENOTFOUND);
+	v = getx(env.ns, y, "user.optimfs.entries");
+	cr_assert_str_eq(v, "3");
+	free(v);
+}
+
+Test(ns, stats_count, .init = setup, .fini = teardown)
+{
+	struct ofs_ns_stats st;
+	uint64_t            f;
+
+	/* a long interval: nothing is committed behind the test's back */
+	ok(ofs_ns_close(env.ns), "close");
+	ns_open_opts(&env.ns, false, 60000);
+	f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	write_(env.ns, f, 0, "12345");
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_eq(st.bytes_written, 5);
+	cr_assert_geq(st.pending, 1);
+	cr_assert_eq(st.inodes, 2);
+	cr_assert_eq(st.collections, 1);
+	ok(ofs_flush(env.ns, f, true), "flush");
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_eq(st.pending, 0);
+	cr_assert_geq(st.commits, 1);
+	{
+		char path[64];
+
+		ofs_ns_path(env.ns, f, path, sizeof(path));
+		cr_assert_str_eq(path, "/f");
+		ofs_ns_path(env.ns, OFS_ROOT_INO, path, sizeof(path));
+		cr_assert_str_eq(path, "/");
+	}
+}
