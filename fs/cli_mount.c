@@ -1,0 +1,208 @@
+/*
+ * cli_mount.c - `optimfs umount` and `optimfs status`.
+ *
+ * umount finds the daemon's pid in the mount's .optimfs/status before it
+ * unmounts, then waits for that process to exit: the daemon commits
+ * everything pending after the unmount, so when umount returns the
+ * changes are durable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/o_util.h"
+#include "fs/cli.h"
+#include "fs/fuse_ll.h"
+
+extern char **environ;
+
+#define UMOUNT_WAIT_S 300
+
+/*
+ * umount
+ */
+
+static const char umount_usage[] =
+    "usage: optimfs umount MOUNTPOINT\n"
+    "\n"
+    "Unmount an optimfs filesystem and wait until its daemon has "
+    "committed\n"
+    "everything pending and exited.  Fails if a process still uses the "
+    "mount.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help     show this help\n";
+
+/* The daemon's pid from MNT/.optimfs/status, or 0. */
+static long
+status_pid(const char *mnt)
+{
+	char  path[PATH_MAX + 32], line[256];
+	FILE *fp;
+	long  pid = 0;
+
+	snprintf(path, sizeof(path), "%s/%s/status", mnt, OFS_CTL_NAME);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "pid: %ld", &pid) == 1)
+			break;
+	fclose(fp);
+	return pid;
+}
+
+static int
+run_fusermount(const char *mnt)
+{
+	char *const argv[] = { "fusermount3", "-u", (char *) mnt, NULL };
+	pid_t       pid;
+	int         status, err;
+
+	err = posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ);
+	if (err != 0) {
+		fprintf(stderr, "optimfs umount: cannot run fusermount3: %s\n",
+		    strerror(err));
+		return OFS_EXIT_FAIL;
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return OFS_EXIT_FAIL; /* fusermount3 said why */
+	return OFS_EXIT_OK;
+}
+
+int
+ofs_cmd_umount(int argc, char **argv)
+{
+	char        mnt[PATH_MAX];
+	long        pid;
+	int         rc, i;
+	const char *arg;
+
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		fputs(umount_usage, stdout);
+		return OFS_EXIT_OK;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr,
+		    "optimfs umount: %s\nRun 'optimfs umount "
+		    "--help' for usage.\n",
+		    argc < 2 ? "missing MOUNTPOINT" : "wrong arguments");
+		return OFS_EXIT_USAGE;
+	}
+	arg = argv[1];
+	/* A dead daemon's mount fails realpath with ENOTCONN. */
+	if (realpath(arg, mnt) == NULL) {
+		if (errno != ENOTCONN) {
+			fprintf(stderr, "optimfs umount: %s: %s\n", arg,
+			    strerror(errno));
+			return OFS_EXIT_FAIL;
+		}
+		snprintf(mnt, sizeof(mnt), "%s", arg);
+	}
+	pid = status_pid(mnt);
+	if (geteuid() == 0) {
+		if (umount2(mnt, 0) != 0) {
+			int err = errno;
+
+			if (err == EINVAL)
+				fprintf(stderr,
+				    "optimfs umount: %s: not "
+				    "mounted\n",
+				    arg);
+			else if (err == EBUSY)
+				fprintf(stderr,
+				    "optimfs umount: %s: busy: a process "
+				    "still uses it (see 'fuser -m %s')\n",
+				    arg, arg);
+			else
+				fprintf(stderr, "optimfs umount: %s: %s\n",
+				    arg, strerror(err));
+			return OFS_EXIT_FAIL;
+		}
+	} else if ((rc = run_fusermount(mnt)) != OFS_EXIT_OK)
+		return rc;
+	if (pid <= 0)
+		return OFS_EXIT_OK;
+	/* Wait for the daemon: it commits pending work before it exits. */
+	for (i = 0; i < UMOUNT_WAIT_S * 20; i++) {
+		if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
+			return OFS_EXIT_OK;
+		if (i == 40 && isatty(STDERR_FILENO))
+			fprintf(stderr,
+			    "optimfs umount: waiting for the "
+			    "daemon (pid %ld) to commit...\n",
+			    pid);
+		o_sleep_ms(50);
+	}
+	fprintf(stderr,
+	    "optimfs umount: %s is unmounted but its daemon "
+	    "(pid %ld) is still running after %d s\n",
+	    arg, pid, UMOUNT_WAIT_S);
+	return OFS_EXIT_FAIL;
+}
+
+/*
+ * status
+ */
+
+static const char status_usage[] =
+    "usage: optimfs status MOUNTPOINT\n"
+    "\n"
+    "Print the status of the optimfs mount on MOUNTPOINT (its "
+    ".optimfs/status).\n"
+    "\n"
+    "options:\n"
+    "  -h, --help     show this help\n";
+
+int
+ofs_cmd_status(int argc, char **argv)
+{
+	char   path[PATH_MAX + 32], root[PATH_MAX], buf[4096];
+	FILE  *fp;
+	size_t n;
+	int    err;
+
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		fputs(status_usage, stdout);
+		return OFS_EXIT_OK;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr,
+		    "optimfs status: %s\nRun 'optimfs status "
+		    "--help' for usage.\n",
+		    argc < 2 ? "missing MOUNTPOINT" : "wrong arguments");
+		return OFS_EXIT_USAGE;
+	}
+	if ((err = ofs_cli_mount_root(argv[1], root, sizeof(root))) != 0) {
+		fprintf(stderr, "optimfs status: %s: %s\n", argv[1],
+		    err == ENODEV         ? "not an optimfs mount"
+		        : err == ENOTCONN ? "the daemon is gone (run "
+		                            "'optimfs umount' on it)"
+		                          : strerror(err));
+		return OFS_EXIT_FAIL;
+	}
+	snprintf(path, sizeof(path), "%s/%s/status", root, OFS_CTL_NAME);
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(
+		    stderr, "optimfs status: %s: %s\n", path, strerror(errno));
+		return OFS_EXIT_FAIL;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		fwrite(buf, 1, n, stdout);
+	fclose(fp);
+	return OFS_EXIT_OK;
+}

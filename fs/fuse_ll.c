@@ -1,0 +1,1780 @@
+/*
+ * fuse_ll.c - FUSE low-level request handlers over the namespace (ns.h).
+ *
+ * Design notes.
+ *   - Inode numbers are the namespace's (1 is the root) plus the control
+ *     directory's reserved numbers (OFS_CTL_INO_BASE + n).  The namespace
+ *     keeps its inode table itself, so forget is a no-op here.
+ *   - Every handler replies before it returns (no asynchronous replies,
+ *     so name and fi need no copies), except that a read of the control
+ *     channel waits on its worker thread.
+ *   - Regular files go through the page cache (close-to-open: the cache
+ *     is dropped at open).  Diaries use direct I/O, so every read of a
+ *     growing diary (tail -f) reaches the namespace, and their attributes
+ *     are never cached.  No writeback cache: the namespace sees every
+ *     write() as it happens, which is what makes a diary's lines entries
+ *     and lets it refuse a write that is not an append.
+ *   - close (flush) commits what this open file wrote, waiting unless the
+ *     mount is async; fsync always waits.  Metadata operations (mkdir,
+ *     rename, unlink, chmod) are committed by the namespace's committer
+ *     within the commit interval, and at unmount.
+ *   - Directory offsets are cookies per open directory: cookie 1 is ".",
+ *     2 is "..", 3 + i is the i-th name this handle returned since the
+ *     last rewind.  A read at cookie c resumes after that name in key
+ *     order, so entries added or removed meanwhile never make readdir
+ *     skip or repeat the others.
+ *
+ * Locks.  f_mtx guards the worker count and the namespace's closing;
+ * r_mtx guards one control request; d_mtx one open directory.  None is
+ * held while calling the namespace, and they never nest (order, should
+ * that change: f_mtx, then r_mtx).
+ */
+#define FUSE_USE_VERSION 314
+
+#include "fs/fuse_ll.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "core/o_util.h"
+#include "fs/cli.h"
+#include "fs/errmap.h"
+
+#define CTL_DIR_INO (OFS_CTL_INO_BASE + 1)
+#define CTL_STATUS_INO (OFS_CTL_INO_BASE + 2)
+#define CTL_STATS_INO (OFS_CTL_INO_BASE + 3)
+#define CTL_CTL_INO (OFS_CTL_INO_BASE + 4)
+#define CTL_INO_END (OFS_CTL_INO_BASE + 5)
+
+#define ENTRY_TIMEOUT 1.0 /* seconds the kernel may cache names */
+#define ATTR_TIMEOUT 1.0  /* ... and attributes (diaries: 0) */
+#define CTL_BUF_MAX (1u << 20)
+#define CTL_PROGRESS_NS (200 * 1000000ull)
+
+/* Request counters, by operation (the stats file's labels). */
+enum ll_op {
+	OP_lookup,
+	OP_getattr,
+	OP_setattr,
+	OP_mkdir,
+	OP_mknod,
+	OP_create,
+	OP_open,
+	OP_read,
+	OP_write,
+	OP_flush,
+	OP_fsync,
+	OP_release,
+	OP_opendir,
+	OP_readdir,
+	OP_unlink,
+	OP_rmdir,
+	OP_rename,
+	OP_statfs,
+	OP_getxattr,
+	OP_setxattr,
+	OP_listxattr,
+	OP_removexattr,
+	OP_link,
+	OP_COUNT
+};
+
+static const char *const ll_op_names[OP_COUNT] = {
+	[OP_lookup]      = "lookup",
+	[OP_getattr]     = "getattr",
+	[OP_setattr]     = "setattr",
+	[OP_mkdir]       = "mkdir",
+	[OP_mknod]       = "mknod",
+	[OP_create]      = "create",
+	[OP_open]        = "open",
+	[OP_read]        = "read",
+	[OP_write]       = "write",
+	[OP_flush]       = "flush",
+	[OP_fsync]       = "fsync",
+	[OP_release]     = "release",
+	[OP_opendir]     = "opendir",
+	[OP_readdir]     = "readdir",
+	[OP_unlink]      = "unlink",
+	[OP_rmdir]       = "rmdir",
+	[OP_rename]      = "rename",
+	[OP_statfs]      = "statfs",
+	[OP_getxattr]    = "getxattr",
+	[OP_setxattr]    = "setxattr",
+	[OP_listxattr]   = "listxattr",
+	[OP_removexattr] = "removexattr",
+	[OP_link]        = "link",
+};
+
+struct ofs_fuse {
+	struct fuse_session  *se;
+	struct fuse_args      args;
+	struct oc_transactor *tx;
+	char                 *mountpoint;
+	char                 *data_dir;
+	bool                  async;
+	int64_t               interval_ms;
+	uid_t                 uid;
+	gid_t                 gid;
+	int64_t               started_ms;
+	bool                  mounted;
+	void (*extra_stats)(void *arg, struct o_buf *out);
+	void *extra_arg;
+
+	/*
+	 * The namespace.  Handlers use it without a lock: it is closed only
+	 * by the destroy request or ofs_fuse_close, after the session loop
+	 * has ended and every control worker is gone.
+	 */
+	struct ofs_ns *ns;
+
+	pthread_mutex_t f_mtx;
+	pthread_cond_t  f_cv;
+	int             workers;   /* guarded by f_mtx */
+	bool            ns_closed; /* guarded by f_mtx */
+	o_err           close_err; /* guarded by f_mtx */
+	atomic_bool     stopping;
+
+	atomic_uint_fast64_t nreq[OP_COUNT];
+	atomic_uint_fast64_t nerr[OP_COUNT];
+	atomic_uint_fast64_t faults; /* errors other than refusals */
+	atomic_uint_fast64_t bytes_read;
+	atomic_uint_fast64_t bytes_written;
+};
+
+/* A control request (.optimfs/ctl): one per open file. */
+struct ctl_req {
+	struct ofs_fuse     *f;
+	pthread_mutex_t      r_mtx;
+	pthread_cond_t       r_cv;
+	struct o_buf         out;       /* guarded by r_mtx */
+	size_t               rpos;      /* guarded by r_mtx */
+	bool                 started;   /* guarded by r_mtx */
+	bool                 done;      /* guarded by r_mtx */
+	bool                 cancelled; /* guarded by r_mtx */
+	int                  refs;      /* guarded by r_mtx */
+	uint64_t             ino;
+	enum ofs_report_kind kind;
+	uint64_t             last_progress_ns; /* worker thread only */
+};
+
+/* An open file. */
+struct ll_fh {
+	uint64_t        ino;
+	uint8_t         kind; /* enum ofs_kind; 0 for control files */
+	atomic_bool     written;
+	struct o_buf    text; /* status/stats: the snapshot read */
+	struct ctl_req *req;  /* ctl: the request */
+};
+
+/* An open directory. */
+struct ll_dh {
+	uint64_t        ino;
+	pthread_mutex_t d_mtx;
+	char          **names; /* guarded by d_mtx: cookie 3 + i */
+	size_t          n, cap;
+};
+
+static struct ofs_fuse *
+fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct ll_fh *
+fh_of(const struct fuse_file_info *fi)
+{
+	return (struct ll_fh *) (uintptr_t) fi->fh;
+}
+
+static bool
+is_ctl(fuse_ino_t ino)
+{
+	return ino > OFS_CTL_INO_BASE && ino < CTL_INO_END;
+}
+
+static bool
+is_ctl_name(fuse_ino_t parent, const char *name)
+{
+	return parent == FUSE_ROOT_ID && strcmp(name, OFS_CTL_NAME) == 0;
+}
+
+/* Count a request; clears the thread's error detail for its failure. */
+static void
+count(struct ofs_fuse *f, enum ll_op op)
+{
+	atomic_fetch_add_explicit(&f->nreq[op], 1, memory_order_relaxed);
+	o_err_clear();
+}
+
+/* Refusals a user causes (logged at info); anything else is a fault. */
+static bool
+is_refusal(o_err e)
+{
+	switch (e) {
+	case O_ENOTFOUND:
+	case O_EEXIST:
+	case O_ENOTDIR:
+	case O_EISDIR:
+	case O_ENOTEMPTY:
+	case O_ENAMETOOLONG:
+	case O_EINVAL:
+	case O_EPERM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Reply with the errno of e, counting it and logging what failed on what:
+ * the operation, the inode and the name, and the namespace's detail.
+ */
+static void
+reply_fail(
+    fuse_req_t req, enum ll_op op, o_err e, uint64_t ino, const char *name)
+{
+	struct ofs_fuse *f     = fs_of(req);
+	bool             quiet = (op == OP_lookup && e == O_ENOTFOUND);
+	enum o_loglevel  lvl   = O_LOG_ERROR;
+
+	atomic_fetch_add_explicit(&f->nerr[op], 1, memory_order_relaxed);
+	if (is_refusal(e))
+		lvl = quiet ? O_LOG_DEBUG : O_LOG_INFO;
+	else
+		atomic_fetch_add_explicit(&f->faults, 1, memory_order_relaxed);
+	o_log(lvl, "%s: inode %" PRIu64 "%s%s%s: %s: %s", ll_op_names[op], ino,
+	    name ? ", name \"" : "", name ? name : "", name ? "\"" : "",
+	    o_strerror(e), o_err_detail());
+	fuse_reply_err(req, ofs_errno(e));
+}
+
+/* Reply with a plain errno (control files, unsupported requests). */
+static void
+reply_errno(fuse_req_t req, enum ll_op op, int err)
+{
+	struct ofs_fuse *f = fs_of(req);
+
+	atomic_fetch_add_explicit(&f->nerr[op], 1, memory_order_relaxed);
+	fuse_reply_err(req, err);
+}
+
+static int64_t
+ts_ns(const struct timespec *t)
+{
+	return (int64_t) t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static struct timespec
+ns_ts(int64_t ns)
+{
+	struct timespec t;
+
+	t.tv_sec  = ns / 1000000000;
+	t.tv_nsec = ns % 1000000000;
+	if (t.tv_nsec < 0) {
+		t.tv_sec--;
+		t.tv_nsec += 1000000000;
+	}
+	return t;
+}
+
+static void
+attr_to_stat(
+    const struct ofs_fuse *f, const struct ofs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode =
+	    (a->kind == OFS_DIR ? S_IFDIR : S_IFREG) | (a->mode & 07777);
+	st->st_nlink   = a->nlink ? a->nlink : 1;
+	st->st_uid     = f->uid;
+	st->st_gid     = f->gid;
+	st->st_size    = (off_t) a->size;
+	st->st_blksize = 128 * 1024;
+	st->st_blocks  = (blkcnt_t) ((a->size + 511) / 512);
+	st->st_mtim    = ns_ts(a->mtime_ns);
+	st->st_atim    = st->st_mtim;
+	st->st_ctim    = ns_ts(a->ctime_ns);
+}
+
+static void
+entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
+    struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino           = a->ino;
+	e->generation    = 1;
+	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout  = a->kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT;
+	attr_to_stat(f, a, &e->attr);
+}
+
+/*
+ * Control directory.
+ */
+
+struct ctl_file {
+	const char *name;
+	uint64_t    ino;
+	mode_t      mode;
+};
+
+static const struct ctl_file ctl_files[] = {
+	{ "status", CTL_STATUS_INO, S_IFREG | 0444 },
+	{ "stats", CTL_STATS_INO, S_IFREG | 0444 },
+	{ "ctl", CTL_CTL_INO, S_IFREG | 0600 },
+};
+
+/* The namespace's counters, as status lines and as Prometheus text. */
+static void
+ns_status_text(struct ofs_fuse *f, struct o_buf *b)
+{
+	struct ofs_ns_stats st;
+
+	ofs_ns_stats(f->ns, &st);
+	ofs_buf_printf(b,
+	    "pending actions: %" PRIu64 "\n"
+	    "commits:         %" PRIu64 "\n"
+	    "conflicts:       %" PRIu64 "\n"
+	    "commit errors:   %" PRIu64 "\n"
+	    "inodes:          %" PRIu64 "\n",
+	    st.pending, st.commits, st.conflicts, st.errors, st.inodes);
+}
+
+/* One Prometheus metric: HELP, TYPE and the sample. */
+static void
+metric(struct o_buf *b, const char *name, const char *type, const char *help,
+    uint64_t v)
+{
+	ofs_buf_printf(b,
+	    "# HELP optimfs_%s %s\n# TYPE optimfs_%s %s\noptimfs_%s %" PRIu64
+	    "\n",
+	    name, help, name, type, name, v);
+}
+
+static void
+ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
+{
+	struct ofs_ns_stats st;
+
+	ofs_ns_stats(f->ns, &st);
+	metric(b, "commits_total", "counter",
+	    "Committed transactions, all collections.", st.commits);
+	metric(b, "commit_conflicts_total", "counter",
+	    "Commit attempts refused and retried.", st.conflicts);
+	metric(b, "commit_errors_total", "counter",
+	    "Failed commits (flush or background).", st.errors);
+	metric(b, "ns_written_bytes_total", "counter",
+	    "Bytes accepted by the namespace.", st.bytes_written);
+	metric(b, "pending_actions", "gauge",
+	    "Queued actions and dirty file buffers not yet committed.",
+	    st.pending);
+	metric(b, "inodes", "gauge", "Inodes in the table.", st.inodes);
+	metric(b, "open_collections", "gauge", "Collections open.",
+	    st.collections);
+}
+
+static void
+status_text(struct ofs_fuse *f, struct o_buf *b)
+{
+	uint64_t errors = atomic_load(&f->faults);
+
+	ofs_buf_printf(b,
+	    "optimfs %s\n"
+	    "pid:             %ld\n"
+	    "mountpoint:      %s\n"
+	    "data dir:        %s\n"
+	    "mode:            single node, embedded store\n"
+	    "commit:          %s\n"
+	    "commit interval: %" PRId64 " ms\n"
+	    "uptime:          %" PRId64 " s\n",
+	    OFS_VERSION, (long) getpid(), f->mountpoint, f->data_dir,
+	    f->async ? "async (close returns at once)"
+	             : "sync (close and fsync wait for the commit)",
+	    f->interval_ms, (o_now_ms() - f->started_ms) / 1000);
+	ns_status_text(f, b);
+	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
+}
+
+static void
+stats_text(struct ofs_fuse *f, struct o_buf *b)
+{
+	int i;
+
+	ofs_buf_printf(b,
+	    "# HELP optimfs_requests_total FUSE requests handled, by "
+	    "operation.\n"
+	    "# TYPE optimfs_requests_total counter\n");
+	for (i = 0; i < OP_COUNT; i++)
+		ofs_buf_printf(b,
+		    "optimfs_requests_total{op=\"%s\"} %" PRIu64 "\n",
+		    ll_op_names[i], (uint64_t) atomic_load(&f->nreq[i]));
+	ofs_buf_printf(b,
+	    "# HELP optimfs_request_errors_total FUSE requests answered "
+	    "with an error, by operation.\n"
+	    "# TYPE optimfs_request_errors_total counter\n");
+	for (i = 0; i < OP_COUNT; i++)
+		ofs_buf_printf(b,
+		    "optimfs_request_errors_total{op=\"%s\"} %" PRIu64 "\n",
+		    ll_op_names[i], (uint64_t) atomic_load(&f->nerr[i]));
+	ofs_buf_printf(b,
+	    "# HELP optimfs_faults_total Requests that failed for a reason "
+	    "other than a refusal (I/O, corruption, full disk).\n"
+	    "# TYPE optimfs_faults_total counter\n"
+	    "optimfs_faults_total %" PRIu64 "\n"
+	    "# HELP optimfs_read_bytes_total Bytes returned by read.\n"
+	    "# TYPE optimfs_read_bytes_total counter\n"
+	    "optimfs_read_bytes_total %" PRIu64 "\n"
+	    "# HELP optimfs_written_bytes_total Bytes accepted by write.\n"
+	    "# TYPE optimfs_written_bytes_total counter\n"
+	    "optimfs_written_bytes_total %" PRIu64 "\n"
+	    "# HELP optimfs_uptime_seconds Seconds since the mount.\n"
+	    "# TYPE optimfs_uptime_seconds gauge\n"
+	    "optimfs_uptime_seconds %" PRId64 "\n",
+	    (uint64_t) atomic_load(&f->faults),
+	    (uint64_t) atomic_load(&f->bytes_read),
+	    (uint64_t) atomic_load(&f->bytes_written),
+	    (o_now_ms() - f->started_ms) / 1000);
+	ns_stats_text(f, b);
+	if (f->extra_stats)
+		f->extra_stats(f->extra_arg, b);
+}
+
+static void
+ctl_stat(struct ofs_fuse *f, fuse_ino_t ino, struct stat *st)
+{
+	struct o_buf b = { 0 };
+	size_t       i;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino   = ino;
+	st->st_nlink = 1;
+	st->st_uid   = f->uid;
+	st->st_gid   = f->gid;
+	st->st_mtim = st->st_atim = st->st_ctim =
+	    ns_ts(f->started_ms * 1000000);
+	st->st_blksize = 4096;
+	if (ino == CTL_DIR_INO) {
+		st->st_mode  = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size  = O_NELEM(ctl_files);
+		return;
+	}
+	for (i = 0; i < O_NELEM(ctl_files); i++)
+		if (ctl_files[i].ino == ino)
+			st->st_mode = ctl_files[i].mode;
+	/* The size of a snapshot taken now; reads use their own. */
+	if (ino == CTL_STATUS_INO)
+		status_text(f, &b);
+	else if (ino == CTL_STATS_INO)
+		stats_text(f, &b);
+	st->st_size = (off_t) b.len;
+	o_buf_fini(&b);
+}
+
+static void
+ctl_entry(struct ofs_fuse *f, fuse_ino_t ino, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino           = ino;
+	e->generation    = 1;
+	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout  = 0.0;
+	ctl_stat(f, ino, &e->attr);
+}
+
+/* Lookup inside the control directory: 0 or ENOENT. */
+static int
+ctl_lookup(struct ofs_fuse *f, const char *name, struct fuse_entry_param *e)
+{
+	size_t i;
+
+	for (i = 0; i < O_NELEM(ctl_files); i++)
+		if (strcmp(ctl_files[i].name, name) == 0) {
+			ctl_entry(f, ctl_files[i].ino, e);
+			return 0;
+		}
+	return ENOENT;
+}
+
+static void
+ctl_req_rele(struct ctl_req *r)
+{
+	bool last;
+
+	pthread_mutex_lock(&r->r_mtx);
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&r->r_mtx);
+	if (!last)
+		return;
+	o_buf_fini(&r->out);
+	pthread_cond_destroy(&r->r_cv);
+	pthread_mutex_destroy(&r->r_mtx);
+	free(r);
+}
+
+/* Worker side: queue an answer line, waiting while the reader lags. */
+static int
+ctl_emit(void *arg, const char *line, size_t len)
+{
+	struct ctl_req *r = arg;
+	int             stop;
+
+	if (strncmp(line, "progress\t", 9) == 0) {
+		uint64_t now = o_mono_ns();
+
+		if (now - r->last_progress_ns < CTL_PROGRESS_NS)
+			return 0;
+		r->last_progress_ns = now;
+	}
+	pthread_mutex_lock(&r->r_mtx);
+	while (!r->cancelled && r->out.len - r->rpos > CTL_BUF_MAX &&
+	    !atomic_load(&r->f->stopping)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
+	}
+	stop = r->cancelled || atomic_load(&r->f->stopping);
+	if (!stop) {
+		(void) o_buf_append(&r->out, line, len);
+		pthread_cond_broadcast(&r->r_cv);
+	}
+	pthread_mutex_unlock(&r->r_mtx);
+	return stop;
+}
+
+static void *
+ctl_worker(void *arg)
+{
+	struct ctl_req  *r = arg;
+	struct ofs_fuse *f = r->f;
+
+	(void) ofs_report_run(f->ns, f->tx, r->ino, r->kind, ctl_emit, r);
+	pthread_mutex_lock(&r->r_mtx);
+	r->done = true;
+	pthread_cond_broadcast(&r->r_cv);
+	pthread_mutex_unlock(&r->r_mtx);
+	ctl_req_rele(r);
+	pthread_mutex_lock(&f->f_mtx);
+	f->workers--;
+	pthread_cond_broadcast(&f->f_cv);
+	pthread_mutex_unlock(&f->f_mtx);
+	return NULL;
+}
+
+/* Start the request written to the control channel: 0 or an errno. */
+static int
+ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
+{
+	char               line[128], *end;
+	unsigned long long ino;
+	pthread_t          th;
+	pthread_attr_t     pa;
+	int                err = 0;
+
+	if (n == 0 || n >= sizeof(line))
+		return EINVAL;
+	memcpy(line, buf, n);
+	line[n] = '\0';
+	if (line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	if (strncmp(line, "log ", 4) == 0)
+		r->kind = OFS_REPORT_LOG;
+	else if (strncmp(line, "verify ", 7) == 0)
+		r->kind = OFS_REPORT_VERIFY;
+	else
+		return EINVAL;
+	errno = 0;
+	ino   = strtoull(strchr(line, ' ') + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || ino == 0)
+		return EINVAL;
+	r->ino = ino;
+
+	pthread_mutex_lock(&r->r_mtx);
+	if (r->started)
+		err = EBUSY;
+	r->started = true;
+	r->refs++;
+	pthread_mutex_unlock(&r->r_mtx);
+	if (err != 0)
+		return err;
+
+	pthread_mutex_lock(&f->f_mtx);
+	if (f->ns_closed)
+		err = ESHUTDOWN;
+	else
+		f->workers++;
+	pthread_mutex_unlock(&f->f_mtx);
+	if (err != 0)
+		goto out_unstart;
+
+	pthread_attr_init(&pa);
+	pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&th, &pa, ctl_worker, r);
+	pthread_attr_destroy(&pa);
+	if (err == 0)
+		return 0;
+	pthread_mutex_lock(&f->f_mtx);
+	f->workers--;
+	pthread_cond_broadcast(&f->f_cv);
+	pthread_mutex_unlock(&f->f_mtx);
+out_unstart:
+	pthread_mutex_lock(&r->r_mtx);
+	r->done = true;
+	r->refs--;
+	pthread_mutex_unlock(&r->r_mtx);
+	return err;
+}
+
+static void
+ctl_read(fuse_req_t req, struct ctl_req *r, size_t size)
+{
+	char  *buf = NULL;
+	size_t n   = 0;
+	int    err = 0;
+
+	pthread_mutex_lock(&r->r_mtx);
+	for (;;) {
+		struct timespec until;
+
+		if (r->out.len > r->rpos) {
+			n   = O_MIN(size, r->out.len - r->rpos);
+			buf = o_memdup(r->out.data + r->rpos, n);
+			r->rpos += n;
+			if (r->rpos == r->out.len) {
+				o_buf_reset(&r->out);
+				r->rpos = 0;
+			}
+			pthread_cond_broadcast(&r->r_cv);
+			break;
+		}
+		if (r->done || !r->started)
+			break;
+		if (fuse_req_interrupted(req)) {
+			err = EINTR;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
+	}
+	pthread_mutex_unlock(&r->r_mtx);
+	if (err != 0)
+		reply_errno(req, OP_read, err);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static void
+ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct ll_fh    *fh;
+
+	if (ino == CTL_DIR_INO) {
+		reply_errno(req, OP_open, EISDIR);
+		return;
+	}
+	if (ino != CTL_CTL_INO && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		reply_errno(req, OP_open, EACCES);
+		return;
+	}
+	fh      = o_calloc(1, sizeof(*fh));
+	fh->ino = ino;
+	if (ino == CTL_STATUS_INO)
+		status_text(f, &fh->text);
+	else if (ino == CTL_STATS_INO)
+		stats_text(f, &fh->text);
+	else {
+		fh->req       = o_calloc(1, sizeof(*fh->req));
+		fh->req->f    = f;
+		fh->req->refs = 1;
+		pthread_mutex_init(&fh->req->r_mtx, NULL);
+		pthread_cond_init(&fh->req->r_cv, NULL);
+		fi->nonseekable = 1;
+	}
+	fi->direct_io = 1;
+	fi->fh        = (uintptr_t) fh;
+	if (fuse_reply_open(req, fi) != 0) {
+		if (fh->req)
+			ctl_req_rele(fh->req);
+		o_buf_fini(&fh->text);
+		free(fh);
+	}
+}
+
+/*
+ * Handlers.
+ */
+
+static void
+ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ofs_fuse *f = userdata;
+
+	/* The namespace must see every write: no writeback cache. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* open(O_TRUNC) reaches us, so a diary refuses it atomically. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+	    FUSE_CAP_SPLICE_MOVE);
+	conn->max_write = 1u << 20;
+	conn->time_gran = 1;
+	o_log(O_LOG_DEBUG,
+	    "fuse init on %s: proto %u.%u, want 0x%x, max_write %u, "
+	    "max_readahead %u",
+	    f->mountpoint, conn->proto_major, conn->proto_minor, conn->want,
+	    conn->max_write, conn->max_readahead);
+}
+
+/* Close the namespace once, after the control workers are gone. */
+static void
+close_ns(struct ofs_fuse *f)
+{
+	struct ofs_ns *ns = NULL;
+	o_err          e;
+
+	atomic_store(&f->stopping, true);
+	pthread_mutex_lock(&f->f_mtx);
+	while (f->workers > 0)
+		pthread_cond_wait(&f->f_cv, &f->f_mtx);
+	if (!f->ns_closed) {
+		f->ns_closed = true;
+		ns           = f->ns;
+	}
+	pthread_mutex_unlock(&f->f_mtx);
+	if (ns == NULL)
+		return;
+	e = ofs_ns_close(ns);
+	if (e != O_OK)
+		o_log(O_LOG_ERROR,
+		    "unmount %s: committing pending changes failed: %s: %s",
+		    f->mountpoint, o_strerror(e), o_err_detail());
+	else
+		o_log(O_LOG_INFO, "unmount %s: everything committed",
+		    f->mountpoint);
+	pthread_mutex_lock(&f->f_mtx);
+	f->close_err = e;
+	pthread_mutex_unlock(&f->f_mtx);
+}
+
+static void
+ll_destroy(void *userdata)
+{
+	close_ns(userdata);
+}
+
+static void
+ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ofs_fuse        *f = fs_of(req);
+	struct fuse_entry_param e;
+	struct ofs_attr         a;
+	o_err                   err;
+	int                     rc;
+
+	count(f, OP_lookup);
+	if (is_ctl_name(parent, name)) {
+		ctl_entry(f, CTL_DIR_INO, &e);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (is_ctl(parent)) {
+		if ((rc = ctl_lookup(f, name, &e)) != 0)
+			reply_errno(req, OP_lookup, rc);
+		else
+			fuse_reply_entry(req, &e);
+		return;
+	}
+	if ((err = ofs_lookup(f->ns, parent, name, &a)) != O_OK) {
+		reply_fail(req, OP_lookup, err, parent, name);
+		return;
+	}
+	entry_of(f, &a, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);
+}
+
+static void
+ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct ofs_attr  a;
+	struct stat      st;
+	o_err            err;
+
+	count(f, OP_getattr);
+	if (is_ctl(ino)) {
+		ctl_stat(f, ino, &st);
+		fuse_reply_attr(req, &st, 0.0);
+		return;
+	}
+	if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK) {
+		reply_fail(req, OP_getattr, err, ino, NULL);
+		return;
+	}
+	attr_to_stat(f, &a, &st);
+	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+}
+
+static void
+ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct ofs_attr  a;
+	struct stat      st;
+	struct timespec  now;
+	bool             set_mode, set_mtime;
+	int64_t          mtime = 0;
+	o_err            err   = O_OK;
+
+	count(f, OP_setattr);
+	if (is_ctl(ino)) {
+		reply_errno(req, OP_setattr, EPERM);
+		return;
+	}
+	/* Owners are not stored: accept only the owner we report. */
+	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != f->uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != f->gid)) {
+		reply_errno(req, OP_setattr, EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		err = ofs_truncate(f->ns, ino, (uint64_t) attr->st_size);
+		if (err != O_OK)
+			goto out_fail;
+		if (fi != NULL && fi->fh != 0)
+			atomic_store(&fh_of(fi)->written, true);
+	}
+	set_mode = (to_set & FUSE_SET_ATTR_MODE) != 0;
+	set_mtime =
+	    (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) != 0;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		mtime = ts_ns(&now);
+	} else if (to_set & FUSE_SET_ATTR_MTIME)
+		mtime = ts_ns(&attr->st_mtim);
+	/* atime is not kept (it reads as mtime); ctime follows changes. */
+	if (set_mode || set_mtime)
+		err = ofs_setattr(f->ns, ino, set_mode, attr->st_mode & 07777,
+		    set_mtime, mtime, &a);
+	else
+		err = ofs_getattr(f->ns, ino, &a);
+	if (err != O_OK)
+		goto out_fail;
+	attr_to_stat(f, &a, &st);
+	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+	return;
+out_fail:
+	reply_fail(req, OP_setattr, err, ino, NULL);
+}
+
+static void
+ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct ofs_fuse        *f = fs_of(req);
+	struct fuse_entry_param e;
+	struct ofs_attr         a;
+	o_err                   err;
+
+	count(f, OP_mkdir);
+	if (is_ctl_name(parent, name) || is_ctl(parent)) {
+		reply_errno(req, OP_mkdir, is_ctl(parent) ? EPERM : EEXIST);
+		return;
+	}
+	if ((err = ofs_mkdir(f->ns, parent, name, mode & 07777, &a)) != O_OK) {
+		reply_fail(req, OP_mkdir, err, parent, name);
+		return;
+	}
+	entry_of(f, &a, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	struct ofs_fuse        *f = fs_of(req);
+	struct fuse_entry_param e;
+	struct ofs_attr         a;
+	o_err                   err;
+
+	count(f, OP_mknod);
+	if (is_ctl_name(parent, name) || is_ctl(parent)) {
+		reply_errno(req, OP_mknod, is_ctl(parent) ? EPERM : EEXIST);
+		return;
+	}
+	/* Only regular files: no devices, fifos or sockets. */
+	if (!S_ISREG(mode)) {
+		reply_errno(req, OP_mknod, EPERM);
+		return;
+	}
+	err = ofs_create(f->ns, parent, name, OFS_FILE, mode & 07777, &a);
+	if (err != O_OK) {
+		reply_fail(req, OP_mknod, err, parent, name);
+		return;
+	}
+	entry_of(f, &a, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	struct ofs_fuse        *f = fs_of(req);
+	struct fuse_entry_param e;
+	struct ofs_attr         a;
+	struct ll_fh           *fh;
+	enum ofs_kind           kind;
+	o_err                   err;
+
+	count(f, OP_create);
+	if (is_ctl_name(parent, name) || is_ctl(parent)) {
+		reply_errno(req, OP_create, is_ctl(parent) ? EPERM : EEXIST);
+		return;
+	}
+	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
+	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
+	err  = ofs_create(f->ns, parent, name, kind, mode & 07777, &a);
+	if (err != O_OK) {
+		reply_fail(req, OP_create, err, parent, name);
+		return;
+	}
+	fh       = o_calloc(1, sizeof(*fh));
+	fh->ino  = a.ino;
+	fh->kind = a.kind;
+	atomic_store(&fh->written, true); /* the creation itself */
+	fi->fh         = (uintptr_t) fh;
+	fi->direct_io  = a.kind == OFS_DIARY;
+	fi->keep_cache = 0;
+	entry_of(f, &a, &e);
+	if (fuse_reply_create(req, &e, fi) != 0)
+		free(fh);
+}
+
+static void
+ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct ofs_attr  a;
+	struct ll_fh    *fh;
+	o_err            err;
+
+	count(f, OP_open);
+	if (is_ctl(ino)) {
+		ctl_open(req, ino, fi);
+		return;
+	}
+	if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK)
+		goto out_fail;
+	if (a.kind == OFS_DIR) {
+		reply_errno(req, OP_open, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		/* A diary refuses (O_EPERM) and stays as it is. */
+		if ((err = ofs_truncate(f->ns, ino, 0)) != O_OK)
+			goto out_fail;
+	}
+	fh       = o_calloc(1, sizeof(*fh));
+	fh->ino  = ino;
+	fh->kind = a.kind;
+	atomic_store(&fh->written,
+	    (fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY);
+	fi->fh         = (uintptr_t) fh;
+	fi->direct_io  = a.kind == OFS_DIARY;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		free(fh);
+	return;
+out_fail:
+	reply_fail(req, OP_open, err, ino, NULL);
+}
+
+static void
+ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f  = fs_of(req);
+	struct ll_fh    *fh = fh_of(fi);
+	char            *buf;
+	size_t           got = 0;
+	o_err            err;
+
+	count(f, OP_read);
+	if (fh->req != NULL) {
+		ctl_read(req, fh->req, size);
+		return;
+	}
+	if (is_ctl(ino)) {
+		if ((size_t) off >= fh->text.len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, (char *) fh->text.data + off,
+			    O_MIN(size, fh->text.len - (size_t) off));
+		return;
+	}
+	buf = o_malloc(size ? size : 1);
+	err = ofs_read(f->ns, ino, (uint64_t) off, size, buf, &got);
+	if (err != O_OK)
+		reply_fail(req, OP_read, err, ino, NULL);
+	else {
+		atomic_fetch_add_explicit(
+		    &f->bytes_read, got, memory_order_relaxed);
+		fuse_reply_buf(req, buf, got);
+	}
+	free(buf);
+}
+
+static void
+ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f  = fs_of(req);
+	struct ll_fh    *fh = fh_of(fi);
+	o_err            err;
+	int              rc;
+
+	count(f, OP_write);
+	if (fh->req != NULL) {
+		if ((rc = ctl_start(f, fh->req, buf, size)) != 0)
+			reply_errno(req, OP_write, rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if (is_ctl(ino)) {
+		reply_errno(req, OP_write, EBADF);
+		return;
+	}
+	err = ofs_write(f->ns, ino, (uint64_t) off, buf, size,
+	    (fi->flags & O_APPEND) != 0);
+	if (err != O_OK) {
+		reply_fail(req, OP_write, err, ino, NULL);
+		return;
+	}
+	atomic_store(&fh->written, true);
+	atomic_fetch_add_explicit(
+	    &f->bytes_written, size, memory_order_relaxed);
+	fuse_reply_write(req, size);
+}
+
+/* close(): commit what this open file wrote (queue it when async). */
+static void
+ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f  = fs_of(req);
+	struct ll_fh    *fh = fh_of(fi);
+	o_err            err;
+
+	count(f, OP_flush);
+	if (is_ctl(ino) || !atomic_exchange(&fh->written, false)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	if ((err = ofs_flush(f->ns, ino, !f->async)) != O_OK) {
+		atomic_store(&fh->written, true);
+		reply_fail(req, OP_flush, err, ino, NULL);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_fsync(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_fsync);
+	if (is_ctl(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	if ((err = ofs_flush(f->ns, ino, true)) != O_OK) {
+		reply_fail(req, OP_fsync, err, ino, NULL);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f  = fs_of(req);
+	struct ll_fh    *fh = fh_of(fi);
+
+	count(f, OP_release);
+	if (fh->req != NULL) {
+		pthread_mutex_lock(&fh->req->r_mtx);
+		fh->req->cancelled = true;
+		pthread_cond_broadcast(&fh->req->r_cv);
+		pthread_mutex_unlock(&fh->req->r_mtx);
+		ctl_req_rele(fh->req);
+	}
+	o_buf_fini(&fh->text);
+	free(fh);
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct ofs_attr  a;
+	struct ll_dh    *dh;
+	o_err            err;
+
+	count(f, OP_opendir);
+	if (is_ctl(ino) && ino != CTL_DIR_INO) {
+		reply_errno(req, OP_opendir, ENOTDIR);
+		return;
+	}
+	if (!is_ctl(ino)) {
+		if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK) {
+			reply_fail(req, OP_opendir, err, ino, NULL);
+			return;
+		}
+		if (a.kind != OFS_DIR) {
+			reply_errno(req, OP_opendir, ENOTDIR);
+			return;
+		}
+	}
+	dh      = o_calloc(1, sizeof(*dh));
+	dh->ino = ino;
+	pthread_mutex_init(&dh->d_mtx, NULL);
+	fi->fh = (uintptr_t) dh;
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_destroy(&dh->d_mtx);
+		free(dh);
+	}
+}
+
+static void
+dh_truncate(struct ll_dh *dh, size_t n)
+{
+	while (dh->n > n)
+		free(dh->names[--dh->n]);
+}
+
+/* Filling one readdir reply. */
+struct dirfill {
+	fuse_req_t       req;
+	struct ofs_fuse *f;
+	struct ll_dh    *dh;
+	bool             plus;
+	char            *buf;
+	size_t           size, used;
+	bool             full;
+};
+
+/* Add one entry with cookie off; false when it does not fit. */
+static bool
+dirfill_add(struct dirfill *d, const char *name, const struct stat *st,
+    const struct fuse_entry_param *e, off_t off)
+{
+	size_t need;
+
+	if (d->plus)
+		need = fuse_add_direntry_plus(
+		    d->req, d->buf + d->used, d->size - d->used, name, e, off);
+	else
+		need = fuse_add_direntry(d->req, d->buf + d->used,
+		    d->size - d->used, name, st, off);
+	if (need > d->size - d->used) {
+		d->full = true;
+		return false;
+	}
+	d->used += need;
+	return true;
+}
+
+static int
+dirfill_ns(void *arg, const char *name, const struct ofs_attr *a)
+{
+	struct dirfill         *d  = arg;
+	struct ll_dh           *dh = d->dh;
+	struct fuse_entry_param e;
+
+	entry_of(d->f, a, &e);
+	if (!dirfill_add(d, name, &e.attr, &e, (off_t) (3 + dh->n)))
+		return 1;
+	if (dh->n == dh->cap) {
+		dh->cap   = dh->cap ? 2 * dh->cap : 64;
+		dh->names = o_realloc(dh->names, dh->cap * sizeof(char *));
+	}
+	dh->names[dh->n++] = o_strdup(name);
+	return 0;
+}
+
+static void
+dirfill_dot(struct dirfill *d, const char *name, fuse_ino_t ino, off_t off)
+{
+	struct fuse_entry_param e;
+
+	/* ino 0 in the entry: the kernel makes no dentry from "." / "..". */
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino  = ino;
+	e.attr.st_mode = S_IFDIR;
+	(void) dirfill_add(d, name, &e.attr, &e, off);
+}
+
+static void
+readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi, bool plus)
+{
+	struct ofs_fuse *f  = fs_of(req);
+	struct ll_dh    *dh = (struct ll_dh *) (uintptr_t) fi->fh;
+	struct dirfill   d  = { .req = req, .f = f, .dh = dh, .plus = plus };
+	const char      *after = NULL;
+	size_t           i;
+	o_err            err = O_OK;
+
+	count(f, OP_readdir);
+	d.buf  = o_malloc(size);
+	d.size = size;
+	pthread_mutex_lock(&dh->d_mtx);
+	if (off < 0 || (off >= 3 && (size_t) (off - 3) >= dh->n))
+		goto out_reply; /* a cookie from before a rewind: the end */
+	if (off == 0)
+		dh_truncate(dh, 0);
+	if (off < 1)
+		dirfill_dot(&d, ".", ino, 1);
+	if (off < 2 && !d.full)
+		dirfill_dot(
+		    &d, "..", ino == CTL_DIR_INO ? FUSE_ROOT_ID : ino, 2);
+	if (d.full)
+		goto out_reply;
+	if (off >= 3) {
+		/* Resume after the name of cookie off. */
+		dh_truncate(dh, (size_t) (off - 3) + 1);
+		after = dh->names[off - 3];
+	}
+	if (ino == CTL_DIR_INO) {
+		for (i = after ? dh->n : 0; i < O_NELEM(ctl_files); i++) {
+			struct fuse_entry_param e;
+
+			ctl_entry(f, ctl_files[i].ino, &e);
+			if (!dirfill_add(&d, ctl_files[i].name, &e.attr, &e,
+			        (off_t) (3 + dh->n)))
+				break;
+			if (dh->n == dh->cap) {
+				dh->cap   = dh->cap ? 2 * dh->cap : 64;
+				dh->names = o_realloc(
+				    dh->names, dh->cap * sizeof(char *));
+			}
+			dh->names[dh->n++] = o_strdup(ctl_files[i].name);
+		}
+		goto out_reply;
+	}
+	err = ofs_readdir(f->ns, ino, after, dirfill_ns, &d);
+out_reply:
+	pthread_mutex_unlock(&dh->d_mtx);
+	if (err != O_OK && d.used == 0)
+		reply_fail(req, OP_readdir, err, ino, after);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+static void
+ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, false);
+}
+
+static void
+ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, true);
+}
+
+static void
+ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ll_dh *dh = (struct ll_dh *) (uintptr_t) fi->fh;
+
+	dh_truncate(dh, 0);
+	free(dh->names);
+	pthread_mutex_destroy(&dh->d_mtx);
+	free(dh);
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_fsyncdir(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_fsync);
+	if (!is_ctl(ino) && (err = ofs_flush(f->ns, ino, true)) != O_OK) {
+		reply_fail(req, OP_fsync, err, ino, NULL);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_unlink);
+	if (is_ctl_name(parent, name) || is_ctl(parent)) {
+		reply_errno(req, OP_unlink, EPERM);
+		return;
+	}
+	if ((err = ofs_unlink(f->ns, parent, name)) != O_OK) {
+		reply_fail(req, OP_unlink, err, parent, name);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_rmdir);
+	if (is_ctl_name(parent, name) || is_ctl(parent)) {
+		reply_errno(req, OP_rmdir, EPERM);
+		return;
+	}
+	if ((err = ofs_rmdir(f->ns, parent, name)) != O_OK) {
+		reply_fail(req, OP_rmdir, err, parent, name);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_rename);
+	/* RENAME_NOREPLACE / RENAME_EXCHANGE are not atomic here: refuse
+	 * (mv falls back to plain rename). */
+	if (flags != 0) {
+		reply_errno(req, OP_rename, EINVAL);
+		return;
+	}
+	if (is_ctl_name(parent, name) || is_ctl(parent) ||
+	    is_ctl_name(newparent, newname) || is_ctl(newparent)) {
+		reply_errno(req, OP_rename, EPERM);
+		return;
+	}
+	err = ofs_rename(f->ns, parent, name, newparent, newname);
+	if (err != O_OK) {
+		reply_fail(req, OP_rename, err, parent, name);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_link(
+    fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	count(fs_of(req), OP_link);
+	/* No hard links: a file's identity is its directory entry. */
+	reply_errno(req, OP_link, EPERM);
+}
+
+static void
+ll_symlink(
+    fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	count(fs_of(req), OP_link);
+	reply_errno(req, OP_link, EPERM);
+}
+
+static void
+ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ofs_fuse *f = fs_of(req);
+	struct statvfs   sv;
+
+	count(f, OP_statfs);
+	if (statvfs(f->data_dir, &sv) != 0) {
+		int err = errno;
+
+		o_log(O_LOG_ERROR, "statfs: data dir %s: %s", f->data_dir,
+		    strerror(err));
+		reply_errno(req, OP_statfs, err);
+		return;
+	}
+	sv.f_namemax = OFS_NAME_MAX;
+	sv.f_fsid    = 0;
+	fuse_reply_statfs(req, &sv);
+}
+
+static bool
+is_user_xattr(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0;
+}
+
+static void
+ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct ofs_fuse *f   = fs_of(req);
+	char            *buf = NULL;
+	size_t           len = 0;
+	o_err            err;
+
+	count(f, OP_getxattr);
+	/* Only user.* exists; security.capability is asked on writes. */
+	if (is_ctl(ino) || !is_user_xattr(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (size > 0)
+		buf = o_malloc(size);
+	err = ofs_getxattr(f->ns, ino, name, buf, size, &len);
+	if (err == O_ENOTFOUND || err == O_ETOOBIG)
+		reply_errno(req, OP_getxattr, ofs_errno_xattr(err));
+	else if (err != O_OK)
+		reply_fail(req, OP_getxattr, err, ino, name);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void
+ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	struct ofs_fuse *f = fs_of(req);
+	size_t           len;
+	o_err            err;
+
+	count(f, OP_setxattr);
+	if (is_ctl(ino)) {
+		reply_errno(req, OP_setxattr, EPERM);
+		return;
+	}
+	if (!is_user_xattr(name)) {
+		reply_errno(req, OP_setxattr, ENOTSUP);
+		return;
+	}
+	if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+		err = ofs_getxattr(f->ns, ino, name, NULL, 0, &len);
+		if ((flags & XATTR_CREATE) && err != O_ENOTFOUND) {
+			reply_errno(req, OP_setxattr, EEXIST);
+			return;
+		}
+		if ((flags & XATTR_REPLACE) && err == O_ENOTFOUND) {
+			reply_errno(req, OP_setxattr, ENODATA);
+			return;
+		}
+	}
+	if ((err = ofs_setxattr(f->ns, ino, name, value, size)) != O_OK) {
+		reply_fail(req, OP_setxattr, err, ino, name);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ofs_fuse *f   = fs_of(req);
+	char            *buf = NULL;
+	size_t           len = 0;
+	o_err            err = O_OK;
+
+	count(f, OP_listxattr);
+	if (size > 0)
+		buf = o_malloc(size);
+	if (!is_ctl(ino))
+		err = ofs_listxattr(f->ns, ino, buf, size, &len);
+	if (err == O_ETOOBIG)
+		reply_errno(req, OP_listxattr, ofs_errno_xattr(err));
+	else if (err != O_OK)
+		reply_fail(req, OP_listxattr, err, ino, NULL);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void
+ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct ofs_fuse *f = fs_of(req);
+	o_err            err;
+
+	count(f, OP_removexattr);
+	if (is_ctl(ino)) {
+		reply_errno(req, OP_removexattr, EPERM);
+		return;
+	}
+	if (!is_user_xattr(name)) {
+		reply_errno(req, OP_removexattr, ENODATA);
+		return;
+	}
+	err = ofs_removexattr(f->ns, ino, name);
+	if (err == O_ENOTFOUND)
+		reply_errno(req, OP_removexattr, ENODATA);
+	else if (err != O_OK)
+		reply_fail(req, OP_removexattr, err, ino, name);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static const struct fuse_lowlevel_ops ll_ops = {
+	.init        = ll_init,
+	.destroy     = ll_destroy,
+	.lookup      = ll_lookup,
+	.forget      = ll_forget,
+	.getattr     = ll_getattr,
+	.setattr     = ll_setattr,
+	.mknod       = ll_mknod,
+	.mkdir       = ll_mkdir,
+	.unlink      = ll_unlink,
+	.rmdir       = ll_rmdir,
+	.symlink     = ll_symlink,
+	.rename      = ll_rename,
+	.link        = ll_link,
+	.open        = ll_open,
+	.read        = ll_read,
+	.write       = ll_write,
+	.flush       = ll_flush,
+	.release     = ll_release,
+	.fsync       = ll_fsync,
+	.opendir     = ll_opendir,
+	.readdir     = ll_readdir,
+	.readdirplus = ll_readdirplus,
+	.releasedir  = ll_releasedir,
+	.fsyncdir    = ll_fsyncdir,
+	.statfs      = ll_statfs,
+	.setxattr    = ll_setxattr,
+	.getxattr    = ll_getxattr,
+	.listxattr   = ll_listxattr,
+	.removexattr = ll_removexattr,
+	.create      = ll_create,
+};
+
+/*
+ * Session.
+ */
+
+#define FD_SCAN_MAX 1024
+
+/* Which descriptors below FD_SCAN_MAX are open, as a bitmap. */
+static void
+open_fds(uint8_t map[FD_SCAN_MAX / 8])
+{
+	int fd;
+
+	memset(map, 0, FD_SCAN_MAX / 8);
+	for (fd = 0; fd < FD_SCAN_MAX; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			map[fd / 8] |= (uint8_t) (1u << (fd % 8));
+}
+
+/*
+ * With -o auto_unmount, libfuse 3.14 keeps its end of the socket that
+ * fusermount3's watchdog waits on, without FD_CLOEXEC and numbered below
+ * /dev/fuse.  A dying process closes descriptors in order, so the
+ * watchdog could wake, probe the mount while the connection is still
+ * live, get ECONNABORTED instead of ENOTCONN and leave a dead mount
+ * behind (should_auto_unmount in fusermount3).  Move that socket above
+ * the FUSE descriptor, close-on-exec, so the connection is gone first.
+ */
+static void
+renumber_unmount_socket(
+    struct fuse_session *se, const uint8_t before[FD_SCAN_MAX / 8])
+{
+	int         ffd = fuse_session_fd(se), fd, nfd, type, domain;
+	socklen_t   len;
+	struct stat st;
+
+	for (fd = 0; fd < FD_SCAN_MAX && fd < ffd; fd++) {
+		if (before[fd / 8] & (1u << (fd % 8)))
+			continue;
+		if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+		    type != SOCK_STREAM)
+			continue;
+		len = sizeof(domain);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) !=
+		        0 ||
+		    domain != AF_UNIX)
+			continue;
+		if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, ffd + 1)) < 0) {
+			o_log(O_LOG_WARN, "auto_unmount socket: %s",
+			    strerror(errno));
+			continue;
+		}
+		close(fd);
+		o_log(O_LOG_DEBUG,
+		    "auto_unmount socket moved from fd %d to %d", fd, nfd);
+	}
+}
+
+static void
+fuse_free(struct ofs_fuse *f)
+{
+	fuse_opt_free_args(&f->args);
+	pthread_cond_destroy(&f->f_cv);
+	pthread_mutex_destroy(&f->f_mtx);
+	free(f->mountpoint);
+	free(f->data_dir);
+	free(f);
+}
+
+o_err
+ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
+    const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
+{
+	struct ofs_fuse *f;
+	uint8_t          before[FD_SCAN_MAX / 8];
+	o_err            err = O_OK;
+	int              i;
+
+	f              = o_calloc(1, sizeof(*f));
+	f->ns          = ns;
+	f->tx          = tx;
+	f->mountpoint  = o_strdup(conf->mountpoint);
+	f->data_dir    = o_strdup(conf->data_dir);
+	f->async       = conf->async;
+	f->interval_ms = conf->commit_interval_ms;
+	f->uid         = getuid();
+	f->gid         = getgid();
+	f->started_ms  = o_now_ms();
+	f->extra_stats = conf->extra_stats;
+	f->extra_arg   = conf->extra_arg;
+	pthread_mutex_init(&f->f_mtx, NULL);
+	pthread_cond_init(&f->f_cv, NULL);
+	f->args = (struct fuse_args) FUSE_ARGS_INIT(0, NULL);
+	for (i = 0; i < conf->fuse_argc; i++)
+		if (fuse_opt_add_arg(&f->args, conf->fuse_argv[i]) != 0) {
+			err = o_err_set(O_ENOMEM, "mount %s: fuse arguments",
+			    conf->mountpoint);
+			goto out_free;
+		}
+	f->se = fuse_session_new(&f->args, &ll_ops, sizeof(ll_ops), f);
+	if (f->se == NULL) {
+		err = o_err_set(O_EINVAL,
+		    "mount %s: libfuse refused the mount options (see the "
+		    "message above)",
+		    conf->mountpoint);
+		goto out_free;
+	}
+	if (fuse_set_signal_handlers(f->se) != 0) {
+		err = o_err_set(O_EIO,
+		    "mount %s: cannot install signal "
+		    "handlers",
+		    conf->mountpoint);
+		goto out_destroy;
+	}
+	open_fds(before);
+	if (fuse_session_mount(f->se, conf->mountpoint) != 0) {
+		err = o_err_set(O_EIO,
+		    "mount %s: the kernel refused the mount (see the message "
+		    "above)",
+		    conf->mountpoint);
+		goto out_handlers;
+	}
+	renumber_unmount_socket(f->se, before);
+	f->mounted = true;
+	*out       = f;
+	return O_OK;
+out_handlers:
+	fuse_remove_signal_handlers(f->se);
+out_destroy:
+	f->ns_closed = true; /* not ours: the caller keeps ns */
+	fuse_session_destroy(f->se);
+out_free:
+	fuse_free(f);
+	return err;
+}
+
+o_err
+ofs_fuse_run(struct ofs_fuse *f)
+{
+	struct fuse_loop_config *cfg;
+	int                      rc;
+
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(cfg, 64);
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
+	rc = fuse_session_loop_mt(f->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	if (rc < 0)
+		return o_err_set(
+		    O_EIO, "serving %s: %s", f->mountpoint, strerror(-rc));
+	if (rc > 0)
+		o_log(O_LOG_INFO, "%s: signal %d, unmounting", f->mountpoint,
+		    rc);
+	return O_OK;
+}
+
+o_err
+ofs_fuse_close(struct ofs_fuse *f)
+{
+	o_err err;
+
+	if (f->mounted) {
+		fuse_session_unmount(f->se);
+		f->mounted = false;
+	}
+	fuse_remove_signal_handlers(f->se);
+	/* Runs the destroy handler if init was received. */
+	fuse_session_destroy(f->se);
+	close_ns(f);
+	err = f->close_err;
+	fuse_free(f);
+	return err;
+}

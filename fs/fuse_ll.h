@@ -1,0 +1,88 @@
+/*
+ * fuse_ll.h - the optimfs namespace served through libfuse3's low-level
+ * API (DESIGN.md section 6).  fs/fuse_ll.c translates FUSE requests into
+ * fs/ns.h calls and o_err results into errno (fs/errmap.h).
+ *
+ * Besides the namespace, the mount shows a control directory `.optimfs/`
+ * in its root.  It is reachable by name but not listed by readdir (like
+ * ZFS's `.zfs` with snapdir=hidden), so cp -r, tar and diff -r of a mount
+ * never pick up its ever-changing counters.  Its files, on reserved inode
+ * numbers at and above OFS_CTL_INO_BASE (the namespace never assigns
+ * those):
+ *
+ *   file     mode  content
+ *   status   0444  human text: pid, mountpoint, data dir, commit mode and
+ *                  interval, pending actions, commits, errors
+ *   stats    0444  counters in Prometheus text format (0.0.4)
+ *   ctl      0600  request channel of the CLI: write one request line,
+ *                  then read the answer to EOF (fs/cli.h has the
+ *                  protocol); each open file is one request
+ *
+ * Threads.  ofs_fuse_run serves requests on libfuse's worker threads; the
+ * handlers call the namespace (thread-safe) directly and reply before
+ * returning, except ctl reads, which wait for their worker thread.
+ */
+#ifndef OFS_FUSE_LL_H
+#define OFS_FUSE_LL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/o_util.h"
+#include "core/transactor.h"
+#include "fs/ns.h"
+
+/* Control directory inode numbers: the namespace stays below the base. */
+#define OFS_CTL_INO_BASE (UINT64_C(1) << 62)
+#define OFS_CTL_NAME ".optimfs"
+
+struct ofs_fuse_conf {
+	const char *mountpoint; /* absolute */
+	const char *data_dir;   /* absolute; statfs and status report it */
+	bool        async;      /* -o commit=async: close does not wait */
+	int64_t     commit_interval_ms;
+	/*
+	 * Arguments for libfuse's option parser: argv[0] and any "-o opts"
+	 * pairs (auto_unmount, allow_other, ...), "-d" for debug.  Copied.
+	 */
+	int          fuse_argc;
+	char *const *fuse_argv;
+	/*
+	 * Appends more Prometheus text to .optimfs/stats (the store's
+	 * counters: the executable links the store, fs/ does not).  May be
+	 * NULL.  Called on a FUSE worker thread; must not block for long.
+	 */
+	void (*extra_stats)(void *arg, struct o_buf *out);
+	void *extra_arg;
+};
+
+struct ofs_fuse;
+
+/*
+ * Create a FUSE session serving ns and mount it on conf->mountpoint, and
+ * install SIGINT/SIGTERM/SIGHUP handlers that end the session.  On success
+ * *out owns ns (it is closed, committing pending work, by the destroy
+ * request or by ofs_fuse_close) and borrows tx (the transactor ns runs
+ * on; diary reports read through it) until ofs_fuse_close.  On failure
+ * the caller still owns ns.  Errors: O_EINVAL (an option libfuse refused),
+ * O_EIO (the mount failed), with a detail naming the mountpoint.
+ */
+o_err ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
+    const struct ofs_fuse_conf *conf, struct ofs_fuse **out);
+
+/*
+ * Serve requests until the filesystem is unmounted (fusermount3 -u,
+ * umount) or a handled signal arrives.  Blocks.  O_OK on a clean end,
+ * O_EIO when the session failed.
+ */
+o_err ofs_fuse_run(struct ofs_fuse *f);
+
+/*
+ * Unmount if still mounted, wait for control workers, close the namespace
+ * if the destroy request has not (committing everything pending), remove
+ * the signal handlers and free.  Returns the namespace close result: O_OK
+ * when everything acknowledged is committed.  Blocks.
+ */
+o_err ofs_fuse_close(struct ofs_fuse *f);
+
+#endif /* OFS_FUSE_LL_H */

@@ -1,0 +1,622 @@
+/*
+ * main.c - the optimfs command: finds the subcommand and runs it
+ * (fs/cli.h), and `optimfs mount`, which is here because it opens the
+ * store (only the executable links every layer).  Exit status: 0 ok, 1
+ * runtime error, 2 usage error.
+ *
+ * Design notes (mount).  The daemon forks before it opens anything:
+ * RocksDB and the committer start threads, which a fork after them
+ * (fuse_daemonize's way) would lose.  The child opens the store, the
+ * namespace and the mount while still writing to the caller's terminal,
+ * then tells the waiting parent through a pipe; so `optimfs mount` exits
+ * 0 only once the filesystem is mounted, and 1 with the child's message
+ * otherwise.  The daemon then logs to DATA/optimfs.log and keeps its pid
+ * in DATA/optimfs.pid; the mount's .optimfs/status shows the pid too,
+ * which is how `optimfs umount` finds the daemon whose exit it awaits.
+ *
+ * Data directory layout: DATA/store (the RocksDB repository),
+ * DATA/optimfs.log, DATA/optimfs.pid.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/o_util.h"
+#include "fs/cli.h"
+#include "fs/fuse_ll.h"
+#include "fs/ns.h"
+#include "store/local.h"
+#include "store/repo.h"
+
+#define DEFAULT_INTERVAL_MS 100
+
+struct mount_args {
+	char        *mountpoint; /* absolute */
+	char        *data_dir;   /* absolute, exists */
+	bool         foreground;
+	bool         debug;
+	bool         async;
+	int64_t      interval_ms;
+	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
+};
+
+static const char mount_usage[] =
+    "usage: optimfs mount MOUNTPOINT [--data DIR] [-o OPT[,OPT...]] [-f] "
+    "[-d]\n"
+    "\n"
+    "Mount an optimfs filesystem on MOUNTPOINT (an existing directory).\n"
+    "\n"
+    "options:\n"
+    "  --data DIR     data directory (default $XDG_DATA_HOME/optimfs, "
+    "else\n"
+    "                 ~/.local/share/optimfs); created if missing\n"
+    "  -o OPT,...     mount options:\n"
+    "                   commit=sync        close and fsync return once "
+    "the\n"
+    "                                      change is committed "
+    "(default)\n"
+    "                   commit=async       close returns at once; fsync "
+    "waits\n"
+    "                   commit_interval=MS longest a change waits for "
+    "its\n"
+    "                                      commit (default 100)\n"
+    "                   auto_unmount       unmount if the daemon dies\n"
+    "                   allow_other        let other users in\n"
+    "                 anything else goes to libfuse (fsname=, ro, ...)\n"
+    "  -f             stay in the foreground, log to stderr\n"
+    "  -d             debug: foreground, log every FUSE request\n"
+    "  -h, --help     show this help\n"
+    "\n"
+    "The daemon logs to DIR/optimfs.log.  Unmount with `optimfs umount "
+    "MOUNTPOINT`\n"
+    "or `fusermount3 -u MOUNTPOINT`; both commit pending changes first.\n";
+
+static int mount_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int
+mount_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "optimfs mount: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun 'optimfs mount --help' for usage.\n");
+	return OFS_EXIT_USAGE;
+}
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int
+mkdir_p(const char *path)
+{
+	char   buf[PATH_MAX];
+	size_t i, n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return errno;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+static char *
+default_data_dir(void)
+{
+	const char  *xdg  = getenv("XDG_DATA_HOME");
+	const char  *home = getenv("HOME");
+	struct o_buf b    = { 0 };
+
+	if (xdg != NULL && xdg[0] == '/')
+		ofs_buf_printf(&b, "%s/optimfs", xdg);
+	else if (home != NULL && home[0] != '\0')
+		ofs_buf_printf(&b, "%s/.local/share/optimfs", home);
+	else
+		return NULL;
+	return (char *) b.data;
+}
+
+/* Split -o options: ours into ma, the rest into ma->fuse_opts. */
+static int
+parse_o(struct mount_args *ma, const char *arg)
+{
+	char *copy = o_strdup(arg), *save = NULL, *opt, *end;
+	int   rc = OFS_EXIT_OK;
+
+	for (opt = strtok_r(copy, ",", &save); opt != NULL;
+	     opt = strtok_r(NULL, ",", &save)) {
+		if (strcmp(opt, "commit=sync") == 0)
+			ma->async = false;
+		else if (strcmp(opt, "commit=async") == 0)
+			ma->async = true;
+		else if (strncmp(opt, "commit=", 7) == 0) {
+			rc = mount_usage_error(
+			    "-o %s: commit must be sync or async", opt);
+			break;
+		} else if (strncmp(opt, "commit_interval=", 16) == 0) {
+			errno           = 0;
+			ma->interval_ms = strtoll(opt + 16, &end, 10);
+			if (errno != 0 || *end != '\0' || end == opt + 16 ||
+			    ma->interval_ms < 1 || ma->interval_ms > 3600000) {
+				rc = mount_usage_error("-o %s: the interval "
+				                       "is 1 to 3600000 ms",
+				    opt);
+				break;
+			}
+		} else {
+			if (ma->fuse_opts.len > 0)
+				(void) o_buf_append(&ma->fuse_opts, ",", 1);
+			(void) o_buf_append(&ma->fuse_opts, opt, strlen(opt));
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+parse_mount_args(struct mount_args *ma, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char        path[PATH_MAX];
+	const char *data = NULL;
+	char       *dflt = NULL;
+	int         c, rc;
+
+	ma->interval_ms = DEFAULT_INTERVAL_MS;
+	ofs_buf_printf(&ma->fuse_opts,
+	    "fsname=optimfs,subtype=optimfs,default_permissions");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:fd", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(mount_usage, stdout);
+			return -1;
+		case 'D':
+			data = optarg;
+			break;
+		case 'o':
+			if ((rc = parse_o(ma, optarg)) != OFS_EXIT_OK)
+				return rc;
+			break;
+		case 'f':
+			ma->foreground = true;
+			break;
+		case 'd':
+			ma->foreground = ma->debug = true;
+			break;
+		default:
+			fprintf(
+			    stderr, "Run 'optimfs mount --help' for usage.\n");
+			return OFS_EXIT_USAGE;
+		}
+	}
+	(void) o_buf_append(&ma->fuse_opts, "", 1);
+	if (optind != argc - 1)
+		return mount_usage_error("%s",
+		    optind >= argc ? "missing MOUNTPOINT"
+		                   : "too many arguments");
+	if (realpath(argv[optind], path) == NULL) {
+		if (errno == ENOTCONN)
+			fprintf(stderr,
+			    "optimfs mount: %s: a previous daemon died and "
+			    "left the mount behind; run 'optimfs umount "
+			    "%s' first\n",
+			    argv[optind], argv[optind]);
+		else
+			fprintf(stderr, "optimfs mount: %s: %s\n",
+			    argv[optind], strerror(errno));
+		return OFS_EXIT_FAIL;
+	}
+	ma->mountpoint = o_strdup(path);
+	if (data == NULL && (data = dflt = default_data_dir()) == NULL) {
+		fprintf(stderr,
+		    "optimfs mount: neither XDG_DATA_HOME nor "
+		    "HOME is set: pass --data DIR\n");
+		return OFS_EXIT_USAGE;
+	}
+	rc = mkdir_p(data);
+	if (rc == 0 && realpath(data, path) == NULL)
+		rc = errno;
+	if (rc != 0) {
+		fprintf(stderr, "optimfs mount: data directory %s: %s\n", data,
+		    strerror(rc));
+		free(dflt);
+		return OFS_EXIT_FAIL;
+	}
+	free(dflt);
+	ma->data_dir = o_strdup(path);
+	return OFS_EXIT_OK;
+}
+
+/* Refuse a mountpoint that is not a directory, is ours or is dead. */
+static int
+check_mountpoint(const struct mount_args *ma)
+{
+	char        ctl[PATH_MAX + 32];
+	struct stat st;
+	int         fd;
+
+	/* open, not stat: a dead FUSE mount may still have cached attrs. */
+	if ((fd = open(ma->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
+	    0) {
+		if (errno == ENOTCONN)
+			fprintf(stderr,
+			    "optimfs mount: %s: a previous daemon died and "
+			    "left the mount behind; run 'optimfs umount %s' "
+			    "first\n",
+			    ma->mountpoint, ma->mountpoint);
+		else
+			fprintf(stderr, "optimfs mount: %s: %s\n",
+			    ma->mountpoint,
+			    errno == ENOTDIR ? "not a directory"
+			                     : strerror(errno));
+		return OFS_EXIT_FAIL;
+	}
+	close(fd);
+	snprintf(
+	    ctl, sizeof(ctl), "%s/%s/status", ma->mountpoint, OFS_CTL_NAME);
+	if (stat(ctl, &st) == 0) {
+		fprintf(stderr,
+		    "optimfs mount: %s: already an optimfs mount\n",
+		    ma->mountpoint);
+		return OFS_EXIT_FAIL;
+	}
+	return OFS_EXIT_OK;
+}
+
+static void
+store_stats(void *arg, struct o_buf *b)
+{
+	struct ost_repo_stats s;
+
+	ost_repo_stats(arg, &s);
+	ofs_buf_printf(b,
+	    "# HELP optimfs_store_commits_total Commit requests the store "
+	    "staged.\n"
+	    "# TYPE optimfs_store_commits_total counter\n"
+	    "optimfs_store_commits_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_synced_writes_total Synced group-commit "
+	    "writes.\n"
+	    "# TYPE optimfs_store_synced_writes_total counter\n"
+	    "optimfs_store_synced_writes_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_cache_hits_total Block reads served from "
+	    "memory.\n"
+	    "# TYPE optimfs_store_cache_hits_total counter\n"
+	    "optimfs_store_cache_hits_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_cache_loads_total Blocks rebuilt from "
+	    "disk.\n"
+	    "# TYPE optimfs_store_cache_loads_total counter\n"
+	    "optimfs_store_cache_loads_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_replayed_total Revision transforms replayed "
+	    "on loads.\n"
+	    "# TYPE optimfs_store_replayed_total counter\n"
+	    "optimfs_store_replayed_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_mat_writes_total Materialised block copies "
+	    "written.\n"
+	    "# TYPE optimfs_store_mat_writes_total counter\n"
+	    "optimfs_store_mat_writes_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_swept_total Expired pendings deleted.\n"
+	    "# TYPE optimfs_store_swept_total counter\n"
+	    "optimfs_store_swept_total %" PRIu64 "\n",
+	    s.commits, s.groups, s.cache_hits, s.cache_loads, s.replayed,
+	    s.mat_writes, s.swept);
+}
+
+static void
+data_path(char *out, size_t cap, const char *data_dir, const char *name)
+{
+	snprintf(out, cap, "%s/%s", data_dir, name);
+}
+
+/* Read the pid in DATA/optimfs.pid, or 0. */
+static long
+read_pidfile(const char *data_dir)
+{
+	char  path[PATH_MAX];
+	FILE *fp;
+	long  pid = 0;
+
+	data_path(path, sizeof(path), data_dir, "optimfs.pid");
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(fp, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(fp);
+	return pid;
+}
+
+static void
+write_pidfile(const struct mount_args *ma)
+{
+	char  path[PATH_MAX];
+	FILE *fp;
+
+	data_path(path, sizeof(path), ma->data_dir, "optimfs.pid");
+	if ((fp = fopen(path, "w")) == NULL) {
+		o_log(
+		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(fp, "%ld\n%s\n", (long) getpid(), ma->mountpoint);
+	fclose(fp);
+}
+
+/* Daemon: stdio to /dev/null and the log file, cwd to /. */
+static void
+detach_stdio(const struct mount_args *ma)
+{
+	char path[PATH_MAX];
+	int  nul, log;
+
+	data_path(path, sizeof(path), ma->data_dir, "optimfs.log");
+	nul = open("/dev/null", O_RDWR);
+	log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (nul >= 0) {
+		dup2(nul, STDIN_FILENO);
+		dup2(nul, STDOUT_FILENO);
+		dup2(log >= 0 ? log : nul, STDERR_FILENO);
+		if (nul > STDERR_FILENO)
+			close(nul);
+	}
+	if (log > STDERR_FILENO)
+		close(log);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (chdir("/") != 0)
+		o_log(O_LOG_WARN, "chdir /: %s", strerror(errno));
+}
+
+/*
+ * Open the store and the namespace, mount and serve until unmounted.
+ * notify_fd (or -1): told 'O' once mounted.  Returns the exit status.
+ */
+static int
+mount_serve(struct mount_args *ma, int notify_fd)
+{
+	char                  store_dir[PATH_MAX];
+	char                 *fargv[5];
+	int                   fargc = 0;
+	struct ost_repo      *repo;
+	struct oc_transactor *tx;
+	struct ofs_ns        *ns;
+	struct ofs_fuse      *fuse;
+	struct ofs_ns_opts    nopts = { 0 };
+	struct ofs_fuse_conf  conf  = { 0 };
+	o_err                 e, ce;
+	int                   rc = OFS_EXIT_FAIL;
+
+	data_path(store_dir, sizeof(store_dir), ma->data_dir, "store");
+	if ((e = ost_repo_open(store_dir, NULL, &repo)) != O_OK) {
+		if (e == O_EBUSY)
+			fprintf(stderr,
+			    "optimfs mount: data directory %s is in use by "
+			    "another optimfs daemon (pid %ld)\n",
+			    ma->data_dir, read_pidfile(ma->data_dir));
+		else
+			fprintf(stderr,
+			    "optimfs mount: opening the store in "
+			    "%s: %s: %s\n",
+			    store_dir, o_strerror(e), o_err_detail());
+		goto out;
+	}
+	tx                       = ost_local_transactor(repo);
+	nopts.async              = ma->async;
+	nopts.commit_interval_ms = ma->interval_ms;
+	if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
+		fprintf(stderr,
+		    "optimfs mount: opening the namespace in %s: "
+		    "%s: %s\n",
+		    store_dir, o_strerror(e), o_err_detail());
+		goto out_close_repo;
+	}
+	fargv[fargc++] = "optimfs";
+	fargv[fargc++] = "-o";
+	fargv[fargc++] = (char *) ma->fuse_opts.data;
+	if (ma->debug)
+		fargv[fargc++] = "-d";
+	fargv[fargc]            = NULL;
+	conf.mountpoint         = ma->mountpoint;
+	conf.data_dir           = ma->data_dir;
+	conf.async              = ma->async;
+	conf.commit_interval_ms = ma->interval_ms;
+	conf.fuse_argc          = fargc;
+	conf.fuse_argv          = fargv;
+	conf.extra_stats        = store_stats;
+	conf.extra_arg          = repo;
+	if ((e = ofs_fuse_mount(ns, tx, &conf, &fuse)) != O_OK) {
+		fprintf(stderr, "optimfs mount: %s\n", o_err_detail());
+		goto out_close_ns;
+	}
+	write_pidfile(ma);
+	if (notify_fd >= 0) {
+		detach_stdio(ma);
+		if (write(notify_fd, "O", 1) != 1)
+			o_log(O_LOG_WARN, "cannot tell the parent: %s",
+			    strerror(errno));
+		close(notify_fd);
+	}
+	o_log(O_LOG_INFO,
+	    "pid %ld mounted %s (data %s, commit %s, "
+	    "interval %" PRId64 " ms)",
+	    (long) getpid(), ma->mountpoint, ma->data_dir,
+	    ma->async ? "async" : "sync", ma->interval_ms);
+	e = ofs_fuse_run(fuse);
+	if (e != O_OK)
+		o_log(O_LOG_ERROR, "%s", o_err_detail());
+	ce = ofs_fuse_close(fuse); /* commits what is pending */
+	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
+	data_path(store_dir, sizeof(store_dir), ma->data_dir, "optimfs.pid");
+	if (read_pidfile(ma->data_dir) == (long) getpid())
+		unlink(store_dir);
+	o_log(O_LOG_INFO, "pid %ld: %s unmounted%s", (long) getpid(),
+	    ma->mountpoint, rc == OFS_EXIT_OK ? "" : " with errors");
+	goto out_close_repo;
+out_close_ns:
+	(void) ofs_ns_close(ns);
+out_close_repo:
+	ost_repo_close(repo);
+out:
+	return rc;
+}
+
+/* Fork; the parent waits for the child's 'O' and exits with 0 or 1. */
+static int
+daemonize(int *notify_fd)
+{
+	int   p[2], status;
+	pid_t pid;
+	char  c;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		fprintf(stderr, "optimfs mount: pipe: %s\n", strerror(errno));
+		return OFS_EXIT_FAIL;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "optimfs mount: fork: %s\n", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return OFS_EXIT_FAIL;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*notify_fd = p[1];
+		return -1; /* go on as the daemon */
+	}
+	close(p[1]);
+	while (read(p[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	if (c == 'O')
+		return OFS_EXIT_OK;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return OFS_EXIT_FAIL;
+}
+
+int
+ofs_cmd_mount(int argc, char **argv)
+{
+	struct mount_args ma = { 0 };
+	int               rc, notify_fd = -1;
+
+	if ((rc = parse_mount_args(&ma, argc, argv)) != OFS_EXIT_OK) {
+		rc = rc < 0 ? OFS_EXIT_OK : rc;
+		goto out_free;
+	}
+	if ((rc = check_mountpoint(&ma)) != OFS_EXIT_OK)
+		goto out_free;
+	if (ma.debug)
+		o_log_set_level(O_LOG_DEBUG);
+	if (!ma.foreground && (rc = daemonize(&notify_fd)) >= 0)
+		goto out_free;
+	rc = mount_serve(&ma, notify_fd);
+out_free:
+	o_buf_fini(&ma.fuse_opts);
+	free(ma.mountpoint);
+	free(ma.data_dir);
+	return rc;
+}
+
+struct ofs_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *synopsis;
+	const char *summary;
+};
+
+static const struct ofs_cmd ofs_cmds[] = {
+	{ "mount", ofs_cmd_mount,
+	    "mount MOUNTPOINT [--data DIR] [-o OPT[,OPT...]] [-f]",
+	    "mount a filesystem" },
+	{ "umount", ofs_cmd_umount, "umount MOUNTPOINT",
+	    "unmount, waiting until pending commits are done" },
+	{ "status", ofs_cmd_status, "status MOUNTPOINT",
+	    "show a mount's status" },
+	{ "diary", ofs_cmd_diary, "diary create PATH",
+	    "create an empty diary (append-only file)" },
+	{ "log", ofs_cmd_log, "log PATH", "list a diary's log entries" },
+	{ "verify", ofs_cmd_verify, "verify PATH",
+	    "check a diary's hash chain" },
+};
+
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: optimfs COMMAND [ARGS...]\n\ncommands:\n");
+	for (i = 0; i < sizeof(ofs_cmds) / sizeof(ofs_cmds[0]); i++)
+		fprintf(out, "  %-56s %s\n", ofs_cmds[i].synopsis,
+		    ofs_cmds[i].summary);
+	fprintf(out,
+	    "\n"
+	    "`optimfs COMMAND --help` describes a command.  Exit status: 0 "
+	    "success,\n1 failure, 2 wrong usage.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *name;
+	size_t      i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return OFS_EXIT_USAGE;
+	}
+	name = argv[1];
+	if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+		usage(stdout);
+		return OFS_EXIT_OK;
+	}
+	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+		printf("optimfs %s\n", OFS_VERSION);
+		return OFS_EXIT_OK;
+	}
+	if (strcmp(name, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return OFS_EXIT_OK;
+		}
+		for (i = 0; i < sizeof(ofs_cmds) / sizeof(ofs_cmds[0]); i++)
+			if (strcmp(argv[2], ofs_cmds[i].name) == 0) {
+				char *hargv[] = { argv[2], "--help", NULL };
+
+				return ofs_cmds[i].run(2, hargv);
+			}
+		name = argv[2];
+	} else
+		for (i = 0; i < sizeof(ofs_cmds) / sizeof(ofs_cmds[0]); i++)
+			if (strcmp(name, ofs_cmds[i].name) == 0)
+				return ofs_cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr,
+	    "optimfs: unknown command '%s'\n"
+	    "Run 'optimfs --help' for the list of commands.\n",
+	    name);
+	return OFS_EXIT_USAGE;
+}

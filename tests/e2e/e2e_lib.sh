@@ -1,0 +1,129 @@
+# e2e_lib.sh - shared helpers of the end-to-end tests (sourced, not run).
+#
+# Each test: source this, then `e2e_mount` and drive $MNT with shell
+# tools.  Everything lives in a fresh temp dir; an EXIT trap always
+# unmounts and stops the daemon, even when a check fails, and shows the
+# daemon's log on failure.  OPTIMFS_BIN names the binary (default
+# build/optimfs of this checkout).
+
+set -euo pipefail
+
+E2E_NAME=$(basename "$0" .sh)
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OPTIMFS_BIN=${OPTIMFS_BIN:-$E2E_ROOT/build/optimfs}
+case $OPTIMFS_BIN in /*) ;; *) OPTIMFS_BIN=$PWD/$OPTIMFS_BIN ;; esac
+if [ ! -x "$OPTIMFS_BIN" ]; then
+	echo "$E2E_NAME: $OPTIMFS_BIN is not built" >&2
+	exit 1
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/optimfs-$E2E_NAME.XXXXXX")
+MNT=$TMP/mnt
+DATA=$TMP/data
+DAEMON_PID=
+E2E_STEP=start
+mkdir -p "$MNT"
+
+e2e_mounted() {
+	grep -qs " $MNT fuse.optimfs " /proc/mounts
+}
+
+e2e_cleanup() {
+	local rc=$?
+
+	set +e
+	cd /
+	# SIGTERM first: the daemon unmounts and commits; then force.
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		for _ in $(seq 100); do
+			kill -0 "$DAEMON_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	if e2e_mounted; then
+		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
+	fi
+	if [ $rc -ne 0 ]; then
+		echo "$E2E_NAME: FAILED at step: $E2E_STEP" >&2
+		if [ -s "$TMP/daemon.log" ]; then
+			echo "--- daemon log (last 40 lines) ---" >&2
+			tail -n 40 "$TMP/daemon.log" >&2
+		fi
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() {
+	E2E_STEP=$*
+	echo "== $*"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# expect_eq WHAT EXPECTED GOT
+expect_eq() {
+	[ "$2" == "$3" ] ||
+		fail "$1: expected [$2], got [$3]"
+}
+
+# expect_fail WHAT MESSAGE-PART CMD...: CMD must fail, saying MESSAGE-PART.
+expect_fail() {
+	local what=$1 msg=$2 out
+	shift 2
+	if out=$("$@" 2>&1); then
+		fail "$what: '$*' succeeded, expected it to fail with '$msg'"
+	fi
+	case $out in
+	*"$msg"*) ;;
+	*) fail "$what: '$*' failed with [$out], expected '$msg'" ;;
+	esac
+}
+
+# Mount $MNT over $DATA in the foreground (background job), with
+# auto_unmount so that even a killed daemon leaves no mount behind.
+e2e_mount() {
+	local opts=auto_unmount
+	[ $# -gt 0 ] && opts=$opts,$1
+	"$OPTIMFS_BIN" mount "$MNT" --data "$DATA" -f -o "$opts" \
+		>>"$TMP/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		if e2e_mounted && [ -e "$MNT/.optimfs/status" ]; then
+			return 0
+		fi
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+			fail "mount: the daemon exited ($(tail -n 3 "$TMP/daemon.log"))"
+		sleep 0.1
+	done
+	fail "mount: $MNT not mounted after 10 s"
+}
+
+# Unmount with `optimfs umount` (waits for the daemon) and check that the
+# daemon exited cleanly.
+e2e_umount() {
+	local rc=0
+	"$OPTIMFS_BIN" umount "$MNT" || fail "optimfs umount $MNT failed"
+	e2e_mounted && fail "umount: $MNT still mounted"
+	wait "$DAEMON_PID" || rc=$?
+	DAEMON_PID=
+	expect_eq "daemon exit status after umount" 0 "$rc"
+}
+
+# wait_for WHAT SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local what=$1 secs=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "$what: not true after $secs s"
+}
