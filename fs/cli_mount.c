@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +64,10 @@ status_pid(const char *mnt)
 }
 
 static int
-run_fusermount(const char *mnt)
+run_fusermount(const char *mnt, bool lazy)
 {
-	char *const argv[] = { "fusermount3", "-u", (char *) mnt, NULL };
+	char *const argv[] = { "fusermount3", lazy ? "-uz" : "-u",
+		(char *) mnt, NULL };
 	pid_t       pid;
 	int         status, err;
 
@@ -87,7 +89,8 @@ ofs_cmd_umount(int argc, char **argv)
 {
 	char        mnt[PATH_MAX];
 	long        pid;
-	int         rc, i;
+	int         rc, i, fd;
+	bool        dead = false;
 	const char *arg;
 
 	if (argc == 2 &&
@@ -103,7 +106,12 @@ ofs_cmd_umount(int argc, char **argv)
 		return OFS_EXIT_USAGE;
 	}
 	arg = argv[1];
-	/* A dead daemon's mount fails realpath with ENOTCONN. */
+	/* A dead daemon's mount answers ENOTCONN (open, not stat: the
+	 * kernel may still have its attributes cached). */
+	if ((fd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		close(fd);
+	else if (errno == ENOTCONN)
+		dead = true;
 	if (realpath(arg, mnt) == NULL) {
 		if (errno != ENOTCONN) {
 			fprintf(stderr, "optimfs umount: %s: %s\n", arg,
@@ -112,9 +120,10 @@ ofs_cmd_umount(int argc, char **argv)
 		}
 		snprintf(mnt, sizeof(mnt), "%s", arg);
 	}
-	pid = status_pid(mnt);
+	pid = dead ? 0 : status_pid(mnt);
 	if (geteuid() == 0) {
-		if (umount2(mnt, 0) != 0) {
+		/* Nothing to commit behind a dead mount: detach it. */
+		if (umount2(mnt, dead ? MNT_DETACH : 0) != 0) {
 			int err = errno;
 
 			if (err == EINVAL)
@@ -132,8 +141,14 @@ ofs_cmd_umount(int argc, char **argv)
 				    arg, strerror(err));
 			return OFS_EXIT_FAIL;
 		}
-	} else if ((rc = run_fusermount(mnt)) != OFS_EXIT_OK)
+	} else if ((rc = run_fusermount(mnt, dead)) != OFS_EXIT_OK)
 		return rc;
+	if (dead)
+		fprintf(stderr,
+		    "optimfs umount: %s: its daemon had died; detached the "
+		    "mount (what it had acknowledged is replayed at the "
+		    "next mount)\n",
+		    arg);
 	if (pid <= 0)
 		return OFS_EXIT_OK;
 	/* Wait for the daemon: it commits pending work before it exits. */
