@@ -662,9 +662,8 @@ Test(coll, two_collections_two_threads_logs_identical, .init = setup,
 		cr_assert_eq(it[i].n, 2 * NTHREAD_ACTIONS);
 	}
 	for (j = 0; j < it[0].n; j++) {
-		int who, n, last[2] = { -1, -1 };
+		int who, n;
 
-		(void) last;
 		cr_assert_str_eq(it[0].v[j], it[1].v[j], "logs differ at %zu", j);
 		cr_assert_eq(sscanf(it[0].v[j], "w%d-%d", &who, &n), 2);
 		seen[who][n]++;

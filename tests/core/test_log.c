@@ -640,6 +640,56 @@ expect_bids(struct oc_log *l, const struct oc_chain_path *pos,
  * only touches the header when the tail moves, so actions 1..32 list the
  * tail alone and the 33rd lists header, old tail and new tail.
  */
+/*
+ * oc_log_append_tx fills in the block ids before the append, so it must
+ * predict exactly the blocks the append changes (the tail; at a roll-over
+ * also the new block and the header) plus the transaction's other blocks:
+ * the entry's ids equal the final transform set, at every revision.
+ */
+Test(log, d32_append_tx_predicts_the_transform_set)
+{
+	struct oc_memstore  *m   = oc_memstore_alloc();
+	struct oc_bstore    *mem = oc_memstore_store(m);
+	struct oc_bid        hdr;
+	struct oc_log        l;
+	struct oc_log_report rep;
+	int64_t              r;
+
+	oc_bid_random(&hdr);
+	cr_assert_eq(
+	    oc_bstore_insert(mem, oc_block_new(&hdr, OC_BT_DIARY, &hdr)),
+	    O_OK);
+	cr_assert_eq(oc_log_create(&l, mem, &hdr), O_OK);
+	for (r = 1; r <= 70; r++) {
+		struct oc_tracker    t;
+		struct oc_log        tl;
+		struct oc_chain_path pos;
+		struct oc_bid        crit, data;
+		struct oc_aid        aid = aid_for(r);
+
+		oc_tracker_init(&t, mem);
+		/* a data block the transaction also wrote */
+		oc_bid_random(&data);
+		cr_assert_eq(oc_bstore_insert(&t.base,
+		                 oc_block_new(&data, OC_BT_CHUNK, &hdr)),
+		    O_OK);
+		cr_assert_eq(oc_log_open(&tl, &t.base, &hdr), O_OK);
+		cr_assert_eq(oc_log_append_tx(&tl, &aid, r, acts_for(r), r,
+		                 &t.tfs, &crit, &pos),
+		    O_OK);
+		expect_bids(&tl, &pos, &t.tfs,
+		    (r - 1) % OC_CHAIN_PER_BLOCK == 0 && r > 1 ? 4 : 2);
+		cr_expect(oc_tfs_get(&t.tfs, &crit) != NULL,
+		    "rev %lld: the critical block is not written", (long long) r);
+		cr_assert_eq(oc_tfs_replay(&t.tfs, mem), O_OK);
+		oc_tracker_fini(&t);
+	}
+	cr_assert_eq(oc_log_verify(mem, &hdr, &rep, NULL, NULL), O_OK, "%s",
+	    o_err_detail());
+	cr_expect_eq(rep.last_rev, 70);
+	oc_memstore_free(m);
+}
+
 Test(log, d32_bids_list_the_blocks_each_action_touched)
 {
 	struct oc_memstore  *m   = oc_memstore_alloc();
