@@ -60,6 +60,7 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id);
 	struct oc_val      base = oc_null();
 	bool               have = false;
+	size_t             i;
 	o_err              e;
 
 	*out = oc_null();
@@ -79,9 +80,18 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 		oc_val_fini(&base);
 		return e;
 	}
-	e = oc_tf_apply(have ? &base : NULL, tf, out, found);
-	oc_val_fini(&base);
-	return e;
+	if (!have)
+		return oc_tf_apply(NULL, tf, out, found); /* O_ENOBASE */
+	/* base is our private copy: apply the ops to it, copy nothing */
+	for (i = 0; i < tf->nops; i++) {
+		if ((e = oc_op_apply(&base, &tf->ops[i])) != O_OK) {
+			oc_val_fini(&base);
+			return e;
+		}
+	}
+	*out   = base;
+	*found = true;
+	return O_OK;
 }
 
 static o_err
@@ -228,6 +238,7 @@ struct cent {
 	struct oc_bid id;
 	struct oc_val blk;
 	int64_t       rev;
+	size_t        bytes;       /* oc_val_footprint(&blk) */
 	struct cent  *prev, *next; /* LRU list, head = most recent */
 	struct cent  *hnext;       /* hash chain */
 };
@@ -240,6 +251,7 @@ struct oc_cache {
 	size_t            nbuck; /* power of two */
 	struct cent      *head, *tail; /* guarded by c_mtx */
 	size_t            len, max;    /* guarded by c_mtx */
+	size_t            bytes;       /* guarded by c_mtx */
 	uint64_t          gen;         /* guarded by c_mtx; bumped by changes */
 	struct oc_cache_stats st;      /* guarded by c_mtx */
 };
@@ -299,6 +311,7 @@ c_drop(struct oc_cache *c, const struct oc_bid *id)
 		return;
 	*p = e->hnext;
 	c_unlink(c, e);
+	c->bytes -= e->bytes;
 	oc_val_fini(&e->blk);
 	free(e);
 	c->len--;
@@ -313,22 +326,27 @@ c_put(struct oc_cache *c, const struct oc_bid *id, struct oc_val blk,
 	struct cent  *e = *p;
 
 	if (e != NULL) {
+		c->bytes -= e->bytes;
 		oc_val_fini(&e->blk);
 		e->blk = blk;
 		e->rev = rev;
 		c_unlink(c, e);
 		c_push_front(c, e);
-		return;
+	} else {
+		e        = o_calloc(1, sizeof(*e));
+		e->id    = *id;
+		e->blk   = blk;
+		e->rev   = rev;
+		e->hnext = NULL;
+		*p       = e;
+		c_push_front(c, e);
+		c->len++;
 	}
-	e        = o_calloc(1, sizeof(*e));
-	e->id    = *id;
-	e->blk   = blk;
-	e->rev   = rev;
-	e->hnext = NULL;
-	*p       = e;
-	c_push_front(c, e);
-	c->len++;
-	while (c->len > c->max && c->tail != NULL) {
+	e->bytes = oc_val_footprint(&e->blk);
+	c->bytes += e->bytes;
+	/* beyond the entry or byte budget; the newest entry always stays */
+	while ((c->len > c->max || c->bytes > OC_CACHE_MAX_BYTES) &&
+	    c->tail != NULL && c->tail != c->head) {
 		struct oc_bid victim = c->tail->id;
 
 		c_drop(c, &victim);
@@ -451,9 +469,23 @@ oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
 		}
 		if (tf->insert == NULL && e == NULL)
 			continue; /* updates only to cached blocks */
-		if (oc_tf_apply(e ? &e->blk : NULL, tf, &nb, &present) !=
-		        O_OK ||
-		    !present) {
+		if (tf->insert == NULL) {
+			/* ops on the cached copy, in place */
+			size_t j;
+
+			for (j = 0; j < tf->nops; j++)
+				if (oc_op_apply(&e->blk, &tf->ops[j]) != O_OK)
+					break;
+			if (j < tf->nops) {
+				c_drop(c, id);
+				continue;
+			}
+			e->rev = rev;
+			c_unlink(c, e);
+			c_push_front(c, e);
+			continue;
+		}
+		if (oc_tf_apply(NULL, tf, &nb, &present) != O_OK || !present) {
 			c_drop(c, id);
 			continue;
 		}

@@ -108,12 +108,16 @@ o_err oc_atomic_commit(struct oc_tracker *a);
 void  oc_atomic_abort(struct oc_tracker *a);
 
 /*
- * Cache: LRU of committed blocks in front of a read-only source.  Hits
- * return copies; absent answers are not cached.  Each entry remembers the
+ * Cache: LRU of committed blocks in front of a read-only source, bounded
+ * by max_entries and by OC_CACHE_MAX_BYTES of (approximate) block memory;
+ * the newest entry always stays.  Hits return copies (byte strings are
+ * shared, not copied); absent answers are not cached.  Each entry remembers the
  * revision it was read at (0 if unknown).  Internally locked; safe to share
  * between threads.
  */
 struct oc_cache;
+
+#define OC_CACHE_MAX_BYTES (16u << 20)
 
 struct oc_cache *oc_cache_alloc(struct oc_bstore *src, size_t max_entries);
 void             oc_cache_free(struct oc_cache *c);

@@ -729,9 +729,10 @@ out:
 	return e;
 }
 
+/* Insert or replace; *old (may be NULL) gets a copy of a replaced value. */
 static o_err
 put_in(struct mut *m, const uint8_t *k, size_t kl, struct oc_val *val,
-    bool *replaced)
+    bool *replaced, struct oc_val *old)
 {
 	const struct oc_val *ents;
 	struct oc_val        ent;
@@ -749,6 +750,8 @@ put_in(struct mut *m, const uint8_t *k, size_t kl, struct oc_val *val,
 	oc_arr_push(&ent, oc_bytes(k, kl));
 	oc_arr_push(&ent, oc_val_take(val));
 	*replaced = i < n && kcmp(ent_key(ents, i), k, kl) == 0;
+	if (*replaced && old != NULL)
+		*old = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
 	if (*replaced)
 		return splice(m, lf, F_ENTRIES, i, 1, arr1(ent));
 	if (n < (size_t) m->bt->fanout)
@@ -779,7 +782,7 @@ oc_btree_put(struct oc_btree *bt, const void *key, size_t klen,
 	bt->version++;
 	oc_atomic_begin(&a, bt->s);
 	if ((e = mut_begin(&m, bt, &a.base)) == O_OK)
-		e = put_in(&m, kptr(key, klen), klen, &val, &rep);
+		e = put_in(&m, kptr(key, klen), klen, &val, &rep, NULL);
 	mut_end(&m);
 	oc_val_fini(&val);
 	if (e != O_OK) {
@@ -1003,8 +1006,10 @@ rebalance(struct mut *m)
 	return O_OK;
 }
 
+/* Remove; *old (may be NULL) gets a copy of the removed value. */
 static o_err
-del_in(struct mut *m, const uint8_t *k, size_t kl, bool *existed)
+del_in(struct mut *m, const uint8_t *k, size_t kl, bool *existed,
+    struct oc_val *old)
 {
 	const struct oc_val *ents;
 	struct node         *lf;
@@ -1019,6 +1024,8 @@ del_in(struct mut *m, const uint8_t *k, size_t kl, bool *existed)
 	*existed = i < ents->u.a.n && kcmp(ent_key(ents, i), k, kl) == 0;
 	if (!*existed)
 		return O_OK;
+	if (old != NULL)
+		*old = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
 	if ((e = splice(m, lf, F_ENTRIES, i, 1, oc_array())) != O_OK)
 		return e;
 	return rebalance(m);
@@ -1037,7 +1044,7 @@ oc_btree_del(struct oc_btree *bt, const void *key, size_t klen, bool *existed)
 	bt->version++;
 	oc_atomic_begin(&a, bt->s);
 	if ((e = mut_begin(&m, bt, &a.base)) == O_OK)
-		e = del_in(&m, kptr(key, klen), klen, &ex);
+		e = del_in(&m, kptr(key, klen), klen, &ex, NULL);
 	mut_end(&m);
 	if (e != O_OK) {
 		oc_atomic_abort(&a);
@@ -1047,6 +1054,47 @@ oc_btree_del(struct oc_btree *bt, const void *key, size_t klen, bool *existed)
 		return o_err_wrap(e, "btree del: commit");
 	if (existed != NULL)
 		*existed = ex;
+	return O_OK;
+}
+
+o_err
+oc_btree_swap(struct oc_btree *bt, const void *key, size_t klen,
+    struct oc_val val, struct oc_val *old, bool *found)
+{
+	struct oc_tracker a;
+	struct mut        m;
+	bool              f   = false;
+	bool              del = val.type == OC_NULL;
+	o_err             e;
+
+	*old   = oc_null();
+	*found = false;
+	if (key == NULL && klen > 0) {
+		oc_val_fini(&val);
+		return o_err_set(O_EINVAL, "btree swap: NULL key");
+	}
+	if (!del && klen > OC_BTREE_KEY_MAX) {
+		oc_val_fini(&val);
+		return o_err_set(O_ETOOBIG,
+		    "btree put: key of %zu bytes, limit %d", klen,
+		    OC_BTREE_KEY_MAX);
+	}
+	bt->version++;
+	oc_atomic_begin(&a, bt->s);
+	if ((e = mut_begin(&m, bt, &a.base)) == O_OK)
+		e = del ? del_in(&m, kptr(key, klen), klen, &f, old) :
+		          put_in(&m, kptr(key, klen), klen, &val, &f, old);
+	mut_end(&m);
+	oc_val_fini(&val);
+	if (e == O_OK && (e = oc_atomic_commit(&a)) != O_OK)
+		e = o_err_wrap(e, "btree swap: commit");
+	else if (e != O_OK)
+		oc_atomic_abort(&a);
+	if (e != O_OK) {
+		oc_val_fini(old);
+		return e;
+	}
+	*found = f;
 	return O_OK;
 }
 

@@ -123,6 +123,16 @@ o_err oc_btree_put(struct oc_btree *bt, const void *key, size_t klen,
 o_err oc_btree_del(
     struct oc_btree *bt, const void *key, size_t klen, bool *existed);
 
+/*
+ * Put key -> val, or remove key when val is OC_NULL, in one walk, and hand
+ * back what was there: *old gets a copy of the replaced or removed value
+ * (OC_NULL when the key was absent, and on error), *found whether the key
+ * existed.  val is moved in all cases.  Errors as put and del; on error
+ * nothing is staged.
+ */
+o_err oc_btree_swap(struct oc_btree *bt, const void *key, size_t klen,
+    struct oc_val val, struct oc_val *old, bool *found);
+
 /* Number of entries (walks every leaf). */
 o_err oc_btree_count(struct oc_btree *bt, uint64_t *n);
 

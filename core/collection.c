@@ -15,6 +15,23 @@
  *   chunks have fresh random ids, so they cannot conflict.
  * - c_mtx is released around transactor pend/commit and backoff sleeps so
  *   that act() and reads continue; c_sync keeps syncs and updates serial.
+ * - Segments.  Besides the tracker (the effects of every queued action over
+ *   the held state, which reads see), the queue is cut into segments of at
+ *   most one log entry's weight, each holding the effects of its own
+ *   actions over the state its predecessors leave (a write-only tracker):
+ *   trk = seg[0] then seg[1] ...  A sync commits seg[0] (sealed while in
+ *   flight, so later acts open a new segment); on success the committed
+ *   state is the old one plus seg[0] plus the log append, so trk becomes
+ *   seg[1] then ... over it, composed from the segments' transforms
+ *   without re-running an action.  Actions never touch log fields, so the
+ *   log append does not disturb the later segments.  Only a foreign commit
+ *   over our blocks (update) re-runs the actions (replay), which also
+ *   rebuilds the segments.  Committing a long queue is thus linear in its
+ *   length, not quadratic.
+ * - Item count.  The view's item count is kept as a running total once a
+ *   walk established it (types with apply_n report each action's change);
+ *   a replay or the adoption of newer committed entries forgets it.  Our
+ *   own commits leave the view, hence the count, unchanged.
  */
 #include "core/collection.h"
 
@@ -22,6 +39,14 @@
 
 #include "core/codec.h"
 #include "core/o_util.h"
+
+/* Effects of consecutive queued actions; see the design notes. */
+struct oc_seg {
+	struct oc_tracker t;      /* write-only (no source) */
+	size_t            n;      /* actions */
+	size_t            w;      /* their weight (type->weight) */
+	bool              sealed; /* in flight: takes no more actions */
+};
 
 struct oc_collection {
 	pthread_mutex_t            c_sync; /* serialises sync/update */
@@ -36,6 +61,11 @@ struct oc_collection {
 	struct oc_tracker          side; /* staged chunk blocks */
 	struct oc_tracker          trk;  /* staged effects of pending */
 	struct oc_val              pending; /* OC_ARRAY of actions */
+	struct oc_seg             *segs;    /* cover pending, in order */
+	size_t                     nsegs, segcap;
+	uint64_t                   replay_gen; /* bumped by replay() */
+	int64_t                    nitems;     /* view's item count ... */
+	bool                       nitems_ok;  /* ... when this is set */
 	uint64_t                   seq_acted, seq_done;
 	bool                       exists;   /* header committed */
 	bool                       invented; /* header staged by us */
@@ -172,33 +202,131 @@ read_latest_context(struct oc_collection *c, struct oc_actx *out,
 	return e;
 }
 
-static o_err
-apply_action(struct oc_collection *c, const struct oc_val *act)
-{
-	struct oc_tracker at;
-	o_err             e;
+/* ---- segments ------------------------------------------------------------ */
 
-	oc_atomic_begin(&at, rstore(c));
-	e = c->type->apply(&at.base, &c->id, act);
-	if (e != O_OK) {
-		oc_atomic_abort(&at);
-		return e;
-	}
-	return oc_atomic_commit(&at);
+static size_t
+act_weight(struct oc_collection *c, const struct oc_val *act)
+{
+	return c->type->weight != NULL ? c->type->weight(act) : 0;
 }
 
-/* Reset the staged effects and re-apply every pending action. */
+/* The segment that takes the next action of weight w. */
+static struct oc_seg *
+seg_open(struct oc_collection *c, size_t w)
+{
+	struct oc_seg *g = c->nsegs > 0 ? &c->segs[c->nsegs - 1] : NULL;
+
+	if (g != NULL && !g->sealed &&
+	    (g->n == 0 || g->w + w <= OC_ENTRY_INLINE_MAX))
+		return g;
+	if (c->nsegs == c->segcap) {
+		c->segcap = c->segcap ? 2 * c->segcap : 8;
+		c->segs   = o_realloc(c->segs, c->segcap * sizeof(*c->segs));
+	}
+	g = &c->segs[c->nsegs++];
+	memset(g, 0, sizeof(*g));
+	oc_tracker_init(&g->t, NULL);
+	return g;
+}
+
+static void
+seg_pop(struct oc_collection *c)
+{
+	oc_tracker_fini(&c->segs[0].t);
+	memmove(&c->segs[0], &c->segs[1], (c->nsegs - 1) * sizeof(*c->segs));
+	c->nsegs--;
+}
+
+static void
+segs_clear(struct oc_collection *c)
+{
+	while (c->nsegs > 0)
+		seg_pop(c);
+}
+
+/*
+ * Apply actions to the tracker and their segments, all or nothing: each
+ * runs in its own scope over the group's, so its effects can go to the
+ * segment its weight puts it in.  *dn gets the item count change, and
+ * *dn_ok is cleared when the type does not report it.  *torn is set when
+ * the staging itself failed half way (trackers over trackers do not
+ * refuse, so never in practice); the caller must replay.
+ */
+static o_err
+stage_actions(struct oc_collection *c, const struct oc_val *acts, size_t n,
+    int64_t *dn, bool *dn_ok, bool *torn)
+{
+	struct oc_tracker at;
+	struct oc_tfs    *parts = o_calloc(n + 1, sizeof(*parts));
+	size_t            i, done = 0;
+	o_err             e = O_OK;
+
+	*dn    = 0;
+	*dn_ok = c->type->apply_n != NULL;
+	*torn  = false;
+	oc_atomic_begin(&at, rstore(c));
+	for (i = 0; i < n && e == O_OK; i++) {
+		struct oc_tracker ai;
+
+		oc_atomic_begin(&ai, &at.base);
+		e = c->type->apply_n != NULL ?
+		    c->type->apply_n(&ai.base, &c->id, &acts[i], dn) :
+		    c->type->apply(&ai.base, &c->id, &acts[i]);
+		if (e == O_OK)
+			e = oc_tfs_replay(&ai.tfs, &at.base);
+		oc_tracker_reset(&ai, e == O_OK ? &parts[done++] : NULL);
+		oc_tracker_fini(&ai);
+	}
+	if (e != O_OK) {
+		oc_atomic_abort(&at);
+		goto out;
+	}
+	for (i = 0; i < n && e == O_OK; i++) {
+		size_t         w = act_weight(c, &acts[i]);
+		struct oc_seg *g = seg_open(c, w);
+
+		e = oc_tfs_replay(&parts[i], &g->t.base);
+		g->n++;
+		g->w += w;
+	}
+	if (e == O_OK)
+		e = oc_atomic_commit(&at);
+	else
+		oc_atomic_abort(&at);
+	*torn = e != O_OK;
+out:
+	for (i = 0; i < done; i++)
+		oc_tfs_fini(&parts[i]);
+	free(parts);
+	return e;
+}
+
+static o_err invent(struct oc_collection *c);
+
+/*
+ * Reset the staged effects and re-apply every pending action on the held
+ * state (rebuilding the segments); a header we invented and that is still
+ * not committed is invented again.  Forgets the item count.
+ */
 static o_err
 replay(struct oc_collection *c)
 {
-	size_t i;
-	o_err  e;
+	bool    reinvent = c->invented && !c->exists, dn_ok, torn;
+	int64_t dn;
+	size_t  i;
+	o_err   e;
 
 	oc_tracker_reset(&c->trk, NULL);
-	c->invented = false;
+	segs_clear(c);
+	c->invented  = false;
+	c->nitems_ok = false;
+	c->replay_gen++;
 	c->st.replays++;
+	if (reinvent && (e = invent(c)) != O_OK)
+		return o_err_wrap(e, "replaying the invented header");
 	for (i = 0; i < c->pending.u.a.n; i++)
-		if ((e = apply_action(c, &c->pending.u.a.v[i])) != O_OK)
+		if ((e = stage_actions(c, &c->pending.u.a.v[i], 1, &dn, &dn_ok,
+		         &torn)) != O_OK)
 			return o_err_wrap(e, "replaying local action %zu", i);
 	return O_OK;
 }
@@ -219,12 +347,23 @@ invent_into(struct oc_collection *c, struct oc_bstore *s)
 	return e;
 }
 
+/* Invent into the tracker and a (new, empty) segment. */
 static o_err
 invent(struct oc_collection *c)
 {
-	o_err e = invent_into(c, rstore(c));
+	struct oc_tracker at;
+	o_err             e;
 
-	if (e == O_OK)
+	oc_atomic_begin(&at, rstore(c));
+	if ((e = invent_into(c, &at.base)) != O_OK) {
+		oc_atomic_abort(&at);
+		return e;
+	}
+	if ((e = oc_tfs_replay(&at.tfs, &seg_open(c, 0)->t.base)) != O_OK) {
+		oc_atomic_abort(&at);
+		return e;
+	}
+	if ((e = oc_atomic_commit(&at)) == O_OK)
 		c->invented = true;
 	return e;
 }
@@ -310,6 +449,8 @@ oc_coll_free(struct oc_collection *c)
 	if (c == NULL)
 		return;
 	oc_tracker_fini(&c->trk);
+	segs_clear(c);
+	free(c->segs);
 	oc_tracker_fini(&c->side);
 	oc_cache_free(c->cache);
 	oc_val_fini(&c->pending);
@@ -324,23 +465,21 @@ oc_coll_free(struct oc_collection *c)
 o_err
 oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
 {
-	struct oc_tracker at;
-	size_t            i;
-	o_err             e = O_OK;
+	int64_t dn;
+	bool    dn_ok, torn;
+	size_t  i;
+	o_err   e;
 
 	pthread_mutex_lock(&c->c_mtx);
-	oc_atomic_begin(&at, rstore(c));
-	for (i = 0; i < n && e == O_OK; i++)
-		e = c->type->apply(&at.base, &c->id, &actions[i]);
-	if (e != O_OK) {
-		oc_atomic_abort(&at);
+	if ((e = stage_actions(c, actions, n, &dn, &dn_ok, &torn)) != O_OK) {
+		if (torn)
+			replay(c); /* the queue without these actions */
 		goto out;
 	}
-	if ((e = oc_atomic_commit(&at)) != O_OK) {
-		/* cannot happen for tracker parents; be safe and rebuild */
-		replay(c);
-		goto out;
-	}
+	if (!dn_ok)
+		c->nitems_ok = false;
+	else
+		c->nitems += dn;
 	for (i = 0; i < n; i++)
 		oc_arr_push(&c->pending, oc_val_take(&actions[i]));
 	c->seq_acted += n;
@@ -442,7 +581,8 @@ update_locked(struct oc_collection *c)
 		free(ids);
 	}
 	ctx_adopt(c, &nctx);
-	c->exists = true;
+	c->exists    = true;
+	c->nitems_ok = false; /* newer committed entries: count again */
 	if (conflicts || c->invented)
 		e = replay(c);
 out:
@@ -466,43 +606,81 @@ oc_coll_update(struct oc_collection *c)
 
 /* ---- sync ---------------------------------------------------------------- */
 
+/*
+ * Seal the first segment and build the snapshot of its batch: the staged
+ * chunk blocks and the segment's effects over the committed state.
+ * Returns the number of actions in the batch.
+ */
 static size_t
-choose_batch(struct oc_collection *c)
+build_snapshot(struct oc_collection *c, struct oc_tracker *snap)
 {
-	size_t n = c->pending.u.a.n, i, w = 0;
-
-	if (c->type->weight == NULL)
-		return n;
-	for (i = 0; i < n; i++) {
-		size_t x = c->type->weight(&c->pending.u.a.v[i]);
-
-		if (i > 0 && w + x > OC_ENTRY_INLINE_MAX)
-			break;
-		w += x;
-	}
-	return i;
+	oc_tracker_init_with(snap, oc_cache_store(c->cache), &c->side.tfs);
+	if (c->nsegs == 0)
+		return 0;
+	c->segs[0].sealed = true;
+	oc_tfs_merge(&snap->tfs, &c->segs[0].t.tfs);
+	return c->segs[0].n;
 }
 
-/* Build the snapshot for a batch of the first nb pending actions. */
+/* Stage one block's transform tf into dst, as oc_tfs_replay would. */
 static o_err
-build_snapshot(struct oc_collection *c, size_t nb, struct oc_tracker *snap)
+stage_tf(struct oc_bstore *dst, const struct oc_bid *id, const struct oc_tf *tf)
 {
-	size_t i;
-	o_err  e;
+	struct oc_val blk;
+	bool          present;
+	size_t        j;
+	o_err         e;
 
-	oc_tracker_init_with(snap, oc_cache_store(c->cache), &c->side.tfs);
-	if (nb == c->pending.u.a.n) {
-		oc_tfs_merge(&snap->tfs, &c->trk.tfs);
-		return O_OK;
+	if (tf->del)
+		return oc_bstore_del(dst, id);
+	if (tf->insert != NULL) {
+		if ((e = oc_tf_apply(NULL, tf, &blk, &present)) != O_OK)
+			return e;
+		return oc_bstore_insert(dst, blk);
 	}
-	/* a prefix: re-derive its effects (invented header included) */
-	if (c->invented && (e = invent_into(c, &snap->base)) != O_OK)
-		return e;
-	for (i = 0; i < nb; i++)
-		if ((e = c->type->apply(&snap->base, &c->id,
-		         &c->pending.u.a.v[i])) != O_OK)
+	for (j = 0; j < tf->nops; j++)
+		if ((e = oc_bstore_update(dst, id, oc_op_dup(&tf->ops[j]))) !=
+		    O_OK)
 			return e;
 	return O_OK;
+}
+
+/*
+ * After our commit of the first segment's batch: the committed state now
+ * holds its effects, so each block it touched is staged again as the later
+ * segments' effects on it (none: not staged any more); other blocks keep
+ * their staged effects.  Costs the first segment's blocks times the number
+ * of segments, not a replay of the queue.  A replay while the commit was
+ * in flight (act's fallback) rebuilt the segments, which then no longer
+ * line up: replay again.
+ */
+static o_err
+rebase_own(struct oc_collection *c, uint64_t gen)
+{
+	const struct oc_tfs *t0;
+	size_t               i, k;
+	o_err                e = O_OK;
+
+	c->invented = false;
+	if (gen != c->replay_gen)
+		return replay(c);
+	if (c->nsegs == 0)
+		return O_OK;
+	t0 = &c->segs[0].t.tfs;
+	for (i = 0; i < t0->n && e == O_OK; i++) {
+		const struct oc_bid *id = &t0->e[i].id;
+
+		oc_tfs_remove(&c->trk.tfs, id);
+		for (k = 1; k < c->nsegs && e == O_OK; k++) {
+			const struct oc_tf *tf =
+			    oc_tfs_get(&c->segs[k].t.tfs, id);
+
+			if (tf != NULL)
+				e = stage_tf(&c->trk.base, id, tf);
+		}
+	}
+	seg_pop(c);
+	return e == O_OK ? O_OK : replay(c);
 }
 
 static void
@@ -549,7 +727,8 @@ oc_coll_sync(struct oc_collection *c)
 		struct oc_txres      res;
 		struct oc_bid        critical, *bids;
 		struct oc_val        acts = oc_array();
-		size_t               nb = choose_batch(c), i;
+		size_t               nb, i;
+		uint64_t             gen = c->replay_gen;
 		int64_t              rev = c->ctx.rev + 1;
 		bool                 conflict = false, pended = false;
 		o_err                ce;
@@ -564,10 +743,7 @@ oc_coll_sync(struct oc_collection *c)
 		memset(&preq, 0, sizeof(preq));
 		memset(&creq, 0, sizeof(creq));
 		oc_aid_random(&preq.aid);
-		if ((e = build_snapshot(c, nb, &snap)) != O_OK) {
-			oc_tracker_fini(&snap);
-			break;
-		}
+		nb = build_snapshot(c, &snap);
 		for (i = 0; i < nb; i++)
 			oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
 		if ((e = oc_log_open(&log, &snap.base, &c->id)) != O_OK ||
@@ -639,15 +815,8 @@ oc_coll_sync(struct oc_collection *c)
 			attempt    = 0;
 			pend_tries = 0;
 			pend_since = 0;
-			/*
-			 * The staged effects were relative to the old state:
-			 * rebuild them on the new one.  Types whose actions
-			 * stage nothing (diaries) have nothing to rebuild, and
-			 * skipping the walk keeps a long queue linear.
-			 */
-			c->invented = false;
-			if (!oc_tfs_is_empty(&c->trk.tfs) &&
-			    (e = replay(c)) != O_OK)
+			/* the staged effects were relative to the old state */
+			if ((e = rebase_own(c, gen)) != O_OK)
 				break;
 			continue;
 		}
@@ -750,6 +919,24 @@ oc_coll_read(struct oc_collection *c,
 
 	pthread_mutex_lock(&c->c_mtx);
 	e = fn(rstore(c), arg);
+	pthread_mutex_unlock(&c->c_mtx);
+	return e;
+}
+
+o_err
+oc_coll_count(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg, uint64_t *n), void *arg,
+    uint64_t *n)
+{
+	o_err e = O_OK;
+
+	pthread_mutex_lock(&c->c_mtx);
+	if (c->nitems_ok && c->nitems >= 0) {
+		*n = (uint64_t) c->nitems;
+	} else if ((e = fn(rstore(c), arg, n)) == O_OK) {
+		c->nitems    = (int64_t) *n;
+		c->nitems_ok = c->type->apply_n != NULL;
+	}
 	pthread_mutex_unlock(&c->c_mtx);
 	return e;
 }

@@ -11,7 +11,12 @@
  *                 exponential backoff, at most opts.max_attempts times;
  *   update()      pulls newer log entries, lets the type's conflict filter
  *                 keep / replace / drop each local action, and replays the
- *                 survivors on the new state.
+ *                 survivors on the new state when the entries touched
+ *                 blocks the local actions touched (or the filter changed
+ *                 something).
+ * A sync's own commit does not replay the actions still queued: their
+ * effects are kept per batch and recomposed over the new state, so
+ * committing a queue of n actions costs O(n), not O(n^2).
  * The held revision (oc_coll_rev) never goes backwards.
  *
  * Read stack: tracker (local staged changes) -> side tracker (staged chunk
@@ -53,6 +58,14 @@ struct oc_coll_type {
 	/* Apply one action (an OC_MAP) to the store. */
 	o_err (*apply)(struct oc_bstore *s, const struct oc_bid *col,
 	    const struct oc_val *action);
+	/*
+	 * Optional: apply as above and add to *dn the change in the number
+	 * of items the action made (a tree: +1 per new key, -1 per removed
+	 * key).  When set it is used instead of apply, and oc_coll_count
+	 * keeps a running total instead of walking after every act.
+	 */
+	o_err (*apply_n)(struct oc_bstore *s, const struct oc_bid *col,
+	    const struct oc_val *action, int64_t *dn);
 	/* Conflict filter (NULL: keep every local action). */
 	enum oc_filter_verdict (*filter)(const struct oc_val *local,
 	    const struct oc_val *remote_actions, struct oc_val *replacement);
@@ -118,6 +131,16 @@ void oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st);
  */
 o_err oc_coll_read(struct oc_collection *c,
     o_err (*fn)(struct oc_bstore *s, void *arg), void *arg);
+/*
+ * Number of items in the read view (local changes included).  The first
+ * call, and the first after a replay or after newer committed entries were
+ * adopted, runs fn under the latch (fn must not call back into c); later
+ * ones answer from a running total that every act adjusts (types with
+ * apply_n only; others always run fn).  Errors are fn's.
+ */
+o_err oc_coll_count(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg, uint64_t *n), void *arg,
+    uint64_t *n);
 /* Copy of the queued (not yet committed) actions, oldest first. */
 struct oc_val oc_coll_pending(struct oc_collection *c);
 

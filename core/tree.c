@@ -35,8 +35,8 @@ drop_chunks(struct oc_bstore *s, const struct oc_val *v)
 }
 
 static o_err
-tree_apply(struct oc_bstore *s, const struct oc_bid *col,
-    const struct oc_val *a)
+tree_apply_n(struct oc_bstore *s, const struct oc_bid *col,
+    const struct oc_val *a, int64_t *dn)
 {
 	const char          *t  = oc_map_text(a, "t");
 	const struct oc_val *kv = oc_map_arr(a, "kv");
@@ -59,24 +59,29 @@ tree_apply(struct oc_bstore *s, const struct oc_bid *col,
 			return o_err_set(O_EINVAL, "tree: malformed pair %zu", i);
 		k = &p->u.a.v[0];
 		v = &p->u.a.v[1];
-		if ((e = oc_btree_get(&bt, k->u.s.p, k->u.s.n, &old, &found)) !=
-		    O_OK)
+		/* one walk: put or remove, and get the old value back */
+		if ((e = oc_btree_swap(&bt, k->u.s.p, k->u.s.n, oc_val_dup(v),
+		         &old, &found)) != O_OK)
 			return e;
-		if (found) {
-			e = drop_chunks(s, &old);
-			oc_val_fini(&old);
-			if (e != O_OK)
-				return e;
-		}
-		if (v->type == OC_NULL)
-			e = oc_btree_del(&bt, k->u.s.p, k->u.s.n, NULL);
-		else
-			e = oc_btree_put(&bt, k->u.s.p, k->u.s.n, oc_val_dup(v),
-			    NULL);
+		e = drop_chunks(s, &old);
+		oc_val_fini(&old);
 		if (e != O_OK)
 			return e;
+		if (v->type == OC_NULL && found)
+			(*dn)--;
+		else if (v->type != OC_NULL && !found)
+			(*dn)++;
 	}
 	return O_OK;
+}
+
+static o_err
+tree_apply(struct oc_bstore *s, const struct oc_bid *col,
+    const struct oc_val *a)
+{
+	int64_t dn = 0;
+
+	return tree_apply_n(s, col, a, &dn);
 }
 
 static size_t
@@ -101,6 +106,7 @@ const struct oc_coll_type oc_tree_type = {
 	.header_type = OC_BT_TREE,
 	.init        = tree_init,
 	.apply       = tree_apply,
+	.apply_n     = tree_apply_n,
 	.filter      = NULL, /* replay: the last committed write wins */
 	.weight      = tree_weight,
 };
@@ -166,7 +172,6 @@ struct getarg {
 	size_t               klen;
 	struct o_buf        *val;
 	bool                *found;
-	uint64_t            *count;
 };
 
 static o_err
@@ -201,13 +206,13 @@ o_err
 oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
     struct o_buf *val, bool *found)
 {
-	struct getarg g = { oc_coll_id(c), key, klen, val, found, NULL };
+	struct getarg g = { oc_coll_id(c), key, klen, val, found };
 
 	return oc_coll_read(c, get_fn, &g);
 }
 
 static o_err
-count_fn(struct oc_bstore *s, void *arg)
+count_fn(struct oc_bstore *s, void *arg, uint64_t *n)
 {
 	struct getarg  *g = arg;
 	struct oc_btree bt;
@@ -215,15 +220,15 @@ count_fn(struct oc_bstore *s, void *arg)
 
 	if ((e = oc_btree_open(&bt, s, g->col)) != O_OK)
 		return e;
-	return oc_btree_count(&bt, g->count);
+	return oc_btree_count(&bt, n);
 }
 
 o_err
 oc_tree_count(struct oc_collection *c, uint64_t *n)
 {
-	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, n };
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL };
 
-	return oc_coll_read(c, count_fn, &g);
+	return oc_coll_count(c, count_fn, &g, n);
 }
 
 static o_err
@@ -241,7 +246,7 @@ check_fn(struct oc_bstore *s, void *arg)
 o_err
 oc_tree_check(struct oc_collection *c)
 {
-	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, NULL };
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL };
 
 	return oc_coll_read(c, check_fn, &g);
 }

@@ -41,6 +41,8 @@ o_err oc_tree_del(struct oc_collection *c, const void *key, size_t klen);
 /* Value of key, local staged changes included (appended to *val). */
 o_err oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
     struct o_buf *val, bool *found);
+/* Number of entries, local changes included: a walk of every leaf the
+ * first time, then a running total (oc_coll_count). */
 o_err oc_tree_count(struct oc_collection *c, uint64_t *n);
 o_err oc_tree_check(struct oc_collection *c);
 

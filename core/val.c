@@ -426,3 +426,26 @@ oc_map_arr(const struct oc_val *m, const char *key)
 
 	return v && v->type == OC_ARRAY ? v : NULL;
 }
+
+size_t
+oc_val_footprint(const struct oc_val *v)
+{
+	size_t n = sizeof(*v), i;
+
+	switch (v->type) {
+	case OC_BYTES:
+	case OC_TEXT:
+		return n + v->u.s.n + 16;
+	case OC_ARRAY:
+		for (i = 0; i < v->u.a.n; i++)
+			n += oc_val_footprint(&v->u.a.v[i]);
+		return n;
+	case OC_MAP:
+		for (i = 0; i < v->u.m.n; i++)
+			n += oc_val_footprint(&v->u.m.kv[i].key) +
+			    oc_val_footprint(&v->u.m.kv[i].val);
+		return n;
+	default:
+		return n;
+	}
+}

@@ -71,6 +71,8 @@ struct oc_val oc_map(void);
 
 void          oc_val_fini(struct oc_val *v);
 struct oc_val oc_val_dup(const struct oc_val *v);
+/* Approximate bytes of memory v holds (for cache budgets). */
+size_t oc_val_footprint(const struct oc_val *v);
 bool          oc_val_eq(const struct oc_val *a, const struct oc_val *b);
 /* Move: returns *v and leaves OC_NULL behind. */
 struct oc_val oc_val_take(struct oc_val *v);
