@@ -8,15 +8,44 @@
  * objects are created once per database and shared (RocksDB treats them as
  * read-only during a call).  An iterator owns its read options because the
  * bounds it points at live in the iterator (RocksDB does not copy them).
+ *
+ * Disk full.  A write that fails with ENOSPC puts RocksDB into its
+ * background-error state: every later write fails with the same status
+ * (reads still work), and its SstFileManager checks the free space every
+ * 5 s and resumes writes by itself once a write buffer's worth
+ * (write_buffer_size) is free, switching to a new WAL.  The C API
+ * of 7.8 has no DB::Resume(), so that automatic path is the one we use;
+ * we log when writing stops and when it works again.  Two things would
+ * abort the process in that state, because the packaged librocksdb keeps
+ * its assertions and a file writer asserts when written again after a
+ * failed write: RocksDB's own info LOG (so it is kept silent, see
+ * RDB_LOG_HEADER_ONLY), and rocksdb_flush_wal() on the failed WAL (so the
+ * WAL is synced with an empty synced write batch instead, which RocksDB
+ * refuses cleanly while it is in the error state).  New WALs are
+ * preallocated (1.1 x write_buffer_size) when the space is there.
  */
 #include "store/rdb.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rocksdb/c.h>
+
+/* Memtable budget: per family, and over all families together. */
+#define RDB_MEMTABLE_BYTES (8u << 20)
+#define RDB_MEMTABLES_BYTES (32u << 20)
+/*
+ * RocksDB's InfoLogLevel HEADER_LEVEL: nothing is written to its LOG file
+ * after open.  The packaged librocksdb is built with assertions on, and
+ * its LOG writer asserts (aborting the daemon) when it writes again after
+ * a failed write, which is exactly what happens when the disk fills:
+ * RocksDB logs the error it just returned to us.  Every RocksDB error
+ * reaches us as a status anyway, and we log those.
+ */
+#define RDB_LOG_HEADER_ONLY 5
 
 static const char *const ost_cf_names[OST_CF_COUNT] = {
 	[OST_CF_META] = "meta",
@@ -36,6 +65,9 @@ struct ost_rdb {
 	rocksdb_column_family_handle_t **extra;
 	size_t                           nextra;
 	char                            *dir;
+	size_t                           resume_free; /* write_buffer_size */
+	/* a write failed with O_ENOSPC and none succeeded since (logging) */
+	atomic_bool nospc;
 };
 
 struct ost_it {
@@ -169,8 +201,15 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	r->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(r->opts, 1);
 	rocksdb_options_set_create_missing_column_families(r->opts, 1);
-	rocksdb_options_set_info_log_level(r->opts, 2); /* WARN */
+	rocksdb_options_set_info_log_level(r->opts, RDB_LOG_HEADER_ONLY);
 	rocksdb_options_set_keep_log_file_num(r->opts, 4);
+	/* Bounded memory: the defaults (64 MiB memtables, two per family,
+	 * four families) let a 1 GiB file write hold ~0.5 GB in memtables. */
+	rocksdb_options_set_write_buffer_size(r->opts, RDB_MEMTABLE_BYTES);
+	rocksdb_options_set_max_write_buffer_number(r->opts, 2);
+	rocksdb_options_set_db_write_buffer_size(r->opts, RDB_MEMTABLES_BYTES);
+	r->resume_free = rocksdb_options_get_write_buffer_size(r->opts);
+
 	r->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(r->wo_sync, 1);
 	r->wo_nosync = rocksdb_writeoptions_create();
@@ -234,6 +273,19 @@ out_free_lists:
 	return e;
 }
 
+/*
+ * Sync the WAL with an empty synced write (not rocksdb_flush_wal(): see
+ * the design notes).  Returns RocksDB's text in *errp (caller frees).
+ */
+static void
+rdb_sync_wal(struct ost_rdb *db, char **errp)
+{
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+
+	rocksdb_write(db->db, db->wo_sync, b, errp);
+	rocksdb_writebatch_destroy(b);
+}
+
 void
 ost_rdb_close(struct ost_rdb *db)
 {
@@ -241,7 +293,7 @@ ost_rdb_close(struct ost_rdb *db)
 
 	if (db == NULL)
 		return;
-	rocksdb_flush_wal(db->db, 1, &err);
+	rdb_sync_wal(db, &err);
 	if (err != NULL) {
 		o_log(O_LOG_WARN, "close RocksDB in %s: WAL sync failed: %s",
 		    db->dir, err);
@@ -252,6 +304,28 @@ ost_rdb_close(struct ost_rdb *db)
 
 static bool sum_ok(const void *key, size_t klen, const void *v,
     size_t *vlen);
+
+/*
+ * Log the start (error) and the end (info) of a run of writes failing for
+ * lack of space; the detail of e is kept.
+ */
+static void
+rdb_note_write(struct ost_rdb *db, o_err e)
+{
+	if (e == O_ENOSPC) {
+		if (!atomic_exchange(&db->nospc, true))
+			o_log(O_LOG_ERROR,
+			    "store %s: disk full, writes fail with ENOSPC "
+			    "(nothing acknowledged is lost); RocksDB resumes "
+			    "writing by itself once %zu MiB are free on that "
+			    "disk (it checks every 5 s): %s",
+			    db->dir, db->resume_free >> 20, o_err_detail());
+	} else if (e == O_OK && atomic_load(&db->nospc) &&
+	    atomic_exchange(&db->nospc, false)) {
+		o_log(O_LOG_INFO,
+		    "store %s: writes work again after disk full", db->dir);
+	}
+}
 
 o_err
 ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
@@ -328,6 +402,7 @@ ost_rdb_write(
 		e = rdb_fail(err, "%s write of %zu record(s) to %s",
 		    sync ? "synced" : "unsynced", total, db->dir);
 	rocksdb_writebatch_destroy(b);
+	rdb_note_write(db, e);
 	return e;
 }
 
@@ -335,11 +410,13 @@ o_err
 ost_rdb_sync_wal(struct ost_rdb *db)
 {
 	char *err = NULL;
+	o_err e   = O_OK;
 
-	rocksdb_flush_wal(db->db, 1, &err);
+	rdb_sync_wal(db, &err);
 	if (err != NULL)
-		return rdb_fail(err, "sync WAL of %s", db->dir);
-	return O_OK;
+		e = rdb_fail(err, "sync WAL of %s", db->dir);
+	rdb_note_write(db, e);
+	return e;
 }
 
 void

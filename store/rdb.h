@@ -82,6 +82,8 @@ o_err ost_rdb_open(const char *dir, struct ost_rdb **out);
 /*
  * Make every write so far durable (WAL fsync), then close and free.  Blocks.
  * The caller guarantees no other thread uses db any more.  NULL is a no-op.
+ * When the sync fails (say the disk is full) that is logged and the
+ * database is closed anyway: synced writes are on disk already.
  */
 void ost_rdb_close(struct ost_rdb *db);
 
@@ -96,11 +98,19 @@ o_err ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key,
  * Apply the records of wbs[0..n) as one atomic RocksDB write, in order.
  * sync: fsync the WAL before returning (the write survives power loss).
  * An empty set is a no-op.  Blocks.
+ *
+ * O_ENOSPC when the disk is full.  From then on every write fails with
+ * O_ENOSPC (reads work) until RocksDB, polling every 5 s, sees its
+ * write_buffer_size free and resumes by itself; the first failure
+ * and the first success after it are logged.  A failed write applied
+ * nothing (an unsynced one may still reach the WAL and so appear after a
+ * restart, as any write whose outcome was not acknowledged may).
  */
 o_err ost_rdb_write(
     struct ost_rdb *db, struct ost_wb *const *wbs, size_t n, bool sync);
 
-/* Sync the WAL (makes earlier unsynced writes durable).  Blocks. */
+/* Sync the WAL (makes earlier unsynced writes durable).  Blocks.  Fails
+ * like ost_rdb_write (O_ENOSPC while the disk is full). */
 o_err ost_rdb_sync_wal(struct ost_rdb *db);
 
 /*
@@ -135,7 +145,8 @@ void  ost_it_next(struct ost_it *it);
 void  ost_it_prev(struct ost_it *it);
 const uint8_t *ost_it_key(const struct ost_it *it, size_t *len);
 /* The current value with its checksum verified and stripped; on a mismatch
- * an empty value (which no decoder accepts). */
+ * an empty value (no stored value is empty, so callers report an empty one
+ * as a checksum mismatch). */
 const uint8_t *ost_it_val(const struct ost_it *it, size_t *len);
 /* Tests that simulate corruption: the stored bytes, checksum included, and
  * a put of exactly the given bytes (no checksum added). */

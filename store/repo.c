@@ -68,6 +68,8 @@
 #include "store/repo_priv.h"
 
 #define NSTRIPES 256
+/* Block bytes a stripe's cache keeps (32 MiB over all stripes). */
+#define OST_STRIPE_BYTES ((32u << 20) / NSTRIPES)
 #define KEY_REV_LEN (OC_BID_LEN + 8)
 #define KEY_PEND_LEN (OC_BID_LEN + OC_AID_LEN)
 #define EPOCH_NONE UINT64_MAX /* an entry that must be reloaded */
@@ -95,6 +97,7 @@ struct ost_ent {
 	bool            blk_ok; /* blk/present hold the block at rev */
 	bool            present;
 	struct oc_val   blk;
+	size_t          bytes; /* oc_val_footprint(&blk); SIZE_MAX: unknown */
 	bool            pend_ok; /* pv mirrors the block's pend records */
 	struct pent    *pv;
 	size_t          pn, pcap;
@@ -248,6 +251,9 @@ static o_err
 rec_decode(enum ost_cf cf, const struct oc_bid *id, int64_t rev,
     const uint8_t *p, size_t n, struct oc_val *out)
 {
+	if (n == 0) /* what ost_it_val() returns for a bad checksum */
+		return corrupt(cf, id, rev,
+		    "checksum mismatch (the stored bytes changed)");
 	if (oc_decode(p, n, out) != O_OK)
 		return corrupt(cf, id, rev, "undecodable: %s", o_err_detail());
 	if (out->type != OC_MAP &&
@@ -429,6 +435,8 @@ meta_read(
 	o_err        e;
 
 	e = ost_rdb_get(r->db, OST_CF_META, id->b, OC_BID_LEN, &b, found);
+	if (e == O_ECORRUPT) /* a bad checksum: name the block */
+		e = corrupt(OST_CF_META, id, 0, "%s", o_err_detail());
 	if (e == O_OK && *found)
 		e = meta_decode(id, &b, m);
 	o_buf_fini(&b);
@@ -447,6 +455,8 @@ pend_read(struct ost_repo *r, const struct oc_bid *id,
 	oc_tf_init(&it->tf);
 	it->has_tf = false;
 	e          = ost_rdb_get(r->db, OST_CF_PEND, k, sizeof(k), &b, found);
+	if (e == O_ECORRUPT) /* a bad checksum: name the block */
+		e = corrupt(OST_CF_PEND, id, 0, "%s", o_err_detail());
 	if (e == O_OK && *found) {
 		it->aid = *aid;
 		e       = pend_decode(id, b.data, b.len, want_tf, it);
@@ -773,15 +783,32 @@ ent_free(struct ost_ent *e)
 	free(e);
 }
 
-/* Evict least recently used, flushed entries beyond the capacity. */
+static size_t
+ent_bytes(struct ost_ent *e)
+{
+	if (e->bytes == SIZE_MAX)
+		e->bytes = oc_val_footprint(&e->blk);
+	return e->bytes;
+}
+
+/*
+ * Evict least recently used, flushed entries beyond the capacity in
+ * entries or in block bytes (OST_STRIPE_BYTES); the newest stays.
+ */
 static void
 stripe_trim(struct ost_repo *r, struct stripe *st)
 {
-	struct ost_ent *e = st->tail, *prev;
+	struct ost_ent *e, *prev;
+	size_t          bytes = 0;
 
-	while (st->n > r->stripe_cap && e != NULL) {
+	for (e = st->head; e != NULL; e = e->next)
+		bytes += ent_bytes(e);
+	e = st->tail;
+	while ((st->n > r->stripe_cap || bytes > OST_STRIPE_BYTES) &&
+	    e != NULL && e != st->head) {
 		prev = e->prev;
 		if (!ent_unflushed(r, e)) {
+			bytes -= ent_bytes(e);
 			ent_unlink(st, e);
 			ent_free(e);
 			st->n--;
@@ -848,6 +875,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 	e->blk_ok     = false;
 	e->present    = false;
 	e->blk        = oc_null();
+	e->bytes      = SIZE_MAX;
 	e->pend_ok    = false;
 	e->pn         = 0;
 	memset(&e->aid, 0, sizeof(e->aid));
@@ -880,7 +908,8 @@ ent_block(struct ost_repo *r, struct ost_ent *e)
 		e->blk_ok  = true;
 		return O_OK;
 	}
-	err = block_load(r, &e->id, e->rev, &e->blk, &e->present);
+	err      = block_load(r, &e->id, e->rev, &e->blk, &e->present);
+	e->bytes = SIZE_MAX;
 	if (err == O_OK)
 		e->blk_ok = true;
 	return err;
@@ -1457,6 +1486,7 @@ retry:
 		ent->mat_rev    = cb[i].mat_rev;
 		ent->nsince     = cb[i].nsince;
 		ent->blk        = oc_val_take(&cb[i].blk);
+		ent->bytes      = SIZE_MAX;
 		ent->present    = cb[i].present;
 		ent->blk_ok     = true;
 		ent->seq        = seq;
