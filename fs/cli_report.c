@@ -194,7 +194,7 @@ ofs_report_run(struct ofs_ns *ns, struct oc_transactor *tx, uint64_t ino,
 	}
 	id = *oc_coll_id(c);
 	/* Cover every acknowledged write: commit what is queued. */
-	if ((e = ofs_flush(ns, ino, true)) != O_OK) {
+	if ((e = ofs_flush(ns, ino, 0, true)) != O_OK) {
 		say_error(&r, e, "commit pending changes");
 		return e;
 	}

@@ -301,10 +301,10 @@ attr_to_stat(
 	st->st_ino = a->ino;
 	st->st_mode =
 	    (a->kind == OFS_DIR ? S_IFDIR : S_IFREG) | (a->mode & 07777);
-	st->st_nlink   = a->nlink ? a->nlink : 1;
-	st->st_uid     = f->uid;
-	st->st_gid     = f->gid;
-	st->st_size    = (off_t) a->size;
+	st->st_nlink = a->nlink; /* 0 once unlinked (fstat of an open file) */
+	st->st_uid   = f->uid;
+	st->st_gid   = f->gid;
+	st->st_size  = (off_t) a->size;
 	st->st_blksize = 128 * 1024;
 	st->st_blocks  = (blkcnt_t) ((a->size + 511) / 512);
 	st->st_mtim    = ns_ts(a->mtime_ns);
@@ -387,6 +387,8 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	metric(b, "inodes", "gauge", "Inodes in the table.", st.inodes);
 	metric(b, "open_collections", "gauge", "Collections open.",
 	    st.collections);
+	metric(b, "file_bytes_resident", "gauge",
+	    "Bytes of regular files held in memory.", st.file_bytes);
 }
 
 static void
@@ -1081,8 +1083,8 @@ ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		reply_errno(req, OP_write, EBADF);
 		return;
 	}
-	err = ofs_write(f->ns, ino, (uint64_t) off, buf, size,
-	    (fi->flags & O_APPEND) != 0);
+	err = ofs_write(f->ns, ino, (uint64_t) fi->fh, (uint64_t) off, buf,
+	    size, (fi->flags & O_APPEND) != 0);
 	if (err != O_OK) {
 		reply_fail(req, OP_write, err, ino, NULL);
 		return;
@@ -1106,7 +1108,8 @@ ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if ((err = ofs_flush(f->ns, ino, !f->async)) != O_OK) {
+	if ((err = ofs_flush(f->ns, ino, (uint64_t) fi->fh, !f->async)) !=
+	    O_OK) {
 		atomic_store(&fh->written, true);
 		reply_fail(req, OP_flush, err, ino, NULL);
 		return;
@@ -1126,7 +1129,7 @@ ll_fsync(
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if ((err = ofs_flush(f->ns, ino, true)) != O_OK) {
+	if ((err = ofs_flush(f->ns, ino, (uint64_t) fi->fh, true)) != O_OK) {
 		reply_fail(req, OP_fsync, err, ino, NULL);
 		return;
 	}
@@ -1281,12 +1284,21 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (d.full)
 		goto out_reply;
 	if (off >= 3) {
-		/* Resume after the name of cookie off. */
-		dh_truncate(dh, (size_t) (off - 3) + 1);
+		/*
+		 * Resume after the name of cookie off.  Every cookie handed
+		 * out since the last rewind stays valid (POSIX seekdir): names
+		 * read after a seek back get new cookies at the end of the
+		 * list.
+		 */
 		after = dh->names[off - 3];
 	}
 	if (ino == CTL_DIR_INO) {
-		for (i = after ? dh->n : 0; i < O_NELEM(ctl_files); i++) {
+		i = 0;
+		if (after != NULL)
+			while (i < O_NELEM(ctl_files) &&
+			    strcmp(ctl_files[i++].name, after) != 0)
+				;
+		for (; i < O_NELEM(ctl_files); i++) {
 			struct fuse_entry_param e;
 
 			ctl_entry(f, ctl_files[i].ino, &e);
@@ -1346,7 +1358,7 @@ ll_fsyncdir(
 	o_err            err;
 
 	count(f, OP_fsync);
-	if (!is_ctl(ino) && (err = ofs_flush(f->ns, ino, true)) != O_OK) {
+	if (!is_ctl(ino) && (err = ofs_flush(f->ns, ino, 0, true)) != O_OK) {
 		reply_fail(req, OP_fsync, err, ino, NULL);
 		return;
 	}

@@ -48,10 +48,14 @@
 #include "core/tree.h"
 #include "fs/ns_impl.h"
 
-/* Clean file bytes kept in memory across all inodes before eviction. */
-#define OFS_CLEAN_BUDGET (64ull << 20)
-/* Files up to this size keep the bytes a lookup read. */
-#define OFS_LOOKUP_KEEP (1u << 20)
+/* File pieces kept in memory across all inodes before clean ones are
+ * evicted. */
+#define OFS_PIECE_BUDGET (32ull << 20)
+/* Dirty pieces of one file before they are staged and committed. */
+#define OFS_DIRTY_MAX (8ull << 20)
+/* Largest record decoded (records before piece collections held whole
+ * files of up to 64 MiB). */
+#define OFS_REC_MAX ((64ull << 20) + (1u << 20))
 /* Marks kept per diary index before thinning. */
 #define OFS_DMARK_MAX 16384
 /* Entries fetched per readdir batch. */
@@ -294,6 +298,7 @@ struct ofs_meta {
 	uint32_t      mode;
 	int64_t       mt, ct;
 	uint64_t      sz;
+	bool          inl; /* files: contents inline ("d") */
 	struct oc_val x;
 };
 
@@ -303,10 +308,10 @@ meta_fini(struct ofs_meta *m)
 	oc_val_fini(&m->x);
 }
 
-/* Encode a record; x is borrowed; d/dn only for files. */
+/* Encode a record; x is borrowed.  Files: "sz" from m->sz, and "d" (the
+ * whole contents, m->sz bytes) when d is not NULL (an inline file). */
 static void
-rec_encode(
-    const struct ofs_meta *m, const void *d, size_t dn, struct o_buf *out)
+rec_encode(const struct ofs_meta *m, const struct o_buf *d, struct o_buf *out)
 {
 	struct oc_val v    = oc_map();
 	char          k[2] = { (char) m->kind, '\0' };
@@ -317,8 +322,11 @@ rec_encode(
 	oc_map_set(&v, "mt", oc_int(m->mt));
 	oc_map_set(&v, "ct", oc_int(m->ct));
 	if (m->kind == OFS_FILE) {
-		oc_map_set(&v, "sz", oc_int((int64_t) dn));
-		oc_map_set(&v, "d", oc_bytes(d != NULL ? d : "", dn));
+		oc_map_set(&v, "sz", oc_int((int64_t) m->sz));
+		if (d != NULL)
+			oc_map_set(&v, "d",
+			    oc_bytes(d->len > 0 ? (const void *) d->data : "",
+			        d->len));
 	}
 	if (m->x.type == OC_MAP && m->x.u.m.n > 0)
 		oc_map_set(&v, "x", oc_val_dup(&m->x));
@@ -332,8 +340,7 @@ static o_err
 rec_decode(const uint8_t *p, size_t n, struct ofs_meta *m, struct oc_val *d,
     const char *where)
 {
-	static const struct oc_limits lim = { 16, 1u << 22,
-		OFS_FILE_MAX + (1u << 20) };
+	static const struct oc_limits lim = { 16, 1u << 22, OFS_REC_MAX };
 	const struct oc_val          *dv, *x;
 	struct oc_val                 v;
 	const char                   *k;
@@ -360,8 +367,17 @@ rec_decode(const uint8_t *p, size_t n, struct ofs_meta *m, struct oc_val *d,
 	m->mt   = oc_map_int(&v, "mt", 0);
 	m->ct   = oc_map_int(&v, "ct", 0);
 	dv      = oc_map_bytes(&v, "d");
-	m->sz   = dv != NULL ? dv->u.s.n : 0;
-	x       = oc_map_get(&v, "x");
+	m->inl  = dv != NULL || m->kind != OFS_FILE;
+	m->sz   = (uint64_t) oc_map_int(
+	      &v, "sz", dv != NULL ? (int64_t) dv->u.s.n : 0);
+	if (m->kind == OFS_FILE &&
+	    ((dv != NULL && m->sz != dv->u.s.n) || m->sz > OFS_FILE_MAX)) {
+		oc_val_fini(&v);
+		return o_err_set(O_ECORRUPT,
+		    "entry %s: size %" PRIu64 " does not match the record",
+		    where, m->sz);
+	}
+	x = oc_map_get(&v, "x");
 	if (x != NULL && x->type == OC_MAP) {
 		m->x = oc_map();
 		for (i = 0; i < x->u.m.n; i++)
@@ -388,57 +404,102 @@ inode_meta(const struct ofs_inode *in)
 	m.mt   = in->mt;
 	m.ct   = in->ct;
 	m.sz   = in->sz;
+	m.inl  = in->inl;
 	m.x    = in->x;
 	return m;
 }
 
-/* ---- file data accounting (ns_mtx held) ----------------------------------
+/* ---- resident file pieces (ns_mtx held) ---------------------------------
  */
 
 static void
-data_drop(struct ofs_ns *ns, struct ofs_inode *in)
+piece_free(struct ofs_ns *ns, struct ofs_inode *in, size_t i)
 {
-	ns->loaded_bytes -= in->data.len;
-	o_buf_fini(&in->data);
-	in->loaded = false;
+	struct ofs_piece *p = &in->pc[i];
+
+	ns->loaded_bytes -= p->b.cap;
+	if (p->dirty)
+		in->dirty_bytes -= OFS_PIECE;
+	o_buf_fini(&p->b);
+	in->pc[i] = in->pc[--in->npc];
 }
 
 static void
-data_set(struct ofs_ns *ns, struct ofs_inode *in, const void *p, size_t n)
+pieces_drop_all(struct ofs_ns *ns, struct ofs_inode *in)
 {
-	data_drop(ns, in);
-	if (n > 0)
-		o_buf_append(&in->data, p, n);
-	ns->loaded_bytes += n;
-	in->loaded = true;
+	while (in->npc > 0)
+		piece_free(ns, in, in->npc - 1);
 }
 
-static void
-data_resize(struct ofs_ns *ns, struct ofs_inode *in, size_t n)
+static struct ofs_piece *
+piece_find(struct ofs_inode *in, uint64_t idx)
 {
-	size_t old = in->data.len;
+	size_t i;
 
-	if (n > old) {
-		o_buf_reserve(&in->data, n - old);
-		memset(in->data.data + old, 0, n - old);
+	for (i = 0; i < in->npc; i++)
+		if (in->pc[i].idx == idx)
+			return &in->pc[i];
+	return NULL;
+}
+
+static struct ofs_piece *
+piece_add(struct ofs_inode *in, uint64_t idx)
+{
+	struct ofs_piece *p;
+
+	if (in->npc == in->pccap) {
+		in->pccap = in->pccap ? in->pccap * 2 : 4;
+		in->pc    = o_realloc(in->pc, in->pccap * sizeof(*in->pc));
 	}
-	in->data.len = n;
-	ns->loaded_bytes += n;
+	p = &in->pc[in->npc++];
+	memset(p, 0, sizeof(*p));
+	p->idx = idx;
+	return p;
+}
+
+/* Account for a change of p's capacity from old. */
+static void
+piece_grew(struct ofs_ns *ns, const struct ofs_piece *p, size_t old)
+{
+	ns->loaded_bytes += p->b.cap;
 	ns->loaded_bytes -= old;
 }
 
 static void
-evict_clean(struct ofs_ns *ns, struct ofs_inode *keep)
+piece_dirty(struct ofs_inode *in, struct ofs_piece *p)
 {
-	size_t i;
+	if (!p->dirty)
+		in->dirty_bytes += OFS_PIECE;
+	p->dirty = true;
+}
 
-	for (i = 1; i < ns->ninodes && ns->loaded_bytes > OFS_CLEAN_BUDGET;
-	     i++) {
-		struct ofs_inode *in = ns->inodes[i];
+/*
+ * Make room for `need` more resident bytes: beyond OFS_PIECE_BUDGET, drop
+ * clean pieces inode by inode (a clock hand over the inode table) down to
+ * three quarters of it.  Dirty pieces stay; so does piece 0 of an unlinked
+ * inline file (nothing else holds its bytes).
+ */
+static void
+pieces_evict(struct ofs_ns *ns, size_t need)
+{
+	size_t k, j;
 
-		if (in != keep && in->kind == OFS_FILE && in->loaded &&
-		    !in->dirty && !in->unlinked)
-			data_drop(ns, in);
+	if (ns->loaded_bytes + need <= OFS_PIECE_BUDGET)
+		return;
+	for (k = 0; k < ns->ninodes &&
+	     ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3;
+	     k++) {
+		struct ofs_inode *in;
+
+		if (++ns->evict_cur >= ns->ninodes)
+			ns->evict_cur = 1;
+		in = ns->inodes[ns->evict_cur];
+		if (in == NULL || in->kind != OFS_FILE || in->npc == 0 ||
+		    (in->inl && in->unlinked))
+			continue;
+		for (j = in->npc; j-- > 0;)
+			if (!in->pc[j].dirty)
+				piece_free(ns, in, j);
 	}
 }
 
@@ -456,6 +517,25 @@ mark_dirty(struct ofs_ns *ns, struct ofs_inode *in)
 	}
 	ns->dirty[ns->ndirty++] = in;
 	in->on_dirty            = true;
+}
+
+/*
+ * An entry of directory d changed: its mtime and ctime move (POSIX).  The
+ * record follows when the committer finds it idle, as a file's size does,
+ * so a burst of creates stages it once; the root's times live in memory.
+ */
+static void
+dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
+{
+	int64_t t = now_ns();
+
+	d->nent = -1;
+	if (d->ino == OFS_ROOT_INO) {
+		ns->root_mt = ns->root_ct = t;
+		return;
+	}
+	d->mt = d->ct = t;
+	mark_dirty(ns, d);
 }
 
 /* ---- inodes (ns_mtx held) ------------------------------------------------
@@ -481,6 +561,7 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 	in->mt         = m->mt;
 	in->ct         = m->ct;
 	in->sz         = m->sz;
+	in->inl        = m->inl;
 	in->x          = oc_val_dup(&m->x);
 	in->nent       = -1;
 	in->idx.stride = 1;
@@ -493,9 +574,15 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 static void
 inode_free(struct ofs_inode *in)
 {
+	size_t i;
+
 	free(in->name);
-	o_buf_fini(&in->data);
-	o_buf_fini(&in->frag);
+	for (i = 0; i < in->npc; i++)
+		o_buf_fini(&in->pc[i].b);
+	free(in->pc);
+	for (i = 0; i < in->nfrag; i++)
+		o_buf_fini(&in->frags[i].b);
+	free(in->frags);
 	oc_val_fini(&in->x);
 	free(in->idx.m);
 	pthread_mutex_destroy(&in->i_mtx);
@@ -519,11 +606,13 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 	in->mode     = m->mode;
 	oc_val_fini(&in->x);
 	in->x = oc_val_dup(&m->x);
-	if (in->kind == OFS_FILE && in->dirty)
+	if (in->dirty || in->dirty_bytes > 0)
 		return; /* our bytes, size and times are newer */
-	if (in->kind == OFS_FILE && in->loaded &&
-	    (in->sz != m->sz || in->mt != m->mt))
-		data_drop(ns, in);
+	if (in->kind == OFS_FILE &&
+	    (in->sz != m->sz || in->mt != m->mt || in->inl != m->inl)) {
+		pieces_drop_all(ns, in); /* changed by another mount */
+		in->inl = m->inl;
+	}
 	in->mt = m->mt;
 	in->ct = m->ct;
 	in->sz = m->sz;
@@ -573,10 +662,11 @@ coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	return oc;
 }
 
-/* Open (or find) collection id of kind; ns_mtx held (opening reads). */
+/* Open (or find) collection id of kind; ns_mtx held (opening reads).
+ * create: a file's piece collection may not exist yet (made at commit). */
 static o_err
 coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
-    uint64_t ino, struct ofs_coll **out)
+    uint64_t ino, bool create, struct ofs_coll **out)
 {
 	struct oc_collection *c;
 	char                  path[512], s[OC_BID_STRLEN];
@@ -587,10 +677,16 @@ coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 		return O_OK;
 	if (kind == OFS_DIR)
 		e = oc_tree_open(ns->tx, id, false, NULL, &c);
+	else if (kind == OFS_FILE)
+		e = oc_tree_open(ns->tx, id, create, NULL, &c);
 	else
 		e = oc_diary_open(ns->tx, id, false, NULL, &c);
 	if (e != O_OK) {
 		path_of(ns, ino, path, sizeof(path));
+		if (e == O_ENOTFOUND)
+			return o_err_set(O_ECORRUPT,
+			    "open %s %s: its collection %s is missing",
+			    kind_word(kind), path, oc_bid_str(id, s));
 		return o_err_wrap(e, "open %s %s (collection %s)",
 		    kind_word(kind), path, oc_bid_str(id, s));
 	}
@@ -608,7 +704,8 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 		return o_err_set(
 		    O_EINVAL, "inode %" PRIu64 " is a file", in->ino);
 	if (in->coll == NULL &&
-	    (e = coll_get(ns, &in->id, in->kind, in->ino, &in->coll)) != O_OK)
+	    (e = coll_get(ns, &in->id, in->kind, in->ino, false, &in->coll)) !=
+	        O_OK)
 		return e;
 	*out = in->coll;
 	return O_OK;
@@ -644,16 +741,26 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
 	if (e == O_OK) {
-		oc->err = O_OK;
+		if (oc->failing) {
+			path_of(ns, oc->ino, path, sizeof(path));
+			o_log(O_LOG_INFO, "commit of %s %s works again",
+			    kind_word(oc->kind), path);
+		}
+		oc->err     = O_OK;
+		oc->failing = false;
 	} else {
 		snprintf(detail, sizeof(detail), "%s", o_err_detail());
 		oc->dirty = true;
 		oc->err   = e;
 		ns->errors++;
 		path_of(ns, oc->ino, path, sizeof(path));
-		o_log(O_LOG_WARN,
-		    "commit of %s %s failed (%s), kept queued: %s",
-		    kind_word(oc->kind), path, o_errname(e), detail);
+		/* once per run of failures: the committer retries often */
+		if (!oc->failing)
+			o_log(O_LOG_WARN,
+			    "commit of %s %s failed (%s), kept queued and "
+			    "retried: %s",
+			    kind_word(oc->kind), path, o_errname(e), detail);
+		oc->failing = true;
 		e = o_err_set(e, "commit of %s %s: %s", kind_word(oc->kind),
 		    path, detail);
 	}
@@ -737,43 +844,358 @@ inode_fresh(struct ofs_ns *ns, struct ofs_inode *in)
 	return O_OK;
 }
 
-static o_err
-file_load(struct ofs_ns *ns, struct ofs_inode *in)
-{
-	struct ofs_meta m;
-	struct oc_val   d;
-	bool            found;
-	char            path[512];
-	o_err           e;
+/* ---- regular file contents (ns_mtx held) ---------------------------------
+ *
+ * A file is a sequence of OFS_PIECE-byte pieces.  Where the bytes of a
+ * piece that is not resident come from depends on in->inl: the record's
+ * "d" (inline files, at most OFS_INLINE_FILE bytes when written by us), or
+ * the file's piece collection (a Tree with the file's object id: key =
+ * the piece index as 8 bytes big-endian, value = the piece's bytes, cut
+ * short where only zeros follow; an absent key is a hole).  Invariants:
+ * resident pieces hold zeros beyond the file size, and so do stored
+ * pieces once the dirty resident copies are staged; a dirty piece is never
+ * evicted.  A file turns into pieces when it is staged above
+ * OFS_INLINE_FILE (piece 0 is then rewritten, since the piece collection
+ * may hold an older one), and back inline when staged at or below it.
+ */
 
-	if (in->loaded)
-		return O_OK;
-	if (in->unlinked) {
-		data_set(ns, in, NULL, 0);
-		in->sz = 0;
-		return O_OK;
-	}
-	if ((e = inode_read_rec(ns, in, &m, &d, &found)) != O_OK)
+static void
+piece_key(uint64_t idx, uint8_t k[8])
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, idx >>= 8)
+		k[i] = (uint8_t) idx;
+}
+
+/* The file's piece collection (create: it may not exist yet). */
+static o_err
+pcoll_get(struct ofs_ns *ns, struct ofs_inode *in, bool create,
+    struct ofs_coll **out)
+{
+	o_err e;
+
+	if (in->pcoll == NULL &&
+	    (e = coll_get(
+	         ns, &in->id, OFS_FILE, in->ino, create, &in->pcoll)) != O_OK)
 		return e;
-	if (!found) {
-		in->unlinked = true;
-		path_of(ns, in->ino, path, sizeof(path));
-		return o_err_set(O_ENOTFOUND,
-		    "read %s: the entry is gone (removed by another mount?)",
-		    path);
-	}
-	if (d.type == OC_BYTES)
-		data_set(ns, in, d.u.s.p, d.u.s.n);
-	else
-		data_set(ns, in, NULL, 0);
-	in->sz = in->data.len;
-	oc_val_fini(&d);
-	meta_fini(&m);
-	evict_clean(ns, in);
+	*out = in->pcoll;
 	return O_OK;
 }
 
-/* Stage in's record (with a file's current bytes) in its directory. */
+/* Read piece idx from its source into b (empty b: zeros). */
+static o_err
+piece_read(
+    struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx, struct o_buf *b)
+{
+	struct ofs_coll *pc;
+	struct ofs_meta  m;
+	struct oc_val    d;
+	uint8_t          key[8];
+	char             path[512];
+	bool             found;
+	o_err            e;
+
+	if (in->inl) {
+		if (in->unlinked)
+			return O_OK; /* piece 0 is pinned; nothing else */
+		if ((e = inode_read_rec(ns, in, &m, &d, &found)) != O_OK)
+			return e;
+		meta_fini(&m);
+		if (!found) {
+			in->unlinked = true;
+			path_of(ns, in->ino, path, sizeof(path));
+			return o_err_set(O_ENOTFOUND,
+			    "read %s: the entry is gone (removed by another "
+			    "mount?)",
+			    path);
+		}
+		if (d.type == OC_BYTES && d.u.s.n > idx * OFS_PIECE)
+			o_buf_append(b, d.u.s.p + idx * OFS_PIECE,
+			    (size_t) O_MIN((uint64_t) OFS_PIECE,
+			        d.u.s.n - idx * OFS_PIECE));
+		oc_val_fini(&d);
+		return O_OK;
+	}
+	if ((e = pcoll_get(ns, in, false, &pc)) != O_OK)
+		return e;
+	piece_key(idx, key);
+	if ((e = oc_tree_get(pc->c, key, sizeof(key), b, &found)) != O_OK) {
+		path_of(ns, in->ino, path, sizeof(path));
+		return o_err_wrap(
+		    e, "read %s at %" PRIu64, path, idx * OFS_PIECE);
+	}
+	if (b->len > OFS_PIECE) {
+		path_of(ns, in->ino, path, sizeof(path));
+		return o_err_set(O_ECORRUPT,
+		    "read %s: piece %" PRIu64 " holds %zu bytes (at most %u)",
+		    path, idx, b->len, OFS_PIECE);
+	}
+	return O_OK;
+}
+
+/*
+ * The resident piece idx, read from its source if needed.  The pointer is
+ * valid until the next call that adds or drops pieces.
+ */
+static o_err
+piece_load(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx,
+    struct ofs_piece **out)
+{
+	struct ofs_piece *p;
+	struct o_buf      b     = { 0 };
+	uint64_t          start = idx * OFS_PIECE;
+	o_err             e;
+
+	if ((*out = piece_find(in, idx)) != NULL)
+		return O_OK;
+	pieces_evict(ns, OFS_PIECE);
+	if (start < in->sz && (e = piece_read(ns, in, idx, &b)) != O_OK) {
+		o_buf_fini(&b);
+		return e;
+	}
+	if (b.len > in->sz - O_MIN(start, in->sz))
+		b.len = (size_t) (in->sz - O_MIN(start, in->sz));
+	p    = piece_add(in, idx);
+	p->b = b;
+	piece_grew(ns, p, 0);
+	*out = p;
+	return O_OK;
+}
+
+/* Stage the dirty pieces into the piece collection (turning an inline
+ * file into pieces). */
+static o_err
+pieces_stage(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_coll  *pc;
+	struct ofs_piece *p;
+	uint8_t           key[8];
+	char              path[512];
+	size_t            i;
+	o_err             e;
+
+	if (in->inl) {
+		if ((e = piece_load(ns, in, 0, &p)) != O_OK)
+			return e;
+		piece_dirty(in, p);
+	}
+	if (in->dirty_bytes == 0)
+		return O_OK;
+	if ((e = pcoll_get(ns, in, true, &pc)) != O_OK)
+		return e;
+	for (i = 0; i < in->npc; i++) {
+		p = &in->pc[i];
+		if (!p->dirty)
+			continue;
+		piece_key(p->idx, key);
+		if ((e = oc_tree_put(pc->c, key, sizeof(key), p->b.data,
+		         p->b.len)) != O_OK) {
+			path_of(ns, in->ino, path, sizeof(path));
+			return o_err_wrap(e, "store %s at %" PRIu64, path,
+			    p->idx * OFS_PIECE);
+		}
+		p->dirty = false;
+		in->dirty_bytes -= OFS_PIECE;
+		pc->dirty = true;
+	}
+	in->inl = false;
+	return O_OK;
+}
+
+/* Stage deletes of the stored pieces from idx on (truncation). */
+struct pdel {
+	uint8_t (*keys)[8];
+	size_t n, cap;
+};
+
+static int
+pdel_collect(
+    void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct pdel *d = arg;
+
+	(void) v;
+	(void) vl;
+	if (kl != 8)
+		return 0;
+	if (d->n == d->cap) {
+		d->cap  = d->cap ? d->cap * 2 : 64;
+		d->keys = o_realloc(d->keys, d->cap * sizeof(*d->keys));
+	}
+	memcpy(d->keys[d->n++], k, 8);
+	return 0;
+}
+
+static o_err
+pieces_trim(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx)
+{
+	struct ofs_coll   *pc;
+	struct oc_tree_kv *kv;
+	struct pdel        d = { 0 };
+	uint8_t            key[8];
+	size_t             i;
+	o_err              e;
+
+	if ((e = pcoll_get(ns, in, false, &pc)) != O_OK)
+		return e;
+	piece_key(idx, key);
+	e = oc_tree_scan(
+	    pc->c, key, sizeof(key), true, true, pdel_collect, &d);
+	if (e == O_OK && d.n > 0) {
+		kv = o_calloc(d.n, sizeof(*kv));
+		for (i = 0; i < d.n; i++) {
+			kv[i].key  = d.keys[i];
+			kv[i].klen = 8;
+			kv[i].del  = true;
+		}
+		if ((e = oc_tree_replace(pc->c, kv, d.n)) == O_OK)
+			pc->dirty = true;
+		free(kv);
+	}
+	free(d.keys);
+	return e;
+}
+
+/* Set the size of a file to size (zeros when it grows). */
+static o_err
+file_resize(struct ofs_ns *ns, struct ofs_inode *in, uint64_t size)
+{
+	struct ofs_piece *p;
+	uint64_t          keep = (size + OFS_PIECE - 1) / OFS_PIECE;
+	size_t            i;
+	o_err             e;
+
+	if (size < in->sz) {
+		for (i = in->npc; i-- > 0;)
+			if (in->pc[i].idx >= keep)
+				piece_free(ns, in, i);
+		if (!in->inl && (e = pieces_trim(ns, in, keep)) != O_OK)
+			return e;
+		if (size % OFS_PIECE != 0) {
+			if ((e = piece_load(ns, in, size / OFS_PIECE, &p)) !=
+			    O_OK)
+				return e;
+			if (p->b.len > size % OFS_PIECE) {
+				p->b.len = size % OFS_PIECE;
+				piece_dirty(in, p);
+			}
+		}
+	}
+	in->sz = size;
+	return O_OK;
+}
+
+/* Write len bytes at off (resident pieces; staged later). */
+static o_err
+file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
+    const uint8_t *buf, size_t len)
+{
+	struct ofs_piece *p;
+	o_err             e;
+
+	while (len > 0) {
+		uint64_t idx = off / OFS_PIECE;
+		size_t   po  = (size_t) (off % OFS_PIECE);
+		size_t   n   = O_MIN(len, OFS_PIECE - po);
+		size_t   old;
+
+		if (po == 0 && n == OFS_PIECE && piece_find(in, idx) == NULL) {
+			pieces_evict(ns, OFS_PIECE);
+			p = piece_add(in, idx); /* overwritten whole */
+		} else if ((e = piece_load(ns, in, idx, &p)) != O_OK) {
+			return e;
+		}
+		old = p->b.cap;
+		if (p->b.len < po + n) {
+			o_buf_reserve(&p->b, po + n - p->b.len);
+			memset(p->b.data + p->b.len, 0, po + n - p->b.len);
+			p->b.len = po + n;
+		}
+		memcpy(p->b.data + po, buf, n);
+		piece_grew(ns, p, old);
+		piece_dirty(in, p);
+		if (off + n > in->sz)
+			in->sz = off + n;
+		off += n;
+		buf += n;
+		len -= n;
+	}
+	return O_OK;
+}
+
+/* Read up to len bytes at off. */
+static o_err
+file_read(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off, uint8_t *buf,
+    size_t len, size_t *got)
+{
+	struct ofs_piece *p;
+	o_err             e;
+
+	*got = 0;
+	if (off >= in->sz)
+		return O_OK;
+	len = (size_t) O_MIN((uint64_t) len, in->sz - off);
+	while (len > 0) {
+		size_t po = (size_t) (off % OFS_PIECE);
+		size_t n  = O_MIN(len, OFS_PIECE - po);
+		size_t have;
+
+		if ((e = piece_load(ns, in, off / OFS_PIECE, &p)) != O_OK)
+			return e;
+		have = p->b.len > po ? O_MIN(n, p->b.len - po) : 0;
+		if (have > 0)
+			memcpy(buf, p->b.data + po, have);
+		memset(buf + have, 0, n - have);
+		off += n;
+		buf += n;
+		len -= n;
+		*got += n;
+	}
+	return O_OK;
+}
+
+/*
+ * The record of a file as it stands, its bytes staged: inline when small,
+ * else the dirty pieces go to the piece collection first.
+ */
+static o_err
+file_record(struct ofs_ns *ns, struct ofs_inode *in, struct o_buf *raw)
+{
+	struct ofs_piece *p;
+	struct ofs_meta   m;
+	struct o_buf      d = { 0 };
+	size_t            i;
+	o_err             e;
+
+	if (in->sz <= OFS_INLINE_FILE) {
+		if (in->sz > 0) {
+			if ((e = piece_load(ns, in, 0, &p)) != O_OK)
+				return e;
+			o_buf_reserve(&d, (size_t) in->sz);
+			if (p->b.len > 0)
+				memcpy(d.data, p->b.data, p->b.len);
+			memset(
+			    d.data + p->b.len, 0, (size_t) in->sz - p->b.len);
+			d.len = (size_t) in->sz;
+		}
+		for (i = 0; i < in->npc; i++)
+			in->pc[i].dirty = false;
+		in->dirty_bytes = 0;
+		in->inl         = true;
+		m               = inode_meta(in);
+		rec_encode(&m, &d, raw);
+		o_buf_fini(&d);
+		return O_OK;
+	}
+	if ((e = pieces_stage(ns, in)) != O_OK)
+		return e;
+	m = inode_meta(in);
+	rec_encode(&m, NULL, raw);
+	return O_OK;
+}
+
+/* Stage in's record (a file's bytes with it) in its directory. */
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 {
@@ -787,16 +1209,17 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		in->dirty = false;
 		return O_OK;
 	}
-	if (in->kind == OFS_FILE && (e = file_load(ns, in)) != O_OK)
-		return e;
 	if ((e = parent_coll(ns, in, &dc)) != O_OK)
 		return e;
-	m = inode_meta(in);
-	if (in->kind == OFS_FILE)
-		rec_encode(&m, in->data.data, in->data.len, &raw);
-	else
-		rec_encode(&m, NULL, 0, &raw);
-	e = oc_tree_put(dc->c, in->name, strlen(in->name), raw.data, raw.len);
+	if (in->kind == OFS_FILE) {
+		e = file_record(ns, in, &raw);
+	} else {
+		m = inode_meta(in);
+		rec_encode(&m, NULL, &raw);
+	}
+	if (e == O_OK)
+		e = oc_tree_put(
+		    dc->c, in->name, strlen(in->name), raw.data, raw.len);
 	if (e != O_OK) {
 		path_of(ns, in->ino, path, sizeof(path));
 		e = o_err_wrap(e, "store entry %s", path);
@@ -859,7 +1282,6 @@ fill_attr(
 struct dsnap {
 	int64_t       rev;
 	struct oc_val pend; /* copy of the queued append actions */
-	struct o_buf  frag;
 };
 
 /* A consistent view of a diary (i_mtx held by the caller). */
@@ -877,15 +1299,12 @@ dsnap_take(struct ofs_inode *in, struct oc_collection *c, struct dsnap *s)
 			break;
 		oc_val_fini(&s->pend);
 	}
-	if (in->frag.len > 0)
-		o_buf_append(&s->frag, in->frag.data, in->frag.len);
 }
 
 static void
 dsnap_fini(struct dsnap *s)
 {
 	oc_val_fini(&s->pend);
-	o_buf_fini(&s->frag);
 }
 
 static uint64_t
@@ -1067,7 +1486,7 @@ struct dread {
 	uint64_t            off;
 	size_t              len;
 	uint8_t            *buf;
-	uint64_t            total; /* committed + queued + fragment */
+	uint64_t            total; /* committed + queued */
 	uint64_t            nent;  /* committed appends */
 	size_t              got;
 	bool                retry;
@@ -1080,7 +1499,7 @@ dread_fn(struct oc_bstore *s, void *arg)
 	struct ofs_dindex   *x    = &r->in->idx;
 	const struct oc_val *pend = &r->snap->pend;
 	struct o_buf         tmp  = { 0 };
-	uint64_t             committed, cur, end, fl = r->snap->frag.len;
+	uint64_t             committed, cur, end;
 	size_t               i;
 	o_err                e;
 
@@ -1092,7 +1511,7 @@ dread_fn(struct oc_bstore *s, void *arg)
 		return e;
 	committed = x->end_off;
 	r->nent   = x->nent;
-	r->total  = committed + fl;
+	r->total  = committed;
 	for (i = 0; i < pend->u.a.n; i++)
 		r->total += act_size(&pend->u.a.v[i]);
 	if (r->len == 0 || r->off >= r->total)
@@ -1110,12 +1529,6 @@ dread_fn(struct oc_bstore *s, void *arg)
 		if (e != O_OK)
 			goto out;
 		cur += act_size(&pend->u.a.v[i]);
-	}
-	if (cur < end) {
-		uint64_t lo = O_MAX(cur, r->off);
-
-		memcpy(r->buf + (lo - r->off), r->snap->frag.data + (lo - cur),
-		    (size_t) (end - lo));
 	}
 	r->got = (size_t) (end - r->off);
 out:
@@ -1161,27 +1574,82 @@ diary_size(struct ofs_inode *in, struct oc_collection *c, uint64_t *size)
 	return e;
 }
 
-/* Append the fragment as an entry (i_mtx held). */
+static size_t
+frag_index(const struct ofs_inode *in, uint64_t wid)
+{
+	size_t i;
+
+	for (i = 0; i < in->nfrag; i++)
+		if (in->frags[i].wid == wid)
+			break;
+	return i;
+}
+
+/* The fragment of writer wid (created when make). */
+static struct o_buf *
+frag_of(struct ofs_inode *in, uint64_t wid, bool make)
+{
+	size_t i = frag_index(in, wid);
+
+	if (i < in->nfrag)
+		return &in->frags[i].b;
+	if (!make)
+		return NULL;
+	if (in->nfrag == in->fcap) {
+		in->fcap = in->fcap ? in->fcap * 2 : 4;
+		in->frags =
+		    o_realloc(in->frags, in->fcap * sizeof(*in->frags));
+	}
+	memset(&in->frags[in->nfrag], 0, sizeof(in->frags[0]));
+	in->frags[in->nfrag].wid = wid;
+	return &in->frags[in->nfrag++].b;
+}
+
+/* Append writer wid's fragment as an entry (i_mtx held). */
 static o_err
-diary_emit_frag(struct ofs_inode *in, struct oc_collection *c)
+diary_emit_frag(struct ofs_inode *in, struct oc_collection *c, uint64_t wid)
+{
+	size_t        i = frag_index(in, wid);
+	struct o_buf *f;
+	o_err         e;
+
+	if (i == in->nfrag)
+		return O_OK;
+	f = &in->frags[i].b;
+	if (f->len > 0 && (e = oc_diary_append(c, f->data, f->len)) != O_OK)
+		return e;
+	o_buf_fini(f);
+	in->frags[i] = in->frags[--in->nfrag];
+	return O_OK;
+}
+
+/* Append every writer's fragment (i_mtx held). */
+static o_err
+diary_emit_frags(struct ofs_inode *in, struct oc_collection *c)
 {
 	o_err e;
 
-	if (in->frag.len == 0)
-		return O_OK;
-	e = oc_diary_append(c, in->frag.data, in->frag.len);
-	if (e == O_OK)
-		o_buf_reset(&in->frag);
-	return e;
+	while (in->nfrag > 0)
+		if ((e = diary_emit_frag(in, c, in->frags[0].wid)) != O_OK)
+			return e;
+	return O_OK;
 }
 
+/*
+ * Append for writer wid: each complete line is an entry; the bytes after
+ * the last newline wait in wid's own fragment, so writers never interleave
+ * inside a line.  A write that is not an append must be at the end as this
+ * writer sees it (entries + its fragment).
+ */
 static o_err
-diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t off,
-    const uint8_t *p, size_t len, bool append, const char *path)
+diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
+    uint64_t off, const uint8_t *p, size_t len, bool append, const char *path)
 {
-	o_err e = O_OK;
+	struct o_buf *frag;
+	o_err         e = O_OK;
 
 	pthread_mutex_lock(&in->i_mtx);
+	frag = frag_of(in, wid, true);
 	if (!append) {
 		struct dread r;
 
@@ -1189,11 +1657,11 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t off,
 		r.in = in;
 		if ((e = diary_view(in, c, true, &r)) != O_OK)
 			goto out;
-		if (off != r.total) {
+		if (off != r.total + frag->len) {
 			e = o_err_set(O_EPERM,
 			    "write to diary %s at offset %" PRIu64
 			    ": diaries are append-only (size %" PRIu64 ")",
-			    path, off, r.total);
+			    path, off, r.total + frag->len);
 			goto out;
 		}
 	}
@@ -1202,15 +1670,19 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t off,
 		size_t         seg;
 
 		if (nl == NULL) {
-			o_buf_append(&in->frag, p, len);
-			if (in->frag.len >= OFS_DIARY_FRAG_MAX)
-				e = diary_emit_frag(in, c);
+			o_buf_append(frag, p, len);
+			if (frag->len >= OFS_DIARY_FRAG_MAX &&
+			    (e = oc_diary_append(c, frag->data, frag->len)) ==
+			        O_OK)
+				o_buf_reset(frag);
 			break;
 		}
 		seg = (size_t) (nl - p) + 1;
-		if (in->frag.len > 0) {
-			o_buf_append(&in->frag, p, seg);
-			e = diary_emit_frag(in, c);
+		if (frag->len > 0) {
+			o_buf_append(frag, p, seg);
+			if ((e = oc_diary_append(c, frag->data, frag->len)) ==
+			    O_OK)
+				o_buf_reset(frag);
 		} else {
 			e = oc_diary_append(c, p, seg);
 		}
@@ -1222,6 +1694,8 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t off,
 	if (e != O_OK && e != O_EPERM)
 		e = o_err_wrap(e, "append to diary %s", path);
 out:
+	if (frag->len == 0)
+		(void) diary_emit_frag(in, c, wid); /* drops the empty slot */
 	pthread_mutex_unlock(&in->i_mtx);
 	return e;
 }
@@ -1246,7 +1720,7 @@ flush_fragments(struct ofs_ns *ns)
 	unlock_ns(ns);
 	for (i = 0; i < n; i++) {
 		pthread_mutex_lock(&v[i]->i_mtx);
-		e = diary_emit_frag(v[i], v[i]->coll->c);
+		e = diary_emit_frags(v[i], v[i]->coll->c);
 		pthread_mutex_unlock(&v[i]->i_mtx);
 		if (e != O_OK && first == O_OK)
 			first = e;
@@ -1298,9 +1772,13 @@ commit_round(struct ofs_ns *ns, bool final)
 	}
 	ns->ndirty = j;
 	v          = o_malloc((ns->ncolls + 1) * sizeof(*v));
-	for (oc = ns->coll_list; oc != NULL; oc = oc->next)
-		if (oc->dirty || (final && oc_coll_npending(oc->c) > 0))
-			v[n++] = oc;
+	/* file pieces first, so that a committed entry finds its pieces */
+	for (j = 0; j < 2; j++)
+		for (oc = ns->coll_list; oc != NULL; oc = oc->next)
+			if ((oc->kind == OFS_FILE) == (j == 0) &&
+			    (oc->dirty ||
+			        (final && oc_coll_npending(oc->c) > 0)))
+				v[n++] = oc;
 	unlock_ns(ns);
 	for (i = 0; i < n; i++)
 		if ((e = coll_sync(ns, v[i])) != O_OK && first == O_OK)
@@ -1480,10 +1958,15 @@ ofs_lookup(
 	if ((e = inode_for(ns, dir, name, &m, &in)) != O_OK)
 		goto out;
 	/* the bytes were read anyway: keep small ones for the next read */
-	if (in->kind == OFS_FILE && !in->loaded && !in->dirty &&
-	    data.type == OC_BYTES && data.u.s.n <= OFS_LOOKUP_KEEP) {
-		data_set(ns, in, data.u.s.p, data.u.s.n);
-		evict_clean(ns, in);
+	if (in->kind == OFS_FILE && in->inl && in->npc == 0 &&
+	    data.type == OC_BYTES && data.u.s.n > 0 &&
+	    data.u.s.n <= OFS_INLINE_FILE && data.u.s.n == in->sz) {
+		struct ofs_piece *p;
+
+		pieces_evict(ns, data.u.s.n);
+		p = piece_add(in, 0);
+		o_buf_append(&p->b, data.u.s.p, data.u.s.n);
+		piece_grew(ns, p, 0);
 	}
 	e = fill_attr(ns, in, true, out);
 out:
@@ -1575,12 +2058,9 @@ ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size)
 		    path, size, (unsigned long long) OFS_FILE_MAX);
 		goto out;
 	}
-	if (size == 0 && !in->loaded)
-		data_set(ns, in, NULL, 0);
-	else if ((e = file_load(ns, in)) != O_OK)
+	if ((e = inode_fresh(ns, in)) != O_OK ||
+	    (e = file_resize(ns, in, size)) != O_OK)
 		goto out;
-	data_resize(ns, in, (size_t) size);
-	in->sz = size;
 	in->mt = in->ct = now_ns();
 	mark_dirty(ns, in);
 out:
@@ -1620,9 +2100,11 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	char             path[512];
 	o_err            e;
 
+	struct o_buf none = { 0 };
+
 	if ((e = inode_coll(ns, d, &dc)) != O_OK)
 		return e;
-	rec_encode(m, NULL, 0, &raw);
+	rec_encode(m, m->kind == OFS_FILE ? &none : NULL, &raw);
 	e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
 	o_buf_fini(&raw);
 	if (e != O_OK) {
@@ -1630,8 +2112,8 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 		return o_err_wrap(e, "create %s", path);
 	}
 	dc->dirty = true;
-	d->nent   = -1;
-	*out      = inode_new(ns, m, d->ino, name);
+	dir_touched(ns, d);
+	*out = inode_new(ns, m, d->ino, name);
 	return O_OK;
 }
 
@@ -1717,6 +2199,7 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 		return e;
 	memset(&m, 0, sizeof(m));
 	m.kind = OFS_FILE;
+	m.inl  = true;
 	m.mode = mode & 07777;
 	m.mt = m.ct = now_ns();
 	m.x         = oc_null();
@@ -1724,10 +2207,8 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "create", &d)) == O_OK &&
 	    (e = exists_check(ns, d, name, "create")) == O_OK &&
-	    (e = entry_add(ns, d, name, &m, &in)) == O_OK) {
-		data_set(ns, in, NULL, 0);
+	    (e = entry_add(ns, d, name, &m, &in)) == O_OK)
 		e = fill_attr(ns, in, true, out);
-	}
 	unlock_ns(ns);
 	return e;
 }
@@ -1742,12 +2223,15 @@ inode_unlinked(
 
 	if (in == NULL)
 		return;
-	if (in->kind == OFS_FILE && !in->loaded) {
-		if (data != NULL && data->type == OC_BYTES)
-			data_set(ns, in, data->u.s.p, data->u.s.n);
-		else
-			data_set(ns, in, NULL, 0);
-		in->sz = in->data.len;
+	/* an inline file's bytes live only in the record: keep them (pinned);
+	 * a piece collection stays behind, unreferenced, and still reads */
+	if (in->kind == OFS_FILE && in->inl && piece_find(in, 0) == NULL &&
+	    data != NULL && data->type == OC_BYTES && data->u.s.n > 0) {
+		struct ofs_piece *p = piece_add(in, 0);
+
+		o_buf_append(&p->b, data->u.s.p,
+		    (size_t) O_MIN((uint64_t) data->u.s.n, OFS_PIECE));
+		piece_grew(ns, p, 0);
 	}
 	in->unlinked = true;
 	in->dirty    = false;
@@ -1789,7 +2273,8 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 		goto out;
 	}
 	if (isdir) {
-		if ((e = coll_get(ns, &m.id, OFS_DIR, dir, &cc)) != O_OK ||
+		if ((e = coll_get(ns, &m.id, OFS_DIR, dir, false, &cc)) !=
+		        O_OK ||
 		    (e = oc_tree_count(cc->c, &n)) != O_OK)
 			goto out;
 		if (n > 0) {
@@ -1805,7 +2290,7 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 		goto out;
 	}
 	dc->dirty = true;
-	d->nent   = -1;
+	dir_touched(ns, d);
 	inode_unlinked(ns, &m, &data);
 out:
 	unlock_ns(ns);
@@ -1842,8 +2327,8 @@ rename_check(struct ofs_ns *ns, struct ofs_inode *td, const char *tpath,
 			return o_err_set(O_ENOTDIR,
 			    "rename onto %s: a directory cannot replace a %s",
 			    tpath, kind_word(tm->kind));
-		if ((e = coll_get(ns, &tm->id, OFS_DIR, td->ino, &cc)) !=
-		        O_OK ||
+		if ((e = coll_get(
+		         ns, &tm->id, OFS_DIR, td->ino, false, &cc)) != O_OK ||
 		    (e = oc_tree_count(cc->c, &n)) != O_OK)
 			return e;
 		if (n > 0)
@@ -1923,9 +2408,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	tgt = tfound ? idmap_get(&ns->by_id, &tm.id) : NULL;
 	if (src != NULL && src->kind == OFS_FILE && src->dirty &&
 	    !src->unlinked) {
-		struct ofs_meta m = inode_meta(src);
-
-		rec_encode(&m, src->data.data, src->data.len, &sraw);
+		if ((e = file_record(ns, src, &sraw)) != O_OK)
+			goto out;
 		built = true;
 	}
 	if (dir == newdir) {
@@ -1988,8 +2472,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	}
 	if (tgt != NULL && tgt != src)
 		inode_unlinked(ns, &tm, &tdata);
-	sd->nent = -1;
-	td->nent = -1;
+	dir_touched(ns, sd);
+	dir_touched(ns, td);
 out:
 	unlock_ns(ns);
 	meta_fini(&sm);
@@ -2118,12 +2602,8 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 		goto out_unlock;
 	}
 	if (in->kind == OFS_FILE) {
-		if ((e = inode_fresh(ns, in)) == O_OK &&
-		    (e = file_load(ns, in)) == O_OK && off < in->data.len) {
-			*got =
-			    (size_t) O_MIN((uint64_t) len, in->data.len - off);
-			memcpy(buf, in->data.data + off, *got);
-		}
+		if ((e = inode_fresh(ns, in)) == O_OK)
+			e = file_read(ns, in, off, buf, len, got);
 		goto out_unlock;
 	}
 	if ((e = fill_attr(ns, in, false, &(struct ofs_attr) { 0 })) != O_OK)
@@ -2143,8 +2623,8 @@ out_unlock:
 }
 
 o_err
-ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
-    size_t len, bool append)
+ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
+    const void *buf, size_t len, bool append)
 {
 	struct ofs_inode *in;
 	struct ofs_coll  *oc;
@@ -2160,10 +2640,22 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
 		goto out_unlock;
 	}
 	if (in->kind == OFS_FILE) {
-		if ((e = file_load(ns, in)) != O_OK)
-			goto out_unlock;
+		/* bounded memory: past OFS_DIRTY_MAX (or after a failed
+		 * commit) the writer commits the pieces before going on, so
+		 * an error is reported before this write is applied */
+		if (in->dirty_bytes >= OFS_DIRTY_MAX ||
+		    (in->pcoll != NULL && in->pcoll->err != O_OK)) {
+			if ((e = pieces_stage(ns, in)) != O_OK)
+				goto out_unlock;
+			oc = in->pcoll;
+			unlock_ns(ns);
+			e = oc != NULL ? coll_sync(ns, oc) : O_OK;
+			lock_ns(ns);
+			if (e != O_OK)
+				goto out_unlock;
+		}
 		if (append)
-			off = in->data.len;
+			off = in->sz;
 		if (off + len > OFS_FILE_MAX || off + len < off) {
 			e = o_err_set(O_ETOOBIG,
 			    "write %s: %zu bytes at %" PRIu64
@@ -2173,10 +2665,8 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
 		}
 		if (len == 0)
 			goto out_unlock;
-		if (off + len > in->data.len)
-			data_resize(ns, in, (size_t) (off + len));
-		memcpy(in->data.data + off, buf, len);
-		in->sz = in->data.len;
+		if ((e = file_write(ns, in, off, buf, len)) != O_OK)
+			goto out_unlock;
 		in->mt = in->ct = now_ns();
 		mark_dirty(ns, in);
 		ns->bytes_written += len;
@@ -2185,7 +2675,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
 	if ((e = inode_coll(ns, in, &oc)) != O_OK)
 		goto out_unlock;
 	unlock_ns(ns);
-	e = diary_write(in, oc->c, off, buf, len, append, path);
+	e = diary_write(in, oc->c, wid, off, buf, len, append, path);
 	lock_ns(ns);
 	if (e == O_OK) {
 		ns->bytes_written += len;
@@ -2197,21 +2687,22 @@ out_unlock:
 }
 
 o_err
-ofs_flush(struct ofs_ns *ns, uint64_t ino, bool wait)
+ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 {
 	struct ofs_inode *in;
-	struct ofs_coll  *cs[2];
+	struct ofs_coll  *cs[3];
 	size_t            n = 0, i;
 	o_err             e, kept = O_OK;
 
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "flush", &in)) != O_OK)
 		goto out_unlock;
-	if (in->kind == OFS_FILE && in->dirty && !in->unlinked &&
-	    (e = ent_stage(ns, in)) != O_OK)
+	if (in->dirty && !in->unlinked && (e = ent_stage(ns, in)) != O_OK)
 		goto out_unlock;
 	if (in->kind != OFS_FILE && (e = inode_coll(ns, in, &cs[n])) == O_OK)
 		n++;
+	if (in->kind == OFS_FILE && in->pcoll != NULL)
+		cs[n++] = in->pcoll; /* the pieces before the entry */
 	if (e == O_OK && in->ino != OFS_ROOT_INO && !in->unlinked &&
 	    (e = parent_coll(ns, in, &cs[n])) == O_OK)
 		n++;
@@ -2224,7 +2715,7 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, bool wait)
 
 	if (in->kind == OFS_DIARY) {
 		pthread_mutex_lock(&in->i_mtx);
-		e = diary_emit_frag(in, in->coll->c);
+		e = diary_emit_frag(in, in->coll->c, wid);
 		pthread_mutex_unlock(&in->i_mtx);
 		if (e != O_OK)
 			return e;
@@ -2571,6 +3062,7 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 	out->errors        = ns->errors;
 	out->inodes        = ns->ninodes - 1;
 	out->collections   = ns->ncolls;
+	out->file_bytes    = ns->loaded_bytes;
 	unlock_ns(ns);
 }
 

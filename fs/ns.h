@@ -39,18 +39,27 @@
  * collection: harmless garbage), and a rename across directories commits
  * the target directory before staging the source's delete.
  *
- * Regular files.  A file's bytes are kept in memory per inode while it is
- * written and stored into its entry ("d") at flush, at setattr, or by the
- * committer once the buffer has been idle for commit_interval_ms; the
- * whole entry is rewritten each time, so sizes up to a few MiB are
- * practical and OFS_FILE_MAX is the hard limit (O_ETOOBIG beyond).
+ * Regular files.  A file's bytes are pieces of OFS_PIECE bytes.  A file of
+ * at most OFS_INLINE_FILE bytes is stored in its entry ("d"); a larger one
+ * in its piece collection, a Tree with the file's object id (key: piece
+ * index, 8 bytes big-endian; value: the piece, cut short before trailing
+ * zeros; absent: a hole of zeros).  Written pieces stay in memory until
+ * they are staged: at flush, at rename, by the committer once the file has
+ * been idle for commit_interval_ms, or, past OFS_DIRTY_MAX (ns.c) dirty
+ * bytes, by the writer itself, which then commits them before its next
+ * write goes on.  Clean pieces are cached within a fixed budget, so memory
+ * does not grow with file size.  The pieces commit before the entry that
+ * gives the new size.
  *
  * Diaries.  Each complete '\n'-terminated line of a write becomes one
- * append (entry) of the diary collection, in write order; a trailing
- * fragment is kept per inode (not per open file) and becomes an entry at
- * flush, or when it reaches OFS_DIARY_FRAG_MAX.  A diary reads as its
- * committed entries (commit order), then this mount's queued appends, then
- * the fragment; its size counts all three.
+ * append (entry) of the diary collection, in write order.  The bytes after
+ * a writer's last newline wait in that writer's own fragment (writers are
+ * told apart by the wid argument: the glue passes its open file), and
+ * become an entry when the writer completes the line, flushes, or the
+ * fragment reaches OFS_DIARY_FRAG_MAX; so concurrent writers never
+ * interleave inside a line.  A diary reads as its committed entries
+ * (commit order) then this mount's queued appends; fragments are not
+ * entries yet and are not visible.
  *
  * Errors are o_err; fs/errmap.c maps them to errno.  EPERM-class refusals
  * on diaries are O_EPERM.  Details (o_err_detail) name the path and the
@@ -59,9 +68,9 @@
  * held while a commit (oc_coll_sync) runs.
  *
  * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
- * a few hundred bytes per distinct object looked up or listed, plus the
- * bytes of regular files read or written (clean ones are dropped beyond
- * 64 MiB in total).
+ * a few hundred bytes per distinct object looked up or listed, plus file
+ * pieces (clean ones are dropped beyond a 32 MiB budget; dirty ones are
+ * bounded per file).
  */
 #ifndef OFS_NS_H
 #define OFS_NS_H
@@ -74,8 +83,12 @@
 
 #define OFS_ROOT_INO 1
 #define OFS_NAME_MAX 255
-/* Largest regular file (its entry must decode within the codec limits). */
-#define OFS_FILE_MAX (64ull << 20)
+/* Largest regular file. */
+#define OFS_FILE_MAX (1ull << 40)
+/* A regular file's bytes are stored in pieces of this size... */
+#define OFS_PIECE (256u << 10)
+/* ...unless the file is at most this large: then in its entry ("d"). */
+#define OFS_INLINE_FILE (64u << 10)
 /* A diary fragment (bytes after the last '\n') is appended at this size. */
 #define OFS_DIARY_FRAG_MAX (1u << 20)
 /* Largest xattr value, as Linux's XATTR_SIZE_MAX. */
@@ -106,6 +119,7 @@ struct ofs_ns_stats {
 	uint64_t pending;       /* now: queued actions + dirty file buffers */
 	uint64_t inodes;        /* now: inodes in the table */
 	uint64_t collections;   /* now: open collections */
+	uint64_t file_bytes;    /* now: file pieces held in memory */
 };
 
 struct ofs_ns;
@@ -188,13 +202,13 @@ o_err ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
 o_err ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len,
     void *buf, size_t *got);
 /* Regular file: write at off (at the end when append).  Diary: only append
- * (off must equal the current size or append=true), else O_EPERM and
- * nothing changes.  Two concurrent writes to a diary never interleave
- * inside a line. */
-o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
-    size_t len, bool append);
+ * (append=true, or off equal to the size plus writer wid's fragment), else
+ * O_EPERM and nothing changes.  Concurrent writers (distinct wids) to a
+ * diary never interleave inside a line. */
+o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
+    const void *buf, size_t len, bool append);
 /*
- * Store what was written to ino (file buffer into its entry; diary
+ * Store what was written to ino (file pieces and entry; writer wid's diary
  * fragment as an entry) and commit it with the collections that hold it
  * (the inode's own collection for directories and diaries, and the
  * directory holding its entry).  With wait, or in sync mode, returns once
@@ -204,7 +218,7 @@ o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t off, const void *buf,
  * report.  The glue passes wait=true for fsync, wait=false for flush
  * (close), which then honours the mount's mode.
  */
-o_err ofs_flush(struct ofs_ns *ns, uint64_t ino, bool wait);
+o_err ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait);
 
 /*
  * xattrs: user.* stored in the object's entry ("x"); the root has no entry

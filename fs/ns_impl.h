@@ -30,15 +30,17 @@ struct ofs_idmap {
 	size_t                 nb, n;
 };
 
-/* An open collection (a directory's tree or a diary), cached by id. */
+/* An open collection (a directory's tree, a diary, or a file's piece
+ * tree), cached by id. */
 struct ofs_coll {
-	struct oc_bid         id;    /* immutable */
-	uint8_t               kind;  /* OFS_DIR or OFS_DIARY; immutable */
-	struct oc_collection *c;     /* immutable; freed at ofs_ns_close */
+	struct oc_bid id;        /* immutable */
+	uint8_t       kind;      /* OFS_DIR, OFS_DIARY, OFS_FILE; immutable */
+	struct oc_collection *c; /* immutable; freed at ofs_ns_close */
 	uint64_t              ino;   /* owning inode, for messages; ns_mtx */
 	bool                  dirty; /* staged work not yet synced; ns_mtx */
 	o_err                 err;   /* last failed sync, unreported; ns_mtx */
-	struct ofs_coll      *next;  /* list of all; guarded by ns_mtx */
+	bool             failing; /* the last sync failed (logged); ns_mtx */
+	struct ofs_coll *next;    /* list of all; guarded by ns_mtx */
 };
 
 /*
@@ -65,6 +67,20 @@ struct ofs_dindex {
 	uint64_t             nent;    /* appends up to end */
 };
 
+/* A resident piece of a regular file: bytes [idx * OFS_PIECE, +b.len);
+ * the rest of the piece reads as zeros. */
+struct ofs_piece {
+	uint64_t     idx;
+	struct o_buf b;
+	bool         dirty; /* newer than what is staged */
+};
+
+/* A writer's bytes after its last newline (diaries). */
+struct ofs_frag {
+	uint64_t     wid;
+	struct o_buf b;
+};
+
 /* An inode: one object (directory, file, diary) seen by this mount. */
 struct ofs_inode {
 	uint64_t      ino;  /* immutable */
@@ -72,17 +88,21 @@ struct ofs_inode {
 	uint8_t       kind; /* immutable */
 
 	/* guarded by ns_mtx */
-	uint64_t         parent;   /* directory ino holding the entry */
-	char            *name;     /* entry name (NULL for the root) */
-	bool             unlinked; /* entry removed; changes not stored */
-	bool             stale;    /* entry may have changed (refresh) */
-	uint32_t         mode;
-	int64_t          mt, ct;
-	uint64_t         sz;            /* files */
-	struct oc_val    x;             /* user xattrs: OC_NULL or OC_MAP */
-	struct o_buf     data;          /* file contents when loaded */
-	bool             loaded;        /* data holds the contents */
-	bool             dirty;         /* data newer than the staged entry */
+	uint64_t          parent;   /* directory ino holding the entry */
+	char             *name;     /* entry name (NULL for the root) */
+	bool              unlinked; /* entry removed; changes not stored */
+	bool              stale;    /* entry may have changed (refresh) */
+	uint32_t          mode;
+	int64_t           mt, ct;
+	uint64_t          sz;          /* files */
+	struct oc_val     x;           /* user xattrs: OC_NULL or OC_MAP */
+	struct ofs_piece *pc;          /* resident pieces (files) */
+	size_t            npc, pccap;  /* guarded by ns_mtx */
+	uint64_t          dirty_bytes; /* OFS_PIECE per dirty piece */
+	bool              inl;  /* bytes not resident are in the record's "d",
+	                           not in the piece collection */
+	struct ofs_coll *pcoll; /* the file's piece collection once open */
+	bool             dirty; /* size/times newer than the entry */
 	bool             on_dirty;      /* listed in ns->dirty */
 	uint64_t         last_write_ns; /* monotonic */
 	int64_t          nent; /* directories: entry count, -1 unknown */
@@ -90,8 +110,9 @@ struct ofs_inode {
 
 	/* diaries */
 	pthread_mutex_t   i_mtx;
-	struct o_buf      frag; /* trailing fragment; guarded by i_mtx */
-	struct ofs_dindex idx;  /* guarded by coll's latch */
+	struct ofs_frag  *frags;       /* writers' trailing fragments; i_mtx */
+	size_t            nfrag, fcap; /* guarded by i_mtx */
+	struct ofs_dindex idx;         /* guarded by coll's latch */
 };
 
 struct ofs_ns {
@@ -109,9 +130,10 @@ struct ofs_ns {
 	struct ofs_coll   *coll_list; /* guarded by ns_mtx */
 	size_t             ncolls;    /* guarded by ns_mtx */
 	struct ofs_inode **dirty;     /* files with dirty data; ns_mtx */
-	size_t             ndirty, dcap;     /* guarded by ns_mtx */
-	uint64_t           loaded_bytes;     /* file data in memory; ns_mtx */
-	uint32_t           root_mode;        /* guarded by ns_mtx */
+	size_t             ndirty, dcap; /* guarded by ns_mtx */
+	uint64_t           loaded_bytes; /* file pieces in memory; ns_mtx */
+	size_t             evict_cur;    /* eviction clock hand; ns_mtx */
+	uint32_t           root_mode;    /* guarded by ns_mtx */
 	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
 	bool               stop;             /* guarded by ns_mtx */
 	bool               started; /* committer running; immutable after

@@ -40,6 +40,35 @@ for id in a b; do
 		fail "writer $id: lines missing, duplicated or out of order"
 done
 
+step "two writers that split each line over several write()s"
+# Each writer keeps one descriptor open and writes every line in three
+# pieces (printf is a builtin: one write() per call, and the group's
+# redirection opens the file once); the pieces of the two writers
+# alternate in time, but each line must come out whole.
+splitter() {
+	local id=$1 i
+	{
+		for i in $(seq 200); do
+			printf 'split-%s ' "$id"
+			printf 'part-%d ' "$i"
+			printf 'end\n'
+		done
+	} >>split
+}
+splitter a &
+pa=$!
+splitter b &
+pb=$!
+wait $pa
+wait $pb
+expect_eq "split lines" 400 "$(wc -l <split)"
+bad=$(grep -cvE '^split-[ab] part-[0-9]+ end$' split || true)
+expect_eq "lines interleaved inside" 0 "$bad"
+for id in a b; do
+	expect_eq "writer $id order" "$(seq 200 | sed 's/^/part-/')" \
+		"$(grep "^split-$id " split | awk '{print $2}')"
+done
+
 step "large appends and reads at any offset"
 for i in $(seq 2000); do
 	printf 'record %05d %s\n' "$i" "$(head -c 48 /dev/zero | tr '\0' r)"

@@ -140,13 +140,13 @@ lookup_(struct ofs_ns *ns, uint64_t dir, const char *name)
 static void
 write_(struct ofs_ns *ns, uint64_t ino, uint64_t off, const char *s)
 {
-	ok(ofs_write(ns, ino, off, s, strlen(s), false), "write");
+	ok(ofs_write(ns, ino, 0, off, s, strlen(s), false), "write");
 }
 
 static void
 append_(struct ofs_ns *ns, uint64_t ino, const char *s)
 {
-	ok(ofs_write(ns, ino, 0, s, strlen(s), true), "append");
+	ok(ofs_write(ns, ino, 0, 0, s, strlen(s), true), "append");
 }
 
 /* Whole contents (NUL-terminated, malloc'd), read in small pieces. */
@@ -315,7 +315,7 @@ Test(ns, readdir_2000_entries_in_order, .init = setup, .fini = teardown)
 	names_free(&ls);
 
 	/* committed and listed again after reopen */
-	ok(ofs_flush(env.ns, d, true), "flush");
+	ok(ofs_flush(env.ns, d, 0, true), "flush");
 	reopen();
 	d = lookup_(env.ns, OFS_ROOT_INO, "big");
 	ok(ofs_readdir(env.ns, d, NULL, names_cb, &ls), "readdir reopened");
@@ -350,7 +350,7 @@ Test(
 	cr_assert_eq(got, 4);
 	cr_assert(memcmp(buf, "!\0\0x", 4) == 0);
 	/* append flag writes at the end */
-	ok(ofs_write(env.ns, f, 0, "END", 3, true), "append");
+	ok(ofs_write(env.ns, f, 0, 0, "END", 3, true), "append");
 	ok(ofs_read(env.ns, f, 16, sizeof(buf), buf, &got), "read");
 	cr_assert_eq(got, 3);
 	/* past the end */
@@ -358,7 +358,7 @@ Test(
 	cr_assert_eq(got, 0);
 
 	/* flushed, then seen by a fresh lookup after reopen */
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	reopen();
 	f = lookup_(env.ns, OFS_ROOT_INO, "f");
 	ok(ofs_read(env.ns, f, 0, sizeof(buf), buf, &got), "read");
@@ -386,10 +386,10 @@ Test(ns, truncate_up_and_down, .init = setup, .fini = teardown)
 		memcpy(want, "0123\0\0\0\0", 8);
 		cr_assert(memcmp(buf, want, 8) == 0);
 	}
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	ok(ofs_truncate(env.ns, f, 0), "truncate to 0");
 	write_(env.ns, f, 0, "new");
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	reopen();
 	f = lookup_(env.ns, OFS_ROOT_INO, "t");
 	expect_contents(env.ns, f, "new");
@@ -406,7 +406,7 @@ Test(ns, truncate_without_flush_is_committed_by_the_committer, .init = setup,
 	int             i;
 
 	write_(env.ns, f, 0, "abcdef");
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	ok(ofs_truncate(env.ns, f, 2), "truncate");
 	ns_open_opts(&b, false, 0);
 	for (i = 0; i < 200; i++) {
@@ -432,10 +432,10 @@ Test(ns, large_file_round_trip, .init = setup, .fini = teardown)
 	for (i = 0; i < n; i++)
 		w[i] = (uint8_t) (i * 2654435761u >> 13);
 	for (off = 0; off < n; off += 65536)
-		ok(ofs_write(
-		       env.ns, f, off, w + off, O_MIN(65536, n - off), false),
+		ok(ofs_write(env.ns, f, 0, off, w + off, O_MIN(65536, n - off),
+		       false),
 		    "write");
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	reopen();
 	f = lookup_(env.ns, OFS_ROOT_INO, "big");
 	for (off = 0; off < n; off += got) {
@@ -447,6 +447,201 @@ Test(ns, large_file_round_trip, .init = setup, .fini = teardown)
 	free(r);
 }
 
+/* Compare the whole file with the model m of n bytes. */
+static void
+expect_model(uint64_t f, const uint8_t *m, size_t n, const char *when)
+{
+	struct ofs_attr a;
+	uint8_t        *r = malloc(n + 1);
+	size_t          off, got;
+
+	ok(ofs_getattr(env.ns, f, &a), "getattr");
+	cr_assert_eq(a.size, n, "%s: size %llu, model %zu", when,
+	    (unsigned long long) a.size, n);
+	for (off = 0; off < n; off += got) {
+		ok(ofs_read(env.ns, f, off, 200000, r + off, &got), "read");
+		cr_assert_gt(got, 0, "%s: short file at %zu", when, off);
+	}
+	ok(ofs_read(env.ns, f, n, 10, r, &got), "read at the end");
+	cr_assert_eq(got, 0);
+	for (off = 0; off < n; off++)
+		if (r[off] != m[off])
+			cr_assert_fail("%s: byte %zu is %u, model %u", when,
+			    off, r[off], m[off]);
+	free(r);
+}
+
+/*
+ * Random writes, truncations up and down, flushes and reopens against a
+ * byte array: sizes cross the inline limit and piece boundaries both ways,
+ * so inline <-> pieces, holes and trimmed pieces are all exercised.
+ */
+Test(ns, file_pieces_against_a_model, .init = setup, .fini = teardown)
+{
+	size_t   cap = 3 * OFS_PIECE + 1000, n = 0, i, step;
+	uint8_t *m = calloc(cap, 1), *w = malloc(cap);
+	uint64_t f    = create_(env.ns, OFS_ROOT_INO, "m", OFS_FILE);
+	uint64_t seed = 42;
+
+	for (step = 0; step < 300; step++) {
+		uint64_t r = (seed = seed * 6364136223846793005ull + 1) >> 20;
+		char     when[64];
+
+		snprintf(when, sizeof(when), "step %zu", step);
+		switch (r % 8) {
+		case 0:
+		case 1:
+		case 2: { /* write somewhere, maybe past the end */
+			size_t off = (size_t) ((r >> 3) % (cap - 1));
+			size_t len = 1 + (size_t) ((r >> 25) % (cap - off));
+
+			if (r & (1u << 30))
+				len = O_MIN(len, 5000);
+			for (i = 0; i < len; i++)
+				w[i] = (uint8_t) (step * 31 + i);
+			ok(ofs_write(env.ns, f, 0, off, w, len, false), when);
+			memcpy(m + off, w, len);
+			n = O_MAX(n, off + len);
+			break;
+		}
+		case 3:
+		case 4: { /* truncate to a size near a boundary or anywhere */
+			static const size_t near[] = { 0, 1, OFS_INLINE_FILE,
+				OFS_INLINE_FILE + 1, OFS_PIECE - 1, OFS_PIECE,
+				OFS_PIECE + 1, 2 * OFS_PIECE + 7 };
+			size_t sz = (r & 8) ? near[(r >> 4) % O_NELEM(near)]
+			                    : (size_t) ((r >> 4) % cap);
+
+			ok(ofs_truncate(env.ns, f, sz), when);
+			if (sz > n)
+				memset(m + n, 0, sz - n);
+			else
+				memset(m + sz, 0, n - sz);
+			n = sz;
+			break;
+		}
+		case 5:
+			ok(ofs_flush(env.ns, f, 0, true), when);
+			break;
+		case 6:
+			if (r & 16) {
+				ok(ofs_flush(env.ns, f, 0, true), when);
+				reopen();
+				f = lookup_(env.ns, OFS_ROOT_INO, "m");
+			}
+			break;
+		default:
+			expect_model(f, m, n, when);
+		}
+	}
+	expect_model(f, m, n, "end");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "m");
+	expect_model(f, m, n, "after reopen");
+	free(m);
+	free(w);
+}
+
+/* A file far larger than the memory budget: resident bytes stay bounded
+ * while it is written and read, and a sparse tail reads as zeros. */
+Test(ns, big_file_memory_stays_bounded, .init = setup, .fini = teardown)
+{
+	size_t   n = 96u << 20, chunk = 128u << 10, off, got, i;
+	uint8_t *w = malloc(chunk), *r = malloc(chunk);
+	uint64_t f    = create_(env.ns, OFS_ROOT_INO, "huge", OFS_FILE);
+	uint64_t peak = 0;
+	struct ofs_ns_stats st;
+	struct ofs_attr     a;
+
+	for (off = 0; off < n; off += chunk) {
+		for (i = 0; i < chunk; i += 8)
+			memcpy(w + i, &(uint64_t) { off + i }, 8);
+		ok(ofs_write(env.ns, f, 0, off, w, chunk, false), "write");
+		ofs_ns_stats(env.ns, &st);
+		peak = O_MAX(peak, st.file_bytes);
+	}
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	cr_assert_leq(
+	    peak, 48u << 20, "peak resident %llu", (unsigned long long) peak);
+	ok(ofs_truncate(env.ns, f, (uint64_t) 1 << 32), "truncate to 4 GiB");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "huge");
+	ok(ofs_getattr(env.ns, f, &a), "getattr");
+	cr_assert_eq(a.size, (uint64_t) 1 << 32);
+	peak = 0;
+	for (off = 0; off < n; off += got) {
+		ok(ofs_read(env.ns, f, off, chunk, r, &got), "read");
+		cr_assert_eq(got, chunk);
+		for (i = 0; i < chunk; i += 8) {
+			uint64_t v;
+
+			memcpy(&v, r + i, 8);
+			cr_assert_eq(v, off + i, "bytes at %zu", off + i);
+		}
+		ofs_ns_stats(env.ns, &st);
+		peak = O_MAX(peak, st.file_bytes);
+	}
+	cr_assert_leq(peak, 40u << 20, "peak resident while reading %llu",
+	    (unsigned long long) peak);
+	ok(ofs_read(env.ns, f, (uint64_t) 3 << 30, chunk, r, &got), "hole");
+	cr_assert_eq(got, chunk);
+	for (i = 0; i < chunk; i++)
+		cr_assert_eq(r[i], 0);
+	free(w);
+	free(r);
+}
+
+/* An unlinked file that is still open reads as before, inline or not. */
+Test(ns, unlinked_open_file_still_reads, .init = setup, .fini = teardown)
+{
+	size_t   n = OFS_PIECE * 2 + 99, i, got;
+	uint8_t *w = malloc(n), *r = malloc(n);
+	uint64_t big   = create_(env.ns, OFS_ROOT_INO, "big", OFS_FILE);
+	uint64_t small = create_(env.ns, OFS_ROOT_INO, "small", OFS_FILE);
+
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 7);
+	ok(ofs_write(env.ns, big, 0, 0, w, n, false), "write");
+	write_(env.ns, small, 0, "tiny");
+	ok(ofs_flush(env.ns, big, 0, true), "flush");
+	ok(ofs_flush(env.ns, small, 0, true), "flush");
+	reopen();
+	big   = lookup_(env.ns, OFS_ROOT_INO, "big");
+	small = lookup_(env.ns, OFS_ROOT_INO, "small");
+	ok(ofs_unlink(env.ns, OFS_ROOT_INO, "big"), "unlink");
+	ok(ofs_unlink(env.ns, OFS_ROOT_INO, "small"), "unlink");
+	ok(ofs_read(env.ns, big, 0, n, r, &got), "read unlinked");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0);
+	expect_contents(env.ns, small, "tiny");
+	free(w);
+	free(r);
+}
+
+/* A dirty multi-piece file renamed across directories keeps its bytes. */
+Test(ns, rename_dirty_big_file_across, .init = setup, .fini = teardown)
+{
+	size_t   n = OFS_PIECE * 3, i;
+	uint8_t *w = malloc(n);
+	uint64_t d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	uint64_t f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 13);
+	ok(ofs_write(env.ns, f, 0, 0, w, n, false), "write");
+	ok(ofs_rename(env.ns, OFS_ROOT_INO, "f", d, "g"), "rename");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	ok(ofs_flush(env.ns, d, 0, true), "flush dir");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	reopen();
+	d = lookup_(env.ns, OFS_ROOT_INO, "d");
+	f = lookup_(env.ns, d, "g");
+	expect_model(f, w, n, "renamed");
+	free(w);
+}
+
 Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
 {
 	struct ofs_attr a;
@@ -454,7 +649,7 @@ Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
 	uint64_t        f = create_(env.ns, d, "f", OFS_FILE);
 
 	write_(env.ns, f, 0, "data");
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	cr_assert_eq(ofs_rmdir(env.ns, OFS_ROOT_INO, "d"), O_ENOTEMPTY);
 	cr_assert_eq(ofs_unlink(env.ns, OFS_ROOT_INO, "d"), O_EISDIR);
 	cr_assert_eq(ofs_rmdir(env.ns, d, "f"), O_ENOTDIR);
@@ -469,7 +664,7 @@ Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
 	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
 	cr_assert_eq(
 	    ofs_create(env.ns, d, "x", OFS_FILE, 0644, &a), O_ENOTFOUND);
-	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
 	reopen();
 	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
 }
@@ -488,7 +683,7 @@ Test(ns, rename_within_across_and_over, .init = setup, .fini = teardown)
 
 	write_(env.ns, f, 0, "F contents");
 	write_(env.ns, g, 0, "G");
-	ok(ofs_flush(env.ns, g, true), "flush g");
+	ok(ofs_flush(env.ns, g, 0, true), "flush g");
 
 	/* within a directory (f still dirty: its bytes move with it) */
 	ok(ofs_rename(env.ns, d1, "f", d1, "f2"), "rename within");
@@ -525,9 +720,9 @@ Test(ns, rename_within_across_and_over, .init = setup, .fini = teardown)
 	cr_assert_eq(lookup_(env.ns, OFS_ROOT_INO, "empty"), sub);
 	ok(ofs_rename(env.ns, d2, "x", d2, "x"), "rename onto itself");
 
-	ok(ofs_flush(env.ns, d1, true), "flush d1");
-	ok(ofs_flush(env.ns, d2, true), "flush d2");
-	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	ok(ofs_flush(env.ns, d1, 0, true), "flush d1");
+	ok(ofs_flush(env.ns, d2, 0, true), "flush d2");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
 	reopen();
 	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
 	d2 = lookup_(env.ns, OFS_ROOT_INO, "d2");
@@ -548,14 +743,14 @@ Test(
 	uint64_t        f  = create_(env.ns, d1, "f", OFS_FILE);
 
 	write_(env.ns, f, 0, "keep me");
-	ok(ofs_flush(env.ns, f, true), "flush");
-	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush root");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
 	atomic_store(&fail_writes, 1);
 	cr_assert_eq(ofs_rename(env.ns, d1, "f", d2, "f"), O_EIO);
 	cr_assert_eq(lookup_(env.ns, d1, "f"), f);
 	cr_assert_eq(ofs_lookup(env.ns, d2, "f", &a), O_ENOTFOUND);
 	atomic_store(&fail_writes, 0);
-	ok(ofs_flush(env.ns, d2, true), "flush d2 (undo commits)");
+	ok(ofs_flush(env.ns, d2, 0, true), "flush d2 (undo commits)");
 	reopen();
 	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
 	d2 = lookup_(env.ns, OFS_ROOT_INO, "d2");
@@ -610,7 +805,7 @@ Test(ns, name_and_kind_errors, .init = setup, .fini = teardown)
 	cr_assert_eq(
 	    ofs_read(env.ns, OFS_ROOT_INO, 0, 8, buf, &got), O_EISDIR);
 	cr_assert_eq(
-	    ofs_write(env.ns, OFS_ROOT_INO, 0, "x", 1, false), O_EISDIR);
+	    ofs_write(env.ns, OFS_ROOT_INO, 0, 0, "x", 1, false), O_EISDIR);
 	cr_assert_eq(ofs_getattr(env.ns, 999999, &a), O_ENOTFOUND);
 	/* details name the path */
 	cr_assert_eq(
@@ -636,7 +831,7 @@ Test(ns, setattr_mode_and_mtime, .init = setup, .fini = teardown)
 	ok(ofs_setattr(env.ns, OFS_ROOT_INO, true, 0711, false, 0, &a),
 	    "setattr root");
 	cr_assert_eq(a.mode, 0711);
-	ok(ofs_flush(env.ns, OFS_ROOT_INO, true), "flush");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush");
 	reopen();
 	f = lookup_(env.ns, OFS_ROOT_INO, "f");
 	ok(ofs_getattr(env.ns, f, &a), "getattr");
@@ -661,11 +856,15 @@ Test(ns, diary_lines_fragments_every_offset, .init = setup, .fini = teardown)
 	append_(env.ns, y, "second ");
 	strcat(want, "second ");
 	append_(env.ns, y, "half\nthird\nfrag");
-	strcat(want, "half\nthird\nfrag");
-	/* uncommitted: queued appends and the fragment */
+	strcat(want, "half\nthird\n");
+	/* uncommitted: queued appends; the fragment is not an entry yet */
 	expect_contents(env.ns, y, want);
 	expect_every_offset(env.ns, y, want);
-	ok(ofs_flush(env.ns, y, true), "flush");
+	/* a plain write must land at the end as this writer sees it */
+	cr_assert_eq(
+	    ofs_write(env.ns, y, 0, strlen(want), "x", 1, false), O_EPERM);
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	strcat(want, "frag");
 	expect_contents(env.ns, y, want);
 	expect_every_offset(env.ns, y, want);
 	/* committed prefix + queued suffix */
@@ -677,10 +876,10 @@ Test(ns, diary_lines_fragments_every_offset, .init = setup, .fini = teardown)
 		append_(env.ns, y, line);
 		strcat(want, line);
 		if (i % 9 == 0)
-			ok(ofs_flush(env.ns, y, true), "flush");
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
 	}
 	expect_every_offset(env.ns, y, want);
-	ok(ofs_flush(env.ns, y, true), "flush");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
 	expect_every_offset(env.ns, y, want);
 	reopen();
 	y = lookup_(env.ns, OFS_ROOT_INO, "log");
@@ -694,19 +893,19 @@ Test(
 	uint64_t y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
 
 	append_(env.ns, y, "one\ntwo\n");
-	ok(ofs_flush(env.ns, y, true), "flush");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
 	append_(env.ns, y, "three\n");
-	cr_assert_eq(ofs_write(env.ns, y, 0, "XX", 2, false), O_EPERM);
+	cr_assert_eq(ofs_write(env.ns, y, 0, 0, "XX", 2, false), O_EPERM);
 	cr_assert(
 	    strstr(o_err_detail(), "/log") != NULL, "%s", o_err_detail());
-	cr_assert_eq(ofs_write(env.ns, y, 3, "XX\n", 3, false), O_EPERM);
-	cr_assert_eq(ofs_write(env.ns, y, 100, "XX\n", 3, false), O_EPERM);
+	cr_assert_eq(ofs_write(env.ns, y, 0, 3, "XX\n", 3, false), O_EPERM);
+	cr_assert_eq(ofs_write(env.ns, y, 0, 100, "XX\n", 3, false), O_EPERM);
 	cr_assert_eq(ofs_truncate(env.ns, y, 0), O_EPERM);
 	cr_assert_eq(ofs_truncate(env.ns, y, 100), O_EPERM);
 	expect_contents(env.ns, y, "one\ntwo\nthree\n");
 	/* a write exactly at the end is an append */
-	ok(ofs_write(env.ns, y, 14, "four\n", 5, false), "write at end");
-	ok(ofs_flush(env.ns, y, true), "flush");
+	ok(ofs_write(env.ns, y, 0, 14, "four\n", 5, false), "write at end");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
 	expect_contents(env.ns, y, "one\ntwo\nthree\nfour\n");
 }
 
@@ -728,7 +927,7 @@ Test(ns, diary_many_blocks_random_reads, .init = setup, .fini = teardown)
 		memcpy(want + len, line, (size_t) n);
 		len += (size_t) n;
 		if (i % 5 == 4)
-			ok(ofs_flush(env.ns, y, true), "flush");
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
 	}
 	want[len] = '\0';
 	srand(3);
@@ -771,10 +970,11 @@ append_thread(void *arg)
 		     "----------------------------------------------------"
 		      "--------");
 
-		if (ofs_write(ap->ns, ap->ino, 0, line, (size_t) n, true) !=
+		if (ofs_write(ap->ns, ap->ino, 0, 0, line, (size_t) n, true) !=
 		    O_OK)
 			return (void *) 1;
-		if (i % 50 == 49 && ofs_flush(ap->ns, ap->ino, true) != O_OK)
+		if (i % 50 == 49 &&
+		    ofs_flush(ap->ns, ap->ino, 0, true) != O_OK)
 			return (void *) 2;
 	}
 	return NULL;
@@ -833,7 +1033,7 @@ Test(ns, diary_two_threads_never_interleave_inside_a_line, .init = setup,
 	all = read_all(env.ns, y, NULL);
 	check_lines(all, 2, PER);
 	free(all);
-	ok(ofs_flush(env.ns, y, true), "flush");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
 	reopen();
 	y   = lookup_(env.ns, OFS_ROOT_INO, "log");
 	all = read_all(env.ns, y, NULL);
@@ -843,6 +1043,33 @@ Test(ns, diary_two_threads_never_interleave_inside_a_line, .init = setup,
 
 /* ---- durability, sharing, async ------------------------------------------
  */
+
+/* Writers that split their lines across writes, interleaved write by
+ * write: every line comes out whole, and only a flush ends a fragment. */
+Test(
+    ns, diary_writers_fragments_are_their_own, .init = setup, .fini = teardown)
+{
+	uint64_t y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+
+	ok(ofs_write(env.ns, y, 1, 0, "alpha-", 6, true), "a1");
+	ok(ofs_write(env.ns, y, 2, 0, "beta-", 5, true), "b1");
+	ok(ofs_write(env.ns, y, 1, 0, "one\nalpha-", 10, true), "a2");
+	ok(ofs_write(env.ns, y, 2, 0, "two\nbeta-three", 14, true), "b2");
+	expect_contents(env.ns, y, "alpha-one\nbeta-two\n");
+	/* writer 2 may continue at the end as it sees it */
+	ok(ofs_write(env.ns, y, 2, strlen("alpha-one\nbeta-two\nbeta-three"),
+	       "!", 1, false),
+	    "b3 at its own end");
+	ok(ofs_flush(env.ns, y, 2, true), "flush b");
+	expect_contents(env.ns, y, "alpha-one\nbeta-two\nbeta-three!");
+	ok(ofs_write(env.ns, y, 1, 0, "two\n", 4, true), "a3");
+	expect_contents(
+	    env.ns, y, "alpha-one\nbeta-two\nbeta-three!alpha-two\n");
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	expect_contents(
+	    env.ns, y, "alpha-one\nbeta-two\nbeta-three!alpha-two\n");
+}
 
 Test(ns, everything_survives_reopen, .init = setup, .fini = teardown)
 {
@@ -878,8 +1105,8 @@ Test(ns, two_namespaces_see_each_other_after_refresh, .init = setup,
 	ya = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
 	write_(env.ns, fa, 0, "from a");
 	append_(env.ns, ya, "a1\n");
-	ok(ofs_flush(env.ns, fa, true), "flush f");
-	ok(ofs_flush(env.ns, ya, true), "flush log");
+	ok(ofs_flush(env.ns, fa, 0, true), "flush f");
+	ok(ofs_flush(env.ns, ya, 0, true), "flush log");
 	cr_assert_eq(ofs_lookup(b, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
 	ok(ofs_ns_refresh(b, OFS_ROOT_INO), "refresh root");
 	fb = lookup_(b, OFS_ROOT_INO, "f");
@@ -890,13 +1117,13 @@ Test(ns, two_namespaces_see_each_other_after_refresh, .init = setup,
 	/* b appends and overwrites; a refreshes */
 	append_(b, yb, "b1\n");
 	write_(b, fb, 0, "FROM B");
-	ok(ofs_flush(b, yb, true), "flush b log");
-	ok(ofs_flush(b, fb, true), "flush b f");
+	ok(ofs_flush(b, yb, 0, true), "flush b log");
+	ok(ofs_flush(b, fb, 0, true), "flush b f");
 	append_(env.ns, ya, "a2\n"); /* queued in a, lands after b1 */
 	expect_contents(env.ns, ya, "a1\na2\n");
 	ok(ofs_ns_refresh(env.ns, ya), "refresh log");
 	expect_contents(env.ns, ya, "a1\nb1\na2\n");
-	ok(ofs_flush(env.ns, ya, true), "flush a log");
+	ok(ofs_flush(env.ns, ya, 0, true), "flush a log");
 	expect_contents(env.ns, ya, "a1\nb1\na2\n");
 	ok(ofs_ns_refresh(env.ns, fa), "refresh via file");
 	expect_contents(env.ns, fa, "FROM B");
@@ -905,7 +1132,7 @@ Test(ns, two_namespaces_see_each_other_after_refresh, .init = setup,
 
 	/* a removal in b: a's inode becomes unlinked after refresh */
 	ok(ofs_unlink(b, OFS_ROOT_INO, "f"), "unlink in b");
-	ok(ofs_flush(b, OFS_ROOT_INO, true), "flush b root");
+	ok(ofs_flush(b, OFS_ROOT_INO, 0, true), "flush b root");
 	ok(ofs_ns_refresh(env.ns, OFS_ROOT_INO), "refresh a root");
 	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
 	ok(ofs_getattr(env.ns, fa, &a), "getattr");
@@ -928,8 +1155,8 @@ Test(ns, async_commits_within_the_interval, .init = setup, .fini = teardown)
 	write_(a, f, 0, "async data");
 	append_(a, y, "async line\nfrag");
 	t0 = o_mono_ns();
-	ok(ofs_flush(a, f, false), "flush f");
-	ok(ofs_flush(a, y, false), "flush y");
+	ok(ofs_flush(a, f, 0, false), "flush f");
+	ok(ofs_flush(a, y, 0, false), "flush y");
 	/* a commit is ~1 ms here, so this only catches gross waiting */
 	cr_assert_lt(o_mono_ns() - t0, 100000000ull, "async flush waited");
 	for (i = 0; i < 300; i++) {
@@ -978,18 +1205,18 @@ Test(ns, background_failure_is_kept_for_the_next_flush, .init = setup,
 	f = create_(a, OFS_ROOT_INO, "f", OFS_FILE);
 	write_(a, f, 0, "precious");
 	atomic_store(&fail_writes, 1);
-	ok(ofs_flush(a, f, false), "queue");
+	ok(ofs_flush(a, f, 0, false), "queue");
 	usleep(200000); /* the committer fails several times */
 	ofs_ns_stats(a, &st);
 	cr_assert_gt(st.errors, 0);
 	cr_assert_gt(st.pending, 0);
-	e = ofs_flush(a, f, false);
+	e = ofs_flush(a, f, 0, false);
 	cr_assert_eq(e, O_EIO, "got %s", o_errname(e));
 	cr_assert_eq(ofs_errno(e), EIO);
 	cr_assert(strstr(o_err_detail(), "/f") != NULL, "%s", o_err_detail());
-	cr_assert_eq(ofs_flush(a, f, true), O_EIO);
+	cr_assert_eq(ofs_flush(a, f, 0, true), O_EIO);
 	atomic_store(&fail_writes, 0);
-	ok(ofs_flush(a, f, true), "flush after recovery");
+	ok(ofs_flush(a, f, 0, true), "flush after recovery");
 	ofs_ns_stats(a, &st);
 	cr_assert_eq(st.pending, 0);
 	ok(ofs_ns_close(a), "close a");
@@ -1056,7 +1283,7 @@ Test(ns, xattrs_user_and_computed, .init = setup, .fini = teardown)
 	cr_assert_eq(ofs_removexattr(env.ns, y, "user.optimfs.rev"), O_EPERM);
 
 	append_(env.ns, y, "a\nb\nc\n");
-	ok(ofs_flush(env.ns, y, true), "flush");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
 	v = getx(env.ns, y, "user.optimfs.entries");
 	cr_assert_str_eq(v, "3");
 	free(v);
@@ -1133,7 +1360,7 @@ Test(ns, stats_count, .init = setup, .fini = teardown)
 	cr_assert_geq(st.pending, 1);
 	cr_assert_eq(st.inodes, 2);
 	cr_assert_eq(st.collections, 1);
-	ok(ofs_flush(env.ns, f, true), "flush");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
 	ofs_ns_stats(env.ns, &st);
 	cr_assert_eq(st.pending, 0);
 	cr_assert_geq(st.commits, 1);
