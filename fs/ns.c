@@ -51,6 +51,11 @@
 /* File pieces kept in memory across all inodes before clean ones are
  * evicted. */
 #define OFS_PIECE_BUDGET (32ull << 20)
+/* Bytes appended to a diary and not yet committed before the writer
+ * commits them itself. */
+#define OFS_QUEUE_MAX (16ull << 20)
+/* Memory of a queued append besides its bytes (action value, copies). */
+#define OFS_ACT_OVERHEAD 256
 /* Dirty pieces of one file before they are staged and committed. */
 #define OFS_DIRTY_MAX (8ull << 20)
 /* Largest record decoded (records before piece collections held whole
@@ -732,15 +737,18 @@ parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
-	char  path[512], detail[512];
-	o_err e;
+	char     path[512], detail[512];
+	uint64_t queued;
+	o_err    e;
 
 	lock_ns(ns);
 	oc->dirty = false;
+	queued    = oc->queued_bytes;
 	unlock_ns(ns);
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
 	if (e == O_OK) {
+		oc->queued_bytes -= O_MIN(queued, oc->queued_bytes);
 		if (oc->failing) {
 			path_of(ns, oc->ino, path, sizeof(path));
 			o_log(O_LOG_INFO, "commit of %s %s works again",
@@ -2674,11 +2682,22 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	}
 	if ((e = inode_coll(ns, in, &oc)) != O_OK)
 		goto out_unlock;
+	/* bounded memory: a writer that outruns the committer commits the
+	 * queue itself before its append is taken (an error is then
+	 * reported before anything of this write is queued) */
+	if (oc->queued_bytes >= OFS_QUEUE_MAX || oc->err != O_OK) {
+		unlock_ns(ns);
+		e = coll_sync(ns, oc);
+		lock_ns(ns);
+		if (e != O_OK)
+			goto out_unlock;
+	}
 	unlock_ns(ns);
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path);
 	lock_ns(ns);
 	if (e == O_OK) {
 		ns->bytes_written += len;
+		oc->queued_bytes += len + OFS_ACT_OVERHEAD;
 		oc->dirty = true;
 	}
 out_unlock:

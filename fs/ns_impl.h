@@ -39,8 +39,10 @@ struct ofs_coll {
 	uint64_t              ino;   /* owning inode, for messages; ns_mtx */
 	bool                  dirty; /* staged work not yet synced; ns_mtx */
 	o_err                 err;   /* last failed sync, unreported; ns_mtx */
-	bool             failing; /* the last sync failed (logged); ns_mtx */
-	struct ofs_coll *next;    /* list of all; guarded by ns_mtx */
+	bool     failing;      /* the last sync failed (logged); ns_mtx */
+	uint64_t queued_bytes; /* diary bytes appended, not yet committed;
+	                         ns_mtx */
+	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
 /*
