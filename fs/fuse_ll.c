@@ -146,6 +146,7 @@ struct ofs_fuse {
 	pthread_cond_t  f_cv;
 	int             workers;   /* guarded by f_mtx */
 	bool            ns_closed; /* guarded by f_mtx */
+	struct ll_fh   *fhs;       /* open files; guarded by f_mtx */
 	o_err           close_err; /* guarded by f_mtx */
 	atomic_bool     stopping;
 
@@ -177,8 +178,9 @@ struct ll_fh {
 	uint64_t        ino;
 	uint8_t         kind; /* enum ofs_kind; 0 for control files */
 	atomic_bool     written;
-	struct o_buf    text; /* status/stats: the snapshot read */
-	struct ctl_req *req;  /* ctl: the request */
+	struct o_buf    text;        /* status/stats: the snapshot read */
+	struct ctl_req *req;         /* ctl: the request */
+	struct ll_fh   *prev, *next; /* all open files; guarded by f_mtx */
 };
 
 /* An open directory. */
@@ -199,6 +201,46 @@ static struct ll_fh *
 fh_of(const struct fuse_file_info *fi)
 {
 	return (struct ll_fh *) (uintptr_t) fi->fh;
+}
+
+/* A new open file, listed so that the ones the kernel never released
+ * (still open at unmount) are freed by ofs_fuse_close. */
+static struct ll_fh *
+fh_new(struct ofs_fuse *f)
+{
+	struct ll_fh *fh = o_calloc(1, sizeof(*fh));
+
+	pthread_mutex_lock(&f->f_mtx);
+	fh->next = f->fhs;
+	if (f->fhs != NULL)
+		f->fhs->prev = fh;
+	f->fhs = fh;
+	pthread_mutex_unlock(&f->f_mtx);
+	return fh;
+}
+
+static void ctl_req_rele(struct ctl_req *r);
+
+static void
+fh_free(struct ofs_fuse *f, struct ll_fh *fh)
+{
+	pthread_mutex_lock(&f->f_mtx);
+	if (fh->prev != NULL)
+		fh->prev->next = fh->next;
+	else
+		f->fhs = fh->next;
+	if (fh->next != NULL)
+		fh->next->prev = fh->prev;
+	pthread_mutex_unlock(&f->f_mtx);
+	if (fh->req != NULL) {
+		pthread_mutex_lock(&fh->req->r_mtx);
+		fh->req->cancelled = true;
+		pthread_cond_broadcast(&fh->req->r_cv);
+		pthread_mutex_unlock(&fh->req->r_mtx);
+		ctl_req_rele(fh->req);
+	}
+	o_buf_fini(&fh->text);
+	free(fh);
 }
 
 static bool
@@ -707,7 +749,7 @@ ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_errno(req, OP_open, EACCES);
 		return;
 	}
-	fh      = o_calloc(1, sizeof(*fh));
+	fh      = fh_new(f);
 	fh->ino = ino;
 	if (ino == CTL_STATUS_INO)
 		status_text(f, &fh->text);
@@ -723,12 +765,8 @@ ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->direct_io = 1;
 	fi->fh        = (uintptr_t) fh;
-	if (fuse_reply_open(req, fi) != 0) {
-		if (fh->req)
-			ctl_req_rele(fh->req);
-		o_buf_fini(&fh->text);
-		free(fh);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		fh_free(f, fh);
 }
 
 /*
@@ -976,7 +1014,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_fail(req, OP_create, err, parent, name);
 		return;
 	}
-	fh       = o_calloc(1, sizeof(*fh));
+	fh       = fh_new(f);
 	fh->ino  = a.ino;
 	fh->kind = a.kind;
 	atomic_store(&fh->written, true); /* the creation itself */
@@ -985,7 +1023,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fi->keep_cache = 0;
 	entry_of(f, &a, &e);
 	if (fuse_reply_create(req, &e, fi) != 0)
-		free(fh);
+		fh_free(f, fh);
 }
 
 static void
@@ -1012,7 +1050,7 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if ((err = ofs_truncate(f->ns, ino, 0)) != O_OK)
 			goto out_fail;
 	}
-	fh       = o_calloc(1, sizeof(*fh));
+	fh       = fh_new(f);
 	fh->ino  = ino;
 	fh->kind = a.kind;
 	atomic_store(&fh->written,
@@ -1021,7 +1059,7 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io  = a.kind == OFS_DIARY;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) != 0)
-		free(fh);
+		fh_free(f, fh);
 	return;
 out_fail:
 	reply_fail(req, OP_open, err, ino, NULL);
@@ -1143,15 +1181,7 @@ ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ll_fh    *fh = fh_of(fi);
 
 	count(f, OP_release);
-	if (fh->req != NULL) {
-		pthread_mutex_lock(&fh->req->r_mtx);
-		fh->req->cancelled = true;
-		pthread_cond_broadcast(&fh->req->r_cv);
-		pthread_mutex_unlock(&fh->req->r_mtx);
-		ctl_req_rele(fh->req);
-	}
-	o_buf_fini(&fh->text);
-	free(fh);
+	fh_free(f, fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1785,6 +1815,8 @@ ofs_fuse_close(struct ofs_fuse *f)
 	fuse_remove_signal_handlers(f->se);
 	/* Runs the destroy handler if init was received. */
 	fuse_session_destroy(f->se);
+	while (f->fhs != NULL) /* open at unmount: never released */
+		fh_free(f, f->fhs);
 	close_ns(f);
 	err = f->close_err;
 	fuse_free(f);
