@@ -57,7 +57,7 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
     bool *found)
 {
 	struct oc_tracker *t  = (struct oc_tracker *) s;
-	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id);
+	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id), *m;
 	struct oc_val      base = oc_null();
 	bool               have = false;
 	size_t             i;
@@ -76,6 +76,11 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	}
 	if (tf->insert != NULL)
 		return oc_tf_apply(NULL, tf, out, found);
+	if (t->memo != NULL && (m = oc_tfs_get(t->memo, id)) != NULL) {
+		*out   = oc_val_dup(m->insert);
+		*found = true;
+		return O_OK;
+	}
 	if ((e = oc_bstore_get(t->src, id, &base, &have)) != O_OK) {
 		oc_val_fini(&base);
 		return e;
@@ -89,6 +94,8 @@ trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 			return e;
 		}
 	}
+	if (t->memo != NULL)
+		oc_tfs_insert(t->memo, oc_val_dup(&base));
 	*out   = base;
 	*found = true;
 	return O_OK;
@@ -104,6 +111,8 @@ trk_insert(struct oc_bstore *s, struct oc_val blk)
 		oc_val_fini(&blk);
 		return o_err_set(O_EINVAL, "insert of a block without id");
 	}
+	if (t->memo != NULL)
+		oc_tfs_remove(t->memo, &id);
 	oc_tfs_insert(&t->tfs, blk);
 	return O_OK;
 }
@@ -111,14 +120,59 @@ trk_insert(struct oc_bstore *s, struct oc_val blk)
 static o_err
 trk_update(struct oc_bstore *s, const struct oc_bid *id, struct oc_op op)
 {
-	return oc_tfs_update(&((struct oc_tracker *) s)->tfs, id, op);
+	struct oc_tracker *t = (struct oc_tracker *) s;
+	struct oc_tf      *tf, *m;
+	o_err              e = oc_tfs_update(&t->tfs, id, op);
+
+	if (t->memo == NULL || (m = oc_tfs_get(t->memo, id)) == NULL)
+		return e;
+	/* keep the memo in step with the op just appended */
+	tf = oc_tfs_get(&t->tfs, id);
+	if (e != O_OK || tf == NULL || tf->insert != NULL || tf->nops == 0 ||
+	    oc_op_apply(m->insert, &tf->ops[tf->nops - 1]) != O_OK)
+		oc_tfs_remove(t->memo, id);
+	return e;
 }
 
 static o_err
 trk_del(struct oc_bstore *s, const struct oc_bid *id)
 {
-	oc_tfs_delete(&((struct oc_tracker *) s)->tfs, id);
+	struct oc_tracker *t = (struct oc_tracker *) s;
+
+	if (t->memo != NULL)
+		oc_tfs_remove(t->memo, id);
+	oc_tfs_delete(&t->tfs, id);
 	return O_OK;
+}
+
+static o_err
+trk_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
+    const struct oc_val **out, bool *found)
+{
+	struct oc_tracker *t  = (struct oc_tracker *) s;
+	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id), *m;
+	o_err              e;
+
+	*out = NULL;
+	if (tf == NULL)
+		return oc_bstore_peek(t->src, id, tmp, out, found);
+	*found = false;
+	if (tf->del)
+		return O_OK;
+	if (tf->insert != NULL && tf->nops == 0) {
+		*out   = tf->insert;
+		*found = true;
+		return O_OK;
+	}
+	if (tf->insert == NULL && t->memo != NULL &&
+	    (m = oc_tfs_get(t->memo, id)) != NULL) {
+		*out   = m->insert;
+		*found = true;
+		return O_OK;
+	}
+	if ((e = trk_get(s, id, tmp, found)) == O_OK && *found)
+		*out = tmp;
+	return e;
 }
 
 static const struct oc_bstore_ops trk_ops = {
@@ -133,7 +187,34 @@ oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src)
 {
 	t->base.ops = &trk_ops;
 	t->src      = src;
+	t->memo     = NULL;
 	oc_tfs_init(&t->tfs);
+}
+
+void
+oc_tracker_memo_on(struct oc_tracker *t)
+{
+	if (t->memo == NULL) {
+		t->memo = o_malloc(sizeof(*t->memo));
+		oc_tfs_init(t->memo);
+	}
+}
+
+static void
+memo_clear(struct oc_tracker *t)
+{
+	if (t->memo != NULL) {
+		oc_tfs_fini(t->memo);
+		oc_tfs_init(t->memo);
+	}
+}
+
+void
+oc_tracker_unstage(struct oc_tracker *t, const struct oc_bid *id)
+{
+	if (t->memo != NULL)
+		oc_tfs_remove(t->memo, id);
+	oc_tfs_remove(&t->tfs, id);
 }
 
 void
@@ -148,6 +229,11 @@ void
 oc_tracker_fini(struct oc_tracker *t)
 {
 	oc_tfs_fini(&t->tfs);
+	if (t->memo != NULL) {
+		oc_tfs_fini(t->memo);
+		free(t->memo);
+		t->memo = NULL;
+	}
 }
 
 void
@@ -158,6 +244,7 @@ oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old)
 	else
 		oc_tfs_fini(&t->tfs);
 	oc_tfs_init(&t->tfs);
+	memo_clear(t);
 }
 
 bool
@@ -389,6 +476,34 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	return O_OK;
 }
 
+/* A hit points at the entry (valid until the next call on the cache). */
+static o_err
+cache_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
+    const struct oc_val **out, bool *found)
+{
+	struct oc_cache *c = (struct oc_cache *) s;
+	struct cent     *e;
+	o_err            err;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->c_mtx);
+	e = *c_slot(c, id);
+	if (e != NULL) {
+		c_unlink(c, e);
+		c_push_front(c, e);
+		*out   = &e->blk;
+		*found = true;
+		c->st.hits++;
+		pthread_mutex_unlock(&c->c_mtx);
+		return O_OK;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	/* a miss: read and cache as get does, answer from the copy */
+	if ((err = cache_get(s, id, tmp, found)) == O_OK && *found)
+		*out = tmp;
+	return err;
+}
+
 static const struct oc_bstore_ops cache_ops = { .get = cache_get };
 
 struct oc_cache *
@@ -480,6 +595,9 @@ oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
 				c_drop(c, id);
 				continue;
 			}
+			c->bytes -= e->bytes;
+			e->bytes = oc_val_footprint(&e->blk);
+			c->bytes += e->bytes;
 			e->rev = rev;
 			c_unlink(c, e);
 			c_push_front(c, e);
@@ -584,6 +702,19 @@ mem_del(struct oc_bstore *s, const struct oc_bid *id)
 	return O_OK;
 }
 
+static o_err
+mem_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
+    const struct oc_val **out, bool *found)
+{
+	struct oc_memstore *m  = (struct oc_memstore *) s;
+	struct oc_tf       *tf = oc_tfs_get(&m->blocks, id);
+
+	(void) tmp;
+	*found = tf != NULL && tf->insert != NULL;
+	*out   = *found ? tf->insert : NULL;
+	return O_OK;
+}
+
 static const struct oc_bstore_ops mem_ops = {
 	.get    = mem_get,
 	.insert = mem_insert,
@@ -620,4 +751,25 @@ size_t
 oc_memstore_len(struct oc_memstore *m)
 {
 	return m->blocks.n;
+}
+
+/* ---- borrowed reads ---------------------------------------------------- */
+
+o_err
+oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *tmp, const struct oc_val **out, bool *found)
+{
+	o_err e;
+
+	*out = NULL;
+	if (s->ops == &trk_ops)
+		return trk_peek(s, id, tmp, out, found);
+	if (s->ops == &cache_ops)
+		return cache_peek(s, id, tmp, out, found);
+	if (s->ops == &mem_ops)
+		return mem_peek(s, id, tmp, out, found);
+	e = oc_bstore_get(s, id, tmp, found);
+	if (e == O_OK && *found)
+		*out = tmp;
+	return e;
 }

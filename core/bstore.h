@@ -61,6 +61,19 @@ oc_bstore_del(struct oc_bstore *s, const struct oc_bid *id)
 	return s->ops->del(s, id);
 }
 
+/*
+ * Like get, but *out points at a block the store keeps instead of a copy:
+ * read-only, and valid only until the next call on s or on any store under
+ * it (from any thread: users of a shared cache must serialise; a
+ * collection's latch does).  The stores of this file (tracker, cache,
+ * memory store) lend their blocks; others are read with get into *tmp,
+ * the caller's scratch (OC_NULL on entry; the caller finis it), and *out
+ * points there, as it may for a block a tracker has to materialise.
+ * Absent: *out NULL, *found false.  For read paths that look at one node
+ * at a time (B+tree lookups).
+ */
+o_err oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *tmp, const struct oc_val **out, bool *found);
 /* get() that turns "absent" into O_ENOTFOUND naming the block. */
 o_err oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
     struct oc_val *out);
@@ -79,6 +92,7 @@ struct oc_tracker {
 	struct oc_bstore  base;
 	struct oc_bstore *src;
 	struct oc_tfs     tfs;
+	struct oc_tfs    *memo; /* NULL: off; see oc_tracker_memo_on */
 };
 
 void oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src);
@@ -88,6 +102,17 @@ void oc_tracker_init_with(struct oc_tracker *t, struct oc_bstore *src,
 void oc_tracker_fini(struct oc_tracker *t);
 /* Move the staged transforms to *old (may be NULL: discarded); empty t. */
 void oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old);
+/*
+ * Keep the blocks read through t whose staged transform is a list of ops,
+ * materialised, and apply later ops to them too, so a block with k staged
+ * ops costs one copy per read instead of a copy of the source's block plus
+ * k ops.  Only sound while the source's version of such a block does not
+ * change behind t: the owner must unstage (or reset) a block whose source
+ * changed.  Off by default; reset and fini drop the memo.
+ */
+void oc_tracker_memo_on(struct oc_tracker *t);
+/* Drop whatever is staged for id (and its memo). */
+void oc_tracker_unstage(struct oc_tracker *t, const struct oc_bid *id);
 /* Does any staged block appear in ids? */
 bool oc_tracker_conflicts(const struct oc_tracker *t, const struct oc_bid *ids,
     size_t n);

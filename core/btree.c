@@ -1,11 +1,12 @@
 /*
  * btree.c - B+tree over a block store (formats and invariants: btree.h).
  *
- * Design notes.  Nodes are private copies read from the store; a mutation
- * first walks root to leaf, keeping the copies on a path stack (there are no
- * sibling links), then changes them bottom-up with oc_bstore_apply(), which
- * keeps the copies and the store in step.  Each put/del runs in an atomic
- * scope (a tracker over bt->s) that is committed only when every step
+ * Design notes.  A lookup borrows one node at a time (oc_bstore_peek) and
+ * copies only the value it returns.  A mutation works on private copies:
+ * it first walks root to leaf, keeping the copies on a path stack (there
+ * are no sibling links), then changes them bottom-up with oc_bstore_apply(),
+ * which keeps the copies and the store in step.  Each put/del runs in an
+ * atomic scope (a tracker over bt->s) that is committed only when every step
  * succeeded, so an error half way stages nothing.  Ops are kept small: one
  * entry spliced in or out, a tail cut off a node that splits (the new right
  * node is inserted whole), one partition replaced on a borrow.
@@ -277,13 +278,43 @@ trunk_load(struct oc_bstore *s, const struct oc_bid *trunk, struct oc_val *t,
 	return O_OK;
 }
 
+/* Borrow node *id (oc_bstore_peek: valid until the next store call). */
+static o_err
+node_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
+    const struct oc_val **out, bool *leaf)
+{
+	bool  found = false;
+	char  str[OC_BID_STRLEN];
+	o_err e;
+
+	if ((e = oc_bstore_peek(s, id, tmp, out, &found)) != O_OK)
+		return o_err_wrap(e, "btree node %s", oc_bid_str(id, str));
+	if (!found)
+		return corrupt(id, "referenced but missing");
+	return check_shape(id, *out, leaf);
+}
+
+/* The root id of an opened tree (the trunk is borrowed, not copied). */
 static o_err
 root_load(struct oc_btree *bt, struct oc_bid *root)
 {
-	struct oc_val t;
-	o_err         e = trunk_load(bt->s, &bt->trunk, &t, root);
+	struct oc_val        tmp = oc_null();
+	const struct oc_val *t;
+	bool                 found = false;
+	char                 str[OC_BID_STRLEN];
+	o_err                e;
 
-	oc_val_fini(&t);
+	oc_bid_str(&bt->trunk, str);
+	e = oc_bstore_peek(bt->s, &bt->trunk, &tmp, &t, &found);
+	if (e == O_OK && !found)
+		e = o_err_set(O_ENOTFOUND, "missing block %s", str);
+	if (e != O_OK)
+		e = o_err_wrap(e, "btree trunk %s", str);
+	else if (!oc_map_bid(t, OC_BTREE_F_ROOT, root))
+		e = o_err_set(O_ECORRUPT,
+		    "btree trunk %s: \"root\" missing or not a 32-byte id",
+		    str);
+	oc_val_fini(&tmp);
 	return e;
 }
 
@@ -499,37 +530,56 @@ out:
 
 /* ---- lookups ----------------------------------------------------------- */
 
+/*
+ * A lookup only reads: it borrows one node at a time (oc_bstore_peek) and
+ * copies nothing but the child id to follow and the value found.
+ */
 o_err
 oc_btree_get(struct oc_btree *bt, const void *key, size_t klen,
     struct oc_val *val, bool *found)
 {
-	const uint8_t       *k = kptr(key, klen);
-	const struct oc_val *ents;
-	struct oc_bid        root;
-	struct path          p;
-	size_t               i;
-	o_err                e;
+	const uint8_t *k = kptr(key, klen);
+	struct oc_bid  root, id;
+	int            depth;
+	o_err          e;
 
 	if (val != NULL)
 		*val = oc_null();
-	*found  = false;
-	p.depth = 0;
+	*found = false;
 	if (key == NULL && klen > 0)
 		return o_err_set(O_EINVAL, "btree get: NULL key");
 	if ((e = root_load(bt, &root)) != O_OK)
 		return e;
-	if ((e = descend(bt->s, &root, k, klen, &p)) != O_OK)
-		goto out;
-	ents = fld(&p.n[p.depth - 1].blk, F_ENTRIES);
-	i    = bound(ents, true, k, klen, false);
-	if (i < ents->u.a.n && kcmp(ent_key(ents, i), k, klen) == 0) {
-		*found = true;
-		if (val != NULL)
-			*val = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
+	id = root;
+	for (depth = 0;; depth++) {
+		struct oc_val        tmp = oc_null();
+		const struct oc_val *n, *a;
+		bool                 leaf;
+		size_t               i;
+
+		if (depth == OC_BTREE_MAXDEPTH)
+			return corrupt(&root, "path deeper than %d levels",
+			    OC_BTREE_MAXDEPTH);
+		if ((e = node_peek(bt->s, &id, &tmp, &n, &leaf)) != O_OK) {
+			oc_val_fini(&tmp);
+			return e;
+		}
+		if (!leaf) {
+			id = child_id(
+			    n, bound(fld(n, F_PARTS), false, k, klen, true));
+			oc_val_fini(&tmp);
+			continue;
+		}
+		a = fld(n, F_ENTRIES);
+		i = bound(a, true, k, klen, false);
+		if (i < a->u.a.n && kcmp(ent_key(a, i), k, klen) == 0) {
+			*found = true;
+			if (val != NULL)
+				*val = oc_val_dup(&a->u.a.v[i].u.a.v[1]);
+		}
+		oc_val_fini(&tmp);
+		return O_OK;
 	}
-out:
-	path_fini(&p);
-	return e;
 }
 
 /* ---- mutation helpers -------------------------------------------------- */
@@ -1082,8 +1132,8 @@ oc_btree_swap(struct oc_btree *bt, const void *key, size_t klen,
 	bt->version++;
 	oc_atomic_begin(&a, bt->s);
 	if ((e = mut_begin(&m, bt, &a.base)) == O_OK)
-		e = del ? del_in(&m, kptr(key, klen), klen, &f, old) :
-		          put_in(&m, kptr(key, klen), klen, &val, &f, old);
+		e = del ? del_in(&m, kptr(key, klen), klen, &f, old)
+		        : put_in(&m, kptr(key, klen), klen, &val, &f, old);
 	mut_end(&m);
 	oc_val_fini(&val);
 	if (e == O_OK && (e = oc_atomic_commit(&a)) != O_OK)

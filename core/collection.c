@@ -408,6 +408,9 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	c->cache = oc_cache_alloc(&c->src.base, 1024);
 	oc_tracker_init(&c->side, oc_cache_store(c->cache));
 	oc_tracker_init(&c->trk, &c->side.base);
+	/* sound: a staged block's source only changes by our own commit
+	 * (rebase_own unstages it) or a foreign one (replay resets) */
+	oc_tracker_memo_on(&c->trk);
 	c->pending = oc_array();
 
 	if ((e = read_latest_context(c, &ctx, &exists)) != O_OK)
@@ -609,13 +612,16 @@ oc_coll_update(struct oc_collection *c)
 /*
  * Seal the first segment and build the snapshot of its batch: the staged
  * chunk blocks and the segment's effects over the committed state.
- * Returns the number of actions in the batch.
+ * Returns the number of actions in the batch; *seg says whether it is a
+ * segment's (without one, only staged chunks are committed, and acts
+ * during the I/O open a segment that this commit does not cover).
  */
 static size_t
-build_snapshot(struct oc_collection *c, struct oc_tracker *snap)
+build_snapshot(struct oc_collection *c, struct oc_tracker *snap, bool *seg)
 {
 	oc_tracker_init_with(snap, oc_cache_store(c->cache), &c->side.tfs);
-	if (c->nsegs == 0)
+	*seg = c->nsegs > 0;
+	if (!*seg)
 		return 0;
 	c->segs[0].sealed = true;
 	oc_tfs_merge(&snap->tfs, &c->segs[0].t.tfs);
@@ -650,12 +656,13 @@ stage_tf(struct oc_bstore *dst, const struct oc_bid *id, const struct oc_tf *tf)
  * holds its effects, so each block it touched is staged again as the later
  * segments' effects on it (none: not staged any more); other blocks keep
  * their staged effects.  Costs the first segment's blocks times the number
- * of segments, not a replay of the queue.  A replay while the commit was
- * in flight (act's fallback) rebuilt the segments, which then no longer
+ * of segments, not a replay of the queue.  seg false: the commit held no
+ * segment (staged chunks only), nothing to drop.  A replay while the commit
+ * was in flight (act's fallback) rebuilt the segments, which then no longer
  * line up: replay again.
  */
 static o_err
-rebase_own(struct oc_collection *c, uint64_t gen)
+rebase_own(struct oc_collection *c, uint64_t gen, bool seg)
 {
 	const struct oc_tfs *t0;
 	size_t               i, k;
@@ -664,13 +671,13 @@ rebase_own(struct oc_collection *c, uint64_t gen)
 	c->invented = false;
 	if (gen != c->replay_gen)
 		return replay(c);
-	if (c->nsegs == 0)
+	if (!seg)
 		return O_OK;
 	t0 = &c->segs[0].t.tfs;
 	for (i = 0; i < t0->n && e == O_OK; i++) {
 		const struct oc_bid *id = &t0->e[i].id;
 
-		oc_tfs_remove(&c->trk.tfs, id);
+		oc_tracker_unstage(&c->trk, id);
 		for (k = 1; k < c->nsegs && e == O_OK; k++) {
 			const struct oc_tf *tf =
 			    oc_tfs_get(&c->segs[k].t.tfs, id);
@@ -730,7 +737,7 @@ oc_coll_sync(struct oc_collection *c)
 		size_t               nb, i;
 		uint64_t             gen = c->replay_gen;
 		int64_t              rev = c->ctx.rev + 1;
-		bool                 conflict = false, pended = false;
+		bool                 conflict = false, pended = false, seg;
 		o_err                ce;
 
 		if (deadline && o_now_ms() > deadline) {
@@ -743,7 +750,7 @@ oc_coll_sync(struct oc_collection *c)
 		memset(&preq, 0, sizeof(preq));
 		memset(&creq, 0, sizeof(creq));
 		oc_aid_random(&preq.aid);
-		nb = build_snapshot(c, &snap);
+		nb = build_snapshot(c, &snap, &seg);
 		for (i = 0; i < nb; i++)
 			oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
 		if ((e = oc_log_open(&log, &snap.base, &c->id)) != O_OK ||
@@ -816,7 +823,7 @@ oc_coll_sync(struct oc_collection *c)
 			pend_tries = 0;
 			pend_since = 0;
 			/* the staged effects were relative to the old state */
-			if ((e = rebase_own(c, gen)) != O_OK)
+			if ((e = rebase_own(c, gen, seg)) != O_OK)
 				break;
 			continue;
 		}
