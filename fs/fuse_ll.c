@@ -1395,40 +1395,36 @@ ll_fsyncdir(
 	fuse_reply_err(req, 0);
 }
 
+/* unlink and rmdir: the same checks around a different namespace call. */
 static void
-ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+remove_common(fuse_req_t req, fuse_ino_t parent, const char *name,
+    enum ll_op op, o_err (*fn)(struct ofs_ns *, uint64_t, const char *))
 {
 	struct ofs_fuse *f = fs_of(req);
 	o_err            err;
 
-	count(f, OP_unlink);
+	count(f, op);
 	if (is_ctl_name(parent, name) || is_ctl(parent)) {
-		reply_errno(req, OP_unlink, EPERM);
+		reply_errno(req, op, EPERM);
 		return;
 	}
-	if ((err = ofs_unlink(f->ns, parent, name)) != O_OK) {
-		reply_fail(req, OP_unlink, err, parent, name);
+	if ((err = fn(f->ns, parent, name)) != O_OK) {
+		reply_fail(req, op, err, parent, name);
 		return;
 	}
 	fuse_reply_err(req, 0);
 }
 
 static void
+ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_common(req, parent, name, OP_unlink, ofs_unlink);
+}
+
+static void
 ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ofs_fuse *f = fs_of(req);
-	o_err            err;
-
-	count(f, OP_rmdir);
-	if (is_ctl_name(parent, name) || is_ctl(parent)) {
-		reply_errno(req, OP_rmdir, EPERM);
-		return;
-	}
-	if ((err = ofs_rmdir(f->ns, parent, name)) != O_OK) {
-		reply_fail(req, OP_rmdir, err, parent, name);
-		return;
-	}
-	fuse_reply_err(req, 0);
+	remove_common(req, parent, name, OP_rmdir, ofs_rmdir);
 }
 
 static void

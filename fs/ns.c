@@ -2642,8 +2642,8 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "write", &in)) != O_OK)
 		goto out_unlock;
-	path_of(ns, ino, path, sizeof(path));
 	if (in->kind == OFS_DIR) {
+		path_of(ns, ino, path, sizeof(path));
 		e = o_err_set(O_EISDIR, "write %s: a directory", path);
 		goto out_unlock;
 	}
@@ -2665,6 +2665,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 		if (append)
 			off = in->sz;
 		if (off + len > OFS_FILE_MAX || off + len < off) {
+			path_of(ns, ino, path, sizeof(path));
 			e = o_err_set(O_ETOOBIG,
 			    "write %s: %zu bytes at %" PRIu64
 			    " exceed the %llu-byte file limit",
@@ -2692,6 +2693,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 		if (e != O_OK)
 			goto out_unlock;
 	}
+	path_of(ns, ino, path, sizeof(path)); /* for messages, unlocked */
 	unlock_ns(ns);
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path);
 	lock_ns(ns);

@@ -28,12 +28,9 @@ e2e_mounted() {
 	grep -qs " $MNT fuse.optimfs " /proc/mounts
 }
 
-e2e_cleanup() {
-	local rc=$?
-
-	set +e
-	cd /
-	# SIGTERM first: the daemon unmounts and commits; then force.
+# Stop the daemon (SIGTERM first: it unmounts and commits; then force)
+# and detach the mount if it is still there.  Never fails.
+e2e_stop() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -TERM "$DAEMON_PID" 2>/dev/null
 		for _ in $(seq 100); do
@@ -41,10 +38,20 @@ e2e_cleanup() {
 			sleep 0.1
 		done
 		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
 	fi
 	if e2e_mounted; then
 		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
 	fi
+	return 0
+}
+
+e2e_cleanup() {
+	local rc=$?
+
+	set +e
+	cd /
+	e2e_stop
 	if [ $rc -ne 0 ]; then
 		echo "$E2E_NAME: FAILED at step: $E2E_STEP" >&2
 		if [ -s "$TMP/daemon.log" ]; then

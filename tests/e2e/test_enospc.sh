@@ -37,18 +37,7 @@ enospc_cleanup() {
 
 	set +e
 	cd /
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		kill -TERM "$DAEMON_PID" 2>/dev/null
-		for _ in $(seq 100); do
-			kill -0 "$DAEMON_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	if e2e_mounted; then
-		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
-	fi
+	e2e_stop
 	if mountpoint -q "$SMALL"; then
 		umount "$SMALL" 2>/dev/null || umount -l "$SMALL"
 	fi
@@ -82,6 +71,35 @@ expect_nospc() {
 	*) fail "$1: failed with [$3] (status $2), expected '$NOSPC'" ;;
 	esac
 	kill -0 "$DAEMON_PID" 2>/dev/null || fail "$1: the daemon died"
+}
+
+# fill LIMIT KIND...: write KIND (file, line) N with fsync for N = i+1,
+# i+2, ... up to LIMIT, recording what was acknowledged, until a write
+# fails: then failed names it, and rc and out hold its status and error.
+fill() {
+	local limit=$1 k
+	shift
+	failed=
+	while [ "$i" -lt "$limit" ]; do
+		i=$((i + 1))
+		for k in "$@"; do
+			if out=$(put_$k $i); then
+				if [ "$k" = file ]; then
+					echo "f$i" >>"$TMP/ack.files"
+				else
+					echo "$i" >>"$TMP/ack.lines"
+				fi
+				continue
+			fi
+			rc=$?
+			if [ "$k" = file ]; then
+				failed="file f$i"
+			else
+				failed="diary line $i"
+			fi
+			return 0
+		done
+	done
 }
 
 # check_acked WHEN: every acknowledged file and diary line reads back,
@@ -129,24 +147,7 @@ echo "   $(df -h --output=avail "$SMALL" | tail -n1 | xargs) left for the store"
 
 step "write files and diary lines with fsync until the disk is full"
 i=0
-failed=
-while [ $i -lt 2000 ]; do
-	i=$((i + 1))
-	if out=$(put_file $i); then
-		echo "f$i" >>"$TMP/ack.files"
-	else
-		rc=$?
-		failed="file f$i"
-		break
-	fi
-	if out=$(put_line $i); then
-		echo "$i" >>"$TMP/ack.lines"
-	else
-		rc=$?
-		failed="diary line $i"
-		break
-	fi
-done
+fill 2000 file line
 [ -n "$failed" ] || fail "2000 writes of 64 KiB fitted on a full disk"
 echo "   $failed failed after $(wc -l <"$TMP/ack.files") files and $(wc -l <"$TMP/ack.lines") lines: $out"
 expect_nospc "$failed" "$rc" "$out"
@@ -199,24 +200,7 @@ check_acked "after remount"
 step "full again: unmount while full exits cleanly"
 avail=$(df -B1 --output=avail "$SMALL" | tail -n1)
 fallocate -l $((avail - 1024 * 1024)) "$SMALL/filler"
-failed=
-while [ $i -lt 4000 ]; do
-	i=$((i + 1))
-	if out=$(put_line $i); then
-		echo "$i" >>"$TMP/ack.lines"
-	else
-		rc=$?
-		failed="diary line $i"
-		break
-	fi
-	if out=$(put_file $i); then
-		echo "f$i" >>"$TMP/ack.files"
-	else
-		rc=$?
-		failed="file f$i"
-		break
-	fi
-done
+fill 4000 line file
 [ -n "$failed" ] || fail "the disk did not fill again"
 expect_nospc "$failed (full again)" "$rc" "$out"
 "$OPTIMFS_BIN" umount "$MNT" || fail "optimfs umount on a full disk failed"
