@@ -20,6 +20,7 @@ FLIP=$OPTIMFS_BUILD_DIR/tests/store_flip
 EIO="Input/output error"
 BIG_MARK="optimfs-big-marker-$RANDOM$RANDOM"
 SMALL_MARK="optimfs-small-marker-$RANDOM$RANDOM"
+HUGE_MARK="optimfs-huge-marker-$RANDOM$RANDOM"
 
 step "mount, write files and a diary"
 e2e_mount
@@ -30,6 +31,15 @@ mkdir "$MNT/a" "$MNT/b" "$MNT/c"
 	head -c 20000 /dev/urandom
 } >"$TMP/big"
 head -c 50000 /dev/urandom >"$TMP/other"
+# past the inline limit: stored in 256 KiB pieces; the marker lies in the
+# second piece, so the first piece stays readable
+{
+	head -c 400000 /dev/urandom
+	printf '%s' "$HUGE_MARK"
+	head -c 300000 /dev/urandom
+} >"$TMP/huge"
+mkdir "$MNT/d"
+cp "$TMP/huge" "$MNT/d/huge"
 cp "$TMP/big" "$MNT/b/big"
 cp "$TMP/other" "$MNT/a/other"
 echo good >"$MNT/a/good"
@@ -45,6 +55,8 @@ step "flip a bit in the stored records holding the markers"
 	fail "store_flip found no record with the big file's marker"
 "$FLIP" "$DATA/store" "$SMALL_MARK" >"$TMP/flip.small" ||
 	fail "store_flip found no record with the small file's marker"
+"$FLIP" "$DATA/store" "$HUGE_MARK" >"$TMP/flip.huge" ||
+	fail "store_flip found no record with the huge file's marker"
 echo "   damaged: $(cat "$TMP/flip.big" "$TMP/flip.small" | cut -c1-30 | xargs)"
 
 step "remount: the damaged file fails with EIO, the log names it"
@@ -61,6 +73,14 @@ grep -qE "block [a-z2-7]{52}" "$TMP/corrupt.log" ||
 	fail "the corruption log line does not name the block"
 grep -qE "mat|rev" "$TMP/corrupt.log" ||
 	fail "the corruption log line does not name the stored record"
+
+step "a damaged piece of a large file: EIO for it, its other pieces read"
+expect_fail "read of the file with a damaged piece" "$EIO" \
+	dd if="$MNT/d/huge" of=/dev/null bs=64k status=none
+cmp -s <(head -c 262144 "$TMP/huge") \
+	<(dd if="$MNT/d/huge" bs=64k count=4 status=none) ||
+	fail "the first (undamaged) piece of d/huge does not read back"
+kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died reading d/huge"
 
 step "a damaged directory block: EIO there, nowhere else"
 out=$(cat "$MNT/c/small" 2>&1) && fail "cat c/small read [$out] from a damaged block"
