@@ -147,6 +147,7 @@ struct ofs_fuse {
 	int             workers;   /* guarded by f_mtx */
 	bool            ns_closed; /* guarded by f_mtx */
 	struct ll_fh   *fhs;       /* open files; guarded by f_mtx */
+	struct ll_dh   *dhs;       /* open directories; guarded by f_mtx */
 	o_err           close_err; /* guarded by f_mtx */
 	atomic_bool     stopping;
 
@@ -189,6 +190,7 @@ struct ll_dh {
 	pthread_mutex_t d_mtx;
 	char          **names; /* guarded by d_mtx: cookie 3 + i */
 	size_t          n, cap;
+	struct ll_dh   *prev, *next; /* all open dirs; guarded by f_mtx */
 };
 
 static struct ofs_fuse *
@@ -1181,8 +1183,31 @@ ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ll_fh    *fh = fh_of(fi);
 
 	count(f, OP_release);
+	if (fh->kind == OFS_DIARY)
+		ofs_release(f->ns, ino, (uint64_t) fi->fh);
 	fh_free(f, fh);
 	fuse_reply_err(req, 0);
+}
+
+static void dh_truncate(struct ll_dh *dh, size_t n);
+
+/* Unlist and free an open directory (releasedir, or still open at
+ * unmount). */
+static void
+dh_free(struct ofs_fuse *f, struct ll_dh *dh)
+{
+	pthread_mutex_lock(&f->f_mtx);
+	if (dh->prev != NULL)
+		dh->prev->next = dh->next;
+	else
+		f->dhs = dh->next;
+	if (dh->next != NULL)
+		dh->next->prev = dh->prev;
+	pthread_mutex_unlock(&f->f_mtx);
+	dh_truncate(dh, 0);
+	free(dh->names);
+	pthread_mutex_destroy(&dh->d_mtx);
+	free(dh);
 }
 
 static void
@@ -1211,11 +1236,15 @@ ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	dh      = o_calloc(1, sizeof(*dh));
 	dh->ino = ino;
 	pthread_mutex_init(&dh->d_mtx, NULL);
+	pthread_mutex_lock(&f->f_mtx);
+	dh->next = f->dhs;
+	if (f->dhs != NULL)
+		f->dhs->prev = dh;
+	f->dhs = dh;
+	pthread_mutex_unlock(&f->f_mtx);
 	fi->fh = (uintptr_t) dh;
-	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&dh->d_mtx);
-		free(dh);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		dh_free(f, dh);
 }
 
 static void
@@ -1223,6 +1252,17 @@ dh_truncate(struct ll_dh *dh, size_t n)
 {
 	while (dh->n > n)
 		free(dh->names[--dh->n]);
+}
+
+/* Give name the next cookie (3 + its index). */
+static void
+dh_push(struct ll_dh *dh, const char *name)
+{
+	if (dh->n == dh->cap) {
+		dh->cap   = dh->cap ? 2 * dh->cap : 64;
+		dh->names = o_realloc(dh->names, dh->cap * sizeof(char *));
+	}
+	dh->names[dh->n++] = o_strdup(name);
 }
 
 /* Filling one readdir reply. */
@@ -1267,11 +1307,7 @@ dirfill_ns(void *arg, const char *name, const struct ofs_attr *a)
 	entry_of(d->f, a, &e);
 	if (!dirfill_add(d, name, &e.attr, &e, (off_t) (3 + dh->n)))
 		return 1;
-	if (dh->n == dh->cap) {
-		dh->cap   = dh->cap ? 2 * dh->cap : 64;
-		dh->names = o_realloc(dh->names, dh->cap * sizeof(char *));
-	}
-	dh->names[dh->n++] = o_strdup(name);
+	dh_push(dh, name);
 	return 0;
 }
 
@@ -1335,12 +1371,7 @@ readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (!dirfill_add(&d, ctl_files[i].name, &e.attr, &e,
 			        (off_t) (3 + dh->n)))
 				break;
-			if (dh->n == dh->cap) {
-				dh->cap   = dh->cap ? 2 * dh->cap : 64;
-				dh->names = o_realloc(
-				    dh->names, dh->cap * sizeof(char *));
-			}
-			dh->names[dh->n++] = o_strdup(ctl_files[i].name);
+			dh_push(dh, ctl_files[i].name);
 		}
 		goto out_reply;
 	}
@@ -1371,12 +1402,7 @@ ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void
 ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ll_dh *dh = (struct ll_dh *) (uintptr_t) fi->fh;
-
-	dh_truncate(dh, 0);
-	free(dh->names);
-	pthread_mutex_destroy(&dh->d_mtx);
-	free(dh);
+	dh_free(fs_of(req), (struct ll_dh *) (uintptr_t) fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1813,6 +1839,8 @@ ofs_fuse_close(struct ofs_fuse *f)
 	fuse_session_destroy(f->se);
 	while (f->fhs != NULL) /* open at unmount: never released */
 		fh_free(f, f->fhs);
+	while (f->dhs != NULL)
+		dh_free(f, f->dhs);
 	close_ns(f);
 	err = f->close_err;
 	fuse_free(f);

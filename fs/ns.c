@@ -7,11 +7,11 @@
  *
  * Design notes.
  * - Truth lives in the directory trees: each entry is the record of ns.h.
- *   The inode table caches one record per object id.  Every change but
- *   file data (mode, times, xattrs, names) is staged into the tree at
- *   once, so the tree with this mount's staged actions is current except
- *   for a dirty file's bytes, size and times, which live in the inode
- *   until staged (flush, setattr, rename, or the committer once idle).
+ *   The inode table caches one record per object id.  Mode, xattrs and
+ *   names are staged into the tree at once; a dirty file's bytes, size and
+ *   times, and a directory's times, live in the inode until staged (flush,
+ *   setattr, rename, or the committer once idle or dirty for
+ *   OFS_BUSY_ROUNDS intervals); staging re-reads a stale record first.
  * - Staging is an action on a collection, applied locally at once;
  *   committing is oc_coll_sync.  A collection given staged work is marked
  *   dirty; flush syncs the inode's collections; the committer syncs every
@@ -20,15 +20,16 @@
  *   its error kept for the next flush that involves it.
  * - Ordering: a new directory or diary collection is committed before its
  *   entry is staged in the parent, so a committed entry never names a
- *   missing collection; a cross-directory rename commits the target
- *   before staging the source's delete, so a crash duplicates, never
- *   loses.
+ *   missing collection; a directory whose staged records name staged file
+ *   pieces commits those piece collections first (ofs_coll.deps); a
+ * cross-directory rename commits the target before staging the source's
+ * delete, so a crash duplicates, never loses.
  * - Diaries: a read takes a consistent snapshot (held rev, queued
- *   appends, fragment): the rev read before and after copying the queue
- *   must match, since a commit moves actions out of the queue and bumps
- *   the rev under one latch.  Then, inside oc_coll_read, it extends the
- *   inode's offset index up to that rev and copies from the nearest mark.
- *   Entries after the snapshot's rev are ignored; an index already past it
+ *   appends; writers' fragments are not visible): the rev read before and
+ * after copying the queue must match, since a commit moves actions out of the
+ * queue and bumps the rev under one latch.  Then, inside oc_coll_read, it
+ * extends the inode's offset index up to that rev and copies from the nearest
+ * mark. Entries after the snapshot's rev are ignored; an index already past it
  *   (a racing reader) makes the read retry with a new snapshot.
  */
 #include "fs/ns.h"
@@ -56,6 +57,11 @@
 #define OFS_QUEUE_MAX (16ull << 20)
 /* Memory of a queued append besides its bytes (action value, copies). */
 #define OFS_ACT_OVERHEAD 256
+/* A file dirty for this many commit intervals is staged even if it is
+ * still being written. */
+#define OFS_BUSY_ROUNDS 10
+/* Inodes the eviction hand visits per call at most. */
+#define OFS_EVICT_SCAN 1024
 /* Dirty pieces of one file before they are staged and committed. */
 #define OFS_DIRTY_MAX (8ull << 20)
 /* Largest record decoded (records before piece collections held whole
@@ -481,8 +487,9 @@ piece_dirty(struct ofs_inode *in, struct ofs_piece *p)
 /*
  * Make room for `need` more resident bytes: beyond OFS_PIECE_BUDGET, drop
  * clean pieces inode by inode (a clock hand over the inode table) down to
- * three quarters of it.  Dirty pieces stay; so does piece 0 of an unlinked
- * inline file (nothing else holds its bytes).
+ * three quarters of it, or until OFS_EVICT_SCAN inodes were visited.  Dirty
+ * pieces stay; so does piece 0 of an unlinked inline file (nothing else holds
+ * its bytes).
  */
 static void
 pieces_evict(struct ofs_ns *ns, size_t need)
@@ -491,7 +498,9 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 
 	if (ns->loaded_bytes + need <= OFS_PIECE_BUDGET)
 		return;
-	for (k = 0; k < ns->ninodes &&
+	/* at most OFS_EVICT_SCAN inodes per call (the hand moves on), so a
+	 * budget held by dirty pieces does not cost a table walk per read */
+	for (k = 0; k < O_MIN(ns->ninodes, OFS_EVICT_SCAN) &&
 	     ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3;
 	     k++) {
 		struct ofs_inode *in;
@@ -511,8 +520,10 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 static void
 mark_dirty(struct ofs_ns *ns, struct ofs_inode *in)
 {
-	in->dirty         = true;
 	in->last_write_ns = o_mono_ns();
+	if (!in->dirty)
+		in->dirty_since_ns = in->last_write_ns;
+	in->dirty = true;
 	if (in->on_dirty)
 		return;
 	if (ns->ndirty == ns->dcap) {
@@ -616,7 +627,8 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 	if (in->kind == OFS_FILE &&
 	    (in->sz != m->sz || in->mt != m->mt || in->inl != m->inl)) {
 		pieces_drop_all(ns, in); /* changed by another mount */
-		in->inl = m->inl;
+		in->inl    = m->inl;
+		in->pstale = in->pcoll != NULL;
 	}
 	in->mt = m->mt;
 	in->ct = m->ct;
@@ -734,6 +746,53 @@ parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
  * queued, the collection stays dirty, the error is kept for the next
  * flush and logged with the path.
  */
+static o_err coll_sync(struct ofs_ns *ns, struct ofs_coll *oc);
+
+/* oc's staged records rely on dep's staged work: commit dep first. */
+static void
+coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
+{
+	size_t i;
+
+	for (i = 0; i < oc->ndeps; i++)
+		if (oc->deps[i] == dep)
+			return;
+	if (oc->ndeps == oc->depcap) {
+		oc->depcap = oc->depcap ? oc->depcap * 2 : 4;
+		oc->deps = o_realloc(oc->deps, oc->depcap * sizeof(*oc->deps));
+	}
+	oc->deps[oc->ndeps++] = dep;
+}
+
+/* Commit what oc's staged records rely on (file pieces); on failure the
+ * ones not committed stay listed, and oc is not committed either. */
+static o_err
+coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
+{
+	struct ofs_coll **deps;
+	size_t            n, i;
+	o_err             e = O_OK;
+
+	lock_ns(ns);
+	deps       = oc->deps;
+	n          = oc->ndeps;
+	oc->deps   = NULL;
+	oc->ndeps  = 0;
+	oc->depcap = 0;
+	unlock_ns(ns);
+	for (i = 0; i < n && e == O_OK; i++)
+		e = coll_sync(ns, deps[i]);
+	if (e != O_OK) {
+		lock_ns(ns);
+		for (i--; i < n; i++)
+			coll_dep_add(oc, deps[i]);
+		oc->dirty = true;
+		unlock_ns(ns);
+	}
+	free(deps);
+	return e;
+}
+
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
@@ -741,6 +800,8 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	uint64_t queued;
 	o_err    e;
 
+	if ((e = coll_sync_deps(ns, oc)) != O_OK)
+		return e;
 	lock_ns(ns);
 	oc->dirty = false;
 	queued    = oc->queued_bytes;
@@ -927,6 +988,13 @@ piece_read(
 	}
 	if ((e = pcoll_get(ns, in, false, &pc)) != O_OK)
 		return e;
+	if (in->pstale) { /* another mount rewrote the file: its pieces */
+		if ((e = oc_coll_update(pc->c)) != O_OK) {
+			path_of(ns, in->ino, path, sizeof(path));
+			return o_err_wrap(e, "refresh %s", path);
+		}
+		in->pstale = false;
+	}
 	piece_key(idx, key);
 	if ((e = oc_tree_get(pc->c, key, sizeof(key), b, &found)) != O_OK) {
 		path_of(ns, in->ino, path, sizeof(path));
@@ -944,11 +1012,12 @@ piece_read(
 
 /*
  * The resident piece idx, read from its source if needed.  The pointer is
- * valid until the next call that adds or drops pieces.
+ * valid until the next call that adds or drops pieces.  keep_empty false:
+ * a piece that reads as all zeros (a hole) is not kept, and *out is NULL.
  */
 static o_err
 piece_load(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx,
-    struct ofs_piece **out)
+    bool keep_empty, struct ofs_piece **out)
 {
 	struct ofs_piece *p;
 	struct o_buf      b     = { 0 };
@@ -964,6 +1033,10 @@ piece_load(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx,
 	}
 	if (b.len > in->sz - O_MIN(start, in->sz))
 		b.len = (size_t) (in->sz - O_MIN(start, in->sz));
+	if (b.len == 0 && !keep_empty) {
+		o_buf_fini(&b);
+		return O_OK;
+	}
 	p    = piece_add(in, idx);
 	p->b = b;
 	piece_grew(ns, p, 0);
@@ -984,7 +1057,7 @@ pieces_stage(struct ofs_ns *ns, struct ofs_inode *in)
 	o_err             e;
 
 	if (in->inl) {
-		if ((e = piece_load(ns, in, 0, &p)) != O_OK)
+		if ((e = piece_load(ns, in, 0, true, &p)) != O_OK)
 			return e;
 		piece_dirty(in, p);
 	}
@@ -1075,16 +1148,17 @@ file_resize(struct ofs_ns *ns, struct ofs_inode *in, uint64_t size)
 	o_err             e;
 
 	if (size < in->sz) {
+		/* the stored pieces first: a failure changes nothing */
+		if (!in->inl && (e = pieces_trim(ns, in, keep)) != O_OK)
+			return e;
 		for (i = in->npc; i-- > 0;)
 			if (in->pc[i].idx >= keep)
 				piece_free(ns, in, i);
-		if (!in->inl && (e = pieces_trim(ns, in, keep)) != O_OK)
-			return e;
 		if (size % OFS_PIECE != 0) {
-			if ((e = piece_load(ns, in, size / OFS_PIECE, &p)) !=
-			    O_OK)
+			if ((e = piece_load(
+			         ns, in, size / OFS_PIECE, false, &p)) != O_OK)
 				return e;
-			if (p->b.len > size % OFS_PIECE) {
+			if (p != NULL && p->b.len > size % OFS_PIECE) {
 				p->b.len = size % OFS_PIECE;
 				piece_dirty(in, p);
 			}
@@ -1111,7 +1185,7 @@ file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
 		if (po == 0 && n == OFS_PIECE && piece_find(in, idx) == NULL) {
 			pieces_evict(ns, OFS_PIECE);
 			p = piece_add(in, idx); /* overwritten whole */
-		} else if ((e = piece_load(ns, in, idx, &p)) != O_OK) {
+		} else if ((e = piece_load(ns, in, idx, true, &p)) != O_OK) {
 			return e;
 		}
 		old = p->b.cap;
@@ -1149,9 +1223,11 @@ file_read(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off, uint8_t *buf,
 		size_t n  = O_MIN(len, OFS_PIECE - po);
 		size_t have;
 
-		if ((e = piece_load(ns, in, off / OFS_PIECE, &p)) != O_OK)
+		if ((e = piece_load(ns, in, off / OFS_PIECE, false, &p)) !=
+		    O_OK)
 			return e;
-		have = p->b.len > po ? O_MIN(n, p->b.len - po) : 0;
+		have =
+		    p != NULL && p->b.len > po ? O_MIN(n, p->b.len - po) : 0;
 		if (have > 0)
 			memcpy(buf, p->b.data + po, have);
 		memset(buf + have, 0, n - have);
@@ -1164,21 +1240,23 @@ file_read(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off, uint8_t *buf,
 }
 
 /*
- * The record of a file as it stands, its bytes staged: inline when small,
- * else the dirty pieces go to the piece collection first.
+ * The record of a file as it stands: inline when small (*inl; nothing is
+ * marked clean until file_stored), else the dirty pieces are staged in the
+ * piece collection first.
  */
 static o_err
-file_record(struct ofs_ns *ns, struct ofs_inode *in, struct o_buf *raw)
+file_record(
+    struct ofs_ns *ns, struct ofs_inode *in, struct o_buf *raw, bool *inl)
 {
 	struct ofs_piece *p;
 	struct ofs_meta   m;
 	struct o_buf      d = { 0 };
-	size_t            i;
 	o_err             e;
 
-	if (in->sz <= OFS_INLINE_FILE) {
+	*inl = in->sz <= OFS_INLINE_FILE;
+	if (*inl) {
 		if (in->sz > 0) {
-			if ((e = piece_load(ns, in, 0, &p)) != O_OK)
+			if ((e = piece_load(ns, in, 0, true, &p)) != O_OK)
 				return e;
 			o_buf_reserve(&d, (size_t) in->sz);
 			if (p->b.len > 0)
@@ -1187,11 +1265,7 @@ file_record(struct ofs_ns *ns, struct ofs_inode *in, struct o_buf *raw)
 			    d.data + p->b.len, 0, (size_t) in->sz - p->b.len);
 			d.len = (size_t) in->sz;
 		}
-		for (i = 0; i < in->npc; i++)
-			in->pc[i].dirty = false;
-		in->dirty_bytes = 0;
-		in->inl         = true;
-		m               = inode_meta(in);
+		m = inode_meta(in);
 		rec_encode(&m, &d, raw);
 		o_buf_fini(&d);
 		return O_OK;
@@ -1203,6 +1277,26 @@ file_record(struct ofs_ns *ns, struct ofs_inode *in, struct o_buf *raw)
 	return O_OK;
 }
 
+/*
+ * A record from file_record is staged in directory dc: an inline one now
+ * holds the bytes (pieces clean); a piece record needs the pieces
+ * committed before dc.
+ */
+static void
+file_stored(struct ofs_inode *in, struct ofs_coll *dc, bool inl)
+{
+	size_t i;
+
+	if (inl) {
+		for (i = 0; i < in->npc; i++)
+			in->pc[i].dirty = false;
+		in->dirty_bytes = 0;
+		in->inl         = true;
+	} else if (in->pcoll != NULL) {
+		coll_dep_add(dc, in->pcoll);
+	}
+}
+
 /* Stage in's record (a file's bytes with it) in its directory. */
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
@@ -1211,16 +1305,24 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 	struct ofs_meta  m;
 	struct o_buf     raw = { 0 };
 	char             path[512];
+	bool             inl = false;
 	o_err            e;
 
 	if (in->ino == OFS_ROOT_INO || in->unlinked) {
 		in->dirty = false;
 		return O_OK;
 	}
+	/* another mount's change to the record (mode, xattrs) is kept */
+	if ((e = inode_fresh(ns, in)) != O_OK)
+		return e;
+	if (in->unlinked) { /* removed by another mount meanwhile */
+		in->dirty = false;
+		return O_OK;
+	}
 	if ((e = parent_coll(ns, in, &dc)) != O_OK)
 		return e;
 	if (in->kind == OFS_FILE) {
-		e = file_record(ns, in, &raw);
+		e = file_record(ns, in, &raw, &inl);
 	} else {
 		m = inode_meta(in);
 		rec_encode(&m, NULL, &raw);
@@ -1232,6 +1334,8 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		path_of(ns, in->ino, path, sizeof(path));
 		e = o_err_wrap(e, "store entry %s", path);
 	} else {
+		if (in->kind == OFS_FILE)
+			file_stored(in, dc, inl);
 		in->dirty = false;
 		dc->dirty = true;
 	}
@@ -1675,27 +1779,25 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 	}
 	while (len > 0) {
 		const uint8_t *nl = memchr(p, '\n', len);
-		size_t         seg;
+		size_t had  = frag->len; /* restored if this step fails */
+		size_t seg  = nl != NULL ? (size_t) (nl - p) + 1 : len;
+		bool   emit = nl != NULL;
 
-		if (nl == NULL) {
-			o_buf_append(frag, p, len);
-			if (frag->len >= OFS_DIARY_FRAG_MAX &&
+		if (had == 0 && emit) {
+			e = oc_diary_append(c, p, seg);
+		} else {
+			o_buf_append(frag, p, seg);
+			if (frag->len >= OFS_DIARY_FRAG_MAX)
+				emit = true;
+			if (emit &&
 			    (e = oc_diary_append(c, frag->data, frag->len)) ==
 			        O_OK)
 				o_buf_reset(frag);
+		}
+		if (e != O_OK) {
+			frag->len = had; /* this step's bytes are not kept */
 			break;
 		}
-		seg = (size_t) (nl - p) + 1;
-		if (frag->len > 0) {
-			o_buf_append(frag, p, seg);
-			if ((e = oc_diary_append(c, frag->data, frag->len)) ==
-			    O_OK)
-				o_buf_reset(frag);
-		} else {
-			e = oc_diary_append(c, p, seg);
-		}
-		if (e != O_OK)
-			break;
 		p += seg;
 		len -= seg;
 	}
@@ -1749,7 +1851,7 @@ commit_round(struct ofs_ns *ns, bool final)
 {
 	struct ofs_coll **v;
 	struct ofs_coll  *oc;
-	uint64_t          now = o_mono_ns();
+	uint64_t          now;
 	uint64_t idle = (uint64_t) ns->opts.commit_interval_ms * 1000000;
 	size_t   n    = 0, i, j;
 	o_err    e, first = O_OK;
@@ -1758,20 +1860,31 @@ commit_round(struct ofs_ns *ns, bool final)
 	if (final)
 		first = flush_fragments(ns);
 	lock_ns(ns);
+	now = o_mono_ns(); /* under ns_mtx: no write is stamped later */
 	for (i = j = 0; i < ns->ndirty; i++) {
 		struct ofs_inode *in = ns->dirty[i];
 
+		/* idle for an interval, or dirty for OFS_BUSY_ROUNDS of
+		 * them (a file written without pause is staged too) */
 		if (in->dirty && !in->unlinked &&
-		    (final ||
-		        (now > in->last_write_ns &&
-		            now - in->last_write_ns >= idle)) &&
-		    (e = ent_stage(ns, in)) != O_OK) {
-			path_of(ns, in->ino, path, sizeof(path));
-			o_log(O_LOG_WARN, "staging %s failed: %s", path,
-			    o_err_detail());
-			ns->errors++;
-			if (first == O_OK)
-				first = e;
+		    (final || now - in->last_write_ns >= idle ||
+		        now - in->dirty_since_ns >= OFS_BUSY_ROUNDS * idle)) {
+			if ((e = ent_stage(ns, in)) == O_OK) {
+				in->stage_failing = false;
+			} else {
+				/* logged once per run of failures */
+				if (!in->stage_failing) {
+					path_of(
+					    ns, in->ino, path, sizeof(path));
+					o_log(O_LOG_WARN,
+					    "staging %s failed, retried: %s",
+					    path, o_err_detail());
+				}
+				in->stage_failing = true;
+				ns->errors++;
+				if (first == O_OK)
+					first = e;
+			}
 		}
 		if (in->dirty && !in->unlinked)
 			ns->dirty[j++] = in;
@@ -1838,6 +1951,7 @@ ns_free(struct ofs_ns *ns)
 	for (oc = ns->coll_list; oc != NULL; oc = nx) {
 		nx = oc->next;
 		oc_coll_free(oc->c);
+		free(oc->deps);
 		free(oc);
 	}
 	idmap_fini(&ns->by_id);
@@ -2381,7 +2495,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	struct ofs_meta   sm, tm;
 	struct oc_val     tdata = oc_null();
 	struct o_buf      sraw = { 0 }, traw = { 0 };
-	bool              sfound, tfound, built = false;
+	bool              sfound, tfound, built = false, inl = false;
 	char              spath[512], tpath[512];
 	o_err             e;
 
@@ -2416,7 +2530,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	tgt = tfound ? idmap_get(&ns->by_id, &tm.id) : NULL;
 	if (src != NULL && src->kind == OFS_FILE && src->dirty &&
 	    !src->unlinked) {
-		if ((e = file_record(ns, src, &sraw)) != O_OK)
+		if ((e = file_record(ns, src, &sraw, &inl)) != O_OK)
 			goto out;
 		built = true;
 	}
@@ -2431,6 +2545,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
+		if (built)
+			file_stored(src, sc, inl);
 		sc->dirty = true;
 	} else {
 		/* two transactions: the target's put is committed first */
@@ -2440,6 +2556,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			goto out;
 		}
 		tc->dirty = true;
+		if (built && !inl)
+			file_stored(src, tc, inl); /* pieces commit first */
 		if (src != NULL)
 			inode_move(src, newdir, newname);
 		if (built)
@@ -2466,6 +2584,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
+		if (built && inl)
+			file_stored(src, tc, inl);
 		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s: delete the source",
 			    spath, tpath);
@@ -2705,6 +2825,40 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 out_unlock:
 	unlock_ns(ns);
 	return e;
+}
+
+void
+ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid)
+{
+	struct ofs_inode *in;
+	size_t            i;
+	char              path[512];
+	o_err             e = O_OK;
+
+	lock_ns(ns);
+	in = ino_get(ns, ino);
+	if (in == NULL || in->kind != OFS_DIARY || in->coll == NULL) {
+		unlock_ns(ns);
+		return;
+	}
+	path_of(ns, ino, path, sizeof(path));
+	unlock_ns(ns);
+	pthread_mutex_lock(&in->i_mtx);
+	if (frag_index(in, wid) < in->nfrag &&
+	    (e = diary_emit_frag(in, in->coll->c, wid)) != O_OK) {
+		/* drop the slot: wid may name another writer later */
+		i = frag_index(in, wid);
+		o_buf_fini(&in->frags[i].b);
+		in->frags[i] = in->frags[--in->nfrag];
+	}
+	pthread_mutex_unlock(&in->i_mtx);
+	if (e != O_OK)
+		o_log(O_LOG_ERROR,
+		    "release of %s: the writer's unfinished line is lost: %s",
+		    path, o_err_detail());
+	lock_ns(ns);
+	in->coll->dirty = true;
+	unlock_ns(ns);
 }
 
 o_err
@@ -3084,6 +3238,8 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 	out->inodes        = ns->ninodes - 1;
 	out->collections   = ns->ncolls;
 	out->file_bytes    = ns->loaded_bytes;
+	for (i = 1; i < ns->ninodes; i++)
+		out->file_pieces += ns->inodes[i]->npc;
 	unlock_ns(ns);
 }
 

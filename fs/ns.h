@@ -12,16 +12,18 @@
  *       field  CBOR     meaning
  *       "k"    text     kind: "d" directory, "f" regular file, "y" diary
  *       "id"   bytes32  object id: the collection of a directory or diary;
- *                       a random id for a regular file (its inode identity)
+ *                       for a regular file a random id, which also names
+ *                       its piece collection
  *       "mode" int      permission bits (07777)
  *       "mt"   int      mtime, ns since the epoch
  *       "ct"   int      ctime, ns since the epoch
  *       "sz"   int      size of a regular file
- *       "d"    bytes    a regular file's contents (the tree chunks values
- *                       larger than OC_INLINE_MAX)
+ *       "d"    bytes    the contents of a regular file stored inline
+ *                       (at most OFS_INLINE_FILE bytes; absent: pieces)
  *       "x"    map      user xattrs: name -> bytes
  *
- *   - A regular file's contents live in its entry.  A diary is a Diary
+ *   - A regular file's contents live in its entry or in its piece
+ *     collection (see Regular files).  A diary is a Diary
  *     collection; each appended line is one entry, and its contents are
  *     the concatenation of its entries in commit order.
  *   - Inode numbers are local to a mount: 1 is the root; others are
@@ -42,11 +44,11 @@
  * Regular files.  A file's bytes are pieces of OFS_PIECE bytes.  A file of
  * at most OFS_INLINE_FILE bytes is stored in its entry ("d"); a larger one
  * in its piece collection, a Tree with the file's object id (key: piece
- * index, 8 bytes big-endian; value: the piece, cut short before trailing
- * zeros; absent: a hole of zeros).  Written pieces stay in memory until
- * they are staged: at flush, at rename, by the committer once the file has
- * been idle for commit_interval_ms, or, past OFS_DIRTY_MAX (ns.c) dirty
- * bytes, by the writer itself, which then commits them before its next
+ * index, 8 bytes big-endian; value: the piece, cut short where the file
+ * or its written bytes end; absent: a hole of zeros).  Written pieces stay in
+ * memory until they are staged: at flush, at rename, by the committer once the
+ * file has been idle for commit_interval_ms, or, past OFS_DIRTY_MAX (ns.c)
+ * dirty bytes, by the writer itself, which then commits them before its next
  * write goes on.  Clean pieces are cached within a fixed budget, so memory
  * does not grow with file size.  The pieces commit before the entry that
  * gives the new size.
@@ -70,7 +72,9 @@
  * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
  * a few hundred bytes per distinct object looked up or listed, plus file
  * pieces (clean ones are dropped beyond a 32 MiB budget; dirty ones are
- * bounded per file).
+ * bounded per file, not over all files), plus the block cache of every
+ * collection opened (up to OC_CACHE_MAX_BYTES each; a piece collection
+ * stays open until unmount once its file was read).
  */
 #ifndef OFS_NS_H
 #define OFS_NS_H
@@ -120,6 +124,7 @@ struct ofs_ns_stats {
 	uint64_t inodes;        /* now: inodes in the table */
 	uint64_t collections;   /* now: open collections */
 	uint64_t file_bytes;    /* now: file pieces held in memory */
+	uint64_t file_pieces;   /* now: file pieces resident */
 };
 
 struct ofs_ns;
@@ -168,9 +173,12 @@ o_err ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name,
 o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, struct ofs_attr *out);
 /* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY.
- * The removed object's collection (directory, diary) stays behind as
- * unreferenced garbage; an inode still in use reads as before (nlink 0)
- * but its changes are no longer stored. */
+ * The removed object's collection (directory, diary, a file's pieces)
+ * stays behind as unreferenced garbage (nothing reclaims it yet); an inode
+ * still in use reads as before (nlink 0) and takes writes, which no entry
+ * names: a file's dirty pieces past OFS_DIRTY_MAX still go to its
+ * unreferenced piece collection, the rest stays in memory until unmount.
+ */
 o_err ofs_unlink(struct ofs_ns *ns, uint64_t dir, const char *name);
 o_err ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name);
 /*
@@ -210,15 +218,21 @@ o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 /*
  * Store what was written to ino (file pieces and entry; writer wid's diary
  * fragment as an entry) and commit it with the collections that hold it
- * (the inode's own collection for directories and diaries, and the
- * directory holding its entry).  With wait, or in sync mode, returns once
- * committed, or the commit's error (the work stays queued and is retried).
- * In async mode without wait it only queues, and returns (once) an error
- * that a background commit of those collections met since the last
- * report.  The glue passes wait=true for fsync, wait=false for flush
- * (close), which then honours the mount's mode.
+ * (a file's piece collection, then the directory holding its entry; the
+ * own collection of a directory or diary, then its directory).  Any
+ * directory commit first commits the piece collections its staged
+ * records name, so a committed entry never names uncommitted pieces.  With
+ * wait, or in sync mode, returns once committed, or the commit's error (the
+ * work stays queued and is retried). In async mode without wait it only
+ * queues, and returns (once) an error that a background commit of those
+ * collections met since the last report.  The glue passes wait=true for fsync,
+ * wait=false for flush (close), which then honours the mount's mode.
  */
 o_err ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait);
+/* Writer wid closed ino for good (the last close of its open file): a
+ * diary fragment it left (its flush failed) is queued as an entry, so wid
+ * can name another writer later.  Never blocks on the store. */
+void ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid);
 
 /*
  * xattrs: user.* stored in the object's entry ("x"); the root has no entry

@@ -39,10 +39,13 @@ struct ofs_coll {
 	uint64_t              ino;   /* owning inode, for messages; ns_mtx */
 	bool                  dirty; /* staged work not yet synced; ns_mtx */
 	o_err                 err;   /* last failed sync, unreported; ns_mtx */
-	bool     failing;      /* the last sync failed (logged); ns_mtx */
-	uint64_t queued_bytes; /* diary bytes appended, not yet committed;
-	                         ns_mtx */
-	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
+	bool     failing;       /* the last sync failed (logged); ns_mtx */
+	uint64_t queued_bytes;  /* diary bytes appended, not yet committed;
+	                          ns_mtx */
+	struct ofs_coll **deps; /* to commit before this one (file pieces
+	                           its staged records name); ns_mtx */
+	size_t           ndeps, depcap; /* guarded by ns_mtx */
+	struct ofs_coll *next;          /* list of all; guarded by ns_mtx */
 };
 
 /*
@@ -101,12 +104,16 @@ struct ofs_inode {
 	struct ofs_piece *pc;          /* resident pieces (files) */
 	size_t            npc, pccap;  /* guarded by ns_mtx */
 	uint64_t          dirty_bytes; /* OFS_PIECE per dirty piece */
-	bool              inl;  /* bytes not resident are in the record's "d",
-	                           not in the piece collection */
-	struct ofs_coll *pcoll; /* the file's piece collection once open */
-	bool             dirty; /* size/times newer than the entry */
-	bool             on_dirty;      /* listed in ns->dirty */
-	uint64_t         last_write_ns; /* monotonic */
+	bool              inl;   /* bytes not resident are in the record's "d",
+	                            not in the piece collection */
+	struct ofs_coll *pcoll;  /* the file's piece collection once open */
+	bool             pstale; /* pcoll needs an update: another mount
+	                            rewrote the file */
+	bool             dirty;  /* size/times newer than the entry */
+	bool             on_dirty;       /* listed in ns->dirty */
+	uint64_t         last_write_ns;  /* monotonic */
+	uint64_t         dirty_since_ns; /* monotonic: when it became dirty */
+	bool             stage_failing;  /* the last staging failed (logged) */
 	int64_t          nent; /* directories: entry count, -1 unknown */
 	struct ofs_coll *coll; /* own collection (dirs, diaries) once open */
 
@@ -131,7 +138,7 @@ struct ofs_ns {
 	struct ofs_idmap   colls;     /* id -> ofs_coll; guarded by ns_mtx */
 	struct ofs_coll   *coll_list; /* guarded by ns_mtx */
 	size_t             ncolls;    /* guarded by ns_mtx */
-	struct ofs_inode **dirty;     /* files with dirty data; ns_mtx */
+	struct ofs_inode **dirty;     /* inodes with unstaged data; ns_mtx */
 	size_t             ndirty, dcap; /* guarded by ns_mtx */
 	uint64_t           loaded_bytes; /* file pieces in memory; ns_mtx */
 	size_t             evict_cur;    /* eviction clock hand; ns_mtx */

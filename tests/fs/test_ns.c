@@ -642,6 +642,232 @@ Test(ns, rename_dirty_big_file_across, .init = setup, .fini = teardown)
 	free(w);
 }
 
+/* Close the namespace, open it again with a long commit interval (the
+ * committer stays out of the way). */
+static void
+reopen_quiet(void)
+{
+	ok(ofs_ns_close(env.ns), "close");
+	env.ns = NULL;
+	ns_open_opts(&env.ns, false, 10000000);
+}
+
+/* A second namespace over the store reads n bytes of dir/name == w. */
+static void
+expect_seen_by_other(
+    const char *dir, const char *name, const uint8_t *w, size_t n)
+{
+	struct ofs_ns *nb;
+	uint8_t       *r   = calloc(1, n);
+	size_t         got = 0;
+	uint64_t       d   = OFS_ROOT_INO, f;
+
+	ns_open_opts(&nb, false, 10000000);
+	if (dir != NULL)
+		d = lookup_(nb, OFS_ROOT_INO, dir);
+	f = lookup_(nb, d, name);
+	ok(ofs_read(nb, f, 0, n, r, &got), "read in the other namespace");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0,
+	    "the other namespace reads "
+	    "different bytes");
+	ok(ofs_ns_close(nb), "close the other");
+	free(r);
+}
+
+/* A committed entry never names pieces that are not committed: a rename
+ * across directories commits the target directory, whose record names
+ * the (staged) pieces. */
+Test(ns, rename_across_commits_pieces_before_the_entry, .init = setup,
+    .fini = teardown)
+{
+	size_t   n = 300u << 10, i;
+	uint8_t *w = malloc(n);
+	uint64_t d1, d2, a;
+
+	reopen_quiet();
+	d1 = mkdir_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	a  = create_(env.ns, d1, "a", OFS_FILE);
+	ok(ofs_flush(env.ns, a, 0, true), "flush a");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 7 + 1);
+	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write");
+	ok(ofs_rename(env.ns, d1, "a", d2, "a"), "rename");
+	expect_seen_by_other("d2", "a", w, n);
+	free(w);
+}
+
+/* The same through a staged record: chmod stages the dirty file's entry,
+ * then an fsync of another file commits the directory. */
+Test(ns, staged_record_commits_pieces_before_the_entry, .init = setup,
+    .fini = teardown)
+{
+	size_t   n = 300u << 10, i;
+	uint8_t *w = malloc(n);
+	uint64_t a, b;
+
+	reopen_quiet();
+	a = create_(env.ns, OFS_ROOT_INO, "a", OFS_FILE);
+	b = create_(env.ns, OFS_ROOT_INO, "b", OFS_FILE);
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 7 + 1);
+	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write");
+	ok(ofs_setattr(env.ns, a, true, 0600, false, 0, NULL), "chmod");
+	write_(env.ns, b, 0, "x");
+	ok(ofs_flush(env.ns, b, 0, true), "fsync b");
+	expect_seen_by_other(NULL, "a", w, n);
+	free(w);
+}
+
+/* A failed cross-directory rename keeps a small file's unstaged bytes
+ * dirty: evicting clean pieces afterwards must not lose them. */
+Test(ns, failed_rename_keeps_unstaged_bytes, .init = setup, .fini = teardown)
+{
+	size_t   chunk = 1u << 20, off;
+	uint8_t *w     = malloc(chunk);
+	uint64_t d1, d2, a, b;
+	o_err    e;
+
+	reopen_quiet();
+	d1 = mkdir_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	a  = create_(env.ns, d1, "a", OFS_FILE);
+	write_(env.ns, a, 0, "old-old-old");
+	ok(ofs_flush(env.ns, a, 0, true), "flush a");
+	write_(env.ns, a, 0, "NEW");
+	atomic_store(&fail_writes, 1);
+	e = ofs_rename(env.ns, d1, "a", d2, "a");
+	atomic_store(&fail_writes, 0);
+	cr_assert_neq(e, O_OK, "the rename should fail");
+	expect_contents(env.ns, a, "NEW-old-old");
+	b = create_(env.ns, OFS_ROOT_INO, "big", OFS_FILE);
+	memset(w, 'b', chunk);
+	for (off = 0; off < (48u << 20); off += chunk) /* evicts */
+		ok(ofs_write(env.ns, b, 0, off, w, chunk, false), "write big");
+	expect_contents(env.ns, a, "NEW-old-old");
+	ok(ofs_flush(env.ns, a, 0, true), "flush a");
+	reopen();
+	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
+	expect_contents(env.ns, lookup_(env.ns, d1, "a"), "NEW-old-old");
+	free(w);
+}
+
+/* Another namespace rewrites a piece-stored file: after a refresh this
+ * one reads the new pieces, not its open collection's old ones. */
+Test(ns, refresh_reads_another_mounts_new_pieces, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	size_t          n = 300u << 10, got = 0;
+	uint8_t        *w = malloc(n), *r = calloc(1, n);
+	uint64_t        a, ba;
+
+	ns_open_opts(&nb, false, 0);
+	a = create_(env.ns, OFS_ROOT_INO, "a", OFS_FILE);
+	memset(w, 'X', n);
+	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write X");
+	ok(ofs_flush(env.ns, a, 0, true), "flush");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	ba = lookup_(nb, OFS_ROOT_INO, "a");
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
+	cr_assert_eq(r[0], 'X');
+	memset(w, 'Y', n);
+	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write Y");
+	ok(ofs_flush(env.ns, a, 0, true), "flush");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	ok(ofs_getattr(nb, ba, &at), "getattr");
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
+	cr_assert_eq(got, n);
+	cr_assert(r[0] == 'Y' && r[n - 1] == 'Y', "b reads '%c'...'%c'", r[0],
+	    r[n - 1]);
+	ok(ofs_ns_close(nb), "close b");
+	free(w);
+	free(r);
+}
+
+/* Reading a sparse file keeps no pieces for its holes. */
+Test(ns, holes_are_not_kept_in_memory, .init = setup, .fini = teardown)
+{
+	struct ofs_ns_stats st;
+	size_t              chunk = 128u << 10, got, i;
+	uint8_t            *r     = malloc(chunk);
+	uint64_t f = create_(env.ns, OFS_ROOT_INO, "sparse", OFS_FILE);
+	uint64_t off;
+
+	write_(env.ns, f, 0, "x");
+	ok(ofs_truncate(env.ns, f, 1ull << 30), "truncate to 1 GiB");
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	for (off = OFS_PIECE; off < (256ull << 20); off += chunk) {
+		ok(ofs_read(env.ns, f, off, chunk, r, &got), "read");
+		cr_assert_eq(got, chunk);
+		for (i = 0; i < chunk; i++)
+			cr_assert_eq(r[i], 0);
+	}
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_leq(st.file_bytes, 4096, "resident %llu after holes",
+	    (unsigned long long) st.file_bytes);
+	cr_assert_leq(st.file_pieces, 1, "%llu pieces kept for holes",
+	    (unsigned long long) st.file_pieces);
+	free(r);
+}
+
+/* In async mode a file written more often than the commit interval is
+ * still committed in the background (not only once it is idle). */
+Test(ns, busy_file_is_committed_in_the_background, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        f, fb;
+	int             i;
+
+	ok(ofs_ns_close(env.ns), "close");
+	ns_open_opts(&env.ns, true, 20);
+	f = create_(env.ns, OFS_ROOT_INO, "log", OFS_FILE);
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	for (i = 0; i < 80; i++) { /* a write every 10 ms for 0.8 s */
+		ok(ofs_write(env.ns, f, 0, (uint64_t) i * 10, "0123456789", 10,
+		       false),
+		    "write");
+		usleep(10000);
+	}
+	ns_open_opts(&nb, false, 0);
+	fb = lookup_(nb, OFS_ROOT_INO, "log");
+	ok(ofs_getattr(nb, fb, &a), "getattr");
+	cr_assert_gt(a.size, 0,
+	    "nothing committed after 0.8 s of writes "
+	    "with a 20 ms interval");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Touching a directory (a create in it) keeps another namespace's change
+ * to its record (chmod) instead of rewriting it from memory. */
+Test(ns, directory_times_keep_another_mounts_chmod, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        d, bd;
+
+	d = mkdir_(env.ns, OFS_ROOT_INO, "D");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	ns_open_opts(&nb, false, 0);
+	bd = lookup_(nb, OFS_ROOT_INO, "D");
+	ok(ofs_setattr(nb, bd, true, 0700, false, 0, NULL), "chmod in b");
+	ok(ofs_flush(nb, OFS_ROOT_INO, 0, true), "flush b root");
+	ok(ofs_ns_refresh(env.ns, OFS_ROOT_INO), "refresh a");
+	create_(env.ns, d, "f", OFS_FILE);
+	ok(ofs_flush(env.ns, d, 0, true), "fsync D in a");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	ok(ofs_getattr(nb, bd, &a), "getattr b");
+	cr_assert_eq(a.mode, 0700, "mode of D is now %o", a.mode);
+	ok(ofs_ns_close(nb), "close b");
+}
+
 Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
 {
 	struct ofs_attr a;
@@ -1069,6 +1295,47 @@ Test(
 	y = lookup_(env.ns, OFS_ROOT_INO, "log");
 	expect_contents(
 	    env.ns, y, "alpha-one\nbeta-two\nbeta-three!alpha-two\n");
+}
+
+/* A writer's fragment left at release becomes an entry, and its writer
+ * id may then name another writer. */
+Test(ns, release_queues_a_left_fragment, .init = setup, .fini = teardown)
+{
+	uint64_t y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+
+	ok(ofs_write(env.ns, y, 7, 0, "left", 4, true), "w7");
+	ofs_release(env.ns, y, 7);
+	ok(ofs_write(env.ns, y, 7, 0, "\nnext\n", 6, true), "w7 again");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	expect_contents(env.ns, y, "left\nnext\n");
+}
+
+/* A diary writer that outruns the committer commits the queue itself:
+ * the queued appends stay bounded. */
+Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)
+{
+	struct ofs_ns_stats st;
+	char                line[1024];
+	uint64_t            y, peak = 0;
+	int                 i;
+
+	reopen_quiet();
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	memset(line, 'q', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	for (i = 0; i < 40000; i++) { /* 40 MiB, no flush */
+		ok(ofs_write(env.ns, y, 0, 0, line, sizeof(line), true),
+		    "append");
+		if (i % 1000 == 0) {
+			ofs_ns_stats(env.ns, &st);
+			peak = O_MAX(peak, st.pending);
+		}
+	}
+	/* 16 MiB / (1 KiB + overhead) ~ 13,000 appends */
+	cr_assert_leq(
+	    peak, 14000, "%llu appends queued", (unsigned long long) peak);
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_gt(st.commits, 1, "the writer never committed");
 }
 
 Test(ns, everything_survives_reopen, .init = setup, .fini = teardown)
