@@ -18,8 +18,8 @@
 #include "core/o_util.h"
 
 o_err
-oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
-    struct oc_val *out)
+oc_bstore_need(
+    struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out)
 {
 	bool  found;
 	o_err e = oc_bstore_get(s, id, out, &found);
@@ -28,8 +28,8 @@ oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
 	if (e != O_OK)
 		return e;
 	if (!found)
-		return o_err_set(O_ENOTFOUND, "missing block %s",
-		    oc_bid_str(id, str));
+		return o_err_set(
+		    O_ENOTFOUND, "missing block %s", oc_bid_str(id, str));
 	return O_OK;
 }
 
@@ -56,8 +56,8 @@ static o_err
 trk_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
     bool *found)
 {
-	struct oc_tracker *t  = (struct oc_tracker *) s;
-	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id), *m;
+	struct oc_tracker *t    = (struct oc_tracker *) s;
+	struct oc_tf      *tf   = oc_tfs_get(&t->tfs, id), *m;
 	struct oc_val      base = oc_null();
 	bool               have = false;
 	size_t             i;
@@ -137,11 +137,15 @@ trk_update(struct oc_bstore *s, const struct oc_bid *id, struct oc_op op)
 static o_err
 trk_del(struct oc_bstore *s, const struct oc_bid *id)
 {
-	struct oc_tracker *t = (struct oc_tracker *) s;
+	struct oc_tracker *t  = (struct oc_tracker *) s;
+	struct oc_tf      *tf = oc_tfs_get(&t->tfs, id);
 
 	if (t->memo != NULL)
 		oc_tfs_remove(t->memo, id);
-	oc_tfs_delete(&t->tfs, id);
+	if (t->fresh && tf != NULL && tf->insert != NULL)
+		oc_tfs_remove(&t->tfs, id); /* created here: never existed */
+	else
+		oc_tfs_delete(&t->tfs, id);
 	return O_OK;
 }
 
@@ -180,6 +184,7 @@ static const struct oc_bstore_ops trk_ops = {
 	.insert = trk_insert,
 	.update = trk_update,
 	.del    = trk_del,
+	.peek   = trk_peek,
 };
 
 void
@@ -188,7 +193,14 @@ oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src)
 	t->base.ops = &trk_ops;
 	t->src      = src;
 	t->memo     = NULL;
+	t->fresh    = false;
 	oc_tfs_init(&t->tfs);
+}
+
+void
+oc_tracker_fresh_on(struct oc_tracker *t)
+{
+	t->fresh = true;
 }
 
 void
@@ -218,8 +230,8 @@ oc_tracker_unstage(struct oc_tracker *t, const struct oc_bid *id)
 }
 
 void
-oc_tracker_init_with(struct oc_tracker *t, struct oc_bstore *src,
-    const struct oc_tfs *tfs)
+oc_tracker_init_with(
+    struct oc_tracker *t, struct oc_bstore *src, const struct oc_tfs *tfs)
 {
 	oc_tracker_init(t, src);
 	oc_tfs_dup(&t->tfs, tfs);
@@ -248,8 +260,8 @@ oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old)
 }
 
 bool
-oc_tracker_conflicts(const struct oc_tracker *t, const struct oc_bid *ids,
-    size_t n)
+oc_tracker_conflicts(
+    const struct oc_tracker *t, const struct oc_bid *ids, size_t n)
 {
 	size_t i;
 
@@ -289,8 +301,8 @@ oc_tfs_replay(const struct oc_tfs *tfs, struct oc_bstore *dst)
 		if (tf->insert != NULL || tf->del)
 			continue;
 		for (j = 0; j < tf->nops; j++) {
-			e = oc_bstore_update(dst, &tfs->e[i].id,
-			    oc_op_dup(&tf->ops[j]));
+			e = oc_bstore_update(
+			    dst, &tfs->e[i].id, oc_op_dup(&tf->ops[j]));
 			if (e != O_OK)
 				return e;
 		}
@@ -302,6 +314,8 @@ void
 oc_atomic_begin(struct oc_tracker *a, struct oc_bstore *parent)
 {
 	oc_tracker_init(a, parent);
+	a->fresh =
+	    parent->ops == &trk_ops && ((struct oc_tracker *) parent)->fresh;
 }
 
 o_err
@@ -331,16 +345,16 @@ struct cent {
 };
 
 struct oc_cache {
-	struct oc_bstore  base;
-	struct oc_bstore *src;
-	pthread_mutex_t   c_mtx;
-	struct cent     **tab;   /* guarded by c_mtx */
-	size_t            nbuck; /* power of two */
-	struct cent      *head, *tail; /* guarded by c_mtx */
-	size_t            len, max;    /* guarded by c_mtx */
-	size_t            bytes;       /* guarded by c_mtx */
-	uint64_t          gen;         /* guarded by c_mtx; bumped by changes */
-	struct oc_cache_stats st;      /* guarded by c_mtx */
+	struct oc_bstore      base;
+	struct oc_bstore     *src;
+	pthread_mutex_t       c_mtx;
+	struct cent         **tab;         /* guarded by c_mtx */
+	size_t                nbuck;       /* power of two */
+	struct cent          *head, *tail; /* guarded by c_mtx */
+	size_t                len, max;    /* guarded by c_mtx */
+	size_t                bytes;       /* guarded by c_mtx */
+	uint64_t              gen; /* guarded by c_mtx; bumped by changes */
+	struct oc_cache_stats st;  /* guarded by c_mtx */
 };
 
 static size_t
@@ -441,6 +455,21 @@ c_put(struct oc_cache *c, const struct oc_bid *id, struct oc_val blk,
 	}
 }
 
+/* The entry of id, made the most recent and counted as a hit (c_mtx
+ * held); NULL on a miss. */
+static struct cent *
+c_hit(struct oc_cache *c, const struct oc_bid *id)
+{
+	struct cent *e = *c_slot(c, id);
+
+	if (e != NULL) {
+		c_unlink(c, e);
+		c_push_front(c, e);
+		c->st.hits++;
+	}
+	return e;
+}
+
 static o_err
 cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
     bool *found)
@@ -451,13 +480,9 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	o_err            err;
 
 	pthread_mutex_lock(&c->c_mtx);
-	e = *c_slot(c, id);
-	if (e != NULL) {
-		c_unlink(c, e);
-		c_push_front(c, e);
+	if ((e = c_hit(c, id)) != NULL) {
 		*out   = oc_val_dup(&e->blk);
 		*found = true;
-		c->st.hits++;
 		pthread_mutex_unlock(&c->c_mtx);
 		return O_OK;
 	}
@@ -487,13 +512,9 @@ cache_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
 
 	*out = NULL;
 	pthread_mutex_lock(&c->c_mtx);
-	e = *c_slot(c, id);
-	if (e != NULL) {
-		c_unlink(c, e);
-		c_push_front(c, e);
+	if ((e = c_hit(c, id)) != NULL) {
 		*out   = &e->blk;
 		*found = true;
-		c->st.hits++;
 		pthread_mutex_unlock(&c->c_mtx);
 		return O_OK;
 	}
@@ -504,7 +525,8 @@ cache_peek(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *tmp,
 	return err;
 }
 
-static const struct oc_bstore_ops cache_ops = { .get = cache_get };
+static const struct oc_bstore_ops cache_ops = { .get = cache_get,
+	.peek                                        = cache_peek };
 
 struct oc_cache *
 oc_cache_alloc(struct oc_bstore *src, size_t max_entries)
@@ -720,6 +742,7 @@ static const struct oc_bstore_ops mem_ops = {
 	.insert = mem_insert,
 	.update = mem_update,
 	.del    = mem_del,
+	.peek   = mem_peek,
 };
 
 struct oc_memstore *
@@ -762,12 +785,8 @@ oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
 	o_err e;
 
 	*out = NULL;
-	if (s->ops == &trk_ops)
-		return trk_peek(s, id, tmp, out, found);
-	if (s->ops == &cache_ops)
-		return cache_peek(s, id, tmp, out, found);
-	if (s->ops == &mem_ops)
-		return mem_peek(s, id, tmp, out, found);
+	if (s->ops->peek != NULL)
+		return s->ops->peek(s, id, tmp, out, found);
 	e = oc_bstore_get(s, id, tmp, found);
 	if (e == O_OK && *found)
 		*out = tmp;

@@ -30,6 +30,9 @@ struct oc_bstore_ops {
 	o_err (*update)(struct oc_bstore *s, const struct oc_bid *id,
 	    struct oc_op op /* moved */);
 	o_err (*del)(struct oc_bstore *s, const struct oc_bid *id);
+	/* Optional (NULL: get into tmp): see oc_bstore_peek. */
+	o_err (*peek)(struct oc_bstore *s, const struct oc_bid *id,
+	    struct oc_val *tmp, const struct oc_val **out, bool *found);
 };
 
 struct oc_bstore {
@@ -75,11 +78,11 @@ oc_bstore_del(struct oc_bstore *s, const struct oc_bid *id)
 o_err oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
     struct oc_val *tmp, const struct oc_val **out, bool *found);
 /* get() that turns "absent" into O_ENOTFOUND naming the block. */
-o_err oc_bstore_need(struct oc_bstore *s, const struct oc_bid *id,
-    struct oc_val *out);
+o_err oc_bstore_need(
+    struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out);
 /* Apply op to the caller's copy *blk and record it in s (op moved). */
-o_err oc_bstore_apply(struct oc_bstore *s, struct oc_val *blk,
-    struct oc_op op);
+o_err oc_bstore_apply(
+    struct oc_bstore *s, struct oc_val *blk, struct oc_op op);
 
 /*
  * Tracker: a store that records changes as a transform set over a source,
@@ -92,13 +95,14 @@ struct oc_tracker {
 	struct oc_bstore  base;
 	struct oc_bstore *src;
 	struct oc_tfs     tfs;
-	struct oc_tfs    *memo; /* NULL: off; see oc_tracker_memo_on */
+	struct oc_tfs    *memo;  /* NULL: off; see oc_tracker_memo_on */
+	bool              fresh; /* see oc_tracker_fresh_on */
 };
 
 void oc_tracker_init(struct oc_tracker *t, struct oc_bstore *src);
 /* init with a copy of tfs */
-void oc_tracker_init_with(struct oc_tracker *t, struct oc_bstore *src,
-    const struct oc_tfs *tfs);
+void oc_tracker_init_with(
+    struct oc_tracker *t, struct oc_bstore *src, const struct oc_tfs *tfs);
 void oc_tracker_fini(struct oc_tracker *t);
 /* Move the staged transforms to *old (may be NULL: discarded); empty t. */
 void oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old);
@@ -111,11 +115,18 @@ void oc_tracker_reset(struct oc_tracker *t, struct oc_tfs *old);
  * changed.  Off by default; reset and fini drop the memo.
  */
 void oc_tracker_memo_on(struct oc_tracker *t);
+/*
+ * Declare that every block inserted into t, or into an atomic scope over
+ * it, is a new block (random id, never reused): deleting a block whose
+ * insert t holds then cancels both, instead of staging a delete of a block
+ * that never existed (which a store refuses: no base).  Off by default.
+ */
+void oc_tracker_fresh_on(struct oc_tracker *t);
 /* Drop whatever is staged for id (and its memo). */
 void oc_tracker_unstage(struct oc_tracker *t, const struct oc_bid *id);
 /* Does any staged block appear in ids? */
-bool oc_tracker_conflicts(const struct oc_tracker *t, const struct oc_bid *ids,
-    size_t n);
+bool oc_tracker_conflicts(
+    const struct oc_tracker *t, const struct oc_bid *ids, size_t n);
 
 /*
  * Replay a transform set into a store: deletes, then inserts, then updates.
@@ -134,24 +145,25 @@ void  oc_atomic_abort(struct oc_tracker *a);
 
 /*
  * Cache: LRU of committed blocks in front of a read-only source, bounded
- * by max_entries and by OC_CACHE_MAX_BYTES of (approximate) block memory;
- * the newest entry always stays.  Hits return copies (byte strings are
- * shared, not copied); absent answers are not cached.  Each entry remembers the
- * revision it was read at (0 if unknown).  Internally locked; safe to share
- * between threads.
+ * by max_entries and by OC_CACHE_MAX_BYTES of (approximate) block memory
+ * when entries are added; the newest entry always stays, and a commit
+ * folded in (oc_cache_apply) may exceed the bytes until the next add.  Hits return copies (byte strings are
+ * shared, not copied); absent answers are not cached.  Each entry remembers
+ * the revision it was read at (0 if unknown).  Internally locked; safe to
+ * share between threads.
  */
 struct oc_cache;
 
 #define OC_CACHE_MAX_BYTES (16u << 20)
 
-struct oc_cache *oc_cache_alloc(struct oc_bstore *src, size_t max_entries);
-void             oc_cache_free(struct oc_cache *c);
+struct oc_cache  *oc_cache_alloc(struct oc_bstore *src, size_t max_entries);
+void              oc_cache_free(struct oc_cache *c);
 struct oc_bstore *oc_cache_store(struct oc_cache *c);
 void oc_cache_clear(struct oc_cache *c, const struct oc_bid *ids, size_t n);
 void oc_cache_clear_all(struct oc_cache *c);
 /* Fold a committed transform set (at rev) into the cached blocks: deletes
  * drop, inserts are cached, updates apply to blocks already cached only. */
-void   oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev);
+void oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev);
 size_t oc_cache_len(struct oc_cache *c);
 /* Revision a cached block was stored at; -1 if not cached. */
 int64_t oc_cache_rev(struct oc_cache *c, const struct oc_bid *id);

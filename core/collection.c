@@ -67,6 +67,7 @@ struct oc_collection {
 	int64_t                    nitems;     /* view's item count ... */
 	bool                       nitems_ok;  /* ... when this is set */
 	uint64_t                   seq_acted, seq_done;
+	bool                       torn;     /* a replay failed half way */
 	bool                       exists;   /* header committed */
 	bool                       invented; /* header staged by us */
 	struct oc_coll_stats       st;
@@ -226,6 +227,7 @@ seg_open(struct oc_collection *c, size_t w)
 	g = &c->segs[c->nsegs++];
 	memset(g, 0, sizeof(*g));
 	oc_tracker_init(&g->t, NULL);
+	oc_tracker_fresh_on(&g->t);
 	return g;
 }
 
@@ -318,6 +320,7 @@ replay(struct oc_collection *c)
 
 	oc_tracker_reset(&c->trk, NULL);
 	segs_clear(c);
+	c->torn      = true; /* until every action is staged again */
 	c->invented  = false;
 	c->nitems_ok = false;
 	c->replay_gen++;
@@ -328,7 +331,15 @@ replay(struct oc_collection *c)
 		if ((e = stage_actions(c, &c->pending.u.a.v[i], 1, &dn, &dn_ok,
 		         &torn)) != O_OK)
 			return o_err_wrap(e, "replaying local action %zu", i);
+	c->torn = false;
 	return O_OK;
+}
+
+/* The staged state covers the whole queue again (after a failed replay). */
+static o_err
+heal(struct oc_collection *c)
+{
+	return c->torn ? replay(c) : O_OK;
 }
 
 /* Stage a new header, the type's structure and the first log block. */
@@ -411,6 +422,7 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	/* sound: a staged block's source only changes by our own commit
 	 * (rebase_own unstages it) or a foreign one (replay resets) */
 	oc_tracker_memo_on(&c->trk);
+	oc_tracker_fresh_on(&c->trk);
 	c->pending = oc_array();
 
 	if ((e = read_latest_context(c, &ctx, &exists)) != O_OK)
@@ -474,6 +486,8 @@ oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
 	o_err   e;
 
 	pthread_mutex_lock(&c->c_mtx);
+	if ((e = heal(c)) != O_OK)
+		goto out;
 	if ((e = stage_actions(c, actions, n, &dn, &dn_ok, &torn)) != O_OK) {
 		if (torn)
 			replay(c); /* the queue without these actions */
@@ -619,12 +633,24 @@ oc_coll_update(struct oc_collection *c)
 static size_t
 build_snapshot(struct oc_collection *c, struct oc_tracker *snap, bool *seg)
 {
+	const struct oc_tfs *t0;
+	const struct oc_tf  *sf;
+	size_t               i;
+
 	oc_tracker_init_with(snap, oc_cache_store(c->cache), &c->side.tfs);
 	*seg = c->nsegs > 0;
 	if (!*seg)
 		return 0;
 	c->segs[0].sealed = true;
-	oc_tfs_merge(&snap->tfs, &c->segs[0].t.tfs);
+	t0 = &c->segs[0].t.tfs;
+	oc_tfs_merge(&snap->tfs, t0);
+	/* a staged chunk the batch deletes again never existed: leave it out
+	 * (it leaves the side tracker once the batch commits) */
+	for (i = 0; i < t0->n; i++)
+		if (t0->e[i].tf.del &&
+		    (sf = oc_tfs_get(&c->side.tfs, &t0->e[i].id)) != NULL &&
+		    sf->insert != NULL)
+			oc_tfs_remove(&snap->tfs, &t0->e[i].id);
 	return c->segs[0].n;
 }
 
@@ -747,6 +773,9 @@ oc_coll_sync(struct oc_collection *c)
 			    oc_bid_str(&c->id, s), attempt);
 			break;
 		}
+		if ((e = heal(c)) != O_OK)
+			break;
+		gen = c->replay_gen;
 		memset(&preq, 0, sizeof(preq));
 		memset(&creq, 0, sizeof(creq));
 		oc_aid_random(&preq.aid);
@@ -818,6 +847,11 @@ oc_coll_sync(struct oc_collection *c)
 				if (oc_tfs_get(&c->side.tfs, &snap.tfs.e[k].id))
 					oc_tfs_remove(&c->side.tfs,
 					    &snap.tfs.e[k].id);
+			if (seg && gen == c->replay_gen)
+				for (k = 0; k < c->segs[0].t.tfs.n; k++)
+					if (c->segs[0].t.tfs.e[k].tf.del)
+						oc_tfs_remove(&c->side.tfs,
+						    &c->segs[0].t.tfs.e[k].id);
 			oc_tracker_fini(&snap);
 			attempt    = 0;
 			pend_tries = 0;
@@ -925,7 +959,8 @@ oc_coll_read(struct oc_collection *c,
 	o_err e;
 
 	pthread_mutex_lock(&c->c_mtx);
-	e = fn(rstore(c), arg);
+	if ((e = heal(c)) == O_OK)
+		e = fn(rstore(c), arg);
 	pthread_mutex_unlock(&c->c_mtx);
 	return e;
 }
@@ -938,7 +973,9 @@ oc_coll_count(struct oc_collection *c,
 	o_err e = O_OK;
 
 	pthread_mutex_lock(&c->c_mtx);
-	if (c->nitems_ok && c->nitems >= 0) {
+	if ((e = heal(c)) != O_OK) {
+		/* error returned below */
+	} else if (c->nitems_ok && c->nitems >= 0) {
 		*n = (uint64_t) c->nitems;
 	} else if ((e = fn(rstore(c), arg, n)) == O_OK) {
 		c->nitems    = (int64_t) *n;

@@ -19,9 +19,10 @@
  * entry is authoritative while valid; it is valid when its epoch equals the
  * repository's epoch, which moves only when a group-commit write fails, so
  * a failure invalidates every entry at once and they reload from disk.
- * Entries are trimmed to the per-stripe capacity when a stripe is
- * unlocked, never while an operation holds pointers into them, and never
- * while they carry an unflushed commit.  An entry also mirrors the block's
+ * Entries are trimmed when a stripe is unlocked (stripe_trim: no chunk
+ * contents, block contents within OST_STRIPE_BYTES, entries within the
+ * per-stripe capacity), never while an operation holds pointers into
+ * them, and never while they carry an unflushed commit.  An entry also mirrors the block's
  * pending records (aid, expiry, rev): the pend family accumulates a
  * tombstone for every pending ever removed, so scanning it on every pend or
  * get would slow a hot block (a log tail) down without bound; the index is
@@ -488,9 +489,9 @@ pend_list(struct ost_repo *r, const struct oc_bid *id, bool want_tf,
 
 	out->v = NULL;
 	out->n = 0;
-	uint8_t        hi[OC_BID_LEN];
-	size_t         hilen = OC_BID_LEN;
-	int            j;
+	uint8_t hi[OC_BID_LEN];
+	size_t  hilen = OC_BID_LEN;
+	int     j;
 
 	/*
 	 * Keys are bid + aid.  Bound the scan above by the next id prefix:
@@ -783,6 +784,16 @@ ent_free(struct ost_ent *e)
 	free(e);
 }
 
+/* Forget e's block contents (reloaded from disk when next needed). */
+static void
+ent_drop_block(struct ost_ent *e)
+{
+	oc_val_fini(&e->blk);
+	e->blk    = oc_null();
+	e->blk_ok = false;
+	e->bytes  = SIZE_MAX;
+}
+
 static size_t
 ent_bytes(struct ost_ent *e)
 {
@@ -792,8 +803,10 @@ ent_bytes(struct ost_ent *e)
 }
 
 /*
- * Evict least recently used, flushed entries beyond the capacity in
- * entries or in block bytes (OST_STRIPE_BYTES); the newest stays.
+ * Trim a stripe: chunk contents are not kept; beyond OST_STRIPE_BYTES the
+ * block contents of the least recently used entries are dropped (their
+ * meta stays); beyond the entry capacity whole entries go.  Entries whose
+ * group commit is not yet on disk, and the newest, stay.
  */
 static void
 stripe_trim(struct ost_repo *r, struct stripe *st)
@@ -801,14 +814,30 @@ stripe_trim(struct ost_repo *r, struct stripe *st)
 	struct ost_ent *e, *prev;
 	size_t          bytes = 0;
 
-	for (e = st->head; e != NULL; e = e->next)
+	for (e = st->head; e != NULL; e = e->next) {
+		/* chunks are written once and read through the collections'
+		 * caches: keeping them here would push out hot blocks */
+		const char *type =
+		    e->blk_ok && e->present ? oc_block_type(&e->blk) : NULL;
+
+		if (type != NULL && strcmp(type, OC_BT_CHUNK) == 0 &&
+		    !ent_unflushed(r, e))
+			ent_drop_block(e);
 		bytes += ent_bytes(e);
+	}
+	/* over the byte budget: drop block contents (the entry and its
+	 * meta stay), least recently used first, the newest kept */
+	for (e = st->tail;
+	     e != NULL && e != st->head && bytes > OST_STRIPE_BYTES;
+	     e = e->prev)
+		if (e->blk_ok && !ent_unflushed(r, e)) {
+			bytes -= ent_bytes(e);
+			ent_drop_block(e);
+		}
 	e = st->tail;
-	while ((st->n > r->stripe_cap || bytes > OST_STRIPE_BYTES) &&
-	    e != NULL && e != st->head) {
+	while (st->n > r->stripe_cap && e != NULL && e != st->head) {
 		prev = e->prev;
 		if (!ent_unflushed(r, e)) {
-			bytes -= ent_bytes(e);
 			ent_unlink(st, e);
 			ent_free(e);
 			st->n--;

@@ -68,7 +68,9 @@ struct ost_repo_opts {
 	int64_t pend_ttl_ms;    /* pending lifetime when the request gives no
 	                           expiry; 0: OST_PEND_TTL_MS */
 	uint32_t mat_interval;  /* materialise every N revisions; 0: 16 */
-	size_t   cache_entries; /* decoded latest blocks kept; 0: 4096 */
+	size_t   cache_entries; /* latest-block entries kept; 0: 4096 (their
+	                           block contents are also bounded in bytes,
+	                           OST_STRIPE_BYTES in repo.c) */
 	/* Wall clock in ms (tests); NULL: o_now_ms(). */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;

@@ -677,8 +677,9 @@ fs_del(struct oc_bstore *s, const struct oc_bid *id)
 	return oc_bstore_del(((struct failstore *) s)->in, id);
 }
 
-static const struct oc_bstore_ops fs_ops = { fs_get, fs_insert, fs_update,
-	fs_del };
+static const struct oc_bstore_ops fs_ops = {
+	.get = fs_get, .insert = fs_insert, .update = fs_update, .del = fs_del
+};
 
 Test(btree, d49_failing_mutation_rolls_the_tree_back)
 {

@@ -75,6 +75,14 @@ fail() {
 	exit 1
 }
 
+# expect_clean_log: no commit left blocks behind (a store refusal such as
+# a delete of a block that never existed shows as "not committed").
+expect_clean_log() {
+	if grep -n "not committed" "$TMP/daemon.log" >&2; then
+		fail "the daemon log reports blocks not committed"
+	fi
+}
+
 # expect_eq WHAT EXPECTED GOT
 expect_eq() {
 	[ "$2" == "$3" ] ||

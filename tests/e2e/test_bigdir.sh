@@ -131,4 +131,5 @@ expect_eq "cat big/f6-renamed after remount" "" "$(cat big/f6-renamed)"
 step "unmount"
 cd /
 e2e_umount
+expect_clean_log
 echo "test_bigdir: $N entries, ok in ${SECONDS} s"

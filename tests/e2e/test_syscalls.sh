@@ -72,4 +72,5 @@ run_exerciser "verify after an async run" --verify "$MNT/async"
 
 step "unmount"
 e2e_umount
+expect_clean_log
 echo "$E2E_NAME: OK"

@@ -1626,6 +1626,60 @@ grouper(void *arg)
 	return NULL;
 }
 
+/* Get block n (must exist); counts as a cache hit or a load. */
+static void
+get_ok(int n)
+{
+	struct oc_bid     id = bid(n);
+	struct oc_get_res g;
+
+	cr_assert_eq(ost_repo_get(R, &id, 1, NULL, &g), O_OK);
+	cr_assert_eq(g.state, OC_GET_BLOCK, "block %d: %s", n, g.reason);
+	oc_get_res_fini(&g);
+}
+
+/*
+ * The latest-block cache keeps hot blocks and not chunk contents: chunks
+ * (256 KiB, written once) committed in between do not push a hot block's
+ * contents out, and a chunk read again is loaded from disk.
+ */
+Test(repo, cache_keeps_hot_blocks_not_chunks)
+{
+	struct ost_repo_stats a, b;
+	struct oc_bid         col  = bid(9999);
+	uint8_t              *data = calloc(1, 256u << 10);
+	int                   i;
+
+	ins1(1, 1, 1, 0);
+	for (i = 0; i < 200; i++) { /* 50 MiB of chunks, then the hot one */
+		struct oc_bid id = bid(1000 + i);
+		struct oc_val c  = oc_block_new(&id, OC_BT_CHUNK, &col);
+		struct oc_tfs t;
+
+		oc_map_set(&c, "data", oc_bytes(data, 256u << 10));
+		oc_tfs_init(&t);
+		oc_tfs_insert(&t, c);
+		txn(100 + i, 1, &t);
+		get_ok(1);
+	}
+	ost_repo_stats(R, &a);
+	for (i = 0; i < 50; i++)
+		get_ok(1);
+	ost_repo_stats(R, &b);
+	cr_assert_eq(b.cache_loads, a.cache_loads,
+	    "the hot block was reloaded %llu times",
+	    (unsigned long long) (b.cache_loads - a.cache_loads));
+	/* the first read may find what the commit left; later reads load */
+	get_ok(1000);
+	get_ok(1000);
+	get_ok(1000);
+	ost_repo_stats(R, &a);
+	cr_assert_geq(a.cache_loads, b.cache_loads + 2,
+	    "chunk contents were kept in the cache (%llu loads)",
+	    (unsigned long long) (a.cache_loads - b.cache_loads));
+	free(data);
+}
+
 Test(repo, group_commit_shares_synced_writes)
 {
 	pthread_t             th[8];
