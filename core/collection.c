@@ -35,9 +35,12 @@
  */
 #include "core/collection.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/codec.h"
+#include "core/journal.h"
 #include "core/o_util.h"
 
 /* Effects of consecutive queued actions; see the design notes. */
@@ -61,6 +64,9 @@ struct oc_collection {
 	struct oc_tracker          side; /* staged chunk blocks */
 	struct oc_tracker          trk;  /* staged effects of pending */
 	struct oc_val              pending; /* OC_ARRAY of actions */
+	struct oc_jref            *jrefs;   /* journal ids of pending */
+	size_t                     jcap;
+	struct oc_val jblocks; /* journal: chunks staged since the last act */
 	struct oc_seg             *segs;    /* cover pending, in order */
 	size_t                     nsegs, segcap;
 	uint64_t                   replay_gen; /* bumped by replay() */
@@ -304,6 +310,9 @@ out:
 }
 
 static o_err invent(struct oc_collection *c);
+static void  jrefs_gone(
+     struct oc_collection *c, const struct oc_jref *gone, size_t n);
+static void jrefs_push(struct oc_collection *c, const struct oc_jref *r);
 
 /*
  * Reset the staged effects and re-apply every pending action on the held
@@ -424,6 +433,7 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	oc_tracker_memo_on(&c->trk);
 	oc_tracker_fresh_on(&c->trk);
 	c->pending = oc_array();
+	c->jblocks = oc_array();
 
 	if ((e = read_latest_context(c, &ctx, &exists)) != O_OK)
 		goto out_free;
@@ -469,6 +479,8 @@ oc_coll_free(struct oc_collection *c)
 	oc_tracker_fini(&c->side);
 	oc_cache_free(c->cache);
 	oc_val_fini(&c->pending);
+	oc_val_fini(&c->jblocks);
+	free(c->jrefs);
 	oc_actx_fini(&c->ctx);
 	pthread_mutex_destroy(&c->c_mtx);
 	pthread_mutex_destroy(&c->c_sync);
@@ -477,30 +489,97 @@ oc_coll_free(struct oc_collection *c)
 
 /* ---- act ----------------------------------------------------------------- */
 
-o_err
-oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
+/*
+ * Record actions[0..n) (and the chunks staged for them) in the journal as
+ * one record; refs[i] gets action i's identity.  c_mtx held, so records of
+ * one collection are numbered in queue order.
+ */
+static o_err
+journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
+    struct oc_jref *refs)
 {
-	int64_t dn;
-	bool    dn_ok, torn;
-	size_t  i;
-	o_err   e;
+	struct oc_journal    *j = c->opts.journal;
+	struct oc_journal_rec r;
+	size_t                i;
+	o_err                 e;
 
-	pthread_mutex_lock(&c->c_mtx);
+	memset(&r, 0, sizeof(r));
+	r.col = c->id;
+	snprintf(r.type, sizeof(r.type), "%s", c->type->header_type);
+	r.session  = j->session;
+	r.first    = atomic_fetch_add(&j->next_seq, n);
+	r.base_rev = c->ctx.rev;
+	r.acts     = oc_array();
+	for (i = 0; i < n; i++)
+		oc_arr_push(&r.acts, oc_val_dup(&actions[i]));
+	r.blocks = oc_val_take(&c->jblocks);
+	e        = j->ops->put(j, &r);
+	c->jblocks = oc_array();
+	oc_journal_rec_fini(&r);
+	if (e != O_OK)
+		return o_err_wrap(e, "journal of collection");
+	for (i = 0; i < n; i++) {
+		refs[i].session = j->session;
+		refs[i].first   = r.first;
+		refs[i].seq     = r.first + i;
+		refs[i].n       = (uint32_t) n;
+	}
+	return O_OK;
+}
+
+/* Apply and queue actions[0..n) whose journal identities are refs (NULL:
+ * journal them now if the collection has a journal).  c_mtx held. */
+static o_err
+act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
+    const struct oc_jref *refs)
+{
+	struct oc_jref *own = NULL;
+	int64_t         dn;
+	bool            dn_ok, torn;
+	size_t          i;
+	o_err           e;
+
 	if ((e = heal(c)) != O_OK)
-		goto out;
+		return e;
+	if (refs == NULL && c->opts.journal != NULL && n > 0) {
+		own = o_calloc(n, sizeof(*own));
+		if ((e = journal_put(c, actions, n, own)) != O_OK) {
+			free(own);
+			return e;
+		}
+		refs = own;
+	}
 	if ((e = stage_actions(c, actions, n, &dn, &dn_ok, &torn)) != O_OK) {
 		if (torn)
 			replay(c); /* the queue without these actions */
-		goto out;
+		if (own != NULL)
+			jrefs_gone(c, own, n);
+		free(own);
+		return e;
 	}
 	if (!dn_ok)
 		c->nitems_ok = false;
 	else
 		c->nitems += dn;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		struct oc_jref none = { 0 };
+
+		jrefs_push(c, refs != NULL ? &refs[i] : &none);
 		oc_arr_push(&c->pending, oc_val_take(&actions[i]));
+	}
 	c->seq_acted += n;
-out:
+	free(own);
+	return O_OK;
+}
+
+o_err
+oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
+{
+	size_t i;
+	o_err  e;
+
+	pthread_mutex_lock(&c->c_mtx);
+	e = act_locked(c, actions, n, NULL);
 	pthread_mutex_unlock(&c->c_mtx);
 	for (i = 0; i < n; i++)
 		oc_val_fini(&actions[i]);
@@ -513,6 +592,8 @@ oc_coll_stage_block(struct oc_collection *c, struct oc_val blk)
 	o_err e;
 
 	pthread_mutex_lock(&c->c_mtx);
+	if (c->opts.journal != NULL)
+		oc_arr_push(&c->jblocks, oc_val_dup(&blk));
 	e = oc_bstore_insert(&c->side.base, blk);
 	pthread_mutex_unlock(&c->c_mtx);
 	return e;
@@ -563,7 +644,9 @@ update_locked(struct oc_collection *c)
 		if ((e = oc_log_entry_acts(&ents.u.a.v[i], &dacts)) != O_OK)
 			goto out;
 		if (act != NULL && c->type->filter != NULL) {
-			struct oc_val kept = oc_array();
+			struct oc_val   kept = oc_array();
+			struct oc_jref *gone = NULL;
+			size_t          ngone = 0;
 
 			for (j = 0; j < c->pending.u.a.n; j++) {
 				struct oc_val rep = oc_null();
@@ -571,21 +654,32 @@ update_locked(struct oc_collection *c)
 				switch (c->type->filter(&c->pending.u.a.v[j], acts,
 				    &rep)) {
 				case OC_FILTER_KEEP:
+					c->jrefs[kept.u.a.n] = c->jrefs[j];
 					oc_arr_push(&kept,
 					    oc_val_take(&c->pending.u.a.v[j]));
 					break;
 				case OC_FILTER_REPLACE:
+					c->jrefs[kept.u.a.n] = c->jrefs[j];
 					oc_arr_push(&kept, rep);
 					conflicts = true;
 					break;
 				case OC_FILTER_DROP:
 					conflicts = true;
 					c->seq_done++; /* resolved, not queued */
+					if (c->opts.journal == NULL)
+						break;
+					gone = o_realloc(gone,
+					    (ngone + 1) * sizeof(*gone));
+					gone[ngone++] = c->jrefs[j];
 					break;
 				}
 			}
 			oc_val_fini(&c->pending);
 			c->pending = kept;
+			if (gone != NULL) {
+				jrefs_gone(c, gone, ngone);
+				free(gone);
+			}
 		}
 		oc_val_fini(&dacts);
 		ids = o_malloc(sizeof(*ids) * (nids + 1));
@@ -716,8 +810,9 @@ rebase_own(struct oc_collection *c, uint64_t gen, bool seg)
 	return e == O_OK ? O_OK : replay(c);
 }
 
-static void
-backoff(struct oc_collection *c, int attempt)
+/* Full-jitter exponential backoff for the attempt-th retry. */
+static int64_t
+backoff_ms(struct oc_collection *c, int attempt)
 {
 	int64_t ms = c->opts.base_backoff_ms;
 	int     i;
@@ -727,179 +822,547 @@ backoff(struct oc_collection *c, int attempt)
 	if (ms > c->opts.max_backoff_ms)
 		ms = c->opts.max_backoff_ms;
 	/* full jitter in [ms/2, ms] */
-	ms = ms / 2 + (int64_t) (o_rand64() % (uint64_t) (ms / 2 + 1));
-	pthread_mutex_unlock(&c->c_mtx);
-	o_sleep_ms(ms);
-	pthread_mutex_lock(&c->c_mtx);
+	return ms / 2 + (int64_t) (o_rand64() % (uint64_t) (ms / 2 + 1));
+}
+
+/* ---- journal ------------------------------------------------------------ */
+
+/* Tags for the log entry committing the first nb queued actions: per
+ * session of our journal, the highest action number among them. */
+static struct oc_val
+jtags(struct oc_collection *c, size_t nb)
+{
+	struct oc_val t = oc_null();
+	size_t        i, k;
+
+	if (c->opts.journal == NULL)
+		return t;
+	for (i = 0; i < nb; i++) {
+		const struct oc_jref *r = &c->jrefs[i];
+		struct oc_val         tag;
+
+		if (r->session == 0)
+			continue;
+		if (t.type == OC_NULL)
+			t = oc_array();
+		for (k = 0; k < t.u.a.n; k++) {
+			struct oc_val *x = &t.u.a.v[k];
+
+			if (x->u.a.v[1].u.i == (int64_t) r->session) {
+				if (x->u.a.v[2].u.i < (int64_t) r->seq)
+					x->u.a.v[2].u.i = (int64_t) r->seq;
+				break;
+			}
+		}
+		if (k < t.u.a.n)
+			continue;
+		tag = oc_array();
+		oc_arr_push(&tag, oc_bytes(c->opts.journal->node,
+		                      sizeof(c->opts.journal->node)));
+		oc_arr_push(&tag, oc_int((int64_t) r->session));
+		oc_arr_push(&tag, oc_int((int64_t) r->seq));
+		oc_arr_push(&t, tag);
+	}
+	return t;
+}
+
+static bool
+jref_same_rec(const struct oc_jref *a, const struct oc_jref *b)
+{
+	return a->session == b->session && a->first == b->first;
+}
+
+/*
+ * The queued actions gone[0..n) left the queue (committed or dropped by
+ * the filter); forget each journal record none of whose actions is still
+ * queued (c->jrefs holds the queue now).  A failure is logged: the record
+ * stays and recovery finds its actions committed by their tags.
+ */
+static void
+jrefs_gone(struct oc_collection *c, const struct oc_jref *gone, size_t n)
+{
+	uint64_t (*keys)[2];
+	size_t   i, k, nk = 0;
+	o_err    e;
+	char     s[OC_BID_STRLEN];
+
+	if (c->opts.journal == NULL || n == 0)
+		return;
+	keys = o_malloc(n * sizeof(*keys));
+	for (i = 0; i < n; i++) {
+		const struct oc_jref *r = &gone[i];
+		bool                  live = false;
+
+		if (r->session == 0)
+			continue;
+		for (k = 0; k < nk && !live; k++)
+			live = keys[k][0] == r->session && keys[k][1] == r->first;
+		/* records are contiguous in the queue: a member still
+		 * queued is at its head, unless the filter dropped this one
+		 * from the middle */
+		for (k = 0; k < c->pending.u.a.n && !live; k++) {
+			if (jref_same_rec(&c->jrefs[k], r))
+				live = true;
+			else if (c->jrefs[k].session == r->session &&
+			    c->jrefs[k].first > r->first)
+				break;
+		}
+		if (live)
+			continue;
+		keys[nk][0] = r->session;
+		keys[nk][1] = r->first;
+		nk++;
+	}
+	if (nk > 0 && (e = c->opts.journal->ops->drop(c->opts.journal, &c->id,
+	                   (const uint64_t(*)[2]) keys, nk)) != O_OK)
+		o_log(O_LOG_WARN,
+		    "collection %s: forgetting %zu committed journal records "
+		    "failed (%s); recovery will skip them",
+		    oc_bid_str(&c->id, s), nk, o_err_detail());
+	free(keys);
+}
+
+static void
+jrefs_push(struct oc_collection *c, const struct oc_jref *r)
+{
+	if (c->pending.u.a.n >= c->jcap) {
+		c->jcap  = c->jcap ? 2 * c->jcap : 64;
+		c->jrefs = o_realloc(c->jrefs, c->jcap * sizeof(*c->jrefs));
+	}
+	c->jrefs[c->pending.u.a.n] = *r;
+}
+
+/* ---- sync ---------------------------------------------------------------- */
+
+/* One attempt to commit a collection's first batch. */
+struct sync_try {
+	struct oc_tracker    snap;
+	struct oc_pend_req   preq;
+	struct oc_commit_req creq;
+	struct oc_bid        critical, *bids;
+	size_t               nb;
+	uint64_t             gen;
+	int64_t              rev;
+	bool                 seg, built, pended, done;
+	o_err                e; /* pend/commit result */
+};
+
+/* Whether c has anything to commit up to target. */
+static bool
+sync_needed(struct oc_collection *c, uint64_t target)
+{
+	return c->seq_done < target ||
+	    (c->pending.u.a.n == 0 &&
+	        (!oc_tfs_is_empty(&c->trk.tfs) ||
+	            !oc_tfs_is_empty(&c->side.tfs)));
+}
+
+/* c_mtx held.  Build the attempt under action aid: the first batch and
+ * its log entry at rev+1 in a throw-away snapshot.  cols: the other
+ * collections of the transaction. */
+static o_err
+try_build(struct oc_collection *c, const struct oc_aid *aid,
+    const struct oc_bid *cols, size_t ncols, struct sync_try *t)
+{
+	struct oc_log        log;
+	struct oc_chain_path pos;
+	struct oc_log_extra  x;
+	struct oc_val        acts = oc_array();
+	size_t               i;
+	o_err                e;
+
+	memset(t, 0, sizeof(*t));
+	if ((e = heal(c)) != O_OK)
+		return e;
+	t->gen      = c->replay_gen;
+	t->rev      = c->ctx.rev + 1;
+	t->preq.aid = *aid;
+	t->nb       = build_snapshot(c, &t->snap, &t->seg);
+	for (i = 0; i < t->nb; i++)
+		oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
+	x.cols  = cols;
+	x.ncols = ncols;
+	x.jt    = jtags(c, t->nb);
+	if ((e = oc_log_open(&log, &t->snap.base, &c->id)) != O_OK) {
+		oc_val_fini(&acts);
+		oc_val_fini(&x.jt);
+	} else {
+		e = oc_log_append_tx(&log, aid, t->rev, acts, o_now_ms(),
+		    &t->snap.tfs, &x, &t->critical, &pos);
+	}
+	if (e != O_OK) {
+		oc_tracker_fini(&t->snap);
+		return e;
+	}
+	t->bids = o_malloc(sizeof(*t->bids) * (t->snap.tfs.n + 1));
+	for (i = 0; i < t->snap.tfs.n; i++)
+		t->bids[i] = t->snap.tfs.e[i].id;
+	t->preq.rev       = t->rev;
+	t->preq.tfs       = &t->snap.tfs;
+	t->preq.policy    = OC_POLICY_RETURN;
+	t->creq.aid       = *aid;
+	t->creq.rev       = t->rev;
+	t->creq.ids       = t->bids;
+	t->creq.n         = t->snap.tfs.n;
+	t->creq.critical  = t->critical;
+	t->built          = true;
+	return O_OK;
+}
+
+static void
+try_fini(struct sync_try *t)
+{
+	if (!t->built)
+		return;
+	oc_tracker_fini(&t->snap);
+	free(t->bids);
+	t->built = false;
+}
+
+/* No latch held.  Pend the attempt; t->e gets the result. */
+static o_err
+try_pend(struct oc_collection *c, struct sync_try *t)
+{
+	struct oc_txres res;
+
+	oc_txres_init(&res);
+	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
+	oc_txres_fini(&res);
+	t->pended = t->e == O_OK;
+	return t->e;
+}
+
+/* No latch held.  Commit a pended attempt; an unknown outcome is settled
+ * by asking the critical block. */
+static o_err
+try_commit(struct oc_collection *c, struct sync_try *t)
+{
+	struct oc_txres res;
+	o_err           e;
+
+	oc_txres_init(&res);
+	e = c->tx->ops->commit(c->tx, &t->creq, &res);
+	oc_txres_fini(&res);
+	if (e != O_OK && e != O_ESTALE) {
+		uint8_t st = OC_ST_UNKNOWN;
+
+		if (c->tx->ops->status(c->tx, &t->creq.aid, t->rev,
+		        &t->critical, 1, &st) == O_OK &&
+		    st == OC_ST_COMMITTED)
+			e = O_OK;
+	}
+	t->e    = e;
+	t->done = e == O_OK;
+	return e;
+}
+
+/* No latch held.  Withdraw the pendings of an attempt that did not
+ * commit (a refused pend may have left none, which is harmless). */
+static void
+try_cancel(struct oc_collection *c, struct sync_try *t)
+{
+	if (t->built && !t->done &&
+	    (t->pended || t->e == O_ESTALE || t->e == O_EPENDING))
+		c->tx->ops->cancel(c->tx, &t->preq.aid, t->bids, t->snap.tfs.n);
+}
+
+/* c_mtx held.  The attempt committed: drop its batch from the queue and
+ * rebase what is still queued on the new state.  Finis t. */
+static o_err
+try_done(struct oc_collection *c, struct sync_try *t)
+{
+	struct oc_jref *gone = NULL;
+	size_t          k, nb = t->nb;
+	o_err           e;
+
+	for (k = 0; k < nb; k++)
+		oc_val_fini(&c->pending.u.a.v[k]);
+	if (nb > 0) {
+		size_t rest = c->pending.u.a.n - nb;
+
+		memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
+		    rest * sizeof(struct oc_val));
+		c->pending.u.a.n = rest;
+		if (c->opts.journal != NULL) {
+			gone = o_malloc(nb * sizeof(*gone));
+			memcpy(gone, c->jrefs, nb * sizeof(*gone));
+		}
+		memmove(c->jrefs, c->jrefs + nb, rest * sizeof(*c->jrefs));
+	}
+	c->seq_done += nb;
+	c->st.commits++;
+	c->st.actions += nb;
+	oc_cache_apply(c->cache, &t->snap.tfs, t->rev);
+	oc_actx_add(&c->ctx, &t->preq.aid, t->rev);
+	ctx_trim(&c->ctx);
+	c->exists = true;
+	for (k = 0; k < t->snap.tfs.n; k++)
+		if (oc_tfs_get(&c->side.tfs, &t->snap.tfs.e[k].id))
+			oc_tfs_remove(&c->side.tfs, &t->snap.tfs.e[k].id);
+	if (t->seg && t->gen == c->replay_gen)
+		for (k = 0; k < c->segs[0].t.tfs.n; k++)
+			if (c->segs[0].t.tfs.e[k].tf.del)
+				oc_tfs_remove(
+				    &c->side.tfs, &c->segs[0].t.tfs.e[k].id);
+	if (gone != NULL) {
+		jrefs_gone(c, gone, nb);
+		free(gone);
+	}
+	try_fini(t);
+	/* the staged effects were relative to the old state */
+	e = rebase_own(c, t->gen, t->seg);
+	return e;
+}
+
+/* The retry loop's bookkeeping: conflicts counted, a rival pending waited
+ * out by time, lost races by attempts. */
+struct retry_state {
+	int     attempt, pend_tries;
+	int64_t pend_since;
+};
+
+/* After a refused attempt (e is O_ESTALE or O_EPENDING): O_OK to retry
+ * after *ms of backoff, else O_ERETRIES with a message. */
+static o_err
+retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
+    int64_t rev, int64_t *ms)
+{
+	char s[OC_BID_STRLEN];
+	int  k;
+
+	c->st.conflicts++;
+	if (e == O_EPENDING) {
+		/* a rival in flight (or abandoned): it must commit or
+		 * expire, so wait for it by time, not by attempts */
+		int64_t now = o_now_ms();
+
+		if (rs->pend_since == 0)
+			rs->pend_since = now;
+		if (now - rs->pend_since > c->opts.pending_wait_ms)
+			return o_err_set(O_ERETRIES,
+			    "collection %s: rev %lld held by another action's "
+			    "pending for %lld ms",
+			    oc_bid_str(&c->id, s), (long long) rev,
+			    (long long) (now - rs->pend_since));
+		if (rs->pend_tries < 8)
+			rs->pend_tries++;
+		k = rs->pend_tries;
+	} else {
+		rs->pend_since = 0;
+		if (++rs->attempt >= c->opts.max_attempts)
+			return o_err_set(O_ERETRIES,
+			    "collection %s: rev %lld still contended after %d "
+			    "attempts",
+			    oc_bid_str(&c->id, s), (long long) rev,
+			    rs->attempt);
+		k = rs->attempt;
+	}
+	*ms = backoff_ms(c, k);
+	return O_OK;
 }
 
 o_err
 oc_coll_sync(struct oc_collection *c)
 {
-	uint64_t target;
-	int      attempt = 0, pend_tries = 0;
-	int64_t  pend_since = 0;
-	int64_t  deadline = 0;
-	o_err    e = O_OK;
-	char     s[OC_BID_STRLEN];
+	struct retry_state rs = { 0 };
+	uint64_t           target;
+	int64_t            deadline = 0, ms;
+	o_err              e = O_OK;
+	char               s[OC_BID_STRLEN];
 
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
 	target = c->seq_acted;
 	if (c->opts.deadline_ms > 0)
 		deadline = o_now_ms() + c->opts.deadline_ms;
-	while (c->seq_done < target ||
-	    (c->pending.u.a.n == 0 &&
-	        (!oc_tfs_is_empty(&c->trk.tfs) ||
-	            !oc_tfs_is_empty(&c->side.tfs)))) {
-		struct oc_tracker    snap;
-		struct oc_log        log;
-		struct oc_chain_path pos;
-		struct oc_pend_req   preq;
-		struct oc_commit_req creq;
-		struct oc_txres      res;
-		struct oc_bid        critical, *bids;
-		struct oc_val        acts = oc_array();
-		size_t               nb, i;
-		uint64_t             gen = c->replay_gen;
-		int64_t              rev = c->ctx.rev + 1;
-		bool                 conflict = false, pended = false, seg;
-		o_err                ce;
+	while (sync_needed(c, target)) {
+		struct sync_try t;
+		struct oc_aid   aid;
+		bool            conflict;
 
 		if (deadline && o_now_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
 			    "collection %s: sync deadline passed after %d "
 			    "attempts",
-			    oc_bid_str(&c->id, s), attempt);
+			    oc_bid_str(&c->id, s), rs.attempt);
 			break;
 		}
-		if ((e = heal(c)) != O_OK)
+		oc_aid_random(&aid);
+		if ((e = try_build(c, &aid, NULL, 0, &t)) != O_OK)
 			break;
-		gen = c->replay_gen;
-		memset(&preq, 0, sizeof(preq));
-		memset(&creq, 0, sizeof(creq));
-		oc_aid_random(&preq.aid);
-		nb = build_snapshot(c, &snap, &seg);
-		for (i = 0; i < nb; i++)
-			oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
-		if ((e = oc_log_open(&log, &snap.base, &c->id)) != O_OK ||
-		    (e = oc_log_append_tx(&log, &preq.aid, rev, acts,
-		         o_now_ms(), &snap.tfs, &critical, &pos)) != O_OK) {
-			oc_tracker_fini(&snap);
-			break;
-		}
-		bids = o_malloc(sizeof(*bids) * (snap.tfs.n + 1));
-		for (i = 0; i < snap.tfs.n; i++)
-			bids[i] = snap.tfs.e[i].id;
-		preq.rev    = rev;
-		preq.tfs    = &snap.tfs;
-		preq.policy = OC_POLICY_RETURN;
-		creq.aid    = preq.aid;
-		creq.rev    = rev;
-		creq.ids    = bids;
-		creq.n      = snap.tfs.n;
-		creq.critical = critical;
-
 		pthread_mutex_unlock(&c->c_mtx);
-		oc_txres_init(&res);
-		e = c->tx->ops->pend(c->tx, &preq, &res);
-		if (e == O_OK) {
-			pended = true;
-			oc_txres_fini(&res);
-			oc_txres_init(&res);
-			e = c->tx->ops->commit(c->tx, &creq, &res);
-			if (e != O_OK && e != O_ESTALE) {
-				/* outcome unknown: ask the critical block */
-				uint8_t st = OC_ST_UNKNOWN;
-
-				ce = c->tx->ops->status(c->tx, &creq.aid, rev,
-				    &critical, 1, &st);
-				if (ce == O_OK && st == OC_ST_COMMITTED)
-					e = O_OK;
-			}
-		}
-		conflict = e == O_ESTALE || e == O_EPENDING;
-		if (e != O_OK && (pended || conflict))
-			c->tx->ops->cancel(c->tx, &preq.aid, bids, snap.tfs.n);
-		oc_txres_fini(&res);
+		if ((e = try_pend(c, &t)) == O_OK)
+			e = try_commit(c, &t);
+		try_cancel(c, &t);
 		pthread_mutex_lock(&c->c_mtx);
-		free(bids);
-
 		if (e == O_OK) {
-			size_t k;
-
-			for (k = 0; k < nb; k++)
-				oc_val_fini(&c->pending.u.a.v[k]);
-			if (nb > 0) {
-				memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
-				    (c->pending.u.a.n - nb) *
-				        sizeof(struct oc_val));
-				c->pending.u.a.n -= nb;
-			}
-			c->seq_done += nb;
-			c->st.commits++;
-			c->st.actions += nb;
-			oc_cache_apply(c->cache, &snap.tfs, rev);
-			oc_actx_add(&c->ctx, &preq.aid, rev);
-			ctx_trim(&c->ctx);
-			c->exists = true;
-			for (k = 0; k < snap.tfs.n; k++)
-				if (oc_tfs_get(&c->side.tfs, &snap.tfs.e[k].id))
-					oc_tfs_remove(&c->side.tfs,
-					    &snap.tfs.e[k].id);
-			if (seg && gen == c->replay_gen)
-				for (k = 0; k < c->segs[0].t.tfs.n; k++)
-					if (c->segs[0].t.tfs.e[k].tf.del)
-						oc_tfs_remove(&c->side.tfs,
-						    &c->segs[0].t.tfs.e[k].id);
-			oc_tracker_fini(&snap);
-			attempt    = 0;
-			pend_tries = 0;
-			pend_since = 0;
-			/* the staged effects were relative to the old state */
-			if ((e = rebase_own(c, gen, seg)) != O_OK)
+			memset(&rs, 0, sizeof(rs));
+			if ((e = try_done(c, &t)) != O_OK)
 				break;
 			continue;
 		}
-		oc_tracker_fini(&snap);
+		try_fini(&t);
+		conflict = e == O_ESTALE || e == O_EPENDING;
 		if (!conflict)
 			break;
-		c->st.conflicts++;
-		if (e == O_EPENDING) {
-			/* a rival in flight (or abandoned): it must commit or
-			 * expire, so wait for it by time, not by attempts */
-			int64_t now = o_now_ms();
-
-			if (pend_since == 0)
-				pend_since = now;
-			if (now - pend_since > c->opts.pending_wait_ms) {
-				e = o_err_set(O_ERETRIES,
-				    "collection %s: rev %lld held by another "
-				    "action's pending for %lld ms",
-				    oc_bid_str(&c->id, s), (long long) rev,
-				    (long long) (now - pend_since));
-				break;
-			}
-			if (pend_tries < 8)
-				pend_tries++;
-			backoff(c, pend_tries);
-		} else {
-			pend_since = 0;
-			if (++attempt >= c->opts.max_attempts) {
-				e = o_err_set(O_ERETRIES,
-				    "collection %s: rev %lld still contended "
-				    "after %d attempts",
-				    oc_bid_str(&c->id, s), (long long) rev,
-				    attempt);
-				break;
-			}
-			backoff(c, attempt);
-		}
+		if ((e = retry_next(c, &rs, e, t.rev, &ms)) != O_OK)
+			break;
+		pthread_mutex_unlock(&c->c_mtx);
+		o_sleep_ms(ms);
+		pthread_mutex_lock(&c->c_mtx);
 		if ((e = update_locked(c)) != O_OK)
 			break;
 	}
 	pthread_mutex_unlock(&c->c_mtx);
 	pthread_mutex_unlock(&c->c_sync);
+	return e;
+}
+
+static int
+coll_cmp(const void *a, const void *b)
+{
+	const struct oc_collection *x = *(struct oc_collection *const *) a;
+	const struct oc_collection *y = *(struct oc_collection *const *) b;
+
+	return memcmp(x->id.b, y->id.b, sizeof(x->id.b));
+}
+
+static void
+group_lock(struct oc_collection **g, size_t n, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (on)
+			pthread_mutex_lock(&g[i]->c_mtx);
+		else
+			pthread_mutex_unlock(&g[n - 1 - i]->c_mtx);
+}
+
+o_err
+oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
+{
+	struct oc_collection **g;
+	struct sync_try       *t;
+	struct oc_bid         *cols;
+	uint64_t              *target;
+	size_t                *ai;
+	struct retry_state     rs = { 0 };
+	size_t                 ng = 0, i, k, na;
+	bool                   dec = false;
+	o_err                  e  = O_OK;
+
+	if (decided != NULL)
+		*decided = false;
+	if (n == 0)
+		return O_OK;
+	g = o_malloc(n * sizeof(*g));
+	memcpy(g, cs, n * sizeof(*g));
+	qsort(g, n, sizeof(*g), coll_cmp);
+	for (i = 0; i < n; i++)
+		if (ng == 0 || g[ng - 1] != g[i])
+			g[ng++] = g[i];
+	t      = o_calloc(ng, sizeof(*t));
+	cols   = o_calloc(ng, sizeof(*cols));
+	target = o_calloc(ng, sizeof(*target));
+	ai     = o_calloc(ng, sizeof(*ai));
+	/* lock order: c_sync of each in id order, then their c_mtx */
+	for (i = 0; i < ng; i++)
+		pthread_mutex_lock(&g[i]->c_sync);
+	group_lock(g, ng, true);
+	for (i = 0; i < ng; i++)
+		target[i] = g[i]->seq_acted;
+	for (;;) {
+		struct oc_aid aid;
+		size_t        built = 0;
+		int64_t       ms, rev = 0;
+
+		na = 0;
+		for (i = 0; i < ng; i++)
+			if (sync_needed(g[i], target[i]))
+				ai[na++] = i;
+		if (na == 0)
+			break;
+		oc_aid_random(&aid);
+		for (k = 0; k < na && e == O_OK; k++) {
+			size_t m = 0, j;
+
+			for (j = 0; j < na; j++)
+				if (j != k)
+					cols[m++] = g[ai[j]]->id;
+			e = try_build(g[ai[k]], &aid, cols, m, &t[k]);
+			if (e == O_OK)
+				built++;
+		}
+		if (e != O_OK) {
+			for (k = 0; k < built; k++)
+				try_fini(&t[k]);
+			break;
+		}
+		group_lock(g, ng, false);
+		/* pend everything; then the first critical block decides */
+		for (k = 0; k < na && e == O_OK; k++)
+			e = try_pend(g[ai[k]], &t[k]);
+		if (e == O_OK && (e = try_commit(g[ai[0]], &t[0])) == O_OK) {
+			dec = true;
+			for (k = 1; k < na; k++)
+				try_commit(g[ai[k]], &t[k]);
+		}
+		for (k = 0; k < na; k++)
+			try_cancel(g[ai[k]], &t[k]);
+		group_lock(g, ng, true);
+		if (dec) {
+			o_err de;
+
+			for (k = 0; k < na; k++) {
+				if (!t[k].done) {
+					try_fini(&t[k]);
+					continue;
+				}
+				/* a failed rebase is healed by the roll
+				 * forward below */
+				de = try_done(g[ai[k]], &t[k]);
+				(void) de;
+			}
+			break;
+		}
+		for (k = 0; k < na; k++) {
+			if (t[k].e != O_OK && rev == 0)
+				rev = t[k].rev;
+			try_fini(&t[k]);
+		}
+		if (e != O_ESTALE && e != O_EPENDING)
+			break;
+		if ((e = retry_next(g[0], &rs, e, rev, &ms)) != O_OK)
+			break;
+		group_lock(g, ng, false);
+		o_sleep_ms(ms);
+		group_lock(g, ng, true);
+		for (k = 0; k < na && e == O_OK; k++)
+			e = update_locked(g[ai[k]]);
+		if (e != O_OK)
+			break;
+	}
+	group_lock(g, ng, false);
+	for (i = ng; i-- > 0;)
+		pthread_mutex_unlock(&g[i]->c_sync);
+	if (dec) {
+		/* decided: the rest is rolled forward, never back */
+		e = O_OK;
+		for (i = 0; i < ng; i++) {
+			o_err re = oc_coll_sync(g[i]);
+
+			if (re != O_OK && e == O_OK)
+				e = re;
+		}
+	}
+	if (decided != NULL)
+		*decided = dec;
+	free(g);
+	free(t);
+	free(cols);
+	free(target);
+	free(ai);
 	return e;
 }
 
@@ -1014,6 +1477,8 @@ oc_coll_chunk(struct oc_collection *c, const void *data, size_t n)
 		oc_bid_random(&id);
 		b = oc_block_new(&id, OC_BT_CHUNK, &c->id);
 		oc_map_set(&b, "data", oc_bytes(p + off, k));
+		if (c->opts.journal != NULL)
+			oc_arr_push(&c->jblocks, oc_val_dup(&b));
 		oc_bstore_insert(&c->side.base, b);
 		oc_arr_push(&ids, oc_bid_val(&id));
 		if (n == 0)
@@ -1058,4 +1523,238 @@ oc_chunks_read(struct oc_bstore *s, const struct oc_val *ref, struct o_buf *out)
 		oc_val_fini(&b);
 	}
 	return O_OK;
+}
+
+/* ---- journal recovery ---------------------------------------------------- */
+
+void
+oc_journal_rec_fini(struct oc_journal_rec *r)
+{
+	oc_val_fini(&r->acts);
+	oc_val_fini(&r->blocks);
+}
+
+struct rec_list {
+	struct oc_journal_rec *r;
+	size_t                 n, cap;
+};
+
+static o_err
+rec_collect(void *arg, struct oc_journal_rec *r)
+{
+	struct rec_list *l = arg;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->r   = o_realloc(l->r, l->cap * sizeof(*l->r));
+	}
+	l->r[l->n++] = *r;
+	memset(r, 0, sizeof(*r));
+	return O_OK;
+}
+
+/* For each session sess[i] of journal j: the highest action number hi[i]
+ * that c's log entries after rev `after` say is committed (0: none). */
+static o_err
+journal_committed(struct oc_collection *c, const struct oc_journal *j,
+    int64_t after, const uint64_t *sess, uint64_t *hi, size_t ns)
+{
+	struct oc_log log;
+	struct oc_val ents = oc_null();
+	size_t        i, k, m;
+	o_err         e;
+
+	memset(hi, 0, ns * sizeof(*hi));
+	if (!c->exists)
+		return O_OK;
+	if ((e = oc_log_open(&log, rstore(c), &c->id)) != O_OK ||
+	    (e = oc_log_after(&log, after, &ents)) != O_OK)
+		goto out;
+	for (i = 0; i < ents.u.a.n; i++) {
+		const struct oc_val *act = oc_log_entry_act(&ents.u.a.v[i]);
+		const struct oc_val *jt  = act ? oc_map_get(act, "jt") : NULL;
+
+		if (jt == NULL || jt->type != OC_ARRAY)
+			continue;
+		for (k = 0; k < jt->u.a.n; k++) {
+			const struct oc_val *t = &jt->u.a.v[k];
+
+			if (t->type != OC_ARRAY || t->u.a.n != 3 ||
+			    t->u.a.v[0].type != OC_BYTES ||
+			    t->u.a.v[0].u.s.n != sizeof(j->node) ||
+			    memcmp(t->u.a.v[0].u.s.p, j->node,
+			        sizeof(j->node)) != 0 ||
+			    t->u.a.v[1].type != OC_INT ||
+			    t->u.a.v[2].type != OC_INT)
+				continue;
+			for (m = 0; m < ns; m++)
+				if (sess[m] == (uint64_t) t->u.a.v[1].u.i &&
+				    hi[m] < (uint64_t) t->u.a.v[2].u.i)
+					hi[m] = (uint64_t) t->u.a.v[2].u.i;
+		}
+	}
+out:
+	oc_val_fini(&ents);
+	return e;
+}
+
+/* Queue again the actions of c's records r[0..n) that its log does not
+ * show committed; forget the records that are wholly committed. */
+static o_err
+recover_coll(struct oc_collection *c, struct oc_journal *j,
+    struct oc_journal_rec *r, size_t n, struct oc_recover_report *rep)
+{
+	uint64_t *sess = o_calloc(n, sizeof(*sess)), *hi;
+	uint64_t (*done)[2] = o_calloc(n, sizeof(*done));
+	int64_t   after     = INT64_MAX;
+	size_t    ns = 0, ndone = 0, i, k, m;
+	o_err     e;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < ns && sess[k] != r[i].session; k++)
+			;
+		if (k == ns)
+			sess[ns++] = r[i].session;
+		if (r[i].base_rev < after)
+			after = r[i].base_rev;
+	}
+	hi = o_calloc(ns + 1, sizeof(*hi));
+	pthread_mutex_lock(&c->c_mtx);
+	e = journal_committed(c, j, after, sess, hi, ns);
+	for (i = 0; i < n && e == O_OK; i++) {
+		struct oc_jref *refs;
+		size_t          na = r[i].acts.u.a.n, first_left;
+		uint64_t        h;
+
+		for (k = 0; sess[k] != r[i].session; k++)
+			;
+		h          = hi[k];
+		first_left = h >= r[i].first ? (size_t) (h - r[i].first + 1) : 0;
+		if (first_left >= na) {
+			rep->skipped += na;
+			done[ndone][0] = r[i].session;
+			done[ndone][1] = r[i].first;
+			ndone++;
+			continue;
+		}
+		rep->skipped += first_left;
+		for (m = 0; m < r[i].blocks.u.a.n && e == O_OK; m++)
+			e = oc_bstore_insert(&c->side.base,
+			    oc_val_dup(&r[i].blocks.u.a.v[m]));
+		if (e != O_OK)
+			break;
+		refs = o_calloc(na, sizeof(*refs));
+		for (m = first_left; m < na; m++) {
+			refs[m - first_left].session = r[i].session;
+			refs[m - first_left].first   = r[i].first;
+			refs[m - first_left].seq     = r[i].first + m;
+			refs[m - first_left].n       = (uint32_t) na;
+		}
+		e = act_locked(c, r[i].acts.u.a.v + first_left, na - first_left,
+		    refs);
+		free(refs);
+		if (e == O_OK)
+			rep->replayed += na - first_left;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	if (e == O_OK && ndone > 0)
+		e = j->ops->drop(j, &c->id, (const uint64_t(*)[2]) done, ndone);
+	free(sess);
+	free(hi);
+	free(done);
+	return e;
+}
+
+struct recov {
+	struct oc_collection *c;
+	uint64_t              last_s, last_f; /* newest record */
+};
+
+static int
+recov_cmp(const void *a, const void *b)
+{
+	const struct recov *x = a, *y = b;
+
+	if (x->last_s != y->last_s)
+		return x->last_s < y->last_s ? -1 : 1;
+	return x->last_f < y->last_f ? -1 : x->last_f > y->last_f;
+}
+
+o_err
+oc_journal_recover(struct oc_transactor *tx, struct oc_journal *j,
+    const struct oc_coll_type *const *types, size_t ntypes,
+    const struct oc_sync_opts *opts, struct oc_recover_report *rep)
+{
+	struct rec_list     l = { 0 };
+	struct recov       *rc;
+	struct oc_sync_opts o;
+	size_t              i, k, nrc = 0;
+	o_err               e, first = O_OK;
+	char                s[OC_BID_STRLEN];
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&o, 0, sizeof(o));
+	if (opts != NULL)
+		o = *opts;
+	o.journal = j;
+	if ((e = j->ops->scan(j, rec_collect, &l)) != O_OK)
+		goto out;
+	rep->records = l.n;
+	rc           = o_calloc(l.n + 1, sizeof(*rc));
+	/* records come grouped by collection, oldest first */
+	for (i = 0; i < l.n; i = k) {
+		const struct oc_coll_type *type = NULL;
+		struct oc_collection      *c;
+		size_t                     t;
+
+		for (k = i; k < l.n && oc_bid_eq(&l.r[k].col, &l.r[i].col); k++)
+			;
+		rep->collections++;
+		for (t = 0; t < ntypes; t++)
+			if (strcmp(types[t]->header_type, l.r[i].type) == 0)
+				type = types[t];
+		if (type == NULL) {
+			e = o_err_set(O_EINVAL,
+			    "journal: collection %s has records of unknown "
+			    "type '%s'",
+			    oc_bid_str(&l.r[i].col, s), l.r[i].type);
+		} else if ((e = oc_coll_open(tx, &l.r[i].col, type, true, &o,
+		                &c)) == O_OK) {
+			if ((e = recover_coll(c, j, &l.r[i], k - i, rep)) ==
+			    O_OK) {
+				rc[nrc].c      = c;
+				rc[nrc].last_s = l.r[k - 1].session;
+				rc[nrc].last_f = l.r[k - 1].first;
+				nrc++;
+			} else {
+				oc_coll_free(c);
+			}
+		}
+		if (e != O_OK) {
+			e = o_err_wrap(e, "journal recovery of collection %s",
+			    oc_bid_str(&l.r[i].col, s));
+			if (first == O_OK)
+				first = e;
+		}
+	}
+	/* a collection whose newest record is older commits first: file
+	 * pieces before the directory entry that names them */
+	qsort(rc, nrc, sizeof(*rc), recov_cmp);
+	for (i = 0; i < nrc; i++) {
+		if ((e = oc_coll_sync(rc[i].c)) != O_OK) {
+			e = o_err_wrap(e, "journal recovery: committing "
+			                  "collection %s",
+			    oc_bid_str(&rc[i].c->id, s));
+			if (first == O_OK)
+				first = e;
+		}
+		oc_coll_free(rc[i].c);
+	}
+	free(rc);
+	e = first;
+out:
+	for (i = 0; i < l.n; i++)
+		oc_journal_rec_fini(&l.r[i]);
+	free(l.r);
+	return e;
 }

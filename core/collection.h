@@ -84,6 +84,9 @@ struct oc_sync_opts {
 	 * not count against max_attempts, which bounds lost races only.
 	 */
 	int64_t pending_wait_ms;
+	/* Keep queued actions in this journal until committed (NULL: none;
+	 * borrowed, must outlive the collection).  See core/journal.h. */
+	struct oc_journal *journal;
 };
 
 struct oc_coll_stats {
@@ -118,6 +121,22 @@ o_err oc_coll_update(struct oc_collection *c);
  * other faults are returned at once, and the actions stay queued too.
  */
 o_err oc_coll_sync(struct oc_collection *c);
+/*
+ * Commit everything queued in cs[0..n) as one transaction (DESIGN.md
+ * section 3 rule 4): one action id, a log entry in each collection naming
+ * the others ("cols"), every block pended first, then each collection's
+ * critical block committed in id order.  The transaction is decided when
+ * the first critical block commits; a collection whose commit does not
+ * land after that keeps its actions queued and is committed on its own
+ * (rolled forward, never back) before this returns.  O_OK once every
+ * action queued in every cs[i] before the call is committed.  On an error
+ * before the decision nothing is committed and everything stays queued.
+ * *decided (may be NULL) says whether the transaction committed in at
+ * least one collection (then the others follow).  Duplicates in cs are
+ * allowed; the collections must share one transactor.
+ */
+o_err oc_coll_sync_group(struct oc_collection *const *cs, size_t n,
+    bool *decided);
 
 int64_t oc_coll_rev(struct oc_collection *c);
 size_t  oc_coll_npending(struct oc_collection *c);

@@ -189,18 +189,27 @@ oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
     struct oc_val acts, int64_t ts, struct oc_bid *critical,
     struct oc_chain_path *pos)
 {
-	return oc_log_append_tx(l, aid, rev, acts, ts, NULL, critical, pos);
+	return oc_log_append_tx(
+	    l, aid, rev, acts, ts, NULL, NULL, critical, pos);
 }
 
 o_err
 oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
     struct oc_val acts, int64_t ts, const struct oc_tfs *touched,
-    struct oc_bid *critical, struct oc_chain_path *pos)
+    struct oc_log_extra *x, struct oc_bid *critical,
+    struct oc_chain_path *pos)
 {
 	struct oc_chain_path tail;
-	struct oc_val        ent, act;
+	struct oc_val        ent, act, cols = oc_array(), jt = oc_null();
 	int64_t              last;
+	size_t               i;
 	o_err                e;
+
+	if (x != NULL) {
+		for (i = 0; i < x->ncols; i++)
+			oc_arr_push(&cols, oc_bid_val(&x->cols[i]));
+		jt = oc_val_take(&x->jt);
+	}
 
 	if ((e = oc_log_last_rev(l, &last)) != O_OK)
 		goto out_acts;
@@ -246,7 +255,10 @@ oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
 		o_buf_fini(&enc);
 		oc_val_fini(&acts);
 	}
-	oc_map_set(&act, "cols", oc_array());
+	oc_map_set(&act, "cols", cols);
+	cols = oc_null();
+	if (jt.type != OC_NULL)
+		oc_map_set(&act, "jt", oc_val_take(&jt));
 	oc_map_set(&ent, "act", act);
 	if (rev % OC_LOG_CKPT_INTERVAL == 0) {
 		struct oc_val ck;
@@ -261,6 +273,8 @@ oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
 	return oc_chain_add(&l->ch, &ent, 1, pos);
 out_acts:
 	oc_val_fini(&acts);
+	oc_val_fini(&cols);
+	oc_val_fini(&jt);
 	return e;
 }
 

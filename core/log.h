@@ -19,7 +19,9 @@
  *                   so that copying a log block stays cheap),
  *                   "bids": [bytes32...] every block the transaction
  *                   touched, log blocks included, "cols": [bytes32...]
- *                   other collections of the same transaction}
+ *                   other collections of the same transaction,
+ *                   "jt": optional [[bytes8 node, int session, int hi]...]
+ *                   journal tags (core/journal.h)}
  *   "ckpt"  array  optional checkpoint: [[aid, rev]...] the actions of the
  *                   OC_LOG_CKPT_INTERVAL-1 revisions before this entry
  *
@@ -57,15 +59,24 @@ o_err oc_log_open(struct oc_log *l, struct oc_bstore *s,
 o_err oc_log_append(struct oc_log *l, const struct oc_aid *aid, int64_t rev,
     struct oc_val acts, int64_t ts, struct oc_bid *critical,
     struct oc_chain_path *pos);
+/* Optional fields of an entry (oc_log_append_tx). */
+struct oc_log_extra {
+	const struct oc_bid *cols; /* other collections of the transaction */
+	size_t               ncols;
+	struct oc_val        jt; /* journal tags, moved in; OC_NULL: none */
+};
+
 /*
  * As oc_log_append, but the entry's "bids" are filled in at once: the ids
  * of *touched (the transaction's other blocks) plus every block the append
  * itself changes (the tail; at a roll-over also the new block and the
- * header).  One op per append instead of two.
+ * header).  One op per append instead of two.  x (may be NULL) adds
+ * "cols" and "jt"; x->jt is moved out (left OC_NULL) whatever the result.
  */
 o_err oc_log_append_tx(struct oc_log *l, const struct oc_aid *aid,
     int64_t rev, struct oc_val acts, int64_t ts, const struct oc_tfs *touched,
-    struct oc_bid *critical, struct oc_chain_path *pos);
+    struct oc_log_extra *x, struct oc_bid *critical,
+    struct oc_chain_path *pos);
 /* Record every block of tfs in the entry at pos ("act"."bids"). */
 o_err oc_log_set_bids(struct oc_log *l, const struct oc_chain_path *pos,
     const struct oc_tfs *tfs);

@@ -36,6 +36,9 @@
 #include "fs/cli.h"
 #include "fs/fuse_ll.h"
 #include "fs/ns.h"
+#include "core/diary.h"
+#include "core/tree.h"
+#include "store/journal.h"
 #include "store/local.h"
 #include "store/repo.h"
 
@@ -391,6 +394,43 @@ detach_stdio(const struct mount_args *ma)
 }
 
 /*
+ * Open the store's journal and commit what an earlier daemon queued and
+ * could not commit before it died (core/journal.h).  A failure is printed
+ * and fails the mount: serving on top of work not yet replayed could let
+ * the replay later overwrite newer changes.
+ */
+static o_err
+open_journal(struct ost_repo *repo, struct oc_transactor *tx,
+    const char *store_dir, struct oc_journal **out)
+{
+	static const struct oc_coll_type *const types[] = { &oc_tree_type,
+		&oc_diary_type };
+	struct oc_recover_report rep;
+	o_err                    e;
+
+	if ((e = ost_journal_open(repo, out)) != O_OK) {
+		fprintf(stderr, "optimfs mount: %s: %s: %s\n", store_dir,
+		    o_strerror(e), o_err_detail());
+		return e;
+	}
+	if ((e = oc_journal_recover(tx, *out, types, 2, NULL, &rep)) != O_OK) {
+		fprintf(stderr,
+		    "optimfs mount: replaying the work an earlier daemon left "
+		    "uncommitted in %s: %s: %s\n(it stays journaled and is "
+		    "retried at the next mount)\n",
+		    store_dir, o_strerror(e), o_err_detail());
+		return e;
+	}
+	if (rep.records > 0)
+		o_log(O_LOG_INFO,
+		    "journal: %zu records of %zu collections left by an "
+		    "earlier daemon: %zu actions committed now, %zu were "
+		    "committed already",
+		    rep.records, rep.collections, rep.replayed, rep.skipped);
+	return O_OK;
+}
+
+/*
  * Open the store and the namespace, mount and serve until unmounted.
  * notify_fd (or -1): told 'O' once mounted.  Returns the exit status.
  */
@@ -406,6 +446,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ofs_fuse      *fuse;
 	struct ofs_ns_opts    nopts = { 0 };
 	struct ofs_fuse_conf  conf  = { 0 };
+	struct oc_journal    *journal = NULL;
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -423,9 +464,12 @@ mount_serve(struct mount_args *ma, int notify_fd)
 			    store_dir, o_strerror(e), o_err_detail());
 		goto out;
 	}
-	tx                       = ost_local_transactor(repo);
+	tx = ost_local_transactor(repo);
+	if ((e = open_journal(repo, tx, store_dir, &journal)) != O_OK)
+		goto out_close_repo;
 	nopts.async              = ma->async;
 	nopts.commit_interval_ms = ma->interval_ms;
+	nopts.journal            = journal;
 	if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
 		fprintf(stderr,
 		    "optimfs mount: opening the namespace in %s: "
@@ -478,6 +522,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 out_close_ns:
 	(void) ofs_ns_close(ns);
 out_close_repo:
+	ost_journal_close(journal);
 	ost_repo_close(repo);
 out:
 	return rc;

@@ -693,11 +693,11 @@ coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	if (*out != NULL)
 		return O_OK;
 	if (kind == OFS_DIR)
-		e = oc_tree_open(ns->tx, id, false, NULL, &c);
+		e = oc_tree_open(ns->tx, id, false, &ns->sopts, &c);
 	else if (kind == OFS_FILE)
-		e = oc_tree_open(ns->tx, id, create, NULL, &c);
+		e = oc_tree_open(ns->tx, id, create, &ns->sopts, &c);
 	else
-		e = oc_diary_open(ns->tx, id, false, NULL, &c);
+		e = oc_diary_open(ns->tx, id, false, &ns->sopts, &c);
 	if (e != O_OK) {
 		path_of(ns, ino, path, sizeof(path));
 		if (e == O_ENOTFOUND)
@@ -793,10 +793,42 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	return e;
 }
 
+/* ns_mtx held: book the result e of committing oc (queued: its diary
+ * bytes queued when the commit started); returns e, with the path. */
+static o_err
+coll_synced(struct ofs_ns *ns, struct ofs_coll *oc, o_err e, uint64_t queued)
+{
+	char path[512], detail[512];
+
+	if (e == O_OK) {
+		oc->queued_bytes -= O_MIN(queued, oc->queued_bytes);
+		if (oc->failing) {
+			path_of(ns, oc->ino, path, sizeof(path));
+			o_log(O_LOG_INFO, "commit of %s %s works again",
+			    kind_word(oc->kind), path);
+		}
+		oc->err     = O_OK;
+		oc->failing = false;
+		return O_OK;
+	}
+	snprintf(detail, sizeof(detail), "%s", o_err_detail());
+	oc->dirty = true;
+	oc->err   = e;
+	ns->errors++;
+	path_of(ns, oc->ino, path, sizeof(path));
+	/* once per run of failures: the committer retries often */
+	if (!oc->failing)
+		o_log(O_LOG_WARN,
+		    "commit of %s %s failed (%s), kept queued and retried: %s",
+		    kind_word(oc->kind), path, o_errname(e), detail);
+	oc->failing = true;
+	return o_err_set(e, "commit of %s %s: %s", kind_word(oc->kind), path,
+	    detail);
+}
+
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
-	char     path[512], detail[512];
 	uint64_t queued;
 	o_err    e;
 
@@ -808,33 +840,45 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	unlock_ns(ns);
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
-	if (e == O_OK) {
-		oc->queued_bytes -= O_MIN(queued, oc->queued_bytes);
-		if (oc->failing) {
-			path_of(ns, oc->ino, path, sizeof(path));
-			o_log(O_LOG_INFO, "commit of %s %s works again",
-			    kind_word(oc->kind), path);
-		}
-		oc->err     = O_OK;
-		oc->failing = false;
-	} else {
-		snprintf(detail, sizeof(detail), "%s", o_err_detail());
-		oc->dirty = true;
-		oc->err   = e;
-		ns->errors++;
-		path_of(ns, oc->ino, path, sizeof(path));
-		/* once per run of failures: the committer retries often */
-		if (!oc->failing)
-			o_log(O_LOG_WARN,
-			    "commit of %s %s failed (%s), kept queued and "
-			    "retried: %s",
-			    kind_word(oc->kind), path, o_errname(e), detail);
-		oc->failing = true;
-		e = o_err_set(e, "commit of %s %s: %s", kind_word(oc->kind),
-		    path, detail);
-	}
+	e = coll_synced(ns, oc, e, queued);
 	unlock_ns(ns);
 	return e;
+}
+
+/*
+ * Commit a and b (directories) as one transaction, their dependencies
+ * first (oc_coll_sync_group).  *decided: the transaction committed (in
+ * both, or in one with the other rolled forward or left queued).
+ */
+static o_err
+coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
+    bool *decided)
+{
+	struct oc_collection *cs[2] = { a->c, b->c };
+	uint64_t              qa, qb;
+	char                  detail[512];
+	o_err                 e, ea, eb;
+
+	*decided = false;
+	if ((e = coll_sync_deps(ns, a)) != O_OK ||
+	    (e = coll_sync_deps(ns, b)) != O_OK)
+		return e;
+	lock_ns(ns);
+	a->dirty = b->dirty = false;
+	qa                  = a->queued_bytes;
+	qb                  = b->queued_bytes;
+	unlock_ns(ns);
+	e = oc_coll_sync_group(cs, 2, decided);
+	snprintf(detail, sizeof(detail), "%s", o_err_detail());
+	lock_ns(ns);
+	ea = coll_synced(ns, a, e != O_OK && oc_coll_npending(a->c) ? e : O_OK,
+	    qa);
+	if (e != O_OK)
+		o_err_set(e, "%s", detail);
+	eb = coll_synced(ns, b, e != O_OK && oc_coll_npending(b->c) ? e : O_OK,
+	    qb);
+	unlock_ns(ns);
+	return e == O_OK ? O_OK : ea != O_OK ? ea : eb != O_OK ? eb : e;
 }
 
 /* ---- entries in directories (ns_mtx held) --------------------------------
@@ -1979,6 +2023,7 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->opts = *opts;
 	if (ns->opts.commit_interval_ms <= 0)
 		ns->opts.commit_interval_ms = 100;
+	ns->sopts.journal = ns->opts.journal;
 	pthread_mutex_init(&ns->ns_mtx, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1997,7 +2042,7 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 	m.mode = 0755;
 	m.x    = oc_null();
 	o_sha256(ofs_root_seed, strlen(ofs_root_seed), m.id.b);
-	if ((e = oc_tree_open(tx, &m.id, true, NULL, &c)) != O_OK) {
+	if ((e = oc_tree_open(tx, &m.id, true, &ns->sopts, &c)) != O_OK) {
 		e = o_err_wrap(e, "open root directory");
 		goto out_free;
 	}
@@ -2268,9 +2313,9 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	m.x         = oc_null();
 	oc_bid_random(&m.id);
 	if (kind == OFS_DIR)
-		e = oc_tree_open(ns->tx, &m.id, true, NULL, &c);
+		e = oc_tree_open(ns->tx, &m.id, true, &ns->sopts, &c);
 	else
-		e = oc_diary_open(ns->tx, &m.id, true, NULL, &c);
+		e = oc_diary_open(ns->tx, &m.id, true, &ns->sopts, &c);
 	if (e == O_OK)
 		e = oc_coll_sync(c);
 	if (e != O_OK) {
@@ -2478,6 +2523,32 @@ rename_check(struct ofs_ns *ns, struct ofs_inode *td, const char *tpath,
 	return O_OK;
 }
 
+/* Undo a cross-directory rename's staged changes (ns_mtx held): the
+ * target entry back as it was (traw, or absent), and when sc is set the
+ * source entry back (sraw).  A failure is logged: both names may then
+ * show the object until the next change. */
+static void
+rename_undo(struct ofs_ns *ns, struct ofs_coll *tc, const char *newname,
+    bool tfound, const struct o_buf *traw, struct ofs_coll *sc,
+    const char *name, const struct o_buf *sraw, const char *spath,
+    const char *tpath)
+{
+	o_err ue = tfound
+	    ? oc_tree_put(tc->c, newname, strlen(newname), traw->data,
+	          traw->len)
+	    : oc_tree_del(tc->c, newname, strlen(newname));
+
+	if (ue == O_OK && sc != NULL)
+		ue = oc_tree_put(sc->c, name, strlen(name), sraw->data,
+		    sraw->len);
+	if (ue != O_OK)
+		o_log(O_LOG_ERROR,
+		    "rename %s to %s: undo failed (%s): both names may show "
+		    "the object",
+		    spath, tpath, o_errname(ue));
+	(void) ns;
+}
+
 static void
 inode_move(struct ofs_inode *in, uint64_t parent, const char *name)
 {
@@ -2549,13 +2620,23 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			file_stored(src, sc, inl);
 		sc->dirty = true;
 	} else {
-		/* two transactions: the target's put is committed first */
+		/* one transaction over both directories (DESIGN.md section
+		 * 3 rule 4): staged in both, committed together */
+		bool decided;
+
 		if ((e = oc_tree_put(tc->c, newname, strlen(newname),
 		         sraw.data, sraw.len)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
+		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
+			rename_undo(ns, tc, newname, tfound, &traw, NULL, NULL,
+			    NULL, spath, tpath);
+			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
+			goto out;
+		}
 		tc->dirty = true;
+		sc->dirty = true;
 		if (built && !inl)
 			file_stored(src, tc, inl); /* pieces commit first */
 		if (src != NULL)
@@ -2563,20 +2644,12 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		if (built)
 			src->dirty = false;
 		unlock_ns(ns);
-		e = coll_sync(ns, tc);
+		e = coll_sync_pair(ns, tc, sc, &decided);
 		lock_ns(ns);
-		if (e != O_OK) {
-			/* undo the staged put; the source is untouched */
-			o_err ue = tfound
-			    ? oc_tree_put(tc->c, newname, strlen(newname),
-			          traw.data, traw.len)
-			    : oc_tree_del(tc->c, newname, strlen(newname));
-
-			if (ue != O_OK)
-				o_log(O_LOG_ERROR,
-				    "rename %s to %s: undo failed (%s): both "
-				    "names may show the object",
-				    spath, tpath, o_errname(ue));
+		if (e != O_OK && !decided) {
+			/* nothing committed: undo both staged changes */
+			rename_undo(ns, tc, newname, tfound, &traw, sc, name,
+			    &sraw, spath, tpath);
 			if (src != NULL)
 				inode_move(src, dir, name);
 			if (built)
@@ -2584,14 +2657,14 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
+		if (e != O_OK) /* decided: the rest stays queued, retried */
+			o_log(O_LOG_WARN,
+			    "rename %s to %s committed in part; the rest is "
+			    "queued and retried: %s",
+			    spath, tpath, o_err_detail());
+		e = O_OK;
 		if (built && inl)
 			file_stored(src, tc, inl);
-		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
-			e = o_err_wrap(e, "rename %s to %s: delete the source",
-			    spath, tpath);
-			goto out;
-		}
-		sc->dirty = true;
 	}
 	if (src != NULL) {
 		inode_move(src, newdir, newname);

@@ -39,7 +39,9 @@
  * for ordering: mkdir and diary creation commit the new collection before
  * staging the parent's entry (a crash in between leaves an unreferenced
  * collection: harmless garbage), and a rename across directories commits
- * the target directory before staging the source's delete.
+ * both directories as one transaction before it returns.  With a journal
+ * (ofs_ns_opts.journal) every staged change is kept in the local store
+ * until committed, and replayed by the next mount if the process dies.
  *
  * Regular files.  A file's bytes are pieces of OFS_PIECE bytes.  A file of
  * at most OFS_INLINE_FILE bytes is stored in its entry ("d"); a larger one
@@ -109,9 +111,15 @@ struct ofs_attr {
 	uint32_t nlink; /* 2 for directories, 1 for others, 0 once unlinked */
 };
 
+struct oc_journal;
+
 struct ofs_ns_opts {
 	bool    async;              /* flush/close return at once */
 	int64_t commit_interval_ms; /* background commit bound; 0: 100 */
+	/* Where queued, uncommitted actions are kept (NULL: memory only);
+	 * borrowed, outlives the namespace.  Run oc_journal_recover on it
+	 * before ofs_ns_open. */
+	struct oc_journal *journal;
 };
 
 /* Counters for .optimfs/stats (monotonic since open unless noted). */

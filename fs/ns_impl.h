@@ -127,6 +127,7 @@ struct ofs_inode {
 struct ofs_ns {
 	struct oc_transactor *tx;      /* immutable */
 	struct ofs_ns_opts    opts;    /* immutable */
+	struct oc_sync_opts   sopts;   /* collections' (journal); immutable */
 	int64_t               open_ns; /* mount time: root's times */
 
 	pthread_mutex_t    ns_mtx;

@@ -52,6 +52,7 @@ static const char *const ost_cf_names[OST_CF_COUNT] = {
 	[OST_CF_REV]  = "rev",
 	[OST_CF_PEND] = "pend",
 	[OST_CF_MAT]  = "mat",
+	[OST_CF_JOURNAL] = "journal",
 };
 
 struct ost_rdb {

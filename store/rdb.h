@@ -33,6 +33,7 @@ enum ost_cf {
 	OST_CF_REV,      /* "rev" */
 	OST_CF_PEND,     /* "pend" */
 	OST_CF_MAT,      /* "mat" */
+	OST_CF_JOURNAL,  /* "journal" (store/journal.c) */
 	OST_CF_COUNT
 };
 

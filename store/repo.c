@@ -1205,6 +1205,12 @@ ost_repo_txslot(struct ost_repo *r)
 	return &r->tx;
 }
 
+struct ost_rdb *
+ost_repo_rdb(struct ost_repo *r)
+{
+	return r->db;
+}
+
 struct ost_repo *
 ost_repo_of_txslot(struct oc_transactor *t)
 {

@@ -18,4 +18,7 @@ extern const struct oc_transactor_ops ost_local_ops;
 struct oc_transactor *ost_repo_txslot(struct ost_repo *r);
 struct ost_repo      *ost_repo_of_txslot(struct oc_transactor *t);
 
+/* The repository's database (store/journal.c keeps its family there). */
+struct ost_rdb *ost_repo_rdb(struct ost_repo *r);
+
 #endif /* OST_REPO_PRIV_H */

@@ -88,6 +88,9 @@ f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		f->io_commits--;
 		return o_err_set(O_EIO, "injected I/O error");
 	}
+	if (f->io_after > 0 && f->commits_seen > f->io_after)
+		return o_err_set(O_EIO, "injected I/O error after %d commits",
+		    f->io_after);
 	return f->inner->ops->commit(f->inner, req, res);
 }
 

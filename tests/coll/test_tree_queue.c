@@ -5,7 +5,6 @@
  * action queued meanwhile, and a replay that fails half way is redone
  * before anything reads or commits (found in review).
  */
-/* Scratch review tests (not part of the repo). */
 #include <stdio.h>
 #include <string.h>
 

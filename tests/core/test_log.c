@@ -675,7 +675,7 @@ Test(log, d32_append_tx_predicts_the_transform_set)
 		    O_OK);
 		cr_assert_eq(oc_log_open(&tl, &t.base, &hdr), O_OK);
 		cr_assert_eq(oc_log_append_tx(&tl, &aid, r, acts_for(r), r,
-		                 &t.tfs, &crit, &pos),
+		                 &t.tfs, NULL, &crit, &pos),
 		    O_OK);
 		expect_bids(&tl, &pos, &t.tfs,
 		    (r - 1) % OC_CHAIN_PER_BLOCK == 0 && r > 1 ? 4 : 2);

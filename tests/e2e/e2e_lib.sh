@@ -83,6 +83,30 @@ expect_clean_log() {
 	fi
 }
 
+# acked_in_order ACKS GOT: every number of file ACKS (acknowledged lines)
+# appears in file GOT (numbers read back) in the same order; prints the
+# first missing one and fails otherwise.
+acked_in_order() {
+	awk -v acks="$1" '
+		BEGIN { while ((getline l < acks) > 0) ack[++na] = l }
+		{ got[++ng] = $1 }
+		END {
+			j = 1
+			for (i = 1; i <= na; i++) {
+				while (j <= ng && got[j] != ack[i]) j++
+				if (j > ng) { print "missing line " ack[i]; exit 1 }
+				j++
+			}
+		}' "$2"
+}
+
+# runs_without_repeats GOT: the numbers of GOT count 1, 2, 3, ... in runs
+# (each run a round's writer restarting at 1): nothing twice, no reorder.
+runs_without_repeats() {
+	awk 'NR > 1 && $1 != prev + 1 && $1 != 1 { print; exit 1 }
+		{ prev = $1 }' "$1"
+}
+
 # expect_eq WHAT EXPECTED GOT
 expect_eq() {
 	[ "$2" == "$3" ] ||

@@ -113,17 +113,8 @@ check_acked() {
 	done <"$TMP/ack.files"
 	grep '^line ' "$MNT/diary" | awk '{print $2 + 0}' >"$TMP/got" ||
 		fail "$1: cannot read the diary"
-	awk -v acks="$TMP/ack.lines" '
-		BEGIN { while ((getline l < acks) > 0) ack[++na] = l }
-		{ got[++ng] = $1 }
-		END {
-			j = 1
-			for (i = 1; i <= na; i++) {
-				while (j <= ng && got[j] != ack[i]) j++
-				if (j > ng) { print "missing line " ack[i]; exit 1 }
-				j++
-			}
-		}' "$TMP/got" || fail "$1: an acknowledged diary line is missing"
+	acked_in_order "$TMP/ack.lines" "$TMP/got" ||
+		fail "$1: an acknowledged diary line is missing"
 	bad=$(grep -cvE '^line [0-9]{6} z*$' "$MNT/diary" || true)
 	expect_eq "$1: torn diary lines" 0 "$bad"
 	# a line whose fsync failed may be committed later, but only once

@@ -15,9 +15,12 @@
 #include <criterion/criterion.h>
 
 #include "core/block.h"
+#include "core/diary.h"
 #include "core/o_util.h"
+#include "core/tree.h"
 #include "fs/errmap.h"
 #include "fs/ns.h"
+#include "store/journal.h"
 #include "store/local.h"
 #include "store/repo.h"
 #include "util/testutil.h"
@@ -43,6 +46,9 @@ struct env {
 	struct ost_repo      *repo;
 	struct oc_transactor *tx;
 	struct ofs_ns        *ns;
+	struct oc_journal    *js[8]; /* one session per namespace opened */
+	size_t                nj;
+	struct oc_recover_report rec; /* of the last repo_open */
 };
 
 static struct env env;
@@ -65,10 +71,46 @@ repo_open(void)
 	env.tx = ost_local_transactor(env.repo);
 }
 
+/* A new journal session on env.repo (closed with the repository). */
+static struct oc_journal *
+journal_new(void)
+{
+	struct oc_journal *j;
+
+	cr_assert_lt(env.nj, 8);
+	ok(ost_journal_open(env.repo, &j), "open journal");
+	env.js[env.nj++] = j;
+	return j;
+}
+
+/* What fs/main.c does before mounting: replay what a dead namespace left
+ * queued in the journal. */
+static void
+journal_recover(void)
+{
+	static const struct oc_coll_type *const types[] = { &oc_tree_type,
+		&oc_diary_type };
+
+	ok(oc_journal_recover(env.tx, journal_new(), types, 2, NULL, &env.rec),
+	    "journal recovery");
+}
+
+static void
+repo_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < env.nj; i++)
+		ost_journal_close(env.js[i]);
+	env.nj = 0;
+	ost_repo_close(env.repo);
+	env.repo = NULL;
+}
+
 static void
 ns_open_opts(struct ofs_ns **ns, bool async, int64_t interval)
 {
-	struct ofs_ns_opts o = { async, interval };
+	struct ofs_ns_opts o = { async, interval, journal_new() };
 
 	ok(ofs_ns_open(env.tx, &o, ns), "open namespace");
 }
@@ -80,6 +122,7 @@ setup(void)
 	atomic_store(&fail_writes, 0);
 	env.dir = ot_tmpdir("ns");
 	repo_open();
+	journal_recover();
 	ns_open_opts(&env.ns, false, 0);
 }
 
@@ -88,7 +131,7 @@ teardown(void)
 {
 	if (env.ns != NULL)
 		ofs_ns_close(env.ns);
-	ost_repo_close(env.repo);
+	repo_close();
 	ot_rmtree_free(env.dir);
 	memset(&env, 0, sizeof(env));
 }
@@ -99,8 +142,9 @@ reopen(void)
 {
 	ok(ofs_ns_close(env.ns), "close namespace");
 	env.ns = NULL;
-	ost_repo_close(env.repo);
+	repo_close();
 	repo_open();
+	journal_recover();
 	ns_open_opts(&env.ns, false, 0);
 }
 
@@ -753,6 +797,46 @@ Test(ns, failed_rename_keeps_unstaged_bytes, .init = setup, .fini = teardown)
 	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
 	expect_contents(env.ns, lookup_(env.ns, d1, "a"), "NEW-old-old");
 	free(w);
+}
+
+/* A rename across directories is one transaction: when its commit fails
+ * neither directory changes (the source keeps the entry, the target never
+ * shows it), also after a restart; when it succeeds a second namespace
+ * sees only the new name. */
+Test(ns, cross_directory_rename_is_one_transaction, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	uint64_t        d1, d2, a;
+	o_err           e;
+
+	reopen_quiet();
+	d1 = mkdir_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	a  = create_(env.ns, d1, "a", OFS_FILE);
+	write_(env.ns, a, 0, "payload");
+	ok(ofs_flush(env.ns, a, 0, true), "flush a");
+	atomic_store(&fail_writes, 1);
+	e = ofs_rename(env.ns, d1, "a", d2, "b");
+	atomic_store(&fail_writes, 0);
+	cr_assert_neq(e, O_OK, "the rename should fail");
+	cr_expect_eq(ofs_lookup(env.ns, d2, "b", &at), O_ENOTFOUND);
+	ok(ofs_lookup(env.ns, d1, "a", &at), "source still there");
+	ok(ofs_flush(env.ns, d1, 0, true), "flush d1");
+	ok(ofs_flush(env.ns, d2, 0, true), "flush d2");
+	reopen();
+	d1 = lookup_(env.ns, OFS_ROOT_INO, "d1");
+	d2 = lookup_(env.ns, OFS_ROOT_INO, "d2");
+	cr_expect_eq(ofs_lookup(env.ns, d2, "b", &at), O_ENOTFOUND);
+	expect_contents(env.ns, lookup_(env.ns, d1, "a"), "payload");
+	ok(ofs_rename(env.ns, d1, "a", d2, "b"), "rename");
+	ns_open_opts(&nb, false, 0);
+	cr_expect_eq(ofs_lookup(nb, lookup_(nb, OFS_ROOT_INO, "d1"), "a", &at),
+	    O_ENOTFOUND);
+	expect_contents(
+	    nb, lookup_(nb, lookup_(nb, OFS_ROOT_INO, "d2"), "b"), "payload");
+	ok(ofs_ns_close(nb), "close b");
 }
 
 /* Another namespace rewrites a piece-stored file: after a refresh this

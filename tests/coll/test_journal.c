@@ -1,0 +1,538 @@
+/*
+ * test_journal.c - queued actions kept in the journal (core/journal.h,
+ * store/journal.c) outlive the collection that queued them, and recovery
+ * commits each exactly once: nothing committed twice when the records
+ * outlived their commit, a record half committed is finished, a second
+ * recovery after a first that died changes nothing, chunked appends keep
+ * their chunks, a damaged record is named.  Multi-collection transactions
+ * (oc_coll_sync_group, DESIGN.md section 3 rule 4): one action id, each
+ * entry names the others, a rival commit in between is rebased over.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "coll/collutil.h"
+#include "core/diary.h"
+#include "core/log.h"
+#include "core/tree.h"
+#include "store/journal.h"
+#include "store/rdb.h"
+#include "store/repo_priv.h"
+#include "util/testutil.h"
+
+static struct ot_env env;
+
+static void
+ok(o_err e, const char *w)
+{
+	cr_assert_eq(e, O_OK, "%s: %s (%s)", w, o_errname(e), o_err_detail());
+}
+
+/* A journal whose drop can be switched off, as if the process died
+ * between a commit and forgetting its records. */
+struct nodrop {
+	struct oc_journal  base;
+	struct oc_journal *in;
+	bool               drop_off;
+	int                puts, drops;
+};
+
+static o_err
+nd_put(struct oc_journal *j, const struct oc_journal_rec *r)
+{
+	struct nodrop *d = (struct nodrop *) j;
+
+	d->puts++;
+	return d->in->ops->put(d->in, r);
+}
+
+static o_err
+nd_drop(struct oc_journal *j, const struct oc_bid *col,
+    const uint64_t (*keys)[2], size_t n)
+{
+	struct nodrop *d = (struct nodrop *) j;
+
+	if (d->drop_off)
+		return O_OK;
+	d->drops++;
+	return d->in->ops->drop(d->in, col, keys, n);
+}
+
+static o_err
+nd_scan(struct oc_journal *j, o_err (*fn)(void *, struct oc_journal_rec *),
+    void *arg)
+{
+	struct nodrop *d = (struct nodrop *) j;
+
+	return d->in->ops->scan(d->in, fn, arg);
+}
+
+static const struct oc_journal_ops nd_ops = { nd_put, nd_drop, nd_scan };
+
+static struct oc_journal *js[8];
+static size_t             nj;
+
+static struct oc_journal *
+jopen(void)
+{
+	cr_assert_lt(nj, 8);
+	ok(ost_journal_open(env.repo, &js[nj]), "open journal");
+	return js[nj++];
+}
+
+static void
+nodrop_init(struct nodrop *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->in       = jopen();
+	d->base.ops = &nd_ops;
+	memcpy(d->base.node, d->in->node, sizeof(d->base.node));
+	d->base.session = d->in->session;
+	atomic_init(&d->base.next_seq, 1);
+}
+
+static void
+setup(void)
+{
+	ot_env_open(&env, "journal");
+}
+
+static void
+teardown(void)
+{
+	size_t i;
+
+	for (i = 0; i < nj; i++)
+		ost_journal_close(js[i]);
+	nj = 0;
+	ot_env_close(&env);
+}
+
+TestSuite(journal, .init = setup, .fini = teardown, .timeout = 120);
+
+static const struct oc_coll_type *const types[] = { &oc_tree_type,
+	&oc_diary_type };
+
+static struct oc_recover_report
+recover(void)
+{
+	struct oc_recover_report rep;
+
+	ok(oc_journal_recover(env.tx, jopen(), types, 2, NULL, &rep),
+	    "recover");
+	return rep;
+}
+
+static struct oc_collection *
+diary(const struct oc_bid *id, struct oc_journal *j)
+{
+	struct oc_sync_opts  o = { 0 };
+	struct oc_collection *c;
+
+	o.journal = j;
+	ok(oc_diary_open(env.tx, id, true, &o, &c), "open diary");
+	return c;
+}
+
+struct lines {
+	char   s[64][16];
+	size_t n;
+	size_t big; /* appends longer than 16 bytes, their length */
+};
+
+static int
+collect(void *arg, int64_t rev, const uint8_t *d, size_t n)
+{
+	struct lines *l = arg;
+
+	(void) rev;
+	cr_assert_lt(l->n, 64);
+	if (n >= sizeof(l->s[0])) {
+		l->big = n; /* keep its start */
+		n      = sizeof(l->s[0]) - 1;
+	}
+	memcpy(l->s[l->n], d, n);
+	l->s[l->n++][n] = '\0';
+	return 0;
+}
+
+/* The committed appends of diary id, read by a fresh handle. */
+static void
+read_diary(const struct oc_bid *id, struct lines *l)
+{
+	struct oc_collection *c;
+
+	memset(l, 0, sizeof(*l));
+	ok(oc_diary_open(env.tx, id, false, NULL, &c), "reopen diary");
+	ok(oc_diary_scan(c, 0, true, collect, l), "scan");
+	oc_coll_free(c);
+}
+
+static void
+append(struct oc_collection *c, const char *s)
+{
+	ok(oc_diary_append(c, s, strlen(s)), s);
+}
+
+static void
+expect_lines(const struct lines *l, const char *const *want, size_t n)
+{
+	size_t i;
+
+	cr_assert_eq(l->n, n, "%zu appends committed, expected %zu", l->n, n);
+	for (i = 0; i < n; i++)
+		cr_expect_str_eq(l->s[i], want[i], "append %zu", i);
+}
+
+Test(journal, queued_appends_survive_and_commit_once)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "a", "b", "c", "d" };
+
+	oc_bid_random(&id);
+	c = diary(&id, jopen());
+	append(c, "a");
+	append(c, "b");
+	ok(oc_coll_sync(c), "sync");
+	append(c, "c");
+	append(c, "d");
+	oc_coll_free(c); /* dies with c, d queued */
+	read_diary(&id, &l);
+	cr_assert_eq(l.n, 2);
+	rep = recover();
+	cr_expect_eq(rep.collections, 1);
+	cr_expect_eq(rep.records, 2, "a and b were forgotten at their commit");
+	cr_expect_eq(rep.replayed, 2);
+	cr_expect_eq(rep.skipped, 0);
+	read_diary(&id, &l);
+	expect_lines(&l, want, 4);
+	rep = recover();
+	cr_expect_eq(rep.records, 0, "recovery forgets what it committed");
+}
+
+Test(journal, records_that_outlived_their_commit_are_skipped)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct nodrop            d;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "1", "2", "3", "4", "5" };
+
+	nodrop_init(&d);
+	d.drop_off = true;
+	oc_bid_random(&id);
+	c = diary(&id, &d.base);
+	append(c, "1");
+	append(c, "2");
+	ok(oc_coll_sync(c), "sync");
+	append(c, "3");
+	ok(oc_coll_sync(c), "sync");
+	append(c, "4");
+	append(c, "5");
+	oc_coll_free(c);
+	rep = recover();
+	cr_expect_eq(rep.records, 5);
+	cr_expect_eq(rep.skipped, 3, "1, 2, 3 are committed already");
+	cr_expect_eq(rep.replayed, 2);
+	read_diary(&id, &l);
+	expect_lines(&l, want, 5);
+}
+
+Test(journal, a_record_half_committed_is_finished)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct ot_faulty         f;
+	struct oc_sync_opts      o = { 0 };
+	struct oc_recover_report rep;
+	struct oc_val            acts[40];
+	struct lines             l;
+	char                     buf[16];
+	size_t                   i;
+	o_err                    e;
+
+	/* one act of 40 appends of 1 KiB is more than one log entry's
+	 * weight; the commit of the first entry lands, the next fails */
+	ot_faulty_init(&f, env.tx);
+	o.journal = jopen();
+	oc_bid_random(&id);
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	ok(oc_coll_sync(c), "commit the header");
+	oc_coll_free(c);
+	ok(oc_diary_open(&f.base, &id, false, &o, &c), "open faulty");
+	f.io_after = f.commits_seen + 1;
+	for (i = 0; i < 40; i++) {
+		struct o_buf b = { 0 };
+
+		snprintf(buf, sizeof(buf), "%02zu", i);
+		o_buf_append(&b, buf, 2);
+		while (b.len < 1024)
+			o_buf_append(&b, ".", 1);
+		acts[i] = oc_map();
+		oc_map_set(&acts[i], "t", oc_text("append"));
+		oc_map_set(&acts[i], "d", oc_bytes(b.data, b.len));
+		o_buf_fini(&b);
+	}
+	ok(oc_coll_act(c, acts, 40), "act 40");
+	e = oc_coll_sync(c);
+	cr_assert_eq(e, O_EIO, "%s", o_errname(e));
+	cr_assert_gt(oc_coll_npending(c), 0);
+	cr_assert_lt(oc_coll_npending(c), 40);
+	oc_coll_free(c);
+	read_diary(&id, &l);
+	cr_assert_gt(l.n, 0);
+	cr_assert_lt(l.n, 40);
+	rep = recover();
+	cr_expect_eq(rep.records, 1);
+	cr_expect_eq(rep.skipped, l.n, "the committed part is skipped");
+	cr_expect_eq(rep.replayed, 40 - l.n);
+	read_diary(&id, &l);
+	cr_assert_eq(l.n, 40);
+	for (i = 0; i < 40; i++) {
+		snprintf(buf, sizeof(buf), "%02zu", i);
+		cr_expect_eq(strncmp(l.s[i], buf, 2), 0, "append %zu is %s",
+		    i, l.s[i]);
+	}
+	cr_expect_eq(l.big, 1024);
+}
+
+Test(journal, recovery_that_died_is_recovered_again)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct nodrop            d, d2;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "x", "y", "z" };
+
+	nodrop_init(&d);
+	oc_bid_random(&id);
+	c = diary(&id, &d.base);
+	append(c, "x");
+	append(c, "y");
+	append(c, "z");
+	oc_coll_free(c);
+	/* a recovery that commits but dies before forgetting */
+	nodrop_init(&d2);
+	d2.drop_off = true;
+	ok(oc_journal_recover(env.tx, &d2.base, types, 2, NULL, &rep),
+	    "first recovery");
+	cr_expect_eq(rep.replayed, 3);
+	rep = recover();
+	cr_expect_eq(rep.records, 3, "the records outlived the first recovery");
+	cr_expect_eq(rep.skipped, 3);
+	cr_expect_eq(rep.replayed, 0);
+	read_diary(&id, &l);
+	expect_lines(&l, want, 3);
+}
+
+Test(journal, chunked_appends_keep_their_chunks)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct lines             l;
+	static char              big[300 << 10];
+
+	memset(big, 'q', sizeof(big));
+	oc_bid_random(&id);
+	c = diary(&id, jopen());
+	append(c, "small");
+	ok(oc_diary_append(c, big, sizeof(big)), "append 300 KiB");
+	oc_coll_free(c);
+	rep = recover();
+	cr_expect_eq(rep.replayed, 2);
+	read_diary(&id, &l);
+	cr_assert_eq(l.n, 2);
+	cr_expect_str_eq(l.s[0], "small");
+	cr_expect_eq(l.big, sizeof(big));
+}
+
+Test(journal, tree_puts_and_deletes_replay_in_order)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_sync_opts      o = { 0 };
+	struct oc_recover_report rep;
+	struct o_buf             v = { 0 };
+	bool                     found;
+
+	o.journal = jopen();
+	oc_bid_random(&id);
+	ok(oc_tree_open(env.tx, &id, true, &o, &c), "open tree");
+	ok(oc_tree_put(c, "k", 1, "v1", 2), "put");
+	ok(oc_tree_put(c, "gone", 4, "x", 1), "put");
+	ok(oc_tree_put(c, "k", 1, "v2", 2), "overwrite");
+	ok(oc_tree_del(c, "gone", 4), "del");
+	oc_coll_free(c);
+	rep = recover();
+	cr_expect_eq(rep.replayed, 4);
+	ok(oc_tree_open(env.tx, &id, false, NULL, &c), "reopen tree");
+	ok(oc_tree_get(c, "k", 1, &v, &found), "get k");
+	cr_assert(found);
+	cr_expect_eq(v.len, 2);
+	cr_expect_eq(memcmp(v.data, "v2", 2), 0);
+	o_buf_reset(&v);
+	ok(oc_tree_get(c, "gone", 4, &v, &found), "get gone");
+	cr_expect_not(found);
+	o_buf_fini(&v);
+	oc_coll_free(c);
+}
+
+Test(journal, a_damaged_record_is_named)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct ost_rdb          *db = ost_repo_rdb(env.repo);
+	struct ost_it           *it;
+	struct ost_wb            wb = { 0 }, *wbs[1] = { &wb };
+	const uint8_t           *k;
+	size_t                   kl;
+	o_err                    e;
+
+	oc_bid_random(&id);
+	c = diary(&id, jopen());
+	append(c, "doomed");
+	oc_coll_free(c);
+	ok(ost_it_open(db, OST_CF_JOURNAL, id.b, 32, NULL, 0, &it), "it");
+	ost_it_first(it);
+	cr_assert(ost_it_valid(it));
+	k = ost_it_key(it, &kl);
+	cr_assert_eq(kl, 48);
+	ost_wb_put_raw(&wb, OST_CF_JOURNAL, k, kl, "\xff\x00garbage", 9);
+	ost_it_close(it);
+	ok(ost_rdb_write(db, wbs, 1, false), "damage");
+	ost_wb_fini(&wb);
+	e = oc_journal_recover(env.tx, jopen(), types, 2, NULL, &rep);
+	cr_expect_eq(e, O_ECORRUPT, "%s", o_errname(e));
+	cr_expect(strstr(o_err_detail(), "journal record") != NULL, "%s",
+	    o_err_detail());
+}
+
+/* ---- multi-collection transactions --------------------------------------
+ */
+
+static struct oc_collection *
+tree(const struct oc_bid *id)
+{
+	struct oc_collection *c;
+
+	ok(oc_tree_open(env.tx, id, true, NULL, &c), "open tree");
+	return c;
+}
+
+/* The last log entry of collection id. */
+static struct oc_val
+last_entry(const struct oc_bid *id)
+{
+	struct oc_txsrc src;
+	struct oc_log   log;
+	struct oc_val   ents, last;
+
+	oc_txsrc_init(&src, env.tx, NULL);
+	ok(oc_log_open(&log, &src.base, id), "log");
+	ok(oc_log_after(&log, 0, &ents), "entries");
+	cr_assert_gt(ents.u.a.n, 0);
+	last = oc_val_take(&ents.u.a.v[ents.u.a.n - 1]);
+	oc_val_fini(&ents);
+	return last;
+}
+
+Test(journal, group_commit_is_one_action_naming_the_others)
+{
+	struct oc_bid         ia, ib;
+	struct oc_collection *a, *b, *g[3];
+	struct oc_val         ea, eb;
+	struct o_buf          v = { 0 };
+	struct oc_aid         aa, ab;
+	const struct oc_val  *cols;
+	struct oc_bid         other;
+	bool                  dec, found;
+
+	oc_bid_random(&ia);
+	oc_bid_random(&ib);
+	a = tree(&ia);
+	b = tree(&ib);
+	ok(oc_tree_put(b, "f", 1, "data", 4), "put f");
+	ok(oc_coll_sync_group((struct oc_collection *[]) { a, b }, 2, &dec),
+	    "group: create both");
+	cr_expect(dec);
+	/* the move: b/f -> a/g */
+	ok(oc_tree_put(a, "g", 1, "data", 4), "put g");
+	ok(oc_tree_del(b, "f", 1), "del f");
+	g[0] = b;
+	g[1] = a;
+	g[2] = b; /* duplicates are fine */
+	ok(oc_coll_sync_group(g, 3, &dec), "group: the move");
+	cr_expect(dec);
+	cr_expect_eq(oc_coll_npending(a), 0);
+	cr_expect_eq(oc_coll_npending(b), 0);
+	ea = last_entry(&ia);
+	eb = last_entry(&ib);
+	cr_assert(oc_log_entry_aid(&ea, &aa) && oc_log_entry_aid(&eb, &ab));
+	cr_expect_eq(memcmp(&aa, &ab, sizeof(aa)), 0, "one action id");
+	cols = oc_map_arr(oc_log_entry_act(&ea), "cols");
+	cr_assert(cols != NULL && cols->u.a.n == 1);
+	cr_assert(oc_bid_from(&cols->u.a.v[0], &other));
+	cr_expect(oc_bid_eq(&other, &ib), "a's entry names b");
+	cols = oc_map_arr(oc_log_entry_act(&eb), "cols");
+	cr_assert(cols != NULL && cols->u.a.n == 1);
+	cr_assert(oc_bid_from(&cols->u.a.v[0], &other));
+	cr_expect(oc_bid_eq(&other, &ia), "b's entry names a");
+	oc_val_fini(&ea);
+	oc_val_fini(&eb);
+	oc_coll_free(a);
+	oc_coll_free(b);
+	/* fresh handles see the move */
+	a = tree(&ia);
+	b = tree(&ib);
+	ok(oc_tree_get(a, "g", 1, &v, &found), "get g");
+	cr_expect(found);
+	ok(oc_tree_get(b, "f", 1, &v, &found), "get f");
+	cr_expect_not(found);
+	o_buf_fini(&v);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+Test(journal, group_commit_rebases_over_a_rival)
+{
+	struct oc_bid         ia, ib;
+	struct oc_collection *a, *b, *rival;
+	struct o_buf          v = { 0 };
+	bool                  dec, found;
+	uint64_t              n;
+
+	oc_bid_random(&ia);
+	oc_bid_random(&ib);
+	a = tree(&ia);
+	b = tree(&ib);
+	ok(oc_coll_sync_group((struct oc_collection *[]) { a, b }, 2, &dec),
+	    "create both");
+	/* another writer commits to b after our handle read it */
+	ok(oc_tree_open(env.tx, &ib, false, NULL, &rival), "rival");
+	ok(oc_tree_put(rival, "r", 1, "1", 1), "rival put");
+	ok(oc_coll_sync(rival), "rival sync");
+	oc_coll_free(rival);
+	ok(oc_tree_put(a, "x", 1, "1", 1), "put x");
+	ok(oc_tree_put(b, "y", 1, "1", 1), "put y");
+	ok(oc_coll_sync_group((struct oc_collection *[]) { a, b }, 2, &dec),
+	    "group over the rival");
+	cr_expect(dec);
+	oc_coll_free(b);
+	b = tree(&ib);
+	ok(oc_tree_count(b, &n), "count");
+	cr_expect_eq(n, 2, "the rival's r and our y");
+	ok(oc_tree_get(b, "r", 1, &v, &found), "get r");
+	cr_expect(found);
+	o_buf_fini(&v);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
