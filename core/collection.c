@@ -245,6 +245,33 @@ seg_pop(struct oc_collection *c)
 	c->nsegs--;
 }
 
+/*
+ * Merge the segments holding the queued actions up to target into the
+ * first one, so that one commit covers them all: a group transaction must
+ * not leave part of its actions to a later, separate commit.  Its log
+ * entry may then exceed one entry's usual weight.
+ */
+static void
+seg_coalesce(struct oc_collection *c, uint64_t target)
+{
+	uint64_t need = target > c->seq_done ? target - c->seq_done : 0;
+	size_t   k = 0, i;
+	uint64_t got = 0;
+
+	while (k < c->nsegs && got < need)
+		got += c->segs[k++].n;
+	if (k <= 1)
+		return;
+	for (i = 1; i < k; i++) {
+		oc_tfs_merge(&c->segs[0].t.tfs, &c->segs[i].t.tfs);
+		c->segs[0].n += c->segs[i].n;
+		c->segs[0].w += c->segs[i].w;
+		oc_tracker_fini(&c->segs[i].t);
+	}
+	memmove(&c->segs[1], &c->segs[k], (c->nsegs - k) * sizeof(*c->segs));
+	c->nsegs -= k - 1;
+}
+
 static void
 segs_clear(struct oc_collection *c)
 {
@@ -494,14 +521,84 @@ oc_coll_free(struct oc_collection *c)
  * one record; refs[i] gets action i's identity.  c_mtx held, so records of
  * one collection are numbered in queue order.
  */
+/* Does v (an action, or a value inside one) name chunk id? */
+static bool
+names_chunk(const struct oc_val *v, const struct oc_bid *id, int depth)
+{
+	size_t i;
+
+	if (depth > 8)
+		return false;
+	if (v->type == OC_MAP) {
+		const struct oc_val *ids = oc_is_chunk_ref(v) ?
+		    oc_map_arr(v, "chunks") : NULL;
+		struct oc_bid        b;
+
+		for (i = 0; ids != NULL && i < ids->u.a.n; i++)
+			if (oc_bid_from(&ids->u.a.v[i], &b) && oc_bid_eq(&b, id))
+				return true;
+		for (i = 0; i < v->u.m.n; i++)
+			if (names_chunk(&v->u.m.kv[i].val, id, depth + 1))
+				return true;
+	} else if (v->type == OC_ARRAY) {
+		for (i = 0; i < v->u.a.n; i++)
+			if (names_chunk(&v->u.a.v[i], id, depth + 1))
+				return true;
+	}
+	return false;
+}
+
+/* Move the staged chunks that actions[0..n) name out of c->jblocks into
+ * *out (an OC_ARRAY): a record keeps exactly its own chunks, never another
+ * writer's staged between its chunking and its act. */
+static void
+jblocks_take(struct oc_collection *c, const struct oc_val *actions,
+    size_t n, struct oc_val *out)
+{
+	struct oc_val keep = oc_array();
+	size_t        i, k;
+
+	*out = oc_array();
+	for (i = 0; i < c->jblocks.u.a.n; i++) {
+		struct oc_val *b = &c->jblocks.u.a.v[i];
+		struct oc_bid  id;
+		bool           mine = false;
+
+		for (k = 0; k < n && !mine && oc_block_id(b, &id); k++)
+			mine = names_chunk(&actions[k], &id, 0);
+		oc_arr_push(mine ? out : &keep, oc_val_take(b));
+	}
+	oc_val_fini(&c->jblocks);
+	c->jblocks = keep;
+}
+
+/* Give chunks taken by jblocks_take back (their record was not kept). */
+static void
+jblocks_return(struct oc_collection *c, struct oc_val *blocks)
+{
+	size_t i;
+
+	for (i = 0; i < blocks->u.a.n; i++)
+		oc_arr_push(&c->jblocks, oc_val_take(&blocks->u.a.v[i]));
+	oc_val_fini(blocks);
+	*blocks = oc_array();
+}
+
+/*
+ * Record actions[0..n) (and the chunks they name) in the journal as one
+ * record; refs[i] gets action i's identity and *blocks the chunks (kept
+ * until the act is staged, to be given back if it is not).  c_mtx held,
+ * so records of one collection are numbered in queue order.
+ */
 static o_err
 journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
-    struct oc_jref *refs)
+    struct oc_jref *refs, struct oc_val *blocks)
 {
 	struct oc_journal    *j = c->opts.journal;
 	struct oc_journal_rec r;
 	size_t                i;
 	o_err                 e;
+	char                  s[OC_BID_STRLEN];
 
 	memset(&r, 0, sizeof(r));
 	r.col = c->id;
@@ -512,12 +609,15 @@ journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
 	r.acts     = oc_array();
 	for (i = 0; i < n; i++)
 		oc_arr_push(&r.acts, oc_val_dup(&actions[i]));
-	r.blocks = oc_val_take(&c->jblocks);
-	e        = j->ops->put(j, &r);
-	c->jblocks = oc_array();
+	jblocks_take(c, actions, n, &r.blocks);
+	e = j->ops->put(j, &r);
+	*blocks  = oc_val_take(&r.blocks);
 	oc_journal_rec_fini(&r);
-	if (e != O_OK)
-		return o_err_wrap(e, "journal of collection");
+	if (e != O_OK) {
+		jblocks_return(c, blocks);
+		return o_err_wrap(e, "journal of collection %s",
+		    oc_bid_str(&c->id, s));
+	}
 	for (i = 0; i < n; i++) {
 		refs[i].session = j->session;
 		refs[i].first   = r.first;
@@ -534,6 +634,7 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
     const struct oc_jref *refs)
 {
 	struct oc_jref *own = NULL;
+	struct oc_val   blocks = oc_null();
 	int64_t         dn;
 	bool            dn_ok, torn;
 	size_t          i;
@@ -543,7 +644,7 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 		return e;
 	if (refs == NULL && c->opts.journal != NULL && n > 0) {
 		own = o_calloc(n, sizeof(*own));
-		if ((e = journal_put(c, actions, n, own)) != O_OK) {
+		if ((e = journal_put(c, actions, n, own, &blocks)) != O_OK) {
 			free(own);
 			return e;
 		}
@@ -552,11 +653,15 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 	if ((e = stage_actions(c, actions, n, &dn, &dn_ok, &torn)) != O_OK) {
 		if (torn)
 			replay(c); /* the queue without these actions */
-		if (own != NULL)
+		if (own != NULL) {
 			jrefs_gone(c, own, n);
+			jblocks_return(c, &blocks);
+		}
+		oc_val_fini(&blocks);
 		free(own);
 		return e;
 	}
+	oc_val_fini(&blocks);
 	if (!dn_ok)
 		c->nitems_ok = false;
 	else
@@ -601,6 +706,60 @@ oc_coll_stage_block(struct oc_collection *c, struct oc_val blk)
 
 /* ---- update -------------------------------------------------------------- */
 
+/*
+ * A newer entry (its "act" map) whose journal tags say it committed the
+ * head of our queue: an attempt of ours that landed although we never
+ * heard so (answer and status lost).  Those actions leave the queue as
+ * committed (the caller replays the rest); returns how many.  Without a
+ * journal there are no tags, and such an attempt is committed again.
+ */
+static size_t
+own_committed(struct oc_collection *c, const struct oc_val *act)
+{
+	const struct oc_val *jt = oc_map_get(act, "jt");
+	struct oc_jref      *gone;
+	size_t               k = 0, i, rest;
+
+	if (c->opts.journal == NULL || jt == NULL || jt->type != OC_ARRAY)
+		return 0;
+	for (; k < c->pending.u.a.n; k++) {
+		const struct oc_jref *r       = &c->jrefs[k];
+		bool                  covered = false;
+
+		for (i = 0; i < jt->u.a.n && !covered && r->session != 0; i++) {
+			const struct oc_val *t = &jt->u.a.v[i];
+
+			covered = t->type == OC_ARRAY && t->u.a.n == 3 &&
+			    t->u.a.v[0].type == OC_BYTES &&
+			    t->u.a.v[0].u.s.n == sizeof(c->opts.journal->node) &&
+			    memcmp(t->u.a.v[0].u.s.p, c->opts.journal->node,
+			        sizeof(c->opts.journal->node)) == 0 &&
+			    t->u.a.v[1].type == OC_INT &&
+			    (uint64_t) t->u.a.v[1].u.i == r->session &&
+			    t->u.a.v[2].type == OC_INT &&
+			    (uint64_t) t->u.a.v[2].u.i >= r->seq;
+		}
+		if (!covered)
+			break;
+	}
+	if (k == 0)
+		return 0;
+	gone = o_malloc(k * sizeof(*gone));
+	memcpy(gone, c->jrefs, k * sizeof(*gone));
+	for (i = 0; i < k; i++)
+		oc_val_fini(&c->pending.u.a.v[i]);
+	rest = c->pending.u.a.n - k;
+	memmove(c->pending.u.a.v, c->pending.u.a.v + k,
+	    rest * sizeof(struct oc_val));
+	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
+	c->pending.u.a.n = rest;
+	c->seq_done += k;
+	c->st.actions += k;
+	jrefs_gone(c, gone, k);
+	free(gone);
+	return k;
+}
+
 /* With c_sync and c_mtx held. */
 static o_err
 update_locked(struct oc_collection *c)
@@ -643,6 +802,8 @@ update_locked(struct oc_collection *c)
 
 		if ((e = oc_log_entry_acts(&ents.u.a.v[i], &dacts)) != O_OK)
 			goto out;
+		if (act != NULL && own_committed(c, act) > 0)
+			conflicts = true; /* our own commit whose answer was lost */
 		if (act != NULL && c->type->filter != NULL) {
 			struct oc_val   kept = oc_array();
 			struct oc_jref *gone = NULL;
@@ -1290,6 +1451,9 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 			for (j = 0; j < na; j++)
 				if (j != k)
 					cols[m++] = g[ai[j]]->id;
+			if ((e = heal(g[ai[k]])) != O_OK)
+				break;
+			seg_coalesce(g[ai[k]], target[ai[k]]);
 			e = try_build(g[ai[k]], &aid, cols, m, &t[k]);
 			if (e == O_OK)
 				built++;
@@ -1598,86 +1762,113 @@ out:
 	return e;
 }
 
-/* Queue again the actions of c's records r[0..n) that its log does not
- * show committed; forget the records that are wholly committed. */
-static o_err
-recover_coll(struct oc_collection *c, struct oc_journal *j,
-    struct oc_journal_rec *r, size_t n, struct oc_recover_report *rep)
-{
-	uint64_t *sess = o_calloc(n, sizeof(*sess)), *hi;
-	uint64_t (*done)[2] = o_calloc(n, sizeof(*done));
-	int64_t   after     = INT64_MAX;
-	size_t    ns = 0, ndone = 0, i, k, m;
-	o_err     e;
+/* A collection being recovered. */
+struct rcoll {
+	struct oc_collection *c;
+	uint64_t             *sess, *hi; /* committed hi per session */
+	size_t                ns;
+};
 
+/* Open r[0..n) (one collection's records) and find what committed. */
+static o_err
+rcoll_open(struct oc_transactor *tx, struct oc_journal *j,
+    const struct oc_coll_type *const *types, size_t ntypes,
+    const struct oc_sync_opts *o, const struct oc_journal_rec *r, size_t n,
+    struct rcoll *rc)
+{
+	const struct oc_coll_type *type = NULL;
+	int64_t                    after = INT64_MAX;
+	size_t                     i, k;
+	o_err                      e;
+	char                       s[OC_BID_STRLEN];
+
+	memset(rc, 0, sizeof(*rc));
+	for (i = 0; i < ntypes; i++)
+		if (strcmp(types[i]->header_type, r[0].type) == 0)
+			type = types[i];
+	if (type == NULL)
+		return o_err_set(O_EINVAL,
+		    "journal: collection %s has records of unknown type '%s'",
+		    oc_bid_str(&r[0].col, s), r[0].type);
+	if ((e = oc_coll_open(tx, &r[0].col, type, true, o, &rc->c)) != O_OK)
+		return e;
+	rc->sess = o_calloc(n, sizeof(*rc->sess));
+	rc->hi   = o_calloc(n, sizeof(*rc->hi));
 	for (i = 0; i < n; i++) {
-		for (k = 0; k < ns && sess[k] != r[i].session; k++)
+		for (k = 0; k < rc->ns && rc->sess[k] != r[i].session; k++)
 			;
-		if (k == ns)
-			sess[ns++] = r[i].session;
+		if (k == rc->ns)
+			rc->sess[rc->ns++] = r[i].session;
 		if (r[i].base_rev < after)
 			after = r[i].base_rev;
 	}
-	hi = o_calloc(ns + 1, sizeof(*hi));
-	pthread_mutex_lock(&c->c_mtx);
-	e = journal_committed(c, j, after, sess, hi, ns);
-	for (i = 0; i < n && e == O_OK; i++) {
-		struct oc_jref *refs;
-		size_t          na = r[i].acts.u.a.n, first_left;
-		uint64_t        h;
-
-		for (k = 0; sess[k] != r[i].session; k++)
-			;
-		h          = hi[k];
-		first_left = h >= r[i].first ? (size_t) (h - r[i].first + 1) : 0;
-		if (first_left >= na) {
-			rep->skipped += na;
-			done[ndone][0] = r[i].session;
-			done[ndone][1] = r[i].first;
-			ndone++;
-			continue;
-		}
-		rep->skipped += first_left;
-		for (m = 0; m < r[i].blocks.u.a.n && e == O_OK; m++)
-			e = oc_bstore_insert(&c->side.base,
-			    oc_val_dup(&r[i].blocks.u.a.v[m]));
-		if (e != O_OK)
-			break;
-		refs = o_calloc(na, sizeof(*refs));
-		for (m = first_left; m < na; m++) {
-			refs[m - first_left].session = r[i].session;
-			refs[m - first_left].first   = r[i].first;
-			refs[m - first_left].seq     = r[i].first + m;
-			refs[m - first_left].n       = (uint32_t) na;
-		}
-		e = act_locked(c, r[i].acts.u.a.v + first_left, na - first_left,
-		    refs);
-		free(refs);
-		if (e == O_OK)
-			rep->replayed += na - first_left;
-	}
-	pthread_mutex_unlock(&c->c_mtx);
-	if (e == O_OK && ndone > 0)
-		e = j->ops->drop(j, &c->id, (const uint64_t(*)[2]) done, ndone);
-	free(sess);
-	free(hi);
-	free(done);
+	pthread_mutex_lock(&rc->c->c_mtx);
+	e = journal_committed(rc->c, j, after, rc->sess, rc->hi, rc->ns);
+	pthread_mutex_unlock(&rc->c->c_mtx);
 	return e;
 }
 
-struct recov {
-	struct oc_collection *c;
-	uint64_t              last_s, last_f; /* newest record */
+static void
+rcoll_fini(struct rcoll *rc)
+{
+	oc_coll_free(rc->c);
+	free(rc->sess);
+	free(rc->hi);
+}
+
+/* Queue again the actions of record r that its collection's log does not
+ * show committed; *whole says the record is committed entirely. */
+static o_err
+recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
+    struct oc_recover_report *rep)
+{
+	struct oc_collection *c  = rc->c;
+	size_t                na = r->acts.u.a.n, left, m, k;
+	struct oc_jref       *refs;
+	o_err                 e = O_OK;
+
+	for (k = 0; rc->sess[k] != r->session; k++)
+		;
+	left   = rc->hi[k] >= r->first ? (size_t) (rc->hi[k] - r->first + 1) : 0;
+	*whole = left >= na;
+	if (*whole) {
+		rep->skipped += na;
+		return O_OK;
+	}
+	rep->skipped += left;
+	pthread_mutex_lock(&c->c_mtx);
+	for (m = 0; m < r->blocks.u.a.n && e == O_OK; m++)
+		e = oc_bstore_insert(&c->side.base, oc_val_dup(&r->blocks.u.a.v[m]));
+	if (e == O_OK) {
+		refs = o_calloc(na, sizeof(*refs));
+		for (m = left; m < na; m++) {
+			refs[m - left].session = r->session;
+			refs[m - left].first   = r->first;
+			refs[m - left].seq     = r->first + m;
+			refs[m - left].n       = (uint32_t) na;
+		}
+		e = act_locked(c, r->acts.u.a.v + left, na - left, refs);
+		free(refs);
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	if (e == O_OK)
+		rep->replayed += na - left;
+	return e;
+}
+
+struct rorder {
+	uint64_t session, first;
+	size_t   rec, coll;
 };
 
 static int
-recov_cmp(const void *a, const void *b)
+rorder_cmp(const void *a, const void *b)
 {
-	const struct recov *x = a, *y = b;
+	const struct rorder *x = a, *y = b;
 
-	if (x->last_s != y->last_s)
-		return x->last_s < y->last_s ? -1 : 1;
-	return x->last_f < y->last_f ? -1 : x->last_f > y->last_f;
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
 }
 
 o_err
@@ -1686,10 +1877,11 @@ oc_journal_recover(struct oc_transactor *tx, struct oc_journal *j,
     const struct oc_sync_opts *opts, struct oc_recover_report *rep)
 {
 	struct rec_list     l = { 0 };
-	struct recov       *rc;
+	struct rcoll       *rc = NULL;
+	struct rorder      *ord = NULL;
 	struct oc_sync_opts o;
-	size_t              i, k, nrc = 0;
-	o_err               e, first = O_OK;
+	size_t              i, k, nrc = 0, cur = SIZE_MAX;
+	o_err               e;
 	char                s[OC_BID_STRLEN];
 
 	memset(rep, 0, sizeof(*rep));
@@ -1701,58 +1893,65 @@ oc_journal_recover(struct oc_transactor *tx, struct oc_journal *j,
 		goto out;
 	rep->records = l.n;
 	rc           = o_calloc(l.n + 1, sizeof(*rc));
-	/* records come grouped by collection, oldest first */
+	ord          = o_calloc(l.n + 1, sizeof(*ord));
+	/* records come grouped by collection: open each, learn what its
+	 * log says committed */
 	for (i = 0; i < l.n; i = k) {
-		const struct oc_coll_type *type = NULL;
-		struct oc_collection      *c;
-		size_t                     t;
-
-		for (k = i; k < l.n && oc_bid_eq(&l.r[k].col, &l.r[i].col); k++)
-			;
-		rep->collections++;
-		for (t = 0; t < ntypes; t++)
-			if (strcmp(types[t]->header_type, l.r[i].type) == 0)
-				type = types[t];
-		if (type == NULL) {
-			e = o_err_set(O_EINVAL,
-			    "journal: collection %s has records of unknown "
-			    "type '%s'",
-			    oc_bid_str(&l.r[i].col, s), l.r[i].type);
-		} else if ((e = oc_coll_open(tx, &l.r[i].col, type, true, &o,
-		                &c)) == O_OK) {
-			if ((e = recover_coll(c, j, &l.r[i], k - i, rep)) ==
-			    O_OK) {
-				rc[nrc].c      = c;
-				rc[nrc].last_s = l.r[k - 1].session;
-				rc[nrc].last_f = l.r[k - 1].first;
-				nrc++;
-			} else {
-				oc_coll_free(c);
-			}
+		for (k = i; k < l.n && oc_bid_eq(&l.r[k].col, &l.r[i].col); k++) {
+			ord[k].session = l.r[k].session;
+			ord[k].first   = l.r[k].first;
+			ord[k].rec     = k;
+			ord[k].coll    = nrc;
 		}
-		if (e != O_OK) {
+		if ((e = rcoll_open(tx, j, types, ntypes, &o, &l.r[i], k - i,
+		         &rc[nrc])) != O_OK) {
 			e = o_err_wrap(e, "journal recovery of collection %s",
 			    oc_bid_str(&l.r[i].col, s));
-			if (first == O_OK)
-				first = e;
+			if (rc[nrc].c != NULL)
+				rcoll_fini(&rc[nrc]);
+			goto out;
 		}
+		nrc++;
 	}
-	/* a collection whose newest record is older commits first: file
-	 * pieces before the directory entry that names them */
-	qsort(rc, nrc, sizeof(*rc), recov_cmp);
-	for (i = 0; i < nrc; i++) {
-		if ((e = oc_coll_sync(rc[i].c)) != O_OK) {
+	rep->collections = nrc;
+	/* replay in the order the actions were taken, committing a
+	 * collection's run before the next collection's (file pieces before
+	 * the entry naming them); stop at the first failure, since what
+	 * follows may depend on it */
+	qsort(ord, l.n, sizeof(*ord), rorder_cmp);
+	for (i = 0; i <= l.n && e == O_OK; i++) {
+		struct oc_journal_rec *r;
+		bool                   whole;
+		uint64_t               key[1][2];
+
+		if (cur != SIZE_MAX && (i == l.n || ord[i].coll != cur) &&
+		    oc_coll_npending(rc[cur].c) > 0 &&
+		    (e = oc_coll_sync(rc[cur].c)) != O_OK) {
 			e = o_err_wrap(e, "journal recovery: committing "
 			                  "collection %s",
-			    oc_bid_str(&rc[i].c->id, s));
-			if (first == O_OK)
-				first = e;
+			    oc_bid_str(&rc[cur].c->id, s));
+			break;
 		}
-		oc_coll_free(rc[i].c);
+		if (i == l.n)
+			break;
+		cur = ord[i].coll;
+		r   = &l.r[ord[i].rec];
+		if ((e = recover_rec(&rc[cur], r, &whole, rep)) != O_OK) {
+			e = o_err_wrap(e, "journal recovery of collection %s",
+			    oc_bid_str(&r->col, s));
+			break;
+		}
+		key[0][0] = r->session;
+		key[0][1] = r->first;
+		if (whole && (e = j->ops->drop(j, &r->col,
+		                  (const uint64_t(*)[2]) key, 1)) != O_OK)
+			break;
 	}
-	free(rc);
-	e = first;
 out:
+	for (i = 0; i < nrc; i++)
+		rcoll_fini(&rc[i]);
+	free(rc);
+	free(ord);
 	for (i = 0; i < l.n; i++)
 		oc_journal_rec_fini(&l.r[i]);
 	free(l.r);

@@ -21,6 +21,11 @@
  * however often the process dies, and a crash during recovery is recovered
  * the same way.
  *
+ * One handle per collection per journal session: the tag rule assumes
+ * that a collection's records of a session are queued, in number order,
+ * by one handle (fs gives each namespace its own session and one handle
+ * per collection).  Recovery holds every record in memory at once.
+ *
  * Implementations (store/journal.c keeps it in the local RocksDB) must make
  * put durable against the death of the process (not necessarily against
  * power loss) before returning.  All operations are thread-safe.

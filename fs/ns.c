@@ -22,8 +22,13 @@
  *   entry is staged in the parent, so a committed entry never names a
  *   missing collection; a directory whose staged records name staged file
  *   pieces commits those piece collections first (ofs_coll.deps); a
- * cross-directory rename commits the target before staging the source's
- * delete, so a crash duplicates, never loses.
+ *   cross-directory rename commits what both directories have queued,
+ *   stages the target's put and the source's delete, and commits both
+ *   directories as one transaction (oc_coll_sync_group); if nothing
+ *   committed, both are undone.
+ * - Queued actions are kept in the journal (ofs_ns_opts.journal) until
+ *   committed, so a killed daemon's acknowledged work is replayed at the
+ *   next mount (core/journal.h).
  * - Diaries: a read takes a consistent snapshot (held rev, queued
  *   appends; writers' fragments are not visible): the rev read before and
  * after copying the queue must match, since a commit moves actions out of the
@@ -2557,6 +2562,35 @@ inode_move(struct ofs_inode *in, uint64_t parent, const char *name)
 	in->parent = parent;
 }
 
+/*
+ * Before a rename across directories: commit what both directories have
+ * queued, so that the rename's own transaction (which commits everything
+ * queued in both) stays small.  A failure fails the rename before it
+ * changes anything.
+ */
+static o_err
+rename_presync(struct ofs_ns *ns, uint64_t dir, uint64_t newdir)
+{
+	struct ofs_inode *sd, *td;
+	struct ofs_coll  *sc, *tc;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "rename", &sd)) != O_OK ||
+	    (e = need_dir(ns, newdir, "rename", &td)) != O_OK ||
+	    (e = inode_coll(ns, sd, &sc)) != O_OK ||
+	    (e = inode_coll(ns, td, &tc)) != O_OK) {
+		unlock_ns(ns);
+		return e;
+	}
+	unlock_ns(ns);
+	if (oc_coll_npending(sc->c) > 0 && (e = coll_sync(ns, sc)) != O_OK)
+		return e;
+	if (oc_coll_npending(tc->c) > 0 && (e = coll_sync(ns, tc)) != O_OK)
+		return e;
+	return O_OK;
+}
+
 o_err
 ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
     const char *newname)
@@ -2573,6 +2607,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	if ((e = check_name("rename", name)) != O_OK ||
 	    (e = check_name("rename", newname)) != O_OK)
 		return e;
+	if (dir != newdir && (e = rename_presync(ns, dir, newdir)) != O_OK)
+		return o_err_wrap(e, "rename %s", name);
 	memset(&sm, 0, sizeof(sm));
 	memset(&tm, 0, sizeof(tm));
 	lock_ns(ns);

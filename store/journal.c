@@ -11,7 +11,9 @@
  * Records are written without fsync: RocksDB's WAL write reaches the
  * kernel before put returns, so a killed process loses nothing; power loss
  * may (commits, which are synced, do not).  Every value carries the store's
- * checksum; a damaged record is reported, not skipped.
+ * checksum; a damaged record is logged (at every recovery, naming it) and
+ * skipped, so that one damaged record does not keep every other one, and
+ * the mount, from being replayed.
  */
 #include "store/journal.h"
 
@@ -170,8 +172,16 @@ j_scan(struct oc_journal *oj, o_err (*fn)(void *arg, struct oc_journal_rec *r),
 		if (kl != JKEY_LEN)
 			continue; /* "node", "session" */
 		p = ost_it_val(it, &n);
-		if ((e = rec_decode(k, p, n, &r)) != O_OK)
-			break;
+		if (rec_decode(k, p, n, &r) != O_OK) {
+			/* storage damage: say so at every mount, keep the
+			 * record for inspection, replay the others */
+			o_log(O_LOG_ERROR,
+			    "%s; its actions cannot be replayed and are "
+			    "skipped",
+			    o_err_detail());
+			oc_journal_rec_fini(&r);
+			continue;
+		}
 		e = fn(arg, &r);
 		oc_journal_rec_fini(&r);
 	}
