@@ -25,12 +25,18 @@
  * cross-directory rename commits the target before staging the source's
  * delete, so a crash duplicates, never loses.
  * - Diaries: a read takes a consistent snapshot (held rev, queued
- *   appends; writers' fragments are not visible): the rev read before and
- * after copying the queue must match, since a commit moves actions out of the
- * queue and bumps the rev under one latch.  Then, inside oc_coll_read, it
- * extends the inode's offset index up to that rev and copies from the nearest
- * mark. Entries after the snapshot's rev are ignored; an index already past it
- *   (a racing reader) makes the read retry with a new snapshot.
+ *   appends; writers' fragments are not visible) without copying: it runs
+ *   under the collection latch (oc_coll_read_queue), where a commit moves
+ *   actions out of the queue and bumps the rev at once.  A write queues its
+ *   lines one by one under i_mtx with in->wseq odd meanwhile; a reader that
+ *   finds wseq odd redoes the read holding i_mtx, so it never sees part of
+ *   a write.  Inside the latch it extends the inode's offset index up to
+ *   the rev and copies from the nearest mark or the cursor the last read
+ *   left, block by block, straight from the entries' encoded appends
+ *   (oc_diary_walk).  Entries after the rev are ignored.  The index has one
+ *   mark per log block at most (thinned past OFS_DMARK_MAX), so its memory
+ *   does not follow the number of lines; a commit extends it while the new
+ *   log blocks are still cached.
  */
 #include "fs/ns.h"
 
@@ -793,12 +799,15 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	return e;
 }
 
+static void diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c);
+
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
-	char     path[512], detail[512];
-	uint64_t queued;
-	o_err    e;
+	struct ofs_inode *in = NULL;
+	char              path[512], detail[512];
+	uint64_t          queued;
+	o_err             e;
 
 	if ((e = coll_sync_deps(ns, oc)) != O_OK)
 		return e;
@@ -817,6 +826,9 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 		}
 		oc->err     = O_OK;
 		oc->failing = false;
+		if (oc->kind == OFS_DIARY &&
+		    (in = ino_get(ns, oc->ino)) != NULL && in->coll != oc)
+			in = NULL;
 	} else {
 		snprintf(detail, sizeof(detail), "%s", o_err_detail());
 		oc->dirty = true;
@@ -834,6 +846,8 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 		    path, detail);
 	}
 	unlock_ns(ns);
+	if (in != NULL)
+		diary_index_catch_up(in, oc->c);
 	return e;
 }
 
@@ -1656,6 +1670,28 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 out:
 	o_buf_fini(&tmp);
 	return e;
+}
+
+static o_err
+dextend_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
+    void *arg)
+{
+	struct ofs_inode *in = arg;
+
+	(void) pend;
+	return dindex_extend(s, &in->id, &in->idx, rev);
+}
+
+/*
+ * After a commit: count the entries just committed into the index while
+ * their log blocks are in the collection's cache, so that a later lookup
+ * or read does not load the whole log again to learn the size.  A failure
+ * is left for the next read to meet and report.
+ */
+static void
+diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c)
+{
+	(void) oc_coll_read_queue(c, dextend_fn, in);
 }
 
 /*

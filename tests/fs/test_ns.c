@@ -1262,6 +1262,26 @@ Test(ns, diary_reads_stream_against_a_model, .init = setup,
 	free(want);
 }
 
+/* A commit counts its entries into the read index at once (their blocks
+ * are cached then), so a later lookup does not walk the log for the size. */
+Test(ns, diary_commit_keeps_the_read_index_current, .init = setup,
+    .fini = teardown)
+{
+	uint64_t          y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	struct ofs_inode *in;
+	int               i;
+
+	for (i = 0; i < 200; i++) {
+		append_(env.ns, y, "a line of the diary\n");
+		if (i % 10 == 9)
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	in = env.ns->inodes[y];
+	cr_assert_eq(in->idx.end_rev, oc_coll_rev(in->coll->c));
+	cr_assert_eq(in->idx.end_off, 200 * strlen("a line of the diary\n"));
+	cr_assert_eq(in->idx.nent, 200);
+}
+
 struct halfwriter {
 	struct ofs_ns *ns;
 	uint64_t       ino;
