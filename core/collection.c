@@ -1593,6 +1593,21 @@ oc_coll_read(struct oc_collection *c,
 }
 
 o_err
+oc_coll_read_queue(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, int64_t rev, const struct oc_val *queue,
+        void *arg),
+    void *arg)
+{
+	o_err e;
+
+	pthread_mutex_lock(&c->c_mtx);
+	if ((e = heal(c)) == O_OK)
+		e = fn(rstore(c), c->ctx.rev, &c->pending, arg);
+	pthread_mutex_unlock(&c->c_mtx);
+	return e;
+}
+
+o_err
 oc_coll_count(struct oc_collection *c,
     o_err (*fn)(struct oc_bstore *s, void *arg, uint64_t *n), void *arg,
     uint64_t *n)

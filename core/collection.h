@@ -151,6 +151,17 @@ void oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st);
 o_err oc_coll_read(struct oc_collection *c,
     o_err (*fn)(struct oc_bstore *s, void *arg), void *arg);
 /*
+ * As oc_coll_read, and fn also sees the held revision and the queued (not
+ * yet committed) actions, an OC_ARRAY it must not change, as of the same
+ * instant: a commit moves actions out of the queue and raises the rev
+ * under the latch fn runs under, so fn sees each action exactly once,
+ * either in the log up to rev or in the queue.  Nothing is copied.
+ */
+o_err oc_coll_read_queue(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, int64_t rev, const struct oc_val *queue,
+        void *arg),
+    void *arg);
+/*
  * Number of items in the read view (local changes included).  The first
  * call, and the first after a replay or after newer committed entries were
  * adopted, runs fn under the latch (fn must not call back into c); later

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/o_util.h"
 
 static o_err
@@ -151,5 +152,211 @@ oc_diary_scan(struct oc_collection *c, int64_t after_rev, bool forward,
 	sc.arg     = arg;
 	e          = oc_coll_read(c, scan_fn, &sc);
 	o_buf_fini(&sc.buf);
+	return e;
+}
+
+/* ---- walking an entry's appends in place ---------------------------------
+ */
+
+/* Nesting the walker follows when skipping an item (as oc_decode). */
+#define WALK_DEPTH 32
+
+/* One CBOR head at *p (advanced past it): major type and argument.
+ * Indefinite lengths and reserved additional information are refused. */
+static bool
+cb_head(const uint8_t **p, const uint8_t *end, uint8_t *mt, uint64_t *arg)
+{
+	uint8_t ib, ai;
+	size_t  k, i;
+
+	if (*p >= end)
+		return false;
+	ib  = *(*p)++;
+	*mt = ib >> 5;
+	ai  = ib & 31;
+	if (ai < 24) {
+		*arg = ai;
+		return true;
+	}
+	if (ai > 27)
+		return false;
+	k = (size_t) 1 << (ai - 24);
+	if ((size_t) (end - *p) < k)
+		return false;
+	for (*arg = 0, i = 0; i < k; i++)
+		*arg = (*arg << 8) | (*p)[i];
+	*p += k;
+	return true;
+}
+
+/* Skip one item (what oc_decode accepts: no tags, floats or undefined). */
+static bool
+cb_skip(const uint8_t **p, const uint8_t *end, int depth)
+{
+	uint8_t  mt;
+	uint64_t arg, n, i;
+
+	if (depth > WALK_DEPTH || !cb_head(p, end, &mt, &arg))
+		return false;
+	switch (mt) {
+	case 0:
+	case 1:
+		return true;
+	case 2:
+	case 3:
+		if (arg > (uint64_t) (end - *p))
+			return false;
+		*p += arg;
+		return true;
+	case 4:
+	case 5:
+		/* every item takes at least one byte */
+		if (arg > (uint64_t) (end - *p) ||
+		    (mt == 5 && 2 * arg > (uint64_t) (end - *p)))
+			return false;
+		n = mt == 5 ? 2 * arg : arg;
+		for (i = 0; i < n; i++)
+			if (!cb_skip(p, end, depth + 1))
+				return false;
+		return true;
+	case 7:
+		return arg >= 20 && arg <= 22; /* false, true, null */
+	default:
+		return false; /* tags */
+	}
+}
+
+static o_err
+walk_bad(const struct oc_diary_walk *w, const char *why)
+{
+	return o_err_set(O_ECORRUPT, "log entry rev %lld: appends: %s",
+	    (long long) w->rev, why);
+}
+
+o_err
+oc_diary_walk_init(struct oc_diary_walk *w, const struct oc_val *ent)
+{
+	const struct oc_val *a = oc_log_entry_act(ent);
+	const struct oc_val *b = a ? oc_map_bytes(a, "acts") : NULL;
+	uint8_t              mt;
+	uint64_t             n;
+
+	memset(w, 0, sizeof(*w));
+	w->rev = oc_log_entry_rev(ent);
+	w->ref = oc_null();
+	if (a == NULL)
+		return O_OK; /* an entry without action: no appends */
+	if (b == NULL)
+		return walk_bad(w, "acts missing");
+	w->p   = b->u.s.p;
+	w->end = b->u.s.p + b->u.s.n;
+	if (!cb_head(&w->p, w->end, &mt, &n) || mt != 4 ||
+	    n > (uint64_t) (w->end - w->p))
+		return walk_bad(w, "not an array");
+	w->left = n;
+	return O_OK;
+}
+
+/* The chunk reference [start, end), decoded into w->ref. */
+static o_err
+walk_ref(struct oc_diary_walk *w, const uint8_t *start, const uint8_t *end,
+    uint64_t *len)
+{
+	int64_t n;
+
+	oc_val_fini(&w->ref);
+	if (oc_decode(start, (size_t) (end - start), &w->ref) != O_OK ||
+	    !oc_is_chunk_ref(&w->ref) ||
+	    (n = oc_map_int(&w->ref, "len", -1)) < 0)
+		return walk_bad(w, "malformed chunk reference");
+	*len = (uint64_t) n;
+	return O_OK;
+}
+
+o_err
+oc_diary_walk_next(struct oc_diary_walk *w, struct oc_diary_item *it,
+    bool *done)
+{
+	while (w->left > 0) {
+		const uint8_t *d = NULL, *c = NULL, *ce = NULL;
+		uint64_t       npairs, dn = 0, i;
+		uint8_t        mt;
+
+		w->left--;
+		if (!cb_head(&w->p, w->end, &mt, &npairs) || mt != 5 ||
+		    npairs > (uint64_t) (w->end - w->p))
+			return walk_bad(w, "an action is not a map");
+		for (i = 0; i < npairs; i++) {
+			const uint8_t *key, *val;
+			uint64_t       kn;
+
+			if (!cb_head(&w->p, w->end, &mt, &kn) || mt != 3 ||
+			    kn > (uint64_t) (w->end - w->p))
+				return walk_bad(w, "a key is not text");
+			key = w->p;
+			w->p += kn;
+			val = w->p;
+			if (kn == 1 && key[0] == 'd') {
+				if (!cb_head(&w->p, w->end, &mt, &dn) ||
+				    mt != 2 || dn > (uint64_t) (w->end - w->p))
+					return walk_bad(w, "\"d\" is not bytes");
+				d = w->p;
+				w->p += dn;
+				continue;
+			}
+			if (!cb_skip(&w->p, w->end, 2))
+				return walk_bad(w, "malformed value");
+			if (kn == 1 && key[0] == 'c') {
+				c  = val;
+				ce = w->p;
+			}
+		}
+		if (d != NULL) {
+			it->data = d;
+			it->len  = dn;
+			it->ref  = NULL;
+			*done    = false;
+			return O_OK;
+		}
+		if (c != NULL) {
+			o_err e = walk_ref(w, c, ce, &it->len);
+
+			if (e != O_OK)
+				return e;
+			it->data = NULL;
+			it->ref  = &w->ref;
+			*done    = false;
+			return O_OK;
+		}
+	}
+	if (w->p != w->end)
+		return walk_bad(w, "trailing bytes");
+	*done = true;
+	return O_OK;
+}
+
+void
+oc_diary_walk_fini(struct oc_diary_walk *w)
+{
+	oc_val_fini(&w->ref);
+}
+
+o_err
+oc_diary_entry_size(const struct oc_val *ent, uint64_t *bytes, uint64_t *n)
+{
+	struct oc_diary_walk w;
+	struct oc_diary_item it;
+	bool                 done = false;
+	o_err                e;
+
+	*bytes = *n = 0;
+	if ((e = oc_diary_walk_init(&w, ent)) != O_OK)
+		goto out;
+	while ((e = oc_diary_walk_next(&w, &it, &done)) == O_OK && !done) {
+		*bytes += it.len;
+		(*n)++;
+	}
+out:
+	oc_diary_walk_fini(&w);
 	return e;
 }

@@ -354,7 +354,7 @@ oc_map_set(struct oc_val *m, const char *key, struct oc_val v)
 		return;
 	}
 	if (m->u.m.n == m->u.m.cap) {
-		m->u.m.cap = m->u.m.cap ? m->u.m.cap * 2 : 4;
+		m->u.m.cap = m->u.m.cap ? m->u.m.cap * 2 : 2;
 		m->u.m.kv  = o_realloc(m->u.m.kv, m->u.m.cap * sizeof(struct oc_kv));
 	}
 	memmove(&m->u.m.kv[i + 1], &m->u.m.kv[i],

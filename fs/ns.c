@@ -30,12 +30,18 @@
  *   committed, so a killed daemon's acknowledged work is replayed at the
  *   next mount (core/journal.h).
  * - Diaries: a read takes a consistent snapshot (held rev, queued
- *   appends; writers' fragments are not visible): the rev read before and
- * after copying the queue must match, since a commit moves actions out of the
- * queue and bumps the rev under one latch.  Then, inside oc_coll_read, it
- * extends the inode's offset index up to that rev and copies from the nearest
- * mark. Entries after the snapshot's rev are ignored; an index already past it
- *   (a racing reader) makes the read retry with a new snapshot.
+ *   appends; writers' fragments are not visible) without copying: it runs
+ *   under the collection latch (oc_coll_read_queue), where a commit moves
+ *   actions out of the queue and bumps the rev at once.  A write queues its
+ *   lines one by one under i_mtx with in->wseq odd meanwhile; a reader that
+ *   finds wseq odd redoes the read holding i_mtx, so it never sees part of
+ *   a write.  Inside the latch it extends the inode's offset index up to
+ *   the rev and copies from the nearest mark or the cursor the last read
+ *   left, block by block, straight from the entries' encoded appends
+ *   (oc_diary_walk).  Entries after the rev are ignored.  The index has one
+ *   mark per log block at most (thinned past OFS_DMARK_MAX), so its memory
+ *   does not follow the number of lines; a commit extends it while the new
+ *   log blocks are still cached.
  */
 #include "fs/ns.h"
 
@@ -798,6 +804,8 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	return e;
 }
 
+static void diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c);
+
 /* ns_mtx held: book the result e of committing oc (queued: its diary
  * bytes queued when the commit started); returns e, with the path. */
 static o_err
@@ -834,8 +842,9 @@ coll_synced(struct ofs_ns *ns, struct ofs_coll *oc, o_err e, uint64_t queued)
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
-	uint64_t queued;
-	o_err    e;
+	struct ofs_inode *in = NULL;
+	uint64_t          queued;
+	o_err             e;
 
 	if ((e = coll_sync_deps(ns, oc)) != O_OK)
 		return e;
@@ -846,7 +855,12 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
 	e = coll_synced(ns, oc, e, queued);
+	if (e == O_OK && oc->kind == OFS_DIARY &&
+	    (in = ino_get(ns, oc->ino)) != NULL && in->coll != oc)
+		in = NULL;
 	unlock_ns(ns);
+	if (in != NULL)
+		diary_index_catch_up(in, oc->c);
 	return e;
 }
 
@@ -1440,34 +1454,6 @@ fill_attr(
 /* ---- diaries -------------------------------------------------------------
  */
 
-struct dsnap {
-	int64_t       rev;
-	struct oc_val pend; /* copy of the queued append actions */
-};
-
-/* A consistent view of a diary (i_mtx held by the caller). */
-static void
-dsnap_take(struct ofs_inode *in, struct oc_collection *c, struct dsnap *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (;;) {
-		int64_t r;
-
-		s->rev  = oc_coll_rev(c);
-		s->pend = oc_coll_pending(c);
-		r       = oc_coll_rev(c);
-		if (r == s->rev)
-			break;
-		oc_val_fini(&s->pend);
-	}
-}
-
-static void
-dsnap_fini(struct dsnap *s)
-{
-	oc_val_fini(&s->pend);
-}
-
 static uint64_t
 act_size(const struct oc_val *a)
 {
@@ -1479,36 +1465,44 @@ act_size(const struct oc_val *a)
 	return c != NULL ? (uint64_t) oc_map_int(c, "len", 0) : 0;
 }
 
-/* Copy the part of append a (starting at offset cur) inside [off, off+len)
- * to buf + (that offset - off). */
+/* Copy the part of an append of n bytes starting at offset cur that lies
+ * inside [off, off+len) to buf + (that offset - off).  data NULL: the
+ * bytes are behind chunk reference ref. */
 static o_err
-act_copy(struct oc_bstore *s, const struct oc_val *a, uint64_t cur,
-    uint64_t off, size_t len, uint8_t *buf, struct o_buf *tmp)
+span_copy(struct oc_bstore *s, const uint8_t *data, const struct oc_val *ref,
+    uint64_t n, uint64_t cur, uint64_t off, size_t len, uint8_t *buf,
+    struct o_buf *tmp)
 {
-	const struct oc_val *d;
-	const uint8_t       *p;
-	uint64_t             n  = act_size(a);
-	uint64_t             lo = O_MAX(cur, off);
-	uint64_t             hi = O_MIN(cur + n, off + len);
-	o_err                e;
+	uint64_t lo = O_MAX(cur, off);
+	uint64_t hi = O_MIN(cur + n, off + len);
+	o_err    e;
 
 	if (lo >= hi)
 		return O_OK;
-	if ((d = oc_map_bytes(a, "d")) != NULL) {
-		p = d->u.s.p;
-	} else {
+	if (data == NULL) {
 		o_buf_reset(tmp);
-		if ((e = oc_chunks_read(s, oc_map_get(a, "c"), tmp)) != O_OK)
+		if ((e = oc_chunks_read(s, ref, tmp)) != O_OK)
 			return e;
 		if (tmp->len < n)
 			return o_err_set(O_ECORRUPT,
 			    "diary append: chunks hold %zu of %" PRIu64
 			    " bytes",
 			    tmp->len, n);
-		p = tmp->data;
+		data = tmp->data;
 	}
-	memcpy(buf + (lo - off), p + (lo - cur), (size_t) (hi - lo));
+	memcpy(buf + (lo - off), data + (lo - cur), (size_t) (hi - lo));
 	return O_OK;
+}
+
+/* span_copy of queued append a. */
+static o_err
+act_copy(struct oc_bstore *s, const struct oc_val *a, uint64_t cur,
+    uint64_t off, size_t len, uint8_t *buf, struct o_buf *tmp)
+{
+	const struct oc_val *d = oc_map_bytes(a, "d");
+
+	return span_copy(s, d ? d->u.s.p : NULL, d ? NULL : oc_map_get(a, "c"),
+	    act_size(a), cur, off, len, buf, tmp);
 }
 
 static void
@@ -1531,7 +1525,8 @@ dindex_mark(struct ofs_dindex *x, uint64_t off, const struct oc_chain_path *p)
 	x->n++;
 }
 
-/* Count the log's entries up to rev upto into the index. */
+/* Count the log's entries up to rev upto into the index (their appends are
+ * measured in place, see oc_diary_walk). */
 static o_err
 dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
     struct ofs_dindex *x, int64_t upto)
@@ -1551,11 +1546,9 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 	         &it, &log.ch, x->has_end ? &x->end : NULL, true)) != O_OK)
 		return e;
 	for (;;) {
-		struct oc_val acts;
-		uint64_t      size = 0;
-		int64_t       rev;
-		bool          newblk;
-		size_t        i;
+		uint64_t size, napp;
+		int64_t  rev;
+		bool     newblk;
 
 		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK ||
 		    done)
@@ -1565,10 +1558,8 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 			continue;
 		if (rev > upto)
 			break;
-		if ((e = oc_log_entry_acts(ent, &acts)) != O_OK)
+		if ((e = oc_diary_entry_size(ent, &size, &napp)) != O_OK)
 			break;
-		for (i = 0; i < acts.u.a.n; i++)
-			size += act_size(&acts.u.a.v[i]);
 		newblk = !x->has_end || !oc_bid_eq(&pos.blk, &x->end.blk);
 		if (newblk)
 			x->since++;
@@ -1580,26 +1571,34 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		x->has_end = true;
 		x->end_rev = rev;
 		x->end_off += size;
-		x->nent += acts.u.a.n;
-		oc_val_fini(&acts);
+		x->nent += napp;
 	}
 	oc_chain_iter_fini(&it);
 	return e;
 }
 
-/* Copy committed bytes [off, off+len) (all below x->end_off). */
+/*
+ * Copy committed bytes [off, off+len) (all below x->end_off).  Starts from
+ * the nearest known entry at or before off (the last mark, or the cursor
+ * the previous read left) and walks the log block by block, copying the
+ * part of each append inside the range straight from the block's bytes.
+ * Leaves the cursor at the entry holding off + len, so a sequential reader
+ * never walks an entry twice.
+ */
 static o_err
 dindex_read(struct oc_bstore *s, const struct oc_bid *col,
-    const struct ofs_dindex *x, int64_t upto, uint64_t off, size_t len,
+    struct ofs_dindex *x, int64_t upto, uint64_t off, size_t len,
     uint8_t *buf, struct o_buf *tmp)
 {
-	struct oc_log        log;
-	struct oc_chain_iter it;
-	const struct oc_val *ent;
-	size_t               lo = 0, hi = x->n;
-	uint64_t             cur;
-	bool                 done;
-	o_err                e;
+	struct oc_log               log;
+	struct oc_chain_iter        it;
+	struct oc_chain_path        pos;
+	const struct oc_chain_path *start;
+	const struct oc_val        *ent;
+	size_t                      lo = 0, hi = x->n;
+	uint64_t                    cur;
+	bool                        done;
+	o_err                       e;
 
 	if (x->n == 0)
 		return o_err_set(O_EINTERNAL, "diary index has no marks");
@@ -1611,64 +1610,89 @@ dindex_read(struct oc_bstore *s, const struct oc_bid *col,
 		else
 			hi = mid;
 	}
-	cur = x->m[lo].off;
+	start = &x->m[lo].pos;
+	cur   = x->m[lo].off;
+	if (x->has_cur && x->cur_off <= off && x->cur_off >= cur) {
+		start = &x->cur;
+		cur   = x->cur_off;
+	}
 	if ((e = oc_log_open(&log, s, col)) != O_OK)
 		return e;
-	if ((e = oc_chain_iter_init(&it, &log.ch, &x->m[lo].pos, true)) !=
-	    O_OK)
+	if ((e = oc_chain_iter_init(&it, &log.ch, start, true)) != O_OK)
 		return e;
 	while (cur < off + len) {
-		struct oc_val acts;
-		size_t        i;
+		struct oc_diary_walk w;
+		struct oc_diary_item a;
+		uint64_t             at = cur; /* where this entry starts */
+		bool                 wdone = false;
 
-		if ((e = oc_chain_iter_next(&it, &ent, NULL, &done)) != O_OK ||
+		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK ||
 		    done)
 			break;
 		if (oc_log_entry_rev(ent) > upto)
 			break;
-		if ((e = oc_log_entry_acts(ent, &acts)) != O_OK)
-			break;
-		for (i = 0; i < acts.u.a.n && e == O_OK; i++) {
-			e = act_copy(
-			    s, &acts.u.a.v[i], cur, off, len, buf, tmp);
-			cur += act_size(&acts.u.a.v[i]);
-		}
-		oc_val_fini(&acts);
+		if ((e = oc_diary_walk_init(&w, ent)) == O_OK)
+			while (cur < off + len &&
+			    (e = oc_diary_walk_next(&w, &a, &wdone)) == O_OK &&
+			    !wdone) {
+				if (cur + a.len > off &&
+				    (e = span_copy(s, a.data, a.ref, a.len, cur,
+				         off, len, buf, tmp)) != O_OK)
+					break;
+				cur += a.len;
+			}
+		oc_diary_walk_fini(&w);
 		if (e != O_OK)
 			break;
+		if (cur >= off + len) {
+			x->cur     = pos;
+			x->cur_off = at;
+			x->has_cur = true;
+		}
 	}
 	oc_chain_iter_fini(&it);
 	return e;
 }
 
 struct dread {
-	struct ofs_inode   *in;
-	const struct dsnap *snap;
-	uint64_t            off;
-	size_t              len;
-	uint8_t            *buf;
-	uint64_t            total; /* committed + queued */
-	uint64_t            nent;  /* committed appends */
-	size_t              got;
-	bool                retry;
+	struct ofs_inode *in;
+	uint64_t          off;
+	size_t            len;
+	uint8_t          *buf;
+	bool              locked; /* i_mtx held: no write is half done */
+	bool              busy;   /* a write was half done: redo locked */
+	uint64_t          total;  /* committed + queued */
+	uint64_t          nent;   /* committed appends */
+	size_t            got;
 };
 
+/*
+ * Runs under the collection latch, so the held rev and the queue belong to
+ * one instant.  A write (several appends under i_mtx) half done at that
+ * instant would show in part: then nothing is read and the caller redoes
+ * the read holding i_mtx.
+ */
 static o_err
-dread_fn(struct oc_bstore *s, void *arg)
+dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
+    void *arg)
 {
-	struct dread        *r    = arg;
-	struct ofs_dindex   *x    = &r->in->idx;
-	const struct oc_val *pend = &r->snap->pend;
-	struct o_buf         tmp  = { 0 };
-	uint64_t             committed, cur, end;
-	size_t               i;
-	o_err                e;
+	struct dread      *r   = arg;
+	struct ofs_dindex *x   = &r->in->idx;
+	struct o_buf       tmp = { 0 };
+	uint64_t           committed, cur, end;
+	size_t             i;
+	o_err              e;
 
-	if (x->end_rev > r->snap->rev) {
-		r->retry = true;
+	if (!r->locked &&
+	    (__atomic_load_n(&r->in->wseq, __ATOMIC_ACQUIRE) & 1) != 0) {
+		r->busy = true;
 		return O_OK;
 	}
-	if ((e = dindex_extend(s, &r->in->id, x, r->snap->rev)) != O_OK)
+	if (x->end_rev > rev) /* the index only grows with the held rev */
+		return o_err_set(O_EINTERNAL,
+		    "diary index at rev %" PRId64 " past the held rev %" PRId64,
+		    x->end_rev, rev);
+	if ((e = dindex_extend(s, &r->in->id, x, rev)) != O_OK)
 		return e;
 	committed = x->end_off;
 	r->nent   = x->nent;
@@ -1679,7 +1703,7 @@ dread_fn(struct oc_bstore *s, void *arg)
 		return O_OK;
 	end = O_MIN(r->off + r->len, r->total);
 	if (r->off < committed &&
-	    (e = dindex_read(s, &r->in->id, x, r->snap->rev, r->off,
+	    (e = dindex_read(s, &r->in->id, x, rev, r->off,
 	         (size_t) (O_MIN(end, committed) - r->off), r->buf, &tmp)) !=
 	        O_OK)
 		goto out;
@@ -1697,29 +1721,50 @@ out:
 	return e;
 }
 
-/* Read (or with r->len == 0 only measure) a diary; locked: i_mtx held. */
+static o_err
+dextend_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
+    void *arg)
+{
+	struct ofs_inode *in = arg;
+
+	(void) pend;
+	return dindex_extend(s, &in->id, &in->idx, rev);
+}
+
+/*
+ * After a commit: count the entries just committed into the index while
+ * their log blocks are in the collection's cache, so that a later lookup
+ * or read does not load the whole log again to learn the size.  A failure
+ * is left for the next read to meet and report.
+ */
+static void
+diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c)
+{
+	(void) oc_coll_read_queue(c, dextend_fn, in);
+}
+
+/*
+ * Read (or with r->len == 0 only measure) a diary as of one instant:
+ * committed entries up to the held rev and the queued appends, never half
+ * a write.  locked: i_mtx held by the caller.
+ */
 static o_err
 diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
     struct dread *r)
 {
-	for (;;) {
-		struct dsnap snap;
-		o_err        e;
+	o_err e;
 
-		if (!locked)
-			pthread_mutex_lock(&in->i_mtx);
-		dsnap_take(in, c, &snap);
-		if (!locked)
-			pthread_mutex_unlock(&in->i_mtx);
-		r->snap  = &snap;
-		r->retry = false;
-		r->got   = 0;
-		e        = oc_coll_read(c, dread_fn, r);
-		r->snap  = NULL;
-		dsnap_fini(&snap);
-		if (e != O_OK || !r->retry)
-			return e;
+	r->locked = locked;
+	r->busy   = false;
+	r->got    = 0;
+	e         = oc_coll_read_queue(c, dread_fn, r);
+	if (e == O_OK && r->busy) {
+		pthread_mutex_lock(&in->i_mtx);
+		r->locked = true;
+		e         = oc_coll_read_queue(c, dread_fn, r);
+		pthread_mutex_unlock(&in->i_mtx);
 	}
+	return e;
 }
 
 static o_err
@@ -1800,15 +1845,18 @@ diary_emit_frags(struct ofs_inode *in, struct oc_collection *c)
  * Append for writer wid: each complete line is an entry; the bytes after
  * the last newline wait in wid's own fragment, so writers never interleave
  * inside a line.  A write that is not an append must be at the end as this
- * writer sees it (entries + its fragment).
+ * writer sees it (entries + its fragment).  *nact counts the appends
+ * queued (also when a later step fails).
  */
 static o_err
 diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
-    uint64_t off, const uint8_t *p, size_t len, bool append, const char *path)
+    uint64_t off, const uint8_t *p, size_t len, bool append, const char *path,
+    size_t *nact)
 {
 	struct o_buf *frag;
 	o_err         e = O_OK;
 
+	*nact = 0;
 	pthread_mutex_lock(&in->i_mtx);
 	frag = frag_of(in, wid, true);
 	if (!append) {
@@ -1826,6 +1874,8 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 			goto out;
 		}
 	}
+	/* readers that find this odd redo their read under i_mtx */
+	__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
 	while (len > 0) {
 		const uint8_t *nl = memchr(p, '\n', len);
 		size_t had  = frag->len; /* restored if this step fails */
@@ -1833,15 +1883,18 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 		bool   emit = nl != NULL;
 
 		if (had == 0 && emit) {
-			e = oc_diary_append(c, p, seg);
+			if ((e = oc_diary_append(c, p, seg)) == O_OK)
+				(*nact)++;
 		} else {
 			o_buf_append(frag, p, seg);
 			if (frag->len >= OFS_DIARY_FRAG_MAX)
 				emit = true;
 			if (emit &&
 			    (e = oc_diary_append(c, frag->data, frag->len)) ==
-			        O_OK)
+			        O_OK) {
 				o_buf_reset(frag);
+				(*nact)++;
+			}
 		}
 		if (e != O_OK) {
 			frag->len = had; /* this step's bytes are not kept */
@@ -1850,6 +1903,7 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 		p += seg;
 		len -= seg;
 	}
+	__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
 	if (e != O_OK && e != O_EPERM)
 		e = o_err_wrap(e, "append to diary %s", path);
 out:
@@ -2866,6 +2920,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	struct ofs_inode *in;
 	struct ofs_coll  *oc;
 	char              path[512];
+	size_t            nact = 0;
 	o_err             e;
 
 	lock_ns(ns);
@@ -2924,11 +2979,15 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	}
 	path_of(ns, ino, path, sizeof(path)); /* for messages, unlocked */
 	unlock_ns(ns);
-	e = diary_write(in, oc->c, wid, off, buf, len, append, path);
+	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
 	lock_ns(ns);
+	/* what the queue holds: the bytes and each append's values */
+	oc->queued_bytes += nact * OFS_ACT_OVERHEAD;
+	if (nact > 0)
+		oc->dirty = true;
 	if (e == O_OK) {
 		ns->bytes_written += len;
-		oc->queued_bytes += len + OFS_ACT_OVERHEAD;
+		oc->queued_bytes += len;
 		oc->dirty = true;
 	}
 out_unlock:

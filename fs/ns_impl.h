@@ -49,11 +49,15 @@ struct ofs_coll {
 };
 
 /*
- * Diary read index: sparse marks (byte offset of an entry -> its log
- * position) and the end of what has been counted.  Log positions of
- * committed entries never move (the log only grows), so the index only
- * grows too.  Guarded by the diary collection's latch: it is only touched
- * inside oc_coll_read callbacks.
+ * Diary read index: sparse marks (byte offset of the first entry of every
+ * stride-th log block -> its log position; at most OFS_DMARK_MAX, thinned
+ * by doubling the stride), the end of what has been counted, and a cursor:
+ * the entry holding the end of the last read, where a sequential reader
+ * goes on.  Log positions of committed entries never move (the log only
+ * grows), so marks and cursor stay valid and the index only grows, by
+ * one mark per log block at most: its memory does not follow the number
+ * of entries.  Guarded by the diary collection's latch: it is only
+ * touched inside oc_coll_read callbacks.
  */
 struct ofs_dmark {
 	uint64_t             off;
@@ -70,6 +74,9 @@ struct ofs_dindex {
 	int64_t              end_rev; /* its rev (0: none) */
 	uint64_t             end_off; /* bytes of entries up to end */
 	uint64_t             nent;    /* appends up to end */
+	bool                 has_cur;
+	struct oc_chain_path cur;     /* entry where the last read ended */
+	uint64_t             cur_off; /* its first byte */
 };
 
 /* A resident piece of a regular file: bytes [idx * OFS_PIECE, +b.len);
@@ -122,6 +129,8 @@ struct ofs_inode {
 	struct ofs_frag  *frags;       /* writers' trailing fragments; i_mtx */
 	size_t            nfrag, fcap; /* guarded by i_mtx */
 	struct ofs_dindex idx;         /* guarded by coll's latch */
+	uint64_t wseq; /* odd while a write's appends are being queued;
+	                  written under i_mtx, read atomically */
 };
 
 struct ofs_ns {

@@ -69,8 +69,9 @@
 #include "store/repo_priv.h"
 
 #define NSTRIPES 256
-/* Block bytes a stripe's cache keeps (32 MiB over all stripes). */
-#define OST_STRIPE_BYTES ((32u << 20) / NSTRIPES)
+/* Block bytes the cache keeps over all stripes, and per stripe. */
+#define OST_CACHE_BYTES (32u << 20)
+#define OST_STRIPE_BYTES (OST_CACHE_BYTES / NSTRIPES)
 #define KEY_REV_LEN (OC_BID_LEN + 8)
 #define KEY_PEND_LEN (OC_BID_LEN + OC_AID_LEN)
 #define EPOCH_NONE UINT64_MAX /* an entry that must be reloaded */
@@ -108,6 +109,7 @@ struct stripe {
 	pthread_mutex_t mtx;
 	struct ost_ent *head, *tail; /* guarded by mtx */
 	size_t          n;           /* guarded by mtx */
+	size_t          bytes; /* block bytes at the last trim; mtx */
 };
 
 struct gc_member {
@@ -135,6 +137,9 @@ struct ost_repo {
 	_Atomic uint64_t   epoch;        /* written under gc_mtx */
 
 	struct oc_transactor tx;
+
+	_Atomic uint64_t cached; /* sum of the stripes' bytes */
+	_Atomic uint32_t hand;   /* next stripe repo_sweep visits */
 
 	_Atomic uint64_t st_commits, st_groups, st_hits, st_loads;
 	_Atomic uint64_t st_replayed, st_mat, st_swept;
@@ -802,11 +807,21 @@ ent_bytes(struct ost_ent *e)
 	return e->bytes;
 }
 
+/* Record a stripe's block bytes after a trim in the total. */
+static void
+stripe_account(struct ost_repo *r, struct stripe *st, size_t bytes)
+{
+	atomic_fetch_add_explicit(&r->cached, (uint64_t) bytes - st->bytes,
+	    memory_order_relaxed);
+	st->bytes = bytes;
+}
+
 /*
  * Trim a stripe: chunk contents are not kept; beyond OST_STRIPE_BYTES the
  * block contents of the least recently used entries are dropped (their
  * meta stays); beyond the entry capacity whole entries go.  Entries whose
- * group commit is not yet on disk, and the newest, stay.
+ * group commit is not yet on disk, and the newest, stay (repo_sweep bounds
+ * the newest ones over all stripes).
  */
 static void
 stripe_trim(struct ost_repo *r, struct stripe *st)
@@ -834,6 +849,7 @@ stripe_trim(struct ost_repo *r, struct stripe *st)
 			bytes -= ent_bytes(e);
 			ent_drop_block(e);
 		}
+	stripe_account(r, st, bytes);
 	e = st->tail;
 	while (st->n > r->stripe_cap && e != NULL && e != st->head) {
 		prev = e->prev;
@@ -843,6 +859,40 @@ stripe_trim(struct ost_repo *r, struct stripe *st)
 			st->n--;
 		}
 		e = prev;
+	}
+}
+
+/*
+ * The newest entry of each stripe is kept whatever its size, so 256
+ * stripes could each hold a large block nobody uses any more (the old
+ * tails of a growing log: up to ~0.5 MiB each).  Past OST_CACHE_BYTES in
+ * all, visit other stripes in turn (only those free at once: trylock) and
+ * drop the block contents of all their flushed entries, the newest too.
+ * Called with no stripe locked.
+ */
+static void
+repo_sweep(struct ost_repo *r)
+{
+	int tries;
+
+	for (tries = 0; tries < 8 &&
+	     atomic_load_explicit(&r->cached, memory_order_relaxed) >
+	         OST_CACHE_BYTES;
+	     tries++) {
+		uint32_t        i  = atomic_fetch_add(&r->hand, 1) % NSTRIPES;
+		struct stripe  *st = &r->stripes[i];
+		struct ost_ent *e;
+		size_t          bytes = 0;
+
+		if (pthread_mutex_trylock(&st->mtx) != 0)
+			continue;
+		for (e = st->head; e != NULL; e = e->next) {
+			if (e->blk_ok && !ent_unflushed(r, e))
+				ent_drop_block(e);
+			bytes += ent_bytes(e);
+		}
+		stripe_account(r, st, bytes);
+		pthread_mutex_unlock(&st->mtx);
 	}
 }
 
@@ -861,6 +911,7 @@ lockset_drop(struct ost_repo *r, struct lockset *ls)
 		free(ls->s);
 	ls->s = NULL;
 	ls->n = 0;
+	repo_sweep(r);
 }
 
 /*
@@ -1228,6 +1279,7 @@ ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
 	out->replayed    = atomic_load(&r->st_replayed);
 	out->mat_writes  = atomic_load(&r->st_mat);
 	out->swept       = atomic_load(&r->st_swept);
+	out->cache_bytes = atomic_load(&r->cached);
 }
 
 /* Move the entries of src to the end of dst (src is left empty). */

@@ -92,6 +92,7 @@ struct ost_repo_stats {
 	uint64_t replayed;    /* revision transforms replayed on loads */
 	uint64_t mat_writes;  /* materialised copies written */
 	uint64_t swept;       /* expired pendings deleted */
+	uint64_t cache_bytes; /* now: block contents cached (footprint) */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "core/tree.h"
 #include "fs/errmap.h"
 #include "fs/ns.h"
+#include "fs/ns_impl.h" /* the diary index, to check it stays sparse */
 #include "store/journal.h"
 #include "store/local.h"
 #include "store/repo.h"
@@ -1261,6 +1262,164 @@ Test(ns, diary_many_blocks_random_reads, .init = setup, .fini = teardown)
 	free(want);
 }
 
+/* Read [off, off+len) (any length) and compare with want's bytes there. */
+static void
+expect_big_range(struct ofs_ns *ns, uint64_t ino, const char *want,
+    size_t wlen, uint64_t off, size_t len)
+{
+	char  *buf = malloc(len ? len : 1);
+	size_t got, exp;
+
+	ok(ofs_read(ns, ino, off, len, buf, &got), "read range");
+	exp = off >= wlen ? 0 : O_MIN(len, wlen - off);
+	cr_assert_eq(got, exp, "read at %llu len %zu: got %zu want %zu",
+	    (unsigned long long) off, len, got, exp);
+	cr_assert(memcmp(buf, want + off, got) == 0,
+	    "bytes differ in the read at %llu len %zu",
+	    (unsigned long long) off, len);
+	free(buf);
+}
+
+/*
+ * Reads stream block by block from the nearest mark or the cursor the
+ * last read left: sequential reads of several sizes, reads going
+ * backwards, random ones, across log blocks, chunked appends (lines over
+ * 8 KiB) and the committed/queued boundary all return the model's bytes,
+ * and the index holds at most one mark per log block.
+ */
+Test(ns, diary_reads_stream_against_a_model, .init = setup,
+    .fini = teardown)
+{
+	static const size_t steps[] = { 1, 61, 4096, 65536 + 3, 1u << 20 };
+	uint64_t            y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	size_t              cap = 8u << 20, len = 0, i, k;
+	char               *want = malloc(cap), *w = malloc(64u << 10);
+	struct ofs_inode   *in;
+	int64_t             rev;
+	uint64_t            off;
+
+	srand(5);
+	for (i = 0; i < 3000; i++) {
+		size_t n = 0, lines = 1 + (size_t) rand() % 40, j;
+
+		for (j = 0; j < lines; j++) {
+			size_t l = i % 97 == 13 && j == 0 ?
+			    9000 + (size_t) rand() % 20000 :
+			    (size_t) rand() % 120;
+
+			if (n + l + 1 > (64u << 10))
+				break;
+			memset(w + n, 'a' + (int) ((i + j) % 26), l);
+			n += l;
+			w[n++] = '\n';
+		}
+		ok(ofs_write(env.ns, y, 0, 0, w, n, true), "append");
+		cr_assert_lt(len + n, cap);
+		memcpy(want + len, w, n);
+		len += n;
+		if (i % 7 == 0 && i < 2900) /* the tail stays queued */
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	for (k = 0; k < O_NELEM(steps); k++)
+		for (off = 0; off < len + steps[k]; off += steps[k])
+			if (steps[k] > 1 || off % 997 == 0 || off > len - 3000)
+				expect_big_range(
+				    env.ns, y, want, len, off, steps[k]);
+	for (off = len; off > 70000; off -= 70000) /* backwards */
+		expect_big_range(env.ns, y, want, len, off - 70000, 70001);
+	for (i = 0; i < 300; i++)
+		expect_big_range(env.ns, y, want, len,
+		    (uint64_t) rand() % (len + 10), 1 + (size_t) rand() % 200000);
+
+	in  = env.ns->inodes[y];
+	rev = oc_coll_rev(in->coll->c);
+	cr_assert_gt(rev, 64);
+	cr_assert_leq(in->idx.n, (size_t) rev / 32 + 2,
+	    "%zu marks for %lld entries", in->idx.n, (long long) rev);
+	/* after a commit of the rest and reopened (cold) */
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	for (off = 0; off < len; off += 300000)
+		expect_big_range(env.ns, y, want, len, off, 300000);
+	free(w);
+	free(want);
+}
+
+/* A commit counts its entries into the read index at once (their blocks
+ * are cached then), so a later lookup does not walk the log for the size. */
+Test(ns, diary_commit_keeps_the_read_index_current, .init = setup,
+    .fini = teardown)
+{
+	uint64_t          y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	struct ofs_inode *in;
+	int               i;
+
+	for (i = 0; i < 200; i++) {
+		append_(env.ns, y, "a line of the diary\n");
+		if (i % 10 == 9)
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	in = env.ns->inodes[y];
+	cr_assert_eq(in->idx.end_rev, oc_coll_rev(in->coll->c));
+	cr_assert_eq(in->idx.end_off, 200 * strlen("a line of the diary\n"));
+	cr_assert_eq(in->idx.nent, 200);
+}
+
+struct halfwriter {
+	struct ofs_ns *ns;
+	uint64_t       ino;
+	int            n;
+	atomic_bool    done;
+};
+
+static void *
+three_line_writer(void *arg)
+{
+	struct halfwriter *h = arg;
+	int                i;
+
+	for (i = 0; i < h->n; i++) {
+		char b[128];
+		int  n = snprintf(b, sizeof(b), "%d a\n%d bb\n%d ccc\n", i, i, i);
+
+		if (ofs_write(h->ns, h->ino, 0, 0, b, (size_t) n, true) != O_OK)
+			break;
+		if (i % 100 == 99)
+			(void) ofs_flush(h->ns, h->ino, 0, true);
+	}
+	atomic_store(&h->done, true);
+	return NULL;
+}
+
+/* A write of several lines is queued append by append; a reader (and
+ * getattr) sees all of its lines or none, never a part. */
+Test(ns, diary_reader_never_sees_part_of_a_write, .init = setup,
+    .fini = teardown)
+{
+	struct halfwriter h = { env.ns, 0, 3000, false };
+	pthread_t         th;
+	int               rounds = 0;
+
+	h.ino = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	pthread_create(&th, NULL, three_line_writer, &h);
+	while (!atomic_load(&h.done) || rounds < 5) {
+		struct ofs_attr a;
+		size_t          n, lines = 0, i;
+		char           *all = read_all(env.ns, h.ino, &n);
+
+		for (i = 0; i < n; i++)
+			lines += all[i] == '\n';
+		cr_assert_eq(lines % 3, 0, "%zu lines: part of a write seen",
+		    lines);
+		cr_assert(n == 0 || all[n - 1] == '\n');
+		free(all);
+		ok(ofs_getattr(env.ns, h.ino, &a), "getattr");
+		rounds++;
+	}
+	pthread_join(th, NULL);
+}
+
 struct appender {
 	struct ofs_ns *ns;
 	uint64_t       ino;
@@ -1420,6 +1579,32 @@ Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)
 	    peak, 14000, "%llu appends queued", (unsigned long long) peak);
 	ofs_ns_stats(env.ns, &st);
 	cr_assert_gt(st.commits, 1, "the writer never committed");
+}
+
+/* Short lines written 1 MiB at a time (the benchmark's diary): the queue
+ * is bounded in appends too, each costing more than its bytes. */
+Test(ns, diary_queue_of_short_lines_is_bounded, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_stats st;
+	char               *buf = malloc(1u << 20);
+	uint64_t            y, peak = 0;
+	size_t              i;
+	int                 k;
+
+	reopen_quiet();
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	for (i = 0; i < (1u << 20); i++)
+		buf[i] = i % 61 == 60 ? '\n' : 'q';
+	for (k = 0; k < 48; k++) { /* 48 MiB, ~825,000 lines, no flush */
+		ok(ofs_write(env.ns, y, 0, 0, buf, 1u << 20, true), "append");
+		ofs_ns_stats(env.ns, &st);
+		peak = O_MAX(peak, st.pending);
+	}
+	/* 16 MiB / (61 B + overhead) plus one write's 17,190 lines */
+	cr_assert_leq(
+	    peak, 90000, "%llu appends queued", (unsigned long long) peak);
+	free(buf);
 }
 
 Test(ns, everything_survives_reopen, .init = setup, .fini = teardown)

@@ -1680,6 +1680,46 @@ Test(repo, cache_keeps_hot_blocks_not_chunks)
 	free(data);
 }
 
+/*
+ * Each stripe keeps its newest block whatever its size; 600 large blocks
+ * written once (the old tails of a growing log) must not stay cached in
+ * all 256 stripes: the sweep keeps the total near the 32 MiB budget.
+ */
+Test(repo, large_blocks_written_once_do_not_fill_every_stripe)
+{
+	struct ost_repo_stats st;
+	struct oc_bid         col  = bid(9999);
+	uint8_t              *data = calloc(1, 400u << 10);
+	int                   i;
+
+	for (i = 0; i < 600; i++) { /* 240 MiB of log-like blocks */
+		struct oc_bid id = bid(2000 + i);
+		struct oc_val b  = oc_block_new(&id, OC_BT_LOG, &col);
+		struct oc_tfs t;
+
+		data[0] = (uint8_t) i;
+		oc_map_set(&b, "entries", oc_array());
+		oc_map_set(&b, "pad", oc_bytes(data, 400u << 10));
+		oc_tfs_init(&t);
+		oc_tfs_insert(&t, b);
+		txn(100 + i, 1, &t);
+	}
+	ost_repo_stats(R, &st);
+	cr_assert_leq(st.cache_bytes, (32ull << 20) + (2ull << 20),
+	    "%llu bytes of block contents cached",
+	    (unsigned long long) st.cache_bytes);
+	/* dropped contents reload from disk */
+	for (i = 0; i < 600; i += 97) {
+		struct oc_get_res g = get_r(R, 2000 + i, NULL);
+
+		cr_assert_eq(g.state, OC_GET_BLOCK);
+		cr_assert_eq(oc_map_bytes(&g.block, "pad")->u.s.p[0],
+		    (uint8_t) i);
+		oc_get_res_fini(&g);
+	}
+	free(data);
+}
+
 Test(repo, group_commit_shares_synced_writes)
 {
 	pthread_t             th[8];
