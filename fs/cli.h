@@ -58,6 +58,9 @@ int ofs_cmd_status(int argc, char **argv);
 int ofs_cmd_diary(int argc, char **argv);
 int ofs_cmd_log(int argc, char **argv);
 int ofs_cmd_verify(int argc, char **argv);
+/* fs/cli_pki.c: cluster certificates (transport/pki.h). */
+int ofs_cmd_init(int argc, char **argv);
+int ofs_cmd_node(int argc, char **argv);
 
 /*
  * Helpers shared by the subcommands (fs/cli_util.c).

@@ -608,6 +608,10 @@ static const struct ofs_cmd ofs_cmds[] = {
 	{ "log", ofs_cmd_log, "log PATH", "list a diary's log entries" },
 	{ "verify", ofs_cmd_verify, "verify PATH",
 	    "check a diary's hash chain" },
+	{ "init", ofs_cmd_init, "init DIR [--name NAME]",
+	    "create a cluster CA and the first node's certificate" },
+	{ "node", ofs_cmd_node, "node add DIR NAME",
+	    "issue a node's key and certificate" },
 };
 
 static void
