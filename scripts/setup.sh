@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake ninja-build pkg-config
       librocksdb-dev libnng-dev libcbor-dev libssl-dev libcriterion-dev
-      libfuse3-dev fuse3 attr)
+      libfuse3-dev fuse3 attr openssl)
 
 missing=()
 for p in "${PKGS[@]}"; do
