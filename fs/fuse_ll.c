@@ -182,6 +182,9 @@ struct ll_fh {
 	struct o_buf    text;        /* status/stats: the snapshot read */
 	struct ctl_req *req;         /* ctl: the request */
 	struct ll_fh   *prev, *next; /* all open files; guarded by f_mtx */
+	/* references: the open file, and each read in progress (the kernel
+	 * sends release while a read of a killed reader still runs) */
+	atomic_int refs;
 };
 
 /* An open directory. */
@@ -211,6 +214,8 @@ static struct ll_fh *
 fh_new(struct ofs_fuse *f)
 {
 	struct ll_fh *fh = o_calloc(1, sizeof(*fh));
+
+	atomic_init(&fh->refs, 1);
 
 	pthread_mutex_lock(&f->f_mtx);
 	fh->next = f->fhs;
@@ -1067,8 +1072,30 @@ out_fail:
 	reply_fail(req, OP_open, err, ino, NULL);
 }
 
+static void ll_read_fh(fuse_req_t req, fuse_ino_t ino, size_t size,
+    off_t off, struct fuse_file_info *fi);
+
+/* Drop a reference to fh; the last frees it. */
+static void
+fh_rele(struct ofs_fuse *f, struct ll_fh *fh)
+{
+	if (atomic_fetch_sub(&fh->refs, 1) == 1)
+		fh_free(f, fh);
+}
+
 static void
 ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct ll_fh *fh = fh_of(fi);
+
+	atomic_fetch_add(&fh->refs, 1);
+	ll_read_fh(req, ino, size, off, fi);
+	fh_rele(fs_of(req), fh);
+}
+
+static void
+ll_read_fh(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	struct ofs_fuse *f  = fs_of(req);
@@ -1185,8 +1212,8 @@ ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	count(f, OP_release);
 	if (fh->kind == OFS_DIARY)
 		ofs_release(f->ns, ino, (uint64_t) fi->fh);
-	fh_free(f, fh);
 	fuse_reply_err(req, 0);
+	fh_rele(f, fh);
 }
 
 static void dh_truncate(struct ll_dh *dh, size_t n);

@@ -56,7 +56,7 @@ e2e_cleanup() {
 		echo "$E2E_NAME: FAILED at step: $E2E_STEP" >&2
 		if [ -s "$TMP/daemon.log" ]; then
 			echo "--- daemon log (last 40 lines) ---" >&2
-			tail -n 40 "$TMP/daemon.log" >&2
+			tail -n 40 "$TMP/daemon.log" >&2; cp "$TMP/daemon.log" /tmp/optimfs-last-failed-daemon.log 2>/dev/null || true
 		fi
 	fi
 	rm -rf "$TMP"

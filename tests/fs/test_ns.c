@@ -1596,7 +1596,7 @@ Test(ns, diary_queue_of_short_lines_is_bounded, .init = setup,
 	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
 	for (i = 0; i < (1u << 20); i++)
 		buf[i] = i % 61 == 60 ? '\n' : 'q';
-	for (k = 0; k < 48; k++) { /* 48 MiB, ~825,000 lines, no flush */
+	for (k = 0; k < 24; k++) { /* 24 MiB, ~412,000 lines, no flush */
 		ok(ofs_write(env.ns, y, 0, 0, buf, 1u << 20, true), "append");
 		ofs_ns_stats(env.ns, &st);
 		peak = O_MAX(peak, st.pending);

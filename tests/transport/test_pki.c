@@ -55,9 +55,15 @@ setup(void)
 	snprintf(dir_b, sizeof(dir_b), "%s/B", tmp);
 }
 
+/* Strings slurp() returned, freed at teardown. */
+static char  *slurped[32];
+static size_t nslurped;
+
 static void
 teardown(void)
 {
+	while (nslurped > 0)
+		free(slurped[--nslurped]);
 	ot_rmtree_free(tmp);
 }
 
@@ -183,6 +189,17 @@ slurp(const char *path)
 	return s;
 }
 
+/* slurp(), freed at teardown. */
+static char *
+slurp_kept(const char *path)
+{
+	char *s = slurp(path);
+
+	cr_assert_lt(nslurped, 32);
+	slurped[nslurped++] = s;
+	return s;
+}
+
 Test(pki, existing_ca_and_node_are_never_overwritten, .init = setup,
     .fini = teardown)
 {
@@ -190,9 +207,9 @@ Test(pki, existing_ca_and_node_are_never_overwritten, .init = setup,
 
 	ok(otr_pki_init(dir_a), "init");
 	ok(otr_pki_node_add(dir_a, "n1"), "add n1");
-	ca_before   = slurp(path_of(dir_a, NULL, OTR_PKI_CA_CERT));
-	key_before  = slurp(path_of(dir_a, NULL, OTR_PKI_CA_KEY));
-	node_before = slurp(path_of(dir_a, "n1", OTR_PKI_NODE_CERT));
+	ca_before   = slurp_kept(path_of(dir_a, NULL, OTR_PKI_CA_CERT));
+	key_before  = slurp_kept(path_of(dir_a, NULL, OTR_PKI_CA_KEY));
+	node_before = slurp_kept(path_of(dir_a, "n1", OTR_PKI_NODE_CERT));
 
 	cr_assert_eq(otr_pki_init(dir_a), O_EEXIST);
 	cr_assert_not_null(strstr(o_err_detail(), "/A/ca.pem"), "detail: %s",
@@ -208,10 +225,12 @@ Test(pki, existing_ca_and_node_are_never_overwritten, .init = setup,
 	cr_assert_not_null(strstr(o_err_detail(), "ca.key"), "%s",
 	    o_err_detail());
 
-	cr_assert_str_eq(slurp(path_of(dir_a, NULL, OTR_PKI_CA_CERT)), ca_before);
-	cr_assert_str_eq(slurp(path_of(dir_a, NULL, OTR_PKI_CA_KEY)), key_before);
 	cr_assert_str_eq(
-	    slurp(path_of(dir_a, "n1", OTR_PKI_NODE_CERT)), node_before);
+	    slurp_kept(path_of(dir_a, NULL, OTR_PKI_CA_CERT)), ca_before);
+	cr_assert_str_eq(
+	    slurp_kept(path_of(dir_a, NULL, OTR_PKI_CA_KEY)), key_before);
+	cr_assert_str_eq(
+	    slurp_kept(path_of(dir_a, "n1", OTR_PKI_NODE_CERT)), node_before);
 	ok(otr_pki_check(dir_a, "n1"), "n1 still good");
 }
 
@@ -257,7 +276,7 @@ Test(pki, a_key_that_does_not_match_is_caught, .init = setup,
 	int             fd;
 
 	two_clusters();
-	k2 = slurp(path_of(dir_a, "n2", OTR_PKI_NODE_KEY));
+	k2 = slurp_kept(path_of(dir_a, "n2", OTR_PKI_NODE_KEY));
 	fd = open(path_of(dir_a, "n1", OTR_PKI_NODE_KEY), O_WRONLY | O_TRUNC);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, k2, strlen(k2)), (ssize_t) strlen(k2));
