@@ -1087,11 +1087,12 @@ static void
 ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
-	struct ll_fh *fh = fh_of(fi);
+	struct ofs_fuse *f  = fs_of(req); /* req is gone once answered */
+	struct ll_fh    *fh = fh_of(fi);
 
 	atomic_fetch_add(&fh->refs, 1);
 	ll_read_fh(req, ino, size, off, fi);
-	fh_rele(fs_of(req), fh);
+	fh_rele(f, fh);
 }
 
 static void
