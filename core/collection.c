@@ -1056,8 +1056,10 @@ jrefs_gone(struct oc_collection *c, const struct oc_jref *gone, size_t n)
 
 		if (r->session == 0)
 			continue;
-		for (k = 0; k < nk && !live; k++)
-			live = keys[k][0] == r->session && keys[k][1] == r->first;
+		/* gone[] is in queue order and a record's actions are
+		 * contiguous: a repeat can only be of the last key */
+		live = nk > 0 && keys[nk - 1][0] == r->session &&
+		    keys[nk - 1][1] == r->first;
 		/* records are contiguous in the queue: a member still
 		 * queued is at its head, unless the filter dropped this one
 		 * from the middle */
@@ -1409,6 +1411,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	uint64_t              *target;
 	size_t                *ai;
 	struct retry_state     rs = { 0 };
+	int64_t                deadline = 0;
 	size_t                 ng = 0, i, k, na;
 	bool                   dec = false;
 	o_err                  e  = O_OK;
@@ -1433,11 +1436,20 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	group_lock(g, ng, true);
 	for (i = 0; i < ng; i++)
 		target[i] = g[i]->seq_acted;
+	if (g[0]->opts.deadline_ms > 0)
+		deadline = o_now_ms() + g[0]->opts.deadline_ms;
 	for (;;) {
 		struct oc_aid aid;
 		size_t        built = 0;
 		int64_t       ms, rev = 0;
 
+		if (deadline && o_now_ms() > deadline) {
+			e = o_err_set(O_ERETRIES,
+			    "group commit of %zu collections: deadline passed "
+			    "after %d attempts",
+			    ng, rs.attempt);
+			break;
+		}
 		na = 0;
 		for (i = 0; i < ng; i++)
 			if (sync_needed(g[i], target[i]))
@@ -1476,18 +1488,13 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 			try_cancel(g[ai[k]], &t[k]);
 		group_lock(g, ng, true);
 		if (dec) {
-			o_err de;
-
-			for (k = 0; k < na; k++) {
-				if (!t[k].done) {
+			/* a failed rebase in try_done leaves the collection
+			 * torn, healed by the roll forward below */
+			for (k = 0; k < na; k++)
+				if (t[k].done)
+					(void) try_done(g[ai[k]], &t[k]);
+				else
 					try_fini(&t[k]);
-					continue;
-				}
-				/* a failed rebase is healed by the roll
-				 * forward below */
-				de = try_done(g[ai[k]], &t[k]);
-				(void) de;
-			}
 			break;
 		}
 		for (k = 0; k < na; k++) {

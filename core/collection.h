@@ -125,7 +125,9 @@ o_err oc_coll_sync(struct oc_collection *c);
  * Commit everything queued in cs[0..n) as one transaction (DESIGN.md
  * section 3 rule 4): one action id, a log entry in each collection naming
  * the others ("cols"), every block pended first, then each collection's
- * critical block committed in id order.  The transaction is decided when
+ * critical block committed in id order.  Each collection's whole queue
+ * goes into its entry (which may then exceed one entry's usual weight).
+ * The transaction is decided when
  * the first critical block commits; a collection whose commit does not
  * land after that keeps its actions queued and is committed on its own
  * (rolled forward, never back) before this returns.  O_OK once every
@@ -133,7 +135,8 @@ o_err oc_coll_sync(struct oc_collection *c);
  * before the decision nothing is committed and everything stays queued.
  * *decided (may be NULL) says whether the transaction committed in at
  * least one collection (then the others follow).  Duplicates in cs are
- * allowed; the collections must share one transactor.
+ * allowed; the collections must share one transactor.  Retries and the
+ * deadline follow the options of the collection with the lowest id.
  */
 o_err oc_coll_sync_group(struct oc_collection *const *cs, size_t n,
     bool *decided);

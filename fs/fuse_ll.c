@@ -120,6 +120,12 @@ static const char *const ll_op_names[OP_COUNT] = {
 	[OP_link]        = "link",
 };
 
+/* A link in a list of open handles (the first member of ll_fh and ll_dh);
+ * the lists are guarded by ofs_fuse.f_mtx. */
+struct ll_link {
+	struct ll_link *prev, *next;
+};
+
 struct ofs_fuse {
 	struct fuse_session  *se;
 	struct fuse_args      args;
@@ -146,8 +152,8 @@ struct ofs_fuse {
 	pthread_cond_t  f_cv;
 	int             workers;   /* guarded by f_mtx */
 	bool            ns_closed; /* guarded by f_mtx */
-	struct ll_fh   *fhs;       /* open files; guarded by f_mtx */
-	struct ll_dh   *dhs;       /* open directories; guarded by f_mtx */
+	struct ll_link *fhs;       /* open files; guarded by f_mtx */
+	struct ll_link *dhs;       /* open directories; guarded by f_mtx */
 	o_err           close_err; /* guarded by f_mtx */
 	atomic_bool     stopping;
 
@@ -176,12 +182,12 @@ struct ctl_req {
 
 /* An open file. */
 struct ll_fh {
+	struct ll_link  link; /* first: all open files */
 	uint64_t        ino;
 	uint8_t         kind; /* enum ofs_kind; 0 for control files */
 	atomic_bool     written;
 	struct o_buf    text;        /* status/stats: the snapshot read */
 	struct ctl_req *req;         /* ctl: the request */
-	struct ll_fh   *prev, *next; /* all open files; guarded by f_mtx */
 	/* references: the open file, and each read in progress (the kernel
 	 * sends release while a read of a killed reader still runs) */
 	atomic_int refs;
@@ -189,12 +195,39 @@ struct ll_fh {
 
 /* An open directory. */
 struct ll_dh {
+	struct ll_link  link; /* first: all open directories */
 	uint64_t        ino;
 	pthread_mutex_t d_mtx;
 	char          **names; /* guarded by d_mtx: cookie 3 + i */
 	size_t          n, cap;
-	struct ll_dh   *prev, *next; /* all open dirs; guarded by f_mtx */
 };
+
+/* List or unlist a handle (takes f_mtx).  Handles the kernel never
+ * released (still open at unmount) are freed by ofs_fuse_close. */
+static void
+link_add(struct ofs_fuse *f, struct ll_link **head, struct ll_link *l)
+{
+	pthread_mutex_lock(&f->f_mtx);
+	l->prev = NULL;
+	l->next = *head;
+	if (*head != NULL)
+		(*head)->prev = l;
+	*head = l;
+	pthread_mutex_unlock(&f->f_mtx);
+}
+
+static void
+link_del(struct ofs_fuse *f, struct ll_link **head, struct ll_link *l)
+{
+	pthread_mutex_lock(&f->f_mtx);
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		*head = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&f->f_mtx);
+}
 
 static struct ofs_fuse *
 fs_of(fuse_req_t req)
@@ -216,13 +249,7 @@ fh_new(struct ofs_fuse *f)
 	struct ll_fh *fh = o_calloc(1, sizeof(*fh));
 
 	atomic_init(&fh->refs, 1);
-
-	pthread_mutex_lock(&f->f_mtx);
-	fh->next = f->fhs;
-	if (f->fhs != NULL)
-		f->fhs->prev = fh;
-	f->fhs = fh;
-	pthread_mutex_unlock(&f->f_mtx);
+	link_add(f, &f->fhs, &fh->link);
 	return fh;
 }
 
@@ -231,14 +258,7 @@ static void ctl_req_rele(struct ctl_req *r);
 static void
 fh_free(struct ofs_fuse *f, struct ll_fh *fh)
 {
-	pthread_mutex_lock(&f->f_mtx);
-	if (fh->prev != NULL)
-		fh->prev->next = fh->next;
-	else
-		f->fhs = fh->next;
-	if (fh->next != NULL)
-		fh->next->prev = fh->prev;
-	pthread_mutex_unlock(&f->f_mtx);
+	link_del(f, &f->fhs, &fh->link);
 	if (fh->req != NULL) {
 		pthread_mutex_lock(&fh->req->r_mtx);
 		fh->req->cancelled = true;
@@ -1224,14 +1244,7 @@ static void dh_truncate(struct ll_dh *dh, size_t n);
 static void
 dh_free(struct ofs_fuse *f, struct ll_dh *dh)
 {
-	pthread_mutex_lock(&f->f_mtx);
-	if (dh->prev != NULL)
-		dh->prev->next = dh->next;
-	else
-		f->dhs = dh->next;
-	if (dh->next != NULL)
-		dh->next->prev = dh->prev;
-	pthread_mutex_unlock(&f->f_mtx);
+	link_del(f, &f->dhs, &dh->link);
 	dh_truncate(dh, 0);
 	free(dh->names);
 	pthread_mutex_destroy(&dh->d_mtx);
@@ -1264,12 +1277,7 @@ ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	dh      = o_calloc(1, sizeof(*dh));
 	dh->ino = ino;
 	pthread_mutex_init(&dh->d_mtx, NULL);
-	pthread_mutex_lock(&f->f_mtx);
-	dh->next = f->dhs;
-	if (f->dhs != NULL)
-		f->dhs->prev = dh;
-	f->dhs = dh;
-	pthread_mutex_unlock(&f->f_mtx);
+	link_add(f, &f->dhs, &dh->link);
 	fi->fh = (uintptr_t) dh;
 	if (fuse_reply_open(req, fi) != 0)
 		dh_free(f, dh);
@@ -1866,9 +1874,9 @@ ofs_fuse_close(struct ofs_fuse *f)
 	/* Runs the destroy handler if init was received. */
 	fuse_session_destroy(f->se);
 	while (f->fhs != NULL) /* open at unmount: never released */
-		fh_free(f, f->fhs);
+		fh_free(f, (struct ll_fh *) f->fhs);
 	while (f->dhs != NULL)
-		dh_free(f, f->dhs);
+		dh_free(f, (struct ll_dh *) f->dhs);
 	close_ns(f);
 	err = f->close_err;
 	fuse_free(f);

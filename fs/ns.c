@@ -2587,7 +2587,7 @@ rename_check(struct ofs_ns *ns, struct ofs_inode *td, const char *tpath,
  * source entry back (sraw).  A failure is logged: both names may then
  * show the object until the next change. */
 static void
-rename_undo(struct ofs_ns *ns, struct ofs_coll *tc, const char *newname,
+rename_undo(struct ofs_coll *tc, const char *newname,
     bool tfound, const struct o_buf *traw, struct ofs_coll *sc,
     const char *name, const struct o_buf *sraw, const char *spath,
     const char *tpath)
@@ -2605,7 +2605,6 @@ rename_undo(struct ofs_ns *ns, struct ofs_coll *tc, const char *newname,
 		    "rename %s to %s: undo failed (%s): both names may show "
 		    "the object",
 		    spath, tpath, o_errname(ue));
-	(void) ns;
 }
 
 static void
@@ -2720,7 +2719,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			goto out;
 		}
 		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
-			rename_undo(ns, tc, newname, tfound, &traw, NULL, NULL,
+			rename_undo(tc, newname, tfound, &traw, NULL, NULL,
 			    NULL, spath, tpath);
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
@@ -2738,7 +2737,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		lock_ns(ns);
 		if (e != O_OK && !decided) {
 			/* nothing committed: undo both staged changes */
-			rename_undo(ns, tc, newname, tfound, &traw, sc, name,
+			rename_undo(tc, newname, tfound, &traw, sc, name,
 			    &sraw, spath, tpath);
 			if (src != NULL)
 				inode_move(src, dir, name);

@@ -125,6 +125,20 @@ recover(void)
 	return rep;
 }
 
+/* What a recovery found: records, and actions replayed / already
+ * committed (skipped). */
+static void
+expect_report(const struct oc_recover_report *rep, size_t records,
+    size_t replayed, size_t skipped, const char *what)
+{
+	cr_expect_eq(rep->records, records, "%s: %zu records", what,
+	    rep->records);
+	cr_expect_eq(rep->replayed, replayed, "%s: %zu replayed", what,
+	    rep->replayed);
+	cr_expect_eq(rep->skipped, skipped, "%s: %zu skipped", what,
+	    rep->skipped);
+}
+
 static struct oc_collection *
 diary(const struct oc_bid *id, struct oc_journal *j)
 {
@@ -206,9 +220,7 @@ Test(journal, queued_appends_survive_and_commit_once)
 	cr_assert_eq(l.n, 2);
 	rep = recover();
 	cr_expect_eq(rep.collections, 1);
-	cr_expect_eq(rep.records, 2, "a and b were forgotten at their commit");
-	cr_expect_eq(rep.replayed, 2);
-	cr_expect_eq(rep.skipped, 0);
+	expect_report(&rep, 2, 2, 0, "a and b were forgotten at their commit");
 	read_diary(&id, &l);
 	expect_lines(&l, want, 4);
 	rep = recover();
@@ -237,9 +249,7 @@ Test(journal, records_that_outlived_their_commit_are_skipped)
 	append(c, "5");
 	oc_coll_free(c);
 	rep = recover();
-	cr_expect_eq(rep.records, 5);
-	cr_expect_eq(rep.skipped, 3, "1, 2, 3 are committed already");
-	cr_expect_eq(rep.replayed, 2);
+	expect_report(&rep, 5, 2, 3, "1, 2, 3 are committed already");
 	read_diary(&id, &l);
 	expect_lines(&l, want, 5);
 }
@@ -289,9 +299,7 @@ Test(journal, a_record_half_committed_is_finished)
 	cr_assert_gt(l.n, 0);
 	cr_assert_lt(l.n, 40);
 	rep = recover();
-	cr_expect_eq(rep.records, 1);
-	cr_expect_eq(rep.skipped, l.n, "the committed part is skipped");
-	cr_expect_eq(rep.replayed, 40 - l.n);
+	expect_report(&rep, 1, 40 - l.n, l.n, "the committed part is skipped");
 	read_diary(&id, &l);
 	cr_assert_eq(l.n, 40);
 	for (i = 0; i < 40; i++) {
@@ -325,9 +333,7 @@ Test(journal, recovery_that_died_is_recovered_again)
 	    "first recovery");
 	cr_expect_eq(rep.replayed, 3);
 	rep = recover();
-	cr_expect_eq(rep.records, 3, "the records outlived the first recovery");
-	cr_expect_eq(rep.skipped, 3);
-	cr_expect_eq(rep.replayed, 0);
+	expect_report(&rep, 3, 0, 3, "the records outlived the first recovery");
 	read_diary(&id, &l);
 	expect_lines(&l, want, 3);
 }
@@ -416,8 +422,7 @@ Test(journal, a_damaged_record_is_skipped_the_others_replay)
 	ok(ost_rdb_write(db, wbs, 1, false), "damage");
 	ost_wb_fini(&wb);
 	rep = recover();
-	cr_expect_eq(rep.records, 1, "the damaged record is not replayed");
-	cr_expect_eq(rep.replayed, 1);
+	expect_report(&rep, 1, 1, 0, "the damaged record is not replayed");
 	read_diary(&good, &l);
 	expect_lines(&l, want, 1);
 }
@@ -432,6 +437,22 @@ tree(const struct oc_bid *id)
 
 	ok(oc_tree_open(env.tx, id, true, NULL, &c), "open tree");
 	return c;
+}
+
+/* Two new trees, created together by a group commit. */
+static void
+two_trees(struct oc_bid *ia, struct oc_bid *ib, struct oc_collection **a,
+    struct oc_collection **b)
+{
+	bool dec;
+
+	oc_bid_random(ia);
+	oc_bid_random(ib);
+	*a = tree(ia);
+	*b = tree(ib);
+	ok(oc_coll_sync_group((struct oc_collection *[]) { *a, *b }, 2, &dec),
+	    "create both");
+	cr_assert(dec);
 }
 
 /* The last log entry of collection id. */
@@ -516,12 +537,7 @@ Test(journal, group_commit_rebases_over_a_rival)
 	bool                  dec, found;
 	uint64_t              n;
 
-	oc_bid_random(&ia);
-	oc_bid_random(&ib);
-	a = tree(&ia);
-	b = tree(&ib);
-	ok(oc_coll_sync_group((struct oc_collection *[]) { a, b }, 2, &dec),
-	    "create both");
+	two_trees(&ia, &ib, &a, &b);
 	/* another writer commits to b after our handle read it */
 	ok(oc_tree_open(env.tx, &ib, false, NULL, &rival), "rival");
 	ok(oc_tree_put(rival, "r", 1, "1", 1), "rival put");
@@ -832,4 +848,37 @@ Test(journal, lost_commit_answer_is_not_committed_twice)
 	oc_coll_free(c);
 	read_diary(&id, &l);
 	expect_lines(&l, want, 1);
+}
+
+/* A group commit that keeps losing gives up at its deadline (the options
+ * of the collection with the lowest id), with everything still queued. */
+Test(journal, group_commit_gives_up_at_its_deadline)
+{
+	struct oc_bid         ia, ib;
+	struct oc_collection *a, *b;
+	struct ot_faulty      f;
+	struct oc_sync_opts   o = { 0 };
+	bool                  dec;
+	o_err                 e;
+
+	two_trees(&ia, &ib, &a, &b);
+	oc_coll_free(a);
+	oc_coll_free(b);
+	ot_faulty_init(&f, env.tx);
+	f.stale_commits = 1000000;
+	o.deadline_ms   = 30;
+	o.max_attempts  = 1000000;
+	ok(oc_tree_open(&f.base, &ia, false, &o, &a), "a");
+	ok(oc_tree_open(&f.base, &ib, false, &o, &b), "b");
+	ok(oc_tree_put(a, "x", 1, "1", 1), "put x");
+	ok(oc_tree_put(b, "y", 1, "1", 1), "put y");
+	e = oc_coll_sync_group((struct oc_collection *[]) { a, b }, 2, &dec);
+	cr_expect_eq(e, O_ERETRIES, "%s", o_errname(e));
+	cr_expect(strstr(o_err_detail(), "deadline") != NULL, "%s",
+	    o_err_detail());
+	cr_expect_not(dec);
+	cr_expect_eq(oc_coll_npending(a), 1);
+	cr_expect_eq(oc_coll_npending(b), 1);
+	oc_coll_free(a);
+	oc_coll_free(b);
 }

@@ -27,6 +27,25 @@ expect_eq "diary after SIGTERM" line "$(cat "$MNT/d/log")"
 "$OPTIMFS_BIN" verify "$MNT/d/log" | grep -q OK || fail "verify d/log"
 e2e_umount
 
+# check_writers FILE PREFIX LINE-RE ACK WHAT: every line of FILE matches
+# LINE-RE (none torn); for writers A and B, the numbers of their lines
+# (PREFIX then the writer's letter) hold every number of $TMP/ACK.ID in
+# order, and count 1, 2, 3 ... in runs (each round restarts at 1), so no
+# line is there twice.
+check_writers() {
+	local file=$1 pre=$2 re=$3 ack=$4 what=$5 id bad
+	bad=$(grep -cvE "$re" "$file" || true)
+	expect_eq "$what: torn lines" 0 "$bad"
+	for id in A B; do
+		touch "$TMP/$ack.$id"
+		grep "^$pre$id " "$file" | awk '{print $2 + 0}' >"$TMP/got.$ack.$id"
+		acked_in_order "$TMP/$ack.$id" "$TMP/got.$ack.$id" ||
+			fail "$what: writer $id lost an acknowledged line"
+		runs_without_repeats "$TMP/got.$ack.$id" ||
+			fail "$what: writer $id: duplicated or reordered lines"
+	done
+}
+
 # writer ID: append numbered lines, each with fsync; record a line in
 # $TMP/ack.ID only after its fsync returned.
 writer() {
@@ -56,17 +75,7 @@ for round in $(seq "$ROUNDS"); do
 	wait $wa $wb 2>/dev/null || true
 	e2e_after_kill
 	e2e_mount
-	bad=$(grep -cvE '^w[AB] [0-9]{6} z*$' "$MNT/crash" || true)
-	expect_eq "round $round: torn lines" 0 "$bad"
-	for id in A B; do
-		touch "$TMP/ack.$id"
-		grep "^w$id " "$MNT/crash" | awk '{print $2 + 0}' >"$TMP/got.$id"
-		# Each round's writer restarts at 1: split the lines into runs.
-		acked_in_order "$TMP/ack.$id" "$TMP/got.$id" ||
-			fail "round $round: writer $id lost an fsync-acknowledged line"
-		runs_without_repeats "$TMP/got.$id" ||
-			fail "round $round: writer $id: duplicated or reordered lines"
-	done
+	check_writers "$MNT/crash" w '^w[AB] [0-9]{6} z*$' ack "round $round"
 	"$OPTIMFS_BIN" verify "$MNT/crash" | grep -q OK ||
 		fail "round $round: hash chain does not verify"
 	echo "   $(wc -l <"$MNT/crash") lines, acknowledged: A $(wc -l <"$TMP/ack.A"), B $(wc -l <"$TMP/ack.B")"
@@ -113,16 +122,7 @@ for round in 1 2; do
 	e2e_mount
 	grep -q "journal: .* records" "$TMP/daemon.log" ||
 		fail "round $round: no journal replay in the daemon log"
-	bad=$(grep -cvE '^a[AB] [0-9]{6}$' "$MNT/j/log" || true)
-	expect_eq "async round $round: torn lines" 0 "$bad"
-	for id in A B; do
-		touch "$TMP/aack.$id"
-		grep "^a$id " "$MNT/j/log" | awk '{print $2 + 0}' >"$TMP/agot.$id"
-		acked_in_order "$TMP/aack.$id" "$TMP/agot.$id" ||
-			fail "async round $round: writer $id lost a close-acknowledged line"
-		runs_without_repeats "$TMP/agot.$id" ||
-			fail "async round $round: writer $id: duplicated or reordered lines"
-	done
+	check_writers "$MNT/j/log" a '^a[AB] [0-9]{6}$' aack "async round $round"
 	for i in $(seq 2 20); do
 		expect_eq "j/f$i" "small $i" "$(cat "$MNT/j/f$i")"
 	done
