@@ -57,9 +57,8 @@ is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-static int
-usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int usage_error(const char *cmd, const char *help_cmd, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static int
 usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
@@ -135,7 +134,7 @@ ofs_cmd_init(int argc, char **argv)
 	if (name == NULL) {
 		if (gethostname(host, sizeof(host)) != 0)
 			host[0] = '\0';
-		host[sizeof(host) - 1] = '\0';
+		host[sizeof(host) - 1]   = '\0';
 		host[strcspn(host, ".")] = '\0';
 		if (!otr_pki_name_valid(host))
 			return usage_error("init", "init",

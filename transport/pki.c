@@ -11,16 +11,11 @@
  * start an hour in the past so that peers whose clocks lag the issuing
  * machine accept a fresh one.
  */
+#include "transport/pki.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -29,9 +24,14 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/o_util.h"
-#include "transport/pki.h"
 
 #define PKI_CA_DAYS 3650
 #define PKI_BACKDATE_S (60 * 60)
@@ -66,8 +66,8 @@ ossl_fail(o_err e, const char *fmt, ...)
 		ERR_error_string_n(code, errs + n, sizeof(errs) - n);
 		n = strlen(errs);
 	}
-	return o_err_set(e, "%s: %s", what,
-	    n > 0 ? errs : "OpenSSL reported no reason");
+	return o_err_set(
+	    e, "%s: %s", what, n > 0 ? errs : "OpenSSL reported no reason");
 }
 
 bool
@@ -79,8 +79,8 @@ otr_pki_name_valid(const char *name)
 		return false;
 	for (i = 0; i < n; i++) {
 		char c     = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9');
+		bool alnum = (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
 			return false;
@@ -89,8 +89,8 @@ otr_pki_name_valid(const char *name)
 }
 
 o_err
-otr_pki_path(const char *dir, const char *name, enum otr_pki_file f,
-    char *out, size_t cap)
+otr_pki_path(const char *dir, const char *name, enum otr_pki_file f, char *out,
+    size_t cap)
 {
 	int n = -1;
 
@@ -140,8 +140,8 @@ refuse_existing(const char *path, const char *what)
 		return o_err_set(O_EEXIST,
 		    "%s already exists: refusing to overwrite %s", path, what);
 	if (errno != ENOENT)
-		return o_err_set(o_err_from_errno(errno), "%s: %s", path,
-		    strerror(errno));
+		return o_err_set(
+		    o_err_from_errno(errno), "%s: %s", path, strerror(errno));
 	return O_OK;
 }
 
@@ -200,17 +200,17 @@ write_new_file(const char *path, const void *data, size_t len, mode_t mode)
 	if (close(fd) != 0 && err == 0)
 		err = errno;
 	if (err != 0) {
-		e = o_err_set(o_err_from_errno(err), "write %s: %s", tmp,
-		    strerror(err));
+		e = o_err_set(
+		    o_err_from_errno(err), "write %s: %s", tmp, strerror(err));
 		goto out_unlink;
 	}
 	if (link(tmp, path) != 0) {
 		err = errno;
 		e   = err == EEXIST
 		      ? o_err_set(O_EEXIST,
-                          "%s already exists: refusing to overwrite it", path)
+		            "%s already exists: refusing to overwrite it", path)
 		      : o_err_set(o_err_from_errno(err), "create %s: %s", path,
-                          strerror(err));
+		            strerror(err));
 		goto out_unlink;
 	}
 	sync_dir_of(path);
@@ -229,8 +229,8 @@ otr_pki_read_file(const char *path, char **out, size_t *lenp)
 	o_err        e = O_OK;
 
 	if ((fp = fopen(path, "re")) == NULL)
-		return o_err_set(o_err_from_errno(errno), "%s: %s", path,
-		    strerror(errno));
+		return o_err_set(
+		    o_err_from_errno(errno), "%s: %s", path, strerror(errno));
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
 		if (b.len + n > PKI_FILE_MAX) {
 			e = o_err_set(O_ETOOBIG,
@@ -272,9 +272,10 @@ load_pem(const char *path, X509 **cert, EVP_PKEY **key)
 		return e;
 	if ((bio = BIO_new_mem_buf(pem, (int) len)) != NULL)
 		ok = cert != NULL
-		    ? (*cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL
-		    : (*key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) !=
-		        NULL;
+		    ? (*cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) !=
+		        NULL
+		    : (*key = PEM_read_bio_PrivateKey(
+		           bio, NULL, NULL, NULL)) != NULL;
 	BIO_free(bio);
 	OPENSSL_cleanse(pem, len);
 	free(pem);
@@ -308,9 +309,9 @@ write_pem(const char *path, X509 *cert, EVP_PKEY *key, mode_t mode)
 
 	if (bio == NULL)
 		return ossl_fail(O_ENOMEM, "PEM for %s", path);
-	ok = cert != NULL ? PEM_write_bio_X509(bio, cert)
-	                  : PEM_write_bio_PrivateKey(
-	                        bio, key, NULL, NULL, 0, NULL, NULL);
+	ok = cert != NULL
+	    ? PEM_write_bio_X509(bio, cert)
+	    : PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
 	if (!ok || (n = BIO_get_mem_data(bio, &p)) <= 0) {
 		e = ossl_fail(O_EINTERNAL, "encode PEM for %s", path);
 		goto out_free;
@@ -389,8 +390,8 @@ make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *sign_key,
 	        (const unsigned char *) "optimfs", -1, -1, 0) &&
 	    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC,
 	        (const unsigned char *) cn, -1, -1, 0) &&
-	    X509_set_issuer_name(x,
-	        X509_get_subject_name(issuer != NULL ? issuer : x)) &&
+	    X509_set_issuer_name(
+	        x, X509_get_subject_name(issuer != NULL ? issuer : x)) &&
 	    X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_S) != NULL;
 	if (ok && issuer == NULL)
 		ok = X509_time_adj_ex(
@@ -398,8 +399,8 @@ make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *sign_key,
 	else if (ok)
 		ok = X509_set1_notAfter(x, X509_get0_notAfter(issuer));
 	for (; ok && exts->nid != NID_undef; exts++)
-		ok = add_ext(x, issuer != NULL ? issuer : x, exts->nid,
-		    exts->value);
+		ok = add_ext(
+		    x, issuer != NULL ? issuer : x, exts->nid, exts->value);
 	if (ok)
 		ok = X509_sign(x, sign_key, EVP_sha256()) > 0;
 	if (!ok) {
@@ -413,13 +414,14 @@ make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *sign_key,
 
 /* The certificate and key paths of the CA (name NULL) or of a node. */
 static o_err
-pair_paths(const char *dir, const char *name, char cert[PATH_MAX],
-    char key[PATH_MAX])
+pair_paths(
+    const char *dir, const char *name, char cert[PATH_MAX], char key[PATH_MAX])
 {
 	o_err e;
 
 	e = otr_pki_path(dir, name,
-	    name == NULL ? OTR_PKI_CA_CERT : OTR_PKI_NODE_CERT, cert, PATH_MAX);
+	    name == NULL ? OTR_PKI_CA_CERT : OTR_PKI_NODE_CERT, cert,
+	    PATH_MAX);
 	if (e == O_OK)
 		e = otr_pki_path(dir, name,
 		    name == NULL ? OTR_PKI_CA_KEY : OTR_PKI_NODE_KEY, key,
@@ -446,8 +448,8 @@ issue(const char *cert_path, const char *key_path, const char *cn,
 		return e;
 	if ((e = gen_key(&key)) != O_OK)
 		return e;
-	e = make_cert(cn, key, issuer, issuer != NULL ? issuer_key : key,
-	    exts, &cert);
+	e = make_cert(
+	    cn, key, issuer, issuer != NULL ? issuer_key : key, exts, &cert);
 	if (e != O_OK)
 		goto out_free_key;
 	if ((e = write_pem(key_path, NULL, key, 0600)) == O_OK &&
@@ -496,8 +498,9 @@ load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 		return e;
 	if ((e = load_cert(cert_path, cert)) != O_OK) {
 		if (e == O_ENOTFOUND)
-			o_err_wrap(e, "no cluster CA in %s (run 'optimfs init "
-			              "%s' first)",
+			o_err_wrap(e,
+			    "no cluster CA in %s (run 'optimfs init "
+			    "%s' first)",
 			    dir, dir);
 		return e;
 	}
@@ -529,9 +532,9 @@ otr_pki_node_add(const char *dir, const char *name)
 		{ NID_authority_key_identifier, "keyid:always" },
 		{ NID_undef, NULL },
 	};
-	EVP_PKEY  *ca_key;
-	X509      *ca;
-	o_err      e;
+	EVP_PKEY *ca_key;
+	X509     *ca;
+	o_err     e;
 
 	if (!otr_pki_name_valid(name))
 		return o_err_set(O_EINVAL,
@@ -561,12 +564,13 @@ verify_cert(X509 *ca, X509 *cert, const char *ca_path, const char *path)
 {
 	static const int purposes[] = { X509_PURPOSE_SSL_SERVER,
 		X509_PURPOSE_SSL_CLIENT };
-	X509_STORE      *store = X509_STORE_new();
-	X509_STORE_CTX  *ctx   = X509_STORE_CTX_new();
+	X509_STORE      *store      = X509_STORE_new();
+	X509_STORE_CTX  *ctx        = X509_STORE_CTX_new();
 	size_t           i;
 	o_err            e = O_OK;
 
-	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1) {
+	if (store == NULL || ctx == NULL ||
+	    X509_STORE_add_cert(store, ca) != 1) {
 		e = ossl_fail(O_ENOMEM, "verify %s", path);
 		goto out_free;
 	}

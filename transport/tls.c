@@ -13,17 +13,17 @@
  * every pipe that does appear and closes any TLS pipe that is somehow not
  * verified.
  */
+#include "transport/tls.h"
+
 #include <arpa/inet.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "core/o_util.h"
 #include "transport/pki.h"
-#include "transport/tls.h"
 
 o_err
 otr_err_from_nng(int rv)
@@ -70,8 +70,8 @@ otr_err_from_nng(int rv)
 	}
 }
 
-static o_err
-nng_fail(int rv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static o_err nng_fail(int rv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static o_err
 nng_fail(int rv, const char *fmt, ...)
@@ -82,31 +82,35 @@ nng_fail(int rv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return o_err_set(otr_err_from_nng(rv), "%s: %s", what, nng_strerror(rv));
+	return o_err_set(
+	    otr_err_from_nng(rv), "%s: %s", what, nng_strerror(rv));
 }
 
 o_err
-otr_tls_config_alloc(const char *dir, const char *name,
-    enum otr_tls_role role, const char *server_name, nng_tls_config **out)
+otr_tls_config_alloc(const char *dir, const char *name, enum otr_tls_role role,
+    const char *server_name, nng_tls_config **out)
 {
-	char            ca_path[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
-	char           *cert = NULL, *key = NULL;
-	size_t          key_len = 0;
+	char   ca_path[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
+	char  *cert = NULL, *key = NULL;
+	size_t key_len = 0;
 	nng_tls_config *cfg;
 	int             rv;
 	o_err           e;
 
 	if ((e = otr_pki_check(dir, name)) != O_OK)
 		return e;
-	(void) otr_pki_path(dir, name, OTR_PKI_CA_CERT, ca_path, sizeof(ca_path));
+	(void) otr_pki_path(
+	    dir, name, OTR_PKI_CA_CERT, ca_path, sizeof(ca_path));
 	(void) otr_pki_path(
 	    dir, name, OTR_PKI_NODE_CERT, cert_path, sizeof(cert_path));
-	(void) otr_pki_path(dir, name, OTR_PKI_NODE_KEY, key_path, sizeof(key_path));
+	(void) otr_pki_path(
+	    dir, name, OTR_PKI_NODE_KEY, key_path, sizeof(key_path));
 	if ((e = otr_pki_read_file(cert_path, &cert, NULL)) != O_OK ||
 	    (e = otr_pki_read_file(key_path, &key, &key_len)) != O_OK)
 		goto out_free;
 	rv = nng_tls_config_alloc(&cfg,
-	    role == OTR_TLS_SERVER ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	    role == OTR_TLS_SERVER ? NNG_TLS_MODE_SERVER
+	                           : NNG_TLS_MODE_CLIENT);
 	if (rv != 0) {
 		e = nng_fail(rv, "TLS configuration for node %s", name);
 		goto out_free;
@@ -125,8 +129,8 @@ otr_tls_config_alloc(const char *dir, const char *name,
 		goto out_free_cfg;
 	}
 	if (role == OTR_TLS_CLIENT &&
-	    (rv = nng_tls_config_server_name(cfg,
-	         server_name != NULL ? server_name : "localhost")) != 0) {
+	    (rv = nng_tls_config_server_name(
+	         cfg, server_name != NULL ? server_name : "localhost")) != 0) {
 		e = nng_fail(rv, "TLS server name");
 		goto out_free_cfg;
 	}
@@ -197,8 +201,8 @@ out_close:
 }
 
 o_err
-otr_tls_dial(nng_socket s, const char *url, nng_tls_config *cfg,
-    bool insecure, int dial_flags, nng_dialer *dp)
+otr_tls_dial(nng_socket s, const char *url, nng_tls_config *cfg, bool insecure,
+    int dial_flags, nng_dialer *dp)
 {
 	nng_dialer d;
 	int        rv;
@@ -261,8 +265,9 @@ guard_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 	if (rv != 0 || !verified) {
 		o_log(O_LOG_WARN,
-		    "refused peer %s: no certificate from the cluster CA",
-		    addr);
+		    "refused peer %s: no certificate from the cluster CA%s%s",
+		    addr, rv != 0 ? " (cannot tell: " : "",
+		    rv != 0 ? nng_strerror(rv) : "");
 		nng_pipe_close(p);
 		return;
 	}
