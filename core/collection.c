@@ -1168,6 +1168,7 @@ try_build(struct oc_collection *c, const struct oc_aid *aid,
 	t->creq.ids       = t->bids;
 	t->creq.n         = t->snap.tfs.n;
 	t->creq.critical  = t->critical;
+	t->creq.col       = c->id;
 	t->built          = true;
 	return O_OK;
 }

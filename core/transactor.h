@@ -86,6 +86,8 @@ struct oc_commit_req {
 	const struct oc_bid *ids;
 	size_t               n;
 	struct oc_bid        critical;
+	struct oc_bid        col; /* the collection committing (zero: unknown);
+	                             only announced to other nodes (change feed) */
 };
 
 /* A committed revision the requester is missing (one per block, rev). */

@@ -139,6 +139,7 @@ struct ofs_fuse {
 	int64_t               started_ms;
 	bool                  mounted;
 	void (*extra_stats)(void *arg, struct o_buf *out);
+	void (*extra_status)(void *arg, struct o_buf *out);
 	void *extra_arg;
 
 	/*
@@ -470,16 +471,20 @@ status_text(struct ofs_fuse *f, struct o_buf *b)
 	    "pid:             %ld\n"
 	    "mountpoint:      %s\n"
 	    "data dir:        %s\n"
-	    "mode:            single node, embedded store\n"
+	    "mode:            %s\n"
 	    "commit:          %s\n"
 	    "commit interval: %" PRId64 " ms\n"
 	    "uptime:          %" PRId64 " s\n",
 	    OFS_VERSION, (long) getpid(), f->mountpoint, f->data_dir,
+	    f->extra_status ? "cluster member (see below)"
+	                    : "single node, embedded store",
 	    f->async ? "async (close returns at once)"
 	             : "sync (close and fsync wait for the commit)",
 	    f->interval_ms, (o_now_ms() - f->started_ms) / 1000);
 	ns_status_text(f, b);
 	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
+	if (f->extra_status)
+		f->extra_status(f->extra_arg, b);
 }
 
 static void
@@ -1794,6 +1799,7 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 	f->gid         = getgid();
 	f->started_ms  = o_now_ms();
 	f->extra_stats = conf->extra_stats;
+	f->extra_status = conf->extra_status;
 	f->extra_arg   = conf->extra_arg;
 	pthread_mutex_init(&f->f_mtx, NULL);
 	pthread_cond_init(&f->f_cv, NULL);

@@ -53,6 +53,9 @@ struct ofs_fuse_conf {
 	 * NULL.  Called on a FUSE worker thread; must not block for long.
 	 */
 	void (*extra_stats)(void *arg, struct o_buf *out);
+	/* Appends lines to .optimfs/status (the cluster's members); NULL:
+	 * a single node.  Same thread rules as extra_stats. */
+	void (*extra_status)(void *arg, struct o_buf *out);
 	void *extra_arg;
 };
 

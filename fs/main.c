@@ -20,6 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
@@ -41,6 +44,7 @@
 #include "store/journal.h"
 #include "store/local.h"
 #include "store/repo.h"
+#include "transport/node.h"
 
 #define DEFAULT_INTERVAL_MS 100
 
@@ -52,6 +56,14 @@ struct mount_args {
 	bool         async;
 	int64_t      interval_ms;
 	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
+	/* cluster (issue 3): listen set means this node is a peer */
+	bool         serve; /* `optimfs serve`: no mountpoint, no FUSE */
+	const char  *listen, *name, *certs;
+	const char  *join[16];
+	size_t       njoin;
+	bool         insecure;
+	int          replicas;
+	int64_t      timeout_ms;
 };
 
 static const char mount_usage[] =
@@ -77,6 +89,20 @@ static const char mount_usage[] =
     "                   auto_unmount       unmount if the daemon dies\n"
     "                   allow_other        let other users in\n"
     "                 anything else goes to libfuse (fsname=, ro, ...)\n"
+    "                   replicas=N         copies of each block in a "
+    "cluster\n"
+    "                                      (default 3)\n"
+    "                   timeout=MS         a peer operation's deadline "
+    "(5000)\n"
+    "  --listen URL   join a cluster: serve peers at URL "
+    "(tls+tcp://HOST:PORT;\n"
+    "                 the change feed uses PORT+1)\n"
+    "  --join URL     a member to learn the cluster from (repeatable)\n"
+    "  --certs DIR    cluster directory (optimfs init); needed with "
+    "--listen\n"
+    "  --name NAME    this node's name, as in DIR/nodes/NAME\n"
+    "  --insecure     plain tcp:// between peers, no certificates "
+    "(tests only)\n"
     "  -f             stay in the foreground, log to stderr\n"
     "  -d             debug: foreground, log every FUSE request\n"
     "  -h, --help     show this help\n"
@@ -84,6 +110,8 @@ static const char mount_usage[] =
     "The daemon logs to DIR/optimfs.log.  Unmount with `optimfs umount "
     "MOUNTPOINT`\n"
     "or `fusermount3 -u MOUNTPOINT`; both commit pending changes first.\n";
+
+static const char *cmd_name = "mount"; /* or "serve" */
 
 static int mount_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -93,11 +121,11 @@ mount_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "optimfs mount: ");
+	fprintf(stderr, "optimfs %s: ", cmd_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun 'optimfs mount --help' for usage.\n");
+	fprintf(stderr, "\nRun 'optimfs %s --help' for usage.\n", cmd_name);
 	return OFS_EXIT_USAGE;
 }
 
@@ -165,6 +193,25 @@ parse_o(struct mount_args *ma, const char *arg)
 				    opt);
 				break;
 			}
+		} else if (strncmp(opt, "replicas=", 9) == 0) {
+			long v = strtol(opt + 9, &end, 10);
+
+			if (*end != '\0' || end == opt + 9 || v < 1 || v > 8) {
+				rc = mount_usage_error(
+				    "-o %s: replicas is 1 to 8", opt);
+				break;
+			}
+			ma->replicas = (int) v;
+		} else if (strncmp(opt, "timeout=", 8) == 0) {
+			long long v = strtoll(opt + 8, &end, 10);
+
+			if (*end != '\0' || end == opt + 8 || v < 100 ||
+			    v > 600000) {
+				rc = mount_usage_error(
+				    "-o %s: timeout is 100 to 600000 ms", opt);
+				break;
+			}
+			ma->timeout_ms = v;
 		} else {
 			if (ma->fuse_opts.len > 0)
 				(void) o_buf_append(&ma->fuse_opts, ",", 1);
@@ -183,6 +230,11 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "join", required_argument, NULL, 'J' },
+		{ "certs", required_argument, NULL, 'C' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char        path[PATH_MAX];
@@ -212,6 +264,24 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 		case 'd':
 			ma->foreground = ma->debug = true;
 			break;
+		case 'L':
+			ma->listen = optarg;
+			break;
+		case 'J':
+			if (ma->njoin == 16)
+				return mount_usage_error(
+				    "at most 16 --join URLs");
+			ma->join[ma->njoin++] = optarg;
+			break;
+		case 'C':
+			ma->certs = optarg;
+			break;
+		case 'N':
+			ma->name = optarg;
+			break;
+		case 'I':
+			ma->insecure = true;
+			break;
 		default:
 			fprintf(
 			    stderr, "Run 'optimfs mount --help' for usage.\n");
@@ -219,11 +289,35 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 		}
 	}
 	(void) o_buf_append(&ma->fuse_opts, "", 1);
-	if (optind != argc - 1)
+	if (ma->listen == NULL &&
+	    (ma->njoin > 0 || ma->certs || ma->name || ma->insecure))
+		return mount_usage_error(
+		    "--join, --certs, --name and --insecure need --listen");
+	if (ma->listen != NULL) {
+		if (ma->insecure ? strncmp(ma->listen, "tcp://", 6) != 0
+		                 : strncmp(ma->listen, "tls+tcp://", 10) != 0)
+			return mount_usage_error("--listen %s: use %s", ma->listen,
+			    ma->insecure ? "tcp://HOST:PORT with --insecure"
+			                 : "tls+tcp://HOST:PORT (or --insecure "
+			                   "with tcp://)");
+		if (!ma->insecure && (ma->certs == NULL || ma->name == NULL))
+			return mount_usage_error(
+			    "--listen needs --certs DIR and --name NAME "
+			    "(or --insecure)");
+		if (ma->name == NULL)
+			ma->name = ma->listen;
+	}
+	if (ma->serve) {
+		if (ma->listen == NULL)
+			return mount_usage_error("serve needs --listen URL");
+		if (optind != argc)
+			return mount_usage_error("too many arguments");
+		ma->mountpoint = o_strdup("");
+	} else if (optind != argc - 1)
 		return mount_usage_error("%s",
 		    optind >= argc ? "missing MOUNTPOINT"
 		                   : "too many arguments");
-	if (realpath(argv[optind], path) == NULL) {
+	if (!ma->serve && realpath(argv[optind], path) == NULL) {
 		if (errno == ENOTCONN)
 			fprintf(stderr,
 			    "optimfs mount: %s: a previous daemon died and "
@@ -235,7 +329,8 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 			    argv[optind], strerror(errno));
 		return OFS_EXIT_FAIL;
 	}
-	ma->mountpoint = o_strdup(path);
+	if (!ma->serve)
+		ma->mountpoint = o_strdup(path);
 	if (data == NULL && (data = dflt = default_data_dir()) == NULL) {
 		fprintf(stderr,
 		    "optimfs mount: neither XDG_DATA_HOME nor "
@@ -430,6 +525,120 @@ open_journal(struct ost_repo *repo, struct oc_transactor *tx,
 	return O_OK;
 }
 
+/* The daemon's cluster side (NULL node: a single node). */
+struct cluster {
+	struct ost_repo *repo;
+	struct otr_node *node;
+	struct ofs_fuse *_Atomic fuse;
+};
+
+static o_err
+install_cb(void *arg, const struct oc_bid *id, int64_t rev,
+    const struct oc_aid *aid, const struct oc_val *blk, bool *installed)
+{
+	return ost_repo_install(arg, id, rev, aid, blk, installed);
+}
+
+static void
+cluster_status(void *arg, struct o_buf *b)
+{
+	struct cluster *cl = arg;
+
+	otr_node_status(cl->node, b);
+}
+
+static void
+daemon_stats(void *arg, struct o_buf *b)
+{
+	struct cluster *cl = arg;
+	size_t          nm, up;
+
+	store_stats(cl->repo, b);
+	if (cl->node == NULL)
+		return;
+	otr_node_counts(cl->node, &nm, &up);
+	ofs_buf_printf(b,
+	    "# HELP optimfs_cluster_members Members this node knows.\n"
+	    "# TYPE optimfs_cluster_members gauge\n"
+	    "optimfs_cluster_members %zu\n"
+	    "# HELP optimfs_cluster_members_up Members connected (self "
+	    "included).\n"
+	    "# TYPE optimfs_cluster_members_up gauge\n"
+	    "optimfs_cluster_members_up %zu\n",
+	    nm, up);
+}
+
+/* A peer announced a commit: refresh what this mount shows of it. */
+static void
+on_change(void *arg, const struct oc_bid *col, int64_t rev)
+{
+	struct cluster  *cl = arg;
+	struct ofs_fuse *f  = atomic_load(&cl->fuse);
+
+	(void) col;
+	(void) rev;
+	(void) f;
+}
+
+static o_err
+cluster_start(const struct mount_args *ma, struct cluster *cl,
+    struct oc_transactor **tx)
+{
+	struct otr_node_conf nc = { 0 };
+	o_err                e;
+
+	nc.name            = ma->name;
+	nc.listen_url      = ma->listen;
+	nc.join            = ma->join;
+	nc.njoin           = ma->njoin;
+	nc.certs_dir       = ma->certs;
+	nc.insecure        = ma->insecure;
+	nc.replicas        = ma->replicas;
+	nc.timeout_ms      = ma->timeout_ms;
+	nc.replica.tx      = *tx;
+	nc.replica.install = install_cb;
+	nc.replica.arg     = cl->repo;
+	nc.on_change       = on_change;
+	nc.change_arg      = cl;
+	if ((e = otr_node_start(&nc, &cl->node)) != O_OK) {
+		fprintf(stderr, "optimfs %s: node %s at %s: %s\n", cmd_name,
+		    ma->name, ma->listen, o_err_detail());
+		return e;
+	}
+	*tx = otr_node_transactor(cl->node);
+	return O_OK;
+}
+
+/* `optimfs serve`: a storage peer without a mount, until SIGINT/TERM. */
+static int
+serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
+{
+	sigset_t set;
+	int      sig = 0;
+
+	(void) cl;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	write_pidfile(ma);
+	if (notify_fd >= 0) {
+		detach_stdio(ma);
+		if (write(notify_fd, "O", 1) != 1)
+			o_log(O_LOG_WARN, "cannot tell the parent: %s",
+			    strerror(errno));
+		close(notify_fd);
+	}
+	o_log(O_LOG_INFO, "pid %ld serving %s at %s (data %s)",
+	    (long) getpid(), ma->name, ma->listen, ma->data_dir);
+	while (sigwait(&set, &sig) != 0)
+		;
+	o_log(O_LOG_INFO, "pid %ld: signal %d, stopping", (long) getpid(),
+	    sig);
+	return OFS_EXIT_OK;
+}
+
 /*
  * Open the store and the namespace, mount and serve until unmounted.
  * notify_fd (or -1): told 'O' once mounted.  Returns the exit status.
@@ -447,6 +656,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ofs_ns_opts    nopts = { 0 };
 	struct ofs_fuse_conf  conf  = { 0 };
 	struct oc_journal    *journal = NULL;
+	static struct cluster cl;
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -464,7 +674,14 @@ mount_serve(struct mount_args *ma, int notify_fd)
 			    store_dir, o_strerror(e), o_err_detail());
 		goto out;
 	}
-	tx = ost_local_transactor(repo);
+	tx      = ost_local_transactor(repo);
+	cl.repo = repo;
+	if (ma->listen != NULL && cluster_start(ma, &cl, &tx) != O_OK)
+		goto out_close_repo;
+	if (ma->serve) {
+		rc = serve_until_signal(ma, notify_fd, &cl);
+		goto out_close_repo;
+	}
 	if ((e = open_journal(repo, tx, store_dir, &journal)) != O_OK)
 		goto out_close_repo;
 	nopts.async              = ma->async;
@@ -489,12 +706,14 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	conf.commit_interval_ms = ma->interval_ms;
 	conf.fuse_argc          = fargc;
 	conf.fuse_argv          = fargv;
-	conf.extra_stats        = store_stats;
-	conf.extra_arg          = repo;
+	conf.extra_stats        = daemon_stats;
+	conf.extra_status       = cl.node != NULL ? cluster_status : NULL;
+	conf.extra_arg          = &cl;
 	if ((e = ofs_fuse_mount(ns, tx, &conf, &fuse)) != O_OK) {
 		fprintf(stderr, "optimfs mount: %s\n", o_err_detail());
 		goto out_close_ns;
 	}
+	atomic_store(&cl.fuse, fuse);
 	write_pidfile(ma);
 	if (notify_fd >= 0) {
 		detach_stdio(ma);
@@ -511,6 +730,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
+	atomic_store(&cl.fuse, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
 	data_path(store_dir, sizeof(store_dir), ma->data_dir, "optimfs.pid");
@@ -522,6 +742,8 @@ mount_serve(struct mount_args *ma, int notify_fd)
 out_close_ns:
 	(void) ofs_ns_close(ns);
 out_close_repo:
+	otr_node_stop(cl.node); /* after the last commit went out */
+	cl.node = NULL;
 	ost_journal_close(journal);
 	ost_repo_close(repo);
 out:
@@ -588,6 +810,46 @@ out_free:
 	return rc;
 }
 
+static const char serve_usage[] =
+    "usage: optimfs serve --listen URL [--join URL...] [--data DIR]\n"
+    "                     (--certs DIR --name NAME | --insecure) "
+    "[-o OPT,...] [-f]\n"
+    "\n"
+    "Run a storage peer of a cluster without a mount: it keeps replicas "
+    "of\nblocks in its own store (DIR/store) and answers other members.\n"
+    "Options are those of `optimfs mount` (see `optimfs mount --help`);\n"
+    "-o replicas=N and timeout=MS apply.  Stops on SIGINT or SIGTERM.\n";
+
+static int
+ofs_cmd_serve(int argc, char **argv)
+{
+	struct mount_args ma = { 0 };
+	int               rc, notify_fd = -1, i;
+
+	cmd_name = "serve";
+	ma.serve = true;
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(serve_usage, stdout);
+			return OFS_EXIT_OK;
+		}
+	if ((rc = parse_mount_args(&ma, argc, argv)) != OFS_EXIT_OK) {
+		rc = rc < 0 ? OFS_EXIT_OK : rc;
+		goto out_free;
+	}
+	if (ma.debug)
+		o_log_set_level(O_LOG_DEBUG);
+	if (!ma.foreground && (rc = daemonize(&notify_fd)) >= 0)
+		goto out_free;
+	rc = mount_serve(&ma, notify_fd);
+out_free:
+	o_buf_fini(&ma.fuse_opts);
+	free(ma.mountpoint);
+	free(ma.data_dir);
+	return rc;
+}
+
 struct ofs_cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -597,8 +859,11 @@ struct ofs_cmd {
 
 static const struct ofs_cmd ofs_cmds[] = {
 	{ "mount", ofs_cmd_mount,
-	    "mount MOUNTPOINT [--data DIR] [-o OPT[,OPT...]] [-f]",
+	    "mount MOUNTPOINT [--data DIR] [--listen URL --join URL...]",
 	    "mount a filesystem" },
+	{ "serve", ofs_cmd_serve,
+	    "serve --listen URL [--join URL...] [--data DIR]",
+	    "run a cluster's storage peer without a mount" },
 	{ "umount", ofs_cmd_umount, "umount MOUNTPOINT",
 	    "unmount, waiting until pending commits are done" },
 	{ "status", ofs_cmd_status, "status MOUNTPOINT",

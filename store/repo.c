@@ -2190,3 +2190,83 @@ ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept)
 		*swept = done;
 	return e;
 }
+
+/* ---- install (repair from peers) ------------------------------------------
+ */
+
+o_err
+ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    const struct oc_aid *aid, const struct oc_val *blk, bool *installed)
+{
+	struct lockset  ls;
+	struct ost_ent *ent;
+	struct ost_wb   wb, *wbp = &wb;
+	struct oc_txres tr;
+	struct oc_tf    tf;
+	struct oc_val   v, tfv;
+	struct o_buf    val = { 0 };
+	struct oc_bid   got;
+	uint8_t         k[KEY_PEND_LEN];
+	int64_t         exp;
+	char            s[OC_BID_STRLEN];
+	o_err           e;
+
+	if (installed != NULL)
+		*installed = false;
+	if (rev < 1)
+		return o_err_set(
+		    O_EINVAL, "install: rev %" PRId64 " < 1", rev);
+	if (blk != NULL && (!oc_block_id(blk, &got) || !oc_bid_eq(&got, id) ||
+	                       oc_block_validate(blk) != O_OK))
+		return o_err_set(O_EINVAL,
+		    "install: block %s: not a valid block with that id",
+		    bstr(id, s));
+	oc_tf_init(&tf);
+	if (blk != NULL) {
+		tf.insert  = o_malloc(sizeof(*tf.insert));
+		*tf.insert = oc_val_dup(blk);
+	} else
+		tf.del = true;
+	if ((e = tf_checked_val(&tf, &tfv)) != O_OK) {
+		oc_tf_fini(&tf);
+		return e;
+	}
+	oc_tf_fini(&tf);
+	exp = repo_now(r) + 60000;
+	v   = oc_map();
+	oc_map_set(&v, "exp", oc_int(exp));
+	oc_map_set(&v, "rev", oc_int(rev));
+	oc_map_set(&v, "tf", tfv);
+	oc_encode(&v, &val);
+	oc_val_fini(&v);
+
+	if ((e = lock_flushed(r, id, &ls, &ent)) == O_OK)
+		e = ent_block(r, ent);
+	if (e != O_OK || (ent->has_latest && ent->rev >= rev) ||
+	    (blk == NULL && !ent->present)) {
+		lockset_drop(r, &ls);
+		o_buf_fini(&val);
+		return e; /* already there (or nothing to delete) */
+	}
+	ost_wb_init(&wb);
+	key_pend(k, id, aid);
+	ost_wb_put(&wb, OST_CF_PEND, k, sizeof(k), val.data, val.len);
+	e = ost_rdb_write(r->db, &wbp, 1, false);
+	if (e == O_OK)
+		ent_pend_put(ent, aid, exp, rev);
+	else
+		ent->pend_ok = false;
+	lockset_drop(r, &ls);
+	ost_wb_fini(&wb);
+	o_buf_fini(&val);
+	if (e != O_OK)
+		return e;
+	oc_txres_init(&tr);
+	e = repo_commit(r, aid, rev, id, 1, COMMIT_PROMOTE, &tr);
+	oc_txres_fini(&tr);
+	if (e == O_ESTALE)
+		return O_OK; /* a newer revision arrived meanwhile */
+	if (e == O_OK && installed != NULL)
+		*installed = true;
+	return e;
+}

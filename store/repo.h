@@ -167,6 +167,20 @@ o_err ost_repo_pend(
 o_err ost_repo_commit(
     struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res);
 
+/*
+ * Repair from peers: make the block hold blk (NULL: deleted) at revision
+ * rev by action aid, when its latest revision is older than rev (else
+ * nothing happens).  Used when a replica missed commits that a majority
+ * of its peers hold; the revision is recorded as an insert (or delete)
+ * transform, so revisions in between are not kept here (answers of
+ * missing revisions from this replica start at rev).  *installed (may be
+ * NULL) says whether anything was written; the write is synced like a
+ * commit.  O_EINVAL for a block with another id or an invalid one.
+ */
+o_err ost_repo_install(struct ost_repo *r, const struct oc_bid *id,
+    int64_t rev, const struct oc_aid *aid, const struct oc_val *blk,
+    bool *installed);
+
 /* Delete aid's pending records on ids (absent ones are fine). */
 o_err ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
     const struct oc_bid *ids, size_t n);

@@ -1,0 +1,223 @@
+/*
+ * exec.c - a peer executing protocol operations on its own replica.
+ */
+#include "transport/exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/block.h"
+#include "core/transform.h"
+#include "transport/wire.h"
+
+static struct oc_val
+bad(o_err e)
+{
+	return otr_wire_answer(e, o_err_detail());
+}
+
+static struct oc_val
+exec_get(const struct otr_replica *rp, const struct oc_val *op)
+{
+	struct oc_bid     *ids;
+	struct oc_get_res *res;
+	struct oc_actx     ctx;
+	struct oc_val      a;
+	size_t             n, i;
+	bool               has;
+	o_err              e;
+
+	if ((e = otr_get_ids(op, "ids", &ids, &n)) != O_OK)
+		return bad(e);
+	if ((e = otr_get_actx(op, "ctx", &ctx, &has)) != O_OK) {
+		free(ids);
+		return bad(e);
+	}
+	res = o_calloc(n + 1, sizeof(*res));
+	for (i = 0; i < n; i++)
+		oc_get_res_init(&res[i]);
+	e = n == 0 ? O_OK : rp->tx->ops->get(rp->tx, ids, n, has ? &ctx : NULL, res);
+	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	if (e == O_OK)
+		otr_put_getres(&a, "r", res, n);
+	for (i = 0; i < n; i++)
+		oc_get_res_fini(&res[i]);
+	free(res);
+	free(ids);
+	oc_actx_fini(&ctx);
+	return a;
+}
+
+/* The replica's latest revision of each block, after a pend ("lt"). */
+static void
+put_latest(const struct otr_replica *rp, struct oc_val *a,
+    const struct oc_tfs *tfs)
+{
+	struct oc_bid     *ids = o_malloc((tfs->n + 1) * sizeof(*ids));
+	struct oc_get_res *res = o_calloc(tfs->n + 1, sizeof(*res));
+	struct oc_val      lt  = oc_array();
+	size_t             i;
+
+	for (i = 0; i < tfs->n; i++) {
+		ids[i] = tfs->e[i].id;
+		oc_get_res_init(&res[i]);
+	}
+	(void) rp->tx->ops->get(rp->tx, ids, tfs->n, NULL, res);
+	for (i = 0; i < tfs->n; i++) {
+		struct oc_val p = oc_array();
+
+		/* -1: could not read the block (treated as behind) */
+		oc_arr_push(&p, oc_bid_val(&ids[i]));
+		oc_arr_push(&p,
+		    oc_int(res[i].state == OC_GET_UNKNOWN ? -1
+		                                          : res[i].latest_rev));
+		oc_arr_push(&p, oc_aid_val(&res[i].latest_aid));
+		oc_arr_push(&lt, p);
+		oc_get_res_fini(&res[i]);
+	}
+	oc_map_set(a, "lt", lt);
+	free(res);
+	free(ids);
+}
+
+static struct oc_val
+exec_pend(const struct otr_replica *rp, const struct oc_val *op)
+{
+	struct oc_pend_req req = { 0 };
+	struct oc_tfs      tfs;
+	struct oc_txres    res;
+	struct oc_val      a;
+	const struct oc_val *tv;
+	int64_t            pol = 0;
+	o_err              e;
+
+	oc_tfs_init(&tfs);
+	if ((e = otr_get_aid(op, "aid", &req.aid)) != O_OK ||
+	    (e = otr_get_int(op, "rev", &req.rev)) != O_OK ||
+	    (e = otr_get_int(op, "pol", &pol)) != O_OK ||
+	    (e = otr_get_int(op, "exp", &req.expiry_ms)) != O_OK)
+		return bad(e);
+	if ((tv = oc_map_get(op, "tfs")) == NULL ||
+	    oc_tfs_from_val(tv, &tfs) != O_OK) {
+		oc_tfs_fini(&tfs);
+		return bad(o_err_set(O_EBADMSG, "field tfs: not a transform set"));
+	}
+	req.tfs    = &tfs;
+	req.policy = (uint8_t) pol;
+	oc_txres_init(&res);
+	e = rp->tx->ops->pend(rp->tx, &req, &res);
+	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	otr_put_txres(&a, "x", &res);
+	if (e == O_OK || e == O_ESTALE || e == O_EPENDING)
+		put_latest(rp, &a, &tfs);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&tfs);
+	return a;
+}
+
+static struct oc_val
+exec_commit(const struct otr_replica *rp, const struct oc_val *op)
+{
+	struct oc_commit_req req = { 0 };
+	struct oc_bid       *ids;
+	struct oc_txres      res;
+	struct oc_val        a;
+	o_err                e;
+
+	if ((e = otr_get_aid(op, "aid", &req.aid)) != O_OK ||
+	    (e = otr_get_int(op, "rev", &req.rev)) != O_OK ||
+	    (e = otr_get_bid(op, "crit", &req.critical)) != O_OK ||
+	    (e = otr_get_ids(op, "ids", &ids, &req.n)) != O_OK)
+		return bad(e);
+	req.ids = ids;
+	oc_txres_init(&res);
+	e = rp->tx->ops->commit(rp->tx, &req, &res);
+	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	otr_put_txres(&a, "x", &res);
+	oc_txres_fini(&res);
+	free(ids);
+	return a;
+}
+
+static struct oc_val
+exec_cancel_status(
+    const struct otr_replica *rp, const struct oc_val *op, bool status)
+{
+	struct oc_aid  aid;
+	struct oc_bid *ids;
+	size_t         n, i;
+	int64_t        rev = 0;
+	uint8_t       *st;
+	struct oc_val  a, sv;
+	o_err          e;
+
+	if ((e = otr_get_aid(op, "aid", &aid)) != O_OK ||
+	    (status && (e = otr_get_int(op, "rev", &rev)) != O_OK) ||
+	    (e = otr_get_ids(op, "ids", &ids, &n)) != O_OK)
+		return bad(e);
+	if (!status) {
+		e = rp->tx->ops->cancel(rp->tx, &aid, ids, n);
+		free(ids);
+		return otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	}
+	st = o_calloc(n + 1, 1);
+	e  = rp->tx->ops->status(rp->tx, &aid, rev, ids, n, st);
+	a  = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	sv = oc_array();
+	for (i = 0; i < n; i++)
+		oc_arr_push(&sv, oc_int(st[i]));
+	oc_map_set(&a, "st", sv);
+	free(st);
+	free(ids);
+	return a;
+}
+
+static struct oc_val
+exec_install(const struct otr_replica *rp, const struct oc_val *op)
+{
+	struct oc_bid        id;
+	struct oc_aid        aid;
+	int64_t              rev = 0;
+	const struct oc_val *b;
+	struct oc_val        a;
+	bool                 done = false;
+	o_err                e;
+
+	if ((e = otr_get_bid(op, "id", &id)) != O_OK ||
+	    (e = otr_get_int(op, "rev", &rev)) != O_OK ||
+	    (e = otr_get_aid(op, "aid", &aid)) != O_OK)
+		return bad(e);
+	b = oc_map_get(op, "b");
+	if (b == NULL || (b->type != OC_MAP && b->type != OC_NULL))
+		return bad(o_err_set(O_EBADMSG, "field b: not a block or null"));
+	if (rp->install == NULL)
+		return otr_wire_answer(O_EPERM, "this peer cannot install");
+	e = rp->install(
+	    rp->arg, &id, rev, &aid, b->type == OC_MAP ? b : NULL, &done);
+	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+	oc_map_set(&a, "done", oc_bool(done));
+	return a;
+}
+
+struct oc_val
+otr_exec(const struct otr_replica *rp, const struct oc_val *op)
+{
+	const char *t = oc_map_text(op, "t");
+
+	if (t == NULL)
+		return otr_wire_answer(O_EBADMSG, "operation without a name");
+	if (strcmp(t, OTR_T_GET) == 0)
+		return exec_get(rp, op);
+	if (strcmp(t, OTR_T_PEND) == 0)
+		return exec_pend(rp, op);
+	if (strcmp(t, OTR_T_COMMIT) == 0)
+		return exec_commit(rp, op);
+	if (strcmp(t, OTR_T_CANCEL) == 0)
+		return exec_cancel_status(rp, op, false);
+	if (strcmp(t, OTR_T_STATUS) == 0)
+		return exec_cancel_status(rp, op, true);
+	if (strcmp(t, OTR_T_INSTALL) == 0)
+		return exec_install(rp, op);
+	o_err_set(O_EBADMSG, "unknown operation \"%.32s\"", t);
+	return bad(O_EBADMSG);
+}

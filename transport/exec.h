@@ -1,0 +1,31 @@
+/*
+ * exec.h - a peer executing protocol operations on its own replica.
+ *
+ * The replica is this node's store seen through the transactor interface
+ * (store/local.h) plus the repair operation (ost_repo_install), passed in
+ * as a function so that transport/ does not link the store.
+ */
+#ifndef OTR_EXEC_H
+#define OTR_EXEC_H
+
+#include <stdbool.h>
+
+#include "core/transactor.h"
+#include "core/val.h"
+
+struct otr_replica {
+	struct oc_transactor *tx;
+	o_err (*install)(void *arg, const struct oc_bid *id, int64_t rev,
+	    const struct oc_aid *aid, const struct oc_val *blk /* NULL: gone */,
+	    bool *installed);
+	void *arg;
+};
+
+/*
+ * Execute one data operation (get, pend, commit, cancel, status, install;
+ * wire.h) and return its answer map.  A malformed operation is answered
+ * with O_EBADMSG and a detail naming the field; nothing is executed.
+ */
+struct oc_val otr_exec(const struct otr_replica *rp, const struct oc_val *op);
+
+#endif /* OTR_EXEC_H */

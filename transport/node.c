@@ -1,0 +1,1528 @@
+/*
+ * node.c - a cluster node: membership, the peer server, the change feed
+ * and the network transactor (node.h; docs/PROTOCOL.md).
+ */
+#include "transport/node.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "core/block.h"
+#include "core/codec.h"
+#include "core/transform.h"
+#include "transport/tls.h"
+#include "transport/wire.h"
+
+enum {
+	MAX_MEMBERS  = 64,
+	NWORKERS     = 4,
+	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
+	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
+	DOWN_MS      = 1000,  /* skip a member this long after a failure */
+	NEXP         = 512,   /* remembered pend expiries */
+};
+
+struct member {
+	char               name[64], url[256], feed[256];
+	bool               self;
+	nng_socket         req;
+	nng_tls_config    *tls;
+	atomic_int         npipes;
+	_Atomic int64_t    down_until;
+	atomic_uint_fast64_t fails, calls;
+};
+
+struct otr_node {
+	struct oc_transactor base; /* first: the transactor's address */
+	struct otr_node_conf conf;
+	char                 name[64], url[256], feed[256];
+	char                *certs;
+	int64_t              timeout_ms;
+	int                  replicas;
+
+	pthread_mutex_t mtx; /* members (the array only grows) */
+	struct member  *m[MAX_MEMBERS];
+	size_t          nm;
+
+	nng_socket      rep, pub, sub;
+	nng_tls_config *srv_tls, *join_tls;
+	pthread_t       workers[NWORKERS], gossip, feedt;
+	atomic_bool     stop;
+	bool            started_threads;
+
+	pthread_mutex_t emtx; /* pend expiries by action */
+	struct {
+		struct oc_aid aid;
+		int64_t       exp;
+	} exps[NEXP];
+	size_t nexp;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* tls+tcp://host:port -> the feed URL, port + 1. */
+static o_err
+feed_url(const char *url, char *out, size_t cap)
+{
+	const char *c = strrchr(url, ':');
+	char       *end;
+	long        port;
+
+	if (c == NULL || (port = strtol(c + 1, &end, 10)) <= 0 ||
+	    port >= 65535 || *end != '\0')
+		return o_err_set(O_EINVAL, "URL %s: no port", url);
+	snprintf(out, cap, "%.*s:%ld", (int) (c - url), url, port + 1);
+	return O_OK;
+}
+
+static o_err
+nfail(int rv, const char *what, const char *arg)
+{
+	return o_err_set(otr_err_from_nng(rv), "%s %s: %s", what, arg,
+	    nng_strerror(rv));
+}
+
+/* ---- members ---------------------------------------------------------- */
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct member *m = arg;
+
+	(void) p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&m->npipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&m->npipes, 1);
+}
+
+/* A socket that dials url, checking the server's certificate names name. */
+static o_err
+dial_req(struct otr_node *n, const char *url, const char *name,
+    nng_socket *s, nng_tls_config **tls, struct member *m)
+{
+	int   rv;
+	o_err e;
+
+	*tls = NULL;
+	if ((rv = nng_req0_open(s)) != 0)
+		return nfail(rv, "req socket for", url);
+	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
+	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 1000);
+	if (m != NULL) {
+		nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pipe_cb, m);
+		nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pipe_cb, m);
+	}
+	if (!n->conf.insecure &&
+	    (e = otr_tls_config_alloc(n->certs, n->name, OTR_TLS_CLIENT, name,
+	         tls)) != O_OK) {
+		nng_close(*s);
+		return e;
+	}
+	if ((e = otr_tls_dial(*s, url, *tls, n->conf.insecure,
+	         NNG_FLAG_NONBLOCK, NULL)) != O_OK) {
+		nng_close(*s);
+		if (*tls != NULL)
+			nng_tls_config_free(*tls);
+		*tls = NULL;
+		return e;
+	}
+	return O_OK;
+}
+
+/* Add a member (mtx held).  Known names are kept as they are. */
+static void
+member_add(struct otr_node *n, const char *name, const char *url)
+{
+	struct member *m;
+	size_t         i;
+	o_err          e;
+
+	for (i = 0; i < n->nm; i++)
+		if (strcmp(n->m[i]->name, name) == 0)
+			return;
+	if (n->nm == MAX_MEMBERS || strlen(name) >= sizeof(m->name) ||
+	    strlen(url) >= sizeof(m->url)) {
+		o_log(O_LOG_WARN, "member %s (%s) not added: too many or too "
+		                  "long",
+		    name, url);
+		return;
+	}
+	m = o_calloc(1, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->url, sizeof(m->url), "%s", url);
+	if (feed_url(url, m->feed, sizeof(m->feed)) != O_OK) {
+		o_log(O_LOG_WARN, "member %s: %s", name, o_err_detail());
+		free(m);
+		return;
+	}
+	m->self = strcmp(name, n->name) == 0;
+	if (!m->self) {
+		if ((e = dial_req(n, url, name, &m->req, &m->tls, m)) != O_OK) {
+			o_log(O_LOG_WARN, "member %s: %s", name, o_err_detail());
+			free(m);
+			return;
+		}
+		if (nng_socket_id(n->sub) > 0 &&
+		    otr_tls_dial(n->sub, m->feed, m->tls, n->conf.insecure,
+		        NNG_FLAG_NONBLOCK, NULL) != O_OK)
+			o_log(O_LOG_WARN, "member %s: feed %s: %s", name,
+			    m->feed, o_err_detail());
+		o_log(O_LOG_INFO, "member %s joined at %s", name, url);
+	}
+	n->m[n->nm++] = m;
+}
+
+/* Snapshot of the members (pointers stay valid until stop). */
+static size_t
+members(struct otr_node *n, struct member **out)
+{
+	size_t k;
+
+	pthread_mutex_lock(&n->mtx);
+	k = n->nm;
+	memcpy(out, n->m, k * sizeof(*out));
+	pthread_mutex_unlock(&n->mtx);
+	return k;
+}
+
+static struct oc_val
+members_val(struct otr_node *n)
+{
+	struct member *ms[MAX_MEMBERS];
+	struct oc_val  a = oc_array();
+	size_t         k = members(n, ms), i;
+
+	for (i = 0; i < k; i++) {
+		struct oc_val p = oc_array();
+
+		oc_arr_push(&p, oc_text(ms[i]->name));
+		oc_arr_push(&p, oc_text(ms[i]->url));
+		oc_arr_push(&a, p);
+	}
+	return a;
+}
+
+static void
+members_merge(struct otr_node *n, const struct oc_val *a)
+{
+	size_t i;
+
+	if (a == NULL || a->type != OC_ARRAY)
+		return;
+	pthread_mutex_lock(&n->mtx);
+	for (i = 0; i < oc_arr_len(a); i++) {
+		const struct oc_val *p = oc_arr_at(a, i);
+
+		if (p->type == OC_ARRAY && oc_arr_len(p) == 2 &&
+		    oc_arr_at(p, 0)->type == OC_TEXT &&
+		    oc_arr_at(p, 1)->type == OC_TEXT)
+			member_add(n, (const char *) oc_arr_at(p, 0)->u.s.p,
+			    (const char *) oc_arr_at(p, 1)->u.s.p);
+	}
+	pthread_mutex_unlock(&n->mtx);
+}
+
+/* Rendezvous placement: the r members with the highest
+ * SHA-256(name || id), best first.  Returns r. */
+static size_t
+place(struct member *const *ms, size_t k, int replicas,
+    const struct oc_bid *id, size_t *out)
+{
+	uint64_t score[MAX_MEMBERS];
+	size_t   r = O_MIN((size_t) replicas, k), i, j;
+
+	for (i = 0; i < k; i++) {
+		uint8_t h[32];
+
+		o_sha256_2(ms[i]->name, strlen(ms[i]->name), id->b, OC_BID_LEN,
+		    h);
+		memcpy(&score[i], h, 8);
+	}
+	for (j = 0; j < r; j++) {
+		size_t best = SIZE_MAX;
+
+		for (i = 0; i < k; i++) {
+			size_t q;
+			bool   taken = false;
+
+			for (q = 0; q < j; q++)
+				taken = taken || out[q] == i;
+			if (!taken && (best == SIZE_MAX || score[i] > score[best]))
+				best = i;
+		}
+		out[j] = best;
+	}
+	return r;
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+struct call {
+	struct member *m;
+	struct oc_val  op; /* the request (NULL type: none) */
+	nng_ctx        ctx;
+	nng_aio       *aio;
+	bool           open, recving;
+	o_err          e;   /* transport / envelope outcome */
+	o_err          ae;  /* the answer's code */
+	struct oc_val  ans; /* the answer map */
+	char           detail[200];
+};
+
+static void
+call_fail(struct call *c, o_err e, const char *why)
+{
+	c->e = e;
+	snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
+	    c->m->name, c->m->url, why);
+	if (e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_ECLOSED)
+		atomic_store(&c->m->down_until, now_ms() + DOWN_MS);
+	atomic_fetch_add(&c->m->fails, 1);
+}
+
+static void
+call_answer(struct call *c, const uint8_t *p, size_t len)
+{
+	o_err e = otr_wire_parse_answer(
+	    p, len, &c->ans, &c->ae, c->detail, sizeof(c->detail));
+
+	if (e != O_OK)
+		call_fail(c, O_EBADMSG, o_err_detail());
+	else
+		c->e = O_OK;
+}
+
+/* Run every call with an op, in parallel; this node's own in line. */
+static void
+calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
+{
+	size_t i;
+	int    rv;
+
+	for (i = 0; i < k; i++) {
+		struct call *c = &cs[i];
+		struct o_buf b = { 0 };
+		nng_msg     *msg;
+		int64_t      left = deadline - now_ms();
+
+		c->ans = oc_null();
+		c->e   = O_EUNAVAIL;
+		if (c->op.type == OC_NULL || c->m->self)
+			continue;
+		atomic_fetch_add(&c->m->calls, 1);
+		if (atomic_load(&c->m->npipes) <= 0) {
+			call_fail(c, O_EUNAVAIL, "not connected");
+			continue;
+		}
+		if (left <= 0) {
+			call_fail(c, O_ETIMEDOUT, "no time left");
+			continue;
+		}
+		otr_wire_request(&c->op, &b);
+		if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
+		    nng_msg_append(msg, b.data, b.len) != 0 ||
+		    (rv = nng_ctx_open(&c->ctx, c->m->req)) != 0) {
+			o_buf_fini(&b);
+			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
+			continue;
+		}
+		o_buf_fini(&b);
+		nng_aio_alloc(&c->aio, NULL, NULL);
+		nng_aio_set_timeout(c->aio, (nng_duration) left);
+		nng_aio_set_msg(c->aio, msg);
+		nng_ctx_send(c->ctx, c->aio);
+		c->open = true;
+	}
+	for (i = 0; i < k; i++) { /* our own replica meanwhile */
+		struct call *c = &cs[i];
+
+		if (c->op.type != OC_NULL && c->m->self) {
+			struct o_buf b = { 0 };
+
+			/* through the encoding, as a peer would see it */
+			c->ans = otr_exec(&n->conf.replica, &c->op);
+			oc_encode(&c->ans, &b);
+			oc_val_fini(&c->ans);
+			call_answer(c, b.data, b.len);
+			o_buf_fini(&b);
+		}
+	}
+	for (i = 0; i < k; i++) {
+		struct call *c = &cs[i];
+
+		if (!c->open)
+			continue;
+		nng_aio_wait(c->aio);
+		if ((rv = nng_aio_result(c->aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
+			continue;
+		}
+		c->recving = true;
+		nng_aio_set_timeout(c->aio,
+		    (nng_duration) O_MAX(deadline - now_ms(), 1));
+		nng_ctx_recv(c->ctx, c->aio);
+	}
+	for (i = 0; i < k; i++) {
+		struct call *c = &cs[i];
+		nng_msg     *msg;
+
+		if (!c->open)
+			continue;
+		if (c->recving) {
+			nng_aio_wait(c->aio);
+			if ((rv = nng_aio_result(c->aio)) != 0) {
+				call_fail(c, otr_err_from_nng(rv),
+				    nng_strerror(rv));
+			} else {
+				msg = nng_aio_get_msg(c->aio);
+				call_answer(c, nng_msg_body(msg),
+				    nng_msg_len(msg));
+				nng_msg_free(msg);
+			}
+		}
+		nng_ctx_close(c->ctx);
+		nng_aio_free(c->aio);
+		c->open    = false;
+		c->recving = false;
+	}
+}
+
+static void
+calls_fini(struct call *cs, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		oc_val_fini(&cs[i].op);
+		oc_val_fini(&cs[i].ans);
+	}
+	free(cs);
+}
+
+static struct call *
+calls_new(struct member *const *ms, size_t k)
+{
+	struct call *cs = o_calloc(k + 1, sizeof(*cs));
+	size_t       i;
+
+	for (i = 0; i < k; i++) {
+		cs[i].m   = ms[i];
+		cs[i].op  = oc_null();
+		cs[i].ans = oc_null();
+	}
+	return cs;
+}
+
+/* The call answered with code ok (the answer map is usable). */
+static bool
+answered(const struct call *c)
+{
+	return c->e == O_OK && c->ans.type == OC_MAP;
+}
+
+static int64_t
+deadline_of(struct otr_node *n)
+{
+	return now_ms() + n->timeout_ms;
+}
+
+/* ---- the network transactor: get -------------------------------------- */
+
+struct placed {
+	size_t r;
+	size_t who[8]; /* member indexes, R <= 8 */
+};
+
+static void
+place_all(struct otr_node *n, struct member *const *ms, size_t k,
+    const struct oc_bid *ids, size_t nids, struct placed *pl)
+{
+	size_t i;
+
+	for (i = 0; i < nids; i++)
+		pl[i].r = place(ms, k, O_MIN(n->replicas, 8), &ids[i], pl[i].who);
+}
+
+/* For member j: the indexes of ids it replicates (count returned). */
+static size_t
+member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
+{
+	size_t i, q, c = 0;
+
+	for (i = 0; i < nids; i++)
+		for (q = 0; q < pl[i].r; q++)
+			if (pl[i].who[q] == j) {
+				idx[c++] = i;
+				break;
+			}
+	return c;
+}
+
+/* Send the chosen block to replicas that answered with an older one. */
+static void
+repair(struct otr_node *n, struct member *const *ms, size_t k,
+    const struct oc_get_res *best, const struct oc_get_res *seen /* [k] */,
+    const bool *has /* [k] */, int64_t deadline)
+{
+	struct call *cs = calls_new(ms, k);
+	size_t       j, nrep = 0;
+
+	for (j = 0; j < k; j++) {
+		if (!has[j])
+			continue;
+		if (seen[j].state != OC_GET_UNKNOWN &&
+		    (seen[j].latest_rev > best->latest_rev ||
+		        (seen[j].latest_rev == best->latest_rev &&
+		            oc_aid_eq(&seen[j].latest_aid, &best->latest_aid))))
+			continue;
+		cs[j].op = oc_map();
+		oc_map_set(&cs[j].op, "t", oc_text(OTR_T_INSTALL));
+		oc_map_set(&cs[j].op, "id", oc_bid_val(&best->id));
+		oc_map_set(&cs[j].op, "rev", oc_int(best->latest_rev));
+		oc_map_set(&cs[j].op, "aid", oc_aid_val(&best->latest_aid));
+		oc_map_set(&cs[j].op, "b",
+		    best->state == OC_GET_BLOCK ? oc_val_dup(&best->block)
+		                                : oc_null());
+		nrep++;
+	}
+	if (nrep > 0) {
+		char s[OC_BID_STRLEN];
+
+		calls_run(n, cs, k, deadline);
+		for (j = 0; j < k; j++)
+			if (cs[j].op.type != OC_NULL)
+				o_log(answered(&cs[j]) && cs[j].ae == O_OK
+				        ? O_LOG_DEBUG
+				        : O_LOG_WARN,
+				    "repair of block %s at rev %" PRId64
+				    " on %s: %s",
+				    oc_bid_str(&best->id, s), best->latest_rev,
+				    ms[j]->name,
+				    answered(&cs[j]) ? (cs[j].ae == O_OK
+				                               ? "done"
+				                               : cs[j].detail)
+				                     : cs[j].detail);
+	}
+	calls_fini(cs, k);
+}
+
+static o_err
+net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	struct otr_node   *n = (struct otr_node *) t;
+	struct member     *ms[MAX_MEMBERS];
+	size_t             k = members(n, ms), i, j, q;
+	struct placed     *pl  = o_calloc(nids + 1, sizeof(*pl));
+	size_t            *idx = o_calloc(nids + 1, sizeof(*idx));
+	struct oc_get_res *all = o_calloc((nids + 1) * (k + 1), sizeof(*all));
+	bool              *got = o_calloc((nids + 1) * (k + 1), sizeof(*got));
+	struct call       *cs  = calls_new(ms, k);
+	int64_t            deadline = deadline_of(n);
+
+	place_all(n, ms, k, ids, nids, pl);
+	for (j = 0; j < k; j++) {
+		size_t c = member_ids(pl, nids, j, idx);
+		struct oc_bid *sub;
+
+		if (c == 0)
+			continue;
+		sub = o_malloc(c * sizeof(*sub));
+		for (q = 0; q < c; q++)
+			sub[q] = ids[idx[q]];
+		cs[j].op = oc_map();
+		oc_map_set(&cs[j].op, "t", oc_text(OTR_T_GET));
+		otr_put_ids(&cs[j].op, "ids", sub, c);
+		if (ctx != NULL)
+			otr_put_actx(&cs[j].op, "ctx", ctx);
+		free(sub);
+	}
+	calls_run(n, cs, k, deadline);
+	for (j = 0; j < k; j++) {
+		size_t             c = member_ids(pl, nids, j, idx);
+		struct oc_get_res *res;
+
+		if (c == 0 || !answered(&cs[j]) || cs[j].ae != O_OK)
+			continue;
+		res = o_calloc(c, sizeof(*res));
+		if (otr_get_getres(&cs[j].ans, "r", res, c) != O_OK) {
+			o_log(O_LOG_WARN, "get from %s: %s", ms[j]->name,
+			    o_err_detail());
+			free(res);
+			continue;
+		}
+		for (q = 0; q < c; q++) {
+			all[idx[q] * k + j] = res[q];
+			got[idx[q] * k + j] = true;
+		}
+		free(res);
+	}
+	for (i = 0; i < nids; i++) {
+		struct oc_get_res *row = &all[i * k], *best = NULL;
+		bool              *has = &got[i * k];
+		size_t             nans = 0, need = pl[i].r / 2 + 1, bestn = 0;
+
+		oc_get_res_init(&out[i]);
+		out[i].id = ids[i];
+		for (j = 0; j < k; j++) {
+			size_t cnt = 0, x;
+
+			if (!has[j] || row[j].state == OC_GET_UNKNOWN)
+				continue;
+			nans++;
+			for (x = 0; x < k; x++)
+				cnt += has[x] && row[x].state != OC_GET_UNKNOWN &&
+				    row[x].latest_rev == row[j].latest_rev &&
+				    oc_aid_eq(&row[x].latest_aid,
+				        &row[j].latest_aid);
+			if (best == NULL || row[j].latest_rev > best->latest_rev ||
+			    (row[j].latest_rev == best->latest_rev &&
+			        (cnt > bestn ||
+			            (cnt == bestn &&
+			                row[j].mat_rev > best->mat_rev)))) {
+				best  = &row[j];
+				bestn = cnt;
+			}
+		}
+		if (best == NULL || nans < need) {
+			out[i].state = OC_GET_UNKNOWN;
+			out[i].cause = O_EUNAVAIL;
+			snprintf(out[i].reason, sizeof(out[i].reason),
+			    "%zu of %zu replicas answered (need %zu)", nans,
+			    pl[i].r, need);
+			continue;
+		}
+		if (best->latest_rev > 0 &&
+		    (best->state == OC_GET_ABSENT ||
+		        best->mat_rev == best->latest_rev)) {
+			struct member *rm[8];
+			struct oc_get_res rs[8];
+			bool           rh[8];
+
+			for (q = 0; q < pl[i].r; q++) {
+				rm[q] = ms[pl[i].who[q]];
+				rs[q] = row[pl[i].who[q]];
+				rh[q] = has[pl[i].who[q]];
+			}
+			repair(n, rm, pl[i].r, best, rs, rh, deadline);
+		}
+		out[i]         = *best;
+		*best          = (struct oc_get_res) { 0 };
+		best->block    = oc_null();
+		has[best - row] = false;
+	}
+	for (i = 0; i < nids * k; i++)
+		if (got[i])
+			oc_get_res_fini(&all[i]);
+	calls_fini(cs, k);
+	free(all);
+	free(got);
+	free(idx);
+	free(pl);
+	return O_OK;
+}
+
+/* ---- pend, commit, cancel, status ------------------------------------- */
+
+static void
+exp_remember(struct otr_node *n, const struct oc_aid *aid, int64_t exp)
+{
+	pthread_mutex_lock(&n->emtx);
+	n->exps[n->nexp % NEXP].aid = *aid;
+	n->exps[n->nexp % NEXP].exp = exp;
+	n->nexp++;
+	pthread_mutex_unlock(&n->emtx);
+}
+
+static int64_t
+exp_lookup(struct otr_node *n, const struct oc_aid *aid)
+{
+	int64_t exp = 0;
+	size_t  i;
+
+	pthread_mutex_lock(&n->emtx);
+	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP); i++)
+		if (oc_aid_eq(&n->exps[i].aid, aid))
+			exp = O_MAX(exp, n->exps[i].exp);
+	pthread_mutex_unlock(&n->emtx);
+	return exp;
+}
+
+static struct oc_val
+pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
+    int64_t exp)
+{
+	struct oc_val op = oc_map();
+	struct oc_tfs sub;
+	size_t        q;
+
+	oc_tfs_init(&sub);
+	for (q = 0; q < c; q++) {
+		const struct oc_tfs_ent *e  = &req->tfs->e[idx[q]];
+		struct oc_tf            *tf = oc_tfs_ensure(&sub, &e->id);
+
+		oc_tf_fini(tf);
+		oc_tf_dup(tf, &e->tf);
+	}
+	oc_map_set(&op, "t", oc_text(OTR_T_PEND));
+	oc_map_set(&op, "aid", oc_aid_val(&req->aid));
+	oc_map_set(&op, "rev", oc_int(req->rev));
+	oc_map_set(&op, "tfs", oc_tfs_to_val(&sub));
+	oc_map_set(&op, "pol", oc_int(req->policy));
+	oc_map_set(&op, "exp", oc_int(exp));
+	oc_tfs_fini(&sub);
+	return op;
+}
+
+static struct oc_val
+ids_op(const char *t, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, const size_t *idx, size_t c)
+{
+	struct oc_val op = oc_map(), a = oc_array();
+	size_t        q;
+
+	oc_map_set(&op, "t", oc_text(t));
+	oc_map_set(&op, "aid", oc_aid_val(aid));
+	if (rev > 0)
+		oc_map_set(&op, "rev", oc_int(rev));
+	for (q = 0; q < c; q++)
+		oc_arr_push(&a, oc_bid_val(&ids[idx != NULL ? idx[q] : q]));
+	oc_map_set(&op, "ids", a);
+	return op;
+}
+
+/* The revision member j reported for the q-th of its blocks ("lt"). */
+static int64_t
+lt_of(const struct call *c, size_t q)
+{
+	const struct oc_val *lt = oc_map_arr(&c->ans, "lt"), *p;
+
+	if (lt == NULL || q >= oc_arr_len(lt))
+		return -1;
+	p = oc_arr_at(lt, q);
+	if (p->type != OC_ARRAY || oc_arr_len(p) != 3 ||
+	    oc_arr_at(p, 1)->type != OC_INT)
+		return -1;
+	return oc_arr_at(p, 1)->u.i;
+}
+
+/* Cancel aid on the members flagged in which[] (their placed ids). */
+static void
+cancel_on(struct otr_node *n, struct member *const *ms, size_t k,
+    const struct placed *pl, const struct oc_bid *ids, size_t nids,
+    const struct oc_aid *aid, const bool *which, int64_t deadline)
+{
+	struct call *cs  = calls_new(ms, k);
+	size_t      *idx = o_calloc(nids + 1, sizeof(*idx));
+	size_t       j, c, any = 0;
+
+	for (j = 0; j < k; j++)
+		if (which[j] && (c = member_ids(pl, nids, j, idx)) > 0) {
+			cs[j].op = ids_op(OTR_T_CANCEL, aid, 0, ids, idx, c);
+			any++;
+		}
+	if (any > 0)
+		calls_run(n, cs, k, deadline);
+	calls_fini(cs, k);
+	free(idx);
+}
+
+static o_err
+net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
+    struct oc_txres *res)
+{
+	struct otr_node *n = (struct otr_node *) t;
+	struct member   *ms[MAX_MEMBERS];
+	size_t           k = members(n, ms), nids, i, j, q, c, round;
+	struct oc_bid   *ids;
+	struct placed   *pl;
+	size_t          *idx;
+	int64_t         *lt, exp, deadline = deadline_of(n);
+	bool            *ok, *acc, *behind, stale = false, rival = false;
+	struct call     *cs;
+	char             why[200] = "";
+	o_err            e = O_OK;
+
+	if (req->tfs == NULL || req->tfs->n == 0)
+		return o_err_set(O_EINVAL, "pend: no blocks");
+	nids = req->tfs->n;
+	exp  = req->expiry_ms > 0 ? req->expiry_ms : now_ms() + PEND_TTL_MS;
+	exp_remember(n, &req->aid, exp);
+	ids = o_malloc((nids + 1) * sizeof(*ids));
+	for (i = 0; i < nids; i++)
+		ids[i] = req->tfs->e[i].id;
+	pl     = o_calloc(nids + 1, sizeof(*pl));
+	idx    = o_calloc(nids + 1, sizeof(*idx));
+	lt     = o_calloc((nids + 1) * (k + 1), sizeof(*lt));
+	ok     = o_calloc(k + 1, sizeof(*ok));
+	acc    = o_calloc((nids + 1) * (k + 1), sizeof(*acc));
+	behind = o_calloc(k + 1, sizeof(*behind));
+	place_all(n, ms, k, ids, nids, pl);
+	cs = calls_new(ms, k);
+	for (j = 0; j < k; j++)
+		if ((c = member_ids(pl, nids, j, idx)) > 0)
+			cs[j].op = pend_op(req, idx, c, exp);
+	for (round = 0; round < 2; round++) {
+		bool any_behind = false;
+
+		calls_run(n, cs, k, deadline);
+		for (j = 0; j < k; j++) {
+			if ((c = member_ids(pl, nids, j, idx)) == 0 ||
+			    (round == 1 && !behind[j]))
+				continue;
+			ok[j] = answered(&cs[j]) && cs[j].ae == O_OK;
+			if (answered(&cs[j]) && cs[j].ae == O_ESTALE)
+				stale = true;
+			if (answered(&cs[j]) && cs[j].ae == O_EPENDING)
+				rival = true;
+			if (answered(&cs[j]) &&
+			    (cs[j].ae == O_ESTALE || cs[j].ae == O_EPENDING))
+				(void) otr_get_txres(&cs[j].ans, "x", res);
+			if (!ok[j] && why[0] == '\0')
+				snprintf(why, sizeof(why), "%s",
+				    answered(&cs[j]) ? cs[j].detail
+				                     : cs[j].detail);
+			for (q = 0; q < c; q++) {
+				lt[idx[q] * k + j] = ok[j] ? lt_of(&cs[j], q) : -2;
+				acc[idx[q] * k + j] = ok[j];
+			}
+		}
+		if (stale || round == 1)
+			break;
+		/* a member that accepted on an older block than another
+		 * accepting member would apply the update to the wrong base */
+		memset(behind, 0, (k + 1) * sizeof(*behind));
+		for (i = 0; i < nids; i++) {
+			int64_t mx = -1;
+
+			if (req->tfs->e[i].tf.insert != NULL)
+				continue;
+			for (j = 0; j < k; j++)
+				if (acc[i * k + j])
+					mx = O_MAX(mx, lt[i * k + j]);
+			for (j = 0; j < k; j++)
+				if (acc[i * k + j] && lt[i * k + j] < mx) {
+					behind[j]  = true;
+					any_behind = true;
+				}
+		}
+		if (!any_behind)
+			break;
+		/* cancel there, bring those blocks up to date (a quorum
+		 * read repairs older replicas), pend there again */
+		cancel_on(n, ms, k, pl, ids, nids, &req->aid, behind, deadline);
+		{
+			struct oc_get_res *gr = o_calloc(nids, sizeof(*gr));
+
+			(void) net_get(t, ids, nids, NULL, gr);
+			for (i = 0; i < nids; i++)
+				oc_get_res_fini(&gr[i]);
+			free(gr);
+		}
+		for (j = 0; j < k; j++) {
+			oc_val_fini(&cs[j].op);
+			oc_val_fini(&cs[j].ans);
+			if (behind[j] && (c = member_ids(pl, nids, j, idx)) > 0)
+				cs[j].op = pend_op(req, idx, c, exp);
+		}
+	}
+	for (i = 0; i < nids && e == O_OK; i++) {
+		size_t good = 0, need = pl[i].r / 2 + 1;
+		int64_t mx  = -1;
+
+		for (j = 0; j < k; j++)
+			if (acc[i * k + j])
+				mx = O_MAX(mx, lt[i * k + j]);
+		for (j = 0; j < k; j++)
+			good += acc[i * k + j] &&
+			    (req->tfs->e[i].tf.insert != NULL ||
+			        lt[i * k + j] == mx);
+		if (stale)
+			e = O_ESTALE;
+		else if (good < need)
+			e = rival ? O_EPENDING : O_EUNAVAIL;
+		if (e != O_OK) {
+			char s[OC_BID_STRLEN];
+
+			e = o_err_set(e,
+			    "pend of block %s at rev %" PRId64
+			    ": %zu of %zu replicas accepted (need %zu): %s",
+			    oc_bid_str(&ids[i], s), req->rev, good, pl[i].r,
+			    need, why[0] ? why : "refused");
+		}
+	}
+	if (e != O_OK) {
+		if (res->reason[0] == '\0')
+			snprintf(res->reason, sizeof(res->reason), "%s",
+			    o_err_detail());
+		{
+			char keep[512];
+
+			snprintf(keep, sizeof(keep), "%s", o_err_detail());
+			cancel_on(n, ms, k, pl, ids, nids, &req->aid, ok,
+			    deadline);
+			o_err_set(e, "%s", keep);
+		}
+	}
+	calls_fini(cs, k);
+	free(behind);
+	free(acc);
+	free(ok);
+	free(lt);
+	free(idx);
+	free(pl);
+	free(ids);
+	return e;
+}
+
+static o_err
+net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
+    struct oc_txres *res)
+{
+	struct otr_node *n = (struct otr_node *) t;
+	struct member   *ms[MAX_MEMBERS];
+	size_t           k = members(n, ms), i, j, c, okn = 0, need;
+	struct placed    cpl, *pl;
+	size_t          *idx;
+	int64_t          exp = exp_lookup(n, &req->aid), deadline;
+	bool             stale = false, *crit_member;
+	struct call     *cs;
+	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];
+	o_err            e = O_OK;
+
+	if (req->n == 0)
+		return o_err_set(O_EINVAL, "commit: no blocks");
+	if (exp > 0 && now_ms() > exp - COMMIT_GUARD)
+		return o_err_set(O_EEXPIRED,
+		    "commit of action %s: its pendings expire in %" PRId64
+		    " ms, too close to commit safely",
+		    oc_aid_str(&req->aid, as), exp - now_ms());
+	deadline = exp > 0 ? O_MIN(deadline_of(n), exp - COMMIT_GUARD / 2)
+	                   : deadline_of(n);
+	pl  = o_calloc(req->n + 1, sizeof(*pl));
+	idx = o_calloc(req->n + 2, sizeof(*idx));
+	crit_member = o_calloc(k + 1, sizeof(bool));
+	place_all(n, ms, k, req->ids, req->n, pl);
+	cpl.r = place(ms, k, O_MIN(n->replicas, 8), &req->critical, cpl.who);
+	need  = cpl.r / 2 + 1;
+	for (i = 0; i < cpl.r; i++)
+		crit_member[cpl.who[i]] = true;
+
+	/* phase 1: the critical block's replicas commit it, and with it
+	 * (atomically on each) their other blocks */
+	cs = calls_new(ms, k);
+	for (j = 0; j < k; j++) {
+		struct oc_bid *sub;
+		size_t         q;
+
+		if (!crit_member[j])
+			continue;
+		c   = member_ids(pl, req->n, j, idx);
+		sub = o_malloc((c + 1) * sizeof(*sub));
+		sub[0] = req->critical;
+		for (q = 0; q < c; q++)
+			sub[q + 1] = req->ids[idx[q]];
+		cs[j].op = ids_op(OTR_T_COMMIT, &req->aid, req->rev, sub, NULL,
+		    c + 1);
+		oc_map_set(&cs[j].op, "crit", oc_bid_val(&req->critical));
+		free(sub);
+	}
+	calls_run(n, cs, k, deadline);
+	for (j = 0; j < k; j++) {
+		if (!crit_member[j])
+			continue;
+		if (answered(&cs[j]) && cs[j].ae == O_OK)
+			okn++;
+		else {
+			if (answered(&cs[j]) && cs[j].ae == O_ESTALE) {
+				stale = true;
+				(void) otr_get_txres(&cs[j].ans, "x", res);
+			}
+			if (why[0] == '\0')
+				snprintf(why, sizeof(why), "%s", cs[j].detail);
+		}
+	}
+	calls_fini(cs, k);
+	if (okn < need) {
+		if (stale)
+			e = O_ESTALE;
+		else
+			e = okn > 0 ? O_EUNAVAIL
+			            : (why[0] && strstr(why, "expired") ? O_EEXPIRED
+			                                                : O_EUNAVAIL);
+		e = o_err_set(e,
+		    "commit of action %s at rev %" PRId64
+		    ": critical block %s committed on %zu of %zu replicas "
+		    "(need %zu)%s: %s",
+		    oc_aid_str(&req->aid, as), req->rev,
+		    oc_bid_str(&req->critical, s), okn, cpl.r, need,
+		    okn > 0 ? ", outcome in doubt until read" : "", why);
+		if (res->reason[0] == '\0')
+			snprintf(res->reason, sizeof(res->reason), "%s",
+			    o_err_detail());
+		goto out;
+	}
+	/* decided.  phase 2: members that do not hold the critical block */
+	cs = calls_new(ms, k);
+	c  = 0;
+	for (j = 0; j < k; j++) {
+		size_t m = member_ids(pl, req->n, j, idx);
+
+		if (crit_member[j] || m == 0)
+			continue;
+		cs[j].op = ids_op(
+		    OTR_T_COMMIT, &req->aid, req->rev, req->ids, idx, m);
+		oc_map_set(&cs[j].op, "crit", oc_bid_val(&req->ids[idx[0]]));
+		c++;
+	}
+	if (c > 0) {
+		calls_run(n, cs, k, deadline);
+		for (j = 0; j < k; j++)
+			if (!crit_member[j] && answered(&cs[j]) &&
+			    cs[j].ae != O_OK)
+				o_log(O_LOG_INFO,
+				    "commit of action %s on %s after the "
+				    "decision: %s (readers promote it)",
+				    oc_aid_str(&req->aid, as), ms[j]->name,
+				    cs[j].detail);
+	}
+	calls_fini(cs, k);
+	if (!oc_bid_is_zero(&req->col))
+		otr_node_publish(n, &req->col, req->rev);
+out:
+	free(crit_member);
+	free(idx);
+	free(pl);
+	return e;
+}
+
+static o_err
+net_cancel(struct oc_transactor *t, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t nids)
+{
+	struct otr_node *n = (struct otr_node *) t;
+	struct member   *ms[MAX_MEMBERS];
+	size_t           k = members(n, ms), j;
+	struct placed   *pl  = o_calloc(nids + 1, sizeof(*pl));
+	bool            *all = o_calloc(k + 1, sizeof(bool));
+
+	if (nids > 0) {
+		place_all(n, ms, k, ids, nids, pl);
+		for (j = 0; j < k; j++)
+			all[j] = true;
+		cancel_on(n, ms, k, pl, ids, nids, aid, all, deadline_of(n));
+	}
+	free(all);
+	free(pl);
+	return O_OK;
+}
+
+static o_err
+net_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t nids, uint8_t *out)
+{
+	struct otr_node *n = (struct otr_node *) t;
+	struct member   *ms[MAX_MEMBERS];
+	size_t           k = members(n, ms), i, j, q, c;
+	struct placed   *pl  = o_calloc(nids + 1, sizeof(*pl));
+	size_t          *idx = o_calloc(nids + 1, sizeof(*idx));
+	size_t          *cnt = o_calloc((nids + 1) * 4, sizeof(*cnt));
+	struct call     *cs  = calls_new(ms, k);
+	o_err            e   = O_OK;
+
+	place_all(n, ms, k, ids, nids, pl);
+	for (j = 0; j < k; j++)
+		if ((c = member_ids(pl, nids, j, idx)) > 0)
+			cs[j].op = ids_op(OTR_T_STATUS, aid, rev, ids, idx, c);
+	calls_run(n, cs, k, deadline_of(n));
+	for (j = 0; j < k; j++) {
+		const struct oc_val *st;
+
+		c = member_ids(pl, nids, j, idx);
+		if (c == 0 || !answered(&cs[j]) ||
+		    (st = oc_map_arr(&cs[j].ans, "st")) == NULL ||
+		    oc_arr_len(st) != c)
+			continue;
+		for (q = 0; q < c; q++) {
+			const struct oc_val *v = oc_arr_at(st, q);
+
+			if (v->type == OC_INT && v->u.i >= 0 && v->u.i < 4)
+				cnt[idx[q] * 4 + (size_t) v->u.i]++;
+		}
+	}
+	for (i = 0; i < nids; i++) {
+		size_t *ct = &cnt[i * 4];
+
+		/* a commit on any replica wins (readers roll it forward) */
+		if (ct[OC_ST_COMMITTED] > 0)
+			out[i] = OC_ST_COMMITTED;
+		else if (ct[OC_ST_PENDING] > 0)
+			out[i] = OC_ST_PENDING;
+		else if (ct[OC_ST_ABORTED] >= pl[i].r / 2 + 1)
+			out[i] = OC_ST_ABORTED;
+		else {
+			out[i] = OC_ST_UNKNOWN;
+			e      = o_err_set(O_EUNAVAIL,
+			         "status: too few replicas answered");
+		}
+	}
+	calls_fini(cs, k);
+	free(cnt);
+	free(idx);
+	free(pl);
+	return e;
+}
+
+static const struct oc_transactor_ops net_ops = {
+	.get    = net_get,
+	.pend   = net_pend,
+	.commit = net_commit,
+	.cancel = net_cancel,
+	.status = net_status,
+};
+
+struct oc_transactor *
+otr_node_transactor(struct otr_node *n)
+{
+	return &n->base;
+}
+
+/* ---- the server, gossip and the feed ---------------------------------- */
+
+static struct oc_val
+hello_answer(struct otr_node *n, const struct oc_val *op)
+{
+	char          name[64], url[256];
+	struct oc_val a;
+
+	if (otr_get_text(op, "name", name, sizeof(name)) != O_OK ||
+	    otr_get_text(op, "url", url, sizeof(url)) != O_OK)
+		return otr_wire_answer(O_EBADMSG, o_err_detail());
+	pthread_mutex_lock(&n->mtx);
+	member_add(n, name, url);
+	pthread_mutex_unlock(&n->mtx);
+	members_merge(n, oc_map_arr(op, "members"));
+	a = otr_wire_answer(O_OK, "");
+	oc_map_set(&a, "members", members_val(n));
+	return a;
+}
+
+static struct oc_val
+hello_op(struct otr_node *n)
+{
+	struct oc_val op = oc_map();
+
+	oc_map_set(&op, "t", oc_text(OTR_T_HELLO));
+	oc_map_set(&op, "name", oc_text(n->name));
+	oc_map_set(&op, "url", oc_text(n->url));
+	oc_map_set(&op, "members", members_val(n));
+	return op;
+}
+
+static void
+peer_addr(nng_msg *msg, char *out, size_t cap)
+{
+	nng_sockaddr sa;
+	nng_pipe     p = nng_msg_get_pipe(msg);
+
+	snprintf(out, cap, "unknown");
+	if (nng_pipe_id(p) > 0 &&
+	    nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 &&
+	    sa.s_family == NNG_AF_INET) {
+		const uint8_t *a = (const uint8_t *) &sa.s_in.sa_addr;
+
+		snprintf(out, cap, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
+		    (unsigned) ntohs(sa.s_in.sa_port));
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct otr_node *n = arg;
+	nng_ctx          ctx;
+	nng_aio         *aio;
+
+	if (nng_ctx_open(&ctx, n->rep) != 0 ||
+	    nng_aio_alloc(&aio, NULL, NULL) != 0)
+		return NULL;
+	while (!atomic_load(&n->stop)) {
+		struct oc_val op, ans;
+		struct o_buf  b = { 0 };
+		nng_msg      *msg;
+		int           rv;
+		o_err         e;
+
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		if ((rv = nng_aio_result(aio)) != 0) {
+			if (rv == NNG_ECLOSED)
+				break;
+			continue;
+		}
+		msg = nng_aio_get_msg(aio);
+		e   = otr_wire_parse_request(
+		      nng_msg_body(msg), nng_msg_len(msg), &op);
+		if (e != O_OK) {
+			char who[64];
+
+			peer_addr(msg, who, sizeof(who));
+			o_log(O_LOG_WARN, "bad request from %s: %s", who,
+			    o_err_detail());
+			ans = otr_wire_answer(e, o_err_detail());
+		} else if (strcmp(oc_map_text(&op, "t"), OTR_T_HELLO) == 0) {
+			ans = hello_answer(n, &op);
+		} else {
+			ans = otr_exec(&n->conf.replica, &op);
+		}
+		oc_val_fini(&op);
+		oc_encode(&ans, &b);
+		oc_val_fini(&ans);
+		nng_msg_clear(msg);
+		if (nng_msg_append(msg, b.data, b.len) != 0) {
+			nng_msg_free(msg);
+			o_buf_fini(&b);
+			continue;
+		}
+		o_buf_fini(&b);
+		nng_aio_set_msg(aio, msg);
+		nng_ctx_send(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			nng_msg_free(nng_aio_get_msg(aio));
+	}
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	return NULL;
+}
+
+/* One hello round with every member: the membership spreads. */
+static void
+gossip_once(struct otr_node *n)
+{
+	struct member *ms[MAX_MEMBERS];
+	size_t         k = members(n, ms), j;
+	struct call   *cs = calls_new(ms, k);
+
+	for (j = 0; j < k; j++)
+		if (!ms[j]->self)
+			cs[j].op = hello_op(n);
+	calls_run(n, cs, k, now_ms() + 1000);
+	for (j = 0; j < k; j++)
+		if (answered(&cs[j]) && cs[j].ae == O_OK)
+			members_merge(n, oc_map_arr(&cs[j].ans, "members"));
+	calls_fini(cs, k);
+}
+
+static void *
+gossip(void *arg)
+{
+	struct otr_node *n = arg;
+	int              i;
+
+	while (!atomic_load(&n->stop)) {
+		gossip_once(n);
+		for (i = 0; i < 10 && !atomic_load(&n->stop); i++)
+			o_sleep_ms(100);
+	}
+	return NULL;
+}
+
+static void *
+feed(void *arg)
+{
+	struct otr_node *n = arg;
+
+	while (!atomic_load(&n->stop)) {
+		nng_msg      *msg;
+		struct oc_val m;
+		struct oc_bid col;
+		int64_t       rev = 0;
+		char          from[64];
+		int           rv;
+
+		if ((rv = nng_recvmsg(n->sub, &msg, 0)) != 0) {
+			if (rv == NNG_ECLOSED)
+				break;
+			continue;
+		}
+		if (oc_decode_lim(nng_msg_body(msg), nng_msg_len(msg), &m,
+		        &oc_limits_default) == O_OK) {
+			if (m.type == OC_MAP &&
+			    otr_get_bid(&m, "col", &col) == O_OK &&
+			    otr_get_int(&m, "rev", &rev) == O_OK &&
+			    otr_get_text(&m, "from", from, sizeof(from)) ==
+			        O_OK &&
+			    strcmp(from, n->name) != 0 &&
+			    n->conf.on_change != NULL)
+				n->conf.on_change(n->conf.change_arg, &col, rev);
+			oc_val_fini(&m);
+		}
+		nng_msg_free(msg);
+	}
+	return NULL;
+}
+
+void
+otr_node_publish(struct otr_node *n, const struct oc_bid *col, int64_t rev)
+{
+	struct oc_val m = oc_map();
+	struct o_buf  b = { 0 };
+
+	oc_map_set(&m, "v", oc_int(OTR_WIRE_VERSION));
+	oc_map_set(&m, "col", oc_bid_val(col));
+	oc_map_set(&m, "rev", oc_int(rev));
+	oc_map_set(&m, "from", oc_text(n->name));
+	oc_encode(&m, &b);
+	oc_val_fini(&m);
+	(void) nng_send(n->pub, b.data, b.len, NNG_FLAG_NONBLOCK);
+	o_buf_fini(&b);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+/* Hello to url until it answers or the deadline passes. */
+static o_err
+join_one(struct otr_node *n, const char *url, int64_t deadline)
+{
+	struct member tmp;
+	struct member *ms[1] = { &tmp };
+	struct call   *cs;
+	o_err          e;
+
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.name, sizeof(tmp.name), "(joining)");
+	snprintf(tmp.url, sizeof(tmp.url), "%s", url);
+	if ((e = dial_req(n, url, NULL, &tmp.req, &tmp.tls, &tmp)) != O_OK)
+		return e;
+	e = O_ETIMEDOUT;
+	while (now_ms() < deadline) {
+		if (atomic_load(&tmp.npipes) <= 0) {
+			o_sleep_ms(20);
+			continue;
+		}
+		cs       = calls_new(ms, 1);
+		cs[0].op = hello_op(n);
+		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
+		if (answered(&cs[0]) && cs[0].ae == O_OK) {
+			members_merge(n, oc_map_arr(&cs[0].ans, "members"));
+			e = O_OK;
+		} else {
+			e = o_err_set(O_EUNAVAIL, "%s", cs[0].detail);
+		}
+		calls_fini(cs, 1);
+		if (e == O_OK)
+			break;
+		o_sleep_ms(100);
+	}
+	nng_close(tmp.req);
+	if (tmp.tls != NULL)
+		nng_tls_config_free(tmp.tls);
+	if (e == O_ETIMEDOUT)
+		e = o_err_set(O_EUNAVAIL, "no connection to %s", url);
+	return e;
+}
+
+o_err
+otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
+{
+	struct otr_node *n;
+	int64_t          deadline;
+	size_t           i, nw = 0;
+	int              rv;
+	o_err            e;
+
+	*out = NULL;
+	if (conf->name == NULL || conf->listen_url == NULL ||
+	    conf->replica.tx == NULL ||
+	    (!conf->insecure && conf->certs_dir == NULL))
+		return o_err_set(O_EINVAL,
+		    "a node needs a name, a listen URL, a replica and "
+		    "(unless insecure) a cluster directory");
+	n = o_calloc(1, sizeof(*n));
+	n->base.ops = &net_ops;
+	n->conf     = *conf;
+	snprintf(n->name, sizeof(n->name), "%s", conf->name);
+	snprintf(n->url, sizeof(n->url), "%s", conf->listen_url);
+	n->certs      = conf->certs_dir ? o_strdup(conf->certs_dir) : NULL;
+	n->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
+	n->replicas   = conf->replicas > 0 ? O_MIN(conf->replicas, 8) : 3;
+	pthread_mutex_init(&n->mtx, NULL);
+	pthread_mutex_init(&n->emtx, NULL);
+	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)
+		goto fail;
+	if (!conf->insecure &&
+	    (e = otr_tls_config_alloc(n->certs, n->name, OTR_TLS_SERVER, NULL,
+	         &n->srv_tls)) != O_OK)
+		goto fail;
+	if ((rv = nng_rep0_open(&n->rep)) != 0 ||
+	    (rv = nng_pub0_open(&n->pub)) != 0 ||
+	    (rv = nng_sub0_open(&n->sub)) != 0) {
+		e = nfail(rv, "sockets for", n->url);
+		goto fail;
+	}
+	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
+	nng_socket_set_size(n->sub, NNG_OPT_RECVMAXSZ, 4096);
+	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMAXT, 1000);
+	(void) otr_tls_guard(n->rep);
+	if ((e = otr_tls_listen(n->rep, n->url, n->srv_tls, conf->insecure,
+	         NULL)) != O_OK ||
+	    (e = otr_tls_listen(n->pub, n->feed, n->srv_tls, conf->insecure,
+	         NULL)) != O_OK)
+		goto fail;
+	pthread_mutex_lock(&n->mtx);
+	member_add(n, n->name, n->url);
+	pthread_mutex_unlock(&n->mtx);
+	for (nw = 0; nw < NWORKERS; nw++)
+		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0)
+			break;
+	deadline = now_ms() + O_MAX(n->timeout_ms, 10000);
+	for (i = 0; i < conf->njoin; i++) {
+		if ((e = join_one(n, conf->join[i], deadline)) == O_OK)
+			break;
+		o_log(O_LOG_WARN, "join %s: %s", conf->join[i], o_err_detail());
+	}
+	if (conf->njoin > 0 && e != O_OK) {
+		e = o_err_set(O_EUNAVAIL,
+		    "could not join the cluster: no member answered at "
+		    "%s%s within %" PRId64 " ms",
+		    conf->join[0], conf->njoin > 1 ? " (or the others)" : "",
+		    O_MAX(n->timeout_ms, 10000));
+		goto fail_threads;
+	}
+	gossip_once(n); /* the members learn each other */
+	{
+		struct member *ms[MAX_MEMBERS];
+		size_t         k, j, up;
+
+		do { /* wait (bounded) for connections to every member */
+			k  = members(n, ms);
+			up = 0;
+			for (j = 0; j < k; j++)
+				up += ms[j]->self ||
+				    atomic_load(&ms[j]->npipes) > 0;
+			if (up == k)
+				break;
+			o_sleep_ms(20);
+		} while (now_ms() < deadline);
+	}
+	if (pthread_create(&n->gossip, NULL, gossip, n) != 0 ||
+	    pthread_create(&n->feedt, NULL, feed, n) != 0) {
+		e = o_err_set(O_EINTERNAL, "cannot start node threads");
+		goto fail_threads;
+	}
+	n->started_threads = true;
+	*out = n;
+	o_log(O_LOG_INFO, "node %s serving at %s (feed %s), %zu members",
+	    n->name, n->url, n->feed, n->nm);
+	return O_OK;
+fail_threads:
+	atomic_store(&n->stop, true);
+	nng_close(n->rep);
+	for (i = 0; i < nw; i++)
+		pthread_join(n->workers[i], NULL);
+	nw = 0;
+fail:
+	{
+		char keep[512];
+
+		snprintf(keep, sizeof(keep), "%s", o_err_detail());
+		n->started_threads = false;
+		otr_node_stop(n);
+		return o_err_set(e, "%s", keep);
+	}
+}
+
+void
+otr_node_stop(struct otr_node *n)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	atomic_store(&n->stop, true);
+	nng_close(n->rep);
+	nng_close(n->sub);
+	nng_close(n->pub);
+	if (n->started_threads) {
+		for (i = 0; i < NWORKERS; i++)
+			pthread_join(n->workers[i], NULL);
+		pthread_join(n->gossip, NULL);
+		pthread_join(n->feedt, NULL);
+	}
+	for (i = 0; i < n->nm; i++) {
+		if (!n->m[i]->self) {
+			nng_close(n->m[i]->req);
+			if (n->m[i]->tls != NULL)
+				nng_tls_config_free(n->m[i]->tls);
+		}
+		free(n->m[i]);
+	}
+	if (n->srv_tls != NULL)
+		nng_tls_config_free(n->srv_tls);
+	pthread_mutex_destroy(&n->mtx);
+	pthread_mutex_destroy(&n->emtx);
+	free(n->certs);
+	free(n);
+}
+
+void
+otr_node_counts(struct otr_node *n, size_t *nmem, size_t *up)
+{
+	struct member *ms[MAX_MEMBERS];
+	size_t         k = members(n, ms), j;
+
+	*nmem = k;
+	*up   = 0;
+	for (j = 0; j < k; j++)
+		*up += ms[j]->self || atomic_load(&ms[j]->npipes) > 0;
+}
+
+void
+otr_node_status(struct otr_node *n, struct o_buf *out)
+{
+	struct member *ms[MAX_MEMBERS];
+	size_t         k = members(n, ms), j;
+	char           line[512];
+
+	snprintf(line, sizeof(line),
+	    "cluster: node %s at %s, %zu members, replicas %d\n", n->name,
+	    n->url, k, n->replicas);
+	o_buf_append(out, line, strlen(line));
+	for (j = 0; j < k; j++) {
+		bool up = ms[j]->self || atomic_load(&ms[j]->npipes) > 0;
+
+		snprintf(line, sizeof(line),
+		    "  peer %-16s %-32s %s  calls %" PRIuFAST64
+		    " failed %" PRIuFAST64 "\n",
+		    ms[j]->name, ms[j]->url,
+		    ms[j]->self ? "self" : up ? "up" : "down",
+		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails));
+		o_buf_append(out, line, strlen(line));
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * node.h - a cluster node: membership, the peer server, and the network
+ * transactor (DESIGN.md section 5; docs/PROTOCOL.md).
+ *
+ * A node serves its own replica (struct otr_replica) to peers on a rep0
+ * socket and reaches the other members through one req0 socket each.  Its
+ * transactor places every block on R members by rendezvous hashing over
+ * SHA-256(member name || block id), sends each member one request with
+ * all of its blocks, many in flight at once, and needs a majority of each
+ * block's replicas for every pend, commit and read.
+ */
+#ifndef OTR_NODE_H
+#define OTR_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/o_util.h"
+#include "core/transactor.h"
+#include "transport/exec.h"
+
+struct otr_node_conf {
+	const char *name;       /* this node's name (its certificate's) */
+	const char *listen_url; /* tls+tcp://HOST:PORT (tcp:// if insecure) */
+	const char *const *join; /* URLs of members to join (may be empty) */
+	size_t      njoin;
+	const char *certs_dir; /* cluster directory (transport/pki.h) */
+	bool        insecure;  /* plain tcp://, no certificates */
+	int         replicas;  /* R, default 3 */
+	int64_t     timeout_ms; /* per operation, default 5000 */
+	struct otr_replica replica;
+	/* A commit of collection col at rev was announced (feed thread). */
+	void (*on_change)(void *arg, const struct oc_bid *col, int64_t rev);
+	void *change_arg;
+};
+
+struct otr_node;
+
+/*
+ * Start: listen, dial the join URLs and learn the membership from the
+ * first that answers (within timeout_ms; O_EUNAVAIL naming the URLs if
+ * none does).  No join URLs: a cluster of one, others join it.
+ */
+o_err otr_node_start(const struct otr_node_conf *conf, struct otr_node **out);
+void  otr_node_stop(struct otr_node *n);
+
+/* The network transactor (borrowed; valid until otr_node_stop). */
+struct oc_transactor *otr_node_transactor(struct otr_node *n);
+
+/* Announce a commit of collection col at rev to every member's feed. */
+void otr_node_publish(struct otr_node *n, const struct oc_bid *col,
+    int64_t rev);
+
+/* Human text: one line per member with its URL and state. */
+void otr_node_status(struct otr_node *n, struct o_buf *out);
+/* Number of members (this node included) and how many are connected. */
+void otr_node_counts(struct otr_node *n, size_t *members, size_t *up);
+
+#endif /* OTR_NODE_H */

@@ -1,0 +1,72 @@
+/*
+ * wire.h - the peer protocol's messages (docs/PROTOCOL.md has the tables).
+ *
+ * A message is one deterministic CBOR map (core/codec.h), at most
+ * OTR_MSG_MAX bytes.  A request is {v: 1, op: {t: NAME, ...}} and its
+ * answer {v: 1, e: int, d: text, ...}: e is the o_err code (0 = O_OK, the
+ * numbering of core/o_err.h is part of the protocol), d its detail.
+ *
+ * The functions below turn the transactor's C structures into map fields
+ * and back.  Decoders are the trust boundary for bytes from the network:
+ * every field is type- and shape-checked, and a bad message is O_EBADMSG
+ * with a detail naming the field; nothing is trusted to be well formed.
+ */
+#ifndef OTR_WIRE_H
+#define OTR_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/o_err.h"
+#include "core/o_util.h"
+#include "core/transactor.h"
+#include "core/val.h"
+
+#define OTR_WIRE_VERSION 1
+#define OTR_MSG_MAX      (16u << 20) /* bytes per message */
+
+/* Operation names (the "t" field). */
+#define OTR_T_GET     "get"
+#define OTR_T_PEND    "pend"
+#define OTR_T_COMMIT  "commit"
+#define OTR_T_CANCEL  "cancel"
+#define OTR_T_STATUS  "status"
+#define OTR_T_INSTALL "install"
+#define OTR_T_HELLO   "hello"
+
+/* Envelope.  Takes op (moved); appends the encoding to out. */
+void  otr_wire_request(struct oc_val *op, struct o_buf *out);
+/* Decode a request: *op gets the "op" map (caller finis). */
+o_err otr_wire_parse_request(const uint8_t *p, size_t n, struct oc_val *op);
+/* An answer map with e and d set; the caller adds fields and encodes. */
+struct oc_val otr_wire_answer(o_err e, const char *detail);
+/* Decode an answer: *ans the map, *e its code, detail copied (may be NULL). */
+o_err otr_wire_parse_answer(const uint8_t *p, size_t n, struct oc_val *ans,
+    o_err *e, char *detail, size_t cap);
+
+/* Field helpers (set into / read from map m). */
+void  otr_put_ids(struct oc_val *m, const char *k, const struct oc_bid *ids,
+     size_t n);
+o_err otr_get_ids(const struct oc_val *m, const char *k, struct oc_bid **ids,
+    size_t *n);
+o_err otr_get_bid(const struct oc_val *m, const char *k, struct oc_bid *out);
+o_err otr_get_aid(const struct oc_val *m, const char *k, struct oc_aid *out);
+o_err otr_get_int(const struct oc_val *m, const char *k, int64_t *out);
+o_err otr_get_text(const struct oc_val *m, const char *k, char *out,
+    size_t cap);
+
+void  otr_put_actx(struct oc_val *m, const char *k, const struct oc_actx *c);
+o_err otr_get_actx(const struct oc_val *m, const char *k, struct oc_actx *c,
+    bool *present);
+
+void  otr_put_txres(struct oc_val *m, const char *k, const struct oc_txres *r);
+o_err otr_get_txres(const struct oc_val *m, const char *k, struct oc_txres *r);
+
+void  otr_put_getres(struct oc_val *m, const char *k,
+     const struct oc_get_res *r, size_t n);
+/* Exactly n results expected (else O_EBADMSG); out[n] initialised here. */
+o_err otr_get_getres(const struct oc_val *m, const char *k,
+    struct oc_get_res *out, size_t n);
+
+#endif /* OTR_WIRE_H */
