@@ -92,7 +92,7 @@ node_down(int i, bool keep_dir)
 static void
 setup(void)
 {
-	base_port = 20000 + (getpid() % 2000) * 20;
+	base_port = 12000 + (getpid() % 1000) * 50;
 	memset(nodes, 0, sizeof(nodes));
 }
 
