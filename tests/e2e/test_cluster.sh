@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test_cluster.sh - three nodes on 127.0.0.1 over mutual TLS, a mount on
+# each: membership, a diary appended from every mount at once (identical
+# everywhere, every acknowledged line once, each writer in order), kill -9
+# of one node while writers go on, a minority that fails instead of
+# hanging, a node of another CA refused.
+. "$(dirname "$0")/e2e_lib.sh"
+
+PORT=$((21000 + ($$ % 400) * 100))
+declare -A PID
+CA=$TMP/certs
+
+url() { echo "tls+tcp://127.0.0.1:$((PORT + 10 * $1))"; }
+
+cluster_cleanup() {
+	local i
+	for i in 1 2 3 4; do
+		if [ -n "${PID[$i]:-}" ]; then
+			kill -KILL "${PID[$i]}" 2>/dev/null
+			wait "${PID[$i]}" 2>/dev/null
+		fi
+		grep -qs " $TMP/m$i fuse.optimfs " /proc/mounts &&
+			fusermount3 -u -z "$TMP/m$i" 2>/dev/null
+	done
+	for i in 1 2 3 4; do
+		[ -s "$TMP/n$i.log" ] && { echo "--- n$i log (tail)"; tail -n 15 "$TMP/n$i.log"; } >&2
+	done
+	return 0
+}
+trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
+
+# start_node I [JOIN-NODE]: mount $TMP/mI as node nI
+start_node() {
+	local i=$1 join=()
+	[ $# -gt 1 ] && join=(--join "$(url "$2")")
+	mkdir -p "$TMP/m$i"
+	"$OPTIMFS_BIN" mount "$TMP/m$i" --data "$TMP/d$i" -f -o auto_unmount \
+		--listen "$(url "$i")" "${join[@]}" --certs "$CA" --name "n$i" \
+		>>"$TMP/n$i.log" 2>&1 &
+	PID[$i]=$!
+	for _ in $(seq 150); do
+		[ -e "$TMP/m$i/.optimfs/status" ] && return 0
+		kill -0 "${PID[$i]}" 2>/dev/null || fail "n$i exited: $(tail -n 3 "$TMP/n$i.log")"
+		sleep 0.1
+	done
+	fail "n$i: not mounted after 15 s"
+}
+
+kill_node() {
+	kill -KILL "${PID[$1]}"
+	wait "${PID[$1]}" 2>/dev/null || true
+	PID[$1]=
+	for _ in $(seq 50); do
+		grep -qs " $TMP/m$1 fuse.optimfs " /proc/mounts || return 0
+		sleep 0.1
+	done
+	fusermount3 -u -z "$TMP/m$1"
+}
+
+members_up() { # members_up I N: node I's status shows N members up or self
+	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
+}
+
+step "certificates for n1..n3, and n4 of another CA"
+"$OPTIMFS_BIN" init "$CA" --name n1 >/dev/null
+"$OPTIMFS_BIN" node add "$CA" n2 >/dev/null
+"$OPTIMFS_BIN" node add "$CA" n3 >/dev/null
+"$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
+
+step "three nodes, each mounted, learn each other"
+start_node 1
+start_node 2 1
+start_node 3 1
+for i in 1 2 3; do wait_for "n$i sees 3 members up" 15 members_up "$i" 3; done
+grep -q 'cluster: node n2' "$TMP/m2/.optimfs/status" || fail "status does not name the node"
+
+step "a diary created on one mount is read on the others"
+"$OPTIMFS_BIN" diary create "$TMP/m1/log"
+echo "first line" >>"$TMP/m1/log"
+expect_eq "cat on m2" "first line" "$(cat "$TMP/m2/log")"
+expect_eq "cat on m3" "first line" "$(cat "$TMP/m3/log")"
+
+step "three writers on three mounts append at once"
+writer() { # writer I N: append "wI k" for k = 1..N, log acknowledged ones
+	local k
+	for k in $(seq "$2"); do
+		echo "w$1 $k" >>"$TMP/m$1/log" && echo "$k" >>"$TMP/ack$1" || return 1
+	done
+}
+writer 1 150 & W1=$!
+writer 2 150 & W2=$!
+writer 3 150 & W3=$!
+wait $W1 || fail "writer 1 failed"
+wait $W2 || fail "writer 2 failed"
+wait $W3 || fail "writer 3 failed"
+cat "$TMP/m1/log" >"$TMP/c1"
+cat "$TMP/m2/log" >"$TMP/c2"
+cat "$TMP/m3/log" >"$TMP/c3"
+cmp "$TMP/c1" "$TMP/c2" || fail "m1 and m2 show different diaries"
+cmp "$TMP/c1" "$TMP/c3" || fail "m1 and m3 show different diaries"
+expect_eq "lines" 451 "$(wc -l <"$TMP/c1")"
+for i in 1 2 3; do
+	grep "^w$i " "$TMP/c1" | awk '{print $2}' >"$TMP/got$i"
+	acked_in_order "$TMP/ack$i" "$TMP/got$i" || fail "writer $i lost a line"
+	expect_eq "writer $i lines" 150 "$(wc -l <"$TMP/got$i")"
+done
+grep -vqE '^(w[123] [0-9]+|first line)$' "$TMP/c1" && fail "a torn line"
+
+step "kill -9 one node while two writers go on; it catches up"
+rm -f "$TMP"/ack*
+writer 1 100 & W1=$!
+writer 2 100 & W2=$!
+sleep 0.3
+kill_node 3
+wait $W1 || fail "writer 1 failed with one node of three down"
+wait $W2 || fail "writer 2 failed with one node of three down"
+start_node 3 1
+wait_for "n3 back" 15 members_up 3 3
+cat "$TMP/m1/log" >"$TMP/c1"
+cat "$TMP/m3/log" >"$TMP/c3"
+cmp "$TMP/c1" "$TMP/c3" || fail "the restarted node shows another diary"
+expect_eq "lines" 651 "$(wc -l <"$TMP/c1")"
+
+step "two of three down: writes fail instead of hanging, and resume"
+kill_node 2
+kill_node 3
+t0=$(date +%s)
+if echo "no quorum" >>"$TMP/m1/log" 2>"$TMP/err"; then
+	fail "an append without a majority was acknowledged"
+fi
+[ $(($(date +%s) - t0)) -lt 120 ] || fail "the failing append took too long"
+start_node 2 1
+wait_for "n2 back" 15 members_up 1 2
+echo "quorum again" >>"$TMP/m1/log" || fail "append after the majority returned"
+tail -n 1 "$TMP/m1/log" | grep -qx "quorum again" || fail "last line"
+
+step "a node with a certificate of another CA is refused"
+if "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
+	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1; then
+	fail "n4 joined with a foreign certificate"
+fi
+grep -q "could not join" "$TMP/n4.out" || fail "n4: $(cat "$TMP/n4.out")"
+members_up 1 2 || fail "n4 appears among n1's members"
+
+step "unmount"
+for i in 1 2; do
+	"$OPTIMFS_BIN" umount "$TMP/m$i" || fail "umount m$i"
+	wait "${PID[$i]}" || fail "n$i exit status"
+	PID[$i]=
+done
+echo "PASS"
