@@ -111,7 +111,9 @@ repo_close(void)
 static void
 ns_open_opts(struct ofs_ns **ns, bool async, int64_t interval)
 {
-	struct ofs_ns_opts o = { async, interval, journal_new() };
+	struct ofs_ns_opts o = { .async = async,
+		.commit_interval_ms         = interval,
+		.journal                    = journal_new() };
 
 	ok(ofs_ns_open(env.tx, &o, ns), "open namespace");
 }
