@@ -34,10 +34,9 @@
  *     skip or repeat the others.
  *
  * Locks.  f_mtx guards the worker and notification counts and the
- * namespace's closing;
- * r_mtx guards one control request; d_mtx one open directory.  None is
- * held while calling the namespace, and they never nest (order, should
- * that change: f_mtx, then r_mtx).
+ * namespace's closing; r_mtx guards one control request; d_mtx one open
+ * directory.  None is held while calling the namespace, and they never
+ * nest (order, should that change: f_mtx, then r_mtx).
  */
 #define FUSE_USE_VERSION 314
 

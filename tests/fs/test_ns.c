@@ -842,6 +842,26 @@ Test(ns, cross_directory_rename_is_one_transaction, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* env.ns writes n bytes 'X' (w, n bytes) to a new file name and commits;
+ * nb refreshes its root and reads them (into r).  *a, *ba: its inodes. */
+static void
+big_x_seen(struct ofs_ns *nb, const char *name, uint8_t *w, uint8_t *r,
+    size_t n, uint64_t *a, uint64_t *ba)
+{
+	size_t got = 0;
+
+	*a = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
+	memset(w, 'X', n);
+	ok(ofs_write(env.ns, *a, 0, 0, w, n, false), "write X");
+	ok(ofs_flush(env.ns, *a, 0, true), "flush");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	*ba = lookup_(nb, OFS_ROOT_INO, name);
+	ok(ofs_read(nb, *ba, 0, n, r, &got), "read b");
+	cr_assert_eq(got, n);
+	cr_assert_eq(r[0], 'X');
+	cr_assert_eq(r[n - 1], 'X');
+}
+
 /* Another namespace rewrites a piece-stored file: after a refresh this
  * one reads the new pieces, not its open collection's old ones. */
 Test(ns, refresh_reads_another_mounts_new_pieces, .init = setup,
@@ -854,14 +874,7 @@ Test(ns, refresh_reads_another_mounts_new_pieces, .init = setup,
 	uint64_t        a, ba;
 
 	ns_open_opts(&nb, false, 0);
-	a = create_(env.ns, OFS_ROOT_INO, "a", OFS_FILE);
-	memset(w, 'X', n);
-	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write X");
-	ok(ofs_flush(env.ns, a, 0, true), "flush");
-	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
-	ba = lookup_(nb, OFS_ROOT_INO, "a");
-	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
-	cr_assert_eq(r[0], 'X');
+	big_x_seen(nb, "a", w, r, n, &a, &ba);
 	memset(w, 'Y', n);
 	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write Y");
 	ok(ofs_flush(env.ns, a, 0, true), "flush");
@@ -2295,15 +2308,7 @@ Test(ns, changed_piece_collection_drops_clean_pieces, .init = setup,
 	int64_t         rev;
 
 	ns_open_peer(&nb, true, 600000);
-	a = create_(env.ns, OFS_ROOT_INO, "big", OFS_FILE);
-	memset(w, 'X', n);
-	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write X");
-	ok(ofs_flush(env.ns, a, 0, true), "flush");
-	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
-	ba = lookup_(nb, OFS_ROOT_INO, "big");
-	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
-	cr_assert_eq(got, n);
-	cr_assert_eq(r[n - 1], 'X');
+	big_x_seen(nb, "big", w, r, n, &a, &ba);
 	memset(w, 'Y', n);
 	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write Y");
 	ok(ofs_flush(env.ns, a, 0, true), "flush");
