@@ -18,16 +18,25 @@
  *     mount is async; fsync always waits.  Metadata operations (mkdir,
  *     rename, unlink, chmod) are committed by the namespace's committer
  *     within the commit interval, and at unmount.
+ *   - Cross-mount visibility.  A namespace opened shared (a cluster
+ *     node) refreshes at open and opendir (close-to-open) and, for state
+ *     older than a short bound, at lookup and getattr (ns.h).  Entry and
+ *     attribute timeouts are at most a second (diaries' attributes are
+ *     not cached at all, so tail -f's fstat sees growth).  The change
+ *     feed calls ofs_fuse_changed on its own thread, which drops the
+ *     kernel's entries and inodes at once; the kernel's notify calls may
+ *     wait for locks a request in progress holds, so they are never made
+ *     from a request handler.
  *   - Directory offsets are cookies per open directory: cookie 1 is ".",
  *     2 is "..", 3 + i is the i-th name this handle returned since the
  *     last rewind.  A read at cookie c resumes after that name in key
  *     order, so entries added or removed meanwhile never make readdir
  *     skip or repeat the others.
  *
- * Locks.  f_mtx guards the worker count and the namespace's closing;
- * r_mtx guards one control request; d_mtx one open directory.  None is
- * held while calling the namespace, and they never nest (order, should
- * that change: f_mtx, then r_mtx).
+ * Locks.  f_mtx guards the worker and notification counts and the
+ * namespace's closing; r_mtx guards one control request; d_mtx one open
+ * directory.  None is held while calling the namespace, and they never
+ * nest (order, should that change: f_mtx, then r_mtx).
  */
 #define FUSE_USE_VERSION 314
 
@@ -153,6 +162,8 @@ struct ofs_fuse {
 	pthread_cond_t  f_cv;
 	int             workers;   /* guarded by f_mtx */
 	bool            ns_closed; /* guarded by f_mtx */
+	int             notifying;  /* ofs_fuse_changed calls; f_mtx */
+	bool            notify_off; /* ofs_fuse_close began; f_mtx */
 	struct ll_link *fhs;       /* open files; guarded by f_mtx */
 	struct ll_link *dhs;       /* open directories; guarded by f_mtx */
 	o_err           close_err; /* guarded by f_mtx */
@@ -835,7 +846,7 @@ close_ns(struct ofs_fuse *f)
 
 	atomic_store(&f->stopping, true);
 	pthread_mutex_lock(&f->f_mtx);
-	while (f->workers > 0)
+	while (f->workers > 0 || f->notifying > 0)
 		pthread_cond_wait(&f->f_cv, &f->f_mtx);
 	if (!f->ns_closed) {
 		f->ns_closed = true;
@@ -1071,7 +1082,7 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ctl_open(req, ino, fi);
 		return;
 	}
-	if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK)
+	if ((err = ofs_open(f->ns, ino, &a)) != O_OK)
 		goto out_fail;
 	if (a.kind == OFS_DIR) {
 		reply_errno(req, OP_open, EISDIR);
@@ -1270,7 +1281,7 @@ ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (!is_ctl(ino)) {
-		if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK) {
+		if ((err = ofs_open(f->ns, ino, &a)) != O_OK) {
 			reply_fail(req, OP_opendir, err, ino, NULL);
 			return;
 		}
@@ -1867,11 +1878,60 @@ ofs_fuse_run(struct ofs_fuse *f)
 	return O_OK;
 }
 
+/*
+ * Cross-mount changes (ofs_fuse_changed).
+ */
+
+/* One invalidation, on the feed's thread (never a request handler's). */
+static void
+changed_cb(void *arg, uint64_t ino, const char *name)
+{
+	struct ofs_fuse *f = arg;
+	int              rc;
+
+	if (name == NULL) /* attributes and all cached contents */
+		rc = fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+	else
+		rc = fuse_lowlevel_notify_inval_entry(
+		    f->se, ino, name, strlen(name));
+	/* -ENOENT: the kernel does not cache it, nothing to drop */
+	if (rc != 0 && rc != -ENOENT)
+		o_log(O_LOG_DEBUG, "%s: invalidating inode %" PRIu64 "%s%s: %s",
+		    f->mountpoint, ino, name != NULL ? " entry " : "",
+		    name != NULL ? name : "", strerror(-rc));
+}
+
+o_err
+ofs_fuse_changed(struct ofs_fuse *f, const struct oc_bid *col, int64_t rev)
+{
+	o_err e;
+
+	pthread_mutex_lock(&f->f_mtx);
+	if (f->notify_off || f->ns_closed) {
+		pthread_mutex_unlock(&f->f_mtx);
+		return O_OK;
+	}
+	f->notifying++;
+	pthread_mutex_unlock(&f->f_mtx);
+	e = ofs_ns_changed(f->ns, col, rev, changed_cb, f);
+	pthread_mutex_lock(&f->f_mtx);
+	f->notifying--;
+	pthread_cond_broadcast(&f->f_cv);
+	pthread_mutex_unlock(&f->f_mtx);
+	return e;
+}
+
 o_err
 ofs_fuse_close(struct ofs_fuse *f)
 {
 	o_err err;
 
+	/* no kernel notification may outlive the session */
+	pthread_mutex_lock(&f->f_mtx);
+	f->notify_off = true;
+	while (f->notifying > 0)
+		pthread_cond_wait(&f->f_cv, &f->f_mtx);
+	pthread_mutex_unlock(&f->f_mtx);
 	if (f->mounted) {
 		fuse_session_unmount(f->se);
 		f->mounted = false;

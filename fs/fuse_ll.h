@@ -81,6 +81,29 @@ o_err ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 o_err ofs_fuse_run(struct ofs_fuse *f);
 
 /*
+ * Another mount committed revision rev of collection col (the cluster's
+ * change feed): bring the namespace up to date (ofs_ns_changed) and tell
+ * the kernel to forget what it caches of the inodes and names that
+ * changed (fuse_lowlevel_notify_inval_inode / _inval_entry), so cat, ls,
+ * stat and tail -f see the change without waiting for cache timeouts.
+ * Collections the namespace does not hold and revisions it has seen are
+ * ignored.  Blocks on the transactor and on the kernel.
+ *
+ * Call it from a thread of its own (the feed's), NEVER from a FUSE
+ * request handler or anything a handler waits for: the kernel takes the
+ * directory's lock to drop an entry and waits for page locks to drop
+ * cached contents, and the request holding them would wait for us (the
+ * libfuse documentation of the notify calls says the same).  Safe to
+ * call while the filesystem is served and concurrently with itself;
+ * after unmount or ofs_fuse_close has begun it does nothing (O_OK), and
+ * ofs_fuse_close waits for calls in progress.  Errors: the namespace's
+ * (the kernel's answers are not errors: an inode it does not cache is
+ * normal).
+ */
+o_err ofs_fuse_changed(
+    struct ofs_fuse *f, const struct oc_bid *col, int64_t rev);
+
+/*
  * Unmount if still mounted, wait for control workers, close the namespace
  * if the destroy request has not (committing everything pending), remove
  * the signal handlers and free.  Returns the namespace close result: O_OK

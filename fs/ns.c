@@ -683,6 +683,8 @@ coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	oc->kind      = kind;
 	oc->c         = c;
 	oc->ino       = ino;
+	oc->fresh_ns  = o_mono_ns(); /* opening read the latest context */
+	oc->seen_rev  = oc_coll_rev(c);
 	oc->next      = ns->coll_list;
 	ns->coll_list = oc;
 	ns->ncolls++;
@@ -839,10 +841,49 @@ coll_synced(struct ofs_ns *ns, struct ofs_coll *oc, o_err e, uint64_t queued)
 	    detail);
 }
 
+/* Where a collection stood before a sync (own_commits). */
+struct own_mark {
+	int64_t  rev;
+	uint64_t commits;
+};
+
+static void
+own_mark(struct oc_collection *c, struct own_mark *m)
+{
+	struct oc_coll_stats st;
+
+	m->rev = oc_coll_rev(c); /* rev first, then commits: see below */
+	oc_coll_get_stats(c, &st);
+	m->commits = st.commits;
+}
+
+/*
+ * ns_mtx held, after a sync from mark m: move oc->seen_rev past our own
+ * commits if no other mount's entry was adopted with them (each commit of
+ * ours is one rev).  The two reads on either side are not atomic; their
+ * order (rev before commits at the mark, commits before rev here) makes
+ * a commit slipping in between count in the revs and not in the commits,
+ * so a doubt leaves seen_rev behind, which only costs a needless stale
+ * mark or report later.
+ */
+static void
+own_commits(struct ofs_coll *oc, const struct own_mark *m)
+{
+	struct oc_coll_stats st;
+	int64_t              rev;
+
+	oc_coll_get_stats(oc->c, &st);
+	rev = oc_coll_rev(oc->c);
+	if (oc->seen_rev == m->rev && rev >= m->rev &&
+	    (uint64_t) (rev - m->rev) == st.commits - m->commits)
+		oc->seen_rev = rev;
+}
+
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
 	struct ofs_inode *in = NULL;
+	struct own_mark   om;
 	uint64_t          queued;
 	o_err             e;
 
@@ -852,8 +893,10 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	oc->dirty = false;
 	queued    = oc->queued_bytes;
 	unlock_ns(ns);
+	own_mark(oc->c, &om);
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
+	own_commits(oc, &om);
 	e = coll_synced(ns, oc, e, queued);
 	if (e == O_OK && oc->kind == OFS_DIARY &&
 	    (in = ino_get(ns, oc->ino)) != NULL && in->coll != oc)
@@ -874,6 +917,7 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
     bool *decided)
 {
 	struct oc_collection *cs[2] = { a->c, b->c };
+	struct own_mark       ma, mb;
 	uint64_t              qa, qb;
 	char                  detail[512];
 	o_err                 e, ea, eb;
@@ -887,9 +931,13 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	qa                  = a->queued_bytes;
 	qb                  = b->queued_bytes;
 	unlock_ns(ns);
+	own_mark(a->c, &ma);
+	own_mark(b->c, &mb);
 	e = oc_coll_sync_group(cs, 2, decided);
 	snprintf(detail, sizeof(detail), "%s", o_err_detail());
 	lock_ns(ns);
+	own_commits(a, &ma);
+	own_commits(b, &mb);
 	ea = coll_synced(ns, a, e != O_OK && oc_coll_npending(a->c) ? e : O_OK,
 	    qa);
 	if (e != O_OK)
@@ -898,6 +946,129 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	    qb);
 	unlock_ns(ns);
 	return e == O_OK ? O_OK : ea != O_OK ? ea : eb != O_OK ? eb : e;
+}
+
+/* ---- other mounts' commits -----------------------------------------------
+ *
+ * A collection's seen_rev is the rev up to which other mounts' commits
+ * have been taken into account: the records they may have changed marked
+ * stale, a file's clean pieces dropped, and (ofs_ns_changed) reported.
+ * A refresh that finds the held rev past it does that and moves it; a
+ * sync moves it past our own commits (own_commits).  A rebase inside a
+ * sync adopts other mounts' entries without either, so the next refresh
+ * (or announcement) finds the held rev past seen_rev and catches up.
+ */
+
+/* ns_mtx held: forget what oc's commits after seen_rev may have changed. */
+static void
+coll_forget(struct ofs_ns *ns, struct ofs_coll *oc)
+{
+	struct ofs_inode *in = idmap_get(&ns->by_id, &oc->id), *ch;
+	size_t            i;
+
+	if (in == NULL)
+		return;
+	switch (oc->kind) {
+	case OFS_DIR:
+		in->nent = -1;
+		for (i = 2; i < ns->ninodes; i++)
+			if ((ch = ns->inodes[i]) != NULL &&
+			    ch->parent == in->ino && ch != in)
+				ch->stale = true;
+		break;
+	case OFS_FILE: /* its piece collection: read pieces again */
+		if (in->inl && in->unlinked)
+			break; /* piece 0 is all that holds its bytes */
+		for (i = in->npc; i-- > 0;)
+			if (!in->pc[i].dirty)
+				piece_free(ns, in, i);
+		break;
+	default:
+		break; /* a diary's read index follows the held rev */
+	}
+}
+
+/*
+ * Bring oc up to date (oc_coll_update; local staged work is replayed on
+ * top) unless an update began less than max_age_ns ago (0: always).  No
+ * lock held.  *from / *to (may be NULL): the revs between which other
+ * mounts' newly seen entries lie (equal: none).
+ */
+static o_err
+coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
+    int64_t *from, int64_t *to)
+{
+	uint64_t start = o_mono_ns();
+	int64_t  rev, f;
+	char     path[512];
+	o_err    e;
+
+	lock_ns(ns);
+	f = oc->seen_rev;
+	if (max_age_ns > 0 && oc->fresh_ns + max_age_ns > start) {
+		unlock_ns(ns);
+		if (from != NULL)
+			*from = f;
+		if (to != NULL)
+			*to = f;
+		return O_OK;
+	}
+	unlock_ns(ns);
+	if ((e = oc_coll_update(oc->c)) != O_OK) {
+		lock_ns(ns);
+		path_of(ns, oc->ino, path, sizeof(path));
+		unlock_ns(ns);
+		return o_err_wrap(
+		    e, "refresh %s %s", kind_word(oc->kind), path);
+	}
+	rev = oc_coll_rev(oc->c);
+	lock_ns(ns);
+	if (start > oc->fresh_ns)
+		oc->fresh_ns = start;
+	f = oc->seen_rev;
+	if (rev > oc->seen_rev) {
+		coll_forget(ns, oc);
+		oc->seen_rev = rev;
+	}
+	if (from != NULL)
+		*from = f;
+	if (to != NULL)
+		*to = oc->seen_rev;
+	unlock_ns(ns);
+	return O_OK;
+}
+
+/* Shared mode: the bound on the age of what lookup and getattr read. */
+static uint64_t
+fresh_bound_ns(const struct ofs_ns *ns)
+{
+	return (uint64_t) ns->opts.fresh_ms * 1000000ull;
+}
+
+/*
+ * Shared mode: bring the collection ino's attributes are read from up to
+ * date (a file's directory, a directory's or diary's own) unless that
+ * began less than max_age_ns ago (0: always).  No lock held.
+ */
+static o_err
+shared_refresh(
+    struct ofs_ns *ns, uint64_t ino, const char *op, uint64_t max_age_ns)
+{
+	struct ofs_inode *in;
+	struct ofs_coll  *oc = NULL;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, op, &in)) == O_OK) {
+		if (in->kind != OFS_FILE)
+			e = inode_coll(ns, in, &oc);
+		else if (!in->unlinked) /* else no directory holds it */
+			e = parent_coll(ns, in, &oc);
+	}
+	unlock_ns(ns);
+	if (e != O_OK || oc == NULL)
+		return e;
+	return coll_refresh(ns, oc, max_age_ns, NULL, NULL);
 }
 
 /* ---- entries in directories (ns_mtx held) --------------------------------
@@ -2082,6 +2253,8 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->opts = *opts;
 	if (ns->opts.commit_interval_ms <= 0)
 		ns->opts.commit_interval_ms = 100;
+	if (ns->opts.fresh_ms <= 0)
+		ns->opts.fresh_ms = OFS_FRESH_MS;
 	ns->sopts.journal = ns->opts.journal;
 	pthread_mutex_init(&ns->ns_mtx, NULL);
 	pthread_condattr_init(&ca);
@@ -2171,6 +2344,9 @@ ofs_lookup(
 
 	if ((e = check_name("lookup", name)) != O_OK)
 		return e;
+	if (ns->opts.shared &&
+	    (e = shared_refresh(ns, dir, "lookup", fresh_bound_ns(ns))) != O_OK)
+		return e;
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "lookup", &d)) != O_OK ||
@@ -2199,6 +2375,29 @@ out:
 	unlock_ns(ns);
 	meta_fini(&m);
 	oc_val_fini(&data);
+	/* a diary's size is its own collection's (fill_attr opened it) */
+	if (e == O_OK && ns->opts.shared && in->kind == OFS_DIARY)
+		e = coll_refresh(ns, in->coll, fresh_bound_ns(ns), NULL, NULL);
+	if (e == O_OK)
+		e = attr_finish(in, out);
+	return e;
+}
+
+/* getattr without a refresh; *unlinked (may be NULL): the entry is gone. */
+static o_err
+getattr_(struct ofs_ns *ns, uint64_t ino, const char *op,
+    struct ofs_attr *out, bool *unlinked)
+{
+	struct ofs_inode *in;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, op, &in)) == O_OK &&
+	    (e = inode_fresh(ns, in)) == O_OK)
+		e = fill_attr(ns, in, true, out);
+	if (e == O_OK && unlinked != NULL)
+		*unlinked = in->unlinked;
+	unlock_ns(ns);
 	if (e == O_OK)
 		e = attr_finish(in, out);
 	return e;
@@ -2207,17 +2406,37 @@ out:
 o_err
 ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
+	o_err e;
+
+	if (ns->opts.shared &&
+	    (e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns))) != O_OK)
+		return e;
+	return getattr_(ns, ino, "getattr", out, NULL);
+}
+
+o_err
+ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
+{
 	struct ofs_inode *in;
+	char              path[512];
+	bool              was = false, gone = false;
 	o_err             e;
 
+	if (!ns->opts.shared)
+		return getattr_(ns, ino, "open", out, NULL);
 	lock_ns(ns);
-	if ((e = need_ino(ns, ino, "getattr", &in)) == O_OK &&
-	    (e = inode_fresh(ns, in)) == O_OK)
-		e = fill_attr(ns, in, true, out);
+	if ((e = need_ino(ns, ino, "open", &in)) == O_OK)
+		was = in->unlinked;
 	unlock_ns(ns);
-	if (e == O_OK)
-		e = attr_finish(in, out);
-	return e;
+	if (e != O_OK || (e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
+	    (e = getattr_(ns, ino, "open", out, &gone)) != O_OK)
+		return e;
+	if (gone && !was) { /* another mount removed it: as a lookup would */
+		ofs_ns_path(ns, ino, path, sizeof(path));
+		return o_err_set(O_ENOTFOUND,
+		    "open %s: removed by another mount", path);
+	}
+	return O_OK;
 }
 
 o_err
@@ -3354,30 +3573,149 @@ ofs_ns_refresh(struct ofs_ns *ns, uint64_t ino)
 {
 	struct ofs_inode *in, *t;
 	struct ofs_coll  *oc;
-	char              path[512];
-	size_t            i;
 	o_err             e;
 
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "refresh", &in)) == O_OK) {
 		t = in->kind == OFS_FILE ? ino_get(ns, in->parent) : in;
 		e = inode_coll(ns, t, &oc);
-		path_of(ns, t->ino, path, sizeof(path));
 	}
 	unlock_ns(ns);
 	if (e != O_OK)
 		return e;
-	if ((e = oc_coll_update(oc->c)) != O_OK)
-		return o_err_wrap(
-		    e, "refresh %s %s", kind_word(t->kind), path);
-	if (t->kind != OFS_DIR)
-		return O_OK;
+	return coll_refresh(ns, oc, 0, NULL, NULL);
+}
+
+/* Names of entries a directory's log entries touched (ofs_ns_changed). */
+#define OFS_CHANGED_REVS 32  /* newer revisions read at most */
+#define OFS_CHANGED_NAMES 64 /* names reported at most */
+
+struct chg_names {
+	const struct oc_bid *col;
+	int64_t              from; /* entries after this rev */
+	char                *v[OFS_CHANGED_NAMES];
+	size_t               n;
+	bool                 over; /* too many, or unreadable: none */
+};
+
+static void
+chg_name_add(struct chg_names *cn, const uint8_t *k, size_t kl)
+{
+	size_t i;
+
+	if (cn->over || kl == 0 || kl > OFS_NAME_MAX || memchr(k, 0, kl))
+		return;
+	for (i = 0; i < cn->n; i++)
+		if (strlen(cn->v[i]) == kl && memcmp(cn->v[i], k, kl) == 0)
+			return;
+	if (cn->n == OFS_CHANGED_NAMES) {
+		cn->over = true;
+		return;
+	}
+	cn->v[cn->n] = o_malloc(kl + 1);
+	memcpy(cn->v[cn->n], k, kl);
+	cn->v[cn->n++][kl] = '\0';
+}
+
+/* Under the collection latch: the keys of the tree actions of the log
+ * entries after cn->from ({t: "replace", kv: [[key, value]...]}). */
+static o_err
+chg_names_fn(struct oc_bstore *s, void *arg)
+{
+	struct chg_names    *cn = arg;
+	struct oc_log        log;
+	struct oc_val        ents, acts;
+	const struct oc_val *kv, *pair;
+	size_t               i, j, k;
+	o_err                e;
+
+	if ((e = oc_log_open(&log, s, cn->col)) != O_OK ||
+	    (e = oc_log_after(&log, cn->from, &ents)) != O_OK)
+		return e;
+	for (i = 0; i < ents.u.a.n && e == O_OK; i++) {
+		if ((e = oc_log_entry_acts(&ents.u.a.v[i], &acts)) != O_OK)
+			break;
+		for (j = 0; j < acts.u.a.n; j++) {
+			if ((kv = oc_map_arr(&acts.u.a.v[j], "kv")) == NULL)
+				continue;
+			for (k = 0; k < kv->u.a.n; k++) {
+				pair = &kv->u.a.v[k];
+				if (pair->type == OC_ARRAY && pair->u.a.n > 0 &&
+				    pair->u.a.v[0].type == OC_BYTES)
+					chg_name_add(cn, pair->u.a.v[0].u.s.p,
+					    pair->u.a.v[0].u.s.n);
+			}
+		}
+		oc_val_fini(&acts);
+	}
+	oc_val_fini(&ents);
+	return e;
+}
+
+o_err
+ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
+    ofs_changed_cb cb, void *arg)
+{
+	struct ofs_coll  *oc;
+	struct ofs_inode *in, *ch;
+	struct chg_names  cn;
+	uint64_t          dino = 0, *kids = NULL;
+	size_t            nkids = 0, i, j;
+	int64_t           from, to;
+	o_err             e;
+
+	memset(&cn, 0, sizeof(cn));
 	lock_ns(ns);
-	t->nent = -1;
-	for (i = 2; i < ns->ninodes; i++)
-		if (ns->inodes[i]->parent == t->ino)
-			ns->inodes[i]->stale = true;
+	oc = idmap_get(&ns->colls, col);
+	if (oc == NULL || rev <= oc->seen_rev) { /* not ours, or seen */
+		unlock_ns(ns);
+		return O_OK;
+	}
 	unlock_ns(ns);
+	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK)
+		return e;
+	if (to <= from)
+		return O_OK; /* the transactor does not show it yet */
+	if (oc->kind == OFS_DIR) {
+		cn.col  = col;
+		cn.from = from;
+		/* the names are a refinement: without them the directory */
+		if (to - from > OFS_CHANGED_REVS ||
+		    oc_coll_read(oc->c, chg_names_fn, &cn) != O_OK)
+			cn.over = true;
+	}
+	lock_ns(ns);
+	if ((in = idmap_get(&ns->by_id, col)) != NULL) {
+		dino = in->ino;
+		if (in->kind != OFS_DIARY || in->coll != oc)
+			in = NULL; /* no read index to extend */
+	}
+	for (i = 2; dino != 0 && !cn.over && cn.n > 0 && i < ns->ninodes;
+	     i++) {
+		if ((ch = ns->inodes[i]) == NULL || ch->parent != dino ||
+		    ch->name == NULL)
+			continue;
+		for (j = 0; j < cn.n; j++)
+			if (strcmp(ch->name, cn.v[j]) == 0) {
+				kids = o_realloc(
+				    kids, (nkids + 1) * sizeof(*kids));
+				kids[nkids++] = ch->ino;
+				break;
+			}
+	}
+	unlock_ns(ns);
+	if (in != NULL) /* count the new entries while they are cached */
+		diary_index_catch_up(in, oc->c);
+	if (dino != 0) {
+		cb(arg, dino, NULL);
+		for (j = 0; !cn.over && j < cn.n; j++)
+			cb(arg, dino, cn.v[j]);
+		for (i = 0; i < nkids; i++)
+			cb(arg, kids[i], NULL);
+	}
+	for (j = 0; j < cn.n; j++)
+		free(cn.v[j]);
+	free(kids);
 	return O_OK;
 }
 

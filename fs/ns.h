@@ -120,7 +120,20 @@ struct ofs_ns_opts {
 	 * borrowed, outlives the namespace.  Run oc_journal_recover on it
 	 * before ofs_ns_open. */
 	struct oc_journal *journal;
+	/*
+	 * Other mounts write the same namespace (a cluster node).  Then
+	 * ofs_open first brings the object's collection up to date
+	 * (close-to-open: an open after another mount's close sees its
+	 * change), and ofs_lookup / ofs_getattr do so when what they read
+	 * was last brought up to date more than fresh_ms ago.  false (one
+	 * node): nothing is refreshed and these calls cost what they did.
+	 */
+	bool    shared;
+	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
 };
+
+/* Default bound on the age of what a shared lookup or getattr reads. */
+#define OFS_FRESH_MS 100
 
 /* Counters for .optimfs/stats (monotonic since open unless noted). */
 struct ofs_ns_stats {
@@ -164,6 +177,15 @@ o_err ofs_lookup(
 /* Attributes of ino (O_ENOTFOUND for an unknown ino).  After
  * ofs_ns_refresh of its directory the entry is read again. */
 o_err ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
+/*
+ * Open ino (a file, diary or directory: the glue's open and opendir) and
+ * return its attributes.  Shared mode: first brings up to date what the
+ * open reads (close-to-open): a directory's or diary's own collection,
+ * for a file the directory holding its entry (the record gives the size
+ * and inline bytes; a changed record makes the file's pieces be read
+ * again).  Otherwise as ofs_getattr.  May block on the transactor.
+ */
+o_err ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
 /* Change mode (if set_mode) and/or mtime (if set_mtime); ctime is set.
  * The root's attributes are kept in memory only.  out may be NULL. */
 o_err ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode,
@@ -264,9 +286,36 @@ o_err ofs_removexattr(struct ofs_ns *ns, uint64_t ino, const char *name);
  * Pull other mounts' commits into the collection behind ino (a directory
  * or diary; for a file, the directory holding it) so that later lookups,
  * getattrs and reads see them.  Local staged work is replayed on top.
- * Blocks on the transactor.
+ * Blocks on the transactor.  Shared mode does this by itself (ofs_open,
+ * and lookups and getattrs of old state); ofs_ns_changed on news.
  */
 o_err ofs_ns_refresh(struct ofs_ns *ns, uint64_t ino);
+
+/*
+ * Something to invalidate in a kernel's caches after ofs_ns_changed: the
+ * attributes and cached contents of ino (name NULL), or the entry name of
+ * directory ino (it appeared, disappeared or names other attributes).
+ * Called with no lock of the namespace held; name is valid for the call.
+ */
+typedef void (*ofs_changed_cb)(void *arg, uint64_t ino, const char *name);
+
+/*
+ * Another mount announced that collection col committed revision rev (a
+ * cluster's change feed).  If this namespace holds col (a directory's
+ * tree, a diary, a file's piece collection) and has not yet seen rev, it
+ * brings col up to date (local staged work is replayed on top) and
+ * reports through cb what changed: a diary's or file's inode; a
+ * directory's inode, then each name its newer entries touched and the
+ * inode this mount knows under that name (only the directory's inode
+ * when more than a few revisions or names are new).  Collections it does
+ * not hold and revisions it has seen (its own commits included) are
+ * ignored: O_OK and no call.  Commits this namespace adopted otherwise
+ * (a lookup's refresh, a rebase at commit) are reported by the next
+ * announcement too.  Blocks on the transactor: call it from a thread of
+ * its own, never a FUSE request handler.  Errors: the update's.
+ */
+o_err ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
+    ofs_changed_cb cb, void *arg);
 
 /* Counters (see struct ofs_ns_stats).  Does not block on I/O. */
 void ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out);

@@ -45,7 +45,13 @@ struct ofs_coll {
 	struct ofs_coll **deps; /* to commit before this one (file pieces
 	                           its staged records name); ns_mtx */
 	size_t           ndeps, depcap; /* guarded by ns_mtx */
-	struct ofs_coll *next;          /* list of all; guarded by ns_mtx */
+	/* Cross-mount visibility (see coll_refresh): when oc_coll_update
+	 * last started (monotonic ns), and the rev up to which other mounts'
+	 * changes were taken into account (inodes marked stale, reported by
+	 * ofs_ns_changed); guarded by ns_mtx. */
+	uint64_t         fresh_ns;
+	int64_t          seen_rev;
+	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
 /*

@@ -111,7 +111,9 @@ repo_close(void)
 static void
 ns_open_opts(struct ofs_ns **ns, bool async, int64_t interval)
 {
-	struct ofs_ns_opts o = { async, interval, journal_new() };
+	struct ofs_ns_opts o = { .async = async,
+		.commit_interval_ms         = interval,
+		.journal                    = journal_new() };
 
 	ok(ofs_ns_open(env.tx, &o, ns), "open namespace");
 }
@@ -840,6 +842,26 @@ Test(ns, cross_directory_rename_is_one_transaction, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* env.ns writes n bytes 'X' (w, n bytes) to a new file name and commits;
+ * nb refreshes its root and reads them (into r).  *a, *ba: its inodes. */
+static void
+big_x_seen(struct ofs_ns *nb, const char *name, uint8_t *w, uint8_t *r,
+    size_t n, uint64_t *a, uint64_t *ba)
+{
+	size_t got = 0;
+
+	*a = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
+	memset(w, 'X', n);
+	ok(ofs_write(env.ns, *a, 0, 0, w, n, false), "write X");
+	ok(ofs_flush(env.ns, *a, 0, true), "flush");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	*ba = lookup_(nb, OFS_ROOT_INO, name);
+	ok(ofs_read(nb, *ba, 0, n, r, &got), "read b");
+	cr_assert_eq(got, n);
+	cr_assert_eq(r[0], 'X');
+	cr_assert_eq(r[n - 1], 'X');
+}
+
 /* Another namespace rewrites a piece-stored file: after a refresh this
  * one reads the new pieces, not its open collection's old ones. */
 Test(ns, refresh_reads_another_mounts_new_pieces, .init = setup,
@@ -852,14 +874,7 @@ Test(ns, refresh_reads_another_mounts_new_pieces, .init = setup,
 	uint64_t        a, ba;
 
 	ns_open_opts(&nb, false, 0);
-	a = create_(env.ns, OFS_ROOT_INO, "a", OFS_FILE);
-	memset(w, 'X', n);
-	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write X");
-	ok(ofs_flush(env.ns, a, 0, true), "flush");
-	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
-	ba = lookup_(nb, OFS_ROOT_INO, "a");
-	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
-	cr_assert_eq(r[0], 'X');
+	big_x_seen(nb, "a", w, r, n, &a, &ba);
 	memset(w, 'Y', n);
 	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write Y");
 	ok(ofs_flush(env.ns, a, 0, true), "flush");
@@ -1915,4 +1930,402 @@ Test(ns, stats_count, .init = setup, .fini = teardown)
 		ofs_ns_path(env.ns, OFS_ROOT_INO, path, sizeof(path));
 		cr_assert_str_eq(path, "/");
 	}
+}
+
+/* ---- cross-mount visibility (shared mode, ofs_ns_changed) ----------------
+ */
+
+/* A second namespace over env's store; shared with a fresh bound in ms. */
+static void
+ns_open_peer(struct ofs_ns **ns, bool shared, int64_t fresh_ms)
+{
+	struct ofs_ns_opts o = { .journal = journal_new(),
+		.shared                   = shared,
+		.fresh_ms                 = fresh_ms };
+
+	ok(ofs_ns_open(env.tx, &o, ns), "open peer namespace");
+}
+
+/* What ofs_ns_changed reported: (ino, NULL) or (directory ino, name). */
+struct chg_log {
+	size_t   n;
+	uint64_t ino[256];
+	char    *name[256];
+};
+
+static void
+chg_rec(void *arg, uint64_t ino, const char *name)
+{
+	struct chg_log *l = arg;
+
+	cr_assert_lt(l->n, 256);
+	l->ino[l->n]    = ino;
+	l->name[l->n++] = name != NULL ? strdup(name) : NULL;
+}
+
+static void
+chg_clear(struct chg_log *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->name[i]);
+	l->n = 0;
+}
+
+static bool
+chg_has(const struct chg_log *l, uint64_t ino, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->ino[i] == ino &&
+		    (name == NULL ? l->name[i] == NULL
+		                  : l->name[i] != NULL &&
+		                        strcmp(l->name[i], name) == 0))
+			return true;
+	return false;
+}
+
+/* Collection id and held rev of a directory or diary inode. */
+static struct oc_bid
+coll_of(struct ofs_ns *ns, uint64_t ino, int64_t *rev)
+{
+	struct oc_collection *c;
+
+	ok(ofs_ns_coll(ns, ino, &c), "collection");
+	if (rev != NULL)
+		*rev = oc_coll_rev(c);
+	return *oc_coll_id(c);
+}
+
+static uint64_t
+size_of(struct ofs_ns *ns, uint64_t ino)
+{
+	struct ofs_attr a;
+
+	ok(ofs_getattr(ns, ino, &a), "getattr");
+	return a.size;
+}
+
+static uint64_t
+open_size(struct ofs_ns *ns, uint64_t ino)
+{
+	struct ofs_attr a;
+
+	ok(ofs_open(ns, ino, &a), "open");
+	return a.size;
+}
+
+/* A file, a diary and a directory written by env.ns (committed), looked
+ * up and read by nb. */
+struct xm {
+	uint64_t d, f, l;    /* env.ns: directory d, d/f, d/log */
+	uint64_t bd, bf, bl; /* the same in nb */
+};
+
+static void
+xm_setup(struct xm *x, struct ofs_ns *nb)
+{
+	x->d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	x->f = create_(env.ns, x->d, "f", OFS_FILE);
+	x->l = create_(env.ns, x->d, "log", OFS_DIARY);
+	write_(env.ns, x->f, 0, "v1");
+	append_(env.ns, x->l, "l1\n");
+	ok(ofs_flush(env.ns, x->f, 0, true), "flush f");
+	ok(ofs_flush(env.ns, x->l, 0, true), "flush log");
+	ok(ofs_flush(env.ns, x->d, 0, true), "flush d");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b's root");
+	x->bd = lookup_(nb, OFS_ROOT_INO, "d");
+	x->bf = lookup_(nb, x->bd, "f");
+	x->bl = lookup_(nb, x->bd, "log");
+	expect_contents(nb, x->bf, "v1");
+	expect_contents(nb, x->bl, "l1\n");
+}
+
+/* env.ns changes all three and commits. */
+static void
+xm_change(struct xm *x)
+{
+	write_(env.ns, x->f, 0, "version2");
+	append_(env.ns, x->l, "l2\n");
+	(void) create_(env.ns, x->d, "new", OFS_FILE);
+	ok(ofs_flush(env.ns, x->f, 0, true), "flush f");
+	ok(ofs_flush(env.ns, x->l, 0, true), "flush log");
+	ok(ofs_flush(env.ns, x->d, 0, true), "flush d");
+}
+
+static int
+count_cb(void *arg, const char *name, const struct ofs_attr *a)
+{
+	(void) name;
+	(void) a;
+	(*(int *) arg)++;
+	return 0;
+}
+
+/* Close-to-open: with a bound too long to matter, lookups and getattrs
+ * keep what they read, and open brings it up to date. */
+Test(ns, shared_open_sees_other_mounts_commits, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+	uint64_t        bs;
+	int             n = 0;
+
+	ns_open_peer(&nb, true, 600000);
+	xm_setup(&x, nb);
+	xm_change(&x);
+	/* not yet: lookup and getattr read state younger than the bound */
+	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	cr_expect_eq(size_of(nb, x.bf), 2);
+	cr_expect_eq(size_of(nb, x.bl), 3);
+	/* open of the diary: its own collection, not the directory */
+	cr_expect_eq(open_size(nb, x.bl), 6);
+	expect_contents(nb, x.bl, "l1\nl2\n");
+	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	cr_expect_eq(size_of(nb, x.bf), 2);
+	/* opendir: the new entry, and the records of the directory */
+	cr_expect_eq(open_size(nb, x.bd), 3);
+	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new after opendir");
+	ok(ofs_readdir(nb, x.bd, NULL, count_cb, &n), "readdir");
+	cr_expect_eq(n, 3);
+	cr_expect_eq(size_of(nb, x.bf), 8);
+	expect_contents(nb, x.bf, "version2");
+	/* open of the file: the directory holding its record */
+	write_(env.ns, x.f, 0, "version3!!");
+	ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	cr_expect_eq(size_of(nb, x.bf), 8);
+	cr_expect_eq(open_size(nb, x.bf), 10);
+	expect_contents(nb, x.bf, "version3!!");
+	/* another mount's rename, mkdir and unlink */
+	ok(ofs_rename(env.ns, x.d, "new", x.d, "renamed"), "rename");
+	(void) mkdir_(env.ns, x.d, "sub");
+	ok(ofs_unlink(env.ns, x.d, "f"), "unlink f");
+	ok(ofs_flush(env.ns, x.d, 0, true), "flush d");
+	cr_expect_eq(open_size(nb, x.bd), 3);
+	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	ok(ofs_lookup(nb, x.bd, "renamed", &at), "lookup renamed");
+	cr_expect_eq(at.kind, OFS_FILE);
+	bs = lookup_(nb, x.bd, "sub");
+	cr_expect_eq(open_size(nb, bs), 0);
+	/* the file another mount removed no longer opens */
+	cr_expect_eq(ofs_open(nb, x.bf, &at), O_ENOTFOUND);
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Shared, with a short bound: lookup and getattr of old state refresh
+ * (stat of a new name, tail -f's fstat of a growing diary). */
+Test(ns, shared_lookup_and_getattr_refresh_old_state, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+	char            buf[16];
+	size_t          got;
+
+	ns_open_peer(&nb, true, 1);
+	xm_setup(&x, nb);
+	xm_change(&x);
+	usleep(5000);
+	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new");
+	cr_expect_eq(size_of(nb, x.bf), 8);
+	cr_expect_eq(size_of(nb, x.bl), 6);
+	ok(ofs_read(nb, x.bl, 3, sizeof(buf), buf, &got), "read the tail");
+	cr_assert_eq(got, 3);
+	cr_expect(memcmp(buf, "l2\n", 3) == 0);
+	append_(env.ns, x.l, "l3\n");
+	ok(ofs_flush(env.ns, x.l, 0, true), "flush log");
+	usleep(5000);
+	ok(ofs_lookup(nb, x.bd, "log", &at), "lookup log");
+	cr_expect_eq(at.size, 9);
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Without shared nothing is refreshed on open, lookup or getattr: the
+ * option is what makes the difference (the commits were there). */
+Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+
+	ns_open_peer(&nb, false, 1);
+	xm_setup(&x, nb);
+	xm_change(&x);
+	usleep(5000);
+	cr_expect_eq(open_size(nb, x.bd), 2);
+	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	cr_expect_eq(open_size(nb, x.bf), 2);
+	expect_contents(nb, x.bf, "v1");
+	cr_expect_eq(open_size(nb, x.bl), 3);
+	expect_contents(nb, x.bl, "l1\n");
+	ok(ofs_ns_refresh(nb, x.bd), "refresh d");
+	ok(ofs_ns_refresh(nb, x.bl), "refresh log");
+	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new after refresh");
+	expect_contents(nb, x.bf, "version2");
+	expect_contents(nb, x.bl, "l1\nl2\n");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* A change announcement: the right inodes and names, the new data after,
+ * and nothing for what the namespace does not hold or has seen. */
+Test(ns, changed_reports_what_another_mount_committed, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct chg_log  lg = { 0 };
+	struct oc_bid   dcol, lcol, other;
+	struct xm       x;
+	int64_t         r0, r1, r2;
+
+	ns_open_peer(&nb, true, 600000);
+	xm_setup(&x, nb);
+	xm_change(&x);
+	dcol = coll_of(env.ns, x.d, &r1);
+	lcol = coll_of(env.ns, x.l, &r2);
+	(void) coll_of(nb, x.bd, &r0);
+	cr_assert_lt(r0, r1);
+	/* the diary: its inode, then reads and size are new */
+	ok(ofs_ns_changed(nb, &lcol, r2, chg_rec, &lg), "changed log");
+	cr_expect_eq(lg.n, 1);
+	cr_expect(chg_has(&lg, x.bl, NULL));
+	cr_expect_eq(size_of(nb, x.bl), 6);
+	expect_contents(nb, x.bl, "l1\nl2\n");
+	chg_clear(&lg);
+	/* the directory: its inode, the names touched, their inodes */
+	ok(ofs_ns_changed(nb, &dcol, r1, chg_rec, &lg), "changed d");
+	cr_expect(chg_has(&lg, x.bd, NULL));
+	cr_expect(chg_has(&lg, x.bd, "new"));
+	cr_expect(chg_has(&lg, x.bd, "f"), "f's entry holds its size");
+	cr_expect(chg_has(&lg, x.bf, NULL));
+	cr_expect(!chg_has(&lg, x.bd, "log"), "log's entry is unchanged");
+	cr_expect(!chg_has(&lg, x.bl, NULL));
+	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new");
+	expect_contents(nb, x.bf, "version2");
+	chg_clear(&lg);
+	/* the same rev again, an older one: nothing */
+	ok(ofs_ns_changed(nb, &dcol, r1, chg_rec, &lg), "changed again");
+	ok(ofs_ns_changed(nb, &dcol, r1 - 1, chg_rec, &lg), "changed older");
+	cr_expect_eq(lg.n, 0);
+	/* a collection nb does not hold: nothing, O_OK */
+	oc_bid_random(&other);
+	ok(ofs_ns_changed(nb, &other, 5, chg_rec, &lg), "changed other");
+	cr_expect_eq(lg.n, 0);
+	/* an older rev is a no-op also when newer commits exist */
+	ok(ofs_unlink(env.ns, x.d, "new"), "unlink new");
+	ok(ofs_flush(env.ns, x.d, 0, true), "flush d");
+	(void) coll_of(env.ns, x.d, &r2);
+	ok(ofs_ns_changed(nb, &dcol, r1, chg_rec, &lg), "changed stale rev");
+	cr_expect_eq(lg.n, 0);
+	ok(ofs_lookup(nb, x.bd, "new", &at), "not refreshed by a stale rev");
+	ok(ofs_ns_changed(nb, &dcol, r2, chg_rec, &lg), "changed unlink");
+	cr_expect(chg_has(&lg, x.bd, "new"));
+	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	chg_clear(&lg);
+	/* nb's own commits are not news to nb */
+	(void) create_(nb, x.bd, "mine", OFS_FILE);
+	ok(ofs_flush(nb, x.bd, 0, true), "flush b's d");
+	(void) coll_of(nb, x.bd, &r2);
+	ok(ofs_ns_changed(nb, &dcol, r2, chg_rec, &lg), "changed own");
+	cr_expect_eq(lg.n, 0, "own commit reported (%zu calls)", lg.n);
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Renames and mkdir across directories; many names: only the directory. */
+Test(ns, changed_names_across_directories, .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct chg_log  lg = { 0 };
+	struct oc_bid   dcol, ecol;
+	struct xm       x;
+	uint64_t        e, be;
+	int64_t         rd, re;
+	char            name[16];
+	int             i;
+
+	ns_open_peer(&nb, true, 600000);
+	xm_setup(&x, nb);
+	e = mkdir_(env.ns, OFS_ROOT_INO, "e");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush root");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh root");
+	be = lookup_(nb, OFS_ROOT_INO, "e");
+	cr_expect_eq(open_size(nb, be), 0);
+	ok(ofs_rename(env.ns, x.d, "f", e, "g"), "rename d/f e/g");
+	(void) mkdir_(env.ns, e, "sub");
+	ok(ofs_flush(env.ns, e, 0, true), "flush e");
+	ok(ofs_flush(env.ns, x.d, 0, true), "flush d");
+	dcol = coll_of(env.ns, x.d, &rd);
+	ecol = coll_of(env.ns, e, &re);
+	ok(ofs_ns_changed(nb, &ecol, re, chg_rec, &lg), "changed e");
+	cr_expect(chg_has(&lg, be, NULL));
+	cr_expect(chg_has(&lg, be, "g"));
+	cr_expect(chg_has(&lg, be, "sub"));
+	cr_expect(!chg_has(&lg, x.bd, NULL));
+	chg_clear(&lg);
+	ok(ofs_ns_changed(nb, &dcol, rd, chg_rec, &lg), "changed d");
+	cr_expect(chg_has(&lg, x.bd, NULL));
+	cr_expect(chg_has(&lg, x.bd, "f"));
+	cr_expect(chg_has(&lg, x.bf, NULL));
+	chg_clear(&lg);
+	cr_expect_eq(ofs_lookup(nb, x.bd, "f", &at), O_ENOTFOUND);
+	ok(ofs_lookup(nb, be, "g", &at), "lookup e/g");
+	cr_expect_eq(at.ino, x.bf, "the same object keeps its inode");
+	expect_contents(nb, at.ino, "v1");
+	ok(ofs_lookup(nb, be, "sub", &at), "lookup e/sub");
+	cr_expect_eq(at.kind, OFS_DIR);
+	/* more names than are worth listing: the directory alone */
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%03d", i);
+		(void) create_(env.ns, e, name, OFS_FILE);
+	}
+	ok(ofs_flush(env.ns, e, 0, true), "flush e");
+	(void) coll_of(env.ns, e, &re);
+	ok(ofs_ns_changed(nb, &ecol, re, chg_rec, &lg), "changed e (100)");
+	cr_expect_eq(lg.n, 1);
+	cr_expect(chg_has(&lg, be, NULL));
+	chg_clear(&lg);
+	ok(ofs_lookup(nb, be, "n099", &at), "lookup e/n099");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* A file's piece collection: its inode is reported and its clean pieces
+ * are read again (same size, so only the pieces tell). */
+Test(ns, changed_piece_collection_drops_clean_pieces, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct chg_log  lg = { 0 };
+	struct oc_bid   pcol;
+	size_t          n = 300u << 10, got;
+	uint8_t        *w = malloc(n), *r = malloc(n);
+	uint64_t        a, ba;
+	int64_t         rev;
+
+	ns_open_peer(&nb, true, 600000);
+	big_x_seen(nb, "big", w, r, n, &a, &ba);
+	memset(w, 'Y', n);
+	ok(ofs_write(env.ns, a, 0, 0, w, n, false), "write Y");
+	ok(ofs_flush(env.ns, a, 0, true), "flush");
+	cr_assert_not_null(env.ns->inodes[a]->pcoll);
+	pcol = env.ns->inodes[a]->id;
+	rev  = oc_coll_rev(env.ns->inodes[a]->pcoll->c);
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b before");
+	cr_expect_eq(r[n - 1], 'X', "nothing refreshed yet");
+	ok(ofs_ns_changed(nb, &pcol, rev, chg_rec, &lg), "changed pieces");
+	cr_expect_eq(lg.n, 1);
+	cr_expect(chg_has(&lg, ba, NULL));
+	chg_clear(&lg);
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b after");
+	cr_expect_eq(got, n);
+	cr_expect_eq(r[0], 'Y');
+	cr_expect_eq(r[n - 1], 'Y');
+	free(w);
+	free(r);
+	ok(ofs_ns_close(nb), "close b");
 }
