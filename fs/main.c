@@ -575,9 +575,8 @@ on_change(void *arg, const struct oc_bid *col, int64_t rev)
 	struct cluster  *cl = arg;
 	struct ofs_fuse *f  = atomic_load(&cl->fuse);
 
-	(void) col;
-	(void) rev;
-	(void) f;
+	if (f != NULL && ofs_fuse_changed(f, col, rev) != O_OK)
+		o_log(O_LOG_WARN, "change feed: %s", o_err_detail());
 }
 
 static o_err
@@ -687,6 +686,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	nopts.async              = ma->async;
 	nopts.commit_interval_ms = ma->interval_ms;
 	nopts.journal            = journal;
+	nopts.shared             = cl.node != NULL;
 	if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
 		fprintf(stderr,
 		    "optimfs mount: opening the namespace in %s: "
