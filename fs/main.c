@@ -46,6 +46,8 @@
 #include "store/repo.h"
 #include "transport/node.h"
 
+#include <nng/nng.h>
+
 #define DEFAULT_INTERVAL_MS 100
 
 struct mount_args {
@@ -742,8 +744,11 @@ mount_serve(struct mount_args *ma, int notify_fd)
 out_close_ns:
 	(void) ofs_ns_close(ns);
 out_close_repo:
-	otr_node_stop(cl.node); /* after the last commit went out */
-	cl.node = NULL;
+	if (cl.node != NULL) {
+		otr_node_stop(cl.node); /* after the last commit went out */
+		cl.node = NULL;
+		nng_fini(); /* let nng reap the closed sockets before exit */
+	}
 	ost_journal_close(journal);
 	ost_repo_close(repo);
 out:

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "core/diary.h"
 #include "core/o_util.h"
 #include "store/local.h"
@@ -108,6 +110,7 @@ teardown(void)
 		ot_rmtree_free(certs);
 		certs = NULL;
 	}
+	nng_fini(); /* nng reaps closed sockets in the background */
 }
 
 static struct oc_transactor *
