@@ -18,6 +18,7 @@ if [ -z "${OPTIMFS_SKIP_ASAN:-}" ]; then
 	log=build-asan/ctest-asan.log
 	set +e
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ctest --test-dir build-asan -j2 -V >"$log" 2>&1
 	rc=$?
