@@ -6,7 +6,7 @@
 # hanging, a node of another CA refused.
 . "$(dirname "$0")/e2e_lib.sh"
 
-PORT=$((21000 + ($$ % 400) * 100))
+PORT=$((22500 + ($$ % 90) * 100)) # below the ephemeral range (32768+)
 declare -A PID
 CA=$TMP/certs
 

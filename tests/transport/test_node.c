@@ -92,7 +92,7 @@ node_down(int i, bool keep_dir)
 static void
 setup(void)
 {
-	base_port = 12000 + (getpid() % 1000) * 50;
+	base_port = 12000 + (getpid() % 200) * 50; /* below the ephemeral range (32768+), apart from e2e_test_cluster */
 	memset(nodes, 0, sizeof(nodes));
 }
 
