@@ -1176,6 +1176,10 @@ worker(void *arg)
 		int           rv;
 		o_err         e;
 
+		/* a bounded wait: stop joins the workers before it closes
+		 * the socket (closing it under a worker's send made nng
+		 * 1.5.2 panic on a destroyed mutex) */
+		nng_aio_set_timeout(aio, 200);
 		nng_ctx_recv(ctx, aio);
 		nng_aio_wait(aio);
 		if ((rv = nng_aio_result(aio)) != 0) {
@@ -1208,6 +1212,7 @@ worker(void *arg)
 			continue;
 		}
 		o_buf_fini(&b);
+		nng_aio_set_timeout(aio, 5000);
 		nng_aio_set_msg(aio, msg);
 		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
@@ -1386,6 +1391,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	}
 	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
 	nng_socket_set_size(n->sub, NNG_OPT_RECVMAXSZ, 4096);
+	nng_socket_set_ms(n->sub, NNG_OPT_RECVTIMEO, 200);
 	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMAXT, 1000);
@@ -1443,7 +1449,6 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	return O_OK;
 fail_threads:
 	atomic_store(&n->stop, true);
-	nng_close(n->rep);
 	for (i = 0; i < nw; i++)
 		pthread_join(n->workers[i], NULL);
 	nw = 0;
@@ -1466,15 +1471,15 @@ otr_node_stop(struct otr_node *n)
 	if (n == NULL)
 		return;
 	atomic_store(&n->stop, true);
-	nng_close(n->rep);
-	nng_close(n->sub);
-	nng_close(n->pub);
-	if (n->started_threads) {
+	if (n->started_threads) { /* each notices stop within 200 ms */
 		for (i = 0; i < NWORKERS; i++)
 			pthread_join(n->workers[i], NULL);
 		pthread_join(n->gossip, NULL);
 		pthread_join(n->feedt, NULL);
 	}
+	nng_close(n->rep);
+	nng_close(n->sub);
+	nng_close(n->pub);
 	for (i = 0; i < n->nm; i++) {
 		if (!n->m[i]->self) {
 			nng_close(n->m[i]->req);
