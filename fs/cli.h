@@ -25,6 +25,7 @@
 #ifndef OFS_CLI_H
 #define OFS_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,12 @@ int ofs_cmd_node(int argc, char **argv);
 struct o_buf;
 
 /* printf onto the end of b. */
+/* "optimfs CMD: <message>" and where to find help, on stderr; returns
+ * OFS_EXIT_USAGE. */
+int ofs_usage_error(const char *cmd, const char *help_cmd, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+int ofs_usage_errorv(const char *cmd, const char *help_cmd, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 void ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

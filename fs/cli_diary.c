@@ -25,14 +25,6 @@ is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-static int
-usage_error(const char *cmd, const char *what)
-{
-	fprintf(stderr, "optimfs %s: %s\nRun 'optimfs %s --help' for usage.\n",
-	    cmd, what, cmd);
-	return OFS_EXIT_USAGE;
-}
-
 static const char *
 root_error(int err)
 {
@@ -74,7 +66,7 @@ ofs_cmd_diary(int argc, char **argv)
 		return OFS_EXIT_OK;
 	}
 	if (argc < 2 || strcmp(argv[1], "create") != 0)
-		return usage_error("diary",
+		return ofs_usage_error("diary", "diary", "%s",
 		    argc < 2 ? "missing subcommand (create)"
 		             : "unknown subcommand (only 'create')");
 	if (argc == 3 && is_help(argv[2])) {
@@ -82,8 +74,7 @@ ofs_cmd_diary(int argc, char **argv)
 		return OFS_EXIT_OK;
 	}
 	if (argc != 3 || argv[2][0] == '\0')
-		return usage_error(
-		    "diary", argc < 3 ? "missing PATH" : "too many arguments");
+		return ofs_usage_error("diary", "diary", "%s", argc < 3 ? "missing PATH" : "too many arguments");
 	path = argv[2];
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
@@ -314,8 +305,7 @@ report_cmd(int argc, char **argv, enum ofs_report_kind kind, const char *usage)
 		return OFS_EXIT_OK;
 	}
 	if (argc != 2 || argv[1][0] == '-')
-		return usage_error(
-		    cmd, argc < 2 ? "missing PATH" : "wrong arguments");
+		return ofs_usage_error(cmd, cmd, "%s", argc < 2 ? "missing PATH" : "wrong arguments");
 	return run_report(cmd, kind, argv[1]);
 }
 

@@ -57,26 +57,10 @@ is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-static int usage_error(const char *cmd, const char *help_cmd, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
-
-static int
-usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "optimfs %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nRun 'optimfs %s --help' for usage.\n", help_cmd);
-	return OFS_EXIT_USAGE;
-}
-
 static int
 bad_name(const char *cmd, const char *help_cmd, const char *name)
 {
-	return usage_error(cmd, help_cmd,
+	return ofs_usage_error(cmd, help_cmd,
 	    "bad node name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ "
 	    "-, starting with a letter or digit",
 	    name, OTR_PKI_NAME_MAX);
@@ -128,7 +112,7 @@ ofs_cmd_init(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || argv[optind][0] == '\0')
-		return usage_error("init", "init", "%s",
+		return ofs_usage_error("init", "init", "%s",
 		    optind >= argc ? "missing DIR" : "too many arguments");
 	dir = argv[optind];
 	if (name == NULL) {
@@ -137,7 +121,7 @@ ofs_cmd_init(int argc, char **argv)
 		host[sizeof(host) - 1]   = '\0';
 		host[strcspn(host, ".")] = '\0';
 		if (!otr_pki_name_valid(host))
-			return usage_error("init", "init",
+			return ofs_usage_error("init", "init",
 			    "this host's name '%s' is not a valid node name: "
 			    "pass --name NAME",
 			    host);
@@ -161,7 +145,7 @@ ofs_cmd_node(int argc, char **argv)
 		return OFS_EXIT_OK;
 	}
 	if (argc < 2 || strcmp(argv[1], "add") != 0)
-		return usage_error("node", "node", "%s",
+		return ofs_usage_error("node", "node", "%s",
 		    argc < 2 ? "missing subcommand (add)"
 		             : "unknown subcommand (only 'add')");
 	if (argc >= 3 && is_help(argv[2])) {
@@ -169,7 +153,7 @@ ofs_cmd_node(int argc, char **argv)
 		return OFS_EXIT_OK;
 	}
 	if (argc != 4 || argv[2][0] == '\0')
-		return usage_error("node add", "node", "%s",
+		return ofs_usage_error("node add", "node", "%s",
 		    argc < 3       ? "missing DIR and NAME"
 		        : argc < 4 ? "missing NAME"
 		                   : "too many arguments");

@@ -13,6 +13,28 @@
 #include "fs/cli.h"
 #include "fs/fuse_ll.h"
 
+int
+ofs_usage_errorv(
+    const char *cmd, const char *help_cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "optimfs %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nRun 'optimfs %s --help' for usage.\n", help_cmd);
+	return OFS_EXIT_USAGE;
+}
+
+int
+ofs_usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
+{
+	va_list ap;
+	int     rc;
+
+	va_start(ap, fmt);
+	rc = ofs_usage_errorv(cmd, help_cmd, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 void
 ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
 {

@@ -122,13 +122,12 @@ static int
 mount_usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	int     rc;
 
-	fprintf(stderr, "optimfs %s: ", cmd_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = ofs_usage_errorv(cmd_name, cmd_name, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun 'optimfs %s --help' for usage.\n", cmd_name);
-	return OFS_EXIT_USAGE;
+	return rc;
 }
 
 /* mkdir -p with mode 0700 for the directories it creates. */
@@ -791,17 +790,36 @@ daemonize(int *notify_fd)
 	return OFS_EXIT_FAIL;
 }
 
-int
-ofs_cmd_mount(int argc, char **argv)
+static const char serve_usage[] =
+    "usage: optimfs serve --listen URL [--join URL...] [--data DIR]\n"
+    "                     (--certs DIR --name NAME | --insecure) "
+    "[-o OPT,...] [-f]\n"
+    "\n"
+    "Run a storage peer of a cluster without a mount: it keeps replicas "
+    "of\nblocks in its own store (DIR/store) and answers other members.\n"
+    "Options are those of `optimfs mount` (see `optimfs mount --help`);\n"
+    "-o replicas=N and timeout=MS apply.  Stops on SIGINT or SIGTERM.\n";
+
+/* `optimfs mount` and `optimfs serve` (serve: no mountpoint, no FUSE). */
+static int
+run_daemon(int argc, char **argv, bool serve)
 {
 	struct mount_args ma = { 0 };
-	int               rc, notify_fd = -1;
+	int               rc, notify_fd = -1, i;
 
+	cmd_name = serve ? "serve" : "mount";
+	ma.serve = serve;
+	for (i = 1; serve && i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(serve_usage, stdout);
+			return OFS_EXIT_OK;
+		}
 	if ((rc = parse_mount_args(&ma, argc, argv)) != OFS_EXIT_OK) {
 		rc = rc < 0 ? OFS_EXIT_OK : rc;
 		goto out_free;
 	}
-	if ((rc = check_mountpoint(&ma)) != OFS_EXIT_OK)
+	if (!serve && (rc = check_mountpoint(&ma)) != OFS_EXIT_OK)
 		goto out_free;
 	if (ma.debug)
 		o_log_set_level(O_LOG_DEBUG);
@@ -815,44 +833,16 @@ out_free:
 	return rc;
 }
 
-static const char serve_usage[] =
-    "usage: optimfs serve --listen URL [--join URL...] [--data DIR]\n"
-    "                     (--certs DIR --name NAME | --insecure) "
-    "[-o OPT,...] [-f]\n"
-    "\n"
-    "Run a storage peer of a cluster without a mount: it keeps replicas "
-    "of\nblocks in its own store (DIR/store) and answers other members.\n"
-    "Options are those of `optimfs mount` (see `optimfs mount --help`);\n"
-    "-o replicas=N and timeout=MS apply.  Stops on SIGINT or SIGTERM.\n";
+int
+ofs_cmd_mount(int argc, char **argv)
+{
+	return run_daemon(argc, argv, false);
+}
 
 static int
 ofs_cmd_serve(int argc, char **argv)
 {
-	struct mount_args ma = { 0 };
-	int               rc, notify_fd = -1, i;
-
-	cmd_name = "serve";
-	ma.serve = true;
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			fputs(serve_usage, stdout);
-			return OFS_EXIT_OK;
-		}
-	if ((rc = parse_mount_args(&ma, argc, argv)) != OFS_EXIT_OK) {
-		rc = rc < 0 ? OFS_EXIT_OK : rc;
-		goto out_free;
-	}
-	if (ma.debug)
-		o_log_set_level(O_LOG_DEBUG);
-	if (!ma.foreground && (rc = daemonize(&notify_fd)) >= 0)
-		goto out_free;
-	rc = mount_serve(&ma, notify_fd);
-out_free:
-	o_buf_fini(&ma.fuse_opts);
-	free(ma.mountpoint);
-	free(ma.data_dir);
-	return rc;
+	return run_daemon(argc, argv, true);
 }
 
 struct ofs_cmd {
