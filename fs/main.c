@@ -60,7 +60,8 @@ struct mount_args {
 	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
 	/* cluster (issue 3): listen set means this node is a peer */
 	bool         serve; /* `optimfs serve`: no mountpoint, no FUSE */
-	const char  *listen, *name, *certs;
+	const char  *listen, *name;
+	char        *certs; /* absolute: the daemon changes to / */
 	const char  *join[16];
 	size_t       njoin;
 	bool         insecure;
@@ -275,7 +276,12 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 			ma->join[ma->njoin++] = optarg;
 			break;
 		case 'C':
-			ma->certs = optarg;
+			free(ma->certs);
+			if ((ma->certs = realpath(optarg, NULL)) == NULL) {
+				fprintf(stderr, "optimfs %s: --certs %s: %s\n",
+				    cmd_name, optarg, strerror(errno));
+				return OFS_EXIT_FAIL;
+			}
 			break;
 		case 'N':
 			ma->name = optarg;
@@ -307,6 +313,12 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 			    "(or --insecure)");
 		if (ma->name == NULL)
 			ma->name = ma->listen;
+		if (strlen(ma->name) > 63)
+			return mount_usage_error(
+			    "node name %.20s...: at most 63 characters (with "
+			    "--insecure and no --name, the listen URL is the "
+			    "name)",
+			    ma->name);
 	}
 	if (ma->serve) {
 		if (ma->listen == NULL)
@@ -466,6 +478,17 @@ write_pidfile(const struct mount_args *ma)
 }
 
 /* Daemon: stdio to /dev/null and the log file, cwd to /. */
+/* Remove the pid file if it is still this process's. */
+static void
+remove_pidfile(const struct mount_args *ma)
+{
+	char path[PATH_MAX];
+
+	data_path(path, sizeof(path), ma->data_dir, "optimfs.pid");
+	if (read_pidfile(ma->data_dir) == (long) getpid())
+		unlink(path);
+}
+
 static void
 detach_stdio(const struct mount_args *ma)
 {
@@ -530,8 +553,17 @@ open_journal(struct ost_repo *repo, struct oc_transactor *tx,
 struct cluster {
 	struct ost_repo *repo;
 	struct otr_node *node;
-	struct ofs_fuse *_Atomic fuse;
+	pthread_mutex_t  fmtx; /* fuse: the feed uses it under fmtx */
+	struct ofs_fuse *fuse;
 };
+
+static void
+cluster_set_fuse(struct cluster *cl, struct ofs_fuse *f)
+{
+	pthread_mutex_lock(&cl->fmtx);
+	cl->fuse = f;
+	pthread_mutex_unlock(&cl->fmtx);
+}
 
 static o_err
 install_cb(void *arg, const struct oc_bid *id, int64_t rev,
@@ -573,11 +605,13 @@ daemon_stats(void *arg, struct o_buf *b)
 static void
 on_change(void *arg, const struct oc_bid *col, int64_t rev)
 {
-	struct cluster  *cl = arg;
-	struct ofs_fuse *f  = atomic_load(&cl->fuse);
+	struct cluster *cl = arg;
 
-	if (f != NULL && ofs_fuse_changed(f, col, rev) != O_OK)
+	/* under the lock: the unmount clears fuse before it frees it */
+	pthread_mutex_lock(&cl->fmtx);
+	if (cl->fuse != NULL && ofs_fuse_changed(cl->fuse, col, rev) != O_OK)
 		o_log(O_LOG_WARN, "change feed: %s", o_err_detail());
+	pthread_mutex_unlock(&cl->fmtx);
 }
 
 static o_err
@@ -636,6 +670,7 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
 		;
 	o_log(O_LOG_INFO, "pid %ld: signal %d, stopping", (long) getpid(),
 	    sig);
+	remove_pidfile(ma);
 	return OFS_EXIT_OK;
 }
 
@@ -656,7 +691,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ofs_ns_opts    nopts = { 0 };
 	struct ofs_fuse_conf  conf  = { 0 };
 	struct oc_journal    *journal = NULL;
-	static struct cluster cl;
+	static struct cluster cl = { .fmtx = PTHREAD_MUTEX_INITIALIZER };
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -714,7 +749,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		fprintf(stderr, "optimfs mount: %s\n", o_err_detail());
 		goto out_close_ns;
 	}
-	atomic_store(&cl.fuse, fuse);
+	cluster_set_fuse(&cl, fuse);
 	write_pidfile(ma);
 	if (notify_fd >= 0) {
 		detach_stdio(ma);
@@ -731,12 +766,10 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
-	atomic_store(&cl.fuse, NULL);
+	cluster_set_fuse(&cl, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
-	data_path(store_dir, sizeof(store_dir), ma->data_dir, "optimfs.pid");
-	if (read_pidfile(ma->data_dir) == (long) getpid())
-		unlink(store_dir);
+	remove_pidfile(ma);
 	o_log(O_LOG_INFO, "pid %ld: %s unmounted%s", (long) getpid(),
 	    ma->mountpoint, rc == OFS_EXIT_OK ? "" : " with errors");
 	goto out_close_repo;
@@ -830,6 +863,7 @@ out_free:
 	o_buf_fini(&ma.fuse_opts);
 	free(ma.mountpoint);
 	free(ma.data_dir);
+	free(ma.certs);
 	return rc;
 }
 

@@ -2256,6 +2256,13 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 	if (ns->opts.fresh_ms <= 0)
 		ns->opts.fresh_ms = OFS_FRESH_MS;
 	ns->sopts.journal = ns->opts.journal;
+	if (ns->opts.shared) {
+		/* other mounts write the same collections: losing a race
+		 * to them is normal, and a write must not fail for it.
+		 * Bound the retries by time instead of by count. */
+		ns->sopts.max_attempts = 100000;
+		ns->sopts.deadline_ms  = OFS_SHARED_SYNC_MS;
+	}
 	pthread_mutex_init(&ns->ns_mtx, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

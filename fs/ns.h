@@ -132,6 +132,10 @@ struct ofs_ns_opts {
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
 };
 
+/* In shared mode, how long one commit keeps retrying after lost races
+ * to other mounts before it fails (its work stays queued). */
+#define OFS_SHARED_SYNC_MS 60000
+
 /* Default bound on the age of what a shared lookup or getattr reads. */
 #define OFS_FRESH_MS 100
 

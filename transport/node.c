@@ -66,6 +66,7 @@ struct otr_node {
 	struct {
 		struct oc_aid aid;
 		int64_t       exp;
+		uint64_t      skip; /* members the commit must not go to */
 	} exps[NEXP];
 	size_t nexp;
 };
@@ -285,6 +286,7 @@ struct call {
 	nng_ctx        ctx;
 	nng_aio       *aio;
 	bool           open, recving;
+	bool           had_op; /* an op was given (op is moved when sent) */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
 	struct oc_val  ans; /* the answer map */
@@ -327,8 +329,9 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		nng_msg     *msg;
 		int64_t      left = deadline - now_ms();
 
-		c->ans = oc_null();
-		c->e   = O_EUNAVAIL;
+		c->ans    = oc_null();
+		c->e      = O_EUNAVAIL;
+		c->had_op = c->op.type != OC_NULL;
 		if (c->op.type == OC_NULL || c->m->self)
 			continue;
 		atomic_fetch_add(&c->m->calls, 1);
@@ -341,15 +344,36 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			continue;
 		}
 		otr_wire_request(&c->op, &b);
-		if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
-		    nng_msg_append(msg, b.data, b.len) != 0 ||
-		    (rv = nng_ctx_open(&c->ctx, c->m->req)) != 0) {
+		if (b.len > OTR_MSG_MAX) {
+			char why[128];
+
+			snprintf(why, sizeof(why),
+			    "a request of %zu MiB exceeds the %u MiB message "
+			    "limit",
+			    b.len >> 20, OTR_MSG_MAX >> 20);
 			o_buf_fini(&b);
+			c->e = O_ETOOBIG;
+			snprintf(c->detail, sizeof(c->detail), "member %s: %s",
+			    c->m->name, why);
+			continue;
+		}
+		msg = NULL;
+		if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
+		    (rv = nng_msg_append(msg, b.data, b.len)) != 0 ||
+		    (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0) {
+			o_buf_fini(&b);
+			if (msg != NULL)
+				nng_msg_free(msg);
 			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
 			continue;
 		}
 		o_buf_fini(&b);
-		nng_aio_alloc(&c->aio, NULL, NULL);
+		if ((rv = nng_ctx_open(&c->ctx, c->m->req)) != 0) {
+			nng_msg_free(msg);
+			nng_aio_free(c->aio);
+			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
+			continue;
+		}
 		nng_aio_set_timeout(c->aio, (nng_duration) left);
 		nng_aio_set_msg(c->aio, msg);
 		nng_ctx_send(c->ctx, c->aio);
@@ -493,10 +517,10 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 	for (j = 0; j < k; j++) {
 		if (!has[j])
 			continue;
+		/* install only moves a replica forward: one that holds the
+		 * same revision by another action is left (PROTOCOL.md §5) */
 		if (seen[j].state != OC_GET_UNKNOWN &&
-		    (seen[j].latest_rev > best->latest_rev ||
-		        (seen[j].latest_rev == best->latest_rev &&
-		            oc_aid_eq(&seen[j].latest_aid, &best->latest_aid))))
+		    seen[j].latest_rev >= best->latest_rev)
 			continue;
 		cs[j].op = oc_map();
 		oc_map_set(&cs[j].op, "t", oc_text(OTR_T_INSTALL));
@@ -513,7 +537,7 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 
 		calls_run(n, cs, k, deadline);
 		for (j = 0; j < k; j++)
-			if (cs[j].op.type != OC_NULL)
+			if (cs[j].had_op)
 				o_log(answered(&cs[j]) && cs[j].ae == O_OK
 				        ? O_LOG_DEBUG
 				        : O_LOG_WARN,
@@ -575,6 +599,16 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 			continue;
 		}
 		for (q = 0; q < c; q++) {
+			if (!oc_bid_eq(&res[q].id, &ids[idx[q]])) {
+				char s[OC_BID_STRLEN];
+
+				o_log(O_LOG_WARN,
+				    "get from %s: answer %zu is about block "
+				    "%s, another than asked (ignored)",
+				    ms[j]->name, q, oc_bid_str(&res[q].id, s));
+				oc_get_res_fini(&res[q]);
+				continue;
+			}
 			all[idx[q] * k + j] = res[q];
 			got[idx[q] * k + j] = true;
 		}
@@ -615,7 +649,12 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 			    pl[i].r, need);
 			continue;
 		}
+		/* repair only with the latest state: a read pinned below
+		 * the latest revision (ctx->rev) sees older content or an
+		 * absence that is no deletion */
 		if (best->latest_rev > 0 &&
+		    (ctx == NULL || ctx->rev == 0 ||
+		        ctx->rev >= best->latest_rev) &&
 		    (best->state == OC_GET_ABSENT ||
 		        best->mat_rev == best->latest_rev)) {
 			struct member *rm[8];
@@ -647,26 +686,40 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 
 /* ---- pend, commit, cancel, status ------------------------------------- */
 
+/* What a pend decided about action aid, for its commit: the expiry it
+ * asked for and the members that hold a block of it at an older state
+ * (bit j: member j).  The latest record of aid wins. */
 static void
-exp_remember(struct otr_node *n, const struct oc_aid *aid, int64_t exp)
+exp_remember(
+    struct otr_node *n, const struct oc_aid *aid, int64_t exp, uint64_t skip)
 {
-	pthread_mutex_lock(&n->emtx);
-	n->exps[n->nexp % NEXP].aid = *aid;
-	n->exps[n->nexp % NEXP].exp = exp;
-	n->nexp++;
-	pthread_mutex_unlock(&n->emtx);
-}
-
-static int64_t
-exp_lookup(struct otr_node *n, const struct oc_aid *aid)
-{
-	int64_t exp = 0;
-	size_t  i;
+	size_t i;
 
 	pthread_mutex_lock(&n->emtx);
 	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP); i++)
 		if (oc_aid_eq(&n->exps[i].aid, aid))
-			exp = O_MAX(exp, n->exps[i].exp);
+			break;
+	if (i == O_MIN(n->nexp, (size_t) NEXP))
+		i = n->nexp++ % NEXP;
+	n->exps[i].aid  = *aid;
+	n->exps[i].exp  = exp;
+	n->exps[i].skip = skip;
+	pthread_mutex_unlock(&n->emtx);
+}
+
+static int64_t
+exp_lookup(struct otr_node *n, const struct oc_aid *aid, uint64_t *skip)
+{
+	int64_t exp = 0;
+	size_t  i;
+
+	*skip = 0;
+	pthread_mutex_lock(&n->emtx);
+	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP); i++)
+		if (oc_aid_eq(&n->exps[i].aid, aid)) {
+			exp   = n->exps[i].exp;
+			*skip = n->exps[i].skip;
+		}
 	pthread_mutex_unlock(&n->emtx);
 	return exp;
 }
@@ -714,36 +767,95 @@ ids_op(const char *t, const struct oc_aid *aid, int64_t rev,
 	return op;
 }
 
-/* The revision member j reported for the q-th of its blocks ("lt"). */
+/* The latest revision (and its action) member j reported for the q-th
+ * of its blocks ("lt"); -1 when it could not tell. */
 static int64_t
-lt_of(const struct call *c, size_t q)
+lt_of(const struct call *c, size_t q, struct oc_aid *aid)
 {
 	const struct oc_val *lt = oc_map_arr(&c->ans, "lt"), *p;
 
+	memset(aid, 0, sizeof(*aid));
 	if (lt == NULL || q >= oc_arr_len(lt))
 		return -1;
 	p = oc_arr_at(lt, q);
 	if (p->type != OC_ARRAY || oc_arr_len(p) != 3 ||
-	    oc_arr_at(p, 1)->type != OC_INT)
+	    oc_arr_at(p, 1)->type != OC_INT ||
+	    !oc_aid_from(oc_arr_at(p, 2), aid))
 		return -1;
 	return oc_arr_at(p, 1)->u.i;
 }
 
-/* Cancel aid on the members flagged in which[] (their placed ids). */
+/*
+ * Of the members that accepted block i (acc), which hold the newest
+ * state: the highest revision, and at it the action most of them hold.
+ * A member is good for the block when it is one of them; the others
+ * would apply the update to another base.
+ */
 static void
-cancel_on(struct otr_node *n, struct member *const *ms, size_t k,
-    const struct placed *pl, const struct oc_bid *ids, size_t nids,
-    const struct oc_aid *aid, const bool *which, int64_t deadline)
+good_for_block(const bool *acc, const int64_t *lt, const struct oc_aid *la,
+    size_t k, bool *good)
+{
+	int64_t mx = -1;
+	size_t  j, x, best = SIZE_MAX, bestn = 0;
+
+	for (j = 0; j < k; j++)
+		if (acc[j])
+			mx = O_MAX(mx, lt[j]);
+	for (j = 0; j < k; j++) {
+		size_t cnt = 0;
+
+		if (!acc[j] || lt[j] != mx)
+			continue;
+		for (x = 0; x < k; x++)
+			cnt += acc[x] && lt[x] == mx && oc_aid_eq(&la[x], &la[j]);
+		if (cnt > bestn) {
+			best  = j;
+			bestn = cnt;
+		}
+	}
+	for (j = 0; j < k; j++)
+		good[j] = best != SIZE_MAX && acc[j] && lt[j] == mx &&
+		    oc_aid_eq(&la[j], &la[best]);
+}
+
+/* goodm[i * k + j]: member j holds block i at the newest state (any
+ * member that accepted an insert does). */
+static void
+pend_good(const struct oc_pend_req *req, size_t nids, size_t k,
+    const bool *acc, const int64_t *lt, const struct oc_aid *la, bool *goodm)
+{
+	size_t i, j;
+
+	for (i = 0; i < nids; i++) {
+		if (req->tfs->e[i].tf.insert != NULL)
+			for (j = 0; j < k; j++)
+				goodm[i * k + j] = acc[i * k + j];
+		else
+			good_for_block(&acc[i * k], &lt[i * k], &la[i * k], k,
+			    &goodm[i * k]);
+	}
+}
+
+/* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
+ * goodm (NULL: none) clear. */
+static void
+cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
+    const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,
+    const bool *acc, const bool *goodm, int64_t deadline)
 {
 	struct call *cs  = calls_new(ms, k);
 	size_t      *idx = o_calloc(nids + 1, sizeof(*idx));
-	size_t       j, c, any = 0;
+	size_t       i, j, c, any = 0;
 
-	for (j = 0; j < k; j++)
-		if (which[j] && (c = member_ids(pl, nids, j, idx)) > 0) {
+	for (j = 0; j < k; j++) {
+		for (i = c = 0; i < nids; i++)
+			if (acc[i * k + j] && (goodm == NULL || !goodm[i * k + j]))
+				idx[c++] = i;
+		if (c > 0) {
 			cs[j].op = ids_op(OTR_T_CANCEL, aid, 0, ids, idx, c);
 			any++;
 		}
+	}
 	if (any > 0)
 		calls_run(n, cs, k, deadline);
 	calls_fini(cs, k);
@@ -761,7 +873,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct placed   *pl;
 	size_t          *idx;
 	int64_t         *lt, exp, deadline = deadline_of(n);
-	bool            *ok, *acc, *behind, stale = false, rival = false;
+	struct oc_aid   *la;
+	bool            *ok, *acc, *goodm, *behind;
+	bool             stale = false, rival = false, toobig = false;
 	struct call     *cs;
 	char             why[200] = "";
 	o_err            e = O_OK;
@@ -770,15 +884,17 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now_ms() + PEND_TTL_MS;
-	exp_remember(n, &req->aid, exp);
+	exp_remember(n, &req->aid, exp, 0);
 	ids = o_malloc((nids + 1) * sizeof(*ids));
 	for (i = 0; i < nids; i++)
 		ids[i] = req->tfs->e[i].id;
 	pl     = o_calloc(nids + 1, sizeof(*pl));
 	idx    = o_calloc(nids + 1, sizeof(*idx));
 	lt     = o_calloc((nids + 1) * (k + 1), sizeof(*lt));
-	ok     = o_calloc(k + 1, sizeof(*ok));
+	la     = o_calloc((nids + 1) * (k + 1), sizeof(*la));
 	acc    = o_calloc((nids + 1) * (k + 1), sizeof(*acc));
+	goodm  = o_calloc((nids + 1) * (k + 1), sizeof(*goodm));
+	ok     = o_calloc(k + 1, sizeof(*ok));
 	behind = o_calloc(k + 1, sizeof(*behind));
 	place_all(n, ms, k, ids, nids, pl);
 	cs = calls_new(ms, k);
@@ -790,50 +906,43 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 
 		calls_run(n, cs, k, deadline);
 		for (j = 0; j < k; j++) {
-			if ((c = member_ids(pl, nids, j, idx)) == 0 ||
-			    (round == 1 && !behind[j]))
+			if (!cs[j].had_op)
 				continue;
+			c     = member_ids(pl, nids, j, idx);
 			ok[j] = answered(&cs[j]) && cs[j].ae == O_OK;
 			if (answered(&cs[j]) && cs[j].ae == O_ESTALE)
 				stale = true;
 			if (answered(&cs[j]) && cs[j].ae == O_EPENDING)
 				rival = true;
+			if (cs[j].e == O_ETOOBIG)
+				toobig = true;
 			if (answered(&cs[j]) &&
 			    (cs[j].ae == O_ESTALE || cs[j].ae == O_EPENDING))
 				(void) otr_get_txres(&cs[j].ans, "x", res);
 			if (!ok[j] && why[0] == '\0')
-				snprintf(why, sizeof(why), "%s",
-				    answered(&cs[j]) ? cs[j].detail
-				                     : cs[j].detail);
+				snprintf(why, sizeof(why), "%s", cs[j].detail);
 			for (q = 0; q < c; q++) {
-				lt[idx[q] * k + j] = ok[j] ? lt_of(&cs[j], q) : -2;
-				acc[idx[q] * k + j] = ok[j];
+				size_t x = idx[q] * k + j;
+
+				lt[x]  = ok[j] ? lt_of(&cs[j], q, &la[x]) : -2;
+				acc[x] = ok[j];
 			}
 		}
-		if (stale || round == 1)
+		pend_good(req, nids, k, acc, lt, la, goodm);
+		if (stale || toobig || round == 1)
 			break;
-		/* a member that accepted on an older block than another
-		 * accepting member would apply the update to the wrong base */
+		/* a member that accepted a block it holds at an older state
+		 * would apply the update to the wrong base: cancel there,
+		 * bring the blocks up to date (a quorum read repairs older
+		 * replicas), pend there again */
 		memset(behind, 0, (k + 1) * sizeof(*behind));
-		for (i = 0; i < nids; i++) {
-			int64_t mx = -1;
-
-			if (req->tfs->e[i].tf.insert != NULL)
-				continue;
-			for (j = 0; j < k; j++)
-				if (acc[i * k + j])
-					mx = O_MAX(mx, lt[i * k + j]);
-			for (j = 0; j < k; j++)
-				if (acc[i * k + j] && lt[i * k + j] < mx) {
-					behind[j]  = true;
-					any_behind = true;
-				}
-		}
+		for (i = 0; i < nids * k; i++)
+			if (acc[i] && !goodm[i])
+				behind[i % k] = any_behind = true;
 		if (!any_behind)
 			break;
-		/* cancel there, bring those blocks up to date (a quorum
-		 * read repairs older replicas), pend there again */
-		cancel_on(n, ms, k, pl, ids, nids, &req->aid, behind, deadline);
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
+		    deadline);
 		{
 			struct oc_get_res *gr = o_calloc(nids, sizeof(*gr));
 
@@ -845,23 +954,20 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		for (j = 0; j < k; j++) {
 			oc_val_fini(&cs[j].op);
 			oc_val_fini(&cs[j].ans);
+			cs[j].had_op = false;
 			if (behind[j] && (c = member_ids(pl, nids, j, idx)) > 0)
 				cs[j].op = pend_op(req, idx, c, exp);
 		}
 	}
 	for (i = 0; i < nids && e == O_OK; i++) {
 		size_t good = 0, need = pl[i].r / 2 + 1;
-		int64_t mx  = -1;
 
 		for (j = 0; j < k; j++)
-			if (acc[i * k + j])
-				mx = O_MAX(mx, lt[i * k + j]);
-		for (j = 0; j < k; j++)
-			good += acc[i * k + j] &&
-			    (req->tfs->e[i].tf.insert != NULL ||
-			        lt[i * k + j] == mx);
+			good += goodm[i * k + j];
 		if (stale)
 			e = O_ESTALE;
+		else if (toobig)
+			e = O_ETOOBIG;
 		else if (good < need)
 			e = rival ? O_EPENDING : O_EUNAVAIL;
 		if (e != O_OK) {
@@ -875,22 +981,34 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		}
 	}
 	if (e != O_OK) {
+		char keep[512];
+
 		if (res->reason[0] == '\0')
 			snprintf(res->reason, sizeof(res->reason), "%s",
 			    o_err_detail());
-		{
-			char keep[512];
+		snprintf(keep, sizeof(keep), "%s", o_err_detail());
+		cancel_blocks(
+		    n, ms, k, ids, nids, &req->aid, acc, NULL, deadline);
+		o_err_set(e, "%s", keep);
+	} else {
+		/* what a member still holds at an older state is dropped
+		 * there, and the commit does not go to it even if that
+		 * cancel is lost */
+		uint64_t skip = 0;
 
-			snprintf(keep, sizeof(keep), "%s", o_err_detail());
-			cancel_on(n, ms, k, pl, ids, nids, &req->aid, ok,
-			    deadline);
-			o_err_set(e, "%s", keep);
-		}
+		for (i = 0; i < nids * k; i++)
+			if (acc[i] && !goodm[i])
+				skip |= (uint64_t) 1 << (i % k);
+		exp_remember(n, &req->aid, exp, skip);
+		cancel_blocks(
+		    n, ms, k, ids, nids, &req->aid, acc, goodm, deadline);
 	}
 	calls_fini(cs, k);
 	free(behind);
-	free(acc);
 	free(ok);
+	free(goodm);
+	free(acc);
+	free(la);
 	free(lt);
 	free(idx);
 	free(pl);
@@ -907,7 +1025,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	size_t           k = members(n, ms), i, j, c, okn = 0, need;
 	struct placed    cpl, *pl;
 	size_t          *idx;
-	int64_t          exp = exp_lookup(n, &req->aid), deadline;
+	uint64_t         skip;
+	int64_t          exp = exp_lookup(n, &req->aid, &skip), deadline;
 	bool             stale = false, *crit_member;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];
@@ -915,13 +1034,17 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 
 	if (req->n == 0)
 		return o_err_set(O_EINVAL, "commit: no blocks");
-	if (exp > 0 && now_ms() > exp - COMMIT_GUARD)
+	if (exp == 0)
+		return o_err_set(O_EEXPIRED,
+		    "commit of action %s: this node did not pend it (or "
+		    "forgot its expiry): pend again",
+		    oc_aid_str(&req->aid, as));
+	if (now_ms() > exp - COMMIT_GUARD)
 		return o_err_set(O_EEXPIRED,
 		    "commit of action %s: its pendings expire in %" PRId64
 		    " ms, too close to commit safely",
 		    oc_aid_str(&req->aid, as), exp - now_ms());
-	deadline = exp > 0 ? O_MIN(deadline_of(n), exp - COMMIT_GUARD / 2)
-	                   : deadline_of(n);
+	deadline = O_MIN(deadline_of(n), exp - COMMIT_GUARD / 2);
 	pl  = o_calloc(req->n + 1, sizeof(*pl));
 	idx = o_calloc(req->n + 2, sizeof(*idx));
 	crit_member = o_calloc(k + 1, sizeof(bool));
@@ -938,7 +1061,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		struct oc_bid *sub;
 		size_t         q;
 
-		if (!crit_member[j])
+		if (!crit_member[j] || (skip & ((uint64_t) 1 << j)))
 			continue;
 		c   = member_ids(pl, req->n, j, idx);
 		sub = o_malloc((c + 1) * sizeof(*sub));
@@ -967,7 +1090,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	}
 	calls_fini(cs, k);
 	if (okn < need) {
-		if (stale)
+		/* O_ESTALE says nothing committed: only when nothing did */
+		if (stale && okn == 0)
 			e = O_ESTALE;
 		else
 			e = okn > 0 ? O_EUNAVAIL
@@ -991,7 +1115,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	for (j = 0; j < k; j++) {
 		size_t m = member_ids(pl, req->n, j, idx);
 
-		if (crit_member[j] || m == 0)
+		if (crit_member[j] || m == 0 || (skip & ((uint64_t) 1 << j)))
 			continue;
 		cs[j].op = ids_op(
 		    OTR_T_COMMIT, &req->aid, req->rev, req->ids, idx, m);
@@ -1025,17 +1149,16 @@ net_cancel(struct oc_transactor *t, const struct oc_aid *aid,
 {
 	struct otr_node *n = (struct otr_node *) t;
 	struct member   *ms[MAX_MEMBERS];
-	size_t           k = members(n, ms), j;
-	struct placed   *pl  = o_calloc(nids + 1, sizeof(*pl));
-	bool            *all = o_calloc(k + 1, sizeof(bool));
+	size_t           k = members(n, ms), i, q;
+	struct placed   *pl    = o_calloc(nids + 1, sizeof(*pl));
+	bool            *where = o_calloc((nids + 1) * (k + 1), sizeof(bool));
 
-	if (nids > 0) {
-		place_all(n, ms, k, ids, nids, pl);
-		for (j = 0; j < k; j++)
-			all[j] = true;
-		cancel_on(n, ms, k, pl, ids, nids, aid, all, deadline_of(n));
-	}
-	free(all);
+	place_all(n, ms, k, ids, nids, pl);
+	for (i = 0; i < nids; i++)
+		for (q = 0; q < pl[i].r; q++)
+			where[i * k + pl[i].who[q]] = true;
+	cancel_blocks(n, ms, k, ids, nids, aid, where, NULL, deadline_of(n));
+	free(where);
 	free(pl);
 	return O_OK;
 }
@@ -1076,8 +1199,9 @@ net_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	for (i = 0; i < nids; i++) {
 		size_t *ct = &cnt[i * 4];
 
-		/* a commit on any replica wins (readers roll it forward) */
-		if (ct[OC_ST_COMMITTED] > 0)
+		/* committed: on a majority (a commit on fewer is in doubt
+		 * and must not be acknowledged on its strength) */
+		if (ct[OC_ST_COMMITTED] >= pl[i].r / 2 + 1)
 			out[i] = OC_ST_COMMITTED;
 		else if (ct[OC_ST_PENDING] > 0)
 			out[i] = OC_ST_PENDING;
@@ -1405,8 +1529,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	member_add(n, n->name, n->url);
 	pthread_mutex_unlock(&n->mtx);
 	for (nw = 0; nw < NWORKERS; nw++)
-		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0)
-			break;
+		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0) {
+			e = o_err_set(O_EINTERNAL, "cannot start a server thread");
+			goto fail_threads;
+		}
 	deadline = now_ms() + O_MAX(n->timeout_ms, 10000);
 	for (i = 0; i < conf->njoin; i++) {
 		if ((e = join_one(n, conf->join[i], deadline)) == O_OK)
@@ -1437,9 +1563,14 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			o_sleep_ms(20);
 		} while (now_ms() < deadline);
 	}
-	if (pthread_create(&n->gossip, NULL, gossip, n) != 0 ||
-	    pthread_create(&n->feedt, NULL, feed, n) != 0) {
-		e = o_err_set(O_EINTERNAL, "cannot start node threads");
+	if (pthread_create(&n->gossip, NULL, gossip, n) != 0) {
+		e = o_err_set(O_EINTERNAL, "cannot start the gossip thread");
+		goto fail_threads;
+	}
+	if (pthread_create(&n->feedt, NULL, feed, n) != 0) {
+		atomic_store(&n->stop, true);
+		pthread_join(n->gossip, NULL);
+		e = o_err_set(O_EINTERNAL, "cannot start the feed thread");
 		goto fail_threads;
 	}
 	n->started_threads = true;

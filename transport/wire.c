@@ -176,6 +176,9 @@ otr_get_ids(
 	*n   = 0;
 	if (a == NULL)
 		return o_err_set(O_EBADMSG, "field %s: not an array", k);
+	if (oc_arr_len(a) > OTR_IDS_MAX)
+		return o_err_set(O_EBADMSG, "field %s: %zu block ids (at most %d)",
+		    k, oc_arr_len(a), OTR_IDS_MAX);
 	*ids = o_malloc((oc_arr_len(a) + 1) * sizeof(**ids));
 	for (i = 0; i < oc_arr_len(a); i++)
 		if (!oc_bid_from(oc_arr_at(a, i), &(*ids)[i])) {

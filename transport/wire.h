@@ -24,7 +24,8 @@
 #include "core/val.h"
 
 #define OTR_WIRE_VERSION 1
-#define OTR_MSG_MAX      (16u << 20) /* bytes per message */
+#define OTR_MSG_MAX      (60u << 20) /* bytes per message (codec: 64 MiB) */
+#define OTR_IDS_MAX      65536       /* block ids per request */
 
 /* Operation names (the "t" field). */
 #define OTR_T_GET     "get"

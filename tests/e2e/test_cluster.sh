@@ -29,15 +29,24 @@ cluster_cleanup() {
 }
 trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
 
-# start_node I [JOIN-NODE]: mount $TMP/mI as node nI
+# start_node I [JOIN-NODE]: mount $TMP/mI as node nI (n3 as a daemon, with
+# paths relative to $TMP as a user types them; the others in the
+# foreground)
 start_node() {
 	local i=$1 join=()
 	[ $# -gt 1 ] && join=(--join "$(url "$2")")
 	mkdir -p "$TMP/m$i"
-	"$OPTIMFS_BIN" mount "$TMP/m$i" --data "$TMP/d$i" -f -o auto_unmount \
-		--listen "$(url "$i")" "${join[@]}" --certs "$CA" --name "n$i" \
-		>>"$TMP/n$i.log" 2>&1 &
-	PID[$i]=$!
+	if [ "$i" = 3 ]; then
+		(cd "$TMP" && "$OPTIMFS_BIN" mount m3 --data d3 -o auto_unmount \
+			--listen "$(url 3)" "${join[@]}" --certs certs --name n3) \
+			>>"$TMP/n3.log" 2>&1 || fail "n3 did not start: $(tail -n 3 "$TMP/n3.log")"
+		PID[3]=$(head -n 1 "$TMP/d3/optimfs.pid")
+	else
+		"$OPTIMFS_BIN" mount "$TMP/m$i" --data "$TMP/d$i" -f -o auto_unmount \
+			--listen "$(url "$i")" "${join[@]}" --certs "$CA" --name "n$i" \
+			>>"$TMP/n$i.log" 2>&1 &
+		PID[$i]=$!
+	fi
 	for _ in $(seq 150); do
 		[ -e "$TMP/m$i/.optimfs/status" ] && return 0
 		kill -0 "${PID[$i]}" 2>/dev/null || fail "n$i exited: $(tail -n 3 "$TMP/n$i.log")"
@@ -60,6 +69,7 @@ kill_node() {
 members_up() { # members_up I N: node I's status shows N members up or self
 	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
 }
+
 
 step "certificates for n1..n3, and n4 of another CA"
 "$OPTIMFS_BIN" init "$CA" --name n1 >/dev/null
@@ -140,7 +150,7 @@ if "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)
 	fail "n4 joined with a foreign certificate"
 fi
 grep -q "could not join" "$TMP/n4.out" || fail "n4: $(cat "$TMP/n4.out")"
-members_up 1 2 || fail "n4 appears among n1's members"
+! grep -q "peer n4 " "$TMP/m1/.optimfs/status" || fail "n4 appears among n1's members"
 
 step "unmount"
 for i in 1 2; do

@@ -1939,3 +1939,60 @@ Test(repo, invalid_requests)
 	oc_tfs_fini(&t);
 	oc_txres_fini(&res);
 }
+
+/* ---- install: repair from peers ---------------------------------------- */
+
+Test(repo, install_adopts_newer_revisions_only)
+{
+	struct oc_bid id = bid(1), other = bid(2);
+	struct oc_aid a7 = aid(7), a8 = aid(8);
+	struct oc_val b;
+	bool          done;
+
+	/* an absent block: adopted, then read and updated like any other */
+	b = leaf(1, 70);
+	cr_assert_eq(ost_repo_install(R, &id, 5, &a7, &b, &done), O_OK, "%s",
+	    o_err_detail());
+	cr_assert(done);
+	oc_val_fini(&b);
+	expect_block(1, 70, 5);
+	cr_assert_eq(status1(7, 5, 1), OC_ST_COMMITTED);
+	set1(9, 6, 1, 71);
+	expect_block(1, 71, 6);
+
+	/* an older or equal revision changes nothing */
+	b = leaf(1, 1);
+	cr_assert_eq(ost_repo_install(R, &id, 6, &a8, &b, &done), O_OK);
+	cr_assert(!done);
+	cr_assert_eq(ost_repo_install(R, &id, 3, &a8, &b, &done), O_OK);
+	cr_assert(!done);
+	expect_block(1, 71, 6);
+
+	/* a newer one replaces the content, and survives a reopen */
+	oc_val_fini(&b);
+	b = leaf(1, 90);
+	cr_assert_eq(ost_repo_install(R, &id, 9, &a8, &b, &done), O_OK);
+	cr_assert(done);
+	oc_val_fini(&b);
+	repo_reopen();
+	expect_block(1, 90, 9);
+
+	/* a deletion: absent afterwards; nothing to delete: no-op */
+	cr_assert_eq(ost_repo_install(R, &id, 10, &a8, NULL, &done), O_OK);
+	cr_assert(done);
+	{
+		struct oc_get_res g = get1(1, NULL);
+
+		cr_assert_eq(g.state, OC_GET_ABSENT);
+		oc_get_res_fini(&g);
+	}
+	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, NULL, &done), O_OK);
+	cr_assert(!done);
+
+	/* a block whose id is not the one named is refused */
+	b = leaf(3, 1);
+	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, &b, &done), O_EINVAL);
+	cr_assert_eq(ost_repo_install(R, &other, 0, &a8, NULL, &done),
+	    O_EINVAL);
+	oc_val_fini(&b);
+}
