@@ -329,8 +329,8 @@ rdb_note_write(struct ost_rdb *db, o_err e)
 }
 
 o_err
-ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
-    struct o_buf *out, bool *found)
+ost_rdb_get_fn(struct ost_rdb *db, enum ost_cf cf, const void *key,
+    size_t klen, ost_val_fn fn, void *arg, bool *found)
 {
 	rocksdb_pinnableslice_t *ps;
 	const char              *v;
@@ -338,7 +338,6 @@ ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
 	char                    *err  = NULL;
 	o_err                    e    = O_OK;
 
-	o_buf_reset(out);
 	*found = false;
 	ps     = rocksdb_get_pinned_cf(
 	        db->db, db->ro, db->cf[cf], (const char *) key, klen, &err);
@@ -357,12 +356,26 @@ ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
 			    ost_cf_names[cf],
 			    o_hex(key, klen > 40 ? 40 : klen, hex));
 		} else {
-			e      = o_buf_append(out, v, vlen);
-			*found = e == O_OK;
+			*found = true;
+			e      = fn(arg, (const uint8_t *) v, vlen);
 		}
 	}
 	rocksdb_pinnableslice_destroy(ps);
 	return e;
+}
+
+static o_err
+get_copy(void *arg, const uint8_t *v, size_t n)
+{
+	return o_buf_append(arg, v, n);
+}
+
+o_err
+ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
+    struct o_buf *out, bool *found)
+{
+	o_buf_reset(out);
+	return ost_rdb_get_fn(db, cf, key, klen, get_copy, out, found);
 }
 
 o_err
