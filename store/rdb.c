@@ -210,6 +210,11 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	rocksdb_options_set_max_write_buffer_number(r->opts, 2);
 	rocksdb_options_set_db_write_buffer_size(r->opts, RDB_MEMTABLES_BYTES);
 	r->resume_free = rocksdb_options_get_write_buffer_size(r->opts);
+	/* LZ4, not the default Snappy: reading a log block or a chunk back
+	 * decompresses up to ~0.5 MiB, and Snappy's decompression was a
+	 * third of a diary read's CPU (docs/BENCHMARKS.md, 2026-11-21).
+	 * Files written with Snappy stay readable (the type is per block). */
+	rocksdb_options_set_compression(r->opts, rocksdb_lz4_compression);
 
 	r->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(r->wo_sync, 1);
