@@ -1832,6 +1832,7 @@ struct dread {
 	uint8_t          *buf;
 	bool              locked; /* i_mtx held: no write is half done */
 	bool              busy;   /* a write was half done: redo locked */
+	struct ofs_ahead *ahead;  /* read ahead of where the read ends */
 	uint64_t          total;  /* committed + queued */
 	uint64_t          nent;   /* committed appends */
 	size_t            got;
@@ -1873,11 +1874,14 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 	if (r->len == 0 || r->off >= r->total)
 		return O_OK;
 	end = O_MIN(r->off + r->len, r->total);
-	if (r->off < committed &&
-	    (e = dindex_read(s, &r->in->id, x, rev, r->off,
-	         (size_t) (O_MIN(end, committed) - r->off), r->buf, &tmp)) !=
-	        O_OK)
-		goto out;
+	if (r->off < committed) {
+		if ((e = dindex_read(s, &r->in->id, x, rev, r->off,
+		         (size_t) (O_MIN(end, committed) - r->off), r->buf,
+		         &tmp)) != O_OK)
+			goto out;
+		if (x->has_cur)
+			ofs_ahead_want(r->ahead, &x->cur.blk);
+	}
 	cur = committed;
 	for (i = 0; i < pend->u.a.n && cur < end; i++) {
 		e = act_copy(s, &pend->u.a.v[i], cur, r->off,
@@ -2300,7 +2304,12 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		goto out_free;
 	}
 	ns->started = true;
-	*out        = ns;
+	/* read-ahead warms the local store's cache; a cluster's reads do
+	 * not go through it */
+	if (!ns->opts.shared && ofs_ahead_start(tx, &ns->ahead) != O_OK)
+		o_log(O_LOG_WARN, "diaries are read without read-ahead: %s",
+		    o_err_detail());
+	*out = ns;
 	return O_OK;
 out_free:
 	ns_free(ns);
@@ -2321,6 +2330,7 @@ ofs_ns_close(struct ofs_ns *ns)
 		unlock_ns(ns);
 		pthread_join(ns->committer, NULL);
 	}
+	ofs_ahead_stop(ns->ahead);
 	e = commit_round(ns, true);
 	ns_free(ns);
 	return e;
@@ -3126,10 +3136,11 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 		goto out_unlock;
 	unlock_ns(ns);
 	memset(&r, 0, sizeof(r));
-	r.in  = in;
-	r.off = off;
-	r.len = len;
-	r.buf = buf;
+	r.in    = in;
+	r.off   = off;
+	r.len   = len;
+	r.buf   = buf;
+	r.ahead = ns->ahead;
 	if ((e = diary_view(in, in->coll->c, false, &r)) == O_OK)
 		*got = r.got;
 	return e;

@@ -16,6 +16,7 @@
 
 #include "core/collection.h"
 #include "core/o_util.h"
+#include "fs/ahead.h"
 #include "fs/ns.h"
 
 /* A chained hash map from object id to pointer (ids are uniform bytes). */
@@ -164,6 +165,8 @@ struct ofs_ns {
 	bool               started; /* committer running; immutable after
 	                               open */
 	pthread_t committer;
+	/* diary read-ahead (fs/ahead.h); NULL when shared; immutable */
+	struct ofs_ahead *ahead;
 	uint64_t  bytes_written; /* guarded by ns_mtx */
 	uint64_t  errors;        /* guarded by ns_mtx */
 };
