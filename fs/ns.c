@@ -74,7 +74,7 @@
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
 /* Dirty pieces of one file before they are staged and committed. */
-#define OFS_DIRTY_MAX (8ull << 20)
+#define OFS_DIRTY_MAX (4ull << 20)
 /* Largest record decoded (records before piece collections held whole
  * files of up to 64 MiB). */
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
