@@ -1034,6 +1034,27 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fuse_reply_entry(req, &e);
 }
 
+/*
+ * create lost a race: another mount created name first (shared namespace).
+ * Without O_EXCL the open goes to what it created, as open(2) of an
+ * existing name would: truncated with O_TRUNC, EISDIR on a directory.
+ */
+static o_err
+create_lost(struct ofs_fuse *f, fuse_ino_t parent, const char *name,
+    const struct fuse_file_info *fi, struct ofs_attr *a)
+{
+	o_err err;
+
+	if ((err = ofs_lookup(f->ns, parent, name, a)) != O_OK)
+		return err;
+	if (a->kind == OFS_DIR)
+		return o_err_set(O_EISDIR, "create %s: a directory", name);
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    (err = ofs_truncate(f->ns, a->ino, 0)) == O_OK)
+		err = ofs_getattr(f->ns, a->ino, a);
+	return err;
+}
+
 static void
 ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
@@ -1053,6 +1074,8 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
 	err  = ofs_create(f->ns, parent, name, kind, mode & 07777, &a);
+	if (err == O_EEXIST && !(fi->flags & O_EXCL))
+		err = create_lost(f, parent, name, fi, &a);
 	if (err != O_OK) {
 		reply_fail(req, OP_create, err, parent, name);
 		return;

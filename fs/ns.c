@@ -2542,7 +2542,9 @@ exists_check(
 	return O_OK;
 }
 
-/* Stage a new entry for m under d (ns_mtx held); returns its inode. */
+/* Stage a new entry for m under d (ns_mtx held); returns its inode.  In a
+ * shared namespace the entry is a creation (oc_tree_create), which
+ * entry_settle commits and checks. */
 static o_err
 entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
     const struct ofs_meta *m, struct ofs_inode **out)
@@ -2557,7 +2559,10 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	if ((e = inode_coll(ns, d, &dc)) != O_OK)
 		return e;
 	rec_encode(m, m->kind == OFS_FILE ? &none : NULL, &raw);
-	e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
+	if (ns->opts.shared)
+		e = oc_tree_create(dc->c, name, strlen(name), raw.data, raw.len);
+	else
+		e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
 	o_buf_fini(&raw);
 	if (e != O_OK) {
 		path_child(ns, d->ino, name, path, sizeof(path));
@@ -2567,6 +2572,52 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	dir_touched(ns, d);
 	*out = inode_new(ns, m, d->ino, name);
 	return O_OK;
+}
+
+/*
+ * Shared namespace, no lock held: commit the entry entry_add staged for
+ * object id in directory dir now, and check that it won.  Another mount
+ * may have created the same name meanwhile; then exactly one creation
+ * committed (tree_filter dropped the other), and the loser gets O_EEXIST
+ * with its inode (ino) unlinked.  A single mount serialises creations
+ * under ns_mtx and returns at once.
+ */
+static o_err
+entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
+    const struct oc_bid *id, uint64_t ino, const char *op)
+{
+	struct ofs_inode *d, *in;
+	struct ofs_coll  *dc;
+	struct ofs_meta   m;
+	bool              found = false;
+	char              path[512];
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK)
+		e = inode_coll(ns, d, &dc);
+	unlock_ns(ns);
+	if (e != O_OK || (e = coll_sync(ns, dc)) != O_OK)
+		return e;
+	lock_ns(ns);
+	memset(&m, 0, sizeof(m));
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
+	    !(found && oc_bid_eq(&m.id, id))) {
+		if ((in = ino_get(ns, ino)) != NULL) {
+			in->unlinked = true;
+			in->dirty    = false;
+		}
+		path_child(ns, dir, name, path, sizeof(path));
+		e = o_err_set(O_EEXIST,
+		    "%s %s: created at the same time by another mount", op,
+		    path);
+	}
+	unlock_ns(ns);
+	meta_fini(&m);
+	return e;
 }
 
 /* mkdir, or create of a diary: commit the collection, then the entry. */
@@ -2620,7 +2671,11 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 		return e;
 	}
 	in->coll = coll_add(ns, &m.id, kind, in->ino, c);
-	e        = fill_attr(ns, in, true, out);
+	unlock_ns(ns);
+	if ((e = entry_settle(ns, dir, name, &m.id, in->ino, op)) != O_OK)
+		return e;
+	lock_ns(ns);
+	e = fill_attr(ns, in, true, out);
 	unlock_ns(ns);
 	if (e == O_OK)
 		e = attr_finish(in, out);
@@ -2658,9 +2713,14 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	oc_bid_random(&m.id);
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "create", &d)) == O_OK &&
-	    (e = exists_check(ns, d, name, "create")) == O_OK &&
-	    (e = entry_add(ns, d, name, &m, &in)) == O_OK)
-		e = fill_attr(ns, in, true, out);
+	    (e = exists_check(ns, d, name, "create")) == O_OK)
+		e = entry_add(ns, d, name, &m, &in);
+	unlock_ns(ns);
+	if (e != O_OK ||
+	    (e = entry_settle(ns, dir, name, &m.id, in->ino, "create")) != O_OK)
+		return e;
+	lock_ns(ns);
+	e = fill_attr(ns, in, true, out);
 	unlock_ns(ns);
 	return e;
 }
@@ -2922,9 +2982,9 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	}
 	if (dir == newdir) {
 		struct oc_tree_kv kv[2] = {
-			{ name, strlen(name), NULL, 0, true },
-			{ newname, strlen(newname), sraw.data, sraw.len,
-			    false },
+			{ .key = name, .klen = strlen(name), .del = true },
+			{ .key = newname, .klen = strlen(newname),
+			    .val = sraw.data, .vlen = sraw.len },
 		};
 
 		if ((e = oc_tree_replace(sc->c, kv, 2)) != O_OK) {

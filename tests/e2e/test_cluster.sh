@@ -90,6 +90,33 @@ echo "first line" >>"$TMP/m1/log"
 expect_eq "cat on m2" "first line" "$(cat "$TMP/m2/log")"
 expect_eq "cat on m3" "first line" "$(cat "$TMP/m3/log")"
 
+step "mkdir of one name on two mounts at once: exactly one succeeds"
+racer() { # racer I NAME: mkdir on mount I, exit status to $TMP/rc.I
+	if mkdir "$TMP/m$1/$2" 2>"$TMP/err.$1"; then echo 0; else echo 1; fi >"$TMP/rc.$1"
+}
+for r in $(seq 10); do
+	racer 1 "race$r" & R1=$!
+	racer 2 "race$r" & R2=$!
+	wait $R1 $R2
+	wins=$(cat "$TMP/rc.1" "$TMP/rc.2" | grep -c '^0$' || true)
+	expect_eq "round $r: mkdirs that succeeded" 1 "$wins"
+	grep -hq "File exists" "$TMP/err.1" "$TMP/err.2" ||
+		fail "round $r: the loser's error: $(cat "$TMP/err.1" "$TMP/err.2")"
+	# both writers of one new diary with >> succeed, neither line lost
+	echo "a$r" >>"$TMP/m1/new$r" & R1=$!
+	echo "b$r" >>"$TMP/m3/new$r" & R2=$!
+	wait $R1 || fail "round $r: >> on m1 failed"
+	wait $R2 || fail "round $r: >> on m3 failed"
+done
+for i in 1 2 3; do
+	expect_eq "race dirs on m$i" 10 "$(ls -d "$TMP/m$i"/race* | wc -l)"
+	for r in $(seq 10); do
+		[ -d "$TMP/m$i/race$r" ] || fail "m$i: race$r is not a directory"
+		expect_eq "m$i new$r" "a$r b$r" "$(sort "$TMP/m$i/new$r" | xargs)"
+	done
+done
+echo "daemon-side races lost: $(cat "$TMP"/n*.log 2>/dev/null | grep -c 'at the same time' || true)"
+
 step "three writers on three mounts append at once"
 writer() { # writer I N: append "wI k" for k = 1..N, log acknowledged ones
 	local k

@@ -2145,6 +2145,47 @@ Test(ns, shared_lookup_and_getattr_refresh_old_state, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* Two shared mounts create one name at once, each from a view that does
+ * not show the other's creation yet: exactly one wins, the other gets
+ * O_EEXIST, and both then see the winner's object. */
+Test(ns, shared_concurrent_creations_one_wins, .init = setup,
+    .fini = teardown)
+{
+	static const enum ofs_kind kinds[] = { OFS_DIR, OFS_FILE, OFS_DIARY };
+	static const char *const   names[] = { "dir", "file", "log" };
+	struct ofs_ns             *na, *nb;
+	struct ofs_attr            aa, ab, la, lb;
+	size_t                     i;
+	int                        n = 0;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_ns_refresh(na, OFS_ROOT_INO), "a reads the root");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	for (i = 0; i < 3; i++) {
+		ok(ofs_create(na, OFS_ROOT_INO, names[i], kinds[i], 0644, &aa),
+		    "a creates");
+		cr_assert_eq(ofs_create(nb, OFS_ROOT_INO, names[i], kinds[i],
+		                 0644, &ab),
+		    O_EEXIST, "b's creation of %s loses: %s", names[i],
+		    o_err_detail());
+		cr_expect(strstr(o_err_detail(), "another mount") != NULL,
+		    "the error says why: %s", o_err_detail());
+		ok(ofs_lookup(na, OFS_ROOT_INO, names[i], &la), "lookup a");
+		ok(ofs_lookup(nb, OFS_ROOT_INO, names[i], &lb), "lookup b");
+		cr_expect_eq(la.ino, aa.ino, "a keeps its own object");
+		cr_expect_eq(lb.kind, kinds[i], "b sees a's %s", names[i]);
+	}
+	/* a creation of a name nobody else took still succeeds at once */
+	ok(ofs_mkdir(nb, OFS_ROOT_INO, "only-b", 0755, &ab), "mkdir only-b");
+	ok(ofs_ns_refresh(na, OFS_ROOT_INO), "a refreshes");
+	ok(ofs_lookup(na, OFS_ROOT_INO, "only-b", &la), "a sees only-b");
+	ok(ofs_readdir(nb, OFS_ROOT_INO, NULL, count_cb, &n), "readdir b");
+	cr_expect_eq(n, 4, "one entry per name, no duplicates (%d)", n);
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
 /* Without shared nothing is refreshed on open, lookup or getattr: the
  * option is what makes the difference (the commits were there). */
 Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
