@@ -567,9 +567,10 @@ cluster_set_fuse(struct cluster *cl, struct ofs_fuse *f)
 
 static o_err
 install_cb(void *arg, const struct oc_bid *id, int64_t rev,
-    const struct oc_aid *aid, const struct oc_val *blk, bool *installed)
+    const struct oc_aid *aid, const struct oc_val *blk, bool over,
+    bool *installed)
 {
-	return ost_repo_install(arg, id, rev, aid, blk, installed);
+	return ost_repo_install(arg, id, rev, aid, blk, over, installed);
 }
 
 static void

@@ -505,22 +505,31 @@ member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
 	return c;
 }
 
-/* Send the chosen block to replicas that answered with an older one. */
+/*
+ * Send the chosen block to replicas that answered with an older one, and
+ * when decided (a majority of the block's replicas answered best's
+ * revision and action) to those holding that revision by another action:
+ * that action never reached a majority, so it was never decided and the
+ * majority's replaces it ("over", PROTOCOL.md §5).
+ */
 static void
 repair(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_get_res *best, const struct oc_get_res *seen /* [k] */,
-    const bool *has /* [k] */, int64_t deadline)
+    const bool *has /* [k] */, bool decided, int64_t deadline)
 {
 	struct call *cs = calls_new(ms, k);
 	size_t       j, nrep = 0;
 
 	for (j = 0; j < k; j++) {
+		bool over;
+
 		if (!has[j])
 			continue;
-		/* install only moves a replica forward: one that holds the
-		 * same revision by another action is left (PROTOCOL.md §5) */
+		over = decided && seen[j].state != OC_GET_UNKNOWN &&
+		    seen[j].latest_rev == best->latest_rev &&
+		    !oc_aid_eq(&seen[j].latest_aid, &best->latest_aid);
 		if (seen[j].state != OC_GET_UNKNOWN &&
-		    seen[j].latest_rev >= best->latest_rev)
+		    seen[j].latest_rev >= best->latest_rev && !over)
 			continue;
 		cs[j].op = oc_map();
 		oc_map_set(&cs[j].op, "t", oc_text(OTR_T_INSTALL));
@@ -530,6 +539,8 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 		oc_map_set(&cs[j].op, "b",
 		    best->state == OC_GET_BLOCK ? oc_val_dup(&best->block)
 		                                : oc_null());
+		if (over)
+			oc_map_set(&cs[j].op, "over", oc_bool(true));
 		nrep++;
 	}
 	if (nrep > 0) {
@@ -666,7 +677,8 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 				rs[q] = row[pl[i].who[q]];
 				rh[q] = has[pl[i].who[q]];
 			}
-			repair(n, rm, pl[i].r, best, rs, rh, deadline);
+			repair(n, rm, pl[i].r, best, rs, rh, bestn >= need,
+			    deadline);
 		}
 		out[i]         = *best;
 		*best          = (struct oc_get_res) { 0 };
