@@ -733,10 +733,13 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 	if (in->kind == OFS_FILE)
 		return o_err_set(
 		    O_EINVAL, "inode %" PRIu64 " is a file", in->ino);
-	if (in->coll == NULL &&
-	    (e = coll_get(ns, &in->id, in->kind, in->ino, false, &in->coll)) !=
-	        O_OK)
-		return e;
+	if (in->coll == NULL) {
+		if ((e = coll_get(ns, &in->id, in->kind, in->ino, false,
+		         &in->coll)) != O_OK)
+			return e;
+		/* opened earlier for an emptiness check, under the parent */
+		in->coll->ino = in->ino;
+	}
 	*out = in->coll;
 	return O_OK;
 }
@@ -2749,6 +2752,38 @@ inode_unlinked(
 	in->dirty    = false;
 }
 
+/*
+ * Shared namespace, before checking that directory dir/name is empty (no
+ * lock held): bring its collection up to date, so that entries another
+ * mount committed in it are counted.  (A creation committed between this
+ * and the removal's own commit is not seen: the check and the removal are
+ * not one transaction.)  Anything that is not a directory is left to the
+ * caller's checks.
+ */
+static o_err
+child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	struct ofs_inode *d;
+	struct ofs_coll  *cc = NULL;
+	struct ofs_meta   m;
+	bool              found = false;
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	memset(&m, 0, sizeof(m));
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "refresh", &d)) == O_OK &&
+	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
+	    found && m.kind == OFS_DIR)
+		e = coll_get(ns, &m.id, OFS_DIR, dir, false, &cc);
+	unlock_ns(ns);
+	meta_fini(&m);
+	/* a failure here is the caller's to report, with its own words */
+	return e != O_OK || cc == NULL ? O_OK
+	                               : coll_refresh(ns, cc, 0, NULL, NULL);
+}
+
 static o_err
 remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 {
@@ -2762,7 +2797,8 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 	char              path[512];
 	o_err             e;
 
-	if ((e = check_name(op, name)) != O_OK)
+	if ((e = check_name(op, name)) != O_OK ||
+	    (isdir && (e = child_dir_refresh(ns, dir, name)) != O_OK))
 		return e;
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
@@ -2948,6 +2984,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		return e;
 	if (dir != newdir && (e = rename_presync(ns, dir, newdir)) != O_OK)
 		return o_err_wrap(e, "rename %s", name);
+	if ((e = child_dir_refresh(ns, newdir, newname)) != O_OK)
+		return o_err_wrap(e, "rename onto %s", newname);
 	memset(&sm, 0, sizeof(sm));
 	memset(&tm, 0, sizeof(tm));
 	lock_ns(ns);

@@ -2186,6 +2186,37 @@ Test(ns, shared_concurrent_creations_one_wins, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* rmdir and rename over a directory check emptiness on the directory's
+ * latest state: an entry another mount committed in it counts (the
+ * check once used what this mount had read before). */
+Test(ns, shared_rmdir_sees_other_mounts_entries, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        ad, bd;
+	int             n = 0;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_mkdir(na, OFS_ROOT_INO, "d", 0755, &a), "a: mkdir d");
+	ad = a.ino;
+	ok(ofs_mkdir(na, OFS_ROOT_INO, "e", 0755, &a), "a: mkdir e");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	ok(ofs_lookup(nb, OFS_ROOT_INO, "d", &a), "b: lookup d");
+	bd = a.ino;
+	ok(ofs_readdir(nb, bd, NULL, count_cb, &n), "b lists d (empty)");
+	cr_assert_eq(n, 0);
+	ok(ofs_create(na, ad, "f", OFS_FILE, 0644, &a), "a: create d/f");
+	cr_assert_eq(ofs_rmdir(nb, OFS_ROOT_INO, "d"), O_ENOTEMPTY,
+	    "b removed a directory holding a's file");
+	cr_assert_eq(ofs_rename(nb, OFS_ROOT_INO, "e", OFS_ROOT_INO, "d"),
+	    O_ENOTEMPTY, "b renamed over a directory holding a's file");
+	ok(ofs_lookup(na, ad, "f", &a), "d/f is still there");
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
 /* Without shared nothing is refreshed on open, lookup or getattr: the
  * option is what makes the difference (the commits were there). */
 Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
