@@ -44,6 +44,7 @@ pids=()
 mounts=()
 cleanup() {
 	local m p i alive
+	trap '' INT TERM # a second signal must not cut the cleanup short
 	for m in "${mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for i in $(seq 50); do # every daemon and etcd ends, else -9
