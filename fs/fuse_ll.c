@@ -1064,6 +1064,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct ofs_attr         a;
 	struct ll_fh           *fh;
 	enum ofs_kind           kind;
+	bool                    lost = false;
 	o_err                   err;
 
 	count(f, OP_create);
@@ -1074,8 +1075,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
 	err  = ofs_create(f->ns, parent, name, kind, mode & 07777, &a);
-	if (err == O_EEXIST && !(fi->flags & O_EXCL))
-		err = create_lost(f, parent, name, fi, &a);
+	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
+		lost = true;
+		err  = create_lost(f, parent, name, fi, &a);
+	}
 	if (err != O_OK) {
 		reply_fail(req, OP_create, err, parent, name);
 		return;
@@ -1083,7 +1086,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fh       = fh_new(f);
 	fh->ino  = a.ino;
 	fh->kind = a.kind;
-	atomic_store(&fh->written, true); /* the creation itself */
+	/* the creation itself, or (lost) what an open would have written */
+	atomic_store(&fh->written,
+	    !lost || ((fi->flags & O_TRUNC) != 0 &&
+	                 (fi->flags & O_ACCMODE) != O_RDONLY));
 	fi->fh         = (uintptr_t) fh;
 	fi->direct_io  = a.kind == OFS_DIARY;
 	fi->keep_cache = 0;

@@ -2623,6 +2623,32 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 	return e;
 }
 
+/*
+ * Shared namespace, no lock held, before a creation in dir: commit what
+ * dir has queued.  A creation ("new") is dropped when a rival committed a
+ * value under its name since the directory's held rev; its premise, that
+ * the name is absent, must then hold in the committed state, not only
+ * thanks to a queued unlink or rename of ours (which the filter keeps,
+ * so the name would end up absent and the creation lost).
+ */
+static o_err
+dir_presync(struct ofs_ns *ns, uint64_t dir, const char *op)
+{
+	struct ofs_inode *d;
+	struct ofs_coll  *dc = NULL;
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = inode_coll(ns, d, &dc)) == O_OK &&
+	    oc_coll_npending(dc->c) == 0)
+		dc = NULL;
+	unlock_ns(ns);
+	return e != O_OK || dc == NULL ? e : coll_sync(ns, dc);
+}
+
 /* mkdir, or create of a diary: commit the collection, then the entry. */
 static o_err
 create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
@@ -2635,7 +2661,8 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	char                  path[512];
 	o_err                 e;
 
-	if ((e = check_name(op, name)) != O_OK)
+	if ((e = check_name(op, name)) != O_OK ||
+	    (e = dir_presync(ns, dir, op)) != O_OK)
 		return e;
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, op, &d)) == O_OK)
@@ -2705,7 +2732,8 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	if (kind != OFS_FILE)
 		return o_err_set(
 		    O_EINVAL, "create: unknown kind %d", (int) kind);
-	if ((e = check_name("create", name)) != O_OK)
+	if ((e = check_name("create", name)) != O_OK ||
+	    (e = dir_presync(ns, dir, "create")) != O_OK)
 		return e;
 	memset(&m, 0, sizeof(m));
 	m.kind = OFS_FILE;
@@ -2775,8 +2803,12 @@ child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "refresh", &d)) == O_OK &&
 	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
-	    found && m.kind == OFS_DIR)
-		e = coll_get(ns, &m.id, OFS_DIR, dir, false, &cc);
+	    found && m.kind == OFS_DIR) {
+		struct ofs_inode *in = idmap_get(&ns->by_id, &m.id);
+
+		e = coll_get(ns, &m.id, OFS_DIR, in != NULL ? in->ino : dir,
+		    false, &cc);
+	}
 	unlock_ns(ns);
 	meta_fini(&m);
 	/* a failure here is the caller's to report, with its own words */

@@ -2217,6 +2217,35 @@ Test(ns, shared_rmdir_sees_other_mounts_entries, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* A mount that unlinks a name and creates it again before the unlink is
+ * committed, while another mount rewrites the old file's entry: the new
+ * creation must not be dropped as if a rival had created the name (the
+ * name is absent afterwards, so O_EEXIST is wrong and open(O_CREAT) would
+ * find nothing). */
+Test(ns, shared_unlink_then_create_survives_a_rivals_update, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	o_err           e;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a), "a: create x");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	ok(ofs_lookup(nb, OFS_ROOT_INO, "x", &a), "b: lookup x");
+	ok(ofs_unlink(na, OFS_ROOT_INO, "x"), "a: unlink x (staged)");
+	ok(ofs_write(nb, a.ino, 0, 0, "b", 1, false), "b writes x");
+	ok(ofs_flush(nb, a.ino, 0, true), "b commits x's entry");
+	e = ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a);
+	cr_expect_eq(e, O_OK, "a: create x again: %s (%s)", o_errname(e),
+	    o_err_detail());
+	e = ofs_lookup(na, OFS_ROOT_INO, "x", &a);
+	cr_expect_eq(e, O_OK, "x exists after a's create: %s", o_errname(e));
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
 /* Without shared nothing is refreshed on open, lookup or getattr: the
  * option is what makes the difference (the commits were there). */
 Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
