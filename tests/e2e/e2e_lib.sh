@@ -67,7 +67,7 @@ trap 'exit 130' INT TERM
 
 step() {
 	E2E_STEP=$*
-	echo "== $*"
+	echo "== $* ($SECONDS s)"
 }
 
 fail() {
@@ -194,9 +194,12 @@ wait_for() {
 # test failed.  Node I listens at $(url I) and publishes its change feed
 # on that port + 1.  CLUSTER_DAEMON_NODE names a node started as a daemon
 # (`optimfs mount` without -f) with paths relative to $TMP, as a user
-# types them; NODE_OPTS adds mount options (-o) to every node.
+# types them; NODE_OPTS adds mount options (-o) to every node.  BG_PIDS:
+# a test's background processes (writers, readers on a mount), killed
+# before the nodes.
 CLUSTER_DAEMON_NODE=
 NODE_OPTS=
+BG_PIDS=()
 
 cluster_init() {
 	PORT=$((22500 + ($$ % 90) * 100))
@@ -218,8 +221,21 @@ cluster_certs() {
 
 node_mounted() { grep -qs " $TMP/m$1 fuse.optimfs " /proc/mounts; }
 
+# bg_stop: kill the processes of BG_PIDS (and their children).
+bg_stop() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		pkill -KILL -P "$p" 2>/dev/null || true # a writer's dd or echo
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	BG_PIDS=()
+	return 0
+}
+
 cluster_cleanup() {
 	local i
+	bg_stop
 	for i in 1 2 3 4; do
 		if [ -n "${PID[$i]:-}" ]; then
 			kill -KILL "${PID[$i]}" 2>/dev/null
