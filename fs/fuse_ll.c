@@ -1134,6 +1134,17 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh_free(f, fh);
 	return;
 out_fail:
+	if (err == O_ENOTFOUND) {
+		/* another mount removed or replaced the file behind the
+		 * kernel's cached name: ESTALE makes the kernel look the
+		 * path up again and retry once (as for NFS), so that
+		 * `cat f` or `echo x > f` opens the new file, or fails
+		 * (creates) as the name's lookup says */
+		o_log(O_LOG_DEBUG, "open: inode %" PRIu64 ": %s: ESTALE", ino,
+		    o_err_detail());
+		reply_errno(req, OP_open, ESTALE);
+		return;
+	}
 	reply_fail(req, OP_open, err, ino, NULL);
 }
 

@@ -635,9 +635,13 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 	in->x = oc_val_dup(&m->x);
 	if (in->dirty || in->dirty_bytes > 0)
 		return; /* our bytes, size and times are newer */
+	/* changed by another mount: every change of a file's bytes sets its
+	 * ctime, which no caller can set (size and mtime can stay equal:
+	 * a same-size rewrite followed by utimensat, as cp -p does) */
 	if (in->kind == OFS_FILE &&
-	    (in->sz != m->sz || in->mt != m->mt || in->inl != m->inl)) {
-		pieces_drop_all(ns, in); /* changed by another mount */
+	    (in->sz != m->sz || in->mt != m->mt || in->ct != m->ct ||
+	        in->inl != m->inl)) {
+		pieces_drop_all(ns, in);
 		in->inl    = m->inl;
 		in->pstale = in->pcoll != NULL;
 	}

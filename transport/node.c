@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -69,6 +70,11 @@ struct otr_node {
 		uint64_t      skip; /* members the commit must not go to */
 	} exps[NEXP];
 	size_t nexp;
+
+	/* test-only (OPTIMFS_TEST_DIE_AFTER_PEND, PROTOCOL.md): the
+	 * die_after-th net_commit exits before sending anything */
+	long        die_after;
+	atomic_long ncommits;
 };
 
 static int64_t
@@ -1056,6 +1062,13 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		    "commit of action %s: its pendings expire in %" PRId64
 		    " ms, too close to commit safely",
 		    oc_aid_str(&req->aid, as), exp - now_ms());
+	if (n->die_after > 0 && atomic_fetch_add(&n->ncommits, 1) + 1 ==
+	                            n->die_after) {
+		o_log(O_LOG_WARN, "OPTIMFS_TEST_DIE_AFTER_PEND: exiting before "
+		                  "the commit of action %s",
+		    oc_aid_str(&req->aid, as));
+		_exit(9);
+	}
 	deadline = O_MIN(deadline_of(n), exp - COMMIT_GUARD / 2);
 	pl  = o_calloc(req->n + 1, sizeof(*pl));
 	idx = o_calloc(req->n + 2, sizeof(*idx));
@@ -1511,6 +1524,8 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	n->certs      = conf->certs_dir ? o_strdup(conf->certs_dir) : NULL;
 	n->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
 	n->replicas   = conf->replicas > 0 ? O_MIN(conf->replicas, 8) : 3;
+	if (getenv("OPTIMFS_TEST_DIE_AFTER_PEND") != NULL)
+		n->die_after = atol(getenv("OPTIMFS_TEST_DIE_AFTER_PEND"));
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
 	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)

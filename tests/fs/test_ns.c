@@ -2246,6 +2246,32 @@ Test(ns, shared_unlink_then_create_survives_a_rivals_update, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* Another mount rewrites a file at the same size and sets its mtime back
+ * (cp -p, rsync -t, touch -d): only the ctime tells it changed, and the
+ * bytes this mount holds must still be dropped. */
+Test(ns, shared_same_size_same_mtime_rewrite_is_read, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+
+	ns_open_peer(&nb, true, 600000);
+	xm_setup(&x, nb);
+	ok(ofs_setattr(env.ns, x.f, false, 0, true, 1000, NULL), "mtime");
+	ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	cr_expect_eq(open_size(nb, x.bf), 2);
+	expect_contents(nb, x.bf, "v1");
+	write_(env.ns, x.f, 0, "v2");
+	ok(ofs_setattr(env.ns, x.f, false, 0, true, 1000, NULL), "mtime");
+	ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	ok(ofs_open(nb, x.bf, &at), "open f");
+	cr_expect_eq(at.size, 2);
+	cr_expect_eq(at.mtime_ns, 1000);
+	expect_contents(nb, x.bf, "v2");
+	ok(ofs_ns_close(nb), "close b");
+}
+
 /* Without shared nothing is refreshed on open, lookup or getattr: the
  * option is what makes the difference (the commits were there). */
 Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
