@@ -22,7 +22,8 @@
  *     node) refreshes at open and opendir (close-to-open) and, for state
  *     older than a short bound, at lookup and getattr (ns.h).  Entry and
  *     attribute timeouts are at most a second (diaries' attributes are
- *     not cached at all, so tail -f's fstat sees growth).  The change
+ *     not cached at all, so tail -f's fstat sees growth, nor regular
+ *     files' in a shared mount: attr_ttl).  The change
  *     feed calls ofs_fuse_changed on its own thread, which drops the
  *     kernel's entries and inodes at once; the kernel's notify calls may
  *     wait for locks a request in progress holds, so they are never made
@@ -142,6 +143,7 @@ struct ofs_fuse {
 	char                 *mountpoint;
 	char                 *data_dir;
 	bool                  async;
+	bool                  shared; /* conf->shared */
 	int64_t               interval_ms;
 	uid_t                 uid;
 	gid_t                 gid;
@@ -393,6 +395,21 @@ attr_to_stat(
 	st->st_ctim    = ns_ts(a->ctime_ns);
 }
 
+/*
+ * How long the kernel may keep an object's attributes: not at all for a
+ * diary (tail -f's fstat must see growth), nor for a regular file when
+ * other mounts write the namespace: the kernel reads a cached file only up
+ * to the size it holds, so a size taken from a lookup just before another
+ * mount's close would cut an open after that close short (close-to-open).
+ */
+static double
+attr_ttl(const struct ofs_fuse *f, uint8_t kind)
+{
+	if (kind == OFS_DIARY || (kind == OFS_FILE && f->shared))
+		return 0.0;
+	return ATTR_TIMEOUT;
+}
+
 static void
 entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
     struct fuse_entry_param *e)
@@ -401,7 +418,7 @@ entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
 	e->ino           = a->ino;
 	e->generation    = 1;
 	e->entry_timeout = ENTRY_TIMEOUT;
-	e->attr_timeout  = a->kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT;
+	e->attr_timeout  = attr_ttl(f, a->kind);
 	attr_to_stat(f, a, &e->attr);
 }
 
@@ -929,7 +946,7 @@ ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
 }
 
 static void
@@ -979,7 +996,7 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (err != O_OK)
 		goto out_fail;
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
 	return;
 out_fail:
 	reply_fail(req, OP_setattr, err, ino, NULL);
@@ -1845,6 +1862,7 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 	f->mountpoint  = o_strdup(conf->mountpoint);
 	f->data_dir    = o_strdup(conf->data_dir);
 	f->async       = conf->async;
+	f->shared      = conf->shared;
 	f->interval_ms = conf->commit_interval_ms;
 	f->uid         = getuid();
 	f->gid         = getgid();

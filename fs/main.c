@@ -740,6 +740,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	conf.mountpoint         = ma->mountpoint;
 	conf.data_dir           = ma->data_dir;
 	conf.async              = ma->async;
+	conf.shared             = cl.node != NULL;
 	conf.commit_interval_ms = ma->interval_ms;
 	conf.fuse_argc          = fargc;
 	conf.fuse_argv          = fargv;

@@ -629,6 +629,7 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 		in->parent = parent;
 	}
 	in->unlinked = false;
+	in->gone     = false;
 	in->stale    = false;
 	in->mode     = m->mode;
 	oc_val_fini(&in->x);
@@ -689,6 +690,7 @@ coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	oc->ino       = ino;
 	oc->fresh_ns  = o_mono_ns(); /* opening read the latest context */
 	oc->seen_rev  = oc_coll_rev(c);
+	oc->told_rev  = oc->seen_rev;
 	oc->next      = ns->coll_list;
 	ns->coll_list = oc;
 	ns->ncolls++;
@@ -882,8 +884,11 @@ own_commits(struct ofs_coll *oc, const struct own_mark *m)
 	oc_coll_get_stats(oc->c, &st);
 	rev = oc_coll_rev(oc->c);
 	if (oc->seen_rev == m->rev && rev >= m->rev &&
-	    (uint64_t) (rev - m->rev) == st.commits - m->commits)
+	    (uint64_t) (rev - m->rev) == st.commits - m->commits) {
+		if (oc->told_rev == m->rev)
+			oc->told_rev = rev;
 		oc->seen_rev = rev;
+	}
 }
 
 static o_err
@@ -1148,7 +1153,7 @@ inode_fresh(struct ofs_ns *ns, struct ofs_inode *in)
 	if (found)
 		inode_adopt(ns, in, &m, in->parent, in->name);
 	else
-		in->unlinked = true; /* removed by another mount */
+		in->unlinked = in->gone = true; /* by another mount */
 	in->stale = false;
 	meta_fini(&m);
 	return O_OK;
@@ -1213,7 +1218,7 @@ piece_read(
 			return e;
 		meta_fini(&m);
 		if (!found) {
-			in->unlinked = true;
+			in->unlinked = in->gone = true;
 			path_of(ns, in->ino, path, sizeof(path));
 			return o_err_set(O_ENOTFOUND,
 			    "read %s: the entry is gone (removed by another "
@@ -2352,7 +2357,7 @@ ofs_lookup(
 	struct ofs_inode *d, *in = NULL;
 	struct ofs_meta   m;
 	struct oc_val     data = oc_null();
-	bool              found;
+	bool              found, fresh = false;
 	char              path[512];
 	o_err             e;
 
@@ -2361,11 +2366,23 @@ ofs_lookup(
 	if (ns->opts.shared &&
 	    (e = shared_refresh(ns, dir, "lookup", fresh_bound_ns(ns))) != O_OK)
 		return e;
+again:
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "lookup", &d)) != O_OK ||
 	    (e = ent_read(ns, d, name, &m, &data, NULL, &found)) != O_OK)
 		goto out;
+	if (!found && ns->opts.shared && !fresh) {
+		/* a miss is answered from the latest state only: another
+		 * mount's creation may be newer than the bound allows */
+		unlock_ns(ns);
+		meta_fini(&m);
+		oc_val_fini(&data);
+		if ((e = shared_refresh(ns, dir, "lookup", 0)) != O_OK)
+			return e;
+		fresh = true;
+		goto again;
+	}
 	if (!found) {
 		path_child(ns, dir, name, path, sizeof(path));
 		e = o_err_set(O_ENOTFOUND, "lookup %s: no such entry", path);
@@ -2433,19 +2450,23 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
 	struct ofs_inode *in;
 	char              path[512];
-	bool              was = false, gone = false;
+	bool              gone = false;
 	o_err             e;
 
 	if (!ns->opts.shared)
 		return getattr_(ns, ino, "open", out, NULL);
+	if ((e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
+	    (e = getattr_(ns, ino, "open", out, NULL)) != O_OK)
+		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "open", &in)) == O_OK)
-		was = in->unlinked;
+		gone = in->unlinked && in->gone;
 	unlock_ns(ns);
-	if (e != O_OK || (e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
-	    (e = getattr_(ns, ino, "open", out, &gone)) != O_OK)
-		return e;
-	if (gone && !was) { /* another mount removed it: as a lookup would */
+	/* another mount removed it (now or before: a getattr may have
+	 * noticed first), and the kernel opens it by a name it still
+	 * caches: answer as a lookup would.  Removed by this mount, the
+	 * inode is only reached through open files (reopen) */
+	if (e == O_OK && gone) {
 		ofs_ns_path(ns, ino, path, sizeof(path));
 		return o_err_set(O_ENOTFOUND,
 		    "open %s: removed by another mount", path);
@@ -3808,13 +3829,20 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 	memset(&cn, 0, sizeof(cn));
 	lock_ns(ns);
 	oc = idmap_get(&ns->colls, col);
-	if (oc == NULL || rev <= oc->seen_rev) { /* not ours, or seen */
+	if (oc == NULL || rev <= oc->told_rev) { /* not ours, or told */
 		unlock_ns(ns);
 		return O_OK;
 	}
 	unlock_ns(ns);
 	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK)
 		return e;
+	/* a lookup or getattr may have taken the entries in already
+	 * (seen_rev): the kernel was not told of them yet */
+	lock_ns(ns);
+	from = O_MIN(from, oc->told_rev);
+	if (to > oc->told_rev)
+		oc->told_rev = to;
+	unlock_ns(ns);
 	if (to <= from)
 		return O_OK; /* the transactor does not show it yet */
 	if (oc->kind == OFS_DIR) {
