@@ -512,6 +512,21 @@ detach_stdio(const struct mount_args *ma)
 		o_log(O_LOG_WARN, "chdir /: %s", strerror(errno));
 }
 
+/* Serving: write the pid file and, daemonized (notify_fd >= 0), detach
+ * from the terminal and tell the waiting parent that we are up. */
+static void
+daemon_ready(const struct mount_args *ma, int notify_fd)
+{
+	write_pidfile(ma);
+	if (notify_fd < 0)
+		return;
+	detach_stdio(ma);
+	if (write(notify_fd, "O", 1) != 1)
+		o_log(O_LOG_WARN, "cannot tell the parent: %s",
+		    strerror(errno));
+	close(notify_fd);
+}
+
 /*
  * Open the store's journal and commit what an earlier daemon queued and
  * could not commit before it died (core/journal.h).  A failure is printed
@@ -657,14 +672,7 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	write_pidfile(ma);
-	if (notify_fd >= 0) {
-		detach_stdio(ma);
-		if (write(notify_fd, "O", 1) != 1)
-			o_log(O_LOG_WARN, "cannot tell the parent: %s",
-			    strerror(errno));
-		close(notify_fd);
-	}
+	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO, "pid %ld serving %s at %s (data %s)",
 	    (long) getpid(), ma->name, ma->listen, ma->data_dir);
 	while (sigwait(&set, &sig) != 0)
@@ -752,14 +760,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		goto out_close_ns;
 	}
 	cluster_set_fuse(&cl, fuse);
-	write_pidfile(ma);
-	if (notify_fd >= 0) {
-		detach_stdio(ma);
-		if (write(notify_fd, "O", 1) != 1)
-			o_log(O_LOG_WARN, "cannot tell the parent: %s",
-			    strerror(errno));
-		close(notify_fd);
-	}
+	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO,
 	    "pid %ld mounted %s (data %s, commit %s, "
 	    "interval %" PRId64 " ms)",

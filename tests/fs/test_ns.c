@@ -2299,8 +2299,6 @@ Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
 	ok(ofs_ns_close(nb), "close b");
 }
 
-/* A change announcement: the right inodes and names, the new data after,
- * and nothing for what the namespace does not hold or has seen. */
 /* A getattr (or lookup) that took another mount's entries in first
  * cannot tell the kernel (it runs in a request handler): the feed's
  * announcement must still report them (it once found them "seen" and
@@ -2350,6 +2348,8 @@ Test(ns, shared_open_of_a_file_removed_elsewhere_fails_after_getattr,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* A change announcement: the right inodes and names, the new data after,
+ * and nothing for what the namespace does not hold or has seen. */
 Test(ns, changed_reports_what_another_mount_committed, .init = setup,
     .fini = teardown)
 {
