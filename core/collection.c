@@ -1839,15 +1839,92 @@ rcoll_fini(struct rcoll *rc)
 	free(rc->hi);
 }
 
+/* Whether a log entry's act map carries a tag of journal j's node (an
+ * entry this node committed, in this or an earlier session). */
+static bool
+entry_is_ours(const struct oc_val *act, const struct oc_journal *j)
+{
+	const struct oc_val *jt = act ? oc_map_get(act, "jt") : NULL;
+	size_t               k;
+
+	for (k = 0; jt != NULL && jt->type == OC_ARRAY && k < jt->u.a.n; k++) {
+		const struct oc_val *t = &jt->u.a.v[k];
+
+		if (t->type == OC_ARRAY && t->u.a.n == 3 &&
+		    t->u.a.v[0].type == OC_BYTES &&
+		    t->u.a.v[0].u.s.n == sizeof(j->node) &&
+		    memcmp(t->u.a.v[0].u.s.p, j->node, sizeof(j->node)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The conflict filter, as an update would have run it had the writer
+ * lived: acts[0..n) were taken at base_rev; each other writer's entry
+ * committed since may keep, replace or drop each of them (a creation that
+ * lost its race must not come back as a plain put).  keep[i] false: drop.
+ * c_mtx held.
+ */
+static o_err
+recover_filter(struct oc_collection *c, int64_t base_rev, struct oc_val *acts,
+    size_t n, bool *keep)
+{
+	struct oc_log log;
+	struct oc_val ents = oc_null();
+	size_t        i, m;
+	o_err         e;
+
+	for (m = 0; m < n; m++)
+		keep[m] = true;
+	if (c->type->filter == NULL || !c->exists)
+		return O_OK;
+	if ((e = oc_log_open(&log, rstore(c), &c->id)) != O_OK ||
+	    (e = oc_log_after(&log, base_rev, &ents)) != O_OK)
+		goto out;
+	for (i = 0; i < ents.u.a.n; i++) {
+		const struct oc_val *act = oc_log_entry_act(&ents.u.a.v[i]);
+		struct oc_val        dacts;
+
+		if (act == NULL || entry_is_ours(act, c->opts.journal))
+			continue;
+		if ((e = oc_log_entry_acts(&ents.u.a.v[i], &dacts)) != O_OK)
+			goto out;
+		for (m = 0; m < n; m++) {
+			struct oc_val rep = oc_null();
+
+			if (!keep[m])
+				continue;
+			switch (c->type->filter(&acts[m], &dacts, &rep)) {
+			case OC_FILTER_KEEP:
+				break;
+			case OC_FILTER_REPLACE:
+				oc_val_fini(&acts[m]);
+				acts[m] = rep;
+				break;
+			case OC_FILTER_DROP:
+				keep[m] = false;
+				break;
+			}
+		}
+		oc_val_fini(&dacts);
+	}
+out:
+	oc_val_fini(&ents);
+	return e;
+}
+
 /* Queue again the actions of record r that its collection's log does not
- * show committed; *whole says the record is committed entirely. */
+ * show committed; *whole says the record is committed (or dropped by the
+ * conflict filter) entirely. */
 static o_err
 recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
     struct oc_recover_report *rep)
 {
 	struct oc_collection *c  = rc->c;
-	size_t                na = r->acts.u.a.n, left, m, k;
+	size_t                na = r->acts.u.a.n, left, m, k, nk = 0;
 	struct oc_jref       *refs;
+	bool                 *keep;
 	o_err                 e = O_OK;
 
 	for (k = 0; rc->sess[k] != r->session; k++)
@@ -1859,23 +1936,49 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 		return O_OK;
 	}
 	rep->skipped += left;
+	keep = o_calloc(na - left, sizeof(*keep));
 	pthread_mutex_lock(&c->c_mtx);
+	e = recover_filter(c, r->base_rev, r->acts.u.a.v + left, na - left,
+	    keep);
+	for (m = left; m < na && e == O_OK; m++)
+		if (keep[m - left])
+			nk++;
+	if (e == O_OK && nk == 0) {
+		/* every remaining action lost to a rival: nothing to queue */
+		pthread_mutex_unlock(&c->c_mtx);
+		free(keep);
+		rep->skipped += na - left;
+		*whole = true;
+		return O_OK;
+	}
 	for (m = 0; m < r->blocks.u.a.n && e == O_OK; m++)
 		e = oc_bstore_insert(&c->side.base, oc_val_dup(&r->blocks.u.a.v[m]));
 	if (e == O_OK) {
-		refs = o_calloc(na, sizeof(*refs));
+		struct oc_val *kept = o_calloc(nk, sizeof(*kept));
+		size_t         x    = 0;
+
+		refs = o_calloc(nk, sizeof(*refs));
 		for (m = left; m < na; m++) {
-			refs[m - left].session = r->session;
-			refs[m - left].first   = r->first;
-			refs[m - left].seq     = r->first + m;
-			refs[m - left].n       = (uint32_t) na;
+			if (!keep[m - left])
+				continue;
+			refs[x].session = r->session;
+			refs[x].first   = r->first;
+			refs[x].seq     = r->first + m;
+			refs[x].n       = (uint32_t) na;
+			kept[x++]       = oc_val_take(&r->acts.u.a.v[m]);
 		}
-		e = act_locked(c, r->acts.u.a.v + left, na - left, refs);
+		e = act_locked(c, kept, nk, refs);
+		for (x = 0; x < nk; x++)
+			oc_val_fini(&kept[x]);
+		free(kept);
 		free(refs);
 	}
 	pthread_mutex_unlock(&c->c_mtx);
-	if (e == O_OK)
-		rep->replayed += na - left;
+	free(keep);
+	if (e == O_OK) {
+		rep->replayed += nk;
+		rep->skipped += na - left - nk;
+	}
 	return e;
 }
 

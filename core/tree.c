@@ -102,12 +102,56 @@ tree_weight(const struct oc_val *a)
 	return w;
 }
 
+/* Whether the action list acts puts a value under key k. */
+static bool
+acts_put_key(const struct oc_val *acts, const struct oc_val *k)
+{
+	size_t i, j;
+
+	if (acts == NULL || acts->type != OC_ARRAY)
+		return false;
+	for (i = 0; i < acts->u.a.n; i++) {
+		const struct oc_val *kv = oc_map_arr(&acts->u.a.v[i], "kv");
+
+		for (j = 0; kv != NULL && j < kv->u.a.n; j++) {
+			const struct oc_val *p = &kv->u.a.v[j];
+
+			if (p->type == OC_ARRAY && p->u.a.n == 2 &&
+			    p->u.a.v[1].type != OC_NULL &&
+			    p->u.a.v[0].type == OC_BYTES &&
+			    p->u.a.v[0].u.s.n == k->u.s.n &&
+			    memcmp(p->u.a.v[0].u.s.p, k->u.s.p, k->u.s.n) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Conflict filter: a local creation ("new") loses to a rival that
+ * committed a value under one of its keys; any other action is replayed.
+ */
+static enum oc_filter_verdict
+tree_filter(const struct oc_val *local, const struct oc_val *remote,
+    struct oc_val *replacement)
+{
+	const struct oc_val *nk = oc_map_arr(local, "new");
+	size_t               i;
+
+	(void) replacement;
+	for (i = 0; nk != NULL && i < nk->u.a.n; i++)
+		if (nk->u.a.v[i].type == OC_BYTES &&
+		    acts_put_key(remote, &nk->u.a.v[i]))
+			return OC_FILTER_DROP;
+	return OC_FILTER_KEEP;
+}
+
 const struct oc_coll_type oc_tree_type = {
 	.header_type = OC_BT_TREE,
 	.init        = tree_init,
 	.apply       = tree_apply,
 	.apply_n     = tree_apply_n,
-	.filter      = NULL, /* replay: the last committed write wins */
+	.filter      = tree_filter, /* creations; else the last write wins */
 	.weight      = tree_weight,
 };
 
@@ -121,7 +165,7 @@ oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id, bool create,
 o_err
 oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 {
-	struct oc_val a = oc_map(), pairs = oc_array();
+	struct oc_val a = oc_map(), pairs = oc_array(), made = oc_array();
 	size_t        i;
 
 	for (i = 0; i < n; i++) {
@@ -130,6 +174,7 @@ oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 		if (kv[i].klen == 0 || kv[i].klen > OC_BTREE_KEY_MAX) {
 			oc_val_fini(&p);
 			oc_val_fini(&pairs);
+			oc_val_fini(&made);
 			oc_val_fini(&a);
 			return o_err_set(O_EINVAL,
 			    "tree key of %zu bytes (must be 1..%d)", kv[i].klen,
@@ -143,9 +188,15 @@ oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 		else
 			oc_arr_push(&p, oc_coll_chunk(c, kv[i].val, kv[i].vlen));
 		oc_arr_push(&pairs, p);
+		if (kv[i].excl && !kv[i].del)
+			oc_arr_push(&made, oc_bytes(kv[i].key, kv[i].klen));
 	}
 	oc_map_set(&a, "t", oc_text("replace"));
 	oc_map_set(&a, "kv", pairs);
+	if (made.u.a.n > 0)
+		oc_map_set(&a, "new", made);
+	else
+		oc_val_fini(&made);
 	return oc_coll_act(c, &a, 1);
 }
 
@@ -153,7 +204,18 @@ o_err
 oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
-	struct oc_tree_kv kv = { key, klen, val, vlen, false };
+	struct oc_tree_kv kv = { .key = key, .klen = klen, .val = val, .vlen = vlen };
+
+	return oc_tree_replace(c, &kv, 1);
+}
+
+o_err
+oc_tree_create(struct oc_collection *c, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	struct oc_tree_kv kv = {
+		.key = key, .klen = klen, .val = val, .vlen = vlen, .excl = true
+	};
 
 	return oc_tree_replace(c, &kv, 1);
 }
@@ -161,7 +223,7 @@ oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
 o_err
 oc_tree_del(struct oc_collection *c, const void *key, size_t klen)
 {
-	struct oc_tree_kv kv = { key, klen, NULL, 0, true };
+	struct oc_tree_kv kv = { .key = key, .klen = klen, .del = true };
 
 	return oc_tree_replace(c, &kv, 1);
 }

@@ -10,10 +10,15 @@
  *                  bytes (at most OC_INLINE_MAX), a chunk reference
  *                  {"chunks": [...], "len": n} for larger values, or null
  *                  to delete the key
+ *   "new"  array   optional: keys (bytes) this action creates; they were
+ *                  absent when it was taken
  *
  * A replace applies all its pairs or none.  Concurrent writers rebase by
  * replaying their actions on the winner's state: the last committed write
- * of a key wins.  Thread-safe (collection latch).
+ * of a key wins, except that an action naming keys in "new" is dropped
+ * (never committed) when a rival committed a value under one of them
+ * since: of two concurrent creations of one key exactly one commits (the
+ * conflict filter, tree_filter).  Thread-safe (collection latch).
  */
 #ifndef OC_TREE_H
 #define OC_TREE_H
@@ -28,6 +33,7 @@ struct oc_tree_kv {
 	const void *val; /* NULL with del */
 	size_t      vlen;
 	bool        del;
+	bool        excl; /* a creation: listed in "new" (not with del) */
 };
 
 o_err oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id,
@@ -38,6 +44,12 @@ o_err oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv,
 o_err oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
     const void *val, size_t vlen);
 o_err oc_tree_del(struct oc_collection *c, const void *key, size_t klen);
+/* Put key, which the caller found absent, as a creation ("new"): if a
+ * rival commits key first, the action is dropped at the rebase and the
+ * key keeps the rival's value.  After the next sync, oc_tree_get tells
+ * which creation won. */
+o_err oc_tree_create(struct oc_collection *c, const void *key, size_t klen,
+    const void *val, size_t vlen);
 /* Value of key, local staged changes included (appended to *val). */
 o_err oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
     struct o_buf *val, bool *found);

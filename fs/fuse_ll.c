@@ -22,7 +22,8 @@
  *     node) refreshes at open and opendir (close-to-open) and, for state
  *     older than a short bound, at lookup and getattr (ns.h).  Entry and
  *     attribute timeouts are at most a second (diaries' attributes are
- *     not cached at all, so tail -f's fstat sees growth).  The change
+ *     not cached at all, so tail -f's fstat sees growth, nor regular
+ *     files' in a shared mount: attr_ttl).  The change
  *     feed calls ofs_fuse_changed on its own thread, which drops the
  *     kernel's entries and inodes at once; the kernel's notify calls may
  *     wait for locks a request in progress holds, so they are never made
@@ -150,6 +151,7 @@ struct ofs_fuse {
 	char                 *mountpoint;
 	char                 *data_dir;
 	bool                  async;
+	bool                  shared; /* conf->shared */
 	int64_t               interval_ms;
 	uid_t                 uid;
 	gid_t                 gid;
@@ -406,6 +408,21 @@ attr_to_stat(
 	st->st_ctim    = ns_ts(a->ctime_ns);
 }
 
+/*
+ * How long the kernel may keep an object's attributes: not at all for a
+ * diary (tail -f's fstat must see growth), nor for a regular file when
+ * other mounts write the namespace: the kernel reads a cached file only up
+ * to the size it holds, so a size taken from a lookup just before another
+ * mount's close would cut an open after that close short (close-to-open).
+ */
+static double
+attr_ttl(const struct ofs_fuse *f, uint8_t kind)
+{
+	if (kind == OFS_DIARY || (kind == OFS_FILE && f->shared))
+		return 0.0;
+	return ATTR_TIMEOUT;
+}
+
 static void
 entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
     struct fuse_entry_param *e)
@@ -414,7 +431,7 @@ entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
 	e->ino           = a->ino;
 	e->generation    = 1;
 	e->entry_timeout = ENTRY_TIMEOUT;
-	e->attr_timeout  = a->kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT;
+	e->attr_timeout  = attr_ttl(f, a->kind);
 	attr_to_stat(f, a, &e->attr);
 }
 
@@ -942,7 +959,7 @@ ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
 }
 
 static void
@@ -992,7 +1009,7 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (err != O_OK)
 		goto out_fail;
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, a.kind == OFS_DIARY ? 0.0 : ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
 	return;
 out_fail:
 	reply_fail(req, OP_setattr, err, ino, NULL);
@@ -1047,6 +1064,27 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fuse_reply_entry(req, &e);
 }
 
+/*
+ * create lost a race: another mount created name first (shared namespace).
+ * Without O_EXCL the open goes to what it created, as open(2) of an
+ * existing name would: truncated with O_TRUNC, EISDIR on a directory.
+ */
+static o_err
+create_lost(struct ofs_fuse *f, fuse_ino_t parent, const char *name,
+    const struct fuse_file_info *fi, struct ofs_attr *a)
+{
+	o_err err;
+
+	if ((err = ofs_lookup(f->ns, parent, name, a)) != O_OK)
+		return err;
+	if (a->kind == OFS_DIR)
+		return o_err_set(O_EISDIR, "create %s: a directory", name);
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    (err = ofs_truncate(f->ns, a->ino, 0)) == O_OK)
+		err = ofs_getattr(f->ns, a->ino, a);
+	return err;
+}
+
 static void
 ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
@@ -1056,6 +1094,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct ofs_attr         a;
 	struct ll_fh           *fh;
 	enum ofs_kind           kind;
+	bool                    lost = false;
 	o_err                   err;
 
 	count(f, OP_create);
@@ -1066,6 +1105,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
 	err  = ofs_create(f->ns, parent, name, kind, mode & 07777, &a);
+	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
+		lost = true;
+		err  = create_lost(f, parent, name, fi, &a);
+	}
 	if (err != O_OK) {
 		reply_fail(req, OP_create, err, parent, name);
 		return;
@@ -1073,7 +1116,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fh       = fh_new(f);
 	fh->ino  = a.ino;
 	fh->kind = a.kind;
-	atomic_store(&fh->written, true); /* the creation itself */
+	/* the creation itself, or (lost) what an open would have written */
+	atomic_store(&fh->written,
+	    !lost || ((fi->flags & O_TRUNC) != 0 &&
+	                 (fi->flags & O_ACCMODE) != O_RDONLY));
 	fi->fh         = (uintptr_t) fh;
 	fi->direct_io  = a.kind == OFS_DIARY;
 	fi->keep_cache = 0;
@@ -1118,6 +1164,17 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh_free(f, fh);
 	return;
 out_fail:
+	if (err == O_ENOTFOUND) {
+		/* another mount removed or replaced the file behind the
+		 * kernel's cached name: ESTALE makes the kernel look the
+		 * path up again and retry once (as for NFS), so that
+		 * `cat f` or `echo x > f` opens the new file, or fails
+		 * (creates) as the name's lookup says */
+		o_log(O_LOG_DEBUG, "open: inode %" PRIu64 ": %s: ESTALE", ino,
+		    o_err_detail());
+		reply_errno(req, OP_open, ESTALE);
+		return;
+	}
 	reply_fail(req, OP_open, err, ino, NULL);
 }
 
@@ -1858,6 +1915,7 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 	f->mountpoint  = o_strdup(conf->mountpoint);
 	f->data_dir    = o_strdup(conf->data_dir);
 	f->async       = conf->async;
+	f->shared      = conf->shared;
 	f->interval_ms = conf->commit_interval_ms;
 	f->uid         = getuid();
 	f->gid         = getgid();

@@ -40,6 +40,7 @@ struct ofs_fuse_conf {
 	const char *mountpoint; /* absolute */
 	const char *data_dir;   /* absolute; statfs and status report it */
 	bool        async;      /* -o commit=async: close does not wait */
+	bool        shared;     /* other mounts write ns (see attr_ttl) */
 	int64_t     commit_interval_ms;
 	/*
 	 * Arguments for libfuse's option parser: argv[0] and any "-o opts"

@@ -512,6 +512,21 @@ detach_stdio(const struct mount_args *ma)
 		o_log(O_LOG_WARN, "chdir /: %s", strerror(errno));
 }
 
+/* Serving: write the pid file and, daemonized (notify_fd >= 0), detach
+ * from the terminal and tell the waiting parent that we are up. */
+static void
+daemon_ready(const struct mount_args *ma, int notify_fd)
+{
+	write_pidfile(ma);
+	if (notify_fd < 0)
+		return;
+	detach_stdio(ma);
+	if (write(notify_fd, "O", 1) != 1)
+		o_log(O_LOG_WARN, "cannot tell the parent: %s",
+		    strerror(errno));
+	close(notify_fd);
+}
+
 /*
  * Open the store's journal and commit what an earlier daemon queued and
  * could not commit before it died (core/journal.h).  A failure is printed
@@ -567,9 +582,10 @@ cluster_set_fuse(struct cluster *cl, struct ofs_fuse *f)
 
 static o_err
 install_cb(void *arg, const struct oc_bid *id, int64_t rev,
-    const struct oc_aid *aid, const struct oc_val *blk, bool *installed)
+    const struct oc_aid *aid, const struct oc_val *blk, bool over,
+    bool *installed)
 {
-	return ost_repo_install(arg, id, rev, aid, blk, installed);
+	return ost_repo_install(arg, id, rev, aid, blk, over, installed);
 }
 
 static void
@@ -656,14 +672,7 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	write_pidfile(ma);
-	if (notify_fd >= 0) {
-		detach_stdio(ma);
-		if (write(notify_fd, "O", 1) != 1)
-			o_log(O_LOG_WARN, "cannot tell the parent: %s",
-			    strerror(errno));
-		close(notify_fd);
-	}
+	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO, "pid %ld serving %s at %s (data %s)",
 	    (long) getpid(), ma->name, ma->listen, ma->data_dir);
 	while (sigwait(&set, &sig) != 0)
@@ -739,6 +748,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	conf.mountpoint         = ma->mountpoint;
 	conf.data_dir           = ma->data_dir;
 	conf.async              = ma->async;
+	conf.shared             = cl.node != NULL;
 	conf.commit_interval_ms = ma->interval_ms;
 	conf.fuse_argc          = fargc;
 	conf.fuse_argv          = fargv;
@@ -750,14 +760,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		goto out_close_ns;
 	}
 	cluster_set_fuse(&cl, fuse);
-	write_pidfile(ma);
-	if (notify_fd >= 0) {
-		detach_stdio(ma);
-		if (write(notify_fd, "O", 1) != 1)
-			o_log(O_LOG_WARN, "cannot tell the parent: %s",
-			    strerror(errno));
-		close(notify_fd);
-	}
+	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO,
 	    "pid %ld mounted %s (data %s, commit %s, "
 	    "interval %" PRId64 " ms)",

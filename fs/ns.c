@@ -629,15 +629,20 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 		in->parent = parent;
 	}
 	in->unlinked = false;
+	in->gone     = false;
 	in->stale    = false;
 	in->mode     = m->mode;
 	oc_val_fini(&in->x);
 	in->x = oc_val_dup(&m->x);
 	if (in->dirty || in->dirty_bytes > 0)
 		return; /* our bytes, size and times are newer */
+	/* changed by another mount: every change of a file's bytes sets its
+	 * ctime, which no caller can set (size and mtime can stay equal:
+	 * a same-size rewrite followed by utimensat, as cp -p does) */
 	if (in->kind == OFS_FILE &&
-	    (in->sz != m->sz || in->mt != m->mt || in->inl != m->inl)) {
-		pieces_drop_all(ns, in); /* changed by another mount */
+	    (in->sz != m->sz || in->mt != m->mt || in->ct != m->ct ||
+	        in->inl != m->inl)) {
+		pieces_drop_all(ns, in);
 		in->inl    = m->inl;
 		in->pstale = in->pcoll != NULL;
 	}
@@ -685,6 +690,7 @@ coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	oc->ino       = ino;
 	oc->fresh_ns  = o_mono_ns(); /* opening read the latest context */
 	oc->seen_rev  = oc_coll_rev(c);
+	oc->told_rev  = oc->seen_rev;
 	oc->next      = ns->coll_list;
 	ns->coll_list = oc;
 	ns->ncolls++;
@@ -733,10 +739,13 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 	if (in->kind == OFS_FILE)
 		return o_err_set(
 		    O_EINVAL, "inode %" PRIu64 " is a file", in->ino);
-	if (in->coll == NULL &&
-	    (e = coll_get(ns, &in->id, in->kind, in->ino, false, &in->coll)) !=
-	        O_OK)
-		return e;
+	if (in->coll == NULL) {
+		if ((e = coll_get(ns, &in->id, in->kind, in->ino, false,
+		         &in->coll)) != O_OK)
+			return e;
+		/* opened earlier for an emptiness check, under the parent */
+		in->coll->ino = in->ino;
+	}
 	*out = in->coll;
 	return O_OK;
 }
@@ -875,8 +884,11 @@ own_commits(struct ofs_coll *oc, const struct own_mark *m)
 	oc_coll_get_stats(oc->c, &st);
 	rev = oc_coll_rev(oc->c);
 	if (oc->seen_rev == m->rev && rev >= m->rev &&
-	    (uint64_t) (rev - m->rev) == st.commits - m->commits)
+	    (uint64_t) (rev - m->rev) == st.commits - m->commits) {
+		if (oc->told_rev == m->rev)
+			oc->told_rev = rev;
 		oc->seen_rev = rev;
+	}
 }
 
 static o_err
@@ -1141,7 +1153,7 @@ inode_fresh(struct ofs_ns *ns, struct ofs_inode *in)
 	if (found)
 		inode_adopt(ns, in, &m, in->parent, in->name);
 	else
-		in->unlinked = true; /* removed by another mount */
+		in->unlinked = in->gone = true; /* by another mount */
 	in->stale = false;
 	meta_fini(&m);
 	return O_OK;
@@ -1206,7 +1218,7 @@ piece_read(
 			return e;
 		meta_fini(&m);
 		if (!found) {
-			in->unlinked = true;
+			in->unlinked = in->gone = true;
 			path_of(ns, in->ino, path, sizeof(path));
 			return o_err_set(O_ENOTFOUND,
 			    "read %s: the entry is gone (removed by another "
@@ -2355,7 +2367,7 @@ ofs_lookup(
 	struct ofs_inode *d, *in = NULL;
 	struct ofs_meta   m;
 	struct oc_val     data = oc_null();
-	bool              found;
+	bool              found, fresh = false;
 	char              path[512];
 	o_err             e;
 
@@ -2364,11 +2376,23 @@ ofs_lookup(
 	if (ns->opts.shared &&
 	    (e = shared_refresh(ns, dir, "lookup", fresh_bound_ns(ns))) != O_OK)
 		return e;
+again:
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "lookup", &d)) != O_OK ||
 	    (e = ent_read(ns, d, name, &m, &data, NULL, &found)) != O_OK)
 		goto out;
+	if (!found && ns->opts.shared && !fresh) {
+		/* a miss is answered from the latest state only: another
+		 * mount's creation may be newer than the bound allows */
+		unlock_ns(ns);
+		meta_fini(&m);
+		oc_val_fini(&data);
+		if ((e = shared_refresh(ns, dir, "lookup", 0)) != O_OK)
+			return e;
+		fresh = true;
+		goto again;
+	}
 	if (!found) {
 		path_child(ns, dir, name, path, sizeof(path));
 		e = o_err_set(O_ENOTFOUND, "lookup %s: no such entry", path);
@@ -2436,19 +2460,23 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
 	struct ofs_inode *in;
 	char              path[512];
-	bool              was = false, gone = false;
+	bool              gone = false;
 	o_err             e;
 
 	if (!ns->opts.shared)
 		return getattr_(ns, ino, "open", out, NULL);
+	if ((e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
+	    (e = getattr_(ns, ino, "open", out, NULL)) != O_OK)
+		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "open", &in)) == O_OK)
-		was = in->unlinked;
+		gone = in->unlinked && in->gone;
 	unlock_ns(ns);
-	if (e != O_OK || (e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
-	    (e = getattr_(ns, ino, "open", out, &gone)) != O_OK)
-		return e;
-	if (gone && !was) { /* another mount removed it: as a lookup would */
+	/* another mount removed it (now or before: a getattr may have
+	 * noticed first), and the kernel opens it by a name it still
+	 * caches: answer as a lookup would.  Removed by this mount, the
+	 * inode is only reached through open files (reopen) */
+	if (e == O_OK && gone) {
 		ofs_ns_path(ns, ino, path, sizeof(path));
 		return o_err_set(O_ENOTFOUND,
 		    "open %s: removed by another mount", path);
@@ -2552,7 +2580,9 @@ exists_check(
 	return O_OK;
 }
 
-/* Stage a new entry for m under d (ns_mtx held); returns its inode. */
+/* Stage a new entry for m under d (ns_mtx held); returns its inode.  In a
+ * shared namespace the entry is a creation (oc_tree_create), which
+ * entry_settle commits and checks. */
 static o_err
 entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
     const struct ofs_meta *m, struct ofs_inode **out)
@@ -2567,7 +2597,10 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	if ((e = inode_coll(ns, d, &dc)) != O_OK)
 		return e;
 	rec_encode(m, m->kind == OFS_FILE ? &none : NULL, &raw);
-	e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
+	if (ns->opts.shared)
+		e = oc_tree_create(dc->c, name, strlen(name), raw.data, raw.len);
+	else
+		e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
 	o_buf_fini(&raw);
 	if (e != O_OK) {
 		path_child(ns, d->ino, name, path, sizeof(path));
@@ -2577,6 +2610,78 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	dir_touched(ns, d);
 	*out = inode_new(ns, m, d->ino, name);
 	return O_OK;
+}
+
+/*
+ * Shared namespace, no lock held: commit the entry entry_add staged for
+ * object id in directory dir now, and check that it won.  Another mount
+ * may have created the same name meanwhile; then exactly one creation
+ * committed (tree_filter dropped the other), and the loser gets O_EEXIST
+ * with its inode (ino) unlinked.  A single mount serialises creations
+ * under ns_mtx and returns at once.
+ */
+static o_err
+entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
+    const struct oc_bid *id, uint64_t ino, const char *op)
+{
+	struct ofs_inode *d, *in;
+	struct ofs_coll  *dc;
+	struct ofs_meta   m;
+	bool              found = false;
+	char              path[512];
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK)
+		e = inode_coll(ns, d, &dc);
+	unlock_ns(ns);
+	if (e != O_OK || (e = coll_sync(ns, dc)) != O_OK)
+		return e;
+	lock_ns(ns);
+	memset(&m, 0, sizeof(m));
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
+	    !(found && oc_bid_eq(&m.id, id))) {
+		if ((in = ino_get(ns, ino)) != NULL) {
+			in->unlinked = true;
+			in->dirty    = false;
+		}
+		path_child(ns, dir, name, path, sizeof(path));
+		e = o_err_set(O_EEXIST,
+		    "%s %s: created at the same time by another mount", op,
+		    path);
+	}
+	unlock_ns(ns);
+	meta_fini(&m);
+	return e;
+}
+
+/*
+ * Shared namespace, no lock held, before a creation in dir: commit what
+ * dir has queued.  A creation ("new") is dropped when a rival committed a
+ * value under its name since the directory's held rev; its premise, that
+ * the name is absent, must then hold in the committed state, not only
+ * thanks to a queued unlink or rename of ours (which the filter keeps,
+ * so the name would end up absent and the creation lost).
+ */
+static o_err
+dir_presync(struct ofs_ns *ns, uint64_t dir, const char *op)
+{
+	struct ofs_inode *d;
+	struct ofs_coll  *dc = NULL;
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = inode_coll(ns, d, &dc)) == O_OK &&
+	    oc_coll_npending(dc->c) == 0)
+		dc = NULL;
+	unlock_ns(ns);
+	return e != O_OK || dc == NULL ? e : coll_sync(ns, dc);
 }
 
 /* mkdir, or create of a diary: commit the collection, then the entry. */
@@ -2591,7 +2696,8 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	char                  path[512];
 	o_err                 e;
 
-	if ((e = check_name(op, name)) != O_OK)
+	if ((e = check_name(op, name)) != O_OK ||
+	    (e = dir_presync(ns, dir, op)) != O_OK)
 		return e;
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, op, &d)) == O_OK)
@@ -2630,7 +2736,11 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 		return e;
 	}
 	in->coll = coll_add(ns, &m.id, kind, in->ino, c);
-	e        = fill_attr(ns, in, true, out);
+	unlock_ns(ns);
+	if ((e = entry_settle(ns, dir, name, &m.id, in->ino, op)) != O_OK)
+		return e;
+	lock_ns(ns);
+	e = fill_attr(ns, in, true, out);
 	unlock_ns(ns);
 	if (e == O_OK)
 		e = attr_finish(in, out);
@@ -2657,7 +2767,8 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	if (kind != OFS_FILE)
 		return o_err_set(
 		    O_EINVAL, "create: unknown kind %d", (int) kind);
-	if ((e = check_name("create", name)) != O_OK)
+	if ((e = check_name("create", name)) != O_OK ||
+	    (e = dir_presync(ns, dir, "create")) != O_OK)
 		return e;
 	memset(&m, 0, sizeof(m));
 	m.kind = OFS_FILE;
@@ -2668,9 +2779,14 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	oc_bid_random(&m.id);
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "create", &d)) == O_OK &&
-	    (e = exists_check(ns, d, name, "create")) == O_OK &&
-	    (e = entry_add(ns, d, name, &m, &in)) == O_OK)
-		e = fill_attr(ns, in, true, out);
+	    (e = exists_check(ns, d, name, "create")) == O_OK)
+		e = entry_add(ns, d, name, &m, &in);
+	unlock_ns(ns);
+	if (e != O_OK ||
+	    (e = entry_settle(ns, dir, name, &m.id, in->ino, "create")) != O_OK)
+		return e;
+	lock_ns(ns);
+	e = fill_attr(ns, in, true, out);
 	unlock_ns(ns);
 	return e;
 }
@@ -2699,6 +2815,42 @@ inode_unlinked(
 	in->dirty    = false;
 }
 
+/*
+ * Shared namespace, before checking that directory dir/name is empty (no
+ * lock held): bring its collection up to date, so that entries another
+ * mount committed in it are counted.  (A creation committed between this
+ * and the removal's own commit is not seen: the check and the removal are
+ * not one transaction.)  Anything that is not a directory is left to the
+ * caller's checks.
+ */
+static o_err
+child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	struct ofs_inode *d;
+	struct ofs_coll  *cc = NULL;
+	struct ofs_meta   m;
+	bool              found = false;
+	o_err             e;
+
+	if (!ns->opts.shared)
+		return O_OK;
+	memset(&m, 0, sizeof(m));
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "refresh", &d)) == O_OK &&
+	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
+	    found && m.kind == OFS_DIR) {
+		struct ofs_inode *in = idmap_get(&ns->by_id, &m.id);
+
+		e = coll_get(ns, &m.id, OFS_DIR, in != NULL ? in->ino : dir,
+		    false, &cc);
+	}
+	unlock_ns(ns);
+	meta_fini(&m);
+	/* a failure here is the caller's to report, with its own words */
+	return e != O_OK || cc == NULL ? O_OK
+	                               : coll_refresh(ns, cc, 0, NULL, NULL);
+}
+
 static o_err
 remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 {
@@ -2712,7 +2864,8 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 	char              path[512];
 	o_err             e;
 
-	if ((e = check_name(op, name)) != O_OK)
+	if ((e = check_name(op, name)) != O_OK ||
+	    (isdir && (e = child_dir_refresh(ns, dir, name)) != O_OK))
 		return e;
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
@@ -2898,6 +3051,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		return e;
 	if (dir != newdir && (e = rename_presync(ns, dir, newdir)) != O_OK)
 		return o_err_wrap(e, "rename %s", name);
+	if ((e = child_dir_refresh(ns, newdir, newname)) != O_OK)
+		return o_err_wrap(e, "rename onto %s", newname);
 	memset(&sm, 0, sizeof(sm));
 	memset(&tm, 0, sizeof(tm));
 	lock_ns(ns);
@@ -2932,9 +3087,9 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	}
 	if (dir == newdir) {
 		struct oc_tree_kv kv[2] = {
-			{ name, strlen(name), NULL, 0, true },
-			{ newname, strlen(newname), sraw.data, sraw.len,
-			    false },
+			{ .key = name, .klen = strlen(name), .del = true },
+			{ .key = newname, .klen = strlen(newname),
+			    .val = sraw.data, .vlen = sraw.len },
 		};
 
 		if ((e = oc_tree_replace(sc->c, kv, 2)) != O_OK) {
@@ -3685,13 +3840,20 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 	memset(&cn, 0, sizeof(cn));
 	lock_ns(ns);
 	oc = idmap_get(&ns->colls, col);
-	if (oc == NULL || rev <= oc->seen_rev) { /* not ours, or seen */
+	if (oc == NULL || rev <= oc->told_rev) { /* not ours, or told */
 		unlock_ns(ns);
 		return O_OK;
 	}
 	unlock_ns(ns);
 	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK)
 		return e;
+	/* a lookup or getattr may have taken the entries in already
+	 * (seen_rev): the kernel was not told of them yet */
+	lock_ns(ns);
+	from = O_MIN(from, oc->told_rev);
+	if (to > oc->told_rev)
+		oc->told_rev = to;
+	unlock_ns(ns);
 	if (to <= from)
 		return O_OK; /* the transactor does not show it yet */
 	if (oc->kind == OFS_DIR) {

@@ -201,7 +201,10 @@ o_err ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size);
 /* Create: O_EEXIST, O_ENAMETOOLONG, O_EINVAL (name with '/' or empty),
  * O_ENOTDIR (dir is not a directory).  mkdir commits the new directory's
  * collection before it returns (see Durability); ofs_create of an OFS_DIARY
- * likewise commits the diary collection; an OFS_DIR kind is mkdir. */
+ * likewise commits the diary collection; an OFS_DIR kind is mkdir.  In a
+ * shared namespace the new entry itself is committed before they return,
+ * and of two mounts creating one name at once exactly one succeeds: the
+ * other gets O_EEXIST. */
 o_err ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint32_t mode, struct ofs_attr *out);
 o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,

@@ -52,6 +52,10 @@ struct ofs_coll {
 	 * ofs_ns_changed); guarded by ns_mtx. */
 	uint64_t         fresh_ns;
 	int64_t          seen_rev;
+	/* rev up to which other mounts' commits were reported to the kernel
+	 * (ofs_ns_changed); request handlers' refreshes move seen_rev, not
+	 * this, since they cannot tell the kernel (only the feed can) */
+	int64_t          told_rev;
 	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
@@ -110,6 +114,7 @@ struct ofs_inode {
 	uint64_t          parent;   /* directory ino holding the entry */
 	char             *name;     /* entry name (NULL for the root) */
 	bool              unlinked; /* entry removed; changes not stored */
+	bool              gone; /* unlinked by another mount (ns_mtx) */
 	bool              stale;    /* entry may have changed (refresh) */
 	uint32_t          mode;
 	int64_t           mt, ct;

@@ -7,8 +7,25 @@
 #   BENCH_ONLY=e scripts/bench.sh    only the listed workloads (letters a-e)
 #   BENCH_BUILD=/tmp/b scripts/bench.sh  use that build dir (no setup.sh)
 # Disk for passthrough and optimfs: $BENCH_DIR (default /tmp).
+#
+# Cluster benchmarks of issue [3] (instead of the above):
+#   scripts/bench.sh --peers 3       (f) durable append latency and (g)
+#       append throughput on a 3-node TLS cluster (R=3) and on one node,
+#       next to the disk's fdatasync, a raw nng tls+tcp round trip and a
+#       3-member etcd put through its JSON gateway (installs etcd-server
+#       with apt-get if /usr/bin/etcd is missing); all on 127.0.0.1.
+#   BENCH_F_N=1000 (appends in (f)), BENCH_G_SECS=5 (seconds per (g) run),
+#   BENCH_PORT=N (first of the ports used, default from the pid, < 32768)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+peers=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--peers) peers=${2:?--peers needs a number}; shift 2 ;;
+	*) echo "usage: scripts/bench.sh [--peers N]" >&2; exit 2 ;;
+	esac
+done
+case $peers in 0 | [2-8]) ;; *) echo "bench: --peers is 2 to 8" >&2; exit 2 ;; esac
 if [ -n "${BENCH_BUILD:-}" ]; then
 	bdir=$BENCH_BUILD
 else
@@ -26,17 +43,24 @@ shm=$(mktemp -d /dev/shm/optimfs-bench.XXXXXX)
 pids=()
 mounts=()
 cleanup() {
+	local m p i alive
+	trap '' INT TERM # a second signal must not cut the cleanup short
 	for m in "${mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for i in $(seq 50); do # every daemon and etcd ends, else -9
+		alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }; done
+	for m in "${mounts[@]}"; do
+		grep -qs " $m fuse" /proc/mounts && { fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+	done
 	rm -rf "$base" "$shm"
 }
 trap cleanup EXIT
-
-if [ ! -x "$pt" ]; then
-	cc -O2 -D_FILE_OFFSET_BITS=64 $(pkg-config fuse3 --cflags) \
-		/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
-		-o "$pt" $(pkg-config fuse3 --libs)
-fi
+trap 'exit 130' INT TERM
 
 wait_mount() {
 	local i
@@ -48,20 +72,10 @@ wait_mount() {
 	exit 1
 }
 
-mkdir -p "$base/pt-src" "$base/pt" "$base/ofs" "$base/ofs-data"
-"$pt" -f -o source="$base/pt-src" "$base/pt" 2>/dev/null &
-pids+=($!); mounts+=("$base/pt"); wait_mount "$base/pt"
-"$optimfs" mount "$base/ofs" --data "$base/ofs-data" -f ${OPTIMFS_OPTS:-} 2>"$base/optimfs.log" &
-ofs_pid=$!; pids+=($ofs_pid); mounts+=("$base/ofs"); wait_mount "$base/ofs"
-
-mkdir -p "$base/ofsa" "$base/ofsa-data"
-"$optimfs" mount "$base/ofsa" --data "$base/ofsa-data" -f -o commit=async 2>"$base/optimfs-async.log" &
-pids+=($!); mounts+=("$base/ofsa"); wait_mount "$base/ofsa"
-
 declare -A R
-run() { # target dir label mode arg field
+run() { # label dir x mode arg [seconds]: bench_fs DIR MODE ARG, into R[label.phase]
 	local out
-	out=$("$bin" "$2" "$4" "$5") || { echo "bench: $1 $4 failed" >&2; exit 1; }
+	out=$("$bin" "$2" "$4" "$5" ${6:+"$6"}) || { echo "bench: $1 $4 failed" >&2; exit 1; }
 	while read -r l; do
 		local ph rate p50 p99
 		ph=$(sed -n 's/.*phase=\([a-z]*\).*/\1/p' <<<"$l")
@@ -71,6 +85,28 @@ run() { # target dir label mode arg field
 		R[$1.$ph]=$rate; R[$1.$ph.p50]=${p50:--}; R[$1.$ph.p99]=${p99:--}
 	done <<<"$out"
 }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+
+if [ "$peers" -gt 0 ]; then
+	. scripts/bench-cluster.sh
+	exit 0
+fi
+
+if [ ! -x "$pt" ]; then
+	cc -O2 -D_FILE_OFFSET_BITS=64 $(pkg-config fuse3 --cflags) \
+		/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
+		-o "$pt" $(pkg-config fuse3 --libs)
+fi
+
+mkdir -p "$base/pt-src" "$base/pt" "$base/ofs" "$base/ofs-data"
+"$pt" -f -o source="$base/pt-src" "$base/pt" 2>/dev/null &
+pids+=($!); mounts+=("$base/pt"); wait_mount "$base/pt"
+"$optimfs" mount "$base/ofs" --data "$base/ofs-data" -f ${OPTIMFS_OPTS:-} 2>"$base/optimfs.log" &
+ofs_pid=$!; pids+=($ofs_pid); mounts+=("$base/ofs"); wait_mount "$base/ofs"
+
+mkdir -p "$base/ofsa" "$base/ofsa-data"
+"$optimfs" mount "$base/ofsa" --data "$base/ofsa-data" -f -o commit=async 2>"$base/optimfs-async.log" &
+pids+=($!); mounts+=("$base/ofsa"); wait_mount "$base/ofsa"
 
 for t in tmpfs pt ofs; do
 	case $t in tmpfs) d=$shm ;; pt) d=$base/pt ;; ofs) d=$base/ofs ;; esac
@@ -99,7 +135,6 @@ if want b; then
 fi
 rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$ofs_pid/status)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 printf '%-34s %12s %12s %12s %8s\n' workload tmpfs passthrough optimfs "ofs/pt"
 row() { printf '%-34s %12.0f %12.0f %12.0f %8s\n' "$1" "${R[tmpfs.$2]}" "${R[pt.$2]}" "${R[ofs.$2]}" "$(ratio "${R[ofs.$2]}" "${R[pt.$2]}")"; }
 if want a; then row "(a) append lines/s" append; fi

@@ -76,7 +76,10 @@
 #define KEY_PEND_LEN (OC_BID_LEN + OC_AID_LEN)
 #define EPOCH_NONE UINT64_MAX /* an entry that must be reloaded */
 
-enum { COMMIT_PROMOTE = 1 }; /* read-driven promotion: ignore expiry */
+enum {
+	COMMIT_PROMOTE = 1, /* read-driven promotion: ignore expiry */
+	COMMIT_OVER    = 2, /* replace the same revision by another action */
+};
 
 /* A pending record of a block, as mirrored in its cache entry. */
 struct pent {
@@ -1416,7 +1419,9 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	if ((e = ent_get(r, id, &ent)) != O_OK)
 		return e;
 	cb->ent = ent;
-	if (ent->has_latest && ent->rev >= rev) {
+	if (ent->has_latest && ent->rev >= rev &&
+	    !((flags & COMMIT_OVER) && ent->rev == rev &&
+	        !oc_aid_eq(&ent->aid, aid))) {
 		if (ent_unflushed(r, ent)) {
 			*wait = ent->seq;
 			return O_OK;
@@ -1486,7 +1491,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	m.rev    = rev;
 	m.aid    = *aid;
 	m.nsince = ent->has_latest ? ent->nsince + 1 : 0;
-	mat      = !ent->has_latest || !np ||
+	mat      = !ent->has_latest || !np || (flags & COMMIT_OVER) ||
 	    m.nsince >= (int64_t) r->opts.mat_interval;
 	if (mat) {
 		m.mat_rev = rev;
@@ -2257,7 +2262,8 @@ ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept)
 
 o_err
 ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
-    const struct oc_aid *aid, const struct oc_val *blk, bool *installed)
+    const struct oc_aid *aid, const struct oc_val *blk, bool over,
+    bool *installed)
 {
 	struct lockset  ls;
 	struct ost_ent *ent;
@@ -2303,7 +2309,9 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 
 	if ((e = lock_flushed(r, id, &ls, &ent)) == O_OK)
 		e = ent_block(r, ent);
-	if (e != O_OK || (ent->has_latest && ent->rev >= rev) ||
+	over = over && ent->has_latest && ent->rev == rev &&
+	    !oc_aid_eq(&ent->aid, aid);
+	if (e != O_OK || (ent->has_latest && ent->rev >= rev && !over) ||
 	    (blk == NULL && !ent->present)) {
 		lockset_drop(r, &ls);
 		o_buf_fini(&val);
@@ -2323,8 +2331,13 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 	if (e != O_OK)
 		return e;
 	oc_txres_init(&tr);
-	e = repo_commit(r, aid, rev, id, 1, COMMIT_PROMOTE, &tr);
+	e = repo_commit(r, aid, rev, id, 1,
+	    COMMIT_PROMOTE | (over ? COMMIT_OVER : 0), &tr);
 	oc_txres_fini(&tr);
+	if (over && e == O_OK)
+		o_log(O_LOG_INFO,
+		    "block %s: rev %" PRId64 " replaced by the majority's action",
+		    bstr(id, s), rev);
 	if (e == O_ESTALE)
 		return O_OK; /* a newer revision arrived meanwhile */
 	if (e == O_OK && installed != NULL)

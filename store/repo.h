@@ -176,10 +176,14 @@ o_err ost_repo_commit(
  * missing revisions from this replica start at rev).  *installed (may be
  * NULL) says whether anything was written; the write is synced like a
  * commit.  O_EINVAL for a block with another id or an invalid one.
+ * over: also when the latest revision is rev itself but by another
+ * action, which is then replaced: for a caller that saw a majority of
+ * the block's replicas hold (rev, aid), so that the action held here
+ * never reached a majority and cannot have been decided (PROTOCOL.md §5).
  */
 o_err ost_repo_install(struct ost_repo *r, const struct oc_bid *id,
     int64_t rev, const struct oc_aid *aid, const struct oc_val *blk,
-    bool *installed);
+    bool over, bool *installed);
 
 /* Delete aid's pending records on ids (absent ones are fine). */
 o_err ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,

@@ -178,9 +178,9 @@ exec_install(const struct otr_replica *rp, const struct oc_val *op)
 	struct oc_bid        id;
 	struct oc_aid        aid;
 	int64_t              rev = 0;
-	const struct oc_val *b;
+	const struct oc_val *b, *ov;
 	struct oc_val        a;
-	bool                 done = false;
+	bool                 done = false, over = false;
 	o_err                e;
 
 	if ((e = otr_get_bid(op, "id", &id)) != O_OK ||
@@ -190,10 +190,15 @@ exec_install(const struct otr_replica *rp, const struct oc_val *op)
 	b = oc_map_get(op, "b");
 	if (b == NULL || (b->type != OC_MAP && b->type != OC_NULL))
 		return bad(o_err_set(O_EBADMSG, "field b: not a block or null"));
+	if ((ov = oc_map_get(op, "over")) != NULL) {
+		if (ov->type != OC_BOOL)
+			return bad(o_err_set(O_EBADMSG, "field over: not a bool"));
+		over = ov->u.b;
+	}
 	if (rp->install == NULL)
 		return otr_wire_answer(O_EPERM, "this peer cannot install");
-	e = rp->install(
-	    rp->arg, &id, rev, &aid, b->type == OC_MAP ? b : NULL, &done);
+	e = rp->install(rp->arg, &id, rev, &aid, b->type == OC_MAP ? b : NULL,
+	    over, &done);
 	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
 	oc_map_set(&a, "done", oc_bool(done));
 	return a;

@@ -17,7 +17,7 @@ struct otr_replica {
 	struct oc_transactor *tx;
 	o_err (*install)(void *arg, const struct oc_bid *id, int64_t rev,
 	    const struct oc_aid *aid, const struct oc_val *blk /* NULL: gone */,
-	    bool *installed);
+	    bool over, bool *installed); /* see ost_repo_install */
 	void *arg;
 };
 

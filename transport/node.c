@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -69,6 +70,11 @@ struct otr_node {
 		uint64_t      skip; /* members the commit must not go to */
 	} exps[NEXP];
 	size_t nexp;
+
+	/* test-only (OPTIMFS_TEST_DIE_AFTER_PEND, PROTOCOL.md): the
+	 * die_after-th net_commit exits before sending anything */
+	long        die_after;
+	atomic_long ncommits;
 };
 
 static int64_t
@@ -505,22 +511,31 @@ member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
 	return c;
 }
 
-/* Send the chosen block to replicas that answered with an older one. */
+/*
+ * Send the chosen block to replicas that answered with an older one, and
+ * when decided (a majority of the block's replicas answered best's
+ * revision and action) to those holding that revision by another action:
+ * that action never reached a majority, so it was never decided and the
+ * majority's replaces it ("over", PROTOCOL.md §5).
+ */
 static void
 repair(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_get_res *best, const struct oc_get_res *seen /* [k] */,
-    const bool *has /* [k] */, int64_t deadline)
+    const bool *has /* [k] */, bool decided, int64_t deadline)
 {
 	struct call *cs = calls_new(ms, k);
 	size_t       j, nrep = 0;
 
 	for (j = 0; j < k; j++) {
+		bool over;
+
 		if (!has[j])
 			continue;
-		/* install only moves a replica forward: one that holds the
-		 * same revision by another action is left (PROTOCOL.md §5) */
+		over = decided && seen[j].state != OC_GET_UNKNOWN &&
+		    seen[j].latest_rev == best->latest_rev &&
+		    !oc_aid_eq(&seen[j].latest_aid, &best->latest_aid);
 		if (seen[j].state != OC_GET_UNKNOWN &&
-		    seen[j].latest_rev >= best->latest_rev)
+		    seen[j].latest_rev >= best->latest_rev && !over)
 			continue;
 		cs[j].op = oc_map();
 		oc_map_set(&cs[j].op, "t", oc_text(OTR_T_INSTALL));
@@ -530,6 +545,8 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 		oc_map_set(&cs[j].op, "b",
 		    best->state == OC_GET_BLOCK ? oc_val_dup(&best->block)
 		                                : oc_null());
+		if (over)
+			oc_map_set(&cs[j].op, "over", oc_bool(true));
 		nrep++;
 	}
 	if (nrep > 0) {
@@ -666,7 +683,8 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 				rs[q] = row[pl[i].who[q]];
 				rh[q] = has[pl[i].who[q]];
 			}
-			repair(n, rm, pl[i].r, best, rs, rh, deadline);
+			repair(n, rm, pl[i].r, best, rs, rh, bestn >= need,
+			    deadline);
 		}
 		out[i]         = *best;
 		*best          = (struct oc_get_res) { 0 };
@@ -1044,6 +1062,13 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		    "commit of action %s: its pendings expire in %" PRId64
 		    " ms, too close to commit safely",
 		    oc_aid_str(&req->aid, as), exp - now_ms());
+	if (n->die_after > 0 && atomic_fetch_add(&n->ncommits, 1) + 1 ==
+	                            n->die_after) {
+		o_log(O_LOG_WARN, "OPTIMFS_TEST_DIE_AFTER_PEND: exiting before "
+		                  "the commit of action %s",
+		    oc_aid_str(&req->aid, as));
+		_exit(9);
+	}
 	deadline = O_MIN(deadline_of(n), exp - COMMIT_GUARD / 2);
 	pl  = o_calloc(req->n + 1, sizeof(*pl));
 	idx = o_calloc(req->n + 2, sizeof(*idx));
@@ -1499,6 +1524,8 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	n->certs      = conf->certs_dir ? o_strdup(conf->certs_dir) : NULL;
 	n->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
 	n->replicas   = conf->replicas > 0 ? O_MIN(conf->replicas, 8) : 3;
+	if (getenv("OPTIMFS_TEST_DIE_AFTER_PEND") != NULL)
+		n->die_after = atol(getenv("OPTIMFS_TEST_DIE_AFTER_PEND"));
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
 	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)

@@ -10,6 +10,12 @@
  *   bench_fs DIR smallfiles N    (d) create N files of 256 B, stat all,
  *                                    read all
  *   bench_fs DIR seqread FILE    (e) read FILE with 1 MiB reads
+ *   bench_fs DIRS writers W [S]  (g) W threads for S seconds (default 5),
+ *                                    each appending one line + fdatasync
+ *                                    at a time to its own diary through
+ *                                    its own O_APPEND fd; DIRS is one
+ *                                    directory or several joined by ':'
+ *                                    (writer i uses the (i mod n)-th)
  *
  * Output: one line per phase, "key=value" pairs: ops, seconds, rate
  * (ops/s or MB/s), and p50_us/p99_us where latencies are per operation.
@@ -17,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +72,98 @@ report(const char *phase, long n, double secs, double *lat)
 static const char line[] =
     "2026-11-21T06:00:00Z host-17 deploy 42 ok, 60 bytes per line.\n";
 
+/*
+ * (g): concurrent durable appenders.  Every writer opens its diary before
+ * the start barrier, so creating the files is not timed.
+ */
+struct writer {
+	char               path[4096];
+	int                fd;
+	double             until, *lat;
+	long               n, cap;
+	pthread_barrier_t *start;
+};
+
+static void *
+writer_run(void *arg)
+{
+	struct writer *w = arg;
+
+	pthread_barrier_wait(w->start);
+	for (double s = now(); s < w->until; s = now()) {
+		if (write(w->fd, line, 60) != 60 || fdatasync(w->fd) != 0)
+			die("write/fdatasync", w->path);
+		if (w->n == w->cap) {
+			w->cap = w->cap ? 2 * w->cap : 1024;
+			w->lat =
+			    realloc(w->lat, sizeof(double) * (size_t) w->cap);
+			if (w->lat == NULL)
+				die("realloc", w->path);
+		}
+		w->lat[w->n++] = now() - s;
+	}
+	return NULL;
+}
+
+static int
+writers(char *dirs, int nw, double secs)
+{
+	struct writer    *w  = calloc((size_t) nw, sizeof(*w));
+	pthread_t        *th = calloc((size_t) nw, sizeof(*th));
+	pthread_barrier_t start;
+	char             *dir[64], *save = NULL;
+	int               nd    = 0, i;
+	long              total = 0, k = 0;
+	double           *lat, t0;
+
+	for (char *d = strtok_r(dirs, ":", &save); d != NULL && nd < 64;) {
+		dir[nd++] = d;
+		d         = strtok_r(NULL, ":", &save);
+	}
+	if (nw < 1 || nd == 0 || w == NULL || th == NULL) {
+		fprintf(stderr, "bench_fs: writers: bad arguments\n");
+		return 2;
+	}
+	pthread_barrier_init(&start, NULL, (unsigned) nw + 1);
+	for (i = 0; i < nw; i++) {
+		snprintf(w[i].path, sizeof(w[i].path), "%s/g%03d.log",
+		    dir[i % nd], i);
+		w[i].fd = open(w[i].path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (w[i].fd < 0)
+			die("open", w[i].path);
+		w[i].start = &start;
+	}
+	for (i = 0; i < nw; i++)
+		if (pthread_create(&th[i], NULL, writer_run, &w[i]) != 0)
+			die("pthread_create", w[i].path);
+	t0 = now(); /* the writers read until after the barrier */
+	for (i = 0; i < nw; i++)
+		w[i].until = t0 + secs;
+	pthread_barrier_wait(&start);
+	for (i = 0; i < nw; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].n;
+	}
+	t0  = now() - t0;
+	lat = malloc(sizeof(double) * (size_t) (total + 1));
+	for (i = 0; i < nw; i++) {
+		memcpy(lat + k, w[i].lat, sizeof(double) * (size_t) w[i].n);
+		k += w[i].n;
+		close(w[i].fd);
+		free(w[i].lat);
+	}
+	if (total == 0) {
+		fprintf(stderr, "bench_fs: writers: no append finished\n");
+		return 1;
+	}
+	report("writers", total, t0, lat);
+	pthread_barrier_destroy(&start);
+	free(lat);
+	free(th);
+	free(w);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -73,11 +172,17 @@ main(int argc, char **argv)
 	double t0, *lat;
 	int    fd;
 
+	if (argc == 5 && strcmp(argv[2], "writers") == 0)
+		return writers(argv[1], atoi(argv[3]), atof(argv[4]));
 	if (argc != 4) {
-		fprintf(stderr, "usage: bench_fs DIR MODE ARG\n");
+		fprintf(stderr,
+		    "usage: bench_fs DIR MODE ARG\n"
+		    "       bench_fs DIRS writers W [SECONDS]\n");
 		return 2;
 	}
 	n = atol(argv[3]);
+	if (strcmp(argv[2], "writers") == 0)
+		return writers(argv[1], (int) n, 5);
 	if (strcmp(argv[2], "append") == 0) {
 		snprintf(path, sizeof(path), "%s/a.log", argv[1]);
 		t0 = now();
@@ -98,7 +203,8 @@ main(int argc, char **argv)
 			double s = now();
 
 			fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-			if (fd < 0 || write(fd, line, 60) != 60 || close(fd) != 0)
+			if (fd < 0 || write(fd, line, 60) != 60 ||
+			    close(fd) != 0)
 				die("open/write/close", path);
 			lat[i] = now() - s;
 		}
@@ -133,9 +239,11 @@ main(int argc, char **argv)
 			die("mkdir", path);
 		t0 = now();
 		for (i = 0; i < n; i++) {
-			snprintf(path, sizeof(path), "%s/d/f%06ld", argv[1], i);
+			snprintf(
+			    path, sizeof(path), "%s/d/f%06ld", argv[1], i);
 			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-			if (fd < 0 || write(fd, buf, 256) != 256 || close(fd) != 0)
+			if (fd < 0 || write(fd, buf, 256) != 256 ||
+			    close(fd) != 0)
 				die("create", path);
 		}
 		report("create", n, now() - t0, NULL);
@@ -156,14 +264,17 @@ main(int argc, char **argv)
 		closedir(d);
 		report("list", seen, now() - t0, NULL);
 		if (seen != n) {
-			fprintf(stderr, "bench_fs: listed %ld of %ld\n", seen, n);
+			fprintf(
+			    stderr, "bench_fs: listed %ld of %ld\n", seen, n);
 			return 1;
 		}
 		t0 = now();
 		for (i = 0; i < n; i++) {
-			snprintf(path, sizeof(path), "%s/d/f%06ld", argv[1], i);
+			snprintf(
+			    path, sizeof(path), "%s/d/f%06ld", argv[1], i);
 			fd = open(path, O_RDONLY);
-			if (fd < 0 || read(fd, buf, 256) != 256 || close(fd) != 0)
+			if (fd < 0 || read(fd, buf, 256) != 256 ||
+			    close(fd) != 0)
 				die("read", path);
 		}
 		report("read", n, now() - t0, NULL);
@@ -184,7 +295,8 @@ main(int argc, char **argv)
 		{
 			double s = now() - t0;
 
-			printf("phase=seqread ops=%llu seconds=%.3f rate=%.1f\n",
+			printf(
+			    "phase=seqread ops=%llu seconds=%.3f rate=%.1f\n",
 			    (unsigned long long) total, s, total / s / 1e6);
 		}
 		close(fd);

@@ -536,8 +536,9 @@ Test(coll, d47_replace_all_or_nothing, .init = setup, .fini = teardown)
 {
 	struct oc_collection *c;
 	struct oc_bid         id = new_id();
-	struct oc_tree_kv     kv[2] = { { "a", 1, "1", 1, false },
-		    { "", 0, "2", 1, false } };
+	struct oc_tree_kv     kv[2] = { { .key = "a", .klen = 1, .val = "1",
+		                                  .vlen = 1 },
+		    { .key = "", .klen = 0, .val = "2", .vlen = 1 } };
 	uint64_t              cnt;
 
 	ok(oc_tree_open(env.tx, &id, true, NULL, &c), "create");
@@ -570,6 +571,57 @@ Test(coll, d47_tree_concurrent_writers_same_and_different_keys,
 	cr_assert_eq(cnt, 3);
 	ok(oc_tree_get(a, "shared", 6, &v, &found), "get");
 	cr_assert(found && v.len == 1 && v.data[0] == 'B', "last commit wins");
+	ok(oc_tree_check(a), "check");
+	o_buf_fini(&v);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/* Two writers create one key at once: exactly one creation commits; the
+ * loser's other keys and its later actions still commit. */
+Test(coll, tree_concurrent_creations_of_one_key_one_wins, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+	uint64_t              cnt;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &a), "create a");
+	ok(oc_coll_sync(a), "commit the tree");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &b), "open b");
+	ok(oc_tree_create(a, "dir", 3, "A", 1), "a creates");
+	ok(oc_tree_create(b, "dir", 3, "B", 1), "b creates");
+	ok(oc_tree_put(b, "other", 5, "B", 1), "b puts another key");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_coll_sync(b), "sync b: its creation is dropped, not an error");
+	cr_assert_eq(oc_coll_npending(b), 0, "nothing left queued");
+	ok(oc_tree_get(b, "dir", 3, &v, &found), "get through b");
+	cr_assert(found && v.len == 1 && v.data[0] == 'A',
+	    "the first creation keeps its value");
+	ok(oc_coll_update(a), "update a");
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "dir", 3, &v, &found), "get through a");
+	cr_assert(found && v.len == 1 && v.data[0] == 'A');
+	ok(oc_tree_count(a, &cnt), "count");
+	cr_assert_eq(cnt, 2, "dir and other");
+	/* a plain put of the same key still replaces (last write wins) */
+	ok(oc_tree_put(b, "dir", 3, "C", 1), "b overwrites");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_update(a), "update a");
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "dir", 3, &v, &found), "get");
+	cr_assert(found && v.len == 1 && v.data[0] == 'C');
+	/* a creation racing a rival's delete of another key is kept */
+	ok(oc_tree_create(a, "new2", 4, "A", 1), "a creates new2");
+	ok(oc_tree_del(b, "other", 5), "b deletes other");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_coll_update(b), "update b");
+	o_buf_reset(&v);
+	ok(oc_tree_get(b, "new2", 4, &v, &found), "get new2");
+	cr_assert(found && v.data[0] == 'A', "an unrelated rival keeps it");
 	ok(oc_tree_check(a), "check");
 	o_buf_fini(&v);
 	oc_coll_free(a);

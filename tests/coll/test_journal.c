@@ -882,3 +882,42 @@ Test(journal, group_commit_gives_up_at_its_deadline)
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
+
+/*
+ * A creation ("new", oc_tree_create) journaled by a mount that died before
+ * its commit, while another mount created the same key: recovery must
+ * drop it as the conflict filter would have (the rival won), not commit
+ * it as a plain put over the rival's value.
+ */
+Test(journal, recovered_creation_loses_to_a_rival_creation)
+{
+	struct oc_bid            id;
+	struct oc_collection    *a, *b;
+	struct oc_sync_opts      o = { 0 };
+	struct oc_recover_report rep;
+	struct o_buf             v = { 0 };
+	bool                     found;
+
+	oc_bid_random(&id);
+	ok(oc_tree_open(env.tx, &id, true, NULL, &b), "create the tree");
+	ok(oc_coll_sync(b), "commit the tree");
+	o.journal = jopen();
+	ok(oc_tree_open(env.tx, &id, false, &o, &a), "open a (journaled)");
+	ok(oc_tree_create(a, "name", 4, "A", 1), "a creates name");
+	oc_coll_free(a); /* a's mount dies before its commit */
+	ok(oc_tree_create(b, "name", 4, "B", 1), "b creates name");
+	ok(oc_coll_sync(b), "b's creation commits");
+	oc_coll_free(b);
+	rep = recover();
+	cr_expect_eq(rep.records, 1);
+	ok(oc_tree_open(env.tx, &id, false, NULL, &b), "reopen");
+	ok(oc_tree_get(b, "name", 4, &v, &found), "get name");
+	cr_assert(found && v.len == 1);
+	cr_expect_eq(v.data[0], 'B',
+	    "the committed creation was overwritten by the recovered loser "
+	    "(got %c)", v.data[0]);
+	o_buf_fini(&v);
+	oc_coll_free(b);
+	rep = recover();
+	cr_expect_eq(rep.records, 0, "the dropped creation is forgotten");
+}

@@ -147,7 +147,9 @@ Test(tree_queue, created_then_deleted_before_commit_is_not_sent, .init = setup,
 	/* ... and within one action */
 	for (i = 0; i < 160; i++) {
 		snprintf(ks[i], sizeof(ks[i]), "k%03d", i % 80);
-		kv[i] = (struct oc_tree_kv) { ks[i], 4, "v", 1, i >= 80 };
+		kv[i] = (struct oc_tree_kv) {
+			.key = ks[i], .klen = 4, .val = "v", .vlen = 1, .del = i >= 80
+		};
 	}
 	ok(oc_tree_replace(c, kv, 160), "one action");
 	ok(oc_coll_sync(c), "sync one action");

@@ -67,7 +67,7 @@ trap 'exit 130' INT TERM
 
 step() {
 	E2E_STEP=$*
-	echo "== $*"
+	echo "== $* ($SECONDS s)"
 }
 
 fail() {
@@ -183,4 +183,134 @@ wait_for() {
 		sleep 0.1
 	done
 	fail "$what: not true after $secs s"
+}
+
+# ---- clusters: nodes n1..n4 on 127.0.0.1, a mount $TMP/mI each ----------
+#
+# cluster_init sets PORT (below the kernel's ephemeral range, 32768+: an
+# outgoing connection could hold a test's port), CA ($TMP/certs), PID
+# (node -> daemon pid) and the EXIT trap that kills every node and
+# detaches its mount before e2e_cleanup, showing the nodes' logs when the
+# test failed.  Node I listens at $(url I) and publishes its change feed
+# on that port + 1.  CLUSTER_DAEMON_NODE names a node started as a daemon
+# (`optimfs mount` without -f) with paths relative to $TMP, as a user
+# types them; NODE_OPTS adds mount options (-o) to every node.  BG_PIDS:
+# a test's background processes (writers, readers on a mount), killed
+# before the nodes.
+CLUSTER_DAEMON_NODE=
+NODE_OPTS=
+BG_PIDS=()
+
+cluster_init() {
+	PORT=$((22500 + ($$ % 90) * 100))
+	CA=$TMP/certs
+	declare -gA PID
+	trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
+}
+
+url() { echo "tls+tcp://127.0.0.1:$((PORT + 10 * $1))"; }
+
+# cluster_certs N: a CA with nodes n1..nN in $CA
+cluster_certs() {
+	local i
+	"$OPTIMFS_BIN" init "$CA" --name n1 >/dev/null
+	for ((i = 2; i <= $1; i++)); do
+		"$OPTIMFS_BIN" node add "$CA" "n$i" >/dev/null
+	done
+}
+
+node_mounted() { grep -qs " $TMP/m$1 fuse.optimfs " /proc/mounts; }
+
+# bg_stop: kill the processes of BG_PIDS (and their children).
+bg_stop() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		pkill -KILL -P "$p" 2>/dev/null || true # a writer's dd or echo
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	BG_PIDS=()
+	return 0
+}
+
+cluster_cleanup() {
+	local i
+	bg_stop
+	for i in 1 2 3 4; do
+		if [ -n "${PID[$i]:-}" ]; then
+			kill -KILL "${PID[$i]}" 2>/dev/null
+			wait "${PID[$i]}" 2>/dev/null
+		fi
+		node_mounted "$i" && fusermount3 -u -z "$TMP/m$i" 2>/dev/null
+	done
+	for i in 1 2 3 4; do
+		[ -s "$TMP/n$i.log" ] && { echo "--- n$i log (tail)"; tail -n 15 "$TMP/n$i.log"; } >&2
+	done
+	return 0
+}
+
+# start_node I [JOIN-NODE]: mount $TMP/mI as node nI (data $TMP/dI, log
+# $TMP/nI.log) and wait until it serves.  The environment of the call
+# reaches the daemon.
+start_node() {
+	local i=$1 join=() opts=auto_unmount
+	[ $# -gt 1 ] && join=(--join "$(url "$2")")
+	[ -n "$NODE_OPTS" ] && opts=$opts,$NODE_OPTS
+	mkdir -p "$TMP/m$i"
+	if [ "$i" = "$CLUSTER_DAEMON_NODE" ]; then
+		(cd "$TMP" && "$OPTIMFS_BIN" mount "m$i" --data "d$i" -o "$opts" \
+			--listen "$(url "$i")" "${join[@]}" --certs certs --name "n$i") \
+			>>"$TMP/n$i.log" 2>&1 || fail "n$i did not start: $(tail -n 3 "$TMP/n$i.log")"
+		PID[$i]=$(head -n 1 "$TMP/d$i/optimfs.pid")
+	else
+		"$OPTIMFS_BIN" mount "$TMP/m$i" --data "$TMP/d$i" -f -o "$opts" \
+			--listen "$(url "$i")" "${join[@]}" --certs "$CA" --name "n$i" \
+			>>"$TMP/n$i.log" 2>&1 &
+		PID[$i]=$!
+	fi
+	for _ in $(seq 150); do
+		[ -e "$TMP/m$i/.optimfs/status" ] && return 0
+		kill -0 "${PID[$i]}" 2>/dev/null || fail "n$i exited: $(tail -n 3 "$TMP/n$i.log")"
+		sleep 0.1
+	done
+	fail "n$i: not mounted after 15 s"
+}
+
+# node_gone I: after node I's daemon died, wait for auto_unmount to drop
+# its mount (detach it after 5 s).
+node_gone() {
+	PID[$1]=
+	for _ in $(seq 50); do
+		node_mounted "$1" || return 0
+		sleep 0.1
+	done
+	fusermount3 -u -z "$TMP/m$1"
+}
+
+kill_node() {
+	kill -KILL "${PID[$1]}"
+	wait "${PID[$1]}" 2>/dev/null || true
+	node_gone "$1"
+}
+
+# stop_node I: unmount node I cleanly and check its exit status.
+stop_node() {
+	"$OPTIMFS_BIN" umount "$TMP/m$1" || fail "umount m$1"
+	wait "${PID[$1]}" || fail "n$1 exit status"
+	PID[$1]=
+}
+
+members_up() { # members_up I N: node I's status shows N members up or self
+	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
+}
+
+# start_cluster: certificates for n1..n3 and three mounted nodes that see
+# each other.
+start_cluster() {
+	local i
+	cluster_certs 3
+	start_node 1
+	start_node 2 1
+	start_node 3 1
+	for i in 1 2 3; do wait_for "n$i sees 3 members up" 15 members_up "$i" 3; done
 }

@@ -6,82 +6,11 @@
 # hanging, a node of another CA refused.
 . "$(dirname "$0")/e2e_lib.sh"
 
-PORT=$((22500 + ($$ % 90) * 100)) # below the ephemeral range (32768+)
-declare -A PID
-CA=$TMP/certs
+cluster_init
+CLUSTER_DAEMON_NODE=3 # paths relative to $TMP, as a user types them
 
-url() { echo "tls+tcp://127.0.0.1:$((PORT + 10 * $1))"; }
-
-cluster_cleanup() {
-	local i
-	for i in 1 2 3 4; do
-		if [ -n "${PID[$i]:-}" ]; then
-			kill -KILL "${PID[$i]}" 2>/dev/null
-			wait "${PID[$i]}" 2>/dev/null
-		fi
-		grep -qs " $TMP/m$i fuse.optimfs " /proc/mounts &&
-			fusermount3 -u -z "$TMP/m$i" 2>/dev/null
-	done
-	for i in 1 2 3 4; do
-		[ -s "$TMP/n$i.log" ] && { echo "--- n$i log (tail)"; tail -n 15 "$TMP/n$i.log"; } >&2
-	done
-	return 0
-}
-trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
-
-# start_node I [JOIN-NODE]: mount $TMP/mI as node nI (n3 as a daemon, with
-# paths relative to $TMP as a user types them; the others in the
-# foreground)
-start_node() {
-	local i=$1 join=()
-	[ $# -gt 1 ] && join=(--join "$(url "$2")")
-	mkdir -p "$TMP/m$i"
-	if [ "$i" = 3 ]; then
-		(cd "$TMP" && "$OPTIMFS_BIN" mount m3 --data d3 -o auto_unmount \
-			--listen "$(url 3)" "${join[@]}" --certs certs --name n3) \
-			>>"$TMP/n3.log" 2>&1 || fail "n3 did not start: $(tail -n 3 "$TMP/n3.log")"
-		PID[3]=$(head -n 1 "$TMP/d3/optimfs.pid")
-	else
-		"$OPTIMFS_BIN" mount "$TMP/m$i" --data "$TMP/d$i" -f -o auto_unmount \
-			--listen "$(url "$i")" "${join[@]}" --certs "$CA" --name "n$i" \
-			>>"$TMP/n$i.log" 2>&1 &
-		PID[$i]=$!
-	fi
-	for _ in $(seq 150); do
-		[ -e "$TMP/m$i/.optimfs/status" ] && return 0
-		kill -0 "${PID[$i]}" 2>/dev/null || fail "n$i exited: $(tail -n 3 "$TMP/n$i.log")"
-		sleep 0.1
-	done
-	fail "n$i: not mounted after 15 s"
-}
-
-kill_node() {
-	kill -KILL "${PID[$1]}"
-	wait "${PID[$1]}" 2>/dev/null || true
-	PID[$1]=
-	for _ in $(seq 50); do
-		grep -qs " $TMP/m$1 fuse.optimfs " /proc/mounts || return 0
-		sleep 0.1
-	done
-	fusermount3 -u -z "$TMP/m$1"
-}
-
-members_up() { # members_up I N: node I's status shows N members up or self
-	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
-}
-
-
-step "certificates for n1..n3, and n4 of another CA"
-"$OPTIMFS_BIN" init "$CA" --name n1 >/dev/null
-"$OPTIMFS_BIN" node add "$CA" n2 >/dev/null
-"$OPTIMFS_BIN" node add "$CA" n3 >/dev/null
-"$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
-
-step "three nodes, each mounted, learn each other"
-start_node 1
-start_node 2 1
-start_node 3 1
-for i in 1 2 3; do wait_for "n$i sees 3 members up" 15 members_up "$i" 3; done
+step "certificates for n1..n3; three nodes, each mounted, learn each other"
+start_cluster
 grep -q 'cluster: node n2' "$TMP/m2/.optimfs/status" || fail "status does not name the node"
 
 step "a diary created on one mount is read on the others"
@@ -89,6 +18,33 @@ step "a diary created on one mount is read on the others"
 echo "first line" >>"$TMP/m1/log"
 expect_eq "cat on m2" "first line" "$(cat "$TMP/m2/log")"
 expect_eq "cat on m3" "first line" "$(cat "$TMP/m3/log")"
+
+step "mkdir of one name on two mounts at once: exactly one succeeds"
+racer() { # racer I NAME: mkdir on mount I, exit status to $TMP/rc.I
+	if mkdir "$TMP/m$1/$2" 2>"$TMP/err.$1"; then echo 0; else echo 1; fi >"$TMP/rc.$1"
+}
+for r in $(seq 10); do
+	racer 1 "race$r" & R1=$!
+	racer 2 "race$r" & R2=$!
+	wait $R1 $R2
+	wins=$(cat "$TMP/rc.1" "$TMP/rc.2" | grep -c '^0$' || true)
+	expect_eq "round $r: mkdirs that succeeded" 1 "$wins"
+	grep -hq "File exists" "$TMP/err.1" "$TMP/err.2" ||
+		fail "round $r: the loser's error: $(cat "$TMP/err.1" "$TMP/err.2")"
+	# both writers of one new diary with >> succeed, neither line lost
+	echo "a$r" >>"$TMP/m1/new$r" & R1=$!
+	echo "b$r" >>"$TMP/m3/new$r" & R2=$!
+	wait $R1 || fail "round $r: >> on m1 failed"
+	wait $R2 || fail "round $r: >> on m3 failed"
+done
+for i in 1 2 3; do
+	expect_eq "race dirs on m$i" 10 "$(ls -d "$TMP/m$i"/race* | wc -l)"
+	for r in $(seq 10); do
+		[ -d "$TMP/m$i/race$r" ] || fail "m$i: race$r is not a directory"
+		expect_eq "m$i new$r" "a$r b$r" "$(sort "$TMP/m$i/new$r" | xargs)"
+	done
+done
+echo "daemon-side races lost: $(cat "$TMP"/n*.log 2>/dev/null | grep -c 'at the same time' || true)"
 
 step "three writers on three mounts append at once"
 writer() { # writer I N: append "wI k" for k = 1..N, log acknowledged ones
@@ -145,6 +101,7 @@ echo "quorum again" >>"$TMP/m1/log" || fail "append after the majority returned"
 tail -n 1 "$TMP/m1/log" | grep -qx "quorum again" || fail "last line"
 
 step "a node with a certificate of another CA is refused"
+"$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
 if "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
 	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1; then
 	fail "n4 joined with a foreign certificate"
@@ -153,9 +110,6 @@ grep -q "could not join" "$TMP/n4.out" || fail "n4: $(cat "$TMP/n4.out")"
 ! grep -q "peer n4 " "$TMP/m1/.optimfs/status" || fail "n4 appears among n1's members"
 
 step "unmount"
-for i in 1 2; do
-	"$OPTIMFS_BIN" umount "$TMP/m$i" || fail "umount m$i"
-	wait "${PID[$i]}" || fail "n$i exit status"
-	PID[$i]=
-done
+stop_node 1
+stop_node 2
 echo "PASS"

@@ -2078,18 +2078,19 @@ Test(ns, shared_open_sees_other_mounts_commits, .init = setup,
 	ns_open_peer(&nb, true, 600000);
 	xm_setup(&x, nb);
 	xm_change(&x);
-	/* not yet: lookup and getattr read state younger than the bound */
-	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
+	/* not yet: getattr reads state younger than the bound */
 	cr_expect_eq(size_of(nb, x.bf), 2);
 	cr_expect_eq(size_of(nb, x.bl), 3);
 	/* open of the diary: its own collection, not the directory */
 	cr_expect_eq(open_size(nb, x.bl), 6);
 	expect_contents(nb, x.bl, "l1\nl2\n");
-	cr_expect_eq(ofs_lookup(nb, x.bd, "new", &at), O_ENOTFOUND);
 	cr_expect_eq(size_of(nb, x.bf), 2);
-	/* opendir: the new entry, and the records of the directory */
+	/* a lookup that misses asks the latest state: it finds the new
+	 * entry, and brings the directory's records up to date */
+	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new (a miss refreshes)");
+	cr_expect_eq(ofs_lookup(nb, x.bd, "none", &at), O_ENOTFOUND);
+	/* opendir: the same */
 	cr_expect_eq(open_size(nb, x.bd), 3);
-	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new after opendir");
 	ok(ofs_readdir(nb, x.bd, NULL, count_cb, &n), "readdir");
 	cr_expect_eq(n, 3);
 	cr_expect_eq(size_of(nb, x.bf), 8);
@@ -2145,6 +2146,133 @@ Test(ns, shared_lookup_and_getattr_refresh_old_state, .init = setup,
 	ok(ofs_ns_close(nb), "close b");
 }
 
+/* Two shared mounts create one name at once, each from a view that does
+ * not show the other's creation yet: exactly one wins, the other gets
+ * O_EEXIST, and both then see the winner's object. */
+Test(ns, shared_concurrent_creations_one_wins, .init = setup,
+    .fini = teardown)
+{
+	static const enum ofs_kind kinds[] = { OFS_DIR, OFS_FILE, OFS_DIARY };
+	static const char *const   names[] = { "dir", "file", "log" };
+	struct ofs_ns             *na, *nb;
+	struct ofs_attr            aa, ab, la, lb;
+	size_t                     i;
+	int                        n = 0;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_ns_refresh(na, OFS_ROOT_INO), "a reads the root");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	for (i = 0; i < 3; i++) {
+		ok(ofs_create(na, OFS_ROOT_INO, names[i], kinds[i], 0644, &aa),
+		    "a creates");
+		cr_assert_eq(ofs_create(nb, OFS_ROOT_INO, names[i], kinds[i],
+		                 0644, &ab),
+		    O_EEXIST, "b's creation of %s loses: %s", names[i],
+		    o_err_detail());
+		cr_expect(strstr(o_err_detail(), "another mount") != NULL,
+		    "the error says why: %s", o_err_detail());
+		ok(ofs_lookup(na, OFS_ROOT_INO, names[i], &la), "lookup a");
+		ok(ofs_lookup(nb, OFS_ROOT_INO, names[i], &lb), "lookup b");
+		cr_expect_eq(la.ino, aa.ino, "a keeps its own object");
+		cr_expect_eq(lb.kind, kinds[i], "b sees a's %s", names[i]);
+	}
+	/* a creation of a name nobody else took still succeeds at once */
+	ok(ofs_mkdir(nb, OFS_ROOT_INO, "only-b", 0755, &ab), "mkdir only-b");
+	ok(ofs_ns_refresh(na, OFS_ROOT_INO), "a refreshes");
+	ok(ofs_lookup(na, OFS_ROOT_INO, "only-b", &la), "a sees only-b");
+	ok(ofs_readdir(nb, OFS_ROOT_INO, NULL, count_cb, &n), "readdir b");
+	cr_expect_eq(n, 4, "one entry per name, no duplicates (%d)", n);
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* rmdir and rename over a directory check emptiness on the directory's
+ * latest state: an entry another mount committed in it counts (the
+ * check once used what this mount had read before). */
+Test(ns, shared_rmdir_sees_other_mounts_entries, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        ad, bd;
+	int             n = 0;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_mkdir(na, OFS_ROOT_INO, "d", 0755, &a), "a: mkdir d");
+	ad = a.ino;
+	ok(ofs_mkdir(na, OFS_ROOT_INO, "e", 0755, &a), "a: mkdir e");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	ok(ofs_lookup(nb, OFS_ROOT_INO, "d", &a), "b: lookup d");
+	bd = a.ino;
+	ok(ofs_readdir(nb, bd, NULL, count_cb, &n), "b lists d (empty)");
+	cr_assert_eq(n, 0);
+	ok(ofs_create(na, ad, "f", OFS_FILE, 0644, &a), "a: create d/f");
+	cr_assert_eq(ofs_rmdir(nb, OFS_ROOT_INO, "d"), O_ENOTEMPTY,
+	    "b removed a directory holding a's file");
+	cr_assert_eq(ofs_rename(nb, OFS_ROOT_INO, "e", OFS_ROOT_INO, "d"),
+	    O_ENOTEMPTY, "b renamed over a directory holding a's file");
+	ok(ofs_lookup(na, ad, "f", &a), "d/f is still there");
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* A mount that unlinks a name and creates it again before the unlink is
+ * committed, while another mount rewrites the old file's entry: the new
+ * creation must not be dropped as if a rival had created the name (the
+ * name is absent afterwards, so O_EEXIST is wrong and open(O_CREAT) would
+ * find nothing). */
+Test(ns, shared_unlink_then_create_survives_a_rivals_update, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	o_err           e;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	ok(ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a), "a: create x");
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
+	ok(ofs_lookup(nb, OFS_ROOT_INO, "x", &a), "b: lookup x");
+	ok(ofs_unlink(na, OFS_ROOT_INO, "x"), "a: unlink x (staged)");
+	ok(ofs_write(nb, a.ino, 0, 0, "b", 1, false), "b writes x");
+	ok(ofs_flush(nb, a.ino, 0, true), "b commits x's entry");
+	e = ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a);
+	cr_expect_eq(e, O_OK, "a: create x again: %s (%s)", o_errname(e),
+	    o_err_detail());
+	e = ofs_lookup(na, OFS_ROOT_INO, "x", &a);
+	cr_expect_eq(e, O_OK, "x exists after a's create: %s", o_errname(e));
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Another mount rewrites a file at the same size and sets its mtime back
+ * (cp -p, rsync -t, touch -d): only the ctime tells it changed, and the
+ * bytes this mount holds must still be dropped. */
+Test(ns, shared_same_size_same_mtime_rewrite_is_read, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+
+	ns_open_peer(&nb, true, 600000);
+	xm_setup(&x, nb);
+	ok(ofs_setattr(env.ns, x.f, false, 0, true, 1000, NULL), "mtime");
+	ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	cr_expect_eq(open_size(nb, x.bf), 2);
+	expect_contents(nb, x.bf, "v1");
+	write_(env.ns, x.f, 0, "v2");
+	ok(ofs_setattr(env.ns, x.f, false, 0, true, 1000, NULL), "mtime");
+	ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	ok(ofs_open(nb, x.bf, &at), "open f");
+	cr_expect_eq(at.size, 2);
+	cr_expect_eq(at.mtime_ns, 1000);
+	expect_contents(nb, x.bf, "v2");
+	ok(ofs_ns_close(nb), "close b");
+}
+
 /* Without shared nothing is refreshed on open, lookup or getattr: the
  * option is what makes the difference (the commits were there). */
 Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
@@ -2168,6 +2296,55 @@ Test(ns, unshared_open_does_not_refresh, .init = setup, .fini = teardown)
 	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new after refresh");
 	expect_contents(nb, x.bf, "version2");
 	expect_contents(nb, x.bl, "l1\nl2\n");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* A getattr (or lookup) that took another mount's entries in first
+ * cannot tell the kernel (it runs in a request handler): the feed's
+ * announcement must still report them (it once found them "seen" and
+ * reported nothing, so an open reader kept stale pages). */
+Test(ns, changed_reports_what_a_getattr_took_in_first, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns *nb;
+	struct chg_log lg = { 0 };
+	struct oc_bid  dcol;
+	struct xm      x;
+	int64_t        r1;
+
+	ns_open_peer(&nb, true, 1);
+	xm_setup(&x, nb);
+	xm_change(&x);
+	dcol = coll_of(env.ns, x.d, &r1);
+	usleep(5000);
+	cr_expect_eq(size_of(nb, x.bf), 8, "getattr took the change in");
+	ok(ofs_ns_changed(nb, &dcol, r1, chg_rec, &lg), "changed d");
+	cr_expect(chg_has(&lg, x.bd, NULL));
+	cr_expect(chg_has(&lg, x.bf, NULL), "f's inode reported");
+	chg_clear(&lg);
+	ok(ofs_ns_changed(nb, &dcol, r1, chg_rec, &lg), "changed again");
+	cr_expect_eq(lg.n, 0, "told once");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* An open of a file another mount removed answers "not found" (ESTALE
+ * at the FUSE layer) even when a getattr noticed the removal first (it
+ * once opened the stale file, whose old bytes cat then printed). */
+Test(ns, shared_open_of_a_file_removed_elsewhere_fails_after_getattr,
+    .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	struct xm       x;
+
+	ns_open_peer(&nb, true, 1);
+	xm_setup(&x, nb);
+	ok(ofs_unlink(env.ns, x.d, "f"), "unlink f");
+	ok(ofs_flush(env.ns, x.d, 0, true), "flush d");
+	usleep(5000);
+	(void) ofs_getattr(nb, x.bf, &at); /* notices the removal */
+	cr_expect_eq(ofs_open(nb, x.bf, &at), O_ENOTFOUND, "open: %s",
+	    o_err_detail());
 	ok(ofs_ns_close(nb), "close b");
 }
 

@@ -1951,7 +1951,7 @@ Test(repo, install_adopts_newer_revisions_only)
 
 	/* an absent block: adopted, then read and updated like any other */
 	b = leaf(1, 70);
-	cr_assert_eq(ost_repo_install(R, &id, 5, &a7, &b, &done), O_OK, "%s",
+	cr_assert_eq(ost_repo_install(R, &id, 5, &a7, &b, false, &done), O_OK, "%s",
 	    o_err_detail());
 	cr_assert(done);
 	oc_val_fini(&b);
@@ -1962,23 +1962,23 @@ Test(repo, install_adopts_newer_revisions_only)
 
 	/* an older or equal revision changes nothing */
 	b = leaf(1, 1);
-	cr_assert_eq(ost_repo_install(R, &id, 6, &a8, &b, &done), O_OK);
+	cr_assert_eq(ost_repo_install(R, &id, 6, &a8, &b, false, &done), O_OK);
 	cr_assert(!done);
-	cr_assert_eq(ost_repo_install(R, &id, 3, &a8, &b, &done), O_OK);
+	cr_assert_eq(ost_repo_install(R, &id, 3, &a8, &b, false, &done), O_OK);
 	cr_assert(!done);
 	expect_block(1, 71, 6);
 
 	/* a newer one replaces the content, and survives a reopen */
 	oc_val_fini(&b);
 	b = leaf(1, 90);
-	cr_assert_eq(ost_repo_install(R, &id, 9, &a8, &b, &done), O_OK);
+	cr_assert_eq(ost_repo_install(R, &id, 9, &a8, &b, false, &done), O_OK);
 	cr_assert(done);
 	oc_val_fini(&b);
 	repo_reopen();
 	expect_block(1, 90, 9);
 
 	/* a deletion: absent afterwards; nothing to delete: no-op */
-	cr_assert_eq(ost_repo_install(R, &id, 10, &a8, NULL, &done), O_OK);
+	cr_assert_eq(ost_repo_install(R, &id, 10, &a8, NULL, false, &done), O_OK);
 	cr_assert(done);
 	{
 		struct oc_get_res g = get1(1, NULL);
@@ -1986,13 +1986,44 @@ Test(repo, install_adopts_newer_revisions_only)
 		cr_assert_eq(g.state, OC_GET_ABSENT);
 		oc_get_res_fini(&g);
 	}
-	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, NULL, &done), O_OK);
+	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, NULL, false, &done), O_OK);
 	cr_assert(!done);
 
 	/* a block whose id is not the one named is refused */
 	b = leaf(3, 1);
-	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, &b, &done), O_EINVAL);
-	cr_assert_eq(ost_repo_install(R, &other, 0, &a8, NULL, &done),
+	cr_assert_eq(ost_repo_install(R, &other, 4, &a8, &b, false, &done), O_EINVAL);
+	cr_assert_eq(ost_repo_install(R, &other, 0, &a8, NULL, false, &done),
 	    O_EINVAL);
 	oc_val_fini(&b);
+}
+
+/* The same revision by another action is replaced only with over, and
+ * the replacement is what the block, its status and a reopen show. */
+Test(repo, install_over_replaces_the_same_revision_of_another_action)
+{
+	struct oc_bid id = bid(1);
+	struct oc_aid a8 = aid(8);
+	struct oc_val b;
+	bool          done;
+
+	ins1(7, 1, 1, 70); /* action 7 committed rev 1 here (a minority) */
+	b = leaf(1, 80);
+	cr_assert_eq(ost_repo_install(R, &id, 1, &a8, &b, false, &done), O_OK);
+	cr_assert(!done, "without over the same revision is kept");
+	expect_block(1, 70, 1);
+	cr_assert_eq(ost_repo_install(R, &id, 1, &a8, &b, true, &done), O_OK,
+	    "%s", o_err_detail());
+	cr_assert(done, "over replaces it");
+	expect_block(1, 80, 1);
+	cr_assert_eq(status1(8, 1, 1), OC_ST_COMMITTED);
+	cr_assert_eq(status1(7, 1, 1), OC_ST_ABORTED);
+	/* the same action again, or an older revision: nothing happens */
+	cr_assert_eq(ost_repo_install(R, &id, 1, &a8, &b, true, &done), O_OK);
+	cr_assert(!done);
+	oc_val_fini(&b);
+	repo_reopen();
+	expect_block(1, 80, 1);
+	/* and the block goes on from there */
+	set1(9, 2, 1, 81);
+	expect_block(1, 81, 2);
 }

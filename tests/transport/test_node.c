@@ -44,9 +44,10 @@ static char        *certs;
 
 static o_err
 install_cb(void *arg, const struct oc_bid *id, int64_t rev,
-    const struct oc_aid *aid, const struct oc_val *blk, bool *done)
+    const struct oc_aid *aid, const struct oc_val *blk, bool over,
+    bool *done)
 {
-	return ost_repo_install(arg, id, rev, aid, blk, done);
+	return ost_repo_install(arg, id, rev, aid, blk, over, done);
 }
 
 static o_err
@@ -647,62 +648,78 @@ Test(node, a_pinned_read_never_repairs, .init = setup,
 	oc_get_res_fini(&r);
 }
 
-/*
- * The same revision by another action on one replica (an undecided commit
- * overtaken by a rival after its pendings expired).  The next update must
- * not count that replica: its base differs (found by a review; pend once
- * compared revisions only).
- */
-Test(node, a_replica_with_another_action_at_the_revision_is_not_counted,
-    .init = setup, .fini = teardown)
+/* Rev 3 of x (see three_nodes_and_x): *a2's on n0 and n1, *a9's (other
+ * content) on n2: an undecided commit overtaken by a rival after its
+ * pendings expired. */
+static void
+diverge_at_3(struct oc_bid *x, struct oc_aid *a2, struct oc_aid *a9)
 {
-	struct oc_bid        x;
-	struct oc_aid        a1, a2, a9, a4;
-	struct oc_get_res    r, r0;
-	struct oc_tfs        t;
-	struct oc_pend_req   pr = { 0 };
-	struct oc_commit_req cq = { 0 };
-	struct oc_txres      res;
-	int                  i;
+	struct oc_aid a1;
+	struct oc_tfs t;
+	int           i;
 
-	three_nodes_and_x(&x, &a1);
-	oc_aid_random(&a2);
-	oc_aid_random(&a9);
-	oc_aid_random(&a4);
-	for (i = 0; i < 3; i++) { /* rev 3: a2 on n0, n1; a9 on n2 */
+	three_nodes_and_x(x, &a1);
+	oc_aid_random(a2);
+	oc_aid_random(a9);
+	for (i = 0; i < 3; i++) {
 		struct oc_val e = oc_array();
 
 		oc_tfs_init(&t);
 		oc_arr_push(&e, oc_int(9));
-		cr_assert_eq(oc_tfs_update(&t, &x,
+		cr_assert_eq(oc_tfs_update(&t, x,
 		                 i < 2 ? oc_op_set("v", oc_int(7))
 		                       : oc_op_splice("entries", 0, 0, e)),
 		    O_OK);
 		if (i < 2)
 			oc_val_fini(&e);
-		rv_txn(i, i < 2 ? &a2 : &a9, 3, &t);
+		rv_txn(i, i < 2 ? a2 : a9, 3, &t);
 		oc_tfs_fini(&t);
 	}
-	/* rev 4 through the cluster */
+}
+
+/* Pend and commit {x.w = rev} at rev through node's network transactor. */
+static o_err
+net_set_w(int node, const struct oc_bid *x, int64_t rev)
+{
+	struct oc_tfs        t;
+	struct oc_pend_req   pr = { 0 };
+	struct oc_commit_req cq = { 0 };
+	struct oc_txres      res;
+	o_err                e;
+
 	oc_tfs_init(&t);
-	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(1))), O_OK);
+	cr_assert_eq(oc_tfs_update(&t, x, oc_op_set("w", oc_int(rev))), O_OK);
 	oc_txres_init(&res);
-	pr.aid    = a4;
-	pr.rev    = 4;
+	oc_aid_random(&pr.aid);
+	pr.rev    = rev;
 	pr.tfs    = &t;
 	pr.policy = OC_POLICY_FAIL;
-	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
-	    o_err_detail());
-	cq.aid      = a4;
-	cq.rev      = 4;
-	cq.ids      = &x;
+	cq.aid      = pr.aid;
+	cq.rev      = rev;
+	cq.ids      = x;
 	cq.n        = 1;
-	cq.critical = x;
-	cr_assert_eq(tx_of(0)->ops->commit(tx_of(0), &cq, &res), O_OK, "%s",
-	    o_err_detail());
+	cq.critical = *x;
+	if ((e = tx_of(node)->ops->pend(tx_of(node), &pr, &res)) == O_OK)
+		e = tx_of(node)->ops->commit(tx_of(node), &cq, &res);
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
+	return e;
+}
 
+/*
+ * With a replica holding another action at the revision, the next update
+ * must not count that replica: its base differs (found by a review; pend
+ * once compared revisions only).
+ */
+Test(node, a_replica_with_another_action_at_the_revision_is_not_counted,
+    .init = setup, .fini = teardown)
+{
+	struct oc_bid     x;
+	struct oc_aid     a2, a9;
+	struct oc_get_res r, r0;
+
+	diverge_at_3(&x, &a2, &a9);
+	cr_assert_eq(net_set_w(0, &x, 4), O_OK, "%s", o_err_detail());
 	r0 = rv_local(0, &x);
 	r  = rv_local(2, &x);
 	cr_assert_eq(r0.latest_rev, 4);
@@ -710,6 +727,41 @@ Test(node, a_replica_with_another_action_at_the_revision_is_not_counted,
 	    "n2 committed rev 4 on the other action's content");
 	oc_get_res_fini(&r);
 	oc_get_res_fini(&r0);
+}
+
+/*
+ * A replica holding an undecided action at the revision converges to the
+ * majority's decision on a read; afterwards it counts again, so the block
+ * stays writable with another replica down (before, a read never replaced
+ * the same revision and the block needed all three replicas up).
+ */
+Test(node, a_diverged_replica_converges_to_the_majority, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid     x;
+	struct oc_aid     a2, a9;
+	struct oc_get_res r, r0;
+
+	diverge_at_3(&x, &a2, &a9);
+	oc_get_res_init(&r);
+	cr_assert_eq(tx_of(1)->ops->get(tx_of(1), &x, 1, NULL, &r), O_OK);
+	cr_assert(oc_aid_eq(&r.latest_aid, &a2), "the majority's action");
+	oc_get_res_fini(&r);
+	r0 = rv_local(0, &x);
+	r  = rv_local(2, &x);
+	cr_assert_eq(r.latest_rev, 3);
+	cr_assert(oc_aid_eq(&r.latest_aid, &a2),
+	    "n2 still holds the undecided action");
+	cr_assert(oc_val_eq(&r.block, &r0.block), "n2's content is n0's");
+	oc_get_res_fini(&r);
+	oc_get_res_fini(&r0);
+
+	node_down(1, true);
+	cr_assert_eq(net_set_w(0, &x, 4), O_OK,
+	    "n0 + n2 are a majority: %s", o_err_detail());
+	r = rv_local(2, &x);
+	cr_assert_eq(r.latest_rev, 4);
+	oc_get_res_fini(&r);
 }
 
 /* One append of 20 MiB: one pend request per member carries all of its
