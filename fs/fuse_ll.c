@@ -500,6 +500,12 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    st.collections);
 	metric(b, "file_bytes_resident", "gauge",
 	    "Bytes of regular files held in memory.", st.file_bytes);
+	metric(b, "block_cache_bytes", "gauge",
+	    "Memory of the collections' caches of committed blocks.",
+	    st.cache_bytes);
+	metric(b, "block_caches_dropped_total", "counter",
+	    "Collection caches dropped to bound their memory together.",
+	    st.caches_dropped);
 }
 
 static void

@@ -71,6 +71,12 @@
 /* A file dirty for this many commit intervals is staged even if it is
  * still being written. */
 #define OFS_BUSY_ROUNDS 10
+/* Memory of all collections' caches of committed blocks together, by
+ * default (each is also bounded by OC_CACHE_MAX_BYTES): beyond it the
+ * least recently used caches are dropped, every OFS_TRIM_EVERY_NS at
+ * most. */
+#define OFS_CACHES_MAX (64ull << 20)
+#define OFS_TRIM_EVERY_NS 200000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
 /* Dirty pieces of one file before they are staged and committed. */
@@ -746,6 +752,7 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 		/* opened earlier for an emptiness check, under the parent */
 		in->coll->ino = in->ino;
 	}
+	in->coll->used_ns = o_mono_ns();
 	*out = in->coll;
 	return O_OK;
 }
@@ -1194,6 +1201,7 @@ pcoll_get(struct ofs_ns *ns, struct ofs_inode *in, bool create,
 	    (e = coll_get(
 	         ns, &in->id, OFS_FILE, in->ino, create, &in->pcoll)) != O_OK)
 		return e;
+	in->pcoll->used_ns = o_mono_ns();
 	*out = in->pcoll;
 	return O_OK;
 }
@@ -2198,6 +2206,65 @@ commit_round(struct ofs_ns *ns, bool final)
 	return first;
 }
 
+struct trim_ent {
+	struct ofs_coll *oc;
+	size_t           bytes;
+	uint64_t         used_ns;
+};
+
+static int
+trim_cmp(const void *a, const void *b)
+{
+	const struct trim_ent *x = a, *y = b;
+
+	return x->used_ns < y->used_ns ? -1 : x->used_ns > y->used_ns;
+}
+
+/*
+ * Bound the caches of all open collections together (OFS_CACHES_MAX):
+ * each collection's own bound would let memory grow with the number of
+ * large files and diaries read.  Drops whole caches, least recently used
+ * first; dropping is as safe as evicting every block (they are loaded
+ * again when read).  Collections live until ofs_ns_close, so the list
+ * taken under ns_mtx stays valid after it.  Returns the caches dropped.
+ */
+static size_t
+colls_trim(struct ofs_ns *ns, uint64_t budget)
+{
+	struct trim_ent *v;
+	struct ofs_coll *oc;
+	size_t           n = 0, i, dropped = 0;
+	uint64_t         total = 0;
+
+	lock_ns(ns);
+	v = o_malloc((ns->ncolls + 1) * sizeof(*v));
+	for (oc = ns->coll_list; oc != NULL; oc = oc->next) {
+		size_t b = oc_coll_cache_bytes(oc->c);
+
+		if (b == 0)
+			continue;
+		v[n].oc      = oc;
+		v[n].bytes   = b;
+		v[n].used_ns = oc->used_ns;
+		total += b;
+		n++;
+	}
+	unlock_ns(ns);
+	if (total > budget) {
+		qsort(v, n, sizeof(*v), trim_cmp);
+		for (i = 0; i < n && total > budget; i++) {
+			oc_coll_cache_drop(v[i].oc->c);
+			total -= v[i].bytes;
+			dropped++;
+		}
+		lock_ns(ns);
+		ns->caches_dropped += dropped;
+		unlock_ns(ns);
+	}
+	free(v);
+	return dropped;
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -2220,6 +2287,10 @@ committer_main(void *arg)
 			break;
 		unlock_ns(ns);
 		commit_round(ns, false);
+		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
+			colls_trim(ns, ns->opts.caches_max);
+			ns->trim_ns = o_mono_ns();
+		}
 		lock_ns(ns);
 	}
 	unlock_ns(ns);
@@ -2269,6 +2340,8 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->opts = *opts;
 	if (ns->opts.commit_interval_ms <= 0)
 		ns->opts.commit_interval_ms = 100;
+	if (ns->opts.caches_max == 0)
+		ns->opts.caches_max = OFS_CACHES_MAX;
 	if (ns->opts.fresh_ms <= 0)
 		ns->opts.fresh_ms = OFS_FRESH_MS;
 	ns->sopts.journal = ns->opts.journal;
@@ -3914,7 +3987,9 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 		out->commits += st.commits;
 		out->conflicts += st.conflicts;
 		out->pending += oc_coll_npending(oc->c);
+		out->cache_bytes += oc_coll_cache_bytes(oc->c);
 	}
+	out->caches_dropped = ns->caches_dropped;
 	for (i = 0; i < ns->ndirty; i++)
 		if (ns->dirty[i]->dirty)
 			out->pending++;
