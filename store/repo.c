@@ -99,6 +99,7 @@ struct ost_ent {
 	struct oc_aid   aid;
 	int64_t         mat_rev;
 	int64_t         nsince; /* revisions after mat_rev */
+	int64_t         low;    /* lowest readable revision (meta "low") */
 	bool            blk_ok; /* blk/present hold the block at rev */
 	bool            present;
 	struct oc_val   blk;
@@ -145,7 +146,7 @@ struct ost_repo {
 	_Atomic uint32_t hand;   /* next stripe repo_sweep visits */
 
 	_Atomic uint64_t st_commits, st_groups, st_hits, st_loads;
-	_Atomic uint64_t st_replayed, st_mat, st_swept;
+	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned;
 };
 
 /* A pending record as listed from the pend family. */
@@ -286,6 +287,7 @@ struct meta {
 	struct oc_aid aid;
 	int64_t       mat_rev;
 	int64_t       nsince;
+	int64_t       low; /* lowest readable revision; 0: nothing pruned */
 };
 
 static void
@@ -294,6 +296,8 @@ meta_encode(const struct meta *m, struct o_buf *b)
 	struct oc_val v = oc_map();
 
 	oc_map_set(&v, "aid", oc_aid_val(&m->aid));
+	if (m->low > 0) /* absent until the first prune: old metas match */
+		oc_map_set(&v, "low", oc_int(m->low));
 	oc_map_set(&v, "mat", oc_int(m->mat_rev));
 	oc_map_set(&v, "ns", oc_int(m->nsince));
 	oc_map_set(&v, "rev", oc_int(m->rev));
@@ -306,7 +310,7 @@ static o_err
 meta_decode(const struct oc_bid *id, const struct o_buf *b, struct meta *m)
 {
 	struct oc_val        v;
-	const struct oc_val *rev, *mat, *ns;
+	const struct oc_val *rev, *mat, *ns, *low;
 	o_err                e;
 
 	if ((e = rec_decode(OST_CF_META, id, 0, b->data, b->len, &v)) != O_OK)
@@ -314,16 +318,21 @@ meta_decode(const struct oc_bid *id, const struct o_buf *b, struct meta *m)
 	rev = need_int(&v, "rev");
 	mat = need_int(&v, "mat");
 	ns  = need_int(&v, "ns");
+	low = oc_map_get(&v, "low"); /* optional: written since pruning */
 	if (rev == NULL || mat == NULL || ns == NULL ||
 	    !oc_aid_from(oc_map_get(&v, "aid"), &m->aid) || rev->u.i < 1 ||
-	    mat->u.i < 1 || mat->u.i > rev->u.i || ns->u.i < 0) {
+	    mat->u.i < 1 || mat->u.i > rev->u.i || ns->u.i < 0 ||
+	    (low != NULL &&
+	        (low->type != OC_INT || low->u.i < 0 ||
+	            low->u.i > mat->u.i))) {
 		e = corrupt(OST_CF_META, id, 0,
-		    "fields aid/rev/mat/ns missing or out of range");
+		    "fields aid/rev/mat/ns/low missing or out of range");
 		goto out_fini;
 	}
 	m->rev     = rev->u.i;
 	m->mat_rev = mat->u.i;
 	m->nsince  = ns->u.i;
+	m->low     = low != NULL ? low->u.i : 0;
 out_fini:
 	oc_val_fini(&v);
 	return e;
@@ -547,16 +556,19 @@ pend_list(struct ost_repo *r, const struct oc_bid *id, bool want_tf,
 	return e;
 }
 
-/* Committed revisions of id in [from, to] into res->missing. */
+/*
+ * Committed revisions of id in [from, to] into res->missing; those below
+ * low (the block's lowest kept revision) are pruned and left out.
+ */
 static o_err
 collect_missing(struct ost_repo *r, const struct oc_bid *id, int64_t from,
-    int64_t to, struct oc_txres *res)
+    int64_t to, int64_t low, struct oc_txres *res)
 {
 	struct ost_it *it;
 	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN];
 	o_err          e;
 
-	key_rev(lo, id, from);
+	key_rev(lo, id, from > low ? from : low);
 	key_rev(hi, id, to + 1);
 	if ((e = ost_it_open(r->db, OST_CF_REV, lo, sizeof(lo), hi, sizeof(hi),
 	         &it)) != O_OK)
@@ -584,17 +596,20 @@ collect_missing(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 	return e;
 }
 
-/* Highest committed revision of id at or below target (0: none). */
+/*
+ * Highest committed revision of id at or below target (0: none), scanning
+ * no lower than low (below it the records are pruned: only deletions).
+ */
 static o_err
-rev_at_or_below(
-    struct ost_repo *r, const struct oc_bid *id, int64_t target, int64_t *out)
+rev_at_or_below(struct ost_repo *r, const struct oc_bid *id, int64_t target,
+    int64_t low, int64_t *out)
 {
 	struct ost_it *it;
 	uint8_t        lo[KEY_REV_LEN], k[KEY_REV_LEN];
 	o_err          e;
 
 	*out = 0;
-	key_rev(lo, id, 0);
+	key_rev(lo, id, low);
 	key_rev(k, id, target);
 	if ((e = ost_it_open(
 	         r->db, OST_CF_REV, lo, sizeof(lo), NULL, 0, &it)) != O_OK)
@@ -1015,6 +1030,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 	e->rev        = 0;
 	e->mat_rev    = 0;
 	e->nsince     = 0;
+	e->low        = 0;
 	e->blk_ok     = false;
 	e->present    = false;
 	e->blk        = oc_null();
@@ -1030,6 +1046,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 		e->aid        = m.aid;
 		e->mat_rev    = m.mat_rev;
 		e->nsince     = m.nsince;
+		e->low        = m.low;
 	}
 	e->epoch = epoch;
 	*out     = e;
@@ -1343,6 +1360,7 @@ ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
 	out->replayed    = atomic_load(&r->st_replayed);
 	out->mat_writes  = atomic_load(&r->st_mat);
 	out->swept       = atomic_load(&r->st_swept);
+	out->pruned      = atomic_load(&r->st_pruned);
 	out->cache_bytes = atomic_load(&r->cached);
 }
 
@@ -1381,7 +1399,7 @@ struct cblk {
 	bool            stage; /* committed by this request */
 	struct oc_val   blk;   /* new latest block (when present) */
 	bool            present;
-	int64_t         mat_rev, nsince;
+	int64_t         mat_rev, nsince, low;
 	o_err           err;
 };
 
@@ -1393,6 +1411,50 @@ drop_pending(
 
 	key_pend(k, id, aid);
 	ost_wb_del(wb, OST_CF_PEND, k, sizeof(k));
+}
+
+/*
+ * Stage point deletes of every rev and mat record of id in [from, to)
+ * into wb (nothing when the scan fails); *n counts them.  The range is
+ * live: from is the block's previous "low", below which everything was
+ * deleted before, so the scan meets no tombstones of earlier prunes.
+ */
+static o_err
+prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
+    int64_t to, struct ost_wb *wb, uint64_t *n)
+{
+	static const enum ost_cf cfs[2] = { OST_CF_REV, OST_CF_MAT };
+	uint8_t                  lo[KEY_REV_LEN], hi[KEY_REV_LEN];
+	struct o_buf             keys[2] = { { 0 }, { 0 } };
+	size_t                   f, i;
+	o_err                    e = O_OK;
+
+	key_rev(lo, id, from);
+	key_rev(hi, id, to);
+	for (f = 0; f < 2 && e == O_OK; f++) {
+		struct ost_it *it;
+
+		if ((e = ost_it_open(r->db, cfs[f], lo, sizeof(lo), hi,
+		         sizeof(hi), &it)) != O_OK)
+			break;
+		for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+			size_t         kn;
+			const uint8_t *k = ost_it_key(it, &kn);
+
+			if (kn == KEY_REV_LEN)
+				o_buf_append(&keys[f], k, kn);
+		}
+		e = ost_it_status(it);
+		ost_it_close(it);
+	}
+	for (f = 0; f < 2; f++) {
+		for (i = 0; e == O_OK && i < keys[f].len; i += KEY_REV_LEN) {
+			ost_wb_del(wb, cfs[f], keys[f].data + i, KEY_REV_LEN);
+			(*n)++;
+		}
+		o_buf_fini(&keys[f]);
+	}
+	return e;
 }
 
 /*
@@ -1428,7 +1490,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		}
 		if (ent->rev == rev && oc_aid_eq(&ent->aid, aid))
 			return O_OK; /* already committed */
-		if ((e = collect_missing(r, id, rev, ent->rev, res)) != O_OK)
+		if ((e = collect_missing(
+		         r, id, rev, ent->rev, ent->low, res)) != O_OK)
 			return e;
 		oc_txres_stale_at(res, id, ent->rev);
 		if (!critical) {
@@ -1499,6 +1562,32 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	} else {
 		m.mat_rev = ent->mat_rev;
 	}
+	/*
+	 * Pruning (repo.h, "History"): a new mat record makes the previous
+	 * materialisation window the oldest kept, so what lies below the
+	 * previous mat goes; a deletion keeps only its own tombstone.
+	 * Deferred to a later mat write while the entry has an unflushed
+	 * commit (the scan must see every record it deletes) and on a
+	 * replacement (COMMIT_OVER, repair only).
+	 */
+	m.low = ent->has_latest ? ent->low : 0;
+	if (mat && ent->has_latest && !(flags & COMMIT_OVER) &&
+	    !ent_unflushed(r, ent)) {
+		int64_t  to = np ? ent->mat_rev : rev;
+		uint64_t n  = 0;
+
+		if (to > m.low) {
+			if (prune_stage(r, id, m.low, to, wb, &n) == O_OK) {
+				m.low = to;
+				stat_add(&r->st_pruned, n);
+			} else {
+				o_log(O_LOG_WARN,
+				    "block %s: pruning below rev %" PRId64
+				    " skipped: %s",
+				    bstr(id, s), to, o_err_detail());
+			}
+		}
+	}
 	key_rev(k, id, rev);
 	v   = oc_map();
 	tfv = oc_tf_to_val(&pi.tf);
@@ -1527,6 +1616,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	cb->present = np;
 	cb->mat_rev = m.mat_rev;
 	cb->nsince  = m.nsince;
+	cb->low     = m.low;
 	nb          = oc_null();
 out_fini_nb:
 	oc_val_fini(&nb);
@@ -1638,6 +1728,7 @@ retry:
 		ent->aid        = *aid;
 		ent->mat_rev    = cb[i].mat_rev;
 		ent->nsince     = cb[i].nsince;
+		ent->low        = cb[i].low;
 		ent->blk        = oc_val_take(&cb[i].blk);
 		ent->bytes      = SIZE_MAX;
 		ent->present    = cb[i].present;
@@ -1785,7 +1876,8 @@ retry:
 			int64_t from =
 			    ent->rev >= req->rev ? req->rev : ent->rev;
 
-			e = collect_missing(r, &ids[i], from, ent->rev, &lr);
+			e = collect_missing(
+			    r, &ids[i], from, ent->rev, ent->low, &lr);
 			oc_txres_stale_at(&lr, &ids[i], ent->rev);
 			if (e == O_OK && why[0] == '\0')
 				snprintf(why, sizeof(why),
@@ -2042,8 +2134,19 @@ get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 		} else {
 			int64_t at;
 			bool    present;
+			char    s[OC_BID_STRLEN];
 
-			if ((e = rev_at_or_below(r, id, target, &at)) != O_OK)
+			if (target < ent->low) {
+				/* pruned: the block may well have existed */
+				e = o_err_set(O_ESTALE,
+				    "block %s: rev %" PRId64
+				    " is older than the history kept (from "
+				    "rev %" PRId64 "): read the latest",
+				    bstr(id, s), target, ent->low);
+				goto out_unknown;
+			}
+			if ((e = rev_at_or_below(
+			         r, id, target, ent->low, &at)) != O_OK)
 				goto out_unknown;
 			if (at > 0) {
 				e = block_load(
@@ -2158,6 +2261,10 @@ ost_repo_status(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 		out[i] = OC_ST_ABORTED;
 		if (rev < 1)
 			goto next;
+		if (ent->has_latest && rev < ent->low) {
+			out[i] = OC_ST_UNKNOWN; /* pruned: cannot tell */
+			goto next;
+		}
 		key_rev(k, &ids[i], rev);
 		e = ost_rdb_get(r->db, OST_CF_REV, k, sizeof(k), &b, &found);
 		if (e == O_OK && found)
@@ -2342,5 +2449,51 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		return O_OK; /* a newer revision arrived meanwhile */
 	if (e == O_OK && installed != NULL)
 		*installed = true;
+	return e;
+}
+
+/* ---- counting (tests, reports) ------------------------------------------- */
+
+o_err
+ost_repo_count(
+    struct ost_repo *r, const struct oc_bid *id, struct ost_repo_count *out)
+{
+	static const enum ost_cf cfs[4] = { OST_CF_META, OST_CF_REV,
+		OST_CF_PEND, OST_CF_MAT };
+	uint8_t hi[OC_BID_LEN];
+	size_t  hilen = 0, f;
+	int     j;
+	o_err   e = O_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (id != NULL) {
+		/* the next id prefix bounds the scan above (none: all 0xff) */
+		memcpy(hi, id->b, OC_BID_LEN);
+		for (j = OC_BID_LEN - 1; j >= 0 && ++hi[j] == 0; j--)
+			;
+		hilen = j < 0 ? 0 : OC_BID_LEN;
+	}
+	for (f = 0; f < 4 && e == O_OK; f++) {
+		struct ost_it *it;
+		uint64_t      *n[4]     = { &out->meta, &out->rev, &out->pend,
+			        &out->mat };
+		uint64_t      *bytes[4] = { NULL, &out->rev_bytes, NULL,
+			            &out->mat_bytes };
+
+		if ((e = ost_it_open(r->db, cfs[f], id ? id->b : NULL,
+		         id ? OC_BID_LEN : 0, hilen ? hi : NULL, hilen,
+		         &it)) != O_OK)
+			break;
+		for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+			size_t vn;
+
+			(void) ost_it_val_raw(it, &vn);
+			(*n[f])++;
+			if (bytes[f] != NULL)
+				*bytes[f] += vn;
+		}
+		e = ost_it_status(it);
+		ost_it_close(it);
+	}
 	return e;
 }

@@ -16,6 +16,9 @@
  *   family  key                    value
  *   ------  ---------------------  ------------------------------------------
  *   meta    bid(32)                map {"aid": bytes16  latest action,
+ *                                       "low": int     lowest readable rev,
+ *                                                      optional: absent = 0,
+ *                                                      nothing pruned,
  *                                       "mat": int     last materialised rev,
  *                                       "ns":  int     revisions after "mat",
  *                                       "rev": int     latest revision >= 1}
@@ -31,9 +34,26 @@
  * record at or below meta.rev belongs to a commit; a mat record exists at
  * the block's first revision, at every deletion, and whenever mat_interval
  * revisions have passed since the previous one, so the block at any held
- * revision is the nearest mat record at or below it plus the replay of at
- * most mat_interval-1 transforms.  Every rev and mat record is kept
- * forever (no pruning yet).
+ * revision >= low is the nearest mat record at or below it plus the replay
+ * of at most mat_interval-1 transforms.  low <= mat; low is a mat record's
+ * revision (or 0), and every committed revision in [low, rev] has its rev
+ * record.
+ *
+ * History (pruning).  The commit that writes a new mat record for a block
+ * deletes, in the same write batch, every rev and mat record below the
+ * previous mat record's revision p and sets low = p: the block keeps one
+ * whole window [p, new mat) plus the revisions after the new one, i.e. at
+ * most 2*mat_interval rev records and 2 mat records.  A deletion (its
+ * tombstone mat at d) deletes everything below d and sets low = d: a
+ * deleted block keeps its meta, its rev record at d and the tombstone.
+ * Point deletes of the records found by a scan of [old low, new low), not
+ * a range delete: the scan starts where the last prune ended, so it meets
+ * no tombstones, and RocksDB 7.8 re-fragments a memtable's range
+ * tombstones on every read, which one range tombstone per materialisation
+ * would make slower as the memtable fills.  Pruning waits for a later mat
+ * write while the block has a commit not yet flushed, and is not done by a
+ * replacement (ost_repo_install over).  Readers of revisions below low
+ * never answer "absent" (see ost_repo_get, _pend, _status).
  *
  * Durability.  A commit is written with its whole request in one RocksDB
  * write batch synced to the WAL before it is acknowledged; concurrent
@@ -93,6 +113,13 @@ struct ost_repo_stats {
 	uint64_t mat_writes;  /* materialised copies written */
 	uint64_t swept;       /* expired pendings deleted */
 	uint64_t cache_bytes; /* now: block contents cached (footprint) */
+	uint64_t pruned;      /* rev and mat records deleted by pruning */
+};
+
+/* Live records counted by ost_repo_count() (value bytes as stored). */
+struct ost_repo_count {
+	uint64_t meta, rev, pend, mat;
+	uint64_t rev_bytes, mat_bytes;
 };
 
 /*
@@ -119,7 +146,9 @@ void ost_repo_close(struct ost_repo *r);
  * OC_GET_UNKNOWN with a reason and a cause when the block could not be read
  * (O_ECORRUPT: corrupt or unmaterialisable data; O_EIO; O_EUNAVAIL: the
  * context names a revision this repo cannot reach and must heal from
- * peers) - never reported as absent.  Duplicate
+ * peers; O_ESTALE: the pinned revision is below the block's kept history,
+ * low, so the reader must move to a newer context) - never reported as
+ * absent.  Duplicate
  * ids are answered each.  With ctx: ctx->rev > 0 pins reads to the highest
  * committed rev <= ctx->rev; ctx->committed actions newer than a block's
  * latest whose pending this repo holds are first promoted (committed at
@@ -136,7 +165,8 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
  *   O_ESTALE    a block's latest.rev >= rev, or the block already exists
  *               and req inserts it: res->missing lists the committed
  *               revisions in [rev, latest.rev] (the latest one for an
- *               insert collision), res->stale_* the highest
+ *               insert collision) that are not pruned (none below the
+ *               block's low), res->stale_* the highest
  *   O_EPENDING  another action holds a live pending on a block (policy
  *               'f': ids in res->pending, 'r': with transforms).  Policy
  *               'c' stores anyway and still lists them.
@@ -151,8 +181,9 @@ o_err ost_repo_pend(
 /*
  * Commit req->aid at req->rev on req->ids, the critical block first
  * (oc_commit_order).  Per block: latest == (rev, aid) is already done;
- * latest.rev >= rev is stale (O_ESTALE, res->missing); no pending of aid
- * (or one pended at another rev) is O_ENOPENDING; an expired pending is
+ * latest.rev >= rev is stale (O_ESTALE, res->missing as for pend); no
+ * pending of aid (or one pended at another rev) is O_ENOPENDING; an
+ * expired pending is
  * O_EEXPIRED and deleted; an update or delete with no base block, or an
  * operation that does not fit the base, is refused (O_ENOBASE / O_EBADMSG)
  * and its pending deleted, recording nothing.  If the critical block is
@@ -191,7 +222,8 @@ o_err ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
 
 /*
  * Per block: OC_ST_PENDING (aid holds a live pending), OC_ST_COMMITTED (the
- * revision record at rev is aid's, even if superseded since), otherwise
+ * revision record at rev is aid's, even if superseded since), OC_ST_UNKNOWN
+ * when rev is below the block's kept history (pruned: no error), otherwise
  * OC_ST_ABORTED.  A block that cannot be read gets OC_ST_UNKNOWN and its
  * error is returned after all blocks are answered.
  */
@@ -206,5 +238,13 @@ o_err ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept);
 
 /* Copy the counters into *out.  Does not block. */
 void ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out);
+
+/*
+ * Count the live records of block id (NULL: of every block) in each
+ * family, by iterating them (tests and reports; a full scan with id NULL).
+ * Unflushed commits are not seen.  Errors from RocksDB (O_EIO, ...).
+ */
+o_err ost_repo_count(
+    struct ost_repo *r, const struct oc_bid *id, struct ost_repo_count *out);
 
 #endif /* OST_REPO_H */
