@@ -28,6 +28,13 @@
  *   over our blocks (update) re-runs the actions (replay), which also
  *   rebuilds the segments.  Committing a long queue is thus linear in its
  *   length, not quadratic.
+ * - Pruned history.  A store keeps a bounded history per block, so a read
+ *   pinned at a held rev older than a block's kept history answers
+ *   O_ESTALE (never "absent").  The collection then updates to the latest
+ *   context and tries again: sync treats it as a lost race (update, retry),
+ *   act, count and the restartable reads run again at the new context
+ *   (at most OC_STALE_TRIES times), other reads return O_ESTALE once the
+ *   collection is up to date, so their caller's next read succeeds.
  * - Item count.  The view's item count is kept as a running total once a
  *   walk established it (types with apply_n report each action's change);
  *   a replay or the adoption of newer committed entries forgets it.  Our
@@ -79,6 +86,9 @@ struct oc_collection {
 	struct oc_coll_stats       st;
 };
 
+/* Reads that met pruned history (O_ESTALE) try again this many times. */
+#define OC_STALE_TRIES 3
+
 /* ---- transactor source --------------------------------------------------- */
 
 static o_err
@@ -105,8 +115,11 @@ txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	case OC_GET_ABSENT:
 		break;
 	default:
-		/* corruption stays corruption; anything else: could not tell */
-		e = o_err_set(r.cause == O_ECORRUPT || r.cause == O_EIO ?
+		/* corruption stays corruption; a context older than the
+		 * block's kept history is O_ESTALE (update and read again);
+		 * anything else: could not tell */
+		e = o_err_set(r.cause == O_ECORRUPT || r.cause == O_EIO ||
+		            r.cause == O_ESTALE ?
 		        r.cause :
 		        O_EUNAVAIL,
 		    "block %s: could not find out (%s)", oc_bid_str(id, str),
@@ -337,6 +350,8 @@ out:
 }
 
 static o_err invent(struct oc_collection *c);
+static o_err stale_retry(
+    struct oc_collection *c, o_err e, int tries, bool again);
 static void  jrefs_gone(
      struct oc_collection *c, const struct oc_jref *gone, size_t n);
 static void jrefs_push(struct oc_collection *c, const struct oc_jref *r);
@@ -681,10 +696,16 @@ o_err
 oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
 {
 	size_t i;
+	int    tries;
 	o_err  e;
 
 	pthread_mutex_lock(&c->c_mtx);
-	e = act_locked(c, actions, n, NULL);
+	for (tries = 0;; tries++) {
+		/* a failed act stages nothing: it can run again */
+		e = act_locked(c, actions, n, NULL);
+		if (e == O_OK || (e = stale_retry(c, e, tries, true)) != O_OK)
+			break;
+	}
 	pthread_mutex_unlock(&c->c_mtx);
 	for (i = 0; i < n; i++)
 		oc_val_fini(&actions[i]);
@@ -773,8 +794,18 @@ update_locked(struct oc_collection *c)
 	o_err           e;
 	char            s[OC_BID_STRLEN];
 
-	if ((e = read_latest_context(c, &nctx, &exists)) != O_OK)
+	for (i = 0;; i++) {
+		/* a writer racing past the context just read may prune what
+		 * the walk reads next: read the newer context */
+		e = read_latest_context(c, &nctx, &exists);
+		if (e != O_ESTALE || i == OC_STALE_TRIES)
+			break;
+		oc_actx_fini(&nctx);
+	}
+	if (e != O_OK) {
+		oc_actx_fini(&nctx);
 		return e;
+	}
 	if (!exists) {
 		oc_actx_fini(&nctx);
 		if (c->ctx.rev > 0)
@@ -1352,18 +1383,22 @@ oc_coll_sync(struct oc_collection *c)
 			break;
 		}
 		oc_aid_random(&aid);
-		if ((e = try_build(c, &aid, NULL, 0, &t)) != O_OK)
-			break;
-		pthread_mutex_unlock(&c->c_mtx);
-		if ((e = try_pend(c, &t)) == O_OK)
-			e = try_commit(c, &t);
-		try_cancel(c, &t);
-		pthread_mutex_lock(&c->c_mtx);
-		if (e == O_OK) {
-			memset(&rs, 0, sizeof(rs));
-			if ((e = try_done(c, &t)) != O_OK)
-				break;
-			continue;
+		if ((e = try_build(c, &aid, NULL, 0, &t)) == O_OK) {
+			pthread_mutex_unlock(&c->c_mtx);
+			if ((e = try_pend(c, &t)) == O_OK)
+				e = try_commit(c, &t);
+			try_cancel(c, &t);
+			pthread_mutex_lock(&c->c_mtx);
+			if (e == O_OK) {
+				memset(&rs, 0, sizeof(rs));
+				if ((e = try_done(c, &t)) != O_OK)
+					break;
+				continue;
+			}
+		} else {
+			/* O_ESTALE: the held rev is older than the history
+			 * a block keeps, a race lost long ago: update */
+			t.rev = c->ctx.rev + 1;
 		}
 		try_fini(&t);
 		conflict = e == O_ESTALE || e == O_EPENDING;
@@ -1474,7 +1509,11 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		if (e != O_OK) {
 			for (k = 0; k < built; k++)
 				try_fini(&t[k]);
-			break;
+			if (e != O_ESTALE)
+				break;
+			/* a held rev older than a block's kept history */
+			rev = g[ai[0]]->ctx.rev + 1;
+			goto retry;
 		}
 		group_lock(g, ng, false);
 		/* pend everything; then the first critical block decides */
@@ -1505,6 +1544,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		}
 		if (e != O_ESTALE && e != O_EPENDING)
 			break;
+	retry:
 		if ((e = retry_next(g[0], &rs, e, rev, &ms)) != O_OK)
 			break;
 		group_lock(g, ng, false);
@@ -1599,17 +1639,74 @@ oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st)
 	pthread_mutex_unlock(&c->c_mtx);
 }
 
+/*
+ * c_mtx held, c_sync not.  A read at the held context met a block whose
+ * kept history starts above it (O_ESTALE): update to the latest context
+ * (dropping and retaking c_mtx, to take c_sync first).
+ */
+static o_err
+catch_up(struct oc_collection *c)
+{
+	o_err e;
+
+	pthread_mutex_unlock(&c->c_mtx);
+	pthread_mutex_lock(&c->c_sync);
+	pthread_mutex_lock(&c->c_mtx);
+	e = update_locked(c);
+	pthread_mutex_unlock(&c->c_sync);
+	return e;
+}
+
+/* After O_ESTALE from a read (c_mtx held): catch up; O_OK to run again. */
+static o_err
+stale_retry(struct oc_collection *c, o_err e, int tries, bool again)
+{
+	char  why[256];
+	o_err ue;
+
+	if (e != O_ESTALE || tries >= OC_STALE_TRIES)
+		return e;
+	snprintf(why, sizeof(why), "%s", o_err_detail());
+	c->st.conflicts++;
+	if ((ue = catch_up(c)) != O_OK)
+		return ue;
+	if (!again)
+		return o_err_set(O_ESTALE,
+		    "%s (collection brought up to date: read again)", why);
+	return O_OK;
+}
+
+static o_err
+coll_read(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg), void *arg, bool again)
+{
+	o_err e;
+	int   tries;
+
+	pthread_mutex_lock(&c->c_mtx);
+	for (tries = 0;; tries++) {
+		if ((e = heal(c)) == O_OK)
+			e = fn(rstore(c), arg);
+		if (e == O_OK ||
+		    (e = stale_retry(c, e, tries, again)) != O_OK)
+			break;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	return e;
+}
+
 o_err
 oc_coll_read(struct oc_collection *c,
     o_err (*fn)(struct oc_bstore *s, void *arg), void *arg)
 {
-	o_err e;
+	return coll_read(c, fn, arg, false);
+}
 
-	pthread_mutex_lock(&c->c_mtx);
-	if ((e = heal(c)) == O_OK)
-		e = fn(rstore(c), arg);
-	pthread_mutex_unlock(&c->c_mtx);
-	return e;
+o_err
+oc_coll_read_again(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg), void *arg)
+{
+	return coll_read(c, fn, arg, true);
 }
 
 o_err
@@ -1623,6 +1720,8 @@ oc_coll_read_queue(struct oc_collection *c,
 	pthread_mutex_lock(&c->c_mtx);
 	if ((e = heal(c)) == O_OK)
 		e = fn(rstore(c), c->ctx.rev, &c->pending, arg);
+	if (e != O_OK)
+		e = stale_retry(c, e, 0, false);
 	pthread_mutex_unlock(&c->c_mtx);
 	return e;
 }
@@ -1633,15 +1732,20 @@ oc_coll_count(struct oc_collection *c,
     uint64_t *n)
 {
 	o_err e = O_OK;
+	int   tries;
 
 	pthread_mutex_lock(&c->c_mtx);
-	if ((e = heal(c)) != O_OK) {
-		/* error returned below */
-	} else if (c->nitems_ok && c->nitems >= 0) {
-		*n = (uint64_t) c->nitems;
-	} else if ((e = fn(rstore(c), arg, n)) == O_OK) {
-		c->nitems    = (int64_t) *n;
-		c->nitems_ok = c->type->apply_n != NULL;
+	for (tries = 0;; tries++) {
+		if ((e = heal(c)) != O_OK) {
+			/* error returned below */
+		} else if (c->nitems_ok && c->nitems >= 0) {
+			*n = (uint64_t) c->nitems;
+		} else if ((e = fn(rstore(c), arg, n)) == O_OK) {
+			c->nitems    = (int64_t) *n;
+			c->nitems_ok = c->type->apply_n != NULL;
+		}
+		if (e == O_OK || (e = stale_retry(c, e, tries, true)) != O_OK)
+			break;
 	}
 	pthread_mutex_unlock(&c->c_mtx);
 	return e;

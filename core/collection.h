@@ -158,8 +158,18 @@ void   oc_coll_cache_drop(struct oc_collection *c);
 /*
  * Read access: run fn with the collection's read store (local changes
  * applied) under the collection latch.  fn must not call back into c.
+ * O_ESTALE: a block read at the held rev is older than the history the
+ * store keeps; the collection has been updated to the latest context, so
+ * reading again succeeds (oc_coll_read_again does it for fn).
  */
 o_err oc_coll_read(struct oc_collection *c,
+    o_err (*fn)(struct oc_bstore *s, void *arg), void *arg);
+/*
+ * As oc_coll_read, but after O_ESTALE fn runs again on the updated
+ * collection (a few times at most): for fn that can start over (it resets
+ * its outputs, or resumes where it stopped).
+ */
+o_err oc_coll_read_again(struct oc_collection *c,
     o_err (*fn)(struct oc_bstore *s, void *arg), void *arg);
 /*
  * As oc_coll_read, and fn also sees the held revision and the queued (not

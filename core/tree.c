@@ -234,6 +234,7 @@ struct getarg {
 	size_t               klen;
 	struct o_buf        *val;
 	bool                *found;
+	size_t               vlen0; /* val->len before: a rerun starts there */
 };
 
 static o_err
@@ -254,6 +255,7 @@ get_fn(struct oc_bstore *s, void *arg)
 	struct oc_val   v;
 	o_err           e;
 
+	g->val->len = g->vlen0; /* may run again (oc_coll_read_again) */
 	if ((e = oc_btree_open(&bt, s, g->col)) != O_OK)
 		return e;
 	if ((e = oc_btree_get(&bt, g->key, g->klen, &v, g->found)) != O_OK)
@@ -268,9 +270,9 @@ o_err
 oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
     struct o_buf *val, bool *found)
 {
-	struct getarg g = { oc_coll_id(c), key, klen, val, found };
+	struct getarg g = { oc_coll_id(c), key, klen, val, found, val->len };
 
-	return oc_coll_read(c, get_fn, &g);
+	return oc_coll_read_again(c, get_fn, &g);
 }
 
 static o_err
@@ -288,7 +290,7 @@ count_fn(struct oc_bstore *s, void *arg, uint64_t *n)
 o_err
 oc_tree_count(struct oc_collection *c, uint64_t *n)
 {
-	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL };
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, 0 };
 
 	return oc_coll_count(c, count_fn, &g, n);
 }
@@ -308,9 +310,9 @@ check_fn(struct oc_bstore *s, void *arg)
 o_err
 oc_tree_check(struct oc_collection *c)
 {
-	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL };
+	struct getarg g = { oc_coll_id(c), NULL, 0, NULL, NULL, 0 };
 
-	return oc_coll_read(c, check_fn, &g);
+	return oc_coll_read_again(c, check_fn, &g);
 }
 
 struct scanarg {
@@ -320,6 +322,8 @@ struct scanarg {
 	bool                 inclusive, forward;
 	oc_tree_cb           cb;
 	void                *arg;
+	struct o_buf         last; /* key last handed to cb ... */
+	bool                 resume; /* ... where a rerun starts (exclusive) */
 };
 
 static o_err
@@ -333,8 +337,12 @@ scan_fn(struct oc_bstore *s, void *arg)
 
 	if ((e = oc_btree_open(&bt, s, sa->col)) != O_OK)
 		return e;
-	if ((e = oc_btree_iter_init(&it, &bt, sa->start, sa->slen,
-	         sa->inclusive, sa->forward)) != O_OK)
+	/* a rerun (oc_coll_read_again) resumes after the last key given */
+	if ((e = sa->resume ? oc_btree_iter_init(&it, &bt, sa->last.data,
+	                          sa->last.len, false, sa->forward)
+	                    : oc_btree_iter_init(&it, &bt, sa->start,
+	                          sa->slen, sa->inclusive, sa->forward)) !=
+	    O_OK)
 		return e;
 	for (;;) {
 		const uint8_t       *k;
@@ -348,6 +356,9 @@ scan_fn(struct oc_bstore *s, void *arg)
 		o_buf_reset(&buf);
 		if ((e = value_out(s, v, &buf)) != O_OK)
 			break;
+		o_buf_reset(&sa->last);
+		o_buf_append(&sa->last, k, kl);
+		sa->resume = true;
 		if (sa->cb(sa->arg, k, kl, buf.data, buf.len) != 0)
 			break;
 	}
@@ -361,7 +372,10 @@ oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
     bool inclusive, bool forward, oc_tree_cb cb, void *arg)
 {
 	struct scanarg sa = { oc_coll_id(c), start, slen, inclusive, forward,
-		cb, arg };
+		cb, arg, { 0 }, false };
+	o_err          e;
 
-	return oc_coll_read(c, scan_fn, &sa);
+	e = oc_coll_read_again(c, scan_fn, &sa);
+	o_buf_fini(&sa.last);
+	return e;
 }

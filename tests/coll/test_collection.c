@@ -797,3 +797,79 @@ Test(coll, d75_abandoned_pend_delays_but_does_not_wedge)
 	ost_repo_close(r);
 	ot_rmtree_free(dir);
 }
+
+/*
+ * Collections whose held rev is far older than the history the store
+ * keeps per block (pruned at every materialisation): a reader, a writer
+ * acting after the prune, a writer whose queued work was staged before
+ * it (its sync meets the pruned log tail), a counter and a scanner all
+ * catch up to the latest context and succeed, never reading "absent".
+ */
+Test(coll, gc_holders_of_a_pruned_context_catch_up, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *rd, *wr, *st, *cn, *sc;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	struct kvs           *s  = calloc(1, sizeof(*s));
+	struct ost_repo_stats rs;
+	uint64_t              cnt;
+	bool                  found;
+	char                  val[16];
+	int                   i;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &a), "create");
+	ok(oc_tree_put(a, "k", 1, "v0", 2), "put");
+	ok(oc_coll_sync(a), "sync");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &rd), "open reader");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &wr), "open writer");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &st), "open stale writer");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &cn), "open counter");
+	ok(oc_tree_open(env.tx, &id, false, NULL, &sc), "open scanner");
+	ok(oc_tree_put(st, "k3", 2, "staged", 6), "stage before the prune");
+	for (i = 1; i <= 100; i++) {
+		snprintf(val, sizeof(val), "v%d", i);
+		ok(oc_tree_put(a, "k", 1, val, strlen(val)), "put");
+		ok(oc_coll_sync(a), "sync");
+	}
+	ost_repo_stats(env.repo, &rs);
+	cr_assert_gt(rs.pruned, 0, "the store pruned the old history");
+
+	ok(oc_tree_get(rd, "k", 1, &v, &found), "reader's get");
+	cr_assert(found && v.len == 4 && memcmp(v.data, "v100", 4) == 0);
+	cr_assert_gt(oc_coll_rev(rd), 1, "the reader moved to a newer rev");
+
+	ok(oc_tree_put(wr, "k2", 2, "w", 1), "writer's put");
+	ok(oc_coll_sync(wr), "writer's sync");
+	ok(oc_coll_sync(st), "stale writer's sync");
+
+	ok(oc_tree_count(cn, &cnt), "count");
+	cr_assert_geq(cnt, 1);
+	ok(oc_tree_scan(sc, NULL, 0, true, true, kv_cb, s), "scan");
+	cr_assert_geq(s->n, 1);
+	for (i = 1; i < (int) s->n; i++)
+		cr_assert_lt(strcmp(s->keys[i - 1], s->keys[i]), 0,
+		    "a resumed scan repeats no key");
+
+	ok(oc_coll_update(a), "update");
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "k2", 2, &v, &found), "get k2");
+	cr_assert(found && v.len == 1 && v.data[0] == 'w');
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "k3", 2, &v, &found), "get k3");
+	cr_assert(found && v.len == 6 && memcmp(v.data, "staged", 6) == 0);
+	o_buf_reset(&v);
+	ok(oc_tree_get(a, "k", 1, &v, &found), "get k");
+	cr_assert(found && v.len == 4 && memcmp(v.data, "v100", 4) == 0);
+	ok(oc_tree_count(a, &cnt), "count");
+	cr_assert_eq(cnt, 3);
+	ok(oc_tree_check(a), "check");
+	o_buf_fini(&v);
+	free(s);
+	oc_coll_free(a);
+	oc_coll_free(rd);
+	oc_coll_free(wr);
+	oc_coll_free(st);
+	oc_coll_free(cn);
+	oc_coll_free(sc);
+}
