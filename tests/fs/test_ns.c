@@ -2562,3 +2562,50 @@ Test(ns, changed_piece_collection_drops_clean_pieces, .init = setup,
 	free(r);
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/*
+ * Rewriting a file over and over (what cp onto the same name does:
+ * truncate, write, close) keeps the store's history bounded: the rev and
+ * mat records hold a few times the file, not one copy per rewrite.
+ */
+Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
+{
+	size_t                n = 3u << 20, i, off, got;
+	uint8_t              *w = malloc(n), *r = malloc(n);
+	uint64_t              f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	struct ost_repo_count c;
+	struct ost_repo_stats st;
+	uint64_t              bytes;
+	int                   round;
+
+	for (round = 0; round < 30; round++) {
+		for (i = 0; i < n; i++)
+			w[i] = (uint8_t) ((i + round) * 2654435761u >> 13);
+		ok(ofs_truncate(env.ns, f, 0), "truncate");
+		for (off = 0; off < n; off += 131072)
+			ok(ofs_write(env.ns, f, 0, off, w + off,
+			       O_MIN(131072, n - off), false),
+			    "write");
+		ok(ofs_flush(env.ns, f, 0, true), "flush");
+	}
+	ok(ost_repo_count(env.repo, NULL, &c), "count");
+	ost_repo_stats(env.repo, &st);
+	bytes = c.rev_bytes + c.mat_bytes;
+	cr_log_info("30 rewrites of %zu bytes: %llu rev + %llu mat records, "
+	            "%llu bytes; %llu pruned",
+	    n, (unsigned long long) c.rev, (unsigned long long) c.mat,
+	    (unsigned long long) bytes, (unsigned long long) st.pruned);
+	cr_assert_lt(bytes, 4 * (uint64_t) n,
+	    "history of 30 rewrites holds %llu bytes for a %zu-byte file",
+	    (unsigned long long) bytes, n);
+	cr_assert_eq(c.pend, 0, "pendings left behind");
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, "f");
+	for (off = 0; off < n; off += got) {
+		ok(ofs_read(env.ns, f, off, 131072, r + off, &got), "read");
+		cr_assert_gt(got, 0);
+	}
+	cr_assert(memcmp(w, r, n) == 0);
+	free(w);
+	free(r);
+}
