@@ -661,9 +661,16 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 		if (best == NULL || nans < need) {
 			out[i].state = OC_GET_UNKNOWN;
 			out[i].cause = O_EUNAVAIL;
+			/* a replica whose kept history starts above the
+			 * pinned rev: the reader must move to a newer one */
+			for (j = 0; j < k; j++)
+				if (has[j] && row[j].state == OC_GET_UNKNOWN &&
+				    row[j].cause == O_ESTALE)
+					out[i].cause = O_ESTALE;
 			snprintf(out[i].reason, sizeof(out[i].reason),
-			    "%zu of %zu replicas answered (need %zu)", nans,
-			    pl[i].r, need);
+			    "%zu of %zu replicas answered (need %zu)%s", nans,
+			    pl[i].r, need,
+			    out[i].cause == O_ESTALE ? ", history pruned" : "");
 			continue;
 		}
 		/* repair only with the latest state: a read pinned below
