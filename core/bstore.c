@@ -645,6 +645,17 @@ oc_cache_len(struct oc_cache *c)
 	return n;
 }
 
+size_t
+oc_cache_bytes(struct oc_cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->c_mtx);
+	n = c->bytes;
+	pthread_mutex_unlock(&c->c_mtx);
+	return n;
+}
+
 int64_t
 oc_cache_rev(struct oc_cache *c, const struct oc_bid *id)
 {

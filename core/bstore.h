@@ -165,6 +165,8 @@ void oc_cache_clear_all(struct oc_cache *c);
  * drop, inserts are cached, updates apply to blocks already cached only. */
 void oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev);
 size_t oc_cache_len(struct oc_cache *c);
+/* Approximate memory of the cached blocks. */
+size_t oc_cache_bytes(struct oc_cache *c);
 /* Revision a cached block was stored at; -1 if not cached. */
 int64_t oc_cache_rev(struct oc_cache *c, const struct oc_bid *id);
 /* Counters for tests and stats. */

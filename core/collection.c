@@ -1562,6 +1562,18 @@ oc_coll_npending(struct oc_collection *c)
 	return n;
 }
 
+size_t
+oc_coll_cache_bytes(struct oc_collection *c)
+{
+	return oc_cache_bytes(c->cache);
+}
+
+void
+oc_coll_cache_drop(struct oc_collection *c)
+{
+	oc_cache_clear_all(c->cache);
+}
+
 bool
 oc_coll_exists(struct oc_collection *c)
 {

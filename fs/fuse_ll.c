@@ -34,10 +34,16 @@
  *     order, so entries added or removed meanwhile never make readdir
  *     skip or repeat the others.
  *
+ *   - Read buffers are reused: a read of 256 KiB or more would otherwise
+ *     get fresh pages from the kernel each time (the mmap threshold is
+ *     128 KiB, fs/main.c) and fault every one of them in.  At most
+ *     RBUF_KEEP buffers of at most RBUF_MAX bytes each are kept.
+ *
  * Locks.  f_mtx guards the worker and notification counts and the
  * namespace's closing; r_mtx guards one control request; d_mtx one open
- * directory.  None is held while calling the namespace, and they never
- * nest (order, should that change: f_mtx, then r_mtx).
+ * directory; b_mtx the kept read buffers.  None is held while calling the
+ * namespace, and they never nest (order, should that change: f_mtx, then
+ * r_mtx).
  */
 #define FUSE_USE_VERSION 314
 
@@ -75,6 +81,8 @@
 #define ATTR_TIMEOUT 1.0  /* ... and attributes (diaries: 0) */
 #define CTL_BUF_MAX (1u << 20)
 #define CTL_PROGRESS_NS (200 * 1000000ull)
+#define RBUF_KEEP 4          /* read buffers kept for reuse ... */
+#define RBUF_MAX (1u << 20) /* ... each at most this big (max_read) */
 
 /* Request counters, by operation (the stats file's labels). */
 enum ll_op {
@@ -170,6 +178,11 @@ struct ofs_fuse {
 	struct ll_link *dhs;       /* open directories; guarded by f_mtx */
 	o_err           close_err; /* guarded by f_mtx */
 	atomic_bool     stopping;
+
+	pthread_mutex_t b_mtx;
+	void           *rbuf[RBUF_KEEP]; /* guarded by b_mtx */
+	size_t          rbuf_cap[RBUF_KEEP]; /* guarded by b_mtx */
+	int             nrbuf;               /* guarded by b_mtx */
 
 	atomic_uint_fast64_t nreq[OP_COUNT];
 	atomic_uint_fast64_t nerr[OP_COUNT];
@@ -487,6 +500,12 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    st.collections);
 	metric(b, "file_bytes_resident", "gauge",
 	    "Bytes of regular files held in memory.", st.file_bytes);
+	metric(b, "block_cache_bytes", "gauge",
+	    "Memory of the collections' caches of committed blocks.",
+	    st.cache_bytes);
+	metric(b, "block_caches_dropped_total", "counter",
+	    "Collection caches dropped to bound their memory together.",
+	    st.caches_dropped);
 }
 
 static void
@@ -1176,6 +1195,43 @@ fh_rele(struct ofs_fuse *f, struct ll_fh *fh)
 		fh_free(f, fh);
 }
 
+/* A buffer of at least size bytes (*cap: its size), a kept one if any. */
+static char *
+rbuf_take(struct ofs_fuse *f, size_t size, size_t *cap)
+{
+	char *p = NULL;
+
+	*cap = 0;
+	pthread_mutex_lock(&f->b_mtx);
+	if (f->nrbuf > 0) {
+		f->nrbuf--;
+		p    = f->rbuf[f->nrbuf];
+		*cap = f->rbuf_cap[f->nrbuf];
+	}
+	pthread_mutex_unlock(&f->b_mtx);
+	if (*cap < size || p == NULL) {
+		free(p);
+		*cap = O_MAX(size, (size_t) 1);
+		p    = o_malloc(*cap);
+	}
+	return p;
+}
+
+/* Keep buf for the next read, or free it (too big, or enough kept). */
+static void
+rbuf_give(struct ofs_fuse *f, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&f->b_mtx);
+	if (cap <= RBUF_MAX && f->nrbuf < RBUF_KEEP) {
+		f->rbuf[f->nrbuf]     = buf;
+		f->rbuf_cap[f->nrbuf] = cap;
+		f->nrbuf++;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&f->b_mtx);
+	free(buf);
+}
+
 static void
 ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
@@ -1195,7 +1251,7 @@ ll_read_fh(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ofs_fuse *f  = fs_of(req);
 	struct ll_fh    *fh = fh_of(fi);
 	char            *buf;
-	size_t           got = 0;
+	size_t           got = 0, cap;
 	o_err            err;
 
 	count(f, OP_read);
@@ -1211,7 +1267,7 @@ ll_read_fh(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    O_MIN(size, fh->text.len - (size_t) off));
 		return;
 	}
-	buf = o_malloc(size ? size : 1);
+	buf = rbuf_take(f, size, &cap);
 	err = ofs_read(f->ns, ino, (uint64_t) off, size, buf, &got);
 	if (err != O_OK)
 		reply_fail(req, OP_read, err, ino, NULL);
@@ -1220,7 +1276,7 @@ ll_read_fh(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    &f->bytes_read, got, memory_order_relaxed);
 		fuse_reply_buf(req, buf, got);
 	}
-	free(buf);
+	rbuf_give(f, buf, cap);
 }
 
 static void
@@ -1839,6 +1895,9 @@ renumber_unmount_socket(
 static void
 fuse_free(struct ofs_fuse *f)
 {
+	while (f->nrbuf > 0)
+		free(f->rbuf[--f->nrbuf]);
+	pthread_mutex_destroy(&f->b_mtx);
 	fuse_opt_free_args(&f->args);
 	pthread_cond_destroy(&f->f_cv);
 	pthread_mutex_destroy(&f->f_mtx);
@@ -1871,6 +1930,7 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 	f->extra_status = conf->extra_status;
 	f->extra_arg   = conf->extra_arg;
 	pthread_mutex_init(&f->f_mtx, NULL);
+	pthread_mutex_init(&f->b_mtx, NULL);
 	pthread_cond_init(&f->f_cv, NULL);
 	f->args = (struct fuse_args) FUSE_ARGS_INIT(0, NULL);
 	for (i = 0; i < conf->fuse_argc; i++)

@@ -71,10 +71,16 @@
 /* A file dirty for this many commit intervals is staged even if it is
  * still being written. */
 #define OFS_BUSY_ROUNDS 10
+/* Memory of all collections' caches of committed blocks together, by
+ * default (each is also bounded by OC_CACHE_MAX_BYTES): beyond it the
+ * least recently used caches are dropped, every OFS_TRIM_EVERY_NS at
+ * most. */
+#define OFS_CACHES_MAX (64ull << 20)
+#define OFS_TRIM_EVERY_NS 200000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
 /* Dirty pieces of one file before they are staged and committed. */
-#define OFS_DIRTY_MAX (8ull << 20)
+#define OFS_DIRTY_MAX (4ull << 20)
 /* Largest record decoded (records before piece collections held whole
  * files of up to 64 MiB). */
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
@@ -746,6 +752,7 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 		/* opened earlier for an emptiness check, under the parent */
 		in->coll->ino = in->ino;
 	}
+	in->coll->used_ns = o_mono_ns();
 	*out = in->coll;
 	return O_OK;
 }
@@ -1194,6 +1201,7 @@ pcoll_get(struct ofs_ns *ns, struct ofs_inode *in, bool create,
 	    (e = coll_get(
 	         ns, &in->id, OFS_FILE, in->ino, create, &in->pcoll)) != O_OK)
 		return e;
+	in->pcoll->used_ns = o_mono_ns();
 	*out = in->pcoll;
 	return O_OK;
 }
@@ -1834,6 +1842,13 @@ dindex_read(struct oc_bstore *s, const struct oc_bid *col,
 		}
 	}
 	oc_chain_iter_fini(&it);
+	/* the caller counted these bytes committed: a log that ends before
+	 * them disagrees with the index (never report unwritten bytes) */
+	if (e == O_OK && cur < off + len)
+		e = o_err_set(O_EINTERNAL,
+		    "diary log ends at byte %" PRIu64 " of rev %" PRId64
+		    ", before byte %" PRIu64 " its index counted",
+		    cur, upto, off + len);
 	return e;
 }
 
@@ -1844,6 +1859,7 @@ struct dread {
 	uint8_t          *buf;
 	bool              locked; /* i_mtx held: no write is half done */
 	bool              busy;   /* a write was half done: redo locked */
+	struct ofs_ahead *ahead;  /* read ahead of where the read ends */
 	uint64_t          total;  /* committed + queued */
 	uint64_t          nent;   /* committed appends */
 	size_t            got;
@@ -1885,11 +1901,14 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 	if (r->len == 0 || r->off >= r->total)
 		return O_OK;
 	end = O_MIN(r->off + r->len, r->total);
-	if (r->off < committed &&
-	    (e = dindex_read(s, &r->in->id, x, rev, r->off,
-	         (size_t) (O_MIN(end, committed) - r->off), r->buf, &tmp)) !=
-	        O_OK)
-		goto out;
+	if (r->off < committed) {
+		if ((e = dindex_read(s, &r->in->id, x, rev, r->off,
+		         (size_t) (O_MIN(end, committed) - r->off), r->buf,
+		         &tmp)) != O_OK)
+			goto out;
+		if (x->has_cur)
+			ofs_ahead_want(r->ahead, &x->cur.blk);
+	}
 	cur = committed;
 	for (i = 0; i < pend->u.a.n && cur < end; i++) {
 		e = act_copy(s, &pend->u.a.v[i], cur, r->off,
@@ -2194,6 +2213,65 @@ commit_round(struct ofs_ns *ns, bool final)
 	return first;
 }
 
+struct trim_ent {
+	struct ofs_coll *oc;
+	size_t           bytes;
+	uint64_t         used_ns;
+};
+
+static int
+trim_cmp(const void *a, const void *b)
+{
+	const struct trim_ent *x = a, *y = b;
+
+	return x->used_ns < y->used_ns ? -1 : x->used_ns > y->used_ns;
+}
+
+/*
+ * Bound the caches of all open collections together (OFS_CACHES_MAX):
+ * each collection's own bound would let memory grow with the number of
+ * large files and diaries read.  Drops whole caches, least recently used
+ * first; dropping is as safe as evicting every block (they are loaded
+ * again when read).  Collections live until ofs_ns_close, so the list
+ * taken under ns_mtx stays valid after it.  Returns the caches dropped.
+ */
+static size_t
+colls_trim(struct ofs_ns *ns, uint64_t budget)
+{
+	struct trim_ent *v;
+	struct ofs_coll *oc;
+	size_t           n = 0, i, dropped = 0;
+	uint64_t         total = 0;
+
+	lock_ns(ns);
+	v = o_malloc((ns->ncolls + 1) * sizeof(*v));
+	for (oc = ns->coll_list; oc != NULL; oc = oc->next) {
+		size_t b = oc_coll_cache_bytes(oc->c);
+
+		if (b == 0)
+			continue;
+		v[n].oc      = oc;
+		v[n].bytes   = b;
+		v[n].used_ns = oc->used_ns;
+		total += b;
+		n++;
+	}
+	unlock_ns(ns);
+	if (total > budget) {
+		qsort(v, n, sizeof(*v), trim_cmp);
+		for (i = 0; i < n && total > budget; i++) {
+			oc_coll_cache_drop(v[i].oc->c);
+			total -= v[i].bytes;
+			dropped++;
+		}
+		lock_ns(ns);
+		ns->caches_dropped += dropped;
+		unlock_ns(ns);
+	}
+	free(v);
+	return dropped;
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -2216,6 +2294,10 @@ committer_main(void *arg)
 			break;
 		unlock_ns(ns);
 		commit_round(ns, false);
+		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
+			colls_trim(ns, ns->opts.caches_max);
+			ns->trim_ns = o_mono_ns();
+		}
 		lock_ns(ns);
 	}
 	unlock_ns(ns);
@@ -2265,6 +2347,8 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->opts = *opts;
 	if (ns->opts.commit_interval_ms <= 0)
 		ns->opts.commit_interval_ms = 100;
+	if (ns->opts.caches_max == 0)
+		ns->opts.caches_max = OFS_CACHES_MAX;
 	if (ns->opts.fresh_ms <= 0)
 		ns->opts.fresh_ms = OFS_FRESH_MS;
 	ns->sopts.journal = ns->opts.journal;
@@ -2312,7 +2396,12 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		goto out_free;
 	}
 	ns->started = true;
-	*out        = ns;
+	/* read-ahead warms the local store's cache; a cluster's reads do
+	 * not go through it */
+	if (!ns->opts.shared && ofs_ahead_start(tx, &ns->ahead) != O_OK)
+		o_log(O_LOG_WARN, "diaries are read without read-ahead: %s",
+		    o_err_detail());
+	*out = ns;
 	return O_OK;
 out_free:
 	ns_free(ns);
@@ -2333,6 +2422,7 @@ ofs_ns_close(struct ofs_ns *ns)
 		unlock_ns(ns);
 		pthread_join(ns->committer, NULL);
 	}
+	ofs_ahead_stop(ns->ahead);
 	e = commit_round(ns, true);
 	ns_free(ns);
 	return e;
@@ -3281,10 +3371,11 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 		goto out_unlock;
 	unlock_ns(ns);
 	memset(&r, 0, sizeof(r));
-	r.in  = in;
-	r.off = off;
-	r.len = len;
-	r.buf = buf;
+	r.in    = in;
+	r.off   = off;
+	r.len   = len;
+	r.buf   = buf;
+	r.ahead = ns->ahead;
 	if ((e = diary_view(in, in->coll->c, false, &r)) == O_OK)
 		*got = r.got;
 	return e;
@@ -3903,7 +3994,9 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 		out->commits += st.commits;
 		out->conflicts += st.conflicts;
 		out->pending += oc_coll_npending(oc->c);
+		out->cache_bytes += oc_coll_cache_bytes(oc->c);
 	}
+	out->caches_dropped = ns->caches_dropped;
 	for (i = 0; i < ns->ndirty; i++)
 		if (ns->dirty[i]->dirty)
 			out->pending++;

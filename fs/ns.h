@@ -130,6 +130,8 @@ struct ofs_ns_opts {
 	 */
 	bool    shared;
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
+	/* memory of all collections' block caches together; 0: 64 MiB */
+	uint64_t caches_max;
 };
 
 /* In shared mode, how long one commit keeps retrying after lost races
@@ -150,6 +152,8 @@ struct ofs_ns_stats {
 	uint64_t collections;   /* now: open collections */
 	uint64_t file_bytes;    /* now: file pieces held in memory */
 	uint64_t file_pieces;   /* now: file pieces resident */
+	uint64_t cache_bytes;   /* now: collections' block caches */
+	uint64_t caches_dropped; /* caches dropped to stay in caches_max */
 };
 
 struct ofs_ns;

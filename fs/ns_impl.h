@@ -16,6 +16,7 @@
 
 #include "core/collection.h"
 #include "core/o_util.h"
+#include "fs/ahead.h"
 #include "fs/ns.h"
 
 /* A chained hash map from object id to pointer (ids are uniform bytes). */
@@ -55,6 +56,7 @@ struct ofs_coll {
 	 * (ofs_ns_changed); request handlers' refreshes move seen_rev, not
 	 * this, since they cannot tell the kernel (only the feed can) */
 	int64_t          told_rev;
+	uint64_t         used_ns; /* last reached (monotonic); ns_mtx */
 	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
@@ -169,6 +171,10 @@ struct ofs_ns {
 	bool               started; /* committer running; immutable after
 	                               open */
 	pthread_t committer;
+	/* diary read-ahead (fs/ahead.h); NULL when shared; immutable */
+	struct ofs_ahead *ahead;
+	uint64_t  trim_ns;       /* last colls_trim (monotonic); committer */
+	uint64_t  caches_dropped; /* by colls_trim; guarded by ns_mtx */
 	uint64_t  bytes_written; /* guarded by ns_mtx */
 	uint64_t  errors;        /* guarded by ns_mtx */
 };

@@ -185,6 +185,26 @@ rdb_free(struct ost_rdb *r)
 	free(r);
 }
 
+/*
+ * Bloom filters (10 bits per key, whole keys).  Without them a point read
+ * looks in every level-0 table whose key range covers the key, and keys
+ * are random block ids, so after a burst of writes (many level-0 tables)
+ * it read and decompressed a data block of each (up to ~0.5 MiB for a
+ * materialised log block) to learn the key was not there.  The filters
+ * cost ~1.25 bytes per key, kept with each open table.
+ */
+static void
+rdb_set_filters(rocksdb_options_t *opts)
+{
+	rocksdb_block_based_table_options_t *bbo =
+	    rocksdb_block_based_options_create();
+
+	rocksdb_block_based_options_set_filter_policy(
+	    bbo, rocksdb_filterpolicy_create_bloom_full(10));
+	rocksdb_options_set_block_based_table_factory(opts, bbo);
+	rocksdb_block_based_options_destroy(bbo); /* the factory has a copy */
+}
+
 o_err
 ost_rdb_open(const char *dir, struct ost_rdb **out)
 {
@@ -210,6 +230,12 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	rocksdb_options_set_max_write_buffer_number(r->opts, 2);
 	rocksdb_options_set_db_write_buffer_size(r->opts, RDB_MEMTABLES_BYTES);
 	r->resume_free = rocksdb_options_get_write_buffer_size(r->opts);
+	/* LZ4, not the default Snappy: reading a log block or a chunk back
+	 * decompresses up to ~0.5 MiB, and Snappy's decompression was a
+	 * third of a diary read's CPU (docs/BENCHMARKS.md, 2026-11-21).
+	 * Files written with Snappy stay readable (the type is per block). */
+	rocksdb_options_set_compression(r->opts, rocksdb_lz4_compression);
+	rdb_set_filters(r->opts);
 
 	r->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(r->wo_sync, 1);
@@ -329,8 +355,8 @@ rdb_note_write(struct ost_rdb *db, o_err e)
 }
 
 o_err
-ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
-    struct o_buf *out, bool *found)
+ost_rdb_get_fn(struct ost_rdb *db, enum ost_cf cf, const void *key,
+    size_t klen, ost_val_fn fn, void *arg, bool *found)
 {
 	rocksdb_pinnableslice_t *ps;
 	const char              *v;
@@ -338,7 +364,6 @@ ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
 	char                    *err  = NULL;
 	o_err                    e    = O_OK;
 
-	o_buf_reset(out);
 	*found = false;
 	ps     = rocksdb_get_pinned_cf(
 	        db->db, db->ro, db->cf[cf], (const char *) key, klen, &err);
@@ -357,12 +382,26 @@ ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
 			    ost_cf_names[cf],
 			    o_hex(key, klen > 40 ? 40 : klen, hex));
 		} else {
-			e      = o_buf_append(out, v, vlen);
-			*found = e == O_OK;
+			*found = true;
+			e      = fn(arg, (const uint8_t *) v, vlen);
 		}
 	}
 	rocksdb_pinnableslice_destroy(ps);
 	return e;
+}
+
+static o_err
+get_copy(void *arg, const uint8_t *v, size_t n)
+{
+	return o_buf_append(arg, v, n);
+}
+
+o_err
+ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key, size_t klen,
+    struct o_buf *out, bool *found)
+{
+	o_buf_reset(out);
+	return ost_rdb_get_fn(db, cf, key, klen, get_copy, out, found);
 }
 
 o_err

@@ -96,6 +96,17 @@ o_err ost_rdb_get(struct ost_rdb *db, enum ost_cf cf, const void *key,
     size_t klen, struct o_buf *out, bool *found);
 
 /*
+ * Point read of key in cf without a copy: when the key exists and its
+ * checksum holds, fn(arg, value, length) runs once on the bytes where
+ * RocksDB keeps them (valid only during the call) and its result is
+ * returned; *found says whether the key exists.  A checksum mismatch is
+ * O_ECORRUPT (fn does not run).
+ */
+typedef o_err (*ost_val_fn)(void *arg, const uint8_t *v, size_t n);
+o_err ost_rdb_get_fn(struct ost_rdb *db, enum ost_cf cf, const void *key,
+    size_t klen, ost_val_fn fn, void *arg, bool *found);
+
+/*
  * Apply the records of wbs[0..n) as one atomic RocksDB write, in order.
  * sync: fsync the WAL before returning (the write survives power loss).
  * An empty set is a no-op.  Blocks.

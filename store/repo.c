@@ -612,25 +612,57 @@ rev_at_or_below(
 	return e;
 }
 
+struct mat_get {
+	const struct oc_bid *id;
+	int64_t              rev;
+	struct oc_val       *blk;
+	bool                *present;
+};
+
+static o_err
+mat_get_fn(void *arg, const uint8_t *v, size_t n)
+{
+	struct mat_get *g = arg;
+
+	return mat_decode(g->id, g->rev, v, n, g->blk, g->present);
+}
+
 /*
- * The block at committed revision rev: the nearest materialisation at or
- * below rev, then the transforms of the revisions after it replayed up to
- * rev.  O_ECORRUPT when there is no materialisation, when replay fails, or
- * when rev itself has no revision record.
+ * The mat record of id at exactly mrev, decoded in place (a point read:
+ * a reverse seek would make RocksDB read, and decompress, the data block
+ * after the record too).  *mrev becomes 0 when there is none.
  */
 static o_err
-block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
-    struct oc_val *out, bool *present)
+mat_read(struct ost_repo *r, const struct oc_bid *id, int64_t *mrev,
+    struct oc_val *blk, bool *present)
 {
-	struct ost_it *it = NULL;
-	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN], k[KEY_REV_LEN];
-	struct oc_val  cur  = oc_null();
-	bool           have = false;
-	int64_t        mrev = 0, last;
-	uint64_t       nrep = 0;
+	uint8_t        k[KEY_REV_LEN];
+	struct mat_get g = { id, *mrev, blk, present };
+	bool           found;
 	o_err          e;
 
-	*out = oc_null();
+	key_rev(k, id, *mrev);
+	e = ost_rdb_get_fn(r->db, OST_CF_MAT, k, sizeof(k), mat_get_fn, &g,
+	    &found);
+	/* our record checksum or RocksDB's own corruption status: name the
+	 * block, keep the cause */
+	if (e == O_ECORRUPT && !found)
+		e = corrupt(OST_CF_MAT, id, *mrev, "%s", o_err_detail());
+	if (e == O_OK && !found)
+		*mrev = 0;
+	return e;
+}
+
+/* The nearest mat record of id at or below rev (*mrev 0: none). */
+static o_err
+mat_seek(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    int64_t *mrev, struct oc_val *blk, bool *present)
+{
+	struct ost_it *it;
+	uint8_t        lo[KEY_REV_LEN], k[KEY_REV_LEN];
+	o_err          e;
+
+	*mrev = 0;
 	key_rev(lo, id, 0);
 	key_rev(k, id, rev);
 	if ((e = ost_it_open(
@@ -644,14 +676,43 @@ block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		if (kn == KEY_REV_LEN && memcmp(key, id->b, OC_BID_LEN) == 0) {
 			const uint8_t *v = ost_it_val(it, &vn);
 
-			mrev = (int64_t) get_be64(key + OC_BID_LEN);
-			e    = mat_decode(id, mrev, v, vn, &cur, &have);
+			*mrev = (int64_t) get_be64(key + OC_BID_LEN);
+			e     = mat_decode(id, *mrev, v, vn, blk, present);
 		}
 	}
 	if (e == O_OK)
 		e = ost_it_status(it);
 	ost_it_close(it);
-	it = NULL;
+	return e;
+}
+
+/*
+ * The block at committed revision rev: the nearest materialisation at or
+ * below rev, then the transforms of the revisions after it replayed up to
+ * rev.  mat_hint: the revision of that materialisation when the caller
+ * knows it (the block's meta), else 0.  O_ECORRUPT when there is no
+ * materialisation, when replay fails, or when rev itself has no revision
+ * record.
+ */
+static o_err
+block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    int64_t mat_hint, struct oc_val *out, bool *present)
+{
+	struct ost_it *it = NULL;
+	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN];
+	struct oc_val  cur  = oc_null();
+	bool           have = false;
+	int64_t        mrev = 0, last;
+	uint64_t       nrep = 0;
+	o_err          e    = O_OK;
+
+	*out = oc_null();
+	if (mat_hint > 0 && mat_hint <= rev) {
+		mrev = mat_hint;
+		e    = mat_read(r, id, &mrev, &cur, &have);
+	}
+	if (e == O_OK && mrev == 0) /* no hint, or the hint was wrong */
+		e = mat_seek(r, id, rev, &mrev, &cur, &have);
 	if (e != O_OK)
 		goto out_fini;
 	if (mrev == 0) {
@@ -991,7 +1052,8 @@ ent_block(struct ost_repo *r, struct ost_ent *e)
 		e->blk_ok  = true;
 		return O_OK;
 	}
-	err      = block_load(r, &e->id, e->rev, &e->blk, &e->present);
+	err      = block_load(
+	    r, &e->id, e->rev, e->mat_rev, &e->blk, &e->present);
 	e->bytes = SIZE_MAX;
 	if (err == O_OK)
 		e->blk_ok = true;
@@ -1986,7 +2048,7 @@ get_one(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 				goto out_unknown;
 			if (at > 0) {
 				e = block_load(
-				    r, id, at, &res->block, &present);
+				    r, id, at, 0, &res->block, &present);
 				if (e != O_OK)
 					goto out_unknown;
 				res->mat_rev = at;

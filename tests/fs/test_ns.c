@@ -640,6 +640,62 @@ Test(ns, big_file_memory_stays_bounded, .init = setup, .fini = teardown)
 	free(r);
 }
 
+/* Reading many files: their collections' caches are bounded together
+ * (caches_max), least recently used dropped first, and what was dropped
+ * reads back the same.  Each cache alone stays under its own bound. */
+Test(ns, many_files_caches_bounded_together, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts  o = { .commit_interval_ms = 10,
+		 .caches_max                         = 4u << 20 };
+	struct ofs_ns_stats st;
+	size_t   n = 3u << 20, chunk = 256u << 10, off, got, i;
+	uint8_t *w = malloc(chunk), *r = malloc(chunk);
+	uint64_t ino[8], peak = 0;
+	int      k, round;
+	char     name[16];
+
+	ok(ofs_ns_close(env.ns), "close");
+	o.journal = journal_new();
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 4 MiB bound");
+	for (k = 0; k < 8; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		ino[k] = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
+		for (off = 0; off < n; off += chunk) {
+			for (i = 0; i < chunk; i++)
+				w[i] = (uint8_t) (k * 31 + (off + i) / 4099);
+			ok(ofs_write(env.ns, ino[k], 0, off, w, chunk, false),
+			    "write");
+		}
+		ok(ofs_flush(env.ns, ino[k], 0, true), "flush");
+	}
+	for (round = 0; round < 2; round++) {
+		for (k = 0; k < 8; k++) {
+			for (off = 0; off < n; off += got) {
+				ok(ofs_read(env.ns, ino[k], off, chunk, r, &got),
+				    "read");
+				cr_assert_eq(got, chunk);
+				for (i = 0; i < chunk; i++)
+					cr_assert_eq(r[i],
+					    (uint8_t) (k * 31 + (off + i) / 4099),
+					    "f%d byte %zu, round %d", k, off + i,
+					    round);
+			}
+			o_sleep_ms(250); /* a trim runs (every 200 ms) */
+			ofs_ns_stats(env.ns, &st);
+			peak = O_MAX(peak, st.cache_bytes);
+		}
+	}
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_gt(st.caches_dropped, 0, "no cache was ever dropped");
+	/* the bound, plus what one file read in since the last trim */
+	cr_assert_leq(peak, (4u << 20) + n + (1u << 20),
+	    "caches held %llu bytes together",
+	    (unsigned long long) peak);
+	free(w);
+	free(r);
+}
+
 /* An unlinked file that is still open reads as before, inline or not. */
 Test(ns, unlinked_open_file_still_reads, .init = setup, .fini = teardown)
 {

@@ -145,6 +145,69 @@ Test(rdb, d73_miss_roundtrip_and_cf_isolation)
 	ot_rmtree_free(dir);
 }
 
+struct seen {
+	int    calls;
+	size_t n;
+	char   v[16];
+};
+
+static o_err
+seen_fn(void *arg, const uint8_t *v, size_t n)
+{
+	struct seen *s = arg;
+
+	s->calls++;
+	s->n = n;
+	memcpy(s->v, v, n < sizeof(s->v) ? n : sizeof(s->v));
+	return n == 3 ? O_EINVAL : O_OK; /* fn's result is returned */
+}
+
+/* The in-place read: fn runs once on the value without its checksum, not
+ * on a missing key or a bad checksum (O_ECORRUPT naming the family). */
+Test(rdb, get_fn_reads_in_place)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *db;
+	struct ost_wb   wb, *p = &wb;
+	struct seen     s = { 0 };
+	bool            found;
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	cr_expect_eq(ost_rdb_get_fn(db, OST_CF_MAT, "k", 1, seen_fn, &s,
+	                 &found),
+	    O_OK);
+	cr_expect(!found);
+	cr_expect_eq(s.calls, 0);
+	put1(db, OST_CF_MAT, "k", "v1");
+	cr_expect_eq(ost_rdb_get_fn(db, OST_CF_MAT, "k", 1, seen_fn, &s,
+	                 &found),
+	    O_OK);
+	cr_expect(found);
+	cr_expect_eq(s.calls, 1);
+	cr_expect_eq(s.n, 2);
+	cr_expect(memcmp(s.v, "v1", 2) == 0);
+	put1(db, OST_CF_MAT, "j", "abc");
+	cr_expect_eq(ost_rdb_get_fn(db, OST_CF_MAT, "j", 1, seen_fn, &s,
+	                 &found),
+	    O_EINVAL);
+	/* a record stored without its checksum: corrupt, fn not called */
+	ost_wb_init(&wb);
+	ost_wb_put_raw(&wb, OST_CF_MAT, "z", 1, "0123456789abcdef", 16);
+	cr_assert_eq(ost_rdb_write(db, &p, 1, false), O_OK);
+	ost_wb_fini(&wb);
+	s.calls = 0;
+	cr_expect_eq(ost_rdb_get_fn(db, OST_CF_MAT, "z", 1, seen_fn, &s,
+	                 &found),
+	    O_ECORRUPT);
+	cr_expect(!found);
+	cr_expect_eq(s.calls, 0);
+	cr_expect(strstr(o_err_detail(), "checksum mismatch in column family") !=
+	        NULL,
+	    "%s", o_err_detail());
+	ost_rdb_close(db);
+	ot_rmtree_free(dir);
+}
+
 Test(rdb, d73_iterator_is_scoped_by_bounds)
 {
 	char           *dir = ot_tmpdir("rdb");

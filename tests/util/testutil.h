@@ -13,4 +13,13 @@ void ot_rmtree_free(char *path);
 /* Path of a program built next to the tests ($OPTIMFS_BUILD_DIR/tests/x). */
 char *ot_prog_path(const char *name);
 
+/* In a Criterion suite (after <criterion/criterion.h> and core/o_err.h):
+ * assert that e is O_OK, naming what failed, the error and its detail. */
+#define OT_OK(e, what)                                                     \
+	do {                                                               \
+		o_err ot_e_ = (e);                                         \
+		cr_assert_eq(ot_e_, O_OK, "%s: %s (%s)", (what),           \
+		    o_errname(ot_e_), o_err_detail());                     \
+	} while (0)
+
 #endif
