@@ -1842,6 +1842,13 @@ dindex_read(struct oc_bstore *s, const struct oc_bid *col,
 		}
 	}
 	oc_chain_iter_fini(&it);
+	/* the caller counted these bytes committed: a log that ends before
+	 * them disagrees with the index (never report unwritten bytes) */
+	if (e == O_OK && cur < off + len)
+		e = o_err_set(O_EINTERNAL,
+		    "diary log ends at byte %" PRIu64 " of rev %" PRId64
+		    ", before byte %" PRIu64 " its index counted",
+		    cur, upto, off + len);
 	return e;
 }
 

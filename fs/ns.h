@@ -74,9 +74,10 @@
  * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
  * a few hundred bytes per distinct object looked up or listed, plus file
  * pieces (clean ones are dropped beyond a 32 MiB budget; dirty ones are
- * bounded per file, not over all files), plus the block cache of every
- * collection opened (up to OC_CACHE_MAX_BYTES each; a piece collection
- * stays open until unmount once its file was read).
+ * bounded per file, not over all files), plus the block caches of the
+ * collections opened (up to OC_CACHE_MAX_BYTES each and opts.caches_max
+ * together, the least recently used dropped first; a collection stays
+ * open, its cache dropped or not, until unmount once its object was read).
  */
 #ifndef OFS_NS_H
 #define OFS_NS_H

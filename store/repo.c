@@ -659,9 +659,10 @@ mat_read(struct ost_repo *r, const struct oc_bid *id, int64_t *mrev,
 	key_rev(k, id, *mrev);
 	e = ost_rdb_get_fn(r->db, OST_CF_MAT, k, sizeof(k), mat_get_fn, &g,
 	    &found);
-	if (e == O_ECORRUPT && !found) /* a bad checksum: name the block */
-		e = corrupt(OST_CF_MAT, id, *mrev,
-		    "checksum mismatch (the stored bytes changed)");
+	/* our record checksum or RocksDB's own corruption status: name the
+	 * block, keep the cause */
+	if (e == O_ECORRUPT && !found)
+		e = corrupt(OST_CF_MAT, id, *mrev, "%s", o_err_detail());
 	if (e == O_OK && !found)
 		*mrev = 0;
 	return e;

@@ -73,7 +73,9 @@ node_up(int i, const char *certs_dir, const char *name)
 	nc.njoin           = i > 0 ? 1 : 0;
 	nc.certs_dir       = certs_dir;
 	nc.insecure        = certs_dir == NULL;
-	nc.timeout_ms      = 1500;
+	/* calls time out after 3 s: a CI machine running other suites can
+	 * stall a synced write for over a second */
+	nc.timeout_ms      = 3000;
 	nc.replica.tx      = ost_local_transactor(t->repo);
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
@@ -142,6 +144,19 @@ wait_up(int i, size_t want)
 	} while (++tries < 300);
 	cr_assert_fail("n%d reaches %zu of %zu members, want %zu", i, up, nm,
 	    want);
+}
+
+/* Wait until each of nodes 0..n-1 reaches all n: a test that reads or
+ * writes through any of them needs their placement and connections
+ * complete (waiting for node 0 alone let a repair through node 1 miss
+ * node 2). */
+static void
+wait_all(int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		wait_up(i, (size_t) n);
 }
 
 /* The header and tail log block of diary id are the same, at the same
@@ -253,7 +268,7 @@ Test(node, three_nodes_share_a_diary, .init = setup, .fini = teardown)
 			if (nm == 3 && up == 3)
 				break;
 			o_sleep_ms(100);
-		} while (++tries < 50);
+		} while (++tries < 150);
 		cr_assert_eq(nm, 3, "n%d knows %zu members", i, nm);
 		cr_assert_eq(up, 3, "n%d reaches %zu members", i, up);
 	}
@@ -292,7 +307,7 @@ Test(node, a_majority_commits_a_minority_fails_and_recovers,
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_up(0, 3);
+	wait_all(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
 	append_n(c, "x", 0, 2);
@@ -413,6 +428,7 @@ Test(node, tls_cluster_and_a_foreign_ca, .init = setup, .fini = teardown)
 	cr_assert_eq(otr_pki_node_add(other, "n3"), O_OK);
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, certs, NULL), O_OK, "%s", o_err_detail());
+	wait_all(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(1), &id, true, NULL, &c), O_OK);
 	append_n(c, "t", 0, 2);
@@ -602,7 +618,7 @@ three_nodes_and_x(struct oc_bid *x, struct oc_aid *a1)
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_up(0, 3);
+	wait_all(3);
 	oc_bid_random(x);
 	oc_aid_random(a1);
 	for (i = 0; i < 3; i++) {
@@ -780,7 +796,7 @@ Test(node, a_20_mib_transaction_commits, .init = setup,
 	memset(big, 'q', n);
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_up(0, 3);
+	wait_all(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
 	cr_assert_eq(oc_diary_append(c, big, n), O_OK, "%s", o_err_detail());
@@ -819,7 +835,7 @@ Test(node, status_needs_a_majority_and_commit_needs_a_pend, .init = setup,
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_up(0, 3);
+	wait_all(3);
 	oc_bid_random(&x);
 	oc_aid_random(&a1);
 	oc_aid_random(&a2);

@@ -552,6 +552,12 @@ Test(pki, the_guard_closes_unverified_pipes_and_logs_the_address,
 	anon = foreign_client(NULL, NULL);
 	c    = client_open();
 	nng_socket_set_ms(c, NNG_OPT_SENDTIMEO, REFUSED_WAIT_MS);
+	/* once the guard closed its pipe the dialer waits 30 s before it
+	 * dials again, instead of redialing every 100 ms: each redial is a
+	 * handshake the final nng_close could catch mid-way, and a test run
+	 * under CI load timed out (60 s) in this test */
+	nng_socket_set_ms(c, NNG_OPT_RECONNMINT, 30000);
+	nng_socket_set_ms(c, NNG_OPT_RECONNMAXT, 30000);
 	ok(otr_tls_dial(c, sv.url, anon, false, NNG_FLAG_NONBLOCK, NULL),
 	    "dial");
 	(void) nng_send(c, "evil", 5, 0);
