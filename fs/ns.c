@@ -1951,7 +1951,7 @@ diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c)
  * a write.  locked: i_mtx held by the caller.
  */
 static o_err
-diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
+diary_view_once(struct ofs_inode *in, struct oc_collection *c, bool locked,
     struct dread *r)
 {
 	o_err e;
@@ -1966,6 +1966,25 @@ diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
 		e         = oc_coll_read_queue(c, dread_fn, r);
 		pthread_mutex_unlock(&in->i_mtx);
 	}
+	return e;
+}
+
+/*
+ * O_ESTALE: a block was read at a held rev older than the history the
+ * store keeps (another mount committed many times since this mount last
+ * caught up); the collection has been brought up to date, so read again
+ * (dread_fn starts over; the index only grows and stays valid).
+ */
+static o_err
+diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
+    struct dread *r)
+{
+	o_err e;
+	int   tries = 0;
+
+	while ((e = diary_view_once(in, c, locked, r)) == O_ESTALE &&
+	    ++tries < 3)
+		;
 	return e;
 }
 
