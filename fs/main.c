@@ -683,14 +683,12 @@ static struct {
 static void *
 shutdown_watch(void *arg)
 {
-	struct timespec ts;
 	const char     *env = getenv("OPTIMFS_TEST_SHUTDOWN_MAX_S");
 	int             max = env != NULL && atoi(env) > 0 ? atoi(env)
 	                                                   : OFS_SHUTDOWN_MAX_S;
+	struct timespec ts  = o_abstime(CLOCK_REALTIME, (int64_t) max * 1000);
 
 	(void) arg;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += max;
 	pthread_mutex_lock(&shut.mtx);
 	while (!shut.done)
 		if (pthread_cond_timedwait(&shut.cv, &shut.mtx, &ts) ==

@@ -293,7 +293,7 @@ struct call {
 	nng_aio       *aio;
 	bool           open, recving;
 	bool           had_op; /* an op was given (op is moved when sent) */
-	int64_t        deadline; /* call_deadline */
+	int64_t        deadline; /* otr_call_deadline */
 	struct cwait  *w;        /* completion of aio (call_cb) */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
@@ -356,13 +356,7 @@ cwait_until(struct cwait *w, int64_t until)
 
 		if (left <= 0)
 			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = o_abstime(CLOCK_REALTIME, left);
 		pthread_cond_timedwait(&w->cv, &w->mtx, &ts);
 	}
 	done = w->done;
@@ -426,14 +420,8 @@ call_answer(struct call *c, const uint8_t *p, size_t len)
 		c->e = O_OK;
 }
 
-/*
- * A call's deadline: a request carrying blocks (pend, install) of more
- * than 64 KiB gets 1 ms more per 8 KiB, so that a large transaction is not
- * timed out by its size on a busy disk (a 20 MiB pend gets 2.5 s more).
- * A commit keeps its deadline: net_commit bounds it by the expiry.
- */
-static int64_t
-call_deadline(bool commit, size_t len, int64_t deadline)
+int64_t
+otr_call_deadline(bool commit, size_t len, int64_t deadline)
 {
 	if (len <= (64u << 10) || commit)
 		return deadline;
@@ -468,7 +456,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		t      = oc_map_text(&c->op, "t");
 		commit = t != NULL && strcmp(t, OTR_T_COMMIT) == 0;
 		otr_wire_request(&c->op, &b); /* takes c->op */
-		c->deadline = call_deadline(commit, b.len, deadline);
+		c->deadline = otr_call_deadline(commit, b.len, deadline);
 		left        = c->deadline - now_ms();
 		if (left <= 0) {
 			o_buf_fini(&b);
