@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/o_err.h"
 
@@ -28,6 +29,9 @@ void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
 int64_t  o_now_ms(void);
 uint64_t o_mono_ns(void);
 void     o_sleep_ms(int64_t ms);
+/* The time ms from now on clock clk, for pthread_cond_timedwait (the
+ * condition variable must use clk: CLOCK_REALTIME unless set otherwise). */
+struct timespec o_abstime(clockid_t clk, int64_t ms);
 
 /* Fill p with n cryptographically random bytes (OpenSSL RAND_bytes). */
 o_err o_random(void *p, size_t n);

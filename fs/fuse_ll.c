@@ -670,12 +670,7 @@ ctl_emit(void *arg, const char *line, size_t len)
 	    !atomic_load(&r->f->stopping)) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 200 * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		until = o_abstime(CLOCK_REALTIME, 200);
 		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
 	}
 	stop = r->cancelled || atomic_load(&r->f->stopping);
@@ -798,12 +793,7 @@ ctl_read(fuse_req_t req, struct ctl_req *r, size_t size)
 			err = EINTR;
 			break;
 		}
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 200 * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		until = o_abstime(CLOCK_REALTIME, 200);
 		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
 	}
 	pthread_mutex_unlock(&r->r_mtx);

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/o_util.h"
@@ -659,6 +660,78 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	return O_OK;
 }
 
+/*
+ * Shutdown watchdog.  Once the mount is gone (or serve got its signal)
+ * the daemon commits what is pending and closes; a step that never ends
+ * (a kernel notification that cannot complete, nng 1.5.2 closing a socket
+ * while a peer's TLS handshake is stuck) would leave it running forever
+ * with its data directory locked.  After OFS_SHUTDOWN_MAX_S it logs the
+ * step it is stuck in and exits: committed data is in the store, queued
+ * work in the journal, replayed at the next mount, as after a crash.
+ */
+#define OFS_SHUTDOWN_MAX_S 120
+
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	pthread_t       thr;
+	bool            running, done;
+	const char     *step; /* what shutdown is doing; mtx */
+	const char     *what; /* the mountpoint or node name */
+} shut = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *
+shutdown_watch(void *arg)
+{
+	const char     *env = getenv("OPTIMFS_TEST_SHUTDOWN_MAX_S");
+	int             max = env != NULL && atoi(env) > 0 ? atoi(env)
+	                                                   : OFS_SHUTDOWN_MAX_S;
+	struct timespec ts  = o_abstime(CLOCK_REALTIME, (int64_t) max * 1000);
+
+	(void) arg;
+	pthread_mutex_lock(&shut.mtx);
+	while (!shut.done)
+		if (pthread_cond_timedwait(&shut.cv, &shut.mtx, &ts) ==
+		        ETIMEDOUT &&
+		    !shut.done) {
+			o_log(O_LOG_ERROR,
+			    "pid %ld: shutdown of %s stuck for %d s while %s; "
+			    "exiting (what is not committed stays in the "
+			    "journal and is replayed at the next mount)",
+			    (long) getpid(), shut.what, max, shut.step);
+			_exit(OFS_EXIT_FAIL);
+		}
+	pthread_mutex_unlock(&shut.mtx);
+	return NULL;
+}
+
+/* Enter shutdown step `step` (the first call starts the watchdog). */
+static void
+shutdown_step(const char *what, const char *step)
+{
+	pthread_mutex_lock(&shut.mtx);
+	shut.step = step;
+	shut.what = what;
+	if (!shut.running &&
+	    pthread_create(&shut.thr, NULL, shutdown_watch, NULL) == 0)
+		shut.running = true;
+	pthread_mutex_unlock(&shut.mtx);
+}
+
+static void
+shutdown_done(void)
+{
+	bool join;
+
+	pthread_mutex_lock(&shut.mtx);
+	shut.done = true;
+	join      = shut.running;
+	pthread_cond_broadcast(&shut.cv);
+	pthread_mutex_unlock(&shut.mtx);
+	if (join)
+		pthread_join(shut.thr, NULL);
+}
+
 /* `optimfs serve`: a storage peer without a mount, until SIGINT/TERM. */
 static int
 serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
@@ -769,6 +842,8 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
+	shutdown_step(ma->mountpoint,
+	    "ending the FUSE session and committing pending changes");
 	cluster_set_fuse(&cl, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
@@ -780,12 +855,20 @@ out_close_ns:
 	(void) ofs_ns_close(ns);
 out_close_repo:
 	if (cl.node != NULL) {
+		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
+		    "stopping the cluster node (closing its nng sockets)");
 		otr_node_stop(cl.node); /* after the last commit went out */
 		cl.node = NULL;
 		nng_fini(); /* let nng reap the closed sockets before exit */
 	}
+	if (getenv("OPTIMFS_TEST_HANG_AT_EXIT") != NULL) { /* tests only */
+		shutdown_step(ma->mountpoint, "hanging (OPTIMFS_TEST_HANG_AT_EXIT)");
+		for (;;)
+			pause();
+	}
 	ost_journal_close(journal);
 	ost_repo_close(repo);
+	shutdown_done();
 out:
 	return rc;
 }

@@ -2298,16 +2298,9 @@ committer_main(void *arg)
 
 	lock_ns(ns);
 	while (!ns->stop) {
-		struct timespec ts;
-		int64_t         ms = ns->opts.commit_interval_ms;
+		struct timespec ts =
+		    o_abstime(CLOCK_MONOTONIC, ns->opts.commit_interval_ms);
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
 		pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
 		if (ns->stop)
 			break;

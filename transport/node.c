@@ -293,12 +293,109 @@ struct call {
 	nng_aio       *aio;
 	bool           open, recving;
 	bool           had_op; /* an op was given (op is moved when sent) */
-	int64_t        deadline; /* call_deadline */
+	int64_t        deadline; /* otr_call_deadline */
+	struct cwait  *w;        /* completion of aio (call_cb) */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
 	struct oc_val  ans; /* the answer map */
 	char           detail[200];
 };
+
+/*
+ * Completion of a call's aio, waited for with our own deadline: in a CI
+ * run a send on a req context never completed although its aio had a
+ * timeout (nng 1.5.2; the thread waited in nng_aio_wait for minutes and
+ * the FUSE request over it never got an answer).  Once abandoned (nng
+ * did not complete even after an abort), the callback frees this and the
+ * aio and context are left to nng (leaked, never touched again).
+ */
+struct cwait {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done, abandoned;
+};
+
+static void
+call_cb(void *arg)
+{
+	struct cwait *w = arg;
+
+	pthread_mutex_lock(&w->mtx);
+	if (w->abandoned) {
+		pthread_mutex_unlock(&w->mtx);
+		pthread_mutex_destroy(&w->mtx);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		return;
+	}
+	w->done = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+/* c->w when no callback can run any more (the aio freed or never made). */
+static void
+cwait_free(struct call *c)
+{
+	pthread_mutex_destroy(&c->w->mtx);
+	pthread_cond_destroy(&c->w->cv);
+	free(c->w);
+	c->w = NULL;
+}
+
+/* Wait until the aio completed or until (ms, now_ms's clock). */
+static bool
+cwait_until(struct cwait *w, int64_t until)
+{
+	bool done;
+
+	pthread_mutex_lock(&w->mtx);
+	while (!w->done) {
+		int64_t         left = until - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		ts = o_abstime(CLOCK_REALTIME, left);
+		pthread_cond_timedwait(&w->cv, &w->mtx, &ts);
+	}
+	done = w->done;
+	pthread_mutex_unlock(&w->mtx);
+	return done;
+}
+
+/*
+ * Wait for call c's aio: until its deadline (plus a second for nng's own
+ * timeout to fire), then abort it and wait a second more.  false: nng
+ * still did not complete it; the call is abandoned (c->w belongs to the
+ * callback now) and failed.
+ */
+static bool
+call_wait(struct call *c)
+{
+	bool gone;
+
+	if (cwait_until(c->w, c->deadline + 1000))
+		return true;
+	nng_aio_abort(c->aio, NNG_ETIMEDOUT);
+	if (cwait_until(c->w, now_ms() + 1000))
+		return true;
+	pthread_mutex_lock(&c->w->mtx);
+	gone = !c->w->done;
+	if (gone)
+		c->w->abandoned = true;
+	pthread_mutex_unlock(&c->w->mtx);
+	if (!gone)
+		return true;
+	o_log(O_LOG_WARN,
+	    "member %s (%s): nng did not complete a request past its "
+	    "deadline, even aborted; abandoned",
+	    c->m->name, c->m->url);
+	c->w    = NULL;
+	c->aio  = NULL;
+	c->open = false;
+	return false;
+}
 
 static void
 call_fail(struct call *c, o_err e, const char *why)
@@ -323,14 +420,8 @@ call_answer(struct call *c, const uint8_t *p, size_t len)
 		c->e = O_OK;
 }
 
-/*
- * A call's deadline: a request carrying blocks (pend, install) of more
- * than 64 KiB gets 1 ms more per 8 KiB, so that a large transaction is not
- * timed out by its size on a busy disk (a 20 MiB pend gets 2.5 s more).
- * A commit keeps its deadline: net_commit bounds it by the expiry.
- */
-static int64_t
-call_deadline(bool commit, size_t len, int64_t deadline)
+int64_t
+otr_call_deadline(bool commit, size_t len, int64_t deadline)
 {
 	if (len <= (64u << 10) || commit)
 		return deadline;
@@ -365,7 +456,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		t      = oc_map_text(&c->op, "t");
 		commit = t != NULL && strcmp(t, OTR_T_COMMIT) == 0;
 		otr_wire_request(&c->op, &b); /* takes c->op */
-		c->deadline = call_deadline(commit, b.len, deadline);
+		c->deadline = otr_call_deadline(commit, b.len, deadline);
 		left        = c->deadline - now_ms();
 		if (left <= 0) {
 			o_buf_fini(&b);
@@ -385,13 +476,17 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			    c->m->name, why);
 			continue;
 		}
-		msg = NULL;
+		msg  = NULL;
+		c->w = o_calloc(1, sizeof(*c->w));
+		pthread_mutex_init(&c->w->mtx, NULL);
+		pthread_cond_init(&c->w->cv, NULL);
 		if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
 		    (rv = nng_msg_append(msg, b.data, b.len)) != 0 ||
-		    (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0) {
+		    (rv = nng_aio_alloc(&c->aio, call_cb, c->w)) != 0) {
 			o_buf_fini(&b);
 			if (msg != NULL)
 				nng_msg_free(msg);
+			cwait_free(c);
 			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
 			continue;
 		}
@@ -399,6 +494,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		if ((rv = nng_ctx_open(&c->ctx, c->m->req)) != 0) {
 			nng_msg_free(msg);
 			nng_aio_free(c->aio);
+			cwait_free(c);
 			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
 			continue;
 		}
@@ -426,13 +522,17 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 
 		if (!c->open)
 			continue;
-		nng_aio_wait(c->aio);
+		if (!call_wait(c)) {
+			call_fail(c, O_ETIMEDOUT, "the send never completed");
+			continue;
+		}
 		if ((rv = nng_aio_result(c->aio)) != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
 			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
 			continue;
 		}
-		c->recving = true;
+		c->recving  = true;
+		c->w->done  = false; /* no operation on the aio now */
 		nng_aio_set_timeout(c->aio,
 		    (nng_duration) O_MAX(c->deadline - now_ms(), 1));
 		nng_ctx_recv(c->ctx, c->aio);
@@ -443,8 +543,13 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 
 		if (!c->open)
 			continue;
+		if (c->recving && !call_wait(c)) {
+			call_fail(c, O_ETIMEDOUT, "no answer, and nng did not "
+			                          "time the request out");
+			c->recving = false;
+			continue;
+		}
 		if (c->recving) {
-			nng_aio_wait(c->aio);
 			if ((rv = nng_aio_result(c->aio)) != 0) {
 				call_fail(c, otr_err_from_nng(rv),
 				    nng_strerror(rv));
@@ -456,7 +561,8 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			}
 		}
 		nng_ctx_close(c->ctx);
-		nng_aio_free(c->aio);
+		nng_aio_free(c->aio); /* stops it: call_cb has returned */
+		cwait_free(c);
 		c->open    = false;
 		c->recving = false;
 	}

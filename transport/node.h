@@ -55,5 +55,13 @@ void otr_node_publish(struct otr_node *n, const struct oc_bid *col,
 void otr_node_status(struct otr_node *n, struct o_buf *out);
 /* Number of members (this node included) and how many are connected. */
 void otr_node_counts(struct otr_node *n, size_t *members, size_t *up);
+/*
+ * The deadline of one request of len bytes to a peer, given the
+ * operation's: a pend or install carrying more than 64 KiB gets 1 ms more
+ * per 8 KiB, so a large transaction is not timed out by its size on a busy
+ * disk (20 MiB: 2.5 s more); a commit (commit) keeps the operation's,
+ * which net_commit bounds by the pendings' expiry.
+ */
+int64_t otr_call_deadline(bool commit, size_t len, int64_t deadline);
 
 #endif /* OTR_NODE_H */

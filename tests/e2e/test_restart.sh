@@ -27,6 +27,20 @@ expect_eq "diary after SIGTERM" line "$(cat "$MNT/d/log")"
 "$OPTIMFS_BIN" verify "$MNT/d/log" | grep -q OK || fail "verify d/log"
 e2e_umount
 
+step "a shutdown that hangs ends at the watchdog; nothing is lost"
+OPTIMFS_TEST_HANG_AT_EXIT=1 OPTIMFS_TEST_SHUTDOWN_MAX_S=2 e2e_mount
+echo after-hang >"$MNT/d/h"
+"$OPTIMFS_BIN" umount "$MNT" || fail "optimfs umount of a hanging daemon"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+expect_eq "exit status of a daemon stopped by the watchdog" 1 "$rc"
+grep -q "stuck for 2 s while hanging" "$TMP/daemon.log" ||
+	fail "no log line names the stuck shutdown step"
+e2e_mount
+expect_eq "file written before the hang" after-hang "$(cat "$MNT/d/h")"
+e2e_umount
+
 # check_writers FILE PREFIX LINE-RE ACK WHAT: every line of FILE matches
 # LINE-RE (none torn); for writers A and B, the numbers of their lines
 # (PREFIX then the writer's letter) hold every number of $TMP/ACK.ID in

@@ -862,3 +862,14 @@ Test(node, status_needs_a_majority_and_commit_needs_a_pend, .init = setup,
 	    o_err_detail());
 	oc_txres_fini(&res);
 }
+
+/* A large pend or install gets time for its size; a small request and any
+ * commit (bounded by the pendings' expiry) do not. */
+Test(node, large_requests_get_time_for_their_size)
+{
+	cr_assert_eq(otr_call_deadline(false, 100, 5000), 5000);
+	cr_assert_eq(otr_call_deadline(false, 64u << 10, 5000), 5000);
+	cr_assert_eq(otr_call_deadline(false, 20u << 20, 5000), 5000 + 2560);
+	cr_assert_eq(otr_call_deadline(true, 20u << 20, 5000), 5000,
+	    "a commit's deadline must not move past its expiry bound");
+}
