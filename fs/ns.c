@@ -3654,7 +3654,7 @@ ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
 		return o_buf_append(out, num, strlen(num));
 	case OX_TAILHASH:
 		t.col = &oc->id;
-		if ((e = oc_coll_read(oc->c, tailhash_fn, &t)) != O_OK)
+		if ((e = oc_coll_read_again(oc->c, tailhash_fn, &t)) != O_OK)
 			return e;
 		o_hex(t.h, sizeof(t.h), hex);
 		return o_buf_append(out, hex, 64);
@@ -3953,7 +3953,7 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 		cn.from = from;
 		/* the names are a refinement: without them the directory */
 		if (to - from > OFS_CHANGED_REVS ||
-		    oc_coll_read(oc->c, chg_names_fn, &cn) != O_OK)
+		    oc_coll_read_again(oc->c, chg_names_fn, &cn) != O_OK)
 			cn.over = true;
 	}
 	lock_ns(ns);

@@ -2609,3 +2609,50 @@ Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
 	free(w);
 	free(r);
 }
+
+/* A mount that lags far behind another (which committed more often than
+ * the store keeps history for, since this one last caught up) reads its
+ * held view of a diary and of a file: the store no longer has those revisions
+ * (O_ESTALE below the collection), the collection catches up and the
+ * read goes on from the latest state; it never fails (it was EIO). */
+Test(ns, shared_lagging_diary_reader_catches_up, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns        *nb;
+	struct ost_repo_stats st;
+	struct xm             x;
+	char                  buf[64];
+	size_t                got;
+	int                   i;
+
+	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
+		.fresh_ms = 600000, .caches_max = 1 };
+
+	/* caches_max 1: nb's committer drops its block caches every 200 ms,
+	 * so its reads go to the store (as after a drop under load) */
+	ok(ofs_ns_open(env.tx, &o, &nb), "open peer namespace");
+	xm_setup(&x, nb);
+	for (i = 0; i < 80; i++) {
+		append_(env.ns, x.l, "more\n");
+		ok(ofs_flush(env.ns, x.l, 0, true), "flush log");
+		write_(env.ns, x.f, 0, i % 2 ? "v3" : "v2");
+		ok(ofs_flush(env.ns, x.f, 0, true), "flush f");
+	}
+	ost_repo_stats(env.repo, &st);
+	cr_assert_gt(st.pruned, 0, "nothing was pruned: the test shows nothing");
+	o_sleep_ms(1000);
+	/* nb's view is 80 revisions old: no open, no refresh */
+	ok(ofs_read(nb, x.bl, 0, 3, buf, &got), "read at the old view");
+	cr_assert_eq(got, 3);
+	cr_assert(memcmp(buf, "l1\n", 3) == 0);
+	/* the same for a file's directory */
+	ok(ofs_read(nb, x.bf, 0, 2, buf, &got), "read f at the old view");
+	cr_assert_eq(got, 2);
+	cr_assert_eq(open_size(nb, x.bf), 2);
+	expect_contents(nb, x.bf, "v3");
+	cr_assert_eq(open_size(nb, x.bl), 3 + 5 * 80);
+	ok(ofs_read(nb, x.bl, 3 + 5 * 79, 5, buf, &got), "read the last line");
+	cr_assert_eq(got, 5);
+	cr_assert(memcmp(buf, "more\n", 5) == 0);
+	ok(ofs_ns_close(nb), "close b");
+}
