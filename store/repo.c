@@ -79,6 +79,7 @@
 enum {
 	COMMIT_PROMOTE = 1, /* read-driven promotion: ignore expiry */
 	COMMIT_OVER    = 2, /* replace the same revision by another action */
+	COMMIT_INSTALL = 4, /* a repair: the revisions below are unknown here */
 };
 
 /* A pending record of a block, as mirrored in its cache entry. */
@@ -1555,7 +1556,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	m.rev    = rev;
 	m.aid    = *aid;
 	m.nsince = ent->has_latest ? ent->nsince + 1 : 0;
-	mat      = !ent->has_latest || !np || (flags & COMMIT_OVER) ||
+	mat      = !ent->has_latest || !np ||
+	    (flags & (COMMIT_OVER | COMMIT_INSTALL)) ||
 	    m.nsince >= (int64_t) r->opts.mat_interval;
 	if (mat) {
 		m.mat_rev = rev;
@@ -1574,7 +1576,13 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	m.low = ent->has_latest ? ent->low : 0;
 	if (mat && ent->has_latest && !(flags & COMMIT_OVER) &&
 	    !ent_unflushed(r, ent)) {
-		int64_t  to = np ? ent->mat_rev : rev;
+		/* an install (a repair) may jump over revisions this
+		 * replica never saw: it keeps nothing below itself (it is
+		 * materialised, above), so a read pinned inside the jump is
+		 * O_ESTALE, never older content or "absent" */
+		int64_t  to = (flags & COMMIT_INSTALL) ? rev
+		             : np                       ? ent->mat_rev
+		                                        : rev;
 		uint64_t n  = 0;
 
 		if (to > m.low) {
@@ -1589,6 +1597,10 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 			}
 		}
 	}
+	/* a block new here, or pruning deferred: still nothing readable
+	 * below an install (records left below low are never read) */
+	if ((flags & COMMIT_INSTALL) && !(flags & COMMIT_OVER) && m.low < rev)
+		m.low = rev;
 	key_rev(k, id, rev);
 	v   = oc_map();
 	tfv = oc_tf_to_val(&pi.tf);
@@ -2440,7 +2452,7 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		return e;
 	oc_txres_init(&tr);
 	e = repo_commit(r, aid, rev, id, 1,
-	    COMMIT_PROMOTE | (over ? COMMIT_OVER : 0), &tr);
+	    COMMIT_PROMOTE | COMMIT_INSTALL | (over ? COMMIT_OVER : 0), &tr);
 	oc_txres_fini(&tr);
 	if (over && e == O_OK)
 		o_log(O_LOG_INFO,

@@ -2178,7 +2178,7 @@ Test(repo, gc_deleted_block_keeps_meta_and_tombstone)
 	ctx.rev = 20; /* it existed then: never "absent" */
 	g       = get1(1, &ctx);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
-	cr_expect_eq(g.cause, O_ESTALE);
+	cr_expect_eq(g.cause, O_ESTALE, "cause %s: %s", o_errname(g.cause), g.reason);
 	oc_get_res_fini(&g);
 	cr_expect_eq(status1(21, 21, 1), OC_ST_COMMITTED);
 }
@@ -2259,5 +2259,46 @@ Test(repo, gc_meta_low_out_of_range_is_corrupt)
 	g = get1(1, NULL);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
 	cr_expect_eq(g.cause, O_ECORRUPT, "%s", g.reason);
+	oc_get_res_fini(&g);
+}
+
+/* repo.h: every committed revision in [low, rev] has its rev record.  An
+ * install (a repair) may jump over revisions this replica never saw, so
+ * it raises low: a read pinned inside the jump is O_ESTALE, never older
+ * content or "absent" (found by review: it answered v=100 and absent). */
+Test(repo, gc_install_over_a_gap_raises_low)
+{
+	struct oc_bid     id = bid(1), id2 = bid(2);
+	struct oc_aid     a9 = aid(900);
+	struct oc_val     b;
+	struct oc_actx    ctx;
+	struct oc_get_res g;
+	bool              done;
+	int               rev;
+
+	ins1(1, 1, 1, 1);
+	for (rev = 2; rev <= 10; rev++)
+		set1(rev, rev, 1, rev * 10);
+	b = leaf(1, 400);
+	cr_assert_eq(ost_repo_install(R, &id, 40, &a9, &b, false, &done), O_OK);
+	cr_assert(done);
+	oc_val_fini(&b);
+	b = leaf(2, 77);
+	cr_assert_eq(ost_repo_install(R, &id2, 40, &a9, &b, false, &done), O_OK);
+	oc_val_fini(&b);
+	oc_actx_init(&ctx);
+	ctx.rev = 20;
+	g = get1(1, &ctx);
+	cr_expect_eq(g.state, OC_GET_UNKNOWN, "block 1 at 20: state %d mat_rev %lld",
+	    g.state, (long long) g.mat_rev);
+	cr_expect_eq(g.cause, O_ESTALE, "cause %s: %s", o_errname(g.cause), g.reason);
+	oc_get_res_fini(&g);
+	g = get1(2, &ctx);
+	cr_expect_eq(g.state, OC_GET_UNKNOWN, "block 2 at 20: state %d", g.state);
+	cr_expect_eq(g.cause, O_ESTALE, "cause %s: %s", o_errname(g.cause), g.reason);
+	oc_get_res_fini(&g);
+	ctx.rev = 40; /* at the installed revision: the block */
+	g = get1(1, &ctx);
+	cr_expect_eq(g.state, OC_GET_BLOCK);
 	oc_get_res_fini(&g);
 }
