@@ -56,6 +56,7 @@ struct oc_collection {
 	pthread_mutex_t            c_mtx;  /* guards everything below */
 	struct oc_transactor      *tx;
 	struct oc_bid              id;
+	struct oc_aid              who; /* this writer, for replicas' claims */
 	const struct oc_coll_type *type;
 	struct oc_sync_opts        opts;
 	struct oc_actx             ctx; /* held context; rev monotonic */
@@ -435,6 +436,7 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	c->tx   = tx;
 	c->id   = *id;
 	c->type = type;
+	oc_aid_random(&c->who);
 	c->opts.max_attempts    = 10;
 	c->opts.base_backoff_ms = 2;
 	c->opts.max_backoff_ms  = 500;
@@ -1183,12 +1185,15 @@ try_fini(struct sync_try *t)
 	t->built = false;
 }
 
-/* No latch held.  Pend the attempt; t->e gets the result. */
+/* No latch held.  Pend the attempt of a sync that began at since (ms);
+ * t->e gets the result. */
 static o_err
-try_pend(struct oc_collection *c, struct sync_try *t)
+try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
 	struct oc_txres res;
 
+	t->preq.who       = c->who;
+	t->preq.waited_ms = O_MAX(o_now_ms() - since, 0);
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
 	oc_txres_fini(&res);
@@ -1330,15 +1335,16 @@ oc_coll_sync(struct oc_collection *c)
 {
 	struct retry_state rs = { 0 };
 	uint64_t           target;
-	int64_t            deadline = 0, ms;
+	int64_t            deadline = 0, ms, since;
 	o_err              e = O_OK;
 	char               s[OC_BID_STRLEN];
 
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
 	target = c->seq_acted;
+	since  = o_now_ms();
 	if (c->opts.deadline_ms > 0)
-		deadline = o_now_ms() + c->opts.deadline_ms;
+		deadline = since + c->opts.deadline_ms;
 	while (sync_needed(c, target)) {
 		struct sync_try t;
 		struct oc_aid   aid;
@@ -1355,7 +1361,7 @@ oc_coll_sync(struct oc_collection *c)
 		if ((e = try_build(c, &aid, NULL, 0, &t)) != O_OK)
 			break;
 		pthread_mutex_unlock(&c->c_mtx);
-		if ((e = try_pend(c, &t)) == O_OK)
+		if ((e = try_pend(c, &t, since)) == O_OK)
 			e = try_commit(c, &t);
 		try_cancel(c, &t);
 		pthread_mutex_lock(&c->c_mtx);
@@ -1412,7 +1418,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	uint64_t              *target;
 	size_t                *ai;
 	struct retry_state     rs = { 0 };
-	int64_t                deadline = 0;
+	int64_t                deadline = 0, since;
 	size_t                 ng = 0, i, k, na;
 	bool                   dec = false;
 	o_err                  e  = O_OK;
@@ -1437,8 +1443,9 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	group_lock(g, ng, true);
 	for (i = 0; i < ng; i++)
 		target[i] = g[i]->seq_acted;
+	since = o_now_ms();
 	if (g[0]->opts.deadline_ms > 0)
-		deadline = o_now_ms() + g[0]->opts.deadline_ms;
+		deadline = since + g[0]->opts.deadline_ms;
 	for (;;) {
 		struct oc_aid aid;
 		size_t        built = 0;
@@ -1479,7 +1486,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		group_lock(g, ng, false);
 		/* pend everything; then the first critical block decides */
 		for (k = 0; k < na && e == O_OK; k++)
-			e = try_pend(g[ai[k]], &t[k]);
+			e = try_pend(g[ai[k]], &t[k], since);
 		if (e == O_OK && (e = try_commit(g[ai[0]], &t[0])) == O_OK) {
 			dec = true;
 			for (k = 1; k < na; k++)

@@ -102,6 +102,14 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 		oc_tfs_fini(&tfs);
 		return bad(o_err_set(O_EBADMSG, "field tfs: not a transform set"));
 	}
+	/* optional: the writer and how long it has waited (claims) */
+	if ((oc_map_get(op, "who") != NULL &&
+	        (e = otr_get_aid(op, "who", &req.who)) != O_OK) ||
+	    (oc_map_get(op, "wait") != NULL &&
+	        (e = otr_get_int(op, "wait", &req.waited_ms)) != O_OK)) {
+		oc_tfs_fini(&tfs);
+		return bad(e);
+	}
 	req.tfs    = &tfs;
 	req.policy = (uint8_t) pol;
 	oc_txres_init(&res);
