@@ -1185,7 +1185,15 @@ try_fini(struct sync_try *t)
 	t->built = false;
 }
 
-/* No latch held.  Pend the attempt of a sync that began at since (ms);
+/* Monotonic milliseconds: how long a sync has tried (claims). */
+static int64_t
+mono_ms(void)
+{
+	return (int64_t) (o_mono_ns() / 1000000);
+}
+
+/* No latch held.  Pend the attempt of a sync that began at since (ms,
+ * mono_ms);
  * t->e gets the result. */
 static o_err
 try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
@@ -1193,7 +1201,7 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 	struct oc_txres res;
 
 	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(o_now_ms() - since, 0);
+	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
 	oc_txres_fini(&res);
@@ -1342,9 +1350,9 @@ oc_coll_sync(struct oc_collection *c)
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
 	target = c->seq_acted;
-	since  = o_now_ms();
+	since  = mono_ms();
 	if (c->opts.deadline_ms > 0)
-		deadline = since + c->opts.deadline_ms;
+		deadline = o_now_ms() + c->opts.deadline_ms;
 	while (sync_needed(c, target)) {
 		struct sync_try t;
 		struct oc_aid   aid;
@@ -1443,9 +1451,9 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	group_lock(g, ng, true);
 	for (i = 0; i < ng; i++)
 		target[i] = g[i]->seq_acted;
-	since = o_now_ms();
+	since = mono_ms();
 	if (g[0]->opts.deadline_ms > 0)
-		deadline = since + g[0]->opts.deadline_ms;
+		deadline = o_now_ms() + g[0]->opts.deadline_ms;
 	for (;;) {
 		struct oc_aid aid;
 		size_t        built = 0;

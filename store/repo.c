@@ -1707,14 +1707,16 @@ out_free:
  * Claims: fairness between writers of one block (PROTOCOL.md §4a).  A
  * writer that keeps losing to one that commits without pause (and so
  * always holds the newer state) would otherwise wait out its deadline: a
- * writer refused after trying for CLAIM_AFTER_MS claims the block, and
+ * writer refused after trying for CLAIM_AFTER_MS claims the blocks that
+ * refused it (stale there, or a live rival pending), and
  * for CLAIM_TTL_MS (renewed by each refusal) pends of writers that
  * started later are refused as if the claimant held a pending.  The
  * oldest writer wins a claim, so two claimants cannot hold each other
  * off.  Claims live in the cache entry only: losing one costs fairness,
  * never safety, as a claim only ever refuses.
  */
-enum { CLAIM_AFTER_MS = 20, CLAIM_TTL_MS = 250 };
+/* the lapse outlasts the longest backoff between retries (500 ms) */
+enum { CLAIM_AFTER_MS = 20, CLAIM_TTL_MS = 750 };
 
 /* When the writer of req started, on this replica's clock. */
 static int64_t
@@ -1762,6 +1764,7 @@ ost_repo_pend(
 	struct oc_bid       *ids  = NULL;
 	struct o_buf        *vals = NULL;
 	struct ost_ent     **ents = NULL;
+	bool                *hit  = NULL; /* block i refused this pend */
 	struct lockset       ls;
 	struct ost_wb        wb, *wbp = &wb;
 	struct oc_txres      lr;
@@ -1784,6 +1787,7 @@ ost_repo_pend(
 	tfs  = req->tfs;
 	n    = tfs->n;
 	ents = o_calloc(n, sizeof(*ents));
+	hit  = o_calloc(n, sizeof(*hit));
 	now  = repo_now(r);
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
 	ids  = o_malloc(n * sizeof(*ids));
@@ -1844,6 +1848,7 @@ retry:
 
 			e = collect_missing(r, &ids[i], from, ent->rev, &lr);
 			oc_txres_stale_at(&lr, &ids[i], ent->rev);
+			hit[i] = true;
 			if (e == O_OK && why[0] == '\0')
 				snprintf(why, sizeof(why),
 				    "block %s already holds rev %" PRId64
@@ -1855,6 +1860,7 @@ retry:
 	if (wait != 0 && e == O_OK) {
 		oc_txres_fini(&lr);
 		oc_txres_init(&lr);
+		memset(hit, 0, n * sizeof(*hit));
 		why[0] = '\0';
 		lockset_drop(r, &ls);
 		gc_wait_seq(r, wait);
@@ -1887,6 +1893,7 @@ retry:
 				continue;
 			}
 			j++;
+			hit[i] = true;
 			if (req->policy == OC_POLICY_RETURN &&
 			    (e = pend_read(
 			         r, &ids[i], &pa, true, &pi, &found)) != O_OK)
@@ -1917,8 +1924,10 @@ retry:
 			    bstr(&ids[i], s), ents[i]->cl_until - now,
 			    now - ents[i]->cl_since);
 		}
+	/* claim only the blocks that refused (stale, or a live rival) */
 	for (i = 0; i < n; i++)
-		claim_note(ents[i], req, now, e == O_OK);
+		if (e == O_OK || hit[i])
+			claim_note(ents[i], req, now, e == O_OK);
 	if (e == O_OK) {
 		for (i = 0; i < n; i++) {
 			uint8_t k[KEY_PEND_LEN];
@@ -1955,6 +1964,7 @@ out_free:
 	free(vals);
 	free(ids);
 	free(ents);
+	free(hit);
 	ost_wb_fini(&wb);
 	oc_txres_fini(&lr);
 	return e;

@@ -145,7 +145,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
  * in a CI run a member killed minutes before still counted one pipe (no
  * TCP connection left; nng 1.5.2 had not delivered, or had reordered,
  * its REM_POST), and every call to it waited out its deadline.  So each
- * announced pipe is checked with nng, which no longer finds a closed one.
+ * announced pipe is checked with nng, which no longer finds a pipe once
+ * it has reaped it.
  */
 static bool
 member_up(struct member *m)

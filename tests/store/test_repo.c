@@ -543,7 +543,7 @@ Test(repo, d60_pend_stale_missing_and_stale_at)
 /* pend action a at rev on block 1 as writer w (0: anonymous) that has
  * been trying for waited ms */
 static o_err
-pend_w(int a, int64_t rev, int w, int64_t waited)
+pend_wb(int a, int64_t rev, int w, int64_t waited, int b1, int b2)
 {
 	struct oc_pend_req req;
 	struct oc_txres    res;
@@ -551,7 +551,10 @@ pend_w(int a, int64_t rev, int w, int64_t waited)
 	o_err              e;
 
 	oc_tfs_init(&t);
-	t_set(&t, 1, a);
+	if (b1 > 0)
+		t_set(&t, b1, a);
+	if (b2 > 0)
+		t_set(&t, b2, a);
 	memset(&req, 0, sizeof(req));
 	req.aid    = aid(a);
 	req.rev    = rev;
@@ -565,6 +568,12 @@ pend_w(int a, int64_t rev, int w, int64_t waited)
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 	return e;
+}
+
+static o_err
+pend_w(int a, int64_t rev, int w, int64_t waited)
+{
+	return pend_wb(a, rev, w, waited, 1, 0);
 }
 
 static void
@@ -594,8 +603,8 @@ Test(repo, claims_hold_off_younger_writers_for_a_while)
 	cr_assert(strstr(o_err_detail(), "claimed") != NULL, "%s",
 	    o_err_detail());
 	cr_assert_eq(pend_w(14, 3, 0, 0), O_EPENDING, "an anonymous writer got in");
-	/* an older writer (trying for 500 ms) is not held off, and takes
-	 * the claim over: writer 1 is held off now */
+	/* an older writer (trying for 500 ms) is not held off; accepted,
+	 * it leaves writer 1's claim in place */
 	cr_assert_eq(pend_w(15, 3, 3, 500), O_OK, "%s", o_err_detail());
 	cancel_w(15);
 	/* accepted without being refused: writer 1's claim stands */
@@ -612,6 +621,15 @@ Test(repo, claims_hold_off_younger_writers_for_a_while)
 	cr_assert_eq(pend_w(20, 3, 2, 0), O_EPENDING);
 	__atomic_add_fetch(&fake_now, 1000, __ATOMIC_SEQ_CST);
 	cr_assert_eq(pend_w(21, 3, 2, 0), O_OK, "%s", o_err_detail());
+	cancel_w(21);
+
+	/* only the blocks that refused are claimed: block 2 (rev 1) was
+	 * not stale at rev 2, block 1 (rev 2) was */
+	ins1(3, 1, 2, 0);
+	cr_assert_eq(pend_wb(22, 2, 1, 100, 1, 2), O_ESTALE);
+	cr_assert_eq(pend_wb(23, 2, 2, 0, 2, 0), O_OK,
+	    "block 2 did not refuse, yet is claimed: %s", o_err_detail());
+	cr_assert_eq(pend_wb(24, 4, 2, 0, 1, 0), O_EPENDING, "block 1 refused");
 }
 
 Test(repo, d60_pend_insert_collision_is_stale)
