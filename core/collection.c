@@ -1192,9 +1192,8 @@ mono_ms(void)
 	return (int64_t) (o_mono_ns() / 1000000);
 }
 
-/* No latch held.  Pend the attempt of a sync that began at since (ms,
- * mono_ms);
- * t->e gets the result. */
+/* No latch held.  Pend the attempt of a sync that began at since
+ * (mono_ms); t->e gets the result. */
 static o_err
 try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
@@ -1318,7 +1317,8 @@ retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
 		if (now - rs->pend_since > c->opts.pending_wait_ms)
 			return o_err_set(O_ERETRIES,
 			    "collection %s: rev %lld held by another action's "
-			    "pending for %lld ms",
+			    "pending (or claimed by a writer trying longer) "
+			    "for %lld ms",
 			    oc_bid_str(&c->id, s), (long long) rev,
 			    (long long) (now - rs->pend_since));
 		if (rs->pend_tries < 8)

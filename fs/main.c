@@ -478,7 +478,6 @@ write_pidfile(const struct mount_args *ma)
 	fclose(fp);
 }
 
-/* Daemon: stdio to /dev/null and the log file, cwd to /. */
 /* Remove the pid file if it is still this process's. */
 static void
 remove_pidfile(const struct mount_args *ma)
@@ -490,6 +489,7 @@ remove_pidfile(const struct mount_args *ma)
 		unlink(path);
 }
 
+/* Daemon: stdio to /dev/null and the log file, cwd to /. */
 static void
 detach_stdio(const struct mount_args *ma)
 {

@@ -1708,12 +1708,12 @@ out_free:
  * writer that keeps losing to one that commits without pause (and so
  * always holds the newer state) would otherwise wait out its deadline: a
  * writer refused after trying for CLAIM_AFTER_MS claims the blocks that
- * refused it (stale there, or a live rival pending), and
- * for CLAIM_TTL_MS (renewed by each refusal) pends of writers that
- * started later are refused as if the claimant held a pending.  The
- * oldest writer wins a claim, so two claimants cannot hold each other
- * off.  Claims live in the cache entry only: losing one costs fairness,
- * never safety, as a claim only ever refuses.
+ * refused it (stale there, or a live rival pending), and for
+ * CLAIM_TTL_MS (renewed by each refusal) pends of writers that started
+ * later are refused as if the claimant held a pending.  An older writer
+ * that is refused takes a claim over, so two claimants cannot hold each
+ * other off for long.  Claims live in the cache entry only: losing one
+ * costs fairness, never safety, as a claim only ever refuses.
  */
 /* the lapse outlasts the longest backoff between retries (500 ms) */
 enum { CLAIM_AFTER_MS = 20, CLAIM_TTL_MS = 750 };

@@ -32,7 +32,6 @@ enum {
 	NWORKERS     = 4,
 	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
 	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
-	DOWN_MS      = 1000,  /* skip a member this long after a failure */
 	NEXP         = 512,   /* remembered pend expiries */
 };
 
@@ -46,7 +45,6 @@ struct member {
 	pthread_mutex_t    pmtx;
 	nng_pipe           pipes[MAX_PIPES];
 	size_t             np;
-	_Atomic int64_t    down_until;
 	atomic_uint_fast64_t fails, calls;
 };
 
@@ -464,8 +462,6 @@ call_fail(struct call *c, o_err e, const char *why)
 	c->e = e;
 	snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
 	    c->m->name, c->m->url, why);
-	if (e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_ECLOSED)
-		atomic_store(&c->m->down_until, now_ms() + DOWN_MS);
 	atomic_fetch_add(&c->m->fails, 1);
 }
 
@@ -1835,7 +1831,8 @@ fail:
 		char keep[512];
 
 		snprintf(keep, sizeof(keep), "%s", o_err_detail());
-		n->started_threads = false;
+		n->started_threads   = false;
+		n->conf.on_stop_step = NULL; /* a failed start, no shutdown */
 		otr_node_stop(n);
 		return o_err_set(e, "%s", keep);
 	}

@@ -589,6 +589,39 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 	oc_map_set(&op, "rev", oc_int(1));
 	ask_op(s, op, O_EBADMSG, "field aid");
 
+	/* a pend whose writer fields (claims, PROTOCOL §4a) are bad: a
+	 * negative or huge wait, a writer that is no action id */
+	{
+		static const int64_t waits[2] = { -1, INT64_MAX };
+		int                  w;
+
+		for (w = 0; w < 3; w++) {
+			struct oc_aid a;
+			struct oc_tfs t;
+			struct oc_bid id;
+			struct oc_val blk;
+
+			oc_aid_random(&a);
+			oc_bid_random(&id);
+			oc_tfs_init(&t);
+			blk = oc_block_new(&id, OC_BT_CHUNK, &id);
+			oc_map_set(&blk, "data", oc_bytes("x", 1));
+			oc_tfs_insert(&t, blk);
+			op = oc_map();
+			oc_map_set(&op, "t", oc_text(OTR_T_PEND));
+			oc_map_set(&op, "aid", oc_aid_val(&a));
+			oc_map_set(&op, "rev", oc_int(1));
+			oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
+			oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
+			oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
+			oc_map_set(&op, "who",
+			    w < 2 ? oc_aid_val(&a) : oc_text("me"));
+			oc_map_set(&op, "wait", oc_int(w < 2 ? waits[w] : 10));
+			oc_tfs_fini(&t);
+			ask_op(s, op, O_EBADMSG, w < 2 ? "field wait" : "field who");
+		}
+	}
+
 	op = oc_map(); /* a get whose ids are not block ids */
 	oc_map_set(&op, "t", oc_text(OTR_T_GET));
 	{
