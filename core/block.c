@@ -41,6 +41,14 @@ oc_aid_eq(const struct oc_aid *a, const struct oc_aid *b)
 }
 
 bool
+oc_aid_is_zero(const struct oc_aid *a)
+{
+	static const struct oc_aid zero;
+
+	return oc_aid_eq(a, &zero);
+}
+
+bool
 oc_bid_is_zero(const struct oc_bid *a)
 {
 	static const struct oc_bid zero;

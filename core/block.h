@@ -55,6 +55,7 @@ int  oc_bid_cmp(const struct oc_bid *a, const struct oc_bid *b);
 bool oc_bid_eq(const struct oc_bid *a, const struct oc_bid *b);
 bool oc_aid_eq(const struct oc_aid *a, const struct oc_aid *b);
 bool oc_bid_is_zero(const struct oc_bid *a);
+bool oc_aid_is_zero(const struct oc_aid *a);
 /* base32 (RFC 4648 alphabet, lower case, no padding) for logs and paths */
 char *oc_bid_str(const struct oc_bid *id, char out[OC_BID_STRLEN]);
 char *oc_aid_str(const struct oc_aid *id, char out[OC_AID_STRLEN]);

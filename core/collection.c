@@ -63,6 +63,7 @@ struct oc_collection {
 	pthread_mutex_t            c_mtx;  /* guards everything below */
 	struct oc_transactor      *tx;
 	struct oc_bid              id;
+	struct oc_aid              who; /* this writer, for replicas' claims */
 	const struct oc_coll_type *type;
 	struct oc_sync_opts        opts;
 	struct oc_actx             ctx; /* held context; rev monotonic */
@@ -450,6 +451,7 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	c->tx   = tx;
 	c->id   = *id;
 	c->type = type;
+	oc_aid_random(&c->who);
 	c->opts.max_attempts    = 10;
 	c->opts.base_backoff_ms = 2;
 	c->opts.max_backoff_ms  = 500;
@@ -1214,12 +1216,22 @@ try_fini(struct sync_try *t)
 	t->built = false;
 }
 
-/* No latch held.  Pend the attempt; t->e gets the result. */
+/* Monotonic milliseconds: how long a sync has tried (claims). */
+static int64_t
+mono_ms(void)
+{
+	return (int64_t) (o_mono_ns() / 1000000);
+}
+
+/* No latch held.  Pend the attempt of a sync that began at since
+ * (mono_ms); t->e gets the result. */
 static o_err
-try_pend(struct oc_collection *c, struct sync_try *t)
+try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
 	struct oc_txres res;
 
+	t->preq.who       = c->who;
+	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
 	oc_txres_fini(&res);
@@ -1336,7 +1348,8 @@ retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
 		if (now - rs->pend_since > c->opts.pending_wait_ms)
 			return o_err_set(O_ERETRIES,
 			    "collection %s: rev %lld held by another action's "
-			    "pending for %lld ms",
+			    "pending (or claimed by a writer trying longer) "
+			    "for %lld ms",
 			    oc_bid_str(&c->id, s), (long long) rev,
 			    (long long) (now - rs->pend_since));
 		if (rs->pend_tries < 8)
@@ -1361,13 +1374,14 @@ oc_coll_sync(struct oc_collection *c)
 {
 	struct retry_state rs = { 0 };
 	uint64_t           target;
-	int64_t            deadline = 0, ms;
+	int64_t            deadline = 0, ms, since;
 	o_err              e = O_OK;
 	char               s[OC_BID_STRLEN];
 
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
 	target = c->seq_acted;
+	since  = mono_ms();
 	if (c->opts.deadline_ms > 0)
 		deadline = o_now_ms() + c->opts.deadline_ms;
 	while (sync_needed(c, target)) {
@@ -1385,7 +1399,7 @@ oc_coll_sync(struct oc_collection *c)
 		oc_aid_random(&aid);
 		if ((e = try_build(c, &aid, NULL, 0, &t)) == O_OK) {
 			pthread_mutex_unlock(&c->c_mtx);
-			if ((e = try_pend(c, &t)) == O_OK)
+			if ((e = try_pend(c, &t, since)) == O_OK)
 				e = try_commit(c, &t);
 			try_cancel(c, &t);
 			pthread_mutex_lock(&c->c_mtx);
@@ -1447,7 +1461,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	uint64_t              *target;
 	size_t                *ai;
 	struct retry_state     rs = { 0 };
-	int64_t                deadline = 0;
+	int64_t                deadline = 0, since;
 	size_t                 ng = 0, i, k, na;
 	bool                   dec = false;
 	o_err                  e  = O_OK;
@@ -1472,6 +1486,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	group_lock(g, ng, true);
 	for (i = 0; i < ng; i++)
 		target[i] = g[i]->seq_acted;
+	since = mono_ms();
 	if (g[0]->opts.deadline_ms > 0)
 		deadline = o_now_ms() + g[0]->opts.deadline_ms;
 	for (;;) {
@@ -1518,7 +1533,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		group_lock(g, ng, false);
 		/* pend everything; then the first critical block decides */
 		for (k = 0; k < na && e == O_OK; k++)
-			e = try_pend(g[ai[k]], &t[k]);
+			e = try_pend(g[ai[k]], &t[k], since);
 		if (e == O_OK && (e = try_commit(g[ai[0]], &t[0])) == O_OK) {
 			dec = true;
 			for (k = 1; k < na; k++)

@@ -78,6 +78,17 @@ struct oc_pend_req {
 	const struct oc_tfs *tfs;
 	uint8_t              policy;    /* enum oc_policy */
 	int64_t              expiry_ms; /* absolute wall clock; 0 = default */
+	/*
+	 * Fairness (docs/PROTOCOL.md §4a): the writer asking (random per
+	 * collection instance; zero: anonymous) and how long it has been
+	 * trying to commit this batch.  A replica that refuses a writer
+	 * which has waited long enough claims the blocks for it for a
+	 * moment: pends of writers that started later are refused
+	 * (O_EPENDING) until the claimant's pend arrives or the claim
+	 * lapses.  Only ever refuses; never decides anything.
+	 */
+	struct oc_aid        who;
+	int64_t              waited_ms;
 };
 
 struct oc_commit_req {

@@ -478,7 +478,6 @@ write_pidfile(const struct mount_args *ma)
 	fclose(fp);
 }
 
-/* Daemon: stdio to /dev/null and the log file, cwd to /. */
 /* Remove the pid file if it is still this process's. */
 static void
 remove_pidfile(const struct mount_args *ma)
@@ -490,6 +489,7 @@ remove_pidfile(const struct mount_args *ma)
 		unlink(path);
 }
 
+/* Daemon: stdio to /dev/null and the log file, cwd to /. */
 static void
 detach_stdio(const struct mount_args *ma)
 {
@@ -631,6 +631,8 @@ on_change(void *arg, const struct oc_bid *col, int64_t rev)
 	pthread_mutex_unlock(&cl->fmtx);
 }
 
+static void node_stop_step(void *arg, const char *step);
+
 static o_err
 cluster_start(const struct mount_args *ma, struct cluster *cl,
     struct oc_transactor **tx)
@@ -651,6 +653,8 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	nc.replica.arg     = cl->repo;
 	nc.on_change       = on_change;
 	nc.change_arg      = cl;
+	nc.on_stop_step    = node_stop_step;
+	nc.stop_arg        = (void *) (ma->serve ? ma->name : ma->mountpoint);
 	if ((e = otr_node_start(&nc, &cl->node)) != O_OK) {
 		fprintf(stderr, "optimfs %s: node %s at %s: %s\n", cmd_name,
 		    ma->name, ma->listen, o_err_detail());
@@ -716,6 +720,13 @@ shutdown_step(const char *what, const char *step)
 	    pthread_create(&shut.thr, NULL, shutdown_watch, NULL) == 0)
 		shut.running = true;
 	pthread_mutex_unlock(&shut.mtx);
+}
+
+/* The cluster node's stop, step by step (the watchdog names the step). */
+static void
+node_stop_step(void *arg, const char *step)
+{
+	shutdown_step(arg, step);
 }
 
 static void
@@ -856,9 +867,11 @@ out_close_ns:
 out_close_repo:
 	if (cl.node != NULL) {
 		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
-		    "stopping the cluster node (closing its nng sockets)");
+		    "stopping the cluster node");
 		otr_node_stop(cl.node); /* after the last commit went out */
 		cl.node = NULL;
+		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
+		    "letting nng reap the closed sockets (nng_fini)");
 		nng_fini(); /* let nng reap the closed sockets before exit */
 	}
 	if (getenv("OPTIMFS_TEST_HANG_AT_EXIT") != NULL) { /* tests only */

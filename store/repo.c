@@ -108,6 +108,11 @@ struct ost_ent {
 	bool            pend_ok; /* pv mirrors the block's pend records */
 	struct pent    *pv;
 	size_t          pn, pcap;
+	/* a claim (memory only, ost_repo_pend): writer cl_who, trying
+	 * since cl_since, holds off writers that started later until
+	 * cl_until (all ms of repo_now) */
+	struct oc_aid   cl_who;
+	int64_t         cl_since, cl_until;
 };
 
 struct stripe {
@@ -1801,6 +1806,59 @@ out_free:
 /* ---- pend ----------------------------------------------------------------
  */
 
+/*
+ * Claims: fairness between writers of one block (PROTOCOL.md §4a).  A
+ * writer that keeps losing to one that commits without pause (and so
+ * always holds the newer state) would otherwise wait out its deadline: a
+ * writer refused after trying for CLAIM_AFTER_MS claims the blocks that
+ * refused it (stale there, or a live rival pending), and for
+ * CLAIM_TTL_MS (renewed by each refusal) pends of writers that started
+ * later are refused as if the claimant held a pending.  An older writer
+ * that is refused takes a claim over, so two claimants cannot hold each
+ * other off for long.  Claims live in the cache entry only: losing one
+ * costs fairness, never safety, as a claim only ever refuses.
+ */
+/* the lapse outlasts the longest backoff between retries (500 ms) */
+enum { CLAIM_AFTER_MS = 20, CLAIM_TTL_MS = 750 };
+
+/* When the writer of req started, on this replica's clock. */
+static int64_t
+claim_since(const struct oc_pend_req *req, int64_t now)
+{
+	return oc_aid_is_zero(&req->who) ? now : now - req->waited_ms;
+}
+
+/* The block of ent is claimed by a writer older than req's. */
+static bool
+claim_holds_off(const struct ost_ent *ent, const struct oc_pend_req *req,
+    int64_t now)
+{
+	return ent->cl_until > now && !oc_aid_eq(&ent->cl_who, &req->who) &&
+	    ent->cl_since < claim_since(req, now);
+}
+
+/* After req was refused (accepted: false) or accepted on ent. */
+static void
+claim_note(struct ost_ent *ent, const struct oc_pend_req *req, int64_t now,
+    bool accepted)
+{
+	int64_t since = claim_since(req, now);
+	bool    ours  = oc_aid_eq(&ent->cl_who, &req->who);
+
+	if (accepted) {
+		if (ours)
+			ent->cl_until = 0;
+		return;
+	}
+	if (oc_aid_is_zero(&req->who) || req->waited_ms < CLAIM_AFTER_MS)
+		return;
+	if (ent->cl_until <= now || ours || since < ent->cl_since) {
+		ent->cl_who   = req->who;
+		ent->cl_since = since;
+		ent->cl_until = now + CLAIM_TTL_MS;
+	}
+}
+
 o_err
 ost_repo_pend(
     struct ost_repo *r, const struct oc_pend_req *req, struct oc_txres *res)
@@ -1809,6 +1867,7 @@ ost_repo_pend(
 	struct oc_bid       *ids  = NULL;
 	struct o_buf        *vals = NULL;
 	struct ost_ent     **ents = NULL;
+	bool                *hit  = NULL; /* block i refused this pend */
 	struct lockset       ls;
 	struct ost_wb        wb, *wbp = &wb;
 	struct oc_txres      lr;
@@ -1831,6 +1890,7 @@ ost_repo_pend(
 	tfs  = req->tfs;
 	n    = tfs->n;
 	ents = o_calloc(n, sizeof(*ents));
+	hit  = o_calloc(n, sizeof(*hit));
 	now  = repo_now(r);
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
 	ids  = o_malloc(n * sizeof(*ids));
@@ -1892,6 +1952,7 @@ retry:
 			e = collect_missing(
 			    r, &ids[i], from, ent->rev, ent->low, &lr);
 			oc_txres_stale_at(&lr, &ids[i], ent->rev);
+			hit[i] = true;
 			if (e == O_OK && why[0] == '\0')
 				snprintf(why, sizeof(why),
 				    "block %s already holds rev %" PRId64
@@ -1903,6 +1964,7 @@ retry:
 	if (wait != 0 && e == O_OK) {
 		oc_txres_fini(&lr);
 		oc_txres_init(&lr);
+		memset(hit, 0, n * sizeof(*hit));
 		why[0] = '\0';
 		lockset_drop(r, &ls);
 		gc_wait_seq(r, wait);
@@ -1935,6 +1997,7 @@ retry:
 				continue;
 			}
 			j++;
+			hit[i] = true;
 			if (req->policy == OC_POLICY_RETURN &&
 			    (e = pend_read(
 			         r, &ids[i], &pa, true, &pi, &found)) != O_OK)
@@ -1956,6 +2019,19 @@ retry:
 		e = O_ESTALE;
 	else if (nrival > 0 && req->policy != OC_POLICY_CONTINUE)
 		e = O_EPENDING;
+	for (i = 0; i < n && e == O_OK; i++)
+		if (claim_holds_off(ents[i], req, now)) {
+			e = O_EPENDING;
+			snprintf(why, sizeof(why),
+			    "block %s is claimed for %" PRId64 " ms more by a "
+			    "writer trying for %" PRId64 " ms",
+			    bstr(&ids[i], s), ents[i]->cl_until - now,
+			    now - ents[i]->cl_since);
+		}
+	/* claim only the blocks that refused (stale, or a live rival) */
+	for (i = 0; i < n; i++)
+		if (e == O_OK || hit[i])
+			claim_note(ents[i], req, now, e == O_OK);
 	if (e == O_OK) {
 		for (i = 0; i < n; i++) {
 			uint8_t k[KEY_PEND_LEN];
@@ -1992,6 +2068,7 @@ out_free:
 	free(vals);
 	free(ids);
 	free(ents);
+	free(hit);
 	ost_wb_fini(&wb);
 	oc_txres_fini(&lr);
 	return e;

@@ -3,6 +3,8 @@
  */
 #include "transport/exec.h"
 
+#include <inttypes.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +103,20 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 	    oc_tfs_from_val(tv, &tfs) != O_OK) {
 		oc_tfs_fini(&tfs);
 		return bad(o_err_set(O_EBADMSG, "field tfs: not a transform set"));
+	}
+	/* optional: the writer and how long it has waited (claims) */
+	if ((oc_map_get(op, "who") != NULL &&
+	        (e = otr_get_aid(op, "who", &req.who)) != O_OK) ||
+	    (oc_map_get(op, "wait") != NULL &&
+	        (e = otr_get_int(op, "wait", &req.waited_ms)) != O_OK)) {
+		oc_tfs_fini(&tfs);
+		return bad(e);
+	}
+	if (req.waited_ms < 0 || req.waited_ms > 3600000) {
+		oc_tfs_fini(&tfs);
+		return bad(o_err_set(O_EBADMSG,
+		    "field wait: %" PRId64 " ms is not in [0, 1 h]",
+		    req.waited_ms));
 	}
 	req.tfs    = &tfs;
 	req.policy = (uint8_t) pol;

@@ -28,10 +28,10 @@
 
 enum {
 	MAX_MEMBERS  = 64,
+	MAX_PIPES    = 16,  /* tracked per member (a req socket dials one) */
 	NWORKERS     = 4,
 	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
 	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
-	DOWN_MS      = 1000,  /* skip a member this long after a failure */
 	NEXP         = 512,   /* remembered pend expiries */
 };
 
@@ -40,8 +40,11 @@ struct member {
 	bool               self;
 	nng_socket         req;
 	nng_tls_config    *tls;
-	atomic_int         npipes;
-	_Atomic int64_t    down_until;
+	/* the pipes nng announced (ADD_POST, dropped at REM_POST); whether
+	 * each is still open is asked of nng (member_up) */
+	pthread_mutex_t    pmtx;
+	nng_pipe           pipes[MAX_PIPES];
+	size_t             np;
 	atomic_uint_fast64_t fails, calls;
 };
 
@@ -110,16 +113,63 @@ nfail(int rv, const char *what, const char *arg)
 
 /* ---- members ---------------------------------------------------------- */
 
+/* Drop pipe id p of m's set (pmtx held). */
+static void
+pipes_drop(struct member *m, nng_pipe p)
+{
+	size_t i;
+
+	for (i = 0; i < m->np; i++)
+		if (nng_pipe_id(m->pipes[i]) == nng_pipe_id(p)) {
+			m->pipes[i] = m->pipes[--m->np];
+			return;
+		}
+}
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct member *m = arg;
 
-	(void) p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&m->npipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&m->npipes, 1);
+	pthread_mutex_lock(&m->pmtx);
+	pipes_drop(m, p);
+	if (ev == NNG_PIPE_EV_ADD_POST && m->np < MAX_PIPES)
+		m->pipes[m->np++] = p;
+	pthread_mutex_unlock(&m->pmtx);
+}
+
+/*
+ * Whether m has an open connection.  Counting pipe events is not enough:
+ * in a CI run a member killed minutes before still counted one pipe (no
+ * TCP connection left; nng 1.5.2 had not delivered, or had reordered,
+ * its REM_POST), and every call to it waited out its deadline.  So each
+ * announced pipe is checked with nng, which no longer finds a pipe once
+ * it has reaped it.
+ */
+static bool
+member_up(struct member *m)
+{
+	nng_pipe ps[MAX_PIPES];
+	size_t   i, n, up = 0;
+
+	if (m->self)
+		return true;
+	pthread_mutex_lock(&m->pmtx);
+	n = m->np;
+	memcpy(ps, m->pipes, n * sizeof(ps[0]));
+	pthread_mutex_unlock(&m->pmtx);
+	for (i = 0; i < n; i++) {
+		nng_sockaddr sa;
+
+		if (nng_pipe_get_addr(ps[i], NNG_OPT_REMADDR, &sa) == 0) {
+			up++;
+			continue;
+		}
+		pthread_mutex_lock(&m->pmtx);
+		pipes_drop(m, ps[i]);
+		pthread_mutex_unlock(&m->pmtx);
+	}
+	return up > 0;
 }
 
 /* A socket that dials url, checking the server's certificate names name. */
@@ -177,6 +227,7 @@ member_add(struct otr_node *n, const char *name, const char *url)
 		return;
 	}
 	m = o_calloc(1, sizeof(*m));
+	pthread_mutex_init(&m->pmtx, NULL);
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
 	if (feed_url(url, m->feed, sizeof(m->feed)) != O_OK) {
@@ -365,27 +416,35 @@ cwait_until(struct cwait *w, int64_t until)
 }
 
 /*
- * Wait for call c's aio: until its deadline (plus a second for nng's own
- * timeout to fire), then abort it and wait a second more.  false: nng
- * still did not complete it; the call is abandoned (c->w belongs to the
- * callback now) and failed.
+ * Wait for an aio (completion w) until `until` (plus a second for nng's
+ * own timeout to fire), then abort it and wait a second more.  false:
+ * nng still did not complete it; w now belongs to the callback, and the
+ * aio (with its context) must never be touched again.
  */
 static bool
-call_wait(struct call *c)
+aio_wait_bounded(nng_aio *aio, struct cwait *w, int64_t until)
 {
 	bool gone;
 
-	if (cwait_until(c->w, c->deadline + 1000))
+	if (cwait_until(w, until + 1000))
 		return true;
-	nng_aio_abort(c->aio, NNG_ETIMEDOUT);
-	if (cwait_until(c->w, now_ms() + 1000))
+	nng_aio_abort(aio, NNG_ETIMEDOUT);
+	if (cwait_until(w, now_ms() + 1000))
 		return true;
-	pthread_mutex_lock(&c->w->mtx);
-	gone = !c->w->done;
+	pthread_mutex_lock(&w->mtx);
+	gone = !w->done;
 	if (gone)
-		c->w->abandoned = true;
-	pthread_mutex_unlock(&c->w->mtx);
-	if (!gone)
+		w->abandoned = true;
+	pthread_mutex_unlock(&w->mtx);
+	return !gone;
+}
+
+/* Wait for call c's aio until its deadline; false: abandoned and
+ * failed. */
+static bool
+call_wait(struct call *c)
+{
+	if (aio_wait_bounded(c->aio, c->w, c->deadline))
 		return true;
 	o_log(O_LOG_WARN,
 	    "member %s (%s): nng did not complete a request past its "
@@ -403,8 +462,6 @@ call_fail(struct call *c, o_err e, const char *why)
 	c->e = e;
 	snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
 	    c->m->name, c->m->url, why);
-	if (e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_ECLOSED)
-		atomic_store(&c->m->down_until, now_ms() + DOWN_MS);
 	atomic_fetch_add(&c->m->fails, 1);
 }
 
@@ -449,7 +506,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		if (c->op.type == OC_NULL || c->m->self)
 			continue;
 		atomic_fetch_add(&c->m->calls, 1);
-		if (atomic_load(&c->m->npipes) <= 0) {
+		if (!member_up(c->m)) {
 			call_fail(c, O_EUNAVAIL, "not connected");
 			continue;
 		}
@@ -899,6 +956,10 @@ pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
 	oc_map_set(&op, "tfs", oc_tfs_to_val(&sub));
 	oc_map_set(&op, "pol", oc_int(req->policy));
 	oc_map_set(&op, "exp", oc_int(exp));
+	if (!oc_aid_is_zero(&req->who)) {
+		oc_map_set(&op, "who", oc_aid_val(&req->who));
+		oc_map_set(&op, "wait", oc_int(req->waited_ms));
+	}
 	oc_tfs_fini(&sub);
 	return op;
 }
@@ -1443,16 +1504,33 @@ peer_addr(nng_msg *msg, char *out, size_t cap)
 	}
 }
 
+/* A server worker's receive or send on its context: started by op,
+ * waited for at most ms (and nng's abort).  false: abandoned. */
+static bool
+worker_op(nng_ctx ctx, nng_aio *aio, struct cwait *w, bool send, int ms)
+{
+	w->done = false;
+	nng_aio_set_timeout(aio, ms);
+	if (send)
+		nng_ctx_send(ctx, aio);
+	else
+		nng_ctx_recv(ctx, aio);
+	return aio_wait_bounded(aio, w, now_ms() + ms);
+}
+
 static void *
 worker(void *arg)
 {
 	struct otr_node *n = arg;
 	nng_ctx          ctx;
-	nng_aio         *aio;
+	nng_aio         *aio = NULL;
+	struct cwait    *w   = o_calloc(1, sizeof(*w));
 
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_cond_init(&w->cv, NULL);
 	if (nng_ctx_open(&ctx, n->rep) != 0 ||
-	    nng_aio_alloc(&aio, NULL, NULL) != 0)
-		return NULL;
+	    nng_aio_alloc(&aio, call_cb, w) != 0)
+		goto out;
 	while (!atomic_load(&n->stop)) {
 		struct oc_val op, ans;
 		struct o_buf  b = { 0 };
@@ -1462,10 +1540,10 @@ worker(void *arg)
 
 		/* a bounded wait: stop joins the workers before it closes
 		 * the socket (closing it under a worker's send made nng
-		 * 1.5.2 panic on a destroyed mutex) */
-		nng_aio_set_timeout(aio, 200);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
+		 * 1.5.2 panic on a destroyed mutex); and our own bound, not
+		 * nng_aio_wait, as a req context's aio once never completed */
+		if (!worker_op(ctx, aio, w, false, 200))
+			goto abandoned;
 		if ((rv = nng_aio_result(aio)) != 0) {
 			if (rv == NNG_ECLOSED)
 				break;
@@ -1496,15 +1574,25 @@ worker(void *arg)
 			continue;
 		}
 		o_buf_fini(&b);
-		nng_aio_set_timeout(aio, 5000);
 		nng_aio_set_msg(aio, msg);
-		nng_ctx_send(ctx, aio);
-		nng_aio_wait(aio);
+		if (!worker_op(ctx, aio, w, true, 5000))
+			goto abandoned;
 		if (nng_aio_result(aio) != 0)
 			nng_msg_free(nng_aio_get_msg(aio));
 	}
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
+out:
+	pthread_mutex_destroy(&w->mtx);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+	return NULL;
+abandoned:
+	/* the aio, its context and w stay with nng (leaked) */
+	o_log(O_LOG_WARN, "peer server: nng did not complete a receive or "
+	                  "send past its timeout, even aborted; this worker "
+	                  "stops (%d others serve)",
+	    NWORKERS - 1);
 	return NULL;
 }
 
@@ -1603,13 +1691,14 @@ join_one(struct otr_node *n, const char *url, int64_t deadline)
 	o_err          e;
 
 	memset(&tmp, 0, sizeof(tmp));
+	pthread_mutex_init(&tmp.pmtx, NULL);
 	snprintf(tmp.name, sizeof(tmp.name), "(joining)");
 	snprintf(tmp.url, sizeof(tmp.url), "%s", url);
 	if ((e = dial_req(n, url, NULL, &tmp.req, &tmp.tls, &tmp)) != O_OK)
 		return e;
 	e = O_ETIMEDOUT;
 	while (now_ms() < deadline) {
-		if (atomic_load(&tmp.npipes) <= 0) {
+		if (!member_up(&tmp)) {
 			o_sleep_ms(20);
 			continue;
 		}
@@ -1718,8 +1807,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			k  = members(n, ms);
 			up = 0;
 			for (j = 0; j < k; j++)
-				up += ms[j]->self ||
-				    atomic_load(&ms[j]->npipes) > 0;
+				up += member_up(ms[j]);
 			if (up == k)
 				break;
 			o_sleep_ms(20);
@@ -1750,10 +1838,18 @@ fail:
 		char keep[512];
 
 		snprintf(keep, sizeof(keep), "%s", o_err_detail());
-		n->started_threads = false;
+		n->started_threads   = false;
+		n->conf.on_stop_step = NULL; /* a failed start, no shutdown */
 		otr_node_stop(n);
 		return o_err_set(e, "%s", keep);
 	}
+}
+
+static void
+stop_step(struct otr_node *n, const char *step)
+{
+	if (n->conf.on_stop_step != NULL)
+		n->conf.on_stop_step(n->conf.stop_arg, step);
 }
 
 void
@@ -1765,14 +1861,20 @@ otr_node_stop(struct otr_node *n)
 		return;
 	atomic_store(&n->stop, true);
 	if (n->started_threads) { /* each notices stop within 200 ms */
+		stop_step(n, "joining the peer server's worker threads");
 		for (i = 0; i < NWORKERS; i++)
 			pthread_join(n->workers[i], NULL);
+		stop_step(n, "joining the gossip thread");
 		pthread_join(n->gossip, NULL);
+		stop_step(n, "joining the change feed thread");
 		pthread_join(n->feedt, NULL);
 	}
+	stop_step(n, "closing the peer server's socket (nng_close)");
 	nng_close(n->rep);
+	stop_step(n, "closing the change feed sockets (nng_close)");
 	nng_close(n->sub);
 	nng_close(n->pub);
+	stop_step(n, "closing the sockets to members (nng_close)");
 	for (i = 0; i < n->nm; i++) {
 		if (!n->m[i]->self) {
 			nng_close(n->m[i]->req);
@@ -1798,7 +1900,7 @@ otr_node_counts(struct otr_node *n, size_t *nmem, size_t *up)
 	*nmem = k;
 	*up   = 0;
 	for (j = 0; j < k; j++)
-		*up += ms[j]->self || atomic_load(&ms[j]->npipes) > 0;
+		*up += member_up(ms[j]);
 }
 
 void
@@ -1813,7 +1915,7 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 	    n->url, k, n->replicas);
 	o_buf_append(out, line, strlen(line));
 	for (j = 0; j < k; j++) {
-		bool up = ms[j]->self || atomic_load(&ms[j]->npipes) > 0;
+		bool up = member_up(ms[j]);
 
 		snprintf(line, sizeof(line),
 		    "  peer %-16s %-32s %s  calls %" PRIuFAST64

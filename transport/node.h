@@ -32,6 +32,10 @@ struct otr_node_conf {
 	/* A commit of collection col at rev was announced (feed thread). */
 	void (*on_change)(void *arg, const struct oc_bid *col, int64_t rev);
 	void *change_arg;
+	/* Optional: otr_node_stop names each step it enters (for a
+	 * shutdown watchdog's log; step is a string literal). */
+	void (*on_stop_step)(void *arg, const char *step);
+	void *stop_arg;
 };
 
 struct otr_node;

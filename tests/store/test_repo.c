@@ -541,6 +541,98 @@ Test(repo, d60_pend_stale_missing_and_stale_at)
 	oc_txres_fini(&res);
 }
 
+/* pend action a at rev on block 1 as writer w (0: anonymous) that has
+ * been trying for waited ms */
+static o_err
+pend_wb(int a, int64_t rev, int w, int64_t waited, int b1, int b2)
+{
+	struct oc_pend_req req;
+	struct oc_txres    res;
+	struct oc_tfs      t;
+	o_err              e;
+
+	oc_tfs_init(&t);
+	if (b1 > 0)
+		t_set(&t, b1, a);
+	if (b2 > 0)
+		t_set(&t, b2, a);
+	memset(&req, 0, sizeof(req));
+	req.aid    = aid(a);
+	req.rev    = rev;
+	req.tfs    = &t;
+	req.policy = OC_POLICY_RETURN;
+	if (w != 0)
+		req.who = aid(1000 + w);
+	req.waited_ms = waited;
+	oc_txres_init(&res);
+	e = ost_repo_pend(R, &req, &res);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+	return e;
+}
+
+static o_err
+pend_w(int a, int64_t rev, int w, int64_t waited)
+{
+	return pend_wb(a, rev, w, waited, 1, 0);
+}
+
+static void
+cancel_w(int a)
+{
+	struct oc_aid x  = aid(a);
+	struct oc_bid b1 = bid(1);
+
+	cr_assert_eq(ost_repo_cancel(R, &x, &b1, 1), O_OK);
+}
+
+/* A writer refused after trying a while claims the block: writers that
+ * started later are refused until its pend arrives or the claim lapses;
+ * an older writer takes the claim over; anonymous and fresh writers
+ * claim nothing. */
+Test(repo, claims_hold_off_younger_writers_for_a_while)
+{
+	ins1(1, 1, 1, 0);
+	set1(2, 2, 1, 2);
+	/* writer 1, fresh, pends at a stale rev: refused, no claim */
+	cr_assert_eq(pend_w(10, 2, 1, 5), O_ESTALE);
+	cr_assert_eq(pend_w(11, 3, 2, 0), O_OK, "%s", o_err_detail());
+	cancel_w(11);
+	/* after 100 ms of trying it is refused again: now it claims */
+	cr_assert_eq(pend_w(12, 2, 1, 100), O_ESTALE);
+	cr_assert_eq(pend_w(13, 3, 2, 0), O_EPENDING, "a younger writer got in");
+	cr_assert(strstr(o_err_detail(), "claimed") != NULL, "%s",
+	    o_err_detail());
+	cr_assert_eq(pend_w(14, 3, 0, 0), O_EPENDING, "an anonymous writer got in");
+	/* an older writer (trying for 500 ms) is not held off; accepted,
+	 * it leaves writer 1's claim in place */
+	cr_assert_eq(pend_w(15, 3, 3, 500), O_OK, "%s", o_err_detail());
+	cancel_w(15);
+	/* accepted without being refused: writer 1's claim stands */
+	cr_assert_eq(pend_w(16, 3, 2, 0), O_EPENDING);
+	cr_assert_eq(pend_w(17, 3, 1, 110), O_OK, "the claimant: %s",
+	    o_err_detail());
+	/* its pend clears its claim; its own pending holds the rest off */
+	cancel_w(17);
+	cr_assert_eq(pend_w(18, 3, 2, 0), O_OK, "%s", o_err_detail());
+	cancel_w(18);
+
+	/* a claim lapses after its time */
+	cr_assert_eq(pend_w(19, 2, 1, 100), O_ESTALE);
+	cr_assert_eq(pend_w(20, 3, 2, 0), O_EPENDING);
+	__atomic_add_fetch(&fake_now, 1000, __ATOMIC_SEQ_CST);
+	cr_assert_eq(pend_w(21, 3, 2, 0), O_OK, "%s", o_err_detail());
+	cancel_w(21);
+
+	/* only the blocks that refused are claimed: block 2 (rev 1) was
+	 * not stale at rev 2, block 1 (rev 2) was */
+	ins1(3, 1, 2, 0);
+	cr_assert_eq(pend_wb(22, 2, 1, 100, 1, 2), O_ESTALE);
+	cr_assert_eq(pend_wb(23, 2, 2, 0, 2, 0), O_OK,
+	    "block 2 did not refuse, yet is claimed: %s", o_err_detail());
+	cr_assert_eq(pend_wb(24, 4, 2, 0, 1, 0), O_EPENDING, "block 1 refused");
+}
+
 Test(repo, d60_pend_insert_collision_is_stale)
 {
 	struct oc_tfs   t;

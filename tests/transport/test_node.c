@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -359,6 +361,88 @@ Test(node, a_majority_commits_a_minority_fails_and_recovers,
 	    "joining a dead member must fail");
 }
 
+/* A writer that appends without pause through n1. */
+struct hog {
+	struct oc_collection *c;
+	atomic_bool           stop;
+	atomic_int            done;
+	_Atomic o_err         err;
+};
+
+static void *
+hog_run(void *arg)
+{
+	struct hog *h = arg;
+	char        line[32];
+
+	while (!atomic_load(&h->stop)) {
+		o_err e;
+
+		snprintf(line, sizeof(line), "h%d", atomic_load(&h->done));
+		if ((e = oc_diary_append(h->c, line, strlen(line))) != O_OK ||
+		    (e = oc_coll_sync(h->c)) != O_OK) {
+			atomic_store(&h->err, e);
+			return NULL;
+		}
+		atomic_fetch_add(&h->done, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Two writers on one diary through two nodes, the third node down: each
+ * pend then holds one replica of two and is refused by the other, so
+ * both lose until one retries alone.  A writer that keeps losing must
+ * not be starved by one that never pauses (in a CI run an append waited
+ * out the 60 s deadline of a shared mount and failed; here, without
+ * claims, appends took up to 20 s).  Each append must commit within its
+ * 5 s deadline, a bound on liveness with a wide margin (with claims each
+ * took under 100 ms).
+ */
+Test(node, a_writer_is_not_starved_by_a_busy_rival, .init = setup,
+    .fini = teardown)
+{
+	struct oc_sync_opts   o = { .max_attempts = 100000,
+		.deadline_ms = 5000 };
+	struct oc_collection *c;
+	struct hog            h = { 0 };
+	struct oc_bid         id;
+	pthread_t             th;
+	int                   i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
+	wait_all(3);
+	oc_bid_random(&id);
+	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, &o, &c), O_OK);
+	append_n(c, "x", 0, 1);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	node_down(2, true);
+	cr_assert_eq(oc_diary_open(tx_of(1), &id, false, &o, &h.c), O_OK);
+	pthread_create(&th, NULL, hog_run, &h);
+	while (atomic_load(&h.done) < 5 && atomic_load(&h.err) == O_OK)
+		o_sleep_ms(10);
+	for (i = 0; i < 30; i++) {
+		char    line[32];
+		int64_t t0 = o_now_ms();
+		o_err   e;
+
+		snprintf(line, sizeof(line), "w%d", i);
+		cr_assert_eq(oc_diary_append(c, line, strlen(line)), O_OK);
+		e = oc_coll_sync(c);
+		cr_assert_eq(e, O_OK,
+		    "append %d, after %" PRId64 " ms, the rival at %d: %s", i,
+		    o_now_ms() - t0, atomic_load(&h.done), o_err_detail());
+	}
+	atomic_store(&h.stop, true);
+	pthread_join(th, NULL);
+	cr_assert_eq(atomic_load(&h.err), O_OK, "the rival: %s",
+	    o_err_detail());
+	cr_assert_gt(atomic_load(&h.done), 5, "the rival stopped writing");
+	oc_coll_free(h.c);
+	oc_coll_free(c);
+}
+
 static void ask_op(nng_socket s, struct oc_val op, o_err want,
     const char *part);
 
@@ -504,6 +588,39 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 	oc_map_set(&op, "t", oc_text(OTR_T_PEND));
 	oc_map_set(&op, "rev", oc_int(1));
 	ask_op(s, op, O_EBADMSG, "field aid");
+
+	/* a pend whose writer fields (claims, PROTOCOL §4a) are bad: a
+	 * negative or huge wait, a writer that is no action id */
+	{
+		static const int64_t waits[2] = { -1, INT64_MAX };
+		int                  w;
+
+		for (w = 0; w < 3; w++) {
+			struct oc_aid a;
+			struct oc_tfs t;
+			struct oc_bid id;
+			struct oc_val blk;
+
+			oc_aid_random(&a);
+			oc_bid_random(&id);
+			oc_tfs_init(&t);
+			blk = oc_block_new(&id, OC_BT_CHUNK, &id);
+			oc_map_set(&blk, "data", oc_bytes("x", 1));
+			oc_tfs_insert(&t, blk);
+			op = oc_map();
+			oc_map_set(&op, "t", oc_text(OTR_T_PEND));
+			oc_map_set(&op, "aid", oc_aid_val(&a));
+			oc_map_set(&op, "rev", oc_int(1));
+			oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
+			oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
+			oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
+			oc_map_set(&op, "who",
+			    w < 2 ? oc_aid_val(&a) : oc_text("me"));
+			oc_map_set(&op, "wait", oc_int(w < 2 ? waits[w] : 10));
+			oc_tfs_fini(&t);
+			ask_op(s, op, O_EBADMSG, w < 2 ? "field wait" : "field who");
+		}
+	}
 
 	op = oc_map(); /* a get whose ids are not block ids */
 	oc_map_set(&op, "t", oc_text(OTR_T_GET));
