@@ -275,6 +275,18 @@ oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
 	return oc_coll_read_again(c, get_fn, &g);
 }
 
+o_err
+oc_tree_get_held(struct oc_collection *c, const void *key, size_t klen,
+    struct o_buf *val, bool *found)
+{
+	struct getarg g = { oc_coll_id(c), key, klen, val, found, val->len };
+	o_err         e;
+
+	if ((e = oc_coll_read(c, get_fn, &g)) != O_OK)
+		val->len = g.vlen0;
+	return e;
+}
+
 static o_err
 count_fn(struct oc_bstore *s, void *arg, uint64_t *n)
 {

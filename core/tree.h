@@ -53,6 +53,16 @@ o_err oc_tree_create(struct oc_collection *c, const void *key, size_t klen,
 /* Value of key, local staged changes included (appended to *val). */
 o_err oc_tree_get(struct oc_collection *c, const void *key, size_t klen,
     struct o_buf *val, bool *found);
+/*
+ * As oc_tree_get, but only ever at the collection's held revision: when the
+ * store no longer keeps that revision's blocks the collection is brought
+ * up to date and the answer is O_ESTALE (*val unchanged), so a caller that
+ * cached what it read at the held revision (a file's size and other
+ * pieces) knows to forget it before reading again.  oc_tree_get instead
+ * reads again at the new revision.
+ */
+o_err oc_tree_get_held(struct oc_collection *c, const void *key, size_t klen,
+    struct o_buf *val, bool *found);
 /* Number of entries, local changes included: a walk of every leaf the
  * first time, then a running total (oc_coll_count). */
 o_err oc_tree_count(struct oc_collection *c, uint64_t *n);

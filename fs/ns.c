@@ -86,6 +86,9 @@
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
 /* Marks kept per diary index before thinning. */
 #define OFS_DMARK_MAX 16384
+/* A file operation that met pruned history (O_ESTALE) runs again after
+ * catching up, this many times at most. */
+#define OFS_STALE_TRIES 3
 /* Entries fetched per readdir batch. */
 #define OFS_RD_BATCH 256
 
@@ -1206,6 +1209,46 @@ pcoll_get(struct ofs_ns *ns, struct ofs_inode *in, bool create,
 	return O_OK;
 }
 
+/*
+ * A piece read found the file's held version older than the history the
+ * store keeps (O_ESTALE; its piece collection is now up to date): forget
+ * what was cached of that version, the clean pieces and (in->stale) the
+ * size and times, so that the operation, run again after file_catch_up,
+ * reads one version throughout.
+ */
+static void
+file_stale(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	size_t i;
+
+	for (i = in->npc; i-- > 0;)
+		if (!in->pc[i].dirty)
+			piece_free(ns, in, i);
+	in->stale = true;
+}
+
+/*
+ * After file_stale (ns_mtx held, dropped meanwhile): bring the file's
+ * directory up to date, so that inode_fresh reads the record of the
+ * version its pieces now come from (a writer commits the pieces before
+ * the record naming them).
+ */
+static o_err
+file_catch_up(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_coll *dc;
+	o_err            e;
+
+	if (in->unlinked)
+		return O_OK;
+	if ((e = parent_coll(ns, in, &dc)) != O_OK)
+		return e;
+	unlock_ns(ns);
+	e = coll_refresh(ns, dc, 0, NULL, NULL);
+	lock_ns(ns);
+	return e;
+}
+
 /* Read piece idx from its source into b (empty b: zeros). */
 static o_err
 piece_read(
@@ -1224,6 +1267,20 @@ piece_read(
 			return O_OK; /* piece 0 is pinned; nothing else */
 		if ((e = inode_read_rec(ns, in, &m, &d, &found)) != O_OK)
 			return e;
+		if (found && !in->dirty && in->dirty_bytes == 0 &&
+		    (m.sz != in->sz || m.mt != in->mt || m.ct != in->ct ||
+		        m.inl != in->inl)) {
+			/* the directory moved on under us (it caught up
+			 * over pruned history): not the version in->sz is
+			 * of */
+			meta_fini(&m);
+			oc_val_fini(&d);
+			file_stale(ns, in);
+			path_of(ns, in->ino, path, sizeof(path));
+			return o_err_set(O_ESTALE,
+			    "read %s: the entry changed since it was read",
+			    path);
+		}
 		meta_fini(&m);
 		if (!found) {
 			in->unlinked = in->gone = true;
@@ -1250,7 +1307,12 @@ piece_read(
 		in->pstale = false;
 	}
 	piece_key(idx, key);
-	if ((e = oc_tree_get(pc->c, key, sizeof(key), b, &found)) != O_OK) {
+	/* at the held rev only: the other pieces and the size this inode
+	 * keeps are of that rev's version of the file */
+	if ((e = oc_tree_get_held(pc->c, key, sizeof(key), b, &found)) !=
+	    O_OK) {
+		if (e == O_ESTALE)
+			file_stale(ns, in);
 		path_of(ns, in->ino, path, sizeof(path));
 		return o_err_wrap(
 		    e, "read %s at %" PRIu64, path, idx * OFS_PIECE);
@@ -2618,6 +2680,7 @@ ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size)
 {
 	struct ofs_inode *in;
 	char              path[512];
+	int               tries;
 	o_err             e;
 
 	lock_ns(ns);
@@ -2640,8 +2703,14 @@ ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size)
 		    path, size, (unsigned long long) OFS_FILE_MAX);
 		goto out;
 	}
-	if ((e = inode_fresh(ns, in)) != O_OK ||
-	    (e = file_resize(ns, in, size)) != O_OK)
+	for (tries = 0;; tries++) {
+		if ((e = inode_fresh(ns, in)) == O_OK)
+			e = file_resize(ns, in, size);
+		if (e != O_ESTALE || tries == OFS_STALE_TRIES ||
+		    (e = file_catch_up(ns, in)) != O_OK)
+			break;
+	}
+	if (e != O_OK)
 		goto out;
 	in->mt = in->ct = now_ns();
 	mark_dirty(ns, in);
@@ -3363,6 +3432,7 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	struct ofs_inode *in;
 	struct dread      r;
 	char              path[512];
+	int               tries;
 	o_err             e;
 
 	*got = 0;
@@ -3375,8 +3445,13 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 		goto out_unlock;
 	}
 	if (in->kind == OFS_FILE) {
-		if ((e = inode_fresh(ns, in)) == O_OK)
-			e = file_read(ns, in, off, buf, len, got);
+		for (tries = 0;; tries++) {
+			if ((e = inode_fresh(ns, in)) == O_OK)
+				e = file_read(ns, in, off, buf, len, got);
+			if (e != O_ESTALE || tries == OFS_STALE_TRIES ||
+			    (e = file_catch_up(ns, in)) != O_OK)
+				break;
+		}
 		goto out_unlock;
 	}
 	if ((e = fill_attr(ns, in, false, &(struct ofs_attr) { 0 })) != O_OK)
@@ -3404,6 +3479,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	struct ofs_coll  *oc;
 	char              path[512];
 	size_t            nact = 0;
+	int               tries;
 	o_err             e;
 
 	lock_ns(ns);
@@ -3441,7 +3517,15 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 		}
 		if (len == 0)
 			goto out_unlock;
-		if ((e = file_write(ns, in, off, buf, len)) != O_OK)
+		for (tries = 0;; tries++) {
+			/* again over what a stale try wrote: the same bytes */
+			if ((e = inode_fresh(ns, in)) == O_OK)
+				e = file_write(ns, in, off, buf, len);
+			if (e != O_ESTALE || tries == OFS_STALE_TRIES ||
+			    (e = file_catch_up(ns, in)) != O_OK)
+				break;
+		}
+		if (e != O_OK)
 			goto out_unlock;
 		in->mt = in->ct = now_ns();
 		mark_dirty(ns, in);
