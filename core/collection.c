@@ -442,6 +442,7 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	struct oc_actx        ctx;
 	struct oc_val         hdr;
 	bool                  exists, found;
+	int                   tries;
 	o_err                 e;
 	char                  s[OC_BID_STRLEN];
 
@@ -479,24 +480,33 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	c->pending = oc_array();
 	c->jblocks = oc_array();
 
-	if ((e = read_latest_context(c, &ctx, &exists)) != O_OK)
-		goto out_free;
-	if (!exists) {
-		if (!create) {
-			e = o_err_set(O_ENOTFOUND, "collection %s does not exist",
-			    oc_bid_str(id, s));
-			goto out_free;
+	for (tries = 0;; tries++) {
+		if ((e = read_latest_context(c, &ctx, &exists)) != O_OK) {
+			oc_actx_fini(&ctx);
+		} else if (!exists) {
+			oc_actx_fini(&ctx);
+			if (!create) {
+				e = o_err_set(O_ENOTFOUND,
+				    "collection %s does not exist",
+				    oc_bid_str(id, s));
+				goto out_free;
+			}
+			if ((e = invent(c)) != O_OK)
+				goto out_free;
+			*out = c;
+			return O_OK;
+		} else {
+			ctx_adopt(c, &ctx);
+			oc_actx_fini(&ctx);
+			c->exists = true;
+			e = oc_bstore_need(rstore(c), id, &hdr);
 		}
-		if ((e = invent(c)) != O_OK)
+		/* a rival's commits may prune the context just read */
+		if (e == O_OK)
+			break;
+		if (e != O_ESTALE || tries == OC_STALE_TRIES)
 			goto out_free;
-		*out = c;
-		return O_OK;
 	}
-	ctx_adopt(c, &ctx);
-	oc_actx_fini(&ctx);
-	c->exists = true;
-	if ((e = oc_bstore_need(rstore(c), id, &hdr)) != O_OK)
-		goto out_free;
 	found = oc_block_type(&hdr) != NULL &&
 	    strcmp(oc_block_type(&hdr), type->header_type) == 0;
 	oc_val_fini(&hdr);
@@ -798,34 +808,38 @@ update_locked(struct oc_collection *c)
 
 	for (i = 0;; i++) {
 		/* a writer racing past the context just read may prune what
-		 * the walk reads next: read the newer context */
+		 * the walk reads next: read the newer context (nothing is
+		 * changed before the walk is whole) */
 		e = read_latest_context(c, &nctx, &exists);
-		if (e != O_ESTALE || i == OC_STALE_TRIES)
+		if (e == O_OK && !exists) {
+			oc_actx_fini(&nctx);
+			if (c->ctx.rev > 0)
+				return o_err_set(O_EVANISHED,
+				    "collection %s: header reads absent while "
+				    "holding rev %lld",
+				    oc_bid_str(&c->id, s),
+				    (long long) c->ctx.rev);
+			return O_OK;
+		}
+		if (e == O_OK && nctx.rev <= c->ctx.rev) {
+			/* nothing newer (a lagging view never lowers our
+			 * rev) */
+			oc_actx_fini(&nctx);
+			return O_OK;
+		}
+		if (e == O_OK) {
+			oc_txsrc_init(&latest, c->tx, &nctx);
+			if ((e = oc_log_open(&log, &latest.base, &c->id)) ==
+			    O_OK)
+				e = oc_log_after(&log, c->ctx.rev, &ents);
+		}
+		if (e == O_OK)
 			break;
+		oc_val_fini(&ents);
 		oc_actx_fini(&nctx);
+		if (e != O_ESTALE || i == OC_STALE_TRIES)
+			return e;
 	}
-	if (e != O_OK) {
-		oc_actx_fini(&nctx);
-		return e;
-	}
-	if (!exists) {
-		oc_actx_fini(&nctx);
-		if (c->ctx.rev > 0)
-			return o_err_set(O_EVANISHED,
-			    "collection %s: header reads absent while holding "
-			    "rev %lld",
-			    oc_bid_str(&c->id, s), (long long) c->ctx.rev);
-		return O_OK;
-	}
-	if (nctx.rev <= c->ctx.rev) {
-		/* nothing newer (a lagging view never lowers our rev) */
-		oc_actx_fini(&nctx);
-		return O_OK;
-	}
-	oc_txsrc_init(&latest, c->tx, &nctx);
-	if ((e = oc_log_open(&log, &latest.base, &c->id)) != O_OK ||
-	    (e = oc_log_after(&log, c->ctx.rev, &ents)) != O_OK)
-		goto out;
 	for (i = 0; i < ents.u.a.n; i++) {
 		const struct oc_val *act  = oc_log_entry_act(&ents.u.a.v[i]);
 		const struct oc_val *bids = act ? oc_map_arr(act, "bids") : NULL;
@@ -1957,7 +1971,14 @@ rcoll_open(struct oc_transactor *tx, struct oc_journal *j,
 			after = r[i].base_rev;
 	}
 	pthread_mutex_lock(&rc->c->c_mtx);
-	e = journal_committed(rc->c, j, after, rc->sess, rc->hi, rc->ns);
+	for (i = 0;; i++) {
+		/* a rival may prune what the walk reads: catch up, again */
+		e = journal_committed(
+		    rc->c, j, after, rc->sess, rc->hi, rc->ns);
+		if (e == O_OK || (e = stale_retry(rc->c, e, (int) i, true)) !=
+		        O_OK)
+			break;
+	}
 	pthread_mutex_unlock(&rc->c->c_mtx);
 	return e;
 }
@@ -2053,9 +2074,11 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
     struct oc_recover_report *rep)
 {
 	struct oc_collection *c  = rc->c;
-	size_t                na = r->acts.u.a.n, left, m, k, nk = 0;
+	size_t                na = r->acts.u.a.n, left, m, k, nk = 0, x;
 	struct oc_jref       *refs;
+	struct oc_val        *acts;
 	bool                 *keep;
+	int                   tries;
 	o_err                 e = O_OK;
 
 	for (k = 0; rc->sess[k] != r->session; k++)
@@ -2068,49 +2091,56 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 	}
 	rep->skipped += left;
 	keep = o_calloc(na - left, sizeof(*keep));
+	acts = o_calloc(na - left, sizeof(*acts));
+	refs = o_calloc(na - left, sizeof(*refs));
 	pthread_mutex_lock(&c->c_mtx);
-	e = recover_filter(c, r->base_rev, r->acts.u.a.v + left, na - left,
-	    keep);
-	for (m = left; m < na && e == O_OK; m++)
-		if (keep[m - left])
-			nk++;
-	if (e == O_OK && nk == 0) {
+	for (tries = 0;; tries++) {
+		/* on copies: the filter replaces actions, and a try that met
+		 * pruned history (O_ESTALE) runs again once caught up (a
+		 * failed act stages nothing) */
+		for (m = left; m < na; m++)
+			acts[m - left] = oc_val_dup(&r->acts.u.a.v[m]);
+		e = recover_filter(c, r->base_rev, acts, na - left, keep);
+		for (nk = 0, m = left; m < na && e == O_OK; m++)
+			if (keep[m - left])
+				nk++;
+		for (m = 0; m < r->blocks.u.a.n && e == O_OK && nk > 0; m++)
+			e = oc_bstore_insert(
+			    &c->side.base, oc_val_dup(&r->blocks.u.a.v[m]));
+		if (e == O_OK && nk > 0) {
+			for (x = 0, m = left; m < na; m++) {
+				if (!keep[m - left]) {
+					oc_val_fini(&acts[m - left]);
+					continue;
+				}
+				refs[x].session = r->session;
+				refs[x].first   = r->first;
+				refs[x].seq     = r->first + m;
+				refs[x].n       = (uint32_t) na;
+				acts[x++]       = oc_val_take(&acts[m - left]);
+			}
+			e = act_locked(c, acts, nk, refs);
+		}
+		for (m = 0; m < na - left; m++)
+			oc_val_fini(&acts[m]);
+		if (e == O_OK || (e = stale_retry(c, e, tries, true)) != O_OK)
+			break;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	free(keep);
+	free(acts);
+	free(refs);
+	if (e != O_OK)
+		return e;
+	if (nk == 0) {
 		/* every remaining action lost to a rival: nothing to queue */
-		pthread_mutex_unlock(&c->c_mtx);
-		free(keep);
 		rep->skipped += na - left;
 		*whole = true;
 		return O_OK;
 	}
-	for (m = 0; m < r->blocks.u.a.n && e == O_OK; m++)
-		e = oc_bstore_insert(&c->side.base, oc_val_dup(&r->blocks.u.a.v[m]));
-	if (e == O_OK) {
-		struct oc_val *kept = o_calloc(nk, sizeof(*kept));
-		size_t         x    = 0;
-
-		refs = o_calloc(nk, sizeof(*refs));
-		for (m = left; m < na; m++) {
-			if (!keep[m - left])
-				continue;
-			refs[x].session = r->session;
-			refs[x].first   = r->first;
-			refs[x].seq     = r->first + m;
-			refs[x].n       = (uint32_t) na;
-			kept[x++]       = oc_val_take(&r->acts.u.a.v[m]);
-		}
-		e = act_locked(c, kept, nk, refs);
-		for (x = 0; x < nk; x++)
-			oc_val_fini(&kept[x]);
-		free(kept);
-		free(refs);
-	}
-	pthread_mutex_unlock(&c->c_mtx);
-	free(keep);
-	if (e == O_OK) {
-		rep->replayed += nk;
-		rep->skipped += na - left - nk;
-	}
-	return e;
+	rep->replayed += nk;
+	rep->skipped += na - left - nk;
+	return O_OK;
 }
 
 struct rorder {

@@ -52,6 +52,25 @@ f_get(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
 	struct ot_faulty *f = F(t);
 	o_err             e = f->inner->ops->get(f->inner, ids, n, ctx, out);
 	size_t            i;
+	bool              stale = false;
+
+	if (e == O_OK && ctx != NULL && f->stale_gets > 0) {
+		if (f->stale_skip > 0) {
+			f->stale_skip--;
+		} else {
+			f->stale_gets--;
+			f->stale_seen++;
+			stale = true;
+		}
+	}
+	for (i = 0; stale && i < n; i++) {
+		oc_get_res_fini(&out[i]);
+		oc_get_res_init(&out[i]);
+		out[i].id    = ids[i];
+		out[i].state = OC_GET_UNKNOWN;
+		out[i].cause = O_ESTALE;
+		strcpy(out[i].reason, "injected: older than the kept history");
+	}
 
 	for (i = 0; e == O_OK && i < n; i++) {
 		if (f->unknown ||

@@ -30,6 +30,10 @@ struct ot_faulty {
 	bool                  unknown;        /* every get answers UNKNOWN */
 	struct oc_bid         hdr;
 	int                   commits_seen;
+	/* gets at a held context: after stale_skip of them, the next
+	 * stale_gets answer that the store no longer keeps it (O_ESTALE,
+	 * as when a rival's commits pruned it meanwhile) */
+	int                   stale_skip, stale_gets, stale_seen;
 };
 
 void ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner);
