@@ -227,6 +227,13 @@ key_rev(uint8_t k[KEY_REV_LEN], const struct oc_bid *id, int64_t rev)
 	put_be64(k + OC_BID_LEN, (uint64_t) rev);
 }
 
+/* The rev of a key made by key_rev. */
+static int64_t
+key_rev_at(const uint8_t *k)
+{
+	return (int64_t) get_be64(k + OC_BID_LEN);
+}
+
 static void
 key_pend(
     uint8_t k[KEY_PEND_LEN], const struct oc_bid *id, const struct oc_aid *aid)
@@ -1296,6 +1303,8 @@ ost_repo_open(
 		r->opts.pend_ttl_ms = OST_PEND_TTL_MS;
 	if (r->opts.mat_interval == 0)
 		r->opts.mat_interval = 16;
+	if (r->opts.prune_max == 0)
+		r->opts.prune_max = 4096;
 	if (r->opts.cache_entries == 0)
 		r->opts.cache_entries = 4096;
 	r->stripe_cap = (r->opts.cache_entries + NSTRIPES - 1) / NSTRIPES;
@@ -1420,47 +1429,91 @@ drop_pending(
 	ost_wb_del(wb, OST_CF_PEND, k, sizeof(k));
 }
 
+/* Append the keys of cf's records of id in [from, to) to keys; at most
+ * max of them (0: all), *more set when more follow. */
+static o_err
+prune_scan(struct ost_repo *r, enum ost_cf cf, const struct oc_bid *id,
+    int64_t from, int64_t to, size_t max, struct o_buf *keys, bool *more)
+{
+	uint8_t        lo[KEY_REV_LEN], hi[KEY_REV_LEN];
+	struct ost_it *it;
+	size_t         got = 0;
+	o_err          e;
+
+	*more = false;
+	key_rev(lo, id, from);
+	key_rev(hi, id, to);
+	if ((e = ost_it_open(r->db, cf, lo, sizeof(lo), hi, sizeof(hi), &it)) !=
+	    O_OK)
+		return e;
+	for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
+		size_t         kn;
+		const uint8_t *k = ost_it_key(it, &kn);
+
+		if (kn != KEY_REV_LEN)
+			continue;
+		if (max > 0 && got == max) {
+			*more = true;
+			break;
+		}
+		o_buf_append(keys, k, kn);
+		got++;
+	}
+	e = ost_it_status(it);
+	ost_it_close(it);
+	return e;
+}
+
 /*
- * Stage point deletes of every rev and mat record of id in [from, to)
- * into wb (nothing when the scan fails); *n counts them.  The range is
- * live: from is the block's previous "low", below which everything was
- * deleted before, so the scan meets no tombstones of earlier prunes.
+ * Stage point deletes of the rev and mat records of id in [from, *to)
+ * into wb (nothing when a scan fails); *n counts them.  The range is live:
+ * from is the block's previous "low", below which everything was deleted
+ * before, so the scans meet no tombstones of earlier prunes.  A long
+ * range (the first prune of a block written before pruning existed) is
+ * cut at a materialisation so that one commit deletes about prune_max
+ * records (ost_repo_opts): *to is lowered to that mat's rev (reads from it on still find
+ * their mat and revs), and later materialisations prune the rest.
  */
 static o_err
 prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
-    int64_t to, struct ost_wb *wb, uint64_t *n)
+    int64_t *to, struct ost_wb *wb, uint64_t *n)
 {
-	static const enum ost_cf cfs[2] = { OST_CF_REV, OST_CF_MAT };
-	uint8_t                  lo[KEY_REV_LEN], hi[KEY_REV_LEN];
-	struct o_buf             keys[2] = { { 0 }, { 0 } };
-	size_t                   f, i;
-	o_err                    e = O_OK;
+	struct o_buf revs = { 0 }, mats = { 0 };
+	size_t       i;
+	bool         more = false;
+	o_err        e;
 
-	key_rev(lo, id, from);
-	key_rev(hi, id, to);
-	for (f = 0; f < 2 && e == O_OK; f++) {
-		struct ost_it *it;
+	e = prune_scan(
+	    r, OST_CF_REV, id, from, *to, r->opts.prune_max, &revs, &more);
+	if (e == O_OK && more) {
+		int64_t cut = 0;
 
-		if ((e = ost_it_open(r->db, cfs[f], lo, sizeof(lo), hi,
-		         sizeof(hi), &it)) != O_OK)
-			break;
-		for (ost_it_first(it); ost_it_valid(it); ost_it_next(it)) {
-			size_t         kn;
-			const uint8_t *k = ost_it_key(it, &kn);
-
-			if (kn == KEY_REV_LEN)
-				o_buf_append(&keys[f], k, kn);
+		/* the highest mat at most one above the last rev taken */
+		e = prune_scan(r, OST_CF_MAT, id, from,
+		    key_rev_at(revs.data + revs.len - KEY_REV_LEN) + 2, 0,
+		    &mats, &more);
+		if (e == O_OK && mats.len > 0)
+			cut = key_rev_at(mats.data + mats.len - KEY_REV_LEN);
+		o_buf_reset(&mats);
+		if (e == O_OK && cut > from) {
+			*to = cut;
+			while (revs.len > 0 &&
+			    key_rev_at(revs.data + revs.len - KEY_REV_LEN) >= cut)
+				revs.len -= KEY_REV_LEN;
+		} else if (e == O_OK) { /* no mat to cut at: all of it */
+			o_buf_reset(&revs);
+			e = prune_scan(
+			    r, OST_CF_REV, id, from, *to, 0, &revs, &more);
 		}
-		e = ost_it_status(it);
-		ost_it_close(it);
 	}
-	for (f = 0; f < 2; f++) {
-		for (i = 0; e == O_OK && i < keys[f].len; i += KEY_REV_LEN) {
-			ost_wb_del(wb, cfs[f], keys[f].data + i, KEY_REV_LEN);
-			(*n)++;
-		}
-		o_buf_fini(&keys[f]);
-	}
+	if (e == O_OK)
+		e = prune_scan(r, OST_CF_MAT, id, from, *to, 0, &mats, &more);
+	for (i = 0; e == O_OK && i < revs.len; i += KEY_REV_LEN, (*n)++)
+		ost_wb_del(wb, OST_CF_REV, revs.data + i, KEY_REV_LEN);
+	for (i = 0; e == O_OK && i < mats.len; i += KEY_REV_LEN, (*n)++)
+		ost_wb_del(wb, OST_CF_MAT, mats.data + i, KEY_REV_LEN);
+	o_buf_fini(&revs);
+	o_buf_fini(&mats);
 	return e;
 }
 
@@ -1580,7 +1633,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	 */
 	m.low = ent->has_latest ? ent->low : 0;
 	if (mat && ent->has_latest && !(flags & COMMIT_OVER) &&
-	    !ent_unflushed(r, ent)) {
+	    !ent_unflushed(r, ent) && !r->opts.no_prune) {
 		/* an install (a repair) may jump over revisions this
 		 * replica never saw: it keeps nothing below itself (it is
 		 * materialised, above), so a read pinned inside the jump is
@@ -1591,7 +1644,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		uint64_t n  = 0;
 
 		if (to > m.low) {
-			if (prune_stage(r, id, m.low, to, wb, &n) == O_OK) {
+			if (prune_stage(r, id, m.low, &to, wb, &n) == O_OK) {
 				m.low = to;
 				stat_add(&r->st_pruned, n);
 			} else {

@@ -91,6 +91,10 @@ struct ost_repo_opts {
 	size_t   cache_entries; /* latest-block entries kept; 0: 4096 (their
 	                           block contents are also bounded in bytes,
 	                           OST_STRIPE_BYTES in repo.c) */
+	size_t   prune_max;     /* rev records one prune deletes at most (a
+	                           longer history goes in steps, one per
+	                           materialisation); 0: 4096 */
+	bool     no_prune;      /* tests: write as before pruning existed */
 	/* Wall clock in ms (tests); NULL: o_now_ms(). */
 	int64_t (*clock)(void *arg);
 	void *clock_arg;

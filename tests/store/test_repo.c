@@ -2327,6 +2327,59 @@ Test(repo, gc_store_without_low_opens_and_prunes)
 	expect_block(1, 1200, 120);
 }
 
+/*
+ * The first prune of a long history (written before pruning existed)
+ * goes in steps: each materialisation deletes about prune_max records,
+ * cut at a mat so that every revision from the new low on still reads;
+ * later ones prune the rest.
+ */
+Test(repo, gc_long_history_is_pruned_in_steps)
+{
+	struct ost_repo_count c;
+	struct oc_actx        ctx;
+	struct oc_get_res     g;
+	int                   rev, steps;
+	uint64_t              before;
+
+	opts.mat_interval = 4;
+	opts.no_prune     = true;
+	repo_reopen();
+	hundred(100);
+	c = count1(1);
+	cr_assert_eq(c.rev, 100);
+	cr_assert_eq(c.mat, 25);
+	opts.no_prune  = false;
+	opts.prune_max = 8;
+	repo_reopen();
+	for (steps = 0, rev = 101; rev <= 200; rev++) {
+		before = count1(1).rev;
+		set1(rev, rev, 1, rev * 10);
+		c = count1(1);
+		cr_assert_leq(before + 1 - c.rev, 8 + 1,
+		    "rev %d pruned %llu records at once", rev,
+		    (unsigned long long) (before + 1 - c.rev));
+		if (c.rev < before + 1)
+			steps++;
+		/* every revision from the lowest kept still reads */
+		oc_actx_init(&ctx);
+		ctx.rev = rev - (int) c.rev + 1;
+		g       = get1(1, &ctx);
+		cr_assert_eq(g.state, OC_GET_BLOCK, "rev %lld, after commit %d",
+		    (long long) ctx.rev, rev);
+		cr_assert_eq(val_of(&g), ctx.rev == 1 ? 1 : ctx.rev * 10);
+		oc_get_res_fini(&g);
+	}
+	cr_expect_geq(steps, 10, "pruned in %d steps", steps);
+	/* 8 deleted and 4 added per window: the backlog goes, then the
+	 * bound of two windows holds */
+	for (; rev <= 400 && count1(1).rev > 2 * 4; rev++)
+		set1(rev, rev, 1, rev * 10);
+	c = count1(1);
+	cr_expect_leq(c.rev, 2 * 4, "rev records %llu at rev %d",
+	    (unsigned long long) c.rev, rev - 1);
+	expect_block(1, (rev - 1) * 10, rev - 1);
+}
+
 Test(repo, gc_meta_low_out_of_range_is_corrupt)
 {
 	struct oc_bid     id = bid(1);
