@@ -52,8 +52,12 @@
  * tombstones on every read, which one range tombstone per materialisation
  * would make slower as the memtable fills.  Pruning waits for a later mat
  * write while the block has a commit not yet flushed, and is not done by a
- * replacement (ost_repo_install over).  Readers of revisions below low
- * never answer "absent" (see ost_repo_get, _pend, _status).
+ * replacement (ost_repo_install over).  One prune deletes about
+ * prune_max rev records (cut at a mat, so each revision from the new low
+ * reads): a longer history (written before pruning) goes in steps.  An
+ * install keeps nothing readable below itself (low = its revision).
+ * Readers of revisions below low never answer "absent" (see
+ * ost_repo_get, _pend, _status).
  *
  * Durability.  A commit is written with its whole request in one RocksDB
  * write batch synced to the WAL before it is acknowledged; concurrent
