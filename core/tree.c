@@ -391,3 +391,16 @@ oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
 	o_buf_fini(&sa.last);
 	return e;
 }
+
+o_err
+oc_tree_scan_held(struct oc_collection *c, const void *start, size_t slen,
+    bool inclusive, bool forward, oc_tree_cb cb, void *arg)
+{
+	struct scanarg sa = { oc_coll_id(c), start, slen, inclusive, forward,
+		cb, arg, { 0 }, false };
+	o_err          e;
+
+	e = oc_coll_read(c, scan_fn, &sa);
+	o_buf_fini(&sa.last);
+	return e;
+}

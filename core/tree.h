@@ -73,5 +73,9 @@ typedef int (*oc_tree_cb)(void *arg, const uint8_t *key, size_t klen,
 /* Ordered visit from start (NULL: first/last); nonzero from cb stops. */
 o_err oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
     bool inclusive, bool forward, oc_tree_cb cb, void *arg);
+/* As oc_tree_scan, at the held revision only (O_ESTALE as for
+ * oc_tree_get_held; cb may have been called before). */
+o_err oc_tree_scan_held(struct oc_collection *c, const void *start,
+    size_t slen, bool inclusive, bool forward, oc_tree_cb cb, void *arg);
 
 #endif /* OC_TREE_H */

@@ -532,7 +532,7 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 		    (in->inl && in->unlinked))
 			continue;
 		for (j = in->npc; j-- > 0;)
-			if (!in->pc[j].dirty)
+			if (!in->pc[j].dirty && !in->pc[j].pin)
 				piece_free(ns, in, j);
 	}
 }
@@ -1437,8 +1437,11 @@ pieces_trim(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx)
 	if ((e = pcoll_get(ns, in, false, &pc)) != O_OK)
 		return e;
 	piece_key(idx, key);
-	e = oc_tree_scan(
+	/* at the held rev: the pieces kept are of that version */
+	e = oc_tree_scan_held(
 	    pc->c, key, sizeof(key), true, true, pdel_collect, &d);
+	if (e == O_ESTALE)
+		file_stale(ns, in);
 	if (e == O_OK && d.n > 0) {
 		kv = o_calloc(d.n, sizeof(*kv));
 		for (i = 0; i < d.n; i++) {
@@ -1454,6 +1457,15 @@ pieces_trim(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx)
 	return e;
 }
 
+static void
+pieces_unpin(struct ofs_inode *in)
+{
+	size_t i;
+
+	for (i = 0; i < in->npc; i++)
+		in->pc[i].pin = false;
+}
+
 /* Set the size of a file to size (zeros when it grows). */
 static o_err
 file_resize(struct ofs_ns *ns, struct ofs_inode *in, uint64_t size)
@@ -1464,34 +1476,64 @@ file_resize(struct ofs_ns *ns, struct ofs_inode *in, uint64_t size)
 	o_err             e;
 
 	if (size < in->sz) {
-		/* the stored pieces first: a failure changes nothing */
-		if (!in->inl && (e = pieces_trim(ns, in, keep)) != O_OK)
-			return e;
-		for (i = in->npc; i-- > 0;)
-			if (in->pc[i].idx >= keep)
-				piece_free(ns, in, i);
+		/* the piece cut in two and the stored pieces first: a
+		 * failure (O_ESTALE among them) changes nothing */
+		p = NULL;
 		if (size % OFS_PIECE != 0) {
 			if ((e = piece_load(
 			         ns, in, size / OFS_PIECE, false, &p)) != O_OK)
 				return e;
-			if (p != NULL && p->b.len > size % OFS_PIECE) {
-				p->b.len = size % OFS_PIECE;
-				piece_dirty(in, p);
-			}
+			if (p != NULL)
+				p->pin = true;
+		}
+		if (!in->inl && (e = pieces_trim(ns, in, keep)) != O_OK) {
+			pieces_unpin(in);
+			return e;
+		}
+		pieces_unpin(in);
+		for (i = in->npc; i-- > 0;)
+			if (in->pc[i].idx >= keep)
+				piece_free(ns, in, i);
+		p = size % OFS_PIECE != 0 ? piece_find(in, size / OFS_PIECE)
+		                          : NULL;
+		if (p != NULL && p->b.len > size % OFS_PIECE) {
+			p->b.len = size % OFS_PIECE;
+			piece_dirty(in, p);
 		}
 	}
 	in->sz = size;
 	return O_OK;
 }
 
-/* Write len bytes at off (resident pieces; staged later). */
+/*
+ * Write len > 0 bytes at off (resident pieces; staged later).  The partial
+ * first and last pieces are read before anything changes, and pinned
+ * against eviction until the write is done: a read that meets pruned
+ * history (O_ESTALE) leaves the file as it was, so the write can run again
+ * on the newest version.
+ */
 static o_err
 file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
     const uint8_t *buf, size_t len)
 {
 	struct ofs_piece *p;
+	uint64_t          ends[2] = { off / OFS_PIECE,
+                 (off + len - 1) / OFS_PIECE };
+	int               k;
 	o_err             e;
 
+	for (k = 0; k < 2; k++) {
+		uint64_t ps = ends[k] * OFS_PIECE;
+
+		if ((k == 1 && ends[1] == ends[0]) ||
+		    (off <= ps && off + len >= ps + OFS_PIECE))
+			continue; /* the same piece, or overwritten whole */
+		if ((e = piece_load(ns, in, ends[k], true, &p)) != O_OK) {
+			pieces_unpin(in);
+			return e;
+		}
+		p->pin = true;
+	}
 	while (len > 0) {
 		uint64_t idx = off / OFS_PIECE;
 		size_t   po  = (size_t) (off % OFS_PIECE);
@@ -1519,6 +1561,7 @@ file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
 		buf += n;
 		len -= n;
 	}
+	pieces_unpin(in);
 	return O_OK;
 }
 
@@ -3505,27 +3548,31 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 			if (e != O_OK)
 				goto out_unlock;
 		}
-		if (append)
-			off = in->sz;
-		if (off + len > OFS_FILE_MAX || off + len < off) {
-			path_of(ns, ino, path, sizeof(path));
-			e = o_err_set(O_ETOOBIG,
-			    "write %s: %zu bytes at %" PRIu64
-			    " exceed the %llu-byte file limit",
-			    path, len, off, (unsigned long long) OFS_FILE_MAX);
-			goto out_unlock;
-		}
-		if (len == 0)
-			goto out_unlock;
 		for (tries = 0;; tries++) {
-			/* again over what a stale try wrote: the same bytes */
-			if ((e = inode_fresh(ns, in)) == O_OK)
-				e = file_write(ns, in, off, buf, len);
+			/* a try that met pruned history (O_ESTALE) changed
+			 * nothing; an append goes to the end of the newest
+			 * version */
+			if ((e = inode_fresh(ns, in)) != O_OK)
+				break;
+			if (append)
+				off = in->sz;
+			if (off + len > OFS_FILE_MAX || off + len < off) {
+				path_of(ns, ino, path, sizeof(path));
+				e = o_err_set(O_ETOOBIG,
+				    "write %s: %zu bytes at %" PRIu64
+				    " exceed the %llu-byte file limit",
+				    path, len, off,
+				    (unsigned long long) OFS_FILE_MAX);
+				break;
+			}
+			if (len == 0)
+				break;
+			e = file_write(ns, in, off, buf, len);
 			if (e != O_ESTALE || tries == OFS_STALE_TRIES ||
 			    (e = file_catch_up(ns, in)) != O_OK)
 				break;
 		}
-		if (e != O_OK)
+		if (e != O_OK || len == 0)
 			goto out_unlock;
 		in->mt = in->ct = now_ns();
 		mark_dirty(ns, in);

@@ -97,6 +97,7 @@ struct ofs_piece {
 	uint64_t     idx;
 	struct o_buf b;
 	bool         dirty; /* newer than what is staged */
+	bool         pin;   /* not evicted: a write in progress needs it */
 };
 
 /* A writer's bytes after its last newline (diaries). */

@@ -101,6 +101,7 @@ struct ost_ent {
 	int64_t         mat_rev;
 	int64_t         nsince; /* revisions after mat_rev */
 	int64_t         low;    /* lowest readable revision (meta "low") */
+	int64_t         swept;  /* records below are deleted (meta "swp") */
 	bool            blk_ok; /* blk/present hold the block at rev */
 	bool            present;
 	struct oc_val   blk;
@@ -301,6 +302,9 @@ struct meta {
 	int64_t       mat_rev;
 	int64_t       nsince;
 	int64_t       low; /* lowest readable revision; 0: nothing pruned */
+	int64_t       swept; /* rev/mat records below are deleted (<= low:
+	                        an install raises low over records that a
+	                        later prune deletes) */
 };
 
 static void
@@ -311,6 +315,8 @@ meta_encode(const struct meta *m, struct o_buf *b)
 	oc_map_set(&v, "aid", oc_aid_val(&m->aid));
 	if (m->low > 0) /* absent until the first prune: old metas match */
 		oc_map_set(&v, "low", oc_int(m->low));
+	if (m->swept != m->low) /* absent: equal to low */
+		oc_map_set(&v, "swp", oc_int(m->swept));
 	oc_map_set(&v, "mat", oc_int(m->mat_rev));
 	oc_map_set(&v, "ns", oc_int(m->nsince));
 	oc_map_set(&v, "rev", oc_int(m->rev));
@@ -323,7 +329,7 @@ static o_err
 meta_decode(const struct oc_bid *id, const struct o_buf *b, struct meta *m)
 {
 	struct oc_val        v;
-	const struct oc_val *rev, *mat, *ns, *low;
+	const struct oc_val *rev, *mat, *ns, *low, *swp;
 	o_err                e;
 
 	if ((e = rec_decode(OST_CF_META, id, 0, b->data, b->len, &v)) != O_OK)
@@ -332,20 +338,25 @@ meta_decode(const struct oc_bid *id, const struct o_buf *b, struct meta *m)
 	mat = need_int(&v, "mat");
 	ns  = need_int(&v, "ns");
 	low = oc_map_get(&v, "low"); /* optional: written since pruning */
+	swp = oc_map_get(&v, "swp"); /* optional: absent, equal to low */
 	if (rev == NULL || mat == NULL || ns == NULL ||
 	    !oc_aid_from(oc_map_get(&v, "aid"), &m->aid) || rev->u.i < 1 ||
 	    mat->u.i < 1 || mat->u.i > rev->u.i || ns->u.i < 0 ||
 	    (low != NULL &&
 	        (low->type != OC_INT || low->u.i < 0 ||
-	            low->u.i > mat->u.i))) {
+	            low->u.i > mat->u.i)) ||
+	    (swp != NULL &&
+	        (swp->type != OC_INT || swp->u.i < 0 ||
+	            swp->u.i > (low != NULL ? low->u.i : 0)))) {
 		e = corrupt(OST_CF_META, id, 0,
-		    "fields aid/rev/mat/ns/low missing or out of range");
+		    "fields aid/rev/mat/ns/low/swp missing or out of range");
 		goto out_fini;
 	}
 	m->rev     = rev->u.i;
 	m->mat_rev = mat->u.i;
 	m->nsince  = ns->u.i;
 	m->low     = low != NULL ? low->u.i : 0;
+	m->swept   = swp != NULL ? swp->u.i : m->low;
 out_fini:
 	oc_val_fini(&v);
 	return e;
@@ -1045,6 +1056,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 	e->mat_rev    = 0;
 	e->nsince     = 0;
 	e->low        = 0;
+	e->swept      = 0;
 	e->blk_ok     = false;
 	e->present    = false;
 	e->blk        = oc_null();
@@ -1061,6 +1073,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 		e->mat_rev    = m.mat_rev;
 		e->nsince     = m.nsince;
 		e->low        = m.low;
+		e->swept      = m.swept;
 	}
 	e->epoch = epoch;
 	*out     = e;
@@ -1415,7 +1428,7 @@ struct cblk {
 	bool            stage; /* committed by this request */
 	struct oc_val   blk;   /* new latest block (when present) */
 	bool            present;
-	int64_t         mat_rev, nsince, low;
+	int64_t         mat_rev, nsince, low, swept;
 	o_err           err;
 };
 
@@ -1467,8 +1480,9 @@ prune_scan(struct ost_repo *r, enum ost_cf cf, const struct oc_bid *id,
 /*
  * Stage point deletes of the rev and mat records of id in [from, *to)
  * into wb (nothing when a scan fails); *n counts them.  The range is live:
- * from is the block's previous "low", below which everything was deleted
- * before, so the scans meet no tombstones of earlier prunes.  A long
+ * from is where the block's last prune stopped (meta "swp"), below which
+ * everything was deleted before, so the scans meet no tombstones of
+ * earlier prunes.  A long
  * range (the first prune of a block written before pruning existed) is
  * cut at a materialisation so that one commit deletes about prune_max
  * records (ost_repo_opts): *to is lowered to that mat's rev (reads from it on still find
@@ -1631,7 +1645,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	 * commit (the scan must see every record it deletes) and on a
 	 * replacement (COMMIT_OVER, repair only).
 	 */
-	m.low = ent->has_latest ? ent->low : 0;
+	m.low   = ent->has_latest ? ent->low : 0;
+	m.swept = ent->has_latest ? ent->swept : 0;
 	if (mat && ent->has_latest && !(flags & COMMIT_OVER) &&
 	    !ent_unflushed(r, ent) && !r->opts.no_prune) {
 		/* an install (a repair) may jump over revisions this
@@ -1643,9 +1658,13 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		                                        : rev;
 		uint64_t n  = 0;
 
-		if (to > m.low) {
-			if (prune_stage(r, id, m.low, &to, wb, &n) == O_OK) {
-				m.low = to;
+		if (to > m.swept) {
+			/* from where the last prune stopped: an install may
+			 * have raised low over records not yet deleted */
+			if (prune_stage(r, id, m.swept, &to, wb, &n) == O_OK) {
+				m.swept = to;
+				if (m.low < to)
+					m.low = to;
 				stat_add(&r->st_pruned, n);
 			} else {
 				o_log(O_LOG_WARN,
@@ -1655,8 +1674,9 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 			}
 		}
 	}
-	/* a block new here, or pruning deferred: still nothing readable
-	 * below an install (records left below low are never read) */
+	/* a block new here, pruning deferred or cut short: still nothing
+	 * readable below an install (records left below low are never
+	 * read; swept says where the next prune starts) */
 	if ((flags & COMMIT_INSTALL) && !(flags & COMMIT_OVER) && m.low < rev)
 		m.low = rev;
 	key_rev(k, id, rev);
@@ -1688,6 +1708,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	cb->mat_rev = m.mat_rev;
 	cb->nsince  = m.nsince;
 	cb->low     = m.low;
+	cb->swept   = m.swept;
 	nb          = oc_null();
 out_fini_nb:
 	oc_val_fini(&nb);
@@ -1800,6 +1821,7 @@ retry:
 		ent->mat_rev    = cb[i].mat_rev;
 		ent->nsince     = cb[i].nsince;
 		ent->low        = cb[i].low;
+		ent->swept      = cb[i].swept;
 		ent->blk        = oc_val_take(&cb[i].blk);
 		ent->bytes      = SIZE_MAX;
 		ent->present    = cb[i].present;

@@ -2733,3 +2733,78 @@ Test(ns, shared_lagging_file_reader_reads_one_version, .init = setup,
 	lagging_read(nb, "small", 100); /* inline: in the entry */
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/*
+ * Mount nb caches piece 0 of a file of `size` bytes of 'X'; the main
+ * mount then rewrites it 41 times at 2 pieces (the last of 'o'), past the
+ * history the store keeps.  Returns nb's inode.
+ */
+static uint64_t
+lagging_setup(struct ofs_ns *nb, const char *name, size_t size)
+{
+	struct ost_repo_stats st;
+	size_t                n = 2 * OFS_PIECE, got, i;
+	uint8_t              *w = malloc(n), r[16];
+	uint64_t              a, ba;
+
+	a = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
+	rewrite_(env.ns, a, w, size, 'X');
+	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "refresh b");
+	ba = lookup_(nb, OFS_ROOT_INO, name);
+	ok(ofs_read(nb, ba, 0, sizeof(r), r, &got), "read b piece 0");
+	cr_assert_eq(r[0], 'X');
+	for (i = 0; i < 41; i++)
+		rewrite_(env.ns, a, w, n, 'a' + i % 26);
+	ost_repo_stats(env.repo, &st);
+	cr_assert_gt(st.pruned, 0, "nothing was pruned: the test shows nothing");
+	o_sleep_ms(400); /* nb's committer drops its block caches */
+	free(w);
+	return ba;
+}
+
+/*
+ * Writes through a lagging mount whose first try meets pruned history go
+ * to the newest version, whole: a write across a piece boundary keeps no
+ * piece of the old version, an append goes to the newest end, a truncate
+ * cuts the newest version (found by review: piece 0 stayed 'X'; the
+ * append landed at the old end, inside the file).
+ */
+Test(ns, shared_lagging_writer_writes_on_the_newest_version, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr at;
+	size_t          n = 2 * OFS_PIECE, got;
+	uint8_t        *r = calloc(1, n + 8);
+	uint64_t        ba;
+
+	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
+		.fresh_ms = 600000, .caches_max = 1 };
+
+	ok(ofs_ns_open(env.tx, &o, &nb), "open peer namespace");
+	ba = lagging_setup(nb, "w", n);
+	ok(ofs_write(nb, ba, 0, OFS_PIECE - 1, "AB", 2, false), "write b");
+	ok(ofs_flush(nb, ba, 0, true), "flush b");
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
+	cr_expect_eq(got, n);
+	expect_all(r, OFS_PIECE - 1, 'o', "w before the write");
+	cr_expect(r[OFS_PIECE - 1] == 'A' && r[OFS_PIECE] == 'B');
+	expect_all(r + OFS_PIECE + 1, n - OFS_PIECE - 1, 'o', "w after");
+
+	ba = lagging_setup(nb, "a", OFS_PIECE + 100);
+	ok(ofs_write(nb, ba, 0, 0, "AB", 2, true), "append b");
+	ok(ofs_getattr(nb, ba, &at), "getattr");
+	cr_expect_eq(at.size, n + 2);
+	ok(ofs_read(nb, ba, 0, n + 8, r, &got), "read b");
+	cr_expect_eq(got, n + 2);
+	expect_all(r, n, 'o', "a before the append");
+	cr_expect(memcmp(r + n, "AB", 2) == 0, "the append at the end");
+
+	ba = lagging_setup(nb, "t", n);
+	ok(ofs_truncate(nb, ba, OFS_PIECE + 10), "truncate b");
+	ok(ofs_read(nb, ba, 0, n, r, &got), "read b");
+	cr_expect_eq(got, OFS_PIECE + 10);
+	expect_all(r, got, 'o', "t");
+	free(r);
+	ok(ofs_ns_close(nb), "close b");
+}

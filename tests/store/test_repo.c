@@ -2447,3 +2447,47 @@ Test(repo, gc_install_over_a_gap_raises_low)
 	cr_expect_eq(g.state, OC_GET_BLOCK);
 	oc_get_res_fini(&g);
 }
+
+/*
+ * An install over a long history written before pruning: the prune it
+ * makes is cut short, low is raised to the install's revision over
+ * records not yet deleted; later prunes start where the last one stopped
+ * (meta "swp"), not at low, and delete them (found by review: 99 rev and
+ * 25 mat records stayed for good).
+ */
+Test(repo, gc_install_over_a_long_history_is_swept_later)
+{
+	struct oc_bid         id = bid(1);
+	struct oc_aid         a9 = aid(900);
+	struct oc_val         b;
+	struct ost_repo_count c;
+	struct oc_actx        ctx;
+	struct oc_get_res     g;
+	bool                  done;
+	int                   rev;
+
+	opts.mat_interval = 4;
+	opts.no_prune     = true;
+	repo_reopen();
+	hundred(100);
+	opts.no_prune  = false;
+	opts.prune_max = 8;
+	repo_reopen();
+	b = leaf(1, 400);
+	cr_assert_eq(ost_repo_install(R, &id, 150, &a9, &b, false, &done), O_OK);
+	oc_val_fini(&b);
+	oc_actx_init(&ctx);
+	ctx.rev = 120; /* inside the jump: not readable, not absent */
+	g       = get1(1, &ctx);
+	cr_expect_eq(g.state, OC_GET_UNKNOWN);
+	cr_expect_eq(g.cause, O_ESTALE);
+	oc_get_res_fini(&g);
+	repo_reopen(); /* "swp" is read back from the meta */
+	for (rev = 151; rev <= 400; rev++)
+		set1(rev, rev, 1, rev * 10);
+	c = count1(1);
+	cr_expect_leq(c.rev, 2 * 4, "rev records %llu after 250 more commits",
+	    (unsigned long long) c.rev);
+	cr_expect_leq(c.mat, 3, "mat records %llu", (unsigned long long) c.mat);
+	expect_block(1, 4000, 400);
+}
