@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -99,10 +100,44 @@ node_down(int i, bool keep_dir)
 	}
 }
 
+/* Whether nothing holds ports [base, base + 50) on 127.0.0.1 (a bind
+ * without SO_REUSEADDR also fails over a lingering connection). */
+static bool
+ports_free(int base)
+{
+	int p;
+
+	for (p = base; p < base + 50; p++) {
+		struct sockaddr_in sa;
+		int                fd = socket(AF_INET, SOCK_STREAM, 0);
+		bool               ok;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family      = AF_INET;
+		sa.sin_port        = htons((uint16_t) p);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 static void
 setup(void)
 {
-	base_port = 12000 + (getpid() % 200) * 50; /* below the ephemeral range (32768+), apart from e2e_test_cluster */
+	int k, slot = getpid() % 200;
+
+	/* 50 ports per test, below the ephemeral range (32768+), apart from
+	 * e2e_test_cluster's; two tests whose pids agree modulo 200 met on
+	 * one range (a CI run: "listen on tcp://127.0.0.1:20350: Address in
+	 * use" as the earlier test's process went), so the next free range */
+	for (k = 0; k < 200; k++, slot = (slot + 1) % 200)
+		if (ports_free(12000 + slot * 50))
+			break;
+	base_port = 12000 + slot * 50;
 	memset(nodes, 0, sizeof(nodes));
 }
 
