@@ -1482,11 +1482,11 @@ prune_scan(struct ost_repo *r, enum ost_cf cf, const struct oc_bid *id,
  * into wb (nothing when a scan fails); *n counts them.  The range is live:
  * from is where the block's last prune stopped (meta "swp"), below which
  * everything was deleted before, so the scans meet no tombstones of
- * earlier prunes.  A long
- * range (the first prune of a block written before pruning existed) is
- * cut at a materialisation so that one commit deletes about prune_max
- * records (ost_repo_opts): *to is lowered to that mat's rev (reads from it on still find
- * their mat and revs), and later materialisations prune the rest.
+ * earlier prunes.  A long range (the first prune of a block written
+ * before pruning existed) is cut at a materialisation so that one commit
+ * deletes about prune_max records (ost_repo_opts): *to is lowered to that
+ * mat's rev (reads from it on still find their mat and revs), and later
+ * materialisations prune the rest.
  */
 static o_err
 prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,

@@ -19,6 +19,10 @@
  *                                       "low": int     lowest readable rev,
  *                                                      optional: absent = 0,
  *                                                      nothing pruned,
+ *                                       "swp": int     rev/mat records below
+ *                                                      are deleted, <= low;
+ *                                                      optional: absent =
+ *                                                      "low",
  *                                       "mat": int     last materialised rev,
  *                                       "ns":  int     revisions after "mat",
  *                                       "rev": int     latest revision >= 1}

@@ -470,10 +470,28 @@ Test(ns, truncate_without_flush_is_committed_by_the_committer, .init = setup,
 	ok(ofs_ns_close(b), "close b");
 }
 
+/* After a reopen of the namespace, root file name reads as w[0..n). */
+static void
+expect_file_after_reopen(const char *name, const uint8_t *w, size_t n)
+{
+	uint8_t *r = malloc(n);
+	size_t   off, got;
+	uint64_t f;
+
+	reopen();
+	f = lookup_(env.ns, OFS_ROOT_INO, name);
+	for (off = 0; off < n; off += got) {
+		ok(ofs_read(env.ns, f, off, 131072, r + off, &got), "read");
+		cr_assert_gt(got, 0);
+	}
+	cr_assert(memcmp(w, r, n) == 0, "%s read back differs", name);
+	free(r);
+}
+
 Test(ns, large_file_round_trip, .init = setup, .fini = teardown)
 {
-	size_t   n = (2u << 20) + 12345, i, got, off;
-	uint8_t *w = malloc(n), *r = malloc(n);
+	size_t   n = (2u << 20) + 12345, i, off;
+	uint8_t *w = malloc(n);
 	uint64_t f = create_(env.ns, OFS_ROOT_INO, "big", OFS_FILE);
 
 	for (i = 0; i < n; i++)
@@ -483,15 +501,8 @@ Test(ns, large_file_round_trip, .init = setup, .fini = teardown)
 		       false),
 		    "write");
 	ok(ofs_flush(env.ns, f, 0, true), "flush");
-	reopen();
-	f = lookup_(env.ns, OFS_ROOT_INO, "big");
-	for (off = 0; off < n; off += got) {
-		ok(ofs_read(env.ns, f, off, 131072, r + off, &got), "read");
-		cr_assert_gt(got, 0);
-	}
-	cr_assert(memcmp(w, r, n) == 0);
+	expect_file_after_reopen("big", w, n);
 	free(w);
-	free(r);
 }
 
 /* Compare the whole file with the model m of n bytes. */
@@ -2570,8 +2581,8 @@ Test(ns, changed_piece_collection_drops_clean_pieces, .init = setup,
  */
 Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
 {
-	size_t                n = 3u << 20, i, off, got;
-	uint8_t              *w = malloc(n), *r = malloc(n);
+	size_t                n = 3u << 20, i, off;
+	uint8_t              *w = malloc(n);
 	uint64_t              f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
 	struct ost_repo_count c;
 	struct ost_repo_stats st;
@@ -2599,15 +2610,8 @@ Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
 	    "history of 30 rewrites holds %llu bytes for a %zu-byte file",
 	    (unsigned long long) bytes, n);
 	cr_assert_eq(c.pend, 0, "pendings left behind");
-	reopen();
-	f = lookup_(env.ns, OFS_ROOT_INO, "f");
-	for (off = 0; off < n; off += got) {
-		ok(ofs_read(env.ns, f, off, 131072, r + off, &got), "read");
-		cr_assert_gt(got, 0);
-	}
-	cr_assert(memcmp(w, r, n) == 0);
+	expect_file_after_reopen("f", w, n);
 	free(w);
-	free(r);
 }
 
 /* A mount that lags far behind another (which committed more often than

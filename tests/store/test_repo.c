@@ -2380,19 +2380,20 @@ Test(repo, gc_long_history_is_pruned_in_steps)
 	expect_block(1, (rev - 1) * 10, rev - 1);
 }
 
-Test(repo, gc_meta_low_out_of_range_is_corrupt)
+/* Block 1's meta written raw with low and swp (< 0: left out). */
+static void
+meta_put_raw(int64_t low, int64_t swp)
 {
-	struct oc_bid     id = bid(1);
-	struct oc_val     m  = oc_map();
-	struct oc_aid     a  = aid(1);
-	struct o_buf      b  = { 0 };
-	struct oc_get_res g;
+	struct oc_bid id = bid(1);
+	struct oc_val m  = oc_map();
+	struct oc_aid a  = aid(1);
+	struct o_buf  b  = { 0 };
 
-	ins1(1, 1, 1, 1);
-	ost_repo_close(R);
-	R = NULL;
 	oc_map_set(&m, "aid", oc_aid_val(&a));
-	oc_map_set(&m, "low", oc_int(5)); /* above "mat" */
+	if (low >= 0)
+		oc_map_set(&m, "low", oc_int(low));
+	if (swp >= 0)
+		oc_map_set(&m, "swp", oc_int(swp));
 	oc_map_set(&m, "mat", oc_int(1));
 	oc_map_set(&m, "ns", oc_int(0));
 	oc_map_set(&m, "rev", oc_int(1));
@@ -2400,10 +2401,35 @@ Test(repo, gc_meta_low_out_of_range_is_corrupt)
 	raw_put(OST_CF_META, id.b, 32, b.data, b.len, false);
 	oc_val_fini(&m);
 	o_buf_fini(&b);
+}
+
+/* A meta whose "low" lies above "mat", or whose "swp" (where the next
+ * prune starts) lies above "low", is corrupt, not believed. */
+Test(repo, gc_meta_low_out_of_range_is_corrupt)
+{
+	static const int64_t bad[][2] = { { 5, -1 }, { -1, 1 }, { 1, 2 } };
+	struct oc_get_res    g;
+	size_t               i;
+
+	ins1(1, 1, 1, 1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ost_repo_close(R);
+		R = NULL;
+		meta_put_raw(bad[i][0], bad[i][1]);
+		repo_reopen();
+		g = get1(1, NULL);
+		cr_expect_eq(g.state, OC_GET_UNKNOWN, "low %lld swp %lld",
+		    (long long) bad[i][0], (long long) bad[i][1]);
+		cr_expect_eq(g.cause, O_ECORRUPT, "%s", g.reason);
+		oc_get_res_fini(&g);
+	}
+	/* in range: read */
+	ost_repo_close(R);
+	R = NULL;
+	meta_put_raw(1, 0);
 	repo_reopen();
 	g = get1(1, NULL);
-	cr_expect_eq(g.state, OC_GET_UNKNOWN);
-	cr_expect_eq(g.cause, O_ECORRUPT, "%s", g.reason);
+	cr_expect_eq(g.state, OC_GET_BLOCK, "%s", g.reason);
 	oc_get_res_fini(&g);
 }
 
