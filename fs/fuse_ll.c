@@ -1977,6 +1977,17 @@ ofs_fuse_run(struct ofs_fuse *f)
 	fuse_loop_cfg_set_idle_threads(cfg, 16);
 	rc = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	if (rc == -ECONNABORTED) {
+		/* the kernel ended the connection: an abort (fusectl), or
+		 * on 6.18 now and then a plain umount (a CI run, fusectl
+		 * not even mounted).  Nothing more can come; the exit
+		 * status says whether pending work was committed
+		 * (close_ns), as for an unmount. */
+		o_log(O_LOG_WARN,
+		    "serving %s: the kernel ended the connection (%s)",
+		    f->mountpoint, strerror(-rc));
+		return O_OK;
+	}
 	if (rc < 0)
 		return o_err_set(
 		    O_EIO, "serving %s: %s", f->mountpoint, strerror(-rc));
