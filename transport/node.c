@@ -133,8 +133,15 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	pthread_mutex_lock(&m->pmtx);
 	pipes_drop(m, p);
-	if (ev == NNG_PIPE_EV_ADD_POST && m->np < MAX_PIPES)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		/* full of pipes whose removal was never announced: the
+		 * newest connection counts, the oldest is forgotten (the
+		 * new one was dropped, and the member looked down) */
+		if (m->np == MAX_PIPES)
+			memmove(m->pipes, m->pipes + 1,
+			    --m->np * sizeof(m->pipes[0]));
 		m->pipes[m->np++] = p;
+	}
 	pthread_mutex_unlock(&m->pmtx);
 }
 
