@@ -1897,8 +1897,7 @@ fuse_free(struct ofs_fuse *f)
 }
 
 o_err
-ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
-    const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
+ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
 {
 	struct ofs_fuse *f;
 	uint8_t          before[FD_SCAN_MAX / 8];
@@ -1906,8 +1905,6 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 	int              i;
 
 	f              = o_calloc(1, sizeof(*f));
-	f->ns          = ns;
-	f->tx          = tx;
 	f->mountpoint  = o_strdup(conf->mountpoint);
 	f->data_dir    = o_strdup(conf->data_dir);
 	f->async       = conf->async;
@@ -1959,11 +1956,19 @@ ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
 out_handlers:
 	fuse_remove_signal_handlers(f->se);
 out_destroy:
-	f->ns_closed = true; /* not ours: the caller keeps ns */
 	fuse_session_destroy(f->se);
 out_free:
 	fuse_free(f);
 	return err;
+}
+
+void
+ofs_fuse_attach(struct ofs_fuse *f, struct ofs_ns *ns, struct oc_transactor *tx)
+{
+	pthread_mutex_lock(&f->f_mtx);
+	f->ns = ns;
+	f->tx = tx;
+	pthread_mutex_unlock(&f->f_mtx);
 }
 
 o_err
@@ -2026,7 +2031,7 @@ ofs_fuse_changed(struct ofs_fuse *f, const struct oc_bid *col, int64_t rev)
 	o_err e;
 
 	pthread_mutex_lock(&f->f_mtx);
-	if (f->notify_off || f->ns_closed) {
+	if (f->notify_off || f->ns_closed || f->ns == NULL) {
 		pthread_mutex_unlock(&f->f_mtx);
 		return O_OK;
 	}

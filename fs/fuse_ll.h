@@ -63,20 +63,32 @@ struct ofs_fuse_conf {
 struct ofs_fuse;
 
 /*
- * Create a FUSE session serving ns and mount it on conf->mountpoint, and
- * install SIGINT/SIGTERM/SIGHUP handlers that end the session.  On success
- * *out owns ns (it is closed, committing pending work, by the destroy
- * request or by ofs_fuse_close) and borrows tx (the transactor ns runs
- * on; diary reports read through it) until ofs_fuse_close.  On failure
- * the caller still owns ns.  Errors: O_EINVAL (an option libfuse refused),
- * O_EIO (the mount failed), with a detail naming the mountpoint.
+ * Create a FUSE session and mount it on conf->mountpoint, and install
+ * SIGINT/SIGTERM/SIGHUP handlers that end the session.  Call it before
+ * the process starts any thread: with -o auto_unmount (or without root)
+ * libfuse forks and runs fusermount3, and a child forked while other
+ * threads hold locks (malloc's, a sanitizer's) can hang before its exec.
+ * Nothing is served until ofs_fuse_attach and ofs_fuse_run: the kernel
+ * holds requests to the mount meanwhile.  Errors: O_EINVAL (an option
+ * libfuse refused), O_EIO (the mount failed), with a detail naming the
+ * mountpoint.
  */
-o_err ofs_fuse_mount(struct ofs_ns *ns, struct oc_transactor *tx,
-    const struct ofs_fuse_conf *conf, struct ofs_fuse **out);
+o_err ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out);
 
 /*
- * Serve requests until the filesystem is unmounted (fusermount3 -u,
- * umount) or a handled signal arrives.  Blocks.  O_OK on a clean end,
+ * Give the mount the namespace it serves.  f owns ns from here on (it is
+ * closed, committing pending work, by the destroy request or by
+ * ofs_fuse_close) and borrows tx (the transactor ns runs on; diary
+ * reports read through it) until ofs_fuse_close.  Once, before
+ * ofs_fuse_run and before any ofs_fuse_changed.
+ */
+void ofs_fuse_attach(
+    struct ofs_fuse *f, struct ofs_ns *ns, struct oc_transactor *tx);
+
+/*
+ * Serve requests (after ofs_fuse_attach) until the filesystem is
+ * unmounted (fusermount3 -u, umount) or a handled signal arrives, also one
+ * that came since ofs_fuse_mount.  Blocks.  O_OK on a clean end,
  * O_EIO when the session failed.
  */
 o_err ofs_fuse_run(struct ofs_fuse *f);
@@ -106,7 +118,8 @@ o_err ofs_fuse_changed(
 
 /*
  * Unmount if still mounted, wait for control workers, close the namespace
- * if the destroy request has not (committing everything pending), remove
+ * (if attached) unless the destroy request has (committing everything
+ * pending), remove
  * the signal handlers and free.  Returns the namespace close result: O_OK
  * when everything acknowledged is committed.  Blocks.
  */

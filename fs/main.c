@@ -6,9 +6,13 @@
  *
  * Design notes (mount).  The daemon forks before it opens anything:
  * RocksDB and the committer start threads, which a fork after them
- * (fuse_daemonize's way) would lose.  The child opens the store, the
- * namespace and the mount while still writing to the caller's terminal,
- * then tells the waiting parent through a pipe; so `optimfs mount` exits
+ * (fuse_daemonize's way) would lose.  The child mounts first, while it
+ * has one thread (libfuse forks fusermount3 for -o auto_unmount, and a
+ * child forked beside running threads can hang on a lock they held),
+ * then opens the store and the namespace and starts serving, while still
+ * writing to the caller's terminal (the kernel holds requests to the
+ * mount until then; a failure unmounts again), then tells the waiting
+ * parent through a pipe; so `optimfs mount` exits
  * 0 only once the filesystem is mounted, and 1 with the child's message
  * otherwise.  The daemon then logs to DATA/optimfs.log and keeps its pid
  * in DATA/optimfs.pid; the mount's .optimfs/status shows the pid too,
@@ -780,7 +784,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ost_repo      *repo;
 	struct oc_transactor *tx;
 	struct ofs_ns        *ns;
-	struct ofs_fuse      *fuse;
+	struct ofs_fuse      *fuse = NULL;
 	struct ofs_ns_opts    nopts = { 0 };
 	struct ofs_fuse_conf  conf  = { 0 };
 	struct oc_journal    *journal = NULL;
@@ -789,6 +793,30 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	int                   rc = OFS_EXIT_FAIL;
 
 	data_path(store_dir, sizeof(store_dir), ma->data_dir, "store");
+	/* mount first: libfuse may fork fusermount3, and no thread may run
+	 * yet (fuse_ll.h) */
+	if (!ma->serve) {
+		fargv[fargc++] = "optimfs";
+		fargv[fargc++] = "-o";
+		fargv[fargc++] = (char *) ma->fuse_opts.data;
+		if (ma->debug)
+			fargv[fargc++] = "-d";
+		fargv[fargc]            = NULL;
+		conf.mountpoint         = ma->mountpoint;
+		conf.data_dir           = ma->data_dir;
+		conf.async              = ma->async;
+		conf.shared             = ma->listen != NULL;
+		conf.commit_interval_ms = ma->interval_ms;
+		conf.fuse_argc          = fargc;
+		conf.fuse_argv          = fargv;
+		conf.extra_stats        = daemon_stats;
+		conf.extra_status = ma->listen != NULL ? cluster_status : NULL;
+		conf.extra_arg    = &cl;
+		if ((e = ofs_fuse_mount(&conf, &fuse)) != O_OK) {
+			fprintf(stderr, "optimfs mount: %s\n", o_err_detail());
+			goto out;
+		}
+	}
 	if ((e = ost_repo_open(store_dir, NULL, &repo)) != O_OK) {
 		if (e == O_EBUSY)
 			fprintf(stderr,
@@ -800,7 +828,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 			    "optimfs mount: opening the store in "
 			    "%s: %s: %s\n",
 			    store_dir, o_strerror(e), o_err_detail());
-		goto out;
+		goto out_unmount;
 	}
 	tx      = ost_local_transactor(repo);
 	cl.repo = repo;
@@ -823,26 +851,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		    store_dir, o_strerror(e), o_err_detail());
 		goto out_close_repo;
 	}
-	fargv[fargc++] = "optimfs";
-	fargv[fargc++] = "-o";
-	fargv[fargc++] = (char *) ma->fuse_opts.data;
-	if (ma->debug)
-		fargv[fargc++] = "-d";
-	fargv[fargc]            = NULL;
-	conf.mountpoint         = ma->mountpoint;
-	conf.data_dir           = ma->data_dir;
-	conf.async              = ma->async;
-	conf.shared             = cl.node != NULL;
-	conf.commit_interval_ms = ma->interval_ms;
-	conf.fuse_argc          = fargc;
-	conf.fuse_argv          = fargv;
-	conf.extra_stats        = daemon_stats;
-	conf.extra_status       = cl.node != NULL ? cluster_status : NULL;
-	conf.extra_arg          = &cl;
-	if ((e = ofs_fuse_mount(ns, tx, &conf, &fuse)) != O_OK) {
-		fprintf(stderr, "optimfs mount: %s\n", o_err_detail());
-		goto out_close_ns;
-	}
+	ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns from here */
 	cluster_set_fuse(&cl, fuse);
 	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO,
@@ -857,14 +866,16 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	    "ending the FUSE session and committing pending changes");
 	cluster_set_fuse(&cl, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
+	fuse = NULL;
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
 	remove_pidfile(ma);
 	o_log(O_LOG_INFO, "pid %ld: %s unmounted%s", (long) getpid(),
 	    ma->mountpoint, rc == OFS_EXIT_OK ? "" : " with errors");
-	goto out_close_repo;
-out_close_ns:
-	(void) ofs_ns_close(ns);
 out_close_repo:
+	if (fuse != NULL) { /* not served: no namespace, nothing pending */
+		(void) ofs_fuse_close(fuse);
+		fuse = NULL;
+	}
 	if (cl.node != NULL) {
 		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
 		    "stopping the cluster node");
@@ -882,6 +893,10 @@ out_close_repo:
 	ost_journal_close(journal);
 	ost_repo_close(repo);
 	shutdown_done();
+	return rc;
+out_unmount:
+	if (fuse != NULL)
+		(void) ofs_fuse_close(fuse);
 out:
 	return rc;
 }

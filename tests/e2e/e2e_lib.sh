@@ -142,7 +142,29 @@ e2e_mount() {
 			fail "mount: the daemon exited ($(tail -n 3 "$TMP/daemon.log"))"
 		sleep 0.1
 	done
-	fail "mount: $MNT not mounted after 10 s"
+	e2e_show_stuck "$DAEMON_PID"
+	fail "mount: $MNT not mounted after 10 s ($(e2e_mounted &&
+		echo "in /proc/mounts, .optimfs/status missing" ||
+		echo "not in /proc/mounts"))"
+}
+
+# e2e_show_stuck PID: where a process that should have answered waits,
+# for the failure report: each thread's kernel wait channel and syscall
+# (number, then arguments), each child process (a fusermount3 that
+# never finished) the same way.
+e2e_show_stuck() {
+	local pid=$1 t p
+	[ -n "$pid" ] && [ -d "/proc/$pid" ] || return 0
+	echo "--- where pid $pid and its children wait ---" >&2
+	for p in "$pid" $(pgrep -P "$pid" 2>/dev/null); do
+		echo "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2
+		for t in /proc/"$p"/task/*; do
+			echo "  thread ${t##*/} $(cat "$t/comm" 2>/dev/null):" \
+				"wchan $(cat "$t/wchan" 2>/dev/null)," \
+				"syscall $(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)" >&2
+		done
+	done
+	return 0
 }
 
 # Unmount with `optimfs umount` (waits for the daemon) and check that the
