@@ -2614,6 +2614,28 @@ Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
 	free(w);
 }
 
+/*
+ * Wait until nb (opened with caches_max 1) holds no block cache: its
+ * committer drops them every 200 ms, so nb's next read goes to the store.
+ * Polls instead of sleeping a fixed time, which a loaded machine can
+ * outlast.
+ */
+static void
+wait_caches_gone(struct ofs_ns *nb)
+{
+	struct ofs_ns_stats st;
+	int                 i;
+
+	for (i = 0; i < 1000; i++) {
+		ofs_ns_stats(nb, &st);
+		if (st.cache_bytes == 0)
+			return;
+		o_sleep_ms(10);
+	}
+	cr_assert_fail("nb still holds %llu bytes of block caches after 10 s",
+	    (unsigned long long) st.cache_bytes);
+}
+
 /* A mount that lags far behind another (which committed more often than
  * the store keeps history for, since this one last caught up) reads its
  * held view of a diary and of a file: the store no longer has those revisions
@@ -2644,7 +2666,7 @@ Test(ns, shared_lagging_diary_reader_catches_up, .init = setup,
 	}
 	ost_repo_stats(env.repo, &st);
 	cr_assert_gt(st.pruned, 0, "nothing was pruned: the test shows nothing");
-	o_sleep_ms(1000);
+	wait_caches_gone(nb);
 	/* nb's view is 80 revisions old: no open, no refresh */
 	ok(ofs_read(nb, x.bl, 0, 3, buf, &got), "read at the old view");
 	cr_assert_eq(got, 3);
@@ -2708,7 +2730,7 @@ lagging_read(struct ofs_ns *nb, const char *name, size_t last)
 	rewrite_(env.ns, a, w, last, 'z');
 	ost_repo_stats(env.repo, &st);
 	cr_assert_gt(st.pruned, 0, "nothing was pruned: the test shows nothing");
-	o_sleep_ms(400); /* nb's committer drops its block caches */
+	wait_caches_gone(nb);
 	ok(ofs_read(nb, ba, 0, n, r, &got), "read b whole");
 	cr_expect_eq(got, last, "%s: read %zu bytes of %zu", name, got, last);
 	expect_all(r, got, 'z', name);
@@ -2761,7 +2783,7 @@ lagging_setup(struct ofs_ns *nb, const char *name, size_t size)
 		rewrite_(env.ns, a, w, n, 'a' + i % 26);
 	ost_repo_stats(env.repo, &st);
 	cr_assert_gt(st.pruned, 0, "nothing was pruned: the test shows nothing");
-	o_sleep_ms(400); /* nb's committer drops its block caches */
+	wait_caches_gone(nb);
 	free(w);
 	return ba;
 }
