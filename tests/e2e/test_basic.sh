@@ -104,7 +104,10 @@ expect_fail "optimfs diary create over an existing file" "File exists" \
 step "diary: tail -f sees a new append"
 tail -n0 -f log >"$TMP/tail.out" 2>/dev/null &
 tailpid=$!
-sleep 0.5
+# tail must hold the file (and have taken its end) before the append
+tail_open() { ls -l "/proc/$tailpid/fd" 2>/dev/null | grep -q "$MNT/log"; }
+wait_for "tail -f opened the diary" 10 tail_open
+sleep 0.3
 echo appended-later >>log
 seen() { grep -q appended-later "$TMP/tail.out"; }
 wait_for "tail -f shows the new line" 5 seen
