@@ -635,7 +635,7 @@ on_change(void *arg, const struct oc_bid *col, int64_t rev)
 	pthread_mutex_unlock(&cl->fmtx);
 }
 
-static void node_stop_step(void *arg, const char *step);
+static void node_stop_step(void *arg, const char *step, bool sockets_only);
 
 static o_err
 cluster_start(const struct mount_args *ma, struct cluster *cl,
@@ -676,61 +676,122 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
  * with its data directory locked.  After OFS_SHUTDOWN_MAX_S it logs the
  * step it is stuck in and exits: committed data is in the store, queued
  * work in the journal, replayed at the next mount, as after a crash.
+ *
+ * The last steps only close nng sockets, after every thread that used the
+ * store was joined and the exit status is known (shutdown_result).  nng
+ * 1.5.2 can hang there for good once peers broke off TLS connections (its
+ * socket close waits for pipes that never finish; fixed upstream after
+ * 1.5.2): such a step gets OFS_TEARDOWN_MAX_S, and then the daemon exits
+ * with the status it had, saying so, since nothing is left undone.
  */
 #define OFS_SHUTDOWN_MAX_S 120
+#define OFS_TEARDOWN_MAX_S 10
 
 static struct {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
 	pthread_t       thr;
 	bool            running, done;
-	const char     *step; /* what shutdown is doing; mtx */
-	const char     *what; /* the mountpoint or node name */
-} shut = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	const char     *step;     /* what shutdown is doing; mtx */
+	const char     *what;     /* the mountpoint or node name */
+	bool            teardown; /* step only closes sockets; mtx */
+	int64_t         teardown_at; /* when it began (o_now_ms); mtx */
+	int             rc; /* exit status once teardown begins; mtx */
+} shut = { .mtx = PTHREAD_MUTEX_INITIALIZER,
+	.cv         = PTHREAD_COND_INITIALIZER,
+	.rc         = OFS_EXIT_FAIL };
+
+static int
+env_seconds(const char *name, int dflt)
+{
+	const char *env = getenv(name);
+
+	return env != NULL && atoi(env) > 0 ? atoi(env) : dflt;
+}
 
 static void *
 shutdown_watch(void *arg)
 {
-	const char     *env = getenv("OPTIMFS_TEST_SHUTDOWN_MAX_S");
-	int             max = env != NULL && atoi(env) > 0 ? atoi(env)
-	                                                   : OFS_SHUTDOWN_MAX_S;
-	struct timespec ts  = o_abstime(CLOCK_REALTIME, (int64_t) max * 1000);
+	int     max  = env_seconds("OPTIMFS_TEST_SHUTDOWN_MAX_S",
+	         OFS_SHUTDOWN_MAX_S);
+	int     tmax = env_seconds("OPTIMFS_TEST_TEARDOWN_MAX_S",
+	        OFS_TEARDOWN_MAX_S);
+	int64_t end  = o_now_ms() + (int64_t) max * 1000;
 
 	(void) arg;
 	pthread_mutex_lock(&shut.mtx);
-	while (!shut.done)
-		if (pthread_cond_timedwait(&shut.cv, &shut.mtx, &ts) ==
-		        ETIMEDOUT &&
-		    !shut.done) {
-			o_log(O_LOG_ERROR,
-			    "pid %ld: shutdown of %s stuck for %d s while %s; "
-			    "exiting (what is not committed stays in the "
-			    "journal and is replayed at the next mount)",
-			    (long) getpid(), shut.what, max, shut.step);
-			_exit(OFS_EXIT_FAIL);
+	while (!shut.done) {
+		int64_t until = end, now;
+
+		if (shut.teardown)
+			until = O_MIN(until, shut.teardown_at + tmax * 1000);
+		now = o_now_ms();
+		if (now < until) {
+			struct timespec ts = o_abstime(CLOCK_REALTIME, until - now);
+
+			pthread_cond_timedwait(&shut.cv, &shut.mtx, &ts);
+			continue;
 		}
+		if (shut.teardown) {
+			o_log(O_LOG_WARN,
+			    "pid %ld: %s: nng did not finish %s in %d s (nng "
+			    "1.5.2 can hang there after peers broke off "
+			    "connections); every change was already %s, "
+			    "exiting",
+			    (long) getpid(), shut.what, shut.step, tmax,
+			    shut.rc == OFS_EXIT_OK ? "committed and stored"
+			                           : "stored or journaled");
+			_exit(shut.rc);
+		}
+		o_log(O_LOG_ERROR,
+		    "pid %ld: shutdown of %s stuck for %d s while %s; "
+		    "exiting (what is not committed stays in the "
+		    "journal and is replayed at the next mount)",
+		    (long) getpid(), shut.what, max, shut.step);
+		_exit(OFS_EXIT_FAIL);
+	}
 	pthread_mutex_unlock(&shut.mtx);
 	return NULL;
 }
 
-/* Enter shutdown step `step` (the first call starts the watchdog). */
+/* Enter shutdown step `step` (the first call starts the watchdog);
+ * sockets_only: see the watchdog's notes. */
 static void
-shutdown_step(const char *what, const char *step)
+shutdown_step_of(const char *what, const char *step, bool sockets_only)
 {
 	pthread_mutex_lock(&shut.mtx);
 	shut.step = step;
 	shut.what = what;
+	if (sockets_only && !shut.teardown)
+		shut.teardown_at = o_now_ms();
+	shut.teardown = sockets_only;
 	if (!shut.running &&
 	    pthread_create(&shut.thr, NULL, shutdown_watch, NULL) == 0)
 		shut.running = true;
+	pthread_cond_broadcast(&shut.cv);
+	pthread_mutex_unlock(&shut.mtx);
+}
+
+static void
+shutdown_step(const char *what, const char *step)
+{
+	shutdown_step_of(what, step, false);
+}
+
+/* The exit status, known before the sockets are closed. */
+static void
+shutdown_result(int rc)
+{
+	pthread_mutex_lock(&shut.mtx);
+	shut.rc = rc;
 	pthread_mutex_unlock(&shut.mtx);
 }
 
 /* The cluster node's stop, step by step (the watchdog names the step). */
 static void
-node_stop_step(void *arg, const char *step)
+node_stop_step(void *arg, const char *step, bool sockets_only)
 {
-	shutdown_step(arg, step);
+	shutdown_step_of(arg, step, sockets_only);
 }
 
 static void
@@ -876,17 +937,25 @@ out_close_repo:
 		(void) ofs_fuse_close(fuse);
 		fuse = NULL;
 	}
+	shutdown_result(rc);
 	if (cl.node != NULL) {
 		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
 		    "stopping the cluster node");
 		otr_node_stop(cl.node); /* after the last commit went out */
 		cl.node = NULL;
-		shutdown_step(ma->serve ? ma->name : ma->mountpoint,
-		    "letting nng reap the closed sockets (nng_fini)");
+		shutdown_step_of(ma->serve ? ma->name : ma->mountpoint,
+		    "letting nng reap the closed sockets (nng_fini)", true);
 		nng_fini(); /* let nng reap the closed sockets before exit */
 	}
 	if (getenv("OPTIMFS_TEST_HANG_AT_EXIT") != NULL) { /* tests only */
-		shutdown_step(ma->mountpoint, "hanging (OPTIMFS_TEST_HANG_AT_EXIT)");
+		/* "sockets": as nng 1.5.2 hanging in a socket close */
+		bool sockets =
+		    strcmp(getenv("OPTIMFS_TEST_HANG_AT_EXIT"), "sockets") == 0;
+
+		shutdown_step_of(ma->mountpoint,
+		    sockets ? "closing sockets (OPTIMFS_TEST_HANG_AT_EXIT)"
+		            : "hanging (OPTIMFS_TEST_HANG_AT_EXIT)",
+		    sockets);
 		for (;;)
 			pause();
 	}

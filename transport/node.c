@@ -1853,10 +1853,10 @@ fail:
 }
 
 static void
-stop_step(struct otr_node *n, const char *step)
+stop_step(struct otr_node *n, const char *step, bool sockets_only)
 {
 	if (n->conf.on_stop_step != NULL)
-		n->conf.on_stop_step(n->conf.stop_arg, step);
+		n->conf.on_stop_step(n->conf.stop_arg, step, sockets_only);
 }
 
 void
@@ -1868,20 +1868,20 @@ otr_node_stop(struct otr_node *n)
 		return;
 	atomic_store(&n->stop, true);
 	if (n->started_threads) { /* each notices stop within 200 ms */
-		stop_step(n, "joining the peer server's worker threads");
+		stop_step(n, "joining the peer server's worker threads", false);
 		for (i = 0; i < NWORKERS; i++)
 			pthread_join(n->workers[i], NULL);
-		stop_step(n, "joining the gossip thread");
+		stop_step(n, "joining the gossip thread", false);
 		pthread_join(n->gossip, NULL);
-		stop_step(n, "joining the change feed thread");
+		stop_step(n, "joining the change feed thread", false);
 		pthread_join(n->feedt, NULL);
 	}
-	stop_step(n, "closing the peer server's socket (nng_close)");
+	stop_step(n, "closing the peer server's socket (nng_close)", true);
 	nng_close(n->rep);
-	stop_step(n, "closing the change feed sockets (nng_close)");
+	stop_step(n, "closing the change feed sockets (nng_close)", true);
 	nng_close(n->sub);
 	nng_close(n->pub);
-	stop_step(n, "closing the sockets to members (nng_close)");
+	stop_step(n, "closing the sockets to members (nng_close)", true);
 	for (i = 0; i < n->nm; i++) {
 		if (!n->m[i]->self) {
 			nng_close(n->m[i]->req);

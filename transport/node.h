@@ -33,8 +33,10 @@ struct otr_node_conf {
 	void (*on_change)(void *arg, const struct oc_bid *col, int64_t rev);
 	void *change_arg;
 	/* Optional: otr_node_stop names each step it enters (for a
-	 * shutdown watchdog's log; step is a string literal). */
-	void (*on_stop_step)(void *arg, const char *step);
+	 * shutdown watchdog's log; step is a string literal).  sockets_only:
+	 * the step only closes nng sockets; every thread that used the
+	 * replica's store has been joined before it. */
+	void (*on_stop_step)(void *arg, const char *step, bool sockets_only);
 	void *stop_arg;
 };
 

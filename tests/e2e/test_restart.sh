@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test_restart.sh - durability across daemon restarts.
-#   1. clean: SIGTERM (no umount command) commits pending work;
+#   1. clean: SIGTERM (no umount command) commits pending work; a
+#      shutdown that hangs ends at the watchdog (status 1, nothing lost),
+#      one that hangs only closing sockets ends sooner, with status 0;
 #   2. kill -9 while two writers append with fsync: after remount every
 #      fsync-acknowledged line is present exactly once, in each writer's
 #      order, untorn; repeated for several rounds on the same data;
@@ -39,6 +41,21 @@ grep -q "stuck for 2 s while hanging" "$TMP/daemon.log" ||
 	fail "no log line names the stuck shutdown step"
 e2e_mount
 expect_eq "file written before the hang" after-hang "$(cat "$MNT/d/h")"
+e2e_umount
+
+step "a hang while only closing sockets ends sooner, and exits 0: all is stored"
+# as nng 1.5.2 closing a socket after peers broke off TLS connections
+OPTIMFS_TEST_HANG_AT_EXIT=sockets OPTIMFS_TEST_TEARDOWN_MAX_S=2 e2e_mount
+echo after-socket-hang >"$MNT/d/s"
+"$OPTIMFS_BIN" umount "$MNT" || fail "optimfs umount of a daemon stuck closing sockets"
+rc=0
+wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+expect_eq "exit status of a daemon stuck only closing sockets" 0 "$rc"
+grep -q "nng did not finish closing sockets (OPTIMFS_TEST_HANG_AT_EXIT) in 2 s.*committed and stored, exiting" \
+	"$TMP/daemon.log" || fail "no log line says why the daemon exited early"
+e2e_mount
+expect_eq "file written before the socket hang" after-socket-hang "$(cat "$MNT/d/s")"
 e2e_umount
 
 # check_writers FILE PREFIX LINE-RE ACK WHAT: every line of FILE matches
