@@ -258,6 +258,12 @@ bg_stop() {
 cluster_cleanup() {
 	local i
 	bg_stop
+	for i in 1 2 3 4; do # what each live node thinks of the others
+		[ -n "${PID[$i]:-}" ] && node_mounted "$i" && {
+			echo "--- m$i/.optimfs/status"
+			timeout 3 cat "$TMP/m$i/.optimfs/status"
+		} >&2
+	done
 	for i in 1 2 3 4; do
 		if [ -n "${PID[$i]:-}" ]; then
 			kill -KILL "${PID[$i]}" 2>/dev/null
