@@ -19,7 +19,7 @@
  * which is how `optimfs umount` finds the daemon whose exit it awaits.
  *
  * Data directory layout: DATA/store (the RocksDB repository),
- * DATA/optimfs.log, DATA/optimfs.pid.
+ * DATA/optimfs.log, DATA/optimfs.pid, DATA/optimfs.lock (lock_data_dir).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -482,6 +483,40 @@ write_pidfile(const struct mount_args *ma)
 	fclose(fp);
 }
 
+/*
+ * Hold DATA/optimfs.lock (flock, exclusive) for the daemon's life, taken
+ * before the mount: a second daemon on the same data directory must fail
+ * before it mounts, since a failure after its mount unmounts the
+ * mountpoint's topmost mount, which may be the first daemon's (RocksDB's
+ * own lock is taken later, by the store's open).  The descriptor is
+ * close-on-exec and never closed: the lock ends with the process.
+ */
+static int
+lock_data_dir(const char *data_dir)
+{
+	char path[PATH_MAX];
+	int  fd;
+
+	data_path(path, sizeof(path), data_dir, "optimfs.lock");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		fprintf(stderr, "optimfs mount: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr,
+			    "optimfs mount: data directory %s is in use by "
+			    "another optimfs daemon (pid %ld)\n",
+			    data_dir, read_pidfile(data_dir));
+		else
+			fprintf(stderr, "optimfs mount: lock %s: %s\n", path,
+			    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Remove the pid file if it is still this process's. */
 static void
 remove_pidfile(const struct mount_args *ma)
@@ -681,8 +716,9 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
  * store was joined and the exit status is known (shutdown_result).  nng
  * 1.5.2 can hang there for good once peers broke off TLS connections (its
  * socket close waits for pipes that never finish; fixed upstream after
- * 1.5.2): such a step gets OFS_TEARDOWN_MAX_S, and then the daemon exits
- * with the status it had, saying so, since nothing is left undone.
+ * 1.5.2): each such step gets OFS_TEARDOWN_MAX_S (within the overall
+ * bound), and then the daemon exits with the status it had, saying so,
+ * since nothing is left undone.
  */
 #define OFS_SHUTDOWN_MAX_S 120
 #define OFS_TEARDOWN_MAX_S 10
@@ -738,7 +774,8 @@ shutdown_watch(void *arg)
 			    "1.5.2 can hang there after peers broke off "
 			    "connections); every change was already %s, "
 			    "exiting",
-			    (long) getpid(), shut.what, shut.step, tmax,
+			    (long) getpid(), shut.what, shut.step,
+			    (int) ((now - shut.teardown_at + 500) / 1000),
 			    shut.rc == OFS_EXIT_OK ? "committed and stored"
 			                           : "stored or journaled");
 			_exit(shut.rc);
@@ -762,7 +799,7 @@ shutdown_step_of(const char *what, const char *step, bool sockets_only)
 	pthread_mutex_lock(&shut.mtx);
 	shut.step = step;
 	shut.what = what;
-	if (sockets_only && !shut.teardown)
+	if (sockets_only) /* each such step gets its own bound */
 		shut.teardown_at = o_now_ms();
 	shut.teardown = sockets_only;
 	if (!shut.running &&
@@ -854,6 +891,8 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	int                   rc = OFS_EXIT_FAIL;
 
 	data_path(store_dir, sizeof(store_dir), ma->data_dir, "store");
+	if (lock_data_dir(ma->data_dir) < 0)
+		goto out;
 	/* mount first: libfuse may fork fusermount3, and no thread may run
 	 * yet (fuse_ll.h) */
 	if (!ma->serve) {

@@ -126,6 +126,14 @@ expect_fail() {
 	esac
 }
 
+# serving DIR: the mount on DIR answers (its .optimfs/status exists).  The
+# daemon mounts before it opens its store, and the kernel holds requests
+# until it serves, killable only by a fatal signal: ask from a child that
+# is killed after 2 s, so a stuck daemon fails the test instead of hanging it.
+serving() {
+	timeout -s KILL 2 stat "$1/.optimfs/status" >/dev/null 2>&1
+}
+
 # Mount $MNT over $DATA in the foreground (background job), with
 # auto_unmount so that even a killed daemon leaves no mount behind.
 e2e_mount() {
@@ -134,8 +142,9 @@ e2e_mount() {
 	"$OPTIMFS_BIN" mount "$MNT" --data "$DATA" -f -o "$opts" \
 		>>"$TMP/daemon.log" 2>&1 &
 	DAEMON_PID=$!
-	for _ in $(seq 100); do
-		if e2e_mounted && [ -e "$MNT/.optimfs/status" ]; then
+	local end=$((SECONDS + 10))
+	while [ $SECONDS -lt $end ]; do
+		if e2e_mounted && serving "$MNT"; then
 			return 0
 		fi
 		kill -0 "$DAEMON_PID" 2>/dev/null ||
@@ -261,7 +270,7 @@ cluster_cleanup() {
 	for i in 1 2 3 4; do # what each live node thinks of the others
 		[ -n "${PID[$i]:-}" ] && node_mounted "$i" && {
 			echo "--- m$i/.optimfs/status"
-			timeout 3 cat "$TMP/m$i/.optimfs/status"
+			timeout -s KILL 3 cat "$TMP/m$i/.optimfs/status"
 		} >&2
 	done
 	for i in 1 2 3 4; do
@@ -296,11 +305,13 @@ start_node() {
 			>>"$TMP/n$i.log" 2>&1 &
 		PID[$i]=$!
 	fi
-	for _ in $(seq 150); do
-		[ -e "$TMP/m$i/.optimfs/status" ] && return 0
+	local end=$((SECONDS + 15))
+	while [ $SECONDS -lt $end ]; do
+		node_mounted "$i" && serving "$TMP/m$i" && return 0
 		kill -0 "${PID[$i]}" 2>/dev/null || fail "n$i exited: $(tail -n 3 "$TMP/n$i.log")"
 		sleep 0.1
 	done
+	e2e_show_stuck "${PID[$i]}"
 	fail "n$i: not mounted after 15 s"
 }
 

@@ -208,6 +208,14 @@ diff -r "$TMP/tarsrc" tarx || fail "diff -r of the tar tree after remount"
 echo after-restart >>log
 expect_eq "append after remount" after-restart "$(tail -n1 log)"
 
+step "a second daemon on the same data directory fails before mounting"
+mkdir -p "$TMP/m2"
+expect_fail "a second mount of the data directory" \
+	"data directory $DATA is in use by another optimfs daemon (pid $DAEMON_PID)" \
+	"$OPTIMFS_BIN" mount "$TMP/m2" --data "$DATA" -f -o auto_unmount
+grep -qs " $TMP/m2 " /proc/mounts && fail "the refused daemon left $TMP/m2 mounted"
+expect_eq "the first mount still serves" after-restart "$(tail -n1 log)"
+
 step "unmount"
 cd /
 e2e_umount
