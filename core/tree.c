@@ -379,28 +379,34 @@ scan_fn(struct oc_bstore *s, void *arg)
 	return e;
 }
 
-o_err
-oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
-    bool inclusive, bool forward, oc_tree_cb cb, void *arg)
+/* A scan read through `read`: oc_coll_read_again or oc_coll_read. */
+static o_err
+tree_scan(struct oc_collection *c, const void *start, size_t slen,
+    bool inclusive, bool forward, oc_tree_cb cb, void *arg,
+    o_err (*read)(struct oc_collection *,
+        o_err (*)(struct oc_bstore *, void *), void *))
 {
 	struct scanarg sa = { oc_coll_id(c), start, slen, inclusive, forward,
 		cb, arg, { 0 }, false };
 	o_err          e;
 
-	e = oc_coll_read_again(c, scan_fn, &sa);
+	e = read(c, scan_fn, &sa);
 	o_buf_fini(&sa.last);
 	return e;
+}
+
+o_err
+oc_tree_scan(struct oc_collection *c, const void *start, size_t slen,
+    bool inclusive, bool forward, oc_tree_cb cb, void *arg)
+{
+	return tree_scan(
+	    c, start, slen, inclusive, forward, cb, arg, oc_coll_read_again);
 }
 
 o_err
 oc_tree_scan_held(struct oc_collection *c, const void *start, size_t slen,
     bool inclusive, bool forward, oc_tree_cb cb, void *arg)
 {
-	struct scanarg sa = { oc_coll_id(c), start, slen, inclusive, forward,
-		cb, arg, { 0 }, false };
-	o_err          e;
-
-	e = oc_coll_read(c, scan_fn, &sa);
-	o_buf_fini(&sa.last);
-	return e;
+	return tree_scan(
+	    c, start, slen, inclusive, forward, cb, arg, oc_coll_read);
 }

@@ -2615,6 +2615,20 @@ Test(ns, rewrites_keep_the_store_bounded, .init = setup, .fini = teardown)
 }
 
 /*
+ * A second, shared namespace that never refreshes on its own (fresh_ms 10
+ * minutes) and, with caches_max 1, has its committer drop its block caches
+ * every 200 ms, so its reads go to the store (as after a drop under load).
+ */
+static void
+ns_open_lagging(struct ofs_ns **ns)
+{
+	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
+		.fresh_ms = 600000, .caches_max = 1 };
+
+	ok(ofs_ns_open(env.tx, &o, ns), "open lagging namespace");
+}
+
+/*
  * Wait until nb (opened with caches_max 1) holds no block cache: its
  * committer drops them every 200 ms, so nb's next read goes to the store.
  * Polls instead of sleeping a fixed time, which a loaded machine can
@@ -2651,12 +2665,7 @@ Test(ns, shared_lagging_diary_reader_catches_up, .init = setup,
 	size_t                got;
 	int                   i;
 
-	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
-		.fresh_ms = 600000, .caches_max = 1 };
-
-	/* caches_max 1: nb's committer drops its block caches every 200 ms,
-	 * so its reads go to the store (as after a drop under load) */
-	ok(ofs_ns_open(env.tx, &o, &nb), "open peer namespace");
+	ns_open_lagging(&nb);
 	xm_setup(&x, nb);
 	for (i = 0; i < 80; i++) {
 		append_(env.ns, x.l, "more\n");
@@ -2750,10 +2759,7 @@ Test(ns, shared_lagging_file_reader_reads_one_version, .init = setup,
 {
 	struct ofs_ns *nb;
 
-	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
-		.fresh_ms = 600000, .caches_max = 1 };
-
-	ok(ofs_ns_open(env.tx, &o, &nb), "open peer namespace");
+	ns_open_lagging(&nb);
 	lagging_read(nb, "same", 2 * OFS_PIECE);
 	lagging_read(nb, "shrunk", OFS_PIECE + OFS_PIECE / 2);
 	lagging_read(nb, "small", 100); /* inline: in the entry */
@@ -2804,10 +2810,7 @@ Test(ns, shared_lagging_writer_writes_on_the_newest_version, .init = setup,
 	uint8_t        *r = calloc(1, n + 8);
 	uint64_t        ba;
 
-	struct ofs_ns_opts o = { .journal = journal_new(), .shared = true,
-		.fresh_ms = 600000, .caches_max = 1 };
-
-	ok(ofs_ns_open(env.tx, &o, &nb), "open peer namespace");
+	ns_open_lagging(&nb);
 	ba = lagging_setup(nb, "w", n);
 	ok(ofs_write(nb, ba, 0, OFS_PIECE - 1, "AB", 2, false), "write b");
 	ok(ofs_flush(nb, ba, 0, true), "flush b");

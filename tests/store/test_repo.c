@@ -1572,25 +1572,38 @@ Test(repo, corrupt_meta_reads_unknown_and_refuses_writes)
 	oc_txres_fini(&res);
 }
 
+/* Block 1's meta at rev 1 written raw: mat, and low and swp (< 0: left
+ * out). */
+static void
+meta_put_raw(int64_t mat, int64_t low, int64_t swp)
+{
+	struct oc_bid id = bid(1);
+	struct oc_val m  = oc_map();
+	struct oc_aid a  = aid(1);
+	struct o_buf  b  = { 0 };
+
+	oc_map_set(&m, "aid", oc_aid_val(&a));
+	if (low >= 0)
+		oc_map_set(&m, "low", oc_int(low));
+	if (swp >= 0)
+		oc_map_set(&m, "swp", oc_int(swp));
+	oc_map_set(&m, "mat", oc_int(mat));
+	oc_map_set(&m, "ns", oc_int(0));
+	oc_map_set(&m, "rev", oc_int(1));
+	oc_encode(&m, &b);
+	raw_put(OST_CF_META, id.b, 32, b.data, b.len, false);
+	oc_val_fini(&m);
+	o_buf_fini(&b);
+}
+
 Test(repo, corrupt_meta_shape_is_detected)
 {
-	struct oc_bid     b1 = bid(1);
 	struct oc_get_res g;
-	struct oc_val     m = oc_map();
-	struct o_buf      b = { 0 };
 
 	ins1(1, 1, 1, 0);
 	ost_repo_close(R);
 	R = NULL;
-	/* valid CBOR, wrong shape: mat above rev */
-	oc_map_set(&m, "aid", oc_bytes("0123456789abcdef", 16));
-	oc_map_set(&m, "mat", oc_int(9));
-	oc_map_set(&m, "ns", oc_int(0));
-	oc_map_set(&m, "rev", oc_int(1));
-	oc_encode(&m, &b);
-	raw_put(OST_CF_META, b1.b, 32, b.data, b.len, false);
-	oc_val_fini(&m);
-	o_buf_fini(&b);
+	meta_put_raw(9, -1, -1); /* valid CBOR, wrong shape: mat above rev */
 	repo_reopen();
 	g = get1(1, NULL);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
@@ -2380,28 +2393,6 @@ Test(repo, gc_long_history_is_pruned_in_steps)
 	expect_block(1, (rev - 1) * 10, rev - 1);
 }
 
-/* Block 1's meta written raw with low and swp (< 0: left out). */
-static void
-meta_put_raw(int64_t low, int64_t swp)
-{
-	struct oc_bid id = bid(1);
-	struct oc_val m  = oc_map();
-	struct oc_aid a  = aid(1);
-	struct o_buf  b  = { 0 };
-
-	oc_map_set(&m, "aid", oc_aid_val(&a));
-	if (low >= 0)
-		oc_map_set(&m, "low", oc_int(low));
-	if (swp >= 0)
-		oc_map_set(&m, "swp", oc_int(swp));
-	oc_map_set(&m, "mat", oc_int(1));
-	oc_map_set(&m, "ns", oc_int(0));
-	oc_map_set(&m, "rev", oc_int(1));
-	oc_encode(&m, &b);
-	raw_put(OST_CF_META, id.b, 32, b.data, b.len, false);
-	oc_val_fini(&m);
-	o_buf_fini(&b);
-}
 
 /* A meta whose "low" lies above "mat", or whose "swp" (where the next
  * prune starts) lies above "low", is corrupt, not believed. */
@@ -2415,7 +2406,7 @@ Test(repo, gc_meta_low_out_of_range_is_corrupt)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ost_repo_close(R);
 		R = NULL;
-		meta_put_raw(bad[i][0], bad[i][1]);
+		meta_put_raw(1, bad[i][0], bad[i][1]);
 		repo_reopen();
 		g = get1(1, NULL);
 		cr_expect_eq(g.state, OC_GET_UNKNOWN, "low %lld swp %lld",
@@ -2426,7 +2417,7 @@ Test(repo, gc_meta_low_out_of_range_is_corrupt)
 	/* in range: read */
 	ost_repo_close(R);
 	R = NULL;
-	meta_put_raw(1, 0);
+	meta_put_raw(1, 1, 0);
 	repo_reopen();
 	g = get1(1, NULL);
 	cr_expect_eq(g.state, OC_GET_BLOCK, "%s", g.reason);

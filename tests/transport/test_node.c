@@ -196,6 +196,18 @@ wait_all(int n)
 		wait_up(i, (size_t) n);
 }
 
+/* Start nodes 0 .. n-1 (insecure, each joining node 0) and wait until
+ * each is connected to all. */
+static void
+nodes_up(int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
+	wait_all(n);
+}
+
 /* The header and tail log block of diary id are the same, at the same
  * revision, in the stores of nodes a and b (read locally, not through
  * the cluster). */
@@ -340,11 +352,8 @@ Test(node, a_majority_commits_a_minority_fails_and_recovers,
 	struct lines          l;
 	int64_t               t0;
 	o_err                 e;
-	int                   i;
 
-	for (i = 0; i < 3; i++)
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	nodes_up(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
 	append_n(c, "x", 0, 2);
@@ -445,9 +454,7 @@ Test(node, a_writer_is_not_starved_by_a_busy_rival, .init = setup,
 	pthread_t             th;
 	int                   i;
 
-	for (i = 0; i < 3; i++)
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	nodes_up(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, &o, &c), O_OK);
 	append_n(c, "x", 0, 1);
@@ -768,9 +775,7 @@ three_nodes_and_x(struct oc_bid *x, struct oc_aid *a1)
 	struct oc_tfs t;
 	int           i;
 
-	for (i = 0; i < 3; i++)
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	nodes_up(3);
 	oc_bid_random(x);
 	oc_aid_random(a1);
 	for (i = 0; i < 3; i++) {
@@ -942,13 +947,10 @@ Test(node, a_20_mib_transaction_commits, .init = setup,
 	struct oc_bid         id;
 	size_t                n = 20u << 20;
 	char                 *big = malloc(n);
-	int                   i;
 	o_err                 e;
 
 	memset(big, 'q', n);
-	for (i = 0; i < 3; i++)
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	nodes_up(3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
 	cr_assert_eq(oc_diary_append(c, big, n), O_OK, "%s", o_err_detail());
@@ -983,11 +985,8 @@ Test(node, status_needs_a_majority_and_commit_needs_a_pend, .init = setup,
 	struct oc_commit_req cq = { 0 };
 	struct oc_txres      res;
 	uint8_t              st;
-	int                  i;
 
-	for (i = 0; i < 3; i++)
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	nodes_up(3);
 	oc_bid_random(&x);
 	oc_aid_random(&a1);
 	oc_aid_random(&a2);
