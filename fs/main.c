@@ -998,6 +998,9 @@ out_close_repo:
 		for (;;)
 			pause();
 	}
+	/* not a socket step: the store's close syncs and may take long */
+	shutdown_step(ma->serve ? ma->name : ma->mountpoint,
+	    "closing the store (RocksDB)");
 	ost_journal_close(journal);
 	ost_repo_close(repo);
 	shutdown_done();

@@ -86,8 +86,8 @@
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
 /* Marks kept per diary index before thinning. */
 #define OFS_DMARK_MAX 16384
-/* A file operation that met pruned history (O_ESTALE) runs again after
- * catching up, this many times at most. */
+/* A file or diary operation that met pruned history (O_ESTALE) runs again
+ * after catching up, this many times at most. */
 #define OFS_STALE_TRIES 3
 /* Entries fetched per readdir batch. */
 #define OFS_RD_BATCH 256
@@ -2088,7 +2088,7 @@ diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
 	int   tries = 0;
 
 	while ((e = diary_view_once(in, c, locked, r)) == O_ESTALE &&
-	    ++tries < 3)
+	    tries++ < OFS_STALE_TRIES)
 		;
 	return e;
 }

@@ -1483,10 +1483,12 @@ prune_scan(struct ost_repo *r, enum ost_cf cf, const struct oc_bid *id,
  * from is where the block's last prune stopped (meta "swp"), below which
  * everything was deleted before, so the scans meet no tombstones of
  * earlier prunes.  A long range (the first prune of a block written
- * before pruning existed) is cut at a materialisation so that one commit
- * deletes about prune_max records (ost_repo_opts): *to is lowered to that
- * mat's rev (reads from it on still find their mat and revs), and later
- * materialisations prune the rest.
+ * before pruning existed) is cut at a materialisation, so that reads from
+ * it on still find their mat and revs: the highest one that keeps the
+ * deletes within about prune_max records (ost_repo_opts), else the next
+ * one above from (one gap between copies, more than prune_max); *to is
+ * lowered to it, and later materialisations prune the rest.  *to itself
+ * (the new low) is a materialisation.
  */
 static o_err
 prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
@@ -1494,34 +1496,43 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 {
 	struct o_buf revs = { 0 }, mats = { 0 };
 	size_t       i;
-	bool         more = false;
+	bool         more = false, mmore;
 	o_err        e;
 
 	e = prune_scan(
 	    r, OST_CF_REV, id, from, *to, r->opts.prune_max, &revs, &more);
+	if (e == O_OK)
+		e = prune_scan(r, OST_CF_MAT, id, from, *to, 0, &mats, &mmore);
 	if (e == O_OK && more) {
-		int64_t cut = 0;
+		int64_t last = key_rev_at(revs.data + revs.len - KEY_REV_LEN);
+		int64_t cut = 0, next = 0;
 
-		/* the highest mat at most one above the last rev taken */
-		e = prune_scan(r, OST_CF_MAT, id, from,
-		    key_rev_at(revs.data + revs.len - KEY_REV_LEN) + 2, 0,
-		    &mats, &more);
-		if (e == O_OK && mats.len > 0)
-			cut = key_rev_at(mats.data + mats.len - KEY_REV_LEN);
-		o_buf_reset(&mats);
-		if (e == O_OK && cut > from) {
-			*to = cut;
+		for (i = 0; i < mats.len; i += KEY_REV_LEN) {
+			int64_t m = key_rev_at(mats.data + i);
+
+			if (m <= from)
+				continue;
+			if (next == 0)
+				next = m;
+			if (m <= last + 1)
+				cut = m;
+		}
+		if (cut == 0)
+			cut = next != 0 ? next : *to;
+		*to = cut;
+		while (mats.len > 0 &&
+		    key_rev_at(mats.data + mats.len - KEY_REV_LEN) >= cut)
+			mats.len -= KEY_REV_LEN;
+		if (cut <= last + 1) {
 			while (revs.len > 0 &&
 			    key_rev_at(revs.data + revs.len - KEY_REV_LEN) >= cut)
 				revs.len -= KEY_REV_LEN;
-		} else if (e == O_OK) { /* no mat to cut at: all of it */
+		} else {
 			o_buf_reset(&revs);
 			e = prune_scan(
-			    r, OST_CF_REV, id, from, *to, 0, &revs, &more);
+			    r, OST_CF_REV, id, from, cut, 0, &revs, &more);
 		}
 	}
-	if (e == O_OK)
-		e = prune_scan(r, OST_CF_MAT, id, from, *to, 0, &mats, &more);
 	for (i = 0; e == O_OK && i < revs.len; i += KEY_REV_LEN, (*n)++)
 		ost_wb_del(wb, OST_CF_REV, revs.data + i, KEY_REV_LEN);
 	for (i = 0; e == O_OK && i < mats.len; i += KEY_REV_LEN, (*n)++)

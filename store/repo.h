@@ -50,16 +50,19 @@
  * most 2*mat_interval rev records and 2 mat records.  A deletion (its
  * tombstone mat at d) deletes everything below d and sets low = d: a
  * deleted block keeps its meta, its rev record at d and the tombstone.
- * Point deletes of the records found by a scan of [old low, new low), not
- * a range delete: the scan starts where the last prune ended, so it meets
+ * Point deletes of the records found by a scan of [swp, new low) (swp:
+ * where the last prune ended), not a range delete: so the scan meets
  * no tombstones, and RocksDB 7.8 re-fragments a memtable's range
  * tombstones on every read, which one range tombstone per materialisation
  * would make slower as the memtable fills.  Pruning waits for a later mat
  * write while the block has a commit not yet flushed, and is not done by a
  * replacement (ost_repo_install over).  One prune deletes about
- * prune_max rev records (cut at a mat, so each revision from the new low
- * reads): a longer history (written before pruning) goes in steps.  An
- * install keeps nothing readable below itself (low = its revision).
+ * prune_max rev records, cut at a mat so that each revision from the new
+ * low reads (where no mat lies that close, up to the next mat: one gap
+ * between copies): a longer history (written before pruning) goes in
+ * steps.  An install of a new revision keeps nothing readable below
+ * itself (low = its revision); a replacement of the same revision
+ * changes neither low nor the records.
  * Readers of revisions below low never answer "absent" (see
  * ost_repo_get, _pend, _status).
  *
@@ -99,9 +102,11 @@ struct ost_repo_opts {
 	size_t   cache_entries; /* latest-block entries kept; 0: 4096 (their
 	                           block contents are also bounded in bytes,
 	                           OST_STRIPE_BYTES in repo.c) */
-	size_t   prune_max;     /* rev records one prune deletes at most (a
-	                           longer history goes in steps, one per
-	                           materialisation); 0: 4096 */
+	size_t   prune_max;     /* rev records one prune deletes, about (cut
+	                           at a mat, or one gap between mats when
+	                           none is that close; a longer history goes
+	                           in steps, one per materialisation);
+	                           0: 4096 */
 	bool     no_prune;      /* tests: write as before pruning existed */
 	/* Wall clock in ms (tests); NULL: o_now_ms(). */
 	int64_t (*clock)(void *arg);

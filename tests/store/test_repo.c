@@ -2346,7 +2346,15 @@ Test(repo, gc_store_without_low_opens_and_prunes)
  * cut at a mat so that every revision from the new low on still reads;
  * later ones prune the rest.
  */
-Test(repo, gc_long_history_is_pruned_in_steps)
+/*
+ * Block 1 written to rev 100 before pruning existed, materialised every
+ * old_interval revisions; then with pruning, prune_max 8 and a copy every
+ * 4: no commit deletes more than `bound` records, it takes at least
+ * min_steps commits, every revision from the lowest kept reads, and in
+ * the end the two windows hold.
+ */
+static void
+pruned_in_steps(int old_interval, uint64_t bound, int min_steps)
 {
 	struct ost_repo_count c;
 	struct oc_actx        ctx;
@@ -2354,21 +2362,22 @@ Test(repo, gc_long_history_is_pruned_in_steps)
 	int                   rev, steps;
 	uint64_t              before;
 
-	opts.mat_interval = 4;
+	opts.mat_interval = old_interval;
 	opts.no_prune     = true;
 	repo_reopen();
 	hundred(100);
 	c = count1(1);
 	cr_assert_eq(c.rev, 100);
-	cr_assert_eq(c.mat, 25);
-	opts.no_prune  = false;
-	opts.prune_max = 8;
+	cr_assert_eq(c.mat, (uint64_t) (100 + old_interval - 1) / old_interval);
+	opts.mat_interval = 4;
+	opts.no_prune     = false;
+	opts.prune_max    = 8;
 	repo_reopen();
 	for (steps = 0, rev = 101; rev <= 200; rev++) {
 		before = count1(1).rev;
 		set1(rev, rev, 1, rev * 10);
 		c = count1(1);
-		cr_assert_leq(before + 1 - c.rev, 8 + 1,
+		cr_assert_leq(before + 1 - c.rev, bound,
 		    "rev %d pruned %llu records at once", rev,
 		    (unsigned long long) (before + 1 - c.rev));
 		if (c.rev < before + 1)
@@ -2382,7 +2391,7 @@ Test(repo, gc_long_history_is_pruned_in_steps)
 		cr_assert_eq(val_of(&g), ctx.rev == 1 ? 1 : ctx.rev * 10);
 		oc_get_res_fini(&g);
 	}
-	cr_expect_geq(steps, 10, "pruned in %d steps", steps);
+	cr_expect_geq(steps, min_steps, "pruned in %d steps", steps);
 	/* 8 deleted and 4 added per window: the backlog goes, then the
 	 * bound of two windows holds */
 	for (; rev <= 400 && count1(1).rev > 2 * 4; rev++)
@@ -2391,6 +2400,19 @@ Test(repo, gc_long_history_is_pruned_in_steps)
 	cr_expect_leq(c.rev, 2 * 4, "rev records %llu at rev %d",
 	    (unsigned long long) c.rev, rev - 1);
 	expect_block(1, (rev - 1) * 10, rev - 1);
+}
+
+Test(repo, gc_long_history_is_pruned_in_steps)
+{
+	pruned_in_steps(4, 8 + 1, 10);
+}
+
+/* Copies further apart than prune_max: each step cuts at the next copy
+ * (one gap of 20), found by review: none was within 8 records of where
+ * the last prune stopped, so the whole history went in one commit. */
+Test(repo, gc_sparse_copies_are_pruned_a_gap_at_a_time)
+{
+	pruned_in_steps(20, 20 + 1, 4);
 }
 
 
