@@ -1266,11 +1266,20 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 	oc_txres_fini(&res);
 	if (e != O_OK && e != O_ESTALE) {
 		uint8_t st = OC_ST_UNKNOWN;
+		char    why[512];
+		o_err   se;
 
-		if (c->tx->ops->status(c->tx, &t->creq.aid, t->rev,
-		        &t->critical, 1, &st) == O_OK &&
-		    st == OC_ST_COMMITTED)
+		/* the commit's error is the one to report, with what the
+		 * status question answered */
+		snprintf(why, sizeof(why), "%s", o_err_detail());
+		se = c->tx->ops->status(
+		    c->tx, &t->creq.aid, t->rev, &t->critical, 1, &st);
+		if (se == O_OK && st == OC_ST_COMMITTED)
 			e = O_OK;
+		else
+			o_err_set(e, "commit: %s (%s; then status: %s)", why,
+			    o_errname(e),
+			    se == O_OK ? "not committed" : o_err_detail());
 	}
 	t->e    = e;
 	t->done = e == O_OK;

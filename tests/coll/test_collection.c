@@ -301,6 +301,11 @@ Test(coll, d40_fault_is_returned_and_work_kept, .init = setup,
 	append_str(c, "y");
 	f.io_commits = 1;
 	cr_assert_eq(oc_coll_sync(c), O_EIO);
+	/* the commit's error is reported, with what the status question
+	 * that could not settle it answered */
+	cr_assert(strstr(o_err_detail(), "commit: injected I/O error") != NULL &&
+	        strstr(o_err_detail(), "then status: not committed") != NULL,
+	    "%s", o_err_detail());
 	cr_assert_eq(oc_coll_npending(c), 1);
 	ok(oc_coll_sync(c), "retry after the fault");
 	cr_assert_eq(oc_coll_npending(c), 0);
