@@ -48,8 +48,8 @@ oc_diary_open(struct oc_transactor *tx, const struct oc_bid *id, bool create,
 	return oc_coll_open(tx, id, &oc_diary_type, create, opts, out);
 }
 
-o_err
-oc_diary_append(struct oc_collection *c, const void *data, size_t n)
+static struct oc_val
+append_action(struct oc_collection *c, const void *data, size_t n)
 {
 	struct oc_val a = oc_map();
 
@@ -58,7 +58,32 @@ oc_diary_append(struct oc_collection *c, const void *data, size_t n)
 		oc_map_set(&a, "d", oc_bytes(data, n));
 	else
 		oc_map_set(&a, "c", oc_coll_chunk(c, data, n));
+	return a;
+}
+
+o_err
+oc_diary_append(struct oc_collection *c, const void *data, size_t n)
+{
+	struct oc_val a = append_action(c, data, n);
+
 	return oc_coll_act(c, &a, 1);
+}
+
+o_err
+oc_diary_append_many(struct oc_collection *c, const struct iovec *v, size_t n)
+{
+	struct oc_val *a;
+	size_t         i;
+	o_err          e;
+
+	if (n == 0)
+		return O_OK;
+	a = o_malloc(n * sizeof(*a));
+	for (i = 0; i < n; i++)
+		a[i] = append_action(c, v[i].iov_base, v[i].iov_len);
+	e = oc_coll_act(c, a, n);
+	free(a);
+	return e;
 }
 
 struct scan {

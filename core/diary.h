@@ -15,6 +15,8 @@
 #ifndef OC_DIARY_H
 #define OC_DIARY_H
 
+#include <sys/uio.h>
+
 #include "core/collection.h"
 
 extern const struct oc_coll_type oc_diary_type;
@@ -23,6 +25,10 @@ o_err oc_diary_open(struct oc_transactor *tx, const struct oc_bid *id,
     bool create, const struct oc_sync_opts *opts, struct oc_collection **out);
 /* Stage one append (not yet committed; oc_coll_sync commits). */
 o_err oc_diary_append(struct oc_collection *c, const void *data, size_t n);
+/* Stage n appends in this order in one call (one journal record): all of
+ * them, or none on error. */
+o_err oc_diary_append_many(
+    struct oc_collection *c, const struct iovec *v, size_t n);
 
 /* Called per appended item in commit order; nonzero return stops. */
 typedef int (*oc_diary_cb)(void *arg, int64_t rev, const uint8_t *data,

@@ -2167,24 +2167,44 @@ diary_emit_frags(struct ofs_inode *in, struct oc_collection *c)
 	return O_OK;
 }
 
+/* Append (p, n) to the lines of one write. */
+static void
+lines_push(struct iovec **v, size_t *nv, size_t *cap, const void *p, size_t n)
+{
+	if (*nv == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v   = o_realloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[*nv].iov_base = (void *) p;
+	(*v)[*nv].iov_len  = n;
+	(*nv)++;
+}
+
 /*
  * Append for writer wid: each complete line is an entry; the bytes after
  * the last newline wait in wid's own fragment, so writers never interleave
  * inside a line.  A write that is not an append must be at the end as this
- * writer sees it (entries + its fragment).  *nact counts the appends
- * queued (also when a later step fails).
+ * writer sees it (entries + its fragment).  The lines of one write are
+ * queued in one call (one journal record): all of them or, on error, none,
+ * and the fragment is then as it was.  *nact counts the appends queued.
  */
 static o_err
 diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
     uint64_t off, const uint8_t *p, size_t len, bool append, const char *path,
     size_t *nact)
 {
-	struct o_buf *frag;
-	o_err         e = O_OK;
+	struct o_buf  *frag;
+	struct iovec  *v = NULL;
+	size_t         nv = 0, cap = 0, had;
+	const uint8_t *tail = NULL, *nl;
+	size_t         ntail = 0;
+	bool           frag_used = false; /* the fragment is one of v */
+	o_err          e         = O_OK;
 
 	*nact = 0;
 	pthread_mutex_lock(&in->i_mtx);
 	frag = frag_of(in, wid, true);
+	had  = frag->len;
 	if (!append) {
 		struct dread r;
 
@@ -2200,39 +2220,52 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 			goto out;
 		}
 	}
-	/* readers that find this odd redo their read under i_mtx */
-	__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
-	while (len > 0) {
-		const uint8_t *nl = memchr(p, '\n', len);
-		size_t had  = frag->len; /* restored if this step fails */
-		size_t seg  = nl != NULL ? (size_t) (nl - p) + 1 : len;
-		bool   emit = nl != NULL;
+	while (len > 0 && (nl = memchr(p, '\n', len)) != NULL) {
+		size_t seg = (size_t) (nl - p) + 1;
 
-		if (had == 0 && emit) {
-			if ((e = oc_diary_append(c, p, seg)) == O_OK)
-				(*nact)++;
-		} else {
+		if (nv == 0 && had > 0) { /* completes the fragment */
 			o_buf_append(frag, p, seg);
-			if (frag->len >= OFS_DIARY_FRAG_MAX)
-				emit = true;
-			if (emit &&
-			    (e = oc_diary_append(c, frag->data, frag->len)) ==
-			        O_OK) {
-				o_buf_reset(frag);
-				(*nact)++;
-			}
-		}
-		if (e != O_OK) {
-			frag->len = had; /* this step's bytes are not kept */
-			break;
+			lines_push(&v, &nv, &cap, frag->data, frag->len);
+			frag_used = true;
+		} else {
+			lines_push(&v, &nv, &cap, p, seg);
 		}
 		p += seg;
 		len -= seg;
 	}
-	__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
-	if (e != O_OK && e != O_EPERM)
-		e = o_err_wrap(e, "append to diary %s", path);
+	/* the rest has no newline: it waits in the fragment until that
+	 * reaches OFS_DIARY_FRAG_MAX */
+	if (len > 0 && nv == 0) {
+		o_buf_append(frag, p, len);
+		if (frag->len >= OFS_DIARY_FRAG_MAX) {
+			lines_push(&v, &nv, &cap, frag->data, frag->len);
+			frag_used = true;
+		}
+	} else if (len > 0 && len >= OFS_DIARY_FRAG_MAX) {
+		lines_push(&v, &nv, &cap, p, len);
+	} else if (len > 0) {
+		tail  = p;
+		ntail = len;
+	}
+	if (nv > 0) {
+		/* readers that find this odd redo their read under i_mtx */
+		__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
+		e = oc_diary_append_many(c, v, nv);
+		__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
+	}
+	if (e != O_OK) {
+		frag->len = had; /* nothing of this write is kept */
+		if (e != O_EPERM)
+			e = o_err_wrap(e, "append to diary %s", path);
+		goto out;
+	}
+	*nact = nv;
+	if (frag_used)
+		o_buf_reset(frag);
+	if (ntail > 0)
+		o_buf_append(frag, tail, ntail);
 out:
+	free(v);
 	if (frag->len == 0)
 		(void) diary_emit_frag(in, c, wid); /* drops the empty slot */
 	pthread_mutex_unlock(&in->i_mtx);

@@ -360,6 +360,39 @@ Test(journal, chunked_appends_keep_their_chunks)
 	cr_expect_eq(l.big, sizeof(big));
 }
 
+/* The lines of one write() are one call: one journal record for all of
+ * them (fs/ns.c's diary_write), replayed in order, a chunked one among
+ * them. */
+Test(journal, appends_of_one_call_are_one_record)
+{
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct nodrop            d;
+	struct oc_recover_report rep;
+	struct lines             l;
+	static char              big[300 << 10];
+	struct iovec             v[4] = { { "x1", 2 }, { "x2", 2 },
+                     { big, sizeof(big) }, { "x4", 2 } };
+	const char *const        want[] = { "a", "x1", "x2", "qqqqqqqqqqqqqqq",
+                "x4" };
+
+	memset(big, 'q', sizeof(big));
+	nodrop_init(&d);
+	oc_bid_random(&id);
+	c = diary(&id, &d.base);
+	append(c, "a");
+	ok(oc_diary_append_many(c, v, 4), "append 4 in one call");
+	cr_expect_eq(d.puts, 2, "%d journal records for 2 calls", d.puts);
+	ok(oc_diary_append_many(c, v, 0), "append none");
+	cr_expect_eq(d.puts, 2, "no record for no appends");
+	oc_coll_free(c);
+	rep = recover();
+	expect_report(&rep, 2, 5, 0, "both records replayed");
+	read_diary(&id, &l);
+	expect_lines(&l, want, 5);
+	cr_expect_eq(l.big, sizeof(big));
+}
+
 Test(journal, tree_puts_and_deletes_replay_in_order)
 {
 	struct oc_bid            id;
