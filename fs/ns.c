@@ -52,6 +52,8 @@
 #include <time.h>
 
 #include "core/block.h"
+#include <malloc.h>
+
 #include "core/chain.h"
 #include "core/codec.h"
 #include "core/diary.h"
@@ -62,10 +64,10 @@
 
 /* File pieces kept in memory across all inodes before clean ones are
  * evicted. */
-#define OFS_PIECE_BUDGET (32ull << 20)
+#define OFS_PIECE_BUDGET (16ull << 20)
 /* Bytes appended to a diary and not yet committed before the writer
  * commits them itself. */
-#define OFS_QUEUE_MAX (16ull << 20)
+#define OFS_QUEUE_MAX (8ull << 20)
 /* Memory of a queued append besides its bytes (action value, copies). */
 #define OFS_ACT_OVERHEAD 256
 /* A file dirty for this many commit intervals is staged even if it is
@@ -75,7 +77,7 @@
  * default (each is also bounded by OC_CACHE_MAX_BYTES): beyond it the
  * least recently used caches are dropped, every OFS_TRIM_EVERY_NS at
  * most. */
-#define OFS_CACHES_MAX (64ull << 20)
+#define OFS_CACHES_MAX (32ull << 20)
 #define OFS_TRIM_EVERY_NS 200000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
@@ -2446,6 +2448,9 @@ committer_main(void *arg)
 		commit_round(ns, false);
 		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
 			colls_trim(ns, ns->opts.caches_max);
+			/* the caches and commits free large amounts; without
+			 * this, glibc keeps the pages of free chunks */
+			malloc_trim(0);
 			ns->trim_ns = o_mono_ns();
 		}
 		lock_ns(ns);

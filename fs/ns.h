@@ -73,7 +73,7 @@
  *
  * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
  * a few hundred bytes per distinct object looked up or listed, plus file
- * pieces (clean ones are dropped beyond a 32 MiB budget; dirty ones are
+ * pieces (clean ones are dropped beyond a 16 MiB budget; dirty ones are
  * bounded per file, not over all files), plus the block caches of the
  * collections opened (up to OC_CACHE_MAX_BYTES each and opts.caches_max
  * together, the least recently used dropped first; a collection stays
@@ -131,7 +131,7 @@ struct ofs_ns_opts {
 	 */
 	bool    shared;
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
-	/* memory of all collections' block caches together; 0: 64 MiB */
+	/* memory of all collections' block caches together; 0: 32 MiB */
 	uint64_t caches_max;
 };
 

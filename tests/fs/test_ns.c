@@ -1656,9 +1656,9 @@ Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)
 			peak = O_MAX(peak, st.pending);
 		}
 	}
-	/* 16 MiB / (1 KiB + overhead) ~ 13,000 appends */
+	/* 8 MiB / (1 KiB + overhead) ~ 6,500 appends */
 	cr_assert_leq(
-	    peak, 14000, "%llu appends queued", (unsigned long long) peak);
+	    peak, 7000, "%llu appends queued", (unsigned long long) peak);
 	ofs_ns_stats(env.ns, &st);
 	cr_assert_gt(st.commits, 1, "the writer never committed");
 }
@@ -1683,9 +1683,10 @@ Test(ns, diary_queue_of_short_lines_is_bounded, .init = setup,
 		ofs_ns_stats(env.ns, &st);
 		peak = O_MAX(peak, st.pending);
 	}
-	/* 16 MiB / (61 B + overhead) plus one write's 17,190 lines */
+	/* 8 MiB / (61 B + overhead) ~ 26,500, plus one write's 17,190
+	 * lines */
 	cr_assert_leq(
-	    peak, 90000, "%llu appends queued", (unsigned long long) peak);
+	    peak, 46000, "%llu appends queued", (unsigned long long) peak);
 	free(buf);
 }
 
