@@ -32,10 +32,11 @@
  * - Diaries: a read takes a consistent snapshot (held rev, queued
  *   appends; writers' fragments are not visible) without copying: it runs
  *   under the collection latch (oc_coll_read_queue), where a commit moves
- *   actions out of the queue and bumps the rev at once.  A write queues its
- *   lines one by one under i_mtx with in->wseq odd meanwhile; a reader that
- *   finds wseq odd redoes the read holding i_mtx, so it never sees part of
- *   a write.  Inside the latch it extends the inode's offset index up to
+ *   actions out of the queue and bumps the rev at once.  A write queues all
+ *   its lines in one call under the latch (oc_diary_append_many), so a
+ *   reader never sees part of a write; in->wseq, odd meanwhile, makes a
+ *   reader that meets it redo the read holding i_mtx (defensive since the
+ *   lines stopped being queued one by one).  Inside the latch it extends the inode's offset index up to
  *   the rev and copies from the nearest mark or the cursor the last read
  *   left, block by block, straight from the entries' encoded appends
  *   (oc_diary_walk).  Entries after the rev are ignored.  The index has one
@@ -47,12 +48,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/block.h"
-#include <malloc.h>
 
 #include "core/chain.h"
 #include "core/codec.h"
@@ -79,6 +80,8 @@
  * most. */
 #define OFS_CACHES_MAX (32ull << 20)
 #define OFS_TRIM_EVERY_NS 200000000ull
+/* Free heap pages are given back to the system this often (malloc_trim). */
+#define OFS_MALLOC_TRIM_EVERY_NS 1000000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
 /* Dirty pieces of one file before they are staged and committed. */
@@ -1974,9 +1977,9 @@ struct dread {
 
 /*
  * Runs under the collection latch, so the held rev and the queue belong to
- * one instant.  A write (several appends under i_mtx) half done at that
- * instant would show in part: then nothing is read and the caller redoes
- * the read holding i_mtx.
+ * one instant.  A write (its appends queued in one call under i_mtx) is never
+ * half done inside the latch; a reader that finds wseq odd reads nothing
+ * and the caller redoes the read holding i_mtx (defensive).
  */
 static o_err
 dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
@@ -2448,10 +2451,14 @@ committer_main(void *arg)
 		commit_round(ns, false);
 		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
 			colls_trim(ns, ns->opts.caches_max);
-			/* the caches and commits free large amounts; without
-			 * this, glibc keeps the pages of free chunks */
-			malloc_trim(0);
 			ns->trim_ns = o_mono_ns();
+		}
+		if (o_mono_ns() - ns->mtrim_ns >= OFS_MALLOC_TRIM_EVERY_NS) {
+			/* the caches and commits free large amounts; without
+			 * this, glibc keeps the pages of free chunks (it
+			 * holds each arena's lock meanwhile, hence seldom) */
+			malloc_trim(0);
+			ns->mtrim_ns = o_mono_ns();
 		}
 		lock_ns(ns);
 	}

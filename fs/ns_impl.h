@@ -175,6 +175,7 @@ struct ofs_ns {
 	/* diary read-ahead (fs/ahead.h); NULL when shared; immutable */
 	struct ofs_ahead *ahead;
 	uint64_t  trim_ns;       /* last colls_trim (monotonic); committer */
+	uint64_t  mtrim_ns;      /* last malloc_trim (monotonic); committer */
 	uint64_t  caches_dropped; /* by colls_trim; guarded by ns_mtx */
 	uint64_t  bytes_written; /* guarded by ns_mtx */
 	uint64_t  errors;        /* guarded by ns_mtx */
