@@ -36,13 +36,13 @@
  *   its lines in one call under the latch (oc_diary_append_many), so a
  *   reader never sees part of a write; in->wseq, odd meanwhile, makes a
  *   reader that meets it redo the read holding i_mtx (defensive since the
- *   lines stopped being queued one by one).  Inside the latch it extends the inode's offset index up to
- *   the rev and copies from the nearest mark or the cursor the last read
- *   left, block by block, straight from the entries' encoded appends
- *   (oc_diary_walk).  Entries after the rev are ignored.  The index has one
- *   mark per log block at most (thinned past OFS_DMARK_MAX), so its memory
- *   does not follow the number of lines; a commit extends it while the new
- *   log blocks are still cached.
+ *   lines stopped being queued one by one).  Inside the latch it extends
+ *   the inode's offset index up to the rev and copies from the nearest
+ *   mark or the cursor the last read left, block by block, straight from
+ *   the entries' encoded appends (oc_diary_walk).  Entries after the rev
+ *   are ignored.  The index has one mark per log block at most (thinned
+ *   past OFS_DMARK_MAX), so its memory does not follow the number of
+ *   lines; a commit extends it while the new log blocks are still cached.
  */
 #include "fs/ns.h"
 
@@ -54,7 +54,6 @@
 #include <time.h>
 
 #include "core/block.h"
-
 #include "core/chain.h"
 #include "core/codec.h"
 #include "core/diary.h"
@@ -1977,8 +1976,8 @@ struct dread {
 
 /*
  * Runs under the collection latch, so the held rev and the queue belong to
- * one instant.  A write (its appends queued in one call under i_mtx) is never
- * half done inside the latch; a reader that finds wseq odd reads nothing
+ * one instant.  A write (its appends queued in one call under i_mtx) is
+ * never half done inside the latch; a reader that finds wseq odd reads nothing
  * and the caller redoes the read holding i_mtx (defensive).
  */
 static o_err
