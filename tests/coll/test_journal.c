@@ -30,47 +30,6 @@ ok(o_err e, const char *w)
 	cr_assert_eq(e, O_OK, "%s: %s (%s)", w, o_errname(e), o_err_detail());
 }
 
-/* A journal whose drop can be switched off, as if the process died
- * between a commit and forgetting its records. */
-struct nodrop {
-	struct oc_journal  base;
-	struct oc_journal *in;
-	bool               drop_off;
-	int                puts, drops;
-};
-
-static o_err
-nd_put(struct oc_journal *j, const struct oc_journal_rec *r)
-{
-	struct nodrop *d = (struct nodrop *) j;
-
-	d->puts++;
-	return d->in->ops->put(d->in, r);
-}
-
-static o_err
-nd_drop(struct oc_journal *j, const struct oc_bid *col,
-    const uint64_t (*keys)[2], size_t n)
-{
-	struct nodrop *d = (struct nodrop *) j;
-
-	if (d->drop_off)
-		return O_OK;
-	d->drops++;
-	return d->in->ops->drop(d->in, col, keys, n);
-}
-
-static o_err
-nd_scan(struct oc_journal *j, o_err (*fn)(void *, struct oc_journal_rec *),
-    void *arg)
-{
-	struct nodrop *d = (struct nodrop *) j;
-
-	return d->in->ops->scan(d->in, fn, arg);
-}
-
-static const struct oc_journal_ops nd_ops = { nd_put, nd_drop, nd_scan };
-
 static struct oc_journal *js[64];
 static size_t             nj;
 
@@ -83,14 +42,9 @@ jopen(void)
 }
 
 static void
-nodrop_init(struct nodrop *d)
+nodrop_init(struct ot_jwrap *d)
 {
-	memset(d, 0, sizeof(*d));
-	d->in       = jopen();
-	d->base.ops = &nd_ops;
-	memcpy(d->base.node, d->in->node, sizeof(d->base.node));
-	d->base.session = d->in->session;
-	atomic_init(&d->base.next_seq, 1);
+	ot_jwrap_init(d, jopen());
 }
 
 static void
@@ -231,7 +185,7 @@ Test(journal, records_that_outlived_their_commit_are_skipped)
 {
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct nodrop            d;
+	struct ot_jwrap            d;
 	struct oc_recover_report rep;
 	struct lines             l;
 	const char *const        want[] = { "1", "2", "3", "4", "5" };
@@ -314,7 +268,7 @@ Test(journal, recovery_that_died_is_recovered_again)
 {
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct nodrop            d, d2;
+	struct ot_jwrap            d, d2;
 	struct oc_recover_report rep;
 	struct lines             l;
 	const char *const        want[] = { "x", "y", "z" };
@@ -367,7 +321,7 @@ Test(journal, appends_of_one_call_are_one_record)
 {
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct nodrop            d;
+	struct ot_jwrap            d;
 	struct oc_recover_report rep;
 	struct lines             l;
 	static char              big[300 << 10];

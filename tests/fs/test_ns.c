@@ -1637,6 +1637,42 @@ Test(ns, release_queues_a_left_fragment, .init = setup, .fini = teardown)
 
 /* A diary writer that outruns the committer commits the queue itself:
  * the queued appends stay bounded. */
+/*
+ * The lines of one write are queued all together or not at all: a write
+ * whose journal record fails keeps none of its lines and leaves the
+ * writer's fragment as it was (one record per line kept the lines before
+ * the failure, and failed the write).
+ */
+Test(ns, a_diary_write_is_queued_whole_or_not_at_all, .init = setup,
+    .fini = teardown)
+{
+	static struct ot_jwrap fj;
+	struct ofs_ns_opts     o = { 0 };
+	uint64_t               y;
+
+	ok(ofs_ns_close(env.ns), "close namespace");
+	ot_jwrap_init(&fj, journal_new());
+	o.journal = &fj.base;
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open namespace");
+
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	ok(ofs_write(env.ns, y, 7, 0, "abc", 3, true), "fragment");
+	fj.put_left = 1; /* one more record, then failures */
+	ok(ofs_write(env.ns, y, 7, 0, "def\nghi\n", 8, true),
+	    "two lines, one record");
+	expect_contents(env.ns, y, "abcdef\nghi\n");
+	ok(ofs_write(env.ns, y, 7, 0, "jkl", 3, true), "fragment (no record)");
+	cr_assert_neq(ofs_write(env.ns, y, 7, 0, "mno\npqr\nst", 11, true),
+	    O_OK, "the write whose record failed succeeded");
+	expect_contents(env.ns, y, "abcdef\nghi\n");
+	fj.put_left = -1;
+	ok(ofs_write(env.ns, y, 7, 0, "\n", 1, true), "end the fragment");
+	expect_contents(env.ns, y, "abcdef\nghi\njkl\n");
+	reopen(); /* the committed lines, and nothing else, were kept */
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "log"),
+	    "abcdef\nghi\njkl\n");
+}
+
 Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)
 {
 	struct ofs_ns_stats st;

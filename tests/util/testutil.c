@@ -1,5 +1,6 @@
 /*
- * testutil.c - temp directories and helper-program lookup for tests.
+ * testutil.c - temp directories, helper-program lookup and a wrapping
+ * journal for tests.
  */
 #include "util/testutil.h"
 
@@ -56,4 +57,52 @@ ot_prog_path(const char *name)
 		b = ".";
 	snprintf(p, sizeof(p), "%s/tests/%s", b, name);
 	return strdup(p);
+}
+
+static o_err
+jw_put(struct oc_journal *j, const struct oc_journal_rec *r)
+{
+	struct ot_jwrap *w = (struct ot_jwrap *) j;
+
+	if (w->put_left == 0)
+		return o_err_set(O_EIO, "test: injected journal failure");
+	if (w->put_left > 0)
+		w->put_left--;
+	w->puts++;
+	return w->in->ops->put(w->in, r);
+}
+
+static o_err
+jw_drop(struct oc_journal *j, const struct oc_bid *col,
+    const uint64_t (*keys)[2], size_t n)
+{
+	struct ot_jwrap *w = (struct ot_jwrap *) j;
+
+	if (w->drop_off)
+		return O_OK;
+	w->drops++;
+	return w->in->ops->drop(w->in, col, keys, n);
+}
+
+static o_err
+jw_scan(struct oc_journal *j, o_err (*fn)(void *, struct oc_journal_rec *),
+    void *arg)
+{
+	struct ot_jwrap *w = (struct ot_jwrap *) j;
+
+	return w->in->ops->scan(w->in, fn, arg);
+}
+
+static const struct oc_journal_ops jw_ops = { jw_put, jw_drop, jw_scan };
+
+void
+ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in)
+{
+	memset(w, 0, sizeof(*w));
+	w->in       = in;
+	w->put_left = -1;
+	w->base.ops = &jw_ops;
+	memcpy(w->base.node, in->node, sizeof(w->base.node));
+	w->base.session = in->session;
+	atomic_init(&w->base.next_seq, 1);
 }

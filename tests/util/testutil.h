@@ -4,7 +4,10 @@
 #ifndef OT_TESTUTIL_H
 #define OT_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "core/journal.h"
 
 /* Make a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *ot_tmpdir(const char *tag);
@@ -12,6 +15,21 @@ char *ot_tmpdir(const char *tag);
 void ot_rmtree_free(char *path);
 /* Path of a program built next to the tests ($OPTIMFS_BUILD_DIR/tests/x). */
 char *ot_prog_path(const char *name);
+
+/*
+ * A journal that passes everything to `in`, counting puts and drops.  With
+ * drop_off its drops do nothing (as if the process died between a commit
+ * and forgetting its records); its puts fail (O_EIO) once put_left more
+ * have succeeded (-1, the default: never).
+ */
+struct ot_jwrap {
+	struct oc_journal  base; /* first: hand &base to collections */
+	struct oc_journal *in;
+	bool               drop_off;
+	int                put_left;
+	int                puts, drops;
+};
+void ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in);
 
 /* In a Criterion suite (after <criterion/criterion.h> and core/o_err.h):
  * assert that e is O_OK, naming what failed, the error and its detail. */
