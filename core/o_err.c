@@ -58,10 +58,16 @@ o_strerror(o_err e)
 	return o_err_table[e].msg;
 }
 
+/* Formatted apart first: callers pass o_err_detail() among the arguments
+ * ("...: %s"), and vsnprintf into the buffer it reads is undefined (it
+ * repeated the start of the old detail instead of the detail). */
 o_err
 o_err_vset(o_err e, const char *fmt, va_list ap)
 {
-	vsnprintf(o_err_buf, sizeof(o_err_buf), fmt, ap);
+	char tmp[sizeof(o_err_buf)];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(o_err_buf, tmp, sizeof(o_err_buf));
 	return e;
 }
 

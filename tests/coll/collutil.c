@@ -124,7 +124,13 @@ static o_err
 f_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
     const struct oc_bid *ids, size_t n, uint8_t *out)
 {
-	return F(t)->inner->ops->status(F(t)->inner, aid, rev, ids, n, out);
+	struct ot_faulty *f = F(t);
+
+	if (f->io_status > 0) {
+		f->io_status--;
+		return o_err_set(O_EIO, "injected status failure");
+	}
+	return f->inner->ops->status(f->inner, aid, rev, ids, n, out);
 }
 
 static const struct oc_transactor_ops faulty_ops = {

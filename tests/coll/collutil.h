@@ -26,6 +26,7 @@ struct ot_faulty {
 	int                   stale_commits;  /* commits answered O_ESTALE */
 	int                   io_commits;     /* commits answered O_EIO */
 	int                   io_after; /* >0: commits after this many fail */
+	int                   io_status;      /* status calls answered O_EIO */
 	bool                  header_absent;  /* gets of hdr answer ABSENT */
 	bool                  unknown;        /* every get answers UNKNOWN */
 	struct oc_bid         hdr;

@@ -307,6 +307,14 @@ Test(coll, d40_fault_is_returned_and_work_kept, .init = setup,
 	        strstr(o_err_detail(), "then status: not committed") != NULL,
 	    "%s", o_err_detail());
 	cr_assert_eq(oc_coll_npending(c), 1);
+	/* the status question failing too: both errors, each once */
+	f.io_commits = 1;
+	f.io_status  = 1;
+	cr_assert_eq(oc_coll_sync(c), O_EIO);
+	cr_assert(strstr(o_err_detail(),
+	              "commit: injected I/O error (O_EIO; then status: "
+	              "injected status failure)") != NULL,
+	    "%s", o_err_detail());
 	ok(oc_coll_sync(c), "retry after the fault");
 	cr_assert_eq(oc_coll_npending(c), 0);
 	cr_assert_eq(oc_coll_rev(c), 1);
