@@ -111,6 +111,7 @@ rec_decode(const uint8_t *k, const uint8_t *p, size_t n,
     struct oc_journal_rec *r)
 {
 	struct oc_val        v;
+	struct oc_limits     lim;
 	const struct oc_val *t, *b, *a, *blk;
 	char                 s[OC_BID_STRLEN];
 	o_err                e;
@@ -124,7 +125,13 @@ rec_decode(const uint8_t *k, const uint8_t *p, size_t n,
 		    "journal record %s/%llu/%llu: checksum mismatch",
 		    oc_bid_str(&r->col, s), (unsigned long long) r->session,
 		    (unsigned long long) r->first);
-	if ((e = oc_decode(p, n, &v)) != O_OK)
+	/* a record holds what one act queued, e.g. every line of a 1 MiB
+	 * write (5 items each, so over oc_decode's 4 Mi items for 1-byte
+	 * lines): its own size bounds it, as every item takes a byte */
+	lim           = oc_limits_default;
+	lim.max_items = O_MAX(lim.max_items, n);
+	lim.max_input = O_MAX(lim.max_input, n);
+	if ((e = oc_decode_lim(p, n, &v, &lim)) != O_OK)
 		return o_err_wrap(e, "journal record %s/%llu/%llu",
 		    oc_bid_str(&r->col, s), (unsigned long long) r->session,
 		    (unsigned long long) r->first);

@@ -9,6 +9,7 @@
  * entry names the others, a rival commit in between is rebased over.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -123,6 +124,16 @@ collect(void *arg, int64_t rev, const uint8_t *d, size_t n)
 	}
 	memcpy(l->s[l->n], d, n);
 	l->s[l->n++][n] = '\0';
+	return 0;
+}
+
+static int
+count_cb(void *arg, int64_t rev, const uint8_t *d, size_t n)
+{
+	(void) rev;
+	(void) d;
+	(void) n;
+	(*(uint64_t *) arg)++;
 	return 0;
 }
 
@@ -345,6 +356,35 @@ Test(journal, appends_of_one_call_are_one_record)
 	read_diary(&id, &l);
 	expect_lines(&l, want, 5);
 	cr_expect_eq(l.big, sizeof(big));
+}
+
+/* A 1 MiB write of empty lines is one record of 1 Mi appends, over
+ * oc_decode's default 4 Mi items: recovery still replays it. */
+Test(journal, a_record_of_a_million_appends_replays)
+{
+	enum { N = 1 << 20 };
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct iovec            *v = malloc(N * sizeof(*v));
+	uint64_t                 n = 0;
+	size_t                   i;
+
+	for (i = 0; i < N; i++) {
+		v[i].iov_base = "\n";
+		v[i].iov_len  = 1;
+	}
+	oc_bid_random(&id);
+	c = diary(&id, jopen());
+	ok(oc_diary_append_many(c, v, N), "append 1 Mi lines in one call");
+	free(v);
+	oc_coll_free(c);
+	rep = recover();
+	expect_report(&rep, 1, N, 0, "the record replayed");
+	ok(oc_diary_open(env.tx, &id, false, NULL, &c), "reopen diary");
+	ok(oc_diary_scan(c, 0, true, count_cb, &n), "scan");
+	cr_expect_eq(n, N, "%llu appends committed", (unsigned long long) n);
+	oc_coll_free(c);
 }
 
 Test(journal, tree_puts_and_deletes_replay_in_order)
