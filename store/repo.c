@@ -1501,33 +1501,41 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 
 	e = prune_scan(
 	    r, OST_CF_REV, id, from, *to, r->opts.prune_max, &revs, &more);
-	if (e == O_OK)
+	if (e == O_OK && !more)
 		e = prune_scan(r, OST_CF_MAT, id, from, *to, 0, &mats, &mmore);
 	if (e == O_OK && more) {
+		/* the copies up to last + 1 only: a long history's copies
+		 * are read a step at a time, not all at every step */
 		int64_t last = key_rev_at(revs.data + revs.len - KEY_REV_LEN);
-		int64_t cut = 0, next = 0;
+		int64_t cut  = 0;
 
-		for (i = 0; i < mats.len; i += KEY_REV_LEN) {
+		e = prune_scan(
+		    r, OST_CF_MAT, id, from, last + 2, 0, &mats, &mmore);
+		for (i = 0; e == O_OK && i < mats.len; i += KEY_REV_LEN) {
 			int64_t m = key_rev_at(mats.data + i);
 
-			if (m <= from)
-				continue;
-			if (next == 0)
-				next = m;
-			if (m <= last + 1)
+			if (m > from)
 				cut = m;
 		}
-		if (cut == 0)
-			cut = next != 0 ? next : *to;
-		*to = cut;
+		if (e == O_OK && cut == 0) {
+			/* none: the next copy above (one gap), or *to */
+			struct o_buf nx = { 0 };
+
+			e = prune_scan(
+			    r, OST_CF_MAT, id, last + 2, *to, 1, &nx, &mmore);
+			cut = nx.len > 0 ? key_rev_at(nx.data) : *to;
+			o_buf_fini(&nx);
+		}
+		if (e == O_OK)
+			*to = cut;
 		while (mats.len > 0 &&
 		    key_rev_at(mats.data + mats.len - KEY_REV_LEN) >= cut)
 			mats.len -= KEY_REV_LEN;
-		if (cut <= last + 1) {
+		if (e == O_OK && cut <= last + 1) {
 			while (revs.len > 0 &&
 			    key_rev_at(revs.data + revs.len - KEY_REV_LEN) >= cut)
 				revs.len -= KEY_REV_LEN;
-		} else {
+		} else if (e == O_OK) {
 			o_buf_reset(&revs);
 			e = prune_scan(
 			    r, OST_CF_REV, id, from, cut, 0, &revs, &more);
