@@ -481,6 +481,25 @@ write_pidfile(const struct mount_args *ma)
 	fclose(fp);
 }
 
+/* The refusal of a data directory another daemon holds; its pid file is
+ * written once it serves, so a daemon still starting has none yet. */
+static void
+say_in_use(const char *data_dir)
+{
+	long pid = read_pidfile(data_dir);
+
+	if (pid > 0)
+		fprintf(stderr,
+		    "optimfs mount: data directory %s is in use by another "
+		    "optimfs daemon (pid %ld)\n",
+		    data_dir, pid);
+	else
+		fprintf(stderr,
+		    "optimfs mount: data directory %s is in use by another "
+		    "optimfs daemon (still starting)\n",
+		    data_dir);
+}
+
 /*
  * Hold DATA/optimfs.lock (flock, exclusive) for the daemon's life, taken
  * before the mount: a second daemon on the same data directory must fail
@@ -502,10 +521,7 @@ lock_data_dir(const char *data_dir)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
-			fprintf(stderr,
-			    "optimfs mount: data directory %s is in use by "
-			    "another optimfs daemon (pid %ld)\n",
-			    data_dir, read_pidfile(data_dir));
+			say_in_use(data_dir);
 		else
 			fprintf(stderr, "optimfs mount: lock %s: %s\n", path,
 			    strerror(errno));
@@ -917,10 +933,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	}
 	if ((e = ost_repo_open(store_dir, NULL, &repo)) != O_OK) {
 		if (e == O_EBUSY)
-			fprintf(stderr,
-			    "optimfs mount: data directory %s is in use by "
-			    "another optimfs daemon (pid %ld)\n",
-			    ma->data_dir, read_pidfile(ma->data_dir));
+			say_in_use(ma->data_dir);
 		else
 			fprintf(stderr,
 			    "optimfs mount: opening the store in "

@@ -34,9 +34,7 @@
  *   under the collection latch (oc_coll_read_queue), where a commit moves
  *   actions out of the queue and bumps the rev at once.  A write queues all
  *   its lines in one call under the latch (oc_diary_append_many), so a
- *   reader never sees part of a write; in->wseq, odd meanwhile, makes a
- *   reader that meets it redo the read holding i_mtx (defensive since the
- *   lines stopped being queued one by one).  Inside the latch it extends
+ *   reader never sees part of a write.  Inside the latch it extends
  *   the inode's offset index up to the rev and copies from the nearest
  *   mark or the cursor the last read left, block by block, straight from
  *   the entries' encoded appends (oc_diary_walk).  Entries after the rev
@@ -1966,8 +1964,6 @@ struct dread {
 	uint64_t          off;
 	size_t            len;
 	uint8_t          *buf;
-	bool              locked; /* i_mtx held: no write is half done */
-	bool              busy;   /* a write was half done: redo locked */
 	struct ofs_ahead *ahead;  /* read ahead of where the read ends */
 	uint64_t          total;  /* committed + queued */
 	uint64_t          nent;   /* committed appends */
@@ -1976,9 +1972,8 @@ struct dread {
 
 /*
  * Runs under the collection latch, so the held rev and the queue belong to
- * one instant.  A write (its appends queued in one call under i_mtx) is
- * never half done inside the latch; a reader that finds wseq odd reads nothing
- * and the caller redoes the read holding i_mtx (defensive).
+ * one instant, and a write's lines (queued in one call) are all there or
+ * none.
  */
 static o_err
 dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
@@ -1991,11 +1986,6 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 	size_t             i;
 	o_err              e;
 
-	if (!r->locked &&
-	    (__atomic_load_n(&r->in->wseq, __ATOMIC_ACQUIRE) & 1) != 0) {
-		r->busy = true;
-		return O_OK;
-	}
 	if (x->end_rev > rev) /* the index only grows with the held rev */
 		return o_err_set(O_EINTERNAL,
 		    "diary index at rev %" PRId64 " past the held rev %" PRId64,
@@ -2057,43 +2047,21 @@ diary_index_catch_up(struct ofs_inode *in, struct oc_collection *c)
 /*
  * Read (or with r->len == 0 only measure) a diary as of one instant:
  * committed entries up to the held rev and the queued appends, never half
- * a write.  locked: i_mtx held by the caller.
+ * a write.  O_ESTALE: a block was read at a held rev older than the
+ * history the store keeps (another mount committed many times since this
+ * mount last caught up); the collection has been brought up to date, so
+ * read again (dread_fn starts over; the index only grows and stays valid).
  */
 static o_err
-diary_view_once(struct ofs_inode *in, struct oc_collection *c, bool locked,
-    struct dread *r)
-{
-	o_err e;
-
-	r->locked = locked;
-	r->busy   = false;
-	r->got    = 0;
-	e         = oc_coll_read_queue(c, dread_fn, r);
-	if (e == O_OK && r->busy) {
-		pthread_mutex_lock(&in->i_mtx);
-		r->locked = true;
-		e         = oc_coll_read_queue(c, dread_fn, r);
-		pthread_mutex_unlock(&in->i_mtx);
-	}
-	return e;
-}
-
-/*
- * O_ESTALE: a block was read at a held rev older than the history the
- * store keeps (another mount committed many times since this mount last
- * caught up); the collection has been brought up to date, so read again
- * (dread_fn starts over; the index only grows and stays valid).
- */
-static o_err
-diary_view(struct ofs_inode *in, struct oc_collection *c, bool locked,
-    struct dread *r)
+diary_view(struct oc_collection *c, struct dread *r)
 {
 	o_err e;
 	int   tries = 0;
 
-	while ((e = diary_view_once(in, c, locked, r)) == O_ESTALE &&
-	    tries++ < OFS_STALE_TRIES)
-		;
+	do {
+		r->got = 0;
+		e      = oc_coll_read_queue(c, dread_fn, r);
+	} while (e == O_ESTALE && tries++ < OFS_STALE_TRIES);
 	return e;
 }
 
@@ -2105,7 +2073,7 @@ diary_size(struct ofs_inode *in, struct oc_collection *c, uint64_t *size)
 
 	memset(&r, 0, sizeof(r));
 	r.in  = in;
-	e     = diary_view(in, c, false, &r);
+	e     = diary_view(c, &r);
 	*size = r.total;
 	return e;
 }
@@ -2214,7 +2182,7 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 
 		memset(&r, 0, sizeof(r));
 		r.in = in;
-		if ((e = diary_view(in, c, true, &r)) != O_OK)
+		if ((e = diary_view(c, &r)) != O_OK)
 			goto out;
 		if (off != r.total + frag->len) {
 			e = o_err_set(O_EPERM,
@@ -2251,12 +2219,8 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 		tail  = p;
 		ntail = len;
 	}
-	if (nv > 0) {
-		/* readers that find this odd redo their read under i_mtx */
-		__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
+	if (nv > 0)
 		e = oc_diary_append_many(c, v, nv);
-		__atomic_add_fetch(&in->wseq, 1, __ATOMIC_SEQ_CST);
-	}
 	if (e != O_OK) {
 		frag->len = had; /* nothing of this write is kept */
 		if (e != O_EPERM)
@@ -3550,7 +3514,7 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	r.len   = len;
 	r.buf   = buf;
 	r.ahead = ns->ahead;
-	if ((e = diary_view(in, in->coll->c, false, &r)) == O_OK)
+	if ((e = diary_view(in->coll->c, &r)) == O_OK)
 		*got = r.got;
 	return e;
 out_unlock:
@@ -3639,13 +3603,10 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	unlock_ns(ns);
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
 	lock_ns(ns);
-	/* what the queue holds: the bytes and each append's values */
-	oc->queued_bytes += nact * OFS_ACT_OVERHEAD;
-	if (nact > 0)
-		oc->dirty = true;
-	if (e == O_OK) {
+	if (e == O_OK) { /* nothing was queued otherwise */
 		ns->bytes_written += len;
-		oc->queued_bytes += len;
+		/* what the queue holds: the bytes and each append's values */
+		oc->queued_bytes += len + nact * OFS_ACT_OVERHEAD;
 		oc->dirty = true;
 	}
 out_unlock:
@@ -3821,7 +3782,7 @@ ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
 
 			memset(&r, 0, sizeof(r));
 			r.in = in;
-			if ((e = diary_view(in, oc->c, false, &r)) != O_OK)
+			if ((e = diary_view(oc->c, &r)) != O_OK)
 				return e;
 			n = r.nent;
 		}

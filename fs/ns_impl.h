@@ -143,8 +143,6 @@ struct ofs_inode {
 	struct ofs_frag  *frags;       /* writers' trailing fragments; i_mtx */
 	size_t            nfrag, fcap; /* guarded by i_mtx */
 	struct ofs_dindex idx;         /* guarded by coll's latch */
-	uint64_t wseq; /* odd while a write's appends are being queued;
-	                  written under i_mtx, read atomically */
 };
 
 struct ofs_ns {

@@ -113,7 +113,7 @@ nfail(int rv, const char *what, const char *arg)
 
 /* ---- members ---------------------------------------------------------- */
 
-/* Drop pipe id p of m's set (pmtx held). */
+/* Drop pipe id p of m's set, which stays oldest first (pmtx held). */
 static void
 pipes_drop(struct member *m, nng_pipe p)
 {
@@ -121,7 +121,8 @@ pipes_drop(struct member *m, nng_pipe p)
 
 	for (i = 0; i < m->np; i++)
 		if (nng_pipe_id(m->pipes[i]) == nng_pipe_id(p)) {
-			m->pipes[i] = m->pipes[--m->np];
+			memmove(m->pipes + i, m->pipes + i + 1,
+			    (--m->np - i) * sizeof(m->pipes[0]));
 			return;
 		}
 }

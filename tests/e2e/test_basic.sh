@@ -215,7 +215,13 @@ step "a second daemon on the same data directory fails before mounting"
 mkdir -p "$TMP/m2"
 findmnt --poll --mountpoint "$TMP/m2" --timeout 3000 >"$TMP/m2.events" 2>&1 &
 poller=$!
-sleep 0.5 # findmnt watches /proc/self/mountinfo once it has started
+# findmnt watches once it holds /proc/self/mountinfo open
+for _ in $(seq 100); do
+	ls -l "/proc/$poller/fd" 2>/dev/null | grep -q mountinfo && break
+	sleep 0.05
+done
+ls -l "/proc/$poller/fd" 2>/dev/null | grep -q mountinfo ||
+	fail "findmnt --poll never opened mountinfo"
 expect_fail "a second mount of the data directory" \
 	"data directory $DATA is in use by another optimfs daemon (pid $DAEMON_PID)" \
 	"$OPTIMFS_BIN" mount "$TMP/m2" --data "$DATA" -f -o auto_unmount

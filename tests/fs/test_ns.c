@@ -1635,8 +1635,6 @@ Test(ns, release_queues_a_left_fragment, .init = setup, .fini = teardown)
 	expect_contents(env.ns, y, "left\nnext\n");
 }
 
-/* A diary writer that outruns the committer commits the queue itself:
- * the queued appends stay bounded. */
 /*
  * The lines of one write are queued all together or not at all: a write
  * whose journal record fails keeps none of its lines and leaves the
@@ -1673,6 +1671,8 @@ Test(ns, a_diary_write_is_queued_whole_or_not_at_all, .init = setup,
 	    "abcdef\nghi\njkl\n");
 }
 
+/* A diary writer that outruns the committer commits the queue itself:
+ * the queued appends stay bounded. */
 Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)
 {
 	struct ofs_ns_stats st;

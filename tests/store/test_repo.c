@@ -2341,12 +2341,6 @@ Test(repo, gc_store_without_low_opens_and_prunes)
 }
 
 /*
- * The first prune of a long history (written before pruning existed)
- * goes in steps: each materialisation deletes about prune_max records,
- * cut at a mat so that every revision from the new low on still reads;
- * later ones prune the rest.
- */
-/*
  * Block 1 written to rev 100 before pruning existed, materialised every
  * old_interval revisions; then with pruning, prune_max 8 and a copy every
  * 4: no commit deletes more than `bound` records, it takes at least
@@ -2402,6 +2396,12 @@ pruned_in_steps(int old_interval, uint64_t bound, int min_steps)
 	expect_block(1, (rev - 1) * 10, rev - 1);
 }
 
+/*
+ * The first prune of a long history (written before pruning existed)
+ * goes in steps: each materialisation deletes about prune_max records,
+ * cut at a mat so that every revision from the new low on still reads;
+ * later ones prune the rest.
+ */
 Test(repo, gc_long_history_is_pruned_in_steps)
 {
 	pruned_in_steps(4, 8 + 1, 10);
@@ -2414,7 +2414,6 @@ Test(repo, gc_sparse_copies_are_pruned_a_gap_at_a_time)
 {
 	pruned_in_steps(20, 20 + 1, 4);
 }
-
 
 /* A meta whose "low" lies above "mat", or whose "swp" (where the next
  * prune starts) lies above "low", is corrupt, not believed. */
