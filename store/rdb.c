@@ -26,6 +26,8 @@
  */
 #include "store/rdb.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -205,6 +207,130 @@ rdb_set_filters(rocksdb_options_t *opts)
 	rocksdb_block_based_options_destroy(bbo); /* the factory has a copy */
 }
 
+/*
+ * The store format.  The "default" family holds one key, RDB_FORMAT_KEY,
+ * whose value is the format number in decimal: written when a store is
+ * created (or first opened by a build that knows the marker), checked at
+ * every open, so a store written by another format fails with a message
+ * instead of being misread.  Raise OST_FORMAT with any change to how
+ * records are laid out.
+ */
+#define RDB_FORMAT_KEY "optimfs.format"
+
+/* A name RocksDB itself leaves in a database directory. */
+static bool
+rdb_own_name(const char *n)
+{
+	static const char *const pre[] = { "LOCK", "LOG", "IDENTITY",
+		"MANIFEST-", "OPTIONS-", "CURRENT" };
+	static const char *const suf[] = { ".log", ".sst", ".dbtmp" };
+	size_t                   i, len = strlen(n), sl;
+
+	for (i = 0; i < O_NELEM(pre); i++)
+		if (strncmp(n, pre[i], strlen(pre[i])) == 0)
+			return true;
+	for (i = 0; i < O_NELEM(suf); i++) {
+		sl = strlen(suf[i]);
+		if (len > sl && strcmp(n + len - sl, suf[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Refuse a directory that holds files but no database (no CURRENT):
+ * RocksDB would create a new one among them.  A directory with RocksDB's
+ * own files only is a creation that was interrupted, and is let through.
+ */
+static o_err
+rdb_check_dir(const char *dir)
+{
+	DIR           *d = opendir(dir);
+	struct dirent *de;
+	char           other[256] = "";
+	bool           current = false;
+
+	if (d == NULL)
+		return O_OK; /* missing: created; anything else: open says */
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strcmp(de->d_name, "CURRENT") == 0)
+			current = true;
+		else if (other[0] == '\0' && !rdb_own_name(de->d_name))
+			snprintf(other, sizeof(other), "%s", de->d_name);
+	}
+	closedir(d);
+	if (current || other[0] == '\0')
+		return O_OK;
+	return o_err_set(O_EINVAL,
+	    "store %s: the directory holds other files (%s) and no RocksDB "
+	    "database (no CURRENT file): not an optimfs store, and none is "
+	    "created among them",
+	    dir, other);
+}
+
+/* A database that exists (families found) must have ours. */
+static o_err
+rdb_check_families(const char *dir, char **found, size_t nfound)
+{
+	char   list[256] = "";
+	size_t i, len = 0;
+
+	if (nfound == 0)
+		return O_OK;
+	for (i = 0; i < nfound; i++)
+		if (strcmp(found[i], ost_cf_names[OST_CF_META]) == 0)
+			return O_OK;
+	for (i = 0; i < nfound && len < sizeof(list); i++)
+		len += (size_t) snprintf(list + len, sizeof(list) - len,
+		    "%s%s", i ? ", " : "", found[i]);
+	return o_err_set(O_EINVAL,
+	    "store %s: a RocksDB database without optimfs's column families "
+	    "(it has: %s): not an optimfs store",
+	    dir, list);
+}
+
+/* Check the format marker, writing it into a store that has none. */
+static o_err
+rdb_check_format(struct ost_rdb *r)
+{
+	char   *err = NULL, *v, num[32], *end;
+	size_t  vlen;
+	long    fmt;
+
+	v = rocksdb_get_cf(r->db, r->ro, r->extra[0], RDB_FORMAT_KEY,
+	    strlen(RDB_FORMAT_KEY), &vlen, &err);
+	if (err != NULL)
+		return rdb_fail(err, "read the format marker of store %s",
+		    r->dir);
+	if (v == NULL) {
+		snprintf(num, sizeof(num), "%d", OST_FORMAT);
+		rocksdb_put_cf(r->db, r->wo_sync, r->extra[0], RDB_FORMAT_KEY,
+		    strlen(RDB_FORMAT_KEY), num, strlen(num), &err);
+		if (err != NULL)
+			return rdb_fail(err,
+			    "write the format marker of store %s", r->dir);
+		return O_OK;
+	}
+	snprintf(num, sizeof(num), "%.*s", (int) O_MIN(vlen, 31), v);
+	rocksdb_free(v);
+	errno = 0;
+	fmt   = strtol(num, &end, 10);
+	if (vlen == 0 || vlen > 31 || *end != '\0' || errno != 0 || fmt <= 0)
+		return o_err_set(O_ECORRUPT,
+		    "store %s: the format marker (key \"%s\") is unreadable: "
+		    "\"%s\" (%zu bytes)",
+		    r->dir, RDB_FORMAT_KEY, num, vlen);
+	if (fmt != OST_FORMAT)
+		return o_err_set(O_EINVAL,
+		    "store %s is in format %ld, written by %s optimfs; this "
+		    "build reads format %d only",
+		    r->dir, fmt, fmt > OST_FORMAT ? "a newer" : "an older",
+		    OST_FORMAT);
+	return O_OK;
+}
+
 o_err
 ost_rdb_open(const char *dir, struct ost_rdb **out)
 {
@@ -217,6 +343,7 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	char                            *err = NULL;
 	o_err                            e   = O_OK;
 
+	*out    = NULL;
 	r       = o_calloc(1, sizeof(*r));
 	r->dir  = o_strdup(dir);
 	r->opts = rocksdb_options_create();
@@ -254,6 +381,13 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 		found  = NULL;
 		nfound = 0;
 	}
+	if ((e = rdb_check_dir(dir)) != O_OK ||
+	    (e = rdb_check_families(dir, found, nfound)) != O_OK) {
+		if (found != NULL)
+			rocksdb_list_column_families_destroy(found, nfound);
+		rdb_free(r);
+		return e;
+	}
 	ncf      = 1 + OST_CF_COUNT + nfound;
 	names    = o_calloc(ncf, sizeof(*names));
 	cfopts   = o_calloc(ncf, sizeof(*cfopts));
@@ -286,6 +420,8 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	r->extra[0] = handles[0];
 	for (i = 1 + OST_CF_COUNT, j = 1; i < ncf; i++, j++)
 		r->extra[j] = handles[i];
+	if ((e = rdb_check_format(r)) != O_OK)
+		goto out_free_lists;
 	*out = r;
 	r    = NULL;
 

@@ -72,11 +72,17 @@ const char *ost_rdb_cf_name(enum ost_cf cf);
  */
 o_err ost_rdb_classify(const char *msg);
 
+/* The store format this build writes and reads (rdb.c: the marker). */
+#define OST_FORMAT 1
+
 /*
  * Open (creating if missing) the database in dir with every column family
  * of enum ost_cf.  On success *out owns the handle.  O_EBUSY when another
  * handle (this or another process) holds the directory; O_ECORRUPT,
  * O_EIO, O_ENOSPC, O_EINVAL as classified; the detail names dir.
+ * Refused with O_EINVAL: a store of another format (OST_FORMAT), a RocksDB
+ * database without our families, a directory of other files; O_ECORRUPT:
+ * an unreadable format marker.
  */
 o_err ost_rdb_open(const char *dir, struct ost_rdb **out);
 

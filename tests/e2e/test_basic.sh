@@ -229,6 +229,16 @@ wait "$poller" || true
 [ -s "$TMP/m2.events" ] && fail "the refused daemon mounted $TMP/m2: $(cat "$TMP/m2.events")"
 expect_eq "the first mount still serves" after-restart "$(tail -n1 log)"
 
+step "a data directory whose store is not optimfs's is refused, untouched"
+mkdir -p "$TMP/foreign/store" "$TMP/m3"
+echo mine >"$TMP/foreign/store/notes.txt"
+expect_fail "a mount over a directory of other files" \
+	"store $TMP/foreign/store: the directory holds other files (notes.txt) and no RocksDB database" \
+	"$OPTIMFS_BIN" mount "$TMP/m3" --data "$TMP/foreign" -f -o auto_unmount
+[ -e "$TMP/foreign/store/CURRENT" ] && fail "a store was created among the other files"
+expect_eq "their file" mine "$(cat "$TMP/foreign/store/notes.txt")"
+mountpoint -q "$TMP/m3" && fail "the refused daemon left $TMP/m3 mounted"
+
 step "unmount"
 cd /
 e2e_umount

@@ -1,12 +1,16 @@
 /*
  * test_rdb.c - the RocksDB wrapper: error classification (the exact strings
  * of reference/machine-probe.md section 1.1), open/lock behaviour, and raw
- * storage conformance (digest 10.8 item 73, adapted to our key layout).
+ * storage conformance (digest 10.8 item 73, adapted to our key layout),
+ * and what open refuses (the format marker; other databases and files;
+ * raw RocksDB calls stand in for another program or another format).
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <rocksdb/c.h>
 
 #include "core/o_err.h"
 #include "store/rdb.h"
@@ -99,6 +103,184 @@ Test(rdb, open_on_a_file_fails_with_detail)
 	cr_expect_neq(e, O_OK);
 	cr_expect(
 	    strstr(o_err_detail(), "plainfile") != NULL, "%s", o_err_detail());
+	ot_rmtree_free(dir);
+}
+
+static void put1(struct ost_rdb *db, enum ost_cf cf, const char *k,
+    const char *v);
+
+/* Raw RocksDB: open dir with the families names (creating them), put
+ * key=val into family fam (an index into names; val NULL: delete key),
+ * close. */
+static void
+raw_put(const char *dir, const char **names, int n, int fam, const char *key,
+    const char *val)
+{
+	rocksdb_options_t               *o = rocksdb_options_create();
+	rocksdb_writeoptions_t          *wo = rocksdb_writeoptions_create();
+	const rocksdb_options_t         *co[8];
+	rocksdb_column_family_handle_t  *h[8];
+	rocksdb_t                       *db;
+	char                            *err = NULL;
+	int                              i;
+
+	rocksdb_options_set_create_if_missing(o, 1);
+	rocksdb_options_set_create_missing_column_families(o, 1);
+	for (i = 0; i < n; i++)
+		co[i] = o;
+	db = rocksdb_open_column_families(o, dir, n, names, co, h, &err);
+	cr_assert_null(err, "raw open: %s", err);
+	if (val != NULL)
+		rocksdb_put_cf(
+		    db, wo, h[fam], key, strlen(key), val, strlen(val), &err);
+	else
+		rocksdb_delete_cf(db, wo, h[fam], key, strlen(key), &err);
+	cr_assert_null(err, "raw write: %s", err);
+	for (i = 0; i < n; i++)
+		rocksdb_column_family_handle_destroy(h[i]);
+	rocksdb_close(db);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+}
+
+static const char *all_cfs[] = { "default", "meta", "rev", "pend", "mat",
+	"journal" };
+
+/* The marker a fresh store gets, as another build would read it. */
+Test(rdb, a_new_store_is_marked_with_its_format)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *a   = NULL;
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	const rocksdb_options_t *co[6];
+	rocksdb_column_family_handle_t *h[6];
+	rocksdb_t *db;
+	char      *err = NULL, *v, want[16];
+	size_t     vlen;
+	int        i;
+
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	ost_rdb_close(a);
+	for (i = 0; i < 6; i++)
+		co[i] = o;
+	db = rocksdb_open_column_families(o, dir, 6, all_cfs, co, h, &err);
+	cr_assert_null(err, "%s", err);
+	v = rocksdb_get_cf(db, ro, h[0], "optimfs.format", 14, &vlen, &err);
+	cr_assert_not_null(v);
+	snprintf(want, sizeof(want), "%d", OST_FORMAT);
+	cr_expect(vlen == strlen(want) && memcmp(v, want, vlen) == 0,
+	    "marker %.*s", (int) vlen, v);
+	rocksdb_free(v);
+	for (i = 0; i < 6; i++)
+		rocksdb_column_family_handle_destroy(h[i]);
+	rocksdb_close(db);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_options_destroy(o);
+	/* and it opens again */
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	ost_rdb_close(a);
+	ot_rmtree_free(dir);
+}
+
+/* A store of another format (a newer build's, or an older one's) is
+ * refused with both numbers; a garbled marker is corruption. */
+Test(rdb, a_store_of_another_format_is_refused)
+{
+	static const struct {
+		const char *val;
+		o_err       e;
+		const char *says;
+	} c[] = {
+		{ "2", O_EINVAL, "format 2, written by a newer optimfs" },
+		{ "99", O_EINVAL, "this build reads format 1 only" },
+		{ "x1", O_ECORRUPT, "format marker (key \"optimfs.format\") is "
+		                    "unreadable: \"x1\"" },
+		{ "", O_ECORRUPT, "unreadable" },
+	};
+	size_t i;
+
+	for (i = 0; i < O_NELEM(c); i++) {
+		char           *dir = ot_tmpdir("rdb");
+		struct ost_rdb *a   = NULL;
+		o_err           e;
+
+		cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+		ost_rdb_close(a);
+		raw_put(dir, all_cfs, 6, 0, "optimfs.format", c[i].val);
+		e = ost_rdb_open(dir, &a);
+		cr_expect_eq(e, c[i].e, "case %zu: %s: %s", i, o_errname(e),
+		    o_err_detail());
+		cr_expect(strstr(o_err_detail(), c[i].says) != NULL &&
+		        strstr(o_err_detail(), dir) != NULL,
+		    "case %zu: %s", i, o_err_detail());
+		cr_expect_null(a);
+		ot_rmtree_free(dir);
+	}
+}
+
+/* A store written before the marker existed (our families, no marker)
+ * is adopted: it opens, keeps its records and is marked from then on. */
+Test(rdb, a_store_from_before_the_marker_is_adopted)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *a   = NULL;
+	struct o_buf    b   = { 0 };
+	bool            found;
+
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	put1(a, OST_CF_META, "k", "v");
+	ost_rdb_close(a);
+	raw_put(dir, all_cfs, 6, 0, "optimfs.format", NULL);
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	cr_assert_eq(ost_rdb_get(a, OST_CF_META, "k", 1, &b, &found), O_OK,
+	    "%s", o_err_detail());
+	cr_expect(found && b.len == 1 && b.data[0] == 'v');
+	ost_rdb_close(a);
+	o_buf_fini(&b);
+	raw_put(dir, all_cfs, 6, 0, "optimfs.format", "7");
+	cr_expect_eq(ost_rdb_open(dir, &a), O_EINVAL, "marked, so checked");
+	ot_rmtree_free(dir);
+}
+
+/* Another program's database, or a directory of other files: refused,
+ * and nothing of ours is created in them. */
+Test(rdb, a_foreign_database_or_directory_is_refused)
+{
+	static const char *theirs[] = { "default", "users", "orders" };
+	char           *dir = ot_tmpdir("rdb"), path[4096];
+	struct ost_rdb *a   = NULL;
+	char          **fams, *err = NULL;
+	size_t          nf;
+	rocksdb_options_t *o = rocksdb_options_create();
+	FILE           *f;
+	o_err           e;
+
+	raw_put(dir, theirs, 3, 1, "alice", "1");
+	e = ost_rdb_open(dir, &a);
+	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "not an optimfs store") != NULL &&
+	        strstr(o_err_detail(), "users, orders") != NULL,
+	    "%s", o_err_detail());
+	fams = rocksdb_list_column_families(o, dir, &nf, &err);
+	cr_assert_null(err, "%s", err);
+	cr_expect_eq(nf, 3, "families were added to their database");
+	rocksdb_list_column_families_destroy(fams, nf);
+	rocksdb_options_destroy(o);
+	ot_rmtree_free(dir);
+
+	dir = ot_tmpdir("rdb");
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("mine\n", f);
+	fclose(f);
+	e = ost_rdb_open(dir, &a);
+	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "notes.txt") != NULL &&
+	        strstr(o_err_detail(), "no CURRENT") != NULL,
+	    "%s", o_err_detail());
+	snprintf(path, sizeof(path), "%s/CURRENT", dir);
+	cr_expect(access(path, F_OK) != 0, "a database was created");
 	ot_rmtree_free(dir);
 }
 
