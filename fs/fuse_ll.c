@@ -4,7 +4,10 @@
  * Design notes.
  *   - Inode numbers are the namespace's (1 is the root) plus the control
  *     directory's reserved numbers (OFS_CTL_INO_BASE + n).  The namespace
- *     keeps its inode table itself, so forget is a no-op here.
+ *     counts the entries it hands out (lookup, create, mkdir, mknod; each
+ *     readdirplus entry through ofs_ns_ref) and forget gives them back
+ *     (ofs_ns_forget), so a file the kernel dropped is freed; an entry
+ *     whose reply fails is given back at once.
  *   - Every handler replies before it returns (no asynchronous replies,
  *     so name and fi need no copies), except that a read of the control
  *     channel waits on its worker thread.
@@ -429,10 +432,22 @@ entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino           = a->ino;
-	e->generation    = 1;
+	e->generation    = a->gen;
 	e->entry_timeout = ENTRY_TIMEOUT;
 	e->attr_timeout  = attr_ttl(f, a->kind);
 	attr_to_stat(f, a, &e->attr);
+}
+
+/* Answer with the entry of a (counted by the namespace): given back if
+ * the kernel does not get it (the request was interrupted). */
+static void
+reply_entry(struct ofs_fuse *f, fuse_req_t req, const struct ofs_attr *a)
+{
+	struct fuse_entry_param e;
+
+	entry_of(f, a, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		ofs_ns_forget(f->ns, a->ino, 1);
 }
 
 /*
@@ -496,6 +511,9 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    "Queued actions and dirty file buffers not yet committed.",
 	    st.pending);
 	metric(b, "inodes", "gauge", "Inodes in the table.", st.inodes);
+	metric(b, "inodes_freed_total", "counter",
+	    "Inodes freed: forgotten by the kernel, or unused.",
+	    st.inodes_freed);
 	metric(b, "open_collections", "gauge", "Collections open.",
 	    st.collections);
 	metric(b, "file_bytes_resident", "gauge",
@@ -926,13 +944,28 @@ ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_fail(req, OP_lookup, err, parent, name);
 		return;
 	}
-	entry_of(f, &a, &e);
-	fuse_reply_entry(req, &e);
+	reply_entry(f, req, &a);
 }
 
 static void
 ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	struct ofs_fuse *f = fs_of(req);
+
+	if (!is_ctl(ino))
+		ofs_ns_forget(f->ns, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+	struct ofs_fuse *f = fs_of(req);
+	size_t           i;
+
+	for (i = 0; i < count; i++)
+		if (!is_ctl(fd[i].ino))
+			ofs_ns_forget(f->ns, fd[i].ino, fd[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -1015,7 +1048,6 @@ static void
 ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct ofs_fuse        *f = fs_of(req);
-	struct fuse_entry_param e;
 	struct ofs_attr         a;
 	o_err                   err;
 
@@ -1028,8 +1060,7 @@ ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		reply_fail(req, OP_mkdir, err, parent, name);
 		return;
 	}
-	entry_of(f, &a, &e);
-	fuse_reply_entry(req, &e);
+	reply_entry(f, req, &a);
 }
 
 static void
@@ -1037,7 +1068,6 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     dev_t rdev)
 {
 	struct ofs_fuse        *f = fs_of(req);
-	struct fuse_entry_param e;
 	struct ofs_attr         a;
 	o_err                   err;
 
@@ -1056,8 +1086,7 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_fail(req, OP_mknod, err, parent, name);
 		return;
 	}
-	entry_of(f, &a, &e);
-	fuse_reply_entry(req, &e);
+	reply_entry(f, req, &a);
 }
 
 /*
@@ -1074,10 +1103,13 @@ create_lost(struct ofs_fuse *f, fuse_ino_t parent, const char *name,
 	if ((err = ofs_lookup(f->ns, parent, name, a)) != O_OK)
 		return err;
 	if (a->kind == OFS_DIR)
-		return o_err_set(O_EISDIR, "create %s: a directory", name);
-	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
+		err = o_err_set(O_EISDIR, "create %s: a directory", name);
+	else if ((fi->flags & O_TRUNC) &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY &&
 	    (err = ofs_truncate(f->ns, a->ino, 0)) == O_OK)
 		err = ofs_getattr(f->ns, a->ino, a);
+	if (err != O_OK) /* the lookup's entry is not handed out */
+		ofs_ns_forget(f->ns, a->ino, 1);
 	return err;
 }
 
@@ -1120,8 +1152,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fi->direct_io  = a.kind == OFS_DIARY;
 	fi->keep_cache = 0;
 	entry_of(f, &a, &e);
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_free(f, fh);
+		ofs_ns_forget(f->ns, a.ino, 1);
+	}
 }
 
 static void
@@ -1429,6 +1463,8 @@ struct dirfill {
 	char            *buf;
 	size_t           size, used;
 	bool             full;
+	uint64_t        *refs; /* plus: inos counted (ofs_ns_ref) */
+	size_t           nref, refcap;
 };
 
 /* Add one entry with cookie off; false when it does not fit. */
@@ -1462,6 +1498,14 @@ dirfill_ns(void *arg, const char *name, const struct ofs_attr *a)
 	entry_of(d->f, a, &e);
 	if (!dirfill_add(d, name, &e.attr, &e, (off_t) (3 + dh->n)))
 		return 1;
+	if (d->plus) { /* the kernel counts a lookup for it */
+		if (d->nref == d->refcap) {
+			d->refcap = d->refcap ? 2 * d->refcap : 64;
+			d->refs   = o_realloc(d->refs, d->refcap * sizeof(*d->refs));
+		}
+		ofs_ns_ref(d->f->ns, a->ino);
+		d->refs[d->nref++] = a->ino;
+	}
 	dh_push(dh, name);
 	return 0;
 }
@@ -1535,8 +1579,10 @@ out_reply:
 	pthread_mutex_unlock(&dh->d_mtx);
 	if (err != O_OK && d.used == 0)
 		reply_fail(req, OP_readdir, err, ino, after);
-	else
-		fuse_reply_buf(req, d.buf, d.used);
+	else if (fuse_reply_buf(req, d.buf, d.used) != 0)
+		for (i = 0; i < d.nref; i++) /* the kernel never got them */
+			ofs_ns_forget(f->ns, d.refs[i], 1);
+	free(d.refs);
 	free(d.buf);
 }
 
@@ -1794,6 +1840,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
 	.destroy     = ll_destroy,
 	.lookup      = ll_lookup,
 	.forget      = ll_forget,
+	.forget_multi = ll_forget_multi,
 	.getattr     = ll_getattr,
 	.setattr     = ll_setattr,
 	.mknod       = ll_mknod,

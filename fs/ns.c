@@ -93,6 +93,8 @@
 #define OFS_STALE_TRIES 3
 /* Entries fetched per readdir batch. */
 #define OFS_RD_BATCH 256
+/* Unheld inodes are looked for this often (inodes_sweep). */
+#define OFS_SWEEP_EVERY_NS 1000000000ull
 
 #define OFS_OX_PREFIX "user.optimfs."
 
@@ -206,6 +208,23 @@ idmap_put(struct ofs_idmap *m, const struct oc_bid *id, void *p)
 }
 
 static void
+idmap_del(struct ofs_idmap *m, const struct oc_bid *id)
+{
+	struct ofs_idmap_ent **pe, *e;
+
+	if (m->nb == 0)
+		return;
+	for (pe = &m->b[idmap_slot(m, id)]; (e = *pe) != NULL;
+	     pe = &e->next)
+		if (oc_bid_eq(&e->id, id)) {
+			*pe = e->next;
+			free(e);
+			m->n--;
+			return;
+		}
+}
+
+static void
 idmap_fini(struct ofs_idmap *m)
 {
 	size_t i;
@@ -296,6 +315,7 @@ need_ino(
 	if (*out == NULL)
 		return o_err_set(
 		    O_ENOTFOUND, "%s: inode %" PRIu64 " unknown", op, ino);
+	(*out)->used_ns = o_mono_ns();
 	return O_OK;
 }
 
@@ -553,8 +573,20 @@ mark_dirty(struct ofs_ns *ns, struct ofs_inode *in)
 		ns->dirty =
 		    o_realloc(ns->dirty, ns->dcap * sizeof(*ns->dirty));
 	}
+	in->dirty_idx           = ns->ndirty;
 	ns->dirty[ns->ndirty++] = in;
 	in->on_dirty            = true;
+}
+
+/* Take in off the dirty list (its order does not matter). */
+static void
+dirty_unlist(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_inode *last = ns->dirty[--ns->ndirty];
+
+	ns->dirty[in->dirty_idx] = last;
+	last->dirty_idx          = in->dirty_idx;
+	in->on_dirty             = false;
 }
 
 /*
@@ -585,12 +617,19 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 {
 	struct ofs_inode *in = o_calloc(1, sizeof(*in));
 
-	if (ns->ninodes == ns->icap) {
-		ns->icap = ns->icap ? ns->icap * 2 : 256;
-		ns->inodes =
-		    o_realloc(ns->inodes, ns->icap * sizeof(*ns->inodes));
+	if (ns->nifree > 0) { /* forgotten by the kernel: free to reuse */
+		in->ino = ns->ifree[--ns->nifree];
+	} else {
+		if (ns->ninodes == ns->icap) {
+			ns->icap = ns->icap ? ns->icap * 2 : 256;
+			ns->inodes = o_realloc(
+			    ns->inodes, ns->icap * sizeof(*ns->inodes));
+		}
+		in->ino = ns->ninodes++;
 	}
-	in->ino        = ns->ninodes++;
+	in->used_ns    = o_mono_ns();
+	in->gen        = ++ns->gen;
+	ns->nlive++;
 	in->id         = m->id;
 	in->kind       = m->kind;
 	in->parent     = parent;
@@ -625,6 +664,76 @@ inode_free(struct ofs_inode *in)
 	free(in->idx.m);
 	pthread_mutex_destroy(&in->i_mtx);
 	free(in);
+}
+
+/*
+ * ---- inode lifetime (ns_mtx held) ----
+ *
+ * An inode lives while the kernel holds it (nlookup: every entry handed to
+ * the kernel counts one, ofs_ns_forget gives them back), while our own
+ * code uses it with ns_mtx dropped (busy), and while it holds anything
+ * not stored: staged-but-unsynced state, dirty or pinned pieces, a piece
+ * collection with work to commit.  Only regular files are freed: they are
+ * the many (directories are parents of other inodes, diaries have their
+ * read index and writers' fragments).  A file the kernel forgets is freed
+ * at once if it can be, else by the sweep once it can; one that reached
+ * the table without the kernel counting it (a plain readdir) is swept
+ * after idle_ns unused.  Its ino is reused: the kernel has forgotten it.
+ */
+static bool
+inode_evictable(struct ofs_inode *in)
+{
+	size_t i;
+
+	if (in->kind != OFS_FILE || in->ino == OFS_ROOT_INO ||
+	    in->nlookup > 0 || in->busy > 0 || in->dirty ||
+	    in->stage_failing)
+		return false;
+	if (in->pcoll != NULL &&
+	    (in->pcoll->dirty || in->pcoll->ndeps > 0 ||
+	        in->pcoll->err != O_OK))
+		return false;
+	/* an unlinked file's pieces are read by no one any more */
+	for (i = 0; i < in->npc && !in->unlinked; i++)
+		if (in->pc[i].dirty || in->pc[i].pin)
+			return false;
+	return true;
+}
+
+static void
+inode_evict(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	if (in->on_dirty) /* staged since: nothing left to look at */
+		dirty_unlist(ns, in);
+	pieces_drop_all(ns, in);
+	if (in->pcoll != NULL)
+		in->pcoll->ino = 0; /* for messages: no inode now */
+	idmap_del(&ns->by_id, &in->id);
+	ns->inodes[in->ino] = NULL;
+	if (ns->nifree == ns->ifcap) {
+		ns->ifcap = ns->ifcap ? ns->ifcap * 2 : 64;
+		ns->ifree = o_realloc(ns->ifree, ns->ifcap * sizeof(*ns->ifree));
+	}
+	ns->ifree[ns->nifree++] = in->ino;
+	ns->nlive--;
+	ns->evicted++;
+	inode_free(in);
+}
+
+/* Free every file inode that can go and was unused for idle_ns. */
+static void
+inodes_sweep(struct ofs_ns *ns, uint64_t idle_ns)
+{
+	uint64_t now = o_mono_ns();
+	size_t   i;
+
+	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++) {
+		struct ofs_inode *in = ns->inodes[i];
+
+		if (in != NULL && now - in->used_ns >= idle_ns &&
+		    inode_evictable(in))
+			inode_evict(ns, in);
+	}
 }
 
 /* Adopt a record read from the tree at (parent, name). */
@@ -682,7 +791,8 @@ inode_for(struct ofs_ns *ns, uint64_t parent, const char *name,
 		    path, kind_word(m->kind), in->ino, kind_word(in->kind));
 	}
 	inode_adopt(ns, in, m, parent, name);
-	*out = in;
+	in->used_ns = o_mono_ns();
+	*out        = in;
 	return O_OK;
 }
 
@@ -1200,12 +1310,20 @@ static o_err
 pcoll_get(struct ofs_ns *ns, struct ofs_inode *in, bool create,
     struct ofs_coll **out)
 {
+	bool  had;
 	o_err e;
 
-	if (in->pcoll == NULL &&
-	    (e = coll_get(
-	         ns, &in->id, OFS_FILE, in->ino, create, &in->pcoll)) != O_OK)
-		return e;
+	if (in->pcoll == NULL) {
+		/* open already: an evicted inode of this file had it, and the
+		 * other mounts' rewrites it noticed were forgotten with it */
+		had = idmap_get(&ns->colls, &in->id) != NULL;
+		if ((e = coll_get(ns, &in->id, OFS_FILE, in->ino, create,
+		         &in->pcoll)) != O_OK)
+			return e;
+		in->pcoll->ino = in->ino;
+		if (had && ns->opts.shared)
+			in->pstale = true;
+	}
 	in->pcoll->used_ns = o_mono_ns();
 	*out = in->pcoll;
 	return O_OK;
@@ -1718,6 +1836,7 @@ fill_attr(
 
 	memset(a, 0, sizeof(*a));
 	a->ino      = in->ino;
+	a->gen      = in->gen;
 	a->kind     = in->kind;
 	a->mode     = in->mode;
 	a->mtime_ns = in->mt;
@@ -2254,7 +2373,8 @@ flush_fragments(struct ofs_ns *ns)
 	lock_ns(ns);
 	v = o_malloc((ns->ninodes + 1) * sizeof(*v));
 	for (i = 1; i < ns->ninodes; i++)
-		if (ns->inodes[i]->kind == OFS_DIARY &&
+		if (ns->inodes[i] != NULL &&
+		    ns->inodes[i]->kind == OFS_DIARY &&
 		    ns->inodes[i]->coll != NULL)
 			v[n++] = ns->inodes[i];
 	unlock_ns(ns);
@@ -2316,10 +2436,12 @@ commit_round(struct ofs_ns *ns, bool final)
 					first = e;
 			}
 		}
-		if (in->dirty && !in->unlinked)
+		if (in->dirty && !in->unlinked) {
+			in->dirty_idx  = j;
 			ns->dirty[j++] = in;
-		else
+		} else {
 			in->on_dirty = false;
+		}
 	}
 	ns->ndirty = j;
 	v          = o_malloc((ns->ncolls + 1) * sizeof(*v));
@@ -2416,6 +2538,12 @@ committer_main(void *arg)
 			colls_trim(ns, ns->opts.caches_max);
 			ns->trim_ns = o_mono_ns();
 		}
+		if (o_mono_ns() - ns->sweep_ns >= OFS_SWEEP_EVERY_NS) {
+			lock_ns(ns);
+			inodes_sweep(ns, ns->idle_ns);
+			unlock_ns(ns);
+			ns->sweep_ns = o_mono_ns();
+		}
 		if (o_mono_ns() - ns->mtrim_ns >= OFS_MALLOC_TRIM_EVERY_NS) {
 			/* the caches and commits free large amounts; without
 			 * this, glibc keeps the pages of free chunks (it
@@ -2439,8 +2567,10 @@ ns_free(struct ofs_ns *ns)
 	size_t           i;
 
 	for (i = 1; i < ns->ninodes; i++)
-		inode_free(ns->inodes[i]);
+		if (ns->inodes[i] != NULL)
+			inode_free(ns->inodes[i]);
 	free(ns->inodes);
+	free(ns->ifree);
 	for (oc = ns->coll_list; oc != NULL; oc = nx) {
 		nx = oc->next;
 		oc_coll_free(oc->c);
@@ -2474,6 +2604,9 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->opts.commit_interval_ms = 100;
 	if (ns->opts.caches_max == 0)
 		ns->opts.caches_max = OFS_CACHES_MAX;
+	if (ns->opts.inode_idle_ms <= 0)
+		ns->opts.inode_idle_ms = OFS_INODE_IDLE_MS;
+	ns->idle_ns = (uint64_t) ns->opts.inode_idle_ms * 1000000;
 	if (ns->opts.fresh_ms <= 0)
 		ns->opts.fresh_ms = OFS_FRESH_MS;
 	ns->sopts.journal = ns->opts.journal;
@@ -2616,17 +2749,51 @@ again:
 		o_buf_append(&p->b, data.u.s.p, data.u.s.n);
 		piece_grew(ns, p, 0);
 	}
-	e = fill_attr(ns, in, true, out);
+	/* the kernel's count, taken now: it keeps in alive below */
+	if ((e = fill_attr(ns, in, true, out)) == O_OK)
+		in->nlookup++;
 out:
 	unlock_ns(ns);
 	meta_fini(&m);
 	oc_val_fini(&data);
+	if (e != O_OK)
+		return e;
 	/* a diary's size is its own collection's (fill_attr opened it) */
-	if (e == O_OK && ns->opts.shared && in->kind == OFS_DIARY)
+	if (ns->opts.shared && in->kind == OFS_DIARY)
 		e = coll_refresh(ns, in->coll, fresh_bound_ns(ns), NULL, NULL);
 	if (e == O_OK)
 		e = attr_finish(in, out);
+	if (e != O_OK) { /* no entry for the kernel after all */
+		lock_ns(ns);
+		in->nlookup--;
+		unlock_ns(ns);
+	}
 	return e;
+}
+
+void
+ofs_ns_ref(struct ofs_ns *ns, uint64_t ino)
+{
+	struct ofs_inode *in;
+
+	lock_ns(ns);
+	if ((in = ino_get(ns, ino)) != NULL)
+		in->nlookup++;
+	unlock_ns(ns);
+}
+
+void
+ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n)
+{
+	struct ofs_inode *in;
+
+	lock_ns(ns);
+	if ((in = ino_get(ns, ino)) != NULL) {
+		in->nlookup -= O_MIN(n, in->nlookup);
+		if (inode_evictable(in))
+			inode_evict(ns, in);
+	}
+	unlock_ns(ns);
 }
 
 /* getattr without a refresh; *unlinked (may be NULL): the entry is gone. */
@@ -2821,6 +2988,7 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	dc->dirty = true;
 	dir_touched(ns, d);
 	*out = inode_new(ns, m, d->ino, name);
+	(*out)->nlookup = 1; /* the entry the creation answers with */
 	return O_OK;
 }
 
@@ -2859,6 +3027,8 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 		if ((in = ino_get(ns, ino)) != NULL) {
 			in->unlinked = true;
 			in->dirty    = false;
+			if (in->nlookup > 0) /* no entry for the kernel */
+				in->nlookup--;
 		}
 		path_child(ns, dir, name, path, sizeof(path));
 		e = o_err_set(O_EEXIST,
@@ -3335,9 +3505,13 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			inode_move(src, newdir, newname);
 		if (built)
 			src->dirty = false;
+		if (src != NULL)
+			src->busy++; /* used again below */
 		unlock_ns(ns);
 		e = coll_sync_pair(ns, tc, sc, &decided);
 		lock_ns(ns);
+		if (src != NULL)
+			src->busy--;
 		if (e != O_OK && !decided) {
 			/* nothing committed: undo both staged changes */
 			rename_undo(tc, newname, tfound, &traw, sc, name,
@@ -3422,7 +3596,7 @@ ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
 	char             *cursor = after != NULL ? o_strdup(after) : NULL;
 	char              path[512];
 	bool              stop = false;
-	size_t            i;
+	size_t            i, npin;
 	o_err             e;
 
 	lock_ns(ns);
@@ -3447,16 +3621,25 @@ ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
 			e = b.err;
 		if (e != O_OK || b.n == 0)
 			stop = true;
+		/* pinned (busy) until the callbacks ran: they may count
+		 * them for the kernel (ofs_ns_ref) */
 		lock_ns(ns);
-		for (i = 0; e == O_OK && i < b.n; i++)
-			if ((e = inode_for(ns, dir, b.v[i].name, &b.v[i].m,
-			         &ins[i])) == O_OK)
-				e = fill_attr(ns, ins[i], false, &attrs[i]);
+		for (npin = 0; e == O_OK && npin < b.n; npin++) {
+			if ((e = inode_for(ns, dir, b.v[npin].name,
+			         &b.v[npin].m, &ins[npin])) != O_OK)
+				break;
+			ins[npin]->busy++;
+			e = fill_attr(ns, ins[npin], false, &attrs[npin]);
+		}
 		unlock_ns(ns);
 		for (i = 0; e == O_OK && i < b.n; i++)
 			e = attr_finish(ins[i], &attrs[i]);
 		for (i = 0; e == O_OK && !stop && i < b.n; i++)
 			stop = cb(arg, b.v[i].name, &attrs[i]) != 0;
+		lock_ns(ns);
+		for (i = 0; i < npin; i++)
+			ins[i]->busy--;
+		unlock_ns(ns);
 		if (b.n < OFS_RD_BATCH)
 			stop = true;
 		free(cursor);
@@ -4150,11 +4333,13 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 			out->pending++;
 	out->bytes_written = ns->bytes_written;
 	out->errors        = ns->errors;
-	out->inodes        = ns->ninodes - 1;
+	out->inodes        = ns->nlive;
+	out->inodes_freed  = ns->evicted;
 	out->collections   = ns->ncolls;
 	out->file_bytes    = ns->loaded_bytes;
 	for (i = 1; i < ns->ninodes; i++)
-		out->file_pieces += ns->inodes[i]->npc;
+		if (ns->inodes[i] != NULL)
+			out->file_pieces += ns->inodes[i]->npc;
 	unlock_ns(ns);
 }
 

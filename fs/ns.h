@@ -105,6 +105,7 @@ enum ofs_kind { OFS_DIR = 'd', OFS_FILE = 'f', OFS_DIARY = 'y' };
 
 struct ofs_attr {
 	uint64_t ino;
+	uint64_t gen;  /* which use of ino (inos are reused): never 0 */
 	uint8_t  kind; /* enum ofs_kind */
 	uint32_t mode; /* permission bits only */
 	uint64_t size; /* file/diary bytes; directories: number of entries */
@@ -133,7 +134,13 @@ struct ofs_ns_opts {
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
 	/* memory of all collections' block caches together; 0: 32 MiB */
 	uint64_t caches_max;
+	/* a file inode the kernel does not hold is freed after this long
+	 * unused (see ofs_ns_forget); 0: OFS_INODE_IDLE_MS */
+	int64_t  inode_idle_ms;
 };
+
+/* Default of ofs_ns_opts.inode_idle_ms. */
+#define OFS_INODE_IDLE_MS 10000
 
 /* In shared mode, how long one commit keeps retrying after lost races
  * to other mounts before it fails (its work stays queued). */
@@ -150,6 +157,7 @@ struct ofs_ns_stats {
 	uint64_t errors;        /* failed commits (flush or background) */
 	uint64_t pending;       /* now: queued actions + dirty file buffers */
 	uint64_t inodes;        /* now: inodes in the table */
+	uint64_t inodes_freed;  /* inodes freed (forgotten or unused) */
 	uint64_t collections;   /* now: open collections */
 	uint64_t file_bytes;    /* now: file pieces held in memory */
 	uint64_t file_pieces;   /* now: file pieces resident */
@@ -178,9 +186,23 @@ o_err ofs_ns_close(struct ofs_ns *ns);
 
 /*
  * Lookup of name in directory ino: O_ENOTFOUND, O_ENOTDIR,
- * O_ENAMETOOLONG, O_EINVAL (empty name, '/', "." or "..").  The same object
- * keeps its ino for the life of the mount.  May block on the store.
+ * O_ENAMETOOLONG, O_EINVAL (empty name, '/', "." or "..").  May block on
+ * the store.
+ *
+ * Inode lifetime.  ofs_lookup, ofs_create and ofs_mkdir hand out an entry
+ * the kernel counts: each success adds one to the inode's lookup count,
+ * and so does ofs_ns_ref (readdirplus entries).  ofs_ns_forget gives n of
+ * them back (the kernel's forget; also a caller whose entry never reached
+ * the kernel).  An object keeps its ino while its count is above zero.  A
+ * regular file whose count is zero, with nothing unstored, is then freed
+ * (at once, or when its work is committed); one never counted (a plain
+ * readdir's) after opts.inode_idle_ms unused.  Its ino may be reused for
+ * another object, and a later lookup gives the file a new ino.
+ * Directories and diaries stay for the life of the mount.
  */
+void ofs_ns_ref(struct ofs_ns *ns, uint64_t ino);
+void ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n);
+
 o_err ofs_lookup(
     struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out);
 /* Attributes of ino (O_ENOTFOUND for an unknown ino).  After
@@ -238,7 +260,8 @@ o_err ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name,
 /* Directory listing in key order starting after `after` (NULL: first).
  * cb returns nonzero to stop.  cb runs with no lock of ours held and may
  * call back into the namespace; attr->ino is the entry's inode (assigned
- * like a lookup, not counted).  attr->size of a subdirectory is its entry
+ * like a lookup, not counted: cb may count it with ofs_ns_ref, the inode
+ * stays until cb returned).  attr->size of a subdirectory is its entry
  * count only if already known (else 0: counting would open every
  * subdirectory); a diary's size is computed (its first computation walks
  * the diary's log once). */

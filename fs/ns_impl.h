@@ -112,6 +112,15 @@ struct ofs_inode {
 	struct oc_bid id;   /* immutable */
 	uint8_t       kind; /* immutable */
 
+	/* Lifetime (guarded by ns_mtx; inode_evict).  nlookup: the kernel's
+	 * lookup count (entries handed to it minus forgotten); busy: pins of
+	 * our own code using the inode with ns_mtx dropped; used_ns: last
+	 * reached by a lookup, readdir or request (monotonic). */
+	uint64_t nlookup;
+	uint32_t busy;
+	uint64_t used_ns;
+	uint64_t gen; /* distinguishes reuses of ino; immutable */
+
 	/* guarded by ns_mtx */
 	uint64_t          parent;   /* directory ino holding the entry */
 	char             *name;     /* entry name (NULL for the root) */
@@ -132,6 +141,7 @@ struct ofs_inode {
 	                            rewrote the file */
 	bool             dirty;  /* size/times newer than the entry */
 	bool             on_dirty;       /* listed in ns->dirty */
+	size_t           dirty_idx;      /* where, when on_dirty */
 	uint64_t         last_write_ns;  /* monotonic */
 	uint64_t         dirty_since_ns; /* monotonic: when it became dirty */
 	bool             stage_failing;  /* the last staging failed (logged) */
@@ -155,6 +165,14 @@ struct ofs_ns {
 	pthread_cond_t     ns_cv;     /* wakes the committer; ns_mtx */
 	struct ofs_inode **inodes;    /* by ino; guarded by ns_mtx */
 	size_t             ninodes;   /* next ino; guarded by ns_mtx */
+	size_t             nlive;     /* inodes in the table; ns_mtx */
+	uint64_t          *ifree;     /* inos of evicted inodes, reused */
+	size_t             nifree, ifcap; /* guarded by ns_mtx */
+	uint64_t           evicted;   /* inodes freed (forget, sweep); ns_mtx */
+	uint64_t           gen;       /* last inode generation; ns_mtx */
+	uint64_t           sweep_ns;  /* last inodes_sweep (monotonic);
+	                                 committer */
+	uint64_t           idle_ns;   /* opts.inode_idle_ms; immutable */
 	size_t             icap;      /* guarded by ns_mtx */
 	struct ofs_idmap   by_id;     /* id -> inode; guarded by ns_mtx */
 	struct ofs_idmap   colls;     /* id -> ofs_coll; guarded by ns_mtx */

@@ -734,6 +734,107 @@ Test(ns, unlinked_open_file_still_reads, .init = setup, .fini = teardown)
 	free(r);
 }
 
+static uint64_t
+inodes_now(struct ofs_ns *ns, uint64_t *freed)
+{
+	struct ofs_ns_stats st;
+
+	ofs_ns_stats(ns, &st);
+	if (freed != NULL)
+		*freed = st.inodes_freed;
+	return st.inodes;
+}
+
+/* Wait up to 5 s for the table to hold want inodes (the sweep). */
+static void
+expect_inodes_soon(struct ofs_ns *ns, uint64_t want, const char *what)
+{
+	int i;
+
+	for (i = 0; i < 500 && inodes_now(ns, NULL) != want; i++)
+		o_sleep_ms(10);
+	cr_assert_eq(inodes_now(ns, NULL), want, "%s: %llu inodes, want %llu",
+	    what, (unsigned long long) inodes_now(ns, NULL),
+	    (unsigned long long) want);
+}
+
+/*
+ * Inode lifetime: a file the kernel forgets is freed at once when nothing
+ * of it is unstored (its ino then answers O_ENOTFOUND, and is reused with
+ * another generation); a lookup brings it back with its bytes, a
+ * multi-piece file through its piece collection.  A dirty file is kept
+ * until its work is staged, then swept; so is one a readdir reached
+ * without counting; directories stay.
+ */
+Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = { .commit_interval_ms = 10,
+		.inode_idle_ms                        = 50 };
+	struct ofs_attr    at, again;
+	struct names       nm = { 0 };
+	size_t             n  = OFS_PIECE * 2 + 5, i, got;
+	uint8_t           *w = malloc(n), *r = malloc(n);
+	uint64_t           a, b, c, d, freed0, freed;
+
+	ok(ofs_ns_close(env.ns), "close");
+	o.journal = journal_new();
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 50 ms idle bound");
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	a = create_(env.ns, d, "a", OFS_FILE);
+	b = create_(env.ns, d, "b", OFS_FILE);
+	write_(env.ns, a, 0, "hello");
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 13 + 1);
+	ok(ofs_write(env.ns, b, 0, 0, w, n, false), "write b");
+	ok(ofs_flush(env.ns, a, 0, true), "flush a");
+	ok(ofs_flush(env.ns, b, 0, true), "flush b");
+	cr_assert_eq(inodes_now(env.ns, &freed0), 4, "root, d, a, b");
+	ok(ofs_getattr(env.ns, a, &at), "getattr a");
+
+	/* forgotten and clean: freed at once */
+	ofs_ns_forget(env.ns, a, 1);
+	cr_assert_eq(inodes_now(env.ns, &freed), 3);
+	cr_assert_eq(freed - freed0, 1);
+	cr_assert_eq(ofs_getattr(env.ns, a, &again), O_ENOTFOUND,
+	    "the freed ino still answers");
+	ok(ofs_lookup(env.ns, d, "a", &again), "lookup a again");
+	cr_assert_neq(again.gen, at.gen, "a reused ino keeps its generation");
+	expect_contents(env.ns, again.ino, "hello");
+	ofs_ns_forget(env.ns, b, 1);
+	cr_assert_eq(inodes_now(env.ns, NULL), 3);
+	b = lookup_(env.ns, d, "b");
+	ok(ofs_read(env.ns, b, 0, n, r, &got), "read b again");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0, "b's bytes differ after its inode "
+	                                "was freed");
+
+	ofs_ns_forget(env.ns, again.ino, 1);
+	ofs_ns_forget(env.ns, b, 1);
+	cr_assert_eq(inodes_now(env.ns, NULL), 2, "root and d");
+
+	/* dirty: kept while its bytes are only in the inode (the kernel
+	 * never forgets an open file; this stands for a closed one whose
+	 * bytes the committer has not staged yet) */
+	c = create_(env.ns, d, "c", OFS_FILE);
+	write_(env.ns, c, 0, "unflushed");
+	ofs_ns_forget(env.ns, c, 1);
+	cr_assert_eq(inodes_now(env.ns, NULL), 3, "a dirty file was freed");
+
+	/* a readdir's inodes are not counted: swept once unused, and c
+	 * once the committer staged it */
+	ok(ofs_readdir(env.ns, d, NULL, names_cb, &nm), "readdir");
+	cr_assert_eq(nm.n, 3);
+	cr_assert_eq(inodes_now(env.ns, NULL), 5, "readdir made a and b");
+	expect_inodes_soon(env.ns, 2, "after the sweep (root and d)");
+	c = lookup_(env.ns, d, "c");
+	expect_contents(env.ns, c, "unflushed");
+	ok(ofs_getattr(env.ns, d, &at), "the directory stays");
+	names_free(&nm);
+	free(w);
+	free(r);
+}
+
 /* A dirty multi-piece file renamed across directories keeps its bytes. */
 Test(ns, rename_dirty_big_file_across, .init = setup, .fini = teardown)
 {
