@@ -1664,6 +1664,7 @@ file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
 			pieces_evict(ns, OFS_PIECE);
 			p = piece_add(in, idx); /* overwritten whole */
 		} else if ((e = piece_load(ns, in, idx, true, &p)) != O_OK) {
+			pieces_unpin(in); /* else the ends stay resident */
 			return e;
 		}
 		old = p->b.cap;
@@ -2992,6 +2993,19 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	return O_OK;
 }
 
+/* A creation that fails after entry_add: the kernel gets no entry, so
+ * the count entry_add took is given back (no lock held). */
+static void
+entry_unref(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	lock_ns(ns);
+	if (in->nlookup > 0)
+		in->nlookup--;
+	if (inode_evictable(in))
+		inode_evict(ns, in);
+	unlock_ns(ns);
+}
+
 /*
  * Shared namespace, no lock held: commit the entry entry_add staged for
  * object id in directory dir now, and check that it won.  Another mount
@@ -3027,8 +3041,6 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 		if ((in = ino_get(ns, ino)) != NULL) {
 			in->unlinked = true;
 			in->dirty    = false;
-			if (in->nlookup > 0) /* no entry for the kernel */
-				in->nlookup--;
 		}
 		path_child(ns, dir, name, path, sizeof(path));
 		e = o_err_set(O_EEXIST,
@@ -3119,13 +3131,15 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	}
 	in->coll = coll_add(ns, &m.id, kind, in->ino, c);
 	unlock_ns(ns);
-	if ((e = entry_settle(ns, dir, name, &m.id, in->ino, op)) != O_OK)
-		return e;
-	lock_ns(ns);
-	e = fill_attr(ns, in, true, out);
-	unlock_ns(ns);
+	if ((e = entry_settle(ns, dir, name, &m.id, in->ino, op)) == O_OK) {
+		lock_ns(ns);
+		e = fill_attr(ns, in, true, out);
+		unlock_ns(ns);
+	}
 	if (e == O_OK)
 		e = attr_finish(in, out);
+	if (e != O_OK)
+		entry_unref(ns, in);
 	return e;
 }
 
@@ -3164,12 +3178,16 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	    (e = exists_check(ns, d, name, "create")) == O_OK)
 		e = entry_add(ns, d, name, &m, &in);
 	unlock_ns(ns);
-	if (e != O_OK ||
-	    (e = entry_settle(ns, dir, name, &m.id, in->ino, "create")) != O_OK)
+	if (e != O_OK)
 		return e;
-	lock_ns(ns);
-	e = fill_attr(ns, in, true, out);
-	unlock_ns(ns);
+	if ((e = entry_settle(ns, dir, name, &m.id, in->ino, "create")) ==
+	    O_OK) {
+		lock_ns(ns);
+		e = fill_attr(ns, in, true, out);
+		unlock_ns(ns);
+	}
+	if (e != O_OK)
+		entry_unref(ns, in);
 	return e;
 }
 
@@ -3615,15 +3633,23 @@ ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
 	while (!stop && e == O_OK) {
 		b.n   = 0;
 		b.err = O_OK;
+		/*
+		 * The batch is read and applied to the inodes under ns_mtx,
+		 * as a lookup reads its record: a record read before a
+		 * rename, write or truncate of ours staged a newer one would
+		 * otherwise be adopted after it, giving the inode the old
+		 * name and size (a `cp f f.tmp && mv f.tmp f` next to `ls
+		 * -l` read f as empty).  The inodes are then pinned (busy)
+		 * until the callbacks ran: they may count them for the
+		 * kernel (ofs_ns_ref).
+		 */
+		lock_ns(ns);
 		e = oc_tree_scan(dc->c, cursor, cursor ? strlen(cursor) : 0,
 		    false, true, rd_collect, &b);
 		if (e == O_OK)
 			e = b.err;
 		if (e != O_OK || b.n == 0)
 			stop = true;
-		/* pinned (busy) until the callbacks ran: they may count
-		 * them for the kernel (ofs_ns_ref) */
-		lock_ns(ns);
 		for (npin = 0; e == O_OK && npin < b.n; npin++) {
 			if ((e = inode_for(ns, dir, b.v[npin].name,
 			         &b.v[npin].m, &ins[npin])) != O_OK)

@@ -270,64 +270,134 @@ rdb_check_dir(const char *dir)
 	    dir, other);
 }
 
-/* A database that exists (families found) must have ours. */
+/* A marker's value: O_OK when it names our format. */
 static o_err
-rdb_check_families(const char *dir, char **found, size_t nfound)
+format_value_check(const char *dir, const char *v, size_t vlen)
 {
-	char   list[256] = "";
-	size_t i, len = 0;
+	char  num[32], *end;
+	long  fmt;
 
-	if (nfound == 0)
-		return O_OK;
-	for (i = 0; i < nfound; i++)
-		if (strcmp(found[i], ost_cf_names[OST_CF_META]) == 0)
-			return O_OK;
-	for (i = 0; i < nfound && len < sizeof(list); i++)
-		len += (size_t) snprintf(list + len, sizeof(list) - len,
-		    "%s%s", i ? ", " : "", found[i]);
-	return o_err_set(O_EINVAL,
-	    "store %s: a RocksDB database without optimfs's column families "
-	    "(it has: %s): not an optimfs store",
-	    dir, list);
-}
-
-/* Check the format marker, writing it into a store that has none. */
-static o_err
-rdb_check_format(struct ost_rdb *r)
-{
-	char   *err = NULL, *v, num[32], *end;
-	size_t  vlen;
-	long    fmt;
-
-	v = rocksdb_get_cf(r->db, r->ro, r->extra[0], RDB_FORMAT_KEY,
-	    strlen(RDB_FORMAT_KEY), &vlen, &err);
-	if (err != NULL)
-		return rdb_fail(err, "read the format marker of store %s",
-		    r->dir);
-	if (v == NULL) {
-		snprintf(num, sizeof(num), "%d", OST_FORMAT);
-		rocksdb_put_cf(r->db, r->wo_sync, r->extra[0], RDB_FORMAT_KEY,
-		    strlen(RDB_FORMAT_KEY), num, strlen(num), &err);
-		if (err != NULL)
-			return rdb_fail(err,
-			    "write the format marker of store %s", r->dir);
-		return O_OK;
-	}
 	snprintf(num, sizeof(num), "%.*s", (int) O_MIN(vlen, 31), v);
-	rocksdb_free(v);
 	errno = 0;
 	fmt   = strtol(num, &end, 10);
 	if (vlen == 0 || vlen > 31 || *end != '\0' || errno != 0 || fmt <= 0)
 		return o_err_set(O_ECORRUPT,
 		    "store %s: the format marker (key \"%s\") is unreadable: "
 		    "\"%s\" (%zu bytes)",
-		    r->dir, RDB_FORMAT_KEY, num, vlen);
+		    dir, RDB_FORMAT_KEY, num, vlen);
 	if (fmt != OST_FORMAT)
 		return o_err_set(O_EINVAL,
 		    "store %s is in format %ld, written by %s optimfs; this "
 		    "build reads format %d only",
-		    r->dir, fmt, fmt > OST_FORMAT ? "a newer" : "an older",
+		    dir, fmt, fmt > OST_FORMAT ? "a newer" : "an older",
 		    OST_FORMAT);
+	return O_OK;
+}
+
+/*
+ * A database that exists (families found) is looked at read-only before
+ * the writable open, which would create our families in it: its marker
+ * must name our format; without one it must be ours from before the
+ * marker (a "meta" family) or a creation that stopped before our families
+ * were made (only an empty "default"); anything else is another
+ * program's database.
+ */
+static o_err
+rdb_check_existing(struct ost_rdb *r, const char *dir, char **found,
+    size_t nfound)
+{
+	const rocksdb_options_t        **co;
+	rocksdb_column_family_handle_t **h;
+	rocksdb_t                       *db;
+	rocksdb_iterator_t              *it;
+	char                            *err = NULL, *v, list[256] = "";
+	size_t                           i, vlen, len = 0, def = nfound;
+	bool                             meta = false, empty;
+	o_err                            e = O_OK;
+
+	if (nfound == 0)
+		return O_OK;
+	co = o_calloc(nfound, sizeof(*co));
+	h  = o_calloc(nfound, sizeof(*h));
+	for (i = 0; i < nfound; i++) {
+		co[i] = r->opts;
+		if (strcmp(found[i], "default") == 0)
+			def = i;
+		if (strcmp(found[i], ost_cf_names[OST_CF_META]) == 0)
+			meta = true;
+		if (len < sizeof(list))
+			len += (size_t) snprintf(list + len, sizeof(list) - len,
+			    "%s%s", i ? ", " : "", found[i]);
+	}
+	db = rocksdb_open_for_read_only_column_families(r->opts, dir,
+	    (int) nfound, (const char *const *) found, co, h, 0, &err);
+	if (err != NULL) {
+		e = rdb_fail(err, "open RocksDB in %s", dir);
+		goto out_free;
+	}
+	if (def == nfound) { /* RocksDB always has it: not expected */
+		e = o_err_set(O_ECORRUPT,
+		    "store %s: no \"default\" column family (it has: %s)", dir,
+		    list);
+		goto out_close;
+	}
+	v = rocksdb_get_cf(db, r->ro, h[def], RDB_FORMAT_KEY,
+	    strlen(RDB_FORMAT_KEY), &vlen, &err);
+	if (err != NULL) {
+		e = rdb_fail(err, "read the format marker of store %s", dir);
+		goto out_close;
+	}
+	if (v != NULL) {
+		e = format_value_check(dir, v, vlen);
+		rocksdb_free(v);
+		goto out_close;
+	}
+	if (meta)
+		goto out_close; /* ours, from before the marker */
+	it = rocksdb_create_iterator_cf(db, r->ro, h[def]);
+	rocksdb_iter_seek_to_first(it);
+	empty = !rocksdb_iter_valid(it);
+	rocksdb_iter_destroy(it);
+	if (nfound == 1 && empty)
+		goto out_close; /* a creation that stopped early */
+	e = o_err_set(O_EINVAL,
+	    "store %s: a RocksDB database without optimfs's column families "
+	    "(it has: %s%s): not an optimfs store",
+	    dir, list, empty ? "" : "; \"default\" holds data");
+out_close:
+	for (i = 0; i < nfound; i++)
+		rocksdb_column_family_handle_destroy(h[i]);
+	rocksdb_close(db);
+out_free:
+	free(h);
+	free(co);
+	return e;
+}
+
+/* After the writable open: mark a store that has no marker yet. */
+static o_err
+rdb_mark_format(struct ost_rdb *r)
+{
+	char  *err = NULL, *v, num[32];
+	size_t vlen;
+	o_err  e;
+
+	v = rocksdb_get_cf(r->db, r->ro, r->extra[0], RDB_FORMAT_KEY,
+	    strlen(RDB_FORMAT_KEY), &vlen, &err);
+	if (err != NULL)
+		return rdb_fail(err, "read the format marker of store %s",
+		    r->dir);
+	if (v != NULL) {
+		e = format_value_check(r->dir, v, vlen);
+		rocksdb_free(v);
+		return e;
+	}
+	snprintf(num, sizeof(num), "%d", OST_FORMAT);
+	rocksdb_put_cf(r->db, r->wo_sync, r->extra[0], RDB_FORMAT_KEY,
+	    strlen(RDB_FORMAT_KEY), num, strlen(num), &err);
+	if (err != NULL)
+		return rdb_fail(
+		    err, "write the format marker of store %s", r->dir);
 	return O_OK;
 }
 
@@ -382,7 +452,7 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 		nfound = 0;
 	}
 	if ((e = rdb_check_dir(dir)) != O_OK ||
-	    (e = rdb_check_families(dir, found, nfound)) != O_OK) {
+	    (e = rdb_check_existing(r, dir, found, nfound)) != O_OK) {
 		if (found != NULL)
 			rocksdb_list_column_families_destroy(found, nfound);
 		rdb_free(r);
@@ -420,7 +490,7 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	r->extra[0] = handles[0];
 	for (i = 1 + OST_CF_COUNT, j = 1; i < ncf; i++, j++)
 		r->extra[j] = handles[i];
-	if ((e = rdb_check_format(r)) != O_OK)
+	if ((e = rdb_mark_format(r)) != O_OK)
 		goto out_free_lists;
 	*out = r;
 	r    = NULL;

@@ -284,6 +284,57 @@ Test(rdb, a_foreign_database_or_directory_is_refused)
 	ot_rmtree_free(dir);
 }
 
+static size_t
+nfamilies(const char *dir)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	char             **fams, *err = NULL;
+	size_t             nf;
+
+	fams = rocksdb_list_column_families(o, dir, &nf, &err);
+	cr_assert_null(err, "%s", err);
+	rocksdb_list_column_families_destroy(fams, nf);
+	rocksdb_options_destroy(o);
+	return nf;
+}
+
+/* A creation that stopped after RocksDB made its database and before our
+ * families (only an empty "default") opens; a "default" with data of
+ * someone else's is refused; a store of a newer format that lacks one of
+ * our families is refused without the family being added (the check
+ * runs on a read-only open, before the writable one creates families). */
+Test(rdb, checks_run_before_anything_is_written)
+{
+	static const char *def[]   = { "default" };
+	static const char *newer[] = { "default", "meta", "rev", "pend",
+		"journal", "mat2" };
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *a   = NULL;
+	o_err           e;
+
+	raw_put(dir, def, 1, 0, "x", NULL); /* an empty default family */
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	ost_rdb_close(a);
+	cr_expect_eq(nfamilies(dir), 6);
+	ot_rmtree_free(dir);
+
+	dir = ot_tmpdir("rdb");
+	raw_put(dir, def, 1, 0, "theirs", "1");
+	e = ost_rdb_open(dir, &a);
+	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "\"default\" holds data") != NULL,
+	    "%s", o_err_detail());
+	cr_expect_eq(nfamilies(dir), 1, "families were added to theirs");
+	ot_rmtree_free(dir);
+
+	dir = ot_tmpdir("rdb");
+	raw_put(dir, newer, 6, 0, "optimfs.format", "2");
+	e = ost_rdb_open(dir, &a);
+	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(nfamilies(dir), 6, "a family was added to a newer store");
+	ot_rmtree_free(dir);
+}
+
 static void
 put1(struct ost_rdb *db, enum ost_cf cf, const char *k, const char *v)
 {
