@@ -720,6 +720,15 @@ inode_evict(struct ofs_ns *ns, struct ofs_inode *in)
 	inode_free(in);
 }
 
+/* Give back n of the kernel's counts; free in if it can go now. */
+static void
+inode_unref(struct ofs_ns *ns, struct ofs_inode *in, uint64_t n)
+{
+	in->nlookup -= O_MIN(n, in->nlookup);
+	if (inode_evictable(in))
+		inode_evict(ns, in);
+}
+
 /* Free every file inode that can go and was unused for idle_ns. */
 static void
 inodes_sweep(struct ofs_ns *ns, uint64_t idle_ns)
@@ -2766,7 +2775,7 @@ out:
 		e = attr_finish(in, out);
 	if (e != O_OK) { /* no entry for the kernel after all */
 		lock_ns(ns);
-		in->nlookup--;
+		inode_unref(ns, in, 1);
 		unlock_ns(ns);
 	}
 	return e;
@@ -2789,11 +2798,8 @@ ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n)
 	struct ofs_inode *in;
 
 	lock_ns(ns);
-	if ((in = ino_get(ns, ino)) != NULL) {
-		in->nlookup -= O_MIN(n, in->nlookup);
-		if (inode_evictable(in))
-			inode_evict(ns, in);
-	}
+	if ((in = ino_get(ns, ino)) != NULL)
+		inode_unref(ns, in, n);
 	unlock_ns(ns);
 }
 
@@ -2993,19 +2999,6 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	return O_OK;
 }
 
-/* A creation that fails after entry_add: the kernel gets no entry, so
- * the count entry_add took is given back (no lock held). */
-static void
-entry_unref(struct ofs_ns *ns, struct ofs_inode *in)
-{
-	lock_ns(ns);
-	if (in->nlookup > 0)
-		in->nlookup--;
-	if (inode_evictable(in))
-		inode_evict(ns, in);
-	unlock_ns(ns);
-}
-
 /*
  * Shared namespace, no lock held: commit the entry entry_add staged for
  * object id in directory dir now, and check that it won.  Another mount
@@ -3138,8 +3131,11 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	}
 	if (e == O_OK)
 		e = attr_finish(in, out);
-	if (e != O_OK)
-		entry_unref(ns, in);
+	if (e != O_OK) { /* the kernel gets no entry: entry_add's count */
+		lock_ns(ns);
+		inode_unref(ns, in, 1);
+		unlock_ns(ns);
+	}
 	return e;
 }
 
@@ -3186,8 +3182,11 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 		e = fill_attr(ns, in, true, out);
 		unlock_ns(ns);
 	}
-	if (e != O_OK)
-		entry_unref(ns, in);
+	if (e != O_OK) { /* the kernel gets no entry: entry_add's count */
+		lock_ns(ns);
+		inode_unref(ns, in, 1);
+		unlock_ns(ns);
+	}
 	return e;
 }
 

@@ -295,12 +295,14 @@ format_value_check(const char *dir, const char *v, size_t vlen)
 }
 
 /*
- * A database that exists (families found) is looked at read-only before
- * the writable open, which would create our families in it: its marker
- * must name our format; without one it must be ours from before the
- * marker (a "meta" family) or a creation that stopped before our families
- * were made (only an empty "default"); anything else is another
- * program's database.
+ * A database that exists (families found) but lacks some of our families
+ * is looked at read-only before the writable open, which would create
+ * them in it: its marker must name our format; without one it must be
+ * ours from before the marker (a "meta" family) or a creation that
+ * stopped before our families were made (only an empty "default");
+ * anything else is another program's database.  One that has all our
+ * families (every store of ours) is checked after the writable open
+ * (rdb_mark_format), so a mount replays its WAL once, not twice.
  */
 static o_err
 rdb_check_existing(struct ost_rdb *r, const char *dir, char **found,
@@ -313,9 +315,13 @@ rdb_check_existing(struct ost_rdb *r, const char *dir, char **found,
 	char                            *err = NULL, *v, list[256] = "";
 	size_t                           i, vlen, len = 0, def = nfound;
 	bool                             meta = false, empty;
+	size_t                           ours = 0, j;
 	o_err                            e = O_OK;
 
-	if (nfound == 0)
+	for (i = 0; i < nfound; i++)
+		for (j = 0; j < OST_CF_COUNT; j++)
+			ours += strcmp(found[i], ost_cf_names[j]) == 0;
+	if (nfound == 0 || ours == OST_CF_COUNT)
 		return O_OK;
 	co = o_calloc(nfound, sizeof(*co));
 	h  = o_calloc(nfound, sizeof(*h));

@@ -7,7 +7,9 @@
 # optimfs_inodes falls, optimfs_inodes_freed_total rises).  Everything
 # reads back afterwards through new inodes.  A file held open across the
 # drop keeps its inode (same st_ino, still readable through the open fd);
-# so does a directory.  Then on a commit=async mount whose commit interval
+# so does a directory.  An inode the kernel got from readdirplus and holds
+# through an open file outlives the sweep of unused inodes.  Then on a
+# commit=async mount whose commit interval
 # never comes: files closed but not committed are freed from the table
 # too, their staged work stays queued, reads back, and is committed at
 # unmount.
@@ -48,6 +50,20 @@ expect_eq "ls -l lines" $((N + 1)) "$(ls -l "$MNT/d" | wc -l)"
 before=$(stat_of inodes)
 [ "$before" -ge "$N" ] || fail "inodes after ls -l: $before, expected >= $N"
 freed0=$(stat_of inodes_freed_total)
+
+step "an entry handed over by readdirplus is held: it outlives the sweep"
+# ls -l reads the small directory with readdirplus and the file is opened
+# through the entry it made (within the 1 s entry timeout, no lookup):
+# only the readdirplus count keeps the inode, past the sweep of unused
+# inodes (10 s idle, once a second)
+mkdir "$MNT/e"
+echo one >"$MNT/e/f0"
+drop_caches
+ls -l "$MNT/e" >/dev/null
+exec 4<"$MNT/e/f0"
+sleep 12
+expect_eq "read through an fd of a readdirplus entry after 12 s" one "$(cat <&4)"
+exec 4<&-
 
 step "a file held open and its directory keep their inodes"
 exec 3<"$MNT/d/f7"

@@ -299,7 +299,8 @@ nfamilies(const char *dir)
 }
 
 /* A creation that stopped after RocksDB made its database and before our
- * families (only an empty "default") opens; a "default" with data of
+ * families (only an empty "default") opens, and so does one that stopped
+ * before its CURRENT file; a "default" with data of
  * someone else's is refused; a store of a newer format that lacks one of
  * our families is refused without the family being added (the check
  * runs on a read-only open, before the writable one creates families). */
@@ -316,6 +317,25 @@ Test(rdb, checks_run_before_anything_is_written)
 	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
 	ost_rdb_close(a);
 	cr_expect_eq(nfamilies(dir), 6);
+	ot_rmtree_free(dir);
+
+	/* stopped before CURRENT: RocksDB's own files only */
+	dir = ot_tmpdir("rdb");
+	{
+		static const char *const own[] = { "LOCK", "LOG",
+			"IDENTITY", "MANIFEST-000001" };
+		char   path[4096];
+		FILE  *f;
+		size_t i;
+
+		for (i = 0; i < O_NELEM(own); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, own[i]);
+			cr_assert_not_null(f = fopen(path, "w"));
+			fclose(f);
+		}
+	}
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	ost_rdb_close(a);
 	ot_rmtree_free(dir);
 
 	dir = ot_tmpdir("rdb");
