@@ -30,10 +30,23 @@ enum {
 	MAX_MEMBERS  = 64,
 	MAX_PIPES    = 16,  /* tracked per member (a req socket dials one) */
 	NWORKERS     = 4,
+	NEXEC        = 8,   /* executors of batched requests (serve_batch) */
 	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
 	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
 	NEXP         = 512,   /* remembered pend expiries */
+	NSLOTS       = 4,     /* messages in flight to one member */
+	BATCH_BYTES  = 1 << 20, /* requests packed into one message */
+	CALL_GRACE   = 2000,  /* ms past a deadline a caller waits for nng */
+	FEED_GAP_MS  = 10,    /* between feed messages (commits coalesce) */
+	FEED_MAX     = 1024,  /* collections queued for the feed */
+	FEED_PER_MSG = 64,    /* (col, rev) pairs per feed message */
 };
+
+struct bcall;
+struct bslot;
+struct member;
+static bool slots_make(struct member *m);
+static bool slots_drain(struct member *m);
 
 struct member {
 	char               name[64], url[256], feed[256];
@@ -45,7 +58,12 @@ struct member {
 	pthread_mutex_t    pmtx;
 	nng_pipe           pipes[MAX_PIPES];
 	size_t             np;
-	atomic_uint_fast64_t fails, calls;
+	atomic_uint_fast64_t fails, calls, sent;
+	/* requests waiting for a slot, and the messages in flight (see
+	 * "requests to members" below) */
+	pthread_mutex_t    bmtx;
+	struct bcall      *qh, *qt;
+	struct bslot      *slots;
 };
 
 struct otr_node {
@@ -65,6 +83,23 @@ struct otr_node {
 	pthread_t       workers[NWORKERS], gossip, feedt;
 	atomic_bool     stop;
 	bool            started_threads;
+
+	pthread_mutex_t xmtx; /* batched requests to execute (serve_batch) */
+	pthread_cond_t  xcv;
+	struct xjob    *xq, *xqt;
+	bool            xstop;
+	pthread_t       execs[NEXEC];
+	size_t          nexec;
+
+	pthread_mutex_t fmtx; /* commits to publish (otr_node_publish) */
+	pthread_cond_t  fcv;
+	struct feed_ent {
+		struct oc_bid col;
+		int64_t       rev;
+	} fq[FEED_MAX];
+	size_t    nfq;
+	bool      fstop, pub_started;
+	pthread_t pubt;
 
 	pthread_mutex_t emtx; /* pend expiries by action */
 	struct {
@@ -250,6 +285,14 @@ member_add(struct otr_node *n, const char *name, const char *url)
 			free(m);
 			return;
 		}
+		if (!slots_make(m)) {
+			(void) slots_drain(m); /* nothing in flight yet */
+			nng_close(m->req);
+			if (m->tls != NULL)
+				nng_tls_config_free(m->tls);
+			free(m);
+			return;
+		}
 		if (nng_socket_id(n->sub) > 0 &&
 		    otr_tls_dial(n->sub, m->feed, m->tls, n->conf.insecure,
 		        NNG_FLAG_NONBLOCK, NULL) != O_OK)
@@ -348,12 +391,9 @@ place(struct member *const *ms, size_t k, int replicas,
 struct call {
 	struct member *m;
 	struct oc_val  op; /* the request (NULL type: none) */
-	nng_ctx        ctx;
-	nng_aio       *aio;
-	bool           open, recving;
 	bool           had_op; /* an op was given (op is moved when sent) */
 	int64_t        deadline; /* otr_call_deadline */
-	struct cwait  *w;        /* completion of aio (call_cb) */
+	struct bcall  *bc;       /* on its way to the member */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
 	struct oc_val  ans; /* the answer map */
@@ -361,12 +401,13 @@ struct call {
 };
 
 /*
- * Completion of a call's aio, waited for with our own deadline: in a CI
- * run a send on a req context never completed although its aio had a
- * timeout (nng 1.5.2; the thread waited in nng_aio_wait for minutes and
- * the FUSE request over it never got an answer).  Once abandoned (nng
- * did not complete even after an abort), the callback frees this and the
- * aio and context are left to nng (leaked, never touched again).
+ * Completion of a server worker's aio, waited for with our own deadline:
+ * in a CI run a send on a req context never completed although its aio
+ * had a timeout (nng 1.5.2; the thread waited in nng_aio_wait for minutes
+ * and the FUSE request over it never got an answer).  Callers' requests
+ * are bounded the same way (bq_wait).  Once abandoned (nng did not
+ * complete even after an abort), the callback frees this and the aio and
+ * context are left to nng (leaked, never touched again).
  */
 struct cwait {
 	pthread_mutex_t mtx;
@@ -375,7 +416,7 @@ struct cwait {
 };
 
 static void
-call_cb(void *arg)
+cwait_cb(void *arg)
 {
 	struct cwait *w = arg;
 
@@ -390,16 +431,6 @@ call_cb(void *arg)
 	w->done = true;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mtx);
-}
-
-/* c->w when no callback can run any more (the aio freed or never made). */
-static void
-cwait_free(struct call *c)
-{
-	pthread_mutex_destroy(&c->w->mtx);
-	pthread_cond_destroy(&c->w->cv);
-	free(c->w);
-	c->w = NULL;
 }
 
 /* Wait until the aio completed or until (ms, now_ms's clock). */
@@ -447,23 +478,6 @@ aio_wait_bounded(nng_aio *aio, struct cwait *w, int64_t until)
 	return !gone;
 }
 
-/* Wait for call c's aio until its deadline; false: abandoned and
- * failed. */
-static bool
-call_wait(struct call *c)
-{
-	if (aio_wait_bounded(c->aio, c->w, c->deadline))
-		return true;
-	o_log(O_LOG_WARN,
-	    "member %s (%s): nng did not complete a request past its "
-	    "deadline, even aborted; abandoned",
-	    c->m->name, c->m->url);
-	c->w    = NULL;
-	c->aio  = NULL;
-	c->open = false;
-	return false;
-}
-
 static void
 call_fail(struct call *c, o_err e, const char *why)
 {
@@ -493,23 +507,360 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
 	return deadline + (int64_t) (len >> 13);
 }
 
+/*
+ * Requests to members.  A caller's request joins its member's queue
+ * (bq_submit); up to NSLOTS messages are in flight to a member, each on
+ * its own nng context that is kept for the next one.  A free slot takes
+ * the queue's head, and with it the requests behind it that may share a
+ * message (pend, commit, cancel, status: OTR_T_BATCH, up to BATCH_BYTES
+ * and OTR_BATCH_OPS).  So while the member is busy, the requests of
+ * concurrent transactions pile up and leave as one message, which the
+ * member executes at once (serve_batch; its commits share one synced
+ * write), and a message answered sends the next from nng's callback:
+ * a network group commit.  An idle member gets each request at once,
+ * alone, exactly as encoded.
+ *
+ * A caller waits for its own request (bq_wait) until its deadline plus
+ * CALL_GRACE, whatever nng does: a request that is still queued then is
+ * taken out; one in flight is marked gone and freed by its slot.  A slot
+ * whose message nng has not completed CALL_GRACE past its deadline is
+ * aborted.  All of it is under the member's bmtx.
+ */
+struct bcall {
+	struct o_buf   req;  /* the encoded request */
+	bool           solo; /* travels alone (get, install, hello) */
+	bool           sent, done, gone;
+	int64_t        deadline;
+	pthread_cond_t cv;
+	o_err          e; /* transport outcome; O_OK: ans holds the answer */
+	char           why[160];
+	struct o_buf   ans;
+	struct bcall  *next;
+};
+
+struct bslot {
+	struct member *m;
+	nng_ctx        ctx;
+	nng_aio       *aio;
+	bool           busy, recving, aborted;
+	int64_t        deadline;
+	struct bcall  *calls[OTR_BATCH_OPS];
+	size_t         n;
+};
+
+static void
+bcall_free(struct bcall *c)
+{
+	o_buf_fini(&c->req);
+	o_buf_fini(&c->ans);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+/* Complete c (bmtx held): its waiter is told, or c freed if it left. */
+static void
+bcall_finish(struct bcall *c, o_err e, const char *why, const uint8_t *ans,
+    size_t len)
+{
+	if (c->gone) {
+		bcall_free(c);
+		return;
+	}
+	c->e = e;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	if (e == O_OK)
+		o_buf_append(&c->ans, ans, len);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+}
+
+static bool
+batchable(const struct bcall *c, size_t bytes, size_t n)
+{
+	return !c->solo && n < OTR_BATCH_OPS &&
+	    bytes + c->req.len <= BATCH_BYTES;
+}
+
+/*
+ * Fill m's free slots from its queue (bmtx held).  Requests whose
+ * deadline passed in the queue fail here.  Slots to send go to go[];
+ * stuck slots to abort to ab[].  Returns the counts in *ngo, *nab.
+ */
+static void
+bq_fill(struct member *m, struct bslot **go, size_t *ngo, struct bslot **ab,
+    size_t *nab)
+{
+	int64_t now = now_ms();
+	size_t  i;
+
+	*ngo = *nab = 0;
+	for (i = 0; i < NSLOTS; i++) {
+		struct bslot *s = &m->slots[i];
+
+		if (s->busy && !s->aborted && now > s->deadline + CALL_GRACE) {
+			s->aborted   = true;
+			ab[(*nab)++] = s;
+		}
+	}
+	for (i = 0; i < NSLOTS; i++) {
+		struct bslot *s     = &m->slots[i];
+		size_t        bytes = 0;
+
+		if (s->busy)
+			continue;
+		while (m->qh != NULL && m->qh->deadline <= now) {
+			struct bcall *c = m->qh;
+
+			m->qh = c->next;
+			atomic_fetch_add(&m->fails, 1);
+			bcall_finish(
+			    c, O_ETIMEDOUT, "no time left (queued)", NULL, 0);
+		}
+		if (m->qh == NULL)
+			break;
+		s->n        = 0;
+		s->deadline = 0;
+		do {
+			struct bcall *c = m->qh;
+
+			m->qh   = c->next;
+			c->sent = true;
+			bytes += c->req.len;
+			s->deadline       = O_MAX(s->deadline, c->deadline);
+			s->calls[s->n++] = c;
+		} while (m->qh != NULL && !s->calls[0]->solo &&
+		    batchable(m->qh, bytes, s->n));
+		if (m->qh == NULL)
+			m->qt = NULL;
+		s->busy    = true;
+		s->recving = false;
+		s->aborted = false;
+		go[(*ngo)++] = s;
+	}
+}
+
+static void slot_done(struct bslot *s, int rv, nng_msg *msg);
+
+/* Send slot s's requests, as one message (bmtx not held). */
+static void
+slot_send(struct bslot *s)
+{
+	struct o_buf b = { 0 };
+	nng_msg     *msg = NULL;
+	int          rv  = 0;
+	size_t       i;
+
+	if (s->n > 1) {
+		struct oc_val op = oc_map(), ops = oc_array();
+
+		for (i = 0; i < s->n; i++)
+			oc_arr_push(&ops, oc_bytes(s->calls[i]->req.data,
+			                      s->calls[i]->req.len));
+		oc_map_set(&op, "t", oc_text(OTR_T_BATCH));
+		oc_map_set(&op, "ops", ops);
+		otr_wire_request(&op, &b);
+	}
+	if ((rv = nng_msg_alloc(&msg, 0)) == 0)
+		rv = s->n > 1 ? nng_msg_append(msg, b.data, b.len)
+		              : nng_msg_append(msg, s->calls[0]->req.data,
+		                    s->calls[0]->req.len);
+	o_buf_fini(&b);
+	if (rv != 0) {
+		if (msg != NULL)
+			nng_msg_free(msg);
+		slot_done(s, rv, NULL);
+		return;
+	}
+	atomic_fetch_add(&s->m->sent, 1);
+	nng_aio_set_timeout(
+	    s->aio, (nng_duration) O_MAX(s->deadline - now_ms(), 1));
+	nng_aio_set_msg(s->aio, msg);
+	nng_ctx_send(s->ctx, s->aio);
+}
+/* Send what bq_fill gave, abort what it found stuck (bmtx not held). */
+static void
+bq_go(struct bslot **go, size_t ngo, struct bslot **ab, size_t nab)
+{
+	size_t i;
+
+	for (i = 0; i < nab; i++)
+		nng_aio_abort(ab[i]->aio, NNG_ETIMEDOUT);
+	for (i = 0; i < ngo; i++)
+		slot_send(go[i]);
+}
+
+/*
+ * The message of slot s completed: rv the nng outcome, msg the answer
+ * (rv 0).  Hands each request its answer, frees the slot and sends the
+ * next message from the queue.
+ */
+static void
+slot_done(struct bslot *s, int rv, nng_msg *msg)
+{
+	struct member       *m = s->m;
+	struct bslot        *go[NSLOTS], *ab[NSLOTS];
+	struct oc_val        a   = oc_null();
+	const struct oc_val *r   = NULL;
+	o_err                e   = O_OK;
+	char                 why[160] = "";
+	size_t               i, ngo, nab;
+
+	if (rv != 0) {
+		e = otr_err_from_nng(rv);
+		snprintf(why, sizeof(why), "%s", nng_strerror(rv));
+	} else if (s->n > 1) {
+		o_err ae;
+
+		if (otr_wire_parse_answer(nng_msg_body(msg), nng_msg_len(msg),
+		        &a, &ae, why, sizeof(why)) != O_OK) {
+			e = O_EBADMSG;
+			snprintf(why, sizeof(why), "batch answer: %s",
+			    o_err_detail());
+		} else if (ae != O_OK) {
+			e = ae; /* the batch as a whole was refused */
+		} else if ((r = oc_map_arr(&a, "r")) == NULL ||
+		    oc_arr_len(r) != s->n) {
+			e = O_EBADMSG;
+			snprintf(why, sizeof(why),
+			    "batch answer: field r: not %zu answers", s->n);
+		} else {
+			for (i = 0; i < s->n; i++)
+				if (oc_arr_at(r, i)->type != OC_BYTES) {
+					e = O_EBADMSG;
+					snprintf(why, sizeof(why),
+					    "batch answer: field r[%zu]: not "
+					    "bytes",
+					    i);
+				}
+		}
+	}
+	pthread_mutex_lock(&m->bmtx);
+	for (i = 0; i < s->n; i++) {
+		const uint8_t *p = NULL;
+		size_t         len = 0;
+
+		if (e != O_OK) {
+			atomic_fetch_add(&m->fails, 1);
+		} else if (s->n == 1) {
+			p   = nng_msg_body(msg);
+			len = nng_msg_len(msg);
+		} else {
+			p   = oc_arr_at(r, i)->u.s.p;
+			len = oc_arr_at(r, i)->u.s.n;
+		}
+		bcall_finish(s->calls[i], e, why, p, len);
+		s->calls[i] = NULL;
+	}
+	s->n    = 0;
+	s->busy = false;
+	bq_fill(m, go, &ngo, ab, &nab);
+	pthread_mutex_unlock(&m->bmtx);
+	oc_val_fini(&a);
+	bq_go(go, ngo, ab, nab);
+}
+
+/* nng's callback of a slot's aio: the send done, then the answer. */
+static void
+slot_cb(void *arg)
+{
+	struct bslot *s  = arg;
+	int           rv = nng_aio_result(s->aio);
+	nng_msg      *msg;
+
+	if (!s->recving && rv == 0) {
+		s->recving = true;
+		nng_aio_set_msg(s->aio, NULL); /* the socket's now */
+		nng_aio_set_timeout(
+		    s->aio, (nng_duration) O_MAX(s->deadline - now_ms(), 1));
+		nng_ctx_recv(s->ctx, s->aio);
+		return;
+	}
+	msg = nng_aio_get_msg(s->aio);
+	nng_aio_set_msg(s->aio, NULL);
+	slot_done(s, rv, rv == 0 ? msg : NULL);
+	if (msg != NULL)
+		nng_msg_free(msg);
+}
+
+static void
+bq_submit(struct member *m, struct bcall *c)
+{
+	struct bslot *go[NSLOTS], *ab[NSLOTS];
+	size_t        ngo, nab;
+
+	pthread_mutex_lock(&m->bmtx);
+	c->next = NULL;
+	if (m->qh == NULL)
+		m->qh = c;
+	else
+		m->qt->next = c;
+	m->qt = c;
+	bq_fill(m, go, &ngo, ab, &nab);
+	pthread_mutex_unlock(&m->bmtx);
+	bq_go(go, ngo, ab, nab);
+}
+
+/* Wait for call c's request; its outcome goes into c (call_answer). */
+static void
+bq_wait(struct call *c)
+{
+	struct member *m  = c->m;
+	struct bcall  *bc = c->bc;
+
+	c->bc = NULL;
+	pthread_mutex_lock(&m->bmtx);
+	while (!bc->done) {
+		int64_t         left = bc->deadline + CALL_GRACE - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		ts = o_abstime(CLOCK_REALTIME, left);
+		pthread_cond_timedwait(&bc->cv, &m->bmtx, &ts);
+	}
+	if (!bc->done) {
+		struct bcall **pp;
+
+		if (bc->sent) { /* its slot frees it */
+			bc->gone = true;
+		} else {
+			for (pp = &m->qh; *pp != bc; pp = &(*pp)->next)
+				;
+			*pp   = bc->next;
+			m->qt = NULL;
+			for (pp = &m->qh; *pp != NULL; pp = &(*pp)->next)
+				m->qt = *pp;
+			bcall_free(bc);
+		}
+		pthread_mutex_unlock(&m->bmtx);
+		call_fail(c, O_ETIMEDOUT,
+		    "no answer, and nng did not time the request out");
+		return;
+	}
+	pthread_mutex_unlock(&m->bmtx);
+	if (bc->e != O_OK)
+		call_fail(c, bc->e, bc->why);
+	else
+		call_answer(c, bc->ans.data, bc->ans.len);
+	bcall_free(bc);
+}
+
 /* Run every call with an op, in parallel; this node's own in line. */
 static void
 calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 {
 	size_t i;
-	int    rv;
 
 	for (i = 0; i < k; i++) {
-		struct call *c = &cs[i];
-		struct o_buf b = { 0 };
-		nng_msg     *msg;
-		int64_t      left;
-		const char  *t;
-		bool         commit;
+		struct call  *c = &cs[i];
+		struct bcall *bc;
+		struct o_buf  b = { 0 };
+		const char   *t;
+		bool          commit, solo;
 
 		c->ans    = oc_null();
 		c->e      = O_EUNAVAIL;
+		c->bc     = NULL;
 		c->had_op = c->op.type != OC_NULL;
 		if (c->op.type == OC_NULL || c->m->self)
 			continue;
@@ -520,10 +871,13 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		}
 		t      = oc_map_text(&c->op, "t");
 		commit = t != NULL && strcmp(t, OTR_T_COMMIT) == 0;
+		solo   = t == NULL ||
+		    (strcmp(t, OTR_T_PEND) != 0 && !commit &&
+		        strcmp(t, OTR_T_CANCEL) != 0 &&
+		        strcmp(t, OTR_T_STATUS) != 0);
 		otr_wire_request(&c->op, &b); /* takes c->op */
 		c->deadline = otr_call_deadline(commit, b.len, deadline);
-		left        = c->deadline - now_ms();
-		if (left <= 0) {
+		if (c->deadline - now_ms() <= 0) {
 			o_buf_fini(&b);
 			call_fail(c, O_ETIMEDOUT, "no time left");
 			continue;
@@ -541,32 +895,13 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			    c->m->name, why);
 			continue;
 		}
-		msg  = NULL;
-		c->w = o_calloc(1, sizeof(*c->w));
-		pthread_mutex_init(&c->w->mtx, NULL);
-		pthread_cond_init(&c->w->cv, NULL);
-		if ((rv = nng_msg_alloc(&msg, 0)) != 0 ||
-		    (rv = nng_msg_append(msg, b.data, b.len)) != 0 ||
-		    (rv = nng_aio_alloc(&c->aio, call_cb, c->w)) != 0) {
-			o_buf_fini(&b);
-			if (msg != NULL)
-				nng_msg_free(msg);
-			cwait_free(c);
-			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
-			continue;
-		}
-		o_buf_fini(&b);
-		if ((rv = nng_ctx_open(&c->ctx, c->m->req)) != 0) {
-			nng_msg_free(msg);
-			nng_aio_free(c->aio);
-			cwait_free(c);
-			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
-			continue;
-		}
-		nng_aio_set_timeout(c->aio, (nng_duration) left);
-		nng_aio_set_msg(c->aio, msg);
-		nng_ctx_send(c->ctx, c->aio);
-		c->open = true;
+		bc           = o_calloc(1, sizeof(*bc));
+		bc->req      = b; /* moved */
+		bc->solo     = solo;
+		bc->deadline = c->deadline;
+		pthread_cond_init(&bc->cv, NULL);
+		c->bc = bc;
+		bq_submit(c->m, bc);
 	}
 	for (i = 0; i < k; i++) { /* our own replica meanwhile */
 		struct call *c = &cs[i];
@@ -582,55 +917,73 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			o_buf_fini(&b);
 		}
 	}
-	for (i = 0; i < k; i++) {
-		struct call *c = &cs[i];
+	for (i = 0; i < k; i++)
+		if (cs[i].bc != NULL)
+			bq_wait(&cs[i]);
+}
 
-		if (!c->open)
-			continue;
-		if (!call_wait(c)) {
-			call_fail(c, O_ETIMEDOUT, "the send never completed");
-			continue;
-		}
-		if ((rv = nng_aio_result(c->aio)) != 0) {
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			call_fail(c, otr_err_from_nng(rv), nng_strerror(rv));
-			continue;
-		}
-		c->recving  = true;
-		c->w->done  = false; /* no operation on the aio now */
-		nng_aio_set_timeout(c->aio,
-		    (nng_duration) O_MAX(c->deadline - now_ms(), 1));
-		nng_ctx_recv(c->ctx, c->aio);
-	}
-	for (i = 0; i < k; i++) {
-		struct call *c = &cs[i];
-		nng_msg     *msg;
+/* m's slots (a member that is not this node), or false. */
+static bool
+slots_make(struct member *m)
+{
+	size_t i;
+	int    rv;
 
-		if (!c->open)
-			continue;
-		if (c->recving && !call_wait(c)) {
-			call_fail(c, O_ETIMEDOUT, "no answer, and nng did not "
-			                          "time the request out");
-			c->recving = false;
-			continue;
+	pthread_mutex_init(&m->bmtx, NULL);
+	m->slots = o_calloc(NSLOTS, sizeof(*m->slots));
+	for (i = 0; i < NSLOTS; i++) {
+		struct bslot *s = &m->slots[i];
+
+		s->m = m;
+		if ((rv = nng_ctx_open(&s->ctx, m->req)) != 0 ||
+		    (rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0) {
+			o_log(O_LOG_WARN, "member %s: nng context: %s",
+			    m->name, nng_strerror(rv));
+			return false;
 		}
-		if (c->recving) {
-			if ((rv = nng_aio_result(c->aio)) != 0) {
-				call_fail(c, otr_err_from_nng(rv),
-				    nng_strerror(rv));
-			} else {
-				msg = nng_aio_get_msg(c->aio);
-				call_answer(c, nng_msg_body(msg),
-				    nng_msg_len(msg));
-				nng_msg_free(msg);
-			}
-		}
-		nng_ctx_close(c->ctx);
-		nng_aio_free(c->aio); /* stops it: call_cb has returned */
-		cwait_free(c);
-		c->open    = false;
-		c->recving = false;
 	}
+	return true;
+}
+
+/*
+ * Before m's socket closes (stop; every caller has returned): abort what
+ * is still in flight and wait (bounded) until nng completed it.  false:
+ * something never completed; m must be left to nng (leaked).
+ */
+static bool
+slots_drain(struct member *m)
+{
+	int64_t until = now_ms() + 3000;
+	size_t  i, busy;
+
+	if (m->slots == NULL)
+		return true;
+	for (;;) {
+		pthread_mutex_lock(&m->bmtx);
+		for (i = busy = 0; i < NSLOTS; i++)
+			busy += m->slots[i].busy;
+		pthread_mutex_unlock(&m->bmtx);
+		if (busy == 0 || now_ms() > until)
+			break;
+		for (i = 0; i < NSLOTS; i++)
+			if (m->slots[i].aio != NULL)
+				nng_aio_abort(m->slots[i].aio, NNG_ECLOSED);
+		o_sleep_ms(10);
+	}
+	if (busy > 0) {
+		o_log(O_LOG_WARN,
+		    "member %s: %zu message(s) nng never completed; left to it",
+		    m->name, busy);
+		return false;
+	}
+	for (i = 0; i < NSLOTS; i++) {
+		if (m->slots[i].aio != NULL)
+			nng_aio_free(m->slots[i].aio);
+		nng_ctx_close(m->slots[i].ctx);
+	}
+	free(m->slots);
+	pthread_mutex_destroy(&m->bmtx);
+	return true;
 }
 
 static void
@@ -1495,6 +1848,167 @@ hello_op(struct otr_node *n)
 	return op;
 }
 
+/*
+ * Batches, server side.  A batch's requests run at once on the executor
+ * threads (the worker that got it runs the first), so its commits join one
+ * group of the replica and share one synced write (store/repo.c) instead
+ * of syncing one after the other.
+ */
+struct xbatch {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	size_t          left;
+};
+
+struct xjob {
+	const struct oc_val *req; /* bytes of one request */
+	struct o_buf         out; /* its answer */
+	struct xbatch       *b;
+	struct xjob         *next;
+};
+
+static struct oc_val serve_op(struct otr_node *n, const struct oc_val *op,
+    bool in_batch);
+
+/* One request of a batch, from its bytes to its answer's. */
+static void
+xjob_run(struct otr_node *n, struct xjob *j)
+{
+	struct oc_val op, ans;
+	o_err         e;
+
+	e = otr_wire_parse_request(j->req->u.s.p, j->req->u.s.n, &op);
+	ans = e != O_OK ? otr_wire_answer(e, o_err_detail())
+	                : serve_op(n, &op, true);
+	oc_val_fini(&op);
+	oc_encode(&ans, &j->out);
+	oc_val_fini(&ans);
+}
+
+static void *
+executor(void *arg)
+{
+	struct otr_node *n = arg;
+
+	pthread_mutex_lock(&n->xmtx);
+	for (;;) {
+		struct xjob *j = n->xq;
+
+		if (j == NULL) {
+			if (n->xstop)
+				break;
+			pthread_cond_wait(&n->xcv, &n->xmtx);
+			continue;
+		}
+		n->xq = j->next;
+		pthread_mutex_unlock(&n->xmtx);
+		xjob_run(n, j);
+		pthread_mutex_lock(&j->b->mtx);
+		if (--j->b->left == 0)
+			pthread_cond_signal(&j->b->cv);
+		pthread_mutex_unlock(&j->b->mtx);
+		pthread_mutex_lock(&n->xmtx);
+	}
+	pthread_mutex_unlock(&n->xmtx);
+	return NULL;
+}
+
+/* The requests of a batch: a byte string each, 1 to OTR_BATCH_OPS. */
+static o_err
+batch_ops(const struct oc_val *op, const struct oc_val **ops, size_t *k)
+{
+	size_t i;
+
+	*ops = oc_map_arr(op, "ops");
+	*k   = *ops != NULL ? oc_arr_len(*ops) : 0;
+	if (*k == 0 || *k > OTR_BATCH_OPS)
+		return o_err_set(O_EBADMSG,
+		    "field ops: not an array of 1 to %d requests",
+		    OTR_BATCH_OPS);
+	for (i = 0; i < *k; i++)
+		if (oc_arr_at(*ops, i)->type != OC_BYTES)
+			return o_err_set(O_EBADMSG,
+			    "field ops[%zu]: not the bytes of a request", i);
+	return O_OK;
+}
+
+static struct oc_val
+serve_batch(struct otr_node *n, const struct oc_val *op)
+{
+	const struct oc_val *ops;
+	struct xbatch        b;
+	struct xjob         *js;
+	struct oc_val        a, r;
+	size_t               k, i, total = 0;
+	o_err                e;
+
+	if ((e = batch_ops(op, &ops, &k)) != O_OK)
+		return otr_wire_answer(e, o_err_detail());
+	js = o_calloc(k, sizeof(*js));
+	pthread_mutex_init(&b.mtx, NULL);
+	pthread_cond_init(&b.cv, NULL);
+	b.left = k - 1;
+	for (i = 0; i < k; i++) {
+		js[i].req = oc_arr_at(ops, i);
+		js[i].b   = &b;
+	}
+	if (k > 1) {
+		pthread_mutex_lock(&n->xmtx);
+		for (i = 1; i < k; i++) {
+			js[i].next = NULL;
+			if (n->xq == NULL)
+				n->xq = &js[i];
+			else
+				n->xqt->next = &js[i];
+			n->xqt = &js[i];
+		}
+		pthread_cond_broadcast(&n->xcv);
+		pthread_mutex_unlock(&n->xmtx);
+	}
+	xjob_run(n, &js[0]);
+	pthread_mutex_lock(&b.mtx);
+	while (b.left > 0)
+		pthread_cond_wait(&b.cv, &b.mtx);
+	pthread_mutex_unlock(&b.mtx);
+	pthread_mutex_destroy(&b.mtx);
+	pthread_cond_destroy(&b.cv);
+	r = oc_array();
+	for (i = 0; i < k; i++) {
+		total += js[i].out.len;
+		oc_arr_push(&r, oc_bytes(js[i].out.data, js[i].out.len));
+		o_buf_fini(&js[i].out);
+	}
+	free(js);
+	if (total > OTR_MSG_MAX - 4096) { /* not for our own client's batches */
+		oc_val_fini(&r);
+		return otr_wire_answer(O_ETOOBIG,
+		    "the answers of this batch exceed the message limit");
+	}
+	a = otr_wire_answer(O_OK, "");
+	oc_map_set(&a, "r", r);
+	return a;
+}
+
+/* Execute one decoded request (a batch's own requests: in_batch). */
+static struct oc_val
+serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
+{
+	const char *t = oc_map_text(op, "t");
+
+	if (strcmp(t, OTR_T_BATCH) == 0)
+		return in_batch ? otr_wire_answer(
+		                      O_EBADMSG, "a batch inside a batch")
+		                : serve_batch(n, op);
+	if (in_batch && strcmp(t, OTR_T_PEND) != 0 &&
+	    strcmp(t, OTR_T_COMMIT) != 0 && strcmp(t, OTR_T_CANCEL) != 0 &&
+	    strcmp(t, OTR_T_STATUS) != 0)
+		return otr_wire_answer(O_EBADMSG,
+		    "only pend, commit, cancel and status go in a batch");
+	if (strcmp(t, OTR_T_HELLO) == 0)
+		return hello_answer(n, op);
+	return otr_exec(&n->conf.replica, op);
+}
+
 static void
 peer_addr(nng_msg *msg, char *out, size_t cap)
 {
@@ -1537,7 +2051,7 @@ worker(void *arg)
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (nng_ctx_open(&ctx, n->rep) != 0 ||
-	    nng_aio_alloc(&aio, call_cb, w) != 0)
+	    nng_aio_alloc(&aio, cwait_cb, w) != 0)
 		goto out;
 	while (!atomic_load(&n->stop)) {
 		struct oc_val op, ans;
@@ -1567,10 +2081,8 @@ worker(void *arg)
 			o_log(O_LOG_WARN, "bad request from %s: %s", who,
 			    o_err_detail());
 			ans = otr_wire_answer(e, o_err_detail());
-		} else if (strcmp(oc_map_text(&op, "t"), OTR_T_HELLO) == 0) {
-			ans = hello_answer(n, &op);
 		} else {
-			ans = otr_exec(&n->conf.replica, &op);
+			ans = serve_op(n, &op, false);
 		}
 		oc_val_fini(&op);
 		oc_encode(&ans, &b);
@@ -1636,6 +2148,24 @@ gossip(void *arg)
 	return NULL;
 }
 
+/* One [col, rev] pair of a feed message, checked. */
+static bool
+feed_pair(const struct oc_val *p, struct oc_bid *col, int64_t *rev)
+{
+	const struct oc_val *a, *b;
+
+	if (p->type != OC_ARRAY || oc_arr_len(p) != 2)
+		return false;
+	a = oc_arr_at(p, 0);
+	b = oc_arr_at(p, 1);
+	if (a->type != OC_BYTES || a->u.s.n != sizeof(col->b) ||
+	    b->type != OC_INT)
+		return false;
+	memcpy(col->b, a->u.s.p, sizeof(col->b));
+	*rev = b->u.i;
+	return true;
+}
+
 static void *
 feed(void *arg)
 {
@@ -1656,14 +2186,21 @@ feed(void *arg)
 		}
 		if (oc_decode_lim(nng_msg_body(msg), nng_msg_len(msg), &m,
 		        &oc_limits_default) == O_OK) {
-			if (m.type == OC_MAP &&
-			    otr_get_bid(&m, "col", &col) == O_OK &&
-			    otr_get_int(&m, "rev", &rev) == O_OK &&
+			const struct oc_val *c = oc_map_arr(&m, "c");
+			size_t               i;
+
+			if (c != NULL &&
 			    otr_get_text(&m, "from", from, sizeof(from)) ==
 			        O_OK &&
 			    strcmp(from, n->name) != 0 &&
 			    n->conf.on_change != NULL)
-				n->conf.on_change(n->conf.change_arg, &col, rev);
+				for (i = 0; i < oc_arr_len(c); i++) {
+					const struct oc_val *p = oc_arr_at(c, i);
+
+					if (feed_pair(p, &col, &rev))
+						n->conf.on_change(
+						    n->conf.change_arg, &col, rev);
+				}
 			oc_val_fini(&m);
 		}
 		nng_msg_free(msg);
@@ -1671,20 +2208,107 @@ feed(void *arg)
 	return NULL;
 }
 
+/* Send the feed messages for es[0..k) (no lock held). */
+static void
+feed_send(struct otr_node *n, const struct feed_ent *es, size_t k)
+{
+	size_t i, j;
+
+	for (i = 0; i < k; i += FEED_PER_MSG) {
+		struct oc_val m = oc_map(), c = oc_array();
+		struct o_buf  b = { 0 };
+
+		for (j = i; j < k && j < i + FEED_PER_MSG; j++) {
+			struct oc_val p = oc_array();
+
+			oc_arr_push(&p, oc_bid_val(&es[j].col));
+			oc_arr_push(&p, oc_int(es[j].rev));
+			oc_arr_push(&c, p);
+		}
+		oc_map_set(&m, "v", oc_int(OTR_WIRE_VERSION));
+		oc_map_set(&m, "c", c);
+		oc_map_set(&m, "from", oc_text(n->name));
+		oc_encode(&m, &b);
+		oc_val_fini(&m);
+		(void) nng_send(n->pub, b.data, b.len, NNG_FLAG_NONBLOCK);
+		o_buf_fini(&b);
+	}
+}
+
+/*
+ * The feed's sender.  A commit only notes its collection and revision
+ * (otr_node_publish); this thread sends what is noted, at once after a
+ * quiet spell, else FEED_GAP_MS after its last message, so a busy
+ * collection costs at most one message per gap (its latest revision)
+ * and the commit path never waits for nng.  What is noted at stop is
+ * sent before the thread ends.
+ */
+static void *
+publisher(void *arg)
+{
+	struct otr_node *n    = arg;
+	struct feed_ent *es   = o_malloc(FEED_MAX * sizeof(*es));
+	int64_t          last = 0;
+
+	pthread_mutex_lock(&n->fmtx);
+	for (;;) {
+		int64_t gap = last + FEED_GAP_MS - now_ms();
+		size_t  k;
+
+		if (n->nfq == 0) {
+			if (n->fstop)
+				break;
+			pthread_cond_wait(&n->fcv, &n->fmtx);
+			continue;
+		}
+		if (gap > 0 && !n->fstop) {
+			struct timespec ts = o_abstime(CLOCK_REALTIME, gap);
+
+			pthread_cond_timedwait(&n->fcv, &n->fmtx, &ts);
+			continue;
+		}
+		k = n->nfq;
+		memcpy(es, n->fq, k * sizeof(*es));
+		n->nfq = 0;
+		pthread_mutex_unlock(&n->fmtx);
+		feed_send(n, es, k);
+		last = now_ms();
+		pthread_mutex_lock(&n->fmtx);
+	}
+	pthread_mutex_unlock(&n->fmtx);
+	free(es);
+	return NULL;
+}
+
 void
 otr_node_publish(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 {
-	struct oc_val m = oc_map();
-	struct o_buf  b = { 0 };
+	struct feed_ent *full = NULL;
+	size_t           i, k = 0;
 
-	oc_map_set(&m, "v", oc_int(OTR_WIRE_VERSION));
-	oc_map_set(&m, "col", oc_bid_val(col));
-	oc_map_set(&m, "rev", oc_int(rev));
-	oc_map_set(&m, "from", oc_text(n->name));
-	oc_encode(&m, &b);
-	oc_val_fini(&m);
-	(void) nng_send(n->pub, b.data, b.len, NNG_FLAG_NONBLOCK);
-	o_buf_fini(&b);
+	pthread_mutex_lock(&n->fmtx);
+	for (i = 0; i < n->nfq; i++)
+		if (oc_bid_eq(&n->fq[i].col, col))
+			break;
+	if (i < n->nfq) {
+		n->fq[i].rev = O_MAX(n->fq[i].rev, rev);
+	} else {
+		if (n->nfq == FEED_MAX) { /* the sender is behind: send here */
+			k    = n->nfq;
+			full = o_malloc(k * sizeof(*full));
+			memcpy(full, n->fq, k * sizeof(*full));
+			n->nfq = 0;
+		}
+		n->fq[n->nfq].col   = *col;
+		n->fq[n->nfq++].rev = rev;
+		if (n->nfq == 1)
+			pthread_cond_signal(&n->fcv);
+	}
+	pthread_mutex_unlock(&n->fmtx);
+	if (full != NULL) {
+		feed_send(n, full, k);
+		free(full);
+	}
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -1693,20 +2317,22 @@ otr_node_publish(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 static o_err
 join_one(struct otr_node *n, const char *url, int64_t deadline)
 {
-	struct member tmp;
-	struct member *ms[1] = { &tmp };
+	struct member *tmp = o_calloc(1, sizeof(*tmp));
+	struct member *ms[1] = { tmp };
 	struct call   *cs;
+	char           last[256] = "";
 	o_err          e;
 
-	memset(&tmp, 0, sizeof(tmp));
-	pthread_mutex_init(&tmp.pmtx, NULL);
-	snprintf(tmp.name, sizeof(tmp.name), "(joining)");
-	snprintf(tmp.url, sizeof(tmp.url), "%s", url);
-	if ((e = dial_req(n, url, NULL, &tmp.req, &tmp.tls, &tmp)) != O_OK)
+	pthread_mutex_init(&tmp->pmtx, NULL);
+	snprintf(tmp->name, sizeof(tmp->name), "(joining)");
+	snprintf(tmp->url, sizeof(tmp->url), "%s", url);
+	if ((e = dial_req(n, url, NULL, &tmp->req, &tmp->tls, tmp)) != O_OK) {
+		free(tmp);
 		return e;
-	e = O_ETIMEDOUT;
-	while (now_ms() < deadline) {
-		if (!member_up(&tmp)) {
+	}
+	e = slots_make(tmp) ? O_ETIMEDOUT : O_EINTERNAL;
+	while (e == O_ETIMEDOUT && now_ms() < deadline) {
+		if (!member_up(tmp)) {
 			o_sleep_ms(20);
 			continue;
 		}
@@ -1717,17 +2343,27 @@ join_one(struct otr_node *n, const char *url, int64_t deadline)
 			members_merge(n, oc_map_arr(&cs[0].ans, "members"));
 			e = O_OK;
 		} else {
-			e = o_err_set(O_EUNAVAIL, "%s", cs[0].detail);
+			snprintf(last, sizeof(last), "%s", cs[0].detail);
 		}
 		calls_fini(cs, 1);
 		if (e == O_OK)
 			break;
 		o_sleep_ms(100);
 	}
-	nng_close(tmp.req);
-	if (tmp.tls != NULL)
-		nng_tls_config_free(tmp.tls);
-	if (e == O_ETIMEDOUT)
+	if (e == O_EINTERNAL)
+		e = o_err_set(O_EINTERNAL, "no nng context for %s", url);
+	if (slots_drain(tmp)) {
+		nng_close(tmp->req);
+		if (tmp->tls != NULL)
+			nng_tls_config_free(tmp->tls);
+		pthread_mutex_destroy(&tmp->pmtx);
+		free(tmp);
+	} else {
+		nng_close(tmp->req); /* tmp stays with nng (leaked) */
+	}
+	if (e == O_ETIMEDOUT && last[0] != '\0')
+		e = o_err_set(O_EUNAVAIL, "%s", last);
+	else if (e == O_ETIMEDOUT)
 		e = o_err_set(O_EUNAVAIL, "no connection to %s", url);
 	return e;
 }
@@ -1760,6 +2396,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		n->die_after = atol(getenv("OPTIMFS_TEST_DIE_AFTER_PEND"));
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
+	pthread_mutex_init(&n->xmtx, NULL);
+	pthread_cond_init(&n->xcv, NULL);
+	pthread_mutex_init(&n->fmtx, NULL);
+	pthread_cond_init(&n->fcv, NULL);
 	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)
 		goto fail;
 	if (!conf->insecure &&
@@ -1787,6 +2427,18 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	pthread_mutex_lock(&n->mtx);
 	member_add(n, n->name, n->url);
 	pthread_mutex_unlock(&n->mtx);
+	if (pthread_create(&n->pubt, NULL, publisher, n) != 0) {
+		e = o_err_set(O_EINTERNAL, "cannot start the feed thread");
+		goto fail;
+	}
+	n->pub_started = true;
+	for (; n->nexec < NEXEC; n->nexec++)
+		if (pthread_create(&n->execs[n->nexec], NULL, executor, n) !=
+		    0) {
+			e = o_err_set(
+			    O_EINTERNAL, "cannot start a server thread");
+			goto fail;
+		}
 	for (nw = 0; nw < NWORKERS; nw++)
 		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0) {
 			e = o_err_set(O_EINTERNAL, "cannot start a server thread");
@@ -1877,6 +2529,19 @@ otr_node_stop(struct otr_node *n)
 		stop_step(n, "joining the change feed thread", false);
 		pthread_join(n->feedt, NULL);
 	}
+	/* after the workers: a worker may wait for its batch's requests */
+	pthread_mutex_lock(&n->xmtx);
+	n->xstop = true;
+	pthread_cond_broadcast(&n->xcv);
+	pthread_mutex_unlock(&n->xmtx);
+	for (i = 0; i < n->nexec; i++)
+		pthread_join(n->execs[i], NULL);
+	pthread_mutex_lock(&n->fmtx); /* what is noted is sent first */
+	n->fstop = true;
+	pthread_cond_broadcast(&n->fcv);
+	pthread_mutex_unlock(&n->fmtx);
+	if (n->pub_started)
+		pthread_join(n->pubt, NULL);
 	stop_step(n, "closing the peer server's socket (nng_close)", true);
 	nng_close(n->rep);
 	stop_step(n, "closing the change feed sockets (nng_close)", true);
@@ -1884,17 +2549,27 @@ otr_node_stop(struct otr_node *n)
 	nng_close(n->pub);
 	stop_step(n, "closing the sockets to members (nng_close)", true);
 	for (i = 0; i < n->nm; i++) {
-		if (!n->m[i]->self) {
-			nng_close(n->m[i]->req);
-			if (n->m[i]->tls != NULL)
-				nng_tls_config_free(n->m[i]->tls);
+		struct member *m = n->m[i];
+
+		if (!m->self) {
+			bool drained = slots_drain(m);
+
+			nng_close(m->req);
+			if (!drained)
+				continue; /* nng may still call back into it */
+			if (m->tls != NULL)
+				nng_tls_config_free(m->tls);
 		}
-		free(n->m[i]);
+		free(m);
 	}
 	if (n->srv_tls != NULL)
 		nng_tls_config_free(n->srv_tls);
 	pthread_mutex_destroy(&n->mtx);
 	pthread_mutex_destroy(&n->emtx);
+	pthread_mutex_destroy(&n->xmtx);
+	pthread_cond_destroy(&n->xcv);
+	pthread_mutex_destroy(&n->fmtx);
+	pthread_cond_destroy(&n->fcv);
 	free(n->certs);
 	free(n);
 }
@@ -1927,10 +2602,11 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 
 		snprintf(line, sizeof(line),
 		    "  peer %-16s %-32s %s  calls %" PRIuFAST64
-		    " failed %" PRIuFAST64 "\n",
+		    " failed %" PRIuFAST64 " messages %" PRIuFAST64 "\n",
 		    ms[j]->name, ms[j]->url,
 		    ms[j]->self ? "self" : up ? "up" : "down",
-		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails));
+		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails),
+		    atomic_load(&ms[j]->sent));
 		o_buf_append(out, line, strlen(line));
 	}
 }

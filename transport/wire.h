@@ -35,6 +35,12 @@
 #define OTR_T_STATUS  "status"
 #define OTR_T_INSTALL "install"
 #define OTR_T_HELLO   "hello"
+/* Several requests in one message (PROTOCOL.md §2): {t: "batch", ops:
+ * [bytes...]}, each element a whole encoded request; the answer's r holds
+ * one encoded answer per element, in order.  Only pend, commit, cancel and
+ * status ride in a batch, at most OTR_BATCH_OPS of them. */
+#define OTR_T_BATCH   "batch"
+#define OTR_BATCH_OPS 1024
 
 /* Envelope.  Takes op (moved); appends the encoding to out. */
 void  otr_wire_request(struct oc_val *op, struct o_buf *out);

@@ -53,6 +53,27 @@ install_cb(void *arg, const struct oc_bid *id, int64_t rev,
 	return ost_repo_install(arg, id, rev, aid, blk, over, done);
 }
 
+/* What each node's change feed delivered (feed_cb). */
+static struct {
+	pthread_mutex_t mtx;
+	long            calls;
+	struct oc_bid   col[4];
+	int64_t         rev[4];
+} fed[NMAX] = { [0 ... NMAX - 1] = { .mtx = PTHREAD_MUTEX_INITIALIZER } };
+
+static void
+feed_cb(void *arg, const struct oc_bid *col, int64_t rev)
+{
+	int i = (int) (intptr_t) arg, j;
+
+	pthread_mutex_lock(&fed[i].mtx);
+	fed[i].calls++;
+	for (j = 0; j < 4; j++)
+		if (oc_bid_eq(&fed[i].col[j], col))
+			fed[i].rev[j] = O_MAX(fed[i].rev[j], rev);
+	pthread_mutex_unlock(&fed[i].mtx);
+}
+
 static o_err
 node_up(int i, const char *certs_dir, const char *name)
 {
@@ -82,6 +103,8 @@ node_up(int i, const char *certs_dir, const char *name)
 	nc.replica.tx      = ost_local_transactor(t->repo);
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
+	nc.on_change       = feed_cb;
+	nc.change_arg      = (void *) (intptr_t) i;
 	return otr_node_start(&nc, &t->node);
 }
 
@@ -303,24 +326,13 @@ Test(node, three_nodes_share_a_diary, .init = setup, .fini = teardown)
 	struct oc_collection *c0, *c2;
 	struct oc_bid         id;
 	struct lines          l;
-	size_t                nm, up;
 	int                   i;
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
 		    o_err_detail());
-	for (i = 0; i < 3; i++) { /* membership spread by gossip */
-		int tries = 0;
-
-		do {
-			otr_node_counts(nodes[i].node, &nm, &up);
-			if (nm == 3 && up == 3)
-				break;
-			o_sleep_ms(100);
-		} while (++tries < 150);
-		cr_assert_eq(nm, 3, "n%d knows %zu members", i, nm);
-		cr_assert_eq(up, 3, "n%d reaches %zu members", i, up);
-	}
+	for (i = 0; i < 3; i++) /* membership spread by gossip */
+		wait_up(i, 3);
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c0), O_OK);
 	append_n(c0, "a", 0, 3);
@@ -693,11 +705,227 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 	}
 	ask_op(s, op, O_EINVAL, "not a valid block with that id");
 
+	/* batches (PROTOCOL §2): bad shapes are refused as a whole, bad
+	 * requests inside one are answered one by one */
+	op = oc_map();
+	oc_map_set(&op, "t", oc_text(OTR_T_BATCH));
+	oc_map_set(&op, "ops", oc_array());
+	ask_op(s, op, O_EBADMSG, "field ops: not an array of 1 to");
+	op = oc_map();
+	oc_map_set(&op, "t", oc_text(OTR_T_BATCH));
+	{
+		struct oc_val a = oc_array();
+
+		oc_arr_push(&a, oc_int(3));
+		oc_map_set(&op, "ops", a);
+	}
+	ask_op(s, op, O_EBADMSG, "field ops[0]: not the bytes of a request");
+	{
+		struct oc_val a = oc_array(), in, ans, want[4];
+		struct o_buf  b = { 0 };
+		void         *buf;
+		size_t        len;
+		o_err         code;
+		static const o_err codes[4] = { O_EBADMSG, O_EBADMSG,
+			O_EBADMSG, O_OK };
+		static const char *parts[4] = { "request", "a batch inside a "
+			                                   "batch",
+			"only pend, commit, cancel and status", "" };
+		struct oc_aid aid;
+		struct oc_bid bid;
+
+		oc_arr_push(&a, oc_bytes(junk, 40)); /* not a request */
+		want[1] = oc_map();                  /* a batch in a batch */
+		oc_map_set(&want[1], "t", oc_text(OTR_T_BATCH));
+		oc_map_set(&want[1], "ops", oc_array());
+		want[2] = oc_map(); /* a get: travels alone */
+		oc_map_set(&want[2], "t", oc_text(OTR_T_GET));
+		oc_map_set(&want[2], "ids", oc_array());
+		want[3] = oc_map(); /* a status nobody pended: answered */
+		oc_aid_random(&aid);
+		oc_bid_random(&bid);
+		oc_map_set(&want[3], "t", oc_text(OTR_T_STATUS));
+		oc_map_set(&want[3], "aid", oc_aid_val(&aid));
+		oc_map_set(&want[3], "rev", oc_int(1));
+		otr_put_ids(&want[3], "ids", &bid, 1);
+		for (i = 1; i < 4; i++) {
+			otr_wire_request(&want[i], &b);
+			oc_arr_push(&a, oc_bytes(b.data, b.len));
+			o_buf_reset(&b);
+		}
+		op = oc_map();
+		oc_map_set(&op, "t", oc_text(OTR_T_BATCH));
+		oc_map_set(&op, "ops", a);
+		otr_wire_request(&op, &b);
+		cr_assert_eq(nng_send(s, b.data, b.len, 0), 0);
+		o_buf_fini(&b);
+		cr_assert_eq(nng_recv(s, &buf, &len, NNG_FLAG_ALLOC), 0);
+		cr_assert_eq(otr_wire_parse_answer(buf, len, &ans, &code, d,
+		                 sizeof(d)),
+		    O_OK);
+		cr_assert_eq(code, O_OK, "%s", d);
+		cr_assert_eq(oc_arr_len(oc_map_arr(&ans, "r")), 4);
+		for (i = 0; i < 4; i++) {
+			const struct oc_val *r =
+			    oc_arr_at(oc_map_arr(&ans, "r"), i);
+
+			cr_assert_eq(r->type, OC_BYTES);
+			cr_assert_eq(otr_wire_parse_answer(r->u.s.p, r->u.s.n,
+			                 &in, &code, d, sizeof(d)),
+			    O_OK);
+			cr_assert_eq(code, codes[i], "r[%zu]: %s (%s)", i,
+			    o_errname(code), d);
+			cr_assert_not_null(strstr(d, parts[i]),
+			    "r[%zu]: detail [%s] lacks [%s]", i, d, parts[i]);
+			if (i == 3)
+				cr_assert_not_null(oc_map_arr(&in, "st"));
+			oc_val_fini(&in);
+		}
+		oc_val_fini(&ans);
+		nng_free(buf, len);
+	}
+
 	op = oc_map(); /* and a good request still works */
 	oc_map_set(&op, "t", oc_text(OTR_T_GET));
 	oc_map_set(&op, "ids", oc_array());
 	ask_op(s, op, O_OK, "");
 	nng_close(s);
+}
+
+/* The change feed: a collection committed many times in a row costs a
+ * few messages, and every other node learns its latest revision; one
+ * committed once is not lost among them. */
+Test(node, the_feed_coalesces_a_busy_collection, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid busy, quiet;
+	int64_t       r;
+	long          calls = 0;
+	int           i, tries;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
+		    o_err_detail());
+	for (i = 0; i < 3; i++)
+		wait_up(i, 3);
+	o_sleep_ms(500); /* the feed's subscriptions are made */
+	oc_bid_random(&busy);
+	oc_bid_random(&quiet);
+	for (i = 1; i < 3; i++) {
+		pthread_mutex_lock(&fed[i].mtx);
+		fed[i].calls  = 0;
+		fed[i].col[0] = busy;
+		fed[i].col[1] = quiet;
+		fed[i].rev[0] = fed[i].rev[1] = 0;
+		pthread_mutex_unlock(&fed[i].mtx);
+	}
+	otr_node_publish(nodes[0].node, &quiet, 7);
+	for (r = 1; r <= 200; r++) { /* 1 ms apart: nng's queue keeps up */
+		otr_node_publish(nodes[0].node, &busy, r);
+		o_sleep_ms(1);
+	}
+	for (i = 1; i < 3; i++) {
+		for (tries = 0; tries < 100; tries++) {
+			bool seen;
+
+			pthread_mutex_lock(&fed[i].mtx);
+			seen  = fed[i].rev[0] == 200 && fed[i].rev[1] == 7;
+			calls = fed[i].calls;
+			pthread_mutex_unlock(&fed[i].mtx);
+			if (seen)
+				break;
+			o_sleep_ms(10);
+		}
+		cr_assert_lt(tries, 100,
+		    "n%d did not learn rev 200 of the busy collection and "
+		    "rev 7 of the quiet one within a second (%" PRId64
+		    ", %" PRId64 ")",
+		    i, fed[i].rev[0], fed[i].rev[1]);
+		cr_assert_lt(calls, 100,
+		    "n%d was told %ld times of 201 commits: not coalesced", i,
+		    calls);
+	}
+}
+
+/* Writers of many diaries at once: their pends and commits to a member
+ * leave in batches (fewer messages than requests), and all commit. */
+struct bw {
+	int          node, w;
+	_Atomic int *fails;
+};
+
+static void *
+batch_writer(void *arg)
+{
+	struct bw            *b = arg;
+	struct oc_collection *c;
+	struct oc_bid         id;
+	char                  tag[16];
+	int                   j;
+
+	oc_bid_random(&id);
+	snprintf(tag, sizeof(tag), "w%d.", b->w);
+	if (oc_diary_open(tx_of(b->node), &id, true, NULL, &c) != O_OK) {
+		atomic_fetch_add(b->fails, 1);
+		return NULL;
+	}
+	for (j = 0; j < 25; j++) {
+		append_n(c, tag, j, j + 1);
+		if (oc_coll_sync(c) != O_OK)
+			atomic_fetch_add(b->fails, 1);
+	}
+	oc_coll_free(c);
+	return NULL;
+}
+
+/* The calls and messages counted for member name in node i's status. */
+static void
+peer_counts(int i, const char *name, long *calls, long *msgs)
+{
+	struct o_buf st = { 0 };
+	char         pat[32];
+	const char  *p;
+
+	otr_node_status(nodes[i].node, &st);
+	o_buf_append(&st, "", 1);
+	snprintf(pat, sizeof(pat), "  peer %s ", name);
+	p = strstr((const char *) st.data, pat);
+	cr_assert_not_null(p, "no %s in %s", name, (const char *) st.data);
+	cr_assert_not_null(strstr(p, "calls "));
+	*calls = atol(strstr(p, "calls ") + 6);
+	*msgs  = atol(strstr(p, "messages ") + 9);
+	o_buf_fini(&st);
+}
+
+Test(node, concurrent_transactions_travel_in_batches, .init = setup,
+    .fini = teardown)
+{
+	enum { W = 24 };
+	pthread_t   th[W];
+	struct bw   b[W];
+	_Atomic int fails = 0;
+	long        calls, msgs;
+	int         i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
+		    o_err_detail());
+	for (i = 0; i < 3; i++)
+		wait_up(i, 3);
+	for (i = 0; i < W; i++) {
+		b[i] = (struct bw){ .node = i % 3, .w = i, .fails = &fails };
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
+	}
+	for (i = 0; i < W; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&fails), 0, "%d commits failed",
+	    atomic_load(&fails));
+	peer_counts(0, "n1", &calls, &msgs);
+	cr_assert_gt(calls, W / 3 * 25 * 2, "n0 made %ld calls to n1", calls);
+	cr_assert_lt(msgs, calls, "n0 sent %ld messages for %ld calls to n1: "
+	                          "nothing was batched",
+	    msgs, calls);
 }
 
 /* ---- found by a review --------------------------------------------- */
