@@ -34,7 +34,9 @@ cpu_us() { # cpu_us PID...: their user + system CPU so far, in microseconds
 }
 
 members_up() { # members_up MNT N: the mount's status shows N members up/self
-	[ "$(grep -scE '^  peer .* (up|self) ' "$1/.optimfs/status")" -eq "$2" ]
+	local c
+	c=$(grep -scE '^  peer .* (up|self) ' "$1/.optimfs/status" 2>/dev/null)
+	[ "${c:-0}" -eq "$2" ]
 }
 
 echo "bench: load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2

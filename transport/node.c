@@ -63,7 +63,9 @@ struct member {
 	 * "requests to members" below) */
 	pthread_mutex_t    bmtx;
 	struct bcall      *qh, *qt;
-	struct bslot      *slots;
+	struct bslot      *slots[NSLOTS]; /* shared, for batches */
+	struct bslot      *tslots;        /* transient, one solo request */
+	bool               leaky; /* a slot was left to nng: never free */
 };
 
 struct otr_node {
@@ -520,15 +522,24 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
  * a network group commit.  An idle member gets each request at once,
  * alone, exactly as encoded.
  *
- * A caller waits for its own request (bq_wait) until its deadline plus
- * CALL_GRACE, whatever nng does: a request that is still queued then is
- * taken out; one in flight is marked gone and freed by its slot.  A slot
- * whose message nng has not completed CALL_GRACE past its deadline is
- * aborted.  All of it is under the member's bmtx.
+ * Gets, installs, hellos and requests over BATCH_BYTES travel alone, each
+ * on a context of its own made for it (a transient slot), so a large read
+ * or write never holds up the small requests of other transactions.
+ *
+ * Deadlines: a request whose deadline passes while it is queued fails
+ * there, unsent.  A caller waits for its own request (bq_wait) until its
+ * deadline, or once sent until its deadline plus CALL_GRACE, whatever nng
+ * does: a request still queued then is taken out; one in flight is
+ * marked gone and freed by its slot.  A slot whose message nng has not
+ * completed CALL_GRACE past its deadline is aborted; a shared slot still
+ * not completed CALL_GRACE after that is replaced by a new one and left
+ * to nng (the member is then never freed: nng may still call back).  All
+ * of it is under the member's bmtx (nng_aio_abort only schedules the
+ * callback, which takes bmtx later).
  */
 struct bcall {
 	struct o_buf   req;  /* the encoded request */
-	bool           solo; /* travels alone (get, install, hello) */
+	bool           solo; /* travels alone (get, install, hello, big) */
 	bool           sent, done, gone;
 	int64_t        deadline;
 	pthread_cond_t cv;
@@ -543,10 +554,15 @@ struct bslot {
 	nng_ctx        ctx;
 	nng_aio       *aio;
 	bool           busy, recving, aborted;
-	int64_t        deadline;
+	bool           transient; /* made for one solo request */
+	bool           abandoned; /* replaced; left to nng */
+	int64_t        deadline, aborted_at;
+	struct bslot  *next; /* the member's transient slots */
 	struct bcall  *calls[OTR_BATCH_OPS];
 	size_t         n;
 };
+
+static void slot_cb(void *arg);
 
 static void
 bcall_free(struct bcall *c)
@@ -574,67 +590,114 @@ bcall_finish(struct bcall *c, o_err e, const char *why, const uint8_t *ans,
 	pthread_cond_signal(&c->cv);
 }
 
+/* A slot with its own nng context, or NULL (logged). */
+static struct bslot *
+slot_new(struct member *m, bool transient)
+{
+	struct bslot *s = o_calloc(1, sizeof(*s));
+	int           rv;
+
+	s->m         = m;
+	s->transient = transient;
+	if ((rv = nng_ctx_open(&s->ctx, m->req)) != 0 ||
+	    (rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0) {
+		o_log(O_LOG_WARN, "member %s: nng context: %s", m->name,
+		    nng_strerror(rv));
+		if (nng_ctx_id(s->ctx) > 0)
+			nng_ctx_close(s->ctx);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* A slot no callback can reach any more. */
+static void
+slot_free(struct bslot *s)
+{
+	nng_aio_free(s->aio);
+	nng_ctx_close(s->ctx);
+	free(s);
+}
+
 static bool
 batchable(const struct bcall *c, size_t bytes, size_t n)
 {
-	return !c->solo && n < OTR_BATCH_OPS &&
-	    bytes + c->req.len <= BATCH_BYTES;
+	return n < OTR_BATCH_OPS && bytes + c->req.len <= BATCH_BYTES;
+}
+
+/* Abort s if nng has not completed it in time; replace a shared slot
+ * that an abort did not complete either (bmtx held). */
+static void
+slot_check(struct member *m, struct bslot **sp, int64_t now)
+{
+	struct bslot *s = *sp, *ns;
+
+	if (!s->busy)
+		return;
+	if (!s->aborted && now > s->deadline + CALL_GRACE) {
+		s->aborted    = true;
+		s->aborted_at = now;
+		nng_aio_abort(s->aio, NNG_ETIMEDOUT);
+	} else if (s->aborted && !s->transient &&
+	    now > s->aborted_at + CALL_GRACE && (ns = slot_new(m, false))) {
+		o_log(O_LOG_WARN,
+		    "member %s: nng did not complete a message even aborted; "
+		    "its context is left to nng and replaced",
+		    m->name);
+		s->abandoned = true;
+		m->leaky     = true;
+		*sp          = ns;
+	}
 }
 
 /*
- * Fill m's free slots from its queue (bmtx held).  Requests whose
- * deadline passed in the queue fail here.  Slots to send go to go[];
- * stuck slots to abort to ab[].  Returns the counts in *ngo, *nab.
+ * Fill m's free shared slots from its queue (bmtx held); slots to send go
+ * to go[] (*ngo).  Requests whose deadline passed in the queue fail here.
  */
 static void
-bq_fill(struct member *m, struct bslot **go, size_t *ngo, struct bslot **ab,
-    size_t *nab)
+bq_fill(struct member *m, struct bslot **go, size_t *ngo)
 {
-	int64_t now = now_ms();
-	size_t  i;
+	int64_t       now = now_ms();
+	struct bslot *t;
+	size_t        i;
 
-	*ngo = *nab = 0;
-	for (i = 0; i < NSLOTS; i++) {
-		struct bslot *s = &m->slots[i];
-
-		if (s->busy && !s->aborted && now > s->deadline + CALL_GRACE) {
-			s->aborted   = true;
-			ab[(*nab)++] = s;
-		}
-	}
-	for (i = 0; i < NSLOTS; i++) {
-		struct bslot *s     = &m->slots[i];
+	*ngo = 0;
+	for (i = 0; i < NSLOTS; i++)
+		slot_check(m, &m->slots[i], now);
+	for (t = m->tslots; t != NULL; t = t->next)
+		slot_check(m, &t, now);
+	for (i = 0; i < NSLOTS && m->qh != NULL; i++) {
+		struct bslot *s     = m->slots[i];
 		size_t        bytes = 0;
 
 		if (s->busy)
 			continue;
-		while (m->qh != NULL && m->qh->deadline <= now) {
+		s->n        = 0;
+		s->deadline = 0;
+		while (m->qh != NULL && (s->n == 0 || batchable(m->qh, bytes,
+		                                          s->n))) {
 			struct bcall *c = m->qh;
 
 			m->qh = c->next;
-			atomic_fetch_add(&m->fails, 1);
-			bcall_finish(
-			    c, O_ETIMEDOUT, "no time left (queued)", NULL, 0);
-		}
-		if (m->qh == NULL)
-			break;
-		s->n        = 0;
-		s->deadline = 0;
-		do {
-			struct bcall *c = m->qh;
-
-			m->qh   = c->next;
+			if (c->deadline <= now) {
+				atomic_fetch_add(&m->fails, 1);
+				bcall_finish(c, O_ETIMEDOUT,
+				    "no time left (queued)", NULL, 0);
+				continue;
+			}
 			c->sent = true;
 			bytes += c->req.len;
-			s->deadline       = O_MAX(s->deadline, c->deadline);
+			s->deadline      = O_MAX(s->deadline, c->deadline);
 			s->calls[s->n++] = c;
-		} while (m->qh != NULL && !s->calls[0]->solo &&
-		    batchable(m->qh, bytes, s->n));
+		}
 		if (m->qh == NULL)
 			m->qt = NULL;
-		s->busy    = true;
-		s->recving = false;
-		s->aborted = false;
+		if (s->n == 0)
+			continue;
+		s->busy      = true;
+		s->recving   = false;
+		s->aborted   = false;
 		go[(*ngo)++] = s;
 	}
 }
@@ -677,33 +740,31 @@ slot_send(struct bslot *s)
 	nng_aio_set_msg(s->aio, msg);
 	nng_ctx_send(s->ctx, s->aio);
 }
-/* Send what bq_fill gave, abort what it found stuck (bmtx not held). */
+
 static void
-bq_go(struct bslot **go, size_t ngo, struct bslot **ab, size_t nab)
+bq_go(struct bslot **go, size_t ngo)
 {
 	size_t i;
 
-	for (i = 0; i < nab; i++)
-		nng_aio_abort(ab[i]->aio, NNG_ETIMEDOUT);
 	for (i = 0; i < ngo; i++)
 		slot_send(go[i]);
 }
 
 /*
  * The message of slot s completed: rv the nng outcome, msg the answer
- * (rv 0).  Hands each request its answer, frees the slot and sends the
- * next message from the queue.
+ * (rv 0).  Hands each request its answer, then frees a transient slot,
+ * or sends the next message from the queue on a shared one.
  */
 static void
 slot_done(struct bslot *s, int rv, nng_msg *msg)
 {
 	struct member       *m = s->m;
-	struct bslot        *go[NSLOTS], *ab[NSLOTS];
+	struct bslot        *go[NSLOTS], **pp;
 	struct oc_val        a   = oc_null();
 	const struct oc_val *r   = NULL;
 	o_err                e   = O_OK;
 	char                 why[160] = "";
-	size_t               i, ngo, nab;
+	size_t               i, ngo = 0;
 
 	if (rv != 0) {
 		e = otr_err_from_nng(rv);
@@ -753,10 +814,21 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 	}
 	s->n    = 0;
 	s->busy = false;
-	bq_fill(m, go, &ngo, ab, &nab);
+	if (s->transient) {
+		for (pp = &m->tslots; *pp != s; pp = &(*pp)->next)
+			;
+		*pp = s->next;
+	} else if (!s->abandoned) {
+		bq_fill(m, go, &ngo);
+	}
 	pthread_mutex_unlock(&m->bmtx);
 	oc_val_fini(&a);
-	bq_go(go, ngo, ab, nab);
+	if (s->transient) { /* maybe in its own callback: reap, not free */
+		nng_ctx_close(s->ctx);
+		nng_aio_reap(s->aio);
+		free(s);
+	}
+	bq_go(go, ngo);
 }
 
 /* nng's callback of a slot's aio: the send done, then the answer. */
@@ -785,19 +857,34 @@ slot_cb(void *arg)
 static void
 bq_submit(struct member *m, struct bcall *c)
 {
-	struct bslot *go[NSLOTS], *ab[NSLOTS];
-	size_t        ngo, nab;
+	struct bslot *go[NSLOTS], *s;
+	size_t        ngo = 0;
 
 	pthread_mutex_lock(&m->bmtx);
-	c->next = NULL;
-	if (m->qh == NULL)
-		m->qh = c;
-	else
-		m->qt->next = c;
-	m->qt = c;
-	bq_fill(m, go, &ngo, ab, &nab);
+	if (c->solo) {
+		if ((s = slot_new(m, true)) == NULL) {
+			bcall_finish(c, O_EINTERNAL, "no nng context", NULL, 0);
+		} else {
+			c->sent     = true;
+			s->calls[0] = c;
+			s->n        = 1;
+			s->busy     = true;
+			s->deadline = c->deadline;
+			s->next     = m->tslots;
+			m->tslots   = s;
+			go[ngo++]   = s;
+		}
+	} else {
+		c->next = NULL;
+		if (m->qh == NULL)
+			m->qh = c;
+		else
+			m->qt->next = c;
+		m->qt = c;
+		bq_fill(m, go, &ngo);
+	}
 	pthread_mutex_unlock(&m->bmtx);
-	bq_go(go, ngo, ab, nab);
+	bq_go(go, ngo);
 }
 
 /* Wait for call c's request; its outcome goes into c (call_answer). */
@@ -810,7 +897,8 @@ bq_wait(struct call *c)
 	c->bc = NULL;
 	pthread_mutex_lock(&m->bmtx);
 	while (!bc->done) {
-		int64_t         left = bc->deadline + CALL_GRACE - now_ms();
+		int64_t left = bc->deadline + (bc->sent ? CALL_GRACE : 0) -
+		    now_ms();
 		struct timespec ts;
 
 		if (left <= 0)
@@ -820,8 +908,9 @@ bq_wait(struct call *c)
 	}
 	if (!bc->done) {
 		struct bcall **pp;
+		bool           sent = bc->sent;
 
-		if (bc->sent) { /* its slot frees it */
+		if (sent) { /* its slot frees it */
 			bc->gone = true;
 		} else {
 			for (pp = &m->qh; *pp != bc; pp = &(*pp)->next)
@@ -833,8 +922,12 @@ bq_wait(struct call *c)
 			bcall_free(bc);
 		}
 		pthread_mutex_unlock(&m->bmtx);
-		call_fail(c, O_ETIMEDOUT,
-		    "no answer, and nng did not time the request out");
+		atomic_fetch_add(&m->fails, 1);
+		c->e = O_ETIMEDOUT;
+		snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
+		    m->name, m->url,
+		    sent ? "no answer, and nng did not time the request out"
+		         : "no time left (queued behind other requests)");
 		return;
 	}
 	pthread_mutex_unlock(&m->bmtx);
@@ -897,7 +990,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		}
 		bc           = o_calloc(1, sizeof(*bc));
 		bc->req      = b; /* moved */
-		bc->solo     = solo;
+		bc->solo     = solo || b.len > BATCH_BYTES;
 		bc->deadline = c->deadline;
 		pthread_cond_init(&bc->cv, NULL);
 		c->bc = bc;
@@ -922,66 +1015,56 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			bq_wait(&cs[i]);
 }
 
-/* m's slots (a member that is not this node), or false. */
+/* m's shared slots (a member that is not this node), or false. */
 static bool
 slots_make(struct member *m)
 {
 	size_t i;
-	int    rv;
 
 	pthread_mutex_init(&m->bmtx, NULL);
-	m->slots = o_calloc(NSLOTS, sizeof(*m->slots));
-	for (i = 0; i < NSLOTS; i++) {
-		struct bslot *s = &m->slots[i];
-
-		s->m = m;
-		if ((rv = nng_ctx_open(&s->ctx, m->req)) != 0 ||
-		    (rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0) {
-			o_log(O_LOG_WARN, "member %s: nng context: %s",
-			    m->name, nng_strerror(rv));
+	for (i = 0; i < NSLOTS; i++)
+		if ((m->slots[i] = slot_new(m, false)) == NULL)
 			return false;
-		}
-	}
 	return true;
 }
 
 /*
  * Before m's socket closes (stop; every caller has returned): abort what
  * is still in flight and wait (bounded) until nng completed it.  false:
- * something never completed; m must be left to nng (leaked).
+ * something never completed, or a slot was left to nng before; m must be
+ * left to nng too (leaked).
  */
 static bool
 slots_drain(struct member *m)
 {
-	int64_t until = now_ms() + 3000;
-	size_t  i, busy;
+	int64_t       until = now_ms() + 3000;
+	struct bslot *t;
+	size_t        i, busy;
 
-	if (m->slots == NULL)
-		return true;
 	for (;;) {
 		pthread_mutex_lock(&m->bmtx);
-		for (i = busy = 0; i < NSLOTS; i++)
-			busy += m->slots[i].busy;
+		for (i = busy = 0; i < NSLOTS; i++) {
+			if (m->slots[i] != NULL && m->slots[i]->busy) {
+				busy++;
+				nng_aio_abort(m->slots[i]->aio, NNG_ECLOSED);
+			}
+		}
+		for (t = m->tslots; t != NULL; t = t->next, busy++)
+			nng_aio_abort(t->aio, NNG_ECLOSED);
 		pthread_mutex_unlock(&m->bmtx);
 		if (busy == 0 || now_ms() > until)
 			break;
-		for (i = 0; i < NSLOTS; i++)
-			if (m->slots[i].aio != NULL)
-				nng_aio_abort(m->slots[i].aio, NNG_ECLOSED);
 		o_sleep_ms(10);
 	}
-	if (busy > 0) {
+	if (busy > 0 || m->leaky) {
 		o_log(O_LOG_WARN,
-		    "member %s: %zu message(s) nng never completed; left to it",
-		    m->name, busy);
+		    "member %s: message(s) nng never completed; left to it",
+		    m->name);
 		return false;
 	}
-	for (i = 0; i < NSLOTS; i++) {
-		if (m->slots[i].aio != NULL)
-			nng_aio_free(m->slots[i].aio);
-		nng_ctx_close(m->slots[i].ctx);
-	}
-	free(m->slots);
+	for (i = 0; i < NSLOTS; i++)
+		if (m->slots[i] != NULL)
+			slot_free(m->slots[i]);
 	pthread_mutex_destroy(&m->bmtx);
 	return true;
 }
@@ -1979,7 +2062,9 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 		o_buf_fini(&js[i].out);
 	}
 	free(js);
-	if (total > OTR_MSG_MAX - 4096) { /* not for our own client's batches */
+	/* each answer's framing, and the envelope (never for our own
+	 * client's batches: theirs are small) */
+	if (total + 16 * k + 4096 > OTR_MSG_MAX) {
 		oc_val_fini(&r);
 		return otr_wire_answer(O_ETOOBIG,
 		    "the answers of this batch exceed the message limit");
@@ -2190,6 +2275,7 @@ feed(void *arg)
 			size_t               i;
 
 			if (c != NULL &&
+			    oc_map_int(&m, "v", 0) == OTR_WIRE_VERSION &&
 			    otr_get_text(&m, "from", from, sizeof(from)) ==
 			        O_OK &&
 			    strcmp(from, n->name) != 0 &&
