@@ -964,10 +964,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		}
 		t      = oc_map_text(&c->op, "t");
 		commit = t != NULL && strcmp(t, OTR_T_COMMIT) == 0;
-		solo   = t == NULL ||
-		    (strcmp(t, OTR_T_PEND) != 0 && !commit &&
-		        strcmp(t, OTR_T_CANCEL) != 0 &&
-		        strcmp(t, OTR_T_STATUS) != 0);
+		solo   = !otr_wire_batchable(t);
 		otr_wire_request(&c->op, &b); /* takes c->op */
 		c->deadline = otr_call_deadline(commit, b.len, deadline);
 		if (c->deadline - now_ms() <= 0) {
@@ -2084,9 +2081,7 @@ serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
 		return in_batch ? otr_wire_answer(
 		                      O_EBADMSG, "a batch inside a batch")
 		                : serve_batch(n, op);
-	if (in_batch && strcmp(t, OTR_T_PEND) != 0 &&
-	    strcmp(t, OTR_T_COMMIT) != 0 && strcmp(t, OTR_T_CANCEL) != 0 &&
-	    strcmp(t, OTR_T_STATUS) != 0)
+	if (in_batch && !otr_wire_batchable(t))
 		return otr_wire_answer(O_EBADMSG,
 		    "only pend, commit, cancel and status go in a batch");
 	if (strcmp(t, OTR_T_HELLO) == 0)

@@ -30,6 +30,14 @@ otr_wire_request(struct oc_val *op, struct o_buf *out)
 	oc_val_fini(&m);
 }
 
+bool
+otr_wire_batchable(const char *t)
+{
+	return t != NULL &&
+	    (strcmp(t, OTR_T_PEND) == 0 || strcmp(t, OTR_T_COMMIT) == 0 ||
+	        strcmp(t, OTR_T_CANCEL) == 0 || strcmp(t, OTR_T_STATUS) == 0);
+}
+
 static o_err
 parse_envelope(const uint8_t *p, size_t n, const char *what, struct oc_val *m)
 {

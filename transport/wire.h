@@ -44,6 +44,9 @@
 #define OTR_T_BATCH   "batch"
 #define OTR_BATCH_OPS 1024
 
+/* Whether operation t may ride in a batch (its answer is small). */
+bool otr_wire_batchable(const char *t);
+
 /* Envelope.  Takes op (moved); appends the encoding to out. */
 void  otr_wire_request(struct oc_val *op, struct o_buf *out);
 /* Decode a request: *op gets the "op" map (caller finis). */

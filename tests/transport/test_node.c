@@ -27,6 +27,7 @@
 #include "transport/wire.h"
 
 #include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include "util/testutil.h"
 
@@ -43,6 +44,7 @@ struct tnode {
 
 static struct tnode nodes[NMAX];
 static int          base_port;
+static int          timeout_ms = 3000; /* of calls (node_up) */
 static char        *certs;
 
 static o_err
@@ -99,7 +101,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	nc.insecure        = certs_dir == NULL;
 	/* calls time out after 3 s: a CI machine running other suites can
 	 * stall a synced write for over a second */
-	nc.timeout_ms      = 3000;
+	nc.timeout_ms      = timeout_ms;
 	nc.replica.tx      = ost_local_transactor(t->repo);
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
@@ -850,8 +852,9 @@ Test(node, the_feed_coalesces_a_busy_collection, .init = setup,
 /* Writers of many diaries at once: their pends and commits to a member
  * leave in batches (fewer messages than requests), and all commit. */
 struct bw {
-	int          node, w;
-	_Atomic int *fails;
+	int           node, w, count;
+	_Atomic int  *fails;
+	struct oc_bid id; /* the writer's diary */
 };
 
 static void *
@@ -859,17 +862,16 @@ batch_writer(void *arg)
 {
 	struct bw            *b = arg;
 	struct oc_collection *c;
-	struct oc_bid         id;
 	char                  tag[16];
 	int                   j;
 
-	oc_bid_random(&id);
+	oc_bid_random(&b->id);
 	snprintf(tag, sizeof(tag), "w%d.", b->w);
-	if (oc_diary_open(tx_of(b->node), &id, true, NULL, &c) != O_OK) {
+	if (oc_diary_open(tx_of(b->node), &b->id, true, NULL, &c) != O_OK) {
 		atomic_fetch_add(b->fails, 1);
 		return NULL;
 	}
-	for (j = 0; j < 25; j++) {
+	for (j = 0; j < b->count; j++) {
 		append_n(c, tag, j, j + 1);
 		if (oc_coll_sync(c) != O_OK)
 			atomic_fetch_add(b->fails, 1);
@@ -878,9 +880,25 @@ batch_writer(void *arg)
 	return NULL;
 }
 
+/* Writer b's diary, read through node i, holds its lines in order. */
+static void
+expect_writer(const struct bw *b, int i)
+{
+	struct lines l;
+	char         want[4096];
+	size_t       len = 0;
+	int          j;
+
+	for (j = 0; j < b->count; j++)
+		len += (size_t) snprintf(
+		    want + len, sizeof(want) - len, "w%d.%d|", b->w, j);
+	read_diary(i, &b->id, &l);
+	expect(&l, want, b->count);
+}
+
 /* The calls and messages counted for member name in node i's status. */
 static void
-peer_counts(int i, const char *name, long *calls, long *msgs)
+peer_counts(int i, const char *name, long *calls, long *failed, long *msgs)
 {
 	struct o_buf st = { 0 };
 	char         pat[32];
@@ -892,7 +910,8 @@ peer_counts(int i, const char *name, long *calls, long *msgs)
 	p = strstr((const char *) st.data, pat);
 	cr_assert_not_null(p, "no %s in %s", name, (const char *) st.data);
 	cr_assert_not_null(strstr(p, "calls "));
-	*calls = atol(strstr(p, "calls ") + 6);
+	*calls  = atol(strstr(p, "calls ") + 6);
+	*failed = atol(strstr(p, "failed ") + 7);
 	*msgs  = atol(strstr(p, "messages ") + 9);
 	o_buf_fini(&st);
 }
@@ -904,7 +923,7 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
 	pthread_t   th[W];
 	struct bw   b[W];
 	_Atomic int fails = 0;
-	long        calls, msgs;
+	long        calls, failed, msgs;
 	int         i;
 
 	for (i = 0; i < 3; i++)
@@ -913,7 +932,9 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
 	for (i = 0; i < 3; i++)
 		wait_up(i, 3);
 	for (i = 0; i < W; i++) {
-		b[i] = (struct bw){ .node = i % 3, .w = i, .fails = &fails };
+		b[i] = (struct bw){
+			.node = i % 3, .w = i, .count = 25, .fails = &fails
+		};
 		cr_assert_eq(
 		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
 	}
@@ -921,11 +942,99 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
 		pthread_join(th[i], NULL);
 	cr_assert_eq(atomic_load(&fails), 0, "%d commits failed",
 	    atomic_load(&fails));
-	peer_counts(0, "n1", &calls, &msgs);
+	peer_counts(0, "n1", &calls, &failed, &msgs);
 	cr_assert_gt(calls, W / 3 * 25 * 2, "n0 made %ld calls to n1", calls);
 	cr_assert_lt(msgs, calls, "n0 sent %ld messages for %ld calls to n1: "
 	                          "nothing was batched",
 	    msgs, calls);
+	/* every answer went to its own request: each diary, read through
+	 * another node, holds its writer's lines, all, in order */
+	for (i = 0; i < W; i++)
+		expect_writer(&b[i], (b[i].node + 1) % 3);
+}
+
+/*
+ * A member that is connected but never answers (an nng rep socket that
+ * joined with a hello and reads nothing): 10 writers at once, more than
+ * its 4 shared contexts, so requests queue behind them, time out in
+ * flight or expire in the queue.  Every commit goes on with the other two
+ * replicas, each failed call is counted, a diary reads back, and the
+ * nodes stop with messages still in flight (under ASan: the gone and
+ * aborted paths free what they should, once).
+ */
+Test(node, a_silent_member_costs_its_deadline_not_the_commit,
+    .init = setup, .fini = teardown)
+{
+	enum { W = 10 };
+	pthread_t     th[W];
+	struct bw     b[W];
+	_Atomic int   fails = 0;
+	nng_socket    fake, s;
+	struct oc_val op = oc_map(), ans;
+	struct o_buf  buf = { 0 };
+	char          url[64], d[256];
+	void         *p;
+	size_t        len, nm, up;
+	long          calls, failed, msgs;
+	o_err         code;
+	int           i, tries;
+
+	timeout_ms = 1500; /* each call to the silent member waits it out */
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
+		    o_err_detail());
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", base_port + 40);
+	cr_assert_eq(nng_rep0_open(&fake), 0);
+	cr_assert_eq(nng_listen(fake, url, NULL, 0), 0);
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(s, nodes[0].url, NULL, 0), 0);
+	oc_map_set(&op, "t", oc_text(OTR_T_HELLO));
+	oc_map_set(&op, "name", oc_text("silent"));
+	oc_map_set(&op, "url", oc_text(url));
+	oc_map_set(&op, "members", oc_array());
+	otr_wire_request(&op, &buf);
+	cr_assert_eq(nng_send(s, buf.data, buf.len, 0), 0);
+	o_buf_fini(&buf);
+	cr_assert_eq(nng_recv(s, &p, &len, NNG_FLAG_ALLOC), 0);
+	cr_assert_eq(otr_wire_parse_answer(p, len, &ans, &code, d, sizeof(d)),
+	    O_OK);
+	cr_assert_eq(code, O_OK, "hello: %s", d);
+	oc_val_fini(&ans);
+	nng_free(p, len);
+	nng_close(s);
+	for (tries = 0; tries < 150; tries++) { /* n0 and n1 reach it */
+		size_t nm1, up1;
+
+		otr_node_counts(nodes[0].node, &nm, &up);
+		otr_node_counts(nodes[1].node, &nm1, &up1);
+		if (up == 3 && up1 == 3)
+			break;
+		o_sleep_ms(100);
+	}
+	cr_assert_eq(up, 3, "n0 reaches %zu of %zu members", up, nm);
+
+	for (i = 0; i < W; i++) {
+		b[i] = (struct bw){
+			.node = 0, .w = i, .count = 1, .fails = &fails
+		};
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
+	}
+	for (i = 0; i < W; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&fails), 0,
+	    "%d commits failed with one replica of three silent",
+	    atomic_load(&fails));
+	peer_counts(0, "silent", &calls, &failed, &msgs);
+	cr_assert_geq(calls, W, "n0 made %ld calls to the silent member",
+	    calls);
+	cr_assert_geq(failed, W,
+	    "of %ld calls to the silent member, %ld failed", calls, failed);
+	/* one read back: every get waits out the silent replica too (reads
+	 * ask every replica and wait for all answers) */
+	expect_writer(&b[0], 1);
+	nng_close(fake);
 }
 
 /* ---- found by a review --------------------------------------------- */
