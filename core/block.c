@@ -284,3 +284,71 @@ oc_block_validate(const struct oc_val *blk)
 	}
 	return bad(blk, OC_F_TYPE, "unknown block type");
 }
+
+/* ---- sets of block ids ---------------------------------------------- */
+
+static size_t
+bid_hash(const struct oc_bid *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h));
+	return (size_t) (h * 0x9e3779b97f4a7c15ull >> 17);
+}
+
+void
+oc_bidset_fini(struct oc_bidset *s)
+{
+	free(s->v);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+oc_bidset_clear(struct oc_bidset *s)
+{
+	if (s->cap > 0)
+		memset(s->used, 0, s->cap * sizeof(*s->used));
+	s->n = 0;
+}
+
+bool
+oc_bidset_has(const struct oc_bidset *s, const struct oc_bid *id)
+{
+	size_t i;
+
+	if (s->cap == 0)
+		return false;
+	for (i = bid_hash(id) & (s->cap - 1); s->used[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (oc_bid_eq(&s->v[i], id))
+			return true;
+	return false;
+}
+
+bool
+oc_bidset_add(struct oc_bidset *s, const struct oc_bid *id)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct oc_bidset g = { 0 };
+
+		g.cap  = s->cap ? 2 * s->cap : 64;
+		g.v    = o_calloc(g.cap, sizeof(*g.v));
+		g.used = o_calloc(g.cap, sizeof(*g.used));
+		for (i = 0; i < s->cap; i++)
+			if (s->used[i])
+				oc_bidset_add(&g, &s->v[i]);
+		oc_bidset_fini(s);
+		*s = g;
+	}
+	for (i = bid_hash(id) & (s->cap - 1); s->used[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (oc_bid_eq(&s->v[i], id))
+			return false;
+	s->used[i] = true;
+	s->v[i]    = *id;
+	s->n++;
+	return true;
+}

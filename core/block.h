@@ -69,6 +69,18 @@ bool          oc_aid_from(const struct oc_val *v, struct oc_aid *out);
 /* Read a bytes32 field of a map; false when absent/null or wrongly typed. */
 bool oc_map_bid(const struct oc_val *m, const char *key, struct oc_bid *out);
 
+/* A set of block ids (open addressing; zero-initialised is empty). */
+struct oc_bidset {
+	struct oc_bid *v;
+	bool          *used;
+	size_t         n, cap; /* cap: 0 or a power of two */
+};
+/* Add *id; false when it was already there. */
+bool oc_bidset_add(struct oc_bidset *s, const struct oc_bid *id);
+bool oc_bidset_has(const struct oc_bidset *s, const struct oc_bid *id);
+void oc_bidset_clear(struct oc_bidset *s); /* empty, keeps its room */
+void oc_bidset_fini(struct oc_bidset *s);
+
 /* A new block with its header fields set. */
 struct oc_val oc_block_new(const struct oc_bid *id, const char *type,
     const struct oc_bid *col);

@@ -355,59 +355,6 @@ descend(struct oc_bstore *s, const struct oc_bid *root, const uint8_t *k,
 	}
 }
 
-/* ---- set of visited node ids (whole-tree walks) ------------------------ */
-
-struct bidset {
-	struct oc_bid *v;
-	bool          *used;
-	size_t         n, cap; /* cap: power of two */
-};
-
-static size_t
-bid_hash(const struct oc_bid *id)
-{
-	uint64_t h;
-
-	memcpy(&h, id->b, sizeof(h));
-	return (size_t) (h * 0x9e3779b97f4a7c15ull >> 17);
-}
-
-static void
-bidset_fini(struct bidset *s)
-{
-	free(s->v);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Add *id; false when it was already there. */
-static bool
-bidset_add(struct bidset *s, const struct oc_bid *id)
-{
-	size_t i;
-
-	if (2 * (s->n + 1) > s->cap) {
-		struct bidset g = { 0 };
-
-		g.cap  = s->cap ? 2 * s->cap : 64;
-		g.v    = o_calloc(g.cap, sizeof(*g.v));
-		g.used = o_calloc(g.cap, sizeof(*g.used));
-		for (i = 0; i < s->cap; i++)
-			if (s->used[i])
-				bidset_add(&g, &s->v[i]);
-		bidset_fini(s);
-		*s = g;
-	}
-	for (i = bid_hash(id) & (s->cap - 1); s->used[i];
-	     i = (i + 1) & (s->cap - 1))
-		if (oc_bid_eq(&s->v[i], id))
-			return false;
-	s->used[i] = true;
-	s->v[i]    = *id;
-	s->n++;
-	return true;
-}
-
 /* ---- open / create ----------------------------------------------------- */
 
 o_err
@@ -1152,7 +1099,7 @@ oc_btree_swap(struct oc_btree *bt, const void *key, size_t klen,
 
 static o_err
 count_node(struct oc_bstore *s, const struct oc_bid *id, int depth,
-    struct bidset *seen, uint64_t *n)
+    struct oc_bidset *seen, uint64_t *n)
 {
 	struct oc_val blk;
 	bool          leaf;
@@ -1161,7 +1108,7 @@ count_node(struct oc_bstore *s, const struct oc_bid *id, int depth,
 
 	if (depth > OC_BTREE_MAXDEPTH)
 		return corrupt(id, "deeper than %d levels", OC_BTREE_MAXDEPTH);
-	if (!bidset_add(seen, id))
+	if (!oc_bidset_add(seen, id))
 		return corrupt(id, "reachable twice");
 	if ((e = node_load(s, id, &blk, &leaf)) != O_OK)
 		return e;
@@ -1180,7 +1127,7 @@ count_node(struct oc_bstore *s, const struct oc_bid *id, int depth,
 o_err
 oc_btree_count(struct oc_btree *bt, uint64_t *n)
 {
-	struct bidset seen = { 0 };
+	struct oc_bidset seen = { 0 };
 	struct oc_bid root;
 	uint64_t      c = 0;
 	o_err         e;
@@ -1189,7 +1136,7 @@ oc_btree_count(struct oc_btree *bt, uint64_t *n)
 	if ((e = root_load(bt, &root)) != O_OK)
 		return e;
 	e = count_node(bt->s, &root, 1, &seen, &c);
-	bidset_fini(&seen);
+	oc_bidset_fini(&seen);
 	if (e == O_OK)
 		*n = c;
 	return e;
@@ -1197,7 +1144,7 @@ oc_btree_count(struct oc_btree *bt, uint64_t *n)
 
 struct chk {
 	struct oc_btree      *bt;
-	struct bidset         seen;
+	struct oc_bidset      seen;
 	int                   leaf_depth; /* 0: no leaf seen yet */
 	struct oc_btree_stats st;
 };
@@ -1244,7 +1191,7 @@ chk_node(struct chk *c, const struct oc_bid *id, int depth,
 
 	if (depth > OC_BTREE_MAXDEPTH)
 		return corrupt(id, "deeper than %d levels", OC_BTREE_MAXDEPTH);
-	if (!bidset_add(&c->seen, id))
+	if (!oc_bidset_add(&c->seen, id))
 		return corrupt(id, "reachable twice");
 	if ((e = node_load(c->bt->s, id, &blk, &leaf)) != O_OK)
 		return e;
@@ -1306,7 +1253,7 @@ oc_btree_check_stats(struct oc_btree *bt, struct oc_btree_stats *st)
 	if ((e = root_load(bt, &root)) != O_OK)
 		return e;
 	e = chk_node(&c, &root, 1, NULL, NULL);
-	bidset_fini(&c.seen);
+	oc_bidset_fini(&c.seen);
 	c.st.depth = c.leaf_depth;
 	if (e == O_OK && st != NULL)
 		*st = c.st;

@@ -37,6 +37,7 @@ enum {
 	NSLOTS       = 4,     /* messages in flight to one member */
 	BATCH_BYTES  = 1 << 20, /* requests packed into one message */
 	CALL_GRACE   = 2000,  /* ms past a deadline a caller waits for nng */
+	GRACE_MIN_MS = 3,     /* for the rest, once a quorum answered */
 	FEED_GAP_MS  = 10,    /* between feed messages (commits coalesce) */
 	FEED_MAX     = 1024,  /* collections queued for the feed */
 	FEED_PER_MSG = 64,    /* (col, rev) pairs per feed message */
@@ -59,6 +60,7 @@ struct member {
 	nng_pipe           pipes[MAX_PIPES];
 	size_t             np;
 	atomic_uint_fast64_t fails, calls, sent;
+	atomic_uint_fast64_t left; /* calls not waited for (a quorum was in) */
 	/* requests waiting for a slot, and the messages in flight (see
 	 * "requests to members" below) */
 	pthread_mutex_t    bmtx;
@@ -396,6 +398,7 @@ struct call {
 	bool           had_op; /* an op was given (op is moved when sent) */
 	int64_t        deadline; /* otr_call_deadline */
 	struct bcall  *bc;       /* on its way to the member */
+	bool           left;     /* not waited for: a quorum answered first */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
 	struct oc_val  ans; /* the answer map */
@@ -407,7 +410,7 @@ struct call {
  * in a CI run a send on a req context never completed although its aio
  * had a timeout (nng 1.5.2; the thread waited in nng_aio_wait for minutes
  * and the FUSE request over it never got an answer).  Callers' requests
- * are bounded the same way (bq_wait).  Once abandoned (nng did not
+ * are bounded the same way (bq_take).  Once abandoned (nng did not
  * complete even after an abort), the callback frees this and the aio and
  * context are left to nng (leaked, never touched again).
  */
@@ -527,22 +530,26 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
  * or write never holds up the small requests of other transactions.
  *
  * Deadlines: a request whose deadline passes while it is queued fails
- * there, unsent.  A caller waits for its own request (bq_wait) until its
- * deadline, or once sent until its deadline plus CALL_GRACE, whatever nng
- * does: a request still queued then is taken out; one in flight is
- * marked gone and freed by its slot.  A slot whose message nng has not
+ * there, unsent.  A caller waits for its own requests (calls_wait,
+ * bq_take) until their deadline, or once sent until their deadline plus
+ * CALL_GRACE, whatever nng does: a request still queued then is taken
+ * out; one in flight is marked gone and freed by its slot.  A caller
+ * whose quorum answered first leaves the rest (bq_leave): they are marked
+ * gone, still sent, and freed when done.  A slot whose message nng has not
  * completed CALL_GRACE past its deadline is aborted; a shared slot still
  * not completed CALL_GRACE after that is replaced by a new one and left
  * to nng (the member is then never freed: nng may still call back).  All
  * of it is under the member's bmtx (nng_aio_abort only schedules the
  * callback, which takes bmtx later).
  */
+struct bgroup;
+
 struct bcall {
 	struct o_buf   req;  /* the encoded request */
 	bool           solo; /* travels alone (get, install, hello, big) */
 	bool           sent, done, gone;
 	int64_t        deadline;
-	pthread_cond_t cv;
+	struct bgroup *g; /* told when done (until gone) */
 	o_err          e; /* transport outcome; O_OK: ans holds the answer */
 	char           why[160];
 	struct o_buf   ans;
@@ -564,12 +571,25 @@ struct bslot {
 
 static void slot_cb(void *arg);
 
+/*
+ * The requests of one calls_run: each done one counts here, so the caller
+ * can wait for any of them (requests to several members, each under its
+ * member's bmtx).  Lock order: a member's bmtx, then mtx.  A request's
+ * g is used only while it is not gone, and gone is set under bmtx, so
+ * once the caller has left every request (or had its answer) no callback
+ * touches the group any more.
+ */
+struct bgroup {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	uint64_t        ndone;
+};
+
 static void
 bcall_free(struct bcall *c)
 {
 	o_buf_fini(&c->req);
 	o_buf_fini(&c->ans);
-	pthread_cond_destroy(&c->cv);
 	free(c);
 }
 
@@ -587,7 +607,10 @@ bcall_finish(struct bcall *c, o_err e, const char *why, const uint8_t *ans,
 	if (e == O_OK)
 		o_buf_append(&c->ans, ans, len);
 	c->done = true;
-	pthread_cond_signal(&c->cv);
+	pthread_mutex_lock(&c->g->mtx);
+	c->g->ndone++;
+	pthread_cond_broadcast(&c->g->cv);
+	pthread_mutex_unlock(&c->g->mtx);
 }
 
 /* A slot with its own nng context, or NULL (logged). */
@@ -681,7 +704,8 @@ bq_fill(struct member *m, struct bslot **go, size_t *ngo)
 
 			m->qh = c->next;
 			if (c->deadline <= now) {
-				atomic_fetch_add(&m->fails, 1);
+				if (!c->gone) /* a caller's failure */
+					atomic_fetch_add(&m->fails, 1);
 				bcall_finish(c, O_ETIMEDOUT,
 				    "no time left (queued)", NULL, 0);
 				continue;
@@ -801,7 +825,8 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 		size_t         len = 0;
 
 		if (e != O_OK) {
-			atomic_fetch_add(&m->fails, 1);
+			if (!s->calls[i]->gone) /* a caller's failure */
+				atomic_fetch_add(&m->fails, 1);
 		} else if (s->n == 1) {
 			p   = nng_msg_body(msg);
 			len = nng_msg_len(msg);
@@ -887,25 +912,25 @@ bq_submit(struct member *m, struct bcall *c)
 	bq_go(go, ngo);
 }
 
-/* Wait for call c's request; its outcome goes into c (call_answer). */
-static void
-bq_wait(struct call *c)
+/*
+ * Settle call c if its request is done, or if its caller's wait is over
+ * (its deadline, or once sent its deadline plus CALL_GRACE, whatever nng
+ * does: a request still queued is taken out; one in flight is marked
+ * gone and freed by its slot).  false: still to wait for, until *limit.
+ */
+static bool
+bq_take(struct call *c, int64_t now, int64_t *limit)
 {
 	struct member *m  = c->m;
 	struct bcall  *bc = c->bc;
 
-	c->bc = NULL;
 	pthread_mutex_lock(&m->bmtx);
-	while (!bc->done) {
-		int64_t left = bc->deadline + (bc->sent ? CALL_GRACE : 0) -
-		    now_ms();
-		struct timespec ts;
-
-		if (left <= 0)
-			break;
-		ts = o_abstime(CLOCK_REALTIME, left);
-		pthread_cond_timedwait(&bc->cv, &m->bmtx, &ts);
+	*limit = bc->deadline + (bc->sent ? CALL_GRACE : 0);
+	if (!bc->done && now < *limit) {
+		pthread_mutex_unlock(&m->bmtx);
+		return false;
 	}
+	c->bc = NULL;
 	if (!bc->done) {
 		struct bcall **pp;
 		bool           sent = bc->sent;
@@ -928,7 +953,7 @@ bq_wait(struct call *c)
 		    m->name, m->url,
 		    sent ? "no answer, and nng did not time the request out"
 		         : "no time left (queued behind other requests)");
-		return;
+		return true;
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	if (bc->e != O_OK)
@@ -936,14 +961,117 @@ bq_wait(struct call *c)
 	else
 		call_answer(c, bc->ans.data, bc->ans.len);
 	bcall_free(bc);
+	return true;
 }
 
-/* Run every call with an op, in parallel; this node's own in line. */
+/*
+ * Stop waiting for call c: a quorum answered first.  Its request stays
+ * queued or in flight (a commit still lands there); its answer will be
+ * dropped by its slot.  An answer already in is taken.
+ */
 static void
-calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
+bq_leave(struct call *c)
 {
-	size_t i;
+	struct member *m  = c->m;
+	struct bcall  *bc = c->bc;
+	int64_t        limit;
 
+	pthread_mutex_lock(&m->bmtx);
+	if (bc->done) {
+		pthread_mutex_unlock(&m->bmtx);
+		(void) bq_take(c, now_ms(), &limit);
+		return;
+	}
+	bc->gone = true;
+	pthread_mutex_unlock(&m->bmtx);
+	c->bc   = NULL;
+	c->left = true;
+	c->e    = O_EUNAVAIL;
+	snprintf(c->detail, sizeof(c->detail),
+	    "member %s (%s): not waited for (a quorum answered first)",
+	    m->name, m->url);
+	atomic_fetch_add(&m->left, 1);
+}
+
+/*
+ * When calls_run may stop waiting before every request is answered or
+ * timed out.  enough(arg, cs, k): the answers in hand (answered(), the
+ * others still O_EUNAVAIL) decide.  From then on the rest get no more
+ * time (grace false), or as long again as the quorum took, at least
+ * GRACE_MIN_MS (grace true: a replica a little slower than the others is
+ * still counted, a hung one costs a few ms, not the deadline); then they
+ * are left (bq_leave, call.left).
+ */
+struct quorum {
+	bool (*enough)(void *arg, const struct call *cs, size_t k);
+	void *arg;
+	bool  grace;
+};
+
+/* Wait for the requests of cs (group g) as q allows; t0: when sent. */
+static void
+calls_wait(struct call *cs, size_t k, struct bgroup *g,
+    const struct quorum *q, int64_t t0)
+{
+	int64_t stop_at = INT64_MAX;
+
+	for (;;) {
+		int64_t  now = now_ms(), wake = stop_at, limit;
+		uint64_t seen;
+		size_t   i, open = 0;
+
+		pthread_mutex_lock(&g->mtx);
+		seen = g->ndone;
+		pthread_mutex_unlock(&g->mtx);
+		for (i = 0; i < k; i++) {
+			if (cs[i].bc == NULL || bq_take(&cs[i], now, &limit))
+				continue;
+			open++;
+			wake = O_MIN(wake, limit);
+		}
+		if (open == 0)
+			break;
+		if (q != NULL && stop_at == INT64_MAX &&
+		    q->enough(q->arg, cs, k)) {
+			stop_at = q->grace ? now + O_MAX(now - t0, GRACE_MIN_MS)
+			                   : now;
+			wake    = O_MIN(wake, stop_at);
+		}
+		if (now >= stop_at) {
+			for (i = 0; i < k; i++)
+				if (cs[i].bc != NULL)
+					bq_leave(&cs[i]);
+			break;
+		}
+		pthread_mutex_lock(&g->mtx);
+		while (g->ndone == seen) {
+			int64_t         left = wake - now_ms();
+			struct timespec ts;
+
+			if (left <= 0)
+				break;
+			ts = o_abstime(CLOCK_REALTIME, left);
+			pthread_cond_timedwait(&g->cv, &g->mtx, &ts);
+		}
+		pthread_mutex_unlock(&g->mtx);
+	}
+}
+
+/*
+ * Run every call with an op, in parallel; this node's own in line.  q
+ * (NULL: wait for all) lets the caller go on once a quorum answered.
+ */
+static void
+calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
+    const struct quorum *q)
+{
+	struct bgroup g;
+	int64_t       t0 = now_ms();
+	size_t        i;
+
+	pthread_mutex_init(&g.mtx, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	g.ndone = 0;
 	for (i = 0; i < k; i++) {
 		struct call  *c = &cs[i];
 		struct bcall *bc;
@@ -954,6 +1082,7 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		c->ans    = oc_null();
 		c->e      = O_EUNAVAIL;
 		c->bc     = NULL;
+		c->left   = false;
 		c->had_op = c->op.type != OC_NULL;
 		if (c->op.type == OC_NULL || c->m->self)
 			continue;
@@ -989,8 +1118,8 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 		bc->req      = b; /* moved */
 		bc->solo     = solo || b.len > BATCH_BYTES;
 		bc->deadline = c->deadline;
-		pthread_cond_init(&bc->cv, NULL);
-		c->bc = bc;
+		bc->g        = &g;
+		c->bc        = bc;
 		bq_submit(c->m, bc);
 	}
 	for (i = 0; i < k; i++) { /* our own replica meanwhile */
@@ -1007,9 +1136,15 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 			o_buf_fini(&b);
 		}
 	}
-	for (i = 0; i < k; i++)
-		if (cs[i].bc != NULL)
-			bq_wait(&cs[i]);
+	calls_wait(cs, k, &g, q, t0);
+	pthread_mutex_destroy(&g.mtx);
+	pthread_cond_destroy(&g.cv);
+}
+
+static void
+calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
+{
+	calls_run_q(n, cs, k, deadline, NULL);
 }
 
 /* m's shared slots (a member that is not this node), or false. */
@@ -1038,6 +1173,17 @@ slots_drain(struct member *m)
 	struct bslot *t;
 	size_t        i, busy;
 
+	/* requests left queued by callers that had their quorum: never
+	 * sent now (a slot's completion would send the next) */
+	pthread_mutex_lock(&m->bmtx);
+	while (m->qh != NULL) {
+		struct bcall *c = m->qh;
+
+		m->qh = c->next;
+		bcall_finish(c, O_ECLOSED, "stopping", NULL, 0);
+	}
+	m->qt = NULL;
+	pthread_mutex_unlock(&m->bmtx);
 	for (;;) {
 		pthread_mutex_lock(&m->bmtx);
 		for (i = busy = 0; i < NSLOTS; i++) {
@@ -1196,6 +1342,50 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 	calls_fini(cs, k);
 }
 
+/* Blocks placed (pl, nids) asked of members: for quorum predicates. */
+struct qblocks {
+	const struct placed *pl;
+	size_t               nids;
+	size_t              *idx; /* scratch: nids + 1 */
+	size_t              *cnt; /* scratch: nids + 1 */
+};
+
+/* Member j answered that it knows the q-th of its blocks (a get). */
+static bool
+get_knows(const struct call *c, size_t q)
+{
+	const struct oc_val *r = oc_map_arr(&c->ans, "r"), *e;
+	int64_t              st;
+
+	if (r == NULL || q >= oc_arr_len(r))
+		return false;
+	e = oc_arr_at(r, q);
+	return e->type == OC_MAP && otr_get_int(e, "s", &st) == O_OK &&
+	    st != OC_GET_UNKNOWN;
+}
+
+/* A get may stop waiting: each block has a majority of its replicas
+ * answering what they hold (any majority holds every decided commit). */
+static bool
+get_enough(void *arg, const struct call *cs, size_t k)
+{
+	struct qblocks *qb = arg;
+	size_t          i, j, q, c;
+
+	memset(qb->cnt, 0, qb->nids * sizeof(*qb->cnt));
+	for (j = 0; j < k; j++) {
+		if (!answered(&cs[j]) || cs[j].ae != O_OK)
+			continue;
+		c = member_ids(qb->pl, qb->nids, j, qb->idx);
+		for (q = 0; q < c; q++)
+			qb->cnt[qb->idx[q]] += get_knows(&cs[j], q);
+	}
+	for (i = 0; i < qb->nids; i++)
+		if (qb->cnt[i] < qb->pl[i].r / 2 + 1)
+			return false;
+	return true;
+}
+
 static o_err
 net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
     const struct oc_actx *ctx, struct oc_get_res *out)
@@ -1227,7 +1417,16 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 			otr_put_actx(&cs[j].op, "ctx", ctx);
 		free(sub);
 	}
-	calls_run(n, cs, k, deadline);
+	{
+		struct qblocks qb = { pl, nids, idx,
+			o_calloc(nids + 1, sizeof(size_t)) };
+		/* the rest get as long again: a replica a little slower
+		 * is still repaired, a hung one costs a few ms */
+		struct quorum  gq = { get_enough, &qb, true };
+
+		calls_run_q(n, cs, k, deadline, &gq);
+		free(qb.cnt);
+	}
 	for (j = 0; j < k; j++) {
 		size_t             c = member_ids(pl, nids, j, idx);
 		struct oc_get_res *res;
@@ -1491,13 +1690,22 @@ pend_good(const struct oc_pend_req *req, size_t nids, size_t k,
 	}
 }
 
+static bool
+enough_now(void *arg, const struct call *cs, size_t k)
+{
+	(void) arg, (void) cs, (void) k;
+	return true;
+}
+
 /* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
- * goodm (NULL: none) clear. */
+ * goodm (NULL: none) clear; wait for the answers or not (the requests go
+ * either way, in order behind what was sent to each member before). */
 static void
 cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,
-    const bool *acc, const bool *goodm, int64_t deadline)
+    const bool *acc, const bool *goodm, int64_t deadline, bool wait)
 {
+	struct quorum now = { enough_now, NULL, false };
 	struct call *cs  = calls_new(ms, k);
 	size_t      *idx = o_calloc(nids + 1, sizeof(*idx));
 	size_t       i, j, c, any = 0;
@@ -1512,9 +1720,73 @@ cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
 		}
 	}
 	if (any > 0)
-		calls_run(n, cs, k, deadline);
+		calls_run_q(n, cs, k, deadline, wait ? NULL : &now);
 	calls_fini(cs, k);
 	free(idx);
+}
+
+/* What member j's pend answer says of its blocks (into acc, lt, la). */
+static void
+pend_marks(const struct call *cs, size_t j, const struct placed *pl,
+    size_t nids, size_t k, size_t *idx, bool *acc, int64_t *lt,
+    struct oc_aid *la)
+{
+	bool   ok = answered(&cs[j]) && cs[j].ae == O_OK;
+	size_t q, c = member_ids(pl, nids, j, idx);
+
+	for (q = 0; q < c; q++) {
+		size_t x = idx[q] * k + j;
+
+		lt[x]  = ok ? lt_of(&cs[j], q, &la[x]) : -2;
+		acc[x] = ok;
+	}
+}
+
+/* Each block has a majority of its replicas good (pend_good). */
+static bool
+pend_majority(const struct placed *pl, size_t nids, size_t k,
+    const bool *goodm)
+{
+	size_t i, j, good;
+
+	for (i = 0; i < nids; i++) {
+		for (j = good = 0; j < k; j++)
+			good += goodm[i * k + j];
+		if (good < pl[i].r / 2 + 1)
+			return false;
+	}
+	return true;
+}
+
+/* A pend's quorum predicate: the answers of this round over the
+ * previous round's marks. */
+struct pendq {
+	const struct oc_pend_req *req;
+	const struct placed      *pl;
+	size_t                    nids, k, *idx;
+	const bool               *acc;
+	const int64_t            *lt;
+	const struct oc_aid      *la;
+	bool                     *acc2, *good2;
+	int64_t                  *lt2;
+	struct oc_aid            *la2;
+};
+
+static bool
+pend_enough(void *arg, const struct call *cs, size_t k)
+{
+	struct pendq *pq = arg;
+	size_t        j, nk = pq->nids * k;
+
+	memcpy(pq->acc2, pq->acc, nk * sizeof(*pq->acc2));
+	memcpy(pq->lt2, pq->lt, nk * sizeof(*pq->lt2));
+	memcpy(pq->la2, pq->la, nk * sizeof(*pq->la2));
+	for (j = 0; j < k; j++)
+		if (cs[j].had_op)
+			pend_marks(cs, j, pq->pl, pq->nids, k, pq->idx, pq->acc2,
+			    pq->lt2, pq->la2);
+	pend_good(pq->req, pq->nids, k, pq->acc2, pq->lt2, pq->la2, pq->good2);
+	return pend_majority(pq->pl, pq->nids, k, pq->good2);
 }
 
 static o_err
@@ -1529,9 +1801,11 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	size_t          *idx;
 	int64_t         *lt, exp, deadline = deadline_of(n);
 	struct oc_aid   *la;
-	bool            *ok, *acc, *goodm, *behind;
+	bool            *ok, *acc, *goodm, *behind, *leftm, *hold;
 	bool             stale = false, rival = false, toobig = false;
 	struct call     *cs;
+	struct pendq     pq;
+	struct quorum    quo = { pend_enough, &pq, true };
 	char             why[200] = "";
 	o_err            e = O_OK;
 
@@ -1551,6 +1825,13 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	goodm  = o_calloc((nids + 1) * (k + 1), sizeof(*goodm));
 	ok     = o_calloc(k + 1, sizeof(*ok));
 	behind = o_calloc(k + 1, sizeof(*behind));
+	leftm  = o_calloc(k + 1, sizeof(*leftm));
+	hold   = o_calloc((nids + 1) * (k + 1), sizeof(*hold));
+	pq     = (struct pendq) { req, pl, nids, k, idx, acc, lt, la,
+		    o_calloc((nids + 1) * (k + 1), sizeof(bool)),
+		    o_calloc((nids + 1) * (k + 1), sizeof(bool)),
+		    o_calloc((nids + 1) * (k + 1), sizeof(int64_t)),
+		    o_calloc((nids + 1) * (k + 1), sizeof(struct oc_aid)) };
 	place_all(n, ms, k, ids, nids, pl);
 	cs = calls_new(ms, k);
 	for (j = 0; j < k; j++)
@@ -1559,12 +1840,15 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	for (round = 0; round < 2; round++) {
 		bool any_behind = false;
 
-		calls_run(n, cs, k, deadline);
+		/* once a majority of each block's replicas is good, the
+		 * others get as long again; a replica left then may still
+		 * accept, so it is cancelled and never sent the commit */
+		calls_run_q(n, cs, k, deadline, &quo);
 		for (j = 0; j < k; j++) {
 			if (!cs[j].had_op)
 				continue;
-			c     = member_ids(pl, nids, j, idx);
-			ok[j] = answered(&cs[j]) && cs[j].ae == O_OK;
+			leftm[j] = leftm[j] || cs[j].left;
+			ok[j]    = answered(&cs[j]) && cs[j].ae == O_OK;
 			if (answered(&cs[j]) && cs[j].ae == O_ESTALE)
 				stale = true;
 			if (answered(&cs[j]) && cs[j].ae == O_EPENDING)
@@ -1574,14 +1858,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			if (answered(&cs[j]) &&
 			    (cs[j].ae == O_ESTALE || cs[j].ae == O_EPENDING))
 				(void) otr_get_txres(&cs[j].ans, "x", res);
-			if (!ok[j] && why[0] == '\0')
+			if (!ok[j] && !cs[j].left && why[0] == '\0')
 				snprintf(why, sizeof(why), "%s", cs[j].detail);
-			for (q = 0; q < c; q++) {
-				size_t x = idx[q] * k + j;
-
-				lt[x]  = ok[j] ? lt_of(&cs[j], q, &la[x]) : -2;
-				acc[x] = ok[j];
-			}
+			pend_marks(cs, j, pl, nids, k, idx, acc, lt, la);
 		}
 		pend_good(req, nids, k, acc, lt, la, goodm);
 		if (stale || toobig || round == 1)
@@ -1597,7 +1876,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		if (!any_behind)
 			break;
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
-		    deadline);
+		    deadline, true);
 		{
 			struct oc_get_res *gr = o_calloc(nids, sizeof(*gr));
 
@@ -1635,6 +1914,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			    need, why[0] ? why : "refused");
 		}
 	}
+	/* what may hold the pending: accepted, or left unanswered */
+	for (i = 0; i < nids * k; i++)
+		hold[i] = acc[i] || leftm[i % k];
 	if (e != O_OK) {
 		char keep[512];
 
@@ -1642,23 +1924,35 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			snprintf(res->reason, sizeof(res->reason), "%s",
 			    o_err_detail());
 		snprintf(keep, sizeof(keep), "%s", o_err_detail());
-		cancel_blocks(
-		    n, ms, k, ids, nids, &req->aid, acc, NULL, deadline);
+		/* waited for: a retry may pend the same action again */
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
+		    deadline, true);
 		o_err_set(e, "%s", keep);
 	} else {
-		/* what a member still holds at an older state is dropped
-		 * there, and the commit does not go to it even if that
-		 * cancel is lost */
+		/* the commit goes only to members good for all their
+		 * blocks: one behind would apply the update to another
+		 * base, one left unanswered may be behind; what they may
+		 * hold is dropped there (not waited for: the commit does
+		 * not go there even if the cancel is lost) */
 		uint64_t skip = 0;
 
-		for (i = 0; i < nids * k; i++)
-			if (acc[i] && !goodm[i])
-				skip |= (uint64_t) 1 << (i % k);
+		for (j = 0; j < k; j++) {
+			c = member_ids(pl, nids, j, idx);
+			for (q = 0; q < c; q++)
+				if (!goodm[idx[q] * k + j])
+					skip |= (uint64_t) 1 << j;
+		}
 		exp_remember(n, &req->aid, exp, skip);
-		cancel_blocks(
-		    n, ms, k, ids, nids, &req->aid, acc, goodm, deadline);
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, goodm,
+		    deadline, false);
 	}
 	calls_fini(cs, k);
+	free(pq.acc2);
+	free(pq.good2);
+	free(pq.lt2);
+	free(pq.la2);
+	free(hold);
+	free(leftm);
 	free(behind);
 	free(ok);
 	free(goodm);
@@ -1669,6 +1963,33 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	free(pl);
 	free(ids);
 	return e;
+}
+
+/* A commit's quorum: with done (NULL: none) the members that committed
+ * in phase 1, each block committed on a majority of its replicas. */
+struct commitq {
+	const struct placed *pl;
+	size_t               nids;
+	const bool          *done;
+};
+
+static bool
+commit_enough(void *arg, const struct call *cs, size_t k)
+{
+	struct commitq *cq = arg;
+	size_t          i, q, okn;
+
+	for (i = 0; i < cq->nids; i++) {
+		for (q = okn = 0; q < cq->pl[i].r; q++) {
+			size_t j = cq->pl[i].who[q];
+
+			okn += (cq->done != NULL && cq->done[j]) ||
+			    (answered(&cs[j]) && cs[j].ae == O_OK);
+		}
+		if (okn < cq->pl[i].r / 2 + 1)
+			return false;
+	}
+	return true;
 }
 
 static o_err
@@ -1682,7 +2003,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	size_t          *idx;
 	uint64_t         skip;
 	int64_t          exp = exp_lookup(n, &req->aid, &skip), deadline;
-	bool             stale = false, *crit_member;
+	bool             stale = false, *crit_member, *crit_done;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];
 	o_err            e = O_OK;
@@ -1710,6 +2031,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	pl  = o_calloc(req->n + 1, sizeof(*pl));
 	idx = o_calloc(req->n + 2, sizeof(*idx));
 	crit_member = o_calloc(k + 1, sizeof(bool));
+	crit_done   = o_calloc(k + 1, sizeof(bool));
 	place_all(n, ms, k, req->ids, req->n, pl);
 	cpl.r = place(ms, k, O_MIN(n->replicas, 8), &req->critical, cpl.who);
 	need  = cpl.r / 2 + 1;
@@ -1735,11 +2057,19 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		oc_map_set(&cs[j].op, "crit", oc_bid_val(&req->critical));
 		free(sub);
 	}
-	calls_run(n, cs, k, deadline);
+	{
+		/* decided once a majority of the critical block's replicas
+		 * committed; the others' commits still go, unwaited for */
+		struct commitq cq = { &cpl, 1, NULL };
+		struct quorum  q  = { commit_enough, &cq, false };
+
+		calls_run_q(n, cs, k, deadline, &q);
+	}
 	for (j = 0; j < k; j++) {
 		if (!crit_member[j])
 			continue;
-		if (answered(&cs[j]) && cs[j].ae == O_OK)
+		crit_done[j] = answered(&cs[j]) && cs[j].ae == O_OK;
+		if (crit_done[j])
 			okn++;
 		else {
 			if (answered(&cs[j]) && cs[j].ae == O_ESTALE) {
@@ -1785,7 +2115,12 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		c++;
 	}
 	if (c > 0) {
-		calls_run(n, cs, k, deadline);
+		/* each block on a majority of its replicas (with those that
+		 * committed it in phase 1); a late reader promotes the rest */
+		struct commitq cq = { pl, req->n, crit_done };
+		struct quorum  q  = { commit_enough, &cq, false };
+
+		calls_run_q(n, cs, k, deadline, &q);
 		for (j = 0; j < k; j++)
 			if (!crit_member[j] && answered(&cs[j]) &&
 			    cs[j].ae != O_OK)
@@ -1799,6 +2134,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	if (!oc_bid_is_zero(&req->col))
 		otr_node_publish(n, &req->col, req->rev);
 out:
+	free(crit_done);
 	free(crit_member);
 	free(idx);
 	free(pl);
@@ -1819,7 +2155,8 @@ net_cancel(struct oc_transactor *t, const struct oc_aid *aid,
 	for (i = 0; i < nids; i++)
 		for (q = 0; q < pl[i].r; q++)
 			where[i * k + pl[i].who[q]] = true;
-	cancel_blocks(n, ms, k, ids, nids, aid, where, NULL, deadline_of(n));
+	cancel_blocks(
+	    n, ms, k, ids, nids, aid, where, NULL, deadline_of(n), true);
 	free(where);
 	free(pl);
 	return O_OK;
@@ -1934,6 +2271,45 @@ hello_op(struct otr_node *n)
  * group of the replica and share one synced write (store/repo.c) instead
  * of syncing one after the other.
  */
+/*
+ * Add the blocks request op touches (a pend's transform set, the ids of
+ * the others) to s.  false when one was there already and check is set
+ * (op must wait for the run before it); nothing is added then.
+ */
+static bool
+op_blocks_add(const struct oc_val *op, struct oc_bidset *s, bool check)
+{
+	const struct oc_val *a;
+	struct oc_bid        id;
+	size_t               i, pass;
+	bool                 pend;
+
+	if (op->type != OC_MAP)
+		return true;
+	pend = (a = oc_map_arr(op, "tfs")) != NULL;
+	if (!pend && (a = oc_map_arr(op, "ids")) == NULL)
+		return true;
+	for (pass = check ? 0 : 1; pass < 2; pass++) {
+		for (i = 0; i < oc_arr_len(a); i++) {
+			const struct oc_val *e = oc_arr_at(a, i);
+
+			if (pend)
+				e = e->type == OC_ARRAY && oc_arr_len(e) == 2
+				    ? oc_arr_at(e, 0)
+				    : NULL;
+			if (e == NULL || !oc_bid_from(e, &id))
+				continue;
+			if (pass == 0) {
+				if (oc_bidset_has(s, &id))
+					return false;
+			} else {
+				(void) oc_bidset_add(s, &id);
+			}
+		}
+	}
+	return true;
+}
+
 struct xbatch {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
@@ -1941,26 +2317,24 @@ struct xbatch {
 };
 
 struct xjob {
-	const struct oc_val *req; /* bytes of one request */
-	struct o_buf         out; /* its answer */
-	struct xbatch       *b;
-	struct xjob         *next;
+	struct oc_val  op;  /* the decoded request (null: out is set) */
+	struct o_buf   out; /* its answer */
+	struct xbatch *b;
+	struct xjob   *next;
 };
 
 static struct oc_val serve_op(struct otr_node *n, const struct oc_val *op,
     bool in_batch);
 
-/* One request of a batch, from its bytes to its answer's. */
+/* One request of a batch, to its answer's bytes. */
 static void
 xjob_run(struct otr_node *n, struct xjob *j)
 {
-	struct oc_val op, ans;
-	o_err         e;
+	struct oc_val ans;
 
-	e = otr_wire_parse_request(j->req->u.s.p, j->req->u.s.n, &op);
-	ans = e != O_OK ? otr_wire_answer(e, o_err_detail())
-	                : serve_op(n, &op, true);
-	oc_val_fini(&op);
+	if (j->op.type == OC_NULL)
+		return;
+	ans = serve_op(n, &j->op, true);
 	oc_encode(&ans, &j->out);
 	oc_val_fini(&ans);
 }
@@ -2019,37 +2393,57 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 	struct xbatch        b;
 	struct xjob         *js;
 	struct oc_val        a, r;
-	size_t               k, i, total = 0;
+	struct oc_bidset     seen = { 0 };
+	size_t               k, i, from, to, total = 0;
 	o_err                e;
 
 	if ((e = batch_ops(op, &ops, &k)) != O_OK)
 		return otr_wire_answer(e, o_err_detail());
 	js = o_calloc(k, sizeof(*js));
+	for (i = 0; i < k; i++) {
+		const struct oc_val *q = oc_arr_at(ops, i);
+
+		js[i].b = &b;
+		if ((e = otr_wire_parse_request(
+		         q->u.s.p, q->u.s.n, &js[i].op)) != O_OK) {
+			struct oc_val ans = otr_wire_answer(e, o_err_detail());
+
+			js[i].op = oc_null();
+			oc_encode(&ans, &js[i].out);
+			oc_val_fini(&ans);
+		}
+	}
 	pthread_mutex_init(&b.mtx, NULL);
 	pthread_cond_init(&b.cv, NULL);
-	b.left = k - 1;
-	for (i = 0; i < k; i++) {
-		js[i].req = oc_arr_at(ops, i);
-		js[i].b   = &b;
-	}
-	if (k > 1) {
-		pthread_mutex_lock(&n->xmtx);
-		for (i = 1; i < k; i++) {
-			js[i].next = NULL;
-			if (n->xq == NULL)
-				n->xq = &js[i];
-			else
-				n->xqt->next = &js[i];
-			n->xqt = &js[i];
+	/* in runs of requests on distinct blocks: one on a block an earlier
+	 * one of its run touches waits for that run (a coordinator's
+	 * commit, then its next pend; a pend, then its cancel) */
+	for (from = 0; from < k; from = to) {
+		oc_bidset_clear(&seen);
+		for (to = from; to < k; to++) /* the first always joins */
+			if (!op_blocks_add(&js[to].op, &seen, to > from))
+				break;
+		b.left = to - from - 1;
+		if (b.left > 0) {
+			pthread_mutex_lock(&n->xmtx);
+			for (i = from + 1; i < to; i++) {
+				js[i].next = NULL;
+				if (n->xq == NULL)
+					n->xq = &js[i];
+				else
+					n->xqt->next = &js[i];
+				n->xqt = &js[i];
+			}
+			pthread_cond_broadcast(&n->xcv);
+			pthread_mutex_unlock(&n->xmtx);
 		}
-		pthread_cond_broadcast(&n->xcv);
-		pthread_mutex_unlock(&n->xmtx);
+		xjob_run(n, &js[from]);
+		pthread_mutex_lock(&b.mtx);
+		while (b.left > 0)
+			pthread_cond_wait(&b.cv, &b.mtx);
+		pthread_mutex_unlock(&b.mtx);
 	}
-	xjob_run(n, &js[0]);
-	pthread_mutex_lock(&b.mtx);
-	while (b.left > 0)
-		pthread_cond_wait(&b.cv, &b.mtx);
-	pthread_mutex_unlock(&b.mtx);
+	oc_bidset_fini(&seen);
 	pthread_mutex_destroy(&b.mtx);
 	pthread_cond_destroy(&b.cv);
 	r = oc_array();
@@ -2057,6 +2451,7 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 		total += js[i].out.len;
 		oc_arr_push(&r, oc_bytes(js[i].out.data, js[i].out.len));
 		o_buf_fini(&js[i].out);
+		oc_val_fini(&js[i].op);
 	}
 	free(js);
 	/* each answer's framing, and the envelope (never for our own
@@ -2683,11 +3078,12 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 
 		snprintf(line, sizeof(line),
 		    "  peer %-16s %-32s %s  calls %" PRIuFAST64
-		    " failed %" PRIuFAST64 " messages %" PRIuFAST64 "\n",
+		    " failed %" PRIuFAST64 " left %" PRIuFAST64
+		    " messages %" PRIuFAST64 "\n",
 		    ms[j]->name, ms[j]->url,
 		    ms[j]->self ? "self" : up ? "up" : "down",
 		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails),
-		    atomic_load(&ms[j]->sent));
+		    atomic_load(&ms[j]->left), atomic_load(&ms[j]->sent));
 		o_buf_append(out, line, strlen(line));
 	}
 }
