@@ -326,29 +326,55 @@ oc_bidset_has(const struct oc_bidset *s, const struct oc_bid *id)
 	return false;
 }
 
-bool
-oc_bidset_add(struct oc_bidset *s, const struct oc_bid *id)
+static void
+bidset_grow(struct oc_bidset *s, size_t cap)
+{
+	struct oc_bidset g = { 0 };
+	size_t           i;
+
+	g.cap  = cap;
+	g.v    = o_calloc(g.cap, sizeof(*g.v));
+	g.used = o_calloc(g.cap, sizeof(*g.used));
+	for (i = 0; i < s->cap; i++)
+		if (s->used[i])
+			(void) oc_bidset_slot(&g, &s->v[i]);
+	oc_bidset_fini(s);
+	*s = g;
+}
+
+void
+oc_bidset_reserve(struct oc_bidset *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 64;
+
+	while (2 * (n + 1) > cap)
+		cap *= 2;
+	if (cap > s->cap)
+		bidset_grow(s, cap);
+}
+
+size_t
+oc_bidset_slot(struct oc_bidset *s, const struct oc_bid *id)
 {
 	size_t i;
 
-	if (2 * (s->n + 1) > s->cap) {
-		struct oc_bidset g = { 0 };
-
-		g.cap  = s->cap ? 2 * s->cap : 64;
-		g.v    = o_calloc(g.cap, sizeof(*g.v));
-		g.used = o_calloc(g.cap, sizeof(*g.used));
-		for (i = 0; i < s->cap; i++)
-			if (s->used[i])
-				oc_bidset_add(&g, &s->v[i]);
-		oc_bidset_fini(s);
-		*s = g;
-	}
+	if (2 * (s->n + 1) > s->cap)
+		bidset_grow(s, s->cap ? 2 * s->cap : 64);
 	for (i = bid_hash(id) & (s->cap - 1); s->used[i];
 	     i = (i + 1) & (s->cap - 1))
 		if (oc_bid_eq(&s->v[i], id))
-			return false;
+			return i;
 	s->used[i] = true;
 	s->v[i]    = *id;
 	s->n++;
-	return true;
+	return i;
+}
+
+bool
+oc_bidset_add(struct oc_bidset *s, const struct oc_bid *id)
+{
+	size_t n = s->n;
+
+	(void) oc_bidset_slot(s, id);
+	return s->n > n;
 }

@@ -78,6 +78,10 @@ struct oc_bidset {
 /* Add *id; false when it was already there. */
 bool oc_bidset_add(struct oc_bidset *s, const struct oc_bid *id);
 bool oc_bidset_has(const struct oc_bidset *s, const struct oc_bid *id);
+/* Room for n ids: until then no add moves any (slots stay). */
+void oc_bidset_reserve(struct oc_bidset *s, size_t n);
+/* The slot (< cap) of *id, added if missing. */
+size_t oc_bidset_slot(struct oc_bidset *s, const struct oc_bid *id);
 void oc_bidset_clear(struct oc_bidset *s); /* empty, keeps its room */
 void oc_bidset_fini(struct oc_bidset *s);
 

@@ -47,3 +47,4 @@ if [ "$w" -gt 0 ]; then
 	"$b/tests/bench_fs" "$base/c1/g:$base/c2/g:$base/c3/g" writers "$w" "$secs" | tr '\n' ' '
 	echo " cpu $((($(cpu_us "${pids[@]}") - c0) / 1000)) ms"
 fi
+grep "^  peer" "$base/c1/.optimfs/status" 2>/dev/null | sed 's/^  /mount 1: /'
