@@ -1357,24 +1357,27 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 
 /* Blocks placed (pl, nids) asked of members: for quorum predicates. */
 struct qblocks {
+	const struct oc_bid *ids;
 	const struct placed *pl;
 	size_t               nids;
 	size_t              *idx; /* scratch: nids + 1 */
 	size_t              *cnt; /* scratch: nids + 1 */
 };
 
-/* Member j answered that it knows the q-th of its blocks (a get). */
+/* Member c answered that it knows block id, the q-th it was asked. */
 static bool
-get_knows(const struct call *c, size_t q)
+get_knows(const struct call *c, size_t q, const struct oc_bid *id)
 {
 	const struct oc_val *r = oc_map_arr(&c->ans, "r"), *e;
+	struct oc_bid        got;
 	int64_t              st;
 
 	if (r == NULL || q >= oc_arr_len(r))
 		return false;
 	e = oc_arr_at(r, q);
 	return e->type == OC_MAP && otr_get_int(e, "s", &st) == O_OK &&
-	    st != OC_GET_UNKNOWN;
+	    st != OC_GET_UNKNOWN && otr_get_bid(e, "id", &got) == O_OK &&
+	    oc_bid_eq(&got, id);
 }
 
 /* A get may stop waiting: each block has a majority of its replicas
@@ -1391,7 +1394,8 @@ get_enough(void *arg, const struct call *cs, size_t k)
 			continue;
 		c = member_ids(qb->pl, qb->nids, j, qb->idx);
 		for (q = 0; q < c; q++)
-			qb->cnt[qb->idx[q]] += get_knows(&cs[j], q);
+			qb->cnt[qb->idx[q]] +=
+			    get_knows(&cs[j], q, &qb->ids[qb->idx[q]]);
 	}
 	for (i = 0; i < qb->nids; i++)
 		if (qb->cnt[i] < qb->pl[i].r / 2 + 1)
@@ -1431,7 +1435,7 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 		free(sub);
 	}
 	{
-		struct qblocks qb = { pl, nids, idx,
+		struct qblocks qb = { ids, pl, nids, idx,
 			o_calloc(nids + 1, sizeof(size_t)) };
 		/* the rest get a few ms more: a replica a little slower
 		 * is still repaired, a hung one costs a few ms */
@@ -1799,7 +1803,15 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 			pend_marks(cs, j, pq->pl, pq->nids, k, pq->idx, pq->acc2,
 			    pq->lt2, pq->la2);
 	pend_good(pq->req, pq->nids, k, pq->acc2, pq->lt2, pq->la2, pq->good2);
-	return pend_majority(pq->pl, pq->nids, k, pq->good2);
+	if (pend_majority(pq->pl, pq->nids, k, pq->good2))
+		return true;
+	/* one stale or too-big answer decides the pend failed (a rebase)
+	 * whatever the others say */
+	for (j = 0; j < k; j++)
+		if ((answered(&cs[j]) && cs[j].ae == O_ESTALE) ||
+		    cs[j].e == O_ETOOBIG)
+			return true;
+	return false;
 }
 
 static o_err
@@ -1927,9 +1939,13 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			    need, why[0] ? why : "refused");
 		}
 	}
-	/* what may hold the pending: accepted, or left unanswered */
-	for (i = 0; i < nids * k; i++)
-		hold[i] = acc[i] || leftm[i % k];
+	/* what may hold the pending: the blocks a member accepted, or all
+	 * of its blocks when it was left unanswered */
+	for (j = 0; j < k; j++) {
+		c = member_ids(pl, nids, j, idx);
+		for (q = 0; q < c; q++)
+			hold[idx[q] * k + j] = acc[idx[q] * k + j] || leftm[j];
+	}
 	if (e != O_OK) {
 		char keep[512];
 
@@ -1937,16 +1953,23 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			snprintf(res->reason, sizeof(res->reason), "%s",
 			    o_err_detail());
 		snprintf(keep, sizeof(keep), "%s", o_err_detail());
-		/* waited for: a retry may pend the same action again */
-		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
+		/* waited for where accepted (the next attempt, another
+		 * action, should not find this one's pending there), not
+		 * where left unanswered (a hung member would cost the
+		 * deadline; what it may hold expires) */
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, NULL,
 		    deadline, true);
+		for (i = 0; i < nids * k; i++)
+			hold[i] = hold[i] && !acc[i];
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
+		    deadline, false);
 		o_err_set(e, "%s", keep);
 	} else {
 		/* the commit goes only to members good for all their
 		 * blocks: one behind would apply the update to another
-		 * base, one left unanswered may be behind; what they may
-		 * hold is dropped there (not waited for: the commit does
-		 * not go there even if the cancel is lost) */
+		 * base, one left unanswered may be behind; all they may
+		 * hold of it is dropped there (not waited for: the commit
+		 * does not go there even if the cancel is lost) */
 		uint64_t skip = 0;
 
 		for (j = 0; j < k; j++) {
@@ -1955,8 +1978,10 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 				if (!goodm[idx[q] * k + j])
 					skip |= (uint64_t) 1 << j;
 		}
+		for (i = 0; i < nids * k; i++)
+			hold[i] = hold[i] && (skip & ((uint64_t) 1 << (i % k)));
 		exp_remember(n, &req->aid, exp, skip);
-		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, goodm,
+		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
 		    deadline, false);
 	}
 	calls_fini(cs, k);

@@ -964,10 +964,15 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
  * flight or expire in the queue.  Every commit goes on with the other two
  * replicas, and every read, pend and commit goes on once they answered:
  * the calls to the silent member are left (counted), not waited out, so
- * all ten diaries read back; the nodes stop with messages still in
- * flight and left requests still queued (under ASan: the gone, left and
- * aborted paths free what they should, once).
+ * all ten diaries read back, and a pend refused as stale by the two
+ * fails at once too; the nodes stop with messages still in flight (under
+ * ASan: the gone, left and aborted paths free what they should, once).
  */
+static struct oc_val rv_leaf(const struct oc_bid *id, int64_t v);
+static o_err         net_set_w(int node, const struct oc_bid *x, int64_t rev);
+static o_err net_tfs(int node, struct oc_tfs *t, const struct oc_bid *x,
+    int64_t rev);
+
 Test(node, a_silent_member_is_left_behind_not_waited_for,
     .init = setup, .fini = teardown)
 {
@@ -1032,6 +1037,24 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 	cr_assert_eq(atomic_load(&fails), 0,
 	    "%d commits failed with one replica of three silent",
 	    atomic_load(&fails));
+	/* a pend refused as stale by n0 and n1 is decided then too (it
+	 * waited out the silent member's deadline before) */
+	{
+		struct oc_bid x;
+		struct oc_tfs t;
+		long          left0;
+
+		oc_bid_random(&x);
+		oc_tfs_init(&t);
+		oc_tfs_insert(&t, rv_leaf(&x, 1));
+		cr_assert_eq(net_tfs(0, &t, &x, 2), O_OK, "%s", o_err_detail());
+		oc_tfs_fini(&t);
+		peer_counts(0, "silent", &calls, &failed, &left0, &msgs);
+		cr_assert_eq(net_set_w(0, &x, 2), O_ESTALE);
+		peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+		cr_assert_gt(left, left0,
+		    "the stale pend waited for the silent member");
+	}
 	/* every read, pend and commit goes on once n0 and n1 answered:
 	 * its request to the silent member is left, not waited out (each
 	 * of them cost 1.5 s before, and reading ten diaries back minutes) */
@@ -1305,22 +1328,20 @@ diverge_at_3(struct oc_bid *x, struct oc_aid *a2, struct oc_aid *a9)
 }
 
 /* Pend and commit {x.w = rev} at rev through node's network transactor. */
+/* Pend and commit transform set t (on block x) at rev through node. */
 static o_err
-net_set_w(int node, const struct oc_bid *x, int64_t rev)
+net_tfs(int node, struct oc_tfs *t, const struct oc_bid *x, int64_t rev)
 {
-	struct oc_tfs        t;
 	struct oc_pend_req   pr = { 0 };
 	struct oc_commit_req cq = { 0 };
 	struct oc_txres      res;
 	o_err                e;
 
-	oc_tfs_init(&t);
-	cr_assert_eq(oc_tfs_update(&t, x, oc_op_set("w", oc_int(rev))), O_OK);
 	oc_txres_init(&res);
 	oc_aid_random(&pr.aid);
-	pr.rev    = rev;
-	pr.tfs    = &t;
-	pr.policy = OC_POLICY_FAIL;
+	pr.rev      = rev;
+	pr.tfs      = t;
+	pr.policy   = OC_POLICY_FAIL;
 	cq.aid      = pr.aid;
 	cq.rev      = rev;
 	cq.ids      = x;
@@ -1329,6 +1350,18 @@ net_set_w(int node, const struct oc_bid *x, int64_t rev)
 	if ((e = tx_of(node)->ops->pend(tx_of(node), &pr, &res)) == O_OK)
 		e = tx_of(node)->ops->commit(tx_of(node), &cq, &res);
 	oc_txres_fini(&res);
+	return e;
+}
+
+static o_err
+net_set_w(int node, const struct oc_bid *x, int64_t rev)
+{
+	struct oc_tfs t;
+	o_err         e;
+
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, x, oc_op_set("w", oc_int(rev))), O_OK);
+	e = net_tfs(node, &t, x, rev);
 	oc_tfs_fini(&t);
 	return e;
 }
