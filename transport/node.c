@@ -439,6 +439,21 @@ cwait_cb(void *arg)
 	pthread_mutex_unlock(&w->mtx);
 }
 
+/* One wait on cv (mtx held) that ends by until (ms, now_ms's clock);
+ * false, without waiting, once until has passed. */
+static bool
+cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t until)
+{
+	int64_t         left = until - now_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return false;
+	ts = o_abstime(CLOCK_REALTIME, left);
+	pthread_cond_timedwait(cv, mtx, &ts);
+	return true;
+}
+
 /* Wait until the aio completed or until (ms, now_ms's clock). */
 static bool
 cwait_until(struct cwait *w, int64_t until)
@@ -446,15 +461,8 @@ cwait_until(struct cwait *w, int64_t until)
 	bool done;
 
 	pthread_mutex_lock(&w->mtx);
-	while (!w->done) {
-		int64_t         left = until - now_ms();
-		struct timespec ts;
-
-		if (left <= 0)
-			break;
-		ts = o_abstime(CLOCK_REALTIME, left);
-		pthread_cond_timedwait(&w->cv, &w->mtx, &ts);
-	}
+	while (!w->done && cv_wait_until(&w->cv, &w->mtx, until))
+		;
 	done = w->done;
 	pthread_mutex_unlock(&w->mtx);
 	return done;
@@ -1011,7 +1019,6 @@ bq_leave(struct call *c)
  * with a few ms of grace), while a hung replica costs a fraction of the
  * deadline instead of all of it.
  */
-/* ... for the rest of a pend or commit: a twentieth of the deadline */
 #define WRITE_GRACE(n) O_MAX((n)->timeout_ms / 20, 1)
 
 struct quorum {
@@ -1057,15 +1064,8 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			break;
 		}
 		pthread_mutex_lock(&g->mtx);
-		while (g->ndone == seen) {
-			int64_t         left = wake - now_ms();
-			struct timespec ts;
-
-			if (left <= 0)
-				break;
-			ts = o_abstime(CLOCK_REALTIME, left);
-			pthread_cond_timedwait(&g->cv, &g->mtx, &ts);
-		}
+		while (g->ndone == seen && cv_wait_until(&g->cv, &g->mtx, wake))
+			;
 		pthread_mutex_unlock(&g->mtx);
 	}
 }
@@ -1716,7 +1716,8 @@ enough_now(void *arg, const struct call *cs, size_t k)
 
 /* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
  * goodm (NULL: none) clear; wait for the answers or not (the requests go
- * either way, in order behind what was sent to each member before). */
+ * either way; one sharing a batch with the pend it cancels runs after it,
+ * one in another message may overtake it: PROTOCOL.md §1, known gap). */
 static void
 cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,
@@ -2807,9 +2808,7 @@ publisher(void *arg)
 			continue;
 		}
 		if (gap > 0 && !n->fstop) {
-			struct timespec ts = o_abstime(CLOCK_REALTIME, gap);
-
-			pthread_cond_timedwait(&n->fcv, &n->fmtx, &ts);
+			(void) cv_wait_until(&n->fcv, &n->fmtx, now_ms() + gap);
 			continue;
 		}
 		k = n->nfq;

@@ -36,16 +36,28 @@ TestSuite(node, .timeout = 240);
 
 #define NMAX 4
 
+/* A node's replica as its server executes it: the store's transactor,
+ * with commits held for stall_ms first (a replica that is slow to commit
+ * but answers everything else). */
+struct slow_tx {
+	struct oc_transactor  base;
+	struct oc_transactor *inner;
+	_Atomic int           stall_ms;
+};
+
 struct tnode {
 	char            *dir;
 	struct ost_repo *repo;
 	struct otr_node *node;
 	char             url[64];
+	struct slow_tx   tx;
 };
 
 static struct tnode nodes[NMAX];
 static int          base_port;
 static int          timeout_ms = 3000; /* of calls (node_up) */
+static nng_socket   fake; /* a silent member's, closed after the nodes */
+static bool         fake_open;
 static char        *certs;
 
 static o_err
@@ -78,6 +90,56 @@ feed_cb(void *arg, const struct oc_bid *col, int64_t rev)
 }
 
 static o_err
+slow_get(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	struct oc_transactor *in = ((struct slow_tx *) t)->inner;
+
+	return in->ops->get(in, ids, n, ctx, out);
+}
+
+static o_err
+slow_pend(struct oc_transactor *t, const struct oc_pend_req *req,
+    struct oc_txres *res)
+{
+	struct oc_transactor *in = ((struct slow_tx *) t)->inner;
+
+	return in->ops->pend(in, req, res);
+}
+
+static o_err
+slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
+    struct oc_txres *res)
+{
+	struct slow_tx *st = (struct slow_tx *) t;
+
+	if (atomic_load(&st->stall_ms) > 0)
+		o_sleep_ms(atomic_load(&st->stall_ms));
+	return st->inner->ops->commit(st->inner, req, res);
+}
+
+static o_err
+slow_cancel(struct oc_transactor *t, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t n)
+{
+	struct oc_transactor *in = ((struct slow_tx *) t)->inner;
+
+	return in->ops->cancel(in, aid, ids, n);
+}
+
+static o_err
+slow_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, uint8_t *out)
+{
+	struct oc_transactor *in = ((struct slow_tx *) t)->inner;
+
+	return in->ops->status(in, aid, rev, ids, n, out);
+}
+
+static const struct oc_transactor_ops slow_ops = { slow_get, slow_pend,
+	slow_commit, slow_cancel, slow_status };
+
+static o_err
 node_up(int i, const char *certs_dir, const char *name)
 {
 	struct tnode        *t  = &nodes[i];
@@ -103,7 +165,10 @@ node_up(int i, const char *certs_dir, const char *name)
 	/* calls time out after 3 s: a CI machine running other suites can
 	 * stall a synced write for over a second */
 	nc.timeout_ms      = timeout_ms;
-	nc.replica.tx      = ost_local_transactor(t->repo);
+	t->tx.base.ops     = &slow_ops;
+	t->tx.inner        = ost_local_transactor(t->repo);
+	atomic_store(&t->tx.stall_ms, 0);
+	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
 	nc.on_change       = feed_cb;
@@ -175,6 +240,10 @@ teardown(void)
 	for (i = 0; i < NMAX; i++)
 		if (nodes[i].repo != NULL || nodes[i].dir != NULL)
 			node_down(i, false);
+	if (fake_open) {
+		nng_close(fake);
+		fake_open = false;
+	}
 	if (certs != NULL) {
 		ot_rmtree_free(certs);
 		certs = NULL;
@@ -968,34 +1037,36 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
  * fails at once too; the nodes stop with messages still in flight (under
  * ASan: the gone, left and aborted paths free what they should, once).
  */
+static struct oc_get_res rv_local(int node, const struct oc_bid *id);
 static struct oc_val rv_leaf(const struct oc_bid *id, int64_t v);
 static o_err         net_set_w(int node, const struct oc_bid *x, int64_t rev);
 static o_err net_tfs(int node, struct oc_tfs *t, const struct oc_bid *x,
     int64_t rev);
 
-Test(node, a_silent_member_is_left_behind_not_waited_for,
-    .init = setup, .fini = teardown)
+/*
+ * n0 and n1 up (calls time out after tmo ms), and a member that is
+ * connected but never answers: an nng rep socket (fake, closed in
+ * teardown after the nodes) that joins with a hello and reads nothing.
+ */
+static void
+silent_member_up(int tmo)
 {
-	enum { W = 10 };
-	pthread_t     th[W];
-	struct bw     b[W];
-	_Atomic int   fails = 0;
-	nng_socket    fake, s;
+	nng_socket    s;
 	struct oc_val op = oc_map(), ans;
 	struct o_buf  buf = { 0 };
 	char          url[64], d[256];
 	void         *p;
-	size_t        len, nm, up;
-	long          calls, failed, left, msgs;
+	size_t        len, nm, up = 0;
 	o_err         code;
 	int           i, tries;
 
-	timeout_ms = 1500; /* a call waited out costs this */
+	timeout_ms = tmo;
 	for (i = 0; i < 2; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
 		    o_err_detail());
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", base_port + 40);
 	cr_assert_eq(nng_rep0_open(&fake), 0);
+	fake_open = true;
 	cr_assert_eq(nng_listen(fake, url, NULL, 0), 0);
 	cr_assert_eq(nng_req0_open(&s), 0);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
@@ -1024,7 +1095,33 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 		o_sleep_ms(100);
 	}
 	cr_assert_eq(up, 3, "n0 reaches %zu of %zu members", up, nm);
+}
 
+/* Insert a new block *x (field v) through node i: pend and commit at rev
+ * 2. */
+static void
+insert_new(int i, struct oc_bid *x, int64_t v)
+{
+	struct oc_tfs t;
+
+	oc_bid_random(x);
+	oc_tfs_init(&t);
+	oc_tfs_insert(&t, rv_leaf(x, v));
+	cr_assert_eq(net_tfs(i, &t, x, 2), O_OK, "%s", o_err_detail());
+	oc_tfs_fini(&t);
+}
+
+Test(node, a_silent_member_is_left_behind_not_waited_for,
+    .init = setup, .fini = teardown)
+{
+	enum { W = 10 };
+	pthread_t   th[W];
+	struct bw   b[W];
+	_Atomic int fails = 0;
+	long        calls, failed, left, msgs;
+	int         i;
+
+	silent_member_up(1500); /* a call waited out costs 1.5 s */
 	for (i = 0; i < W; i++) {
 		b[i] = (struct bw){
 			.node = 0, .w = i, .count = 3, .fails = &fails
@@ -1041,14 +1138,9 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 	 * waited out the silent member's deadline before) */
 	{
 		struct oc_bid x;
-		struct oc_tfs t;
 		long          left0;
 
-		oc_bid_random(&x);
-		oc_tfs_init(&t);
-		oc_tfs_insert(&t, rv_leaf(&x, 1));
-		cr_assert_eq(net_tfs(0, &t, &x, 2), O_OK, "%s", o_err_detail());
-		oc_tfs_fini(&t);
+		insert_new(0, &x, 1);
 		peer_counts(0, "silent", &calls, &failed, &left0, &msgs);
 		cr_assert_eq(net_set_w(0, &x, 2), O_ESTALE);
 		peer_counts(0, "silent", &calls, &failed, &left, &msgs);
@@ -1066,7 +1158,70 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 	cr_assert_geq(left, 2 * 3 * W,
 	    "of %ld calls to the silent member, %ld left (%ld failed)", calls,
 	    left, failed);
-	nng_close(fake);
+}
+
+/*
+ * Requests left in a member's queue when the node stops: with the silent
+ * member and calls timing out after 10 s, 4 transactions in a row leave
+ * their pends and cancels to it, the first 4 in flight (holding its 4
+ * contexts: nng times them out only after 10 s), the rest queued behind
+ * them; the nodes stop at once.  The stop frees the queued ones unsent
+ * and aborts the others (under ASan: each freed exactly once).
+ */
+Test(node, stopping_frees_requests_left_in_a_queue, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid x;
+	long          calls, failed, left, msgs;
+	int           i;
+
+	silent_member_up(10000);
+	for (i = 0; i < 4; i++)
+		insert_new(0, &x, 1);
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+	cr_assert_geq(left, 8, "%ld calls left", left);
+	cr_assert_geq(calls - msgs, 4,
+	    "%ld calls, %ld messages: too few requests queued", calls, msgs);
+}
+
+/*
+ * A replica that answers pends at once but takes a second to commit: each
+ * commit through n0 is decided by n0 and n1 and goes on after a bounded
+ * grace, leaving n2's commit (counted left, not failed), and n2 still
+ * commits every one (the request still went).  Waiting for every replica,
+ * each commit took n2's second and nothing was left.
+ */
+Test(node, a_commit_goes_on_once_a_majority_committed, .init = setup,
+    .fini = teardown)
+{
+	enum { N = 4 };
+	struct oc_bid x[N];
+	long          calls, failed0, failed, left0, left, msgs;
+	int           i, tries;
+
+	nodes_up(3);
+	atomic_store(&nodes[2].tx.stall_ms, 1000);
+	peer_counts(0, "n2", &calls, &failed0, &left0, &msgs);
+	for (i = 0; i < N; i++)
+		insert_new(0, &x[i], i);
+	peer_counts(0, "n2", &calls, &failed, &left, &msgs);
+	cr_assert_geq(left - left0, N,
+	    "%ld of %d commits to the slow replica left", left - left0, N);
+	cr_assert_eq(failed, failed0, "calls to n2 failed: %ld", failed);
+	for (i = 0; i < N; i++) { /* and they still land there */
+		struct oc_get_res r;
+
+		for (tries = 0; tries < 100; tries++) {
+			r = rv_local(2, &x[i]);
+			if (r.latest_rev == 2)
+				break;
+			oc_get_res_fini(&r);
+			o_sleep_ms(100);
+		}
+		cr_assert_eq(r.latest_rev, 2, "n2 never committed block %d", i);
+		cr_assert_eq(oc_map_get(&r.block, "v")->u.i, i);
+		oc_get_res_fini(&r);
+	}
 }
 
 /* ---- found by a review --------------------------------------------- */
