@@ -477,6 +477,7 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	struct oc_cache *c = (struct oc_cache *) s;
 	struct cent     *e;
 	uint64_t         gen;
+	int64_t          rev;
 	o_err            err;
 
 	pthread_mutex_lock(&c->c_mtx);
@@ -490,12 +491,12 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	gen = c->gen;
 	pthread_mutex_unlock(&c->c_mtx);
 
-	if ((err = oc_bstore_get(c->src, id, out, found)) != O_OK)
+	if ((err = oc_bstore_get_rev(c->src, id, out, found, &rev)) != O_OK)
 		return err;
 	if (*found) {
 		pthread_mutex_lock(&c->c_mtx);
 		if (c->gen == gen && *c_slot(c, id) == NULL)
-			c_put(c, id, oc_val_dup(out), 0);
+			c_put(c, id, oc_val_dup(out), rev);
 		pthread_mutex_unlock(&c->c_mtx);
 	}
 	return O_OK;

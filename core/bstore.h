@@ -33,6 +33,9 @@ struct oc_bstore_ops {
 	/* Optional (NULL: get into tmp): see oc_bstore_peek. */
 	o_err (*peek)(struct oc_bstore *s, const struct oc_bid *id,
 	    struct oc_val *tmp, const struct oc_val **out, bool *found);
+	/* Optional (NULL: get, revision 0): see oc_bstore_get_rev. */
+	o_err (*get_rev)(struct oc_bstore *s, const struct oc_bid *id,
+	    struct oc_val *out, bool *found, int64_t *rev);
 };
 
 struct oc_bstore {
@@ -43,6 +46,17 @@ static inline o_err
 oc_bstore_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
     bool *found)
 {
+	return s->ops->get(s, id, out, found);
+}
+
+/* get, and the committed revision the block is at (0: not known). */
+static inline o_err
+oc_bstore_get_rev(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *out, bool *found, int64_t *rev)
+{
+	*rev = 0;
+	if (s->ops->get_rev != NULL)
+		return s->ops->get_rev(s, id, out, found, rev);
 	return s->ops->get(s, id, out, found);
 }
 
@@ -149,7 +163,8 @@ void  oc_atomic_abort(struct oc_tracker *a);
  * when entries are added; the newest entry always stays, and a commit
  * folded in (oc_cache_apply) may exceed the bytes until the next add.  Hits return copies (byte strings are
  * shared, not copied); absent answers are not cached.  Each entry remembers
- * the revision it was read at (0 if unknown).  Internally locked; safe to
+ * the revision its content is at: the source's (oc_bstore_get_rev; 0 if it
+ * does not tell), or the one oc_cache_apply folded in.  Internally locked; safe to
  * share between threads.
  */
 struct oc_cache;

@@ -93,8 +93,8 @@ struct oc_collection {
 /* ---- transactor source --------------------------------------------------- */
 
 static o_err
-txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
-    bool *found)
+txsrc_get_rev(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found, int64_t *rev)
 {
 	struct oc_txsrc  *ts  = (struct oc_txsrc *) s;
 	const struct oc_actx *ctx = ts->ctx && ts->ctx->rev > 0 ? ts->ctx : NULL;
@@ -104,6 +104,7 @@ txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 
 	*out   = oc_null();
 	*found = false;
+	*rev   = 0;
 	oc_get_res_init(&r);
 	e = ts->tx->ops->get(ts->tx, id, 1, ctx, &r);
 	if (e != O_OK)
@@ -112,6 +113,7 @@ txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 	case OC_GET_BLOCK:
 		*out   = oc_val_take(&r.block);
 		*found = true;
+		*rev   = r.mat_rev > 0 ? r.mat_rev : 0;
 		break;
 	case OC_GET_ABSENT:
 		break;
@@ -131,7 +133,17 @@ out:
 	return e;
 }
 
-static const struct oc_bstore_ops txsrc_ops = { .get = txsrc_get };
+static o_err
+txsrc_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	int64_t rev;
+
+	return txsrc_get_rev(s, id, out, found, &rev);
+}
+
+static const struct oc_bstore_ops txsrc_ops = { .get = txsrc_get,
+	.get_rev                                     = txsrc_get_rev };
 
 void
 oc_txsrc_init(struct oc_txsrc *s, struct oc_transactor *tx,
@@ -1150,6 +1162,7 @@ struct sync_try {
 	struct oc_pend_req   preq;
 	struct oc_commit_req creq;
 	struct oc_bid        critical, *bids;
+	int64_t             *base; /* preq.base */
 	size_t               nb;
 	uint64_t             gen;
 	int64_t              rev;
@@ -1205,8 +1218,17 @@ try_build(struct oc_collection *c, const struct oc_aid *aid,
 		return e;
 	}
 	t->bids = o_malloc(sizeof(*t->bids) * (t->snap.tfs.n + 1));
-	for (i = 0; i < t->snap.tfs.n; i++)
+	t->base = o_calloc(t->snap.tfs.n + 1, sizeof(*t->base));
+	for (i = 0; i < t->snap.tfs.n; i++) {
 		t->bids[i] = t->snap.tfs.e[i].id;
+		/* the revision the update was computed over: the cached
+		 * block's (every committed change to it since was cleared
+		 * from the cache or folded in); evicted: not known */
+		if (t->snap.tfs.e[i].tf.insert == NULL)
+			t->base[i] =
+			    O_MAX(oc_cache_rev(c->cache, &t->bids[i]), 0);
+	}
+	t->preq.base      = t->base;
 	t->preq.rev       = t->rev;
 	t->preq.tfs       = &t->snap.tfs;
 	t->preq.policy    = OC_POLICY_RETURN;
@@ -1227,6 +1249,7 @@ try_fini(struct sync_try *t)
 		return;
 	oc_tracker_fini(&t->snap);
 	free(t->bids);
+	free(t->base);
 	t->built = false;
 }
 

@@ -38,6 +38,7 @@ static const struct {
 	[O_EISDIR]     = { "O_EISDIR", "is a directory" },
 	[O_ENOTEMPTY]  = { "O_ENOTEMPTY", "directory not empty" },
 	[O_ENAMETOOLONG] = { "O_ENAMETOOLONG", "name too long" },
+	[O_EBEHIND]    = { "O_EBEHIND", "replica behind the writer's base" },
 };
 
 static _Thread_local char o_err_buf[512];

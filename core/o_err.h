@@ -43,6 +43,7 @@ typedef enum o_err {
 	O_EISDIR,     /* a directory where a file was expected */
 	O_ENOTEMPTY,  /* directory not empty */
 	O_ENAMETOOLONG, /* a name longer than the limit */
+	O_EBEHIND,     /* a replica holds a block older than the writer's base */
 	O_ERR_COUNT
 } o_err;
 

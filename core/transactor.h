@@ -89,6 +89,16 @@ struct oc_pend_req {
 	 */
 	struct oc_aid        who;
 	int64_t              waited_ms;
+	/*
+	 * Compare and set (docs/PROTOCOL.md §4): base[i] (NULL: none) is
+	 * the revision tfs->e[i] was computed over, the block's latest
+	 * revision as the writer read it; 0: not known (no check).  A
+	 * replica whose latest revision of the block is older refuses
+	 * (O_EBEHIND: it missed a commit and must be repaired, not
+	 * pended on), one whose latest is newer but below rev refuses as
+	 * stale.  Inserts are not checked (an existing block is stale).
+	 */
+	const int64_t       *base;
 };
 
 struct oc_commit_req {

@@ -35,6 +35,7 @@ static const int ofs_errtab[O_ERR_COUNT] = {
 	[O_EISDIR]       = EISDIR,
 	[O_ENOTEMPTY]    = ENOTEMPTY,
 	[O_ENAMETOOLONG] = ENAMETOOLONG,
+	[O_EBEHIND]      = EIO, /* a replica to repair: not the writer's */
 };
 
 _Static_assert(sizeof(ofs_errtab) / sizeof(ofs_errtab[0]) == O_ERR_COUNT,

@@ -153,7 +153,7 @@ struct ost_repo {
 	_Atomic uint32_t hand;   /* next stripe repo_sweep visits */
 
 	_Atomic uint64_t st_commits, st_groups, st_hits, st_loads;
-	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned;
+	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned, st_based;
 };
 
 /* A pending record as listed from the pend family. */
@@ -1389,6 +1389,7 @@ ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
 	out->replayed    = atomic_load(&r->st_replayed);
 	out->mat_writes  = atomic_load(&r->st_mat);
 	out->swept       = atomic_load(&r->st_swept);
+	out->based       = atomic_load(&r->st_based);
 	out->pruned      = atomic_load(&r->st_pruned);
 	out->cache_bytes = atomic_load(&r->cached);
 }
@@ -2031,17 +2032,43 @@ retry:
 	lockset_take(r, &ls, ids, n);
 	for (i = 0; i < n && e == O_OK; i++) {
 		struct ost_ent *ent;
+		bool            based;
 
 		if ((e = ent_get(r, &ids[i], &ent)) != O_OK)
 			break;
 		ents[i] = ent;
 		if (ent_unflushed(r, ent) && ent->seq > wait)
 			wait = ent->seq;
-		if (wait != 0 || !ent->has_latest)
+		if (wait != 0)
 			continue;
-		if (ent->rev >= req->rev || tfs->e[i].tf.insert != NULL) {
-			int64_t from =
-			    ent->rev >= req->rev ? req->rev : ent->rev;
+		based = tfs->e[i].tf.insert == NULL && req->base != NULL &&
+		    req->base[i] > 0;
+		if (based)
+			stat_add(&r->st_based, 1);
+		if (based && (ent->has_latest ? ent->rev : 0) < req->base[i]) {
+			/* compare and set: this replica missed a commit the
+			 * writer's update builds on; applied here it would
+			 * land on another base */
+			e = o_err_set(O_EBEHIND,
+			    "block %s: this replica holds rev %" PRId64
+			    ", the writer's update at rev %" PRId64
+			    " builds on rev %" PRId64
+			    " (behind: to be repaired, not pended on)",
+			    bstr(&ids[i], s),
+			    ent->has_latest ? ent->rev : (int64_t) 0,
+			    req->rev, req->base[i]);
+			break;
+		}
+		if (!ent->has_latest)
+			continue;
+		if (ent->rev >= req->rev || tfs->e[i].tf.insert != NULL ||
+		    (based && ent->rev > req->base[i])) {
+			/* taken, an insert over a block, or an update over
+			 * an older revision than the latest (the writer
+			 * read the block before a commit it missed) */
+			int64_t from = ent->rev >= req->rev ? req->rev :
+			    tfs->e[i].tf.insert != NULL  ? ent->rev :
+			                                   req->base[i] + 1;
 
 			e = collect_missing(
 			    r, &ids[i], from, ent->rev, ent->low, &lr);
@@ -2052,7 +2079,10 @@ retry:
 				    "block %s already holds rev %" PRId64
 				    " (pend at rev %" PRId64 "%s)",
 				    bstr(&ids[i], s), ent->rev, req->rev,
-				    ent->rev < req->rev ? ", inserting" : "");
+				    ent->rev >= req->rev           ? "" :
+				    tfs->e[i].tf.insert != NULL ? ", inserting" :
+				                                  ", over an older "
+				                                  "base");
 		}
 	}
 	if (wait != 0 && e == O_OK) {

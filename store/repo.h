@@ -131,6 +131,7 @@ struct ost_repo_stats {
 	uint64_t swept;       /* expired pendings deleted */
 	uint64_t cache_bytes; /* now: block contents cached (footprint) */
 	uint64_t pruned;      /* rev and mat records deleted by pruning */
+	uint64_t based;       /* pended updates checked against a base rev */
 };
 
 /* Live records counted by ost_repo_count() (value bytes as stored). */
@@ -183,7 +184,12 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
  *               and req inserts it: res->missing lists the committed
  *               revisions in [rev, latest.rev] (the latest one for an
  *               insert collision) that are not pruned (none below the
- *               block's low), res->stale_* the highest
+ *               block's low), res->stale_* the highest; also an update
+ *               whose req->base is below the block's latest.rev
+ *               (missing from base + 1)
+ *   O_EBEHIND   an update whose req->base is above the block's latest
+ *               revision (or the block has none): this replica missed
+ *               a commit and must be repaired first (nothing is stored)
  *   O_EPENDING  another action holds a live pending on a block (policy
  *               'f': ids in res->pending, 'r': with transforms).  Policy
  *               'c' stores anyway and still lists them.

@@ -82,6 +82,31 @@ put_latest(const struct otr_replica *rp, struct oc_val *a,
 	free(ids);
 }
 
+/* A pend's "base": one revision (>= 0) per block of its "tfs". */
+static o_err
+base_from(const struct oc_val *v, size_t n, int64_t **out)
+{
+	size_t i;
+
+	*out = NULL;
+	if (v->type != OC_ARRAY || oc_arr_len(v) != n)
+		return o_err_set(O_EBADMSG,
+		    "field base: not an array of %zu revisions", n);
+	*out = o_calloc(n + 1, sizeof(**out));
+	for (i = 0; i < n; i++) {
+		const struct oc_val *x = oc_arr_at(v, i);
+
+		if (x->type != OC_INT || x->u.i < 0) {
+			free(*out);
+			*out = NULL;
+			return o_err_set(O_EBADMSG,
+			    "field base: item %zu is not a revision", i);
+		}
+		(*out)[i] = x->u.i;
+	}
+	return O_OK;
+}
+
 static struct oc_val
 exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 {
@@ -90,7 +115,7 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 	struct oc_txres    res;
 	struct oc_val      a;
 	const struct oc_val *tv;
-	int64_t            pol = 0;
+	int64_t            pol = 0, *base = NULL;
 	o_err              e;
 
 	oc_tfs_init(&tfs);
@@ -118,6 +143,13 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 		    "field wait: %" PRId64 " ms is not in [0, 1 h]",
 		    req.waited_ms));
 	}
+	/* optional: the revision each block's update builds on */
+	if ((tv = oc_map_get(op, "base")) != NULL &&
+	    (e = base_from(tv, tfs.n, &base)) != O_OK) {
+		oc_tfs_fini(&tfs);
+		return bad(e);
+	}
+	req.base   = base;
 	req.tfs    = &tfs;
 	req.policy = (uint8_t) pol;
 	oc_txres_init(&res);
@@ -128,6 +160,7 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 		put_latest(rp, &a, &tfs);
 	oc_txres_fini(&res);
 	oc_tfs_fini(&tfs);
+	free(base);
 	return a;
 }
 

@@ -1595,22 +1595,32 @@ static struct oc_val
 pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
     int64_t exp)
 {
-	struct oc_val op = oc_map();
+	struct oc_val op = oc_map(), base = oc_array();
 	struct oc_tfs sub;
 	size_t        q;
+	bool          based = false;
 
+	/* idx ascends (member_ids) and req->tfs is sorted: the q-th block
+	 * is sub's q-th entry, so base lines up with "tfs" */
 	oc_tfs_init(&sub);
 	for (q = 0; q < c; q++) {
 		const struct oc_tfs_ent *e  = &req->tfs->e[idx[q]];
 		struct oc_tf            *tf = oc_tfs_ensure(&sub, &e->id);
+		int64_t b = req->base != NULL ? O_MAX(req->base[idx[q]], 0) : 0;
 
 		oc_tf_fini(tf);
 		oc_tf_dup(tf, &e->tf);
+		oc_arr_push(&base, oc_int(b));
+		based = based || b > 0;
 	}
 	oc_map_set(&op, "t", oc_text(OTR_T_PEND));
 	oc_map_set(&op, "aid", oc_aid_val(&req->aid));
 	oc_map_set(&op, "rev", oc_int(req->rev));
 	oc_map_set(&op, "tfs", oc_tfs_to_val(&sub));
+	if (based)
+		oc_map_set(&op, "base", base);
+	else
+		oc_val_fini(&base);
 	oc_map_set(&op, "pol", oc_int(req->policy));
 	oc_map_set(&op, "exp", oc_int(exp));
 	if (!oc_aid_is_zero(&req->who)) {
@@ -1866,6 +1876,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	for (round = 0; round < 2; round++) {
 		bool any_behind = false;
 
+		memset(behind, 0, (k + 1) * sizeof(*behind));
 		/* once a majority of each block's replicas is good, the
 		 * others get a bounded grace; a replica left then may still
 		 * accept, so it is cancelled and never sent the commit */
@@ -1881,6 +1892,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 				rival = true;
 			if (cs[j].e == O_ETOOBIG)
 				toobig = true;
+			/* refused: it missed a commit the update builds on */
+			if (answered(&cs[j]) && cs[j].ae == O_EBEHIND)
+				behind[j] = any_behind = true;
 			if (answered(&cs[j]) &&
 			    (cs[j].ae == O_ESTALE || cs[j].ae == O_EPENDING))
 				(void) otr_get_txres(&cs[j].ans, "x", res);
@@ -1891,11 +1905,11 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		pend_good(req, nids, k, acc, lt, la, goodm);
 		if (stale || toobig || round == 1)
 			break;
-		/* a member that accepted a block it holds at an older state
-		 * would apply the update to the wrong base: cancel there,
-		 * bring the blocks up to date (a quorum read repairs older
-		 * replicas), pend there again */
-		memset(behind, 0, (k + 1) * sizeof(*behind));
+		/* a member that refused a block it holds at an older state
+		 * than the writer's base, or (no base known) accepted it
+		 * there and would apply the update to the wrong base:
+		 * cancel where accepted, bring the blocks up to date (a
+		 * quorum read repairs older replicas), pend there again */
 		for (i = 0; i < nids * k; i++)
 			if (acc[i] && !goodm[i])
 				behind[i % k] = any_behind = true;

@@ -486,6 +486,47 @@ Test(coll, d45_two_instances_see_each_others_appends, .init = setup,
 	oc_coll_free(b);
 }
 
+/*
+ * Every update a writer pends names the revision it was computed over
+ * (compare and set, docs/PROTOCOL.md §4), also after another writer moved
+ * the log: the replica checks them all (based) and refuses none.
+ */
+Test(coll, updates_name_the_revision_they_build_on, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	struct items          it = { 0 };
+	struct ost_repo_stats s0, s1;
+	char                  line[16];
+	int                   i;
+
+	ok(oc_diary_open(env.tx, &id, true, NULL, &a), "create");
+	ok(oc_coll_sync(a), "sync a");
+	ok(oc_diary_open(env.tx, &id, false, NULL, &b), "open b");
+	ost_repo_stats(env.repo, &s0);
+	for (i = 0; i < 40; i++) {
+		snprintf(line, sizeof(line), "%c%d", i % 3 ? 'a' : 'b', i);
+		append_str(i % 3 ? a : b, line);
+		ok(oc_coll_sync(i % 3 ? a : b), "sync");
+	}
+	ost_repo_stats(env.repo, &s1);
+	cr_expect_geq(s1.based - s0.based, 40,
+	    "each commit updates the log tail over a known revision: %llu "
+	    "checked",
+	    (unsigned long long) (s1.based - s0.based));
+	ok(oc_coll_update(a), "update a");
+	ok(oc_diary_scan(a, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 40);
+	for (i = 0; i < 40; i++) {
+		snprintf(line, sizeof(line), "%c%d", i % 3 ? 'a' : 'b', i);
+		cr_expect_str_eq(it.v[i], line);
+	}
+	items_free(&it);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
 /* ---- trees ---------------------------------------------------------- */
 
 struct kvs {

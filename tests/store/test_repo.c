@@ -377,6 +377,68 @@ Test(repo, d59_pend_new_block)
 	oc_tfs_fini(&t);
 }
 
+/*
+ * Compare and set: an update names the revision it was computed over
+ * (docs/PROTOCOL.md §4).  A replica that holds the block at an older
+ * revision refuses (O_EBEHIND) and stores nothing; one that holds a newer
+ * revision below the pend's refuses as stale, from the base on; at the
+ * base it accepts.  Without the check a replica that missed rev 3 took
+ * the update and applied it over rev 2.
+ */
+Test(repo, an_update_names_its_base_and_a_replica_behind_refuses)
+{
+	struct oc_pend_req    req;
+	struct oc_txres       res;
+	struct oc_tfs         t;
+	struct ost_repo_stats st;
+	struct oc_get_res     g;
+	int64_t               base = 3;
+	o_err                 e;
+
+	ins1(1, 1, 1, 10);
+	set1(2, 2, 1, 20); /* block 1: rev 2; a writer thinks rev 3 */
+	oc_tfs_init(&t);
+	t_set(&t, 1, 40);
+	memset(&req, 0, sizeof(req));
+	req.aid    = aid(4);
+	req.rev    = 4;
+	req.tfs    = &t;
+	req.policy = OC_POLICY_RETURN;
+	req.base   = &base;
+	oc_txres_init(&res);
+	e = ost_repo_pend(R, &req, &res);
+	cr_assert_eq(e, O_EBEHIND, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "holds rev 2") != NULL &&
+	        strstr(o_err_detail(), "builds on rev 3") != NULL,
+	    "names both revisions: %s", o_err_detail());
+	g = get1(1, NULL);
+	cr_expect_eq(g.npend, 0, "a refused pend stores nothing");
+	oc_get_res_fini(&g);
+	ost_repo_stats(R, &st);
+	cr_expect_eq(st.based, 1);
+
+	set1(3, 3, 1, 30); /* now at rev 3: the base */
+	cr_assert_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
+	cr_assert_eq(commit_tfs(R, 4, 4, &t, &res), O_OK, "%s", o_err_detail());
+	expect_block(1, 40, 4);
+
+	/* an update at rev 6 computed over rev 3, the block at rev 4 */
+	req.aid = aid(6);
+	req.rev = 6;
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	e = ost_repo_pend(R, &req, &res);
+	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(res.stale_rev, 4);
+	cr_expect_eq(res.nmissing, 1, "rev 4 is what the writer missed");
+	cr_expect(res.nmissing == 1 && res.missing[0].rev == 4);
+	/* no base: no check (as before) */
+	req.base = NULL;
+	cr_expect_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
 /* a1 pends block 1; a2 then pends it under the given policy */
 static o_err
 rival_pend(uint8_t policy, struct oc_txres *res)

@@ -1521,6 +1521,124 @@ net_set_w(int node, const struct oc_bid *x, int64_t rev)
 	return e;
 }
 
+/* Rev 3 of x (see three_nodes_and_x), {v = 7} by *a2, on n0 and n1
+ * only: n2 missed that commit and holds x at rev 2. */
+static void
+n2_misses_rev_3(struct oc_bid *x, struct oc_aid *a2)
+{
+	struct oc_aid a1;
+	struct oc_tfs t;
+	int           i;
+
+	oc_bid_random(x);
+	oc_aid_random(&a1);
+	oc_aid_random(a2);
+	for (i = 0; i < 3; i++) {
+		oc_tfs_init(&t);
+		oc_tfs_insert(&t, rv_leaf(x, 1));
+		rv_txn(i, &a1, 2, &t);
+		oc_tfs_fini(&t);
+	}
+	for (i = 0; i < 2; i++) {
+		oc_tfs_init(&t);
+		cr_assert_eq(oc_tfs_update(&t, x, oc_op_set("v", oc_int(7))),
+		    O_OK);
+		rv_txn(i, a2, 3, &t);
+		oc_tfs_fini(&t);
+	}
+}
+
+/*
+ * The known gap of quorum waits, closed by compare and set (PROTOCOL.md
+ * §1, §4): a pend that reaches a replica which missed a commit (a pend
+ * left to it, whose cancel may come late) used to be stored there over
+ * the older base, and a read whose context lists the action then
+ * promoted it: the replica held the decided revision and action with
+ * other content, which no quorum comparison can tell apart.  Now the
+ * pend names its base, that replica refuses it, and the read repairs it.
+ * Through a coordinator, the refusal makes it repair and pend there
+ * again, so all three replicas commit.
+ */
+Test(node, a_replica_that_missed_a_commit_refuses_a_pend_over_it,
+    .init = setup, .fini = teardown)
+{
+	struct oc_bid        x;
+	struct oc_aid        a2, a4;
+	struct oc_tfs        t;
+	struct oc_pend_req   pr = { 0 };
+	struct oc_commit_req cq = { 0 };
+	struct oc_txres      res;
+	struct oc_actx       ctx;
+	struct oc_get_res    r, r0;
+	int64_t              base = 3;
+	o_err                e;
+	int                  i;
+
+	nodes_up(3);
+	n2_misses_rev_3(&x, &a2);
+	oc_aid_random(&a4);
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(4))), O_OK);
+	pr.aid    = a4;
+	pr.rev    = 4;
+	pr.tfs    = &t;
+	pr.policy = OC_POLICY_FAIL;
+	pr.base   = &base;
+	oc_txres_init(&res);
+	/* the pend a coordinator left to n2, arriving after the commit */
+	e = ost_repo_pend(nodes[2].repo, &pr, &res);
+	cr_expect_eq(e, O_EBEHIND, "n2 took an update over rev 2 that was "
+	                           "computed over rev 3: %s",
+	    o_errname(e));
+	cq.aid      = a4;
+	cq.rev      = 4;
+	cq.ids      = &x;
+	cq.n        = 1;
+	cq.critical = x;
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(ost_repo_pend(nodes[i].repo, &pr, &res), O_OK);
+		cr_assert_eq(ost_repo_commit(nodes[i].repo, &cq, &res), O_OK);
+	}
+	/* a reader that knows a4 committed, through n2 */
+	oc_actx_init(&ctx);
+	oc_actx_add(&ctx, &a4, 4);
+	oc_get_res_init(&r);
+	cr_assert_eq(tx_of(2)->ops->get(tx_of(2), &x, 1, &ctx, &r), O_OK);
+	cr_expect_eq(r.latest_rev, 4);
+	cr_expect_eq(oc_map_int(&r.block, "v", -1), 7, "the read got rev 3's v");
+	oc_get_res_fini(&r);
+	oc_actx_fini(&ctx);
+	r0 = rv_local(0, &x);
+	r  = rv_local(2, &x);
+	cr_assert(r.latest_rev < 4 || oc_val_eq(&r.block, &r0.block),
+	    "n2 holds rev 4 with v = %" PRId64 " where the others hold v = 7",
+	    oc_map_int(&r.block, "v", -1));
+	oc_get_res_fini(&r);
+	oc_get_res_fini(&r0);
+	oc_tfs_fini(&t);
+
+	/* through a coordinator: n2 refuses, is repaired, pends again */
+	n2_misses_rev_3(&x, &a2);
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(4))), O_OK);
+	oc_aid_random(&pr.aid);
+	pr.tfs  = &t;
+	cq.aid      = pr.aid;
+	cq.critical = x;
+	e       = tx_of(0)->ops->pend(tx_of(0), &pr, &res);
+	cr_assert_eq(e, O_OK, "%s", o_err_detail());
+	cr_assert_eq(tx_of(0)->ops->commit(tx_of(0), &cq, &res), O_OK, "%s",
+	    o_err_detail());
+	r0 = rv_local(0, &x);
+	r  = rv_local(2, &x);
+	cr_expect_eq(r.latest_rev, 4, "n2 was repaired and committed too");
+	cr_expect(oc_val_eq(&r.block, &r0.block));
+	oc_get_res_fini(&r);
+	oc_get_res_fini(&r0);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
 /*
  * With a replica holding another action at the revision, the next update
  * must not count that replica: its base differs (found by a review; pend
