@@ -397,7 +397,7 @@ attr_to_stat(
     const struct ofs_fuse *f, const struct ofs_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = a->ino;
+	st->st_ino = a->sino != 0 ? a->sino : a->ino;
 	st->st_mode =
 	    (a->kind == OFS_DIR ? S_IFDIR : S_IFREG) | (a->mode & 07777);
 	st->st_nlink = a->nlink; /* 0 once unlinked (fstat of an open file) */
@@ -745,7 +745,9 @@ ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 	ino   = strtoull(strchr(line, ' ') + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || ino == 0)
 		return EINVAL;
-	r->ino = ino;
+	/* the client sends what stat(2) told it: the object's st_ino */
+	if ((r->ino = ofs_ns_ino_of(f->ns, ino)) == 0)
+		return ENOENT;
 
 	pthread_mutex_lock(&r->r_mtx);
 	if (r->started)

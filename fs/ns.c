@@ -1846,6 +1846,7 @@ fill_attr(
 
 	memset(a, 0, sizeof(*a));
 	a->ino      = in->ino;
+	a->sino     = in->ino == OFS_ROOT_INO ? OFS_ROOT_INO : ofs_stable_ino(&in->id);
 	a->gen      = in->gen;
 	a->kind     = in->kind;
 	a->mode     = in->mode;
@@ -2790,6 +2791,23 @@ ofs_ns_ref(struct ofs_ns *ns, uint64_t ino)
 	if ((in = ino_get(ns, ino)) != NULL)
 		in->nlookup++;
 	unlock_ns(ns);
+}
+
+uint64_t
+ofs_ns_ino_of(struct ofs_ns *ns, uint64_t sino)
+{
+	uint64_t ino = 0;
+	size_t   i;
+
+	if (sino == OFS_ROOT_INO)
+		return OFS_ROOT_INO;
+	lock_ns(ns);
+	for (i = 0; i < ns->ninodes && ino == 0; i++)
+		if (ns->inodes[i] != NULL && i != OFS_ROOT_INO &&
+		    ofs_stable_ino(&ns->inodes[i]->id) == sino)
+			ino = i;
+	unlock_ns(ns);
+	return ino;
 }
 
 void

@@ -103,8 +103,28 @@
 
 enum ofs_kind { OFS_DIR = 'd', OFS_FILE = 'f', OFS_DIARY = 'y' };
 
+/*
+ * The st_ino of the object with id (its first 8 bytes, random for every
+ * object, below 2^62): the same on every mount and across restarts, and
+ * never the root's (1) or a control file's (OFS_CTL_INO_BASE, 2^62, and
+ * up).
+ */
+static inline uint64_t
+ofs_stable_ino(const struct oc_bid *id)
+{
+	uint64_t v = 0;
+	int      i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | id->b[i];
+	v &= (UINT64_C(1) << 62) - 1;
+	return v < 2 ? v + 2 : v;
+}
+
 struct ofs_attr {
-	uint64_t ino;
+	uint64_t ino;  /* the kernel's node id: a slot, reused */
+	uint64_t sino; /* st_ino: from the object's id, the same for as
+	                  long as the object exists, on every mount */
 	uint64_t gen;  /* which use of ino (inos are reused): never 0 */
 	uint8_t  kind; /* enum ofs_kind */
 	uint32_t mode; /* permission bits only */
@@ -197,11 +217,14 @@ o_err ofs_ns_close(struct ofs_ns *ns);
  * regular file whose count is zero, with nothing unstored, is then freed
  * (at once, or when its work is committed); one never counted (a plain
  * readdir's) after opts.inode_idle_ms unused.  Its ino may be reused for
- * another object, and a later lookup gives the file a new ino.
- * Directories and diaries stay for the life of the mount.
+ * another object, and a later lookup gives the file a new ino (its st_ino,
+ * ofs_attr.sino, stays).  Directories and diaries stay for the life of
+ * the mount.
  */
 void ofs_ns_ref(struct ofs_ns *ns, uint64_t ino);
 void ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n);
+/* The ino of the inode in the table whose st_ino is sino; 0: none. */
+uint64_t ofs_ns_ino_of(struct ofs_ns *ns, uint64_t sino);
 
 o_err ofs_lookup(
     struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out);

@@ -8,7 +8,9 @@
 # reads back afterwards through new inodes.  A file held open across the
 # drop keeps its inode (same st_ino, still readable through the open fd);
 # so does a directory.  An inode the kernel got from readdirplus and holds
-# through an open file outlives the sweep of unused inodes.  Then on a
+# through an open file outlives the sweep of unused inodes.  st_ino is the
+# object's, so it does not change when the inode is freed, nor across a
+# remount, and readdir's d_ino matches it.  Then on a
 # commit=async mount whose commit interval
 # never comes: files closed but not committed are freed from the table
 # too, their staged work stays queued, reads back, and is committed at
@@ -69,6 +71,12 @@ step "a file held open and its directory keep their inodes"
 exec 3<"$MNT/d/f7"
 ino_open=$(stat -c %i "$MNT/d/f7")
 ino_dir=$(stat -c %i "$MNT/d")
+# st_ino comes from the object, not from the slot of the inode table:
+# a file nobody holds keeps it across the drop and a remount, and
+# readdir's d_ino (ls -i) is the same number
+ino_f9=$(stat -c %i "$MNT/d/f9")
+expect_eq "ls -i (d_ino) and stat of f9" "$ino_f9" \
+	"$(ls -i "$MNT/d" | awk '$2 == "f9" { print $1 }')"
 
 step "drop_caches: the kernel forgets them, the daemon frees them"
 drop_caches
@@ -77,6 +85,8 @@ freed=$(($(stat_of inodes_freed_total) - freed0))
 [ "$freed" -ge $((N * 9 / 10)) ] || fail "inodes freed: $freed of $N"
 expect_eq "the open file's st_ino" "$ino_open" "$(stat -c %i "$MNT/d/f7")"
 expect_eq "the directory's st_ino" "$ino_dir" "$(stat -c %i "$MNT/d")"
+expect_eq "st_ino of f9, whose inode was freed" "$ino_f9" \
+	"$(stat -c %i "$MNT/d/f9")"
 expect_eq "read through the fd held open" "file 7" "$(cat <&3)"
 exec 3<&-
 
@@ -102,6 +112,8 @@ e2e_umount
 step "remount: the changes are there"
 e2e_mount
 check_changes "after remount"
+expect_eq "st_ino of f9 after remount" "$ino_f9" "$(stat -c %i "$MNT/d/f9")"
+expect_eq "st_ino of d after remount" "$ino_dir" "$(stat -c %i "$MNT/d")"
 e2e_umount
 
 step "commit=async: closed, uncommitted files are freed and stay queued"
