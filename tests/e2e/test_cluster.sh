@@ -18,6 +18,8 @@ step "a diary created on one mount is read on the others"
 echo "first line" >>"$TMP/m1/log"
 expect_eq "cat on m2" "first line" "$(cat "$TMP/m2/log")"
 expect_eq "cat on m3" "first line" "$(cat "$TMP/m3/log")"
+expect_eq "st_ino on m1 and m3" "$(stat -c %i "$TMP/m1/log")" \
+	"$(stat -c %i "$TMP/m3/log")"
 
 step "mkdir of one name on two mounts at once: exactly one succeeds"
 racer() { # racer I NAME: mkdir on mount I, exit status to $TMP/rc.I
