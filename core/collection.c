@@ -1167,6 +1167,7 @@ struct sync_try {
 	uint64_t             gen;
 	int64_t              rev;
 	bool                 seg, built, pended, done;
+	bool                 reread; /* replay before the next attempt */
 	o_err                e; /* pend/commit result */
 };
 
@@ -1271,8 +1272,28 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
-	oc_txres_fini(&res);
 	t->pended = t->e == O_OK;
+	/* our copy of a block disagrees with the replicas' (compare and
+	 * set): drop it, and replay the queue before the next attempt, so
+	 * that the block is read again under our context and the updates
+	 * are computed over what it holds.  Replicas behind that a repair
+	 * did not bring up may lack a commit of ours that no read has
+	 * promoted there yet (a read with our context does); a block
+	 * stale over an older base was changed at a revision we hold,
+	 * which updating our context does not clear */
+	if (t->e == O_EBEHIND) {
+		size_t i;
+
+		for (i = 0; i < t->snap.tfs.n; i++)
+			if (t->base[i] > 0)
+				oc_cache_clear(c->cache, &t->bids[i], 1);
+		t->reread = true;
+	} else if (t->e == O_ESTALE && !oc_bid_is_zero(&res.stale_id) &&
+	    res.stale_rev > 0 && res.stale_rev < t->rev) {
+		oc_cache_clear(c->cache, &res.stale_id, 1);
+		t->reread = true;
+	}
+	oc_txres_fini(&res);
 	return t->e;
 }
 
@@ -1433,7 +1454,7 @@ oc_coll_sync(struct oc_collection *c)
 	while (sync_needed(c, target)) {
 		struct sync_try t;
 		struct oc_aid   aid;
-		bool            conflict;
+		bool            conflict, reread;
 
 		if (deadline && o_now_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
@@ -1460,8 +1481,9 @@ oc_coll_sync(struct oc_collection *c)
 			 * a block keeps, a race lost long ago: update */
 			t.rev = c->ctx.rev + 1;
 		}
+		reread = t.built && t.reread;
 		try_fini(&t);
-		conflict = e == O_ESTALE || e == O_EPENDING;
+		conflict = e == O_ESTALE || e == O_EPENDING || e == O_EBEHIND;
 		if (!conflict)
 			break;
 		if ((e = retry_next(c, &rs, e, t.rev, &ms)) != O_OK)
@@ -1470,6 +1492,8 @@ oc_coll_sync(struct oc_collection *c)
 		o_sleep_ms(ms);
 		pthread_mutex_lock(&c->c_mtx);
 		if ((e = update_locked(c)) != O_OK)
+			break;
+		if (reread && (e = replay(c)) != O_OK)
 			break;
 	}
 	pthread_mutex_unlock(&c->c_mtx);
@@ -1601,9 +1625,11 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		for (k = 0; k < na; k++) {
 			if (t[k].e != O_OK && rev == 0)
 				rev = t[k].rev;
+			if (t[k].reread)
+				g[ai[k]]->torn = true; /* replayed by try_build */
 			try_fini(&t[k]);
 		}
-		if (e != O_ESTALE && e != O_EPENDING)
+		if (e != O_ESTALE && e != O_EPENDING && e != O_EBEHIND)
 			break;
 	retry:
 		if ((e = retry_next(g[0], &rs, e, rev, &ms)) != O_OK)

@@ -1967,8 +1967,8 @@ ost_repo_pend(
 	struct ost_wb        wb, *wbp = &wb;
 	struct oc_txres      lr;
 	int64_t              now, exp;
-	uint64_t             wait;
-	size_t               i, j, n = 0, nrival;
+	uint64_t             wait, nbased;
+	size_t               i, j, n = 0, nrival, behind;
 	char                 s[OC_BID_STRLEN], as[OC_AID_STRLEN];
 	char                 why[256] = "";
 	o_err                e        = O_OK;
@@ -2028,7 +2028,9 @@ ost_repo_pend(
 	}
 
 retry:
-	wait = 0;
+	wait   = 0;
+	nbased = 0;
+	behind = SIZE_MAX; /* the first block held older than its base */
 	lockset_take(r, &ls, ids, n);
 	for (i = 0; i < n && e == O_OK; i++) {
 		struct ost_ent *ent;
@@ -2043,21 +2045,15 @@ retry:
 			continue;
 		based = tfs->e[i].tf.insert == NULL && req->base != NULL &&
 		    req->base[i] > 0;
-		if (based)
-			stat_add(&r->st_based, 1);
+		nbased += based;
 		if (based && (ent->has_latest ? ent->rev : 0) < req->base[i]) {
 			/* compare and set: this replica missed a commit the
 			 * writer's update builds on; applied here it would
-			 * land on another base */
-			e = o_err_set(O_EBEHIND,
-			    "block %s: this replica holds rev %" PRId64
-			    ", the writer's update at rev %" PRId64
-			    " builds on rev %" PRId64
-			    " (behind: to be repaired, not pended on)",
-			    bstr(&ids[i], s),
-			    ent->has_latest ? ent->rev : (int64_t) 0,
-			    req->rev, req->base[i]);
-			break;
+			 * land on another base (reported below, unless a
+			 * block is stale: the writer must rebase anyway) */
+			if (behind == SIZE_MAX)
+				behind = i;
+			continue;
 		}
 		if (!ent->has_latest)
 			continue;
@@ -2096,6 +2092,20 @@ retry:
 	}
 	if (e != O_OK)
 		goto out_unlock;
+	stat_add(&r->st_based, nbased);
+	if (behind != SIZE_MAX && lr.nmissing == 0 && lr.stale_rev == 0) {
+		struct ost_ent *ent = ents[behind];
+
+		e = o_err_set(O_EBEHIND,
+		    "block %s: this replica holds rev %" PRId64
+		    ", the writer's update at rev %" PRId64
+		    " builds on rev %" PRId64
+		    " (behind: to be repaired, not pended on)",
+		    bstr(&ids[behind], s),
+		    ent->has_latest ? ent->rev : (int64_t) 0, req->rev,
+		    req->base[behind]);
+		goto out_unlock;
+	}
 
 	/* rival pendings: live ones refuse (or are listed), expired go */
 	nrival = 0;

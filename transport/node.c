@@ -1839,6 +1839,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct oc_aid   *la;
 	bool            *ok, *acc, *goodm, *behind, *leftm, *hold;
 	bool             stale = false, rival = false, toobig = false;
+	bool             refused_behind = false;
 	struct call     *cs;
 	struct pendq     pq;
 	struct quorum    quo = { pend_enough, &pq, WRITE_GRACE(n) };
@@ -1877,6 +1878,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		bool any_behind = false;
 
 		memset(behind, 0, (k + 1) * sizeof(*behind));
+		refused_behind = false; /* as of the last round */
 		/* once a majority of each block's replicas is good, the
 		 * others get a bounded grace; a replica left then may still
 		 * accept, so it is cancelled and never sent the commit */
@@ -1894,7 +1896,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 				toobig = true;
 			/* refused: it missed a commit the update builds on */
 			if (answered(&cs[j]) && cs[j].ae == O_EBEHIND)
-				behind[j] = any_behind = true;
+				behind[j] = any_behind = refused_behind = true;
 			if (answered(&cs[j]) &&
 			    (cs[j].ae == O_ESTALE || cs[j].ae == O_EPENDING))
 				(void) otr_get_txres(&cs[j].ans, "x", res);
@@ -1943,7 +1945,13 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		else if (toobig)
 			e = O_ETOOBIG;
 		else if (good < need)
-			e = rival ? O_EPENDING : O_EUNAVAIL;
+			/* behind replicas a repair did not bring up: the
+			 * writer's base may be one no read reached yet (its
+			 * own commit, not yet promoted there): it reads the
+			 * blocks again, with its context, and retries */
+			e = rival          ? O_EPENDING :
+			    refused_behind ? O_EBEHIND :
+			                     O_EUNAVAIL;
 		if (e != O_OK) {
 			char s[OC_BID_STRLEN];
 

@@ -110,6 +110,13 @@ f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	if (f->io_after > 0 && f->commits_seen > f->io_after)
 		return o_err_set(O_EIO, "injected I/O error after %d commits",
 		    f->io_after);
+	if (f->crit_only) {
+		struct oc_commit_req one = *req;
+
+		one.ids = &req->critical;
+		one.n   = 1;
+		return f->inner->ops->commit(f->inner, &one, res);
+	}
 	return f->inner->ops->commit(f->inner, req, res);
 }
 

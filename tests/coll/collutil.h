@@ -29,6 +29,9 @@ struct ot_faulty {
 	int                   io_status;      /* status calls answered O_EIO */
 	bool                  header_absent;  /* gets of hdr answer ABSENT */
 	bool                  unknown;        /* every get answers UNKNOWN */
+	/* commits reach the critical block only (the others keep their
+	 * pendings: a phase 2 that never came) */
+	bool                  crit_only;
 	struct oc_bid         hdr;
 	int                   commits_seen;
 	/* gets at a held context: after stale_skip of them, the next
