@@ -81,7 +81,9 @@ struct oc_collection {
 	int64_t                    nitems;     /* view's item count ... */
 	bool                       nitems_ok;  /* ... when this is set */
 	uint64_t                   seq_acted, seq_done;
-	bool                       torn;     /* a replay failed half way */
+	bool                       torn;     /* replay before the next use: a
+	                                        replay failed half way, or a
+	                                        pend found a copy wrong */
 	bool                       exists;   /* header committed */
 	bool                       invented; /* header staged by us */
 	struct oc_coll_stats       st;
@@ -1167,7 +1169,8 @@ struct sync_try {
 	uint64_t             gen;
 	int64_t              rev;
 	bool                 seg, built, pended, done;
-	bool                 reread; /* replay before the next attempt */
+	bool                 reread; /* replay before the next attempt
+	                                (set c->torn: try_build heals) */
 	o_err                e; /* pend/commit result */
 };
 
@@ -1454,7 +1457,7 @@ oc_coll_sync(struct oc_collection *c)
 	while (sync_needed(c, target)) {
 		struct sync_try t;
 		struct oc_aid   aid;
-		bool            conflict, reread;
+		bool            conflict;
 
 		if (deadline && o_now_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
@@ -1481,7 +1484,8 @@ oc_coll_sync(struct oc_collection *c)
 			 * a block keeps, a race lost long ago: update */
 			t.rev = c->ctx.rev + 1;
 		}
-		reread = t.built && t.reread;
+		if (t.built && t.reread)
+			c->torn = true; /* replayed by the next try_build */
 		try_fini(&t);
 		conflict = e == O_ESTALE || e == O_EPENDING || e == O_EBEHIND;
 		if (!conflict)
@@ -1492,8 +1496,6 @@ oc_coll_sync(struct oc_collection *c)
 		o_sleep_ms(ms);
 		pthread_mutex_lock(&c->c_mtx);
 		if ((e = update_locked(c)) != O_OK)
-			break;
-		if (reread && (e = replay(c)) != O_OK)
 			break;
 	}
 	pthread_mutex_unlock(&c->c_mtx);

@@ -1610,7 +1610,8 @@ pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
 
 		oc_tf_fini(tf);
 		oc_tf_dup(tf, &e->tf);
-		oc_arr_push(&base, oc_int(b));
+		if (req->base != NULL)
+			oc_arr_push(&base, oc_int(b));
 		based = based || b > 0;
 	}
 	oc_map_set(&op, "t", oc_text(OTR_T_PEND));

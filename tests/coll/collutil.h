@@ -32,6 +32,10 @@ struct ot_faulty {
 	/* commits reach the critical block only (the others keep their
 	 * pendings: a phase 2 that never came) */
 	bool                  crit_only;
+	/* pends answered O_ESTALE about their first checked block, at the
+	 * revision below theirs: a copy of ours changed at a revision we
+	 * hold (the replica's stale-over-an-older-base answer) */
+	int                   stale_below;
 	struct oc_bid         hdr;
 	int                   commits_seen;
 	/* gets at a held context: after stale_skip of them, the next

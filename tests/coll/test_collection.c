@@ -565,6 +565,42 @@ Test(coll, a_commit_that_reached_only_its_critical_block_is_read_forward,
 	oc_coll_free(c);
 }
 
+/*
+ * A pend refused as stale at a revision the writer already holds (a
+ * replica's answer to an update over an older base than the block's)
+ * means the writer's copy of that block is wrong, and updating the
+ * context does not drop it: the writer replays its queue, reading the
+ * block again, before it tries again (before the review of compare and
+ * set it retried the same copy until O_ERETRIES).
+ */
+Test(coll, a_pend_stale_below_its_revision_replays_the_queue, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct ot_faulty      f;
+	struct oc_coll_stats  s0, s1;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+
+	ot_faulty_init(&f, env.tx);
+	ok(oc_tree_open(&f.base, &id, true, NULL, &c), "create");
+	ok(oc_tree_put(c, "k0", 2, "v0", 2), "put");
+	ok(oc_coll_sync(c), "sync");
+	oc_coll_get_stats(c, &s0);
+	f.stale_below = 1;
+	ok(oc_tree_put(c, "k1", 2, "v1", 2), "put");
+	ok(oc_coll_sync(c), "sync after one stale answer");
+	oc_coll_get_stats(c, &s1);
+	cr_expect_eq(f.stale_below, 0, "the answer was given");
+	cr_expect_geq(s1.replays - s0.replays, 1,
+	    "the queue was replayed over a fresh copy");
+	ok(oc_tree_get(c, "k1", 2, &v, &found), "get");
+	cr_assert(found && v.len == 2 && memcmp(v.data, "v1", 2) == 0);
+	o_buf_fini(&v);
+	oc_coll_free(c);
+}
+
 /* ---- trees ---------------------------------------------------------- */
 
 struct kvs {

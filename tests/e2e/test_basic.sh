@@ -188,6 +188,10 @@ expect_fail "verify of a regular file" "regular file" \
 	"$OPTIMFS_BIN" verify d/f
 expect_fail "verify outside a mount" "not inside an optimfs mount" \
 	"$OPTIMFS_BIN" verify "$TMP"
+# the control file takes an st_ino (the object's, not the table slot);
+# one no inode of this mount has is refused (ENOENT), not read as another
+expect_fail "a log request for an st_ino nobody has" "No such file" \
+	bash -c 'echo "log 12345" >.optimfs/ctl'
 
 step "restart: unmount, remount, everything is there"
 find . -path ./.optimfs -prune -o -print | LC_ALL=C sort >"$TMP/tree.before"

@@ -716,12 +716,14 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 	ask_op(s, op, O_EBADMSG, "field aid");
 
 	/* a pend whose writer fields (claims, PROTOCOL §4a) are bad: a
-	 * negative or huge wait, a writer that is no action id */
+	 * negative or huge wait, a writer that is no action id; then one
+	 * whose bases (compare and set, §4) are too many, negative, or not
+	 * revisions */
 	{
 		static const int64_t waits[2] = { -1, INT64_MAX };
 		int                  w;
 
-		for (w = 0; w < 3; w++) {
+		for (w = 0; w < 6; w++) {
 			struct oc_aid a;
 			struct oc_tfs t;
 			struct oc_bid id;
@@ -740,11 +742,27 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 			oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
 			oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
 			oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
-			oc_map_set(&op, "who",
-			    w < 2 ? oc_aid_val(&a) : oc_text("me"));
-			oc_map_set(&op, "wait", oc_int(w < 2 ? waits[w] : 10));
 			oc_tfs_fini(&t);
-			ask_op(s, op, O_EBADMSG, w < 2 ? "field wait" : "field who");
+			if (w < 3) {
+				oc_map_set(&op, "who",
+				    w < 2 ? oc_aid_val(&a) : oc_text("me"));
+				oc_map_set(
+				    &op, "wait", oc_int(w < 2 ? waits[w] : 10));
+				ask_op(s, op, O_EBADMSG,
+				    w < 2 ? "field wait" : "field who");
+				continue;
+			}
+			blk = oc_array(); /* one block: one base */
+			if (w == 3) {
+				oc_arr_push(&blk, oc_int(1));
+				oc_arr_push(&blk, oc_int(1));
+			} else
+				oc_arr_push(&blk,
+				    w == 4 ? oc_int(-1) : oc_text("1"));
+			oc_map_set(&op, "base", blk);
+			ask_op(s, op, O_EBADMSG,
+			    w == 3 ? "not an array of 1 revisions" :
+			             "item 0 is not a revision");
 		}
 	}
 
