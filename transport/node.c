@@ -106,9 +106,10 @@ struct otr_node {
 	bool      fstop, pub_started;
 	pthread_t pubt;
 
-	pthread_mutex_t emtx; /* pend expiries by action */
+	pthread_mutex_t emtx; /* pend expiries by action and block */
 	struct {
 		struct oc_aid aid;
+		struct oc_bid first; /* the pend's first block */
 		int64_t       exp;
 		uint64_t      skip; /* members the commit must not go to */
 	} exps[NEXP];
@@ -1555,38 +1556,55 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 
 /* What a pend decided about action aid, for its commit: the expiry it
  * asked for and the members that hold a block of it at an older state
- * (bit j: member j).  The latest record of aid wins. */
+ * (bit j: member j).  A group transaction pends several collections
+ * under one action, each with its own blocks, so a record is keyed by
+ * the action and the pend's first block; a later pend of the same blocks
+ * replaces it. */
 static void
-exp_remember(
-    struct otr_node *n, const struct oc_aid *aid, int64_t exp, uint64_t skip)
+exp_remember(struct otr_node *n, const struct oc_aid *aid,
+    const struct oc_bid *first, int64_t exp, uint64_t skip)
 {
 	size_t i;
 
 	pthread_mutex_lock(&n->emtx);
 	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP); i++)
-		if (oc_aid_eq(&n->exps[i].aid, aid))
+		if (oc_aid_eq(&n->exps[i].aid, aid) &&
+		    oc_bid_eq(&n->exps[i].first, first))
 			break;
 	if (i == O_MIN(n->nexp, (size_t) NEXP))
 		i = n->nexp++ % NEXP;
-	n->exps[i].aid  = *aid;
-	n->exps[i].exp  = exp;
-	n->exps[i].skip = skip;
+	n->exps[i].aid   = *aid;
+	n->exps[i].first = *first;
+	n->exps[i].exp   = exp;
+	n->exps[i].skip  = skip;
 	pthread_mutex_unlock(&n->emtx);
 }
 
+/* The record of the pend of aid that one of the commit's blocks (ids,
+ * or its critical block) began; 0 when there is none. */
 static int64_t
-exp_lookup(struct otr_node *n, const struct oc_aid *aid, uint64_t *skip)
+exp_lookup(struct otr_node *n, const struct oc_commit_req *req,
+    uint64_t *skip)
 {
 	int64_t exp = 0;
-	size_t  i;
+	size_t  i, j;
 
 	*skip = 0;
 	pthread_mutex_lock(&n->emtx);
-	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP); i++)
-		if (oc_aid_eq(&n->exps[i].aid, aid)) {
-			exp   = n->exps[i].exp;
-			*skip = n->exps[i].skip;
+	for (i = 0; i < O_MIN(n->nexp, (size_t) NEXP) && exp == 0; i++) {
+		if (!oc_aid_eq(&n->exps[i].aid, &req->aid))
+			continue;
+		for (j = 0; j <= req->n; j++) {
+			const struct oc_bid *b =
+			    j < req->n ? &req->ids[j] : &req->critical;
+
+			if (oc_bid_eq(&n->exps[i].first, b)) {
+				exp   = n->exps[i].exp;
+				*skip = n->exps[i].skip;
+				break;
+			}
 		}
+	}
 	pthread_mutex_unlock(&n->emtx);
 	return exp;
 }
@@ -1851,7 +1869,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now_ms() + PEND_TTL_MS;
-	exp_remember(n, &req->aid, exp, 0);
+	exp_remember(n, &req->aid, &req->tfs->e[0].id, exp, 0);
 	ids = o_malloc((nids + 1) * sizeof(*ids));
 	for (i = 0; i < nids; i++)
 		ids[i] = req->tfs->e[i].id;
@@ -2004,7 +2022,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		}
 		for (i = 0; i < nids * k; i++)
 			hold[i] = hold[i] && (skip & ((uint64_t) 1 << (i % k)));
-		exp_remember(n, &req->aid, exp, skip);
+		exp_remember(n, &req->aid, &req->tfs->e[0].id, exp, skip);
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
 		    deadline, false);
 	}
@@ -2064,7 +2082,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	struct placed    cpl, *pl;
 	size_t          *idx;
 	uint64_t         skip;
-	int64_t          exp = exp_lookup(n, &req->aid, &skip), deadline;
+	int64_t          exp = exp_lookup(n, req, &skip), deadline;
 	bool             stale = false, *crit_member, *crit_done;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];

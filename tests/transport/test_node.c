@@ -1715,6 +1715,72 @@ Test(node, a_diverged_replica_converges_to_the_majority, .init = setup,
 	oc_get_res_fini(&r);
 }
 
+/*
+ * A group transaction (a rename across directories) pends each collection
+ * under one action id and then commits each.  The coordinator remembers
+ * what each pend decided (the expiry it asked for, the members a commit
+ * must skip) for its commit; keyed by the action alone, the commit of the
+ * first collection used what the pend of the last one decided (found by a
+ * review).  Here y is pended with pendings that expire too soon to commit
+ * safely, then x with the default: y's commit must be refused, x's go.
+ */
+Test(node, each_collection_of_a_group_commits_by_its_own_pend,
+    .init = setup, .fini = teardown)
+{
+	struct oc_bid        x, y;
+	struct oc_aid        a1, g;
+	struct oc_tfs        tx, ty;
+	struct oc_pend_req   pr = { 0 };
+	struct oc_commit_req cq = { 0 };
+	struct oc_txres      res;
+	struct oc_get_res    r;
+	o_err                e;
+
+	three_nodes_and_x(&x, &a1);
+	oc_bid_random(&y);
+	oc_aid_random(&g);
+	oc_tfs_init(&ty);
+	oc_tfs_insert(&ty, rv_leaf(&y, 1));
+	oc_tfs_init(&tx);
+	cr_assert_eq(oc_tfs_update(&tx, &x, oc_op_set("w", oc_int(3))), O_OK);
+	oc_txres_init(&res);
+	pr.aid       = g;
+	pr.policy    = OC_POLICY_FAIL;
+	pr.rev       = 1;
+	pr.tfs       = &ty;
+	pr.expiry_ms = o_now_ms() + 1000;
+	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
+	    o_err_detail());
+	pr.rev       = 3;
+	pr.tfs       = &tx;
+	pr.expiry_ms = 0;
+	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
+	    o_err_detail());
+	cq.aid      = g;
+	cq.rev      = 1;
+	cq.ids      = &y;
+	cq.n        = 1;
+	cq.critical = y;
+	e = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+	cr_assert_eq(e, O_EEXPIRED,
+	    "y committed on x's expiry, its own was 1 s away: %s",
+	    o_errname(e));
+	cq.rev      = 3;
+	cq.ids      = &x;
+	cq.critical = x;
+	cr_assert_eq(tx_of(0)->ops->commit(tx_of(0), &cq, &res), O_OK, "%s",
+	    o_err_detail());
+	r = rv_local(0, &x);
+	cr_assert_eq(r.latest_rev, 3);
+	oc_get_res_fini(&r);
+	r = rv_local(0, &y);
+	cr_assert_eq(r.latest_rev, 0, "y committed");
+	oc_get_res_fini(&r);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&tx);
+	oc_tfs_fini(&ty);
+}
+
 /* One append of 20 MiB: one pend request per member carries all of its
  * chunk blocks (found by a review: with a 16 MiB message limit this could
  * never commit).  It commits, and reads back whole through another node. */
