@@ -91,6 +91,7 @@ struct oc_collection {
 
 /* Reads that met pruned history (O_ESTALE) try again this many times. */
 #define OC_STALE_TRIES 3
+#define QUEUE_KEEP     64 /* queue slots kept reserved when it empties */
 
 /* ---- transactor source --------------------------------------------------- */
 
@@ -370,6 +371,7 @@ static o_err stale_retry(
 static void  jrefs_gone(
      struct oc_collection *c, const struct oc_jref *gone, size_t n);
 static void jrefs_push(struct oc_collection *c, const struct oc_jref *r);
+static struct oc_jref *queue_pop(struct oc_collection *c, size_t k);
 
 /*
  * Reset the staged effects and re-apply every pending action on the held
@@ -765,7 +767,7 @@ own_committed(struct oc_collection *c, const struct oc_val *act)
 {
 	const struct oc_val *jt = oc_map_get(act, "jt");
 	struct oc_jref      *gone;
-	size_t               k = 0, i, rest;
+	size_t               k = 0, i;
 
 	if (c->opts.journal == NULL || jt == NULL || jt->type != OC_ARRAY)
 		return 0;
@@ -791,15 +793,7 @@ own_committed(struct oc_collection *c, const struct oc_val *act)
 	}
 	if (k == 0)
 		return 0;
-	gone = o_malloc(k * sizeof(*gone));
-	memcpy(gone, c->jrefs, k * sizeof(*gone));
-	for (i = 0; i < k; i++)
-		oc_val_fini(&c->pending.u.a.v[i]);
-	rest = c->pending.u.a.n - k;
-	memmove(c->pending.u.a.v, c->pending.u.a.v + k,
-	    rest * sizeof(struct oc_val));
-	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
-	c->pending.u.a.n = rest;
+	gone = queue_pop(c, k);
 	c->seq_done += k;
 	c->st.actions += k;
 	jrefs_gone(c, gone, k);
@@ -1156,6 +1150,41 @@ jrefs_push(struct oc_collection *c, const struct oc_jref *r)
 	c->jrefs[c->pending.u.a.n] = *r;
 }
 
+/*
+ * Take the first k actions off the queue (they committed); returns their
+ * journal ids (to free; NULL without a journal).  A burst of appends grows
+ * the queue to many thousand actions, and a diary's collection stays open
+ * as long as the mount: what the queue reserved is given back once it is
+ * mostly empty, or every collection written once would keep its peak.
+ */
+static struct oc_jref *
+queue_pop(struct oc_collection *c, size_t k)
+{
+	struct oc_jref *gone = NULL;
+	size_t          i, rest = c->pending.u.a.n - k, keep;
+
+	if (k == 0)
+		return NULL;
+	if (c->opts.journal != NULL) {
+		gone = o_malloc(k * sizeof(*gone));
+		memcpy(gone, c->jrefs, k * sizeof(*gone));
+	}
+	for (i = 0; i < k; i++)
+		oc_val_fini(&c->pending.u.a.v[i]);
+	memmove(c->pending.u.a.v, c->pending.u.a.v + k,
+	    rest * sizeof(struct oc_val));
+	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
+	c->pending.u.a.n = rest;
+	keep = O_MAX(2 * rest, (size_t) QUEUE_KEEP);
+	if (c->pending.u.a.cap > keep && rest <= c->pending.u.a.cap / 4)
+		oc_arr_shrink(&c->pending, keep);
+	if (c->jcap > keep && rest <= c->jcap / 4) {
+		c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
+		c->jcap  = keep;
+	}
+	return gone;
+}
+
 /* ---- sync ---------------------------------------------------------------- */
 
 /* One attempt to commit a collection's first batch. */
@@ -1352,20 +1381,7 @@ try_done(struct oc_collection *c, struct sync_try *t)
 	size_t          k, nb = t->nb;
 	o_err           e;
 
-	for (k = 0; k < nb; k++)
-		oc_val_fini(&c->pending.u.a.v[k]);
-	if (nb > 0) {
-		size_t rest = c->pending.u.a.n - nb;
-
-		memmove(c->pending.u.a.v, c->pending.u.a.v + nb,
-		    rest * sizeof(struct oc_val));
-		c->pending.u.a.n = rest;
-		if (c->opts.journal != NULL) {
-			gone = o_malloc(nb * sizeof(*gone));
-			memcpy(gone, c->jrefs, nb * sizeof(*gone));
-		}
-		memmove(c->jrefs, c->jrefs + nb, rest * sizeof(*c->jrefs));
-	}
+	gone = queue_pop(c, nb);
 	c->seq_done += nb;
 	c->st.commits++;
 	c->st.actions += nb;
@@ -1724,7 +1740,9 @@ void
 oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st)
 {
 	pthread_mutex_lock(&c->c_mtx);
-	*st = c->st;
+	*st             = c->st;
+	st->queue_bytes = c->pending.u.a.cap * sizeof(struct oc_val) +
+	    c->jcap * sizeof(struct oc_jref);
 	pthread_mutex_unlock(&c->c_mtx);
 }
 

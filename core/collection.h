@@ -94,6 +94,7 @@ struct oc_coll_stats {
 	uint64_t conflicts; /* pends/commits refused as stale or pending */
 	uint64_t replays;   /* rebases that replayed local actions */
 	uint64_t actions;   /* actions committed */
+	uint64_t queue_bytes; /* memory the queue of actions holds reserved */
 };
 
 struct oc_collection;

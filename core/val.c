@@ -252,6 +252,20 @@ oc_arr_grow(struct oc_val *a, size_t need)
 }
 
 void
+oc_arr_shrink(struct oc_val *a, size_t cap)
+{
+	assert(a->type == OC_ARRAY);
+	if (cap >= a->u.a.cap || cap < a->u.a.n)
+		return;
+	if (cap == 0) {
+		free(a->u.a.v);
+		a->u.a.v = NULL;
+	} else
+		a->u.a.v = o_realloc(a->u.a.v, cap * sizeof(struct oc_val));
+	a->u.a.cap = cap;
+}
+
+void
 oc_arr_push(struct oc_val *a, struct oc_val v)
 {
 	assert(a->type == OC_ARRAY);

@@ -79,6 +79,8 @@ struct oc_val oc_val_take(struct oc_val *v);
 
 /* Arrays.  Indices are checked by the caller (asserted here). */
 void           oc_arr_push(struct oc_val *a, struct oc_val v);
+/* Give back reserved slots beyond cap (never below the length). */
+void           oc_arr_shrink(struct oc_val *a, size_t cap);
 struct oc_val *oc_arr_at(const struct oc_val *a, size_t i);
 size_t         oc_arr_len(const struct oc_val *a);
 /*

@@ -521,6 +521,9 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	metric(b, "block_cache_bytes", "gauge",
 	    "Memory of the collections' caches of committed blocks.",
 	    st.cache_bytes);
+	metric(b, "queue_bytes", "gauge",
+	    "Memory the collections' queues of actions hold reserved.",
+	    st.queue_bytes);
 	metric(b, "block_caches_dropped_total", "counter",
 	    "Collection caches dropped to bound their memory together.",
 	    st.caches_dropped);

@@ -4369,6 +4369,7 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 		out->conflicts += st.conflicts;
 		out->pending += oc_coll_npending(oc->c);
 		out->cache_bytes += oc_coll_cache_bytes(oc->c);
+		out->queue_bytes += st.queue_bytes;
 	}
 	out->caches_dropped = ns->caches_dropped;
 	for (i = 0; i < ns->ndirty; i++)

@@ -182,6 +182,7 @@ struct ofs_ns_stats {
 	uint64_t file_bytes;    /* now: file pieces held in memory */
 	uint64_t file_pieces;   /* now: file pieces resident */
 	uint64_t cache_bytes;   /* now: collections' block caches */
+	uint64_t queue_bytes;   /* now: reserved by collections' queues */
 	uint64_t caches_dropped; /* caches dropped to stay in caches_max */
 };
 

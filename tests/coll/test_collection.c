@@ -4,6 +4,7 @@
  * the behaviour in optimystic-digest.md section 10 they port (dNN_).
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -458,6 +459,41 @@ Test(coll, d45_many_appends_keep_blocks_bounded, .init = setup,
 	}
 	oc_chain_iter_fini(&ci);
 	oc_coll_free(c);
+}
+
+/*
+ * A burst of appends queues thousands of actions; once they commit the
+ * queue gives its memory back.  A mount keeps a diary's collection open
+ * as long as it runs, so before, every diary written once kept what its
+ * biggest burst reserved (measured: ~0.5 MB per diary written with 500 KB
+ * of lines, the daemon at 425 MB after 600 such diaries).
+ */
+Test(coll, a_committed_burst_gives_the_queue_memory_back, .init = setup,
+    .fini = teardown)
+{
+	enum { N = 20000 };
+	struct oc_collection *c;
+	struct oc_coll_stats  st;
+	struct oc_bid         id = new_id();
+	struct iovec         *v = calloc(N, sizeof(*v));
+	int                   i;
+
+	for (i = 0; i < N; i++)
+		v[i] = (struct iovec){ "a line of a log\n", 16 };
+	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
+	for (i = 0; i < 4; i++)
+		ok(oc_diary_append_many(c, v, N / 4), "append");
+	oc_coll_get_stats(c, &st);
+	cr_assert_geq(st.queue_bytes, (uint64_t) N * sizeof(struct oc_val),
+	    "the queue holds %d actions in %" PRIu64 " bytes", N,
+	    st.queue_bytes);
+	ok(oc_coll_sync(c), "sync");
+	oc_coll_get_stats(c, &st);
+	cr_assert_eq(st.actions, (uint64_t) N);
+	cr_assert_leq(st.queue_bytes, 8192,
+	    "the empty queue still holds %" PRIu64 " bytes", st.queue_bytes);
+	oc_coll_free(c);
+	free(v);
 }
 
 Test(coll, d45_two_instances_see_each_others_appends, .init = setup,
