@@ -56,6 +56,7 @@ struct tnode {
 static struct tnode nodes[NMAX];
 static int          base_port;
 static int          timeout_ms = 3000; /* of calls (node_up) */
+static int          replicas;          /* R of node_up (0: default) */
 static nng_socket   fake; /* a silent member's, closed after the nodes */
 static bool         fake_open;
 static char        *certs;
@@ -165,6 +166,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	/* calls time out after 3 s: a CI machine running other suites can
 	 * stall a synced write for over a second */
 	nc.timeout_ms      = timeout_ms;
+	nc.replicas        = replicas;
 	t->tx.base.ops     = &slow_ops;
 	t->tx.inner        = ost_local_transactor(t->repo);
 	atomic_store(&t->tx.stall_ms, 0);
@@ -1779,6 +1781,124 @@ Test(node, each_collection_of_a_group_commits_by_its_own_pend,
 	oc_txres_fini(&res);
 	oc_tfs_fini(&tx);
 	oc_tfs_fini(&ty);
+}
+
+/* How many of nodes 0..n-1 hold block id in their own store, and at
+ * which revisions (lowest and highest among them). */
+static int
+holders(int n, const struct oc_bid *id, int64_t *lo, int64_t *hi)
+{
+	int i, h = 0;
+
+	*lo = INT64_MAX;
+	*hi = 0;
+	for (i = 0; i < n; i++) {
+		struct oc_get_res r = rv_local(i, id);
+
+		if (r.state == OC_GET_BLOCK) {
+			h++;
+			*lo = O_MIN(*lo, r.latest_rev);
+			*hi = O_MAX(*hi, r.latest_rev);
+		}
+		oc_get_res_fini(&r);
+	}
+	return h;
+}
+
+/*
+ * More members than replicas (4 nodes, R = 3: what a cluster of 4 or 5
+ * gets by default): each block lives on the 3 members its placement
+ * picks, so one commit's blocks live on different sets, and the members
+ * that hold a changed block but not the critical one commit in phase 2
+ * of net_commit.  Every earlier test ran 3 nodes with R = 3, where phase
+ * 2 never sends anything.  A diary is written through n0 in 120 commits
+ * (its log rolls over to new tail blocks, changing the header); then its
+ * header and tail are each on exactly 3 nodes, all at the same revision,
+ * no member is left holding a pending, the diary reads whole through
+ * every node, and with any one node stopped through the others.
+ */
+Test(node, four_members_three_replicas_place_and_commit_every_block,
+    .init = setup, .fini = teardown)
+{
+	enum { N = 120 };
+	struct oc_collection *c;
+	struct oc_bid         id, tail;
+	struct lines          l;
+	char                  want[8192];
+	size_t                wl = 0;
+	int64_t               lo, hi;
+	int                   i, h, tries;
+
+	replicas = 3;
+	nodes_up(4);
+	oc_bid_random(&id);
+	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
+	for (i = 0; i < N; i++) {
+		append_n(c, "x", i, i + 1);
+		cr_assert_eq(oc_coll_sync(c), O_OK, "commit %d: %s", i,
+		    o_err_detail());
+		wl += (size_t) snprintf(want + wl, sizeof(want) - wl, "x%d|", i);
+	}
+	oc_coll_free(c);
+	/* the commits left to a slow member after the decision arrive soon
+	 * (checked before any read: a read through a member that holds a
+	 * pending of a decided action commits it there too) */
+	for (tries = 0;; tries++) {
+		struct oc_get_res r = rv_local(0, &id);
+		bool              hdr = r.state == OC_GET_BLOCK;
+
+		if (!hdr) {
+			oc_get_res_fini(&r);
+			r = rv_local(1, &id);
+		}
+		cr_assert_eq(r.state, OC_GET_BLOCK, "neither n0 nor n1 holds it");
+		cr_assert(oc_map_bid(&r.block, "tail", &tail));
+		oc_get_res_fini(&r);
+		h = holders(4, &id, &lo, &hi);
+		cr_assert_eq(h, 3, "the header is on %d of 4 nodes", h);
+		if (lo == hi || tries == 100)
+			break;
+		o_sleep_ms(20);
+	}
+	cr_assert_eq(lo, hi, "header replicas at revisions %" PRId64
+	                     " to %" PRId64, lo, hi);
+	for (tries = 0;; tries++) {
+		h = holders(4, &tail, &lo, &hi);
+		if ((h == 3 && lo == hi) || tries == 100)
+			break;
+		o_sleep_ms(20);
+	}
+	cr_assert_eq(h, 3, "the tail is on %d of 4 nodes", h);
+	cr_assert_eq(lo, hi, "tail replicas at revisions %" PRId64 " to %" PRId64,
+	    lo, hi);
+	cr_assert_eq(hi, N, "the tail's last commit is rev %" PRId64, hi);
+	/* every pending became a commit on every member that took it */
+	for (tries = 0;; tries++) {
+		uint64_t pend = 0;
+
+		for (i = 0; i < 4; i++) {
+			struct ost_repo_count rc;
+
+			cr_assert_eq(ost_repo_count(nodes[i].repo, NULL, &rc), O_OK);
+			pend += rc.pend;
+		}
+		if (pend == 0)
+			break;
+		cr_assert_lt(tries, 100, "%" PRIu64 " pendings left behind",
+		    pend);
+		o_sleep_ms(20);
+	}
+	for (i = 0; i < 4; i++) {
+		read_diary(i, &id, &l);
+		expect(&l, want, N);
+	}
+	for (i = 3; i >= 1; i--) {
+		node_down(i, true);
+		read_diary(i == 1 ? 2 : 0, &id, &l);
+		expect(&l, want, N);
+		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
+		wait_all(4);
+	}
 }
 
 /* One append of 20 MiB: one pend request per member carries all of its
