@@ -349,7 +349,8 @@ struct oc_cache {
 	struct oc_bstore     *src;
 	pthread_mutex_t       c_mtx;
 	struct cent         **tab;         /* guarded by c_mtx */
-	size_t                nbuck;       /* power of two */
+	size_t                nbuck;       /* power of two; grows with len */
+	size_t                maxbuck;     /* what max entries need */
 	struct cent          *head, *tail; /* guarded by c_mtx */
 	size_t                len, max;    /* guarded by c_mtx */
 	size_t                bytes;       /* guarded by c_mtx */
@@ -418,6 +419,35 @@ c_drop(struct oc_cache *c, const struct oc_bid *id)
 	c->len--;
 }
 
+/*
+ * Double the bucket table once entries outnumber buckets (up to what max
+ * entries need): a collection's cache starts at 16 buckets, not at the
+ * 16 KiB its maximum needs, since a mount keeps one per collection it
+ * opened and most hold a few blocks.
+ */
+static void
+c_grow(struct oc_cache *c)
+{
+	struct cent **nt;
+	size_t        nb = c->nbuck * 2, i;
+
+	if (c->len <= c->nbuck || c->nbuck >= c->maxbuck)
+		return;
+	nt = o_calloc(nb, sizeof(*nt));
+	for (i = 0; i < c->nbuck; i++)
+		while (c->tab[i] != NULL) {
+			struct cent *e = c->tab[i];
+			size_t       h = bid_hash(&e->id) & (nb - 1);
+
+			c->tab[i] = e->hnext;
+			e->hnext  = nt[h];
+			nt[h]     = e;
+		}
+	free(c->tab);
+	c->tab   = nt;
+	c->nbuck = nb;
+}
+
 /* Put (moving blk) under c_mtx; evicts LRU entries beyond max. */
 static void
 c_put(struct oc_cache *c, const struct oc_bid *id, struct oc_val blk,
@@ -442,6 +472,7 @@ c_put(struct oc_cache *c, const struct oc_bid *id, struct oc_val blk,
 		*p       = e;
 		c_push_front(c, e);
 		c->len++;
+		c_grow(c);
 	}
 	e->bytes = oc_val_footprint(&e->blk);
 	c->bytes += e->bytes;
@@ -538,8 +569,9 @@ oc_cache_alloc(struct oc_bstore *src, size_t max_entries)
 	c->src      = src;
 	c->max      = max_entries ? max_entries : 1;
 	c->nbuck    = 16;
-	while (c->nbuck < 2 * c->max && c->nbuck < (1u << 20))
-		c->nbuck *= 2;
+	c->maxbuck  = 16;
+	while (c->maxbuck < 2 * c->max && c->maxbuck < (1u << 20))
+		c->maxbuck *= 2;
 	c->tab = o_calloc(c->nbuck, sizeof(struct cent *));
 	pthread_mutex_init(&c->c_mtx, NULL);
 	return c;
@@ -583,6 +615,11 @@ oc_cache_clear_all(struct oc_cache *c)
 		struct oc_bid id = c->head->id;
 
 		c_drop(c, &id);
+	}
+	if (c->nbuck > 16) { /* empty: back to the smallest table */
+		free(c->tab);
+		c->nbuck = 16;
+		c->tab   = o_calloc(c->nbuck, sizeof(struct cent *));
 	}
 	pthread_mutex_unlock(&c->c_mtx);
 }

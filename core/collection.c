@@ -91,7 +91,7 @@ struct oc_collection {
 
 /* Reads that met pruned history (O_ESTALE) try again this many times. */
 #define OC_STALE_TRIES 3
-#define QUEUE_KEEP     64 /* queue slots kept reserved when it empties */
+#define QUEUE_KEEP     64 /* fewest queue slots kept reserved, unless empty */
 
 /* ---- transactor source --------------------------------------------------- */
 
@@ -1175,12 +1175,16 @@ queue_pop(struct oc_collection *c, size_t k)
 	    rest * sizeof(struct oc_val));
 	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
 	c->pending.u.a.n = rest;
-	keep = O_MAX(2 * rest, (size_t) QUEUE_KEEP);
+	keep = rest > 0 ? O_MAX(2 * rest, (size_t) QUEUE_KEEP) : 0;
 	if (c->pending.u.a.cap > keep && rest <= c->pending.u.a.cap / 4)
 		oc_arr_shrink(&c->pending, keep);
 	if (c->jcap > keep && rest <= c->jcap / 4) {
-		c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
-		c->jcap  = keep;
+		if (keep == 0) {
+			free(c->jrefs);
+			c->jrefs = NULL;
+		} else
+			c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
+		c->jcap = keep;
 	}
 	return gone;
 }

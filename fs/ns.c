@@ -1945,7 +1945,7 @@ dindex_mark(struct ofs_dindex *x, uint64_t off, const struct oc_chain_path *p)
 		x->stride *= 2;
 	}
 	if (x->n == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 64;
+		x->cap = x->cap ? x->cap * 2 : 4;
 		x->m   = o_realloc(x->m, x->cap * sizeof(*x->m));
 	}
 	x->m[x->n].off = off;

@@ -442,6 +442,15 @@ Test(cache, many_entries_and_collisions)
 		cr_expect(cached(&f, i));
 	for (i = 1; i <= 50; i++)
 		cr_expect(!cached(&f, i));
+	/* the table grew from 16 buckets on the way; emptied, it starts
+	 * small again and grows again */
+	oc_cache_clear_all(f.c);
+	cr_expect(oc_cache_len(f.c) == 0);
+	for (i = 1; i <= 100; i++)
+		cr_expect(cget(&f, i) == i * 10);
+	for (i = 1; i <= 100; i++)
+		cr_expect(cached(&f, i));
+	cr_expect(!cached(&f, 101));
 	fx_fini(&f);
 }
 
