@@ -642,6 +642,51 @@ Test(coll, a_pend_stale_below_its_revision_replays_the_queue, .init = setup,
 	oc_coll_free(c);
 }
 
+/* The same answer inside a group transaction (a rename across
+ * directories pends both collections under one action): the refused
+ * collection replays its queue before the group's next attempt, and both
+ * commit together. */
+Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
+    .init = setup, .fini = teardown)
+{
+	struct oc_collection *c[2];
+	struct ot_faulty      f;
+	struct oc_coll_stats  s0[2], s1[2];
+	struct oc_bid         id[2] = { new_id(), new_id() };
+	struct o_buf          v     = { 0 };
+	uint64_t              replays = 0;
+	bool                  found, decided;
+	int                   i;
+
+	ot_faulty_init(&f, env.tx);
+	for (i = 0; i < 2; i++) {
+		ok(oc_tree_open(&f.base, &id[i], true, NULL, &c[i]), "create");
+		ok(oc_tree_put(c[i], "k0", 2, "v0", 2), "put");
+		ok(oc_coll_sync(c[i]), "sync");
+		oc_coll_get_stats(c[i], &s0[i]);
+	}
+	f.stale_below = 1;
+	ok(oc_tree_put(c[0], "k1", 2, "a1", 2), "put a");
+	ok(oc_tree_put(c[1], "k1", 2, "b1", 2), "put b");
+	ok(oc_coll_sync_group(c, 2, &decided), "group sync after a stale "
+	                                         "answer");
+	cr_expect(decided);
+	cr_expect_eq(f.stale_below, 0, "the answer was given");
+	for (i = 0; i < 2; i++) {
+		oc_coll_get_stats(c[i], &s1[i]);
+		replays += s1[i].replays - s0[i].replays;
+		cr_expect_eq(s1[i].commits - s0[i].commits, 1,
+		    "collection %d: one commit", i);
+		ok(oc_tree_get(c[i], "k1", 2, &v, &found), "get");
+		cr_assert(found && v.len == 2 &&
+		    memcmp(v.data, i == 0 ? "a1" : "b1", 2) == 0);
+		o_buf_fini(&v);
+	}
+	cr_expect_geq(replays, 1, "the refused queue was replayed");
+	for (i = 0; i < 2; i++)
+		oc_coll_free(c[i]);
+}
+
 /* ---- trees ---------------------------------------------------------- */
 
 struct kvs {
