@@ -372,6 +372,7 @@ static void  jrefs_gone(
      struct oc_collection *c, const struct oc_jref *gone, size_t n);
 static void jrefs_push(struct oc_collection *c, const struct oc_jref *r);
 static struct oc_jref *queue_pop(struct oc_collection *c, size_t k);
+static void            queue_trim(struct oc_collection *c);
 
 /*
  * Reset the staged effects and re-apply every pending action on the held
@@ -892,6 +893,7 @@ update_locked(struct oc_collection *c)
 			}
 			oc_val_fini(&c->pending);
 			c->pending = kept;
+			queue_trim(c); /* the filter may have emptied it */
 			if (gone != NULL) {
 				jrefs_gone(c, gone, ngone);
 				free(gone);
@@ -1151,17 +1153,36 @@ jrefs_push(struct oc_collection *c, const struct oc_jref *r)
 }
 
 /*
- * Take the first k actions off the queue (they committed); returns their
- * journal ids (to free; NULL without a journal).  A burst of appends grows
- * the queue to many thousand actions, and a diary's collection stays open
- * as long as the mount: what the queue reserved is given back once it is
- * mostly empty, or every collection written once would keep its peak.
+ * Give back what the queue reserved once it is mostly empty.  A burst of
+ * appends grows it to many thousand actions, and a diary's collection
+ * stays open as long as the mount: kept, every collection written once
+ * would hold its peak.  An empty queue holds nothing.
  */
+static void
+queue_trim(struct oc_collection *c)
+{
+	size_t n = c->pending.u.a.n;
+	size_t keep = n > 0 ? O_MAX(2 * n, (size_t) QUEUE_KEEP) : 0;
+
+	if (c->pending.u.a.cap > keep && n <= c->pending.u.a.cap / 4)
+		oc_arr_shrink(&c->pending, keep);
+	if (c->jcap > keep && n <= c->jcap / 4) {
+		if (keep == 0) {
+			free(c->jrefs);
+			c->jrefs = NULL;
+		} else
+			c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
+		c->jcap = keep;
+	}
+}
+
+/* Take the first k actions off the queue (they committed); returns their
+ * journal ids (to free; NULL without a journal). */
 static struct oc_jref *
 queue_pop(struct oc_collection *c, size_t k)
 {
 	struct oc_jref *gone = NULL;
-	size_t          i, rest = c->pending.u.a.n - k, keep;
+	size_t          i, rest = c->pending.u.a.n - k;
 
 	if (k == 0)
 		return NULL;
@@ -1175,17 +1196,7 @@ queue_pop(struct oc_collection *c, size_t k)
 	    rest * sizeof(struct oc_val));
 	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
 	c->pending.u.a.n = rest;
-	keep = rest > 0 ? O_MAX(2 * rest, (size_t) QUEUE_KEEP) : 0;
-	if (c->pending.u.a.cap > keep && rest <= c->pending.u.a.cap / 4)
-		oc_arr_shrink(&c->pending, keep);
-	if (c->jcap > keep && rest <= c->jcap / 4) {
-		if (keep == 0) {
-			free(c->jrefs);
-			c->jrefs = NULL;
-		} else
-			c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
-		c->jcap = keep;
-	}
+	queue_trim(c);
 	return gone;
 }
 

@@ -208,20 +208,30 @@ test_filter(const struct oc_val *local, const struct oc_val *remote,
 	return OC_FILTER_KEEP;
 }
 
+/* *a and *b open one new diary with test_filter; a then commits "winner",
+ * which b has not seen. */
+static void
+filtered_rivals(struct oc_collection **a, struct oc_collection **b)
+{
+	static struct oc_coll_type t;
+	struct oc_bid              id = new_id();
+
+	t        = oc_diary_type;
+	t.filter = test_filter;
+	ok(oc_coll_open(env.tx, &id, &t, true, NULL, a), "create a");
+	ok(oc_coll_sync(*a), "sync a");
+	ok(oc_coll_open(env.tx, &id, &t, false, NULL, b), "open b");
+	append_str(*a, "winner");
+	ok(oc_coll_sync(*a), "a commits first");
+}
+
 Test(coll, d38_conflict_filter_keep_replace_drop, .init = setup,
     .fini = teardown)
 {
-	struct oc_coll_type   t = oc_diary_type;
 	struct oc_collection *a, *b;
-	struct oc_bid         id = new_id();
 	struct items          it = { 0 };
 
-	t.filter = test_filter;
-	ok(oc_coll_open(env.tx, &id, &t, true, NULL, &a), "create a");
-	ok(oc_coll_sync(a), "sync a");
-	ok(oc_coll_open(env.tx, &id, &t, false, NULL, &b), "open b");
-	append_str(a, "winner");
-	ok(oc_coll_sync(a), "a commits first");
+	filtered_rivals(&a, &b);
 	append_str(b, "keep");
 	append_str(b, "drop me");
 	append_str(b, "swap");
@@ -232,6 +242,29 @@ Test(coll, d38_conflict_filter_keep_replace_drop, .init = setup,
 	cr_assert_str_eq(it.v[1], "keep");
 	cr_assert_str_eq(it.v[2], "swapped");
 	items_free(&it);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/* A queue the conflict filter empties gives its memory back too (as one
+ * emptied by commits, a_committed_burst_gives_the_queue_memory_back). */
+Test(coll, a_queue_the_filter_empties_gives_its_memory_back,
+    .init = setup, .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_coll_stats  st;
+	int                   i;
+
+	filtered_rivals(&a, &b);
+	for (i = 0; i < 500; i++)
+		append_str(b, "drop me");
+	oc_coll_get_stats(b, &st);
+	cr_assert_gt(st.queue_bytes, 0);
+	ok(oc_coll_update(b), "b updates: the filter drops all 500");
+	cr_assert_eq(oc_coll_npending(b), 0);
+	oc_coll_get_stats(b, &st);
+	cr_assert_eq(st.queue_bytes, 0,
+	    "the emptied queue still holds %" PRIu64 " bytes", st.queue_bytes);
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
