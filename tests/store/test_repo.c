@@ -142,9 +142,10 @@ t_del(struct oc_tfs *t, int n)
 	oc_tfs_delete(t, &id);
 }
 
+/* base: the revisions t's blocks were computed over (NULL: none) */
 static o_err
-pend_x(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
-    uint8_t policy, int64_t expiry, struct oc_txres *res)
+pend_xb(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
+    uint8_t policy, int64_t expiry, const int64_t *base, struct oc_txres *res)
 {
 	struct oc_pend_req req;
 
@@ -154,7 +155,15 @@ pend_x(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
 	req.tfs       = t;
 	req.policy    = policy;
 	req.expiry_ms = expiry;
+	req.base      = base;
 	return ost_repo_pend(r, &req, res);
+}
+
+static o_err
+pend_x(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
+    uint8_t policy, int64_t expiry, struct oc_txres *res)
+{
+	return pend_xb(r, a, rev, t, policy, expiry, NULL, res);
 }
 
 static o_err
@@ -387,7 +396,6 @@ Test(repo, d59_pend_new_block)
  */
 Test(repo, an_update_names_its_base_and_a_replica_behind_refuses)
 {
-	struct oc_pend_req    req;
 	struct oc_txres       res;
 	struct oc_tfs         t;
 	struct ost_repo_stats st;
@@ -399,14 +407,8 @@ Test(repo, an_update_names_its_base_and_a_replica_behind_refuses)
 	set1(2, 2, 1, 20); /* block 1: rev 2; a writer thinks rev 3 */
 	oc_tfs_init(&t);
 	t_set(&t, 1, 40);
-	memset(&req, 0, sizeof(req));
-	req.aid    = aid(4);
-	req.rev    = 4;
-	req.tfs    = &t;
-	req.policy = OC_POLICY_RETURN;
-	req.base   = &base;
 	oc_txres_init(&res);
-	e = ost_repo_pend(R, &req, &res);
+	e = pend_xb(R, 4, 4, &t, OC_POLICY_RETURN, 0, &base, &res);
 	cr_assert_eq(e, O_EBEHIND, "%s: %s", o_errname(e), o_err_detail());
 	cr_expect(strstr(o_err_detail(), "holds rev 2") != NULL &&
 	        strstr(o_err_detail(), "builds on rev 3") != NULL,
@@ -418,23 +420,22 @@ Test(repo, an_update_names_its_base_and_a_replica_behind_refuses)
 	cr_expect_eq(st.based, 1);
 
 	set1(3, 3, 1, 30); /* now at rev 3: the base */
-	cr_assert_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
+	cr_assert_eq(pend_xb(R, 4, 4, &t, OC_POLICY_RETURN, 0, &base, &res),
+	    O_OK, "%s", o_err_detail());
 	cr_assert_eq(commit_tfs(R, 4, 4, &t, &res), O_OK, "%s", o_err_detail());
 	expect_block(1, 40, 4);
 
 	/* an update at rev 6 computed over rev 3, the block at rev 4 */
-	req.aid = aid(6);
-	req.rev = 6;
 	oc_txres_fini(&res);
 	oc_txres_init(&res);
-	e = ost_repo_pend(R, &req, &res);
+	e = pend_xb(R, 6, 6, &t, OC_POLICY_RETURN, 0, &base, &res);
 	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
 	cr_expect_eq(res.stale_rev, 4);
 	cr_expect_eq(res.nmissing, 1, "rev 4 is what the writer missed");
 	cr_expect(res.nmissing == 1 && res.missing[0].rev == 4);
 	/* no base: no check (as before) */
-	req.base = NULL;
-	cr_expect_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
+	cr_expect_eq(pend(6, 6, &t, OC_POLICY_RETURN, &res), O_OK, "%s",
+	    o_err_detail());
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 }

@@ -971,6 +971,28 @@ batch_writer(void *arg)
 }
 
 /* Writer b's diary, read through node i, holds its lines in order. */
+/* nw batch writers at once, writer i through node i % nnodes, each
+ * committing count appends to its own diary; returns the failed commits. */
+static int
+writers_run(struct bw *b, int nw, int nnodes, int count)
+{
+	pthread_t  *th = calloc((size_t) nw, sizeof(*th));
+	_Atomic int fails = 0;
+	int         i;
+
+	for (i = 0; i < nw; i++) {
+		b[i] = (struct bw){
+			.node = i % nnodes, .w = i, .count = count, .fails = &fails
+		};
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
+	}
+	for (i = 0; i < nw; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return atomic_load(&fails);
+}
+
 static void
 expect_writer(const struct bw *b, int i)
 {
@@ -1013,28 +1035,17 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
     .fini = teardown)
 {
 	enum { W = 24 };
-	pthread_t   th[W];
-	struct bw   b[W];
-	_Atomic int fails = 0;
-	long        calls, failed, left, msgs;
-	int         i;
+	struct bw b[W];
+	long      calls, failed, left, msgs;
+	int       i, fails;
 
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "n%d: %s", i,
 		    o_err_detail());
 	for (i = 0; i < 3; i++)
 		wait_up(i, 3);
-	for (i = 0; i < W; i++) {
-		b[i] = (struct bw){
-			.node = i % 3, .w = i, .count = 25, .fails = &fails
-		};
-		cr_assert_eq(
-		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
-	}
-	for (i = 0; i < W; i++)
-		pthread_join(th[i], NULL);
-	cr_assert_eq(atomic_load(&fails), 0, "%d commits failed",
-	    atomic_load(&fails));
+	fails = writers_run(b, W, 3, 25);
+	cr_assert_eq(fails, 0, "%d commits failed", fails);
 	peer_counts(0, "n1", &calls, &failed, &left, &msgs);
 	cr_assert_gt(calls, W / 3 * 25 * 2, "n0 made %ld calls to n1", calls);
 	cr_assert_lt(msgs, calls, "n0 sent %ld messages for %ld calls to n1: "
@@ -1135,25 +1146,14 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
     .init = setup, .fini = teardown)
 {
 	enum { W = 10 };
-	pthread_t   th[W];
-	struct bw   b[W];
-	_Atomic int fails = 0;
-	long        calls, failed, left, msgs;
-	int         i;
+	struct bw b[W];
+	long      calls, failed, left, msgs;
+	int       i, fails;
 
 	silent_member_up(1500); /* a call waited out costs 1.5 s */
-	for (i = 0; i < W; i++) {
-		b[i] = (struct bw){
-			.node = 0, .w = i, .count = 3, .fails = &fails
-		};
-		cr_assert_eq(
-		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
-	}
-	for (i = 0; i < W; i++)
-		pthread_join(th[i], NULL);
-	cr_assert_eq(atomic_load(&fails), 0,
-	    "%d commits failed with one replica of three silent",
-	    atomic_load(&fails));
+	fails = writers_run(b, W, 1, 3);
+	cr_assert_eq(fails, 0,
+	    "%d commits failed with one replica of three silent", fails);
 	/* a pend refused as stale by n0 and n1 is decided then too (it
 	 * waited out the silent member's deadline before) */
 	{
