@@ -1404,9 +1404,11 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	return true;
 }
 
+/* A read; every: wait for every replica's answer (until the deadline),
+ * not only for a quorum and a grace. */
 static o_err
-net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
-    const struct oc_actx *ctx, struct oc_get_res *out)
+get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
+    const struct oc_actx *ctx, struct oc_get_res *out, bool every)
 {
 	struct otr_node   *n = (struct otr_node *) t;
 	struct member     *ms[MAX_MEMBERS];
@@ -1442,7 +1444,7 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 		 * is still repaired, a hung one costs a few ms */
 		struct quorum  gq = { get_enough, &qb, GRACE_MIN_MS };
 
-		calls_run_q(n, cs, k, deadline, &gq);
+		calls_run_q(n, cs, k, deadline, every ? NULL : &gq);
 		free(qb.cnt);
 	}
 	for (j = 0; j < k; j++) {
@@ -1550,6 +1552,13 @@ net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 	free(idx);
 	free(pl);
 	return O_OK;
+}
+
+static o_err
+net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	return get_from(t, ids, nids, ctx, out, false);
 }
 
 /* ---- pend, commit, cancel, status ------------------------------------- */
@@ -1844,6 +1853,50 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 	return false;
 }
 
+/*
+ * A pend refused as stale: a replica holds a revision of a block that the
+ * writer's read did not give it.  When fewer than a majority of the
+ * block's replicas said so, that revision may live on a minority only
+ * (an undecided commit that reached them alone), and a quorum read can
+ * stop before their answers every time (a replica slower than the read
+ * grace): the writer would read the older revision and be refused again,
+ * until it gives up.  Read those blocks from every replica, which rolls
+ * the revision forward (or gives the majority's decision) for the next
+ * attempt.
+ */
+static void
+read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
+    size_t k, const struct placed *pl, const struct oc_bid *ids, size_t nids)
+{
+	size_t        *cnt = o_calloc(nids + 1, sizeof(*cnt)), i, j, m = 0;
+	struct oc_bid *rd  = o_calloc(nids + 1, sizeof(*rd));
+
+	for (j = 0; j < k; j++) {
+		struct oc_txres tr;
+
+		if (!answered(&cs[j]) || cs[j].ae != O_ESTALE)
+			continue;
+		oc_txres_init(&tr);
+		if (otr_get_txres(&cs[j].ans, "x", &tr) == O_OK)
+			for (i = 0; i < nids; i++)
+				cnt[i] += oc_bid_eq(&ids[i], &tr.stale_id);
+		oc_txres_fini(&tr);
+	}
+	for (i = 0; i < nids; i++)
+		if (cnt[i] > 0 && cnt[i] < pl[i].r / 2 + 1)
+			rd[m++] = ids[i];
+	if (m > 0) {
+		struct oc_get_res *gr = o_calloc(m, sizeof(*gr));
+
+		(void) get_from(t, rd, m, NULL, gr, true);
+		for (i = 0; i < m; i++)
+			oc_get_res_fini(&gr[i]);
+		free(gr);
+	}
+	free(rd);
+	free(cnt);
+}
+
 static o_err
 net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
     struct oc_txres *res)
@@ -1856,7 +1909,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	size_t          *idx;
 	int64_t         *lt, exp, deadline = deadline_of(n);
 	struct oc_aid   *la;
-	bool            *ok, *acc, *goodm, *behind, *leftm, *hold;
+	bool            *ok, *acc, *goodm, *behind, *leftm, *hold, *ever;
 	bool             stale = false, rival = false, toobig = false;
 	bool             refused_behind = false;
 	struct call     *cs;
@@ -1883,6 +1936,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	behind = o_calloc(k + 1, sizeof(*behind));
 	leftm  = o_calloc(k + 1, sizeof(*leftm));
 	hold   = o_calloc((nids + 1) * (k + 1), sizeof(*hold));
+	/* accepted in any round: a member pended again that refuses the
+	 * second round still holds what it took in the first */
+	ever   = o_calloc((nids + 1) * (k + 1), sizeof(*ever));
 	pq     = (struct pendq) { req, pl, nids, k, idx, acc, lt, la,
 		    o_calloc((nids + 1) * (k + 1), sizeof(bool)),
 		    o_calloc((nids + 1) * (k + 1), sizeof(bool)),
@@ -1923,7 +1979,11 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 				snprintf(why, sizeof(why), "%s", cs[j].detail);
 			pend_marks(cs, j, pl, nids, k, idx, acc, lt, la);
 		}
+		for (i = 0; i < nids * k; i++)
+			ever[i] = ever[i] || acc[i];
 		pend_good(req, nids, k, acc, lt, la, goodm);
+		if (stale)
+			read_past_a_stale_minority(t, cs, k, pl, ids, nids);
 		if (stale || toobig || round == 1)
 			break;
 		/* a member that refused a block it holds at an older state
@@ -1986,7 +2046,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	for (j = 0; j < k; j++) {
 		c = member_ids(pl, nids, j, idx);
 		for (q = 0; q < c; q++)
-			hold[idx[q] * k + j] = acc[idx[q] * k + j] || leftm[j];
+			hold[idx[q] * k + j] = ever[idx[q] * k + j] || leftm[j];
 	}
 	if (e != O_OK) {
 		char keep[512];
@@ -2032,6 +2092,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	free(pq.lt2);
 	free(pq.la2);
 	free(hold);
+	free(ever);
 	free(leftm);
 	free(behind);
 	free(ok);

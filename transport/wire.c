@@ -55,10 +55,14 @@ parse_envelope(const uint8_t *p, size_t n, const char *what, struct oc_val *m)
 		return o_err_set(O_EBADMSG, "%s is not a map", what);
 	}
 	if ((e = otr_get_int(m, "v", &v)) != O_OK || v != OTR_WIRE_VERSION) {
+		char got[32];
+
 		oc_val_fini(m);
+		if (e == O_OK)
+			snprintf(got, sizeof(got), "%" PRId64, v);
 		return o_err_set(O_EBADMSG,
 		    "%s: protocol version %s (this node speaks %d)", what,
-		    e == O_OK ? "unknown" : "missing", OTR_WIRE_VERSION);
+		    e == O_OK ? got : "missing", OTR_WIRE_VERSION);
 	}
 	return O_OK;
 }

@@ -25,7 +25,7 @@
 
 /* 2: batches, and feed messages of many collections (a node of version 1
  * and one of 2 refuse each other's messages, naming both versions) */
-#define OTR_WIRE_VERSION 2
+#define OTR_WIRE_VERSION 3
 #define OTR_MSG_MAX      (60u << 20) /* bytes per message (codec: 64 MiB) */
 #define OTR_IDS_MAX      65536       /* block ids per request */
 
