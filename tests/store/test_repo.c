@@ -440,6 +440,59 @@ Test(repo, an_update_names_its_base_and_a_replica_behind_refuses)
 	oc_tfs_fini(&t);
 }
 
+/*
+ * Compare and set, the other cases: an update with a base on a block this
+ * replica has never seen is behind (it missed the insert); in one pend, a
+ * block stale and another behind are answered stale (the writer rebases
+ * anyway, PROTOCOL.md §4), and nothing is stored.
+ */
+Test(repo, a_base_on_an_unknown_block_is_behind_and_stale_wins)
+{
+	struct oc_txres   res;
+	struct oc_tfs     t;
+	struct oc_get_res g;
+	struct oc_bid     b1;
+	int64_t           base[2] = { 5, 1 };
+	int               one;
+	o_err             e;
+
+	oc_tfs_init(&t);
+	t_set(&t, 1, 40);
+	oc_txres_init(&res);
+	e = pend_xb(R, 1, 6, &t, OC_POLICY_RETURN, 0, base, &res);
+	cr_assert_eq(e, O_EBEHIND, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "holds rev 0") != NULL, "%s",
+	    o_err_detail());
+	oc_tfs_fini(&t);
+
+	/* block 1 at rev 2 (a writer read rev 1: stale over its base),
+	 * block 2 at rev 1 (a writer read rev 5: behind) */
+	ins1(1, 1, 1, 10);
+	set1(2, 2, 1, 20);
+	ins1(3, 1, 2, 30);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 41);
+	t_set(&t, 2, 42);
+	/* base[] lines up with t's blocks, which are sorted by id */
+	b1      = bid(1);
+	one     = oc_bid_eq(&t.e[0].id, &b1) ? 0 : 1;
+	base[one]     = 1; /* block 1 */
+	base[1 - one] = 5; /* block 2 */
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	e = pend_xb(R, 4, 6, &t, OC_POLICY_RETURN, 0, base, &res);
+	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(res.stale_rev, 2);
+	g = get1(1, NULL);
+	cr_expect_eq(g.npend, 0, "a refused pend stores nothing");
+	oc_get_res_fini(&g);
+	g = get1(2, NULL);
+	cr_expect_eq(g.npend, 0, "a refused pend stores nothing");
+	oc_get_res_fini(&g);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
 /* a1 pends block 1; a2 then pends it under the given policy */
 static o_err
 rival_pend(uint8_t policy, struct oc_txres *res)
