@@ -1363,6 +1363,8 @@ struct qblocks {
 	size_t               nids;
 	size_t              *idx; /* scratch: nids + 1 */
 	size_t              *cnt; /* scratch: nids + 1 */
+	const bool          *must; /* [nmust]: members whose answer is awaited */
+	size_t               nmust;
 };
 
 /* Member c answered that it knows block id, the q-th it was asked. */
@@ -1389,6 +1391,9 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	struct qblocks *qb = arg;
 	size_t          i, j, q, c;
 
+	for (j = 0; j < O_MIN(k, qb->nmust); j++)
+		if (qb->must[j] && cs[j].bc != NULL)
+			return false; /* still out */
 	memset(qb->cnt, 0, qb->nids * sizeof(*qb->cnt));
 	for (j = 0; j < k; j++) {
 		if (!answered(&cs[j]) || cs[j].ae != O_OK)
@@ -1404,11 +1409,12 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	return true;
 }
 
-/* A read; every: wait for every replica's answer (until the deadline),
- * not only for a quorum and a grace. */
+/* A read; must (NULL: none) names members (by index, [nmust]) whose
+ * answers it waits for (until the deadline) besides a quorum's. */
 static o_err
 get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
-    const struct oc_actx *ctx, struct oc_get_res *out, bool every)
+    const struct oc_actx *ctx, struct oc_get_res *out, const bool *must,
+    size_t nmust)
 {
 	struct otr_node   *n = (struct otr_node *) t;
 	struct member     *ms[MAX_MEMBERS];
@@ -1439,12 +1445,13 @@ get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 	}
 	{
 		struct qblocks qb = { ids, pl, nids, idx,
-			o_calloc(nids + 1, sizeof(size_t)) };
+			o_calloc(nids + 1, sizeof(size_t)), must,
+			must != NULL ? nmust : 0 };
 		/* the rest get a few ms more: a replica a little slower
 		 * is still repaired, a hung one costs a few ms */
 		struct quorum  gq = { get_enough, &qb, GRACE_MIN_MS };
 
-		calls_run_q(n, cs, k, deadline, every ? NULL : &gq);
+		calls_run_q(n, cs, k, deadline, &gq);
 		free(qb.cnt);
 	}
 	for (j = 0; j < k; j++) {
@@ -1558,7 +1565,7 @@ static o_err
 net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
     const struct oc_actx *ctx, struct oc_get_res *out)
 {
-	return get_from(t, ids, nids, ctx, out, false);
+	return get_from(t, ids, nids, ctx, out, NULL, 0);
 }
 
 /* ---- pend, commit, cancel, status ------------------------------------- */
@@ -1860,9 +1867,9 @@ pend_enough(void *arg, const struct call *cs, size_t k)
  * (an undecided commit that reached them alone), and a quorum read can
  * stop before their answers every time (a replica slower than the read
  * grace): the writer would read the older revision and be refused again,
- * until it gives up.  Read those blocks from every replica, which rolls
- * the revision forward (or gives the majority's decision) for the next
- * attempt.
+ * until it gives up.  Read those blocks waiting for the replicas that
+ * refused, which rolls the revision forward (or gives the majority's
+ * decision) for the next attempt.
  */
 static void
 read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
@@ -1870,12 +1877,14 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
 {
 	size_t        *cnt = o_calloc(nids + 1, sizeof(*cnt)), i, j, m = 0;
 	struct oc_bid *rd  = o_calloc(nids + 1, sizeof(*rd));
+	bool          *who = o_calloc(k + 1, sizeof(*who));
 
 	for (j = 0; j < k; j++) {
 		struct oc_txres tr;
 
 		if (!answered(&cs[j]) || cs[j].ae != O_ESTALE)
 			continue;
+		who[j] = true;
 		oc_txres_init(&tr);
 		if (otr_get_txres(&cs[j].ans, "x", &tr) == O_OK)
 			for (i = 0; i < nids; i++)
@@ -1888,11 +1897,12 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
 	if (m > 0) {
 		struct oc_get_res *gr = o_calloc(m, sizeof(*gr));
 
-		(void) get_from(t, rd, m, NULL, gr, true);
+		(void) get_from(t, rd, m, NULL, gr, who, k);
 		for (i = 0; i < m; i++)
 			oc_get_res_fini(&gr[i]);
 		free(gr);
 	}
+	free(who);
 	free(rd);
 	free(cnt);
 }
@@ -1999,9 +2009,12 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
 		    deadline, true);
 		{
+			/* waiting for the behind ones: a quorum read can
+			 * stop before their answers, and only a replica
+			 * that answered is repaired */
 			struct oc_get_res *gr = o_calloc(nids, sizeof(*gr));
 
-			(void) net_get(t, ids, nids, NULL, gr);
+			(void) get_from(t, ids, nids, NULL, gr, behind, k);
 			for (i = 0; i < nids; i++)
 				oc_get_res_fini(&gr[i]);
 			free(gr);
