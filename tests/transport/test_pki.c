@@ -8,15 +8,21 @@
  * Refusals are checked by outcome (the dial fails, nothing arrives
  * within a bounded wait), never by how long they take.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -523,6 +529,71 @@ Test(pki, a_client_refuses_a_server_of_another_ca, .init = setup,
 }
 
 /*
+ * A client without a certificate that completes the TLS handshake (the
+ * server must let it: see below) and sends a request, made with OpenSSL
+ * and a plain socket rather than with nng: nng 1.5.2 could hang for good
+ * in nng_close of a req socket whose pipe the server had closed (its
+ * reaper waited on a task never started, as in nanomsg/nng#1543; 2 runs
+ * in 60 under CPU load did).  Returns the connection's socket.
+ */
+static int
+unverified_request(const char *url, SSL_CTX **ctxp, SSL **sslp)
+{
+	static const uint8_t req[] = {
+		0x00, 'S', 'P', 0x00, 0x00, 0x30, 0x00, 0x00, /* SP, req0 */
+		0, 0, 0, 0, 0, 0, 0, 9, 0x80, 0, 0, 1, 'e', 'v', 'i', 'l', 0,
+	};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const char        *colon = strrchr(url, ':');
+	SSL_CTX           *ctx;
+	SSL               *ssl;
+	int                fd;
+
+	cr_assert_not_null(colon, "no port in %s", url);
+	sa.sin_port        = htons((uint16_t) atoi(colon + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd                 = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0,
+	    "connect %s: %s", url, strerror(errno));
+	ctx = SSL_CTX_new(TLS_client_method());
+	cr_assert_not_null(ctx);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	ssl = SSL_new(ctx);
+	cr_assert_not_null(ssl);
+	SSL_set_fd(ssl, fd);
+	cr_assert_eq(SSL_connect(ssl), 1,
+	    "the server refused the handshake of a client without a "
+	    "certificate (it is set to let it through to the guard)");
+	cr_assert_eq(SSL_write(ssl, req, (int) sizeof(req)), (int) sizeof(req));
+	*ctxp = ctx;
+	*sslp = ssl;
+	return fd;
+}
+
+/* True once the server ends the connection (bounded wait). */
+static bool
+closed_by_server(SSL *ssl, int fd)
+{
+	struct timeval tv = { .tv_sec = GOOD_WAIT_MS / 1000 };
+	uint8_t        buf[256];
+	int            n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	errno = 0;
+	while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+		; /* the server's SP header */
+	switch (SSL_get_error(ssl, n)) {
+	case SSL_ERROR_WANT_READ: /* timed out */
+		return false;
+	case SSL_ERROR_SYSCALL: /* a reset, or timed out */
+		return errno != EAGAIN && errno != EWOULDBLOCK;
+	default: /* close_notify; an EOF without one (SSL_ERROR_SSL) */
+		return true;
+	}
+}
+
+/*
  * The guard, exercised with a server that lets mbedTLS finish the
  * handshake with an unverified client (AUTH_MODE_OPTIONAL, which our
  * configs never use): the pipe is closed before a message is taken and
@@ -532,8 +603,9 @@ Test(pki, the_guard_closes_unverified_pipes_and_logs_the_address,
     .init = setup, .fini = teardown)
 {
 	struct server   sv;
-	nng_tls_config *cfg, *anon;
-	nng_socket      c;
+	nng_tls_config *cfg;
+	SSL_CTX        *ctx;
+	SSL            *ssl;
 	char            logpath[PATH_MAX], *log;
 	int             fd, i;
 
@@ -549,20 +621,11 @@ Test(pki, the_guard_closes_unverified_pipes_and_logs_the_address,
 	    nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_OPTIONAL), 0);
 	server_open(&sv, cfg);
 	good_round_trip(&sv, "n2", "verified pipes pass");
-	anon = foreign_client(NULL, NULL);
-	c    = client_open();
-	nng_socket_set_ms(c, NNG_OPT_SENDTIMEO, REFUSED_WAIT_MS);
-	/* once the guard closed its pipe the dialer waits 30 s before it
-	 * dials again, instead of redialing every 100 ms: each redial is a
-	 * handshake the final nng_close could catch mid-way, and a test run
-	 * under CI load timed out (60 s) in this test */
-	nng_socket_set_ms(c, NNG_OPT_RECONNMINT, 30000);
-	nng_socket_set_ms(c, NNG_OPT_RECONNMAXT, 30000);
-	ok(otr_tls_dial(c, sv.url, anon, false, NNG_FLAG_NONBLOCK, NULL),
-	    "dial");
-	(void) nng_send(c, "evil", 5, 0);
+	fd = unverified_request(sv.url, &ctx, &ssl);
 	cr_assert_eq(serve_one(&sv, REFUSED_WAIT_MS), NNG_ETIMEDOUT,
 	    "a message from an unverified pipe arrived");
+	cr_assert(closed_by_server(ssl, fd),
+	    "the server kept the unverified connection open");
 	for (i = 0; i < GOOD_WAIT_MS / 10; i++) {
 		log = slurp(logpath);
 		if (strstr(log, "refused peer 127.0.0.1:") != NULL)
@@ -574,8 +637,10 @@ Test(pki, the_guard_closes_unverified_pipes_and_logs_the_address,
 	cr_assert_not_null(log, "no log line names the refused peer");
 	cr_assert_not_null(strstr(log, "no certificate from the cluster CA"));
 	free(log);
-	nng_close(c); /* last: its dialer may be mid-handshake (see above) */
-	nng_tls_config_free(anon);
+	good_round_trip(&sv, "n2", "and go on passing");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
 	server_close(&sv);
 }
 
