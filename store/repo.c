@@ -116,11 +116,31 @@ struct ost_ent {
 	int64_t         cl_since, cl_until;
 };
 
+/*
+ * A cancel that found no pending of its action on a block: a pend of that
+ * action there arriving after it was overtaken by its cancel (they travel
+ * in different messages, run concurrently: PROTOCOL.md §1), and is
+ * refused instead of holding the block off other writers until it
+ * expires.  A pend of an action whose pending a cancel did drop (a
+ * coordinator pending again after a repair) is not affected.  Each stripe
+ * keeps its last STRIPE_TOMBS; an older one is forgotten, and its late
+ * pend, if any, then holds the block until it expires, as before.
+ */
+#define STRIPE_TOMBS 4
+
+struct tomb {
+	struct oc_bid id;
+	struct oc_aid aid;
+	bool          used;
+};
+
 struct stripe {
 	pthread_mutex_t mtx;
 	struct ost_ent *head, *tail; /* guarded by mtx */
 	size_t          n;           /* guarded by mtx */
 	size_t          bytes; /* block bytes at the last trim; mtx */
+	struct tomb     tombs[STRIPE_TOMBS]; /* guarded by mtx */
+	unsigned        tomb_next;           /* guarded by mtx */
 };
 
 struct gc_member {
@@ -1150,6 +1170,43 @@ ent_pend_del(struct ost_ent *e, const struct oc_aid *aid)
 	}
 }
 
+static bool
+ent_pend_has(const struct ost_ent *e, const struct oc_aid *aid)
+{
+	size_t i;
+
+	for (i = 0; i < e->pn; i++)
+		if (oc_aid_eq(&e->pv[i].aid, aid))
+			return true;
+	return false;
+}
+
+/* Note (id, aid) cancelled before its pend arrived; id's stripe held. */
+static void
+tomb_add(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
+{
+	struct stripe *st = &r->stripes[stripe_of(id)];
+	struct tomb   *t  = &st->tombs[st->tomb_next++ % STRIPE_TOMBS];
+
+	t->id   = *id;
+	t->aid  = *aid;
+	t->used = true;
+}
+
+/* Whether a cancel of aid on id overtook this pend; id's stripe held. */
+static bool
+tomb_has(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
+{
+	const struct stripe *st = &r->stripes[stripe_of(id)];
+	size_t               i;
+
+	for (i = 0; i < STRIPE_TOMBS; i++)
+		if (st->tombs[i].used && oc_bid_eq(&st->tombs[i].id, id) &&
+		    oc_aid_eq(&st->tombs[i].aid, aid))
+			return true;
+	return false;
+}
+
 static void
 ent_pend_put(
     struct ost_ent *e, const struct oc_aid *aid, int64_t exp, int64_t rev)
@@ -2039,6 +2096,14 @@ retry:
 		if ((e = ent_get(r, &ids[i], &ent)) != O_OK)
 			break;
 		ents[i] = ent;
+		if (tomb_has(r, &ids[i], &req->aid)) {
+			e = o_err_set(O_EEXPIRED,
+			    "pend of action %s on block %s: cancelled before "
+			    "it arrived (its coordinator had left this "
+			    "replica)",
+			    oc_aid_str(&req->aid, as), bstr(&ids[i], s));
+			break;
+		}
 		if (ent_unflushed(r, ent) && ent->seq > wait)
 			wait = ent->seq;
 		if (wait != 0)
@@ -2435,6 +2500,15 @@ ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
 	for (i = 0; i < n; i++)
 		drop_pending(&wb, &ids[i], aid);
 	lockset_take(r, &ls, ids, n);
+	for (i = 0; i < n; i++) {
+		struct ost_ent *ent;
+
+		/* nothing to cancel here: the pend is still on its way
+		 * (or never came; a block that cannot be read is left) */
+		if (ent_get(r, &ids[i], &ent) == O_OK &&
+		    ent_pends(r, ent) == O_OK && !ent_pend_has(ent, aid))
+			tomb_add(r, &ids[i], aid);
+	}
 	e = ost_rdb_write(r->db, &wbp, 1, false);
 	for (i = 0; i < n; i++) {
 		struct ost_ent *ent = ent_peek(r, &ids[i]);

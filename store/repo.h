@@ -193,6 +193,8 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
  *   O_EPENDING  another action holds a live pending on a block (policy
  *               'f': ids in res->pending, 'r': with transforms).  Policy
  *               'c' stores anyway and still lists them.
+ *   O_EEXPIRED  a cancel of this action on a block came first
+ *               (ost_repo_cancel); nothing is stored
  * Expired rival pendings are deleted on the way.  Re-pending the same
  * action replaces its records.  O_EINVAL for a malformed request (no
  * blocks, rev < 1, unknown policy, an insert whose block id differs).
@@ -239,7 +241,9 @@ o_err ost_repo_install(struct ost_repo *r, const struct oc_bid *id,
     int64_t rev, const struct oc_aid *aid, const struct oc_val *blk,
     bool over, bool *installed);
 
-/* Delete aid's pending records on ids (absent ones are fine). */
+/* Delete aid's pending records on ids.  Where there is none the cancel
+ * overtook its pend (or the pend never comes): a pend of aid arriving
+ * there later is refused with O_EEXPIRED (the last few such are noted). */
 o_err ost_repo_cancel(struct ost_repo *r, const struct oc_aid *aid,
     const struct oc_bid *ids, size_t n);
 

@@ -1762,7 +1762,8 @@ enough_now(void *arg, const struct call *cs, size_t k)
 /* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
  * goodm (NULL: none) clear; wait for the answers or not (the requests go
  * either way; one sharing a batch with the pend it cancels runs after it,
- * one in another message may overtake it: PROTOCOL.md §1, known gap). */
+ * one in another message may overtake it, and the replica then refuses
+ * the pend when it comes: PROTOCOL.md §1). */
 static void
 cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,

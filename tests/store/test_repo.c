@@ -830,6 +830,48 @@ Test(repo, d61_cancel_unknown_is_noop)
 	expect_block(7, 1, 1);
 }
 
+/* A cancel that finds nothing pending (its pend, sent in another message,
+ * is still on its way) makes that pend refused when it arrives, instead of
+ * holding the block off other writers until it expires; a cancel that
+ * dropped a pending does not stop the action pending again (a coordinator
+ * pends again after a repair), and other actions and blocks are free. */
+Test(repo, a_pend_overtaken_by_its_cancel_is_refused)
+{
+	struct oc_tfs   t;
+	struct oc_txres res;
+	struct oc_bid   b1 = bid(1), b2 = bid(2);
+	struct oc_aid   a2 = aid(2), a3 = aid(3);
+
+	ins1(1, 1, 1, 0);
+	ins1(9, 1, 2, 0);
+	oc_txres_init(&res);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 5);
+	cr_assert_eq(ost_repo_cancel(R, &a2, &b1, 1), O_OK);
+	cr_assert_eq(pend(2, 2, &t, OC_POLICY_RETURN, &res), O_EEXPIRED,
+	    "the late pend was taken: %s", o_err_detail());
+	cr_expect(strstr(o_err_detail(), "cancelled before it arrived") !=
+	        NULL,
+	    "%s", o_err_detail());
+	cr_expect_eq(status1(2, 2, 1), OC_ST_ABORTED, "a pending was kept");
+	cr_assert_eq(pend(4, 2, &t, OC_POLICY_FAIL, &res), O_OK,
+	    "the late pend holds the block off: %s", o_err_detail());
+	cr_assert_eq(cmt(&res, 4, 2, 1), O_OK);
+	oc_tfs_fini(&t);
+
+	/* a cancel that dropped a pending: the action may pend again */
+	oc_tfs_init(&t);
+	t_set(&t, 2, 6);
+	cr_assert_eq(pend(3, 2, &t, OC_POLICY_FAIL, &res), O_OK);
+	cr_assert_eq(ost_repo_cancel(R, &a3, &b2, 1), O_OK);
+	cr_assert_eq(pend(3, 2, &t, OC_POLICY_FAIL, &res), O_OK, "%s",
+	    o_err_detail());
+	cr_assert_eq(cmt(&res, 3, 2, 2), O_OK);
+	expect_block(2, 6, 2);
+	oc_tfs_fini(&t);
+	oc_txres_fini(&res);
+}
+
 /* ---- 62: get -------------------------------------------------------------
  */
 
