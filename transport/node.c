@@ -2121,7 +2121,8 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 }
 
 /* A commit's quorum: with done (NULL: none) the members that committed
- * in phase 1, each block committed on a majority of its replicas. */
+ * before (cs NULL: only those), each block committed on a majority of its
+ * replicas. */
 struct commitq {
 	const struct placed *pl;
 	size_t               nids;
@@ -2139,12 +2140,108 @@ commit_enough(void *arg, const struct call *cs, size_t k)
 			size_t j = cq->pl[i].who[q];
 
 			okn += (cq->done != NULL && cq->done[j]) ||
-			    (answered(&cs[j]) && cs[j].ae == O_OK);
+			    (cs != NULL && answered(&cs[j]) && cs[j].ae == O_OK);
 		}
 		if (okn < cq->pl[i].r / 2 + 1)
 			return false;
 	}
 	return true;
+}
+
+/* A phase-2 answer worth sending again: the member did not answer, or
+ * could not commit for now (its store or a hook); not one that says the
+ * commit cannot happen there (no pending, expired, stale). */
+static bool
+phase2_retryable(const struct call *c)
+{
+	return !answered(c) || c->ae == O_EUNAVAIL || c->ae == O_ETIMEDOUT ||
+	    c->ae == O_EIO || c->ae == O_ENOSPC || c->ae == O_EBUSY;
+}
+
+/*
+ * Phase 2 of a decided commit: the members that hold changed blocks but
+ * not the critical block commit them.  Sent again (after 20, 40, ... 200
+ * ms) to the members that failed for now, until each block is committed
+ * on a majority of its replicas (with those of phase 1) or the deadline:
+ * otherwise a block could rest on one replica while the others hold only
+ * a pending that expires (PROTOCOL.md §5).  A commit sent twice is a
+ * no-op the second time.  The writer's commit is decided either way:
+ * what is still short at the deadline is logged, and readers promote
+ * the pendings they find.
+ */
+static void
+phase2(struct otr_node *n, const struct oc_commit_req *req,
+    struct member *const *ms, size_t k, const struct placed *pl,
+    const bool *crit_member, const bool *crit_done, uint64_t skip,
+    int64_t deadline)
+{
+	bool          *got = o_calloc(k + 1, sizeof(bool));
+	bool          *try = o_calloc(k + 1, sizeof(bool));
+	size_t        *idx = o_calloc(req->n + 2, sizeof(*idx));
+	struct commitq cq  = { pl, req->n, got };
+	char           as[OC_AID_STRLEN];
+	int64_t        pause = 20;
+	size_t         j, m, c;
+	int            round;
+
+	for (j = 0; j < k; j++) {
+		got[j] = crit_done[j];
+		try[j] = !crit_member[j] && !(skip & ((uint64_t) 1 << j)) &&
+		    member_ids(pl, req->n, j, idx) > 0;
+	}
+	for (round = 0;; round++) {
+		struct call  *cs = calls_new(ms, k);
+		struct quorum q  = { commit_enough, &cq, WRITE_GRACE(n) };
+
+		for (j = c = 0; j < k; j++) {
+			if (!try[j])
+				continue;
+			m        = member_ids(pl, req->n, j, idx);
+			cs[j].op = ids_op(OTR_T_COMMIT, &req->aid, req->rev,
+			    req->ids, idx, m);
+			oc_map_set(
+			    &cs[j].op, "crit", oc_bid_val(&req->ids[idx[0]]));
+			c++;
+		}
+		if (c > 0)
+			calls_run_q(n, cs, k, deadline, &q);
+		for (j = 0; j < k; j++) {
+			if (!try[j])
+				continue;
+			if (answered(&cs[j]) && cs[j].ae == O_OK) {
+				got[j] = true;
+				try[j] = false;
+				continue;
+			}
+			try[j] = phase2_retryable(&cs[j]);
+			if (answered(&cs[j]))
+				o_log(O_LOG_INFO,
+				    "commit of action %s on %s after the "
+				    "decision: %s%s",
+				    oc_aid_str(&req->aid, as), ms[j]->name,
+				    cs[j].detail,
+				    try[j] ? " (sent again)" : "");
+		}
+		calls_fini(cs, k);
+		if (c == 0 || commit_enough(&cq, NULL, 0))
+			break;
+		for (j = c = 0; j < k; j++)
+			c += try[j];
+		if (c == 0 || now_ms() + pause >= deadline) {
+			o_log(O_LOG_WARN,
+			    "commit of action %s at rev %" PRId64
+			    ": a block is committed on fewer than a majority "
+			    "of its replicas after %d rounds of phase 2 (the "
+			    "others hold its pending: readers promote it)",
+			    oc_aid_str(&req->aid, as), req->rev, round + 1);
+			break;
+		}
+		o_sleep_ms(pause);
+		pause = O_MIN(pause * 2, 200);
+	}
+	free(idx);
+	free(try);
+	free(got);
 }
 
 static o_err
@@ -2258,35 +2355,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		goto out;
 	}
 	/* decided.  phase 2: members that do not hold the critical block */
-	cs = calls_new(ms, k);
-	c  = 0;
-	for (j = 0; j < k; j++) {
-		size_t m = member_ids(pl, req->n, j, idx);
-
-		if (crit_member[j] || m == 0 || (skip & ((uint64_t) 1 << j)))
-			continue;
-		cs[j].op = ids_op(
-		    OTR_T_COMMIT, &req->aid, req->rev, req->ids, idx, m);
-		oc_map_set(&cs[j].op, "crit", oc_bid_val(&req->ids[idx[0]]));
-		c++;
-	}
-	if (c > 0) {
-		/* each block on a majority of its replicas (with those that
-		 * committed it in phase 1); a late reader promotes the rest */
-		struct commitq cq = { pl, req->n, crit_done };
-		struct quorum  q  = { commit_enough, &cq, WRITE_GRACE(n) };
-
-		calls_run_q(n, cs, k, deadline, &q);
-		for (j = 0; j < k; j++)
-			if (!crit_member[j] && answered(&cs[j]) &&
-			    cs[j].ae != O_OK)
-				o_log(O_LOG_INFO,
-				    "commit of action %s on %s after the "
-				    "decision: %s (readers promote it)",
-				    oc_aid_str(&req->aid, as), ms[j]->name,
-				    cs[j].detail);
-	}
-	calls_fini(cs, k);
+	phase2(n, req, ms, k, pl, crit_member, crit_done, skip, deadline);
 	if (!oc_bid_is_zero(&req->col))
 		otr_node_publish(n, &req->col, req->rev);
 out:

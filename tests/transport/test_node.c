@@ -22,6 +22,7 @@
 #include "core/codec.h"
 #include "core/diary.h"
 #include "core/o_util.h"
+#include "core/tree.h"
 #include "store/local.h"
 #include "store/repo.h"
 #include "transport/node.h"
@@ -45,6 +46,7 @@ struct slow_tx {
 	struct oc_transactor *inner;
 	_Atomic int           stall_ms;
 	_Atomic int           get_stall_ms; /* reads served, held this long */
+	_Atomic int           commit_fail;  /* commits refused (O_EUNAVAIL) */
 };
 /* set by slow_pend: the replica's own read of the block it pends (for
  * its answer's latest revision) is part of the pend, not stalled */
@@ -126,7 +128,13 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
     struct oc_txres *res)
 {
 	struct slow_tx *st = (struct slow_tx *) t;
+	int             f  = atomic_load(&st->commit_fail);
 
+	while (f > 0 && !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
+		;
+	if (f > 0)
+		return o_err_set(O_EUNAVAIL, "injected: this replica cannot "
+		                             "commit for now");
 	if (atomic_load(&st->stall_ms) > 0)
 		o_sleep_ms(atomic_load(&st->stall_ms));
 	return st->inner->ops->commit(st->inner, req, res);
@@ -192,6 +200,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	t->tx.inner        = ost_local_transactor(t->repo);
 	atomic_store(&t->tx.stall_ms, 0);
 	atomic_store(&t->tx.get_stall_ms, 0);
+	atomic_store(&t->tx.commit_fail, 0);
 	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
@@ -1959,6 +1968,87 @@ Test(node, four_members_three_replicas_place_and_commit_every_block,
 		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
 		wait_all(4);
 	}
+}
+
+/*
+ * Phase 2 is sent again until each block is on a majority of its replicas.
+ * 3 nodes, R = 2: a tree's log tail (the critical block) lives on two of
+ * them, and its root may live on the third, C, which commits it in phase
+ * 2 alone: with R = 2 the majority is both replicas.  C refuses its next
+ * two commits (O_EUNAVAIL, injected); the put's commit is decided in
+ * phase 1 regardless, and must not return before C committed the root on
+ * the third try: before, phase 2 was not sent again, and the root rested
+ * on one replica while C held a pending that expires.
+ */
+Test(node, phase_two_is_sent_again_until_a_majority_committed,
+    .init = setup, .fini = teardown)
+{
+	struct oc_collection *c = NULL;
+	struct oc_bid         id, root, tail;
+	struct oc_get_res     r;
+	struct ost_repo_count rc;
+	int64_t               lo, hi;
+	int                   tries, i, cn = -1, other = -1;
+
+	replicas = 2;
+	nodes_up(3);
+	for (tries = 0; tries < 40 && cn < 0; tries++) {
+		oc_bid_random(&id);
+		cr_assert_eq(oc_tree_open(tx_of(0), &id, true, NULL, &c), O_OK);
+		cr_assert_eq(oc_tree_put(c, "k0", 2, "v0", 2), O_OK);
+		cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+		for (i = 0; i < 3; i++) {
+			r = rv_local(i, &id);
+			if (r.state == OC_GET_BLOCK)
+				break;
+			oc_get_res_fini(&r);
+		}
+		cr_assert_lt(i, 3, "no node holds the header");
+		cr_assert(oc_map_bid(&r.block, "root", &root));
+		cr_assert(oc_map_bid(&r.block, "tail", &tail));
+		oc_get_res_fini(&r);
+		cr_assert(!oc_bid_eq(&root, &tail) && !oc_bid_eq(&root, &id),
+		    "a tree's root is a block of its own");
+		for (i = 0; i < 3; i++) {
+			struct oc_get_res t = rv_local(i, &tail);
+			struct oc_get_res o = rv_local(i, &root);
+
+			if (t.state != OC_GET_BLOCK && o.state == OC_GET_BLOCK)
+				cn = i; /* holds the root, not the critical */
+			else if (o.state == OC_GET_BLOCK)
+				other = i;
+			oc_get_res_fini(&t);
+			oc_get_res_fini(&o);
+		}
+		if (cn < 0) {
+			oc_coll_free(c);
+			c = NULL;
+		}
+	}
+	cr_assert_geq(cn, 0, "no tree had its root apart from its log tail");
+	cr_assert_geq(other, 0);
+	atomic_store(&nodes[cn].tx.commit_fail, 2);
+	cr_assert_eq(oc_tree_put(c, "k1", 2, "v1", 2), O_OK);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	/* no read went through n<cn> since: only phase 2 brought it there */
+	cr_assert_eq(atomic_load(&nodes[cn].tx.commit_fail), 0,
+	    "n%d was not asked again", cn);
+	cr_assert_eq(holders(3, &root, &lo, &hi), 2);
+	cr_assert_eq(lo, hi,
+	    "the root is at rev %" PRId64 " on n%d and %" PRId64
+	    " on the other replica",
+	    lo, cn, hi);
+	/* (polled: a commit of another block to n<cn> may be left in flight
+	 * by the quorum's grace on a loaded machine) */
+	for (tries = 0;; tries++) {
+		cr_assert_eq(ost_repo_count(nodes[cn].repo, NULL, &rc), O_OK);
+		if (rc.pend == 0)
+			break;
+		cr_assert_lt(tries, 250, "n%d still holds %" PRIu64 " pendings",
+		    cn, rc.pend);
+		o_sleep_ms(20);
+	}
+	oc_coll_free(c);
 }
 
 /*
