@@ -124,9 +124,12 @@ struct ost_ent {
  * expires.  A pend of an action whose pending a cancel did drop (a
  * coordinator pending again after a repair) is not affected.  Each stripe
  * keeps its last STRIPE_TOMBS; an older one is forgotten, and its late
- * pend, if any, then holds the block until it expires, as before.
+ * pend, if any, then holds the block until it expires, as before.  (A
+ * writer refused as stale or pending also cancels on every replica where
+ * nothing is left, each such cancel a note: 16 per stripe keep a note for
+ * the milliseconds a late pend takes even while writers contend.)
  */
-#define STRIPE_TOMBS 4
+#define STRIPE_TOMBS 16
 
 struct tomb {
 	struct oc_bid id;

@@ -2158,13 +2158,49 @@ phase2_retryable(const struct call *c)
 	    c->ae == O_EIO || c->ae == O_ENOSPC || c->ae == O_EBUSY;
 }
 
+/* Keep in try (members worth asking again) only those that hold a block
+ * short of a majority (got: members that committed) which the members
+ * still in try could bring to one; their count. */
+static size_t
+phase2_targets(const struct placed *pl, size_t nids, const bool *got,
+    bool *try, size_t k)
+{
+	bool  *keep = o_calloc(k + 1, sizeof(bool));
+	size_t i, q, j, okn, could, c = 0;
+
+	for (i = 0; i < nids; i++) {
+		size_t need = pl[i].r / 2 + 1;
+
+		for (q = okn = could = 0; q < pl[i].r; q++) {
+			j = pl[i].who[q];
+			okn += got[j];
+			could += !got[j] && try[j];
+		}
+		if (okn >= need || okn + could < need)
+			continue; /* done, or out of reach */
+		for (q = 0; q < pl[i].r; q++) {
+			j = pl[i].who[q];
+			keep[j] = keep[j] || (!got[j] && try[j]);
+		}
+	}
+	for (j = 0; j < k; j++) {
+		try[j] = keep[j];
+		c += keep[j];
+	}
+	free(keep);
+	return c;
+}
+
 /*
  * Phase 2 of a decided commit: the members that hold changed blocks but
  * not the critical block commit them.  Sent again (after 20, 40, ... 200
  * ms) to the members that failed for now, until each block is committed
- * on a majority of its replicas (with those of phase 1) or the deadline:
- * otherwise a block could rest on one replica while the others hold only
- * a pending that expires (PROTOCOL.md §5).  A commit sent twice is a
+ * on a majority of its replicas (with those of phase 1) or the deadline,
+ * and only to members of a block still short of one that those still
+ * worth asking could bring to it: otherwise a block could rest on one
+ * replica while the others hold only a pending that expires (PROTOCOL.md
+ * §5).  The critical block's replicas that phase 1 did not hear from are
+ * not asked again here (their commit may still land).  A commit sent twice is a
  * no-op the second time.  The writer's commit is decided either way:
  * what is still short at the deadline is logged, and readers promote
  * the pendings they find.
@@ -2223,10 +2259,11 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 				    try[j] ? " (sent again)" : "");
 		}
 		calls_fini(cs, k);
-		if (c == 0 || commit_enough(&cq, NULL, 0))
+		if (commit_enough(&cq, NULL, 0))
 			break;
-		for (j = c = 0; j < k; j++)
-			c += try[j];
+		/* send again only to members holding a block still short of
+		 * a majority that they can still bring to one */
+		c = phase2_targets(pl, req->n, got, try, k);
 		if (c == 0 || now_ms() + pause >= deadline) {
 			o_log(O_LOG_WARN,
 			    "commit of action %s at rev %" PRId64
