@@ -91,7 +91,7 @@ struct oc_collection {
 
 /* Reads that met pruned history (O_ESTALE) try again this many times. */
 #define OC_STALE_TRIES 3
-#define QUEUE_KEEP     64 /* fewest queue slots kept reserved, unless empty */
+#define QUEUE_KEEP 64 /* fewest queue slots kept reserved, unless empty */
 
 /* ---- transactor source --------------------------------------------------- */
 
@@ -1161,7 +1161,7 @@ jrefs_push(struct oc_collection *c, const struct oc_jref *r)
 static void
 queue_trim(struct oc_collection *c)
 {
-	size_t n = c->pending.u.a.n;
+	size_t n    = c->pending.u.a.n;
 	size_t keep = n > 0 ? O_MAX(2 * n, (size_t) QUEUE_KEEP) : 0;
 
 	if (c->pending.u.a.cap > keep && n <= c->pending.u.a.cap / 4)
@@ -1171,7 +1171,8 @@ queue_trim(struct oc_collection *c)
 			free(c->jrefs);
 			c->jrefs = NULL;
 		} else
-			c->jrefs = o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
+			c->jrefs =
+			    o_realloc(c->jrefs, keep * sizeof(*c->jrefs));
 		c->jcap = keep;
 	}
 }
@@ -1318,7 +1319,7 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 	t->preq.who       = c->who;
 	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
-	t->e = c->tx->ops->pend(c->tx, &t->preq, &res);
+	t->e      = c->tx->ops->pend(c->tx, &t->preq, &res);
 	t->pended = t->e == O_OK;
 	/* our copy of a block disagrees with the replicas' (compare and
 	 * set): drop it, and replay the queue before the next attempt, so
@@ -1658,8 +1659,8 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		for (k = 0; k < na; k++) {
 			if (t[k].e != O_OK && rev == 0)
 				rev = t[k].rev;
-			if (t[k].reread)
-				g[ai[k]]->torn = true; /* replayed by try_build */
+			if (t[k].reread) /* replayed by try_build */
+				g[ai[k]]->torn = true;
 			try_fini(&t[k]);
 		}
 		if (e != O_ESTALE && e != O_EPENDING && e != O_EBEHIND)

@@ -1363,7 +1363,7 @@ struct qblocks {
 	size_t               nids;
 	size_t              *idx; /* scratch: nids + 1 */
 	size_t              *cnt; /* scratch: nids + 1 */
-	const bool          *must; /* [nmust]: members whose answer is awaited */
+	const bool          *must; /* [nmust]: answers awaited */
 	size_t               nmust;
 };
 
@@ -1599,8 +1599,7 @@ exp_remember(struct otr_node *n, const struct oc_aid *aid,
 /* The record of the pend of aid that one of the commit's blocks (ids,
  * or its critical block) began; 0 when there is none. */
 static int64_t
-exp_lookup(struct otr_node *n, const struct oc_commit_req *req,
-    uint64_t *skip)
+exp_lookup(struct otr_node *n, const struct oc_commit_req *req, uint64_t *skip)
 {
 	int64_t exp = 0;
 	size_t  i, j;
@@ -1861,6 +1860,22 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 	return false;
 }
 
+/* A read for what it does to the replicas (repairs those behind, rolls a
+ * revision forward), waiting for members must[k] besides a quorum; what
+ * it reads is dropped. */
+static void
+read_to_repair(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
+    const bool *must, size_t k)
+{
+	struct oc_get_res *gr = o_calloc(nids + 1, sizeof(*gr));
+	size_t             i;
+
+	(void) get_from(t, ids, nids, NULL, gr, must, k);
+	for (i = 0; i < nids; i++)
+		oc_get_res_fini(&gr[i]);
+	free(gr);
+}
+
 /*
  * A pend refused as stale: a replica holds a revision of a block that the
  * writer's read did not give it.  When fewer than a majority of the
@@ -1895,14 +1910,8 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
 	for (i = 0; i < nids; i++)
 		if (cnt[i] > 0 && cnt[i] < pl[i].r / 2 + 1)
 			rd[m++] = ids[i];
-	if (m > 0) {
-		struct oc_get_res *gr = o_calloc(m, sizeof(*gr));
-
-		(void) get_from(t, rd, m, NULL, gr, who, k);
-		for (i = 0; i < m; i++)
-			oc_get_res_fini(&gr[i]);
-		free(gr);
-	}
+	if (m > 0)
+		read_to_repair(t, rd, m, who, k);
 	free(who);
 	free(rd);
 	free(cnt);
@@ -2009,17 +2018,10 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			break;
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
 		    deadline, true);
-		{
-			/* waiting for the behind ones: a quorum read can
-			 * stop before their answers, and only a replica
-			 * that answered is repaired */
-			struct oc_get_res *gr = o_calloc(nids, sizeof(*gr));
-
-			(void) get_from(t, ids, nids, NULL, gr, behind, k);
-			for (i = 0; i < nids; i++)
-				oc_get_res_fini(&gr[i]);
-			free(gr);
-		}
+		/* waiting for the behind ones: a quorum read can stop
+		 * before their answers, and only a replica that answered
+		 * is repaired */
+		read_to_repair(t, ids, nids, behind, k);
 		for (j = 0; j < k; j++) {
 			oc_val_fini(&cs[j].op);
 			oc_val_fini(&cs[j].ans);
@@ -2042,9 +2044,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			 * writer's base may be one no read reached yet (its
 			 * own commit, not yet promoted there): it reads the
 			 * blocks again, with its context, and retries */
-			e = rival          ? O_EPENDING :
-			    refused_behind ? O_EBEHIND :
-			                     O_EUNAVAIL;
+			e = rival            ? O_EPENDING
+			    : refused_behind ? O_EBEHIND
+			                     : O_EUNAVAIL;
 		if (e != O_OK) {
 			char s[OC_BID_STRLEN];
 
@@ -2060,7 +2062,8 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	for (j = 0; j < k; j++) {
 		c = member_ids(pl, nids, j, idx);
 		for (q = 0; q < c; q++)
-			hold[idx[q] * k + j] = ever[idx[q] * k + j] || leftm[j];
+			hold[idx[q] * k + j] =
+			    ever[idx[q] * k + j] || leftm[j];
 	}
 	if (e != O_OK) {
 		char keep[512];
@@ -2140,7 +2143,8 @@ commit_enough(void *arg, const struct call *cs, size_t k)
 			size_t j = cq->pl[i].who[q];
 
 			okn += (cq->done != NULL && cq->done[j]) ||
-			    (cs != NULL && answered(&cs[j]) && cs[j].ae == O_OK);
+			    (cs != NULL && answered(&cs[j]) &&
+			        cs[j].ae == O_OK);
 		}
 		if (okn < cq->pl[i].r / 2 + 1)
 			return false;
@@ -2162,8 +2166,8 @@ phase2_retryable(const struct call *c)
  * short of a majority (got: members that committed) which the members
  * still in try could bring to one; their count. */
 static size_t
-phase2_targets(const struct placed *pl, size_t nids, const bool *got,
-    bool *try, size_t k)
+phase2_targets(
+    const struct placed *pl, size_t nids, const bool *got, bool *try, size_t k)
 {
 	bool  *keep = o_calloc(k + 1, sizeof(bool));
 	size_t i, q, j, okn, could, c = 0;
@@ -2179,7 +2183,7 @@ phase2_targets(const struct placed *pl, size_t nids, const bool *got,
 		if (okn >= need || okn + could < need)
 			continue; /* done, or out of reach */
 		for (q = 0; q < pl[i].r; q++) {
-			j = pl[i].who[q];
+			j       = pl[i].who[q];
 			keep[j] = keep[j] || (!got[j] && try[j]);
 		}
 	}
@@ -2200,10 +2204,10 @@ phase2_targets(const struct placed *pl, size_t nids, const bool *got,
  * worth asking could bring to it: otherwise a block could rest on one
  * replica while the others hold only a pending that expires (PROTOCOL.md
  * §5).  The critical block's replicas that phase 1 did not hear from are
- * not asked again here (their commit may still land).  A commit sent twice is a
- * no-op the second time.  The writer's commit is decided either way:
- * what is still short at the deadline is logged, and readers promote
- * the pendings they find.
+ * not asked again here (their commit may still land).  A commit sent
+ * twice is a no-op the second time.  The writer's commit is decided either
+ * way: what is still short at the deadline is logged, and readers promote the
+ * pendings they find.
  */
 static void
 phase2(struct otr_node *n, const struct oc_commit_req *req,
@@ -2291,7 +2295,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	struct placed    cpl, *pl;
 	size_t          *idx;
 	uint64_t         skip;
-	int64_t          exp = exp_lookup(n, req, &skip), deadline;
+	int64_t          exp   = exp_lookup(n, req, &skip), deadline;
 	bool             stale = false, *crit_member, *crit_done;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];

@@ -92,14 +92,16 @@ f_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct ot_faulty *f = F(t);
 	size_t            i;
 
-	for (i = 0; f->stale_below > 0 && req->base != NULL &&
-	     i < req->tfs->n; i++)
+	for (i = 0; f->stale_below > 0 && req->base != NULL && i < req->tfs->n;
+	     i++)
 		if (req->base[i] > 0) {
 			f->stale_below--;
-			oc_txres_stale_at(res, &req->tfs->e[i].id, req->rev - 1);
-			return o_err_set(O_ESTALE, "injected: block already "
-			                           "holds rev %lld over an older "
-			                           "base",
+			oc_txres_stale_at(
+			    res, &req->tfs->e[i].id, req->rev - 1);
+			return o_err_set(O_ESTALE,
+			    "injected: block already "
+			    "holds rev %lld over an older "
+			    "base",
 			    (long long) req->rev - 1);
 		}
 	return f->inner->ops->pend(f->inner, req, res);

@@ -3,11 +3,12 @@
  * repository through the local transactor.  Test names carry the number of
  * the behaviour in optimystic-digest.md section 10 they port (dNN_).
  */
-#include <criterion/criterion.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <criterion/criterion.h>
 
 #include "coll/collutil.h"
 #include "core/codec.h"
@@ -248,8 +249,8 @@ Test(coll, d38_conflict_filter_keep_replace_drop, .init = setup,
 
 /* A queue the conflict filter empties gives its memory back too (as one
  * emptied by commits, a_committed_burst_gives_the_queue_memory_back). */
-Test(coll, a_queue_the_filter_empties_gives_its_memory_back,
-    .init = setup, .fini = teardown)
+Test(coll, a_queue_the_filter_empties_gives_its_memory_back, .init = setup,
+    .fini = teardown)
 {
 	struct oc_collection *a, *b;
 	struct oc_coll_stats  st;
@@ -508,11 +509,11 @@ Test(coll, a_committed_burst_gives_the_queue_memory_back, .init = setup,
 	struct oc_collection *c;
 	struct oc_coll_stats  st;
 	struct oc_bid         id = new_id();
-	struct iovec         *v = calloc(N, sizeof(*v));
+	struct iovec         *v  = calloc(N, sizeof(*v));
 	int                   i;
 
 	for (i = 0; i < N; i++)
-		v[i] = (struct iovec){ "a line of a log\n", 16 };
+		v[i] = (struct iovec) { "a line of a log\n", 16 };
 	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
 	for (i = 0; i < 4; i++)
 		ok(oc_diary_append_many(c, v, N / 4), "append");
@@ -685,8 +686,8 @@ Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
 	struct oc_collection *c[2];
 	struct ot_faulty      f;
 	struct oc_coll_stats  s0[2], s1[2];
-	struct oc_bid         id[2] = { new_id(), new_id() };
-	struct o_buf          v     = { 0 };
+	struct oc_bid         id[2]   = { new_id(), new_id() };
+	struct o_buf          v       = { 0 };
 	uint64_t              replays = 0;
 	bool                  found, decided;
 	int                   i;
@@ -701,8 +702,9 @@ Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
 	f.stale_below = 1;
 	ok(oc_tree_put(c[0], "k1", 2, "a1", 2), "put a");
 	ok(oc_tree_put(c[1], "k1", 2, "b1", 2), "put b");
-	ok(oc_coll_sync_group(c, 2, &decided), "group sync after a stale "
-	                                         "answer");
+	ok(oc_coll_sync_group(c, 2, &decided),
+	    "group sync after a stale "
+	    "answer");
 	cr_expect(decided);
 	cr_expect_eq(f.stale_below, 0, "the answer was given");
 	for (i = 0; i < 2; i++) {

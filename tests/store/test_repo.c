@@ -474,8 +474,8 @@ Test(repo, a_base_on_an_unknown_block_is_behind_and_stale_wins)
 	t_set(&t, 1, 41);
 	t_set(&t, 2, 42);
 	/* base[] lines up with t's blocks, which are sorted by id */
-	b1      = bid(1);
-	one     = oc_bid_eq(&t.e[0].id, &b1) ? 0 : 1;
+	b1            = bid(1);
+	one           = oc_bid_eq(&t.e[0].id, &b1) ? 0 : 1;
 	base[one]     = 1; /* block 1 */
 	base[1 - one] = 5; /* block 2 */
 	oc_txres_fini(&res);
@@ -850,8 +850,8 @@ Test(repo, a_pend_overtaken_by_its_cancel_is_refused)
 	cr_assert_eq(ost_repo_cancel(R, &a2, &b1, 1), O_OK);
 	cr_assert_eq(pend(2, 2, &t, OC_POLICY_RETURN, &res), O_EEXPIRED,
 	    "the late pend was taken: %s", o_err_detail());
-	cr_expect(strstr(o_err_detail(), "cancelled before it arrived") !=
-	        NULL,
+	cr_expect(
+	    strstr(o_err_detail(), "cancelled before it arrived") != NULL,
 	    "%s", o_err_detail());
 	cr_expect_eq(status1(2, 2, 1), OC_ST_ABORTED, "a pending was kept");
 	cr_assert_eq(pend(4, 2, &t, OC_POLICY_FAIL, &res), O_OK,
@@ -864,8 +864,8 @@ Test(repo, a_pend_overtaken_by_its_cancel_is_refused)
 	t_set(&t, 2, 6);
 	cr_assert_eq(pend(3, 2, &t, OC_POLICY_FAIL, &res), O_OK);
 	cr_assert_eq(ost_repo_cancel(R, &a3, &b2, 1), O_OK);
-	cr_assert_eq(pend(3, 2, &t, OC_POLICY_FAIL, &res), O_OK, "%s",
-	    o_err_detail());
+	cr_assert_eq(
+	    pend(3, 2, &t, OC_POLICY_FAIL, &res), O_OK, "%s", o_err_detail());
 	cr_assert_eq(cmt(&res, 3, 2, 2), O_OK);
 	expect_block(2, 6, 2);
 	oc_tfs_fini(&t);

@@ -4,19 +4,23 @@
  * 127.0.0.1 (tcp:// and mutual TLS).  Collections opened on one node's
  * network transactor are read through another's.
  */
-#include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "core/block.h"
 #include "core/codec.h"
@@ -28,10 +32,6 @@
 #include "transport/node.h"
 #include "transport/pki.h"
 #include "transport/wire.h"
-
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 #include "util/testutil.h"
 
 TestSuite(node, .timeout = 240);
@@ -46,14 +46,15 @@ struct slow_tx {
 	struct oc_transactor *inner;
 	_Atomic int           stall_ms;
 	_Atomic int           get_stall_ms; /* reads served, held this long */
-	_Atomic int           commit_fail;  /* commits refused (O_EUNAVAIL) */
+	_Atomic int           commit_fail;   /* commits refused ... */
+	_Atomic int           commit_fail_e; /* ... with this (0: O_EUNAVAIL) */
 };
 /* set by slow_pend: the replica's own read of the block it pends (for
  * its answer's latest revision) is part of the pend, not stalled */
 static _Thread_local bool in_pend;
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*cancel_hook)(void);
-static int  cancel_hook_node = -1;
+static int cancel_hook_node = -1;
 
 struct tnode {
 	char            *dir;
@@ -130,11 +131,14 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	struct slow_tx *st = (struct slow_tx *) t;
 	int             f  = atomic_load(&st->commit_fail);
 
-	while (f > 0 && !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
+	while (f > 0 &&
+	    !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
 		;
 	if (f > 0)
-		return o_err_set(O_EUNAVAIL, "injected: this replica cannot "
-		                             "commit for now");
+		return o_err_set(atomic_load(&st->commit_fail_e) ?
+		        (o_err) atomic_load(&st->commit_fail_e) :
+		        O_EUNAVAIL,
+		    "injected: cannot commit now");
 	if (atomic_load(&st->stall_ms) > 0)
 		o_sleep_ms(atomic_load(&st->stall_ms));
 	return st->inner->ops->commit(st->inner, req, res);
@@ -201,6 +205,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	atomic_store(&t->tx.stall_ms, 0);
 	atomic_store(&t->tx.get_stall_ms, 0);
 	atomic_store(&t->tx.commit_fail, 0);
+	atomic_store(&t->tx.commit_fail_e, 0);
 	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
 	nc.replica.arg     = t->repo;
@@ -750,9 +755,9 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 		oc_encode(&m, &b);
 		oc_val_fini(&m);
 		cr_assert_eq(ask(s, b.data, b.len, d, sizeof(d)), O_EBADMSG);
-		cr_assert_not_null(strstr(d, "protocol version 2 (this node "
-		                             "speaks 3)"),
-		    "%s", d);
+		cr_assert_not_null(
+		    strstr(d, "protocol version 2 (this node speaks 3)"), "%s",
+		    d);
 		o_buf_fini(&b);
 	}
 
@@ -796,8 +801,8 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 			if (w < 3) {
 				oc_map_set(&op, "who",
 				    w < 2 ? oc_aid_val(&a) : oc_text("me"));
-				oc_map_set(
-				    &op, "wait", oc_int(w < 2 ? waits[w] : 10));
+				oc_map_set(&op, "wait",
+				    oc_int(w < 2 ? waits[w] : 10));
 				ask_op(s, op, O_EBADMSG,
 				    w < 2 ? "field wait" : "field who");
 				continue;
@@ -807,12 +812,12 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 				oc_arr_push(&blk, oc_int(1));
 				oc_arr_push(&blk, oc_int(1));
 			} else
-				oc_arr_push(&blk,
-				    w == 4 ? oc_int(-1) : oc_text("1"));
+				oc_arr_push(
+				    &blk, w == 4 ? oc_int(-1) : oc_text("1"));
 			oc_map_set(&op, "base", blk);
 			ask_op(s, op, O_EBADMSG,
-			    w == 3 ? "not an array of 1 revisions" :
-			             "item 0 is not a revision");
+			    w == 3 ? "not an array of 1 revisions"
+			           : "item 0 is not a revision");
 		}
 	}
 
@@ -1024,14 +1029,15 @@ batch_writer(void *arg)
 static int
 writers_run(struct bw *b, int nw, int nnodes, int count)
 {
-	pthread_t  *th = calloc((size_t) nw, sizeof(*th));
+	pthread_t  *th    = calloc((size_t) nw, sizeof(*th));
 	_Atomic int fails = 0;
 	int         i;
 
 	for (i = 0; i < nw; i++) {
-		b[i] = (struct bw){
-			.node = i % nnodes, .w = i, .count = count, .fails = &fails
-		};
+		b[i] = (struct bw) { .node = i % nnodes,
+			.w                 = i,
+			.count             = count,
+			.fails             = &fails };
 		cr_assert_eq(
 		    pthread_create(&th[i], NULL, batch_writer, &b[i]), 0);
 	}
@@ -1789,8 +1795,8 @@ Test(node, a_diverged_replica_converges_to_the_majority, .init = setup,
  * review).  Here y is pended with pendings that expire too soon to commit
  * safely, then x with the default: y's commit must be refused, x's go.
  */
-Test(node, each_collection_of_a_group_commits_by_its_own_pend,
-    .init = setup, .fini = teardown)
+Test(node, each_collection_of_a_group_commits_by_its_own_pend, .init = setup,
+    .fini = teardown)
 {
 	struct oc_bid        x, y;
 	struct oc_aid        a1, g;
@@ -1826,7 +1832,7 @@ Test(node, each_collection_of_a_group_commits_by_its_own_pend,
 	cq.ids      = &y;
 	cq.n        = 1;
 	cq.critical = y;
-	e = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+	e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
 	cr_assert_eq(e, O_EEXPIRED,
 	    "y committed on x's expiry, its own was 1 s away: %s",
 	    o_errname(e));
@@ -1903,23 +1909,25 @@ Test(node, four_members_three_replicas_place_and_commit_every_block,
 	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
 	for (i = 0; i < N; i++) {
 		append_n(c, "x", i, i + 1);
-		cr_assert_eq(oc_coll_sync(c), O_OK, "commit %d: %s", i,
-		    o_err_detail());
-		wl += (size_t) snprintf(want + wl, sizeof(want) - wl, "x%d|", i);
+		cr_assert_eq(
+		    oc_coll_sync(c), O_OK, "commit %d: %s", i, o_err_detail());
+		wl +=
+		    (size_t) snprintf(want + wl, sizeof(want) - wl, "x%d|", i);
 	}
 	oc_coll_free(c);
 	/* the commits left to a slow member after the decision arrive soon
 	 * (checked before any read: a read through a member that holds a
 	 * pending of a decided action commits it there too) */
 	for (tries = 0;; tries++) {
-		struct oc_get_res r = rv_local(0, &id);
+		struct oc_get_res r   = rv_local(0, &id);
 		bool              hdr = r.state == OC_GET_BLOCK;
 
 		if (!hdr) {
 			oc_get_res_fini(&r);
 			r = rv_local(1, &id);
 		}
-		cr_assert_eq(r.state, OC_GET_BLOCK, "neither n0 nor n1 holds it");
+		cr_assert_eq(
+		    r.state, OC_GET_BLOCK, "neither n0 nor n1 holds it");
 		cr_assert(oc_map_bid(&r.block, "tail", &tail));
 		oc_get_res_fini(&r);
 		h = holders(4, &id, &lo, &hi);
@@ -1939,8 +1947,8 @@ Test(node, four_members_three_replicas_place_and_commit_every_block,
 	}
 	cr_assert_eq(hi, N, "the tail's last commit is rev %" PRId64, hi);
 	cr_assert_eq(h, 3, "the tail is on %d of 4 nodes", h);
-	cr_assert_eq(lo, hi, "tail replicas at revisions %" PRId64 " to %" PRId64,
-	    lo, hi);
+	cr_assert_eq(lo, hi,
+	    "tail replicas at revisions %" PRId64 " to %" PRId64, lo, hi);
 	/* every pending became a commit on every member that took it */
 	for (tries = 0;; tries++) {
 		uint64_t pend = 0;
@@ -1948,13 +1956,14 @@ Test(node, four_members_three_replicas_place_and_commit_every_block,
 		for (i = 0; i < 4; i++) {
 			struct ost_repo_count rc;
 
-			cr_assert_eq(ost_repo_count(nodes[i].repo, NULL, &rc), O_OK);
+			cr_assert_eq(
+			    ost_repo_count(nodes[i].repo, NULL, &rc), O_OK);
 			pend += rc.pend;
 		}
 		if (pend == 0)
 			break;
-		cr_assert_lt(tries, 500, "%" PRIu64 " pendings left behind",
-		    pend);
+		cr_assert_lt(
+		    tries, 500, "%" PRIu64 " pendings left behind", pend);
 		o_sleep_ms(20);
 	}
 	for (i = 0; i < 4; i++) {
@@ -1965,36 +1974,33 @@ Test(node, four_members_three_replicas_place_and_commit_every_block,
 		node_down(i, true);
 		read_diary(i == 1 ? 2 : 0, &id, &l);
 		expect(&l, want, N);
-		cr_assert_eq(node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
+		cr_assert_eq(
+		    node_up(i, NULL, NULL), O_OK, "%s", o_err_detail());
 		wait_all(4);
 	}
 }
 
 /*
- * Phase 2 is sent again until each block is on a majority of its replicas.
- * 3 nodes, R = 2: a tree's log tail (the critical block) lives on two of
- * them, and its root may live on the third, C, which commits it in phase
- * 2 alone: with R = 2 the majority is both replicas.  C refuses its next
- * two commits (O_EUNAVAIL, injected); the put's commit is decided in
- * phase 1 regardless, and must not return before C committed the root on
- * the third try: before, phase 2 was not sent again, and the root rested
- * on one replica while C held a pending that expires.
+ * 3 nodes, R = 2 (a majority is both replicas): a tree written through n0
+ * whose log tail (the critical block) lives on two nodes and whose root
+ * lives on the third, *cn, which gets the root's commits in phase 2 only.
+ * Tries new trees until one is laid out so.
  */
-Test(node, phase_two_is_sent_again_until_a_majority_committed,
-    .init = setup, .fini = teardown)
+static struct oc_collection *
+tree_apart(struct oc_bid *root, int *cn)
 {
 	struct oc_collection *c = NULL;
-	struct oc_bid         id, root, tail;
+	struct oc_bid         id, tail;
 	struct oc_get_res     r;
-	struct ost_repo_count rc;
-	int64_t               lo, hi;
-	int                   tries, i, cn = -1, other = -1;
+	int                   tries, i;
 
 	replicas = 2;
 	nodes_up(3);
-	for (tries = 0; tries < 40 && cn < 0; tries++) {
+	*cn = -1;
+	for (tries = 0; tries < 40 && *cn < 0; tries++) {
 		oc_bid_random(&id);
-		cr_assert_eq(oc_tree_open(tx_of(0), &id, true, NULL, &c), O_OK);
+		cr_assert_eq(
+		    oc_tree_open(tx_of(0), &id, true, NULL, &c), O_OK);
 		cr_assert_eq(oc_tree_put(c, "k0", 2, "v0", 2), O_OK);
 		cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
 		for (i = 0; i < 3; i++) {
@@ -2004,29 +2010,65 @@ Test(node, phase_two_is_sent_again_until_a_majority_committed,
 			oc_get_res_fini(&r);
 		}
 		cr_assert_lt(i, 3, "no node holds the header");
-		cr_assert(oc_map_bid(&r.block, "root", &root));
+		cr_assert(oc_map_bid(&r.block, "root", root));
 		cr_assert(oc_map_bid(&r.block, "tail", &tail));
 		oc_get_res_fini(&r);
-		cr_assert(!oc_bid_eq(&root, &tail) && !oc_bid_eq(&root, &id),
+		cr_assert(!oc_bid_eq(root, &tail) && !oc_bid_eq(root, &id),
 		    "a tree's root is a block of its own");
 		for (i = 0; i < 3; i++) {
 			struct oc_get_res t = rv_local(i, &tail);
-			struct oc_get_res o = rv_local(i, &root);
+			struct oc_get_res o = rv_local(i, root);
 
 			if (t.state != OC_GET_BLOCK && o.state == OC_GET_BLOCK)
-				cn = i; /* holds the root, not the critical */
-			else if (o.state == OC_GET_BLOCK)
-				other = i;
+				*cn = i; /* holds the root, not the critical */
 			oc_get_res_fini(&t);
 			oc_get_res_fini(&o);
 		}
-		if (cn < 0) {
+		if (*cn < 0) {
 			oc_coll_free(c);
 			c = NULL;
 		}
 	}
-	cr_assert_geq(cn, 0, "no tree had its root apart from its log tail");
-	cr_assert_geq(other, 0);
+	cr_assert_geq(*cn, 0, "no tree had its root apart from its log tail");
+	return c;
+}
+
+/* The root's replicas are at one revision (polled: until 5 s). */
+static void
+root_settles(const struct oc_bid *root, const char *what)
+{
+	int64_t lo, hi;
+	int     tries;
+
+	for (tries = 0;; tries++) {
+		cr_assert_eq(holders(3, root, &lo, &hi), 2);
+		if (lo == hi)
+			return;
+		cr_assert_lt(tries, 250,
+		    "%s: the root's replicas are at revisions %" PRId64
+		    " and %" PRId64,
+		    what, lo, hi);
+		o_sleep_ms(20);
+	}
+}
+
+/*
+ * Phase 2 is sent again until each block is on a majority of its replicas.
+ * The node holding the root but not the critical block refuses its next
+ * two commits (O_EUNAVAIL, injected); the put's commit is decided in phase
+ * 1 regardless, and must not return before that node committed the root
+ * on the third try: before, phase 2 was not sent again, and the root
+ * rested on one replica while the other held a pending that expires.
+ */
+Test(node, phase_two_is_sent_again_until_a_majority_committed, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid         root;
+	struct ost_repo_count rc;
+	int64_t               lo, hi;
+	int                   tries, cn;
+	struct oc_collection *c = tree_apart(&root, &cn);
+
 	atomic_store(&nodes[cn].tx.commit_fail, 2);
 	cr_assert_eq(oc_tree_put(c, "k1", 2, "v1", 2), O_OK);
 	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
@@ -2035,19 +2077,67 @@ Test(node, phase_two_is_sent_again_until_a_majority_committed,
 	    "n%d was not asked again", cn);
 	cr_assert_eq(holders(3, &root, &lo, &hi), 2);
 	cr_assert_eq(lo, hi,
-	    "the root is at rev %" PRId64 " on n%d and %" PRId64
-	    " on the other replica",
-	    lo, cn, hi);
+	    "the root's replicas are at revisions %" PRId64 " and %" PRId64,
+	    lo, hi);
 	/* (polled: a commit of another block to n<cn> may be left in flight
 	 * by the quorum's grace on a loaded machine) */
 	for (tries = 0;; tries++) {
 		cr_assert_eq(ost_repo_count(nodes[cn].repo, NULL, &rc), O_OK);
 		if (rc.pend == 0)
 			break;
-		cr_assert_lt(tries, 250, "n%d still holds %" PRIu64 " pendings",
-		    cn, rc.pend);
+		cr_assert_lt(tries, 250,
+		    "n%d still holds %" PRIu64 " pendings", cn, rc.pend);
 		o_sleep_ms(20);
 	}
+	oc_coll_free(c);
+}
+
+/*
+ * Where phase 2 cannot bring a block to a majority it stops: at once when
+ * the replica answers that the commit cannot happen there (O_EEXPIRED,
+ * injected: not asked again), at the commit's deadline when it keeps
+ * failing for now (O_EUNAVAIL: asked again, up to the deadline).  The
+ * writer's commit is decided and returns O_OK either way, and a read
+ * through that replica later brings the root there (its pending, or a
+ * repair).
+ */
+Test(node, phase_two_stops_where_no_majority_can_come, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid         root;
+	struct oc_collection *c2;
+	struct o_buf          v = { 0 };
+	bool                  found;
+	int                   cn, left;
+	struct oc_collection *c = tree_apart(&root, &cn);
+
+	atomic_store(&nodes[cn].tx.commit_fail_e, O_EEXPIRED);
+	atomic_store(&nodes[cn].tx.commit_fail, 5);
+	cr_assert_eq(oc_tree_put(c, "k1", 2, "v1", 2), O_OK);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	cr_assert_eq(atomic_load(&nodes[cn].tx.commit_fail), 4,
+	    "n%d asked %d times after an answer that cannot change", cn,
+	    5 - atomic_load(&nodes[cn].tx.commit_fail));
+
+	atomic_store(&nodes[cn].tx.commit_fail_e, O_EUNAVAIL);
+	atomic_store(&nodes[cn].tx.commit_fail, 1000);
+	cr_assert_eq(oc_tree_put(c, "k2", 2, "v2", 2), O_OK);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	left = atomic_load(&nodes[cn].tx.commit_fail);
+	cr_assert_lt(left, 999, "n%d asked once only", cn);
+	atomic_store(&nodes[cn].tx.commit_fail, 0);
+
+	/* read through it: it serves the latest, and holds it after */
+	cr_assert_eq(oc_tree_open(tx_of(cn), oc_coll_id(c), false, NULL, &c2),
+	    O_OK);
+	cr_assert_eq(oc_tree_get(c2, "k2", 2, &v, &found), O_OK, "%s",
+	    o_err_detail());
+	cr_assert(found, "k2 not found through n%d", cn);
+	cr_assert_eq(v.len, 2);
+	cr_assert_eq(memcmp(v.data, "v2", 2), 0);
+	o_buf_fini(&v);
+	root_settles(&root, "after a read through the replica left behind");
+	oc_coll_free(c2);
 	oc_coll_free(c);
 }
 
@@ -2061,14 +2151,14 @@ Test(node, phase_two_is_sent_again_until_a_majority_committed,
  * block from all of them, which rolls the revision forward; the next
  * attempt builds on it.
  */
-Test(node, a_slow_replica_alone_ahead_does_not_wedge_writers,
-    .init = setup, .fini = teardown)
+Test(node, a_slow_replica_alone_ahead_does_not_wedge_writers, .init = setup,
+    .fini = teardown)
 {
 	struct oc_bid x;
 	struct oc_aid a1, a9;
 	struct oc_tfs t;
 	int64_t       seen = 0;
-	o_err         e = O_OK;
+	o_err         e    = O_OK;
 	int           i;
 
 	three_nodes_and_x(&x, &a1);
@@ -2082,7 +2172,8 @@ Test(node, a_slow_replica_alone_ahead_does_not_wedge_writers,
 		struct oc_get_res r;
 
 		oc_get_res_init(&r);
-		cr_assert_eq(tx_of(0)->ops->get(tx_of(0), &x, 1, NULL, &r), O_OK);
+		cr_assert_eq(
+		    tx_of(0)->ops->get(tx_of(0), &x, 1, NULL, &r), O_OK);
 		seen = r.latest_rev;
 		oc_get_res_fini(&r);
 		if ((e = net_set_w(0, &x, seen + 1)) != O_ESTALE)
@@ -2123,8 +2214,8 @@ rival_pends_x_on_n2(void)
  * time: n2 missed x's rev 3, so a pend of {x, y} (no bases) finds it
  * behind on x and good on y; x is cancelled there, repaired, and n2 is
  * pended again for both, but a rival's pending of x arrives right after
- * the cancel and n2 refuses.  The commit goes on with n0 and n1 and skips n2, whose
- * pending of y from the first round must be cancelled (found by a
+ * the cancel and n2 refuses.  The commit goes on with n0 and n1 and skips n2,
+ * whose pending of y from the first round must be cancelled (found by a
  * review: it was not, and held off other writers of y there until it
  * expired).
  */
@@ -2161,8 +2252,9 @@ Test(node, a_member_refusing_a_second_round_drops_its_first_pendings,
 		cr_assert_eq(ost_repo_count(nodes[2].repo, &y, &rc), O_OK);
 		if (rc.pend == 0)
 			break;
-		cr_assert_lt(tries, 100, "n2 still holds the first round's "
-		                         "pending of y");
+		cr_assert_lt(tries, 100,
+		    "n2 still holds the first round's "
+		    "pending of y");
 		o_sleep_ms(20);
 	}
 	oc_tfs_fini(&t);

@@ -539,11 +539,15 @@ Test(pki, a_client_refuses_a_server_of_another_ca, .init = setup,
 static int
 unverified_request(const char *url, SSL_CTX **ctxp, SSL **sslp)
 {
+	/* clang-format off */
 	static const uint8_t req[] = {
 		0x00, 'S', 'P', 0x00, 0x00, 0x30, 0x00, 0x00, /* SP, req0 */
-		0, 0, 0, 0, 0, 0, 0, 9, 0x80, 0, 0, 1, 'e', 'v', 'i', 'l', 0,
+		0, 0, 0, 0, 0, 0, 0, 9,         /* length of what follows */
+		0x80, 0, 0, 1,                  /* request id */
+		'e', 'v', 'i', 'l', 0,
 	};
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	/* clang-format on */
+	struct sockaddr_in sa    = { .sin_family = AF_INET };
 	const char        *colon = strrchr(url, ':');
 	SSL_CTX           *ctx;
 	SSL               *ssl;
@@ -565,7 +569,8 @@ unverified_request(const char *url, SSL_CTX **ctxp, SSL **sslp)
 	cr_assert_eq(SSL_connect(ssl), 1,
 	    "the server refused the handshake of a client without a "
 	    "certificate (it is set to let it through to the guard)");
-	cr_assert_eq(SSL_write(ssl, req, (int) sizeof(req)), (int) sizeof(req));
+	cr_assert_eq(
+	    SSL_write(ssl, req, (int) sizeof(req)), (int) sizeof(req));
 	*ctxp = ctx;
 	*sslp = ssl;
 	return fd;
