@@ -180,19 +180,17 @@ ofs_report_run(struct ofs_ns *ns, struct oc_transactor *tx, uint64_t ino,
     enum ofs_report_kind kind, ofs_report_emit emit, void *arg)
 {
 	struct report         r = { .emit = emit, .arg = arg };
-	struct oc_collection *c;
 	struct oc_txsrc       src;
 	struct oc_bid         id;
 	o_err                 e;
 
-	if ((e = ofs_ns_coll(ns, ino, &c)) != O_OK) {
+	if ((e = ofs_ns_coll_id(ns, ino, &id)) != O_OK) {
 		say_error(&r, e,
 		    e == O_EINVAL ? "a regular file has no log of its own "
 		                    "(its history is its directory's)"
 		                  : "find the collection");
 		return e;
 	}
-	id = *oc_coll_id(c);
 	/* Cover every acknowledged write: commit what is queued. */
 	if ((e = ofs_flush(ns, ino, 0, true)) != O_OK) {
 		say_error(&r, e, "commit pending changes");

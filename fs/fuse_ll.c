@@ -516,6 +516,9 @@ ns_stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    st.inodes_freed);
 	metric(b, "open_collections", "gauge", "Collections open.",
 	    st.collections);
+	metric(b, "collections_closed_total", "counter",
+	    "Collections closed while idle (opened again when used).",
+	    st.colls_closed);
 	metric(b, "file_bytes_resident", "gauge",
 	    "Bytes of regular files held in memory.", st.file_bytes);
 	metric(b, "block_cache_bytes", "gauge",

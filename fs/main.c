@@ -61,6 +61,7 @@ struct mount_args {
 	bool         debug;
 	bool         async;
 	int64_t      interval_ms;
+	int64_t      idle_ms;   /* 0: OFS_INODE_IDLE_MS */
 	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
 	/* cluster (issue 3): listen set means this node is a peer */
 	bool         serve; /* `optimfs serve`: no mountpoint, no FUSE */
@@ -93,6 +94,11 @@ static const char mount_usage[] =
     "                   commit_interval=MS longest a change waits for "
     "its\n"
     "                                      commit (default 100)\n"
+    "                   idle=MS            memory of files, directories "
+    "and\n"
+    "                                      diaries unused this long is "
+    "freed\n"
+    "                                      (default 10000)\n"
     "                   auto_unmount       unmount if the daemon dies\n"
     "                   allow_other        let other users in\n"
     "                 anything else goes to libfuse (fsname=, ro, ...)\n"
@@ -199,6 +205,16 @@ parse_o(struct mount_args *ma, const char *arg)
 				    opt);
 				break;
 			}
+		} else if (strncmp(opt, "idle=", 5) == 0) {
+			long long v = strtoll(opt + 5, &end, 10);
+
+			if (*end != '\0' || end == opt + 5 || v < 1 ||
+			    v > 86400000) {
+				rc = mount_usage_error(
+				    "-o %s: idle is 1 to 86400000 ms", opt);
+				break;
+			}
+			ma->idle_ms = v;
 		} else if (strncmp(opt, "replicas=", 9) == 0) {
 			long v = strtol(opt + 9, &end, 10);
 
@@ -953,6 +969,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		goto out_close_repo;
 	nopts.async              = ma->async;
 	nopts.commit_interval_ms = ma->interval_ms;
+	nopts.inode_idle_ms      = ma->idle_ms;
 	nopts.journal            = journal;
 	nopts.shared             = cl.node != NULL;
 	if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {

@@ -819,6 +819,7 @@ coll_add(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	oc->c         = c;
 	oc->ino       = ino;
 	oc->fresh_ns  = o_mono_ns(); /* opening read the latest context */
+	oc->used_ns   = oc->fresh_ns;
 	oc->seen_rev  = oc_coll_rev(c);
 	oc->told_rev  = oc->seen_rev;
 	oc->next      = ns->coll_list;
@@ -839,8 +840,11 @@ coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	o_err                 e;
 
 	*out = idmap_get(&ns->colls, id);
-	if (*out != NULL)
+	if (*out != NULL) {
+		/* not closed under the caller (colls_close_idle) */
+		(*out)->used_ns = o_mono_ns();
 		return O_OK;
+	}
 	if (kind == OFS_DIR)
 		e = oc_tree_open(ns->tx, id, false, &ns->sopts, &c);
 	else if (kind == OFS_FILE)
@@ -915,6 +919,7 @@ coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
 		oc->deps = o_realloc(oc->deps, oc->depcap * sizeof(*oc->deps));
 	}
 	oc->deps[oc->ndeps++] = dep;
+	dep->deprefs++;
 }
 
 /* Commit what oc's staged records rely on (file pieces); on failure the
@@ -933,15 +938,20 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	oc->ndeps  = 0;
 	oc->depcap = 0;
 	unlock_ns(ns);
+	/* each dep stays counted in deprefs (kept open) until here */
 	for (i = 0; i < n && e == O_OK; i++)
 		e = coll_sync(ns, deps[i]);
+	lock_ns(ns);
 	if (e != O_OK) {
-		lock_ns(ns);
-		for (i--; i < n; i++)
-			coll_dep_add(oc, deps[i]);
+		size_t j;
+
+		for (j = i - 1; j < n; j++)
+			coll_dep_add(oc, deps[j]);
 		oc->dirty = true;
-		unlock_ns(ns);
 	}
+	for (i = 0; i < n; i++)
+		deps[i]->deprefs--;
+	unlock_ns(ns);
 	free(deps);
 	return e;
 }
@@ -1022,8 +1032,40 @@ own_commits(struct ofs_coll *oc, const struct own_mark *m)
 	}
 }
 
+/* ns_mtx held: keep oc open while it is used with ns_mtx dropped (the
+ * callers below pin for themselves; request handlers using the collection
+ * of an inode the kernel holds need not: see colls_close_idle). */
+static void
+coll_pin(struct ofs_coll *oc)
+{
+	oc->pins++;
+}
+
+static void
+coll_unpin(struct ofs_ns *ns, struct ofs_coll *oc)
+{
+	lock_ns(ns);
+	oc->pins--;
+	unlock_ns(ns);
+}
+
+static o_err coll_sync_pinned(struct ofs_ns *ns, struct ofs_coll *oc);
+
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
+{
+	o_err e;
+
+	lock_ns(ns);
+	coll_pin(oc);
+	unlock_ns(ns);
+	e = coll_sync_pinned(ns, oc);
+	coll_unpin(ns, oc);
+	return e;
+}
+
+static o_err
+coll_sync_pinned(struct ofs_ns *ns, struct ofs_coll *oc)
 {
 	struct ofs_inode *in = NULL;
 	struct own_mark   om;
@@ -1066,9 +1108,13 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	o_err                 e, ea, eb;
 
 	*decided = false;
+	lock_ns(ns);
+	coll_pin(a);
+	coll_pin(b);
+	unlock_ns(ns);
 	if ((e = coll_sync_deps(ns, a)) != O_OK ||
 	    (e = coll_sync_deps(ns, b)) != O_OK)
-		return e;
+		goto out;
 	lock_ns(ns);
 	a->dirty = b->dirty = false;
 	qa                  = a->queued_bytes;
@@ -1088,7 +1134,14 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	eb = coll_synced(ns, b, e != O_OK && oc_coll_npending(b->c) ? e : O_OK,
 	    qb);
 	unlock_ns(ns);
-	return e == O_OK ? O_OK : ea != O_OK ? ea : eb != O_OK ? eb : e;
+	if (e != O_OK)
+		e = ea != O_OK ? ea : eb != O_OK ? eb : e;
+out:
+	lock_ns(ns);
+	a->pins--;
+	b->pins--;
+	unlock_ns(ns);
+	return e;
 }
 
 /* ---- other mounts' commits -----------------------------------------------
@@ -1156,9 +1209,11 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 			*to = f;
 		return O_OK;
 	}
+	coll_pin(oc);
 	unlock_ns(ns);
 	if ((e = oc_coll_update(oc->c)) != O_OK) {
 		lock_ns(ns);
+		oc->pins--;
 		path_of(ns, oc->ino, path, sizeof(path));
 		unlock_ns(ns);
 		return o_err_wrap(
@@ -1166,6 +1221,7 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 	}
 	rev = oc_coll_rev(oc->c);
 	lock_ns(ns);
+	oc->pins--;
 	if (start > oc->fresh_ns)
 		oc->fresh_ns = start;
 	f = oc->seen_rev;
@@ -2471,6 +2527,94 @@ commit_round(struct ofs_ns *ns, bool final)
 	return first;
 }
 
+/*
+ * Closing idle collections (ns_mtx held; the committer, which alone also
+ * runs commit_round and colls_trim, so their unlocked uses are not
+ * concurrent with this).  A collection is closed once nothing needs it
+ * open: no staged work (dirty, queued actions or bytes, deps, a failed
+ * sync), no pin and no other collection's deps listing it, unused for
+ * idle_ns, and its object's inode (if in the table) neither held by the
+ * kernel nor pinned (busy) by our code.  The kernel's hold is what covers
+ * a request handler's unlocked use of its directory's or diary's
+ * collection: it sends no request about an inode it has forgotten, and a
+ * cached child keeps its parent held.  A file's piece collection closes
+ * only once the file's inode was freed, the root's never.  The next use
+ * opens the collection again at the latest revision; what it knew of
+ * other mounts' changes goes with it (a directory's entry count, and in
+ * shared mode its children are marked stale, to be read again).
+ */
+static bool
+coll_idle(
+    struct ofs_ns *ns, struct ofs_coll *oc, uint64_t now, uint64_t idle_ns)
+{
+	struct ofs_inode *in;
+	bool              frags;
+
+	if (oc->pins > 0 || oc->deprefs > 0 || oc->dirty || oc->ndeps > 0 ||
+	    oc->err != O_OK || oc->failing || oc->queued_bytes > 0 ||
+	    now - oc->used_ns < idle_ns)
+		return false;
+	if ((in = idmap_get(&ns->by_id, &oc->id)) != NULL) {
+		if (in->kind == OFS_FILE || in->ino == OFS_ROOT_INO ||
+		    in->nlookup > 0 || in->busy > 0)
+			return false;
+		if (in->kind == OFS_DIARY) {
+			/* i_mtx comes before ns_mtx: only try it */
+			if (pthread_mutex_trylock(&in->i_mtx) != 0)
+				return false; /* an append is under way */
+			frags = in->nfrag > 0;
+			pthread_mutex_unlock(&in->i_mtx);
+			if (frags)
+				return false;
+		}
+	}
+	return oc_coll_npending(oc->c) == 0;
+}
+
+/* Close every collection coll_idle allows. */
+static void
+colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
+{
+	struct ofs_coll **pp = &ns->coll_list, *oc;
+	struct ofs_inode *in, *p;
+	uint64_t          now    = o_mono_ns();
+	bool              marked = false;
+	size_t            i;
+
+	while ((oc = *pp) != NULL) {
+		if (!coll_idle(ns, oc, now, idle_ns)) {
+			pp = &oc->next;
+			continue;
+		}
+		*pp = oc->next;
+		if ((in = idmap_get(&ns->by_id, &oc->id)) != NULL &&
+		    in->coll == oc) {
+			in->coll = NULL;
+			/* shared: other mounts' changes are not followed
+			 * while it is closed (one node: nothing changes it) */
+			if (in->kind == OFS_DIR && ns->opts.shared) {
+				in->nent   = -1;
+				in->closed = marked = true;
+			}
+		}
+		idmap_del(&ns->colls, &oc->id);
+		ns->ncolls--;
+		ns->colls_closed++;
+		oc_coll_free(oc->c);
+		free(oc->deps);
+		free(oc);
+	}
+	if (!marked)
+		return;
+	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++)
+		if ((in = ns->inodes[i]) != NULL &&
+		    (p = ino_get(ns, in->parent)) != NULL && p->closed)
+			in->stale = true;
+	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++)
+		if ((in = ns->inodes[i]) != NULL)
+			in->closed = false;
+}
+
 struct trim_ent {
 	struct ofs_coll *oc;
 	size_t           bytes;
@@ -2552,6 +2696,7 @@ committer_main(void *arg)
 		if (o_mono_ns() - ns->sweep_ns >= OFS_SWEEP_EVERY_NS) {
 			lock_ns(ns);
 			inodes_sweep(ns, ns->idle_ns);
+			colls_close_idle(ns, ns->idle_ns);
 			unlock_ns(ns);
 			ns->sweep_ns = o_mono_ns();
 		}
@@ -3707,6 +3852,7 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
     size_t *got)
 {
 	struct ofs_inode *in;
+	struct ofs_coll  *oc;
 	struct dread      r;
 	char              path[512];
 	int               tries;
@@ -3733,6 +3879,8 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	}
 	if ((e = fill_attr(ns, in, false, &(struct ofs_attr) { 0 })) != O_OK)
 		goto out_unlock;
+	oc = in->coll; /* fill_attr opened it */
+	coll_pin(oc);
 	unlock_ns(ns);
 	memset(&r, 0, sizeof(r));
 	r.in    = in;
@@ -3740,8 +3888,9 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	r.len   = len;
 	r.buf   = buf;
 	r.ahead = ns->ahead;
-	if ((e = diary_view(in->coll->c, &r)) == O_OK)
+	if ((e = diary_view(oc->c, &r)) == O_OK)
 		*got = r.got;
+	coll_unpin(ns, oc);
 	return e;
 out_unlock:
 	unlock_ns(ns);
@@ -3826,9 +3975,11 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 			goto out_unlock;
 	}
 	path_of(ns, ino, path, sizeof(path)); /* for messages, unlocked */
+	coll_pin(oc);
 	unlock_ns(ns);
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
 	lock_ns(ns);
+	oc->pins--;
 	if (e == O_OK) { /* nothing was queued otherwise */
 		ns->bytes_written += len;
 		/* what the queue holds: the bytes and each append's values */
@@ -3844,6 +3995,7 @@ void
 ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid)
 {
 	struct ofs_inode *in;
+	struct ofs_coll  *oc;
 	size_t            i;
 	char              path[512];
 	o_err             e = O_OK;
@@ -3854,11 +4006,13 @@ ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid)
 		unlock_ns(ns);
 		return;
 	}
+	oc = in->coll;
+	coll_pin(oc);
 	path_of(ns, ino, path, sizeof(path));
 	unlock_ns(ns);
 	pthread_mutex_lock(&in->i_mtx);
 	if (frag_index(in, wid) < in->nfrag &&
-	    (e = diary_emit_frag(in, in->coll->c, wid)) != O_OK) {
+	    (e = diary_emit_frag(in, oc->c, wid)) != O_OK) {
 		/* drop the slot: wid may name another writer later */
 		i = frag_index(in, wid);
 		o_buf_fini(&in->frags[i].b);
@@ -3870,7 +4024,8 @@ ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid)
 		    "release of %s: the writer's unfinished line is lost: %s",
 		    path, o_err_detail());
 	lock_ns(ns);
-	in->coll->dirty = true;
+	oc->dirty = true;
+	oc->pins--;
 	unlock_ns(ns);
 }
 
@@ -3896,29 +4051,31 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 		n++;
 	if (e != O_OK)
 		goto out_unlock;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (kept == O_OK && cs[i]->err != O_OK)
 			kept = cs[i]->err;
+		coll_pin(cs[i]);
+	}
 	unlock_ns(ns);
 
-	if (in->kind == OFS_DIARY) {
+	if (in->kind == OFS_DIARY) { /* cs[0]: its own */
 		pthread_mutex_lock(&in->i_mtx);
-		e = diary_emit_frag(in, in->coll->c, wid);
+		e = diary_emit_frag(in, cs[0]->c, wid);
 		pthread_mutex_unlock(&in->i_mtx);
 		if (e != O_OK)
-			return e;
+			goto out_unpin;
 	}
 	if (wait || !ns->opts.async) {
-		for (i = 0; i < n; i++)
-			if ((e = coll_sync(ns, cs[i])) != O_OK)
-				return e;
-		return O_OK;
+		for (i = 0; i < n && e == O_OK; i++)
+			e = coll_sync(ns, cs[i]);
+		goto out_unpin;
 	}
 	lock_ns(ns);
 	for (i = 0; i < n; i++) {
 		if (in->kind == OFS_DIARY)
 			cs[i]->dirty = true;
 		cs[i]->err = O_OK; /* reported now */
+		cs[i]->pins--;
 	}
 	if (kept != O_OK) {
 		char path[512];
@@ -3930,6 +4087,12 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 		    path, o_errname(kept));
 	}
 out_unlock:
+	unlock_ns(ns);
+	return e;
+out_unpin:
+	lock_ns(ns);
+	for (i = 0; i < n; i++)
+		cs[i]->pins--;
 	unlock_ns(ns);
 	return e;
 }
@@ -3979,22 +4142,16 @@ tailhash_fn(struct oc_bstore *s, void *arg)
 	return O_OK;
 }
 
-/* Value of computed attribute which (no lock held). */
+/* Value of computed attribute which of in, read from oc (pinned). */
 static o_err
-ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
+ox_value_of(
+    struct ofs_coll *oc, struct ofs_inode *in, int which, struct o_buf *out)
 {
-	struct ofs_coll *oc;
-	struct tail_arg  t;
-	char             s[OC_BID_STRLEN], hex[65], num[32];
-	uint64_t         n;
-	o_err            e;
+	struct tail_arg t;
+	char            s[OC_BID_STRLEN], hex[65], num[32];
+	uint64_t        n;
+	o_err           e;
 
-	lock_ns(ns);
-	e = in->kind == OFS_FILE ? parent_coll(ns, in, &oc)
-	                         : inode_coll(ns, in, &oc);
-	unlock_ns(ns);
-	if (e != O_OK)
-		return e;
 	switch (which) {
 	case OX_REV:
 		snprintf(num, sizeof(num), "%" PRId64, oc_coll_rev(oc->c));
@@ -4024,6 +4181,26 @@ ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
 		oc_bid_str(&oc->id, s);
 		return o_buf_append(out, s, strlen(s));
 	}
+}
+
+/* Value of computed attribute which (no lock held). */
+static o_err
+ox_value(struct ofs_ns *ns, struct ofs_inode *in, int which, struct o_buf *out)
+{
+	struct ofs_coll *oc;
+	o_err            e;
+
+	lock_ns(ns);
+	e = in->kind == OFS_FILE ? parent_coll(ns, in, &oc)
+	                         : inode_coll(ns, in, &oc);
+	if (e == O_OK)
+		coll_pin(oc);
+	unlock_ns(ns);
+	if (e != O_OK)
+		return e;
+	e = ox_value_of(oc, in, which, out);
+	coll_unpin(ns, oc);
+	return e;
 }
 
 static o_err
@@ -4298,18 +4475,24 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 		unlock_ns(ns);
 		return O_OK;
 	}
+	coll_pin(oc); /* not a request: no inode the kernel holds keeps it */
 	unlock_ns(ns);
-	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK)
+	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK) {
+		coll_unpin(ns, oc);
 		return e;
+	}
 	/* a lookup or getattr may have taken the entries in already
 	 * (seen_rev): the kernel was not told of them yet */
 	lock_ns(ns);
 	from = O_MIN(from, oc->told_rev);
 	if (to > oc->told_rev)
 		oc->told_rev = to;
-	unlock_ns(ns);
-	if (to <= from)
+	if (to <= from) {
+		oc->pins--;
+		unlock_ns(ns);
 		return O_OK; /* the transactor does not show it yet */
+	}
+	unlock_ns(ns);
 	if (oc->kind == OFS_DIR) {
 		cn.col  = col;
 		cn.from = from;
@@ -4340,6 +4523,7 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 	unlock_ns(ns);
 	if (in != NULL) /* count the new entries while they are cached */
 		diary_index_catch_up(in, oc->c);
+	coll_unpin(ns, oc);
 	if (dino != 0) {
 		cb(arg, dino, NULL);
 		for (j = 0; !cn.over && j < cn.n; j++)
@@ -4380,6 +4564,7 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 	out->inodes        = ns->nlive;
 	out->inodes_freed  = ns->evicted;
 	out->collections   = ns->ncolls;
+	out->colls_closed  = ns->colls_closed;
 	out->file_bytes    = ns->loaded_bytes;
 	for (i = 1; i < ns->ninodes; i++)
 		if (ns->inodes[i] != NULL)
@@ -4388,14 +4573,13 @@ ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out)
 }
 
 o_err
-ofs_ns_coll(struct ofs_ns *ns, uint64_t ino, struct oc_collection **out)
+ofs_ns_coll_id(struct ofs_ns *ns, uint64_t ino, struct oc_bid *out)
 {
 	struct ofs_inode *in;
-	struct ofs_coll  *oc;
 	char              path[512];
 	o_err             e;
 
-	*out = NULL;
+	memset(out, 0, sizeof(*out));
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "collection", &in)) != O_OK)
 		goto out;
@@ -4405,8 +4589,7 @@ ofs_ns_coll(struct ofs_ns *ns, uint64_t ino, struct oc_collection **out)
 		    O_EINVAL, "%s is a regular file, not a collection", path);
 		goto out;
 	}
-	if ((e = inode_coll(ns, in, &oc)) == O_OK)
-		*out = oc->c;
+	*out = in->id; /* a directory's or diary's collection id */
 out:
 	unlock_ns(ns);
 	return e;

@@ -71,13 +71,17 @@
  * append lock, namespace mutex, collection latches; no lock of ours is
  * held while a commit (oc_coll_sync) runs.
  *
- * Inodes live until ofs_ns_close (there is no forget yet): memory grows by
- * a few hundred bytes per distinct object looked up or listed, plus file
- * pieces (clean ones are dropped beyond a 16 MiB budget; dirty ones are
- * bounded per file, not over all files), plus the block caches of the
- * collections opened (up to OC_CACHE_MAX_BYTES each and opts.caches_max
- * together, the least recently used dropped first; a collection stays
- * open, its cache dropped or not, until unmount once its object was read).
+ * Memory: a file inode lives while the kernel holds it or it holds
+ * unstored work, then opts.inode_idle_ms more (see ofs_ns_forget);
+ * directory and diary inodes (a few hundred bytes each) live until
+ * ofs_ns_close.  File pieces: clean ones are dropped beyond a 16 MiB
+ * budget; dirty ones are bounded per file, not over all files.  The block
+ * caches of the open collections: up to OC_CACHE_MAX_BYTES each and
+ * opts.caches_max together, the least recently used dropped first.  An
+ * open collection (a few KB besides its cache) is closed once it is clean,
+ * unused for opts.inode_idle_ms and its object not held by the kernel,
+ * and opened again when next reached; so memory follows what is in use,
+ * not everything ever visited.
  */
 #ifndef OFS_NS_H
 #define OFS_NS_H
@@ -154,8 +158,9 @@ struct ofs_ns_opts {
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
 	/* memory of all collections' block caches together; 0: 32 MiB */
 	uint64_t caches_max;
-	/* a file inode the kernel does not hold is freed after this long
-	 * unused (see ofs_ns_forget); 0: OFS_INODE_IDLE_MS */
+	/* a file inode the kernel does not hold is freed, and a clean
+	 * collection whose object it does not hold is closed, after this
+	 * long unused (see ofs_ns_forget); 0: OFS_INODE_IDLE_MS */
 	int64_t  inode_idle_ms;
 };
 
@@ -179,6 +184,7 @@ struct ofs_ns_stats {
 	uint64_t inodes;        /* now: inodes in the table */
 	uint64_t inodes_freed;  /* inodes freed (forgotten or unused) */
 	uint64_t collections;   /* now: open collections */
+	uint64_t colls_closed;  /* collections closed while idle */
 	uint64_t file_bytes;    /* now: file pieces held in memory */
 	uint64_t file_pieces;   /* now: file pieces resident */
 	uint64_t cache_bytes;   /* now: collections' block caches */
@@ -380,11 +386,10 @@ o_err ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 void ofs_ns_stats(struct ofs_ns *ns, struct ofs_ns_stats *out);
 
 /*
- * The collection behind a directory or diary inode (for `optimfs log`,
- * `verify`, the change feed).  Borrowed: valid until ofs_ns_close.
- * O_EINVAL for a regular file.
+ * The id of the collection behind a directory or diary inode (for
+ * `optimfs log` and `verify`).  O_EINVAL for a regular file.
  */
-o_err ofs_ns_coll(struct ofs_ns *ns, uint64_t ino, struct oc_collection **out);
+o_err ofs_ns_coll_id(struct ofs_ns *ns, uint64_t ino, struct oc_bid *out);
 
 /* "/a/b" of ino into buf (truncated to cap); "?" for an unknown ino. */
 void ofs_ns_path(struct ofs_ns *ns, uint64_t ino, char *buf, size_t cap);

@@ -36,7 +36,8 @@ struct ofs_idmap {
 struct ofs_coll {
 	struct oc_bid id;        /* immutable */
 	uint8_t       kind;      /* OFS_DIR, OFS_DIARY, OFS_FILE; immutable */
-	struct oc_collection *c; /* immutable; freed at ofs_ns_close */
+	struct oc_collection *c; /* immutable; freed when the collection
+	                            is closed (colls_close_idle) */
 	uint64_t              ino;   /* owning inode, for messages; ns_mtx */
 	bool                  dirty; /* staged work not yet synced; ns_mtx */
 	o_err                 err;   /* last failed sync, unreported; ns_mtx */
@@ -57,6 +58,11 @@ struct ofs_coll {
 	 * this, since they cannot tell the kernel (only the feed can) */
 	int64_t          told_rev;
 	uint64_t         used_ns; /* last reached (monotonic); ns_mtx */
+	/* Lifetime (colls_close_idle; ns_mtx): pins: uses of this pointer
+	 * with ns_mtx dropped that the kernel's hold on the owner inode
+	 * does not cover (syncs, refreshes, the feed); deprefs: other
+	 * collections' deps listing it. */
+	uint32_t         pins, deprefs;
 	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
@@ -146,6 +152,8 @@ struct ofs_inode {
 	uint64_t         dirty_since_ns; /* monotonic: when it became dirty */
 	bool             stage_failing;  /* the last staging failed (logged) */
 	int64_t          nent; /* directories: entry count, -1 unknown */
+	bool              closed; /* own collection just closed (shared:
+	                             its children are marked stale) */
 	struct ofs_coll *coll; /* own collection (dirs, diaries) once open */
 
 	/* diaries */
@@ -193,6 +201,7 @@ struct ofs_ns {
 	uint64_t  trim_ns;       /* last colls_trim (monotonic); committer */
 	uint64_t  mtrim_ns;      /* last malloc_trim (monotonic); committer */
 	uint64_t  caches_dropped; /* by colls_trim; guarded by ns_mtx */
+	uint64_t  colls_closed;   /* by colls_close_idle; ns_mtx */
 	uint64_t  bytes_written; /* guarded by ns_mtx */
 	uint64_t  errors;        /* guarded by ns_mtx */
 };

@@ -10,7 +10,9 @@
 # so does a directory.  An inode the kernel got from readdirplus and holds
 # through an open file outlives the sweep of unused inodes.  st_ino is the
 # object's, so it does not change when the inode is freed, nor across a
-# remount, and readdir's d_ino matches it.  Then on a
+# remount, and readdir's d_ino matches it.  Directories and diaries the
+# kernel forgot have their collections closed once idle (-o idle=), and
+# read and append as before when opened again.  Then on a
 # commit=async mount whose commit interval
 # never comes: files closed but not committed are freed from the table
 # too, their staged work stays queued, reads back, and is committed at
@@ -114,6 +116,51 @@ e2e_mount
 check_changes "after remount"
 expect_eq "st_ino of f9 after remount" "$ino_f9" "$(stat -c %i "$MNT/d/f9")"
 expect_eq "st_ino of d after remount" "$ino_dir" "$(stat -c %i "$MNT/d")"
+e2e_umount
+
+step "directories and diaries nobody holds are closed, and open again"
+# -o idle=300: a collection unused for 0.3 s whose object the kernel has
+# forgotten is closed (its memory freed); the next use opens it again
+rm -rf "$DATA"
+e2e_mount idle=300
+D=100
+for ((i = 0; i < D; i++)); do
+	mkdir "$MNT/c$i"
+	printf 'one %d\ntwo %d\n' "$i" "$i" >>"$MNT/c$i/log"
+done
+check_diaries() { # check_diaries WHEN WANT_LINES
+	local i bad=0
+	for ((i = 0; i < D; i++)); do
+		[ "$(wc -l <"$MNT/c$i/log")" -eq "$2" ] &&
+			[ "$(head -1 "$MNT/c$i/log")" = "one $i" ] ||
+			bad=$((bad + 1))
+	done
+	expect_eq "$1: diaries with the wrong lines" 0 "$bad"
+}
+check_diaries "written" 2
+[ "$(stat_of open_collections)" -gt "$D" ] ||
+	fail "open collections after reading $D diaries: $(stat_of open_collections)"
+exec 5<"$MNT/c7/log" # held: its diary and directory stay open
+closed0=$(stat_of collections_closed_total)
+drop_caches
+colls_below() { [ "$(stat_of open_collections)" -lt "$1" ]; }
+wait_for "collections closed after drop_caches" 10 colls_below 10
+closed=$(($(stat_of collections_closed_total) - closed0))
+[ "$closed" -ge $((2 * D - 2)) ] ||
+	fail "collections closed: $closed, expected >= $((2 * D - 2))"
+sleep 1
+expect_eq "read through the fd held open" "one 7" "$(head -1 <&5)"
+exec 5<&-
+check_diaries "opened again" 2
+for ((i = 0; i < D; i++)); do
+	echo "three $i" >>"$MNT/c$i/log"
+done
+check_diaries "appended after reopening" 3
+"$OPTIMFS_BIN" verify "$MNT/c42/log" >/dev/null || fail "verify c42/log"
+expect_eq "ls of a reopened directory" "log" "$(ls "$MNT/c9")"
+e2e_umount
+e2e_mount
+check_diaries "after remount" 3
 e2e_umount
 
 step "commit=async: closed, uncommitted files are freed and stay queued"

@@ -745,17 +745,28 @@ inodes_now(struct ofs_ns *ns, uint64_t *freed)
 	return st.inodes;
 }
 
-/* Wait up to 5 s for the table to hold want inodes (the sweep). */
+static uint64_t
+colls_now(struct ofs_ns *ns, uint64_t *closed)
+{
+	struct ofs_ns_stats st;
+
+	ofs_ns_stats(ns, &st);
+	if (closed != NULL)
+		*closed = st.colls_closed;
+	return st.collections;
+}
+
+/* Wait up to 5 s for now(ns, NULL) to be want (the committer's sweep). */
 static void
-expect_inodes_soon(struct ofs_ns *ns, uint64_t want, const char *what)
+expect_soon(struct ofs_ns *ns, uint64_t (*now)(struct ofs_ns *, uint64_t *),
+    uint64_t want, const char *what)
 {
 	int i;
 
-	for (i = 0; i < 500 && inodes_now(ns, NULL) != want; i++)
+	for (i = 0; i < 500 && now(ns, NULL) != want; i++)
 		o_sleep_ms(10);
-	cr_assert_eq(inodes_now(ns, NULL), want, "%s: %llu inodes, want %llu",
-	    what, (unsigned long long) inodes_now(ns, NULL),
-	    (unsigned long long) want);
+	cr_assert_eq(now(ns, NULL), want, "%s: %llu, want %llu", what,
+	    (unsigned long long) now(ns, NULL), (unsigned long long) want);
 }
 
 /*
@@ -826,10 +837,100 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	ok(ofs_readdir(env.ns, d, NULL, names_cb, &nm), "readdir");
 	cr_assert_eq(nm.n, 3);
 	cr_assert_eq(inodes_now(env.ns, NULL), 5, "readdir made a and b");
-	expect_inodes_soon(env.ns, 2, "after the sweep (root and d)");
+	expect_soon(
+	    env.ns, inodes_now, 2, "inodes after the sweep (root and d)");
 	c = lookup_(env.ns, d, "c");
 	expect_contents(env.ns, c, "unflushed");
 	ok(ofs_getattr(env.ns, d, &at), "the directory stays");
+	names_free(&nm);
+	free(w);
+	free(r);
+}
+
+/*
+ * Collections lifetime: the collections of directories, diaries and
+ * multi-piece files nobody holds are closed once idle (memory follows
+ * what is in use, not everything ever visited), and everything reads and
+ * writes as before when they are opened again; one whose object the
+ * kernel holds stays open.
+ */
+Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o  = { .commit_interval_ms = 10,
+		 .inode_idle_ms                       = 50 };
+	struct names       nm = { 0 };
+	size_t             n  = OFS_PIECE * 2 + 7, i, got;
+	uint8_t           *w = malloc(n), *r = malloc(n);
+	uint64_t           d, s[20], f, big, lg, closed0, closed;
+	char               name[16];
+
+	ok(ofs_ns_close(env.ns), "close");
+	o.journal = journal_new();
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 50 ms idle bound");
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	for (i = 0; i < O_NELEM(s); i++) {
+		snprintf(name, sizeof(name), "s%02zu", i);
+		s[i] = mkdir_(env.ns, d, name);
+		f    = create_(env.ns, s[i], "f", OFS_FILE);
+		snprintf(name, sizeof(name), "file %zu", i);
+		write_(env.ns, f, 0, name);
+		ok(ofs_flush(env.ns, f, 0, true), "flush f");
+		ofs_ns_forget(env.ns, f, 1);
+	}
+	big = create_(env.ns, s[0], "big", OFS_FILE);
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 7 + 3);
+	ok(ofs_write(env.ns, big, 0, 0, w, n, false), "write big");
+	ok(ofs_flush(env.ns, big, 0, true), "flush big");
+	lg = create_(env.ns, d, "log", OFS_DIARY);
+	append_(env.ns, lg, "a\nb\n");
+	ok(ofs_flush(env.ns, lg, 0, true), "flush log");
+	/* root, d, 20 subdirectories, big's pieces, the diary */
+	cr_assert_eq(colls_now(env.ns, &closed0), 24);
+
+	/* the kernel forgets them all: every collection but the root's
+	 * closes */
+	ofs_ns_forget(env.ns, big, 1);
+	ofs_ns_forget(env.ns, lg, 1);
+	for (i = 0; i < O_NELEM(s); i++)
+		ofs_ns_forget(env.ns, s[i], 1);
+	ofs_ns_forget(env.ns, d, 1);
+	expect_soon(env.ns, colls_now, 1, "open collections, nothing held");
+	colls_now(env.ns, &closed);
+	cr_assert_eq(closed - closed0, 23);
+
+	/* opened again: the same names, bytes and lines */
+	d = lookup_(env.ns, OFS_ROOT_INO, "d");
+	ok(ofs_readdir(env.ns, d, NULL, names_cb, &nm), "readdir d");
+	cr_assert_eq(nm.n, O_NELEM(s) + 1);
+	cr_assert_str_eq(nm.v[0], "log");
+	cr_assert_str_eq(nm.v[1], "s00");
+	cr_assert_str_eq(nm.v[20], "s19");
+	s[7] = lookup_(env.ns, d, "s07");
+	f    = lookup_(env.ns, s[7], "f");
+	expect_contents(env.ns, f, "file 7");
+	s[0] = lookup_(env.ns, d, "s00");
+	big  = lookup_(env.ns, s[0], "big");
+	ok(ofs_read(env.ns, big, 0, n, r, &got), "read big");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0, "big's bytes differ after reopening");
+	lg = lookup_(env.ns, d, "log");
+	expect_contents(env.ns, lg, "a\nb\n");
+	append_(env.ns, lg, "c\n");
+	ok(ofs_flush(env.ns, lg, 0, true), "flush log again");
+	expect_contents(env.ns, lg, "a\nb\nc\n");
+
+	/* held by the kernel (d, log): stays open */
+	append_(env.ns, lg, "queued\n"); /* the committer commits it */
+	ofs_ns_forget(env.ns, f, 1);
+	ofs_ns_forget(env.ns, big, 1);
+	ofs_ns_forget(env.ns, s[0], 1);
+	ofs_ns_forget(env.ns, s[7], 1);
+	expect_soon(env.ns, colls_now, 3, "open collections, d and log held");
+	o_sleep_ms(1500); /* a sweep or more later */
+	cr_assert_eq(colls_now(env.ns, NULL), 3, "a held collection closed");
+	expect_contents(env.ns, lg, "a\nb\nc\nqueued\n");
 	names_free(&nm);
 	free(w);
 	free(r);
@@ -2196,12 +2297,19 @@ chg_has(const struct chg_log *l, uint64_t ino, const char *name)
 static struct oc_bid
 coll_of(struct ofs_ns *ns, uint64_t ino, int64_t *rev)
 {
-	struct oc_collection *c;
+	struct oc_bid id;
+	char          v[32];
+	size_t        len;
 
-	ok(ofs_ns_coll(ns, ino, &c), "collection");
-	if (rev != NULL)
-		*rev = oc_coll_rev(c);
-	return *oc_coll_id(c);
+	ok(ofs_ns_coll_id(ns, ino, &id), "collection");
+	if (rev != NULL) {
+		ok(ofs_getxattr(
+		       ns, ino, "user.optimfs.rev", v, sizeof(v) - 1, &len),
+		    "rev");
+		v[len] = 0;
+		*rev   = strtoll(v, NULL, 10);
+	}
+	return id;
 }
 
 static uint64_t
