@@ -874,11 +874,22 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 		return o_err_set(
 		    O_EINVAL, "inode %" PRIu64 " is a file", in->ino);
 	if (in->coll == NULL) {
+		bool had = idmap_get(&ns->colls, &in->id) != NULL;
+
 		if ((e = coll_get(ns, &in->id, in->kind, in->ino, false,
 		         &in->coll)) != O_OK)
 			return e;
 		/* opened earlier for an emptiness check, under the parent */
 		in->coll->ino = in->ino;
+		/* a diary opened again after colls_close_idle at an older
+		 * rev than its read index counted (a cluster's replicas
+		 * lagging): count again (no one else has the collection) */
+		if (!had && in->kind == OFS_DIARY &&
+		    in->idx.end_rev > oc_coll_rev(in->coll->c)) {
+			free(in->idx.m);
+			memset(&in->idx, 0, sizeof(in->idx));
+			in->idx.stride = 1;
+		}
 	}
 	in->coll->used_ns = o_mono_ns();
 	*out = in->coll;
@@ -1187,8 +1198,10 @@ coll_forget(struct ofs_ns *ns, struct ofs_coll *oc)
 /*
  * Bring oc up to date (oc_coll_update; local staged work is replayed on
  * top) unless an update began less than max_age_ns ago (0: always).  No
- * lock held.  *from / *to (may be NULL): the revs between which other
- * mounts' newly seen entries lie (equal: none).
+ * lock held.  The caller pinned oc in the locked section that found it
+ * (coll_pin); the pin is given back here.  *from / *to (may be NULL):
+ * the revs between which other mounts' newly seen entries lie (equal:
+ * none).
  */
 static o_err
 coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
@@ -1202,6 +1215,7 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 	lock_ns(ns);
 	f = oc->seen_rev;
 	if (max_age_ns > 0 && oc->fresh_ns + max_age_ns > start) {
+		oc->pins--;
 		unlock_ns(ns);
 		if (from != NULL)
 			*from = f;
@@ -1209,7 +1223,6 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 			*to = f;
 		return O_OK;
 	}
-	coll_pin(oc);
 	unlock_ns(ns);
 	if ((e = oc_coll_update(oc->c)) != O_OK) {
 		lock_ns(ns);
@@ -1264,6 +1277,8 @@ shared_refresh(
 		else if (!in->unlinked) /* else no directory holds it */
 			e = parent_coll(ns, in, &oc);
 	}
+	if (e == O_OK && oc != NULL)
+		coll_pin(oc);
 	unlock_ns(ns);
 	if (e != O_OK || oc == NULL)
 		return e;
@@ -1428,6 +1443,7 @@ file_catch_up(struct ofs_ns *ns, struct ofs_inode *in)
 		return O_OK;
 	if ((e = parent_coll(ns, in, &dc)) != O_OK)
 		return e;
+	coll_pin(dc);
 	unlock_ns(ns);
 	e = coll_refresh(ns, dc, 0, NULL, NULL);
 	lock_ns(ns);
@@ -2634,8 +2650,9 @@ trim_cmp(const void *a, const void *b)
  * each collection's own bound would let memory grow with the number of
  * large files and diaries read.  Drops whole caches, least recently used
  * first; dropping is as safe as evicting every block (they are loaded
- * again when read).  Collections live until ofs_ns_close, so the list
- * taken under ns_mtx stays valid after it.  Returns the caches dropped.
+ * again when read).  Only the committer, which runs this, closes
+ * collections (colls_close_idle), so the list taken under ns_mtx stays
+ * valid after it.  Returns the caches dropped.
  */
 static size_t
 colls_trim(struct ofs_ns *ns, uint64_t budget)
@@ -2845,12 +2862,18 @@ ofs_ns_close(struct ofs_ns *ns)
 /* ---- lookups and attributes ----------------------------------------------
  */
 
-/* A diary's size, outside ns_mtx (in->coll is set by fill_attr). */
+/* A diary's size, outside ns_mtx (in->coll is set by fill_attr, and
+ * kept open by the caller's hold on in: the kernel's count or busy). */
 static o_err
 attr_finish(struct ofs_inode *in, struct ofs_attr *a)
 {
-	if (in->kind != OFS_DIARY || in->coll == NULL)
+	if (in->kind != OFS_DIARY)
 		return O_OK;
+	if (in->coll == NULL)
+		return o_err_set(O_EINTERNAL,
+		    "diary inode %" PRIu64 ": its collection was closed while "
+		    "in use",
+		    in->ino);
 	return diary_size(in, in->coll->c, &a->size);
 }
 
@@ -2859,6 +2882,7 @@ ofs_lookup(
     struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out)
 {
 	struct ofs_inode *d, *in = NULL;
+	struct ofs_coll  *dco = NULL;
 	struct ofs_meta   m;
 	struct oc_val     data = oc_null();
 	bool              found, fresh = false;
@@ -2906,17 +2930,21 @@ again:
 		piece_grew(ns, p, 0);
 	}
 	/* the kernel's count, taken now: it keeps in alive below */
-	if ((e = fill_attr(ns, in, true, out)) == O_OK)
+	if ((e = fill_attr(ns, in, true, out)) == O_OK) {
 		in->nlookup++;
+		/* a diary's size is its own collection's (fill_attr opened
+		 * it) */
+		if (ns->opts.shared && in->kind == OFS_DIARY)
+			coll_pin(dco = in->coll);
+	}
 out:
 	unlock_ns(ns);
 	meta_fini(&m);
 	oc_val_fini(&data);
 	if (e != O_OK)
 		return e;
-	/* a diary's size is its own collection's (fill_attr opened it) */
-	if (ns->opts.shared && in->kind == OFS_DIARY)
-		e = coll_refresh(ns, in->coll, fresh_bound_ns(ns), NULL, NULL);
+	if (dco != NULL)
+		e = coll_refresh(ns, dco, fresh_bound_ns(ns), NULL, NULL);
 	if (e == O_OK)
 		e = attr_finish(in, out);
 	if (e != O_OK) { /* no entry for the kernel after all */
@@ -3403,8 +3431,9 @@ child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
 	    found && m.kind == OFS_DIR) {
 		struct ofs_inode *in = idmap_get(&ns->by_id, &m.id);
 
-		e = coll_get(ns, &m.id, OFS_DIR, in != NULL ? in->ino : dir,
-		    false, &cc);
+		if ((e = coll_get(ns, &m.id, OFS_DIR,
+		         in != NULL ? in->ino : dir, false, &cc)) == O_OK)
+			coll_pin(cc);
 	}
 	unlock_ns(ns);
 	meta_fini(&m);
@@ -4382,7 +4411,8 @@ ofs_ns_refresh(struct ofs_ns *ns, uint64_t ino)
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "refresh", &in)) == O_OK) {
 		t = in->kind == OFS_FILE ? ino_get(ns, in->parent) : in;
-		e = inode_coll(ns, t, &oc);
+		if ((e = inode_coll(ns, t, &oc)) == O_OK)
+			coll_pin(oc);
 	}
 	unlock_ns(ns);
 	if (e != O_OK)
@@ -4476,6 +4506,7 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 		return O_OK;
 	}
 	coll_pin(oc); /* not a request: no inode the kernel holds keeps it */
+	coll_pin(oc); /* given back by coll_refresh */
 	unlock_ns(ns);
 	if ((e = coll_refresh(ns, oc, 0, &from, &to)) != O_OK) {
 		coll_unpin(ns, oc);
