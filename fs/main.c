@@ -178,14 +178,35 @@ default_data_dir(void)
 	return (char *) b.data;
 }
 
+/* -o NAME=N (name: "NAME="): *v = N if opt is that option; false if not.
+ * *rc: a usage error unless N is an integer from lo to hi. */
+static bool
+num_opt(const char *opt, const char *name, long long lo, long long hi,
+    const char *unit, long long *v, int *rc)
+{
+	size_t n = strlen(name);
+	char  *end;
+
+	if (strncmp(opt, name, n) != 0)
+		return false;
+	errno = 0;
+	*v    = strtoll(opt + n, &end, 10);
+	if (errno != 0 || *end != '\0' || end == opt + n || *v < lo || *v > hi)
+		*rc = mount_usage_error("-o %s: %.*s is %lld to %lld%s", opt,
+		    (int) n - 1, name, lo, hi, unit);
+	return true;
+}
+
 /* Split -o options: ours into ma, the rest into ma->fuse_opts. */
 static int
 parse_o(struct mount_args *ma, const char *arg)
 {
-	char *copy = o_strdup(arg), *save = NULL, *opt, *end;
-	int   rc = OFS_EXIT_OK;
+	char     *copy = o_strdup(arg), *save = NULL, *opt;
+	int       rc = OFS_EXIT_OK;
+	long long v;
 
-	for (opt = strtok_r(copy, ",", &save); opt != NULL;
+	for (opt = strtok_r(copy, ",", &save);
+	     opt != NULL && rc == OFS_EXIT_OK;
 	     opt = strtok_r(NULL, ",", &save)) {
 		if (strcmp(opt, "commit=sync") == 0)
 			ma->async = false;
@@ -195,46 +216,16 @@ parse_o(struct mount_args *ma, const char *arg)
 			rc = mount_usage_error(
 			    "-o %s: commit must be sync or async", opt);
 			break;
-		} else if (strncmp(opt, "commit_interval=", 16) == 0) {
-			errno           = 0;
-			ma->interval_ms = strtoll(opt + 16, &end, 10);
-			if (errno != 0 || *end != '\0' || end == opt + 16 ||
-			    ma->interval_ms < 1 || ma->interval_ms > 3600000) {
-				rc = mount_usage_error("-o %s: the interval "
-				                       "is 1 to 3600000 ms",
-				    opt);
-				break;
-			}
-		} else if (strncmp(opt, "idle=", 5) == 0) {
-			long long v = strtoll(opt + 5, &end, 10);
-
-			if (*end != '\0' || end == opt + 5 || v < 1 ||
-			    v > 86400000) {
-				rc = mount_usage_error(
-				    "-o %s: idle is 1 to 86400000 ms", opt);
-				break;
-			}
+		} else if (num_opt(opt, "commit_interval=", 1, 3600000, " ms",
+		               &v, &rc))
+			ma->interval_ms = v;
+		else if (num_opt(opt, "idle=", 1, 86400000, " ms", &v, &rc))
 			ma->idle_ms = v;
-		} else if (strncmp(opt, "replicas=", 9) == 0) {
-			long v = strtol(opt + 9, &end, 10);
-
-			if (*end != '\0' || end == opt + 9 || v < 1 || v > 8) {
-				rc = mount_usage_error(
-				    "-o %s: replicas is 1 to 8", opt);
-				break;
-			}
+		else if (num_opt(opt, "replicas=", 1, 8, "", &v, &rc))
 			ma->replicas = (int) v;
-		} else if (strncmp(opt, "timeout=", 8) == 0) {
-			long long v = strtoll(opt + 8, &end, 10);
-
-			if (*end != '\0' || end == opt + 8 || v < 100 ||
-			    v > 600000) {
-				rc = mount_usage_error(
-				    "-o %s: timeout is 100 to 600000 ms", opt);
-				break;
-			}
+		else if (num_opt(opt, "timeout=", 100, 600000, " ms", &v, &rc))
 			ma->timeout_ms = v;
-		} else {
+		else {
 			if (ma->fuse_opts.len > 0)
 				(void) o_buf_append(&ma->fuse_opts, ",", 1);
 			(void) o_buf_append(&ma->fuse_opts, opt, strlen(opt));

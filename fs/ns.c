@@ -949,6 +949,8 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	oc->ndeps  = 0;
 	oc->depcap = 0;
 	unlock_ns(ns);
+	if (n == 0)
+		return O_OK;
 	/* each dep stays counted in deprefs (kept open) until here */
 	for (i = 0; i < n && e == O_OK; i++)
 		e = coll_sync(ns, deps[i]);
@@ -1043,9 +1045,9 @@ own_commits(struct ofs_coll *oc, const struct own_mark *m)
 	}
 }
 
-/* ns_mtx held: keep oc open while it is used with ns_mtx dropped (the
- * callers below pin for themselves; request handlers using the collection
- * of an inode the kernel holds need not: see colls_close_idle). */
+/* ns_mtx held: keep oc open while it is used with ns_mtx dropped, where
+ * nothing else does (see colls_close_idle: the kernel's hold on the
+ * owner, a dependency, or being the committer). */
 static void
 coll_pin(struct ofs_coll *oc)
 {
@@ -1060,23 +1062,10 @@ coll_unpin(struct ofs_ns *ns, struct ofs_coll *oc)
 	unlock_ns(ns);
 }
 
-static o_err coll_sync_pinned(struct ofs_ns *ns, struct ofs_coll *oc);
-
+/* The caller keeps oc open meanwhile (coll_pin, or what colls_close_idle
+ * counts on: the kernel's hold on its owner, deprefs, the committer). */
 static o_err
 coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
-{
-	o_err e;
-
-	lock_ns(ns);
-	coll_pin(oc);
-	unlock_ns(ns);
-	e = coll_sync_pinned(ns, oc);
-	coll_unpin(ns, oc);
-	return e;
-}
-
-static o_err
-coll_sync_pinned(struct ofs_ns *ns, struct ofs_coll *oc)
 {
 	struct ofs_inode *in = NULL;
 	struct own_mark   om;
@@ -1119,13 +1108,9 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	o_err                 e, ea, eb;
 
 	*decided = false;
-	lock_ns(ns);
-	coll_pin(a);
-	coll_pin(b);
-	unlock_ns(ns);
 	if ((e = coll_sync_deps(ns, a)) != O_OK ||
 	    (e = coll_sync_deps(ns, b)) != O_OK)
-		goto out;
+		return e;
 	lock_ns(ns);
 	a->dirty = b->dirty = false;
 	qa                  = a->queued_bytes;
@@ -1145,14 +1130,7 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	eb = coll_synced(ns, b, e != O_OK && oc_coll_npending(b->c) ? e : O_OK,
 	    qb);
 	unlock_ns(ns);
-	if (e != O_OK)
-		e = ea != O_OK ? ea : eb != O_OK ? eb : e;
-out:
-	lock_ns(ns);
-	a->pins--;
-	b->pins--;
-	unlock_ns(ns);
-	return e;
+	return e == O_OK ? O_OK : ea != O_OK ? ea : eb != O_OK ? eb : e;
 }
 
 /* ---- other mounts' commits -----------------------------------------------
@@ -2587,15 +2565,22 @@ coll_idle(
 	return oc_coll_npending(oc->c) == 0;
 }
 
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Close every collection coll_idle allows. */
 static void
 colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 {
 	struct ofs_coll **pp = &ns->coll_list, *oc;
-	struct ofs_inode *in, *p;
-	uint64_t          now    = o_mono_ns();
-	bool              marked = false;
-	size_t            i;
+	struct ofs_inode *in;
+	uint64_t          now = o_mono_ns(), *dirs = NULL;
+	size_t            ndir = 0, i;
 
 	while ((oc = *pp) != NULL) {
 		if (!coll_idle(ns, oc, now, idle_ns)) {
@@ -2609,8 +2594,10 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 			/* shared: other mounts' changes are not followed
 			 * while it is closed (one node: nothing changes it) */
 			if (in->kind == OFS_DIR && ns->opts.shared) {
-				in->nent   = -1;
-				in->closed = marked = true;
+				in->nent = -1;
+				ndir++;
+				dirs = o_realloc(dirs, ndir * sizeof(*dirs));
+				dirs[ndir - 1] = in->ino;
 			}
 		}
 		idmap_del(&ns->colls, &oc->id);
@@ -2620,15 +2607,16 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 		free(oc->deps);
 		free(oc);
 	}
-	if (!marked)
+	if (ndir == 0)
 		return;
+	/* their children: what other mounts change is no longer followed */
+	qsort(dirs, ndir, sizeof(*dirs), u64_cmp);
 	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++)
 		if ((in = ns->inodes[i]) != NULL &&
-		    (p = ino_get(ns, in->parent)) != NULL && p->closed)
+		    bsearch(&in->parent, dirs, ndir, sizeof(*dirs), u64_cmp) !=
+		        NULL)
 			in->stale = true;
-	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++)
-		if ((in = ns->inodes[i]) != NULL)
-			in->closed = false;
+	free(dirs);
 }
 
 struct trim_ent {
@@ -2695,17 +2683,24 @@ static void *
 committer_main(void *arg)
 {
 	struct ofs_ns *ns = arg;
+	uint64_t interval = (uint64_t) ns->opts.commit_interval_ms * 1000000;
+	uint64_t round_ns = o_mono_ns();
+	/* wake for the housekeeping below too when the interval is long */
+	int64_t wait_ms = O_MIN(ns->opts.commit_interval_ms,
+	    (int64_t) (OFS_TRIM_EVERY_NS / 1000000));
 
 	lock_ns(ns);
 	while (!ns->stop) {
-		struct timespec ts =
-		    o_abstime(CLOCK_MONOTONIC, ns->opts.commit_interval_ms);
+		struct timespec ts = o_abstime(CLOCK_MONOTONIC, wait_ms);
+		int rc = pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
 
-		pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
 		if (ns->stop)
 			break;
 		unlock_ns(ns);
-		commit_round(ns, false);
+		if (rc == 0 || o_mono_ns() - round_ns >= interval) {
+			commit_round(ns, false);
+			round_ns = o_mono_ns();
+		}
 		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
 			colls_trim(ns, ns->opts.caches_max);
 			ns->trim_ns = o_mono_ns();
@@ -3908,8 +3903,7 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	}
 	if ((e = fill_attr(ns, in, false, &(struct ofs_attr) { 0 })) != O_OK)
 		goto out_unlock;
-	oc = in->coll; /* fill_attr opened it */
-	coll_pin(oc);
+	oc = in->coll; /* fill_attr opened it; the kernel holds in */
 	unlock_ns(ns);
 	memset(&r, 0, sizeof(r));
 	r.in    = in;
@@ -3919,7 +3913,6 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	r.ahead = ns->ahead;
 	if ((e = diary_view(oc->c, &r)) == O_OK)
 		*got = r.got;
-	coll_unpin(ns, oc);
 	return e;
 out_unlock:
 	unlock_ns(ns);

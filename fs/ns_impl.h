@@ -151,9 +151,7 @@ struct ofs_inode {
 	uint64_t         last_write_ns;  /* monotonic */
 	uint64_t         dirty_since_ns; /* monotonic: when it became dirty */
 	bool             stage_failing;  /* the last staging failed (logged) */
-	int64_t          nent; /* directories: entry count, -1 unknown */
-	bool              closed; /* own collection just closed (shared:
-	                             its children are marked stale) */
+	int64_t           nent; /* directories: entry count, -1 unknown */
 	struct ofs_coll *coll; /* own collection (dirs, diaries) once open */
 
 	/* diaries */

@@ -2,7 +2,8 @@
 # test_basic.sh - one mount driven with ordinary shell tools: directories,
 # regular files, diaries, renames, cp -r / tar round trips, attributes,
 # xattrs, the control files; then unmount, remount on the same data and
-# check that everything is still there and the hash chains verify.
+# check that everything is still there and the hash chains verify; bad
+# mount options are refused with exit 2 and a message naming them.
 source "$(dirname "$0")/e2e_lib.sh"
 
 step "mount"
@@ -242,6 +243,27 @@ expect_fail "a mount over a directory of other files" \
 [ -e "$TMP/foreign/store/CURRENT" ] && fail "a store was created among the other files"
 expect_eq "their file" mine "$(cat "$TMP/foreign/store/notes.txt")"
 mountpoint -q "$TMP/m3" && fail "the refused daemon left $TMP/m3 mounted"
+
+step "bad mount options exit 2, naming the option and its range"
+mount_usage() { # mount_usage OPTS MESSAGE
+	local rc=0 out
+	out=$("$OPTIMFS_BIN" mount "$TMP/m3" --data "$TMP/d3" -f -o "$1" 2>&1) ||
+		rc=$?
+	expect_eq "-o $1: exit status" 2 "$rc"
+	case $out in
+	*"-o $2"*) ;;
+	*) fail "-o $1: message [$out], expected '-o $2'" ;;
+	esac
+}
+mount_usage commit=never "commit=never: commit must be sync or async"
+mount_usage commit_interval=0 "commit_interval=0: commit_interval is 1 to 3600000 ms"
+mount_usage idle=10s "idle=10s: idle is 1 to 86400000 ms"
+mount_usage idle= "idle=: idle is 1 to 86400000 ms"
+mount_usage replicas=9 "replicas=9: replicas is 1 to 8"
+mount_usage allow_other,timeout=99999999999999999999 \
+	"timeout=99999999999999999999: timeout is 100 to 600000 ms"
+mountpoint -q "$TMP/m3" && fail "a refused mount left $TMP/m3 mounted"
+[ -e "$TMP/d3" ] && fail "a refused mount created its data directory"
 
 step "unmount"
 cd /

@@ -734,40 +734,28 @@ Test(ns, unlinked_open_file_still_reads, .init = setup, .fini = teardown)
 	free(r);
 }
 
-static uint64_t
-inodes_now(struct ofs_ns *ns, uint64_t *freed)
+static struct ofs_ns_stats
+stats_of(struct ofs_ns *ns)
 {
 	struct ofs_ns_stats st;
 
 	ofs_ns_stats(ns, &st);
-	if (freed != NULL)
-		*freed = st.inodes_freed;
-	return st.inodes;
+	return st;
 }
 
-static uint64_t
-colls_now(struct ofs_ns *ns, uint64_t *closed)
-{
-	struct ofs_ns_stats st;
+/* A counter of ofs_ns_stats, by name. */
+#define STAT(ns, f) (stats_of(ns).f)
 
-	ofs_ns_stats(ns, &st);
-	if (closed != NULL)
-		*closed = st.colls_closed;
-	return st.collections;
-}
-
-/* Wait up to 5 s for now(ns, NULL) to be want (the committer's sweep). */
-static void
-expect_soon(struct ofs_ns *ns, uint64_t (*now)(struct ofs_ns *, uint64_t *),
-    uint64_t want, const char *what)
-{
-	int i;
-
-	for (i = 0; i < 500 && now(ns, NULL) != want; i++)
-		o_sleep_ms(10);
-	cr_assert_eq(now(ns, NULL), want, "%s: %llu, want %llu", what,
-	    (unsigned long long) now(ns, NULL), (unsigned long long) want);
-}
+/* Wait up to 5 s for counter f to be want (the committer's sweep). */
+#define EXPECT_SOON(ns, f, want, what)                                   \
+	do {                                                             \
+		int i_;                                                  \
+		for (i_ = 0; i_ < 500 && STAT(ns, f) != (want); i_++)    \
+			o_sleep_ms(10);                                  \
+		cr_assert_eq(STAT(ns, f), (want), "%s: %llu, want %llu", \
+		    (what), (unsigned long long) STAT(ns, f),            \
+		    (unsigned long long) (want));                        \
+	} while (0)
 
 /*
  * Inode lifetime: a file the kernel forgets is freed at once when nothing
@@ -800,12 +788,14 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	ok(ofs_write(env.ns, b, 0, 0, w, n, false), "write b");
 	ok(ofs_flush(env.ns, a, 0, true), "flush a");
 	ok(ofs_flush(env.ns, b, 0, true), "flush b");
-	cr_assert_eq(inodes_now(env.ns, &freed0), 4, "root, d, a, b");
+	cr_assert_eq(STAT(env.ns, inodes), 4, "root, d, a, b");
+	freed0 = STAT(env.ns, inodes_freed);
 	ok(ofs_getattr(env.ns, a, &at), "getattr a");
 
 	/* forgotten and clean: freed at once */
 	ofs_ns_forget(env.ns, a, 1);
-	cr_assert_eq(inodes_now(env.ns, &freed), 3);
+	cr_assert_eq(STAT(env.ns, inodes), 3);
+	freed = STAT(env.ns, inodes_freed);
 	cr_assert_eq(freed - freed0, 1);
 	cr_assert_eq(ofs_getattr(env.ns, a, &again), O_ENOTFOUND,
 	    "the freed ino still answers");
@@ -813,7 +803,7 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	cr_assert_neq(again.gen, at.gen, "a reused ino keeps its generation");
 	expect_contents(env.ns, again.ino, "hello");
 	ofs_ns_forget(env.ns, b, 1);
-	cr_assert_eq(inodes_now(env.ns, NULL), 3);
+	cr_assert_eq(STAT(env.ns, inodes), 3);
 	b = lookup_(env.ns, d, "b");
 	ok(ofs_read(env.ns, b, 0, n, r, &got), "read b again");
 	cr_assert_eq(got, n);
@@ -822,7 +812,7 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 
 	ofs_ns_forget(env.ns, again.ino, 1);
 	ofs_ns_forget(env.ns, b, 1);
-	cr_assert_eq(inodes_now(env.ns, NULL), 2, "root and d");
+	cr_assert_eq(STAT(env.ns, inodes), 2, "root and d");
 
 	/* dirty: kept while its bytes are only in the inode (the kernel
 	 * never forgets an open file; this stands for a closed one whose
@@ -830,15 +820,14 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	c = create_(env.ns, d, "c", OFS_FILE);
 	write_(env.ns, c, 0, "unflushed");
 	ofs_ns_forget(env.ns, c, 1);
-	cr_assert_eq(inodes_now(env.ns, NULL), 3, "a dirty file was freed");
+	cr_assert_eq(STAT(env.ns, inodes), 3, "a dirty file was freed");
 
 	/* a readdir's inodes are not counted: swept once unused, and c
 	 * once the committer staged it */
 	ok(ofs_readdir(env.ns, d, NULL, names_cb, &nm), "readdir");
 	cr_assert_eq(nm.n, 3);
-	cr_assert_eq(inodes_now(env.ns, NULL), 5, "readdir made a and b");
-	expect_soon(
-	    env.ns, inodes_now, 2, "inodes after the sweep (root and d)");
+	cr_assert_eq(STAT(env.ns, inodes), 5, "readdir made a and b");
+	EXPECT_SOON(env.ns, inodes, 2, "inodes after the sweep (root and d)");
 	c = lookup_(env.ns, d, "c");
 	expect_contents(env.ns, c, "unflushed");
 	ok(ofs_getattr(env.ns, d, &at), "the directory stays");
@@ -862,7 +851,7 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	struct names       nm = { 0 };
 	size_t             n  = OFS_PIECE * 2 + 7, i, got;
 	uint8_t           *w = malloc(n), *r = malloc(n);
-	uint64_t           d, s[20], f, big, lg, closed0, closed;
+	uint64_t           d, s[20], f, big, lg, q, closed0, closed;
 	char               name[16];
 
 	ok(ofs_ns_close(env.ns), "close");
@@ -887,7 +876,8 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	append_(env.ns, lg, "a\nb\n");
 	ok(ofs_flush(env.ns, lg, 0, true), "flush log");
 	/* root, d, 20 subdirectories, big's pieces, the diary */
-	cr_assert_eq(colls_now(env.ns, &closed0), 24);
+	cr_assert_eq(STAT(env.ns, collections), 24);
+	closed0 = STAT(env.ns, colls_closed);
 
 	/* the kernel forgets them all: every collection but the root's
 	 * closes */
@@ -896,8 +886,8 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	for (i = 0; i < O_NELEM(s); i++)
 		ofs_ns_forget(env.ns, s[i], 1);
 	ofs_ns_forget(env.ns, d, 1);
-	expect_soon(env.ns, colls_now, 1, "open collections, nothing held");
-	colls_now(env.ns, &closed);
+	EXPECT_SOON(env.ns, collections, 1, "open collections, nothing held");
+	closed = STAT(env.ns, colls_closed);
 	cr_assert_eq(closed - closed0, 23);
 
 	/* opened again: the same names, bytes and lines */
@@ -927,10 +917,25 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	ofs_ns_forget(env.ns, big, 1);
 	ofs_ns_forget(env.ns, s[0], 1);
 	ofs_ns_forget(env.ns, s[7], 1);
-	expect_soon(env.ns, colls_now, 3, "open collections, d and log held");
+	EXPECT_SOON(
+	    env.ns, collections, 3, "open collections, d and log held");
 	o_sleep_ms(1500); /* a sweep or more later */
-	cr_assert_eq(colls_now(env.ns, NULL), 3, "a held collection closed");
+	cr_assert_eq(STAT(env.ns, collections), 3, "a held collection closed");
 	expect_contents(env.ns, lg, "a\nb\nc\nqueued\n");
+
+	/* work that cannot commit keeps its collection open, not held or
+	 * not: closing it would drop the work */
+	q = create_(env.ns, OFS_ROOT_INO, "q", OFS_DIARY);
+	atomic_store(&fail_writes, 1);
+	append_(env.ns, q, "kept\n");
+	cr_assert_neq(ofs_flush(env.ns, q, 0, true), O_OK, "flush q fails");
+	ofs_ns_forget(env.ns, q, 1);
+	o_sleep_ms(1500);
+	cr_assert_eq(
+	    STAT(env.ns, collections), 4, "q closed with work queued");
+	atomic_store(&fail_writes, 0);
+	EXPECT_SOON(env.ns, collections, 3, "open collections, q committed");
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "q"), "kept\n");
 	names_free(&nm);
 	free(w);
 	free(r);
@@ -2457,6 +2462,37 @@ Test(ns, shared_lookup_and_getattr_refresh_old_state, .init = setup,
 	ok(ofs_lookup(nb, x.bd, "log", &at), "lookup log");
 	cr_expect_eq(at.size, 9);
 	ok(ofs_ns_close(nb), "close b");
+}
+
+/*
+ * Shared mode: a directory whose collection was closed counts its entries
+ * again when reopened (another mount may have changed it meanwhile, and
+ * a freshly opened collection reports no change since it opened).
+ */
+Test(ns, shared_closed_directory_counts_its_entries_again, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = { .journal = journal_new(),
+		.shared                   = true,
+		.fresh_ms                 = 1,
+		.commit_interval_ms       = 10,
+		.inode_idle_ms            = 50 };
+	struct ofs_ns     *nb;
+	uint64_t           d, bd;
+
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	create_(env.ns, d, "f", OFS_FILE);
+	ok(ofs_flush(env.ns, d, 0, true), "flush d");
+	ok(ofs_ns_open(env.tx, &o, &nb), "open a shared peer");
+	bd = lookup_(nb, OFS_ROOT_INO, "d");
+	cr_assert_eq(size_of(nb, bd), 1);
+	ofs_ns_forget(nb, bd, 1);
+	EXPECT_SOON(nb, collections, 1, "peer: open collections, d closed");
+	create_(env.ns, d, "g", OFS_FILE);
+	ok(ofs_flush(env.ns, d, 0, true), "flush d again");
+	bd = lookup_(nb, OFS_ROOT_INO, "d");
+	cr_assert_eq(size_of(nb, bd), 2, "the reopened directory's count");
+	ok(ofs_ns_close(nb), "close the peer");
 }
 
 /* Two shared mounts create one name at once, each from a view that does
