@@ -1184,18 +1184,6 @@ ent_pend_has(const struct ost_ent *e, const struct oc_aid *aid)
 	return false;
 }
 
-/* Note (id, aid) cancelled before its pend arrived; id's stripe held. */
-static void
-tomb_add(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
-{
-	struct stripe *st = &r->stripes[stripe_of(id)];
-	struct tomb   *t  = &st->tombs[st->tomb_next++ % STRIPE_TOMBS];
-
-	t->id   = *id;
-	t->aid  = *aid;
-	t->used = true;
-}
-
 /* Whether a cancel of aid on id overtook this pend; id's stripe held. */
 static bool
 tomb_has(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
@@ -1208,6 +1196,22 @@ tomb_has(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
 		    oc_aid_eq(&st->tombs[i].aid, aid))
 			return true;
 	return false;
+}
+
+/* Note (id, aid) cancelled before its pend arrived, once (a repeated
+ * cancel must not push another note out); id's stripe held. */
+static void
+tomb_add(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
+{
+	struct stripe *st = &r->stripes[stripe_of(id)];
+	struct tomb   *t;
+
+	if (tomb_has(r, id, aid))
+		return;
+	t       = &st->tombs[st->tomb_next++ % STRIPE_TOMBS];
+	t->id   = *id;
+	t->aid  = *aid;
+	t->used = true;
 }
 
 static void

@@ -1409,12 +1409,13 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	return true;
 }
 
-/* A read; must (NULL: none) names members (by index, [nmust]) whose
- * answers it waits for (until the deadline) besides a quorum's. */
+/* A read by deadline; must (NULL: none) names members (by index into
+ * members(), which only grows: [nmust]) whose answers it waits for (until
+ * the deadline) besides a quorum's. */
 static o_err
 get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
     const struct oc_actx *ctx, struct oc_get_res *out, const bool *must,
-    size_t nmust)
+    size_t nmust, int64_t deadline)
 {
 	struct otr_node   *n = (struct otr_node *) t;
 	struct member     *ms[MAX_MEMBERS];
@@ -1424,7 +1425,6 @@ get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 	struct oc_get_res *all = o_calloc((nids + 1) * (k + 1), sizeof(*all));
 	bool              *got = o_calloc((nids + 1) * (k + 1), sizeof(*got));
 	struct call       *cs  = calls_new(ms, k);
-	int64_t            deadline = deadline_of(n);
 
 	place_all(n, ms, k, ids, nids, pl);
 	for (j = 0; j < k; j++) {
@@ -1565,7 +1565,8 @@ static o_err
 net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
     const struct oc_actx *ctx, struct oc_get_res *out)
 {
-	return get_from(t, ids, nids, ctx, out, NULL, 0);
+	return get_from(t, ids, nids, ctx, out, NULL, 0,
+	    deadline_of((struct otr_node *) t));
 }
 
 /* ---- pend, commit, cancel, status ------------------------------------- */
@@ -1861,16 +1862,16 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 }
 
 /* A read for what it does to the replicas (repairs those behind, rolls a
- * revision forward), waiting for members must[k] besides a quorum; what
- * it reads is dropped. */
+ * revision forward), waiting for members must[k] besides a quorum, until
+ * deadline; what it reads is dropped. */
 static void
 read_to_repair(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
-    const bool *must, size_t k)
+    const bool *must, size_t k, int64_t deadline)
 {
 	struct oc_get_res *gr = o_calloc(nids + 1, sizeof(*gr));
 	size_t             i;
 
-	(void) get_from(t, ids, nids, NULL, gr, must, k);
+	(void) get_from(t, ids, nids, NULL, gr, must, k, deadline);
 	for (i = 0; i < nids; i++)
 		oc_get_res_fini(&gr[i]);
 	free(gr);
@@ -1910,8 +1911,9 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
 	for (i = 0; i < nids; i++)
 		if (cnt[i] > 0 && cnt[i] < pl[i].r / 2 + 1)
 			rd[m++] = ids[i];
-	if (m > 0)
-		read_to_repair(t, rd, m, who, k);
+	if (m > 0) /* for the next attempt: a deadline of its own */
+		read_to_repair(
+		    t, rd, m, who, k, deadline_of((struct otr_node *) t));
 	free(who);
 	free(rd);
 	free(cnt);
@@ -2002,8 +2004,6 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		for (i = 0; i < nids * k; i++)
 			ever[i] = ever[i] || acc[i];
 		pend_good(req, nids, k, acc, lt, la, goodm);
-		if (stale)
-			read_past_a_stale_minority(t, cs, k, pl, ids, nids);
 		if (stale || toobig || round == 1)
 			break;
 		/* a member that refused a block it holds at an older state
@@ -2021,7 +2021,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		/* waiting for the behind ones: a quorum read can stop
 		 * before their answers, and only a replica that answered
 		 * is repaired */
-		read_to_repair(t, ids, nids, behind, k);
+		read_to_repair(t, ids, nids, behind, k, deadline);
 		for (j = 0; j < k; j++) {
 			oc_val_fini(&cs[j].op);
 			oc_val_fini(&cs[j].ans);
@@ -2082,6 +2082,10 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			hold[i] = hold[i] && !acc[i];
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
 		    deadline, false);
+		/* after the cancels: what this attempt holds is let go
+		 * before the read waits for slow replicas */
+		if (stale)
+			read_past_a_stale_minority(t, cs, k, pl, ids, nids);
 		o_err_set(e, "%s", keep);
 	} else {
 		/* the commit goes only to members good for all their
@@ -2158,8 +2162,10 @@ commit_enough(void *arg, const struct call *cs, size_t k)
 static bool
 phase2_retryable(const struct call *c)
 {
-	return !answered(c) || c->ae == O_EUNAVAIL || c->ae == O_ETIMEDOUT ||
-	    c->ae == O_EIO || c->ae == O_ENOSPC || c->ae == O_EBUSY;
+	if (!answered(c)) /* not through: a link's fault, not the message's */
+		return c->e != O_EBADMSG && c->e != O_ETOOBIG;
+	return c->ae == O_EUNAVAIL || c->ae == O_ETIMEDOUT || c->ae == O_EIO ||
+	    c->ae == O_ENOSPC || c->ae == O_EBUSY;
 }
 
 /* Keep in try (members worth asking again) only those that hold a block
@@ -2255,7 +2261,7 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 			}
 			try[j] = phase2_retryable(&cs[j]);
 			if (answered(&cs[j]))
-				o_log(O_LOG_INFO,
+				o_log(round == 0 ? O_LOG_INFO : O_LOG_DEBUG,
 				    "commit of action %s on %s after the "
 				    "decision: %s%s",
 				    oc_aid_str(&req->aid, as), ms[j]->name,
@@ -2271,7 +2277,8 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 		if (c == 0 || now_ms() + pause >= deadline) {
 			o_log(O_LOG_WARN,
 			    "commit of action %s at rev %" PRId64
-			    ": a block is committed on fewer than a majority "
+			    ": a block's commit is not confirmed on a "
+			    "majority "
 			    "of its replicas after %d rounds of phase 2 (the "
 			    "others hold its pending: readers promote it)",
 			    oc_aid_str(&req->aid, as), req->rev, round + 1);

@@ -872,6 +872,45 @@ Test(repo, a_pend_overtaken_by_its_cancel_is_refused)
 	oc_txres_fini(&res);
 }
 
+/* The notes of cancels that overtook their pends are bounded (16 per lock
+ * stripe, the oldest forgotten first), and a repeated cancel takes one:
+ * the cleanup cancels a coordinator sends again must not push out the
+ * note a late pend is about to need. */
+Test(repo, cancel_notes_are_bounded_and_not_repeated)
+{
+	struct oc_tfs   t;
+	struct oc_txres res;
+	struct oc_bid   b1 = bid(1);
+	struct oc_aid   a;
+	int             i;
+
+	ins1(1, 1, 1, 0);
+	oc_txres_init(&res);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 5);
+	/* one block, so one stripe: actions 100..115, 101 cancelled twice */
+	for (i = 100; i <= 115; i++) {
+		a = aid(i);
+		cr_assert_eq(ost_repo_cancel(R, &a, &b1, 1), O_OK);
+		if (i == 101)
+			cr_assert_eq(ost_repo_cancel(R, &a, &b1, 1), O_OK);
+	}
+	cr_assert_eq(pend(100, 2, &t, OC_POLICY_FAIL, &res), O_EEXPIRED,
+	    "the repeated cancel pushed out the first note: %s",
+	    o_err_detail());
+	a = aid(116);
+	cr_assert_eq(ost_repo_cancel(R, &a, &b1, 1), O_OK);
+	cr_assert_eq(pend(101, 2, &t, OC_POLICY_FAIL, &res), O_EEXPIRED, "%s",
+	    o_err_detail());
+	/* the 17th note forgot the oldest: its pend is taken again */
+	cr_assert_eq(pend(100, 2, &t, OC_POLICY_FAIL, &res), O_OK, "%s",
+	    o_err_detail());
+	a = aid(100);
+	cr_assert_eq(ost_repo_cancel(R, &a, &b1, 1), O_OK);
+	oc_tfs_fini(&t);
+	oc_txres_fini(&res);
+}
+
 /* ---- 62: get -------------------------------------------------------------
  */
 
