@@ -943,11 +943,16 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	o_err             e = O_OK;
 
 	lock_ns(ns);
+	/* another thread is committing deps oc's records (maybe the ones
+	 * ours are about to commit) rely on: wait until they are in */
+	while (oc->deps_busy)
+		pthread_cond_wait(&ns->deps_cv, &ns->ns_mtx);
 	deps       = oc->deps;
 	n          = oc->ndeps;
 	oc->deps   = NULL;
 	oc->ndeps  = 0;
 	oc->depcap = 0;
+	oc->deps_busy = n > 0;
 	unlock_ns(ns);
 	if (n == 0)
 		return O_OK;
@@ -964,6 +969,8 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	}
 	for (i = 0; i < n; i++)
 		deps[i]->deprefs--;
+	oc->deps_busy = false;
+	pthread_cond_broadcast(&ns->deps_cv);
 	unlock_ns(ns);
 	free(deps);
 	return e;
@@ -1078,6 +1085,8 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	oc->dirty = false;
 	queued    = oc->queued_bytes;
 	unlock_ns(ns);
+	if (ns->opts.sync_hook != NULL)
+		ns->opts.sync_hook(ns->opts.sync_hook_arg, oc->kind);
 	own_mark(oc->c, &om);
 	e = oc_coll_sync(oc->c);
 	lock_ns(ns);
@@ -2545,8 +2554,8 @@ coll_idle(
 	bool              frags;
 
 	if (oc->pins > 0 || oc->deprefs > 0 || oc->dirty || oc->ndeps > 0 ||
-	    oc->err != O_OK || oc->failing || oc->queued_bytes > 0 ||
-	    now - oc->used_ns < idle_ns)
+	    oc->deps_busy || oc->err != O_OK || oc->failing ||
+	    oc->queued_bytes > 0 || now - oc->used_ns < idle_ns)
 		return false;
 	if ((in = idmap_get(&ns->by_id, &oc->id)) != NULL) {
 		if (in->kind == OFS_FILE || in->ino == OFS_ROOT_INO ||
@@ -2749,6 +2758,7 @@ ns_free(struct ofs_ns *ns)
 	idmap_fini(&ns->colls);
 	free(ns->dirty);
 	pthread_cond_destroy(&ns->ns_cv);
+	pthread_cond_destroy(&ns->deps_cv);
 	pthread_mutex_destroy(&ns->ns_mtx);
 	free(ns);
 }
@@ -2789,6 +2799,7 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ns->ns_cv, &ca);
+	pthread_cond_init(&ns->deps_cv, NULL);
 	pthread_condattr_destroy(&ca);
 	ns->open_ns   = now_ns();
 	ns->root_mode = 0755;

@@ -162,6 +162,10 @@ struct ofs_ns_opts {
 	 * collection whose object it does not hold is closed, after this
 	 * long unused (see ofs_ns_forget); 0: OFS_INODE_IDLE_MS */
 	int64_t  inode_idle_ms;
+	/* tests: called with no lock held before each single collection's
+	 * commit, with its kind (OFS_FILE: a file's pieces); NULL: none */
+	void (*sync_hook)(void *arg, uint8_t kind);
+	void *sync_hook_arg;
 };
 
 /* Default of ofs_ns_opts.inode_idle_ms. */

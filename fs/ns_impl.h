@@ -47,6 +47,10 @@ struct ofs_coll {
 	struct ofs_coll **deps; /* to commit before this one (file pieces
 	                           its staged records name); ns_mtx */
 	size_t           ndeps, depcap; /* guarded by ns_mtx */
+	/* a thread is committing the deps it took off the list: another
+	 * sync of this collection waits for it (deps_cv) before its own
+	 * commit, which would else name pieces not yet committed; ns_mtx */
+	bool deps_busy;
 	/* Cross-mount visibility (see coll_refresh): when oc_coll_update
 	 * last started (monotonic ns), and the rev up to which other mounts'
 	 * changes were taken into account (inodes marked stale, reported by
@@ -169,6 +173,7 @@ struct ofs_ns {
 
 	pthread_mutex_t    ns_mtx;
 	pthread_cond_t     ns_cv;     /* wakes the committer; ns_mtx */
+	pthread_cond_t     deps_cv;   /* a deps_busy was cleared; ns_mtx */
 	struct ofs_inode **inodes;    /* by ino; guarded by ns_mtx */
 	size_t             ninodes;   /* next ino; guarded by ns_mtx */
 	size_t             nlive;     /* inodes in the table; ns_mtx */

@@ -941,6 +941,126 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	free(r);
 }
 
+/* sync_hook: the first commit of a file's pieces waits for release. */
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            armed, reached, released;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
+	false };
+
+static void
+gate_hook(void *arg, uint8_t kind)
+{
+	struct timespec ts;
+
+	(void) arg;
+	if (kind != OFS_FILE)
+		return;
+	pthread_mutex_lock(&gate.mtx);
+	if (gate.armed) {
+		gate.armed   = false;
+		gate.reached = true;
+		pthread_cond_broadcast(&gate.cv);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 20; /* a broken test must not hang the suite */
+		while (!gate.released &&
+		    pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&gate.mtx);
+}
+
+struct flusher {
+	uint64_t   ino;
+	o_err      e;
+	atomic_int done;
+};
+
+static void *
+flusher_run(void *arg)
+{
+	struct flusher *f = arg;
+
+	f->e = ofs_flush(env.ns, f->ino, 0, true);
+	atomic_store(&f->done, 1);
+	return NULL;
+}
+
+/*
+ * A directory's record is never committed before the file pieces it
+ * names: while one flush commits the pieces of a big file whose record is
+ * staged in the directory, a flush of another file there (whose commit
+ * would carry the big file's record too) waits for them.  Else another
+ * mount, or a crash in between, sees a record naming pieces that are not
+ * there.
+ */
+Test(ns, directory_record_waits_for_the_pieces_it_names, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = { .async = true,
+		.commit_interval_ms     = 600000,
+		.sync_hook              = gate_hook };
+	struct flusher     a = { 0 }, b = { 0 };
+	size_t             n = OFS_PIECE * 3, i, got;
+	uint8_t           *w = malloc(n), *r = malloc(n);
+	uint64_t           d, big, small, other;
+	pthread_t          ta, tb;
+	struct timespec    ts;
+
+	ok(ofs_ns_close(env.ns), "close");
+	o.journal = journal_new();
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with the gate");
+	d     = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	big   = create_(env.ns, d, "big", OFS_FILE);
+	small = create_(env.ns, d, "small", OFS_FILE);
+	other = create_(env.ns, d, "other", OFS_FILE);
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 13 + 1);
+	ok(ofs_write(env.ns, big, 0, 0, w, n, false), "write big");
+	/* big's record staged in d, its pieces not committed */
+	ok(ofs_flush(env.ns, big, 0, false), "async flush of big");
+	write_(env.ns, small, 0, "small");
+	write_(env.ns, other, 0, "other");
+	gate.armed   = true;
+	gate.reached = gate.released = false;
+	a.ino = small; /* commits d: big's pieces first, held at the gate */
+	b.ino = other; /* commits d too */
+	cr_assert_eq(pthread_create(&ta, NULL, flusher_run, &a), 0);
+	pthread_mutex_lock(&gate.mtx);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20;
+	while (!gate.reached &&
+	    pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts) == 0)
+		;
+	pthread_mutex_unlock(&gate.mtx);
+	cr_assert(gate.reached, "big's pieces were never committed");
+	cr_assert_eq(pthread_create(&tb, NULL, flusher_run, &b), 0);
+	o_sleep_ms(300);
+	cr_expect_eq(atomic_load(&b.done), 0,
+	    "the directory committed while the pieces it names were not");
+	cr_expect_eq(atomic_load(&a.done), 0, "small's flush did not wait");
+	pthread_mutex_lock(&gate.mtx);
+	gate.released = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mtx);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ok(a.e, "flush big");
+	ok(b.e, "flush small");
+	reopen();
+	d     = lookup_(env.ns, OFS_ROOT_INO, "d");
+	small = lookup_(env.ns, d, "small");
+	expect_contents(env.ns, small, "small");
+	expect_contents(env.ns, lookup_(env.ns, d, "other"), "other");
+	big = lookup_(env.ns, d, "big");
+	ok(ofs_read(env.ns, big, 0, n, r, &got), "read big");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0, "big's bytes differ");
+	free(w);
+	free(r);
+}
+
 /* A dirty multi-piece file renamed across directories keeps its bytes. */
 Test(ns, rename_dirty_big_file_across, .init = setup, .fini = teardown)
 {
