@@ -81,6 +81,7 @@ struct oc_collection {
 	int64_t                    nitems;     /* view's item count ... */
 	bool                       nitems_ok;  /* ... when this is set */
 	uint64_t                   seq_acted, seq_done;
+	bool seg_fresh; /* the next action opens a new segment (replay) */
 	bool                       torn;     /* replay before the next use: a
 	                                        replay failed half way, or a
 	                                        pend found a copy wrong */
@@ -251,8 +252,10 @@ static struct oc_seg *
 seg_open(struct oc_collection *c, size_t w)
 {
 	struct oc_seg *g = c->nsegs > 0 ? &c->segs[c->nsegs - 1] : NULL;
+	bool           fresh = c->seg_fresh;
 
-	if (g != NULL && !g->sealed &&
+	c->seg_fresh = false;
+	if (g != NULL && !g->sealed && !fresh &&
 	    (g->n == 0 || g->w + w <= OC_ENTRY_INLINE_MAX))
 		return g;
 	if (c->nsegs == c->segcap) {
@@ -376,17 +379,24 @@ static void            queue_trim(struct oc_collection *c);
 
 /*
  * Reset the staged effects and re-apply every pending action on the held
- * state (rebuilding the segments); a header we invented and that is still
- * not committed is invented again.  Forgets the item count.
+ * state (rebuilding the segments, cut where they were: a seal, see
+ * oc_coll_seal, stays one); a header we invented and that is still not
+ * committed is invented again.  Forgets the item count.
  */
 static o_err
 replay(struct oc_collection *c)
 {
 	bool    reinvent = c->invented && !c->exists, dn_ok, torn;
 	int64_t dn;
-	size_t  i;
-	o_err   e;
+	size_t  i, k = 0, nb = c->nsegs, end;
+	size_t *cnt    = o_malloc((nb + 1) * sizeof(*cnt));
+	bool   *sealed = o_malloc((nb + 1) * sizeof(*sealed));
+	o_err   e      = O_OK;
 
+	for (i = 0; i < nb; i++) {
+		cnt[i]    = c->segs[i].n;
+		sealed[i] = c->segs[i].sealed;
+	}
 	oc_tracker_reset(&c->trk, NULL);
 	segs_clear(c);
 	c->torn      = true; /* until every action is staged again */
@@ -394,14 +404,33 @@ replay(struct oc_collection *c)
 	c->nitems_ok = false;
 	c->replay_gen++;
 	c->st.replays++;
-	if (reinvent && (e = invent(c)) != O_OK)
-		return o_err_wrap(e, "replaying the invented header");
-	for (i = 0; i < c->pending.u.a.n; i++)
+	if (reinvent && (e = invent(c)) != O_OK) {
+		e = o_err_wrap(e, "replaying the invented header");
+		goto out;
+	}
+	end = nb > 0 ? cnt[0] : SIZE_MAX;
+	for (i = 0; i < c->pending.u.a.n; i++) {
+		while (i == end && k + 1 < nb) { /* where a segment ended */
+			c->seg_fresh = true;
+			end += cnt[++k];
+		}
 		if ((e = stage_actions(c, &c->pending.u.a.v[i], 1, &dn, &dn_ok,
-		         &torn)) != O_OK)
-			return o_err_wrap(e, "replaying local action %zu", i);
+		         &torn)) != O_OK) {
+			e = o_err_wrap(e, "replaying local action %zu", i);
+			goto out;
+		}
+	}
+	c->seg_fresh = false;
+	/* a sealed segment takes no more actions */
+	for (i = 0; i < nb && i < c->nsegs; i++)
+		if (sealed[i] && c->segs[i].n == cnt[i])
+			c->segs[i].sealed = true;
 	c->torn = false;
-	return O_OK;
+out:
+	c->seg_fresh = false;
+	free(cnt);
+	free(sealed);
+	return e;
 }
 
 /* The staged state covers the whole queue again (after a failed replay). */
@@ -1471,8 +1500,41 @@ retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
 	return O_OK;
 }
 
+void
+oc_coll_seal(struct oc_collection *c)
+{
+	pthread_mutex_lock(&c->c_mtx);
+	if (c->nsegs > 0)
+		c->segs[c->nsegs - 1].sealed = true;
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+uint64_t
+oc_coll_seq(struct oc_collection *c)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&c->c_mtx);
+	seq = c->seq_acted;
+	pthread_mutex_unlock(&c->c_mtx);
+	return seq;
+}
+
+/* The sync target for seq (UINT64_MAX: all queued now); c_mtx held. */
+static uint64_t
+seq_target(const struct oc_collection *c, uint64_t seq)
+{
+	return O_MIN(seq, c->seq_acted);
+}
+
 o_err
 oc_coll_sync(struct oc_collection *c)
+{
+	return oc_coll_sync_to(c, UINT64_MAX);
+}
+
+o_err
+oc_coll_sync_to(struct oc_collection *c, uint64_t seq)
 {
 	struct retry_state rs = { 0 };
 	uint64_t           target;
@@ -1482,7 +1544,7 @@ oc_coll_sync(struct oc_collection *c)
 
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
-	target = c->seq_acted;
+	target = seq_target(c, seq);
 	since  = mono_ms();
 	if (c->opts.deadline_ms > 0)
 		deadline = o_now_ms() + c->opts.deadline_ms;
@@ -1559,6 +1621,13 @@ group_lock(struct oc_collection **g, size_t n, bool on)
 o_err
 oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 {
+	return oc_coll_sync_group_to(cs, NULL, n, decided);
+}
+
+o_err
+oc_coll_sync_group_to(struct oc_collection *const *cs, const uint64_t *seqs,
+    size_t n, bool *decided)
+{
 	struct oc_collection **g;
 	struct sync_try       *t;
 	struct oc_bid         *cols;
@@ -1588,8 +1657,14 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 	for (i = 0; i < ng; i++)
 		pthread_mutex_lock(&g[i]->c_sync);
 	group_lock(g, ng, true);
-	for (i = 0; i < ng; i++)
-		target[i] = g[i]->seq_acted;
+	for (i = 0; i < ng; i++) {
+		uint64_t seq = seqs != NULL ? 0 : UINT64_MAX;
+
+		for (k = 0; seqs != NULL && k < n; k++)
+			if (cs[k] == g[i] && seqs[k] > seq)
+				seq = seqs[k];
+		target[i] = seq_target(g[i], seq);
+	}
 	since = mono_ms();
 	if (g[0]->opts.deadline_ms > 0)
 		deadline = o_now_ms() + g[0]->opts.deadline_ms;
@@ -1683,7 +1758,7 @@ oc_coll_sync_group(struct oc_collection *const *cs, size_t n, bool *decided)
 		/* decided: the rest is rolled forward, never back */
 		e = O_OK;
 		for (i = 0; i < ng; i++) {
-			o_err re = oc_coll_sync(g[i]);
+			o_err re = oc_coll_sync_to(g[i], target[i]);
 
 			if (re != O_OK && e == O_OK)
 				e = re;

@@ -123,6 +123,19 @@ o_err oc_coll_update(struct oc_collection *c);
  */
 o_err oc_coll_sync(struct oc_collection *c);
 /*
+ * Ordering commits against other work.  oc_coll_seal: actions queued from
+ * now on are not committed together with those queued before (queue an
+ * action that needs other work committed first, a directory's record
+ * naming a file's pieces, right after a seal).  oc_coll_seq: the number
+ * of actions queued so far, a target for oc_coll_sync_to, which commits
+ * those (and any queued later that are not past a seal) and stops; a
+ * seal holds across the replays of an update.  UINT64_MAX: everything
+ * queued at the call, as oc_coll_sync.
+ */
+void     oc_coll_seal(struct oc_collection *c);
+uint64_t oc_coll_seq(struct oc_collection *c);
+o_err    oc_coll_sync_to(struct oc_collection *c, uint64_t seq);
+/*
  * Commit everything queued in cs[0..n) as one transaction (DESIGN.md
  * section 3 rule 4): one action id, a log entry in each collection naming
  * the others ("cols"), every block pended first, then each collection's
@@ -141,6 +154,10 @@ o_err oc_coll_sync(struct oc_collection *c);
  */
 o_err oc_coll_sync_group(struct oc_collection *const *cs, size_t n,
     bool *decided);
+/* oc_coll_sync_group with cs[i] committed up to seqs[i] (as in
+ * oc_coll_sync_to; seqs NULL: everything queued). */
+o_err oc_coll_sync_group_to(struct oc_collection *const *cs,
+    const uint64_t *seqs, size_t n, bool *decided);
 
 int64_t oc_coll_rev(struct oc_collection *c);
 size_t  oc_coll_npending(struct oc_collection *c);

@@ -611,6 +611,18 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
 /* ---- inodes (ns_mtx held) ------------------------------------------------
  */
 
+/* An inode's parent changes from ino `from` to `to` (0: none). */
+static void
+kid_move(struct ofs_ns *ns, uint64_t from, uint64_t to)
+{
+	struct ofs_inode *p;
+
+	if (from != 0 && (p = ino_get(ns, from)) != NULL && p->nkids > 0)
+		p->nkids--;
+	if (to != 0 && (p = ino_get(ns, to)) != NULL)
+		p->nkids++;
+}
+
 static struct ofs_inode *
 inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
     const char *name)
@@ -645,6 +657,8 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 	pthread_mutex_init(&in->i_mtx, NULL);
 	ns->inodes[in->ino] = in;
 	idmap_put(&ns->by_id, &in->id, in);
+	if (in->ino != OFS_ROOT_INO)
+		kid_move(ns, 0, parent);
 	return in;
 }
 
@@ -673,12 +687,18 @@ inode_free(struct ofs_inode *in)
  * the kernel counts one, ofs_ns_forget gives them back), while our own
  * code uses it with ns_mtx dropped (busy), and while it holds anything
  * not stored: staged-but-unsynced state, dirty or pinned pieces, a piece
- * collection with work to commit.  Only regular files are freed: they are
- * the many (directories are parents of other inodes, diaries have their
- * read index and writers' fragments).  A file the kernel forgets is freed
- * at once if it can be, else by the sweep once it can; one that reached
- * the table without the kernel counting it (a plain readdir) is swept
- * after idle_ns unused.  Its ino is reused: the kernel has forgotten it.
+ * collection with work to commit.  A file the kernel forgets is freed at
+ * once if it can be, else by the sweep once it can; one that reached the
+ * table without the kernel counting it (a plain readdir) is swept after
+ * idle_ns unused.  Directories and diaries are freed only by the sweep
+ * (the committer's thread), once their collection was closed
+ * (colls_close_idle), and a directory only when no inode in the table
+ * is its child (nkids): children name their parent by ino.  Code that
+ * uses a directory's or diary's inode with ns_mtx dropped holds its
+ * collection open (a pin, the kernel's hold, or being the committer) or
+ * the inode itself (busy: readdir's batch, a rename's source), so none
+ * of it runs on a freed one.  A freed inode's ino is reused: the
+ * kernel has forgotten it.
  */
 static bool
 inode_evictable(struct ofs_inode *in)
@@ -709,6 +729,7 @@ inode_evict(struct ofs_ns *ns, struct ofs_inode *in)
 	if (in->pcoll != NULL)
 		in->pcoll->ino = 0; /* for messages: no inode now */
 	idmap_del(&ns->by_id, &in->id);
+	kid_move(ns, in->parent, 0);
 	ns->inodes[in->ino] = NULL;
 	if (ns->nifree == ns->ifcap) {
 		ns->ifcap = ns->ifcap ? ns->ifcap * 2 : 64;
@@ -729,18 +750,41 @@ inode_unref(struct ofs_ns *ns, struct ofs_inode *in, uint64_t n)
 		inode_evict(ns, in);
 }
 
-/* Free every file inode that can go and was unused for idle_ns. */
+/* A directory or diary the sweep may free (see above). */
+static bool
+inode_sweepable(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	bool frags;
+
+	if (in->kind == OFS_FILE)
+		return inode_evictable(in);
+	if (in->ino == OFS_ROOT_INO || in->nlookup > 0 || in->busy > 0 ||
+	    in->nkids > 0 || in->coll != NULL || in->dirty || in->on_dirty ||
+	    in->stage_failing || idmap_get(&ns->colls, &in->id) != NULL)
+		return false;
+	if (in->kind != OFS_DIARY)
+		return true;
+	/* i_mtx comes before ns_mtx: only try it */
+	if (pthread_mutex_trylock(&in->i_mtx) != 0)
+		return false;
+	frags = in->nfrag > 0;
+	pthread_mutex_unlock(&in->i_mtx);
+	return !frags;
+}
+
+/* Free every inode that can go and was unused for idle_ns; children
+ * first (mostly numbered after their parents), so a tree goes at once. */
 static void
 inodes_sweep(struct ofs_ns *ns, uint64_t idle_ns)
 {
 	uint64_t now = o_mono_ns();
 	size_t   i;
 
-	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++) {
+	for (i = ns->ninodes; i-- > OFS_ROOT_INO + 1;) {
 		struct ofs_inode *in = ns->inodes[i];
 
 		if (in != NULL && now - in->used_ns >= idle_ns &&
-		    inode_evictable(in))
+		    inode_sweepable(ns, in))
 			inode_evict(ns, in);
 	}
 }
@@ -754,7 +798,8 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 	    (in->parent != parent || in->name == NULL ||
 	        strcmp(in->name, name) != 0)) {
 		free(in->name);
-		in->name   = o_strdup(name);
+		in->name = o_strdup(name);
+		kid_move(ns, in->parent, parent);
 		in->parent = parent;
 	}
 	in->unlinked = false;
@@ -933,10 +978,16 @@ coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
 	dep->deprefs++;
 }
 
-/* Commit what oc's staged records rely on (file pieces); on failure the
- * ones not committed stay listed, and oc is not committed either. */
+/*
+ * Before a commit of oc: commit what its staged records rely on (file
+ * pieces).  *seq: what oc's commit covers (oc_coll_sync_to), the actions
+ * staged up to here: a record staged later whose pieces are not
+ * committed yet comes after a seal (ent_stage), so it is not committed
+ * with them.  On failure the deps not committed stay listed, and oc is
+ * not committed either.
+ */
 static o_err
-coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
+coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq)
 {
 	struct ofs_coll **deps;
 	size_t            n, i;
@@ -947,12 +998,14 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc)
 	 * ours are about to commit) rely on: wait until they are in */
 	while (oc->deps_busy)
 		pthread_cond_wait(&ns->deps_cv, &ns->ns_mtx);
-	deps       = oc->deps;
-	n          = oc->ndeps;
-	oc->deps   = NULL;
-	oc->ndeps  = 0;
-	oc->depcap = 0;
+	deps          = oc->deps;
+	n             = oc->ndeps;
+	oc->deps      = NULL;
+	oc->ndeps     = 0;
+	oc->depcap    = 0;
 	oc->deps_busy = n > 0;
+	oc->dirty     = false; /* work staged from here on sets it again */
+	*seq          = oc_coll_seq(oc->c);
 	unlock_ns(ns);
 	if (n == 0)
 		return O_OK;
@@ -1076,19 +1129,18 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 {
 	struct ofs_inode *in = NULL;
 	struct own_mark   om;
-	uint64_t          queued;
+	uint64_t          queued, seq;
 	o_err             e;
 
-	if ((e = coll_sync_deps(ns, oc)) != O_OK)
+	if ((e = coll_sync_deps(ns, oc, &seq)) != O_OK)
 		return e;
 	lock_ns(ns);
-	oc->dirty = false;
-	queued    = oc->queued_bytes;
+	queued = oc->queued_bytes;
 	unlock_ns(ns);
 	if (ns->opts.sync_hook != NULL)
 		ns->opts.sync_hook(ns->opts.sync_hook_arg, oc->kind);
 	own_mark(oc->c, &om);
-	e = oc_coll_sync(oc->c);
+	e = oc_coll_sync_to(oc->c, seq);
 	lock_ns(ns);
 	own_commits(oc, &om);
 	e = coll_synced(ns, oc, e, queued);
@@ -1112,22 +1164,21 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 {
 	struct oc_collection *cs[2] = { a->c, b->c };
 	struct own_mark       ma, mb;
-	uint64_t              qa, qb;
+	uint64_t              qa, qb, seqs[2];
 	char                  detail[512];
 	o_err                 e, ea, eb;
 
 	*decided = false;
-	if ((e = coll_sync_deps(ns, a)) != O_OK ||
-	    (e = coll_sync_deps(ns, b)) != O_OK)
+	if ((e = coll_sync_deps(ns, a, &seqs[0])) != O_OK ||
+	    (e = coll_sync_deps(ns, b, &seqs[1])) != O_OK)
 		return e;
 	lock_ns(ns);
-	a->dirty = b->dirty = false;
-	qa                  = a->queued_bytes;
-	qb                  = b->queued_bytes;
+	qa = a->queued_bytes;
+	qb = b->queued_bytes;
 	unlock_ns(ns);
 	own_mark(a->c, &ma);
 	own_mark(b->c, &mb);
-	e = oc_coll_sync_group(cs, 2, decided);
+	e = oc_coll_sync_group_to(cs, seqs, 2, decided);
 	snprintf(detail, sizeof(detail), "%s", o_err_detail());
 	lock_ns(ns);
 	own_commits(a, &ma);
@@ -1875,6 +1926,8 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		m = inode_meta(in);
 		rec_encode(&m, NULL, &raw);
 	}
+	if (e == O_OK && in->kind == OFS_FILE && !inl)
+		oc_coll_seal(dc->c); /* its pieces first: see coll_sync_deps */
 	if (e == O_OK)
 		e = oc_tree_put(
 		    dc->c, in->name, strlen(in->name), raw.data, raw.len);
@@ -2716,8 +2769,9 @@ committer_main(void *arg)
 		}
 		if (o_mono_ns() - ns->sweep_ns >= OFS_SWEEP_EVERY_NS) {
 			lock_ns(ns);
-			inodes_sweep(ns, ns->idle_ns);
+			inodes_sweep(ns, ns->idle_ns); /* files' pieces */
 			colls_close_idle(ns, ns->idle_ns);
+			inodes_sweep(ns, ns->idle_ns); /* their owners */
 			unlock_ns(ns);
 			ns->sweep_ns = o_mono_ns();
 		}
@@ -3594,10 +3648,12 @@ rename_undo(struct ofs_coll *tc, const char *newname,
 }
 
 static void
-inode_move(struct ofs_inode *in, uint64_t parent, const char *name)
+inode_move(
+    struct ofs_ns *ns, struct ofs_inode *in, uint64_t parent, const char *name)
 {
 	free(in->name);
-	in->name   = o_strdup(name);
+	in->name = o_strdup(name);
+	kid_move(ns, in->parent, parent);
 	in->parent = parent;
 }
 
@@ -3689,6 +3745,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			    .val = sraw.data, .vlen = sraw.len },
 		};
 
+		if (built && !inl)
+			oc_coll_seal(sc->c); /* see coll_sync_deps */
 		if ((e = oc_tree_replace(sc->c, kv, 2)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
@@ -3701,6 +3759,8 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		 * 3 rule 4): staged in both, committed together */
 		bool decided;
 
+		if (built && !inl)
+			oc_coll_seal(tc->c); /* see coll_sync_deps */
 		if ((e = oc_tree_put(tc->c, newname, strlen(newname),
 		         sraw.data, sraw.len)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
@@ -3717,7 +3777,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		if (built && !inl)
 			file_stored(src, tc, inl); /* pieces commit first */
 		if (src != NULL)
-			inode_move(src, newdir, newname);
+			inode_move(ns, src, newdir, newname);
 		if (built)
 			src->dirty = false;
 		if (src != NULL)
@@ -3732,7 +3792,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			rename_undo(tc, newname, tfound, &traw, sc, name,
 			    &sraw, spath, tpath);
 			if (src != NULL)
-				inode_move(src, dir, name);
+				inode_move(ns, src, dir, name);
 			if (built)
 				mark_dirty(ns, src);
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
@@ -3748,7 +3808,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 			file_stored(src, tc, inl);
 	}
 	if (src != NULL) {
-		inode_move(src, newdir, newname);
+		inode_move(ns, src, newdir, newname);
 		if (built)
 			src->dirty = false;
 	}
@@ -4558,7 +4618,6 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 	unlock_ns(ns);
 	if (in != NULL) /* count the new entries while they are cached */
 		diary_index_catch_up(in, oc->c);
-	coll_unpin(ns, oc);
 	if (dino != 0) {
 		cb(arg, dino, NULL);
 		for (j = 0; !cn.over && j < cn.n; j++)
@@ -4566,6 +4625,8 @@ ofs_ns_changed(struct ofs_ns *ns, const struct oc_bid *col, int64_t rev,
 		for (i = 0; i < nkids; i++)
 			cb(arg, kids[i], NULL);
 	}
+	/* only now: while it is open, dino is not freed nor reused */
+	coll_unpin(ns, oc);
 	for (j = 0; j < cn.n; j++)
 		free(cn.v[j]);
 	free(kids);

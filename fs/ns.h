@@ -71,12 +71,13 @@
  * append lock, namespace mutex, collection latches; no lock of ours is
  * held while a commit (oc_coll_sync) runs.
  *
- * Memory: a file inode lives while the kernel holds it or it holds
- * unstored work, then opts.inode_idle_ms more (see ofs_ns_forget);
- * directory and diary inodes (a few hundred bytes each) live until
- * ofs_ns_close.  File pieces: clean ones are dropped beyond a 16 MiB
- * budget; dirty ones are bounded per file, not over all files.  The block
- * caches of the open collections: up to OC_CACHE_MAX_BYTES each and
+ * Memory: an inode lives while the kernel holds it or it holds unstored
+ * work, then opts.inode_idle_ms more (see ofs_ns_forget); a directory's
+ * or diary's also while its collection is open, and a directory's while
+ * an inode of one of its entries lives.  File pieces: clean ones are
+ * dropped beyond a 16 MiB budget; dirty ones are bounded per file, not
+ * over all files.  The block caches of the open collections: up to
+ * OC_CACHE_MAX_BYTES each and
  * opts.caches_max together, the least recently used dropped first.  An
  * open collection (a few KB besides its cache) is closed once it is clean,
  * unused for opts.inode_idle_ms and its object not held by the kernel,
@@ -229,8 +230,9 @@ o_err ofs_ns_close(struct ofs_ns *ns);
  * (at once, or when its work is committed); one never counted (a plain
  * readdir's) after opts.inode_idle_ms unused.  Its ino may be reused for
  * another object, and a later lookup gives the file a new ino (its st_ino,
- * ofs_attr.sino, stays).  Directories and diaries stay for the life of
- * the mount.
+ * ofs_attr.sino, stays).  A directory or diary is freed likewise, by the
+ * sweep only, once its collection was closed, and a directory only once
+ * no inode of one of its entries is left.
  */
 void ofs_ns_ref(struct ofs_ns *ns, uint64_t ino);
 void ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n);

@@ -133,6 +133,8 @@ struct ofs_inode {
 
 	/* guarded by ns_mtx */
 	uint64_t          parent;   /* directory ino holding the entry */
+	uint64_t          nkids;    /* directories: inodes whose parent
+	                               this is (it outlives them) */
 	char             *name;     /* entry name (NULL for the root) */
 	bool              unlinked; /* entry removed; changes not stored */
 	bool              gone; /* unlinked by another mount (ns_mtx) */

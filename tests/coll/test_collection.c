@@ -296,6 +296,67 @@ Test(coll, d39_external_commit_visible_after_update, .init = setup,
 	oc_coll_free(b);
 }
 
+/* Whether tree id has key k committed (read by a fresh collection). */
+static bool
+has_committed(const struct oc_bid *id, const char *k)
+{
+	struct oc_collection *c;
+	struct o_buf          v = { 0 };
+	bool                  found;
+
+	ok(oc_tree_open(env.tx, id, false, NULL, &c), "open reader");
+	ok(oc_tree_get(c, k, strlen(k), &v, &found), "get");
+	o_buf_fini(&v);
+	oc_coll_free(c);
+	return found;
+}
+
+/*
+ * oc_coll_sync_to commits the actions queued up to a seq and no action
+ * queued after a seal; the seal holds when another writer's commit makes
+ * the queue replay (fs: a directory's record is not committed before the
+ * file pieces it names).
+ */
+Test(coll, sync_to_stops_at_a_seal_across_a_replay, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_coll_stats  st;
+	struct oc_bid         id = new_id();
+	uint64_t              seq;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &a), "create a");
+	ok(oc_tree_put(a, "k0", 2, "v", 1), "put k0");
+	ok(oc_coll_sync(a), "sync");
+	ok(oc_tree_put(a, "k1", 2, "v", 1), "put k1");
+	ok(oc_tree_put(a, "k2", 2, "v", 1), "put k2");
+	seq = oc_coll_seq(a);
+	oc_coll_seal(a);
+	ok(oc_tree_put(a, "k3", 2, "v", 1), "put k3 after the seal");
+	/* another writer commits over the same leaf: a replays its queue */
+	ok(oc_tree_open(env.tx, &id, false, NULL, &b), "open b");
+	ok(oc_tree_put(b, "x", 1, "v", 1), "put x");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_update(a), "update a");
+	oc_coll_get_stats(a, &st);
+	cr_assert_gt(st.replays, 0, "the test needs a replay");
+	ok(oc_tree_put(a, "k4", 2, "v", 1), "put k4");
+
+	ok(oc_coll_sync_to(a, seq), "sync to the seal");
+	cr_assert(has_committed(&id, "k1") && has_committed(&id, "k2"),
+	    "what was queued before the seq is not committed");
+	cr_assert(!has_committed(&id, "k3") && !has_committed(&id, "k4"),
+	    "what was queued after the seal was committed");
+	cr_assert(has_committed(&id, "x"));
+	cr_assert_eq(oc_coll_npending(a), 2);
+
+	ok(oc_coll_sync(a), "sync the rest");
+	cr_assert(has_committed(&id, "k3") && has_committed(&id, "k4"));
+	cr_assert_eq(oc_coll_npending(a), 0);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
 Test(coll, d40_bounded_retry_exhausts_then_recovers, .init = setup,
     .fini = teardown)
 {

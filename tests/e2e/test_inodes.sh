@@ -13,7 +13,8 @@
 # remount, and readdir's d_ino matches it.  Directories and diaries the
 # kernel forgot have their collections closed once idle (-o idle=), and
 # read and append as before when opened again; one the kernel holds stays
-# open.  Then on a
+# open.  Their inodes are freed then too (a directory once none of its
+# children has one).  Then on a
 # commit=async mount whose commit interval
 # never comes: files closed but not committed are freed from the table
 # too, their staged work stays queued (its directory's collection is not
@@ -141,10 +142,14 @@ check_diaries() { # check_diaries WHEN WANT_LINES
 check_diaries "written" 2
 [ "$(stat_of open_collections)" -gt "$D" ] ||
 	fail "open collections after reading $D diaries: $(stat_of open_collections)"
+ino_c9=$(stat -c %i "$MNT/c9") # the object's: the same after the drop
 exec 5<"$MNT/c7/log" # held: its diary and directory stay open
 drop_caches
 colls_are() { [ "$(stat_of open_collections)" -eq "$1" ]; }
 wait_for "only the root, c7 and c7/log open after drop_caches" 10 colls_are 3
+# and their inodes are freed too (a directory once no inode is its child)
+inodes_are() { [ "$(stat_of inodes)" -eq "$1" ]; }
+wait_for "inodes: only the root, c7 and c7/log after drop_caches" 10 inodes_are 3
 # a fresh mount: every close since it began (at least all but c7's two)
 closed=$(stat_of collections_closed_total)
 [ "$closed" -ge $((2 * D - 2)) ] ||
@@ -160,6 +165,7 @@ done
 check_diaries "appended after reopening" 3
 "$OPTIMFS_BIN" verify "$MNT/c42/log" >/dev/null || fail "verify c42/log"
 expect_eq "ls of a reopened directory" "log" "$(ls "$MNT/c9")"
+expect_eq "st_ino of c9, whose inode was freed" "$ino_c9" "$(stat -c %i "$MNT/c9")"
 e2e_umount
 e2e_mount
 check_diaries "after remount" 3

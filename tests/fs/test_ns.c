@@ -118,6 +118,15 @@ ns_open_opts(struct ofs_ns **ns, bool async, int64_t interval)
 	ok(ofs_ns_open(env.tx, &o, ns), "open namespace");
 }
 
+/* Close env.ns and open it again with options o (journal: a new one). */
+static void
+ns_reopen_with(struct ofs_ns_opts *o, const char *what)
+{
+	ok(ofs_ns_close(env.ns), "close");
+	o->journal = journal_new();
+	ok(ofs_ns_open(env.tx, o, &env.ns), what);
+}
+
 static void
 setup(void)
 {
@@ -666,9 +675,7 @@ Test(ns, many_files_caches_bounded_together, .init = setup,
 	int      k, round;
 	char     name[16];
 
-	ok(ofs_ns_close(env.ns), "close");
-	o.journal = journal_new();
-	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 4 MiB bound");
+	ns_reopen_with(&o, "open with a 4 MiB bound");
 	for (k = 0; k < 8; k++) {
 		snprintf(name, sizeof(name), "f%d", k);
 		ino[k] = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
@@ -776,9 +783,7 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	uint8_t           *w = malloc(n), *r = malloc(n);
 	uint64_t           a, b, c, d, freed0, freed;
 
-	ok(ofs_ns_close(env.ns), "close");
-	o.journal = journal_new();
-	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 50 ms idle bound");
+	ns_reopen_with(&o, "open with a 50 ms idle bound");
 	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	a = create_(env.ns, d, "a", OFS_FILE);
 	b = create_(env.ns, d, "b", OFS_FILE);
@@ -851,12 +856,10 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	struct names       nm = { 0 };
 	size_t             n  = OFS_PIECE * 2 + 7, i, got;
 	uint8_t           *w = malloc(n), *r = malloc(n);
-	uint64_t           d, s[20], f, big, lg, q, closed0, closed;
+	uint64_t           d, s[20], f, big, lg, q, held, closed0, closed;
 	char               name[16];
 
-	ok(ofs_ns_close(env.ns), "close");
-	o.journal = journal_new();
-	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with a 50 ms idle bound");
+	ns_reopen_with(&o, "open with a 50 ms idle bound");
 	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	for (i = 0; i < O_NELEM(s); i++) {
 		snprintf(name, sizeof(name), "s%02zu", i);
@@ -879,8 +882,14 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	cr_assert_eq(STAT(env.ns, collections), 24);
 	closed0 = STAT(env.ns, colls_closed);
 
-	/* the kernel forgets them all: every collection but the root's
-	 * closes */
+	/* a file the kernel holds, moved across directories (which of
+	 * them it keeps follows) */
+	held = lookup_(env.ns, s[1], "f");
+	ok(ofs_rename(env.ns, s[1], "f", s[2], "g"), "rename s01/f s02/g");
+
+	/* the kernel forgets the rest: every collection but the root's
+	 * closes, and every inode but the held file's and its directories'
+	 * is freed */
 	ofs_ns_forget(env.ns, big, 1);
 	ofs_ns_forget(env.ns, lg, 1);
 	for (i = 0; i < O_NELEM(s); i++)
@@ -889,6 +898,10 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	EXPECT_SOON(env.ns, collections, 1, "open collections, nothing held");
 	closed = STAT(env.ns, colls_closed);
 	cr_assert_eq(closed - closed0, 23);
+	EXPECT_SOON(env.ns, inodes, 4, "inodes: root, d, s02, s02/g held");
+	expect_contents(env.ns, held, "file 1");
+	ofs_ns_forget(env.ns, held, 1);
+	EXPECT_SOON(env.ns, inodes, 1, "inodes: the root, nothing held");
 
 	/* opened again: the same names, bytes and lines */
 	d = lookup_(env.ns, OFS_ROOT_INO, "d");
@@ -900,6 +913,13 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	s[7] = lookup_(env.ns, d, "s07");
 	f    = lookup_(env.ns, s[7], "f");
 	expect_contents(env.ns, f, "file 7");
+	ofs_ns_forget(env.ns, f, 1);
+	s[2] = lookup_(env.ns, d, "s02");
+	f    = lookup_(env.ns, s[2], "g");
+	expect_contents(env.ns, f, "file 1");
+	ofs_ns_forget(env.ns, f, 1);
+	ofs_ns_forget(env.ns, s[2], 1);
+	f    = lookup_(env.ns, s[7], "f");
 	s[0] = lookup_(env.ns, d, "s00");
 	big  = lookup_(env.ns, s[0], "big");
 	ok(ofs_read(env.ns, big, 0, n, r, &got), "read big");
@@ -941,13 +961,52 @@ Test(ns, idle_collections_are_closed_and_opened_again, .init = setup,
 	free(r);
 }
 
-/* sync_hook: the first commit of a file's pieces waits for release. */
+/* sync_hook: the first commit of a collection of kind gate.kind waits
+ * for release. */
 static struct {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
+	uint8_t         kind;
 	bool            armed, reached, released;
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
-	false };
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false,
+	false, false };
+
+static void
+gate_arm(uint8_t kind)
+{
+	pthread_mutex_lock(&gate.mtx);
+	gate.kind    = kind;
+	gate.armed   = true;
+	gate.reached = gate.released = false;
+	pthread_mutex_unlock(&gate.mtx);
+}
+
+/* Wait (up to 20 s) until a commit reached the gate; 20 s: never. */
+static bool
+gate_wait_reached(void)
+{
+	struct timespec ts;
+	bool            r;
+
+	pthread_mutex_lock(&gate.mtx);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20;
+	while (!gate.reached &&
+	    pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts) == 0)
+		;
+	r = gate.reached;
+	pthread_mutex_unlock(&gate.mtx);
+	return r;
+}
+
+static void
+gate_release(void)
+{
+	pthread_mutex_lock(&gate.mtx);
+	gate.released = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mtx);
+}
 
 static void
 gate_hook(void *arg, uint8_t kind)
@@ -955,10 +1014,8 @@ gate_hook(void *arg, uint8_t kind)
 	struct timespec ts;
 
 	(void) arg;
-	if (kind != OFS_FILE)
-		return;
 	pthread_mutex_lock(&gate.mtx);
-	if (gate.armed) {
+	if (gate.armed && kind == gate.kind) {
 		gate.armed   = false;
 		gate.reached = true;
 		pthread_cond_broadcast(&gate.cv);
@@ -1006,11 +1063,8 @@ Test(ns, directory_record_waits_for_the_pieces_it_names, .init = setup,
 	uint8_t           *w = malloc(n), *r = malloc(n);
 	uint64_t           d, big, small, other;
 	pthread_t          ta, tb;
-	struct timespec    ts;
 
-	ok(ofs_ns_close(env.ns), "close");
-	o.journal = journal_new();
-	ok(ofs_ns_open(env.tx, &o, &env.ns), "open with the gate");
+	ns_reopen_with(&o, "open with the gate");
 	d     = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	big   = create_(env.ns, d, "big", OFS_FILE);
 	small = create_(env.ns, d, "small", OFS_FILE);
@@ -1022,32 +1076,21 @@ Test(ns, directory_record_waits_for_the_pieces_it_names, .init = setup,
 	ok(ofs_flush(env.ns, big, 0, false), "async flush of big");
 	write_(env.ns, small, 0, "small");
 	write_(env.ns, other, 0, "other");
-	gate.armed   = true;
-	gate.reached = gate.released = false;
+	gate_arm(OFS_FILE);
 	a.ino = small; /* commits d: big's pieces first, held at the gate */
 	b.ino = other; /* commits d too */
 	cr_assert_eq(pthread_create(&ta, NULL, flusher_run, &a), 0);
-	pthread_mutex_lock(&gate.mtx);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 20;
-	while (!gate.reached &&
-	    pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts) == 0)
-		;
-	pthread_mutex_unlock(&gate.mtx);
-	cr_assert(gate.reached, "big's pieces were never committed");
+	cr_assert(gate_wait_reached(), "big's pieces were never committed");
 	cr_assert_eq(pthread_create(&tb, NULL, flusher_run, &b), 0);
 	o_sleep_ms(300);
 	cr_expect_eq(atomic_load(&b.done), 0,
 	    "the directory committed while the pieces it names were not");
 	cr_expect_eq(atomic_load(&a.done), 0, "small's flush did not wait");
-	pthread_mutex_lock(&gate.mtx);
-	gate.released = true;
-	pthread_cond_broadcast(&gate.cv);
-	pthread_mutex_unlock(&gate.mtx);
+	gate_release();
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
-	ok(a.e, "flush big");
-	ok(b.e, "flush small");
+	ok(a.e, "flush small");
+	ok(b.e, "flush other");
 	reopen();
 	d     = lookup_(env.ns, OFS_ROOT_INO, "d");
 	small = lookup_(env.ns, d, "small");
@@ -1057,6 +1100,87 @@ Test(ns, directory_record_waits_for_the_pieces_it_names, .init = setup,
 	ok(ofs_read(env.ns, big, 0, n, r, &got), "read big");
 	cr_assert_eq(got, n);
 	cr_assert(memcmp(w, r, n) == 0, "big's bytes differ");
+	free(w);
+	free(r);
+}
+
+/* The committed record of name in tree collection id, read beside the
+ * namespace. */
+static void
+committed(
+    const struct oc_bid *id, const char *name, struct o_buf *v, bool *found)
+{
+	struct oc_sync_opts   so;
+	struct oc_collection *c;
+
+	memset(&so, 0, sizeof(so));
+	ok(oc_coll_open(env.tx, id, &oc_tree_type, false, &so, &c),
+	    "open a collection beside the namespace");
+	o_buf_reset(v);
+	ok(oc_tree_get(c, name, strlen(name), v, found), name);
+	oc_coll_free(c);
+}
+
+/*
+ * The other order: a directory's commit that began (found no pieces to
+ * commit first) before a big file's record was staged in it leaves that
+ * record out; it is committed later, after its pieces.
+ */
+Test(ns, directory_commit_leaves_out_a_record_staged_after_it_began,
+    .init = setup, .fini = teardown)
+{
+	struct ofs_ns_opts o = { .async = true,
+		.commit_interval_ms     = 600000,
+		.sync_hook              = gate_hook };
+	struct flusher     a = { 0 };
+	size_t             n = OFS_PIECE * 3, i, got;
+	uint8_t           *w = malloc(n), *r = malloc(n);
+	uint64_t           d, big, small;
+	struct oc_bid      did;
+	struct o_buf       v = { 0 }, v0 = { 0 };
+	bool               found;
+	pthread_t          ta;
+
+	ns_reopen_with(&o, "open with the gate");
+	d     = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	big   = create_(env.ns, d, "big", OFS_FILE);
+	small = create_(env.ns, d, "small", OFS_FILE);
+	ok(ofs_flush(env.ns, big, 0, true), "flush empty big");
+	ok(ofs_ns_coll_id(env.ns, d, &did), "d's collection id");
+	committed(&did, "big", &v0, &found);
+	cr_assert(found, "big's first record was not committed");
+	for (i = 0; i < n; i++)
+		w[i] = (uint8_t) (i * 11 + 5);
+	ok(ofs_write(env.ns, big, 0, 0, w, n, false), "write big");
+	write_(env.ns, small, 0, "small");
+	gate_arm(OFS_DIR);
+	a.ino = small; /* commits d: no pieces to wait for; held at the gate */
+	cr_assert_eq(pthread_create(&ta, NULL, flusher_run, &a), 0);
+	cr_assert(gate_wait_reached(), "d was never committed");
+	/* big's record staged in d now, its pieces not committed */
+	ok(ofs_flush(env.ns, big, 0, false), "async flush of big");
+	gate_release();
+	pthread_join(ta, NULL);
+	ok(a.e, "flush small");
+
+	/* what d's commit put in the store: small, and big's first record */
+	committed(&did, "small", &v, &found);
+	cr_assert(found, "small's record was not committed");
+	committed(&did, "big", &v, &found);
+	cr_assert(found, "big's record is gone");
+	cr_assert(v.len == v0.len && memcmp(v.data, v0.data, v.len) == 0,
+	    "big's new record was committed before its pieces");
+	o_buf_fini(&v);
+	o_buf_fini(&v0);
+
+	ok(ofs_flush(env.ns, big, 0, true), "flush big");
+	reopen();
+	d   = lookup_(env.ns, OFS_ROOT_INO, "d");
+	big = lookup_(env.ns, d, "big");
+	ok(ofs_read(env.ns, big, 0, n, r, &got), "read big");
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(w, r, n) == 0, "big's bytes differ");
+	expect_contents(env.ns, lookup_(env.ns, d, "small"), "small");
 	free(w);
 	free(r);
 }
