@@ -1363,8 +1363,6 @@ struct qblocks {
 	size_t               nids;
 	size_t              *idx; /* scratch: nids + 1 */
 	size_t              *cnt; /* scratch: nids + 1 */
-	const bool          *must; /* [nmust]: answers awaited */
-	size_t               nmust;
 };
 
 /* Member c answered that it knows block id, the q-th it was asked. */
@@ -1391,9 +1389,6 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	struct qblocks *qb = arg;
 	size_t          i, j, q, c;
 
-	for (j = 0; j < O_MIN(k, qb->nmust); j++)
-		if (qb->must[j] && cs[j].bc != NULL)
-			return false; /* still out */
 	memset(qb->cnt, 0, qb->nids * sizeof(*qb->cnt));
 	for (j = 0; j < k; j++) {
 		if (!answered(&cs[j]) || cs[j].ae != O_OK)
@@ -1409,13 +1404,14 @@ get_enough(void *arg, const struct call *cs, size_t k)
 	return true;
 }
 
-/* A read by deadline; must (NULL: none) names members (by index into
- * members(), which only grows: [nmust]) whose answers it waits for (until
- * the deadline) besides a quorum's. */
+/* A read by deadline.  patient: the replicas still out after a quorum
+ * answered get the write grace, not a few ms (a repair read: only a
+ * replica that answered is repaired, and the one to repair may be
+ * slow); a hung one still costs a bounded time, not the deadline. */
 static o_err
 get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
-    const struct oc_actx *ctx, struct oc_get_res *out, const bool *must,
-    size_t nmust, int64_t deadline)
+    const struct oc_actx *ctx, struct oc_get_res *out, bool patient,
+    int64_t deadline)
 {
 	struct otr_node   *n = (struct otr_node *) t;
 	struct member     *ms[MAX_MEMBERS];
@@ -1445,11 +1441,11 @@ get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 	}
 	{
 		struct qblocks qb = { ids, pl, nids, idx,
-			o_calloc(nids + 1, sizeof(size_t)), must,
-			must != NULL ? nmust : 0 };
+			o_calloc(nids + 1, sizeof(size_t)) };
 		/* the rest get a few ms more: a replica a little slower
 		 * is still repaired, a hung one costs a few ms */
-		struct quorum  gq = { get_enough, &qb, GRACE_MIN_MS };
+		struct quorum gq = { get_enough, &qb,
+			patient ? WRITE_GRACE(n) : GRACE_MIN_MS };
 
 		calls_run_q(n, cs, k, deadline, &gq);
 		free(qb.cnt);
@@ -1565,8 +1561,8 @@ static o_err
 net_get(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
     const struct oc_actx *ctx, struct oc_get_res *out)
 {
-	return get_from(t, ids, nids, ctx, out, NULL, 0,
-	    deadline_of((struct otr_node *) t));
+	return get_from(
+	    t, ids, nids, ctx, out, false, deadline_of((struct otr_node *) t));
 }
 
 /* ---- pend, commit, cancel, status ------------------------------------- */
@@ -1862,16 +1858,16 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 }
 
 /* A read for what it does to the replicas (repairs those behind, rolls a
- * revision forward), waiting for members must[k] besides a quorum, until
- * deadline; what it reads is dropped. */
+ * revision forward), patient (get_from), by deadline; what it reads is
+ * dropped. */
 static void
 read_to_repair(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
-    const bool *must, size_t k, int64_t deadline)
+    int64_t deadline)
 {
 	struct oc_get_res *gr = o_calloc(nids + 1, sizeof(*gr));
 	size_t             i;
 
-	(void) get_from(t, ids, nids, NULL, gr, must, k, deadline);
+	(void) get_from(t, ids, nids, NULL, gr, true, deadline);
 	for (i = 0; i < nids; i++)
 		oc_get_res_fini(&gr[i]);
 	free(gr);
@@ -1893,15 +1889,13 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
     size_t k, const struct placed *pl, const struct oc_bid *ids, size_t nids)
 {
 	size_t        *cnt = o_calloc(nids + 1, sizeof(*cnt)), i, j, m = 0;
-	struct oc_bid *rd  = o_calloc(nids + 1, sizeof(*rd));
-	bool          *who = o_calloc(k + 1, sizeof(*who));
+	struct oc_bid *rd = o_calloc(nids + 1, sizeof(*rd));
 
 	for (j = 0; j < k; j++) {
 		struct oc_txres tr;
 
 		if (!answered(&cs[j]) || cs[j].ae != O_ESTALE)
 			continue;
-		who[j] = true;
 		oc_txres_init(&tr);
 		if (otr_get_txres(&cs[j].ans, "x", &tr) == O_OK)
 			for (i = 0; i < nids; i++)
@@ -1912,9 +1906,7 @@ read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,
 		if (cnt[i] > 0 && cnt[i] < pl[i].r / 2 + 1)
 			rd[m++] = ids[i];
 	if (m > 0) /* for the next attempt: a deadline of its own */
-		read_to_repair(
-		    t, rd, m, who, k, deadline_of((struct otr_node *) t));
-	free(who);
+		read_to_repair(t, rd, m, deadline_of((struct otr_node *) t));
 	free(rd);
 	free(cnt);
 }
@@ -2018,10 +2010,10 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			break;
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
 		    deadline, true);
-		/* waiting for the behind ones: a quorum read can stop
-		 * before their answers, and only a replica that answered
-		 * is repaired */
-		read_to_repair(t, ids, nids, behind, k, deadline);
+		/* patient: a quorum read can stop before the behind
+		 * ones' answers, and only a replica that answered is
+		 * repaired */
+		read_to_repair(t, ids, nids, deadline);
 		for (j = 0; j < k; j++) {
 			oc_val_fini(&cs[j].op);
 			oc_val_fini(&cs[j].ans);

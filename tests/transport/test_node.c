@@ -54,7 +54,7 @@ struct slow_tx {
 static _Thread_local bool in_pend;
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*_Atomic cancel_hook)(void);
-static int cancel_hook_node = -1;
+static atomic_int cancel_hook_node = -1;
 
 struct tnode {
 	char            *dir;
@@ -157,8 +157,9 @@ slow_cancel(struct oc_transactor *t, const struct oc_aid *aid,
 {
 	struct slow_tx *st = (struct slow_tx *) t;
 	o_err           e  = st->inner->ops->cancel(st->inner, aid, ids, n);
+	int             hn = atomic_load(&cancel_hook_node);
 
-	if (cancel_hook_node >= 0 && st == &nodes[cancel_hook_node].tx) {
+	if (hn >= 0 && st == &nodes[hn].tx) {
 		void (*h)(void) = atomic_exchange(&cancel_hook, NULL);
 
 		if (h != NULL) /* on a server thread: no cr_assert */
@@ -1656,6 +1657,7 @@ Test(node, a_replica_that_missed_a_commit_refuses_a_pend_over_it,
 	struct oc_actx       ctx;
 	struct oc_get_res    r, r0;
 	int64_t              base = 3;
+	long                 calls, failed, left0, left, msgs;
 	o_err                e;
 	int                  i;
 
@@ -1730,6 +1732,24 @@ Test(node, a_replica_that_missed_a_commit_refuses_a_pend_over_it,
 	cr_expect(oc_val_eq(&r.block, &r0.block));
 	oc_get_res_fini(&r);
 	oc_get_res_fini(&r0);
+	oc_tfs_fini(&t);
+
+	/* n2 behind again, and its reads hang past the pend's deadline: the
+	 * repair read leaves it after the write grace (the majority of n0
+	 * and n1 decides the pend), instead of waiting out the deadline */
+	atomic_store(&nodes[2].tx.get_stall_ms, timeout_ms + 500);
+	n2_misses_rev_3(&x, &a2);
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(4))), O_OK);
+	oc_aid_random(&pr.aid);
+	pr.tfs = &t;
+	peer_counts(0, "n2", &calls, &failed, &left0, &msgs);
+	e = tx_of(0)->ops->pend(tx_of(0), &pr, &res);
+	cr_assert_eq(e, O_OK, "%s", o_err_detail());
+	peer_counts(0, "n2", &calls, &failed, &left, &msgs);
+	cr_expect_gt(left, left0,
+	    "the repair read waited for the hung replica to the deadline");
+	atomic_store(&nodes[2].tx.get_stall_ms, 0);
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 }
