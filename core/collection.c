@@ -28,6 +28,13 @@
  *   over our blocks (update) re-runs the actions (replay), which also
  *   rebuilds the segments.  Committing a long queue is thus linear in its
  *   length, not quadratic.
+ * - Queue numbers and seals.  Each queued action has a number (qseq: 1,
+ *   2, ... in queue order, kept in its jref), so a sync up to a number
+ *   (oc_coll_sync_to) waits for exactly the actions queued up to it, what
+ *   ever else left the queue (dropped by the filter, found committed).  A
+ *   seal names the number of an action that starts a new segment
+ *   (oc_coll_seal); replays rebuild the segments by those numbers, so an
+ *   action after a seal is never committed with one before it.
  * - Pruned history.  A store keeps a bounded history per block, so a read
  *   pinned at a held rev older than a block's kept history answers
  *   O_ESTALE (never "absent").  The collection then updates to the latest
@@ -80,8 +87,12 @@ struct oc_collection {
 	uint64_t                   replay_gen; /* bumped by replay() */
 	int64_t                    nitems;     /* view's item count ... */
 	bool                       nitems_ok;  /* ... when this is set */
-	uint64_t                   seq_acted, seq_done;
-	bool seg_fresh; /* the next action opens a new segment (replay) */
+	uint64_t seq_acted; /* actions ever queued (the last one's qseq) */
+	/* seals (oc_coll_seal): qseqs of queued or future actions that
+	 * start a new segment, ascending; those below the queue's head are
+	 * dropped */
+	uint64_t                  *seals;
+	size_t                     nseals, sealcap;
 	bool                       torn;     /* replay before the next use: a
 	                                        replay failed half way, or a
 	                                        pend found a copy wrong */
@@ -247,16 +258,29 @@ act_weight(struct oc_collection *c, const struct oc_val *act)
 	return c->type->weight != NULL ? c->type->weight(act) : 0;
 }
 
-/* The segment that takes the next action of weight w. */
+/* Whether the action numbered q must start a new segment (a seal). */
+static bool
+sealed_at(const struct oc_collection *c, uint64_t q)
+{
+	size_t i;
+
+	for (i = 0; i < c->nseals; i++)
+		if (c->seals[i] == q)
+			return true;
+	return false;
+}
+
+/* The segment that takes the next action, of weight w and numbered q (0:
+ * no action, the invented header). */
 static struct oc_seg *
-seg_open(struct oc_collection *c, size_t w)
+seg_open(struct oc_collection *c, size_t w, uint64_t q)
 {
 	struct oc_seg *g = c->nsegs > 0 ? &c->segs[c->nsegs - 1] : NULL;
-	bool           fresh = c->seg_fresh;
 
-	c->seg_fresh = false;
-	if (g != NULL && !g->sealed && !fresh &&
-	    (g->n == 0 || g->w + w <= OC_ENTRY_INLINE_MAX))
+	if (g != NULL && !g->sealed &&
+	    (g->n == 0 ||
+	        (g->w + w <= OC_ENTRY_INLINE_MAX &&
+	            (q == 0 || !sealed_at(c, q)))))
 		return g;
 	if (c->nsegs == c->segcap) {
 		c->segcap = c->segcap ? 2 * c->segcap : 8;
@@ -286,12 +310,12 @@ seg_pop(struct oc_collection *c)
 static void
 seg_coalesce(struct oc_collection *c, uint64_t target)
 {
-	uint64_t need = target > c->seq_done ? target - c->seq_done : 0;
-	size_t   k = 0, i;
-	uint64_t got = 0;
+	size_t k = 1, i, at = c->nsegs > 0 ? c->segs[0].n : 0;
 
-	while (k < c->nsegs && got < need)
-		got += c->segs[k++].n;
+	/* the next segment's first action is up to target: take it */
+	while (k < c->nsegs && at < c->pending.u.a.n &&
+	    c->jrefs[at].qseq <= target)
+		at += c->segs[k++].n;
 	if (k <= 1)
 		return;
 	for (i = 1; i < k; i++) {
@@ -321,7 +345,7 @@ segs_clear(struct oc_collection *c)
  */
 static o_err
 stage_actions(struct oc_collection *c, const struct oc_val *acts, size_t n,
-    int64_t *dn, bool *dn_ok, bool *torn)
+    uint64_t q, int64_t *dn, bool *dn_ok, bool *torn)
 {
 	struct oc_tracker at;
 	struct oc_tfs    *parts = o_calloc(n + 1, sizeof(*parts));
@@ -350,7 +374,7 @@ stage_actions(struct oc_collection *c, const struct oc_val *acts, size_t n,
 	}
 	for (i = 0; i < n && e == O_OK; i++) {
 		size_t         w = act_weight(c, &acts[i]);
-		struct oc_seg *g = seg_open(c, w);
+		struct oc_seg *g = seg_open(c, w, q + i);
 
 		e = oc_tfs_replay(&parts[i], &g->t.base);
 		g->n++;
@@ -374,29 +398,24 @@ static o_err stale_retry(
 static void  jrefs_gone(
      struct oc_collection *c, const struct oc_jref *gone, size_t n);
 static void jrefs_push(struct oc_collection *c, const struct oc_jref *r);
+static void            seals_trim(struct oc_collection *c);
 static struct oc_jref *queue_pop(struct oc_collection *c, size_t k);
 static void            queue_trim(struct oc_collection *c);
 
 /*
  * Reset the staged effects and re-apply every pending action on the held
- * state (rebuilding the segments, cut where they were: a seal, see
- * oc_coll_seal, stays one); a header we invented and that is still not
- * committed is invented again.  Forgets the item count.
+ * state (rebuilding the segments; a seal still starts one); a header we
+ * invented and that is still not committed is invented again.  Forgets
+ * the item count.
  */
 static o_err
 replay(struct oc_collection *c)
 {
 	bool    reinvent = c->invented && !c->exists, dn_ok, torn;
 	int64_t dn;
-	size_t  i, k = 0, nb = c->nsegs, end;
-	size_t *cnt    = o_malloc((nb + 1) * sizeof(*cnt));
-	bool   *sealed = o_malloc((nb + 1) * sizeof(*sealed));
-	o_err   e      = O_OK;
+	size_t  i;
+	o_err   e;
 
-	for (i = 0; i < nb; i++) {
-		cnt[i]    = c->segs[i].n;
-		sealed[i] = c->segs[i].sealed;
-	}
 	oc_tracker_reset(&c->trk, NULL);
 	segs_clear(c);
 	c->torn      = true; /* until every action is staged again */
@@ -404,33 +423,14 @@ replay(struct oc_collection *c)
 	c->nitems_ok = false;
 	c->replay_gen++;
 	c->st.replays++;
-	if (reinvent && (e = invent(c)) != O_OK) {
-		e = o_err_wrap(e, "replaying the invented header");
-		goto out;
-	}
-	end = nb > 0 ? cnt[0] : SIZE_MAX;
-	for (i = 0; i < c->pending.u.a.n; i++) {
-		while (i == end && k + 1 < nb) { /* where a segment ended */
-			c->seg_fresh = true;
-			end += cnt[++k];
-		}
-		if ((e = stage_actions(c, &c->pending.u.a.v[i], 1, &dn, &dn_ok,
-		         &torn)) != O_OK) {
-			e = o_err_wrap(e, "replaying local action %zu", i);
-			goto out;
-		}
-	}
-	c->seg_fresh = false;
-	/* a sealed segment takes no more actions */
-	for (i = 0; i < nb && i < c->nsegs; i++)
-		if (sealed[i] && c->segs[i].n == cnt[i])
-			c->segs[i].sealed = true;
+	if (reinvent && (e = invent(c)) != O_OK)
+		return o_err_wrap(e, "replaying the invented header");
+	for (i = 0; i < c->pending.u.a.n; i++)
+		if ((e = stage_actions(c, &c->pending.u.a.v[i], 1,
+		         c->jrefs[i].qseq, &dn, &dn_ok, &torn)) != O_OK)
+			return o_err_wrap(e, "replaying local action %zu", i);
 	c->torn = false;
-out:
-	c->seg_fresh = false;
-	free(cnt);
-	free(sealed);
-	return e;
+	return O_OK;
 }
 
 /* The staged state covers the whole queue again (after a failed replay). */
@@ -468,7 +468,7 @@ invent(struct oc_collection *c)
 		oc_atomic_abort(&at);
 		return e;
 	}
-	if ((e = oc_tfs_replay(&at.tfs, &seg_open(c, 0)->t.base)) != O_OK) {
+	if ((e = oc_tfs_replay(&at.tfs, &seg_open(c, 0, 0)->t.base)) != O_OK) {
 		oc_atomic_abort(&at);
 		return e;
 	}
@@ -581,6 +581,7 @@ oc_coll_free(struct oc_collection *c)
 	oc_val_fini(&c->pending);
 	oc_val_fini(&c->jblocks);
 	free(c->jrefs);
+	free(c->seals);
 	oc_actx_fini(&c->ctx);
 	pthread_mutex_destroy(&c->c_mtx);
 	pthread_mutex_destroy(&c->c_sync);
@@ -723,7 +724,8 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 		}
 		refs = own;
 	}
-	if ((e = stage_actions(c, actions, n, &dn, &dn_ok, &torn)) != O_OK) {
+	if ((e = stage_actions(c, actions, n, c->seq_acted + 1, &dn, &dn_ok,
+	         &torn)) != O_OK) {
 		if (torn)
 			replay(c); /* the queue without these actions */
 		if (own != NULL) {
@@ -740,9 +742,12 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 	else
 		c->nitems += dn;
 	for (i = 0; i < n; i++) {
-		struct oc_jref none = { 0 };
+		struct oc_jref r = { 0 };
 
-		jrefs_push(c, refs != NULL ? &refs[i] : &none);
+		if (refs != NULL)
+			r = refs[i];
+		r.qseq = c->seq_acted + i + 1;
+		jrefs_push(c, &r);
 		oc_arr_push(&c->pending, oc_val_take(&actions[i]));
 	}
 	c->seq_acted += n;
@@ -824,7 +829,6 @@ own_committed(struct oc_collection *c, const struct oc_val *act)
 	if (k == 0)
 		return 0;
 	gone = queue_pop(c, k);
-	c->seq_done += k;
 	c->st.actions += k;
 	jrefs_gone(c, gone, k);
 	free(gone);
@@ -910,8 +914,8 @@ update_locked(struct oc_collection *c)
 					conflicts = true;
 					break;
 				case OC_FILTER_DROP:
-					conflicts = true;
-					c->seq_done++; /* resolved, not queued */
+					conflicts =
+					    true; /* resolved, not queued */
 					if (c->opts.journal == NULL)
 						break;
 					gone = o_realloc(gone,
@@ -922,6 +926,7 @@ update_locked(struct oc_collection *c)
 			}
 			oc_val_fini(&c->pending);
 			c->pending = kept;
+			seals_trim(c);
 			queue_trim(c); /* the filter may have emptied it */
 			if (gone != NULL) {
 				jrefs_gone(c, gone, ngone);
@@ -1181,6 +1186,23 @@ jrefs_push(struct oc_collection *c, const struct oc_jref *r)
 	c->jrefs[c->pending.u.a.n] = *r;
 }
 
+/* Drop the seals below the queue's head (or, empty, below the next
+ * action): their actions left the queue. */
+static void
+seals_trim(struct oc_collection *c)
+{
+	uint64_t lo =
+	    c->pending.u.a.n > 0 ? c->jrefs[0].qseq : c->seq_acted + 1;
+	size_t k = 0;
+
+	while (k < c->nseals && c->seals[k] < lo)
+		k++;
+	if (k == 0)
+		return;
+	memmove(c->seals, c->seals + k, (c->nseals - k) * sizeof(*c->seals));
+	c->nseals -= k;
+}
+
 /*
  * Give back what the queue reserved once it is mostly empty.  A burst of
  * appends grows it to many thousand actions, and a diary's collection
@@ -1226,6 +1248,7 @@ queue_pop(struct oc_collection *c, size_t k)
 	    rest * sizeof(struct oc_val));
 	memmove(c->jrefs, c->jrefs + k, rest * sizeof(*c->jrefs));
 	c->pending.u.a.n = rest;
+	seals_trim(c);
 	queue_trim(c);
 	return gone;
 }
@@ -1252,7 +1275,7 @@ struct sync_try {
 static bool
 sync_needed(struct oc_collection *c, uint64_t target)
 {
-	return c->seq_done < target ||
+	return (c->pending.u.a.n > 0 && c->jrefs[0].qseq <= target) ||
 	    (c->pending.u.a.n == 0 &&
 	        (!oc_tfs_is_empty(&c->trk.tfs) ||
 	            !oc_tfs_is_empty(&c->side.tfs)));
@@ -1427,7 +1450,6 @@ try_done(struct oc_collection *c, struct sync_try *t)
 	o_err           e;
 
 	gone = queue_pop(c, nb);
-	c->seq_done += nb;
 	c->st.commits++;
 	c->st.actions += nb;
 	oc_cache_apply(c->cache, &t->snap.tfs, t->rev);
@@ -1503,9 +1525,19 @@ retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
 void
 oc_coll_seal(struct oc_collection *c)
 {
+	uint64_t q;
+
 	pthread_mutex_lock(&c->c_mtx);
-	if (c->nsegs > 0)
-		c->segs[c->nsegs - 1].sealed = true;
+	q = c->seq_acted + 1;
+	seals_trim(c);
+	if (c->nseals > 0 && c->seals[c->nseals - 1] == q)
+		goto out;
+	if (c->nseals == c->sealcap) {
+		c->sealcap = c->sealcap ? 2 * c->sealcap : 4;
+		c->seals = o_realloc(c->seals, c->sealcap * sizeof(*c->seals));
+	}
+	c->seals[c->nseals++] = q;
+out:
 	pthread_mutex_unlock(&c->c_mtx);
 }
 

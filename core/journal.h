@@ -48,6 +48,8 @@ struct oc_jref {
 	uint64_t first;   /* its record: (session, first) */
 	uint64_t seq;     /* first <= seq < first + n */
 	uint32_t n;       /* actions in the record */
+	uint64_t qseq; /* the collection's number of the queued action (1, 2,
+	                  ... in queue order; set when it is queued) */
 };
 
 struct oc_journal_rec {

@@ -13,19 +13,23 @@
  *   setattr, rename, or the committer once idle or dirty for
  *   OFS_BUSY_ROUNDS intervals); staging re-reads a stale record first.
  * - Staging is an action on a collection, applied locally at once;
- *   committing is oc_coll_sync.  A collection given staged work is marked
- *   dirty; flush syncs the inode's collections; the committer syncs every
- *   dirty collection each interval.  A failed sync leaves the actions
- *   queued in the collection (core keeps them), the collection dirty, and
- *   its error kept for the next flush that involves it.
+ *   committing is oc_coll_sync_to (coll_sync).  A collection given staged
+ *   work is marked dirty; flush syncs the inode's collections; the
+ *   committer syncs every dirty collection each interval.  A failed sync
+ *   leaves the actions queued in the collection (core keeps them), the
+ *   collection dirty, and its error kept for the next flush that involves
+ *   it.
  * - Ordering: a new directory or diary collection is committed before its
  *   entry is staged in the parent, so a committed entry never names a
  *   missing collection; a directory whose staged records name staged file
- *   pieces commits those piece collections first (ofs_coll.deps); a
- *   cross-directory rename commits what both directories have queued,
- *   stages the target's put and the source's delete, and commits both
- *   directories as one transaction (oc_coll_sync_group); if nothing
- *   committed, both are undone.
+ *   pieces commits those piece collections first (ofs_coll.deps), and a
+ *   second commit of it waits while a first commits them (deps_busy); a
+ *   commit covers the actions queued when it took the deps, and a record
+ *   naming pieces staged while one is under way is sealed off from it
+ *   (seal_for_pieces, oc_coll_seal); a cross-directory rename commits
+ *   what both directories have queued, stages the target's put and the
+ *   source's delete, and commits both directories as one transaction
+ *   (oc_coll_sync_group_to); if nothing committed, both are undone.
  * - Queued actions are kept in the journal (ofs_ns_opts.journal) until
  *   committed, so a killed daemon's acknowledged work is replayed at the
  *   next mount (core/journal.h).
@@ -750,26 +754,32 @@ inode_unref(struct ofs_ns *ns, struct ofs_inode *in, uint64_t n)
 		inode_evict(ns, in);
 }
 
+/* ns_mtx held: a diary that holds a writer's trailing fragment, or whose
+ * append lock is taken (an append under way; i_mtx comes before ns_mtx,
+ * so it is only tried). */
+static bool
+diary_busy(struct ofs_inode *in)
+{
+	bool frags;
+
+	if (pthread_mutex_trylock(&in->i_mtx) != 0)
+		return true;
+	frags = in->nfrag > 0;
+	pthread_mutex_unlock(&in->i_mtx);
+	return frags;
+}
+
 /* A directory or diary the sweep may free (see above). */
 static bool
 inode_sweepable(struct ofs_ns *ns, struct ofs_inode *in)
 {
-	bool frags;
-
 	if (in->kind == OFS_FILE)
 		return inode_evictable(in);
 	if (in->ino == OFS_ROOT_INO || in->nlookup > 0 || in->busy > 0 ||
 	    in->nkids > 0 || in->coll != NULL || in->dirty || in->on_dirty ||
 	    in->stage_failing || idmap_get(&ns->colls, &in->id) != NULL)
 		return false;
-	if (in->kind != OFS_DIARY)
-		return true;
-	/* i_mtx comes before ns_mtx: only try it */
-	if (pthread_mutex_trylock(&in->i_mtx) != 0)
-		return false;
-	frags = in->nfrag > 0;
-	pthread_mutex_unlock(&in->i_mtx);
-	return !frags;
+	return in->kind != OFS_DIARY || !diary_busy(in);
 }
 
 /* Free every inode that can go and was unused for idle_ns; children
@@ -886,7 +896,9 @@ coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 
 	*out = idmap_get(&ns->colls, id);
 	if (*out != NULL) {
-		/* not closed under the caller (colls_close_idle) */
+		/* used now: not closed for idle_ns (colls_close_idle); a
+		 * use with ns_mtx dropped needs a pin or the kernel's
+		 * hold besides */
 		(*out)->used_ns = o_mono_ns();
 		return O_OK;
 	}
@@ -981,13 +993,15 @@ coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
 /*
  * Before a commit of oc: commit what its staged records rely on (file
  * pieces).  *seq: what oc's commit covers (oc_coll_sync_to), the actions
- * staged up to here: a record staged later whose pieces are not
- * committed yet comes after a seal (ent_stage), so it is not committed
- * with them.  On failure the deps not committed stay listed, and oc is
- * not committed either.
+ * staged up to here; *queued: the diary bytes among them.  While the
+ * commit runs (oc->syncs, given back once it returned), a record naming
+ * pieces is staged after a seal (seal_for_pieces), so it is not committed
+ * before them.  On failure the deps not committed stay listed, and oc is
+ * not committed either (nor counted in syncs).
  */
 static o_err
-coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq)
+coll_sync_deps(
+    struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq, uint64_t *queued)
 {
 	struct ofs_coll **deps;
 	size_t            n, i;
@@ -1005,7 +1019,9 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq)
 	oc->depcap    = 0;
 	oc->deps_busy = n > 0;
 	oc->dirty     = false; /* work staged from here on sets it again */
-	*seq          = oc_coll_seq(oc->c);
+	oc->syncs++;
+	*seq    = oc_coll_seq(oc->c);
+	*queued = oc->queued_bytes;
 	unlock_ns(ns);
 	if (n == 0)
 		return O_OK;
@@ -1019,6 +1035,7 @@ coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq)
 		for (j = i - 1; j < n; j++)
 			coll_dep_add(oc, deps[j]);
 		oc->dirty = true;
+		oc->syncs--;
 	}
 	for (i = 0; i < n; i++)
 		deps[i]->deprefs--;
@@ -1132,16 +1149,14 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	uint64_t          queued, seq;
 	o_err             e;
 
-	if ((e = coll_sync_deps(ns, oc, &seq)) != O_OK)
+	if ((e = coll_sync_deps(ns, oc, &seq, &queued)) != O_OK)
 		return e;
-	lock_ns(ns);
-	queued = oc->queued_bytes;
-	unlock_ns(ns);
 	if (ns->opts.sync_hook != NULL)
 		ns->opts.sync_hook(ns->opts.sync_hook_arg, oc->kind);
 	own_mark(oc->c, &om);
 	e = oc_coll_sync_to(oc->c, seq);
 	lock_ns(ns);
+	oc->syncs--;
 	own_commits(oc, &om);
 	e = coll_synced(ns, oc, e, queued);
 	if (e == O_OK && oc->kind == OFS_DIARY &&
@@ -1169,18 +1184,22 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	o_err                 e, ea, eb;
 
 	*decided = false;
-	if ((e = coll_sync_deps(ns, a, &seqs[0])) != O_OK ||
-	    (e = coll_sync_deps(ns, b, &seqs[1])) != O_OK)
+	if ((e = coll_sync_deps(ns, a, &seqs[0], &qa)) != O_OK)
 		return e;
-	lock_ns(ns);
-	qa = a->queued_bytes;
-	qb = b->queued_bytes;
-	unlock_ns(ns);
+	if ((e = coll_sync_deps(ns, b, &seqs[1], &qb)) != O_OK) {
+		lock_ns(ns);
+		a->syncs--;
+		a->dirty = true; /* not committed: the committer's again */
+		unlock_ns(ns);
+		return e;
+	}
 	own_mark(a->c, &ma);
 	own_mark(b->c, &mb);
 	e = oc_coll_sync_group_to(cs, seqs, 2, decided);
 	snprintf(detail, sizeof(detail), "%s", o_err_detail());
 	lock_ns(ns);
+	a->syncs--;
+	b->syncs--;
 	own_commits(a, &ma);
 	own_commits(b, &mb);
 	ea = coll_synced(ns, a, e != O_OK && oc_coll_npending(a->c) ? e : O_OK,
@@ -1896,6 +1915,16 @@ file_stored(struct ofs_inode *in, struct ofs_coll *dc, bool inl)
 	}
 }
 
+/* ns_mtx held, before a record naming a file's pieces is staged in dc:
+ * a commit of dc under way (coll_sync_deps) must not take it with its
+ * own, before the pieces. */
+static void
+seal_for_pieces(struct ofs_coll *dc)
+{
+	if (dc->syncs > 0)
+		oc_coll_seal(dc->c);
+}
+
 /* Stage in's record (a file's bytes with it) in its directory. */
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
@@ -1927,7 +1956,7 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		rec_encode(&m, NULL, &raw);
 	}
 	if (e == O_OK && in->kind == OFS_FILE && !inl)
-		oc_coll_seal(dc->c); /* its pieces first: see coll_sync_deps */
+		seal_for_pieces(dc);
 	if (e == O_OK)
 		e = oc_tree_put(
 		    dc->c, in->name, strlen(in->name), raw.data, raw.len);
@@ -2604,7 +2633,6 @@ coll_idle(
     struct ofs_ns *ns, struct ofs_coll *oc, uint64_t now, uint64_t idle_ns)
 {
 	struct ofs_inode *in;
-	bool              frags;
 
 	if (oc->pins > 0 || oc->deprefs > 0 || oc->dirty || oc->ndeps > 0 ||
 	    oc->deps_busy || oc->err != O_OK || oc->failing ||
@@ -2614,15 +2642,8 @@ coll_idle(
 		if (in->kind == OFS_FILE || in->ino == OFS_ROOT_INO ||
 		    in->nlookup > 0 || in->busy > 0)
 			return false;
-		if (in->kind == OFS_DIARY) {
-			/* i_mtx comes before ns_mtx: only try it */
-			if (pthread_mutex_trylock(&in->i_mtx) != 0)
-				return false; /* an append is under way */
-			frags = in->nfrag > 0;
-			pthread_mutex_unlock(&in->i_mtx);
-			if (frags)
-				return false;
-		}
+		if (in->kind == OFS_DIARY && diary_busy(in))
+			return false;
 	}
 	return oc_coll_npending(oc->c) == 0;
 }
@@ -2635,14 +2656,14 @@ u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Close every collection coll_idle allows. */
-static void
+/* Close every collection coll_idle allows; returns how many. */
+static size_t
 colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 {
 	struct ofs_coll **pp = &ns->coll_list, *oc;
 	struct ofs_inode *in;
 	uint64_t          now = o_mono_ns(), *dirs = NULL;
-	size_t            ndir = 0, i;
+	size_t            ndir = 0, i, closed = 0;
 
 	while ((oc = *pp) != NULL) {
 		if (!coll_idle(ns, oc, now, idle_ns)) {
@@ -2665,12 +2686,13 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 		idmap_del(&ns->colls, &oc->id);
 		ns->ncolls--;
 		ns->colls_closed++;
+		closed++;
 		oc_coll_free(oc->c);
 		free(oc->deps);
 		free(oc);
 	}
 	if (ndir == 0)
-		return;
+		return closed;
 	/* their children: what other mounts change is no longer followed */
 	qsort(dirs, ndir, sizeof(*dirs), u64_cmp);
 	for (i = OFS_ROOT_INO + 1; i < ns->ninodes; i++)
@@ -2679,6 +2701,7 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 		        NULL)
 			in->stale = true;
 	free(dirs);
+	return closed;
 }
 
 struct trim_ent {
@@ -2770,8 +2793,8 @@ committer_main(void *arg)
 		if (o_mono_ns() - ns->sweep_ns >= OFS_SWEEP_EVERY_NS) {
 			lock_ns(ns);
 			inodes_sweep(ns, ns->idle_ns); /* files' pieces */
-			colls_close_idle(ns, ns->idle_ns);
-			inodes_sweep(ns, ns->idle_ns); /* their owners */
+			if (colls_close_idle(ns, ns->idle_ns) > 0)
+				inodes_sweep(ns, ns->idle_ns); /* owners */
 			unlock_ns(ns);
 			ns->sweep_ns = o_mono_ns();
 		}
@@ -3746,7 +3769,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		};
 
 		if (built && !inl)
-			oc_coll_seal(sc->c); /* see coll_sync_deps */
+			seal_for_pieces(sc);
 		if ((e = oc_tree_replace(sc->c, kv, 2)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
@@ -3760,7 +3783,7 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 		bool decided;
 
 		if (built && !inl)
-			oc_coll_seal(tc->c); /* see coll_sync_deps */
+			seal_for_pieces(tc);
 		if ((e = oc_tree_put(tc->c, newname, strlen(newname),
 		         sraw.data, sraw.len)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);

@@ -77,8 +77,8 @@
  * an inode of one of its entries lives.  File pieces: clean ones are
  * dropped beyond a 16 MiB budget; dirty ones are bounded per file, not
  * over all files.  The block caches of the open collections: up to
- * OC_CACHE_MAX_BYTES each and
- * opts.caches_max together, the least recently used dropped first.  An
+ * OC_CACHE_MAX_BYTES each and opts.caches_max together, the least
+ * recently used dropped first.  An
  * open collection (a few KB besides its cache) is closed once it is clean,
  * unused for opts.inode_idle_ms and its object not held by the kernel,
  * and opened again when next reached; so memory follows what is in use,
@@ -159,7 +159,7 @@ struct ofs_ns_opts {
 	int64_t fresh_ms; /* shared: see above; 0: OFS_FRESH_MS */
 	/* memory of all collections' block caches together; 0: 32 MiB */
 	uint64_t caches_max;
-	/* a file inode the kernel does not hold is freed, and a clean
+	/* an inode the kernel does not hold is freed, and a clean
 	 * collection whose object it does not hold is closed, after this
 	 * long unused (see ofs_ns_forget); 0: OFS_INODE_IDLE_MS */
 	int64_t  inode_idle_ms;

@@ -51,6 +51,9 @@ struct ofs_coll {
 	 * sync of this collection waits for it (deps_cv) before its own
 	 * commit, which would else name pieces not yet committed; ns_mtx */
 	bool deps_busy;
+	/* commits of this collection under way (coll_sync_deps took their
+	 * seq): a record naming pieces is then staged after a seal */
+	uint32_t syncs;
 	/* Cross-mount visibility (see coll_refresh): when oc_coll_update
 	 * last started (monotonic ns), and the rev up to which other mounts'
 	 * changes were taken into account (inodes marked stale, reported by

@@ -311,6 +311,16 @@ has_committed(const struct oc_bid *id, const char *k)
 	return found;
 }
 
+/* Tree id created and committed by *a, opened by *b too. */
+static void
+two_writers(const struct oc_bid *id, struct oc_collection **a,
+    struct oc_collection **b)
+{
+	ok(oc_tree_open(env.tx, id, true, NULL, a), "create a");
+	ok(oc_coll_sync(*a), "sync");
+	ok(oc_tree_open(env.tx, id, false, NULL, b), "open b");
+}
+
 /*
  * oc_coll_sync_to commits the actions queued up to a seq and no action
  * queued after a seal; the seal holds when another writer's commit makes
@@ -352,6 +362,65 @@ Test(coll, sync_to_stops_at_a_seal_across_a_replay, .init = setup,
 
 	ok(oc_coll_sync(a), "sync the rest");
 	cr_assert(has_committed(&id, "k3") && has_committed(&id, "k4"));
+	cr_assert_eq(oc_coll_npending(a), 0);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/*
+ * What a sync up to a seq waits for is the actions queued up to it, not a
+ * count: a creation queued after the seq and dropped because a rival
+ * created the name first (resolved, never committed) does not stand in
+ * for an action before the seq still queued.
+ */
+Test(coll, sync_to_waits_for_what_was_queued_up_to_its_seq, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	uint64_t              seq;
+
+	two_writers(&id, &a, &b);
+	ok(oc_tree_put(a, "k1", 2, "v", 1), "put k1");
+	seq = oc_coll_seq(a);
+	ok(oc_tree_create(a, "x", 1, "A", 1), "a creates x");
+	ok(oc_tree_create(b, "x", 1, "B", 1), "b creates x");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_sync_to(a, seq), "sync a to k1");
+	cr_assert(has_committed(&id, "k1"),
+	    "sync_to returned with k1 still queued (a dropped creation "
+	    "counted for it)");
+	oc_coll_free(a);
+	oc_coll_free(b);
+}
+
+/* A seal is kept by the number of the action it precedes, not by counts
+ * that dropped actions shift: [c1 c2] [d1] | seal | [r], c1 and c2
+ * dropped (a rival created them), a sync up to d1 leaves r. */
+Test(coll, a_seal_holds_when_dropped_actions_shift_the_queue, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id();
+	uint64_t              seq;
+
+	two_writers(&id, &a, &b);
+	ok(oc_tree_create(a, "c1", 2, "A", 1), "a creates c1");
+	ok(oc_tree_create(a, "c2", 2, "A", 1), "a creates c2");
+	oc_coll_seal(a);
+	ok(oc_tree_put(a, "d1", 2, "v", 1), "put d1");
+	seq = oc_coll_seq(a);
+	oc_coll_seal(a);
+	ok(oc_tree_put(a, "r", 1, "v", 1), "put r after the seal");
+	ok(oc_tree_create(b, "c1", 2, "B", 1), "b creates c1");
+	ok(oc_tree_create(b, "c2", 2, "B", 1), "b creates c2");
+	ok(oc_coll_sync(b), "sync b");
+	ok(oc_coll_sync_to(a, seq), "sync a to d1");
+	cr_assert(has_committed(&id, "d1"));
+	cr_assert(!has_committed(&id, "r"),
+	    "r, queued after a seal, was committed with d1");
+	ok(oc_coll_sync(a), "sync the rest");
+	cr_assert(has_committed(&id, "r"));
 	cr_assert_eq(oc_coll_npending(a), 0);
 	oc_coll_free(a);
 	oc_coll_free(b);
