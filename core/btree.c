@@ -127,6 +127,75 @@ node_len(const struct oc_val *blk, bool leaf)
 	return fld(blk, leaf ? F_ENTRIES : F_NODES)->u.a.n;
 }
 
+/* CBOR head of a length or count n. */
+static size_t
+head_len(size_t n)
+{
+	if (n < 24)
+		return 1;
+	if (n < 256)
+		return 2;
+	if (n < 65536)
+		return 3;
+	return n <= UINT32_MAX ? 5 : 9;
+}
+
+/*
+ * About the CBOR size of v: what it adds to a leaf's encoding.  Exact for
+ * bytes, text, arrays and maps, an upper bound for ints; values come from
+ * the decoder or from our callers, so their depth is bounded.
+ */
+static size_t
+weight(const struct oc_val *v)
+{
+	size_t n = 0, i;
+
+	switch (v->type) {
+	case OC_BYTES:
+	case OC_TEXT:
+		return head_len(v->u.s.n) + v->u.s.n;
+	case OC_ARRAY:
+		for (i = 0; i < v->u.a.n; i++)
+			n += weight(&v->u.a.v[i]);
+		return head_len(v->u.a.n) + n;
+	case OC_MAP:
+		for (i = 0; i < v->u.m.n; i++)
+			n += weight(&v->u.m.kv[i].key) +
+			    weight(&v->u.m.kv[i].val);
+		return head_len(v->u.m.n) + n;
+	case OC_INT:
+		return 9;
+	default:
+		return 1;
+	}
+}
+
+/* Weight of a leaf's entries. */
+static size_t
+leaf_weight(const struct oc_val *blk)
+{
+	const struct oc_val *ents = fld(blk, F_ENTRIES);
+	size_t               n    = 0, i;
+
+	for (i = 0; i < ents->u.a.n; i++)
+		n += weight(&ents->u.a.v[i]);
+	return n;
+}
+
+/*
+ * Below half full, so a delete borrows or merges: a branch with fewer than
+ * fanout/2 children, a leaf with fewer than fanout/2 entries that also
+ * weigh less than half of OC_BTREE_LEAF_BYTES (leaves split by weight
+ * too, so a leaf of big entries is full with few of them).
+ */
+static bool
+thin(const struct oc_btree *bt, const struct oc_val *blk, bool leaf)
+{
+	if (node_len(blk, leaf) >= (size_t) bt->fanout / 2)
+		return false;
+	return !leaf || leaf_weight(blk) < OC_BTREE_LEAF_BYTES / 2;
+}
+
 static struct oc_bid
 child_id(const struct oc_val *blk, size_t i)
 {
@@ -751,7 +820,9 @@ put_in(struct mut *m, const uint8_t *k, size_t kl, struct oc_val *val,
 		*old = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
 	if (*replaced)
 		return splice(m, lf, F_ENTRIES, i, 1, arr1(ent));
-	if (n < (size_t) m->bt->fanout)
+	if (n < (size_t) m->bt->fanout &&
+	    (n < OC_BTREE_LEAF_SPLIT_MIN ||
+	        leaf_weight(&lf->blk) + weight(&ent) <= OC_BTREE_LEAF_BYTES))
 		return splice(m, lf, F_ENTRIES, i, 0, arr1(ent));
 	return split_leaf(m, lf, i, ent);
 }
@@ -923,12 +994,33 @@ merge(struct mut *m, struct node *par, struct node *n, struct node *sib,
 	return O_OK;
 }
 
-/* n (child par->ci of par) is below half full: borrow or merge. */
+/* Sibling s can give up its first (or last) item and not be thin. */
+static bool
+can_lend(const struct oc_btree *bt, const struct node *s, bool first)
+{
+	size_t               len = node_len(&s->blk, s->leaf);
+	const struct oc_val *ents;
+	size_t               left;
+
+	if (len > (size_t) bt->fanout / 2)
+		return true;
+	if (!s->leaf || len < 2)
+		return false;
+	ents = fld(&s->blk, F_ENTRIES);
+	left =
+	    leaf_weight(&s->blk) - weight(&ents->u.a.v[first ? 0 : len - 1]);
+	return left >= OC_BTREE_LEAF_BYTES / 2;
+}
+
+/*
+ * n (child par->ci of par) is thin: borrow or merge.  A leaf borrows until
+ * it is not thin or its sibling could not lend more.  When neither sibling
+ * can lend, each has at most fanout/2 items, so a merge fits.
+ */
 static o_err
 underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 {
-	size_t      min = (size_t) m->bt->fanout / 2;
-	size_t      ci  = par->ci;
+	size_t      ci = par->ci;
 	struct node l, r;
 	bool        have_l = false, have_r = false;
 	o_err       e;
@@ -941,8 +1033,12 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 		if ((e = sib_load(m, n, &r)) != O_OK)
 			goto out;
 		have_r = true;
-		if (node_len(&r.blk, r.leaf) > min) {
-			e = borrow_right(m, par, n, &r);
+		if (can_lend(m->bt, &r, true)) {
+			do
+				e = borrow_right(m, par, n, &r);
+			while (e == O_OK && n->leaf &&
+			    thin(m->bt, &n->blk, true) &&
+			    can_lend(m->bt, &r, true));
 			goto out;
 		}
 	}
@@ -951,8 +1047,12 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 		if ((e = sib_load(m, n, &l)) != O_OK)
 			goto out;
 		have_l = true;
-		if (node_len(&l.blk, l.leaf) > min) {
-			e = borrow_left(m, par, n, &l);
+		if (can_lend(m->bt, &l, false)) {
+			do
+				e = borrow_left(m, par, n, &l);
+			while (e == O_OK && n->leaf &&
+			    thin(m->bt, &n->blk, true) &&
+			    can_lend(m->bt, &l, false));
 			goto out;
 		}
 	}
@@ -973,7 +1073,6 @@ out:
 static o_err
 rebalance(struct mut *m)
 {
-	size_t       min = (size_t) m->bt->fanout / 2;
 	struct node *root;
 	char         str[OC_BID_STRLEN];
 	int          level;
@@ -983,7 +1082,7 @@ rebalance(struct mut *m)
 		struct node *n      = &m->p.n[level];
 		bool         merged = false;
 
-		if (node_len(&n->blk, n->leaf) >= min)
+		if (!thin(m->bt, &n->blk, n->leaf))
 			return O_OK;
 		if ((e = underflow(m, &m->p.n[level - 1], n, &merged)) != O_OK)
 			return e;
@@ -1201,9 +1300,10 @@ chk_node(struct chk *c, const struct oc_bid *id, int depth,
 	else if (len > fan)
 		e = corrupt(id, "%zu %s, fanout is %zu", len,
 		    leaf ? "entries" : "children", fan);
-	else if (!root && len < min)
-		e = corrupt(id, "%zu %s, minimum is %zu", len,
-		    leaf ? "entries" : "children", min);
+	else if (!root && !leaf && len < min)
+		e = corrupt(id, "%zu children, minimum is %zu", len, min);
+	else if (!root && leaf && len == 0)
+		e = corrupt(id, "empty leaf below a branch");
 	else if (root && !leaf && len < 2)
 		e = corrupt(id, "root branch with %zu child", len);
 	if (e != O_OK)

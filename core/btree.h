@@ -23,6 +23,15 @@
  *   "entries" array    [key(bytes), value(any)] pairs, strictly ascending
  *                      by key; 1..fanout pairs (the root leaf may be empty)
  *
+ * Leaves split by weight as well as by count: an insert splits a leaf that
+ * holds at least OC_BTREE_LEAF_SPLIT_MIN entries when they would weigh
+ * more than OC_BTREE_LEAF_BYTES (weight: about their CBOR size).  Each
+ * commit rewrites (and syncs) every leaf it changes, so a leaf's size is
+ * the cost of a one-entry write; entries hold small files' bytes (up to 8
+ * KiB each before they go to chunks), and 64 of them would make a leaf of
+ * up to 512 KiB.  A replace never splits: a leaf grown by replaces splits
+ * at its next insert.
+ *
  *   Branch, type "TB" (OC_BT_BRANCH)
  *   "parts"   array    keys (bytes), strictly ascending
  *   "nodes"   array    child ids (bytes32), len(nodes) = len(parts) + 1
@@ -31,8 +40,10 @@
  * [parts[i-1], parts[i]) (open ends at the edges, narrowed by the
  * ancestors' bounds); a partition is the lowest key of its right subtree
  * when it is made, and may fall below it after deletes (bounds, not equality,
- * are the invariant).  Non-root nodes hold fanout/2 .. fanout entries or
- * children; a root branch has at least 2 children; all leaves are at the same
+ * are the invariant).  Non-root branches hold fanout/2 .. fanout children
+ * and a root branch at least 2; non-root leaves hold 1 .. fanout entries
+ * (a delete keeps them at fanout/2 or half of OC_BTREE_LEAF_BYTES where it
+ * can, but a split by weight can leave fewer); all leaves are at the same
  * depth.  Every node's "col" is the trunk's "col".
  *
  * Threading: a struct oc_btree is used by one thread at a time, like the
@@ -53,6 +64,9 @@
 #define OC_BTREE_FANOUT 64
 #define OC_BTREE_FANOUT_MIN 4
 #define OC_BTREE_FANOUT_MAX 1024
+/* A leaf of at least LEAF_SPLIT_MIN entries splits past LEAF_BYTES. */
+#define OC_BTREE_LEAF_BYTES (8u << 10)
+#define OC_BTREE_LEAF_SPLIT_MIN 4
 /* Longest key accepted by oc_btree_put (bounds the size of a branch). */
 #define OC_BTREE_KEY_MAX 1024
 /* Deepest tree we walk; deeper means a cycle or corruption (O_ECORRUPT). */

@@ -21,19 +21,7 @@ for b in "${@:-$(dirname "$0")/../build/optimfs}"; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench-memory.sh: needs root (drop_caches)" >&2; exit 1; }
 
-t=""
-bin=""
-cleanup() {
-	trap '' INT TERM
-	if [ -n "$t" ]; then
-		grep -qs " $t/m fuse" /proc/mounts &&
-			{ "$bin" umount "$t/m" 2>/dev/null || fusermount3 -u -z "$t/m" 2>/dev/null || true; }
-		rm -rf "$t"
-	fi
-	t=""
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "$0")/bench-onemount.sh"
 
 rss() { ps -o rss= -p "$1" | tr -d ' '; }
 stat_of() { awk -v n="optimfs_$1" '$1 == n { print $2 }' "$t/m/.optimfs/stats"; }

@@ -7,8 +7,9 @@
  *                                    (O_APPEND), then fsync
  *   bench_fs DIR openclose N     (b) N x open(O_APPEND)+write+close
  *   bench_fs DIR datasync N      (c) N x append one line + fdatasync
- *   bench_fs DIR smallfiles N    (d) create N files of 256 B, stat all,
- *                                    read all
+ *   bench_fs DIR smallfiles N [SIZE]  (d) create N files of SIZE bytes
+ *                                    (default 256, at most 65536), stat
+ *                                    all, read all
  *   bench_fs DIR seqread FILE    (e) read FILE with 1 MiB reads
  *   bench_fs DIRS writers W [S]  (g) W threads for S seconds (default 5),
  *                                    each appending one line + fdatasync
@@ -168,15 +169,20 @@ int
 main(int argc, char **argv)
 {
 	char   path[4096];
-	long   n, i;
+	long   n, i, fsize = 256;
 	double t0, *lat;
 	int    fd;
 
 	if (argc == 5 && strcmp(argv[2], "writers") == 0)
 		return writers(argv[1], atoi(argv[3]), atof(argv[4]));
-	if (argc != 4) {
+	if (argc == 5 && strcmp(argv[2], "smallfiles") == 0) {
+		fsize = atol(argv[4]);
+		argc--;
+	}
+	if (argc != 4 || fsize < 1 || fsize > 65536) {
 		fprintf(stderr,
 		    "usage: bench_fs DIR MODE ARG\n"
+		    "       bench_fs DIR smallfiles N [SIZE]\n"
 		    "       bench_fs DIRS writers W [SECONDS]\n");
 		return 2;
 	}
@@ -228,7 +234,7 @@ main(int argc, char **argv)
 		close(fd);
 		free(lat);
 	} else if (strcmp(argv[2], "smallfiles") == 0) {
-		char        buf[256];
+		static char buf[65536];
 		struct stat st;
 		DIR        *d;
 		long        seen = 0;
@@ -242,7 +248,8 @@ main(int argc, char **argv)
 			snprintf(
 			    path, sizeof(path), "%s/d/f%06ld", argv[1], i);
 			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-			if (fd < 0 || write(fd, buf, 256) != 256 ||
+			if (fd < 0 ||
+			    write(fd, buf, (size_t) fsize) != fsize ||
 			    close(fd) != 0)
 				die("create", path);
 		}
@@ -273,7 +280,7 @@ main(int argc, char **argv)
 			snprintf(
 			    path, sizeof(path), "%s/d/f%06ld", argv[1], i);
 			fd = open(path, O_RDONLY);
-			if (fd < 0 || read(fd, buf, 256) != 256 ||
+			if (fd < 0 || read(fd, buf, sizeof(buf)) != fsize ||
 			    close(fd) != 0)
 				die("read", path);
 		}

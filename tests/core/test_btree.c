@@ -188,7 +188,48 @@ kvs_fini(struct kvs *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Iterate (at most max items; 0 = all) into *out; int values only. */
+/*
+ * Values of the model runs: an int, or with padding (model_pad > 0) an
+ * array [int, bytes of pad_len(int)], so that leaves split by weight.
+ * ival() gives the int back, -998 when the padding is wrong.
+ */
+static size_t model_pad;
+
+static size_t
+pad_len(int64_t i)
+{
+	return model_pad ? (size_t) (i * 7919) % (model_pad + 1) : 0;
+}
+
+static struct oc_val
+mval(int64_t i)
+{
+	struct oc_val a;
+	uint8_t      *pad;
+
+	if (model_pad == 0)
+		return oc_int(i);
+	a   = oc_array();
+	pad = calloc(1, pad_len(i) + 1);
+	oc_arr_push(&a, oc_int(i));
+	oc_arr_push(&a, oc_bytes(pad, pad_len(i)));
+	free(pad);
+	return a;
+}
+
+static int64_t
+ival(const struct oc_val *v)
+{
+	if (v->type == OC_INT)
+		return v->u.i;
+	if (v->type != OC_ARRAY || v->u.a.n != 2 ||
+	    v->u.a.v[0].type != OC_INT || v->u.a.v[1].type != OC_BYTES ||
+	    v->u.a.v[1].u.s.n != pad_len(v->u.a.v[0].u.i))
+		return -998;
+	return v->u.a.v[0].u.i;
+}
+
+/* Iterate (at most max items; 0 = all) into *out; model values only. */
 static o_err
 collect(struct oc_btree *bt, const void *start, size_t slen, bool incl,
     bool fwd, size_t max, struct kvs *out)
@@ -205,7 +246,7 @@ collect(struct oc_btree *bt, const void *start, size_t slen, bool incl,
 		return e;
 	while ((e = oc_btree_iter_next(&it, &done, &k, &kl, &v)) == O_OK &&
 	    !done) {
-		kvs_push(out, k, kl, v->type == OC_INT ? v->u.i : -999);
+		kvs_push(out, k, kl, ival(v));
 		if (max && out->n == max)
 			break;
 	}
@@ -1096,7 +1137,7 @@ random_key(uint64_t *s, uint8_t *k, size_t *n)
 }
 
 static void
-model_run(int fanout, bool tracked, uint64_t seed, int steps)
+model_run(int fanout, bool tracked, uint64_t seed, int steps, size_t pad)
 {
 	enum { POOL = 300 };
 	static uint8_t pool[POOL][12];
@@ -1107,6 +1148,7 @@ model_run(int fanout, bool tracked, uint64_t seed, int steps)
 	int            step, i, maxdepth = 0;
 	bool           collapsed = false;
 
+	model_pad = pad;
 	env_init(&e, tracked, fanout);
 	for (i = 0; i < POOL; i++)
 		random_key(&s, pool[i], &plen[i]);
@@ -1126,7 +1168,7 @@ model_run(int fanout, bool tracked, uint64_t seed, int steps)
 		}
 		mi = model_find(&m, k, n, &mfound);
 		if (r < (grow ? 60u : 15u)) {
-			OK(oc_btree_put(&e.bt, k, n, oc_int(step), &found));
+			OK(oc_btree_put(&e.bt, k, n, mval(step), &found));
 			cr_assert_eq(found, mfound, "seed %llu step %d put",
 			    (unsigned long long) seed, step);
 			model_put(&m, k, n, step);
@@ -1140,8 +1182,7 @@ model_run(int fanout, bool tracked, uint64_t seed, int steps)
 			OK(oc_btree_get(&e.bt, k, n, &v, &found));
 			cr_assert_eq(found, mfound, "seed %llu step %d get",
 			    (unsigned long long) seed, step);
-			cr_assert(
-			    !found || (v.type == OC_INT && v.u.i == m.a[mi].v),
+			cr_assert(!found || ival(&v) == m.a[mi].v,
 			    "seed %llu step %d get value",
 			    (unsigned long long) seed, step);
 			oc_val_fini(&v);
@@ -1213,33 +1254,99 @@ model_run(int fanout, bool tracked, uint64_t seed, int steps)
 	    (unsigned long long) seed);
 	kvs_fini(&m);
 	env_fini(&e);
+	model_pad = 0;
 }
 
 Test(btree, d48_model_fanout4_tracked)
 {
-	model_run(4, true, seed_for(0xb7ee04), 5000);
+	model_run(4, true, seed_for(0xb7ee04), 5000, 0);
 }
 
 Test(btree, d48_model_fanout5_direct)
 {
-	model_run(5, false, seed_for(0xb7ee05), 5000);
+	model_run(5, false, seed_for(0xb7ee05), 5000, 0);
 }
 
 Test(btree, d48_model_fanout8_tracked)
 {
-	model_run(8, true, seed_for(0xb7ee08), 5000);
+	model_run(8, true, seed_for(0xb7ee08), 5000, 0);
 }
 
 Test(btree, d48_model_fanout64_tracked)
 {
-	model_run(64, true, seed_for(0xb7ee64), 5000);
+	model_run(64, true, seed_for(0xb7ee64), 5000, 0);
 }
 
 Test(btree, d48_model_fanouts_6_7_9_direct)
 {
-	model_run(6, false, seed_for(0xb7ee06), 2000);
-	model_run(7, false, seed_for(0xb7ee07), 2000);
-	model_run(9, false, seed_for(0xb7ee09), 2000);
+	model_run(6, false, seed_for(0xb7ee06), 2000, 0);
+	model_run(7, false, seed_for(0xb7ee07), 2000, 0);
+	model_run(9, false, seed_for(0xb7ee09), 2000, 0);
+}
+
+/*
+ * Entries of up to 3 000 bytes: leaves split by weight, and deletes borrow
+ * and merge by weight too (several entries per borrow), checked against
+ * the model after every step.
+ */
+Test(btree, model_with_heavy_entries)
+{
+	model_run(64, true, seed_for(0xb7eeb1), 5000, 3000);
+	model_run(8, false, seed_for(0xb7eeb2), 3000, 6000);
+}
+
+/* ---- leaves split by weight -------------------------------------------- */
+
+static void
+put_padded(struct env *e, int from, int to, size_t vlen)
+{
+	uint8_t *pad = calloc(1, vlen + 1);
+	char     k[16];
+	int      i;
+
+	for (i = from; i < to; i++) {
+		snprintf(k, sizeof(k), "k%05d", i);
+		OK(oc_btree_put(
+		    &e->bt, k, strlen(k), oc_bytes(pad, vlen), NULL));
+	}
+	free(pad);
+}
+
+/*
+ * 40 entries of 1 000 bytes do not fit one leaf of OC_BTREE_LEAF_BYTES
+ * although the fanout (64) would take them; 40 small ones do.  Each leaf
+ * stays within the bound plus one entry.  Deleting most of the heavy ones
+ * merges the leaves back into one.
+ */
+Test(btree, leaves_split_by_weight_and_merge_back)
+{
+	struct env            e;
+	struct oc_btree_stats st;
+	char                  k[16];
+	int                   i;
+
+	env_init(&e, true, OC_BTREE_FANOUT);
+	put_padded(&e, 0, 40, 10);
+	st = stats(&e.bt);
+	cr_assert_eq(st.leaves, 1, "40 small entries: %llu leaves",
+	    (unsigned long long) st.leaves);
+	put_padded(&e, 0, 40, 1000); /* replaces: no split */
+	cr_assert_eq(stats(&e.bt).leaves, 1);
+	put_padded(&e, 40, 80, 1000);
+	st = stats(&e.bt);
+	cr_assert_geq(st.leaves, 80 * 1000 / OC_BTREE_LEAF_BYTES,
+	    "80 entries of 1000 B: %llu leaves",
+	    (unsigned long long) st.leaves);
+	cr_assert_eq(st.entries, 80);
+	for (i = 0; i < 76; i++) {
+		snprintf(k, sizeof(k), "k%05d", i * 7 % 80);
+		OK(oc_btree_del(&e.bt, k, strlen(k), NULL));
+	}
+	st = stats(&e.bt);
+	cr_assert_eq(st.entries, 4);
+	cr_assert_eq(st.leaves, 1, "4 entries left in %llu leaves",
+	    (unsigned long long) st.leaves);
+	env_fini(&e);
 }
 
 /* ---- trunk fields ------------------------------------------------------ */
