@@ -818,8 +818,20 @@ put_in(struct mut *m, const uint8_t *k, size_t kl, struct oc_val *val,
 	*replaced = i < n && kcmp(ent_key(ents, i), k, kl) == 0;
 	if (*replaced && old != NULL)
 		*old = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
-	if (*replaced)
-		return splice(m, lf, F_ENTRIES, i, 1, arr1(ent));
+	if (*replaced) {
+		size_t w = leaf_weight(&lf->blk) - weight(&ents->u.a.v[i]);
+
+		if (n <= OC_BTREE_LEAF_SPLIT_MIN ||
+		    w + weight(&ent) <= OC_BTREE_LEAF_BYTES)
+			return splice(m, lf, F_ENTRIES, i, 1, arr1(ent));
+		/* grown past the weight: out with the old, split with the new
+		 */
+		if ((e = splice(m, lf, F_ENTRIES, i, 1, oc_array())) != O_OK) {
+			oc_val_fini(&ent);
+			return e;
+		}
+		return split_leaf(m, lf, i, ent);
+	}
 	if (n < (size_t) m->bt->fanout &&
 	    (n < OC_BTREE_LEAF_SPLIT_MIN ||
 	        leaf_weight(&lf->blk) + weight(&ent) <= OC_BTREE_LEAF_BYTES))

@@ -29,8 +29,8 @@
  * commit rewrites (and syncs) every leaf it changes, so a leaf's size is
  * the cost of a one-entry write; entries hold small files' bytes (up to 8
  * KiB each before they go to chunks), and 64 of them would make a leaf of
- * up to 512 KiB.  A replace never splits: a leaf grown by replaces splits
- * at its next insert.
+ * up to 512 KiB.  A replace that takes a leaf of more than
+ * OC_BTREE_LEAF_SPLIT_MIN entries past the weight splits it the same way.
  *
  *   Branch, type "TB" (OC_BT_BRANCH)
  *   "parts"   array    keys (bytes), strictly ascending

@@ -1313,9 +1313,9 @@ put_padded(struct env *e, int from, int to, size_t vlen)
 }
 
 /*
- * 40 entries of 1 000 bytes do not fit one leaf of OC_BTREE_LEAF_BYTES
- * although the fanout (64) would take them; 40 small ones do.  Each leaf
- * stays within the bound plus one entry.  Deleting most of the heavy ones
+ * 40 small entries fit one leaf; grown to 1 000 bytes each by replaces,
+ * they no longer fit one leaf of OC_BTREE_LEAF_BYTES although the fanout
+ * (64) would take them, nor do 40 more inserted.  Deleting most of them
  * merges the leaves back into one.
  */
 Test(btree, leaves_split_by_weight_and_merge_back)
@@ -1330,8 +1330,12 @@ Test(btree, leaves_split_by_weight_and_merge_back)
 	st = stats(&e.bt);
 	cr_assert_eq(st.leaves, 1, "40 small entries: %llu leaves",
 	    (unsigned long long) st.leaves);
-	put_padded(&e, 0, 40, 1000); /* replaces: no split */
-	cr_assert_eq(stats(&e.bt).leaves, 1);
+	put_padded(&e, 0, 40, 1000); /* replaces split too */
+	st = stats(&e.bt);
+	cr_assert_geq(st.leaves, 40 * 1000 / OC_BTREE_LEAF_BYTES,
+	    "40 entries grown to 1000 B: %llu leaves",
+	    (unsigned long long) st.leaves);
+	OK(oc_btree_check(&e.bt));
 	put_padded(&e, 40, 80, 1000);
 	st = stats(&e.bt);
 	cr_assert_geq(st.leaves, 80 * 1000 / OC_BTREE_LEAF_BYTES,
