@@ -228,12 +228,13 @@ render_line(struct render *r, char *line)
 	}
 }
 
+/* Ask the daemon of path's mount for the report on st->st_ino. */
 static int
-run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
+report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
+    const struct stat *st)
 {
 	struct render r = { .kind = kind, .cmd = cmd, .path = path };
 	char          root[PATH_MAX], ctl[PATH_MAX + 32], req[64];
-	struct stat   st;
 	FILE         *fp;
 	char         *line = NULL;
 	size_t        cap  = 0;
@@ -241,11 +242,6 @@ run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
 	int           fd, err, n;
 
 	r.tty = isatty(STDERR_FILENO) && kind == OFS_REPORT_VERIFY;
-	if (stat(path, &st) != 0) {
-		fprintf(stderr, "optimfs %s: %s: %s\n", cmd, path,
-		    strerror(errno));
-		return OFS_EXIT_FAIL;
-	}
 	if ((err = ofs_cli_mount_root(path, root, sizeof(root))) != 0) {
 		fprintf(stderr, "optimfs %s: %s: %s\n", cmd, path,
 		    root_error(err));
@@ -258,7 +254,7 @@ run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
 		return OFS_EXIT_FAIL;
 	}
 	n = snprintf(req, sizeof(req), "%s %" PRIu64 "\n",
-	    kind == OFS_REPORT_LOG ? "log" : "verify", (uint64_t) st.st_ino);
+	    kind == OFS_REPORT_LOG ? "log" : "verify", (uint64_t) st->st_ino);
 	if (write(fd, req, (size_t) n) != n) {
 		fprintf(stderr, "optimfs %s: %s: sending the request: %s\n",
 		    cmd, ctl, strerror(errno));
@@ -293,6 +289,31 @@ run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
 	if (fflush(stdout) != 0)
 		r.rc = OFS_EXIT_FAIL;
 	return r.rc;
+}
+
+/*
+ * The request names the object by its inode number, so path stays open
+ * (O_PATH) until the answer is in: the kernel then keeps the inode, and
+ * the daemon cannot free it and give its number to another object in
+ * between (fs/ns.h: idle inodes are freed once the kernel forgot them).
+ */
+static int
+run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
+{
+	struct stat st;
+	int         pfd, rc;
+
+	if ((pfd = open(path, O_PATH | O_CLOEXEC)) < 0 ||
+	    fstat(pfd, &st) != 0) {
+		fprintf(stderr, "optimfs %s: %s: %s\n", cmd, path,
+		    strerror(errno));
+		if (pfd >= 0)
+			close(pfd);
+		return OFS_EXIT_FAIL;
+	}
+	rc = report_request(cmd, kind, path, &st);
+	close(pfd);
+	return rc;
 }
 
 static int
