@@ -11,16 +11,23 @@
  * entry spliced in or out, a tail cut off a node that splits (the new right
  * node is inserted whole), one partition replaced on a borrow.
  *
- * Insert: a full leaf takes the new entry and splits into ceil(L/2) and
- * floor(L/2) entries (L = fanout + 1); the right node's first key goes up.
+ * Insert: a full leaf (fanout entries, or at least OC_BTREE_LEAF_SPLIT_MIN
+ * whose weight would pass OC_BTREE_LEAF_BYTES: btree.h) takes the new entry
+ * and splits into ceil(L/2) and floor(L/2) entries (L = its entries + 1);
+ * the right node's first key goes up.  A replace that takes a leaf past the
+ * weight takes the old entry out and splits the same way.
  * A branch takes the separator and new child first and then splits the same
  * way, moving its middle partition up.  A root split makes a new branch
  * root and SETs "root" on the trunk.
  *
- * Delete: a non-root node left with fewer than fanout/2 items borrows one
- * from its right sibling if that has more than fanout/2, else from its left
- * sibling, else merges into a sibling (the left one when there is one: it
- * ships fewer items) and the parent loses a partition, recursing upwards.
+ * Delete: a non-root node left thin (fewer than fanout/2 items and, for a
+ * leaf, less than half of OC_BTREE_LEAF_BYTES) borrows one item from its
+ * right sibling if that stays not thin, else from its left sibling, else
+ * merges into a sibling (the left one when there is one: it ships fewer
+ * items) and the parent loses a partition, recursing upwards.  Two leaves
+ * that would weigh more than 3/4 of OC_BTREE_LEAF_BYTES together are not
+ * merged (unless the thin one is empty): the next insert would split them
+ * again.
  * A root branch left with one child is replaced by it.  Partitions are not
  * refreshed when a leaf loses its first key: they still bound the subtrees,
  * which is all that lookups need, and it saves ops on the ancestors.
@@ -753,7 +760,7 @@ insert_up(
 	return new_root(m, sep, &rid);
 }
 
-/* Leaf lf is full: put ent (moved) at index i and split. */
+/* Put ent (moved) into leaf lf at index i and split it in two by count. */
 static o_err
 split_leaf(struct mut *m, struct node *lf, size_t i, struct oc_val ent)
 {
@@ -1025,9 +1032,9 @@ can_lend(const struct oc_btree *bt, const struct node *s, bool first)
 }
 
 /*
- * n (child par->ci of par) is thin: borrow or merge.  A leaf borrows until
- * it is not thin or its sibling could not lend more.  When neither sibling
- * can lend, each has at most fanout/2 items, so a merge fits.
+ * n (child par->ci of par) is thin: borrow one item, or merge.  When
+ * neither sibling can lend, each has at most fanout/2 items, so a merge
+ * fits; leaves too heavy to merge stay as they are (*merged false).
  */
 static o_err
 underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
@@ -1046,11 +1053,7 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 			goto out;
 		have_r = true;
 		if (can_lend(m->bt, &r, true)) {
-			do
-				e = borrow_right(m, par, n, &r);
-			while (e == O_OK && n->leaf &&
-			    thin(m->bt, &n->blk, true) &&
-			    can_lend(m->bt, &r, true));
+			e = borrow_right(m, par, n, &r);
 			goto out;
 		}
 	}
@@ -1060,14 +1063,14 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 			goto out;
 		have_l = true;
 		if (can_lend(m->bt, &l, false)) {
-			do
-				e = borrow_left(m, par, n, &l);
-			while (e == O_OK && n->leaf &&
-			    thin(m->bt, &n->blk, true) &&
-			    can_lend(m->bt, &l, false));
+			e = borrow_left(m, par, n, &l);
 			goto out;
 		}
 	}
+	if (n->leaf && node_len(&n->blk, true) > 0 &&
+	    leaf_weight(&n->blk) + leaf_weight(have_l ? &l.blk : &r.blk) >
+	        OC_BTREE_LEAF_BYTES / 4 * 3)
+		goto out;
 	*merged = true;
 	if (have_l)
 		e = merge(m, par, n, &l, true);
@@ -1333,6 +1336,8 @@ chk_node(struct chk *c, const struct oc_bid *id, int depth,
 		}
 		c->st.entries += len;
 		c->st.leaves++;
+		if (!root && (c->st.leaf_min == 0 || len < c->st.leaf_min))
+			c->st.leaf_min = len;
 		goto out;
 	}
 	parts = fld(&blk, F_PARTS);

@@ -42,9 +42,9 @@
  * when it is made, and may fall below it after deletes (bounds, not equality,
  * are the invariant).  Non-root branches hold fanout/2 .. fanout children
  * and a root branch at least 2; non-root leaves hold 1 .. fanout entries
- * (a delete keeps them at fanout/2 or half of OC_BTREE_LEAF_BYTES where it
- * can, but a split by weight can leave fewer); all leaves are at the same
- * depth.  Every node's "col" is the trunk's "col".
+ * (a delete keeps them at fanout/2 or half of OC_BTREE_LEAF_BYTES where
+ * it can, but splits and merges by weight can leave fewer); all leaves are
+ * at the same depth.  Every node's "col" is the trunk's "col".
  *
  * Threading: a struct oc_btree is used by one thread at a time, like the
  * store under it.  Nothing here blocks except through the store.
@@ -121,18 +121,20 @@ o_err oc_btree_get(struct oc_btree *bt, const void *key, size_t klen,
 /*
  * Insert or replace key -> val.  val is moved in all cases (freed on
  * error).  *replaced (may be NULL) says whether the key existed.  Splits
- * full nodes on the way up; a root split makes a new branch root.  Keys
- * longer than OC_BTREE_KEY_MAX give O_ETOOBIG.  On error nothing is staged
- * in the store.
+ * full nodes (a leaf also by weight, above) on the way up; a root split
+ * makes a new branch root.  Keys longer than OC_BTREE_KEY_MAX give
+ * O_ETOOBIG.  On error nothing is staged in the store.
  */
 o_err oc_btree_put(struct oc_btree *bt, const void *key, size_t klen,
     struct oc_val val, bool *replaced);
 
 /*
  * Remove key.  *existed (may be NULL) says whether it was present.  A
- * node that falls below fanout/2 borrows from its right sibling, else its
- * left, else merges into a sibling; a root branch left with one child is
- * replaced by that child.  On error nothing is staged in the store.
+ * node left thin (below fanout/2 items, and a leaf also below half of
+ * OC_BTREE_LEAF_BYTES) borrows from its right sibling, else its left, else
+ * merges into a sibling unless two leaves would weigh more than 3/4 of
+ * OC_BTREE_LEAF_BYTES; a root branch left with one child is replaced by
+ * that child.  On error nothing is staged in the store.
  */
 o_err oc_btree_del(
     struct oc_btree *bt, const void *key, size_t klen, bool *existed);
@@ -155,7 +157,8 @@ struct oc_btree_stats {
 	uint64_t entries;
 	uint64_t leaves;
 	uint64_t branches;
-	int      depth; /* 1 = the root is a leaf */
+	uint64_t leaf_min; /* fewest entries in a non-root leaf (0: none) */
+	int      depth;    /* 1 = the root is a leaf */
 };
 
 /*

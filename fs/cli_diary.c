@@ -235,6 +235,7 @@ report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
 {
 	struct render r = { .kind = kind, .cmd = cmd, .path = path };
 	char          root[PATH_MAX], ctl[PATH_MAX + 32], req[64];
+	struct stat   cst;
 	FILE         *fp;
 	char         *line = NULL;
 	size_t        cap  = 0;
@@ -251,6 +252,15 @@ report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
 	if ((fd = open(ctl, O_RDWR | O_CLOEXEC)) < 0) {
 		fprintf(
 		    stderr, "optimfs %s: %s: %s\n", cmd, ctl, strerror(errno));
+		return OFS_EXIT_FAIL;
+	}
+	/* The mount found by name must be the one holding the object. */
+	if (fstat(fd, &cst) != 0 || cst.st_dev != st->st_dev) {
+		fprintf(stderr,
+		    "optimfs %s: %s: moved to another filesystem while "
+		    "being looked at\n",
+		    cmd, path);
+		close(fd);
 		return OFS_EXIT_FAIL;
 	}
 	n = snprintf(req, sizeof(req), "%s %" PRIu64 "\n",

@@ -10,6 +10,7 @@
  *   bench_fs DIR smallfiles N [SIZE]  (d) create N files of SIZE bytes
  *                                    (default 256, at most 65536), stat
  *                                    all, read all
+ *   bench_fs DIR create N [SIZE]     only the first phase of smallfiles
  *   bench_fs DIR seqread FILE    (e) read FILE with 1 MiB reads
  *   bench_fs DIRS writers W [S]  (g) W threads for S seconds (default 5),
  *                                    each appending one line + fdatasync
@@ -175,14 +176,16 @@ main(int argc, char **argv)
 
 	if (argc == 5 && strcmp(argv[2], "writers") == 0)
 		return writers(argv[1], atoi(argv[3]), atof(argv[4]));
-	if (argc == 5 && strcmp(argv[2], "smallfiles") == 0) {
+	if (argc == 5 &&
+	    (strcmp(argv[2], "smallfiles") == 0 ||
+	        strcmp(argv[2], "create") == 0)) {
 		fsize = atol(argv[4]);
 		argc--;
 	}
 	if (argc != 4 || fsize < 1 || fsize > 65536) {
 		fprintf(stderr,
 		    "usage: bench_fs DIR MODE ARG\n"
-		    "       bench_fs DIR smallfiles N [SIZE]\n"
+		    "       bench_fs DIR smallfiles|create N [SIZE]\n"
 		    "       bench_fs DIRS writers W [SECONDS]\n");
 		return 2;
 	}
@@ -233,7 +236,8 @@ main(int argc, char **argv)
 		report("datasync", n, now() - t0, lat);
 		close(fd);
 		free(lat);
-	} else if (strcmp(argv[2], "smallfiles") == 0) {
+	} else if (strcmp(argv[2], "smallfiles") == 0 ||
+	    strcmp(argv[2], "create") == 0) {
 		static char buf[65536];
 		struct stat st;
 		DIR        *d;
@@ -254,6 +258,8 @@ main(int argc, char **argv)
 				die("create", path);
 		}
 		report("create", n, now() - t0, NULL);
+		if (strcmp(argv[2], "create") == 0)
+			return 0;
 		snprintf(path, sizeof(path), "%s/d", argv[1]);
 		t0 = now();
 		if ((d = opendir(path)) == NULL)
