@@ -826,10 +826,10 @@ put_in(struct mut *m, const uint8_t *k, size_t kl, struct oc_val *val,
 	if (*replaced && old != NULL)
 		*old = oc_val_dup(&ents->u.a.v[i].u.a.v[1]);
 	if (*replaced) {
-		size_t w = leaf_weight(&lf->blk) - weight(&ents->u.a.v[i]);
-
 		if (n <= OC_BTREE_LEAF_SPLIT_MIN ||
-		    w + weight(&ent) <= OC_BTREE_LEAF_BYTES)
+		    leaf_weight(&lf->blk) - weight(&ents->u.a.v[i]) +
+		            weight(&ent) <=
+		        OC_BTREE_LEAF_BYTES)
 			return splice(m, lf, F_ENTRIES, i, 1, arr1(ent));
 		/* grown past the weight: out with the old, split with the new
 		 */

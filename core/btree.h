@@ -64,7 +64,9 @@
 #define OC_BTREE_FANOUT 64
 #define OC_BTREE_FANOUT_MIN 4
 #define OC_BTREE_FANOUT_MAX 1024
-/* A leaf of at least LEAF_SPLIT_MIN entries splits past LEAF_BYTES. */
+/* A leaf splits past LEAF_BYTES once it holds LEAF_SPLIT_MIN entries
+ * and an insert adds one, or more than LEAF_SPLIT_MIN and a replace grows
+ * one (either way each half gets at least 2). */
 #define OC_BTREE_LEAF_BYTES (8u << 10)
 #define OC_BTREE_LEAF_SPLIT_MIN 4
 /* Longest key accepted by oc_btree_put (bounds the size of a branch). */

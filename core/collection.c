@@ -30,8 +30,9 @@
  *   length, not quadratic.
  * - Queue numbers and seals.  Each queued action has a number (qseq: 1,
  *   2, ... in queue order, kept in its jref), so a sync up to a number
- *   (oc_coll_sync_to) waits for exactly the actions queued up to it, what
- *   ever else left the queue (dropped by the filter, found committed).  A
+ *   (oc_coll_sync_to) waits for the actions queued up to it (and commits
+ *   at least those), whatever else left the queue (dropped by the filter,
+ *   found committed).  A
  *   seal names the number of an action that starts a new segment
  *   (oc_coll_seal); replays rebuild the segments by those numbers, so an
  *   action after a seal is never committed with one before it.

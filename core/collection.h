@@ -128,8 +128,9 @@ o_err oc_coll_sync(struct oc_collection *c);
  * action that needs other work committed first, a directory's record
  * naming a file's pieces, right after a seal).  oc_coll_seq: the number
  * of actions queued so far, a target for oc_coll_sync_to, which commits
- * those (and any queued later that are not past a seal) and stops; a
- * seal holds across the replays of an update.  UINT64_MAX: everything
+ * those (and the actions queued later in the same segment, i.e. not past
+ * a seal, since a segment commits whole) and stops; a seal holds across
+ * the replays of an update.  UINT64_MAX: everything
  * queued at the call, as oc_coll_sync.
  */
 void     oc_coll_seal(struct oc_collection *c);

@@ -48,6 +48,7 @@
  */
 #include "fs/ns.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -97,7 +98,8 @@
 #define OFS_STALE_TRIES 3
 /* Entries fetched per readdir batch. */
 #define OFS_RD_BATCH 256
-/* Unheld inodes are looked for this often (inodes_sweep). */
+/* Unheld inodes and idle collections are looked for this often
+ * (inodes_sweep, colls_close_idle). */
 #define OFS_SWEEP_EVERY_NS 1000000000ull
 
 #define OFS_OX_PREFIX "user.optimfs."
@@ -621,8 +623,10 @@ kid_move(struct ofs_ns *ns, uint64_t from, uint64_t to)
 {
 	struct ofs_inode *p;
 
-	if (from != 0 && (p = ino_get(ns, from)) != NULL && p->nkids > 0)
+	if (from != 0 && (p = ino_get(ns, from)) != NULL) {
+		assert(p->nkids > 0); /* else a freed parent could be named */
 		p->nkids--;
+	}
 	if (to != 0 && (p = ino_get(ns, to)) != NULL)
 		p->nkids++;
 }
@@ -967,9 +971,12 @@ parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 }
 
 /*
- * Commit oc's queued actions (no lock held).  On failure the actions stay
- * queued, the collection stays dirty, the error is kept for the next
- * flush and logged with the path.
+ * Commit oc's queued actions up to the seq coll_sync_deps takes (those
+ * staged before the call; no lock held), after the pieces they name.  On
+ * failure the actions stay queued and the collection stays dirty; a
+ * failed commit of oc itself keeps its error for the next flush and logs
+ * it with the path (a dependency's failure is kept and logged by the
+ * dependency's own commit).
  */
 static o_err coll_sync(struct ofs_ns *ns, struct ofs_coll *oc);
 
@@ -1282,12 +1289,14 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 	}
 	unlock_ns(ns);
 	if ((e = oc_coll_update(oc->c)) != O_OK) {
+		const char *what;
+
 		lock_ns(ns);
-		oc->pins--;
+		what = kind_word(oc->kind); /* oc may go once unpinned */
 		path_of(ns, oc->ino, path, sizeof(path));
+		oc->pins--;
 		unlock_ns(ns);
-		return o_err_wrap(
-		    e, "refresh %s %s", kind_word(oc->kind), path);
+		return o_err_wrap(e, "refresh %s %s", what, path);
 	}
 	rev = oc_coll_rev(oc->c);
 	lock_ns(ns);
@@ -2635,7 +2644,7 @@ coll_idle(
 	struct ofs_inode *in;
 
 	if (oc->pins > 0 || oc->deprefs > 0 || oc->dirty || oc->ndeps > 0 ||
-	    oc->deps_busy || oc->err != O_OK || oc->failing ||
+	    oc->deps_busy || oc->syncs > 0 || oc->err != O_OK || oc->failing ||
 	    oc->queued_bytes > 0 || now - oc->used_ns < idle_ns)
 		return false;
 	if ((in = idmap_get(&ns->by_id, &oc->id)) != NULL) {
@@ -2663,7 +2672,7 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 	struct ofs_coll **pp = &ns->coll_list, *oc;
 	struct ofs_inode *in;
 	uint64_t          now = o_mono_ns(), *dirs = NULL;
-	size_t            ndir = 0, i, closed = 0;
+	size_t            ndir = 0, dcap = 0, i, closed = 0;
 
 	while ((oc = *pp) != NULL) {
 		if (!coll_idle(ns, oc, now, idle_ns)) {
@@ -2678,9 +2687,12 @@ colls_close_idle(struct ofs_ns *ns, uint64_t idle_ns)
 			 * while it is closed (one node: nothing changes it) */
 			if (in->kind == OFS_DIR && ns->opts.shared) {
 				in->nent = -1;
-				ndir++;
-				dirs = o_realloc(dirs, ndir * sizeof(*dirs));
-				dirs[ndir - 1] = in->ino;
+				if (ndir == dcap) {
+					dcap = dcap ? 2 * dcap : 16;
+					dirs = o_realloc(
+					    dirs, dcap * sizeof(*dirs));
+				}
+				dirs[ndir++] = in->ino;
 			}
 		}
 		idmap_del(&ns->colls, &oc->id);
@@ -2769,15 +2781,24 @@ committer_main(void *arg)
 {
 	struct ofs_ns *ns = arg;
 	uint64_t interval = (uint64_t) ns->opts.commit_interval_ms * 1000000;
-	uint64_t round_ns = o_mono_ns();
-	/* wake for the housekeeping below too when the interval is long */
-	int64_t wait_ms = O_MIN(ns->opts.commit_interval_ms,
-	    (int64_t) (OFS_TRIM_EVERY_NS / 1000000));
+	uint64_t       round_ns = o_mono_ns();
 
 	lock_ns(ns);
 	while (!ns->stop) {
-		struct timespec ts = o_abstime(CLOCK_MONOTONIC, wait_ms);
-		int rc = pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
+		/* until the next round is due, and wake for the housekeeping
+		 * below too when the interval is long */
+		uint64_t        since   = o_mono_ns() - round_ns;
+		int64_t         wait_ms = OFS_TRIM_EVERY_NS / 1000000;
+		struct timespec ts;
+		int             rc;
+
+		if (since >= interval)
+			wait_ms = 0;
+		else if (interval - since < (uint64_t) wait_ms * 1000000)
+			wait_ms =
+			    (int64_t) ((interval - since + 999999) / 1000000);
+		ts = o_abstime(CLOCK_MONOTONIC, wait_ms);
+		rc = pthread_cond_timedwait(&ns->ns_cv, &ns->ns_mtx, &ts);
 
 		if (ns->stop)
 			break;

@@ -72,11 +72,12 @@
  * held while a commit (oc_coll_sync) runs.
  *
  * Memory: an inode lives while the kernel holds it or it holds unstored
- * work, then opts.inode_idle_ms more (see ofs_ns_forget); a directory's
- * or diary's also while its collection is open, and a directory's while
- * an inode of one of its entries lives.  File pieces: clean ones are
- * dropped beyond a 16 MiB budget; dirty ones are bounded per file, not
- * over all files.  The block caches of the open collections: up to
+ * work (a file is then freed at once; one the kernel never counted, and
+ * a directory or diary, after opts.inode_idle_ms unused: ofs_ns_forget);
+ * a directory or diary also while its collection is open, and a
+ * directory while an inode of one of its entries lives.  File pieces:
+ * clean ones are dropped beyond a 16 MiB budget; dirty ones are bounded
+ * per file, not over all files.  The block caches of the open collections: up to
  * OC_CACHE_MAX_BYTES each and opts.caches_max together, the least
  * recently used dropped first.  An
  * open collection (a few KB besides its cache) is closed once it is clean,
@@ -277,7 +278,8 @@ o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
  * stays behind as unreferenced garbage (nothing reclaims it yet); an inode
  * still in use reads as before (nlink 0) and takes writes, which no entry
  * names: a file's dirty pieces past OFS_DIRTY_MAX still go to its
- * unreferenced piece collection, the rest stays in memory until unmount.
+ * unreferenced piece collection, the rest stays in memory until the
+ * kernel forgets the file (its inode is then freed with them).
  */
 o_err ofs_unlink(struct ofs_ns *ns, uint64_t dir, const char *name);
 o_err ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name);
@@ -286,9 +288,10 @@ o_err ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name);
  * and only if empty: O_ENOTEMPTY; a directory over a non-directory:
  * O_ENOTDIR; the reverse: O_EISDIR; a directory into itself or its own
  * subtree: O_EINVAL).  Within one directory it is one action (atomic).
- * Across directories it is two transactions: the target directory is
- * committed first (a failure undoes the staged put and returns the error,
- * leaving the source as it was), then the source's delete is staged.
+ * Across directories it is one transaction over both (a group commit: the
+ * put into the target and the delete from the source commit together or
+ * not at all; a failure before the transaction is decided undoes both
+ * staged actions and returns the error; after it, the rest is retried).
  */
 o_err ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint64_t newdir, const char *newname);

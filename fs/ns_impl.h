@@ -167,7 +167,9 @@ struct ofs_inode {
 	pthread_mutex_t   i_mtx;
 	struct ofs_frag  *frags;       /* writers' trailing fragments; i_mtx */
 	size_t            nfrag, fcap; /* guarded by i_mtx */
-	struct ofs_dindex idx;         /* guarded by coll's latch */
+	struct ofs_dindex idx; /* guarded by coll's latch; reset under ns_mtx
+	                        * by inode_coll when it opens coll (no one
+	                        * else holds the collection then) */
 };
 
 struct ofs_ns {

@@ -50,7 +50,7 @@ for bin in "${bins[@]}"; do
 			"$round" "$r" "$(stat_of open_collections)"
 		[ "$round" = 1 ] && r1=$r
 	done
-	growth=$(((r - r1) * 1000 / N)) # bytes per directory + diary
+	growth=$(((r - r1) * 1024 / N)) # bytes per directory + diary (RSS in KiB)
 	line="  second round added $((growth)) bytes per directory + diary"
 	if [ -z "$base_growth" ]; then
 		base_growth=$growth

@@ -1010,8 +1010,9 @@ bq_leave(struct call *c)
  * GRACE_TIMES as long as the quorum took, at least grace_ms (0: no more
  * time at all), then are left (bq_leave, call.left).
  *
- * Reads give the rest a few ms: a replica a little slower is still
- * counted and repaired, a hung one costs a read a few ms.  Pends and
+ * Reads give the rest a few ms (patient repair reads the write grace): a
+ * replica a little slower is still counted and repaired, a hung one costs
+ * a read a few ms.  Pends and
  * commits give them a twentieth of the deadline: leaving a replica that
  * is only busy costs more than waiting for it (its commit arrives after
  * the writer's next pend, which finds its own earlier pending there; the
@@ -1442,8 +1443,9 @@ get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 	{
 		struct qblocks qb = { ids, pl, nids, idx,
 			o_calloc(nids + 1, sizeof(size_t)) };
-		/* the rest get a few ms more: a replica a little slower
-		 * is still repaired, a hung one costs a few ms */
+		/* the rest get a few ms more (a patient read: the write
+		 * grace): a replica a little slower is still repaired, a
+		 * hung one costs that grace */
 		struct quorum gq = { get_enough, &qb,
 			patient ? WRITE_GRACE(n) : GRACE_MIN_MS };
 
@@ -1880,9 +1882,10 @@ read_to_repair(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
  * (an undecided commit that reached them alone), and a quorum read can
  * stop before their answers every time (a replica slower than the read
  * grace): the writer would read the older revision and be refused again,
- * until it gives up.  Read those blocks waiting for the replicas that
- * refused, which rolls the revision forward (or gives the majority's
- * decision) for the next attempt.
+ * until it gives up.  Read those blocks patiently (the replicas still out
+ * after a quorum get the write grace, not a read's few ms), which rolls
+ * the revision forward (or gives the majority's decision) for the next
+ * attempt.
  */
 static void
 read_past_a_stale_minority(struct oc_transactor *t, const struct call *cs,

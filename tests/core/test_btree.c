@@ -1293,8 +1293,9 @@ Test(btree, d48_model_fanouts_6_7_9_direct)
 
 /*
  * Entries of up to 3 000 bytes: leaves split by weight, and deletes borrow
- * and merge by weight too (several entries per borrow), checked against
- * the model after every step.
+ * and merge by weight too, checked against the model after every step
+ * (tree shape and contents; the tests below check that the weight rules
+ * are used).
  */
 Test(btree, model_with_heavy_entries)
 {

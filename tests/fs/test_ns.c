@@ -2740,8 +2740,11 @@ Test(ns, shared_lookup_and_getattr_refresh_old_state, .init = setup,
 
 /*
  * Shared mode: a directory whose collection was closed counts its entries
- * again when reopened (another mount may have changed it meanwhile, and
- * a freshly opened collection reports no change since it opened).
+ * again when reopened, and its children still held are read again
+ * (another mount may have changed them meanwhile, and a freshly opened
+ * collection reports no change since it opened).  The peer keeps a child
+ * so that the directory's inode outlives its collection: a freed inode
+ * would be built afresh and prove nothing.
  */
 Test(ns, shared_closed_directory_counts_its_entries_again, .init = setup,
     .fini = teardown)
@@ -2752,7 +2755,7 @@ Test(ns, shared_closed_directory_counts_its_entries_again, .init = setup,
 		.commit_interval_ms       = 10,
 		.inode_idle_ms            = 50 };
 	struct ofs_ns     *nb;
-	uint64_t           d, bd;
+	uint64_t           d, f, bd, bf, bd2;
 
 	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	create_(env.ns, d, "f", OFS_FILE);
@@ -2760,12 +2763,22 @@ Test(ns, shared_closed_directory_counts_its_entries_again, .init = setup,
 	ok(ofs_ns_open(env.tx, &o, &nb), "open a shared peer");
 	bd = lookup_(nb, OFS_ROOT_INO, "d");
 	cr_assert_eq(size_of(nb, bd), 1);
+	/* the peer's kernel keeps f: d's inode stays (its child names it)
+	 * while its collection is closed */
+	bf = lookup_(nb, bd, "f");
+	cr_assert_eq(size_of(nb, bf), 0);
 	ofs_ns_forget(nb, bd, 1);
 	EXPECT_SOON(nb, collections, 1, "peer: open collections, d closed");
 	create_(env.ns, d, "g", OFS_FILE);
+	f = lookup_(env.ns, d, "f");
+	write_(env.ns, f, 0, "news");
+	ok(ofs_flush(env.ns, f, 0, true), "flush f");
 	ok(ofs_flush(env.ns, d, 0, true), "flush d again");
-	bd = lookup_(nb, OFS_ROOT_INO, "d");
+	bd2 = lookup_(nb, OFS_ROOT_INO, "d");
+	cr_assert_eq(bd2, bd, "d's inode was kept");
 	cr_assert_eq(size_of(nb, bd), 2, "the reopened directory's count");
+	cr_assert_eq(size_of(nb, bf), 4,
+	    "f, a child of the closed directory, is read again");
 	ok(ofs_ns_close(nb), "close the peer");
 }
 
