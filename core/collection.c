@@ -1267,6 +1267,7 @@ struct sync_try {
 	uint64_t             gen;
 	int64_t              rev;
 	bool                 seg, built, pended, done;
+	bool                 fused;  /* pend_commit: nothing left to cancel */
 	bool                 reread; /* replay before the next attempt
 	                                (set c->torn: try_build heals) */
 	o_err                e; /* pend/commit result */
@@ -1362,18 +1363,11 @@ mono_ms(void)
 	return (int64_t) (o_mono_ns() / 1000000);
 }
 
-/* No latch held.  Pend the attempt of a sync that began at since
- * (mono_ms); t->e gets the result. */
-static o_err
-try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
+/* After a pend (or pend_commit) answered t->e with res. */
+static void
+pend_answered(
+    struct oc_collection *c, struct sync_try *t, const struct oc_txres *res)
 {
-	struct oc_txres res;
-
-	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
-	oc_txres_init(&res);
-	t->e      = c->tx->ops->pend(c->tx, &t->preq, &res);
-	t->pended = t->e == O_OK;
 	/* our copy of a block disagrees with the replicas' (compare and
 	 * set): drop it, and replay the queue before the next attempt, so
 	 * that the block is read again under our context and the updates
@@ -1389,12 +1383,47 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 			if (t->base[i] > 0)
 				oc_cache_clear(c->cache, &t->bids[i], 1);
 		t->reread = true;
-	} else if (t->e == O_ESTALE && !oc_bid_is_zero(&res.stale_id) &&
-	    res.stale_rev > 0 && res.stale_rev < t->rev) {
-		oc_cache_clear(c->cache, &res.stale_id, 1);
+	} else if (t->e == O_ESTALE && !oc_bid_is_zero(&res->stale_id) &&
+	    res->stale_rev > 0 && res->stale_rev < t->rev) {
+		oc_cache_clear(c->cache, &res->stale_id, 1);
 		t->reread = true;
 	}
+}
+
+/* No latch held.  Pend the attempt of a sync that began at since
+ * (mono_ms); t->e gets the result. */
+static o_err
+try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
+{
+	struct oc_txres res;
+
+	t->preq.who       = c->who;
+	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
+	oc_txres_init(&res);
+	t->e      = c->tx->ops->pend(c->tx, &t->preq, &res);
+	t->pended = t->e == O_OK;
+	pend_answered(c, t, &res);
 	oc_txres_fini(&res);
+	return t->e;
+}
+
+/* No latch held.  Pend and commit the attempt at once, where the
+ * transactor can (a replica in this process): no pending is stored or
+ * read back, and a failed commit left nothing to ask about or cancel
+ * (ost_repo_pend_commit). */
+static o_err
+try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
+{
+	struct oc_txres res;
+
+	t->preq.who       = c->who;
+	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
+	t->fused          = true;
+	oc_txres_init(&res);
+	t->e = c->tx->ops->pend_commit(c->tx, &t->preq, &t->creq, &res);
+	pend_answered(c, t, &res);
+	oc_txres_fini(&res);
+	t->done = t->e == O_OK;
 	return t->e;
 }
 
@@ -1436,7 +1465,7 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 static void
 try_cancel(struct oc_collection *c, struct sync_try *t)
 {
-	if (t->built && !t->done &&
+	if (t->built && !t->done && !t->fused &&
 	    (t->pended || t->e == O_ESTALE || t->e == O_EPENDING))
 		c->tx->ops->cancel(c->tx, &t->preq.aid, t->bids, t->snap.tfs.n);
 }
@@ -1596,7 +1625,9 @@ oc_coll_sync_to(struct oc_collection *c, uint64_t seq)
 		oc_aid_random(&aid);
 		if ((e = try_build(c, &aid, NULL, 0, &t)) == O_OK) {
 			pthread_mutex_unlock(&c->c_mtx);
-			if ((e = try_pend(c, &t, since)) == O_OK)
+			if (c->tx->ops->pend_commit != NULL)
+				e = try_pend_commit(c, &t, since);
+			else if ((e = try_pend(c, &t, since)) == O_OK)
 				e = try_commit(c, &t);
 			try_cancel(c, &t);
 			pthread_mutex_lock(&c->c_mtx);

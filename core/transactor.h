@@ -6,6 +6,7 @@
  * transforms, policy) stores per-block pending transforms; commit(action,
  * rev, ids, critical) promotes them to revision rev; cancel(action, ids)
  * drops them; status(action, rev, ids) reports what each block knows.
+ * An in-process replica may also offer pend_commit: both at once.
  *
  * Results.  A refusal that the caller is expected to handle (a stale
  * revision, a rival pending) returns O_ESTALE / O_EPENDING with the details
@@ -158,6 +159,17 @@ struct oc_transactor_ops {
 	o_err (*status)(struct oc_transactor *t, const struct oc_aid *aid,
 	    int64_t rev, const struct oc_bid *ids, size_t n,
 	    uint8_t *out /* [n] enum oc_status */);
+	/*
+	 * Optional (NULL: pend, then commit).  Both at once, for a
+	 * transactor whose replica lives in this process: pend's checks
+	 * and refusals, and when they pass, commit's creq (preq's action,
+	 * revision and blocks) with its results, all under the replica's
+	 * locks.  Nothing is ever left pended, so nothing is to be
+	 * cancelled, and no pending record is written or read back.
+	 */
+	o_err (*pend_commit)(struct oc_transactor *t,
+	    const struct oc_pend_req *preq, const struct oc_commit_req *creq,
+	    struct oc_txres *res);
 };
 
 struct oc_transactor {

@@ -27,6 +27,13 @@ local_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 }
 
 static o_err
+local_pend_commit(struct oc_transactor *t, const struct oc_pend_req *preq,
+    const struct oc_commit_req *creq, struct oc_txres *res)
+{
+	return ost_repo_pend_commit(ost_repo_of_txslot(t), preq, creq, res);
+}
+
+static o_err
 local_cancel(struct oc_transactor *t, const struct oc_aid *aid,
     const struct oc_bid *ids, size_t n)
 {
@@ -41,11 +48,12 @@ local_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 }
 
 const struct oc_transactor_ops ost_local_ops = {
-	.get    = local_get,
-	.pend   = local_pend,
-	.commit = local_commit,
-	.cancel = local_cancel,
-	.status = local_status,
+	.get         = local_get,
+	.pend        = local_pend,
+	.commit      = local_commit,
+	.cancel      = local_cancel,
+	.status      = local_status,
+	.pend_commit = local_pend_commit,
 };
 
 struct oc_transactor *

@@ -874,6 +874,21 @@ lockset_take(
 		pthread_mutex_lock(&r->stripes[ls->s[i]].mtx);
 }
 
+/* Hand the stripes held in *src over to *dst (src may point into itself). */
+static void
+lockset_move(struct lockset *dst, struct lockset *src)
+{
+	dst->n = src->n;
+	if (src->s == src->small) {
+		memcpy(dst->small, src->small, src->n * sizeof(uint16_t));
+		dst->s = dst->small;
+	} else {
+		dst->s = src->s;
+	}
+	src->s = NULL;
+	src->n = 0;
+}
+
 static void
 ent_unlink(struct stripe *st, struct ost_ent *e)
 {
@@ -1624,8 +1639,9 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 static o_err
 commit_one(struct ost_repo *r, const struct oc_bid *id,
     const struct oc_aid *aid, int64_t rev, unsigned flags, int64_t now,
-    bool critical, struct cblk *cb, struct ost_wb *wb, struct o_buf *scratch,
-    struct oc_txres *res, uint64_t *wait)
+    bool critical, const struct oc_tfs *given, struct cblk *cb,
+    struct ost_wb *wb, struct o_buf *scratch, struct oc_txres *res,
+    uint64_t *wait)
 {
 	struct ost_ent *ent;
 	struct pitem    pi;
@@ -1652,7 +1668,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		         r, id, rev, ent->rev, ent->low, res)) != O_OK)
 			return e;
 		oc_txres_stale_at(res, id, ent->rev);
-		if (!critical) {
+		if (!critical && given == NULL) {
 			drop_pending(wb, id, aid);
 			ent_pend_del(ent, aid);
 		}
@@ -1661,7 +1677,22 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		    " on block %s: block already holds rev %" PRId64,
 		    oc_aid_str(aid, as), rev, bstr(id, s), ent->rev);
 	}
-	if ((e = pend_read(r, id, aid, true, &pi, &found)) != O_OK)
+	if (given != NULL) {
+		/* pended and committed at once (ost_repo_pend_commit): the
+		 * transform is the caller's, nothing is stored to drop */
+		const struct oc_tf *tf = oc_tfs_get(given, id);
+
+		if (tf == NULL)
+			return o_err_set(O_EINVAL,
+			    "commit of action %s: block %s is not in its "
+			    "transforms",
+			    oc_aid_str(aid, as), bstr(id, s));
+		pi.aid = *aid;
+		pi.exp = INT64_MAX;
+		pi.rev = rev;
+		pi.tf  = *tf;
+		found  = true;
+	} else if ((e = pend_read(r, id, aid, true, &pi, &found)) != O_OK)
 		return e;
 	if (!found)
 		return o_err_set(O_ENOPENDING,
@@ -1699,12 +1730,15 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		char why[256];
 
 		detail_copy(why, sizeof(why));
-		drop_pending(wb, id, aid);
-		ent_pend_del(ent, aid);
+		if (given == NULL) {
+			drop_pending(wb, id, aid);
+			ent_pend_del(ent, aid);
+		}
 		e = o_err_set(e,
 		    "commit of action %s at rev %" PRId64
-		    " on block %s refused, pending dropped: %s",
-		    oc_aid_str(aid, as), rev, bstr(id, s), why);
+		    " on block %s refused%s: %s",
+		    oc_aid_str(aid, as), rev, bstr(id, s),
+		    given == NULL ? ", pending dropped" : "", why);
 		goto out_fini_nb;
 	}
 
@@ -1775,8 +1809,10 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	meta_encode(&m, scratch);
 	ost_wb_put(
 	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
-	drop_pending(wb, id, aid);
-	ent_pend_del(ent, aid);
+	if (given == NULL) {
+		drop_pending(wb, id, aid);
+		ent_pend_del(ent, aid);
+	}
 	if (mat) {
 		struct oc_val null = oc_null();
 
@@ -1797,7 +1833,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 out_fini_nb:
 	oc_val_fini(&nb);
 out_fini_pi:
-	oc_tf_fini(&pi.tf);
+	if (given == NULL)
+		oc_tf_fini(&pi.tf);
 	return e;
 }
 
@@ -1815,11 +1852,14 @@ cblk_reset(struct cblk *cb, size_t n)
 
 /*
  * Commit aid at rev on ids[0..n): distinct, critical first.  See
- * ost_repo_commit() for the rules.
+ * ost_repo_commit() for the rules.  held (NULL: none): the stripes of ids,
+ * taken by repo_pend for ost_repo_pend_commit, whose transforms given
+ * are committed instead of stored pendings; dropped here.
  */
 static o_err
 repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
-    const struct oc_bid *ids, size_t n, unsigned flags, struct oc_txres *res)
+    const struct oc_bid *ids, size_t n, unsigned flags, struct lockset *held,
+    const struct oc_tfs *given, struct oc_txres *res)
 {
 	struct cblk     *cb = o_calloc(n, sizeof(*cb));
 	struct lockset   ls;
@@ -1835,13 +1875,18 @@ repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 
 	ost_wb_init(&wb);
 	oc_txres_init(&lr);
+	if (held != NULL) {
+		lockset_move(&ls, held);
+		goto locked;
+	}
 retry:
 	lockset_take(r, &ls, ids, n);
+locked:
 	epoch   = atomic_load(&r->epoch);
 	nstaged = nfailed = 0;
 	for (i = 0; i < n; i++) {
 		cb[i].err = commit_one(r, &ids[i], aid, rev, flags, now,
-		    i == 0, &cb[i], &wb, &scratch, &lr, &wait);
+		    i == 0, given, &cb[i], &wb, &scratch, &lr, &wait);
 		if (wait != 0)
 			break;
 		if (cb[i].stage)
@@ -1863,6 +1908,17 @@ retry:
 		oc_txres_fini(&lr);
 		oc_txres_init(&lr);
 		lockset_drop(r, &ls);
+		if (given != NULL) {
+			/* repo_pend waited for these entries to be flushed
+			 * and kept them locked since: cannot happen */
+			char as[OC_AID_STRLEN];
+
+			e = o_err_set(O_EBUSY,
+			    "commit of action %s: a block changed under its "
+			    "lock",
+			    oc_aid_str(aid, as));
+			goto out_move;
+		}
 		gc_wait_seq(r, wait);
 		wait = 0;
 		goto retry;
@@ -1956,7 +2012,7 @@ ost_repo_commit(
 			continue;
 		ids[j++] = ids[i];
 	}
-	e = repo_commit(r, &req->aid, req->rev, ids, j, 0, res);
+	e = repo_commit(r, &req->aid, req->rev, ids, j, 0, NULL, NULL, res);
 out_free:
 	free(ids);
 	return e;
@@ -2018,9 +2074,14 @@ claim_note(struct ost_ent *ent, const struct oc_pend_req *req, int64_t now,
 	}
 }
 
-o_err
-ost_repo_pend(
-    struct ost_repo *r, const struct oc_pend_req *req, struct oc_txres *res)
+/*
+ * ost_repo_pend(), or with hold (ost_repo_pend_commit) only its checks:
+ * nothing is stored for req's action, and on O_OK the stripes of its
+ * blocks stay locked in *hold for the commit.
+ */
+static o_err
+repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
+    struct oc_txres *res, struct lockset *hold)
 {
 	const struct oc_tfs *tfs;
 	struct oc_bid       *ids  = NULL;
@@ -2078,6 +2139,9 @@ ost_repo_pend(
 			    bstr(&ids[i], s));
 			goto out_free;
 		}
+		if (hold != NULL)
+			continue; /* nothing stored: its encoding is checked
+			             where the commit stores it */
 		if ((e = tf_checked_val(tf, &tfv)) != O_OK) {
 			e = o_err_wrap(e, "pend: block %s: invalid transform",
 			    bstr(&ids[i], s));
@@ -2191,6 +2255,12 @@ retry:
 			struct pitem  pi;
 			bool          found = false;
 
+			if (oc_aid_eq(&pa, &req->aid) && hold != NULL) {
+				/* ours, pended before: committed now */
+				drop_pending(&wb, &ids[i], &pa);
+				ent_pend_del(ent, &pa);
+				continue;
+			}
 			if (oc_aid_eq(&pa, &req->aid)) {
 				j++; /* ours: replaced below */
 				continue;
@@ -2238,7 +2308,7 @@ retry:
 	for (i = 0; i < n; i++)
 		if (e == O_OK || hit[i])
 			claim_note(ents[i], req, now, e == O_OK);
-	if (e == O_OK) {
+	if (e == O_OK && hold == NULL) {
 		for (i = 0; i < n; i++) {
 			uint8_t k[KEY_PEND_LEN];
 
@@ -2257,7 +2327,7 @@ retry:
 				e = we; /* detail from the write */
 		}
 	}
-	if (e == O_OK)
+	if (e == O_OK && hold == NULL)
 		for (i = 0; i < n; i++)
 			ent_pend_put(ents[i], &req->aid, exp, req->rev);
 	if (e == O_ESTALE || e == O_EPENDING) {
@@ -2266,7 +2336,10 @@ retry:
 		    oc_aid_str(&req->aid, as), req->rev, why);
 	}
 out_unlock:
-	lockset_drop(r, &ls);
+	if (e == O_OK && hold != NULL)
+		lockset_move(hold, &ls);
+	else
+		lockset_drop(r, &ls);
 	txres_move(res, &lr);
 out_free:
 	for (i = 0; i < n; i++)
@@ -2277,6 +2350,53 @@ out_free:
 	free(hit);
 	ost_wb_fini(&wb);
 	oc_txres_fini(&lr);
+	return e;
+}
+
+o_err
+ost_repo_pend(
+    struct ost_repo *r, const struct oc_pend_req *req, struct oc_txres *res)
+{
+	return repo_pend(r, req, res, NULL);
+}
+
+o_err
+ost_repo_pend_commit(struct ost_repo *r, const struct oc_pend_req *preq,
+    const struct oc_commit_req *creq, struct oc_txres *res)
+{
+	struct lockset ls;
+	struct oc_bid *ids;
+	size_t         i;
+	char           as[OC_AID_STRLEN];
+	o_err          e;
+
+	if (preq == NULL || creq == NULL || res == NULL || preq->tfs == NULL ||
+	    creq->ids == NULL)
+		return o_err_set(O_EINVAL, "pend and commit: no blocks");
+	if (!oc_aid_eq(&preq->aid, &creq->aid) || preq->rev != creq->rev ||
+	    preq->tfs->n != creq->n)
+		return o_err_set(O_EINVAL,
+		    "pend and commit of action %s: the commit names another "
+		    "action, revision or number of blocks",
+		    oc_aid_str(&preq->aid, as));
+	ids = o_malloc(creq->n * sizeof(*ids));
+	if ((e = oc_commit_order(creq, ids)) != O_OK)
+		goto out_free;
+	for (i = 0; i < creq->n; i++)
+		if ((i > 1 && oc_bid_cmp(&ids[i - 1], &ids[i]) >= 0) ||
+		    (i > 0 && oc_bid_eq(&ids[i], &ids[0])) ||
+		    oc_tfs_get(preq->tfs, &ids[i]) == NULL) {
+			e = o_err_set(O_EINVAL,
+			    "pend and commit of action %s: the commit's "
+			    "blocks are not those of its transforms",
+			    oc_aid_str(&preq->aid, as));
+			goto out_free;
+		}
+	if ((e = repo_pend(r, preq, res, &ls)) == O_OK)
+		e = repo_commit(r, &creq->aid, creq->rev, ids, creq->n, 0, &ls,
+		    preq->tfs, res);
+out_free:
+	free(ids);
 	return e;
 }
 
@@ -2367,7 +2487,8 @@ promote(struct ost_repo *r, const struct oc_bid *id, const struct oc_actx *ctx,
 		tried[best] = true;
 		oc_txres_init(&tr);
 		e = repo_commit(r, &ctx->committed[best].aid,
-		    ctx->committed[best].rev, id, 1, COMMIT_PROMOTE, &tr);
+		    ctx->committed[best].rev, id, 1, COMMIT_PROMOTE, NULL,
+		    NULL, &tr);
 		oc_txres_fini(&tr);
 		if (e == O_OK || e == O_ESTALE || e == O_ENOPENDING)
 			continue;
@@ -2744,7 +2865,8 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		return e;
 	oc_txres_init(&tr);
 	e = repo_commit(r, aid, rev, id, 1,
-	    COMMIT_PROMOTE | COMMIT_INSTALL | (over ? COMMIT_OVER : 0), &tr);
+	    COMMIT_PROMOTE | COMMIT_INSTALL | (over ? COMMIT_OVER : 0), NULL,
+	    NULL, &tr);
 	oc_txres_fini(&tr);
 	if (over && e == O_OK)
 		o_log(O_LOG_INFO,

@@ -224,6 +224,18 @@ o_err ost_repo_commit(
     struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res);
 
 /*
+ * ost_repo_pend(preq), then at once ost_repo_commit(creq), with the
+ * blocks' locks held from the pend's checks to the commit's write, so no
+ * other action can come between: the pend's refusals (O_ESTALE,
+ * O_EBEHIND, O_EPENDING, O_EEXPIRED) as there, and then the commit's
+ * result.  No pending record of preq->aid is written, whatever the
+ * outcome (one already there is deleted).  creq must name preq's action,
+ * revision and blocks (else O_EINVAL).  For the in-process transactor.
+ */
+o_err ost_repo_pend_commit(struct ost_repo *r, const struct oc_pend_req *preq,
+    const struct oc_commit_req *creq, struct oc_txres *res);
+
+/*
  * Repair from peers: make the block hold blk (NULL: deleted) at revision
  * rev by action aid, when its latest revision is older than rev (else
  * nothing happens).  Used when a replica missed commits that a majority

@@ -845,8 +845,8 @@ la_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	(void) t; (void) aid; (void) rev; (void) ids; (void) n; (void) out;
 	return o_err_set(O_EUNAVAIL, "injected: status unreachable");
 }
-static const struct oc_transactor_ops la_ops = { la_get, la_pend,
-	la_commit, la_cancel, la_status };
+static const struct oc_transactor_ops la_ops = { la_get, la_pend, la_commit,
+	la_cancel, la_status, NULL };
 
 /* A commit whose answer is lost is recognised by the entry's journal
  * tag at the next sync and not committed again. */

@@ -626,6 +626,185 @@ Test(repo, d59_expired_rival_swept_and_ignored)
 	oc_txres_fini(&res);
 }
 
+/* ---- pend and commit at once (the in-process transactor) ---------------
+ */
+
+/* ost_repo_pend_commit of t by action a at rev, t's first block critical;
+ * base: as for pend_xb. */
+static o_err
+pend_commit(int a, int64_t rev, const struct oc_tfs *t, const int64_t *base,
+    struct oc_txres *res)
+{
+	struct oc_pend_req   p;
+	struct oc_commit_req c;
+	struct oc_bid        ids[8];
+	size_t               i;
+
+	cr_assert(t->n <= 8);
+	for (i = 0; i < t->n; i++)
+		ids[t->n - 1 - i] = t->e[i].id; /* any order: critical named */
+	memset(&p, 0, sizeof(p));
+	p.aid    = aid(a);
+	p.rev    = rev;
+	p.tfs    = t;
+	p.policy = OC_POLICY_RETURN;
+	p.base   = base;
+	memset(&c, 0, sizeof(c));
+	c.aid      = p.aid;
+	c.rev      = rev;
+	c.ids      = ids;
+	c.n        = t->n;
+	c.critical = t->e[0].id;
+	return ost_repo_pend_commit(R, &p, &c, res);
+}
+
+Test(repo, pend_commit_commits_without_a_pending_record)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct ost_repo_count n;
+	int64_t               base[2] = { 1, 1 };
+	o_err                 e;
+
+	oc_tfs_init(&t);
+	t_ins(&t, 1, 10);
+	t_ins(&t, 2, 20);
+	oc_txres_init(&res);
+	e = pend_commit(1, 1, &t, NULL, &res);
+	cr_assert_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	oc_tfs_fini(&t);
+	expect_block(1, 10, 1);
+	expect_block(2, 20, 1);
+	cr_expect_eq(status1(1, 1, 1), OC_ST_COMMITTED);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 11);
+	t_set(&t, 2, 21);
+	e = pend_commit(2, 2, &t, base, &res);
+	cr_assert_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	oc_tfs_fini(&t);
+	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
+	cr_expect_eq(n.pend, 0, "no pending record was written");
+	cr_expect_eq(n.rev, 4, "two revisions of two blocks");
+	repo_reopen(); /* durable, and readable as any commit */
+	expect_block(1, 11, 2);
+	expect_block(2, 21, 2);
+	cr_expect_eq(status1(2, 2, 2), OC_ST_COMMITTED);
+	set1(3, 3, 1, 12); /* pend then commit goes on from there */
+	expect_block(1, 12, 3);
+	oc_txres_fini(&res);
+}
+
+/* Each of pend's refusals, with nothing stored for the refused action. */
+Test(repo, pend_commit_refuses_as_pend_does_and_stores_nothing)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct ost_repo_count n;
+	struct oc_get_res     g;
+	int64_t               base = 5;
+	o_err                 e;
+
+	ins1(1, 1, 1, 10);
+	set1(2, 2, 1, 20);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 99);
+	oc_txres_init(&res);
+	e = pend_commit(3, 2, &t, NULL, &res); /* rev 2 is taken */
+	cr_expect_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(res.stale_rev, 2);
+	e = pend_commit(3, 3, &t, &base, &res); /* builds on rev 5 */
+	cr_expect_eq(e, O_EBEHIND, "%s: %s", o_errname(e), o_err_detail());
+	cr_assert_eq(
+	    pend_x(R, 4, 3, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	e = pend_commit(3, 3, &t, NULL, &res); /* a4 holds a live pending */
+	cr_expect_eq(e, O_EPENDING, "%s: %s", o_errname(e), o_err_detail());
+	g = get1(1, NULL);
+	cr_expect_eq(g.npend, 1, "a4's pending stays, and only it");
+	cr_expect_eq(g.latest_rev, 2);
+	oc_get_res_fini(&g);
+	expect_block(1, 20, 2);
+	fake_now += 101; /* a4's expires: it goes, a3 commits */
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	e = pend_commit(3, 3, &t, NULL, &res);
+	cr_assert_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	expect_block(1, 99, 3);
+	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
+	cr_expect_eq(n.pend, 0, "the expired pending was deleted");
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
+/* An action pended before and then pended and committed at once: its
+ * earlier pending goes, it does not hold the block off others. */
+Test(repo, pend_commit_drops_an_earlier_pending_of_its_action)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct ost_repo_count n;
+
+	ins1(1, 1, 1, 10);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 30);
+	oc_txres_init(&res);
+	cr_assert_eq(pend(5, 2, &t, OC_POLICY_RETURN, &res), O_OK);
+	cr_assert_eq(
+	    pend_commit(5, 2, &t, NULL, &res), O_OK, "%s", o_err_detail());
+	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
+	cr_expect_eq(n.pend, 0);
+	set1(6, 3, 1, 40);
+	expect_block(1, 40, 3);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
+/* The commit must name the pend's action, revision and blocks. */
+Test(repo, pend_commit_of_mismatched_requests_is_invalid)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct oc_pend_req    p;
+	struct oc_commit_req  c;
+	struct oc_bid         ids[2] = { bid(1), bid(3) };
+	struct ost_repo_count n;
+
+	oc_tfs_init(&t);
+	t_ins(&t, 1, 1);
+	t_ins(&t, 2, 2);
+	memset(&p, 0, sizeof(p));
+	p.aid    = aid(1);
+	p.rev    = 1;
+	p.tfs    = &t;
+	p.policy = OC_POLICY_RETURN;
+	memset(&c, 0, sizeof(c));
+	c.aid      = aid(1);
+	c.rev      = 1;
+	c.ids      = ids;
+	c.n        = 2;
+	c.critical = ids[0];
+	oc_txres_init(&res);
+	cr_expect_eq(ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL,
+	    "block 3 is not pended");
+	ids[1] = bid(1);
+	cr_expect_eq(
+	    ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL, "block 1 twice");
+	ids[1] = bid(2);
+	c.rev  = 2;
+	cr_expect_eq(ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL,
+	    "another revision");
+	c.rev = 1;
+	c.aid = aid(2);
+	cr_expect_eq(
+	    ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL, "another action");
+	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
+	cr_expect_eq(n.pend + n.rev + n.meta, 0, "nothing stored");
+	c.aid = aid(1);
+	cr_expect_eq(
+	    ost_repo_pend_commit(R, &p, &c, &res), O_OK, "%s", o_err_detail());
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
 /* ---- 60: stale pends -----------------------------------------------------
  */
 
@@ -1224,6 +1403,7 @@ struct worker {
 	int      id, n;
 	int      done, retries;
 	uint64_t seed;
+	bool     fused; /* ost_repo_pend_commit, not pend then commit */
 };
 
 /* Append n items to block 1's entries, each as its own transaction. */
@@ -1254,15 +1434,17 @@ appender(void *arg)
 		req.tfs    = &t;
 		req.policy = OC_POLICY_RETURN;
 		oc_txres_init(&res);
-		e = ost_repo_pend(R, &req, &res);
+		memset(&c, 0, sizeof(c));
+		c.aid      = req.aid;
+		c.rev      = req.rev;
+		c.ids      = &b1;
+		c.n        = 1;
+		c.critical = b1;
+		e          = w->fused ? ost_repo_pend_commit(R, &req, &c, &res)
+		                      : ost_repo_pend(R, &req, &res);
 		if (e == O_OK) {
-			memset(&c, 0, sizeof(c));
-			c.aid      = req.aid;
-			c.rev      = req.rev;
-			c.ids      = &b1;
-			c.n        = 1;
-			c.critical = b1;
-			e          = ost_repo_commit(R, &c, &res);
+			if (!w->fused)
+				e = ost_repo_commit(R, &c, &res);
 			cr_assert_eq(e, O_OK, "exclusive pend must commit: %s",
 			    o_err_detail());
 			i++;
@@ -1292,8 +1474,9 @@ Test(repo, d65_concurrent_commits_one_block_no_lost_update)
 	ins1(1, 1, 1, 0);
 	for (i = 0; i < 4; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		w[i].id = i + 1;
-		w[i].n  = 25;
+		w[i].id    = i + 1;
+		w[i].n     = 25;
+		w[i].fused = i % 2 == 1; /* both kinds race on the block */
 		pthread_create(&th[i], NULL, appender, &w[i]);
 	}
 	for (i = 0; i < 4; i++) {
