@@ -1636,6 +1636,44 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
  * *wait instead when the entry has an unflushed commit that this path must
  * not look past.
  */
+/*
+ * A commit of aid at rev on ent's block (its stripe held) deletes the
+ * other actions' expired pendings at rev or below.  They go here and not
+ * when a rival pends over them (PROTOCOL.md §5): a pending that expired
+ * may belong to a decided action whose phase 2 was cut short, and then
+ * it is what a read promotes.  None of them can be decided now: an
+ * action at a revision below one being committed here that was decided
+ * would have been promoted here first (its pend after the decision
+ * names a newer base, which a replica without it refuses as behind, and
+ * the coordinator commits only where the majority's latest is held), and
+ * one at the same revision cannot be decided along with aid.  Pendings
+ * above rev stay: they may be the next decided revision.  A list that
+ * cannot be read is left for the next commit.
+ */
+static void
+drop_expired(struct ost_repo *r, struct ost_ent *ent, const struct oc_aid *aid,
+    int64_t rev, int64_t now, struct ost_wb *wb)
+{
+	size_t j;
+
+	if (ent_pends(r, ent) != O_OK) {
+		o_err_clear();
+		return;
+	}
+	for (j = 0; j < ent->pn;) {
+		struct oc_aid pa = ent->pv[j].aid;
+
+		if (oc_aid_eq(&pa, aid) || ent->pv[j].exp > now ||
+		    ent->pv[j].rev > rev) {
+			j++;
+			continue;
+		}
+		drop_pending(wb, &ent->id, &pa);
+		ent_pend_del(ent, &pa); /* moves the last to j */
+		stat_add(&r->st_swept, 1);
+	}
+}
+
 static o_err
 commit_one(struct ost_repo *r, const struct oc_bid *id,
     const struct oc_aid *aid, int64_t rev, unsigned flags, int64_t now,
@@ -1706,11 +1744,12 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		goto out_fini_pi;
 	}
 	if (!(flags & COMMIT_PROMOTE) && pi.exp <= now) {
-		drop_pending(wb, id, aid);
-		ent_pend_del(ent, aid);
+		/* kept: the action may be decided (a late phase 2), and
+		 * then a read whose context lists it promotes it here;
+		 * drop_expired deletes it */
 		e = o_err_set(O_EEXPIRED,
 		    "commit of action %s on block %s: pending expired %" PRId64
-		    " ms ago (deleted)",
+		    " ms ago",
 		    oc_aid_str(aid, as), bstr(id, s), now - pi.exp);
 		goto out_fini_pi;
 	}
@@ -1809,6 +1848,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	meta_encode(&m, scratch);
 	ost_wb_put(
 	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
+	/* first: it may load the list, ours still in it on disk */
+	drop_expired(r, ent, aid, rev, now, wb);
 	if (given == NULL) {
 		drop_pending(wb, id, aid);
 		ent_pend_del(ent, aid);
@@ -2243,7 +2284,8 @@ retry:
 		goto out_unlock;
 	}
 
-	/* rival pendings: live ones refuse (or are listed), expired go */
+	/* rival pendings: live ones refuse (or are listed), expired ones
+	 * neither refuse nor go */
 	nrival = 0;
 	for (i = 0; i < n && e == O_OK; i++) {
 		struct ost_ent *ent = ents[i];
@@ -2265,14 +2307,9 @@ retry:
 				j++; /* ours: replaced below */
 				continue;
 			}
-			if (ent->pv[j].exp <= now) {
-				drop_pending(&wb, &ids[i], &pa);
-				ent_pend_del(
-				    ent, &pa); /* moves the last to j */
-				stat_add(&r->st_swept, 1);
-				continue;
-			}
 			j++;
+			if (ent->pv[j - 1].exp <= now)
+				continue; /* expired: kept (drop_expired) */
 			hit[i] = true;
 			if (req->policy == OC_POLICY_RETURN &&
 			    (e = pend_read(

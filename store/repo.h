@@ -195,7 +195,10 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
  *               'c' stores anyway and still lists them.
  *   O_EEXPIRED  a cancel of this action on a block came first
  *               (ost_repo_cancel); nothing is stored
- * Expired rival pendings are deleted on the way.  Re-pending the same
+ * Expired rival pendings neither refuse nor go: a commit on the block at
+ * their revision or above deletes them, and until then a read whose
+ * context lists their action promotes them (PROTOCOL.md §5: it may be
+ * decided, its phase 2 cut short).  Re-pending the same
  * action replaces its records.  O_EINVAL for a malformed request (no
  * blocks, rev < 1, unknown policy, an insert whose block id differs).
  * Either every block is pended or none.
@@ -208,15 +211,18 @@ o_err ost_repo_pend(
  * (oc_commit_order).  Per block: latest == (rev, aid) is already done;
  * latest.rev >= rev is stale (O_ESTALE, res->missing as for pend); no
  * pending of aid (or one pended at another rev) is O_ENOPENDING; an
- * expired pending is
- * O_EEXPIRED and deleted; an update or delete with no base block, or an
+ * expired pending is O_EEXPIRED and kept (as above; the coordinator
+ * cancels it if it was not decided); an update or delete with no base
+ * block, or an
  * operation that does not fit the base, is refused (O_ENOBASE / O_EBADMSG)
  * and its pending deleted, recording nothing.  If the critical block is
  * refused nothing is committed and that error is returned.  Otherwise
  * every block that passed is committed in one synced write batch shared
  * with concurrent commits, and O_OK is returned once it is durable: the
  * action is decided.  Other blocks' refusals are then reported in
- * res->reason / res->missing (and logged); their pendings are dropped.
+ * res->reason / res->missing (and logged); their pendings are dropped
+ * (an expired one is kept).  A block's commit also deletes the other
+ * actions' expired pendings there at its revision or below.
  * A failed synced write (O_EIO, O_ENOSPC, ...) fails every commit of its
  * group, and nothing of them is visible afterwards.
  */

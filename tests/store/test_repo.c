@@ -616,7 +616,7 @@ Test(repo, d59_expired_rival_swept_and_ignored)
 	    o_err_detail());
 	cr_expect_eq(res.npending, 0);
 	cr_assert_eq(cmt(&res, 3, 2, 1), O_OK);
-	/* and the expired record is gone (swept by the pend) */
+	/* and the expired record is gone (with a3's commit at its rev) */
 	cr_expect_eq(cmt(&res, 2, 2, 1), O_ESTALE);
 	ost_repo_close(R);
 	R = NULL;
@@ -1316,6 +1316,79 @@ Test(repo, d64_context_promotion)
 	oc_actx_fini(&copy);
 }
 
+/*
+ * A decided action whose phase 2 was cut short rests on this replica as
+ * an expired pending (PROTOCOL.md §5).  A writer that has not seen the
+ * decision pends over it (its pend is accepted: the pending has
+ * expired), is refused elsewhere and cancels; the pending must still be
+ * there for a read whose context lists the action to promote.  Before,
+ * the rival's pend deleted it, and the decided revision was lost here.
+ */
+Test(repo, an_expired_pending_outlives_a_rivals_pend_for_promotion)
+{
+	struct oc_tfs         t, u;
+	struct oc_txres       res;
+	struct oc_actx        ctx;
+	struct oc_get_res     g;
+	struct oc_bid         b1 = bid(1);
+	struct oc_aid         a2 = aid(2), a3 = aid(3);
+	struct ost_repo_count n;
+
+	ins1(1, 1, 1, 10);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 20);
+	oc_txres_init(&res);
+	cr_assert_eq(
+	    pend_x(R, 2, 2, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	fake_now += 101; /* a2 expired here, decided elsewhere */
+	oc_tfs_init(&u);
+	t_set(&u, 1, 30);
+	cr_assert_eq(pend(3, 2, &u, OC_POLICY_RETURN, &res), O_OK,
+	    "an expired pending holds nothing off: %s", o_err_detail());
+	cr_assert_eq(ost_repo_cancel(R, &a3, &b1, 1), O_OK);
+	cr_assert_eq(ost_repo_count(R, &b1, &n), O_OK);
+	cr_expect_eq(n.pend, 1, "a2's expired pending is kept");
+	oc_actx_init(&ctx);
+	oc_actx_add(&ctx, &a2, 2);
+	g = get1(1, &ctx);
+	cr_expect_eq(g.state, OC_GET_BLOCK, "%s", g.reason);
+	cr_expect_eq(val_of(&g), 20, "the decided revision is promoted");
+	cr_expect_eq(g.latest_rev, 2);
+	oc_get_res_fini(&g);
+	oc_actx_fini(&ctx);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+	oc_tfs_fini(&u);
+}
+
+/* Expired pendings go with a commit at their revision or above, and not
+ * with one below it (a pending above may be the next decided revision). */
+Test(repo, a_commit_deletes_expired_pendings_up_to_its_revision)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct oc_bid         b1 = bid(1);
+	struct ost_repo_count n;
+
+	ins1(1, 1, 1, 10);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 40);
+	oc_txres_init(&res);
+	cr_assert_eq(
+	    pend_x(R, 4, 3, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	fake_now += 101;
+	set1(5, 2, 1, 50); /* rev 2: below a4's rev 3, which stays */
+	cr_assert_eq(ost_repo_count(R, &b1, &n), O_OK);
+	cr_expect_eq(n.pend, 1, "a4's pending at rev 3 is kept");
+	set1(6, 3, 1, 60); /* rev 3: a4 cannot be decided any more */
+	cr_assert_eq(ost_repo_count(R, &b1, &n), O_OK);
+	cr_expect_eq(n.pend, 0, "a4's pending went with the commit");
+	cr_expect_eq(status1(4, 3, 1), OC_ST_ABORTED);
+	expect_block(1, 60, 3);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
+
 Test(repo, d64_promotion_of_several_blocks_of_one_action)
 {
 	struct oc_actx    ctx;
@@ -1633,9 +1706,23 @@ Test(repo, d66_commit_of_expired_pending_refused)
 	    strstr(o_err_detail(), "expired") != NULL, "%s", o_err_detail());
 	g = get1(1, NULL);
 	cr_expect_eq(g.latest_rev, 1);
-	cr_expect_eq(g.npend, 0);
+	cr_expect_eq(g.npend, 0, "an expired pending is not listed");
 	oc_get_res_fini(&g);
-	cr_expect_eq(cmt(&res, 2, 2, 1), O_ENOPENDING, "it was deleted");
+	cr_expect_eq(cmt(&res, 2, 2, 1), O_EEXPIRED,
+	    "it is kept: its action may be decided (a late phase 2)");
+	{
+		struct oc_actx ctx;
+		struct oc_aid  a2 = aid(2);
+
+		oc_actx_init(&ctx);
+		oc_actx_add(&ctx, &a2, 2);
+		g = get1(1, &ctx);
+		cr_expect_eq(
+		    g.latest_rev, 2, "promoted by a read: %s", g.reason);
+		cr_expect_eq(val_of(&g), 2);
+		oc_get_res_fini(&g);
+		oc_actx_fini(&ctx);
+	}
 	oc_tfs_fini(&t);
 	oc_txres_fini(&res);
 }
