@@ -1631,12 +1631,6 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 }
 
 /*
- * Validate one block of a commit and stage its records into wb.  Returns
- * O_OK with cb->stage false when the block is already committed.  Sets
- * *wait instead when the entry has an unflushed commit that this path must
- * not look past.
- */
-/*
  * A commit of aid at rev on ent's block (its stripe held) deletes the
  * other actions' expired pendings at rev or below.  They go here and not
  * when a rival pends over them (PROTOCOL.md §5): a pending that expired
@@ -1647,8 +1641,7 @@ prune_stage(struct ost_repo *r, const struct oc_bid *id, int64_t from,
  * names a newer base, which a replica without it refuses as behind, and
  * the coordinator commits only where the majority's latest is held), and
  * one at the same revision cannot be decided along with aid.  Pendings
- * above rev stay: they may be the next decided revision.  A list that
- * cannot be read is left for the next commit.
+ * above rev stay: they may be the next decided revision.
  */
 static void
 drop_expired(struct ost_repo *r, struct ost_ent *ent, const struct oc_aid *aid,
@@ -1656,10 +1649,11 @@ drop_expired(struct ost_repo *r, struct ost_ent *ent, const struct oc_aid *aid,
 {
 	size_t j;
 
-	if (ent_pends(r, ent) != O_OK) {
-		o_err_clear();
+	/* only from the list in memory: reloaded from disk now, it could
+	 * bring back pendings whose deletes are in a group commit still
+	 * being written (left for a later commit) */
+	if (!ent->pend_ok)
 		return;
-	}
 	for (j = 0; j < ent->pn;) {
 		struct oc_aid pa = ent->pv[j].aid;
 
@@ -1674,6 +1668,12 @@ drop_expired(struct ost_repo *r, struct ost_ent *ent, const struct oc_aid *aid,
 	}
 }
 
+/*
+ * Validate one block of a commit and stage its records into wb.  Returns
+ * O_OK with cb->stage false when the block is already committed.  Sets
+ * *wait instead when the entry has an unflushed commit that this path must
+ * not look past.
+ */
 static o_err
 commit_one(struct ost_repo *r, const struct oc_bid *id,
     const struct oc_aid *aid, int64_t rev, unsigned flags, int64_t now,
@@ -2180,13 +2180,16 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 			    bstr(&ids[i], s));
 			goto out_free;
 		}
-		if (hold != NULL)
-			continue; /* nothing stored: its encoding is checked
-			             where the commit stores it */
 		if ((e = tf_checked_val(tf, &tfv)) != O_OK) {
 			e = o_err_wrap(e, "pend: block %s: invalid transform",
 			    bstr(&ids[i], s));
 			goto out_free;
+		}
+		if (hold != NULL) {
+			/* checked as a reader will decode it (the commit
+			 * stores it so); no pending record is stored */
+			oc_val_fini(&tfv);
+			continue;
 		}
 		v = oc_map();
 		oc_map_set(&v, "exp", oc_int(exp));
@@ -2410,6 +2413,11 @@ ost_repo_pend_commit(struct ost_repo *r, const struct oc_pend_req *preq,
 	if (preq == NULL || creq == NULL || res == NULL || preq->tfs == NULL ||
 	    creq->ids == NULL)
 		return o_err_set(O_EINVAL, "pend and commit: no blocks");
+	if (preq->policy == OC_POLICY_CONTINUE)
+		return o_err_set(O_EINVAL,
+		    "pend and commit of action %s: policy 'c' would commit "
+		    "over live rival pendings",
+		    oc_aid_str(&preq->aid, as));
 	if (!oc_aid_eq(&preq->aid, &creq->aid) || preq->rev != creq->rev ||
 	    preq->tfs->n != creq->n)
 		return o_err_set(O_EINVAL,

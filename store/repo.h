@@ -235,8 +235,10 @@ o_err ost_repo_commit(
  * other action can come between: the pend's refusals (O_ESTALE,
  * O_EBEHIND, O_EPENDING, O_EEXPIRED) as there, and then the commit's
  * result.  No pending record of preq->aid is written, whatever the
- * outcome (one already there is deleted).  creq must name preq's action,
- * revision and blocks (else O_EINVAL).  For the in-process transactor.
+ * outcome (one already there is deleted when the checks pass).  Policy
+ * 'c' is refused (O_EINVAL): it would commit over live rival pendings.  creq
+ * must name preq's action, revision and blocks (else O_EINVAL).  For the
+ * in-process transactor.
  */
 o_err ost_repo_pend_commit(struct ost_repo *r, const struct oc_pend_req *preq,
     const struct oc_commit_req *creq, struct oc_txres *res);
@@ -278,6 +280,9 @@ o_err ost_repo_status(struct ost_repo *r, const struct oc_aid *aid,
 /*
  * Delete every pending record whose expiry is <= now_ms; *swept (may be
  * NULL) gets their number.  Corrupt pending records are logged and left.
+ * For tests and offline tools only: a running replica keeps expired
+ * pendings until a commit at their revision (ost_repo_pend), and this
+ * would delete one that a read could still promote (PROTOCOL.md §5).
  */
 o_err ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept);
 

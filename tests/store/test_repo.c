@@ -796,6 +796,15 @@ Test(repo, pend_commit_of_mismatched_requests_is_invalid)
 	c.aid = aid(2);
 	cr_expect_eq(
 	    ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL, "another action");
+	c.aid = aid(1);
+	c.n   = 1;
+	cr_expect_eq(
+	    ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL, "fewer blocks");
+	c.n      = 2;
+	p.policy = OC_POLICY_CONTINUE;
+	cr_expect_eq(
+	    ost_repo_pend_commit(R, &p, &c, &res), O_EINVAL, "policy c");
+	p.policy = OC_POLICY_RETURN;
 	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
 	cr_expect_eq(n.pend + n.rev + n.meta, 0, "nothing stored");
 	c.aid = aid(1);
@@ -1648,6 +1657,8 @@ Test(repo, d66_commit_stale_returns_missing)
 	oc_txres_fini(&res);
 	oc_txres_init(&res);
 	cr_assert_eq(cmt(&res, 3, 2, 1), O_OK);
+	cr_expect_eq(status1(2, 2, 1), OC_ST_PENDING,
+	    "a live rival's pending is not deleted by a commit");
 	oc_tfs_fini(&t);
 	oc_tfs_init(&t);
 	t_del(&t, 1);
