@@ -1067,6 +1067,10 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 			goto out;
 		}
 	}
+	if (!have_l && !have_r) {
+		e = corrupt(&par->id, "non-root branch with one child");
+		goto out;
+	}
 	if (n->leaf && node_len(&n->blk, true) > 0 &&
 	    leaf_weight(&n->blk) + leaf_weight(have_l ? &l.blk : &r.blk) >
 	        OC_BTREE_LEAF_BYTES / 4 * 3)
@@ -1074,10 +1078,8 @@ underflow(struct mut *m, struct node *par, struct node *n, bool *merged)
 	*merged = true;
 	if (have_l)
 		e = merge(m, par, n, &l, true);
-	else if (have_r)
-		e = merge(m, par, n, &r, false);
 	else
-		e = corrupt(&par->id, "non-root branch with one child");
+		e = merge(m, par, n, &r, false);
 out:
 	oc_val_fini(&l.blk);
 	oc_val_fini(&r.blk);

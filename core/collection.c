@@ -35,7 +35,8 @@
  *   found committed).  A
  *   seal names the number of an action that starts a new segment
  *   (oc_coll_seal); replays rebuild the segments by those numbers, so an
- *   action after a seal is never committed with one before it.
+ *   action after a seal is never committed with one before it by a
+ *   single collection's sync (see collection.h for the two limits).
  * - Pruned history.  A store keeps a bounded history per block, so a read
  *   pinned at a held rev older than a block's kept history answers
  *   O_ESTALE (never "absent").  The collection then updates to the latest

@@ -131,7 +131,13 @@ o_err oc_coll_sync(struct oc_collection *c);
  * those (and the actions queued later in the same segment, i.e. not past
  * a seal, since a segment commits whole) and stops; a seal holds across
  * the replays of an update.  UINT64_MAX: everything
- * queued at the call, as oc_coll_sync.
+ * queued at the call, as oc_coll_sync.  Two limits: a group sync
+ * (oc_coll_sync_group_to) commits every segment up to its target in one
+ * transaction, seals included, so the work a seal orders first must be
+ * committed before (fs does: coll_sync_pair); and a seal is kept on the
+ * number of the action queued right after it, so if the conflict filter
+ * drops that action the seal is lost (fs seals only before puts, which
+ * the filter never drops).
  */
 void     oc_coll_seal(struct oc_collection *c);
 uint64_t oc_coll_seq(struct oc_collection *c);

@@ -255,7 +255,13 @@ report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
 		return OFS_EXIT_FAIL;
 	}
 	/* The mount found by name must be the one holding the object. */
-	if (fstat(fd, &cst) != 0 || cst.st_dev != st->st_dev) {
+	if (fstat(fd, &cst) != 0) {
+		fprintf(
+		    stderr, "optimfs %s: %s: %s\n", cmd, ctl, strerror(errno));
+		close(fd);
+		return OFS_EXIT_FAIL;
+	}
+	if (cst.st_dev != st->st_dev) {
 		fprintf(stderr,
 		    "optimfs %s: %s: moved to another filesystem while "
 		    "being looked at\n",

@@ -713,6 +713,7 @@ ctl_worker(void *arg)
 	struct ofs_fuse *f = r->f;
 
 	(void) ofs_report_run(f->ns, f->tx, r->ino, r->kind, ctl_emit, r);
+	ofs_ns_forget(f->ns, r->ino, 1); /* ctl_start's hold */
 	pthread_mutex_lock(&r->r_mtx);
 	r->done = true;
 	pthread_cond_broadcast(&r->r_cv);
@@ -730,7 +731,8 @@ static int
 ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 {
 	char               line[128], *end;
-	unsigned long long ino;
+	unsigned long long sino;
+	uint64_t           ino;
 	pthread_t          th;
 	pthread_attr_t     pa;
 	int                err = 0;
@@ -748,22 +750,18 @@ ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 	else
 		return EINVAL;
 	errno = 0;
-	ino   = strtoull(strchr(line, ' ') + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || ino == 0)
+	sino  = strtoull(strchr(line, ' ') + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || sino == 0)
 		return EINVAL;
-	/* the client sends what stat(2) told it: the object's st_ino */
-	if ((r->ino = ofs_ns_ino_of(f->ns, ino)) == 0)
-		return ENOENT;
 
 	pthread_mutex_lock(&r->r_mtx);
 	if (r->started)
 		err = EBUSY;
 	r->started = true;
-	r->refs++;
 	pthread_mutex_unlock(&r->r_mtx);
 	if (err != 0)
 		return err;
-
+	/* a worker from here on: the namespace stays open (close_ns) */
 	pthread_mutex_lock(&f->f_mtx);
 	if (f->ns_closed)
 		err = ESHUTDOWN;
@@ -771,7 +769,18 @@ ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 		f->workers++;
 	pthread_mutex_unlock(&f->f_mtx);
 	if (err != 0)
-		goto out_unstart;
+		goto out_done;
+	/* the client sends what stat(2) told it: the object's st_ino; its
+	 * inode is held until the report is done (ctl_worker), so that its
+	 * ino is not given to another object meanwhile */
+	if ((ino = ofs_ns_hold_sino(f->ns, sino)) == 0) {
+		err = ENOENT;
+		goto out_worker;
+	}
+	pthread_mutex_lock(&r->r_mtx);
+	r->ino = ino;
+	r->refs++;
+	pthread_mutex_unlock(&r->r_mtx);
 
 	pthread_attr_init(&pa);
 	pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
@@ -779,14 +788,18 @@ ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 	pthread_attr_destroy(&pa);
 	if (err == 0)
 		return 0;
+	ofs_ns_forget(f->ns, ino, 1);
+	pthread_mutex_lock(&r->r_mtx);
+	r->refs--;
+	pthread_mutex_unlock(&r->r_mtx);
+out_worker:
 	pthread_mutex_lock(&f->f_mtx);
 	f->workers--;
 	pthread_cond_broadcast(&f->f_cv);
 	pthread_mutex_unlock(&f->f_mtx);
-out_unstart:
+out_done:
 	pthread_mutex_lock(&r->r_mtx);
 	r->done = true;
-	r->refs--;
 	pthread_mutex_unlock(&r->r_mtx);
 	return err;
 }

@@ -48,7 +48,6 @@
  */
 #include "fs/ns.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -624,8 +623,18 @@ kid_move(struct ofs_ns *ns, uint64_t from, uint64_t to)
 	struct ofs_inode *p;
 
 	if (from != 0 && (p = ino_get(ns, from)) != NULL) {
-		assert(p->nkids > 0); /* else a freed parent could be named */
-		p->nkids--;
+		if (p->nkids == 0) {
+			/* a miscount (a bug): it may have let the sweep free
+			 * a parent that a child still names; keep this one
+			 * for good rather than wrap the count */
+			o_log(O_LOG_ERROR,
+			    "inode %" PRIu64 ": a child left a directory that "
+			    "counted none; kept in memory until unmount",
+			    from);
+			p->nkids = 1;
+		} else {
+			p->nkids--;
+		}
 	}
 	if (to != 0 && (p = ino_get(ns, to)) != NULL)
 		p->nkids++;
@@ -3071,18 +3080,20 @@ ofs_ns_ref(struct ofs_ns *ns, uint64_t ino)
 }
 
 uint64_t
-ofs_ns_ino_of(struct ofs_ns *ns, uint64_t sino)
+ofs_ns_hold_sino(struct ofs_ns *ns, uint64_t sino)
 {
 	uint64_t ino = 0;
 	size_t   i;
 
-	if (sino == OFS_ROOT_INO)
-		return OFS_ROOT_INO;
 	lock_ns(ns);
+	if (sino == OFS_ROOT_INO)
+		ino = OFS_ROOT_INO;
 	for (i = 0; i < ns->ninodes && ino == 0; i++)
 		if (ns->inodes[i] != NULL && i != OFS_ROOT_INO &&
 		    ofs_stable_ino(&ns->inodes[i]->id) == sino)
 			ino = i;
+	if (ino != 0)
+		ns->inodes[ino]->nlookup++;
 	unlock_ns(ns);
 	return ino;
 }

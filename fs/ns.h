@@ -237,8 +237,10 @@ o_err ofs_ns_close(struct ofs_ns *ns);
  */
 void ofs_ns_ref(struct ofs_ns *ns, uint64_t ino);
 void ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n);
-/* The ino of the inode in the table whose st_ino is sino; 0: none. */
-uint64_t ofs_ns_ino_of(struct ofs_ns *ns, uint64_t sino);
+/* The ino of the inode in the table whose st_ino is sino (0: none),
+ * counted as a lookup so that it keeps that ino until the caller's
+ * ofs_ns_forget(ino, 1). */
+uint64_t ofs_ns_hold_sino(struct ofs_ns *ns, uint64_t sino);
 
 o_err ofs_lookup(
     struct ofs_ns *ns, uint64_t dir, const char *name, struct ofs_attr *out);

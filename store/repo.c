@@ -1649,11 +1649,16 @@ drop_expired(struct ost_repo *r, struct ost_ent *ent, const struct oc_aid *aid,
 {
 	size_t j;
 
-	/* only from the list in memory: reloaded from disk now, it could
-	 * bring back pendings whose deletes are in a group commit still
-	 * being written (left for a later commit) */
-	if (!ent->pend_ok)
+	/* the list is loaded from disk only when no earlier group commit
+	 * of this block is still being written: it could hold deletes of
+	 * pendings that the disk still shows (then left for a later
+	 * commit); aid's own delete, staged after this, is applied to the
+	 * list by the caller */
+	if (!ent->pend_ok &&
+	    (ent_unflushed(r, ent) || ent_pends(r, ent) != O_OK)) {
+		o_err_clear();
 		return;
+	}
 	for (j = 0; j < ent->pn;) {
 		struct oc_aid pa = ent->pv[j].aid;
 
@@ -1848,7 +1853,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	meta_encode(&m, scratch);
 	ost_wb_put(
 	    wb, OST_CF_META, id->b, OC_BID_LEN, scratch->data, scratch->len);
-	/* first: it may load the list, ours still in it on disk */
+	/* first: it may load the list, where ours is still */
 	drop_expired(r, ent, aid, rev, now, wb);
 	if (given == NULL) {
 		drop_pending(wb, id, aid);

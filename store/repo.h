@@ -281,7 +281,8 @@ o_err ost_repo_status(struct ost_repo *r, const struct oc_aid *aid,
  * Delete every pending record whose expiry is <= now_ms; *swept (may be
  * NULL) gets their number.  Corrupt pending records are logged and left.
  * For tests and offline tools only: a running replica keeps expired
- * pendings until a commit at their revision (ost_repo_pend), and this
+ * pendings until a commit at their revision or above (ost_repo_commit,
+ * ost_repo_pend), and this
  * would delete one that a read could still promote (PROTOCOL.md §5).
  */
 o_err ost_repo_sweep(struct ost_repo *r, int64_t now_ms, size_t *swept);

@@ -1507,6 +1507,7 @@ enum corruption {
 	C_OVERFULL,
 	C_COL_OTHER,
 	C_UNEVEN,
+	C_ONE_CHILD, /* a non-root branch of one child: a delete below */
 	C_COUNT
 };
 
@@ -1544,7 +1545,7 @@ corrupt_one(enum corruption c)
 	mid  = first_child(e.s, &root);
 	leaf = first_child(e.s, &mid);
 	tgt  = c >= C_NODES_SHORT && c <= C_PART_INT ? mid : leaf;
-	if (c == C_CYCLE)
+	if (c == C_CYCLE || c == C_ONE_CHILD)
 		tgt = mid;
 	if (c == C_ROOT_INT)
 		tgt = e.trunk;
@@ -1615,6 +1616,11 @@ corrupt_one(enum corruption c)
 		oc_bid_random(&other);
 		oc_map_set(&b, OC_F_COL, oc_bid_val(&other));
 		break;
+	case C_ONE_CHILD: /* it had no sibling to lend or merge with */
+		a = oc_map_get(&b, "nodes");
+		oc_arr_splice(a, 1, a->u.a.n - 1, NULL, 0);
+		oc_map_set(&b, "parts", oc_array());
+		break;
 	case C_UNEVEN: /* root's first child: a leaf, one level too high */
 		a = oc_map_get(&b, "nodes");
 		oc_val_fini(&a->u.a.v[0]);
@@ -1660,7 +1666,22 @@ corrupt_one(enum corruption c)
 		cr_assert_eq(oc_memstore_len(e.mem), blocks,
 		    "case %d: failed mutations stage nothing", c);
 	} else {
-		/* Mutations may go on; they must not crash. */
+		/* Mutations may go on; they must not crash.  Deletes first
+		 * (a put may split the one child of C_ONE_CHILD) */
+		bool named = false;
+
+		for (i = 0; i < 4; i++) {
+			char k[16];
+
+			kname(k, i);
+			if (oc_btree_del(&e.bt, k, 6, &found) == O_ECORRUPT)
+				named = named ||
+				    strstr(o_err_detail(), str) != NULL;
+		}
+		if (c == C_ONE_CHILD)
+			cr_assert(named,
+			    "a delete under the one-child branch says "
+			    "O_ECORRUPT naming it");
 		for (i = 0; i < 25; i++) {
 			char k[16];
 

@@ -815,7 +815,16 @@ Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
 	cr_assert(memcmp(w, r, n) == 0, "b's bytes differ after its inode "
 	                                "was freed");
 
+	/* a hold by st_ino (optimfs log/verify's request) keeps the ino
+	 * past the kernel's forget, until it is given back */
+	cr_assert_eq(STAT(env.ns, inodes), 4, "root, d, a, b");
+	cr_assert_eq(ofs_ns_hold_sino(env.ns, again.sino), again.ino);
 	ofs_ns_forget(env.ns, again.ino, 1);
+	cr_assert_eq(STAT(env.ns, inodes), 4, "held: not freed");
+	expect_contents(env.ns, again.ino, "hello");
+	ofs_ns_forget(env.ns, again.ino, 1);
+	cr_assert_eq(ofs_ns_hold_sino(env.ns, again.sino), 0,
+	    "freed once the hold is given back");
 	ofs_ns_forget(env.ns, b, 1);
 	cr_assert_eq(STAT(env.ns, inodes), 2, "root and d");
 

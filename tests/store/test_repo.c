@@ -814,6 +814,69 @@ Test(repo, pend_commit_of_mismatched_requests_is_invalid)
 	oc_tfs_fini(&t);
 }
 
+/* A group write fails once when fail_next is set (opts.fail_write). */
+static int fail_next;
+
+static o_err
+fail_hook(void *arg)
+{
+	(void) arg;
+	if (__atomic_exchange_n(&fail_next, 0, __ATOMIC_SEQ_CST))
+		return o_err_set(
+		    O_ENOSPC, "injected: No space left on device");
+	return O_OK;
+}
+
+/*
+ * The commit's own refusals after the checks passed: an update of a block
+ * that does not exist is refused (O_ENOBASE) - as the critical block
+ * nothing is committed, as another block the rest is; a failed synced
+ * write commits nothing.  No pending record is left in any case.
+ */
+Test(repo, pend_commit_refused_by_the_commit_leaves_nothing)
+{
+	struct oc_tfs         t;
+	struct oc_txres       res;
+	struct ost_repo_count n;
+	o_err                 e;
+
+	opts.fail_write = fail_hook;
+	repo_reopen();
+	ins1(1, 1, 1, 10);
+	oc_txres_init(&res);
+	oc_tfs_init(&t);
+	t_set(&t, 7, 70); /* block 7 does not exist */
+	t_set(&t, 1, 11);
+	cr_assert_eq(t.e[1].id.b[1], 7, "block 7 sorts last");
+	e = pend_commit(2, 2, &t, NULL, &res); /* block 1 critical */
+	cr_expect_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(res.reason, "1 of 2") != NULL, "%s", res.reason);
+	expect_block(1, 11, 2);
+	oc_tfs_fini(&t);
+
+	oc_tfs_init(&t);
+	t_set(&t, 7, 71);
+	e = pend_commit(3, 3, &t, NULL, &res); /* block 7 critical */
+	cr_expect_eq(e, O_ENOBASE, "%s: %s", o_errname(e), o_err_detail());
+	oc_tfs_fini(&t);
+
+	oc_tfs_init(&t);
+	t_set(&t, 1, 12);
+	fail_next = 1;
+	e         = pend_commit(4, 3, &t, NULL, &res);
+	cr_expect_eq(e, O_ENOSPC, "%s: %s", o_errname(e), o_err_detail());
+	expect_block(1, 11, 2);
+	cr_expect_eq(status1(4, 3, 1), OC_ST_ABORTED);
+	cr_assert_eq(ost_repo_count(R, NULL, &n), O_OK);
+	cr_expect_eq(n.pend, 0, "no pending record left by any refusal");
+	cr_expect_eq(pend_commit(4, 3, &t, NULL, &res), O_OK,
+	    "the retry goes through: %s", o_err_detail());
+	repo_reopen();
+	expect_block(1, 12, 3);
+	oc_tfs_fini(&t);
+	oc_txres_fini(&res);
+}
+
 /* ---- 60: stale pends -----------------------------------------------------
  */
 
@@ -1394,6 +1457,17 @@ Test(repo, a_commit_deletes_expired_pendings_up_to_its_revision)
 	cr_expect_eq(n.pend, 0, "a4's pending went with the commit");
 	cr_expect_eq(status1(4, 3, 1), OC_ST_ABORTED);
 	expect_block(1, 60, 3);
+
+	/* the same when the commit finds the block's pending list not in
+	 * memory (reopened between the pend and the commit) */
+	cr_assert_eq(
+	    pend_x(R, 7, 4, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	fake_now += 101;
+	cr_assert_eq(pend(8, 4, &t, OC_POLICY_RETURN, &res), O_OK);
+	repo_reopen();
+	cr_assert_eq(cmt(&res, 8, 4, 1), O_OK, "%s", o_err_detail());
+	cr_assert_eq(ost_repo_count(R, &b1, &n), O_OK);
+	cr_expect_eq(n.pend, 0, "a7's pending went with a8's commit");
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 }
@@ -2328,18 +2402,6 @@ Test(repo, group_commit_shares_synced_writes)
 	repo_reopen();
 	for (i = 0; i < 8; i++)
 		expect_block(1 + 100 * i + 39, 39, 1);
-}
-
-static int fail_next;
-
-static o_err
-fail_hook(void *arg)
-{
-	(void) arg;
-	if (__atomic_exchange_n(&fail_next, 0, __ATOMIC_SEQ_CST))
-		return o_err_set(
-		    O_ENOSPC, "injected: No space left on device");
-	return O_OK;
 }
 
 Test(repo, group_write_failure_fails_and_rolls_back)
