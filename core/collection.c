@@ -1269,6 +1269,8 @@ struct sync_try {
 	int64_t              rev;
 	bool                 seg, built, pended, done;
 	bool                 fused;  /* pend_commit: nothing left to cancel */
+	bool                 doubt;  /* commit's outcome unknown: its pendings
+	                                are left to expire (try_commit) */
 	bool                 reread; /* replay before the next attempt
 	                                (set c->torn: try_build heals) */
 	o_err                e; /* pend/commit result */
@@ -1428,8 +1430,19 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 	return t->e;
 }
 
+/* Whether a failed commit's outcome is unknown (core/transactor.h): some
+ * replicas may have committed, or may yet. */
+static bool
+commit_in_doubt(o_err e)
+{
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EEXPIRED;
+}
+
 /* No latch held.  Commit a pended attempt; an unknown outcome is settled
- * by asking the critical block. */
+ * by asking the critical block.  One the answer does not settle stays in
+ * doubt: the action may be decided with its other blocks not yet
+ * committed anywhere, so its pendings are not cancelled but left for a
+ * read to promote or to expire (docs/PROTOCOL.md §5). */
 static o_err
 try_commit(struct oc_collection *c, struct sync_try *t)
 {
@@ -1451,10 +1464,19 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 		    c->tx, &t->creq.aid, t->rev, &t->critical, 1, &st);
 		if (se == O_OK && st == OC_ST_COMMITTED)
 			e = O_OK;
-		else
-			o_err_set(e, "commit: %s (%s; then status: %s)", why,
+		else {
+			t->doubt = commit_in_doubt(e) &&
+			    !(se == O_OK && st == OC_ST_ABORTED);
+			o_err_set(e, "commit: %s (%s; then status: %s)%s", why,
 			    o_errname(e),
-			    se == O_OK ? "not committed" : o_err_detail());
+			    se == O_OK
+			        ? (st == OC_ST_ABORTED ? "aborted"
+			                               : "not committed")
+			        : o_err_detail(),
+			    t->doubt ? "; in doubt: its pendings are left to "
+			               "expire"
+			             : "");
+		}
 	}
 	t->e    = e;
 	t->done = e == O_OK;
@@ -1462,11 +1484,12 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 }
 
 /* No latch held.  Withdraw the pendings of an attempt that did not
- * commit (a refused pend may have left none, which is harmless). */
+ * commit (a refused pend may have left none, which is harmless); not
+ * those of one that may have (t->doubt). */
 static void
 try_cancel(struct oc_collection *c, struct sync_try *t)
 {
-	if (t->built && !t->done && !t->fused &&
+	if (t->built && !t->done && !t->fused && !t->doubt &&
 	    (t->pended || t->e == O_ESTALE || t->e == O_EPENDING))
 		c->tx->ops->cancel(c->tx, &t->preq.aid, t->bids, t->snap.tfs.n);
 }

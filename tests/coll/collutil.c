@@ -112,6 +112,7 @@ f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
     struct oc_txres *res)
 {
 	struct ot_faulty *f = F(t);
+	o_err             e;
 
 	f->commits_seen++;
 	if (f->stale_commits > 0) {
@@ -125,20 +126,31 @@ f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	if (f->io_after > 0 && f->commits_seen > f->io_after)
 		return o_err_set(O_EIO, "injected I/O error after %d commits",
 		    f->io_after);
+	if (f->unavail_commits > 0) {
+		f->unavail_commits--;
+		return o_err_set(O_EUNAVAIL, "injected: no replica reached");
+	}
 	if (f->crit_only) {
 		struct oc_commit_req one = *req;
 
 		one.ids = &req->critical;
 		one.n   = 1;
-		return f->inner->ops->commit(f->inner, &one, res);
+		e       = f->inner->ops->commit(f->inner, &one, res);
+	} else
+		e = f->inner->ops->commit(f->inner, req, res);
+	if (f->lost_commits > 0) {
+		f->lost_commits--;
+		return o_err_set(O_EUNAVAIL,
+		    "injected: the answers were lost (%s)", o_errname(e));
 	}
-	return f->inner->ops->commit(f->inner, req, res);
+	return e;
 }
 
 static o_err
 f_cancel(struct oc_transactor *t, const struct oc_aid *aid,
     const struct oc_bid *ids, size_t n)
 {
+	F(t)->cancels_seen++;
 	return F(t)->inner->ops->cancel(F(t)->inner, aid, ids, n);
 }
 
@@ -151,6 +163,10 @@ f_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	if (f->io_status > 0) {
 		f->io_status--;
 		return o_err_set(O_EIO, "injected status failure");
+	}
+	if (f->unavail_status > 0) {
+		f->unavail_status--;
+		return o_err_set(O_EUNAVAIL, "injected: too few replicas");
 	}
 	return f->inner->ops->status(f->inner, aid, rev, ids, n, out);
 }

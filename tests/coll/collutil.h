@@ -27,6 +27,10 @@ struct ot_faulty {
 	int                   io_commits;     /* commits answered O_EIO */
 	int                   io_after; /* >0: commits after this many fail */
 	int                   io_status;      /* status calls answered O_EIO */
+	/* commits answered O_EUNAVAIL: lost_commits after reaching the
+	 * store (their answers lost), unavail_commits before (never sent);
+	 * status calls answered O_EUNAVAIL (no majority to ask) */
+	int                   lost_commits, unavail_commits, unavail_status;
 	bool                  header_absent;  /* gets of hdr answer ABSENT */
 	bool                  unknown;        /* every get answers UNKNOWN */
 	/* commits reach the critical block only (the others keep their
@@ -38,6 +42,7 @@ struct ot_faulty {
 	int                   stale_below;
 	struct oc_bid         hdr;
 	int                   commits_seen;
+	int                   cancels_seen;
 	/* gets at a held context: after stale_skip of them, the next
 	 * stale_gets answer that the store no longer keeps it (O_ESTALE,
 	 * as when a rival's commits pruned it meanwhile) */

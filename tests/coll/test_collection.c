@@ -740,6 +740,19 @@ Test(coll, updates_name_the_revision_they_build_on, .init = setup,
  * context, which promotes its own pending commit there, and goes on
  * (found by a review: it failed with O_EBEHIND every time).
  */
+/* A tree through f (over env.tx) holding k0 = v0, committed. */
+static struct oc_collection *
+faulty_tree_k0(struct ot_faulty *f, const struct oc_bid *id)
+{
+	struct oc_collection *c;
+
+	ot_faulty_init(f, env.tx);
+	ok(oc_tree_open(&f->base, id, true, NULL, &c), "create");
+	ok(oc_tree_put(c, "k0", 2, "v0", 2), "put");
+	ok(oc_coll_sync(c), "sync");
+	return c;
+}
+
 Test(coll, a_commit_that_reached_only_its_critical_block_is_read_forward,
     .init = setup, .fini = teardown)
 {
@@ -751,10 +764,7 @@ Test(coll, a_commit_that_reached_only_its_critical_block_is_read_forward,
 	char                  k[16];
 	int                   i;
 
-	ot_faulty_init(&f, env.tx);
-	ok(oc_tree_open(&f.base, &id, true, NULL, &c), "create");
-	ok(oc_tree_put(c, "k0", 2, "v0", 2), "put");
-	ok(oc_coll_sync(c), "sync");
+	c           = faulty_tree_k0(&f, &id);
 	f.crit_only = true;
 	ok(oc_tree_put(c, "k1", 2, "v1", 2), "put");
 	ok(oc_coll_sync(c), "sync: the leaf stays pending");
@@ -768,6 +778,100 @@ Test(coll, a_commit_that_reached_only_its_critical_block_is_read_forward,
 	cr_assert(found && v.len == 2 && memcmp(v.data, "v1", 2) == 0);
 	o_buf_fini(&v);
 	oc_coll_free(c);
+}
+
+/*
+ * A commit whose outcome is unknown (its answers lost, and no majority to
+ * ask) may have decided the action on its critical block alone: its other
+ * blocks' pendings are all that holds the rest, so they must not be
+ * cancelled.  The next sync finds its own commit in the log, and a read
+ * under that context promotes the leaf.  (Before, try_cancel deleted the
+ * leaf's pending: the log named a put that no block held.)
+ */
+Test(coll, an_in_doubt_commit_leaves_its_pendings_for_promotion, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c, *rd;
+	struct ot_faulty      f;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+
+	c                = faulty_tree_k0(&f, &id);
+	f.crit_only      = true;
+	f.lost_commits   = 1;
+	f.unavail_status = 1;
+	f.cancels_seen   = 0;
+	ok(oc_tree_put(c, "k1", 2, "v1", 2), "put");
+	cr_assert_eq(oc_coll_sync(c), O_EUNAVAIL, "%s", o_err_detail());
+	cr_assert(
+	    strstr(o_err_detail(), "in doubt") != NULL, "%s", o_err_detail());
+	cr_assert_eq(f.cancels_seen, 0, "an in-doubt commit was cancelled");
+	cr_assert_eq(oc_coll_npending(c), 1, "the put stays queued");
+	/* another reader sees rev 2 and reads the leaf under it */
+	ok(oc_tree_open(env.tx, &id, false, NULL, &rd), "reader");
+	ok(oc_coll_update(rd), "reader updates");
+	cr_assert_eq(oc_coll_rev(rd), 2);
+	ok(oc_tree_get(rd, "k1", 2, &v, &found), "reader's get");
+	cr_assert(found && v.len == 2 && memcmp(v.data, "v1", 2) == 0,
+	    "the log names the put, the leaf lost it");
+	o_buf_fini(&v);
+	oc_coll_free(rd);
+	/* the writer (no journal, so no tags to know its own commit by)
+	 * puts k1 again: harmless */
+	f.crit_only = false;
+	ok(oc_coll_sync(c), "sync");
+	cr_assert_eq(oc_coll_npending(c), 0);
+	ok(oc_tree_get(c, "k1", 2, &v, &found), "get");
+	cr_assert(found && v.len == 2 && memcmp(v.data, "v1", 2) == 0);
+	o_buf_fini(&v);
+	oc_coll_free(c);
+}
+
+/*
+ * An in-doubt commit that in fact reached no replica: its pendings are
+ * left to expire, and the next sync waits them out and commits the work
+ * once.  A commit that failed for certain (O_EIO) is still cancelled.
+ */
+Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
+{
+	struct ost_repo_opts  ro = { .pend_ttl_ms = 400 };
+	struct ost_repo      *r;
+	struct ot_faulty      f;
+	struct oc_collection *c;
+	struct oc_bid         id  = new_id();
+	char                 *dir = ot_tmpdir("indoubt");
+	struct items          it  = { 0 };
+	uint64_t              t0;
+
+	ok(ost_repo_open(dir, &ro, &r), "open");
+	ot_faulty_init(&f, ost_local_transactor(r));
+	ok(oc_diary_open(&f.base, &id, true, NULL, &c), "create");
+	ok(oc_coll_sync(c), "sync");
+	append_str(c, "once");
+	f.unavail_commits = 1;
+	cr_assert_eq(oc_coll_sync(c), O_EUNAVAIL, "%s", o_err_detail());
+	cr_assert_eq(f.cancels_seen, 0, "an in-doubt commit was cancelled");
+	t0 = o_mono_ns();
+	ok(oc_coll_sync(c), "sync waits for the expiry");
+	cr_assert_geq(o_mono_ns() - t0, 300u * 1000000, "did not wait");
+	cr_assert_eq(oc_coll_rev(c), 2);
+	append_str(c, "twice");
+	f.cancels_seen = 0;
+	f.io_commits   = 1;
+	cr_assert_eq(oc_coll_sync(c), O_EIO, "%s", o_err_detail());
+	cr_assert_eq(f.cancels_seen, 1,
+	    "a failed commit was not cancelled: %d", f.cancels_seen);
+	ok(oc_coll_sync(c), "sync after a certain failure");
+	cr_assert_eq(oc_coll_rev(c), 3);
+	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, 2);
+	cr_assert_str_eq(it.v[0], "once");
+	cr_assert_str_eq(it.v[1], "twice");
+	items_free(&it);
+	oc_coll_free(c);
+	ost_repo_close(r);
+	ot_rmtree_free(dir);
 }
 
 /*
@@ -788,10 +892,7 @@ Test(coll, a_pend_stale_below_its_revision_replays_the_queue, .init = setup,
 	struct o_buf          v  = { 0 };
 	bool                  found;
 
-	ot_faulty_init(&f, env.tx);
-	ok(oc_tree_open(&f.base, &id, true, NULL, &c), "create");
-	ok(oc_tree_put(c, "k0", 2, "v0", 2), "put");
-	ok(oc_coll_sync(c), "sync");
+	c = faulty_tree_k0(&f, &id);
 	oc_coll_get_stats(c, &s0);
 	f.stale_below = 1;
 	ok(oc_tree_put(c, "k1", 2, "v1", 2), "put");
