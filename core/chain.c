@@ -113,6 +113,63 @@ oc_chain_open(struct oc_chain *c, struct oc_bstore *s,
 	return e;
 }
 
+/* Borrow block *id into *out (oc_bstore_peek); absent: O_ENOTFOUND. */
+static o_err
+peek_need(struct oc_chain *c, const struct oc_bid *id, struct oc_val *tmp,
+    const struct oc_val **out)
+{
+	bool  found = false;
+	char  s[OC_BID_STRLEN];
+	o_err e;
+
+	oc_val_fini(tmp);
+	*tmp = oc_null();
+	if ((e = oc_bstore_peek(c->s, id, tmp, out, &found)) != O_OK)
+		return e;
+	if (!found)
+		return o_err_set(
+		    O_ENOTFOUND, "missing block %s", oc_bid_str(id, s));
+	return O_OK;
+}
+
+o_err
+oc_chain_tail_peek(struct oc_chain *c, struct oc_chain_path *p,
+    struct oc_val *tmp, const struct oc_val **last)
+{
+	const struct oc_val *cur;
+	const struct oc_val *ents;
+	struct oc_bid        id, nx;
+	o_err                e;
+	int                  hops = 0;
+	char                 s[OC_BID_STRLEN];
+
+	if (last != NULL)
+		*last = NULL;
+	if ((e = peek_need(c, &c->header, tmp, &cur)) != O_OK)
+		return e;
+	if (!oc_map_bid(cur, "tail", &id))
+		return o_err_set(O_ECORRUPT, "chain header lacks tail");
+	for (;;) {
+		if ((e = peek_need(c, &id, tmp, &cur)) != O_OK)
+			return e;
+		ents = oc_map_get(cur, "entries");
+		if (ents == NULL || ents->type != OC_ARRAY)
+			return o_err_set(O_ECORRUPT,
+			    "chain data block %s has no entries array",
+			    oc_bid_str(&id, s));
+		if (!oc_map_bid(cur, "next", &nx))
+			break;
+		if (++hops > 1000000)
+			return o_err_set(O_ECORRUPT, "chain next-links loop");
+		id = nx;
+	}
+	p->blk = id;
+	p->idx = (int64_t) ents->u.a.n - 1;
+	if (last != NULL && ents->u.a.n > 0)
+		*last = &ents->u.a.v[ents->u.a.n - 1];
+	return O_OK;
+}
+
 o_err
 oc_chain_tail(struct oc_chain *c, struct oc_chain_path *p, struct oc_val *blk)
 {
@@ -121,6 +178,14 @@ oc_chain_tail(struct oc_chain *c, struct oc_chain_path *p, struct oc_val *blk)
 	o_err         e;
 	int           hops = 0;
 
+	if (blk == NULL) {
+		/* only the position: borrow, copy nothing */
+		struct oc_val tmp = oc_null();
+
+		e = oc_chain_tail_peek(c, p, &tmp, NULL);
+		oc_val_fini(&tmp);
+		return e;
+	}
 	if ((e = oc_bstore_need(c->s, &c->header, &hdr)) != O_OK)
 		return e;
 	if (!oc_map_bid(&hdr, "tail", &id)) {
@@ -219,6 +284,28 @@ oc_chain_add(struct oc_chain *c, struct oc_val *entries, size_t n,
 	size_t               used = 0, len, room;
 	o_err                e;
 
+	{
+		/* the common case, the entries fit in the tail: record the
+		 * splice without copying the block */
+		struct oc_val tmp = oc_null();
+
+		e   = oc_chain_tail_peek(c, &p, &tmp, NULL);
+		len = (size_t) (p.idx + 1);
+		oc_val_fini(&tmp);
+		if (e != O_OK)
+			goto out_entries;
+		if (n > 0 && len + n <= OC_CHAIN_PER_BLOCK) {
+			e    = oc_bstore_update(c->s, &p.blk,
+			       oc_op_splice("entries", (uint32_t) len, 0,
+			           take_slice(entries, 0, n)));
+			used = n;
+			if (e == O_OK && last != NULL) {
+				p.idx = (int64_t) (len + n) - 1;
+				*last = p;
+			}
+			goto out_entries;
+		}
+	}
 	if ((e = oc_chain_tail(c, &p, &tail)) != O_OK)
 		goto out_entries;
 	tail_id    = p.blk;

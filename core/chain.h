@@ -63,6 +63,15 @@ o_err oc_chain_tail(struct oc_chain *c, struct oc_chain_path *p,
     struct oc_val *blk);
 o_err oc_chain_head(struct oc_chain *c, struct oc_chain_path *p,
     struct oc_val *blk);
+/*
+ * The tail's position, borrowing each block on the way (oc_bstore_peek)
+ * instead of copying it; *last (may be NULL) points at the tail block's
+ * last entry, NULL when that block is empty.  It is valid until the next
+ * call on the chain's store, as oc_bstore_peek's blocks are; *tmp is the
+ * caller's scratch (OC_NULL on entry, fini'd by the caller after).
+ */
+o_err oc_chain_tail_peek(struct oc_chain *c, struct oc_chain_path *p,
+    struct oc_val *tmp, const struct oc_val **last);
 
 /* Append n entries (moved).  *last (may be NULL) = path of the last one. */
 o_err oc_chain_add(struct oc_chain *c, struct oc_val *entries, size_t n,

@@ -110,6 +110,20 @@ oc_log_last_rev(struct oc_log *l, int64_t *rev)
 	o_err                e;
 
 	*rev = 0;
+	{
+		/* the tail's last entry, borrowed; an empty tail block (a
+		 * new log) walks back */
+		struct oc_chain_path p;
+		struct oc_val        tmp = oc_null();
+		const struct oc_val *last;
+
+		e = oc_chain_tail_peek(&l->ch, &p, &tmp, &last);
+		if (e == O_OK && last != NULL)
+			*rev = oc_log_entry_rev(last);
+		oc_val_fini(&tmp);
+		if (e != O_OK || last != NULL)
+			return e;
+	}
 	if ((e = oc_chain_iter_init(&it, &l->ch, NULL, false)) != O_OK)
 		return e;
 	e = oc_chain_iter_next(&it, &ent, NULL, &done);

@@ -201,6 +201,33 @@ check_shape(struct oc_bstore *s, const struct oc_bid *hdr, struct oc_bid *ids,
 	return nb;
 }
 
+/* The borrowed tail walk agrees with the copying one, and its last entry
+ * is the chain's last (none when the chain is empty). */
+static void
+check_tail_peek(struct oc_chain *c, const struct oc_val *all)
+{
+	struct oc_chain_path p, q;
+	struct oc_val        tmp = oc_null(), blk;
+	const struct oc_val *last;
+
+	cr_assert_eq(oc_chain_tail_peek(c, &p, &tmp, &last), O_OK, "%s",
+	    o_err_detail());
+	if (all->u.a.n == 0)
+		cr_assert_null(last, "a last entry in an empty chain");
+	else
+		cr_assert(last != NULL &&
+		        oc_val_eq(last, &all->u.a.v[all->u.a.n - 1]),
+		    "the borrowed tail's last entry is not the chain's last");
+	oc_val_fini(&tmp);
+	cr_assert_eq(oc_chain_tail(c, &q, &blk), O_OK);
+	oc_val_fini(&blk);
+	cr_assert(oc_bid_eq(&p.blk, &q.blk) && p.idx == q.idx,
+	    "borrowed tail %lld, copied %lld", (long long) p.idx,
+	    (long long) q.idx);
+	cr_assert_eq(oc_chain_tail(c, &q, NULL), O_OK);
+	cr_assert(oc_bid_eq(&p.blk, &q.blk) && p.idx == q.idx);
+}
+
 /* Forward and backward traversal agree; returns the forward entries. */
 static struct oc_val
 check_traversal(struct oc_chain *c)
@@ -214,6 +241,7 @@ check_traversal(struct oc_chain *c)
 		cr_assert(oc_val_eq(&f.u.a.v[i], &b.u.a.v[n - 1 - i]),
 		    "forward/backward differ at %zu", i);
 	oc_val_fini(&b);
+	check_tail_peek(c, &f);
 	return f;
 }
 
