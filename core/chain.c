@@ -207,10 +207,7 @@ oc_chain_tail(struct oc_chain *c, struct oc_chain_path *p, struct oc_val *blk)
 	}
 	p->blk = id;
 	p->idx = (int64_t) entries_of(&cur)->u.a.n - 1;
-	if (blk)
-		*blk = cur;
-	else
-		oc_val_fini(&cur);
+	*blk   = cur;
 	return O_OK;
 }
 
@@ -289,11 +286,11 @@ oc_chain_add(struct oc_chain *c, struct oc_val *entries, size_t n,
 		 * splice without copying the block */
 		struct oc_val tmp = oc_null();
 
-		e   = oc_chain_tail_peek(c, &p, &tmp, NULL);
-		len = (size_t) (p.idx + 1);
+		e = oc_chain_tail_peek(c, &p, &tmp, NULL);
 		oc_val_fini(&tmp);
 		if (e != O_OK)
 			goto out_entries;
+		len = (size_t) (p.idx + 1);
 		if (n > 0 && len + n <= OC_CHAIN_PER_BLOCK) {
 			e    = oc_bstore_update(c->s, &p.blk,
 			       oc_op_splice("entries", (uint32_t) len, 0,

@@ -67,8 +67,9 @@ o_err oc_chain_head(struct oc_chain *c, struct oc_chain_path *p,
  * The tail's position, borrowing each block on the way (oc_bstore_peek)
  * instead of copying it; *last (may be NULL) points at the tail block's
  * last entry, NULL when that block is empty.  It is valid until the next
- * call on the chain's store, as oc_bstore_peek's blocks are; *tmp is the
- * caller's scratch (OC_NULL on entry, fini'd by the caller after).
+ * call on the chain's store, as oc_bstore_peek's blocks are, and until
+ * *tmp, the caller's scratch (OC_NULL on entry), is fini'd by the caller.
+ * Store under the caller's latch, as for oc_bstore_peek.
  */
 o_err oc_chain_tail_peek(struct oc_chain *c, struct oc_chain_path *p,
     struct oc_val *tmp, const struct oc_val **last);

@@ -1378,17 +1378,22 @@ pend_answered(
 	 * did not bring up may lack a commit of ours that no read has
 	 * promoted there yet (a read with our context does); a block
 	 * stale over an older base was changed at a revision we hold,
-	 * which updating our context does not clear */
+	 * which updating our context does not clear.  Under the latch:
+	 * readers borrow cached blocks under it (oc_bstore_peek) */
 	if (t->e == O_EBEHIND) {
 		size_t i;
 
+		pthread_mutex_lock(&c->c_mtx);
 		for (i = 0; i < t->snap.tfs.n; i++)
 			if (t->base[i] > 0)
 				oc_cache_clear(c->cache, &t->bids[i], 1);
+		pthread_mutex_unlock(&c->c_mtx);
 		t->reread = true;
 	} else if (t->e == O_ESTALE && !oc_bid_is_zero(&res->stale_id) &&
 	    res->stale_rev > 0 && res->stale_rev < t->rev) {
+		pthread_mutex_lock(&c->c_mtx);
 		oc_cache_clear(c->cache, &res->stale_id, 1);
+		pthread_mutex_unlock(&c->c_mtx);
 		t->reread = true;
 	}
 }
@@ -1431,11 +1436,12 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 }
 
 /* Whether a failed commit's outcome is unknown (core/transactor.h): some
- * replicas may have committed, or may yet. */
+ * replicas may have committed, or may yet.  Not O_EEXPIRED: no commit is
+ * sent or accepted past a pending's expiry (net_commit's guard). */
 static bool
 commit_in_doubt(o_err e)
 {
-	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EEXPIRED;
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
 }
 
 /* No latch held.  Commit a pended attempt; an unknown outcome is settled
@@ -1483,14 +1489,15 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 	return e;
 }
 
-/* No latch held.  Withdraw the pendings of an attempt that did not
- * commit (a refused pend may have left none, which is harmless); not
- * those of one that may have (t->doubt). */
+/* No latch held.  Withdraw the pendings of a pended attempt that did not
+ * commit; not those of one that may have (t->doubt).  A refused pend
+ * left none (the transactor withdrew what it took, core/transactor.h):
+ * a cancel after it was one more round to every replica, waiting for
+ * each, one that does not answer included. */
 static void
 try_cancel(struct oc_collection *c, struct sync_try *t)
 {
-	if (t->built && !t->done && !t->fused && !t->doubt &&
-	    (t->pended || t->e == O_ESTALE || t->e == O_EPENDING))
+	if (t->built && t->pended && !t->done && !t->fused && !t->doubt)
 		c->tx->ops->cancel(c->tx, &t->preq.aid, t->bids, t->snap.tfs.n);
 }
 
@@ -1892,10 +1899,17 @@ oc_coll_cache_bytes(struct oc_collection *c)
 	return oc_cache_bytes(c->cache);
 }
 
-void
+bool
 oc_coll_cache_drop(struct oc_collection *c)
 {
+	/* readers borrow cached blocks under the latch (oc_bstore_peek):
+	 * drop between them, and skip a collection in use rather than
+	 * wait for it (a sync holds the latch across reads) */
+	if (pthread_mutex_trylock(&c->c_mtx) != 0)
+		return false;
 	oc_cache_clear_all(c->cache);
+	pthread_mutex_unlock(&c->c_mtx);
+	return true;
 }
 
 bool

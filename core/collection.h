@@ -175,10 +175,12 @@ void oc_coll_get_stats(struct oc_collection *c, struct oc_coll_stats *st);
  * Memory of the collection's cache of committed blocks, and dropping it
  * (as if every block were evicted: later reads load them again; staged
  * and queued work is not in the cache and stays).  For an owner of many
- * collections that bounds their caches together.
+ * collections that bounds their caches together.  Dropping takes the
+ * collection latch, under which readers borrow cached blocks; a
+ * collection whose latch is held is left as it is (false).
  */
 size_t oc_coll_cache_bytes(struct oc_collection *c);
-void   oc_coll_cache_drop(struct oc_collection *c);
+bool   oc_coll_cache_drop(struct oc_collection *c);
 
 /*
  * Read access: run fn with the collection's read store (local changes

@@ -2773,7 +2773,8 @@ colls_trim(struct ofs_ns *ns, uint64_t budget)
 	if (total > budget) {
 		qsort(v, n, sizeof(*v), trim_cmp);
 		for (i = 0; i < n && total > budget; i++) {
-			oc_coll_cache_drop(v[i].oc->c);
+			if (!oc_coll_cache_drop(v[i].oc->c))
+				continue; /* in use: the next round */
 			total -= v[i].bytes;
 			dropped++;
 		}

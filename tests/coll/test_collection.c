@@ -732,14 +732,6 @@ Test(coll, updates_name_the_revision_they_build_on, .init = setup,
 	oc_coll_free(b);
 }
 
-/*
- * A commit of ours that reached only its critical block (the rest of it
- * left pending, as when phase 2 never came) leaves our cache ahead of
- * every replica: the next update names a base no replica holds and is
- * refused (O_EBEHIND).  The writer reads those blocks again under its
- * context, which promotes its own pending commit there, and goes on
- * (found by a review: it failed with O_EBEHIND every time).
- */
 /* A tree through f (over env.tx) holding k0 = v0, committed. */
 static struct oc_collection *
 faulty_tree_k0(struct ot_faulty *f, const struct oc_bid *id)
@@ -753,6 +745,14 @@ faulty_tree_k0(struct ot_faulty *f, const struct oc_bid *id)
 	return c;
 }
 
+/*
+ * A commit of ours that reached only its critical block (the rest of it
+ * left pending, as when phase 2 never came) leaves our cache ahead of
+ * every replica: the next update names a base no replica holds and is
+ * refused (O_EBEHIND).  The writer reads those blocks again under its
+ * context, which promotes its own pending commit there, and goes on
+ * (found by a review: it failed with O_EBEHIND every time).
+ */
 Test(coll, a_commit_that_reached_only_its_critical_block_is_read_forward,
     .init = setup, .fini = teardown)
 {
@@ -901,6 +901,8 @@ Test(coll, a_pend_stale_below_its_revision_replays_the_queue, .init = setup,
 	cr_expect_eq(f.stale_below, 0, "the answer was given");
 	cr_expect_geq(s1.replays - s0.replays, 1,
 	    "the queue was replayed over a fresh copy");
+	/* the refused pend stored nothing: no cancel round after it */
+	cr_expect_eq(f.cancels_seen, 0, "%d cancels", f.cancels_seen);
 	ok(oc_tree_get(c, "k1", 2, &v, &found), "get");
 	cr_assert(found && v.len == 2 && memcmp(v.data, "v1", 2) == 0);
 	o_buf_fini(&v);
@@ -951,6 +953,44 @@ Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
 	cr_expect_geq(replays, 1, "the refused queue was replayed");
 	for (i = 0; i < 2; i++)
 		oc_coll_free(c[i]);
+}
+
+/* Under the latch (oc_coll_read), with a tree lookup borrowing blocks:
+ * the cache of a collection in use is not dropped. */
+static o_err
+drop_while_reading(struct oc_bstore *s, void *arg)
+{
+	struct oc_collection *c = arg;
+
+	(void) s;
+	cr_expect(!oc_coll_cache_drop(c), "dropped under the latch");
+	return O_OK;
+}
+
+Test(coll, a_cache_is_dropped_only_between_readers, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id = new_id();
+	struct o_buf          v  = { 0 };
+	bool                  found;
+	size_t                b;
+
+	ok(oc_tree_open(env.tx, &id, true, NULL, &c), "create");
+	ok(oc_tree_put(c, "k0", 2, "v0", 2), "put");
+	ok(oc_coll_sync(c), "sync");
+	ok(oc_tree_get(c, "k0", 2, &v, &found), "get");
+	o_buf_fini(&v);
+	b = oc_coll_cache_bytes(c);
+	cr_assert_gt(b, 0, "nothing cached");
+	ok(oc_coll_read(c, drop_while_reading, c), "read");
+	cr_assert_eq(oc_coll_cache_bytes(c), b, "the cache changed");
+	cr_assert(oc_coll_cache_drop(c), "not dropped when idle");
+	cr_assert_eq(oc_coll_cache_bytes(c), 0);
+	ok(oc_tree_get(c, "k0", 2, &v, &found), "get after the drop");
+	cr_assert(found && v.len == 2 && memcmp(v.data, "v0", 2) == 0);
+	o_buf_fini(&v);
+	oc_coll_free(c);
 }
 
 /* ---- trees ---------------------------------------------------------- */
