@@ -1436,12 +1436,13 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 }
 
 /* Whether a failed commit's outcome is unknown (core/transactor.h): some
- * replicas may have committed, or may yet.  Not O_EEXPIRED: no commit is
- * sent or accepted past a pending's expiry (net_commit's guard). */
+ * replicas may have committed, or may yet.  O_EEXPIRED too: net_commit
+ * answers it when the first critical replica that failed said so, which
+ * says nothing of the others (a late answer can come after the expiry). */
 static bool
 commit_in_doubt(o_err e)
 {
-	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EEXPIRED;
 }
 
 /* No latch held.  Commit a pended attempt; an unknown outcome is settled
@@ -1489,15 +1490,17 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 	return e;
 }
 
-/* No latch held.  Withdraw the pendings of a pended attempt that did not
- * commit; not those of one that may have (t->doubt).  A refused pend
- * left none (the transactor withdrew what it took, core/transactor.h):
- * a cancel after it was one more round to every replica, waiting for
- * each, one that does not answer included. */
+/* No latch held.  Withdraw the pendings of an attempt that did not
+ * commit, not those of one that may have (t->doubt).  After a refused
+ * pend too: the network transactor withdraws what replicas accepted, but
+ * with the pend's deadline, which a wait for an unanswering replica may
+ * have spent, and a replica that never answered may still take the pend
+ * (a review found both); this cancel has a deadline of its own. */
 static void
 try_cancel(struct oc_collection *c, struct sync_try *t)
 {
-	if (t->built && t->pended && !t->done && !t->fused && !t->doubt)
+	if (t->built && !t->done && !t->fused && !t->doubt &&
+	    (t->pended || t->e == O_ESTALE || t->e == O_EPENDING))
 		c->tx->ops->cancel(c->tx, &t->preq.aid, t->bids, t->snap.tfs.n);
 }
 

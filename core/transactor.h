@@ -11,18 +11,16 @@
  * Results.  A refusal that the caller is expected to handle (a stale
  * revision, a rival pending) returns O_ESTALE / O_EPENDING with the details
  * in struct oc_txres; a fault (I/O, unreachable, corrupt) returns its own
- * code.  A refused pend leaves nothing pended: every block or none is
- * pended, and what some replicas accepted the implementation cancels
- * itself.  get answers per block one of three things: the block, its
+ * code.  After a refused pend the caller cancels too: an implementation
+ * withdraws what it can, but a replica left unanswered may still take
+ * the pend.  get answers per block one of three things: the block, its
  * authoritative absence, or that it could not find out (never reported as
- * absence).  A failed commit answering O_EUNAVAIL or O_ETIMEDOUT has an
- * unknown outcome (replicas may have committed, or may yet): the caller
- * asks status, and if that neither finds it committed nor aborted on a
- * majority, leaves its pendings to expire rather than cancel them (they
- * may be all that holds a decided action's other blocks).  Any other
- * commit error means nothing was committed (O_EEXPIRED: no replica
- * accepts a commit past the pendings' expiry, and the network
- * coordinator sends none within a guard before it).
+ * absence).  A failed commit answering O_EUNAVAIL, O_ETIMEDOUT or
+ * O_EEXPIRED has an unknown outcome (replicas may have committed, or may
+ * yet): the caller asks status, and if that neither finds it committed
+ * nor aborted on a majority, leaves its pendings to expire rather than
+ * cancel them (they may be all that holds a decided action's other
+ * blocks).  Any other commit error means nothing was committed.
  *
  * The critical-block rule: commit names the critical block - the log tail
  * as it was read before the append, which every writer of rev must change.
