@@ -1492,10 +1492,10 @@ try_commit(struct oc_collection *c, struct sync_try *t)
 
 /* No latch held.  Withdraw the pendings of an attempt that did not
  * commit, not those of one that may have (t->doubt).  After a refused
- * pend too: the network transactor withdraws what replicas accepted, but
- * with the pend's deadline, which a wait for an unanswering replica may
- * have spent, and a replica that never answered may still take the pend
- * (a review found both); this cancel has a deadline of its own. */
+ * pend too: the network transactor withdraws what replicas accepted and
+ * sends a cancel to those that did not answer, but does not wait for the
+ * latter; this second round does, so a cancel lost once does not hold
+ * rivals off until the pending expires. */
 static void
 try_cancel(struct oc_collection *c, struct sync_try *t)
 {

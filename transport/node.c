@@ -1978,7 +1978,9 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		for (j = 0; j < k; j++) {
 			if (!cs[j].had_op)
 				continue;
-			leftm[j] = leftm[j] || cs[j].left;
+			/* left after a quorum, or never answered (timed out,
+			 * cut off): it may still take the pend */
+			leftm[j] = leftm[j] || cs[j].left || !answered(&cs[j]);
 			ok[j]    = answered(&cs[j]) && cs[j].ae == O_OK;
 			if (answered(&cs[j]) && cs[j].ae == O_ESTALE)
 				stale = true;
@@ -2053,7 +2055,12 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		}
 	}
 	/* what may hold the pending: the blocks a member accepted, or all
-	 * of its blocks when it was left unanswered */
+	 * of its blocks when it was left unanswered.  The cancels below get
+	 * time of their own: waiting for a member that never answers may
+	 * have spent the pend's deadline, and calls_run_q sends nothing past
+	 * it (a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait)
+	 */
+	deadline = deadline_of(n);
 	for (j = 0; j < k; j++) {
 		c = member_ids(pl, nids, j, idx);
 		for (q = 0; q < c; q++)

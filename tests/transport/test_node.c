@@ -1242,6 +1242,57 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 }
 
 /*
+ * A pend that no majority can take (n0 holds a rival's pending, the silent
+ * member never answers) waits out the silent member to its deadline and is
+ * refused.  n1 accepted it: net_pend's cancel must still reach n1, with
+ * time of its own (with the pend's spent deadline it was dropped unsent,
+ * "no time left", and the dead pending refused every writer on n1 until
+ * it expired; found by a review).
+ */
+Test(node, a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait,
+    .init = setup, .fini = teardown)
+{
+	struct oc_pend_req pr = { 0 };
+	struct oc_txres    res;
+	struct oc_tfs      t;
+	struct oc_bid      x;
+	struct oc_aid      rival;
+	uint8_t            st;
+	long               calls, failed, left, msgs0, msgs;
+	o_err              e;
+
+	silent_member_up(1500);
+	insert_new(0, &x, 1);
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(3))), O_OK);
+	oc_aid_random(&rival);
+	pr.aid    = rival;
+	pr.rev    = 3;
+	pr.tfs    = &t;
+	pr.policy = OC_POLICY_FAIL;
+	oc_txres_init(&res);
+	cr_assert_eq(ost_repo_pend(nodes[0].repo, &pr, &res), O_OK, "%s",
+	    o_err_detail());
+	oc_txres_fini(&res);
+	oc_aid_random(&pr.aid);
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs0);
+	oc_txres_init(&res);
+	e = tx_of(0)->ops->pend(tx_of(0), &pr, &res);
+	oc_txres_fini(&res);
+	cr_assert_eq(e, O_EPENDING, "%s: %s", o_errname(e), o_err_detail());
+	cr_assert_eq(
+	    ost_repo_status(nodes[1].repo, &pr.aid, 3, &x, 1, &st), O_OK);
+	cr_expect_neq(
+	    st, OC_ST_PENDING, "n1 still holds the refused pend's pending");
+	/* the silent member, which may take the pend late, gets a cancel
+	 * too (not waited for) */
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+	cr_expect_geq(msgs - msgs0, 2, "%ld messages to the silent member",
+	    msgs - msgs0);
+	oc_tfs_fini(&t);
+}
+
+/*
  * Requests left in a member's queue when the node stops: with the silent
  * member and calls timing out after 10 s, 4 transactions in a row leave
  * their pends and cancels to it, the first 4 in flight (holding its 4
