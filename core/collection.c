@@ -1436,13 +1436,13 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 }
 
 /* Whether a failed commit's outcome is unknown (core/transactor.h): some
- * replicas may have committed, or may yet.  O_EEXPIRED too: net_commit
- * answers it when the first critical replica that failed said so, which
- * says nothing of the others (a late answer can come after the expiry). */
+ * replicas may have committed, or may yet.  Not O_EEXPIRED: a transactor
+ * answers it only when no replica committed or can (net_commit: every
+ * critical replica asked said so, or none was asked). */
 static bool
 commit_in_doubt(o_err e)
 {
-	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EEXPIRED;
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
 }
 
 /* No latch held.  Commit a pended attempt; an unknown outcome is settled

@@ -15,12 +15,14 @@
  * withdraws what it can, but a replica left unanswered may still take
  * the pend.  get answers per block one of three things: the block, its
  * authoritative absence, or that it could not find out (never reported as
- * absence).  A failed commit answering O_EUNAVAIL, O_ETIMEDOUT or
- * O_EEXPIRED has an unknown outcome (replicas may have committed, or may
- * yet): the caller asks status, and if that neither finds it committed
- * nor aborted on a majority, leaves its pendings to expire rather than
- * cancel them (they may be all that holds a decided action's other
- * blocks).  Any other commit error means nothing was committed.
+ * absence).  A failed commit answering O_EUNAVAIL or O_ETIMEDOUT has an
+ * unknown outcome (replicas may have committed, or may yet): the caller
+ * asks status, and if that neither finds it committed nor aborted on a
+ * majority, leaves its pendings to expire rather than cancel them (they
+ * may be all that holds a decided action's other blocks).  Any other
+ * commit error means the action is not decided and never will be by this
+ * commit: an implementation that cannot tell answers O_EUNAVAIL, never
+ * O_ESTALE or O_EEXPIRED, when a replica may have committed.
  *
  * The critical-block rule: commit names the critical block - the log tail
  * as it was read before the append, which every writer of rev must change.

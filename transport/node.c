@@ -401,6 +401,7 @@ struct call {
 	int64_t        deadline; /* otr_call_deadline */
 	struct bcall  *bc;       /* on its way to the member */
 	bool           left;     /* not waited for: a quorum answered first */
+	bool           unsent;   /* failed before it left: never delivered */
 	o_err          e;   /* transport / envelope outcome */
 	o_err          ae;  /* the answer's code */
 	struct oc_val  ans; /* the answer map */
@@ -958,7 +959,8 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 		}
 		pthread_mutex_unlock(&m->bmtx);
 		atomic_fetch_add(&m->fails, 1);
-		c->e = O_ETIMEDOUT;
+		c->e      = O_ETIMEDOUT;
+		c->unsent = !sent;
 		snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
 		    m->name, m->url,
 		    sent ? "no answer, and nng did not time the request out"
@@ -1098,12 +1100,14 @@ calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
 		c->e      = O_EUNAVAIL;
 		c->bc     = NULL;
 		c->left   = false;
+		c->unsent = false;
 		c->had_op = c->op.type != OC_NULL;
 		if (c->op.type == OC_NULL || c->m->self)
 			continue;
 		atomic_fetch_add(&c->m->calls, 1);
 		if (!member_up(c->m)) {
 			call_fail(c, O_EUNAVAIL, "not connected");
+			c->unsent = true;
 			continue;
 		}
 		t      = oc_map_text(&c->op, "t");
@@ -1114,6 +1118,7 @@ calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
 		if (c->deadline - now_ms() <= 0) {
 			o_buf_fini(&b);
 			call_fail(c, O_ETIMEDOUT, "no time left");
+			c->unsent = true;
 			continue;
 		}
 		if (b.len > OTR_MSG_MAX) {
@@ -1124,7 +1129,8 @@ calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
 			    "limit",
 			    b.len >> 20, OTR_MSG_MAX >> 20);
 			o_buf_fini(&b);
-			c->e = O_ETOOBIG;
+			c->e      = O_ETOOBIG;
+			c->unsent = true;
 			snprintf(c->detail, sizeof(c->detail), "member %s: %s",
 			    c->m->name, why);
 			continue;
@@ -2305,7 +2311,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	size_t          *idx;
 	uint64_t         skip;
 	int64_t          exp   = exp_lookup(n, req, &skip), deadline;
-	bool             stale = false, *crit_member, *crit_done;
+	size_t           nasked = 0, nrefused = 0, nstale = 0, nexpired = 0;
+	bool            *crit_member, *crit_done;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];
 	o_err            e = O_OK;
@@ -2369,15 +2376,22 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		calls_run_q(n, cs, k, deadline, &q);
 	}
 	for (j = 0; j < k; j++) {
-		if (!crit_member[j])
+		if (!crit_member[j] || !cs[j].had_op)
 			continue;
+		nasked++;
 		crit_done[j] = answered(&cs[j]) && cs[j].ae == O_OK;
 		if (crit_done[j])
 			okn++;
 		else {
-			if (answered(&cs[j]) && cs[j].ae == O_ESTALE) {
-				stale = true;
-				(void) otr_get_txres(&cs[j].ans, "x", res);
+			if (answered(&cs[j]) || cs[j].unsent)
+				nrefused++;
+			if (answered(&cs[j])) {
+				nexpired += cs[j].ae == O_EEXPIRED;
+				if (cs[j].ae == O_ESTALE) {
+					nstale++;
+					(void) otr_get_txres(
+					    &cs[j].ans, "x", res);
+				}
 			}
 			if (why[0] == '\0')
 				snprintf(why, sizeof(why), "%s", cs[j].detail);
@@ -2385,20 +2399,35 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	}
 	calls_fini(cs, k);
 	if (okn < need) {
-		/* O_ESTALE says nothing committed: only when nothing did */
-		if (stale && okn == 0)
+		/*
+		 * Certain that the action is not decided, now or later, only
+		 * when no critical replica committed and either all of them
+		 * answered or were never sent the commit (no log block names
+		 * the action anywhere, so no read promotes its pendings), or
+		 * so few of its replicas (asked or not: one not asked may
+		 * hold a pending a read could promote) do not hold another
+		 * action at the revision that they can never make a majority.
+		 * Then O_ESTALE or O_EEXPIRED (the writer cancels and goes
+		 * on); otherwise O_EUNAVAIL: in doubt, its pendings are left
+		 * to a read or their expiry (core/transactor.h).  One
+		 * unanswered replica may have committed, or may yet.
+		 */
+		bool certain =
+		    okn == 0 && (nrefused == nasked || cpl.r - nstale < need);
+
+		if (certain && nstale > 0)
 			e = O_ESTALE;
+		else if (certain && nasked > 0 && nexpired == nasked)
+			e = O_EEXPIRED;
 		else
-			e = okn > 0 ? O_EUNAVAIL
-			            : (why[0] && strstr(why, "expired") ? O_EEXPIRED
-			                                                : O_EUNAVAIL);
+			e = O_EUNAVAIL;
 		e = o_err_set(e,
 		    "commit of action %s at rev %" PRId64
 		    ": critical block %s committed on %zu of %zu replicas "
 		    "(need %zu)%s: %s",
 		    oc_aid_str(&req->aid, as), req->rev,
 		    oc_bid_str(&req->critical, s), okn, cpl.r, need,
-		    okn > 0 ? ", outcome in doubt until read" : "", why);
+		    certain ? "" : ", outcome in doubt until read", why);
 		if (res->reason[0] == '\0')
 			snprintf(res->reason, sizeof(res->reason), "%s",
 			    o_err_detail());

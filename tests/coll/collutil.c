@@ -123,6 +123,10 @@ f_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		f->io_commits--;
 		return o_err_set(O_EIO, "injected I/O error");
 	}
+	if (f->expired_commits > 0) {
+		f->expired_commits--;
+		return o_err_set(O_EEXPIRED, "injected: pendings expired");
+	}
 	if (f->io_after > 0 && f->commits_seen > f->io_after)
 		return o_err_set(O_EIO, "injected I/O error after %d commits",
 		    f->io_after);

@@ -25,6 +25,7 @@ struct ot_faulty {
 	struct oc_transactor *inner;
 	int                   stale_commits;  /* commits answered O_ESTALE */
 	int                   io_commits;     /* commits answered O_EIO */
+	int                   expired_commits; /* ... O_EEXPIRED, never sent */
 	int                   io_after; /* >0: commits after this many fail */
 	int                   io_status;      /* status calls answered O_EIO */
 	/* commits answered O_EUNAVAIL: lost_commits after reaching the

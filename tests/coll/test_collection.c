@@ -864,10 +864,21 @@ Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 	    "a failed commit was not cancelled: %d", f.cancels_seen);
 	ok(oc_coll_sync(c), "sync after a certain failure");
 	cr_assert_eq(oc_coll_rev(c), 3);
+	/* O_EEXPIRED is certain too (a transactor answers it only when no
+	 * replica committed or can): cancelled, not left to expire */
+	append_str(c, "thrice");
+	f.cancels_seen    = 0;
+	f.expired_commits = 1;
+	cr_assert_eq(oc_coll_sync(c), O_EEXPIRED, "%s", o_err_detail());
+	cr_assert_eq(f.cancels_seen, 1,
+	    "an expired commit was not cancelled: %d", f.cancels_seen);
+	ok(oc_coll_sync(c), "sync after an expired commit");
+	cr_assert_eq(oc_coll_rev(c), 4);
 	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
-	cr_assert_eq(it.n, 2);
+	cr_assert_eq(it.n, 3);
 	cr_assert_str_eq(it.v[0], "once");
 	cr_assert_str_eq(it.v[1], "twice");
+	cr_assert_str_eq(it.v[2], "thrice");
 	items_free(&it);
 	oc_coll_free(c);
 	ost_repo_close(r);

@@ -141,11 +141,16 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	while (f > 0 &&
 	    !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
 		;
-	if (f > 0)
-		return o_err_set(atomic_load(&st->commit_fail_e) ?
-		        (o_err) atomic_load(&st->commit_fail_e) :
-		        O_EUNAVAIL,
-		    "injected: cannot commit now");
+	if (f > 0) {
+		o_err e = atomic_load(&st->commit_fail_e)
+		    ? (o_err) atomic_load(&st->commit_fail_e)
+		    : O_EUNAVAIL;
+
+		/* worded as the store words it (net_commit once searched
+		 * the text for "expired") */
+		return o_err_set(e, "injected: %s",
+		    e == O_EEXPIRED ? "pending expired" : "cannot commit now");
+	}
 	if (atomic_load(&st->stall_ms) > 0)
 		o_sleep_ms(atomic_load(&st->stall_ms));
 	return st->inner->ops->commit(st->inner, req, res);
@@ -2423,6 +2428,111 @@ Test(node, status_needs_a_majority_and_commit_needs_a_pend, .init = setup,
 	cr_assert_not_null(strstr(o_err_detail(), "did not pend it"), "%s",
 	    o_err_detail());
 	oc_txres_fini(&res);
+}
+
+/* Pend an action at rev on block x through n0, then commit it with the
+ * replicas' answers as injected (O_OK: none) and, if it failed, cancel it
+ * unless *keep (which then gets the action); the commit's code. */
+static o_err
+refused_commit(const struct oc_bid *x, int64_t rev, const o_err *inject,
+    struct oc_aid *keep)
+{
+	struct oc_pend_req   pr = { 0 };
+	struct oc_commit_req cq = { 0 };
+	struct oc_txres      res;
+	struct oc_tfs        t;
+	int                  i;
+	o_err                e;
+
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, x, oc_op_set("w", oc_int(rev))), O_OK);
+	oc_aid_random(&pr.aid);
+	pr.rev    = rev;
+	pr.tfs    = &t;
+	pr.policy = OC_POLICY_FAIL;
+	oc_txres_init(&res);
+	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
+	    o_err_detail());
+	for (i = 0; i < 3; i++)
+		if (inject[i] != O_OK) {
+			atomic_store(&nodes[i].tx.commit_fail_e, inject[i]);
+			atomic_store(&nodes[i].tx.commit_fail, 1);
+		}
+	cq.aid      = pr.aid;
+	cq.rev      = rev;
+	cq.ids      = x;
+	cq.n        = 1;
+	cq.critical = *x;
+	e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+	for (i = 0; i < 3; i++)
+		atomic_store(&nodes[i].tx.commit_fail, 0);
+	if (keep != NULL)
+		*keep = pr.aid;
+	else if (e != O_OK)
+		(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, x, 1);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+	return e;
+}
+
+/*
+ * A refused commit is answered O_ESTALE or O_EEXPIRED (the writer cancels
+ * its pendings and goes on) only when no replica committed and none may:
+ * otherwise O_EUNAVAIL, in doubt (the writer leaves its pendings to a
+ * read or their expiry).  Before, net_commit answered O_EEXPIRED when the
+ * first replica that failed said so, and O_ESTALE when one said stale,
+ * whatever the others did; found by a review.
+ */
+Test(node, a_refused_commit_is_certain_only_when_no_replica_may_commit,
+    .init = setup, .fini = teardown)
+{
+	const o_err       X = O_EEXPIRED, S = O_ESTALE, U = O_EUNAVAIL;
+	struct oc_bid     x, y;
+	struct oc_aid     a;
+	struct oc_get_res r;
+	int               i, tries;
+	o_err             e;
+
+	timeout_ms = 1000;
+	nodes_up(3);
+	insert_new(0, &x, 1);
+	/* every replica said its pending expired: certain */
+	e = refused_commit(&x, 3, (o_err[]) { X, X, X }, NULL);
+	cr_assert_eq(e, O_EEXPIRED, "%s: %s", o_errname(e), o_err_detail());
+	/* one cannot commit now (it may later, or a read may promote its
+	 * pending): whichever replica it is, and whatever order the
+	 * answers come in */
+	for (i = 0; i < 3; i++) {
+		o_err in[3] = { X, X, X };
+
+		in[i] = U;
+		e     = refused_commit(&x, 3, in, NULL);
+		cr_assert_eq(e, O_EUNAVAIL, "n%d unavailable: %s: %s", i,
+		    o_errname(e), o_err_detail());
+	}
+	/* n0 holds another action at the revision, n2 cannot commit now,
+	 * and n1 is slow: its commit lands after the coordinator stopped
+	 * waiting, so the action could yet be decided by n1 and n2 (not
+	 * cancelled until it landed: the cancel would overtake it) */
+	atomic_store(&nodes[1].tx.stall_ms, 2500);
+	e = refused_commit(&x, 3, (o_err[]) { S, O_OK, U }, &a);
+	cr_assert_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	for (tries = 0; tries < 50; tries++) {
+		r = rv_local(1, &x);
+		if (r.latest_rev == 3)
+			break;
+		oc_get_res_fini(&r);
+		o_sleep_ms(100);
+	}
+	cr_assert_eq(r.latest_rev, 3, "the slow replica never committed");
+	oc_get_res_fini(&r);
+	(void) tx_of(0)->ops->cancel(tx_of(0), &a, &x, 1);
+	/* two of three hold another action: the slow one alone can never
+	 * make a majority, certain */
+	insert_new(0, &y, 1);
+	e = refused_commit(&y, 3, (o_err[]) { S, O_OK, S }, NULL);
+	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	atomic_store(&nodes[1].tx.stall_ms, 0);
 }
 
 /* A large pend or install gets time for its size; a small request and any
