@@ -1004,6 +1004,61 @@ Test(node, the_feed_coalesces_a_busy_collection, .init = setup,
 	}
 }
 
+/* A burst of commits of more distinct collections than the feed queues
+ * (1 024): the committing thread sends the full queue itself, and every
+ * collection still reaches the other nodes, none dropped by nng's
+ * publisher queue. */
+Test(node, a_burst_of_collections_overflowing_the_feed_reaches_everyone,
+    .init = setup, .fini = teardown)
+{
+	enum { N = 2500 };
+	struct oc_bid *cols     = o_calloc(N, sizeof(*cols));
+	const int      probe[4] = { 0, 1023, 1024, N - 1 };
+	int            i, j, tries;
+
+	nodes_up(3);
+	o_sleep_ms(500); /* the feed's subscriptions are made */
+	for (i = 0; i < N; i++)
+		oc_bid_random(&cols[i]);
+	for (i = 1; i < 3; i++) {
+		pthread_mutex_lock(&fed[i].mtx);
+		fed[i].calls = 0;
+		for (j = 0; j < 4; j++) {
+			fed[i].col[j] = cols[probe[j]];
+			fed[i].rev[j] = 0;
+		}
+		pthread_mutex_unlock(&fed[i].mtx);
+	}
+	for (i = 0; i < N; i++)
+		otr_node_publish(nodes[0].node, &cols[i], 5);
+	for (i = 1; i < 3; i++) {
+		int64_t got[4];
+		long    calls;
+
+		for (tries = 0; tries < 300; tries++) {
+			bool all = true;
+
+			pthread_mutex_lock(&fed[i].mtx);
+			calls = fed[i].calls;
+			for (j = 0; j < 4; j++) {
+				got[j] = fed[i].rev[j];
+				all    = all && got[j] == 5;
+			}
+			pthread_mutex_unlock(&fed[i].mtx);
+			if (all && calls >= N)
+				break;
+			o_sleep_ms(10);
+		}
+		for (j = 0; j < 4; j++)
+			cr_assert_eq(got[j], 5,
+			    "n%d never learned of collection %d of %d", i,
+			    probe[j], N);
+		cr_assert_geq(calls, N, "n%d learned of %ld collections of %d",
+		    i, calls, N);
+	}
+	free(cols);
+}
+
 /* Writers of many diaries at once: their pends and commits to a member
  * leave in batches (fewer messages than requests), and all commit. */
 struct bw {
