@@ -1438,7 +1438,7 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 /* Whether a failed commit's outcome is unknown (core/transactor.h): some
  * replicas may have committed, or may yet.  Not O_EEXPIRED: a transactor
  * answers it only when no replica committed or can (net_commit: every
- * critical replica asked said so, or none was asked). */
+ * critical replica it sent the commit to said its pending expired). */
 static bool
 commit_in_doubt(o_err e)
 {

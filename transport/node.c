@@ -2401,19 +2401,20 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	if (okn < need) {
 		/*
 		 * Certain that the action is not decided, now or later, only
-		 * when no critical replica committed and either all of them
-		 * answered or were never sent the commit (no log block names
-		 * the action anywhere, so no read promotes its pendings), or
-		 * so few of its replicas (asked or not: one not asked may
-		 * hold a pending a read could promote) do not hold another
-		 * action at the revision that they can never make a majority.
+		 * when no critical replica committed and every one asked
+		 * answered or was never sent the commit: no log block names
+		 * the action anywhere, so no read promotes its pendings.
 		 * Then O_ESTALE or O_EEXPIRED (the writer cancels and goes
 		 * on); otherwise O_EUNAVAIL: in doubt, its pendings are left
 		 * to a read or their expiry (core/transactor.h).  One
-		 * unanswered replica may have committed, or may yet.
+		 * unanswered replica may have committed, or may yet, and a
+		 * stale answer says nothing of the others: a replica is
+		 * stale at any revision at or above ours, which may have
+		 * been built on our own action committed elsewhere.  Certain
+		 * failures of other kinds are answered O_EUNAVAIL too (the
+		 * writer waits its pendings out: slower, not wrong).
 		 */
-		bool certain =
-		    okn == 0 && (nrefused == nasked || cpl.r - nstale < need);
+		bool certain = okn == 0 && nrefused == nasked;
 
 		if (certain && nstale > 0)
 			e = O_ESTALE;
