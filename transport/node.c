@@ -28,20 +28,21 @@
 
 enum {
 	MAX_MEMBERS  = 64,
-	MAX_PIPES    = 16,  /* tracked per member (a req socket dials one) */
+	MAX_PIPES    = 16, /* tracked per member (a req socket dials one) */
 	NWORKERS     = 4,
-	NEXEC        = 8,   /* executors of batched requests (serve_batch) */
+	NEXEC        = 8,     /* executors of batched requests (serve_batch) */
 	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
 	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
 	NEXP         = 512,   /* remembered pend expiries */
 	NSLOTS       = 4,     /* messages in flight to one member */
 	BATCH_BYTES  = 1 << 20, /* requests packed into one message */
-	CALL_GRACE   = 2000,  /* ms past a deadline a caller waits for nng */
-	GRACE_MIN_MS = 3,     /* for the rest of a read, once a quorum answered */
-	GRACE_TIMES  = 2,     /* ... or this many times what the quorum took */
-	FEED_GAP_MS  = 10,    /* between feed messages (commits coalesce) */
-	FEED_MAX     = 1024,  /* collections queued for the feed */
-	FEED_PER_MSG = 64,    /* (col, rev) pairs per feed message */
+	CALL_GRACE   = 2000,    /* ms past a deadline a caller waits for nng */
+	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
+	GRACE_TIMES  = 2,  /* ... or this many times what the quorum took */
+	FEED_GAP_MS  = 10, /* between feed messages (commits coalesce) */
+	FEED_MAX     = 1024, /* collections queued for the feed */
+	FEED_PER_MSG = 64,   /* (col, rev) pairs per feed message */
+	FEED_QUEUE   = 1024, /* feed messages queued per subscriber */
 };
 
 struct bcall;
@@ -3223,6 +3224,17 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	}
 	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
 	nng_socket_set_size(n->sub, NNG_OPT_RECVMAXSZ, 4096);
+	/* a burst of commits of many collections is a burst of feed
+	 * messages (FEED_PER_MSG pairs each), and pub0 drops what does not
+	 * fit its per-subscriber queue (16 messages by default: a loaded
+	 * CI machine lost some of 40); a sub0 queue too */
+	if ((rv = nng_socket_set_int(n->pub, NNG_OPT_SENDBUF, FEED_QUEUE)) !=
+	        0 ||
+	    (rv = nng_socket_set_int(n->sub, NNG_OPT_RECVBUF, FEED_QUEUE)) !=
+	        0) {
+		e = nfail(rv, "the feed's queues for", n->url);
+		goto fail;
+	}
 	nng_socket_set_ms(n->sub, NNG_OPT_RECVTIMEO, 200);
 	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMINT, 50);
