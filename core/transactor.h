@@ -19,10 +19,11 @@
  * unknown outcome (replicas may have committed, or may yet): the caller
  * asks status, and if that neither finds it committed nor aborted on a
  * majority, leaves its pendings to expire rather than cancel them (they
- * may be all that holds a decided action's other blocks).  Any other
- * commit error means the action is not decided and never will be by this
- * commit: an implementation that cannot tell answers O_EUNAVAIL, never
- * O_ESTALE or O_EEXPIRED, when a replica may have committed.
+ * may be all that holds a decided action's other blocks).  On any other
+ * commit error the caller cancels them: the action is not decided and
+ * never will be by this commit.  An implementation that cannot tell (a
+ * replica it did not hear from, or whose write failed, may have
+ * committed) answers O_EUNAVAIL, never O_ESTALE or O_EEXPIRED.
  *
  * The critical-block rule: commit names the critical block - the log tail
  * as it was read before the append, which every writer of rev must change.

@@ -2301,6 +2301,16 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 	free(got);
 }
 
+/* A replica's answer to a commit that proves it wrote nothing: refused
+ * before any write (not O_EIO or O_ENOSPC: a synced write that failed may
+ * still be in its log after a restart; not O_EUNAVAIL or O_ETIMEDOUT). */
+static bool
+commit_refused(o_err ae)
+{
+	return ae == O_ESTALE || ae == O_EEXPIRED || ae == O_ENOPENDING ||
+	    ae == O_ENOBASE || ae == O_EBADMSG;
+}
+
 static o_err
 net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
     struct oc_txres *res)
@@ -2384,7 +2394,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		if (crit_done[j])
 			okn++;
 		else {
-			if (answered(&cs[j]) || cs[j].unsent)
+			if ((answered(&cs[j]) && commit_refused(cs[j].ae)) ||
+			    cs[j].unsent)
 				nrefused++;
 			if (answered(&cs[j])) {
 				nexpired += cs[j].ae == O_EEXPIRED;
@@ -2403,8 +2414,9 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		/*
 		 * Certain that the action is not decided, now or later, only
 		 * when no critical replica committed and every one asked
-		 * answered or was never sent the commit: no log block names
-		 * the action anywhere, so no read promotes its pendings.
+		 * refused it before writing (commit_refused) or was never
+		 * sent the commit: no log block names the action anywhere,
+		 * so no read promotes its pendings.
 		 * Then O_ESTALE or O_EEXPIRED (the writer cancels and goes
 		 * on); otherwise O_EUNAVAIL: in doubt, its pendings are left
 		 * to a read or their expiry (core/transactor.h).  One
@@ -3227,14 +3239,16 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	/* a burst of commits of many collections is a burst of feed
 	 * messages (FEED_PER_MSG pairs each), and pub0 drops what does not
 	 * fit its per-subscriber queue (16 messages by default: a loaded
-	 * CI machine lost some of 40); a sub0 queue too */
+	 * CI machine lost some of 40); sub0's queue (128) too.  Not fatal:
+	 * the feed is a cache hint */
 	if ((rv = nng_socket_set_int(n->pub, NNG_OPT_SENDBUF, FEED_QUEUE)) !=
 	        0 ||
 	    (rv = nng_socket_set_int(n->sub, NNG_OPT_RECVBUF, FEED_QUEUE)) !=
-	        0) {
-		e = nfail(rv, "the feed's queues for", n->url);
-		goto fail;
-	}
+	        0)
+		o_log(O_LOG_WARN,
+		    "%s: the change feed keeps nng's default queues (%s): a "
+		    "burst of commits may lose feed messages",
+		    n->url, nng_strerror(rv));
 	nng_socket_set_ms(n->sub, NNG_OPT_RECVTIMEO, 200);
 	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMINT, 50);
