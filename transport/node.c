@@ -2301,9 +2301,10 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 	free(got);
 }
 
-/* A replica's answer to a commit that proves it wrote nothing: refused
- * before any write (not O_EIO or O_ENOSPC: a synced write that failed may
- * still be in its log after a restart; not O_EUNAVAIL or O_ETIMEDOUT). */
+/* A replica's answer to a commit that proves it did not commit: refused
+ * before the commit was written (not O_EIO or O_ENOSPC: a synced write that
+ * failed may still be in its log after a restart; not O_EUNAVAIL or
+ * O_ETIMEDOUT). */
 static bool
 commit_refused(o_err ae)
 {
@@ -3242,12 +3243,16 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	 * CI machine lost some of 40); sub0's queue (128) too.  Not fatal:
 	 * the feed is a cache hint */
 	if ((rv = nng_socket_set_int(n->pub, NNG_OPT_SENDBUF, FEED_QUEUE)) !=
-	        0 ||
-	    (rv = nng_socket_set_int(n->sub, NNG_OPT_RECVBUF, FEED_QUEUE)) !=
-	        0)
+	    0)
 		o_log(O_LOG_WARN,
-		    "%s: the change feed keeps nng's default queues (%s): a "
-		    "burst of commits may lose feed messages",
+		    "%s: the change feed's publisher keeps nng's default "
+		    "queue (%s): a burst of commits may lose feed messages",
+		    n->url, nng_strerror(rv));
+	if ((rv = nng_socket_set_int(n->sub, NNG_OPT_RECVBUF, FEED_QUEUE)) !=
+	    0)
+		o_log(O_LOG_WARN,
+		    "%s: the change feed's subscriber keeps nng's default "
+		    "queue (%s): a burst of commits may lose feed messages",
 		    n->url, nng_strerror(rv));
 	nng_socket_set_ms(n->sub, NNG_OPT_RECVTIMEO, 200);
 	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);

@@ -833,6 +833,28 @@ Test(coll, an_in_doubt_commit_leaves_its_pendings_for_promotion, .init = setup,
  * left to expire, and the next sync waits them out and commits the work
  * once.  A commit that failed for certain (O_EIO) is still cancelled.
  */
+/* Append line to diary c, whose next commit fails for certain (*fault,
+ * a counter of f, makes it answer want): the sync fails, its pendings are
+ * cancelled at once, not left to expire, and the next sync commits the
+ * line at rev. */
+static void
+fails_for_certain(struct oc_collection *c, struct ot_faulty *f, int *fault,
+    o_err want, const char *line, int64_t rev)
+{
+	o_err e;
+
+	append_str(c, line);
+	f->cancels_seen = 0;
+	*fault          = 1;
+	e               = oc_coll_sync(c);
+	cr_assert_eq(e, want, "%s: %s", o_errname(e), o_err_detail());
+	cr_assert_eq(f->cancels_seen, 1,
+	    "a commit failed with %s was not cancelled: %d", o_errname(want),
+	    f->cancels_seen);
+	ok(oc_coll_sync(c), "sync after a certain failure");
+	cr_assert_eq(oc_coll_rev(c), rev);
+}
+
 Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 {
 	struct ost_repo_opts  ro = { .pend_ttl_ms = 400 };
@@ -856,24 +878,10 @@ Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 	ok(oc_coll_sync(c), "sync waits for the expiry");
 	cr_assert_geq(o_mono_ns() - t0, 300u * 1000000, "did not wait");
 	cr_assert_eq(oc_coll_rev(c), 2);
-	append_str(c, "twice");
-	f.cancels_seen = 0;
-	f.io_commits   = 1;
-	cr_assert_eq(oc_coll_sync(c), O_EIO, "%s", o_err_detail());
-	cr_assert_eq(f.cancels_seen, 1,
-	    "a failed commit was not cancelled: %d", f.cancels_seen);
-	ok(oc_coll_sync(c), "sync after a certain failure");
-	cr_assert_eq(oc_coll_rev(c), 3);
+	fails_for_certain(c, &f, &f.io_commits, O_EIO, "twice", 3);
 	/* O_EEXPIRED is certain too (a transactor answers it only when no
-	 * replica committed or can): cancelled, not left to expire */
-	append_str(c, "thrice");
-	f.cancels_seen    = 0;
-	f.expired_commits = 1;
-	cr_assert_eq(oc_coll_sync(c), O_EEXPIRED, "%s", o_err_detail());
-	cr_assert_eq(f.cancels_seen, 1,
-	    "an expired commit was not cancelled: %d", f.cancels_seen);
-	ok(oc_coll_sync(c), "sync after an expired commit");
-	cr_assert_eq(oc_coll_rev(c), 4);
+	 * replica committed or can) */
+	fails_for_certain(c, &f, &f.expired_commits, O_EEXPIRED, "thrice", 4);
 	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
 	cr_assert_eq(it.n, 3);
 	cr_assert_str_eq(it.v[0], "once");

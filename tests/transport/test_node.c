@@ -48,6 +48,7 @@ struct slow_tx {
 	_Atomic int           get_stall_ms; /* reads served, held this long */
 	_Atomic int           commit_fail;   /* commits refused ... */
 	_Atomic int           commit_fail_e; /* ... with this (0: O_EUNAVAIL) */
+	_Atomic int           commits;       /* commits that reached it */
 };
 /* set by slow_pend: the replica's own read of the block it pends (for
  * its answer's latest revision) is part of the pend, not stalled */
@@ -138,6 +139,7 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	struct slow_tx *st = (struct slow_tx *) t;
 	int             f  = atomic_load(&st->commit_fail);
 
+	atomic_fetch_add(&st->commits, 1);
 	while (f > 0 &&
 	    !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
 		;
@@ -2501,27 +2503,11 @@ Test(node, status_needs_a_majority_and_commit_needs_a_pend, .init = setup,
 	oc_txres_fini(&res);
 }
 
-/* Calls n0 left (not waited for) to n1 and n2 so far. */
-static long
-left_by_n0(void)
-{
-	long calls, failed, left, msgs, sum = 0;
-	int  i;
-
-	for (i = 1; i < 3; i++) {
-		char nm[8];
-
-		snprintf(nm, sizeof(nm), "n%d", i);
-		peer_counts(0, nm, &calls, &failed, &left, &msgs);
-		sum += left;
-	}
-	return sum;
-}
-
-/* Pend an action at rev on block x through n0 (again while a replica
- * answered too late to be counted: the commit would skip it), then commit
- * it with the replicas' answers as injected (O_OK: none) and, if it
- * failed, cancel it unless *keep (which then gets the action); the
+/* Pend an action at rev on block x through n0, then commit it with the
+ * replicas' answers as injected (O_OK: none), all over again while the
+ * commit did not reach every replica (net_pend skips one it did not find
+ * good: it answered late, or still held an earlier case's pending); if it
+ * failed, cancel it unless *keep (which then gets the action).  The
  * commit's code. */
 static o_err
 refused_commit(const struct oc_bid *x, int64_t rev, const o_err *inject,
@@ -2531,7 +2517,7 @@ refused_commit(const struct oc_bid *x, int64_t rev, const o_err *inject,
 	struct oc_commit_req cq = { 0 };
 	struct oc_txres      res;
 	struct oc_tfs        t;
-	int                  i;
+	int                  i, tries;
 	o_err                e;
 
 	oc_tfs_init(&t);
@@ -2540,31 +2526,38 @@ refused_commit(const struct oc_bid *x, int64_t rev, const o_err *inject,
 	pr.tfs    = &t;
 	pr.policy = OC_POLICY_FAIL;
 	oc_txres_init(&res);
-	for (i = 0; i < 10; i++) {
-		long left0 = left_by_n0();
+	for (tries = 0;; tries++) {
+		int seen[3];
 
+		cr_assert_lt(tries, 10, "no commit reached every replica");
 		oc_aid_random(&pr.aid);
 		cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK,
 		    "%s", o_err_detail());
-		if (left_by_n0() == left0)
-			break;
-		(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, x, 1);
-		o_sleep_ms(200);
-	}
-	cr_assert_lt(i, 10, "every pend left a replica behind");
-	for (i = 0; i < 3; i++)
-		if (inject[i] != O_OK) {
-			atomic_store(&nodes[i].tx.commit_fail_e, inject[i]);
-			atomic_store(&nodes[i].tx.commit_fail, 1);
+		for (i = 0; i < 3; i++) {
+			seen[i] = atomic_load(&nodes[i].tx.commits);
+			if (inject[i] != O_OK) {
+				atomic_store(
+				    &nodes[i].tx.commit_fail_e, inject[i]);
+				atomic_store(&nodes[i].tx.commit_fail, 1);
+			}
 		}
-	cq.aid      = pr.aid;
-	cq.rev      = rev;
-	cq.ids      = x;
-	cq.n        = 1;
-	cq.critical = *x;
-	e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
-	for (i = 0; i < 3; i++)
-		atomic_store(&nodes[i].tx.commit_fail, 0);
+		cq.aid      = pr.aid;
+		cq.rev      = rev;
+		cq.ids      = x;
+		cq.n        = 1;
+		cq.critical = *x;
+		e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+		for (i = 0; i < 3; i++)
+			atomic_store(&nodes[i].tx.commit_fail, 0);
+		for (i = 0; i < 3; i++) /* a stalled one counts on entry */
+			if (atomic_load(&nodes[i].tx.commits) == seen[i])
+				break;
+		if (i == 3)
+			break;
+		cr_assert_neq(e, O_OK, "committed without n%d", i);
+		(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, x, 1);
+		o_sleep_ms(500); /* the skipped one's pending is let go */
+	}
 	if (keep != NULL)
 		*keep = pr.aid;
 	else if (e != O_OK)
