@@ -651,6 +651,13 @@ install_cb(void *arg, const struct oc_bid *id, int64_t rev,
 }
 
 static void
+latest_cb(void *arg, const struct oc_bid *ids, size_t n, int64_t *revs,
+    struct oc_aid *aids)
+{
+	ost_repo_latest(arg, ids, n, revs, aids);
+}
+
+static void
 cluster_status(void *arg, struct o_buf *b)
 {
 	struct cluster *cl = arg;
@@ -711,6 +718,7 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	nc.timeout_ms      = ma->timeout_ms;
 	nc.replica.tx      = *tx;
 	nc.replica.install = install_cb;
+	nc.replica.latest  = latest_cb;
 	nc.replica.arg     = cl->repo;
 	nc.on_change       = on_change;
 	nc.change_arg      = cl;

@@ -2659,6 +2659,30 @@ ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
 	return O_OK;
 }
 
+void
+ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
+    int64_t *revs, struct oc_aid *aids)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct lockset  ls;
+		struct ost_ent *ent;
+
+		revs[i] = -1;
+		memset(&aids[i], 0, sizeof(aids[i]));
+		/* what get_one checks before it answers, less the copy */
+		if (lock_flushed(r, &ids[i], &ls, &ent) == O_OK &&
+		    ent_pends(r, ent) == O_OK &&
+		    (!ent->has_latest || ent_block(r, ent) == O_OK)) {
+			revs[i] = ent->has_latest ? ent->rev : 0;
+			if (ent->has_latest)
+				aids[i] = ent->aid;
+		}
+		lockset_drop(r, &ls);
+	}
+}
+
 /* ---- cancel / status / sweep -------------------------------------------- */
 
 o_err

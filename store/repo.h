@@ -177,6 +177,15 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
     const struct oc_actx *ctx, struct oc_get_res *out);
 
 /*
+ * The latest revision and action of each of ids[0..n), as ost_repo_get
+ * without a context answers them (0 and a zero aid: none; -1: the block
+ * or its pendings could not be read), without copying the blocks: a
+ * pend's answer lists them (transport/exec.c).
+ */
+void ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
+    int64_t *revs, struct oc_aid *aids);
+
+/*
  * Store req->tfs as pending transforms of req->aid at req->rev, one per
  * block, expiring at req->expiry_ms (or now + pend_ttl_ms).  Refusals,
  * detailed in *res (initialised by the caller, appended to):

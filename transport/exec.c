@@ -55,30 +55,26 @@ static void
 put_latest(const struct otr_replica *rp, struct oc_val *a,
     const struct oc_tfs *tfs)
 {
-	struct oc_bid     *ids = o_malloc((tfs->n + 1) * sizeof(*ids));
-	struct oc_get_res *res = o_calloc(tfs->n + 1, sizeof(*res));
-	struct oc_val      lt  = oc_array();
-	size_t             i;
+	struct oc_bid *ids  = o_malloc((tfs->n + 1) * sizeof(*ids));
+	int64_t       *revs = o_malloc((tfs->n + 1) * sizeof(*revs));
+	struct oc_aid *aids = o_malloc((tfs->n + 1) * sizeof(*aids));
+	struct oc_val  lt   = oc_array();
+	size_t         i;
 
-	for (i = 0; i < tfs->n; i++) {
+	for (i = 0; i < tfs->n; i++)
 		ids[i] = tfs->e[i].id;
-		oc_get_res_init(&res[i]);
-	}
-	(void) rp->tx->ops->get(rp->tx, ids, tfs->n, NULL, res);
+	rp->latest(rp->arg, ids, tfs->n, revs, aids);
 	for (i = 0; i < tfs->n; i++) {
 		struct oc_val p = oc_array();
 
-		/* -1: could not read the block (treated as behind) */
 		oc_arr_push(&p, oc_bid_val(&ids[i]));
-		oc_arr_push(&p,
-		    oc_int(res[i].state == OC_GET_UNKNOWN ? -1
-		                                          : res[i].latest_rev));
-		oc_arr_push(&p, oc_aid_val(&res[i].latest_aid));
+		oc_arr_push(&p, oc_int(revs[i]));
+		oc_arr_push(&p, oc_aid_val(&aids[i]));
 		oc_arr_push(&lt, p);
-		oc_get_res_fini(&res[i]);
 	}
 	oc_map_set(a, "lt", lt);
-	free(res);
+	free(aids);
+	free(revs);
 	free(ids);
 }
 

@@ -18,6 +18,10 @@ struct otr_replica {
 	o_err (*install)(void *arg, const struct oc_bid *id, int64_t rev,
 	    const struct oc_aid *aid, const struct oc_val *blk /* NULL: gone */,
 	    bool over, bool *installed); /* see ost_repo_install */
+	/* the latest revision and action of blocks, without their content
+	 * (-1: unreadable; see ost_repo_latest), for a pend's answer */
+	void (*latest)(void *arg, const struct oc_bid *ids, size_t n,
+	    int64_t *revs, struct oc_aid *aids);
 	void *arg;
 };
 

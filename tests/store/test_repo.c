@@ -1176,6 +1176,57 @@ Test(repo, d62_get_unknown_block_is_absent)
 	oc_get_res_fini(&g);
 }
 
+/* ost_repo_latest answers what a get without context does, less the
+ * block (a pend's answer lists it for every block it pends) */
+Test(repo, latest_answers_as_get_does_without_the_block)
+{
+	struct oc_bid     ids[3] = { bid(1), bid(2), bid(42) };
+	int64_t           revs[3];
+	struct oc_aid     aids[3], zero;
+	struct oc_tfs     t;
+	struct oc_txres   res;
+	struct oc_get_res g;
+	uint8_t           k[40];
+	struct oc_aid     a1 = aid(1), a3 = aid(3);
+	int               i;
+
+	memset(&zero, 0, sizeof(zero));
+	ins1(1, 1, 1, 5);
+	ins1(2, 1, 2, 5);
+	set1(3, 2, 2, 6);
+	oc_tfs_init(&t); /* a pending at rev 3 does not move the latest */
+	t_set(&t, 2, 7);
+	oc_txres_init(&res);
+	cr_assert_eq(pend(4, 3, &t, OC_POLICY_RETURN, &res), O_OK);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+	ost_repo_latest(R, ids, 3, revs, aids);
+	cr_expect_eq(revs[0], 1);
+	cr_expect(oc_aid_eq(&aids[0], &a1));
+	cr_expect_eq(revs[1], 2);
+	cr_expect(oc_aid_eq(&aids[1], &a3));
+	cr_expect_eq(revs[2], 0, "an unknown block: none");
+	cr_expect(oc_aid_eq(&aids[2], &zero));
+	for (i = 0; i < 3; i++) {
+		g = get1(i < 2 ? i + 1 : 42, NULL);
+		cr_expect_eq(g.latest_rev, revs[i]);
+		cr_expect(oc_aid_eq(&g.latest_aid, &aids[i]));
+		oc_get_res_fini(&g);
+	}
+	/* a block that cannot be read: -1, as get answers "unknown" */
+	ost_repo_close(R);
+	R = NULL;
+	key_rev(k, 1, 1);
+	raw_put(OST_CF_MAT, k, 40, "\xa1\x61x\x01", 4, false); /* {x:1} */
+	repo_reopen();
+	ost_repo_latest(R, ids, 2, revs, aids);
+	cr_expect_eq(revs[0], -1, "a corrupt block is not at its revision");
+	cr_expect_eq(revs[1], 2);
+	g = get1(1, NULL);
+	cr_expect_eq(g.state, OC_GET_UNKNOWN);
+	oc_get_res_fini(&g);
+}
+
 Test(repo, d62_get_deleted_is_absent)
 {
 	struct oc_tfs     t;

@@ -50,9 +50,6 @@ struct slow_tx {
 	_Atomic int           commit_fail_e; /* ... with this (0: O_EUNAVAIL) */
 	_Atomic int           commits;       /* commits that reached it */
 };
-/* set by slow_pend: the replica's own read of the block it pends (for
- * its answer's latest revision) is part of the pend, not stalled */
-static _Thread_local bool in_pend;
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*_Atomic cancel_hook)(void);
 static atomic_int cancel_hook_node = -1;
@@ -79,6 +76,13 @@ install_cb(void *arg, const struct oc_bid *id, int64_t rev,
     bool *done)
 {
 	return ost_repo_install(arg, id, rev, aid, blk, over, done);
+}
+
+static void
+latest_cb(void *arg, const struct oc_bid *ids, size_t n, int64_t *revs,
+    struct oc_aid *aids)
+{
+	ost_repo_latest(arg, ids, n, revs, aids);
 }
 
 /* What each node's change feed delivered (feed_cb). */
@@ -108,9 +112,7 @@ slow_get(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
 {
 	struct slow_tx *st = (struct slow_tx *) t;
 
-	if (in_pend)
-		in_pend = false;
-	else if (atomic_load(&st->get_stall_ms) > 0)
+	if (atomic_load(&st->get_stall_ms) > 0)
 		o_sleep_ms(atomic_load(&st->get_stall_ms));
 	return st->inner->ops->get(st->inner, ids, n, ctx, out);
 }
@@ -120,16 +122,10 @@ slow_pend(struct oc_transactor *t, const struct oc_pend_req *req,
     struct oc_txres *res)
 {
 	struct oc_transactor *in = ((struct slow_tx *) t)->inner;
-	o_err                 e;
 
-	in_pend = true;
-	e       = in->ops->pend(in, req, res);
-	/* the server reads the block after these answers only
-	 * (transport/exec.c, put_latest): otherwise the next get on this
-	 * thread is someone else's, to be stalled */
-	if (e != O_OK && e != O_ESTALE && e != O_EPENDING)
-		in_pend = false;
-	return e;
+	/* the answer's latest revisions come from the repo (latest_cb),
+	 * not through this transactor's stalled get */
+	return in->ops->pend(in, req, res);
 }
 
 static o_err
@@ -222,6 +218,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	atomic_store(&t->tx.commit_fail_e, 0);
 	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
+	nc.replica.latest  = latest_cb;
 	nc.replica.arg     = t->repo;
 	nc.on_change       = feed_cb;
 	nc.change_arg      = (void *) (intptr_t) i;
