@@ -35,8 +35,9 @@ enum {
 	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
 	NEXP         = 512,   /* remembered pend expiries */
 	NSLOTS       = 4,     /* messages in flight to one member */
-	BATCH_BYTES  = 1 << 20, /* requests packed into one message */
-	CALL_GRACE   = 2000,    /* ms past a deadline a caller waits for nng */
+	SLOT_PATIENCE_MS = 20,      /* before a second one goes (bq_fill) */
+	BATCH_BYTES      = 1 << 20, /* requests packed into one message */
+	CALL_GRACE   = 2000, /* ms past a deadline a caller waits for nng */
 	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
 	GRACE_TIMES  = 2,  /* ... or this many times what the quorum took */
 	FEED_GAP_MS  = 10, /* between feed messages (commits coalesce) */
@@ -575,7 +576,7 @@ struct bslot {
 	bool           busy, recving, aborted;
 	bool           transient; /* made for one solo request */
 	bool           abandoned; /* replaced; left to nng */
-	int64_t        deadline, aborted_at;
+	int64_t        deadline, aborted_at, sent_at;
 	struct bslot  *next; /* the member's transient slots */
 	struct bcall  *calls[OTR_BATCH_OPS];
 	size_t         n;
@@ -686,12 +687,44 @@ slot_check(struct member *m, struct bslot **sp, int64_t now)
 	}
 }
 
+/* When a free shared slot of m may next send (bmtx held): once every
+ * message in flight on the others has been out SLOT_PATIENCE_MS. */
+static int64_t
+slot_next_go(const struct member *m)
+{
+	int64_t t = 0;
+	size_t  i;
+
+	for (i = 0; i < NSLOTS; i++)
+		if (m->slots[i]->busy)
+			t = O_MAX(t, m->slots[i]->sent_at + SLOT_PATIENCE_MS);
+	return t;
+}
+
+/* Whether one of m's shared slots is free (bmtx held). */
+static bool
+slot_idle(const struct member *m)
+{
+	size_t i;
+
+	for (i = 0; i < NSLOTS; i++)
+		if (!m->slots[i]->busy)
+			return true;
+	return false;
+}
+
 /*
  * Fill m's free shared slots from its queue (bmtx held); slots to send go
  * to go[] (*ngo).  Requests whose deadline passed in the queue fail here.
+ * A message goes on a second slot only once the ones in flight have been
+ * out SLOT_PATIENCE_MS (freed: a slot whose answer just came, which sends
+ * the next at once): until an answer frees a slot, or the patience is
+ * over (bq_take), the requests of concurrent transactions gather in the
+ * queue and leave as one message.  A replica slow to answer one message
+ * still gets the next ones a few ms later, on another slot.
  */
 static void
-bq_fill(struct member *m, struct bslot **go, size_t *ngo)
+bq_fill(struct member *m, struct bslot *freed, struct bslot **go, size_t *ngo)
 {
 	int64_t       now = now_ms();
 	struct bslot *t;
@@ -706,7 +739,7 @@ bq_fill(struct member *m, struct bslot **go, size_t *ngo)
 		struct bslot *s     = m->slots[i];
 		size_t        bytes = 0;
 
-		if (s->busy)
+		if (s->busy || (s != freed && now < slot_next_go(m)))
 			continue;
 		s->n        = 0;
 		s->deadline = 0;
@@ -734,6 +767,7 @@ bq_fill(struct member *m, struct bslot **go, size_t *ngo)
 		s->busy      = true;
 		s->recving   = false;
 		s->aborted   = false;
+		s->sent_at   = now;
 		go[(*ngo)++] = s;
 	}
 }
@@ -856,7 +890,7 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 			;
 		*pp = s->next;
 	} else if (!s->abandoned) {
-		bq_fill(m, go, &ngo);
+		bq_fill(m, s, go, &ngo);
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	oc_val_fini(&a);
@@ -918,7 +952,7 @@ bq_submit(struct member *m, struct bcall *c)
 		else
 			m->qt->next = c;
 		m->qt = c;
-		bq_fill(m, go, &ngo);
+		bq_fill(m, NULL, go, &ngo);
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	bq_go(go, ngo);
@@ -935,11 +969,18 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 {
 	struct member *m  = c->m;
 	struct bcall  *bc = c->bc;
+	struct bslot  *go[NSLOTS];
+	size_t         ngo = 0;
 
 	pthread_mutex_lock(&m->bmtx);
+	if (!bc->sent && !bc->done) /* queued: may a free slot go now? */
+		bq_fill(m, NULL, go, &ngo);
 	*limit = bc->deadline + (bc->sent ? CALL_GRACE : 0);
+	if (!bc->sent && !bc->done && slot_idle(m)) /* when it may */
+		*limit = O_MIN(*limit, O_MAX(now, slot_next_go(m)) + 1);
 	if (!bc->done && now < *limit) {
 		pthread_mutex_unlock(&m->bmtx);
+		bq_go(go, ngo);
 		return false;
 	}
 	c->bc = NULL;
@@ -959,6 +1000,7 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 			bcall_free(bc);
 		}
 		pthread_mutex_unlock(&m->bmtx);
+		bq_go(go, ngo);
 		atomic_fetch_add(&m->fails, 1);
 		c->e      = O_ETIMEDOUT;
 		c->unsent = !sent;
@@ -969,6 +1011,7 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 		return true;
 	}
 	pthread_mutex_unlock(&m->bmtx);
+	bq_go(go, ngo);
 	if (bc->e != O_OK)
 		call_fail(c, bc->e, bc->why);
 	else
