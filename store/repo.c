@@ -2671,13 +2671,16 @@ ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
 
 		revs[i] = -1;
 		memset(&aids[i], 0, sizeof(aids[i]));
-		/* what get_one checks before it answers, less the copy */
+		/* what get_one answers without a context, less the copy */
 		if (lock_flushed(r, &ids[i], &ls, &ent) == O_OK &&
-		    ent_pends(r, ent) == O_OK &&
-		    (!ent->has_latest || ent_block(r, ent) == O_OK)) {
-			revs[i] = ent->has_latest ? ent->rev : 0;
-			if (ent->has_latest)
+		    ent_pends(r, ent) == O_OK) {
+			if (!ent->has_latest) {
+				revs[i] = 0;
+			} else {
 				aids[i] = ent->aid;
+				if (ent_block(r, ent) == O_OK)
+					revs[i] = ent->rev;
+			}
 		}
 		lockset_drop(r, &ls);
 	}

@@ -179,8 +179,10 @@ o_err ost_repo_get(struct ost_repo *r, const struct oc_bid *ids, size_t n,
 /*
  * The latest revision and action of each of ids[0..n), as ost_repo_get
  * without a context answers them (0 and a zero aid: none; -1: the block
- * or its pendings could not be read), without copying the blocks: a
- * pend's answer lists them (transport/exec.c).
+ * or its pendings could not be read, with the action when it is known),
+ * without copying the blocks (a block not cached is still loaded, to
+ * answer -1 where a get would): a pend's answer lists them
+ * (transport/exec.c).
  */
 void ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
     int64_t *revs, struct oc_aid *aids);

@@ -2,8 +2,9 @@
  * exec.h - a peer executing protocol operations on its own replica.
  *
  * The replica is this node's store seen through the transactor interface
- * (store/local.h) plus the repair operation (ost_repo_install), passed in
- * as a function so that transport/ does not link the store.
+ * (store/local.h) plus the repair operation (ost_repo_install) and a
+ * block's latest revision (ost_repo_latest), passed in as functions so
+ * that transport/ does not link the store.
  */
 #ifndef OTR_EXEC_H
 #define OTR_EXEC_H
@@ -19,7 +20,8 @@ struct otr_replica {
 	    const struct oc_aid *aid, const struct oc_val *blk /* NULL: gone */,
 	    bool over, bool *installed); /* see ost_repo_install */
 	/* the latest revision and action of blocks, without their content
-	 * (-1: unreadable; see ost_repo_latest), for a pend's answer */
+	 * (-1: unreadable; see ost_repo_latest), for a pend's answer;
+	 * required (otr_node_start) */
 	void (*latest)(void *arg, const struct oc_bid *ids, size_t n,
 	    int64_t *revs, struct oc_aid *aids);
 	void *arg;

@@ -71,6 +71,7 @@ struct member {
 	struct bslot      *slots[NSLOTS]; /* shared, for batches */
 	struct bslot      *tslots;        /* transient, one solo request */
 	bool               leaky; /* a slot was left to nng: never free */
+	int64_t            patience_ms; /* before a second message (bq_fill) */
 };
 
 struct otr_node {
@@ -279,6 +280,9 @@ member_add(struct otr_node *n, const char *name, const char *url)
 	}
 	m = o_calloc(1, sizeof(*m));
 	pthread_mutex_init(&m->pmtx, NULL);
+	/* at most half the write grace (a twentieth of the deadline), so a
+	 * request held back still goes before its caller leaves it */
+	m->patience_ms = O_MIN(SLOT_PATIENCE_MS, O_MAX(n->timeout_ms / 40, 1));
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
 	if (feed_url(url, m->feed, sizeof(m->feed)) != O_OK) {
@@ -528,10 +532,11 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
 /*
  * Requests to members.  A caller's request joins its member's queue
  * (bq_submit); up to NSLOTS messages are in flight to a member, each on
- * its own nng context that is kept for the next one.  A free slot takes
- * the queue's head, and with it the requests behind it that may share a
- * message (pend, commit, cancel, status: OTR_T_BATCH, up to BATCH_BYTES
- * and OTR_BATCH_OPS).  So while the member is busy, the requests of
+ * its own nng context that is kept for the next one, a second one only
+ * once the others have been out the member's patience (bq_fill).  A free
+ * slot takes the queue's head, and with it the requests behind it that
+ * may share a message (pend, commit, cancel, status: OTR_T_BATCH, up to
+ * BATCH_BYTES and OTR_BATCH_OPS).  So while the member is busy, the requests of
  * concurrent transactions pile up and leave as one message, which the
  * member executes at once (serve_batch; its commits share one synced
  * write), and a message answered sends the next from nng's callback:
@@ -688,7 +693,7 @@ slot_check(struct member *m, struct bslot **sp, int64_t now)
 }
 
 /* When a free shared slot of m may next send (bmtx held): once every
- * message in flight on the others has been out SLOT_PATIENCE_MS. */
+ * message in flight on the others has been out m->patience_ms. */
 static int64_t
 slot_next_go(const struct member *m)
 {
@@ -697,7 +702,7 @@ slot_next_go(const struct member *m)
 
 	for (i = 0; i < NSLOTS; i++)
 		if (m->slots[i]->busy)
-			t = O_MAX(t, m->slots[i]->sent_at + SLOT_PATIENCE_MS);
+			t = O_MAX(t, m->slots[i]->sent_at + m->patience_ms);
 	return t;
 }
 
@@ -717,14 +722,16 @@ slot_idle(const struct member *m)
  * Fill m's free shared slots from its queue (bmtx held); slots to send go
  * to go[] (*ngo).  Requests whose deadline passed in the queue fail here.
  * A message goes on a second slot only once the ones in flight have been
- * out SLOT_PATIENCE_MS (freed: a slot whose answer just came, which sends
- * the next at once): until an answer frees a slot, or the patience is
- * over (bq_take), the requests of concurrent transactions gather in the
- * queue and leave as one message.  A replica slow to answer one message
- * still gets the next ones a few ms later, on another slot.
+ * out m->patience_ms (SLOT_PATIENCE_MS; freed: a slot whose answer just
+ * came, which sends the next at once; force: a request its caller leaves,
+ * which nobody would send otherwise): until an answer frees a slot, or
+ * the patience is over (bq_take), the requests of concurrent transactions
+ * gather in the queue and leave as one message.  A replica slow to answer
+ * one message still gets the next ones a few ms later, on another slot.
  */
 static void
-bq_fill(struct member *m, struct bslot *freed, struct bslot **go, size_t *ngo)
+bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
+    size_t *ngo)
 {
 	int64_t       now = now_ms();
 	struct bslot *t;
@@ -739,7 +746,7 @@ bq_fill(struct member *m, struct bslot *freed, struct bslot **go, size_t *ngo)
 		struct bslot *s     = m->slots[i];
 		size_t        bytes = 0;
 
-		if (s->busy || (s != freed && now < slot_next_go(m)))
+		if (s->busy || (!force && s != freed && now < slot_next_go(m)))
 			continue;
 		s->n        = 0;
 		s->deadline = 0;
@@ -890,7 +897,7 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 			;
 		*pp = s->next;
 	} else if (!s->abandoned) {
-		bq_fill(m, s, go, &ngo);
+		bq_fill(m, s, false, go, &ngo);
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	oc_val_fini(&a);
@@ -952,7 +959,7 @@ bq_submit(struct member *m, struct bcall *c)
 		else
 			m->qt->next = c;
 		m->qt = c;
-		bq_fill(m, NULL, go, &ngo);
+		bq_fill(m, NULL, false, go, &ngo);
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	bq_go(go, ngo);
@@ -974,7 +981,7 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 
 	pthread_mutex_lock(&m->bmtx);
 	if (!bc->sent && !bc->done) /* queued: may a free slot go now? */
-		bq_fill(m, NULL, go, &ngo);
+		bq_fill(m, NULL, false, go, &ngo);
 	*limit = bc->deadline + (bc->sent ? CALL_GRACE : 0);
 	if (!bc->sent && !bc->done && slot_idle(m)) /* when it may */
 		*limit = O_MIN(*limit, O_MAX(now, slot_next_go(m)) + 1);
@@ -1012,9 +1019,10 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	bq_go(go, ngo);
-	if (bc->e != O_OK)
+	if (bc->e != O_OK) {
 		call_fail(c, bc->e, bc->why);
-	else
+		c->unsent = !bc->sent; /* expired in the queue */
+	} else
 		call_answer(c, bc->ans.data, bc->ans.len);
 	bcall_free(bc);
 	return true;
@@ -1030,6 +1038,8 @@ bq_leave(struct call *c)
 {
 	struct member *m  = c->m;
 	struct bcall  *bc = c->bc;
+	struct bslot  *go[NSLOTS];
+	size_t         ngo = 0;
 	int64_t        limit;
 
 	pthread_mutex_lock(&m->bmtx);
@@ -1039,7 +1049,10 @@ bq_leave(struct call *c)
 		return;
 	}
 	bc->gone = true;
+	if (!bc->sent) /* held back by the patience: no caller sends it now */
+		bq_fill(m, NULL, true, go, &ngo);
 	pthread_mutex_unlock(&m->bmtx);
+	bq_go(go, ngo);
 	c->bc   = NULL;
 	c->left = true;
 	c->e    = O_EUNAVAIL;
@@ -3245,7 +3258,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 
 	*out = NULL;
 	if (conf->name == NULL || conf->listen_url == NULL ||
-	    conf->replica.tx == NULL ||
+	    conf->replica.tx == NULL || conf->replica.latest == NULL ||
 	    (!conf->insecure && conf->certs_dir == NULL))
 		return o_err_set(O_EINVAL,
 		    "a node needs a name, a listen URL, a replica and "

@@ -1187,7 +1187,8 @@ Test(repo, latest_answers_as_get_does_without_the_block)
 	struct oc_txres   res;
 	struct oc_get_res g;
 	uint8_t           k[40];
-	struct oc_aid     a1 = aid(1), a3 = aid(3);
+	struct oc_aid     a1 = aid(1), a3 = aid(3), a9 = aid(9);
+	uint8_t           pk[48];
 	int               i;
 
 	memset(&zero, 0, sizeof(zero));
@@ -1221,8 +1222,22 @@ Test(repo, latest_answers_as_get_does_without_the_block)
 	repo_reopen();
 	ost_repo_latest(R, ids, 2, revs, aids);
 	cr_expect_eq(revs[0], -1, "a corrupt block is not at its revision");
+	cr_expect(oc_aid_eq(&aids[0], &a1), "its action is known");
 	cr_expect_eq(revs[1], 2);
 	g = get1(1, NULL);
+	cr_expect_eq(g.state, OC_GET_UNKNOWN);
+	cr_expect(oc_aid_eq(&g.latest_aid, &aids[0]));
+	oc_get_res_fini(&g);
+	/* nor one whose pendings cannot be read */
+	ost_repo_close(R);
+	R = NULL;
+	memcpy(pk, ids[1].b, 32);
+	memcpy(pk + 32, a9.b, 16);
+	raw_put(OST_CF_PEND, pk, 48, "\x01", 1, false);
+	repo_reopen();
+	ost_repo_latest(R, ids, 2, revs, aids);
+	cr_expect_eq(revs[1], -1, "unknown pendings: not known good");
+	g = get1(2, NULL);
 	cr_expect_eq(g.state, OC_GET_UNKNOWN);
 	oc_get_res_fini(&g);
 }
