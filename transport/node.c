@@ -536,12 +536,12 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
  * once the others have been out the member's patience (bq_fill).  A free
  * slot takes the queue's head, and with it the requests behind it that
  * may share a message (pend, commit, cancel, status: OTR_T_BATCH, up to
- * BATCH_BYTES and OTR_BATCH_OPS).  So while the member is busy, the requests of
- * concurrent transactions pile up and leave as one message, which the
- * member executes at once (serve_batch; its commits share one synced
- * write), and a message answered sends the next from nng's callback:
- * a network group commit.  An idle member gets each request at once,
- * alone, exactly as encoded.
+ * BATCH_BYTES and OTR_BATCH_OPS).  So while the member is busy, the
+ * requests of concurrent transactions pile up and leave as one message,
+ * which the member executes at once (serve_batch; its commits share one
+ * synced write), and a message answered sends the next from nng's
+ * callback: a network group commit.  An idle member gets each request
+ * at once, alone, exactly as encoded.
  *
  * Gets, installs, hellos and requests over BATCH_BYTES travel alone, each
  * on a context of its own made for it (a transient slot), so a large read
