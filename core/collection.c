@@ -1815,6 +1815,11 @@ oc_coll_sync_group_to(struct oc_collection *const *cs, const uint64_t *seqs,
 			dec = true;
 			for (k = 1; k < na; k++)
 				try_commit(g[ai[k]], &t[k]);
+		} else if (t[0].doubt) {
+			/* the action may be decided: the others' pendings
+			 * hold its other blocks, left to a read or expiry */
+			for (k = 1; k < na; k++)
+				t[k].doubt = true;
 		}
 		for (k = 0; k < na; k++)
 			try_cancel(g[ai[k]], &t[k]);

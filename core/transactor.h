@@ -19,15 +19,17 @@
  * unknown outcome (replicas may have committed, or may yet): the caller
  * asks status, and if that neither finds it committed nor aborted on a
  * majority, leaves its pendings to expire rather than cancel them (they
- * may be all that holds a decided action's other blocks).  On any other
- * commit error the caller cancels them: the action is not decided and
- * never will be by this commit.  A replicating implementation that cannot
- * tell (a replica it did not hear from, or whose write failed, may have
- * committed) answers O_EUNAVAIL, never O_ESTALE or O_EEXPIRED.  The local
- * store's O_EIO or O_ENOSPC from a failed synced write is cancelled
- * too: its one atomic batch commits every block or none, so if the write
- * reaches the disk after all the action is whole there and the cancel
- * drops nothing it needs.
+ * may be all that holds a decided action's other blocks; in a group sync
+ * the other collections' too).  On any other commit error the caller
+ * cancels them: this commit did not land and never will (a group
+ * action already decided by its first collection rolls that
+ * collection's work forward in a new action instead).  A replicating
+ * implementation that cannot tell (a replica it did not hear from, or whose
+ * write failed, may have committed) answers O_EUNAVAIL, never O_ESTALE or
+ * O_EEXPIRED.  The local store's O_EIO or O_ENOSPC from a failed synced write
+ * is cancelled too: its one atomic batch commits every block or none, so if
+ * the write reaches the disk after all the action is whole there and the
+ * cancel drops nothing it needs.
  *
  * The critical-block rule: commit names the critical block - the log tail
  * as it was read before the append, which every writer of rev must change.

@@ -492,6 +492,23 @@ mat_decode(const struct oc_bid *id, int64_t rev, const uint8_t *p, size_t n,
 /* ---- reads from disk -----------------------------------------------------
  */
 
+/* The action of id's revision record at rev (*found false: none). */
+static o_err
+rev_aid(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    struct oc_aid *aid, bool *found)
+{
+	uint8_t      k[KEY_REV_LEN];
+	struct o_buf b = { 0 };
+	o_err        e;
+
+	key_rev(k, id, rev);
+	e = ost_rdb_get(r->db, OST_CF_REV, k, sizeof(k), &b, found);
+	if (e == O_OK && *found)
+		e = rev_decode(id, rev, b.data, b.len, aid, NULL);
+	o_buf_fini(&b);
+	return e;
+}
+
 static o_err
 meta_read(
     struct ost_repo *r, const struct oc_bid *id, struct meta *m, bool *found)
@@ -1707,6 +1724,32 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		}
 		if (ent->rev == rev && oc_aid_eq(&ent->aid, aid))
 			return O_OK; /* already committed */
+		if (ent->rev > rev && given == NULL) {
+			/* a commit sent again (nng resends a request when
+			 * its pipe closes) after later revisions landed: a
+			 * stale answer must never hide that it committed.
+			 * Its pending still here says it did not. */
+			struct oc_aid got;
+			struct pitem  old;
+			bool          pending, had;
+
+			if ((e = pend_read(
+			         r, id, aid, false, &old, &pending)) != O_OK)
+				return e;
+			if (!pending && rev < ent->low)
+				return o_err_set(O_EUNAVAIL,
+				    "commit of action %s at rev %" PRId64
+				    " on block %s: block holds rev %" PRId64
+				    " and no longer keeps rev %" PRId64
+				    ": cannot tell whether it was this action",
+				    oc_aid_str(aid, as), rev, bstr(id, s),
+				    ent->rev, rev);
+			if (!pending &&
+			    (e = rev_aid(r, id, rev, &got, &had)) != O_OK)
+				return e;
+			if (!pending && had && oc_aid_eq(&got, aid))
+				return O_OK; /* already committed */
+		}
 		if ((e = collect_missing(
 		         r, id, rev, ent->rev, ent->low, res)) != O_OK)
 			return e;
@@ -2682,6 +2725,8 @@ ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
 					revs[i] = ent->rev;
 			}
 		}
+		if (revs[i] < 0)
+			o_err_clear(); /* the answer says it: -1 */
 		lockset_drop(r, &ls);
 	}
 }
@@ -2745,8 +2790,6 @@ ost_repo_status(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 		struct lockset  ls;
 		struct ost_ent *ent;
 		struct pitem    pi;
-		struct o_buf    b = { 0 };
-		uint8_t         k[KEY_REV_LEN];
 		struct oc_aid   got;
 		bool            found;
 		o_err           e;
@@ -2768,11 +2811,7 @@ ost_repo_status(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 			out[i] = OC_ST_UNKNOWN; /* pruned: cannot tell */
 			goto next;
 		}
-		key_rev(k, &ids[i], rev);
-		e = ost_rdb_get(r->db, OST_CF_REV, k, sizeof(k), &b, &found);
-		if (e == O_OK && found)
-			e = rev_decode(
-			    &ids[i], rev, b.data, b.len, &got, NULL);
+		e = rev_aid(r, &ids[i], rev, &got, &found);
 		if (e == O_OK && found && oc_aid_eq(&got, aid))
 			out[i] = OC_ST_COMMITTED;
 	next:
@@ -2783,7 +2822,6 @@ ost_repo_status(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 				detail_copy(firstd, sizeof(firstd));
 			}
 		}
-		o_buf_fini(&b);
 		lockset_drop(r, &ls);
 	}
 	if (first != O_OK)

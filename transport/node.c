@@ -724,10 +724,11 @@ slot_idle(const struct member *m)
  * A message goes on a second slot only once the ones in flight have been
  * out m->patience_ms (SLOT_PATIENCE_MS; freed: a slot whose answer just
  * came, which sends the next at once; force: a request its caller leaves,
- * which nobody would send otherwise): until an answer frees a slot, or
- * the patience is over (bq_take), the requests of concurrent transactions
- * gather in the queue and leave as one message.  A replica slow to answer
- * one message still gets the next ones a few ms later, on another slot.
+ * sent now rather than after the busy slot's answer): until an answer frees a
+ * slot, or the patience is over (bq_take), the requests of concurrent
+ * transactions gather in the queue and leave as one message.  A replica slow
+ * to answer one message still gets the next ones a few ms later, on another
+ * slot.
  */
 static void
 bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,

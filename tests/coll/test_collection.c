@@ -828,11 +828,59 @@ Test(coll, an_in_doubt_commit_leaves_its_pendings_for_promotion, .init = setup,
 	oc_coll_free(c);
 }
 
+/* Trees id[0] and id[1] through f, each holding k0 = v0, committed. */
+static void
+faulty_two_trees(
+    struct ot_faulty *f, const struct oc_bid *id, struct oc_collection **c)
+{
+	int i;
+
+	ot_faulty_init(f, env.tx);
+	for (i = 0; i < 2; i++) {
+		ok(oc_tree_open(&f->base, &id[i], true, NULL, &c[i]),
+		    "create");
+		ok(oc_tree_put(c[i], "k0", 2, "v0", 2), "put");
+		ok(oc_coll_sync(c[i]), "sync");
+	}
+}
+
 /*
- * An in-doubt commit that in fact reached no replica: its pendings are
- * left to expire, and the next sync waits them out and commits the work
- * once.  A commit that failed for certain (O_EIO) is still cancelled.
+ * A group sync whose first commit (the one that decides) is in doubt
+ * leaves every collection's pendings, not only the first one's: the
+ * others hold the blocks of an action that may be decided (found by a
+ * review: the second collection's were cancelled).
  */
+Test(coll, an_in_doubt_group_commit_leaves_every_collections_pendings,
+    .init = setup, .fini = teardown)
+{
+	struct oc_collection *c[2];
+	struct ot_faulty      f;
+	struct oc_bid         id[2]   = { new_id(), new_id() };
+	bool                  decided = true;
+	o_err                 e;
+	int                   i;
+
+	faulty_two_trees(&f, id, c);
+	ok(oc_tree_put(c[0], "k1", 2, "a1", 2), "put a");
+	ok(oc_tree_put(c[1], "k1", 2, "b1", 2), "put b");
+	f.lost_commits   = 1;
+	f.unavail_status = 1;
+	f.cancels_seen   = 0;
+	f.commits_seen   = 0;
+	e                = oc_coll_sync_group(c, 2, &decided);
+	cr_assert_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	cr_assert(!decided);
+	cr_assert_eq(f.commits_seen, 1, "only the deciding commit was sent");
+	cr_assert_eq(f.cancels_seen, 0,
+	    "%d collections' pendings cancelled after an in-doubt commit",
+	    f.cancels_seen);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(
+		    oc_coll_npending(c[i]), 1, "put %d stays queued", i);
+		oc_coll_free(c[i]);
+	}
+}
+
 /* Append line to diary c, whose next commit fails for certain (*fault,
  * a counter of f, makes it answer want): the sync fails, its pendings are
  * cancelled at once, not left to expire, and the next sync commits the
@@ -855,6 +903,11 @@ fails_for_certain(struct oc_collection *c, struct ot_faulty *f, int *fault,
 	cr_assert_eq(oc_coll_rev(c), rev);
 }
 
+/*
+ * An in-doubt commit that in fact reached no replica: its pendings are
+ * left to expire, and the next sync waits them out and commits the work
+ * once.  A commit that failed for certain (O_EIO) is still cancelled.
+ */
 Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 {
 	struct ost_repo_opts  ro = { .pend_ttl_ms = 400 };
@@ -942,13 +995,9 @@ Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
 	bool                  found, decided;
 	int                   i;
 
-	ot_faulty_init(&f, env.tx);
-	for (i = 0; i < 2; i++) {
-		ok(oc_tree_open(&f.base, &id[i], true, NULL, &c[i]), "create");
-		ok(oc_tree_put(c[i], "k0", 2, "v0", 2), "put");
-		ok(oc_coll_sync(c[i]), "sync");
+	faulty_two_trees(&f, id, c);
+	for (i = 0; i < 2; i++)
 		oc_coll_get_stats(c[i], &s0[i]);
-	}
 	f.stale_below = 1;
 	ok(oc_tree_put(c[0], "k1", 2, "a1", 2), "put a");
 	ok(oc_tree_put(c[1], "k1", 2, "b1", 2), "put b");
@@ -972,8 +1021,8 @@ Test(coll, a_group_pend_stale_below_its_revision_replays_the_queue,
 		oc_coll_free(c[i]);
 }
 
-/* Under the latch (oc_coll_read), with a tree lookup borrowing blocks:
- * the cache of a collection in use is not dropped. */
+/* Under the latch (oc_coll_read), where readers borrow blocks from the
+ * cache (a tree lookup's nodes): a drop is refused while it is held. */
 static o_err
 drop_while_reading(struct oc_bstore *s, void *arg)
 {

@@ -1838,6 +1838,39 @@ Test(repo, d66_recommit_same_rev_action_is_noop)
 	oc_txres_fini(&res);
 }
 
+/*
+ * A commit that arrives again after later revisions landed over it (nng
+ * resends a request whose pipe closed): its own action at its revision
+ * is answered committed, not stale, since a stale answer tells the
+ * coordinator this replica never committed it (found by a review).  When
+ * the revision's record was pruned the replica cannot tell, and says so
+ * with an answer that proves nothing (O_EUNAVAIL).
+ */
+Test(repo, a_commit_sent_again_under_later_revisions_is_committed)
+{
+	struct oc_txres res;
+	int             rev;
+	o_err           e;
+
+	opts.mat_interval = 2;
+	repo_reopen();
+	ins1(1, 1, 1, 0);
+	set1(2, 2, 1, 2);
+	set1(3, 3, 1, 3);
+	oc_txres_init(&res);
+	e = cmt(&res, 2, 2, 1);
+	cr_expect_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(cmt(&res, 9, 2, 1), O_ESTALE, "another action at rev 2");
+	for (rev = 4; rev <= 12; rev++)
+		set1(rev, rev, 1, rev);
+	e = cmt(&res, 2, 2, 1);
+	cr_expect_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
+	    o_err_detail());
+	expect_block(1, 12, 12);
+	oc_txres_fini(&res);
+}
+
 Test(repo, d66_commit_of_expired_pending_refused)
 {
 	struct oc_tfs     t;
@@ -2851,10 +2884,14 @@ Test(repo, gc_pinned_read_below_the_horizon_is_not_absent)
 		cr_expect_gt(res.missing[i].rev, 6);
 	cr_expect_eq(res.missing[res.nmissing - 1].rev, 100);
 	oc_txres_fini(&res);
-	/* and a stale commit likewise */
+	/* a commit from as far behind, with no pending of its own here, may
+	 * be one this replica committed at rev 6 and pruned since (sent
+	 * again): it cannot tell, and says so instead of "stale", which would
+	 * tell the coordinator it never committed it */
 	oc_txres_init(&res);
-	cr_expect_eq(commit_tfs(R, 300, 6, &t, &res), O_ESTALE);
-	cr_expect_leq(res.nmissing, 2 * 16);
+	cr_expect_eq(commit_tfs(R, 300, 6, &t, &res), O_EUNAVAIL);
+	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
+	    o_err_detail());
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 	/* the writer that updated commits on top */
