@@ -134,6 +134,11 @@ if want b; then
 	run ofsa "$base/ofsa/w" x openclose 10000
 fi
 rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$ofs_pid/status)
+if want b || want d; then
+	# the disk's own fdatasync (no FUSE), for the ceilings below
+	mkdir -p "$base/disk"
+	run disk "$base/disk" x datasync 1000
+fi
 
 printf '%-34s %12s %12s %12s %8s\n' workload tmpfs passthrough optimfs "ofs/pt"
 row() { printf '%-34s %12.0f %12.0f %12.0f %8s\n' "$1" "${R[tmpfs.$2]}" "${R[pt.$2]}" "${R[ofs.$2]}" "$(ratio "${R[ofs.$2]}" "${R[pt.$2]}")"; }
@@ -150,6 +155,17 @@ if want d; then
 	row "(d) create files/s" create
 	row "(d) ls -l (stat) files/s" list
 	row "(d) cat files/s" read
+fi
+if want b || want d; then
+	# A close that returns once its change is committed, and a commit
+	# that is synced (DESIGN.md sections 4 and 6), add at least one
+	# fdatasync of this disk to each open+write+close of the floor: the
+	# best ratio any such filesystem can reach in this run is
+	# 1 / (1 + floor rate x fdatasync time).
+	ceil() { awk -v r="$1" -v f="$2" 'BEGIN { if (r > 0 && f > 0) printf "%.2f", 1 / (1 + r * f / 1e6); else print "-" }'; }
+	echo "disk fdatasync p50 ${R[disk.datasync.p50]} us; ceiling of the ratio with one fdatasync per close:"
+	want b && echo "    (b) default $(ceil "${R[pt.openclose]}" "${R[disk.datasync.p50]}")"
+	want d && echo "    (d) create  $(ceil "${R[pt.create]}" "${R[disk.datasync.p50]}")"
 fi
 if want e; then
 	row "(e) write ${emb} MiB diary MB/s" write_diary

@@ -2637,3 +2637,71 @@ Test(node, large_requests_get_time_for_their_size)
 	cr_assert_eq(otr_call_deadline(true, 20u << 20, 5000), 5000,
 	    "a commit's deadline must not move past its expiry bound");
 }
+
+/*
+ * A commit never sent to a replica (it went down after the pend: "not
+ * connected") proves, like a refusal, that this replica did not commit it.
+ * With the two others stale the failure is certain (O_ESTALE: the writer
+ * cancels and goes on); counted as "may have committed" it was in doubt
+ * (O_EUNAVAIL), and the writer waited its pendings out.
+ */
+Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
+    .fini = teardown)
+{
+	struct oc_pend_req   pr = { 0 };
+	struct oc_commit_req cq = { 0 };
+	struct oc_txres      res;
+	struct oc_get_res    r;
+	struct oc_tfs        t;
+	struct oc_bid        x;
+	size_t               nm, up;
+	int                  i, tries;
+	o_err                e;
+
+	timeout_ms = 3000;
+	nodes_up(3);
+	insert_new(0, &x, 1);
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(3))), O_OK);
+	pr.rev    = 3;
+	pr.tfs    = &t;
+	pr.policy = OC_POLICY_FAIL;
+	oc_txres_init(&res);
+	for (tries = 0;; tries++) { /* the pend reaches n2 too */
+		cr_assert_lt(tries, 10, "no pend reached n2");
+		oc_aid_random(&pr.aid);
+		cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK,
+		    "%s", o_err_detail());
+		r = rv_local(2, &x);
+		i = (int) r.npend;
+		oc_get_res_fini(&r);
+		if (i == 1)
+			break;
+		(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, &x, 1);
+		o_sleep_ms(500);
+	}
+	node_down(2, true);
+	for (tries = 0; tries < 200; tries++) {
+		otr_node_counts(nodes[0].node, &nm, &up);
+		if (up == 2)
+			break;
+		o_sleep_ms(50);
+	}
+	cr_assert_eq(up, 2, "n0 still reaches %zu members", up);
+	for (i = 0; i < 2; i++) {
+		atomic_store(&nodes[i].tx.commit_fail_e, O_ESTALE);
+		atomic_store(&nodes[i].tx.commit_fail, 1);
+	}
+	cq.aid      = pr.aid;
+	cq.rev      = 3;
+	cq.ids      = &x;
+	cq.n        = 1;
+	cq.critical = x;
+	e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+	for (i = 0; i < 2; i++)
+		atomic_store(&nodes[i].tx.commit_fail, 0);
+	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, &x, 1);
+	oc_txres_fini(&res);
+	oc_tfs_fini(&t);
+}
