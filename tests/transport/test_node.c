@@ -2668,6 +2668,7 @@ Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
 	struct oc_tfs        t;
 	struct oc_bid        x;
 	size_t               nm, up;
+	long                 calls0, failed0, calls, failed, left, msgs;
 	int                  i, tries;
 	o_err                e;
 
@@ -2676,9 +2677,10 @@ Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
 	insert_new(0, &x, 1);
 	oc_tfs_init(&t);
 	cr_assert_eq(oc_tfs_update(&t, &x, oc_op_set("w", oc_int(3))), O_OK);
-	pr.rev    = 3;
-	pr.tfs    = &t;
-	pr.policy = OC_POLICY_FAIL;
+	pr.rev       = 3;
+	pr.tfs       = &t;
+	pr.policy    = OC_POLICY_FAIL;
+	pr.expiry_ms = o_now_ms() + 60000; /* n2's going down takes time */
 	oc_txres_init(&res);
 	for (tries = 0;; tries++) { /* the pend reaches n2 too */
 		cr_assert_lt(tries, 10, "no pend reached n2");
@@ -2710,10 +2712,16 @@ Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
 	cq.ids      = &x;
 	cq.n        = 1;
 	cq.critical = x;
-	e           = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
+	peer_counts(0, "n2", &calls0, &failed0, &left, &msgs);
+	e = tx_of(0)->ops->commit(tx_of(0), &cq, &res);
 	for (i = 0; i < 2; i++)
 		atomic_store(&nodes[i].tx.commit_fail, 0);
 	cr_assert_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	/* n2 was one of the replicas asked (a pend left unanswered would
+	 * have kept the commit from it, and the test from the point) */
+	peer_counts(0, "n2", &calls, &failed, &left, &msgs);
+	cr_assert_eq(calls, calls0 + 1, "n2 was not asked to commit");
+	cr_assert_eq(failed, failed0 + 1, "the commit to n2 did not fail");
 	(void) tx_of(0)->ops->cancel(tx_of(0), &pr.aid, &x, 1);
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
