@@ -841,3 +841,21 @@ oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
 		*out = tmp;
 	return e;
 }
+
+o_err
+oc_bstore_peek_need(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *tmp, const struct oc_val **out)
+{
+	bool  found = false;
+	char  str[OC_BID_STRLEN];
+	o_err e;
+
+	oc_val_fini(tmp);
+	*tmp = oc_null();
+	if ((e = oc_bstore_peek(s, id, tmp, out, &found)) != O_OK)
+		return e;
+	if (!found)
+		return o_err_set(
+		    O_ENOTFOUND, "missing block %s", oc_bid_str(id, str));
+	return O_OK;
+}

@@ -94,6 +94,10 @@ o_err oc_bstore_peek(struct oc_bstore *s, const struct oc_bid *id,
 /* get() that turns "absent" into O_ENOTFOUND naming the block. */
 o_err oc_bstore_need(
     struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out);
+/* oc_bstore_peek() that turns "absent" into O_ENOTFOUND naming the block;
+ * *tmp may hold an earlier peek's block (it is finied first). */
+o_err oc_bstore_peek_need(struct oc_bstore *s, const struct oc_bid *id,
+    struct oc_val *tmp, const struct oc_val **out);
 /* Apply op to the caller's copy *blk and record it in s (op moved). */
 o_err oc_bstore_apply(
     struct oc_bstore *s, struct oc_val *blk, struct oc_op op);

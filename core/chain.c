@@ -113,25 +113,6 @@ oc_chain_open(struct oc_chain *c, struct oc_bstore *s,
 	return e;
 }
 
-/* Borrow block *id into *out (oc_bstore_peek); absent: O_ENOTFOUND. */
-static o_err
-peek_need(struct oc_chain *c, const struct oc_bid *id, struct oc_val *tmp,
-    const struct oc_val **out)
-{
-	bool  found = false;
-	char  s[OC_BID_STRLEN];
-	o_err e;
-
-	oc_val_fini(tmp);
-	*tmp = oc_null();
-	if ((e = oc_bstore_peek(c->s, id, tmp, out, &found)) != O_OK)
-		return e;
-	if (!found)
-		return o_err_set(
-		    O_ENOTFOUND, "missing block %s", oc_bid_str(id, s));
-	return O_OK;
-}
-
 o_err
 oc_chain_tail_peek(struct oc_chain *c, struct oc_chain_path *p,
     struct oc_val *tmp, const struct oc_val **last)
@@ -145,12 +126,12 @@ oc_chain_tail_peek(struct oc_chain *c, struct oc_chain_path *p,
 
 	if (last != NULL)
 		*last = NULL;
-	if ((e = peek_need(c, &c->header, tmp, &cur)) != O_OK)
+	if ((e = oc_bstore_peek_need(c->s, &c->header, tmp, &cur)) != O_OK)
 		return e;
 	if (!oc_map_bid(cur, "tail", &id))
 		return o_err_set(O_ECORRUPT, "chain header lacks tail");
 	for (;;) {
-		if ((e = peek_need(c, &id, tmp, &cur)) != O_OK)
+		if ((e = oc_bstore_peek_need(c->s, &id, tmp, &cur)) != O_OK)
 			return e;
 		ents = oc_map_get(cur, "entries");
 		if (ents == NULL || ents->type != OC_ARRAY)

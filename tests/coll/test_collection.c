@@ -86,6 +86,22 @@ append_str(struct oc_collection *c, const char *s)
 	ok(oc_diary_append(c, s, strlen(s)), "append");
 }
 
+/* Diary c holds exactly the entries want[] (NULL-ended), in order. */
+static void
+expect_entries(struct oc_collection *c, const char *const *want)
+{
+	struct items it = { 0 };
+	size_t       i, n = 0;
+
+	while (want[n] != NULL)
+		n++;
+	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
+	cr_assert_eq(it.n, n, "got %zu entries, want %zu", it.n, n);
+	for (i = 0; i < n; i++)
+		cr_assert_str_eq(it.v[i], want[i], "entry %zu", i);
+	items_free(&it);
+}
+
 Test(coll, d35_open_unknown_without_create_stages_nothing, .init = setup,
     .fini = teardown)
 {
@@ -230,19 +246,14 @@ Test(coll, d38_conflict_filter_keep_replace_drop, .init = setup,
     .fini = teardown)
 {
 	struct oc_collection *a, *b;
-	struct items          it = { 0 };
 
 	filtered_rivals(&a, &b);
 	append_str(b, "keep");
 	append_str(b, "drop me");
 	append_str(b, "swap");
 	ok(oc_coll_sync(b), "b rebases through the filter");
-	ok(oc_diary_scan(b, 0, true, collect_cb, &it), "scan");
-	cr_assert_eq(it.n, 3, "got %zu items", it.n);
-	cr_assert_str_eq(it.v[0], "winner");
-	cr_assert_str_eq(it.v[1], "keep");
-	cr_assert_str_eq(it.v[2], "swapped");
-	items_free(&it);
+	expect_entries(
+	    b, (const char *[]) { "winner", "keep", "swapped", NULL });
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
@@ -670,7 +681,6 @@ Test(coll, d45_two_instances_see_each_others_appends, .init = setup,
 {
 	struct oc_collection *a, *b;
 	struct oc_bid         id = new_id();
-	struct items          it = { 0 };
 
 	ok(oc_diary_open(env.tx, &id, true, NULL, &a), "create");
 	append_str(a, "a1");
@@ -681,12 +691,7 @@ Test(coll, d45_two_instances_see_each_others_appends, .init = setup,
 	append_str(a, "a2");
 	ok(oc_coll_sync(a), "sync a again (rebases)");
 	ok(oc_coll_update(b), "update b");
-	ok(oc_diary_scan(b, 0, true, collect_cb, &it), "scan");
-	cr_assert_eq(it.n, 3);
-	cr_assert_str_eq(it.v[0], "a1");
-	cr_assert_str_eq(it.v[1], "b1");
-	cr_assert_str_eq(it.v[2], "a2");
-	items_free(&it);
+	expect_entries(b, (const char *[]) { "a1", "b1", "a2", NULL });
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
@@ -916,7 +921,6 @@ Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 	struct oc_collection *c;
 	struct oc_bid         id  = new_id();
 	char                 *dir = ot_tmpdir("indoubt");
-	struct items          it  = { 0 };
 	uint64_t              t0;
 
 	ok(ost_repo_open(dir, &ro, &r), "open");
@@ -935,12 +939,8 @@ Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 	/* O_EEXPIRED is certain too (a transactor answers it only when no
 	 * replica committed or can) */
 	fails_for_certain(c, &f, &f.expired_commits, O_EEXPIRED, "thrice", 4);
-	ok(oc_diary_scan(c, 0, true, collect_cb, &it), "scan");
-	cr_assert_eq(it.n, 3);
-	cr_assert_str_eq(it.v[0], "once");
-	cr_assert_str_eq(it.v[1], "twice");
-	cr_assert_str_eq(it.v[2], "thrice");
-	items_free(&it);
+	expect_entries(
+	    c, (const char *[]) { "once", "twice", "thrice", NULL });
 	oc_coll_free(c);
 	ost_repo_close(r);
 	ot_rmtree_free(dir);

@@ -386,6 +386,41 @@ Test(chain, d18_open_round_trip_and_errors)
 	both(t_d18_open, NULL);
 }
 
+/* The borrowed tail walk names a block it cannot find: the tail, or the
+ * header itself. */
+static void
+t_tail_peek_missing(struct env *v)
+{
+	struct oc_chain_path p;
+	struct oc_val        tmp = oc_null(), blk, hdr;
+	const struct oc_val *last;
+	struct oc_bid        tail;
+	char                 s[OC_BID_STRLEN];
+
+	add_range(v, 0, 200, NULL);
+	cr_assert_eq(oc_chain_tail(&v->c, &p, &blk), O_OK);
+	tail = p.blk;
+	cr_assert(!oc_bid_eq(&tail, &v->hdr), "the chain did not roll over");
+	cr_assert_eq(oc_bstore_need(v->s, &v->hdr, &hdr), O_OK);
+	cr_assert_eq(oc_bstore_del(v->s, &tail), O_OK);
+	cr_assert_eq(oc_chain_tail_peek(&v->c, &p, &tmp, &last), O_ENOTFOUND);
+	cr_assert_not_null(strstr(o_err_detail(), oc_bid_str(&tail, s)), "%s",
+	    o_err_detail());
+	cr_assert_eq(oc_bstore_del(v->s, &v->hdr), O_OK);
+	cr_assert_eq(oc_chain_tail_peek(&v->c, &p, &tmp, &last), O_ENOTFOUND);
+	cr_assert_not_null(strstr(o_err_detail(), oc_bid_str(&v->hdr, s)),
+	    "%s", o_err_detail());
+	oc_val_fini(&tmp);
+	/* put them back for the shape checks that follow */
+	cr_assert_eq(oc_bstore_insert(v->s, hdr), O_OK);
+	cr_assert_eq(oc_bstore_insert(v->s, blk), O_OK);
+}
+
+Test(chain, tail_peek_names_a_missing_block)
+{
+	both(t_tail_peek_missing, NULL);
+}
+
 /* ---- 19: add and roll-over ---------------------------------------------- */
 
 static void
