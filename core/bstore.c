@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/block.h"
 #include "core/o_util.h"
 
 o_err
@@ -356,7 +357,18 @@ struct oc_cache {
 	size_t                bytes;       /* guarded by c_mtx */
 	uint64_t              gen; /* guarded by c_mtx; bumped by changes */
 	struct oc_cache_stats st;  /* guarded by c_mtx */
+	const char           *skip; /* block type never kept; set before use */
 };
+
+/* Whether blocks like blk are kept (not of the skipped type). */
+static bool
+c_keeps(const struct oc_cache *c, const struct oc_val *blk)
+{
+	const char *t;
+
+	return c->skip == NULL || (t = oc_block_type(blk)) == NULL ||
+	    strcmp(t, c->skip) != 0;
+}
 
 static size_t
 bid_hash(const struct oc_bid *id)
@@ -526,7 +538,7 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 		return err;
 	if (*found) {
 		pthread_mutex_lock(&c->c_mtx);
-		if (c->gen == gen && *c_slot(c, id) == NULL)
+		if (c->gen == gen && *c_slot(c, id) == NULL && c_keeps(c, out))
 			c_put(c, id, oc_val_dup(out), rev);
 		pthread_mutex_unlock(&c->c_mtx);
 	}
@@ -575,6 +587,12 @@ oc_cache_alloc(struct oc_bstore *src, size_t max_entries)
 	c->tab = o_calloc(c->nbuck, sizeof(struct cent *));
 	pthread_mutex_init(&c->c_mtx, NULL);
 	return c;
+}
+
+void
+oc_cache_skip_type(struct oc_cache *c, const char *type)
+{
+	c->skip = type;
 }
 
 void
@@ -663,7 +681,8 @@ oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
 			c_push_front(c, e);
 			continue;
 		}
-		if (oc_tf_apply(NULL, tf, &nb, &present) != O_OK || !present) {
+		if (!c_keeps(c, tf->insert) ||
+		    oc_tf_apply(NULL, tf, &nb, &present) != O_OK || !present) {
 			c_drop(c, id);
 			continue;
 		}

@@ -519,6 +519,8 @@ oc_coll_open(struct oc_transactor *tx, const struct oc_bid *id,
 	oc_actx_init(&c->ctx);
 	oc_txsrc_init(&c->src, tx, &c->ctx);
 	c->cache = oc_cache_alloc(&c->src.base, 1024);
+	if (c->opts.uncached_chunks)
+		oc_cache_skip_type(c->cache, OC_BT_CHUNK);
 	oc_tracker_init(&c->side, oc_cache_store(c->cache));
 	oc_tracker_init(&c->trk, &c->side.base);
 	/* sound: a staged block's source only changes by our own commit

@@ -87,6 +87,10 @@ struct oc_sync_opts {
 	/* Keep queued actions in this journal until committed (NULL: none;
 	 * borrowed, must outlive the collection).  See core/journal.h. */
 	struct oc_journal *journal;
+	/* Chunk blocks (large values' data) are not kept in the block cache:
+	 * for a caller that keeps what it reads and writes itself (the file
+	 * layer's pieces), a cached copy is only memory and a copy more. */
+	bool uncached_chunks;
 };
 
 struct oc_coll_stats {

@@ -65,8 +65,9 @@
 #include "fs/ns_impl.h"
 
 /* File pieces kept in memory across all inodes before clean ones are
- * evicted. */
-#define OFS_PIECE_BUDGET (16ull << 20)
+ * evicted (8 MiB: 32 pieces, ample for sequential reads and writes; 16
+ * added to the peak RSS of scripts/bench.sh (e) for no speed). */
+#define OFS_PIECE_BUDGET (8ull << 20)
 /* Bytes appended to a diary and not yet committed before the writer
  * commits them itself. */
 #define OFS_QUEUE_MAX (8ull << 20)
@@ -85,8 +86,11 @@
 #define OFS_MALLOC_TRIM_EVERY_NS 1000000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
-/* Dirty pieces of one file before they are staged and committed. */
-#define OFS_DIRTY_MAX (4ull << 20)
+/* Dirty pieces of one file before they are staged and committed: a
+ * commit holds its data several times over while it runs (chunk blocks,
+ * journal and commit write batches, RocksDB's copies), so this bound sets
+ * the peak memory of a large write. */
+#define OFS_DIRTY_MAX (2ull << 20)
 /* Largest record decoded (records before piece collections held whole
  * files of up to 64 MiB). */
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
@@ -917,9 +921,15 @@ coll_get(struct ofs_ns *ns, const struct oc_bid *id, uint8_t kind,
 	}
 	if (kind == OFS_DIR)
 		e = oc_tree_open(ns->tx, id, false, &ns->sopts, &c);
-	else if (kind == OFS_FILE)
-		e = oc_tree_open(ns->tx, id, create, &ns->sopts, &c);
-	else
+	else if (kind == OFS_FILE) {
+		/* a file's pieces keep what is read and written (within
+		 * OFS_PIECE_BUDGET): its chunks cached as well would only
+		 * double the memory of a large write or read */
+		struct oc_sync_opts po = ns->sopts;
+
+		po.uncached_chunks = true;
+		e                  = oc_tree_open(ns->tx, id, create, &po, &c);
+	} else
 		e = oc_diary_open(ns->tx, id, false, &ns->sopts, &c);
 	if (e != O_OK) {
 		path_of(ns, ino, path, sizeof(path));

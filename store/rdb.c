@@ -36,9 +36,14 @@
 
 #include <rocksdb/c.h>
 
-/* Memtable budget: per family, and over all families together. */
+/* Memtable budget: per family, and over all families together.  Memory
+ * past the total is flushed, but memtables being flushed still count, so
+ * a large write holds up to ~1.5 times the total: 32 MiB let the peak RSS
+ * of scripts/bench.sh reach ~220 MB; at 16 MiB reads and writes measured
+ * no slower (docs/BENCHMARKS.md).  4 MiB per family made reads right after
+ * a 1 GiB write ~15 % slower (smaller, more numerous L0 files). */
 #define RDB_MEMTABLE_BYTES (8u << 20)
-#define RDB_MEMTABLES_BYTES (32u << 20)
+#define RDB_MEMTABLES_BYTES (16u << 20)
 /*
  * RocksDB's InfoLogLevel HEADER_LEVEL: nothing is written to its LOG file
  * after open.  The packaged librocksdb is built with assertions on, and

@@ -660,44 +660,50 @@ Test(ns, big_file_memory_stays_bounded, .init = setup, .fini = teardown)
 	free(r);
 }
 
-/* Reading many files: their collections' caches are bounded together
+/* Reading many diaries: their collections' caches are bounded together
  * (caches_max), least recently used dropped first, and what was dropped
  * reads back the same.  Each cache alone stays under its own bound. */
-Test(ns, many_files_caches_bounded_together, .init = setup,
-    .fini = teardown)
+Test(ns, many_diaries_caches_bounded_together, .init = setup, .fini = teardown)
 {
 	struct ofs_ns_opts  o = { .commit_interval_ms = 10,
 		 .caches_max                         = 4u << 20 };
 	struct ofs_ns_stats st;
-	size_t   n = 3u << 20, chunk = 256u << 10, off, got, i;
-	uint8_t *w = malloc(chunk), *r = malloc(chunk);
-	uint64_t ino[8], peak = 0;
+	size_t              n = 3u << 20, step = 64u << 10, off, got, len, i;
+	char               *w = malloc(n), *r = malloc(step);
+	uint64_t            y[8], peak        = 0;
 	int      k, round;
 	char     name[16];
 
 	ns_reopen_with(&o, "open with a 4 MiB bound");
 	for (k = 0; k < 8; k++) {
-		snprintf(name, sizeof(name), "f%d", k);
-		ino[k] = create_(env.ns, OFS_ROOT_INO, name, OFS_FILE);
-		for (off = 0; off < n; off += chunk) {
-			for (i = 0; i < chunk; i++)
-				w[i] = (uint8_t) (k * 31 + (off + i) / 4099);
-			ok(ofs_write(env.ns, ino[k], 0, off, w, chunk, false),
-			    "write");
-		}
-		ok(ofs_flush(env.ns, ino[k], 0, true), "flush");
+		snprintf(name, sizeof(name), "d%d", k);
+		y[k] = create_(env.ns, OFS_ROOT_INO, name, OFS_DIARY);
+		/* the same lines in every diary but the first byte */
+		for (len = 0, i = 0; len + 64 < n; i++)
+			len += (size_t) snprintf(w + len, n - len,
+			    "%c line %07zu of a diary whose cache is "
+			    "bounded\n",
+			    'a' + k, i);
+		for (off = 0; off < len; off += step)
+			ok(ofs_write(env.ns, y[k], 0, 0, w + off,
+			       O_MIN(step, len - off), true),
+			    "append");
+		ok(ofs_flush(env.ns, y[k], 0, true), "flush");
 	}
 	for (round = 0; round < 2; round++) {
 		for (k = 0; k < 8; k++) {
-			for (off = 0; off < n; off += got) {
-				ok(ofs_read(env.ns, ino[k], off, chunk, r, &got),
+			for (len = 0, i = 0; len + 64 < n; i++)
+				len += (size_t) snprintf(w + len, n - len,
+				    "%c line %07zu of a diary whose cache is "
+				    "bounded\n",
+				    'a' + k, i);
+			for (off = 0; off < len; off += got) {
+				ok(ofs_read(env.ns, y[k], off, step, r, &got),
 				    "read");
-				cr_assert_eq(got, chunk);
-				for (i = 0; i < chunk; i++)
-					cr_assert_eq(r[i],
-					    (uint8_t) (k * 31 + (off + i) / 4099),
-					    "f%d byte %zu, round %d", k, off + i,
-					    round);
+				cr_assert_eq(got, O_MIN(step, len - off));
+				cr_assert(memcmp(r, w + off, got) == 0,
+				    "d%d differs in [%zu, %zu), round %d", k,
+				    off, off + got, round);
 			}
 			o_sleep_ms(250); /* a trim runs (every 200 ms) */
 			ofs_ns_stats(env.ns, &st);
@@ -706,10 +712,52 @@ Test(ns, many_files_caches_bounded_together, .init = setup,
 	}
 	ofs_ns_stats(env.ns, &st);
 	cr_assert_gt(st.caches_dropped, 0, "no cache was ever dropped");
-	/* the bound, plus what one file read in since the last trim */
+	/* the bound, plus what one diary read in since the last trim */
 	cr_assert_leq(peak, (4u << 20) + n + (1u << 20),
 	    "caches held %llu bytes together",
 	    (unsigned long long) peak);
+	free(w);
+	free(r);
+}
+
+/* A file's bytes are kept once: in its pieces (OFS_PIECE_BUDGET), not a
+ * second time as chunk blocks in its collection's cache, whether written
+ * or read back. */
+Test(ns, file_chunks_are_not_cached_beside_the_pieces, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_stats st;
+	size_t              n = 3u << 20, step = 256u << 10, off, got, i;
+	uint8_t            *w = malloc(step), *r = malloc(step);
+	uint64_t            f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	int                 round;
+
+	for (off = 0; off < n; off += step) {
+		for (i = 0; i < step; i++)
+			w[i] = (uint8_t) ((off + i) / 4099);
+		ok(ofs_write(env.ns, f, 0, off, w, step, false), "write");
+	}
+	ok(ofs_flush(env.ns, f, 0, true), "flush");
+	for (round = 0; round < 2; round++) {
+		ofs_ns_stats(env.ns, &st);
+		cr_assert_lt(st.cache_bytes, 256u << 10,
+		    "caches hold %llu bytes after %s 3 MiB file",
+		    (unsigned long long) st.cache_bytes,
+		    round == 0 ? "writing a" : "reading back a");
+		cr_assert_gt(st.file_bytes, 0, "no piece resident");
+		if (round == 0) { /* read from the store, not the pieces */
+			reopen();
+			f = lookup_(env.ns, OFS_ROOT_INO, "f");
+		}
+		for (off = 0; off < n; off += got) {
+			ok(ofs_read(env.ns, f, off, step, r, &got), "read");
+			cr_assert_eq(got, step);
+			for (i = 0; i < step; i++)
+				cr_assert_eq(r[i],
+				    (uint8_t) ((off + i) / 4099), "byte %zu",
+				    off + i);
+		}
+	}
 	free(w);
 	free(r);
 }
