@@ -177,8 +177,9 @@ struct oc_cache;
 
 struct oc_cache  *oc_cache_alloc(struct oc_bstore *src, size_t max_entries);
 void              oc_cache_free(struct oc_cache *c);
-/* Never keep blocks of this type (OC_BT_*, a static string); call before
- * the cache is used. */
+/* Never keep blocks of this type (OC_BT_*, a static string): reads of
+ * them go to the source, committed inserts of them are not kept.  Call
+ * before the cache is used. */
 void              oc_cache_skip_type(struct oc_cache *c, const char *type);
 struct oc_bstore *oc_cache_store(struct oc_cache *c);
 void oc_cache_clear(struct oc_cache *c, const struct oc_bid *ids, size_t n);

@@ -65,8 +65,11 @@
 #include "fs/ns_impl.h"
 
 /* File pieces kept in memory across all inodes before clean ones are
- * evicted (8 MiB: 32 pieces, ample for sequential reads and writes; 16
- * added to the peak RSS of scripts/bench.sh (e) for no speed). */
+ * evicted: the daemon's only copy of file bytes (a file's collection
+ * caches no chunks), so a random re-read of more than this goes to the
+ * store.  8 MiB (32 pieces) serves sequential reads and writes; 16 was
+ * part of ~27 MB more peak RSS in scripts/bench.sh (docs/BENCHMARKS.md,
+ * eighth run). */
 #define OFS_PIECE_BUDGET (8ull << 20)
 /* Bytes appended to a diary and not yet committed before the writer
  * commits them itself. */

@@ -38,10 +38,10 @@
 
 /* Memtable budget: per family, and over all families together.  Memory
  * past the total is flushed, but memtables being flushed still count, so
- * a large write holds up to ~1.5 times the total: 32 MiB let the peak RSS
- * of scripts/bench.sh reach ~220 MB; at 16 MiB reads and writes measured
- * no slower (docs/BENCHMARKS.md).  4 MiB per family made reads right after
- * a 1 GiB write ~15 % slower (smaller, more numerous L0 files). */
+ * a large write holds up to ~1.5 times the total.  16 MiB in all took ~10
+ * MB off the peak RSS of scripts/bench.sh, with reads right after a 1 GiB
+ * write as fast; 4 MiB per family made them ~15 % slower (smaller, more
+ * numerous L0 files) (docs/BENCHMARKS.md, eighth run). */
 #define RDB_MEMTABLE_BYTES (8u << 20)
 #define RDB_MEMTABLES_BYTES (16u << 20)
 /*

@@ -70,10 +70,12 @@
 
 #define NSTRIPES 256
 /* Block bytes the cache keeps over all stripes, and per stripe.  On one
- * node the collections' caches hold most of the same blocks again, so
- * this one is kept to what a commit's replay avoids (the latest version
- * of blocks being changed): 32 MiB added ~25 MB to the peak RSS of
- * scripts/bench.sh with no read or write faster (docs/BENCHMARKS.md). */
+ * node the collections' caches hold most of the same blocks again; it
+ * serves commits (the latest version of blocks being changed, without a
+ * replay) and a diary's read-ahead (fs/ahead.c).  32 MiB added ~16-25 MB
+ * to the peak RSS of scripts/bench.sh (single runs, +-10 MB); a single
+ * reader of a file and of a diary read as fast at 16 (docs/BENCHMARKS.md,
+ * eighth run). */
 #define OST_CACHE_BYTES (16u << 20)
 #define OST_STRIPE_BYTES (OST_CACHE_BYTES / NSTRIPES)
 #define KEY_REV_LEN (OC_BID_LEN + 8)
@@ -992,8 +994,9 @@ stripe_trim(struct ost_repo *r, struct stripe *st)
 	size_t          bytes = 0;
 
 	for (e = st->head; e != NULL; e = e->next) {
-		/* chunks are written once and read through the file layer's
-		 * pieces: keeping them here would push out hot blocks */
+		/* chunks are written once and read through the collections
+		 * (a file's through its pieces): keeping them here would push
+		 * out hot blocks */
 		const char *type =
 		    e->blk_ok && e->present ? oc_block_type(&e->blk) : NULL;
 
