@@ -64,13 +64,6 @@
 #include "core/tree.h"
 #include "fs/ns_impl.h"
 
-/* File pieces kept in memory across all inodes before clean ones are
- * evicted: the daemon's only copy of file bytes (a file's collection
- * caches no chunks), so a random re-read of more than this goes to the
- * store.  8 MiB (32 pieces) serves sequential reads and writes; 16 was
- * part of ~27 MB more peak RSS in scripts/bench.sh (docs/BENCHMARKS.md,
- * eighth run). */
-#define OFS_PIECE_BUDGET (8ull << 20)
 /* Bytes appended to a diary and not yet committed before the writer
  * commits them itself. */
 #define OFS_QUEUE_MAX (8ull << 20)
@@ -89,11 +82,6 @@
 #define OFS_MALLOC_TRIM_EVERY_NS 1000000000ull
 /* Inodes the eviction hand visits per call at most. */
 #define OFS_EVICT_SCAN 1024
-/* Dirty pieces of one file before they are staged and committed: a
- * commit holds its data several times over while it runs (chunk blocks,
- * journal and commit write batches, RocksDB's copies), so this bound sets
- * the peak memory of a large write. */
-#define OFS_DIRTY_MAX (2ull << 20)
 /* Largest record decoded (records before piece collections held whole
  * files of up to 64 MiB). */
 #define OFS_REC_MAX ((64ull << 20) + (1u << 20))
@@ -518,7 +506,8 @@ piece_add(struct ofs_inode *in, uint64_t idx)
 	}
 	p = &in->pc[in->npc++];
 	memset(p, 0, sizeof(*p));
-	p->idx = idx;
+	p->idx  = idx;
+	p->used = o_mono_ns();
 	return p;
 }
 
@@ -540,10 +529,13 @@ piece_dirty(struct ofs_inode *in, struct ofs_piece *p)
 
 /*
  * Make room for `need` more resident bytes: beyond OFS_PIECE_BUDGET, drop
- * clean pieces inode by inode (a clock hand over the inode table) down to
- * three quarters of it, or until OFS_EVICT_SCAN inodes were visited.  Dirty
- * pieces stay; so does piece 0 of an unlinked inline file (nothing else holds
- * its bytes).
+ * clean pieces inode by inode (a clock hand over the inode table), each
+ * inode's least recently used first, down to three quarters of it, or
+ * until OFS_EVICT_SCAN inodes were visited.  Dirty and pinned pieces stay;
+ * so does piece 0 of an unlinked inline file (nothing else holds its
+ * bytes).  Dropping all of an inode's clean pieces at once made a file
+ * larger than the budget keep almost none: each random re-read went to
+ * the store.
  */
 static void
 pieces_evict(struct ofs_ns *ns, size_t need)
@@ -565,9 +557,18 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 		if (in == NULL || in->kind != OFS_FILE || in->npc == 0 ||
 		    (in->inl && in->unlinked))
 			continue;
-		for (j = in->npc; j-- > 0;)
-			if (!in->pc[j].dirty && !in->pc[j].pin)
-				piece_free(ns, in, j);
+		while (ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3) {
+			size_t old = SIZE_MAX;
+
+			for (j = 0; j < in->npc; j++)
+				if (!in->pc[j].dirty && !in->pc[j].pin &&
+				    (old == SIZE_MAX ||
+				        in->pc[j].used < in->pc[old].used))
+					old = j;
+			if (old == SIZE_MAX)
+				break;
+			piece_free(ns, in, old);
+		}
 	}
 }
 
@@ -1629,8 +1630,10 @@ piece_load(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx,
 	uint64_t          start = idx * OFS_PIECE;
 	o_err             e;
 
-	if ((*out = piece_find(in, idx)) != NULL)
+	if ((*out = piece_find(in, idx)) != NULL) {
+		(*out)->used = o_mono_ns();
 		return O_OK;
+	}
 	pieces_evict(ns, OFS_PIECE);
 	if (start < in->sz && (e = piece_read(ns, in, idx, &b)) != O_OK) {
 		o_buf_fini(&b);

@@ -76,7 +76,8 @@
  * a directory or diary, after opts.inode_idle_ms unused: ofs_ns_forget);
  * a directory or diary also while its collection is open, and a
  * directory while an inode of one of its entries lives.  File pieces:
- * clean ones are dropped beyond an 8 MiB budget; dirty ones are bounded
+ * clean ones are dropped beyond a 16 MiB budget, each file's least
+ * recently used first; dirty ones are bounded
  * per file, not over all files.  The block caches of the open collections: up
  * to OC_CACHE_MAX_BYTES each and opts.caches_max together, the least recently
  * used dropped first.  An open collection (a few KB besides its cache) is

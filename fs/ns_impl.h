@@ -106,11 +106,24 @@ struct ofs_dindex {
 
 /* A resident piece of a regular file: bytes [idx * OFS_PIECE, +b.len);
  * the rest of the piece reads as zeros. */
+/* File pieces kept in memory across all inodes before clean ones are
+ * evicted (each inode's least recently used first): the daemon's only
+ * copy of file bytes, since a file's collection caches no chunks.  At 8
+ * MiB random 4 KiB re-reads over a 24 MiB file ran at ~8 000/s against
+ * ~12 500/s at 16 (docs/BENCHMARKS.md, eighth run). */
+#define OFS_PIECE_BUDGET (16ull << 20)
+/* Dirty pieces of one file before they are staged and committed: a
+ * commit holds its data several times over while it runs (chunk blocks,
+ * journal and commit write batches, RocksDB's copies), so this bound sets
+ * the peak memory of a large write. */
+#define OFS_DIRTY_MAX (2ull << 20)
+
 struct ofs_piece {
 	uint64_t     idx;
 	struct o_buf b;
 	bool         dirty; /* newer than what is staged */
 	bool         pin;   /* not evicted: a write in progress needs it */
+	uint64_t     used;  /* last found or added (o_mono_ns): evicted LRU */
 };
 
 /* A writer's bytes after its last newline (diaries). */

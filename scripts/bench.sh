@@ -6,7 +6,10 @@
 #   BENCH_E_MB=256 scripts/bench.sh  smaller (e)
 #   BENCH_ONLY=e scripts/bench.sh    only the listed workloads (letters a-e)
 #   BENCH_BUILD=/tmp/b scripts/bench.sh  use that build dir (no setup.sh)
-# Disk for passthrough and optimfs: $BENCH_DIR (default /tmp).
+# Disk for passthrough and optimfs: $BENCH_DIR (default /tmp).  With (b)
+# or (d), the disk's own fdatasync is measured first (nothing mounted) and
+# the ratio a filesystem costing the floor plus one fdatasync per close
+# would reach is printed beside them: an estimate, not a bound.
 #
 # Cluster benchmarks of issue [3] (instead of the above):
 #   scripts/bench.sh --peers 3       (f) durable append latency and (g)

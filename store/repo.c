@@ -69,14 +69,7 @@
 #include "store/repo_priv.h"
 
 #define NSTRIPES 256
-/* Block bytes the cache keeps over all stripes, and per stripe.  On one
- * node the collections' caches hold most of the same blocks again; it
- * serves commits (the latest version of blocks being changed, without a
- * replay) and a diary's read-ahead (fs/ahead.c).  32 MiB added ~16-25 MB
- * to the peak RSS of scripts/bench.sh (single runs, +-10 MB); a single
- * reader of a file and of a diary read as fast at 16 (docs/BENCHMARKS.md,
- * eighth run). */
-#define OST_CACHE_BYTES (16u << 20)
+/* Block bytes per stripe (OST_CACHE_BYTES over all: store/repo.h). */
 #define OST_STRIPE_BYTES (OST_CACHE_BYTES / NSTRIPES)
 #define KEY_REV_LEN (OC_BID_LEN + 8)
 #define KEY_PEND_LEN (OC_BID_LEN + OC_AID_LEN)

@@ -94,6 +94,14 @@ struct ost_repo;
  * its commit within milliseconds).
  */
 #define OST_PEND_TTL_MS 5000
+/* Block bytes the latest-block cache keeps over all stripes.  On one
+ * node the collections' caches hold most of the same blocks again; it
+ * serves commits (the latest version of blocks being changed, without a
+ * replay) and a diary's read-ahead (fs/ahead.c).  32 MiB added ~16-25 MB
+ * to the peak RSS of scripts/bench.sh (single runs, +-10 MB); a single
+ * reader of a file and of a diary read as fast at 16 (docs/BENCHMARKS.md,
+ * eighth run). */
+#define OST_CACHE_BYTES (16u << 20)
 
 struct ost_repo_opts {
 	int64_t pend_ttl_ms;    /* pending lifetime when the request gives no

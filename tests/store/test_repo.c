@@ -2443,7 +2443,8 @@ Test(repo, cache_keeps_hot_blocks_not_chunks)
 /*
  * Each stripe keeps its newest block whatever its size; 600 large blocks
  * written once (the old tails of a growing log) must not stay cached in
- * all 256 stripes: the sweep keeps the total near the 32 MiB budget.
+ * all 256 stripes: the sweep keeps the total near the budget
+ * (OST_CACHE_BYTES).
  */
 Test(repo, large_blocks_written_once_do_not_fill_every_stripe)
 {
@@ -2465,7 +2466,7 @@ Test(repo, large_blocks_written_once_do_not_fill_every_stripe)
 		txn(100 + i, 1, &t);
 	}
 	ost_repo_stats(R, &st);
-	cr_assert_leq(st.cache_bytes, (32ull << 20) + (2ull << 20),
+	cr_assert_leq(st.cache_bytes, OST_CACHE_BYTES + (2ull << 20),
 	    "%llu bytes of block contents cached",
 	    (unsigned long long) st.cache_bytes);
 	/* dropped contents reload from disk */
