@@ -126,6 +126,16 @@ struct oc_commit_req {
 	struct oc_bid        critical;
 	struct oc_bid        col; /* the collection committing (zero: unknown);
 	                             only announced to other nodes (change feed) */
+	/*
+	 * The request may arrive more than once (a network request: nng
+	 * resends one whose pipe closed).  Then a commit with no pending
+	 * under later revisions may be this very commit, done here before:
+	 * a replica that no longer keeps the revision cannot tell and
+	 * answers O_EUNAVAIL.  False (an in-process caller that sends each
+	 * commit once): no pending there means it was never committed,
+	 * O_ESTALE.
+	 */
+	bool resendable;
 };
 
 /* A committed revision the requester is missing (one per block, rev). */

@@ -78,7 +78,9 @@
 enum {
 	COMMIT_PROMOTE = 1, /* read-driven promotion: ignore expiry */
 	COMMIT_OVER    = 2, /* replace the same revision by another action */
-	COMMIT_INSTALL = 4, /* a repair: the revisions below are unknown here */
+	COMMIT_INSTALL =
+	    4,             /* a repair: the revisions below are unknown here */
+	COMMIT_RESENT = 8, /* may be a request sent again (resendable) */
 };
 
 /* A pending record of a block, as mirrored in its cache entry. */
@@ -1724,11 +1726,15 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		}
 		if (ent->rev == rev && oc_aid_eq(&ent->aid, aid))
 			return O_OK; /* already committed */
-		if (ent->rev > rev && given == NULL) {
+		if (ent->rev > rev && given == NULL &&
+		    (flags & COMMIT_RESENT)) {
 			/* a commit sent again (nng resends a request when
 			 * its pipe closes) after later revisions landed: a
 			 * stale answer must never hide that it committed.
-			 * Its pending still here says it did not. */
+			 * Its pending still here says it did not.  One sent
+			 * once (in process) with no pending was never
+			 * committed here: its expired pending was dropped by
+			 * a later commit, and it is stale. */
 			struct oc_aid got;
 			struct pitem  old;
 			bool          pending, had;
@@ -2101,7 +2107,8 @@ ost_repo_commit(
 			continue;
 		ids[j++] = ids[i];
 	}
-	e = repo_commit(r, &req->aid, req->rev, ids, j, 0, NULL, NULL, res);
+	e = repo_commit(r, &req->aid, req->rev, ids, j,
+	    req->resendable ? COMMIT_RESENT : 0, NULL, NULL, res);
 out_free:
 	free(ids);
 	return e;

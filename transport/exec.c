@@ -174,7 +174,8 @@ exec_commit(const struct otr_replica *rp, const struct oc_val *op)
 	    (e = otr_get_bid(op, "crit", &req.critical)) != O_OK ||
 	    (e = otr_get_ids(op, "ids", &ids, &req.n)) != O_OK)
 		return bad(e);
-	req.ids = ids;
+	req.ids        = ids;
+	req.resendable = true;
 	oc_txres_init(&res);
 	e = rp->tx->ops->commit(rp->tx, &req, &res);
 	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());

@@ -174,6 +174,10 @@ pend(int a, int64_t rev, const struct oc_tfs *t, uint8_t policy,
 }
 
 /* commit a at rev on blocks crit, more... (-1 ends the list) */
+/* Commits sent by the helpers are marked resendable (as the network's
+ * are: transport/exec.c), or not (in process, the default). */
+static bool resent;
+
 static o_err
 commit_r(struct ost_repo *r, struct oc_txres *res, int a, int64_t rev,
     int crit, ...)
@@ -194,7 +198,8 @@ commit_r(struct ost_repo *r, struct oc_txres *res, int a, int64_t rev,
 	req.rev      = rev;
 	req.ids      = ids;
 	req.n        = n;
-	req.critical = bid(crit);
+	req.critical   = bid(crit);
+	req.resendable = resent;
 	return ost_repo_commit(r, &req, res);
 }
 
@@ -217,8 +222,9 @@ commit_tfs(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
 	req.rev      = rev;
 	req.ids      = ids;
 	req.n        = t->n;
-	req.critical = ids[0];
-	e            = ost_repo_commit(r, &req, res);
+	req.critical   = ids[0];
+	req.resendable = resent;
+	e              = ost_repo_commit(r, &req, res);
 	free(ids);
 	return e;
 }
@@ -1854,6 +1860,7 @@ Test(repo, a_commit_sent_again_under_later_revisions_is_committed)
 
 	opts.mat_interval = 2;
 	repo_reopen();
+	resent = true;
 	ins1(1, 1, 1, 0);
 	set1(2, 2, 1, 2);
 	set1(3, 3, 1, 3);
@@ -1867,6 +1874,49 @@ Test(repo, a_commit_sent_again_under_later_revisions_is_committed)
 	cr_expect_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
 	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
 	    o_err_detail());
+	expect_block(1, 12, 12);
+	oc_txres_fini(&res);
+}
+
+/*
+ * On one node a group commit (a rename across directories) pends, then
+ * commits.  When its writer stalls past the pending's expiry, a rival
+ * commits the revision (dropping the expired pending) and later ones
+ * prune it, the in-process commit arrives with no pending under later
+ * revisions.  It is sent once, so it was never committed: stale, and the
+ * writer rebases; answering "cannot tell" (as to a commit nng may have
+ * sent again) failed the close with EIO (found by a review).
+ */
+Test(repo, an_in_process_commit_whose_expired_pending_was_dropped_is_stale)
+{
+	struct oc_tfs   t;
+	struct oc_txres res;
+	int             rev;
+	o_err           e;
+
+	opts.mat_interval = 2;
+	repo_reopen();
+	ins1(1, 1, 1, 0);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 2);
+	oc_txres_init(&res);
+	cr_assert_eq(
+	    pend_x(R, 2, 2, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	oc_tfs_fini(&t);
+	fake_now += 101;  /* the writer stalls: its pending expires */
+	set1(3, 2, 1, 3); /* the rival, over the expired pending */
+	for (rev = 3; rev <= 12; rev++)
+		set1(rev + 1, rev, 1, rev);
+	/* from the network, it could have been committed here and pruned */
+	resent = true;
+	e      = cmt(&res, 2, 2, 1);
+	cr_expect_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	resent = false;
+	e      = cmt(&res, 2, 2, 1);
+	cr_expect_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect_eq(res.stale_rev, 12);
 	expect_block(1, 12, 12);
 	oc_txres_fini(&res);
 }
@@ -2890,6 +2940,7 @@ Test(repo, gc_pinned_read_below_the_horizon_is_not_absent)
 	 * again): it cannot tell, and says so instead of "stale", which would
 	 * tell the coordinator it never committed it */
 	oc_txres_init(&res);
+	resent = true;
 	cr_expect_eq(commit_tfs(R, 300, 6, &t, &res), O_EUNAVAIL);
 	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
 	    o_err_detail());

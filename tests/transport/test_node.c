@@ -49,6 +49,7 @@ struct slow_tx {
 	_Atomic int           commit_fail;   /* commits refused ... */
 	_Atomic int           commit_fail_e; /* ... with this (0: O_EUNAVAIL) */
 	_Atomic int           commits;       /* commits that reached it */
+	_Atomic int           once; /* of them, not marked resendable */
 };
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*_Atomic cancel_hook)(void);
@@ -142,6 +143,8 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	int             f  = atomic_load(&st->commit_fail);
 
 	atomic_fetch_add(&st->commits, 1);
+	if (!req->resendable)
+		atomic_fetch_add(&st->once, 1);
 	while (f > 0 &&
 	    !atomic_compare_exchange_weak(&st->commit_fail, &f, f - 1))
 		;
@@ -222,6 +225,7 @@ node_up(int i, const char *certs_dir, const char *name)
 	atomic_store(&t->tx.get_stall_ms, 0);
 	atomic_store(&t->tx.commit_fail, 0);
 	atomic_store(&t->tx.commit_fail_e, 0);
+	atomic_store(&t->tx.once, 0);
 	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
 	nc.replica.latest  = latest_cb;
@@ -483,6 +487,12 @@ Test(node, three_nodes_share_a_diary, .init = setup, .fini = teardown)
 	/* every replica holds the same header and tail, at the same rev */
 	same_replicas(0, 1, &id);
 	same_replicas(0, 2, &id);
+	/* a commit served from the network may be one nng sent again: the
+	 * replica must not answer "stale" for a pruned one it may hold */
+	for (i = 0; i < 3; i++) {
+		cr_expect_gt(atomic_load(&nodes[i].tx.commits), 0, "n%d", i);
+		cr_expect_eq(atomic_load(&nodes[i].tx.once), 0, "n%d", i);
+	}
 }
 
 Test(node, a_majority_commits_a_minority_fails_and_recovers,
