@@ -33,7 +33,8 @@ void     o_sleep_ms(int64_t ms);
  * condition variable must use clk: CLOCK_REALTIME unless set otherwise). */
 struct timespec o_abstime(clockid_t clk, int64_t ms);
 
-/* Fill p with n cryptographically random bytes (OpenSSL RAND_bytes). */
+/* Fill p with n cryptographically random bytes (OpenSSL RAND_bytes, small
+ * requests served from a per-thread buffer that a fork empties). */
 o_err o_random(void *p, size_t n);
 /* A fast non-crypto random number for jitter (thread-local xorshift). */
 uint64_t o_rand64(void);

@@ -2,8 +2,11 @@
  * test_block.c - block ids, headers, per-type validation of wrongly typed
  * blocks, and the transactor helpers (commit order, contexts, results).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -41,6 +44,52 @@ Test(block, bid_random_distinct_and_nonzero)
 	cr_expect(!oc_aid_eq(&x, &y));
 	memset(&a, 0, sizeof(a));
 	cr_expect(oc_bid_is_zero(&a));
+}
+
+/*
+ * Ids come from a per-thread buffer of random bytes (core/o_util.c): a
+ * process forked with bytes left in it must not hand out the same ids as
+ * its parent (two nodes started from one process would share block ids).
+ * Nor do two threads share bytes.
+ */
+static void *
+bid_thread(void *arg)
+{
+	oc_bid_random(arg);
+	return NULL;
+}
+
+Test(block, ids_differ_across_fork_and_threads)
+{
+	struct oc_bid a, mine, theirs;
+	pthread_t     th;
+	int           fd[2], st;
+	pid_t         pid;
+
+	oc_bid_random(&a); /* the buffer now holds unused bytes */
+	cr_assert_eq(pipe(fd), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		oc_bid_random(&mine);
+		_exit(write(fd[1], mine.b, sizeof(mine.b)) ==
+		            (ssize_t) sizeof(mine.b)
+		        ? 0
+		        : 1);
+	}
+	oc_bid_random(&mine);
+	cr_assert_eq(read(fd[0], theirs.b, sizeof(theirs.b)),
+	    (ssize_t) sizeof(theirs.b));
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_expect(
+	    !oc_bid_eq(&mine, &theirs), "the child took the parent's next id");
+	cr_assert_eq(pthread_create(&th, NULL, bid_thread, &theirs), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	oc_bid_random(&mine);
+	cr_expect(!oc_bid_eq(&mine, &theirs), "a thread took another's id");
+	close(fd[0]);
+	close(fd[1]);
 }
 
 Test(block, bid_str_parse_roundtrip)
