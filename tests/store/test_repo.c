@@ -2945,6 +2945,16 @@ Test(repo, gc_pinned_read_below_the_horizon_is_not_absent)
 	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
 	    o_err_detail());
 	oc_txres_fini(&res);
+	/* in process (sent once) it is stale, listing only what is kept */
+	oc_txres_init(&res);
+	resent = false;
+	cr_expect_eq(commit_tfs(R, 300, 6, &t, &res), O_ESTALE);
+	cr_expect_eq(res.stale_rev, 100);
+	cr_expect_gt(res.nmissing, 0);
+	cr_expect_leq(res.nmissing, 2 * 16);
+	for (i = 0; i < res.nmissing; i++)
+		cr_expect_gt(res.missing[i].rev, 6);
+	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 	/* the writer that updated commits on top */
 	set1(301, 101, 1, 1010);
