@@ -114,10 +114,11 @@ o_sleep_ms(int64_t ms)
  * Random bytes are handed out from a per-thread buffer refilled from
  * RAND_bytes 256 bytes at a time: RAND_bytes' fixed cost per call (its
  * DRBG's lock and setup) was ~5 % of the daemon's CPU for a small file's
- * create and commit, which take three ids.  Bytes handed out are wiped
- * from the buffer.  A fork bumps rand_gen in the child, so a thread that
- * forked refills before it hands out anything: a child never repeats its
- * parent's ids.
+ * create and commit, which take three ids.  Ids only: the bytes still
+ * to come sit in the buffer, so key material must come from RAND_bytes
+ * itself (transport/pki.c does).  A fork bumps rand_gen in the child, so a
+ * thread that forked refills before it hands out anything: a child never
+ * repeats its parent's ids.
  */
 enum { RAND_BUF = 256 };
 static atomic_uint    rand_gen  = 1;
@@ -161,7 +162,6 @@ o_random(void *p, size_t n)
 		left = RAND_BUF;
 	}
 	memcpy(p, buf + RAND_BUF - left, n);
-	memset(buf + RAND_BUF - left, 0, n);
 	left -= n;
 	return O_OK;
 }

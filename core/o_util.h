@@ -33,8 +33,9 @@ void     o_sleep_ms(int64_t ms);
  * condition variable must use clk: CLOCK_REALTIME unless set otherwise). */
 struct timespec o_abstime(clockid_t clk, int64_t ms);
 
-/* Fill p with n cryptographically random bytes (OpenSSL RAND_bytes, small
- * requests served from a per-thread buffer that a fork empties). */
+/* Fill p with n cryptographically random bytes for ids (OpenSSL
+ * RAND_bytes; small requests are served from a per-thread buffer that a
+ * fork empties, so not for secrets: use RAND_bytes for keys). */
 o_err o_random(void *p, size_t n);
 /* A fast non-crypto random number for jitter (thread-local xorshift). */
 uint64_t o_rand64(void);

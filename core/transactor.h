@@ -127,13 +127,16 @@ struct oc_commit_req {
 	struct oc_bid        col; /* the collection committing (zero: unknown);
 	                             only announced to other nodes (change feed) */
 	/*
-	 * The request may arrive more than once (a network request: nng
-	 * resends one whose pipe closed).  Then a commit with no pending
-	 * under later revisions may be this very commit, done here before:
-	 * a replica that no longer keeps the revision cannot tell and
-	 * answers O_EUNAVAIL.  False (an in-process caller that sends each
-	 * commit once): no pending there means it was never committed,
-	 * O_ESTALE.
+	 * The request may arrive more than once: one served by a replica's
+	 * executor (transport/exec.c, for the network and for the node's
+	 * own replica alike), which a coordinator sends again (net_commit's
+	 * phase 2 resends to members that failed; nng resends a request
+	 * whose pipe closed).  Then a commit with no pending under later
+	 * revisions may be this very commit, done here before: a replica
+	 * that no longer keeps the revision cannot tell and answers
+	 * O_EUNAVAIL.  False (an in-process caller that sends each commit
+	 * once): no pending and no record there means it was never
+	 * committed, O_ESTALE.  Read by the store (ost_repo_commit) only.
 	 */
 	bool resendable;
 };

@@ -1726,23 +1726,26 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		}
 		if (ent->rev == rev && oc_aid_eq(&ent->aid, aid))
 			return O_OK; /* already committed */
-		if (ent->rev > rev && given == NULL &&
-		    (flags & COMMIT_RESENT)) {
-			/* a commit sent again (nng resends a request when
-			 * its pipe closes) after later revisions landed: a
-			 * stale answer must never hide that it committed.
-			 * Its pending still here says it did not.  One sent
-			 * once (in process) with no pending was never
-			 * committed here: its expired pending was dropped by
-			 * a later commit, and it is stale. */
+		if (ent->rev > rev && given == NULL) {
+			/* a commit that may be one sent again (a coordinator
+			 * resends phase 2; nng resends a request when its
+			 * pipe closes) after later revisions landed: a stale
+			 * answer must never hide that it committed.  Its
+			 * pending still here says it did not; its record at
+			 * rev says whether it did.  When that record is
+			 * pruned only a resendable commit cannot tell: one
+			 * sent once (in process) with no pending here was
+			 * never committed, its expired pending having been
+			 * dropped by a later commit, and it is stale. */
 			struct oc_aid got;
 			struct pitem  old;
-			bool          pending, had;
+			bool          pending, had = false;
 
 			if ((e = pend_read(
 			         r, id, aid, false, &old, &pending)) != O_OK)
 				return e;
-			if (!pending && rev < ent->low)
+			if (!pending && rev < ent->low &&
+			    (flags & COMMIT_RESENT))
 				return o_err_set(O_EUNAVAIL,
 				    "commit of action %s at rev %" PRId64
 				    " on block %s: block holds rev %" PRId64
@@ -1750,7 +1753,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 				    ": cannot tell whether it was this action",
 				    oc_aid_str(aid, as), rev, bstr(id, s),
 				    ent->rev, rev);
-			if (!pending &&
+			if (!pending && rev >= ent->low &&
 			    (e = rev_aid(r, id, rev, &got, &had)) != O_OK)
 				return e;
 			if (!pending && had && oc_aid_eq(&got, aid))

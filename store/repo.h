@@ -229,9 +229,10 @@ o_err ost_repo_pend(
  * Commit req->aid at req->rev on req->ids, the critical block first
  * (oc_commit_order).  Per block: latest == (rev, aid) is already done;
  * latest.rev >= rev is stale (O_ESTALE, res->missing as for pend), except
- * for a req->resendable one with no pending here under later revisions:
- * the revision's record of aid says it is done (O_OK), and a pruned one
- * that it cannot tell (O_EUNAVAIL); no
+ * with no pending of aid here under later revisions: the revision's record
+ * of aid says it is done (O_OK), and when that record is pruned a
+ * req->resendable commit cannot tell (O_EUNAVAIL; one sent once is
+ * stale); no
  * pending of aid (or one pended at another rev) is O_ENOPENDING; an
  * expired pending is O_EEXPIRED and kept (as above; the coordinator
  * cancels it if it was not decided); an update or delete with no base

@@ -48,22 +48,34 @@ Test(block, bid_random_distinct_and_nonzero)
 
 /*
  * Ids come from a per-thread buffer of random bytes (core/o_util.c): a
- * process forked with bytes left in it must not hand out the same ids as
- * its parent (two nodes started from one process would share block ids).
- * Nor do two threads share bytes.
+ * process forked with bytes left in it must not hand out its parent's ids
+ * (two nodes started from one process would share block ids), nor may
+ * threads drawing at once share bytes.
  */
+enum { FORK_IDS = 4, THREAD_IDS = 2000 };
+
 static void *
 bid_thread(void *arg)
 {
-	oc_bid_random(arg);
+	struct oc_bid *ids = arg;
+	int            i;
+
+	for (i = 0; i < THREAD_IDS; i++)
+		oc_bid_random(&ids[i]);
 	return NULL;
+}
+
+static int
+bid_qcmp(const void *a, const void *b)
+{
+	return oc_bid_cmp(a, b);
 }
 
 Test(block, ids_differ_across_fork_and_threads)
 {
-	struct oc_bid a, mine, theirs;
-	pthread_t     th;
-	int           fd[2], st;
+	struct oc_bid a, mine[FORK_IDS], theirs[FORK_IDS], *ids;
+	pthread_t     th[2];
+	int           fd[2], st, i, j;
 	pid_t         pid;
 
 	oc_bid_random(&a); /* the buffer now holds unused bytes */
@@ -71,25 +83,41 @@ Test(block, ids_differ_across_fork_and_threads)
 	pid = fork();
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
-		oc_bid_random(&mine);
-		_exit(write(fd[1], mine.b, sizeof(mine.b)) ==
-		            (ssize_t) sizeof(mine.b)
+		close(fd[0]);
+		for (i = 0; i < FORK_IDS; i++)
+			oc_bid_random(&mine[i]);
+		_exit(
+		    write(fd[1], mine, sizeof(mine)) == (ssize_t) sizeof(mine)
 		        ? 0
 		        : 1);
 	}
-	oc_bid_random(&mine);
-	cr_assert_eq(read(fd[0], theirs.b, sizeof(theirs.b)),
-	    (ssize_t) sizeof(theirs.b));
+	close(fd[1]); /* a child that dies makes the read end, not hang */
+	for (i = 0; i < FORK_IDS; i++)
+		oc_bid_random(&mine[i]);
+	cr_assert_eq(
+	    read(fd[0], theirs, sizeof(theirs)), (ssize_t) sizeof(theirs));
+	close(fd[0]);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	cr_expect(
-	    !oc_bid_eq(&mine, &theirs), "the child took the parent's next id");
-	cr_assert_eq(pthread_create(&th, NULL, bid_thread, &theirs), 0);
-	cr_assert_eq(pthread_join(th, NULL), 0);
-	oc_bid_random(&mine);
-	cr_expect(!oc_bid_eq(&mine, &theirs), "a thread took another's id");
-	close(fd[0]);
-	close(fd[1]);
+	for (i = 0; i < FORK_IDS; i++)
+		for (j = 0; j < FORK_IDS; j++)
+			cr_expect(!oc_bid_eq(&mine[i], &theirs[j]),
+			    "the child's id %d is the parent's id %d", j, i);
+
+	/* two threads drawing at once, then every id compared */
+	ids = calloc(2 * THREAD_IDS, sizeof(*ids));
+	cr_assert_not_null(ids);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, bid_thread,
+		                 ids + i * THREAD_IDS),
+		    0);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pthread_join(th[i], NULL), 0);
+	qsort(ids, 2 * THREAD_IDS, sizeof(*ids), bid_qcmp);
+	for (i = 1; i < 2 * THREAD_IDS; i++)
+		cr_expect(!oc_bid_eq(&ids[i - 1], &ids[i]),
+		    "two threads drew the same id");
+	free(ids);
 }
 
 Test(block, bid_str_parse_roundtrip)
