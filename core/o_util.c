@@ -113,9 +113,9 @@ o_sleep_ms(int64_t ms)
 /*
  * Random bytes are handed out from a per-thread buffer refilled from
  * RAND_bytes 256 bytes at a time: RAND_bytes' fixed cost per call (its
- * DRBG's lock and setup) was ~5 % of the daemon's CPU for a small file's
- * create and commit, which take three ids.  Ids only: the bytes still
- * to come sit in the buffer, so key material must come from RAND_bytes
+ * DRBG's lock and setup) was ~5 % of the daemon's user CPU for a small
+ * file's create and commit (a block id and an action id).  Ids only: the bytes
+ * still to come sit in the buffer, so key material must come from RAND_bytes
  * itself (transport/pki.c does).  A fork bumps rand_gen in the child, so a
  * thread that forked refills before it hands out anything: a child never
  * repeats its parent's ids.
