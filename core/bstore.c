@@ -536,9 +536,9 @@ cache_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
 
 	if ((err = oc_bstore_get_rev(c->src, id, out, found, &rev)) != O_OK)
 		return err;
-	if (*found) {
+	if (*found && c_keeps(c, out)) { /* c->skip is set before use */
 		pthread_mutex_lock(&c->c_mtx);
-		if (c->gen == gen && *c_slot(c, id) == NULL && c_keeps(c, out))
+		if (c->gen == gen && *c_slot(c, id) == NULL)
 			c_put(c, id, oc_val_dup(out), rev);
 		pthread_mutex_unlock(&c->c_mtx);
 	}

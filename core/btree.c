@@ -376,14 +376,11 @@ root_load(struct oc_btree *bt, struct oc_bid *root)
 {
 	struct oc_val        tmp = oc_null();
 	const struct oc_val *t;
-	bool                 found = false;
 	char                 str[OC_BID_STRLEN];
 	o_err                e;
 
 	oc_bid_str(&bt->trunk, str);
-	e = oc_bstore_peek(bt->s, &bt->trunk, &tmp, &t, &found);
-	if (e == O_OK && !found)
-		e = o_err_set(O_ENOTFOUND, "missing block %s", str);
+	e = oc_bstore_peek_need(bt->s, &bt->trunk, &tmp, &t);
 	if (e != O_OK)
 		e = o_err_wrap(e, "btree trunk %s", str);
 	else if (!oc_map_bid(t, OC_BTREE_F_ROOT, root))

@@ -475,6 +475,12 @@ piece_free(struct ofs_ns *ns, struct ofs_inode *in, size_t i)
 		in->dirty_bytes -= OFS_PIECE;
 	o_buf_fini(&p->b);
 	in->pc[i] = in->pc[--in->npc];
+	if (in->npc == 0) { /* off the clock: the last one takes its place */
+		struct ofs_inode *last = ns->pinodes[--ns->npinodes];
+
+		ns->pinodes[in->pin_idx] = last;
+		last->pin_idx            = in->pin_idx;
+	}
 }
 
 static void
@@ -496,10 +502,19 @@ piece_find(struct ofs_inode *in, uint64_t idx)
 }
 
 static struct ofs_piece *
-piece_add(struct ofs_inode *in, uint64_t idx)
+piece_add(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx)
 {
 	struct ofs_piece *p;
 
+	if (in->npc == 0) { /* on the eviction clock */
+		if (ns->npinodes == ns->pincap) {
+			ns->pincap  = ns->pincap ? ns->pincap * 2 : 16;
+			ns->pinodes = o_realloc(
+			    ns->pinodes, ns->pincap * sizeof(*ns->pinodes));
+		}
+		in->pin_idx                 = ns->npinodes;
+		ns->pinodes[ns->npinodes++] = in;
+	}
 	if (in->npc == in->pccap) {
 		in->pccap = in->pccap ? in->pccap * 2 : 4;
 		in->pc    = o_realloc(in->pc, in->pccap * sizeof(*in->pc));
@@ -529,13 +544,15 @@ piece_dirty(struct ofs_inode *in, struct ofs_piece *p)
 
 /*
  * Make room for `need` more resident bytes: beyond OFS_PIECE_BUDGET, drop
- * clean pieces inode by inode (a clock hand over the inode table), each
- * inode's least recently used first, down to three quarters of it, or
- * until OFS_EVICT_SCAN inodes were visited.  Dirty and pinned pieces stay;
- * so does piece 0 of an unlinked inline file (nothing else holds its
- * bytes).  Dropping all of an inode's clean pieces at once made a file
- * larger than the budget keep almost none: each random re-read went to
- * the store.
+ * clean pieces inode by inode (a clock hand over the inodes that hold
+ * pieces), each inode's least recently used first, down to three
+ * quarters of it, or until OFS_EVICT_SCAN inodes were visited.  Dirty and
+ * pinned pieces stay; so does piece 0 of an unlinked inline file (nothing
+ * else holds its bytes).  Dropping all of an inode's clean pieces at once
+ * made a file larger than the budget keep almost none: each random
+ * re-read went to the store.  The hand walks only inodes with pieces: over
+ * the whole inode table, a large file read among many small ones sent it
+ * past the scan limit without finding the file again.
  */
 static void
 pieces_evict(struct ofs_ns *ns, size_t need)
@@ -545,19 +562,19 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 	if (ns->loaded_bytes + need <= OFS_PIECE_BUDGET)
 		return;
 	/* at most OFS_EVICT_SCAN inodes per call (the hand moves on), so a
-	 * budget held by dirty pieces does not cost a table walk per read */
-	for (k = 0; k < O_MIN(ns->ninodes, OFS_EVICT_SCAN) &&
+	 * budget held by dirty pieces does not cost a long walk per read */
+	for (k = 0; k < OFS_EVICT_SCAN && ns->npinodes > 0 &&
 	     ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3;
 	     k++) {
 		struct ofs_inode *in;
 
-		if (++ns->evict_cur >= ns->ninodes)
-			ns->evict_cur = 1;
-		in = ns->inodes[ns->evict_cur];
-		if (in == NULL || in->kind != OFS_FILE || in->npc == 0 ||
-		    (in->inl && in->unlinked))
+		if (++ns->evict_cur >= ns->npinodes)
+			ns->evict_cur = 0;
+		in = ns->pinodes[ns->evict_cur];
+		if (in->kind != OFS_FILE || (in->inl && in->unlinked))
 			continue;
-		while (ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3) {
+		while (in->npc > 0 &&
+		    ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3) {
 			size_t old = SIZE_MAX;
 
 			for (j = 0; j < in->npc; j++)
@@ -569,6 +586,8 @@ pieces_evict(struct ofs_ns *ns, size_t need)
 				break;
 			piece_free(ns, in, old);
 		}
+		if (in->npc == 0) /* the slot now holds another inode */
+			ns->evict_cur--;
 	}
 }
 
@@ -1645,7 +1664,7 @@ piece_load(struct ofs_ns *ns, struct ofs_inode *in, uint64_t idx,
 		o_buf_fini(&b);
 		return O_OK;
 	}
-	p    = piece_add(in, idx);
+	p    = piece_add(ns, in, idx);
 	p->b = b;
 	piece_grew(ns, p, 0);
 	*out = p;
@@ -1834,7 +1853,7 @@ file_write(struct ofs_ns *ns, struct ofs_inode *in, uint64_t off,
 
 		if (po == 0 && n == OFS_PIECE && piece_find(in, idx) == NULL) {
 			pieces_evict(ns, OFS_PIECE);
-			p = piece_add(in, idx); /* overwritten whole */
+			p = piece_add(ns, in, idx); /* overwritten whole */
 		} else if ((e = piece_load(ns, in, idx, true, &p)) != O_OK) {
 			pieces_unpin(in); /* else the ends stay resident */
 			return e;
@@ -2881,6 +2900,7 @@ ns_free(struct ofs_ns *ns)
 	idmap_fini(&ns->by_id);
 	idmap_fini(&ns->colls);
 	free(ns->dirty);
+	free(ns->pinodes);
 	pthread_cond_destroy(&ns->ns_cv);
 	pthread_cond_destroy(&ns->deps_cv);
 	pthread_mutex_destroy(&ns->ns_mtx);
@@ -3055,7 +3075,7 @@ again:
 		struct ofs_piece *p;
 
 		pieces_evict(ns, data.u.s.n);
-		p = piece_add(in, 0);
+		p = piece_add(ns, in, 0);
 		o_buf_append(&p->b, data.u.s.p, data.u.s.n);
 		piece_grew(ns, p, 0);
 	}
@@ -3527,7 +3547,7 @@ inode_unlinked(
 	 * a piece collection stays behind, unreferenced, and still reads */
 	if (in->kind == OFS_FILE && in->inl && piece_find(in, 0) == NULL &&
 	    data != NULL && data->type == OC_BYTES && data->u.s.n > 0) {
-		struct ofs_piece *p = piece_add(in, 0);
+		struct ofs_piece *p = piece_add(ns, in, 0);
 
 		o_buf_append(&p->b, data->u.s.p,
 		    (size_t) O_MIN((uint64_t) data->u.s.n, OFS_PIECE));

@@ -49,11 +49,11 @@
  * index, 8 bytes big-endian; value: the piece, cut short where the file
  * or its written bytes end; absent: a hole of zeros).  Written pieces stay in
  * memory until they are staged: at flush, at rename, by the committer once the
- * file has been idle for commit_interval_ms, or, past OFS_DIRTY_MAX (ns.c)
- * dirty bytes, by the writer itself, which then commits them before its next
- * write goes on.  Clean pieces are cached within a fixed budget, so memory
- * does not grow with file size.  The pieces commit before the entry that
- * gives the new size.
+ * file has been idle for commit_interval_ms, or, past OFS_DIRTY_MAX
+ * (ns_impl.h) dirty bytes, by the writer itself, which then commits them
+ * before its next write goes on.  Clean pieces are cached within a fixed
+ * budget, so memory does not grow with file size.  The pieces commit before
+ * the entry that gives the new size.
  *
  * Diaries.  Each complete '\n'-terminated line of a write becomes one
  * append (entry) of the diary collection, in write order.  The bytes after

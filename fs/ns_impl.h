@@ -104,8 +104,6 @@ struct ofs_dindex {
 	uint64_t             cur_off; /* its first byte */
 };
 
-/* A resident piece of a regular file: bytes [idx * OFS_PIECE, +b.len);
- * the rest of the piece reads as zeros. */
 /* File pieces kept in memory across all inodes before clean ones are
  * evicted (each inode's least recently used first): the daemon's only
  * copy of file bytes, since a file's collection caches no chunks.  At 8
@@ -118,6 +116,8 @@ struct ofs_dindex {
  * the peak memory of a large write. */
 #define OFS_DIRTY_MAX (2ull << 20)
 
+/* A resident piece of a regular file: bytes [idx * OFS_PIECE, +b.len);
+ * the rest of the piece reads as zeros. */
 struct ofs_piece {
 	uint64_t     idx;
 	struct o_buf b;
@@ -161,6 +161,7 @@ struct ofs_inode {
 	struct oc_val     x;           /* user xattrs: OC_NULL or OC_MAP */
 	struct ofs_piece *pc;          /* resident pieces (files) */
 	size_t            npc, pccap;  /* guarded by ns_mtx */
+	size_t            pin_idx; /* in ns->pinodes while npc > 0; ns_mtx */
 	uint64_t          dirty_bytes; /* OFS_PIECE per dirty piece */
 	bool              inl;   /* bytes not resident are in the record's "d",
 	                            not in the piece collection */
@@ -212,7 +213,10 @@ struct ofs_ns {
 	struct ofs_inode **dirty;     /* inodes with unstaged data; ns_mtx */
 	size_t             ndirty, dcap; /* guarded by ns_mtx */
 	uint64_t           loaded_bytes; /* file pieces in memory; ns_mtx */
-	size_t             evict_cur;    /* eviction clock hand; ns_mtx */
+	/* inodes holding pieces (npc > 0), the eviction clock's face, and
+	 * its hand (an index into it); guarded by ns_mtx */
+	struct ofs_inode **pinodes;
+	size_t             npinodes, pincap, evict_cur;
 	uint32_t           root_mode;    /* guarded by ns_mtx */
 	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
 	bool               stop;             /* guarded by ns_mtx */

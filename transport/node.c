@@ -2997,7 +2997,10 @@ abandoned:
 	return NULL;
 }
 
-/* One hello round with every member: the membership spreads. */
+/* One hello round with every member connected: the membership spreads.
+ * One not connected is left out: its hello could only fail unsent (nng
+ * dials it again by itself), and would count in its calls and failures
+ * as a request that never was. */
 static void
 gossip_once(struct otr_node *n)
 {
@@ -3006,7 +3009,7 @@ gossip_once(struct otr_node *n)
 	struct call   *cs = calls_new(ms, k);
 
 	for (j = 0; j < k; j++)
-		if (!ms[j]->self)
+		if (!ms[j]->self && member_up(ms[j]))
 			cs[j].op = hello_op(n);
 	calls_run(n, cs, k, now_ms() + 1000);
 	for (j = 0; j < k; j++)

@@ -660,8 +660,6 @@ Test(ns, big_file_memory_stays_bounded, .init = setup, .fini = teardown)
 	free(r);
 }
 
-/* Reading many diaries: their collections' caches are bounded together
- * (caches_max), and what was dropped reads back the same. */
 /* Diary k's lines for the cache test (the same in every diary but the
  * first byte), into w (n bytes); their length. */
 static size_t
@@ -676,6 +674,8 @@ bounded_lines(char *w, size_t n, int k)
 	return len;
 }
 
+/* Reading many diaries: their collections' caches are bounded together
+ * (caches_max), and what was dropped reads back the same. */
 Test(ns, many_diaries_caches_bounded_together, .init = setup, .fini = teardown)
 {
 	struct ofs_ns_opts  o = { .commit_interval_ms = 10,
@@ -765,31 +765,36 @@ pattern_check(uint64_t f, size_t off)
 	free(r);
 }
 
+/* The file's bytes are resident as pieces while the collections' caches
+ * stay small: its chunk blocks are not kept there too. */
+static void
+expect_pieces_not_chunks(const char *after)
+{
+	struct ofs_ns_stats st;
+
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_lt(st.cache_bytes, 256u << 10,
+	    "caches hold %llu bytes after %s a 3 MiB file",
+	    (unsigned long long) st.cache_bytes, after);
+	cr_assert_gt(st.file_bytes, 0, "no piece resident after %s", after);
+}
+
 /* A file's bytes are kept once: in its pieces (OFS_PIECE_BUDGET), not a
  * second time as chunk blocks in its collection's cache, whether written
  * or read back. */
 Test(ns, file_chunks_are_not_cached_beside_the_pieces, .init = setup,
     .fini = teardown)
 {
-	struct ofs_ns_stats st;
 	size_t              n = 3u << 20, off;
 	uint64_t            f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
 
 	pattern_write(f, n);
-	ofs_ns_stats(env.ns, &st);
-	cr_assert_lt(st.cache_bytes, 256u << 10,
-	    "caches hold %llu bytes after writing a 3 MiB file",
-	    (unsigned long long) st.cache_bytes);
-	cr_assert_gt(st.file_bytes, 0, "no piece resident");
+	expect_pieces_not_chunks("writing");
 	reopen(); /* read from the store, not the pieces */
 	f = lookup_(env.ns, OFS_ROOT_INO, "f");
 	for (off = 0; off < n; off += 256u << 10)
 		pattern_check(f, off);
-	ofs_ns_stats(env.ns, &st);
-	cr_assert_lt(st.cache_bytes, 256u << 10,
-	    "caches hold %llu bytes after reading a 3 MiB file back",
-	    (unsigned long long) st.cache_bytes);
-	cr_assert_gt(st.file_bytes, 0, "no piece resident");
+	expect_pieces_not_chunks("reading back");
 }
 
 /* Reading a file larger than the piece budget keeps the most recently
@@ -815,6 +820,61 @@ Test(ns, a_large_read_keeps_its_recent_pieces, .init = setup, .fini = teardown)
 	cr_assert_geq(least, OFS_PIECE_BUDGET / 2,
 	    "only %llu bytes of pieces stayed resident after an eviction",
 	    (unsigned long long) least);
+	/* the ones kept are the most recently read: reading the last
+	 * quarter of the budget again loads nothing (the resident bytes do
+	 * not move), reading the first piece again loads it */
+	ofs_ns_stats(env.ns, &st);
+	least = st.file_bytes;
+	for (off = n - OFS_PIECE_BUDGET / 4; off < n; off += OFS_PIECE) {
+		pattern_check(f, off);
+		ofs_ns_stats(env.ns, &st);
+		cr_assert_eq(st.file_bytes, least,
+		    "the piece at %zu, among the last read, was evicted", off);
+	}
+	pattern_check(f, 0);
+	ofs_ns_stats(env.ns, &st);
+	cr_assert_neq(
+	    st.file_bytes, least, "the first piece read is still resident");
+}
+
+/* A large file read among many other inodes (more than the eviction
+ * visits per call) stays within the piece budget: the clock walks only the
+ * inodes that hold pieces.  Over the whole inode table, once the large
+ * file had been trimmed the hand moved on through inodes with nothing to
+ * drop, each call gave up after OFS_EVICT_SCAN of them and the piece was
+ * loaded anyway, past the budget (found by a review). */
+Test(ns, a_large_read_among_many_inodes_stays_in_budget, .init = setup,
+    .fini = teardown)
+{
+	enum { NSMALL = 2500 };
+	struct ofs_ns_stats st;
+	size_t              n = OFS_PIECE_BUDGET * 3 / 2, off;
+	uint64_t            f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	uint64_t            most = 0;
+	uint64_t            d    = create_(env.ns, OFS_ROOT_INO, "d", OFS_DIR);
+	char                name[32];
+	int                 i;
+
+	pattern_write(f, n);
+	for (i = 0; i < NSMALL; i++) {
+		snprintf(name, sizeof(name), "s%05d", i);
+		(void) create_(env.ns, d, name, OFS_FILE);
+	}
+	reopen(); /* no piece resident; the large file's inode first */
+	f = lookup_(env.ns, OFS_ROOT_INO, "f");
+	d = lookup_(env.ns, OFS_ROOT_INO, "d");
+	for (i = 0; i < NSMALL; i++) {
+		snprintf(name, sizeof(name), "s%05d", i);
+		(void) lookup_(env.ns, d, name);
+	}
+	for (off = 0; off < n; off += OFS_PIECE) {
+		pattern_check(f, off);
+		ofs_ns_stats(env.ns, &st);
+		most = O_MAX(most, st.file_bytes);
+	}
+	cr_assert_leq(most, OFS_PIECE_BUDGET,
+	    "%llu bytes of pieces resident, over the %llu budget",
+	    (unsigned long long) most, (unsigned long long) OFS_PIECE_BUDGET);
 }
 
 /* An unlinked file that is still open reads as before, inline or not. */

@@ -36,6 +36,10 @@ static int64_t              fake_now = 1000000;
 static char                *dir;
 static struct ost_repo     *R;
 static struct ost_repo_opts opts;
+/* Commits sent by the helpers are marked resendable (as the executor's
+ * are: transport/exec.c), or not (in process: the default, reset by
+ * setup). */
+static bool resent;
 
 static int64_t
 fake_clock(void *arg)
@@ -61,6 +65,7 @@ setup(void)
 	memset(&opts, 0, sizeof(opts));
 	opts.clock = fake_clock;
 	R          = NULL;
+	resent     = false;
 	repo_reopen();
 }
 
@@ -173,14 +178,7 @@ pend(int a, int64_t rev, const struct oc_tfs *t, uint8_t policy,
 	return pend_x(R, a, rev, t, policy, 0, res);
 }
 
-/* Commits sent by the helpers are marked resendable (as the executor's
- * are: transport/exec.c), or not (in process, the default).  Each test
- * runs in a process of its own, so a test that sets it leaves it set
- * for itself only. */
-static bool resent;
-
 /* commit a at rev on blocks crit, more... (-1 ends the list) */
-
 static o_err
 commit_r(struct ost_repo *r, struct oc_txres *res, int a, int64_t rev,
     int crit, ...)
