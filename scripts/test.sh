@@ -5,9 +5,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The failing tests' own verdicts (Criterion's failed assertions and
+# crashes, the e2e scripts' FAIL lines), printed last so that they are
+# what a truncated CI log still shows.
+failures() {
+	echo "== failures in $1 ==" >&2
+	grep -E "\*\*\*Failed|\*\*\*Timeout|\[FAIL\]|Assertion Failed|\[----\]|CRASH|FAIL: |FAILED at step" "$1" |
+		grep -v "^ *[0-9]*: optimfs\[" | tail -n 40 >&2 || true
+}
+
 scripts/setup.sh
 echo "== tests (release build) =="
-ctest --test-dir build --output-on-failure -j2
+log=build/ctest.log
+set +e
+ctest --test-dir build --output-on-failure -j2 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -ne 0 ]; then
+	failures "$log"
+	echo "test.sh: release suite failed (full log: $log)" >&2
+	exit "$rc"
+fi
 
 if [ -z "${OPTIMFS_SKIP_ASAN:-}" ]; then
 	scripts/setup.sh --asan
@@ -30,6 +48,7 @@ if [ -z "${OPTIMFS_SKIP_ASAN:-}" ]; then
 	fi
 	if [ "$rc" -ne 0 ]; then
 		tail -n 200 "$log"
+		failures "$log"
 		echo "test.sh: ASan+UBSan suite failed (full log: $log)" >&2
 		exit "$rc"
 	fi
