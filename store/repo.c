@@ -976,17 +976,36 @@ stripe_account(struct ost_repo *r, struct stripe *st, size_t bytes)
 }
 
 /*
- * Trim a stripe: chunk contents are not kept; beyond OST_STRIPE_BYTES the
- * block contents of the least recently used entries are dropped (their
- * meta stays); beyond the entry capacity whole entries go.  Entries whose
- * group commit is not yet on disk, and the newest, stay (repo_sweep bounds
- * the newest ones over all stripes).
+ * A stripe's byte budget: its share of OST_CACHE_BYTES, or what the other
+ * stripes leave of it if that is more.  With shares alone (64 KiB), two
+ * blocks of a few dozen KiB whose ids hash to one stripe pushed each other
+ * out while the cache was nearly empty: a diary's read-ahead lost about
+ * one block in eight that way.  When the cache is full every stripe is
+ * held to its share, and repo_sweep brings the total back.
+ */
+static size_t
+stripe_budget(struct ost_repo *r, struct stripe *st)
+{
+	uint64_t all = atomic_load_explicit(&r->cached, memory_order_relaxed);
+	uint64_t others = all > st->bytes ? all - st->bytes : 0;
+
+	if (others + OST_STRIPE_BYTES >= OST_CACHE_BYTES)
+		return OST_STRIPE_BYTES;
+	return (size_t) (OST_CACHE_BYTES - others);
+}
+
+/*
+ * Trim a stripe: chunk contents are not kept; beyond the stripe's budget
+ * (stripe_budget) the block contents of the least recently used entries
+ * are dropped (their meta stays); beyond the entry capacity whole entries
+ * go.  Entries whose group commit is not yet on disk, and the newest,
+ * stay (repo_sweep bounds the newest ones over all stripes).
  */
 static void
 stripe_trim(struct ost_repo *r, struct stripe *st)
 {
 	struct ost_ent *e, *prev;
-	size_t          bytes = 0;
+	size_t          bytes = 0, budget = stripe_budget(r, st);
 
 	for (e = st->head; e != NULL; e = e->next) {
 		/* chunks are written once and read through the collections
@@ -1002,8 +1021,7 @@ stripe_trim(struct ost_repo *r, struct stripe *st)
 	}
 	/* over the byte budget: drop block contents (the entry and its
 	 * meta stay), least recently used first, the newest kept */
-	for (e = st->tail;
-	     e != NULL && e != st->head && bytes > OST_STRIPE_BYTES;
+	for (e = st->tail; e != NULL && e != st->head && bytes > budget;
 	     e = e->prev)
 		if (e->blk_ok && !ent_unflushed(r, e)) {
 			bytes -= ent_bytes(e);

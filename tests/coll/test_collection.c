@@ -929,9 +929,9 @@ Test(coll, an_in_doubt_commit_that_did_not_land_is_retried_after_expiry)
 	ok(oc_coll_sync(c), "sync");
 	append_str(c, "once");
 	f.unavail_commits = 1;
+	t0                = o_mono_ns(); /* before the pend that expires */
 	cr_assert_eq(oc_coll_sync(c), O_EUNAVAIL, "%s", o_err_detail());
 	cr_assert_eq(f.cancels_seen, 0, "an in-doubt commit was cancelled");
-	t0 = o_mono_ns();
 	ok(oc_coll_sync(c), "sync waits for the expiry");
 	cr_assert_geq(o_mono_ns() - t0, 300u * 1000000, "did not wait");
 	cr_assert_eq(oc_coll_rev(c), 2);
@@ -1370,12 +1370,12 @@ Test(coll, d75_abandoned_pend_delays_but_does_not_wedge)
 	req.tfs    = &t;
 	req.policy = OC_POLICY_RETURN;
 	oc_txres_init(&res);
+	t0 = o_mono_ns(); /* before the pend that expires */
 	ok(tx->ops->pend(tx, &req, &res), "the dead writer's pend");
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 
 	append_str(c, "after the crash");
-	t0 = o_mono_ns();
 	ok(oc_coll_sync(c), "sync waits for the expiry");
 	cr_assert_geq(o_mono_ns() - t0, 300u * 1000000, "did not wait");
 	cr_assert_eq(oc_coll_rev(c), 2);

@@ -102,7 +102,7 @@ wait_loaded(struct ofs_ahead *a, uint64_t n)
 	int i;
 
 	for (i = 0; i < 2000 && ofs_ahead_loaded(a) < n; i++)
-		usleep(1000);
+		usleep(10000); /* 20 s: only for a broken build */
 	usleep(50000);
 	cr_assert_eq(ofs_ahead_loaded(a), n);
 }

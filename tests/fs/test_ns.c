@@ -939,15 +939,18 @@ stats_of(struct ofs_ns *ns)
 Test(ns, forgotten_file_inodes_are_freed_and_come_back, .init = setup,
     .fini = teardown)
 {
-	struct ofs_ns_opts o = { .commit_interval_ms = 10,
-		.inode_idle_ms                        = 50 };
+	/* 2 s each: the committer must not stage c between its write and
+	 * its forget below, nor the sweep free the readdir's inodes before
+	 * they are counted (a stall on a loaded machine) */
+	struct ofs_ns_opts o = { .commit_interval_ms = 2000,
+		.inode_idle_ms                       = 2000 };
 	struct ofs_attr    at, again;
 	struct names       nm = { 0 };
 	size_t             n  = OFS_PIECE * 2 + 5, i, got;
 	uint8_t           *w = malloc(n), *r = malloc(n);
 	uint64_t           a, b, c, d, freed0, freed;
 
-	ns_reopen_with(&o, "open with a 50 ms idle bound");
+	ns_reopen_with(&o, "open with a 2 s idle bound");
 	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	a = create_(env.ns, d, "a", OFS_FILE);
 	b = create_(env.ns, d, "b", OFS_FILE);
@@ -2046,13 +2049,15 @@ Test(ns, diary_reads_stream_against_a_model, .init = setup,
     .fini = teardown)
 {
 	static const size_t steps[] = { 1, 61, 4096, 65536 + 3, 1u << 20 };
-	uint64_t            y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	uint64_t            y;
 	size_t              cap = 8u << 20, len = 0, i, k;
 	char               *want = malloc(cap), *w = malloc(64u << 10);
 	struct ofs_inode   *in;
 	int64_t             rev;
 	uint64_t            off;
 
+	reopen_quiet(); /* no committer: the tail below stays queued */
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
 	srand(5);
 	for (i = 0; i < 3000; i++) {
 		size_t n = 0, lines = 1 + (size_t) rand() % 40, j;
@@ -2426,6 +2431,8 @@ Test(ns, two_namespaces_see_each_other_after_refresh, .init = setup,
 	struct ofs_attr a;
 	uint64_t        fa, ya, yb, fb;
 
+	/* no committer: a2 must stay queued in a until its refresh */
+	reopen_quiet();
 	ns_open_opts(&b, false, 0);
 	/* b looks at the (empty) root first, so its view is pinned */
 	cr_assert_eq(ofs_lookup(b, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
@@ -2548,8 +2555,9 @@ Test(ns, background_failure_is_kept_for_the_next_flush, .init = setup,
 
 	ns_open_opts(&a, true, 20);
 	f = create_(a, OFS_ROOT_INO, "f", OFS_FILE);
-	write_(a, f, 0, "precious");
+	/* before the write: else the committer (20 ms) may commit it */
 	atomic_store(&fail_writes, 1);
+	write_(a, f, 0, "precious");
 	ok(ofs_flush(a, f, 0, false), "queue");
 	/* the committer fails (waited for up to 20 s, then a few times
 	 * more) */
@@ -3415,13 +3423,13 @@ wait_caches_gone(struct ofs_ns *nb)
 	struct ofs_ns_stats st;
 	int                 i;
 
-	for (i = 0; i < 1000; i++) {
+	for (i = 0; i < 2000; i++) {
 		ofs_ns_stats(nb, &st);
 		if (st.cache_bytes == 0)
 			return;
 		o_sleep_ms(10);
 	}
-	cr_assert_fail("nb still holds %llu bytes of block caches after 10 s",
+	cr_assert_fail("nb still holds %llu bytes of block caches after 20 s",
 	    (unsigned long long) st.cache_bytes);
 }
 

@@ -2494,6 +2494,30 @@ Test(repo, cache_keeps_hot_blocks_not_chunks)
 	free(data);
 }
 
+/* n log-like blocks first.. of size bytes of padding, one committed
+ * transaction each; the padding's first byte is the block's index. */
+static void
+log_blocks(int first, int n, size_t size)
+{
+	struct oc_bid col  = bid(9999);
+	uint8_t      *data = calloc(1, size);
+	int           i;
+
+	for (i = 0; i < n; i++) {
+		struct oc_bid id = bid(first + i);
+		struct oc_val b  = oc_block_new(&id, OC_BT_LOG, &col);
+		struct oc_tfs t;
+
+		data[0] = (uint8_t) i;
+		oc_map_set(&b, "entries", oc_array());
+		oc_map_set(&b, "pad", oc_bytes(data, size));
+		oc_tfs_init(&t);
+		oc_tfs_insert(&t, b);
+		txn(100 + i, 1, &t);
+	}
+	free(data);
+}
+
 /*
  * Each stripe keeps its newest block whatever its size; 600 large blocks
  * written once (the old tails of a growing log) must not stay cached in
@@ -2503,22 +2527,9 @@ Test(repo, cache_keeps_hot_blocks_not_chunks)
 Test(repo, large_blocks_written_once_do_not_fill_every_stripe)
 {
 	struct ost_repo_stats st;
-	struct oc_bid         col  = bid(9999);
-	uint8_t              *data = calloc(1, 400u << 10);
 	int                   i;
 
-	for (i = 0; i < 600; i++) { /* 240 MiB of log-like blocks */
-		struct oc_bid id = bid(2000 + i);
-		struct oc_val b  = oc_block_new(&id, OC_BT_LOG, &col);
-		struct oc_tfs t;
-
-		data[0] = (uint8_t) i;
-		oc_map_set(&b, "entries", oc_array());
-		oc_map_set(&b, "pad", oc_bytes(data, 400u << 10));
-		oc_tfs_init(&t);
-		oc_tfs_insert(&t, b);
-		txn(100 + i, 1, &t);
-	}
+	log_blocks(2000, 600, 400u << 10); /* 240 MiB of log-like blocks */
 	ost_repo_stats(R, &st);
 	cr_assert_leq(st.cache_bytes, OST_CACHE_BYTES + (2ull << 20),
 	    "%llu bytes of block contents cached",
@@ -2532,7 +2543,37 @@ Test(repo, large_blocks_written_once_do_not_fill_every_stripe)
 		    (uint8_t) i);
 		oc_get_res_fini(&g);
 	}
-	free(data);
+}
+
+/*
+ * While the cache is far from full, blocks whose ids hash to one stripe
+ * do not push each other out: 100 blocks of 40 KiB (4 MiB, a quarter of
+ * OST_CACHE_BYTES) land two or more in some stripe (a 64 KiB share), and
+ * all of them are read back from the cache.  A diary's read-ahead lost
+ * blocks that way.
+ */
+Test(repo, blocks_sharing_a_stripe_stay_while_the_cache_has_room)
+{
+	struct ost_repo_stats st;
+	uint64_t              loads;
+	int                   i;
+
+	log_blocks(3000, 100, 40u << 10);
+	ost_repo_stats(R, &st);
+	loads = st.cache_loads;
+	for (i = 0; i < 100; i++) {
+		struct oc_get_res g = get_r(R, 3000 + i, NULL);
+
+		cr_assert_eq(g.state, OC_GET_BLOCK);
+		cr_assert_eq(
+		    oc_map_bytes(&g.block, "pad")->u.s.p[0], (uint8_t) i);
+		oc_get_res_fini(&g);
+	}
+	ost_repo_stats(R, &st);
+	cr_assert_eq(st.cache_loads, loads,
+	    "%llu of 100 blocks were loaded again with %llu bytes cached",
+	    (unsigned long long) (st.cache_loads - loads),
+	    (unsigned long long) st.cache_bytes);
 }
 
 Test(repo, group_commit_shares_synced_writes)
