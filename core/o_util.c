@@ -328,3 +328,67 @@ o_sha256_2(const void *p, size_t n, const void *b, size_t bn, uint8_t out[32])
 		abort();
 	}
 }
+
+/* ---- CRC-32C ------------------------------------------------------------
+ */
+
+static uint32_t       crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static bool           crc_hw;
+
+static void
+crc_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+#if defined(__x86_64__)
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+uint32_t
+o_crc32c_sw(uint32_t crc, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+	while (n-- > 0)
+		crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw_run(uint32_t crc, const uint8_t *b, size_t n)
+{
+	uint64_t c = ~crc, w;
+
+	for (; n > 0 && ((uintptr_t) b & 7) != 0; n--)
+		c = __builtin_ia32_crc32qi((uint32_t) c, *b++);
+	for (; n >= 8; n -= 8, b += 8) {
+		memcpy(&w, b, 8);
+		c = __builtin_ia32_crc32di(c, w);
+	}
+	for (; n > 0; n--)
+		c = __builtin_ia32_crc32qi((uint32_t) c, *b++);
+	return ~(uint32_t) c;
+}
+#endif
+
+uint32_t
+o_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		return crc_hw_run(crc, p, n);
+#endif
+	return o_crc32c_sw(crc, p, n);
+}

@@ -72,4 +72,14 @@ void o_sha256(const void *p, size_t n, uint8_t out[32]);
 /* SHA-256 of the concatenation of two buffers. */
 void o_sha256_2(const void *a, size_t an, const void *b, size_t bn,
     uint8_t out[32]);
+
+/*
+ * CRC-32C (Castagnoli, as iSCSI, ext4 and RocksDB use) of p[0..n),
+ * continuing crc (0 to start): o_crc32c(o_crc32c(0, a, an), b, bn) is the
+ * CRC of a and b concatenated.  SSE4.2's crc32 instruction where the CPU
+ * has it (several GB/s), else a table.  For corruption, not for an
+ * adversary.  o_crc32c_sw: the table alone (tests compare the two).
+ */
+uint32_t o_crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t o_crc32c_sw(uint32_t crc, const void *p, size_t n);
 #endif /* O_UTIL_H */

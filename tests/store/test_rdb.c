@@ -192,10 +192,14 @@ Test(rdb, a_store_of_another_format_is_refused)
 		o_err       e;
 		const char *says;
 	} c[] = {
-		{ "2", O_EINVAL, "format 2, written by a newer optimfs" },
-		{ "99", O_EINVAL, "this build reads format 1 only" },
-		{ "x1", O_ECORRUPT, "format marker (key \"optimfs.format\") is "
-		                    "unreadable: \"x1\"" },
+		{ "3", O_EINVAL, "format 3, written by a newer optimfs" },
+		{ "1", O_EINVAL,
+		    "format 1, written by an older optimfs; this "
+		    "build reads format 2 only" },
+		{ "99", O_EINVAL, "this build reads format 2 only" },
+		{ "x1", O_ECORRUPT,
+		    "format marker (key \"optimfs.format\") is "
+		    "unreadable: \"x1\"" },
 		{ "", O_ECORRUPT, "unreadable" },
 	};
 	size_t i;
@@ -219,25 +223,37 @@ Test(rdb, a_store_of_another_format_is_refused)
 	}
 }
 
-/* A store written before the marker existed (our families, no marker)
- * is adopted: it opens, keeps its records and is marked from then on. */
-Test(rdb, a_store_from_before_the_marker_is_adopted)
+/* A store written before the marker existed (our families and records,
+ * no marker) is in format 1: refused, saying so, and left unmarked.  One
+ * with no records (a creation that stopped before its marker) is adopted
+ * and marked from then on. */
+Test(rdb, a_store_from_before_the_marker_is_format_1)
 {
 	char           *dir = ot_tmpdir("rdb");
 	struct ost_rdb *a   = NULL;
-	struct o_buf    b   = { 0 };
-	bool            found;
+	o_err           e;
 
 	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
 	put1(a, OST_CF_META, "k", "v");
 	ost_rdb_close(a);
 	raw_put(dir, all_cfs, 6, 0, "optimfs.format", NULL);
-	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
-	cr_assert_eq(ost_rdb_get(a, OST_CF_META, "k", 1, &b, &found), O_OK,
+	e = ost_rdb_open(dir, &a);
+	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(),
+	              "format 1 (it has no format "
+	              "marker)") != NULL &&
+	        strstr(o_err_detail(), dir) != NULL,
 	    "%s", o_err_detail());
-	cr_expect(found && b.len == 1 && b.data[0] == 'v');
+	cr_expect_null(a);
+	cr_expect_eq(ost_rdb_open(dir, &a), O_EINVAL, "marked by a refusal");
+	ot_rmtree_free(dir);
+
+	dir = ot_tmpdir("rdb");
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
 	ost_rdb_close(a);
-	o_buf_fini(&b);
+	raw_put(dir, all_cfs, 6, 0, "optimfs.format", NULL);
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	ost_rdb_close(a);
 	raw_put(dir, all_cfs, 6, 0, "optimfs.format", "7");
 	cr_expect_eq(ost_rdb_open(dir, &a), O_EINVAL, "marked, so checked");
 	ot_rmtree_free(dir);
@@ -348,7 +364,7 @@ Test(rdb, checks_run_before_anything_is_written)
 	ot_rmtree_free(dir);
 
 	dir = ot_tmpdir("rdb");
-	raw_put(dir, newer, 6, 0, "optimfs.format", "2");
+	raw_put(dir, newer, 6, 0, "optimfs.format", "3");
 	e = ost_rdb_open(dir, &a);
 	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
 	cr_expect_eq(nfamilies(dir), 6, "a family was added to a newer store");
