@@ -334,7 +334,9 @@ o_sha256_2(const void *p, size_t n, const void *b, size_t bn, uint8_t out[32])
 
 static uint32_t       crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static bool           crc_hw;
+#if defined(__x86_64__)
+static bool crc_hw;
+#endif
 
 static void
 crc_init(void)

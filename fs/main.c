@@ -1185,20 +1185,15 @@ main(int argc, char **argv)
 	size_t      i;
 
 	/*
-	 * File pieces, chunk blocks and RocksDB's table blocks are buffers
-	 * of about 256 KiB that come and go.  Served by mmap (the former
-	 * fixed threshold of 128 KiB) each one cost an mmap, a munmap and
-	 * 64 page faults: writing 512 MiB took 6.6 million faults and 15 s
-	 * of system time (37 MB/s).  From the heap (a fixed 1 MiB threshold;
-	 * the committer's periodic malloc_trim gives free pages back) the
-	 * same write takes 2 s of system time (70 MB/s) and a 1 GiB file's
-	 * peak RSS is 128 MB (97 MB for 512 MiB before).  Fixed, not
-	 * glibc's dynamic threshold, which rises to 32 MiB.  Two arenas:
-	 * glibc's default (8 per CPU) kept tens of MB free in the arenas of
-	 * threads that had stopped allocating.
+	 * File pieces and chunk blocks are 256 KiB buffers that come and go.
+	 * glibc's dynamic mmap threshold would move them onto the heap after
+	 * the first frees, where fragmentation kept ~1 GB resident while a
+	 * 1 GiB file was written; a fixed threshold returns them at free.
+	 * Two arenas: glibc's default (8 per CPU) kept tens of MB free in
+	 * the arenas of threads that had stopped allocating.
 	 */
-	mallopt(M_MMAP_THRESHOLD, 1 << 20);
-	mallopt(M_TRIM_THRESHOLD, 4 << 20);
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+	mallopt(M_TRIM_THRESHOLD, 1 << 20);
 	mallopt(M_ARENA_MAX, 2);
 
 	if (argc < 2) {

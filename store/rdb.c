@@ -215,10 +215,10 @@ rdb_set_filters(rocksdb_options_t *opts)
 /*
  * The store format.  The "default" family holds one key, RDB_FORMAT_KEY,
  * whose value is the format number in decimal: written when a store is
- * created (or first opened by a build that knows the marker), checked at
- * every open, so a store written by another format fails with a message
- * instead of being misread.  Raise OST_FORMAT with any change to how
- * records are laid out.
+ * created (or opened with our families but no record and no marker: a
+ * creation that stopped early), checked at every open, so a store written by
+ * another format fails with a message instead of being misread.  Raise
+ * OST_FORMAT with any change to how records are laid out.
  */
 #define RDB_FORMAT_KEY "optimfs.format"
 
@@ -299,11 +299,41 @@ format_value_check(const char *dir, const char *v, size_t vlen)
 	return O_OK;
 }
 
-/* A store of ours that holds records but no marker: written before the
- * marker existed, so in format 1. */
+/*
+ * A store of ours without a marker: a creation that stopped before it was
+ * marked (our families empty: O_OK), or one written before
+ * the marker existed (a record in one of our families: format 1, refused).
+ * h[0..n): handles of the families named in names (others are skipped).
+ */
 static o_err
-format_unmarked(const char *dir)
+format_unmarked(rocksdb_t *db, rocksdb_readoptions_t *ro, const char *dir,
+    rocksdb_column_family_handle_t **h, const char *const *names, size_t n)
 {
+	size_t i, j;
+	bool   data = false;
+	char  *err  = NULL;
+
+	for (i = 0; i < n && !data; i++) {
+		rocksdb_iterator_t *it;
+
+		for (j = 0; j < OST_CF_COUNT; j++)
+			if (strcmp(names[i], ost_cf_names[j]) == 0)
+				break;
+		if (j == OST_CF_COUNT)
+			continue;
+		it = rocksdb_create_iterator_cf(db, ro, h[i]);
+		rocksdb_iter_seek_to_first(it);
+		data = rocksdb_iter_valid(it);
+		rocksdb_iter_get_error(it, &err);
+		rocksdb_iter_destroy(it);
+		if (err != NULL)
+			return rdb_fail(err,
+			    "store %s: look for records in family %s "
+			    "(no format marker)",
+			    dir, names[i]);
+	}
+	if (!data)
+		return O_OK;
 	return o_err_set(O_EINVAL,
 	    "store %s is in format 1 (it has no format marker), written by "
 	    "an older optimfs; this build reads format %d only",
@@ -314,9 +344,9 @@ format_unmarked(const char *dir)
  * A database that exists (families found) but lacks some of our families
  * is looked at read-only before the writable open, which would create
  * them in it: its marker must name our format; without one it must be
- * ours from before the marker (a "meta" family) or a creation that
- * stopped before our families were made (only an empty "default");
- * anything else is another program's database.  One that has all our
+ * ours (a "meta" family: format_unmarked) or a creation that stopped
+ * before our families were made (only an empty "default"); anything else
+ * is another program's database.  One that has all our
  * families (every store of ours) is checked after the writable open
  * (rdb_mark_format), so a mount replays its WAL once, not twice.
  */
@@ -374,8 +404,9 @@ rdb_check_existing(struct ost_rdb *r, const char *dir, char **found,
 		rocksdb_free(v);
 		goto out_close;
 	}
-	if (meta) { /* ours, from before the marker */
-		e = format_unmarked(dir);
+	if (meta) { /* ours: from before the marker, or half created */
+		e = format_unmarked(
+		    db, r->ro, dir, h, (const char *const *) found, nfound);
 		goto out_close;
 	}
 	it = rocksdb_create_iterator_cf(db, r->ro, h[def]);
@@ -404,8 +435,6 @@ rdb_mark_format(struct ost_rdb *r)
 {
 	char  *err = NULL, *v, num[32];
 	size_t vlen;
-	int    i;
-	bool   data;
 	o_err  e;
 
 	v = rocksdb_get_cf(r->db, r->ro, r->extra[0], RDB_FORMAT_KEY,
@@ -418,18 +447,11 @@ rdb_mark_format(struct ost_rdb *r)
 		rocksdb_free(v);
 		return e;
 	}
-	/* no marker: a creation that stopped before writing it (our
-	 * families empty), or a store from before the marker */
-	for (i = 0; i < OST_CF_COUNT; i++) {
-		rocksdb_iterator_t *it =
-		    rocksdb_create_iterator_cf(r->db, r->ro, r->cf[i]);
-
-		rocksdb_iter_seek_to_first(it);
-		data = rocksdb_iter_valid(it);
-		rocksdb_iter_destroy(it);
-		if (data)
-			return format_unmarked(r->dir);
-	}
+	/* no marker: a creation that stopped before writing it, or a store
+	 * from before the marker */
+	if ((e = format_unmarked(r->db, r->ro, r->dir, r->cf, ost_cf_names,
+	         OST_CF_COUNT)) != O_OK)
+		return e;
 	snprintf(num, sizeof(num), "%d", OST_FORMAT);
 	rocksdb_put_cf(r->db, r->wo_sync, r->extra[0], RDB_FORMAT_KEY,
 	    strlen(RDB_FORMAT_KEY), num, strlen(num), &err);

@@ -977,12 +977,16 @@ stripe_account(struct ost_repo *r, struct stripe *st, size_t bytes)
 
 /*
  * A stripe's byte budget: its share of OST_CACHE_BYTES, or what the other
- * stripes leave of it if that is more.  With shares alone (64 KiB), two
- * blocks of a few dozen KiB whose ids hash to one stripe pushed each other
- * out while the cache was nearly empty: a diary's read-ahead lost about
- * one block in eight that way.  When the cache is full every stripe is
- * held to its share, and repo_sweep brings the total back.
+ * stripes leave of it if that is more, up to a sixteenth of the cache.
+ * With shares alone (64 KiB), two blocks of a few dozen KiB whose ids
+ * hash to one stripe pushed each other out while the cache was nearly
+ * empty: a diary's read-ahead lost about one block in eight that way.
+ * When the cache is full every stripe is held to its share, and
+ * repo_sweep brings the total back.  Threads trimming different stripes
+ * at once may each take the same room: the cap bounds that overshoot.
  */
+#define OST_STRIPE_BORROW (OST_CACHE_BYTES / 16)
+
 static size_t
 stripe_budget(struct ost_repo *r, struct stripe *st)
 {
@@ -991,7 +995,7 @@ stripe_budget(struct ost_repo *r, struct stripe *st)
 
 	if (others + OST_STRIPE_BYTES >= OST_CACHE_BYTES)
 		return OST_STRIPE_BYTES;
-	return (size_t) (OST_CACHE_BYTES - others);
+	return (size_t) O_MIN(OST_CACHE_BYTES - others, OST_STRIPE_BORROW);
 }
 
 /*

@@ -16,7 +16,7 @@ MB=${E2E_BIG_MB:-1024}
 RSS_MAX_MB=200
 check_rss=1
 if grep -qsE "^OPTIMFS_SANITIZER:[A-Z]*=(address|undefined|thread)" \
-	"${OPTIMFS_BUILD_DIR:-$E2E_ROOT/build}/CMakeCache.txt"; then
+	"${OPTIMFS_BUILD_DIR:-$(dirname "$OPTIMFS_BIN")}/CMakeCache.txt"; then
 	MB=${E2E_BIG_MB:-256}
 	check_rss=
 fi
@@ -26,8 +26,15 @@ stream() { { seq 1 999999999 || true; } | head -c $((MB * 1048576)); }
 
 # peak_rss_mb PID: the process's peak resident set (VmHWM), in MB
 peak_rss_mb() {
-	awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"
+	local mb
+	mb=$(awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status")
+	[[ $mb =~ ^[0-9]+$ ]] || fail "no peak RSS for pid $1: [$mb]"
+	echo "$mb"
 }
+
+free=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { printf "%d", $4 / 1024 }')
+[ "$free" -gt $((MB * 2)) ] ||
+	fail "${TMPDIR:-/tmp} has $free MB free; this test needs $((MB * 2))"
 
 step "write a $MB MiB file with dd"
 want=$(stream | sha256sum | cut -d' ' -f1)
