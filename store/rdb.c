@@ -790,9 +790,10 @@ sum_of(const void *key, size_t klen, const void *v, size_t vlen,
  * different but well-formed data.  RocksDB's own block checksums do not
  * cover what a writer (or a bad disk under a put) stored.  CRC-32C, not a
  * cryptographic hash: it finds every burst of up to 32 flipped bits and
- * misses one random corruption in 4 billion; nothing here defends against
- * a writer forging records (a peer's blocks are checked by the protocol).
- * SHA-256 (format 1) cost ~20 % of a diary read's CPU.
+ * misses one random corruption in 4 billion.  It is no defence against
+ * forged records: peers are authenticated by TLS with the cluster's CA,
+ * and a diary's entries by its hash chain.  SHA-256 (format 1) cost ~20 %
+ * of a diary read's CPU.
  */
 void
 ost_wb_put(struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen,
