@@ -76,11 +76,14 @@
 #define EPOCH_NONE UINT64_MAX /* an entry that must be reloaded */
 
 enum {
-	COMMIT_PROMOTE = 1, /* read-driven promotion: ignore expiry */
-	COMMIT_OVER    = 2, /* replace the same revision by another action */
-	COMMIT_INSTALL =
-	    4,             /* a repair: the revisions below are unknown here */
-	COMMIT_RESENT = 8, /* may be a request sent again (resendable) */
+	/* read-driven promotion: ignore expiry */
+	COMMIT_PROMOTE = 1,
+	/* replace the same revision by another action */
+	COMMIT_OVER = 2,
+	/* a repair: the revisions below are unknown here */
+	COMMIT_INSTALL = 4,
+	/* may be a request sent again (oc_commit_req.resendable) */
+	COMMIT_RESENT = 8,
 };
 
 /* A pending record of a block, as mirrored in its cache entry. */

@@ -1161,27 +1161,15 @@ gate_arm(uint8_t kind)
 	pthread_mutex_unlock(&gate.mtx);
 }
 
-/* Commits the thread that armed the gate ran itself since. */
-static int
-gate_by_tester(void)
+/* What the gate saw since it was armed: whether the held commit went on,
+ * and how many commits the arming thread ran itself. */
+static void
+gate_seen(bool *passed, int *by_tester)
 {
-	int n;
-
 	pthread_mutex_lock(&gate.mtx);
-	n = gate.by_tester;
+	*passed    = gate.passed;
+	*by_tester = gate.by_tester;
 	pthread_mutex_unlock(&gate.mtx);
-	return n;
-}
-
-static bool
-gate_passed(void)
-{
-	bool r;
-
-	pthread_mutex_lock(&gate.mtx);
-	r = gate.passed;
-	pthread_mutex_unlock(&gate.mtx);
-	return r;
 }
 
 /* Wait (up to 20 s) until a commit reached the gate; 20 s: never. */
@@ -2504,7 +2492,8 @@ Test(ns, async_commits_within_the_interval, .init = setup, .fini = teardown)
 	struct ofs_ns      *a, *b;
 	struct ofs_ns_stats st;
 	uint64_t            f, y, fb = 0;
-	int                 i, n0;
+	int                 i, n0, n1;
+	bool                passed;
 
 	gate_arm(OFS_DIR);
 	ok(ofs_ns_open(env.tx, &o, &a), "open with the gate");
@@ -2513,14 +2502,15 @@ Test(ns, async_commits_within_the_interval, .init = setup, .fini = teardown)
 	y = create_(a, OFS_ROOT_INO, "log", OFS_DIARY);
 	write_(a, f, 0, "async data");
 	append_(a, y, "async line\nfrag");
-	n0 = gate_by_tester();
+	gate_seen(&passed, &n0);
 	ok(ofs_flush(a, f, 0, false), "flush f");
 	ok(ofs_flush(a, y, 0, false), "flush y");
 	/* a flush that waited for its commit returns only once the gate
 	 * gave up (20 s); one that committed by itself passed the hook on
 	 * this thread (the committer may have taken the gate first) */
-	cr_assert(!gate_passed(), "an async flush waited for its commit");
-	cr_assert_eq(gate_by_tester(), n0, "an async flush committed itself");
+	gate_seen(&passed, &n1);
+	cr_assert(!passed, "an async flush waited for its commit");
+	cr_assert_eq(n1, n0, "an async flush committed itself");
 	cr_assert(gate_wait_reached(), "the root was never committed");
 	gate_release();
 	for (i = 0; i < 4000; i++) { /* 20 s: only for a broken build */

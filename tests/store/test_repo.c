@@ -178,54 +178,71 @@ pend(int a, int64_t rev, const struct oc_tfs *t, uint8_t policy,
 	return pend_x(R, a, rev, t, policy, 0, res);
 }
 
+/* commit a at rev on blocks ids[0..n), the first critical; resendable
+ * as `resent` says */
+static o_err
+commit_ids(struct ost_repo *r, int a, int64_t rev, const struct oc_bid *ids,
+    size_t n, struct oc_txres *res)
+{
+	struct oc_commit_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.aid        = aid(a);
+	req.rev        = rev;
+	req.ids        = ids;
+	req.n          = n;
+	req.critical   = ids[0];
+	req.resendable = resent;
+	return ost_repo_commit(r, &req, res);
+}
+
 /* commit a at rev on blocks crit, more... (-1 ends the list) */
 static o_err
 commit_r(struct ost_repo *r, struct oc_txres *res, int a, int64_t rev,
     int crit, ...)
 {
-	struct oc_commit_req req;
-	struct oc_bid        ids[64];
-	size_t               n = 0;
-	va_list              ap;
-	int                  x;
+	struct oc_bid ids[64];
+	size_t        n = 0;
+	va_list       ap;
+	int           x;
 
 	ids[n++] = bid(crit);
 	va_start(ap, crit);
 	while ((x = va_arg(ap, int)) >= 0)
 		ids[n++] = bid(x);
 	va_end(ap);
-	memset(&req, 0, sizeof(req));
-	req.aid      = aid(a);
-	req.rev      = rev;
-	req.ids      = ids;
-	req.n        = n;
-	req.critical   = bid(crit);
-	req.resendable = resent;
-	return ost_repo_commit(r, &req, res);
+	return commit_ids(r, a, rev, ids, n, res);
 }
 
 #define cmt(res, a, rev, ...) commit_r(R, res, a, rev, __VA_ARGS__, -1)
+
+/* The commit of a at rev on block b, sent again (resendable) or not,
+ * answers want. */
+static void
+expect_commit1(
+    struct oc_txres *res, int a, int64_t rev, int b, bool again, o_err want)
+{
+	o_err e;
+
+	resent = again;
+	e      = cmt(res, a, rev, b);
+	cr_expect_eq(e, want, "commit of %d at %lld%s: %s (want %s): %s", a,
+	    (long long) rev, again ? " sent again" : "", o_errname(e),
+	    o_errname(want), o_err_detail());
+}
 
 /* Commit every block of t, the first one critical. */
 static o_err
 commit_tfs(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
     struct oc_txres *res)
 {
-	struct oc_commit_req req;
-	struct oc_bid       *ids = o_malloc(t->n * sizeof(*ids));
-	size_t               i;
-	o_err                e;
+	struct oc_bid *ids = o_malloc(t->n * sizeof(*ids));
+	size_t         i;
+	o_err          e;
 
 	for (i = 0; i < t->n; i++)
 		ids[i] = t->e[i].id;
-	memset(&req, 0, sizeof(req));
-	req.aid      = aid(a);
-	req.rev      = rev;
-	req.ids      = ids;
-	req.n        = t->n;
-	req.critical   = ids[0];
-	req.resendable = resent;
-	e              = ost_repo_commit(r, &req, res);
+	e = commit_ids(r, a, rev, ids, t->n, res);
 	free(ids);
 	return e;
 }
@@ -1857,7 +1874,6 @@ Test(repo, a_commit_sent_again_under_later_revisions_is_committed)
 {
 	struct oc_txres res;
 	int             rev;
-	o_err           e;
 
 	opts.mat_interval = 2;
 	repo_reopen();
@@ -1866,16 +1882,12 @@ Test(repo, a_commit_sent_again_under_later_revisions_is_committed)
 	set1(3, 3, 1, 3);
 	oc_txres_init(&res);
 	/* sent once, in process: its own record still answers it */
-	e = cmt(&res, 2, 2, 1);
-	cr_expect_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
-	resent = true;
-	e      = cmt(&res, 2, 2, 1);
-	cr_expect_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	expect_commit1(&res, 2, 2, 1, false, O_OK);
+	expect_commit1(&res, 2, 2, 1, true, O_OK);
 	cr_expect_eq(cmt(&res, 9, 2, 1), O_ESTALE, "another action at rev 2");
 	for (rev = 4; rev <= 12; rev++)
 		set1(rev, rev, 1, rev);
-	e = cmt(&res, 2, 2, 1);
-	cr_expect_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	expect_commit1(&res, 2, 2, 1, true, O_EUNAVAIL);
 	cr_expect(strstr(o_err_detail(), "cannot tell") != NULL, "%s",
 	    o_err_detail());
 	expect_block(1, 12, 12);
@@ -1896,7 +1908,6 @@ Test(repo, an_in_process_commit_whose_expired_pending_was_dropped_is_stale)
 	struct oc_tfs   t;
 	struct oc_txres res;
 	int             rev;
-	o_err           e;
 
 	opts.mat_interval = 2;
 	repo_reopen();
@@ -1912,14 +1923,10 @@ Test(repo, an_in_process_commit_whose_expired_pending_was_dropped_is_stale)
 	for (rev = 3; rev <= 12; rev++)
 		set1(rev + 1, rev, 1, rev);
 	/* from the network, it could have been committed here and pruned */
-	resent = true;
-	e      = cmt(&res, 2, 2, 1);
-	cr_expect_eq(e, O_EUNAVAIL, "%s: %s", o_errname(e), o_err_detail());
+	expect_commit1(&res, 2, 2, 1, true, O_EUNAVAIL);
 	oc_txres_fini(&res);
 	oc_txres_init(&res);
-	resent = false;
-	e      = cmt(&res, 2, 2, 1);
-	cr_expect_eq(e, O_ESTALE, "%s: %s", o_errname(e), o_err_detail());
+	expect_commit1(&res, 2, 2, 1, false, O_ESTALE);
 	cr_expect_eq(res.stale_rev, 12);
 	expect_block(1, 12, 12);
 	oc_txres_fini(&res);
