@@ -101,6 +101,7 @@ ahead_main(void *arg)
 {
 	struct ofs_ahead *a = arg;
 
+	(void) pthread_setname_np(pthread_self(), "ofs-ahead");
 	pthread_mutex_lock(&a->a_mtx);
 	for (;;) {
 		struct oc_bid from;

@@ -13,10 +13,10 @@
  *     channel waits on its worker thread.
  *   - Regular files go through the page cache (close-to-open: the cache
  *     is dropped at open).  Diaries use direct I/O, so every read of a
- *     growing diary (tail -f) reaches the namespace, and their attributes
- *     are never cached.  No writeback cache: the namespace sees every
- *     write() as it happens, which is what makes a diary's lines entries
- *     and lets it refuse a write that is not an append.
+ *     growing diary (tail -f) reaches the namespace.  No writeback cache:
+ *     the namespace sees every write() as it happens, which is what makes
+ *     a diary's lines entries and lets it refuse a write that is not an
+ *     append.
  *   - close (flush) commits what this open file wrote, waiting unless the
  *     mount is async; fsync always waits.  Metadata operations (mkdir,
  *     rename, unlink, chmod) are committed by the namespace's committer
@@ -24,13 +24,12 @@
  *   - Cross-mount visibility.  A namespace opened shared (a cluster
  *     node) refreshes at open and opendir (close-to-open) and, for state
  *     older than a short bound, at lookup and getattr (ns.h).  Entry and
- *     attribute timeouts are at most a second (diaries' attributes are
- *     not cached at all, so tail -f's fstat sees growth, nor regular
- *     files' in a shared mount: attr_ttl).  The change
- *     feed calls ofs_fuse_changed on its own thread, which drops the
- *     kernel's entries and inodes at once; the kernel's notify calls may
- *     wait for locks a request in progress holds, so they are never made
- *     from a request handler.
+ *     attribute timeouts are at most a second (in a shared mount
+ *     attributes of diaries and regular files are not cached: attr_ttl).
+ *     The change feed calls ofs_fuse_changed on its own thread, which
+ *     drops the kernel's entries and inodes at once; the kernel's notify
+ *     calls may wait for locks a request in progress holds, so they are
+ *     never made from a request handler.
  *   - Directory offsets are cookies per open directory: cookie 1 is ".",
  *     2 is "..", 3 + i is the i-th name this handle returned since the
  *     last rewind.  A read at cookie c resumes after that name in key
@@ -412,16 +411,22 @@ attr_to_stat(
 }
 
 /*
- * How long the kernel may keep an object's attributes: not at all for a
- * diary (tail -f's fstat must see growth), nor for a regular file when
- * other mounts write the namespace: the kernel reads a cached file only up
- * to the size it holds, so a size taken from a lookup just before another
- * mount's close would cut an open after that close short (close-to-open).
+ * How long the kernel may keep an object's attributes.  In a one-node
+ * mount every change to a diary or file passes through this kernel, which
+ * marks the size and times stale itself after each write (FUSE marks them
+ * in the inode's invalid mask), so another process's stat or tail -f's
+ * fstat still asks again and sees the growth at once, while an open's
+ * permission check does not ask (one request less per open+write+close of
+ * a diary; e2e test_diary.sh).  When other mounts write the namespace,
+ * neither is cached: tail -f's fstat must see their growth, and the kernel
+ * reads a cached file only up to the size it holds, so a size taken from
+ * a lookup just before another mount's close would cut an open after that
+ * close short (close-to-open).
  */
 static double
 attr_ttl(const struct ofs_fuse *f, uint8_t kind)
 {
-	if (kind == OFS_DIARY || (kind == OFS_FILE && f->shared))
+	if (f->shared && (kind == OFS_DIARY || kind == OFS_FILE))
 		return 0.0;
 	return ATTR_TIMEOUT;
 }
@@ -712,6 +717,7 @@ ctl_worker(void *arg)
 	struct ctl_req  *r = arg;
 	struct ofs_fuse *f = r->f;
 
+	(void) pthread_setname_np(pthread_self(), "ofs-control");
 	(void) ofs_report_run(f->ns, f->tx, r->ino, r->kind, ctl_emit, r);
 	ofs_ns_forget(f->ns, r->ino, 1); /* ctl_start's hold */
 	pthread_mutex_lock(&r->r_mtx);

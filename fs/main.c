@@ -785,6 +785,7 @@ shutdown_watch(void *arg)
 	int64_t end  = o_now_ms() + (int64_t) max * 1000;
 
 	(void) arg;
+	(void) pthread_setname_np(pthread_self(), "ofs-shutdown");
 	pthread_mutex_lock(&shut.mtx);
 	while (!shut.done) {
 		int64_t until = end, now;

@@ -2828,6 +2828,7 @@ committer_main(void *arg)
 	uint64_t interval = (uint64_t) ns->opts.commit_interval_ms * 1000000;
 	uint64_t       round_ns = o_mono_ns();
 
+	(void) pthread_setname_np(pthread_self(), "ofs-committer");
 	lock_ns(ns);
 	while (!ns->stop) {
 		/* until the next round is due, and wake for the housekeeping

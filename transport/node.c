@@ -2744,6 +2744,7 @@ executor(void *arg)
 {
 	struct otr_node *n = arg;
 
+	(void) pthread_setname_np(pthread_self(), "otr-executor");
 	pthread_mutex_lock(&n->xmtx);
 	for (;;) {
 		struct xjob *j = n->xq;
@@ -2929,6 +2930,7 @@ worker(void *arg)
 	nng_aio         *aio = NULL;
 	struct cwait    *w   = o_calloc(1, sizeof(*w));
 
+	(void) pthread_setname_np(pthread_self(), "otr-server");
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (nng_ctx_open(&ctx, n->rep) != 0 ||
@@ -3024,6 +3026,7 @@ gossip(void *arg)
 	struct otr_node *n = arg;
 	int              i;
 
+	(void) pthread_setname_np(pthread_self(), "otr-gossip");
 	while (!atomic_load(&n->stop)) {
 		gossip_once(n);
 		for (i = 0; i < 10 && !atomic_load(&n->stop); i++)
@@ -3055,6 +3058,7 @@ feed(void *arg)
 {
 	struct otr_node *n = arg;
 
+	(void) pthread_setname_np(pthread_self(), "otr-feed");
 	while (!atomic_load(&n->stop)) {
 		nng_msg      *msg;
 		struct oc_val m;
@@ -3135,6 +3139,7 @@ publisher(void *arg)
 	struct feed_ent *es   = o_malloc(FEED_MAX * sizeof(*es));
 	int64_t          last = 0;
 
+	(void) pthread_setname_np(pthread_self(), "otr-publisher");
 	pthread_mutex_lock(&n->fmtx);
 	for (;;) {
 		int64_t gap = last + FEED_GAP_MS - now_ms();

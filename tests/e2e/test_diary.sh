@@ -17,6 +17,26 @@ expect_eq "fragment then line" "partial line" "$(cat frag)"
 entries=$(getfattr --only-values -n user.optimfs.entries frag)
 expect_eq "two entries (fragment, line)" 2 "$entries"
 
+step "size seen at once by other processes, attributes cached"
+# A one-node mount lets the kernel keep a diary's attributes for a
+# second: its own writes mark size and times stale, so another process
+# sees each append at once, and an open does not ask for them again.
+exec 7>>sized
+want=0
+for i in 1 2 3 4 5; do
+	echo "line $i" >&7
+	want=$((want + 7))
+	expect_eq "size after write $i, seen by stat" "$want" "$(stat -c %s sized)"
+done
+exec 7>&-
+getattrs() { sed -n 's/^optimfs_requests_total{op="getattr"} //p' .optimfs/stats; }
+before=$(getattrs)
+for i in $(seq 50); do echo "again $i" >>sized; done
+after=$(getattrs)
+[ $((after - before)) -lt 10 ] ||
+	fail "50 appends by open+write+close asked for the attributes $((after - before)) times"
+expect_eq "size after the appends" "$((35 + 9 * 8 + 41 * 9))" "$(stat -c %s sized)"
+
 step "two appenders at once: whole lines, each writer in order"
 writer() {
 	local id=$1 i
