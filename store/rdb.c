@@ -36,6 +36,8 @@
 
 #include <rocksdb/c.h>
 
+#include "store/rdb_wal.h"
+
 /* Memtable budget: per family, and over all families together.  Memory
  * past the total is flushed, but memtables being flushed still count, so
  * a large write holds up to ~1.5 times the total.  16 MiB in all took ~10
@@ -65,6 +67,7 @@ static const char *const ost_cf_names[OST_CF_COUNT] = {
 struct ost_rdb {
 	rocksdb_t                      *db;
 	rocksdb_options_t              *opts;
+	rocksdb_env_t                  *env; /* store/rdb_wal.cc; or NULL */
 	rocksdb_writeoptions_t         *wo_sync;
 	rocksdb_writeoptions_t         *wo_nosync;
 	rocksdb_readoptions_t          *ro;
@@ -188,6 +191,8 @@ rdb_free(struct ost_rdb *r)
 		rocksdb_writeoptions_destroy(r->wo_nosync);
 	if (r->opts != NULL)
 		rocksdb_options_destroy(r->opts);
+	if (r->env != NULL) /* after the database that used it */
+		rocksdb_env_destroy(r->env);
 	free(r->dir);
 	free(r);
 }
@@ -481,6 +486,10 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	rocksdb_options_set_create_missing_column_families(r->opts, 1);
 	rocksdb_options_set_info_log_level(r->opts, RDB_LOG_HEADER_ONLY);
 	rocksdb_options_set_keep_log_file_num(r->opts, 4);
+	/* logs preallocated by extending them: a commit's fdatasync then
+	 * writes no inode (store/rdb_wal.cc) */
+	if ((r->env = ost_rdb_wal_env()) != NULL)
+		rocksdb_options_set_env(r->opts, r->env);
 	/* Bounded memory: the defaults (64 MiB memtables, two per family,
 	 * four families) let a 1 GiB file write hold ~0.5 GB in memtables. */
 	rocksdb_options_set_write_buffer_size(r->opts, RDB_MEMTABLE_BYTES);

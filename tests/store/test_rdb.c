@@ -3,10 +3,13 @@
  * of reference/machine-probe.md section 1.1), open/lock behaviour, and raw
  * storage conformance (digest 10.8 item 73, adapted to our key layout),
  * and what open refuses (the format marker; other databases and files;
- * raw RocksDB calls stand in for another program or another format).
+ * raw RocksDB calls stand in for another program or another format), and
+ * the write-ahead log preallocated by extending it (store/rdb_wal.cc).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -527,6 +530,70 @@ Test(rdb, d73_iterator_is_scoped_by_bounds)
 	cr_expect(!ost_it_valid(it), "must not leave the lower bound");
 	cr_expect_eq(ost_it_status(it), O_OK);
 	ost_it_close(it);
+	ost_rdb_close(db);
+	ot_rmtree_free(dir);
+}
+
+/* Size of the largest write-ahead log (*.log) in dir. */
+static off_t
+largest_log(const char *dir)
+{
+	DIR           *d = opendir(dir);
+	struct dirent *de;
+	off_t          max = -1;
+
+	cr_assert(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		char        p[4096];
+		struct stat st;
+		size_t      n = strlen(de->d_name);
+
+		if (n < 4 || strcmp(de->d_name + n - 4, ".log") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (stat(p, &st) == 0 && st.st_size > max)
+			max = st.st_size;
+	}
+	closedir(d);
+	return max;
+}
+
+Test(rdb, synced_writes_land_inside_the_logs_preallocated_size)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *db;
+	struct o_buf    v = { 0 };
+	char            k[16];
+	int             i;
+
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	for (i = 0; i < 200; i++) {
+		struct ost_wb wb, *p = &wb;
+
+		snprintf(k, sizeof(k), "k%03d", i);
+		ost_wb_init(&wb);
+		ost_wb_put(&wb, OST_CF_REV, k, strlen(k), "value", 5);
+		cr_assert_eq(ost_rdb_write(db, &p, 1, true), O_OK, "%s",
+		    o_err_detail());
+		ost_wb_fini(&wb);
+	}
+	/* ~10 KiB written: the log's size is the preallocated block
+	 * (write_buffer_size + 10 %), so no fdatasync had to write the
+	 * inode for a new size */
+	cr_expect_gt(largest_log(dir), 1 << 20,
+	    "the log is %lld bytes after 200 small synced writes: it grows "
+	    "with each (preallocated with FALLOC_FL_KEEP_SIZE)",
+	    (long long) largest_log(dir));
+	ost_rdb_close(db);
+	/* closed, the log is cut back to what was written */
+	cr_expect_lt(largest_log(dir), 1 << 20, "log left at %lld bytes",
+	    (long long) largest_log(dir));
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
+	for (i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "k%03d", i);
+		cr_expect(get1(db, OST_CF_REV, k, &v), "%s lost", k);
+	}
+	o_buf_fini(&v);
 	ost_rdb_close(db);
 	ot_rmtree_free(dir);
 }
