@@ -80,7 +80,7 @@
 #define CTL_INO_END (OFS_CTL_INO_BASE + 5)
 
 #define ENTRY_TIMEOUT 1.0 /* seconds the kernel may cache names */
-#define ATTR_TIMEOUT 1.0  /* ... and attributes (diaries: 0) */
+#define ATTR_TIMEOUT 1.0  /* ... and attributes (attr_ttl) */
 #define CTL_BUF_MAX (1u << 20)
 #define CTL_PROGRESS_NS (200 * 1000000ull)
 #define RBUF_KEEP 4          /* read buffers kept for reuse ... */
@@ -417,16 +417,19 @@ attr_to_stat(
  * in the inode's invalid mask), so another process's stat or tail -f's
  * fstat still asks again and sees the growth at once, while an open's
  * permission check does not ask (one request less per open+write+close of
- * a diary; e2e test_diary.sh).  When other mounts write the namespace,
+ * a diary; e2e test_diary.sh).  Not while a diary holds a writer's
+ * unfinished line: it joins the diary at that writer's close, a growth no
+ * write shows the kernel.  When other mounts write the namespace,
  * neither is cached: tail -f's fstat must see their growth, and the kernel
  * reads a cached file only up to the size it holds, so a size taken from
  * a lookup just before another mount's close would cut an open after that
  * close short (close-to-open).
  */
 static double
-attr_ttl(const struct ofs_fuse *f, uint8_t kind)
+attr_ttl(const struct ofs_fuse *f, const struct ofs_attr *a)
 {
-	if (f->shared && (kind == OFS_DIARY || kind == OFS_FILE))
+	if (a->growing ||
+	    (f->shared && (a->kind == OFS_DIARY || a->kind == OFS_FILE)))
 		return 0.0;
 	return ATTR_TIMEOUT;
 }
@@ -439,7 +442,7 @@ entry_of(const struct ofs_fuse *f, const struct ofs_attr *a,
 	e->ino           = a->ino;
 	e->generation    = a->gen;
 	e->entry_timeout = ENTRY_TIMEOUT;
-	e->attr_timeout  = attr_ttl(f, a->kind);
+	e->attr_timeout  = attr_ttl(f, a);
 	attr_to_stat(f, a, &e->attr);
 }
 
@@ -1015,7 +1018,7 @@ ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
+	fuse_reply_attr(req, &st, attr_ttl(f, &a));
 }
 
 static void
@@ -1065,7 +1068,7 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (err != O_OK)
 		goto out_fail;
 	attr_to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, attr_ttl(f, a.kind));
+	fuse_reply_attr(req, &st, attr_ttl(f, &a));
 	return;
 out_fail:
 	reply_fail(req, OP_setattr, err, ino, NULL);

@@ -794,11 +794,11 @@ inode_unref(struct ofs_ns *ns, struct ofs_inode *in, uint64_t n)
 		inode_evict(ns, in);
 }
 
-/* ns_mtx held: a diary that holds a writer's trailing fragment, or whose
- * append lock is taken (an append under way; i_mtx comes before ns_mtx,
- * so it is only tried). */
+/* A diary that holds a writer's trailing fragment, or whose append lock
+ * is taken (an append under way; i_mtx comes before ns_mtx, so it is only
+ * tried). */
 static bool
-diary_busy(struct ofs_inode *in)
+diary_frags(struct ofs_inode *in)
 {
 	bool frags;
 
@@ -819,7 +819,7 @@ inode_sweepable(struct ofs_ns *ns, struct ofs_inode *in)
 	    in->nkids > 0 || in->coll != NULL || in->dirty || in->on_dirty ||
 	    in->stage_failing || idmap_get(&ns->colls, &in->id) != NULL)
 		return false;
-	return in->kind != OFS_DIARY || !diary_busy(in);
+	return in->kind != OFS_DIARY || !diary_frags(in);
 }
 
 /* Free every inode that can go and was unused for idle_ns; children
@@ -2695,7 +2695,7 @@ coll_idle(
 		if (in->kind == OFS_FILE || in->ino == OFS_ROOT_INO ||
 		    in->nlookup > 0 || in->busy > 0)
 			return false;
-		if (in->kind == OFS_DIARY && diary_busy(in))
+		if (in->kind == OFS_DIARY && diary_frags(in))
 			return false;
 	}
 	return oc_coll_npending(oc->c) == 0;
@@ -3025,6 +3025,9 @@ attr_finish(struct ofs_inode *in, struct ofs_attr *a)
 		    "diary inode %" PRIu64 ": its collection was closed while "
 		    "in use",
 		    in->ino);
+	/* before the size: a fragment emitted in between is then counted
+	 * in the size or flagged, never neither */
+	a->growing = diary_frags(in);
 	return diary_size(in, in->coll->c, &a->size);
 }
 

@@ -137,6 +137,10 @@ struct ofs_attr {
 	uint64_t size; /* file/diary bytes; directories: number of entries */
 	int64_t  mtime_ns, ctime_ns;
 	uint32_t nlink; /* 2 for directories, 1 for others, 0 once unlinked */
+	/* a diary holding a writer's unfinished line (or an append under
+	 * way): its size grows at that writer's close, which the kernel does
+	 * not see as a write, so these attributes must not be cached */
+	bool growing;
 };
 
 struct oc_journal;

@@ -490,6 +490,12 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	 * writes no inode (store/rdb_wal.cc) */
 	if ((r->env = ost_rdb_wal_env()) != NULL)
 		rocksdb_options_set_env(r->opts, r->env);
+	/* RocksDB's default, stated: replay up to the first bad record.  The
+	 * preallocated logs depend on it (a killed process leaves zeros past
+	 * the last record, and perhaps a torn record before them, which the
+	 * stricter modes refuse); a synced commit is never past that point. */
+	rocksdb_options_set_wal_recovery_mode(
+	    r->opts, 2 /* kPointInTimeRecovery */);
 	/* Bounded memory: the defaults (64 MiB memtables, two per family,
 	 * four families) let a 1 GiB file write hold ~0.5 GB in memtables. */
 	rocksdb_options_set_write_buffer_size(r->opts, RDB_MEMTABLE_BYTES);

@@ -5,19 +5,25 @@
  * Every commit is a synced RocksDB write, that is an append to the log
  * and an fdatasync.  RocksDB preallocates each log with
  * fallocate(FALLOC_FL_KEEP_SIZE), so each append still grows the file's
- * size, and each fdatasync must then also write the inode: on this VM's
- * ext4 a write + fdatasync that grows a file took 165-178 us (p50), one
- * inside its size 98-106 us (docs/BENCHMARKS.md, eleventh run).  Here the
- * preallocation extends the file (fallocate without KEEP_SIZE), so the
- * size changes once per preallocated block (write_buffer_size + 10 %),
- * not at every commit.
+ * size, and each fdatasync must then also write the new size: on this
+ * VM's ext4 a write + fdatasync that grows a file took 165-178 us (p50),
+ * one into space fallocated inside its size 98-106 us (the extent still
+ * changes from unwritten to written, but that cost less here; measured,
+ * docs/BENCHMARKS.md, eleventh run).  Here the preallocation extends the
+ * file (fallocate without KEEP_SIZE), so the size changes once per
+ * preallocated block (write_buffer_size + 10 %), not at every commit.
  *
  * This is RocksDB's own option (FileOptions::fallocate_with_keep_size),
  * which its C API does not reach; hence a file system wrapper.  What it
  * changes stays within RocksDB's design: a log is cut to its written size
  * when it is closed, and the zeros a crash leaves past the last record
  * are the "preallocated region" RocksDB's log reader skips without
- * reporting corruption (record type 0).
+ * reporting corruption (record type 0) in the point-in-time recovery mode
+ * store/rdb.c sets.  One cost: after a kill, the log's preallocated
+ * space (~9 MiB) stays allocated until recovery has replayed and deleted
+ * it (RocksDB's truncation of the last log at open cuts nothing now).
+ * RocksDB notes that this setting breaks its transaction-log iterator
+ * (GetUpdatesSince), which the store does not use.
  */
 #include "store/rdb_wal.h"
 
@@ -25,6 +31,12 @@
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/version.h>
+
+/* struct rocksdb_env_t below copies RocksDB 7's db/c.cc */
+#if ROCKSDB_MAJOR != 7
+#error "store/rdb_wal.cc is written for RocksDB 7 (Debian 12 ships 7.8.3)"
+#endif
 
 namespace {
 

@@ -33,9 +33,18 @@ getattrs() { sed -n 's/^optimfs_requests_total{op="getattr"} //p' .optimfs/stats
 before=$(getattrs)
 for i in $(seq 50); do echo "again $i" >>sized; done
 after=$(getattrs)
-[ $((after - before)) -lt 10 ] ||
+[ $((after - before)) -lt 25 ] ||
 	fail "50 appends by open+write+close asked for the attributes $((after - before)) times"
 expect_eq "size after the appends" "$((35 + 9 * 8 + 41 * 9))" "$(stat -c %s sized)"
+# an unfinished line joins the diary at its writer's close, which the
+# kernel does not see as a write: a size read before (once the write's
+# own attributes expired) must not be kept past the close
+exec 7>>sized
+printf 'abc' >&7
+sleep 1.2
+stat -c %s sized >/dev/null
+exec 7>&-
+expect_eq "size once its writer closed" 479 "$(stat -c %s sized)"
 
 step "two appenders at once: whole lines, each writer in order"
 writer() {

@@ -115,12 +115,13 @@ pump(int fd, char *buf, size_t *len, size_t cap, struct acks *a, bool *ready,
 	}
 }
 
-/* Whether the largest write-ahead log (*.log) under dir/store ends in a
- * run of 4 KiB of zeros: preallocated space its writer never reached. */
+/* Whether the largest write-ahead log (*.log) in dir (ost_repo_open's
+ * RocksDB directory) ends in 4 KiB of zeros: preallocated space its
+ * writer never reached. */
 static bool
 log_ends_in_zeros(const char *dir)
 {
-	char           sd[4096], best[4096 + 256] = "";
+	char           best[4096 + 256] = "";
 	DIR           *d;
 	struct dirent *de;
 	off_t          max = 0;
@@ -129,9 +130,7 @@ log_ends_in_zeros(const char *dir)
 	int            fd;
 	size_t         i;
 
-	snprintf(sd, sizeof(sd), "%s/store", dir);
-	if ((d = opendir(sd)) == NULL && (d = opendir(dir)) != NULL)
-		snprintf(sd, sizeof(sd), "%s", dir);
+	d = opendir(dir);
 	cr_assert(d != NULL, "no store in %s", dir);
 	while ((de = readdir(d)) != NULL) {
 		char        p[sizeof(best)];
@@ -140,7 +139,7 @@ log_ends_in_zeros(const char *dir)
 
 		if (n < 4 || strcmp(de->d_name + n - 4, ".log") != 0)
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", sd, de->d_name);
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
 		if (stat(p, &st) == 0 && st.st_size > max) {
 			max = st.st_size;
 			snprintf(best, sizeof(best), "%s", p);

@@ -586,8 +586,8 @@ Test(rdb, synced_writes_land_inside_the_logs_preallocated_size)
 	    (long long) largest_log(dir));
 	ost_rdb_close(db);
 	/* closed, the log is cut back to what was written */
-	cr_expect_lt(largest_log(dir), 1 << 20, "log left at %lld bytes",
-	    (long long) largest_log(dir));
+	cr_expect(largest_log(dir) >= 0 && largest_log(dir) < 1 << 20,
+	    "log left at %lld bytes (-1: none)", (long long) largest_log(dir));
 	cr_assert_eq(ost_rdb_open(dir, &db), O_OK);
 	for (i = 0; i < 200; i++) {
 		snprintf(k, sizeof(k), "k%03d", i);
