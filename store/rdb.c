@@ -487,9 +487,15 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	rocksdb_options_set_info_log_level(r->opts, RDB_LOG_HEADER_ONLY);
 	rocksdb_options_set_keep_log_file_num(r->opts, 4);
 	/* logs preallocated by extending them: a commit's fdatasync then
-	 * writes no inode (store/rdb_wal.cc) */
+	 * need not write a new file size (store/rdb_wal.cc) */
 	if ((r->env = ost_rdb_wal_env()) != NULL)
 		rocksdb_options_set_env(r->opts, r->env);
+	else
+		o_log(O_LOG_WARN,
+		    "store %s: RocksDB's log environment could "
+		    "not be made; logs grow at each commit (slower "
+		    "synced writes, nothing else changes)",
+		    dir);
 	/* RocksDB's default, stated: replay up to the first bad record.  The
 	 * preallocated logs depend on it (a killed process leaves zeros past
 	 * the last record, and perhaps a torn record before them, which the

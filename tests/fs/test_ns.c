@@ -2305,6 +2305,30 @@ Test(
 	    env.ns, y, "alpha-one\nbeta-two\nbeta-three!alpha-two\n");
 }
 
+/* A diary holding an unfinished line says its attributes may not be kept
+ * (the line joins it at its writer's close, which the kernel does not see
+ * as a write: fs/fuse_ll.c attr_ttl); whole lines, or none, do not. */
+Test(ns, a_pending_fragment_marks_attributes_growing, .init = setup,
+    .fini = teardown)
+{
+	uint64_t        y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	struct ofs_attr a;
+
+	ok(ofs_getattr(env.ns, y, &a), "getattr empty");
+	cr_expect(!a.growing, "an empty diary is not growing");
+	ok(ofs_write(env.ns, y, 3, 0, "whole\n", 6, true), "line");
+	ok(ofs_getattr(env.ns, y, &a), "getattr after a line");
+	cr_expect(!a.growing, "whole lines only: not growing");
+	cr_expect_eq(a.size, 6);
+	ok(ofs_write(env.ns, y, 3, 0, "part", 4, true), "fragment");
+	ok(ofs_getattr(env.ns, y, &a), "getattr with a fragment");
+	cr_expect(a.growing, "a pending fragment must mark it growing");
+	ok(ofs_flush(env.ns, y, 3, true), "flush");
+	ok(ofs_getattr(env.ns, y, &a), "getattr after the flush");
+	cr_expect(!a.growing, "flushed: not growing");
+	cr_expect_eq(a.size, 10);
+}
+
 /* A writer's fragment left at release becomes an entry, and its writer
  * id may then name another writer. */
 Test(ns, release_queues_a_left_fragment, .init = setup, .fini = teardown)
