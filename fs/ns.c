@@ -809,6 +809,35 @@ diary_frags(struct ofs_inode *in)
 	return frags;
 }
 
+/*
+ * When a diary was last written: its last committed entry's commit time
+ * (whichever mount wrote it) or this mount's latest write, the later.
+ */
+static int64_t
+diary_wrote(struct ofs_inode *in)
+{
+	int64_t c = __atomic_load_n(&in->idx.end_ms, __ATOMIC_RELAXED);
+	int64_t w = __atomic_load_n(&in->wrote_ns, __ATOMIC_RELAXED);
+
+	return O_MAX(c * 1000000, w);
+}
+
+/*
+ * A diary's record keeps the mtime of its last change other than an
+ * append (create, utimens): appends move mtime and ctime without a record
+ * write each (attr_finish).  A write newer than the record's ctime is the
+ * later change.  Before the record's ctime moves (chmod, xattrs), the
+ * mtime the appends gave is folded into the record, so it stays.
+ */
+static void
+diary_keep_mtime(struct ofs_inode *in)
+{
+	int64_t w;
+
+	if (in->kind == OFS_DIARY && (w = diary_wrote(in)) > in->ct)
+		in->mt = w;
+}
+
 /* A directory or diary the sweep may free (see above). */
 static bool
 inode_sweepable(struct ofs_ns *ns, struct ofs_inode *in)
@@ -2194,6 +2223,8 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		x->end_rev = rev;
 		x->end_off += size;
 		x->nent += napp;
+		__atomic_store_n(
+		    &x->end_ms, oc_map_int(ent, "ts", 0), __ATOMIC_RELAXED);
 	}
 	oc_chain_iter_fini(&it);
 	return e;
@@ -3018,6 +3049,9 @@ ofs_ns_close(struct ofs_ns *ns)
 static o_err
 attr_finish(struct ofs_inode *in, struct ofs_attr *a)
 {
+	int64_t w;
+	o_err   e;
+
 	if (in->kind != OFS_DIARY)
 		return O_OK;
 	if (in->coll == NULL)
@@ -3028,7 +3062,11 @@ attr_finish(struct ofs_inode *in, struct ofs_attr *a)
 	/* before the size: a fragment emitted in between is then counted
 	 * in the size or flagged, never neither */
 	a->growing = diary_frags(in);
-	return diary_size(in, in->coll->c, &a->size);
+	if ((e = diary_size(in, in->coll->c, &a->size)) != O_OK)
+		return e;
+	if ((w = diary_wrote(in)) > a->ctime_ns)
+		a->mtime_ns = a->ctime_ns = w;
+	return O_OK;
 }
 
 o_err
@@ -3235,6 +3273,8 @@ ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
 			in->mode = mode & 07777;
 		if (set_mtime)
 			in->mt = mtime_ns;
+		else
+			diary_keep_mtime(in);
 		in->ct = t;
 		if ((e = ent_stage(ns, in)) != O_OK)
 			goto out;
@@ -4169,6 +4209,8 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
 	lock_ns(ns);
 	oc->pins--;
+	if (e == O_OK && len > 0)
+		__atomic_store_n(&in->wrote_ns, now_ns(), __ATOMIC_RELAXED);
 	if (e == O_OK) { /* nothing was queued otherwise */
 		ns->bytes_written += len;
 		/* what the queue holds: the bytes and each append's values */
@@ -4506,6 +4548,7 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 		oc_map_set(
 		    &in->x, name, oc_bytes(val != NULL ? val : "", len));
 	}
+	diary_keep_mtime(in);
 	in->ct = now_ns();
 	e      = ent_stage(ns, in);
 out:

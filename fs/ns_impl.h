@@ -99,6 +99,8 @@ struct ofs_dindex {
 	int64_t              end_rev; /* its rev (0: none) */
 	uint64_t             end_off; /* bytes of entries up to end */
 	uint64_t             nent;    /* appends up to end */
+	int64_t              end_ms;  /* its commit time (ms since the
+	                               * epoch; atomic: read unlatched) */
 	bool                 has_cur;
 	struct oc_chain_path cur;     /* entry where the last read ended */
 	uint64_t             cur_off; /* its first byte */
@@ -184,6 +186,8 @@ struct ofs_inode {
 	struct ofs_dindex idx; /* guarded by coll's latch; reset under ns_mtx
 	                        * by inode_coll when it opens coll (no one
 	                        * else holds the collection then) */
+	int64_t           wrote_ns; /* this mount's last write (wall
+	                             * clock; atomic) */
 };
 
 struct ofs_ns {

@@ -17,6 +17,13 @@ expect_eq "fragment then line" "partial line" "$(cat frag)"
 entries=$(getfattr --only-values -n user.optimfs.entries frag)
 expect_eq "two entries (fragment, line)" 2 "$entries"
 
+step "appends move the mtime, touch sets it"
+touch -d @1000000000 frag
+expect_eq "mtime set by touch" 1000000000 "$(stat -c %Y frag)"
+echo "later" >>frag
+t=$(stat -c %Y frag)
+[ "$t" -ge $(($(date +%s) - 60)) ] || fail "an append left the mtime at $t"
+
 step "size seen at once by other processes, attributes cached"
 # A one-node mount lets the kernel keep a diary's attributes for a
 # second: its own writes mark size and times stale, so another process

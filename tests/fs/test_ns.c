@@ -5,6 +5,7 @@
  * store, the async committer and its error reporting, xattrs.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -2327,6 +2328,53 @@ Test(ns, a_pending_fragment_marks_attributes_growing, .init = setup,
 	ok(ofs_getattr(env.ns, y, &a), "getattr after the flush");
 	cr_expect(!a.growing, "flushed: not growing");
 	cr_expect_eq(a.size, 10);
+}
+
+/*
+ * Appends move a diary's mtime and ctime (POSIX: a write does), queued and
+ * committed and after a reopen; a chmod keeps the mtime the appends gave,
+ * and a utimens sets it until the next append.
+ */
+Test(ns, appends_move_a_diarys_mtime, .init = setup, .fini = teardown)
+{
+	uint64_t        y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	struct ofs_attr a0, a1, a2, a3, a4;
+	const int64_t   old = 1000000000ll * 1000000000ll;
+
+	ok(ofs_getattr(env.ns, y, &a0), "getattr created");
+	usleep(20000);
+	append_(env.ns, y, "one\n");
+	ok(ofs_getattr(env.ns, y, &a1), "getattr queued");
+	cr_expect_gt(a1.mtime_ns, a0.mtime_ns + 10000000,
+	    "a queued append moves the mtime (%" PRId64 " -> %" PRId64 ")",
+	    a0.mtime_ns, a1.mtime_ns);
+	cr_expect_eq(a1.ctime_ns, a1.mtime_ns, "and the ctime with it");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	ok(ofs_getattr(env.ns, y, &a2), "getattr committed");
+	cr_expect_geq(a2.mtime_ns, a1.mtime_ns - 1000000,
+	    "committed: the commit's time, not the creation's");
+	usleep(20000);
+	ok(ofs_setattr(env.ns, y, true, 0600, false, 0, NULL), "chmod");
+	ok(ofs_getattr(env.ns, y, &a3), "getattr after chmod");
+	cr_expect_eq(
+	    a3.mtime_ns, a2.mtime_ns, "a chmod keeps the append's mtime");
+	cr_expect_gt(
+	    a3.ctime_ns, a2.ctime_ns + 10000000, "and moves the ctime");
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	ok(ofs_getattr(env.ns, y, &a4), "getattr reopened");
+	cr_expect_eq(a4.mtime_ns, a3.mtime_ns, "the mtime survives a reopen");
+	ok(ofs_setattr(env.ns, y, false, 0, true, old, NULL), "utimens");
+	ok(ofs_getattr(env.ns, y, &a4), "getattr after utimens");
+	cr_expect_eq(a4.mtime_ns, old, "utimens sets the mtime");
+	usleep(20000);
+	append_(env.ns, y, "two\n");
+	ok(ofs_flush(env.ns, y, 0, true), "flush two");
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	ok(ofs_getattr(env.ns, y, &a4), "getattr after the next append");
+	cr_expect_gt(a4.mtime_ns, a3.ctime_ns,
+	    "the next append moves it again, also as committed");
 }
 
 /* A writer's fragment left at release becomes an entry, and its writer
