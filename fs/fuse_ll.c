@@ -419,7 +419,10 @@ attr_to_stat(
  * permission check does not ask (one request less per open+write+close of
  * a diary; e2e test_diary.sh).  Not while a diary holds a writer's
  * unfinished line: it joins the diary at that writer's close, a growth no
- * write shows the kernel.  When other mounts write the namespace,
+ * write shows the kernel.  A diary's mtime may also move without a write
+ * (a queued append's write time becomes its commit's, a few ms later):
+ * a stat within the second may show the earlier one.  When other mounts
+ * write the namespace,
  * neither is cached: tail -f's fstat must see their growth, and the kernel
  * reads a cached file only up to the size it holds, so a size taken from
  * a lookup just before another mount's close would cut an open after that

@@ -2591,6 +2591,8 @@ out:
 	free(v);
 	if (frag->len == 0)
 		(void) diary_emit_frag(in, c, wid); /* drops the empty slot */
+	if (e == O_OK && (nv > 0 || ntail > 0 || frag->len > had))
+		__atomic_store_n(&in->wrote_ns, now_ns(), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&in->i_mtx);
 	return e;
 }
@@ -3248,17 +3250,56 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 	return O_OK;
 }
 
+/*
+ * Before a diary's record changes (chmod, utimens, xattrs): its queued
+ * appends committed, so that none queued before the change takes a commit
+ * time after it, and (shared mode) its collection and read index brought
+ * up to date, so that the mtime other mounts' appends gave is the one
+ * diary_keep_mtime keeps.  No lock held; anything but a diary: nothing.
+ */
+static o_err
+diary_settle(struct ofs_ns *ns, uint64_t ino, const char *op)
+{
+	struct ofs_inode *in;
+	struct ofs_coll  *oc = NULL;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, op, &in)) == O_OK &&
+	    in->kind == OFS_DIARY && (e = inode_coll(ns, in, &oc)) == O_OK) {
+		coll_pin(oc);
+		if (ns->opts.shared)
+			coll_pin(oc); /* coll_refresh gives one back */
+	}
+	unlock_ns(ns);
+	if (oc == NULL)
+		return e;
+	e = coll_sync(ns, oc); /* catches the index up */
+	if (ns->opts.shared) {
+		if (e == O_OK &&
+		    (e = coll_refresh(ns, oc, 0, NULL, NULL)) == O_OK)
+			diary_index_catch_up(in, oc->c);
+		else if (e != O_OK)
+			coll_unpin(ns, oc);
+	}
+	coll_unpin(ns, oc);
+	return e;
+}
+
 o_err
 ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
     bool set_mtime, int64_t mtime_ns, struct ofs_attr *out)
 {
 	struct ofs_inode *in;
 	struct ofs_attr   tmp;
-	int64_t           t = now_ns();
+	int64_t           t;
 	o_err             e;
 
 	if (out == NULL)
 		out = &tmp;
+	if ((e = diary_settle(ns, ino, "setattr")) != O_OK)
+		return e;
+	t = now_ns();
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "setattr", &in)) != O_OK)
 		goto out;
@@ -4209,8 +4250,6 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
 	lock_ns(ns);
 	oc->pins--;
-	if (e == O_OK && len > 0)
-		__atomic_store_n(&in->wrote_ns, now_ns(), __ATOMIC_RELAXED);
 	if (e == O_OK) { /* nothing was queued otherwise */
 		ns->bytes_written += len;
 		/* what the queue holds: the bytes and each append's values */
@@ -4502,6 +4541,8 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 	char              path[512];
 	o_err             e;
 
+	if ((e = diary_settle(ns, ino, op)) != O_OK)
+		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) != O_OK)
 		goto out;

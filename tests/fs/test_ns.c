@@ -2330,53 +2330,6 @@ Test(ns, a_pending_fragment_marks_attributes_growing, .init = setup,
 	cr_expect_eq(a.size, 10);
 }
 
-/*
- * Appends move a diary's mtime and ctime (POSIX: a write does), queued and
- * committed and after a reopen; a chmod keeps the mtime the appends gave,
- * and a utimens sets it until the next append.
- */
-Test(ns, appends_move_a_diarys_mtime, .init = setup, .fini = teardown)
-{
-	uint64_t        y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
-	struct ofs_attr a0, a1, a2, a3, a4;
-	const int64_t   old = 1000000000ll * 1000000000ll;
-
-	ok(ofs_getattr(env.ns, y, &a0), "getattr created");
-	usleep(20000);
-	append_(env.ns, y, "one\n");
-	ok(ofs_getattr(env.ns, y, &a1), "getattr queued");
-	cr_expect_gt(a1.mtime_ns, a0.mtime_ns + 10000000,
-	    "a queued append moves the mtime (%" PRId64 " -> %" PRId64 ")",
-	    a0.mtime_ns, a1.mtime_ns);
-	cr_expect_eq(a1.ctime_ns, a1.mtime_ns, "and the ctime with it");
-	ok(ofs_flush(env.ns, y, 0, true), "flush");
-	ok(ofs_getattr(env.ns, y, &a2), "getattr committed");
-	cr_expect_geq(a2.mtime_ns, a1.mtime_ns - 1000000,
-	    "committed: the commit's time, not the creation's");
-	usleep(20000);
-	ok(ofs_setattr(env.ns, y, true, 0600, false, 0, NULL), "chmod");
-	ok(ofs_getattr(env.ns, y, &a3), "getattr after chmod");
-	cr_expect_eq(
-	    a3.mtime_ns, a2.mtime_ns, "a chmod keeps the append's mtime");
-	cr_expect_gt(
-	    a3.ctime_ns, a2.ctime_ns + 10000000, "and moves the ctime");
-	reopen();
-	y = lookup_(env.ns, OFS_ROOT_INO, "log");
-	ok(ofs_getattr(env.ns, y, &a4), "getattr reopened");
-	cr_expect_eq(a4.mtime_ns, a3.mtime_ns, "the mtime survives a reopen");
-	ok(ofs_setattr(env.ns, y, false, 0, true, old, NULL), "utimens");
-	ok(ofs_getattr(env.ns, y, &a4), "getattr after utimens");
-	cr_expect_eq(a4.mtime_ns, old, "utimens sets the mtime");
-	usleep(20000);
-	append_(env.ns, y, "two\n");
-	ok(ofs_flush(env.ns, y, 0, true), "flush two");
-	reopen();
-	y = lookup_(env.ns, OFS_ROOT_INO, "log");
-	ok(ofs_getattr(env.ns, y, &a4), "getattr after the next append");
-	cr_expect_gt(a4.mtime_ns, a3.ctime_ns,
-	    "the next append moves it again, also as committed");
-}
-
 /* A writer's fragment left at release becomes an entry, and its writer
  * id may then name another writer. */
 Test(ns, release_queues_a_left_fragment, .init = setup, .fini = teardown)
@@ -3700,5 +3653,135 @@ Test(ns, shared_lagging_writer_writes_on_the_newest_version, .init = setup,
 	cr_expect_eq(got, OFS_PIECE + 10);
 	expect_all(r, got, 'o', "t");
 	free(r);
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/*
+ * Appends move a diary's mtime and ctime (POSIX: a write does), queued and
+ * committed, and after a reopen; a chmod and an xattr change keep the
+ * mtime the appends gave, and a utimens sets it until the next append.
+ */
+static int64_t
+mtime_of(struct ofs_ns *ns, uint64_t ino, int64_t *ctime)
+{
+	struct ofs_attr a;
+
+	ok(ofs_getattr(ns, ino, &a), "getattr");
+	if (ctime != NULL)
+		*ctime = a.ctime_ns;
+	return a.mtime_ns;
+}
+
+#define MS 1000000ll
+
+static int64_t
+now_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+Test(ns, appends_move_a_diarys_mtime, .init = setup, .fini = teardown)
+{
+	uint64_t y    = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	int64_t  made = mtime_of(env.ns, y, NULL), w, q, c, ct;
+
+	usleep(20000);
+	w = now_wall_ns();
+	append_(env.ns, y, "one\n");
+	q = mtime_of(env.ns, y, &ct);
+	cr_expect_geq(q, w, "a queued append moves the mtime");
+	cr_expect_eq(ct, q, "and the ctime with it");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	c = mtime_of(env.ns, y, NULL);
+	cr_expect_geq(c, w - MS, "committed: its commit's time (ms)");
+	reopen();
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), c / MS * MS,
+	    "after a reopen: the commit's time, not the creation's (%" PRId64
+	    ")",
+	    made);
+}
+
+Test(ns, a_diarys_mtime_kept_by_chmod_and_xattrs_set_by_utimens, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o   = { .commit_interval_ms = 60000 };
+	const int64_t      old = 1000000000ll * 1000000000ll;
+	uint64_t           y;
+	int64_t            m, m2, ct, ct2;
+
+	/* appends stay queued until a flush */
+	ns_reopen_with(&o, "reopen with a long commit interval");
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	usleep(20000);
+	append_(env.ns, y, "one\n");
+	ok(ofs_flush(env.ns, y, 0, true), "flush");
+	m = mtime_of(env.ns, y, &ct);
+	usleep(20000);
+	ok(ofs_setxattr(env.ns, y, "user.k", "v", 1), "setxattr");
+	m2 = mtime_of(env.ns, y, &ct2);
+	cr_expect_eq(m2, m, "an xattr change keeps the append's mtime");
+	cr_expect_gt(ct2, ct + 10 * MS, "and moves the ctime");
+	ns_reopen_with(&o, "reopen");
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), m, "kept in the record");
+
+	/* appends still queued when the record changes: committed first,
+	 * so their commit's time does not overrule the change */
+	usleep(20000);
+	append_(env.ns, y, "two\n");
+	m = mtime_of(env.ns, y, NULL);
+	ok(ofs_setattr(env.ns, y, true, 0600, false, 0, NULL), "chmod");
+	m2 = mtime_of(env.ns, y, &ct);
+	cr_expect_geq(m2, m - MS, "a chmod keeps the queued append's mtime");
+	cr_expect_leq(m2, ct, "which came before the chmod");
+	usleep(20000); /* a later commit time, were it taken now */
+	ok(ofs_flush(env.ns, y, 0, true), "flush two");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), m2, "and after its commit");
+	append_(env.ns, y, "three\n");
+	ok(ofs_setattr(env.ns, y, false, 0, true, old, NULL), "utimens");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), old, "utimens sets the mtime");
+	usleep(20000); /* a later commit time, were it taken now */
+	ok(ofs_flush(env.ns, y, 0, true), "flush three");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), old,
+	    "an append queued before the utimens does not overrule it");
+	usleep(20000);
+	append_(env.ns, y, "four\n");
+	ok(ofs_flush(env.ns, y, 0, true), "flush four");
+	cr_expect_gt(
+	    mtime_of(env.ns, y, NULL), ct, "the next append moves it again");
+}
+
+/* Shared mode: a chmod on a mount that has not read the diary since
+ * another mount appended keeps that append's mtime. */
+Test(ns, shared_chmod_keeps_another_mounts_append_mtime, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = {
+		.journal = journal_new(), .shared = true, .fresh_ms = 60000
+	};
+	struct ofs_ns *nb;
+	uint64_t       y, by;
+	int64_t        w, made, m;
+
+	ns_reopen_with(&o, "reopen shared");
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	ok(ofs_flush(env.ns, y, 0, true), "flush created");
+	ns_open_peer(&nb, true, 60000);
+	by   = lookup_(nb, OFS_ROOT_INO, "log");
+	made = mtime_of(nb, by, NULL);
+	usleep(20000);
+	w = now_wall_ns();
+	append_(env.ns, y, "from a\n");
+	ok(ofs_flush(env.ns, y, 0, true), "flush the append");
+	ok(ofs_setattr(nb, by, true, 0600, false, 0, NULL), "chmod on b");
+	m = mtime_of(nb, by, NULL);
+	cr_expect_geq(m, w - MS,
+	    "b's chmod keeps a's append's mtime (%" PRId64 ", created %" PRId64
+	    ")",
+	    m, made);
 	ok(ofs_ns_close(nb), "close b");
 }
