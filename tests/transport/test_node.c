@@ -5,6 +5,7 @@
  * network transactor are read through another's.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +277,27 @@ ports_free(int base)
 	return true;
 }
 
+/* The lock on this test's port range, held until teardown. */
+static int port_lock = -1;
+
+/* Lock range base's file, so that no other test takes the range between
+ * finding it free and binding it; -1 if another holds it. */
+static int
+ports_lock(int base)
+{
+	char path[64];
+	int  fd;
+
+	snprintf(path, sizeof(path), "/tmp/optimfs-test-ports.%d.lock", base);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void
 setup(void)
 {
@@ -283,10 +306,21 @@ setup(void)
 	/* 50 ports per test, below the ephemeral range (32768+), apart from
 	 * e2e_test_cluster's; two tests whose pids agree modulo 200 met on
 	 * one range (a CI run: "listen on tcp://127.0.0.1:20350: Address in
-	 * use" as the earlier test's process went), so the next free range */
-	for (k = 0; k < 200; k++, slot = (slot + 1) % 200)
+	 * use" as the earlier test's process went), so the next free range;
+	 * and two tests running at once could both find one range free
+	 * before either bound it (an ASan run: "listen on
+	 * tcp://127.0.0.1:15400: Address in use" just after another test's
+	 * n0 took it), so a range is locked before it is checked */
+	for (k = 0; k < 200; k++, slot = (slot + 1) % 200) {
+		if ((port_lock = ports_lock(12000 + slot * 50)) < 0)
+			continue;
 		if (ports_free(12000 + slot * 50))
 			break;
+		close(port_lock);
+		port_lock = -1;
+	}
+	cr_assert_geq(
+	    port_lock, 0, "no free range of 50 ports in 12000-22000");
 	base_port = 12000 + slot * 50;
 	memset(nodes, 0, sizeof(nodes));
 }
@@ -313,6 +347,10 @@ teardown(void)
 	 * the process exits (LeakSanitizer).  Not nng_fini(): Criterion
 	 * itself talks to its runner over nng. */
 	o_sleep_ms(500);
+	if (port_lock >= 0) {
+		close(port_lock);
+		port_lock = -1;
+	}
 }
 
 static struct oc_transactor *
