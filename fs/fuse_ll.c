@@ -37,8 +37,8 @@
  *     skip or repeat the others.
  *
  *   - Read buffers are reused: a read of 256 KiB or more would otherwise
- *     get fresh pages from the kernel each time (the mmap threshold is
- *     128 KiB, fs/main.c) and fault every one of them in.  At most
+ *     get fresh pages from the kernel each time (above the mmap
+ *     threshold, 512 KiB, fs/main.c) and fault every one of them in.  At most
  *     RBUF_KEEP buffers of at most RBUF_MAX bytes each are kept.
  *
  * Locks.  f_mtx guards the worker and notification counts and the

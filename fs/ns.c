@@ -3255,7 +3255,9 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
  * appends committed, so that none queued before the change takes a commit
  * time after it, and (shared mode) its collection and read index brought
  * up to date, so that the mtime other mounts' appends gave is the one
- * diary_keep_mtime keeps.  No lock held; anything but a diary: nothing.
+ * diary_keep_mtime keeps.  The change thus waits for that commit, and
+ * fails with it, also under commit=async.  No lock held; anything but a
+ * diary: nothing.
  */
 static o_err
 diary_settle(struct ofs_ns *ns, uint64_t ino, const char *op)
@@ -3276,11 +3278,10 @@ diary_settle(struct ofs_ns *ns, uint64_t ino, const char *op)
 		return e;
 	e = coll_sync(ns, oc); /* catches the index up */
 	if (ns->opts.shared) {
-		if (e == O_OK &&
-		    (e = coll_refresh(ns, oc, 0, NULL, NULL)) == O_OK)
+		if (e != O_OK)
+			coll_unpin(ns, oc); /* the pin for coll_refresh */
+		else if ((e = coll_refresh(ns, oc, 0, NULL, NULL)) == O_OK)
 			diary_index_catch_up(in, oc->c);
-		else if (e != O_OK)
-			coll_unpin(ns, oc);
 	}
 	coll_unpin(ns, oc);
 	return e;
@@ -4541,7 +4542,9 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 	char              path[512];
 	o_err             e;
 
-	if ((e = diary_settle(ns, ino, op)) != O_OK)
+	if (strncmp(name, "user.", 5) == 0 &&
+	    strncmp(name, OFS_OX_PREFIX, strlen(OFS_OX_PREFIX)) != 0 &&
+	    (e = diary_settle(ns, ino, op)) != O_OK)
 		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) != O_OK)

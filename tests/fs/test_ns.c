@@ -3729,6 +3729,19 @@ Test(ns, a_diarys_mtime_kept_by_chmod_and_xattrs_set_by_utimens, .init = setup,
 	y = lookup_(env.ns, OFS_ROOT_INO, "log");
 	cr_expect_eq(mtime_of(env.ns, y, NULL), m, "kept in the record");
 
+	/* an append still queued at an xattr change: committed first */
+	usleep(20000);
+	append_(env.ns, y, "one and a half\n");
+	m = mtime_of(env.ns, y, NULL);
+	ok(ofs_setxattr(env.ns, y, "user.k", "w", 1), "setxattr queued");
+	m2 = mtime_of(env.ns, y, &ct);
+	cr_expect_leq(m2, ct, "the queued append came before the change");
+	usleep(20000); /* a later commit time, were it taken now */
+	ok(ofs_flush(env.ns, y, 0, true), "flush one and a half");
+	cr_expect_eq(mtime_of(env.ns, y, NULL), m2,
+	    "an xattr change keeps the queued append's mtime (%" PRId64 ")",
+	    m);
+
 	/* appends still queued when the record changes: committed first,
 	 * so their commit's time does not overrule the change */
 	usleep(20000);
