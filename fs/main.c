@@ -1187,20 +1187,18 @@ main(int argc, char **argv)
 
 	/*
 	 * File pieces and chunk blocks are 256 KiB buffers that come and go.
-	 * glibc's dynamic mmap threshold rises with the largest buffer freed
-	 * (up to 32 MiB), and with it ~1 GB stayed resident while a 1 GiB
-	 * file was written; a fixed threshold keeps larger buffers (log
-	 * blocks, up to 1 MiB) mmapped and returned at free.  At 128 KiB
-	 * every 256 KiB buffer (and RocksDB's read of a 256 KiB value) was
-	 * an mmap, 64 page faults and a munmap; at 512 KiB they stay on the
-	 * heap, for ~+40 % large-file write and ~3x cold large-file read
-	 * speed and ~25 MB more peak RSS (docs/BENCHMARKS.md, twelfth run),
-	 * the heap bounded by the two arenas below and the committer's
-	 * malloc_trim.
+	 * glibc's dynamic mmap threshold would move them onto the heap after
+	 * the first frees, where fragmentation kept ~1 GB resident while a
+	 * 1 GiB file was written; a fixed threshold returns them at free.
+	 * The price: each is an mmap, 64 page faults and a munmap.  512 KiB
+	 * (and 1 MiB) kept them on the heap, for ~+40 % large-file write and
+	 * ~3x cold large-file read speed, but the full scripts/bench.sh then
+	 * peaked at 206 MB (208 at 1 MiB) against the 200 MB bound, 178 MB
+	 * here (docs/BENCHMARKS.md, tenth and twelfth runs).
 	 * Two arenas: glibc's default (8 per CPU) kept tens of MB free in
 	 * the arenas of threads that had stopped allocating.
 	 */
-	mallopt(M_MMAP_THRESHOLD, 512 << 10);
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	mallopt(M_TRIM_THRESHOLD, 1 << 20);
 	mallopt(M_ARENA_MAX, 2);
 
