@@ -36,9 +36,9 @@
  *     order, so entries added or removed meanwhile never make readdir
  *     skip or repeat the others.
  *
- *   - Read buffers are reused: a read of 256 KiB or more would otherwise
- *     get fresh pages from the kernel each time (above the mmap
- *     threshold, 512 KiB, fs/main.c) and fault every one of them in.  At most
+ *   - Read buffers are reused: a read of 128 KiB or more (the mmap
+ *     threshold, fs/main.c) would otherwise get fresh pages from the
+ *     kernel each time and fault every one of them in.  At most
  *     RBUF_KEEP buffers of at most RBUF_MAX bytes each are kept.
  *
  * Locks.  f_mtx guards the worker and notification counts and the
@@ -428,13 +428,19 @@ attr_to_stat(
  * a lookup just before another mount's close would cut an open after that
  * close short (close-to-open).
  */
+double
+ofs_fuse_attr_ttl(bool shared, const struct ofs_attr *a)
+{
+	if (a->growing ||
+	    (shared && (a->kind == OFS_DIARY || a->kind == OFS_FILE)))
+		return 0.0;
+	return ATTR_TIMEOUT;
+}
+
 static double
 attr_ttl(const struct ofs_fuse *f, const struct ofs_attr *a)
 {
-	if (a->growing ||
-	    (f->shared && (a->kind == OFS_DIARY || a->kind == OFS_FILE)))
-		return 0.0;
-	return ATTR_TIMEOUT;
+	return ofs_fuse_attr_ttl(f->shared, a);
 }
 
 static void

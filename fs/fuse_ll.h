@@ -62,6 +62,11 @@ struct ofs_fuse_conf {
 
 struct ofs_fuse;
 
+/* How long the kernel may keep the attributes a (in seconds; 0: not at
+ * all) in a mount that is shared (other mounts write its namespace) or
+ * not.  See fuse_ll.c. */
+double ofs_fuse_attr_ttl(bool shared, const struct ofs_attr *a);
+
 /*
  * Create a FUSE session and mount it on conf->mountpoint, and install
  * SIGINT/SIGTERM/SIGHUP handlers that end the session.  Call it before

@@ -557,13 +557,14 @@ piece_dirty(struct ofs_inode *in, struct ofs_piece *p)
 static void
 pieces_evict(struct ofs_ns *ns, size_t need)
 {
-	size_t k, j;
+	size_t k, j, lim;
 
 	if (ns->loaded_bytes + need <= OFS_PIECE_BUDGET)
 		return;
 	/* at most OFS_EVICT_SCAN inodes per call (the hand moves on), so a
 	 * budget held by dirty pieces does not cost a long walk per read */
-	for (k = 0; k < OFS_EVICT_SCAN && ns->npinodes > 0 &&
+	lim = O_MIN(ns->npinodes, OFS_EVICT_SCAN); /* each once at most */
+	for (k = 0; k < lim && ns->npinodes > 0 &&
 	     ns->loaded_bytes + need > OFS_PIECE_BUDGET / 4 * 3;
 	     k++) {
 		struct ofs_inode *in;
@@ -3268,21 +3269,15 @@ diary_settle(struct ofs_ns *ns, uint64_t ino, const char *op)
 
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) == O_OK &&
-	    in->kind == OFS_DIARY && (e = inode_coll(ns, in, &oc)) == O_OK) {
+	    in->kind == OFS_DIARY && (e = inode_coll(ns, in, &oc)) == O_OK)
 		coll_pin(oc);
-		if (ns->opts.shared)
-			coll_pin(oc); /* coll_refresh gives one back */
-	}
 	unlock_ns(ns);
 	if (oc == NULL)
 		return e;
 	e = coll_sync(ns, oc); /* catches the index up */
-	if (ns->opts.shared) {
-		if (e != O_OK)
-			coll_unpin(ns, oc); /* the pin for coll_refresh */
-		else if ((e = coll_refresh(ns, oc, 0, NULL, NULL)) == O_OK)
-			diary_index_catch_up(in, oc->c);
-	}
+	if (e == O_OK && ns->opts.shared &&
+	    (e = shared_refresh(ns, ino, op, 0)) == O_OK)
+		diary_index_catch_up(in, oc->c);
 	coll_unpin(ns, oc);
 	return e;
 }
@@ -4542,10 +4537,6 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 	char              path[512];
 	o_err             e;
 
-	if (strncmp(name, "user.", 5) == 0 &&
-	    strncmp(name, OFS_OX_PREFIX, strlen(OFS_OX_PREFIX)) != 0 &&
-	    (e = diary_settle(ns, ino, op)) != O_OK)
-		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) != O_OK)
 		goto out;
@@ -4576,6 +4567,14 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 		    "%s %s on /: the root has no entry to hold attributes", op,
 		    name);
 		goto out;
+	}
+	if (in->kind == OFS_DIARY) { /* a change it may make: settle first */
+		unlock_ns(ns);
+		if ((e = diary_settle(ns, ino, op)) != O_OK)
+			return e;
+		lock_ns(ns);
+		if ((e = need_ino(ns, ino, op, &in)) != O_OK)
+			goto out;
 	}
 	if (remove) {
 		if (!oc_map_del(&in->x, name)) {

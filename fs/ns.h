@@ -38,8 +38,11 @@
  * that needs it durable at once flushes (fsync) the directory.  Exceptions,
  * for ordering: mkdir and diary creation commit the new collection before
  * staging the parent's entry (a crash in between leaves an unreferenced
- * collection: harmless garbage), and a rename across directories commits
- * both directories as one transaction before it returns.  With a journal
+ * collection: harmless garbage), a rename across directories commits
+ * both directories as one transaction before it returns, and a setattr
+ * or setxattr of a diary first commits its queued appends (and in shared
+ * mode reads the diary up to date), so it may block on the transactor
+ * and fail with that commit, also under async commits.  With a journal
  * (ofs_ns_opts.journal) every staged change is kept in the local store
  * until committed, and replayed by the next mount if the process dies.
  *
@@ -261,7 +264,8 @@ o_err ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
  */
 o_err ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
 /* Change mode (if set_mode) and/or mtime (if set_mtime); ctime is set.
- * The root's attributes are kept in memory only.  out may be NULL. */
+ * The root's attributes are kept in memory only.  out may be NULL.  A
+ * diary's queued appends are committed first (see Durability). */
 o_err ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode,
     uint32_t mode, bool set_mtime, int64_t mtime_ns, struct ofs_attr *out);
 /* Truncate a regular file (up with zeros, or down); diaries: O_EPERM

@@ -824,7 +824,7 @@ ost_wb_put(struct ost_wb *wb, enum ost_cf cf, const void *key, size_t klen,
 
 	sum_of(key, klen, val, vlen, sum);
 	wb_add(wb, cf, false, key, klen, val, vlen + OST_SUM_LEN);
-	/* wb_add copied vlen + OST_SUM_LEN bytes from val: fix the tail */
+	/* wb_add copied vlen bytes of val and reserved the tail: fill it */
 	memcpy(wb->buf.data + wb->buf.len - OST_SUM_LEN, sum, OST_SUM_LEN);
 }
 

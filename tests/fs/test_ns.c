@@ -20,6 +20,7 @@
 #include "core/o_util.h"
 #include "core/tree.h"
 #include "fs/errmap.h"
+#include "fs/fuse_ll.h"
 #include "fs/ns.h"
 #include "fs/ns_impl.h" /* the diary index, to check it stays sparse */
 #include "store/journal.h"
@@ -2324,6 +2325,12 @@ Test(ns, a_pending_fragment_marks_attributes_growing, .init = setup,
 	ok(ofs_write(env.ns, y, 3, 0, "part", 4, true), "fragment");
 	ok(ofs_getattr(env.ns, y, &a), "getattr with a fragment");
 	cr_expect(a.growing, "a pending fragment must mark it growing");
+	cr_expect_eq(ofs_fuse_attr_ttl(false, &a), 0.0,
+	    "a growing diary's attributes must not be cached");
+	a.growing = false;
+	cr_expect_gt(ofs_fuse_attr_ttl(false, &a), 0.0,
+	    "one that is not growing is (one-node mount)");
+	cr_expect_eq(ofs_fuse_attr_ttl(true, &a), 0.0, "but not when shared");
 	ok(ofs_flush(env.ns, y, 3, true), "flush");
 	ok(ofs_getattr(env.ns, y, &a), "getattr after the flush");
 	cr_expect(!a.growing, "flushed: not growing");
@@ -3685,8 +3692,12 @@ now_wall_ns(void)
 
 Test(ns, appends_move_a_diarys_mtime, .init = setup, .fini = teardown)
 {
-	uint64_t y    = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
-	int64_t  made = mtime_of(env.ns, y, NULL), w, q, c, ct;
+	uint64_t y;
+	int64_t  made, w, q, c, ct;
+
+	reopen_quiet(); /* the append below stays queued until the flush */
+	y    = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	made = mtime_of(env.ns, y, NULL);
 
 	usleep(20000);
 	w = now_wall_ns();

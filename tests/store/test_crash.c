@@ -14,7 +14,6 @@
  * a kill leaves zeros past its last record; the rounds check that the
  * store reopens over them with nothing lost, and that they were there.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,34 +119,18 @@ pump(int fd, char *buf, size_t *len, size_t cap, struct acks *a, bool *ready,
 static bool
 log_ends_in_zeros(const char *dir)
 {
-	char           best[4096 + 256] = "";
-	DIR           *d;
-	struct dirent *de;
-	off_t          max = 0;
-	uint8_t        tail[4096];
-	bool           zeros = false;
-	int            fd;
-	size_t         i;
+	char      best[4096 + 256] = "";
+	long long max              = ot_largest_log(dir, best, sizeof(best));
+	uint8_t   tail[4096];
+	bool      zeros = false;
+	int       fd;
+	size_t    i;
 
-	d = opendir(dir);
-	cr_assert(d != NULL, "no store in %s", dir);
-	while ((de = readdir(d)) != NULL) {
-		char        p[sizeof(best)];
-		struct stat st;
-		size_t      n = strlen(de->d_name);
-
-		if (n < 4 || strcmp(de->d_name + n - 4, ".log") != 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (stat(p, &st) == 0 && st.st_size > max) {
-			max = st.st_size;
-			snprintf(best, sizeof(best), "%s", p);
-		}
-	}
-	closedir(d);
-	if (max < (off_t) sizeof(tail) || (fd = open(best, O_RDONLY)) < 0)
+	cr_assert(access(dir, R_OK) == 0, "no store in %s", dir);
+	if (max < (long long) sizeof(tail) || (fd = open(best, O_RDONLY)) < 0)
 		return false;
-	if (pread(fd, tail, sizeof(tail), max - (off_t) sizeof(tail)) ==
+	if (pread(
+	        fd, tail, sizeof(tail), (off_t) max - (off_t) sizeof(tail)) ==
 	    (ssize_t) sizeof(tail)) {
 		zeros = true;
 		for (i = 0; i < sizeof(tail) && zeros; i++)

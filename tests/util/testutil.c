@@ -4,11 +4,13 @@
  */
 #include "util/testutil.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *
@@ -105,4 +107,31 @@ ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in)
 	memcpy(w->base.node, in->node, sizeof(w->base.node));
 	w->base.session = in->session;
 	atomic_init(&w->base.next_seq, 1);
+}
+
+long long
+ot_largest_log(const char *dir, char *path, size_t cap)
+{
+	DIR           *d = opendir(dir);
+	struct dirent *de;
+	long long      max = -1;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char        p[PATH_MAX];
+		struct stat st;
+		size_t      n = strlen(de->d_name);
+
+		if (n < 4 || strcmp(de->d_name + n - 4, ".log") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (stat(p, &st) == 0 && (long long) st.st_size > max) {
+			max = (long long) st.st_size;
+			if (path != NULL)
+				snprintf(path, cap, "%s", p);
+		}
+	}
+	closedir(d);
+	return max;
 }

@@ -15,6 +15,9 @@ char *ot_tmpdir(const char *tag);
 void ot_rmtree_free(char *path);
 /* Path of a program built next to the tests ($OPTIMFS_BUILD_DIR/tests/x). */
 char *ot_prog_path(const char *name);
+/* The size of the largest RocksDB write-ahead log (*.log) in dir, -1 if
+ * none (or dir cannot be read); its path into path (may be NULL). */
+long long ot_largest_log(const char *dir, char *path, size_t cap);
 
 /*
  * A journal that passes everything to `in`, counting puts and drops.  With
