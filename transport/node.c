@@ -23,6 +23,7 @@
 #include "core/block.h"
 #include "core/codec.h"
 #include "core/transform.h"
+#include "transport/pki.h"
 #include "transport/tls.h"
 #include "transport/wire.h"
 
@@ -55,6 +56,7 @@ static bool slots_drain(struct member *m);
 struct member {
 	char               name[64], url[256], feed[256];
 	bool               self;
+	struct otr_pki_card card; /* its signed claim (none when insecure) */
 	nng_socket         req;
 	nng_tls_config    *tls;
 	/* the pipes nng announced (ADD_POST, dropped at REM_POST); whether
@@ -79,6 +81,7 @@ struct otr_node {
 	struct otr_node_conf conf;
 	char                 name[64], url[256], feed[256];
 	char                *certs;
+	struct otr_pki_card  card; /* this node's (member cards) */
 	int64_t              timeout_ms;
 	int                  replicas;
 
@@ -260,9 +263,12 @@ dial_req(struct otr_node *n, const char *url, const char *name,
 	return O_OK;
 }
 
-/* Add a member (mtx held).  Known names are kept as they are. */
+/* Add a member (mtx held) with a copy of its card (NULL: none, insecure
+ * clusters only; checked by the caller).  Known names are kept as they
+ * are. */
 static void
-member_add(struct otr_node *n, const char *name, const char *url)
+member_add(struct otr_node *n, const char *name, const char *url,
+    const struct otr_pki_card *card)
 {
 	struct member *m;
 	size_t         i;
@@ -291,9 +297,12 @@ member_add(struct otr_node *n, const char *name, const char *url)
 		return;
 	}
 	m->self = strcmp(name, n->name) == 0;
+	if (card != NULL)
+		otr_pki_card_dup(card, &m->card);
 	if (!m->self) {
 		if ((e = dial_req(n, url, name, &m->req, &m->tls, m)) != O_OK) {
 			o_log(O_LOG_WARN, "member %s: %s", name, o_err_detail());
+			otr_pki_card_fini(&m->card);
 			free(m);
 			return;
 		}
@@ -302,6 +311,7 @@ member_add(struct otr_node *n, const char *name, const char *url)
 			nng_close(m->req);
 			if (m->tls != NULL)
 				nng_tls_config_free(m->tls);
+			otr_pki_card_fini(&m->card);
 			free(m);
 			return;
 		}
@@ -340,29 +350,90 @@ members_val(struct otr_node *n)
 
 		oc_arr_push(&p, oc_text(ms[i]->name));
 		oc_arr_push(&p, oc_text(ms[i]->url));
+		if (ms[i]->card.cert != NULL) {
+			oc_arr_push(&p,
+			    oc_bytes(ms[i]->card.cert, ms[i]->card.cert_len));
+			oc_arr_push(&p,
+			    oc_bytes(ms[i]->card.sig, ms[i]->card.sig_len));
+		}
 		oc_arr_push(&a, p);
 	}
 	return a;
 }
 
+static bool
+member_known(struct otr_node *n, const char *name)
+{
+	size_t i;
+	bool   known = false;
+
+	pthread_mutex_lock(&n->mtx);
+	for (i = 0; i < n->nm && !known; i++)
+		known = strcmp(n->m[i]->name, name) == 0;
+	pthread_mutex_unlock(&n->mtx);
+	return known;
+}
+
+/*
+ * Add the member named name at url, unless known, if its card holds
+ * (cert and sig: its fields, either NULL).  In a TLS cluster a member
+ * without a card, or with one that does not check against the cluster's
+ * CA (otr_pki_card_check), is refused: logged with what from, and the
+ * error returned with its detail.  The card is checked outside the
+ * member lock (it reads the CA's file); the name is looked up first, so
+ * gossip about known members costs no check.
+ */
+static o_err
+member_offer(struct otr_node *n, const char *name, const char *url,
+    const struct oc_val *cert, const struct oc_val *sig, const char *from)
+{
+	struct otr_pki_card c = { 0 };
+	o_err               e = O_OK;
+
+	if (member_known(n, name))
+		return O_OK;
+	if (!n->conf.insecure) {
+		if (cert != NULL && cert->type == OC_BYTES && sig != NULL &&
+		    sig->type == OC_BYTES) {
+			c.cert     = cert->u.s.p;
+			c.cert_len = cert->u.s.n;
+			c.sig      = sig->u.s.p;
+			c.sig_len  = sig->u.s.n;
+		}
+		if ((e = otr_pki_card_check(n->certs, name, url, &c)) !=
+		    O_OK) {
+			o_log(O_LOG_WARN, "a member card from %s refused: %s",
+			    from, o_err_detail());
+			return e;
+		}
+	}
+	pthread_mutex_lock(&n->mtx);
+	member_add(n, name, url, n->conf.insecure ? NULL : &c);
+	pthread_mutex_unlock(&n->mtx);
+	return O_OK;
+}
+
+/* Merge a member list ([name, url] or, with TLS, [name, url, cert, sig]
+ * entries) that from sent. */
 static void
-members_merge(struct otr_node *n, const struct oc_val *a)
+members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 {
 	size_t i;
 
 	if (a == NULL || a->type != OC_ARRAY)
 		return;
-	pthread_mutex_lock(&n->mtx);
 	for (i = 0; i < oc_arr_len(a); i++) {
 		const struct oc_val *p = oc_arr_at(a, i);
+		size_t k = p->type == OC_ARRAY ? oc_arr_len(p) : 0;
 
-		if (p->type == OC_ARRAY && oc_arr_len(p) == 2 &&
-		    oc_arr_at(p, 0)->type == OC_TEXT &&
+		if ((k == 2 || k == 4) && oc_arr_at(p, 0)->type == OC_TEXT &&
 		    oc_arr_at(p, 1)->type == OC_TEXT)
-			member_add(n, (const char *) oc_arr_at(p, 0)->u.s.p,
-			    (const char *) oc_arr_at(p, 1)->u.s.p);
+			(void) member_offer(n,
+			    (const char *) oc_arr_at(p, 0)->u.s.p,
+			    (const char *) oc_arr_at(p, 1)->u.s.p,
+			    k == 4 ? oc_arr_at(p, 2) : NULL,
+			    k == 4 ? oc_arr_at(p, 3) : NULL, from);
 	}
-	pthread_mutex_unlock(&n->mtx);
 }
 
 /* Rendezvous placement: the r members with the highest
@@ -2617,13 +2688,18 @@ hello_answer(struct otr_node *n, const struct oc_val *op)
 	char          name[64], url[256];
 	struct oc_val a;
 
+	char  from[300];
+	o_err e;
+
 	if (otr_get_text(op, "name", name, sizeof(name)) != O_OK ||
 	    otr_get_text(op, "url", url, sizeof(url)) != O_OK)
 		return otr_wire_answer(O_EBADMSG, o_err_detail());
-	pthread_mutex_lock(&n->mtx);
-	member_add(n, name, url);
-	pthread_mutex_unlock(&n->mtx);
-	members_merge(n, oc_map_arr(op, "members"));
+	/* the sender's own claim must hold before its list counts */
+	snprintf(from, sizeof(from), "a hello of %s", name);
+	if ((e = member_offer(n, name, url, oc_map_get(op, "cert"),
+	         oc_map_get(op, "sig"), from)) != O_OK)
+		return otr_wire_answer(e, o_err_detail());
+	members_merge(n, oc_map_arr(op, "members"), from);
 	a = otr_wire_answer(O_OK, "");
 	oc_map_set(&a, "members", members_val(n));
 	return a;
@@ -2637,6 +2713,11 @@ hello_op(struct otr_node *n)
 	oc_map_set(&op, "t", oc_text(OTR_T_HELLO));
 	oc_map_set(&op, "name", oc_text(n->name));
 	oc_map_set(&op, "url", oc_text(n->url));
+	if (n->card.cert != NULL) {
+		oc_map_set(
+		    &op, "cert", oc_bytes(n->card.cert, n->card.cert_len));
+		oc_map_set(&op, "sig", oc_bytes(n->card.sig, n->card.sig_len));
+	}
 	oc_map_set(&op, "members", members_val(n));
 	return op;
 }
@@ -3016,7 +3097,8 @@ gossip_once(struct otr_node *n)
 	calls_run(n, cs, k, now_ms() + 1000);
 	for (j = 0; j < k; j++)
 		if (answered(&cs[j]) && cs[j].ae == O_OK)
-			members_merge(n, oc_map_arr(&cs[j].ans, "members"));
+			members_merge(
+			    n, oc_map_arr(&cs[j].ans, "members"), ms[j]->name);
 	calls_fini(cs, k);
 }
 
@@ -3228,7 +3310,8 @@ join_one(struct otr_node *n, const char *url, int64_t deadline)
 		cs[0].op = hello_op(n);
 		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
 		if (answered(&cs[0]) && cs[0].ae == O_OK) {
-			members_merge(n, oc_map_arr(&cs[0].ans, "members"));
+			members_merge(
+			    n, oc_map_arr(&cs[0].ans, "members"), url);
 			e = O_OK;
 		} else {
 			snprintf(last, sizeof(last), "%s", cs[0].detail);
@@ -3329,8 +3412,12 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	    (e = otr_tls_listen(n->pub, n->feed, n->srv_tls, conf->insecure,
 	         NULL)) != O_OK)
 		goto fail;
+	if (!conf->insecure &&
+	    (e = otr_pki_card_make(n->certs, n->name, n->url, &n->card)) !=
+	        O_OK)
+		goto fail;
 	pthread_mutex_lock(&n->mtx);
-	member_add(n, n->name, n->url);
+	member_add(n, n->name, n->url, conf->insecure ? NULL : &n->card);
 	pthread_mutex_unlock(&n->mtx);
 	if (pthread_create(&n->pubt, NULL, publisher, n) != 0) {
 		e = o_err_set(O_EINTERNAL, "cannot start the feed thread");
@@ -3465,6 +3552,7 @@ otr_node_stop(struct otr_node *n)
 			if (m->tls != NULL)
 				nng_tls_config_free(m->tls);
 		}
+		otr_pki_card_fini(&m->card);
 		free(m);
 	}
 	if (n->srv_tls != NULL)
@@ -3475,6 +3563,7 @@ otr_node_stop(struct otr_node *n)
 	pthread_cond_destroy(&n->xcv);
 	pthread_mutex_destroy(&n->fmtx);
 	pthread_cond_destroy(&n->fcv);
+	otr_pki_card_fini(&n->card);
 	free(n->certs);
 	free(n);
 }

@@ -644,3 +644,169 @@ out_free_ca:
 	X509_free(ca);
 	return e;
 }
+
+/* ---- member cards ------------------------------------------------------ */
+
+#define CARD_TAG "optimfs member 1"
+#define CARD_URL_MAX 255
+
+/* The signed bytes: CARD_TAG NUL name NUL url, into msg (>= 512 bytes);
+ * their length, or 0 if name or url is too long. */
+static size_t
+card_msg(const char *name, const char *url, char msg[512])
+{
+	size_t t = sizeof(CARD_TAG), nl = strlen(name) + 1, ul = strlen(url);
+
+	if (nl > OTR_PKI_NAME_MAX + 1 || ul > CARD_URL_MAX)
+		return 0;
+	memcpy(msg, CARD_TAG, t);
+	memcpy(msg + t, name, nl);
+	memcpy(msg + t + nl, url, ul);
+	return t + nl + ul;
+}
+
+void
+otr_pki_card_fini(struct otr_pki_card *c)
+{
+	free(c->cert);
+	free(c->sig);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+otr_pki_card_dup(const struct otr_pki_card *c, struct otr_pki_card *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->cert != NULL) {
+		out->cert = o_malloc(c->cert_len);
+		memcpy(out->cert, c->cert, c->cert_len);
+		out->cert_len = c->cert_len;
+	}
+	if (c->sig != NULL) {
+		out->sig = o_malloc(c->sig_len);
+		memcpy(out->sig, c->sig, c->sig_len);
+		out->sig_len = c->sig_len;
+	}
+}
+
+o_err
+otr_pki_card_make(const char *dir, const char *name, const char *url,
+    struct otr_pki_card *out)
+{
+	char        cert_path[PATH_MAX], key_path[PATH_MAX], msg[512];
+	X509       *cert = NULL;
+	EVP_PKEY   *key  = NULL;
+	EVP_MD_CTX *ctx  = NULL;
+	size_t      mlen = card_msg(name, url, msg), slen = 0;
+	uint8_t    *p;
+	int         dlen;
+	o_err       e;
+
+	memset(out, 0, sizeof(*out));
+	if (!otr_pki_name_valid(name) || mlen == 0)
+		return o_err_set(O_EINVAL,
+		    "member card: bad node name \"%s\" "
+		    "or URL longer than %d bytes",
+		    name, CARD_URL_MAX);
+	if ((e = pair_paths(dir, name, cert_path, key_path)) != O_OK ||
+	    (e = load_cert(cert_path, &cert)) != O_OK)
+		return e;
+	if ((e = load_key(key_path, &key)) != O_OK)
+		goto out_free;
+	if ((dlen = i2d_X509(cert, NULL)) <= 0) {
+		e = ossl_fail(O_EINTERNAL, "DER of %s", cert_path);
+		goto out_free;
+	}
+	out->cert     = o_malloc((size_t) dlen);
+	out->cert_len = (size_t) dlen;
+	p             = out->cert;
+	if (i2d_X509(cert, &p) != dlen || (ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &slen, (const uint8_t *) msg, mlen) !=
+	        1) {
+		e = ossl_fail(O_EINTERNAL, "sign the member card of %s", name);
+		goto out_free;
+	}
+	out->sig = o_malloc(slen);
+	if (EVP_DigestSign(
+	        ctx, out->sig, &slen, (const uint8_t *) msg, mlen) != 1) {
+		e = ossl_fail(O_EINTERNAL, "sign the member card of %s", name);
+		goto out_free;
+	}
+	out->sig_len = slen;
+out_free:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	if (e != O_OK)
+		otr_pki_card_fini(out);
+	return e;
+}
+
+o_err
+otr_pki_card_check(const char *dir, const char *name, const char *url,
+    const struct otr_pki_card *c)
+{
+	char ca_path[PATH_MAX], msg[512], what[320], cn[OTR_PKI_NAME_MAX + 2];
+	const uint8_t *p    = c->cert;
+	size_t         mlen = card_msg(name, url, msg);
+	X509          *ca = NULL, *cert = NULL;
+	EVP_MD_CTX    *ctx = NULL;
+	int            cnl, rv;
+	o_err          e;
+
+	if (!otr_pki_name_valid(name) || mlen == 0)
+		return o_err_set(O_EINVAL,
+		    "member card: bad node name \"%s\" "
+		    "or URL longer than %d bytes",
+		    name, CARD_URL_MAX);
+	if (c->cert == NULL || c->sig == NULL || c->cert_len > PKI_FILE_MAX)
+		return o_err_set(O_EPERM,
+		    "member %s at %s: no signed card (certificate and "
+		    "signature)",
+		    name, url);
+	if ((e = otr_pki_path(dir, NULL, OTR_PKI_CA_CERT, ca_path,
+	         sizeof(ca_path))) != O_OK ||
+	    (e = load_cert(ca_path, &ca)) != O_OK)
+		return e;
+	cert = d2i_X509(NULL, &p, (long) c->cert_len);
+	if (cert == NULL || p != c->cert + c->cert_len) {
+		e = ossl_fail(O_EBADMSG,
+		    "member %s at %s: its certificate does not parse", name,
+		    url);
+		goto out_free;
+	}
+	snprintf(what, sizeof(what), "the certificate of member %s at %s",
+	    name, url);
+	if ((e = verify_cert(ca, cert, ca_path, what)) != O_OK)
+		goto out_free;
+	cnl = X509_NAME_get_text_by_NID(
+	    X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+	if (cnl < 0 || (size_t) cnl != strlen(name) ||
+	    memcmp(cn, name, (size_t) cnl) != 0) {
+		ERR_clear_error();
+		e = o_err_set(O_EPERM,
+		    "member %s at %s: the certificate is %s's, not its own",
+		    name, url, cnl < 0 ? "nobody" : cn);
+		goto out_free;
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(
+	        ctx, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) != 1) {
+		e = ossl_fail(
+		    O_EINTERNAL, "check the card of member %s", name);
+		goto out_free;
+	}
+	rv = EVP_DigestVerify(
+	    ctx, c->sig, c->sig_len, (const uint8_t *) msg, mlen);
+	ERR_clear_error();
+	if (rv != 1)
+		e = o_err_set(O_EPERM,
+		    "member %s at %s: the signature is not %s's for that URL",
+		    name, url, name);
+out_free:
+	EVP_MD_CTX_free(ctx);
+	X509_free(cert);
+	X509_free(ca);
+	return e;
+}

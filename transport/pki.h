@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/o_err.h"
 
@@ -86,6 +87,46 @@ o_err otr_pki_check(const char *dir, const char *name);
  * ca_path (as otr_pki_check does, without the key).
  */
 o_err otr_pki_verify_file(const char *ca_path, const char *cert_path);
+
+/*
+ * Member cards.  A node's signed claim "node NAME serves at URL": its
+ * certificate (DER) and an ECDSA signature with its key, over SHA-256 of
+ * "optimfs member 1" NUL NAME NUL URL.  A member list spread by gossip
+ * (transport/node.c) carries one card per member, so that a holder of any
+ * cluster certificate cannot add a name the CA never issued, nor move
+ * another node's name to its own URL: it would need that node's key.
+ * A card does not expire and may be replayed; it only ever says what its
+ * node said.
+ */
+struct otr_pki_card {
+	uint8_t *cert; /* DER, o_malloc'd */
+	size_t   cert_len;
+	uint8_t *sig; /* DER ECDSA signature, o_malloc'd */
+	size_t   sig_len;
+};
+
+/* Node name's card for url, from its files in dir (certificate and key;
+ * the key is freed before returning).  Errors as otr_pki_check. */
+o_err otr_pki_card_make(const char *dir, const char *name, const char *url,
+    struct otr_pki_card *out);
+
+/*
+ * Check a card for (name, url) against dir's CA: it has a certificate and
+ * a signature (O_EPERM if not), the certificate parses
+ * (O_EBADMSG if not, or if bytes follow it), verifies against the CA for
+ * TLS server and client use (O_EPERM), names name as its subject's CN
+ * exactly (O_EPERM: the certificate of another node), and its key signed
+ * (name, url) (O_EPERM).  O_EINVAL for a bad name or an over-long URL.
+ * The detail names the member and the URL.
+ */
+o_err otr_pki_card_check(const char *dir, const char *name, const char *url,
+    const struct otr_pki_card *c);
+
+/* Copy of c into *out (o_malloc'd). */
+void otr_pki_card_dup(const struct otr_pki_card *c, struct otr_pki_card *out);
+
+/* Free c's bytes and zero it (a zeroed card is fine). */
+void otr_pki_card_fini(struct otr_pki_card *c);
 
 /*
  * Read the small (<= 64 KiB) file at path into *out, NUL-terminated and

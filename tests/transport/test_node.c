@@ -33,6 +33,7 @@
 #include "store/repo.h"
 #include "transport/node.h"
 #include "transport/pki.h"
+#include "transport/tls.h"
 #include "transport/wire.h"
 #include "util/testutil.h"
 
@@ -726,27 +727,40 @@ Test(node, garbage_neither_crashes_nor_blocks_a_peer, .init = setup,
 	oc_coll_free(c);
 }
 
-Test(node, tls_cluster_and_a_foreign_ca, .init = setup, .fini = teardown)
+/*
+ * A cluster CA in certs issuing n0 .. n<issued - 1>, nodes n0 .. n<up - 1>
+ * started over TLS and connected; another CA (returned, free with
+ * ot_rmtree_free) issuing foreign.
+ */
+static char *
+tls_cluster(int issued, int up, const char *foreign)
 {
-	struct oc_collection *c;
-	struct oc_bid         id;
-	struct lines          l;
-	char                 *other = ot_tmpdir("otherca");
-	int                   i;
+	char *other = ot_tmpdir("otherca");
+	int   i;
 
 	certs = ot_tmpdir("certs");
 	cr_assert_eq(otr_pki_init(certs), O_OK, "%s", o_err_detail());
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < issued; i++) {
 		char nm[8];
 
 		snprintf(nm, sizeof(nm), "n%d", i);
 		cr_assert_eq(otr_pki_node_add(certs, nm), O_OK);
 	}
 	cr_assert_eq(otr_pki_init(other), O_OK);
-	cr_assert_eq(otr_pki_node_add(other, "n3"), O_OK);
-	for (i = 0; i < 3; i++)
+	cr_assert_eq(otr_pki_node_add(other, foreign), O_OK);
+	for (i = 0; i < up; i++)
 		cr_assert_eq(node_up(i, certs, NULL), O_OK, "%s", o_err_detail());
-	wait_all(3);
+	wait_all(up);
+	return other;
+}
+
+Test(node, tls_cluster_and_a_foreign_ca, .init = setup, .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id;
+	struct lines          l;
+	char                 *other = tls_cluster(3, 3, "n3");
+
 	oc_bid_random(&id);
 	cr_assert_eq(oc_diary_open(tx_of(1), &id, true, NULL, &c), O_OK);
 	append_n(c, "t", 0, 2);
@@ -757,6 +771,137 @@ Test(node, tls_cluster_and_a_foreign_ca, .init = setup, .fini = teardown)
 
 	/* a node with a certificate of another CA cannot join */
 	cr_assert_eq(node_up(3, other, "n3"), O_EUNAVAIL, "%s", o_err_detail());
+	ot_rmtree_free(other);
+}
+
+static o_err ask(
+    nng_socket s, const void *p, size_t n, char *detail, size_t cap);
+static void ask_op(
+    nng_socket s, struct oc_val op, o_err want, const char *part);
+
+/* A card's fields pushed onto member entry p (or set in hello op). */
+static void
+card_fields(struct oc_val *v, const struct otr_pki_card *c)
+{
+	if (v->type == OC_ARRAY) {
+		oc_arr_push(v, oc_bytes(c->cert, c->cert_len));
+		oc_arr_push(v, oc_bytes(c->sig, c->sig_len));
+	} else {
+		oc_map_set(v, "cert", oc_bytes(c->cert, c->cert_len));
+		oc_map_set(v, "sig", oc_bytes(c->sig, c->sig_len));
+	}
+}
+
+/* A hello from name at url with card c (NULL: none) and member list ms. */
+static struct oc_val
+hello_from(const char *name, const char *url, const struct otr_pki_card *c,
+    struct oc_val ms)
+{
+	struct oc_val op = oc_map();
+
+	oc_map_set(&op, "t", oc_text(OTR_T_HELLO));
+	oc_map_set(&op, "name", oc_text(name));
+	oc_map_set(&op, "url", oc_text(url));
+	if (c != NULL)
+		card_fields(&op, c);
+	oc_map_set(&op, "members", ms);
+	return op;
+}
+
+static struct oc_val
+entry(const char *name, const char *url, const struct otr_pki_card *c)
+{
+	struct oc_val p = oc_array();
+
+	oc_arr_push(&p, oc_text(name));
+	oc_arr_push(&p, oc_text(url));
+	if (c != NULL)
+		card_fields(&p, c);
+	return p;
+}
+
+static size_t
+members_of(int i)
+{
+	size_t nm, up;
+
+	otr_node_counts(nodes[i].node, &nm, &up);
+	return nm;
+}
+
+/*
+ * In a TLS cluster a member joins the list only with its card: its
+ * certificate from the cluster CA naming it, and its signature of the URL
+ * it serves at.  A peer holding a cluster certificate (here n1's) cannot
+ * add a name the CA never issued, claim another node's name, or move a
+ * node to another URL, neither as a hello's sender nor inside the member
+ * list it sends; each refusal answers or logs why.  A node's valid card
+ * is kept and spread on by gossip.
+ */
+Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
+    .fini = teardown)
+{
+	struct otr_pki_card n2, n3, ghost, n3_other_url;
+	nng_tls_config     *cfg;
+	nng_socket          s;
+	char                u3[64], u4[64];
+	char               *other = tls_cluster(4, 2, "ghost");
+	struct oc_val       ms;
+	int                 tries;
+
+	snprintf(u3, sizeof(u3), "tls+tcp://127.0.0.1:%d", base_port + 30);
+	snprintf(u4, sizeof(u4), "tls+tcp://127.0.0.1:%d", base_port + 40);
+	cr_assert_eq(otr_pki_card_make(certs, "n2", u3, &n2), O_OK);
+	cr_assert_eq(otr_pki_card_make(certs, "n3", u3, &n3), O_OK);
+	cr_assert_eq(otr_pki_card_make(certs, "n3", u4, &n3_other_url), O_OK);
+	cr_assert_eq(otr_pki_card_make(other, "ghost", u3, &ghost), O_OK);
+
+	/* n1's certificate opens the door; the hellos are ours */
+	cr_assert_eq(
+	    otr_tls_config_alloc(certs, "n1", OTR_TLS_CLIENT, NULL, &cfg),
+	    O_OK, "%s", o_err_detail());
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(otr_tls_dial(s, nodes[0].url, cfg, false, 0, NULL), O_OK,
+	    "%s", o_err_detail());
+
+	/* as the sender: no card, another node's card, another CA's */
+	ask_op(s, hello_from("ghost", u3, NULL, oc_array()), O_EPERM,
+	    "no signed card");
+	ask_op(s, hello_from("n3", u3, &n2, oc_array()), O_EPERM,
+	    "the certificate is n2's");
+	ask_op(s, hello_from("ghost", u3, &ghost, oc_array()), O_EPERM,
+	    "the certificate of member ghost");
+	ask_op(s, hello_from("n3", u3, &n3_other_url, oc_array()), O_EPERM,
+	    "the signature is not n3's for that URL");
+	cr_assert_eq(members_of(0), 2, "n0 took a refused sender");
+
+	/* inside the list of a known sender: each bad entry is dropped */
+	ms = oc_array();
+	oc_arr_push(&ms, entry("ghost", u3, NULL));
+	oc_arr_push(&ms, entry("ghost", u3, &ghost));
+	oc_arr_push(&ms, entry("n3", u3, &n2));
+	oc_arr_push(&ms, entry("n3", u3, &n3_other_url));
+	oc_arr_push(&ms, entry("n2", u3, NULL));
+	ask_op(s, hello_from("n1", nodes[1].url, NULL, ms), O_OK, "");
+	cr_assert_eq(members_of(0), 2, "n0 took a member without its card");
+
+	/* n3's own card for u3 holds: n0 adds it, and gossip carries the
+	 * card on to n1, which checks it too */
+	ms = oc_array();
+	oc_arr_push(&ms, entry("n3", u3, &n3));
+	ask_op(s, hello_from("n1", nodes[1].url, NULL, ms), O_OK, "");
+	cr_assert_eq(members_of(0), 3, "n0 refused n3's own card");
+	for (tries = 0; tries < 100 && members_of(1) < 3; tries++)
+		o_sleep_ms(100);
+	cr_assert_eq(members_of(1), 3, "n1 did not learn n3 from n0");
+
+	nng_close(s);
+	nng_tls_config_free(cfg);
+	otr_pki_card_fini(&n2);
+	otr_pki_card_fini(&n3);
+	otr_pki_card_fini(&n3_other_url);
+	otr_pki_card_fini(&ghost);
 	ot_rmtree_free(other);
 }
 

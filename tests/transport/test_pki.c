@@ -670,3 +670,77 @@ Test(pki, plain_tcp_only_when_asked_for, .init = setup, .fini = teardown)
 	    "tcp with insecure");
 	nng_close(s);
 }
+
+/* Check (name, url, c) against cluster A; its code, the detail in d. */
+static o_err
+card_check(const char *name, const char *url, const struct otr_pki_card *c,
+    const char *part)
+{
+	o_err e = otr_pki_card_check(dir_a, name, url, c);
+
+	if (part != NULL)
+		cr_assert_not_null(strstr(o_err_detail(), part),
+		    "detail [%s] lacks [%s]", o_err_detail(), part);
+	return e;
+}
+
+/*
+ * Member cards: a node's signed "NAME serves at URL".  Only a card made
+ * with NAME's own key, for that URL, under a certificate of this cluster
+ * naming NAME, checks; every other is refused with a detail naming the
+ * member and why.
+ */
+Test(pki, a_member_card_holds_only_for_its_own_name_and_url, .init = setup,
+    .fini = teardown)
+{
+	const char         *url = "tls+tcp://127.0.0.1:7001";
+	struct otr_pki_card c1, c2, x, t;
+	uint8_t             junk[64];
+
+	two_clusters();
+	ok(otr_pki_card_make(dir_a, "n1", url, &c1), "card n1");
+	ok(otr_pki_card_make(dir_a, "n2", url, &c2), "card n2");
+	ok(otr_pki_card_make(dir_b, "x", url, &x), "card x (cluster B)");
+	ok(card_check("n1", url, &c1, NULL), "n1's own card");
+
+	/* another URL: n1 never claimed it */
+	cr_assert_eq(card_check("n1", "tls+tcp://127.0.0.1:9999", &c1,
+	                 "the signature is not n1's for that URL"),
+	    O_EPERM);
+	/* n1's card offered as n2's: the certificate names n1 */
+	cr_assert_eq(
+	    card_check("n2", url, &c1, "the certificate is n1's"), O_EPERM);
+	/* n2's certificate with n1's signature */
+	t = (struct otr_pki_card) { c2.cert, c2.cert_len, c1.sig, c1.sig_len };
+	cr_assert_eq(
+	    card_check("n2", url, &t, "the signature is not n2's"), O_EPERM);
+	/* a certificate of another cluster's CA */
+	cr_assert_eq(
+	    card_check("x", url, &x, "the certificate of member x"), O_EPERM);
+	/* no card at all, or half of one */
+	t = (struct otr_pki_card) { 0 };
+	cr_assert_eq(card_check("n1", url, &t, "no signed card"), O_EPERM);
+	t = (struct otr_pki_card) { c1.cert, c1.cert_len, NULL, 0 };
+	cr_assert_eq(card_check("n1", url, &t, "no signed card"), O_EPERM);
+	/* bytes that are no certificate, and a certificate with a tail */
+	memset(junk, 0x30, sizeof(junk));
+	t = (struct otr_pki_card) { junk, sizeof(junk), c1.sig, c1.sig_len };
+	cr_assert_eq(card_check("n1", url, &t, "does not parse"), O_EBADMSG);
+	t.cert = o_malloc(c1.cert_len + 1);
+	memcpy(t.cert, c1.cert, c1.cert_len);
+	t.cert[c1.cert_len] = 0;
+	t.cert_len          = c1.cert_len + 1;
+	cr_assert_eq(card_check("n1", url, &t, "does not parse"), O_EBADMSG);
+	free(t.cert);
+	/* a flipped bit in the signature */
+	otr_pki_card_dup(&c1, &t);
+	t.sig[t.sig_len / 2] ^= 1;
+	cr_assert_eq(card_check("n1", url, &t, "signature"), O_EPERM);
+	otr_pki_card_fini(&t);
+	/* names pki refuses anyway */
+	cr_assert_eq(card_check("-n1", url, &c1, "bad node name"), O_EINVAL);
+	otr_pki_card_fini(&c1);
+	otr_pki_card_fini(&c2);
+	otr_pki_card_fini(&x);
+	cr_assert_null(c1.cert);
+}
