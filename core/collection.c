@@ -1547,6 +1547,20 @@ struct retry_state {
 	int64_t pend_since;
 };
 
+/*
+ * Whether a failed attempt is tried again within the sync (after an
+ * update, under retry_next's budget): refused before anything committed
+ * (stale, a rival's pending, a replica behind), or a commit whose
+ * pendings expired first (O_EEXPIRED: no replica committed or can, see
+ * commit_in_doubt; before, it failed the sync and waited for the next).
+ */
+static bool
+retryable(o_err e)
+{
+	return e == O_ESTALE || e == O_EPENDING || e == O_EBEHIND ||
+	    e == O_EEXPIRED;
+}
+
 /* After a refused attempt (e is O_ESTALE or O_EPENDING): O_OK to retry
  * after *ms of backoff, else O_ERETRIES with a message. */
 static o_err
@@ -1681,7 +1695,7 @@ oc_coll_sync_to(struct oc_collection *c, uint64_t seq)
 		if (t.built && t.reread)
 			c->torn = true; /* replayed by the next try_build */
 		try_fini(&t);
-		conflict = e == O_ESTALE || e == O_EPENDING || e == O_EBEHIND;
+		conflict = retryable(e);
 		if (!conflict)
 			break;
 		if ((e = retry_next(c, &rs, e, t.rev, &ms)) != O_OK)
@@ -1843,7 +1857,7 @@ oc_coll_sync_group_to(struct oc_collection *const *cs, const uint64_t *seqs,
 				g[ai[k]]->torn = true;
 			try_fini(&t[k]);
 		}
-		if (e != O_ESTALE && e != O_EPENDING && e != O_EBEHIND)
+		if (!retryable(e))
 			break;
 	retry:
 		if ((e = retry_next(g[0], &rs, e, rev, &ms)) != O_OK)
