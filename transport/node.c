@@ -82,6 +82,7 @@ struct otr_node {
 	char                 name[64], url[256], feed[256];
 	char                *certs;
 	struct otr_pki_card  card; /* this node's (member cards) */
+	struct otr_pki_ca   *ca;   /* to check others' cards */
 	int64_t              timeout_ms;
 	int                  replicas;
 
@@ -338,16 +339,39 @@ members(struct otr_node *n, struct member **out)
 	return k;
 }
 
+/* Whether name is in known (an array of texts; NULL: empty). */
+static bool
+name_listed(const struct oc_val *known, const char *name)
+{
+	size_t i;
+
+	for (i = 0; known != NULL && i < oc_arr_len(known); i++) {
+		const struct oc_val *v = oc_arr_at(known, i);
+
+		if (v->type == OC_TEXT &&
+		    strcmp((const char *) v->u.s.p, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The members not named in known (an array of names, or NULL), each as
+ * [name, url] or, with a card, [name, url, cert, sig]. */
 static struct oc_val
-members_val(struct otr_node *n)
+members_val(struct otr_node *n, const struct oc_val *known)
 {
 	struct member *ms[MAX_MEMBERS];
 	struct oc_val  a = oc_array();
 	size_t         k = members(n, ms), i;
 
+	if (known != NULL && known->type != OC_ARRAY)
+		known = NULL;
 	for (i = 0; i < k; i++) {
-		struct oc_val p = oc_array();
+		struct oc_val p;
 
+		if (name_listed(known, ms[i]->name))
+			continue;
+		p = oc_array();
 		oc_arr_push(&p, oc_text(ms[i]->name));
 		oc_arr_push(&p, oc_text(ms[i]->url));
 		if (ms[i]->card.cert != NULL) {
@@ -361,36 +385,57 @@ members_val(struct otr_node *n)
 	return a;
 }
 
+/* The names of the members. */
+static struct oc_val
+members_names(struct otr_node *n)
+{
+	struct member *ms[MAX_MEMBERS];
+	struct oc_val  a = oc_array();
+	size_t         k = members(n, ms), i;
+
+	for (i = 0; i < k; i++)
+		oc_arr_push(&a, oc_text(ms[i]->name));
+	return a;
+}
+
+/* Whether the list has room for another member; *known: name is one. */
 static bool
-member_known(struct otr_node *n, const char *name)
+member_room(struct otr_node *n, const char *name, bool *known)
 {
 	size_t i;
-	bool   known = false;
+	bool   room;
 
+	*known = false;
 	pthread_mutex_lock(&n->mtx);
-	for (i = 0; i < n->nm && !known; i++)
-		known = strcmp(n->m[i]->name, name) == 0;
+	for (i = 0; i < n->nm && !*known; i++)
+		*known = strcmp(n->m[i]->name, name) == 0;
+	room = n->nm < MAX_MEMBERS;
 	pthread_mutex_unlock(&n->mtx);
-	return known;
+	return room;
 }
 
 /*
  * Add the member named name at url, unless known, if its card holds
  * (cert and sig: its fields, either NULL).  In a TLS cluster a member
  * without a card, or with one that does not check against the cluster's
- * CA (otr_pki_card_check), is refused: logged with what from, and the
- * error returned with its detail.  The card is checked outside the
- * member lock (it reads the CA's file); the name is looked up first, so
- * gossip about known members costs no check.
+ * CA (otr_pki_card_check), is refused: the error is returned with its
+ * detail (the caller logs it).  The name is looked up first, so a known
+ * member costs no check (and keeps its URL), and a full list refuses
+ * before checking (O_EBUSY); the card is checked outside the member lock.
  */
 static o_err
 member_offer(struct otr_node *n, const char *name, const char *url,
-    const struct oc_val *cert, const struct oc_val *sig, const char *from)
+    const struct oc_val *cert, const struct oc_val *sig)
 {
 	struct otr_pki_card c = { 0 };
-	o_err               e = O_OK;
+	bool                known;
+	o_err               e;
 
-	if (member_known(n, name))
+	if (!member_room(n, name, &known) && !known)
+		return o_err_set(O_EBUSY,
+		    "member %s at %s: the list is full (%d members)", name,
+		    url, MAX_MEMBERS);
+	if (known)
 		return O_OK;
 	if (!n->conf.insecure) {
 		if (cert != NULL && cert->type == OC_BYTES && sig != NULL &&
@@ -400,12 +445,8 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 			c.sig      = sig->u.s.p;
 			c.sig_len  = sig->u.s.n;
 		}
-		if ((e = otr_pki_card_check(n->certs, name, url, &c)) !=
-		    O_OK) {
-			o_log(O_LOG_WARN, "a member card from %s refused: %s",
-			    from, o_err_detail());
+		if ((e = otr_pki_card_check(n->ca, name, url, &c)) != O_OK)
 			return e;
-		}
 	}
 	pthread_mutex_lock(&n->mtx);
 	member_add(n, name, url, n->conf.insecure ? NULL : &c);
@@ -413,27 +454,51 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 	return O_OK;
 }
 
-/* Merge a member list ([name, url] or, with TLS, [name, url, cert, sig]
- * entries) that from sent. */
-static void
+/*
+ * Merge a member list ([name, url] or, with TLS, [name, url, cert, sig]
+ * entries) that the member at from answered.  A list longer than any
+ * cluster may be is ignored whole; refused entries are logged in one line
+ * (their number and the first one's reason).  Returns how many entries
+ * were refused.
+ */
+static size_t
 members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 {
-	size_t i;
+	char   first[300] = "";
+	size_t i, bad = 0, len;
 
 	if (a == NULL || a->type != OC_ARRAY)
-		return;
-	for (i = 0; i < oc_arr_len(a); i++) {
+		return 0;
+	if ((len = oc_arr_len(a)) > MAX_MEMBERS) {
+		o_log(O_LOG_WARN,
+		    "the member list from %s (%zu entries, more than %d) "
+		    "ignored",
+		    from, len, MAX_MEMBERS);
+		return len;
+	}
+	for (i = 0; i < len; i++) {
 		const struct oc_val *p = oc_arr_at(a, i);
 		size_t k = p->type == OC_ARRAY ? oc_arr_len(p) : 0;
+		o_err                e = O_EBADMSG;
 
 		if ((k == 2 || k == 4) && oc_arr_at(p, 0)->type == OC_TEXT &&
 		    oc_arr_at(p, 1)->type == OC_TEXT)
-			(void) member_offer(n,
+			e = member_offer(n,
 			    (const char *) oc_arr_at(p, 0)->u.s.p,
 			    (const char *) oc_arr_at(p, 1)->u.s.p,
 			    k == 4 ? oc_arr_at(p, 2) : NULL,
-			    k == 4 ? oc_arr_at(p, 3) : NULL, from);
+			    k == 4 ? oc_arr_at(p, 3) : NULL);
+		else
+			(void) o_err_set(
+			    e, "an entry is not [name, url, ...]");
+		if (e != O_OK && bad++ == 0)
+			snprintf(first, sizeof(first), "%s", o_err_detail());
 	}
+	if (bad > 0)
+		o_log(O_LOG_WARN,
+		    "%zu of %zu members from %s refused; the first: %s", bad,
+		    len, from, first);
+	return bad;
 }
 
 /* Rendezvous placement: the r members with the highest
@@ -2687,21 +2752,22 @@ hello_answer(struct otr_node *n, const struct oc_val *op)
 {
 	char          name[64], url[256];
 	struct oc_val a;
-
-	char  from[300];
-	o_err e;
+	o_err         e;
 
 	if (otr_get_text(op, "name", name, sizeof(name)) != O_OK ||
 	    otr_get_text(op, "url", url, sizeof(url)) != O_OK)
 		return otr_wire_answer(O_EBADMSG, o_err_detail());
-	/* the sender's own claim must hold before its list counts */
-	snprintf(from, sizeof(from), "a hello of %s", name);
+	/* a sender not yet a member joins with its own card; a known name
+	 * is not checked again, and nothing else the hello says is taken
+	 * on its word: the answer only tells the sender what it lacks */
 	if ((e = member_offer(n, name, url, oc_map_get(op, "cert"),
-	         oc_map_get(op, "sig"), from)) != O_OK)
+	         oc_map_get(op, "sig"))) != O_OK) {
+		o_log(O_LOG_WARN, "a hello claiming to be %s refused: %s",
+		    name, o_err_detail());
 		return otr_wire_answer(e, o_err_detail());
-	members_merge(n, oc_map_arr(op, "members"), from);
+	}
 	a = otr_wire_answer(O_OK, "");
-	oc_map_set(&a, "members", members_val(n));
+	oc_map_set(&a, "members", members_val(n, oc_map_arr(op, "known")));
 	return a;
 }
 
@@ -2718,7 +2784,7 @@ hello_op(struct otr_node *n)
 		    &op, "cert", oc_bytes(n->card.cert, n->card.cert_len));
 		oc_map_set(&op, "sig", oc_bytes(n->card.sig, n->card.sig_len));
 	}
-	oc_map_set(&op, "members", members_val(n));
+	oc_map_set(&op, "known", members_names(n));
 	return op;
 }
 
@@ -3310,14 +3376,32 @@ join_one(struct otr_node *n, const char *url, int64_t deadline)
 		cs[0].op = hello_op(n);
 		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
 		if (answered(&cs[0]) && cs[0].ae == O_OK) {
-			members_merge(
+			size_t k;
+
+			(void) members_merge(
 			    n, oc_map_arr(&cs[0].ans, "members"), url);
-			e = O_OK;
+			pthread_mutex_lock(&n->mtx);
+			k = n->nm;
+			pthread_mutex_unlock(&n->mtx);
+			/* joined once a member other than us is taken */
+			e = k > 1 ? O_OK
+			          : o_err_set(O_EPERM,
+			                "%s answered, but none of the members "
+			                "it named could be taken (see the "
+			                "log)",
+			                url);
+		} else if (answered(&cs[0]) &&
+		    (cs[0].ae == O_EPERM || cs[0].ae == O_EINVAL ||
+		        cs[0].ae == O_EBADMSG)) {
+			/* refused for good: our card, our name, our
+			 * protocol version */
+			e = o_err_set(cs[0].ae, "%s refused our hello: %s",
+			    url, cs[0].detail);
 		} else {
 			snprintf(last, sizeof(last), "%s", cs[0].detail);
 		}
 		calls_fini(cs, 1);
-		if (e == O_OK)
+		if (e != O_ETIMEDOUT)
 			break;
 		o_sleep_ms(100);
 	}
@@ -3413,8 +3497,9 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	         NULL)) != O_OK)
 		goto fail;
 	if (!conf->insecure &&
-	    (e = otr_pki_card_make(n->certs, n->name, n->url, &n->card)) !=
-	        O_OK)
+	    ((e = otr_pki_card_make(n->certs, n->name, n->url, &n->card)) !=
+	            O_OK ||
+	        (e = otr_pki_ca_load(n->certs, &n->ca)) != O_OK))
 		goto fail;
 	pthread_mutex_lock(&n->mtx);
 	member_add(n, n->name, n->url, conf->insecure ? NULL : &n->card);
@@ -3564,6 +3649,7 @@ otr_node_stop(struct otr_node *n)
 	pthread_mutex_destroy(&n->fmtx);
 	pthread_cond_destroy(&n->fcv);
 	otr_pki_card_fini(&n->card);
+	otr_pki_ca_free(n->ca);
 	free(n->certs);
 	free(n);
 }

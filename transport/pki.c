@@ -743,15 +743,46 @@ out_free:
 	return e;
 }
 
+struct otr_pki_ca {
+	X509 *x;
+	char  path[PATH_MAX];
+};
+
 o_err
-otr_pki_card_check(const char *dir, const char *name, const char *url,
-    const struct otr_pki_card *c)
+otr_pki_ca_load(const char *dir, struct otr_pki_ca **out)
 {
-	char ca_path[PATH_MAX], msg[512], what[320], cn[OTR_PKI_NAME_MAX + 2];
+	struct otr_pki_ca *ca = o_calloc(1, sizeof(*ca));
+	o_err              e;
+
+	*out = NULL;
+	if ((e = otr_pki_path(dir, NULL, OTR_PKI_CA_CERT, ca->path,
+	         sizeof(ca->path))) != O_OK ||
+	    (e = load_cert(ca->path, &ca->x)) != O_OK) {
+		free(ca);
+		return e;
+	}
+	*out = ca;
+	return O_OK;
+}
+
+void
+otr_pki_ca_free(struct otr_pki_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->x);
+	free(ca);
+}
+
+o_err
+otr_pki_card_check(const struct otr_pki_ca *ca, const char *name,
+    const char *url, const struct otr_pki_card *c)
+{
+	char           msg[512], what[400], cn[OTR_PKI_NAME_MAX + 2];
 	const uint8_t *p    = c->cert;
 	size_t         mlen = card_msg(name, url, msg);
-	X509          *ca = NULL, *cert = NULL;
-	EVP_MD_CTX    *ctx = NULL;
+	X509          *cert = NULL;
+	EVP_MD_CTX    *ctx  = NULL;
 	int            cnl, rv;
 	o_err          e;
 
@@ -765,10 +796,6 @@ otr_pki_card_check(const char *dir, const char *name, const char *url,
 		    "member %s at %s: no signed card (certificate and "
 		    "signature)",
 		    name, url);
-	if ((e = otr_pki_path(dir, NULL, OTR_PKI_CA_CERT, ca_path,
-	         sizeof(ca_path))) != O_OK ||
-	    (e = load_cert(ca_path, &ca)) != O_OK)
-		return e;
 	cert = d2i_X509(NULL, &p, (long) c->cert_len);
 	if (cert == NULL || p != c->cert + c->cert_len) {
 		e = ossl_fail(O_EBADMSG,
@@ -778,7 +805,7 @@ otr_pki_card_check(const char *dir, const char *name, const char *url,
 	}
 	snprintf(what, sizeof(what), "the certificate of member %s at %s",
 	    name, url);
-	if ((e = verify_cert(ca, cert, ca_path, what)) != O_OK)
+	if ((e = verify_cert(ca->x, cert, ca->path, what)) != O_OK)
 		goto out_free;
 	cnl = X509_NAME_get_text_by_NID(
 	    X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
@@ -807,6 +834,5 @@ otr_pki_card_check(const char *dir, const char *name, const char *url,
 out_free:
 	EVP_MD_CTX_free(ctx);
 	X509_free(cert);
-	X509_free(ca);
 	return e;
 }

@@ -110,8 +110,13 @@ struct otr_pki_card {
 o_err otr_pki_card_make(const char *dir, const char *name, const char *url,
     struct otr_pki_card *out);
 
+/* The cluster CA of dir, loaded once to check cards with. */
+struct otr_pki_ca;
+o_err otr_pki_ca_load(const char *dir, struct otr_pki_ca **out);
+void  otr_pki_ca_free(struct otr_pki_ca *ca);
+
 /*
- * Check a card for (name, url) against dir's CA: it has a certificate and
+ * Check a card for (name, url) against the CA: it has a certificate and
  * a signature (O_EPERM if not), the certificate parses
  * (O_EBADMSG if not, or if bytes follow it), verifies against the CA for
  * TLS server and client use (O_EPERM), names name as its subject's CN
@@ -119,8 +124,8 @@ o_err otr_pki_card_make(const char *dir, const char *name, const char *url,
  * (name, url) (O_EPERM).  O_EINVAL for a bad name or an over-long URL.
  * The detail names the member and the URL.
  */
-o_err otr_pki_card_check(const char *dir, const char *name, const char *url,
-    const struct otr_pki_card *c);
+o_err otr_pki_card_check(const struct otr_pki_ca *ca, const char *name,
+    const char *url, const struct otr_pki_card *c);
 
 /* Copy of c into *out (o_malloc'd). */
 void otr_pki_card_dup(const struct otr_pki_card *c, struct otr_pki_card *out);

@@ -24,9 +24,11 @@
 #include "core/val.h"
 
 /* 2: batches, and feed messages of many collections; 3: a pend's base
- * (compare and set), which a replica of version 2 would ignore.  Nodes of
- * different versions refuse each other's messages, naming both. */
-#define OTR_WIRE_VERSION 3
+ * (compare and set), which a replica of version 2 would ignore; 4: member
+ * cards in hellos (a node of version 3 would send none and be refused
+ * member by member).  Nodes of different versions refuse each other's
+ * messages, naming both. */
+#define OTR_WIRE_VERSION 4
 #define OTR_MSG_MAX      (60u << 20) /* bytes per message (codec: 64 MiB) */
 #define OTR_IDS_MAX      65536       /* block ids per request */
 

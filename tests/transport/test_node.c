@@ -792,10 +792,9 @@ card_fields(struct oc_val *v, const struct otr_pki_card *c)
 	}
 }
 
-/* A hello from name at url with card c (NULL: none) and member list ms. */
+/* A hello from name at url with card c (NULL: none). */
 static struct oc_val
-hello_from(const char *name, const char *url, const struct otr_pki_card *c,
-    struct oc_val ms)
+hello_from(const char *name, const char *url, const struct otr_pki_card *c)
 {
 	struct oc_val op = oc_map();
 
@@ -804,7 +803,7 @@ hello_from(const char *name, const char *url, const struct otr_pki_card *c,
 	oc_map_set(&op, "url", oc_text(url));
 	if (c != NULL)
 		card_fields(&op, c);
-	oc_map_set(&op, "members", ms);
+	oc_map_set(&op, "known", oc_array());
 	return op;
 }
 
@@ -829,29 +828,66 @@ members_of(int i)
 	return nm;
 }
 
+/* Answer the next hello that the rep socket fake receives (within 10 s)
+ * with member list ms. */
+static void
+answer_hello(nng_socket fake_s, struct oc_val ms)
+{
+	struct oc_val op, a = otr_wire_answer(O_OK, "");
+	struct o_buf  b = { 0 };
+	char          t[16];
+	void         *p;
+	size_t        len;
+
+	nng_socket_set_ms(fake_s, NNG_OPT_RECVTIMEO, 10000);
+	for (;;) {
+		cr_assert_eq(nng_recv(fake_s, &p, &len, NNG_FLAG_ALLOC), 0,
+		    "no hello reached the fake member");
+		cr_assert_eq(otr_wire_parse_request(p, len, &op), O_OK);
+		nng_free(p, len);
+		if (otr_get_text(&op, "t", t, sizeof(t)) == O_OK &&
+		    strcmp(t, OTR_T_HELLO) == 0)
+			break;
+		/* not a hello: refuse it, wait for the next */
+		oc_val_fini(&op);
+		op = otr_wire_answer(O_EUNAVAIL, "a fake member");
+		oc_encode(&op, &b);
+		oc_val_fini(&op);
+		cr_assert_eq(nng_send(fake_s, b.data, b.len, 0), 0);
+		o_buf_fini(&b);
+	}
+	oc_val_fini(&op);
+	oc_map_set(&a, "members", ms);
+	oc_encode(&a, &b);
+	cr_assert_eq(nng_send(fake_s, b.data, b.len, 0), 0);
+	o_buf_fini(&b);
+	oc_val_fini(&a);
+}
+
 /*
  * In a TLS cluster a member joins the list only with its card: its
  * certificate from the cluster CA naming it, and its signature of the URL
  * it serves at.  A peer holding a cluster certificate (here n1's) cannot
  * add a name the CA never issued, claim another node's name, or move a
- * node to another URL, neither as a hello's sender nor inside the member
- * list it sends; each refusal answers or logs why.  A node's valid card
- * is kept and spread on by gossip.
+ * node to another URL, neither as a hello's sender (answered O_EPERM)
+ * nor inside the member list it answers a hello with (dropped).  A
+ * node's valid card is kept and spread on: n1 learns n3 from n0.
  */
 Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
     .fini = teardown)
 {
 	struct otr_pki_card n2, n3, ghost, n3_other_url;
-	nng_tls_config     *cfg;
-	nng_socket          s;
-	char                u3[64], u4[64];
+	nng_tls_config     *cfg, *scfg;
+	nng_socket          s, f2;
+	char                u2[64], u3[64], u4[64];
 	char               *other = tls_cluster(4, 2, "ghost");
 	struct oc_val       ms;
 	int                 tries;
 
+	snprintf(u2, sizeof(u2), "tls+tcp://127.0.0.1:%d", base_port + 20);
 	snprintf(u3, sizeof(u3), "tls+tcp://127.0.0.1:%d", base_port + 30);
 	snprintf(u4, sizeof(u4), "tls+tcp://127.0.0.1:%d", base_port + 40);
-	cr_assert_eq(otr_pki_card_make(certs, "n2", u3, &n2), O_OK);
+	cr_assert_eq(otr_pki_card_make(certs, "n2", u2, &n2), O_OK);
 	cr_assert_eq(otr_pki_card_make(certs, "n3", u3, &n3), O_OK);
 	cr_assert_eq(otr_pki_card_make(certs, "n3", u4, &n3_other_url), O_OK);
 	cr_assert_eq(otr_pki_card_make(other, "ghost", u3, &ghost), O_OK);
@@ -865,39 +901,51 @@ Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
 	cr_assert_eq(otr_tls_dial(s, nodes[0].url, cfg, false, 0, NULL), O_OK,
 	    "%s", o_err_detail());
 
-	/* as the sender: no card, another node's card, another CA's */
-	ask_op(s, hello_from("ghost", u3, NULL, oc_array()), O_EPERM,
-	    "no signed card");
-	ask_op(s, hello_from("n3", u3, &n2, oc_array()), O_EPERM,
-	    "the certificate is n2's");
-	ask_op(s, hello_from("ghost", u3, &ghost, oc_array()), O_EPERM,
+	/* as the sender: no card, another node's card, another CA's, a
+	 * card for another URL */
+	ask_op(s, hello_from("ghost", u3, NULL), O_EPERM, "no signed card");
+	ask_op(
+	    s, hello_from("n3", u3, &n2), O_EPERM, "the certificate is n2's");
+	ask_op(s, hello_from("ghost", u3, &ghost), O_EPERM,
 	    "the certificate of member ghost");
-	ask_op(s, hello_from("n3", u3, &n3_other_url, oc_array()), O_EPERM,
+	ask_op(s, hello_from("n3", u3, &n3_other_url), O_EPERM,
 	    "the signature is not n3's for that URL");
 	cr_assert_eq(members_of(0), 2, "n0 took a refused sender");
 
-	/* inside the list of a known sender: each bad entry is dropped */
+	/* n2 (a fake: a rep socket with n2's certificate at u2) joins with
+	 * its own card; n0 then says hello to it, and the fake answers with
+	 * a list of bad entries and n3's own card */
+	cr_assert_eq(
+	    otr_tls_config_alloc(certs, "n2", OTR_TLS_SERVER, NULL, &scfg),
+	    O_OK, "%s", o_err_detail());
+	cr_assert_eq(nng_rep0_open(&f2), 0);
+	cr_assert_eq(otr_tls_listen(f2, u2, scfg, false, NULL), O_OK, "%s",
+	    o_err_detail());
+	ask_op(s, hello_from("n2", u2, &n2), O_OK, "");
+	cr_assert_eq(members_of(0), 3, "n0 refused n2's own card");
 	ms = oc_array();
 	oc_arr_push(&ms, entry("ghost", u3, NULL));
 	oc_arr_push(&ms, entry("ghost", u3, &ghost));
 	oc_arr_push(&ms, entry("n3", u3, &n2));
 	oc_arr_push(&ms, entry("n3", u3, &n3_other_url));
-	oc_arr_push(&ms, entry("n2", u3, NULL));
-	ask_op(s, hello_from("n1", nodes[1].url, NULL, ms), O_OK, "");
-	cr_assert_eq(members_of(0), 2, "n0 took a member without its card");
-
-	/* n3's own card for u3 holds: n0 adds it, and gossip carries the
-	 * card on to n1, which checks it too */
+	answer_hello(f2, ms);
 	ms = oc_array();
 	oc_arr_push(&ms, entry("n3", u3, &n3));
-	ask_op(s, hello_from("n1", nodes[1].url, NULL, ms), O_OK, "");
-	cr_assert_eq(members_of(0), 3, "n0 refused n3's own card");
-	for (tries = 0; tries < 100 && members_of(1) < 3; tries++)
+	answer_hello(f2, ms);
+	for (tries = 0; tries < 100 && members_of(0) < 4; tries++)
+		o_sleep_ms(50);
+	cr_assert_eq(members_of(0), 4, "n0 did not take n3's own card");
+	for (tries = 0; tries < 100 && members_of(1) < 4; tries++)
 		o_sleep_ms(100);
-	cr_assert_eq(members_of(1), 3, "n1 did not learn n3 from n0");
+	cr_assert_eq(members_of(1), 4, "n1 did not learn n2 and n3 from n0");
+	o_sleep_ms(300); /* nothing else comes in */
+	cr_assert_eq(members_of(0), 4, "n0 took a member without its card");
+	cr_assert_eq(members_of(1), 4, "n1 took a member without its card");
 
 	nng_close(s);
+	nng_close(f2);
 	nng_tls_config_free(cfg);
+	nng_tls_config_free(scfg);
 	otr_pki_card_fini(&n2);
 	otr_pki_card_fini(&n3);
 	otr_pki_card_fini(&n3_other_url);
@@ -971,7 +1019,7 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 		oc_val_fini(&m);
 		cr_assert_eq(ask(s, b.data, b.len, d, sizeof(d)), O_EBADMSG);
 		cr_assert_not_null(
-		    strstr(d, "protocol version 2 (this node speaks 3)"), "%s",
+		    strstr(d, "protocol version 2 (this node speaks 4)"), "%s",
 		    d);
 		o_buf_fini(&b);
 	}

@@ -676,12 +676,52 @@ static o_err
 card_check(const char *name, const char *url, const struct otr_pki_card *c,
     const char *part)
 {
-	o_err e = otr_pki_card_check(dir_a, name, url, c);
+	struct otr_pki_ca *ca;
+	o_err              e;
+
+	ok(otr_pki_ca_load(dir_a, &ca), "load the CA");
+	e = otr_pki_card_check(ca, name, url, c);
+	otr_pki_ca_free(ca);
 
 	if (part != NULL)
 		cr_assert_not_null(strstr(o_err_detail(), part),
 		    "detail [%s] lacks [%s]", o_err_detail(), part);
 	return e;
+}
+
+/* Write the bytes of file from to the new file to (mode 0600). */
+static void
+copy_file(const char *from, const char *to)
+{
+	char *b = slurp(from);
+	FILE *f = fopen(to, "w");
+
+	cr_assert_not_null(f, "create %s", to);
+	cr_assert_eq(fwrite(b, 1, strlen(b), f), strlen(b));
+	cr_assert_eq(fclose(f), 0);
+	free(b);
+}
+
+/* A card for "n2 at url" that n1's key signed, with n1's certificate:
+ * cluster A's CA and n1's files copied into a directory as n2's. */
+static void
+n1_as_n2(const char *url, struct otr_pki_card *out)
+{
+	char d[PATH_MAX], p[PATH_MAX];
+
+	snprintf(d, sizeof(d), "%s/fake", tmp);
+	cr_assert_eq(mkdir(d, 0700), 0);
+	copy_file(path_of(dir_a, NULL, OTR_PKI_CA_CERT),
+	    path_of(d, NULL, OTR_PKI_CA_CERT));
+	snprintf(p, sizeof(p), "%s/nodes", d);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/nodes/n2", d);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	copy_file(path_of(dir_a, "n1", OTR_PKI_NODE_CERT),
+	    path_of(d, "n2", OTR_PKI_NODE_CERT));
+	copy_file(path_of(dir_a, "n1", OTR_PKI_NODE_KEY),
+	    path_of(d, "n2", OTR_PKI_NODE_KEY));
+	ok(otr_pki_card_make(d, "n2", url, out), "card of n1 as n2");
 }
 
 /*
@@ -732,6 +772,12 @@ Test(pki, a_member_card_holds_only_for_its_own_name_and_url, .init = setup,
 	t.cert_len          = c1.cert_len + 1;
 	cr_assert_eq(card_check("n1", url, &t, "does not parse"), O_EBADMSG);
 	free(t.cert);
+	/* n1's own key signing "n2 at url" under n1's certificate (its
+	 * files copied as n2's): the signature holds, the name does not */
+	n1_as_n2(url, &t);
+	cr_assert_eq(
+	    card_check("n2", url, &t, "the certificate is n1's"), O_EPERM);
+	otr_pki_card_fini(&t);
 	/* a flipped bit in the signature */
 	otr_pki_card_dup(&c1, &t);
 	t.sig[t.sig_len / 2] ^= 1;
