@@ -2767,6 +2767,7 @@ hello_answer(struct otr_node *n, const struct oc_val *op)
 		return otr_wire_answer(e, o_err_detail());
 	}
 	a = otr_wire_answer(O_OK, "");
+	oc_map_set(&a, "name", oc_text(n->name));
 	oc_map_set(&a, "members", members_val(n, oc_map_arr(op, "known")));
 	return a;
 }
@@ -3349,9 +3350,10 @@ otr_node_publish(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 
 /* ---- start and stop --------------------------------------------------- */
 
-/* Hello to url until it answers or the deadline passes. */
+/* Hello to url until it answers or the deadline passes.  *self: the node
+ * that answered is this one (O_OK, nothing joined). */
 static o_err
-join_one(struct otr_node *n, const char *url, int64_t deadline)
+join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 {
 	struct member *tmp = o_calloc(1, sizeof(*tmp));
 	struct member *ms[1] = { tmp };
@@ -3376,25 +3378,32 @@ join_one(struct otr_node *n, const char *url, int64_t deadline)
 		cs[0].op = hello_op(n);
 		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
 		if (answered(&cs[0]) && cs[0].ae == O_OK) {
+			char   who[64] = "";
 			size_t k;
 
+			(void) otr_get_text(
+			    &cs[0].ans, "name", who, sizeof(who));
+			*self = strcmp(who, n->name) == 0;
 			(void) members_merge(
 			    n, oc_map_arr(&cs[0].ans, "members"), url);
 			pthread_mutex_lock(&n->mtx);
 			k = n->nm;
 			pthread_mutex_unlock(&n->mtx);
-			/* joined once a member other than us is taken */
-			e = k > 1 ? O_OK
-			          : o_err_set(O_EPERM,
-			                "%s answered, but none of the members "
-			                "it named could be taken (see the "
-			                "log)",
-			                url);
+			/* joined once we know a member other than us (or
+			 * url is this very node: nothing to join there) */
+			e = k > 1 || *self
+			    ? O_OK
+			    : o_err_set(O_EPERM,
+			          "%s answered, but none of the members "
+			          "it named could be taken (see the "
+			          "log)",
+			          url);
 		} else if (answered(&cs[0]) &&
 		    (cs[0].ae == O_EPERM || cs[0].ae == O_EINVAL ||
 		        cs[0].ae == O_EBADMSG)) {
-			/* refused for good: our card, our name, our
-			 * protocol version */
+			/* refused for good: our card or our name (a peer of
+			 * another protocol version is not told apart from a
+			 * garbled answer: retried until the deadline) */
 			e = o_err_set(cs[0].ae, "%s refused our hello: %s",
 			    url, cs[0].detail);
 		} else {
@@ -3522,18 +3531,40 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			goto fail_threads;
 		}
 	deadline = now_ms() + O_MAX(n->timeout_ms, 10000);
-	for (i = 0; i < conf->njoin; i++) {
-		if ((e = join_one(n, conf->join[i], deadline)) == O_OK)
-			break;
-		o_log(O_LOG_WARN, "join %s: %s", conf->join[i], o_err_detail());
-	}
-	if (conf->njoin > 0 && e != O_OK) {
-		e = o_err_set(O_EUNAVAIL,
-		    "could not join the cluster: no member answered at "
-		    "%s%s within %" PRId64 " ms",
-		    conf->join[0], conf->njoin > 1 ? " (or the others)" : "",
-		    O_MAX(n->timeout_ms, 10000));
-		goto fail_threads;
+	{
+		char   why[512] = "";
+		size_t nself    = 0;
+		bool   joined   = false;
+
+		for (i = 0; i < conf->njoin && !joined; i++) {
+			bool self = false;
+
+			e = join_one(n, conf->join[i], deadline, &self);
+			if (e == O_OK && self) {
+				/* every node may be given the same seeds,
+				 * this one among them */
+				o_log(O_LOG_INFO, "join %s: that is this node",
+				    conf->join[i]);
+				nself++;
+			} else if (e == O_OK) {
+				joined = true;
+			} else {
+				snprintf(
+				    why, sizeof(why), "%s", o_err_detail());
+				o_log(O_LOG_WARN, "join %s: %s", conf->join[i],
+				    why);
+			}
+		}
+		if (conf->njoin > 0 && !joined && nself < conf->njoin) {
+			e = o_err_set(
+			    O_EUNAVAIL, "could not join the cluster: %s", why);
+			goto fail_threads;
+		}
+		if (conf->njoin > 0 && !joined)
+			o_log(O_LOG_INFO,
+			    "every join URL is this node: "
+			    "starting alone");
+		e = O_OK;
 	}
 	gossip_once(n); /* the members learn each other */
 	{

@@ -693,12 +693,12 @@ card_check(const char *name, const char *url, const struct otr_pki_card *c,
 static void
 copy_file(const char *from, const char *to)
 {
-	char *b = slurp(from);
-	FILE *f = fopen(to, "w");
+	char *b  = slurp(from);
+	int   fd = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
 
-	cr_assert_not_null(f, "create %s", to);
-	cr_assert_eq(fwrite(b, 1, strlen(b), f), strlen(b));
-	cr_assert_eq(fclose(f), 0);
+	cr_assert_geq(fd, 0, "create %s", to);
+	cr_assert_eq(write(fd, b, strlen(b)), (ssize_t) strlen(b));
+	cr_assert_eq(close(fd), 0);
 	free(b);
 }
 
