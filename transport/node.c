@@ -266,8 +266,10 @@ dial_req(struct otr_node *n, const char *url, const char *name,
 
 /* Add a member (mtx held) with a copy of its card (NULL: none, insecure
  * clusters only; checked by the caller).  Known names are kept as they
- * are. */
-static void
+ * are (O_OK).  A member that cannot be added (the list full, a name or URL
+ * too long, no socket for it) is an error with a detail naming it; the
+ * caller reports it. */
+static o_err
 member_add(struct otr_node *n, const char *name, const char *url,
     const struct otr_pki_card *card)
 {
@@ -277,14 +279,14 @@ member_add(struct otr_node *n, const char *name, const char *url,
 
 	for (i = 0; i < n->nm; i++)
 		if (strcmp(n->m[i]->name, name) == 0)
-			return;
-	if (n->nm == MAX_MEMBERS || strlen(name) >= sizeof(m->name) ||
-	    strlen(url) >= sizeof(m->url)) {
-		o_log(O_LOG_WARN, "member %s (%s) not added: too many or too "
-		                  "long",
-		    name, url);
-		return;
-	}
+			return O_OK;
+	if (n->nm == MAX_MEMBERS)
+		return o_err_set(O_EBUSY,
+		    "member %s at %s: the list is full (%d members)", name,
+		    url, MAX_MEMBERS);
+	if (strlen(name) >= sizeof(m->name) || strlen(url) >= sizeof(m->url))
+		return o_err_set(O_EINVAL,
+		    "member %s at %s: name or URL too long", name, url);
 	m = o_calloc(1, sizeof(*m));
 	pthread_mutex_init(&m->pmtx, NULL);
 	/* at most half the write grace (a twentieth of the deadline), so a
@@ -292,20 +294,22 @@ member_add(struct otr_node *n, const char *name, const char *url,
 	m->patience_ms = O_MIN(SLOT_PATIENCE_MS, O_MAX(n->timeout_ms / 40, 1));
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
-	if (feed_url(url, m->feed, sizeof(m->feed)) != O_OK) {
-		o_log(O_LOG_WARN, "member %s: %s", name, o_err_detail());
+	if ((e = feed_url(url, m->feed, sizeof(m->feed))) != O_OK) {
+		pthread_mutex_destroy(&m->pmtx);
 		free(m);
-		return;
+		return o_err_set(e, "member %s: %s", name, o_err_detail());
 	}
 	m->self = strcmp(name, n->name) == 0;
 	if (card != NULL)
 		otr_pki_card_dup(card, &m->card);
 	if (!m->self) {
-		if ((e = dial_req(n, url, name, &m->req, &m->tls, m)) != O_OK) {
-			o_log(O_LOG_WARN, "member %s: %s", name, o_err_detail());
+		if ((e = dial_req(n, url, name, &m->req, &m->tls, m)) !=
+		    O_OK) {
 			otr_pki_card_fini(&m->card);
+			pthread_mutex_destroy(&m->pmtx);
 			free(m);
-			return;
+			return o_err_set(
+			    e, "member %s: %s", name, o_err_detail());
 		}
 		if (!slots_make(m)) {
 			(void) slots_drain(m); /* nothing in flight yet */
@@ -314,7 +318,8 @@ member_add(struct otr_node *n, const char *name, const char *url,
 				nng_tls_config_free(m->tls);
 			otr_pki_card_fini(&m->card);
 			free(m);
-			return;
+			return o_err_set(
+			    O_EINTERNAL, "member %s: no nng context", name);
 		}
 		if (nng_socket_id(n->sub) > 0 &&
 		    otr_tls_dial(n->sub, m->feed, m->tls, n->conf.insecure,
@@ -324,6 +329,7 @@ member_add(struct otr_node *n, const char *name, const char *url,
 		o_log(O_LOG_INFO, "member %s joined at %s", name, url);
 	}
 	n->m[n->nm++] = m;
+	return O_OK;
 }
 
 /* Snapshot of the members (pointers stay valid until stop). */
@@ -430,14 +436,12 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 	struct otr_pki_card c = { 0 };
 	bool                known;
 	o_err               e;
+	bool                room = member_room(n, name, &known);
 
-	if (!member_room(n, name, &known) && !known)
-		return o_err_set(O_EBUSY,
-		    "member %s at %s: the list is full (%d members)", name,
-		    url, MAX_MEMBERS);
 	if (known)
 		return O_OK;
-	if (!n->conf.insecure) {
+	/* a full list refuses in member_add, without a check first */
+	if (room && !n->conf.insecure) {
 		if (cert != NULL && cert->type == OC_BYTES && sig != NULL &&
 		    sig->type == OC_BYTES) {
 			c.cert     = cert->u.s.p;
@@ -449,9 +453,9 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 			return e;
 	}
 	pthread_mutex_lock(&n->mtx);
-	member_add(n, name, url, n->conf.insecure ? NULL : &c);
+	e = member_add(n, name, url, n->conf.insecure ? NULL : &c);
 	pthread_mutex_unlock(&n->mtx);
-	return O_OK;
+	return e;
 }
 
 /*
@@ -464,7 +468,7 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 static size_t
 members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 {
-	char   first[300] = "";
+	char   first[512] = "";
 	size_t i, bad = 0, len;
 
 	if (a == NULL || a->type != OC_ARRAY)
@@ -3511,8 +3515,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	        (e = otr_pki_ca_load(n->certs, &n->ca)) != O_OK))
 		goto fail;
 	pthread_mutex_lock(&n->mtx);
-	member_add(n, n->name, n->url, conf->insecure ? NULL : &n->card);
+	e = member_add(n, n->name, n->url, conf->insecure ? NULL : &n->card);
 	pthread_mutex_unlock(&n->mtx);
+	if (e != O_OK)
+		goto fail;
 	if (pthread_create(&n->pubt, NULL, publisher, n) != 0) {
 		e = o_err_set(O_EINTERNAL, "cannot start the feed thread");
 		goto fail;

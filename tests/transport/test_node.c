@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -917,7 +919,8 @@ Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
 
 	/* n2 (a fake: a rep socket with n2's certificate at u2) joins with
 	 * its own card; n0 then says hello to it, and the fake answers with
-	 * a list of bad entries and n3's own card */
+	 * a list of bad entries and, last, n3's own card: once n0 took n3,
+	 * it went through the whole list */
 	cr_assert_eq(
 	    otr_tls_config_alloc(certs, "n2", OTR_TLS_SERVER, NULL, &scfg),
 	    O_OK, "%s", o_err_detail());
@@ -926,14 +929,12 @@ Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
 	    o_err_detail());
 	ask_op(s, hello_from("n2", u2, &n2), O_OK, "");
 	cr_assert_eq(members_of(0), 3, "n0 refused n2's own card");
-	ms = oc_array();
-	oc_arr_push(&ms, entry("ghost", u3, NULL));
-	oc_arr_push(&ms, entry("ghost", u3, &ghost));
-	oc_arr_push(&ms, entry("n3", u3, &n2));
-	oc_arr_push(&ms, entry("n3", u3, &n3_other_url));
-	answer_hello(f2, "n0", ms);
 	for (tries = 0; tries < 10 && members_of(0) < 4; tries++) {
 		ms = oc_array();
+		oc_arr_push(&ms, entry("ghost", u3, NULL));
+		oc_arr_push(&ms, entry("ghost", u3, &ghost));
+		oc_arr_push(&ms, entry("n3", u4, &n2));
+		oc_arr_push(&ms, entry("n3", u4, &n3));
 		oc_arr_push(&ms, entry("n3", u3, &n3));
 		answer_hello(f2, "n0", ms);
 		o_sleep_ms(50);
@@ -955,6 +956,76 @@ Test(node, a_tls_member_joins_only_with_its_own_card, .init = setup,
 	otr_pki_card_fini(&n3_other_url);
 	otr_pki_card_fini(&ghost);
 	ot_rmtree_free(other);
+}
+
+/*
+ * A node whose card names another node (n1's certificate and key filed
+ * as n2's: its TLS handshake passes, its hello cannot) is refused by the
+ * node it joins, and its start fails at once with that reason instead of
+ * retrying until the join deadline.
+ */
+Test(node, a_join_refused_for_good_fails_with_the_reason, .init = setup,
+    .fini = teardown)
+{
+	char                   *other = tls_cluster(2, 1, "x");
+	char                    fdir[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	int                     i;
+	const enum otr_pki_file fs[2] = { OTR_PKI_NODE_CERT,
+		OTR_PKI_NODE_KEY };
+
+	snprintf(fdir, sizeof(fdir), "%s/fake", other);
+	cr_assert_eq(mkdir(fdir, 0700), 0);
+	cr_assert_eq(
+	    otr_pki_path(certs, NULL, OTR_PKI_CA_CERT, a, sizeof(a)), O_OK);
+	cr_assert_eq(
+	    otr_pki_path(fdir, NULL, OTR_PKI_CA_CERT, b, sizeof(b)), O_OK);
+	cr_assert_eq(ot_copy_file(a, b), 0);
+	snprintf(b, sizeof(b), "%s/nodes", fdir);
+	cr_assert_eq(mkdir(b, 0700), 0);
+	snprintf(b, sizeof(b), "%s/nodes/n2", fdir);
+	cr_assert_eq(mkdir(b, 0700), 0);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(
+		    otr_pki_path(certs, "n1", fs[i], a, sizeof(a)), O_OK);
+		cr_assert_eq(
+		    otr_pki_path(fdir, "n2", fs[i], b, sizeof(b)), O_OK);
+		cr_assert_eq(ot_copy_file(a, b), 0);
+	}
+	cr_assert_eq(node_up(2, fdir, "n2"), O_EUNAVAIL);
+	cr_assert_not_null(
+	    strstr(o_err_detail(), "refused our hello"), "%s", o_err_detail());
+	cr_assert_not_null(strstr(o_err_detail(), "the certificate is n1's"),
+	    "%s", o_err_detail());
+	cr_assert_eq(members_of(0), 1, "n0 took n2");
+	ot_rmtree_free(other);
+}
+
+/*
+ * A full member list (64) refuses a new name with O_EBUSY before doing
+ * anything with it; a known name is still answered.
+ */
+Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
+    .fini = teardown)
+{
+	nng_socket s;
+	char       nm[16], url[64];
+	int        i;
+
+	cr_assert_eq(node_up(0, NULL, NULL), O_OK, "%s", o_err_detail());
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(s, nodes[0].url, NULL, 0), 0);
+	/* all at one port nobody listens on */
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", base_port + 45);
+	for (i = 1; i < 64; i++) {
+		snprintf(nm, sizeof(nm), "m%d", i);
+		ask_op(s, hello_from(nm, url, NULL), O_OK, "");
+	}
+	cr_assert_eq(members_of(0), 64);
+	ask_op(s, hello_from("m64", url, NULL), O_EBUSY, "the list is full");
+	ask_op(s, hello_from("m1", url, NULL), O_OK, "");
+	cr_assert_eq(members_of(0), 64);
+	nng_close(s);
 }
 
 /*

@@ -689,17 +689,10 @@ card_check(const char *name, const char *url, const struct otr_pki_card *c,
 	return e;
 }
 
-/* Write the bytes of file from to the new file to (mode 0600). */
 static void
 copy_file(const char *from, const char *to)
 {
-	char *b  = slurp(from);
-	int   fd = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
-
-	cr_assert_geq(fd, 0, "create %s", to);
-	cr_assert_eq(write(fd, b, strlen(b)), (ssize_t) strlen(b));
-	cr_assert_eq(close(fd), 0);
-	free(b);
+	cr_assert_eq(ot_copy_file(from, to), 0, "copy %s to %s", from, to);
 }
 
 /* A card for "n2 at url" that n1's key signed, with n1's certificate:

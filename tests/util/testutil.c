@@ -5,6 +5,7 @@
 #include "util/testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -134,4 +135,26 @@ ot_largest_log(const char *dir, char *path, size_t cap)
 	}
 	closedir(d);
 	return max;
+}
+
+int
+ot_copy_file(const char *from, const char *to)
+{
+	char    buf[8192];
+	ssize_t n = 0;
+	int     in, out, rc = 0;
+
+	if ((in = open(from, O_RDONLY)) < 0)
+		return -1;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
+		close(in);
+		return -1;
+	}
+	while (rc == 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t) n) != n)
+			rc = -1;
+	if (n < 0 || close(out) != 0)
+		rc = -1;
+	close(in);
+	return rc;
 }

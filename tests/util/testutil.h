@@ -18,6 +18,9 @@ char *ot_prog_path(const char *name);
 /* The size of the largest RocksDB write-ahead log (*.log) in dir, -1 if
  * none (or dir cannot be read); its path into path (may be NULL). */
 long long ot_largest_log(const char *dir, char *path, size_t cap);
+/* Copy the file from to the new file to (mode 0600; to must not exist).
+ * 0 on success, else -1 with errno. */
+int ot_copy_file(const char *from, const char *to);
 
 /*
  * A journal that passes everything to `in`, counting puts and drops.  With
