@@ -34,11 +34,13 @@
 #define OC_JOURNAL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/block.h"
 #include "core/o_err.h"
+#include "core/o_util.h"
 #include "core/transactor.h"
 #include "core/val.h"
 
@@ -73,6 +75,19 @@ struct oc_journal_ops {
 	 * collection, session, first.  Stops at fn's first error. */
 	o_err (*scan)(struct oc_journal *j,
 	    o_err (*fn)(void *arg, struct oc_journal_rec *r), void *arg);
+	/*
+	 * Hints, optional (both NULL when not kept): one small record per
+	 * collection that the collection's user keeps across restarts so
+	 * as not to recount what the log already says (fs: a diary's read
+	 * index).  Written without sync, so it may be lost or older than
+	 * the collection; the user checks it against the collection before
+	 * trusting it.  hint_put with n == 0 forgets col's hint; hint_get
+	 * resets out and sets *found.  A damaged hint is O_ECORRUPT.
+	 */
+	o_err (*hint_put)(struct oc_journal *j, const struct oc_bid *col,
+	    const void *p, size_t n);
+	o_err (*hint_get)(struct oc_journal *j, const struct oc_bid *col,
+	    struct o_buf *out, bool *found);
 };
 
 struct oc_journal {

@@ -66,6 +66,26 @@ void *o_realloc(void *p, size_t n);
 char *o_strdup(const char *s);
 void *o_memdup(const void *p, size_t n);
 
+/* Big-endian 64-bit integers in byte strings (keys that sort by value). */
+static inline void
+o_be64_put(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t) v;
+}
+
+static inline uint64_t
+o_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int      i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
 
 /* SHA-256 (OpenSSL EVP, fetched once); out is 32 bytes. */
 void o_sha256(const void *p, size_t n, uint8_t out[32]);

@@ -59,6 +59,7 @@
 #include "core/chain.h"
 #include "core/codec.h"
 #include "core/diary.h"
+#include "core/journal.h"
 #include "core/log.h"
 #include "core/o_util.h"
 #include "core/tree.h"
@@ -641,6 +642,243 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
 	mark_dirty(ns, d);
 }
 
+/* ---- diary read indexes kept across mounts --------------------------------
+ *
+ * A cold mount would otherwise walk a diary's whole log to learn its size
+ * (~2 s per GiB of short lines).  The index is stored as the diary's
+ * journal hint, a CBOR map:
+ *
+ *   "v"     int      DHINT_VERSION
+ *   "col"   bytes32  the diary's id (a hint filed under another id is
+ *                    refused)
+ *   "rev", "off", "nent", "ms"   end_rev, end_off, nent, end_ms
+ *   "eb", "ei", "aid"            the last counted entry: its log block,
+ *                    index in it and action id
+ *   "st", "si"       stride, since
+ *   "m"     bytes    the marks, DHINT_MARK bytes each: offset (8, BE),
+ *                    log block (32), index (8, BE)
+ *
+ * Committed log entries never move, so an index of a prefix stays true as
+ * the diary grows: a loaded index is extended from its end like any other.
+ * It is kept when its inode is freed (unmount, eviction) and after a walk
+ * of DHINT_SAVE_WALK entries or more, without sync: lost, it only costs
+ * a walk.  Before use its shape is checked and its last entry is looked up
+ * in the log (same position, revision and action); anything else is
+ * logged and the log is counted again.
+ */
+#define DHINT_VERSION 1
+#define DHINT_MARK (8 + OC_BID_LEN + 8)
+#define DHINT_SAVE_WALK 4096
+
+/* Forget what x counted (not where it is kept). */
+static void
+dindex_reset(struct ofs_dindex *x)
+{
+	struct oc_journal *h = x->hints;
+	uint64_t           w = x->walked;
+
+	free(x->m);
+	memset(x, 0, sizeof(*x));
+	x->stride     = 1;
+	x->hints      = h;
+	x->hint_tried = true; /* what is stored may be what was just dropped */
+	x->walked     = w;
+}
+
+/* Store x as col's hint when it counted more than the stored one. */
+static void
+dindex_save(const struct oc_bid *col, struct ofs_dindex *x)
+{
+	struct oc_val v;
+	struct o_buf  enc = { 0 };
+	uint8_t      *m;
+	size_t        i;
+	char          id[OC_BID_STRLEN];
+
+	if (x->hints == NULL || !x->has_end || x->end_rev <= x->saved_rev)
+		return;
+	m = o_malloc(x->n * DHINT_MARK + 1);
+	for (i = 0; i < x->n; i++) {
+		uint8_t *p = m + i * DHINT_MARK;
+
+		o_be64_put(p, x->m[i].off);
+		memcpy(p + 8, x->m[i].pos.blk.b, OC_BID_LEN);
+		o_be64_put(p + 8 + OC_BID_LEN, (uint64_t) x->m[i].pos.idx);
+	}
+	v = oc_map();
+	oc_map_set(&v, "v", oc_int(DHINT_VERSION));
+	oc_map_set(&v, "col", oc_bytes(col->b, OC_BID_LEN));
+	oc_map_set(&v, "rev", oc_int(x->end_rev));
+	oc_map_set(&v, "off", oc_int((int64_t) x->end_off));
+	oc_map_set(&v, "nent", oc_int((int64_t) x->nent));
+	oc_map_set(&v, "ms", oc_int(x->end_ms));
+	oc_map_set(&v, "eb", oc_bytes(x->end.blk.b, OC_BID_LEN));
+	oc_map_set(&v, "ei", oc_int(x->end.idx));
+	oc_map_set(&v, "aid", oc_bytes(x->end_aid.b, OC_AID_LEN));
+	oc_map_set(&v, "st", oc_int(x->stride));
+	oc_map_set(&v, "si", oc_int(x->since));
+	oc_map_set(&v, "m", oc_bytes(m, x->n * DHINT_MARK));
+	free(m);
+	oc_encode(&v, &enc);
+	oc_val_fini(&v);
+	if (x->hints->ops->hint_put(x->hints, col, enc.data, enc.len) == O_OK)
+		x->saved_rev = x->end_rev;
+	else
+		o_log(O_LOG_INFO,
+		    "diary %s: its read index was not stored (%s); the next "
+		    "mount counts its log again",
+		    oc_bid_str(col, id), o_err_detail());
+	o_buf_fini(&enc);
+}
+
+/* When the inode goes: store its index, or forget the stored one when
+ * the diary was removed. */
+static void
+dindex_keep(const struct oc_bid *col, struct ofs_dindex *x, bool removed)
+{
+	if (x->hints == NULL)
+		return;
+	if (!removed)
+		dindex_save(col, x);
+	else
+		(void) x->hints->ops->hint_put(x->hints, col, NULL, 0);
+}
+
+/* Fill h from a decoded hint of col; NULL, or why it is unusable. */
+static const char *
+dhint_parse(
+    const struct oc_val *v, const struct oc_bid *col, struct ofs_dindex *h)
+{
+	const struct oc_val *c, *eb, *aid, *m;
+	int64_t              off, nent, st, si, ei;
+	size_t               i, n;
+
+	if (v->type != OC_MAP || oc_map_int(v, "v", 0) != DHINT_VERSION)
+		return "an unknown version";
+	c = oc_map_bytes(v, "col");
+	if (c == NULL || c->u.s.n != OC_BID_LEN ||
+	    memcmp(c->u.s.p, col->b, OC_BID_LEN) != 0)
+		return "it is another diary's";
+	eb  = oc_map_bytes(v, "eb");
+	aid = oc_map_bytes(v, "aid");
+	m   = oc_map_bytes(v, "m");
+	if (eb == NULL || eb->u.s.n != OC_BID_LEN || aid == NULL ||
+	    aid->u.s.n != OC_AID_LEN || m == NULL || m->u.s.n % DHINT_MARK)
+		return "a field is missing or malformed";
+	n          = m->u.s.n / DHINT_MARK;
+	h->end_rev = oc_map_int(v, "rev", 0);
+	off        = oc_map_int(v, "off", -1);
+	nent       = oc_map_int(v, "nent", -1);
+	st         = oc_map_int(v, "st", 0);
+	si         = oc_map_int(v, "si", -1);
+	ei         = oc_map_int(v, "ei", -1);
+	if (h->end_rev < 1 || off < 0 || nent < 0 || ei < 0 || n == 0 ||
+	    n > OFS_DMARK_MAX || st < 1 || st > (1 << 30) || (st & (st - 1)) ||
+	    si < 0 || si > st)
+		return "a value is out of range";
+	h->end_off = (uint64_t) off;
+	h->nent    = (uint64_t) nent;
+	h->end_ms  = oc_map_int(v, "ms", 0);
+	h->stride  = (uint32_t) st;
+	h->since   = (uint32_t) si;
+	h->has_end = true;
+	memcpy(h->end.blk.b, eb->u.s.p, OC_BID_LEN);
+	h->end.idx = ei;
+	memcpy(h->end_aid.b, aid->u.s.p, OC_AID_LEN);
+	h->m = o_malloc(n * sizeof(*h->m));
+	h->n = h->cap = n;
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = m->u.s.p + i * DHINT_MARK;
+
+		h->m[i].off = o_be64_get(p);
+		memcpy(h->m[i].pos.blk.b, p + 8, OC_BID_LEN);
+		h->m[i].pos.idx = (int64_t) o_be64_get(p + 8 + OC_BID_LEN);
+		if (h->m[i].pos.idx < 0 || h->m[i].off > h->end_off ||
+		    (i == 0 ? h->m[i].off != 0
+		            : h->m[i].off < h->m[i - 1].off))
+			return "its marks are out of order";
+	}
+	return NULL;
+}
+
+/* NULL when h's last entry is in col's log where h says, or why not. */
+static const char *
+dhint_check(
+    struct oc_bstore *s, const struct oc_bid *col, const struct ofs_dindex *h)
+{
+	struct oc_log        log;
+	struct oc_chain_iter it;
+	struct oc_chain_path pos;
+	const struct oc_val *ent;
+	struct oc_aid        aid;
+	const char          *why = NULL;
+	bool                 done;
+
+	if (oc_log_open(&log, s, col) != O_OK ||
+	    oc_chain_iter_init(&it, &log.ch, &h->end, true) != O_OK)
+		return "its last entry's log block cannot be read";
+	memset(&aid, 0, sizeof(aid));
+	if (oc_chain_iter_next(&it, &ent, &pos, &done) != O_OK || done ||
+	    !oc_bid_eq(&pos.blk, &h->end.blk) || pos.idx != h->end.idx)
+		why = "its last entry is not in the log";
+	else if (oc_log_entry_rev(ent) != h->end_rev)
+		why = "its last entry has another revision";
+	else if ((void) oc_log_entry_aid(ent, &aid),
+	    memcmp(aid.b, h->end_aid.b, OC_AID_LEN) != 0)
+		why = "its last entry is another action";
+	oc_chain_iter_fini(&it);
+	return why;
+}
+
+/* Take col's stored index into x (empty) when it holds; runs once, under
+ * the collection's latch, with the held rev upto. */
+static void
+dindex_load(struct oc_bstore *s, const struct oc_bid *col,
+    struct ofs_dindex *x, int64_t upto)
+{
+	struct ofs_dindex h;
+	struct oc_val     v = oc_null();
+	struct o_buf      b = { 0 };
+	const char       *why;
+	char              id[OC_BID_STRLEN], err[256];
+	bool              found;
+
+	x->hint_tried = true;
+	if (x->hints == NULL || x->has_end)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (x->hints->ops->hint_get(x->hints, col, &b, &found) != O_OK) {
+		snprintf(err, sizeof(err), "%s", o_err_detail());
+		why = err;
+	} else if (!found) {
+		goto out;
+	} else if (oc_decode(b.data, b.len, &v) != O_OK) {
+		why = "it does not decode";
+	} else if ((why = dhint_parse(&v, col, &h)) == NULL) {
+		if (h.end_rev > upto) /* newer than the held rev: not now */
+			goto out;
+		why = dhint_check(s, col, &h);
+	}
+	if (why != NULL) {
+		o_log(O_LOG_WARN,
+		    "diary %s: its stored read index is not used (%s); "
+		    "counting its log again",
+		    oc_bid_str(col, id), why);
+		goto out;
+	}
+	h.hints      = x->hints;
+	h.hint_tried = true;
+	h.saved_rev  = h.end_rev;
+	h.walked     = x->walked;
+	free(x->m);
+	*x  = h;
+	h.m = NULL;
+out:
+	free(h.m);
+	oc_val_fini(&v);
+	o_buf_fini(&b);
+}
+
 /* ---- inodes (ns_mtx held) ------------------------------------------------
  */
 
@@ -699,6 +937,9 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 	in->x          = oc_val_dup(&m->x);
 	in->nent       = -1;
 	in->idx.stride = 1;
+	if (in->kind == OFS_DIARY && ns->opts.journal != NULL &&
+	    ns->opts.journal->ops->hint_put != NULL)
+		in->idx.hints = ns->opts.journal;
 	pthread_mutex_init(&in->i_mtx, NULL);
 	ns->inodes[in->ino] = in;
 	idmap_put(&ns->by_id, &in->id, in);
@@ -720,6 +961,8 @@ inode_free(struct ofs_inode *in)
 		o_buf_fini(&in->frags[i].b);
 	free(in->frags);
 	oc_val_fini(&in->x);
+	if (in->kind == OFS_DIARY)
+		dindex_keep(&in->id, &in->idx, in->unlinked || in->gone);
 	free(in->idx.m);
 	pthread_mutex_destroy(&in->i_mtx);
 	free(in);
@@ -1018,11 +1261,8 @@ inode_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
 		 * rev than its read index counted (a cluster's replicas
 		 * lagging): count again (no one else has the collection) */
 		if (!had && in->kind == OFS_DIARY &&
-		    in->idx.end_rev > oc_coll_rev(in->coll->c)) {
-			free(in->idx.m);
-			memset(&in->idx, 0, sizeof(in->idx));
-			in->idx.stride = 1;
-		}
+		    in->idx.end_rev > oc_coll_rev(in->coll->c))
+			dindex_reset(&in->idx);
 	}
 	in->coll->used_ns = o_mono_ns();
 	*out = in->coll;
@@ -2187,11 +2427,15 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 	struct oc_chain_iter it;
 	struct oc_chain_path pos;
 	const struct oc_val *ent;
+	uint64_t             walked0;
 	bool                 done;
 	o_err                e;
 
+	if (!x->hint_tried)
+		dindex_load(s, col, x, upto);
 	if (x->end_rev >= upto)
 		return O_OK;
+	walked0 = x->walked;
 	if ((e = oc_log_open(&log, s, col)) != O_OK)
 		return e;
 	if ((e = oc_chain_iter_init(
@@ -2224,10 +2468,16 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		x->end_rev = rev;
 		x->end_off += size;
 		x->nent += napp;
+		x->walked++;
+		memset(&x->end_aid, 0, sizeof(x->end_aid));
+		(void) oc_log_entry_aid(ent, &x->end_aid);
 		__atomic_store_n(
 		    &x->end_ms, oc_map_int(ent, "ts", 0), __ATOMIC_RELAXED);
 	}
 	oc_chain_iter_fini(&it);
+	/* a long walk: worth keeping at once, not only at unmount */
+	if (e == O_OK && x->walked - walked0 >= DHINT_SAVE_WALK)
+		dindex_save(col, x);
 	return e;
 }
 
@@ -3622,6 +3872,12 @@ inode_unlinked(
 {
 	struct ofs_inode *in = idmap_get(&ns->by_id, &m->id);
 
+	/* a removed diary's stored read index is of no more use (whether
+	 * or not this mount holds its inode) */
+	if (m->kind == OFS_DIARY && ns->opts.journal != NULL &&
+	    ns->opts.journal->ops->hint_put != NULL)
+		(void) ns->opts.journal->ops->hint_put(
+		    ns->opts.journal, &m->id, NULL, 0);
 	if (in == NULL)
 		return;
 	/* an inline file's bytes live only in the record: keep them (pinned);

@@ -73,6 +73,8 @@ struct ofs_coll {
 	struct ofs_coll *next; /* list of all; guarded by ns_mtx */
 };
 
+struct oc_journal;
+
 /*
  * Diary read index: sparse marks (byte offset of the first entry of every
  * stride-th log block -> its log position; at most OFS_DMARK_MAX, thinned
@@ -101,9 +103,18 @@ struct ofs_dindex {
 	uint64_t             nent;    /* appends up to end */
 	int64_t              end_ms;  /* its commit time (ms since the
 	                               * epoch; atomic: read unlatched) */
+	struct oc_aid        end_aid; /* end's action (zero: none) */
 	bool                 has_cur;
 	struct oc_chain_path cur;     /* entry where the last read ended */
 	uint64_t             cur_off; /* its first byte */
+	/* Kept across mounts as the diary's journal hint (dindex_save,
+	 * dindex_load): hints is NULL when there is nowhere to keep it
+	 * (immutable once set); hint_tried once the stored one was read
+	 * (or must not be); saved_rev: end_rev of the stored hint. */
+	struct oc_journal *hints;
+	bool               hint_tried;
+	int64_t            saved_rev;
+	uint64_t           walked; /* log entries counted by walking */
 };
 
 /* File pieces kept in memory across all inodes before clean ones are

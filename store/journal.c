@@ -7,6 +7,8 @@
  *   col(32) session(8 BE) first(8 BE)     {"t": type, "b": base rev,
  *                                          "a": [action...],
  *                                          "k": [chunk block...]}
+ *   "h" col(32)                           a hint (core/journal.h): the
+ *                                          collection user's bytes
  *
  * Records are written without fsync: RocksDB's WAL write reaches the
  * kernel before put returns, so a killed process loses nothing; power loss
@@ -26,6 +28,7 @@
 #include "store/repo_priv.h"
 
 #define JKEY_LEN 48
+#define HKEY_LEN 33 /* "h" col: never a record's length */
 
 struct ost_journal {
 	struct oc_journal j; /* first: the public part */
@@ -33,32 +36,12 @@ struct ost_journal {
 };
 
 static void
-be64_put(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t) v;
-}
-
-static uint64_t
-be64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int      i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 jkey(uint8_t k[JKEY_LEN], const struct oc_bid *col, uint64_t session,
     uint64_t first)
 {
 	memcpy(k, col->b, 32);
-	be64_put(k + 32, session);
-	be64_put(k + 40, first);
+	o_be64_put(k + 32, session);
+	o_be64_put(k + 40, first);
 }
 
 static o_err
@@ -118,8 +101,8 @@ rec_decode(const uint8_t *k, const uint8_t *p, size_t n,
 
 	memset(r, 0, sizeof(*r));
 	memcpy(r->col.b, k, 32);
-	r->session = be64_get(k + 32);
-	r->first   = be64_get(k + 40);
+	r->session = o_be64_get(k + 32);
+	r->first   = o_be64_get(k + 40);
 	if (n == 0)
 		return o_err_set(O_ECORRUPT,
 		    "journal record %s/%llu/%llu: checksum mismatch",
@@ -177,7 +160,7 @@ j_scan(struct oc_journal *oj, o_err (*fn)(void *arg, struct oc_journal_rec *r),
 
 		k = ost_it_key(it, &kl);
 		if (kl != JKEY_LEN)
-			continue; /* "node", "session" */
+			continue; /* "node", "session", hints */
 		p = ost_it_val(it, &n);
 		if (rec_decode(k, p, n, &r) != O_OK) {
 			/* storage damage: say so at every mount, keep the
@@ -198,10 +181,49 @@ j_scan(struct oc_journal *oj, o_err (*fn)(void *arg, struct oc_journal_rec *r),
 	return e;
 }
 
+static void
+hkey(uint8_t k[HKEY_LEN], const struct oc_bid *col)
+{
+	k[0] = 'h';
+	memcpy(k + 1, col->b, 32);
+}
+
+static o_err
+j_hint_put(
+    struct oc_journal *oj, const struct oc_bid *col, const void *p, size_t n)
+{
+	struct ost_journal *j  = (struct ost_journal *) oj;
+	struct ost_wb       wb = { 0 }, *wbs[1] = { &wb };
+	uint8_t             k[HKEY_LEN];
+	o_err               e;
+
+	hkey(k, col);
+	if (n == 0)
+		ost_wb_del(&wb, OST_CF_JOURNAL, k, sizeof(k));
+	else
+		ost_wb_put(&wb, OST_CF_JOURNAL, k, sizeof(k), p, n);
+	e = ost_rdb_write(j->db, wbs, 1, false);
+	ost_wb_fini(&wb);
+	return e;
+}
+
+static o_err
+j_hint_get(struct oc_journal *oj, const struct oc_bid *col, struct o_buf *out,
+    bool *found)
+{
+	struct ost_journal *j = (struct ost_journal *) oj;
+	uint8_t             k[HKEY_LEN];
+
+	hkey(k, col);
+	return ost_rdb_get(j->db, OST_CF_JOURNAL, k, sizeof(k), out, found);
+}
+
 static const struct oc_journal_ops j_ops = {
-	.put  = j_put,
-	.drop = j_drop,
-	.scan = j_scan,
+	.put      = j_put,
+	.drop     = j_drop,
+	.scan     = j_scan,
+	.hint_put = j_hint_put,
+	.hint_get = j_hint_get,
 };
 
 /* The stored integer under key, or 0 when absent. */
@@ -245,8 +267,8 @@ ost_journal_open(struct ost_repo *r, struct oc_journal **out)
 		    b.len);
 		goto fail;
 	}
-	j->j.session = (found ? be64_get(b.data) : 0) + 1;
-	be64_put(sb, j->j.session);
+	j->j.session = (found ? o_be64_get(b.data) : 0) + 1;
+	o_be64_put(sb, j->j.session);
 	ost_wb_put(&wb, OST_CF_JOURNAL, "session", 7, sb, sizeof(sb));
 	/* synced: a session number is never handed out twice */
 	if ((e = ost_rdb_write(j->db, wbs, 1, true)) != O_OK)

@@ -227,39 +227,17 @@ bstr(const struct oc_bid *id, char out[OC_BID_STRLEN])
 }
 
 static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (uint8_t) v;
-		v >>= 8;
-	}
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int      i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void
 key_rev(uint8_t k[KEY_REV_LEN], const struct oc_bid *id, int64_t rev)
 {
 	memcpy(k, id->b, OC_BID_LEN);
-	put_be64(k + OC_BID_LEN, (uint64_t) rev);
+	o_be64_put(k + OC_BID_LEN, (uint64_t) rev);
 }
 
 /* The rev of a key made by key_rev. */
 static int64_t
 key_rev_at(const uint8_t *k)
 {
-	return (int64_t) get_be64(k + OC_BID_LEN);
+	return (int64_t) o_be64_get(k + OC_BID_LEN);
 }
 
 static void
@@ -653,7 +631,7 @@ collect_missing(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 			e = corrupt(OST_CF_REV, id, 0, "key of %zu bytes", kn);
 			break;
 		}
-		rev = (int64_t) get_be64(k + OC_BID_LEN);
+		rev = (int64_t) o_be64_get(k + OC_BID_LEN);
 		if ((e = rev_decode(id, rev, v, vn, &aid, &tf)) != O_OK)
 			break;
 		oc_txres_add_missing(res, id, &aid, rev, tf);
@@ -688,7 +666,7 @@ rev_at_or_below(struct ost_repo *r, const struct oc_bid *id, int64_t target,
 		const uint8_t *key = ost_it_key(it, &kn);
 
 		if (kn == KEY_REV_LEN && memcmp(key, id->b, OC_BID_LEN) == 0)
-			*out = (int64_t) get_be64(key + OC_BID_LEN);
+			*out = (int64_t) o_be64_get(key + OC_BID_LEN);
 	}
 	e = ost_it_status(it);
 	ost_it_close(it);
@@ -759,7 +737,7 @@ mat_seek(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		if (kn == KEY_REV_LEN && memcmp(key, id->b, OC_BID_LEN) == 0) {
 			const uint8_t *v = ost_it_val(it, &vn);
 
-			*mrev = (int64_t) get_be64(key + OC_BID_LEN);
+			*mrev = (int64_t) o_be64_get(key + OC_BID_LEN);
 			e     = mat_decode(id, *mrev, v, vn, blk, present);
 		}
 	}
@@ -819,7 +797,7 @@ block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 			struct oc_val  next;
 			bool           np;
 
-			last = (int64_t) get_be64(key + OC_BID_LEN);
+			last = (int64_t) o_be64_get(key + OC_BID_LEN);
 			if ((e = rev_decode(id, last, v, vn, &aid, &tf)) !=
 			    O_OK)
 				goto out_fini;

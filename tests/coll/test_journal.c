@@ -704,7 +704,11 @@ fp_scan(struct oc_journal *j, o_err (*fn)(void *, struct oc_journal_rec *),
 	    ((struct failput *) j)->in, fn, arg);
 }
 
-static const struct oc_journal_ops fp_ops = { fp_put, fp_drop, fp_scan };
+static const struct oc_journal_ops fp_ops = {
+	.put  = fp_put,
+	.drop = fp_drop,
+	.scan = fp_scan,
+};
 
 /* Two writers append to one diary; writer 1 staged its chunk, writer
  * 2's act fails at the journal put (ENOSPC) and must not take writer 1's chunk

@@ -16,7 +16,9 @@
 #include <criterion/criterion.h>
 
 #include "core/block.h"
+#include "core/codec.h"
 #include "core/diary.h"
+#include "core/journal.h"
 #include "core/o_util.h"
 #include "core/tree.h"
 #include "fs/errmap.h"
@@ -2131,6 +2133,220 @@ Test(ns, diary_commit_keeps_the_read_index_current, .init = setup,
 	cr_assert_eq(in->idx.end_rev, oc_coll_rev(in->coll->c));
 	cr_assert_eq(in->idx.end_off, 200 * strlen("a line of the diary\n"));
 	cr_assert_eq(in->idx.nent, 200);
+}
+
+/* ---- diary read index kept across mounts (the journal's hint) ---- */
+
+/* A diary of n entries (flushed every 3 appends), with long lines among
+ * short ones so that its log spans several blocks; want holds its bytes
+ * (cap bytes at most). */
+static uint64_t
+hint_diary(const char *name, int n, char *want, size_t cap)
+{
+	uint64_t y   = create_(env.ns, OFS_ROOT_INO, name, OFS_DIARY);
+	size_t   len = 0;
+	int      i;
+
+	for (i = 0; i < 3 * n; i++) {
+		char line[700];
+		int  pad = i % 17 == 0 ? 600 : i % 40;
+		int  l   = snprintf(line, sizeof(line), "%s %05d ", name, i);
+
+		memset(line + l, 'a' + i % 26, (size_t) pad);
+		l += pad;
+		line[l++] = '\n';
+		line[l]   = '\0';
+		append_(env.ns, y, line);
+		cr_assert_lt(len + (size_t) l, cap);
+		memcpy(want + len, line, (size_t) l);
+		len += (size_t) l;
+		if (i % 3 == 2)
+			ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	want[len] = '\0';
+	return y;
+}
+
+/* The journal of the namespace now open (hints are in its store). */
+static struct oc_journal *
+jnow(void)
+{
+	return env.js[env.nj - 1];
+}
+
+static void
+hint_copy(const struct oc_bid *col, struct o_buf *out)
+{
+	bool found;
+
+	ok(jnow()->ops->hint_get(jnow(), col, out, &found), "hint_get");
+	cr_assert(found, "no read index was stored");
+}
+
+static void
+hint_set(const struct oc_bid *col, const void *p, size_t n)
+{
+	ok(jnow()->ops->hint_put(jnow(), col, p, n), "hint_put");
+}
+
+/* A hint's map with one field replaced. */
+static void
+hint_with(
+    const struct o_buf *h, const char *key, struct oc_val v, struct o_buf *out)
+{
+	struct oc_val m;
+
+	ok(oc_decode(h->data, h->len, &m), "decode hint");
+	oc_map_set(&m, key, v);
+	o_buf_reset(out);
+	oc_encode(&m, out);
+	oc_val_fini(&m);
+}
+
+/* Look name up in a fresh namespace: its size is want's, every range of
+ * it reads as want, and the index walked `walked` log entries (-1: at
+ * least one). */
+static void
+expect_counted(const char *name, const char *want, long walked)
+{
+	struct ofs_attr   a;
+	struct ofs_inode *in;
+	size_t            wlen = strlen(want), i;
+
+	ok(ofs_lookup(env.ns, OFS_ROOT_INO, name, &a), name);
+	cr_assert_eq(a.size, wlen, "%s: size %llu, want %zu", name,
+	    (unsigned long long) a.size, wlen);
+	in = env.ns->inodes[a.ino];
+	if (walked >= 0)
+		cr_assert_eq(in->idx.walked, (uint64_t) walked,
+		    "%s: %llu log entries walked, want %ld", name,
+		    (unsigned long long) in->idx.walked, walked);
+	else
+		cr_assert_gt(
+		    in->idx.walked, 0, "%s: the stored index was used", name);
+	for (i = 0; i < 400; i++)
+		expect_range(env.ns, a.ino, want, wlen,
+		    (uint64_t) rand() % (wlen + 5),
+		    (size_t) (1 + rand() % 255));
+}
+
+/* A cold mount learns a diary's size and reads it at any offset from
+ * the read index the last mount stored, without walking the log; the
+ * stored index of an older state is extended from where it ends; a
+ * removed diary's index is forgotten. */
+Test(ns, a_diary_read_index_is_kept_across_mounts, .init = setup,
+    .fini = teardown)
+{
+	size_t            cap  = 1u << 20;
+	char             *want = malloc(cap), *gone = malloc(cap);
+	uint64_t          y;
+	struct oc_bid     col, gcol;
+	struct o_buf      old = { 0 }, b = { 0 };
+	struct ofs_inode *in;
+	bool              found;
+	size_t            len;
+	int               i;
+
+	srand(11);
+	y   = hint_diary("log", 150, want, cap);
+	in  = env.ns->inodes[y];
+	col = in->id;
+	cr_assert_gt(oc_coll_rev(in->coll->c), 100);
+	cr_assert_gt(in->idx.n, 2, "the log spans several marks");
+	gcol = env.ns->inodes[hint_diary("gone", 5, gone, cap)]->id;
+	reopen();
+	expect_counted("log", want, 0);
+	hint_copy(&col, &old);
+	hint_copy(&gcol, &b);
+
+	/* more appends: the next mount reads the newer index whole */
+	y   = lookup_(env.ns, OFS_ROOT_INO, "log");
+	len = strlen(want);
+	for (i = 0; i < 20; i++) {
+		char line[64];
+		int  l = snprintf(line, sizeof(line), "later %d\n", i);
+
+		append_(env.ns, y, line);
+		memcpy(want + len, line, (size_t) l);
+		len += (size_t) l;
+		want[len] = '\0';
+		ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	ok(ofs_unlink(env.ns, OFS_ROOT_INO, "gone"), "unlink");
+	reopen();
+	expect_counted("log", want, 0);
+	ok(jnow()->ops->hint_get(jnow(), &gcol, &b, &found), "hint_get");
+	cr_assert(!found, "a removed diary's index is kept");
+
+	/* the index of 20 commits ago: its end is still in the log, so the
+	 * 20 entries after it are all that is counted */
+	reopen();
+	hint_set(&col, old.data, old.len);
+	expect_counted("log", want, 20);
+	o_buf_fini(&old);
+	o_buf_fini(&b);
+	free(gone);
+	free(want);
+}
+
+/* In a fresh namespace, diary a (id col, bytes want) with its stored
+ * index h changed at key: not used. */
+static void
+refused_with(const struct oc_bid *col, const char *want, const struct o_buf *h,
+    const char *key, struct oc_val v)
+{
+	struct o_buf x = { 0 };
+
+	reopen();
+	hint_with(h, key, v, &x);
+	hint_set(col, x.data, x.len);
+	expect_counted("a", want, -1);
+	o_buf_fini(&x);
+}
+
+/* A stored index that does not match the diary's log is not used: the
+ * log is counted again and the diary reads right. */
+Test(ns, a_stored_read_index_that_does_not_match_is_not_used, .init = setup,
+    .fini = teardown)
+{
+	size_t        cap = 1u << 20;
+	char         *a = malloc(cap), *b = malloc(cap);
+	struct oc_bid ca, cb;
+	struct o_buf  ha = { 0 };
+	uint8_t       junk[40];
+	int64_t       rev;
+
+	srand(12);
+	ca  = env.ns->inodes[hint_diary("a", 60, a, cap)]->id;
+	cb  = env.ns->inodes[hint_diary("b", 40, b, cap)]->id;
+	rev = oc_coll_rev(
+	    env.ns->inodes[lookup_(env.ns, OFS_ROOT_INO, "a")]->coll->c);
+	reopen();
+	hint_copy(&ca, &ha);
+
+	/* a's index filed as b's (its blocks are in the store too) */
+	hint_set(&cb, ha.data, ha.len);
+	expect_counted("b", b, -1);
+	/* its last entry with another action id, another revision, an
+	 * index past its block's; no marks; an unknown version */
+	refused_with(
+	    &ca, a, &ha, "aid", oc_bytes("0123456789abcdef", OC_AID_LEN));
+	refused_with(&ca, a, &ha, "rev", oc_int(rev - 1));
+	refused_with(&ca, a, &ha, "ei", oc_int(31));
+	refused_with(&ca, a, &ha, "m", oc_bytes(junk, 0));
+	refused_with(&ca, a, &ha, "v", oc_int(99));
+	/* junk bytes */
+	reopen();
+	memset(junk, 0xa5, sizeof(junk));
+	hint_set(&ca, junk, sizeof(junk));
+	expect_counted("a", a, -1);
+	/* and the good one again: used */
+	reopen();
+	hint_set(&ca, ha.data, ha.len);
+	expect_counted("a", a, 0);
+	o_buf_fini(&ha);
+	free(a);
+	free(b);
 }
 
 struct halfwriter {

@@ -96,7 +96,12 @@ jw_scan(struct oc_journal *j, o_err (*fn)(void *, struct oc_journal_rec *),
 	return w->in->ops->scan(w->in, fn, arg);
 }
 
-static const struct oc_journal_ops jw_ops = { jw_put, jw_drop, jw_scan };
+/* no hints: a wrapped journal's users count everything again */
+static const struct oc_journal_ops jw_ops = {
+	.put  = jw_put,
+	.drop = jw_drop,
+	.scan = jw_scan,
+};
 
 void
 ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in)
