@@ -674,8 +674,9 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
 static void
 dindex_reset(struct ofs_dindex *x)
 {
-	struct oc_journal *h = x->hints;
-	uint64_t           w = x->walked;
+	struct oc_journal *h     = x->hints;
+	uint64_t           w     = x->walked;
+	int64_t            saved = x->saved_rev;
 
 	free(x->m);
 	memset(x, 0, sizeof(*x));
@@ -683,6 +684,7 @@ dindex_reset(struct ofs_dindex *x)
 	x->hints      = h;
 	x->hint_tried = true; /* what is stored may be what was just dropped */
 	x->walked     = w;
+	x->saved_rev  = saved; /* not overwritten by a shorter count */
 }
 
 /* Store x as col's hint when it counted more than the stored one. */
@@ -801,10 +803,17 @@ dhint_parse(
 	return NULL;
 }
 
-/* NULL when h's last entry is in col's log where h says, or why not. */
+/*
+ * NULL when h's last entry is in col's log where h says, or why not.
+ * Walks back from the log's tail to it, so what it names is this log's
+ * (blocks are not filed by collection): one block when nothing was
+ * committed since it was stored, entries the index then counts anyway
+ * otherwise, the whole log (a recount's cost) when it is not there.
+ * *stale when the walk met pruned history.
+ */
 static const char *
-dhint_check(
-    struct oc_bstore *s, const struct oc_bid *col, const struct ofs_dindex *h)
+dhint_check(struct oc_bstore *s, const struct oc_bid *col,
+    const struct ofs_dindex *h, bool *stale)
 {
 	struct oc_log        log;
 	struct oc_chain_iter it;
@@ -813,26 +822,46 @@ dhint_check(
 	struct oc_aid        aid;
 	const char          *why = NULL;
 	bool                 done;
+	int64_t              rev;
+	o_err                e;
 
-	if (oc_log_open(&log, s, col) != O_OK ||
-	    oc_chain_iter_init(&it, &log.ch, &h->end, true) != O_OK)
-		return "its last entry's log block cannot be read";
-	memset(&aid, 0, sizeof(aid));
-	if (oc_chain_iter_next(&it, &ent, &pos, &done) != O_OK || done ||
-	    !oc_bid_eq(&pos.blk, &h->end.blk) || pos.idx != h->end.idx)
-		why = "its last entry is not in the log";
-	else if (oc_log_entry_rev(ent) != h->end_rev)
-		why = "its last entry has another revision";
-	else if ((void) oc_log_entry_aid(ent, &aid),
-	    memcmp(aid.b, h->end_aid.b, OC_AID_LEN) != 0)
-		why = "its last entry is another action";
+	if ((e = oc_log_open(&log, s, col)) != O_OK ||
+	    (e = oc_chain_iter_init(&it, &log.ch, NULL, false)) != O_OK) {
+		*stale = e == O_ESTALE;
+		return "the log cannot be read";
+	}
+	for (;;) {
+		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK) {
+			*stale = e == O_ESTALE;
+			why    = "the log cannot be read";
+			break;
+		}
+		if (done || (rev = oc_log_entry_rev(ent)) < h->end_rev) {
+			why = "its last entry is not in the log";
+			break;
+		}
+		if (rev > h->end_rev)
+			continue;
+		memset(&aid, 0, sizeof(aid));
+		(void) oc_log_entry_aid(ent, &aid);
+		if (!oc_bid_eq(&pos.blk, &h->end.blk) || pos.idx != h->end.idx)
+			why = "its last entry is elsewhere in the log";
+		else if (memcmp(aid.b, h->end_aid.b, OC_AID_LEN) != 0)
+			why = "its last entry is another action";
+		break;
+	}
 	oc_chain_iter_fini(&it);
 	return why;
 }
 
-/* Take col's stored index into x (empty) when it holds; runs once, under
- * the collection's latch, with the held rev upto. */
-static void
+/*
+ * Take col's stored index into x (empty) when it holds; runs once, under
+ * the collection's latch, with the held rev upto.  O_ESTALE (the check
+ * met pruned history): the caller brings the collection up to date and
+ * comes back, once; anything else that keeps the index from being used
+ * is logged and the log is counted.
+ */
+static o_err
 dindex_load(struct oc_bstore *s, const struct oc_bid *col,
     struct ofs_dindex *x, int64_t upto)
 {
@@ -841,11 +870,13 @@ dindex_load(struct oc_bstore *s, const struct oc_bid *col,
 	struct o_buf      b = { 0 };
 	const char       *why;
 	char              id[OC_BID_STRLEN], err[256];
-	bool              found;
+	bool              found, stale = false;
+	int64_t           ms;
+	o_err             e = O_OK;
 
 	x->hint_tried = true;
 	if (x->hints == NULL || x->has_end)
-		return;
+		return O_OK;
 	memset(&h, 0, sizeof(h));
 	if (x->hints->ops->hint_get(x->hints, col, &b, &found) != O_OK) {
 		snprintf(err, sizeof(err), "%s", o_err_detail());
@@ -853,11 +884,23 @@ dindex_load(struct oc_bstore *s, const struct oc_bid *col,
 	} else if (!found) {
 		goto out;
 	} else if (oc_decode(b.data, b.len, &v) != O_OK) {
-		why = "it does not decode";
+		snprintf(err, sizeof(err), "it does not decode: %s",
+		    o_err_detail());
+		why = err;
 	} else if ((why = dhint_parse(&v, col, &h)) == NULL) {
-		if (h.end_rev > upto) /* newer than the held rev: not now */
+		if (h.end_rev > upto) { /* newer than the held rev: not now, */
+			x->saved_rev = h.end_rev; /* nor overwritten */
 			goto out;
-		why = dhint_check(s, col, &h);
+		}
+		why = dhint_check(s, col, &h, &stale);
+	}
+	if (stale && x->hint_stale++ == 0) {
+		x->hint_tried = false;
+		e             = o_err_set(O_ESTALE,
+		                "diary %s: its stored read index names history no longer "
+		                            "kept at rev %" PRId64,
+		                oc_bid_str(col, id), upto);
+		goto out;
 	}
 	if (why != NULL) {
 		o_log(O_LOG_WARN,
@@ -868,15 +911,22 @@ dindex_load(struct oc_bstore *s, const struct oc_bid *col,
 	}
 	h.hints      = x->hints;
 	h.hint_tried = true;
+	h.hint_stale = x->hint_stale;
 	h.saved_rev  = h.end_rev;
 	h.walked     = x->walked;
 	free(x->m);
-	*x  = h;
+	/* end_ms is read unlatched (diary_wrote): the copy leaves it, and
+	 * it is stored atomically */
+	ms       = h.end_ms;
+	h.end_ms = __atomic_load_n(&x->end_ms, __ATOMIC_RELAXED);
+	*x       = h;
+	__atomic_store_n(&x->end_ms, ms, __ATOMIC_RELAXED);
 	h.m = NULL;
 out:
 	free(h.m);
 	oc_val_fini(&v);
 	o_buf_fini(&b);
+	return e;
 }
 
 /* ---- inodes (ns_mtx held) ------------------------------------------------
@@ -938,7 +988,8 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 	in->nent       = -1;
 	in->idx.stride = 1;
 	if (in->kind == OFS_DIARY && ns->opts.journal != NULL &&
-	    ns->opts.journal->ops->hint_put != NULL)
+	    ns->opts.journal->ops->hint_put != NULL &&
+	    ns->opts.journal->ops->hint_get != NULL)
 		in->idx.hints = ns->opts.journal;
 	pthread_mutex_init(&in->i_mtx, NULL);
 	ns->inodes[in->ino] = in;
@@ -2431,8 +2482,8 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 	bool                 done;
 	o_err                e;
 
-	if (!x->hint_tried)
-		dindex_load(s, col, x, upto);
+	if (!x->hint_tried && (e = dindex_load(s, col, x, upto)) != O_OK)
+		return e;
 	if (x->end_rev >= upto)
 		return O_OK;
 	walked0 = x->walked;

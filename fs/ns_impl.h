@@ -110,9 +110,11 @@ struct ofs_dindex {
 	/* Kept across mounts as the diary's journal hint (dindex_save,
 	 * dindex_load): hints is NULL when there is nowhere to keep it
 	 * (immutable once set); hint_tried once the stored one was read
-	 * (or must not be); saved_rev: end_rev of the stored hint. */
+	 * (or must not be); saved_rev: end_rev of the stored hint (or of
+	 * one seen newer than this index, not to be overwritten by it). */
 	struct oc_journal *hints;
 	bool               hint_tried;
+	uint8_t            hint_stale; /* loads put off by O_ESTALE */
 	int64_t            saved_rev;
 	uint64_t           walked; /* log entries counted by walking */
 };

@@ -2289,18 +2289,18 @@ Test(ns, a_diary_read_index_is_kept_across_mounts, .init = setup,
 	free(want);
 }
 
-/* In a fresh namespace, diary a (id col, bytes want) with its stored
- * index h changed at key: not used. */
+/* In a fresh namespace, diary name (id col, bytes want) with the stored
+ * index h, changed at key, filed as its own: not used. */
 static void
-refused_with(const struct oc_bid *col, const char *want, const struct o_buf *h,
-    const char *key, struct oc_val v)
+refused_with(const struct oc_bid *col, const char *name, const char *want,
+    const struct o_buf *h, const char *key, struct oc_val v)
 {
 	struct o_buf x = { 0 };
 
 	reopen();
 	hint_with(h, key, v, &x);
 	hint_set(col, x.data, x.len);
-	expect_counted("a", want, -1);
+	expect_counted(name, want, -1);
 	o_buf_fini(&x);
 }
 
@@ -2312,29 +2312,44 @@ Test(ns, a_stored_read_index_that_does_not_match_is_not_used, .init = setup,
 	size_t        cap = 1u << 20;
 	char         *a = malloc(cap), *b = malloc(cap);
 	struct oc_bid ca, cb;
-	struct o_buf  ha = { 0 };
-	uint8_t       junk[40];
-	int64_t       rev;
+	struct o_buf         ha = { 0 };
+	struct oc_val        hv;
+	const struct oc_val *m;
+	uint8_t              junk[40], swapped[2 * 48];
+	int64_t              rev;
 
 	srand(12);
-	ca  = env.ns->inodes[hint_diary("a", 60, a, cap)]->id;
-	cb  = env.ns->inodes[hint_diary("b", 40, b, cap)]->id;
+	/* b longer than a: a's index is not newer than b's log */
+	ca  = env.ns->inodes[hint_diary("a", 40, a, cap)]->id;
+	cb  = env.ns->inodes[hint_diary("b", 60, b, cap)]->id;
 	rev = oc_coll_rev(
 	    env.ns->inodes[lookup_(env.ns, OFS_ROOT_INO, "a")]->coll->c);
 	reopen();
 	hint_copy(&ca, &ha);
 
-	/* a's index filed as b's (its blocks are in the store too) */
+	/* a's index filed as b's: refused for its "col", and with b's id
+	 * there, for its last entry (not in b's log) */
 	hint_set(&cb, ha.data, ha.len);
 	expect_counted("b", b, -1);
+	refused_with(&cb, "b", b, &ha, "col", oc_bytes(cb.b, OC_BID_LEN));
 	/* its last entry with another action id, another revision, an
 	 * index past its block's; no marks; an unknown version */
 	refused_with(
-	    &ca, a, &ha, "aid", oc_bytes("0123456789abcdef", OC_AID_LEN));
-	refused_with(&ca, a, &ha, "rev", oc_int(rev - 1));
-	refused_with(&ca, a, &ha, "ei", oc_int(31));
-	refused_with(&ca, a, &ha, "m", oc_bytes(junk, 0));
-	refused_with(&ca, a, &ha, "v", oc_int(99));
+	    &ca, "a", a, &ha, "aid", oc_bytes("0123456789abcdef", OC_AID_LEN));
+	refused_with(&ca, "a", a, &ha, "rev", oc_int(rev - 1));
+	refused_with(&ca, "a", a, &ha, "ei", oc_int(31));
+	refused_with(&ca, "a", a, &ha, "m", oc_bytes(junk, 0));
+	refused_with(&ca, "a", a, &ha, "v", oc_int(99));
+	/* marks past the end it counted, marks out of order */
+	refused_with(&ca, "a", a, &ha, "off", oc_int(1));
+	ok(oc_decode(ha.data, ha.len, &hv), "decode");
+	m = oc_map_bytes(&hv, "m");
+	cr_assert(m != NULL && m->u.s.n >= 2 * 48, "two marks at least");
+	memcpy(swapped, m->u.s.p + 48, 48);
+	memcpy(swapped + 48, m->u.s.p, 48);
+	refused_with(
+	    &ca, "a", a, &ha, "m", oc_bytes(swapped, sizeof(swapped)));
+	oc_val_fini(&hv);
 	/* junk bytes */
 	reopen();
 	memset(junk, 0xa5, sizeof(junk));
