@@ -2289,6 +2289,42 @@ Test(ns, a_diary_read_index_is_kept_across_mounts, .init = setup,
 	free(want);
 }
 
+/* A namespace that walks a long log stores the index at once, not only
+ * when the inode goes: a killed daemon does not walk it again. */
+Test(ns, a_long_walk_stores_the_read_index_at_once, .init = setup,
+    .fini = teardown)
+{
+	uint64_t          y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	struct ofs_ns    *b;
+	struct ofs_inode *in;
+	struct ofs_attr   a;
+	struct o_buf      h = { 0 };
+	struct oc_val     v;
+	struct oc_bid     col;
+	int64_t           rev;
+	int               i;
+
+	for (i = 0; i < 4200; i++) {
+		append_(env.ns, y, "one line, one commit\n");
+		ok(ofs_flush(env.ns, y, 0, true), "flush");
+	}
+	in  = env.ns->inodes[y];
+	col = in->id;
+	rev = oc_coll_rev(in->coll->c);
+	cr_assert_geq(rev, 4200);
+	ns_open_opts(&b, false, 0);
+	ok(ofs_lookup(b, OFS_ROOT_INO, "log", &a), "lookup in b");
+	cr_assert_eq(a.size, 4200 * strlen("one line, one commit\n"));
+	cr_assert_geq(b->inodes[a.ino]->idx.walked, 4200);
+	/* both namespaces still open: stored by b's walk */
+	hint_copy(&col, &h);
+	ok(oc_decode(h.data, h.len, &v), "decode");
+	cr_assert_eq(oc_map_int(&v, "rev", 0), rev);
+	oc_val_fini(&v);
+	o_buf_fini(&h);
+	ok(ofs_ns_close(b), "close b");
+}
+
 /* In a fresh namespace, diary name (id col, bytes want) with the stored
  * index h, changed at key, filed as its own: not used. */
 static void
