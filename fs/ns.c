@@ -662,9 +662,9 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
  * the diary grows: a loaded index is extended from its end like any other.
  * It is kept when its inode is freed (unmount, eviction) and after a walk
  * of DHINT_SAVE_WALK entries or more, without sync: lost, it only costs
- * a walk.  Before use its shape is checked and its last entry is looked up
- * in the log (same position, revision and action); anything else is
- * logged and the log is counted again.
+ * a walk.  Before use its shape is checked and its last entry is found
+ * walking back from this log's tail (dhint_check: same position, revision
+ * and action); anything else is logged and the log is counted again.
  */
 #define DHINT_VERSION 1
 #define DHINT_MARK (8 + OC_BID_LEN + 8)
@@ -895,11 +895,12 @@ dindex_load(struct oc_bstore *s, const struct oc_bid *col,
 		why = dhint_check(s, col, &h, &stale);
 	}
 	if (stale && x->hint_stale++ == 0) {
-		x->hint_tried = false;
-		e             = o_err_set(O_ESTALE,
-		                "diary %s: its stored read index names history no longer "
-		                            "kept at rev %" PRId64,
-		                oc_bid_str(col, id), upto);
+		x->hint_tried = false; /* the caller catches up, calls again */
+
+		e = o_err_set(O_ESTALE,
+		    "diary %s: its stored read index names history no longer "
+		    "kept at rev %" PRId64,
+		    oc_bid_str(col, id), upto);
 		goto out;
 	}
 	if (why != NULL) {
