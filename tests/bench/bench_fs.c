@@ -71,8 +71,12 @@ report(const char *phase, long n, double secs, double *lat)
 	printf("\n");
 }
 
+/* One line, newline included: every write of it is a whole diary entry
+ * (a write without its newline would only grow the writer's fragment). */
 static const char line[] =
-    "2026-11-21T06:00:00Z host-17 deploy 42 ok, 60 bytes per line.\n";
+    "2026-11-21T06:00:00Z host-17 deploy 42 ok, 60 bytes a line.\n";
+#define LINE_LEN (sizeof(line) - 1)
+_Static_assert(LINE_LEN == 60, "the benchmarks' lines are 60 bytes");
 
 /*
  * (g): concurrent durable appenders.  Every writer opens its diary before
@@ -93,7 +97,8 @@ writer_run(void *arg)
 
 	pthread_barrier_wait(w->start);
 	for (double s = now(); s < w->until; s = now()) {
-		if (write(w->fd, line, 60) != 60 || fdatasync(w->fd) != 0)
+		if (write(w->fd, line, LINE_LEN) != LINE_LEN ||
+		    fdatasync(w->fd) != 0)
 			die("write/fdatasync", w->path);
 		if (w->n == w->cap) {
 			w->cap = w->cap ? 2 * w->cap : 1024;
@@ -199,7 +204,7 @@ main(int argc, char **argv)
 		if (fd < 0)
 			die("open", path);
 		for (i = 0; i < n; i++)
-			if (write(fd, line, 60) != 60)
+			if (write(fd, line, LINE_LEN) != LINE_LEN)
 				die("write", path);
 		if (fsync(fd) != 0 || close(fd) != 0)
 			die("fsync/close", path);
@@ -212,7 +217,7 @@ main(int argc, char **argv)
 			double s = now();
 
 			fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-			if (fd < 0 || write(fd, line, 60) != 60 ||
+			if (fd < 0 || write(fd, line, LINE_LEN) != LINE_LEN ||
 			    close(fd) != 0)
 				die("open/write/close", path);
 			lat[i] = now() - s;
@@ -229,7 +234,8 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			double s = now();
 
-			if (write(fd, line, 60) != 60 || fdatasync(fd) != 0)
+			if (write(fd, line, LINE_LEN) != LINE_LEN ||
+			    fdatasync(fd) != 0)
 				die("write/fdatasync", path);
 			lat[i] = now() - s;
 		}
