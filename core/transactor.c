@@ -8,6 +8,12 @@
 
 #include "core/o_util.h"
 
+o_err
+oc_tx_sync(struct oc_transactor *t)
+{
+	return t->ops->sync != NULL ? t->ops->sync(t) : O_OK;
+}
+
 void
 oc_get_res_init(struct oc_get_res *r)
 {

@@ -199,11 +199,23 @@ struct oc_transactor_ops {
 	o_err (*pend_commit)(struct oc_transactor *t,
 	    const struct oc_pend_req *preq, const struct oc_commit_req *creq,
 	    struct oc_txres *res);
+	/*
+	 * Optional (NULL: a commit is on disk when it is acknowledged).
+	 * For a transactor whose commits may be acknowledged once written
+	 * but before they reach the disk (a local store that syncs lazily:
+	 * a killed process loses none of them, a power failure may lose
+	 * the latest): return once every commit acknowledged before the
+	 * call is on disk.  O_OK at once when none is waiting.
+	 */
+	o_err (*sync)(struct oc_transactor *t);
 };
 
 struct oc_transactor {
 	const struct oc_transactor_ops *ops;
 };
+
+/* t->ops->sync, or O_OK for a transactor without it. */
+o_err oc_tx_sync(struct oc_transactor *t);
 
 void oc_get_res_init(struct oc_get_res *r);
 void oc_get_res_fini(struct oc_get_res *r);

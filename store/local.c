@@ -47,6 +47,12 @@ local_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	return ost_repo_status(ost_repo_of_txslot(t), aid, rev, ids, n, out);
 }
 
+static o_err
+local_sync(struct oc_transactor *t)
+{
+	return ost_repo_sync(ost_repo_of_txslot(t));
+}
+
 const struct oc_transactor_ops ost_local_ops = {
 	.get         = local_get,
 	.pend        = local_pend,
@@ -54,6 +60,7 @@ const struct oc_transactor_ops ost_local_ops = {
 	.cancel      = local_cancel,
 	.status      = local_status,
 	.pend_commit = local_pend_commit,
+	.sync        = local_sync,
 };
 
 struct oc_transactor *

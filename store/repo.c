@@ -22,9 +22,9 @@
  * Entries are trimmed when a stripe is unlocked (stripe_trim: no chunk
  * contents, block contents within OST_STRIPE_BYTES, entries within the
  * per-stripe capacity), never while an operation holds pointers into
- * them, and never while they carry an unflushed commit.  An entry also mirrors the block's
- * pending records (aid, expiry, rev): the pend family accumulates a
- * tombstone for every pending ever removed, so scanning it on every pend or
+ * them, and never while they carry an unflushed commit.  An entry also mirrors
+ * the block's pending records (aid, expiry, rev): the pend family accumulates
+ * a tombstone for every pending ever removed, so scanning it on every pend or
  * get would slow a hot block (a log tail) down without bound; the index is
  * loaded once per entry and kept in step with every write under the stripe
  * lock.
@@ -35,17 +35,20 @@
  * latest state to them, and drops the stripe locks.  It then waits: the
  * first waiter to find no flush in progress becomes the leader, takes the
  * whole open group, writes all its batches as one synced RocksDB write, and
- * wakes everyone.  So a later commit of the same block validates against
- * the staged, not yet durable state (and lands in the same or a later
- * group, whose write is ordered after it).  Reads never see unflushed
- * state: get, pend, status, and the stale / already-done paths of commit,
- * which must read the block's history from disk, wait until the entry's
- * group is flushed and then retry.  Nothing is acknowledged before its
- * group's write returned.  If the write fails, every member of that group
- * and of the group queued behind it fails with the error, the epoch moves
- * (invalidating all cached state, which reloads from what is on disk), and
- * a commit that validated under the old epoch but had not yet joined a
- * group is refused when it tries to.
+ * wakes everyone (with opts.lazy_sync the write is not synced: commits are
+ * acknowledged once RocksDB has them, and ost_repo_sync, called at fsync
+ * and by the mount every commit interval, brings them to disk; RocksDB's
+ * log keeps them in order, so a power failure loses a suffix of them).  So a
+ * later commit of the same block validates against the staged, not yet durable
+ * state (and lands in the same or a later group, whose write is ordered after
+ * it).  Reads never see unflushed state: get, pend, status, and the stale /
+ * already-done paths of commit, which must read the block's history from disk,
+ * wait until the entry's group is flushed and then retry.  Nothing is
+ * acknowledged before its group's write returned.  If the write fails, every
+ * member of that group and of the group queued behind it fails with the error,
+ * the epoch moves (invalidating all cached state, which reloads from what is
+ * on disk), and a commit that validated under the old epoch but had not yet
+ * joined a group is refused when it tries to.
  *
  * Pend, cancel and sweep write unsynced under the stripe locks (see repo.h
  * for why that is safe).  Read-driven promotion is a one-block commit that
@@ -179,7 +182,11 @@ struct ost_repo {
 	_Atomic uint64_t cached; /* sum of the stripes' bytes */
 	_Atomic uint32_t hand;   /* next stripe repo_sweep visits */
 
-	_Atomic uint64_t st_commits, st_groups, st_hits, st_loads;
+	/* lazy_sync: group-commit writes done, and how many of them the
+	 * last ost_repo_sync found done before it synced */
+	_Atomic uint64_t lazy_written, lazy_synced;
+
+	_Atomic uint64_t st_commits, st_groups, st_syncs, st_hits, st_loads;
 	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned, st_based;
 };
 
@@ -1289,7 +1296,8 @@ gc_lead(struct ost_repo *r)
 	uint64_t          seq = r->gc_open_seq;
 	struct ost_wb   **wbs;
 	size_t            n = 0, i = 0;
-	o_err             e = O_OK;
+	bool              sync = !r->opts.lazy_sync;
+	o_err             e    = O_OK;
 
 	r->gc_open = NULL;
 	r->gc_tail = &r->gc_open;
@@ -1305,9 +1313,11 @@ gc_lead(struct ost_repo *r)
 	if (r->opts.fail_write != NULL)
 		e = r->opts.fail_write(r->opts.fail_write_arg);
 	if (e == O_OK)
-		e = ost_rdb_write(r->db, wbs, n, true);
+		e = ost_rdb_write(r->db, wbs, n, sync);
 	free(wbs);
 	stat_add(&r->st_groups, 1);
+	if (e == O_OK)
+		atomic_fetch_add(sync ? &r->st_syncs : &r->lazy_written, 1);
 
 	pthread_mutex_lock(&r->gc_mtx);
 	for (m = g; m != NULL; m = next) {
@@ -1461,6 +1471,24 @@ ost_repo_close(struct ost_repo *r)
 	free(r);
 }
 
+o_err
+ost_repo_sync(struct ost_repo *r)
+{
+	/* writes acknowledged before this call are done by now */
+	uint64_t w = atomic_load(&r->lazy_written);
+	uint64_t s = atomic_load(&r->lazy_synced);
+	o_err    e;
+
+	if (s >= w)
+		return O_OK;
+	if ((e = ost_rdb_sync_wal(r->db)) != O_OK)
+		return e;
+	stat_add(&r->st_syncs, 1);
+	while (s < w && !atomic_compare_exchange_weak(&r->lazy_synced, &s, w))
+		;
+	return O_OK;
+}
+
 struct oc_transactor *
 ost_repo_txslot(struct ost_repo *r)
 {
@@ -1485,6 +1513,7 @@ ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
 {
 	out->commits     = atomic_load(&r->st_commits);
 	out->groups      = atomic_load(&r->st_groups);
+	out->syncs       = atomic_load(&r->st_syncs);
 	out->cache_hits  = atomic_load(&r->st_hits);
 	out->cache_loads = atomic_load(&r->st_loads);
 	out->replayed    = atomic_load(&r->st_replayed);

@@ -120,8 +120,17 @@ struct ost_repo_opts {
 	int64_t (*clock)(void *arg);
 	void *clock_arg;
 	/*
+	 * Commits are acknowledged once written, before they reach the disk:
+	 * a killed process loses none of them (the log is in the kernel's
+	 * hands), a power failure may lose those written since the last
+	 * ost_repo_sync.  false: every group-commit write is synced before
+	 * its commits are acknowledged.  A replica that answers other nodes
+	 * keeps false: its answers promise the disk.
+	 */
+	bool lazy_sync;
+	/*
 	 * Test hook: called by the group-commit leader just before each
-	 * synced commit write; a non-O_OK return fails that write as if
+	 * group-commit write; a non-O_OK return fails that write as if
 	 * RocksDB had (nothing is written).  NULL in production.
 	 */
 	o_err (*fail_write)(void *arg);
@@ -131,7 +140,9 @@ struct ost_repo_opts {
 /* Counters (monotonic since open; approximate under concurrency). */
 struct ost_repo_stats {
 	uint64_t commits;     /* commit requests that staged a write */
-	uint64_t groups;      /* synced group-commit writes issued */
+	uint64_t groups;      /* group-commit writes issued */
+	uint64_t syncs;       /* writes that waited for the disk: synced
+	                         group-commit writes, and ost_repo_sync's */
 	uint64_t cache_hits;  /* latest-block lookups served from memory */
 	uint64_t cache_loads; /* blocks rebuilt from disk (mat + replay) */
 	uint64_t replayed;    /* revision transforms replayed on loads */
@@ -157,6 +168,16 @@ struct ost_repo_count {
  */
 o_err ost_repo_open(
     const char *dir, const struct ost_repo_opts *opts, struct ost_repo **out);
+
+/*
+ * Return once every commit acknowledged before the call is on disk: with
+ * opts.lazy_sync, one synced write of the log if a group-commit write was
+ * acknowledged since the last sync (concurrent callers share RocksDB's);
+ * otherwise, and when nothing waits, O_OK at once.  O_EIO / O_ENOSPC with
+ * the store's message when the log cannot be synced (the commits stay
+ * acknowledged, and visible, but may not survive a power failure).
+ */
+o_err ost_repo_sync(struct ost_repo *r);
 
 /*
  * Sync the WAL, close and free.  No other call may be running or start.

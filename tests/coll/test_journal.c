@@ -850,7 +850,7 @@ la_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	return o_err_set(O_EUNAVAIL, "injected: status unreachable");
 }
 static const struct oc_transactor_ops la_ops = { la_get, la_pend, la_commit,
-	la_cancel, la_status, NULL };
+	la_cancel, la_status, NULL, NULL };
 
 /* A commit whose answer is lost is recognised by the entry's journal
  * tag at the next sync and not committed again. */

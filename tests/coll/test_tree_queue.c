@@ -90,7 +90,7 @@ rx_status(struct oc_transactor *t, const struct oc_aid *a, int64_t rev,
 	return RX(t)->in->ops->status(RX(t)->in, a, rev, ids, n, o);
 }
 static const struct oc_transactor_ops rx_ops = { rx_get, rx_pend, rx_commit,
-	rx_cancel, rx_status, NULL };
+	rx_cancel, rx_status, NULL, NULL };
 static void
 rx_init(struct rx *x)
 {

@@ -2,7 +2,11 @@
  * crash_child.c - a writer for the store's crash test (tests/store/
  * test_crash.c), meant to be killed with SIGKILL at a random moment.
  *
- *   crash_child DIR [THREADS]
+ *   crash_child DIR [THREADS [lazy]]
+ *
+ * lazy: the repository syncs its log lazily (ost_repo_opts.lazy_sync), so
+ * a commit is acknowledged before it reaches the disk; a kill must lose
+ * none of them all the same.
  *
  * Opens the repository in DIR and prints "ready\n".  Then each of THREADS
  * (default 3) threads t runs transactions seq = 1, 2, ... on its own three
@@ -154,16 +158,19 @@ writer(void *arg)
 int
 main(int argc, char **argv)
 {
-	int       nthreads = argc > 2 ? atoi(argv[2]) : 3;
-	pthread_t th[16];
-	int       i;
-	o_err     e;
+	int                  nthreads = argc > 2 ? atoi(argv[2]) : 3;
+	struct ost_repo_opts ro       = { 0 };
+	pthread_t            th[16];
+	int                  i;
+	o_err                e;
 
-	if (argc < 2 || nthreads < 1 || nthreads > 16) {
-		fprintf(stderr, "usage: crash_child DIR [THREADS]\n");
+	if (argc < 2 || argc > 4 || nthreads < 1 || nthreads > 16 ||
+	    (argc == 4 && strcmp(argv[3], "lazy") != 0)) {
+		fprintf(stderr, "usage: crash_child DIR [THREADS [lazy]]\n");
 		return 2;
 	}
-	if ((e = ost_repo_open(argv[1], NULL, &repo)) != O_OK) {
+	ro.lazy_sync = argc == 4;
+	if ((e = ost_repo_open(argv[1], &ro, &repo)) != O_OK) {
 		fprintf(stderr, "crash_child: open %s: %s\n", argv[1],
 		    o_err_detail());
 		return 2;

@@ -2606,6 +2606,56 @@ Test(repo, group_commit_shares_synced_writes)
 		expect_block(1 + 100 * i + 39, 39, 1);
 }
 
+/*
+ * lazy_sync: a commit is acknowledged once written, and no write waits for
+ * the disk until a sync, which syncs once for all of them (here through
+ * the transactor, as the namespace calls it), and not again while nothing
+ * new was written.  The commits are there after a close and reopen.
+ */
+Test(repo, lazy_sync_waits_for_the_disk_only_at_sync)
+{
+	struct ost_repo_stats st;
+
+	opts.lazy_sync = true;
+	repo_reopen();
+	ins1(1, 1, 1, 10);
+	ins1(2, 1, 2, 20);
+	ost_repo_stats(R, &st);
+	cr_expect_eq(
+	    st.groups, 2, "groups %llu", (unsigned long long) st.groups);
+	cr_expect_eq(st.syncs, 0, "a commit waited for the disk");
+	cr_assert_eq(
+	    oc_tx_sync(ost_local_transactor(R)), O_OK, "%s", o_err_detail());
+	ost_repo_stats(R, &st);
+	cr_expect_eq(st.syncs, 1, "syncs %llu", (unsigned long long) st.syncs);
+	cr_assert_eq(ost_repo_sync(R), O_OK);
+	ost_repo_stats(R, &st);
+	cr_expect_eq(st.syncs, 1, "synced again with nothing new written");
+	ins1(3, 1, 3, 30);
+	cr_assert_eq(ost_repo_sync(R), O_OK);
+	ost_repo_stats(R, &st);
+	cr_expect_eq(st.syncs, 2, "syncs %llu", (unsigned long long) st.syncs);
+	repo_reopen();
+	expect_block(1, 10, 1);
+	expect_block(2, 20, 1);
+	expect_block(3, 30, 1);
+}
+
+/* Without lazy_sync every group write is synced, and a sync has nothing
+ * to do. */
+Test(repo, synced_commits_leave_nothing_to_sync)
+{
+	struct ost_repo_stats st;
+
+	ins1(1, 1, 1, 10);
+	ins1(2, 1, 2, 20);
+	cr_assert_eq(oc_tx_sync(ost_local_transactor(R)), O_OK);
+	ost_repo_stats(R, &st);
+	cr_expect_eq(
+	    st.groups, 2, "groups %llu", (unsigned long long) st.groups);
+	cr_expect_eq(st.syncs, 2, "syncs %llu", (unsigned long long) st.syncs);
+}
+
 Test(repo, group_write_failure_fails_and_rolls_back)
 {
 	struct oc_tfs     t;

@@ -196,7 +196,7 @@ slow_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 }
 
 static const struct oc_transactor_ops slow_ops = { slow_get, slow_pend,
-	slow_commit, slow_cancel, slow_status, NULL };
+	slow_commit, slow_cancel, slow_status, NULL, NULL };
 
 static o_err
 node_up(int i, const char *certs_dir, const char *name)
