@@ -18,7 +18,9 @@
  *     a diary's lines entries and lets it refuse a write that is not an
  *     append.
  *   - close (flush) commits what this open file wrote, waiting unless the
- *     mount is async; fsync always waits.  Metadata operations (mkdir,
+ *     mount is async; fsync always waits, and also until every commit is
+ *     on disk (a single node's store syncs its log lazily: at fsync, and
+ *     every commit interval).  Metadata operations (mkdir,
  *     rename, unlink, chmod) are committed by the namespace's committer
  *     within the commit interval, and at unmount.
  *   - Cross-mount visibility.  A namespace opened shared (a cluster
@@ -153,6 +155,7 @@ struct ofs_fuse {
 	char                 *mountpoint;
 	char                 *data_dir;
 	bool                  async;
+	bool                  durable;
 	bool                  shared; /* conf->shared */
 	int64_t               interval_ms;
 	uid_t                 uid;
@@ -566,8 +569,12 @@ status_text(struct ofs_fuse *f, struct o_buf *b)
 	    OFS_VERSION, (long) getpid(), f->mountpoint, f->data_dir,
 	    f->extra_status ? "cluster member (see below)"
 	                    : "single node, embedded store",
-	    f->async ? "async (close returns at once)"
-	             : "sync (close and fsync wait for the commit)",
+	    f->async         ? "async (close returns at once; fsync waits for "
+	                       "the commit, on disk)"
+	        : f->durable ? "durable (close and fsync wait for the commit, "
+	                       "on disk)"
+	                     : "sync (close waits for the commit; fsync also "
+	                       "for the disk)",
 	    f->interval_ms, (o_now_ms() - f->started_ms) / 1000);
 	ns_status_text(f, b);
 	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
@@ -1388,8 +1395,7 @@ ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if ((err = ofs_flush(f->ns, ino, (uint64_t) fi->fh, !f->async)) !=
-	    O_OK) {
+	if ((err = ofs_flush(f->ns, ino, (uint64_t) fi->fh, false)) != O_OK) {
 		atomic_store(&fh->written, true);
 		reply_fail(req, OP_flush, err, ino, NULL);
 		return;
@@ -1994,6 +2000,7 @@ ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
 	f->mountpoint  = o_strdup(conf->mountpoint);
 	f->data_dir    = o_strdup(conf->data_dir);
 	f->async       = conf->async;
+	f->durable      = conf->durable;
 	f->shared      = conf->shared;
 	f->interval_ms = conf->commit_interval_ms;
 	f->uid         = getuid();

@@ -40,6 +40,7 @@ struct ofs_fuse_conf {
 	const char *mountpoint; /* absolute */
 	const char *data_dir;   /* absolute; statfs and status report it */
 	bool        async;      /* -o commit=async: close does not wait */
+	bool        durable;    /* close waits for the disk too (status) */
 	bool        shared;     /* other mounts write ns (see attr_ttl) */
 	int64_t     commit_interval_ms;
 	/*

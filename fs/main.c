@@ -60,6 +60,7 @@ struct mount_args {
 	bool         foreground;
 	bool         debug;
 	bool         async;
+	bool         durable; /* -o commit=durable: each commit synced */
 	int64_t      interval_ms;
 	int64_t      idle_ms;   /* 0: OFS_INODE_IDLE_MS */
 	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
@@ -85,10 +86,20 @@ static const char mount_usage[] =
     "else\n"
     "                 ~/.local/share/optimfs); created if missing\n"
     "  -o OPT,...     mount options:\n"
-    "                   commit=sync        close and fsync return once "
-    "the\n"
-    "                                      change is committed "
-    "(default)\n"
+    "                   commit=sync        close returns once the change "
+    "is\n"
+    "                                      committed, fsync once it is "
+    "also on\n"
+    "                                      disk; what was only closed "
+    "reaches\n"
+    "                                      the disk within the commit "
+    "interval\n"
+    "                                      (default)\n"
+    "                   commit=durable     close too waits until the "
+    "change is\n"
+    "                                      on disk (a cluster's replicas "
+    "always\n"
+    "                                      sync each commit)\n"
     "                   commit=async       close returns at once; fsync "
     "waits\n"
     "                   commit_interval=MS longest a change waits for "
@@ -210,12 +221,17 @@ parse_o(struct mount_args *ma, const char *arg)
 	     opt != NULL && rc == OFS_EXIT_OK;
 	     opt = strtok_r(NULL, ",", &save)) {
 		if (strcmp(opt, "commit=sync") == 0)
-			ma->async = false;
-		else if (strcmp(opt, "commit=async") == 0)
-			ma->async = true;
-		else if (strncmp(opt, "commit=", 7) == 0) {
+			ma->async = ma->durable = false;
+		else if (strcmp(opt, "commit=durable") == 0) {
+			ma->async   = false;
+			ma->durable = true;
+		} else if (strcmp(opt, "commit=async") == 0) {
+			ma->async   = true;
+			ma->durable = false;
+		} else if (strncmp(opt, "commit=", 7) == 0) {
 			rc = mount_usage_error(
-			    "-o %s: commit must be sync or async", opt);
+			    "-o %s: commit must be sync, durable or async",
+			    opt);
 			break;
 		} else if (num_opt(opt, "commit_interval=", 1, 3600000, " ms",
 		               &v, &rc))
@@ -423,8 +439,12 @@ store_stats(void *arg, struct o_buf *b)
 	    "staged.\n"
 	    "# TYPE optimfs_store_commits_total counter\n"
 	    "optimfs_store_commits_total %" PRIu64 "\n"
-	    "# HELP optimfs_store_synced_writes_total Synced group-commit "
-	    "writes.\n"
+	    "# HELP optimfs_store_group_writes_total Group-commit writes "
+	    "(each holds one or more commits).\n"
+	    "# TYPE optimfs_store_group_writes_total counter\n"
+	    "optimfs_store_group_writes_total %" PRIu64 "\n"
+	    "# HELP optimfs_store_synced_writes_total Writes that waited for "
+	    "the disk (synced group commits, log syncs).\n"
 	    "# TYPE optimfs_store_synced_writes_total counter\n"
 	    "optimfs_store_synced_writes_total %" PRIu64 "\n"
 	    "# HELP optimfs_store_cache_hits_total Block reads served from "
@@ -446,8 +466,8 @@ store_stats(void *arg, struct o_buf *b)
 	    "# HELP optimfs_store_swept_total Expired pendings deleted.\n"
 	    "# TYPE optimfs_store_swept_total counter\n"
 	    "optimfs_store_swept_total %" PRIu64 "\n",
-	    s.commits, s.groups, s.cache_hits, s.cache_loads, s.replayed,
-	    s.mat_writes, s.swept);
+	    s.commits, s.groups, s.syncs, s.cache_hits, s.cache_loads,
+	    s.replayed, s.mat_writes, s.swept);
 }
 
 static void
@@ -915,6 +935,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ofs_ns        *ns;
 	struct ofs_fuse      *fuse = NULL;
 	struct ofs_ns_opts    nopts = { 0 };
+	struct ost_repo_opts  ropts   = { 0 };
 	struct ofs_fuse_conf  conf  = { 0 };
 	struct oc_journal    *journal = NULL;
 	static struct cluster cl = { .fmtx = PTHREAD_MUTEX_INITIALIZER };
@@ -936,6 +957,8 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		conf.mountpoint         = ma->mountpoint;
 		conf.data_dir           = ma->data_dir;
 		conf.async              = ma->async;
+		conf.durable =
+		    !ma->async && (ma->durable || ma->listen != NULL);
 		conf.shared             = ma->listen != NULL;
 		conf.commit_interval_ms = ma->interval_ms;
 		conf.fuse_argc          = fargc;
@@ -948,7 +971,10 @@ mount_serve(struct mount_args *ma, int notify_fd)
 			goto out;
 		}
 	}
-	if ((e = ost_repo_open(store_dir, NULL, &repo)) != O_OK) {
+	/* a node alone syncs its log at fsync and every commit interval; a
+	 * replica's answers promise the disk, so it syncs each commit */
+	ropts.lazy_sync = ma->listen == NULL && !ma->durable;
+	if ((e = ost_repo_open(store_dir, &ropts, &repo)) != O_OK) {
 		if (e == O_EBUSY)
 			say_in_use(ma->data_dir);
 		else
@@ -987,7 +1013,10 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	    "pid %ld mounted %s (data %s, commit %s, "
 	    "interval %" PRId64 " ms)",
 	    (long) getpid(), ma->mountpoint, ma->data_dir,
-	    ma->async ? "async" : "sync", ma->interval_ms);
+	    ma->async             ? "async"
+	        : ropts.lazy_sync ? "sync"
+	                          : "durable",
+	    ma->interval_ms);
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());

@@ -3157,6 +3157,30 @@ colls_trim(struct ofs_ns *ns, uint64_t budget)
 	return dropped;
 }
 
+/*
+ * Each round: bring the commits acknowledged so far to disk (a lazily
+ * synced store's log; nothing to do when none was written since the last
+ * sync), so a change acknowledged only by close reaches the disk within
+ * about one commit interval.  A failure is logged once per run.
+ */
+static void
+committer_sync(struct ofs_ns *ns)
+{
+	if (oc_tx_sync(ns->tx) == O_OK) {
+		if (ns->sync_failing)
+			o_log(O_LOG_INFO,
+			    "the store's log is synced to disk again");
+		ns->sync_failing = false;
+		return;
+	}
+	if (!ns->sync_failing)
+		o_log(O_LOG_WARN,
+		    "the store's log could not be synced to disk (tried "
+		    "again every commit interval; fsync reports it): %s",
+		    o_err_detail());
+	ns->sync_failing = true;
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -3187,6 +3211,7 @@ committer_main(void *arg)
 		unlock_ns(ns);
 		if (rc == 0 || o_mono_ns() - round_ns >= interval) {
 			commit_round(ns, false);
+			committer_sync(ns);
 			round_ns = o_mono_ns();
 		}
 		if (o_mono_ns() - ns->trim_ns >= OFS_TRIM_EVERY_NS) {
@@ -4603,6 +4628,28 @@ ofs_release(struct ofs_ns *ns, uint64_t ino, uint64_t wid)
 	unlock_ns(ns);
 }
 
+/*
+ * Bring every commit acknowledged so far to disk (oc_tx_sync: a lazily
+ * synced local store syncs its log; a cluster's replicas synced each
+ * commit).  what/ino name the caller in the error.
+ */
+static o_err
+ns_sync_disk(struct ofs_ns *ns, uint64_t ino, const char *what)
+{
+	char  path[512];
+	o_err e;
+
+	if ((e = oc_tx_sync(ns->tx)) == O_OK)
+		return O_OK;
+	lock_ns(ns);
+	path_of(ns, ino, path, sizeof(path));
+	unlock_ns(ns);
+	return o_err_set(e,
+	    "%s %s: committed, but the store's log could not be synced to "
+	    "disk: %s",
+	    what, path, o_err_detail());
+}
+
 o_err
 ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 {
@@ -4642,6 +4689,8 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 	if (wait || !ns->opts.async) {
 		for (i = 0; i < n && e == O_OK; i++)
 			e = coll_sync(ns, cs[i]);
+		if (e == O_OK && wait)
+			e = ns_sync_disk(ns, ino, "fsync");
 		goto out_unpin;
 	}
 	lock_ns(ns);

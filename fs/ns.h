@@ -337,10 +337,12 @@ o_err ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
  * directory commit first commits the piece collections its staged
  * records name, so a committed entry never names uncommitted pieces.  With
  * wait, or in sync mode, returns once committed, or the commit's error (the
- * work stays queued and is retried). In async mode without wait it only
- * queues, and returns (once) an error that a background commit of those
- * collections met since the last report.  The glue passes wait=true for fsync,
- * wait=false for flush (close), which then honours the mount's mode.
+ * work stays queued and is retried); with wait, also once every commit
+ * acknowledged so far is on disk (oc_tx_sync: a lazily synced store's
+ * log).  In async mode without wait it only queues, and returns (once) an
+ * error that a background commit of those collections met since the last
+ * report.  The glue passes wait=true for fsync, wait=false for flush
+ * (close), which then honours the mount's mode.
  */
 o_err ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait);
 /* Writer wid closed ino for good (the last close of its open file): a

@@ -244,6 +244,7 @@ struct ofs_ns {
 	struct ofs_ahead *ahead;
 	uint64_t  trim_ns;       /* last colls_trim (monotonic); committer */
 	uint64_t  mtrim_ns;      /* last malloc_trim (monotonic); committer */
+	bool      sync_failing;  /* the last disk sync failed; committer */
 	uint64_t  caches_dropped; /* by colls_trim; guarded by ns_mtx */
 	uint64_t  colls_closed;   /* by colls_close_idle; ns_mtx */
 	uint64_t  bytes_written; /* guarded by ns_mtx */

@@ -255,7 +255,7 @@ mount_usage() { # mount_usage OPTS MESSAGE
 	*) fail "-o $1: message [$out], expected '-o $2'" ;;
 	esac
 }
-mount_usage commit=never "commit=never: commit must be sync or async"
+mount_usage commit=never "commit=never: commit must be sync, durable or async"
 mount_usage commit_interval=0 "commit_interval=0: commit_interval is 1 to 3600000 ms"
 mount_usage idle=10s "idle=10s: idle is 1 to 86400000 ms"
 mount_usage idle= "idle=: idle is 1 to 86400000 ms"

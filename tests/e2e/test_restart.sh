@@ -188,4 +188,41 @@ e2e_mount
 expect_eq "aborted.log after the abort" kept "$(cat "$MNT/aborted.log")"
 e2e_umount
 
+step "close waits for the commit, fsync and the commit interval for the disk"
+# The store's own count of writes that waited for the disk (synced group
+# commits and log syncs); the mount's journal and session writes are not
+# in it.
+synced() { sed -n 's/^optimfs_store_synced_writes_total //p' "$MNT/.optimfs/stats"; }
+e2e_mount commit_interval=600000
+grep -q "^commit: *sync (close waits for the commit; fsync also for the disk)" \
+	"$MNT/.optimfs/status" || fail "status does not show the sync mode"
+s0=$(synced)
+for i in 1 2 3; do echo "lazy $i" >>"$MNT/lazy.log"; done
+echo file >"$MNT/lazy.txt"
+expect_eq "lines read after their closes" "lazy 1 lazy 2 lazy 3" "$(cat "$MNT/lazy.log" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "disk syncs for four closes" "$s0" "$(synced)"
+sync "$MNT/lazy.log" || fail "fsync of lazy.log"
+s1=$(synced)
+[ "$s1" -gt "$s0" ] || fail "fsync did not sync the store's log ($s0, then $s1)"
+sync "$MNT/lazy.log"
+expect_eq "disk syncs for an fsync with nothing new" "$s1" "$(synced)"
+e2e_umount
+e2e_mount commit_interval=200
+s0=$(synced)
+echo "lazy 4" >>"$MNT/lazy.log"
+wait_for "the committer to sync the log within its interval" 10 \
+	bash -c '[ "$(sed -n "s/^optimfs_store_synced_writes_total //p" "$1")" -gt "$2" ]' _ \
+	"$MNT/.optimfs/stats" "$s0"
+e2e_umount
+e2e_mount commit=durable,commit_interval=600000
+grep -q "^commit: *durable (close and fsync wait for the commit, on disk)" \
+	"$MNT/.optimfs/status" || fail "status does not show the durable mode"
+s0=$(synced)
+echo "lazy 5" >>"$MNT/lazy.log"
+s1=$(synced)
+[ "$s1" -gt "$s0" ] || fail "commit=durable: a close did not sync ($s0, then $s1)"
+expect_eq "lines after three mounts" "lazy 1 lazy 2 lazy 3 lazy 4 lazy 5" "$(cat "$MNT/lazy.log" | tr '\n' ' ' | sed 's/ $//')"
+"$OPTIMFS_BIN" verify "$MNT/lazy.log" | grep -q OK || fail "verify lazy.log"
+e2e_umount
+
 echo "$E2E_NAME: OK"
