@@ -205,7 +205,9 @@ struct oc_transactor_ops {
 	 * but before they reach the disk (a local store that syncs lazily:
 	 * a killed process loses none of them, a power failure may lose
 	 * the latest): return once every commit acknowledged before the
-	 * call is on disk.  O_OK at once when none is waiting.
+	 * call is on disk.  O_OK at once when none is waiting.  A wrapper
+	 * around another transactor must pass it on, or fsync through the
+	 * wrapper skips the disk.
 	 */
 	o_err (*sync)(struct oc_transactor *t);
 };

@@ -3354,7 +3354,7 @@ out_free:
 o_err
 ofs_ns_close(struct ofs_ns *ns)
 {
-	o_err e;
+	o_err e, se;
 
 	if (ns == NULL)
 		return O_OK;
@@ -3367,6 +3367,15 @@ ofs_ns_close(struct ofs_ns *ns)
 	}
 	ofs_ahead_stop(ns->ahead);
 	e = commit_round(ns, true);
+	/* the last commits (and those only close acknowledged) on disk
+	 * before the mount reports a clean end */
+	if ((se = oc_tx_sync(ns->tx)) != O_OK) {
+		o_log(O_LOG_ERROR,
+		    "unmount: the store's log could not be synced to disk: %s",
+		    o_err_detail());
+		if (e == O_OK)
+			e = se;
+	}
 	ns_free(ns);
 	return e;
 }

@@ -218,8 +218,9 @@ o_err ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
     struct ofs_ns **out);
 /*
  * Commit everything pending (dirty file buffers, diary fragments, staged
- * namespace changes), stop the committer, free.  Returns the first commit
- * error (the namespace is freed regardless; that work is lost).  No other
+ * namespace changes), bring every commit to disk (oc_tx_sync), stop the
+ * committer, free.  Returns the first commit or sync error (the namespace
+ * is freed regardless; that work is lost).  No other
  * call may be running or start.
  */
 o_err ofs_ns_close(struct ofs_ns *ns);

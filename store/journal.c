@@ -12,7 +12,8 @@
  *
  * Records are written without fsync: RocksDB's WAL write reaches the
  * kernel before put returns, so a killed process loses nothing; power loss
- * may (commits, which are synced, do not).  Every value carries the store's
+ * may (commits do not once synced: each one, or, in a lazily synced
+ * store, at fsync and every commit interval).  Every value carries the store's
  * checksum; a damaged record is logged (at every recovery, naming it) and
  * skipped, so that one damaged record does not keep every other one, and
  * the mount, from being replayed.

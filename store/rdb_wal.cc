@@ -2,8 +2,9 @@
  * rdb_wal.cc - the store's one C++ file: a RocksDB environment whose
  * write-ahead logs are preallocated by extending them.
  *
- * Every commit is a synced RocksDB write, that is an append to the log
- * and an fdatasync.  RocksDB preallocates each log with
+ * Every synced commit (each one in a cluster or with -o commit=durable;
+ * the log syncs of fsync otherwise) is a synced RocksDB write, that is an
+ * append to the log and an fdatasync.  RocksDB preallocates each log with
  * fallocate(FALLOC_FL_KEEP_SIZE), so each append still grows the file's
  * size, and each fdatasync must then also write the new size: on this
  * VM's ext4 a write + fdatasync that grows a file took 165-178 us (p50),

@@ -68,10 +68,14 @@
  *
  * Durability.  A commit is written with its whole request in one RocksDB
  * write batch synced to the WAL before it is acknowledged; concurrent
- * commits share one synced write (group commit).  Pend, cancel and sweep
- * writes are not synced: a lost pend only makes its commit refuse with
- * O_ENOPENDING, and since RocksDB's WAL is one ordered log, the synced
- * write of any later commit makes every earlier pend durable too.
+ * commits share one synced write (group commit).  With opts.lazy_sync the
+ * batch is acknowledged once RocksDB has it (a killed process loses
+ * nothing: the log is in the kernel's hands) and ost_repo_sync brings it
+ * to disk; a power failure may lose what was written since the last sync.
+ * Pend, cancel and sweep writes are not synced: a lost pend only makes its
+ * commit refuse with O_ENOPENDING, and since RocksDB's WAL is one ordered
+ * log, the synced write of any later commit (or sync) makes every earlier
+ * pend durable too.
  *
  * Threads.  Every function may be called from any thread, concurrently,
  * except ost_repo_close().  Everything may block on disk I/O; commit also
@@ -262,7 +266,8 @@ o_err ost_repo_pend(
  * and its pending deleted, recording nothing.  If the critical block is
  * refused nothing is committed and that error is returned.  Otherwise
  * every block that passed is committed in one synced write batch shared
- * with concurrent commits, and O_OK is returned once it is durable: the
+ * with concurrent commits, and O_OK is returned once it is durable (with
+ * opts.lazy_sync: once written, durable at the next ost_repo_sync): the
  * action is decided.  Other blocks' refusals are then reported in
  * res->reason / res->missing (and logged); their pendings are dropped
  * (an expired one is kept).  A block's commit also deletes the other

@@ -4,7 +4,7 @@
 # Creates N files in one directory with `xargs touch` on a commit=async
 # mount (a close then returns at once and the committer commits the
 # creates in batches; with the default commit=sync every close waits for
-# a synced commit, which measures the disk, not the directory).  Then:
+# its own commit, which measures the commit path, not the directory).  Then:
 # `ls | wc -l` and the entry count, `ls` equal to the names sorted with
 # LC_ALL=C, readdir (`ls -f`) returning each name exactly once, stat/cat
 # spot checks; unmount, remount with the default commit=sync and check
@@ -101,7 +101,7 @@ echo "   listing and checks in $((SECONDS - t0)) s"
 step "change the big directory in sync mode"
 t0=$SECONDS
 seq -f 'g%.0f' 1 200 | (cd big && xargs touch)
-echo "   200 creates (one synced commit each) in $((SECONDS - t0)) s"
+echo "   200 creates (one commit each) in $((SECONDS - t0)) s"
 rm big/g*
 echo new >big/zz-new
 rm big/f5
