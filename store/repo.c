@@ -37,18 +37,18 @@
  * whole open group, writes all its batches as one synced RocksDB write, and
  * wakes everyone (with opts.lazy_sync the write is not synced: commits are
  * acknowledged once RocksDB has them, and ost_repo_sync, called at fsync
- * and by the mount every commit interval, brings them to disk; RocksDB's
- * log keeps them in order, so a power failure loses a suffix of them).  So a
- * later commit of the same block validates against the staged, not yet durable
- * state (and lands in the same or a later group, whose write is ordered after
- * it).  Reads never see unflushed state: get, pend, status, and the stale /
- * already-done paths of commit, which must read the block's history from disk,
- * wait until the entry's group is flushed and then retry.  Nothing is
- * acknowledged before its group's write returned.  If the write fails, every
- * member of that group and of the group queued behind it fails with the error,
- * the epoch moves (invalidating all cached state, which reloads from what is
- * on disk), and a commit that validated under the old epoch but had not yet
- * joined a group is refused when it tries to.
+ * and by the mount every commit interval, brings them to disk; a power
+ * failure may lose those written since the last sync: docs/ARCHITECTURE.md).
+ * So a later commit of the same block validates against the staged, not yet
+ * durable state (and lands in the same or a later group, whose write is
+ * ordered after it).  Reads never see unflushed state: get, pend, status, and
+ * the stale / already-done paths of commit, which must read the block's
+ * history from disk, wait until the entry's group is flushed and then retry.
+ * Nothing is acknowledged before its group's write returned.  If the write
+ * fails, every member of that group and of the group queued behind it fails
+ * with the error, the epoch moves (invalidating all cached state, which
+ * reloads from what is on disk), and a commit that validated under the old
+ * epoch but had not yet joined a group is refused when it tries to.
  *
  * Pend, cancel and sweep write unsynced under the stripe locks (see repo.h
  * for why that is safe).  Read-driven promotion is a one-block commit that

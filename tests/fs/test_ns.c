@@ -4076,3 +4076,155 @@ Test(ns, shared_chmod_keeps_another_mounts_append_mtime, .init = setup,
 	    m, made);
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/* ---- bringing commits to disk (oc_tx_sync) -------------------------------
+ */
+
+/* A transactor that passes every call on to the store's, counting sync
+ * and failing it on demand: what the namespace asks of a lazily synced
+ * store, and what it does when the disk refuses. */
+static struct {
+	struct oc_transactor  base;
+	struct oc_transactor *in;
+	atomic_int            syncs;
+	atomic_bool           fail;
+} stx;
+
+static o_err
+stx_get(struct oc_transactor *t, const struct oc_bid *ids, size_t n,
+    const struct oc_actx *ctx, struct oc_get_res *out)
+{
+	(void) t;
+	return stx.in->ops->get(stx.in, ids, n, ctx, out);
+}
+
+static o_err
+stx_pend(struct oc_transactor *t, const struct oc_pend_req *req,
+    struct oc_txres *res)
+{
+	(void) t;
+	return stx.in->ops->pend(stx.in, req, res);
+}
+
+static o_err
+stx_commit(struct oc_transactor *t, const struct oc_commit_req *req,
+    struct oc_txres *res)
+{
+	(void) t;
+	return stx.in->ops->commit(stx.in, req, res);
+}
+
+static o_err
+stx_cancel(struct oc_transactor *t, const struct oc_aid *aid,
+    const struct oc_bid *ids, size_t n)
+{
+	(void) t;
+	return stx.in->ops->cancel(stx.in, aid, ids, n);
+}
+
+static o_err
+stx_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, uint8_t *out)
+{
+	(void) t;
+	return stx.in->ops->status(stx.in, aid, rev, ids, n, out);
+}
+
+static o_err
+stx_pend_commit(struct oc_transactor *t, const struct oc_pend_req *preq,
+    const struct oc_commit_req *creq, struct oc_txres *res)
+{
+	(void) t;
+	return stx.in->ops->pend_commit(stx.in, preq, creq, res);
+}
+
+static o_err
+stx_sync(struct oc_transactor *t)
+{
+	(void) t;
+	atomic_fetch_add(&stx.syncs, 1);
+	if (atomic_load(&stx.fail))
+		return o_err_set(O_EIO, "test: injected sync failure");
+	return oc_tx_sync(stx.in);
+}
+
+static const struct oc_transactor_ops stx_ops = { stx_get, stx_pend,
+	stx_commit, stx_cancel, stx_status, stx_pend_commit, stx_sync };
+
+/* env.ns closed and opened again over stx (commit interval in ms) */
+static void
+ns_over_stx(int64_t interval_ms)
+{
+	struct ofs_ns_opts o = { .commit_interval_ms = interval_ms };
+
+	memset(&stx, 0, sizeof(stx));
+	stx.base.ops = &stx_ops;
+	stx.in       = env.tx;
+	env.tx       = &stx.base;
+	ns_reopen_with(&o, "open over the counting transactor");
+}
+
+/*
+ * close (flush without wait) commits and asks nothing of the disk; fsync
+ * (flush with wait) commits and syncs, and a failed sync fails it, naming
+ * the path and the cause, with the change committed all the same; the
+ * unmount syncs too and reports a failure.
+ */
+Test(ns, fsync_brings_commits_to_disk_and_close_does_not, .init = setup,
+    .fini = teardown)
+{
+	uint64_t y;
+	o_err    e;
+
+	ns_over_stx(3600000); /* no committer round meanwhile */
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	append_(env.ns, y, "a\n");
+	ok(ofs_flush(env.ns, y, 0, false), "close");
+	cr_expect_eq(atomic_load(&stx.syncs), 0, "a close synced the disk");
+	ok(ofs_flush(env.ns, y, 0, true), "fsync");
+	cr_expect_eq(atomic_load(&stx.syncs), 1, "syncs after an fsync: %d",
+	    atomic_load(&stx.syncs));
+
+	atomic_store(&stx.fail, true);
+	append_(env.ns, y, "b\n");
+	e = ofs_flush(env.ns, y, 0, true);
+	cr_assert_eq(e, O_EIO, "fsync with a failing sync: %s", o_errname(e));
+	cr_expect(
+	    strstr(o_err_detail(),
+	        "fsync /log: committed, but the store's log could not "
+	        "be synced to disk: test: injected sync failure") != NULL,
+	    "%s", o_err_detail());
+	expect_contents(env.ns, y, "a\nb\n");
+	ok(ofs_flush(env.ns, y, 0, false), "a close with the disk failing");
+
+	e      = ofs_ns_close(env.ns);
+	env.ns = NULL;
+	cr_expect_eq(
+	    e, O_EIO, "unmount with a failing sync: %s", o_errname(e));
+	cr_expect_geq(atomic_load(&stx.syncs), 3);
+
+	env.tx = stx.in;
+	ns_open_opts(&env.ns, false, 0);
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	expect_contents(env.ns, y, "a\nb\n");
+}
+
+/* The committer syncs every commit interval: a change only closed
+ * reaches the disk without an fsync. */
+Test(ns, the_committer_syncs_every_interval, .init = setup, .fini = teardown)
+{
+	uint64_t y;
+	int      i;
+
+	ns_over_stx(20);
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	append_(env.ns, y, "a\n");
+	ok(ofs_flush(env.ns, y, 0, false), "close");
+	for (i = 0; i < 500 && atomic_load(&stx.syncs) == 0; i++)
+		o_sleep_ms(10);
+	cr_expect_gt(atomic_load(&stx.syncs), 0,
+	    "the committer did not sync within 5 s");
+	ok(ofs_ns_close(env.ns), "close");
+	env.ns = NULL;
+	env.tx = stx.in;
+}
