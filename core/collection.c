@@ -664,13 +664,14 @@ jblocks_return(struct oc_collection *c, struct oc_val *blocks)
 
 /*
  * Record actions[0..n) (and the chunks they name) in the journal as one
- * record; refs[i] gets action i's identity and *blocks the chunks (kept
- * until the act is staged, to be given back if it is not).  c_mtx held,
- * so records of one collection are numbered in queue order.
+ * record (lazy: it may be held in memory, core/journal.h); refs[i] gets
+ * action i's identity and *blocks the chunks (kept until the act is
+ * staged, to be given back if it is not).  c_mtx held, so records of one
+ * collection are numbered and put in queue order.
  */
 static o_err
 journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
-    struct oc_jref *refs, struct oc_val *blocks)
+    bool lazy, struct oc_jref *refs, struct oc_val *blocks)
 {
 	struct oc_journal    *j = c->opts.journal;
 	struct oc_journal_rec r;
@@ -688,7 +689,7 @@ journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
 	for (i = 0; i < n; i++)
 		oc_arr_push(&r.acts, oc_val_dup(&actions[i]));
 	jblocks_take(c, actions, n, &r.blocks);
-	e = j->ops->put(j, &r);
+	e        = oc_journal_put(j, &r, lazy);
 	*blocks  = oc_val_take(&r.blocks);
 	oc_journal_rec_fini(&r);
 	if (e != O_OK) {
@@ -706,10 +707,11 @@ journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
 }
 
 /* Apply and queue actions[0..n) whose journal identities are refs (NULL:
- * journal them now if the collection has a journal).  c_mtx held. */
+ * journal them now, lazily or not, if the collection has a journal).
+ * c_mtx held. */
 static o_err
 act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
-    const struct oc_jref *refs)
+    const struct oc_jref *refs, bool lazy)
 {
 	struct oc_jref *own = NULL;
 	struct oc_val   blocks = oc_null();
@@ -722,7 +724,8 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 		return e;
 	if (refs == NULL && c->opts.journal != NULL && n > 0) {
 		own = o_calloc(n, sizeof(*own));
-		if ((e = journal_put(c, actions, n, own, &blocks)) != O_OK) {
+		if ((e = journal_put(c, actions, n, lazy, own, &blocks)) !=
+		    O_OK) {
 			free(own);
 			return e;
 		}
@@ -759,8 +762,8 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 	return O_OK;
 }
 
-o_err
-oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
+static o_err
+coll_act(struct oc_collection *c, struct oc_val *actions, size_t n, bool lazy)
 {
 	size_t i;
 	int    tries;
@@ -769,7 +772,7 @@ oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
 	pthread_mutex_lock(&c->c_mtx);
 	for (tries = 0;; tries++) {
 		/* a failed act stages nothing: it can run again */
-		e = act_locked(c, actions, n, NULL);
+		e = act_locked(c, actions, n, NULL, lazy);
 		if (e == O_OK || (e = stale_retry(c, e, tries, true)) != O_OK)
 			break;
 	}
@@ -777,6 +780,18 @@ oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
 	for (i = 0; i < n; i++)
 		oc_val_fini(&actions[i]);
 	return e;
+}
+
+o_err
+oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n)
+{
+	return coll_act(c, actions, n, false);
+}
+
+o_err
+oc_coll_act_lazy(struct oc_collection *c, struct oc_val *actions, size_t n)
+{
+	return coll_act(c, actions, n, true);
 }
 
 o_err
@@ -1171,8 +1186,9 @@ jrefs_gone(struct oc_collection *c, const struct oc_jref *gone, size_t n)
 		keys[nk][1] = r->first;
 		nk++;
 	}
-	if (nk > 0 && (e = c->opts.journal->ops->drop(c->opts.journal, &c->id,
-	                   (const uint64_t(*)[2]) keys, nk)) != O_OK)
+	if (nk > 0 &&
+	    (e = oc_journal_drop(c->opts.journal, &c->id,
+	         (const uint64_t(*)[2]) keys, nk)) != O_OK)
 		o_log(O_LOG_WARN,
 		    "collection %s: forgetting %zu committed journal records "
 		    "failed (%s); recovery will skip them",
@@ -1401,12 +1417,25 @@ pend_answered(
 }
 
 /* No latch held.  Pend the attempt of a sync that began at since
- * (mono_ms); t->e gets the result. */
+ * (mono_ms); t->e gets the result.  The journal's held records are
+ * written first: once pended, the actions are out of this process's hands
+ * (another node may promote them, or they expire), and a death before the
+ * commit is settled at the next start only if the journal has them. */
 static o_err
 try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
 	struct oc_txres res;
 
+	if (c->opts.journal != NULL &&
+	    (t->e = oc_journal_flush(c->opts.journal)) != O_OK) {
+		char s[OC_BID_STRLEN];
+
+		t->pended   = false;
+		return t->e = o_err_wrap(t->e,
+		           "collection %s: keeping queued actions in the "
+		           "journal before their pend",
+		           oc_bid_str(&c->id, s));
+	}
 	t->preq.who       = c->who;
 	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
@@ -2414,7 +2443,7 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 				refs[x].n       = (uint32_t) na;
 				acts[x++]       = oc_val_take(&acts[m - left]);
 			}
-			e = act_locked(c, acts, nk, refs);
+			e = act_locked(c, acts, nk, refs, false);
 		}
 		for (m = 0; m < na - left; m++)
 			oc_val_fini(&acts[m]);

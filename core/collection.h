@@ -117,6 +117,11 @@ void  oc_coll_free(struct oc_collection *c);
 
 /* Apply actions now and queue them (moved; all-or-nothing). */
 o_err oc_coll_act(struct oc_collection *c, struct oc_val *actions, size_t n);
+/* The same, but the journal may hold its record in memory until
+ * oc_journal_flush (core/journal.h): for actions nobody is told are safe
+ * before a later flush or commit. */
+o_err oc_coll_act_lazy(
+    struct oc_collection *c, struct oc_val *actions, size_t n);
 /* Stage a chunk block (moved) that a following action references. */
 o_err oc_coll_stage_block(struct oc_collection *c, struct oc_val blk);
 o_err oc_coll_update(struct oc_collection *c);

@@ -69,8 +69,9 @@ oc_diary_append(struct oc_collection *c, const void *data, size_t n)
 	return oc_coll_act(c, &a, 1);
 }
 
-o_err
-oc_diary_append_many(struct oc_collection *c, const struct iovec *v, size_t n)
+static o_err
+append_many(
+    struct oc_collection *c, const struct iovec *v, size_t n, bool lazy)
 {
 	struct oc_val *a;
 	size_t         i;
@@ -81,9 +82,21 @@ oc_diary_append_many(struct oc_collection *c, const struct iovec *v, size_t n)
 	a = o_malloc(n * sizeof(*a));
 	for (i = 0; i < n; i++)
 		a[i] = append_action(c, v[i].iov_base, v[i].iov_len);
-	e = oc_coll_act(c, a, n);
+	e = lazy ? oc_coll_act_lazy(c, a, n) : oc_coll_act(c, a, n);
 	free(a);
 	return e;
+}
+
+o_err
+oc_diary_append_many(struct oc_collection *c, const struct iovec *v, size_t n)
+{
+	return append_many(c, v, n, false);
+}
+
+o_err
+oc_diary_append_lazy(struct oc_collection *c, const struct iovec *v, size_t n)
+{
+	return append_many(c, v, n, true);
 }
 
 struct scan {

@@ -29,6 +29,9 @@ o_err oc_diary_append(struct oc_collection *c, const void *data, size_t n);
  * them, or none on error. */
 o_err oc_diary_append_many(
     struct oc_collection *c, const struct iovec *v, size_t n);
+/* The same with a lazy journal record (oc_coll_act_lazy). */
+o_err oc_diary_append_lazy(
+    struct oc_collection *c, const struct iovec *v, size_t n);
 
 /* Called per appended item in commit order; nonzero return stops. */
 typedef int (*oc_diary_cb)(void *arg, int64_t rev, const uint8_t *data,

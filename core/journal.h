@@ -29,6 +29,17 @@
  * Implementations (store/journal.c keeps it in the local RocksDB) must make
  * put durable against the death of the process (not necessarily against
  * power loss) before returning.  All operations are thread-safe.
+ *
+ * Lazy records (oc_coll_act_lazy, e.g. a diary's appends by write()) are
+ * what nobody has been told is safe yet: a journal set up with
+ * oc_journal_init keeps them in memory, in act order, until
+ * oc_journal_flush (fs: an async close; oc_coll: before a pend that is
+ * not fused with its commit, which other processes see), until any record
+ * that is not lazy is written (all of them go first, in one batch, so the
+ * stored records stay a prefix of what was acted, in act order), or until
+ * their actions commit, when they are never written at all.  A killed process
+ * loses the lazy records not yet flushed, and with them only actions that were
+ * never acknowledged.
  */
 #ifndef OC_JOURNAL_H
 #define OC_JOURNAL_H
@@ -88,16 +99,48 @@ struct oc_journal_ops {
 	    const void *p, size_t n);
 	o_err (*hint_get)(struct oc_journal *j, const struct oc_bid *col,
 	    struct o_buf *out, bool *found);
+	/* Optional: store r[0..n) in one atomic write (else put, one by
+	 * one). */
+	o_err (*put_many)(struct oc_journal    *j,
+	    const struct oc_journal_rec *const *r, size_t n);
 };
+
+struct oc_jlazy;
 
 struct oc_journal {
 	const struct oc_journal_ops *ops;
 	uint8_t                      node[8]; /* this journal, persistent */
 	uint64_t                     session; /* this opening */
 	_Atomic uint64_t             next_seq;
+	struct oc_jlazy *lazy; /* lazy records held (NULL: none are held,
+	                          every record is written at once) */
 };
 
 void oc_journal_rec_fini(struct oc_journal_rec *r);
+
+/* Set up j's common part (ops, next_seq, the lazy records' buffer); the
+ * implementation fills node and session.  oc_journal_fini flushes what is
+ * still held (a failure is logged: those actions were never acknowledged)
+ * and frees the buffer; call it before the implementation goes away. */
+void oc_journal_init(struct oc_journal *j, const struct oc_journal_ops *ops);
+void oc_journal_fini(struct oc_journal *j);
+
+/*
+ * Store r: held in memory when lazy and it names no chunk blocks and j
+ * holds lazy records (r's actions are moved out), else written at once
+ * after every record held, in one write.  On failure nothing of r is
+ * kept and the held records stay held.
+ */
+o_err oc_journal_put(
+    struct oc_journal *j, struct oc_journal_rec *r, bool lazy);
+/* Forget col's records keys[0..n): the held ones are freed, the others
+ * dropped from the store. */
+o_err oc_journal_drop(struct oc_journal *j, const struct oc_bid *col,
+    const uint64_t (*keys)[2], size_t                            n);
+/* Write every held record (one write); they stay held on failure. */
+o_err oc_journal_flush(struct oc_journal *j);
+/* Lazy records held now (for tests and stats). */
+size_t oc_journal_held(struct oc_journal *j);
 
 struct oc_coll_type;
 struct oc_sync_opts;

@@ -32,12 +32,17 @@
  *   (oc_coll_sync_group_to); if nothing committed, both are undone.
  * - Queued actions are kept in the journal (ofs_ns_opts.journal) until
  *   committed, so a killed daemon's acknowledged work is replayed at the
- *   next mount (core/journal.h).
+ *   next mount (core/journal.h).  A diary's appends (by write, and a
+ *   writer's last fragment) are lazy records, held in memory: nothing
+ *   acknowledges them before a close or fsync, which waits for their
+ *   commit, or under async commits writes every held record (ns_keep);
+ *   on one node most commit before they are ever written (a cluster's
+ *   pend writes them first, core/journal.h).
  * - Diaries: a read takes a consistent snapshot (held rev, queued
  *   appends; writers' fragments are not visible) without copying: it runs
  *   under the collection latch (oc_coll_read_queue), where a commit moves
  *   actions out of the queue and bumps the rev at once.  A write queues all
- *   its lines in one call under the latch (oc_diary_append_many), so a
+ *   its lines in one call under the latch (oc_diary_append_lazy), so a
  *   reader never sees part of a write.  Inside the latch it extends
  *   the inode's offset index up to the rev and copies from the nearest
  *   mark or the cursor the last read left, block by block, straight from
@@ -2778,7 +2783,10 @@ diary_emit_frag(struct ofs_inode *in, struct oc_collection *c, uint64_t wid)
 	if (i == in->nfrag)
 		return O_OK;
 	f = &in->frags[i].b;
-	if (f->len > 0 && (e = oc_diary_append(c, f->data, f->len)) != O_OK)
+	if (f->len > 0 &&
+	    (e = oc_diary_append_lazy(c,
+	         &(struct iovec) { .iov_base = f->data, .iov_len = f->len },
+	         1)) != O_OK)
 		return e;
 	o_buf_fini(f);
 	in->frags[i] = in->frags[--in->nfrag];
@@ -2878,7 +2886,7 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 		ntail = len;
 	}
 	if (nv > 0)
-		e = oc_diary_append_many(c, v, nv);
+		e = oc_diary_append_lazy(c, v, nv);
 	if (e != O_OK) {
 		frag->len = had; /* nothing of this write is kept */
 		if (e != O_EPERM)
@@ -3367,6 +3375,16 @@ ofs_ns_close(struct ofs_ns *ns)
 	}
 	ofs_ahead_stop(ns->ahead);
 	e = commit_round(ns, true);
+	/* what could not commit waits for the next mount */
+	if (ns->opts.journal != NULL &&
+	    (se = oc_journal_flush(ns->opts.journal)) != O_OK) {
+		o_log(O_LOG_ERROR,
+		    "unmount: queued work could not be kept in the journal: "
+		    "%s",
+		    o_err_detail());
+		if (e == O_OK)
+			e = se;
+	}
 	/* the last commits (and those only close acknowledged) on disk
 	 * before the mount reports a clean end */
 	if ((se = oc_tx_sync(ns->tx)) != O_OK) {
@@ -4659,13 +4677,35 @@ ns_sync_disk(struct ofs_ns *ns, uint64_t ino, const char *what)
 	    what, path, o_err_detail());
 }
 
+/*
+ * Write the journal's held records (the diaries' lazy appends): a close
+ * that returns before the commit acknowledges work that must outlive a
+ * killed daemon.  what/ino name the caller in the error.
+ */
+static o_err
+ns_keep(struct ofs_ns *ns, uint64_t ino, const char *what)
+{
+	char  path[512];
+	o_err e;
+
+	if (ns->opts.journal == NULL ||
+	    (e = oc_journal_flush(ns->opts.journal)) == O_OK)
+		return O_OK;
+	lock_ns(ns);
+	path_of(ns, ino, path, sizeof(path));
+	unlock_ns(ns);
+	return o_err_set(e,
+	    "%s %s: queued, but the journal could not keep it: %s", what, path,
+	    o_err_detail());
+}
+
 o_err
 ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 {
 	struct ofs_inode *in;
 	struct ofs_coll  *cs[3];
 	size_t            n = 0, i;
-	o_err             e, kept = O_OK;
+	o_err             e, kept = O_OK, ke;
 
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "flush", &in)) != O_OK)
@@ -4700,8 +4740,19 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 			e = coll_sync(ns, cs[i]);
 		if (e == O_OK && wait)
 			e = ns_sync_disk(ns, ino, "fsync");
+		else if (e != O_OK) {
+			/* the work stays queued: keep it past a kill too */
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", o_err_detail());
+			if (ns_keep(ns, ino, wait ? "fsync" : "close") != O_OK)
+				o_log(O_LOG_ERROR, "%s", o_err_detail());
+			e = o_err_set(e, "%s", why);
+		}
 		goto out_unpin;
 	}
+	/* async: the close acknowledges what is only queued */
+	ke = ns_keep(ns, ino, "close");
 	lock_ns(ns);
 	for (i = 0; i < n; i++) {
 		if (in->kind == OFS_DIARY)
@@ -4709,7 +4760,9 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 		cs[i]->err = O_OK; /* reported now */
 		cs[i]->pins--;
 	}
-	if (kept != O_OK) {
+	if (ke != O_OK) {
+		e = ke;
+	} else if (kept != O_OK) {
 		char path[512];
 
 		path_of(ns, ino, path, sizeof(path));

@@ -44,7 +44,9 @@
  * mode reads the diary up to date), so it may block on the transactor
  * and fail with that commit, also under async commits.  With a journal
  * (ofs_ns_opts.journal) every staged change is kept in the local store
- * until committed, and replayed by the next mount if the process dies.
+ * until committed, and replayed by the next mount if the process dies;
+ * a diary's appends are kept once a close or fsync acknowledges them
+ * (before that they may be held in memory, core/journal.h).
  *
  * Regular files.  A file's bytes are pieces of OFS_PIECE bytes.  A file of
  * at most OFS_INLINE_FILE bytes is stored in its entry ("d"); a larger one

@@ -10,6 +10,8 @@
  *   "h" col(32)                           a hint (core/journal.h): the
  *                                          collection user's bytes
  *
+ * Lazy records wait in memory until they are flushed or dropped
+ * (core/journal.c); a write of several is one RocksDB write batch.
  * Records are written without fsync: RocksDB's WAL write reaches the
  * kernel before put returns, so a killed process loses nothing; power loss
  * may (commits do not once synced: each one, or, in a lazily synced
@@ -45,15 +47,13 @@ jkey(uint8_t k[JKEY_LEN], const struct oc_bid *col, uint64_t session,
 	o_be64_put(k + 40, first);
 }
 
-static o_err
-j_put(struct oc_journal *oj, const struct oc_journal_rec *r)
+/* Add r to wb. */
+static void
+rec_put(struct ost_wb *wb, const struct oc_journal_rec *r)
 {
-	struct ost_journal *j  = (struct ost_journal *) oj;
-	struct ost_wb       wb = { 0 }, *wbs[1] = { &wb };
-	struct oc_val       v  = oc_map();
-	struct o_buf        enc = { 0 };
-	uint8_t             k[JKEY_LEN];
-	o_err               e;
+	struct oc_val v   = oc_map();
+	struct o_buf  enc = { 0 };
+	uint8_t       k[JKEY_LEN];
 
 	oc_map_set(&v, "t", oc_text(r->type));
 	oc_map_set(&v, "b", oc_int(r->base_rev));
@@ -63,11 +63,30 @@ j_put(struct oc_journal *oj, const struct oc_journal_rec *r)
 	oc_encode(&v, &enc);
 	oc_val_fini(&v);
 	jkey(k, &r->col, r->session, r->first);
-	ost_wb_put(&wb, OST_CF_JOURNAL, k, sizeof(k), enc.data, enc.len);
+	ost_wb_put(wb, OST_CF_JOURNAL, k, sizeof(k), enc.data, enc.len);
 	o_buf_fini(&enc);
+}
+
+static o_err
+j_put_many(
+    struct oc_journal *oj, const struct oc_journal_rec *const *r, size_t n)
+{
+	struct ost_journal *j  = (struct ost_journal *) oj;
+	struct ost_wb       wb = { 0 }, *wbs[1] = { &wb };
+	size_t              i;
+	o_err               e;
+
+	for (i = 0; i < n; i++)
+		rec_put(&wb, r[i]);
 	e = ost_rdb_write(j->db, wbs, 1, false);
 	ost_wb_fini(&wb);
 	return e;
+}
+
+static o_err
+j_put(struct oc_journal *oj, const struct oc_journal_rec *r)
+{
+	return j_put_many(oj, &r, 1);
 }
 
 static o_err
@@ -225,6 +244,7 @@ static const struct oc_journal_ops j_ops = {
 	.scan     = j_scan,
 	.hint_put = j_hint_put,
 	.hint_get = j_hint_get,
+	.put_many = j_put_many,
 };
 
 /* The stored integer under key, or 0 when absent. */
@@ -274,8 +294,7 @@ ost_journal_open(struct ost_repo *r, struct oc_journal **out)
 	/* synced: a session number is never handed out twice */
 	if ((e = ost_rdb_write(j->db, wbs, 1, true)) != O_OK)
 		goto fail;
-	j->j.ops = &j_ops;
-	atomic_init(&j->j.next_seq, 1);
+	oc_journal_init(&j->j, &j_ops);
 	ost_wb_fini(&wb);
 	o_buf_fini(&b);
 	*out = &j->j;
@@ -290,5 +309,6 @@ fail:
 void
 ost_journal_close(struct oc_journal *j)
 {
+	oc_journal_fini(j);
 	free(j);
 }

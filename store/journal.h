@@ -10,8 +10,9 @@
 
 /*
  * Open r's journal: a new session, numbered after every earlier one
- * (written synced).  *out lives until ost_journal_close, which must come
- * before ost_repo_close(r).  Errors from RocksDB (O_ENOSPC, O_EIO,
+ * (written synced).  *out lives until ost_journal_close (which writes the
+ * lazy records still held, core/journal.h), which must come before
+ * ost_repo_close(r).  Errors from RocksDB (O_ENOSPC, O_EIO,
  * O_ECORRUPT for a damaged node id or session).
  */
 o_err ost_journal_open(struct ost_repo *r, struct oc_journal **out);

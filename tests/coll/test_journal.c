@@ -1010,3 +1010,164 @@ Test(journal, recovery_that_meets_pruned_history_catches_up)
 	cr_assert_gt(round, 0, "no read was at a held context: nothing shown");
 	cr_log_info("O_ESTALE injected at each of %d reads", round);
 }
+
+/* ---- lazy records (oc_coll_act_lazy) ------------------------------------ */
+
+static void
+append_lazy(struct oc_collection *c, const char *s)
+{
+	struct iovec v = { (void *) s, strlen(s) };
+
+	ok(oc_diary_append_lazy(c, &v, 1), s);
+}
+
+/* The process dies: the held records go with it (their puts fail). */
+static void
+die(struct ot_jwrap *w, struct oc_collection *c1, struct oc_collection *c2)
+{
+	w->put_left = 0;
+	oc_coll_free(c1);
+	if (c2 != NULL)
+		oc_coll_free(c2);
+	oc_journal_fini(&w->base);
+}
+
+/* Lazy appends stay in memory until a flush writes them; a killed process
+ * loses what is still held, and only that. */
+Test(journal, lazy_appends_wait_in_memory_until_a_flush)
+{
+	struct ot_jwrap          w;
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "a", "b" };
+
+	oc_bid_random(&id);
+	ot_jwrap_init_lazy(&w, jopen());
+	c = diary(&id, &w.base);
+	append_lazy(c, "a");
+	append_lazy(c, "b");
+	cr_expect_eq(oc_journal_held(&w.base), 2);
+	cr_expect_eq(w.puts, 0, "a lazy record was written at once");
+	ok(oc_journal_flush(&w.base), "flush");
+	cr_expect_eq(w.puts, 2, "%d records written by the flush", w.puts);
+	cr_expect_eq(oc_journal_held(&w.base), 0);
+	append_lazy(c, "c");
+	die(&w, c, NULL);
+	rep = recover();
+	expect_report(&rep, 2, 2, 0, "a and b flushed, c only held");
+	read_diary(&id, &l);
+	expect_lines(&l, want, 2);
+}
+
+/* Lazy records whose actions commit are never written; one flushed
+ * before its commit is dropped from the store at the commit. */
+Test(journal, lazy_records_that_commit_are_never_written)
+{
+	struct ot_jwrap          w;
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "a", "b", "c", "d" };
+
+	oc_bid_random(&id);
+	ot_jwrap_init_lazy(&w, jopen());
+	c = diary(&id, &w.base);
+	append_lazy(c, "a");
+	append_lazy(c, "b");
+	ok(oc_coll_sync(c), "sync");
+	cr_expect_eq(w.puts, 0, "%d committed records were written", w.puts);
+	cr_expect_eq(w.drops, 0, "records never written were dropped");
+	cr_expect_eq(oc_journal_held(&w.base), 0, "committed, still held");
+	append_lazy(c, "c");
+	ok(oc_journal_flush(&w.base), "flush");
+	append_lazy(c, "d");
+	ok(oc_coll_sync(c), "sync");
+	cr_expect_eq(w.puts, 1, "%d records written", w.puts);
+	cr_expect_eq(
+	    w.drops, 1, "%d drops, expected the flushed record's", w.drops);
+	die(&w, c, NULL);
+	rep = recover();
+	expect_report(&rep, 0, 0, 0, "everything committed");
+	read_diary(&id, &l);
+	expect_lines(&l, want, 4);
+}
+
+/*
+ * A record that is not lazy (another collection's) is written after every
+ * held one, so the stored records stay a prefix of what was acted; when
+ * that write fails, the held records stay held and its own is not kept.
+ */
+Test(journal, a_record_written_at_once_writes_the_held_ones_first)
+{
+	struct ot_jwrap          w;
+	struct oc_bid            id1, id2;
+	struct oc_collection    *c1, *c2;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want1[] = { "a", "c" };
+	const char *const        want2[] = { "b" };
+
+	oc_bid_random(&id1);
+	oc_bid_random(&id2);
+	ot_jwrap_init_lazy(&w, jopen());
+	c1 = diary(&id1, &w.base);
+	c2 = diary(&id2, &w.base);
+	append_lazy(c1, "a");
+	w.put_left = 0;
+	cr_assert_neq(oc_diary_append(c2, "x", 1), O_OK,
+	    "an append whose record failed succeeded");
+	cr_expect_eq(oc_journal_held(&w.base), 1, "a failed write lost 'a'");
+	w.put_left = -1;
+	append(c2, "b");
+	cr_expect_eq(w.puts, 2, "%d records written with b", w.puts);
+	cr_expect_eq(oc_journal_held(&w.base), 0);
+	append_lazy(c1, "c");
+	ok(oc_journal_flush(&w.base), "flush");
+	die(&w, c1, c2);
+	rep = recover();
+	cr_expect_eq(rep.collections, 2);
+	expect_report(&rep, 3, 3, 0, "a and b written together, c flushed");
+	read_diary(&id1, &l);
+	expect_lines(&l, want1, 2);
+	read_diary(&id2, &l);
+	expect_lines(&l, want2, 1);
+}
+
+/* Before a pend that is not fused with its commit (another process sees
+ * it), the held records are written: a commit left in doubt by a death is
+ * settled at the next start (here: found committed by its tag). */
+Test(journal, lazy_records_are_written_before_a_pend)
+{
+	struct ot_jwrap          w;
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_sync_opts      o = { 0 };
+	struct lostack           la;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "once" };
+
+	la.base.ops = &la_ops;
+	la.in       = env.tx;
+	la.lose     = 0;
+	oc_bid_random(&id);
+	c = diary(&id, NULL);
+	ok(oc_coll_sync(c), "header");
+	oc_coll_free(c);
+	ot_jwrap_init_lazy(&w, jopen());
+	o.journal = &w.base;
+	ok(oc_diary_open(&la.base, &id, false, &o, &c), "open");
+	append_lazy(c, "once");
+	cr_expect_eq(w.puts, 0);
+	la.lose = 1;
+	cr_expect_neq(oc_coll_sync(c), O_OK, "the lost answer went unnoticed");
+	cr_expect_eq(w.puts, 1, "%d records written before the pend", w.puts);
+	die(&w, c, NULL);
+	rep = recover();
+	expect_report(&rep, 1, 0, 1, "committed, found by its tag");
+	read_diary(&id, &l);
+	expect_lines(&l, want, 1);
+}

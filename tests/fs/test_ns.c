@@ -2653,6 +2653,67 @@ Test(ns, a_diary_write_is_queued_whole_or_not_at_all, .init = setup,
 	    "abcdef\nghi\njkl\n");
 }
 
+/*
+ * A diary's appends are held in memory (lazy journal records) until
+ * something acknowledges them: an async close writes every held record
+ * before it returns, and says so, naming the path, when it cannot; a
+ * close that waits for the commit writes none.
+ */
+Test(ns, diary_appends_reach_the_journal_only_when_acknowledged, .init = setup,
+    .fini = teardown)
+{
+	static struct ot_jwrap fj, fj2;
+	struct ofs_ns_opts o = { .async = true, .commit_interval_ms = 600000 };
+	uint64_t           y;
+	int                puts0;
+	o_err              e;
+
+	ok(ofs_ns_close(env.ns), "close namespace");
+	ot_jwrap_init_lazy(&fj, journal_new());
+	o.journal = &fj.base;
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open namespace (async)");
+	y     = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	puts0 = fj.puts;
+	ok(ofs_write(env.ns, y, 7, 0, "a\nb\n", 4, true), "write");
+	ok(ofs_write(env.ns, y, 7, 0, "c\n", 2, true), "write");
+	cr_expect_eq(fj.puts, puts0, "a write wrote its journal record");
+	cr_expect_eq(oc_journal_held(&fj.base), 2);
+	ok(ofs_flush(env.ns, y, 7, false), "async close");
+	cr_expect_eq(oc_journal_held(&fj.base), 0,
+	    "an async close returned with records held");
+	cr_expect_eq(
+	    fj.puts, puts0 + 2, "%d records written", fj.puts - puts0);
+	ok(ofs_write(env.ns, y, 7, 0, "d\n", 2, true), "write");
+	fj.put_left = 0;
+	e           = ofs_flush(env.ns, y, 7, false);
+	cr_expect_eq(
+	    e, O_EIO, "async close with a failing journal: %s", o_errname(e));
+	cr_expect(strstr(o_err_detail(),
+	              "close /log: queued, but the journal "
+	              "could not keep it") != NULL,
+	    "%s", o_err_detail());
+	fj.put_left = -1;
+	ok(ofs_ns_close(env.ns), "close namespace (commits d)");
+	env.ns = NULL;
+	oc_journal_fini(&fj.base);
+
+	ot_jwrap_init_lazy(&fj2, journal_new());
+	o = (struct ofs_ns_opts) { .journal = &fj2.base };
+	ok(ofs_ns_open(env.tx, &o, &env.ns), "open namespace (sync)");
+	y     = lookup_(env.ns, OFS_ROOT_INO, "log");
+	puts0 = fj2.puts;
+	ok(ofs_write(env.ns, y, 7, 0, "e\n", 2, true), "write");
+	ok(ofs_flush(env.ns, y, 7, false), "close");
+	cr_expect_eq(fj2.puts, puts0,
+	    "a close that waited for the commit wrote %d records",
+	    fj2.puts - puts0);
+	cr_expect_eq(oc_journal_held(&fj2.base), 0, "committed, still held");
+	expect_contents(env.ns, y, "a\nb\nc\nd\ne\n");
+	ok(ofs_ns_close(env.ns), "close namespace");
+	env.ns = NULL;
+	oc_journal_fini(&fj2.base);
+}
+
 /* A diary writer that outruns the committer commits the queue itself:
  * the queued appends stay bounded. */
 Test(ns, diary_queue_is_bounded, .init = setup, .fini = teardown)

@@ -115,6 +115,13 @@ ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in)
 	atomic_init(&w->base.next_seq, 1);
 }
 
+void
+ot_jwrap_init_lazy(struct ot_jwrap *w, struct oc_journal *in)
+{
+	ot_jwrap_init(w, in);
+	oc_journal_init(&w->base, &jw_ops);
+}
+
 long long
 ot_largest_log(const char *dir, char *path, size_t cap)
 {

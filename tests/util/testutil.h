@@ -36,6 +36,9 @@ struct ot_jwrap {
 	int                puts, drops;
 };
 void ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in);
+/* The same, holding lazy records (oc_journal_init); end it with
+ * oc_journal_fini(&w->base). */
+void ot_jwrap_init_lazy(struct ot_jwrap *w, struct oc_journal *in);
 
 /* In a Criterion suite (after <criterion/criterion.h> and core/o_err.h):
  * assert that e is O_OK, naming what failed, the error and its detail. */
