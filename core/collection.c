@@ -1291,6 +1291,7 @@ struct sync_try {
 	                                are left to expire (try_commit) */
 	bool                 reread; /* replay before the next attempt
 	                                (set c->torn: try_build heals) */
+	bool split;             /* the batch ends inside a journal record */
 	o_err                e; /* pend/commit result */
 };
 
@@ -1327,6 +1328,9 @@ try_build(struct oc_collection *c, const struct oc_aid *aid,
 	t->nb       = build_snapshot(c, &t->snap, &t->seg);
 	for (i = 0; i < t->nb; i++)
 		oc_arr_push(&acts, oc_val_dup(&c->pending.u.a.v[i]));
+	if (t->nb > 0 && c->jrefs[t->nb - 1].session != 0)
+		t->split = c->jrefs[t->nb - 1].seq + 1 <
+		    c->jrefs[t->nb - 1].first + c->jrefs[t->nb - 1].n;
 	x.cols  = cols;
 	x.ncols = ncols;
 	x.jt    = jtags(c, t->nb);
@@ -1416,6 +1420,22 @@ pend_answered(
 	}
 }
 
+/* No latch held.  Write the journal's held records before the attempt
+ * (t->e gets a failure). */
+static o_err
+try_keep(struct oc_collection *c, struct sync_try *t)
+{
+	char s[OC_BID_STRLEN];
+
+	if (c->opts.journal == NULL ||
+	    (t->e = oc_journal_flush(c->opts.journal)) == O_OK)
+		return O_OK;
+	return t->e = o_err_wrap(t->e,
+	           "collection %s: keeping queued actions in the journal "
+	           "before their commit",
+	           oc_bid_str(&c->id, s));
+}
+
 /* No latch held.  Pend the attempt of a sync that began at since
  * (mono_ms); t->e gets the result.  The journal's held records are
  * written first: once pended, the actions are out of this process's hands
@@ -1426,16 +1446,8 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
 	struct oc_txres res;
 
-	if (c->opts.journal != NULL &&
-	    (t->e = oc_journal_flush(c->opts.journal)) != O_OK) {
-		char s[OC_BID_STRLEN];
-
-		t->pended   = false;
-		return t->e = o_err_wrap(t->e,
-		           "collection %s: keeping queued actions in the "
-		           "journal before their pend",
-		           oc_bid_str(&c->id, s));
-	}
+	if (try_keep(c, t) != O_OK)
+		return t->e;
 	t->preq.who       = c->who;
 	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	oc_txres_init(&res);
@@ -1455,6 +1467,11 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 {
 	struct oc_txres res;
 
+	/* a batch that commits part of a record: the rest must outlive a
+	 * death before its own commit (the record is finished at the next
+	 * start, core/journal.h) */
+	if (t->split && try_keep(c, t) != O_OK)
+		return t->e;
 	t->preq.who       = c->who;
 	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
 	t->fused          = true;

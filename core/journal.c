@@ -30,14 +30,15 @@ oc_journal_init(struct oc_journal *j, const struct oc_journal_ops *ops)
 	pthread_mutex_init(&j->lazy->mtx, NULL);
 }
 
-/* Write the held records, then r (NULL: none), in one write; on success
- * the held records are freed.  lazy->mtx held. */
+/* Write the held records, then r (NULL: none), in one write (put_many;
+ * else one by one); the held records written are freed.  lazy->mtx
+ * held. */
 static o_err
 write_held(struct oc_journal *j, const struct oc_journal_rec *r)
 {
 	struct oc_jlazy              *l = j->lazy;
 	const struct oc_journal_rec **all;
-	size_t                        n = l->n + (r != NULL), i;
+	size_t                        n = l->n + (r != NULL), i, k;
 	o_err                         e = O_OK;
 
 	if (n == 0)
@@ -47,17 +48,25 @@ write_held(struct oc_journal *j, const struct oc_journal_rec *r)
 		all[i] = &l->v[i];
 	if (r != NULL)
 		all[l->n] = r;
-	if (j->ops->put_many != NULL)
+	if (j->ops->put_many != NULL) {
 		e = j->ops->put_many(j, all, n);
-	else
-		for (i = 0; i < n && e == O_OK; i++)
-			e = j->ops->put(j, all[i]);
+		i = e == O_OK ? n : 0;
+	} else {
+		for (i = 0; i < n && (e = j->ops->put(j, all[i])) == O_OK; i++)
+			;
+	}
 	free(all);
+	/* the held records written (all, or those put before a failure)
+	 * are held no longer: a drop that finds one held knows it is not
+	 * stored */
+	i = O_MIN(i, l->n);
+	for (k = 0; k < i; k++)
+		oc_journal_rec_fini(&l->v[k]);
+	if (i > 0 && i < l->n)
+		memmove(l->v, l->v + i, (l->n - i) * sizeof(*l->v));
+	l->n -= i;
 	if (e != O_OK)
 		return e;
-	for (i = 0; i < l->n; i++)
-		oc_journal_rec_fini(&l->v[i]);
-	l->n = 0;
 	if (l->cap > 64) { /* a burst's buffer is not kept */
 		free(l->v);
 		l->v   = NULL;

@@ -3374,6 +3374,14 @@ ofs_ns_close(struct ofs_ns *ns)
 		pthread_join(ns->committer, NULL);
 	}
 	ofs_ahead_stop(ns->ahead);
+	/* the diaries' held appends, first: a final commit that never
+	 * returns (a cluster out of reach) must not take them */
+	if (ns->opts.journal != NULL &&
+	    oc_journal_flush(ns->opts.journal) != O_OK)
+		o_log(O_LOG_ERROR,
+		    "unmount: queued work could not be kept in the journal: "
+		    "%s",
+		    o_err_detail());
 	e = commit_round(ns, true);
 	/* what could not commit waits for the next mount */
 	if (ns->opts.journal != NULL &&

@@ -190,3 +190,33 @@ ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner)
 	f->base.ops = &faulty_ops;
 	f->inner    = inner;
 }
+
+/* Fused: only io_after applies, then the inner pend_commit. */
+static o_err
+f_pend_commit(struct oc_transactor *t, const struct oc_pend_req *preq,
+    const struct oc_commit_req *creq, struct oc_txres *res)
+{
+	struct ot_faulty *f = F(t);
+
+	f->commits_seen++;
+	if (f->io_after > 0 && f->commits_seen > f->io_after)
+		return o_err_set(
+		    O_EIO, "injected I/O error after %d commits", f->io_after);
+	return f->inner->ops->pend_commit(f->inner, preq, creq, res);
+}
+
+static const struct oc_transactor_ops faulty_fused_ops = {
+	.get         = f_get,
+	.pend        = f_pend,
+	.commit      = f_commit,
+	.cancel      = f_cancel,
+	.status      = f_status,
+	.pend_commit = f_pend_commit,
+};
+
+void
+ot_faulty_init_fused(struct ot_faulty *f, struct oc_transactor *inner)
+{
+	ot_faulty_init(f, inner);
+	f->base.ops = &faulty_fused_ops;
+}

@@ -51,5 +51,8 @@ struct ot_faulty {
 };
 
 void ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner);
+/* The same with pend_commit (inner's must exist): pend and commit at
+ * once, as the local transactor does; only io_after is injected there. */
+void ot_faulty_init_fused(struct ot_faulty *f, struct oc_transactor *inner);
 
 #endif

@@ -32,6 +32,8 @@ ok(o_err e, const char *w)
 }
 
 static struct oc_journal *js[64];
+static void               die(
+                  struct ot_jwrap *w, struct oc_collection *c1, struct oc_collection *c2);
 static size_t             nj;
 
 static struct oc_journal *
@@ -219,11 +221,16 @@ Test(journal, records_that_outlived_their_commit_are_skipped)
 	expect_lines(&l, want, 5);
 }
 
-Test(journal, a_record_half_committed_is_finished)
+/* One act of 40 appends of 1 KiB is more than one log entry's weight;
+ * the commit of the first entry lands, the next fails, the process dies.
+ * lazy: a lazy record (held), committed by pend_commit as on one node. */
+static void
+half_committed(bool lazy)
 {
 	struct oc_bid            id;
 	struct oc_collection    *c;
 	struct ot_faulty         f;
+	struct ot_jwrap          w;
 	struct oc_sync_opts      o = { 0 };
 	struct oc_recover_report rep;
 	struct oc_val            acts[40];
@@ -232,10 +239,14 @@ Test(journal, a_record_half_committed_is_finished)
 	size_t                   i;
 	o_err                    e;
 
-	/* one act of 40 appends of 1 KiB is more than one log entry's
-	 * weight; the commit of the first entry lands, the next fails */
-	ot_faulty_init(&f, env.tx);
-	o.journal = jopen();
+	if (lazy) {
+		ot_faulty_init_fused(&f, env.tx);
+		ot_jwrap_init_lazy(&w, jopen());
+		o.journal = &w.base;
+	} else {
+		ot_faulty_init(&f, env.tx);
+		o.journal = jopen();
+	}
 	oc_bid_random(&id);
 	ok(oc_diary_open(env.tx, &id, true, NULL, &c), "create");
 	ok(oc_coll_sync(c), "commit the header");
@@ -254,12 +265,16 @@ Test(journal, a_record_half_committed_is_finished)
 		oc_map_set(&acts[i], "d", oc_bytes(b.data, b.len));
 		o_buf_fini(&b);
 	}
-	ok(oc_coll_act(c, acts, 40), "act 40");
+	ok(lazy ? oc_coll_act_lazy(c, acts, 40) : oc_coll_act(c, acts, 40),
+	    "act 40");
 	e = oc_coll_sync(c);
 	cr_assert_eq(e, O_EIO, "%s", o_errname(e));
 	cr_assert_gt(oc_coll_npending(c), 0);
 	cr_assert_lt(oc_coll_npending(c), 40);
-	oc_coll_free(c);
+	if (lazy)
+		die(&w, c, NULL);
+	else
+		oc_coll_free(c);
 	read_diary(&id, &l);
 	cr_assert_gt(l.n, 0);
 	cr_assert_lt(l.n, 40);
@@ -273,6 +288,18 @@ Test(journal, a_record_half_committed_is_finished)
 		    i, l.s[i]);
 	}
 	cr_expect_eq(l.big, 1024);
+}
+
+Test(journal, a_record_half_committed_is_finished)
+{
+	half_committed(false);
+}
+
+/* The rest of a lazy record a commit split is written before that
+ * commit: it is finished at the next start too. */
+Test(journal, a_lazy_record_half_committed_is_finished)
+{
+	half_committed(true);
 }
 
 Test(journal, recovery_that_died_is_recovered_again)
@@ -673,7 +700,8 @@ Test(journal, group_move_behind_a_long_queue_is_one_transaction)
 struct failput {
 	struct oc_journal  base;
 	struct oc_journal *in;
-	int                fail;
+	int                ok_first; /* puts that succeed before ... */
+	int                fail;     /* ... this many fail */
 };
 
 static o_err
@@ -681,7 +709,9 @@ fp_put(struct oc_journal *j, const struct oc_journal_rec *r)
 {
 	struct failput *d = (struct failput *) j;
 
-	if (d->fail > 0) {
+	if (d->ok_first > 0)
+		d->ok_first--;
+	else if (d->fail > 0) {
 		d->fail--;
 		return o_err_set(O_ENOSPC, "injected");
 	}
@@ -1170,4 +1200,40 @@ Test(journal, lazy_records_are_written_before_a_pend)
 	expect_report(&rep, 1, 0, 1, "committed, found by its tag");
 	read_diary(&id, &l);
 	expect_lines(&l, want, 1);
+}
+
+/*
+ * A journal without put_many writes held records one by one: when a put
+ * fails part way, those already stored are held no longer, so that their
+ * commit drops them from the store (else they would outlive it).
+ */
+Test(journal, held_records_stored_before_a_failed_put_are_dropped_at_commit)
+{
+	struct failput           fp;
+	struct oc_bid            id;
+	struct oc_collection    *c;
+	struct oc_recover_report rep;
+	struct lines             l;
+	const char *const        want[] = { "a", "b" };
+
+	memset(&fp, 0, sizeof(fp));
+	fp.in = jopen();
+	oc_journal_init(&fp.base, &fp_ops);
+	memcpy(fp.base.node, fp.in->node, sizeof(fp.base.node));
+	fp.base.session = fp.in->session;
+	oc_bid_random(&id);
+	c = diary(&id, &fp.base);
+	append_lazy(c, "a");
+	append_lazy(c, "b");
+	fp.ok_first = 1;
+	fp.fail     = 1;
+	cr_assert_neq(oc_journal_flush(&fp.base), O_OK, "the failed put");
+	cr_expect_eq(oc_journal_held(&fp.base), 1, "a stored, b held");
+	ok(oc_coll_sync(c), "sync");
+	oc_coll_free(c);
+	oc_journal_fini(&fp.base);
+	rep = recover();
+	expect_report(&rep, 0, 0, 0, "a's stored record dropped at commit");
+	read_diary(&id, &l);
+	expect_lines(&l, want, 2);
 }

@@ -113,13 +113,18 @@ for round in $(seq "$ROUNDS"); do
 	e2e_umount
 done
 
-# awriter ID N: N appends with shell >> (open, write, close), each
-# recorded in $TMP/aack.ID once its close returned.
+# awriter ID N: N appends (open with O_APPEND, write, close), each
+# recorded in $TMP/aack.ID once its close returned without an error.
+# dd, not the shell's >>: bash ignores the error of close, and close is
+# what acknowledges the append (a killed daemon may take a line whose
+# close it never answered).
 awriter() {
 	local id=$1 n=$2 i
 	for i in $(seq "$n"); do
 		[ -d "$MNT/j" ] || return 0
-		printf 'a%s %06d\n' "$id" "$i" >>"$MNT/j/log" 2>/dev/null || return 0
+		printf 'a%s %06d\n' "$id" "$i" |
+			dd of="$MNT/j/log" oflag=append conv=notrunc status=none 2>/dev/null ||
+			return 0
 		echo "$i" >>"$TMP/aack.$id"
 	done
 }

@@ -75,6 +75,21 @@ jw_put(struct oc_journal *j, const struct oc_journal_rec *r)
 	return w->in->ops->put(w->in, r);
 }
 
+/* One write of n records: fails whole, or counts n puts. */
+static o_err
+jw_put_many(
+    struct oc_journal *j, const struct oc_journal_rec *const *r, size_t n)
+{
+	struct ot_jwrap *w = (struct ot_jwrap *) j;
+
+	if (w->put_left == 0)
+		return o_err_set(O_EIO, "test: injected journal failure");
+	if (w->put_left > 0)
+		w->put_left--;
+	w->puts += (int) n;
+	return w->in->ops->put_many(w->in, r, n);
+}
+
 static o_err
 jw_drop(struct oc_journal *j, const struct oc_bid *col,
     const uint64_t (*keys)[2], size_t n)
@@ -103,6 +118,15 @@ static const struct oc_journal_ops jw_ops = {
 	.scan = jw_scan,
 };
 
+/* The lazy wrapper writes batches as one (its inner journal must offer
+ * put_many). */
+static const struct oc_journal_ops jw_lazy_ops = {
+	.put      = jw_put,
+	.drop     = jw_drop,
+	.scan     = jw_scan,
+	.put_many = jw_put_many,
+};
+
 void
 ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in)
 {
@@ -119,7 +143,7 @@ void
 ot_jwrap_init_lazy(struct ot_jwrap *w, struct oc_journal *in)
 {
 	ot_jwrap_init(w, in);
-	oc_journal_init(&w->base, &jw_ops);
+	oc_journal_init(&w->base, &jw_lazy_ops);
 }
 
 long long
