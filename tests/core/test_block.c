@@ -122,8 +122,9 @@ Test(block, ids_differ_across_fork_and_threads)
 }
 
 /* CRC-32C: the standard check value, the instruction against the table
- * over every length and alignment up to 300 bytes (and one large
- * buffer), chaining equals one pass, and a flipped bit changes it. */
+ * over every length and alignment up to 300 bytes, at lengths around the
+ * hardware path's lanes and one large buffer, chaining equals one pass,
+ * and a flipped bit changes it. */
 Test(block, crc32c_known_hw_sw_and_chained)
 {
 	static uint8_t buf[1 << 16];
@@ -141,6 +142,18 @@ Test(block, crc32c_known_hw_sw_and_chained)
 			    n);
 	cr_assert_eq(
 	    o_crc32c(0, buf, sizeof(buf)), o_crc32c_sw(0, buf, sizeof(buf)));
+	/* around the hardware path's three lanes of 2 KiB */
+	for (off = 0; off < 8; off++)
+		for (i = 0; i < 12; i++) {
+			static const size_t lens[] = { 6143, 6144, 6145, 6151,
+				6152, 8191, 12287, 12288, 12295, 18437, 40000,
+				65000 };
+
+			n = lens[i];
+			cr_assert_eq(o_crc32c(7, buf + off, n),
+			    o_crc32c_sw(7, buf + off, n), "off %zu n %zu", off,
+			    n);
+		}
 	cr_assert_eq(
 	    o_crc32c(o_crc32c(0, buf, 1001), buf + 1001, sizeof(buf) - 1001),
 	    o_crc32c(0, buf, sizeof(buf)));
