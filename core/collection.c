@@ -1607,7 +1607,7 @@ retryable(o_err e)
 	    e == O_EEXPIRED;
 }
 
-/* After a refused attempt (e is O_ESTALE or O_EPENDING): O_OK to retry
+/* After a refused attempt (retryable(e)): O_OK to retry
  * after *ms of backoff, else O_ERETRIES with a message. */
 static o_err
 retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,

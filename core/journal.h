@@ -34,12 +34,13 @@
  * what nobody has been told is safe yet: a journal set up with
  * oc_journal_init keeps them in memory, in act order, until
  * oc_journal_flush (fs: an async close; oc_coll: before a pend that is
- * not fused with its commit, which other processes see), until any record
- * that is not lazy is written (all of them go first, in one batch, so the
- * stored records stay a prefix of what was acted, in act order), or until
- * their actions commit, when they are never written at all.  A killed process
- * loses the lazy records not yet flushed, and with them only actions that were
- * never acknowledged.
+ * not fused with its commit, which other processes see, and before a
+ * commit of part of a record, whose rest must be finished by the next
+ * start), until any record that is not lazy is written (all of them go
+ * first, in one batch, so the stored records stay a prefix of what was
+ * acted, in act order), or until their actions commit, when they are
+ * never written at all.  A killed process loses the lazy records not yet
+ * flushed, and with them only actions that were never acknowledged.
  */
 #ifndef OC_JOURNAL_H
 #define OC_JOURNAL_H

@@ -665,11 +665,12 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
  *
  * Committed log entries never move, so an index of a prefix stays true as
  * the diary grows: a loaded index is extended from its end like any other.
- * It is kept when its inode is freed (unmount, eviction) and after a walk
- * of DHINT_SAVE_WALK entries or more, without sync: lost, it only costs
- * a walk.  Before use its shape is checked and its last entry is found
- * walking back from this log's tail (dhint_check: same position, revision
- * and action); anything else is logged and the log is counted again.
+ * It is kept when its inode is freed (unmount, removal of the diary) and
+ * once DHINT_SAVE_WALK entries were counted since it was last kept (one
+ * long walk, or the catch-ups after many commits), without sync: lost,
+ * it only costs a walk.  Before use its shape is checked and its last entry is
+ * found walking back from this log's tail (dhint_check: same position,
+ * revision and action); anything else is logged and the log is counted again.
  */
 #define DHINT_VERSION 1
 #define DHINT_MARK (8 + OC_BID_LEN + 8)
@@ -680,7 +681,7 @@ static void
 dindex_reset(struct ofs_dindex *x)
 {
 	struct oc_journal *h     = x->hints;
-	uint64_t           w     = x->walked;
+	uint64_t           w = x->walked, sw = x->saved_walked;
 	int64_t            saved = x->saved_rev;
 
 	free(x->m);
@@ -689,7 +690,8 @@ dindex_reset(struct ofs_dindex *x)
 	x->hints      = h;
 	x->hint_tried = true; /* what is stored may be what was just dropped */
 	x->walked     = w;
-	x->saved_rev  = saved; /* not overwritten by a shorter count */
+	x->saved_walked = sw;
+	x->saved_rev    = saved; /* not overwritten by a shorter count */
 }
 
 /* Store x as col's hint when it counted more than the stored one. */
@@ -728,6 +730,7 @@ dindex_save(const struct oc_bid *col, struct ofs_dindex *x)
 	free(m);
 	oc_encode(&v, &enc);
 	oc_val_fini(&v);
+	x->saved_walked = x->walked; /* a failure is not retried at once */
 	if (x->hints->ops->hint_put(x->hints, col, enc.data, enc.len) == O_OK)
 		x->saved_rev = x->end_rev;
 	else
@@ -918,8 +921,9 @@ dindex_load(struct oc_bstore *s, const struct oc_bid *col,
 	h.hints      = x->hints;
 	h.hint_tried = true;
 	h.hint_stale = x->hint_stale;
-	h.saved_rev  = h.end_rev;
-	h.walked     = x->walked;
+	h.saved_rev    = h.end_rev;
+	h.walked       = x->walked;
+	h.saved_walked = x->walked;
 	free(x->m);
 	/* end_ms is read unlatched (diary_wrote): the copy leaves it, and
 	 * it is stored atomically */
@@ -2484,7 +2488,6 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 	struct oc_chain_iter it;
 	struct oc_chain_path pos;
 	const struct oc_val *ent;
-	uint64_t             walked0;
 	bool                 done;
 	o_err                e;
 
@@ -2492,7 +2495,6 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		return e;
 	if (x->end_rev >= upto)
 		return O_OK;
-	walked0 = x->walked;
 	if ((e = oc_log_open(&log, s, col)) != O_OK)
 		return e;
 	if ((e = oc_chain_iter_init(
@@ -2532,8 +2534,9 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		    &x->end_ms, oc_map_int(ent, "ts", 0), __ATOMIC_RELAXED);
 	}
 	oc_chain_iter_fini(&it);
-	/* a long walk: worth keeping at once, not only at unmount */
-	if (e == O_OK && x->walked - walked0 >= DHINT_SAVE_WALK)
+	/* much counted since last kept: worth keeping now, not only at
+	 * unmount (a mount that runs for weeks, then is killed) */
+	if (e == O_OK && x->walked - x->saved_walked >= DHINT_SAVE_WALK)
 		dindex_save(col, x);
 	return e;
 }
@@ -3363,6 +3366,7 @@ o_err
 ofs_ns_close(struct ofs_ns *ns)
 {
 	o_err e, se;
+	char  why[1024] = ""; /* the detail of e, the first error */
 
 	if (ns == NULL)
 		return O_OK;
@@ -3382,7 +3386,8 @@ ofs_ns_close(struct ofs_ns *ns)
 		    "unmount: queued work could not be kept in the journal: "
 		    "%s",
 		    o_err_detail());
-	e = commit_round(ns, true);
+	if ((e = commit_round(ns, true)) != O_OK)
+		snprintf(why, sizeof(why), "%s", o_err_detail());
 	/* what could not commit waits for the next mount */
 	if (ns->opts.journal != NULL &&
 	    (se = oc_journal_flush(ns->opts.journal)) != O_OK) {
@@ -3390,20 +3395,24 @@ ofs_ns_close(struct ofs_ns *ns)
 		    "unmount: queued work could not be kept in the journal: "
 		    "%s",
 		    o_err_detail());
-		if (e == O_OK)
+		if (e == O_OK) {
 			e = se;
+			snprintf(why, sizeof(why), "%s", o_err_detail());
+		}
 	}
 	/* the last commits (and those only close acknowledged) on disk
 	 * before the mount reports a clean end */
 	if ((se = oc_tx_sync(ns->tx)) != O_OK) {
-		o_log(O_LOG_ERROR,
-		    "unmount: the store's log could not be synced to disk: %s",
-		    o_err_detail());
-		if (e == O_OK)
+		(void) o_err_wrap(se,
+		    "unmount: the store's log could not be synced to disk");
+		o_log(O_LOG_ERROR, "%s", o_err_detail());
+		if (e == O_OK) {
 			e = se;
+			snprintf(why, sizeof(why), "%s", o_err_detail());
+		}
 	}
-	ns_free(ns);
-	return e;
+	ns_free(ns); /* may set a detail of its own (saving read indexes) */
+	return e == O_OK ? O_OK : o_err_set(e, "%s", why);
 }
 
 /* ---- lookups and attributes ----------------------------------------------
@@ -4679,10 +4688,10 @@ ns_sync_disk(struct ofs_ns *ns, uint64_t ino, const char *what)
 	lock_ns(ns);
 	path_of(ns, ino, path, sizeof(path));
 	unlock_ns(ns);
-	return o_err_set(e,
+	return o_err_wrap(e,
 	    "%s %s: committed, but the store's log could not be synced to "
-	    "disk: %s",
-	    what, path, o_err_detail());
+	    "disk",
+	    what, path);
 }
 
 /*
@@ -4702,9 +4711,8 @@ ns_keep(struct ofs_ns *ns, uint64_t ino, const char *what)
 	lock_ns(ns);
 	path_of(ns, ino, path, sizeof(path));
 	unlock_ns(ns);
-	return o_err_set(e,
-	    "%s %s: queued, but the journal could not keep it: %s", what, path,
-	    o_err_detail());
+	return o_err_wrap(
+	    e, "%s %s: queued, but the journal could not keep it", what, path);
 }
 
 o_err

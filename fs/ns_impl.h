@@ -117,6 +117,7 @@ struct ofs_dindex {
 	uint8_t            hint_stale; /* loads put off by O_ESTALE */
 	int64_t            saved_rev;
 	uint64_t           walked; /* log entries counted by walking */
+	uint64_t           saved_walked; /* walked when last stored */
 };
 
 /* File pieces kept in memory across all inodes before clean ones are

@@ -317,6 +317,7 @@ member_add(struct otr_node *n, const char *name, const char *url,
 			if (m->tls != NULL)
 				nng_tls_config_free(m->tls);
 			otr_pki_card_fini(&m->card);
+			pthread_mutex_destroy(&m->pmtx);
 			free(m);
 			return o_err_set(
 			    O_EINTERNAL, "member %s: no nng context", name);
@@ -2754,13 +2755,21 @@ otr_node_transactor(struct otr_node *n)
 static struct oc_val
 hello_answer(struct otr_node *n, const struct oc_val *op)
 {
-	char          name[64], url[256];
-	struct oc_val a;
-	o_err         e;
+	char                 name[64], url[256];
+	const struct oc_val *known = oc_map_arr(op, "known");
+	struct oc_val        a;
+	o_err                e;
 
 	if (otr_get_text(op, "name", name, sizeof(name)) != O_OK ||
 	    otr_get_text(op, "url", url, sizeof(url)) != O_OK)
 		return otr_wire_answer(O_EBADMSG, o_err_detail());
+	/* each known name is compared with every member's */
+	if (known != NULL && oc_arr_len(known) > MAX_MEMBERS) {
+		(void) o_err_set(O_EBADMSG,
+		    "the hello names %zu known members, more than %d",
+		    oc_arr_len(known), MAX_MEMBERS);
+		return otr_wire_answer(O_EBADMSG, o_err_detail());
+	}
 	/* a sender not yet a member joins with its own card; a known name
 	 * is not checked again, and nothing else the hello says is taken
 	 * on its word: the answer only tells the sender what it lacks */
@@ -2772,7 +2781,7 @@ hello_answer(struct otr_node *n, const struct oc_val *op)
 	}
 	a = otr_wire_answer(O_OK, "");
 	oc_map_set(&a, "name", oc_text(n->name));
-	oc_map_set(&a, "members", members_val(n, oc_map_arr(op, "known")));
+	oc_map_set(&a, "members", members_val(n, known));
 	return a;
 }
 
@@ -3404,10 +3413,11 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 			          url);
 		} else if (answered(&cs[0]) &&
 		    (cs[0].ae == O_EPERM || cs[0].ae == O_EINVAL ||
-		        cs[0].ae == O_EBADMSG)) {
-			/* refused for good: our card or our name (a peer of
-			 * another protocol version is not told apart from a
-			 * garbled answer: retried until the deadline) */
+		        cs[0].ae == O_EBADMSG || cs[0].ae == O_EBUSY)) {
+			/* refused for good: our card, our name, or a full
+			 * list (members are never removed; a peer of another
+			 * protocol version is not told apart from a garbled
+			 * answer: retried until the deadline) */
 			e = o_err_set(cs[0].ae, "%s refused our hello: %s",
 			    url, cs[0].detail);
 		} else {

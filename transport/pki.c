@@ -558,9 +558,18 @@ out_free_ca:
 	return e;
 }
 
-/* X509_verify_cert of cert against ca for TLS server and client use. */
+/* "the CA in PATH", for messages about a local CA file. */
+static const char *
+ca_name(const char *path, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "the CA in %s", path);
+	return buf;
+}
+
+/* X509_verify_cert of cert against ca (ca_name names it in messages) for
+ * TLS server and client use. */
 static o_err
-verify_cert(X509 *ca, X509 *cert, const char *ca_path, const char *path)
+verify_cert(X509 *ca, X509 *cert, const char *ca_name, const char *path)
 {
 	static const int purposes[] = { X509_PURPOSE_SSL_SERVER,
 		X509_PURPOSE_SSL_CLIENT };
@@ -582,9 +591,8 @@ verify_cert(X509 *ca, X509 *cert, const char *ca_path, const char *path)
 		}
 		if (X509_verify_cert(ctx) != 1)
 			e = o_err_set(O_EPERM,
-			    "%s is not a valid %s certificate of the CA in "
-			    "%s: %s",
-			    path, i == 0 ? "server" : "client", ca_path,
+			    "%s is not a valid %s certificate of %s: %s", path,
+			    i == 0 ? "server" : "client", ca_name,
 			    X509_verify_cert_error_string(
 			        X509_STORE_CTX_get_error(ctx)));
 		X509_STORE_CTX_cleanup(ctx);
@@ -600,12 +608,14 @@ o_err
 otr_pki_verify_file(const char *ca_path, const char *cert_path)
 {
 	X509 *ca, *cert;
+	char  lab[PATH_MAX + 16];
 	o_err e;
 
 	if ((e = load_cert(ca_path, &ca)) != O_OK)
 		return e;
 	if ((e = load_cert(cert_path, &cert)) == O_OK) {
-		e = verify_cert(ca, cert, ca_path, cert_path);
+		e = verify_cert(
+		    ca, cert, ca_name(ca_path, lab, sizeof(lab)), cert_path);
 		X509_free(cert);
 	}
 	X509_free(ca);
@@ -616,6 +626,7 @@ o_err
 otr_pki_check(const char *dir, const char *name)
 {
 	char      ca_path[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
+	char      lab[PATH_MAX + 16];
 	X509     *ca, *cert;
 	EVP_PKEY *key;
 	o_err     e;
@@ -630,7 +641,8 @@ otr_pki_check(const char *dir, const char *name)
 		return e;
 	if ((e = load_cert(cert_path, &cert)) != O_OK)
 		goto out_free_ca;
-	if ((e = verify_cert(ca, cert, ca_path, cert_path)) != O_OK)
+	if ((e = verify_cert(ca, cert, ca_name(ca_path, lab, sizeof(lab)),
+	         cert_path)) != O_OK)
 		goto out_free_cert;
 	if ((e = load_key(key_path, &key)) != O_OK)
 		goto out_free_cert;
@@ -678,13 +690,11 @@ otr_pki_card_dup(const struct otr_pki_card *c, struct otr_pki_card *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (c->cert != NULL) {
-		out->cert = o_malloc(c->cert_len);
-		memcpy(out->cert, c->cert, c->cert_len);
+		out->cert     = o_memdup(c->cert, c->cert_len);
 		out->cert_len = c->cert_len;
 	}
 	if (c->sig != NULL) {
-		out->sig = o_malloc(c->sig_len);
-		memcpy(out->sig, c->sig, c->sig_len);
+		out->sig     = o_memdup(c->sig, c->sig_len);
 		out->sig_len = c->sig_len;
 	}
 }
@@ -805,7 +815,8 @@ otr_pki_card_check(const struct otr_pki_ca *ca, const char *name,
 	}
 	snprintf(what, sizeof(what), "the certificate of member %s at %s",
 	    name, url);
-	if ((e = verify_cert(ca->x, cert, ca->path, what)) != O_OK)
+	/* the detail goes back to the sender: no local path in it */
+	if ((e = verify_cert(ca->x, cert, "the cluster CA", what)) != O_OK)
 		goto out_free;
 	cnl = X509_NAME_get_text_by_NID(
 	    X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));

@@ -167,6 +167,20 @@ expect_lines(const struct lines *l, const char *const *want, size_t n)
 		cr_expect_str_eq(l->s[i], want[i], "append %zu", i);
 }
 
+/* Recover, expect what the recovery found (expect_report), and diary id
+ * to hold exactly want[0..n). */
+static void
+recovered_as(const struct oc_bid *id, size_t records, size_t replayed,
+    size_t skipped, const char *const *want, size_t n, const char *what)
+{
+	struct oc_recover_report rep = recover();
+	struct lines             l;
+
+	expect_report(&rep, records, replayed, skipped, what);
+	read_diary(id, &l);
+	expect_lines(&l, want, n);
+}
+
 Test(journal, queued_appends_survive_and_commit_once)
 {
 	struct oc_bid            id;
@@ -198,9 +212,7 @@ Test(journal, records_that_outlived_their_commit_are_skipped)
 {
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct ot_jwrap            d;
-	struct oc_recover_report rep;
-	struct lines             l;
+	struct ot_jwrap          d;
 	const char *const        want[] = { "1", "2", "3", "4", "5" };
 
 	nodrop_init(&d);
@@ -215,10 +227,7 @@ Test(journal, records_that_outlived_their_commit_are_skipped)
 	append(c, "4");
 	append(c, "5");
 	oc_coll_free(c);
-	rep = recover();
-	expect_report(&rep, 5, 2, 3, "1, 2, 3 are committed already");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 5);
+	recovered_as(&id, 5, 2, 3, want, 5, "1, 2, 3 are committed already");
 }
 
 /* One act of 40 appends of 1 KiB is more than one log entry's weight;
@@ -307,8 +316,7 @@ Test(journal, recovery_that_died_is_recovered_again)
 	struct oc_bid            id;
 	struct oc_collection    *c;
 	struct ot_jwrap            d, d2;
-	struct oc_recover_report rep;
-	struct lines             l;
+	struct oc_recover_report   rep;
 	const char *const        want[] = { "x", "y", "z" };
 
 	nodrop_init(&d);
@@ -324,10 +332,8 @@ Test(journal, recovery_that_died_is_recovered_again)
 	ok(oc_journal_recover(env.tx, &d2.base, types, 2, NULL, &rep),
 	    "first recovery");
 	cr_expect_eq(rep.replayed, 3);
-	rep = recover();
-	expect_report(&rep, 3, 0, 3, "the records outlived the first recovery");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 3);
+	recovered_as(
+	    &id, 3, 0, 3, want, 3, "the records outlived the first recovery");
 }
 
 Test(journal, chunked_appends_keep_their_chunks)
@@ -449,13 +455,11 @@ Test(journal, a_damaged_record_is_skipped_the_others_replay)
 {
 	struct oc_bid            id, good;
 	struct oc_collection    *c;
-	struct oc_recover_report rep;
 	struct ost_rdb          *db = ost_repo_rdb(env.repo);
 	struct ost_it           *it;
 	struct ost_wb            wb = { 0 }, *wbs[1] = { &wb };
 	const uint8_t           *k;
 	size_t                   kl;
-	struct lines             l;
 	const char *const        want[] = { "fine" };
 
 	oc_bid_random(&id);
@@ -475,10 +479,8 @@ Test(journal, a_damaged_record_is_skipped_the_others_replay)
 	ost_it_close(it);
 	ok(ost_rdb_write(db, wbs, 1, false), "damage");
 	ost_wb_fini(&wb);
-	rep = recover();
-	expect_report(&rep, 1, 1, 0, "the damaged record is not replayed");
-	read_diary(&good, &l);
-	expect_lines(&l, want, 1);
+	recovered_as(
+	    &good, 1, 1, 0, want, 1, "the damaged record is not replayed");
 }
 
 /* ---- multi-collection transactions --------------------------------------
@@ -1069,8 +1071,6 @@ Test(journal, lazy_appends_wait_in_memory_until_a_flush)
 	struct ot_jwrap          w;
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct oc_recover_report rep;
-	struct lines             l;
 	const char *const        want[] = { "a", "b" };
 
 	oc_bid_random(&id);
@@ -1085,10 +1085,7 @@ Test(journal, lazy_appends_wait_in_memory_until_a_flush)
 	cr_expect_eq(oc_journal_held(&w.base), 0);
 	append_lazy(c, "c");
 	die(&w, c, NULL);
-	rep = recover();
-	expect_report(&rep, 2, 2, 0, "a and b flushed, c only held");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 2);
+	recovered_as(&id, 2, 2, 0, want, 2, "a and b flushed, c only held");
 }
 
 /* Lazy records whose actions commit are never written; one flushed
@@ -1098,8 +1095,6 @@ Test(journal, lazy_records_that_commit_are_never_written)
 	struct ot_jwrap          w;
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct oc_recover_report rep;
-	struct lines             l;
 	const char *const        want[] = { "a", "b", "c", "d" };
 
 	oc_bid_random(&id);
@@ -1119,10 +1114,7 @@ Test(journal, lazy_records_that_commit_are_never_written)
 	cr_expect_eq(
 	    w.drops, 1, "%d drops, expected the flushed record's", w.drops);
 	die(&w, c, NULL);
-	rep = recover();
-	expect_report(&rep, 0, 0, 0, "everything committed");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 4);
+	recovered_as(&id, 0, 0, 0, want, 4, "everything committed");
 }
 
 /*
@@ -1176,8 +1168,6 @@ Test(journal, lazy_records_are_written_before_a_pend)
 	struct oc_collection    *c;
 	struct oc_sync_opts      o = { 0 };
 	struct lostack           la;
-	struct oc_recover_report rep;
-	struct lines             l;
 	const char *const        want[] = { "once" };
 
 	la.base.ops = &la_ops;
@@ -1196,10 +1186,7 @@ Test(journal, lazy_records_are_written_before_a_pend)
 	cr_expect_neq(oc_coll_sync(c), O_OK, "the lost answer went unnoticed");
 	cr_expect_eq(w.puts, 1, "%d records written before the pend", w.puts);
 	die(&w, c, NULL);
-	rep = recover();
-	expect_report(&rep, 1, 0, 1, "committed, found by its tag");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 1);
+	recovered_as(&id, 1, 0, 1, want, 1, "committed, found by its tag");
 }
 
 /*
@@ -1212,8 +1199,6 @@ Test(journal, held_records_stored_before_a_failed_put_are_dropped_at_commit)
 	struct failput           fp;
 	struct oc_bid            id;
 	struct oc_collection    *c;
-	struct oc_recover_report rep;
-	struct lines             l;
 	const char *const        want[] = { "a", "b" };
 
 	memset(&fp, 0, sizeof(fp));
@@ -1232,8 +1217,6 @@ Test(journal, held_records_stored_before_a_failed_put_are_dropped_at_commit)
 	ok(oc_coll_sync(c), "sync");
 	oc_coll_free(c);
 	oc_journal_fini(&fp.base);
-	rep = recover();
-	expect_report(&rep, 0, 0, 0, "a's stored record dropped at commit");
-	read_diary(&id, &l);
-	expect_lines(&l, want, 2);
+	recovered_as(
+	    &id, 0, 0, 0, want, 2, "a's stored record dropped at commit");
 }

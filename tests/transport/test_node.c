@@ -1000,6 +1000,16 @@ Test(node, a_join_refused_for_good_fails_with_the_reason, .init = setup,
 	ot_rmtree_free(other);
 }
 
+/* Start node 0 and dial it with a request socket *s. */
+static void
+node0_asker(nng_socket *s)
+{
+	cr_assert_eq(node_up(0, NULL, NULL), O_OK, "%s", o_err_detail());
+	cr_assert_eq(nng_req0_open(s), 0);
+	nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(*s, nodes[0].url, NULL, 0), 0);
+}
+
 /*
  * A full member list (64) refuses a new name with O_EBUSY before doing
  * anything with it; a known name is still answered.
@@ -1011,10 +1021,7 @@ Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
 	char       nm[16], url[64];
 	int        i;
 
-	cr_assert_eq(node_up(0, NULL, NULL), O_OK, "%s", o_err_detail());
-	cr_assert_eq(nng_req0_open(&s), 0);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
-	cr_assert_eq(nng_dial(s, nodes[0].url, NULL, 0), 0);
+	node0_asker(&s);
 	/* all at one port nobody listens on */
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", base_port + 45);
 	for (i = 1; i < 64; i++) {
@@ -1025,6 +1032,37 @@ Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
 	ask_op(s, hello_from("m64", url, NULL), O_EBUSY, "the list is full");
 	ask_op(s, hello_from("m1", url, NULL), O_OK, "");
 	cr_assert_eq(members_of(0), 64);
+	nng_close(s);
+	/* members are never removed: a join refused so fails at once with
+	 * the refusal ("refused our hello"), not at its deadline */
+	cr_assert_neq(node_up(1, NULL, NULL), O_OK, "joined a full list");
+	cr_assert_not_null(
+	    strstr(o_err_detail(), "refused our hello: member n1"), "%s",
+	    o_err_detail());
+	cr_assert_not_null(
+	    strstr(o_err_detail(), "the list is full"), "%s", o_err_detail());
+}
+
+/* A hello naming more known members than any list holds is refused
+ * (each known name is compared with every member's). */
+Test(node, a_hello_knowing_too_many_members_is_refused, .init = setup,
+    .fini = teardown)
+{
+	nng_socket    s;
+	struct oc_val op, known = oc_array();
+	char          nm[16], url[64];
+	int           i;
+
+	node0_asker(&s);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", base_port + 45);
+	for (i = 0; i < 65; i++) {
+		snprintf(nm, sizeof(nm), "m%d", i);
+		oc_arr_push(&known, oc_text(nm));
+	}
+	op = hello_from("crowd", url, NULL);
+	oc_map_set(&op, "known", known);
+	ask_op(s, op, O_EBADMSG, "65 known members");
+	cr_assert_eq(members_of(0), 1, "the refused sender became a member");
 	nng_close(s);
 }
 
@@ -1088,10 +1126,7 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 	char          d[256];
 	size_t        i;
 
-	cr_assert_eq(node_up(0, NULL, NULL), O_OK, "%s", o_err_detail());
-	cr_assert_eq(nng_req0_open(&s), 0);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
-	cr_assert_eq(nng_dial(s, nodes[0].url, NULL, 0), 0);
+	node0_asker(&s);
 
 	for (i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t) (i * 37 + 11);

@@ -750,6 +750,8 @@ Test(pki, a_member_card_holds_only_for_its_own_name_and_url, .init = setup,
 	/* a certificate of another cluster's CA */
 	cr_assert_eq(
 	    card_check("x", url, &x, "the certificate of member x"), O_EPERM);
+	/* the detail goes back to the sender: no local path in it */
+	cr_assert_null(strstr(o_err_detail(), dir_a), "%s", o_err_detail());
 	/* no card at all, or half of one */
 	t = (struct otr_pki_card) { 0 };
 	cr_assert_eq(card_check("n1", url, &t, "no signed card"), O_EPERM);
