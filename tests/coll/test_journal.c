@@ -8,9 +8,13 @@
  * (oc_coll_sync_group, DESIGN.md section 3 rule 4): one action id, each
  * entry names the others, a rival commit in between is rebased over.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -1219,4 +1223,57 @@ Test(journal, held_records_stored_before_a_failed_put_are_dropped_at_commit)
 	oc_journal_fini(&fp.base);
 	recovered_as(
 	    &id, 0, 0, 0, want, 2, "a's stored record dropped at commit");
+}
+
+/* A batch write that takes its time: says it started, then waits 100 ms. */
+static void
+slow_many(struct ot_jwrap *w)
+{
+	atomic_store((atomic_bool *) w->arg, true);
+	usleep(100 * 1000);
+}
+
+static void *
+flush_once(void *arg)
+{
+	return (void *) (intptr_t) oc_journal_flush(arg);
+}
+
+/*
+ * A commit racing a flush that is writing its record (an async close or
+ * an fsync flushes while the same diary's appends commit): the flush
+ * writes under the buffer's lock, so the commit's drop waits for the
+ * write and then deletes the stored record.  Were the held records
+ * taken out and written outside the lock, the drop would find the record
+ * neither held nor stored yet, and the write would then leave it in the
+ * store for good (read at every start).
+ */
+Test(journal, a_commit_racing_a_flush_leaves_no_record_behind)
+{
+	struct ot_jwrap       w;
+	struct oc_bid         id;
+	struct oc_collection *c;
+	atomic_bool           in_put;
+	pthread_t             t;
+	void                 *fe;
+	const char *const     want[] = { "a" };
+
+	oc_bid_random(&id);
+	ot_jwrap_init_lazy(&w, jopen());
+	atomic_init(&in_put, false);
+	w.before_many = slow_many;
+	w.arg         = &in_put;
+	c             = diary(&id, &w.base);
+	append_lazy(c, "a");
+	cr_assert_eq(pthread_create(&t, NULL, flush_once, &w.base), 0);
+	while (!atomic_load(&in_put))
+		usleep(1000);
+	ok(oc_coll_sync(c), "sync during the flush's write");
+	pthread_join(t, &fe);
+	cr_expect_eq((o_err) (intptr_t) fe, O_OK, "the flush failed");
+	cr_expect_eq(w.puts, 1, "%d records written", w.puts);
+	cr_expect_eq(w.drops, 1, "%d drops of stored records", w.drops);
+	die(&w, c, NULL);
+	recovered_as(
+	    &id, 0, 0, 0, want, 1, "the record dropped at its commit");
 }

@@ -82,6 +82,8 @@ jw_put_many(
 {
 	struct ot_jwrap *w = (struct ot_jwrap *) j;
 
+	if (w->before_many != NULL)
+		w->before_many(w);
 	if (w->put_left == 0)
 		return o_err_set(O_EIO, "test: injected journal failure");
 	if (w->put_left > 0)

@@ -26,7 +26,8 @@ int ot_copy_file(const char *from, const char *to);
  * A journal that passes everything to `in`, counting puts and drops.  With
  * drop_off its drops do nothing (as if the process died between a commit
  * and forgetting its records); its puts fail (O_EIO) once put_left more
- * have succeeded (-1, the default: never).
+ * have succeeded (-1, the default: never).  before_many (NULL: none) runs
+ * at the start of each batch write of the lazy wrapper.
  */
 struct ot_jwrap {
 	struct oc_journal  base; /* first: hand &base to collections */
@@ -34,6 +35,8 @@ struct ot_jwrap {
 	bool               drop_off;
 	int                put_left;
 	int                puts, drops;
+	void (*before_many)(struct ot_jwrap *w);
+	void *arg; /* for before_many */
 };
 void ot_jwrap_init(struct ot_jwrap *w, struct oc_journal *in);
 /* The same, holding lazy records (oc_journal_init); end it with
