@@ -232,16 +232,21 @@ rdb_set_filters(rocksdb_options_t *opts)
  * whole write, and for seconds after it.  Writing a 1 GiB diary of log
  * lines, ~38 s of compaction CPU against ~50 s of writing; it took a third
  * of the two cores from the first read after the write.  In blob files a
- * value is written once by the flush; compaction moves its key and a
- * reference.  Blobs of revisions that pruning deleted (bounded history,
- * store/repo.c) are collected when compactions relocate the live blobs
- * of the oldest quarter of the blob files (RocksDB's default cutoff).
+ * value is written by the flush; compaction moves its key and a
+ * reference, and rewrites a blob again only when it relocates the live
+ * blobs of the oldest quarter of the blob files (garbage collection,
+ * RocksDB's default cutoff), which frees the blobs of revisions that
+ * pruning deleted (bounded history, store/repo.c).  Garbage waits for
+ * compactions (no forced collection).  Iterators read each blob they
+ * stop on (RocksDB 7.8's C API cannot skip values): the pruning and
+ * revision scans of store/repo.c read the values of the keys they visit,
+ * as they read the tables' data blocks before.
  * Measured (docs/BENCHMARKS.md, fifteenth run): 1 GiB diary written,
  * then read at once, 500 -> 970 MB/s; a 1 GiB file written at 18 -> 51
  * MB/s; six overwrites of a 256 MiB file leave 600 MB on disk instead of
- * 940 MB - 1.5 GB.  Stores written before keep their tables readable;
- * only new values go to blob files, and a build without this setting
- * still reads them.
+ * 940 MB - 1.5 GB.  Stores written before stay readable, and their large
+ * values move to blob files when their tables are next compacted; a
+ * build without this setting still reads blob files.
  */
 static void
 rdb_set_blobs(rocksdb_options_t *opts)
@@ -269,7 +274,7 @@ rdb_own_name(const char *n)
 {
 	static const char *const pre[] = { "LOCK", "LOG", "IDENTITY",
 		"MANIFEST-", "OPTIONS-", "CURRENT" };
-	static const char *const suf[] = { ".log", ".sst", ".dbtmp" };
+	static const char *const suf[] = { ".log", ".sst", ".blob", ".dbtmp" };
 	size_t                   i, len = strlen(n), sl;
 
 	for (i = 0; i < O_NELEM(pre); i++)

@@ -1574,7 +1574,10 @@ drop_pending(
 }
 
 /* Append the keys of cf's records of id in [from, to) to keys; at most
- * max of them (0: all), *more set when more follow. */
+ * max of them (0: all), *more set when more follow.  The iterator reads
+ * the value of each key it visits, a blob read for large ones (store/rdb.c,
+ * rdb_set_blobs): prune_max bounds the revisions', and a block keeps few
+ * mat records. */
 static o_err
 prune_scan(struct ost_repo *r, enum ost_cf cf, const struct oc_bid *id,
     int64_t from, int64_t to, size_t max, struct o_buf *keys, bool *more)

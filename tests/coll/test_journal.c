@@ -1255,6 +1255,7 @@ Test(journal, a_commit_racing_a_flush_leaves_no_record_behind)
 	struct oc_collection *c;
 	atomic_bool           in_put;
 	pthread_t             t;
+	int                   i;
 	void                 *fe;
 	const char *const     want[] = { "a" };
 
@@ -1266,8 +1267,10 @@ Test(journal, a_commit_racing_a_flush_leaves_no_record_behind)
 	c             = diary(&id, &w.base);
 	append_lazy(c, "a");
 	cr_assert_eq(pthread_create(&t, NULL, flush_once, &w.base), 0);
-	while (!atomic_load(&in_put))
+	for (i = 0; !atomic_load(&in_put); i++) {
+		cr_assert_lt(i, 5000, "the flush never reached its write");
 		usleep(1000);
+	}
 	ok(oc_coll_sync(c), "sync during the flush's write");
 	pthread_join(t, &fe);
 	cr_expect_eq((o_err) (intptr_t) fe, O_OK, "the flush failed");

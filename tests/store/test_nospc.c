@@ -260,8 +260,9 @@ Test(nospc, wal_append_fails_then_writes_resume, .fini = small_fini)
 }
 
 /* 24 MiB free: the WAL's preallocation fits, and (with rdb.c's 8 MiB
- * memtables) the disk fills while a memtable is flushed to an SST file,
- * a background error rather than a failed write. */
+ * memtables) the disk fills while a memtable is flushed (its 16 KiB values
+ * to a blob file, store/rdb.c), a background error rather than a failed
+ * write. */
 Test(nospc, memtable_flush_fails_then_writes_resume, .fini = small_fini)
 {
 	full_then_resume(24);

@@ -214,7 +214,8 @@ Test(verify, flipped_byte_names_its_block)
  * review: the point read of a materialised block reported every such
  * failure as "checksum mismatch (the stored bytes changed)", losing the
  * cause.  The log's blocks (1 KiB lines, ~32 KiB blocks) are large enough
- * to be kept in blob files (store/rdb.c): the test fails if none is.
+ * to be kept in blob files (store/rdb.c): the test fails if none is, or if
+ * no read names a damaged blob ("Corruption: Blob CRC mismatch").
  */
 Test(verify, damaged_table_keeps_rocksdb_cause)
 {
@@ -228,6 +229,7 @@ Test(verify, damaged_table_keeps_rocksdb_cause)
 	DIR                  *d;
 	struct dirent        *de;
 	int                   i, n, damaged = 0, blobs = 0, named = 0;
+	int                   blob_named = 0;
 	size_t                k;
 
 	oc_bid_random(&id);
@@ -301,10 +303,12 @@ Test(verify, damaged_table_keeps_rocksdb_cause)
 			cr_expect_null(strstr(g.reason, "stored bytes changed"),
 			    "block %d: RocksDB's cause lost: %s", i, g.reason);
 			named += strstr(g.reason, "Corruption") != NULL;
+			blob_named += strstr(g.reason, "Blob") != NULL;
 		}
 		oc_get_res_fini(&g);
 	}
 	ost_repo_close(r);
 	cr_assert_gt(named, 0, "no read reported RocksDB's corruption");
+	cr_assert_gt(blob_named, 0, "no read reported a damaged blob");
 	ot_rmtree_free(dir);
 }
