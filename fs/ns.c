@@ -3362,10 +3362,20 @@ out_free:
 	return e;
 }
 
+/* Keep se as *e with its detail in why[1024] when it is the first error. */
+static void
+first_err(o_err *e, char *why, o_err se)
+{
+	if (se == O_OK || *e != O_OK)
+		return;
+	*e = se;
+	snprintf(why, 1024, "%s", o_err_detail());
+}
+
 o_err
 ofs_ns_close(struct ofs_ns *ns)
 {
-	o_err e, se;
+	o_err e         = O_OK, se;
 	char  why[1024] = ""; /* the detail of e, the first error */
 
 	if (ns == NULL)
@@ -3386,8 +3396,7 @@ ofs_ns_close(struct ofs_ns *ns)
 		    "unmount: queued work could not be kept in the journal: "
 		    "%s",
 		    o_err_detail());
-	if ((e = commit_round(ns, true)) != O_OK)
-		snprintf(why, sizeof(why), "%s", o_err_detail());
+	first_err(&e, why, commit_round(ns, true));
 	/* what could not commit waits for the next mount */
 	if (ns->opts.journal != NULL &&
 	    (se = oc_journal_flush(ns->opts.journal)) != O_OK) {
@@ -3395,10 +3404,7 @@ ofs_ns_close(struct ofs_ns *ns)
 		    "unmount: queued work could not be kept in the journal: "
 		    "%s",
 		    o_err_detail());
-		if (e == O_OK) {
-			e = se;
-			snprintf(why, sizeof(why), "%s", o_err_detail());
-		}
+		first_err(&e, why, se);
 	}
 	/* the last commits (and those only close acknowledged) on disk
 	 * before the mount reports a clean end */
@@ -3406,10 +3412,7 @@ ofs_ns_close(struct ofs_ns *ns)
 		(void) o_err_wrap(se,
 		    "unmount: the store's log could not be synced to disk");
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
-		if (e == O_OK) {
-			e = se;
-			snprintf(why, sizeof(why), "%s", o_err_detail());
-		}
+		first_err(&e, why, se);
 	}
 	ns_free(ns); /* may set a detail of its own (saving read indexes) */
 	return e == O_OK ? O_OK : o_err_set(e, "%s", why);

@@ -4189,7 +4189,8 @@ static struct {
 	atomic_int            syncs;
 	atomic_int            commits;     /* commits passed on */
 	atomic_int            synced_upto; /* commits before the last sync */
-	atomic_bool           fail;
+	atomic_bool           fail;        /* syncs fail */
+	atomic_bool           fail_commit; /* pend_commit fails */
 } stx;
 
 static o_err
@@ -4238,6 +4239,8 @@ stx_pend_commit(struct oc_transactor *t, const struct oc_pend_req *preq,
     const struct oc_commit_req *creq, struct oc_txres *res)
 {
 	(void) t;
+	if (atomic_load(&stx.fail_commit))
+		return o_err_set(O_EIO, "test: injected commit failure");
 	atomic_fetch_add(&stx.commits, 1);
 	return stx.in->ops->pend_commit(stx.in, preq, creq, res);
 }
@@ -4313,6 +4316,38 @@ Test(ns, fsync_brings_commits_to_disk_and_close_does_not, .init = setup,
 	cr_expect_geq(atomic_load(&stx.syncs), 3);
 
 	env.tx = stx.in;
+	ns_open_opts(&env.ns, false, 0);
+	y = lookup_(env.ns, OFS_ROOT_INO, "log");
+	expect_contents(env.ns, y, "a\nb\n");
+}
+
+/*
+ * An unmount whose last commits fail and whose sync fails too reports the
+ * first failure with its own detail (not the sync's, which comes later),
+ * and keeps the uncommitted work for the next mount.
+ */
+Test(ns, unmount_reports_its_first_failure, .init = setup, .fini = teardown)
+{
+	uint64_t y;
+	o_err    e;
+
+	ns_over_stx(3600000); /* no committer round meanwhile */
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	append_(env.ns, y, "a\n");
+	ok(ofs_flush(env.ns, y, 0, false), "close");
+	append_(env.ns, y, "b\n"); /* queued, never closed */
+	atomic_store(&stx.fail_commit, true);
+	atomic_store(&stx.fail, true);
+	e      = ofs_ns_close(env.ns);
+	env.ns = NULL;
+	cr_expect_eq(e, O_EIO, "unmount: %s", o_errname(e));
+	cr_expect(strstr(o_err_detail(), "injected commit failure") != NULL,
+	    "not the commit's detail: %s", o_err_detail());
+	cr_expect(strstr(o_err_detail(), "synced to disk") == NULL,
+	    "a later failure's detail: %s", o_err_detail());
+
+	env.tx = stx.in;
+	journal_recover(); /* as the next mount does */
 	ns_open_opts(&env.ns, false, 0);
 	y = lookup_(env.ns, OFS_ROOT_INO, "log");
 	expect_contents(env.ns, y, "a\nb\n");
