@@ -12,6 +12,7 @@
  */
 #include "core/transform.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,27 +63,24 @@ oc_op_fini(struct oc_op *op)
 	oc_val_fini(&op->ins);
 }
 
-o_err
-oc_op_apply(struct oc_val *blk, const struct oc_op *op)
+/* The checks of oc_op_apply, before anything changes; *fp: the field
+ * (NULL: absent, which only a SET allows). */
+static o_err
+op_check(const struct oc_val *blk, const struct oc_op *op, struct oc_val **fp)
 {
-	struct oc_val *f, copy;
+	struct oc_val *f;
 
 	if (blk->type != OC_MAP)
 		return o_err_set(O_EBADMSG, "op on a block that is not a map");
 	if (strcmp(op->field, OC_F_ID) == 0 || strcmp(op->field, OC_F_COL) == 0)
 		return o_err_set(O_EBADMSG, "op may not change header field %s",
 		    op->field);
-	if (op->kind == OC_OP_SET) {
-		if (op->ins.type == OC_NULL)
-			oc_map_del(blk, op->field);
-		else
-			oc_map_set(blk, op->field, oc_val_dup(&op->ins));
+	*fp = f = oc_map_get(blk, op->field);
+	if (op->kind == OC_OP_SET)
 		return O_OK;
-	}
 	if (op->kind != OC_OP_SPLICE || op->ins.type != OC_ARRAY)
-		return o_err_set(O_EBADMSG, "malformed op on field %s",
-		    op->field);
-	f = oc_map_get(blk, op->field);
+		return o_err_set(
+		    O_EBADMSG, "malformed op on field %s", op->field);
 	if (f == NULL || f->type != OC_ARRAY)
 		return o_err_set(O_EBADMSG, "splice of non-array field %s",
 		    op->field);
@@ -90,10 +88,130 @@ oc_op_apply(struct oc_val *blk, const struct oc_op *op)
 		return o_err_set(O_EBADMSG,
 		    "splice [%u, +%u) out of range of field %s (len %zu)",
 		    op->index, op->del, op->field, f->u.a.n);
+	return O_OK;
+}
+
+/* Apply a checked op (f: its field, from op_check). */
+static void
+op_do(struct oc_val *blk, const struct oc_op *op, struct oc_val *f)
+{
+	struct oc_val copy;
+
+	if (op->kind == OC_OP_SET) {
+		if (op->ins.type == OC_NULL)
+			oc_map_del(blk, op->field);
+		else
+			oc_map_set(blk, op->field, oc_val_dup(&op->ins));
+		return;
+	}
 	copy = oc_val_dup(&op->ins);
 	oc_arr_splice(f, op->index, op->del, copy.u.a.v, copy.u.a.n);
 	free(copy.u.a.v);
+}
+
+o_err
+oc_op_apply(struct oc_val *blk, const struct oc_op *op)
+{
+	struct oc_val *f;
+	o_err          e;
+
+	if ((e = op_check(blk, op, &f)) != O_OK)
+		return e;
+	op_do(blk, op, f);
 	return O_OK;
+}
+
+/* What one op changed: a SET's old value (had: the field was there), a
+ * SPLICE's removed items (an array) and how many it inserted at index. */
+struct oc_undo_op {
+	char         *field;
+	uint8_t       kind;
+	bool          had;
+	uint32_t      index, nins;
+	struct oc_val old;
+};
+
+o_err
+oc_tf_apply_in_place(
+    struct oc_val *blk, const struct oc_tf *tf, struct oc_undo *undo)
+{
+	size_t i, k;
+	o_err  e;
+
+	assert(tf->insert == NULL && !tf->del);
+	undo->u = o_calloc(tf->nops > 0 ? tf->nops : 1, sizeof(*undo->u));
+	undo->n = 0;
+	for (i = 0; i < tf->nops; i++) {
+		const struct oc_op *op = &tf->ops[i];
+		struct oc_undo_op  *u  = &undo->u[i];
+		struct oc_val      *f;
+
+		if ((e = op_check(blk, op, &f)) != O_OK) {
+			oc_undo_revert(blk, undo);
+			return e;
+		}
+		u->field = o_strdup(op->field);
+		u->kind  = op->kind;
+		u->old   = oc_null();
+		if (op->kind == OC_OP_SET) {
+			/* moved out, so that the op frees nothing */
+			u->had = f != NULL;
+			if (f != NULL) {
+				u->old = *f;
+				*f     = oc_null();
+			}
+		} else {
+			u->index = op->index;
+			u->nins  = (uint32_t) op->ins.u.a.n;
+			u->old   = oc_array();
+			for (k = 0; k < op->del; k++) {
+				oc_arr_push(&u->old, f->u.a.v[op->index + k]);
+				f->u.a.v[op->index + k] = oc_null();
+			}
+		}
+		op_do(blk, op, f);
+		undo->n++;
+	}
+	return O_OK;
+}
+
+void
+oc_undo_revert(struct oc_val *blk, struct oc_undo *undo)
+{
+	size_t i;
+
+	for (i = undo->n; i-- > 0;) {
+		struct oc_undo_op *u = &undo->u[i];
+
+		if (u->kind == OC_OP_SET) {
+			if (u->had)
+				oc_map_set(blk, u->field, u->old);
+			else
+				oc_map_del(blk, u->field);
+			u->old = oc_null();
+		} else {
+			struct oc_val *f = oc_map_get(blk, u->field);
+
+			assert(f != NULL && f->type == OC_ARRAY);
+			(void) oc_arr_splice(
+			    f, u->index, u->nins, u->old.u.a.v, u->old.u.a.n);
+		}
+	}
+	oc_undo_fini(undo);
+}
+
+void
+oc_undo_fini(struct oc_undo *undo)
+{
+	size_t i;
+
+	for (i = 0; i < undo->n; i++) {
+		free(undo->u[i].field);
+		oc_val_fini(&undo->u[i].old);
+	}
+	free(undo->u);
+	undo->u = NULL;
+	undo->n = 0;
 }
 
 /* ---- per-block transforms ---------------------------------------------- */

@@ -79,6 +79,24 @@ void  oc_tf_merge(struct oc_tf *a, const struct oc_tf *b);
  */
 o_err oc_tf_apply(const struct oc_val *base, const struct oc_tf *tf,
     struct oc_val *out, bool *present);
+
+/*
+ * Apply tf to blk in place, remembering in *undo what changed, so that a
+ * caller can change a cached block without copying it first: it then
+ * either keeps the change (oc_undo_fini) or puts the block back exactly
+ * as it was (oc_undo_revert, which also frees *undo).  Only for a
+ * transform without insert or delete, on a present block.  On an error
+ * blk is as it was and *undo is empty.
+ */
+struct oc_undo_op;
+struct oc_undo {
+	struct oc_undo_op *u;
+	size_t             n;
+};
+o_err oc_tf_apply_in_place(
+    struct oc_val *blk, const struct oc_tf *tf, struct oc_undo *undo);
+void          oc_undo_revert(struct oc_val *blk, struct oc_undo *undo);
+void          oc_undo_fini(struct oc_undo *undo);
 struct oc_val oc_tf_to_val(const struct oc_tf *tf);
 o_err         oc_tf_from_val(const struct oc_val *v, struct oc_tf *out);
 

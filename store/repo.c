@@ -1559,6 +1559,10 @@ struct cblk {
 	bool            stage; /* committed by this request */
 	struct oc_val   blk;   /* new latest block (when present) */
 	bool            present;
+	/* changed in place: ent->blk is the new block (blk unused), and
+	 * undo puts it back if the commit is not published (cblk_revert) */
+	bool            inplace;
+	struct oc_undo  undo;
 	int64_t         mat_rev, nsince, low, swept;
 	o_err           err;
 };
@@ -1847,16 +1851,31 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	}
 	if ((e = ent_block(r, ent)) != O_OK)
 		goto out_fini_pi;
-	if (!ent->present && pi.tf.insert == NULL)
+	if (!ent->present && pi.tf.insert == NULL) {
 		e = o_err_set(O_ENOBASE, "%s with no base block",
 		    pi.tf.nops > 0  ? "update"
 		        : pi.tf.del ? "delete"
 		                    : "no-op");
-	else
+	} else if (ent->present && pi.tf.insert == NULL && !pi.tf.del &&
+	    pi.tf.nops > 0) {
+		/* an update (an append to a log block, most often): changed
+		 * in place, not copied whole first; the stripe is held until
+		 * this is published or put back (cblk_revert) */
+		e  = oc_tf_apply_in_place(&ent->blk, &pi.tf, &cb->undo);
+		np = true;
+		cb->inplace = e == O_OK;
+	} else {
 		e = oc_tf_apply(
 		    ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
-	if (e == O_OK && np && oc_block_validate(&nb) != O_OK)
+	}
+	if (e == O_OK && np &&
+	    oc_block_validate(cb->inplace ? &ent->blk : &nb) != O_OK) {
 		e = O_EBADMSG;
+		if (cb->inplace) {
+			oc_undo_revert(&ent->blk, &cb->undo);
+			cb->inplace = false;
+		}
+	}
 	if (e != O_OK) {
 		char why[256];
 
@@ -1950,7 +1969,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		struct oc_val null = oc_null();
 
 		o_buf_reset(scratch);
-		oc_encode(np ? &nb : &null, scratch);
+		oc_encode(cb->inplace ? &ent->blk : np ? &nb : &null, scratch);
 		ost_wb_put(
 		    wb, OST_CF_MAT, k, sizeof(k), scratch->data, scratch->len);
 		stat_add(&r->st_mat, 1);
@@ -1971,12 +1990,27 @@ out_fini_pi:
 	return e;
 }
 
+/* Put back the blocks changed in place by cb[0..n), which are not
+ * published (the stripes still held). */
+static void
+cblk_revert(struct cblk *cb, size_t n)
+{
+	size_t i;
+
+	for (i = n; i-- > 0;)
+		if (cb[i].inplace) {
+			oc_undo_revert(&cb[i].ent->blk, &cb[i].undo);
+			cb[i].inplace = false;
+		}
+}
+
 static void
 cblk_reset(struct cblk *cb, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		oc_undo_fini(&cb[i].undo);
 		oc_val_fini(&cb[i].blk);
 		memset(&cb[i], 0, sizeof(cb[i]));
 		cb[i].blk = oc_null();
@@ -2036,6 +2070,7 @@ locked:
 		for (i = 0; i < n; i++)
 			if (cb[i].ent != NULL)
 				cb[i].ent->pend_ok = false;
+		cblk_revert(cb, n);
 		cblk_reset(cb, n);
 		ost_wb_reset(&wb);
 		oc_txres_fini(&lr);
@@ -2075,6 +2110,7 @@ locked:
 	}
 	gm.wb = &wb;
 	if ((e = gc_enqueue(r, &gm, epoch, &seq)) != O_OK) {
+		cblk_revert(cb, n);
 		lockset_drop(r, &ls);
 		goto out_move;
 	}
@@ -2087,7 +2123,10 @@ locked:
 
 		if (!cb[i].stage)
 			continue;
-		oc_val_fini(&ent->blk);
+		if (!cb[i].inplace) {
+			oc_val_fini(&ent->blk);
+			ent->blk = oc_val_take(&cb[i].blk);
+		}
 		ent->has_latest = true;
 		ent->rev        = rev;
 		ent->aid        = *aid;
@@ -2095,7 +2134,6 @@ locked:
 		ent->nsince     = cb[i].nsince;
 		ent->low        = cb[i].low;
 		ent->swept      = cb[i].swept;
-		ent->blk        = oc_val_take(&cb[i].blk);
 		ent->bytes      = SIZE_MAX;
 		ent->present    = cb[i].present;
 		ent->blk_ok     = true;

@@ -279,6 +279,69 @@ Test(transform, tf_apply_failing_op_leaks_nothing)
 	oc_val_fini(&base);
 }
 
+/* A transform touching every kind of change: a SET over a field, a SET
+ * of a new one, a SET removing one, splices that delete, insert and
+ * replace. */
+static void
+tf_mixed(struct oc_tf *tf)
+{
+	oc_tf_init(tf);
+	oc_tf_add_op(tf, oc_op_set("x", oc_int(1)));
+	oc_tf_add_op(tf, oc_op_set("x", oc_int(2)));
+	oc_tf_add_op(tf, oc_op_set("entries", oc_null()));
+	oc_tf_add_op(tf, oc_op_splice("items", 1, 1, strs("p", "q", NULL)));
+	oc_tf_add_op(tf, oc_op_splice("items", 0, 2, oc_array()));
+	oc_tf_add_op(tf, oc_op_splice("items", 2, 0, strs("z", NULL, NULL)));
+}
+
+Test(transform, apply_in_place_matches_a_copy_and_reverts_exactly)
+{
+	struct oc_val  base = blk_abc(1), orig = blk_abc(1), out;
+	struct oc_tf   tf;
+	struct oc_undo u;
+	bool           present;
+
+	tf_mixed(&tf);
+	cr_assert(oc_tf_apply(&orig, &tf, &out, &present) == O_OK);
+	cr_assert(oc_tf_apply_in_place(&base, &tf, &u) == O_OK);
+	cr_expect(oc_val_eq(&base, &out), "in place = applied to a copy");
+	cr_expect(items_are(&base, "q", "c", "z"));
+	cr_expect(oc_map_get(&base, "entries") == NULL);
+	oc_undo_revert(&base, &u);
+	cr_expect(oc_val_eq(&base, &orig), "reverted = as before");
+	cr_expect(u.n == 0 && u.u == NULL);
+	/* kept: the undo frees what it held, the block stays changed */
+	cr_assert(oc_tf_apply_in_place(&base, &tf, &u) == O_OK);
+	oc_undo_fini(&u);
+	cr_expect(oc_val_eq(&base, &out));
+	oc_val_fini(&out);
+	oc_tf_fini(&tf);
+	oc_val_fini(&base);
+	oc_val_fini(&orig);
+}
+
+Test(transform, apply_in_place_failing_op_changes_nothing)
+{
+	struct oc_val  base = blk_abc(1), orig = blk_abc(1);
+	struct oc_tf   tf;
+	struct oc_undo u;
+
+	tf_mixed(&tf);
+	oc_tf_add_op(&tf, oc_op_splice("items", 9, 0, oc_array()));
+	cr_expect(oc_tf_apply_in_place(&base, &tf, &u) == O_EBADMSG);
+	cr_expect(
+	    oc_val_eq(&base, &orig), "ops before the failing one undone");
+	cr_expect(u.n == 0 && u.u == NULL);
+	oc_tf_fini(&tf);
+	oc_tf_init(&tf);
+	oc_tf_add_op(&tf, oc_op_set(OC_F_ID, oc_int(1)));
+	cr_expect(oc_tf_apply_in_place(&base, &tf, &u) == O_EBADMSG);
+	cr_expect(oc_val_eq(&base, &orig));
+	oc_tf_fini(&tf);
+	oc_val_fini(&base);
+	oc_val_fini(&orig);
+}
+
 /* ---- 10.1 item 9: mergeTransforms -------------------------------------- */
 
 Test(transform, d09_merge_concat_updates_b_wins_inserts_dedup_deletes)

@@ -2054,6 +2054,34 @@ Test(repo, d67_op_that_does_not_fit_is_refused)
 	oc_txres_fini(&res);
 }
 
+/* An update is applied to the cached block in place: one that leaves the
+ * block invalid is refused and the block is put back, its earlier
+ * operations too, before anyone reads it. */
+Test(repo, d67_update_leaving_an_invalid_block_changes_nothing)
+{
+	struct oc_tfs   t;
+	struct oc_txres res;
+	struct oc_bid   id = bid(1);
+
+	ins1(1, 1, 1, 0);
+	expect_block(1, 0, 1); /* cached */
+	oc_txres_init(&res);
+	oc_tfs_init(&t);
+	t_set(&t, 1, 7);
+	t_push(&t, 1, 0, 5);
+	cr_assert_eq(
+	    oc_tfs_update(&t, &id, oc_op_set(OC_F_TYPE, oc_int(3))), O_OK);
+	cr_assert_eq(pend(2, 2, &t, OC_POLICY_RETURN, &res), O_OK);
+	cr_expect_eq(cmt(&res, 2, 2, 1), O_EBADMSG);
+	expect_block(1, 0, 1);
+	oc_tfs_fini(&t);
+	oc_txres_fini(&res);
+	set1(3, 2, 1, 9);
+	expect_block(1, 9, 2);
+	repo_reopen();
+	expect_block(1, 9, 2);
+}
+
 /* ---- 68: critical block and mixed outcomes -------------------------------
  */
 
