@@ -3372,6 +3372,22 @@ first_err(o_err *e, char *why, o_err se)
 	snprintf(why, 1024, "%s", o_err_detail());
 }
 
+/* Unmount: write the journal's held records (the diaries' lazy appends);
+ * a failure is logged. */
+static o_err
+close_keep(struct ofs_ns *ns)
+{
+	o_err e;
+
+	if (ns->opts.journal == NULL ||
+	    (e = oc_journal_flush(ns->opts.journal)) == O_OK)
+		return O_OK;
+	o_log(O_LOG_ERROR,
+	    "unmount: queued work could not be kept in the journal: %s",
+	    o_err_detail());
+	return e;
+}
+
 o_err
 ofs_ns_close(struct ofs_ns *ns)
 {
@@ -3389,23 +3405,12 @@ ofs_ns_close(struct ofs_ns *ns)
 	}
 	ofs_ahead_stop(ns->ahead);
 	/* the diaries' held appends, first: a final commit that never
-	 * returns (a cluster out of reach) must not take them */
-	if (ns->opts.journal != NULL &&
-	    oc_journal_flush(ns->opts.journal) != O_OK)
-		o_log(O_LOG_ERROR,
-		    "unmount: queued work could not be kept in the journal: "
-		    "%s",
-		    o_err_detail());
+	 * returns (a cluster out of reach) must not take them (a failure
+	 * here is tried again below) */
+	(void) close_keep(ns);
 	first_err(&e, why, commit_round(ns, true));
 	/* what could not commit waits for the next mount */
-	if (ns->opts.journal != NULL &&
-	    (se = oc_journal_flush(ns->opts.journal)) != O_OK) {
-		o_log(O_LOG_ERROR,
-		    "unmount: queued work could not be kept in the journal: "
-		    "%s",
-		    o_err_detail());
-		first_err(&e, why, se);
-	}
+	first_err(&e, why, close_keep(ns));
 	/* the last commits (and those only close acknowledged) on disk
 	 * before the mount reports a clean end */
 	if ((se = oc_tx_sync(ns->tx)) != O_OK) {

@@ -58,6 +58,7 @@
  */
 #include "store/repo.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1861,9 +1862,8 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		/* an update (an append to a log block, most often): changed
 		 * in place, not copied whole first; the stripe is held until
 		 * this is published or put back (cblk_revert) */
-		e  = oc_tf_apply_in_place(&ent->blk, &pi.tf, &cb->undo);
-		np = true;
-		cb->inplace = e == O_OK;
+		e = oc_tf_apply_in_place(&ent->blk, &pi.tf, &cb->undo);
+		cb->inplace = np = e == O_OK;
 	} else {
 		e = oc_tf_apply(
 		    ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
@@ -2040,6 +2040,12 @@ repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 	char             first[192] = "";
 	o_err            e          = O_OK;
 
+	/* distinct ids: an update in place would otherwise be applied to
+	 * one cached block twice (both callers remove or refuse
+	 * duplicates) */
+	for (i = 0; i < n; i++)
+		for (nstaged = i + 1; nstaged < n; nstaged++)
+			assert(!oc_bid_eq(&ids[i], &ids[nstaged]));
 	ost_wb_init(&wb);
 	oc_txres_init(&lr);
 	if (held != NULL) {

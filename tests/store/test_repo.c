@@ -2082,6 +2082,114 @@ Test(repo, d67_update_leaving_an_invalid_block_changes_nothing)
 	expect_block(1, 9, 2);
 }
 
+/* A group write waits while gate_held is set (opts.fail_write); gate_in
+ * says one is waiting. */
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  gate_cv  = PTHREAD_COND_INITIALIZER;
+static bool            gate_held, gate_in;
+
+static o_err
+gate_hook(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&gate_mtx);
+	gate_in = true;
+	pthread_cond_broadcast(&gate_cv);
+	while (gate_held)
+		pthread_cond_wait(&gate_cv, &gate_mtx);
+	gate_in = false;
+	pthread_mutex_unlock(&gate_mtx);
+	return O_OK;
+}
+
+static void
+gate_open(void)
+{
+	pthread_mutex_lock(&gate_mtx);
+	gate_held = false;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mtx);
+}
+
+/* commits action 3 at rev 2 on block 2 (held in the gate) */
+static void *
+commit_b2(void *arg)
+{
+	struct oc_txres res;
+
+	oc_txres_init(&res);
+	*(o_err *) arg = cmt(&res, 3, 2, 2);
+	oc_txres_fini(&res);
+	return NULL;
+}
+
+/* opens the gate after 300 ms, once the main thread's commit waits */
+static void *
+gate_later(void *arg)
+{
+	(void) arg;
+	usleep(300 * 1000);
+	gate_open();
+	return NULL;
+}
+
+/*
+ * A commit whose critical block was updated in place, and whose next block
+ * then waits for an earlier commit's write to finish, puts the first block
+ * back before it waits and applies its update once when it tries again:
+ * one entry pushed, not two.
+ */
+Test(repo, d67_a_commit_that_waits_after_an_update_in_place_applies_it_once)
+{
+	struct oc_tfs     t;
+	struct oc_txres   res;
+	struct oc_get_res g;
+	pthread_t         th, rel;
+	o_err             e3 = O_EINTERNAL, e;
+
+	opts.fail_write = gate_hook;
+	repo_reopen();
+	ins1(1, 1, 1, 0);
+	ins1(1, 1, 2, 0);
+	oc_txres_init(&res);
+	/* action 2: a push on block 1 (critical), a set on block 2 */
+	oc_tfs_init(&t);
+	t_push(&t, 1, 0, 5);
+	t_set(&t, 2, 30);
+	cr_assert_eq(pend(2, 2, &t, OC_POLICY_RETURN, &res), O_OK);
+	oc_tfs_fini(&t);
+	/* action 3: rev 2 of block 2 too, committed first, its write held */
+	oc_tfs_init(&t);
+	t_set(&t, 2, 20);
+	cr_assert_eq(pend(3, 2, &t, OC_POLICY_CONTINUE, &res), O_OK);
+	oc_tfs_fini(&t);
+	gate_held = true;
+	pthread_create(&th, NULL, commit_b2, &e3);
+	pthread_mutex_lock(&gate_mtx);
+	while (!gate_in)
+		pthread_cond_wait(&gate_cv, &gate_mtx);
+	pthread_mutex_unlock(&gate_mtx);
+	pthread_create(&rel, NULL, gate_later, NULL);
+	e = cmt(&res, 2, 2, 1, 2);
+	pthread_join(rel, NULL);
+	pthread_join(th, NULL);
+	cr_expect_eq(e3, O_OK, "%s", o_errname(e3));
+	cr_expect_eq(e, O_OK, "%s: %s", o_errname(e), o_err_detail());
+	cr_expect(strstr(res.reason, "1 of 2") != NULL,
+	    "block 2 was taken: %s", res.reason);
+	g = get1(1, NULL);
+	cr_expect_eq(g.latest_rev, 2);
+	cr_expect_eq(oc_arr_len(oc_map_arr(&g.block, "entries")), 1,
+	    "the push applied once");
+	oc_get_res_fini(&g);
+	expect_block(2, 20, 2);
+	oc_txres_fini(&res);
+	repo_reopen();
+	g = get1(1, NULL);
+	cr_expect_eq(oc_arr_len(oc_map_arr(&g.block, "entries")), 1);
+	oc_get_res_fini(&g);
+}
+
 /* ---- 68: critical block and mixed outcomes -------------------------------
  */
 
