@@ -10,6 +10,11 @@
 #       the raw nng tls+tcp req/rep round trip of 64 B (bench_nng), and a
 #       put of a 60-byte value through etcd's JSON gateway on an N-member
 #       etcd cluster, sent to its leader over one keep-alive connection.
+#       And the floor of any two-round replicated commit here: bench_nng's
+#       skeleton (two rounds of 256 B requests to two peers at once over
+#       tls+tcp, each member fdatasyncing in the second; no encoding, no
+#       store, no FUSE), waiting for both peers as the cluster's pend
+#       and commit do, and for one only.
 #   (g) 1, 8 and 64 writers for BENCH_G_SECS (5) s each, every writer its
 #       own diary and O_APPEND fd, one fdatasync per append (every append
 #       is durable when counted); on the cluster, writer i writes through
@@ -48,6 +53,13 @@ nrt=$("$bdir/tests/bench_nng" "$base/nng" 2000 "tls 64 serial")
 R[nng.p50]=$(awk '$1 == "tls" && $3 == "serial" { print $5 }' <<<"$nrt")
 R[nng.p99]=$(awk '$1 == "tls" && $3 == "serial" { print $7 }' <<<"$nrt")
 [ -n "${R[nng.p50]}" ] || { echo "bench: bench_nng printed no tls line" >&2; exit 1; }
+# The floor of a two-round replicated commit on this machine: bench_nng's
+# skeleton of it (two rounds to two peers over tls+tcp, an fdatasync on
+# every member in the second; nothing else).
+nq=$("$bdir/tests/bench_nng" "$base/nng" 2000 "tls 256 quorum")
+R[q.all]=$(awk '$3 == "quorum-all" { print $5 }' <<<"$nq")
+R[q.maj]=$(awk '$3 == "quorum-maj" { print $5 }' <<<"$nq")
+[ -n "${R[q.all]}" ] || { echo "bench: bench_nng printed no quorum line" >&2; exit 1; }
 
 # One node, no cluster.
 mkdir -p "$base/one" "$base/one-data"
@@ -181,6 +193,8 @@ lrow "(f) append + fdatasync, ${fn}x" "p50 us" "p99 us"
 lrow "disk: write + fdatasync, plain file" "${R[disk.datasync.p50]}" "${R[disk.datasync.p99]}"
 lrow "nng tls+tcp req/rep round trip, 64 B" "${R[nng.p50]}" "${R[nng.p99]}"
 lrow "target: fsync + 2 round trips" "$target" ""
+lrow "floor: 2 rounds to 2 peers, fsync in the 2nd (nng)" "${R[q.all]}" "" \
+	"(only a majority waited for: ${R[q.maj]} us)"
 lrow "optimfs, 1 node" "${R[one.datasync.p50]}" "${R[one.datasync.p99]}"
 lrow "optimfs, $peers nodes, R=$peers" "${R[clu.datasync.p50]}" "${R[clu.datasync.p99]}" \
 	"x$(ratio "${R[clu.datasync.p50]}" "$target") of target, x$(ratio "${R[clu.datasync.p50]}" "${R[one.datasync.p50]}") of 1 node"

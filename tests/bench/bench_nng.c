@@ -18,10 +18,24 @@
  *   split      (64 KiB only) the 64 KiB sent as 4 requests of 16 KiB on 4
  *              contexts at once: how long moving 64 KiB takes
  *
+ * and, per transport, at 256 B only, the skeleton of a replicated commit
+ * (a floor for the cluster's append + fdatasync, benchmark (f)):
+ *
+ *   quorum-all  two rounds to two servers at once, as the network
+ *               transactor's pend and commit do: in the second each
+ *               server, and the client meanwhile (its own replica),
+ *               writes 64 B to a file and fdatasyncs it before answering;
+ *               a round ends when both servers answered
+ *   quorum-maj  the same rounds, each ending once the client and one
+ *               server are done (a majority of three)
+ *
+ * Nothing else happens in them: no encoding, no store, no FUSE.
+ *
  * ONLY (optional) runs only the lines whose label contains it, e.g.
  * "tls 65536 serial".  Prints one line per measurement:
  *   <transport> <size> <mode> p50_us <x> p99_us <y> req_per_s <z>
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,12 +57,24 @@
 #define MAXK 32
 
 static char cluster[4096];
+static int  sync_fd = -1; /* a server's file for the commit round */
 
 static void
 die(const char *what, const char *why)
 {
 	fprintf(stderr, "bench_nng: %s: %s\n", what, why);
 	exit(1);
+}
+
+/* The commit round's durable write: 64 B at offset 0, fdatasync'd. */
+static void
+durable_write(int fd)
+{
+	static const char rec[64] = "commit";
+
+	if (pwrite(fd, rec, sizeof(rec), 0) != (ssize_t) sizeof(rec) ||
+	    fdatasync(fd) != 0)
+		die("durable write", "pwrite or fdatasync failed");
 }
 
 static void
@@ -90,8 +116,13 @@ sctx_cb(void *arg)
 		return;
 	}
 	if (!w->sending) {
+		nng_msg *m = nng_aio_get_msg(w->aio);
+
+		/* a quorum skeleton's commit: durable before the answer */
+		if (nng_msg_len(m) > 0 && *(uint8_t *) nng_msg_body(m) == 'C')
+			durable_write(sync_fd);
 		w->sending = true;
-		nng_aio_set_msg(w->aio, nng_aio_get_msg(w->aio));
+		nng_aio_set_msg(w->aio, m);
 		nng_ctx_send(w->ctx, w->aio);
 	} else {
 		w->sending = false;
@@ -100,7 +131,7 @@ sctx_cb(void *arg)
 }
 
 static void
-server(int port_fd, int quit_fd)
+server(const char *dir, int port_fd, int quit_fd)
 {
 	static struct sctx w[NCTX_SERVER];
 	nng_socket         s;
@@ -109,6 +140,15 @@ server(int port_fd, int quit_fd)
 	int                ports[2], i;
 	char               c;
 
+	{
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/server-%d.dat", dir,
+		    (int) getpid());
+		if ((sync_fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) <
+		    0)
+			die(path, "cannot create");
+	}
 	check(nng_rep0_open(&s), "rep0");
 	check_o(
 	    otr_tls_config_alloc(cluster, "srv", OTR_TLS_SERVER, NULL, &cfg),
@@ -213,6 +253,133 @@ batch_rt(nng_ctx *ctx, nng_aio **aio, int k, const void *buf, size_t size)
 	}
 }
 
+/*
+ * The quorum skeleton: one req0 socket per server (as one per member), an
+ * aio each whose callback receives after the send and stamps the answer.
+ */
+struct quorum {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	int             left;
+};
+
+struct qpeer {
+	nng_socket     s;
+	nng_aio       *aio;
+	bool           sent;
+	double         done_us;
+	struct quorum *q;
+};
+
+static void
+qpeer_cb(void *arg)
+{
+	struct qpeer *p  = arg;
+	int           rv = nng_aio_result(p->aio);
+
+	if (rv != 0)
+		die("quorum round", nng_strerror(rv));
+	if (!p->sent) {
+		p->sent = true;
+		nng_recv_aio(p->s, p->aio);
+		return;
+	}
+	nng_msg_free(nng_aio_get_msg(p->aio));
+	pthread_mutex_lock(&p->q->mtx);
+	p->done_us = now_us();
+	p->q->left--;
+	pthread_cond_signal(&p->q->cv);
+	pthread_mutex_unlock(&p->q->mtx);
+}
+
+/* One round to both servers (a commit: durable here and there); adds
+ * its time to *all (both answered) and *maj (one answered). */
+static void
+quorum_round(struct qpeer *p, struct quorum *q, bool commit, int local_fd,
+    uint8_t *buf, size_t size, double *all, double *maj)
+{
+	double   t0 = now_us(), local, first, last;
+	nng_msg *m;
+	int      i;
+
+	buf[0] = commit ? 'C' : 'P';
+	pthread_mutex_lock(&q->mtx);
+	q->left = 2;
+	pthread_mutex_unlock(&q->mtx);
+	for (i = 0; i < 2; i++) {
+		check(nng_msg_alloc(&m, 0), "msg");
+		check(nng_msg_append(m, buf, size), "msg");
+		p[i].sent = false;
+		nng_aio_set_msg(p[i].aio, m);
+		nng_send_aio(p[i].s, p[i].aio);
+	}
+	if (commit)
+		durable_write(local_fd);
+	local = now_us();
+	pthread_mutex_lock(&q->mtx);
+	while (q->left > 0)
+		pthread_cond_wait(&q->cv, &q->mtx);
+	pthread_mutex_unlock(&q->mtx);
+	first = O_MIN(p[0].done_us, p[1].done_us);
+	last  = O_MAX(p[0].done_us, p[1].done_us);
+	*all += O_MAX(local, last) - t0;
+	*maj += O_MAX(local, first) - t0;
+}
+
+static void
+run_quorum(const char *tp, char url[2][64], nng_tls_config *cfg,
+    const char *dir, int rounds)
+{
+	struct qpeer  p[2];
+	struct quorum q;
+	uint8_t       buf[256];
+	double       *all = o_calloc((size_t) rounds, sizeof(double));
+	double       *maj = o_calloc((size_t) rounds, sizeof(double));
+	double        t0  = now_us(), wall, a, b;
+	char          path[4200];
+	int           fd, i, r;
+
+	snprintf(path, sizeof(path), "%s/client.dat", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) < 0)
+		die(path, "cannot create");
+	memset(buf, 0xa5, sizeof(buf));
+	pthread_mutex_init(&q.mtx, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	for (i = 0; i < 2; i++) {
+		p[i].q = &q;
+		check(nng_req0_open(&p[i].s), "req0");
+		check_o(
+		    otr_tls_dial(p[i].s, url[i], cfg, cfg == NULL, 0, NULL),
+		    url[i]);
+		check(nng_aio_alloc(&p[i].aio, qpeer_cb, &p[i]), "aio");
+	}
+	for (r = -WARMUP / 2; r < rounds; r++) {
+		a = b = 0;
+		if (r == 0)
+			t0 = now_us();
+		quorum_round(p, &q, false, fd, buf, sizeof(buf), &a, &b);
+		quorum_round(p, &q, true, fd, buf, sizeof(buf), &a, &b);
+		if (r >= 0) {
+			all[r] = a;
+			maj[r] = b;
+		}
+	}
+	wall = (now_us() - t0) / 1e6;
+	report(tp, sizeof(buf), "quorum-all", all, (size_t) rounds, wall,
+	    (size_t) rounds);
+	report(tp, sizeof(buf), "quorum-maj", maj, (size_t) rounds, wall,
+	    (size_t) rounds);
+	for (i = 0; i < 2; i++) {
+		nng_aio_free(p[i].aio);
+		nng_close(p[i].s);
+	}
+	pthread_mutex_destroy(&q.mtx);
+	pthread_cond_destroy(&q.cv);
+	close(fd);
+	free(all);
+	free(maj);
+}
+
 static bool
 wanted(const char *only, const char *tp, size_t size, const char *mode)
 {
@@ -293,15 +460,43 @@ run(const char *tp, const char *url, nng_tls_config *cfg, size_t size,
 	free(buf);
 }
 
+/* A server process (forked before nng starts in this one): its two
+ * ports (tcp, tls); it ends when *quit_fd is closed (the k earlier
+ * servers' quit_fds, inherited, are closed in it). */
+static pid_t
+server_start(
+    const char *dir, int ports[2], int *quit_fd, const int *earlier, size_t k)
+{
+	int   pp[2], qp[2];
+	pid_t pid;
+
+	if (pipe(pp) != 0 || pipe(qp) != 0)
+		die("pipe", "failed");
+	if ((pid = fork()) == 0) {
+		close(pp[0]);
+		close(qp[1]);
+		while (k > 0)
+			close(earlier[--k]);
+		server(dir, pp[1], qp[0]);
+	}
+	close(pp[1]);
+	close(qp[0]);
+	if (read(pp[0], ports, 2 * sizeof(int)) != 2 * sizeof(int))
+		die("server", "did not start");
+	close(pp[0]);
+	*quit_fd = qp[1];
+	return pid;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 64, 4096, 65536 };
-	char                ca[4200], url[2][64];
-	int                 pp[2], qp[2], ports[2], rounds, rv, st;
+	char                ca[4200], url[2][64], qurl[2][2][64];
+	int                 qfd[3], ports[3][2], rounds, rv, st;
 	const char         *only;
 	nng_tls_config     *ccfg;
-	pid_t               pid;
+	pid_t               pid[3];
 	size_t              i;
 
 	if (argc < 2 || argc > 4) {
@@ -319,19 +514,17 @@ main(int argc, char **argv)
 		check_o(otr_pki_node_add(cluster, "srv"), "node srv");
 		check_o(otr_pki_node_add(cluster, "cli"), "node cli");
 	}
-	if (pipe(pp) != 0 || pipe(qp) != 0)
-		die("pipe", "failed");
-	if ((pid = fork()) == 0) {
-		close(pp[0]);
-		close(qp[1]);
-		server(pp[1], qp[0]);
+	for (i = 0; i < 3; i++)
+		pid[i] = server_start(argv[1], ports[i], &qfd[i], qfd, i);
+	snprintf(url[0], sizeof(url[0]), "tcp://127.0.0.1:%d", ports[0][0]);
+	snprintf(
+	    url[1], sizeof(url[1]), "tls+tcp://127.0.0.1:%d", ports[0][1]);
+	for (i = 0; i < 2; i++) { /* the quorum's two: servers 1 and 2 */
+		snprintf(qurl[0][i], sizeof(qurl[0][i]), "tcp://127.0.0.1:%d",
+		    ports[i + 1][0]);
+		snprintf(qurl[1][i], sizeof(qurl[1][i]),
+		    "tls+tcp://127.0.0.1:%d", ports[i + 1][1]);
 	}
-	close(pp[1]);
-	close(qp[0]);
-	if (read(pp[0], ports, sizeof(ports)) != sizeof(ports))
-		die("server", "did not start");
-	snprintf(url[0], sizeof(url[0]), "tcp://127.0.0.1:%d", ports[0]);
-	snprintf(url[1], sizeof(url[1]), "tls+tcp://127.0.0.1:%d", ports[1]);
 	check_o(
 	    otr_tls_config_alloc(cluster, "cli", OTR_TLS_CLIENT, NULL, &ccfg),
 	    "client TLS config");
@@ -350,8 +543,14 @@ main(int argc, char **argv)
 		run("tcp", url[0], NULL, sizes[i], rounds, only);
 		run("tls", url[1], ccfg, sizes[i], rounds, only);
 	}
+	if (wanted(only, "tcp", 256, "quorum"))
+		run_quorum("tcp", qurl[0], NULL, argv[1], rounds);
+	if (wanted(only, "tls", 256, "quorum"))
+		run_quorum("tls", qurl[1], ccfg, argv[1], rounds);
 	nng_tls_config_free(ccfg);
-	close(qp[1]);
-	waitpid(pid, &st, 0);
+	for (i = 0; i < 3; i++) {
+		close(qfd[i]);
+		waitpid(pid[i], &st, 0);
+	}
 	return 0;
 }
