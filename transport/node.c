@@ -112,6 +112,17 @@ struct otr_node {
 	size_t    nfq;
 	bool      fstop, pub_started;
 	pthread_t pubt;
+	atomic_long feed_msgs; /* feed messages sent */
+
+	/* changes to tell this node's own mount (conf.on_change), one
+	 * thread calling it: another node's commit published on the feed,
+	 * or a commit this replica made for another node's writer */
+	pthread_mutex_t  lmtx;
+	pthread_cond_t   lcv;
+	struct feed_ent *lq;
+	size_t           nlq, lcap;
+	bool             lstop, notifier_started;
+	pthread_t        notifiert;
 
 	pthread_mutex_t emtx; /* pend expiries by action and block */
 	struct {
@@ -2574,6 +2585,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		cs[j].op = ids_op(OTR_T_COMMIT, &req->aid, req->rev, sub, NULL,
 		    c + 1);
 		oc_map_set(&cs[j].op, "crit", oc_bid_val(&req->critical));
+		if (!oc_bid_is_zero(&req->col))
+			oc_map_set(&cs[j].op, "col", oc_bid_val(&req->col));
 		free(sub);
 	}
 	{
@@ -2648,7 +2661,11 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	}
 	/* decided.  phase 2: members that do not hold the critical block */
 	phase2(n, req, ms, k, pl, crit_member, crit_done, skip, deadline);
-	if (!oc_bid_is_zero(&req->col))
+	/* every other member that committed the critical block tells its
+	 * own mount (serve_op); the feed is for the rest */
+	for (j = 0; j < k && (ms[j]->self || crit_done[j]); j++)
+		;
+	if (!oc_bid_is_zero(&req->col) && j < k)
 		otr_node_publish(n, &req->col, req->rev);
 out:
 	free(crit_done);
@@ -2852,6 +2869,8 @@ struct xjob {
 
 static struct oc_val serve_op(struct otr_node *n, const struct oc_val *op,
     bool in_batch);
+static void          notify_local(
+             struct otr_node *n, const struct oc_bid *col, int64_t rev);
 
 /* One request of a batch, to its answer's bytes. */
 static void
@@ -3049,6 +3068,21 @@ serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
 		    "only pend, commit, cancel and status go in a batch");
 	if (strcmp(t, OTR_T_HELLO) == 0)
 		return hello_answer(n, op);
+	if (strcmp(t, OTR_T_COMMIT) == 0) {
+		/* a commit naming its collection ("col") is told to this
+		 * node's mount once done here: its coordinator publishes no
+		 * feed message when every other member committed it */
+		struct oc_val a = otr_exec(&n->conf.replica, op);
+		struct oc_bid col;
+		int64_t       rev;
+
+		if (oc_map_int(&a, "e", -1) == O_OK &&
+		    oc_map_get(op, "col") != NULL &&
+		    otr_get_bid(op, "col", &col) == O_OK &&
+		    otr_get_int(op, "rev", &rev) == O_OK)
+			notify_local(n, &col, rev);
+		return a;
+	}
 	return otr_exec(&n->conf.replica, op);
 }
 
@@ -3197,6 +3231,89 @@ gossip(void *arg)
 	return NULL;
 }
 
+/*
+ * Note a change for this node's own mount (none: nothing to tell).  Each
+ * collection is queued once, with the highest revision noted; the
+ * notifier thread tells them in the order first noted.  Never blocks on
+ * the mount: a server worker or the feed thread calls this, and telling
+ * the mount may wait for the kernel, whose locks a FUSE request may hold
+ * while it waits for a peer's answer.
+ */
+/* The entry of col among q[0..k), or k. */
+static size_t
+feed_find(const struct feed_ent *q, size_t k, const struct oc_bid *col)
+{
+	size_t i;
+
+	for (i = 0; i < k && !oc_bid_eq(&q[i].col, col); i++)
+		;
+	return i;
+}
+
+static void
+notify_local(struct otr_node *n, const struct oc_bid *col, int64_t rev)
+{
+	size_t i;
+
+	if (n->conf.on_change == NULL)
+		return;
+	pthread_mutex_lock(&n->lmtx);
+	/* coalesced while the queue is short (a mount that stopped taking
+	 * changes during a burst would make the search quadratic) */
+	i = n->nlq <= FEED_MAX ? feed_find(n->lq, n->nlq, col) : n->nlq;
+	if (i < n->nlq) {
+		n->lq[i].rev = O_MAX(n->lq[i].rev, rev);
+	} else if (!n->lstop) {
+		if (n->nlq == n->lcap) {
+			n->lcap = n->lcap ? 2 * n->lcap : 64;
+			n->lq   = o_realloc(n->lq, n->lcap * sizeof(*n->lq));
+		}
+		n->lq[n->nlq].col   = *col;
+		n->lq[n->nlq++].rev = rev;
+		if (n->nlq == 1)
+			pthread_cond_signal(&n->lcv);
+	}
+	pthread_mutex_unlock(&n->lmtx);
+}
+
+/* The notifier: tells the mount what notify_local queued.  What is still
+ * queued at stop is dropped (a hint: the mount is closing). */
+static void *
+notifier(void *arg)
+{
+	struct otr_node *n   = arg;
+	struct feed_ent *es  = NULL;
+	size_t           cap = 0;
+
+	(void) pthread_setname_np(pthread_self(), "otr-notify");
+	pthread_mutex_lock(&n->lmtx);
+	for (;;) {
+		size_t k, i;
+
+		if (n->lstop)
+			break;
+		if (n->nlq == 0) {
+			pthread_cond_wait(&n->lcv, &n->lmtx);
+			continue;
+		}
+		k = n->nlq;
+		if (k > cap) {
+			cap = n->lcap;
+			es  = o_realloc(es, cap * sizeof(*es));
+		}
+		memcpy(es, n->lq, k * sizeof(*es));
+		n->nlq = 0;
+		pthread_mutex_unlock(&n->lmtx);
+		for (i = 0; i < k; i++)
+			n->conf.on_change(
+			    n->conf.change_arg, &es[i].col, es[i].rev);
+		pthread_mutex_lock(&n->lmtx);
+	}
+	pthread_mutex_unlock(&n->lmtx);
+	free(es);
+	return NULL;
+}
+
 /* One [col, rev] pair of a feed message, checked. */
 static bool
 feed_pair(const struct oc_val *p, struct oc_bid *col, int64_t *rev)
@@ -3243,14 +3360,12 @@ feed(void *arg)
 			    oc_map_int(&m, "v", 0) == OTR_WIRE_VERSION &&
 			    otr_get_text(&m, "from", from, sizeof(from)) ==
 			        O_OK &&
-			    strcmp(from, n->name) != 0 &&
-			    n->conf.on_change != NULL)
+			    strcmp(from, n->name) != 0)
 				for (i = 0; i < oc_arr_len(c); i++) {
 					const struct oc_val *p = oc_arr_at(c, i);
 
 					if (feed_pair(p, &col, &rev))
-						n->conf.on_change(
-						    n->conf.change_arg, &col, rev);
+						notify_local(n, &col, rev);
 				}
 			oc_val_fini(&m);
 		}
@@ -3281,7 +3396,8 @@ feed_send(struct otr_node *n, const struct feed_ent *es, size_t k)
 		oc_map_set(&m, "from", oc_text(n->name));
 		oc_encode(&m, &b);
 		oc_val_fini(&m);
-		(void) nng_send(n->pub, b.data, b.len, NNG_FLAG_NONBLOCK);
+		if (nng_send(n->pub, b.data, b.len, NNG_FLAG_NONBLOCK) == 0)
+			atomic_fetch_add(&n->feed_msgs, 1);
 		o_buf_fini(&b);
 	}
 }
@@ -3337,10 +3453,7 @@ otr_node_publish(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 	size_t           i, k = 0;
 
 	pthread_mutex_lock(&n->fmtx);
-	for (i = 0; i < n->nfq; i++)
-		if (oc_bid_eq(&n->fq[i].col, col))
-			break;
-	if (i < n->nfq) {
+	if ((i = feed_find(n->fq, n->nfq, col)) < n->nfq) {
 		n->fq[i].rev = O_MAX(n->fq[i].rev, rev);
 	} else {
 		if (n->nfq == FEED_MAX) { /* the sender is behind: send here */
@@ -3478,6 +3591,8 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	pthread_cond_init(&n->xcv, NULL);
 	pthread_mutex_init(&n->fmtx, NULL);
 	pthread_cond_init(&n->fcv, NULL);
+	pthread_mutex_init(&n->lmtx, NULL);
+	pthread_cond_init(&n->lcv, NULL);
 	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)
 		goto fail;
 	if (!conf->insecure &&
@@ -3534,6 +3649,11 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		goto fail;
 	}
 	n->pub_started = true;
+	if (pthread_create(&n->notifiert, NULL, notifier, n) != 0) {
+		e = o_err_set(O_EINTERNAL, "cannot start the notifier thread");
+		goto fail;
+	}
+	n->notifier_started = true;
 	for (; n->nexec < NEXEC; n->nexec++)
 		if (pthread_create(&n->execs[n->nexec], NULL, executor, n) !=
 		    0) {
@@ -3660,6 +3780,12 @@ otr_node_stop(struct otr_node *n)
 	pthread_mutex_unlock(&n->xmtx);
 	for (i = 0; i < n->nexec; i++)
 		pthread_join(n->execs[i], NULL);
+	pthread_mutex_lock(&n->lmtx); /* nothing notes changes any more */
+	n->lstop = true;
+	pthread_cond_broadcast(&n->lcv);
+	pthread_mutex_unlock(&n->lmtx);
+	if (n->notifier_started)
+		pthread_join(n->notifiert, NULL);
 	pthread_mutex_lock(&n->fmtx); /* what is noted is sent first */
 	n->fstop = true;
 	pthread_cond_broadcast(&n->fcv);
@@ -3695,10 +3821,19 @@ otr_node_stop(struct otr_node *n)
 	pthread_cond_destroy(&n->xcv);
 	pthread_mutex_destroy(&n->fmtx);
 	pthread_cond_destroy(&n->fcv);
+	pthread_mutex_destroy(&n->lmtx);
+	pthread_cond_destroy(&n->lcv);
+	free(n->lq);
 	otr_pki_card_fini(&n->card);
 	otr_pki_ca_free(n->ca);
 	free(n->certs);
 	free(n);
+}
+
+long
+otr_node_feed_messages(struct otr_node *n)
+{
+	return atomic_load(&n->feed_msgs);
 }
 
 void

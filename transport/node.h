@@ -29,7 +29,8 @@ struct otr_node_conf {
 	int         replicas;  /* R, default 3 */
 	int64_t     timeout_ms; /* per operation, default 5000 */
 	struct otr_replica replica;
-	/* A commit of collection col at rev was announced (feed thread). */
+	/* A commit of collection col at rev was announced on the feed, or
+	 * made on this replica for another node (one thread calls it). */
 	void (*on_change)(void *arg, const struct oc_bid *col, int64_t rev);
 	void *change_arg;
 	/* Optional: otr_node_stop names each step it enters (for a
@@ -56,6 +57,9 @@ struct oc_transactor *otr_node_transactor(struct otr_node *n);
 /* Announce a commit of collection col at rev to every member's feed. */
 void otr_node_publish(struct otr_node *n, const struct oc_bid *col,
     int64_t rev);
+
+/* How many feed messages this node has sent. */
+long otr_node_feed_messages(struct otr_node *n);
 
 /* Human text: one line per member with its URL and state. */
 void otr_node_status(struct otr_node *n, struct o_buf *out);

@@ -1381,12 +1381,83 @@ Test(node, the_feed_coalesces_a_busy_collection, .init = setup,
 	}
 }
 
+/* Watch collection col in node i's feed (slot 0), from revision 0. */
+static void
+fed_watch(int i, const struct oc_bid *col)
+{
+	pthread_mutex_lock(&fed[i].mtx);
+	fed[i].col[0] = *col;
+	fed[i].rev[0] = 0;
+	pthread_mutex_unlock(&fed[i].mtx);
+}
+
+/* Whether node i was told of revision rev (or later) within 2 s. */
+static bool
+fed_reaches(int i, int64_t rev)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		bool seen;
+
+		pthread_mutex_lock(&fed[i].mtx);
+		seen = fed[i].rev[0] >= rev;
+		pthread_mutex_unlock(&fed[i].mtx);
+		if (seen)
+			return true;
+		o_sleep_ms(10);
+	}
+	return false;
+}
+
+/* A commit that every other member made is told to their mounts by
+ * those members: the writer's node sends no feed message.  With a member
+ * down, the feed carries it (to the member that is up, which also
+ * learns it from its own commit). */
+Test(node, replicas_tell_their_mounts_the_feed_tells_the_rest, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *c;
+	struct oc_bid         id;
+	int64_t               rev;
+	int                   i;
+
+	nodes_up(3);
+	o_sleep_ms(500); /* the feed's subscriptions are made */
+	oc_bid_random(&id);
+	for (i = 1; i < 3; i++)
+		fed_watch(i, &id);
+	cr_assert_eq(oc_diary_open(tx_of(0), &id, true, NULL, &c), O_OK);
+	append_n(c, "x", 0, 2);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	rev = oc_coll_rev(c);
+	cr_assert_gt(rev, 0);
+	for (i = 1; i < 3; i++)
+		cr_assert(fed_reaches(i, rev),
+		    "n%d was not told of rev %" PRId64 " within 2 s (%" PRId64
+		    ")",
+		    i, rev, fed[i].rev[0]);
+	cr_assert_eq(otr_node_feed_messages(nodes[0].node), 0,
+	    "every member committed: no feed message is needed");
+
+	node_down(2, true);
+	append_n(c, "y", 0, 1);
+	cr_assert_eq(oc_coll_sync(c), O_OK, "%s", o_err_detail());
+	rev = oc_coll_rev(c);
+	cr_assert(fed_reaches(1, rev), "n1 was not told of rev %" PRId64, rev);
+	for (i = 0; i < 200 && otr_node_feed_messages(nodes[0].node) == 0; i++)
+		o_sleep_ms(10); /* sent by the publisher thread */
+	cr_assert_gt(otr_node_feed_messages(nodes[0].node), 0,
+	    "a member did not commit: the feed must carry the change");
+	oc_coll_free(c);
+}
+
 /* A burst of commits of more distinct collections than the feed queues
  * (1 024): the committing thread sends the full queue itself, and every
- * collection still reaches the other nodes.  n1 reads nothing during the
- * burst: its ~300 messages wait in its subscriber queue (nng's default
- * holds 128, and the rest were dropped).  nng's publisher queue (16 by
- * default) matters only when a pipe is slow, which is not forced here. */
+ * collection still reaches the other nodes.  n1's mount takes nothing
+ * during the burst: its notifier holds, and what its feed thread reads
+ * waits in the notifier's queue (before the notifier, the feed thread
+ * held and ~300 messages waited in nng's subscriber queue, whose default
+ * of 128 dropped the rest).  nng's publisher queue (16 by default)
+ * matters only when a pipe is slow, which is not forced here. */
 Test(node, a_burst_of_collections_overflowing_the_feed_reaches_everyone,
     .init = setup, .fini = teardown)
 {
