@@ -42,9 +42,11 @@ enum {
 	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
 	GRACE_TIMES  = 2,  /* ... or this many times what the quorum took */
 	FEED_GAP_MS  = 10, /* between feed messages (commits coalesce) */
-	FEED_MAX     = 1024, /* collections queued for the feed */
-	FEED_PER_MSG = 64,   /* (col, rev) pairs per feed message */
-	FEED_QUEUE   = 1024, /* feed messages queued per subscriber */
+	FEED_MAX     = 1024,      /* collections queued for the feed */
+	FEED_PER_MSG = 64,        /* (col, rev) pairs per feed message */
+	FEED_QUEUE   = 1024,      /* feed messages queued per subscriber */
+	NOTIFY_MAX   = 64 * 1024, /* changes queued for the mount */
+	NOTIFY_DELAY_MS = 5,      /* from a change noted to the mount told */
 };
 
 struct bcall;
@@ -121,6 +123,7 @@ struct otr_node {
 	pthread_cond_t   lcv;
 	struct feed_ent *lq;
 	size_t           nlq, lcap;
+	int64_t          lfirst; /* when the first of them was noted */
 	bool             lstop, notifier_started;
 	pthread_t        notifiert;
 
@@ -2533,7 +2536,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	uint64_t         skip;
 	int64_t          exp   = exp_lookup(n, req, &skip), deadline;
 	size_t           nasked = 0, nrefused = 0, nstale = 0, nexpired = 0;
-	bool            *crit_member, *crit_done;
+	bool            *crit_member, *crit_done, *told;
 	struct call     *cs;
 	char             why[200] = "", s[OC_BID_STRLEN], as[OC_AID_STRLEN];
 	o_err            e = O_OK;
@@ -2562,6 +2565,7 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	idx = o_calloc(req->n + 2, sizeof(*idx));
 	crit_member = o_calloc(k + 1, sizeof(bool));
 	crit_done   = o_calloc(k + 1, sizeof(bool));
+	told        = o_calloc(k + 1, sizeof(bool));
 	place_all(n, ms, k, req->ids, req->n, pl);
 	cpl.r = place(ms, k, O_MIN(n->replicas, 8), &req->critical, cpl.who);
 	need  = cpl.r / 2 + 1;
@@ -2603,6 +2607,10 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 			continue;
 		nasked++;
 		crit_done[j] = answered(&cs[j]) && cs[j].ae == O_OK;
+		told[j]      = crit_done[j] &&
+		    oc_map_get(&cs[j].ans, "told") != NULL &&
+		    oc_map_get(&cs[j].ans, "told")->type == OC_BOOL &&
+		    oc_map_get(&cs[j].ans, "told")->u.b;
 		if (crit_done[j])
 			okn++;
 		else {
@@ -2661,13 +2669,14 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 	}
 	/* decided.  phase 2: members that do not hold the critical block */
 	phase2(n, req, ms, k, pl, crit_member, crit_done, skip, deadline);
-	/* every other member that committed the critical block tells its
-	 * own mount (serve_op); the feed is for the rest */
-	for (j = 0; j < k && (ms[j]->self || crit_done[j]); j++)
+	/* every other member that committed the critical block told its
+	 * own mount (serve_op, "told"); the feed is for the rest */
+	for (j = 0; j < k && (ms[j]->self || told[j]); j++)
 		;
 	if (!oc_bid_is_zero(&req->col) && j < k)
 		otr_node_publish(n, &req->col, req->rev);
 out:
+	free(told);
 	free(crit_done);
 	free(crit_member);
 	free(idx);
@@ -3070,8 +3079,9 @@ serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
 		return hello_answer(n, op);
 	if (strcmp(t, OTR_T_COMMIT) == 0) {
 		/* a commit naming its collection ("col") is told to this
-		 * node's mount once done here: its coordinator publishes no
-		 * feed message when every other member committed it */
+		 * node's mount once done here, and the answer says so
+		 * ("told"): its coordinator publishes no feed message when
+		 * every other member said it */
 		struct oc_val a = otr_exec(&n->conf.replica, op);
 		struct oc_bid col;
 		int64_t       rev;
@@ -3079,8 +3089,10 @@ serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
 		if (oc_map_int(&a, "e", -1) == O_OK &&
 		    oc_map_get(op, "col") != NULL &&
 		    otr_get_bid(op, "col", &col) == O_OK &&
-		    otr_get_int(op, "rev", &rev) == O_OK)
+		    otr_get_int(op, "rev", &rev) == O_OK) {
 			notify_local(n, &col, rev);
+			oc_map_set(&a, "told", oc_bool(true));
+		}
 		return a;
 	}
 	return otr_exec(&n->conf.replica, op);
@@ -3259,25 +3271,31 @@ notify_local(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 		return;
 	pthread_mutex_lock(&n->lmtx);
 	/* coalesced while the queue is short (a mount that stopped taking
-	 * changes during a burst would make the search quadratic) */
+	 * changes during a burst would make the search quadratic); past
+	 * NOTIFY_MAX dropped, a hint as the feed is (nng drops too) */
 	i = n->nlq <= FEED_MAX ? feed_find(n->lq, n->nlq, col) : n->nlq;
 	if (i < n->nlq) {
 		n->lq[i].rev = O_MAX(n->lq[i].rev, rev);
-	} else if (!n->lstop) {
+	} else if (!n->lstop && n->nlq < NOTIFY_MAX) {
 		if (n->nlq == n->lcap) {
 			n->lcap = n->lcap ? 2 * n->lcap : 64;
 			n->lq   = o_realloc(n->lq, n->lcap * sizeof(*n->lq));
 		}
 		n->lq[n->nlq].col   = *col;
 		n->lq[n->nlq++].rev = rev;
-		if (n->nlq == 1)
+		if (n->nlq == 1) {
+			n->lfirst = now_ms();
 			pthread_cond_signal(&n->lcv);
+		}
 	}
 	pthread_mutex_unlock(&n->lmtx);
 }
 
-/* The notifier: tells the mount what notify_local queued.  What is still
- * queued at stop is dropped (a hint: the mount is closing). */
+/* The notifier: tells the mount what notify_local queued,
+ * NOTIFY_DELAY_MS after the first of them was noted (a replica notes its
+ * commit before the other replicas may have theirs: a mount reading at
+ * once would find them behind and repair them).  What is still queued at
+ * stop is dropped (a hint: the mount is closing). */
 static void *
 notifier(void *arg)
 {
@@ -3294,6 +3312,11 @@ notifier(void *arg)
 			break;
 		if (n->nlq == 0) {
 			pthread_cond_wait(&n->lcv, &n->lmtx);
+			continue;
+		}
+		if (now_ms() < n->lfirst + NOTIFY_DELAY_MS) {
+			(void) cv_wait_until(
+			    &n->lcv, &n->lmtx, n->lfirst + NOTIFY_DELAY_MS);
 			continue;
 		}
 		k = n->nlq;
@@ -3784,8 +3807,13 @@ otr_node_stop(struct otr_node *n)
 	n->lstop = true;
 	pthread_cond_broadcast(&n->lcv);
 	pthread_mutex_unlock(&n->lmtx);
-	if (n->notifier_started)
+	if (n->notifier_started) {
+		stop_step(n,
+		    "joining the notifier thread (telling the mount "
+		    "of changes)",
+		    false);
 		pthread_join(n->notifiert, NULL);
+	}
 	pthread_mutex_lock(&n->fmtx); /* what is noted is sent first */
 	n->fstop = true;
 	pthread_cond_broadcast(&n->fcv);

@@ -1420,6 +1420,7 @@ Test(node, replicas_tell_their_mounts_the_feed_tells_the_rest, .init = setup,
 	int64_t               rev;
 	int                   i;
 
+	timeout_ms = 20000; /* no replica left behind on a loaded machine */
 	nodes_up(3);
 	o_sleep_ms(500); /* the feed's subscriptions are made */
 	oc_bid_random(&id);
