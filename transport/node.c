@@ -3243,14 +3243,6 @@ gossip(void *arg)
 	return NULL;
 }
 
-/*
- * Note a change for this node's own mount (none: nothing to tell).  Each
- * collection is queued once, with the highest revision noted; the
- * notifier thread tells them in the order first noted.  Never blocks on
- * the mount: a server worker or the feed thread calls this, and telling
- * the mount may wait for the kernel, whose locks a FUSE request may hold
- * while it waits for a peer's answer.
- */
 /* The entry of col among q[0..k), or k. */
 static size_t
 feed_find(const struct feed_ent *q, size_t k, const struct oc_bid *col)
@@ -3262,6 +3254,14 @@ feed_find(const struct feed_ent *q, size_t k, const struct oc_bid *col)
 	return i;
 }
 
+/*
+ * Note a change for this node's own mount (none: nothing to tell).  Each
+ * collection is queued once, with the highest revision noted; the
+ * notifier thread tells them in the order first noted.  Never blocks on
+ * the mount: a server worker or the feed thread calls this, and telling
+ * the mount may wait for the kernel, whose locks a FUSE request may hold
+ * while it waits for a peer's answer.
+ */
 static void
 notify_local(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 {
