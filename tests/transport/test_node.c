@@ -1083,23 +1083,54 @@ Test(node, a_node_given_its_own_url_to_join_starts_alone, .init = setup,
 }
 
 /* Send bytes to node 0 as an SP request; return the answer's code and
- * detail. */
+ * detail, and the answer itself in *ans (the caller frees it). */
 static o_err
-ask(nng_socket s, const void *p, size_t n, char *detail, size_t cap)
+ask_ans(nng_socket s, const void *p, size_t n, char *detail, size_t cap,
+    struct oc_val *ans)
 {
-	struct oc_val ans;
-	void         *buf;
-	size_t        len;
-	o_err         code = O_EINTERNAL;
+	void  *buf;
+	size_t len;
+	o_err  code = O_EINTERNAL;
 
 	cr_assert_eq(nng_send(s, (void *) p, n, 0), 0);
 	cr_assert_eq(nng_recv(s, &buf, &len, NNG_FLAG_ALLOC), 0,
 	    "no answer: the peer stopped serving");
-	cr_assert_eq(otr_wire_parse_answer(buf, len, &ans, &code, detail, cap),
+	cr_assert_eq(otr_wire_parse_answer(buf, len, ans, &code, detail, cap),
 	    O_OK, "unreadable answer: %s", o_err_detail());
-	oc_val_fini(&ans);
 	nng_free(buf, len);
 	return code;
+}
+
+static o_err
+ask(nng_socket s, const void *p, size_t n, char *detail, size_t cap)
+{
+	struct oc_val ans;
+	o_err         code = ask_ans(s, p, n, detail, cap, &ans);
+
+	oc_val_fini(&ans);
+	return code;
+}
+
+/* A pend request (action a, rev 1) inserting chunk id of collection col. */
+static struct oc_val
+chunk_pend_op(
+    const struct oc_aid *a, const struct oc_bid *id, const struct oc_bid *col)
+{
+	struct oc_tfs t;
+	struct oc_val blk, op = oc_map();
+
+	oc_tfs_init(&t);
+	blk = oc_block_new(id, OC_BT_CHUNK, col);
+	oc_map_set(&blk, "data", oc_bytes("x", 1));
+	oc_tfs_insert(&t, blk);
+	oc_map_set(&op, "t", oc_text(OTR_T_PEND));
+	oc_map_set(&op, "aid", oc_aid_val(a));
+	oc_map_set(&op, "rev", oc_int(1));
+	oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
+	oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
+	oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
+	oc_tfs_fini(&t);
+	return op;
 }
 
 static void
@@ -1169,24 +1200,12 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 
 		for (w = 0; w < 6; w++) {
 			struct oc_aid a;
-			struct oc_tfs t;
 			struct oc_bid id;
 			struct oc_val blk;
 
 			oc_aid_random(&a);
 			oc_bid_random(&id);
-			oc_tfs_init(&t);
-			blk = oc_block_new(&id, OC_BT_CHUNK, &id);
-			oc_map_set(&blk, "data", oc_bytes("x", 1));
-			oc_tfs_insert(&t, blk);
-			op = oc_map();
-			oc_map_set(&op, "t", oc_text(OTR_T_PEND));
-			oc_map_set(&op, "aid", oc_aid_val(&a));
-			oc_map_set(&op, "rev", oc_int(1));
-			oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
-			oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
-			oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
-			oc_tfs_fini(&t);
+			op = chunk_pend_op(&a, &id, &id);
 			if (w < 3) {
 				oc_map_set(&op, "who",
 				    w < 2 ? oc_aid_val(&a) : oc_text("me"));
@@ -1449,6 +1468,67 @@ Test(node, replicas_tell_their_mounts_the_feed_tells_the_rest, .init = setup,
 	cr_assert_gt(otr_node_feed_messages(nodes[0].node), 0,
 	    "a member did not commit: the feed must carry the change");
 	oc_coll_free(c);
+}
+
+/*
+ * The replica's half of a commit told without the feed: a commit served
+ * for another node that names its collection ("col") is told to this
+ * node's mount and answered "told"; one without it (a coordinator that
+ * does not send it) tells nothing and says nothing, so that its
+ * coordinator publishes on the feed.
+ */
+Test(node, a_served_commit_naming_its_collection_is_told, .init = setup,
+    .fini = teardown)
+{
+	struct oc_bid col;
+	nng_socket    s;
+	int           k;
+
+	node0_asker(&s);
+	oc_bid_random(&col);
+	fed_watch(0, &col);
+	for (k = 0; k < 2; k++) {
+		struct oc_val        op, ids, ans;
+		const struct oc_val *told;
+		struct oc_aid        a;
+		struct oc_bid        id;
+		struct o_buf         b = { 0 };
+		char                 d[256];
+
+		oc_aid_random(&a);
+		oc_bid_random(&id);
+		ask_op(s, chunk_pend_op(&a, &id, &col), O_OK, "");
+
+		op  = oc_map();
+		ids = oc_array();
+		oc_arr_push(&ids, oc_bid_val(&id));
+		oc_map_set(&op, "t", oc_text(OTR_T_COMMIT));
+		oc_map_set(&op, "aid", oc_aid_val(&a));
+		oc_map_set(&op, "rev", oc_int(1));
+		oc_map_set(&op, "ids", ids);
+		oc_map_set(&op, "crit", oc_bid_val(&id));
+		if (k == 1)
+			oc_map_set(&op, "col", oc_bid_val(&col));
+		otr_wire_request(&op, &b);
+		cr_assert_eq(ask_ans(s, b.data, b.len, d, sizeof(d), &ans),
+		    O_OK, "commit %d: %s", k, d);
+		o_buf_fini(&b);
+		told = oc_map_get(&ans, "told");
+		if (k == 0) {
+			cr_assert_null(told, "answered told without col");
+			o_sleep_ms(200); /* past the notifier's delay */
+			cr_assert_eq(fed[0].rev[0], 0,
+			    "the mount was told of a commit without col");
+		} else {
+			cr_assert(
+			    told != NULL && told->type == OC_BOOL && told->u.b,
+			    "a commit with col not answered told");
+			cr_assert(fed_reaches(0, 1),
+			    "the mount was not told of a commit with col");
+		}
+		oc_val_fini(&ans);
+	}
+	nng_close(s);
 }
 
 /* A burst of commits of more distinct collections than the feed queues
