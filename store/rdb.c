@@ -556,6 +556,12 @@ ost_rdb_open(const char *dir, struct ost_rdb **out)
 	rocksdb_options_set_compression(r->opts, rocksdb_lz4_compression);
 	rdb_set_filters(r->opts);
 	rdb_set_blobs(r->opts);
+	/* Writers wait without spinning, and the group's leader inserts
+	 * the whole group into the memtable: with RocksDB's defaults each
+	 * writer spun on a 2-vCPU machine, then inserted its own batch and
+	 * woke again to finish (docs/BENCHMARKS.md, eighteenth run). */
+	rocksdb_options_set_enable_write_thread_adaptive_yield(r->opts, 0);
+	rocksdb_options_set_allow_concurrent_memtable_write(r->opts, 0);
 
 	r->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(r->wo_sync, 1);
