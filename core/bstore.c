@@ -663,18 +663,20 @@ oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
 		if (tf->insert == NULL && e == NULL)
 			continue; /* updates only to cached blocks */
 		if (tf->insert == NULL) {
-			/* ops on the cached copy, in place */
-			size_t j;
+			/* ops on the cached copy, in place; its footprint
+			 * moved by theirs (not walked: a log block is large)
+			 */
+			struct oc_undo u;
+			int64_t        d;
 
-			for (j = 0; j < tf->nops; j++)
-				if (oc_op_apply(&e->blk, &tf->ops[j]) != O_OK)
-					break;
-			if (j < tf->nops) {
+			if (oc_tf_apply_in_place(&e->blk, tf, &u) != O_OK) {
 				c_drop(c, id);
 				continue;
 			}
+			d = oc_undo_footprint_delta(tf, &u);
+			oc_undo_fini(&u);
 			c->bytes -= e->bytes;
-			e->bytes = oc_val_footprint(&e->blk);
+			e->bytes = (size_t) ((int64_t) e->bytes + d);
 			c->bytes += e->bytes;
 			e->rev = rev;
 			c_unlink(c, e);

@@ -175,6 +175,36 @@ oc_tf_apply_in_place(
 	return O_OK;
 }
 
+int64_t
+oc_undo_footprint_delta(const struct oc_tf *tf, const struct oc_undo *undo)
+{
+	int64_t d = 0;
+	size_t  i;
+
+	assert(undo->n <= tf->nops);
+	for (i = 0; i < undo->n; i++) {
+		const struct oc_op      *op  = &tf->ops[i];
+		const struct oc_undo_op *u   = &undo->u[i];
+		int64_t                  key = 0;
+
+		if (op->kind !=
+		    OC_OP_SET) { /* both arrays: their heads cancel */
+			d += (int64_t) oc_val_footprint(&op->ins) -
+			    (int64_t) oc_val_footprint(&u->old);
+			continue;
+		}
+		if (u->had !=
+		    (op->ins.type != OC_NULL)) /* key added/removed */
+			key =
+			    (int64_t) oc_val_str_footprint(strlen(op->field));
+		if (u->had)
+			d -= (int64_t) oc_val_footprint(&u->old) + key;
+		if (op->ins.type != OC_NULL)
+			d += (int64_t) oc_val_footprint(&op->ins) + key;
+	}
+	return d;
+}
+
 void
 oc_undo_revert(struct oc_val *blk, struct oc_undo *undo)
 {

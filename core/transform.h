@@ -96,6 +96,11 @@ struct oc_undo {
 o_err oc_tf_apply_in_place(
     struct oc_val *blk, const struct oc_tf *tf, struct oc_undo *undo);
 void          oc_undo_revert(struct oc_val *blk, struct oc_undo *undo);
+/* What oc_tf_apply_in_place(blk, tf, undo) added to oc_val_footprint(blk)
+ * (negative: took away), from tf's ops and undo alone: a cache keeps a
+ * large block's footprint without walking it at every update. */
+int64_t oc_undo_footprint_delta(
+    const struct oc_tf *tf, const struct oc_undo *undo);
 void          oc_undo_fini(struct oc_undo *undo);
 struct oc_val oc_tf_to_val(const struct oc_tf *tf);
 o_err         oc_tf_from_val(const struct oc_val *v, struct oc_tf *out);

@@ -442,6 +442,12 @@ oc_map_arr(const struct oc_val *m, const char *key)
 }
 
 size_t
+oc_val_str_footprint(size_t n)
+{
+	return sizeof(struct oc_val) + n + 16;
+}
+
+size_t
 oc_val_footprint(const struct oc_val *v)
 {
 	size_t n = sizeof(*v), i;
@@ -449,7 +455,7 @@ oc_val_footprint(const struct oc_val *v)
 	switch (v->type) {
 	case OC_BYTES:
 	case OC_TEXT:
-		return n + v->u.s.n + 16;
+		return oc_val_str_footprint(v->u.s.n);
 	case OC_ARRAY:
 		for (i = 0; i < v->u.a.n; i++)
 			n += oc_val_footprint(&v->u.a.v[i]);

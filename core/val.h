@@ -73,6 +73,8 @@ void          oc_val_fini(struct oc_val *v);
 struct oc_val oc_val_dup(const struct oc_val *v);
 /* Approximate bytes of memory v holds (for cache budgets). */
 size_t oc_val_footprint(const struct oc_val *v);
+/* oc_val_footprint of a text or bytes value of n bytes (a map's key). */
+size_t        oc_val_str_footprint(size_t n);
 bool          oc_val_eq(const struct oc_val *a, const struct oc_val *b);
 /* Move: returns *v and leaves OC_NULL behind. */
 struct oc_val oc_val_take(struct oc_val *v);

@@ -1564,6 +1564,7 @@ struct cblk {
 	 * undo puts it back if the commit is not published (cblk_revert) */
 	bool            inplace;
 	struct oc_undo  undo;
+	int64_t         dbytes; /* inplace: the footprint it added */
 	int64_t         mat_rev, nsince, low, swept;
 	o_err           err;
 };
@@ -1864,6 +1865,9 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		 * this is published or put back (cblk_revert) */
 		e = oc_tf_apply_in_place(&ent->blk, &pi.tf, &cb->undo);
 		cb->inplace = np = e == O_OK;
+		if (cb->inplace)
+			cb->dbytes =
+			    oc_undo_footprint_delta(&pi.tf, &cb->undo);
 	} else {
 		e = oc_tf_apply(
 		    ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
@@ -2140,7 +2144,12 @@ locked:
 		ent->nsince     = cb[i].nsince;
 		ent->low        = cb[i].low;
 		ent->swept      = cb[i].swept;
-		ent->bytes      = SIZE_MAX;
+		/* changed in place: the footprint known moves by the
+		 * change's (ent_bytes walked a whole log block at every
+		 * append) */
+		ent->bytes      = cb[i].inplace && ent->bytes != SIZE_MAX
+		         ? (size_t) ((int64_t) ent->bytes + cb[i].dbytes)
+		         : SIZE_MAX;
 		ent->present    = cb[i].present;
 		ent->blk_ok     = true;
 		ent->seq        = seq;
