@@ -3029,10 +3029,8 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 				n->xqt->next = &js[i];
 			n->xqt = &js[i];
 		}
-		/* one wake per job: a broadcast woke all NEXEC executors
-		 * for a batch of two, most of them to sleep again */
-		for (i = 0; i < b.left && i < NEXEC; i++)
-			pthread_cond_signal(&n->xcv);
+		if (b.left > 0)
+			pthread_cond_broadcast(&n->xcv);
 		pthread_mutex_unlock(&n->xmtx);
 		if (first != NULL)
 			xjob_run(n, first);
