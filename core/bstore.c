@@ -666,15 +666,17 @@ oc_cache_apply(struct oc_cache *c, const struct oc_tfs *tfs, int64_t rev)
 			/* ops on the cached copy, in place; its footprint
 			 * moved by theirs (not walked: a log block is large)
 			 */
-			struct oc_undo u;
-			int64_t        d;
+			int64_t d = 0;
+			size_t  j;
 
-			if (oc_tf_apply_in_place(&e->blk, tf, &u) != O_OK) {
+			for (j = 0; j < tf->nops; j++)
+				if (oc_op_apply_sized(
+				        &e->blk, &tf->ops[j], &d) != O_OK)
+					break;
+			if (j < tf->nops) {
 				c_drop(c, id);
 				continue;
 			}
-			d = oc_undo_footprint_delta(tf, &u);
-			oc_undo_fini(&u);
 			c->bytes -= e->bytes;
 			e->bytes = (size_t) ((int64_t) e->bytes + d);
 			c->bytes += e->bytes;

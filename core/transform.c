@@ -91,6 +91,33 @@ op_check(const struct oc_val *blk, const struct oc_op *op, struct oc_val **fp)
 	return O_OK;
 }
 
+/* What a checked op will add to the block's footprint (f: its field, from
+ * op_check, still as it is before the op). */
+static int64_t
+op_dbytes(const struct oc_op *op, const struct oc_val *f)
+{
+	int64_t d = 0, key;
+	size_t  k;
+
+	if (op->kind != OC_OP_SET) { /* the items inserted and removed */
+		for (k = 0; k < op->ins.u.a.n; k++)
+			d += (int64_t) oc_val_footprint(&op->ins.u.a.v[k]);
+		for (k = 0; k < op->del; k++)
+			d -= (int64_t) oc_val_footprint(
+			    &f->u.a.v[op->index + k]);
+		return d;
+	}
+	/* a SET adding or removing the field adds or removes its key */
+	key = (f != NULL) != (op->ins.type != OC_NULL)
+	    ? (int64_t) oc_val_str_footprint(strlen(op->field))
+	    : 0;
+	if (f != NULL)
+		d -= (int64_t) oc_val_footprint(f) + key;
+	if (op->ins.type != OC_NULL)
+		d += (int64_t) oc_val_footprint(&op->ins) + key;
+	return d;
+}
+
 /* Apply a checked op (f: its field, from op_check). */
 static void
 op_do(struct oc_val *blk, const struct oc_op *op, struct oc_val *f)
@@ -109,16 +136,32 @@ op_do(struct oc_val *blk, const struct oc_op *op, struct oc_val *f)
 	free(copy.u.a.v);
 }
 
-o_err
-oc_op_apply(struct oc_val *blk, const struct oc_op *op)
+/* An op checked and applied; *dbytes (unless NULL) gets what it added to
+ * the block's footprint. */
+static o_err
+op_apply(struct oc_val *blk, const struct oc_op *op, int64_t *dbytes)
 {
 	struct oc_val *f;
 	o_err          e;
 
 	if ((e = op_check(blk, op, &f)) != O_OK)
 		return e;
+	if (dbytes != NULL)
+		*dbytes += op_dbytes(op, f);
 	op_do(blk, op, f);
 	return O_OK;
+}
+
+o_err
+oc_op_apply(struct oc_val *blk, const struct oc_op *op)
+{
+	return op_apply(blk, op, NULL);
+}
+
+o_err
+oc_op_apply_sized(struct oc_val *blk, const struct oc_op *op, int64_t *dbytes)
+{
+	return op_apply(blk, op, dbytes);
 }
 
 /* What one op changed: a SET's old value (had: the field was there), a
@@ -139,8 +182,9 @@ oc_tf_apply_in_place(
 	o_err  e;
 
 	assert(tf->insert == NULL && !tf->del);
-	undo->u = o_calloc(tf->nops > 0 ? tf->nops : 1, sizeof(*undo->u));
-	undo->n = 0;
+	undo->u      = o_calloc(tf->nops > 0 ? tf->nops : 1, sizeof(*undo->u));
+	undo->n      = 0;
+	undo->dbytes = 0;
 	for (i = 0; i < tf->nops; i++) {
 		const struct oc_op *op = &tf->ops[i];
 		struct oc_undo_op  *u  = &undo->u[i];
@@ -150,6 +194,7 @@ oc_tf_apply_in_place(
 			oc_undo_revert(blk, undo);
 			return e;
 		}
+		undo->dbytes += op_dbytes(op, f);
 		u->field = o_strdup(op->field);
 		u->kind  = op->kind;
 		u->old   = oc_null();
@@ -173,36 +218,6 @@ oc_tf_apply_in_place(
 		undo->n++;
 	}
 	return O_OK;
-}
-
-int64_t
-oc_undo_footprint_delta(const struct oc_tf *tf, const struct oc_undo *undo)
-{
-	int64_t d = 0;
-	size_t  i;
-
-	assert(undo->n <= tf->nops);
-	for (i = 0; i < undo->n; i++) {
-		const struct oc_op      *op  = &tf->ops[i];
-		const struct oc_undo_op *u   = &undo->u[i];
-		int64_t                  key = 0;
-
-		if (op->kind !=
-		    OC_OP_SET) { /* both arrays: their heads cancel */
-			d += (int64_t) oc_val_footprint(&op->ins) -
-			    (int64_t) oc_val_footprint(&u->old);
-			continue;
-		}
-		if (u->had !=
-		    (op->ins.type != OC_NULL)) /* key added/removed */
-			key =
-			    (int64_t) oc_val_str_footprint(strlen(op->field));
-		if (u->had)
-			d -= (int64_t) oc_val_footprint(&u->old) + key;
-		if (op->ins.type != OC_NULL)
-			d += (int64_t) oc_val_footprint(&op->ins) + key;
-	}
-	return d;
 }
 
 void
@@ -240,8 +255,9 @@ oc_undo_fini(struct oc_undo *undo)
 		oc_val_fini(&undo->u[i].old);
 	}
 	free(undo->u);
-	undo->u = NULL;
-	undo->n = 0;
+	undo->u      = NULL;
+	undo->n      = 0;
+	undo->dbytes = 0;
 }
 
 /* ---- per-block transforms ---------------------------------------------- */

@@ -63,6 +63,11 @@ struct oc_op oc_op_dup(const struct oc_op *op);
 void         oc_op_fini(struct oc_op *op);
 /* Apply in place. O_EBADMSG when the op does not fit the block. */
 o_err oc_op_apply(struct oc_val *blk, const struct oc_op *op);
+/* The same, adding to *dbytes what it added to oc_val_footprint(blk)
+ * (negative: took away), known from the op and the field it changes: a
+ * cache keeps a large block's footprint without walking it. */
+o_err oc_op_apply_sized(
+    struct oc_val *blk, const struct oc_op *op, int64_t *dbytes);
 
 /* Per-block transforms. */
 void  oc_tf_init(struct oc_tf *tf);
@@ -86,21 +91,18 @@ o_err oc_tf_apply(const struct oc_val *base, const struct oc_tf *tf,
  * either keeps the change (oc_undo_fini) or puts the block back exactly
  * as it was (oc_undo_revert, which also frees *undo).  Only for a
  * transform without insert or delete, on a present block.  On an error
- * blk is as it was and *undo is empty.
+ * blk is as it was and *undo is empty.  undo->dbytes: what the change
+ * added to oc_val_footprint(blk) (as oc_op_apply_sized).
  */
 struct oc_undo_op;
 struct oc_undo {
 	struct oc_undo_op *u;
 	size_t             n;
+	int64_t            dbytes;
 };
 o_err oc_tf_apply_in_place(
     struct oc_val *blk, const struct oc_tf *tf, struct oc_undo *undo);
 void          oc_undo_revert(struct oc_val *blk, struct oc_undo *undo);
-/* What oc_tf_apply_in_place(blk, tf, undo) added to oc_val_footprint(blk)
- * (negative: took away), from tf's ops and undo alone: a cache keeps a
- * large block's footprint without walking it at every update. */
-int64_t oc_undo_footprint_delta(
-    const struct oc_tf *tf, const struct oc_undo *undo);
 void          oc_undo_fini(struct oc_undo *undo);
 struct oc_val oc_tf_to_val(const struct oc_tf *tf);
 o_err         oc_tf_from_val(const struct oc_val *v, struct oc_tf *out);

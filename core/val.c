@@ -417,6 +417,14 @@ oc_map_int(const struct oc_val *m, const char *key, int64_t d)
 	return v && v->type == OC_INT ? v->u.i : d;
 }
 
+bool
+oc_map_bool(const struct oc_val *m, const char *key, bool d)
+{
+	const struct oc_val *v = oc_map_get(m, key);
+
+	return v && v->type == OC_BOOL ? v->u.b : d;
+}
+
 const struct oc_val *
 oc_map_bytes(const struct oc_val *m, const char *key)
 {

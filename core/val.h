@@ -99,6 +99,8 @@ struct oc_val *oc_map_get(const struct oc_val *m, const char *key);
 bool           oc_map_del(struct oc_val *m, const char *key);
 /* Typed getters: NULL / dflt when the key is absent or of another type. */
 int64_t        oc_map_int(const struct oc_val *m, const char *key, int64_t d);
+/* The boolean at key, or d when absent or not a boolean. */
+bool oc_map_bool(const struct oc_val *m, const char *key, bool d);
 const struct oc_val *oc_map_bytes(const struct oc_val *m, const char *key);
 const char          *oc_map_text(const struct oc_val *m, const char *key);
 const struct oc_val *oc_map_arr(const struct oc_val *m, const char *key);

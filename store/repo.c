@@ -1564,7 +1564,6 @@ struct cblk {
 	 * undo puts it back if the commit is not published (cblk_revert) */
 	bool            inplace;
 	struct oc_undo  undo;
-	int64_t         dbytes; /* inplace: the footprint it added */
 	int64_t         mat_rev, nsince, low, swept;
 	o_err           err;
 };
@@ -1865,9 +1864,6 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		 * this is published or put back (cblk_revert) */
 		e = oc_tf_apply_in_place(&ent->blk, &pi.tf, &cb->undo);
 		cb->inplace = np = e == O_OK;
-		if (cb->inplace)
-			cb->dbytes =
-			    oc_undo_footprint_delta(&pi.tf, &cb->undo);
 	} else {
 		e = oc_tf_apply(
 		    ent->present ? &ent->blk : NULL, &pi.tf, &nb, &np);
@@ -2047,9 +2043,11 @@ repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 	/* distinct ids: an update in place would otherwise be applied to
 	 * one cached block twice (both callers remove or refuse
 	 * duplicates) */
+#ifndef NDEBUG
 	for (i = 0; i < n; i++)
-		for (nstaged = i + 1; nstaged < n; nstaged++)
-			assert(!oc_bid_eq(&ids[i], &ids[nstaged]));
+		for (size_t q = i + 1; q < n; q++)
+			assert(!oc_bid_eq(&ids[i], &ids[q]));
+#endif
 	ost_wb_init(&wb);
 	oc_txres_init(&lr);
 	if (held != NULL) {
@@ -2148,7 +2146,7 @@ locked:
 		 * change's (ent_bytes walked a whole log block at every
 		 * append) */
 		ent->bytes      = cb[i].inplace && ent->bytes != SIZE_MAX
-		         ? (size_t) ((int64_t) ent->bytes + cb[i].dbytes)
+		         ? (size_t) ((int64_t) ent->bytes + cb[i].undo.dbytes)
 		         : SIZE_MAX;
 		ent->present    = cb[i].present;
 		ent->blk_ok     = true;

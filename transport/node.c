@@ -2607,10 +2607,8 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 			continue;
 		nasked++;
 		crit_done[j] = answered(&cs[j]) && cs[j].ae == O_OK;
-		told[j]      = crit_done[j] &&
-		    oc_map_get(&cs[j].ans, "told") != NULL &&
-		    oc_map_get(&cs[j].ans, "told")->type == OC_BOOL &&
-		    oc_map_get(&cs[j].ans, "told")->u.b;
+		told[j] =
+		    crit_done[j] && oc_map_bool(&cs[j].ans, "told", false);
 		if (crit_done[j])
 			okn++;
 		else {

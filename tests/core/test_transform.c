@@ -320,27 +320,33 @@ Test(transform, apply_in_place_matches_a_copy_and_reverts_exactly)
 	oc_val_fini(&orig);
 }
 
-/* The footprint an in-place change adds is known from its ops and undo,
- * for every kind of op (and a SET removing a field that is not there). */
+/* The footprint an in-place change adds is known from its ops, for every
+ * kind of op (and a SET removing a field that is not there): in the undo,
+ * and op by op (oc_op_apply_sized, which the cache uses). */
 Test(transform, apply_in_place_footprint_delta_is_exact)
 {
-	struct oc_val  base = blk_abc(1);
+	struct oc_val  base = blk_abc(1), copy = blk_abc(1);
 	struct oc_tf   tf;
 	struct oc_undo u;
-	int64_t        before = (int64_t) oc_val_footprint(&base), d;
+	int64_t        before = (int64_t) oc_val_footprint(&base), d = 0;
+	size_t         i;
 
 	tf_mixed(&tf);
 	oc_tf_add_op(&tf, oc_op_set("absent", oc_null()));
 	oc_tf_add_op(&tf, oc_op_set("big", oc_text("a longer text value")));
 	cr_assert(oc_tf_apply_in_place(&base, &tf, &u) == O_OK);
-	d = oc_undo_footprint_delta(&tf, &u);
-	cr_expect_eq(before + d, (int64_t) oc_val_footprint(&base),
-	    "%lld + %lld, walked: %zu", (long long) before, (long long) d,
-	    oc_val_footprint(&base));
+	cr_expect_eq(before + u.dbytes, (int64_t) oc_val_footprint(&base),
+	    "%lld + %lld, walked: %zu", (long long) before,
+	    (long long) u.dbytes, oc_val_footprint(&base));
+	for (i = 0; i < tf.nops; i++)
+		cr_assert(oc_op_apply_sized(&copy, &tf.ops[i], &d) == O_OK);
+	cr_expect_eq(d, u.dbytes, "op by op %lld, in place %lld",
+	    (long long) d, (long long) u.dbytes);
 	oc_undo_revert(&base, &u);
 	cr_expect_eq(before, (int64_t) oc_val_footprint(&base));
 	oc_tf_fini(&tf);
 	oc_val_fini(&base);
+	oc_val_fini(&copy);
 }
 
 Test(transform, apply_in_place_failing_op_changes_nothing)

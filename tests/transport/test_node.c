@@ -1520,8 +1520,7 @@ Test(node, a_served_commit_naming_its_collection_is_told, .init = setup,
 			cr_assert_eq(fed[0].rev[0], 0,
 			    "the mount was told of a commit without col");
 		} else {
-			cr_assert(
-			    told != NULL && told->type == OC_BOOL && told->u.b,
+			cr_assert(oc_map_bool(&ans, "told", false),
 			    "a commit with col not answered told");
 			cr_assert(fed_reaches(0, 1),
 			    "the mount was not told of a commit with col");
