@@ -677,6 +677,18 @@ latest_cb(void *arg, const struct oc_bid *ids, size_t n, int64_t *revs,
 	ost_repo_latest(arg, ids, n, revs, aids);
 }
 
+static void *
+commit_start_cb(void *arg, const struct oc_commit_req *req)
+{
+	return ost_repo_commit_start(arg, req);
+}
+
+static o_err
+commit_end_cb(void *arg, void *ticket, struct oc_txres *res)
+{
+	return ost_repo_commit_end(arg, ticket, res);
+}
+
 static void
 cluster_status(void *arg, struct o_buf *b)
 {
@@ -739,6 +751,8 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	nc.replica.tx      = *tx;
 	nc.replica.install = install_cb;
 	nc.replica.latest  = latest_cb;
+	nc.replica.commit_start = commit_start_cb;
+	nc.replica.commit_end   = commit_end_cb;
 	nc.replica.arg     = cl->repo;
 	nc.on_change       = on_change;
 	nc.change_arg      = cl;

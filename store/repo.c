@@ -2018,27 +2018,48 @@ cblk_reset(struct cblk *cb, size_t n)
 }
 
 /*
- * Commit aid at rev on ids[0..n): distinct, critical first.  See
- * ost_repo_commit() for the rules.  held (NULL: none): the stripes of ids,
- * taken by repo_pend for ost_repo_pend_commit, whose transforms given
- * are committed instead of stored pendings; dropped here.
+ * A commit between its two halves (repo_commit_stage, repo_commit_end):
+ * what the end needs once the stripes are dropped.  Its write batch is in
+ * the open group commit while queued, so it lives until the group is
+ * written.
  */
-static o_err
-repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
-    const struct oc_bid *ids, size_t n, unsigned flags, struct lockset *held,
-    const struct oc_tfs *given, struct oc_txres *res)
-{
-	struct cblk     *cb = o_calloc(n, sizeof(*cb));
-	struct lockset   ls;
-	struct ost_wb    wb, *wbp = &wb;
-	struct o_buf     scratch = { 0 };
+struct ost_commit {
+	struct cblk     *cb;
+	size_t           n;
+	struct ost_wb    wb;
+	struct o_buf     scratch;
 	struct oc_txres  lr;
 	struct gc_member gm;
-	uint64_t         wait = 0, seq = 0, epoch;
-	size_t           i, nstaged, nfailed;
-	int64_t          now        = repo_now(r);
-	char             first[192] = "";
-	o_err            e          = O_OK;
+	bool             queued; /* gm is in a group: wait for its write */
+	bool             report; /* staged (or nothing to stage): success */
+	size_t           nfailed;
+	char             first[192];
+	o_err            e;           /* refused at staging (report false) */
+	char             detail[192]; /* ... and why */
+};
+
+/*
+ * Commit aid at rev on ids[0..n): distinct, critical first, the first half:
+ * validate and build the write under the stripe locks, join the open
+ * group commit and publish the staged state; repo_commit_end waits for
+ * the group's write.  See ost_repo_commit() for the rules.  held (NULL:
+ * none): the stripes of ids, taken by repo_pend for ost_repo_pend_commit,
+ * whose transforms given are committed instead of stored pendings;
+ * dropped here.  Always returns a commit for repo_commit_end.
+ */
+static struct ost_commit *
+repo_commit_stage(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, unsigned flags, struct lockset *held,
+    const struct oc_tfs *given)
+{
+	struct ost_commit *c = o_calloc(1, sizeof(*c));
+	struct cblk       *cb;
+	struct lockset     ls;
+	struct ost_wb     *wbp  = &c->wb;
+	uint64_t           wait = 0, seq = 0, epoch;
+	size_t             i, nstaged;
+	int64_t            now = repo_now(r);
+	o_err              e   = O_OK;
 
 	/* distinct ids: an update in place would otherwise be applied to
 	 * one cached block twice (both callers remove or refuse
@@ -2048,8 +2069,10 @@ repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
 		for (size_t q = i + 1; q < n; q++)
 			assert(!oc_bid_eq(&ids[i], &ids[q]));
 #endif
-	ost_wb_init(&wb);
-	oc_txres_init(&lr);
+	c->cb = cb = o_calloc(n, sizeof(*cb));
+	c->n       = n;
+	ost_wb_init(&c->wb);
+	oc_txres_init(&c->lr);
 	if (held != NULL) {
 		lockset_move(&ls, held);
 		goto locked;
@@ -2058,17 +2081,17 @@ retry:
 	lockset_take(r, &ls, ids, n);
 locked:
 	epoch   = atomic_load(&r->epoch);
-	nstaged = nfailed = 0;
+	nstaged = c->nfailed = 0;
 	for (i = 0; i < n; i++) {
 		cb[i].err = commit_one(r, &ids[i], aid, rev, flags, now,
-		    i == 0, given, &cb[i], &wb, &scratch, &lr, &wait);
+		    i == 0, given, &cb[i], &c->wb, &c->scratch, &c->lr, &wait);
 		if (wait != 0)
 			break;
 		if (cb[i].stage)
 			nstaged++;
 		if (cb[i].err != O_OK) {
-			if (nfailed++ == 0)
-				detail_copy(first, sizeof(first));
+			if (c->nfailed++ == 0)
+				detail_copy(c->first, sizeof(c->first));
 			if (i == 0)
 				break; /* critical refused: commit nothing */
 		}
@@ -2080,9 +2103,9 @@ locked:
 				cb[i].ent->pend_ok = false;
 		cblk_revert(cb, n);
 		cblk_reset(cb, n);
-		ost_wb_reset(&wb);
-		oc_txres_fini(&lr);
-		oc_txres_init(&lr);
+		ost_wb_reset(&c->wb);
+		oc_txres_fini(&c->lr);
+		oc_txres_init(&c->lr);
 		lockset_drop(r, &ls);
 		if (given != NULL) {
 			/* repo_pend waited for these entries to be flushed
@@ -2093,7 +2116,7 @@ locked:
 			    "commit of action %s: a block changed under its "
 			    "lock",
 			    oc_aid_str(aid, as));
-			goto out_move;
+			goto refused;
 		}
 		gc_wait_seq(r, wait);
 		wait = 0;
@@ -2101,7 +2124,8 @@ locked:
 	}
 	if (cb[0].err != O_OK || nstaged == 0) {
 		/* only pending removals to write, unsynced, under the locks */
-		if (wb.n > 0 && ost_rdb_write(r->db, &wbp, 1, false) != O_OK) {
+		if (c->wb.n > 0 &&
+		    ost_rdb_write(r->db, &wbp, 1, false) != O_OK) {
 			o_log(O_LOG_WARN, "commit: dropping pendings: %s",
 			    o_err_detail());
 			for (i = 0; i < n; i++)
@@ -2110,17 +2134,19 @@ locked:
 		}
 		lockset_drop(r, &ls);
 		if (cb[0].err != O_OK) {
-			e = o_err_set(cb[0].err, "%s", first);
-			snprintf(lr.reason, sizeof(lr.reason), "%s", first);
-			goto out_move;
+			e = o_err_set(cb[0].err, "%s", c->first);
+			snprintf(c->lr.reason, sizeof(c->lr.reason), "%s",
+			    c->first);
+			goto refused;
 		}
-		goto out_report;
+		c->report = true;
+		return c;
 	}
-	gm.wb = &wb;
-	if ((e = gc_enqueue(r, &gm, epoch, &seq)) != O_OK) {
+	c->gm.wb = &c->wb;
+	if ((e = gc_enqueue(r, &c->gm, epoch, &seq)) != O_OK) {
 		cblk_revert(cb, n);
 		lockset_drop(r, &ls);
-		goto out_move;
+		goto refused;
 	}
 	/*
 	 * Publish the staged state.  If the epoch moved meanwhile, these
@@ -2154,41 +2180,89 @@ locked:
 	}
 	lockset_drop(r, &ls);
 	stat_add(&r->st_commits, 1);
-	if ((e = gc_wait(r, &gm)) != O_OK)
-		goto out_move;
-out_report:
-	if (nfailed > 0) {
-		snprintf(lr.reason, sizeof(lr.reason),
-		    "%zu of %zu block(s) not committed; first: %s", nfailed, n,
-		    first);
-		o_log(O_LOG_WARN, "%s", lr.reason);
+	c->queued = c->report = true;
+	return c;
+refused:
+	c->e = e;
+	detail_copy(c->detail, sizeof(c->detail));
+	return c;
+}
+
+/*
+ * The second half of a commit: wait for its group's write, give its
+ * outcome (the refusal found at staging, with its detail again: other
+ * work may have come between the halves on this thread) and free c.
+ */
+static o_err
+repo_commit_end(struct ost_repo *r, struct ost_commit *c, struct oc_txres *res)
+{
+	o_err e = c->e;
+
+	if (!c->report) {
+		o_err_set(e, "%s", c->detail);
+		goto out;
+	}
+	if (c->queued && (e = gc_wait(r, &c->gm)) != O_OK)
+		goto out;
+	if (c->nfailed > 0) {
+		snprintf(c->lr.reason, sizeof(c->lr.reason),
+		    "%zu of %zu block(s) not committed; first: %s", c->nfailed,
+		    c->n, c->first);
+		o_log(O_LOG_WARN, "%s", c->lr.reason);
 	}
 	e = O_OK;
-out_move:
-	txres_move(res, &lr);
-	cblk_reset(cb, n);
-	free(cb);
-	o_buf_fini(&scratch);
-	ost_wb_fini(&wb);
+out:
+	txres_move(res, &c->lr);
+	cblk_reset(c->cb, c->n);
+	free(c->cb);
+	o_buf_fini(&c->scratch);
+	ost_wb_fini(&c->wb);
+	free(c);
 	return e;
 }
 
-o_err
-ost_repo_commit(
-    struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res)
+/* Both halves at once (ost_repo_commit's rules). */
+static o_err
+repo_commit(struct ost_repo *r, const struct oc_aid *aid, int64_t rev,
+    const struct oc_bid *ids, size_t n, unsigned flags, struct lockset *held,
+    const struct oc_tfs *given, struct oc_txres *res)
 {
-	struct oc_bid *ids;
-	size_t         i, j;
-	o_err          e;
+	return repo_commit_end(r,
+	    repo_commit_stage(r, aid, rev, ids, n, flags, held, given), res);
+}
 
-	if (req == NULL || res == NULL || req->ids == NULL || req->n == 0)
-		return o_err_set(O_EINVAL, "commit: no blocks");
+/* A commit refused before staging: e, with the detail set. */
+static struct ost_commit *
+commit_refused_early(o_err e)
+{
+	struct ost_commit *c = o_calloc(1, sizeof(*c));
+
+	ost_wb_init(&c->wb);
+	oc_txres_init(&c->lr);
+	c->e = e;
+	detail_copy(c->detail, sizeof(c->detail));
+	return c;
+}
+
+struct ost_commit *
+ost_repo_commit_start(struct ost_repo *r, const struct oc_commit_req *req)
+{
+	struct ost_commit *c;
+	struct oc_bid     *ids;
+	size_t             i, j;
+	o_err              e;
+
+	if (req == NULL || req->ids == NULL || req->n == 0)
+		return commit_refused_early(
+		    o_err_set(O_EINVAL, "commit: no blocks"));
 	if (req->rev < 1)
-		return o_err_set(
-		    O_EINVAL, "commit: rev %" PRId64 " < 1", req->rev);
+		return commit_refused_early(o_err_set(
+		    O_EINVAL, "commit: rev %" PRId64 " < 1", req->rev));
 	ids = o_malloc(req->n * sizeof(*ids));
-	if ((e = oc_commit_order(req, ids)) != O_OK)
-		goto out_free;
+	if ((e = oc_commit_order(req, ids)) != O_OK) {
+		free(ids);
+		return commit_refused_early(e);
+	}
 	/* drop duplicates (the rest is sorted, so they are adjacent) */
 	for (i = j = 1; i < req->n; i++) {
 		if (oc_bid_eq(&ids[i], &ids[0]) ||
@@ -2196,11 +2270,26 @@ ost_repo_commit(
 			continue;
 		ids[j++] = ids[i];
 	}
-	e = repo_commit(r, &req->aid, req->rev, ids, j,
-	    req->resendable ? COMMIT_RESENT : 0, NULL, NULL, res);
-out_free:
+	c = repo_commit_stage(r, &req->aid, req->rev, ids, j,
+	    req->resendable ? COMMIT_RESENT : 0, NULL, NULL);
 	free(ids);
-	return e;
+	return c;
+}
+
+o_err
+ost_repo_commit_end(
+    struct ost_repo *r, struct ost_commit *c, struct oc_txres *res)
+{
+	return repo_commit_end(r, c, res);
+}
+
+o_err
+ost_repo_commit(
+    struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res)
+{
+	if (res == NULL)
+		return o_err_set(O_EINVAL, "commit: no result");
+	return repo_commit_end(r, ost_repo_commit_start(r, req), res);
 }
 
 /* ---- pend ----------------------------------------------------------------

@@ -279,6 +279,23 @@ o_err ost_repo_commit(
     struct ost_repo *r, const struct oc_commit_req *req, struct oc_txres *res);
 
 /*
+ * ost_repo_commit in two halves, so that one thread can have several
+ * commits share one group-commit write (a peer serving a batch of them):
+ * _start checks and stages req (its write joins the open group, and its
+ * state is what later operations on its blocks see) and returns a ticket,
+ * also when it refuses; _end waits for the group's write, gives the outcome
+ * and the detail exactly as ost_repo_commit would, and frees the ticket.
+ * Every ticket must be ended, by any thread, before ost_repo_close.  An
+ * operation between the halves that reads a staged block waits for (or
+ * leads) the group's write, so any order of the halves is safe.
+ */
+struct ost_commit;
+struct ost_commit *ost_repo_commit_start(
+    struct ost_repo *r, const struct oc_commit_req *req);
+o_err ost_repo_commit_end(
+    struct ost_repo *r, struct ost_commit *c, struct oc_txres *res);
+
+/*
  * ost_repo_pend(preq), then at once ost_repo_commit(creq), with the
  * blocks' locks held from the pend's checks to the commit's write, so no
  * other action can come between: the pend's refusals (O_ESTALE,

@@ -160,29 +160,93 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 	return a;
 }
 
+/* A commit's request (its ids malloc'd into req->ids), or its answer to
+ * a malformed one (*bad_ans set, false). */
+static bool
+commit_req(
+    const struct oc_val *op, struct oc_commit_req *req, struct oc_val *bad_ans)
+{
+	struct oc_bid *ids;
+	o_err          e;
+
+	memset(req, 0, sizeof(*req));
+	if ((e = otr_get_aid(op, "aid", &req->aid)) != O_OK ||
+	    (e = otr_get_int(op, "rev", &req->rev)) != O_OK ||
+	    (e = otr_get_bid(op, "crit", &req->critical)) != O_OK ||
+	    (e = otr_get_ids(op, "ids", &ids, &req->n)) != O_OK) {
+		*bad_ans = bad(e);
+		return false;
+	}
+	req->ids        = ids;
+	req->resendable = true;
+	return true;
+}
+
+/* A commit's answer, from its outcome (and the detail set with it). */
+static struct oc_val
+commit_answer(o_err e, struct oc_txres *res)
+{
+	struct oc_val a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
+
+	otr_put_txres(&a, "x", res);
+	oc_txres_fini(res);
+	return a;
+}
+
 static struct oc_val
 exec_commit(const struct otr_replica *rp, const struct oc_val *op)
 {
-	struct oc_commit_req req = { 0 };
-	struct oc_bid       *ids;
+	struct oc_commit_req req;
 	struct oc_txres      res;
 	struct oc_val        a;
 	o_err                e;
 
-	if ((e = otr_get_aid(op, "aid", &req.aid)) != O_OK ||
-	    (e = otr_get_int(op, "rev", &req.rev)) != O_OK ||
-	    (e = otr_get_bid(op, "crit", &req.critical)) != O_OK ||
-	    (e = otr_get_ids(op, "ids", &ids, &req.n)) != O_OK)
-		return bad(e);
-	req.ids        = ids;
-	req.resendable = true;
+	if (!commit_req(op, &req, &a))
+		return a;
 	oc_txres_init(&res);
 	e = rp->tx->ops->commit(rp->tx, &req, &res);
-	a = otr_wire_answer(e, e == O_OK ? "" : o_err_detail());
-	otr_put_txres(&a, "x", &res);
-	oc_txres_fini(&res);
-	free(ids);
-	return a;
+	free((void *) req.ids);
+	return commit_answer(e, &res);
+}
+
+struct otr_held {
+	void *ticket; /* the replica's (commit_start) */
+};
+
+struct oc_val
+otr_exec_begin(const struct otr_replica *rp, const struct oc_val *op,
+    struct otr_held **held)
+{
+	const char          *t = oc_map_text(op, "t");
+	struct oc_commit_req req;
+	struct oc_val        a;
+	void                *ticket;
+
+	*held = NULL;
+	if (t == NULL || strcmp(t, OTR_T_COMMIT) != 0 ||
+	    rp->commit_start == NULL || rp->commit_end == NULL)
+		return otr_exec(rp, op);
+	if (!commit_req(op, &req, &a))
+		return a;
+	ticket = rp->commit_start(rp->arg, &req);
+	free((void *) req.ids);
+	if (ticket == NULL) /* declined: whole */
+		return exec_commit(rp, op);
+	*held           = o_malloc(sizeof(**held));
+	(*held)->ticket = ticket;
+	return oc_null();
+}
+
+struct oc_val
+otr_exec_end(const struct otr_replica *rp, struct otr_held *held)
+{
+	struct oc_txres res;
+	o_err           e;
+
+	oc_txres_init(&res);
+	e = rp->commit_end(rp->arg, held->ticket, &res);
+	free(held);
+	return commit_answer(e, &res);
 }
 
 static struct oc_val

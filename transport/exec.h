@@ -24,6 +24,12 @@ struct otr_replica {
 	 * required (otr_node_start) */
 	void (*latest)(void *arg, const struct oc_bid *ids, size_t n,
 	    int64_t *revs, struct oc_aid *aids);
+	/* optional: a commit in two halves (ost_repo_commit_start, _end),
+	 * so that one thread serving a batch has its commits share one
+	 * synced write; commit_start may decline (NULL: the commit runs
+	 * whole through tx, as without them) */
+	void *(*commit_start)(void *arg, const struct oc_commit_req *req);
+	o_err (*commit_end)(void *arg, void *ticket, struct oc_txres *res);
 	void *arg;
 };
 
@@ -33,5 +39,18 @@ struct otr_replica {
  * with O_EBADMSG and a detail naming the field; nothing is executed.
  */
 struct oc_val otr_exec(const struct otr_replica *rp, const struct oc_val *op);
+
+/*
+ * otr_exec in two halves, for the requests of a batch.  A commit the
+ * replica stages (commit_start) is held: *held is set and the answer comes
+ * from otr_exec_end(rp, *held), after which the hold is gone; any other
+ * operation runs whole, and its answer is returned (*held NULL).  Every
+ * hold must be ended.
+ */
+struct otr_held;
+struct oc_val otr_exec_begin(const struct otr_replica *rp,
+    const struct oc_val *op, struct otr_held **held);
+struct oc_val otr_exec_end(
+    const struct otr_replica *rp, struct otr_held *held);
 
 #endif /* OTR_EXEC_H */

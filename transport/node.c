@@ -31,12 +31,11 @@ enum {
 	MAX_MEMBERS  = 64,
 	MAX_PIPES    = 16, /* tracked per member (a req socket dials one) */
 	NWORKERS     = 4,
-	NEXEC        = 8,     /* executors of batched requests (serve_batch) */
-	PEND_TTL_MS  = 10000, /* pendings the network transactor asks for */
-	COMMIT_GUARD = 2000,  /* no commit sent this close to the expiry */
-	NEXP         = 512,   /* remembered pend expiries */
-	NSLOTS       = 4,     /* messages in flight to one member */
-	SLOT_PATIENCE_MS = 20,      /* before a second one goes (bq_fill) */
+	PEND_TTL_MS  = 10000,  /* pendings the network transactor asks for */
+	COMMIT_GUARD = 2000,   /* no commit sent this close to the expiry */
+	NEXP         = 512,    /* remembered pend expiries */
+	NSLOTS       = 4,      /* messages in flight to one member */
+	SLOT_PATIENCE_MS = 20, /* before a second one goes (bq_fill) */
 	BATCH_BYTES      = 1 << 20, /* requests packed into one message */
 	CALL_GRACE   = 2000, /* ms past a deadline a caller waits for nng */
 	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
@@ -97,13 +96,6 @@ struct otr_node {
 	pthread_t       workers[NWORKERS], gossip, feedt;
 	atomic_bool     stop;
 	bool            started_threads;
-
-	pthread_mutex_t xmtx; /* batched requests to execute (serve_batch) */
-	pthread_cond_t  xcv;
-	struct xjob    *xq, *xqt;
-	bool            xstop;
-	pthread_t       execs[NEXEC];
-	size_t          nexec;
 
 	pthread_mutex_t fmtx; /* commits to publish (otr_node_publish) */
 	pthread_cond_t  fcv;
@@ -2827,10 +2819,14 @@ hello_op(struct otr_node *n)
 }
 
 /*
- * Batches, server side.  A batch's requests run at once on the executor
- * threads (the worker that got it runs the first), so its commits join one
- * group of the replica and share one synced write (store/repo.c) instead
- * of syncing one after the other.
+ * Batches, server side.  The worker that got a batch runs its requests
+ * itself, level by level (batch_levels): each commit of a level is staged
+ * (otr_exec_begin: validated, its write in the replica's open group
+ * commit) and the others run whole, then the level's commits are ended
+ * (otr_exec_end): the first waits for the group's one synced write, which
+ * the others share (store/repo.c).  Handing each request to a thread of
+ * its own cost two context switches a request, and the pends' unsynced
+ * writes queued in RocksDB's write thread.
  */
 /* The blocks request op touches (a pend's transform set, the ids of the
  * others) into *out (malloc'd); their count. */
@@ -2861,17 +2857,10 @@ op_block_ids(const struct oc_val *op, struct oc_bid **out)
 	return n;
 }
 
-struct xbatch {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	size_t          left;
-};
-
 struct xjob {
-	struct oc_val  op;  /* the decoded request (null: out is set) */
-	struct o_buf   out; /* its answer */
-	struct xbatch *b;
-	struct xjob   *next;
+	struct oc_val    op;   /* the decoded request (null: out is set) */
+	struct o_buf     out;  /* its answer */
+	struct otr_held *held; /* a staged commit, to end */
 };
 
 static struct oc_val serve_op(struct otr_node *n, const struct oc_val *op,
@@ -2879,15 +2868,39 @@ static struct oc_val serve_op(struct otr_node *n, const struct oc_val *op,
 static void          notify_local(
              struct otr_node *n, const struct oc_bid *col, int64_t rev);
 
-/* One request of a batch, to its answer's bytes. */
+static void commit_told(
+    struct otr_node *n, const struct oc_val *op, struct oc_val *a);
+
+/* One request of a batch: its answer's bytes, or a commit staged. */
 static void
-xjob_run(struct otr_node *n, struct xjob *j)
+xjob_begin(struct otr_node *n, struct xjob *j)
 {
+	const char   *t;
 	struct oc_val ans;
 
 	if (j->op.type == OC_NULL)
 		return;
-	ans = serve_op(n, &j->op, true);
+	t = oc_map_text(&j->op, "t");
+	if (t != NULL && strcmp(t, OTR_T_COMMIT) == 0) {
+		ans = otr_exec_begin(&n->conf.replica, &j->op, &j->held);
+		if (j->held != NULL)
+			return;
+		commit_told(n, &j->op, &ans);
+	} else {
+		ans = serve_op(n, &j->op, true);
+	}
+	oc_encode(&ans, &j->out);
+	oc_val_fini(&ans);
+}
+
+/* A staged commit's answer's bytes, once its group is written. */
+static void
+xjob_end(struct otr_node *n, struct xjob *j)
+{
+	struct oc_val ans = otr_exec_end(&n->conf.replica, j->held);
+
+	j->held = NULL;
+	commit_told(n, &j->op, &ans);
 	oc_encode(&ans, &j->out);
 	oc_val_fini(&ans);
 }
@@ -2926,35 +2939,6 @@ batch_levels(const struct xjob *js, size_t k, size_t *lvl)
 	return top;
 }
 
-static void *
-executor(void *arg)
-{
-	struct otr_node *n = arg;
-
-	(void) pthread_setname_np(pthread_self(), "otr-executor");
-	pthread_mutex_lock(&n->xmtx);
-	for (;;) {
-		struct xjob *j = n->xq;
-
-		if (j == NULL) {
-			if (n->xstop)
-				break;
-			pthread_cond_wait(&n->xcv, &n->xmtx);
-			continue;
-		}
-		n->xq = j->next;
-		pthread_mutex_unlock(&n->xmtx);
-		xjob_run(n, j);
-		pthread_mutex_lock(&j->b->mtx);
-		if (--j->b->left == 0)
-			pthread_cond_signal(&j->b->cv);
-		pthread_mutex_unlock(&j->b->mtx);
-		pthread_mutex_lock(&n->xmtx);
-	}
-	pthread_mutex_unlock(&n->xmtx);
-	return NULL;
-}
-
 /* The requests of a batch: a byte string each, 1 to OTR_BATCH_OPS. */
 static o_err
 batch_ops(const struct oc_val *op, const struct oc_val **ops, size_t *k)
@@ -2978,7 +2962,6 @@ static struct oc_val
 serve_batch(struct otr_node *n, const struct oc_val *op)
 {
 	const struct oc_val *ops;
-	struct xbatch        b;
 	struct xjob         *js;
 	struct oc_val        a, r;
 	size_t               k, i, l, top, *lvl, total = 0;
@@ -2990,7 +2973,6 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 	for (i = 0; i < k; i++) {
 		const struct oc_val *q = oc_arr_at(ops, i);
 
-		js[i].b = &b;
 		if ((e = otr_wire_parse_request(
 		         q->u.s.p, q->u.s.n, &js[i].op)) != O_OK) {
 			struct oc_val ans = otr_wire_answer(e, o_err_detail());
@@ -3000,46 +2982,20 @@ serve_batch(struct otr_node *n, const struct oc_val *op)
 			oc_val_fini(&ans);
 		}
 	}
-	pthread_mutex_init(&b.mtx, NULL);
-	pthread_cond_init(&b.cv, NULL);
 	/* by levels: a request on a block an earlier one touches runs after
 	 * it (a coordinator's commit, then its next pend; a pend, then its
-	 * cancel); each level's requests at once */
+	 * cancel) */
 	lvl = o_calloc(k, sizeof(*lvl));
 	top = batch_levels(js, k, lvl);
 	for (l = 0; l <= top; l++) {
-		struct xjob *first = NULL;
-
-		b.left = 0;
-		pthread_mutex_lock(&n->xmtx);
-		for (i = 0; i < k; i++) {
-			if (lvl[i] != l)
-				continue;
-			if (first == NULL) {
-				first = &js[i];
-				continue;
-			}
-			b.left++;
-			js[i].next = NULL;
-			if (n->xq == NULL)
-				n->xq = &js[i];
-			else
-				n->xqt->next = &js[i];
-			n->xqt = &js[i];
-		}
-		if (b.left > 0)
-			pthread_cond_broadcast(&n->xcv);
-		pthread_mutex_unlock(&n->xmtx);
-		if (first != NULL)
-			xjob_run(n, first);
-		pthread_mutex_lock(&b.mtx);
-		while (b.left > 0)
-			pthread_cond_wait(&b.cv, &b.mtx);
-		pthread_mutex_unlock(&b.mtx);
+		for (i = 0; i < k; i++)
+			if (lvl[i] == l)
+				xjob_begin(n, &js[i]);
+		for (i = 0; i < k; i++)
+			if (lvl[i] == l && js[i].held != NULL)
+				xjob_end(n, &js[i]);
 	}
 	free(lvl);
-	pthread_mutex_destroy(&b.mtx);
-	pthread_cond_destroy(&b.cv);
 	r = oc_array();
 	for (i = 0; i < k; i++) {
 		total += js[i].out.len;
@@ -3076,24 +3032,31 @@ serve_op(struct otr_node *n, const struct oc_val *op, bool in_batch)
 	if (strcmp(t, OTR_T_HELLO) == 0)
 		return hello_answer(n, op);
 	if (strcmp(t, OTR_T_COMMIT) == 0) {
-		/* a commit naming its collection ("col") is told to this
-		 * node's mount once done here, and the answer says so
-		 * ("told"): its coordinator publishes no feed message when
-		 * every other member said it */
 		struct oc_val a = otr_exec(&n->conf.replica, op);
-		struct oc_bid col;
-		int64_t       rev;
 
-		if (oc_map_int(&a, "e", -1) == O_OK &&
-		    oc_map_get(op, "col") != NULL &&
-		    otr_get_bid(op, "col", &col) == O_OK &&
-		    otr_get_int(op, "rev", &rev) == O_OK) {
-			notify_local(n, &col, rev);
-			oc_map_set(&a, "told", oc_bool(true));
-		}
+		commit_told(n, op, &a);
 		return a;
 	}
 	return otr_exec(&n->conf.replica, op);
+}
+
+/*
+ * A commit naming its collection ("col") is told to this node's mount once
+ * done here, and its answer a says so ("told"): its coordinator publishes
+ * no feed message when every other member said it.
+ */
+static void
+commit_told(struct otr_node *n, const struct oc_val *op, struct oc_val *a)
+{
+	struct oc_bid col;
+	int64_t       rev;
+
+	if (oc_map_int(a, "e", -1) == O_OK && oc_map_get(op, "col") != NULL &&
+	    otr_get_bid(op, "col", &col) == O_OK &&
+	    otr_get_int(op, "rev", &rev) == O_OK) {
+		notify_local(n, &col, rev);
+		oc_map_set(a, "told", oc_bool(true));
+	}
 }
 
 static void
@@ -3608,8 +3571,6 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		n->die_after = atol(getenv("OPTIMFS_TEST_DIE_AFTER_PEND"));
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
-	pthread_mutex_init(&n->xmtx, NULL);
-	pthread_cond_init(&n->xcv, NULL);
 	pthread_mutex_init(&n->fmtx, NULL);
 	pthread_cond_init(&n->fcv, NULL);
 	pthread_mutex_init(&n->lmtx, NULL);
@@ -3675,13 +3636,6 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		goto fail;
 	}
 	n->notifier_started = true;
-	for (; n->nexec < NEXEC; n->nexec++)
-		if (pthread_create(&n->execs[n->nexec], NULL, executor, n) !=
-		    0) {
-			e = o_err_set(
-			    O_EINTERNAL, "cannot start a server thread");
-			goto fail;
-		}
 	for (nw = 0; nw < NWORKERS; nw++)
 		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0) {
 			e = o_err_set(O_EINTERNAL, "cannot start a server thread");
@@ -3794,13 +3748,6 @@ otr_node_stop(struct otr_node *n)
 		stop_step(n, "joining the change feed thread", false);
 		pthread_join(n->feedt, NULL);
 	}
-	/* after the workers: a worker may wait for its batch's requests */
-	pthread_mutex_lock(&n->xmtx);
-	n->xstop = true;
-	pthread_cond_broadcast(&n->xcv);
-	pthread_mutex_unlock(&n->xmtx);
-	for (i = 0; i < n->nexec; i++)
-		pthread_join(n->execs[i], NULL);
 	pthread_mutex_lock(&n->lmtx); /* nothing notes changes any more */
 	n->lstop = true;
 	pthread_cond_broadcast(&n->lcv);
@@ -3843,8 +3790,6 @@ otr_node_stop(struct otr_node *n)
 		nng_tls_config_free(n->srv_tls);
 	pthread_mutex_destroy(&n->mtx);
 	pthread_mutex_destroy(&n->emtx);
-	pthread_mutex_destroy(&n->xmtx);
-	pthread_cond_destroy(&n->xcv);
 	pthread_mutex_destroy(&n->fmtx);
 	pthread_cond_destroy(&n->fcv);
 	pthread_mutex_destroy(&n->lmtx);

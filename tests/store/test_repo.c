@@ -2743,6 +2743,80 @@ Test(repo, group_commit_shares_synced_writes)
 }
 
 /*
+ * A commit in two halves (ost_repo_commit_start / _end, a peer serving a
+ * batch): three commits started on one thread share one synced write when
+ * ended; a read between the halves sees the staged block (it waits for, or
+ * leads, the write); a refusal at the start is given by the end with its
+ * own detail, though another refusal came between.
+ */
+Test(repo, commits_in_two_halves_share_one_write)
+{
+	struct ost_commit    *c[4];
+	struct oc_commit_req  req[4];
+	struct oc_bid         ids[4];
+	struct oc_txres       res;
+	struct ost_repo_stats st0, st;
+	struct oc_tfs         t;
+	struct oc_get_res     g;
+	o_err                 e;
+	int                   i;
+
+	for (i = 0; i < 3; i++) {
+		oc_tfs_init(&t);
+		t_ins(&t, 1 + i, 10 + i);
+		oc_txres_init(&res);
+		cr_assert_eq(pend(1 + i, 1, &t, OC_POLICY_RETURN, &res), O_OK,
+		    "%s", o_err_detail());
+		oc_txres_fini(&res);
+		oc_tfs_fini(&t);
+	}
+	ost_repo_stats(R, &st0);
+	for (i = 0; i < 4; i++) {
+		ids[i] = bid(1 + i);
+		memset(&req[i], 0, sizeof(req[i]));
+		req[i].aid      = aid(1 + i);
+		req[i].rev      = 1;
+		req[i].ids      = &ids[i];
+		req[i].n        = 1;
+		req[i].critical = ids[i];
+		/* the fourth has no pending: refused */
+		c[i] = ost_repo_commit_start(R, &req[i]);
+		cr_assert_not_null(c[i]);
+	}
+	g = get_r(R, 2, NULL); /* staged, not yet written: the read waits */
+	cr_expect_eq(
+	    g.latest_rev, 1, "block 2 at %lld", (long long) g.latest_rev);
+	oc_get_res_fini(&g);
+	req[3].rev = 0; /* another refusal, with another detail */
+	oc_txres_init(&res);
+	e = ost_repo_commit_end(R, ost_repo_commit_start(R, &req[3]), &res);
+	cr_expect_eq(e, O_EINVAL, "%s", o_errname(e));
+	oc_txres_fini(&res);
+	for (i = 0; i < 4; i++) {
+		oc_txres_init(&res);
+		e = ost_repo_commit_end(R, c[i], &res);
+		if (i < 3)
+			cr_expect_eq(e, O_OK, "commit %d: %s: %s", i,
+			    o_errname(e), o_err_detail());
+		else
+			cr_expect(e != O_OK &&
+			        strstr(o_err_detail(), "rev 0") == NULL &&
+			        o_err_detail()[0] != '\0',
+			    "the refused commit: %s: %s", o_errname(e),
+			    o_err_detail());
+		oc_txres_fini(&res);
+	}
+	ost_repo_stats(R, &st);
+	cr_expect_eq(st.commits - st0.commits, 3, "commits %llu",
+	    (unsigned long long) (st.commits - st0.commits));
+	cr_expect_eq(st.groups - st0.groups, 1, "groups %llu",
+	    (unsigned long long) (st.groups - st0.groups));
+	repo_reopen();
+	for (i = 0; i < 3; i++)
+		expect_block(1 + i, 10 + i, 1);
+}
+
+/*
  * lazy_sync: a commit is acknowledged once written, and no write waits for
  * the disk until a sync, which syncs once for all of them (here through
  * the transactor, as the namespace calls it), and not again while nothing

@@ -55,6 +55,7 @@ struct slow_tx {
 	_Atomic int           commit_fail_e; /* ... with this (0: O_EUNAVAIL) */
 	_Atomic int           commits;       /* commits that reached it */
 	_Atomic int           once; /* of them, not marked resendable */
+	_Atomic int           staged; /* of them, in two halves */
 };
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*_Atomic cancel_hook)(void);
@@ -195,6 +196,44 @@ slow_status(struct oc_transactor *t, const struct oc_aid *aid, int64_t rev,
 	return in->ops->status(in, aid, rev, ids, n, out);
 }
 
+/*
+ * The replica's commit in two halves (a batch's commits staged, then
+ * ended): declined while a failure or a stall is injected, so that the
+ * commit runs whole through slow_commit, which injects it.
+ */
+static struct tnode *
+tnode_of(const struct ost_repo *repo)
+{
+	int i;
+
+	for (i = 0; i < NMAX; i++)
+		if (nodes[i].repo == repo)
+			return &nodes[i];
+	cr_assert_fail("no test node has this repo");
+	return NULL;
+}
+
+static void *
+slow_commit_start(void *arg, const struct oc_commit_req *req)
+{
+	struct tnode *t = tnode_of(arg);
+
+	if (atomic_load(&t->tx.commit_fail) > 0 ||
+	    atomic_load(&t->tx.stall_ms) > 0)
+		return NULL;
+	atomic_fetch_add(&t->tx.commits, 1);
+	if (!req->resendable)
+		atomic_fetch_add(&t->tx.once, 1);
+	atomic_fetch_add(&t->tx.staged, 1);
+	return ost_repo_commit_start(t->repo, req);
+}
+
+static o_err
+slow_commit_end(void *arg, void *ticket, struct oc_txres *res)
+{
+	return ost_repo_commit_end(arg, ticket, res);
+}
+
 static const struct oc_transactor_ops slow_ops = { slow_get, slow_pend,
 	slow_commit, slow_cancel, slow_status, NULL, NULL };
 
@@ -232,9 +271,12 @@ node_up(int i, const char *certs_dir, const char *name)
 	atomic_store(&t->tx.commit_fail, 0);
 	atomic_store(&t->tx.commit_fail_e, 0);
 	atomic_store(&t->tx.once, 0);
+	atomic_store(&t->tx.staged, 0);
 	nc.replica.tx      = &t->tx.base;
 	nc.replica.install = install_cb;
 	nc.replica.latest  = latest_cb;
+	nc.replica.commit_start = slow_commit_start;
+	nc.replica.commit_end   = slow_commit_end;
 	nc.replica.arg     = t->repo;
 	nc.on_change       = feed_cb;
 	nc.change_arg      = (void *) (intptr_t) i;
@@ -1723,6 +1765,11 @@ Test(node, concurrent_transactions_travel_in_batches, .init = setup,
 	cr_assert_lt(msgs, calls, "n0 sent %ld messages for %ld calls to n1: "
 	                          "nothing was batched",
 	    msgs, calls);
+	/* a batch's commits are staged, then ended together */
+	cr_assert_gt(atomic_load(&nodes[0].tx.staged) +
+	        atomic_load(&nodes[1].tx.staged) +
+	        atomic_load(&nodes[2].tx.staged),
+	    0, "no batched commit was staged");
 	/* every answer went to its own request: each diary, read through
 	 * another node, holds its writer's lines, all, in order */
 	for (i = 0; i < W; i++)
