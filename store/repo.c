@@ -2035,7 +2035,7 @@ struct ost_commit {
 	size_t           nfailed;
 	char             first[192];
 	o_err            e;           /* refused at staging (report false) */
-	char             detail[192]; /* ... and why */
+	char             detail[512]; /* ... and why (o_err's whole detail) */
 };
 
 /*

@@ -685,8 +685,8 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
  * may share a message (pend, commit, cancel, status: OTR_T_BATCH, up to
  * BATCH_BYTES and OTR_BATCH_OPS).  So while the member is busy, the
  * requests of concurrent transactions pile up and leave as one message,
- * which the member executes at once (serve_batch; its commits share one
- * synced write), and a message answered sends the next from nng's
+ * which the member's worker executes (serve_batch; its commits usually
+ * share one synced write), and a message answered sends the next from nng's
  * callback: a network group commit.  An idle member gets each request
  * at once, alone, exactly as encoded.
  *
@@ -2823,10 +2823,13 @@ hello_op(struct otr_node *n)
  * itself, level by level (batch_levels): each commit of a level is staged
  * (otr_exec_begin: validated, its write in the replica's open group
  * commit) and the others run whole, then the level's commits are ended
- * (otr_exec_end): the first waits for the group's one synced write, which
- * the others share (store/repo.c).  Handing each request to a thread of
- * its own cost two context switches a request, and the pends' unsynced
- * writes queued in RocksDB's write thread.
+ * (otr_exec_end): the first waits for the group's synced write, which the
+ * others usually share (store/repo.c).  A batch takes the sum of its
+ * requests' times, not the longest: they are small (a large write travels
+ * alone), and the other workers serve other batches meanwhile.  Handing
+ * each request to a thread of its own cost two context switches a
+ * request, and the pends' unsynced writes queued in RocksDB's write
+ * thread.
  */
 /* The blocks request op touches (a pend's transform set, the ids of the
  * others) into *out (malloc'd); their count. */

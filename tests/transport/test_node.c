@@ -209,8 +209,9 @@ tnode_of(const struct ost_repo *repo)
 	for (i = 0; i < NMAX; i++)
 		if (nodes[i].repo == repo)
 			return &nodes[i];
-	cr_assert_fail("no test node has this repo");
-	return NULL;
+	/* on a server thread: no cr_assert */
+	fprintf(stderr, "test_node: no test node has this repo\n");
+	abort();
 }
 
 static void *
