@@ -36,8 +36,8 @@ static int64_t              fake_now = 1000000;
 static char                *dir;
 static struct ost_repo     *R;
 static struct ost_repo_opts opts;
-/* Commits sent by the helpers are marked resendable (as the executor's
- * are: transport/exec.c), or not (in process: the default, reset by
+/* Commits sent by the helpers are marked resendable (as a peer's are:
+ * transport/exec.c), or not (in process: the default, reset by
  * setup). */
 static bool resent;
 
@@ -2813,6 +2813,66 @@ Test(repo, commits_in_two_halves_share_one_write)
 	    (unsigned long long) (st.groups - st0.groups));
 	repo_reopen();
 	for (i = 0; i < 3; i++)
+		expect_block(1 + i, 10 + i, 1);
+}
+
+/* Staged commits whose group write fails all end with its error, none of
+ * them is visible (the cache reloads what is on disk), and each goes
+ * through when tried again. */
+Test(repo, commits_in_two_halves_fail_together_when_their_write_fails)
+{
+	struct ost_commit   *c[2];
+	struct oc_commit_req req[2];
+	struct oc_bid        ids[2];
+	struct oc_txres      res;
+	struct oc_tfs        t;
+	struct oc_get_res    g;
+	o_err                e;
+	int                  i, round;
+
+	opts.fail_write = fail_hook;
+	repo_reopen();
+	for (i = 0; i < 2; i++) {
+		oc_tfs_init(&t);
+		t_ins(&t, 1 + i, 10 + i);
+		oc_txres_init(&res);
+		cr_assert_eq(pend(1 + i, 1, &t, OC_POLICY_RETURN, &res), O_OK,
+		    "%s", o_err_detail());
+		oc_txres_fini(&res);
+		oc_tfs_fini(&t);
+		ids[i] = bid(1 + i);
+		memset(&req[i], 0, sizeof(req[i]));
+		req[i].aid      = aid(1 + i);
+		req[i].rev      = 1;
+		req[i].ids      = &ids[i];
+		req[i].n        = 1;
+		req[i].critical = ids[i];
+	}
+	for (round = 0; round < 2; round++) {
+		fail_next = round == 0;
+		for (i = 0; i < 2; i++)
+			c[i] = ost_repo_commit_start(R, &req[i]);
+		for (i = 0; i < 2; i++) {
+			oc_txres_init(&res);
+			e = ost_repo_commit_end(R, c[i], &res);
+			cr_expect_eq(e, round == 0 ? O_ENOSPC : O_OK,
+			    "round %d, commit %d: %s: %s", round, i,
+			    o_errname(e), o_err_detail());
+			oc_txres_fini(&res);
+		}
+		if (round == 0)
+			for (i = 0; i < 2; i++) {
+				g = get_r(R, 1 + i, NULL);
+				cr_expect_eq(g.latest_rev, 0,
+				    "block %d visible at %lld after the "
+				    "failed "
+				    "write",
+				    1 + i, (long long) g.latest_rev);
+				oc_get_res_fini(&g);
+			}
+	}
+	repo_reopen();
+	for (i = 0; i < 2; i++)
 		expect_block(1 + i, 10 + i, 1);
 }
 
