@@ -2742,6 +2742,32 @@ Test(repo, group_commit_shares_synced_writes)
 		expect_block(1 + 100 * i + 39, 39, 1);
 }
 
+/* The commit of action i inserting block i (value 9 + i) at revision 1,
+ * into *req (its block id in *id); pended first when pended is true. */
+static void
+insert_req(int i, bool pended, struct oc_commit_req *req, struct oc_bid *id)
+{
+	struct oc_txres res;
+	struct oc_tfs   t;
+
+	if (pended) {
+		oc_tfs_init(&t);
+		t_ins(&t, i, 9 + i);
+		oc_txres_init(&res);
+		cr_assert_eq(pend(i, 1, &t, OC_POLICY_RETURN, &res), O_OK,
+		    "%s", o_err_detail());
+		oc_txres_fini(&res);
+		oc_tfs_fini(&t);
+	}
+	*id = bid(i);
+	memset(req, 0, sizeof(*req));
+	req->aid      = aid(i);
+	req->rev      = 1;
+	req->ids      = id;
+	req->n        = 1;
+	req->critical = *id;
+}
+
 /*
  * A commit in two halves (ost_repo_commit_start / _end, a peer serving a
  * batch): three commits started on one thread share one synced write when
@@ -2756,30 +2782,14 @@ Test(repo, commits_in_two_halves_share_one_write)
 	struct oc_bid         ids[4];
 	struct oc_txres       res;
 	struct ost_repo_stats st0, st;
-	struct oc_tfs         t;
 	struct oc_get_res     g;
 	o_err                 e;
 	int                   i;
 
-	for (i = 0; i < 3; i++) {
-		oc_tfs_init(&t);
-		t_ins(&t, 1 + i, 10 + i);
-		oc_txres_init(&res);
-		cr_assert_eq(pend(1 + i, 1, &t, OC_POLICY_RETURN, &res), O_OK,
-		    "%s", o_err_detail());
-		oc_txres_fini(&res);
-		oc_tfs_fini(&t);
-	}
+	for (i = 0; i < 4; i++) /* the fourth has no pending: refused */
+		insert_req(1 + i, i < 3, &req[i], &ids[i]);
 	ost_repo_stats(R, &st0);
 	for (i = 0; i < 4; i++) {
-		ids[i] = bid(1 + i);
-		memset(&req[i], 0, sizeof(req[i]));
-		req[i].aid      = aid(1 + i);
-		req[i].rev      = 1;
-		req[i].ids      = &ids[i];
-		req[i].n        = 1;
-		req[i].critical = ids[i];
-		/* the fourth has no pending: refused */
 		c[i] = ost_repo_commit_start(R, &req[i]);
 		cr_assert_not_null(c[i]);
 	}
@@ -2825,29 +2835,14 @@ Test(repo, commits_in_two_halves_fail_together_when_their_write_fails)
 	struct oc_commit_req req[2];
 	struct oc_bid        ids[2];
 	struct oc_txres      res;
-	struct oc_tfs        t;
 	struct oc_get_res    g;
 	o_err                e;
 	int                  i, round;
 
 	opts.fail_write = fail_hook;
 	repo_reopen();
-	for (i = 0; i < 2; i++) {
-		oc_tfs_init(&t);
-		t_ins(&t, 1 + i, 10 + i);
-		oc_txres_init(&res);
-		cr_assert_eq(pend(1 + i, 1, &t, OC_POLICY_RETURN, &res), O_OK,
-		    "%s", o_err_detail());
-		oc_txres_fini(&res);
-		oc_tfs_fini(&t);
-		ids[i] = bid(1 + i);
-		memset(&req[i], 0, sizeof(req[i]));
-		req[i].aid      = aid(1 + i);
-		req[i].rev      = 1;
-		req[i].ids      = &ids[i];
-		req[i].n        = 1;
-		req[i].critical = ids[i];
-	}
+	for (i = 0; i < 2; i++)
+		insert_req(1 + i, true, &req[i], &ids[i]);
 	for (round = 0; round < 2; round++) {
 		fail_next = round == 0;
 		for (i = 0; i < 2; i++)
