@@ -16,7 +16,7 @@
 #include "core/o_util.h"
 
 static struct oc_val *
-entries_of(struct oc_val *blk)
+entries_of(const struct oc_val *blk)
 {
 	struct oc_val *e = oc_map_get(blk, "entries");
 
@@ -464,9 +464,36 @@ oc_chain_dequeue(struct oc_chain *c, size_t n, struct oc_val *out)
 	return chain_take(c, n, false, out);
 }
 
-o_err
-oc_chain_iter_init(struct oc_chain_iter *it, struct oc_chain *c,
-    const struct oc_chain_path *start, bool forward)
+/* Make data block *id the iterator's current one: a copy in it->blk, or
+ * borrowed from the store (it->blk is the scratch of a miss). */
+static o_err
+iter_read(struct oc_chain_iter *it, const struct oc_bid *id)
+{
+	char  s[OC_BID_STRLEN];
+	o_err e;
+
+	it->cur = &it->blk;
+	if (!it->borrow) {
+		oc_val_fini(&it->blk);
+		return read_data(it->c, id, &it->blk);
+	}
+	if ((e = oc_bstore_peek_need(it->c->s, id, &it->blk, &it->cur)) !=
+	    O_OK) {
+		it->cur = &it->blk;
+		return e;
+	}
+	if (entries_of(it->cur) == NULL) {
+		it->cur = &it->blk;
+		return o_err_set(O_ECORRUPT,
+		    "chain data block %s has no entries array",
+		    oc_bid_str(id, s));
+	}
+	return O_OK;
+}
+
+static o_err
+iter_init(struct oc_chain_iter *it, struct oc_chain *c,
+    const struct oc_chain_path *start, bool forward, bool borrow)
 {
 	struct oc_chain_path p;
 	o_err                e;
@@ -474,23 +501,41 @@ oc_chain_iter_init(struct oc_chain_iter *it, struct oc_chain *c,
 	memset(it, 0, sizeof(*it));
 	it->c       = c;
 	it->forward = forward;
+	it->borrow  = borrow;
 	it->blk     = oc_null();
+	it->cur     = &it->blk;
 	if (start != NULL) {
 		p = *start;
-		e = read_data(c, &p.blk, &it->blk);
+		e = iter_read(it, &p.blk);
 	} else if (forward) {
 		e = oc_chain_head(c, &p, &it->blk);
 	} else {
 		e = oc_chain_tail(c, &p, &it->blk);
 	}
-	if (e != O_OK)
+	if (e != O_OK) {
+		oc_chain_iter_fini(it);
 		return e;
+	}
 	it->idx = p.idx;
 	if (!forward && start == NULL)
-		it->idx = (int64_t) entries_of(&it->blk)->u.a.n - 1;
+		it->idx = (int64_t) entries_of(it->cur)->u.a.n - 1;
 	if (forward && start == NULL)
 		it->idx = 0;
 	return O_OK;
+}
+
+o_err
+oc_chain_iter_init(struct oc_chain_iter *it, struct oc_chain *c,
+    const struct oc_chain_path *start, bool forward)
+{
+	return iter_init(it, c, start, forward, false);
+}
+
+o_err
+oc_chain_iter_init_borrowed(struct oc_chain_iter *it, struct oc_chain *c,
+    const struct oc_chain_path *start, bool forward)
+{
+	return iter_init(it, c, start, forward, true);
 }
 
 o_err
@@ -498,9 +543,9 @@ oc_chain_iter_next(struct oc_chain_iter *it, const struct oc_val **ent,
     struct oc_chain_path *pos, bool *done)
 {
 	for (;;) {
-		struct oc_val *ents = entries_of(&it->blk);
-		struct oc_bid  id, nx;
-		o_err          e;
+		const struct oc_val *ents = entries_of(it->cur);
+		struct oc_bid        nx;
+		o_err                e;
 
 		if (ents == NULL) {
 			*done = true;
@@ -509,22 +554,21 @@ oc_chain_iter_next(struct oc_chain_iter *it, const struct oc_val **ent,
 		if (it->idx >= 0 && (size_t) it->idx < ents->u.a.n) {
 			*ent = &ents->u.a.v[it->idx];
 			if (pos) {
-				oc_block_id(&it->blk, &pos->blk);
+				oc_block_id(it->cur, &pos->blk);
 				pos->idx = it->idx;
 			}
 			it->idx += it->forward ? 1 : -1;
 			*done = false;
 			return O_OK;
 		}
-		if (!oc_map_bid(&it->blk, it->forward ? "next" : "prior", &nx)) {
+		if (!oc_map_bid(
+		        it->cur, it->forward ? "next" : "prior", &nx)) {
 			*done = true;
 			return O_OK;
 		}
-		oc_block_id(&it->blk, &id);
-		oc_val_fini(&it->blk);
-		if ((e = read_data(it->c, &nx, &it->blk)) != O_OK)
+		if ((e = iter_read(it, &nx)) != O_OK)
 			return e;
-		ents    = entries_of(&it->blk);
+		ents    = entries_of(it->cur);
 		it->idx = it->forward ? 0 : (int64_t) ents->u.a.n - 1;
 	}
 }
@@ -533,4 +577,5 @@ void
 oc_chain_iter_fini(struct oc_chain_iter *it)
 {
 	oc_val_fini(&it->blk);
+	it->cur = &it->blk;
 }

@@ -89,16 +89,26 @@ o_err oc_chain_dequeue(struct oc_chain *c, size_t n, struct oc_val *out);
  * Iteration from start (inclusive; NULL = head when forward, tail when
  * backward).  next() yields a pointer into the iterator's copy of the
  * current block, valid until the next call.
+ *
+ * oc_chain_iter_init_borrowed() iterates over the blocks the store lends
+ * (oc_bstore_peek) instead of copies, which saves copying a whole block
+ * to look at its last few entries.  The entry next() yields is then valid
+ * only until the next call on the store, from any thread: the caller
+ * holds what serialises the store's users (a collection's latch) and
+ * calls nothing else on the store while it iterates.
  */
 struct oc_chain_iter {
-	struct oc_chain *c;
-	struct oc_val    blk;
-	int64_t          idx;
-	bool             forward;
-	bool             started;
+	struct oc_chain     *c;
+	struct oc_val        blk; /* the copy, or a borrowed miss's scratch */
+	const struct oc_val *cur; /* the current block: &blk or borrowed */
+	int64_t              idx;
+	bool                 forward;
+	bool                 borrow;
 };
 
 o_err oc_chain_iter_init(struct oc_chain_iter *it, struct oc_chain *c,
+    const struct oc_chain_path *start, bool forward);
+o_err oc_chain_iter_init_borrowed(struct oc_chain_iter *it, struct oc_chain *c,
     const struct oc_chain_path *start, bool forward);
 o_err oc_chain_iter_next(struct oc_chain_iter *it, const struct oc_val **ent,
     struct oc_chain_path *pos, bool *done);

@@ -2497,7 +2497,11 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
 		return O_OK;
 	if ((e = oc_log_open(&log, s, col)) != O_OK)
 		return e;
-	if ((e = oc_chain_iter_init(
+	/* borrowed: the tail block, of which only the entries past the end
+	 * are counted, is not copied whole after every commit (nothing else
+	 * calls the store until the iterator is done; the caller holds the
+	 * collection's latch) */
+	if ((e = oc_chain_iter_init_borrowed(
 	         &it, &log.ch, x->has_end ? &x->end : NULL, true)) != O_OK)
 		return e;
 	for (;;) {

@@ -821,6 +821,85 @@ Test(chain, d23_next_prev_cross_block_boundaries)
 	both(t_d23_boundary, NULL);
 }
 
+/*
+ * A borrowed iteration yields what a copying one does, across blocks and
+ * both ways, pointing into the blocks the store keeps (no copies); a
+ * missing next block is an error naming it, and the scratch of the
+ * iterator is freed (the suite runs under ASan's leak check).
+ */
+static void
+t_borrowed(struct env *v)
+{
+	struct oc_chain_iter it;
+	struct oc_chain_path p;
+	struct oc_bid        ids[3];
+	const struct oc_val *e, *blk, *lent;
+	struct oc_val        tmp = oc_null(), orig;
+	bool                 done, fwd;
+	char                 s[OC_BID_STRLEN];
+	int                  k;
+
+	add_range(v, 0, 70, NULL);
+	cr_assert_eq(check_shape(v->s, &v->hdr, ids, 3), 3);
+	for (fwd = false;; fwd = true) {
+		p = path_of(&v->c, 20);
+		cr_assert_eq(oc_chain_iter_init_borrowed(&it, &v->c, &p, fwd),
+		    O_OK, "%s", o_err_detail());
+		for (k = 20;; k += fwd ? 1 : -1) {
+			cr_assert_eq(
+			    oc_chain_iter_next(&it, &e, &p, &done), O_OK);
+			if (done)
+				break;
+			cr_assert(is_ent(e, k), "expected entry%d", k);
+			/* the store's own block: nothing between the two
+			 * calls on it, so the loan still holds */
+			cr_assert_eq(
+			    oc_bstore_peek_need(v->s, &p.blk, &tmp, &blk),
+			    O_OK);
+			lent = &oc_map_arr(blk, "entries")->u.a.v[p.idx];
+			cr_assert_eq(e, lent, "entry%d is a copy", k);
+		}
+		cr_assert_eq(k, fwd ? 70 : -1, "stopped at entry%d", k);
+		oc_chain_iter_fini(&it);
+		if (fwd)
+			break;
+	}
+	oc_val_fini(&tmp);
+	/* the middle block gone: the walk from the first stops there */
+	orig = read_blk(v->s, &ids[1]);
+	cr_assert_eq(oc_bstore_del(v->s, &ids[1]), O_OK);
+	p = path_of(&v->c, 30);
+	cr_assert_eq(oc_chain_iter_init_borrowed(&it, &v->c, &p, true), O_OK);
+	step(&it, 30, &ids[0], 30);
+	step(&it, 31, &ids[0], 31);
+	cr_assert_eq(oc_chain_iter_next(&it, &e, NULL, &done), O_ENOTFOUND);
+	cr_assert_not_null(strstr(o_err_detail(), oc_bid_str(&ids[1], s)),
+	    "%s", o_err_detail());
+	oc_chain_iter_fini(&it);
+	/* starting at it, as well */
+	p.blk = ids[1];
+	p.idx = 0;
+	cr_assert_eq(
+	    oc_chain_iter_init_borrowed(&it, &v->c, &p, true), O_ENOTFOUND);
+	oc_chain_iter_fini(&it);
+	/* and a block without entries is corrupt */
+	tmp = oc_block_new(&ids[1], DTYPE, &v->hdr);
+	cr_assert_eq(oc_bstore_insert(v->s, tmp), O_OK);
+	cr_assert_eq(
+	    oc_chain_iter_init_borrowed(&it, &v->c, &p, true), O_ECORRUPT);
+	cr_assert_not_null(
+	    strstr(o_err_detail(), "no entries"), "%s", o_err_detail());
+	oc_chain_iter_fini(&it);
+	/* back as it was, for the checks at the end */
+	cr_assert_eq(oc_bstore_del(v->s, &ids[1]), O_OK);
+	cr_assert_eq(oc_bstore_insert(v->s, orig), O_OK);
+}
+
+Test(chain, borrowed_iteration_lends_the_stores_blocks)
+{
+	both(t_borrowed, NULL);
+}
+
 /* ---- 24: create on an existing header ----------------------------------- */
 
 static void
