@@ -95,6 +95,10 @@ struct pent {
 	struct oc_aid aid;
 	int64_t       exp;
 	int64_t       rev;
+	/* the record's transform as its reader decodes it, kept from the
+	 * pend so that the commit need not read it back (owned; NULL: read
+	 * it from the pend family) */
+	struct oc_tf *tf;
 };
 
 /* Every field is guarded by the mutex of the block's stripe. */
@@ -188,7 +192,8 @@ struct ost_repo {
 	_Atomic uint64_t lazy_written, lazy_synced;
 
 	_Atomic uint64_t st_commits, st_groups, st_syncs, st_hits, st_loads;
-	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned, st_based;
+	_Atomic uint64_t st_replayed, st_mat, st_swept, st_pruned, st_based,
+	    st_pend_reads;
 };
 
 /* A pending record as listed from the pend family. */
@@ -375,20 +380,35 @@ out_fini:
 	return e;
 }
 
-/* Encode and check a transform the way a reader will decode it. */
+/* Encode and check a transform the way a reader will decode it; *back
+ * (unless NULL) is what the reader gets (owned by the caller). */
 static o_err
-tf_checked_val(const struct oc_tf *tf, struct oc_val *out)
+tf_checked_val(const struct oc_tf *tf, struct oc_val *out, struct oc_tf **back)
 {
-	struct oc_tf back;
+	struct oc_tf b;
 	o_err        e;
 
 	*out = oc_tf_to_val(tf);
-	if ((e = oc_tf_from_val(out, &back)) != O_OK) {
+	if ((e = oc_tf_from_val(out, &b)) != O_OK) {
 		oc_val_fini(out);
 		return e;
 	}
-	oc_tf_fini(&back);
+	if (back == NULL) {
+		oc_tf_fini(&b);
+	} else {
+		*back  = o_malloc(sizeof(**back));
+		**back = b;
+	}
 	return O_OK;
+}
+
+static void
+tf_free(struct oc_tf *tf)
+{
+	if (tf != NULL) {
+		oc_tf_fini(tf);
+		free(tf);
+	}
 }
 
 static o_err
@@ -929,10 +949,22 @@ ent_unflushed(struct ost_repo *r, const struct ost_ent *e)
 	    e->epoch == atomic_load(&r->epoch);
 }
 
+/* Empty e's pending index (not what the pend family holds). */
+static void
+ent_pend_clear(struct ost_ent *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->pn; i++)
+		tf_free(e->pv[i].tf);
+	e->pn = 0;
+}
+
 static void
 ent_free(struct ost_ent *e)
 {
 	oc_val_fini(&e->blk);
+	ent_pend_clear(e);
 	free(e->pv);
 	free(e);
 }
@@ -1130,7 +1162,7 @@ ent_get(struct ost_repo *r, const struct oc_bid *id, struct ost_ent **out)
 	e->blk        = oc_null();
 	e->bytes      = SIZE_MAX;
 	e->pend_ok    = false;
-	e->pn         = 0;
+	ent_pend_clear(e);
 	memset(&e->aid, 0, sizeof(e->aid));
 	if ((err = meta_read(r, id, &m, &found)) != O_OK)
 		return err;
@@ -1190,6 +1222,7 @@ ent_pends(struct ost_repo *r, struct ost_ent *e)
 		return O_OK;
 	if ((err = pend_list(r, &e->id, false, &l)) != O_OK)
 		return err;
+	ent_pend_clear(e);
 	if (l.n > e->pcap) {
 		e->pcap = l.n;
 		e->pv   = o_realloc(e->pv, e->pcap * sizeof(*e->pv));
@@ -1198,6 +1231,7 @@ ent_pends(struct ost_repo *r, struct ost_ent *e)
 		e->pv[i].aid = l.v[i].aid;
 		e->pv[i].exp = l.v[i].exp;
 		e->pv[i].rev = l.v[i].rev;
+		e->pv[i].tf  = NULL;
 	}
 	e->pn      = l.n;
 	e->pend_ok = true;
@@ -1212,10 +1246,37 @@ ent_pend_del(struct ost_ent *e, const struct oc_aid *aid)
 
 	for (i = 0; i < e->pn; i++) {
 		if (oc_aid_eq(&e->pv[i].aid, aid)) {
+			tf_free(e->pv[i].tf);
 			e->pv[i] = e->pv[--e->pn];
 			return;
 		}
 	}
+}
+
+/*
+ * The transform of aid's pending on e kept from its pend, taken (the
+ * caller owns it; the record stays), or NULL: not kept, or the index may
+ * not mirror the pend family (pend_ok false), so read the record.
+ */
+static struct oc_tf *
+ent_pend_take_tf(
+    struct ost_ent *e, const struct oc_aid *aid, int64_t *exp, int64_t *rev)
+{
+	struct oc_tf *tf;
+	size_t        i;
+
+	if (!e->pend_ok)
+		return NULL;
+	for (i = 0; i < e->pn; i++) {
+		if (oc_aid_eq(&e->pv[i].aid, aid)) {
+			tf          = e->pv[i].tf;
+			e->pv[i].tf = NULL;
+			*exp        = e->pv[i].exp;
+			*rev        = e->pv[i].rev;
+			return tf;
+		}
+	}
+	return NULL;
 }
 
 static bool
@@ -1259,9 +1320,10 @@ tomb_add(struct ost_repo *r, const struct oc_bid *id, const struct oc_aid *aid)
 	t->used = true;
 }
 
+/* tf: the record's transform as read back, or NULL (moved). */
 static void
-ent_pend_put(
-    struct ost_ent *e, const struct oc_aid *aid, int64_t exp, int64_t rev)
+ent_pend_put(struct ost_ent *e, const struct oc_aid *aid, int64_t exp,
+    int64_t rev, struct oc_tf *tf)
 {
 	ent_pend_del(e, aid);
 	if (e->pn == e->pcap) {
@@ -1271,6 +1333,7 @@ ent_pend_put(
 	e->pv[e->pn].aid = *aid;
 	e->pv[e->pn].exp = exp;
 	e->pv[e->pn].rev = rev;
+	e->pv[e->pn].tf  = tf;
 	e->pn++;
 }
 
@@ -1521,6 +1584,7 @@ ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out)
 	out->mat_writes  = atomic_load(&r->st_mat);
 	out->swept       = atomic_load(&r->st_swept);
 	out->based       = atomic_load(&r->st_based);
+	out->pend_reads  = atomic_load(&r->st_pend_reads);
 	out->pruned      = atomic_load(&r->st_pruned);
 	out->cache_bytes = atomic_load(&r->cached);
 }
@@ -1747,6 +1811,7 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 {
 	struct ost_ent *ent;
 	struct pitem    pi;
+	struct oc_tf   *kept;
 	bool            found, np, mat;
 	struct oc_val   nb = oc_null(), v, tfv;
 	uint8_t         k[KEY_REV_LEN];
@@ -1827,7 +1892,16 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 		pi.rev = rev;
 		pi.tf  = *tf;
 		found  = true;
-	} else if ((e = pend_read(r, id, aid, true, &pi, &found)) != O_OK)
+	} else if ((kept = ent_pend_take_tf(ent, aid, &pi.exp, &pi.rev)) !=
+	    NULL) {
+		/* kept from the pend: what reading the record would give */
+		pi.aid    = *aid;
+		pi.has_tf = true;
+		pi.tf     = *kept;
+		found     = true;
+		free(kept);
+	} else if (stat_add(&r->st_pend_reads, 1),
+	    (e = pend_read(r, id, aid, true, &pi, &found)) != O_OK)
 		return e;
 	if (!found)
 		return o_err_set(O_ENOPENDING,
@@ -2360,6 +2434,7 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	const struct oc_tfs *tfs;
 	struct oc_bid       *ids  = NULL;
 	struct o_buf        *vals = NULL;
+	struct oc_tf       **backs = NULL; /* vals' transforms read back */
 	struct ost_ent     **ents = NULL;
 	bool                *hit  = NULL; /* block i refused this pend */
 	struct lockset       ls;
@@ -2388,7 +2463,8 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	now  = repo_now(r);
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
 	ids  = o_malloc(n * sizeof(*ids));
-	vals = o_calloc(n, sizeof(*vals));
+	vals  = o_calloc(n, sizeof(*vals));
+	backs = o_calloc(n, sizeof(*backs));
 	ost_wb_init(&wb);
 	oc_txres_init(&lr);
 
@@ -2413,7 +2489,8 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 			    bstr(&ids[i], s));
 			goto out_free;
 		}
-		if ((e = tf_checked_val(tf, &tfv)) != O_OK) {
+		if ((e = tf_checked_val(
+		         tf, &tfv, hold == NULL ? &backs[i] : NULL)) != O_OK) {
 			e = o_err_wrap(e, "pend: block %s: invalid transform",
 			    bstr(&ids[i], s));
 			goto out_free;
@@ -2601,8 +2678,11 @@ retry:
 		}
 	}
 	if (e == O_OK && hold == NULL)
-		for (i = 0; i < n; i++)
-			ent_pend_put(ents[i], &req->aid, exp, req->rev);
+		for (i = 0; i < n; i++) {
+			ent_pend_put(
+			    ents[i], &req->aid, exp, req->rev, backs[i]);
+			backs[i] = NULL;
+		}
 	if (e == O_ESTALE || e == O_EPENDING) {
 		snprintf(lr.reason, sizeof(lr.reason), "%s", why);
 		e = o_err_set(e, "pend of action %s at rev %" PRId64 ": %s",
@@ -2615,9 +2695,12 @@ out_unlock:
 		lockset_drop(r, &ls);
 	txres_move(res, &lr);
 out_free:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		o_buf_fini(&vals[i]);
+		tf_free(backs[i]);
+	}
 	free(vals);
+	free(backs);
 	free(ids);
 	free(ents);
 	free(hit);
@@ -3127,7 +3210,7 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 		*tf.insert = oc_val_dup(blk);
 	} else
 		tf.del = true;
-	if ((e = tf_checked_val(&tf, &tfv)) != O_OK) {
+	if ((e = tf_checked_val(&tf, &tfv, NULL)) != O_OK) {
 		oc_tf_fini(&tf);
 		return e;
 	}
@@ -3155,7 +3238,7 @@ ost_repo_install(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 	ost_wb_put(&wb, OST_CF_PEND, k, sizeof(k), val.data, val.len);
 	e = ost_rdb_write(r->db, &wbp, 1, false);
 	if (e == O_OK)
-		ent_pend_put(ent, aid, exp, rev);
+		ent_pend_put(ent, aid, exp, rev, NULL);
 	else
 		ent->pend_ok = false;
 	lockset_drop(r, &ls);

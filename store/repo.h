@@ -155,6 +155,8 @@ struct ost_repo_stats {
 	uint64_t cache_bytes; /* now: block contents cached (footprint) */
 	uint64_t pruned;      /* rev and mat records deleted by pruning */
 	uint64_t based;       /* pended updates checked against a base rev */
+	uint64_t pend_reads;  /* pending records read back by a commit (the
+	                         others' transforms were kept from the pend) */
 };
 
 /* Live records counted by ost_repo_count() (value bytes as stored). */

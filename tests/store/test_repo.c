@@ -616,6 +616,51 @@ Test(repo, d59_repend_same_action_replaces)
 	oc_txres_fini(&res);
 }
 
+/* Pend a's setting block n to v at rev (policy RETURN). */
+static o_err
+pend_set1(int a, int64_t rev, int n, int64_t v, struct oc_txres *res)
+{
+	struct oc_tfs t;
+	o_err         e;
+
+	oc_tfs_init(&t);
+	t_set(&t, n, v);
+	e = pend(a, rev, &t, OC_POLICY_RETURN, res);
+	oc_tfs_fini(&t);
+	return e;
+}
+
+/*
+ * A commit applies the transform kept from its pend without reading the
+ * record back; one pended before a reopen (nothing kept) reads it, and
+ * both land the pended content, also as read from disk afterwards.
+ */
+Test(repo, a_commit_uses_the_transform_kept_from_its_pend)
+{
+	struct ost_repo_stats a, b;
+	struct oc_txres       res;
+
+	ins1(1, 1, 1, 0);
+	oc_txres_init(&res);
+	cr_assert_eq(pend_set1(2, 2, 1, 5, &res), O_OK);
+	ost_repo_stats(R, &a);
+	cr_assert_eq(cmt(&res, 2, 2, 1), O_OK, "%s", o_err_detail());
+	ost_repo_stats(R, &b);
+	cr_expect_eq(b.pend_reads, a.pend_reads, "read back %llu",
+	    (unsigned long long) (b.pend_reads - a.pend_reads));
+	expect_block(1, 5, 2);
+	cr_assert_eq(pend_set1(3, 3, 1, 7, &res), O_OK);
+	repo_reopen();
+	ost_repo_stats(R, &a);
+	cr_assert_eq(cmt(&res, 3, 3, 1), O_OK, "%s", o_err_detail());
+	ost_repo_stats(R, &b);
+	cr_expect_eq(b.pend_reads, a.pend_reads + 1);
+	expect_block(1, 7, 3);
+	repo_reopen();
+	expect_block(1, 7, 3);
+	oc_txres_fini(&res);
+}
+
 Test(repo, d59_expired_rival_swept_and_ignored)
 {
 	struct oc_tfs     t;
