@@ -91,6 +91,14 @@ enum {
 };
 
 /* A pending record of a block, as mirrored in its cache entry. */
+/*
+ * A pending whose record is at most this long keeps its transform in the
+ * pending index until its commit or removal; a larger one (a chunk, a
+ * big insert) is read back by its commit, so that pendings left in doubt
+ * hold little memory outside the cache's budget.
+ */
+#define PEND_KEEP_MAX 4096
+
 struct pent {
 	struct oc_aid aid;
 	int64_t       exp;
@@ -2507,6 +2515,10 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 		oc_map_set(&v, "tf", tfv);
 		oc_encode(&v, &vals[i]);
 		oc_val_fini(&v);
+		if (vals[i].len > PEND_KEEP_MAX) {
+			tf_free(backs[i]);
+			backs[i] = NULL;
+		}
 	}
 
 retry:

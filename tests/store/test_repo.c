@@ -632,13 +632,18 @@ pend_set1(int a, int64_t rev, int n, int64_t v, struct oc_txres *res)
 
 /*
  * A commit applies the transform kept from its pend without reading the
- * record back; one pended before a reopen (nothing kept) reads it, and
- * both land the pended content, also as read from disk afterwards.
+ * record back; a large one (not kept) and one pended before a reopen
+ * read it, and all land the pended content, also as read from disk
+ * afterwards.
  */
 Test(repo, a_commit_uses_the_transform_kept_from_its_pend)
 {
 	struct ost_repo_stats a, b;
 	struct oc_txres       res;
+	struct oc_tfs         t;
+	struct oc_get_res     got;
+	struct oc_bid         id = bid(1);
+	static uint8_t        big[8192];
 
 	ins1(1, 1, 1, 0);
 	oc_txres_init(&res);
@@ -649,15 +654,30 @@ Test(repo, a_commit_uses_the_transform_kept_from_its_pend)
 	cr_expect_eq(b.pend_reads, a.pend_reads, "read back %llu",
 	    (unsigned long long) (b.pend_reads - a.pend_reads));
 	expect_block(1, 5, 2);
-	cr_assert_eq(pend_set1(3, 3, 1, 7, &res), O_OK);
-	repo_reopen();
+	/* a large one is not kept: read back */
+	oc_tfs_init(&t);
+	cr_assert_eq(oc_tfs_update(&t, &id,
+	                 oc_op_set("big", oc_bytes(big, sizeof(big)))),
+	    O_OK);
+	cr_assert_eq(pend(4, 3, &t, OC_POLICY_RETURN, &res), O_OK);
+	oc_tfs_fini(&t);
 	ost_repo_stats(R, &a);
-	cr_assert_eq(cmt(&res, 3, 3, 1), O_OK, "%s", o_err_detail());
+	cr_assert_eq(cmt(&res, 4, 3, 1), O_OK, "%s", o_err_detail());
 	ost_repo_stats(R, &b);
 	cr_expect_eq(b.pend_reads, a.pend_reads + 1);
-	expect_block(1, 7, 3);
+	expect_block(1, 5, 3);
+	got = get1(1, NULL);
+	cr_expect_eq(oc_map_bytes(&got.block, "big")->u.s.n, sizeof(big));
+	oc_get_res_fini(&got);
+	cr_assert_eq(pend_set1(3, 4, 1, 7, &res), O_OK);
 	repo_reopen();
-	expect_block(1, 7, 3);
+	ost_repo_stats(R, &a);
+	cr_assert_eq(cmt(&res, 3, 4, 1), O_OK, "%s", o_err_detail());
+	ost_repo_stats(R, &b);
+	cr_expect_eq(b.pend_reads, a.pend_reads + 1);
+	expect_block(1, 7, 4);
+	repo_reopen();
+	expect_block(1, 7, 4);
 	oc_txres_fini(&res);
 }
 
