@@ -842,10 +842,10 @@ t_borrowed(struct env *v)
 	add_range(v, 0, 70, NULL);
 	cr_assert_eq(check_shape(v->s, &v->hdr, ids, 3), 3);
 	for (fwd = false;; fwd = true) {
-		p = path_of(&v->c, 20);
+		p = path_of(&v->c, 40); /* block 1: both ways cross one */
 		cr_assert_eq(oc_chain_iter_init_borrowed(&it, &v->c, &p, fwd),
 		    O_OK, "%s", o_err_detail());
-		for (k = 20;; k += fwd ? 1 : -1) {
+		for (k = 40;; k += fwd ? 1 : -1) {
 			cr_assert_eq(
 			    oc_chain_iter_next(&it, &e, &p, &done), O_OK);
 			if (done)
