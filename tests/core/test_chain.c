@@ -900,6 +900,83 @@ Test(chain, borrowed_iteration_lends_the_stores_blocks)
 	both(t_borrowed, NULL);
 }
 
+/*
+ * A store that lends nothing (no peek: every borrowed read is a miss,
+ * answered from a copy in the iterator's scratch), counting its reads.
+ */
+struct getonly {
+	struct oc_bstore  base;
+	struct oc_bstore *src;
+	int               gets;
+};
+
+static o_err
+getonly_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct getonly *g = (struct getonly *) s;
+
+	g->gets++;
+	return oc_bstore_get(g->src, id, out, found);
+}
+
+static const struct oc_bstore_ops getonly_ops = { .get = getonly_get };
+
+static void
+t_borrowed_miss(struct env *v)
+{
+	struct getonly       g = { .base.ops = &getonly_ops, .src = v->s };
+	struct oc_chain      c;
+	struct oc_chain_iter it;
+	struct oc_chain_path p;
+	struct oc_bid        ids[3];
+	const struct oc_val *e, *blk;
+	struct oc_val        tmp = oc_null();
+	bool                 done, fwd;
+	int                  k, before;
+
+	add_range(v, 0, 70, NULL);
+	cr_assert_eq(check_shape(v->s, &v->hdr, ids, 3), 3);
+	cr_assert_eq(oc_chain_open(&c, &g.base, &v->hdr, DTYPE, NULL), O_OK,
+	    "%s", o_err_detail());
+	for (fwd = false;; fwd = true) {
+		p      = path_of(&v->c, 40);
+		before = g.gets;
+		cr_assert_eq(oc_chain_iter_init_borrowed(&it, &c, &p, fwd),
+		    O_OK, "%s", o_err_detail());
+		for (k = 40;; k += fwd ? 1 : -1) {
+			cr_assert_eq(oc_chain_iter_next(&it, &e, &p, &done),
+			    O_OK, "%s", o_err_detail());
+			if (done)
+				break;
+			cr_assert(is_ent(e, k), "expected entry%d", k);
+			/* from the scratch copy, not the store's block */
+			cr_assert_eq(
+			    oc_bstore_peek_need(v->s, &p.blk, &tmp, &blk),
+			    O_OK);
+			cr_assert_neq(e,
+			    &oc_map_arr(blk, "entries")->u.a.v[p.idx],
+			    "entry%d points into a block nobody lent", k);
+		}
+		cr_assert_eq(k, fwd ? 70 : -1, "stopped at entry%d", k);
+		/* one read per block, not per entry: 40 -> 69 crosses
+		 * into the last block, 40 -> 0 into the first */
+		cr_expect_eq(g.gets - before, 2,
+		    "%d reads for a walk of two "
+		    "blocks",
+		    g.gets - before);
+		oc_chain_iter_fini(&it);
+		if (fwd)
+			break;
+	}
+	oc_val_fini(&tmp);
+}
+
+Test(chain, borrowed_iteration_copies_what_its_store_does_not_lend)
+{
+	both(t_borrowed_miss, NULL);
+}
+
 /* ---- 24: create on an existing header ----------------------------------- */
 
 static void
