@@ -454,26 +454,56 @@ out_fini:
 	return e;
 }
 
+static o_err mat_read(struct ost_repo *r, const struct oc_bid *id,
+    int64_t *mrev, struct oc_val *blk, bool *present);
+
+/*
+ * A rev record: its action, and (tf != NULL) its transform.  A record
+ * with "mat" instead of "tf" is an insert whose block is the mat record
+ * at the same revision (commit_one stores the block once): its transform
+ * is read from there.
+ */
 static o_err
-rev_decode(const struct oc_bid *id, int64_t rev, const uint8_t *p, size_t n,
-    struct oc_aid *aid, struct oc_tf *tf)
+rev_decode(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
+    const uint8_t *p, size_t n, struct oc_aid *aid, struct oc_tf *tf)
 {
-	struct oc_val        v;
+	struct oc_val        v, blk;
 	const struct oc_val *t;
+	bool                 at_mat, present = false;
+	int64_t              mrev = rev;
 	o_err                e;
 
 	if (tf != NULL)
 		oc_tf_init(tf);
 	if ((e = rec_decode(OST_CF_REV, id, rev, p, n, &v)) != O_OK)
 		return e;
-	t = oc_map_get(&v, "tf");
-	if (!oc_aid_from(oc_map_get(&v, "aid"), aid) || t == NULL) {
+	t      = oc_map_get(&v, "tf");
+	at_mat = oc_map_bool(&v, "mat", false);
+	if (!oc_aid_from(oc_map_get(&v, "aid"), aid) ||
+	    (t == NULL) == !at_mat) {
 		e = corrupt(OST_CF_REV, id, rev, "fields aid/tf missing");
 		goto out_fini;
 	}
-	if (tf != NULL && oc_tf_from_val(t, tf) != O_OK)
-		e = corrupt(
-		    OST_CF_REV, id, rev, "bad transform: %s", o_err_detail());
+	if (tf == NULL)
+		goto out_fini;
+	if (t != NULL) {
+		if (oc_tf_from_val(t, tf) != O_OK)
+			e = corrupt(OST_CF_REV, id, rev, "bad transform: %s",
+			    o_err_detail());
+		goto out_fini;
+	}
+	blk = oc_null();
+	if ((e = mat_read(r, id, &mrev, &blk, &present)) != O_OK)
+		goto out_fini;
+	if (mrev == 0 || !present) {
+		oc_val_fini(&blk);
+		e = corrupt(OST_CF_REV, id, rev,
+		    "an insert stored as its mat record, which is %s",
+		    mrev == 0 ? "missing" : "a tombstone");
+		goto out_fini;
+	}
+	tf->insert  = o_malloc(sizeof(*tf->insert));
+	*tf->insert = blk;
 out_fini:
 	oc_val_fini(&v);
 	return e;
@@ -522,7 +552,7 @@ rev_aid(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 	key_rev(k, id, rev);
 	e = ost_rdb_get(r->db, OST_CF_REV, k, sizeof(k), &b, found);
 	if (e == O_OK && *found)
-		e = rev_decode(id, rev, b.data, b.len, aid, NULL);
+		e = rev_decode(r, id, rev, b.data, b.len, aid, NULL);
 	o_buf_fini(&b);
 	return e;
 }
@@ -668,7 +698,7 @@ collect_missing(struct ost_repo *r, const struct oc_bid *id, int64_t from,
 			break;
 		}
 		rev = (int64_t) o_be64_get(k + OC_BID_LEN);
-		if ((e = rev_decode(id, rev, v, vn, &aid, &tf)) != O_OK)
+		if ((e = rev_decode(r, id, rev, v, vn, &aid, &tf)) != O_OK)
 			break;
 		oc_txres_add_missing(res, id, &aid, rev, tf);
 	}
@@ -834,7 +864,7 @@ block_load(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 			bool           np;
 
 			last = (int64_t) o_be64_get(key + OC_BID_LEN);
-			if ((e = rev_decode(id, last, v, vn, &aid, &tf)) !=
+			if ((e = rev_decode(r, id, last, v, vn, &aid, &tf)) !=
 			    O_OK)
 				goto out_fini;
 			e = oc_tf_apply(have ? &cur : NULL, &tf, &next, &np);
@@ -2030,10 +2060,16 @@ commit_one(struct ost_repo *r, const struct oc_bid *id,
 	if ((flags & COMMIT_INSTALL) && !(flags & COMMIT_OVER) && m.low < rev)
 		m.low = rev;
 	key_rev(k, id, rev);
-	v   = oc_map();
-	tfv = oc_tf_to_val(&pi.tf);
+	v = oc_map();
 	oc_map_set(&v, "aid", oc_aid_val(aid));
-	oc_map_set(&v, "tf", tfv);
+	if (mat && np && pi.tf.insert != NULL && pi.tf.nops == 0) {
+		/* an insert (a file's piece, most often): its block is
+		 * the mat record below, stored once (rev_decode) */
+		oc_map_set(&v, "mat", oc_bool(true));
+	} else {
+		tfv = oc_tf_to_val(&pi.tf);
+		oc_map_set(&v, "tf", tfv);
+	}
 	o_buf_reset(scratch);
 	oc_encode(&v, scratch);
 	oc_val_fini(&v);

@@ -27,7 +27,10 @@
  *                                       "ns":  int     revisions after "mat",
  *                                       "rev": int     latest revision >= 1}
  *   rev     bid(32) rev(8,BE)      map {"aid": bytes16  action of this rev,
- *                                       "tf":  transform committed at rev}
+ *                                       "tf":  transform committed at rev,
+ *                                       or "mat": true  an insert, whose
+ *                                                block is the mat record
+ *                                                at rev (stored once)}
  *   pend    bid(32) aid(16)        map {"exp": int     expiry, ms since epoch,
  *                                       "rev": int     rev the action creates,
  *                                       "tf":  transform pending}

@@ -1907,6 +1907,108 @@ Test(repo, d66_commit_stale_returns_missing)
 	oc_txres_fini(&res);
 }
 
+/* The bytes of block n's record at rev in family cf (repository closed). */
+static struct o_buf
+raw_get(enum ost_cf cf, int n, int64_t rev)
+{
+	struct ost_rdb *db;
+	struct o_buf    b = { 0 };
+	uint8_t         k[40];
+	bool            found = false;
+
+	key_rev(k, n, rev);
+	cr_assert_eq(ost_rdb_open(dir, &db), O_OK, "%s", o_err_detail());
+	cr_assert_eq(ost_rdb_get(db, cf, k, sizeof(k), &b, &found), O_OK);
+	cr_assert(found, "no %s record at rev %lld", ost_rdb_cf_name(cf),
+	    (long long) rev);
+	ost_rdb_close(db);
+	return b;
+}
+
+/* a2 and a3 pend an insert of block 1 at rev 1 (a3 over a2's pending),
+ * a3 commits; a2's commit is then stale and lists a3's insert */
+static o_err
+stale_over_an_insert(struct oc_txres *res)
+{
+	struct oc_tfs t;
+
+	oc_tfs_init(&t);
+	t_ins(&t, 1, 77);
+	cr_assert_eq(pend(2, 1, &t, OC_POLICY_RETURN, res), O_OK);
+	oc_tfs_fini(&t);
+	oc_tfs_init(&t);
+	t_ins(&t, 1, 33);
+	cr_assert_eq(pend(3, 1, &t, OC_POLICY_CONTINUE, res), O_OK);
+	oc_tfs_fini(&t);
+	oc_txres_fini(res);
+	oc_txres_init(res);
+	cr_assert_eq(cmt(res, 3, 1, 1), O_OK, "%s", o_err_detail());
+	repo_reopen(); /* the block and pendings read from disk */
+	oc_txres_fini(res);
+	oc_txres_init(res);
+	return cmt(res, 2, 1, 1);
+}
+
+Test(repo, an_insert_is_stored_once_as_its_materialisation)
+{
+	struct oc_txres   res;
+	struct oc_val     rv = oc_null(), want = leaf(1, 33);
+	struct o_buf      rb, mb;
+	struct oc_get_res g;
+	uint8_t           k[40];
+
+	oc_txres_init(&res);
+	cr_assert_eq(stale_over_an_insert(&res), O_ESTALE);
+	/* what a2 missed: a3's insert, read from the mat record */
+	cr_assert_eq(res.nmissing, 1);
+	{
+		struct oc_aid a3 = aid(3);
+
+		cr_expect(oc_aid_eq(&res.missing[0].aid, &a3));
+		cr_expect_eq(res.missing[0].rev, 1);
+	}
+	cr_assert_not_null(res.missing[0].tf.insert, "an insert");
+	cr_expect_eq(res.missing[0].tf.nops, 0);
+	cr_expect(!res.missing[0].tf.del);
+	cr_expect(oc_val_eq(res.missing[0].tf.insert, &want),
+	    "the insert is the block a3 inserted");
+	cancel_w(2);
+	set1(4, 2, 1, 5); /* rev 2 replays over the insert's block */
+	ost_repo_close(R);
+	R = NULL;
+	/* the block once: the rev record names its mat record */
+	rb = raw_get(OST_CF_REV, 1, 1);
+	mb = raw_get(OST_CF_MAT, 1, 1);
+	cr_assert_eq(
+	    oc_decode(rb.data, rb.len, &rv), O_OK, "%s", o_err_detail());
+	cr_expect_null(oc_map_get(&rv, "tf"), "the block stored twice");
+	cr_expect(oc_map_bool(&rv, "mat", false));
+	cr_expect_lt(rb.len, mb.len);
+	oc_val_fini(&rv);
+	o_buf_fini(&rb);
+	o_buf_fini(&mb);
+	repo_reopen();
+	g = get1(1, NULL);
+	cr_expect_eq(g.state, OC_GET_BLOCK, "%s", g.reason);
+	cr_expect_eq(oc_map_int(&g.block, "v", -1), 5);
+	oc_get_res_fini(&g);
+	/* its mat record gone: what a stale commit lists is corrupt, named */
+	ost_repo_close(R);
+	R = NULL;
+	key_rev(k, 1, 1);
+	raw_put(OST_CF_MAT, k, 40, NULL, 0, true);
+	repo_reopen();
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	cr_expect_eq(cmt(&res, 2, 1, 1), O_ECORRUPT);
+	cr_expect_not_null(strstr(o_err_detail(),
+	                       "mat record, which is "
+	                       "missing"),
+	    "%s", o_err_detail());
+	oc_txres_fini(&res);
+	oc_val_fini(&want);
+}
+
 Test(repo, d66_recommit_same_rev_action_is_noop)
 {
 	struct oc_txres       res;
