@@ -57,7 +57,7 @@
 #define RDB_LOG_HEADER_ONLY 5
 /*
  * Values of at least this many bytes (log blocks, chunks, file pieces,
- * the revisions that insert them) are kept in RocksDB's blob files, not
+ * their pendings and updates) are kept in RocksDB's blob files, not
  * in its tables; see rdb_set_blobs.
  */
 #define RDB_MIN_BLOB_BYTES 4096
@@ -321,9 +321,10 @@ rdb_check_dir(const char *dir)
 	    dir, other);
 }
 
-/* A marker's value: O_OK when it names our format. */
+/* A marker's value: O_OK when it names a format this build opens
+ * (*fmt_out, unless NULL, is that format). */
 static o_err
-format_value_check(const char *dir, const char *v, size_t vlen)
+format_value_check(const char *dir, const char *v, size_t vlen, long *fmt_out)
 {
 	char  num[32], *end;
 	long  fmt;
@@ -336,12 +337,14 @@ format_value_check(const char *dir, const char *v, size_t vlen)
 		    "store %s: the format marker (key \"%s\") is unreadable: "
 		    "\"%s\" (%zu bytes)",
 		    dir, RDB_FORMAT_KEY, num, vlen);
-	if (fmt != OST_FORMAT)
+	if (fmt < OST_FORMAT_OLDEST || fmt > OST_FORMAT)
 		return o_err_set(O_EINVAL,
 		    "store %s is in format %ld, written by %s optimfs; this "
-		    "build reads format %d only",
+		    "build reads formats %d to %d only",
 		    dir, fmt, fmt > OST_FORMAT ? "a newer" : "an older",
-		    OST_FORMAT);
+		    OST_FORMAT_OLDEST, OST_FORMAT);
+	if (fmt_out != NULL)
+		*fmt_out = fmt;
 	return O_OK;
 }
 
@@ -382,8 +385,8 @@ format_unmarked(rocksdb_t *db, rocksdb_readoptions_t *ro, const char *dir,
 		return O_OK;
 	return o_err_set(O_EINVAL,
 	    "store %s is in format 1 (it has no format marker), written by "
-	    "an older optimfs; this build reads format %d only",
-	    dir, OST_FORMAT);
+	    "an older optimfs; this build reads formats %d to %d only",
+	    dir, OST_FORMAT_OLDEST, OST_FORMAT);
 }
 
 /*
@@ -446,7 +449,7 @@ rdb_check_existing(struct ost_rdb *r, const char *dir, char **found,
 		goto out_close;
 	}
 	if (v != NULL) {
-		e = format_value_check(dir, v, vlen);
+		e = format_value_check(dir, v, vlen, NULL);
 		rocksdb_free(v);
 		goto out_close;
 	}
@@ -481,6 +484,7 @@ rdb_mark_format(struct ost_rdb *r)
 {
 	char  *err = NULL, *v, num[32];
 	size_t vlen;
+	long   fmt = 0;
 	o_err  e;
 
 	v = rocksdb_get_cf(r->db, r->ro, r->extra[0], RDB_FORMAT_KEY,
@@ -489,15 +493,20 @@ rdb_mark_format(struct ost_rdb *r)
 		return rdb_fail(err, "read the format marker of store %s",
 		    r->dir);
 	if (v != NULL) {
-		e = format_value_check(r->dir, v, vlen);
+		e = format_value_check(r->dir, v, vlen, &fmt);
 		rocksdb_free(v);
+		if (e != O_OK || fmt == OST_FORMAT)
+			return e;
+		/* an older format this build reads: from now on it may
+		 * write records that one does not (the marker first) */
+		o_log(O_LOG_INFO, "store %s: format %ld upgraded to %d",
+		    r->dir, fmt, OST_FORMAT);
+	} else if ((e = format_unmarked(r->db, r->ro, r->dir, r->cf,
+	                ost_cf_names, OST_CF_COUNT)) != O_OK) {
+		/* no marker: a creation that stopped before writing it,
+		 * or a store from before the marker */
 		return e;
 	}
-	/* no marker: a creation that stopped before writing it, or a store
-	 * from before the marker */
-	if ((e = format_unmarked(r->db, r->ro, r->dir, r->cf, ost_cf_names,
-	         OST_CF_COUNT)) != O_OK)
-		return e;
 	snprintf(num, sizeof(num), "%d", OST_FORMAT);
 	rocksdb_put_cf(r->db, r->wo_sync, r->extra[0], RDB_FORMAT_KEY,
 	    strlen(RDB_FORMAT_KEY), num, strlen(num), &err);

@@ -75,8 +75,14 @@ o_err ost_rdb_classify(const char *msg);
 
 /* The store format this build writes and reads (rdb.c: the marker).
  * 2: values end with a CRC-32C (format 1: SHA-256, ~20 % of a diary
- * read's CPU); a format 1 store is refused with a message naming both. */
-#define OST_FORMAT 2
+ * read's CPU); a format 1 store is refused with a message naming both.
+ * 3: an insert's rev record may name its mat record instead of holding
+ * the block (store/repo.h); a format 2 store is read as it is and marked
+ * 3 at its first writable open, so an older build refuses it from then
+ * on instead of taking those records for corruption. */
+#define OST_FORMAT 3
+/* The oldest format this build opens (and upgrades to OST_FORMAT). */
+#define OST_FORMAT_OLDEST 2
 
 /*
  * Open (creating if missing) the database in dir with every column family

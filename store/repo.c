@@ -481,7 +481,8 @@ rev_decode(struct ost_repo *r, const struct oc_bid *id, int64_t rev,
 	at_mat = oc_map_bool(&v, "mat", false);
 	if (!oc_aid_from(oc_map_get(&v, "aid"), aid) ||
 	    (t == NULL) == !at_mat) {
-		e = corrupt(OST_CF_REV, id, rev, "fields aid/tf missing");
+		e = corrupt(OST_CF_REV, id, rev,
+		    "field aid missing, or not exactly one of tf and mat");
 		goto out_fini;
 	}
 	if (tf == NULL)

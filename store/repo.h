@@ -44,7 +44,9 @@
  * revision >= low is the nearest mat record at or below it plus the replay
  * of at most mat_interval-1 transforms.  low <= mat; low is a mat record's
  * revision (or 0), and every committed revision in [low, rev] has its rev
- * record.
+ * record.  A rev record with "mat" has its mat record at the same revision
+ * (written in one batch, pruned together): losing that copy loses the
+ * revision, which no replay can rebuild.
  *
  * History (pruning).  The commit that writes a new mat record for a block
  * deletes, in the same write batch, every rev and mat record below the

@@ -196,6 +196,35 @@ Test(rdb, a_new_store_is_marked_with_its_format)
 	ot_rmtree_free(dir);
 }
 
+/* A store of the format before (2: every rev record holds its transform)
+ * opens with its records as they are and is marked 3 from then on, so a
+ * build of format 2 refuses it once this one may have written records
+ * it would take for corruption. */
+Test(rdb, a_store_of_format_2_is_read_and_marked_3)
+{
+	char           *dir = ot_tmpdir("rdb");
+	struct ost_rdb *a   = NULL;
+	struct o_buf    b   = { 0 };
+	bool            found;
+	char            got[32];
+
+	_Static_assert(OST_FORMAT == 3 && OST_FORMAT_OLDEST == 2,
+	    "this test is about the upgrade from 2 to 3");
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	put1(a, OST_CF_META, "k", "v");
+	ost_rdb_close(a);
+	raw_put(dir, all_cfs, 6, 0, "optimfs.format", "2");
+	cr_assert_eq(ost_rdb_open(dir, &a), O_OK, "%s", o_err_detail());
+	cr_assert_eq(ost_rdb_get(a, OST_CF_META, "k", 1, &b, &found), O_OK);
+	cr_expect(found && b.len == 1 && b.data[0] == 'v',
+	    "a format 2 record reads");
+	ost_rdb_close(a);
+	raw_marker(dir, got, sizeof(got));
+	cr_expect_str_eq(got, "3", "the store was not marked 3");
+	o_buf_fini(&b);
+	ot_rmtree_free(dir);
+}
+
 /* A store of another format (a newer build's, or an older one's) is
  * refused with both numbers; a garbled marker is corruption. */
 Test(rdb, a_store_of_another_format_is_refused)
@@ -205,11 +234,11 @@ Test(rdb, a_store_of_another_format_is_refused)
 		o_err       e;
 		const char *says;
 	} c[] = {
-		{ "3", O_EINVAL, "format 3, written by a newer optimfs" },
+		{ "4", O_EINVAL, "format 4, written by a newer optimfs" },
 		{ "1", O_EINVAL,
 		    "format 1, written by an older optimfs; this "
-		    "build reads format 2 only" },
-		{ "99", O_EINVAL, "this build reads format 2 only" },
+		    "build reads formats 2 to 3 only" },
+		{ "99", O_EINVAL, "this build reads formats 2 to 3 only" },
 		{ "x1", O_ECORRUPT,
 		    "format marker (key \"optimfs.format\") is "
 		    "unreadable: \"x1\"" },
@@ -398,7 +427,7 @@ Test(rdb, checks_run_before_anything_is_written)
 	ot_rmtree_free(dir);
 
 	dir = ot_tmpdir("rdb");
-	raw_put(dir, newer, 6, 0, "optimfs.format", "3");
+	raw_put(dir, newer, 6, 0, "optimfs.format", "4");
 	e = ost_rdb_open(dir, &a);
 	cr_expect_eq(e, O_EINVAL, "%s: %s", o_errname(e), o_err_detail());
 	cr_expect_eq(nfamilies(dir), 6, "a family was added to a newer store");

@@ -1974,8 +1974,25 @@ Test(repo, an_insert_is_stored_once_as_its_materialisation)
 	    "the insert is the block a3 inserted");
 	cancel_w(2);
 	set1(4, 2, 1, 5); /* rev 2 replays over the insert's block */
+	{
+		/* an insert with an op on it is no copy of its insert */
+		struct oc_tfs t;
+
+		struct oc_bid b2 = bid(2);
+
+		oc_tfs_init(&t);
+		t_ins(&t, 2, 1);
+		oc_tf_add_op(oc_tfs_get(&t, &b2), oc_op_set("v", oc_int(8)));
+		txn(5, 1, &t);
+	}
 	ost_repo_close(R);
 	R = NULL;
+	rb = raw_get(OST_CF_REV, 2, 1);
+	cr_assert_eq(oc_decode(rb.data, rb.len, &rv), O_OK);
+	cr_expect_not_null(oc_map_get(&rv, "tf"), "insert + op kept its tf");
+	cr_expect(!oc_map_bool(&rv, "mat", false));
+	oc_val_fini(&rv);
+	o_buf_fini(&rb);
 	/* the block once: the rev record names its mat record */
 	rb = raw_get(OST_CF_REV, 1, 1);
 	mb = raw_get(OST_CF_MAT, 1, 1);
