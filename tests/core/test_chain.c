@@ -827,44 +827,97 @@ Test(chain, d23_next_prev_cross_block_boundaries)
  * missing next block is an error naming it, and the scratch of the
  * iterator is freed (the suite runs under ASan's leak check).
  */
+/*
+ * A store that lends nothing (no peek: every borrowed read is a miss,
+ * answered from a copy in the iterator's scratch), counting its reads.
+ */
+struct getonly {
+	struct oc_bstore  base;
+	struct oc_bstore *src;
+	int               gets;
+};
+
+static o_err
+getonly_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
+    bool *found)
+{
+	struct getonly *g = (struct getonly *) s;
+
+	g->gets++;
+	return oc_bstore_get(g->src, id, out, found);
+}
+
+static const struct oc_bstore_ops getonly_ops = { .get = getonly_get };
+
+/*
+ * Borrowed walks over c from entry 40 (in the middle block, so both
+ * directions cross into another one) to each end: every entry in order,
+ * pointing into v's store's own block when lent, never when not; g
+ * (unless NULL) is c's store, which must be read once per block.
+ */
+static void
+borrowed_walks(
+    struct env *v, struct oc_chain *c, bool lent, const struct getonly *g)
+{
+	struct oc_chain_iter it;
+	struct oc_chain_path p;
+	const struct oc_val *e, *blk, *at;
+	struct oc_val        tmp = oc_null();
+	bool                 done, fwd;
+	int                  k, before;
+
+	for (fwd = false;; fwd = true) {
+		p      = path_of(&v->c, 40);
+		before = g != NULL ? g->gets : 0;
+		cr_assert_eq(oc_chain_iter_init_borrowed(&it, c, &p, fwd),
+		    O_OK, "%s", o_err_detail());
+		for (k = 40;; k += fwd ? 1 : -1) {
+			cr_assert_eq(oc_chain_iter_next(&it, &e, &p, &done),
+			    O_OK, "%s", o_err_detail());
+			if (done)
+				break;
+			cr_assert(is_ent(e, k), "expected entry%d", k);
+			/* the store's own block: nothing between the two
+			 * calls on it, so a loan still holds */
+			cr_assert_eq(
+			    oc_bstore_peek_need(v->s, &p.blk, &tmp, &blk),
+			    O_OK);
+			at = &oc_map_arr(blk, "entries")->u.a.v[p.idx];
+			if (lent)
+				cr_assert_eq(e, at, "entry%d is a copy", k);
+			else
+				cr_assert_neq(e, at,
+				    "entry%d points into a block nobody lent",
+				    k);
+		}
+		cr_assert_eq(k, fwd ? 70 : -1, "stopped at entry%d", k);
+		/* 40 -> 69 crosses into the last block, 40 -> 0 into the
+		 * first: two reads, not one per entry */
+		if (g != NULL)
+			cr_expect_eq(g->gets - before, 2,
+			    "%d reads for a walk of two blocks",
+			    g->gets - before);
+		oc_chain_iter_fini(&it);
+		if (fwd)
+			break;
+	}
+	oc_val_fini(&tmp);
+}
+
 static void
 t_borrowed(struct env *v)
 {
 	struct oc_chain_iter it;
 	struct oc_chain_path p;
 	struct oc_bid        ids[3];
-	const struct oc_val *e, *blk, *lent;
-	struct oc_val        tmp = oc_null(), orig;
-	bool                 done, fwd;
+	const struct oc_val *e;
+	struct oc_val        tmp, orig;
+	bool                 done;
 	char                 s[OC_BID_STRLEN];
-	int                  k;
 
 	add_range(v, 0, 70, NULL);
 	cr_assert_eq(check_shape(v->s, &v->hdr, ids, 3), 3);
-	for (fwd = false;; fwd = true) {
-		p = path_of(&v->c, 40); /* block 1: both ways cross one */
-		cr_assert_eq(oc_chain_iter_init_borrowed(&it, &v->c, &p, fwd),
-		    O_OK, "%s", o_err_detail());
-		for (k = 40;; k += fwd ? 1 : -1) {
-			cr_assert_eq(
-			    oc_chain_iter_next(&it, &e, &p, &done), O_OK);
-			if (done)
-				break;
-			cr_assert(is_ent(e, k), "expected entry%d", k);
-			/* the store's own block: nothing between the two
-			 * calls on it, so the loan still holds */
-			cr_assert_eq(
-			    oc_bstore_peek_need(v->s, &p.blk, &tmp, &blk),
-			    O_OK);
-			lent = &oc_map_arr(blk, "entries")->u.a.v[p.idx];
-			cr_assert_eq(e, lent, "entry%d is a copy", k);
-		}
-		cr_assert_eq(k, fwd ? 70 : -1, "stopped at entry%d", k);
-		oc_chain_iter_fini(&it);
-		if (fwd)
-			break;
-	}
-	oc_val_fini(&tmp);
+	borrowed_walks(v, &v->c, true, NULL);
 	/* the middle block gone: the walk from the first stops there */
 	orig = read_blk(v->s, &ids[1]);
 	cr_assert_eq(oc_bstore_del(v->s, &ids[1]), O_OK);
@@ -900,76 +953,18 @@ Test(chain, borrowed_iteration_lends_the_stores_blocks)
 	both(t_borrowed, NULL);
 }
 
-/*
- * A store that lends nothing (no peek: every borrowed read is a miss,
- * answered from a copy in the iterator's scratch), counting its reads.
- */
-struct getonly {
-	struct oc_bstore  base;
-	struct oc_bstore *src;
-	int               gets;
-};
-
-static o_err
-getonly_get(struct oc_bstore *s, const struct oc_bid *id, struct oc_val *out,
-    bool *found)
-{
-	struct getonly *g = (struct getonly *) s;
-
-	g->gets++;
-	return oc_bstore_get(g->src, id, out, found);
-}
-
-static const struct oc_bstore_ops getonly_ops = { .get = getonly_get };
-
 static void
 t_borrowed_miss(struct env *v)
 {
-	struct getonly       g = { .base.ops = &getonly_ops, .src = v->s };
-	struct oc_chain      c;
-	struct oc_chain_iter it;
-	struct oc_chain_path p;
-	struct oc_bid        ids[3];
-	const struct oc_val *e, *blk;
-	struct oc_val        tmp = oc_null();
-	bool                 done, fwd;
-	int                  k, before;
+	struct getonly  g = { .base.ops = &getonly_ops, .src = v->s };
+	struct oc_chain c;
+	struct oc_bid   ids[3];
 
 	add_range(v, 0, 70, NULL);
 	cr_assert_eq(check_shape(v->s, &v->hdr, ids, 3), 3);
 	cr_assert_eq(oc_chain_open(&c, &g.base, &v->hdr, DTYPE, NULL), O_OK,
 	    "%s", o_err_detail());
-	for (fwd = false;; fwd = true) {
-		p      = path_of(&v->c, 40);
-		before = g.gets;
-		cr_assert_eq(oc_chain_iter_init_borrowed(&it, &c, &p, fwd),
-		    O_OK, "%s", o_err_detail());
-		for (k = 40;; k += fwd ? 1 : -1) {
-			cr_assert_eq(oc_chain_iter_next(&it, &e, &p, &done),
-			    O_OK, "%s", o_err_detail());
-			if (done)
-				break;
-			cr_assert(is_ent(e, k), "expected entry%d", k);
-			/* from the scratch copy, not the store's block */
-			cr_assert_eq(
-			    oc_bstore_peek_need(v->s, &p.blk, &tmp, &blk),
-			    O_OK);
-			cr_assert_neq(e,
-			    &oc_map_arr(blk, "entries")->u.a.v[p.idx],
-			    "entry%d points into a block nobody lent", k);
-		}
-		cr_assert_eq(k, fwd ? 70 : -1, "stopped at entry%d", k);
-		/* one read per block, not per entry: 40 -> 69 crosses
-		 * into the last block, 40 -> 0 into the first */
-		cr_expect_eq(g.gets - before, 2,
-		    "%d reads for a walk of two "
-		    "blocks",
-		    g.gets - before);
-		oc_chain_iter_fini(&it);
-		if (fwd)
-			break;
-	}
-	oc_val_fini(&tmp);
+	borrowed_walks(v, &c, false, &g);
 }
 
 Test(chain, borrowed_iteration_copies_what_its_store_does_not_lend)
