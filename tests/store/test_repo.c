@@ -2022,6 +2022,16 @@ Test(repo, an_insert_is_stored_once_as_its_materialisation)
 	                       "mat record, which is "
 	                       "missing"),
 	    "%s", o_err_detail());
+	/* or a tombstone (CBOR null) where the block was: corrupt too */
+	ost_repo_close(R);
+	R = NULL;
+	raw_put(OST_CF_MAT, k, 40, "\xf6", 1, false);
+	repo_reopen();
+	oc_txres_fini(&res);
+	oc_txres_init(&res);
+	cr_expect_eq(cmt(&res, 2, 1, 1), O_ECORRUPT);
+	cr_expect_not_null(strstr(o_err_detail(), "which is a tombstone"),
+	    "%s", o_err_detail());
 	oc_txres_fini(&res);
 	oc_val_fini(&want);
 }
