@@ -309,6 +309,8 @@ fail:
 void
 ost_journal_close(struct oc_journal *j)
 {
+	if (j == NULL) /* a serve, or a mount that failed before it */
+		return;
 	oc_journal_fini(j);
 	free(j);
 }

@@ -17,19 +17,17 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
-#include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 
 #include "core/block.h"
 #include "core/codec.h"
 #include "core/transform.h"
+#include "transport/link.h"
 #include "transport/pki.h"
 #include "transport/tls.h"
 #include "transport/wire.h"
 
 enum {
 	MAX_MEMBERS  = 64,
-	MAX_PIPES    = 16, /* tracked per member (a req socket dials one) */
 	NWORKERS     = 4,
 	PEND_TTL_MS  = 10000,  /* pendings the network transactor asks for */
 	COMMIT_GUARD = 2000,   /* no commit sent this close to the expiry */
@@ -51,20 +49,15 @@ enum {
 struct bcall;
 struct bslot;
 struct member;
-static bool slots_make(struct member *m);
-static bool slots_drain(struct member *m);
+static void slots_make(struct member *m);
+static void slots_drain(struct member *m);
 
 struct member {
 	char               name[64], url[256], feed[256];
 	bool               self;
 	struct otr_pki_card card; /* its signed claim (none when insecure) */
-	nng_socket         req;
-	nng_tls_config    *tls;
-	/* the pipes nng announced (ADD_POST, dropped at REM_POST); whether
-	 * each is still open is asked of nng (member_up) */
-	pthread_mutex_t    pmtx;
-	nng_pipe           pipes[MAX_PIPES];
-	size_t             np;
+	struct otr_link     *link; /* requests to it (none for this node) */
+	nng_tls_config      *tls;
 	atomic_uint_fast64_t fails, calls, sent;
 	atomic_uint_fast64_t left; /* calls not waited for (a quorum was in) */
 	/* requests waiting for a slot, and the messages in flight (see
@@ -73,7 +66,6 @@ struct member {
 	struct bcall      *qh, *qt;
 	struct bslot      *slots[NSLOTS]; /* shared, for batches */
 	struct bslot      *tslots;        /* transient, one solo request */
-	bool               leaky; /* a slot was left to nng: never free */
 	int64_t            patience_ms; /* before a second message (bq_fill) */
 };
 
@@ -91,9 +83,10 @@ struct otr_node {
 	struct member  *m[MAX_MEMBERS];
 	size_t          nm;
 
-	nng_socket      rep, pub, sub;
+	struct otr_link_server *srv; /* the peer server */
+	nng_socket              pub, sub;
 	nng_tls_config *srv_tls, *join_tls;
-	pthread_t       workers[NWORKERS], gossip, feedt;
+	pthread_t               gossip, feedt;
 	atomic_bool     stop;
 	bool            started_threads;
 
@@ -167,104 +160,31 @@ nfail(int rv, const char *what, const char *arg)
 
 /* ---- members ---------------------------------------------------------- */
 
-/* Drop pipe id p of m's set, which stays oldest first (pmtx held). */
-static void
-pipes_drop(struct member *m, nng_pipe p)
-{
-	size_t i;
-
-	for (i = 0; i < m->np; i++)
-		if (nng_pipe_id(m->pipes[i]) == nng_pipe_id(p)) {
-			memmove(m->pipes + i, m->pipes + i + 1,
-			    (--m->np - i) * sizeof(m->pipes[0]));
-			return;
-		}
-}
-
-static void
-pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	struct member *m = arg;
-
-	pthread_mutex_lock(&m->pmtx);
-	pipes_drop(m, p);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		/* full of pipes whose removal was never announced: the
-		 * newest connection counts, the oldest is forgotten (the
-		 * new one was dropped, and the member looked down) */
-		if (m->np == MAX_PIPES)
-			memmove(m->pipes, m->pipes + 1,
-			    --m->np * sizeof(m->pipes[0]));
-		m->pipes[m->np++] = p;
-	}
-	pthread_mutex_unlock(&m->pmtx);
-}
-
-/*
- * Whether m has an open connection.  Counting pipe events is not enough:
- * in a CI run a member killed minutes before still counted one pipe (no
- * TCP connection left; nng 1.5.2 had not delivered, or had reordered,
- * its REM_POST), and every call to it waited out its deadline.  So each
- * announced pipe is checked with nng, which no longer finds a pipe once
- * it has reaped it.
- */
+/* Whether m has an open connection (this node always has). */
 static bool
 member_up(struct member *m)
 {
-	nng_pipe ps[MAX_PIPES];
-	size_t   i, n, up = 0;
-
-	if (m->self)
-		return true;
-	pthread_mutex_lock(&m->pmtx);
-	n = m->np;
-	memcpy(ps, m->pipes, n * sizeof(ps[0]));
-	pthread_mutex_unlock(&m->pmtx);
-	for (i = 0; i < n; i++) {
-		nng_sockaddr sa;
-
-		if (nng_pipe_get_addr(ps[i], NNG_OPT_REMADDR, &sa) == 0) {
-			up++;
-			continue;
-		}
-		pthread_mutex_lock(&m->pmtx);
-		pipes_drop(m, ps[i]);
-		pthread_mutex_unlock(&m->pmtx);
-	}
-	return up > 0;
+	return m->self || otr_link_up(m->link, NULL, 0);
 }
 
-/* A socket that dials url, checking the server's certificate names name. */
+/* m's link to url, checking the server's certificate names name (NULL:
+ * "localhost", a node not known yet). */
 static o_err
-dial_req(struct otr_node *n, const char *url, const char *name,
-    nng_socket *s, nng_tls_config **tls, struct member *m)
+dial_link(
+    struct otr_node *n, const char *url, const char *name, struct member *m)
 {
-	int   rv;
 	o_err e;
 
-	*tls = NULL;
-	if ((rv = nng_req0_open(s)) != 0)
-		return nfail(rv, "req socket for", url);
-	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
-	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 1000);
-	if (m != NULL) {
-		nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pipe_cb, m);
-		nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pipe_cb, m);
-	}
+	m->tls = NULL;
 	if (!n->conf.insecure &&
-	    (e = otr_tls_config_alloc(n->certs, n->name, OTR_TLS_CLIENT, name,
-	         tls)) != O_OK) {
-		nng_close(*s);
+	    (e = otr_tls_config_alloc(
+	         n->certs, n->name, OTR_TLS_CLIENT, name, &m->tls)) != O_OK)
 		return e;
-	}
-	if ((e = otr_tls_dial(*s, url, *tls, n->conf.insecure,
-	         NNG_FLAG_NONBLOCK, NULL)) != O_OK) {
-		nng_close(*s);
-		if (*tls != NULL)
-			nng_tls_config_free(*tls);
-		*tls = NULL;
+	if ((e = otr_link_open(url, m->tls, n->conf.insecure, OTR_MSG_MAX,
+	         m->name, &m->link)) != O_OK) {
+		if (m->tls != NULL)
+			nng_tls_config_free(m->tls);
+		m->tls = NULL;
 		return e;
 	}
 	return O_OK;
@@ -294,14 +214,12 @@ member_add(struct otr_node *n, const char *name, const char *url,
 		return o_err_set(O_EINVAL,
 		    "member %s at %s: name or URL too long", name, url);
 	m = o_calloc(1, sizeof(*m));
-	pthread_mutex_init(&m->pmtx, NULL);
 	/* at most half the write grace (a twentieth of the deadline), so a
 	 * request held back still goes before its caller leaves it */
 	m->patience_ms = O_MIN(SLOT_PATIENCE_MS, O_MAX(n->timeout_ms / 40, 1));
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
 	if ((e = feed_url(url, m->feed, sizeof(m->feed))) != O_OK) {
-		pthread_mutex_destroy(&m->pmtx);
 		free(m);
 		return o_err_set(e, "member %s: %s", name, o_err_detail());
 	}
@@ -309,25 +227,13 @@ member_add(struct otr_node *n, const char *name, const char *url,
 	if (card != NULL)
 		otr_pki_card_dup(card, &m->card);
 	if (!m->self) {
-		if ((e = dial_req(n, url, name, &m->req, &m->tls, m)) !=
-		    O_OK) {
+		if ((e = dial_link(n, url, name, m)) != O_OK) {
 			otr_pki_card_fini(&m->card);
-			pthread_mutex_destroy(&m->pmtx);
 			free(m);
 			return o_err_set(
 			    e, "member %s: %s", name, o_err_detail());
 		}
-		if (!slots_make(m)) {
-			(void) slots_drain(m); /* nothing in flight yet */
-			nng_close(m->req);
-			if (m->tls != NULL)
-				nng_tls_config_free(m->tls);
-			otr_pki_card_fini(&m->card);
-			pthread_mutex_destroy(&m->pmtx);
-			free(m);
-			return o_err_set(
-			    O_EINTERNAL, "member %s: no nng context", name);
-		}
+		slots_make(m);
 		if (nng_socket_id(n->sub) > 0 &&
 		    otr_tls_dial(n->sub, m->feed, m->tls, n->conf.insecure,
 		        NNG_FLAG_NONBLOCK, NULL) != O_OK)
@@ -561,39 +467,6 @@ struct call {
 	char           detail[200];
 };
 
-/*
- * Completion of a server worker's aio, waited for with our own deadline:
- * in a CI run a send on a req context never completed although its aio
- * had a timeout (nng 1.5.2; the thread waited in nng_aio_wait for minutes
- * and the FUSE request over it never got an answer).  Callers' requests
- * are bounded the same way (bq_take).  Once abandoned (nng did not
- * complete even after an abort), the callback frees this and the aio and
- * context are left to nng (leaked, never touched again).
- */
-struct cwait {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            done, abandoned;
-};
-
-static void
-cwait_cb(void *arg)
-{
-	struct cwait *w = arg;
-
-	pthread_mutex_lock(&w->mtx);
-	if (w->abandoned) {
-		pthread_mutex_unlock(&w->mtx);
-		pthread_mutex_destroy(&w->mtx);
-		pthread_cond_destroy(&w->cv);
-		free(w);
-		return;
-	}
-	w->done = true;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mtx);
-}
-
 /* One wait on cv (mtx held) that ends by until (ms, now_ms's clock);
  * false, without waiting, once until has passed. */
 static bool
@@ -607,44 +480,6 @@ cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t until)
 	ts = o_abstime(CLOCK_REALTIME, left);
 	pthread_cond_timedwait(cv, mtx, &ts);
 	return true;
-}
-
-/* Wait until the aio completed or until (ms, now_ms's clock). */
-static bool
-cwait_until(struct cwait *w, int64_t until)
-{
-	bool done;
-
-	pthread_mutex_lock(&w->mtx);
-	while (!w->done && cv_wait_until(&w->cv, &w->mtx, until))
-		;
-	done = w->done;
-	pthread_mutex_unlock(&w->mtx);
-	return done;
-}
-
-/*
- * Wait for an aio (completion w) until `until` (plus a second for nng's
- * own timeout to fire), then abort it and wait a second more.  false:
- * nng still did not complete it; w now belongs to the callback, and the
- * aio (with its context) must never be touched again.
- */
-static bool
-aio_wait_bounded(nng_aio *aio, struct cwait *w, int64_t until)
-{
-	bool gone;
-
-	if (cwait_until(w, until + 1000))
-		return true;
-	nng_aio_abort(aio, NNG_ETIMEDOUT);
-	if (cwait_until(w, now_ms() + 1000))
-		return true;
-	pthread_mutex_lock(&w->mtx);
-	gone = !w->done;
-	if (gone)
-		w->abandoned = true;
-	pthread_mutex_unlock(&w->mtx);
-	return !gone;
 }
 
 static void
@@ -723,18 +558,13 @@ struct bcall {
 
 struct bslot {
 	struct member *m;
-	nng_ctx        ctx;
-	nng_aio       *aio;
-	bool           busy, recving, aborted;
+	bool           busy;
 	bool           transient; /* made for one solo request */
-	bool           abandoned; /* replaced; left to nng */
-	int64_t        deadline, aborted_at, sent_at;
+	int64_t        deadline, sent_at;
 	struct bslot  *next; /* the member's transient slots */
 	struct bcall  *calls[OTR_BATCH_OPS];
 	size_t         n;
 };
-
-static void slot_cb(void *arg);
 
 /*
  * The requests of one calls_run: each done one counts here, so the caller
@@ -778,65 +608,20 @@ bcall_finish(struct bcall *c, o_err e, const char *why, const uint8_t *ans,
 	pthread_mutex_unlock(&c->g->mtx);
 }
 
-/* A slot with its own nng context, or NULL (logged). */
 static struct bslot *
 slot_new(struct member *m, bool transient)
 {
 	struct bslot *s = o_calloc(1, sizeof(*s));
-	int           rv;
 
 	s->m         = m;
 	s->transient = transient;
-	if ((rv = nng_ctx_open(&s->ctx, m->req)) != 0 ||
-	    (rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0) {
-		o_log(O_LOG_WARN, "member %s: nng context: %s", m->name,
-		    nng_strerror(rv));
-		if (nng_ctx_id(s->ctx) > 0)
-			nng_ctx_close(s->ctx);
-		free(s);
-		return NULL;
-	}
 	return s;
-}
-
-/* A slot no callback can reach any more. */
-static void
-slot_free(struct bslot *s)
-{
-	nng_aio_free(s->aio);
-	nng_ctx_close(s->ctx);
-	free(s);
 }
 
 static bool
 batchable(const struct bcall *c, size_t bytes, size_t n)
 {
 	return n < OTR_BATCH_OPS && bytes + c->req.len <= BATCH_BYTES;
-}
-
-/* Abort s if nng has not completed it in time; replace a shared slot
- * that an abort did not complete either (bmtx held). */
-static void
-slot_check(struct member *m, struct bslot **sp, int64_t now)
-{
-	struct bslot *s = *sp, *ns;
-
-	if (!s->busy)
-		return;
-	if (!s->aborted && now > s->deadline + CALL_GRACE) {
-		s->aborted    = true;
-		s->aborted_at = now;
-		nng_aio_abort(s->aio, NNG_ETIMEDOUT);
-	} else if (s->aborted && !s->transient &&
-	    now > s->aborted_at + CALL_GRACE && (ns = slot_new(m, false))) {
-		o_log(O_LOG_WARN,
-		    "member %s: nng did not complete a message even aborted; "
-		    "its context is left to nng and replaced",
-		    m->name);
-		s->abandoned = true;
-		m->leaky     = true;
-		*sp          = ns;
-	}
 }
 
 /* When a free shared slot of m may next send (bmtx held): once every
@@ -881,15 +666,10 @@ static void
 bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
     size_t *ngo)
 {
-	int64_t       now = now_ms();
-	struct bslot *t;
-	size_t        i;
+	int64_t now = now_ms();
+	size_t  i;
 
 	*ngo = 0;
-	for (i = 0; i < NSLOTS; i++)
-		slot_check(m, &m->slots[i], now);
-	for (t = m->tslots; t != NULL; t = t->next)
-		slot_check(m, &t, now);
 	for (i = 0; i < NSLOTS && m->qh != NULL; i++) {
 		struct bslot *s     = m->slots[i];
 		size_t        bytes = 0;
@@ -920,26 +700,29 @@ bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
 		if (s->n == 0)
 			continue;
 		s->busy      = true;
-		s->recving   = false;
-		s->aborted   = false;
 		s->sent_at   = now;
 		go[(*ngo)++] = s;
 	}
 }
 
-static void slot_done(struct bslot *s, int rv, nng_msg *msg);
+static void slot_answered(
+    void *arg, o_err e, const char *why, const uint8_t *ans, size_t len);
 
 /* Send slot s's requests, as one message (bmtx not held). */
 static void
 slot_send(struct bslot *s)
 {
 	struct o_buf b = { 0 };
-	nng_msg     *msg = NULL;
-	int          rv  = 0;
-	size_t       i;
 
-	if (s->n > 1) {
+	atomic_fetch_add(&s->m->sent, 1);
+	if (s->n == 1) {
+		otr_link_call(s->m->link, s->calls[0]->req.data,
+		    s->calls[0]->req.len, s->deadline, slot_answered, s);
+		return;
+	}
+	{
 		struct oc_val op = oc_map(), ops = oc_array();
+		size_t        i;
 
 		for (i = 0; i < s->n; i++)
 			oc_arr_push(&ops, oc_bytes(s->calls[i]->req.data,
@@ -948,22 +731,9 @@ slot_send(struct bslot *s)
 		oc_map_set(&op, "ops", ops);
 		otr_wire_request(&op, &b);
 	}
-	if ((rv = nng_msg_alloc(&msg, 0)) == 0)
-		rv = s->n > 1 ? nng_msg_append(msg, b.data, b.len)
-		              : nng_msg_append(msg, s->calls[0]->req.data,
-		                    s->calls[0]->req.len);
+	otr_link_call(
+	    s->m->link, b.data, b.len, s->deadline, slot_answered, s);
 	o_buf_fini(&b);
-	if (rv != 0) {
-		if (msg != NULL)
-			nng_msg_free(msg);
-		slot_done(s, rv, NULL);
-		return;
-	}
-	atomic_fetch_add(&s->m->sent, 1);
-	nng_aio_set_timeout(
-	    s->aio, (nng_duration) O_MAX(s->deadline - now_ms(), 1));
-	nng_aio_set_msg(s->aio, msg);
-	nng_ctx_send(s->ctx, s->aio);
 }
 
 static void
@@ -976,13 +746,16 @@ bq_go(struct bslot **go, size_t ngo)
 }
 
 /*
- * The message of slot s completed: rv the nng outcome, msg the answer
- * (rv 0).  Hands each request its answer, then frees a transient slot,
- * or sends the next message from the queue on a shared one.
+ * The message of slot s completed (the link's callback): e the outcome,
+ * ans the answer (e O_OK).  Hands each request its answer, then frees a
+ * transient slot, or sends the next message from the queue on a shared
+ * one.
  */
 static void
-slot_done(struct bslot *s, int rv, nng_msg *msg)
+slot_answered(
+    void *arg, o_err le, const char *lwhy, const uint8_t *ans, size_t alen)
 {
+	struct bslot        *s = arg;
 	struct member       *m = s->m;
 	struct bslot        *go[NSLOTS], **pp;
 	struct oc_val        a   = oc_null();
@@ -991,14 +764,14 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 	char                 why[160] = "";
 	size_t               i, ngo = 0;
 
-	if (rv != 0) {
-		e = otr_err_from_nng(rv);
-		snprintf(why, sizeof(why), "%s", nng_strerror(rv));
+	if (le != O_OK) {
+		e = le;
+		snprintf(why, sizeof(why), "%s", lwhy);
 	} else if (s->n > 1) {
 		o_err ae;
 
-		if (otr_wire_parse_answer(nng_msg_body(msg), nng_msg_len(msg),
-		        &a, &ae, why, sizeof(why)) != O_OK) {
+		if (otr_wire_parse_answer(
+		        ans, alen, &a, &ae, why, sizeof(why)) != O_OK) {
 			e = O_EBADMSG;
 			snprintf(why, sizeof(why), "batch answer: %s",
 			    o_err_detail());
@@ -1029,8 +802,8 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 			if (!s->calls[i]->gone) /* a caller's failure */
 				atomic_fetch_add(&m->fails, 1);
 		} else if (s->n == 1) {
-			p   = nng_msg_body(msg);
-			len = nng_msg_len(msg);
+			p   = ans;
+			len = alen;
 		} else {
 			p   = oc_arr_at(r, i)->u.s.p;
 			len = oc_arr_at(r, i)->u.s.n;
@@ -1044,40 +817,14 @@ slot_done(struct bslot *s, int rv, nng_msg *msg)
 		for (pp = &m->tslots; *pp != s; pp = &(*pp)->next)
 			;
 		*pp = s->next;
-	} else if (!s->abandoned) {
+	} else {
 		bq_fill(m, s, false, go, &ngo);
 	}
 	pthread_mutex_unlock(&m->bmtx);
 	oc_val_fini(&a);
-	if (s->transient) { /* maybe in its own callback: reap, not free */
-		nng_ctx_close(s->ctx);
-		nng_aio_reap(s->aio);
+	if (s->transient)
 		free(s);
-	}
 	bq_go(go, ngo);
-}
-
-/* nng's callback of a slot's aio: the send done, then the answer. */
-static void
-slot_cb(void *arg)
-{
-	struct bslot *s  = arg;
-	int           rv = nng_aio_result(s->aio);
-	nng_msg      *msg;
-
-	if (!s->recving && rv == 0) {
-		s->recving = true;
-		nng_aio_set_msg(s->aio, NULL); /* the socket's now */
-		nng_aio_set_timeout(
-		    s->aio, (nng_duration) O_MAX(s->deadline - now_ms(), 1));
-		nng_ctx_recv(s->ctx, s->aio);
-		return;
-	}
-	msg = nng_aio_get_msg(s->aio);
-	nng_aio_set_msg(s->aio, NULL);
-	slot_done(s, rv, rv == 0 ? msg : NULL);
-	if (msg != NULL)
-		nng_msg_free(msg);
 }
 
 static void
@@ -1088,18 +835,15 @@ bq_submit(struct member *m, struct bcall *c)
 
 	pthread_mutex_lock(&m->bmtx);
 	if (c->solo) {
-		if ((s = slot_new(m, true)) == NULL) {
-			bcall_finish(c, O_EINTERNAL, "no nng context", NULL, 0);
-		} else {
-			c->sent     = true;
-			s->calls[0] = c;
-			s->n        = 1;
-			s->busy     = true;
-			s->deadline = c->deadline;
-			s->next     = m->tslots;
-			m->tslots   = s;
-			go[ngo++]   = s;
-		}
+		s           = slot_new(m, true);
+		c->sent     = true;
+		s->calls[0] = c;
+		s->n        = 1;
+		s->busy     = true;
+		s->deadline = c->deadline;
+		s->next     = m->tslots;
+		m->tslots   = s;
+		go[ngo++]   = s;
 	} else {
 		c->next = NULL;
 		if (m->qh == NULL)
@@ -1374,30 +1118,25 @@ calls_run(struct otr_node *n, struct call *cs, size_t k, int64_t deadline)
 }
 
 /* m's shared slots (a member that is not this node), or false. */
-static bool
+static void
 slots_make(struct member *m)
 {
 	size_t i;
 
 	pthread_mutex_init(&m->bmtx, NULL);
 	for (i = 0; i < NSLOTS; i++)
-		if ((m->slots[i] = slot_new(m, false)) == NULL)
-			return false;
-	return true;
+		m->slots[i] = slot_new(m, false);
 }
 
 /*
- * Before m's socket closes (stop; every caller has returned): abort what
- * is still in flight and wait (bounded) until nng completed it.  false:
- * something never completed, or a slot was left to nng before; m must be
- * left to nng too (leaked).
+ * Before m goes (stop; every caller has returned): requests still queued
+ * fail, then closing the link ends what is in flight (each slot's
+ * callback runs), and the slots are freed.
  */
-static bool
+static void
 slots_drain(struct member *m)
 {
-	int64_t       until = now_ms() + 3000;
-	struct bslot *t;
-	size_t        i, busy;
+	size_t i;
 
 	/* requests left queued by callers that had their quorum: never
 	 * sent now (a slot's completion would send the next) */
@@ -1410,32 +1149,11 @@ slots_drain(struct member *m)
 	}
 	m->qt = NULL;
 	pthread_mutex_unlock(&m->bmtx);
-	for (;;) {
-		pthread_mutex_lock(&m->bmtx);
-		for (i = busy = 0; i < NSLOTS; i++) {
-			if (m->slots[i] != NULL && m->slots[i]->busy) {
-				busy++;
-				nng_aio_abort(m->slots[i]->aio, NNG_ECLOSED);
-			}
-		}
-		for (t = m->tslots; t != NULL; t = t->next, busy++)
-			nng_aio_abort(t->aio, NNG_ECLOSED);
-		pthread_mutex_unlock(&m->bmtx);
-		if (busy == 0 || now_ms() > until)
-			break;
-		o_sleep_ms(10);
-	}
-	if (busy > 0 || m->leaky) {
-		o_log(O_LOG_WARN,
-		    "member %s: message(s) nng never completed; left to it",
-		    m->name);
-		return false;
-	}
+	otr_link_close(m->link);
+	m->link = NULL;
 	for (i = 0; i < NSLOTS; i++)
-		if (m->slots[i] != NULL)
-			slot_free(m->slots[i]);
+		free(m->slots[i]);
 	pthread_mutex_destroy(&m->bmtx);
-	return true;
 }
 
 static void
@@ -3062,112 +2780,25 @@ commit_told(struct otr_node *n, const struct oc_val *op, struct oc_val *a)
 	}
 }
 
+/* A request from peer (the link server's worker): its answer in ans. */
 static void
-peer_addr(nng_msg *msg, char *out, size_t cap)
-{
-	nng_sockaddr sa;
-	nng_pipe     p = nng_msg_get_pipe(msg);
-
-	snprintf(out, cap, "unknown");
-	if (nng_pipe_id(p) > 0 &&
-	    nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 &&
-	    sa.s_family == NNG_AF_INET) {
-		const uint8_t *a = (const uint8_t *) &sa.s_in.sa_addr;
-
-		snprintf(out, cap, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
-		    (unsigned) ntohs(sa.s_in.sa_port));
-	}
-}
-
-/* A server worker's receive or send on its context: started by op,
- * waited for at most ms (and nng's abort).  false: abandoned. */
-static bool
-worker_op(nng_ctx ctx, nng_aio *aio, struct cwait *w, bool send, int ms)
-{
-	w->done = false;
-	nng_aio_set_timeout(aio, ms);
-	if (send)
-		nng_ctx_send(ctx, aio);
-	else
-		nng_ctx_recv(ctx, aio);
-	return aio_wait_bounded(aio, w, now_ms() + ms);
-}
-
-static void *
-worker(void *arg)
+serve_request(void *arg, const uint8_t *req, size_t len, const char *peer,
+    struct o_buf *ans)
 {
 	struct otr_node *n = arg;
-	nng_ctx          ctx;
-	nng_aio         *aio = NULL;
-	struct cwait    *w   = o_calloc(1, sizeof(*w));
+	struct oc_val    op, a;
+	o_err            e = otr_wire_parse_request(req, len, &op);
 
-	(void) pthread_setname_np(pthread_self(), "otr-server");
-	pthread_mutex_init(&w->mtx, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	if (nng_ctx_open(&ctx, n->rep) != 0 ||
-	    nng_aio_alloc(&aio, cwait_cb, w) != 0)
-		goto out;
-	while (!atomic_load(&n->stop)) {
-		struct oc_val op, ans;
-		struct o_buf  b = { 0 };
-		nng_msg      *msg;
-		int           rv;
-		o_err         e;
-
-		/* a bounded wait: stop joins the workers before it closes
-		 * the socket (closing it under a worker's send made nng
-		 * 1.5.2 panic on a destroyed mutex); and our own bound, not
-		 * nng_aio_wait, as a req context's aio once never completed */
-		if (!worker_op(ctx, aio, w, false, 200))
-			goto abandoned;
-		if ((rv = nng_aio_result(aio)) != 0) {
-			if (rv == NNG_ECLOSED)
-				break;
-			continue;
-		}
-		msg = nng_aio_get_msg(aio);
-		e   = otr_wire_parse_request(
-		      nng_msg_body(msg), nng_msg_len(msg), &op);
-		if (e != O_OK) {
-			char who[64];
-
-			peer_addr(msg, who, sizeof(who));
-			o_log(O_LOG_WARN, "bad request from %s: %s", who,
-			    o_err_detail());
-			ans = otr_wire_answer(e, o_err_detail());
-		} else {
-			ans = serve_op(n, &op, false);
-		}
-		oc_val_fini(&op);
-		oc_encode(&ans, &b);
-		oc_val_fini(&ans);
-		nng_msg_clear(msg);
-		if (nng_msg_append(msg, b.data, b.len) != 0) {
-			nng_msg_free(msg);
-			o_buf_fini(&b);
-			continue;
-		}
-		o_buf_fini(&b);
-		nng_aio_set_msg(aio, msg);
-		if (!worker_op(ctx, aio, w, true, 5000))
-			goto abandoned;
-		if (nng_aio_result(aio) != 0)
-			nng_msg_free(nng_aio_get_msg(aio));
+	if (e != O_OK) {
+		o_log(O_LOG_WARN, "bad request from %s: %s", peer,
+		    o_err_detail());
+		a = otr_wire_answer(e, o_err_detail());
+	} else {
+		a = serve_op(n, &op, false);
 	}
-	nng_aio_free(aio);
-	nng_ctx_close(ctx);
-out:
-	pthread_mutex_destroy(&w->mtx);
-	pthread_cond_destroy(&w->cv);
-	free(w);
-	return NULL;
-abandoned:
-	/* the aio, its context and w stay with nng (leaked) */
-	o_log(O_LOG_WARN, "peer server: nng did not complete a receive or "
-	                  "send past its timeout, even aborted; this worker "
-	                  "stops (%d others serve)",
-	    NWORKERS - 1);
-	return NULL;
+	oc_val_fini(&op);
+	oc_encode(&a, ans);
+	oc_val_fini(&a);
 }
 
 /* One hello round with every member connected: the membership spreads.
@@ -3471,22 +3102,23 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 	struct member *tmp = o_calloc(1, sizeof(*tmp));
 	struct member *ms[1] = { tmp };
 	struct call   *cs;
-	char           last[256] = "";
+	char           last[256] = "", why[256] = "";
 	o_err          e;
 
-	pthread_mutex_init(&tmp->pmtx, NULL);
 	snprintf(tmp->name, sizeof(tmp->name), "(joining)");
 	snprintf(tmp->url, sizeof(tmp->url), "%s", url);
-	if ((e = dial_req(n, url, NULL, &tmp->req, &tmp->tls, tmp)) != O_OK) {
+	if ((e = dial_link(n, url, NULL, tmp)) != O_OK) {
 		free(tmp);
 		return e;
 	}
-	e = slots_make(tmp) ? O_ETIMEDOUT : O_EINTERNAL;
+	slots_make(tmp);
+	e = O_ETIMEDOUT;
 	while (e == O_ETIMEDOUT && now_ms() < deadline) {
-		if (!member_up(tmp)) {
+		if (!otr_link_up(tmp->link, why, sizeof(why))) {
 			o_sleep_ms(20);
 			continue;
 		}
+		why[0]   = '\0';
 		cs       = calls_new(ms, 1);
 		cs[0].op = hello_op(n);
 		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
@@ -3528,21 +3160,15 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 			break;
 		o_sleep_ms(100);
 	}
-	if (e == O_EINTERNAL)
-		e = o_err_set(O_EINTERNAL, "no nng context for %s", url);
-	if (slots_drain(tmp)) {
-		nng_close(tmp->req);
-		if (tmp->tls != NULL)
-			nng_tls_config_free(tmp->tls);
-		pthread_mutex_destroy(&tmp->pmtx);
-		free(tmp);
-	} else {
-		nng_close(tmp->req); /* tmp stays with nng (leaked) */
-	}
+	slots_drain(tmp);
+	if (tmp->tls != NULL)
+		nng_tls_config_free(tmp->tls);
+	free(tmp);
 	if (e == O_ETIMEDOUT && last[0] != '\0')
 		e = o_err_set(O_EUNAVAIL, "%s", last);
 	else if (e == O_ETIMEDOUT)
-		e = o_err_set(O_EUNAVAIL, "no connection to %s", url);
+		e = o_err_set(O_EUNAVAIL, "no connection to %s%s%s", url,
+		    why[0] != '\0' ? ": " : "", why);
 	return e;
 }
 
@@ -3551,7 +3177,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 {
 	struct otr_node *n;
 	int64_t          deadline;
-	size_t           i, nw = 0;
+	size_t           i;
 	int              rv;
 	o_err            e;
 
@@ -3584,13 +3210,11 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	    (e = otr_tls_config_alloc(n->certs, n->name, OTR_TLS_SERVER, NULL,
 	         &n->srv_tls)) != O_OK)
 		goto fail;
-	if ((rv = nng_rep0_open(&n->rep)) != 0 ||
-	    (rv = nng_pub0_open(&n->pub)) != 0 ||
+	if ((rv = nng_pub0_open(&n->pub)) != 0 ||
 	    (rv = nng_sub0_open(&n->sub)) != 0) {
 		e = nfail(rv, "sockets for", n->url);
 		goto fail;
 	}
-	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, OTR_MSG_MAX);
 	nng_socket_set_size(n->sub, NNG_OPT_RECVMAXSZ, 4096);
 	/* a burst of commits of many collections is a burst of feed
 	 * messages (FEED_PER_MSG pairs each), and pub0 drops what does not
@@ -3613,11 +3237,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	nng_socket_set(n->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(n->sub, NNG_OPT_RECONNMAXT, 1000);
-	(void) otr_tls_guard(n->rep);
-	if ((e = otr_tls_listen(n->rep, n->url, n->srv_tls, conf->insecure,
-	         NULL)) != O_OK ||
-	    (e = otr_tls_listen(n->pub, n->feed, n->srv_tls, conf->insecure,
-	         NULL)) != O_OK)
+	if ((e = otr_tls_check_url(n->url, n->srv_tls, conf->insecure)) !=
+	        O_OK ||
+	    (e = otr_tls_listen(
+	         n->pub, n->feed, n->srv_tls, conf->insecure, NULL)) != O_OK)
 		goto fail;
 	if (!conf->insecure &&
 	    ((e = otr_pki_card_make(n->certs, n->name, n->url, &n->card)) !=
@@ -3639,11 +3262,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		goto fail;
 	}
 	n->notifier_started = true;
-	for (nw = 0; nw < NWORKERS; nw++)
-		if (pthread_create(&n->workers[nw], NULL, worker, n) != 0) {
-			e = o_err_set(O_EINTERNAL, "cannot start a server thread");
-			goto fail_threads;
-		}
+	/* the peer server starts once this node can answer a hello */
+	if ((e = otr_link_listen(n->url, n->srv_tls, conf->insecure,
+	         OTR_MSG_MAX, NWORKERS, serve_request, n, &n->srv)) != O_OK)
+		goto fail_threads;
 	deadline = now_ms() + O_MAX(n->timeout_ms, 10000);
 	{
 		char   why[512] = "";
@@ -3712,9 +3334,6 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	return O_OK;
 fail_threads:
 	atomic_store(&n->stop, true);
-	for (i = 0; i < nw; i++)
-		pthread_join(n->workers[i], NULL);
-	nw = 0;
 fail:
 	{
 		char keep[512];
@@ -3742,10 +3361,11 @@ otr_node_stop(struct otr_node *n)
 	if (n == NULL)
 		return;
 	atomic_store(&n->stop, true);
+	stop_step(n, "stopping the peer server (its connections and workers)",
+	    false);
+	otr_link_server_stop(n->srv);
+	n->srv = NULL;
 	if (n->started_threads) { /* each notices stop within 200 ms */
-		stop_step(n, "joining the peer server's worker threads", false);
-		for (i = 0; i < NWORKERS; i++)
-			pthread_join(n->workers[i], NULL);
 		stop_step(n, "joining the gossip thread", false);
 		pthread_join(n->gossip, NULL);
 		stop_step(n, "joining the change feed thread", false);
@@ -3768,21 +3388,15 @@ otr_node_stop(struct otr_node *n)
 	pthread_mutex_unlock(&n->fmtx);
 	if (n->pub_started)
 		pthread_join(n->pubt, NULL);
-	stop_step(n, "closing the peer server's socket (nng_close)", true);
-	nng_close(n->rep);
 	stop_step(n, "closing the change feed sockets (nng_close)", true);
 	nng_close(n->sub);
 	nng_close(n->pub);
-	stop_step(n, "closing the sockets to members (nng_close)", true);
+	stop_step(n, "closing the links to members", true);
 	for (i = 0; i < n->nm; i++) {
 		struct member *m = n->m[i];
 
 		if (!m->self) {
-			bool drained = slots_drain(m);
-
-			nng_close(m->req);
-			if (!drained)
-				continue; /* nng may still call back into it */
+			slots_drain(m);
 			if (m->tls != NULL)
 				nng_tls_config_free(m->tls);
 		}

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/o_util.h"
+#include "transport/link.h"
 #include "transport/pki.h"
 
 o_err
@@ -147,8 +148,8 @@ out_free:
 }
 
 /* O_OK if url may be used with cfg/insecure (see tls.h). */
-static o_err
-check_url(const char *url, nng_tls_config *cfg, bool insecure)
+o_err
+otr_tls_check_url(const char *url, nng_tls_config *cfg, bool insecure)
 {
 	if (strncmp(url, "tls+tcp://", 10) == 0) {
 		if (cfg == NULL)
@@ -179,7 +180,7 @@ otr_tls_listen(nng_socket s, const char *url, nng_tls_config *cfg,
 	int          rv;
 	o_err        e;
 
-	if ((e = check_url(url, cfg, insecure)) != O_OK)
+	if ((e = otr_tls_check_url(url, cfg, insecure)) != O_OK)
 		return e;
 	if ((rv = nng_listener_create(&l, s, url)) != 0)
 		return nng_fail(rv, "listen on %s", url);
@@ -208,7 +209,7 @@ otr_tls_dial(nng_socket s, const char *url, nng_tls_config *cfg, bool insecure,
 	int        rv;
 	o_err      e;
 
-	if ((e = check_url(url, cfg, insecure)) != O_OK)
+	if ((e = otr_tls_check_url(url, cfg, insecure)) != O_OK)
 		return e;
 	if ((rv = nng_dialer_create(&d, s, url)) != 0)
 		return nng_fail(rv, "dial %s", url);
@@ -229,22 +230,15 @@ out_close:
 	return e;
 }
 
-/* "1.2.3.4:5678" / "[::1]:5678" of a pipe's peer, or "unknown". */
+/* "1.2.3.4:5678" / "[::1]:5678" of a pipe's peer, or "unknown address". */
 static void
 peer_addr(nng_pipe p, char *out, size_t cap)
 {
 	nng_sockaddr sa;
-	char         ip[INET6_ADDRSTRLEN];
 
 	snprintf(out, cap, "unknown address");
-	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
-		return;
-	if (sa.s_family == NNG_AF_INET &&
-	    inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip)) != NULL)
-		snprintf(out, cap, "%s:%u", ip, ntohs(sa.s_in.sa_port));
-	else if (sa.s_family == NNG_AF_INET6 &&
-	    inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip)) != NULL)
-		snprintf(out, cap, "[%s]:%u", ip, ntohs(sa.s_in6.sa_port));
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
+		otr_sockaddr_str(&sa, out, cap);
 }
 
 static void

@@ -41,6 +41,13 @@ o_err otr_tls_config_alloc(const char *dir, const char *name,
     enum otr_tls_role role, const char *server_name, nng_tls_config **out);
 
 /*
+ * The rules for a peer URL: "tls+tcp://HOST:PORT" with cfg, or
+ * "tcp://HOST:PORT" only when insecure is true; anything else is O_EPERM
+ * (plain tcp without insecure) or O_EINVAL, with a detail naming url.
+ */
+o_err otr_tls_check_url(const char *url, nng_tls_config *cfg, bool insecure);
+
+/*
  * Listen / dial on s at url.  url is "tls+tcp://HOST:PORT" with cfg, or
  * "tcp://HOST:PORT" (cfg NULL) only when insecure is true; anything else
  * is O_EPERM (plain tcp without insecure) or O_EINVAL.  *l / *d (may be

@@ -108,11 +108,16 @@ tail -n 1 "$TMP/m1/log" | grep -qx "quorum again" || fail "last line"
 
 step "a node with a certificate of another CA is refused"
 "$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
-if "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
-	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1; then
-	fail "n4 joined with a foreign certificate"
-fi
+rc=0
+"$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
+	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1 || rc=$?
+# 1, not a crash (its failed start once closed a journal it never had)
+expect_eq "n4's exit status" 1 "$rc"
 grep -q "could not join" "$TMP/n4.out" || fail "n4: $(cat "$TMP/n4.out")"
+grep -q "Cryptographic error" "$TMP/n4.out" || fail "n4 does not say why: $(cat "$TMP/n4.out")"
+# n1 logs the refused connection with its address (the peer port)
+grep -q "refused a connection from 127.0.0.1:[0-9]* to $(url 1)" "$TMP/n1.log" ||
+	fail "n1 did not log the refused peer's address"
 ! grep -q "peer n4 " "$TMP/m1/.optimfs/status" || fail "n4 appears among n1's members"
 
 step "unmount"

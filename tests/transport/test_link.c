@@ -1,0 +1,454 @@
+/*
+ * test_link.c - requests and answers over nng streams (transport/link.h)
+ * between real sockets on 127.0.0.1, over mutual TLS with this project's
+ * certificates: answers reach their own callers, deadlines and lost
+ * connections end calls instead of hanging them, the wire is nng's SP
+ * req0 / rep0 (an nng socket talks to either end), and a server refuses
+ * foreign certificates, junk and oversized messages, logging the peer's
+ * address, and goes on serving.
+ *
+ * Nothing here asserts how long something takes, only that it ends:
+ * waits are bounded generously (CI is slow) to turn a hang into a failure.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "core/o_util.h"
+#include "transport/link.h"
+#include "transport/pki.h"
+#include "transport/tls.h"
+#include "util/testutil.h"
+
+TestSuite(link, .timeout = 120);
+
+#define MAX_MSG (1u << 20)
+#define WAIT_MS 20000 /* bound on something that must happen */
+
+static char           *certs, *other;
+static nng_tls_config *scfg, *ccfg, *foreign;
+
+static void
+ok(o_err e, const char *what)
+{
+	cr_assert_eq(e, O_OK, "%s: %s", what, o_err_detail());
+}
+
+static void
+setup(void)
+{
+	certs = ot_tmpdir("link");
+	other = ot_tmpdir("linkother");
+	ok(otr_pki_init(certs), "init");
+	ok(otr_pki_node_add(certs, "a"), "node a");
+	ok(otr_pki_node_add(certs, "b"), "node b");
+	ok(otr_pki_init(other), "other init");
+	ok(otr_pki_node_add(other, "b"), "other b");
+	ok(otr_tls_config_alloc(certs, "a", OTR_TLS_SERVER, NULL, &scfg),
+	    "server config");
+	ok(otr_tls_config_alloc(certs, "b", OTR_TLS_CLIENT, NULL, &ccfg),
+	    "client config");
+	ok(otr_tls_config_alloc(other, "b", OTR_TLS_CLIENT, NULL, &foreign),
+	    "foreign config");
+}
+
+static void
+teardown(void)
+{
+	nng_tls_config_free(scfg);
+	nng_tls_config_free(ccfg);
+	nng_tls_config_free(foreign);
+	ot_rmtree_free(certs);
+	ot_rmtree_free(other);
+}
+
+/* The server: "ans:" + the request; "quiet..." is never answered;
+ * "slow..." is answered after 300 ms. */
+static atomic_int served;
+
+static void
+serve(void *arg, const uint8_t *req, size_t len, const char *peer,
+    struct o_buf *ans)
+{
+	(void) arg;
+	cr_assert(strncmp(peer, "127.0.0.1:", 10) == 0, "peer %s", peer);
+	atomic_fetch_add(&served, 1);
+	if (len >= 5 && memcmp(req, "quiet", 5) == 0)
+		return;
+	if (len >= 4 && memcmp(req, "slow", 4) == 0)
+		o_sleep_ms(300);
+	o_buf_append(ans, "ans:", 4);
+	o_buf_append(ans, req, len);
+}
+
+static struct otr_link_server *
+server(int port)
+{
+	struct otr_link_server *s;
+	char                    url[64];
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	ok(otr_link_listen(url, scfg, false, MAX_MSG, 4, serve, NULL, &s),
+	    "listen");
+	return s;
+}
+
+static struct otr_link *
+client(struct otr_link_server *s, nng_tls_config *cfg)
+{
+	struct otr_link *l;
+	char             url[64];
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d",
+	    otr_link_server_port(s));
+	ok(otr_link_open(url, cfg, false, MAX_MSG, "a", &l), "open");
+	return l;
+}
+
+/* One call's outcome, waited for. */
+struct res {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	o_err           e;
+	char            why[256];
+	struct o_buf    ans;
+};
+
+static void
+res_init(struct res *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mtx, NULL);
+	pthread_cond_init(&r->cv, NULL);
+}
+
+static void
+res_fini(struct res *r)
+{
+	o_buf_fini(&r->ans);
+	pthread_mutex_destroy(&r->mtx);
+	pthread_cond_destroy(&r->cv);
+}
+
+static void
+done_cb(void *arg, o_err e, const char *why, const uint8_t *ans, size_t len)
+{
+	struct res *r = arg;
+
+	pthread_mutex_lock(&r->mtx);
+	cr_assert(!r->done, "a call's callback ran twice");
+	r->done = true;
+	r->e    = e;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	if (e == O_OK)
+		o_buf_append(&r->ans, ans, len);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mtx);
+}
+
+static void
+res_wait(struct res *r)
+{
+	int64_t until = o_now_ms() + WAIT_MS;
+
+	pthread_mutex_lock(&r->mtx);
+	while (!r->done && o_now_ms() < until) {
+		struct timespec ts = o_abstime(CLOCK_REALTIME, 50);
+
+		pthread_cond_timedwait(&r->cv, &r->mtx, &ts);
+	}
+	pthread_mutex_unlock(&r->mtx);
+	cr_assert(r->done, "a call never ended");
+}
+
+/* A call of text req with deadline ms from now, waited for. */
+static void
+call(struct otr_link *l, const char *req, int64_t ms, struct res *r)
+{
+	res_init(r);
+	otr_link_call(l, (const uint8_t *) req, strlen(req), o_now_ms() + ms,
+	    done_cb, r);
+	res_wait(r);
+}
+
+static void
+expect_answer(struct res *r, const char *req)
+{
+	size_t n = strlen(req);
+
+	cr_assert_eq(r->e, O_OK, "%.40s: %s", req, r->why);
+	cr_assert_eq(r->ans.len, 4 + n, "%.40s: %zu bytes", req, r->ans.len);
+	cr_assert(memcmp(r->ans.data, "ans:", 4) == 0 &&
+	        memcmp(r->ans.data + 4, req, n) == 0,
+	    "%.40s: another answer", req);
+}
+
+static void
+wait_up(struct otr_link *l)
+{
+	int i;
+
+	for (i = 0; i < WAIT_MS / 10 && !otr_link_up(l, NULL, 0); i++)
+		o_sleep_ms(10);
+	cr_assert(otr_link_up(l, NULL, 0), "the link never connected");
+}
+
+Test(link, answers_reach_their_own_callers, .init = setup, .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l = client(s, ccfg);
+	static struct res       rs[300];
+	char                    req[300][32], addr[64];
+	int                     i;
+
+	/* 300 calls at once, answered by four workers in any order: each
+	 * callback gets its own answer */
+	for (i = 0; i < 300; i++) {
+		snprintf(
+		    req[i], sizeof(req[i]), "%sr%d", i % 7 ? "" : "slow", i);
+		res_init(&rs[i]);
+		otr_link_call(l, (const uint8_t *) req[i], strlen(req[i]),
+		    o_now_ms() + WAIT_MS, done_cb, &rs[i]);
+	}
+	for (i = 0; i < 300; i++) {
+		res_wait(&rs[i]);
+		expect_answer(&rs[i], req[i]);
+		res_fini(&rs[i]);
+	}
+	cr_assert(otr_link_up(l, addr, sizeof(addr)));
+	cr_assert(strncmp(addr, "127.0.0.1:", 10) == 0, "%s", addr);
+	{ /* a request as large as the limit allows travels whole */
+		struct o_buf big = { 0 };
+		struct res   r;
+
+		for (i = 0; i < (int) (MAX_MSG - 16); i++)
+			o_buf_append(&big, &"abcdefgh"[i % 8], 1);
+		o_buf_append(&big, "", 1);
+		call(l, (const char *) big.data, WAIT_MS, &r);
+		expect_answer(&r, (const char *) big.data);
+		res_fini(&r);
+		o_buf_fini(&big);
+	}
+	otr_link_close(l);
+	otr_link_server_stop(s);
+}
+
+Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l = client(s, ccfg);
+	struct res              r, q;
+	int                     port = otr_link_server_port(s);
+
+	/* never answered: times out at its deadline */
+	call(l, "quiet", 300, &r);
+	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
+	cr_assert(strstr(r.why, "no answer by the deadline"), "%s", r.why);
+	res_fini(&r);
+	/* the link still works, and the late-ignored answer confuses
+	 * nothing */
+	call(l, "after", WAIT_MS, &r);
+	expect_answer(&r, "after");
+	res_fini(&r);
+
+	/* the server goes while a call waits: the call ends with the loss,
+	 * not at its deadline */
+	res_init(&q);
+	otr_link_call(l, (const uint8_t *) "quiet2", 6, o_now_ms() + 600000,
+	    done_cb, &q);
+	while (atomic_load(&served) < 3)
+		o_sleep_ms(5);
+	otr_link_server_stop(s);
+	res_wait(&q);
+	cr_assert_eq(q.e, O_EUNAVAIL, "%s", q.why);
+	cr_assert(strstr(q.why, "connection lost"), "%s", q.why);
+	res_fini(&q);
+
+	/* no server: a call waits for a connection until its deadline */
+	call(l, "nobody", 300, &r);
+	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
+	cr_assert(strstr(r.why, "not connected"), "%s", r.why);
+	res_fini(&r);
+
+	/* the server is back on its port: the link dials it again, and a
+	 * call made before it connects is sent once it does */
+	s = server(port);
+	call(l, "again", WAIT_MS, &r);
+	expect_answer(&r, "again");
+	res_fini(&r);
+
+	/* closing the link ends what is in flight */
+	res_init(&q);
+	otr_link_call(l, (const uint8_t *) "quiet3", 6, o_now_ms() + 600000,
+	    done_cb, &q);
+	otr_link_close(l);
+	cr_assert(q.done, "close returned before the call ended");
+	cr_assert_eq(q.e, O_ECLOSED, "%s", q.why);
+	res_fini(&q);
+	otr_link_server_stop(s);
+}
+
+/* An nng req0 socket asks a link server; a link asks an nng rep0 socket:
+ * the wire is SP's. */
+Test(link, speaks_nng_req_and_rep, .init = setup, .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l;
+	struct res              r;
+	nng_socket              req, rep;
+	nng_listener            nl;
+	nng_tls_config         *rcfg;
+	char                    url[64], *buf = NULL;
+	size_t                  n;
+	int                     port;
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d",
+	    otr_link_server_port(s));
+	cr_assert_eq(nng_req0_open(&req), 0);
+	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, WAIT_MS);
+	ok(otr_tls_dial(req, url, ccfg, false, 0, NULL), "nng dial");
+	cr_assert_eq(nng_send(req, "hello", 5, 0), 0);
+	cr_assert_eq(nng_recv(req, &buf, &n, NNG_FLAG_ALLOC), 0);
+	cr_assert_eq(n, 9);
+	cr_assert(memcmp(buf, "ans:hello", 9) == 0);
+	nng_free(buf, n);
+	nng_close(req);
+	otr_link_server_stop(s);
+
+	ok(otr_tls_config_alloc(certs, "a", OTR_TLS_SERVER, NULL, &rcfg),
+	    "rep config");
+	cr_assert_eq(nng_rep0_open(&rep), 0);
+	nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, WAIT_MS);
+	ok(otr_tls_listen(rep, "tls+tcp://127.0.0.1:0", rcfg, false, &nl),
+	    "nng listen");
+	cr_assert_eq(
+	    nng_listener_get_int(nl, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
+	ok(otr_link_open(url, ccfg, false, MAX_MSG, "rep", &l), "open");
+	res_init(&r);
+	otr_link_call(
+	    l, (const uint8_t *) "ping", 4, o_now_ms() + WAIT_MS, done_cb, &r);
+	cr_assert_eq(nng_recv(rep, &buf, &n, NNG_FLAG_ALLOC), 0);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(nng_send(rep, "pong", 4, 0), 0);
+	nng_free(buf, n);
+	res_wait(&r);
+	cr_assert_eq(r.e, O_OK, "%s", r.why);
+	cr_assert_eq(r.ans.len, 4);
+	cr_assert(memcmp(r.ans.data, "pong", 4) == 0);
+	res_fini(&r);
+	otr_link_close(l);
+	nng_close(rep);
+	nng_tls_config_free(rcfg);
+}
+
+static int
+tcp_to(int port)
+{
+	struct sockaddr_in sa = { 0 };
+	int                fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_family      = AF_INET;
+	sa.sin_port        = htons((uint16_t) port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/*
+ * A client of another CA is refused (and its link never connects), junk
+ * bytes and a silent connection are refused or held without harm, and
+ * the server goes on answering good clients throughout.
+ */
+Test(link, refuses_strangers_and_junk_and_goes_on, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s    = server(0);
+	struct otr_link        *good = client(s, ccfg), *bad;
+	struct res              r;
+	uint8_t                 junk[5000];
+	int                     i, fd, silent, port = otr_link_server_port(s);
+
+	wait_up(good);
+	bad = client(s, foreign);
+	call(bad, "stranger", 1000, &r);
+	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
+	res_fini(&r);
+	cr_assert(!otr_link_up(bad, NULL, 0));
+	otr_link_close(bad);
+	for (i = 0; i < WAIT_MS / 10 && otr_link_refusals(s) == 0; i++)
+		o_sleep_ms(10);
+	cr_assert_gt(otr_link_refusals(s), 0, "the stranger was not counted");
+
+	silent = tcp_to(port); /* says nothing, held open */
+	for (i = 0; i < 10; i++) {
+		size_t k;
+
+		for (k = 0; k < sizeof(junk); k++)
+			junk[k] = (uint8_t) rand();
+		fd = tcp_to(port);
+		(void) !write(fd, junk, (size_t) (i * 500));
+		close(fd);
+	}
+	call(good, "still", WAIT_MS, &r);
+	expect_answer(&r, "still");
+	res_fini(&r);
+	close(silent);
+	otr_link_close(good);
+	otr_link_server_stop(s);
+}
+
+/* Over plain tcp (insecure), as a peer with a valid handshake: a message
+ * longer than the limit closes that connection only; a message without
+ * a request id is dropped. */
+Test(link, an_oversized_message_closes_its_connection_only, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s;
+	struct otr_link        *l;
+	struct res              r;
+	uint8_t h[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }, got[8], big[16];
+	char    url[64];
+	int     fd;
+
+	ok(otr_link_listen(
+	       "tcp://127.0.0.1:0", NULL, true, MAX_MSG, 2, serve, NULL, &s),
+	    "listen");
+	snprintf(
+	    url, sizeof(url), "tcp://127.0.0.1:%d", otr_link_server_port(s));
+	cr_assert_eq(otr_link_open(url, NULL, false, MAX_MSG, "x", &l),
+	    O_EPERM, "plain tcp without insecure was taken");
+	ok(otr_link_open(url, NULL, true, MAX_MSG, "x", &l), "open");
+
+	fd = tcp_to(otr_link_server_port(s));
+	cr_assert_eq(write(fd, h, 8), 8);
+	cr_assert_eq(read(fd, got, 8), 8);
+	cr_assert(memcmp(got, "\0SP\0\0\x31\0\0", 8) == 0, "not rep0's");
+	/* no id (high bit clear in the only word): dropped, no answer */
+	memcpy(big, "\0\0\0\0\0\0\0\x04\x00\x00\x00\x01", 12);
+	cr_assert_eq(write(fd, big, 12), 12);
+	/* 2^40 bytes announced: the connection is closed */
+	memcpy(big, "\0\0\x01\0\0\0\0\0", 8);
+	cr_assert_eq(write(fd, big, 8), 8);
+	cr_assert_eq(read(fd, got, 8), 0, "the connection stayed open");
+	close(fd);
+
+	call(l, "fine", WAIT_MS, &r);
+	expect_answer(&r, "fine");
+	res_fini(&r);
+	otr_link_close(l);
+	otr_link_server_stop(s);
+}
