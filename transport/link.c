@@ -663,8 +663,14 @@ otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 	pthread_cond_init(&l->tcv, NULL);
 	if ((e = wchan_init(&l->w, &l->mtx, &l->cv, &l->closed)) != O_OK)
 		goto fail;
+	/* TCP_NODELAY: nng's streams leave Nagle on (its SP transport sets
+	 * it itself); with it, a small message written while the last is
+	 * not yet acknowledged waits for a delayed ACK, 40 ms on Linux:
+	 * 64 writers on 3 nodes made 850 appends/s at p50 83 ms */
 	if ((rv = nng_aio_alloc(&l->raio, NULL, NULL)) != 0 ||
 	    (rv = nng_stream_dialer_alloc(&l->d, url)) != 0 ||
+	    (rv = nng_stream_dialer_set_bool(
+	         l->d, NNG_OPT_TCP_NODELAY, true)) != 0 ||
 	    (l->tls &&
 	        (rv = nng_stream_dialer_set_ptr(
 	             l->d, NNG_OPT_TLS_CONFIG, tls)) != 0)) {
@@ -729,6 +735,19 @@ otr_link_up(struct otr_link *l, char *addr, size_t cap)
 		snprintf(addr, cap, "%s", up ? l->peer : l->why);
 	pthread_mutex_unlock(&l->mtx);
 	return up;
+}
+
+bool
+otr_link_nodelay(struct otr_link *l)
+{
+	bool on = false;
+
+	pthread_mutex_lock(&l->mtx);
+	if (l->w.s != NULL &&
+	    nng_stream_get_bool(l->w.s, NNG_OPT_TCP_NODELAY, &on) != 0)
+		on = false;
+	pthread_mutex_unlock(&l->mtx);
+	return on;
 }
 
 void
@@ -1154,6 +1173,8 @@ otr_link_listen(const char *url, nng_tls_config *tls, bool insecure,
 	pthread_cond_init(&srv->cv, NULL);
 	pthread_cond_init(&srv->wdcv, NULL);
 	if ((rv = nng_stream_listener_alloc(&srv->l, url)) != 0 ||
+	    (rv = nng_stream_listener_set_bool(
+	         srv->l, NNG_OPT_TCP_NODELAY, true)) != 0 ||
 	    (tls != NULL && strncmp(url, "tls", 3) == 0 &&
 	        (rv = nng_stream_listener_set_ptr(
 	             srv->l, NNG_OPT_TLS_CONFIG, tls)) != 0) ||

@@ -78,6 +78,10 @@ void otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
  * did yet), e.g. "Cryptographic error" for a certificate refused. */
 bool otr_link_up(struct otr_link *l, char *addr, size_t cap);
 
+/* Whether l's connection has TCP_NODELAY set (false when not connected):
+ * for the tests (see otr_link_open's comment in link.c for why). */
+bool otr_link_nodelay(struct otr_link *l);
+
 /* Stop l: every request not answered yet gets O_ECLOSED ("link closed"),
  * then its thread is joined and l freed. */
 void otr_link_close(struct otr_link *l);

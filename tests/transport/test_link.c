@@ -229,6 +229,8 @@ Test(link, answers_reach_their_own_callers, .init = setup, .fini = teardown)
 	}
 	cr_assert(otr_link_up(l, addr, sizeof(addr)));
 	cr_assert(strncmp(addr, "127.0.0.1:", 10) == 0, "%s", addr);
+	/* Nagle off: else a small request waits for a delayed ACK */
+	cr_assert(otr_link_nodelay(l), "TCP_NODELAY is not set");
 	{ /* a request as large as the limit allows travels whole */
 		struct o_buf big = { 0 };
 		struct res   r;
