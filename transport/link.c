@@ -36,6 +36,7 @@ enum {
 	COALESCE    = 256 << 10, /* bytes of queued frames written at once */
 	MAX_CONNS   = 256,       /* a server's connections */
 	MAX_HOPS    = 8,         /* ids in a request's header (nng's ttl) */
+	MS_PER_MIB  = 1000, /* more time to move a large message: 1 MB/s */
 	HDR_SLACK   = 4 * MAX_HOPS,
 };
 
@@ -195,7 +196,9 @@ struct wframe {
 };
 
 /* Frames to write on a connection and who writes them, under its
- * owner's mutex; the owner's cv is told when writing turns false. */
+ * owner's mutex; the owner's cv is told when writing turns false, and
+ * wake (a client link's writer thread; NULL on a server) when frames are
+ * left for it. */
 struct wchan {
 	struct wframe   *h, *t;
 	nng_stream      *s; /* NULL: not connected */
@@ -205,8 +208,18 @@ struct wchan {
 	struct o_buf     scratch;
 	pthread_mutex_t *mtx;
 	pthread_cond_t  *cv;
+	pthread_cond_t  *wake;
 	bool            *closed; /* the owner's flag (struct guard) */
 };
+
+/* Time allowed for moving n bytes in one step (a write, a message's
+ * rest): base plus 1 s per MiB, so a large message on a slow path is not
+ * taken for a stuck one. */
+static int64_t
+step_ms(int64_t base, size_t n)
+{
+	return base + (int64_t) (n >> 20) * MS_PER_MIB;
+}
 
 static struct wframe *
 wframe_new(uint32_t id, size_t payload)
@@ -231,26 +244,37 @@ wframes_free(struct wframe *f)
 	}
 }
 
-/* Write w's queue until it is empty, unless another thread writes or
- * nothing is connected (mtx held; dropped while writing).  A failed
- * write closes the stream: its reader then sees the loss. */
+/*
+ * Write w's queue, unless another thread writes or nothing is connected
+ * (mtx held; dropped while writing).  With once (a requesting thread of a
+ * client link), only what was queued when it began, then what is left
+ * goes to the writer thread (w->wake): a caller is not kept writing other
+ * callers' requests for as long as they keep coming.  Otherwise until
+ * the queue is empty.  A failed write closes the stream: its reader then
+ * sees the loss.
+ */
 static void
-wchan_drain(struct wchan *w)
+wchan_drain(struct wchan *w, bool once)
 {
+	struct wframe *end;
+
 	if (w->writing || w->s == NULL)
 		return;
 	w->writing = true;
+	end        = w->t;
 	while (w->h != NULL && w->s != NULL) {
 		nng_stream    *s     = w->s;
 		struct wframe *batch = w->h, *last = w->h, *f;
 		size_t         total = w->h->len;
 		uint8_t       *p     = w->h->b;
 		int            rv;
+		bool           ends = last == end;
 
-		while (last->next != NULL &&
+		while (!ends && last->next != NULL &&
 		    total + last->next->len <= COALESCE) {
 			last = last->next;
 			total += last->len;
+			ends = last == end;
 		}
 		w->h       = last->next;
 		last->next = NULL;
@@ -259,7 +283,7 @@ wchan_drain(struct wchan *w)
 		/* a bound of our own besides the aio's timeout: the timer
 		 * or watchdog closes a stream whose write outlives it, so
 		 * no requesting thread can hang in here */
-		w->write_until = o_now_ms() + SEND_MS + 2000;
+		w->write_until = o_now_ms() + step_ms(SEND_MS + 2000, total);
 		pthread_mutex_unlock(w->mtx);
 		if (batch->next != NULL) {
 			o_buf_reset(&w->scratch);
@@ -279,20 +303,29 @@ wchan_drain(struct wchan *w)
 				    (struct guard) { w->mtx, w->closed }, s);
 			break;
 		}
+		if (once && ends)
+			break;
 	}
 	w->writing = false;
 	pthread_cond_broadcast(w->cv);
+	if (w->h != NULL && w->s != NULL && w->wake != NULL)
+		pthread_cond_signal(w->wake);
 }
 
+/* Queue f on w; write now (wchan_drain) when write, else leave it to
+ * the writer thread (mtx held). */
 static void
-wchan_push(struct wchan *w, struct wframe *f)
+wchan_push(struct wchan *w, struct wframe *f, bool write, bool once)
 {
 	if (w->t != NULL)
 		w->t->next = f;
 	else
 		w->h = f;
 	w->t = f;
-	wchan_drain(w);
+	if (write)
+		wchan_drain(w, once);
+	else if (!w->writing && w->s != NULL && w->wake != NULL)
+		pthread_cond_signal(w->wake);
 }
 
 /* Whether w's write under way outlived its bound (mtx held). */
@@ -315,14 +348,15 @@ wchan_detach(struct wchan *w)
 }
 
 static o_err
-wchan_init(
-    struct wchan *w, pthread_mutex_t *mtx, pthread_cond_t *cv, bool *closed)
+wchan_init(struct wchan *w, pthread_mutex_t *mtx, pthread_cond_t *cv,
+    pthread_cond_t *wake, bool *closed)
 {
 	int rv;
 
 	memset(w, 0, sizeof(*w));
 	w->mtx    = mtx;
 	w->cv     = cv;
+	w->wake   = wake;
 	w->closed = closed;
 	if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0)
 		return o_err_set(
@@ -342,6 +376,10 @@ wchan_fini(struct wchan *w)
 
 /* ---- client ----------------------------------------------------------- */
 
+/* Set on a link's own threads (reader, timer): a request they make (from
+ * a callback) is only queued, for the writer thread; they never write. */
+static __thread bool on_link_thread;
+
 struct lcall {
 	struct lcall    *next;
 	uint32_t         id;
@@ -360,6 +398,7 @@ struct otr_link {
 	pthread_mutex_t    mtx;
 	pthread_cond_t     cv;  /* writing ended; the reader's backoff */
 	pthread_cond_t     tcv; /* the timer's */
+	pthread_cond_t     wcv; /* the writer thread's */
 	struct wchan       w;
 	nng_stream        *cur;    /* the reader's stream, from dial to free */
 	bool               closed; /* cur is closed (struct guard) */
@@ -367,8 +406,8 @@ struct otr_link {
 	int64_t            timer_at;    /* when the timer wakes next */
 	struct lcall      *calls;
 	uint32_t           next_id;
-	bool               stop, started, timer_started;
-	pthread_t          th, timer;
+	bool               stop, started, timer_started, writer_started;
+	pthread_t          th, timer, writer;
 };
 
 #define LGUARD(l) ((struct guard) { &(l)->mtx, &(l)->closed })
@@ -441,14 +480,14 @@ link_timer(void *arg)
 	struct otr_link *l = arg;
 
 	(void) pthread_setname_np(pthread_self(), "otr-link-timer");
+	on_link_thread = true;
 	pthread_mutex_lock(&l->mtx);
 	while (!l->stop) {
 		int64_t       now = o_now_ms(), next = now + 1000;
 		struct lcall *c, *gone;
 
-		if (l->cur != NULL &&
-		    (l->phase_until <= now || wchan_stuck(&l->w, now)) &&
-		    !l->closed) {
+		if (l->cur != NULL && !l->closed &&
+		    (l->phase_until <= now || wchan_stuck(&l->w, now))) {
 			o_log(O_LOG_INFO,
 			    "link to %s (%s): no progress in time (%s); "
 			    "closing the connection",
@@ -469,9 +508,9 @@ link_timer(void *arg)
 		}
 		for (c = l->calls; c != NULL; c = c->next)
 			next = O_MIN(next, c->deadline);
-		if (l->cur != NULL)
+		if (l->cur != NULL && !l->closed) /* else ends on its own */
 			next = O_MIN(next, l->phase_until);
-		if (l->w.writing)
+		if (l->w.writing && !l->closed)
 			next = O_MIN(next, l->w.write_until);
 		l->timer_at = next;
 		if (next > now) {
@@ -502,12 +541,12 @@ link_connect(struct otr_link *l, char *why, size_t cap)
 	}
 	s = nng_aio_get_output(l->raio, 0);
 	pthread_mutex_lock(&l->mtx);
-	l->cur    = s;
-	l->closed = false;
+	l->cur         = s;
+	l->closed      = false;
+	l->phase_until = o_now_ms() + HELLO_MS;
 	if (l->stop)
 		guard_close(LGUARD(l), s);
 	pthread_mutex_unlock(&l->mtx);
-	link_phase(l, HELLO_MS);
 	rv = sp_hello(LGUARD(l), s, l->raio, SP_REQ0, SP_REP0, why, cap);
 	if (rv == 0 && l->tls &&
 	    (nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &verified) != 0 ||
@@ -534,11 +573,11 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 	uint64_t len;
 	int      rv;
 
+	link_phase(l, -1); /* idle as long as it likes, between answers */
 	for (;;) {
 		struct lcall *c, **pp;
 		uint32_t      id;
 
-		link_phase(l, -1); /* idle as long as it likes */
 		if ((rv = xfer(LGUARD(l), s, l->raio, h, 8, false)) != 0) {
 			snprintf(why, cap, "%s", nng_strerror(rv));
 			return;
@@ -550,7 +589,7 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 			    len, l->max_msg + HDR_SLACK);
 			return;
 		}
-		link_phase(l, BODY_MS);
+		link_phase(l, step_ms(BODY_MS, (size_t) len));
 		buf = o_malloc((size_t) len);
 		if ((rv = xfer(LGUARD(l), s, l->raio, buf, (size_t) len,
 		         false)) != 0) {
@@ -559,6 +598,7 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 			free(buf);
 			return;
 		}
+		link_phase(l, -1);
 		id = be32_get(buf);
 		pthread_mutex_lock(&l->mtx);
 		for (pp = &l->calls; *pp != NULL && (*pp)->id != id;
@@ -582,10 +622,11 @@ static void *
 link_run(void *arg)
 {
 	struct otr_link *l       = arg;
-	int64_t          backoff = BACKOFF_MIN;
+	int64_t          backoff = BACKOFF_MIN, up_at;
 	char             why[256], last[256] = "", lostwhy[300];
 
 	(void) pthread_setname_np(pthread_self(), "otr-link");
+	on_link_thread = true;
 	pthread_mutex_lock(&l->mtx);
 	while (!l->stop) {
 		struct lcall *lost;
@@ -609,13 +650,14 @@ link_run(void *arg)
 			backoff = O_MIN(2 * backoff, BACKOFF_MAX);
 			continue;
 		}
-		backoff = BACKOFF_MIN;
 		last[0] = '\0';
+		up_at   = o_now_ms();
 		stream_peer(s, l->peer, sizeof(l->peer));
 		l->w.s = s;
 		if (l->stop)
 			guard_close(LGUARD(l), s);
-		wchan_drain(&l->w);
+		if (l->w.h != NULL) /* queued while not connected */
+			pthread_cond_signal(&l->wcv);
 		pthread_mutex_unlock(&l->mtx);
 		link_read(l, s, why, sizeof(why));
 		pthread_mutex_lock(&l->mtx);
@@ -632,6 +674,38 @@ link_run(void *arg)
 		calls_fail(lost, l->stop ? O_ECLOSED : O_EUNAVAIL,
 		    l->stop ? "link closed" : lostwhy);
 		pthread_mutex_lock(&l->mtx);
+		/* a server that drops us right after the hello is dialled
+		 * with the backoff too, not in a tight loop */
+		if (o_now_ms() - up_at >= BACKOFF_MAX) {
+			backoff = BACKOFF_MIN;
+		} else if (!l->stop) {
+			struct timespec ts =
+			    o_abstime(CLOCK_REALTIME, backoff);
+
+			pthread_cond_timedwait(&l->cv, &l->mtx, &ts);
+			backoff = O_MIN(2 * backoff, BACKOFF_MAX);
+		}
+	}
+	pthread_mutex_unlock(&l->mtx);
+	return NULL;
+}
+
+/* The writer thread: writes what requesting threads left queued (their
+ * own writes stop at what was queued when they began) and what the
+ * link's own threads queued. */
+static void *
+link_writer(void *arg)
+{
+	struct otr_link *l = arg;
+
+	(void) pthread_setname_np(pthread_self(), "otr-link-write");
+	pthread_mutex_lock(&l->mtx);
+	while (!l->stop) {
+		if (l->w.h == NULL || l->w.writing || l->w.s == NULL) {
+			pthread_cond_wait(&l->wcv, &l->mtx);
+			continue;
+		}
+		wchan_drain(&l->w, false);
 	}
 	pthread_mutex_unlock(&l->mtx);
 	return NULL;
@@ -661,7 +735,9 @@ otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 	pthread_mutex_init(&l->mtx, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	pthread_cond_init(&l->tcv, NULL);
-	if ((e = wchan_init(&l->w, &l->mtx, &l->cv, &l->closed)) != O_OK)
+	pthread_cond_init(&l->wcv, NULL);
+	if ((e = wchan_init(&l->w, &l->mtx, &l->cv, &l->wcv, &l->closed)) !=
+	    O_OK)
 		goto fail;
 	/* TCP_NODELAY: nng's streams leave Nagle on (its SP transport sets
 	 * it itself); with it, a small message written while the last is
@@ -683,6 +759,11 @@ otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 		goto fail;
 	}
 	l->timer_started = true;
+	if (pthread_create(&l->writer, NULL, link_writer, l) != 0) {
+		e = o_err_set(O_EINTERNAL, "dial %s: no thread", url);
+		goto fail;
+	}
+	l->writer_started = true;
 	if (pthread_create(&l->th, NULL, link_run, l) != 0) {
 		e = o_err_set(O_EINTERNAL, "dial %s: no thread", url);
 		goto fail;
@@ -705,22 +786,23 @@ otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
 	c->deadline = deadline;
 	c->done     = done;
 	c->arg      = arg;
+	f           = wframe_new(0, 4 + len); /* copied outside the lock */
+	memcpy(f->b + 12, req, len);
 	pthread_mutex_lock(&l->mtx);
 	if (l->stop) {
 		pthread_mutex_unlock(&l->mtx);
 		done(arg, O_ECLOSED, "link closed", NULL, 0);
 		free(c);
+		free(f);
 		return;
 	}
-	c->id = l->next_id++ | 0x80000000u;
-	f     = wframe_new(c->id, 4 + len);
+	c->id = f->id = l->next_id++ | 0x80000000u;
 	be32_put(f->b + 8, c->id);
-	memcpy(f->b + 12, req, len);
 	c->next  = l->calls;
 	l->calls = c;
 	if (deadline < l->timer_at)
 		pthread_cond_signal(&l->tcv);
-	wchan_push(&l->w, f);
+	wchan_push(&l->w, f, !on_link_thread, true);
 	pthread_mutex_unlock(&l->mtx);
 }
 
@@ -763,6 +845,7 @@ otr_link_close(struct otr_link *l)
 		guard_close(LGUARD(l), l->cur);
 	pthread_cond_broadcast(&l->cv);
 	pthread_cond_broadcast(&l->tcv);
+	pthread_cond_broadcast(&l->wcv);
 	pthread_mutex_unlock(&l->mtx);
 	if (l->d != NULL)
 		nng_stream_dialer_close(l->d);
@@ -770,6 +853,8 @@ otr_link_close(struct otr_link *l)
 		pthread_join(l->th, NULL);
 	if (l->timer_started)
 		pthread_join(l->timer, NULL);
+	if (l->writer_started)
+		pthread_join(l->writer, NULL);
 	pthread_mutex_lock(&l->mtx);
 	rest = calls_take(l, INT64_MAX);
 	pthread_mutex_unlock(&l->mtx);
@@ -782,6 +867,7 @@ otr_link_close(struct otr_link *l)
 	pthread_mutex_destroy(&l->mtx);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->tcv);
+	pthread_cond_destroy(&l->wcv);
 	free(l);
 }
 
@@ -957,8 +1043,9 @@ sconn_run(void *arg)
 		sconn_phase(c, -1);
 		if ((rv = xfer(CGUARD(c), s, aio, h, 8, false)) != 0)
 			break;
-		sconn_phase(c, BODY_MS);
 		len = be64_get(h);
+		sconn_phase(
+		    c, step_ms(BODY_MS, (size_t) O_MIN(len, SIZE_MAX)));
 		if (len > srv->max_msg + HDR_SLACK) {
 			o_log(O_LOG_WARN,
 			    "closed the connection from %s: a message of "
@@ -1061,7 +1148,8 @@ accept_run(void *arg)
 		pthread_cond_init(&c->cv, NULL);
 		pthread_mutex_lock(&srv->mtx);
 		if (srv->stop || srv->nconns >= MAX_CONNS ||
-		    wchan_init(&c->w, &c->mtx, &c->cv, &c->closed) != O_OK) {
+		    wchan_init(&c->w, &c->mtx, &c->cv, NULL, &c->closed) !=
+		        O_OK) {
 			bool stop = srv->stop;
 
 			pthread_mutex_unlock(&srv->mtx);
@@ -1133,7 +1221,7 @@ worker_run(void *arg)
 			memcpy(f->b + 8 + j->hlen, ans.data, ans.len);
 			pthread_mutex_lock(&j->c->mtx);
 			if (j->c->w.s != NULL)
-				wchan_push(&j->c->w, f);
+				wchan_push(&j->c->w, f, true, false);
 			else
 				free(f);
 			pthread_mutex_unlock(&j->c->mtx);
@@ -1238,10 +1326,8 @@ otr_link_server_stop(struct otr_link_server *srv)
 		nng_stream_listener_close(srv->l);
 	if (srv->accepting)
 		pthread_join(srv->acceptor, NULL);
-	if (srv->watching)
-		pthread_join(srv->watchdog, NULL);
-	for (i = 0; i < srv->nw; i++)
-		pthread_join(srv->workers[i], NULL);
+	/* every connection closed first: a worker writing an answer to a
+	 * peer that does not read ends at once */
 	pthread_mutex_lock(&srv->mtx);
 	for (c = srv->conns; c != NULL; c = c->next) {
 		pthread_mutex_lock(&c->mtx);
@@ -1249,6 +1335,12 @@ otr_link_server_stop(struct otr_link_server *srv)
 			guard_close(CGUARD(c), c->cur);
 		pthread_mutex_unlock(&c->mtx);
 	}
+	pthread_mutex_unlock(&srv->mtx);
+	if (srv->watching)
+		pthread_join(srv->watchdog, NULL);
+	for (i = 0; i < srv->nw; i++)
+		pthread_join(srv->workers[i], NULL);
+	pthread_mutex_lock(&srv->mtx);
 	while (srv->nreaders > 0)
 		pthread_cond_wait(&srv->cv, &srv->mtx);
 	while (srv->jh != NULL) {

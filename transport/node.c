@@ -35,7 +35,7 @@ enum {
 	NSLOTS       = 4,      /* messages in flight to one member */
 	SLOT_PATIENCE_MS = 20, /* before a second one goes (bq_fill) */
 	BATCH_BYTES      = 1 << 20, /* requests packed into one message */
-	CALL_GRACE   = 2000, /* ms past a deadline a caller waits for nng */
+	CALL_GRACE   = 2000, /* ms past a deadline a caller waits for a link */
 	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
 	GRACE_TIMES  = 2,  /* ... or this many times what the quorum took */
 	FEED_GAP_MS  = 10, /* between feed messages (commits coalesce) */
@@ -513,34 +513,32 @@ otr_call_deadline(bool commit, size_t len, int64_t deadline)
 
 /*
  * Requests to members.  A caller's request joins its member's queue
- * (bq_submit); up to NSLOTS messages are in flight to a member, each on
- * its own nng context that is kept for the next one, a second one only
- * once the others have been out the member's patience (bq_fill).  A free
- * slot takes the queue's head, and with it the requests behind it that
+ * (bq_submit); up to NSLOTS messages are in flight to a member on its
+ * link (transport/link.h), each from a slot kept for the next one, a second
+ * one only once the others have been out the member's patience (bq_fill).  A
+ * free slot takes the queue's head, and with it the requests behind it that
  * may share a message (pend, commit, cancel, status: OTR_T_BATCH, up to
  * BATCH_BYTES and OTR_BATCH_OPS).  So while the member is busy, the
  * requests of concurrent transactions pile up and leave as one message,
  * which the member's worker executes (serve_batch; its commits usually
- * share one synced write), and a message answered sends the next from nng's
- * callback: a network group commit.  An idle member gets each request
+ * share one synced write), and a message answered sends the next from the
+ * link's callback: a network group commit.  An idle member gets each request
  * at once, alone, exactly as encoded.
  *
  * Gets, installs, hellos and requests over BATCH_BYTES travel alone, each
- * on a context of its own made for it (a transient slot), so a large read
- * or write never holds up the small requests of other transactions.
+ * from a slot of its own made for it (a transient slot), so they never
+ * wait for a shared slot (they share the member's connection).
  *
  * Deadlines: a request whose deadline passes while it is queued fails
  * there, unsent.  A caller waits for its own requests (calls_wait,
  * bq_take) until their deadline, or once sent until their deadline plus
- * CALL_GRACE, whatever nng does: a request still queued then is taken
- * out; one in flight is marked gone and freed by its slot.  A caller
+ * CALL_GRACE, whatever the link does: a request still queued then is
+ * taken out; one in flight is marked gone and freed by its slot.  A caller
  * whose quorum answered first leaves the rest (bq_leave): they are marked
- * gone, still sent, and freed when done.  A slot whose message nng has not
- * completed CALL_GRACE past its deadline is aborted; a shared slot still
- * not completed CALL_GRACE after that is replaced by a new one and left
- * to nng (the member is then never freed: nng may still call back).  All
- * of it is under the member's bmtx (nng_aio_abort only schedules the
- * callback, which takes bmtx later).
+ * gone, still sent, and freed when done.  The link ends every message by
+ * its deadline (its timer).  All of it is under the member's bmtx, which
+ * is never held while calling the link (bq_go runs after the unlock), and
+ * the link never calls back holding a lock of its own.
  */
 struct bgroup;
 
@@ -859,8 +857,8 @@ bq_submit(struct member *m, struct bcall *c)
 
 /*
  * Settle call c if its request is done, or if its caller's wait is over
- * (its deadline, or once sent its deadline plus CALL_GRACE, whatever nng
- * does: a request still queued is taken out; one in flight is marked
+ * (its deadline, or once sent its deadline plus CALL_GRACE, whatever the
+ * link does: a request still queued is taken out; one in flight is marked
  * gone and freed by its slot).  false: still to wait for, until *limit.
  */
 static bool
@@ -905,7 +903,7 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 		c->unsent = !sent;
 		snprintf(c->detail, sizeof(c->detail), "member %s (%s): %s",
 		    m->name, m->url,
-		    sent ? "no answer, and nng did not time the request out"
+		    sent ? "no answer, and the link did not end the request"
 		         : "no time left (queued behind other requests)");
 		return true;
 	}
@@ -2802,8 +2800,8 @@ serve_request(void *arg, const uint8_t *req, size_t len, const char *peer,
 }
 
 /* One hello round with every member connected: the membership spreads.
- * One not connected is left out: its hello could only fail unsent (nng
- * dials it again by itself), and would count in its calls and failures
+ * One not connected is left out: its hello could only fail unsent (its
+ * link dials it again by itself), and would count in its calls and failures
  * as a request that never was. */
 static void
 gossip_once(struct otr_node *n)
