@@ -20,10 +20,13 @@
  *
  * Threads.  A client link has one thread that dials (again after a loss,
  * every 50 ms to 1 s), reads answers and hands each to its caller's
- * callback, and times requests out.  Requests are written by the threads
- * that make them: one at a time per connection, the others' requests
- * queued meanwhile and written with the next (so concurrent requests
- * share TLS records and system calls).  A server has one thread
+ * callback, a timer thread that ends requests at their deadline, and a
+ * writer thread.  Requests are written by the threads that make them:
+ * one at a time per connection, the others' requests queued meanwhile
+ * and written with the next (so concurrent requests share TLS records
+ * and system calls); a requesting thread writes only what was queued
+ * when it began and leaves the rest to the writer thread, and the
+ * link's own threads (callbacks) only queue.  A server has one thread
  * accepting, one per connection reading requests, and a pool of workers
  * that serve them and write the answers the same way.  Readers never
  * wait for a queue to drain, so two nodes asking each other cannot
