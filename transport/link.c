@@ -6,10 +6,12 @@
  * the thread that completed the I/O, with no task queue hop in between.
  * Each connection is written by one thread at a time (struct wchan): a
  * thread with something to send queues it and, if no one is writing,
- * writes the queue until it is empty, copying what is queued together
- * into one buffer (nng's TLS stream sends only the first element of an
- * iov, so the length and the message must be contiguous to share a
- * record).  The reading side of a connection is always one thread.
+ * writes what is queued, copying it together into one buffer (nng's TLS
+ * stream sends only the first element of an iov, so the length and the
+ * message must be contiguous to share a record).  A client's requesting
+ * thread writes only what was queued when it began and leaves the rest
+ * to the link's writer thread; a server's worker writes until the queue
+ * is empty.  The reading side of a connection is always one thread.
  */
 #include "transport/link.h"
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -408,9 +409,118 @@ Test(link, refuses_strangers_and_junk_and_goes_on, .init = setup,
 	call(good, "still", WAIT_MS, &r);
 	expect_answer(&r, "still");
 	res_fini(&r);
+	{ /* the silent one is closed by the watchdog (10 s, no handshake) */
+		struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
+		char           b;
+
+		setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		cr_assert_eq(read(silent, &b, 1), 0,
+		    "a connection without a handshake was held open");
+	}
 	close(silent);
 	otr_link_close(good);
 	otr_link_server_stop(s);
+}
+
+/* Requests made from callbacks, on the link's own reader thread, are
+ * written by its writer thread: a chain of 50, each made by the answer
+ * to the one before, all answered. */
+struct chain {
+	struct otr_link *l;
+	atomic_int       left, answered;
+	struct res       end;
+};
+
+static void
+chain_cb(void *arg, o_err e, const char *why, const uint8_t *ans, size_t len)
+{
+	struct chain *ch = arg;
+
+	(void) ans;
+	(void) len;
+	if (e == O_OK)
+		atomic_fetch_add(&ch->answered, 1);
+	if (e == O_OK && atomic_fetch_sub(&ch->left, 1) > 1)
+		otr_link_call(ch->l, (const uint8_t *) "link", 4,
+		    o_now_ms() + WAIT_MS, chain_cb, ch);
+	else
+		done_cb(&ch->end, e, why, NULL, 0);
+}
+
+Test(link, requests_made_by_callbacks_are_written, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s  = server(0);
+	static struct chain     ch = { 0 };
+
+	ch.l = client(s, ccfg);
+	atomic_store(&ch.left, 50);
+	res_init(&ch.end);
+	otr_link_call(ch.l, (const uint8_t *) "link", 4, o_now_ms() + WAIT_MS,
+	    chain_cb, &ch);
+	res_wait(&ch.end);
+	cr_assert_eq(ch.end.e, O_OK, "%s", ch.end.why);
+	cr_assert_eq(atomic_load(&ch.answered), 50);
+	res_fini(&ch.end);
+	otr_link_close(ch.l);
+	otr_link_server_stop(s);
+}
+
+/* A server that says hello and then never reads: a request too large
+ * for the kernel's buffers fails at its deadline, and the thread that
+ * made it is not held in its write for good (the write's bound closes
+ * the connection). */
+static atomic_bool deaf_done;
+
+static void *
+deaf_server(void *arg)
+{
+	int    *lfd  = arg, fd, i;
+	uint8_t h[8] = { 0, 'S', 'P', 0, 0, 0x31, 0, 0 }, got[8];
+
+	fd = accept(*lfd, NULL, NULL);
+	if (fd >= 0 && write(fd, h, 8) == 8 && read(fd, got, 8) == 8)
+		for (i = 0; i < 2400 && !atomic_load(&deaf_done); i++)
+			o_sleep_ms(50); /* hears nothing more, past the
+			                   suite's timeout if need be */
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+Test(link, a_peer_that_does_not_read_holds_no_writer, .init = setup,
+    .fini = teardown)
+{
+	struct sockaddr_in sa  = { 0 };
+	socklen_t          sl  = sizeof(sa);
+	size_t             big = 64u << 20;
+	uint8_t           *req = o_calloc(1, big);
+	struct otr_link   *l;
+	struct res         r;
+	pthread_t          th;
+	char               url[64];
+	int                lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_family      = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *) &sa, &sl), 0);
+	pthread_create(&th, NULL, deaf_server, &lfd);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+	ok(otr_link_open(url, NULL, true, MAX_MSG, "deaf", &l), "open");
+	wait_up(l);
+	res_init(&r);
+	/* returns once its write gave up (else the test times out) */
+	otr_link_call(l, req, big, o_now_ms() + 1000, done_cb, &r);
+	res_wait(&r);
+	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
+	res_fini(&r);
+	otr_link_close(l);
+	atomic_store(&deaf_done, true);
+	pthread_join(th, NULL);
+	close(lfd);
+	free(req);
 }
 
 /* Over plain tcp (insecure), as a peer with a valid handshake: a message
