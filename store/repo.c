@@ -90,7 +90,6 @@ enum {
 	COMMIT_RESENT = 8,
 };
 
-/* A pending record of a block, as mirrored in its cache entry. */
 /*
  * A pending whose record is at most this long keeps its transform in the
  * pending index until its commit or removal; a larger one (a chunk, a
@@ -99,6 +98,7 @@ enum {
  */
 #define PEND_KEEP_MAX 4096
 
+/* A pending record of a block, as mirrored in its cache entry. */
 struct pent {
 	struct oc_aid aid;
 	int64_t       exp;
