@@ -60,6 +60,13 @@ struct member {
 	nng_tls_config      *tls;
 	atomic_uint_fast64_t fails, calls, sent;
 	atomic_uint_fast64_t left; /* calls not waited for (a quorum was in) */
+	atomic_uint_fast64_t
+	    skipped; /* of those, left at once: it was silent */
+	/* when the first and the second message sent to it since its last
+	 * answer went (0: not yet); silent once the second went silent_ms ago
+	 * (member_silent) */
+	atomic_int_fast64_t silent_since, silent_next;
+	int64_t             silent_ms;
 	/* requests waiting for a slot, and the messages in flight (see
 	 * "requests to members" below) */
 	pthread_mutex_t    bmtx;
@@ -167,6 +174,34 @@ member_up(struct member *m)
 	return m->self || otr_link_up(m->link, NULL, 0);
 }
 
+/*
+ * Whether m, though connected, is silent: it answered nothing since two
+ * messages went to it, the second silent_ms (the write grace) ago.  Hung,
+ * stopped, or cut off without its connection closing.  Two, not one: a
+ * replica slow with one request (a commit held a second) still answers
+ * the next at once, and is waited for.  Callers do not wait for a silent
+ * member past a quorum (calls_wait).  Any answer ends it.
+ */
+static bool
+member_silent(struct member *m, int64_t now)
+{
+	int64_t next = atomic_load(&m->silent_next);
+
+	/* silent_ms 0: a member of one call (join_one's), never silent */
+	return m->silent_ms > 0 && next != 0 && now - next >= m->silent_ms;
+}
+
+/* A message to m goes now (bmtx held): the first or the second since its
+ * last answer is noted (member_silent). */
+static void
+member_sent(struct member *m, int64_t now)
+{
+	if (atomic_load(&m->silent_since) == 0)
+		atomic_store(&m->silent_since, now);
+	else if (atomic_load(&m->silent_next) == 0)
+		atomic_store(&m->silent_next, now);
+}
+
 /* m's link to url, checking the server's certificate names name (NULL:
  * "localhost", a node not known yet). */
 static o_err
@@ -217,6 +252,7 @@ member_add(struct otr_node *n, const char *name, const char *url,
 	/* at most half the write grace (a twentieth of the deadline), so a
 	 * request held back still goes before its caller leaves it */
 	m->patience_ms = O_MIN(SLOT_PATIENCE_MS, O_MAX(n->timeout_ms / 40, 1));
+	m->silent_ms   = O_MAX(n->timeout_ms / 20, 1); /* WRITE_GRACE */
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
 	if ((e = feed_url(url, m->feed, sizeof(m->feed))) != O_OK) {
@@ -699,6 +735,7 @@ bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
 			continue;
 		s->busy      = true;
 		s->sent_at   = now;
+		member_sent(m, now);
 		go[(*ngo)++] = s;
 	}
 }
@@ -792,6 +829,13 @@ slot_answered(
 		}
 	}
 	pthread_mutex_lock(&m->bmtx);
+	/* an answer (or a connection lost: the member is down, and starts
+	 * afresh once connected again) ends a silence; a message that timed
+	 * out, unanswered, does not */
+	if (le != O_ETIMEDOUT) {
+		atomic_store(&m->silent_since, 0);
+		atomic_store(&m->silent_next, 0);
+	}
 	for (i = 0; i < s->n; i++) {
 		const uint8_t *p = NULL;
 		size_t         len = 0;
@@ -839,6 +883,7 @@ bq_submit(struct member *m, struct bcall *c)
 		s->n        = 1;
 		s->busy     = true;
 		s->deadline = c->deadline;
+		member_sent(m, now_ms());
 		s->next     = m->tslots;
 		m->tslots   = s;
 		go[ngo++]   = s;
@@ -919,12 +964,13 @@ bq_take(struct call *c, int64_t now, int64_t *limit)
 }
 
 /*
- * Stop waiting for call c: a quorum answered first.  Its request stays
- * queued or in flight (a commit still lands there); its answer will be
- * dropped by its slot.  An answer already in is taken.
+ * Stop waiting for call c: a quorum answered first, or its member is
+ * silent (counted skipped).  Its request stays queued or in flight (a
+ * commit still lands there); its answer will be dropped by its slot.  An
+ * answer already in is taken.
  */
 static void
-bq_leave(struct call *c)
+bq_leave(struct call *c, bool silent)
 {
 	struct member *m  = c->m;
 	struct bcall  *bc = c->bc;
@@ -947,9 +993,12 @@ bq_leave(struct call *c)
 	c->left = true;
 	c->e    = O_EUNAVAIL;
 	snprintf(c->detail, sizeof(c->detail),
-	    "member %s (%s): not waited for (a quorum answered first)",
-	    m->name, m->url);
+	    "member %s (%s): not waited for (%s)", m->name, m->url,
+	    silent ? "silent, nothing answered for a while"
+	           : "a quorum answered first");
 	atomic_fetch_add(&m->left, 1);
+	if (silent)
+		atomic_fetch_add(&m->skipped, 1);
 }
 
 /*
@@ -988,7 +1037,8 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 	for (;;) {
 		int64_t  now = now_ms(), wake = stop_at, limit;
 		uint64_t seen;
-		size_t   i, open = 0;
+		size_t   i, open = 0, heard = 0;
+		bool     hushed = false;
 
 		pthread_mutex_lock(&g->mtx);
 		seen = g->ndone;
@@ -997,6 +1047,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			if (cs[i].bc == NULL || bq_take(&cs[i], now, &limit))
 				continue;
 			open++;
+			heard += !member_silent(cs[i].m, now);
 			wake = O_MIN(wake, limit);
 		}
 		if (open == 0)
@@ -1008,10 +1059,18 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			    : now;
 			wake    = O_MIN(wake, stop_at);
 		}
+		/* what is still out is only silent members' (member_silent):
+		 * once a quorum is in, or when waiting for every answer, they
+		 * are not waited for */
+		if (heard == 0 && (q == NULL || stop_at != INT64_MAX) &&
+		    now < stop_at) {
+			stop_at = now;
+			hushed  = true;
+		}
 		if (now >= stop_at) {
 			for (i = 0; i < k; i++)
 				if (cs[i].bc != NULL)
-					bq_leave(&cs[i]);
+					bq_leave(&cs[i], hushed);
 			break;
 		}
 		pthread_mutex_lock(&g->mtx);
@@ -3439,6 +3498,7 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 {
 	struct member *ms[MAX_MEMBERS];
 	size_t         k = members(n, ms), j;
+	int64_t        now = now_ms();
 	char           line[512];
 
 	snprintf(line, sizeof(line),
@@ -3451,11 +3511,15 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 		snprintf(line, sizeof(line),
 		    "  peer %-16s %-32s %s  calls %" PRIuFAST64
 		    " failed %" PRIuFAST64 " left %" PRIuFAST64
-		    " messages %" PRIuFAST64 "\n",
+		    " messages %" PRIuFAST64 " skipped %" PRIuFAST64 "\n",
 		    ms[j]->name, ms[j]->url,
-		    ms[j]->self ? "self" : up ? "up" : "down",
+		    ms[j]->self                     ? "self"
+		        : !up                       ? "down"
+		        : member_silent(ms[j], now) ? "silent"
+		                                    : "up",
 		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails),
-		    atomic_load(&ms[j]->left), atomic_load(&ms[j]->sent));
+		    atomic_load(&ms[j]->left), atomic_load(&ms[j]->sent),
+		    atomic_load(&ms[j]->skipped));
 		o_buf_append(out, line, strlen(line));
 	}
 }

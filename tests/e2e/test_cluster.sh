@@ -93,6 +93,30 @@ cat "$TMP/m3/log" >"$TMP/c3"
 cmp "$TMP/c1" "$TMP/c3" || fail "the restarted node shows another diary"
 expect_eq "lines" 651 "$(wc -l <"$TMP/c1")"
 
+step "a hung node (SIGSTOP) is not waited for; resumed, it catches up"
+# Its connections stay open and nothing answers: once it has been silent
+# for the write grace, appends go on with the other two without waiting
+# that grace each time (before: every append through m1 waited 250 ms
+# for it, as long as it hung).
+wait_for "n1 sees n3 up again" 15 members_up 1 3
+kill -STOP "${PID[3]}"
+for k in $(seq 20); do
+	echo "hung $k" >>"$TMP/m1/log" || fail "append $k with n3 stopped"
+done
+status_n3() { grep -E '^  peer n3 ' "$TMP/m1/.optimfs/status"; }
+status_n3 | grep -q ' silent ' || fail "n1 does not show n3 silent: $(status_n3)"
+skipped=$(status_n3 | sed -n 's/.* skipped \([0-9]*\)$/\1/p')
+# each append's pend and commit, but the first round or two (which wait
+# the grace, and find n3 silent then)
+[ "${skipped:-0}" -ge 30 ] || fail "n1 skipped only '$skipped' calls to n3: $(status_n3)"
+kill -CONT "${PID[3]}"
+echo "resumed" >>"$TMP/m1/log" || fail "append after n3 resumed"
+n3_heard() { echo "ping" >>"$TMP/m1/log" && status_n3 | grep -q ' up '; }
+wait_for "n1 hears n3 again" 15 n3_heard
+same_log() { cmp -s "$TMP/m1/log" "$TMP/m3/log"; }
+wait_for "m3 shows what m1 wrote while n3 hung" 10 same_log
+grep -qx "hung 20" "$TMP/m3/log" || fail "m3 lacks the appends made while it hung"
+
 step "two of three down: writes fail instead of hanging, and resume"
 kill_node 2
 kill_node 3

@@ -1901,6 +1901,47 @@ Test(node, a_silent_member_is_left_behind_not_waited_for,
 }
 
 /*
+ * Once the silent member has answered nothing since two messages went to
+ * it, the second the write grace ago (a twentieth of the 2 s deadline
+ * here), a pend no longer gives it that grace after a quorum answered: its
+ * call is skipped at once (counted), and status shows it silent.  Only the
+ * first two pends, which wait the grace out, are left the old way (the
+ * commits do not go to a member whose pend was left, and the cancels sent
+ * there are never waited for).  Before, every pend waited the grace for
+ * it, as long as it hung.
+ */
+Test(node, a_member_silent_past_the_grace_is_skipped_at_once, .init = setup,
+    .fini = teardown)
+{
+	enum { N = 20 };
+	struct o_buf  st = { 0 };
+	struct oc_bid x;
+	long          calls, failed, left, msgs, skipped;
+	const char   *p;
+	int           i;
+
+	silent_member_up(2000);
+	for (i = 0; i < N; i++)
+		insert_new(0, &x, i);
+	otr_node_status(nodes[0].node, &st);
+	o_buf_append(&st, "", 1);
+	p = strstr((const char *) st.data, "  peer silent ");
+	cr_assert_not_null(p, "%s", (const char *) st.data);
+	cr_expect_not_null(strstr(p, " silent  calls "),
+	    "status does not show it silent: %s", p);
+	cr_assert_not_null(strstr(p, "skipped "));
+	skipped = atol(strstr(p, "skipped ") + 8);
+	o_buf_fini(&st);
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+	cr_expect_geq(skipped, N - 2,
+	    "of %d pends, %ld skipped the silent member at once (%ld left)", N,
+	    skipped, left);
+	/* the member that answers is never skipped */
+	peer_counts(0, "n1", &calls, &failed, &left, &msgs);
+	cr_expect_eq(left, 0, "calls to n1 left: %ld", left);
+}
+
+/*
  * A pend that no majority can take (n0 holds a rival's pending, the silent
  * member never answers) waits out the silent member to its deadline and is
  * refused.  n1 accepted it: net_pend's cancel must still reach n1, with
