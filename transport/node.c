@@ -60,8 +60,8 @@ struct member {
 	nng_tls_config      *tls;
 	atomic_uint_fast64_t fails, calls, sent;
 	atomic_uint_fast64_t left; /* calls not waited for (a quorum was in) */
-	atomic_uint_fast64_t
-	    skipped; /* of those, left at once: it was silent */
+	/* of those, left at once: it was silent */
+	atomic_uint_fast64_t skipped;
 	/* when the first and the second message sent to it since its last
 	 * answer went (0: not yet); silent once the second went silent_ms ago
 	 * (member_silent) */
@@ -175,20 +175,28 @@ member_up(struct member *m)
 }
 
 /*
- * Whether m, though connected, is silent: it answered nothing since two
- * messages went to it, the second silent_ms (the write grace) ago.  Hung,
+ * When m, though connected, is silent (INT64_MAX: not on its way to it):
+ * once it answered nothing since two messages went to it, the second
+ * silent_ms (the write grace) before.  Hung,
  * stopped, or cut off without its connection closing.  Two, not one: a
  * replica slow with one request (a commit held a second) still answers
  * the next at once, and is waited for.  Callers do not wait for a silent
  * member past a quorum (calls_wait).  Any answer ends it.
  */
-static bool
-member_silent(struct member *m, int64_t now)
+static int64_t
+member_silent_at(struct member *m)
 {
 	int64_t next = atomic_load(&m->silent_next);
 
 	/* silent_ms 0: a member of one call (join_one's), never silent */
-	return m->silent_ms > 0 && next != 0 && now - next >= m->silent_ms;
+	return m->silent_ms > 0 && next != 0 ? next + m->silent_ms : INT64_MAX;
+}
+
+/* Whether m is silent at now. */
+static bool
+member_silent(struct member *m, int64_t now)
+{
+	return now >= member_silent_at(m);
 }
 
 /* A message to m goes now (bmtx held): the first or the second since its
@@ -1047,7 +1055,10 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			if (cs[i].bc == NULL || bq_take(&cs[i], now, &limit))
 				continue;
 			open++;
-			heard += !member_silent(cs[i].m, now);
+			if (!member_silent(cs[i].m, now)) {
+				heard++; /* until it falls silent, if it does */
+				limit = O_MIN(limit, member_silent_at(cs[i].m));
+			}
 			wake = O_MIN(wake, limit);
 		}
 		if (open == 0)
