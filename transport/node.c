@@ -63,9 +63,10 @@ struct member {
 	/* of those, left at once: it was silent */
 	atomic_uint_fast64_t skipped;
 	/* when the first and the second message sent to it since its last
-	 * answer went (0: not yet); silent once the second went silent_ms ago
-	 * (member_silent) */
-	atomic_int_fast64_t silent_since, silent_next;
+	 * answer went (0: not yet), and the bytes of those sent since; silent
+	 * once the second went silent_ms ago, plus time for the bytes
+	 * (member_silent_at) */
+	atomic_int_fast64_t silent_since, silent_next, silent_bytes;
 	int64_t             silent_ms;
 	/* requests waiting for a slot, and the messages in flight (see
 	 * "requests to members" below) */
@@ -177,11 +178,13 @@ member_up(struct member *m)
 /*
  * When m, though connected, is silent (INT64_MAX: not on its way to it):
  * once it answered nothing since two messages went to it, the second
- * silent_ms (the write grace) before.  Hung,
+ * silent_ms (the write grace) before, plus the time the bytes sent since
+ * may take (as otr_call_deadline gives a large request: one connection
+ * carries them, and what is behind a large message waits for it).  Hung,
  * stopped, or cut off without its connection closing.  Two, not one: a
  * replica slow with one request (a commit held a second) still answers
  * the next at once, and is waited for.  Callers do not wait for a silent
- * member past a quorum (calls_wait).  Any answer ends it.
+ * member once a quorum is in (calls_wait).  Any answer ends it.
  */
 static int64_t
 member_silent_at(struct member *m)
@@ -189,7 +192,9 @@ member_silent_at(struct member *m)
 	int64_t next = atomic_load(&m->silent_next);
 
 	/* silent_ms 0: a member of one call (join_one's), never silent */
-	return m->silent_ms > 0 && next != 0 ? next + m->silent_ms : INT64_MAX;
+	if (m->silent_ms == 0 || next == 0)
+		return INT64_MAX;
+	return next + m->silent_ms + (atomic_load(&m->silent_bytes) >> 13);
 }
 
 /* Whether m is silent at now. */
@@ -199,15 +204,17 @@ member_silent(struct member *m, int64_t now)
 	return now >= member_silent_at(m);
 }
 
-/* A message to m goes now (bmtx held): the first or the second since its
- * last answer is noted (member_silent). */
+/* A message of len bytes to m goes now (bmtx held): the first or the
+ * second since its last answer is noted, and its bytes
+ * (member_silent_at). */
 static void
-member_sent(struct member *m, int64_t now)
+member_sent(struct member *m, int64_t now, size_t len)
 {
 	if (atomic_load(&m->silent_since) == 0)
 		atomic_store(&m->silent_since, now);
 	else if (atomic_load(&m->silent_next) == 0)
 		atomic_store(&m->silent_next, now);
+	atomic_fetch_add(&m->silent_bytes, (int64_t) len);
 }
 
 /* m's link to url, checking the server's certificate names name (NULL:
@@ -743,7 +750,7 @@ bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
 			continue;
 		s->busy      = true;
 		s->sent_at   = now;
-		member_sent(m, now);
+		member_sent(m, now, bytes);
 		go[(*ngo)++] = s;
 	}
 }
@@ -843,6 +850,7 @@ slot_answered(
 	if (le != O_ETIMEDOUT) {
 		atomic_store(&m->silent_since, 0);
 		atomic_store(&m->silent_next, 0);
+		atomic_store(&m->silent_bytes, 0);
 	}
 	for (i = 0; i < s->n; i++) {
 		const uint8_t *p = NULL;
@@ -891,7 +899,7 @@ bq_submit(struct member *m, struct bcall *c)
 		s->n        = 1;
 		s->busy     = true;
 		s->deadline = c->deadline;
-		member_sent(m, now_ms());
+		member_sent(m, now_ms(), c->req.len);
 		s->next     = m->tslots;
 		m->tslots   = s;
 		go[ngo++]   = s;
@@ -1056,8 +1064,10 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 				continue;
 			open++;
 			if (!member_silent(cs[i].m, now)) {
-				heard++; /* until it falls silent, if it does */
-				limit = O_MIN(limit, member_silent_at(cs[i].m));
+				heard++;
+				if (q != NULL) /* until it falls silent */
+					limit = O_MIN(
+					    limit, member_silent_at(cs[i].m));
 			}
 			wake = O_MIN(wake, limit);
 		}
@@ -1071,9 +1081,10 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			wake    = O_MIN(wake, stop_at);
 		}
 		/* what is still out is only silent members' (member_silent):
-		 * once a quorum is in, or when waiting for every answer, they
-		 * are not waited for */
-		if (heard == 0 && (q == NULL || stop_at != INT64_MAX) &&
+		 * once a quorum is in, they are not waited for.  A caller that
+		 * waits for every answer (q NULL) still does: a cancel that
+		 * must land before the next pend, a status, a repair */
+		if (heard == 0 && q != NULL && stop_at != INT64_MAX &&
 		    now < stop_at) {
 			stop_at = now;
 			hushed  = true;
