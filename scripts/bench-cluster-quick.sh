@@ -11,33 +11,9 @@ set -u
 b=${1:?usage: bench-cluster-quick.sh BUILD_DIR [N] [WRITERS] [SECONDS]}
 n=${2:-300}; w=${3:-64}; secs=${4:-3}
 opt=$b/optimfs
-base=$(mktemp -d /tmp/optimfs-qc.XXXXXX)
-port=$((14000 + RANDOM % 1000 * 10))
-pids=(); mnts=()
-cleanup() {
-	for m in "${mnts[@]}"; do fusermount3 -uz "$m" 2>/dev/null; done
-	kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$base"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/bench-cluster3.sh"
 cpu_us() { local p t=0 tck; tck=$(getconf CLK_TCK); for p in "$@"; do t=$((t + $(cut -d' ' -f14,15 /proc/"$p"/stat | tr ' ' +))); done; echo $((t * 1000000 / tck)); }
-url() { echo "tls+tcp://127.0.0.1:$((port + 10 * ($1 - 1)))"; }
-"$opt" init "$base/certs" --name n1 >/dev/null
-"$opt" node add "$base/certs" n2 >/dev/null
-"$opt" node add "$base/certs" n3 >/dev/null
-for i in 1 2 3; do
-	j=(); [ "$i" -gt 1 ] && j=(--join "$(url 1)")
-	mkdir -p "$base/c$i"
-	"$opt" mount "$base/c$i" --data "$base/d$i" -f -o replicas=3 --listen "$(url "$i")" \
-		"${j[@]}" --certs "$base/certs" --name "n$i" 2>"$base/n$i.log" &
-	pids+=($!); mnts+=("$base/c$i")
-	for t in $(seq 100); do mountpoint -q "$base/c$i" && break; sleep 0.1; done
-done
-for i in 1 2 3; do
-	for t in $(seq 150); do
-		c=$(grep -scE "^  peer .* (up|self) " "$base/c$i/.optimfs/status" 2>/dev/null)
-		[ "${c:-0}" = 3 ] && break; sleep 0.1
-	done
-done
+start3 optimfs-qc
 mkdir "$base/c1/f" "$base/c1/g"; sleep 1.5 # the directories reach every mount
 c0=$(cpu_us "${pids[@]}")
 "$b/tests/bench_fs" "$base/c1/f" datasync "$n" | tr '\n' ' '
