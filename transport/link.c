@@ -10,8 +10,12 @@
  * stream sends only the first element of an iov, so the length and the
  * message must be contiguous to share a record).  A client's requesting
  * thread writes only what was queued when it began and leaves the rest
- * to the link's writer thread; a server's worker writes until the queue
- * is empty.  The reading side of a connection is always one thread.
+ * to the link's writer thread, and leaves it a large request (over
+ * CALLER_WRITE_MAX) or one its caller hands off (otr_link_call_later)
+ * whole: a peer that stops reading then holds the writer thread, not the
+ * caller, which would otherwise not send its requests to the other peers
+ * until the write gave up.  A server's worker writes until the queue is
+ * empty.  The reading side of a connection is always one thread.
  */
 #include "transport/link.h"
 
@@ -36,10 +40,11 @@ enum {
 	BACKOFF_MIN = 50,
 	BACKOFF_MAX = 1000,
 	COALESCE    = 256 << 10, /* bytes of queued frames written at once */
-	MAX_CONNS   = 256,       /* a server's connections */
-	MAX_HOPS    = 8,         /* ids in a request's header (nng's ttl) */
-	MS_PER_MIB  = 1000, /* more time to move a large message: 1 MB/s */
-	HDR_SLACK   = 4 * MAX_HOPS,
+	CALLER_WRITE_MAX = 64 << 10, /* larger requests: the writer thread */
+	MAX_CONNS        = 256,      /* a server's connections */
+	MAX_HOPS         = 8, /* ids in a request's header (nng's ttl) */
+	MS_PER_MIB = 1000,    /* more time to move a large message: 1 MB/s */
+	HDR_SLACK  = 4 * MAX_HOPS,
 };
 
 static void
@@ -476,6 +481,21 @@ link_phase(struct otr_link *l, int64_t ms)
  * a reader stuck in a step past its bound (a handshake, the rest of an
  * answer), which the reader then sees as the connection lost.
  */
+/* Start thread *t running fn(arg) and set *started; or an error naming
+ * url and what the thread is for. */
+static o_err
+thread_start(pthread_t *t, void *(*fn)(void *), void *arg, bool *started,
+    const char *url, const char *what)
+{
+	int rv = pthread_create(t, NULL, fn, arg);
+
+	if (rv != 0)
+		return o_err_set(O_EINTERNAL, "%s: no %s thread: %s", url,
+		    what, strerror(rv));
+	*started = true;
+	return O_OK;
+}
+
 static void *
 link_timer(void *arg)
 {
@@ -756,31 +776,23 @@ otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 		    nng_strerror(rv));
 		goto fail;
 	}
-	if (pthread_create(&l->timer, NULL, link_timer, l) != 0) {
-		e = o_err_set(O_EINTERNAL, "dial %s: no thread", url);
+	if ((e = thread_start(&l->timer, link_timer, l, &l->timer_started, url,
+	         "timer")) != O_OK ||
+	    (e = thread_start(&l->writer, link_writer, l, &l->writer_started,
+	         url, "writer")) != O_OK ||
+	    (e = thread_start(
+	         &l->th, link_run, l, &l->started, url, "reader")) != O_OK)
 		goto fail;
-	}
-	l->timer_started = true;
-	if (pthread_create(&l->writer, NULL, link_writer, l) != 0) {
-		e = o_err_set(O_EINTERNAL, "dial %s: no thread", url);
-		goto fail;
-	}
-	l->writer_started = true;
-	if (pthread_create(&l->th, NULL, link_run, l) != 0) {
-		e = o_err_set(O_EINTERNAL, "dial %s: no thread", url);
-		goto fail;
-	}
-	l->started = true;
-	*out       = l;
+	*out = l;
 	return O_OK;
 fail:
 	otr_link_close(l);
 	return e;
 }
 
-void
-otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
-    int64_t deadline, otr_link_done_fn done, void *arg)
+static void
+link_call(struct otr_link *l, const uint8_t *req, size_t len, int64_t deadline,
+    otr_link_done_fn done, void *arg, bool later)
 {
 	struct lcall  *c = o_calloc(1, sizeof(*c));
 	struct wframe *f;
@@ -804,8 +816,23 @@ otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
 	l->calls = c;
 	if (deadline < l->timer_at)
 		pthread_cond_signal(&l->tcv);
-	wchan_push(&l->w, f, !on_link_thread, true);
+	wchan_push(&l->w, f,
+	    !on_link_thread && !later && len <= CALLER_WRITE_MAX, true);
 	pthread_mutex_unlock(&l->mtx);
+}
+
+void
+otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
+    int64_t deadline, otr_link_done_fn done, void *arg)
+{
+	link_call(l, req, len, deadline, done, arg, false);
+}
+
+void
+otr_link_call_later(struct otr_link *l, const uint8_t *req, size_t len,
+    int64_t deadline, otr_link_done_fn done, void *arg)
+{
+	link_call(l, req, len, deadline, done, arg, true);
 }
 
 bool
@@ -1282,17 +1309,12 @@ otr_link_listen(const char *url, nng_tls_config *tls, bool insecure,
 			    O_EINTERNAL, "%s: no worker thread", url);
 			goto fail;
 		}
-	if (pthread_create(&srv->watchdog, NULL, watch_run, srv) != 0) {
-		e = o_err_set(O_EINTERNAL, "%s: no watchdog thread", url);
+	if ((e = thread_start(&srv->watchdog, watch_run, srv, &srv->watching,
+	         url, "watchdog")) != O_OK ||
+	    (e = thread_start(&srv->acceptor, accept_run, srv, &srv->accepting,
+	         url, "accept")) != O_OK)
 		goto fail;
-	}
-	srv->watching = true;
-	if (pthread_create(&srv->acceptor, NULL, accept_run, srv) != 0) {
-		e = o_err_set(O_EINTERNAL, "%s: no accept thread", url);
-		goto fail;
-	}
-	srv->accepting = true;
-	*out           = srv;
+	*out = srv;
 	return O_OK;
 fail:
 	otr_link_server_stop(srv);

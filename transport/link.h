@@ -72,8 +72,16 @@ o_err otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
  * or with an error once deadline (ms, CLOCK_REALTIME) has passed or the
  * connection is lost after the request was queued.  A request made while
  * the link is not connected waits for the connection until its deadline.
+ * The calling thread writes a small request itself when no one else is
+ * writing (the lowest latency); one over 64 KiB it leaves to the link's
+ * writer thread, so it returns at once even when the peer reads nothing.
  */
 void otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
+    int64_t deadline, otr_link_done_fn done, void *arg);
+/* otr_link_call, leaving the write to the link's writer thread whatever
+ * the size: for a peer that may not be reading (it answered nothing for
+ * a while). */
+void otr_link_call_later(struct otr_link *l, const uint8_t *req, size_t len,
     int64_t deadline, otr_link_done_fn done, void *arg);
 
 /* Whether l is connected; addr (may be NULL) gets the server's address,

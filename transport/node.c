@@ -63,8 +63,8 @@ struct member {
 	/* of those, left at once: it was silent */
 	atomic_uint_fast64_t skipped;
 	/* when the first and the second message sent to it since its last
-	 * answer went (0: not yet), and the bytes of those sent since; silent
-	 * once the second went silent_ms ago, plus time for the bytes
+	 * answer went (0: not yet), and the bytes of those two; silent once
+	 * the second went silent_ms ago, plus time for the bytes
 	 * (member_silent_at) */
 	atomic_int_fast64_t silent_since, silent_next, silent_bytes;
 	int64_t             silent_ms;
@@ -178,9 +178,10 @@ member_up(struct member *m)
 /*
  * When m, though connected, is silent (INT64_MAX: not on its way to it):
  * once it answered nothing since two messages went to it, the second
- * silent_ms (the write grace) before, plus the time the bytes sent since
+ * silent_ms (the write grace) before, plus the time the bytes of those two
  * may take (as otr_call_deadline gives a large request: one connection
- * carries them, and what is behind a large message waits for it).  Hung,
+ * carries them in turn, so the second's answer waits for both to be read;
+ * what went after the second delays nothing counted here).  Hung,
  * stopped, or cut off without its connection closing.  Two, not one: a
  * replica slow with one request (a commit held a second) still answers
  * the next at once, and is waited for.  Callers do not wait for a silent
@@ -205,7 +206,7 @@ member_silent(struct member *m, int64_t now)
 }
 
 /* A message of len bytes to m goes now (bmtx held): the first or the
- * second since its last answer is noted, and its bytes
+ * second since its last answer is noted, with its bytes
  * (member_silent_at). */
 static void
 member_sent(struct member *m, int64_t now, size_t len)
@@ -214,6 +215,8 @@ member_sent(struct member *m, int64_t now, size_t len)
 		atomic_store(&m->silent_since, now);
 	else if (atomic_load(&m->silent_next) == 0)
 		atomic_store(&m->silent_next, now);
+	else
+		return;
 	atomic_fetch_add(&m->silent_bytes, (int64_t) len);
 }
 
@@ -763,11 +766,17 @@ static void
 slot_send(struct bslot *s)
 {
 	struct o_buf b = { 0 };
+	/* to a silent member, the link's writer thread writes: it may not
+	 * be reading, and this thread has other members to ask */
+	void (*call)(struct otr_link *, const uint8_t *, size_t, int64_t,
+	    otr_link_done_fn, void *) = member_silent(s->m, now_ms())
+	    ? otr_link_call_later
+	    : otr_link_call;
 
 	atomic_fetch_add(&s->m->sent, 1);
 	if (s->n == 1) {
-		otr_link_call(s->m->link, s->calls[0]->req.data,
-		    s->calls[0]->req.len, s->deadline, slot_answered, s);
+		call(s->m->link, s->calls[0]->req.data, s->calls[0]->req.len,
+		    s->deadline, slot_answered, s);
 		return;
 	}
 	{
@@ -781,8 +790,7 @@ slot_send(struct bslot *s)
 		oc_map_set(&op, "ops", ops);
 		otr_wire_request(&op, &b);
 	}
-	otr_link_call(
-	    s->m->link, b.data, b.len, s->deadline, slot_answered, s);
+	call(s->m->link, b.data, b.len, s->deadline, slot_answered, s);
 	o_buf_fini(&b);
 }
 
@@ -3513,6 +3521,22 @@ otr_node_counts(struct otr_node *n, size_t *nmem, size_t *up)
 	*up   = 0;
 	for (j = 0; j < k; j++)
 		*up += member_up(ms[j]);
+}
+
+bool
+otr_node_silence(
+    struct otr_node *n, const char *name, int64_t *next, int64_t *at)
+{
+	struct member *ms[MAX_MEMBERS];
+	size_t         k = members(n, ms), j;
+
+	for (j = 0; j < k; j++)
+		if (strcmp(ms[j]->name, name) == 0) {
+			*at   = member_silent_at(ms[j]);
+			*next = atomic_load(&ms[j]->silent_next);
+			return true;
+		}
+	return false;
 }
 
 void

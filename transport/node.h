@@ -66,6 +66,15 @@ void otr_node_status(struct otr_node *n, struct o_buf *out);
 /* Number of members (this node included) and how many are connected. */
 void otr_node_counts(struct otr_node *n, size_t *members, size_t *up);
 /*
+ * Member name's silence (false: no such member), in ms on the clock of
+ * the node's deadlines (CLOCK_REALTIME): *next, when the second message
+ * since its last answer went (0: fewer than two), and *at, when it falls
+ * silent if it answers nothing more: *next plus the write grace plus 1 ms
+ * per 8 KiB of those two messages (INT64_MAX: not on its way).
+ */
+bool otr_node_silence(
+    struct otr_node *n, const char *name, int64_t *next, int64_t *at);
+/*
  * The deadline of one request of len bytes to a peer, given the
  * operation's: a pend or install carrying more than 64 KiB gets 1 ms more
  * per 8 KiB, so a large transaction is not timed out by its size on a busy

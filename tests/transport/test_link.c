@@ -467,9 +467,10 @@ Test(link, requests_made_by_callbacks_are_written, .init = setup,
 }
 
 /* A server that says hello and then never reads: a request too large
- * for the kernel's buffers fails at its deadline, and the thread that
- * made it is not held in its write for good (the write's bound closes
- * the connection). */
+ * for the kernel's buffers is left to the link's writer thread (its
+ * caller returns at once) and fails at its deadline; the writer is not
+ * held in its write for good (the write's bound closes the
+ * connection). */
 static atomic_bool deaf_done;
 
 static void *
@@ -511,8 +512,16 @@ Test(link, a_peer_that_does_not_read_holds_no_writer, .init = setup,
 	ok(otr_link_open(url, NULL, true, MAX_MSG, "deaf", &l), "open");
 	wait_up(l);
 	res_init(&r);
-	/* returns once its write gave up (else the test times out) */
+	/* returns at once: the link's writer thread, not the caller, writes
+	 * a large request (before, the caller was held until its write gave
+	 * up, after the request's deadline) */
 	otr_link_call(l, req, big, o_now_ms() + 1000, done_cb, &r);
+	pthread_mutex_lock(&r.mtx);
+	cr_expect(!r.done,
+	    "the call returned only once its request ended "
+	    "(%s)",
+	    r.why);
+	pthread_mutex_unlock(&r.mtx);
 	res_wait(&r);
 	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
 	res_fini(&r);

@@ -1942,6 +1942,62 @@ Test(node, a_member_silent_past_the_grace_is_skipped_at_once, .init = setup,
 }
 
 /*
+ * A member's silence waits for the bytes of the two messages it counts
+ * from: 1 ms per 8 KiB of them, so a member reading a large message on its
+ * one connection, with a second behind it, is not taken for hung; what
+ * goes after the second changes nothing.  Right after the silent member
+ * joined (at most a gossip hello went to it), a 1 MiB transaction puts
+ * its pend among the first two messages out: its silence comes at least
+ * the grace (100 ms here) plus 128 ms after the second; a second 1 MiB
+ * transaction leaves that moment where it was.
+ */
+static void
+insert_big(int i, size_t n)
+{
+	struct oc_bid x;
+	struct oc_tfs t;
+	struct oc_val b;
+	char         *pad = calloc(1, n);
+
+	oc_bid_random(&x);
+	oc_tfs_init(&t);
+	b = rv_leaf(&x, 3);
+	oc_map_set(&b, "pad", oc_bytes(pad, n));
+	oc_tfs_insert(&t, b);
+	cr_assert_eq(net_tfs(i, &t, &x, 2), O_OK, "%s", o_err_detail());
+	oc_tfs_fini(&t);
+	free(pad);
+}
+
+Test(node, a_large_message_out_delays_a_members_silence, .init = setup,
+    .fini = teardown)
+{
+	enum { BIG = 1 << 20 };
+	int64_t next, at, next2, at2;
+
+	silent_member_up(2000);
+	cr_assert(otr_node_silence(nodes[0].node, "silent", &next, &at));
+	cr_assert_eq(next, 0,
+	    "two messages out to it before the first "
+	    "transaction");
+	insert_big(0, BIG);
+	cr_assert(otr_node_silence(nodes[0].node, "silent", &next, &at));
+	cr_assert_neq(next, 0, "fewer than two messages out to it");
+	cr_assert_geq(at - next, 100 + (BIG >> 13),
+	    "its silence comes %" PRId64 " ms after its second message",
+	    at - next);
+	insert_big(0, BIG);
+	cr_assert(otr_node_silence(nodes[0].node, "silent", &next2, &at2));
+	cr_expect_eq(next2, next, "its second message changed");
+	cr_expect_eq(at2, at,
+	    "a later message moved its silence by %" PRId64 " ms", at2 - at);
+	/* a member that answers has none on its way once answered */
+	cr_assert(otr_node_silence(nodes[0].node, "n1", &next, &at));
+	cr_expect_eq(at, INT64_MAX);
+	cr_expect(!otr_node_silence(nodes[0].node, "nobody", &next, &at));
+}
+
+/*
  * A pend that no majority can take (n0 holds a rival's pending, the silent
  * member never answers) waits out the silent member to its deadline and is
  * refused.  n1 accepted it: net_pend's cancel must still reach n1, with
