@@ -3594,14 +3594,48 @@ getattr_(struct ofs_ns *ns, uint64_t ino, const char *op,
 	return e;
 }
 
+/*
+ * Notes whether the root's attributes were just served without a refresh
+ * (stale) or after one, logging the change: once when no majority answers
+ * and once when one does again, not at every path walk.
+ */
+static void
+root_stale_note(struct ofs_ns *ns, bool stale, o_err why)
+{
+	bool was = atomic_load(&ns->root_stale);
+
+	if (was == stale || atomic_exchange(&ns->root_stale, stale) == stale)
+		return;
+	if (stale)
+		o_log(O_LOG_WARN,
+		    "getattr /: serving the root's attributes as last read "
+		    "(%s: %s); everything else under the mount fails until "
+		    "a majority answers",
+		    o_strerror(why), o_err_detail());
+	else
+		o_log(O_LOG_INFO, "getattr /: the root is read again");
+}
+
 o_err
 ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
 	o_err e;
 
-	if (ns->opts.shared &&
-	    (e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns))) != O_OK)
-		return e;
+	if (ns->opts.shared) {
+		e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns));
+		/* Every path through the mount needs the root's
+		 * attributes, .optimfs/status too, which says why the
+		 * cluster does not answer: without a majority they are
+		 * served as last read (they change only by chmod and
+		 * the directory's own writes, which fail meanwhile). */
+		if (ino == OFS_ROOT_INO &&
+		    (e == O_EUNAVAIL || e == O_ETIMEDOUT))
+			root_stale_note(ns, true, e);
+		else if (e != O_OK)
+			return e;
+		else if (ino == OFS_ROOT_INO)
+			root_stale_note(ns, false, O_OK);
+	}
 	return getattr_(ns, ino, "getattr", out, NULL);
 }
 

@@ -13,6 +13,7 @@
 #define OFS_NS_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/collection.h"
 #include "core/o_util.h"
@@ -238,6 +239,9 @@ struct ofs_ns {
 	uint32_t           root_mode;    /* guarded by ns_mtx */
 	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
 	bool               stop;             /* guarded by ns_mtx */
+	/* the root's attributes were last served unrefreshed (no
+	 * majority: ofs_getattr) */
+	atomic_bool        root_stale;
 	bool               started; /* committer running; immutable after
 	                               open */
 	pthread_t committer;

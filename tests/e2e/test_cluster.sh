@@ -125,6 +125,17 @@ if echo "no quorum" >>"$TMP/m1/log" 2>"$TMP/err"; then
 	fail "an append without a majority was acknowledged"
 fi
 [ $(($(date +%s) - t0)) -lt 120 ] || fail "the failing append took too long"
+# what says why stays readable: the root's attributes are served as last
+# read while no majority answers (every path walk needs them; past the
+# 1 s the kernel keeps them, so that it asks)
+sleep 1.2
+st=$(cat "$TMP/m1/.optimfs/status") || fail "m1's status unreadable without a majority"
+grep -qE "^  peer n2 +[^ ]+ +down " <<<"$st" || fail "m1's status does not show n2 down: $st"
+"$OPTIMFS_BIN" status "$TMP/m1" | grep -qE "^  peer n3 +[^ ]+ +down " ||
+	fail "optimfs status does not show n3 down"
+grep -q "serving the root's attributes as last read" "$TMP/n1.log" ||
+	fail "n1 did not log that it serves the root's attributes unrefreshed"
+! cat "$TMP/m1/log" >/dev/null 2>&1 || fail "a read without a majority succeeded"
 start_node 2 1
 wait_for "n2 back" 15 members_up 1 2
 echo "quorum again" >>"$TMP/m1/log" || fail "append after the majority returned"
