@@ -472,6 +472,21 @@ members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 	return bad;
 }
 
+uint64_t
+otr_place_score(const char *name, const struct oc_bid *id)
+{
+	uint8_t  h[32];
+	uint64_t v = 0;
+	int      i;
+
+	o_sha256_2(name, strlen(name), id->b, OC_BID_LEN, h);
+	/* little-endian on every host: what memcpy gave on x86, where
+	 * placements were first computed */
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | h[i];
+	return v;
+}
+
 /* Rendezvous placement: the r members with the highest
  * SHA-256(name || id), best first.  Returns r. */
 static size_t
@@ -481,13 +496,8 @@ place(struct member *const *ms, size_t k, int replicas,
 	uint64_t score[MAX_MEMBERS];
 	size_t   r = O_MIN((size_t) replicas, k), i, j;
 
-	for (i = 0; i < k; i++) {
-		uint8_t h[32];
-
-		o_sha256_2(ms[i]->name, strlen(ms[i]->name), id->b, OC_BID_LEN,
-		    h);
-		memcpy(&score[i], h, 8);
-	}
+	for (i = 0; i < k; i++)
+		score[i] = otr_place_score(ms[i]->name, id);
 	for (j = 0; j < r; j++) {
 		size_t best = SIZE_MAX;
 

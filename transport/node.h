@@ -63,6 +63,11 @@ long otr_node_feed_messages(struct otr_node *n);
 
 /* Human text: one line per member with its URL and state. */
 void otr_node_status(struct otr_node *n, struct o_buf *out);
+
+/* A member's rendezvous score for block id: the first 8 bytes of
+ * SHA-256(name || id) read little-endian, the same on every host (the R
+ * members with the highest hold the block; docs/PROTOCOL.md §3). */
+uint64_t otr_place_score(const char *name, const struct oc_bid *id);
 /* Number of members (this node included) and how many are connected. */
 void otr_node_counts(struct otr_node *n, size_t *members, size_t *up);
 /*

@@ -2,9 +2,10 @@
  * wire.h - the peer protocol's messages (docs/PROTOCOL.md has the tables).
  *
  * A message is one deterministic CBOR map (core/codec.h), at most
- * OTR_MSG_MAX bytes.  A request is {v: 1, op: {t: NAME, ...}} and its
- * answer {v: 1, e: int, d: text, ...}: e is the o_err code (0 = O_OK, the
- * numbering of core/o_err.h is part of the protocol), d its detail.
+ * OTR_MSG_MAX bytes.  A request is {v: OTR_WIRE_VERSION, op: {t: NAME,
+ * ...}} and its answer {v: OTR_WIRE_VERSION, e: int, d: text, ...}: e is
+ * the o_err code (0 = O_OK, the numbering of core/o_err.h is part of the
+ * protocol), d its detail.
  *
  * The functions below turn the transactor's C structures into map fields
  * and back.  Decoders are the trust boundary for bytes from the network:

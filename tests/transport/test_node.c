@@ -3418,3 +3418,25 @@ Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
 	oc_txres_fini(&res);
 	oc_tfs_fini(&t);
 }
+
+/*
+ * Placement is the same on every host: a member's score is the first 8
+ * bytes of SHA-256(name || block id) read little-endian (PROTOCOL §3), not
+ * in the host's byte order, so a big-endian node would agree with x86 ones.
+ */
+Test(node, a_placement_score_is_little_endian_on_every_host)
+{
+	struct oc_bid id;
+	uint8_t       h[32];
+	uint64_t      want = 0;
+	int           i;
+
+	memset(&id, 0, sizeof(id));
+	id.b[0] = 0x5a;
+	o_sha256_2("n1", 2, id.b, OC_BID_LEN, h);
+	for (i = 0; i < 8; i++)
+		want |= (uint64_t) h[i] << (8 * i);
+	cr_assert_eq(otr_place_score("n1", &id), want);
+	/* and the byte order matters: the big-endian reading differs */
+	cr_assert_neq(otr_place_score("n1", &id), o_be64_get(h));
+}
