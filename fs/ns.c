@@ -3574,10 +3574,12 @@ ofs_ns_forget(struct ofs_ns *ns, uint64_t ino, uint64_t n)
 	unlock_ns(ns);
 }
 
-/* getattr without a refresh; *unlinked (may be NULL): the entry is gone. */
+/* getattr without a refresh; *unlinked (may be NULL): the entry is gone;
+ * count: a directory whose number of entries is not known counts them
+ * (else its size shows the last count, or 0). */
 static o_err
-getattr_(struct ofs_ns *ns, uint64_t ino, const char *op,
-    struct ofs_attr *out, bool *unlinked)
+getattr_(struct ofs_ns *ns, uint64_t ino, const char *op, struct ofs_attr *out,
+    bool *unlinked, bool count)
 {
 	struct ofs_inode *in;
 	o_err             e;
@@ -3585,7 +3587,7 @@ getattr_(struct ofs_ns *ns, uint64_t ino, const char *op,
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) == O_OK &&
 	    (e = inode_fresh(ns, in)) == O_OK)
-		e = fill_attr(ns, in, true, out);
+		e = fill_attr(ns, in, count, out);
 	if (e == O_OK && unlinked != NULL)
 		*unlinked = in->unlinked;
 	unlock_ns(ns);
@@ -3604,39 +3606,50 @@ root_stale_note(struct ofs_ns *ns, bool stale, o_err why)
 {
 	bool was = atomic_load(&ns->root_stale);
 
+	if (stale)
+		atomic_store(&ns->root_fail_ns, o_mono_ns());
 	if (was == stale || atomic_exchange(&ns->root_stale, stale) == stale)
 		return;
 	if (stale)
 		o_log(O_LOG_WARN,
-		    "getattr /: serving the root's attributes as last read "
-		    "(%s: %s); everything else under the mount fails until "
-		    "a majority answers",
+		    "getattr /: no majority answers (%s: %s); serving this "
+		    "mount's own root attributes unrefreshed, everything "
+		    "else under the mount fails until one does",
 		    o_strerror(why), o_err_detail());
 	else
 		o_log(O_LOG_INFO, "getattr /: the root is read again");
 }
+
+/* How long the root's attributes are served without asking again after
+ * a refresh found no majority: a hung peer makes each try wait out the
+ * timeout, and every path walk needs them (the kernel keeps them 1 s). */
+#define ROOT_RETRY_NS 1000000000ull
 
 o_err
 ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
 	o_err e;
 
-	if (ns->opts.shared) {
-		e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns));
-		/* Every path through the mount needs the root's
-		 * attributes, .optimfs/status too, which says why the
-		 * cluster does not answer: without a majority they are
-		 * served as last read (they change only by chmod and
-		 * the directory's own writes, which fail meanwhile). */
-		if (ino == OFS_ROOT_INO &&
-		    (e == O_EUNAVAIL || e == O_ETIMEDOUT))
-			root_stale_note(ns, true, e);
-		else if (e != O_OK)
-			return e;
-		else if (ino == OFS_ROOT_INO)
-			root_stale_note(ns, false, O_OK);
+	if (!ns->opts.shared)
+		return getattr_(ns, ino, "getattr", out, NULL, true);
+	if (ino == OFS_ROOT_INO && atomic_load(&ns->root_stale) &&
+	    o_mono_ns() - atomic_load(&ns->root_fail_ns) < ROOT_RETRY_NS)
+		return getattr_(ns, ino, "getattr", out, NULL, false);
+	e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns));
+	/* Every path through the mount needs the root's attributes,
+	 * .optimfs/status too, which says why the cluster does not answer:
+	 * without a majority the root answers with what this mount holds
+	 * (its mode and times are its own; its size, the number of
+	 * entries, is the last count, not counted again). */
+	if (ino == OFS_ROOT_INO && (e == O_EUNAVAIL || e == O_ETIMEDOUT)) {
+		root_stale_note(ns, true, e);
+		return getattr_(ns, ino, "getattr", out, NULL, false);
 	}
-	return getattr_(ns, ino, "getattr", out, NULL);
+	if (e != O_OK)
+		return e;
+	if (ino == OFS_ROOT_INO)
+		root_stale_note(ns, false, O_OK);
+	return getattr_(ns, ino, "getattr", out, NULL, true);
 }
 
 o_err
@@ -3648,9 +3661,9 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 	o_err             e;
 
 	if (!ns->opts.shared)
-		return getattr_(ns, ino, "open", out, NULL);
+		return getattr_(ns, ino, "open", out, NULL, true);
 	if ((e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
-	    (e = getattr_(ns, ino, "open", out, NULL)) != O_OK)
+	    (e = getattr_(ns, ino, "open", out, NULL, true)) != O_OK)
 		return e;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "open", &in)) == O_OK)

@@ -240,8 +240,10 @@ struct ofs_ns {
 	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
 	bool               stop;             /* guarded by ns_mtx */
 	/* the root's attributes were last served unrefreshed (no
-	 * majority: ofs_getattr) */
+	 * majority: ofs_getattr), and when its refresh last failed
+	 * (o_mono_ns) */
 	atomic_bool        root_stale;
+	_Atomic uint64_t   root_fail_ns;
 	bool               started; /* committer running; immutable after
 	                               open */
 	pthread_t committer;

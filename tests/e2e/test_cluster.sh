@@ -118,6 +118,12 @@ wait_for "m3 shows what m1 wrote while n3 hung" 10 same_log
 grep -qx "hung 20" "$TMP/m3/log" || fail "m3 lacks the appends made while it hung"
 
 step "two of three down: writes fail instead of hanging, and resume"
+# the root changed by another mount just before: m1 no longer knows its
+# number of entries, which it must not try to count without a majority
+# (the feed tells m1 within a second; m1 is not looked at meanwhile, so
+# nothing on it counts the entries again)
+mkdir "$TMP/m2/outage"
+sleep 1.5
 kill_node 2
 kill_node 3
 t0=$(date +%s)
@@ -125,15 +131,15 @@ if echo "no quorum" >>"$TMP/m1/log" 2>"$TMP/err"; then
 	fail "an append without a majority was acknowledged"
 fi
 [ $(($(date +%s) - t0)) -lt 120 ] || fail "the failing append took too long"
-# what says why stays readable: the root's attributes are served as last
-# read while no majority answers (every path walk needs them; past the
+# what says why stays readable: the root's attributes are served
+# unrefreshed while no majority answers (every path walk needs them; past the
 # 1 s the kernel keeps them, so that it asks)
 sleep 1.2
 st=$(cat "$TMP/m1/.optimfs/status") || fail "m1's status unreadable without a majority"
 grep -qE "^  peer n2 +[^ ]+ +down " <<<"$st" || fail "m1's status does not show n2 down: $st"
 "$OPTIMFS_BIN" status "$TMP/m1" | grep -qE "^  peer n3 +[^ ]+ +down " ||
 	fail "optimfs status does not show n3 down"
-grep -q "serving the root's attributes as last read" "$TMP/n1.log" ||
+grep -q "serving this mount's own root attributes unrefreshed" "$TMP/n1.log" ||
 	fail "n1 did not log that it serves the root's attributes unrefreshed"
 ! cat "$TMP/m1/log" >/dev/null 2>&1 || fail "a read without a majority succeeded"
 start_node 2 1
