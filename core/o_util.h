@@ -87,6 +87,23 @@ o_be64_get(const uint8_t *p)
 	return v;
 }
 
+/* ... and 32-bit ones (frame headers). */
+static inline void
+o_be32_put(uint8_t *p, uint32_t v)
+{
+	int i;
+
+	for (i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t) v;
+}
+
+static inline uint32_t
+o_be32_get(const uint8_t *p)
+{
+	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
+	    (uint32_t) p[2] << 8 | p[3];
+}
+
 /* SHA-256 (OpenSSL EVP, fetched once); out is 32 bytes. */
 void o_sha256(const void *p, size_t n, uint8_t out[32]);
 /* SHA-256 of the concatenation of two buffers. */

@@ -47,37 +47,6 @@ enum {
 	HDR_SLACK  = 4 * MAX_HOPS,
 };
 
-static void
-be64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t) v;
-}
-
-static uint64_t
-be64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-be32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t) v;
-}
-
-static uint32_t
-be32_get(const uint8_t *p)
-{
-	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
-	    (uint32_t) p[2] << 8 | p[3];
-}
-
 void
 otr_sockaddr_str(const nng_sockaddr *sa, char *out, size_t cap)
 {
@@ -236,7 +205,7 @@ wframe_new(uint32_t id, size_t payload)
 	f->next = NULL;
 	f->id   = id;
 	f->len  = 8 + payload;
-	be64_put(f->b, payload);
+	o_be64_put(f->b, payload);
 	return f;
 }
 
@@ -604,7 +573,7 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 			snprintf(why, cap, "%s", nng_strerror(rv));
 			return;
 		}
-		len = be64_get(h);
+		len = o_be64_get(h);
 		if (len < 4 || len > l->max_msg + HDR_SLACK) {
 			snprintf(why, cap,
 			    "an answer of %" PRIu64 " bytes (at most %zu)",
@@ -621,7 +590,7 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 			return;
 		}
 		link_phase(l, -1);
-		id = be32_get(buf);
+		id = o_be32_get(buf);
 		pthread_mutex_lock(&l->mtx);
 		for (pp = &l->calls; *pp != NULL && (*pp)->id != id;
 		     pp = &(*pp)->next)
@@ -811,7 +780,7 @@ link_call(struct otr_link *l, const uint8_t *req, size_t len, int64_t deadline,
 		return;
 	}
 	c->id = f->id = l->next_id++ | 0x80000000u;
-	be32_put(f->b + 8, c->id);
+	o_be32_put(f->b + 8, c->id);
 	c->next  = l->calls;
 	l->calls = c;
 	if (deadline < l->timer_at)
@@ -1072,7 +1041,7 @@ sconn_run(void *arg)
 		sconn_phase(c, -1);
 		if ((rv = xfer(CGUARD(c), s, aio, h, 8, false)) != 0)
 			break;
-		len = be64_get(h);
+		len = o_be64_get(h);
 		sconn_phase(
 		    c, step_ms(BODY_MS, (size_t) O_MIN(len, SIZE_MAX)));
 		if (len > srv->max_msg + HDR_SLACK) {

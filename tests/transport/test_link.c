@@ -196,6 +196,14 @@ expect_answer(struct res *r, const char *req)
 	    "%.40s: another answer", req);
 }
 
+/* r failed with e, its reason saying why. */
+static void
+expect_error(const struct res *r, o_err e, const char *why)
+{
+	cr_assert_eq(r->e, e, "%s", r->why);
+	cr_assert(strstr(r->why, why), "%s", r->why);
+}
+
 static void
 wait_up(struct otr_link *l)
 {
@@ -258,8 +266,7 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 
 	/* never answered: times out at its deadline */
 	call(l, "quiet", 300, &r);
-	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
-	cr_assert(strstr(r.why, "no answer by the deadline"), "%s", r.why);
+	expect_error(&r, O_ETIMEDOUT, "no answer by the deadline");
 	res_fini(&r);
 	/* the link still works, and the late-ignored answer confuses
 	 * nothing */
@@ -276,14 +283,12 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 		o_sleep_ms(5);
 	otr_link_server_stop(s);
 	res_wait(&q);
-	cr_assert_eq(q.e, O_EUNAVAIL, "%s", q.why);
-	cr_assert(strstr(q.why, "connection lost"), "%s", q.why);
+	expect_error(&q, O_EUNAVAIL, "connection lost");
 	res_fini(&q);
 
 	/* no server: a call waits for a connection until its deadline */
 	call(l, "nobody", 300, &r);
-	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
-	cr_assert(strstr(r.why, "not connected"), "%s", r.why);
+	expect_error(&r, O_ETIMEDOUT, "not connected");
 	res_fini(&r);
 
 	/* the server is back on its port: the link dials it again, and a
