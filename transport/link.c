@@ -41,9 +41,10 @@ enum {
 	BACKOFF_MAX = 1000,
 	COALESCE    = 256 << 10, /* bytes of queued frames written at once */
 	CALLER_WRITE_MAX = 64 << 10, /* larger requests: the writer thread */
-	MAX_CONNS        = 256,      /* a server's connections */
-	MAX_HOPS         = 8, /* ids in a request's header (nng's ttl) */
-	MS_PER_MIB = 1000,    /* more time to move a large message: 1 MB/s */
+	MAX_CONNS        = 256,      /* a server's peers' connections */
+	MAX_HANDSHAKES   = 32, /* connections not yet verified, at most */
+	MAX_HOPS         = 8,  /* ids in a request's header (nng's ttl) */
+	MS_PER_MIB = 1000,     /* more time to move a large message: 1 MB/s */
 	HDR_SLACK  = 4 * MAX_HOPS,
 };
 
@@ -882,6 +883,8 @@ struct sconn {
 	int64_t                 phase_until; /* mtx: cur closed after it */
 	bool                    closed;      /* cur is closed (struct guard) */
 	int                     refs; /* srv->mtx: the reader, each job */
+	bool hand;     /* srv->mtx: in its handshake, counted in nhand */
+	bool verified; /* srv->mtx: a peer's, counted in nverified */
 };
 
 struct sjob {
@@ -903,6 +906,9 @@ struct otr_link_server {
 	struct sjob         *jh, *jt;
 	struct sconn        *conns;
 	size_t               nconns, nreaders;
+	size_t               nhand, nverified; /* sconn.hand, .verified */
+	size_t               evicted;          /* since evict_ms */
+	int64_t              evict_ms; /* when an eviction was last logged */
 	bool                 stop, accepting, watching;
 	pthread_t            acceptor, watchdog;
 	pthread_t           *workers;
@@ -987,6 +993,50 @@ refusal(int rv)
 	    rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT;
 }
 
+/* c's handshake is over, or no longer counted (srv->mtx held). */
+static void
+hand_done(struct sconn *c)
+{
+	if (c->hand)
+		c->srv->nhand--;
+	c->hand = false;
+}
+
+/*
+ * Make room for a new connection (srv->mtx held): close the oldest of
+ * those still in their handshake.  Connections that say nothing would
+ * otherwise hold their places for HELLO_MS each, and enough of them
+ * (a scan, a flood) would keep every peer out; a peer's handshake takes
+ * milliseconds, so only a flood of more than MAX_HANDSHAKES connections
+ * in that time can close one.  Logged at most once a second.
+ */
+static void
+hand_evict(struct otr_link_server *srv)
+{
+	struct sconn *c, *old = NULL;
+	int64_t       now = o_now_ms();
+
+	for (c = srv->conns; c != NULL; c = c->next) /* newest first */
+		if (c->hand)
+			old = c;
+	if (old == NULL)
+		return;
+	pthread_mutex_lock(&old->mtx);
+	if (old->cur != NULL && !old->closed)
+		guard_close(CGUARD(old), old->cur);
+	pthread_mutex_unlock(&old->mtx);
+	hand_done(old);
+	srv->evicted++;
+	if (now - srv->evict_ms >= 1000) {
+		o_log(O_LOG_WARN,
+		    "closed %zu connection(s) to %s still in their handshake, "
+		    "the last from %s: %d newer ones were waiting for theirs",
+		    srv->evicted, srv->url, old->peer, MAX_HANDSHAKES);
+		srv->evicted  = 0;
+		srv->evict_ms = now;
+	}
+}
+
 /* A connection's reader: hello, then requests to the workers. */
 static void *
 sconn_run(void *arg)
@@ -1006,7 +1056,14 @@ sconn_run(void *arg)
 	sconn_phase(c, HELLO_MS);
 	if ((rv = sp_hello(CGUARD(c), s, aio, SP_REP0, SP_REQ0, why,
 	         sizeof(why))) != 0) {
-		if (rv != NNG_ECLOSED && refusal(rv)) {
+		bool ours;
+
+		pthread_mutex_lock(&c->mtx);
+		ours = c->closed;
+		pthread_mutex_unlock(&c->mtx);
+		if (ours) {
+			/* closed here (hand_evict, watch_run), which logs */
+		} else if (rv != NNG_ECLOSED && refusal(rv)) {
 			atomic_fetch_add(&srv->refusals, 1);
 			o_log(O_LOG_WARN,
 			    "refused a connection from %s to %s: %s (no "
@@ -1029,6 +1086,11 @@ sconn_run(void *arg)
 		goto out;
 	}
 	o_log(O_LOG_DEBUG, "peer %s connected to %s", c->peer, srv->url);
+	pthread_mutex_lock(&srv->mtx);
+	hand_done(c);
+	c->verified = true;
+	srv->nverified++;
+	pthread_mutex_unlock(&srv->mtx);
 	pthread_mutex_lock(&c->mtx);
 	c->w.s = s;
 	pthread_mutex_unlock(&c->mtx);
@@ -1102,6 +1164,10 @@ out:
 	if (aio != NULL)
 		nng_aio_free(aio);
 	pthread_mutex_lock(&srv->mtx);
+	hand_done(c);
+	if (c->verified)
+		srv->nverified--;
+	c->verified = false;
 	sconn_unref(c);
 	srv->nreaders--;
 	pthread_cond_broadcast(&srv->cv);
@@ -1145,7 +1211,9 @@ accept_run(void *arg)
 		pthread_mutex_init(&c->mtx, NULL);
 		pthread_cond_init(&c->cv, NULL);
 		pthread_mutex_lock(&srv->mtx);
-		if (srv->stop || srv->nconns >= MAX_CONNS ||
+		if (!srv->stop && srv->nhand >= MAX_HANDSHAKES)
+			hand_evict(srv);
+		if (srv->stop || srv->nverified >= MAX_CONNS ||
 		    wchan_init(&c->w, &c->mtx, &c->cv, NULL, &c->closed) !=
 		        O_OK) {
 			bool stop = srv->stop;
@@ -1154,7 +1222,7 @@ accept_run(void *arg)
 			if (!stop)
 				o_log(O_LOG_WARN,
 				    "closed a connection from %s to %s: "
-				    "%d connections already",
+				    "%d peers' connections already",
 				    c->peer, srv->url, MAX_CONNS);
 			wchan_fini(&c->w);
 			pthread_mutex_destroy(&c->mtx);
@@ -1167,9 +1235,11 @@ accept_run(void *arg)
 			continue;
 		}
 		c->refs    = 1;
+		c->hand    = true;
 		c->next    = srv->conns;
 		srv->conns = c;
 		srv->nconns++;
+		srv->nhand++;
 		srv->nreaders++;
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -1177,6 +1247,7 @@ accept_run(void *arg)
 			o_log(O_LOG_WARN, "%s: no thread for a connection",
 			    srv->url);
 			srv->nreaders--;
+			hand_done(c);
 			nng_stream_close(s);
 			nng_stream_free(s);
 			c->cur = NULL;

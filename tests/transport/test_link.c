@@ -578,3 +578,39 @@ Test(link, an_oversized_message_closes_its_connection_only, .init = setup,
 	otr_link_close(l);
 	otr_link_server_stop(s);
 }
+
+/*
+ * More idle connections than the server takes (300: strangers that
+ * connect and say nothing, as a scan or a flood would) do not lock a
+ * peer out: a connection still in its handshake is closed to make room
+ * for a newer one, so the peer arriving after them is answered well
+ * within the 10 s a silent connection is otherwise held (the call's
+ * deadline is 5 s).
+ */
+Test(link, idle_strangers_do_not_lock_peers_out, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l;
+	struct res              r;
+	int                     fds[300], i, closed = 0;
+
+	for (i = 0; i < 300; i++)
+		fds[i] = tcp_to(otr_link_server_port(s));
+	l = client(s, ccfg);
+	call(l, "through", 5000, &r);
+	expect_answer(&r, "through");
+	res_fini(&r);
+	for (i = 0; i < 300; i++) { /* the oldest went first */
+		struct timeval tv = { .tv_sec = 0, .tv_usec = 1000 };
+		char           b;
+
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (read(fds[i], &b, 1) == 0)
+			closed++;
+		close(fds[i]);
+	}
+	cr_assert_geq(closed, 300 - 64, "only %d strangers closed", closed);
+	otr_link_close(l);
+	otr_link_server_stop(s);
+}
