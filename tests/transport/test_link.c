@@ -5,10 +5,13 @@
  * connections end calls instead of hanging them, the wire is nng's SP
  * req0 / rep0 (an nng socket talks to either end), and a server refuses
  * foreign certificates, junk and oversized messages, logging the peer's
- * address, and goes on serving.
+ * address, and goes on serving, even with more idle connections than it
+ * takes; a peer that reads nothing holds no caller.
  *
- * Nothing here asserts how long something takes, only that it ends:
- * waits are bounded generously (CI is slow) to turn a hang into a failure.
+ * Nothing here asserts how long something takes, only that it ends, or
+ * that it ends well before one of link.c's 10 s bounds (a write, a
+ * handshake) would have ended it: waits are bounded generously (CI is
+ * slow) to turn a hang into a failure.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -494,28 +497,49 @@ deaf_server(void *arg)
 	return NULL;
 }
 
-Test(link, a_peer_that_does_not_read_holds_no_writer, .init = setup,
-    .fini = teardown)
+/* A link to a deaf_server on its own thread (th; listening on *lfd). */
+static struct otr_link *
+deaf_link(int *lfd, pthread_t *th)
 {
-	struct sockaddr_in sa  = { 0 };
-	socklen_t          sl  = sizeof(sa);
-	size_t             big = 64u << 20;
-	uint8_t           *req = o_calloc(1, big);
+	struct sockaddr_in sa = { 0 };
+	socklen_t          sl = sizeof(sa);
 	struct otr_link   *l;
-	struct res         r;
-	pthread_t          th;
 	char               url[64];
-	int                lfd = socket(AF_INET, SOCK_STREAM, 0);
 
+	*lfd               = socket(AF_INET, SOCK_STREAM, 0);
 	sa.sin_family      = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(lfd, 4), 0);
-	cr_assert_eq(getsockname(lfd, (struct sockaddr *) &sa, &sl), 0);
-	pthread_create(&th, NULL, deaf_server, &lfd);
+	cr_assert_eq(bind(*lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(*lfd, 4), 0);
+	cr_assert_eq(getsockname(*lfd, (struct sockaddr *) &sa, &sl), 0);
+	atomic_store(&deaf_done, false);
+	pthread_create(th, NULL, deaf_server, lfd);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
 	ok(otr_link_open(url, NULL, true, MAX_MSG, "deaf", &l), "open");
 	wait_up(l);
+	return l;
+}
+
+static void
+deaf_end(struct otr_link *l, int lfd, pthread_t th)
+{
+	otr_link_close(l);
+	atomic_store(&deaf_done, true);
+	pthread_join(th, NULL);
+	close(lfd);
+}
+
+Test(link, a_peer_that_does_not_read_holds_no_writer, .init = setup,
+    .fini = teardown)
+{
+	size_t           big = 64u << 20;
+	uint8_t         *req = o_calloc(1, big);
+	struct otr_link *l;
+	struct res       r;
+	pthread_t        th;
+	int              lfd;
+
+	l = deaf_link(&lfd, &th);
 	res_init(&r);
 	/* returns at once: the link's writer thread, not the caller, writes
 	 * a large request (before, the caller was held until its write gave
@@ -530,10 +554,46 @@ Test(link, a_peer_that_does_not_read_holds_no_writer, .init = setup,
 	res_wait(&r);
 	cr_assert_eq(r.e, O_ETIMEDOUT, "%s", r.why);
 	res_fini(&r);
-	otr_link_close(l);
-	atomic_store(&deaf_done, true);
-	pthread_join(th, NULL);
-	close(lfd);
+	deaf_end(l, lfd, th);
+	free(req);
+}
+
+/* otr_link_call_later leaves even a small request to the writer thread:
+ * 400 of 60 KiB (more than the kernel's buffers hold) to a peer that
+ * reads nothing all return at once, none ended before the last was
+ * made (a caller writing one itself would wait in that write for its
+ * bound, 10 s, past every deadline), and all end at their deadline. */
+Test(link, requests_made_later_never_hold_their_caller, .init = setup,
+    .fini = teardown)
+{
+	enum { N = 400, LEN = 60 << 10 };
+	uint8_t         *req = o_calloc(1, LEN);
+	struct res      *rs  = o_calloc(N, sizeof(*rs));
+	struct otr_link *l;
+	pthread_t        th;
+	int64_t          deadline;
+	int              lfd, i, ended = 0;
+
+	l        = deaf_link(&lfd, &th);
+	deadline = o_now_ms() + 3000;
+	for (i = 0; i < N; i++) {
+		res_init(&rs[i]);
+		otr_link_call_later(l, req, LEN, deadline, done_cb, &rs[i]);
+	}
+	for (i = 0; i < N; i++) {
+		pthread_mutex_lock(&rs[i].mtx);
+		ended += rs[i].done;
+		pthread_mutex_unlock(&rs[i].mtx);
+	}
+	cr_expect_eq(ended, 0,
+	    "%d of %d requests ended before the last was made", ended, N);
+	for (i = 0; i < N; i++) {
+		res_wait(&rs[i]);
+		cr_expect_eq(rs[i].e, O_ETIMEDOUT, "%s", rs[i].why);
+		res_fini(&rs[i]);
+	}
+	deaf_end(l, lfd, th);
+	free(rs);
 	free(req);
 }
 
