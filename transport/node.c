@@ -39,11 +39,12 @@ enum {
 	GRACE_MIN_MS = 3,  /* for the rest of a read, once a quorum answered */
 	GRACE_TIMES  = 2,  /* ... or this many times what the quorum took */
 	FEED_GAP_MS  = 10, /* between feed messages (commits coalesce) */
-	FEED_MAX     = 1024,      /* collections queued for the feed */
-	FEED_PER_MSG = 64,        /* (col, rev) pairs per feed message */
-	FEED_QUEUE   = 1024,      /* feed messages queued per subscriber */
-	NOTIFY_MAX   = 64 * 1024, /* changes queued for the mount */
-	NOTIFY_DELAY_MS = 5,      /* from a change noted to the mount told */
+	REPAIR_LOG_MS = 10000, /* between failed repairs logged, per member */
+	FEED_MAX      = 1024,  /* collections queued for the feed */
+	FEED_PER_MSG  = 64,    /* (col, rev) pairs per feed message */
+	FEED_QUEUE    = 1024,  /* feed messages queued per subscriber */
+	NOTIFY_MAX    = 64 * 1024, /* changes queued for the mount */
+	NOTIFY_DELAY_MS = 5,       /* from a change noted to the mount told */
 };
 
 struct bcall;
@@ -68,6 +69,10 @@ struct member {
 	 * (member_silent_at) */
 	atomic_int_fast64_t silent_since, silent_next, silent_bytes;
 	int64_t             silent_ms;
+	/* failed repairs on it: when one was last logged, and how many
+	 * were not logged since (repair_note) */
+	atomic_int_fast64_t  repair_logged_ms;
+	atomic_uint_fast64_t repair_quiet;
 	/* requests waiting for a slot, and the messages in flight (see
 	 * "requests to members" below) */
 	pthread_mutex_t    bmtx;
@@ -1325,6 +1330,40 @@ member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
 }
 
 /*
+ * Log a repair's outcome on m.  A failed one is logged at most once in
+ * REPAIR_LOG_MS per member, with the count of those not logged since:
+ * a replica that cannot write (its disk full) fails the repair of every
+ * read that finds it behind, which would flood the log.
+ */
+static void
+repair_note(
+    struct member *m, const struct oc_get_res *best, const struct call *c)
+{
+	char    s[OC_BID_STRLEN];
+	int64_t now = now_ms(), last;
+
+	if (answered(c) && c->ae == O_OK) {
+		o_log(O_LOG_DEBUG,
+		    "repair of block %s at rev %" PRId64 " on %s: done",
+		    oc_bid_str(&best->id, s), best->latest_rev, m->name);
+		return;
+	}
+	last = atomic_load(&m->repair_logged_ms);
+	if (now - last < REPAIR_LOG_MS ||
+	    !atomic_compare_exchange_strong(
+	        &m->repair_logged_ms, &last, now)) {
+		atomic_fetch_add(&m->repair_quiet, 1);
+		return;
+	}
+	o_log(O_LOG_WARN,
+	    "repair of block %s at rev %" PRId64 " on %s: %s (%" PRIuFAST64
+	    " more failed repairs on %s not logged in the last %d s)",
+	    oc_bid_str(&best->id, s), best->latest_rev, m->name, c->detail,
+	    (uint_fast64_t) atomic_exchange(&m->repair_quiet, 0), m->name,
+	    REPAIR_LOG_MS / 1000);
+}
+
+/*
  * Send the chosen block to replicas that answered with an older one, and
  * when decided (a majority of the block's replicas answered best's
  * revision and action) to those holding that revision by another action:
@@ -1363,22 +1402,10 @@ repair(struct otr_node *n, struct member *const *ms, size_t k,
 		nrep++;
 	}
 	if (nrep > 0) {
-		char s[OC_BID_STRLEN];
-
 		calls_run(n, cs, k, deadline);
 		for (j = 0; j < k; j++)
 			if (cs[j].had_op)
-				o_log(answered(&cs[j]) && cs[j].ae == O_OK
-				        ? O_LOG_DEBUG
-				        : O_LOG_WARN,
-				    "repair of block %s at rev %" PRId64
-				    " on %s: %s",
-				    oc_bid_str(&best->id, s), best->latest_rev,
-				    ms[j]->name,
-				    answered(&cs[j]) ? (cs[j].ae == O_OK
-				                               ? "done"
-				                               : cs[j].detail)
-				                     : cs[j].detail);
+				repair_note(ms[j], best, &cs[j]);
 	}
 	calls_fini(cs, k);
 }
