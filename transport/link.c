@@ -907,8 +907,9 @@ struct otr_link_server {
 	struct sconn        *conns;
 	size_t               nconns, nreaders;
 	size_t               nhand, nverified; /* sconn.hand, .verified */
-	size_t               evicted;          /* since evict_ms */
-	int64_t              evict_ms; /* when an eviction was last logged */
+	size_t               evicted;          /* not logged yet */
+	int64_t              evict_ms; /* when evictions were last logged */
+	char                 evict_last[64]; /* the last one's peer */
 	bool                 stop, accepting, watching;
 	pthread_t            acceptor, watchdog;
 	pthread_t           *workers;
@@ -946,6 +947,8 @@ sconn_phase(struct sconn *c, int64_t ms)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+static void evict_note(struct otr_link_server *srv, int64_t now);
+
 /* Closes the connections whose reader is stuck in a step past its bound
  * (a silent connection never finishing its handshake, a message never
  * finished): receives cannot time out (xfer). */
@@ -979,6 +982,7 @@ watch_run(void *arg)
 			}
 			pthread_mutex_unlock(&c->mtx);
 		}
+		evict_note(srv, now);
 		pthread_cond_timedwait(&srv->wdcv, &srv->mtx, &ts);
 	}
 	pthread_mutex_unlock(&srv->mtx);
@@ -1002,19 +1006,33 @@ hand_done(struct sconn *c)
 	c->hand = false;
 }
 
+/* Log the evictions not logged yet (srv->mtx held), at most once a
+ * second: hand_evict, and the watchdog for the last ones of a flood. */
+static void
+evict_note(struct otr_link_server *srv, int64_t now)
+{
+	if (srv->evicted == 0 || now - srv->evict_ms < 1000)
+		return;
+	o_log(O_LOG_WARN,
+	    "closed %zu connection(s) to %s still in their handshake, to "
+	    "make room for newer ones (at most %d at once), the last from %s",
+	    srv->evicted, srv->url, MAX_HANDSHAKES, srv->evict_last);
+	srv->evicted  = 0;
+	srv->evict_ms = now;
+}
+
 /*
  * Make room for a new connection (srv->mtx held): close the oldest of
  * those still in their handshake.  Connections that say nothing would
  * otherwise hold their places for HELLO_MS each, and enough of them
  * (a scan, a flood) would keep every peer out; a peer's handshake takes
  * milliseconds, so only a flood of more than MAX_HANDSHAKES connections
- * in that time can close one.  Logged at most once a second.
+ * in that time can close one (the peer dials again).
  */
 static void
 hand_evict(struct otr_link_server *srv)
 {
 	struct sconn *c, *old = NULL;
-	int64_t       now = o_now_ms();
 
 	for (c = srv->conns; c != NULL; c = c->next) /* newest first */
 		if (c->hand)
@@ -1027,14 +1045,8 @@ hand_evict(struct otr_link_server *srv)
 	pthread_mutex_unlock(&old->mtx);
 	hand_done(old);
 	srv->evicted++;
-	if (now - srv->evict_ms >= 1000) {
-		o_log(O_LOG_WARN,
-		    "closed %zu connection(s) to %s still in their handshake, "
-		    "the last from %s: %d newer ones were waiting for theirs",
-		    srv->evicted, srv->url, old->peer, MAX_HANDSHAKES);
-		srv->evicted  = 0;
-		srv->evict_ms = now;
-	}
+	snprintf(srv->evict_last, sizeof(srv->evict_last), "%s", old->peer);
+	evict_note(srv, o_now_ms());
 }
 
 /* A connection's reader: hello, then requests to the workers. */
@@ -1076,6 +1088,9 @@ sconn_run(void *arg)
 		}
 		goto out;
 	}
+	pthread_mutex_lock(&srv->mtx); /* not to be evicted from here on */
+	hand_done(c);
+	pthread_mutex_unlock(&srv->mtx);
 	if (strncmp(srv->url, "tls", 3) == 0 &&
 	    (nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &verified) != 0 ||
 	        !verified)) {
@@ -1085,12 +1100,19 @@ sconn_run(void *arg)
 		    c->peer);
 		goto out;
 	}
-	o_log(O_LOG_DEBUG, "peer %s connected to %s", c->peer, srv->url);
 	pthread_mutex_lock(&srv->mtx);
-	hand_done(c);
+	if (srv->nverified >= MAX_CONNS) { /* the handshakes in flight */
+		pthread_mutex_unlock(&srv->mtx);
+		o_log(O_LOG_WARN,
+		    "closed a connection from %s to %s: %d peers' "
+		    "connections already",
+		    c->peer, srv->url, MAX_CONNS);
+		goto out;
+	}
 	c->verified = true;
 	srv->nverified++;
 	pthread_mutex_unlock(&srv->mtx);
+	o_log(O_LOG_DEBUG, "peer %s connected to %s", c->peer, srv->url);
 	pthread_mutex_lock(&c->mtx);
 	c->w.s = s;
 	pthread_mutex_unlock(&c->mtx);
@@ -1211,7 +1233,8 @@ accept_run(void *arg)
 		pthread_mutex_init(&c->mtx, NULL);
 		pthread_cond_init(&c->cv, NULL);
 		pthread_mutex_lock(&srv->mtx);
-		if (!srv->stop && srv->nhand >= MAX_HANDSHAKES)
+		if (!srv->stop && srv->nverified < MAX_CONNS &&
+		    srv->nhand >= MAX_HANDSHAKES)
 			hand_evict(srv);
 		if (srv->stop || srv->nverified >= MAX_CONNS ||
 		    wchan_init(&c->w, &c->mtx, &c->cv, NULL, &c->closed) !=

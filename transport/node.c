@@ -1329,10 +1329,29 @@ member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
 	return c;
 }
 
+/* Log the failed repairs on m not logged yet, REPAIR_LOG_MS after the
+ * last line about them (the gossip thread; repair_note). */
+static void
+repair_quiet_note(struct member *m, int64_t now)
+{
+	int64_t       last = atomic_load(&m->repair_logged_ms);
+	uint_fast64_t q;
+
+	if (atomic_load(&m->repair_quiet) == 0 || now - last < REPAIR_LOG_MS ||
+	    !atomic_compare_exchange_strong(&m->repair_logged_ms, &last, now))
+		return;
+	if ((q = atomic_exchange(&m->repair_quiet, 0)) > 0)
+		o_log(O_LOG_WARN,
+		    "%" PRIuFAST64 " more repair(s) on %s failed since the "
+		    "last reported",
+		    q, m->name);
+}
+
 /*
  * Log a repair's outcome on m.  A failed one is logged at most once in
- * REPAIR_LOG_MS per member, with the count of those not logged since:
- * a replica that cannot write (its disk full) fails the repair of every
+ * REPAIR_LOG_MS per member; those in between are counted and logged
+ * with the next one or by the gossip thread (repair_quiet_note): a
+ * replica that cannot write (its disk full) fails the repair of every
  * read that finds it behind, which would flood the log.
  */
 static void
@@ -1356,11 +1375,10 @@ repair_note(
 		return;
 	}
 	o_log(O_LOG_WARN,
-	    "repair of block %s at rev %" PRId64 " on %s: %s (%" PRIuFAST64
-	    " more failed repairs on %s not logged in the last %d s)",
+	    "repair of block %s at rev %" PRId64 " on %s: %s (and %" PRIuFAST64
+	    " more failed on %s since the last reported)",
 	    oc_bid_str(&best->id, s), best->latest_rev, m->name, c->detail,
-	    (uint_fast64_t) atomic_exchange(&m->repair_quiet, 0), m->name,
-	    REPAIR_LOG_MS / 1000);
+	    (uint_fast64_t) atomic_exchange(&m->repair_quiet, 0), m->name);
 }
 
 /*
@@ -2940,10 +2958,12 @@ gossip_once(struct otr_node *n)
 		if (!ms[j]->self && member_up(ms[j]))
 			cs[j].op = hello_op(n);
 	calls_run(n, cs, k, now_ms() + 1000);
-	for (j = 0; j < k; j++)
+	for (j = 0; j < k; j++) {
 		if (answered(&cs[j]) && cs[j].ae == O_OK)
 			members_merge(
 			    n, oc_map_arr(&cs[j].ans, "members"), ms[j]->name);
+		repair_quiet_note(ms[j], now_ms());
+	}
 	calls_fini(cs, k);
 }
 
