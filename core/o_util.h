@@ -66,42 +66,50 @@ void *o_realloc(void *p, size_t n);
 char *o_strdup(const char *s);
 void *o_memdup(const void *p, size_t n);
 
-/* Big-endian 64-bit integers in byte strings (keys that sort by value). */
+/* Big-endian integers of n bytes (at most 8) in byte strings: keys that
+ * sort by value, frame headers. */
 static inline void
-o_be64_put(uint8_t *p, uint64_t v)
+o_be_put(uint8_t *p, uint64_t v, int n)
 {
 	int i;
 
-	for (i = 7; i >= 0; i--, v >>= 8)
+	for (i = n - 1; i >= 0; i--, v >>= 8)
 		p[i] = (uint8_t) v;
+}
+
+static inline uint64_t
+o_be_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	int      i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void
+o_be64_put(uint8_t *p, uint64_t v)
+{
+	o_be_put(p, v, 8);
 }
 
 static inline uint64_t
 o_be64_get(const uint8_t *p)
 {
-	uint64_t v = 0;
-	int      i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
+	return o_be_get(p, 8);
 }
 
-/* ... and 32-bit ones (frame headers). */
 static inline void
 o_be32_put(uint8_t *p, uint32_t v)
 {
-	int i;
-
-	for (i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t) v;
+	o_be_put(p, v, 4);
 }
 
 static inline uint32_t
 o_be32_get(const uint8_t *p)
 {
-	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
-	    (uint32_t) p[2] << 8 | p[3];
+	return (uint32_t) o_be_get(p, 4);
 }
 
 /* SHA-256 (OpenSSL EVP, fetched once); out is 32 bytes. */
