@@ -168,6 +168,7 @@ sp_hello(struct guard g, nng_stream *s, nng_aio *aio, int ours, int want,
 struct wframe {
 	struct wframe *next;
 	uint32_t       id; /* a client's request id (0: an answer) */
+	bool           bg; /* for the writer thread only (wchan_drain) */
 	size_t         len;
 	uint8_t        b[];
 };
@@ -205,6 +206,7 @@ wframe_new(uint32_t id, size_t payload)
 
 	f->next = NULL;
 	f->id   = id;
+	f->bg   = false;
 	f->len  = 8 + payload;
 	o_be64_put(f->b, payload);
 	return f;
@@ -224,10 +226,12 @@ wframes_free(struct wframe *f)
 /*
  * Write w's queue, unless another thread writes or nothing is connected
  * (mtx held; dropped while writing).  With once (a requesting thread of a
- * client link), only what was queued when it began, then what is left
- * goes to the writer thread (w->wake): a caller is not kept writing other
- * callers' requests for as long as they keep coming.  Otherwise until
- * the queue is empty.  A failed write closes the stream: its reader then
+ * client link), only what was queued when it began, and nothing from the
+ * first frame left to the writer thread (bg: large, or to a peer that
+ * may not read) on; what is left goes to the writer thread (w->wake): a
+ * caller is neither kept writing other callers' requests for as long as
+ * they keep coming nor held in a write meant for that thread.  Otherwise
+ * until the queue is empty.  A failed write closes the stream: its reader then
  * sees the loss.
  */
 static void
@@ -239,7 +243,7 @@ wchan_drain(struct wchan *w, bool once)
 		return;
 	w->writing = true;
 	end        = w->t;
-	while (w->h != NULL && w->s != NULL) {
+	while (w->h != NULL && w->s != NULL && !(once && w->h->bg)) {
 		nng_stream    *s     = w->s;
 		struct wframe *batch = w->h, *last = w->h, *f;
 		size_t         total = w->h->len;
@@ -248,6 +252,7 @@ wchan_drain(struct wchan *w, bool once)
 		bool           ends = last == end;
 
 		while (!ends && last->next != NULL &&
+		    !(once && last->next->bg) &&
 		    total + last->next->len <= COALESCE) {
 			last = last->next;
 			total += last->len;
@@ -446,11 +451,6 @@ link_phase(struct otr_link *l, int64_t ms)
 	pthread_mutex_unlock(&l->mtx);
 }
 
-/*
- * The timer: fails calls whose deadline passed, and closes the stream of
- * a reader stuck in a step past its bound (a handshake, the rest of an
- * answer), which the reader then sees as the connection lost.
- */
 /* Start thread *t running fn(arg) and set *started; or an error naming
  * url and what the thread is for. */
 static o_err
@@ -466,6 +466,11 @@ thread_start(pthread_t *t, void *(*fn)(void *), void *arg, bool *started,
 	return O_OK;
 }
 
+/*
+ * The timer: fails calls whose deadline passed, and closes the stream of
+ * a reader stuck in a step past its bound (a handshake, the rest of an
+ * answer), which the reader then sees as the connection lost.
+ */
 static void *
 link_timer(void *arg)
 {
@@ -781,13 +786,13 @@ link_call(struct otr_link *l, const uint8_t *req, size_t len, int64_t deadline,
 		return;
 	}
 	c->id = f->id = l->next_id++ | 0x80000000u;
+	f->bg         = later || len > CALLER_WRITE_MAX;
 	o_be32_put(f->b + 8, c->id);
 	c->next  = l->calls;
 	l->calls = c;
 	if (deadline < l->timer_at)
 		pthread_cond_signal(&l->tcv);
-	wchan_push(&l->w, f,
-	    !on_link_thread && !later && len <= CALLER_WRITE_MAX, true);
+	wchan_push(&l->w, f, !on_link_thread && !f->bg, true);
 	pthread_mutex_unlock(&l->mtx);
 }
 
@@ -905,7 +910,7 @@ struct otr_link_server {
 	pthread_cond_t       wdcv; /* the watchdog's, told at stop */
 	struct sjob         *jh, *jt;
 	struct sconn        *conns;
-	size_t               nconns, nreaders;
+	size_t               nreaders;
 	size_t               nhand, nverified; /* sconn.hand, .verified */
 	size_t               evicted;          /* not logged yet */
 	int64_t              evict_ms; /* when evictions were last logged */
@@ -931,7 +936,6 @@ sconn_unref(struct sconn *c)
 	for (pp = &srv->conns; *pp != c; pp = &(*pp)->next)
 		;
 	*pp = c->next;
-	srv->nconns--;
 	wchan_fini(&c->w);
 	pthread_mutex_destroy(&c->mtx);
 	pthread_cond_destroy(&c->cv);
@@ -1039,13 +1043,15 @@ hand_evict(struct otr_link_server *srv)
 			old = c;
 	if (old == NULL)
 		return;
-	pthread_mutex_lock(&old->mtx);
-	if (old->cur != NULL && !old->closed)
-		guard_close(CGUARD(old), old->cur);
-	pthread_mutex_unlock(&old->mtx);
 	hand_done(old);
-	srv->evicted++;
-	snprintf(srv->evict_last, sizeof(srv->evict_last), "%s", old->peer);
+	pthread_mutex_lock(&old->mtx);
+	if (old->cur != NULL && !old->closed) {
+		guard_close(CGUARD(old), old->cur);
+		srv->evicted++;
+		snprintf(
+		    srv->evict_last, sizeof(srv->evict_last), "%s", old->peer);
+	}
+	pthread_mutex_unlock(&old->mtx);
 	evict_note(srv, o_now_ms());
 }
 
@@ -1059,7 +1065,7 @@ sconn_run(void *arg)
 	nng_aio                *aio = NULL;
 	uint8_t                 h[8];
 	char                    why[256];
-	bool                    verified = false;
+	bool                    verified = false, evicted;
 	int                     rv;
 
 	(void) pthread_setname_np(pthread_self(), "otr-conn");
@@ -1089,8 +1095,11 @@ sconn_run(void *arg)
 		goto out;
 	}
 	pthread_mutex_lock(&srv->mtx); /* not to be evicted from here on */
+	evicted = !c->hand;
 	hand_done(c);
 	pthread_mutex_unlock(&srv->mtx);
+	if (evicted) /* just after its handshake: hand_evict logged it */
+		goto out;
 	if (strncmp(srv->url, "tls", 3) == 0 &&
 	    (nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &verified) != 0 ||
 	        !verified)) {
@@ -1261,7 +1270,6 @@ accept_run(void *arg)
 		c->hand    = true;
 		c->next    = srv->conns;
 		srv->conns = c;
-		srv->nconns++;
 		srv->nhand++;
 		srv->nreaders++;
 		pthread_attr_init(&at);
