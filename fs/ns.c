@@ -3622,33 +3622,44 @@ root_stale_note(struct ofs_ns *ns, bool stale, o_err why)
 
 /* How long the root's attributes are served without asking again after
  * a refresh found no majority: a hung peer makes each try wait out the
- * timeout, and every path walk needs them (the kernel keeps them 1 s). */
+ * timeout, and every path walk needs them (the kernel keeps them 1 s).
+ * Then one thread at a time tries again (root_retrying); the others are
+ * served the last attributes meanwhile. */
 #define ROOT_RETRY_NS 1000000000ull
 
 o_err
 ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
+	bool  retrying = false;
 	o_err e;
 
 	if (!ns->opts.shared)
 		return getattr_(ns, ino, "getattr", out, NULL, true);
-	if (ino == OFS_ROOT_INO && atomic_load(&ns->root_stale) &&
-	    o_mono_ns() - atomic_load(&ns->root_fail_ns) < ROOT_RETRY_NS)
-		return getattr_(ns, ino, "getattr", out, NULL, false);
+	if (ino == OFS_ROOT_INO && atomic_load(&ns->root_stale)) {
+		if (o_mono_ns() - atomic_load(&ns->root_fail_ns) <
+		        ROOT_RETRY_NS ||
+		    atomic_exchange(&ns->root_retrying, true))
+			return getattr_(ns, ino, "getattr", out, NULL, false);
+		retrying = true;
+	}
 	e = shared_refresh(ns, ino, "getattr", fresh_bound_ns(ns));
 	/* Every path through the mount needs the root's attributes,
 	 * .optimfs/status too, which says why the cluster does not answer:
 	 * without a majority the root answers with what this mount holds
 	 * (its mode and times are its own; its size, the number of
 	 * entries, is the last count, not counted again). */
-	if (ino == OFS_ROOT_INO && (e == O_EUNAVAIL || e == O_ETIMEDOUT)) {
-		root_stale_note(ns, true, e);
-		return getattr_(ns, ino, "getattr", out, NULL, false);
+	if (ino == OFS_ROOT_INO) {
+		bool stale = e == O_EUNAVAIL || e == O_ETIMEDOUT;
+
+		if (stale || e == O_OK)
+			root_stale_note(ns, stale, e);
+		if (retrying) /* after the note: root_fail_ns is set */
+			atomic_store(&ns->root_retrying, false);
+		if (stale)
+			return getattr_(ns, ino, "getattr", out, NULL, false);
 	}
 	if (e != O_OK)
 		return e;
-	if (ino == OFS_ROOT_INO)
-		root_stale_note(ns, false, O_OK);
 	return getattr_(ns, ino, "getattr", out, NULL, true);
 }
 

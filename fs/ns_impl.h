@@ -241,9 +241,10 @@ struct ofs_ns {
 	bool               stop;             /* guarded by ns_mtx */
 	/* the root's attributes were last served unrefreshed (no
 	 * majority: ofs_getattr), and when its refresh last failed
-	 * (o_mono_ns) */
+	 * (o_mono_ns), and whether a thread is trying it again */
 	atomic_bool        root_stale;
 	_Atomic uint64_t   root_fail_ns;
+	atomic_bool        root_retrying;
 	bool               started; /* committer running; immutable after
 	                               open */
 	pthread_t committer;

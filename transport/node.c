@@ -1329,18 +1329,26 @@ member_ids(const struct placed *pl, size_t nids, size_t j, size_t *idx)
 	return c;
 }
 
-/* Log the failed repairs on m not logged yet, REPAIR_LOG_MS after the
- * last line about them (the gossip thread; repair_note). */
+/* Whether a line about m's failed repairs is due (REPAIR_LOG_MS since
+ * the last one), taking the turn if so. */
+static bool
+repair_log_due(struct member *m, int64_t now)
+{
+	int_fast64_t last = atomic_load(&m->repair_logged_ms);
+
+	return now - last >= REPAIR_LOG_MS &&
+	    atomic_compare_exchange_strong(&m->repair_logged_ms, &last, now);
+}
+
+/* Log the failed repairs on m not logged yet, once one is due (the
+ * gossip thread; repair_note). */
 static void
 repair_quiet_note(struct member *m, int64_t now)
 {
-	int64_t       last = atomic_load(&m->repair_logged_ms);
 	uint_fast64_t q;
 
-	if (atomic_load(&m->repair_quiet) == 0 || now - last < REPAIR_LOG_MS ||
-	    !atomic_compare_exchange_strong(&m->repair_logged_ms, &last, now))
-		return;
-	if ((q = atomic_exchange(&m->repair_quiet, 0)) > 0)
+	if (atomic_load(&m->repair_quiet) > 0 && repair_log_due(m, now) &&
+	    (q = atomic_exchange(&m->repair_quiet, 0)) > 0)
 		o_log(O_LOG_WARN,
 		    "%" PRIuFAST64 " more repair(s) on %s failed since the "
 		    "last reported",
@@ -1358,8 +1366,8 @@ static void
 repair_note(
     struct member *m, const struct oc_get_res *best, const struct call *c)
 {
-	char    s[OC_BID_STRLEN];
-	int64_t now = now_ms(), last;
+	char          s[OC_BID_STRLEN], more[64] = "";
+	uint_fast64_t q;
 
 	if (answered(c) && c->ae == O_OK) {
 		o_log(O_LOG_DEBUG,
@@ -1367,18 +1375,16 @@ repair_note(
 		    oc_bid_str(&best->id, s), best->latest_rev, m->name);
 		return;
 	}
-	last = atomic_load(&m->repair_logged_ms);
-	if (now - last < REPAIR_LOG_MS ||
-	    !atomic_compare_exchange_strong(
-	        &m->repair_logged_ms, &last, now)) {
+	if (!repair_log_due(m, now_ms())) {
 		atomic_fetch_add(&m->repair_quiet, 1);
 		return;
 	}
-	o_log(O_LOG_WARN,
-	    "repair of block %s at rev %" PRId64 " on %s: %s (and %" PRIuFAST64
-	    " more failed on %s since the last reported)",
+	if ((q = atomic_exchange(&m->repair_quiet, 0)) > 0)
+		snprintf(more, sizeof(more),
+		    " (and %" PRIuFAST64 " more since the last reported)", q);
+	o_log(O_LOG_WARN, "repair of block %s at rev %" PRId64 " on %s: %s%s",
 	    oc_bid_str(&best->id, s), best->latest_rev, m->name, c->detail,
-	    (uint_fast64_t) atomic_exchange(&m->repair_quiet, 0), m->name);
+	    more);
 }
 
 /*

@@ -3437,6 +3437,10 @@ Test(node, a_placement_score_is_little_endian_on_every_host)
 	for (i = 0; i < 8; i++)
 		want |= (uint64_t) h[i] << (8 * i);
 	cr_assert_eq(otr_place_score("n1", &id), want);
+	/* the value itself, as every host computes it (Python: int.from_bytes(
+	 * sha256(b"n1" + bytes([0x5a]) + bytes(31)).digest()[:8], "little")),
+	 * which a host-order read on a big-endian host would not give */
+	cr_assert_eq(otr_place_score("n1", &id), 0x92239fc95d0be9a9ull);
 	/* and the byte order matters: the big-endian reading differs */
 	cr_assert_neq(otr_place_score("n1", &id), o_be64_get(h));
 }
