@@ -3,7 +3,8 @@
 # cluster CA in it and a 3-node cluster over mutual TLS on 127.0.0.1
 # (-o replicas=3, node i mounted at $base/ci, data $base/di, log
 # $base/ni.log; daemons in pids[], mounts in mnts[]), and returns once
-# every node sees the three members up.  On exit the daemons (resumed
+# every node sees the three members up (exits 1, showing the log, if one
+# does not mount or see them in 15 s).  On exit the daemons (resumed
 # if stopped) and mounts go, and $base is removed.
 pids=(); mnts=(); base=
 port=$((14000 + RANDOM % 1000 * 10))
@@ -35,5 +36,12 @@ start3() {
 			c=$(grep -scE "^  peer .* (up|self) " "$base/c$i/.optimfs/status" 2>/dev/null)
 			[ "${c:-0}" = 3 ] && break; sleep 0.1
 		done
+		# a node that did not mount would leave a plain directory,
+		# and the benchmark would measure /tmp
+		if ! mountpoint -q "$base/c$i" || [ "${c:-0}" != 3 ]; then
+			echo "start3: node $i is not up (sees ${c:-0} of 3 members); its log:" >&2
+			tail -n 5 "$base/n$i.log" >&2
+			exit 1
+		fi
 	done
 }
