@@ -1381,13 +1381,6 @@ try_fini(struct sync_try *t)
 	t->built = false;
 }
 
-/* Monotonic milliseconds: how long a sync has tried (claims). */
-static int64_t
-mono_ms(void)
-{
-	return (int64_t) (o_mono_ns() / 1000000);
-}
-
 /* After a pend (or pend_commit) answered t->e with res. */
 static void
 pend_answered(
@@ -1449,7 +1442,7 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 	if (try_keep(c, t) != O_OK)
 		return t->e;
 	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
+	t->preq.waited_ms = O_MAX(o_mono_ms() - since, 0);
 	oc_txres_init(&res);
 	t->e      = c->tx->ops->pend(c->tx, &t->preq, &res);
 	t->pended = t->e == O_OK;
@@ -1473,7 +1466,7 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 	if (t->split && try_keep(c, t) != O_OK)
 		return t->e;
 	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(mono_ms() - since, 0);
+	t->preq.waited_ms = O_MAX(o_mono_ms() - since, 0);
 	t->fused          = true;
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend_commit(c->tx, &t->preq, &t->creq, &res);
@@ -1620,7 +1613,7 @@ retry_next(struct oc_collection *c, struct retry_state *rs, o_err e,
 	if (e == O_EPENDING) {
 		/* a rival in flight (or abandoned): it must commit or
 		 * expire, so wait for it by time, not by attempts */
-		int64_t now = o_now_ms();
+		int64_t now = o_mono_ms();
 
 		if (rs->pend_since == 0)
 			rs->pend_since = now;
@@ -1703,15 +1696,15 @@ oc_coll_sync_to(struct oc_collection *c, uint64_t seq)
 	pthread_mutex_lock(&c->c_sync);
 	pthread_mutex_lock(&c->c_mtx);
 	target = seq_target(c, seq);
-	since  = mono_ms();
+	since  = o_mono_ms();
 	if (c->opts.deadline_ms > 0)
-		deadline = o_now_ms() + c->opts.deadline_ms;
+		deadline = o_mono_ms() + c->opts.deadline_ms;
 	while (sync_needed(c, target)) {
 		struct sync_try t;
 		struct oc_aid   aid;
 		bool            conflict;
 
-		if (deadline && o_now_ms() > deadline) {
+		if (deadline && o_mono_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
 			    "collection %s: sync deadline passed after %d "
 			    "attempts",
@@ -1825,15 +1818,15 @@ oc_coll_sync_group_to(struct oc_collection *const *cs, const uint64_t *seqs,
 				seq = seqs[k];
 		target[i] = seq_target(g[i], seq);
 	}
-	since = mono_ms();
+	since = o_mono_ms();
 	if (g[0]->opts.deadline_ms > 0)
-		deadline = o_now_ms() + g[0]->opts.deadline_ms;
+		deadline = o_mono_ms() + g[0]->opts.deadline_ms;
 	for (;;) {
 		struct oc_aid aid;
 		size_t        built = 0;
 		int64_t       ms, rev = 0;
 
-		if (deadline && o_now_ms() > deadline) {
+		if (deadline && o_mono_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
 			    "group commit of %zu collections: deadline passed "
 			    "after %d attempts",

@@ -71,6 +71,12 @@ o_now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t
+o_mono_ms(void)
+{
+	return (int64_t) (o_mono_ns() / 1000000);
+}
+
 uint64_t
 o_mono_ns(void)
 {
@@ -95,6 +101,30 @@ o_abstime(clockid_t clk, int64_t ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	return ts;
+}
+
+void
+o_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+bool
+o_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t until)
+{
+	int64_t         left = until - o_mono_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return false;
+	ts = o_abstime(CLOCK_MONOTONIC, left);
+	pthread_cond_timedwait(cv, mtx, &ts);
+	return true;
 }
 
 void

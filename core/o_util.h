@@ -5,6 +5,7 @@
 #ifndef O_UTIL_H
 #define O_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,13 +26,29 @@ o_err o_buf_reserve(struct o_buf *b, size_t extra);
 o_err o_buf_append(struct o_buf *b, const void *p, size_t n);
 void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
 
-/* Wall clock in milliseconds since the epoch; monotonic clock in ns. */
+/*
+ * Two clocks.  o_now_ms: the wall clock, in ms since the epoch, for times
+ * that are stored or leave the process (a pending's expiry, a log entry's
+ * time); it can step when the clock is set.  o_mono_ms / o_mono_ns: the
+ * monotonic clock, for every deadline, timeout and interval measured
+ * within the process: a wall clock set back an hour must not make a
+ * request wait an hour, nor one set forward fail every request at once.
+ */
 int64_t  o_now_ms(void);
+int64_t  o_mono_ms(void);
 uint64_t o_mono_ns(void);
 void     o_sleep_ms(int64_t ms);
 /* The time ms from now on clock clk, for pthread_cond_timedwait (the
  * condition variable must use clk: CLOCK_REALTIME unless set otherwise). */
 struct timespec o_abstime(clockid_t clk, int64_t ms);
+/* Initialise cv to time its waits on CLOCK_MONOTONIC, for
+ * o_cond_wait_until. */
+void o_cond_init_mono(pthread_cond_t *cv);
+/* One wait on cv (initialised by o_cond_init_mono; mtx held) that ends
+ * by until (o_mono_ms's clock) at the latest; false, without waiting,
+ * once until has passed. */
+bool o_cond_wait_until(
+    pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t until);
 
 /* Fill p with n cryptographically random bytes for ids (OpenSSL
  * RAND_bytes; small requests are served from a per-thread buffer that a

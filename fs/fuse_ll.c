@@ -160,7 +160,8 @@ struct ofs_fuse {
 	int64_t               interval_ms;
 	uid_t                 uid;
 	gid_t                 gid;
-	int64_t               started_ms;
+	int64_t               started_ms;   /* wall clock: the files' times */
+	int64_t               started_mono; /* o_mono_ms: the uptime */
 	bool                  mounted;
 	void (*extra_stats)(void *arg, struct o_buf *out);
 	void (*extra_status)(void *arg, struct o_buf *out);
@@ -575,7 +576,7 @@ status_text(struct ofs_fuse *f, struct o_buf *b)
 	                       "on disk)"
 	                     : "sync (close waits for the commit; fsync also "
 	                       "for the disk)",
-	    f->interval_ms, (o_now_ms() - f->started_ms) / 1000);
+	    f->interval_ms, (o_mono_ms() - f->started_mono) / 1000);
 	ns_status_text(f, b);
 	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
 	if (f->extra_status)
@@ -620,7 +621,7 @@ stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    (uint64_t) atomic_load(&f->faults),
 	    (uint64_t) atomic_load(&f->bytes_read),
 	    (uint64_t) atomic_load(&f->bytes_written),
-	    (o_now_ms() - f->started_ms) / 1000);
+	    (o_mono_ms() - f->started_mono) / 1000);
 	ns_stats_text(f, b);
 	if (f->extra_stats)
 		f->extra_stats(f->extra_arg, b);
@@ -718,7 +719,7 @@ ctl_emit(void *arg, const char *line, size_t len)
 	    !atomic_load(&r->f->stopping)) {
 		struct timespec until;
 
-		until = o_abstime(CLOCK_REALTIME, 200);
+		until = o_abstime(CLOCK_MONOTONIC, 200);
 		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
 	}
 	stop = r->cancelled || atomic_load(&r->f->stopping);
@@ -857,7 +858,7 @@ ctl_read(fuse_req_t req, struct ctl_req *r, size_t size)
 			err = EINTR;
 			break;
 		}
-		until = o_abstime(CLOCK_REALTIME, 200);
+		until = o_abstime(CLOCK_MONOTONIC, 200);
 		pthread_cond_timedwait(&r->r_cv, &r->r_mtx, &until);
 	}
 	pthread_mutex_unlock(&r->r_mtx);
@@ -893,7 +894,7 @@ ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh->req->f    = f;
 		fh->req->refs = 1;
 		pthread_mutex_init(&fh->req->r_mtx, NULL);
-		pthread_cond_init(&fh->req->r_cv, NULL);
+		o_cond_init_mono(&fh->req->r_cv);
 		fi->nonseekable = 1;
 	}
 	fi->direct_io = 1;
@@ -2006,6 +2007,7 @@ ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
 	f->uid         = getuid();
 	f->gid         = getgid();
 	f->started_ms  = o_now_ms();
+	f->started_mono = o_mono_ms();
 	f->extra_stats = conf->extra_stats;
 	f->extra_status = conf->extra_status;
 	f->extra_arg   = conf->extra_arg;

@@ -795,11 +795,18 @@ static struct {
 	const char     *step;     /* what shutdown is doing; mtx */
 	const char     *what;     /* the mountpoint or node name */
 	bool            teardown; /* step only closes sockets; mtx */
-	int64_t         teardown_at; /* when it began (o_now_ms); mtx */
+	int64_t         teardown_at; /* when it began (o_mono_ms); mtx */
 	int             rc; /* exit status once teardown begins; mtx */
-} shut = { .mtx = PTHREAD_MUTEX_INITIALIZER,
-	.cv         = PTHREAD_COND_INITIALIZER,
-	.rc         = OFS_EXIT_FAIL };
+} shut = { .mtx = PTHREAD_MUTEX_INITIALIZER, .rc = OFS_EXIT_FAIL };
+static pthread_once_t shut_once = PTHREAD_ONCE_INIT;
+
+/* shut.cv times its waits on the monotonic clock (setting the wall clock
+ * neither hurries nor holds the watchdog) */
+static void
+shut_init(void)
+{
+	o_cond_init_mono(&shut.cv);
+}
 
 static int
 env_seconds(const char *name, int dflt)
@@ -816,7 +823,7 @@ shutdown_watch(void *arg)
 	         OFS_SHUTDOWN_MAX_S);
 	int     tmax = env_seconds("OPTIMFS_TEST_TEARDOWN_MAX_S",
 	        OFS_TEARDOWN_MAX_S);
-	int64_t end  = o_now_ms() + (int64_t) max * 1000;
+	int64_t end  = o_mono_ms() + (int64_t) max * 1000;
 
 	(void) arg;
 	(void) pthread_setname_np(pthread_self(), "ofs-shutdown");
@@ -826,13 +833,9 @@ shutdown_watch(void *arg)
 
 		if (shut.teardown)
 			until = O_MIN(until, shut.teardown_at + tmax * 1000);
-		now = o_now_ms();
-		if (now < until) {
-			struct timespec ts = o_abstime(CLOCK_REALTIME, until - now);
-
-			pthread_cond_timedwait(&shut.cv, &shut.mtx, &ts);
+		now = o_mono_ms();
+		if (o_cond_wait_until(&shut.cv, &shut.mtx, until))
 			continue;
-		}
 		if (shut.teardown) {
 			o_log(O_LOG_WARN,
 			    "pid %ld: %s: nng did not finish %s in %d s (nng "
@@ -861,11 +864,12 @@ shutdown_watch(void *arg)
 static void
 shutdown_step_of(const char *what, const char *step, bool sockets_only)
 {
+	(void) pthread_once(&shut_once, shut_init);
 	pthread_mutex_lock(&shut.mtx);
 	shut.step = step;
 	shut.what = what;
 	if (sockets_only) /* each such step gets its own bound */
-		shut.teardown_at = o_now_ms();
+		shut.teardown_at = o_mono_ms();
 	shut.teardown = sockets_only;
 	if (!shut.running &&
 	    pthread_create(&shut.thr, NULL, shutdown_watch, NULL) == 0)
@@ -901,6 +905,7 @@ shutdown_done(void)
 {
 	bool join;
 
+	(void) pthread_once(&shut_once, shut_init);
 	pthread_mutex_lock(&shut.mtx);
 	shut.done = true;
 	join      = shut.running;

@@ -131,7 +131,7 @@ struct ost_ent {
 	size_t          pn, pcap;
 	/* a claim (memory only, ost_repo_pend): writer cl_who, trying
 	 * since cl_since, holds off writers that started later until
-	 * cl_until (all ms of repo_now) */
+	 * cl_until (all ms of repo_mono) */
 	struct oc_aid   cl_who;
 	int64_t         cl_since, cl_until;
 };
@@ -239,6 +239,17 @@ repo_now(struct ost_repo *r)
 	if (r->opts.clock != NULL)
 		return r->opts.clock(r->opts.clock_arg);
 	return o_now_ms();
+}
+
+/* The clock of what lives in memory only (claims): monotonic, so a wall
+ * clock set back cannot make a claim hold its blocks for as long; a
+ * test's clock stands in for both. */
+static int64_t
+repo_mono(struct ost_repo *r)
+{
+	if (r->opts.clock != NULL)
+		return r->opts.clock(r->opts.clock_arg);
+	return o_mono_ms();
 }
 
 static const char *
@@ -2485,7 +2496,7 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	struct lockset       ls;
 	struct ost_wb        wb, *wbp = &wb;
 	struct oc_txres      lr;
-	int64_t              now, exp;
+	int64_t              now, mono, exp;
 	uint64_t             wait, nbased;
 	size_t               i, j, n = 0, nrival, behind;
 	char                 s[OC_BID_STRLEN], as[OC_AID_STRLEN];
@@ -2506,6 +2517,7 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	ents = o_calloc(n, sizeof(*ents));
 	hit  = o_calloc(n, sizeof(*hit));
 	now  = repo_now(r);
+	mono  = repo_mono(r);
 	exp  = req->expiry_ms > 0 ? req->expiry_ms : now + r->opts.pend_ttl_ms;
 	ids  = o_malloc(n * sizeof(*ids));
 	vals  = o_calloc(n, sizeof(*vals));
@@ -2695,18 +2707,18 @@ retry:
 	else if (nrival > 0 && req->policy != OC_POLICY_CONTINUE)
 		e = O_EPENDING;
 	for (i = 0; i < n && e == O_OK; i++)
-		if (claim_holds_off(ents[i], req, now)) {
+		if (claim_holds_off(ents[i], req, mono)) {
 			e = O_EPENDING;
 			snprintf(why, sizeof(why),
 			    "block %s is claimed for %" PRId64 " ms more by a "
 			    "writer trying for %" PRId64 " ms",
-			    bstr(&ids[i], s), ents[i]->cl_until - now,
-			    now - ents[i]->cl_since);
+			    bstr(&ids[i], s), ents[i]->cl_until - mono,
+			    mono - ents[i]->cl_since);
 		}
 	/* claim only the blocks that refused (stale, or a live rival) */
 	for (i = 0; i < n; i++)
 		if (e == O_OK || hit[i])
-			claim_note(ents[i], req, now, e == O_OK);
+			claim_note(ents[i], req, mono, e == O_OK);
 	if (e == O_OK && hold == NULL) {
 		for (i = 0; i < n; i++) {
 			uint8_t k[KEY_PEND_LEN];

@@ -265,7 +265,7 @@ wchan_drain(struct wchan *w, bool once)
 		/* a bound of our own besides the aio's timeout: the timer
 		 * or watchdog closes a stream whose write outlives it, so
 		 * no requesting thread can hang in here */
-		w->write_until = o_now_ms() + step_ms(SEND_MS + 2000, total);
+		w->write_until = o_mono_ms() + step_ms(SEND_MS + 2000, total);
 		pthread_mutex_unlock(w->mtx);
 		if (batch->next != NULL) {
 			o_buf_reset(&w->scratch);
@@ -385,6 +385,7 @@ struct otr_link {
 	nng_stream        *cur;    /* the reader's stream, from dial to free */
 	bool               closed; /* cur is closed (struct guard) */
 	int64_t            phase_until; /* cur is closed after this */
+	int64_t            dial_until;  /* raio's dial is cancelled after */
 	int64_t            timer_at;    /* when the timer wakes next */
 	struct lcall      *calls;
 	uint32_t           next_id;
@@ -445,7 +446,7 @@ static void
 link_phase(struct otr_link *l, int64_t ms)
 {
 	pthread_mutex_lock(&l->mtx);
-	l->phase_until = ms < 0 ? INT64_MAX : o_now_ms() + ms;
+	l->phase_until = ms < 0 ? INT64_MAX : o_mono_ms() + ms;
 	if (l->phase_until < l->timer_at)
 		pthread_cond_signal(&l->tcv);
 	pthread_mutex_unlock(&l->mtx);
@@ -480,7 +481,7 @@ link_timer(void *arg)
 	on_link_thread = true;
 	pthread_mutex_lock(&l->mtx);
 	while (!l->stop) {
-		int64_t       now = o_now_ms(), next = now + 1000;
+		int64_t       now = o_mono_ms(), next = now + 1000;
 		struct lcall *c, *gone;
 
 		if (l->cur != NULL && !l->closed &&
@@ -492,6 +493,10 @@ link_timer(void *arg)
 			    l->phase_until <= now ? "reading" : "writing");
 			guard_close(LGUARD(l), l->cur);
 			l->phase_until = INT64_MAX;
+		}
+		if (l->dial_until <= now) {
+			nng_aio_cancel(l->raio);
+			l->dial_until = INT64_MAX;
 		}
 		if ((gone = calls_take(l, now)) != NULL) {
 			bool up = l->w.s != NULL;
@@ -509,10 +514,11 @@ link_timer(void *arg)
 			next = O_MIN(next, l->phase_until);
 		if (l->w.writing && !l->closed)
 			next = O_MIN(next, l->w.write_until);
+		next        = O_MIN(next, l->dial_until);
 		l->timer_at = next;
 		if (next > now) {
 			struct timespec ts =
-			    o_abstime(CLOCK_REALTIME, next - now);
+			    o_abstime(CLOCK_MONOTONIC, next - now);
 
 			pthread_cond_timedwait(&l->tcv, &l->mtx, &ts);
 		}
@@ -529,9 +535,20 @@ link_connect(struct otr_link *l, char *why, size_t cap)
 	bool        verified = false;
 	int         rv;
 
+	/* nng's own timeout runs on its clock, which in nng 1.5.2 is the
+	 * wall clock: the timer also cancels the dial on the monotonic one
+	 * (a clock set back would hold a dial to a silent host that long) */
 	nng_aio_set_timeout(l->raio, DIAL_MS);
+	pthread_mutex_lock(&l->mtx);
+	l->dial_until = o_mono_ms() + DIAL_MS + 500;
+	if (l->dial_until < l->timer_at)
+		pthread_cond_signal(&l->tcv);
+	pthread_mutex_unlock(&l->mtx);
 	nng_stream_dialer_dial(l->d, l->raio);
 	nng_aio_wait(l->raio);
+	pthread_mutex_lock(&l->mtx);
+	l->dial_until = INT64_MAX;
+	pthread_mutex_unlock(&l->mtx);
 	if ((rv = nng_aio_result(l->raio)) != 0) {
 		snprintf(why, cap, "dial: %s", nng_strerror(rv));
 		return NULL;
@@ -540,7 +557,7 @@ link_connect(struct otr_link *l, char *why, size_t cap)
 	pthread_mutex_lock(&l->mtx);
 	l->cur         = s;
 	l->closed      = false;
-	l->phase_until = o_now_ms() + HELLO_MS;
+	l->phase_until = o_mono_ms() + HELLO_MS;
 	if (l->stop)
 		guard_close(LGUARD(l), s);
 	pthread_mutex_unlock(&l->mtx);
@@ -640,7 +657,7 @@ link_run(void *arg)
 			snprintf(last, sizeof(last), "%s", why);
 			if (!l->stop) {
 				struct timespec ts =
-				    o_abstime(CLOCK_REALTIME, backoff);
+				    o_abstime(CLOCK_MONOTONIC, backoff);
 
 				pthread_cond_timedwait(&l->cv, &l->mtx, &ts);
 			}
@@ -648,7 +665,7 @@ link_run(void *arg)
 			continue;
 		}
 		last[0] = '\0';
-		up_at   = o_now_ms();
+		up_at   = o_mono_ms();
 		stream_peer(s, l->peer, sizeof(l->peer));
 		l->w.s = s;
 		if (l->stop)
@@ -673,11 +690,11 @@ link_run(void *arg)
 		pthread_mutex_lock(&l->mtx);
 		/* a server that drops us right after the hello is dialled
 		 * with the backoff too, not in a tight loop */
-		if (o_now_ms() - up_at >= BACKOFF_MAX) {
+		if (o_mono_ms() - up_at >= BACKOFF_MAX) {
 			backoff = BACKOFF_MIN;
 		} else if (!l->stop) {
 			struct timespec ts =
-			    o_abstime(CLOCK_REALTIME, backoff);
+			    o_abstime(CLOCK_MONOTONIC, backoff);
 
 			pthread_cond_timedwait(&l->cv, &l->mtx, &ts);
 			backoff = O_MIN(2 * backoff, BACKOFF_MAX);
@@ -726,13 +743,14 @@ otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 	snprintf(l->name, sizeof(l->name), "%s", name ? name : url);
 	l->tls         = strncmp(url, "tls", 3) == 0;
 	l->max_msg     = max_msg;
-	l->next_id     = (uint32_t) o_now_ms();
+	l->next_id     = (uint32_t) o_now_ms(); /* differs by restart */
 	l->phase_until = INT64_MAX;
+	l->dial_until  = INT64_MAX;
 	l->timer_at    = INT64_MAX;
 	pthread_mutex_init(&l->mtx, NULL);
-	pthread_cond_init(&l->cv, NULL);
-	pthread_cond_init(&l->tcv, NULL);
-	pthread_cond_init(&l->wcv, NULL);
+	o_cond_init_mono(&l->cv);
+	o_cond_init_mono(&l->tcv);
+	o_cond_init_mono(&l->wcv);
 	if ((e = wchan_init(&l->w, &l->mtx, &l->cv, &l->wcv, &l->closed)) !=
 	    O_OK)
 		goto fail;
@@ -947,7 +965,7 @@ static void
 sconn_phase(struct sconn *c, int64_t ms)
 {
 	pthread_mutex_lock(&c->mtx);
-	c->phase_until = ms < 0 ? INT64_MAX : o_now_ms() + ms;
+	c->phase_until = ms < 0 ? INT64_MAX : o_mono_ms() + ms;
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -964,8 +982,8 @@ watch_run(void *arg)
 	(void) pthread_setname_np(pthread_self(), "otr-watchdog");
 	pthread_mutex_lock(&srv->mtx);
 	while (!srv->stop) {
-		struct timespec ts  = o_abstime(CLOCK_REALTIME, 250);
-		int64_t         now = o_now_ms();
+		struct timespec ts  = o_abstime(CLOCK_MONOTONIC, 250);
+		int64_t         now = o_mono_ms();
 		struct sconn   *c;
 
 		for (c = srv->conns; c != NULL; c = c->next) {
@@ -1052,7 +1070,7 @@ hand_evict(struct otr_link_server *srv)
 		    srv->evict_last, sizeof(srv->evict_last), "%s", old->peer);
 	}
 	pthread_mutex_unlock(&old->mtx);
-	evict_note(srv, o_now_ms());
+	evict_note(srv, o_mono_ms());
 }
 
 /* A connection's reader: hello, then requests to the workers. */
@@ -1237,10 +1255,10 @@ accept_run(void *arg)
 		c              = o_calloc(1, sizeof(*c));
 		c->srv         = srv;
 		c->cur         = s;
-		c->phase_until = o_now_ms() + HELLO_MS;
+		c->phase_until = o_mono_ms() + HELLO_MS;
 		stream_peer(s, c->peer, sizeof(c->peer));
 		pthread_mutex_init(&c->mtx, NULL);
-		pthread_cond_init(&c->cv, NULL);
+		o_cond_init_mono(&c->cv);
 		pthread_mutex_lock(&srv->mtx);
 		if (!srv->stop && srv->nverified < MAX_CONNS &&
 		    srv->nhand >= MAX_HANDSHAKES)
@@ -1358,8 +1376,8 @@ otr_link_listen(const char *url, nng_tls_config *tls, bool insecure,
 	srv->workers =
 	    o_calloc((size_t) O_MAX(nworkers, 1), sizeof(pthread_t));
 	pthread_mutex_init(&srv->mtx, NULL);
-	pthread_cond_init(&srv->cv, NULL);
-	pthread_cond_init(&srv->wdcv, NULL);
+	o_cond_init_mono(&srv->cv);
+	o_cond_init_mono(&srv->wdcv);
 	if ((rv = nng_stream_listener_alloc(&srv->l, url)) != 0 ||
 	    (rv = nng_stream_listener_set_bool(
 	         srv->l, NNG_OPT_TCP_NODELAY, true)) != 0 ||

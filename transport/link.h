@@ -69,7 +69,7 @@ o_err otr_link_open(const char *url, nng_tls_config *tls, bool insecure,
 
 /*
  * Send req (len bytes, copied) and call done(arg, ...) with the answer,
- * or with an error once deadline (ms, CLOCK_REALTIME) has passed or the
+ * or with an error once deadline (ms, o_mono_ms's clock) has passed or the
  * connection is lost after the request was queued.  A request made while
  * the link is not connected waits for the connection until its deadline.
  * The calling thread writes a small request itself when no one else is

@@ -129,7 +129,7 @@ struct otr_node {
 	struct {
 		struct oc_aid aid;
 		struct oc_bid first; /* the pend's first block */
-		int64_t       exp;
+		int64_t       exp;   /* o_mono_ms's clock */
 		uint64_t      skip; /* members the commit must not go to */
 	} exps[NEXP];
 	size_t nexp;
@@ -139,15 +139,6 @@ struct otr_node {
 	long        die_after;
 	atomic_long ncommits;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* tls+tcp://host:port -> the feed URL, port + 1. */
 static o_err
@@ -536,21 +527,6 @@ struct call {
 	char           detail[200];
 };
 
-/* One wait on cv (mtx held) that ends by until (ms, now_ms's clock);
- * false, without waiting, once until has passed. */
-static bool
-cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t until)
-{
-	int64_t         left = until - now_ms();
-	struct timespec ts;
-
-	if (left <= 0)
-		return false;
-	ts = o_abstime(CLOCK_REALTIME, left);
-	pthread_cond_timedwait(cv, mtx, &ts);
-	return true;
-}
-
 static void
 call_fail(struct call *c, o_err e, const char *why)
 {
@@ -733,7 +709,7 @@ static void
 bq_fill(struct member *m, struct bslot *freed, bool force, struct bslot **go,
     size_t *ngo)
 {
-	int64_t now = now_ms();
+	int64_t now = o_mono_ms();
 	size_t  i;
 
 	*ngo = 0;
@@ -784,7 +760,7 @@ slot_send(struct bslot *s)
 	/* to a silent member, the link's writer thread writes: it may not
 	 * be reading, and this thread has other members to ask */
 	void (*call)(struct otr_link *, const uint8_t *, size_t, int64_t,
-	    otr_link_done_fn, void *) = member_silent(s->m, now_ms())
+	    otr_link_done_fn, void *) = member_silent(s->m, o_mono_ms())
 	    ? otr_link_call_later
 	    : otr_link_call;
 
@@ -922,7 +898,7 @@ bq_submit(struct member *m, struct bcall *c)
 		s->n        = 1;
 		s->busy     = true;
 		s->deadline = c->deadline;
-		member_sent(m, now_ms(), c->req.len);
+		member_sent(m, o_mono_ms(), c->req.len);
 		s->next     = m->tslots;
 		m->tslots   = s;
 		go[ngo++]   = s;
@@ -1020,7 +996,7 @@ bq_leave(struct call *c, bool silent)
 	pthread_mutex_lock(&m->bmtx);
 	if (bc->done) {
 		pthread_mutex_unlock(&m->bmtx);
-		(void) bq_take(c, now_ms(), &limit);
+		(void) bq_take(c, o_mono_ms(), &limit);
 		return;
 	}
 	bc->gone = true;
@@ -1074,7 +1050,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 	int64_t stop_at = INT64_MAX;
 
 	for (;;) {
-		int64_t  now = now_ms(), wake = stop_at, limit;
+		int64_t  now = o_mono_ms(), wake = stop_at, limit;
 		uint64_t seen;
 		size_t   i, open = 0, heard = 0;
 		bool     hushed = false;
@@ -1119,7 +1095,8 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			break;
 		}
 		pthread_mutex_lock(&g->mtx);
-		while (g->ndone == seen && cv_wait_until(&g->cv, &g->mtx, wake))
+		while (g->ndone == seen &&
+		    o_cond_wait_until(&g->cv, &g->mtx, wake))
 			;
 		pthread_mutex_unlock(&g->mtx);
 	}
@@ -1134,11 +1111,11 @@ calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
     const struct quorum *q)
 {
 	struct bgroup g;
-	int64_t       t0 = now_ms();
+	int64_t       t0 = o_mono_ms();
 	size_t        i;
 
 	pthread_mutex_init(&g.mtx, NULL);
-	pthread_cond_init(&g.cv, NULL);
+	o_cond_init_mono(&g.cv);
 	g.ndone = 0;
 	for (i = 0; i < k; i++) {
 		struct call  *c = &cs[i];
@@ -1166,7 +1143,7 @@ calls_run_q(struct otr_node *n, struct call *cs, size_t k, int64_t deadline,
 		solo   = !otr_wire_batchable(t);
 		otr_wire_request(&c->op, &b); /* takes c->op */
 		c->deadline = otr_call_deadline(commit, b.len, deadline);
-		if (c->deadline - now_ms() <= 0) {
+		if (c->deadline - o_mono_ms() <= 0) {
 			o_buf_fini(&b);
 			call_fail(c, O_ETIMEDOUT, "no time left");
 			c->unsent = true;
@@ -1294,7 +1271,7 @@ answered(const struct call *c)
 static int64_t
 deadline_of(struct otr_node *n)
 {
-	return now_ms() + n->timeout_ms;
+	return o_mono_ms() + n->timeout_ms;
 }
 
 /* ---- the network transactor: get -------------------------------------- */
@@ -1375,7 +1352,7 @@ repair_note(
 		    oc_bid_str(&best->id, s), best->latest_rev, m->name);
 		return;
 	}
-	if (!repair_log_due(m, now_ms())) {
+	if (!repair_log_due(m, o_mono_ms())) {
 		atomic_fetch_add(&m->repair_quiet, 1);
 		return;
 	}
@@ -2001,7 +1978,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct oc_bid   *ids;
 	struct placed   *pl;
 	size_t          *idx;
-	int64_t         *lt, exp, deadline = deadline_of(n);
+	int64_t         *lt, exp, mexp, deadline = deadline_of(n);
 	struct oc_aid   *la;
 	bool            *ok, *acc, *goodm, *behind, *leftm, *hold, *ever;
 	bool             stale = false, rival = false, toobig = false;
@@ -2015,8 +1992,12 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	if (req->tfs == NULL || req->tfs->n == 0)
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
-	exp  = req->expiry_ms > 0 ? req->expiry_ms : now_ms() + PEND_TTL_MS;
-	exp_remember(n, &req->aid, &req->tfs->e[0].id, exp, 0);
+	/* the expiry travels as wall-clock time (replicas store it); the
+	 * commit's guard and deadlines here use it on the monotonic clock,
+	 * so a wall clock set while the action is out moves neither */
+	exp  = req->expiry_ms > 0 ? req->expiry_ms : o_now_ms() + PEND_TTL_MS;
+	mexp = o_mono_ms() + (exp - o_now_ms());
+	exp_remember(n, &req->aid, &req->tfs->e[0].id, mexp, 0);
 	ids = o_malloc((nids + 1) * sizeof(*ids));
 	for (i = 0; i < nids; i++)
 		ids[i] = req->tfs->e[i].id;
@@ -2182,7 +2163,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		}
 		for (i = 0; i < nids * k; i++)
 			hold[i] = hold[i] && (skip & ((uint64_t) 1 << (i % k)));
-		exp_remember(n, &req->aid, &req->tfs->e[0].id, exp, skip);
+		exp_remember(n, &req->aid, &req->tfs->e[0].id, mexp, skip);
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
 		    deadline, false);
 	}
@@ -2353,7 +2334,7 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 		/* send again only to members holding a block still short of
 		 * a majority that they can still bring to one */
 		c = phase2_targets(pl, req->n, got, try, k);
-		if (c == 0 || now_ms() + pause >= deadline) {
+		if (c == 0 || o_mono_ms() + pause >= deadline) {
 			o_log(O_LOG_WARN,
 			    "commit of action %s at rev %" PRId64
 			    ": a block's commit is not confirmed on a "
@@ -2406,11 +2387,11 @@ net_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		    "commit of action %s: this node did not pend it (or "
 		    "forgot its expiry): pend again",
 		    oc_aid_str(&req->aid, as));
-	if (now_ms() > exp - COMMIT_GUARD)
+	if (o_mono_ms() > exp - COMMIT_GUARD)
 		return o_err_set(O_EEXPIRED,
 		    "commit of action %s: its pendings expire in %" PRId64
 		    " ms, too close to commit safely",
-		    oc_aid_str(&req->aid, as), exp - now_ms());
+		    oc_aid_str(&req->aid, as), exp - o_mono_ms());
 	if (n->die_after > 0 && atomic_fetch_add(&n->ncommits, 1) + 1 ==
 	                            n->die_after) {
 		o_log(O_LOG_WARN, "OPTIMFS_TEST_DIE_AFTER_PEND: exiting before "
@@ -2963,12 +2944,12 @@ gossip_once(struct otr_node *n)
 	for (j = 0; j < k; j++)
 		if (!ms[j]->self && member_up(ms[j]))
 			cs[j].op = hello_op(n);
-	calls_run(n, cs, k, now_ms() + 1000);
+	calls_run(n, cs, k, o_mono_ms() + 1000);
 	for (j = 0; j < k; j++) {
 		if (answered(&cs[j]) && cs[j].ae == O_OK)
 			members_merge(
 			    n, oc_map_arr(&cs[j].ans, "members"), ms[j]->name);
-		repair_quiet_note(ms[j], now_ms());
+		repair_quiet_note(ms[j], o_mono_ms());
 	}
 	calls_fini(cs, k);
 }
@@ -3029,7 +3010,7 @@ notify_local(struct otr_node *n, const struct oc_bid *col, int64_t rev)
 		n->lq[n->nlq].col   = *col;
 		n->lq[n->nlq++].rev = rev;
 		if (n->nlq == 1) {
-			n->lfirst = now_ms();
+			n->lfirst = o_mono_ms();
 			pthread_cond_signal(&n->lcv);
 		}
 	}
@@ -3059,8 +3040,8 @@ notifier(void *arg)
 			pthread_cond_wait(&n->lcv, &n->lmtx);
 			continue;
 		}
-		if (now_ms() < n->lfirst + NOTIFY_DELAY_MS) {
-			(void) cv_wait_until(
+		if (o_mono_ms() < n->lfirst + NOTIFY_DELAY_MS) {
+			(void) o_cond_wait_until(
 			    &n->lcv, &n->lmtx, n->lfirst + NOTIFY_DELAY_MS);
 			continue;
 		}
@@ -3188,7 +3169,7 @@ publisher(void *arg)
 	(void) pthread_setname_np(pthread_self(), "otr-publisher");
 	pthread_mutex_lock(&n->fmtx);
 	for (;;) {
-		int64_t gap = last + FEED_GAP_MS - now_ms();
+		int64_t gap = last + FEED_GAP_MS - o_mono_ms();
 		size_t  k;
 
 		if (n->nfq == 0) {
@@ -3198,7 +3179,8 @@ publisher(void *arg)
 			continue;
 		}
 		if (gap > 0 && !n->fstop) {
-			(void) cv_wait_until(&n->fcv, &n->fmtx, now_ms() + gap);
+			(void) o_cond_wait_until(
+			    &n->fcv, &n->fmtx, o_mono_ms() + gap);
 			continue;
 		}
 		k = n->nfq;
@@ -3206,7 +3188,7 @@ publisher(void *arg)
 		n->nfq = 0;
 		pthread_mutex_unlock(&n->fmtx);
 		feed_send(n, es, k);
-		last = now_ms();
+		last = o_mono_ms();
 		pthread_mutex_lock(&n->fmtx);
 	}
 	pthread_mutex_unlock(&n->fmtx);
@@ -3263,7 +3245,7 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 	}
 	slots_make(tmp);
 	e = O_ETIMEDOUT;
-	while (e == O_ETIMEDOUT && now_ms() < deadline) {
+	while (e == O_ETIMEDOUT && o_mono_ms() < deadline) {
 		if (!otr_link_up(tmp->link, why, sizeof(why))) {
 			o_sleep_ms(20);
 			continue;
@@ -3271,7 +3253,7 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 		why[0]   = '\0';
 		cs       = calls_new(ms, 1);
 		cs[0].op = hello_op(n);
-		calls_run(n, cs, 1, O_MIN(deadline, now_ms() + 1000));
+		calls_run(n, cs, 1, O_MIN(deadline, o_mono_ms() + 1000));
 		if (answered(&cs[0]) && cs[0].ae == O_OK) {
 			char   who[64] = "";
 			size_t k;
@@ -3351,9 +3333,9 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
 	pthread_mutex_init(&n->fmtx, NULL);
-	pthread_cond_init(&n->fcv, NULL);
+	o_cond_init_mono(&n->fcv);
 	pthread_mutex_init(&n->lmtx, NULL);
-	pthread_cond_init(&n->lcv, NULL);
+	o_cond_init_mono(&n->lcv);
 	if ((e = feed_url(n->url, n->feed, sizeof(n->feed))) != O_OK)
 		goto fail;
 	if (!conf->insecure &&
@@ -3416,7 +3398,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	if ((e = otr_link_listen(n->url, n->srv_tls, conf->insecure,
 	         OTR_MSG_MAX, NWORKERS, serve_request, n, &n->srv)) != O_OK)
 		goto fail_threads;
-	deadline = now_ms() + O_MAX(n->timeout_ms, 10000);
+	deadline = o_mono_ms() + O_MAX(n->timeout_ms, 10000);
 	{
 		char   why[512] = "";
 		size_t nself    = 0;
@@ -3465,7 +3447,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			if (up == k)
 				break;
 			o_sleep_ms(20);
-		} while (now_ms() < deadline);
+		} while (o_mono_ms() < deadline);
 	}
 	if (pthread_create(&n->gossip, NULL, gossip, n) != 0) {
 		e = o_err_set(O_EINTERNAL, "cannot start the gossip thread");
@@ -3518,6 +3500,12 @@ otr_node_stop(struct otr_node *n)
 	if (n->started_threads) { /* each notices stop within 200 ms */
 		stop_step(n, "joining the gossip thread", false);
 		pthread_join(n->gossip, NULL);
+		/* closed first: the feed thread may wait in a receive whose
+		 * timeout runs on nng 1.5.2's clock, the wall clock, so a
+		 * clock set back would hold it as long */
+		stop_step(n,
+		    "closing the change feed's subscriber (nng_close)", true);
+		nng_close(n->sub);
 		stop_step(n, "joining the change feed thread", false);
 		pthread_join(n->feedt, NULL);
 	}
@@ -3539,7 +3527,8 @@ otr_node_stop(struct otr_node *n)
 	if (n->pub_started)
 		pthread_join(n->pubt, NULL);
 	stop_step(n, "closing the change feed sockets (nng_close)", true);
-	nng_close(n->sub);
+	if (!n->started_threads)
+		nng_close(n->sub);
 	nng_close(n->pub);
 	stop_step(n, "closing the links to members", true);
 	for (i = 0; i < n->nm; i++) {
@@ -3607,7 +3596,7 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 {
 	struct member *ms[MAX_MEMBERS];
 	size_t         k = members(n, ms), j;
-	int64_t        now = now_ms();
+	int64_t        now = o_mono_ms();
 	char           line[512];
 
 	snprintf(line, sizeof(line),

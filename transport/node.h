@@ -72,7 +72,7 @@ uint64_t otr_place_score(const char *name, const struct oc_bid *id);
 void otr_node_counts(struct otr_node *n, size_t *members, size_t *up);
 /*
  * Member name's silence (false: no such member), in ms on the clock of
- * the node's deadlines (CLOCK_REALTIME): *next, when the second message
+ * the node's deadlines (o_mono_ms): *next, when the second message
  * since its last answer went (0: fewer than two), and *at, when it falls
  * silent if it answers nothing more: *next plus the write grace plus 1 ms
  * per 8 KiB of those two messages (INT64_MAX: not on its way).

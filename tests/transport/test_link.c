@@ -34,6 +34,7 @@
 #include "transport/pki.h"
 #include "transport/tls.h"
 #include "util/testutil.h"
+#include "wallclock_util.h"
 
 TestSuite(link, .timeout = 120);
 
@@ -78,7 +79,7 @@ teardown(void)
 }
 
 /* The server: "ans:" + the request; "quiet..." is never answered;
- * "slow..." is answered after 300 ms. */
+ * "slow..." is answered after 300 ms, "lazy..." after 1500 ms. */
 static atomic_int served;
 
 static void
@@ -92,6 +93,8 @@ serve(void *arg, const uint8_t *req, size_t len, const char *peer,
 		return;
 	if (len >= 4 && memcmp(req, "slow", 4) == 0)
 		o_sleep_ms(300);
+	if (len >= 4 && memcmp(req, "lazy", 4) == 0)
+		o_sleep_ms(1500);
 	o_buf_append(ans, "ans:", 4);
 	o_buf_append(ans, req, len);
 }
@@ -135,7 +138,7 @@ res_init(struct res *r)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->mtx, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	o_cond_init_mono(&r->cv);
 }
 
 static void
@@ -165,14 +168,11 @@ done_cb(void *arg, o_err e, const char *why, const uint8_t *ans, size_t len)
 static void
 res_wait(struct res *r)
 {
-	int64_t until = o_now_ms() + WAIT_MS;
+	int64_t until = o_mono_ms() + WAIT_MS;
 
 	pthread_mutex_lock(&r->mtx);
-	while (!r->done && o_now_ms() < until) {
-		struct timespec ts = o_abstime(CLOCK_REALTIME, 50);
-
-		pthread_cond_timedwait(&r->cv, &r->mtx, &ts);
-	}
+	while (!r->done && o_cond_wait_until(&r->cv, &r->mtx, until))
+		;
 	pthread_mutex_unlock(&r->mtx);
 	cr_assert(r->done, "a call never ended");
 }
@@ -182,7 +182,7 @@ static void
 call(struct otr_link *l, const char *req, int64_t ms, struct res *r)
 {
 	res_init(r);
-	otr_link_call(l, (const uint8_t *) req, strlen(req), o_now_ms() + ms,
+	otr_link_call(l, (const uint8_t *) req, strlen(req), o_mono_ms() + ms,
 	    done_cb, r);
 	res_wait(r);
 }
@@ -232,7 +232,7 @@ Test(link, answers_reach_their_own_callers, .init = setup, .fini = teardown)
 		    req[i], sizeof(req[i]), "%sr%d", i % 7 ? "" : "slow", i);
 		res_init(&rs[i]);
 		otr_link_call(l, (const uint8_t *) req[i], strlen(req[i]),
-		    o_now_ms() + WAIT_MS, done_cb, &rs[i]);
+		    o_mono_ms() + WAIT_MS, done_cb, &rs[i]);
 	}
 	for (i = 0; i < 300; i++) {
 		res_wait(&rs[i]);
@@ -280,7 +280,7 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 	/* the server goes while a call waits: the call ends with the loss,
 	 * not at its deadline */
 	res_init(&q);
-	otr_link_call(l, (const uint8_t *) "quiet2", 6, o_now_ms() + 600000,
+	otr_link_call(l, (const uint8_t *) "quiet2", 6, o_mono_ms() + 600000,
 	    done_cb, &q);
 	while (atomic_load(&served) < 3)
 		o_sleep_ms(5);
@@ -303,12 +303,52 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 
 	/* closing the link ends what is in flight */
 	res_init(&q);
-	otr_link_call(l, (const uint8_t *) "quiet3", 6, o_now_ms() + 600000,
+	otr_link_call(l, (const uint8_t *) "quiet3", 6, o_mono_ms() + 600000,
 	    done_cb, &q);
 	otr_link_close(l);
 	cr_assert(q.done, "close returned before the call ended");
 	cr_assert_eq(q.e, O_ECLOSED, "%s", q.why);
 	res_fini(&q);
+	otr_link_server_stop(s);
+}
+
+/*
+ * Deadlines are on the monotonic clock: the wall clock set back an hour
+ * while a call is out does not hold it for an hour (before, a link's
+ * timer waited on the wall clock, and a request to a peer that never
+ * answered waited as long as the clock went back), and set forward an
+ * hour it does not end every call at once.
+ */
+Test(link, setting_the_wall_clock_moves_no_deadline, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l = client(s, ccfg);
+	struct res              r;
+
+	call(l, "first", WAIT_MS, &r); /* connected */
+	expect_answer(&r, "first");
+	res_fini(&r);
+
+	res_init(&r);
+	otr_link_call(
+	    l, (const uint8_t *) "quiet", 5, o_mono_ms() + 1000, done_cb, &r);
+	o_sleep_ms(100);
+	wallclock_step(-3600 * 1000);
+	res_wait(&r);
+	expect_error(&r, O_ETIMEDOUT, "no answer by the deadline");
+	res_fini(&r);
+
+	res_init(&r);
+	otr_link_call(l, (const uint8_t *) "lazy", 4, o_mono_ms() + WAIT_MS,
+	    done_cb, &r);
+	o_sleep_ms(100);
+	wallclock_step(2 * 3600 * 1000);
+	res_wait(&r);
+	expect_answer(&r, "lazy");
+	res_fini(&r);
+
+	otr_link_close(l);
 	otr_link_server_stop(s);
 }
 
@@ -350,8 +390,8 @@ Test(link, speaks_nng_req_and_rep, .init = setup, .fini = teardown)
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
 	ok(otr_link_open(url, ccfg, false, MAX_MSG, "rep", &l), "open");
 	res_init(&r);
-	otr_link_call(
-	    l, (const uint8_t *) "ping", 4, o_now_ms() + WAIT_MS, done_cb, &r);
+	otr_link_call(l, (const uint8_t *) "ping", 4, o_mono_ms() + WAIT_MS,
+	    done_cb, &r);
 	cr_assert_eq(nng_recv(rep, &buf, &n, NNG_FLAG_ALLOC), 0);
 	cr_assert_eq(n, 4);
 	cr_assert_eq(nng_send(rep, "pong", 4, 0), 0);
@@ -450,7 +490,7 @@ chain_cb(void *arg, o_err e, const char *why, const uint8_t *ans, size_t len)
 		atomic_fetch_add(&ch->answered, 1);
 	if (e == O_OK && atomic_fetch_sub(&ch->left, 1) > 1)
 		otr_link_call(ch->l, (const uint8_t *) "link", 4,
-		    o_now_ms() + WAIT_MS, chain_cb, ch);
+		    o_mono_ms() + WAIT_MS, chain_cb, ch);
 	else
 		done_cb(&ch->end, e, why, NULL, 0);
 }
@@ -464,7 +504,7 @@ Test(link, requests_made_by_callbacks_are_written, .init = setup,
 	ch.l = client(s, ccfg);
 	atomic_store(&ch.left, 50);
 	res_init(&ch.end);
-	otr_link_call(ch.l, (const uint8_t *) "link", 4, o_now_ms() + WAIT_MS,
+	otr_link_call(ch.l, (const uint8_t *) "link", 4, o_mono_ms() + WAIT_MS,
 	    chain_cb, &ch);
 	res_wait(&ch.end);
 	cr_assert_eq(ch.end.e, O_OK, "%s", ch.end.why);
@@ -545,7 +585,7 @@ Test(link, a_large_request_to_a_peer_that_does_not_read_holds_no_caller,
 
 	l = deaf_link(&lfd, &th);
 	res_init(&r);
-	otr_link_call(l, req, big, o_now_ms() + WAIT_MS, done_cb, &r);
+	otr_link_call(l, req, big, o_mono_ms() + WAIT_MS, done_cb, &r);
 	pthread_mutex_lock(&r.mtx);
 	cr_expect(!r.done,
 	    "the call returned only once its request ended (%s)", r.why);
@@ -574,7 +614,7 @@ Test(link, requests_made_later_never_hold_their_caller, .init = setup,
 	int              lfd, i, ended = 0;
 
 	l        = deaf_link(&lfd, &th);
-	deadline = o_now_ms() + 8000; /* before SEND_MS (10 s) ends a write */
+	deadline = o_mono_ms() + 8000; /* before SEND_MS (10 s) ends a write */
 	for (i = 0; i < N; i++) {
 		res_init(&rs[i]);
 		otr_link_call_later(l, req, LEN, deadline, done_cb, &rs[i]);
@@ -697,8 +737,8 @@ Test(link, a_small_request_does_not_write_one_left_to_the_writer,
 	l = deaf_link(&lfd, &th);
 	res_init(&rb);
 	res_init(&rs);
-	otr_link_call_later(l, req, big, o_now_ms() + WAIT_MS, done_cb, &rb);
-	otr_link_call(l, (const uint8_t *) "small", 5, o_now_ms() + WAIT_MS,
+	otr_link_call_later(l, req, big, o_mono_ms() + WAIT_MS, done_cb, &rb);
+	otr_link_call(l, (const uint8_t *) "small", 5, o_mono_ms() + WAIT_MS,
 	    done_cb, &rs);
 	pthread_mutex_lock(&rb.mtx);
 	cr_expect(!rb.done, "the large request ended early: %s", rb.why);
