@@ -45,7 +45,8 @@ enum {
 	MAX_HANDSHAKES   = 32, /* connections not yet verified, at most */
 	MAX_HOPS         = 8,  /* ids in a request's header (nng's ttl) */
 	MS_PER_MIB = 1000,     /* more time to move a large message: 1 MB/s */
-	HDR_SLACK  = 4 * MAX_HOPS,
+	IDLE_MS   = 60000, /* a connection silent this long, serving nothing */
+	HDR_SLACK = 4 * MAX_HOPS,
 };
 
 void
@@ -539,12 +540,12 @@ link_connect(struct otr_link *l, char *why, size_t cap)
 	 * wall clock: the timer also cancels the dial on the monotonic one
 	 * (a clock set back would hold a dial to a silent host that long) */
 	nng_aio_set_timeout(l->raio, DIAL_MS);
-	pthread_mutex_lock(&l->mtx);
+	nng_stream_dialer_dial(l->d, l->raio);
+	pthread_mutex_lock(&l->mtx); /* set once the dial is under way */
 	l->dial_until = o_mono_ms() + DIAL_MS + 500;
 	if (l->dial_until < l->timer_at)
 		pthread_cond_signal(&l->tcv);
 	pthread_mutex_unlock(&l->mtx);
-	nng_stream_dialer_dial(l->d, l->raio);
 	nng_aio_wait(l->raio);
 	pthread_mutex_lock(&l->mtx);
 	l->dial_until = INT64_MAX;
@@ -904,6 +905,8 @@ struct sconn {
 	struct wchan            w;
 	nng_stream             *cur;         /* until its reader frees it */
 	int64_t                 phase_until; /* mtx: cur closed after it */
+	bool                    idle; /* mtx: between messages (phase_until:
+	                                 the idle bound) */
 	bool                    closed;      /* cur is closed (struct guard) */
 	int                     refs; /* srv->mtx: the reader, each job */
 	bool hand;     /* srv->mtx: in its handshake, counted in nhand */
@@ -937,6 +940,7 @@ struct otr_link_server {
 	pthread_t            acceptor, watchdog;
 	pthread_t           *workers;
 	int                  nw, port;
+	_Atomic int64_t      idle_ms; /* otr_link_server_set_idle */
 	atomic_uint_fast64_t refusals;
 };
 
@@ -960,12 +964,14 @@ sconn_unref(struct sconn *c)
 	free(c);
 }
 
-/* How long c's reader may take for its current step (-1: no bound). */
+/* How long c's reader may take for its current step (-1: no bound);
+ * idle: the step is waiting for the next message. */
 static void
-sconn_phase(struct sconn *c, int64_t ms)
+sconn_phase(struct sconn *c, int64_t ms, bool idle)
 {
 	pthread_mutex_lock(&c->mtx);
 	c->phase_until = ms < 0 ? INT64_MAX : o_mono_ms() + ms;
+	c->idle        = idle;
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -988,9 +994,28 @@ watch_run(void *arg)
 
 		for (c = srv->conns; c != NULL; c = c->next) {
 			pthread_mutex_lock(&c->mtx);
-			if (c->cur != NULL && !c->closed &&
-			    (c->phase_until <= now ||
-			        wchan_stuck(&c->w, now))) {
+			if (c->cur == NULL || c->closed) {
+				pthread_mutex_unlock(&c->mtx);
+				continue;
+			}
+			if (c->idle && c->phase_until <= now && c->refs > 1) {
+				/* a request of its own still served: not
+				 * idle, whatever its peer says meanwhile */
+				c->phase_until =
+				    now + atomic_load(&srv->idle_ms);
+			} else if (c->idle && c->phase_until <= now) {
+				o_log(O_LOG_INFO,
+				    "closed the connection from %s to %s: "
+				    "nothing heard for %.1f s (a "
+				    "member says hello every second; its "
+				    "host may be gone without closing it)",
+				    c->peer, srv->url,
+				    (double) atomic_load(&srv->idle_ms) /
+				        1000);
+				guard_close(CGUARD(c), c->cur);
+				c->phase_until = INT64_MAX;
+			} else if (c->phase_until <= now ||
+			    wchan_stuck(&c->w, now)) {
 				o_log(O_LOG_INFO,
 				    "closed the connection from %s to %s: "
 				    "%s in time",
@@ -1089,7 +1114,7 @@ sconn_run(void *arg)
 	(void) pthread_setname_np(pthread_self(), "otr-conn");
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
 		goto out;
-	sconn_phase(c, HELLO_MS);
+	sconn_phase(c, HELLO_MS, false);
 	if ((rv = sp_hello(CGUARD(c), s, aio, SP_REP0, SP_REQ0, why,
 	         sizeof(why))) != 0) {
 		bool ours;
@@ -1149,12 +1174,12 @@ sconn_run(void *arg)
 		size_t       hlen = 0;
 		uint8_t     *buf;
 
-		sconn_phase(c, -1);
+		sconn_phase(c, atomic_load(&srv->idle_ms), true);
 		if ((rv = xfer(CGUARD(c), s, aio, h, 8, false)) != 0)
 			break;
 		len = o_be64_get(h);
 		sconn_phase(
-		    c, step_ms(BODY_MS, (size_t) O_MIN(len, SIZE_MAX)));
+		    c, step_ms(BODY_MS, (size_t) O_MIN(len, SIZE_MAX)), false);
 		if (len > srv->max_msg + HDR_SLACK) {
 			o_log(O_LOG_WARN,
 			    "closed the connection from %s: a message of "
@@ -1371,6 +1396,7 @@ otr_link_listen(const char *url, nng_tls_config *tls, bool insecure,
 	srv = o_calloc(1, sizeof(*srv));
 	snprintf(srv->url, sizeof(srv->url), "%s", url);
 	srv->max_msg = max_msg;
+	atomic_init(&srv->idle_ms, IDLE_MS);
 	srv->serve   = serve;
 	srv->arg     = arg;
 	srv->workers =
@@ -1414,6 +1440,12 @@ int
 otr_link_server_port(struct otr_link_server *s)
 {
 	return s->port;
+}
+
+void
+otr_link_server_set_idle(struct otr_link_server *s, int64_t ms)
+{
+	atomic_store(&s->idle_ms, ms);
 }
 
 uint64_t

@@ -118,6 +118,14 @@ o_err otr_link_listen(const char *url, nng_tls_config *tls, bool insecure,
 /* TCP port the server listens on (useful with port 0). */
 int otr_link_server_port(struct otr_link_server *s);
 
+/* A connection on which nothing arrives for ms (default 60 s) while
+ * none of its requests is being served is closed and logged: members
+ * say hello every second, so it is one whose peer's host went away
+ * without closing it (power lost, cut off), which would otherwise hold
+ * a thread and one of the 256 places for ever.  Its peer, if alive,
+ * dials again.  Applies from each connection's next message on. */
+void otr_link_server_set_idle(struct otr_link_server *s, int64_t ms);
+
 /* Connections refused so far: failed TLS handshakes (no certificate of
  * the cluster CA) and peers that spoke something else than SP req0. */
 uint64_t otr_link_refusals(struct otr_link_server *s);

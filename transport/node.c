@@ -3500,12 +3500,11 @@ otr_node_stop(struct otr_node *n)
 	if (n->started_threads) { /* each notices stop within 200 ms */
 		stop_step(n, "joining the gossip thread", false);
 		pthread_join(n->gossip, NULL);
-		/* closed first: the feed thread may wait in a receive whose
-		 * timeout runs on nng 1.5.2's clock, the wall clock, so a
-		 * clock set back would hold it as long */
-		stop_step(n,
-		    "closing the change feed's subscriber (nng_close)", true);
-		nng_close(n->sub);
+		/* not closed under its reader: closing an nng 1.5.2 socket
+		 * under a thread using it can panic (a destroyed mutex);
+		 * its receive is timed on nng's clock, the wall clock, so
+		 * with the clock just set back this waits (the daemon's
+		 * shutdown watchdog bounds it) */
 		stop_step(n, "joining the change feed thread", false);
 		pthread_join(n->feedt, NULL);
 	}
@@ -3527,8 +3526,7 @@ otr_node_stop(struct otr_node *n)
 	if (n->pub_started)
 		pthread_join(n->pubt, NULL);
 	stop_step(n, "closing the change feed sockets (nng_close)", true);
-	if (!n->started_threads)
-		nng_close(n->sub);
+	nng_close(n->sub);
 	nng_close(n->pub);
 	stop_step(n, "closing the links to members", true);
 	for (i = 0; i < n->nm; i++) {

@@ -80,7 +80,9 @@ teardown(void)
 
 /* The server: "ans:" + the request; "quiet..." is never answered;
  * "slow..." is answered after 300 ms, "lazy..." after 1500 ms. */
-static atomic_int served;
+static atomic_int      served;
+static pthread_mutex_t peer_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char            last_peer[64]; /* of the last request served */
 
 static void
 serve(void *arg, const uint8_t *req, size_t len, const char *peer,
@@ -89,6 +91,9 @@ serve(void *arg, const uint8_t *req, size_t len, const char *peer,
 	(void) arg;
 	cr_assert(strncmp(peer, "127.0.0.1:", 10) == 0, "peer %s", peer);
 	atomic_fetch_add(&served, 1);
+	pthread_mutex_lock(&peer_mtx);
+	snprintf(last_peer, sizeof(last_peer), "%s", peer);
+	pthread_mutex_unlock(&peer_mtx);
 	if (len >= 5 && memcmp(req, "quiet", 5) == 0)
 		return;
 	if (len >= 4 && memcmp(req, "slow", 4) == 0)
@@ -309,6 +314,46 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 	cr_assert(q.done, "close returned before the call ended");
 	cr_assert_eq(q.e, O_ECLOSED, "%s", q.why);
 	res_fini(&q);
+	otr_link_server_stop(s);
+}
+
+static void
+peer_of_last(char out[64])
+{
+	pthread_mutex_lock(&peer_mtx);
+	snprintf(out, 64, "%s", last_peer);
+	pthread_mutex_unlock(&peer_mtx);
+}
+
+/*
+ * A connection on which nothing arrives for the idle bound is closed by
+ * the server (a peer whose host went away without closing it held a
+ * thread and a place for ever), and the link dials again: the next call
+ * comes from another port.  A request served for longer than the bound
+ * is not cut off meanwhile.
+ */
+Test(link, an_idle_connection_is_closed_and_dialled_again, .init = setup,
+    .fini = teardown)
+{
+	struct otr_link_server *s = server(0);
+	struct otr_link        *l;
+	struct res              r;
+	char                    p1[64], p2[64];
+
+	otr_link_server_set_idle(s, 300);
+	l = client(s, ccfg);
+	call(l, "lazy", WAIT_MS, &r); /* served 1.5 s: not idle */
+	expect_answer(&r, "lazy");
+	res_fini(&r);
+	peer_of_last(p1);
+	o_sleep_ms(2000);
+	call(l, "after", WAIT_MS, &r);
+	expect_answer(&r, "after");
+	res_fini(&r);
+	peer_of_last(p2);
+	cr_expect(strcmp(p1, p2) != 0,
+	    "the idle connection from %s was still open", p1);
+	otr_link_close(l);
 	otr_link_server_stop(s);
 }
 

@@ -58,6 +58,7 @@ struct slow_tx {
 	_Atomic int           commits;       /* commits that reached it */
 	_Atomic int           once; /* of them, not marked resendable */
 	_Atomic int           staged; /* of them, in two halves */
+	_Atomic int           held;   /* commits held by stall_ms so far */
 };
 /* run (once, then cleared) after node cancel_hook_node served a cancel */
 static void (*_Atomic cancel_hook)(void);
@@ -167,8 +168,10 @@ slow_commit(struct oc_transactor *t, const struct oc_commit_req *req,
 		return o_err_set(e, "injected: %s",
 		    e == O_EEXPIRED ? "pending expired" : "cannot commit now");
 	}
-	if (atomic_load(&st->stall_ms) > 0)
+	if (atomic_load(&st->stall_ms) > 0) {
+		atomic_fetch_add(&st->held, 1);
 		o_sleep_ms(atomic_load(&st->stall_ms));
+	}
 	return st->inner->ops->commit(st->inner, req, res);
 }
 
@@ -646,11 +649,17 @@ Test(node, a_majority_commits_a_minority_fails_and_recovers,
 	    "joining a dead member must fail");
 }
 
+/* Sets the wall clock back an hour once n1 holds a commit: its
+ * coordinator's deadline is then already counting. */
 static void *
-wall_step_soon(void *arg)
+wall_step_once_held(void *arg)
 {
-	o_sleep_ms(300);
-	wallclock_step((int64_t) (intptr_t) arg);
+	int i;
+
+	(void) arg;
+	for (i = 0; i < 2000 && atomic_load(&nodes[1].tx.held) == 0; i++)
+		o_sleep_ms(5);
+	wallclock_step(-3600 * 1000);
 	return NULL;
 }
 
@@ -688,9 +697,7 @@ Test(node, a_commit_ends_in_time_when_the_wall_clock_is_set, .init = setup,
 	atomic_store(&nodes[1].tx.stall_ms, STALL_MS);
 	atomic_store(&nodes[2].tx.stall_ms, STALL_MS);
 	append_n(c, "y", 0, 1);
-	cr_assert_eq(pthread_create(&th, NULL, wall_step_soon,
-	                 (void *) (intptr_t) (-3600 * 1000)),
-	    0);
+	cr_assert_eq(pthread_create(&th, NULL, wall_step_once_held, NULL), 0);
 	t0 = o_mono_ms();
 	e  = oc_coll_sync(c);
 	pthread_join(th, NULL);
@@ -701,6 +708,7 @@ Test(node, a_commit_ends_in_time_when_the_wall_clock_is_set, .init = setup,
 	cr_assert_lt(
 	    o_mono_ms() - t0, 60000, "took %" PRId64 " ms", o_mono_ms() - t0);
 	cr_assert_eq(oc_coll_npending(c), 1, "the append must stay queued");
+	cr_assert_gt(atomic_load(&nodes[1].tx.held), 0, "n1 held no commit");
 	/* set right again (nng 1.5.2 times its own waits on the wall
 	 * clock, and this process's kernel never saw the step) */
 	wallclock_step(3600 * 1000);
