@@ -998,12 +998,13 @@ watch_run(void *arg)
 				pthread_mutex_unlock(&c->mtx);
 				continue;
 			}
-			if (c->idle && c->phase_until <= now && c->refs > 1) {
+			if (c->idle && c->phase_until <= now && c->refs > 1)
 				/* a request of its own still served: not
-				 * idle, whatever its peer says meanwhile */
+				 * idle, whatever its peer says meanwhile (its
+				 * answer's write is still checked below) */
 				c->phase_until =
-				    now + atomic_load(&srv->idle_ms);
-			} else if (c->idle && c->phase_until <= now) {
+				    now + O_MAX(atomic_load(&srv->idle_ms), 1);
+			if (c->idle && c->phase_until <= now) {
 				o_log(O_LOG_INFO,
 				    "closed the connection from %s to %s: "
 				    "nothing heard for %.1f s (a "

@@ -123,7 +123,11 @@ int otr_link_server_port(struct otr_link_server *s);
  * say hello every second, so it is one whose peer's host went away
  * without closing it (power lost, cut off), which would otherwise hold
  * a thread and one of the 256 places for ever.  Its peer, if alive,
- * dials again.  Applies from each connection's next message on. */
+ * dials again.  A connection takes the new bound when it next waits for
+ * a message (or, while serving one, when its bound is next extended).
+ * The bound is the reader's progress, not the socket's: a process
+ * stopped (SIGSTOP, a paused VM) for longer may close live peers'
+ * connections when it resumes, failing their requests in flight. */
 void otr_link_server_set_idle(struct otr_link_server *s, int64_t ms);
 
 /* Connections refused so far: failed TLS handshakes (no certificate of
