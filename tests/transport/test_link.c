@@ -182,13 +182,20 @@ res_wait(struct res *r)
 	cr_assert(r->done, "a call never ended");
 }
 
-/* A call of text req with deadline ms from now, waited for. */
+/* A call of text req with deadline ms from now, not waited for. */
 static void
-call(struct otr_link *l, const char *req, int64_t ms, struct res *r)
+call_start(struct otr_link *l, const char *req, int64_t ms, struct res *r)
 {
 	res_init(r);
 	otr_link_call(l, (const uint8_t *) req, strlen(req), o_mono_ms() + ms,
 	    done_cb, r);
+}
+
+/* The same, waited for. */
+static void
+call(struct otr_link *l, const char *req, int64_t ms, struct res *r)
+{
+	call_start(l, req, ms, r);
 	res_wait(r);
 }
 
@@ -202,6 +209,17 @@ expect_answer(struct res *r, const char *req)
 	cr_assert(memcmp(r->ans.data, "ans:", 4) == 0 &&
 	        memcmp(r->ans.data + 4, req, n) == 0,
 	    "%.40s: another answer", req);
+}
+
+/* A call of text req that must be answered. */
+static void
+ask_ok(struct otr_link *l, const char *req)
+{
+	struct res r;
+
+	call(l, req, WAIT_MS, &r);
+	expect_answer(&r, req);
+	res_fini(&r);
 }
 
 /* r failed with e, its reason saying why. */
@@ -250,14 +268,11 @@ Test(link, answers_reach_their_own_callers, .init = setup, .fini = teardown)
 	cr_assert(otr_link_nodelay(l), "TCP_NODELAY is not set");
 	{ /* a request as large as the limit allows travels whole */
 		struct o_buf big = { 0 };
-		struct res   r;
 
 		for (i = 0; i < (int) (MAX_MSG - 16); i++)
 			o_buf_append(&big, &"abcdefgh"[i % 8], 1);
 		o_buf_append(&big, "", 1);
-		call(l, (const char *) big.data, WAIT_MS, &r);
-		expect_answer(&r, (const char *) big.data);
-		res_fini(&r);
+		ask_ok(l, (const char *) big.data);
 		o_buf_fini(&big);
 	}
 	otr_link_close(l);
@@ -278,15 +293,11 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 	res_fini(&r);
 	/* the link still works, and the late-ignored answer confuses
 	 * nothing */
-	call(l, "after", WAIT_MS, &r);
-	expect_answer(&r, "after");
-	res_fini(&r);
+	ask_ok(l, "after");
 
 	/* the server goes while a call waits: the call ends with the loss,
 	 * not at its deadline */
-	res_init(&q);
-	otr_link_call(l, (const uint8_t *) "quiet2", 6, o_mono_ms() + 600000,
-	    done_cb, &q);
+	call_start(l, "quiet2", 600000, &q);
 	while (atomic_load(&served) < 3)
 		o_sleep_ms(5);
 	otr_link_server_stop(s);
@@ -302,14 +313,10 @@ Test(link, deadlines_and_lost_connections_end_calls, .init = setup,
 	/* the server is back on its port: the link dials it again, and a
 	 * call made before it connects is sent once it does */
 	s = server(port);
-	call(l, "again", WAIT_MS, &r);
-	expect_answer(&r, "again");
-	res_fini(&r);
+	ask_ok(l, "again");
 
 	/* closing the link ends what is in flight */
-	res_init(&q);
-	otr_link_call(l, (const uint8_t *) "quiet3", 6, o_mono_ms() + 600000,
-	    done_cb, &q);
+	call_start(l, "quiet3", 600000, &q);
 	otr_link_close(l);
 	cr_assert(q.done, "close returned before the call ended");
 	cr_assert_eq(q.e, O_ECLOSED, "%s", q.why);
@@ -337,14 +344,11 @@ Test(link, an_idle_connection_is_closed_and_dialled_again, .init = setup,
 {
 	struct otr_link_server *s = server(0);
 	struct otr_link        *l;
-	struct res              r;
 	char                    p1[64], p2[64];
 
 	otr_link_server_set_idle(s, 300);
 	l = client(s, ccfg);
-	call(l, "lazy", WAIT_MS, &r); /* served 1.5 s: not idle */
-	expect_answer(&r, "lazy");
-	res_fini(&r);
+	ask_ok(l, "lazy"); /* served 1.5 s: not idle */
 	peer_of_last(p1);
 	o_sleep_ms(1000); /* idle: closed, and dialled again */
 	/* a bound the next connections keep while the test asks (one
@@ -352,9 +356,7 @@ Test(link, an_idle_connection_is_closed_and_dialled_again, .init = setup,
 	 * that call "connection lost") */
 	otr_link_server_set_idle(s, 60000);
 	o_sleep_ms(1500);
-	call(l, "after", WAIT_MS, &r);
-	expect_answer(&r, "after");
-	res_fini(&r);
+	ask_ok(l, "after");
 	peer_of_last(p2);
 	cr_expect(strcmp(p1, p2) != 0,
 	    "the idle connection from %s was still open", p1);
@@ -376,22 +378,16 @@ Test(link, setting_the_wall_clock_moves_no_deadline, .init = setup,
 	struct otr_link        *l = client(s, ccfg);
 	struct res              r;
 
-	call(l, "first", WAIT_MS, &r); /* connected */
-	expect_answer(&r, "first");
-	res_fini(&r);
+	ask_ok(l, "first"); /* connected */
 
-	res_init(&r);
-	otr_link_call(
-	    l, (const uint8_t *) "quiet", 5, o_mono_ms() + 1000, done_cb, &r);
+	call_start(l, "quiet", 1000, &r);
 	o_sleep_ms(100);
 	wallclock_step(-3600 * 1000);
 	res_wait(&r);
 	expect_error(&r, O_ETIMEDOUT, "no answer by the deadline");
 	res_fini(&r);
 
-	res_init(&r);
-	otr_link_call(l, (const uint8_t *) "lazy", 4, o_mono_ms() + WAIT_MS,
-	    done_cb, &r);
+	call_start(l, "lazy", WAIT_MS, &r);
 	o_sleep_ms(100);
 	wallclock_step(2 * 3600 * 1000);
 	res_wait(&r);
@@ -439,9 +435,7 @@ Test(link, speaks_nng_req_and_rep, .init = setup, .fini = teardown)
 	    nng_listener_get_int(nl, NNG_OPT_TCP_BOUND_PORT, &port), 0);
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", port);
 	ok(otr_link_open(url, ccfg, false, MAX_MSG, "rep", &l), "open");
-	res_init(&r);
-	otr_link_call(l, (const uint8_t *) "ping", 4, o_mono_ms() + WAIT_MS,
-	    done_cb, &r);
+	call_start(l, "ping", WAIT_MS, &r);
 	cr_assert_eq(nng_recv(rep, &buf, &n, NNG_FLAG_ALLOC), 0);
 	cr_assert_eq(n, 4);
 	cr_assert_eq(nng_send(rep, "pong", 4, 0), 0);
@@ -694,7 +688,6 @@ Test(link, an_oversized_message_closes_its_connection_only, .init = setup,
 {
 	struct otr_link_server *s;
 	struct otr_link        *l;
-	struct res              r;
 	uint8_t h[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }, got[8], big[16];
 	char    url[64];
 	int     fd;
@@ -721,9 +714,7 @@ Test(link, an_oversized_message_closes_its_connection_only, .init = setup,
 	cr_assert_eq(read(fd, got, 8), 0, "the connection stayed open");
 	close(fd);
 
-	call(l, "fine", WAIT_MS, &r);
-	expect_answer(&r, "fine");
-	res_fini(&r);
+	ask_ok(l, "fine");
 	otr_link_close(l);
 	otr_link_server_stop(s);
 }
@@ -742,15 +733,12 @@ Test(link, idle_strangers_do_not_lock_peers_out, .init = setup,
 {
 	struct otr_link_server *s = server(0);
 	struct otr_link        *l;
-	struct res              r;
 	int                     fds[300], i, closed = 0;
 
 	for (i = 0; i < 300; i++)
 		fds[i] = tcp_to(otr_link_server_port(s));
 	l = client(s, ccfg);
-	call(l, "through", WAIT_MS, &r);
-	expect_answer(&r, "through");
-	res_fini(&r);
+	ask_ok(l, "through");
 	for (i = 0; i < 300; i++) {
 		struct timeval tv = { .tv_sec = 0, .tv_usec = 1000 };
 		char           b;
