@@ -62,13 +62,43 @@ o_buf_reset(struct o_buf *b)
 	b->len = 0;
 }
 
+/* OPTIMFS_TEST_CLOCK_SKEW_MS: a test's node whose wall clock is that
+ * far off (docs/PROTOCOL.md §6); read once. */
+static int64_t        skew_ms;
+static pthread_once_t skew_once = PTHREAD_ONCE_INIT;
+
+static void
+skew_init(void)
+{
+	const char *s = getenv("OPTIMFS_TEST_CLOCK_SKEW_MS");
+	char       *end;
+	long long   v;
+
+	if (s == NULL || *s == '\0')
+		return;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < -86400000LL || v > 86400000LL) {
+		o_log(O_LOG_WARN,
+		    "OPTIMFS_TEST_CLOCK_SKEW_MS=%s: not a number of ms "
+		    "within a day; ignored",
+		    s);
+		return;
+	}
+	skew_ms = v;
+	o_log(O_LOG_WARN,
+	    "OPTIMFS_TEST_CLOCK_SKEW_MS: this node's wall clock reads %lld ms "
+	    "off (a test hook)",
+	    v);
+}
+
 int64_t
 o_now_ms(void)
 {
 	struct timespec ts;
 
+	pthread_once(&skew_once, skew_init);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
 }
 
 int64_t

@@ -96,6 +96,13 @@ struct oc_pend_req {
 	uint8_t              policy;    /* enum oc_policy */
 	int64_t              expiry_ms; /* absolute wall clock; 0 = default */
 	/*
+	 * Relative expiry: when > 0 the pending expires ttl_ms after the
+	 * store takes it, by the store's own clock, and expiry_ms is
+	 * ignored.  What a pend from another node carries, so that nodes
+	 * need not agree on the time (docs/PROTOCOL.md §5).
+	 */
+	int64_t ttl_ms;
+	/*
 	 * Fairness (docs/PROTOCOL.md §4a): the writer asking (random per
 	 * collection instance; zero: anonymous) and how long it has been
 	 * trying to commit this batch.  A replica that refuses a writer

@@ -118,8 +118,14 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 	if ((e = otr_get_aid(op, "aid", &req.aid)) != O_OK ||
 	    (e = otr_get_int(op, "rev", &req.rev)) != O_OK ||
 	    (e = otr_get_int(op, "pol", &pol)) != O_OK ||
-	    (e = otr_get_int(op, "exp", &req.expiry_ms)) != O_OK)
+	    (e = otr_get_int(op, "ttl", &req.ttl_ms)) != O_OK)
 		return bad(e);
+	/* relative: expires ttl ms after this replica stores it, by its
+	 * own clock (nodes need not agree on the time) */
+	if (req.ttl_ms < 1 || req.ttl_ms > 3600000)
+		return bad(o_err_set(O_EBADMSG,
+		    "field ttl: %" PRId64 " ms is not in [1 ms, 1 h]",
+		    req.ttl_ms));
 	if ((tv = oc_map_get(op, "tfs")) == NULL ||
 	    oc_tfs_from_val(tv, &tfs) != O_OK) {
 		oc_tfs_fini(&tfs);

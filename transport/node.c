@@ -1677,9 +1677,14 @@ exp_lookup(struct otr_node *n, const struct oc_commit_req *req, uint64_t *skip)
 	return exp;
 }
 
+/* The pend of req's blocks idx[0..c) for one member.  Its expiry goes
+ * as a time to live, measured now against mexp (the monotonic expiry
+ * the commit keeps to): the replica counts it from when it takes the
+ * pend, by its own clock, so it expires there no sooner than here,
+ * however far apart the nodes' wall clocks are. */
 static struct oc_val
-pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
-    int64_t exp)
+pend_op(
+    const struct oc_pend_req *req, const size_t *idx, size_t c, int64_t mexp)
 {
 	struct oc_val op = oc_map(), base = oc_array();
 	struct oc_tfs sub;
@@ -1709,7 +1714,7 @@ pend_op(const struct oc_pend_req *req, const size_t *idx, size_t c,
 	else
 		oc_val_fini(&base);
 	oc_map_set(&op, "pol", oc_int(req->policy));
-	oc_map_set(&op, "exp", oc_int(exp));
+	oc_map_set(&op, "ttl", oc_int(O_MAX(mexp - o_mono_ms(), 1)));
 	if (!oc_aid_is_zero(&req->who)) {
 		oc_map_set(&op, "who", oc_aid_val(&req->who));
 		oc_map_set(&op, "wait", oc_int(req->waited_ms));
@@ -1978,7 +1983,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct oc_bid   *ids;
 	struct placed   *pl;
 	size_t          *idx;
-	int64_t         *lt, exp, mexp, deadline = deadline_of(n);
+	int64_t         *lt, mexp, deadline = deadline_of(n);
 	struct oc_aid   *la;
 	bool            *ok, *acc, *goodm, *behind, *leftm, *hold, *ever;
 	bool             stale = false, rival = false, toobig = false;
@@ -1992,11 +1997,13 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	if (req->tfs == NULL || req->tfs->n == 0)
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
-	/* the expiry travels as wall-clock time (replicas store it); the
-	 * commit's guard and deadlines here use it on the monotonic clock,
-	 * so a wall clock set while the action is out moves neither */
-	exp  = req->expiry_ms > 0 ? req->expiry_ms : o_now_ms() + PEND_TTL_MS;
-	mexp = o_mono_ms() + (exp - o_now_ms());
+	/* kept on the monotonic clock (a wall clock set while the action
+	 * is out moves neither the commit's guard nor its deadlines) and
+	 * sent as a time to live (pend_op) */
+	mexp = o_mono_ms() +
+	    (req->ttl_ms > 0             ? req->ttl_ms
+	            : req->expiry_ms > 0 ? req->expiry_ms - o_now_ms()
+	                                 : PEND_TTL_MS);
 	exp_remember(n, &req->aid, &req->tfs->e[0].id, mexp, 0);
 	ids = o_malloc((nids + 1) * sizeof(*ids));
 	for (i = 0; i < nids; i++)
@@ -2023,7 +2030,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	cs = calls_new(ms, k);
 	for (j = 0; j < k; j++)
 		if ((c = member_ids(pl, nids, j, idx)) > 0)
-			cs[j].op = pend_op(req, idx, c, exp);
+			cs[j].op = pend_op(req, idx, c, mexp);
 	for (round = 0; round < 2; round++) {
 		bool any_behind = false;
 
@@ -2082,7 +2089,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			oc_val_fini(&cs[j].ans);
 			cs[j].had_op = false;
 			if (behind[j] && (c = member_ids(pl, nids, j, idx)) > 0)
-				cs[j].op = pend_op(req, idx, c, exp);
+				cs[j].op = pend_op(req, idx, c, mexp);
 		}
 	}
 	for (i = 0; i < nids && e == O_OK; i++) {

@@ -27,9 +27,10 @@
 /* 2: batches, and feed messages of many collections; 3: a pend's base
  * (compare and set), which a replica of version 2 would ignore; 4: member
  * cards in hellos (a node of version 3 would send none and be refused
- * member by member).  Nodes of different versions refuse each other's
+ * member by member); 5: a pend's expiry as a time to live (ttl), not a
+ * wall-clock time.  Nodes of different versions refuse each other's
  * messages, naming both. */
-#define OTR_WIRE_VERSION 4
+#define OTR_WIRE_VERSION 5
 #define OTR_MSG_MAX      (60u << 20) /* bytes per message (codec: 64 MiB) */
 #define OTR_IDS_MAX      65536       /* block ids per request */
 

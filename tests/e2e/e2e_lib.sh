@@ -339,6 +339,29 @@ stop_node() {
 	PID[$1]=
 }
 
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# append_to FILE: append stdin to FILE, never creating it; fails if the
+# close (the commit) fails
+append_to() { dd of="$1" oflag=append conv=notrunc,nocreat status=none; }
+
+# dies_after_pend I FILE: node I, started with OPTIMFS_TEST_DIE_AFTER_PEND=1
+# (docs/PROTOCOL.md §6), is sent an append to FILE (on its mount): the
+# append must fail and the node exit 9 in net_commit, its pendings left on
+# the replicas; then wait for its mount to go.
+dies_after_pend() {
+	local rc=0
+	# dd, not echo: bash ignores the error of close, where the commit fails
+	if echo "doomed" | append_to "$2" 2>"$TMP/dies.err"; then
+		fail "the append whose coordinator died was acknowledged"
+	fi
+	wait "${PID[$1]}" || rc=$?
+	expect_eq "n$1's exit status" 9 "$rc"
+	grep -q "OPTIMFS_TEST_DIE_AFTER_PEND: exiting before the commit" "$TMP/n$1.log" ||
+		fail "n$1 did not die in net_commit"
+	node_gone "$1"
+}
+
 members_up() { # members_up I N: node I's status shows N members up or self
 	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
 }

@@ -147,18 +147,27 @@ t_del(struct oc_tfs *t, int n)
 	oc_tfs_delete(t, &id);
 }
 
+/* a pend of t by action a at rev, nothing else set */
+static struct oc_pend_req
+pend_req(int a, int64_t rev, const struct oc_tfs *t, uint8_t policy)
+{
+	struct oc_pend_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.aid    = aid(a);
+	req.rev    = rev;
+	req.tfs    = t;
+	req.policy = policy;
+	return req;
+}
+
 /* base: the revisions t's blocks were computed over (NULL: none) */
 static o_err
 pend_xb(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
     uint8_t policy, int64_t expiry, const int64_t *base, struct oc_txres *res)
 {
-	struct oc_pend_req req;
+	struct oc_pend_req req = pend_req(a, rev, t, policy);
 
-	memset(&req, 0, sizeof(req));
-	req.aid       = aid(a);
-	req.rev       = rev;
-	req.tfs       = t;
-	req.policy    = policy;
 	req.expiry_ms = expiry;
 	req.base      = base;
 	return ost_repo_pend(r, &req, res);
@@ -732,12 +741,8 @@ pend_commit(int a, int64_t rev, const struct oc_tfs *t, const int64_t *base,
 	cr_assert(t->n <= 8);
 	for (i = 0; i < t->n; i++)
 		ids[t->n - 1 - i] = t->e[i].id; /* any order: critical named */
-	memset(&p, 0, sizeof(p));
-	p.aid    = aid(a);
-	p.rev    = rev;
-	p.tfs    = t;
-	p.policy = OC_POLICY_RETURN;
-	p.base   = base;
+	p      = pend_req(a, rev, t, OC_POLICY_RETURN);
+	p.base = base;
 	memset(&c, 0, sizeof(c));
 	c.aid      = p.aid;
 	c.rev      = rev;
@@ -860,11 +865,7 @@ Test(repo, pend_commit_of_mismatched_requests_is_invalid)
 	oc_tfs_init(&t);
 	t_ins(&t, 1, 1);
 	t_ins(&t, 2, 2);
-	memset(&p, 0, sizeof(p));
-	p.aid    = aid(1);
-	p.rev    = 1;
-	p.tfs    = &t;
-	p.policy = OC_POLICY_RETURN;
+	p = pend_req(1, 1, &t, OC_POLICY_RETURN);
 	memset(&c, 0, sizeof(c));
 	c.aid      = aid(1);
 	c.rev      = 1;
@@ -1012,11 +1013,7 @@ pend_wb(int a, int64_t rev, int w, int64_t waited, int b1, int b2)
 		t_set(&t, b1, a);
 	if (b2 > 0)
 		t_set(&t, b2, a);
-	memset(&req, 0, sizeof(req));
-	req.aid    = aid(a);
-	req.rev    = rev;
-	req.tfs    = &t;
-	req.policy = OC_POLICY_RETURN;
+	req = pend_req(a, rev, &t, OC_POLICY_RETURN);
 	if (w != 0)
 		req.who = aid(1000 + w);
 	req.waited_ms = waited;
@@ -1739,11 +1736,8 @@ appender(void *arg)
 		len = oc_arr_len(oc_map_arr(&g.block, "entries"));
 		oc_tfs_init(&t);
 		t_push(&t, 1, (uint32_t) len, w->id * 1000 + i);
-		memset(&req, 0, sizeof(req));
-		req.aid    = aid(w->id * 1000 + attempt++);
-		req.rev    = g.latest_rev + 1;
-		req.tfs    = &t;
-		req.policy = OC_POLICY_RETURN;
+		req = pend_req(w->id * 1000 + attempt++, g.latest_rev + 1, &t,
+		    OC_POLICY_RETURN);
 		oc_txres_init(&res);
 		memset(&c, 0, sizeof(c));
 		c.aid      = req.aid;
@@ -2163,6 +2157,41 @@ Test(repo, d66_commit_of_expired_pending_refused)
 		oc_actx_fini(&ctx);
 	}
 	oc_tfs_fini(&t);
+	oc_txres_fini(&res);
+}
+
+/* A pend from another node says how long its pending lives, not when it
+ * ends (PROTOCOL.md §5): the store counts that from its own clock, and
+ * an absolute expiry beside it is ignored, however far off it is. */
+Test(repo, a_time_to_live_counts_from_the_store_s_own_clock)
+{
+	struct oc_pend_req req;
+	struct oc_tfs      t, tr;
+	struct oc_txres    res, rr;
+
+	ins1(1, 1, 1, 0);
+	oc_txres_init(&res);
+	oc_txres_init(&rr);
+	oc_tfs_init(&t);
+	oc_tfs_init(&tr);
+	t_set(&t, 1, 2);
+	t_set(&tr, 1, 3);
+	req           = pend_req(2, 2, &t, OC_POLICY_RETURN);
+	req.ttl_ms    = 100;
+	req.expiry_ms = fake_now - 3600000; /* an hour behind: ignored */
+	cr_assert_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
+	fake_now += 99;
+	cr_expect_eq(pend(3, 2, &tr, OC_POLICY_FAIL, &rr), O_EPENDING,
+	    "live for 100 ms from when the store took it");
+	fake_now += 2;
+	cr_expect_eq(cmt(&res, 2, 2, 1), O_EEXPIRED, "%s", o_err_detail());
+	oc_txres_fini(&rr);
+	oc_txres_init(&rr);
+	cr_expect_eq(pend(3, 2, &tr, OC_POLICY_FAIL, &rr), O_OK,
+	    "expired: a rival may pend");
+	oc_tfs_fini(&tr);
+	oc_tfs_fini(&t);
+	oc_txres_fini(&rr);
 	oc_txres_fini(&res);
 }
 

@@ -1250,7 +1250,7 @@ chunk_pend_op(
 	oc_map_set(&op, "rev", oc_int(1));
 	oc_map_set(&op, "tfs", oc_tfs_to_val(&t));
 	oc_map_set(&op, "pol", oc_int(OC_POLICY_RETURN));
-	oc_map_set(&op, "exp", oc_int(o_now_ms() + 5000));
+	oc_map_set(&op, "ttl", oc_int(5000));
 	oc_tfs_fini(&t);
 	return op;
 }
@@ -1298,7 +1298,7 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 		oc_val_fini(&m);
 		cr_assert_eq(ask(s, b.data, b.len, d, sizeof(d)), O_EBADMSG);
 		cr_assert_not_null(
-		    strstr(d, "protocol version 2 (this node speaks 4)"), "%s",
+		    strstr(d, "protocol version 2 (this node speaks 5)"), "%s",
 		    d);
 		o_buf_fini(&b);
 	}
@@ -1348,6 +1348,33 @@ Test(node, malformed_requests_are_answered_and_named, .init = setup,
 			ask_op(s, op, O_EBADMSG,
 			    w == 3 ? "not an array of 1 revisions"
 			           : "item 0 is not a revision");
+		}
+	}
+
+	/* a pend whose time to live is none, zero, negative or over an
+	 * hour, or that names its expiry as a wall-clock time (what this
+	 * protocol once sent: replicas whose clocks differ by more than a
+	 * pend's life then took it as expired at once, or held it for as
+	 * long as the difference) */
+	{
+		static const int64_t ttls[4] = { 0, -5, 3600001, INT64_MAX };
+		int                  w;
+
+		for (w = 0; w < 5; w++) {
+			struct oc_aid a;
+			struct oc_bid id;
+
+			oc_aid_random(&a);
+			oc_bid_random(&id);
+			op = chunk_pend_op(&a, &id, &id);
+			if (w < 4)
+				oc_map_set(&op, "ttl", oc_int(ttls[w]));
+			else {
+				oc_map_del(&op, "ttl");
+				oc_map_set(
+				    &op, "exp", oc_int(o_now_ms() + 5000));
+			}
+			ask_op(s, op, O_EBADMSG, "field ttl");
 		}
 	}
 
@@ -2279,14 +2306,12 @@ Test(node, a_batch_runs_requests_on_one_block_in_order, .init = setup,
 	struct oc_aid     a[N];
 	struct o_buf      b = { 0 };
 	struct oc_get_res r;
-	int64_t           exp;
 	void             *buf;
 	size_t            len, i;
 	o_err             code;
 	char              d[256];
 
 	cr_assert_eq(node_up(0, NULL, NULL), O_OK, "%s", o_err_detail());
-	exp = ((int64_t) time(NULL) + 30) * 1000;
 	oc_bid_random(&x);
 	for (i = 0; i < N; i++) {
 		struct oc_tfs t, ty;
@@ -2319,7 +2344,7 @@ Test(node, a_batch_runs_requests_on_one_block_in_order, .init = setup,
 				oc_map_set(&op, "tfs",
 				    oc_tfs_to_val(pass % 2 ? &ty : &t));
 				oc_map_set(&op, "pol", oc_int(OC_POLICY_FAIL));
-				oc_map_set(&op, "exp", oc_int(exp));
+				oc_map_set(&op, "ttl", oc_int(30000));
 			} else {
 				otr_put_ids(&op, "ids", id, 1);
 				oc_map_set(&op, "crit", oc_bid_val(id));
