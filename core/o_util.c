@@ -63,7 +63,8 @@ o_buf_reset(struct o_buf *b)
 }
 
 /* OPTIMFS_TEST_CLOCK_SKEW_MS: a test's node whose wall clock is that
- * far off (docs/PROTOCOL.md §6); read once. */
+ * far off (docs/PROTOCOL.md §6); read once.  skew_init logs: o_log must
+ * never read o_now_ms, or the first call would wait on itself. */
 static int64_t        skew_ms;
 static pthread_once_t skew_once = PTHREAD_ONCE_INIT;
 

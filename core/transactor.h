@@ -89,6 +89,8 @@ enum oc_policy {
 	OC_POLICY_RETURN   = 'r', /* refuse, return rivals with transforms */
 };
 
+#define OC_PEND_TTL_MAX_MS 3600000 /* a pending's longest life: 1 h */
+
 struct oc_pend_req {
 	struct oc_aid        aid;
 	int64_t              rev; /* the new revision this action creates */
@@ -96,10 +98,12 @@ struct oc_pend_req {
 	uint8_t              policy;    /* enum oc_policy */
 	int64_t              expiry_ms; /* absolute wall clock; 0 = default */
 	/*
-	 * Relative expiry: when > 0 the pending expires ttl_ms after the
-	 * store takes it, by the store's own clock, and expiry_ms is
-	 * ignored.  What a pend from another node carries, so that nodes
-	 * need not agree on the time (docs/PROTOCOL.md §5).
+	 * Relative expiry, at most OC_PEND_TTL_MAX_MS: when > 0 the pending
+	 * lives ttl_ms and expiry_ms is ignored.  The network transactor
+	 * counts it from the call, on its monotonic clock, and sends each
+	 * replica what is left, which the replica's store counts from when
+	 * it takes the pend, by its own clock: nodes need not agree on the
+	 * time (docs/PROTOCOL.md §5).
 	 */
 	int64_t ttl_ms;
 	/*

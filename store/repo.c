@@ -2512,6 +2512,10 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	    req->policy != OC_POLICY_FAIL && req->policy != OC_POLICY_RETURN)
 		return o_err_set(
 		    O_EINVAL, "pend: unknown policy %u", req->policy);
+	if (req->ttl_ms < 0 || req->ttl_ms > OC_PEND_TTL_MAX_MS)
+		return o_err_set(O_EINVAL,
+		    "pend: a time to live of %" PRId64 " ms (at most 1 h)",
+		    req->ttl_ms);
 	tfs  = req->tfs;
 	n    = tfs->n;
 	ents = o_calloc(n, sizeof(*ents));

@@ -122,7 +122,7 @@ exec_pend(const struct otr_replica *rp, const struct oc_val *op)
 		return bad(e);
 	/* relative: expires ttl ms after this replica stores it, by its
 	 * own clock (nodes need not agree on the time) */
-	if (req.ttl_ms < 1 || req.ttl_ms > 3600000)
+	if (req.ttl_ms < 1 || req.ttl_ms > OC_PEND_TTL_MAX_MS)
 		return bad(o_err_set(O_EBADMSG,
 		    "field ttl: %" PRId64 " ms is not in [1 ms, 1 h]",
 		    req.ttl_ms));

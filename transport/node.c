@@ -1690,6 +1690,7 @@ pend_op(
 	struct oc_tfs sub;
 	size_t        q;
 	bool          based = false;
+	int64_t       left  = mexp - o_mono_ms(); /* read once: O_MAX */
 
 	/* idx ascends (member_ids) and req->tfs is sorted: the q-th block
 	 * is sub's q-th entry, so base lines up with "tfs" */
@@ -1714,7 +1715,7 @@ pend_op(
 	else
 		oc_val_fini(&base);
 	oc_map_set(&op, "pol", oc_int(req->policy));
-	oc_map_set(&op, "ttl", oc_int(O_MAX(mexp - o_mono_ms(), 1)));
+	oc_map_set(&op, "ttl", oc_int(O_MAX(left, 1)));
 	if (!oc_aid_is_zero(&req->who)) {
 		oc_map_set(&op, "who", oc_aid_val(&req->who));
 		oc_map_set(&op, "wait", oc_int(req->waited_ms));
@@ -1983,7 +1984,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	struct oc_bid   *ids;
 	struct placed   *pl;
 	size_t          *idx;
-	int64_t         *lt, mexp, deadline = deadline_of(n);
+	int64_t         *lt, life, mexp, deadline = deadline_of(n);
 	struct oc_aid   *la;
 	bool            *ok, *acc, *goodm, *behind, *leftm, *hold, *ever;
 	bool             stale = false, rival = false, toobig = false;
@@ -1997,13 +1998,16 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	if (req->tfs == NULL || req->tfs->n == 0)
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
+	life = req->ttl_ms > 0   ? req->ttl_ms
+	    : req->expiry_ms > 0 ? req->expiry_ms - o_now_ms()
+	                         : PEND_TTL_MS;
+	if (life < 1 || life > OC_PEND_TTL_MAX_MS)
+		return o_err_set(O_EINVAL,
+		    "pend: a life of %" PRId64 " ms (1 ms to 1 h)", life);
 	/* kept on the monotonic clock (a wall clock set while the action
 	 * is out moves neither the commit's guard nor its deadlines) and
 	 * sent as a time to live (pend_op) */
-	mexp = o_mono_ms() +
-	    (req->ttl_ms > 0             ? req->ttl_ms
-	            : req->expiry_ms > 0 ? req->expiry_ms - o_now_ms()
-	                                 : PEND_TTL_MS);
+	mexp = o_mono_ms() + life;
 	exp_remember(n, &req->aid, &req->tfs->e[0].id, mexp, 0);
 	ids = o_malloc((nids + 1) * sizeof(*ids));
 	for (i = 0; i < nids; i++)

@@ -2176,7 +2176,11 @@ Test(repo, a_time_to_live_counts_from_the_store_s_own_clock)
 	oc_tfs_init(&tr);
 	t_set(&t, 1, 2);
 	t_set(&tr, 1, 3);
-	req           = pend_req(2, 2, &t, OC_POLICY_RETURN);
+	req        = pend_req(2, 2, &t, OC_POLICY_RETURN);
+	req.ttl_ms = OC_PEND_TTL_MAX_MS + 1;
+	cr_expect_eq(ost_repo_pend(R, &req, &res), O_EINVAL, "over an hour");
+	cr_expect(strstr(o_err_detail(), "time to live") != NULL, "%s",
+	    o_err_detail());
 	req.ttl_ms    = 100;
 	req.expiry_ms = fake_now - 3600000; /* an hour behind: ignored */
 	cr_assert_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
