@@ -3,6 +3,8 @@
  */
 #include "core/o_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void
 o_buf_fini(struct o_buf *b)
@@ -100,6 +103,59 @@ o_now_ms(void)
 	pthread_once(&skew_once, skew_init);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
+}
+
+o_err
+o_file_replace(const char *path, const void *p, size_t n)
+{
+	char        tmp[4096], dir[4096], *slash;
+	const char *step = "create";
+	size_t      off  = 0;
+	int         fd, dfd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
+		return o_err_set(O_EINVAL, "%s: path too long", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
+	    0)
+		return o_err_set(o_err_from_errno(errno), "create %s: %s", tmp,
+		    strerror(errno));
+	while (off < n && err == 0) {
+		ssize_t w = write(fd, (const uint8_t *) p + off, n - off);
+
+		if (w < 0 && errno != EINTR)
+			err = errno, step = "write";
+		else if (w > 0)
+			off += (size_t) w;
+	}
+	if (err == 0 && fsync(fd) != 0)
+		err = errno, step = "sync";
+	if (close(fd) != 0 && err == 0)
+		err = errno, step = "close";
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno, step = "rename";
+	if (err != 0) {
+		(void) unlink(tmp);
+		return o_err_set(o_err_from_errno(err), "%s %s: %s", step, tmp,
+		    strerror(err));
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(dfd) != 0) {
+		err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return o_err_set(o_err_from_errno(err),
+		    "sync directory %s: %s", dir, strerror(err));
+	}
+	close(dfd);
+	return O_OK;
 }
 
 int64_t

@@ -35,6 +35,11 @@ void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
  * request wait an hour, nor one set forward fail every request at once.
  */
 int64_t  o_now_ms(void);
+
+/* Replace the file at path with n bytes at p, durably: written to
+ * path.tmp, synced, renamed over path, and the directory synced.  A
+ * failure names the step and the path; the old file is then intact. */
+o_err    o_file_replace(const char *path, const void *p, size_t n);
 int64_t  o_mono_ms(void);
 uint64_t o_mono_ns(void);
 void     o_sleep_ms(int64_t ms);

@@ -652,6 +652,7 @@ struct cluster {
 	struct otr_node *node;
 	pthread_mutex_t  fmtx; /* fuse: the feed uses it under fmtx */
 	struct ofs_fuse *fuse;
+	char             members[PATH_MAX]; /* DATA/members (node.h) */
 };
 
 static void
@@ -748,6 +749,8 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	nc.insecure        = ma->insecure;
 	nc.replicas        = ma->replicas;
 	nc.timeout_ms      = ma->timeout_ms;
+	data_path(cl->members, sizeof(cl->members), ma->data_dir, "members");
+	nc.members_path         = cl->members;
 	nc.replica.tx      = *tx;
 	nc.replica.install = install_cb;
 	nc.replica.latest  = latest_cb;

@@ -5,6 +5,7 @@
 #include "transport/node.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -95,6 +96,8 @@ struct otr_node {
 	pthread_mutex_t mtx; /* members (the array only grows) */
 	struct member  *m[MAX_MEMBERS];
 	size_t          nm;
+	pthread_mutex_t kmtx; /* members_keep */
+	size_t          kept; /* kmtx: members in conf.members_path */
 
 	struct otr_link_server *srv; /* the peer server */
 	nng_socket              pub, sub;
@@ -384,6 +387,43 @@ member_room(struct otr_node *n, const char *name, bool *known)
 }
 
 /*
+ * Write the member list to conf.members_path if it grew since the last
+ * write: {v: 1, m: [entries as members_val]}.  A failed write is logged
+ * and tried again at the next member; the list is then only in memory.
+ */
+static void
+members_keep(struct otr_node *n)
+{
+	struct oc_val v;
+	struct o_buf  b = { 0 };
+	size_t        k;
+
+	if (n->conf.members_path == NULL)
+		return;
+	pthread_mutex_lock(&n->kmtx);
+	pthread_mutex_lock(&n->mtx);
+	k = n->nm;
+	pthread_mutex_unlock(&n->mtx);
+	if (k > n->kept) {
+		v = oc_map();
+		oc_map_set(&v, "v", oc_int(1));
+		oc_map_set(&v, "m", members_val(n, NULL));
+		oc_encode(&v, &b);
+		oc_val_fini(&v);
+		if (o_file_replace(n->conf.members_path, b.data, b.len) ==
+		    O_OK)
+			n->kept = k;
+		else
+			o_log(O_LOG_WARN,
+			    "the member list is not kept (a restart will "
+			    "know only the members it joins): %s",
+			    o_err_detail());
+		o_buf_fini(&b);
+	}
+	pthread_mutex_unlock(&n->kmtx);
+}
+
+/*
  * Add the member named name at url, unless known, if its card holds
  * (cert and sig: its fields, either NULL).  In a TLS cluster a member
  * without a card, or with one that does not check against the cluster's
@@ -418,6 +458,8 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 	pthread_mutex_lock(&n->mtx);
 	e = member_add(n, name, url, n->conf.insecure ? NULL : &c);
 	pthread_mutex_unlock(&n->mtx);
+	if (e == O_OK)
+		members_keep(n);
 	return e;
 }
 
@@ -466,6 +508,64 @@ members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 		    "%zu of %zu members from %s refused; the first: %s", bad,
 		    len, from, first);
 	return bad;
+}
+
+/*
+ * Learn the members kept in conf.members_path by an earlier run (none
+ * when there is no such file).  A file that is not such a list fails the
+ * start, naming it: starting without its members could place blocks on
+ * too few nodes and commit on them alone.  Entries refused (their cards
+ * no longer check) are logged by members_merge.
+ */
+static o_err
+members_load(struct otr_node *n)
+{
+	const char          *path = n->conf.members_path;
+	const struct oc_val *m;
+	struct oc_val        v = oc_null();
+	struct o_buf         b = { 0 };
+	uint8_t              chunk[4096];
+	size_t               got;
+	int64_t              ver = 0;
+	FILE                *fp;
+	o_err                e = O_OK;
+
+	if (path == NULL)
+		return O_OK;
+	if ((fp = fopen(path, "re")) == NULL)
+		return errno == ENOENT ? O_OK
+		                       : o_err_set(o_err_from_errno(errno),
+		                             "%s: %s", path, strerror(errno));
+	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0 &&
+	    b.len < (1u << 20))
+		(void) o_buf_append(&b, chunk, got);
+	if (ferror(fp))
+		e = o_err_set(O_EIO, "read %s: %s", path, strerror(errno));
+	fclose(fp);
+	if (e != O_OK) {
+		o_buf_fini(&b);
+		return e;
+	}
+	if (oc_decode(b.data, b.len, &v) != O_OK || v.type != OC_MAP ||
+	    otr_get_int(&v, "v", &ver) != O_OK || ver != 1 ||
+	    (m = oc_map_get(&v, "m")) == NULL || m->type != OC_ARRAY ||
+	    oc_arr_len(m) > MAX_MEMBERS)
+		e = o_err_set(O_ECORRUPT,
+		    "%s is not this node's member list (version 1, at most %d "
+		    "members); remove it to start with only the members "
+		    "--join finds",
+		    path, MAX_MEMBERS);
+	else {
+		(void) members_merge(n, m, path);
+		pthread_mutex_lock(&n->kmtx);
+		pthread_mutex_lock(&n->mtx);
+		n->kept = n->nm; /* what the file holds, or less */
+		pthread_mutex_unlock(&n->mtx);
+		pthread_mutex_unlock(&n->kmtx);
+	}
+	oc_val_fini(&v);
+	o_buf_fini(&b);
+	return e;
 }
 
 uint64_t
@@ -3343,6 +3443,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		n->die_after = atol(getenv("OPTIMFS_TEST_DIE_AFTER_PEND"));
 	pthread_mutex_init(&n->mtx, NULL);
 	pthread_mutex_init(&n->emtx, NULL);
+	pthread_mutex_init(&n->kmtx, NULL);
 	pthread_mutex_init(&n->fmtx, NULL);
 	o_cond_init_mono(&n->fcv);
 	pthread_mutex_init(&n->lmtx, NULL);
@@ -3393,7 +3494,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	pthread_mutex_lock(&n->mtx);
 	e = member_add(n, n->name, n->url, conf->insecure ? NULL : &n->card);
 	pthread_mutex_unlock(&n->mtx);
-	if (e != O_OK)
+	if (e != O_OK || (e = members_load(n)) != O_OK)
 		goto fail;
 	if (pthread_create(&n->pubt, NULL, publisher, n) != 0) {
 		e = o_err_set(O_EINTERNAL, "cannot start the feed thread");
@@ -3555,6 +3656,7 @@ otr_node_stop(struct otr_node *n)
 		nng_tls_config_free(n->srv_tls);
 	pthread_mutex_destroy(&n->mtx);
 	pthread_mutex_destroy(&n->emtx);
+	pthread_mutex_destroy(&n->kmtx);
 	pthread_mutex_destroy(&n->fmtx);
 	pthread_cond_destroy(&n->fcv);
 	pthread_mutex_destroy(&n->lmtx);

@@ -28,6 +28,10 @@ struct otr_node_conf {
 	bool        insecure;  /* plain tcp://, no certificates */
 	int         replicas;  /* R, default 3 */
 	int64_t     timeout_ms; /* per operation, default 5000 */
+	/* Where the member list is kept across restarts (NULL: not kept).
+	 * A node that restarts knows its members before any answers, so
+	 * it never places blocks on itself alone, as a new node would. */
+	const char        *members_path;
 	struct otr_replica replica;
 	/* A commit of collection col at rev was announced on the feed, or
 	 * made on this replica for another node (one thread calls it). */

@@ -147,6 +147,23 @@ wait_for "n2 back" 15 members_up 1 2
 echo "quorum again" >>"$TMP/m1/log" || fail "append after the majority returned"
 tail -n 1 "$TMP/m1/log" | grep -qx "quorum again" || fail "last line"
 
+step "n1 restarted without --join knows its members at once"
+# as the README starts a cluster's first node; a node that knew only
+# itself until the others' hellos came placed every block on itself,
+# committed alone, and lost what it acknowledged then
+start_node 3 1
+for i in 1 2 3; do wait_for "n$i sees 3 members up" 15 members_up "$i" 3; done
+stop_node 1
+echo "while n1 was down" | append_to "$TMP/m2/log" || fail "append on m2 with n1 down"
+start_node 1
+st=$(grep "^cluster:" "$TMP/m1/.optimfs/status")
+grep -q ", 3 members," <<<"$st" || fail "n1 restarted does not know its members: $st"
+echo "after n1's restart" | append_to "$TMP/m1/log" 2>"$TMP/err" ||
+	fail "append on m1 after its restart: $(cat "$TMP/err")"
+last_two() { [ "$(tail -n 2 "$TMP/m$1/log")" = "$(printf 'while n1 was down\nafter n1'"'"'s restart')" ]; }
+for i in 1 2 3; do wait_for "the last two lines on m$i" 10 last_two "$i"; done
+[ -s "$TMP/d1/members" ] || fail "n1 keeps no member list in its data directory"
+
 step "a node with a certificate of another CA is refused"
 "$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
 rc=0
@@ -164,4 +181,14 @@ grep -q "refused a connection from 127.0.0.1:[0-9]* to $(url 1)" "$TMP/n1.log" |
 step "unmount"
 stop_node 1
 stop_node 2
+
+step "a member list that is not one stops the start, naming the file"
+printf 'junk' >"$TMP/d1/members"
+rc=0
+timeout -s KILL 30 "$OPTIMFS_BIN" mount "$TMP/m1" --data "$TMP/d1" -f \
+	--listen "$(url 1)" --certs "$CA" --name n1 >"$TMP/n1.bad" 2>&1 || rc=$?
+expect_eq "n1's exit status" 1 "$rc"
+grep -q "d1/members is not this node's member list" "$TMP/n1.bad" ||
+	fail "n1 does not name its member list: $(cat "$TMP/n1.bad")"
+! node_mounted 1 || fail "n1 mounted with a bad member list"
 echo "PASS"
