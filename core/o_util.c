@@ -122,8 +122,8 @@ o_file_replace(const char *path, const void *p, size_t n)
 	while (off < n && err == 0) {
 		ssize_t w = write(fd, (const uint8_t *) p + off, n - off);
 
-		if (w < 0 && errno != EINTR)
-			err = errno, step = "write";
+		if (w == 0 || (w < 0 && errno != EINTR))
+			err = w == 0 ? EIO : errno, step = "write";
 		else if (w > 0)
 			off += (size_t) w;
 	}

@@ -38,7 +38,9 @@ int64_t  o_now_ms(void);
 
 /* Replace the file at path with n bytes at p, durably: written to
  * path.tmp, synced, renamed over path, and the directory synced.  A
- * failure names the step and the path; the old file is then intact. */
+ * failure names the step and the path; the old file is intact unless
+ * only the directory's sync failed (the new one is in place, maybe not
+ * on disk). */
 o_err    o_file_replace(const char *path, const void *p, size_t n);
 int64_t  o_mono_ms(void);
 uint64_t o_mono_ns(void);

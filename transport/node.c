@@ -458,8 +458,6 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 	pthread_mutex_lock(&n->mtx);
 	e = member_add(n, name, url, n->conf.insecure ? NULL : &c);
 	pthread_mutex_unlock(&n->mtx);
-	if (e == O_OK)
-		members_keep(n);
 	return e;
 }
 
@@ -507,6 +505,7 @@ members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 		o_log(O_LOG_WARN,
 		    "%zu of %zu members from %s refused; the first: %s", bad,
 		    len, from, first);
+	members_keep(n); /* once for the list (not while loading it) */
 	return bad;
 }
 
@@ -556,12 +555,21 @@ members_load(struct otr_node *n)
 		    "--join finds",
 		    path, MAX_MEMBERS);
 	else {
-		(void) members_merge(n, m, path);
+		size_t bad;
+
+		n->kept = SIZE_MAX; /* not written again while read */
+		bad     = members_merge(n, m, path);
 		pthread_mutex_lock(&n->kmtx);
 		pthread_mutex_lock(&n->mtx);
-		n->kept = n->nm; /* what the file holds, or less */
+		n->kept = n->nm; /* what the file holds, less the refused */
 		pthread_mutex_unlock(&n->mtx);
 		pthread_mutex_unlock(&n->kmtx);
+		if (bad > 0 && bad == oc_arr_len(m) - 1)
+			o_log(O_LOG_ERROR,
+			    "every member kept in %s but this node was "
+			    "refused: it starts knowing only the members "
+			    "--join finds",
+			    path);
 	}
 	oc_val_fini(&v);
 	o_buf_fini(&b);
@@ -2753,6 +2761,7 @@ hello_answer(struct otr_node *n, const struct oc_val *op)
 		    name, o_err_detail());
 		return otr_wire_answer(e, o_err_detail());
 	}
+	members_keep(n);
 	a = otr_wire_answer(O_OK, "");
 	oc_map_set(&a, "name", oc_text(n->name));
 	oc_map_set(&a, "members", members_val(n, known));
@@ -3561,6 +3570,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			o_sleep_ms(20);
 		} while (o_mono_ms() < deadline);
 	}
+	/* again, now that the links are up: a node that started from its
+	 * kept list (no join) learns who joined while it was down before
+	 * it serves */
+	gossip_once(n);
 	if (pthread_create(&n->gossip, NULL, gossip, n) != 0) {
 		e = o_err_set(O_EINTERNAL, "cannot start the gossip thread");
 		goto fail_threads;
