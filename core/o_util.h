@@ -26,6 +26,13 @@ o_err o_buf_reserve(struct o_buf *b, size_t extra);
 o_err o_buf_append(struct o_buf *b, const void *p, size_t n);
 void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
 
+/* Replace the file at path with n bytes at p, durably: written to
+ * path.tmp, synced, renamed over path, and the directory synced.  A
+ * failure names the step and the path; the old file is intact unless
+ * only the directory's sync failed (the new one is in place, maybe not
+ * on disk). */
+o_err o_file_replace(const char *path, const void *p, size_t n);
+
 /*
  * Two clocks.  o_now_ms: the wall clock, in ms since the epoch, for times
  * that are stored or leave the process (a pending's expiry, a log entry's
@@ -36,12 +43,6 @@ void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
  */
 int64_t  o_now_ms(void);
 
-/* Replace the file at path with n bytes at p, durably: written to
- * path.tmp, synced, renamed over path, and the directory synced.  A
- * failure names the step and the path; the old file is intact unless
- * only the directory's sync failed (the new one is in place, maybe not
- * on disk). */
-o_err    o_file_replace(const char *path, const void *p, size_t n);
 int64_t  o_mono_ms(void);
 uint64_t o_mono_ns(void);
 void     o_sleep_ms(int64_t ms);

@@ -95,15 +95,14 @@ struct oc_pend_req {
 	struct oc_aid        aid;
 	int64_t              rev; /* the new revision this action creates */
 	const struct oc_tfs *tfs;
-	uint8_t              policy;    /* enum oc_policy */
-	int64_t              expiry_ms; /* absolute wall clock; 0 = default */
+	uint8_t              policy; /* enum oc_policy */
 	/*
-	 * Relative expiry, at most OC_PEND_TTL_MAX_MS: when > 0 the pending
-	 * lives ttl_ms and expiry_ms is ignored.  The network transactor
-	 * counts it from the call, on its monotonic clock, and sends each
-	 * replica what is left, which the replica's store counts from when
-	 * it takes the pend, by its own clock: nodes need not agree on the
-	 * time (docs/PROTOCOL.md §5).
+	 * How long the pendings live, at most OC_PEND_TTL_MAX_MS (0: the
+	 * transactor's default).  Never a point in time: the network
+	 * transactor counts it from the call, on its monotonic clock, and
+	 * sends each replica what is left, which the replica's store
+	 * counts from when it takes the pend, by its own clock, so nodes
+	 * need not agree on the time (docs/PROTOCOL.md §5).
 	 */
 	int64_t ttl_ms;
 	/*

@@ -2522,9 +2522,7 @@ repo_pend(struct ost_repo *r, const struct oc_pend_req *req,
 	hit  = o_calloc(n, sizeof(*hit));
 	now  = repo_now(r);
 	mono  = repo_mono(r);
-	exp   = req->ttl_ms > 0    ? now + req->ttl_ms
-	      : req->expiry_ms > 0 ? req->expiry_ms
-	                           : now + r->opts.pend_ttl_ms;
+	exp   = now + (req->ttl_ms > 0 ? req->ttl_ms : r->opts.pend_ttl_ms);
 	ids  = o_malloc(n * sizeof(*ids));
 	vals  = o_calloc(n, sizeof(*vals));
 	backs = o_calloc(n, sizeof(*backs));

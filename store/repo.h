@@ -229,8 +229,7 @@ void ost_repo_latest(struct ost_repo *r, const struct oc_bid *ids, size_t n,
 
 /*
  * Store req->tfs as pending transforms of req->aid at req->rev, one per
- * block, expiring req->ttl_ms after now, or at req->expiry_ms (or now +
- * pend_ttl_ms).  Refusals,
+ * block, expiring req->ttl_ms (or pend_ttl_ms) after now.  Refusals,
  * detailed in *res (initialised by the caller, appended to):
  *   O_ESTALE    a block's latest.rev >= rev, or the block already exists
  *               and req inserts it: res->missing lists the committed

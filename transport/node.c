@@ -564,7 +564,7 @@ members_load(struct otr_node *n)
 		n->kept = n->nm; /* what the file holds, less the refused */
 		pthread_mutex_unlock(&n->mtx);
 		pthread_mutex_unlock(&n->kmtx);
-		if (bad > 0 && bad == oc_arr_len(m) - 1)
+		if (bad > 0 && n->nm == 1)
 			o_log(O_LOG_ERROR,
 			    "every member kept in %s but this node was "
 			    "refused: it starts knowing only the members "
@@ -2106,12 +2106,11 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 	if (req->tfs == NULL || req->tfs->n == 0)
 		return o_err_set(O_EINVAL, "pend: no blocks");
 	nids = req->tfs->n;
-	life = req->ttl_ms > 0   ? req->ttl_ms
-	    : req->expiry_ms > 0 ? req->expiry_ms - o_now_ms()
-	                         : PEND_TTL_MS;
-	if (life < 1 || life > OC_PEND_TTL_MAX_MS)
+	if (req->ttl_ms < 0 || req->ttl_ms > OC_PEND_TTL_MAX_MS)
 		return o_err_set(O_EINVAL,
-		    "pend: a life of %" PRId64 " ms (1 ms to 1 h)", life);
+		    "pend: a time to live of %" PRId64 " ms (at most 1 h)",
+		    req->ttl_ms);
+	life = req->ttl_ms > 0 ? req->ttl_ms : PEND_TTL_MS;
 	/* kept on the monotonic clock (a wall clock set while the action
 	 * is out moves neither the commit's guard nor its deadlines) and
 	 * sent as a time to live (pend_op) */

@@ -29,8 +29,9 @@ struct otr_node_conf {
 	int         replicas;  /* R, default 3 */
 	int64_t     timeout_ms; /* per operation, default 5000 */
 	/* Where the member list is kept across restarts (NULL: not kept).
-	 * A node that restarts knows its members before any answers, so
-	 * it never places blocks on itself alone, as a new node would. */
+	 * A node that restarts knows the members it knew before any of
+	 * them answers, so it does not place blocks on itself alone, as a
+	 * new node does. */
 	const char        *members_path;
 	struct otr_replica replica;
 	/* A commit of collection col at rev was announced on the feed, or

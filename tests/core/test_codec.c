@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -14,6 +16,7 @@
 #include "core/codec.h"
 #include "core/o_util.h"
 #include "core/transform.h"
+#include "util/testutil.h"
 
 TestSuite(codec, .timeout = 60);
 
@@ -863,4 +866,56 @@ Test(codec, big_endian_integers_put_the_high_byte_first)
 	cr_assert_eq(
 	    o_be64_get((const uint8_t *) "\xff\xff\xff\xff\xff\xff\xff\xfe"),
 	    UINT64_MAX - 1);
+}
+
+/* Read the whole small file at path into buf (NUL-terminated); its
+ * length, or -1. */
+static long
+slurp(const char *path, char *buf, size_t cap)
+{
+	FILE  *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return -1;
+	n = fread(buf, 1, cap - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return (long) n;
+}
+
+/* o_util's o_file_replace (a node's kept member list): the new bytes
+ * replace the old and no temporary file is left; a failure names its
+ * step and path and leaves the old file as it was. */
+Test(codec, a_file_is_replaced_whole_or_not_at_all)
+{
+	char *dir = ot_tmpdir("replace");
+	char  path[512], tmp[520], bad[512], got[64];
+
+	snprintf(path, sizeof(path), "%s/members", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	cr_assert_eq(
+	    o_file_replace(path, "one", 3), O_OK, "%s", o_err_detail());
+	cr_assert_eq(
+	    o_file_replace(path, "second", 6), O_OK, "%s", o_err_detail());
+	cr_expect_eq(slurp(path, got, sizeof(got)), 6);
+	cr_expect_str_eq(got, "second");
+	cr_expect(access(tmp, F_OK) != 0, "the temporary file is left");
+
+	/* its temporary file cannot be created (a directory is there) */
+	cr_assert_eq(mkdir(tmp, 0755), 0);
+	cr_expect_neq(o_file_replace(path, "third", 5), O_OK);
+	cr_expect(strstr(o_err_detail(), "create ") != NULL &&
+	        strstr(o_err_detail(), "members.tmp") != NULL,
+	    "%s", o_err_detail());
+	cr_expect_eq(slurp(path, got, sizeof(got)), 6);
+	cr_expect_str_eq(got, "second", "the old file was changed");
+	rmdir(tmp);
+
+	/* its directory does not exist */
+	snprintf(bad, sizeof(bad), "%s/gone/members", dir);
+	cr_expect_eq(o_file_replace(bad, "x", 1), O_ENOTFOUND);
+	cr_expect(strstr(o_err_detail(), "gone/members.tmp") != NULL, "%s",
+	    o_err_detail());
+	ot_rmtree_free(dir);
 }

@@ -362,6 +362,22 @@ dies_after_pend() {
 	node_gone "$1"
 }
 
+# appends_after_expiry REL I J: once a dead coordinator's pendings on
+# REL (a diary) expire, "after 1" appended through mI and "after 2"
+# through mJ commit, within 40 s (the pendings live 10 s; an append that
+# finds them live waits up to 15 s for them, then fails).
+appends_after_expiry() {
+	local t0 i n=1
+	t0=$(now_ms)
+	for i in "$2" "$3"; do
+		echo "after $n" | append_to "$TMP/m$i/$1" 2>"$TMP/after.err" ||
+			fail "append on m$i after the coordinator died: $(cat "$TMP/after.err")"
+		n=$((n + 1))
+	done
+	echo "   appends went through after $(($(now_ms) - t0)) ms"
+	[ $(($(now_ms) - t0)) -lt 40000 ] || fail "the appends took more than 40 s"
+}
+
 members_up() { # members_up I N: node I's status shows N members up or self
 	[ "$(grep -cE '^  peer .* (up|self) ' "$TMP/m$1/.optimfs/status")" -eq "$2" ]
 }

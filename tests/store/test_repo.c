@@ -164,20 +164,20 @@ pend_req(int a, int64_t rev, const struct oc_tfs *t, uint8_t policy)
 /* base: the revisions t's blocks were computed over (NULL: none) */
 static o_err
 pend_xb(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
-    uint8_t policy, int64_t expiry, const int64_t *base, struct oc_txres *res)
+    uint8_t policy, int64_t ttl, const int64_t *base, struct oc_txres *res)
 {
 	struct oc_pend_req req = pend_req(a, rev, t, policy);
 
-	req.expiry_ms = expiry;
+	req.ttl_ms    = ttl;
 	req.base      = base;
 	return ost_repo_pend(r, &req, res);
 }
 
 static o_err
 pend_x(struct ost_repo *r, int a, int64_t rev, const struct oc_tfs *t,
-    uint8_t policy, int64_t expiry, struct oc_txres *res)
+    uint8_t policy, int64_t ttl, struct oc_txres *res)
 {
-	return pend_xb(r, a, rev, t, policy, expiry, NULL, res);
+	return pend_xb(r, a, rev, t, policy, ttl, NULL, res);
 }
 
 static o_err
@@ -700,8 +700,7 @@ Test(repo, d59_expired_rival_swept_and_ignored)
 	oc_txres_init(&res);
 	oc_tfs_init(&t);
 	t_set(&t, 1, 5);
-	cr_assert_eq(
-	    pend_x(R, 2, 2, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 2, 2, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	cr_assert_eq(pend(3, 2, &t, OC_POLICY_RETURN, &res), O_EPENDING);
 	oc_txres_fini(&res);
 	oc_txres_init(&res);
@@ -808,8 +807,7 @@ Test(repo, pend_commit_refuses_as_pend_does_and_stores_nothing)
 	cr_expect_eq(res.stale_rev, 2);
 	e = pend_commit(3, 3, &t, &base, &res); /* builds on rev 5 */
 	cr_expect_eq(e, O_EBEHIND, "%s: %s", o_errname(e), o_err_detail());
-	cr_assert_eq(
-	    pend_x(R, 4, 3, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 4, 3, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	e = pend_commit(3, 3, &t, NULL, &res); /* a4 holds a live pending */
 	cr_expect_eq(e, O_EPENDING, "%s: %s", o_errname(e), o_err_detail());
 	g = get1(1, NULL);
@@ -1562,8 +1560,7 @@ Test(repo, an_expired_pending_outlives_a_rivals_pend_for_promotion)
 	oc_tfs_init(&t);
 	t_set(&t, 1, 20);
 	oc_txres_init(&res);
-	cr_assert_eq(
-	    pend_x(R, 2, 2, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 2, 2, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	fake_now += 101; /* a2 expired here, decided elsewhere */
 	oc_tfs_init(&u);
 	t_set(&u, 1, 30);
@@ -1598,8 +1595,7 @@ Test(repo, a_commit_deletes_expired_pendings_up_to_its_revision)
 	oc_tfs_init(&t);
 	t_set(&t, 1, 40);
 	oc_txres_init(&res);
-	cr_assert_eq(
-	    pend_x(R, 4, 3, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 4, 3, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	fake_now += 101;
 	set1(5, 2, 1, 50); /* rev 2: below a4's rev 3, which stays */
 	cr_assert_eq(ost_repo_count(R, &b1, &n), O_OK);
@@ -1612,8 +1608,7 @@ Test(repo, a_commit_deletes_expired_pendings_up_to_its_revision)
 
 	/* the same when the commit finds the block's pending list not in
 	 * memory (reopened between the pend and the commit) */
-	cr_assert_eq(
-	    pend_x(R, 7, 4, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 7, 4, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	fake_now += 101;
 	cr_assert_eq(pend(8, 4, &t, OC_POLICY_RETURN, &res), O_OK);
 	repo_reopen();
@@ -2103,8 +2098,7 @@ Test(repo, an_in_process_commit_whose_expired_pending_was_dropped_is_stale)
 	oc_tfs_init(&t);
 	t_set(&t, 1, 2);
 	oc_txres_init(&res);
-	cr_assert_eq(
-	    pend_x(R, 2, 2, &t, OC_POLICY_RETURN, fake_now + 100, &res), O_OK);
+	cr_assert_eq(pend_x(R, 2, 2, &t, OC_POLICY_RETURN, 100, &res), O_OK);
 	oc_tfs_fini(&t);
 	fake_now += 101;  /* the writer stalls: its pending expires */
 	set1(3, 2, 1, 3); /* the rival, over the expired pending */
@@ -2160,9 +2154,9 @@ Test(repo, d66_commit_of_expired_pending_refused)
 	oc_txres_fini(&res);
 }
 
-/* A pend from another node says how long its pending lives, not when it
- * ends (PROTOCOL.md §5): the store counts that from its own clock, and
- * an absolute expiry beside it is ignored, however far off it is. */
+/* A pend says how long its pending lives, never when it ends
+ * (PROTOCOL.md §5): the store counts that from its own clock when it
+ * takes the pend, and refuses a life over an hour. */
 Test(repo, a_time_to_live_counts_from_the_store_s_own_clock)
 {
 	struct oc_pend_req req;
@@ -2181,8 +2175,7 @@ Test(repo, a_time_to_live_counts_from_the_store_s_own_clock)
 	cr_expect_eq(ost_repo_pend(R, &req, &res), O_EINVAL, "over an hour");
 	cr_expect(strstr(o_err_detail(), "time to live") != NULL, "%s",
 	    o_err_detail());
-	req.ttl_ms    = 100;
-	req.expiry_ms = fake_now - 3600000; /* an hour behind: ignored */
+	req.ttl_ms = 100;
 	cr_assert_eq(ost_repo_pend(R, &req, &res), O_OK, "%s", o_err_detail());
 	fake_now += 99;
 	cr_expect_eq(pend(3, 2, &tr, OC_POLICY_FAIL, &rr), O_EPENDING,
@@ -2551,15 +2544,12 @@ Test(repo, sweep_deletes_only_expired)
 	oc_tfs_init(&t);
 	t_ins(&t, 1, 1);
 	t_ins(&t, 2, 1);
-	cr_assert_eq(
-	    pend_x(R, 1, 1, &t, OC_POLICY_CONTINUE, fake_now + 10, &res),
-	    O_OK);
+	cr_assert_eq(pend_x(R, 1, 1, &t, OC_POLICY_CONTINUE, 10, &res), O_OK);
 	oc_tfs_fini(&t);
 	oc_tfs_init(&t);
 	t_ins(&t, 3, 1);
 	cr_assert_eq(
-	    pend_x(R, 2, 1, &t, OC_POLICY_CONTINUE, fake_now + 1000, &res),
-	    O_OK);
+	    pend_x(R, 2, 1, &t, OC_POLICY_CONTINUE, 1000, &res), O_OK);
 	cr_assert_eq(ost_repo_sweep(R, fake_now + 10, &swept), O_OK);
 	cr_expect_eq(swept, 2);
 	cr_expect_eq(status1(1, 1, 1), OC_ST_ABORTED);

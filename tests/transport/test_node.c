@@ -2772,12 +2772,16 @@ Test(node, each_collection_of_a_group_commits_by_its_own_pend, .init = setup,
 	pr.policy    = OC_POLICY_FAIL;
 	pr.rev       = 1;
 	pr.tfs       = &ty;
-	pr.expiry_ms = o_now_ms() + 1000;
+	pr.ttl_ms    = OC_PEND_TTL_MAX_MS + 1; /* over an hour: refused */
+	cr_expect_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_EINVAL);
+	cr_expect(strstr(o_err_detail(), "time to live") != NULL, "%s",
+	    o_err_detail());
+	pr.ttl_ms = 1000;
 	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
 	    o_err_detail());
 	pr.rev       = 3;
 	pr.tfs       = &tx;
-	pr.expiry_ms = 0;
+	pr.ttl_ms    = 0;
 	cr_assert_eq(tx_of(0)->ops->pend(tx_of(0), &pr, &res), O_OK, "%s",
 	    o_err_detail());
 	cq.aid      = g;
@@ -3468,7 +3472,7 @@ Test(node, a_commit_never_sent_to_a_replica_counts_as_refused, .init = setup,
 	pr.rev       = 3;
 	pr.tfs       = &t;
 	pr.policy    = OC_POLICY_FAIL;
-	pr.expiry_ms = o_now_ms() + 60000; /* n2's going down takes time */
+	pr.ttl_ms    = 60000; /* n2's going down takes time */
 	oc_txres_init(&res);
 	for (tries = 0;; tries++) { /* the pend reaches n2 too */
 		int w;
