@@ -167,6 +167,8 @@ for i in 1 2 3; do wait_for "the last two lines on m$i" 10 last_two "$i"; done
 
 step "a node with a certificate of another CA is refused"
 "$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
+# with n1's kept member list, whose cards its CA did not sign
+mkdir -p "$TMP/d4" && cp "$TMP/d1/members" "$TMP/d4/members"
 rc=0
 "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
 	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1 || rc=$?
@@ -174,6 +176,8 @@ rc=0
 expect_eq "n4's exit status" 1 "$rc"
 grep -q "could not join" "$TMP/n4.out" || fail "n4: $(cat "$TMP/n4.out")"
 grep -q "Cryptographic error" "$TMP/n4.out" || fail "n4 does not say why: $(cat "$TMP/n4.out")"
+grep -q "every member kept in $TMP/d4/members but this node was refused" "$TMP/n4.out" ||
+	fail "n4 does not say its kept members were refused: $(cat "$TMP/n4.out")"
 # n1 logs the refused connection with its address (the peer port)
 grep -q "refused a connection from 127.0.0.1:[0-9]* to $(url 1)" "$TMP/n1.log" ||
 	fail "n1 did not log the refused peer's address"
