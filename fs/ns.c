@@ -670,7 +670,10 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
  * long walk, or the catch-ups after many commits), without sync: lost,
  * it only costs a walk.  Before use its shape is checked and its last entry is
  * found walking back from this log's tail (dhint_check: same position,
- * revision and action); anything else is logged and the log is counted again.
+ * revision and action) and the entries from its last mark to it are
+ * measured (dhint_check_tail); anything else is logged and the log is
+ * counted again.  A count that a read finds past the log's end is
+ * dropped with its stored copy and made again (dindex_drop).
  */
 #define DHINT_VERSION 1
 #define DHINT_MARK (8 + OC_BID_LEN + 8)
@@ -754,6 +757,28 @@ dindex_keep(const struct oc_bid *col, struct ofs_dindex *x, bool removed)
 		(void) x->hints->ops->hint_put(x->hints, col, NULL, 0);
 }
 
+/*
+ * x disagrees with col's log at the held rev: forget it, and the stored
+ * copy it may come from, so that the log is counted again (a diary whose
+ * count went wrong, by a bug or by history a cluster's majority did not
+ * keep, reads its log rather than fail for good).
+ */
+static void
+dindex_drop(const struct oc_bid *col, struct ofs_dindex *x, int64_t rev,
+    const char *why)
+{
+	char id[OC_BID_STRLEN];
+
+	o_log(O_LOG_WARN,
+	    "diary %s: its read index (%" PRIu64 " bytes to rev %" PRId64
+	    ") is dropped at rev %" PRId64 ", its log counted again: %s",
+	    oc_bid_str(col, id), x->end_off, x->end_rev, rev, why);
+	if (x->hints != NULL)
+		(void) x->hints->ops->hint_put(x->hints, col, NULL, 0);
+	dindex_reset(x);
+	x->saved_rev = 0; /* the recount is kept */
+}
+
 /* Fill h from a decoded hint of col; NULL, or why it is unusable. */
 static const char *
 dhint_parse(
@@ -812,6 +837,58 @@ dhint_parse(
 }
 
 /*
+ * NULL when the entries from h's last mark to its last entry measure
+ * what h says they end at, or why not: a stored count that passes
+ * dhint_check's test of its last entry but not this would report a size
+ * the log does not hold, and reads past the log's end.  At most a
+ * stride of blocks is walked (the marks' spacing).
+ */
+static const char *
+dhint_check_tail(struct oc_bstore *s, const struct oc_bid *col,
+    const struct ofs_dindex *h, bool *stale)
+{
+	struct oc_log        log;
+	struct oc_chain_iter it;
+	struct oc_chain_path pos;
+	const struct oc_val *ent;
+	const char          *why = NULL;
+	uint64_t             off = h->m[h->n - 1].off, size, napp;
+	bool                 done;
+	o_err                e;
+
+	if ((e = oc_log_open(&log, s, col)) != O_OK ||
+	    (e = oc_chain_iter_init(
+	         &it, &log.ch, &h->m[h->n - 1].pos, true)) != O_OK) {
+		*stale = e == O_ESTALE;
+		return "the log cannot be read";
+	}
+	for (;;) {
+		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK) {
+			*stale = e == O_ESTALE;
+			why    = "the log cannot be read";
+			break;
+		}
+		if (done || oc_log_entry_rev(ent) > h->end_rev) {
+			why = "its last mark is not before its last entry";
+			break;
+		}
+		if (oc_diary_entry_size(ent, &size, &napp) != O_OK) {
+			why = "an entry after its last mark does not measure";
+			break;
+		}
+		off += size;
+		if (oc_bid_eq(&pos.blk, &h->end.blk) &&
+		    pos.idx == h->end.idx) {
+			if (off != h->end_off)
+				why = "its size disagrees with its log";
+			break;
+		}
+	}
+	oc_chain_iter_fini(&it);
+	return why;
+}
+
+/*
  * NULL when h's last entry is in col's log where h says, or why not.
  * Walks back from the log's tail to it, so what it names is this log's
  * (blocks are not filed by collection): one block when nothing was
@@ -859,6 +936,8 @@ dhint_check(struct oc_bstore *s, const struct oc_bid *col,
 		break;
 	}
 	oc_chain_iter_fini(&it);
+	if (why == NULL)
+		why = dhint_check_tail(s, col, h, stale);
 	return why;
 }
 
@@ -2555,8 +2634,8 @@ dindex_extend(struct oc_bstore *s, const struct oc_bid *col,
  */
 static o_err
 dindex_read(struct oc_bstore *s, const struct oc_bid *col,
-    struct ofs_dindex *x, int64_t upto, uint64_t off, size_t len,
-    uint8_t *buf, struct o_buf *tmp)
+    struct ofs_dindex *x, int64_t upto, uint64_t off, size_t len, uint8_t *buf,
+    struct o_buf *tmp, bool *behind)
 {
 	struct oc_log               log;
 	struct oc_chain_iter        it;
@@ -2621,8 +2700,9 @@ dindex_read(struct oc_bstore *s, const struct oc_bid *col,
 	oc_chain_iter_fini(&it);
 	/* the caller counted these bytes committed: a log that ends before
 	 * them disagrees with the index (never report unwritten bytes) */
-	if (e == O_OK && cur < off + len)
-		e = o_err_set(O_EINTERNAL,
+	*behind = e == O_OK && cur < off + len;
+	if (*behind)
+		e = o_err_set(O_ECORRUPT,
 		    "diary log ends at byte %" PRIu64 " of rev %" PRId64
 		    ", before byte %" PRIu64 " its index counted",
 		    cur, upto, off + len);
@@ -2654,12 +2734,13 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 	struct o_buf       tmp = { 0 };
 	uint64_t           committed, cur, end;
 	size_t             i;
+	bool               behind = false, recounted = false;
 	o_err              e;
 
-	if (x->end_rev > rev) /* the index only grows with the held rev */
-		return o_err_set(O_EINTERNAL,
-		    "diary index at rev %" PRId64 " past the held rev %" PRId64,
-		    x->end_rev, rev);
+again:
+	/* the index only grows with the held rev */
+	if (x->end_rev > rev)
+		dindex_drop(&r->in->id, x, rev, "is past the rev held");
 	if ((e = dindex_extend(s, &r->in->id, x, rev)) != O_OK)
 		return e;
 	committed = x->end_off;
@@ -2671,9 +2752,17 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 		return O_OK;
 	end = O_MIN(r->off + r->len, r->total);
 	if (r->off < committed) {
-		if ((e = dindex_read(s, &r->in->id, x, rev, r->off,
-		         (size_t) (O_MIN(end, committed) - r->off), r->buf,
-		         &tmp)) != O_OK)
+		e = dindex_read(s, &r->in->id, x, rev, r->off,
+		    (size_t) (O_MIN(end, committed) - r->off), r->buf, &tmp,
+		    &behind);
+		if (behind && !recounted) {
+			/* once: a count that disagrees again is reported */
+			dindex_drop(&r->in->id, x, rev, o_err_detail());
+			recounted = true;
+			o_buf_fini(&tmp);
+			goto again;
+		}
+		if (e != O_OK)
 			goto out;
 		if (x->has_cur)
 			ofs_ahead_want(r->ahead, &x->cur.blk);

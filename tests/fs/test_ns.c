@@ -2433,8 +2433,12 @@ Test(ns, a_stored_read_index_that_does_not_match_is_not_used, .init = setup,
 	refused_with(&ca, "a", a, &ha, "ei", oc_int(31));
 	refused_with(&ca, "a", a, &ha, "m", oc_bytes(junk, 0));
 	refused_with(&ca, "a", a, &ha, "v", oc_int(99));
-	/* marks past the end it counted, marks out of order */
+	/* marks past the end it counted, marks out of order; an end
+	 * past the log's (its last entry where it says: only measuring
+	 * from the last mark finds it) */
 	refused_with(&ca, "a", a, &ha, "off", oc_int(1));
+	refused_with(
+	    &ca, "a", a, &ha, "off", oc_int((int64_t) strlen(a) + 13));
 	ok(oc_decode(ha.data, ha.len, &hv), "decode");
 	m = oc_map_bytes(&hv, "m");
 	cr_assert(m != NULL && m->u.s.n >= 2 * 48, "two marks at least");
@@ -2455,6 +2459,55 @@ Test(ns, a_stored_read_index_that_does_not_match_is_not_used, .init = setup,
 	o_buf_fini(&ha);
 	free(a);
 	free(b);
+}
+
+/* An index that counted more than the log holds (a bug, or history a
+ * cluster's majority did not keep) is dropped when a read meets the log's
+ * end, with its stored copy: the log is counted again and read, not
+ * failed for good. */
+Test(ns, a_read_index_that_disagrees_with_the_log_is_counted_again,
+    .init = setup, .fini = teardown)
+{
+	size_t            cap  = 1u << 20, wlen, n;
+	char             *want = malloc(cap), *got;
+	uint64_t          y;
+	struct ofs_inode *in;
+	struct ofs_attr   a;
+	struct o_buf      h = { 0 };
+	struct oc_val     v;
+	struct oc_bid     col;
+
+	srand(13);
+	y    = hint_diary("log", 30, want, cap);
+	wlen = strlen(want);
+	in   = env.ns->inodes[y];
+	col  = in->id;
+	in->idx.end_off += 13;
+	got = read_all(env.ns, y, &n);
+	cr_assert_eq(n, wlen, "read %zu bytes, want %zu", n, wlen);
+	cr_assert(memcmp(got, want, wlen) == 0, "the recount reads the log");
+	free(got);
+	ok(ofs_getattr(env.ns, y, &a), "getattr");
+	cr_assert_eq(a.size, wlen, "size %llu after the recount, want %zu",
+	    (unsigned long long) a.size, wlen);
+	/* what the recount stores is kept: the next mount reads it whole */
+	reopen();
+	hint_copy(&col, &h);
+	ok(oc_decode(h.data, h.len, &v), "decode hint");
+	cr_assert_eq(oc_map_int(&v, "off", 0), (int64_t) wlen);
+	oc_val_fini(&v);
+	expect_counted("log", want, 0);
+
+	/* the stored copy, wrong the same way, read before the mount
+	 * measured it from its last mark */
+	y  = lookup_(env.ns, OFS_ROOT_INO, "log");
+	in = env.ns->inodes[y];
+	in->idx.end_off += 13;
+	in->idx.saved_rev = 0;
+	reopen();
+	expect_counted("log", want, -1);
+	o_buf_fini(&h);
+	free(want);
 }
 
 struct halfwriter {
