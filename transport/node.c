@@ -388,8 +388,9 @@ member_room(struct otr_node *n, const char *name, bool *known)
 
 /*
  * Write the member list to conf.members_path if it grew since the last
- * write: {v: 1, m: [entries as members_val]}.  A failed write is logged
- * and tried again at the next member; the list is then only in memory.
+ * write: {v: 1, self: this node's name, m: [entries as members_val]}.  A
+ * failed write is logged and tried again at the next member; the list is then
+ * only in memory.
  */
 static void
 members_keep(struct otr_node *n)
@@ -407,6 +408,7 @@ members_keep(struct otr_node *n)
 	if (k > n->kept) {
 		v = oc_map();
 		oc_map_set(&v, "v", oc_int(1));
+		oc_map_set(&v, "self", oc_text(n->conf.name));
 		oc_map_set(&v, "m", members_val(n, NULL));
 		oc_encode(&v, &b);
 		oc_val_fini(&v);
@@ -509,6 +511,9 @@ members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 	return bad;
 }
 
+/* A member list of MAX_MEMBERS entries with cards takes well under this. */
+#define MEMBERS_FILE_MAX (1 << 20)
+
 /*
  * Learn the members kept in conf.members_path by an earlier run (none
  * when there is no such file).  A file that is not such a list fails the
@@ -520,7 +525,7 @@ static o_err
 members_load(struct otr_node *n)
 {
 	const char          *path = n->conf.members_path;
-	const struct oc_val *m;
+	const struct oc_val *m, *self;
 	struct oc_val        v = oc_null();
 	struct o_buf         b = { 0 };
 	uint8_t              chunk[4096];
@@ -536,10 +541,15 @@ members_load(struct otr_node *n)
 		                       : o_err_set(o_err_from_errno(errno),
 		                             "%s: %s", path, strerror(errno));
 	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0 &&
-	    b.len < (1u << 20))
+	    b.len <= MEMBERS_FILE_MAX)
 		(void) o_buf_append(&b, chunk, got);
 	if (ferror(fp))
 		e = o_err_set(O_EIO, "read %s: %s", path, strerror(errno));
+	else if (b.len > MEMBERS_FILE_MAX)
+		e = o_err_set(O_ETOOBIG,
+		    "%s is larger than a member list can be (over %d bytes); "
+		    "remove it to start with only the members --join finds",
+		    path, MEMBERS_FILE_MAX);
 	fclose(fp);
 	if (e != O_OK) {
 		o_buf_fini(&b);
@@ -548,12 +558,23 @@ members_load(struct otr_node *n)
 	if (oc_decode(b.data, b.len, &v) != O_OK || v.type != OC_MAP ||
 	    otr_get_int(&v, "v", &ver) != O_OK || ver != 1 ||
 	    (m = oc_map_get(&v, "m")) == NULL || m->type != OC_ARRAY ||
-	    oc_arr_len(m) > MAX_MEMBERS)
+	    oc_arr_len(m) > MAX_MEMBERS ||
+	    ((self = oc_map_get(&v, "self")) != NULL && self->type != OC_TEXT))
 		e = o_err_set(O_ECORRUPT,
 		    "%s is not this node's member list (version 1, at most %d "
 		    "members); remove it to start with only the members "
 		    "--join finds",
 		    path, MAX_MEMBERS);
+	else if (self != NULL &&
+	    strcmp((const char *) self->u.s.p, n->conf.name) != 0)
+		/* a data directory copied, or started under another name:
+		 * its list names the old self as a peer */
+		e = o_err_set(O_EINVAL,
+		    "%s is node %s's member list, and this node is %s: a data "
+		    "directory belongs to one node (start %s on it, or remove "
+		    "the file to start %s with only the members --join finds)",
+		    path, (const char *) self->u.s.p, n->conf.name,
+		    (const char *) self->u.s.p, n->conf.name);
 	else {
 		size_t bad;
 

@@ -5,6 +5,7 @@
  * network transactor are read through another's.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -69,6 +70,7 @@ struct tnode {
 	struct ost_repo *repo;
 	struct otr_node *node;
 	char             url[64];
+	char             members[256];
 	struct slow_tx   tx;
 };
 
@@ -80,6 +82,8 @@ static nng_socket   fake; /* a silent member's, closed after the nodes */
 static bool         fake_open;
 static char        *certs;
 static bool         join_self; /* n0 joins its own URL */
+static bool         keep_members; /* each node keeps DIR/members */
+static bool         join_none;    /* node_up joins no one */
 
 static o_err
 install_cb(void *arg, const struct oc_bid *id, int64_t rev,
@@ -253,9 +257,15 @@ node_up(int i, const char *certs_dir, const char *name)
 
 	if (t->dir == NULL)
 		t->dir = ot_tmpdir("node");
-	if (t->repo == NULL)
-		cr_assert_eq(ost_repo_open(t->dir, NULL, &t->repo), O_OK, "%s",
+	if (t->repo == NULL) {
+		char sd[300];
+
+		/* as a mount's: the store beside the member list */
+		snprintf(sd, sizeof(sd), "%s%s", t->dir,
+		    keep_members ? "/store" : "");
+		cr_assert_eq(ost_repo_open(sd, NULL, &t->repo), O_OK, "%s",
 		    o_err_detail());
+	}
 	snprintf(t->url, sizeof(t->url), "%s://127.0.0.1:%d",
 	    certs_dir ? "tls+tcp" : "tcp", base_port + 10 * i);
 	snprintf(nm, sizeof(nm), "n%d", i);
@@ -263,7 +273,11 @@ node_up(int i, const char *certs_dir, const char *name)
 	nc.name            = name ? name : nm;
 	nc.listen_url      = t->url;
 	nc.join            = join;
-	nc.njoin           = i > 0 || join_self ? 1 : 0;
+	nc.njoin           = join_none ? 0 : i > 0 || join_self ? 1 : 0;
+	if (keep_members) {
+		snprintf(t->members, sizeof(t->members), "%s/members", t->dir);
+		nc.members_path = t->members;
+	}
 	nc.certs_dir       = certs_dir;
 	nc.insecure        = certs_dir == NULL;
 	/* calls time out after 3 s: a CI machine running other suites can
@@ -1163,6 +1177,76 @@ Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
 	    o_err_detail());
 	cr_assert_not_null(
 	    strstr(o_err_detail(), "the list is full"), "%s", o_err_detail());
+}
+
+/* The file at path holds n bytes of p. */
+static void
+file_put(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "we");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(p, 1, n, f), n, "%s", path);
+	cr_assert_eq(fclose(f), 0, "%s", path);
+}
+
+/* Start node i with the member file at its data directory holding n
+ * bytes of p (name: its name, NULL for ni): refused, with a detail
+ * holding part. */
+static void
+members_file_refused(
+    int i, const char *name, const void *p, size_t n, const char *part)
+{
+	char path[300];
+
+	if (nodes[i].dir == NULL)
+		nodes[i].dir = ot_tmpdir("node");
+	snprintf(path, sizeof(path), "%s/members", nodes[i].dir);
+	file_put(path, p, n);
+	cr_assert_neq(node_up(i, NULL, name), O_OK, "started over %s", part);
+	cr_assert_not_null(strstr(o_err_detail(), part), "%s", o_err_detail());
+	cr_assert_not_null(strstr(o_err_detail(), path), "%s", o_err_detail());
+	nodes[i].node = NULL;
+}
+
+/* A node keeps its member list in its data directory: started again
+ * without joining anyone, it knows every member before it serves.  The
+ * list names the node it is: another node given it (a data directory
+ * copied) refuses to start, and so does a file that is not a list, or
+ * is larger than any list. */
+Test(node, a_restarted_node_knows_its_members_from_its_file, .init = setup,
+    .fini = teardown)
+{
+	uint8_t *big;
+	char     path[300];
+	FILE    *f;
+	size_t   n;
+
+	keep_members = true;
+	nodes_up(3);
+	node_down(2, true);
+	join_none = true;
+	cr_assert_eq(node_up(2, NULL, NULL), O_OK, "%s", o_err_detail());
+	cr_assert_eq(
+	    members_of(2), 3, "n2 started knowing %zu members", members_of(2));
+	wait_up(2, 3);
+
+	/* n2's list, in the directory of a node named n5 */
+	snprintf(path, sizeof(path), "%s/members", nodes[2].dir);
+	cr_assert_not_null(f = fopen(path, "re"), "%s", path);
+	big = malloc((2u << 20) + 1);
+	n   = fread(big, 1, 1u << 20, f);
+	fclose(f);
+	members_file_refused(
+	    3, "n5", big, n, "is node n2's member list, and this node is n5");
+	members_file_refused(
+	    3, NULL, "junk", 4, "is not this node's member list");
+	memset(big, 0xa0, (2u << 20) + 1);
+	members_file_refused(3, NULL, big, (2u << 20) + 1,
+	    "is larger than a member list can be");
+	free(big);
+	keep_members = false;
+	join_none    = false;
 }
 
 /* A hello naming more known members than any list holds is refused
