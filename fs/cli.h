@@ -75,6 +75,10 @@ int ofs_usage_error(const char *cmd, const char *help_cmd, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 int ofs_usage_errorv(const char *cmd, const char *help_cmd, const char *fmt,
     va_list ap) __attribute__((format(printf, 3, 0)));
+/* After getopt_long (its optstring starting with ':', so that it prints
+ * nothing) returned '?' or ':' (c): say which option was wrong, as
+ * ofs_usage_error does, and return OFS_EXIT_USAGE. */
+int  ofs_getopt_error(const char *cmd, int c, char *const *argv);
 void ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -97,7 +97,7 @@ ofs_cmd_init(int argc, char **argv)
 	o_err       e;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(init_usage, stdout);
@@ -106,9 +106,7 @@ ofs_cmd_init(int argc, char **argv)
 			name = optarg;
 			break;
 		default:
-			fprintf(
-			    stderr, "Run 'optimfs init --help' for usage.\n");
-			return OFS_EXIT_USAGE;
+			return ofs_getopt_error("init", c, argv);
 		}
 	}
 	if (optind != argc - 1 || argv[optind][0] == '\0')

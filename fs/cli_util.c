@@ -2,6 +2,7 @@
  * cli_util.c - helpers shared by the optimfs subcommands (fs/cli.h).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,20 @@ ofs_usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
 	rc = ofs_usage_errorv(cmd, help_cmd, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+int
+ofs_getopt_error(const char *cmd, int c, char *const *argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return ofs_usage_error(
+		    cmd, cmd, "option '%s' needs a value", arg);
+	if (optopt != 0 && strncmp(arg, "--", 2) != 0)
+		return ofs_usage_error(
+		    cmd, cmd, "unknown option '-%c'", optopt);
+	return ofs_usage_error(cmd, cmd, "unknown option '%s'", arg);
 }
 
 void

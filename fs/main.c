@@ -157,8 +157,9 @@ mount_usage_error(const char *fmt, ...)
 static int
 mkdir_p(const char *path)
 {
-	char   buf[PATH_MAX];
-	size_t i, n = strlen(path);
+	char        buf[PATH_MAX];
+	size_t      i, n = strlen(path);
+	struct stat st;
 
 	if (n == 0 || n >= sizeof(buf))
 		return ENAMETOOLONG;
@@ -171,7 +172,10 @@ mkdir_p(const char *path)
 			return errno;
 		buf[i] = path[i];
 	}
-	return 0;
+	/* EEXIST is also a file's */
+	if (stat(path, &st) != 0)
+		return errno;
+	return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
 static char *
@@ -276,7 +280,7 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 	ofs_buf_printf(&ma->fuse_opts,
 	    "fsname=optimfs,subtype=optimfs,default_permissions");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:fd", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ho:fd", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(mount_usage, stdout);
@@ -318,9 +322,7 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 			ma->insecure = true;
 			break;
 		default:
-			fprintf(
-			    stderr, "Run 'optimfs mount --help' for usage.\n");
-			return OFS_EXIT_USAGE;
+			return ofs_getopt_error(cmd_name, c, argv);
 		}
 	}
 	(void) o_buf_append(&ma->fuse_opts, "", 1);
@@ -374,16 +376,17 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 		ma->mountpoint = o_strdup(path);
 	if (data == NULL && (data = dflt = default_data_dir()) == NULL) {
 		fprintf(stderr,
-		    "optimfs mount: neither XDG_DATA_HOME nor "
-		    "HOME is set: pass --data DIR\n");
+		    "optimfs %s: neither XDG_DATA_HOME nor "
+		    "HOME is set: pass --data DIR\n",
+		    cmd_name);
 		return OFS_EXIT_USAGE;
 	}
 	rc = mkdir_p(data);
 	if (rc == 0 && realpath(data, path) == NULL)
 		rc = errno;
 	if (rc != 0) {
-		fprintf(stderr, "optimfs mount: data directory %s: %s\n", data,
-		    strerror(rc));
+		fprintf(stderr, "optimfs %s: data directory %s: %s\n",
+		    cmd_name, data, strerror(rc));
 		free(dflt);
 		return OFS_EXIT_FAIL;
 	}

@@ -262,6 +262,24 @@ mount_usage idle= "idle=: idle is 1 to 86400000 ms"
 mount_usage replicas=9 "replicas=9: replicas is 1 to 8"
 mount_usage allow_other,timeout=99999999999999999999 \
 	"timeout=99999999999999999999: timeout is 100 to 600000 ms"
+for bad in --bogus -z; do
+	rc=0
+	out=$("$OPTIMFS_BIN" mount "$TMP/m3" --data "$TMP/d3" -f "$bad" 2>&1) ||
+		rc=$?
+	expect_eq "$bad: exit status" 2 "$rc"
+	case $out in
+	"optimfs mount: unknown option '$bad'"*) ;;
+	*) fail "$bad: message [$out], expected optimfs mount: unknown option '$bad'" ;;
+	esac
+done
+: >"$TMP/afile"
+rc=0
+out=$("$OPTIMFS_BIN" mount "$TMP/m3" --data "$TMP/afile" -f 2>&1) || rc=$?
+expect_eq "--data FILE: exit status" 1 "$rc"
+case $out in
+"optimfs mount: data directory $TMP/afile: Not a directory"*) ;;
+*) fail "--data FILE: message [$out]" ;;
+esac
 mountpoint -q "$TMP/m3" && fail "a refused mount left $TMP/m3 mounted"
 [ -e "$TMP/d3" ] && fail "a refused mount created its data directory"
 
