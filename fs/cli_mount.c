@@ -84,6 +84,28 @@ run_fusermount(const char *mnt, bool lazy)
 	return OFS_EXIT_OK;
 }
 
+/* Whether process pid has exited: gone, or a zombie its reaper has not
+ * collected yet (a container's init may take seconds). */
+static bool
+pid_gone(long pid)
+{
+	char  path[64], buf[256], *p;
+	FILE *f;
+	bool  zombie = false;
+
+	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return errno == ENOENT;
+	/* "pid (comm) S ...": the state follows the last ')' */
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		zombie = p[2] == 'Z' || p[2] == 'X';
+	fclose(f);
+	return zombie;
+}
+
 int
 ofs_cmd_umount(int argc, char **argv)
 {
@@ -153,7 +175,7 @@ ofs_cmd_umount(int argc, char **argv)
 		return OFS_EXIT_OK;
 	/* Wait for the daemon: it commits pending work before it exits. */
 	for (i = 0; i < UMOUNT_WAIT_S * 20; i++) {
-		if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
+		if (pid_gone(pid))
 			return OFS_EXIT_OK;
 		if (i == 40 && isatty(STDERR_FILENO))
 			fprintf(stderr,
