@@ -21,16 +21,17 @@
  * Data directory layout: DATA/store (the RocksDB repository),
  * DATA/optimfs.log, DATA/optimfs.pid, DATA/optimfs.lock (lock_data_dir).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/diary.h"
 #include "core/o_util.h"
+#include "core/tree.h"
 #include "fs/cli.h"
 #include "fs/fuse_ll.h"
 #include "fs/ns.h"
-#include "core/diary.h"
-#include "core/tree.h"
 #include "store/journal.h"
 #include "store/local.h"
 #include "store/repo.h"
@@ -395,7 +396,27 @@ parse_mount_args(struct mount_args *ma, int argc, char **argv)
 	return OFS_EXIT_OK;
 }
 
-/* Refuse a mountpoint that is not a directory, is ours or is dead. */
+/* Whether the directory open at fd holds no entry (closes fd). */
+static bool
+dir_empty(int fd)
+{
+	DIR           *d = fdopendir(fd);
+	struct dirent *e;
+	bool           empty = true;
+
+	if (d == NULL) {
+		close(fd);
+		return true;
+	}
+	while (empty && (e = readdir(d)) != NULL)
+		empty = strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
+/* Refuse a mountpoint that is not a directory, is ours or is dead; warn
+ * of one that is not empty. */
 static int
 check_mountpoint(const struct mount_args *ma)
 {
@@ -419,15 +440,21 @@ check_mountpoint(const struct mount_args *ma)
 			                     : strerror(errno));
 		return OFS_EXIT_FAIL;
 	}
-	close(fd);
 	snprintf(
 	    ctl, sizeof(ctl), "%s/%s/status", ma->mountpoint, OFS_CTL_NAME);
 	if (stat(ctl, &st) == 0) {
+		close(fd);
 		fprintf(stderr,
 		    "optimfs mount: %s: already an optimfs mount\n",
 		    ma->mountpoint);
 		return OFS_EXIT_FAIL;
 	}
+	/* as mount(8) does: allowed, but what is there is hidden */
+	if (!dir_empty(fd))
+		fprintf(stderr,
+		    "optimfs mount: warning: %s is not empty; its files are "
+		    "hidden while optimfs is mounted there\n",
+		    ma->mountpoint);
 	return OFS_EXIT_OK;
 }
 

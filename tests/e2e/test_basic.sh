@@ -286,4 +286,14 @@ mountpoint -q "$TMP/m3" && fail "a refused mount left $TMP/m3 mounted"
 step "unmount"
 cd /
 e2e_umount
+
+step "a mountpoint that is not empty is mounted over, with a warning"
+echo under >"$MNT/under"
+e2e_mount
+grep -qF "is not empty; its files are hidden while optimfs is mounted there" \
+	"$TMP/daemon.log" || fail "no warning of a mountpoint not empty"
+[ ! -e "$MNT/under" ] || fail "a file under the mount shows through it"
+e2e_umount
+expect_eq "the file under the mount, after" under "$(cat "$MNT/under")"
+rm "$MNT/under"
 echo "$E2E_NAME: OK"

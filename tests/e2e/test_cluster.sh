@@ -167,8 +167,21 @@ for i in 1 2 3; do wait_for "the last two lines on m$i" 10 last_two "$i"; done
 
 step "a node with a certificate of another CA is refused"
 "$OPTIMFS_BIN" init "$TMP/other" --name n4 >/dev/null
-# with n1's kept member list, whose cards its CA did not sign
+# n1's kept member list names n1: refused in n4's data directory
 mkdir -p "$TMP/d4" && cp "$TMP/d1/members" "$TMP/d4/members"
+rc=0
+"$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
+	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.self" 2>&1 || rc=$?
+expect_eq "n4's exit status over n1's list" 1 "$rc"
+grep -q "d4/members is node n1's member list, and this node is n4" "$TMP/n4.self" ||
+	fail "n4 took n1's member list: $(cat "$TMP/n4.self")"
+# the list as n4's own (self rewritten): its CA signed none of the cards
+python3 -c 'import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+n = b.replace(b"\x64self\x62n1", b"\x64self\x62n4")
+assert n != b, "no self n1 in " + p
+open(p, "wb").write(n)' "$TMP/d4/members" || fail "cannot rewrite n4's list"
 rc=0
 "$OPTIMFS_BIN" serve --data "$TMP/d4" -f --listen "$(url 4)" --join "$(url 1)" \
 	--certs "$TMP/other" --name n4 -o timeout=1000 >"$TMP/n4.out" 2>&1 || rc=$?
