@@ -370,9 +370,11 @@ members_names(struct otr_node *n)
 	return a;
 }
 
-/* Whether the list has room for another member; *known: name is one. */
+/* Whether the list has room for another member; *known: name is one,
+ * at the URL copied to had (cap bytes). */
 static bool
-member_room(struct otr_node *n, const char *name, bool *known)
+member_room(
+    struct otr_node *n, const char *name, bool *known, char *had, size_t cap)
 {
 	size_t i;
 	bool   room;
@@ -380,7 +382,10 @@ member_room(struct otr_node *n, const char *name, bool *known)
 	*known = false;
 	pthread_mutex_lock(&n->mtx);
 	for (i = 0; i < n->nm && !*known; i++)
-		*known = strcmp(n->m[i]->name, name) == 0;
+		if (strcmp(n->m[i]->name, name) == 0) {
+			*known = true;
+			snprintf(had, cap, "%s", n->m[i]->url);
+		}
 	room = n->nm < MAX_MEMBERS;
 	pthread_mutex_unlock(&n->mtx);
 	return room;
@@ -431,20 +436,30 @@ members_keep(struct otr_node *n)
  * without a card, or with one that does not check against the cluster's
  * CA (otr_pki_card_check), is refused: the error is returned with its
  * detail (the caller logs it).  The name is looked up first, so a known
- * member costs no check (and keeps its URL), and a full list refuses
- * before checking (O_EBUSY); the card is checked outside the member lock.
+ * member at its URL costs no check, and a full list refuses before
+ * checking (O_EBUSY); the card is checked outside the member lock.  A
+ * known name at another URL is refused (O_EPERM): a second node started
+ * under a member's name (its certificate copied) would otherwise vote
+ * as that member from another store, and two quorums need not meet.
  */
 static o_err
 member_offer(struct otr_node *n, const char *name, const char *url,
     const struct oc_val *cert, const struct oc_val *sig)
 {
 	struct otr_pki_card c = { 0 };
+	char                had[256];
 	bool                known;
 	o_err               e;
-	bool                room = member_room(n, name, &known);
+	bool room = member_room(n, name, &known, had, sizeof(had));
 
-	if (known)
+	if (known && strcmp(had, url) == 0)
 		return O_OK;
+	if (known)
+		return o_err_set(O_EPERM,
+		    "member %s is at %s, not %s: a name is one node's "
+		    "(restart it with its first --listen, or remove "
+		    "DATA/members on every node to move it)",
+		    name, had, url);
 	/* a full list refuses in member_add, without a check first */
 	if (room && !n->conf.insecure) {
 		if (cert != NULL && cert->type == OC_BYTES && sig != NULL &&

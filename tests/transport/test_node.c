@@ -1179,6 +1179,30 @@ Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
 	    strstr(o_err_detail(), "the list is full"), "%s", o_err_detail());
 }
 
+/* A name is one node's: a hello under a member's name from another URL
+ * (a second node started with a member's certificate) is refused, naming
+ * both URLs, and the list keeps the first; the same name at its URL is
+ * answered. */
+Test(node, a_hello_under_a_members_name_from_another_url_is_refused,
+    .init = setup, .fini = teardown)
+{
+	nng_socket s;
+	char       a[64], b[64], want[200];
+
+	node0_asker(&s);
+	snprintf(a, sizeof(a), "tcp://127.0.0.1:%d", base_port + 45);
+	snprintf(b, sizeof(b), "tcp://127.0.0.1:%d", base_port + 46);
+	ask_op(s, hello_from("m1", a, NULL), O_OK, "");
+	snprintf(want, sizeof(want), "member m1 is at %s, not %s", a, b);
+	ask_op(s, hello_from("m1", b, NULL), O_EPERM, want);
+	snprintf(
+	    want, sizeof(want), "member n0 is at %s, not %s", nodes[0].url, b);
+	ask_op(s, hello_from("n0", b, NULL), O_EPERM, want);
+	ask_op(s, hello_from("m1", a, NULL), O_OK, "");
+	cr_assert_eq(members_of(0), 2);
+	nng_close(s);
+}
+
 /* The file at path holds n bytes of p. */
 static void
 file_put(const char *path, const void *p, size_t n)
