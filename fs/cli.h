@@ -79,6 +79,11 @@ int ofs_usage_errorv(const char *cmd, const char *help_cmd, const char *fmt,
  * nothing) returned '?' or ':' (c): say which option was wrong, as
  * ofs_usage_error does, and return OFS_EXIT_USAGE. */
 int  ofs_getopt_error(const char *cmd, int c, char *const *argv);
+/* A command of one argument (what, e.g. "PATH") given argc - 1 others:
+ * say what is wrong (missing, an unknown option, too many), as
+ * ofs_usage_error does. */
+int ofs_one_arg_error(
+    const char *cmd, int argc, char **argv, const char *what);
 void ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

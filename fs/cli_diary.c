@@ -229,6 +229,17 @@ render_line(struct render *r, char *line)
 }
 
 /* Ask the daemon of path's mount for the report on st->st_ino. */
+/* Whether path is inside the control directory ctl_dir. */
+static bool
+is_ctl_file(const char *ctl_dir, const char *path)
+{
+	char   real[PATH_MAX];
+	size_t n = strlen(ctl_dir);
+
+	return realpath(path, real) != NULL &&
+	    strncmp(real, ctl_dir, n) == 0 && real[n] == '/';
+}
+
 static int
 report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
     const struct stat *st)
@@ -246,6 +257,15 @@ report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
 	if ((err = ofs_cli_mount_root(path, root, sizeof(root))) != 0) {
 		fprintf(stderr, "optimfs %s: %s: %s\n", cmd, path,
 		    root_error(err));
+		return OFS_EXIT_FAIL;
+	}
+	snprintf(ctl, sizeof(ctl), "%s/%s", root, OFS_CTL_NAME);
+	if (stat(ctl, &cst) == 0 && cst.st_dev == st->st_dev &&
+	    (cst.st_ino == st->st_ino || is_ctl_file(ctl, path))) {
+		fprintf(stderr,
+		    "optimfs %s: %s: a control file of the mount, not a "
+		    "diary or file\n",
+		    cmd, path);
 		return OFS_EXIT_FAIL;
 	}
 	snprintf(ctl, sizeof(ctl), "%s/%s/ctl", root, OFS_CTL_NAME);
@@ -322,7 +342,7 @@ run_report(const char *cmd, enum ofs_report_kind kind, const char *path)
 	if ((pfd = open(path, O_PATH | O_CLOEXEC)) < 0 ||
 	    fstat(pfd, &st) != 0) {
 		fprintf(stderr, "optimfs %s: %s: %s\n", cmd, path,
-		    strerror(errno));
+		    root_error(errno));
 		if (pfd >= 0)
 			close(pfd);
 		return OFS_EXIT_FAIL;
@@ -342,7 +362,7 @@ report_cmd(int argc, char **argv, enum ofs_report_kind kind, const char *usage)
 		return OFS_EXIT_OK;
 	}
 	if (argc != 2 || argv[1][0] == '-')
-		return ofs_usage_error(cmd, cmd, "%s", argc < 2 ? "missing PATH" : "wrong arguments");
+		return ofs_one_arg_error(cmd, argc, argv, "PATH");
 	return run_report(cmd, kind, argv[1]);
 }
 

@@ -120,13 +120,8 @@ ofs_cmd_umount(int argc, char **argv)
 		fputs(umount_usage, stdout);
 		return OFS_EXIT_OK;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr,
-		    "optimfs umount: %s\nRun 'optimfs umount "
-		    "--help' for usage.\n",
-		    argc < 2 ? "missing MOUNTPOINT" : "wrong arguments");
-		return OFS_EXIT_USAGE;
-	}
+	if (argc != 2 || argv[1][0] == '-')
+		return ofs_one_arg_error("umount", argc, argv, "MOUNTPOINT");
 	arg = argv[1];
 	/* A dead daemon's mount answers ENOTCONN (open, not stat: the
 	 * kernel may still have its attributes cached). */
@@ -148,7 +143,16 @@ ofs_cmd_umount(int argc, char **argv)
 		if (umount2(mnt, dead ? MNT_DETACH : 0) != 0) {
 			int err = errno;
 
-			if (err == EINVAL)
+			char root[PATH_MAX];
+
+			if (err == EINVAL &&
+			    ofs_cli_mount_root(mnt, root, sizeof(root)) == 0 &&
+			    strcmp(root, mnt) != 0)
+				fprintf(stderr,
+				    "optimfs umount: %s: not a mountpoint: "
+				    "it is inside the optimfs mount at %s\n",
+				    arg, root);
+			else if (err == EINVAL)
 				fprintf(stderr,
 				    "optimfs umount: %s: not "
 				    "mounted\n",
@@ -217,13 +221,8 @@ ofs_cmd_status(int argc, char **argv)
 		fputs(status_usage, stdout);
 		return OFS_EXIT_OK;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr,
-		    "optimfs status: %s\nRun 'optimfs status "
-		    "--help' for usage.\n",
-		    argc < 2 ? "missing MOUNTPOINT" : "wrong arguments");
-		return OFS_EXIT_USAGE;
-	}
+	if (argc != 2 || argv[1][0] == '-')
+		return ofs_one_arg_error("status", argc, argv, "MOUNTPOINT");
 	if ((err = ofs_cli_mount_root(argv[1], root, sizeof(root))) != 0) {
 		fprintf(stderr, "optimfs status: %s: %s\n", argv[1],
 		    err == ENODEV         ? "not an optimfs mount"

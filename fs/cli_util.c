@@ -37,6 +37,21 @@ ofs_usage_error(const char *cmd, const char *help_cmd, const char *fmt, ...)
 }
 
 int
+ofs_one_arg_error(const char *cmd, int argc, char **argv, const char *what)
+{
+	int i;
+
+	if (argc < 2)
+		return ofs_usage_error(cmd, cmd, "missing %s", what);
+	for (i = 1; i < argc; i++)
+		if (argv[i][0] == '-')
+			return ofs_usage_error(
+			    cmd, cmd, "unknown option '%s'", argv[i]);
+	return ofs_usage_error(
+	    cmd, cmd, "one %s, not %d arguments", what, argc - 1);
+}
+
+int
 ofs_getopt_error(const char *cmd, int c, char *const *argv)
 {
 	const char *arg = argv[optind - 1];

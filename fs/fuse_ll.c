@@ -336,6 +336,7 @@ is_refusal(o_err e)
 	case O_ENAMETOOLONG:
 	case O_EINVAL:
 	case O_EPERM:
+	case O_ETOOBIG: /* EFBIG: a write or size past the limit */
 		return true;
 	default:
 		return false;
@@ -1708,9 +1709,9 @@ ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	o_err            err;
 
 	count(f, OP_rename);
-	/* RENAME_NOREPLACE / RENAME_EXCHANGE are not atomic here: refuse
-	 * (mv falls back to plain rename). */
-	if (flags != 0) {
+	/* RENAME_EXCHANGE is not supported (EINVAL, as by filesystems
+	 * without it) */
+	if ((flags & ~(unsigned) RENAME_NOREPLACE) != 0) {
 		reply_errno(req, OP_rename, EINVAL);
 		return;
 	}
@@ -1719,7 +1720,8 @@ ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_errno(req, OP_rename, EPERM);
 		return;
 	}
-	err = ofs_rename(f->ns, parent, name, newparent, newname);
+	err = ofs_rename_flags(f->ns, parent, name, newparent, newname,
+	    (flags & RENAME_NOREPLACE) != 0);
 	if (err != O_OK) {
 		reply_fail(req, OP_rename, err, parent, name);
 		return;

@@ -4399,6 +4399,13 @@ o_err
 ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
     const char *newname)
 {
+	return ofs_rename_flags(ns, dir, name, newdir, newname, false);
+}
+
+o_err
+ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
+    uint64_t newdir, const char *newname, bool noreplace)
+{
 	struct ofs_inode *sd, *td, *src, *tgt;
 	struct ofs_coll  *sc, *tc;
 	struct ofs_meta   sm, tm;
@@ -4435,6 +4442,10 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	if ((e = ent_read(ns, td, newname, &tm, &tdata, &traw, &tfound)) !=
 	    O_OK)
 		goto out;
+	if (tfound && noreplace) {
+		e = o_err_set(O_EEXIST, "rename %s: %s exists", spath, tpath);
+		goto out;
+	}
 	if (tfound && oc_bid_eq(&tm.id, &sm.id))
 		goto out; /* the same object already */
 	if ((e = rename_check(ns, td, tpath, &sm, tfound, &tm)) != O_OK)

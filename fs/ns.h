@@ -308,6 +308,12 @@ o_err ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name);
  */
 o_err ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint64_t newdir, const char *newname);
+/* noreplace (RENAME_NOREPLACE): an existing target fails the rename with
+ * O_EEXIST instead, checked with the rename under the namespace's lock
+ * (atomic among this mount's operations; another mount's creation of the
+ * target in the same moment may still be replaced, as by a rename). */
+o_err ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
+    uint64_t newdir, const char *newname, bool noreplace);
 
 /* Directory listing in key order starting after `after` (NULL: first).
  * cb returns nonzero to stop.  cb runs with no lock of ours held and may

@@ -491,6 +491,9 @@ t_pwrite_extend(void)
 	for (i = 0; i < 20000; i++)
 		want[4000 + i] = (char) ('a' + i % 26);
 	EXPECT_OK(pwrite_all(fd, want + 4000, 20000, 4000));
+	/* past the 1 TiB limit: EFBIG, nothing changed */
+	EXPECT_ERR(pwrite(fd, "x", 1, (off_t) 1 << 40), EFBIG);
+	EXPECT_ERR(ftruncate(fd, (off_t) 2 << 40), EFBIG);
 	EXPECT_OK(close(fd));
 	memcpy(want, "0123456789ab", 12);
 	want[sizeof(want) - 1] = 'Z';
@@ -817,6 +820,23 @@ t_rename_over_file(void)
 	/* rename to itself is a no-op. */
 	EXPECT_OK(rename("final", "final"));
 	EXPECT_CONTENT("final", "new contents", 12);
+	/* RENAME_NOREPLACE (mv's first try): onto a free name it moves,
+	 * onto an existing one it fails EEXIST and changes nothing;
+	 * RENAME_EXCHANGE is not supported */
+	EXPECT_OK(put_file("nr_a", "a", 1));
+	EXPECT_OK(put_file("nr_b", "b", 1));
+	EXPECT_OK(
+	    renameat2(AT_FDCWD, "nr_a", AT_FDCWD, "nr_c", RENAME_NOREPLACE));
+	EXPECT_ERR(stat("nr_a", &st), ENOENT);
+	EXPECT_CONTENT("nr_c", "a", 1);
+	EXPECT_ERR(
+	    renameat2(AT_FDCWD, "nr_c", AT_FDCWD, "nr_b", RENAME_NOREPLACE),
+	    EEXIST);
+	EXPECT_CONTENT("nr_c", "a", 1);
+	EXPECT_CONTENT("nr_b", "b", 1);
+	EXPECT_ERR(
+	    renameat2(AT_FDCWD, "nr_c", AT_FDCWD, "nr_b", RENAME_EXCHANGE),
+	    EINVAL);
 }
 
 static void

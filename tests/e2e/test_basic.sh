@@ -193,6 +193,16 @@ expect_fail "verify outside a mount" "not inside an optimfs mount" \
 # one no inode of this mount has is refused (ENOENT), not read as another
 expect_fail "a log request for an st_ino nobody has" "No such file" \
 	bash -c 'echo "log 12345" >.optimfs/ctl'
+expect_fail "log of a control file" \
+	"optimfs log: .optimfs/status: a control file of the mount, not a diary" \
+	"$OPTIMFS_BIN" log .optimfs/status
+expect_fail "umount of a directory inside the mount" \
+	"optimfs umount: d: not a mountpoint: it is inside the optimfs mount at $MNT" \
+	"$OPTIMFS_BIN" umount d
+expect_fail "status with an unknown option" "optimfs status: unknown option '--bogus'" \
+	"$OPTIMFS_BIN" status --bogus "$MNT"
+expect_fail "verify of two paths" "optimfs verify: one PATH, not 2 arguments" \
+	"$OPTIMFS_BIN" verify log d
 
 step "restart: unmount, remount, everything is there"
 find . -path ./.optimfs -prune -o -print | LC_ALL=C sort >"$TMP/tree.before"

@@ -35,6 +35,13 @@ e2e_mount
 
 step "run the exerciser"
 run_exerciser "exerciser" "$MNT"
+# what the exerciser's calls were refused (EFBIG, EEXIST, ...) is the
+# caller's doing, logged as info: no error, and no fault in status
+if grep -n "optimfs\[error\]" "$TMP/daemon.log" >&2; then
+	fail "refusals of the exerciser's calls were logged as errors"
+fi
+grep -qE "^errors: +0$" "$MNT/.optimfs/status" ||
+	fail "faults counted: $(grep '^errors' "$MNT/.optimfs/status")"
 
 step "the kept files, from the shell"
 cd "$MNT/keep"
