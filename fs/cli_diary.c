@@ -228,7 +228,6 @@ render_line(struct render *r, char *line)
 	}
 }
 
-/* Ask the daemon of path's mount for the report on st->st_ino. */
 /* Whether path is inside the control directory ctl_dir. */
 static bool
 is_ctl_file(const char *ctl_dir, const char *path)
@@ -240,6 +239,7 @@ is_ctl_file(const char *ctl_dir, const char *path)
 	    strncmp(real, ctl_dir, n) == 0 && real[n] == '/';
 }
 
+/* Ask the daemon of path's mount for the report on st->st_ino. */
 static int
 report_request(const char *cmd, enum ofs_report_kind kind, const char *path,
     const struct stat *st)

@@ -84,8 +84,27 @@ run_fusermount(const char *mnt, bool lazy)
 	return OFS_EXIT_OK;
 }
 
+/* How many threads process pid has in /proc (0 if it cannot be read). */
+static long
+threads_of(long pid)
+{
+	char  path[64], line[128];
+	long  n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 /* Whether process pid has exited: gone, or a zombie its reaper has not
- * collected yet (a container's init may take seconds). */
+ * collected yet (a container's init may take seconds) whose threads have
+ * all exited. */
 static bool
 pid_gone(long pid)
 {
@@ -97,13 +116,15 @@ pid_gone(long pid)
 		return true;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	if ((f = fopen(path, "re")) == NULL)
-		return errno == ENOENT;
+		return false; /* unreadable (hidepid): wait for ESRCH */
 	/* "pid (comm) S ...": the state follows the last ')' */
 	if (fgets(buf, sizeof(buf), f) != NULL &&
 	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
 		zombie = p[2] == 'Z' || p[2] == 'X';
 	fclose(f);
-	return zombie;
+	/* the main thread's state: its other threads, which may hold the
+	 * store's files and locks, must be gone too */
+	return zombie && threads_of(pid) <= 1;
 }
 
 int

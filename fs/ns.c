@@ -683,18 +683,19 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
 static void
 dindex_reset(struct ofs_dindex *x)
 {
-	struct oc_journal *h     = x->hints;
-	uint64_t           w = x->walked, sw = x->saved_walked;
-	int64_t            saved = x->saved_rev;
+	struct ofs_dindex f;
 
+	memset(&f, 0, sizeof(f));
+	f.stride     = 1;
+	f.hints      = x->hints;
+	f.hint_tried = true; /* what is stored may be what was just dropped */
+	f.walked     = x->walked;
+	f.saved_walked = x->saved_walked;
+	f.saved_rev    = x->saved_rev; /* not overwritten by a shorter count */
+	/* read unlatched (diary_wrote): kept, never zero in between */
+	f.end_ms = __atomic_load_n(&x->end_ms, __ATOMIC_RELAXED);
 	free(x->m);
-	memset(x, 0, sizeof(*x));
-	x->stride     = 1;
-	x->hints      = h;
-	x->hint_tried = true; /* what is stored may be what was just dropped */
-	x->walked     = w;
-	x->saved_walked = sw;
-	x->saved_rev    = saved; /* not overwritten by a shorter count */
+	*x = f;
 }
 
 /* Store x as col's hint when it counted more than the stored one. */
@@ -765,18 +766,20 @@ dindex_keep(const struct oc_bid *col, struct ofs_dindex *x, bool removed)
  */
 static void
 dindex_drop(const struct oc_bid *col, struct ofs_dindex *x, int64_t rev,
-    const char *why)
+    bool wrong, const char *why)
 {
 	char id[OC_BID_STRLEN];
 
-	o_log(O_LOG_WARN,
+	o_log(wrong ? O_LOG_WARN : O_LOG_INFO,
 	    "diary %s: its read index (%" PRIu64 " bytes to rev %" PRId64
 	    ") is dropped at rev %" PRId64 ", its log counted again: %s",
 	    oc_bid_str(col, id), x->end_off, x->end_rev, rev, why);
-	if (x->hints != NULL)
+	/* a count only ahead of the held rev may be stored rightly */
+	if (wrong && x->hints != NULL)
 		(void) x->hints->ops->hint_put(x->hints, col, NULL, 0);
 	dindex_reset(x);
-	x->saved_rev = 0; /* the recount is kept */
+	if (wrong)
+		x->saved_rev = 0; /* the recount is kept */
 }
 
 /* Fill h from a decoded hint of col; NULL, or why it is unusable. */
@@ -2740,7 +2743,7 @@ dread_fn(struct oc_bstore *s, int64_t rev, const struct oc_val *pend,
 again:
 	/* the index only grows with the held rev */
 	if (x->end_rev > rev)
-		dindex_drop(&r->in->id, x, rev, "is past the rev held");
+		dindex_drop(&r->in->id, x, rev, false, "is past the rev held");
 	if ((e = dindex_extend(s, &r->in->id, x, rev)) != O_OK)
 		return e;
 	committed = x->end_off;
@@ -2757,7 +2760,7 @@ again:
 		    &behind);
 		if (behind && !recounted) {
 			/* once: a count that disagrees again is reported */
-			dindex_drop(&r->in->id, x, rev, o_err_detail());
+			dindex_drop(&r->in->id, x, rev, true, o_err_detail());
 			recounted = true;
 			o_buf_fini(&tmp);
 			goto again;

@@ -242,11 +242,22 @@ dial_link(
 	return O_OK;
 }
 
+/* A name is one node's: member name, known at had, offered at url. */
+static o_err
+name_elsewhere(const char *name, const char *had, const char *url)
+{
+	return o_err_set(O_EPERM,
+	    "member %s is at %s, not %s: a name is one node's (restart it "
+	    "with its first --listen, or remove DATA/members on every node "
+	    "to move it)",
+	    name, had, url);
+}
+
 /* Add a member (mtx held) with a copy of its card (NULL: none, insecure
  * clusters only; checked by the caller).  Known names are kept as they
- * are (O_OK).  A member that cannot be added (the list full, a name or URL
- * too long, no socket for it) is an error with a detail naming it; the
- * caller reports it. */
+ * are (O_OK), at their URL (another: O_EPERM, name_elsewhere).  A member that
+ * cannot be added (the list full, a name or URL too long, no socket for it) is
+ * an error with a detail naming it; the caller reports it. */
 static o_err
 member_add(struct otr_node *n, const char *name, const char *url,
     const struct otr_pki_card *card)
@@ -257,7 +268,9 @@ member_add(struct otr_node *n, const char *name, const char *url,
 
 	for (i = 0; i < n->nm; i++)
 		if (strcmp(n->m[i]->name, name) == 0)
-			return O_OK;
+			return strcmp(n->m[i]->url, url) == 0
+			    ? O_OK
+			    : name_elsewhere(name, n->m[i]->url, url);
 	if (n->nm == MAX_MEMBERS)
 		return o_err_set(O_EBUSY,
 		    "member %s at %s: the list is full (%d members)", name,
@@ -454,12 +467,8 @@ member_offer(struct otr_node *n, const char *name, const char *url,
 
 	if (known && strcmp(had, url) == 0)
 		return O_OK;
-	if (known)
-		return o_err_set(O_EPERM,
-		    "member %s is at %s, not %s: a name is one node's "
-		    "(restart it with its first --listen, or remove "
-		    "DATA/members on every node to move it)",
-		    name, had, url);
+	if (known) /* checked again by member_add, under the lock */
+		return name_elsewhere(name, had, url);
 	/* a full list refuses in member_add, without a check first */
 	if (room && !n->conf.insecure) {
 		if (cert != NULL && cert->type == OC_BYTES && sig != NULL &&
