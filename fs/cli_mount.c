@@ -45,22 +45,37 @@ static const char umount_usage[] =
     "options:\n"
     "  -h, --help     show this help\n";
 
+/* The value of the first line "KEY VALUE" (key: "pid:") of the text file
+ * at path into out[cap], blanks before it skipped; false if none. */
+static bool
+file_field(const char *path, const char *key, char *out, size_t cap)
+{
+	char   line[256];
+	size_t n     = strlen(key);
+	bool   found = false;
+	FILE  *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, key, n) == 0) {
+			snprintf(out, cap, "%s",
+			    line + n + strspn(line + n, " \t"));
+			found = true;
+		}
+	fclose(fp);
+	return found;
+}
+
 /* The daemon's pid from MNT/.optimfs/status, or 0. */
 static long
 status_pid(const char *mnt)
 {
-	char  path[PATH_MAX + 32], line[256];
-	FILE *fp;
-	long  pid = 0;
+	char path[PATH_MAX + 32], v[64];
 
 	snprintf(path, sizeof(path), "%s/%s/status", mnt, OFS_CTL_NAME);
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "pid: %ld", &pid) == 1)
-			break;
-	fclose(fp);
-	return pid;
+	return file_field(path, "pid:", v, sizeof(v)) ? strtol(v, NULL, 10)
+	                                              : 0;
 }
 
 static int
@@ -84,47 +99,22 @@ run_fusermount(const char *mnt, bool lazy)
 	return OFS_EXIT_OK;
 }
 
-/* How many threads process pid has in /proc (0 if it cannot be read). */
-static long
-threads_of(long pid)
-{
-	char  path[64], line[128];
-	long  n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Threads: %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* Whether process pid has exited: gone, or a zombie its reaper has not
- * collected yet (a container's init may take seconds) whose threads have
- * all exited. */
+ * collected yet (a container's init may take seconds) whose threads, which
+ * may hold the store's files and locks, have all exited. */
 static bool
 pid_gone(long pid)
 {
-	char  path[64], buf[256], *p;
-	FILE *f;
-	bool  zombie = false;
+	char path[64], state[64], threads[64];
 
 	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
 		return true;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return false; /* unreadable (hidepid): wait for ESRCH */
-	/* "pid (comm) S ...": the state follows the last ')' */
-	if (fgets(buf, sizeof(buf), f) != NULL &&
-	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
-		zombie = p[2] == 'Z' || p[2] == 'X';
-	fclose(f);
-	/* the main thread's state: its other threads, which may hold the
-	 * store's files and locks, must be gone too */
-	return zombie && threads_of(pid) <= 1;
+	/* unreadable (hidepid): wait for ESRCH */
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	return file_field(path, "State:", state, sizeof(state)) &&
+	    (state[0] == 'Z' || state[0] == 'X') &&
+	    file_field(path, "Threads:", threads, sizeof(threads)) &&
+	    strtol(threads, NULL, 10) <= 1;
 }
 
 int

@@ -671,7 +671,7 @@ dir_touched(struct ofs_ns *ns, struct ofs_inode *d)
  * it only costs a walk.  Before use its shape is checked and its last entry is
  * found walking back from this log's tail (dhint_check: same position,
  * revision and action) and the entries from its last mark to it are
- * measured (dhint_check_tail); anything else is logged and the log is
+ * measured (dhint_check); anything else is logged and the log is
  * counted again.  A count that a read finds past the log's end is
  * dropped with its stored copy and made again (dindex_drop).
  */
@@ -840,78 +840,32 @@ dhint_parse(
 }
 
 /*
- * NULL when the entries from h's last mark to its last entry measure
- * what h says they end at, or why not: a stored count that passes
- * dhint_check's test of its last entry but not this would report a size
- * the log does not hold, and reads past the log's end.  At most a
- * stride of blocks is walked (the marks' spacing).
- */
-static const char *
-dhint_check_tail(struct oc_bstore *s, const struct oc_bid *col,
-    const struct ofs_dindex *h, bool *stale)
-{
-	struct oc_log        log;
-	struct oc_chain_iter it;
-	struct oc_chain_path pos;
-	const struct oc_val *ent;
-	const char          *why = NULL;
-	uint64_t             off = h->m[h->n - 1].off, size, napp;
-	bool                 done;
-	o_err                e;
-
-	if ((e = oc_log_open(&log, s, col)) != O_OK ||
-	    (e = oc_chain_iter_init(
-	         &it, &log.ch, &h->m[h->n - 1].pos, true)) != O_OK) {
-		*stale = e == O_ESTALE;
-		return "the log cannot be read";
-	}
-	for (;;) {
-		if ((e = oc_chain_iter_next(&it, &ent, &pos, &done)) != O_OK) {
-			*stale = e == O_ESTALE;
-			why    = "the log cannot be read";
-			break;
-		}
-		if (done || oc_log_entry_rev(ent) > h->end_rev) {
-			why = "its last mark is not before its last entry";
-			break;
-		}
-		if (oc_diary_entry_size(ent, &size, &napp) != O_OK) {
-			why = "an entry after its last mark does not measure";
-			break;
-		}
-		off += size;
-		if (oc_bid_eq(&pos.blk, &h->end.blk) &&
-		    pos.idx == h->end.idx) {
-			if (off != h->end_off)
-				why = "its size disagrees with its log";
-			break;
-		}
-	}
-	oc_chain_iter_fini(&it);
-	return why;
-}
-
-/*
- * NULL when h's last entry is in col's log where h says, or why not.
- * Walks back from the log's tail to it, so what it names is this log's
- * (blocks are not filed by collection): one block when nothing was
- * committed since it was stored, entries the index then counts anyway
- * otherwise, the whole log (a recount's cost) when it is not there.
- * *stale when the walk met pruned history.
+ * NULL when h holds for col's log, or why not.  Walks back from the log's
+ * tail to h's last entry, so what it names is this log's (blocks are not
+ * filed by collection), and checks it is there with h's revision and
+ * action; then on to h's last mark, measuring the entries in between,
+ * which must end at h's end offset (a count that does not would report
+ * a size the log does not hold, and read past its end).  It walks the
+ * entries committed since h was stored (the index then counts them
+ * anyway) and at most a stride of blocks (the marks' spacing) more; the
+ * whole log (a recount's cost) when h's entries are not there.  *stale
+ * when the walk met pruned history.
  */
 static const char *
 dhint_check(struct oc_bstore *s, const struct oc_bid *col,
     const struct ofs_dindex *h, bool *stale)
 {
-	struct oc_log        log;
-	struct oc_chain_iter it;
-	struct oc_chain_path pos;
-	const struct oc_val *ent;
-	struct oc_aid        aid;
-	const char          *why = NULL;
-	bool                 done;
-	int64_t              rev;
-	o_err                e;
+	const struct ofs_dmark *mark = &h->m[h->n - 1];
+	struct oc_log           log;
+	struct oc_chain_iter    it;
+	struct oc_chain_path    pos;
+	const struct oc_val    *ent;
+	struct oc_aid           aid;
+	const char             *why = NULL;
+	uint64_t                sum = 0, size, napp;
+	bool                    done, at_end = false;
+	int64_t                 rev;
+	o_err                   e;
 
 	if ((e = oc_log_open(&log, s, col)) != O_OK ||
 	    (e = oc_chain_iter_init(&it, &log.ch, NULL, false)) != O_OK) {
@@ -924,23 +878,44 @@ dhint_check(struct oc_bstore *s, const struct oc_bid *col,
 			why    = "the log cannot be read";
 			break;
 		}
-		if (done || (rev = oc_log_entry_rev(ent)) < h->end_rev) {
-			why = "its last entry is not in the log";
+		if (done) {
+			why = at_end ? "its last mark is not in the log"
+			             : "its last entry is not in the log";
 			break;
 		}
-		if (rev > h->end_rev)
-			continue;
-		memset(&aid, 0, sizeof(aid));
-		(void) oc_log_entry_aid(ent, &aid);
-		if (!oc_bid_eq(&pos.blk, &h->end.blk) || pos.idx != h->end.idx)
-			why = "its last entry is elsewhere in the log";
-		else if (memcmp(aid.b, h->end_aid.b, OC_AID_LEN) != 0)
-			why = "its last entry is another action";
-		break;
+		if (!at_end) {
+			if ((rev = oc_log_entry_rev(ent)) < h->end_rev) {
+				why = "its last entry is not in the log";
+				break;
+			}
+			if (rev > h->end_rev)
+				continue;
+			memset(&aid, 0, sizeof(aid));
+			(void) oc_log_entry_aid(ent, &aid);
+			if (!oc_bid_eq(&pos.blk, &h->end.blk) ||
+			    pos.idx != h->end.idx) {
+				why = "its last entry is elsewhere in the log";
+				break;
+			}
+			if (memcmp(aid.b, h->end_aid.b, OC_AID_LEN) != 0) {
+				why = "its last entry is another action";
+				break;
+			}
+			at_end = true;
+		}
+		if (oc_diary_entry_size(ent, &size, &napp) != O_OK) {
+			why = "an entry after its last mark does not measure";
+			break;
+		}
+		sum += size;
+		if (oc_bid_eq(&pos.blk, &mark->pos.blk) &&
+		    pos.idx == mark->pos.idx) {
+			if (mark->off + sum != h->end_off)
+				why = "its size disagrees with its log";
+			break;
+		}
 	}
 	oc_chain_iter_fini(&it);
-	if (why == NULL)
-		why = dhint_check_tail(s, col, h, stale);
 	return why;
 }
 
