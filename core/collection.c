@@ -1442,7 +1442,7 @@ try_pend(struct oc_collection *c, struct sync_try *t, int64_t since)
 	if (try_keep(c, t) != O_OK)
 		return t->e;
 	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(o_mono_ms() - since, 0);
+	t->preq.waited_ms = o_mono_ms() - since; /* monotonic: >= 0 */
 	oc_txres_init(&res);
 	t->e      = c->tx->ops->pend(c->tx, &t->preq, &res);
 	t->pended = t->e == O_OK;
@@ -1466,7 +1466,7 @@ try_pend_commit(struct oc_collection *c, struct sync_try *t, int64_t since)
 	if (t->split && try_keep(c, t) != O_OK)
 		return t->e;
 	t->preq.who       = c->who;
-	t->preq.waited_ms = O_MAX(o_mono_ms() - since, 0);
+	t->preq.waited_ms = o_mono_ms() - since; /* monotonic: >= 0 */
 	t->fused          = true;
 	oc_txres_init(&res);
 	t->e = c->tx->ops->pend_commit(c->tx, &t->preq, &t->creq, &res);

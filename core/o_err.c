@@ -38,7 +38,8 @@ static const struct {
 	[O_EISDIR]     = { "O_EISDIR", "is a directory" },
 	[O_ENOTEMPTY]  = { "O_ENOTEMPTY", "directory not empty" },
 	[O_ENAMETOOLONG] = { "O_ENAMETOOLONG", "name too long" },
-	[O_EBEHIND]    = { "O_EBEHIND", "replica behind the writer's base" },
+	[O_EBEHIND]      = { "O_EBEHIND", "replica behind the writer's base" },
+	[O_EFBIG]        = { "O_EFBIG", "file size limit" },
 };
 
 static _Thread_local char o_err_buf[512];

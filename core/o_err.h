@@ -28,22 +28,23 @@ typedef enum o_err {
 	O_ENOBASE,    /* an update has no base block to apply to */
 	O_ENOPENDING, /* commit of an action that has no pending record */
 	O_EEXPIRED,   /* the pending record expired before commit */
-	O_ECORRUPT,   /* stored data failed a check (hash, decode, invariant) */
-	O_EIO,        /* the store or disk reported an I/O error */
-	O_ENOSPC,     /* the store's disk is full */
-	O_EBUSY,      /* resource busy / lock held (e.g. store already open) */
-	O_EUNAVAIL,   /* could not find out (peer or block unreachable) */
-	O_ETIMEDOUT,  /* an operation ran out of time */
-	O_ERETRIES,   /* sync gave up after its retry budget */
-	O_EVANISHED,  /* a collection header read absent while holding a rev */
-	O_ECLOSED,    /* object was closed */
-	O_EPERM,      /* operation not permitted on this object */
-	O_EINTERNAL,  /* a bug: an invariant of our own code broke */
-	O_ENOTDIR,    /* a path component is not a directory */
-	O_EISDIR,     /* a directory where a file was expected */
-	O_ENOTEMPTY,  /* directory not empty */
+	O_ECORRUPT,  /* stored data failed a check (hash, decode, invariant) */
+	O_EIO,       /* the store or disk reported an I/O error */
+	O_ENOSPC,    /* the store's disk is full */
+	O_EBUSY,     /* resource busy / lock held (e.g. store already open) */
+	O_EUNAVAIL,  /* could not find out (peer or block unreachable) */
+	O_ETIMEDOUT, /* an operation ran out of time */
+	O_ERETRIES,  /* sync gave up after its retry budget */
+	O_EVANISHED, /* a collection header read absent while holding a rev */
+	O_ECLOSED,   /* object was closed */
+	O_EPERM,     /* operation not permitted on this object */
+	O_EINTERNAL, /* a bug: an invariant of our own code broke */
+	O_ENOTDIR,   /* a path component is not a directory */
+	O_EISDIR,    /* a directory where a file was expected */
+	O_ENOTEMPTY, /* directory not empty */
 	O_ENAMETOOLONG, /* a name longer than the limit */
-	O_EBEHIND,     /* a replica holds a block older than the writer's base */
+	O_EBEHIND, /* a replica holds a block older than the writer's base */
+	O_EFBIG,   /* a file would pass its size limit (the caller's doing) */
 	O_ERR_COUNT
 } o_err;
 

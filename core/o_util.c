@@ -105,39 +105,30 @@ o_now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
 }
 
-o_err
-o_file_replace(const char *path, const void *p, size_t n)
+int
+o_fd_write_all(int fd, const void *p, size_t n)
 {
-	char        tmp[4096], dir[4096], *slash;
-	const char *step = "create";
-	size_t      off  = 0;
-	int         fd, dfd, err = 0;
+	size_t off = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
-		return o_err_set(O_EINVAL, "%s: path too long", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
-	    0)
-		return o_err_set(o_err_from_errno(errno), "create %s: %s", tmp,
-		    strerror(errno));
-	while (off < n && err == 0) {
+	while (off < n) {
 		ssize_t w = write(fd, (const uint8_t *) p + off, n - off);
 
-		if (w == 0 || (w < 0 && errno != EINTR))
-			err = w == 0 ? EIO : errno, step = "write";
-		else if (w > 0)
+		if (w == 0)
+			return EIO;
+		if (w < 0 && errno != EINTR)
+			return errno;
+		if (w > 0)
 			off += (size_t) w;
 	}
-	if (err == 0 && fsync(fd) != 0)
-		err = errno, step = "sync";
-	if (close(fd) != 0 && err == 0)
-		err = errno, step = "close";
-	if (err == 0 && rename(tmp, path) != 0)
-		err = errno, step = "rename";
-	if (err != 0) {
-		(void) unlink(tmp);
-		return o_err_set(o_err_from_errno(err), "%s %s: %s", step, tmp,
-		    strerror(err));
-	}
+	return 0;
+}
+
+o_err
+o_dir_sync_of(const char *path)
+{
+	char dir[4096], *slash;
+	int  dfd, err;
+
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash == dir)
@@ -156,6 +147,59 @@ o_file_replace(const char *path, const void *p, size_t n)
 	}
 	close(dfd);
 	return O_OK;
+}
+
+o_err
+o_file_replace(const char *path, const void *p, size_t n)
+{
+	char        tmp[4096];
+	const char *step = "write";
+	int         fd, err;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
+		return o_err_set(O_EINVAL, "%s: path too long", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
+	    0)
+		return o_err_set(o_err_from_errno(errno), "create %s: %s", tmp,
+		    strerror(errno));
+	err = o_fd_write_all(fd, p, n);
+	if (err == 0 && fsync(fd) != 0)
+		err = errno, step = "sync";
+	if (close(fd) != 0 && err == 0)
+		err = errno, step = "close";
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno, step = "rename";
+	if (err != 0) {
+		(void) unlink(tmp);
+		return o_err_set(o_err_from_errno(err), "%s %s: %s", step, tmp,
+		    strerror(err));
+	}
+	return o_dir_sync_of(path);
+}
+
+o_err
+o_file_read(const char *path, size_t max, struct o_buf *out)
+{
+	uint8_t chunk[4096];
+	size_t  got, start = out->len;
+	FILE   *fp;
+	o_err   e = O_OK;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return o_err_set(
+		    o_err_from_errno(errno), "%s: %s", path, strerror(errno));
+	while (e == O_OK && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if (out->len - start + got > max)
+			e = o_err_set(
+			    O_ETOOBIG, "%s: larger than %zu bytes", path, max);
+		else
+			e = o_buf_append(out, chunk, got);
+	if (e == O_OK && ferror(fp))
+		e = o_err_set(O_EIO, "read %s: %s", path, strerror(errno));
+	fclose(fp);
+	if (e == O_OK && (e = o_buf_append(out, "", 1)) == O_OK)
+		out->len--;
+	return e;
 }
 
 int64_t

@@ -32,14 +32,23 @@ void  o_buf_reset(struct o_buf *b); /* len = 0, keeps memory */
  * only the directory's sync failed (the new one is in place, maybe not
  * on disk). */
 o_err o_file_replace(const char *path, const void *p, size_t n);
+/* Write n bytes at p to fd, retrying short writes and EINTR: 0, or the
+ * errno (EIO for a write that wrote nothing). */
+int o_fd_write_all(int fd, const void *p, size_t n);
+/* fsync the directory holding path (its last component's parent). */
+o_err o_dir_sync_of(const char *path);
+/* Read the whole file at path into out (appended), NUL-terminated past
+ * its length (out->len excludes the NUL); O_ETOOBIG naming the file when
+ * it is larger than max bytes, else errors naming it. */
+o_err o_file_read(const char *path, size_t max, struct o_buf *out);
 
 /*
  * Two clocks.  o_now_ms: the wall clock, in ms since the epoch, for times
- * that are stored or leave the process (a pending's expiry, a log entry's
- * time); it can step when the clock is set.  o_mono_ms / o_mono_ns: the
- * monotonic clock, for every deadline, timeout and interval measured
- * within the process: a wall clock set back an hour must not make a
- * request wait an hour, nor one set forward fail every request at once.
+ * that are stored or leave the process (a log entry's time; a pending's
+ * expiry as its replica stores it); it can step when the clock is set.
+ * o_mono_ms / o_mono_ns: the monotonic clock, for every deadline, timeout and
+ * interval measured within the process: a wall clock set back an hour must not
+ * make a request wait an hour, nor one set forward fail every request at once.
  */
 int64_t  o_now_ms(void);
 

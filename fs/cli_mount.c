@@ -120,7 +120,7 @@ pid_gone(long pid)
 int
 ofs_cmd_umount(int argc, char **argv)
 {
-	char        mnt[PATH_MAX];
+	char        mnt[PATH_MAX], root[PATH_MAX];
 	long        pid;
 	int         rc, i, fd;
 	bool        dead = false;
@@ -148,22 +148,22 @@ ofs_cmd_umount(int argc, char **argv)
 		}
 		snprintf(mnt, sizeof(mnt), "%s", arg);
 	}
+	/* a path inside a live mount, for root and fusermount3 alike */
+	if (!dead && ofs_cli_mount_root(mnt, root, sizeof(root)) == 0 &&
+	    strcmp(root, mnt) != 0) {
+		fprintf(stderr,
+		    "optimfs umount: %s: not a mountpoint: it is inside the "
+		    "optimfs mount at %s\n",
+		    arg, root);
+		return OFS_EXIT_FAIL;
+	}
 	pid = dead ? 0 : status_pid(mnt);
 	if (geteuid() == 0) {
 		/* Nothing to commit behind a dead mount: detach it. */
 		if (umount2(mnt, dead ? MNT_DETACH : 0) != 0) {
 			int err = errno;
 
-			char root[PATH_MAX];
-
-			if (err == EINVAL &&
-			    ofs_cli_mount_root(mnt, root, sizeof(root)) == 0 &&
-			    strcmp(root, mnt) != 0)
-				fprintf(stderr,
-				    "optimfs umount: %s: not a mountpoint: "
-				    "it is inside the optimfs mount at %s\n",
-				    arg, root);
-			else if (err == EINVAL)
+			if (err == EINVAL)
 				fprintf(stderr,
 				    "optimfs umount: %s: not "
 				    "mounted\n",

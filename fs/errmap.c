@@ -36,6 +36,7 @@ static const int ofs_errtab[O_ERR_COUNT] = {
 	[O_ENOTEMPTY]    = ENOTEMPTY,
 	[O_ENAMETOOLONG] = ENAMETOOLONG,
 	[O_EBEHIND]      = EIO, /* a replica to repair: not the writer's */
+	[O_EFBIG]        = EFBIG,
 };
 
 _Static_assert(sizeof(ofs_errtab) / sizeof(ofs_errtab[0]) == O_ERR_COUNT,

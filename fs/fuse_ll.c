@@ -336,6 +336,7 @@ is_refusal(o_err e)
 	case O_ENAMETOOLONG:
 	case O_EINVAL:
 	case O_EPERM:
+	case O_EFBIG: /* a write or size past the file limit */
 		return true;
 	default:
 		return false;
@@ -355,10 +356,7 @@ reply_fail(
 	enum o_loglevel  lvl   = O_LOG_ERROR;
 
 	atomic_fetch_add_explicit(&f->nerr[op], 1, memory_order_relaxed);
-	/* EFBIG of a write or size past the file limit is the caller's;
-	 * elsewhere O_ETOOBIG is a message or block over a limit, a fault */
-	if (is_refusal(e) ||
-	    (e == O_ETOOBIG && (op == OP_write || op == OP_setattr)))
+	if (is_refusal(e))
 		lvl = quiet ? O_LOG_DEBUG : O_LOG_INFO;
 	else
 		atomic_fetch_add_explicit(&f->faults, 1, memory_order_relaxed);

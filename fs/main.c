@@ -19,7 +19,8 @@
  * which is how `optimfs umount` finds the daemon whose exit it awaits.
  *
  * Data directory layout: DATA/store (the RocksDB repository),
- * DATA/optimfs.log, DATA/optimfs.pid, DATA/optimfs.lock (lock_data_dir).
+ * DATA/optimfs.log, DATA/optimfs.pid, DATA/optimfs.lock (lock_data_dir),
+ * and for a cluster node DATA/members (its kept member list, node.h).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -3359,7 +3359,6 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 	struct oc_collection *c;
 	struct ofs_meta       m;
 	struct ofs_inode     *root;
-	pthread_condattr_t    ca;
 	o_err                 e;
 
 	*out   = NULL;
@@ -3384,11 +3383,8 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 		ns->sopts.deadline_ms  = OFS_SHARED_SYNC_MS;
 	}
 	pthread_mutex_init(&ns->ns_mtx, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ns->ns_cv, &ca);
+	o_cond_init_mono(&ns->ns_cv);
 	pthread_cond_init(&ns->deps_cv, NULL);
-	pthread_condattr_destroy(&ca);
 	ns->open_ns   = now_ns();
 	ns->root_mode = 0755;
 	ns->root_mt   = ns->open_ns;
@@ -3855,7 +3851,7 @@ ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size)
 		goto out;
 	}
 	if (size > OFS_FILE_MAX) {
-		e = o_err_set(O_ETOOBIG,
+		e = o_err_set(O_EFBIG,
 		    "truncate %s to %" PRIu64 ": above the %llu-byte limit",
 		    path, size, (unsigned long long) OFS_FILE_MAX);
 		goto out;
@@ -4732,7 +4728,7 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 				off = in->sz;
 			if (off + len > OFS_FILE_MAX || off + len < off) {
 				path_of(ns, ino, path, sizeof(path));
-				e = o_err_set(O_ETOOBIG,
+				e = o_err_set(O_EFBIG,
 				    "write %s: %zu bytes at %" PRIu64
 				    " exceed the %llu-byte file limit",
 				    path, len, off,

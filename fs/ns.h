@@ -272,7 +272,7 @@ o_err ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
 o_err ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode,
     uint32_t mode, bool set_mtime, int64_t mtime_ns, struct ofs_attr *out);
 /* Truncate a regular file (up with zeros, or down); diaries: O_EPERM
- * (unchanged); directories: O_EISDIR; above OFS_FILE_MAX: O_ETOOBIG. */
+ * (unchanged); directories: O_EISDIR; above OFS_FILE_MAX: O_EFBIG. */
 o_err ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size);
 
 /* Create: O_EEXIST, O_ENAMETOOLONG, O_EINVAL (name with '/' or empty),

@@ -988,9 +988,13 @@ watch_run(void *arg)
 	(void) pthread_setname_np(pthread_self(), "otr-watchdog");
 	pthread_mutex_lock(&srv->mtx);
 	while (!srv->stop) {
-		struct timespec ts  = o_abstime(CLOCK_MONOTONIC, 250);
-		int64_t         now = o_mono_ms();
+		struct timespec ts   = o_abstime(CLOCK_MONOTONIC, 250);
+		int64_t         now  = o_mono_ms();
+		int64_t         idle = atomic_load(&srv->idle_ms); /* once */
 		struct sconn   *c;
+
+		if (idle < 1)
+			idle = 1;
 
 		for (c = srv->conns; c != NULL; c = c->next) {
 			pthread_mutex_lock(&c->mtx);
@@ -1002,17 +1006,14 @@ watch_run(void *arg)
 				/* a request of its own still served: not
 				 * idle, whatever its peer says meanwhile (its
 				 * answer's write is still checked below) */
-				c->phase_until =
-				    now + O_MAX(atomic_load(&srv->idle_ms), 1);
+				c->phase_until = now + idle;
 			if (c->idle && c->phase_until <= now) {
 				o_log(O_LOG_INFO,
 				    "closed the connection from %s to %s: "
 				    "nothing heard for %.1f s (a "
 				    "member says hello every second; its "
 				    "host may be gone without closing it)",
-				    c->peer, srv->url,
-				    (double) atomic_load(&srv->idle_ms) /
-				        1000);
+				    c->peer, srv->url, (double) idle / 1000);
 				guard_close(CGUARD(c), c->cur);
 				c->phase_until = INT64_MAX;
 			} else if (c->phase_until <= now ||

@@ -98,6 +98,7 @@ struct otr_node {
 	size_t          nm;
 	pthread_mutex_t kmtx; /* members_keep */
 	size_t          kept; /* kmtx: members in conf.members_path */
+	int64_t         keep_retry; /* kmtx: no write before (mono ms) */
 
 	struct otr_link_server *srv; /* the peer server */
 	nng_socket              pub, sub;
@@ -404,11 +405,16 @@ member_room(
 	return room;
 }
 
+/* After a failed write of the member list, the next is tried no sooner. */
+#define KEEP_RETRY_MS 10000
+
 /*
  * Write the member list to conf.members_path if it grew since the last
  * write: {v: 1, self: this node's name, m: [entries as members_val]}.  A
- * failed write is logged and tried again at the next member; the list is then
- * only in memory.
+ * failed write is logged and tried again at the first call KEEP_RETRY_MS
+ * later (the gossip thread's rounds call it); the list is meanwhile only
+ * in memory.  Called from a server worker's hello_answer too: it writes
+ * (and syncs) only when the list grew, so a steady cluster writes nothing.
  */
 static void
 members_keep(struct otr_node *n)
@@ -423,7 +429,7 @@ members_keep(struct otr_node *n)
 	pthread_mutex_lock(&n->mtx);
 	k = n->nm;
 	pthread_mutex_unlock(&n->mtx);
-	if (k > n->kept) {
+	if (k > n->kept && o_mono_ms() >= n->keep_retry) {
 		v = oc_map();
 		oc_map_set(&v, "v", oc_int(1));
 		oc_map_set(&v, "self", oc_text(n->conf.name));
@@ -431,13 +437,18 @@ members_keep(struct otr_node *n)
 		oc_encode(&v, &b);
 		oc_val_fini(&v);
 		if (o_file_replace(n->conf.members_path, b.data, b.len) ==
-		    O_OK)
+		    O_OK) {
 			n->kept = k;
-		else
+		} else {
+			/* not at every hello and gossip round (twice a
+			 * second a member), nor logged so */
+			n->keep_retry = o_mono_ms() + KEEP_RETRY_MS;
 			o_log(O_LOG_WARN,
 			    "the member list is not kept (a restart will "
-			    "know only the members it joins): %s",
-			    o_err_detail());
+			    "know only the members it joins; tried again in "
+			    "%d s): %s",
+			    KEEP_RETRY_MS / 1000, o_err_detail());
+		}
 		o_buf_fini(&b);
 	}
 	pthread_mutex_unlock(&n->kmtx);
@@ -535,6 +546,25 @@ members_merge(struct otr_node *n, const struct oc_val *a, const char *from)
 	return bad;
 }
 
+/* The URL of the entry for name in a member list (members_val's
+ * entries), or NULL. */
+static const char *
+kept_url(const struct oc_val *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < oc_arr_len(m); i++) {
+		const struct oc_val *p = oc_arr_at(m, i);
+
+		if (p->type == OC_ARRAY && oc_arr_len(p) >= 2 &&
+		    oc_arr_at(p, 0)->type == OC_TEXT &&
+		    oc_arr_at(p, 1)->type == OC_TEXT &&
+		    strcmp((const char *) oc_arr_at(p, 0)->u.s.p, name) == 0)
+			return (const char *) oc_arr_at(p, 1)->u.s.p;
+	}
+	return NULL;
+}
+
 /* A member list of MAX_MEMBERS entries with cards takes well under this. */
 #define MEMBERS_FILE_MAX (1 << 20)
 
@@ -550,33 +580,24 @@ members_load(struct otr_node *n)
 {
 	const char          *path = n->conf.members_path;
 	const struct oc_val *m, *self;
+	const char          *was;
 	struct oc_val        v = oc_null();
-	struct o_buf         b = { 0 };
-	uint8_t              chunk[4096];
-	size_t               got;
+	struct o_buf         b   = { 0 };
 	int64_t              ver = 0;
-	FILE                *fp;
 	o_err                e = O_OK;
 
 	if (path == NULL)
 		return O_OK;
-	if ((fp = fopen(path, "re")) == NULL)
-		return errno == ENOENT ? O_OK
-		                       : o_err_set(o_err_from_errno(errno),
-		                             "%s: %s", path, strerror(errno));
-	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0 &&
-	    b.len <= MEMBERS_FILE_MAX)
-		(void) o_buf_append(&b, chunk, got);
-	if (ferror(fp))
-		e = o_err_set(O_EIO, "read %s: %s", path, strerror(errno));
-	else if (b.len > MEMBERS_FILE_MAX)
-		e = o_err_set(O_ETOOBIG,
-		    "%s is larger than a member list can be (over %d bytes); "
-		    "remove it to start with only the members --join finds",
-		    path, MEMBERS_FILE_MAX);
-	fclose(fp);
-	if (e != O_OK) {
+	if ((e = o_file_read(path, MEMBERS_FILE_MAX, &b)) != O_OK) {
 		o_buf_fini(&b);
+		if (e == O_ENOTFOUND) /* none kept yet */
+			return O_OK;
+		if (e == O_ETOOBIG)
+			(void) o_err_set(e,
+			    "%s is larger than a member list can be (over %d "
+			    "bytes); remove it to start with only the members "
+			    "--join finds",
+			    path, MEMBERS_FILE_MAX);
 		return e;
 	}
 	if (oc_decode(b.data, b.len, &v) != O_OK || v.type != OC_MAP ||
@@ -599,6 +620,16 @@ members_load(struct otr_node *n)
 		    "the file to start %s with only the members --join finds)",
 		    path, (const char *) self->u.s.p, n->conf.name,
 		    (const char *) self->u.s.p, n->conf.name);
+	else if ((was = kept_url(m, n->name)) != NULL &&
+	    strcmp(was, n->url) != 0)
+		/* every member knows this node at was and refuses its name
+		 * elsewhere (name_elsewhere): not a start to go on with */
+		e = o_err_set(O_EINVAL,
+		    "%s: node %s was at %s and now listens at %s; its members "
+		    "know it at %s and refuse it elsewhere (start it with "
+		    "--listen %s, or remove DATA/members on every node to "
+		    "move it)",
+		    path, n->name, was, n->url, was, was);
 	else {
 		size_t bad;
 
@@ -3399,6 +3430,7 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 	struct member *ms[1] = { tmp };
 	struct call   *cs;
 	char           last[256] = "", why[256] = "";
+	int64_t        now;
 	o_err          e;
 
 	snprintf(tmp->name, sizeof(tmp->name), "(joining)");
@@ -3417,22 +3449,22 @@ join_one(struct otr_node *n, const char *url, int64_t deadline, bool *self)
 		why[0]   = '\0';
 		cs       = calls_new(ms, 1);
 		cs[0].op = hello_op(n);
-		calls_run(n, cs, 1, O_MIN(deadline, o_mono_ms() + 1000));
+		now      = o_mono_ms();
+		calls_run(n, cs, 1, O_MIN(deadline, now + 1000));
 		if (answered(&cs[0]) && cs[0].ae == O_OK) {
-			char   who[64] = "";
-			size_t k;
+			char who[64] = "", had[256];
+			bool known;
 
 			(void) otr_get_text(
 			    &cs[0].ans, "name", who, sizeof(who));
 			*self = strcmp(who, n->name) == 0;
 			(void) members_merge(
 			    n, oc_map_arr(&cs[0].ans, "members"), url);
-			pthread_mutex_lock(&n->mtx);
-			k = n->nm;
-			pthread_mutex_unlock(&n->mtx);
-			/* joined once we know a member other than us (or
-			 * url is this very node: nothing to join there) */
-			e = k > 1 || *self
+			(void) member_room(n, who, &known, had, sizeof(had));
+			/* joined once the member that answered is one (a
+			 * kept list knows others already), or url is this
+			 * very node: nothing to join there */
+			e = known || *self
 			    ? O_OK
 			    : o_err_set(O_EPERM,
 			          "%s answered, but none of the members "

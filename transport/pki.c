@@ -145,26 +145,6 @@ refuse_existing(const char *path, const char *what)
 	return O_OK;
 }
 
-static void
-sync_dir_of(const char *path)
-{
-	char  dir[PATH_MAX];
-	char *slash;
-	int   fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void) fsync(fd);
-		close(fd);
-	}
-}
-
 /*
  * Write data to a new file at path with mode: temporary file, fsync,
  * link to path (never replacing what is there), fsync the directory.
@@ -172,11 +152,9 @@ sync_dir_of(const char *path)
 static o_err
 write_new_file(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char        tmp[PATH_MAX];
-	const char *p = data;
-	size_t      off;
-	int         fd, err = 0;
-	o_err       e = O_OK;
+	char  tmp[PATH_MAX];
+	int   fd, err = 0;
+	o_err e = O_OK;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
 	    (int) sizeof(tmp))
@@ -187,14 +165,8 @@ write_new_file(const char *path, const void *data, size_t len, mode_t mode)
 		    strerror(errno));
 	if (fchmod(fd, mode) != 0)
 		err = errno;
-	for (off = 0; err == 0 && off < len;) {
-		ssize_t n = write(fd, p + off, len - off);
-
-		if (n < 0 && errno != EINTR)
-			err = errno;
-		else if (n > 0)
-			off += (size_t) n;
-	}
+	if (err == 0)
+		err = o_fd_write_all(fd, data, len);
 	if (err == 0 && fsync(fd) != 0)
 		err = errno;
 	if (close(fd) != 0 && err == 0)
@@ -213,7 +185,7 @@ write_new_file(const char *path, const void *data, size_t len, mode_t mode)
 		            strerror(err));
 		goto out_unlink;
 	}
-	sync_dir_of(path);
+	(void) o_dir_sync_of(path); /* the file is complete either way */
 out_unlink:
 	unlink(tmp);
 	return e;
@@ -223,36 +195,17 @@ o_err
 otr_pki_read_file(const char *path, char **out, size_t *lenp)
 {
 	struct o_buf b = { 0 };
-	char         chunk[4096];
-	size_t       n;
-	FILE        *fp;
-	o_err        e = O_OK;
+	o_err        e;
 
-	if ((fp = fopen(path, "re")) == NULL)
-		return o_err_set(
-		    o_err_from_errno(errno), "%s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		if (b.len + n > PKI_FILE_MAX) {
-			e = o_err_set(O_ETOOBIG,
-			    "%s: larger than %d bytes, not a PEM file", path,
-			    PKI_FILE_MAX);
-			goto out_close;
-		}
-		(void) o_buf_append(&b, chunk, n);
+	/* a PEM file larger than PKI_FILE_MAX is junk */
+	if ((e = o_file_read(path, PKI_FILE_MAX, &b)) != O_OK) {
+		o_buf_fini(&b);
+		return e;
 	}
-	if (ferror(fp)) {
-		e = o_err_set(O_EIO, "read %s: %s", path, strerror(errno));
-		goto out_close;
-	}
-	(void) o_buf_append(&b, "", 1);
 	*out = (char *) b.data;
 	if (lenp != NULL)
-		*lenp = b.len - 1;
-	b.data = NULL;
-out_close:
-	fclose(fp);
-	o_buf_fini(&b);
-	return e;
+		*lenp = b.len;
+	return O_OK;
 }
 
 /*

@@ -868,20 +868,20 @@ Test(codec, big_endian_integers_put_the_high_byte_first)
 	    UINT64_MAX - 1);
 }
 
-/* Read the whole small file at path into buf (NUL-terminated); its
- * length, or -1. */
+/* path's bytes (at most cap - 1, then NUL) into buf: their count, or -1
+ * (o_file_read's error). */
 static long
 slurp(const char *path, char *buf, size_t cap)
 {
-	FILE  *fp = fopen(path, "r");
-	size_t n;
+	struct o_buf b = { 0 };
+	long         n = -1;
 
-	if (fp == NULL)
-		return -1;
-	n = fread(buf, 1, cap - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	return (long) n;
+	if (o_file_read(path, cap - 1, &b) == O_OK) {
+		memcpy(buf, b.data, b.len + 1);
+		n = (long) b.len;
+	}
+	o_buf_fini(&b);
+	return n;
 }
 
 /* o_util's o_file_replace (a node's kept member list): the new bytes
@@ -917,5 +917,34 @@ Test(codec, a_file_is_replaced_whole_or_not_at_all)
 	cr_expect_eq(o_file_replace(bad, "x", 1), O_ENOTFOUND);
 	cr_expect(strstr(o_err_detail(), "gone/members.tmp") != NULL, "%s",
 	    o_err_detail());
+	ot_rmtree_free(dir);
+}
+
+/* o_util's o_file_read: the whole file, NUL after it (an empty one
+ * too); past its bound O_ETOOBIG naming the file; a missing one
+ * O_ENOTFOUND. */
+Test(codec, a_file_is_read_whole_within_its_bound)
+{
+	char        *dir = ot_tmpdir("read");
+	char         path[512];
+	struct o_buf b = { 0 };
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	cr_assert_eq(o_file_replace(path, "", 0), O_OK);
+	cr_assert_eq(o_file_read(path, 10, &b), O_OK, "%s", o_err_detail());
+	cr_expect(b.len == 0 && b.data != NULL && b.data[0] == '\0');
+	cr_assert_eq(o_file_replace(path, "0123456789", 10), O_OK);
+	o_buf_reset(&b);
+	cr_assert_eq(o_file_read(path, 10, &b), O_OK, "%s", o_err_detail());
+	cr_expect(b.len == 10 && memcmp(b.data, "0123456789", 11) == 0);
+	o_buf_reset(&b);
+	cr_expect_eq(o_file_read(path, 9, &b), O_ETOOBIG);
+	cr_expect(strstr(o_err_detail(), path) != NULL &&
+	        strstr(o_err_detail(), "larger than 9 bytes") != NULL,
+	    "%s", o_err_detail());
+	o_buf_reset(&b);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	cr_expect_eq(o_file_read(path, 10, &b), O_ENOTFOUND);
+	o_buf_fini(&b);
 	ot_rmtree_free(dir);
 }

@@ -272,6 +272,10 @@ mount_usage idle= "idle=: idle is 1 to 86400000 ms"
 mount_usage replicas=9 "replicas=9: replicas is 1 to 8"
 mount_usage allow_other,timeout=99999999999999999999 \
 	"timeout=99999999999999999999: timeout is 100 to 600000 ms"
+expect_fail "--data without its value" "optimfs mount: option '--data' needs a value" \
+	"$OPTIMFS_BIN" mount "$TMP/m3" --data
+expect_fail "serve with an unknown option" "optimfs serve: unknown option '--bogus'" \
+	"$OPTIMFS_BIN" serve --bogus
 for bad in --bogus -z; do
 	rc=0
 	out=$("$OPTIMFS_BIN" mount "$TMP/m3" --data "$TMP/d3" -f "$bad" 2>&1) ||

@@ -44,6 +44,7 @@ Test(errmap, documented_mappings)
 		{ O_ENOMEM, ENOMEM },
 		{ O_EBUSY, EBUSY },
 		{ O_ETOOBIG, EFBIG },
+		{ O_EFBIG, EFBIG },
 		{ O_ESTALE, EIO },
 		{ O_EPENDING, EIO },
 		{ O_EVANISHED, EIO },

@@ -469,7 +469,10 @@ Test(ns, truncate_up_and_down, .init = setup, .fini = teardown)
 	f = lookup_(env.ns, OFS_ROOT_INO, "t");
 	expect_contents(env.ns, f, "new");
 	cr_assert_eq(ofs_truncate(env.ns, OFS_ROOT_INO, 0), O_EISDIR);
-	cr_assert_eq(ofs_truncate(env.ns, f, OFS_FILE_MAX + 1), O_ETOOBIG);
+	cr_assert_eq(ofs_truncate(env.ns, f, OFS_FILE_MAX + 1), O_EFBIG);
+	cr_assert_eq(
+	    ofs_write(env.ns, f, 0, OFS_FILE_MAX, "x", 1, false), O_EFBIG);
+	expect_contents(env.ns, f, "new");
 }
 
 Test(ns, truncate_without_flush_is_committed_by_the_committer, .init = setup,
@@ -1777,6 +1780,41 @@ Test(ns, unlink_and_rmdir, .init = setup, .fini = teardown)
 /* ---- rename --------------------------------------------------------------
  */
 
+/* RENAME_NOREPLACE: a taken name, in the same directory or another,
+ * fails O_EEXIST and changes nothing (the kernel checks what it has
+ * looked up; this is the check it cannot make, atomic with the rename);
+ * a free name is taken as by a rename. */
+Test(
+    ns, rename_noreplace_refuses_a_taken_name, .init = setup, .fini = teardown)
+{
+	struct ofs_attr a;
+	uint64_t        d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	uint64_t        f = create_(env.ns, OFS_ROOT_INO, "f", OFS_FILE);
+	uint64_t        g = create_(env.ns, OFS_ROOT_INO, "g", OFS_FILE);
+	uint64_t        h = create_(env.ns, d, "h", OFS_FILE);
+
+	write_(env.ns, f, 0, "F");
+	write_(env.ns, g, 0, "G");
+	write_(env.ns, h, 0, "H");
+	cr_assert_eq(ofs_rename_flags(
+	                 env.ns, OFS_ROOT_INO, "f", OFS_ROOT_INO, "g", true),
+	    O_EEXIST);
+	cr_assert_eq(ofs_rename_flags(env.ns, OFS_ROOT_INO, "f", d, "h", true),
+	    O_EEXIST);
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "f"), "F");
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "g"), "G");
+	expect_contents(env.ns, lookup_(env.ns, d, "h"), "H");
+	ok(ofs_rename_flags(env.ns, OFS_ROOT_INO, "f", d, "f2", true),
+	    "rename onto a free name");
+	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "f", &a), O_ENOTFOUND);
+	expect_contents(env.ns, lookup_(env.ns, d, "f2"), "F");
+	reopen();
+	expect_contents(env.ns, lookup_(env.ns, OFS_ROOT_INO, "g"), "G");
+	d = lookup_(env.ns, OFS_ROOT_INO, "d");
+	expect_contents(env.ns, lookup_(env.ns, d, "h"), "H");
+	expect_contents(env.ns, lookup_(env.ns, d, "f2"), "F");
+}
+
 Test(ns, rename_within_across_and_over, .init = setup, .fini = teardown)
 {
 	struct ofs_attr a;
@@ -2476,12 +2514,16 @@ Test(ns, a_read_index_that_disagrees_with_the_log_is_counted_again,
 	struct o_buf      h = { 0 };
 	struct oc_val     v;
 	struct oc_bid     col;
+	bool              found;
 
 	srand(13);
-	y    = hint_diary("log", 30, want, cap);
+	col  = env.ns->inodes[hint_diary("log", 30, want, cap)]->id;
 	wlen = strlen(want);
-	in   = env.ns->inodes[y];
-	col  = in->id;
+	/* an index loaded from its stored copy, then wrong in memory */
+	reopen();
+	y  = lookup_(env.ns, OFS_ROOT_INO, "log");
+	in = env.ns->inodes[y];
+	hint_copy(&col, &h);
 	in->idx.end_off += 13;
 	got = read_all(env.ns, y, &n);
 	cr_assert_eq(n, wlen, "read %zu bytes, want %zu", n, wlen);
@@ -2490,6 +2532,9 @@ Test(ns, a_read_index_that_disagrees_with_the_log_is_counted_again,
 	ok(ofs_getattr(env.ns, y, &a), "getattr");
 	cr_assert_eq(a.size, wlen, "size %llu after the recount, want %zu",
 	    (unsigned long long) a.size, wlen);
+	/* the stored copy went with it (the recount is stored later) */
+	ok(jnow()->ops->hint_get(jnow(), &col, &h, &found), "hint_get");
+	cr_assert(!found, "the dropped index is still stored");
 	/* what the recount stores is kept: the next mount reads it whole */
 	reopen();
 	hint_copy(&col, &h);

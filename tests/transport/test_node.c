@@ -1179,6 +1179,52 @@ Test(node, a_full_member_list_refuses_a_new_name, .init = setup,
 	    strstr(o_err_detail(), "the list is full"), "%s", o_err_detail());
 }
 
+/* Lines of file path holding part. */
+static int
+lines_with(const char *path, const char *part)
+{
+	char  line[1024];
+	int   k = 0;
+	FILE *f = fopen(path, "re");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+		k += strstr(line, part) != NULL;
+	fclose(f);
+	return k;
+}
+
+/* A member list that cannot be written (here a directory where its
+ * temporary file goes) is logged once and not tried again at every hello
+ * and gossip round: the next try is 10 s later. */
+Test(node, a_member_list_that_cannot_be_written_is_retried_rarely,
+    .init = setup, .fini = teardown)
+{
+	char *log = ot_tmpdir("log"), path[300], tmp[300];
+	int   fd, saved;
+
+	keep_members = true;
+	nodes[0].dir = ot_tmpdir("node");
+	snprintf(tmp, sizeof(tmp), "%s/members.tmp", nodes[0].dir);
+	cr_assert_eq(mkdir(tmp, 0700), 0, "%s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/stderr", log);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	fd    = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	dup2(fd, STDERR_FILENO);
+	nodes_up(3);
+	o_sleep_ms(3000); /* three gossip rounds: each merges n1's and n2's */
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+	cr_assert_eq(lines_with(path, "the member list is not kept"), 1,
+	    "%d lines", lines_with(path, "the member list is not kept"));
+	ot_rmtree_free(log);
+	keep_members = false;
+}
+
 /* A name is one node's: a hello under a member's name from another URL
  * (a second node started with a member's certificate) is refused, naming
  * both URLs, and the list keeps the first; the same name at its URL is
@@ -1203,17 +1249,6 @@ Test(node, a_hello_under_a_members_name_from_another_url_is_refused,
 	nng_close(s);
 }
 
-/* The file at path holds n bytes of p. */
-static void
-file_put(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "we");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fwrite(p, 1, n, f), n, "%s", path);
-	cr_assert_eq(fclose(f), 0, "%s", path);
-}
-
 /* Start node i with the member file at its data directory holding n
  * bytes of p (name: its name, NULL for ni): refused, with a detail
  * holding part. */
@@ -1226,7 +1261,7 @@ members_file_refused(
 	if (nodes[i].dir == NULL)
 		nodes[i].dir = ot_tmpdir("node");
 	snprintf(path, sizeof(path), "%s/members", nodes[i].dir);
-	file_put(path, p, n);
+	cr_assert_eq(o_file_replace(path, p, n), O_OK, "%s", o_err_detail());
 	cr_assert_neq(node_up(i, NULL, name), O_OK, "started over %s", part);
 	cr_assert_not_null(strstr(o_err_detail(), part), "%s", o_err_detail());
 	cr_assert_not_null(strstr(o_err_detail(), path), "%s", o_err_detail());
@@ -1263,6 +1298,9 @@ Test(node, a_restarted_node_knows_its_members_from_its_file, .init = setup,
 	fclose(f);
 	members_file_refused(
 	    3, "n5", big, n, "is node n2's member list, and this node is n5");
+	/* n2's own list, n2 started at another URL: every member knows it
+	 * at its first and would refuse it there */
+	members_file_refused(3, "n2", big, n, "node n2 was at");
 	members_file_refused(
 	    3, NULL, "junk", 4, "is not this node's member list");
 	memset(big, 0xa0, (2u << 20) + 1);
