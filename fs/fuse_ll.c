@@ -157,6 +157,7 @@ struct ofs_fuse {
 	bool                  async;
 	bool                  durable;
 	bool                  shared; /* conf->shared */
+	bool                  owners; /* conf->owners */
 	int64_t               interval_ms;
 	uid_t                 uid;
 	gid_t                 gid;
@@ -405,8 +406,8 @@ attr_to_stat(
 	st->st_mode =
 	    (a->kind == OFS_DIR ? S_IFDIR : S_IFREG) | (a->mode & 07777);
 	st->st_nlink = a->nlink; /* 0 once unlinked (fstat of an open file) */
-	st->st_uid   = f->uid;
-	st->st_gid   = f->gid;
+	st->st_uid     = f->owners && a->owner.own ? a->owner.uid : f->uid;
+	st->st_gid     = f->owners && a->owner.own ? a->owner.gid : f->gid;
 	st->st_size  = (off_t) a->size;
 	st->st_blksize = 128 * 1024;
 	st->st_blocks  = (blkcnt_t) ((a->size + 511) / 512);
@@ -1047,7 +1048,8 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct ofs_attr  a;
 	struct stat      st;
 	struct timespec  now;
-	bool             set_mode, set_mtime;
+	struct ofs_owner who = { 0 };
+	bool             set_mode, set_mtime, set_owner = false;
 	int64_t          mtime = 0;
 	o_err            err   = O_OK;
 
@@ -1056,11 +1058,23 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		reply_errno(req, OP_setattr, EPERM);
 		return;
 	}
-	/* Owners are not stored: accept only the owner we report. */
-	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != f->uid) ||
-	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != f->gid)) {
-		reply_errno(req, OP_setattr, EPERM);
-		return;
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		/* the kernel checked who may (default_permissions) */
+		if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK)
+			goto out_fail;
+		attr_to_stat(f, &a, &st);
+		who.own = true;
+		who.uid =
+		    (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : st.st_uid;
+		who.gid =
+		    (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st.st_gid;
+		if (who.uid == st.st_uid && who.gid == st.st_gid)
+			set_owner = false; /* chown to the owner it shows */
+		else if (!f->owners) {     /* owners not kept: no other */
+			reply_errno(req, OP_setattr, EPERM);
+			return;
+		} else
+			set_owner = true;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		err = ofs_truncate(f->ns, ino, (uint64_t) attr->st_size);
@@ -1078,9 +1092,9 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	} else if (to_set & FUSE_SET_ATTR_MTIME)
 		mtime = ts_ns(&attr->st_mtim);
 	/* atime is not kept (it reads as mtime); ctime follows changes. */
-	if (set_mode || set_mtime)
+	if (set_mode || set_mtime || set_owner)
 		err = ofs_setattr(f->ns, ino, set_mode, attr->st_mode & 07777,
-		    set_mtime, mtime, &a);
+		    set_mtime, mtime, set_owner ? &who : NULL, &a);
 	else
 		err = ofs_getattr(f->ns, ino, &a);
 	if (err != O_OK)
@@ -1092,11 +1106,44 @@ out_fail:
 	reply_fail(req, OP_setattr, err, ino, NULL);
 }
 
+/*
+ * The owner of an object a request creates in parent, when owners are
+ * kept (else *who records none): the caller's uid and gid, but parent's
+ * group when parent has the set-group-id bit, which a new directory then
+ * takes too, as on Linux's own filesystems.  A new file's set-group-id
+ * bit is dropped when the caller, not root, is not of the file's group
+ * (its supplementary groups are not looked at: dropped then too).
+ */
+static void
+creator(struct ofs_fuse *f, fuse_req_t req, fuse_ino_t parent, bool dir,
+    struct ofs_owner *who, mode_t *mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct ofs_attr        pa;
+	struct stat            st;
+
+	memset(who, 0, sizeof(*who));
+	if (!f->owners)
+		return;
+	who->own = true;
+	who->uid = ctx->uid;
+	who->gid = ctx->gid;
+	if (ofs_getattr(f->ns, parent, &pa) == O_OK && (pa.mode & S_ISGID)) {
+		attr_to_stat(f, &pa, &st);
+		who->gid = st.st_gid;
+		if (dir)
+			*mode |= S_ISGID;
+	}
+	if (!dir && ctx->uid != 0 && who->gid != ctx->gid)
+		*mode &= ~(mode_t) S_ISGID;
+}
+
 static void
 ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct ofs_fuse        *f = fs_of(req);
 	struct ofs_attr         a;
+	struct ofs_owner        who;
 	o_err                   err;
 
 	count(f, OP_mkdir);
@@ -1104,7 +1151,10 @@ ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		reply_errno(req, OP_mkdir, is_ctl(parent) ? EPERM : EEXIST);
 		return;
 	}
-	if ((err = ofs_mkdir(f->ns, parent, name, mode & 07777, &a)) != O_OK) {
+	creator(f, req, parent, true, &who, &mode);
+	err = ofs_create_as(
+	    f->ns, parent, name, OFS_DIR, mode & 07777, &who, &a);
+	if (err != O_OK) {
 		reply_fail(req, OP_mkdir, err, parent, name);
 		return;
 	}
@@ -1117,6 +1167,7 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	struct ofs_fuse        *f = fs_of(req);
 	struct ofs_attr         a;
+	struct ofs_owner        who;
 	o_err                   err;
 
 	count(f, OP_mknod);
@@ -1129,7 +1180,9 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_errno(req, OP_mknod, EPERM);
 		return;
 	}
-	err = ofs_create(f->ns, parent, name, OFS_FILE, mode & 07777, &a);
+	creator(f, req, parent, false, &who, &mode);
+	err = ofs_create_as(
+	    f->ns, parent, name, OFS_FILE, mode & 07777, &who, &a);
 	if (err != O_OK) {
 		reply_fail(req, OP_mknod, err, parent, name);
 		return;
@@ -1168,6 +1221,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct ofs_fuse        *f = fs_of(req);
 	struct fuse_entry_param e;
 	struct ofs_attr         a;
+	struct ofs_owner        who;
 	struct ll_fh           *fh;
 	enum ofs_kind           kind;
 	bool                    lost = false;
@@ -1180,7 +1234,8 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
-	err  = ofs_create(f->ns, parent, name, kind, mode & 07777, &a);
+	creator(f, req, parent, false, &who, &mode);
+	err = ofs_create_as(f->ns, parent, name, kind, mode & 07777, &who, &a);
 	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
 		lost = true;
 		err  = create_lost(f, parent, name, fi, &a);
@@ -2005,6 +2060,7 @@ ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out)
 	f->async       = conf->async;
 	f->durable      = conf->durable;
 	f->shared      = conf->shared;
+	f->owners       = conf->owners;
 	f->interval_ms = conf->commit_interval_ms;
 	f->uid         = getuid();
 	f->gid         = getgid();

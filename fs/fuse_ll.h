@@ -42,6 +42,10 @@ struct ofs_fuse_conf {
 	bool        async;      /* -o commit=async: close does not wait */
 	bool        durable;    /* close waits for the disk too (status) */
 	bool        shared;     /* other mounts write ns (see attr_ttl) */
+	/* keep each object's owner (its creator's uid and gid, chown) and
+	 * show it; false: every object shows as the mount's user, and chown
+	 * to another is refused (the mount lets only that user in) */
+	bool        owners;
 	int64_t     commit_interval_ms;
 	/*
 	 * Arguments for libfuse's option parser: argv[0] and any "-o opts"

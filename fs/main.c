@@ -63,6 +63,7 @@ struct mount_args {
 	bool         debug;
 	bool         async;
 	bool         durable; /* -o commit=durable: each commit synced */
+	bool         owners;  /* -o allow_other: owners kept (fuse_ll.h) */
 	int64_t      interval_ms;
 	int64_t      idle_ms;   /* 0: OFS_INODE_IDLE_MS */
 	struct o_buf fuse_opts; /* comma-separated, NUL-terminated */
@@ -114,7 +115,10 @@ static const char mount_usage[] =
     "                                      are dropped from memory (default "
     "10000)\n"
     "                   auto_unmount       unmount if the daemon dies\n"
-    "                   allow_other        let other users in\n"
+    "                   allow_other        let other users in; each file "
+    "then\n"
+    "                                      keeps its owner (creator, "
+    "chown)\n"
     "                 anything else goes to libfuse (fsname=, ro, ...)\n"
     "                   replicas=N         copies of each block in a "
     "cluster\n"
@@ -249,6 +253,8 @@ parse_o(struct mount_args *ma, const char *arg)
 		else if (num_opt(opt, "timeout=", 100, 600000, " ms", &v, &rc))
 			ma->timeout_ms = v;
 		else {
+			if (strcmp(opt, "allow_other") == 0)
+				ma->owners = true;
 			if (ma->fuse_opts.len > 0)
 				(void) o_buf_append(&ma->fuse_opts, ",", 1);
 			(void) o_buf_append(&ma->fuse_opts, opt, strlen(opt));
@@ -1013,6 +1019,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		conf.durable =
 		    !ma->async && (ma->durable || ma->listen != NULL);
 		conf.shared             = ma->listen != NULL;
+		conf.owners             = ma->owners;
 		conf.commit_interval_ms = ma->interval_ms;
 		conf.fuse_argc          = fargc;
 		conf.fuse_argv          = fargv;

@@ -355,6 +355,7 @@ struct ofs_meta {
 	uint8_t       kind;
 	struct oc_bid id;
 	uint32_t      mode;
+	struct ofs_owner owner; /* "u" and "g", both or neither */
 	int64_t       mt, ct;
 	uint64_t      sz;
 	bool          inl; /* files: contents inline ("d") */
@@ -378,6 +379,10 @@ rec_encode(const struct ofs_meta *m, const struct o_buf *d, struct o_buf *out)
 	oc_map_set(&v, "k", oc_text(k));
 	oc_map_set(&v, "id", oc_bid_val(&m->id));
 	oc_map_set(&v, "mode", oc_int(m->mode & 07777));
+	if (m->owner.own) {
+		oc_map_set(&v, "u", oc_int(m->owner.uid));
+		oc_map_set(&v, "g", oc_int(m->owner.gid));
+	}
 	oc_map_set(&v, "mt", oc_int(m->mt));
 	oc_map_set(&v, "ct", oc_int(m->ct));
 	if (m->kind == OFS_FILE) {
@@ -392,6 +397,24 @@ rec_encode(const struct ofs_meta *m, const struct o_buf *d, struct o_buf *out)
 	o_buf_reset(out);
 	oc_encode(&v, out);
 	oc_val_fini(&v);
+}
+
+/* A record's owner: "u" and "g" both (ids below (uid_t) -1, which
+ * chown(2) reserves) or neither. */
+static o_err
+owner_decode(const struct oc_val *v, struct ofs_owner *o, const char *where)
+{
+	int64_t u = oc_map_int(v, "u", -1), g = oc_map_int(v, "g", -1);
+
+	o->own = u >= 0 || g >= 0;
+	if (o->own && (u < 0 || g < 0 || u >= UINT32_MAX || g >= UINT32_MAX))
+		return o_err_set(O_ECORRUPT,
+		    "entry %s: owner %" PRId64 ":%" PRId64
+		    " is not a pair of ids",
+		    where, u, g);
+	o->uid = o->own ? (uint32_t) u : 0;
+	o->gid = o->own ? (uint32_t) g : 0;
+	return O_OK;
 }
 
 /* Decode a record found at `where`; *d (may be NULL) gets "d" or null. */
@@ -423,6 +446,10 @@ rec_decode(const uint8_t *p, size_t n, struct ofs_meta *m, struct oc_val *d,
 	}
 	m->kind = (uint8_t) k[0];
 	m->mode = (uint32_t) oc_map_int(&v, "mode", 0644) & 07777;
+	if ((e = owner_decode(&v, &m->owner, where)) != O_OK) {
+		oc_val_fini(&v);
+		return e;
+	}
 	m->mt   = oc_map_int(&v, "mt", 0);
 	m->ct   = oc_map_int(&v, "ct", 0);
 	dv      = oc_map_bytes(&v, "d");
@@ -459,7 +486,8 @@ inode_meta(const struct ofs_inode *in)
 
 	m.kind = in->kind;
 	m.id   = in->id;
-	m.mode = in->mode;
+	m.mode  = in->mode;
+	m.owner = in->owner;
 	m.mt   = in->mt;
 	m.ct   = in->ct;
 	m.sz   = in->sz;
@@ -1047,6 +1075,7 @@ inode_new(struct ofs_ns *ns, const struct ofs_meta *m, uint64_t parent,
 	in->parent     = parent;
 	in->name       = name != NULL ? o_strdup(name) : NULL;
 	in->mode       = m->mode;
+	in->owner      = m->owner;
 	in->mt         = m->mt;
 	in->ct         = m->ct;
 	in->sz         = m->sz;
@@ -1247,6 +1276,7 @@ inode_adopt(struct ofs_ns *ns, struct ofs_inode *in, const struct ofs_meta *m,
 	in->gone     = false;
 	in->stale    = false;
 	in->mode     = m->mode;
+	in->owner    = m->owner;
 	oc_val_fini(&in->x);
 	in->x = oc_val_dup(&m->x);
 	if (in->dirty || in->dirty_bytes > 0)
@@ -2432,11 +2462,13 @@ fill_attr(
 	a->gen      = in->gen;
 	a->kind     = in->kind;
 	a->mode     = in->mode;
+	a->owner    = in->owner;
 	a->mtime_ns = in->mt;
 	a->ctime_ns = in->ct;
 	a->nlink    = in->unlinked ? 0 : 1;
 	if (in->ino == OFS_ROOT_INO) {
 		a->mode     = ns->root_mode;
+		a->owner    = ns->root_owner;
 		a->mtime_ns = ns->root_mt;
 		a->ctime_ns = ns->root_ct;
 	}
@@ -3788,7 +3820,8 @@ diary_settle(struct ofs_ns *ns, uint64_t ino, const char *op)
 
 o_err
 ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
-    bool set_mtime, int64_t mtime_ns, struct ofs_attr *out)
+    bool set_mtime, int64_t mtime_ns, const struct ofs_owner *who,
+    struct ofs_attr *out)
 {
 	struct ofs_inode *in;
 	struct ofs_attr   tmp;
@@ -3806,12 +3839,16 @@ ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
 	if (in->ino == OFS_ROOT_INO) {
 		if (set_mode)
 			ns->root_mode = mode & 07777;
+		if (who != NULL)
+			ns->root_owner = *who;
 		if (set_mtime)
 			ns->root_mt = mtime_ns;
 		ns->root_ct = t;
 	} else {
 		if (set_mode)
 			in->mode = mode & 07777;
+		if (who != NULL)
+			in->owner = *who;
 		if (set_mtime)
 			in->mt = mtime_ns;
 		else
@@ -4002,7 +4039,7 @@ dir_presync(struct ofs_ns *ns, uint64_t dir, const char *op)
 /* mkdir, or create of a diary: commit the collection, then the entry. */
 static o_err
 create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
-    uint32_t mode, struct ofs_attr *out)
+    uint32_t mode, const struct ofs_owner *who, struct ofs_attr *out)
 {
 	const char           *op = kind == OFS_DIR ? "mkdir" : "create diary";
 	struct ofs_inode     *d, *in = NULL;
@@ -4025,6 +4062,8 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	memset(&m, 0, sizeof(m));
 	m.kind = kind;
 	m.mode = mode & 07777;
+	if (who != NULL)
+		m.owner = *who;
 	m.mt = m.ct = now_ns();
 	m.x         = oc_null();
 	oc_bid_random(&m.id);
@@ -4071,19 +4110,28 @@ o_err
 ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name, uint32_t mode,
     struct ofs_attr *out)
 {
-	return create_coll(ns, dir, name, OFS_DIR, mode, out);
+	return create_coll(ns, dir, name, OFS_DIR, mode, NULL, out);
 }
 
 o_err
 ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, struct ofs_attr *out)
 {
+	return ofs_create_as(ns, dir, name, kind, mode, NULL, out);
+}
+
+o_err
+ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
+    enum ofs_kind kind, uint32_t mode, const struct ofs_owner *who,
+    struct ofs_attr *out)
+{
 	struct ofs_inode *d, *in;
 	struct ofs_meta   m;
 	o_err             e;
 
 	if (kind == OFS_DIR || kind == OFS_DIARY)
-		return create_coll(ns, dir, name, (uint8_t) kind, mode, out);
+		return create_coll(
+		    ns, dir, name, (uint8_t) kind, mode, who, out);
 	if (kind != OFS_FILE)
 		return o_err_set(
 		    O_EINVAL, "create: unknown kind %d", (int) kind);
@@ -4094,6 +4142,8 @@ ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
 	m.kind = OFS_FILE;
 	m.inl  = true;
 	m.mode = mode & 07777;
+	if (who != NULL)
+		m.owner = *who;
 	m.mt = m.ct = now_ns();
 	m.x         = oc_null();
 	oc_bid_random(&m.id);

@@ -15,6 +15,8 @@
  *                       for a regular file a random id, which also names
  *                       its piece collection
  *       "mode" int      permission bits (07777)
+ *       "u"    int      owner's uid, with "g" the group's gid (both or
+ *       "g"    int      neither; absent: no owner kept, see ofs_owner)
  *       "mt"   int      mtime, ns since the epoch
  *       "ct"   int      ctime, ns since the epoch
  *       "sz"   int      size of a regular file
@@ -132,6 +134,17 @@ ofs_stable_ino(const struct oc_bid *id)
 	return v < 2 ? v + 2 : v;
 }
 
+/*
+ * Who owns an object, as its record says: own is false for objects
+ * created without an owner (before owners were kept, or by a mount that
+ * keeps none: the glue keeps them only under -o allow_other), which the
+ * glue shows as the mount's user.
+ */
+struct ofs_owner {
+	bool     own;
+	uint32_t uid, gid;
+};
+
 struct ofs_attr {
 	uint64_t ino;  /* the kernel's node id: a slot, reused */
 	uint64_t sino; /* st_ino: from the object's id, the same for as
@@ -142,6 +155,7 @@ struct ofs_attr {
 	uint64_t size; /* file/diary bytes; directories: number of entries */
 	int64_t  mtime_ns, ctime_ns;
 	uint32_t nlink; /* 2 for directories, 1 for others, 0 once unlinked */
+	struct ofs_owner owner;
 	/* a diary holding a writer's unfinished line (or an append under
 	 * way): its size grows at that writer's close, which the kernel does
 	 * not see as a write, so these attributes must not be cached */
@@ -266,11 +280,14 @@ o_err ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
  * again).  Otherwise as ofs_getattr.  May block on the transactor.
  */
 o_err ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
-/* Change mode (if set_mode) and/or mtime (if set_mtime); ctime is set.
- * The root's attributes are kept in memory only.  out may be NULL.  A
- * diary's queued appends are committed first (see Durability). */
+/* Change mode (if set_mode), mtime (if set_mtime) and/or the owner (if
+ * who is not NULL; who->own false records none); ctime is set.  The
+ * root's attributes are kept in memory only.  out may be NULL.  A
+ * diary's queued appends are committed first (see Durability).  Who may
+ * change what is the caller's check (the kernel's, in a mount). */
 o_err ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode,
-    uint32_t mode, bool set_mtime, int64_t mtime_ns, struct ofs_attr *out);
+    uint32_t mode, bool set_mtime, int64_t mtime_ns,
+    const struct ofs_owner *who, struct ofs_attr *out);
 /* Truncate a regular file (up with zeros, or down); diaries: O_EPERM
  * (unchanged); directories: O_EISDIR; above OFS_FILE_MAX: O_EFBIG. */
 o_err ofs_truncate(struct ofs_ns *ns, uint64_t ino, uint64_t size);
@@ -286,6 +303,10 @@ o_err ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint32_t mode, struct ofs_attr *out);
 o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, struct ofs_attr *out);
+/* ofs_create (any kind) recording who as the owner (NULL: none). */
+o_err ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
+    enum ofs_kind kind, uint32_t mode, const struct ofs_owner *who,
+    struct ofs_attr *out);
 /* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY.
  * The removed object's collection (directory, diary, a file's pieces)
  * stays behind as unreferenced garbage (nothing reclaims it yet); an inode

@@ -173,6 +173,7 @@ struct ofs_inode {
 	bool              gone; /* unlinked by another mount (ns_mtx) */
 	bool              stale;    /* entry may have changed (refresh) */
 	uint32_t          mode;
+	struct ofs_owner  owner;
 	int64_t           mt, ct;
 	uint64_t          sz;          /* files */
 	struct oc_val     x;           /* user xattrs: OC_NULL or OC_MAP */
@@ -237,6 +238,7 @@ struct ofs_ns {
 	struct ofs_inode **pinodes;
 	size_t             npinodes, pincap, evict_cur;
 	uint32_t           root_mode;    /* guarded by ns_mtx */
+	struct ofs_owner   root_owner;   /* guarded by ns_mtx */
 	int64_t            root_mt, root_ct; /* guarded by ns_mtx */
 	bool               stop;             /* guarded by ns_mtx */
 	/* the root's attributes were last served unrefreshed (no
