@@ -9,7 +9,10 @@
 #   3. kill -9 of an async mount whose commit interval never comes: what
 #      close acknowledged (diary lines from two writers, small files, a
 #      1 MiB file, a rename across directories) is replayed from the
-#      journal at the next mount, each line exactly once, in order.
+#      journal at the next mount, each line exactly once, in order;
+#   4. kill -9 of a daemon without auto_unmount: log, verify and status
+#      say the daemon is gone, umount detaches the mount, and what close
+#      acknowledged is there at the next mount.
 source "$(dirname "$0")/e2e_lib.sh"
 
 ROUNDS=${E2E_ROUNDS:-3}
@@ -231,6 +234,33 @@ s1=$(synced)
 [ "$s1" -gt "$s0" ] || fail "commit=durable: a close did not sync ($s0, then $s1)"
 expect_eq "lines after three mounts" "lazy 1 lazy 2 lazy 3 lazy 4 lazy 5" "$(cat "$MNT/lazy.log" | tr '\n' ' ' | sed 's/ $//')"
 "$OPTIMFS_BIN" verify "$MNT/lazy.log" | grep -q OK || fail "verify lazy.log"
+e2e_umount
+
+step "a mount whose daemon died: commands say so, umount detaches it"
+# a daemon of its own (no auto_unmount): the dead mount stays
+"$OPTIMFS_BIN" mount "$MNT" --data "$DATA" >>"$TMP/daemon.log" 2>&1 ||
+	fail "mount without -f failed"
+echo "before the kill" >>"$MNT/lazy.log"
+kill -KILL "$(head -1 "$DATA/optimfs.pid")"
+wait_for "the daemon to be gone" 10 bash -c '! kill -0 "$1" 2>/dev/null' _ \
+	"$(head -1 "$DATA/optimfs.pid")"
+e2e_mounted || fail "the dead mount is not in /proc/mounts"
+expect_fail "log on a dead mount" "the mount's daemon is gone (run 'optimfs umount'" \
+	timeout 10 "$OPTIMFS_BIN" log "$MNT/lazy.log"
+expect_fail "verify on a dead mount" "the mount's daemon is gone" \
+	timeout 10 "$OPTIMFS_BIN" verify "$MNT/lazy.log"
+expect_fail "status on a dead mount" "the daemon is gone (run 'optimfs umount'" \
+	timeout 10 "$OPTIMFS_BIN" status "$MNT"
+out=$(timeout 10 "$OPTIMFS_BIN" umount "$MNT" 2>&1) ||
+	fail "umount of a dead mount failed: $out"
+case $out in
+*"its daemon had died; detached the mount"*) ;;
+*) fail "umount of a dead mount said [$out]" ;;
+esac
+e2e_mounted && fail "the dead mount is still there after umount"
+e2e_mount
+expect_eq "the line closed before the kill" "before the kill" \
+	"$(tail -n 1 "$MNT/lazy.log")"
 e2e_umount
 
 echo "$E2E_NAME: OK"
