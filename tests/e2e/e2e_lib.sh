@@ -126,6 +126,19 @@ expect_fail() {
 	esac
 }
 
+# expect_exit WHAT STATUS MESSAGE-PART CMD...: CMD must exit with STATUS,
+# saying MESSAGE-PART (stdout and stderr).
+expect_exit() {
+	local what=$1 want=$2 msg=$3 out rc=0
+	shift 3
+	out=$("$@" 2>&1) || rc=$?
+	expect_eq "$what: exit status of '$*' (output [$out])" "$want" "$rc"
+	case $out in
+	*"$msg"*) ;;
+	*) fail "$what: '$*' said [$out], expected '$msg'" ;;
+	esac
+}
+
 # serving DIR: the mount on DIR answers (its .optimfs/status exists).  The
 # daemon mounts before it opens its store, and the kernel holds requests
 # until it serves, killable only by a fatal signal: ask from a child that
