@@ -40,6 +40,7 @@ static const struct {
 	[O_ENAMETOOLONG] = { "O_ENAMETOOLONG", "name too long" },
 	[O_EBEHIND]      = { "O_EBEHIND", "replica behind the writer's base" },
 	[O_EFBIG]        = { "O_EFBIG", "file size limit" },
+	[O_EACCES]       = { "O_EACCES", "permission denied" },
 };
 
 static _Thread_local char o_err_buf[512];

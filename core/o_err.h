@@ -45,6 +45,7 @@ typedef enum o_err {
 	O_ENAMETOOLONG, /* a name longer than the limit */
 	O_EBEHIND, /* a replica holds a block older than the writer's base */
 	O_EFBIG,   /* a file would pass its size limit (the caller's doing) */
+	O_EACCES,  /* the object's permission bits do not let this user */
 	O_ERR_COUNT
 } o_err;
 

@@ -37,6 +37,7 @@ static const int ofs_errtab[O_ERR_COUNT] = {
 	[O_ENAMETOOLONG] = ENAMETOOLONG,
 	[O_EBEHIND]      = EIO, /* a replica to repair: not the writer's */
 	[O_EFBIG]        = EFBIG,
+	[O_EACCES]       = EACCES,
 };
 
 _Static_assert(sizeof(ofs_errtab) / sizeof(ofs_errtab[0]) == O_ERR_COUNT,

@@ -338,6 +338,7 @@ is_refusal(o_err e)
 	case O_EINVAL:
 	case O_EPERM:
 	case O_EFBIG: /* a write or size past the file limit */
+	case O_EACCES:
 		return true;
 	default:
 		return false;
@@ -921,6 +922,10 @@ ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 	    FUSE_CAP_SPLICE_MOVE);
+	/* The kernel clears set-user-id and set-group-id bits (a chown, a
+	 * write by another user) and sends us the mode: libfuse's default
+	 * leaves that to the filesystem. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->max_write = 1u << 20;
 	conn->time_gran = 1;
 	o_log(O_LOG_DEBUG,
@@ -1107,12 +1112,12 @@ out_fail:
 }
 
 /*
- * The owner of an object a request creates in parent, when owners are
- * kept (else *who records none): the caller's uid and gid, but parent's
- * group when parent has the set-group-id bit, which a new directory then
- * takes too, as on Linux's own filesystems.  A new file's set-group-id
- * bit is dropped when the caller, not root, is not of the file's group
- * (its supplementary groups are not looked at: dropped then too).
+ * The owner of an object a request creates in parent: the caller's uid
+ * and gid when owners are kept, else the mount's user's (recorded all the
+ * same, so a later mount with owners shows them), but parent's group when
+ * parent has the set-group-id bit, which a new directory then takes too,
+ * as on Linux's own filesystems.  (A new file's set-group-id bit the
+ * kernel has already dropped where the caller may not have it.)
  */
 static void
 creator(struct ofs_fuse *f, fuse_req_t req, fuse_ino_t parent, bool dir,
@@ -1122,20 +1127,51 @@ creator(struct ofs_fuse *f, fuse_req_t req, fuse_ino_t parent, bool dir,
 	struct ofs_attr        pa;
 	struct stat            st;
 
-	memset(who, 0, sizeof(*who));
-	if (!f->owners)
-		return;
 	who->own = true;
-	who->uid = ctx->uid;
-	who->gid = ctx->gid;
+	who->uid = f->owners ? ctx->uid : f->uid;
+	who->gid = f->owners ? ctx->gid : f->gid;
 	if (ofs_getattr(f->ns, parent, &pa) == O_OK && (pa.mode & S_ISGID)) {
 		attr_to_stat(f, &pa, &st);
 		who->gid = st.st_gid;
 		if (dir)
 			*mode |= S_ISGID;
 	}
-	if (!dir && ctx->uid != 0 && who->gid != ctx->gid)
-		*mode &= ~(mode_t) S_ISGID;
+}
+
+/*
+ * May the caller of req open an existing object a with these open flags?
+ * The kernel checks an open of an existing name itself, but not one our
+ * create answered after losing a race for the name (create_lost): it
+ * takes the object as created.  Root may; others by the object's mode
+ * bits for its owner, its group (the caller's groups included) or the
+ * rest.  Without kept owners the mount lets in only its own user.
+ */
+static bool
+may_open(
+    struct ofs_fuse *f, fuse_req_t req, const struct ofs_attr *a, int flags)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat            st;
+	gid_t                  groups[64];
+	unsigned               want = 0, bits;
+	int                    n, i;
+	bool                   member;
+
+	if (!f->owners || ctx->uid == 0)
+		return true;
+	attr_to_stat(f, a, &st);
+	if ((flags & O_ACCMODE) != O_WRONLY)
+		want |= 4;
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+		want |= 2;
+	member = st.st_gid == ctx->gid;
+	n      = fuse_req_getgroups(req, (int) O_NELEM(groups), groups);
+	for (i = 0; !member && i < n && i < (int) O_NELEM(groups); i++)
+		member = groups[i] == st.st_gid;
+	bits = st.st_uid == ctx->uid ? (st.st_mode >> 6) & 7
+	    : member                 ? (st.st_mode >> 3) & 7
+	                             : st.st_mode & 7;
+	return (bits & want) == want;
 }
 
 static void
@@ -1196,8 +1232,8 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
  * existing name would: truncated with O_TRUNC, EISDIR on a directory.
  */
 static o_err
-create_lost(struct ofs_fuse *f, fuse_ino_t parent, const char *name,
-    const struct fuse_file_info *fi, struct ofs_attr *a)
+create_lost(struct ofs_fuse *f, fuse_req_t req, fuse_ino_t parent,
+    const char *name, const struct fuse_file_info *fi, struct ofs_attr *a)
 {
 	o_err err;
 
@@ -1205,6 +1241,11 @@ create_lost(struct ofs_fuse *f, fuse_ino_t parent, const char *name,
 		return err;
 	if (a->kind == OFS_DIR)
 		err = o_err_set(O_EISDIR, "create %s: a directory", name);
+	else if (!may_open(f, req, a, fi->flags))
+		err = o_err_set(O_EACCES,
+		    "create %s: created meanwhile by another mount, and "
+		    "its mode does not let this user open it so",
+		    name);
 	else if ((fi->flags & O_TRUNC) &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY &&
 	    (err = ofs_truncate(f->ns, a->ino, 0)) == O_OK)
@@ -1238,7 +1279,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	err = ofs_create_as(f->ns, parent, name, kind, mode & 07777, &who, &a);
 	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
 		lost = true;
-		err  = create_lost(f, parent, name, fi, &a);
+		err  = create_lost(f, req, parent, name, fi, &a);
 	}
 	if (err != O_OK) {
 		reply_fail(req, OP_create, err, parent, name);

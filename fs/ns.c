@@ -399,21 +399,26 @@ rec_encode(const struct ofs_meta *m, const struct o_buf *d, struct o_buf *out)
 	oc_val_fini(&v);
 }
 
-/* A record's owner: "u" and "g" both (ids below (uid_t) -1, which
- * chown(2) reserves) or neither. */
+/* A record's owner: "u" and "g" both, each an id below (uid_t) -1 (which
+ * chown(2) reserves), or neither. */
 static o_err
 owner_decode(const struct oc_val *v, struct ofs_owner *o, const char *where)
 {
-	int64_t u = oc_map_int(v, "u", -1), g = oc_map_int(v, "g", -1);
+	const struct oc_val *u = oc_map_get(v, "u"), *g = oc_map_get(v, "g");
 
-	o->own = u >= 0 || g >= 0;
-	if (o->own && (u < 0 || g < 0 || u >= UINT32_MAX || g >= UINT32_MAX))
+	memset(o, 0, sizeof(*o));
+	if (u == NULL && g == NULL)
+		return O_OK;
+	if (u == NULL || g == NULL || u->type != OC_INT || g->type != OC_INT ||
+	    u->u.i < 0 || g->u.i < 0 || u->u.i >= UINT32_MAX ||
+	    g->u.i >= UINT32_MAX)
 		return o_err_set(O_ECORRUPT,
-		    "entry %s: owner %" PRId64 ":%" PRId64
-		    " is not a pair of ids",
-		    where, u, g);
-	o->uid = o->own ? (uint32_t) u : 0;
-	o->gid = o->own ? (uint32_t) g : 0;
+		    "entry %s: owner is not a pair of ids (\"u\" and \"g\", "
+		    "0 to %u)",
+		    where, UINT32_MAX - 1);
+	o->own = true;
+	o->uid = (uint32_t) u->u.i;
+	o->gid = (uint32_t) g->u.i;
 	return O_OK;
 }
 

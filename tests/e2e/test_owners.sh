@@ -11,6 +11,10 @@
 # user's and refuses chown to another, as before owners were kept.
 source "$(dirname "$0")/e2e_lib.sh"
 
+if [ "$(id -u)" -ne 0 ]; then # setpriv --reuid, owners of 0
+	echo "$E2E_NAME: SKIP: needs root"
+	exit 0
+fi
 NOBODY=65534
 as_nobody() {
 	setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- "$@"
@@ -52,6 +56,16 @@ chown "$NOBODY:$NOBODY" "$MNT/rf"
 as_nobody sh -c "echo mine > '$MNT/rf'" ||
 	fail "nobody could not write the file root gave it"
 chown 0:0 "$MNT/rf"
+as_nobody sh -c "echo s > '$MNT/suid' && chmod 6755 '$MNT/suid'"
+expect_eq "mode of nobody's set-id file" 6755 "$(stat -c %a "$MNT/suid")"
+chown 0 "$MNT/suid"
+expect_eq "mode after root took the set-id file" 755 \
+	"$(stat -c %a "$MNT/suid")"
+echo w >"$MNT/openw"
+chmod 6777 "$MNT/openw"
+as_nobody sh -c "echo more >> '$MNT/openw'"
+expect_eq "mode of root's set-id file after another user wrote it" 777 \
+	"$(stat -c %a "$MNT/openw")"
 
 step "a set-group-id directory hands its group down"
 mkdir "$MNT/sg"
@@ -87,6 +101,7 @@ e2e_mount
 for f in n.log nf nd rf sg/sub; do
 	expect_eq "owner of $f on a one-user mount" "0:0" "$(owner "$MNT/$f")"
 done
+echo one-user >"$MNT/made-alone"
 expect_fail "chown on a one-user mount" "Operation not permitted" \
 	chown 1234 "$MNT/rf"
 chown 0:0 "$MNT/rf" # to the owner it shows: accepted
@@ -95,5 +110,7 @@ e2e_umount
 step "the owners recorded before are still there"
 e2e_mount allow_other
 expect_eq "owner of nobody's file" "$NOBODY:$NOBODY" "$(owner "$MNT/nf")"
+expect_eq "owner of a file made on the one-user mount" "0:0" \
+	"$(owner "$MNT/made-alone")"
 e2e_umount
 echo "test_owners: OK"

@@ -45,6 +45,7 @@ Test(errmap, documented_mappings)
 		{ O_EBUSY, EBUSY },
 		{ O_ETOOBIG, EFBIG },
 		{ O_EFBIG, EFBIG },
+		{ O_EACCES, EACCES },
 		{ O_ESTALE, EIO },
 		{ O_EPENDING, EIO },
 		{ O_EVANISHED, EIO },

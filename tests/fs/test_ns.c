@@ -2054,7 +2054,8 @@ Test(ns, a_record_with_a_broken_owner_is_refused, .init = setup,
     .fini = teardown)
 {
 	const struct ofs_owner alice = { true, 1001, 2001 };
-	static const char     *bad[] = { "u=-7", "g missing", "u=2^32" };
+	static const char     *bad[] = { "u=-7", "g missing", "u=2^32",
+		    "u and g -1", "u text", "only g=-5" };
 	struct oc_sync_opts    so;
 	struct oc_collection  *c;
 	struct ofs_attr        a;
@@ -2090,12 +2091,27 @@ Test(ns, a_record_with_a_broken_owner_is_refused, .init = setup,
 		cr_assert(found);
 		ok(oc_decode(v.data, v.len, &rec), "decode");
 		cr_assert_eq(oc_map_int(&rec, "u", -1), 1001);
-		if (i == 0)
+		switch (i) {
+		case 0:
 			oc_map_set(&rec, "u", oc_int(-7));
-		else if (i == 1)
+			break;
+		case 1:
 			oc_map_del(&rec, "g");
-		else
+			break;
+		case 2:
 			oc_map_set(&rec, "u", oc_int(INT64_C(1) << 32));
+			break;
+		case 3: /* what a missing id reads as */
+			oc_map_set(&rec, "u", oc_int(-1));
+			oc_map_set(&rec, "g", oc_int(-1));
+			break;
+		case 4:
+			oc_map_set(&rec, "u", oc_text("x"));
+			break;
+		default:
+			oc_map_del(&rec, "u");
+			oc_map_set(&rec, "g", oc_int(-5));
+		}
 		o_buf_reset(&enc);
 		oc_encode(&rec, &enc);
 		oc_val_fini(&rec);
