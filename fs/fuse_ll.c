@@ -1073,13 +1073,14 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		    (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : st.st_uid;
 		who.gid =
 		    (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st.st_gid;
-		if (who.uid == st.st_uid && who.gid == st.st_gid)
-			set_owner = false; /* chown to the owner it shows */
-		else if (!f->owners) {     /* owners not kept: no other */
+		if (!f->owners &&
+		    (who.uid != st.st_uid || who.gid != st.st_gid)) {
+			/* owners not kept: none but the one it shows */
 			reply_errno(req, OP_setattr, EPERM);
 			return;
-		} else
-			set_owner = true;
+		}
+		/* recorded (kept owners), and ctime set, even if the same */
+		set_owner = true;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		err = ofs_truncate(f->ns, ino, (uint64_t) attr->st_size);
@@ -1099,7 +1100,8 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	/* atime is not kept (it reads as mtime); ctime follows changes. */
 	if (set_mode || set_mtime || set_owner)
 		err = ofs_setattr(f->ns, ino, set_mode, attr->st_mode & 07777,
-		    set_mtime, mtime, set_owner ? &who : NULL, &a);
+		    set_mtime, mtime, set_owner && f->owners ? &who : NULL,
+		    &a);
 	else
 		err = ofs_getattr(f->ns, ino, &a);
 	if (err != O_OK)
@@ -1112,30 +1114,19 @@ out_fail:
 }
 
 /*
- * The owner of an object a request creates in parent: the caller's uid
- * and gid when owners are kept, else the mount's user's (recorded all the
- * same, so a later mount with owners shows them), but parent's group when
- * parent has the set-group-id bit, which a new directory then takes too,
- * as on Linux's own filesystems.  (A new file's set-group-id bit the
- * kernel has already dropped where the caller may not have it.)
+ * The owner of an object a request creates: the caller's uid and gid when
+ * owners are kept, else the mount's user's (recorded all the same, so a
+ * later mount with owners shows them).  A set-group-id parent's group is
+ * the namespace's to give (ofs_create_as).
  */
 static void
-creator(struct ofs_fuse *f, fuse_req_t req, fuse_ino_t parent, bool dir,
-    struct ofs_owner *who, mode_t *mode)
+creator(struct ofs_fuse *f, fuse_req_t req, struct ofs_owner *who)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct ofs_attr        pa;
-	struct stat            st;
 
 	who->own = true;
 	who->uid = f->owners ? ctx->uid : f->uid;
 	who->gid = f->owners ? ctx->gid : f->gid;
-	if (ofs_getattr(f->ns, parent, &pa) == O_OK && (pa.mode & S_ISGID)) {
-		attr_to_stat(f, &pa, &st);
-		who->gid = st.st_gid;
-		if (dir)
-			*mode |= S_ISGID;
-	}
 }
 
 /*
@@ -1187,7 +1178,7 @@ ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		reply_errno(req, OP_mkdir, is_ctl(parent) ? EPERM : EEXIST);
 		return;
 	}
-	creator(f, req, parent, true, &who, &mode);
+	creator(f, req, &who);
 	err = ofs_create_as(
 	    f->ns, parent, name, OFS_DIR, mode & 07777, &who, &a);
 	if (err != O_OK) {
@@ -1216,7 +1207,7 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_errno(req, OP_mknod, EPERM);
 		return;
 	}
-	creator(f, req, parent, false, &who, &mode);
+	creator(f, req, &who);
 	err = ofs_create_as(
 	    f->ns, parent, name, OFS_FILE, mode & 07777, &who, &a);
 	if (err != O_OK) {
@@ -1275,7 +1266,7 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
-	creator(f, req, parent, false, &who, &mode);
+	creator(f, req, &who);
 	err = ofs_create_as(f->ns, parent, name, kind, mode & 07777, &who, &a);
 	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
 		lost = true;

@@ -58,6 +58,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/block.h"
@@ -4041,6 +4042,27 @@ dir_presync(struct ofs_ns *ns, uint64_t dir, const char *op)
 	return e != O_OK || dc == NULL ? e : coll_sync(ns, dc);
 }
 
+/*
+ * A new entry of directory d (ns_mtx held): where d has the set-group-id
+ * bit, it takes d's group, and a directory the bit too, as on Linux's own
+ * filesystems (a d without a recorded owner passes none on).  The kernel
+ * has already dropped a new file's bit where its creator may not have it.
+ */
+static void
+inherit_group(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_meta *m)
+{
+	const struct ofs_owner *o =
+	    d->ino == OFS_ROOT_INO ? &ns->root_owner : &d->owner;
+	uint32_t mode = d->ino == OFS_ROOT_INO ? ns->root_mode : d->mode;
+
+	if (!(mode & S_ISGID))
+		return;
+	if (o->own && m->owner.own)
+		m->owner.gid = o->gid;
+	if (m->kind == OFS_DIR)
+		m->mode |= S_ISGID;
+}
+
 /* mkdir, or create of a diary: commit the collection, then the entry. */
 static o_err
 create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
@@ -4089,7 +4111,8 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 	 * collection is then unreferenced garbage) */
 	if ((e = need_dir(ns, dir, op, &d)) != O_OK ||
 	    (e = exists_check(ns, d, name, op)) != O_OK ||
-	    (e = entry_add(ns, d, name, &m, &in)) != O_OK) {
+	    (inherit_group(ns, d, &m), e = entry_add(ns, d, name, &m, &in)) !=
+	        O_OK) {
 		unlock_ns(ns);
 		oc_coll_free(c);
 		return e;
@@ -4154,8 +4177,10 @@ ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
 	oc_bid_random(&m.id);
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "create", &d)) == O_OK &&
-	    (e = exists_check(ns, d, name, "create")) == O_OK)
+	    (e = exists_check(ns, d, name, "create")) == O_OK) {
+		inherit_group(ns, d, &m);
 		e = entry_add(ns, d, name, &m, &in);
+	}
 	unlock_ns(ns);
 	if (e != O_OK)
 		return e;

@@ -303,7 +303,9 @@ o_err ofs_mkdir(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint32_t mode, struct ofs_attr *out);
 o_err ofs_create(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, struct ofs_attr *out);
-/* ofs_create (any kind) recording who as the owner (NULL: none). */
+/* ofs_create (any kind) recording who as the owner (NULL: none); in a
+ * directory with the set-group-id bit, with the directory's group (a new
+ * directory also takes the bit). */
 o_err ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, const struct ofs_owner *who,
     struct ofs_attr *out);

@@ -104,7 +104,10 @@ done
 echo one-user >"$MNT/made-alone"
 expect_fail "chown on a one-user mount" "Operation not permitted" \
 	chown 1234 "$MNT/rf"
-chown 0:0 "$MNT/rf" # to the owner it shows: accepted
+ct=$(stat -c %.9Z "$MNT/rf")
+chown 0:0 "$MNT/rf" # to the owner it shows: accepted, ctime set
+[ "$(stat -c %.9Z "$MNT/rf" | tr -d .)" -gt "$(echo "$ct" | tr -d .)" ] ||
+	fail "a chown to the owner it shows did not set ctime"
 e2e_umount
 
 step "the owners recorded before are still there"

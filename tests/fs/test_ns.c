@@ -2048,6 +2048,60 @@ Test(ns, owners_are_recorded_and_kept, .init = setup, .fini = teardown)
 	cr_assert(!a.owner.own, "the root's owner is not stored");
 }
 
+/* A directory with the set-group-id bit gives new entries its group, and
+ * new directories the bit; one without the bit, or without a recorded
+ * owner, gives nothing. */
+Test(ns, a_set_group_id_directory_gives_its_group, .init = setup,
+    .fini = teardown)
+{
+	const struct ofs_owner     alice   = { true, 1001, 2001 };
+	const struct ofs_owner     bob     = { true, 1002, 2002 };
+	static const enum ofs_kind kinds[] = { OFS_FILE, OFS_DIARY, OFS_DIR };
+	struct ofs_attr            a;
+	uint64_t                   sg, plain, bare;
+	size_t                     i;
+
+	ok(ofs_create_as(
+	       env.ns, OFS_ROOT_INO, "sg", OFS_DIR, 02775, &alice, &a),
+	    "mkdir sg");
+	sg = a.ino;
+	ok(ofs_create_as(
+	       env.ns, OFS_ROOT_INO, "plain", OFS_DIR, 0775, &alice, &a),
+	    "mkdir plain");
+	plain = a.ino;
+	bare  = mkdir_(env.ns, OFS_ROOT_INO, "bare");
+	ok(ofs_setattr(env.ns, bare, true, 02775, false, 0, NULL, NULL),
+	    "chmod g+s bare");
+	for (i = 0; i < O_NELEM(kinds); i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "k%zu", i);
+		ok(ofs_create_as(env.ns, sg, name, kinds[i], 0755, &bob, &a),
+		    name);
+		cr_assert(
+		    a.owner.own && a.owner.uid == 1002 && a.owner.gid == 2001,
+		    "%s in sg: %u:%u", name, a.owner.uid, a.owner.gid);
+		cr_assert_eq(!!(a.mode & 02000), kinds[i] == OFS_DIR,
+		    "%s in sg: mode %o", name, a.mode);
+		ok(ofs_create_as(
+		       env.ns, plain, name, kinds[i], 0755, &bob, &a),
+		    name);
+		cr_assert(a.owner.gid == 2002 && !(a.mode & 02000),
+		    "%s in plain: gid %u mode %o", name, a.owner.gid, a.mode);
+		ok(ofs_create_as(env.ns, bare, name, kinds[i], 0755, &bob, &a),
+		    name);
+		cr_assert(a.owner.gid == 2002, "%s in bare: gid %u", name,
+		    a.owner.gid);
+	}
+	/* the root's bit and owner, kept in memory, count too */
+	ok(ofs_setattr(
+	       env.ns, OFS_ROOT_INO, true, 02777, false, 0, &alice, NULL),
+	    "chmod and chown the root");
+	ok(ofs_create_as(env.ns, OFS_ROOT_INO, "r", OFS_FILE, 0644, &bob, &a),
+	    "create in the root");
+	cr_assert_eq(a.owner.gid, 2001);
+}
+
 /* A record whose owner is not a pair of ids (from a bad disk, a buggy
  * build) is refused naming the entry, not shown with an owner made up. */
 Test(ns, a_record_with_a_broken_owner_is_refused, .init = setup,
