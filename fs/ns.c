@@ -1790,13 +1790,17 @@ fresh_bound_ns(const struct ofs_ns *ns)
 }
 
 /*
- * Shared mode: bring the collection ino's attributes are read from up to
- * date (a file's directory, a directory's or diary's own) unless that
- * began less than max_age_ns ago (0: always).  No lock held.
+ * Shared mode, no lock held: bring up to date, unless that began less than
+ * max_age_ns ago (0: always), the collection ino's attributes are read
+ * from (a file's directory, a directory's or diary's own), or with entry,
+ * for a directory or diary, the directory holding its entry, so that the
+ * next inode_fresh sees another mount's removal (close-to-open on the
+ * name, not only on the contents); with entry nothing for a file (its
+ * attributes are its entry) or the root.
  */
 static o_err
-shared_refresh(
-    struct ofs_ns *ns, uint64_t ino, const char *op, uint64_t max_age_ns)
+refresh_for(struct ofs_ns *ns, uint64_t ino, const char *op, bool entry,
+    uint64_t max_age_ns)
 {
 	struct ofs_inode *in;
 	struct ofs_coll  *oc = NULL;
@@ -1804,10 +1808,11 @@ shared_refresh(
 
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, op, &in)) == O_OK) {
-		if (in->kind != OFS_FILE)
+		if (in->kind != OFS_FILE && !entry)
 			e = inode_coll(ns, in, &oc);
-		else if (!in->unlinked) /* else no directory holds it */
-			e = parent_coll(ns, in, &oc);
+		else if ((in->kind == OFS_FILE) != entry && !in->unlinked &&
+		    in->ino != OFS_ROOT_INO)
+			e = parent_coll(ns, in, &oc); /* else none holds it */
 	}
 	if (e == O_OK && oc != NULL)
 		coll_pin(oc);
@@ -1815,6 +1820,19 @@ shared_refresh(
 	if (e != O_OK || oc == NULL)
 		return e;
 	return coll_refresh(ns, oc, max_age_ns, NULL, NULL);
+}
+
+static o_err
+shared_refresh(
+    struct ofs_ns *ns, uint64_t ino, const char *op, uint64_t max_age_ns)
+{
+	return refresh_for(ns, ino, op, false, max_age_ns);
+}
+
+static o_err
+parent_refresh(struct ofs_ns *ns, uint64_t ino, const char *op)
+{
+	return refresh_for(ns, ino, op, true, 0);
 }
 
 /* ---- entries in directories (ns_mtx held) --------------------------------
@@ -3775,6 +3793,7 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 	if (!ns->opts.shared)
 		return getattr_(ns, ino, "open", out, NULL, true);
 	if ((e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
+	    (e = parent_refresh(ns, ino, "open")) != O_OK ||
 	    (e = getattr_(ns, ino, "open", out, NULL, true)) != O_OK)
 		return e;
 	lock_ns(ns);
@@ -4033,8 +4052,15 @@ dir_presync(struct ofs_ns *ns, uint64_t dir, const char *op)
 
 	if (!ns->opts.shared)
 		return O_OK;
+	/* dir itself removed by another mount: its entry read again first
+	 * (need_dir refuses an unlinked one), or the new entry would go into
+	 * a collection nothing names any more */
+	if ((e = parent_refresh(ns, dir, op)) != O_OK)
+		return e;
 	lock_ns(ns);
-	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	if ((e = need_ino(ns, dir, op, &d)) == O_OK)
+		e = inode_fresh(ns, d);
+	if (e == O_OK && (e = need_dir(ns, dir, op, &d)) == O_OK &&
 	    (e = inode_coll(ns, d, &dc)) == O_OK &&
 	    oc_coll_npending(dc->c) == 0)
 		dc = NULL;
@@ -4274,7 +4300,7 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 	struct ofs_meta   m;
 	struct oc_val     data = oc_null();
 	uint64_t          n;
-	bool              found;
+	bool              found, sync = false;
 	char              path[512];
 	o_err             e;
 
@@ -4321,10 +4347,18 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 	dc->dirty = true;
 	dir_touched(ns, d);
 	inode_unlinked(ns, &m, &data);
+	sync = ns->opts.shared;
 out:
 	unlock_ns(ns);
 	meta_fini(&m);
 	oc_val_fini(&data);
+	/* Shared namespace: committed before it returns, as a creation is,
+	 * so that another mount opening or creating in it afterwards finds
+	 * it gone (its open reads the entry again: ofs_open) instead of
+	 * writing to what no entry names any more.  Failed, the removal
+	 * stays queued and journaled, like any write. */
+	if (e == O_OK && sync && (e = coll_sync(ns, dc)) != O_OK)
+		e = o_err_wrap(e, "%s %s: commit", op, path);
 	return e;
 }
 

@@ -275,8 +275,10 @@ o_err ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
  * Open ino (a file, diary or directory: the glue's open and opendir) and
  * return its attributes.  Shared mode: first brings up to date what the
  * open reads (close-to-open): a directory's or diary's own collection,
- * for a file the directory holding its entry (the record gives the size
- * and inline bytes; a changed record makes the file's pieces be read
+ * and for every object the directory holding its entry (a file's record
+ * gives the size and inline bytes; a changed record makes the file's
+ * pieces be read again); an object another mount removed is then
+ * O_ENOTFOUND (the glue answers ESTALE, so the kernel looks the name up
  * again).  Otherwise as ofs_getattr.  May block on the transactor.
  */
 o_err ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out);
@@ -310,6 +312,10 @@ o_err ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
     enum ofs_kind kind, uint32_t mode, const struct ofs_owner *who,
     struct ofs_attr *out);
 /* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY.
+ * Shared namespace: the removal is committed before they return (a
+ * failed commit leaves it queued, and is returned), and a creation in a
+ * directory first reads the directory's own entry again, so that one
+ * another mount removed is O_ENOTFOUND, not written into.
  * The removed object's collection (directory, diary, a file's pieces)
  * stays behind as unreferenced garbage (nothing reclaims it yet); an inode
  * still in use reads as before (nlink 0) and takes writes, which no entry

@@ -162,6 +162,28 @@ for k in $(seq 20); do
 	expect_eq "round $k: a/x on m1" "v$k" "$(cat "$TMP/m1/a/x" 2>&1)"
 done
 
+step "a) an append or a create on m1 right after m2 removed the name or its directory (5 rounds)"
+# m1's kernel still holds the names (no feed yet): the append must land in
+# a new diary, the create must fail, not go into what no entry names
+mkdir "$TMP/m1/a/rm"
+for k in $(seq 5); do
+	echo first >>"$TMP/m1/a/rm/log$k"
+	mkdir "$TMP/m1/a/rm/d$k"
+	cat "$TMP/m2/a/rm/log$k" >/dev/null || fail "round $k: cat on m2"
+	ls "$TMP/m2/a/rm/d$k" >/dev/null || fail "round $k: ls on m2"
+	rm "$TMP/m2/a/rm/log$k"
+	rmdir "$TMP/m2/a/rm/d$k"
+	echo second | append_to "$TMP/m1/a/rm/log$k" 2>/dev/null &&
+		fail "round $k: append_to (nocreat) into the removed diary succeeded"
+	echo second >>"$TMP/m1/a/rm/log$k" || fail "round $k: >> on m1"
+	expect_eq "round $k: the new diary on m3" second \
+		"$(cat "$TMP/m3/a/rm/log$k" 2>&1)"
+	expect_fail "round $k: create in the removed directory" \
+		"Directory nonexistent" \
+		sh -c "echo x > '$TMP/m1/a/rm/d$k/f'"
+done
+same_everywhere "removals then appends" a/rm
+
 # ---- b) ------------------------------------------------------------------
 step "b) two mounts write one key and many keys of a directory at once"
 N=30

@@ -3613,10 +3613,12 @@ Test(ns, shared_open_sees_other_mounts_commits, .init = setup,
 	/* not yet: getattr reads state younger than the bound */
 	cr_expect_eq(size_of(nb, x.bf), 2);
 	cr_expect_eq(size_of(nb, x.bl), 3);
-	/* open of the diary: its own collection, not the directory */
+	/* open of the diary: its own collection, and the directory holding
+	 * its entry (which another mount may have removed), so the file's
+	 * record there is read anew too */
 	cr_expect_eq(open_size(nb, x.bl), 6);
 	expect_contents(nb, x.bl, "l1\nl2\n");
-	cr_expect_eq(size_of(nb, x.bf), 2);
+	cr_expect_eq(size_of(nb, x.bf), 8);
 	/* a lookup that misses asks the latest state: it finds the new
 	 * entry, and brings the directory's records up to date */
 	ok(ofs_lookup(nb, x.bd, "new", &at), "lookup new (a miss refreshes)");
@@ -3798,7 +3800,8 @@ Test(ns, shared_rmdir_sees_other_mounts_entries, .init = setup,
  * committed, while another mount rewrites the old file's entry: the new
  * creation must not be dropped as if a rival had created the name (the
  * name is absent afterwards, so O_EEXIST is wrong and open(O_CREAT) would
- * find nothing). */
+ * find nothing).  A shared namespace commits an unlink before it returns:
+ * it stays queued only when that commit failed, as here. */
 Test(ns, shared_unlink_then_create_survives_a_rivals_update, .init = setup,
     .fini = teardown)
 {
@@ -3811,7 +3814,10 @@ Test(ns, shared_unlink_then_create_survives_a_rivals_update, .init = setup,
 	ok(ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a), "a: create x");
 	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
 	ok(ofs_lookup(nb, OFS_ROOT_INO, "x", &a), "b: lookup x");
-	ok(ofs_unlink(na, OFS_ROOT_INO, "x"), "a: unlink x (staged)");
+	atomic_store(&fail_writes, 1);
+	cr_assert_neq(ofs_unlink(na, OFS_ROOT_INO, "x"), O_OK,
+	    "a: unlink x, its commit failing");
+	atomic_store(&fail_writes, 0);
 	ok(ofs_write(nb, a.ino, 0, 0, "b", 1, false), "b writes x");
 	ok(ofs_flush(nb, a.ino, 0, true), "b commits x's entry");
 	e = ofs_create(na, OFS_ROOT_INO, "x", OFS_FILE, 0644, &a);
@@ -4463,6 +4469,41 @@ Test(ns, a_diarys_mtime_kept_by_chmod_and_xattrs_set_by_utimens, .init = setup,
 	ok(ofs_flush(env.ns, y, 0, true), "flush four");
 	cr_expect_gt(
 	    mtime_of(env.ns, y, NULL), ct, "the next append moves it again");
+}
+
+/* Shared mode: a removal is committed before it returns, and another
+ * namespace that still holds the removed diary or directory (no refresh
+ * since: a long fresh bound, and no one tells it) finds it gone at its
+ * next open or creation in it, instead of writing where no entry names. */
+Test(ns, shared_open_and_create_see_another_mounts_removal, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = {
+		.journal = journal_new(), .shared = true, .fresh_ms = 60000
+	};
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        d, y;
+
+	ns_reopen_with(&o, "reopen shared");
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	y = create_(env.ns, OFS_ROOT_INO, "log", OFS_DIARY);
+	append_(env.ns, y, "first\n");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "flush");
+	ok(ofs_open(env.ns, y, &a), "open log before");
+	ns_open_peer(&nb, true, 60000);
+	ok(ofs_unlink(nb, OFS_ROOT_INO, "log"), "rm log on b");
+	ok(ofs_rmdir(nb, OFS_ROOT_INO, "d"), "rmdir d on b");
+	/* b neither flushed nor closed: the removals are committed already */
+	cr_assert_eq(ofs_create(env.ns, d, "f", OFS_FILE, 0644, &a),
+	    O_ENOTFOUND, "create in the removed directory: %s",
+	    o_err_detail());
+	/* (the create read the root again: the open needs no read of its
+	 * own to see the diary gone now) */
+	cr_assert_eq(ofs_open(env.ns, y, &a), O_ENOTFOUND,
+	    "open of the removed diary: %s", o_err_detail());
+	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
+	ok(ofs_ns_close(nb), "close b");
 }
 
 /* Shared mode: a chmod on a mount that has not read the diary since
