@@ -94,6 +94,10 @@ void ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
  */
 int ofs_cli_mount_root(const char *path, char *root, size_t cap);
 
+/* In a mount's data directory: its daemon's result, "PID STATUS\nWHY\n",
+ * written as it ends (read by `optimfs umount`). */
+#define OFS_EXIT_NOTE "optimfs.exit"
+
 /* Exit statuses. */
 #define OFS_EXIT_OK 0
 #define OFS_EXIT_FAIL 1

@@ -67,15 +67,17 @@ file_field(const char *path, const char *key, char *out, size_t cap)
 	return found;
 }
 
-/* The daemon's pid from MNT/.optimfs/status, or 0. */
-static long
-status_pid(const char *mnt)
+/* The value of line key in MNT/.optimfs/status into out[cap], without
+ * its newline; "" if none. */
+static void
+status_field(const char *mnt, const char *key, char *out, size_t cap)
 {
-	char path[PATH_MAX + 32], v[64];
+	char path[PATH_MAX + 32];
 
 	snprintf(path, sizeof(path), "%s/%s/status", mnt, OFS_CTL_NAME);
-	return file_field(path, "pid:", v, sizeof(v)) ? strtol(v, NULL, 10)
-	                                              : 0;
+	if (!file_field(path, key, out, cap))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
 }
 
 static int
@@ -117,11 +119,49 @@ pid_gone(long pid)
 	    strtol(threads, NULL, 10) <= 1;
 }
 
+/*
+ * The result of daemon pid, which is gone, from its exit note in data
+ * dir: OFS_EXIT_OK, or OFS_EXIT_FAIL said on stderr (the daemon's why, or
+ * that it left none: killed, or its data directory unknown).
+ */
+static int
+daemon_result(const char *arg, long pid, const char *data)
+{
+	char  path[PATH_MAX + 32], why[1024] = "";
+	long  npid = 0;
+	int   nrc  = OFS_EXIT_FAIL;
+	FILE *fp;
+
+	if (data[0] == '\0')
+		return OFS_EXIT_OK; /* not said where: nothing to read */
+	snprintf(path, sizeof(path), "%s/%s", data, OFS_EXIT_NOTE);
+	if ((fp = fopen(path, "re")) != NULL) {
+		if (fscanf(fp, "%ld %d\n", &npid, &nrc) != 2 ||
+		    fgets(why, sizeof(why), fp) == NULL)
+			npid = 0;
+		fclose(fp);
+	}
+	why[strcspn(why, "\n")] = '\0';
+	if (npid != pid) {
+		fprintf(stderr,
+		    "optimfs umount: %s: its daemon (pid %ld) ended without "
+		    "saying whether it committed everything (killed?); what "
+		    "it had acknowledged is in the journal in %s and is "
+		    "committed at the next mount\n",
+		    arg, pid, data);
+		return OFS_EXIT_FAIL;
+	}
+	if (nrc == OFS_EXIT_OK)
+		return OFS_EXIT_OK;
+	fprintf(stderr, "optimfs umount: %s is unmounted, but %s\n", arg, why);
+	return OFS_EXIT_FAIL;
+}
+
 int
 ofs_cmd_umount(int argc, char **argv)
 {
-	char        mnt[PATH_MAX], root[PATH_MAX];
-	long        pid;
+	char        mnt[PATH_MAX], root[PATH_MAX], data[PATH_MAX] = "";
+	long        pid = 0;
 	int         rc, i, fd;
 	bool        dead = false;
 	const char *arg;
@@ -157,7 +197,13 @@ ofs_cmd_umount(int argc, char **argv)
 		    arg, root);
 		return OFS_EXIT_FAIL;
 	}
-	pid = dead ? 0 : status_pid(mnt);
+	if (!dead) {
+		char v[64];
+
+		status_field(mnt, "pid:", v, sizeof(v));
+		pid = strtol(v, NULL, 10);
+		status_field(mnt, "data dir:", data, sizeof(data));
+	}
 	if (geteuid() == 0) {
 		/* Nothing to commit behind a dead mount: detach it. */
 		if (umount2(mnt, dead ? MNT_DETACH : 0) != 0) {
@@ -191,7 +237,7 @@ ofs_cmd_umount(int argc, char **argv)
 	/* Wait for the daemon: it commits pending work before it exits. */
 	for (i = 0; i < UMOUNT_WAIT_S * 20; i++) {
 		if (pid_gone(pid))
-			return OFS_EXIT_OK;
+			return daemon_result(arg, pid, data);
 		if (i == 40 && isatty(STDERR_FILENO))
 			fprintf(stderr,
 			    "optimfs umount: waiting for the "

@@ -596,6 +596,29 @@ lock_data_dir(const char *data_dir)
 	return fd;
 }
 
+/*
+ * DATA/optimfs.exit: "PID STATUS\nWHY\n", written as a mount's daemon
+ * ends.  `optimfs umount` is not the daemon's parent: it reads the result
+ * here once the daemon is gone (fs/cli_mount.c).
+ */
+static void
+write_exit_note(const char *data_dir, int rc, const char *why)
+{
+	char  path[PATH_MAX];
+	FILE *fp;
+
+	data_path(path, sizeof(path), data_dir, OFS_EXIT_NOTE);
+	if ((fp = fopen(path, "we")) == NULL) {
+		o_log(
+		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(fp, "%ld %d\n%s\n", (long) getpid(), rc, why);
+	if (fclose(fp) != 0)
+		o_log(
+		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+}
+
 /* Remove the pid file if it is still this process's. */
 static void
 remove_pidfile(const struct mount_args *ma)
@@ -834,6 +857,7 @@ static struct {
 	bool            running, done;
 	const char     *step;     /* what shutdown is doing; mtx */
 	const char     *what;     /* the mountpoint or node name */
+	const char     *data_dir; /* a mount's, for its exit note; or NULL */
 	bool            teardown; /* step only closes sockets; mtx */
 	int64_t         teardown_at; /* when it began (o_mono_ms); mtx */
 	int             rc; /* exit status once teardown begins; mtx */
@@ -893,6 +917,16 @@ shutdown_watch(void *arg)
 		    "exiting (what is not committed stays in the "
 		    "journal and is replayed at the next mount)",
 		    (long) getpid(), shut.what, max, shut.step);
+		if (shut.data_dir != NULL) {
+			char why[512];
+
+			snprintf(why, sizeof(why),
+			    "its daemon was stuck for %d s while %s and "
+			    "exited; what it had not committed stays in the "
+			    "journal in %s and is committed at the next mount",
+			    max, shut.step, shut.data_dir);
+			write_exit_note(shut.data_dir, OFS_EXIT_FAIL, why);
+		}
 		_exit(OFS_EXIT_FAIL);
 	}
 	pthread_mutex_unlock(&shut.mtx);
@@ -1080,12 +1114,33 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
+	pthread_mutex_lock(&shut.mtx);
+	shut.data_dir = ma->data_dir;
+	pthread_mutex_unlock(&shut.mtx);
 	shutdown_step(ma->mountpoint,
 	    "ending the FUSE session and committing pending changes");
 	cluster_set_fuse(&cl, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	fuse = NULL;
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
+	{
+		char why[PATH_MAX + 256];
+
+		if (rc == OFS_EXIT_OK)
+			snprintf(why, sizeof(why), "everything committed");
+		else if (ce != O_OK)
+			snprintf(why, sizeof(why),
+			    "committing the pending changes failed (%s); they "
+			    "stay in the journal in %s and are committed at "
+			    "the next mount (details in %s/optimfs.log)",
+			    o_strerror(ce), ma->data_dir, ma->data_dir);
+		else
+			snprintf(why, sizeof(why),
+			    "the FUSE session ended with an error (details in "
+			    "%s/optimfs.log)",
+			    ma->data_dir);
+		write_exit_note(ma->data_dir, rc, why);
+	}
 	remove_pidfile(ma);
 	o_log(O_LOG_INFO, "pid %ld: %s unmounted%s", (long) getpid(),
 	    ma->mountpoint, rc == OFS_EXIT_OK ? "" : " with errors");
