@@ -799,6 +799,7 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
     struct oc_transactor **tx)
 {
 	struct otr_node_conf nc = { 0 };
+	bool                 held;
 	o_err                e;
 
 	nc.name            = ma->name;
@@ -811,6 +812,12 @@ cluster_start(const struct mount_args *ma, struct cluster *cl,
 	nc.timeout_ms      = ma->timeout_ms;
 	data_path(cl->members, sizeof(cl->members), ma->data_dir, "members");
 	nc.members_path         = cl->members;
+	if ((e = ost_repo_holds_blocks(cl->repo, &held)) != O_OK) {
+		fprintf(stderr, "optimfs %s: reading the store in %s: %s\n",
+		    cmd_name, ma->data_dir, o_err_detail());
+		return e;
+	}
+	nc.empty_store          = !held;
 	nc.replica.tx      = *tx;
 	nc.replica.install = install_cb;
 	nc.replica.latest  = latest_cb;

@@ -3372,3 +3372,20 @@ ost_repo_count(
 	}
 	return e;
 }
+
+o_err
+ost_repo_holds_blocks(struct ost_repo *r, bool *out)
+{
+	struct ost_it *it;
+	o_err          e;
+
+	*out = false;
+	if ((e = ost_it_open(r->db, OST_CF_META, NULL, 0, NULL, 0, &it)) !=
+	    O_OK)
+		return e;
+	ost_it_first(it);
+	*out = ost_it_valid(it);
+	e    = ost_it_status(it);
+	ost_it_close(it);
+	return e;
+}

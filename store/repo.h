@@ -371,4 +371,8 @@ void ost_repo_stats(struct ost_repo *r, struct ost_repo_stats *out);
 o_err ost_repo_count(
     struct ost_repo *r, const struct oc_bid *id, struct ost_repo_count *out);
 
+/* Whether the store holds any block (a metadata record): false for a
+ * new or emptied data directory.  Errors from RocksDB (O_EIO, ...). */
+o_err ost_repo_holds_blocks(struct ost_repo *r, bool *out);
+
 #endif /* OST_REPO_H */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -650,6 +651,71 @@ members_load(struct otr_node *n)
 	oc_val_fini(&v);
 	o_buf_fini(&b);
 	return e;
+}
+
+/*
+ * A node alone (no member kept, none joined) over an empty store founds a
+ * new cluster: right at its first start, and wrong later, when its data
+ * directory was lost or emptied (the cluster's data is on the others).
+ * CERTS/nodes/NAME/served tells the two apart: written at the first start
+ * of the node (joined or not), it refuses the second case and says how to
+ * rejoin.  Without certificates (insecure) nothing is checked.  Called
+ * after the joins; *write: the file is missing, to be written once the
+ * node serves (served_mark).
+ */
+static o_err
+served_check(
+    struct otr_node *n, bool joined, char *path, size_t cap, bool *write)
+{
+	struct o_buf b = { 0 };
+	size_t       k;
+	o_err        e;
+
+	*write = false;
+	if (n->certs == NULL)
+		return O_OK;
+	if ((size_t) snprintf(
+	        path, cap, "%s/nodes/%s/served", n->certs, n->name) >= cap)
+		return o_err_set(O_ENAMETOOLONG,
+		    "cluster directory %s: path too long", n->certs);
+	e = o_file_read(path, 4096, &b);
+	o_buf_fini(&b);
+	if (e == O_ENOTFOUND) {
+		*write = true;
+		return O_OK;
+	}
+	pthread_mutex_lock(&n->mtx);
+	k = n->nm;
+	pthread_mutex_unlock(&n->mtx);
+	if (joined || k > 1 || !n->conf.empty_store)
+		return O_OK;
+	return o_err_set(O_EINVAL,
+	    "node %s has served in a cluster before (%s), but its data "
+	    "directory holds no data and no member list, and it joins no "
+	    "one: started alone it would found a second, empty namespace "
+	    "and acknowledge writes the cluster never sees.  Start it with "
+	    "--join URL of a running member to rejoin (it catches up from "
+	    "the others), or remove %s to found a new cluster",
+	    n->name, path, path);
+}
+
+/* Write the served file of served_check (a failure is only logged). */
+static void
+served_mark(struct otr_node *n, const char *path)
+{
+	char   text[512];
+	time_t now = time(NULL);
+	int    len;
+
+	len = snprintf(text, sizeof(text),
+	    "node %s first served at %s, since %lld (Unix time)\n", n->name,
+	    n->url, (long long) now);
+	if (o_file_replace(path, text, (size_t) len) != O_OK)
+		o_log(O_LOG_WARN,
+		    "cannot write %s (a later start of %s over an emptied "
+		    "data "
+		    "directory will not be refused): %s",
+		    path, n->name, o_err_detail());
 }
 
 uint64_t
@@ -3508,6 +3574,8 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	size_t           i;
 	int              rv;
 	o_err            e;
+	char             served[PATH_MAX];
+	bool             mark = false;
 
 	*out = NULL;
 	if (conf->name == NULL || conf->listen_url == NULL ||
@@ -3629,7 +3697,9 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			o_log(O_LOG_INFO,
 			    "every join URL is this node: "
 			    "starting alone");
-		e = O_OK;
+		if ((e = served_check(
+		         n, joined, served, sizeof(served), &mark)) != O_OK)
+			goto fail_threads;
 	}
 	gossip_once(n); /* the members learn each other */
 	{
@@ -3661,6 +3731,8 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		goto fail_threads;
 	}
 	n->started_threads = true;
+	if (mark)
+		served_mark(n, served);
 	*out = n;
 	o_log(O_LOG_INFO, "node %s serving at %s (feed %s), %zu members",
 	    n->name, n->url, n->feed, n->nm);

@@ -33,6 +33,12 @@ struct otr_node_conf {
 	 * them answers, so it does not place blocks on itself alone, as a
 	 * new node does. */
 	const char        *members_path;
+	/* The replica's store holds no block (a new or emptied data
+	 * directory).  With no member kept nor joined, such a node whose
+	 * certificate directory says it has served before (nodes/NAME/
+	 * served, written at each node's first start) refuses to start: it
+	 * would found a second, empty namespace beside its cluster's. */
+	bool               empty_store;
 	struct otr_replica replica;
 	/* A commit of collection col at rev was announced on the feed, or
 	 * made on this replica for another node (one thread calls it). */

@@ -196,6 +196,24 @@ grep -q "refused a connection from 127.0.0.1:[0-9]* to $(url 1)" "$TMP/n1.log" |
 	fail "n1 did not log the refused peer's address"
 ! grep -q "peer n4 " "$TMP/m1/.optimfs/status" || fail "n4 appears among n1's members"
 
+step "n1 over an emptied data directory refuses to start alone, and rejoins"
+# as after a lost disk; started alone, as the README starts the first node,
+# it used to found a second, empty namespace and acknowledge writes that
+# later vanished (cluster exploratory report)
+stop_node 1
+mv "$TMP/d1" "$TMP/d1.lost"
+expect_exit "n1 alone over an empty data directory" 1 \
+	"node n1 has served in a cluster before ($CA/nodes/n1/served)" \
+	timeout -s KILL 30 "$OPTIMFS_BIN" mount "$TMP/m1" --data "$TMP/d1" -f \
+	-o auto_unmount --listen "$(url 1)" --certs "$CA" --name n1
+! node_mounted 1 || fail "n1 mounted alone over an empty data directory"
+start_node 1 2
+echo "after n1 rejoined" | append_to "$TMP/m1/log" || fail "append on m1 after it rejoined"
+same_12() { cmp -s "$TMP/m1/log" "$TMP/m2/log"; }
+wait_for "m1 and m2 show the same log" 10 same_12
+expect_eq "m1's last line" "after n1 rejoined" "$(tail -n 1 "$TMP/m1/log")"
+grep -qx "first line" "$TMP/m1/log" || fail "m1 rejoined does not read the log's first line"
+
 step "unmount"
 stop_node 1
 stop_node 2

@@ -3818,3 +3818,20 @@ Test(repo, gc_install_over_a_long_history_is_swept_later)
 	cr_expect_leq(c.mat, 3, "mat records %llu", (unsigned long long) c.mat);
 	expect_block(1, 4000, 400);
 }
+
+/* A new store holds no block; one committed block and it does, also
+ * after a reopen (a node's start asks: PROTOCOL §3, served_check). */
+Test(repo, holds_blocks_once_one_is_committed)
+{
+	bool held = true;
+
+	cr_assert_eq(ost_repo_holds_blocks(R, &held), O_OK);
+	cr_expect(!held, "a new store holds a block");
+	ins1(1, 1, 1, 10);
+	cr_assert_eq(ost_repo_holds_blocks(R, &held), O_OK);
+	cr_expect(held, "a store with a committed block holds none");
+	repo_reopen();
+	held = false;
+	cr_assert_eq(ost_repo_holds_blocks(R, &held), O_OK);
+	cr_expect(held, "reopened, it holds none");
+}
