@@ -74,6 +74,7 @@ struct oc_collection {
 	struct oc_bid              id;
 	struct oc_aid              who; /* this writer, for replicas' claims */
 	const struct oc_coll_type *type;
+	uint64_t                   links_gen; /* lost links sifted for */
 	struct oc_sync_opts        opts;
 	struct oc_actx             ctx; /* held context; rev monotonic */
 	struct oc_txsrc            src; /* committed reads pinned at ctx */
@@ -854,6 +855,157 @@ own_committed(struct oc_collection *c, const struct oc_val *act)
 	return k;
 }
 
+/*
+ * Linked actions (an action map's "ln": bytes, OC_AID_LEN): the parts of
+ * one change staged in several collections and committed as one group
+ * (a rename across directories).  When the conflict filter drops one,
+ * its link is noted here, and every collection drops its actions with
+ * that link before its next commit (links_drop), so a group never
+ * commits half a change.  The last LOST_LINKS_MAX links are kept: a part
+ * is dropped within the group's own retry, long before.
+ */
+#define LOST_LINKS_MAX 256
+
+static struct {
+	pthread_mutex_t mtx;
+	uint8_t         v[LOST_LINKS_MAX][OC_AID_LEN];
+	size_t          n, next; /* n kept; next slot written (a ring) */
+	uint64_t        gen;     /* links noted so far */
+} lost_links = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static const struct oc_val *
+act_link(const struct oc_val *a)
+{
+	const struct oc_val *l = oc_map_get(a, "ln");
+
+	return l != NULL && l->type == OC_BYTES && l->u.s.n == OC_AID_LEN
+	    ? l
+	    : NULL;
+}
+
+static void
+link_lost(const struct oc_val *a)
+{
+	const struct oc_val *l = act_link(a);
+
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&lost_links.mtx);
+	memcpy(lost_links.v[lost_links.next], l->u.s.p, OC_AID_LEN);
+	lost_links.next = (lost_links.next + 1) % LOST_LINKS_MAX;
+	if (lost_links.n < LOST_LINKS_MAX)
+		lost_links.n++;
+	lost_links.gen++;
+	pthread_mutex_unlock(&lost_links.mtx);
+}
+
+static bool
+link_is_lost(const struct oc_val *a)
+{
+	const struct oc_val *l    = act_link(a);
+	bool                 lost = false;
+	size_t               i;
+
+	if (l == NULL)
+		return false;
+	pthread_mutex_lock(&lost_links.mtx);
+	for (i = 0; i < lost_links.n && !lost; i++)
+		lost = memcmp(lost_links.v[i], l->u.s.p, OC_AID_LEN) == 0;
+	pthread_mutex_unlock(&lost_links.mtx);
+	return lost;
+}
+
+typedef enum oc_filter_verdict (*sift_fn)(struct oc_collection *c,
+    const struct oc_val *a, void *arg, struct oc_val *rep);
+
+/*
+ * Run verdict over every queued action (c_mtx held): kept, replaced or
+ * dropped; a dropped action's journal record is forgotten once none of
+ * its actions is queued, and its link noted lost.  Returns whether any
+ * action was replaced or dropped (the staged effects need a replay).
+ */
+static bool
+pending_sift(struct oc_collection *c, sift_fn verdict, void *arg)
+{
+	struct oc_val   kept    = oc_array();
+	struct oc_jref *gone    = NULL;
+	size_t          ngone   = 0, j;
+	bool            changed = false;
+
+	for (j = 0; j < c->pending.u.a.n; j++) {
+		struct oc_val rep = oc_null();
+
+		switch (verdict(c, &c->pending.u.a.v[j], arg, &rep)) {
+		case OC_FILTER_KEEP:
+			c->jrefs[kept.u.a.n] = c->jrefs[j];
+			oc_arr_push(&kept, oc_val_take(&c->pending.u.a.v[j]));
+			break;
+		case OC_FILTER_REPLACE:
+			c->jrefs[kept.u.a.n] = c->jrefs[j];
+			oc_arr_push(&kept, rep);
+			changed = true;
+			break;
+		case OC_FILTER_DROP:
+			changed = true; /* resolved, not queued */
+			link_lost(&c->pending.u.a.v[j]);
+			if (c->opts.journal == NULL)
+				break;
+			gone = o_realloc(gone, (ngone + 1) * sizeof(*gone));
+			gone[ngone++] = c->jrefs[j];
+			break;
+		}
+	}
+	oc_val_fini(&c->pending);
+	c->pending = kept;
+	seals_trim(c);
+	queue_trim(c); /* the filter may have emptied it */
+	if (gone != NULL) {
+		jrefs_gone(c, gone, ngone);
+		free(gone);
+	}
+	return changed;
+}
+
+/* pending_sift's verdict: the type's conflict filter against the rival
+ * actions arg. */
+static enum oc_filter_verdict
+type_verdict(struct oc_collection *c, const struct oc_val *a, void *arg,
+    struct oc_val *rep)
+{
+	return c->type->filter(a, arg, rep);
+}
+
+/* pending_sift's verdict: drop the actions whose link was lost. */
+static enum oc_filter_verdict
+link_verdict(struct oc_collection *c, const struct oc_val *a, void *arg,
+    struct oc_val *rep)
+{
+	(void) c;
+	(void) arg;
+	(void) rep;
+	return link_is_lost(a) ? OC_FILTER_DROP : OC_FILTER_KEEP;
+}
+
+/* Drop the queued actions whose link was lost elsewhere (c_mtx held);
+ * the queue is walked only when links were lost since its last walk (a
+ * link is made before either part is committed, so a part queued after
+ * that walk cannot hold a link lost before it). */
+static o_err
+links_drop(struct oc_collection *c)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&lost_links.mtx);
+	gen = lost_links.gen;
+	pthread_mutex_unlock(&lost_links.mtx);
+	if (gen == c->links_gen)
+		return O_OK;
+	c->links_gen = gen;
+	if (c->pending.u.a.n == 0 || !pending_sift(c, link_verdict, NULL))
+		return O_OK;
+	return replay(c);
+}
+
 /* With c_sync and c_mtx held. */
 static o_err
 update_locked(struct oc_collection *c)
@@ -912,46 +1064,9 @@ update_locked(struct oc_collection *c)
 			goto out;
 		if (act != NULL && own_committed(c, act) > 0)
 			conflicts = true; /* our own commit whose answer was lost */
-		if (act != NULL && c->type->filter != NULL) {
-			struct oc_val   kept = oc_array();
-			struct oc_jref *gone = NULL;
-			size_t          ngone = 0;
-
-			for (j = 0; j < c->pending.u.a.n; j++) {
-				struct oc_val rep = oc_null();
-
-				switch (c->type->filter(&c->pending.u.a.v[j], acts,
-				    &rep)) {
-				case OC_FILTER_KEEP:
-					c->jrefs[kept.u.a.n] = c->jrefs[j];
-					oc_arr_push(&kept,
-					    oc_val_take(&c->pending.u.a.v[j]));
-					break;
-				case OC_FILTER_REPLACE:
-					c->jrefs[kept.u.a.n] = c->jrefs[j];
-					oc_arr_push(&kept, rep);
-					conflicts = true;
-					break;
-				case OC_FILTER_DROP:
-					conflicts =
-					    true; /* resolved, not queued */
-					if (c->opts.journal == NULL)
-						break;
-					gone = o_realloc(gone,
-					    (ngone + 1) * sizeof(*gone));
-					gone[ngone++] = c->jrefs[j];
-					break;
-				}
-			}
-			oc_val_fini(&c->pending);
-			c->pending = kept;
-			seals_trim(c);
-			queue_trim(c); /* the filter may have emptied it */
-			if (gone != NULL) {
-				jrefs_gone(c, gone, ngone);
-				free(gone);
-			}
-		}
+		if (act != NULL && c->type->filter != NULL &&
+		    pending_sift(c, type_verdict, acts))
+			conflicts = true;
 		oc_val_fini(&dacts);
 		ids = o_malloc(sizeof(*ids) * (nids + 1));
 		for (j = 0; j < nids; j++)
@@ -1704,6 +1819,12 @@ oc_coll_sync_to(struct oc_collection *c, uint64_t seq)
 		struct oc_aid   aid;
 		bool            conflict;
 
+		/* a part of a linked change another sync dropped */
+		if ((e = links_drop(c)) != O_OK)
+			break;
+		if (!sync_needed(c, target))
+			break;
+
 		if (deadline && o_mono_ms() > deadline) {
 			e = o_err_set(O_ERETRIES,
 			    "collection %s: sync deadline passed after %d "
@@ -1834,6 +1955,10 @@ oc_coll_sync_group_to(struct oc_collection *const *cs, const uint64_t *seqs,
 			break;
 		}
 		na = 0;
+		for (i = 0; i < ng && e == O_OK; i++)
+			e = links_drop(g[i]); /* a rebase dropped a part */
+		if (e != O_OK)
+			break;
 		for (i = 0; i < ng; i++)
 			if (sync_needed(g[i], target[i]))
 				ai[na++] = i;

@@ -127,22 +127,136 @@ acts_put_key(const struct oc_val *acts, const struct oc_val *k)
 	return false;
 }
 
+static bool
+bytes_eq(const struct oc_val *a, const struct oc_val *b)
+{
+	return a->type == OC_BYTES && b->type == OC_BYTES &&
+	    a->u.s.n == b->u.s.n && memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0;
+}
+
+/* The object ("o") action a's put under key k names, or NULL: unknown. */
+static const struct oc_val *
+put_obj(const struct oc_val *a, const struct oc_val *k)
+{
+	const struct oc_val *o = oc_map_arr(a, "o");
+	size_t               i;
+
+	for (i = 0; o != NULL && i < o->u.a.n; i++) {
+		const struct oc_val *p = &o->u.a.v[i];
+
+		if (p->type == OC_ARRAY && p->u.a.n == 2 &&
+		    bytes_eq(&p->u.a.v[0], k))
+			return &p->u.a.v[1];
+	}
+	return NULL;
+}
+
+/*
+ * Where the object id, named by key k when the local action was taken,
+ * is after the rival actions acts (in commit order): still at k (true,
+ * *moved NULL), at another key *moved of this tree (true), or nowhere
+ * this tree shows (false: deleted, or k given to another object).
+ */
+static bool
+obj_where(const struct oc_val *acts, const struct oc_val *k,
+    const struct oc_val *id, const struct oc_val **moved)
+{
+	const struct oc_val *at    = k;
+	bool                 there = true;
+	size_t               i, j;
+
+	*moved = NULL;
+	for (i = 0; acts != NULL && acts->type == OC_ARRAY && i < acts->u.a.n;
+	     i++) {
+		const struct oc_val *a  = &acts->u.a.v[i];
+		const struct oc_val *kv = oc_map_arr(a, "kv");
+
+		for (j = 0; kv != NULL && j < kv->u.a.n; j++) {
+			const struct oc_val *p = &kv->u.a.v[j], *o;
+
+			if (p->type != OC_ARRAY || p->u.a.n != 2)
+				continue;
+			o = p->u.a.v[1].type == OC_NULL
+			    ? NULL
+			    : put_obj(a, &p->u.a.v[0]);
+			if (there && bytes_eq(&p->u.a.v[0], at)) {
+				/* a put without "o" is taken to keep it */
+				there = p->u.a.v[1].type != OC_NULL &&
+				    (o == NULL || bytes_eq(o, id));
+			} else if (o != NULL && bytes_eq(o, id)) {
+				at    = &p->u.a.v[0]; /* moved (or back) */
+				there = true;
+			}
+		}
+	}
+	if (there && at != k && !bytes_eq(at, k))
+		*moved = at;
+	return there;
+}
+
+/* A copy of action a with key k replaced by k2 in its pairs, "o" and
+ * "if" (a write-back following its object). */
+static struct oc_val
+rekey(const struct oc_val *a, const struct oc_val *k, const struct oc_val *k2)
+{
+	static const char *const fields[] = { "kv", "o", "if" };
+	struct oc_val            r        = oc_val_dup(a);
+	size_t                   f, i;
+
+	for (f = 0; f < 3; f++) {
+		struct oc_val *arr =
+		    (struct oc_val *) oc_map_get(&r, fields[f]);
+
+		for (i = 0;
+		     arr != NULL && arr->type == OC_ARRAY && i < arr->u.a.n;
+		     i++) {
+			struct oc_val *p = &arr->u.a.v[i];
+
+			if (p->type == OC_ARRAY && p->u.a.n == 2 &&
+			    bytes_eq(&p->u.a.v[0], k)) {
+				oc_val_fini(&p->u.a.v[0]);
+				p->u.a.v[0] = oc_val_dup(k2);
+			}
+		}
+	}
+	return r;
+}
+
 /*
  * Conflict filter: a local creation ("new") loses to a rival that
- * committed a value under one of its keys; any other action is replayed.
+ * committed a value under one of its keys; an action whose condition
+ * ("if") a rival broke is dropped, or follows its object ("fw"); any
+ * other action is replayed.
  */
 static enum oc_filter_verdict
 tree_filter(const struct oc_val *local, const struct oc_val *remote,
     struct oc_val *replacement)
 {
 	const struct oc_val *nk = oc_map_arr(local, "new");
+	const struct oc_val *cd = oc_map_arr(local, "if");
+	const struct oc_val *fw = oc_map_get(local, "fw");
 	size_t               i;
 
-	(void) replacement;
 	for (i = 0; nk != NULL && i < nk->u.a.n; i++)
 		if (nk->u.a.v[i].type == OC_BYTES &&
 		    acts_put_key(remote, &nk->u.a.v[i]))
 			return OC_FILTER_DROP;
+	for (i = 0; cd != NULL && i < cd->u.a.n; i++) {
+		const struct oc_val *p = &cd->u.a.v[i], *moved;
+
+		if (p->type != OC_ARRAY || p->u.a.n != 2 ||
+		    p->u.a.v[0].type != OC_BYTES)
+			continue;
+		if (!obj_where(remote, &p->u.a.v[0], &p->u.a.v[1], &moved))
+			return OC_FILTER_DROP;
+		if (moved == NULL)
+			continue;
+		if (fw == NULL || fw->type != OC_BOOL || !fw->u.b ||
+		    cd->u.a.n != 1)
+			return OC_FILTER_DROP;
+		*replacement = rekey(local, &p->u.a.v[0], moved);
+		return OC_FILTER_REPLACE;
+	}
 	return OC_FILTER_KEEP;
 }
 
@@ -162,10 +276,41 @@ oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id, bool create,
 	return oc_coll_open(tx, id, &oc_tree_type, create, opts, out);
 }
 
+/* Push [key, id] of kv onto arr (an array value). */
+static void
+push_key_id(
+    struct oc_val *arr, const struct oc_tree_kv *kv, const struct oc_bid *id)
+{
+	struct oc_val p = oc_array();
+
+	oc_arr_push(&p, oc_bytes(kv->key, kv->klen));
+	oc_arr_push(&p, oc_bytes(id->b, OC_BID_LEN));
+	oc_arr_push(arr, p);
+}
+
+/* Set field name of a to arr when it holds anything (else free arr). */
+static void
+set_nonempty(struct oc_val *a, const char *name, struct oc_val arr)
+{
+	if (arr.u.a.n > 0)
+		oc_map_set(a, name, arr);
+	else
+		oc_val_fini(&arr);
+}
+
 o_err
 oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 {
+	return oc_tree_replace_linked(c, kv, n, NULL);
+}
+
+o_err
+oc_tree_replace_linked(struct oc_collection *c, const struct oc_tree_kv *kv,
+    size_t n, const struct oc_aid *link)
+{
 	struct oc_val a = oc_map(), pairs = oc_array(), made = oc_array();
+	struct oc_val objs = oc_array(), conds = oc_array();
+	bool          follow = false;
 	size_t        i;
 
 	for (i = 0; i < n; i++) {
@@ -175,6 +320,8 @@ oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 			oc_val_fini(&p);
 			oc_val_fini(&pairs);
 			oc_val_fini(&made);
+			oc_val_fini(&objs);
+			oc_val_fini(&conds);
 			oc_val_fini(&a);
 			return o_err_set(O_EINVAL,
 			    "tree key of %zu bytes (must be 1..%d)", kv[i].klen,
@@ -190,13 +337,21 @@ oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv, size_t n)
 		oc_arr_push(&pairs, p);
 		if (kv[i].excl && !kv[i].del)
 			oc_arr_push(&made, oc_bytes(kv[i].key, kv[i].klen));
+		if (kv[i].obj != NULL && !kv[i].del)
+			push_key_id(&objs, &kv[i], kv[i].obj);
+		if (kv[i].cond != NULL)
+			push_key_id(&conds, &kv[i], kv[i].cond);
+		follow = follow || (kv[i].follow && !kv[i].del);
 	}
 	oc_map_set(&a, "t", oc_text("replace"));
 	oc_map_set(&a, "kv", pairs);
-	if (made.u.a.n > 0)
-		oc_map_set(&a, "new", made);
-	else
-		oc_val_fini(&made);
+	set_nonempty(&a, "new", made);
+	set_nonempty(&a, "o", objs);
+	if (follow && conds.u.a.n == 1)
+		oc_map_set(&a, "fw", oc_bool(true));
+	set_nonempty(&a, "if", conds);
+	if (link != NULL)
+		oc_map_set(&a, "ln", oc_bytes(link->b, OC_AID_LEN));
 	return oc_coll_act(c, &a, 1);
 }
 

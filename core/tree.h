@@ -12,13 +12,29 @@
  *                  to delete the key
  *   "new"  array   optional: keys (bytes) this action creates; they were
  *                  absent when it was taken
+ *   "o"    array   optional: [[key, id(bytes)]...] the object each put's
+ *                  value names (the caller's notion: a directory entry's
+ *                  object), so that rivals' conditions can follow it
+ *   "if"   array   optional: [[key, id]...] conditions: the action is kept
+ *                  only while each key still names its object in what
+ *                  rivals committed since it was taken
+ *   "fw"   bool    optional, with one "if" and one put at its key: when a
+ *                  rival moved the object to another key of this tree,
+ *                  the action follows it there instead of being dropped
+ *   "ln"   bytes   optional: a link (collection.h): dropping this action
+ *                  drops the actions of other collections with that link
  *
  * A replace applies all its pairs or none.  Concurrent writers rebase by
  * replaying their actions on the winner's state: the last committed write
  * of a key wins, except that an action naming keys in "new" is dropped
  * (never committed) when a rival committed a value under one of them
  * since: of two concurrent creations of one key exactly one commits (the
- * conflict filter, tree_filter).  Thread-safe (collection latch).
+ * conflict filter, tree_filter); and that an action whose condition
+ * ("if") a rival broke, by deleting the key or putting under it a value
+ * whose "o" names another object, is dropped (or, "fw", follows the
+ * object to the key a rival's put named it under).  A rival put without
+ * "o" for the key (an older build) breaks no condition.  Thread-safe
+ * (collection latch).
  */
 #ifndef OC_TREE_H
 #define OC_TREE_H
@@ -34,6 +50,10 @@ struct oc_tree_kv {
 	size_t      vlen;
 	bool        del;
 	bool        excl; /* a creation: listed in "new" (not with del) */
+	const struct oc_bid *obj; /* a put: the object its value names ("o") */
+	const struct oc_bid
+	    *cond;   /* kept while key names this object ("if") */
+	bool follow; /* with cond on a put: "fw" */
 };
 
 o_err oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id,
@@ -41,6 +61,9 @@ o_err oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id,
 /* Stage one replace action (all pairs or none). */
 o_err oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv,
     size_t n);
+/* oc_tree_replace with a link ("ln", collection.h; NULL: none). */
+o_err oc_tree_replace_linked(struct oc_collection *c,
+    const struct oc_tree_kv *kv, size_t n, const struct oc_aid *link);
 o_err oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
     const void *val, size_t vlen);
 o_err oc_tree_del(struct oc_collection *c, const void *key, size_t klen);

@@ -1725,6 +1725,17 @@ coll_forget(struct ofs_ns *ns, struct ofs_coll *oc)
 	}
 }
 
+/* ns_mtx held: oc holds rev; forget what other mounts' commits since
+ * seen_rev may have changed. */
+static void
+coll_seen(struct ofs_ns *ns, struct ofs_coll *oc, int64_t rev)
+{
+	if (rev > oc->seen_rev) {
+		coll_forget(ns, oc);
+		oc->seen_rev = rev;
+	}
+}
+
 /*
  * Bring oc up to date (oc_coll_update; local staged work is replayed on
  * top) unless an update began less than max_age_ns ago (0: always).  No
@@ -1770,10 +1781,7 @@ coll_refresh(struct ofs_ns *ns, struct ofs_coll *oc, uint64_t max_age_ns,
 	if (start > oc->fresh_ns)
 		oc->fresh_ns = start;
 	f = oc->seen_rev;
-	if (rev > oc->seen_rev) {
-		coll_forget(ns, oc);
-		oc->seen_rev = rev;
-	}
+	coll_seen(ns, oc, rev);
 	if (from != NULL)
 		*from = f;
 	if (to != NULL)
@@ -2420,6 +2428,34 @@ seal_for_pieces(struct ofs_coll *dc)
 		oc_coll_seal(dc->c);
 }
 
+/*
+ * Stage the put of entry name = raw, the record of object id, in
+ * directory tree c.  excl: a creation (core/tree.h "new").  In a shared
+ * namespace the put names its object ("o"), so that other mounts' queued
+ * changes conditional on that name see where the object went; and with
+ * cond it is a write-back of the record: kept only while the name still
+ * names id in what other mounts commit meanwhile, and moved along when
+ * one of them renamed it within the directory ("if", "fw").  Without
+ * cond, a write-back raced by another mount's rm or rename would put the
+ * name back.
+ */
+static o_err
+ent_put(struct ofs_ns *ns, struct oc_collection *c, const char *name,
+    const struct o_buf *raw, const struct oc_bid *id, bool excl, bool cond)
+{
+	bool              sh = ns->opts.shared;
+	struct oc_tree_kv kv = { .key = name,
+		.klen                 = strlen(name),
+		.val                  = raw->data,
+		.vlen                 = raw->len,
+		.excl                 = excl,
+		.obj                  = sh ? id : NULL,
+		.cond                 = sh && cond ? id : NULL,
+		.follow               = sh && cond };
+
+	return oc_tree_replace(c, &kv, 1);
+}
+
 /* Stage in's record (a file's bytes with it) in its directory. */
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
@@ -2435,6 +2471,12 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		in->dirty = false;
 		return O_OK;
 	}
+	/* shared: the entries of other mounts a rebase inside a sync took
+	 * in are caught up first (the put's condition covers only what
+	 * they commit after it is staged), so that a name another mount
+	 * removed or renamed is not put back */
+	if (ns->opts.shared && (e = parent_coll(ns, in, &dc)) == O_OK)
+		coll_seen(ns, dc, oc_coll_rev(dc->c));
 	/* another mount's change to the record (mode, xattrs) is kept */
 	if ((e = inode_fresh(ns, in)) != O_OK)
 		return e;
@@ -2453,8 +2495,7 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 	if (e == O_OK && in->kind == OFS_FILE && !inl)
 		seal_for_pieces(dc);
 	if (e == O_OK)
-		e = oc_tree_put(
-		    dc->c, in->name, strlen(in->name), raw.data, raw.len);
+		e = ent_put(ns, dc->c, in->name, &raw, &in->id, false, true);
 	if (e != O_OK) {
 		path_of(ns, in->ino, path, sizeof(path));
 		e = o_err_wrap(e, "store entry %s", path);
@@ -3973,10 +4014,7 @@ entry_add(struct ofs_ns *ns, struct ofs_inode *d, const char *name,
 	if ((e = inode_coll(ns, d, &dc)) != O_OK)
 		return e;
 	rec_encode(m, m->kind == OFS_FILE ? &none : NULL, &raw);
-	if (ns->opts.shared)
-		e = oc_tree_create(dc->c, name, strlen(name), raw.data, raw.len);
-	else
-		e = oc_tree_put(dc->c, name, strlen(name), raw.data, raw.len);
+	e = ent_put(ns, dc->c, name, &raw, &m->id, ns->opts.shared, false);
 	o_buf_fini(&raw);
 	if (e != O_OK) {
 		path_child(ns, d->ino, name, path, sizeof(path));
@@ -4483,6 +4521,29 @@ rename_presync(struct ofs_ns *ns, uint64_t dir, uint64_t newdir)
 	return O_OK;
 }
 
+/*
+ * Shared namespace, after a rename's commit (ns_mtx held): whether
+ * newname in newdir misses the object id, because another mount renamed
+ * or removed the source first and the rename's staged change was dropped
+ * at the rebase (core/tree.h "if"; across directories both halves, by
+ * their link).  A failed read counts as not lost (the commit went through).
+ */
+static bool
+rename_lost(struct ofs_ns *ns, uint64_t newdir, const char *newname,
+    const struct oc_bid *id)
+{
+	struct ofs_inode *td;
+	struct ofs_meta   m;
+	bool              found = false, lost = false;
+
+	memset(&m, 0, sizeof(m));
+	if (need_dir(ns, newdir, "rename", &td) == O_OK &&
+	    ent_read(ns, td, newname, &m, NULL, NULL, &found) == O_OK)
+		lost = !(found && oc_bid_eq(&m.id, id));
+	meta_fini(&m);
+	return lost;
+}
+
 o_err
 ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
     const char *newname)
@@ -4500,6 +4561,7 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 	struct oc_val     tdata = oc_null();
 	struct o_buf      sraw = { 0 }, traw = { 0 };
 	bool              sfound, tfound, built = false, inl = false;
+	bool              sh, settle = false, lost = false, flushed = false;
 	char              spath[512], tpath[512];
 	o_err             e;
 
@@ -4510,6 +4572,8 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 		return o_err_wrap(e, "rename %s", name);
 	if ((e = child_dir_refresh(ns, newdir, newname)) != O_OK)
 		return o_err_wrap(e, "rename onto %s", newname);
+	sh = ns->opts.shared;
+again:
 	memset(&sm, 0, sizeof(sm));
 	memset(&tm, 0, sizeof(tm));
 	lock_ns(ns);
@@ -4540,6 +4604,25 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 		goto out;
 	src = idmap_get(&ns->by_id, &sm.id);
 	tgt = tfound ? idmap_get(&ns->by_id, &tm.id) : NULL;
+	if (sh && !flushed && src != NULL && src->kind == OFS_FILE &&
+	    src->dirty && !src->unlinked) {
+		/* shared: the file's own write-back first, so that a rename
+		 * another mount wins at the same time drops none of its
+		 * bytes with ours (tree.h "if"; the write-back follows) */
+		uint64_t sino = src->ino;
+
+		unlock_ns(ns);
+		meta_fini(&sm);
+		meta_fini(&tm);
+		oc_val_fini(&tdata);
+		tdata = oc_null();
+		o_buf_fini(&sraw);
+		o_buf_fini(&traw);
+		flushed = true;
+		if ((e = ofs_flush(ns, sino, 0, false)) != O_OK)
+			return o_err_wrap(e, "rename %s", name);
+		goto again;
+	}
 	if (src != NULL && src->kind == OFS_FILE && src->dirty &&
 	    !src->unlinked) {
 		if ((e = file_record(ns, src, &sraw, &inl)) != O_OK)
@@ -4547,10 +4630,18 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 		built = true;
 	}
 	if (dir == newdir) {
+		/* shared: kept only while name names the object (another
+		 * mount may rename or remove it at the same time) */
 		struct oc_tree_kv kv[2] = {
-			{ .key = name, .klen = strlen(name), .del = true },
-			{ .key = newname, .klen = strlen(newname),
-			    .val = sraw.data, .vlen = sraw.len },
+			{ .key    = name,
+			    .klen = strlen(name),
+			    .del  = true,
+			    .cond = sh ? &sm.id : NULL },
+			{ .key    = newname,
+			    .klen = strlen(newname),
+			    .val  = sraw.data,
+			    .vlen = sraw.len,
+			    .obj  = sh ? &sm.id : NULL },
 		};
 
 		if (built && !inl)
@@ -4562,19 +4653,35 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 		if (built)
 			file_stored(src, sc, inl);
 		sc->dirty = true;
+		settle    = sh;
 	} else {
 		/* one transaction over both directories (DESIGN.md section
-		 * 3 rule 4): staged in both, committed together */
-		bool decided;
+		 * 3 rule 4): staged in both, committed together; shared, the
+		 * source's delete is kept only while the name names the
+		 * object, and linked to the target's put, so that the two
+		 * are dropped together (core/collection.c, links) */
+		struct oc_aid     link;
+		struct oc_tree_kv tkv = { .key = newname,
+			.klen                  = strlen(newname),
+			.val                   = sraw.data,
+			.vlen                  = sraw.len,
+			.obj                   = sh ? &sm.id : NULL };
+		struct oc_tree_kv skv = { .key = name,
+			.klen                  = strlen(name),
+			.del                   = true,
+			.cond                  = sh ? &sm.id : NULL };
+		bool              decided;
 
+		oc_aid_random(&link);
 		if (built && !inl)
 			seal_for_pieces(tc);
-		if ((e = oc_tree_put(tc->c, newname, strlen(newname),
-		         sraw.data, sraw.len)) != O_OK) {
+		if ((e = oc_tree_replace_linked(
+		         tc->c, &tkv, 1, sh ? &link : NULL)) != O_OK) {
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
-		if ((e = oc_tree_del(sc->c, name, strlen(name))) != O_OK) {
+		if ((e = oc_tree_replace_linked(
+		         sc->c, &skv, 1, sh ? &link : NULL)) != O_OK) {
 			rename_undo(tc, newname, tfound, &traw, NULL, NULL,
 			    NULL, spath, tpath);
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
@@ -4614,6 +4721,40 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 		e = O_OK;
 		if (built && inl)
 			file_stored(src, tc, inl);
+		lost = sh && rename_lost(ns, newdir, newname, &sm.id);
+	}
+	if (settle) {
+		/* shared, within one directory: committed before it
+		 * returns, as across directories, so that a rename another
+		 * mount made of the same name at the same time is noticed
+		 * (failed, it stays queued and journaled, like any write) */
+		if (src != NULL)
+			src->busy++;
+		unlock_ns(ns);
+		e = coll_sync(ns, sc);
+		lock_ns(ns);
+		if (src != NULL)
+			src->busy--;
+		if (e != O_OK)
+			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
+		else
+			lost = rename_lost(ns, newdir, newname, &sm.id);
+	}
+	if (lost) {
+		/* another mount renamed or removed the source first: our
+		 * change was dropped at the rebase (tree.h "if"); the
+		 * object's record is read again at its next use */
+		if (src != NULL) {
+			inode_move(ns, src, dir, name);
+			src->stale = true;
+		}
+		dir_touched(ns, sd);
+		dir_touched(ns, td);
+		e = o_err_set(O_ENOTFOUND,
+		    "rename %s to %s: another mount renamed or removed %s at "
+		    "the same time",
+		    spath, tpath, spath);
+		goto out;
 	}
 	if (src != NULL) {
 		inode_move(ns, src, newdir, newname);

@@ -1468,3 +1468,98 @@ Test(coll, gc_holders_of_a_pruned_context_catch_up, .init = setup,
 	oc_coll_free(cn);
 	oc_coll_free(sc);
 }
+
+/* Value of key k committed in tree id ("" when absent). */
+static void
+committed_val(const struct oc_bid *id, const char *k, char *out, size_t cap)
+{
+	struct oc_collection *c;
+	struct o_buf          v = { 0 };
+	bool                  found;
+
+	ok(oc_tree_open(env.tx, id, false, NULL, &c), "open reader");
+	ok(oc_tree_get(c, k, strlen(k), &v, &found), "get");
+	snprintf(out, cap, "%.*s", found ? (int) v.len : 0,
+	    found ? (const char *) v.data : "");
+	o_buf_fini(&v);
+	oc_coll_free(c);
+}
+
+/* Stage on c: key k = v naming object obj (NULL: no "o"), conditional
+ * on k naming cond (NULL: none), following it (fw) or not. */
+static void
+put_obj(struct oc_collection *c, const char *k, const char *v,
+    const struct oc_bid *obj, const struct oc_bid *cond, bool fw)
+{
+	struct oc_tree_kv kv = { .key = k,
+		.klen                 = strlen(k),
+		.val                  = v,
+		.vlen                 = strlen(v),
+		.del                  = v[0] == '\0',
+		.obj                  = obj,
+		.cond                 = cond,
+		.follow               = fw };
+
+	ok(oc_tree_replace(c, &kv, 1), k);
+}
+
+/*
+ * A conditional put ("if", core/tree.h) queued before a rival's commit:
+ * dropped when the rival deleted its key or gave it to another object,
+ * kept when the rival put the same object (or one without "o", an older
+ * build), and with "fw" moved to the key the rival renamed the object to.
+ */
+Test(coll, a_conditional_put_follows_its_object_through_rivals, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id(), o[5], o2 = new_id();
+	char                  v[64];
+	static const char *keys[] = { "del", "other", "same", "old", "moved" };
+	size_t             i;
+
+	two_writers(&id, &a, &b);
+	for (i = 0; i < 5; i++) { /* one object per key */
+		o[i] = new_id();
+		put_obj(a, keys[i], "a0", &o[i], NULL, false);
+	}
+	ok(oc_coll_sync(a), "a commits");
+	ok(oc_coll_update(b), "b reads them");
+	/* b queues a conditional write-back of each */
+	for (i = 0; i < 5; i++)
+		put_obj(b, keys[i], "b1", &o[i], &o[i], true);
+	/* the rivals, committed first */
+	put_obj(a, "del", "", NULL, NULL, false);
+	put_obj(a, "other", "a1", &o2, NULL, false);
+	put_obj(a, "same", "a1", &o[2], NULL, false);
+	put_obj(a, "old", "a1", NULL, NULL, false);
+	{
+		struct oc_tree_kv mv[2] = {
+			{ .key = "moved", .klen = 5, .del = true },
+			{ .key    = "there",
+			    .klen = 5,
+			    .val  = "a1",
+			    .vlen = 2,
+			    .obj  = &o[4] },
+		};
+
+		ok(oc_tree_replace(a, mv, 2), "a renames moved to there");
+	}
+	ok(oc_coll_sync(a), "a commits its rivals");
+	ok(oc_coll_sync(b), "b commits (a rebase)");
+	cr_expect(!has_committed(&id, "del"), "a deleted key came back");
+	committed_val(&id, "other", v, sizeof(v));
+	cr_expect_str_eq(v, "a1", "a key given to another object");
+	committed_val(&id, "same", v, sizeof(v));
+	cr_expect_str_eq(
+	    v, "b1", "the same object: the last write wins (%s)", v);
+	committed_val(&id, "old", v, sizeof(v));
+	cr_expect_str_eq(
+	    v, "b1", "a rival without \"o\" breaks nothing (%s)", v);
+	cr_expect(!has_committed(&id, "moved"), "a renamed key came back");
+	committed_val(&id, "there", v, sizeof(v));
+	cr_expect_str_eq(v, "b1", "the write-back did not follow");
+	cr_assert_eq(oc_coll_npending(b), 0);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}

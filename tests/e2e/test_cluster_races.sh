@@ -5,7 +5,8 @@
 #      looked up after a miss, ls, cat, stat, and an open file whose
 #      cached pages only the change feed's inval_inode can drop;
 #   b) tree writes from two mounts at once, to one key and to many;
-#   c) a rename across directories racing appends into the source;
+#   c) a rename across directories racing appends into the source, and
+#      two mounts renaming one file at once;
 #   d) a coordinator killed between pend and commit
 #      (OPTIMFS_TEST_DIE_AFTER_PEND, docs/PROTOCOL.md §6);
 #   e) a replica stopped while the others commit, then restarted;
@@ -261,6 +262,38 @@ acked_in_order "$TMP/c.acks" "$TMP/c.got" || fail "c2/f lost an acknowledged app
 sort -n "$TMP/c.got" | uniq -d | grep . && fail "c2/f holds a line twice"
 sort -n -c "$TMP/c.got" || fail "c2/f is out of order"
 [ "$(tail -n 1 "$TMP/c.got")" -le "$(cat "$TMP/c.tried")" ] || fail "c2/f holds a line never written"
+
+# Two mounts rename one file at once (within a directory in even rounds,
+# across directories in odd ones): one rename succeeds, the other fails
+# with ENOENT, and the file is left under one name with its bytes.
+# Before, both succeeded in most runs: one object under two names, and a
+# truncation through one made the other read zeros (cluster exploratory
+# report, 22 of 30).
+step "c) two mounts mv one file at once, within and across directories (10 rounds)"
+mkdir "$TMP/m1/mv" "$TMP/m1/mv/s" "$TMP/m1/mv/t" "$TMP/m1/mv/u"
+one_name() { # one_name K I: mv/*/{f,g,h}K on mount I: one, holding vK
+	local n d=$TMP/m$2/mv
+	n=$(ls "$d/s" "$d/t" "$d/u" | grep -cE "^[fgh]$1\$" || true)
+	[ "$n" = 1 ] && [ ! -e "$d/s/f$1" ] &&
+		[ "$(cat "$d"/[stu]/[gh]"$1" 2>/dev/null)" = "v$1" ]
+}
+for k in $(seq 10); do
+	echo "v$k" >"$TMP/m1/mv/s/f$k"
+	within "mv/s/f$k on m2" "$FEED_SECS" test -e "$TMP/m2/mv/s/f$k"
+	within "mv/s/f$k on m3" "$FEED_SECS" test -e "$TMP/m3/mv/s/f$k"
+	if [ $((k % 2)) = 0 ]; then ta=s tb=s; else ta=t tb=u; fi
+	mv "$TMP/m2/mv/s/f$k" "$TMP/m2/mv/$ta/g$k" 2>"$TMP/mv.err2" & R1=$!
+	mv "$TMP/m3/mv/s/f$k" "$TMP/m3/mv/$tb/h$k" 2>"$TMP/mv.err3" & R2=$!
+	wins=0
+	wait $R1 && wins=$((wins + 1))
+	wait $R2 && wins=$((wins + 1))
+	expect_eq "round $k: renames that succeeded" 1 "$wins"
+	grep -hq "No such file" "$TMP/mv.err2" "$TMP/mv.err3" ||
+		fail "round $k: the loser's error: $(cat "$TMP/mv.err2" "$TMP/mv.err3")"
+	for i in 1 2 3; do
+		within "round $k: one name for the file on m$i" "$FEED_SECS" one_name "$k" "$i"
+	done
+done
 
 # ---- f) ------------------------------------------------------------------
 # tests/e2e/junk_peer.py connects to n1's request and feed ports and
