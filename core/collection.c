@@ -918,10 +918,20 @@ link_is_lost(const struct oc_val *a)
 typedef enum oc_filter_verdict (*sift_fn)(struct oc_collection *c,
     const struct oc_val *a, void *arg, struct oc_val *rep);
 
+/* pending_sift's verdict: the type's conflict filter against the rival
+ * actions arg. */
+static enum oc_filter_verdict
+type_verdict(struct oc_collection *c, const struct oc_val *a, void *arg,
+    struct oc_val *rep)
+{
+	return c->type->filter(a, arg, rep);
+}
+
 /*
  * Run verdict over every queued action (c_mtx held): kept, replaced or
  * dropped; a dropped action's journal record is forgotten once none of
- * its actions is queued, and its link noted lost.  Returns whether any
+ * its actions is queued, and, dropped by the type's filter, its link
+ * noted lost.  Returns whether any
  * action was replaced or dropped (the staged effects need a replay).
  */
 static bool
@@ -947,7 +957,8 @@ pending_sift(struct oc_collection *c, sift_fn verdict, void *arg)
 			break;
 		case OC_FILTER_DROP:
 			changed = true; /* resolved, not queued */
-			link_lost(&c->pending.u.a.v[j]);
+			if (verdict == type_verdict) /* not again for a link */
+				link_lost(&c->pending.u.a.v[j]);
 			if (c->opts.journal == NULL)
 				break;
 			gone = o_realloc(gone, (ngone + 1) * sizeof(*gone));
@@ -964,15 +975,6 @@ pending_sift(struct oc_collection *c, sift_fn verdict, void *arg)
 		free(gone);
 	}
 	return changed;
-}
-
-/* pending_sift's verdict: the type's conflict filter against the rival
- * actions arg. */
-static enum oc_filter_verdict
-type_verdict(struct oc_collection *c, const struct oc_val *a, void *arg,
-    struct oc_val *rep)
-{
-	return c->type->filter(a, arg, rep);
 }
 
 /* pending_sift's verdict: drop the actions whose link was lost. */

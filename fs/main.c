@@ -607,6 +607,8 @@ write_exit_note(const char *data_dir, int rc, const char *why)
 	char  path[PATH_MAX];
 	FILE *fp;
 
+	/* rewritten in place, not through a new file: it must also be
+	 * written when the disk is full (the test that fills it) */
 	data_path(path, sizeof(path), data_dir, OFS_EXIT_NOTE);
 	if ((fp = fopen(path, "we")) == NULL) {
 		o_log(
@@ -1107,6 +1109,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		    store_dir, o_strerror(e), o_err_detail());
 		goto out_close_repo;
 	}
+	otr_node_served(cl.node);      /* a founder's namespace exists now */
 	ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns from here */
 	cluster_set_fuse(&cl, fuse);
 	daemon_ready(ma, notify_fd);

@@ -2456,6 +2456,67 @@ ent_put(struct ofs_ns *ns, struct oc_collection *c, const char *name,
 	return oc_tree_replace(c, &kv, 1);
 }
 
+struct refind {
+	const struct oc_bid *id;
+	char                *name; /* found: its entry's name */
+	struct ofs_meta      m;
+	const char          *dir; /* path, for messages */
+	o_err                err;
+};
+
+static int
+refind_cb(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct refind  *r = arg;
+	struct ofs_meta m;
+	char            where[600];
+
+	snprintf(where, sizeof(where), "%s/%.*s", r->dir, (int) kl, k);
+	memset(&m, 0, sizeof(m));
+	if ((r->err = rec_decode(v, vl, &m, NULL, where)) != O_OK)
+		return 1;
+	if (!oc_bid_eq(&m.id, r->id)) {
+		meta_fini(&m);
+		return 0;
+	}
+	r->m    = m;
+	r->name = o_malloc(kl + 1);
+	memcpy(r->name, k, kl);
+	r->name[kl] = '\0';
+	return 1;
+}
+
+/*
+ * Shared namespace, ns_mtx held: in, found gone from its name by
+ * inode_fresh, is looked for under another name of its directory (a scan
+ * of the directory; only for a write-back, which would otherwise lose its
+ * bytes); found, it takes that name again.  The scan costs the
+ * directory's size, once per such write-back.
+ */
+static o_err
+ent_refind(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_inode *d = ino_get(ns, in->parent);
+	struct ofs_coll  *dc;
+	struct refind     r = { .id = &in->id };
+	char              path[512];
+	o_err             e;
+
+	if (d == NULL || d->unlinked || (e = inode_coll(ns, d, &dc)) != O_OK)
+		return O_OK; /* no directory to look in: it is gone */
+	path_of(ns, d->ino, path, sizeof(path));
+	r.dir = strcmp(path, "/") == 0 ? "" : path;
+	e     = oc_tree_scan(dc->c, NULL, 0, true, true, refind_cb, &r);
+	if (e == O_OK)
+		e = r.err;
+	if (e == O_OK && r.name != NULL)
+		inode_adopt(ns, in, &r.m, d->ino, r.name);
+	if (r.name != NULL)
+		meta_fini(&r.m);
+	free(r.name);
+	return e;
+}
+
 /* Stage in's record (a file's bytes with it) in its directory. */
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
@@ -2479,6 +2540,11 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		coll_seen(ns, dc, oc_coll_rev(dc->c));
 	/* another mount's change to the record (mode, xattrs) is kept */
 	if ((e = inode_fresh(ns, in)) != O_OK)
+		return e;
+	/* shared: its name gone, the object may have been renamed within
+	 * the directory by another mount: the bytes go under its new name */
+	if (in->unlinked && ns->opts.shared && in->gone &&
+	    (e = ent_refind(ns, in)) != O_OK)
 		return e;
 	if (in->unlinked) { /* removed by another mount meanwhile */
 		in->dirty = false;
@@ -4702,7 +4768,14 @@ again:
 		lock_ns(ns);
 		if (src != NULL)
 			src->busy--;
-		if (e != O_OK && !decided) {
+		if (e != O_OK && !decided && sh &&
+		    rename_lost(ns, newdir, newname, &sm.id)) {
+			/* both halves dropped at a rebase (another mount
+			 * renamed or removed the source), then the group
+			 * failed on other work: nothing of ours to undo */
+			lost = true;
+			e    = O_OK;
+		} else if (e != O_OK && !decided) {
 			/* nothing committed: undo both staged changes */
 			rename_undo(tc, newname, tfound, &traw, sc, name,
 			    &sraw, spath, tpath);
@@ -4718,10 +4791,12 @@ again:
 			    "rename %s to %s committed in part; the rest is "
 			    "queued and retried: %s",
 			    spath, tpath, o_err_detail());
-		e = O_OK;
-		if (built && inl)
-			file_stored(src, tc, inl);
-		lost = sh && rename_lost(ns, newdir, newname, &sm.id);
+		if (!lost) {
+			e = O_OK;
+			if (built && inl)
+				file_stored(src, tc, inl);
+			lost = sh && rename_lost(ns, newdir, newname, &sm.id);
+		}
 	}
 	if (settle) {
 		/* shared, within one directory: committed before it
@@ -4735,10 +4810,11 @@ again:
 		lock_ns(ns);
 		if (src != NULL)
 			src->busy--;
-		if (e != O_OK)
+		/* dropped at a rebase also when the sync then failed on
+		 * other work; kept, a failed commit stays queued */
+		lost = rename_lost(ns, newdir, newname, &sm.id);
+		if (e != O_OK && !lost)
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
-		else
-			lost = rename_lost(ns, newdir, newname, &sm.id);
 	}
 	if (lost) {
 		/* another mount renamed or removed the source first: our
@@ -4747,6 +4823,8 @@ again:
 		if (src != NULL) {
 			inode_move(ns, src, dir, name);
 			src->stale = true;
+			if (built) /* its bytes went with the dropped change */
+				mark_dirty(ns, src);
 		}
 		dir_touched(ns, sd);
 		dir_touched(ns, td);

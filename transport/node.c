@@ -143,6 +143,8 @@ struct otr_node {
 	 * die_after-th net_commit exits before sending anything */
 	long        die_after;
 	atomic_long ncommits;
+	char served[PATH_MAX]; /* CERTS/nodes/NAME/served (served_check) */
+	bool served_due;       /* to be written by otr_node_served */
 };
 
 /* tls+tcp://host:port -> the feed URL, port + 1. */
@@ -657,11 +659,13 @@ members_load(struct otr_node *n)
  * A node alone (no member kept, none joined) over an empty store founds a
  * new cluster: right at its first start, and wrong later, when its data
  * directory was lost or emptied (the cluster's data is on the others).
- * CERTS/nodes/NAME/served tells the two apart: written at the first start
- * of the node (joined or not), it refuses the second case and says how to
- * rejoin.  Without certificates (insecure) nothing is checked.  Called
- * after the joins; *write: the file is missing, to be written once the
- * node serves (served_mark).
+ * CERTS/nodes/NAME/served tells the two apart: written once the node
+ * serves in a cluster that holds data (at its start when it joined or
+ * its store holds blocks; a node founding a cluster when its user made
+ * the namespace, otr_node_served), it refuses the second case and says
+ * how to rejoin.  Without certificates (insecure) nothing is checked.
+ * Called after the joins; *write: the file is missing, to be written
+ * (served_mark) at the start's end.
  */
 static o_err
 served_check(
@@ -678,15 +682,20 @@ served_check(
 	        path, cap, "%s/nodes/%s/served", n->certs, n->name) >= cap)
 		return o_err_set(O_ENAMETOOLONG,
 		    "cluster directory %s: path too long", n->certs);
+	snprintf(n->served, sizeof(n->served), "%s", path);
 	e = o_file_read(path, 4096, &b);
 	o_buf_fini(&b);
-	if (e == O_ENOTFOUND) {
-		*write = true;
-		return O_OK;
-	}
 	pthread_mutex_lock(&n->mtx);
 	k = n->nm;
 	pthread_mutex_unlock(&n->mtx);
+	if (e == O_ENOTFOUND) {
+		/* founding (alone, no data): once the namespace exists */
+		*write        = joined || k > 1 || !n->conf.empty_store;
+		n->served_due = !*write;
+		return O_OK;
+	}
+	if (e != O_OK)
+		return o_err_wrap(e, "reading %s", path);
 	if (joined || k > 1 || !n->conf.empty_store)
 		return O_OK;
 	return o_err_set(O_EINVAL,
@@ -716,6 +725,15 @@ served_mark(struct otr_node *n, const char *path)
 		    "data "
 		    "directory will not be refused): %s",
 		    path, n->name, o_err_detail());
+}
+
+void
+otr_node_served(struct otr_node *n)
+{
+	if (n != NULL && n->served_due) {
+		n->served_due = false;
+		served_mark(n, n->served);
+	}
 }
 
 uint64_t

@@ -61,6 +61,10 @@ struct otr_node;
  */
 o_err otr_node_start(const struct otr_node_conf *conf, struct otr_node **out);
 void  otr_node_stop(struct otr_node *n);
+/* The node's user made its namespace: a node that founded a cluster now
+ * marks its certificate directory as served (otr_node_conf.empty_store);
+ * otherwise nothing. */
+void otr_node_served(struct otr_node *n);
 
 /* The network transactor (borrowed; valid until otr_node_stop). */
 struct oc_transactor *otr_node_transactor(struct otr_node *n);

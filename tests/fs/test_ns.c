@@ -4755,28 +4755,39 @@ Test(ns, shared_write_back_neither_revives_nor_loses_a_renamed_name,
 {
 	struct ofs_ns  *na, *nb;
 	struct ofs_attr a;
-	uint64_t        g, m;
+	uint64_t        g, m, m2;
 
 	ns_open_peer(&na, true, 600000);
 	ns_open_peer(&nb, true, 600000);
-	g = create_(na, OFS_ROOT_INO, "gone", OFS_FILE);
-	m = create_(na, OFS_ROOT_INO, "moved", OFS_FILE);
+	g  = create_(na, OFS_ROOT_INO, "gone", OFS_FILE);
+	m  = create_(na, OFS_ROOT_INO, "moved", OFS_FILE);
+	m2 = create_(na, OFS_ROOT_INO, "moved2", OFS_FILE);
 	write_(na, g, 0, "v1");
 	write_(na, m, 0, "v1");
+	write_(na, m2, 0, "v1");
 	ok(ofs_flush(na, g, 0, true), "flush gone");
 	ok(ofs_flush(na, m, 0, true), "flush moved");
+	ok(ofs_flush(na, m2, 0, true), "flush moved2");
 	ok(ofs_ns_refresh(nb, OFS_ROOT_INO), "b reads the root");
 	ok(ofs_unlink(nb, OFS_ROOT_INO, "gone"), "b: rm gone");
 	ok(ofs_rename(nb, OFS_ROOT_INO, "moved", OFS_ROOT_INO, "there"),
 	    "b: mv moved there");
-	/* a has not read the root since: its commit meets both at the
-	 * rebase (the filter); gone's write-back is staged after that
-	 * rebase took b's changes in, and is caught up before it stages
-	 * (a write-back staged then is dropped, not followed) */
+	ok(ofs_rename(nb, OFS_ROOT_INO, "moved2", OFS_ROOT_INO, "there2"),
+	    "b: mv moved2 there2");
+	/* a has not read the root since: moved's commit meets b's changes
+	 * at the rebase (the filter follows it); the others are staged
+	 * after that rebase took them in, and are caught up before they
+	 * stage (ent_stage: gone is dropped, moved2 found under there2) */
 	write_(na, g, 0, "v2");
 	write_(na, m, 0, "v2");
+	write_(na, m2, 0, "v2");
 	ok(ofs_flush(na, m, 0, true), "a: flush moved");
 	ok(ofs_flush(na, g, 0, true), "a: flush gone");
+	ok(ofs_flush(na, m2, 0, true), "a: flush moved2");
+	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "moved2", &a), O_ENOTFOUND,
+	    "moved2 came back");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "there2", &a), "there2");
+	expect_contents(nb, a.ino, "v2");
 	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "gone", &a), O_ENOTFOUND,
 	    "the removed name came back");
 	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "moved", &a), O_ENOTFOUND,
