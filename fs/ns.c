@@ -1473,8 +1473,8 @@ coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
  * not committed either (nor counted in syncs).
  */
 static o_err
-coll_sync_deps(
-    struct ofs_ns *ns, struct ofs_coll *oc, uint64_t *seq, uint64_t *queued)
+coll_sync_deps(struct ofs_ns *ns, struct ofs_coll *oc, bool pair,
+    uint64_t *seq, uint64_t *queued)
 {
 	struct ofs_coll **deps;
 	size_t            n, i;
@@ -1483,7 +1483,7 @@ coll_sync_deps(
 	lock_ns(ns);
 	/* another thread is committing deps oc's records (maybe the ones
 	 * ours are about to commit) rely on: wait until they are in */
-	while (oc->deps_busy)
+	while (oc->deps_busy || (!pair && oc->pairing > 0))
 		pthread_cond_wait(&ns->deps_cv, &ns->ns_mtx);
 	deps          = oc->deps;
 	n             = oc->ndeps;
@@ -1622,7 +1622,7 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 	uint64_t          queued, seq;
 	o_err             e;
 
-	if ((e = coll_sync_deps(ns, oc, &seq, &queued)) != O_OK)
+	if ((e = coll_sync_deps(ns, oc, false, &seq, &queued)) != O_OK)
 		return e;
 	if (ns->opts.sync_hook != NULL)
 		ns->opts.sync_hook(ns->opts.sync_hook_arg, oc->kind);
@@ -1657,9 +1657,9 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 	o_err                 e, ea, eb;
 
 	*decided = false;
-	if ((e = coll_sync_deps(ns, a, &seqs[0], &qa)) != O_OK)
+	if ((e = coll_sync_deps(ns, a, true, &seqs[0], &qa)) != O_OK)
 		return e;
-	if ((e = coll_sync_deps(ns, b, &seqs[1], &qb)) != O_OK) {
+	if ((e = coll_sync_deps(ns, b, true, &seqs[1], &qb)) != O_OK) {
 		lock_ns(ns);
 		a->syncs--;
 		a->dirty = true; /* not committed: the committer's again */
@@ -3235,6 +3235,7 @@ commit_round(struct ofs_ns *ns, bool final)
 	for (j = 0; j < 2; j++)
 		for (oc = ns->coll_list; oc != NULL; oc = oc->next)
 			if ((oc->kind == OFS_FILE) == (j == 0) &&
+			    (final || oc->pairing == 0) && /* not waited */
 			    (oc->dirty ||
 			        (final && oc_coll_npending(oc->c) > 0)))
 				v[n++] = oc;
@@ -3269,8 +3270,9 @@ coll_idle(
 	struct ofs_inode *in;
 
 	if (oc->pins > 0 || oc->deprefs > 0 || oc->dirty || oc->ndeps > 0 ||
-	    oc->deps_busy || oc->syncs > 0 || oc->err != O_OK || oc->failing ||
-	    oc->queued_bytes > 0 || now - oc->used_ns < idle_ns)
+	    oc->deps_busy || oc->pairing > 0 || oc->syncs > 0 ||
+	    oc->err != O_OK || oc->failing || oc->queued_bytes > 0 ||
+	    now - oc->used_ns < idle_ns)
 		return false;
 	if ((in = idmap_get(&ns->by_id, &oc->id)) != NULL) {
 		if (in->kind == OFS_FILE || in->ino == OFS_ROOT_INO ||
@@ -4558,6 +4560,16 @@ inode_move(
 	in->parent = parent;
 }
 
+/* A cross-directory rename's pair is committed or given up (ns_mtx held):
+ * lone commits of tc and sc go on. */
+static void
+pairing_end(struct ofs_ns *ns, struct ofs_coll *tc, struct ofs_coll *sc)
+{
+	tc->pairing--;
+	sc->pairing--;
+	pthread_cond_broadcast(&ns->deps_cv);
+}
+
 /*
  * Before a rename across directories: commit what both directories have
  * queued, so that the rename's own transaction (which commits everything
@@ -4739,10 +4751,15 @@ again:
 		bool              decided;
 
 		oc_aid_random(&link);
-		if (built && !inl)
-			seal_for_pieces(tc);
+		/* a commit of either already under way takes neither half
+		 * (the seals); later ones wait for the pair (pairing) */
+		seal_for_pieces(tc);
+		seal_for_pieces(sc);
+		tc->pairing++;
+		sc->pairing++;
 		if ((e = oc_tree_replace_linked(
 		         tc->c, &tkv, 1, sh ? &link : NULL)) != O_OK) {
+			pairing_end(ns, tc, sc);
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
@@ -4750,6 +4767,7 @@ again:
 		         sc->c, &skv, 1, sh ? &link : NULL)) != O_OK) {
 			rename_undo(tc, newname, tfound, &traw, NULL, NULL,
 			    NULL, spath, tpath);
+			pairing_end(ns, tc, sc);
 			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 			goto out;
 		}
@@ -4766,6 +4784,7 @@ again:
 		unlock_ns(ns);
 		e = coll_sync_pair(ns, tc, sc, &decided);
 		lock_ns(ns);
+		pairing_end(ns, tc, sc);
 		if (src != NULL)
 			src->busy--;
 		if (e != O_OK && !decided && sh &&

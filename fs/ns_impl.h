@@ -52,6 +52,10 @@ struct ofs_coll {
 	 * sync of this collection waits for it (deps_cv) before its own
 	 * commit, which would else name pieces not yet committed; ns_mtx */
 	bool deps_busy;
+	/* cross-directory renames whose half is staged here, committed with
+	 * the other half by coll_sync_pair: a commit of this collection
+	 * alone waits for them (deps_cv), or it would commit one half */
+	uint32_t pairing;
 	/* commits of this collection under way (coll_sync_deps took their
 	 * seq): a record naming pieces is then staged after a seal */
 	uint32_t syncs;
