@@ -2588,6 +2588,11 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 			break;
 	}
 	pthread_mutex_unlock(&c->c_mtx);
+	/* a linked part lost to a rival: its partners, recovered in their
+	 * own collections, are dropped before their commits (links_drop) */
+	for (m = left; m < na && e == O_OK; m++)
+		if (!keep[m - left])
+			link_lost(&r->acts.u.a.v[m]);
 	free(keep);
 	free(acts);
 	free(refs);

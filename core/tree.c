@@ -222,11 +222,47 @@ rekey(const struct oc_val *a, const struct oc_val *k, const struct oc_val *k2)
 	return r;
 }
 
+/* Whether action a retires its tree ("rt"). */
+static bool
+retires(const struct oc_val *a)
+{
+	const struct oc_val *rt = oc_map_get(a, "rt");
+
+	return rt != NULL && rt->type == OC_BOOL && rt->u.b;
+}
+
+/* Whether the action list acts retires the tree (want_rt), or puts a
+ * value under any key (!want_rt). */
+static bool
+acts_any(const struct oc_val *acts, bool want_rt)
+{
+	size_t i, j;
+
+	for (i = 0; acts != NULL && acts->type == OC_ARRAY && i < acts->u.a.n;
+	     i++) {
+		const struct oc_val *a  = &acts->u.a.v[i];
+		const struct oc_val *kv = oc_map_arr(a, "kv");
+
+		if (want_rt) {
+			if (retires(a))
+				return true;
+			continue;
+		}
+		for (j = 0; kv != NULL && j < kv->u.a.n; j++)
+			if (kv->u.a.v[j].type == OC_ARRAY &&
+			    kv->u.a.v[j].u.a.n == 2 &&
+			    kv->u.a.v[j].u.a.v[1].type != OC_NULL)
+				return true;
+	}
+	return false;
+}
+
 /*
  * Conflict filter: a local creation ("new") loses to a rival that
  * committed a value under one of its keys; an action whose condition
- * ("if") a rival broke is dropped, or follows its object ("fw"); any
- * other action is replayed.
+ * ("if") a rival broke is dropped, or follows its object ("fw"); a
+ * retirement ("rt") is dropped when a rival put anything, and anything
+ * else when a rival retired the tree; any other action is replayed.
  */
 static enum oc_filter_verdict
 tree_filter(const struct oc_val *local, const struct oc_val *remote,
@@ -237,6 +273,8 @@ tree_filter(const struct oc_val *local, const struct oc_val *remote,
 	const struct oc_val *fw = oc_map_get(local, "fw");
 	size_t               i;
 
+	if (acts_any(remote, !retires(local)))
+		return OC_FILTER_DROP;
 	for (i = 0; nk != NULL && i < nk->u.a.n; i++)
 		if (nk->u.a.v[i].type == OC_BYTES &&
 		    acts_put_key(remote, &nk->u.a.v[i]))
@@ -353,6 +391,33 @@ oc_tree_replace_linked(struct oc_collection *c, const struct oc_tree_kv *kv,
 	if (link != NULL)
 		oc_map_set(&a, "ln", oc_bytes(link->b, OC_AID_LEN));
 	return oc_coll_act(c, &a, 1);
+}
+
+o_err
+oc_tree_retire(struct oc_collection *c, const struct oc_aid *link)
+{
+	struct oc_val a = oc_map(), pairs = oc_array(), p = oc_array();
+
+	oc_arr_push(&p, oc_bytes(OC_TREE_RETIRED, strlen(OC_TREE_RETIRED)));
+	oc_arr_push(&p, oc_bytes("retired", 7));
+	oc_arr_push(&pairs, p);
+	oc_map_set(&a, "t", oc_text("replace"));
+	oc_map_set(&a, "kv", pairs);
+	oc_map_set(&a, "rt", oc_bool(true));
+	if (link != NULL)
+		oc_map_set(&a, "ln", oc_bytes(link->b, OC_AID_LEN));
+	return oc_coll_act(c, &a, 1);
+}
+
+o_err
+oc_tree_retired(struct oc_collection *c, bool *retired)
+{
+	struct o_buf v = { 0 };
+	o_err        e = oc_tree_get(
+	           c, OC_TREE_RETIRED, strlen(OC_TREE_RETIRED), &v, retired);
+
+	o_buf_fini(&v);
+	return e;
 }
 
 o_err

@@ -23,6 +23,11 @@
  *                  the action follows it there instead of being dropped
  *   "ln"   bytes   optional: a link (collection.h): dropping this action
  *                  drops the actions of other collections with that link
+ *   "rt"   bool    optional: a retirement (oc_tree_retire): its one pair
+ *                  puts OC_TREE_RETIRED; it is dropped when a rival put
+ *                  any key since it was taken (the tree, empty when it
+ *                  was taken, is not any more), and any other action is
+ *                  dropped when a rival retired the tree
  *
  * A replace applies all its pairs or none.  Concurrent writers rebase by
  * replaying their actions on the winner's state: the last committed write
@@ -64,6 +69,19 @@ o_err oc_tree_replace(struct oc_collection *c, const struct oc_tree_kv *kv,
 /* oc_tree_replace with a link ("ln", collection.h; NULL: none). */
 o_err oc_tree_replace_linked(struct oc_collection *c,
     const struct oc_tree_kv *kv, size_t n, const struct oc_aid *link);
+/*
+ * A namespace's "rmdir" of the tree, which the caller found empty: puts
+ * OC_TREE_RETIRED (a key no file name can be), as action "rt" (above)
+ * with link (NULL: none), so that of a retirement and a rival's put
+ * committed at the same time exactly one is kept, and nothing is put into
+ * a tree retired meanwhile by a rebase.  A put applied over a retirement
+ * already held (no rebase) is not refused: callers check oc_tree_retired
+ * after their commit.
+ */
+#define OC_TREE_RETIRED "/"
+o_err oc_tree_retire(struct oc_collection *c, const struct oc_aid *link);
+/* Whether the tree holds OC_TREE_RETIRED (local changes included). */
+o_err oc_tree_retired(struct oc_collection *c, bool *retired);
 o_err oc_tree_put(struct oc_collection *c, const void *key, size_t klen,
     const void *val, size_t vlen);
 o_err oc_tree_del(struct oc_collection *c, const void *key, size_t klen);

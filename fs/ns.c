@@ -1446,6 +1446,15 @@ parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
  */
 static o_err coll_sync(struct ofs_ns *ns, struct ofs_coll *oc);
 
+/* Whether a directory's key is its retirement (an rmdir's, tree.h), which
+ * no entry can be named (a name holds no '/'). */
+static bool
+retired_key(const uint8_t *k, size_t kl)
+{
+	return kl == strlen(OC_TREE_RETIRED) &&
+	    memcmp(k, OC_TREE_RETIRED, kl) == 0;
+}
+
 /* oc's staged records rely on dep's staged work: commit dep first. */
 static void
 coll_dep_add(struct ofs_coll *oc, struct ofs_coll *dep)
@@ -1666,6 +1675,8 @@ coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
 		unlock_ns(ns);
 		return e;
 	}
+	if (ns->opts.sync_hook != NULL)
+		ns->opts.sync_hook(ns->opts.sync_hook_arg, a->kind);
 	own_mark(a->c, &ma);
 	own_mark(b->c, &mb);
 	e = oc_coll_sync_group_to(cs, seqs, 2, decided);
@@ -2471,6 +2482,8 @@ refind_cb(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 	struct ofs_meta m;
 	char            where[600];
 
+	if (retired_key(k, kl))
+		return 0;
 	snprintf(where, sizeof(where), "%s/%.*s", r->dir, (int) kl, k);
 	memset(&m, 0, sizeof(m));
 	if ((r->err = rec_decode(v, vl, &m, NULL, where)) != O_OK)
@@ -4110,7 +4123,7 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 	struct ofs_inode *d, *in;
 	struct ofs_coll  *dc;
 	struct ofs_meta   m;
-	bool              found = false;
+	bool              found = false, retired = false;
 	char              path[512];
 	o_err             e;
 
@@ -4124,7 +4137,23 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 		return e;
 	lock_ns(ns);
 	memset(&m, 0, sizeof(m));
+	/* another mount's rmdir of dir committed first: the entry was
+	 * dropped at the rebase, or (put over a retirement this mount had
+	 * already taken in) sits where no name reaches */
 	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = oc_tree_retired(dc->c, &retired)) == O_OK && retired) {
+		if ((in = ino_get(ns, ino)) != NULL) {
+			in->unlinked = true;
+			in->dirty    = false;
+		}
+		if ((d = ino_get(ns, dir)) != NULL)
+			d->stale = true;
+		path_child(ns, dir, name, path, sizeof(path));
+		e = o_err_set(O_ENOTFOUND,
+		    "%s %s: another mount removed the directory at the same "
+		    "time",
+		    op, path);
+	} else if (e == O_OK &&
 	    (e = ent_read(ns, d, name, &m, NULL, NULL, &found)) == O_OK &&
 	    !(found && oc_bid_eq(&m.id, id))) {
 		if ((in = ino_get(ns, ino)) != NULL) {
@@ -4397,6 +4426,133 @@ child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
 	                               : coll_refresh(ns, cc, 0, NULL, NULL);
 }
 
+static void pairing_end(
+    struct ofs_ns *ns, struct ofs_coll *tc, struct ofs_coll *sc);
+
+/*
+ * Shared namespace, ns_mtx held (dropped meanwhile): rmdir of d/name, the
+ * empty directory m whose collection is cc, in one transaction over both
+ * directories: the entry's delete in dc (kept only while the name names
+ * m) and cc's retirement (tree.h "rt": dropped if another mount put an
+ * entry in cc meanwhile), linked.  So of an rmdir and another mount's
+ * creation in the directory at the same time exactly one takes effect:
+ * a creation that lost is told so (entry_settle: ENOENT), an rmdir that
+ * lost gets ENOTEMPTY.  Committed before it returns; a failed commit is
+ * undone.
+ */
+static o_err
+rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
+    struct ofs_coll *cc, const char *name, const struct ofs_meta *m,
+    const struct oc_val *data, const char *path)
+{
+	struct oc_tree_kv kv = {
+		.key = name, .klen = strlen(name), .del = true, .cond = &m->id
+	};
+	struct ofs_inode *in;
+	struct ofs_meta   now;
+	struct o_buf      raw = { 0 };
+	struct oc_aid     link;
+	uint64_t          dino = d->ino;
+	bool              decided, retired = false, found = false, ours;
+	o_err             e, ue;
+
+	/* the record as it is, to put back if nothing is committed */
+	memset(&now, 0, sizeof(now));
+	if ((e = ent_read(ns, d, name, &now, NULL, &raw, &found)) != O_OK)
+		goto out;
+	oc_aid_random(&link);
+	coll_pin(cc);
+	/* a commit of either already under way takes neither half (the
+	 * seals); later ones wait for the pair (pairing) */
+	seal_for_pieces(dc);
+	seal_for_pieces(cc);
+	dc->pairing++;
+	cc->pairing++;
+	/* the retirement first: a journal recovery (after a crash before
+	 * the commit) replays the two in this order, each collection on its
+	 * own, and drops the delete when a rival's put dropped the
+	 * retirement (their link) */
+	if ((e = oc_tree_retire(cc->c, &link)) == O_OK &&
+	    (e = oc_tree_replace_linked(dc->c, &kv, 1, &link)) != O_OK &&
+	    oc_tree_del(cc->c, OC_TREE_RETIRED, strlen(OC_TREE_RETIRED)) !=
+	        O_OK)
+		o_log(O_LOG_ERROR,
+		    "rmdir %s: undo failed: the directory may stay retired",
+		    path);
+	if (e != O_OK) {
+		pairing_end(ns, dc, cc);
+		cc->pins--;
+		e = o_err_wrap(e, "rmdir %s", path);
+		goto out;
+	}
+	dc->dirty = true;
+	cc->dirty = true;
+	dir_touched(ns, d);
+	inode_unlinked(ns, m, data);
+	unlock_ns(ns);
+	e = coll_sync_pair(ns, dc, cc, &decided);
+	lock_ns(ns);
+	pairing_end(ns, dc, cc);
+	cc->pins--;
+	meta_fini(&now);
+	memset(&now, 0, sizeof(now));
+	found = false;
+	ue    = oc_tree_retired(cc->c, &retired);
+	if ((d = ino_get(ns, dino)) != NULL && ue == O_OK)
+		ue = ent_read(ns, d, name, &now, NULL, NULL, &found);
+	/* the name still names m in what is committed and queued: both
+	 * halves were dropped at a rebase (another mount created an entry
+	 * in it), or nothing was committed and the halves are still queued
+	 * (not found then: the delete is in the local view) */
+	ours = ue == O_OK && found && oc_bid_eq(&now.id, &m->id);
+	in   = idmap_get(&ns->by_id, &m->id);
+	if (ours) {
+		if (in != NULL) {
+			in->unlinked = false;
+			in->nent     = -1;
+			in->stale    = true;
+		}
+		e = o_err_set(O_ENOTEMPTY,
+		    "rmdir %s: another mount created an entry in it at the "
+		    "same time",
+		    path);
+	} else if (e != O_OK && !decided) {
+		/* nothing committed: undo both staged halves */
+		if (oc_tree_put(dc->c, name, strlen(name), raw.data,
+		        raw.len) != O_OK ||
+		    oc_tree_del(cc->c, OC_TREE_RETIRED,
+		        strlen(OC_TREE_RETIRED)) != O_OK)
+			o_log(O_LOG_ERROR,
+			    "rmdir %s: undo failed (%s): the name may stay "
+			    "removed",
+			    path, o_errname(e));
+		if (in != NULL)
+			in->unlinked = false;
+		e = o_err_wrap(e, "rmdir %s: commit", path);
+	} else if (ue == O_OK && !retired) {
+		/* another mount renamed it away (our delete's condition) */
+		if (in != NULL) {
+			in->unlinked = false;
+			in->stale    = true;
+		}
+		e = o_err_set(O_ENOTFOUND,
+		    "rmdir %s: another mount renamed or removed it at the "
+		    "same time",
+		    path);
+	} else {
+		if (e != O_OK) /* decided: the rest stays queued, retried */
+			o_log(O_LOG_WARN,
+			    "rmdir %s committed in part; the rest is queued "
+			    "and retried: %s",
+			    path, o_err_detail());
+		e = O_OK;
+	}
+out:
+	meta_fini(&now);
+	o_buf_fini(&raw);
+	return e;
+}
+
 static o_err
 remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 {
@@ -4443,6 +4599,10 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 			    "rmdir %s: directory not empty (%" PRIu64
 			    " entries)",
 			    path, n);
+			goto out;
+		}
+		if (ns->opts.shared) {
+			e = rmdir_shared(ns, d, dc, cc, name, &m, &data, path);
 			goto out;
 		}
 	}
@@ -4640,6 +4800,7 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 	struct o_buf      sraw = { 0 }, traw = { 0 };
 	bool              sfound, tfound, built = false, inl = false;
 	bool              sh, settle = false, lost = false, flushed = false;
+	bool              tretired = false;
 	char              spath[512], tpath[512];
 	o_err             e;
 
@@ -4678,6 +4839,18 @@ again:
 	}
 	if (tfound && oc_bid_eq(&tm.id, &sm.id))
 		goto out; /* the same object already */
+	if (sh && dir != newdir &&
+	    (e = oc_tree_retired(tc->c, &tretired)) == O_OK && tretired) {
+		/* taken in since the lookup: another mount's rmdir (a put
+		 * into it would reach no name; a rebase would drop it) */
+		e         = o_err_set(O_ENOTFOUND,
+		            "rename %s to %s: another mount removed the target "
+		                    "directory",
+		            spath, tpath);
+		td->stale = true;
+	}
+	if (e != O_OK)
+		goto out;
 	if ((e = rename_check(ns, td, tpath, &sm, tfound, &tm)) != O_OK)
 		goto out;
 	src = idmap_get(&ns->by_id, &sm.id);
@@ -4894,6 +5067,8 @@ rd_collect(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 	struct rd_ent   *r = &b->v[b->n];
 	char             where[600];
 
+	if (retired_key(k, kl))
+		return 0;
 	r->name = o_malloc(kl + 1);
 	memcpy(r->name, k, kl);
 	r->name[kl] = '\0';

@@ -1563,3 +1563,48 @@ Test(coll, a_conditional_put_follows_its_object_through_rivals, .init = setup,
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
+
+/*
+ * A retirement ("rt", oc_tree_retire: an rmdir) and a rival's put into the
+ * tree at the same time: whichever commits first wins.  Committed first,
+ * the put drops the retirement at its rebase; committed first, the
+ * retirement drops the put (and a delete, which needs no retirement to
+ * keep an empty tree empty, is dropped with it).
+ */
+Test(coll, a_retirement_and_a_rivals_put_one_wins, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b;
+	struct oc_bid         id = new_id(), id2 = new_id();
+	bool                  rt;
+
+	/* the put first */
+	two_writers(&id, &a, &b);
+	ok(oc_tree_retire(b, NULL), "b retires the empty tree");
+	put_obj(a, "f", "a0", NULL, NULL, false);
+	ok(oc_coll_sync(a), "a commits its put");
+	ok(oc_coll_sync(b), "b commits (a rebase)");
+	cr_expect(!has_committed(&id, OC_TREE_RETIRED),
+	    "a tree that a rival put an entry in was retired");
+	ok(oc_tree_retired(b, &rt), "b: retired?");
+	cr_expect(!rt, "b still sees its retirement");
+	cr_expect(has_committed(&id, "f"), "the rival's put was lost");
+	cr_assert_eq(oc_coll_npending(b), 0);
+	oc_coll_free(a);
+	oc_coll_free(b);
+
+	/* the retirement first */
+	two_writers(&id2, &a, &b);
+	put_obj(a, "g", "a0", NULL, NULL, false);
+	put_obj(a, "h", "", NULL, NULL, false);
+	ok(oc_tree_retire(b, NULL), "b retires the empty tree");
+	ok(oc_coll_sync(b), "b commits its retirement");
+	ok(oc_coll_sync(a), "a commits (a rebase)");
+	cr_expect(has_committed(&id2, OC_TREE_RETIRED), "the retirement");
+	cr_expect(!has_committed(&id2, "g"), "a put went into a retired tree");
+	ok(oc_tree_retired(a, &rt), "a: retired?");
+	cr_expect(rt, "a does not see the retirement");
+	cr_assert_eq(oc_coll_npending(a), 0);
+	oc_coll_free(a);
+	oc_coll_free(b);
+}

@@ -1280,3 +1280,58 @@ Test(journal, a_commit_racing_a_flush_leaves_no_record_behind)
 	recovered_as(
 	    &id, 0, 0, 0, want, 1, "the record dropped at its commit");
 }
+
+/* Whether tree id holds key k in what is committed. */
+static bool
+tree_holds(const struct oc_bid *id, const char *k)
+{
+	struct oc_collection *c;
+	struct o_buf          v = { 0 };
+	bool                  found;
+
+	ok(oc_tree_open(env.tx, id, false, NULL, &c), "open reader");
+	ok(oc_tree_get(c, k, strlen(k), &v, &found), "get");
+	o_buf_fini(&v);
+	oc_coll_free(c);
+	return found;
+}
+
+/*
+ * An rmdir's two linked parts (the directory's retirement, then its
+ * entry's delete in the parent: fs/ns.c rmdir_shared) journaled by a
+ * mount that died before their commit, while another mount created an
+ * entry in the directory: recovery drops the retirement (the rival's put
+ * wins, tree.h "rt") and with it, by its link, the delete, so the entry
+ * still names the directory that now holds the rival's file.
+ */
+Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
+{
+	struct oc_bid         ip, ipp;
+	struct oc_collection *p, *pp;
+	struct oc_sync_opts   o = { 0 };
+	struct oc_aid         link;
+	struct oc_tree_kv     del = { .key = "d", .klen = 1, .del = true };
+
+	two_trees(&ip, &ipp, &p, &pp);
+	ok(oc_tree_put(pp, "d", 1, "dir", 3), "pp: d");
+	ok(oc_coll_sync(pp), "commit d");
+	oc_coll_free(pp);
+	o.journal = jopen();
+	ok(oc_tree_open(env.tx, &ipp, false, &o, &pp), "open pp (journaled)");
+	oc_coll_free(p);
+	ok(oc_tree_open(env.tx, &ip, false, &o, &p), "open p (journaled)");
+	oc_aid_random(&link);
+	ok(oc_tree_retire(p, &link), "retire p");
+	ok(oc_tree_replace_linked(pp, &del, 1, &link), "delete d");
+	oc_coll_free(p); /* the mount dies before the commit */
+	oc_coll_free(pp);
+	ok(oc_tree_open(env.tx, &ip, false, NULL, &p), "rival opens p");
+	ok(oc_tree_put(p, "f", 1, "bytes", 5), "rival creates f");
+	ok(oc_coll_sync(p), "rival commits");
+	oc_coll_free(p);
+	(void) recover();
+	cr_expect(tree_holds(&ip, "f"), "the rival's file was lost");
+	cr_expect(!tree_holds(&ip, OC_TREE_RETIRED), "p was retired");
+	cr_expect(tree_holds(&ipp, "d"),
+	    "the entry naming p (and f in it) was deleted");
+}

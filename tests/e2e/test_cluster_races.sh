@@ -295,6 +295,36 @@ for k in $(seq 10); do
 	done
 done
 
+# ---- c2) -----------------------------------------------------------------
+# An rmdir on one mount and a creation in that directory on another at
+# the same time: exactly one succeeds (the rmdir and the directory's
+# retirement are one transaction, fs/ns.c rmdir_shared).  Created, the
+# file is on every mount with its bytes; removed, the directory is gone
+# from every mount.  Before, both succeeded in about half the runs and the
+# file was acknowledged into a directory no name reached.
+step "c2) rmdir on m2 while m3 creates a file in it (10 rounds)"
+mkdir "$TMP/m1/rd"
+for k in $(seq 10); do
+	mkdir "$TMP/m1/rd/d$k"
+	within "rd/d$k on m2" "$FEED_SECS" test -d "$TMP/m2/rd/d$k"
+	within "rd/d$k on m3" "$FEED_SECS" test -d "$TMP/m3/rd/d$k"
+	rmdir "$TMP/m2/rd/d$k" 2>"$TMP/rd.err2" & R1=$!
+	(echo "x$k" >"$TMP/m3/rd/d$k/f") 2>"$TMP/rd.err3" & R2=$!
+	rm_ok=0 mk_ok=0
+	wait $R1 && rm_ok=1
+	wait $R2 && mk_ok=1
+	expect_eq "round $k: rmdir and create that succeeded ($(cat "$TMP/rd.err2" "$TMP/rd.err3"))" 1 $((rm_ok + mk_ok))
+	for i in 1 2 3; do
+		if [ $mk_ok = 1 ]; then
+			within "round $k: d$k/f on m$i" "$FEED_SECS" \
+				test "$(cat "$TMP/m$i/rd/d$k/f" 2>/dev/null)" = "x$k"
+		else
+			within "round $k: d$k gone on m$i" "$FEED_SECS" \
+				test ! -e "$TMP/m$i/rd/d$k"
+		fi
+	done
+done
+
 # ---- f) ------------------------------------------------------------------
 # tests/e2e/junk_peer.py connects to n1's request and feed ports and
 # sends junk: without a certificate, and as n2 over TLS (an oversized

@@ -4862,3 +4862,117 @@ Test(ns, shared_two_mounts_renaming_one_file_one_wins, .init = setup,
 	ok(ofs_ns_close(na), "close a");
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/* sync_hook: at the first commit of a directory after it is armed, run
+ * the other mount's operation (in the committing thread, before the
+ * commit: the two are concurrent for the namespace). */
+static struct {
+	bool armed;
+	o_err (*op)(struct ofs_ns *ns, uint64_t dir, const char *name);
+	struct ofs_ns *ns;
+	uint64_t       dir;
+	const char    *name;
+	o_err          e;
+} rival;
+
+static o_err
+rival_create(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	struct ofs_attr a;
+
+	return ofs_create(ns, dir, name, OFS_FILE, 0644, &a);
+}
+
+static void
+rival_hook(void *arg, uint8_t kind)
+{
+	(void) arg;
+	if (kind != OFS_DIR || !rival.armed)
+		return;
+	rival.armed = false;
+	rival.e     = rival.op(rival.ns, rival.dir, rival.name);
+}
+
+/*
+ * Shared mode: an rmdir on one mount and a creation in that directory on
+ * another at the same time (each after the other's checks, before its
+ * commit): exactly one takes effect.  The rmdir committed first: the
+ * creation is refused (ENOENT), nothing acknowledged is left where no
+ * name reaches.  The creation committed first: the rmdir is refused
+ * (ENOTEMPTY) and the file stays.  Before, both succeeded.
+ */
+Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns_opts o = { .journal = journal_new(),
+		.shared                   = true,
+		.fresh_ms                 = 600000,
+		.sync_hook                = rival_hook };
+	struct ofs_ns     *nb;
+	struct ofs_attr    a;
+	uint64_t           d, f, bd, bd2;
+	o_err              e;
+
+	ns_reopen_with(&o, "reopen shared, with the hook");
+	ns_open_peer(&nb, true, 600000);
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
+	(void) mkdir_(env.ns, OFS_ROOT_INO, "d2");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d", &a), "b: d");
+	bd = a.ino;
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d2", &a), "b: d2");
+	bd2 = a.ino;
+
+	/* a creates d/f; b's rmdir d commits just before a's commit */
+	rival =
+	    (typeof(rival)) { true, ofs_rmdir, nb, OFS_ROOT_INO, "d", O_OK };
+	e = ofs_create(env.ns, d, "f", OFS_FILE, 0644, &a);
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: rmdir d");
+	cr_expect_eq(e, O_ENOTFOUND,
+	    "a: create d/f after b's rmdir d: %s (%s)", o_errname(e),
+	    o_err_detail());
+	cr_expect(strstr(o_err_detail(), "removed the directory") != NULL,
+	    "the error says why: %s", o_err_detail());
+	cr_expect_eq(peer_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND,
+	    "a: d is still there");
+	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
+
+	/* a's rmdir d2; b's create d2/g commits just before a's commit */
+	rival = (typeof(rival)) { true, rival_create, nb, bd2, "g", O_OK };
+	e     = ofs_rmdir(env.ns, OFS_ROOT_INO, "d2");
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: create d2/g");
+	cr_expect_eq(e, O_ENOTEMPTY, "a: rmdir d2 after b's create: %s (%s)",
+	    o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "another mount") != NULL,
+	    "the error says why: %s", o_err_detail());
+	ok(peer_lookup(env.ns, OFS_ROOT_INO, "d2", &a), "a: d2");
+	ok(peer_lookup(env.ns, a.ino, "g", &a), "a: d2/g");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d2", &a), "b: d2");
+	ok(peer_lookup(nb, bd2, "g", &a), "b: d2/g");
+	/* and once empty, it goes */
+	ok(ofs_unlink(nb, bd2, "g"), "b: rm d2/g");
+	ok(ofs_ns_refresh(env.ns, OFS_ROOT_INO), "a: refresh");
+	ok(ofs_ns_refresh(env.ns, lookup_(env.ns, OFS_ROOT_INO, "d2")),
+	    "a: refresh d2");
+	ok(ofs_rmdir(env.ns, OFS_ROOT_INO, "d2"), "a: rmdir d2");
+	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "d2", &a), O_ENOTFOUND);
+
+	/* b's rmdir d3, taken in by a (its collection refreshed, not the
+	 * root); a's mv f3 d3/f3 is refused and f3 stays */
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d3");
+	f = create_(env.ns, OFS_ROOT_INO, "f3", OFS_FILE);
+	write_(env.ns, f, 0, "three");
+	ok(ofs_flush(env.ns, f, 0, true), "flush f3");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d3", &a), "b: d3");
+	ok(ofs_rmdir(nb, OFS_ROOT_INO, "d3"), "b: rmdir d3");
+	(void) ofs_ns_refresh(env.ns, d);
+	e = ofs_rename(env.ns, OFS_ROOT_INO, "f3", d, "f3");
+	cr_expect_eq(e, O_ENOTFOUND, "a: mv f3 d3/ after b's rmdir: %s (%s)",
+	    o_errname(e), o_err_detail());
+	ok(peer_lookup(env.ns, OFS_ROOT_INO, "f3", &a), "a: f3 was lost");
+	expect_contents(env.ns, a.ino, "three");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "f3", &a), "b: f3 was lost");
+	(void) bd;
+	ok(ofs_ns_close(nb), "close b");
+}
