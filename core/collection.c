@@ -1008,6 +1008,48 @@ links_drop(struct oc_collection *c)
 	return replay(c);
 }
 
+void
+oc_coll_link_drop(const struct oc_aid *link)
+{
+	struct oc_val a = oc_map();
+
+	oc_map_set(&a, "ln", oc_bytes(link->b, OC_AID_LEN));
+	link_lost(&a);
+	oc_val_fini(&a);
+}
+
+bool
+oc_coll_link_is_lost(const struct oc_aid *link)
+{
+	struct oc_val a = oc_map();
+	bool          lost;
+
+	oc_map_set(&a, "ln", oc_bytes(link->b, OC_AID_LEN));
+	lost = link_is_lost(&a);
+	oc_val_fini(&a);
+	return lost;
+}
+
+/* fn(c) with c_sync and c_mtx held. */
+static o_err
+with_sync_locked(struct oc_collection *c, o_err (*fn)(struct oc_collection *))
+{
+	o_err e;
+
+	pthread_mutex_lock(&c->c_sync);
+	pthread_mutex_lock(&c->c_mtx);
+	e = fn(c);
+	pthread_mutex_unlock(&c->c_mtx);
+	pthread_mutex_unlock(&c->c_sync);
+	return e;
+}
+
+o_err
+oc_coll_links_sift(struct oc_collection *c)
+{
+	return with_sync_locked(c, links_drop);
+}
+
 /* With c_sync and c_mtx held. */
 static o_err
 update_locked(struct oc_collection *c)
@@ -1093,14 +1135,7 @@ out:
 o_err
 oc_coll_update(struct oc_collection *c)
 {
-	o_err e;
-
-	pthread_mutex_lock(&c->c_sync);
-	pthread_mutex_lock(&c->c_mtx);
-	e = update_locked(c);
-	pthread_mutex_unlock(&c->c_mtx);
-	pthread_mutex_unlock(&c->c_sync);
-	return e;
+	return with_sync_locked(c, update_locked);
 }
 
 /* ---- sync ---------------------------------------------------------------- */

@@ -149,6 +149,18 @@ o_err oc_coll_sync(struct oc_collection *c);
  * the filter never drops).
  */
 void     oc_coll_seal(struct oc_collection *c);
+/*
+ * Linked actions (an action's "ln", e.g. core/tree.h): the parts of one
+ * change queued in several collections.  oc_coll_link_drop: give the
+ * change up as the conflict filter does when it drops a part: every
+ * collection drops its queued actions with that link before its next
+ * commit, or at once with oc_coll_links_sift (the local view replayed
+ * without them).  oc_coll_link_is_lost: whether a part was dropped so
+ * (among the last 256 links lost).
+ */
+void     oc_coll_link_drop(const struct oc_aid *link);
+bool     oc_coll_link_is_lost(const struct oc_aid *link);
+o_err    oc_coll_links_sift(struct oc_collection *c);
 uint64_t oc_coll_seq(struct oc_collection *c);
 o_err    oc_coll_sync_to(struct oc_collection *c, uint64_t seq);
 /*

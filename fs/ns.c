@@ -1446,6 +1446,21 @@ parent_coll(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_coll **out)
  */
 static o_err coll_sync(struct ofs_ns *ns, struct ofs_coll *oc);
 
+/* The entries of directory tree c, its retirement key not counted (a
+ * directory retired while a name still reaches it, which only a partial
+ * commit or a recovery can leave, can then be removed again). */
+static o_err
+dir_count(struct oc_collection *c, uint64_t *n)
+{
+	bool  retired = false;
+	o_err e       = oc_tree_count(c, n);
+
+	if (e == O_OK && *n > 0 &&
+	    (e = oc_tree_retired(c, &retired)) == O_OK && retired)
+		(*n)--;
+	return e;
+}
+
 /* Whether a directory's key is its retirement (an rmdir's, tree.h), which
  * no entry can be named (a name holds no '/'). */
 static bool
@@ -2621,7 +2636,7 @@ fill_attr(
 		a->nlink = in->unlinked ? 0 : 2;
 		if (in->nent < 0 && count) {
 			if ((e = inode_coll(ns, in, &oc)) != O_OK ||
-			    (e = oc_tree_count(oc->c, &n)) != O_OK)
+			    (e = dir_count(oc->c, &n)) != O_OK)
 				return e;
 			in->nent = (int64_t) n;
 		}
@@ -4141,6 +4156,7 @@ entry_settle(struct ofs_ns *ns, uint64_t dir, const char *name,
 	 * dropped at the rebase, or (put over a retirement this mount had
 	 * already taken in) sits where no name reaches */
 	if ((e = need_dir(ns, dir, op, &d)) == O_OK &&
+	    (e = inode_coll(ns, d, &dc)) == O_OK &&
 	    (e = oc_tree_retired(dc->c, &retired)) == O_OK && retired) {
 		if ((in = ino_get(ns, ino)) != NULL) {
 			in->unlinked = true;
@@ -4450,16 +4466,12 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	};
 	struct ofs_inode *in;
 	struct ofs_meta   now;
-	struct o_buf      raw = { 0 };
 	struct oc_aid     link;
 	uint64_t          dino = d->ino;
-	bool              decided, retired = false, found = false, ours;
+	bool              decided, found = false, lost, give_up = false;
 	o_err             e, ue;
 
-	/* the record as it is, to put back if nothing is committed */
 	memset(&now, 0, sizeof(now));
-	if ((e = ent_read(ns, d, name, &now, NULL, &raw, &found)) != O_OK)
-		goto out;
 	oc_aid_random(&link);
 	coll_pin(cc);
 	/* a commit of either already under way takes neither half (the
@@ -4472,17 +4484,12 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	 * the commit) replays the two in this order, each collection on its
 	 * own, and drops the delete when a rival's put dropped the
 	 * retirement (their link) */
-	if ((e = oc_tree_retire(cc->c, &link)) == O_OK &&
-	    (e = oc_tree_replace_linked(dc->c, &kv, 1, &link)) != O_OK &&
-	    oc_tree_del(cc->c, OC_TREE_RETIRED, strlen(OC_TREE_RETIRED)) !=
-	        O_OK)
-		o_log(O_LOG_ERROR,
-		    "rmdir %s: undo failed: the directory may stay retired",
-		    path);
+	if ((e = oc_tree_retire(cc->c, &link)) == O_OK)
+		e = oc_tree_replace_linked(dc->c, &kv, 1, &link);
 	if (e != O_OK) {
 		pairing_end(ns, dc, cc);
-		cc->pins--;
-		e = o_err_wrap(e, "rmdir %s", path);
+		give_up = true; /* the retirement, if staged */
+		e       = o_err_wrap(e, "rmdir %s", path);
 		goto out;
 	}
 	dc->dirty = true;
@@ -4493,52 +4500,36 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	e = coll_sync_pair(ns, dc, cc, &decided);
 	lock_ns(ns);
 	pairing_end(ns, dc, cc);
-	cc->pins--;
-	meta_fini(&now);
-	memset(&now, 0, sizeof(now));
-	found = false;
-	ue    = oc_tree_retired(cc->c, &retired);
-	if ((d = ino_get(ns, dino)) != NULL && ue == O_OK)
-		ue = ent_read(ns, d, name, &now, NULL, NULL, &found);
-	/* the name still names m in what is committed and queued: both
-	 * halves were dropped at a rebase (another mount created an entry
-	 * in it), or nothing was committed and the halves are still queued
-	 * (not found then: the delete is in the local view) */
-	ours = ue == O_OK && found && oc_bid_eq(&now.id, &m->id);
+	/* a rebase dropped our halves: another mount created an entry in
+	 * the directory (the name still names it), or renamed or removed
+	 * it first */
+	lost = oc_coll_link_is_lost(&link);
+	ue   = (d = ino_get(ns, dino)) != NULL
+	      ? ent_read(ns, d, name, &now, NULL, NULL, &found)
+	      : O_ENOTFOUND;
 	in   = idmap_get(&ns->by_id, &m->id);
-	if (ours) {
+	if (lost || (e != O_OK && !decided)) {
 		if (in != NULL) {
 			in->unlinked = false;
 			in->nent     = -1;
 			in->stale    = true;
 		}
+	}
+	if (lost && ue == O_OK && found && oc_bid_eq(&now.id, &m->id)) {
 		e = o_err_set(O_ENOTEMPTY,
 		    "rmdir %s: another mount created an entry in it at the "
 		    "same time",
 		    path);
-	} else if (e != O_OK && !decided) {
-		/* nothing committed: undo both staged halves */
-		if (oc_tree_put(dc->c, name, strlen(name), raw.data,
-		        raw.len) != O_OK ||
-		    oc_tree_del(cc->c, OC_TREE_RETIRED,
-		        strlen(OC_TREE_RETIRED)) != O_OK)
-			o_log(O_LOG_ERROR,
-			    "rmdir %s: undo failed (%s): the name may stay "
-			    "removed",
-			    path, o_errname(e));
-		if (in != NULL)
-			in->unlinked = false;
-		e = o_err_wrap(e, "rmdir %s: commit", path);
-	} else if (ue == O_OK && !retired) {
-		/* another mount renamed it away (our delete's condition) */
-		if (in != NULL) {
-			in->unlinked = false;
-			in->stale    = true;
-		}
+	} else if (lost) {
 		e = o_err_set(O_ENOTFOUND,
 		    "rmdir %s: another mount renamed or removed it at the "
 		    "same time",
 		    path);
+	} else if (e != O_OK && !decided) {
+		/* nothing committed: both halves given up (by their link,
+		 * so nothing of them is committed later) */
+		give_up = true;
+		e       = o_err_wrap(e, "rmdir %s: commit", path);
 	} else {
 		if (e != O_OK) /* decided: the rest stays queued, retried */
 			o_log(O_LOG_WARN,
@@ -4549,7 +4540,20 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	}
 out:
 	meta_fini(&now);
-	o_buf_fini(&raw);
+	if (give_up) {
+		o_err se;
+
+		oc_coll_link_drop(&link);
+		unlock_ns(ns);
+		if ((se = oc_coll_links_sift(dc->c)) != O_OK ||
+		    (se = oc_coll_links_sift(cc->c)) != O_OK)
+			o_log(O_LOG_WARN,
+			    "rmdir %s: dropping its staged halves: %s (they "
+			    "are dropped at the next commit)",
+			    path, o_errname(se));
+		lock_ns(ns);
+	}
+	cc->pins--;
 	return e;
 }
 
@@ -4592,7 +4596,7 @@ remove_entry(struct ofs_ns *ns, uint64_t dir, const char *name, bool isdir)
 	if (isdir) {
 		if ((e = coll_get(ns, &m.id, OFS_DIR, dir, false, &cc)) !=
 		        O_OK ||
-		    (e = oc_tree_count(cc->c, &n)) != O_OK)
+		    (e = dir_count(cc->c, &n)) != O_OK)
 			goto out;
 		if (n > 0) {
 			e = o_err_set(O_ENOTEMPTY,
@@ -4658,7 +4662,7 @@ rename_check(struct ofs_ns *ns, struct ofs_inode *td, const char *tpath,
 			    tpath, kind_word(tm->kind));
 		if ((e = coll_get(
 		         ns, &tm->id, OFS_DIR, td->ino, false, &cc)) != O_OK ||
-		    (e = oc_tree_count(cc->c, &n)) != O_OK)
+		    (e = dir_count(cc->c, &n)) != O_OK)
 			return e;
 		if (n > 0)
 			return o_err_set(O_ENOTEMPTY,
@@ -5530,7 +5534,7 @@ ox_value_of(
 		return o_buf_append(out, num, strlen(num));
 	case OX_ENTRIES:
 		if (in->kind == OFS_DIR) {
-			if ((e = oc_tree_count(oc->c, &n)) != O_OK)
+			if ((e = dir_count(oc->c, &n)) != O_OK)
 				return e;
 		} else {
 			struct dread r;

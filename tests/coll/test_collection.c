@@ -1568,8 +1568,7 @@ Test(coll, a_conditional_put_follows_its_object_through_rivals, .init = setup,
  * A retirement ("rt", oc_tree_retire: an rmdir) and a rival's put into the
  * tree at the same time: whichever commits first wins.  Committed first,
  * the put drops the retirement at its rebase; committed first, the
- * retirement drops the put (and a delete, which needs no retirement to
- * keep an empty tree empty, is dropped with it).
+ * retirement drops the put.
  */
 Test(coll, a_retirement_and_a_rivals_put_one_wins, .init = setup,
     .fini = teardown)
@@ -1596,7 +1595,6 @@ Test(coll, a_retirement_and_a_rivals_put_one_wins, .init = setup,
 	/* the retirement first */
 	two_writers(&id2, &a, &b);
 	put_obj(a, "g", "a0", NULL, NULL, false);
-	put_obj(a, "h", "", NULL, NULL, false);
 	ok(oc_tree_retire(b, NULL), "b retires the empty tree");
 	ok(oc_coll_sync(b), "b commits its retirement");
 	ok(oc_coll_sync(a), "a commits (a rebase)");

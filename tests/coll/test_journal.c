@@ -1312,6 +1312,8 @@ Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
 	struct oc_aid         link;
 	struct oc_tree_kv     del = { .key = "d", .klen = 1, .del = true };
 
+	struct oc_recover_report rep;
+
 	two_trees(&ip, &ipp, &p, &pp);
 	ok(oc_tree_put(pp, "d", 1, "dir", 3), "pp: d");
 	ok(oc_coll_sync(pp), "commit d");
@@ -1329,7 +1331,8 @@ Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
 	ok(oc_tree_put(p, "f", 1, "bytes", 5), "rival creates f");
 	ok(oc_coll_sync(p), "rival commits");
 	oc_coll_free(p);
-	(void) recover();
+	rep = recover();
+	cr_expect_eq(rep.records, 2, "%zu records", rep.records);
 	cr_expect(tree_holds(&ip, "f"), "the rival's file was lost");
 	cr_expect(!tree_holds(&ip, OC_TREE_RETIRED), "p was retired");
 	cr_expect(tree_holds(&ipp, "d"),

@@ -314,6 +314,10 @@ for k in $(seq 10); do
 	wait $R1 && rm_ok=1
 	wait $R2 && mk_ok=1
 	expect_eq "round $k: rmdir and create that succeeded ($(cat "$TMP/rd.err2" "$TMP/rd.err3"))" 1 $((rm_ok + mk_ok))
+	[ $rm_ok = 1 ] || grep -q "not empty" "$TMP/rd.err2" ||
+		fail "round $k: rmdir's error: $(cat "$TMP/rd.err2")"
+	[ $mk_ok = 1 ] || grep -q "No such file" "$TMP/rd.err3" ||
+		fail "round $k: the create's error: $(cat "$TMP/rd.err3")"
 	for i in 1 2 3; do
 		if [ $mk_ok = 1 ]; then
 			within "round $k: d$k/f on m$i" "$FEED_SECS" \

@@ -4873,6 +4873,7 @@ static struct {
 	uint64_t       dir;
 	const char    *name;
 	o_err          e;
+	pthread_t      tester; /* only its commits (not the committer's) */
 } rival;
 
 static o_err
@@ -4887,7 +4888,8 @@ static void
 rival_hook(void *arg, uint8_t kind)
 {
 	(void) arg;
-	if (kind != OFS_DIR || !rival.armed)
+	if (kind != OFS_DIR || !rival.armed ||
+	    !pthread_equal(pthread_self(), rival.tester))
 		return;
 	rival.armed = false;
 	rival.e     = rival.op(rival.ns, rival.dir, rival.name);
@@ -4923,8 +4925,8 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 	bd2 = a.ino;
 
 	/* a creates d/f; b's rmdir d commits just before a's commit */
-	rival =
-	    (typeof(rival)) { true, ofs_rmdir, nb, OFS_ROOT_INO, "d", O_OK };
+	rival = (typeof(rival)) { true, ofs_rmdir, nb, OFS_ROOT_INO, "d", O_OK,
+		pthread_self() };
 	e = ofs_create(env.ns, d, "f", OFS_FILE, 0644, &a);
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: rmdir d");
@@ -4938,7 +4940,8 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 	cr_expect_eq(peer_lookup(nb, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
 
 	/* a's rmdir d2; b's create d2/g commits just before a's commit */
-	rival = (typeof(rival)) { true, rival_create, nb, bd2, "g", O_OK };
+	rival = (typeof(rival)) { true, rival_create, nb, bd2, "g", O_OK,
+		pthread_self() };
 	e     = ofs_rmdir(env.ns, OFS_ROOT_INO, "d2");
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: create d2/g");
@@ -4973,6 +4976,19 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 	ok(peer_lookup(env.ns, OFS_ROOT_INO, "f3", &a), "a: f3 was lost");
 	expect_contents(env.ns, a.ino, "three");
 	ok(peer_lookup(nb, OFS_ROOT_INO, "f3", &a), "b: f3 was lost");
-	(void) bd;
+
+	/* an rmdir whose commit fails is given up whole: the directory is
+	 * neither removed nor retired, now or at a later commit */
+	d = mkdir_(env.ns, OFS_ROOT_INO, "d4");
+	atomic_store(&fail_writes, 1);
+	e = ofs_rmdir(env.ns, OFS_ROOT_INO, "d4");
+	atomic_store(&fail_writes, 0);
+	cr_expect_neq(e, O_OK, "rmdir d4 with failing commits succeeded");
+	ok(ofs_flush(env.ns, OFS_ROOT_INO, 0, true), "a: flush the root");
+	ok(ofs_flush(env.ns, d, 0, true), "a: flush d4");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d4", &a), "b: d4 was removed");
+	bd = a.ino;
+	ok(rival_create(nb, bd, "h"), "b: create d4/h (d4 retired?)");
+	ok(peer_lookup(env.ns, d, "h", &a), "a: d4/h");
 	ok(ofs_ns_close(nb), "close b");
 }
