@@ -3,10 +3,29 @@
  */
 #include "coll/collutil.h"
 
-#include <criterion/criterion.h>
 #include <string.h>
 
+#include <criterion/criterion.h>
+
+#include "core/tree.h"
 #include "util/testutil.h"
+
+bool
+ot_tree_holds(struct oc_transactor *tx, const struct oc_bid *id, const char *k)
+{
+	struct oc_collection *c;
+	struct o_buf          v = { 0 };
+	bool                  found;
+
+	o_err e = oc_tree_open(tx, id, false, NULL, &c);
+
+	cr_assert_eq(e, O_OK, "open reader: %s", o_err_detail());
+	e = oc_tree_get(c, k, strlen(k), &v, &found);
+	cr_assert_eq(e, O_OK, "get %s: %s", k, o_err_detail());
+	o_buf_fini(&v);
+	oc_coll_free(c);
+	return found;
+}
 
 void
 ot_env_open(struct ot_env *env, const char *tag)

@@ -50,6 +50,11 @@ struct ot_faulty {
 	int                   stale_skip, stale_gets, stale_seen;
 };
 
+/* Whether tree id holds key k in what is committed (read through tx by a
+ * fresh collection). */
+bool ot_tree_holds(
+    struct oc_transactor *tx, const struct oc_bid *id, const char *k);
+
 void ot_faulty_init(struct ot_faulty *f, struct oc_transactor *inner);
 /* The same with pend_commit (inner's must exist): pend and commit at
  * once, as the local transactor does; only io_after is injected there. */

@@ -311,15 +311,7 @@ Test(coll, d39_external_commit_visible_after_update, .init = setup,
 static bool
 has_committed(const struct oc_bid *id, const char *k)
 {
-	struct oc_collection *c;
-	struct o_buf          v = { 0 };
-	bool                  found;
-
-	ok(oc_tree_open(env.tx, id, false, NULL, &c), "open reader");
-	ok(oc_tree_get(c, k, strlen(k), &v, &found), "get");
-	o_buf_fini(&v);
-	oc_coll_free(c);
-	return found;
+	return ot_tree_holds(env.tx, id, k);
 }
 
 /* Tree id created and committed by *a, opened by *b too. */

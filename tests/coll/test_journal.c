@@ -1281,21 +1281,6 @@ Test(journal, a_commit_racing_a_flush_leaves_no_record_behind)
 	    &id, 0, 0, 0, want, 1, "the record dropped at its commit");
 }
 
-/* Whether tree id holds key k in what is committed. */
-static bool
-tree_holds(const struct oc_bid *id, const char *k)
-{
-	struct oc_collection *c;
-	struct o_buf          v = { 0 };
-	bool                  found;
-
-	ok(oc_tree_open(env.tx, id, false, NULL, &c), "open reader");
-	ok(oc_tree_get(c, k, strlen(k), &v, &found), "get");
-	o_buf_fini(&v);
-	oc_coll_free(c);
-	return found;
-}
-
 /*
  * An rmdir's two linked parts (the directory's retirement, then its
  * entry's delete in the parent: fs/ns.c rmdir_shared) journaled by a
@@ -1333,8 +1318,10 @@ Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
 	oc_coll_free(p);
 	rep = recover();
 	cr_expect_eq(rep.records, 2, "%zu records", rep.records);
-	cr_expect(tree_holds(&ip, "f"), "the rival's file was lost");
-	cr_expect(!tree_holds(&ip, OC_TREE_RETIRED), "p was retired");
-	cr_expect(tree_holds(&ipp, "d"),
+	cr_expect(
+	    ot_tree_holds(env.tx, &ip, "f"), "the rival's file was lost");
+	cr_expect(
+	    !ot_tree_holds(env.tx, &ip, OC_TREE_RETIRED), "p was retired");
+	cr_expect(ot_tree_holds(env.tx, &ipp, "d"),
 	    "the entry naming p (and f in it) was deleted");
 }
