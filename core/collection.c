@@ -51,6 +51,7 @@
  */
 #include "core/collection.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -870,7 +871,9 @@ static struct {
 	pthread_mutex_t mtx;
 	uint8_t         v[LOST_LINKS_MAX][OC_AID_LEN];
 	size_t          n, next; /* n kept; next slot written (a ring) */
-	uint64_t        gen;     /* links noted so far */
+	/* links noted so far: written under mtx, read without it by every
+	 * commit attempt (links_drop) */
+	_Atomic uint64_t gen;
 } lost_links = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static const struct oc_val *
@@ -895,7 +898,7 @@ link_lost(const struct oc_val *a)
 	lost_links.next = (lost_links.next + 1) % LOST_LINKS_MAX;
 	if (lost_links.n < LOST_LINKS_MAX)
 		lost_links.n++;
-	lost_links.gen++;
+	atomic_fetch_add(&lost_links.gen, 1);
 	pthread_mutex_unlock(&lost_links.mtx);
 }
 
@@ -997,9 +1000,7 @@ links_drop(struct oc_collection *c)
 {
 	uint64_t gen;
 
-	pthread_mutex_lock(&lost_links.mtx);
-	gen = lost_links.gen;
-	pthread_mutex_unlock(&lost_links.mtx);
+	gen = atomic_load(&lost_links.gen);
 	if (gen == c->links_gen)
 		return O_OK;
 	c->links_gen = gen;
@@ -2562,24 +2563,68 @@ out:
 	return e;
 }
 
+/* How many of record r's actions rc's log shows committed. */
+static size_t
+recover_left(const struct rcoll *rc, const struct oc_journal_rec *r)
+{
+	size_t k;
+
+	for (k = 0; rc->sess[k] != r->session; k++)
+		;
+	return rc->hi[k] >= r->first ? (size_t) (rc->hi[k] - r->first + 1) : 0;
+}
+
+/*
+ * Before anything is committed: run record r's actions not committed yet
+ * through the conflict filter, and note the link of each it drops, so
+ * that its linked partners are dropped (recover_rec) wherever they come
+ * in the replay, also before it (a rename's target half is taken before
+ * its source half).  A filter that fails here (history pruned) is run
+ * again by recover_rec.
+ */
+static void
+recover_prefilter(struct rcoll *rc, const struct oc_journal_rec *r)
+{
+	size_t         na = r->acts.u.a.n, left = recover_left(rc, r), m;
+	struct oc_val *acts;
+	bool          *keep;
+	o_err          e;
+
+	if (left >= na)
+		return;
+	keep = o_calloc(na - left, sizeof(*keep));
+	acts = o_calloc(na - left, sizeof(*acts));
+	for (m = left; m < na; m++)
+		acts[m - left] = oc_val_dup(&r->acts.u.a.v[m]);
+	pthread_mutex_lock(&rc->c->c_mtx);
+	e = recover_filter(rc->c, r->base_rev, acts, na - left, keep);
+	pthread_mutex_unlock(&rc->c->c_mtx);
+	for (m = left; m < na; m++) {
+		if (e == O_OK && !keep[m - left])
+			link_lost(&r->acts.u.a.v[m]);
+		oc_val_fini(&acts[m - left]);
+	}
+	free(keep);
+	free(acts);
+}
+
 /* Queue again the actions of record r that its collection's log does not
- * show committed; *whole says the record is committed (or dropped by the
- * conflict filter) entirely. */
+ * show committed, but those the conflict filter drops and those whose
+ * link was lost (recover_prefilter); *whole says the record is committed
+ * (or dropped) entirely. */
 static o_err
 recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
     struct oc_recover_report *rep)
 {
 	struct oc_collection *c  = rc->c;
-	size_t                na = r->acts.u.a.n, left, m, k, nk = 0, x;
+	size_t                na = r->acts.u.a.n, left, m, nk = 0, x;
 	struct oc_jref       *refs;
 	struct oc_val        *acts;
 	bool                 *keep;
 	int                   tries;
 	o_err                 e = O_OK;
 
-	for (k = 0; rc->sess[k] != r->session; k++)
-		;
-	left   = rc->hi[k] >= r->first ? (size_t) (rc->hi[k] - r->first + 1) : 0;
+	left   = recover_left(rc, r);
 	*whole = left >= na;
 	if (*whole) {
 		rep->skipped += na;
@@ -2597,6 +2642,9 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 		for (m = left; m < na; m++)
 			acts[m - left] = oc_val_dup(&r->acts.u.a.v[m]);
 		e = recover_filter(c, r->base_rev, acts, na - left, keep);
+		for (m = left; m < na && e == O_OK; m++)
+			if (link_is_lost(&r->acts.u.a.v[m]))
+				keep[m - left] = false;
 		for (nk = 0, m = left; m < na && e == O_OK; m++)
 			if (keep[m - left])
 				nk++;
@@ -2626,7 +2674,7 @@ recover_rec(struct rcoll *rc, struct oc_journal_rec *r, bool *whole,
 	/* a linked part lost to a rival: its partners, recovered in their
 	 * own collections, are dropped before their commits (links_drop) */
 	for (m = left; m < na && e == O_OK; m++)
-		if (!keep[m - left])
+		if (!keep[m - left] && !link_is_lost(&r->acts.u.a.v[m]))
 			link_lost(&r->acts.u.a.v[m]);
 	free(keep);
 	free(acts);
@@ -2707,6 +2755,8 @@ oc_journal_recover(struct oc_transactor *tx, struct oc_journal *j,
 	 * the entry naming them); stop at the first failure, since what
 	 * follows may depend on it */
 	qsort(ord, l.n, sizeof(*ord), rorder_cmp);
+	for (i = 0; i < l.n; i++)
+		recover_prefilter(&rc[ord[i].coll], &l.r[ord[i].rec]);
 	for (i = 0; i <= l.n && e == O_OK; i++) {
 		struct oc_journal_rec *r;
 		bool                   whole;

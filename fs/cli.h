@@ -95,8 +95,10 @@ void ofs_buf_printf(struct o_buf *b, const char *fmt, ...)
 int ofs_cli_mount_root(const char *path, char *root, size_t cap);
 
 /* In a mount's data directory: its daemon's result, "PID STATUS\nWHY\n",
- * written as it ends (read by `optimfs umount`). */
+ * written as it ends (read by `optimfs umount`); STATUS OFS_EXIT_RUNNING,
+ * written as it starts, is what a killed daemon leaves. */
 #define OFS_EXIT_NOTE "optimfs.exit"
+#define OFS_EXIT_RUNNING (-1)
 
 /* Exit statuses. */
 #define OFS_EXIT_OK 0

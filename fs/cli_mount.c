@@ -142,7 +142,7 @@ daemon_result(const char *arg, long pid, const char *data)
 		fclose(fp);
 	}
 	why[strcspn(why, "\n")] = '\0';
-	if (npid != pid) {
+	if (npid != pid || nrc == OFS_EXIT_RUNNING) {
 		fprintf(stderr,
 		    "optimfs umount: %s: its daemon (pid %ld) ended without "
 		    "saying whether it committed everything (killed?); what "

@@ -1306,16 +1306,7 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ctl_open(req, ino, fi);
 		return;
 	}
-	if ((err = ofs_open(f->ns, ino, &a)) == O_ENOTFOUND) {
-		/* removed by another mount, opened by a name the kernel still
-		 * holds: ESTALE makes it walk the path again, looking the name
-		 * up afresh (an O_CREAT open then creates it anew) */
-		o_log(O_LOG_INFO, "open: %s (the kernel looks again)",
-		    o_err_detail());
-		reply_errno(req, OP_open, ESTALE);
-		return;
-	}
-	if (err != O_OK)
+	if ((err = ofs_open(f->ns, ino, &a)) != O_OK)
 		goto out_fail;
 	if (a.kind == OFS_DIR) {
 		reply_errno(req, OP_open, EISDIR);
@@ -1343,9 +1334,12 @@ out_fail:
 		 * kernel's cached name: ESTALE makes the kernel look the
 		 * path up again and retry once (as for NFS), so that
 		 * `cat f` or `echo x > f` opens the new file, or fails
-		 * (creates) as the name's lookup says */
-		o_log(O_LOG_DEBUG, "open: inode %" PRIu64 ": %s: ESTALE", ino,
-		    o_err_detail());
+		 * (creates) as the name's lookup says: an O_CREAT open
+		 * creates it anew */
+		o_log(O_LOG_INFO,
+		    "open: inode %" PRIu64 ": %s: ESTALE (the "
+		    "kernel looks again)",
+		    ino, o_err_detail());
 		reply_errno(req, OP_open, ESTALE);
 		return;
 	}

@@ -604,19 +604,25 @@ lock_data_dir(const char *data_dir)
 static void
 write_exit_note(const char *data_dir, int rc, const char *why)
 {
-	char  path[PATH_MAX];
-	FILE *fp;
+	char    path[PATH_MAX], note[1200];
+	int     fd, n;
+	ssize_t w = -1;
 
-	/* rewritten in place, not through a new file: it must also be
-	 * written when the disk is full (the test that fills it) */
+	/* rewritten in place (no truncation before the write, no new file),
+	 * over the note written at the start: it must also be written when
+	 * the disk is full (the test that fills it) */
 	data_path(path, sizeof(path), data_dir, OFS_EXIT_NOTE);
-	if ((fp = fopen(path, "we")) == NULL) {
-		o_log(
-		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
-		return;
+	n = snprintf(
+	    note, sizeof(note), "%ld %d\n%s\n", (long) getpid(), rc, why);
+	n = O_MIN(n, (int) sizeof(note) - 1);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
+		w = pwrite(fd, note, (size_t) n, 0);
+		if (w == n && ftruncate(fd, n) != 0)
+			w = -1;
+		if (close(fd) != 0)
+			w = -1;
 	}
-	fprintf(fp, "%ld %d\n%s\n", (long) getpid(), rc, why);
-	if (fclose(fp) != 0)
+	if (w != n)
 		o_log(
 		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
 }
@@ -1047,6 +1053,12 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	data_path(store_dir, sizeof(store_dir), ma->data_dir, "store");
 	if (lock_data_dir(ma->data_dir) < 0)
 		goto out;
+	/* a note of an earlier run (maybe of a process with this pid) must
+	 * not stand for this one if it is killed */
+	if (!ma->serve)
+		write_exit_note(ma->data_dir, OFS_EXIT_RUNNING,
+		    "its daemon ended without saying whether it committed "
+		    "everything (killed?)");
 	/* mount first: libfuse may fork fusermount3, and no thread may run
 	 * yet (fuse_ll.h) */
 	if (!ma->serve) {

@@ -2546,6 +2546,27 @@ ent_refind(struct ofs_ns *ns, struct ofs_inode *in)
 }
 
 /* Stage in's record (a file's bytes with it) in its directory. */
+/*
+ * ns_mtx held, before in's record is changed and staged (ent_stage):
+ * shared, the entries of other mounts a rebase inside a sync took in
+ * are caught up first (a staged put's condition covers only what they
+ * commit after it), so that a name another mount removed or renamed is
+ * not put back; and another mount's change to the record (mode, owner,
+ * xattrs) is read in, so that the caller's change applies on top of it
+ * (called after the change, the read would undo it).
+ */
+static o_err
+ent_catch_up(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	struct ofs_coll *dc;
+
+	if (in->ino == OFS_ROOT_INO || in->unlinked)
+		return O_OK;
+	if (ns->opts.shared && parent_coll(ns, in, &dc) == O_OK)
+		coll_seen(ns, dc, oc_coll_rev(dc->c));
+	return inode_fresh(ns, in);
+}
+
 static o_err
 ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 {
@@ -2560,14 +2581,7 @@ ent_stage(struct ofs_ns *ns, struct ofs_inode *in)
 		in->dirty = false;
 		return O_OK;
 	}
-	/* shared: the entries of other mounts a rebase inside a sync took
-	 * in are caught up first (the put's condition covers only what
-	 * they commit after it is staged), so that a name another mount
-	 * removed or renamed is not put back */
-	if (ns->opts.shared && (e = parent_coll(ns, in, &dc)) == O_OK)
-		coll_seen(ns, dc, oc_coll_rev(dc->c));
-	/* another mount's change to the record (mode, xattrs) is kept */
-	if ((e = inode_fresh(ns, in)) != O_OK)
+	if ((e = ent_catch_up(ns, in)) != O_OK)
 		return e;
 	/* shared: its name gone, the object may have been renamed within
 	 * the directory by another mount: the bytes go under its new name */
@@ -3996,7 +4010,8 @@ ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
 		return e;
 	t = now_ns();
 	lock_ns(ns);
-	if ((e = need_ino(ns, ino, "setattr", &in)) != O_OK)
+	if ((e = need_ino(ns, ino, "setattr", &in)) != O_OK ||
+	    (e = ent_catch_up(ns, in)) != O_OK)
 		goto out;
 	if (in->ino == OFS_ROOT_INO) {
 		if (set_mode)
@@ -4445,6 +4460,38 @@ child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
 static void pairing_end(
     struct ofs_ns *ns, struct ofs_coll *tc, struct ofs_coll *sc);
 
+/* Whether a failed commit's outcome is unknown (core/collection.c
+ * commit_in_doubt: a read may yet promote it): its work stays queued. */
+static bool
+commit_doubt(o_err e)
+{
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
+}
+
+/*
+ * ns_mtx held (dropped meanwhile): give up a linked change staged in a
+ * and b that committed nowhere: both parts leave their queues (by the
+ * link, so that neither is committed later, and nothing is staged to
+ * undo them that could overwrite another mount's change).  The caller
+ * keeps a and b open.
+ */
+static void
+link_give_up(struct ofs_ns *ns, const struct oc_aid *link, struct ofs_coll *a,
+    struct ofs_coll *b, const char *what)
+{
+	o_err e;
+
+	oc_coll_link_drop(link);
+	unlock_ns(ns);
+	if ((e = oc_coll_links_sift(a->c)) != O_OK ||
+	    (e = oc_coll_links_sift(b->c)) != O_OK)
+		o_log(O_LOG_WARN,
+		    "%s: dropping its staged parts: %s (they are dropped at "
+		    "the next commit)",
+		    what, o_errname(e));
+	lock_ns(ns);
+}
+
 /*
  * Shared namespace, ns_mtx held (dropped meanwhile): rmdir of d/name, the
  * empty directory m whose collection is cc, in one transaction over both
@@ -4508,7 +4555,12 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	      ? ent_read(ns, d, name, &now, NULL, NULL, &found)
 	      : O_ENOTFOUND;
 	in   = idmap_get(&ns->by_id, &m->id);
-	if (lost || (e != O_OK && !decided)) {
+	/* failed before the decision: given up, unless the outcome is in
+	 * doubt (core/collection.c commit_in_doubt: the group may yet be
+	 * promoted by a read), when the halves stay queued and are retried,
+	 * as a failed rm's delete is */
+	give_up = !lost && e != O_OK && !decided && !commit_doubt(e);
+	if (lost || give_up) {
 		if (in != NULL) {
 			in->unlinked = false;
 			in->nent     = -1;
@@ -4525,11 +4577,15 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 		    "rmdir %s: another mount renamed or removed it at the "
 		    "same time",
 		    path);
-	} else if (e != O_OK && !decided) {
+	} else if (give_up) {
 		/* nothing committed: both halves given up (by their link,
 		 * so nothing of them is committed later) */
-		give_up = true;
-		e       = o_err_wrap(e, "rmdir %s: commit", path);
+		e = o_err_wrap(e, "rmdir %s: commit", path);
+	} else if (e != O_OK && !decided) {
+		e = o_err_wrap(e,
+		    "rmdir %s: commit (outcome in doubt: kept queued and "
+		    "retried)",
+		    path);
 	} else {
 		if (e != O_OK) /* decided: the rest stays queued, retried */
 			o_log(O_LOG_WARN,
@@ -4541,17 +4597,10 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 out:
 	meta_fini(&now);
 	if (give_up) {
-		o_err se;
+		char what[600];
 
-		oc_coll_link_drop(&link);
-		unlock_ns(ns);
-		if ((se = oc_coll_links_sift(dc->c)) != O_OK ||
-		    (se = oc_coll_links_sift(cc->c)) != O_OK)
-			o_log(O_LOG_WARN,
-			    "rmdir %s: dropping its staged halves: %s (they "
-			    "are dropped at the next commit)",
-			    path, o_errname(se));
-		lock_ns(ns);
+		snprintf(what, sizeof(what), "rmdir %s", path);
+		link_give_up(ns, &link, dc, cc, what);
 	}
 	cc->pins--;
 	return e;
@@ -4971,10 +5020,32 @@ again:
 			 * failed on other work: nothing of ours to undo */
 			lost = true;
 			e    = O_OK;
+		} else if (e != O_OK && !decided && sh && commit_doubt(e)) {
+			/* may yet be decided (a read promotes it): kept
+			 * queued and retried, as a failed rm's delete */
+			e = o_err_wrap(e,
+			    "rename %s to %s: commit (outcome in doubt: kept "
+			    "queued and retried)",
+			    spath, tpath);
+			goto out;
 		} else if (e != O_OK && !decided) {
-			/* nothing committed: undo both staged changes */
-			rename_undo(tc, newname, tfound, &traw, sc, name,
-			    &sraw, spath, tpath);
+			/* nothing committed: shared, both halves given up by
+			 * their link (an undo staged after them would delete
+			 * or bring back names another mount changed
+			 * meanwhile); else undo both staged changes */
+			if (sh) {
+				char what[1100];
+
+				snprintf(what, sizeof(what), "rename %s to %s",
+				    spath, tpath);
+				if (src != NULL)
+					src->busy++;
+				link_give_up(ns, &link, tc, sc, what);
+				if (src != NULL)
+					src->busy--;
+			} else
+				rename_undo(tc, newname, tfound, &traw, sc,
+				    name, &sraw, spath, tpath);
 			if (src != NULL)
 				inode_move(ns, src, dir, name);
 			if (built)
@@ -5686,6 +5757,8 @@ xattr_change(struct ofs_ns *ns, uint64_t ino, const char *name,
 		if ((e = need_ino(ns, ino, op, &in)) != O_OK)
 			goto out;
 	}
+	if ((e = ent_catch_up(ns, in)) != O_OK)
+		goto out;
 	if (remove) {
 		if (!oc_map_del(&in->x, name)) {
 			e = o_err_set(O_ENOTFOUND,

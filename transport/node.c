@@ -144,7 +144,9 @@ struct otr_node {
 	long        die_after;
 	atomic_long ncommits;
 	char served[PATH_MAX]; /* CERTS/nodes/NAME/served (served_check) */
-	bool served_due;       /* to be written by otr_node_served */
+	/* to be written by otr_node_served, or by gossip once another
+	 * member is known (a storage peer has no namespace to wait for) */
+	atomic_bool served_due;
 };
 
 /* tls+tcp://host:port -> the feed URL, port + 1. */
@@ -730,10 +732,8 @@ served_mark(struct otr_node *n, const char *path)
 void
 otr_node_served(struct otr_node *n)
 {
-	if (n != NULL && n->served_due) {
-		n->served_due = false;
+	if (n != NULL && atomic_exchange(&n->served_due, false))
 		served_mark(n, n->served);
-	}
 }
 
 uint64_t
@@ -3231,6 +3231,8 @@ gossip_once(struct otr_node *n)
 		repair_quiet_note(ms[j], o_mono_ms());
 	}
 	calls_fini(cs, k);
+	if (k > 1) /* a cluster now: its replicas may be here */
+		otr_node_served(n);
 }
 
 static void *

@@ -36,8 +36,10 @@ struct otr_node_conf {
 	/* The replica's store holds no block (a new or emptied data
 	 * directory).  With no member kept nor joined, such a node whose
 	 * certificate directory says it has served before (nodes/NAME/
-	 * served, written at each node's first start) refuses to start: it
-	 * would found a second, empty namespace beside its cluster's. */
+	 * served: written at a start that joins or finds data, else once
+	 * the node founded a namespace (otr_node_served) or met another
+	 * member) refuses to start: it would found a second, empty
+	 * namespace beside its cluster's. */
 	bool               empty_store;
 	struct otr_replica replica;
 	/* A commit of collection col at rev was announced on the feed, or

@@ -1325,3 +1325,56 @@ Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
 	cr_expect(ot_tree_holds(env.tx, &ipp, "d"),
 	    "the entry naming p (and f in it) was deleted");
 }
+
+/*
+ * A cross-directory rename's linked halves (the target's put, taken
+ * first, then the source's conditional delete: fs/ns.c) journaled by a
+ * mount that died before their commit, while another mount removed the
+ * source name: recovery drops the delete (its condition broke) and, by
+ * the link, the put taken before it, so the object does not come back
+ * under the target name.  Before the filter ran over every record first,
+ * the put was committed before the delete was filtered.
+ */
+Test(journal, recovered_rename_lost_to_a_rival_removal_drops_its_target)
+{
+	struct oc_bid            it, is, obj;
+	struct oc_collection    *t, *s;
+	struct oc_sync_opts      o = { 0 };
+	struct oc_aid            link;
+	struct oc_recover_report rep;
+	struct oc_tree_kv        put = {
+		       .key = "to", .klen = 2, .val = "rec", .vlen = 3, .obj = &obj
+	};
+	struct oc_tree_kv del = {
+		.key = "from", .klen = 4, .del = true, .cond = &obj
+	};
+	struct oc_tree_kv at = {
+		.key = "from", .klen = 4, .val = "rec", .vlen = 3, .obj = &obj
+	};
+
+	oc_bid_random(&obj);
+	two_trees(&it, &is, &t, &s);
+	ok(oc_tree_replace(s, &at, 1), "s: from");
+	ok(oc_coll_sync(s), "commit from");
+	oc_coll_free(s);
+	oc_coll_free(t);
+	o.journal = jopen();
+	ok(oc_tree_open(env.tx, &it, false, &o, &t), "open t (journaled)");
+	ok(oc_tree_open(env.tx, &is, false, &o, &s), "open s (journaled)");
+	oc_aid_random(&link);
+	ok(oc_tree_replace_linked(t, &put, 1, &link), "put to");
+	ok(oc_tree_replace_linked(s, &del, 1, &link), "delete from");
+	oc_coll_free(t); /* the mount dies before the commit */
+	oc_coll_free(s);
+	ok(oc_tree_open(env.tx, &is, false, NULL, &s), "rival opens s");
+	ok(oc_tree_del(s, "from", 4), "rival removes from");
+	ok(oc_coll_sync(s), "rival commits");
+	oc_coll_free(s);
+	rep = recover();
+	cr_expect_eq(rep.records, 2, "%zu records", rep.records);
+	cr_expect(!ot_tree_holds(env.tx, &it, "to"),
+	    "the removed object came back under the target name");
+	cr_expect(!ot_tree_holds(env.tx, &is, "from"), "the rival's removal");
+	rep = recover();
+	cr_expect_eq(rep.records, 0, "the dropped halves are forgotten");
+}

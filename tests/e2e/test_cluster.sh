@@ -196,6 +196,25 @@ grep -q "refused a connection from 127.0.0.1:[0-9]* to $(url 1)" "$TMP/n1.log" |
 	fail "n1 did not log the refused peer's address"
 ! grep -q "peer n4 " "$TMP/m1/.optimfs/status" || fail "n4 appears among n1's members"
 
+step "a storage peer that founds a cluster is marked served once another node joins it"
+# (another cluster, of the other CA: n4 founds it alone, n5 joins)
+"$OPTIMFS_BIN" node add "$TMP/other" n5 >/dev/null
+mkdir -p "$TMP/d5" "$TMP/d6"
+"$OPTIMFS_BIN" serve --data "$TMP/d5" -f --listen "$(url 5)" \
+	--certs "$TMP/other" --name n4 >"$TMP/n4f.log" 2>&1 &
+F4=$!
+BG_PIDS+=("$F4")
+wait_for "n4 serving" 10 grep -q "node n4 serving at" "$TMP/n4f.log"
+[ ! -e "$TMP/other/nodes/n4/served" ] ||
+	fail "n4, alone and holding nothing, is marked served already"
+"$OPTIMFS_BIN" serve --data "$TMP/d6" -f --listen "$(url 6)" --join "$(url 5)" \
+	--certs "$TMP/other" --name n5 >"$TMP/n5.log" 2>&1 &
+F5=$!
+BG_PIDS+=("$F5")
+wait_for "n4 marked served once n5 joined" 10 test -e "$TMP/other/nodes/n4/served"
+kill "$F4" "$F5"
+wait "$F4" "$F5" 2>/dev/null || true
+
 step "n1 over an emptied data directory refuses to start alone, and rejoins"
 # as after a lost disk; started alone, as the README starts the first node,
 # it used to found a second, empty namespace and acknowledge writes that

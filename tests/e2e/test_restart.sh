@@ -242,10 +242,18 @@ step "a mount whose daemon died: commands say so, umount detaches it"
 # a daemon of its own (no auto_unmount): the dead mount stays
 "$OPTIMFS_BIN" mount "$MNT" --data "$DATA" >>"$TMP/daemon.log" 2>&1 ||
 	fail "mount without -f failed"
+DAEMON_PID=$(head -1 "$DATA/optimfs.pid") # e2e_stop's, if a check fails
+# the exit note says "running" from the start: a killed daemon leaves
+# that, not an earlier run's result (whose pid may be this one's again)
+expect_eq "the exit note of a running daemon" "$DAEMON_PID -1" \
+	"$(head -1 "$DATA/optimfs.exit")"
 echo "before the kill" >>"$MNT/lazy.log"
-kill -KILL "$(head -1 "$DATA/optimfs.pid")"
-wait_for "the daemon to be gone" 10 bash -c '! kill -0 "$1" 2>/dev/null' _ \
-	"$(head -1 "$DATA/optimfs.pid")"
+kill -KILL "$DAEMON_PID"
+# gone, or a zombie its (not our) parent has not reaped yet
+wait_for "the daemon to be gone" 10 bash -c \
+	'! kill -0 "$1" 2>/dev/null || grep -q "^State:.*Z" "/proc/$1/status"' _ \
+	"$DAEMON_PID"
+DAEMON_PID=
 e2e_mounted || fail "the dead mount is not in /proc/mounts"
 expect_fail "log on a dead mount" "the mount's daemon is gone (run 'optimfs umount'" \
 	timeout 10 "$OPTIMFS_BIN" log "$MNT/lazy.log"

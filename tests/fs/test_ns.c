@@ -4992,3 +4992,83 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 	ok(peer_lookup(env.ns, d, "h", &a), "a: d4/h");
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/*
+ * Shared mode: a chmod or setxattr on a mount whose directory took in
+ * another mount's entries at a rebase (its held rev past what it had
+ * seen) keeps the change: the catch-up reads the record before the
+ * change, not after it (which put the old mode back and stored it).
+ * From the review: the reply said 644 after a chmod 600.
+ */
+Test(ns, shared_chmod_after_a_rebase_took_in_rivals_keeps_the_change,
+    .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        f, g;
+	char            v[16];
+	size_t          n = 0;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	f = create_(na, OFS_ROOT_INO, "f", OFS_FILE);
+	g = create_(na, OFS_ROOT_INO, "g", OFS_FILE);
+	(void) create_(nb, OFS_ROOT_INO, "h", OFS_FILE);
+	write_(na, g, 0, "g");
+	ok(ofs_flush(na, g, 0, true), "a: flush g (a rebase takes in h)");
+	ok(ofs_setattr(na, f, true, 0600, false, 0, NULL, &a), "a: chmod f");
+	cr_expect_eq(a.mode & 07777, 0600, "chmod's reply: %o", a.mode);
+	ok(ofs_setxattr(na, f, "user.k", "v1", 2), "a: setxattr f");
+	ok(ofs_getattr(na, f, &a), "a: getattr f");
+	cr_expect_eq(a.mode & 07777, 0600, "a: mode %o", a.mode);
+	ok(ofs_flush(na, OFS_ROOT_INO, 0, true), "a: flush the root");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "f", &a), "b: f");
+	cr_expect_eq(a.mode & 07777, 0600, "b: mode %o", a.mode);
+	ok(ofs_getxattr(nb, a.ino, "user.k", v, sizeof(v), &n), "b: getxattr");
+	cr_expect(n == 2 && memcmp(v, "v1", 2) == 0, "b: user.k is lost");
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/*
+ * Shared mode: a rename across directories whose commit failed (nothing
+ * decided) is given up by its link, so a later commit neither deletes a
+ * name another mount created meanwhile at the target nor moves the file.
+ * Before, the undo was staged as plain actions after the halves, and
+ * the retry deleted the other mount's acknowledged file (from the
+ * review).
+ */
+Test(ns, shared_failed_rename_leaves_other_mounts_names_alone, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        s, t, f, bt;
+	o_err           e;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	s = mkdir_(na, OFS_ROOT_INO, "s");
+	t = mkdir_(na, OFS_ROOT_INO, "t");
+	f = create_(na, s, "f", OFS_FILE);
+	write_(na, f, 0, "mine");
+	ok(ofs_flush(na, f, 0, true), "a: flush s/f");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "t", &a), "b: t");
+	bt = a.ino;
+	atomic_store(&fail_writes, 1);
+	e = ofs_rename(na, s, "f", t, "g");
+	atomic_store(&fail_writes, 0);
+	cr_assert_neq(e, O_OK, "mv s/f t/g with failing commits succeeded");
+	ok(ofs_create(nb, bt, "g", OFS_FILE, 0644, &a), "b: create t/g");
+	write_(nb, a.ino, 0, "theirs");
+	ok(ofs_flush(nb, a.ino, 0, true), "b: flush t/g");
+	ok(ofs_flush(na, s, 0, true), "a: flush s");
+	ok(ofs_flush(na, t, 0, true), "a: flush t");
+	ok(ofs_flush(na, OFS_ROOT_INO, 0, true), "a: flush the root");
+	ok(peer_lookup(nb, bt, "g", &a), "b: t/g was deleted");
+	expect_contents(nb, a.ino, "theirs");
+	ok(peer_lookup(na, s, "f", &a), "a: s/f");
+	expect_contents(na, a.ino, "mine");
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
