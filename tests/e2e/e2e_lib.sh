@@ -245,11 +245,36 @@ CLUSTER_DAEMON_NODE=
 NODE_OPTS=
 BG_PIDS=()
 
+# port_reserve: PORT, the first of 100 ports no other test of this
+# machine holds (tests run in parallel: two that picked one range by
+# their pids collided), reserved by a directory under $PORTS_DIR that
+# the EXIT trap removes; a reservation whose process is gone is taken.
+PORTS_DIR=/tmp/optimfs-e2e-ports
+PORT_LOCK=
+port_reserve() {
+	local i base d p
+	mkdir -p "$PORTS_DIR"
+	for ((i = 0; i < 90; i++)); do
+		base=$((22500 + (($$ + i) % 90) * 100))
+		d=$PORTS_DIR/$base
+		p=$(cat "$d/pid" 2>/dev/null || true)
+		if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then
+			mv "$d" "$d.stale.$$" 2>/dev/null && rm -rf "$d.stale.$$"
+		fi
+		if mkdir "$d" 2>/dev/null; then
+			echo $$ >"$d/pid"
+			PORT=$base PORT_LOCK=$d
+			return 0
+		fi
+	done
+	fail "no free range of 100 ports under $PORTS_DIR"
+}
+
 cluster_init() {
-	PORT=$((22500 + ($$ % 90) * 100))
+	port_reserve
 	CA=$TMP/certs
 	declare -gA PID
-	trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
+	trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; rm -rf "$PORT_LOCK"; (exit $rc); e2e_cleanup' EXIT
 }
 
 url() { echo "tls+tcp://127.0.0.1:$((PORT + 10 * $1))"; }

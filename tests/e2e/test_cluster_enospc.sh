@@ -32,7 +32,7 @@ mount -t tmpfs -o size=64m tmpfs "$SMALL"
 # the nodes go first (cluster_init's trap), then the tmpfs
 trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1
 	mountpoint -q "$SMALL" && { umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; }
-	(exit $rc); e2e_cleanup' EXIT
+	rm -rf "$PORT_LOCK"; (exit $rc); e2e_cleanup' EXIT
 
 step "three nodes; n3's disk left with 12 MiB free"
 start_cluster
