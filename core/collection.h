@@ -143,7 +143,7 @@ o_err oc_coll_sync(struct oc_collection *c);
  * queued at the call, as oc_coll_sync.  Two limits: a group sync
  * (oc_coll_sync_group_to) commits every segment up to its target in one
  * transaction, seals included, so the work a seal orders first must be
- * committed before (fs does: coll_sync_pair); and a seal is kept on the
+ * committed before (fs does: coll_sync_group); and a seal is kept on the
  * number of the action queued right after it, so if the conflict filter
  * drops that action the seal is lost (fs seals only before puts, which
  * the filter never drops).

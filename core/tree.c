@@ -365,6 +365,12 @@ oc_tree_replace_linked(struct oc_collection *c, const struct oc_tree_kv *kv,
 			    "tree key of %zu bytes (must be 1..%d)", kv[i].klen,
 			    OC_BTREE_KEY_MAX);
 		}
+		if (kv[i].check) { /* a condition only */
+			oc_val_fini(&p);
+			if (kv[i].cond != NULL)
+				push_key_id(&conds, &kv[i], kv[i].cond);
+			continue;
+		}
 		oc_arr_push(&p, oc_bytes(kv[i].key, kv[i].klen));
 		if (kv[i].del)
 			oc_arr_push(&p, oc_null());

@@ -17,7 +17,9 @@
  *                  object), so that rivals' conditions can follow it
  *   "if"   array   optional: [[key, id]...] conditions: the action is kept
  *                  only while each key still names its object in what
- *                  rivals committed since it was taken
+ *                  rivals committed since it was taken (a key may be
+ *                  named here only, a read the action relies on; an
+ *                  action of conditions only has an empty "kv")
  *   "fw"   bool    optional, with one "if" and one put at its key: when a
  *                  rival moved the object to another key of this tree,
  *                  the action follows it there instead of being dropped
@@ -59,6 +61,9 @@ struct oc_tree_kv {
 	const struct oc_bid
 	    *cond;   /* kept while key names this object ("if") */
 	bool follow; /* with cond on a put: "fw" */
+	bool check;  /* with cond: only the condition, key is not written
+	              * (a read the action relies on, e.g. a directory on
+	              * the way to a rename's target) */
 };
 
 o_err oc_tree_open(struct oc_transactor *tx, const struct oc_bid *id,

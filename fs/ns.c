@@ -53,6 +53,7 @@
  */
 #include "fs/ns.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -1666,49 +1667,66 @@ coll_sync(struct ofs_ns *ns, struct ofs_coll *oc)
 }
 
 /*
- * Commit a and b (directories) as one transaction, their dependencies
- * first (oc_coll_sync_group).  *decided: the transaction committed (in
- * both, or in one with the other rolled forward or left queued).
+ * Commit g[0..n) (directories, distinct) as one transaction, their
+ * dependencies first (oc_coll_sync_group).  *decided: the transaction
+ * committed (in all, or in some with the others rolled forward or left
+ * queued).
  */
 static o_err
-coll_sync_pair(struct ofs_ns *ns, struct ofs_coll *a, struct ofs_coll *b,
-    bool *decided)
+coll_sync_group(
+    struct ofs_ns *ns, struct ofs_coll *const *g, size_t n, bool *decided)
 {
-	struct oc_collection *cs[2] = { a->c, b->c };
-	struct own_mark       ma, mb;
-	uint64_t              qa, qb, seqs[2];
-	char                  detail[512];
-	o_err                 e, ea, eb;
+	struct oc_collection **cs    = o_malloc(n * sizeof(*cs));
+	struct own_mark       *marks = o_malloc(n * sizeof(*marks));
+	uint64_t              *qs    = o_malloc(n * sizeof(*qs)), *seqs;
+	char                   detail[512];
+	size_t                 i, k;
+	o_err                  e = O_OK, eg;
 
+	seqs     = o_malloc(n * sizeof(*seqs));
 	*decided = false;
-	if ((e = coll_sync_deps(ns, a, true, &seqs[0], &qa)) != O_OK)
-		return e;
-	if ((e = coll_sync_deps(ns, b, true, &seqs[1], &qb)) != O_OK) {
+	for (i = 0; i < n && e == O_OK; i++)
+		e = coll_sync_deps(ns, g[i], true, &seqs[i], &qs[i]);
+	if (e != O_OK) { /* g[0..i-1) counted in syncs: not committed */
 		lock_ns(ns);
-		a->syncs--;
-		a->dirty = true; /* not committed: the committer's again */
+		for (k = 0; k + 1 < i; k++) {
+			g[k]->syncs--;
+			g[k]->dirty = true; /* the committer's again */
+		}
 		unlock_ns(ns);
-		return e;
+		goto out;
 	}
 	if (ns->opts.sync_hook != NULL)
-		ns->opts.sync_hook(ns->opts.sync_hook_arg, a->kind);
-	own_mark(a->c, &ma);
-	own_mark(b->c, &mb);
-	e = oc_coll_sync_group_to(cs, seqs, 2, decided);
+		ns->opts.sync_hook(ns->opts.sync_hook_arg, g[0]->kind);
+	for (i = 0; i < n; i++) {
+		cs[i] = g[i]->c;
+		own_mark(g[i]->c, &marks[i]);
+	}
+	e = oc_coll_sync_group_to(cs, seqs, n, decided);
 	snprintf(detail, sizeof(detail), "%s", o_err_detail());
 	lock_ns(ns);
-	a->syncs--;
-	b->syncs--;
-	own_commits(a, &ma);
-	own_commits(b, &mb);
-	ea = coll_synced(ns, a, e != O_OK && oc_coll_npending(a->c) ? e : O_OK,
-	    qa);
-	if (e != O_OK)
-		o_err_set(e, "%s", detail);
-	eb = coll_synced(ns, b, e != O_OK && oc_coll_npending(b->c) ? e : O_OK,
-	    qb);
+	eg = O_OK;
+	for (i = 0; i < n; i++) {
+		o_err ei;
+
+		g[i]->syncs--;
+		own_commits(g[i], &marks[i]);
+		if (e != O_OK)
+			o_err_set(e, "%s", detail);
+		ei = coll_synced(ns, g[i],
+		    e != O_OK && oc_coll_npending(g[i]->c) ? e : O_OK, qs[i]);
+		if (eg == O_OK)
+			eg = ei;
+	}
 	unlock_ns(ns);
-	return e == O_OK ? O_OK : ea != O_OK ? ea : eb != O_OK ? eb : e;
+	if (e != O_OK && eg != O_OK)
+		e = eg;
+out:
+	free(cs);
+	free(marks);
+	free(qs);
+	free(seqs);
+	return e;
 }
 
 /* ---- other mounts' commits -----------------------------------------------
@@ -4457,8 +4475,9 @@ child_dir_refresh(struct ofs_ns *ns, uint64_t dir, const char *name)
 	                               : coll_refresh(ns, cc, 0, NULL, NULL);
 }
 
+static void pairing_begin(struct ofs_coll *const *g, size_t n);
 static void pairing_end(
-    struct ofs_ns *ns, struct ofs_coll *tc, struct ofs_coll *sc);
+    struct ofs_ns *ns, struct ofs_coll *const *g, size_t n);
 
 /* Whether a failed commit's outcome is unknown (core/collection.c
  * commit_in_doubt: a read may yet promote it): its work stays queued. */
@@ -4469,29 +4488,30 @@ commit_doubt(o_err e)
 }
 
 /*
- * ns_mtx held (dropped meanwhile): give up a linked change staged in a
- * and b that committed nowhere: both parts leave their queues (by the
- * link, so that neither is committed later, and nothing is staged to
- * undo them that could overwrite another mount's change).  The caller
- * keeps a and b open.
+ * ns_mtx held (dropped meanwhile): give up a linked change staged in
+ * g[0..n) that committed nowhere: all parts leave their queues (by the
+ * link, so that none is committed later, and nothing is staged to undo
+ * them that could overwrite another mount's change).  The caller keeps
+ * g[0..n) open.
  */
 static void
-link_give_up(struct ofs_ns *ns, const struct oc_aid *link, struct ofs_coll *a,
-    struct ofs_coll *b, const char *what)
+link_give_up(struct ofs_ns *ns, const struct oc_aid *link,
+    struct ofs_coll *const *g, size_t n, const char *what)
 {
-	o_err e;
+	o_err  e = O_OK;
+	size_t i;
 
 	oc_coll_link_drop(link);
 	unlock_ns(ns);
-	if ((e = oc_coll_links_sift(a->c)) != O_OK ||
-	    (e = oc_coll_links_sift(b->c)) != O_OK)
+	for (i = 0; i < n && e == O_OK; i++)
+		e = oc_coll_links_sift(g[i]->c);
+	if (e != O_OK)
 		o_log(O_LOG_WARN,
 		    "%s: dropping its staged parts: %s (they are dropped at "
 		    "the next commit)",
 		    what, o_errname(e));
 	lock_ns(ns);
 }
-
 /*
  * Shared namespace, ns_mtx held (dropped meanwhile): rmdir of d/name, the
  * empty directory m whose collection is cc, in one transaction over both
@@ -4511,6 +4531,7 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	struct oc_tree_kv kv = {
 		.key = name, .klen = strlen(name), .del = true, .cond = &m->id
 	};
+	struct ofs_coll  *g[2] = { dc, cc };
 	struct ofs_inode *in;
 	struct ofs_meta   now;
 	struct oc_aid     link;
@@ -4521,12 +4542,7 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	memset(&now, 0, sizeof(now));
 	oc_aid_random(&link);
 	coll_pin(cc);
-	/* a commit of either already under way takes neither half (the
-	 * seals); later ones wait for the pair (pairing) */
-	seal_for_pieces(dc);
-	seal_for_pieces(cc);
-	dc->pairing++;
-	cc->pairing++;
+	pairing_begin(g, 2);
 	/* the retirement first: a journal recovery (after a crash before
 	 * the commit) replays the two in this order, each collection on its
 	 * own, and drops the delete when a rival's put dropped the
@@ -4534,7 +4550,7 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	if ((e = oc_tree_retire(cc->c, &link)) == O_OK)
 		e = oc_tree_replace_linked(dc->c, &kv, 1, &link);
 	if (e != O_OK) {
-		pairing_end(ns, dc, cc);
+		pairing_end(ns, g, 2);
 		give_up = true; /* the retirement, if staged */
 		e       = o_err_wrap(e, "rmdir %s", path);
 		goto out;
@@ -4544,9 +4560,9 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	dir_touched(ns, d);
 	inode_unlinked(ns, m, data);
 	unlock_ns(ns);
-	e = coll_sync_pair(ns, dc, cc, &decided);
+	e = coll_sync_group(ns, g, 2, &decided);
 	lock_ns(ns);
-	pairing_end(ns, dc, cc);
+	pairing_end(ns, g, 2);
 	/* a rebase dropped our halves: another mount created an entry in
 	 * the directory (the name still names it), or renamed or removed
 	 * it first */
@@ -4600,7 +4616,7 @@ out:
 		char what[600];
 
 		snprintf(what, sizeof(what), "rmdir %s", path);
-		link_give_up(ns, &link, dc, cc, what);
+		link_give_up(ns, &link, g, 2, what);
 	}
 	cc->pins--;
 	return e;
@@ -4773,14 +4789,30 @@ inode_move(
 	in->parent = parent;
 }
 
-/* A cross-directory rename's pair is committed or given up (ns_mtx held):
- * lone commits of tc and sc go on. */
+/* A transaction over g[0..n) (a rename across directories, an rmdir) is
+ * committed or given up (ns_mtx held): lone commits of each go on. */
 static void
-pairing_end(struct ofs_ns *ns, struct ofs_coll *tc, struct ofs_coll *sc)
+pairing_end(struct ofs_ns *ns, struct ofs_coll *const *g, size_t n)
 {
-	tc->pairing--;
-	sc->pairing--;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		g[i]->pairing--;
 	pthread_cond_broadcast(&ns->deps_cv);
+}
+
+/* ns_mtx held: g[0..n) are to commit as one transaction: a commit of any
+ * already under way takes none of the parts staged from now on (the
+ * seals); later ones wait until pairing_end. */
+static void
+pairing_begin(struct ofs_coll *const *g, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seal_for_pieces(g[i]);
+		g[i]->pairing++;
+	}
 }
 
 /*
@@ -4835,6 +4867,152 @@ rename_lost(struct ofs_ns *ns, uint64_t newdir, const char *newname,
 	return lost;
 }
 
+/*
+ * A rename committed as one transaction over several directories
+ * (DESIGN.md section 3 rule 4), ns_mtx held: the part staged in each, each
+ * collection pinned until rn_release.
+ */
+struct rn_part {
+	struct oc_tree_kv kv[4]; /* a delete, a put, two conditions */
+	size_t            nkv;
+	bool              retire; /* the replaced empty directory ("rt") */
+};
+
+struct rn_group {
+	struct rn_part   *p;
+	struct ofs_coll **cs; /* p[i]'s collection */
+	size_t            n;
+};
+
+/* The index of oc's part in g (added, and oc pinned, the first time). */
+static size_t
+rn_at(struct rn_group *g, struct ofs_coll *oc)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		if (g->cs[i] == oc)
+			return i;
+	g->p  = o_realloc(g->p, (g->n + 1) * sizeof(*g->p));
+	g->cs = o_realloc(g->cs, (g->n + 1) * sizeof(*g->cs));
+	memset(&g->p[g->n], 0, sizeof(g->p[g->n]));
+	g->cs[g->n] = oc;
+	coll_pin(oc);
+	return g->n++;
+}
+
+/* Add kv to oc's part in g. */
+static void
+rn_kv(struct rn_group *g, struct ofs_coll *oc, struct oc_tree_kv kv)
+{
+	size_t          i = rn_at(g, oc);
+	struct rn_part *p = &g->p[i];
+
+	assert(p->nkv < sizeof(p->kv) / sizeof(p->kv[0]));
+	p->kv[p->nkv++] = kv;
+}
+
+static void
+rn_release(struct rn_group *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		g->cs[i]->pins--;
+	free(g->p);
+	free(g->cs);
+}
+
+/* in and its ancestors up to the root into way (at most max); 0 when the
+ * way is not known that far. */
+static size_t
+way_up(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_inode **way,
+    size_t max)
+{
+	size_t n = 0;
+
+	while (in != NULL && n < max) {
+		way[n++] = in;
+		if (in->ino == OFS_ROOT_INO)
+			return n;
+		in = ino_get(ns, in->parent);
+	}
+	return 0;
+}
+
+#define RN_WAY_MAX 4096
+
+/*
+ * Shared namespace, a directory's rename from sd into td (ns_mtx held):
+ * the reads its check that it does not move into itself (rename_check)
+ * relies on, as conditions in g (tree.h "if", check only): each directory
+ * on the way from the nearest common ancestor of sd and td down to td,
+ * and down to sd, still has its name in its parent.  So of `mv a b/` and
+ * another mount's `mv b a/` at the same time the one committed second is
+ * dropped (by the link, whole) instead of making a cycle no name reaches.
+ * Each name is read in its parent first: one that another mount's commit
+ * already took away fails the rename (ENOENT).
+ */
+static o_err
+rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
+    struct rn_group *g, const char *tpath)
+{
+	struct ofs_inode **ws = o_malloc(2 * RN_WAY_MAX * sizeof(*ws));
+	struct ofs_inode **wt = ws + RN_WAY_MAX;
+	size_t             nsd, ntd, cs = 0, ct, i;
+	o_err              e = O_OK;
+
+	nsd = way_up(ns, sd, ws, RN_WAY_MAX);
+	ntd = way_up(ns, td, wt, RN_WAY_MAX);
+	if (nsd == 0 || ntd == 0) {
+		free(ws);
+		return o_err_set(O_ESTALE,
+		    "rename to %s: the way from the root is not known (a "
+		    "directory on it was forgotten)",
+		    tpath);
+	}
+	/* the nearest common ancestor, ws[cs] == wt[ct] (the root is) */
+	for (ct = 0; ct < ntd; ct++) {
+		for (cs = 0; cs < nsd && ws[cs] != wt[ct]; cs++)
+			;
+		if (cs < nsd)
+			break;
+	}
+	for (i = 0; i < ct + cs && e == O_OK; i++) {
+		struct ofs_inode *d = i < ct ? wt[i] : ws[i - ct];
+		struct ofs_inode *p = ino_get(ns, d->parent);
+		struct ofs_coll  *pc;
+		struct ofs_meta   m;
+		bool              found = false;
+		char              path[512];
+
+		memset(&m, 0, sizeof(m));
+		if ((e = inode_coll(ns, p, &pc)) != O_OK ||
+		    (e = ent_read(ns, p, d->name, &m, NULL, NULL, &found)) !=
+		        O_OK) {
+			meta_fini(&m);
+			break;
+		}
+		if (!found || !oc_bid_eq(&m.id, &d->id)) {
+			d->stale = true;
+			path_of(ns, d->ino, path, sizeof(path));
+			e = o_err_set(O_ENOTFOUND,
+			    "rename to %s: another mount renamed or removed "
+			    "%s, "
+			    "on the way to it, meanwhile",
+			    tpath, path);
+		} else
+			rn_kv(g, pc,
+			    (struct oc_tree_kv) { .key = d->name,
+			        .klen                  = strlen(d->name),
+			        .cond                  = &d->id,
+			        .check                 = true });
+		meta_fini(&m);
+	}
+	free(ws);
+	return e;
+}
+
 o_err
 ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
     const char *newname)
@@ -4853,7 +5031,7 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 	struct o_buf      sraw = { 0 }, traw = { 0 };
 	bool              sfound, tfound, built = false, inl = false;
 	bool              sh, settle = false, lost = false, flushed = false;
-	bool              tretired = false;
+	bool              tretired = false, grouped, filled = false;
 	char              spath[512], tpath[512];
 	o_err             e;
 
@@ -4933,7 +5111,9 @@ again:
 			goto out;
 		built = true;
 	}
-	if (dir == newdir) {
+	/* shared, over an empty directory: retired with the rename */
+	grouped = dir != newdir || (sh && tfound && tm.kind == OFS_DIR);
+	if (!grouped) {
 		/* shared: kept only while name names the object (another
 		 * mount may rename or remove it at the same time) */
 		struct oc_tree_kv kv[2] = {
@@ -4959,46 +5139,67 @@ again:
 		sc->dirty = true;
 		settle    = sh;
 	} else {
-		/* one transaction over both directories (DESIGN.md section
-		 * 3 rule 4): staged in both, committed together; shared, the
+		/* one transaction over the directories (DESIGN.md section 3
+		 * rule 4): staged in each, committed together.  Shared, the
 		 * source's delete is kept only while the name names the
-		 * object, and linked to the target's put, so that the two
-		 * are dropped together (core/collection.c, links) */
-		struct oc_aid     link;
-		struct oc_tree_kv tkv = { .key = newname,
-			.klen                  = strlen(newname),
-			.val                   = sraw.data,
-			.vlen                  = sraw.len,
-			.obj                   = sh ? &sm.id : NULL };
-		struct oc_tree_kv skv = { .key = name,
-			.klen                  = strlen(name),
-			.del                   = true,
-			.cond                  = sh ? &sm.id : NULL };
-		bool              decided;
+		 * object; a directory's rename relies on the way to its
+		 * target as it checked it (rename_way); a replaced empty
+		 * directory is retired (as an rmdir: dropped if another
+		 * mount created an entry in it meanwhile); all parts are
+		 * linked, so that they are dropped together
+		 * (core/collection.c, links) */
+		struct rn_group  g = { 0 };
+		struct oc_aid    link;
+		struct ofs_coll *ec = NULL;
+		size_t           k, staged;
+		bool             decided;
+		char             what[1100];
 
+		snprintf(what, sizeof(what), "rename %s to %s", spath, tpath);
 		oc_aid_random(&link);
-		/* a commit of either already under way takes neither half
-		 * (the seals); later ones wait for the pair (pairing) */
-		seal_for_pieces(tc);
-		seal_for_pieces(sc);
-		tc->pairing++;
-		sc->pairing++;
-		if ((e = oc_tree_replace_linked(
-		         tc->c, &tkv, 1, sh ? &link : NULL)) != O_OK) {
-			pairing_end(ns, tc, sc);
-			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
-			goto out;
+		if (sh && sm.kind == OFS_DIR && dir != newdir &&
+		    (e = rename_way(ns, sd, td, &g, tpath)) != O_OK)
+			goto gout;
+		if (sh && tfound && tm.kind == OFS_DIR) {
+			if ((e = coll_get(ns, &tm.id, OFS_DIR, td->ino, false,
+			         &ec)) != O_OK)
+				goto gout;
+			k             = rn_at(&g, ec);
+			g.p[k].retire = true;
 		}
-		if ((e = oc_tree_replace_linked(
-		         sc->c, &skv, 1, sh ? &link : NULL)) != O_OK) {
-			rename_undo(tc, newname, tfound, &traw, NULL, NULL,
-			    NULL, spath, tpath);
-			pairing_end(ns, tc, sc);
-			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
-			goto out;
+		rn_kv(&g, tc,
+		    (struct oc_tree_kv) { .key = newname,
+		        .klen                  = strlen(newname),
+		        .val                   = sraw.data,
+		        .vlen                  = sraw.len,
+		        .obj                   = sh ? &sm.id : NULL });
+		rn_kv(&g, sc,
+		    (struct oc_tree_kv) { .key = name,
+		        .klen                  = strlen(name),
+		        .del                   = true,
+		        .cond                  = sh ? &sm.id : NULL });
+		/* a commit of any already under way takes none of the parts
+		 * (the seals); later ones wait for the group (pairing) */
+		pairing_begin(g.cs, g.n);
+		for (staged = 0; staged < g.n && e == O_OK; staged++)
+			e = g.p[staged].retire
+			    ? oc_tree_retire(g.cs[staged]->c, &link)
+			    : oc_tree_replace_linked(g.cs[staged]->c,
+			          g.p[staged].kv, g.p[staged].nkv,
+			          sh ? &link : NULL);
+		if (e != O_OK) {
+			staged--; /* the one that failed is not */
+			if (sh)
+				link_give_up(ns, &link, g.cs, staged, what);
+			else if (staged > 0) /* [target, source] */
+				rename_undo(tc, newname, tfound, &traw, NULL,
+				    NULL, NULL, spath, tpath);
+			pairing_end(ns, g.cs, g.n);
+			e = o_err_wrap(e, "%s", what);
+			goto gout;
 		}
-		tc->dirty = true;
-		sc->dirty = true;
+		for (k = 0; k < g.n; k++)
+			g.cs[k]->dirty = true;
 		if (built && !inl)
 			file_stored(src, tc, inl); /* pieces commit first */
 		if (src != NULL)
@@ -5008,39 +5209,36 @@ again:
 		if (src != NULL)
 			src->busy++; /* used again below */
 		unlock_ns(ns);
-		e = coll_sync_pair(ns, tc, sc, &decided);
+		e = coll_sync_group(ns, g.cs, g.n, &decided);
 		lock_ns(ns);
-		pairing_end(ns, tc, sc);
+		pairing_end(ns, g.cs, g.n);
 		if (src != NULL)
 			src->busy--;
 		if (e != O_OK && !decided && sh &&
 		    rename_lost(ns, newdir, newname, &sm.id)) {
-			/* both halves dropped at a rebase (another mount
-			 * renamed or removed the source), then the group
-			 * failed on other work: nothing of ours to undo */
+			/* all parts dropped at a rebase (another mount
+			 * renamed or removed the source, or made one of the
+			 * reads fail), then the group failed on other work:
+			 * nothing of ours to undo */
 			lost = true;
 			e    = O_OK;
 		} else if (e != O_OK && !decided && sh && commit_doubt(e)) {
 			/* may yet be decided (a read promotes it): kept
 			 * queued and retried, as a failed rm's delete */
 			e = o_err_wrap(e,
-			    "rename %s to %s: commit (outcome in doubt: kept "
-			    "queued and retried)",
-			    spath, tpath);
-			goto out;
+			    "%s: commit (outcome in doubt: kept queued and "
+			    "retried)",
+			    what);
+			goto gout;
 		} else if (e != O_OK && !decided) {
-			/* nothing committed: shared, both halves given up by
+			/* nothing committed: shared, all parts given up by
 			 * their link (an undo staged after them would delete
 			 * or bring back names another mount changed
 			 * meanwhile); else undo both staged changes */
 			if (sh) {
-				char what[1100];
-
-				snprintf(what, sizeof(what), "rename %s to %s",
-				    spath, tpath);
 				if (src != NULL)
 					src->busy++;
-				link_give_up(ns, &link, tc, sc, what);
+				link_give_up(ns, &link, g.cs, g.n, what);
 				if (src != NULL)
 					src->busy--;
 			} else
@@ -5050,20 +5248,30 @@ again:
 				inode_move(ns, src, dir, name);
 			if (built)
 				mark_dirty(ns, src);
-			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
-			goto out;
+			e = o_err_wrap(e, "%s", what);
+			goto gout;
 		}
 		if (e != O_OK) /* decided: the rest stays queued, retried */
 			o_log(O_LOG_WARN,
-			    "rename %s to %s committed in part; the rest is "
-			    "queued and retried: %s",
-			    spath, tpath, o_err_detail());
+			    "%s committed in part; the rest is queued and "
+			    "retried: %s",
+			    what, o_err_detail());
 		if (!lost) {
 			e = O_OK;
 			if (built && inl)
 				file_stored(src, tc, inl);
 			lost = sh && rename_lost(ns, newdir, newname, &sm.id);
 		}
+		if (lost && ec != NULL) {
+			/* the retirement lost: another mount's entry */
+			uint64_t n = 0;
+
+			filled = dir_count(ec->c, &n) == O_OK && n > 0;
+		}
+	gout:
+		rn_release(&g);
+		if (e != O_OK)
+			goto out;
 	}
 	if (settle) {
 		/* shared, within one directory: committed before it
@@ -5095,10 +5303,29 @@ again:
 		}
 		dir_touched(ns, sd);
 		dir_touched(ns, td);
-		e = o_err_set(O_ENOTFOUND,
-		    "rename %s to %s: another mount renamed or removed %s at "
-		    "the same time",
-		    spath, tpath, spath);
+		if (tgt != NULL && tgt != src) {
+			tgt->nent  = -1;
+			tgt->stale = true;
+		}
+		if (filled)
+			e = o_err_set(O_ENOTEMPTY,
+			    "rename %s onto %s: another mount created an "
+			    "entry "
+			    "in %s at the same time",
+			    spath, tpath, tpath);
+		else if (sm.kind == OFS_DIR && dir != newdir)
+			e = o_err_set(O_ENOTFOUND,
+			    "rename %s to %s: another mount renamed or "
+			    "removed "
+			    "%s, or a directory on the way to %s, at the same "
+			    "time",
+			    spath, tpath, spath, tpath);
+		else
+			e = o_err_set(O_ENOTFOUND,
+			    "rename %s to %s: another mount renamed or "
+			    "removed "
+			    "%s at the same time",
+			    spath, tpath, spath);
 		goto out;
 	}
 	if (src != NULL) {

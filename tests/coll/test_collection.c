@@ -1598,3 +1598,72 @@ Test(coll, a_retirement_and_a_rivals_put_one_wins, .init = setup,
 	oc_coll_free(a);
 	oc_coll_free(b);
 }
+
+/*
+ * A condition-only action (oc_tree_kv.check: "if" with an empty "kv", a
+ * read a linked change relies on, e.g. a directory on the way to a
+ * rename's target) commits nothing of its own; a rival that deleted its
+ * key before the group's commit drops it and, by the link, the partner
+ * staged in another tree (a rename into a directory another mount moved
+ * meanwhile); a rival that changed other keys breaks nothing.
+ */
+Test(coll, a_condition_only_action_drops_its_linked_partner, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *a, *b, *t, *g[2];
+	struct oc_bid         id = new_id(), tid = new_id(), o = new_id();
+	struct oc_aid         link;
+	struct oc_tree_kv     chk = {
+		    .key = "d", .klen = 1, .cond = &o, .check = true
+	};
+	struct oc_tree_kv put = {
+		.key = "x", .klen = 1, .val = "1", .vlen = 1
+	};
+	int64_t rev;
+	char    v[64];
+	int     round;
+
+	two_writers(&id, &a, &b);
+	ok(oc_tree_open(env.tx, &tid, true, NULL, &t), "create t");
+	put_obj(a, "d", "a0", &o, NULL, false);
+	ok(oc_coll_sync(a), "a commits d");
+	ok(oc_coll_update(b), "b reads d");
+	for (round = 0; round < 2; round++) {
+		bool  decided;
+		o_err e;
+
+		oc_aid_random(&link);
+		ok(oc_tree_replace_linked(b, &chk, 1, &link), "b: d names o?");
+		ok(oc_tree_replace_linked(t, &put, 1, &link), "t: put x");
+		/* the rival: another key first, then d itself */
+		put_obj(a, round == 0 ? "e" : "d", round == 0 ? "a1" : "",
+		    NULL, NULL, false);
+		ok(oc_coll_sync(a), "a commits its rival");
+		rev  = oc_coll_rev(b);
+		g[0] = b;
+		g[1] = t;
+		e    = oc_coll_sync_group(g, 2, &decided);
+		cr_expect(e == O_OK, "round %d: group: %s (%s)", round,
+		    o_errname(e), o_err_detail());
+		cr_expect_eq(oc_coll_npending(b), 0);
+		cr_expect_eq(oc_coll_npending(t), 0);
+		if (round == 0) {
+			cr_expect(oc_coll_rev(b) > rev, "the check committed");
+			committed_val(&id, "d", v, sizeof(v));
+			cr_expect_str_eq(v, "a0", "a check wrote its key");
+			cr_expect(has_committed(&tid, "x"), "x was dropped");
+			cr_expect(!oc_coll_link_is_lost(&link));
+			ok(oc_tree_del(t, "x", 1), "t: delete x");
+			ok(oc_coll_sync(t), "t commits");
+		} else {
+			cr_expect(!has_committed(&id, "d"), "d came back");
+			cr_expect(!has_committed(&tid, "x"),
+			    "a partner whose read a rival broke was "
+			    "committed");
+			cr_expect(oc_coll_link_is_lost(&link));
+		}
+	}
+	oc_coll_free(a);
+	oc_coll_free(b);
+	oc_coll_free(t);
+}

@@ -6,7 +6,9 @@
 #      cached pages only the change feed's inval_inode can drop;
 #   b) tree writes from two mounts at once, to one key and to many;
 #   c) a rename across directories racing appends into the source, and
-#      two mounts renaming one file at once;
+#      two mounts renaming one file at once; an rmdir racing a creation
+#      in the directory, or a rename over it; crossed directory renames
+#      (mv a b/ while mv b a/);
 #   d) a coordinator killed between pend and commit
 #      (OPTIMFS_TEST_DIE_AFTER_PEND, docs/PROTOCOL.md §6);
 #   e) a replica stopped while the others commit, then restarted;
@@ -330,6 +332,81 @@ for k in $(seq 10); do
 		else
 			within "round $k: d$k gone on m$i" "$FEED_SECS" \
 				test ! -e "$TMP/m$i/rd/d$k"
+		fi
+	done
+done
+
+# ---- c3) -----------------------------------------------------------------
+# Crossed directory renames on two mounts at once: `mv a b/` and `mv b a/`
+# each pass their own check; committed both, a and b would hold each other
+# and no name would reach either.  A directory's rename relies on the way
+# to its target as it checked it (fs/ns.c rename_way): exactly one
+# succeeds, the other fails with ENOENT, and every mount shows one inside
+# the other.  Before, both succeeded in most rounds.
+step "c3) mv a b/ on m2 while m3 does mv b a/ (10 rounds)"
+mkdir "$TMP/m1/cx"
+nested() { # nested K I: on mount I, cx holds one of aK, bK, the other in it
+	local d=$TMP/m$2/cx
+	{ [ -d "$d/a$1/b$1" ] && [ ! -e "$d/b$1" ]; } ||
+		{ [ -d "$d/b$1/a$1" ] && [ ! -e "$d/a$1" ]; }
+}
+for k in $(seq 10); do
+	mkdir "$TMP/m1/cx/a$k" "$TMP/m1/cx/b$k"
+	echo "in a$k" >"$TMP/m1/cx/a$k/f"
+	for i in 2 3; do
+		within "cx/a$k and b$k on m$i" "$FEED_SECS" \
+			test -d "$TMP/m$i/cx/a$k" -a -d "$TMP/m$i/cx/b$k"
+	done
+	mv "$TMP/m2/cx/a$k" "$TMP/m2/cx/b$k/" 2>"$TMP/cx.err2" & R1=$!
+	mv "$TMP/m3/cx/b$k" "$TMP/m3/cx/a$k/" 2>"$TMP/cx.err3" & R2=$!
+	wins=0
+	wait $R1 && wins=$((wins + 1))
+	wait $R2 && wins=$((wins + 1))
+	expect_eq "round $k: renames that succeeded ($(cat "$TMP/cx.err2" "$TMP/cx.err3"))" 1 "$wins"
+	grep -hq "No such file" "$TMP/cx.err2" "$TMP/cx.err3" ||
+		fail "round $k: the loser's error: $(cat "$TMP/cx.err2" "$TMP/cx.err3")"
+	for i in 1 2 3; do
+		within "round $k: a$k and b$k nested on m$i" "$FEED_SECS" nested "$k" "$i"
+		[ "$(cat "$TMP"/m$i/cx/*/a$k/f "$TMP"/m$i/cx/a$k/f 2>/dev/null)" = "in a$k" ] ||
+			fail "round $k: a$k/f on m$i"
+	done
+done
+
+# ---- c4) -----------------------------------------------------------------
+# A rename over an empty directory on one mount and a creation in that
+# directory on another at once: exactly one succeeds (the replaced
+# directory is retired in the rename's transaction, as by an rmdir).
+# Created, the file is on every mount and the source keeps its name;
+# renamed, the directory under the name is the source's.  Before, both
+# succeeded and the file went with the replaced directory.
+step "c4) mv s e on m2 (e an empty directory) while m3 creates e/f (10 rounds)"
+mkdir "$TMP/m1/ro"
+for k in $(seq 10); do
+	mkdir "$TMP/m1/ro/s$k" "$TMP/m1/ro/e$k"
+	echo "s$k" >"$TMP/m1/ro/s$k/mark"
+	for i in 2 3; do
+		within "ro/s$k and e$k on m$i" "$FEED_SECS" \
+			test -e "$TMP/m$i/ro/s$k/mark" -a -d "$TMP/m$i/ro/e$k"
+	done
+	mv -T "$TMP/m2/ro/s$k" "$TMP/m2/ro/e$k" 2>"$TMP/ro.err2" & R1=$!
+	(echo "x$k" >"$TMP/m3/ro/e$k/f") 2>"$TMP/ro.err3" & R2=$!
+	mv_ok=0 mk_ok=0
+	wait $R1 && mv_ok=1
+	wait $R2 && mk_ok=1
+	expect_eq "round $k: rename and create that succeeded ($(cat "$TMP/ro.err2" "$TMP/ro.err3"))" 1 $((mv_ok + mk_ok))
+	[ $mv_ok = 1 ] || grep -q "not empty" "$TMP/ro.err2" ||
+		fail "round $k: the rename's error: $(cat "$TMP/ro.err2")"
+	[ $mk_ok = 1 ] || grep -q "No such file" "$TMP/ro.err3" ||
+		fail "round $k: the create's error: $(cat "$TMP/ro.err3")"
+	for i in 1 2 3; do
+		if [ $mk_ok = 1 ]; then
+			within "round $k: e$k/f and s$k on m$i" "$FEED_SECS" \
+				holds "$TMP/m$i/ro/e$k/f" "x$k"
+			[ -e "$TMP/m$i/ro/s$k/mark" ] || fail "round $k: s$k on m$i"
+		else
+			within "round $k: e$k is s$k on m$i" "$FEED_SECS" \
+				holds "$TMP/m$i/ro/e$k/mark" "s$k"
+			[ ! -e "$TMP/m$i/ro/e$k/f" ] || fail "round $k: e$k/f on m$i"
 		fi
 	done
 done

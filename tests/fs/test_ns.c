@@ -4874,7 +4874,15 @@ static struct {
 	const char    *name;
 	o_err          e;
 	pthread_t      tester; /* only its commits (not the committer's) */
+	uint64_t       dir2;   /* rival_rename: the target */
+	const char    *name2;
 } rival;
+
+static o_err
+rival_rename(struct ofs_ns *ns, uint64_t dir, const char *name)
+{
+	return ofs_rename(ns, dir, name, rival.dir2, rival.name2);
+}
 
 static o_err
 rival_create(struct ofs_ns *ns, uint64_t dir, const char *name)
@@ -4926,7 +4934,7 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 
 	/* a creates d/f; b's rmdir d commits just before a's commit */
 	rival = (typeof(rival)) { true, ofs_rmdir, nb, OFS_ROOT_INO, "d", O_OK,
-		pthread_self() };
+		pthread_self(), 0, NULL };
 	e = ofs_create(env.ns, d, "f", OFS_FILE, 0644, &a);
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: rmdir d");
@@ -4941,7 +4949,7 @@ Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
 
 	/* a's rmdir d2; b's create d2/g commits just before a's commit */
 	rival = (typeof(rival)) { true, rival_create, nb, bd2, "g", O_OK,
-		pthread_self() };
+		pthread_self(), 0, NULL };
 	e     = ofs_rmdir(env.ns, OFS_ROOT_INO, "d2");
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: create d2/g");
@@ -5070,5 +5078,192 @@ Test(ns, shared_failed_rename_leaves_other_mounts_names_alone, .init = setup,
 	ok(peer_lookup(na, s, "f", &a), "a: s/f");
 	expect_contents(na, a.ino, "mine");
 	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* Reopen env.ns shared with the rival hook; *nb: a second mount. */
+static void
+rival_mounts(struct ofs_ns **nb)
+{
+	static struct ofs_ns_opts o;
+
+	o = (struct ofs_ns_opts) { .journal = journal_new(),
+		.shared                     = true,
+		.fresh_ms                   = 600000,
+		.sync_hook                  = rival_hook };
+	ns_reopen_with(&o, "reopen shared, with the hook");
+	ns_open_peer(nb, true, 600000);
+}
+
+/*
+ * Shared mode: crossed directory renames on two mounts at the same time
+ * (each after the other's checks, before its commit) make no cycle.  `mv
+ * a b/` on one and `mv b a/` on the other each pass their own check (b
+ * is not under a, a is not under b), and before both committed: a and b
+ * left the root, each inside the other, unreachable with all they held.
+ * Now a rename of a directory across directories relies on the way from
+ * the common ancestor to its target (and to its source) as it checked it:
+ * a rival that moved a directory on it first makes the rename lose
+ * (ENOENT).  Also deeper (`mv x/a y/b/` against `mv y x/a/`: the root
+ * and y hold only conditions), and a rival changing other names does not
+ * make the rename lose.
+ */
+Test(ns, shared_crossed_directory_renames_make_no_cycle, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        da, db, x, y, xa, yb, ba, bx, bxa, by;
+	o_err           e;
+
+	rival_mounts(&nb);
+	da = mkdir_(env.ns, OFS_ROOT_INO, "a");
+	db = mkdir_(env.ns, OFS_ROOT_INO, "b");
+	(void) create_(env.ns, da, "fa", OFS_FILE);
+	ok(peer_lookup(nb, OFS_ROOT_INO, "a", &a), "b: a");
+	ba = a.ino;
+	ok(peer_lookup(nb, OFS_ROOT_INO, "b", &a), "b: b");
+
+	/* a: mv a b/; b's mv b a/ commits just before it */
+	rival = (typeof(rival)) { true, rival_rename, nb, OFS_ROOT_INO, "b",
+		O_OK, pthread_self(), ba, "b" };
+	e     = ofs_rename(env.ns, OFS_ROOT_INO, "a", db, "a");
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: mv b a/");
+	cr_expect_eq(e, O_ENOTFOUND, "a: mv a b/ after b's mv b a/: %s (%s)",
+	    o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "another mount") != NULL,
+	    "the error says why: %s", o_err_detail());
+	ok(peer_lookup(env.ns, OFS_ROOT_INO, "a", &a), "a: a left the root");
+	da = a.ino;
+	ok(peer_lookup(env.ns, da, "b", &a), "a: a/b");
+	cr_expect_eq(peer_lookup(env.ns, a.ino, "a", &a), O_ENOTFOUND,
+	    "a: a/b/a: a cycle");
+	ok(peer_lookup(env.ns, da, "fa", &a), "a: a/fa");
+	cr_expect_eq(peer_lookup(env.ns, OFS_ROOT_INO, "b", &a), O_ENOTFOUND);
+	ok(peer_lookup(nb, OFS_ROOT_INO, "a", &a), "b: a left the root");
+	ok(peer_lookup(nb, a.ino, "b", &a), "b: a/b");
+
+	/* deeper: a: mv x/a y/b/; b's mv y x/a/ commits just before it */
+	x  = mkdir_(env.ns, OFS_ROOT_INO, "x");
+	y  = mkdir_(env.ns, OFS_ROOT_INO, "y");
+	xa = mkdir_(env.ns, x, "a");
+	yb = mkdir_(env.ns, y, "b");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "x", &a), "b: x");
+	bx = a.ino;
+	ok(peer_lookup(nb, bx, "a", &a), "b: x/a");
+	bxa = a.ino;
+	ok(peer_lookup(nb, OFS_ROOT_INO, "y", &a), "b: y");
+	by    = a.ino;
+	rival = (typeof(rival)) { true, rival_rename, nb, OFS_ROOT_INO, "y",
+		O_OK, pthread_self(), bxa, "y" };
+	e     = ofs_rename(env.ns, x, "a", yb, "a");
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: mv y x/a/");
+	cr_expect_eq(e, O_ENOTFOUND,
+	    "a: mv x/a y/b/ after b's mv y x/a/: %s "
+	    "(%s)",
+	    o_errname(e), o_err_detail());
+	ok(peer_lookup(nb, bx, "a", &a), "b: x/a left x");
+	ok(peer_lookup(nb, a.ino, "y", &a), "b: x/a/y");
+	ok(peer_lookup(nb, a.ino, "b", &a), "b: x/a/y/b");
+	cr_expect_eq(peer_lookup(nb, a.ino, "a", &a), O_ENOTFOUND,
+	    "b: x/a/y/b/a: a cycle");
+	ok(peer_lookup(env.ns, x, "a", &a), "a: x/a left x");
+	cr_expect_eq(a.ino, xa);
+
+	/* a rename by a way another mount changed (y moved): refused,
+	 * until the way is looked up again */
+	(void) mkdir_(env.ns, x, "c");
+	e = ofs_rename(env.ns, x, "c", yb, "c");
+	cr_expect_eq(e, O_ENOTFOUND, "a: mv x/c y/b/ by the old way: %s (%s)",
+	    o_errname(e), o_err_detail());
+	cr_expect(strstr(o_err_detail(), "on the way") != NULL,
+	    "the error says why: %s", o_err_detail());
+	ok(peer_lookup(env.ns, xa, "y", &a), "a: x/a/y");
+	cr_expect_eq(a.ino, y);
+	cr_expect_eq(lookup_(env.ns, y, "b"), yb);
+	/* a rival changing other names: the rename goes through */
+	ok(ofs_ns_refresh(nb, by), "b: refresh y");
+	rival = (typeof(rival)) { true, rival_create, nb, OFS_ROOT_INO, "n",
+		O_OK, pthread_self(), 0, NULL };
+	ok(ofs_rename(env.ns, x, "c", yb, "c"), "a: mv x/c x/a/y/b/");
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: create n");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "x", &a), "b: x");
+	cr_expect_eq(peer_lookup(nb, a.ino, "c", &a), O_ENOTFOUND);
+	ok(peer_lookup(nb, by, "b", &a), "b: x/a/y/b");
+	ok(peer_lookup(nb, a.ino, "c", &a), "b: x/a/y/b/c");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/*
+ * Shared mode: a rename over an empty directory retires it in the same
+ * transaction, as an rmdir does.  Another mount's creation in it at the
+ * same time: committed first, the rename is refused (ENOTEMPTY) and both
+ * stay; committed after, the creation is refused (ENOENT).  Before, both
+ * succeeded and the new file went with the replaced directory, where no
+ * name reaches.  Within one directory and across directories.
+ */
+Test(ns, shared_rename_over_an_empty_directory_and_a_creation_in_it,
+    .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        t, be, be2, bt;
+	o_err           e;
+	int             cross;
+
+	rival_mounts(&nb);
+	t = mkdir_(env.ns, OFS_ROOT_INO, "t");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "t", &a), "b: t");
+	bt = a.ino;
+	for (cross = 0; cross < 2; cross++) {
+		uint64_t td = cross ? t : OFS_ROOT_INO;
+		uint64_t bd = cross ? bt : OFS_ROOT_INO;
+
+		(void) mkdir_(env.ns, OFS_ROOT_INO, "s");
+		(void) mkdir_(env.ns, td, "e");
+		(void) mkdir_(env.ns, td, "e2");
+		ok(ofs_ns_refresh(nb, bd), "b: refresh");
+		ok(peer_lookup(nb, bd, "e", &a), "b: e");
+		be = a.ino;
+		ok(peer_lookup(nb, bd, "e2", &a), "b: e2");
+		be2 = a.ino;
+
+		/* a: mv s e; b's creation of e/f commits just before */
+		rival = (typeof(rival)) { true, rival_create, nb, be, "f",
+			O_OK, pthread_self(), 0, NULL };
+		e     = ofs_rename(env.ns, OFS_ROOT_INO, "s", td, "e");
+		cr_assert(!rival.armed, "the hook did not run");
+		ok(rival.e, "b: create e/f");
+		cr_expect_eq(e, O_ENOTEMPTY,
+		    "%d: a: mv s e after b's create e/f: %s (%s)", cross,
+		    o_errname(e), o_err_detail());
+		cr_expect(strstr(o_err_detail(), "another mount") != NULL,
+		    "the error says why: %s", o_err_detail());
+		ok(peer_lookup(env.ns, OFS_ROOT_INO, "s", &a), "a: s");
+		ok(peer_lookup(env.ns, td, "e", &a), "a: e");
+		ok(peer_lookup(env.ns, a.ino, "f", &a), "a: e/f was lost");
+		ok(peer_lookup(nb, bd, "e", &a), "b: e");
+		ok(peer_lookup(nb, be, "f", &a), "b: e/f");
+
+		/* a: mv s e2, committed; then b's creation of e2/g (b had
+		 * not seen the rename) */
+		ok(ofs_rename(env.ns, OFS_ROOT_INO, "s", td, "e2"),
+		    "a: mv s e2");
+		e = rival_create(nb, be2, "g");
+		cr_expect_eq(e, O_ENOTFOUND,
+		    "%d: b: create e2/g after a's mv s e2: %s (%s)", cross,
+		    o_errname(e), o_err_detail());
+		ok(peer_lookup(nb, bd, "e2", &a), "b: e2");
+		cr_expect_neq(a.ino, be2, "b: e2 is still the old one");
+		cr_expect_eq(peer_lookup(nb, a.ino, "g", &a), O_ENOTFOUND);
+		/* clean up for the next round */
+		ok(ofs_unlink(env.ns, lookup_(env.ns, td, "e"), "f"),
+		    "rm e/f");
+		ok(ofs_rmdir(env.ns, td, "e"), "rmdir e");
+		ok(ofs_rmdir(env.ns, td, "e2"), "rmdir e2");
+	}
 	ok(ofs_ns_close(nb), "close b");
 }
