@@ -4867,6 +4867,9 @@ rename_lost(struct ofs_ns *ns, uint64_t newdir, const char *newname,
 	return lost;
 }
 
+static o_err flush_ino(
+    struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait, bool commit);
+
 /*
  * A rename committed as one transaction over several directories
  * (DESIGN.md section 3 rule 4), ns_mtx held: the part staged in each, each
@@ -5030,8 +5033,8 @@ ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
 	struct oc_val     tdata = oc_null();
 	struct o_buf      sraw = { 0 }, traw = { 0 };
 	bool              sfound, tfound, built = false, inl = false;
-	bool              sh, settle = false, lost = false, flushed = false;
-	bool              tretired = false, grouped, filled = false;
+	bool              sh, lost = false, flushed = false;
+	bool              tretired = false, filled = false;
 	char              spath[512], tpath[512];
 	o_err             e;
 
@@ -5101,7 +5104,10 @@ again:
 		o_buf_fini(&sraw);
 		o_buf_fini(&traw);
 		flushed = true;
-		if ((e = ofs_flush(ns, sino, 0, false)) != O_OK)
+		/* committed also on an async mount (where a close only
+		 * queues, and reports an earlier background failure that is
+		 * not the rename's) */
+		if ((e = flush_ino(ns, sino, 0, false, true)) != O_OK)
 			return o_err_wrap(e, "rename %s", name);
 		goto again;
 	}
@@ -5111,21 +5117,16 @@ again:
 			goto out;
 		built = true;
 	}
-	/* shared, over an empty directory: retired with the rename */
-	grouped = dir != newdir || (sh && tfound && tm.kind == OFS_DIR);
-	if (!grouped) {
-		/* shared: kept only while name names the object (another
-		 * mount may rename or remove it at the same time) */
+	/* shared, also within one directory: committed before it returns
+	 * (so that a rename another mount made of the same name at the same
+	 * time is noticed), as one group with what it relies on */
+	if (dir == newdir && !sh) {
 		struct oc_tree_kv kv[2] = {
-			{ .key    = name,
-			    .klen = strlen(name),
-			    .del  = true,
-			    .cond = sh ? &sm.id : NULL },
+			{ .key = name, .klen = strlen(name), .del = true },
 			{ .key    = newname,
 			    .klen = strlen(newname),
 			    .val  = sraw.data,
-			    .vlen = sraw.len,
-			    .obj  = sh ? &sm.id : NULL },
+			    .vlen = sraw.len },
 		};
 
 		if (built && !inl)
@@ -5137,7 +5138,6 @@ again:
 		if (built)
 			file_stored(src, sc, inl);
 		sc->dirty = true;
-		settle    = sh;
 	} else {
 		/* one transaction over the directories (DESIGN.md section 3
 		 * rule 4): staged in each, committed together.  Shared, the
@@ -5272,24 +5272,6 @@ again:
 		rn_release(&g);
 		if (e != O_OK)
 			goto out;
-	}
-	if (settle) {
-		/* shared, within one directory: committed before it
-		 * returns, as across directories, so that a rename another
-		 * mount made of the same name at the same time is noticed
-		 * (failed, it stays queued and journaled, like any write) */
-		if (src != NULL)
-			src->busy++;
-		unlock_ns(ns);
-		e = coll_sync(ns, sc);
-		lock_ns(ns);
-		if (src != NULL)
-			src->busy--;
-		/* dropped at a rebase also when the sync then failed on
-		 * other work; kept, a failed commit stays queued */
-		lost = rename_lost(ns, newdir, newname, &sm.id);
-		if (e != O_OK && !lost)
-			e = o_err_wrap(e, "rename %s to %s", spath, tpath);
 	}
 	if (lost) {
 		/* another mount renamed or removed the source first: our
@@ -5688,8 +5670,11 @@ ns_keep(struct ofs_ns *ns, uint64_t ino, const char *what)
 	    e, "%s %s: queued, but the journal could not keep it", what, path);
 }
 
-o_err
-ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
+/* ofs_flush; commit: commit even on an async mount (a rename's
+ * write-back first), where a close only queues. */
+static o_err
+flush_ino(
+    struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait, bool commit)
 {
 	struct ofs_inode *in;
 	struct ofs_coll  *cs[3];
@@ -5724,7 +5709,7 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 		if (e != O_OK)
 			goto out_unpin;
 	}
-	if (wait || !ns->opts.async) {
+	if (commit) {
 		for (i = 0; i < n && e == O_OK; i++)
 			e = coll_sync(ns, cs[i]);
 		if (e == O_OK && wait)
@@ -5734,7 +5719,10 @@ ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 			char why[1024];
 
 			snprintf(why, sizeof(why), "%s", o_err_detail());
-			if (ns_keep(ns, ino, wait ? "fsync" : "close") != O_OK)
+			if (ns_keep(ns, ino,
+			        wait                 ? "fsync"
+			            : ns->opts.async ? "rename"
+			                             : "close") != O_OK)
 				o_log(O_LOG_ERROR, "%s", o_err_detail());
 			e = o_err_set(e, "%s", why);
 		}
@@ -5769,6 +5757,12 @@ out_unpin:
 		cs[i]->pins--;
 	unlock_ns(ns);
 	return e;
+}
+
+o_err
+ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
+{
+	return flush_ino(ns, ino, wid, wait, wait || !ns->opts.async);
 }
 
 /* ---- xattrs --------------------------------------------------------------
