@@ -3751,15 +3751,26 @@ ofs_lookup(
 	struct ofs_coll  *dco = NULL;
 	struct ofs_meta   m;
 	struct oc_val     data = oc_null();
-	bool              found, fresh = false;
+	bool              found, fresh = false, reval = false;
+	uint64_t          t0 = o_mono_ns(), bound = fresh_bound_ns(ns);
 	char              path[512];
 	o_err             e;
 
 	if ((e = check_name("lookup", name)) != O_OK)
 		return e;
-	if (ns->opts.shared &&
-	    (e = shared_refresh(ns, dir, "lookup", fresh_bound_ns(ns))) != O_OK)
-		return e;
+	if (ns->opts.shared) {
+		/* right after an open here found its entry replaced: the
+		 * kernel's revalidation, read from the latest state (and the
+		 * open that follows takes that read as its own) */
+		lock_ns(ns);
+		if ((d = ino_get(ns, dir)) != NULL && d->estale_ns != 0 &&
+		    t0 - d->estale_ns < OFS_REVAL_MS * 1000000ull)
+			fresh = reval = true;
+		unlock_ns(ns);
+		if ((e = shared_refresh(
+		         ns, dir, "lookup", fresh ? 0 : bound)) != O_OK)
+			return e;
+	}
 again:
 	memset(&m, 0, sizeof(m));
 	lock_ns(ns);
@@ -3784,6 +3795,7 @@ again:
 	}
 	if ((e = inode_for(ns, dir, name, &m, &in)) != O_OK)
 		goto out;
+	in->reval_ns = reval ? t0 : 0;
 	/* the bytes were read anyway: keep small ones for the next read */
 	if (in->kind == OFS_FILE && in->inl && in->npc == 0 &&
 	    data.type == OC_BYTES && data.u.s.n > 0 &&
@@ -3954,17 +3966,33 @@ ofs_getattr(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 o_err
 ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 {
-	struct ofs_inode *in;
+	struct ofs_inode *in, *p;
 	char              path[512];
-	bool              gone = false;
+	bool              gone = false, reval = false, file = false;
+	uint64_t          now = o_mono_ns();
 	o_err             e;
 
 	if (!ns->opts.shared)
 		return getattr_(ns, ino, "open", out, NULL, true);
-	if ((e = shared_refresh(ns, ino, "open", 0)) != O_OK ||
-	    (e = parent_refresh(ns, ino, "open")) != O_OK ||
+	/* found by the kernel's revalidating lookup just now (after this
+	 * open's first try found the name replaced): its entry is as fresh
+	 * as this open, not read again (another mount replacing the file in
+	 * a loop would fail the retry too) */
+	lock_ns(ns);
+	if ((e = need_ino(ns, ino, "open", &in)) == O_OK) {
+		reval = in->reval_ns != 0 &&
+		    now - in->reval_ns < fresh_bound_ns(ns);
+		in->reval_ns = 0;
+		file         = in->kind == OFS_FILE;
+	}
+	unlock_ns(ns);
+	if (e != O_OK ||
+	    /* a file's attributes are its entry */
+	    (!(reval && file) &&
+	        (e = shared_refresh(ns, ino, "open", 0)) != O_OK) ||
+	    (!reval && (e = parent_refresh(ns, ino, "open")) != O_OK) ||
 	    (e = getattr_(ns, ino, "open", out, NULL, true)) != O_OK)
-		return e;
+		goto out;
 	lock_ns(ns);
 	if ((e = need_ino(ns, ino, "open", &in)) == O_OK)
 		gone = in->unlinked && in->gone;
@@ -3975,10 +4003,18 @@ ofs_open(struct ofs_ns *ns, uint64_t ino, struct ofs_attr *out)
 	 * inode is only reached through open files (reopen) */
 	if (e == O_OK && gone) {
 		ofs_ns_path(ns, ino, path, sizeof(path));
-		return o_err_set(O_ENOTFOUND,
-		    "open %s: removed by another mount", path);
+		e = o_err_set(
+		    O_ENOTFOUND, "open %s: removed by another mount", path);
 	}
-	return O_OK;
+out:
+	if (e == O_ENOTFOUND) { /* the kernel looks the name up again */
+		lock_ns(ns);
+		if ((in = ino_get(ns, ino)) != NULL &&
+		    (p = ino_get(ns, in->parent)) != NULL)
+			p->estale_ns = now;
+		unlock_ns(ns);
+	}
+	return e;
 }
 
 /*

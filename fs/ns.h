@@ -202,6 +202,9 @@ struct ofs_ns_opts {
 
 /* Default bound on the age of what a shared lookup or getattr reads. */
 #define OFS_FRESH_MS 100
+/* After an open found its entry replaced, how long a lookup in that
+ * directory counts as the kernel's revalidation (ofs_lookup). */
+#define OFS_REVAL_MS 1000
 
 /* Counters for .optimfs/stats (monotonic since open unless noted). */
 struct ofs_ns_stats {

@@ -192,6 +192,37 @@ for k in $(seq 5); do
 done
 same_everywhere "removals then appends" a/rm
 
+step "a) cat on m2 while m1 replaces the file by mv tmp cfg in a loop (150 rounds)"
+# Each open on m2 of the name its kernel cached may find the file replaced:
+# ESTALE, and the kernel looks the name up again and opens once more.  The
+# retry opens what that lookup found (fs/ns.c ofs_open, reval_ns), so a
+# replacement in between does not fail it too: before, about a third of
+# the reads failed with "Stale file handle".  A read that fails on both
+# tries stays possible (another refresh in between), hence the bound.
+mkdir "$TMP/m1/a/cf"
+echo v0 >"$TMP/m1/a/cf/cfg"
+within "a/cf/cfg on m2" "$FEED_SECS" test -e "$TMP/m2/a/cf/cfg"
+(for k in $(seq 150); do
+	echo "v$k" >"$TMP/m1/a/cf/tmp" && mv "$TMP/m1/a/cf/tmp" "$TMP/m1/a/cf/cfg" || exit 1
+done) &
+RW=$!
+BG_PIDS+=("$RW")
+reads=0 stale=0
+while kill -0 "$RW" 2>/dev/null; do
+	out=$(cat "$TMP/m2/a/cf/cfg" 2>&1) || true
+	reads=$((reads + 1))
+	case $out in
+	v[0-9]*) ;;
+	*"Stale file handle"*) stale=$((stale + 1)) ;;
+	*) fail "cat a/cf/cfg on m2 during the replacements: $out" ;;
+	esac
+done
+wait "$RW" || fail "the replacing loop on m1 failed"
+echo "   $reads reads, $stale with ESTALE"
+[ "$reads" -ge 20 ] || fail "only $reads reads during the replacements"
+[ $((stale * 20)) -le "$reads" ] || fail "$stale of $reads reads failed with ESTALE (more than 1 in 20)"
+within "a/cf/cfg on m2 after the loop" "$FEED_SECS" holds "$TMP/m2/a/cf/cfg" v150
+
 # ---- b) ------------------------------------------------------------------
 step "b) two mounts write one key and many keys of a directory at once"
 N=30

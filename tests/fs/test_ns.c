@@ -5326,3 +5326,59 @@ Test(ns, shared_async_rename_of_a_dirty_file_answers_for_itself, .init = setup,
 	expect_contents(nb, a.ino, "mine");
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/* a: the file dir/name replaced by `echo TEXT > tmp; mv tmp name` */
+static void
+replace_(struct ofs_ns *ns, uint64_t dir, const char *name, const char *text)
+{
+	uint64_t f = create_(ns, dir, "tmp", OFS_FILE);
+
+	write_(ns, f, 0, text);
+	ok(ofs_flush(ns, f, 0, true), "flush tmp");
+	ok(ofs_rename(ns, dir, "tmp", dir, name), "mv tmp over the name");
+}
+
+/*
+ * Shared mode: a file another mount keeps replacing (`mv tmp cfg` in a
+ * loop) opens on the second try.  The first open of the name the kernel
+ * cached finds it replaced: O_ENOTFOUND (ESTALE: the kernel looks the
+ * name up again, revalidating, and opens once more).  That lookup reads
+ * the directory anew and the open right after it does not read it again,
+ * so a replacement in between does not fail the retry too (before, about
+ * a third of `cat cfg` failed with ESTALE under such a loop).  The open
+ * reads what that lookup found; a later open checks again.
+ */
+Test(ns, shared_open_after_a_revalidating_lookup_is_not_stale_again,
+    .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        d, bd, old;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	d = mkdir_(na, OFS_ROOT_INO, "d");
+	replace_(na, d, "cfg", "v1");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d", &a), "b: d");
+	bd = a.ino;
+	ok(peer_lookup(nb, bd, "cfg", &a), "b: cfg");
+	old = a.ino;
+	replace_(na, d, "cfg", "v2");
+	/* b's kernel opens the name it cached: replaced */
+	cr_expect_eq(ofs_open(nb, old, &a), O_ENOTFOUND, "b: open old cfg");
+	/* the kernel's revalidating lookup, then a replacement, then the
+	 * open: it opens what the lookup found */
+	ok(peer_lookup(nb, bd, "cfg", &a), "b: cfg again");
+	cr_expect_neq(a.ino, old);
+	old = a.ino;
+	replace_(na, d, "cfg", "v3");
+	ok(ofs_open(nb, old, &a), "b: open cfg right after the lookup");
+	expect_contents(nb, old, "v2");
+	/* once: a later open of that inode checks the name again */
+	cr_expect_eq(ofs_open(nb, old, &a), O_ENOTFOUND, "b: open v2 again");
+	ok(peer_lookup(nb, bd, "cfg", &a), "b: cfg, v3");
+	ok(ofs_open(nb, a.ino, &a), "b: open v3");
+	expect_contents(nb, a.ino, "v3");
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
