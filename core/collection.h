@@ -145,8 +145,9 @@ o_err oc_coll_sync(struct oc_collection *c);
  * transaction, seals included, so the work a seal orders first must be
  * committed before (fs does: coll_sync_group); and a seal is kept on the
  * number of the action queued right after it, so if the conflict filter
- * drops that action the seal is lost (fs seals only before puts, which
- * the filter never drops).
+ * drops that action the seal is lost (fs seals before a file's record,
+ * a put the filter never drops, and before a group's parts, any of which
+ * dropped drops them all by their link).
  */
 void     oc_coll_seal(struct oc_collection *c);
 /*

@@ -53,7 +53,6 @@
  */
 #include "fs/ns.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -3572,6 +3571,7 @@ ns_free(struct ofs_ns *ns)
 	free(ns->pinodes);
 	pthread_cond_destroy(&ns->ns_cv);
 	pthread_cond_destroy(&ns->deps_cv);
+	pthread_mutex_destroy(&ns->group_mtx);
 	pthread_mutex_destroy(&ns->ns_mtx);
 	free(ns);
 }
@@ -3610,6 +3610,7 @@ ofs_ns_open(struct oc_transactor *tx, const struct ofs_ns_opts *opts,
 	pthread_mutex_init(&ns->ns_mtx, NULL);
 	o_cond_init_mono(&ns->ns_cv);
 	pthread_cond_init(&ns->deps_cv, NULL);
+	pthread_mutex_init(&ns->group_mtx, NULL);
 	ns->open_ns   = now_ns();
 	ns->root_mode = 0755;
 	ns->root_mt   = ns->open_ns;
@@ -4742,7 +4743,14 @@ ofs_unlink(struct ofs_ns *ns, uint64_t dir, const char *name)
 o_err
 ofs_rmdir(struct ofs_ns *ns, uint64_t dir, const char *name)
 {
-	return remove_entry(ns, dir, name, true);
+	o_err e;
+
+	if (!ns->opts.shared)
+		return remove_entry(ns, dir, name, true);
+	pthread_mutex_lock(&ns->group_mtx); /* rmdir_shared's group */
+	e = remove_entry(ns, dir, name, true);
+	pthread_mutex_unlock(&ns->group_mtx);
+	return e;
 }
 
 /* Rename checks (ns_mtx held): kinds, emptiness, subtree. */
@@ -4851,58 +4859,6 @@ pairing_begin(struct ofs_coll *const *g, size_t n)
 	}
 }
 
-/*
- * Before a rename across directories: commit what both directories have
- * queued, so that the rename's own transaction (which commits everything
- * queued in both) stays small.  A failure fails the rename before it
- * changes anything.
- */
-static o_err
-rename_presync(struct ofs_ns *ns, uint64_t dir, uint64_t newdir)
-{
-	struct ofs_inode *sd, *td;
-	struct ofs_coll  *sc, *tc;
-	o_err             e;
-
-	lock_ns(ns);
-	if ((e = need_dir(ns, dir, "rename", &sd)) != O_OK ||
-	    (e = need_dir(ns, newdir, "rename", &td)) != O_OK ||
-	    (e = inode_coll(ns, sd, &sc)) != O_OK ||
-	    (e = inode_coll(ns, td, &tc)) != O_OK) {
-		unlock_ns(ns);
-		return e;
-	}
-	unlock_ns(ns);
-	if (oc_coll_npending(sc->c) > 0 && (e = coll_sync(ns, sc)) != O_OK)
-		return e;
-	if (oc_coll_npending(tc->c) > 0 && (e = coll_sync(ns, tc)) != O_OK)
-		return e;
-	return O_OK;
-}
-
-/*
- * Shared namespace, after a rename's commit (ns_mtx held): whether
- * newname in newdir misses the object id, because another mount renamed
- * or removed the source first and the rename's staged change was dropped
- * at the rebase (core/tree.h "if"; across directories both halves, by
- * their link).  A failed read counts as not lost (the commit went through).
- */
-static bool
-rename_lost(struct ofs_ns *ns, uint64_t newdir, const char *newname,
-    const struct oc_bid *id)
-{
-	struct ofs_inode *td;
-	struct ofs_meta   m;
-	bool              found = false, lost = false;
-
-	memset(&m, 0, sizeof(m));
-	if (need_dir(ns, newdir, "rename", &td) == O_OK &&
-	    ent_read(ns, td, newname, &m, NULL, NULL, &found) == O_OK)
-		lost = !(found && oc_bid_eq(&m.id, id));
-	meta_fini(&m);
-	return lost;
-}
-
 static o_err flush_ino(
     struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait, bool commit);
 
@@ -4940,15 +4896,20 @@ rn_at(struct rn_group *g, struct ofs_coll *oc)
 	return g->n++;
 }
 
-/* Add kv to oc's part in g. */
-static void
+/* Add kv to oc's part in g (at most two conditions, and a delete and a
+ * put, fall to one part; a retired one takes none: rename_check). */
+static o_err
 rn_kv(struct rn_group *g, struct ofs_coll *oc, struct oc_tree_kv kv)
 {
 	size_t          i = rn_at(g, oc);
 	struct rn_part *p = &g->p[i];
 
-	assert(p->nkv < sizeof(p->kv) / sizeof(p->kv[0]));
+	if (p->nkv == sizeof(p->kv) / sizeof(p->kv[0]) || p->retire)
+		return o_err_set(O_EINTERNAL,
+		    "rename: a part of %zu changes%s", p->nkv + 1,
+		    p->retire ? " in a retired directory" : "");
 	p->kv[p->nkv++] = kv;
+	return O_OK;
 }
 
 static void
@@ -4982,27 +4943,23 @@ way_up(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_inode **way,
 #define RN_WAY_MAX 4096
 
 /*
- * Shared namespace, a directory's rename from sd into td (ns_mtx held):
- * the reads its check that it does not move into itself (rename_check)
- * relies on, as conditions in g (tree.h "if", check only): each directory
- * on the way from the nearest common ancestor of sd and td down to td,
- * and down to sd, still has its name in its parent.  So of `mv a b/` and
- * another mount's `mv b a/` at the same time the one committed second is
- * dropped (by the link, whole) instead of making a cycle no name reaches.
- * Each name is read in its parent first: one that another mount's commit
- * already took away fails the rename (ENOENT).
+ * The directories on the way from the nearest common ancestor of sd and td
+ * down to td, then down to sd (the ancestor not among them), into *out
+ * (malloc'd; *n of them); ns_mtx held.  O_ESTALE when a way is not known
+ * up to the root.
  */
 static o_err
-rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
-    struct rn_group *g, const char *tpath)
+way_dirs(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
+    const char *tpath, struct ofs_inode ***out, size_t *n)
 {
 	struct ofs_inode **ws = o_malloc(2 * RN_WAY_MAX * sizeof(*ws));
 	struct ofs_inode **wt = ws + RN_WAY_MAX;
-	size_t             nsd, ntd, cs = 0, ct, i;
-	o_err              e = O_OK;
+	size_t             nsd, ntd, cs = 0, ct;
 
-	nsd = way_up(ns, sd, ws, RN_WAY_MAX);
-	ntd = way_up(ns, td, wt, RN_WAY_MAX);
+	*out = NULL;
+	*n   = 0;
+	nsd  = way_up(ns, sd, ws, RN_WAY_MAX);
+	ntd  = way_up(ns, td, wt, RN_WAY_MAX);
 	if (nsd == 0 || ntd == 0) {
 		free(ws);
 		return o_err_set(O_ESTALE,
@@ -5017,8 +4974,39 @@ rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
 		if (cs < nsd)
 			break;
 	}
-	for (i = 0; i < ct + cs && e == O_OK; i++) {
-		struct ofs_inode *d = i < ct ? wt[i] : ws[i - ct];
+	/* wt[0..ct) then ws[0..cs), in place */
+	memmove(ws + ct, ws, cs * sizeof(*ws));
+	memcpy(ws, wt, ct * sizeof(*ws));
+	*out = ws;
+	*n   = ct + cs;
+	return O_OK;
+}
+
+/*
+ * Shared namespace, a directory's rename from sd into td (ns_mtx held):
+ * the reads its check that it does not move into itself (rename_check)
+ * relies on, as conditions in g (tree.h "if", check only): each directory
+ * on the way from the nearest common ancestor of sd and td down to td,
+ * and down to sd, still has its name in its parent.  So of `mv a b/` and
+ * another mount's `mv b a/` at the same time the one committed second is
+ * dropped (by the link, whole) instead of making a cycle no name reaches.
+ * Each name is read in its parent first: one that another mount's commit
+ * already took away fails the rename (ENOENT).  The parents hold nothing
+ * of this mount's uncommitted (rename_presync), so no read rests on an
+ * own change that a rival may yet drop.
+ */
+static o_err
+rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
+    struct rn_group *g, const char *tpath)
+{
+	struct ofs_inode **way;
+	size_t             nway, i;
+	o_err              e;
+
+	if ((e = way_dirs(ns, sd, td, tpath, &way, &nway)) != O_OK)
+		return e;
+	for (i = 0; i < nway && e == O_OK; i++) {
+		struct ofs_inode *d = way[i];
 		struct ofs_inode *p = ino_get(ns, d->parent);
 		struct ofs_coll  *pc;
 		struct ofs_meta   m;
@@ -5041,15 +5029,91 @@ rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
 			    "on the way to it, meanwhile",
 			    tpath, path);
 		} else
-			rn_kv(g, pc,
+			e = rn_kv(g, pc,
 			    (struct oc_tree_kv) { .key = d->name,
 			        .klen                  = strlen(d->name),
 			        .cond                  = &d->id,
 			        .check                 = true });
 		meta_fini(&m);
 	}
-	free(ws);
+	free(way);
 	return e;
+}
+
+/*
+ * Before a rename across directories: commit what both directories have
+ * queued, so that the rename's own transaction (which commits everything
+ * queued in both) stays small; shared, also what the parents of the
+ * directories on the way between them have queued (rename_way: its reads
+ * must not rest on this mount's own uncommitted changes, which a rival
+ * may yet drop).  A failure fails the rename before it changes anything.
+ */
+static o_err
+rename_presync(struct ofs_ns *ns, uint64_t dir, uint64_t newdir)
+{
+	struct ofs_inode *sd, *td, **way = NULL;
+	struct ofs_coll **cs   = NULL, *oc;
+	size_t            nway = 0, n = 0, i, k;
+	o_err             e;
+
+	lock_ns(ns);
+	if ((e = need_dir(ns, dir, "rename", &sd)) != O_OK ||
+	    (e = need_dir(ns, newdir, "rename", &td)) != O_OK ||
+	    (ns->opts.shared &&
+	        (e = way_dirs(ns, sd, td, "the target", &way, &nway)) !=
+	            O_OK)) {
+		unlock_ns(ns);
+		return e;
+	}
+	cs = o_malloc((nway + 2) * sizeof(*cs));
+	for (i = 0; i < nway + 2 && e == O_OK; i++) {
+		struct ofs_inode *d = i == nway ? sd
+		    : i == nway + 1             ? td
+		                                : ino_get(ns, way[i]->parent);
+
+		if ((e = inode_coll(ns, d, &oc)) != O_OK)
+			break;
+		for (k = 0; k < n && cs[k] != oc; k++)
+			;
+		if (k == n && oc_coll_npending(oc->c) > 0) {
+			coll_pin(oc);
+			cs[n++] = oc;
+		}
+	}
+	unlock_ns(ns);
+	free(way);
+	for (i = 0; i < n; i++) {
+		if (e == O_OK)
+			e = coll_sync(ns, cs[i]);
+		coll_unpin(ns, cs[i]);
+	}
+	free(cs);
+	return e;
+}
+
+/*
+ * Shared namespace, after a rename's commit (ns_mtx held): whether
+ * newname in newdir misses the object id, because another mount renamed
+ * or removed the source first and the rename's staged change was dropped
+ * at the rebase (core/tree.h "if"; all parts, by their link).  The link
+ * tells first (oc_coll_link_is_lost); this read is for one the ring of
+ * lost links forgot.  A failed read counts as not lost (the commit went
+ * through).
+ */
+static bool
+rename_lost(struct ofs_ns *ns, uint64_t newdir, const char *newname,
+    const struct oc_bid *id)
+{
+	struct ofs_inode *td;
+	struct ofs_meta   m;
+	bool              found = false, lost = false;
+
+	memset(&m, 0, sizeof(m));
+	if (need_dir(ns, newdir, "rename", &td) == O_OK &&
+	    ent_read(ns, td, newname, &m, NULL, NULL, &found) == O_OK)
+		lost = !(found && oc_bid_eq(&m.id, id));
+	meta_fini(&m);
+	return lost;
 }
 
 o_err
@@ -5059,9 +5123,26 @@ ofs_rename(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
 	return ofs_rename_flags(ns, dir, name, newdir, newname, false);
 }
 
+static o_err rename_(struct ofs_ns *ns, uint64_t dir, const char *name,
+    uint64_t newdir, const char *newname, bool noreplace);
+
 o_err
 ofs_rename_flags(struct ofs_ns *ns, uint64_t dir, const char *name,
     uint64_t newdir, const char *newname, bool noreplace)
+{
+	o_err e;
+
+	if (!ns->opts.shared)
+		return rename_(ns, dir, name, newdir, newname, noreplace);
+	pthread_mutex_lock(&ns->group_mtx);
+	e = rename_(ns, dir, name, newdir, newname, noreplace);
+	pthread_mutex_unlock(&ns->group_mtx);
+	return e;
+}
+
+static o_err
+rename_(struct ofs_ns *ns, uint64_t dir, const char *name, uint64_t newdir,
+    const char *newname, bool noreplace)
 {
 	struct ofs_inode *sd, *td, *src, *tgt;
 	struct ofs_coll  *sc, *tc;
@@ -5194,8 +5275,10 @@ again:
 		snprintf(what, sizeof(what), "rename %s to %s", spath, tpath);
 		oc_aid_random(&link);
 		if (sh && sm.kind == OFS_DIR && dir != newdir &&
-		    (e = rename_way(ns, sd, td, &g, tpath)) != O_OK)
+		    (e = rename_way(ns, sd, td, &g, tpath)) != O_OK) {
+			e = o_err_wrap(e, "%s", what);
 			goto gout;
+		}
 		if (sh && tfound && tm.kind == OFS_DIR) {
 			if ((e = coll_get(ns, &tm.id, OFS_DIR, td->ino, false,
 			         &ec)) != O_OK)
@@ -5203,17 +5286,18 @@ again:
 			k             = rn_at(&g, ec);
 			g.p[k].retire = true;
 		}
-		rn_kv(&g, tc,
-		    (struct oc_tree_kv) { .key = newname,
-		        .klen                  = strlen(newname),
-		        .val                   = sraw.data,
-		        .vlen                  = sraw.len,
-		        .obj                   = sh ? &sm.id : NULL });
-		rn_kv(&g, sc,
-		    (struct oc_tree_kv) { .key = name,
-		        .klen                  = strlen(name),
-		        .del                   = true,
-		        .cond                  = sh ? &sm.id : NULL });
+		if ((e = rn_kv(&g, tc,
+		         (struct oc_tree_kv) { .key = newname,
+		             .klen                  = strlen(newname),
+		             .val                   = sraw.data,
+		             .vlen                  = sraw.len,
+		             .obj = sh ? &sm.id : NULL })) != O_OK ||
+		    (e = rn_kv(&g, sc,
+		         (struct oc_tree_kv) { .key = name,
+		             .klen                  = strlen(name),
+		             .del                   = true,
+		             .cond = sh ? &sm.id : NULL })) != O_OK)
+			goto gout;
 		/* a commit of any already under way takes none of the parts
 		 * (the seals); later ones wait for the group (pairing) */
 		pairing_begin(g.cs, g.n);
@@ -5224,14 +5308,19 @@ again:
 			          g.p[staged].kv, g.p[staged].nkv,
 			          sh ? &link : NULL);
 		if (e != O_OK) {
+			e = o_err_wrap(e, "%s", what);
 			staged--; /* the one that failed is not */
-			if (sh)
+			if (sh && staged > 0) {
+				char why[1024];
+
+				snprintf(
+				    why, sizeof(why), "%s", o_err_detail());
 				link_give_up(ns, &link, g.cs, staged, what);
-			else if (staged > 0) /* [target, source] */
+				o_err_set(e, "%s", why);
+			} else if (!sh && staged > 0) /* [target, source] */
 				rename_undo(tc, newname, tfound, &traw, NULL,
 				    NULL, NULL, spath, tpath);
 			pairing_end(ns, g.cs, g.n);
-			e = o_err_wrap(e, "%s", what);
 			goto gout;
 		}
 		for (k = 0; k < g.n; k++)
@@ -5251,7 +5340,8 @@ again:
 		if (src != NULL)
 			src->busy--;
 		if (e != O_OK && !decided && sh &&
-		    rename_lost(ns, newdir, newname, &sm.id)) {
+		    (oc_coll_link_is_lost(&link) ||
+		        rename_lost(ns, newdir, newname, &sm.id))) {
 			/* all parts dropped at a rebase (another mount
 			 * renamed or removed the source, or made one of the
 			 * reads fail), then the group failed on other work:
@@ -5296,7 +5386,9 @@ again:
 			e = O_OK;
 			if (built && inl)
 				file_stored(src, tc, inl);
-			lost = sh && rename_lost(ns, newdir, newname, &sm.id);
+			lost = sh &&
+			    (oc_coll_link_is_lost(&link) ||
+			        rename_lost(ns, newdir, newname, &sm.id));
 		}
 		if (lost && ec != NULL) {
 			/* the retirement lost: another mount's entry */

@@ -52,9 +52,10 @@ struct ofs_coll {
 	 * sync of this collection waits for it (deps_cv) before its own
 	 * commit, which would else name pieces not yet committed; ns_mtx */
 	bool deps_busy;
-	/* cross-directory renames whose half is staged here, committed with
-	 * the other half by coll_sync_pair: a commit of this collection
-	 * alone waits for them (deps_cv), or it would commit one half */
+	/* groups (renames, shared rmdirs) with a part staged here,
+	 * committed with the other parts by coll_sync_group: a commit of
+	 * this collection alone waits for them (deps_cv), or it would
+	 * commit one part (and groups on one mount take turns: group_mtx) */
 	uint32_t pairing;
 	/* commits of this collection under way (coll_sync_deps took their
 	 * seq): a record naming pieces is then staged after a seal */
@@ -225,6 +226,11 @@ struct ofs_ns {
 	pthread_mutex_t    ns_mtx;
 	pthread_cond_t     ns_cv;     /* wakes the committer; ns_mtx */
 	pthread_cond_t     deps_cv;   /* a deps_busy was cleared; ns_mtx */
+	/* shared: held by a rename or rmdir from its reads to its group's
+	 * end (before ns_mtx), so that one group's commit never takes
+	 * another's staged part (its whole queue goes), whose other parts a
+	 * rival may yet drop */
+	pthread_mutex_t    group_mtx;
 	struct ofs_inode **inodes;    /* by ino; guarded by ns_mtx */
 	size_t             ninodes;   /* next ino; guarded by ns_mtx */
 	size_t             nlive;     /* inodes in the table; ns_mtx */

@@ -5197,10 +5197,11 @@ Test(ns, shared_crossed_directory_renames_make_no_cycle, .init = setup,
 	ok(peer_lookup(env.ns, xa, "y", &a), "a: x/a/y");
 	cr_expect_eq(a.ino, y);
 	cr_expect_eq(lookup_(env.ns, y, "b"), yb);
-	/* a rival changing other names: the rename goes through */
+	/* a rival changing other names of a directory that holds one of
+	 * the rename's conditions (x/a: y's name): the rename goes through */
 	ok(ofs_ns_refresh(nb, by), "b: refresh y");
-	rival = (typeof(rival)) { true, rival_create, nb, OFS_ROOT_INO, "n",
-		O_OK, pthread_self(), 0, NULL };
+	rival = (typeof(rival)) { true, rival_create, nb, bxa, "n", O_OK,
+		pthread_self(), 0, NULL };
 	ok(ofs_rename(env.ns, x, "c", yb, "c"), "a: mv x/c x/a/y/b/");
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: create n");
@@ -5380,5 +5381,94 @@ Test(ns, shared_open_after_a_revalidating_lookup_is_not_stale_again,
 	ok(ofs_open(nb, a.ino, &a), "b: open v3");
 	expect_contents(nb, a.ino, "v3");
 	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/* shared_groups_on_one_mount_take_turns: a second rename on mount a, on
+ * its own thread, and b's rename of y/b, both from inside a's first
+ * rename's commit */
+static struct {
+	struct ofs_ns *na;
+	uint64_t       xc, z;
+	o_err          e;
+	bool           joined;
+	pthread_t      t;
+} second;
+
+static void *
+second_rename(void *arg)
+{
+	(void) arg;
+	second.e = ofs_rename(second.na, second.xc, "d", second.z, "d");
+	return NULL;
+}
+
+static o_err
+rival_second_and_rename(struct ofs_ns *nb, uint64_t dir, const char *name)
+{
+	struct timespec ts;
+
+	/* the second rename runs while the first is between its staging and
+	 * its commit: given 1 s, it ends unless it waits for the first */
+	cr_assert_eq(pthread_create(&second.t, NULL, second_rename, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	second.joined = pthread_timedjoin_np(second.t, NULL, &ts) == 0;
+	return ofs_rename(nb, dir, name, dir, "b2");
+}
+
+/*
+ * Shared mode: two renames on one mount whose groups share a directory
+ * take turns.  A group's commit takes its collections' whole queues:
+ * before, `mv x/c/d z/` (x holds a condition of it) committed the delete
+ * of x/a that `mv x/a y/b/` had staged; another mount's `mv y/b y/b2`
+ * then broke the first rename's condition on y/b, its put was dropped by
+ * the link, and directory a was left where no name reaches.  Now the
+ * second waits (rename_presync commits x's queue, which waits for the
+ * first's group; group_mtx covers the moment before the first staged).
+ * Also: the first rename, lost, answers ENOENT (its link says so; before,
+ * it answered success when the target directory was renamed meanwhile).
+ * From the review.
+ */
+Test(
+    ns, shared_groups_on_one_mount_take_turns, .init = setup, .fini = teardown)
+{
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        x, y, xc, yb, z, bx, by;
+	o_err           e;
+
+	rival_mounts(&nb);
+	x  = mkdir_(env.ns, OFS_ROOT_INO, "x");
+	y  = mkdir_(env.ns, OFS_ROOT_INO, "y");
+	z  = mkdir_(env.ns, OFS_ROOT_INO, "z");
+	xc = mkdir_(env.ns, x, "c");
+	(void) mkdir_(env.ns, xc, "d");
+	(void) mkdir_(env.ns, x, "a");
+	(void) create_(env.ns, lookup_(env.ns, x, "a"), "f", OFS_FILE);
+	yb = mkdir_(env.ns, y, "b");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "x", &a), "b: x");
+	bx = a.ino;
+	ok(peer_lookup(nb, OFS_ROOT_INO, "y", &a), "b: y");
+	by = a.ino;
+	ok(peer_lookup(nb, by, "b", &a), "b: y/b");
+	second = (typeof(second)) { env.ns, xc, z, O_OK, false, 0 };
+	rival  = (typeof(rival)) { true, rival_second_and_rename, nb, by, "b",
+		 O_OK, pthread_self(), 0, NULL };
+	e      = ofs_rename(env.ns, x, "a", yb, "a");
+	cr_assert(!rival.armed, "the hook did not run");
+	ok(rival.e, "b: mv y/b y/b2");
+	if (!second.joined)
+		cr_assert_eq(pthread_join(second.t, NULL), 0);
+	ok(second.e, "a: mv x/c/d z/");
+	cr_expect_eq(e, O_ENOTFOUND,
+	    "a: mv x/a y/b/ after b's mv y/b y/b2: "
+	    "%s (%s)",
+	    o_errname(e), o_err_detail());
+	ok(peer_lookup(nb, bx, "a", &a), "b: x/a is gone");
+	ok(peer_lookup(nb, a.ino, "f", &a), "b: x/a/f");
+	ok(peer_lookup(env.ns, x, "a", &a), "a: x/a is gone");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "z", &a), "b: z");
+	ok(peer_lookup(nb, a.ino, "d", &a), "b: z/d");
 	ok(ofs_ns_close(nb), "close b");
 }
