@@ -39,7 +39,8 @@
  *   on one node most commit before they are ever written (a cluster's
  *   pend writes them first, core/journal.h).
  * - Diaries: a read takes a consistent snapshot (held rev, queued
- *   appends; writers' fragments are not visible) without copying: it runs
+ *   appends, not shown when shared: dread.committed_only; writers'
+ *   fragments are not visible) without copying: it runs
  *   under the collection latch (oc_coll_read_queue), where a commit moves
  *   actions out of the queue and bumps the rev at once.  A write queues all
  *   its lines in one call under the latch (oc_diary_append_lazy), so a
@@ -2918,6 +2919,11 @@ struct dread {
 	uint64_t          total;  /* committed + queued */
 	uint64_t          nent;   /* committed appends */
 	size_t            got;
+	/* shared: the queued appends are not shown (nor counted in total):
+	 * their place in commit order, among other mounts' appends, is not
+	 * known before their commit, and what a reader (tail -f) took at an
+	 * offset must not change under it */
+	bool committed_only;
 };
 
 /*
@@ -2946,7 +2952,7 @@ again:
 	committed = x->end_off;
 	r->nent   = x->nent;
 	r->total  = committed;
-	for (i = 0; i < pend->u.a.n; i++)
+	for (i = 0; i < pend->u.a.n && !r->committed_only; i++)
 		r->total += act_size(&pend->u.a.v[i]);
 	if (r->len == 0 || r->off >= r->total)
 		return O_OK;
@@ -3025,14 +3031,16 @@ diary_view(struct oc_collection *c, struct dread *r)
 }
 
 static o_err
-diary_size(struct ofs_inode *in, struct oc_collection *c, uint64_t *size)
+diary_size(
+    struct ofs_inode *in, struct oc_collection *c, bool shared, uint64_t *size)
 {
 	struct dread r;
 	o_err        e;
 
 	memset(&r, 0, sizeof(r));
-	r.in  = in;
-	e     = diary_view(c, &r);
+	r.in             = in;
+	r.committed_only = shared;
+	e                = diary_view(c, &r);
 	*size = r.total;
 	return e;
 }
@@ -3722,7 +3730,7 @@ ofs_ns_close(struct ofs_ns *ns)
 /* A diary's size, outside ns_mtx (in->coll is set by fill_attr, and
  * kept open by the caller's hold on in: the kernel's count or busy). */
 static o_err
-attr_finish(struct ofs_inode *in, struct ofs_attr *a)
+attr_finish(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_attr *a)
 {
 	int64_t w;
 	o_err   e;
@@ -3737,7 +3745,8 @@ attr_finish(struct ofs_inode *in, struct ofs_attr *a)
 	/* before the size: a fragment emitted in between is then counted
 	 * in the size or flagged, never neither */
 	a->growing = diary_frags(in);
-	if ((e = diary_size(in, in->coll->c, &a->size)) != O_OK)
+	if ((e = diary_size(in, in->coll->c, ns->opts.shared, &a->size)) !=
+	    O_OK)
 		return e;
 	if ((w = diary_wrote(in)) > a->ctime_ns)
 		a->mtime_ns = a->ctime_ns = w;
@@ -3825,7 +3834,7 @@ out:
 	if (dco != NULL)
 		e = coll_refresh(ns, dco, fresh_bound_ns(ns), NULL, NULL);
 	if (e == O_OK)
-		e = attr_finish(in, out);
+		e = attr_finish(ns, in, out);
 	if (e != O_OK) { /* no entry for the kernel after all */
 		lock_ns(ns);
 		inode_unref(ns, in, 1);
@@ -3893,7 +3902,7 @@ getattr_(struct ofs_ns *ns, uint64_t ino, const char *op, struct ofs_attr *out,
 		*unlinked = in->unlinked;
 	unlock_ns(ns);
 	if (e == O_OK)
-		e = attr_finish(in, out);
+		e = attr_finish(ns, in, out);
 	return e;
 }
 
@@ -4093,7 +4102,7 @@ ofs_setattr(struct ofs_ns *ns, uint64_t ino, bool set_mode, uint32_t mode,
 out:
 	unlock_ns(ns);
 	if (e == O_OK)
-		e = attr_finish(in, out);
+		e = attr_finish(ns, in, out);
 	return e;
 }
 
@@ -4372,7 +4381,7 @@ create_coll(struct ofs_ns *ns, uint64_t dir, const char *name, uint8_t kind,
 		unlock_ns(ns);
 	}
 	if (e == O_OK)
-		e = attr_finish(in, out);
+		e = attr_finish(ns, in, out);
 	if (e != O_OK) { /* the kernel gets no entry: entry_add's count */
 		lock_ns(ns);
 		inode_unref(ns, in, 1);
@@ -5549,7 +5558,7 @@ ofs_readdir(struct ofs_ns *ns, uint64_t dir, const char *after,
 		}
 		unlock_ns(ns);
 		for (i = 0; e == O_OK && i < b.n; i++)
-			e = attr_finish(ins[i], &attrs[i]);
+			e = attr_finish(ns, ins[i], &attrs[i]);
 		for (i = 0; e == O_OK && !stop && i < b.n; i++)
 			stop = cb(arg, b.v[i].name, &attrs[i]) != 0;
 		lock_ns(ns);
@@ -5610,11 +5619,12 @@ ofs_read(struct ofs_ns *ns, uint64_t ino, uint64_t off, size_t len, void *buf,
 	oc = in->coll; /* fill_attr opened it; the kernel holds in */
 	unlock_ns(ns);
 	memset(&r, 0, sizeof(r));
-	r.in    = in;
-	r.off   = off;
-	r.len   = len;
-	r.buf   = buf;
-	r.ahead = ns->ahead;
+	r.in             = in;
+	r.off            = off;
+	r.len            = len;
+	r.buf            = buf;
+	r.ahead          = ns->ahead;
+	r.committed_only = ns->opts.shared;
 	if ((e = diary_view(oc->c, &r)) == O_OK)
 		*got = r.got;
 	return e;

@@ -70,7 +70,11 @@
  * fragment reaches OFS_DIARY_FRAG_MAX; so concurrent writers never
  * interleave inside a line.  A diary reads as its committed entries
  * (commit order) then this mount's queued appends; fragments are not
- * entries yet and are not visible.
+ * entries yet and are not visible.  Shared, it reads as its committed
+ * entries only (size too): a queued append's place among other mounts'
+ * is known at its commit, and what a reader took at an offset must not
+ * change under it (a close or fsync waits for the commit, so a writer
+ * still reads what it wrote once that returned).
  *
  * Errors are o_err; fs/errmap.c maps them to errno.  EPERM-class refusals
  * on diaries are O_EPERM.  Details (o_err_detail) name the path and the

@@ -5472,3 +5472,46 @@ Test(
 	ok(peer_lookup(nb, a.ino, "d", &a), "b: z/d");
 	ok(ofs_ns_close(nb), "close b");
 }
+
+/*
+ * Shared mode: a diary's reads and size show committed appends only, on
+ * the writing mount too.  Its queued appends' place among other mounts'
+ * appends is known only at their commit: shown at the end before it, the
+ * bytes a reader (tail -f) took at an offset changed under it when
+ * another mount's append committed first (s37 finding 5).  Once
+ * committed, what was read at each offset stays.
+ */
+Test(ns, shared_diary_shows_what_commit_order_keeps, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        la, lb;
+	char           *before, *after;
+	size_t          nbefore;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	la = create_(na, OFS_ROOT_INO, "log", OFS_DIARY);
+	ok(ofs_flush(na, la, 0, true), "a: commit log");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "log", &a), "b: log");
+	lb = a.ino;
+	/* a's append queued; b's committed first */
+	ok(ofs_write(na, la, 1, 0, "a1\n", 3, true), "a: append a1");
+	ok(ofs_write(nb, lb, 1, 0, "b1\n", 3, true), "b: append b1");
+	ok(ofs_flush(nb, lb, 1, true), "b: commit b1");
+	before = read_all(na, la, &nbefore);
+	ok(ofs_getattr(na, la, &a), "a: getattr");
+	cr_expect_eq(a.size, nbefore, "a: size %llu, read %zu",
+	    (unsigned long long) a.size, nbefore);
+	ok(ofs_flush(na, la, 1, true), "a: commit a1");
+	ok(ofs_ns_refresh(na, la), "a: refresh log");
+	after = read_all(na, la, NULL);
+	cr_expect_str_eq(after, "b1\na1\n", "commit order");
+	cr_expect(strncmp(before, after, nbefore) == 0,
+	    "a read \"%s\" before its commit, \"%s\" after", before, after);
+	free(before);
+	free(after);
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
