@@ -76,6 +76,10 @@ struct oc_collection {
 	struct oc_aid              who; /* this writer, for replicas' claims */
 	const struct oc_coll_type *type;
 	uint64_t                   links_gen; /* lost links sifted for */
+	/* c_mtx: linked actions ("ln") may be queued (cleared when the
+	 * queue is walked empty of them); link_new: one was queued since
+	 * the last walk, which must walk again whatever links_gen says */
+	bool                       linked, link_new;
 	struct oc_sync_opts        opts;
 	struct oc_actx             ctx; /* held context; rev monotonic */
 	struct oc_txsrc            src; /* committed reads pinned at ctx */
@@ -711,6 +715,8 @@ journal_put(struct oc_collection *c, const struct oc_val *actions, size_t n,
 /* Apply and queue actions[0..n) whose journal identities are refs (NULL:
  * journal them now, lazily or not, if the collection has a journal).
  * c_mtx held. */
+static const struct oc_val *act_link(const struct oc_val *a);
+
 static o_err
 act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
     const struct oc_jref *refs, bool lazy)
@@ -757,6 +763,8 @@ act_locked(struct oc_collection *c, struct oc_val *actions, size_t n,
 			r = refs[i];
 		r.qseq = c->seq_acted + i + 1;
 		jrefs_push(c, &r);
+		if (act_link(&actions[i]) != NULL)
+			c->linked = c->link_new = true;
 		oc_arr_push(&c->pending, oc_val_take(&actions[i]));
 	}
 	c->seq_acted += n;
@@ -991,20 +999,31 @@ link_verdict(struct oc_collection *c, const struct oc_val *a, void *arg,
 	return link_is_lost(a) ? OC_FILTER_DROP : OC_FILTER_KEEP;
 }
 
-/* Drop the queued actions whose link was lost elsewhere (c_mtx held);
- * the queue is walked only when links were lost since its last walk (a
- * link is made before either part is committed, so a part queued after
- * that walk cannot hold a link lost before it). */
+/* Drop the queued actions whose link was lost elsewhere (c_mtx held).
+ * The queue is walked only when it may hold a linked action, and then
+ * when links were lost since its last walk or a linked action was queued
+ * since (a part queued after a walk may hold a link lost before it: a
+ * partner's sync dropped it in between). */
 static o_err
 links_drop(struct oc_collection *c)
 {
-	uint64_t gen;
+	uint64_t gen = atomic_load(&lost_links.gen);
+	size_t   i;
 
-	gen = atomic_load(&lost_links.gen);
-	if (gen == c->links_gen)
+	if (!c->linked || (gen == c->links_gen && !c->link_new)) {
+		c->links_gen = gen;
 		return O_OK;
+	}
 	c->links_gen = gen;
-	if (c->pending.u.a.n == 0 || !pending_sift(c, link_verdict, NULL))
+	c->link_new  = false;
+	for (i = 0; i < c->pending.u.a.n; i++)
+		if (act_link(&c->pending.u.a.v[i]) != NULL)
+			break;
+	if (i == c->pending.u.a.n) {
+		c->linked = false; /* none queued any more */
+		return O_OK;
+	}
+	if (!pending_sift(c, link_verdict, NULL))
 		return O_OK;
 	return replay(c);
 }
@@ -2588,22 +2607,31 @@ recover_prefilter(struct rcoll *rc, const struct oc_journal_rec *r)
 	size_t         na = r->acts.u.a.n, left = recover_left(rc, r), m;
 	struct oc_val *acts;
 	bool          *keep;
+	int            tries;
 	o_err          e;
 
 	if (left >= na)
 		return;
 	keep = o_calloc(na - left, sizeof(*keep));
 	acts = o_calloc(na - left, sizeof(*acts));
-	for (m = left; m < na; m++)
-		acts[m - left] = oc_val_dup(&r->acts.u.a.v[m]);
 	pthread_mutex_lock(&rc->c->c_mtx);
-	e = recover_filter(rc->c, r->base_rev, acts, na - left, keep);
-	pthread_mutex_unlock(&rc->c->c_mtx);
-	for (m = left; m < na; m++) {
-		if (e == O_OK && !keep[m - left])
-			link_lost(&r->acts.u.a.v[m]);
-		oc_val_fini(&acts[m - left]);
+	for (tries = 0;; tries++) {
+		/* as recover_rec: a try that met pruned history runs again
+		 * once caught up (else nothing would be noted, and a partner
+		 * replayed first would commit) */
+		for (m = left; m < na; m++)
+			acts[m - left] = oc_val_dup(&r->acts.u.a.v[m]);
+		e = recover_filter(rc->c, r->base_rev, acts, na - left, keep);
+		for (m = left; m < na; m++)
+			oc_val_fini(&acts[m - left]);
+		if (e == O_OK ||
+		    (e = stale_retry(rc->c, e, tries, true)) != O_OK)
+			break;
 	}
+	pthread_mutex_unlock(&rc->c->c_mtx);
+	for (m = left; m < na && e == O_OK; m++)
+		if (!keep[m - left])
+			link_lost(&r->acts.u.a.v[m]);
 	free(keep);
 	free(acts);
 }

@@ -385,7 +385,9 @@ oc_tree_replace_linked(struct oc_collection *c, const struct oc_tree_kv *kv,
 			push_key_id(&objs, &kv[i], kv[i].obj);
 		if (kv[i].cond != NULL)
 			push_key_id(&conds, &kv[i], kv[i].cond);
-		follow = follow || (kv[i].follow && !kv[i].del);
+		/* "fw" follows the condition's own key: one pair with both */
+		follow = follow ||
+		    (kv[i].follow && !kv[i].del && kv[i].cond != NULL);
 	}
 	oc_map_set(&a, "t", oc_text("replace"));
 	oc_map_set(&a, "kv", pairs);

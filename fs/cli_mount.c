@@ -50,19 +50,20 @@ static const char umount_usage[] =
 static bool
 file_field(const char *path, const char *key, char *out, size_t cap)
 {
-	char   line[256];
-	size_t n     = strlen(key);
+	char  *line = NULL; /* any length: a data dir may be a long path */
+	size_t n = strlen(key), lcap = 0;
 	bool   found = false;
 	FILE  *fp;
 
 	if ((fp = fopen(path, "re")) == NULL)
 		return false;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
+	while (!found && getline(&line, &lcap, fp) > 0)
 		if (strncmp(line, key, n) == 0) {
 			snprintf(out, cap, "%s",
 			    line + n + strspn(line + n, " \t"));
 			found = true;
 		}
+	free(line);
 	fclose(fp);
 	return found;
 }
@@ -127,7 +128,7 @@ pid_gone(long pid)
 static int
 daemon_result(const char *arg, long pid, const char *data)
 {
-	char  path[PATH_MAX + 32], why[1024] = "";
+	char  path[PATH_MAX + 32], why[1024] = "", said[PATH_MAX + 200];
 	long  npid = 0;
 	int   nrc  = OFS_EXIT_FAIL;
 	FILE *fp;
@@ -135,20 +136,34 @@ daemon_result(const char *arg, long pid, const char *data)
 	if (data[0] == '\0')
 		return OFS_EXIT_OK; /* not said where: nothing to read */
 	snprintf(path, sizeof(path), "%s/%s", data, OFS_EXIT_NOTE);
-	if ((fp = fopen(path, "re")) != NULL) {
+	if ((fp = fopen(path, "re")) == NULL) {
+		snprintf(said, sizeof(said),
+		    "its exit note %s cannot be read: %s", path,
+		    strerror(errno));
+	} else {
 		if (fscanf(fp, "%ld %d\n", &npid, &nrc) != 2 ||
-		    fgets(why, sizeof(why), fp) == NULL)
+		    fgets(why, sizeof(why), fp) == NULL) {
+			snprintf(said, sizeof(said),
+			    "its exit note %s is not one", path);
 			npid = 0;
+		}
 		fclose(fp);
 	}
 	why[strcspn(why, "\n")] = '\0';
+	if (npid != 0 && npid != pid)
+		snprintf(said, sizeof(said),
+		    "its exit note %s is of another daemon (pid %ld)", path,
+		    npid);
+	else if (npid == pid && nrc == OFS_EXIT_RUNNING)
+		snprintf(said, sizeof(said),
+		    "its exit note still says running (killed?)");
 	if (npid != pid || nrc == OFS_EXIT_RUNNING) {
 		fprintf(stderr,
 		    "optimfs umount: %s: its daemon (pid %ld) ended without "
-		    "saying whether it committed everything (killed?); what "
-		    "it had acknowledged is in the journal in %s and is "
-		    "committed at the next mount\n",
-		    arg, pid, data);
+		    "saying whether it committed everything: %s; what it had "
+		    "acknowledged is in the journal in %s and is committed at "
+		    "the next mount\n",
+		    arg, pid, said, data);
 		return OFS_EXIT_FAIL;
 	}
 	if (nrc == OFS_EXIT_OK)

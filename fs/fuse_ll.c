@@ -1336,7 +1336,7 @@ out_fail:
 		 * `cat f` or `echo x > f` opens the new file, or fails
 		 * (creates) as the name's lookup says: an O_CREAT open
 		 * creates it anew */
-		o_log(O_LOG_INFO,
+		o_log(O_LOG_DEBUG,
 		    "open: inode %" PRIu64 ": %s: ESTALE (the "
 		    "kernel looks again)",
 		    ino, o_err_detail());

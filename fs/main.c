@@ -604,8 +604,8 @@ lock_data_dir(const char *data_dir)
 static void
 write_exit_note(const char *data_dir, int rc, const char *why)
 {
-	char    path[PATH_MAX], note[1200];
-	int     fd, n;
+	char    path[PATH_MAX], note[1200], how[64] = "";
+	int     fd, n, err                          = 0;
 	ssize_t w = -1;
 
 	/* rewritten in place (no truncation before the write, no new file),
@@ -615,16 +615,28 @@ write_exit_note(const char *data_dir, int rc, const char *why)
 	n = snprintf(
 	    note, sizeof(note), "%ld %d\n%s\n", (long) getpid(), rc, why);
 	n = O_MIN(n, (int) sizeof(note) - 1);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
-		w = pwrite(fd, note, (size_t) n, 0);
-		if (w == n && ftruncate(fd, n) != 0)
-			w = -1;
-		if (close(fd) != 0)
-			w = -1;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		err = errno;
+	else {
+		if ((w = pwrite(fd, note, (size_t) n, 0)) < 0)
+			err = errno;
+		else if (w != n)
+			snprintf(how, sizeof(how),
+			    "a short write (%zd of %d "
+			    "bytes)",
+			    w, n);
+		else if (ftruncate(fd, n) != 0) {
+			err = errno;
+			w   = -1;
+		}
+		if (close(fd) != 0 && err == 0 && w == n) {
+			err = errno;
+			w   = -1;
+		}
 	}
 	if (w != n)
-		o_log(
-		    O_LOG_WARN, "cannot write %s: %s", path, strerror(errno));
+		o_log(O_LOG_WARN, "cannot write %s: %s", path,
+		    how[0] != '\0' ? how : strerror(err));
 }
 
 /* Remove the pid file if it is still this process's. */
@@ -1145,6 +1157,15 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	fuse = NULL;
 	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
+	if (getenv("OPTIMFS_TEST_HANG_AT_EXIT") != NULL && /* tests only */
+	    strcmp(getenv("OPTIMFS_TEST_HANG_AT_EXIT"), "note") == 0) {
+		/* killed here, the note still says running */
+		shutdown_step_of(ma->mountpoint,
+		    "hanging before the exit note (OPTIMFS_TEST_HANG_AT_EXIT)",
+		    false);
+		for (;;)
+			pause();
+	}
 	{
 		char why[PATH_MAX + 256];
 

@@ -29,7 +29,8 @@
  *   (seal_for_pieces, oc_coll_seal); a cross-directory rename commits
  *   what both directories have queued, stages the target's put and the
  *   source's delete, and commits both directories as one transaction
- *   (oc_coll_sync_group_to); if nothing committed, both are undone.
+ *   (oc_coll_sync_group_to); if nothing committed, both are undone
+ *   (shared: given up by their link, link_give_up).
  * - Queued actions are kept in the journal (ofs_ns_opts.journal) until
  *   committed, so a killed daemon's acknowledged work is replayed at the
  *   next mount (core/journal.h).  A diary's appends (by write, and a
@@ -2563,7 +2564,6 @@ ent_refind(struct ofs_ns *ns, struct ofs_inode *in)
 	return e;
 }
 
-/* Stage in's record (a file's bytes with it) in its directory. */
 /*
  * ns_mtx held, before in's record is changed and staged (ent_stage):
  * shared, the entries of other mounts a rebase inside a sync took in
@@ -2917,6 +2917,7 @@ struct dread {
 	uint8_t          *buf;
 	struct ofs_ahead *ahead;  /* read ahead of where the read ends */
 	uint64_t          total;  /* committed + queued */
+	uint64_t          committed; /* the committed entries' bytes */
 	uint64_t          nent;   /* committed appends */
 	size_t            got;
 	/* shared: the queued appends are not shown (nor counted in total):
@@ -2949,8 +2950,9 @@ again:
 		dindex_drop(&r->in->id, x, rev, false, "is past the rev held");
 	if ((e = dindex_extend(s, &r->in->id, x, rev)) != O_OK)
 		return e;
-	committed = x->end_off;
-	r->nent   = x->nent;
+	committed    = x->end_off;
+	r->committed = committed;
+	r->nent      = x->nent;
 	r->total  = committed;
 	for (i = 0; i < pend->u.a.n && !r->committed_only; i++)
 		r->total += act_size(&pend->u.a.v[i]);
@@ -3126,14 +3128,16 @@ lines_push(struct iovec **v, size_t *nv, size_t *cap, const void *p, size_t n)
  * Append for writer wid: each complete line is an entry; the bytes after
  * the last newline wait in wid's own fragment, so writers never interleave
  * inside a line.  A write that is not an append must be at the end as this
- * writer sees it (entries + its fragment).  The lines of one write are
+ * writer sees it (entries + its fragment): with the queued appends, or,
+ * shown (a shared mount's committed entries only, dread.committed_only),
+ * without them (lseek to the end shows that size).  The lines of one write are
  * queued in one call (one journal record): all of them or, on error, none,
  * and the fragment is then as it was.  *nact counts the appends queued.
  */
 static o_err
 diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
-    uint64_t off, const uint8_t *p, size_t len, bool append, const char *path,
-    size_t *nact)
+    uint64_t off, const uint8_t *p, size_t len, bool append, bool shared,
+    const char *path, size_t *nact)
 {
 	struct o_buf  *frag;
 	struct iovec  *v = NULL;
@@ -3154,7 +3158,8 @@ diary_write(struct ofs_inode *in, struct oc_collection *c, uint64_t wid,
 		r.in = in;
 		if ((e = diary_view(c, &r)) != O_OK)
 			goto out;
-		if (off != r.total + frag->len) {
+		if (off != r.total + frag->len &&
+		    !(shared && off == r.committed + frag->len)) {
 			e = o_err_set(O_EPERM,
 			    "write to diary %s at offset %" PRIu64
 			    ": diaries are append-only (size %" PRIu64 ")",
@@ -4525,12 +4530,22 @@ static void pairing_begin(struct ofs_coll *const *g, size_t n);
 static void pairing_end(
     struct ofs_ns *ns, struct ofs_coll *const *g, size_t n);
 
-/* Whether a failed commit's outcome is unknown (core/collection.c
- * commit_in_doubt: a read may yet promote it): its work stays queued. */
-static bool
-commit_doubt(o_err e)
+/*
+ * What a group (rename, rmdir) that failed undecided says of its outcome.
+ * It is given up either way (link_give_up): its parts, left queued, would
+ * be committed one collection at a time by later commits, not as one
+ * transaction, and a rival could drop some and not others.  After
+ * O_EUNAVAIL or O_ETIMEDOUT the cluster may still decide the transaction
+ * (a read promotes it, core/collection.c commit_in_doubt): then all of it
+ * takes effect, as one.
+ */
+static const char *
+group_outcome(o_err e)
 {
-	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT
+	    ? "given up here; its outcome is unknown: if the cluster decided "
+	      "it, it took effect whole"
+	    : "given up, nothing of it committed";
 }
 
 /*
@@ -4566,8 +4581,8 @@ link_give_up(struct ofs_ns *ns, const struct oc_aid *link,
  * entry in cc meanwhile), linked.  So of an rmdir and another mount's
  * creation in the directory at the same time exactly one takes effect:
  * a creation that lost is told so (entry_settle: ENOENT), an rmdir that
- * lost gets ENOTEMPTY.  Committed before it returns; a failed commit is
- * undone.
+ * lost gets ENOTEMPTY.  Committed before it returns; a commit that failed
+ * undecided is given up whole (group_outcome).
  */
 static o_err
 rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
@@ -4612,16 +4627,17 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 	/* a rebase dropped our halves: another mount created an entry in
 	 * the directory (the name still names it), or renamed or removed
 	 * it first */
-	lost = oc_coll_link_is_lost(&link);
-	ue   = (d = ino_get(ns, dino)) != NULL
-	      ? ent_read(ns, d, name, &now, NULL, NULL, &found)
-	      : O_ENOTFOUND;
+	ue = (d = ino_get(ns, dino)) != NULL
+	    ? ent_read(ns, d, name, &now, NULL, NULL, &found)
+	    : O_ENOTFOUND;
+	/* by the link, or (one the ring of lost links forgot) by the name
+	 * still naming it after a commit that went through */
+	lost = oc_coll_link_is_lost(&link) ||
+	    (e == O_OK && ue == O_OK && found && oc_bid_eq(&now.id, &m->id));
 	in   = idmap_get(&ns->by_id, &m->id);
-	/* failed before the decision: given up, unless the outcome is in
-	 * doubt (core/collection.c commit_in_doubt: the group may yet be
-	 * promoted by a read), when the halves stay queued and are retried,
-	 * as a failed rm's delete is */
-	give_up = !lost && e != O_OK && !decided && !commit_doubt(e);
+	/* failed before the decision (or a dependency failed: not tried):
+	 * given up (group_outcome) */
+	give_up = !lost && e != O_OK && !decided;
 	if (lost || give_up) {
 		if (in != NULL) {
 			in->unlinked = false;
@@ -4640,14 +4656,10 @@ rmdir_shared(struct ofs_ns *ns, struct ofs_inode *d, struct ofs_coll *dc,
 		    "same time",
 		    path);
 	} else if (give_up) {
-		/* nothing committed: both halves given up (by their link,
-		 * so nothing of them is committed later) */
-		e = o_err_wrap(e, "rmdir %s: commit", path);
-	} else if (e != O_OK && !decided) {
-		e = o_err_wrap(e,
-		    "rmdir %s: commit (outcome in doubt: kept queued and "
-		    "retried)",
-		    path);
+		/* both halves given up by their link, so that nothing of
+		 * them is committed later */
+		e = o_err_wrap(
+		    e, "rmdir %s: commit (%s)", path, group_outcome(e));
 	} else {
 		if (e != O_OK) /* decided: the rest stays queued, retried */
 			o_log(O_LOG_WARN,
@@ -4868,8 +4880,8 @@ pairing_begin(struct ofs_coll *const *g, size_t n)
 	}
 }
 
-static o_err flush_ino(
-    struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait, bool commit);
+static o_err flush_ino(struct ofs_ns *ns, uint64_t ino, uint64_t wid,
+    bool wait, bool commit, const char *op);
 
 /*
  * A rename committed as one transaction over several directories
@@ -4932,62 +4944,54 @@ rn_release(struct rn_group *g)
 	free(g->cs);
 }
 
-/* in and its ancestors up to the root into way (at most max); 0 when the
- * way is not known that far. */
-static size_t
-way_up(struct ofs_ns *ns, struct ofs_inode *in, struct ofs_inode **way,
-    size_t max)
-{
-	size_t n = 0;
+#define OFS_WAY_MAX 4096 /* directories between one and the root, at most */
 
-	while (in != NULL && n < max) {
-		way[n++] = in;
-		if (in->ino == OFS_ROOT_INO)
-			return n;
+/* in's depth below the root (ns_mtx held); -1 when its way up is not
+ * known (a parent missing from the table, or a loop). */
+static long
+way_depth(struct ofs_ns *ns, struct ofs_inode *in)
+{
+	long d = 0;
+
+	while (in != NULL && in->ino != OFS_ROOT_INO && d < OFS_WAY_MAX) {
 		in = ino_get(ns, in->parent);
+		d++;
 	}
-	return 0;
+	return in != NULL && in->ino == OFS_ROOT_INO ? d : -1;
 }
 
-#define RN_WAY_MAX 4096
-
 /*
- * The directories on the way from the nearest common ancestor of sd and td
- * down to td, then down to sd (the ancestor not among them), into *out
- * (malloc'd; *n of them); ns_mtx held.  O_ESTALE when a way is not known
- * up to the root.
+ * The directories on the ways from the nearest common ancestor of sd and
+ * td down to td and down to sd (the ancestor not among them), into *out
+ * (malloc'd; *n of them); ns_mtx held.
  */
 static o_err
 way_dirs(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
     const char *tpath, struct ofs_inode ***out, size_t *n)
 {
-	struct ofs_inode **ws = o_malloc(2 * RN_WAY_MAX * sizeof(*ws));
-	struct ofs_inode **wt = ws + RN_WAY_MAX;
-	size_t             nsd, ntd, cs = 0, ct;
+	long               ds = way_depth(ns, sd), dt = way_depth(ns, td);
+	struct ofs_inode **w;
+	size_t             k = 0;
 
 	*out = NULL;
 	*n   = 0;
-	nsd  = way_up(ns, sd, ws, RN_WAY_MAX);
-	ntd  = way_up(ns, td, wt, RN_WAY_MAX);
-	if (nsd == 0 || ntd == 0) {
-		free(ws);
-		return o_err_set(O_ESTALE,
-		    "rename to %s: the way from the root is not known (a "
-		    "directory on it was forgotten)",
-		    tpath);
+	if (ds < 0 || dt < 0)
+		return o_err_set(O_EINTERNAL,
+		    "rename to %s: the way up to the root from inode %" PRIu64
+		    " is not known",
+		    tpath, ds < 0 ? sd->ino : td->ino);
+	w = o_malloc((size_t) (ds + dt + 1) * sizeof(*w));
+	for (; dt > ds; dt--, td = ino_get(ns, td->parent))
+		w[k++] = td;
+	for (; ds > dt; ds--, sd = ino_get(ns, sd->parent))
+		w[k++] = sd;
+	for (; sd != td;
+	     sd = ino_get(ns, sd->parent), td = ino_get(ns, td->parent)) {
+		w[k++] = td;
+		w[k++] = sd;
 	}
-	/* the nearest common ancestor, ws[cs] == wt[ct] (the root is) */
-	for (ct = 0; ct < ntd; ct++) {
-		for (cs = 0; cs < nsd && ws[cs] != wt[ct]; cs++)
-			;
-		if (cs < nsd)
-			break;
-	}
-	/* wt[0..ct) then ws[0..cs), in place */
-	memmove(ws + ct, ws, cs * sizeof(*ws));
-	memcpy(ws, wt, ct * sizeof(*ws));
-	*out = ws;
-	*n   = ct + cs;
+	*out = w;
+	*n   = k;
 	return O_OK;
 }
 
@@ -5000,9 +5004,8 @@ way_dirs(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
  * another mount's `mv b a/` at the same time the one committed second is
  * dropped (by the link, whole) instead of making a cycle no name reaches.
  * Each name is read in its parent first: one that another mount's commit
- * already took away fails the rename (ENOENT).  The parents hold nothing
- * of this mount's uncommitted (rename_presync), so no read rests on an
- * own change that a rival may yet drop.
+ * already took away fails the rename (ENOENT).  No read rests on an own
+ * change a rival may yet drop (rename_presync).
  */
 static o_err
 rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
@@ -5052,52 +5055,33 @@ rename_way(struct ofs_ns *ns, struct ofs_inode *sd, struct ofs_inode *td,
 /*
  * Before a rename across directories: commit what both directories have
  * queued, so that the rename's own transaction (which commits everything
- * queued in both) stays small; shared, also what the parents of the
- * directories on the way between them have queued (rename_way: its reads
- * must not rest on this mount's own uncommitted changes, which a rival
- * may yet drop).  A failure fails the rename before it changes anything.
+ * queued in both) stays small.  A failure fails the rename before it
+ * changes anything.  (The parents on a directory's way, rename_way, hold
+ * no name of this mount's still to be committed: creations, removals,
+ * renames and rmdirs of a shared mount commit, or are given up, before
+ * they return, and renames and rmdirs take turns.)
  */
 static o_err
 rename_presync(struct ofs_ns *ns, uint64_t dir, uint64_t newdir)
 {
-	struct ofs_inode *sd, *td, **way = NULL;
-	struct ofs_coll **cs   = NULL, *oc;
-	size_t            nway = 0, n = 0, i, k;
+	struct ofs_inode *sd, *td;
+	struct ofs_coll  *sc, *tc;
 	o_err             e;
 
 	lock_ns(ns);
 	if ((e = need_dir(ns, dir, "rename", &sd)) != O_OK ||
 	    (e = need_dir(ns, newdir, "rename", &td)) != O_OK ||
-	    (ns->opts.shared &&
-	        (e = way_dirs(ns, sd, td, "the target", &way, &nway)) !=
-	            O_OK)) {
+	    (e = inode_coll(ns, sd, &sc)) != O_OK ||
+	    (e = inode_coll(ns, td, &tc)) != O_OK) {
 		unlock_ns(ns);
 		return e;
 	}
-	cs = o_malloc((nway + 2) * sizeof(*cs));
-	for (i = 0; i < nway + 2 && e == O_OK; i++) {
-		struct ofs_inode *d = i == nway ? sd
-		    : i == nway + 1             ? td
-		                                : ino_get(ns, way[i]->parent);
-
-		if ((e = inode_coll(ns, d, &oc)) != O_OK)
-			break;
-		for (k = 0; k < n && cs[k] != oc; k++)
-			;
-		if (k == n && oc_coll_npending(oc->c) > 0) {
-			coll_pin(oc);
-			cs[n++] = oc;
-		}
-	}
 	unlock_ns(ns);
-	free(way);
-	for (i = 0; i < n; i++) {
-		if (e == O_OK)
-			e = coll_sync(ns, cs[i]);
-		coll_unpin(ns, cs[i]);
-	}
-	free(cs);
-	return e;
+	if (oc_coll_npending(sc->c) > 0 && (e = coll_sync(ns, sc)) != O_OK)
+		return e;
+	if (oc_coll_npending(tc->c) > 0 && (e = coll_sync(ns, tc)) != O_OK)
+		return e;
+	return O_OK;
 }
 
 /*
@@ -5233,7 +5217,8 @@ again:
 		/* committed also on an async mount (where a close only
 		 * queues, and reports an earlier background failure that is
 		 * not the rename's) */
-		if ((e = flush_ino(ns, sino, 0, false, true)) != O_OK)
+		if ((e = flush_ino(ns, sino, 0, false, true, "rename")) !=
+		    O_OK)
 			return o_err_wrap(e, "rename %s", name);
 		goto again;
 	}
@@ -5357,19 +5342,15 @@ again:
 			 * nothing of ours to undo */
 			lost = true;
 			e    = O_OK;
-		} else if (e != O_OK && !decided && sh && commit_doubt(e)) {
-			/* may yet be decided (a read promotes it): kept
-			 * queued and retried, as a failed rm's delete */
-			e = o_err_wrap(e,
-			    "%s: commit (outcome in doubt: kept queued and "
-			    "retried)",
-			    what);
-			goto gout;
 		} else if (e != O_OK && !decided) {
-			/* nothing committed: shared, all parts given up by
-			 * their link (an undo staged after them would delete
-			 * or bring back names another mount changed
-			 * meanwhile); else undo both staged changes */
+			/* not decided (or a dependency failed: not tried):
+			 * shared, all parts given up by their link, also in
+			 * doubt (group_outcome; an undo staged after them
+			 * would delete or bring back names another mount
+			 * changed meanwhile); else undo both staged changes */
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", o_err_detail());
 			if (sh) {
 				if (src != NULL)
 					src->busy++;
@@ -5383,7 +5364,8 @@ again:
 				inode_move(ns, src, dir, name);
 			if (built)
 				mark_dirty(ns, src);
-			e = o_err_wrap(e, "%s", what);
+			e = o_err_set(e, "%s: commit (%s): %s", what,
+			    sh ? group_outcome(e) : "undone", why);
 			goto gout;
 		}
 		if (e != O_OK) /* decided: the rest stays queued, retried */
@@ -5420,9 +5402,14 @@ again:
 			if (built) /* its bytes went with the dropped change */
 				mark_dirty(ns, src);
 		}
-		dir_touched(ns, sd);
-		dir_touched(ns, td);
-		if (tgt != NULL && tgt != src) {
+		/* nothing changed here: no mtime, only what we counted */
+		if ((sd = ino_get(ns, dir)) != NULL)
+			sd->nent = -1;
+		if ((td = ino_get(ns, newdir)) != NULL)
+			td->nent = -1;
+		/* taken again: the lock was dropped for the commit */
+		if (tfound && (tgt = idmap_get(&ns->by_id, &tm.id)) != NULL &&
+		    tgt != src) {
 			tgt->nent  = -1;
 			tgt->stale = true;
 		}
@@ -5713,7 +5700,8 @@ ofs_write(struct ofs_ns *ns, uint64_t ino, uint64_t wid, uint64_t off,
 	path_of(ns, ino, path, sizeof(path)); /* for messages, unlocked */
 	coll_pin(oc);
 	unlock_ns(ns);
-	e = diary_write(in, oc->c, wid, off, buf, len, append, path, &nact);
+	e = diary_write(in, oc->c, wid, off, buf, len, append, ns->opts.shared,
+	    path, &nact);
 	lock_ns(ns);
 	oc->pins--;
 	if (e == O_OK) { /* nothing was queued otherwise */
@@ -5809,10 +5797,11 @@ ns_keep(struct ofs_ns *ns, uint64_t ino, const char *what)
 }
 
 /* ofs_flush; commit: commit even on an async mount (a rename's
- * write-back first), where a close only queues. */
+ * write-back first), where a close only queues; op names the caller in
+ * messages. */
 static o_err
-flush_ino(
-    struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait, bool commit)
+flush_ino(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait,
+    bool commit, const char *op)
 {
 	struct ofs_inode *in;
 	struct ofs_coll  *cs[3];
@@ -5857,10 +5846,7 @@ flush_ino(
 			char why[1024];
 
 			snprintf(why, sizeof(why), "%s", o_err_detail());
-			if (ns_keep(ns, ino,
-			        wait                 ? "fsync"
-			            : ns->opts.async ? "rename"
-			                             : "close") != O_OK)
+			if (ns_keep(ns, ino, op) != O_OK)
 				o_log(O_LOG_ERROR, "%s", o_err_detail());
 			e = o_err_set(e, "%s", why);
 		}
@@ -5900,7 +5886,8 @@ out_unpin:
 o_err
 ofs_flush(struct ofs_ns *ns, uint64_t ino, uint64_t wid, bool wait)
 {
-	return flush_ino(ns, ino, wid, wait, wait || !ns->opts.async);
+	return flush_ino(ns, ino, wid, wait, wait || !ns->opts.async,
+	    wait ? "fsync" : "close");
 }
 
 /* ---- xattrs --------------------------------------------------------------

@@ -73,8 +73,10 @@
  * entries yet and are not visible.  Shared, it reads as its committed
  * entries only (size too): a queued append's place among other mounts'
  * is known at its commit, and what a reader took at an offset must not
- * change under it (a close or fsync waits for the commit, so a writer
- * still reads what it wrote once that returned).
+ * change under it.  A writer reads what it wrote once it is committed:
+ * when its close or fsync returned (commit=async: fsync, or the
+ * committer's next round); a non-append write at the size shown is an
+ * append too.
  *
  * Errors are o_err; fs/errmap.c maps them to errno.  EPERM-class refusals
  * on diaries are O_EPERM.  Details (o_err_detail) name the path and the
@@ -320,7 +322,9 @@ o_err ofs_create_as(struct ofs_ns *ns, uint64_t dir, const char *name,
     struct ofs_attr *out);
 /* unlink: O_EISDIR for a directory.  rmdir: O_ENOTDIR, O_ENOTEMPTY.
  * Shared namespace: the removal is committed before they return (a
- * failed commit leaves it queued, and is returned), and a creation in a
+ * failed commit of an unlink leaves it queued, and is returned; an rmdir,
+ * one transaction with the directory's retirement, is given up whole),
+ * and a creation in a
  * directory first reads the directory's own entry again, so that one
  * another mount removed is O_ENOTFOUND, not written into.
  * The removed object's collection (directory, diary, a file's pieces)

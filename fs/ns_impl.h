@@ -179,9 +179,10 @@ struct ofs_inode {
 	bool              stale;    /* entry may have changed (refresh) */
 	/* shared, monotonic ns, 0 none: a directory's estale_ns, when an
 	 * open of one of its entries found it replaced or removed (the
-	 * kernel then looks the name up again: ofs_lookup reads the
-	 * directory anew); an inode's reval_ns, when such a lookup found
-	 * it (the next open takes that read as its own: ofs_open) */
+	 * kernel then looks the name up again: for OFS_REVAL_MS, lookups
+	 * there read the directory anew, each a round trip, while such
+	 * answers go on); an inode's reval_ns, when such a lookup found it
+	 * (the next open takes that read as its own: ofs_open) */
 	uint64_t          estale_ns, reval_ns;
 	uint32_t          mode;
 	struct ofs_owner  owner;

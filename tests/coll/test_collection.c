@@ -1667,3 +1667,47 @@ Test(coll, a_condition_only_action_drops_its_linked_partner, .init = setup,
 	oc_coll_free(b);
 	oc_coll_free(t);
 }
+
+/*
+ * A linked part queued after its link was lost, and after its own
+ * collection had walked its queue for that loss, is still dropped: the
+ * walk is skipped only while no linked action was queued since it.
+ * Before, the partner (an rmdir's delete, after its retirement lost to a
+ * rival's put) committed alone: the directory, with the rival's entry in
+ * it, was left where no name reached (from the review).
+ */
+Test(coll, a_part_queued_after_its_link_was_lost_is_dropped, .init = setup,
+    .fini = teardown)
+{
+	struct oc_collection *p, *rival, *q;
+	struct oc_bid         pid = new_id(), qid = new_id();
+	struct oc_aid         link;
+	bool                  decided;
+
+	two_writers(&pid, &p, &rival);
+	ok(oc_tree_open(env.tx, &qid, true, NULL, &q), "create q");
+	put_obj(q, "d", "entry", NULL, NULL, false);
+	ok(oc_coll_sync(q), "q commits d");
+	oc_aid_random(&link);
+	ok(oc_tree_retire(p, &link), "p: retired");
+	put_obj(rival, "f", "theirs", NULL, NULL, false);
+	ok(oc_coll_sync(rival), "the rival puts f into p");
+	ok(oc_coll_update(p), "p takes it in: the retirement is dropped");
+	cr_assert(oc_coll_link_is_lost(&link));
+	ok(oc_coll_links_sift(q), "q walks its queue (nothing linked yet)");
+	{
+		struct oc_tree_kv del = { .key = "d", .klen = 1, .del = true };
+
+		ok(oc_tree_replace_linked(q, &del, 1, &link), "q: delete d");
+	}
+	ok(oc_coll_sync_group(
+	       (struct oc_collection *[]) { q, p }, 2, &decided),
+	    "group");
+	cr_expect(has_committed(&qid, "d"),
+	    "the delete committed without its retirement");
+	cr_expect(!has_committed(&pid, OC_TREE_RETIRED));
+	cr_expect(has_committed(&pid, "f"));
+	oc_coll_free(p);
+	oc_coll_free(rival);
+	oc_coll_free(q);
+}

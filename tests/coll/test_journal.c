@@ -1324,6 +1324,27 @@ Test(journal, recovered_rmdir_lost_to_a_rival_creation_keeps_its_entry)
 	    !ot_tree_holds(env.tx, &ip, OC_TREE_RETIRED), "p was retired");
 	cr_expect(ot_tree_holds(env.tx, &ipp, "d"),
 	    "the entry naming p (and f in it) was deleted");
+	rep = recover();
+	cr_expect_eq(rep.records, 0, "the dropped parts are forgotten");
+
+	/* the same without the rival: recovery commits both parts */
+	two_trees(&ip, &ipp, &p, &pp);
+	ok(oc_tree_put(pp, "d", 1, "dir", 3), "pp: d");
+	ok(oc_coll_sync(pp), "commit d");
+	oc_coll_free(pp);
+	oc_coll_free(p);
+	o.journal = jopen();
+	ok(oc_tree_open(env.tx, &ipp, false, &o, &pp), "open pp (journaled)");
+	ok(oc_tree_open(env.tx, &ip, false, &o, &p), "open p (journaled)");
+	oc_aid_random(&link);
+	ok(oc_tree_retire(p, &link), "retire p");
+	ok(oc_tree_replace_linked(pp, &del, 1, &link), "delete d");
+	oc_coll_free(p);
+	oc_coll_free(pp);
+	rep = recover();
+	expect_report(&rep, 2, 2, 0, "an rmdir without a rival");
+	cr_expect(ot_tree_holds(env.tx, &ip, OC_TREE_RETIRED), "p retired");
+	cr_expect(!ot_tree_holds(env.tx, &ipp, "d"), "d deleted");
 }
 
 /*
@@ -1371,7 +1392,7 @@ Test(journal, recovered_rename_lost_to_a_rival_removal_drops_its_target)
 	ok(oc_coll_sync(s), "rival commits");
 	oc_coll_free(s);
 	rep = recover();
-	cr_expect_eq(rep.records, 2, "%zu records", rep.records);
+	expect_report(&rep, 2, 0, 2, "a rename that lost (both dropped)");
 	cr_expect(!ot_tree_holds(env.tx, &it, "to"),
 	    "the removed object came back under the target name");
 	cr_expect(!ot_tree_holds(env.tx, &is, "from"), "the rival's removal");

@@ -52,7 +52,9 @@ e2e_cleanup() {
 	set +e
 	cd /
 	e2e_stop
-	if [ $rc -ne 0 ]; then
+	if [ $rc -eq 77 ]; then
+		echo "$E2E_NAME: skipped at step: $E2E_STEP" >&2
+	elif [ $rc -ne 0 ]; then
 		echo "$E2E_NAME: FAILED at step: $E2E_STEP" >&2
 		if [ -s "$TMP/daemon.log" ]; then
 			echo "--- daemon log (last 40 lines) ---" >&2
@@ -247,34 +249,31 @@ BG_PIDS=()
 
 # port_reserve: PORT, the first of 100 ports no other test of this
 # machine holds (tests run in parallel: two that picked one range by
-# their pids collided), reserved by a directory under $PORTS_DIR that
-# the EXIT trap removes; a reservation whose process is gone is taken.
+# their pids collided), held by an flock on $PORTS_DIR/RANGE.lock through
+# fd PORT_FD: the kernel lets it go when the test and every process that
+# inherited the fd (its daemons, should one outlive it) are gone, so no
+# stale reservation is ever taken over while its ports may be in use.
 PORTS_DIR=/tmp/optimfs-e2e-ports
-PORT_LOCK=
 port_reserve() {
-	local i base d p
-	mkdir -p "$PORTS_DIR"
+	local i base
+	mkdir -p -m 1777 "$PORTS_DIR"
 	for ((i = 0; i < 90; i++)); do
 		base=$((22500 + (($$ + i) % 90) * 100))
-		d=$PORTS_DIR/$base
-		p=$(cat "$d/pid" 2>/dev/null || true)
-		if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then
-			mv "$d" "$d.stale.$$" 2>/dev/null && rm -rf "$d.stale.$$"
-		fi
-		if mkdir "$d" 2>/dev/null; then
-			echo $$ >"$d/pid"
-			PORT=$base PORT_LOCK=$d
+		exec {PORT_FD}>>"$PORTS_DIR/$base.lock" || continue
+		if flock -n "$PORT_FD"; then
+			PORT=$base
 			return 0
 		fi
+		exec {PORT_FD}>&-
 	done
-	fail "no free range of 100 ports under $PORTS_DIR"
+	fail "no free range of 100 ports under $PORTS_DIR (all 90 locked)"
 }
 
 cluster_init() {
 	port_reserve
 	CA=$TMP/certs
 	declare -gA PID
-	trap 'rc=$?; set +e; [ $rc -ne 0 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; rm -rf "$PORT_LOCK"; (exit $rc); e2e_cleanup' EXIT
+	trap 'rc=$?; set +e; [ $rc -ne 0 ] && [ $rc -ne 77 ] && cluster_cleanup; cluster_cleanup >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
 }
 
 url() { echo "tls+tcp://127.0.0.1:$((PORT + 10 * $1))"; }

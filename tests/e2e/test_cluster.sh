@@ -211,9 +211,16 @@ wait_for "n4 serving" 10 grep -q "node n4 serving at" "$TMP/n4f.log"
 	--certs "$TMP/other" --name n5 >"$TMP/n5.log" 2>&1 &
 F5=$!
 BG_PIDS+=("$F5")
-wait_for "n4 marked served once n5 joined" 10 test -e "$TMP/other/nodes/n4/served"
-kill "$F4" "$F5"
+served4() {
+	test -e "$TMP/other/nodes/n4/served" && return 0
+	kill -0 "$F4" 2>/dev/null || fail "n4 ended: $(tail -n 5 "$TMP/n4f.log")"
+	kill -0 "$F5" 2>/dev/null || fail "n5 ended: $(tail -n 5 "$TMP/n5.log")"
+	return 1
+}
+wait_for "n4 marked served once n5 joined" 10 served4
+kill "$F4" "$F5" 2>/dev/null || true
 wait "$F4" "$F5" 2>/dev/null || true
+unset 'BG_PIDS[-1]' 'BG_PIDS[-1]' # both reaped: no kill of a reused pid
 
 step "n1 over an emptied data directory refuses to start alone, and rejoins"
 # as after a lost disk; started alone, as the README starts the first node,

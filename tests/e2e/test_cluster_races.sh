@@ -64,6 +64,33 @@ same_everywhere() {
 	done
 }
 
+# on_m23 WHAT TEST_ARGS...: `test TEST_ARGS` holds on m2 and on m3 within
+# FEED_SECS, "@" in the arguments standing for the mount's directory
+on_m23() {
+	local what=$1 i a args
+	shift
+	for i in 2 3; do
+		args=()
+		for a in "$@"; do args+=("${a//@/$TMP/m$i}"); done
+		within "$what on m$i" "$FEED_SECS" test "${args[@]}"
+	done
+}
+
+# race2 TAG CMD2 CMD3: run the shell commands CMD2 (on m2) and CMD3 (on
+# m3) at once, their errors into $TMP/TAG.err2 and $TMP/TAG.err3; OK2 and
+# OK3 say which succeeded
+race2() {
+	local r2 r3
+	(eval "$2") 2>"$TMP/$1.err2" &
+	r2=$!
+	(eval "$3") 2>"$TMP/$1.err3" &
+	r3=$!
+	OK2=0 OK3=0
+	wait $r2 && OK2=1
+	wait $r3 && OK3=1
+	return 0
+}
+
 step "three nodes, each mounted, learn each other"
 start_cluster
 
@@ -72,8 +99,9 @@ step "a) tail -f on m2 shows each line appended on m1 within ${FEED_SECS} s"
 mkdir "$TMP/m1/a"
 "$OPTIMFS_BIN" diary create "$TMP/m1/a/diary"
 echo "line 0" >>"$TMP/m1/a/diary"
-# a new directory's entry is committed by m1's committer within its
-# interval (not by the close of a file inside it): poll for it
+# the new directory and diary are committed before mkdir and the create
+# return; m2 sees them once its own view is fresh (the feed, or a lookup
+# after a miss): poll for it
 within "a/diary on m2" "$FEED_SECS" test -e "$TMP/m2/a/diary"
 # coreutils tail polls a FUSE file (a remote file system to it, no
 # inotify) every -s seconds: 0.2 s leaves most of the budget to the feed
@@ -183,12 +211,13 @@ for k in $(seq 5); do
 	expect_fail "round $k: append_to (nocreat) into the removed diary" \
 		"No such file or directory" \
 		bash -c "echo second | dd of='$TMP/m1/a/rm/log$k' oflag=append conv=notrunc,nocreat status=none"
-	echo second >>"$TMP/m1/a/rm/log$k" || fail "round $k: >> on m1"
-	within "round $k: the new diary on m3" "$FEED_SECS" \
-		holds "$TMP/m3/a/rm/log$k" second
+	# right away, while m1's kernel still holds d$k's name
 	expect_fail "round $k: create in the removed directory" \
 		"No such file or directory" \
 		bash -c "echo x > '$TMP/m1/a/rm/d$k/f'"
+	echo second >>"$TMP/m1/a/rm/log$k" || fail "round $k: >> on m1"
+	within "round $k: the new diary on m3" "$FEED_SECS" \
+		holds "$TMP/m3/a/rm/log$k" second
 done
 same_everywhere "removals then appends" a/rm
 
@@ -317,15 +346,11 @@ one_name() { # one_name K I: mv/*/{f,g,h}K on mount I: one, holding vK
 }
 for k in $(seq 10); do
 	echo "v$k" >"$TMP/m1/mv/s/f$k"
-	within "mv/s/f$k on m2" "$FEED_SECS" test -e "$TMP/m2/mv/s/f$k"
-	within "mv/s/f$k on m3" "$FEED_SECS" test -e "$TMP/m3/mv/s/f$k"
+	on_m23 "mv/s/f$k" -e "@/mv/s/f$k"
 	if [ $((k % 2)) = 0 ]; then ta=s tb=s; else ta=t tb=u; fi
-	mv "$TMP/m2/mv/s/f$k" "$TMP/m2/mv/$ta/g$k" 2>"$TMP/mv.err2" & R1=$!
-	mv "$TMP/m3/mv/s/f$k" "$TMP/m3/mv/$tb/h$k" 2>"$TMP/mv.err3" & R2=$!
-	wins=0
-	wait $R1 && wins=$((wins + 1))
-	wait $R2 && wins=$((wins + 1))
-	expect_eq "round $k: renames that succeeded" 1 "$wins"
+	race2 mv 'mv "$TMP/m2/mv/s/f$k" "$TMP/m2/mv/$ta/g$k"' \
+		'mv "$TMP/m3/mv/s/f$k" "$TMP/m3/mv/$tb/h$k"'
+	expect_eq "round $k: renames that succeeded" 1 $((OK2 + OK3))
 	grep -hq "No such file" "$TMP/mv.err2" "$TMP/mv.err3" ||
 		fail "round $k: the loser's error: $(cat "$TMP/mv.err2" "$TMP/mv.err3")"
 	for i in 1 2 3; do
@@ -344,13 +369,9 @@ step "c2) rmdir on m2 while m3 creates a file in it (10 rounds)"
 mkdir "$TMP/m1/rd"
 for k in $(seq 10); do
 	mkdir "$TMP/m1/rd/d$k"
-	within "rd/d$k on m2" "$FEED_SECS" test -d "$TMP/m2/rd/d$k"
-	within "rd/d$k on m3" "$FEED_SECS" test -d "$TMP/m3/rd/d$k"
-	rmdir "$TMP/m2/rd/d$k" 2>"$TMP/rd.err2" & R1=$!
-	(echo "x$k" >"$TMP/m3/rd/d$k/f") 2>"$TMP/rd.err3" & R2=$!
-	rm_ok=0 mk_ok=0
-	wait $R1 && rm_ok=1
-	wait $R2 && mk_ok=1
+	on_m23 "rd/d$k" -d "@/rd/d$k"
+	race2 rd 'rmdir "$TMP/m2/rd/d$k"' 'echo "x$k" >"$TMP/m3/rd/d$k/f"'
+	rm_ok=$OK2 mk_ok=$OK3
 	expect_eq "round $k: rmdir and create that succeeded ($(cat "$TMP/rd.err2" "$TMP/rd.err3"))" 1 $((rm_ok + mk_ok))
 	[ $rm_ok = 1 ] || grep -q "not empty" "$TMP/rd.err2" ||
 		fail "round $k: rmdir's error: $(cat "$TMP/rd.err2")"
@@ -384,18 +405,12 @@ nested() { # nested K I: on mount I, cx holds one of aK, bK, the other in it
 for k in $(seq 10); do
 	mkdir "$TMP/m1/cx/a$k" "$TMP/m1/cx/b$k"
 	echo "in a$k" >"$TMP/m1/cx/a$k/f"
-	for i in 2 3; do
-		within "cx/a$k and b$k on m$i" "$FEED_SECS" \
-			test -d "$TMP/m$i/cx/a$k" -a -d "$TMP/m$i/cx/b$k"
-	done
+	on_m23 "cx/a$k and b$k" -d "@/cx/a$k" -a -d "@/cx/b$k"
 	# -T and the name: were a$k gone already (m2 first, seen), `mv b a/`
 	# would rename b$k to a$k
-	mv -T "$TMP/m2/cx/a$k" "$TMP/m2/cx/b$k/a$k" 2>"$TMP/cx.err2" & R1=$!
-	mv -T "$TMP/m3/cx/b$k" "$TMP/m3/cx/a$k/b$k" 2>"$TMP/cx.err3" & R2=$!
-	wins=0
-	wait $R1 && wins=$((wins + 1))
-	wait $R2 && wins=$((wins + 1))
-	expect_eq "round $k: renames that succeeded ($(cat "$TMP/cx.err2" "$TMP/cx.err3"))" 1 "$wins"
+	race2 cx 'mv -T "$TMP/m2/cx/a$k" "$TMP/m2/cx/b$k/a$k"' \
+		'mv -T "$TMP/m3/cx/b$k" "$TMP/m3/cx/a$k/b$k"'
+	expect_eq "round $k: renames that succeeded ($(cat "$TMP/cx.err2" "$TMP/cx.err3"))" 1 $((OK2 + OK3))
 	grep -hq "No such file" "$TMP/cx.err2" "$TMP/cx.err3" ||
 		fail "round $k: the loser's error: $(cat "$TMP/cx.err2" "$TMP/cx.err3")"
 	for i in 1 2 3; do
@@ -419,15 +434,10 @@ mkdir "$TMP/m1/ro"
 for k in $(seq 10); do
 	mkdir "$TMP/m1/ro/s$k" "$TMP/m1/ro/e$k"
 	echo "s$k" >"$TMP/m1/ro/s$k/mark"
-	for i in 2 3; do
-		within "ro/s$k and e$k on m$i" "$FEED_SECS" \
-			test -e "$TMP/m$i/ro/s$k/mark" -a -d "$TMP/m$i/ro/e$k"
-	done
-	mv -T "$TMP/m2/ro/s$k" "$TMP/m2/ro/e$k" 2>"$TMP/ro.err2" & R1=$!
-	(echo "x$k" >"$TMP/m3/ro/e$k/f") 2>"$TMP/ro.err3" & R2=$!
-	mv_ok=0 mk_ok=0
-	wait $R1 && mv_ok=1
-	wait $R2 && mk_ok=1
+	on_m23 "ro/s$k and e$k" -e "@/ro/s$k/mark" -a -d "@/ro/e$k"
+	race2 ro 'mv -T "$TMP/m2/ro/s$k" "$TMP/m2/ro/e$k"' \
+		'echo "x$k" >"$TMP/m3/ro/e$k/f"'
+	mv_ok=$OK2 mk_ok=$OK3
 	# both, when m3 looked e$k up after the rename reached it: the file
 	# is then in the directory the rename put there (serial, no race)
 	[ $((mv_ok + mk_ok)) -ge 1 ] ||

@@ -48,6 +48,32 @@ e2e_mount
 expect_eq "file written before the hang" after-hang "$(cat "$MNT/d/h")"
 e2e_umount
 
+step "a daemon killed while umount waits for it: umount says it left no result"
+# the daemon has unmounted and committed, and hangs before its exit note
+# (a test hook); killed there, the note still says running, and umount
+# says so (exit 1) instead of taking an earlier run's result or no note
+# for a success
+OPTIMFS_TEST_HANG_AT_EXIT=note OPTIMFS_TEST_SHUTDOWN_MAX_S=60 e2e_mount
+echo before-kill >"$MNT/d/k"
+(
+	rc=0
+	"$OPTIMFS_BIN" umount "$MNT" >"$TMP/um.out" 2>&1 || rc=$?
+	echo $rc >"$TMP/um.rc"
+) &
+UM=$!
+not_mounted() { ! e2e_mounted; }
+wait_for "the mount gone, the daemon hanging at its exit" 20 not_mounted
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+wait "$UM"
+expect_eq "umount's exit status for a killed daemon ($(cat "$TMP/um.out"))" 1 "$(cat "$TMP/um.rc")"
+grep -q "ended without saying whether it committed everything: its exit note still says running (killed?)" \
+	"$TMP/um.out" || fail "umount of a killed daemon said: $(cat "$TMP/um.out")"
+e2e_mount
+expect_eq "file written before the kill" before-kill "$(cat "$MNT/d/k")"
+e2e_umount
+
 step "a hang while only closing sockets ends sooner, and exits 0: all is stored"
 # as nng 1.5.2 closing a socket after peers broke off TLS connections
 OPTIMFS_TEST_HANG_AT_EXIT=sockets OPTIMFS_TEST_TEARDOWN_MAX_S=2 e2e_mount

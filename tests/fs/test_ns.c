@@ -35,15 +35,21 @@ TestSuite(ns, .timeout = 120);
 /* ---- environment ---------------------------------------------------------
  */
 
-static atomic_int fail_writes; /* nonzero: synced commit writes fail */
+static atomic_int
+    fail_writes; /* synced commit writes fail: 1 O_EIO, 2 O_EUNAVAIL */
 
 static o_err
 fail_hook(void *arg)
 {
 	(void) arg;
-	return atomic_load(&fail_writes)
-	    ? o_err_set(O_EIO, "test: injected write failure")
-	    : O_OK;
+	switch (atomic_load(&fail_writes)) {
+	case 0:
+		return O_OK;
+	case 2: /* as a cluster out of reach: the outcome unknown */
+		return o_err_set(O_EUNAVAIL, "test: injected unavailability");
+	default:
+		return o_err_set(O_EIO, "test: injected write failure");
+	}
 }
 
 struct env {
@@ -258,6 +264,17 @@ expect_contents(struct ofs_ns *ns, uint64_t ino, const char *want)
 	ok(ofs_getattr(ns, ino, &a), "getattr");
 	cr_assert_eq(a.size, strlen(want), "size %llu want %zu",
 	    (unsigned long long) a.size, strlen(want));
+}
+
+/* A file dir/name holding text, committed. */
+static uint64_t
+file_(struct ofs_ns *ns, uint64_t dir, const char *name, const char *text)
+{
+	uint64_t f = create_(ns, dir, name, OFS_FILE);
+
+	write_(ns, f, 0, text);
+	ok(ofs_flush(ns, f, 0, true), "flush the new file");
+	return f;
 }
 
 /* Read [off, off+len) and compare with want's bytes there. */
@@ -4478,9 +4495,7 @@ Test(ns, a_diarys_mtime_kept_by_chmod_and_xattrs_set_by_utimens, .init = setup,
 Test(ns, shared_open_and_create_see_another_mounts_removal, .init = setup,
     .fini = teardown)
 {
-	struct ofs_ns_opts o = {
-		.journal = journal_new(), .shared = true, .fresh_ms = 60000
-	};
+	struct ofs_ns_opts o = { .shared = true, .fresh_ms = 60000 };
 	struct ofs_ns  *nb;
 	struct ofs_attr a;
 	uint64_t        d, y;
@@ -4494,14 +4509,13 @@ Test(ns, shared_open_and_create_see_another_mounts_removal, .init = setup,
 	ns_open_peer(&nb, true, 60000);
 	ok(ofs_unlink(nb, OFS_ROOT_INO, "log"), "rm log on b");
 	ok(ofs_rmdir(nb, OFS_ROOT_INO, "d"), "rmdir d on b");
-	/* b neither flushed nor closed: the removals are committed already */
+	/* b neither flushed nor closed: the removals are committed already;
+	 * the open first (it reads the root on its own), then the create */
+	cr_assert_eq(ofs_open(env.ns, y, &a), O_ENOTFOUND,
+	    "open of the removed diary: %s", o_err_detail());
 	cr_assert_eq(ofs_create(env.ns, d, "f", OFS_FILE, 0644, &a),
 	    O_ENOTFOUND, "create in the removed directory: %s",
 	    o_err_detail());
-	/* (the create read the root again: the open needs no read of its
-	 * own to see the diary gone now) */
-	cr_assert_eq(ofs_open(env.ns, y, &a), O_ENOTFOUND,
-	    "open of the removed diary: %s", o_err_detail());
 	cr_assert_eq(ofs_lookup(env.ns, OFS_ROOT_INO, "d", &a), O_ENOTFOUND);
 	ok(ofs_ns_close(nb), "close b");
 }
@@ -4511,9 +4525,7 @@ Test(ns, shared_open_and_create_see_another_mounts_removal, .init = setup,
 Test(ns, shared_chmod_keeps_another_mounts_append_mtime, .init = setup,
     .fini = teardown)
 {
-	struct ofs_ns_opts o = {
-		.journal = journal_new(), .shared = true, .fresh_ms = 60000
-	};
+	struct ofs_ns_opts o = { .shared = true, .fresh_ms = 60000 };
 	struct ofs_ns *nb;
 	uint64_t       y, by;
 	int64_t        w, made, m;
@@ -4808,7 +4820,7 @@ Test(ns, shared_two_mounts_renaming_one_file_one_wins, .init = setup,
 {
 	struct ofs_ns  *na, *nb;
 	struct ofs_attr a;
-	uint64_t        s, t, u, f, bs, bt, bu;
+	uint64_t        s, t, u, bs, bt, bu;
 	o_err           e;
 
 	ns_open_peer(&na, true, 600000);
@@ -4816,12 +4828,8 @@ Test(ns, shared_two_mounts_renaming_one_file_one_wins, .init = setup,
 	s = mkdir_(na, OFS_ROOT_INO, "s");
 	t = mkdir_(na, OFS_ROOT_INO, "t");
 	u = mkdir_(na, OFS_ROOT_INO, "u");
-	f = create_(na, s, "f1", OFS_FILE);
-	write_(na, f, 0, "one");
-	ok(ofs_flush(na, f, 0, true), "flush f1");
-	f = create_(na, OFS_ROOT_INO, "f2", OFS_FILE);
-	write_(na, f, 0, "two");
-	ok(ofs_flush(na, f, 0, true), "flush f2");
+	(void) file_(na, s, "f1", "one");
+	(void) file_(na, OFS_ROOT_INO, "f2", "two");
 	ok(peer_lookup(nb, OFS_ROOT_INO, "s", &a), "b: s");
 	bs = a.ino;
 	ok(peer_lookup(nb, OFS_ROOT_INO, "t", &a), "b: t");
@@ -4903,6 +4911,19 @@ rival_hook(void *arg, uint8_t kind)
 	rival.e     = rival.op(rival.ns, rival.dir, rival.name);
 }
 
+/* Reopen env.ns shared with the rival hook; *nb: a second mount. */
+static void
+rival_mounts(struct ofs_ns **nb)
+{
+	static struct ofs_ns_opts o;
+
+	o = (struct ofs_ns_opts) {
+		.shared = true, .fresh_ms = 600000, .sync_hook = rival_hook
+	};
+	ns_reopen_with(&o, "reopen shared, with the hook");
+	ns_open_peer(nb, true, 600000);
+}
+
 /*
  * Shared mode: an rmdir on one mount and a creation in that directory on
  * another at the same time (each after the other's checks, before its
@@ -4914,17 +4935,12 @@ rival_hook(void *arg, uint8_t kind)
 Test(ns, shared_rmdir_and_a_creation_in_it_one_wins, .init = setup,
     .fini = teardown)
 {
-	struct ofs_ns_opts o = { .journal = journal_new(),
-		.shared                   = true,
-		.fresh_ms                 = 600000,
-		.sync_hook                = rival_hook };
-	struct ofs_ns     *nb;
-	struct ofs_attr    a;
-	uint64_t           d, f, bd, bd2;
-	o_err              e;
+	struct ofs_ns  *nb;
+	struct ofs_attr a;
+	uint64_t        d, f, bd, bd2;
+	o_err           e;
 
-	ns_reopen_with(&o, "reopen shared, with the hook");
-	ns_open_peer(&nb, true, 600000);
+	rival_mounts(&nb);
 	d = mkdir_(env.ns, OFS_ROOT_INO, "d");
 	(void) mkdir_(env.ns, OFS_ROOT_INO, "d2");
 	ok(peer_lookup(nb, OFS_ROOT_INO, "d", &a), "b: d");
@@ -5051,16 +5067,14 @@ Test(ns, shared_failed_rename_leaves_other_mounts_names_alone, .init = setup,
 {
 	struct ofs_ns  *na, *nb;
 	struct ofs_attr a;
-	uint64_t        s, t, f, bt;
+	uint64_t        s, t, bt;
 	o_err           e;
 
 	ns_open_peer(&na, true, 600000);
 	ns_open_peer(&nb, true, 600000);
 	s = mkdir_(na, OFS_ROOT_INO, "s");
 	t = mkdir_(na, OFS_ROOT_INO, "t");
-	f = create_(na, s, "f", OFS_FILE);
-	write_(na, f, 0, "mine");
-	ok(ofs_flush(na, f, 0, true), "a: flush s/f");
+	(void) file_(na, s, "f", "mine");
 	ok(peer_lookup(nb, OFS_ROOT_INO, "t", &a), "b: t");
 	bt = a.ino;
 	atomic_store(&fail_writes, 1);
@@ -5093,20 +5107,6 @@ Test(ns, shared_failed_rename_leaves_other_mounts_names_alone, .init = setup,
 	    "b: the failed mv s/f s/h was committed");
 	ok(ofs_ns_close(na), "close a");
 	ok(ofs_ns_close(nb), "close b");
-}
-
-/* Reopen env.ns shared with the rival hook; *nb: a second mount. */
-static void
-rival_mounts(struct ofs_ns **nb)
-{
-	static struct ofs_ns_opts o;
-
-	o = (struct ofs_ns_opts) { .journal = journal_new(),
-		.shared                     = true,
-		.fresh_ms                   = 600000,
-		.sync_hook                  = rival_hook };
-	ns_reopen_with(&o, "reopen shared, with the hook");
-	ns_open_peer(nb, true, 600000);
 }
 
 /*
@@ -5332,10 +5332,7 @@ Test(ns, shared_async_rename_of_a_dirty_file_answers_for_itself, .init = setup,
 static void
 replace_(struct ofs_ns *ns, uint64_t dir, const char *name, const char *text)
 {
-	uint64_t f = create_(ns, dir, "tmp", OFS_FILE);
-
-	write_(ns, f, 0, text);
-	ok(ofs_flush(ns, f, 0, true), "flush tmp");
+	(void) file_(ns, dir, "tmp", text);
 	ok(ofs_rename(ns, dir, "tmp", dir, name), "mv tmp over the name");
 }
 
@@ -5367,9 +5364,11 @@ Test(ns, shared_open_after_a_revalidating_lookup_is_not_stale_again,
 	replace_(na, d, "cfg", "v2");
 	/* b's kernel opens the name it cached: replaced */
 	cr_expect_eq(ofs_open(nb, old, &a), O_ENOTFOUND, "b: open old cfg");
-	/* the kernel's revalidating lookup, then a replacement, then the
-	 * open: it opens what the lookup found */
-	ok(peer_lookup(nb, bd, "cfg", &a), "b: cfg again");
+	/* the kernel's revalidating lookup (a plain lookup of that name,
+	 * which reads the directory anew: fresh_ms is 10 minutes here),
+	 * then a replacement, then the open: it opens what the lookup
+	 * found */
+	ok(ofs_lookup(nb, bd, "cfg", &a), "b: cfg again (no refresh asked)");
 	cr_expect_neq(a.ino, old);
 	old = a.ino;
 	replace_(na, d, "cfg", "v3");
@@ -5424,8 +5423,7 @@ rival_second_and_rename(struct ofs_ns *nb, uint64_t dir, const char *name)
  * of x/a that `mv x/a y/b/` had staged; another mount's `mv y/b y/b2`
  * then broke the first rename's condition on y/b, its put was dropped by
  * the link, and directory a was left where no name reaches.  Now the
- * second waits (rename_presync commits x's queue, which waits for the
- * first's group; group_mtx covers the moment before the first staged).
+ * second waits for the first (group_mtx).
  * Also: the first rename, lost, answers ENOENT (its link says so; before,
  * it answered success when the target directory was renamed meanwhile).
  * From the review.
@@ -5458,6 +5456,9 @@ Test(
 	e      = ofs_rename(env.ns, x, "a", yb, "a");
 	cr_assert(!rival.armed, "the hook did not run");
 	ok(rival.e, "b: mv y/b y/b2");
+	cr_expect(!second.joined,
+	    "the second rename ran while the first was between its staging "
+	    "and its commit");
 	if (!second.joined)
 		cr_assert_eq(pthread_join(second.t, NULL), 0);
 	ok(second.e, "a: mv x/c/d z/");
@@ -5500,18 +5501,73 @@ Test(ns, shared_diary_shows_what_commit_order_keeps, .init = setup,
 	ok(ofs_write(na, la, 1, 0, "a1\n", 3, true), "a: append a1");
 	ok(ofs_write(nb, lb, 1, 0, "b1\n", 3, true), "b: append b1");
 	ok(ofs_flush(nb, lb, 1, true), "b: commit b1");
+	ok(ofs_ns_refresh(na, la), "a: refresh log (b1 seen)");
 	before = read_all(na, la, &nbefore);
+	cr_expect_str_eq(
+	    before, "b1\n", "a's queued a1 shown before its commit");
 	ok(ofs_getattr(na, la, &a), "a: getattr");
 	cr_expect_eq(a.size, nbefore, "a: size %llu, read %zu",
 	    (unsigned long long) a.size, nbefore);
+	/* a write at the size shown (lseek to the end) is an append too */
+	ok(ofs_write(na, la, 2, a.size, "a2\n", 3, false),
+	    "a: write a2 at the size shown");
 	ok(ofs_flush(na, la, 1, true), "a: commit a1");
-	ok(ofs_ns_refresh(na, la), "a: refresh log");
+	ok(ofs_flush(na, la, 2, true), "a: commit a2");
+	/* the writer reads its own lines once their commit returned */
 	after = read_all(na, la, NULL);
-	cr_expect_str_eq(after, "b1\na1\n", "commit order");
+	cr_expect_str_eq(after, "b1\na1\na2\n", "commit order");
 	cr_expect(strncmp(before, after, nbefore) == 0,
 	    "a read \"%s\" before its commit, \"%s\" after", before, after);
 	free(before);
 	free(after);
+	ok(ofs_ns_close(na), "close a");
+	ok(ofs_ns_close(nb), "close b");
+}
+
+/*
+ * Shared mode: a rename or rmdir whose group commit failed with its
+ * outcome unknown (O_EUNAVAIL, as a cluster out of reach) is given up
+ * whole, as any undecided group.  Before, its parts stayed queued "to be
+ * retried", and later commits made them one collection at a time: a flush
+ * of the source alone committed the delete (the file under no name), one
+ * of the removed directory alone its retirement.  From the review.
+ */
+Test(ns, shared_group_in_doubt_is_given_up_whole, .init = setup,
+    .fini = teardown)
+{
+	struct ofs_ns  *na, *nb;
+	struct ofs_attr a;
+	uint64_t        s, t, d, bs, bt;
+	o_err           e, er;
+
+	ns_open_peer(&na, true, 600000);
+	ns_open_peer(&nb, true, 600000);
+	s = mkdir_(na, OFS_ROOT_INO, "s");
+	t = mkdir_(na, OFS_ROOT_INO, "t");
+	d = mkdir_(na, OFS_ROOT_INO, "d");
+	(void) file_(na, s, "f", "mine");
+	atomic_store(&fail_writes, 2);
+	e  = ofs_rename(na, s, "f", t, "g");
+	er = ofs_rmdir(na, OFS_ROOT_INO, "d");
+	atomic_store(&fail_writes, 0);
+	cr_assert_eq(e, O_EUNAVAIL, "mv s/f t/g: %s", o_errname(e));
+	cr_assert_eq(er, O_EUNAVAIL, "rmdir d: %s", o_errname(er));
+	cr_expect(strstr(o_err_detail(), "outcome is unknown") != NULL,
+	    "the error says so: %s", o_err_detail());
+	/* each collection committed on its own */
+	ok(ofs_flush(na, s, 0, true), "a: flush s");
+	ok(ofs_flush(na, d, 0, true), "a: flush d");
+	ok(ofs_flush(na, t, 0, true), "a: flush t");
+	ok(ofs_flush(na, OFS_ROOT_INO, 0, true), "a: flush the root");
+	ok(peer_lookup(nb, OFS_ROOT_INO, "s", &a), "b: s");
+	bs = a.ino;
+	ok(peer_lookup(nb, OFS_ROOT_INO, "t", &a), "b: t");
+	bt = a.ino;
+	ok(peer_lookup(nb, bs, "f", &a), "b: s/f was moved in part");
+	expect_contents(nb, a.ino, "mine");
+	cr_expect_eq(peer_lookup(nb, bt, "g", &a), O_ENOTFOUND);
+	ok(peer_lookup(nb, OFS_ROOT_INO, "d", &a), "b: d was removed");
+	ok(rival_create(nb, a.ino, "h"), "b: create d/h (d retired?)");
 	ok(ofs_ns_close(na), "close a");
 	ok(ofs_ns_close(nb), "close b");
 }
