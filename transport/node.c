@@ -71,6 +71,7 @@ struct member {
 	 * (member_silent_at) */
 	atomic_int_fast64_t silent_since, silent_next, silent_bytes;
 	int64_t             silent_ms;
+	int64_t             hung_ms; /* silent this long more: hung */
 	/* failed repairs on it: when one was last logged, and how many
 	 * were not logged since (repair_note) */
 	atomic_int_fast64_t  repair_logged_ms;
@@ -210,6 +211,25 @@ member_silent(struct member *m, int64_t now)
 	return now >= member_silent_at(m);
 }
 
+/*
+ * When m, silent, counts as hung (INT64_MAX: not on its way to it): once
+ * its silence lasted a whole deadline (hung_ms, the node's timeout), no
+ * call waits for it any more, quorum or not, until it answers again (its
+ * requests still go, and its first answer ends the silence).  Before, with
+ * two replicas of three stopped (SIGSTOP, their connections open), every
+ * read and pend waited its whole deadline for them, and one append, made
+ * of several such calls, failed after 10-15 s, each later one too (s37
+ * finding 8).  The first calls after they stop still wait out their
+ * deadline: the failure comes "after the timeout", as for a member down.
+ */
+static int64_t
+member_hung_at(struct member *m)
+{
+	int64_t at = member_silent_at(m);
+
+	return at == INT64_MAX ? INT64_MAX : at + m->hung_ms;
+}
+
 /* A message of len bytes to m goes now (bmtx held): the first or the
  * second since its last answer is noted, with its bytes
  * (member_silent_at). */
@@ -289,6 +309,7 @@ member_add(struct otr_node *n, const char *name, const char *url,
 	 * request held back still goes before its caller leaves it */
 	m->patience_ms = O_MIN(SLOT_PATIENCE_MS, O_MAX(n->timeout_ms / 40, 1));
 	m->silent_ms   = O_MAX(n->timeout_ms / 20, 1); /* WRITE_GRACE */
+	m->hung_ms     = O_MAX(n->timeout_ms, 1);
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	snprintf(m->url, sizeof(m->url), "%s", url);
 	if ((e = feed_url(url, m->feed, sizeof(m->feed))) != O_OK) {
@@ -1320,7 +1341,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 	for (;;) {
 		int64_t  now = o_mono_ms(), wake = stop_at, limit;
 		uint64_t seen;
-		size_t   i, open = 0, heard = 0;
+		size_t   i, open = 0, heard = 0, live = 0;
 		bool     hushed = false;
 
 		pthread_mutex_lock(&g->mtx);
@@ -1330,16 +1351,25 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			if (cs[i].bc == NULL || bq_take(&cs[i], now, &limit))
 				continue;
 			open++;
+			if (now >= member_hung_at(cs[i].m))
+				continue; /* not waited for (member_hung_at) */
+			live++;
 			if (!member_silent(cs[i].m, now)) {
 				heard++;
 				if (q != NULL) /* until it falls silent */
 					limit = O_MIN(
 					    limit, member_silent_at(cs[i].m));
 			}
-			wake = O_MIN(wake, limit);
+			/* until it is hung */
+			limit = O_MIN(limit, member_hung_at(cs[i].m));
+			wake  = O_MIN(wake, limit);
 		}
 		if (open == 0)
 			break;
+		if (live == 0) { /* every call still out is a hung member's */
+			stop_at = now;
+			hushed  = true;
+		}
 		if (q != NULL && stop_at == INT64_MAX &&
 		    q->enough(q->arg, cs, k)) {
 			stop_at = q->grace_ms > 0
@@ -1349,8 +1379,8 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 		}
 		/* what is still out is only silent members' (member_silent):
 		 * once a quorum is in, they are not waited for.  A caller that
-		 * waits for every answer (q NULL) still does: a cancel that
-		 * must land before the next pend, a status, a repair */
+		 * waits for every answer (q NULL) still does, until they are
+		 * hung: a status, a repair */
 		if (heard == 0 && q != NULL && stop_at != INT64_MAX &&
 		    now < stop_at) {
 			stop_at = now;
@@ -1548,6 +1578,31 @@ struct placed {
 	size_t r;
 	size_t who[8]; /* member indexes, R <= 8 */
 };
+
+/* out's reason for too few answers (nans of r, need): the count, and
+ * which replicas gave none (down, hung, slow, unreadable there). */
+static void
+get_unknown_why(struct oc_get_res *out, struct member *const *ms,
+    const size_t *who, size_t r, const bool *has, const struct oc_get_res *row,
+    size_t nans, size_t need)
+{
+	size_t q, len, none = 0;
+
+	len = (size_t) snprintf(out->reason, sizeof(out->reason),
+	    "%zu of %zu replicas answered (need %zu%s", nans, r, need,
+	    out->cause == O_ESTALE ? ", history pruned" : "");
+	for (q = 0; q < r && len < sizeof(out->reason); q++) {
+		size_t j = who[q];
+
+		if (has[j] && row[j].state != OC_GET_UNKNOWN)
+			continue;
+		len += (size_t) snprintf(out->reason + len,
+		    sizeof(out->reason) - len, "%s%s",
+		    none++ == 0 ? "; none from " : ", ", ms[j]->name);
+	}
+	if (len < sizeof(out->reason))
+		snprintf(out->reason + len, sizeof(out->reason) - len, ")");
+}
 
 static void
 place_all(struct otr_node *n, struct member *const *ms, size_t k,
@@ -1839,10 +1894,8 @@ get_from(struct oc_transactor *t, const struct oc_bid *ids, size_t nids,
 				if (has[j] && row[j].state == OC_GET_UNKNOWN &&
 				    row[j].cause == O_ESTALE)
 					out[i].cause = O_ESTALE;
-			snprintf(out[i].reason, sizeof(out[i].reason),
-			    "%zu of %zu replicas answered (need %zu)%s", nans,
-			    pl[i].r, need,
-			    out[i].cause == O_ESTALE ? ", history pruned" : "");
+			get_unknown_why(&out[i], ms, pl[i].who, pl[i].r, has,
+			    row, nans, need);
 			continue;
 		}
 		/* repair only with the latest state: a read pinned below
@@ -2085,18 +2138,36 @@ enough_now(void *arg, const struct call *cs, size_t k)
 	return true;
 }
 
+/* What is still out is only silent members' (member_silent). */
+static bool
+only_silent_out(void *arg, const struct call *cs, size_t k)
+{
+	int64_t now = o_mono_ms();
+	size_t  j;
+
+	(void) arg;
+	for (j = 0; j < k; j++)
+		if (cs[j].bc != NULL && !member_silent(cs[j].m, now))
+			return false;
+	return true;
+}
+
 /* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
  * goodm (NULL: none) clear; wait for the answers or not (the requests go
  * either way; one sharing a batch with the pend it cancels runs after it,
  * one in another message may overtake it, and the replica then refuses
- * the pend when it comes: PROTOCOL.md §1). */
+ * the pend when it comes: PROTOCOL.md §1).  A wait is for every member
+ * but a silent one: a hung replica (SIGSTOP) answers nothing before the
+ * deadline, and the writer waited for it on every failed attempt (s37
+ * finding 6); its cancel still goes, and runs when it wakes. */
 static void
 cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,
     const bool *acc, const bool *goodm, int64_t deadline, bool wait)
 {
 	struct quorum now = { enough_now, NULL, 0 };
-	struct call *cs  = calls_new(ms, k);
+	struct quorum all = { only_silent_out, NULL, 0 };
+	struct call  *cs  = calls_new(ms, k);
 	size_t      *idx = o_calloc(nids + 1, sizeof(*idx));
 	size_t       i, j, c, any = 0;
 
@@ -2110,7 +2181,7 @@ cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
 		}
 	}
 	if (any > 0)
-		calls_run_q(n, cs, k, deadline, wait ? NULL : &now);
+		calls_run_q(n, cs, k, deadline, wait ? &all : &now);
 	calls_fini(cs, k);
 	free(idx);
 }
@@ -2146,6 +2217,30 @@ pend_majority(const struct placed *pl, size_t nids, size_t k,
 			return false;
 	}
 	return true;
+}
+
+/*
+ * A rival's pending refused the pend, and what is still out is only
+ * silent members' (member_silent): no majority without them, and waiting
+ * for them holds this pend's own pendings on the other replicas, which
+ * refuse the rival in turn.  With one replica of three hung (SIGSTOP: its
+ * connection open, nothing answered), two writers sharing a diary each
+ * waited out the whole pend deadline, holding the pending that refused
+ * the other, and an append took 10-15 s (s37 finding 6).  So the pend
+ * stops there and fails O_EPENDING, which the writer retries after a
+ * backoff (its claims on the refusing replicas hold younger writers off).
+ */
+static bool
+rival_and_silence(const struct call *cs, size_t k)
+{
+	size_t j;
+
+	if (!only_silent_out(NULL, cs, k))
+		return false;
+	for (j = 0; j < k; j++)
+		if (answered(&cs[j]) && cs[j].ae == O_EPENDING)
+			return true;
+	return false;
 }
 
 /* A pend's quorum predicate: the answers of this round over the
@@ -2184,7 +2279,7 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 		if ((answered(&cs[j]) && cs[j].ae == O_ESTALE) ||
 		    cs[j].e == O_ETOOBIG)
 			return true;
-	return false;
+	return rival_and_silence(cs, k);
 }
 
 /* A read for what it does to the replicas (repairs those behind, rolls a

@@ -109,6 +109,25 @@ skipped=$(status_n3 | sed -n 's/.* skipped \([0-9]*\)$/\1/p')
 # each append's pend but the first one or two (which wait the grace out:
 # n3 is silent only then; no commit goes to a member whose pend was left)
 [ "${skipped:-0}" -ge 18 ] || fail "n1 skipped only '$skipped' calls to n3: $(status_n3)"
+# two writers sharing the diary meanwhile: a pend refused by the other's
+# pending, which only n3 could outvote, does not wait for n3, nor does
+# the cancel after it, so no call to n3 times out (before: each such
+# pend waited out its deadline holding the pending that refused the
+# other, 10-15 s per append)
+n3_of() { grep -E '^  peer n3 ' "$TMP/m$1/.optimfs/status"; }
+n3_silent_on_2() { n3_of 2 | grep -q ' silent '; }
+wait_for "n2 sees n3 silent" 15 n3_silent_on_2
+timed_out() { n3_of "$1" | sed -n 's/.* failed \([0-9]*\) .*/\1/p'; }
+f1=$(timed_out 1) f2=$(timed_out 2)
+pair() { for k in $(seq 20); do echo "pair $1 $k" >>"$TMP/m$1/log" || return 1; done; }
+rc1=0 rc2=0
+pair 1 & p1=$!
+pair 2 & p2=$!
+wait $p1 || rc1=$?
+wait $p2 || rc2=$?
+[ "$rc1$rc2" = 00 ] || fail "an append of two writers with n3 stopped failed ($rc1, $rc2)"
+expect_eq "n1's calls to n3 timed out" "$f1" "$(timed_out 1)"
+expect_eq "n2's calls to n3 timed out" "$f2" "$(timed_out 2)"
 kill -CONT "${PID[3]}"
 echo "resumed" >>"$TMP/m1/log" || fail "append after n3 resumed"
 n3_heard() { echo "ping" >>"$TMP/m1/log" && status_n3 | grep -q ' up '; }
@@ -116,6 +135,9 @@ wait_for "n1 hears n3 again" 15 n3_heard
 same_log() { cmp -s "$TMP/m1/log" "$TMP/m3/log"; }
 wait_for "m3 shows what m1 wrote while n3 hung" 10 same_log
 grep -qx "hung 20" "$TMP/m3/log" || fail "m3 lacks the appends made while it hung"
+for w in 1 2; do
+	grep -qx "pair $w 20" "$TMP/m3/log" || fail "m3 lacks writer $w's appends made while it hung"
+done
 
 step "two of three down: writes fail instead of hanging, and resume"
 # the root changed by another mount just before: m1 no longer knows its

@@ -2251,11 +2251,17 @@ Test(node, a_large_message_out_delays_a_members_silence, .init = setup,
 
 /*
  * A pend that no majority can take (n0 holds a rival's pending, the silent
- * member never answers) waits out the silent member to its deadline and is
- * refused.  n1 accepted it: net_pend's cancel must still reach n1, with
- * time of its own (with the pend's spent deadline it was dropped unsent,
- * "no time left", and the dead pending refused every writer on n1 until
- * it expired; found by a review).
+ * member never answers) is refused.  n1 accepted it: net_pend's cancel must
+ * still reach n1, with time of its own (with a spent deadline it was
+ * dropped unsent, "no time left", and the dead pending refused every
+ * writer on n1 until it expired; found by a review).  The pend does not
+ * wait out the silent member's deadline once the rival's refusal leaves
+ * the majority to it alone, and a cancel of every replica (the
+ * collection's, after a failed attempt) does not wait for it either: its
+ * calls are left, none times out.  Before, each cost the whole deadline,
+ * and two writers sharing a diary with one replica of three hung waited
+ * 10-15 s per append, each holding the pending that refused the other
+ * (s37 finding 6).
  */
 Test(node, a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait,
     .init = setup, .fini = teardown)
@@ -2266,7 +2272,7 @@ Test(node, a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait,
 	struct oc_bid      x;
 	struct oc_aid      rival;
 	uint8_t            st;
-	long               calls, failed, left, msgs0, msgs;
+	long               calls, failed0, failed, left0, left, msgs0, msgs;
 	o_err              e;
 
 	silent_member_up(1500);
@@ -2283,7 +2289,7 @@ Test(node, a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait,
 	    o_err_detail());
 	oc_txres_fini(&res);
 	oc_aid_random(&pr.aid);
-	peer_counts(0, "silent", &calls, &failed, &left, &msgs0);
+	peer_counts(0, "silent", &calls, &failed0, &left0, &msgs0);
 	oc_txres_init(&res);
 	e = tx_of(0)->ops->pend(tx_of(0), &pr, &res);
 	oc_txres_fini(&res);
@@ -2297,7 +2303,67 @@ Test(node, a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait,
 	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
 	cr_expect_geq(msgs - msgs0, 2, "%ld messages to the silent member",
 	    msgs - msgs0);
+	cr_expect_eq(failed, failed0,
+	    "the pend waited out the silent member's deadline");
+	cr_expect_gt(left, left0, "the pend's call to it was not left");
+	/* the collection's cancel, which waits for every replica but a
+	 * silent one */
+	left0 = left;
+	cr_assert_eq(tx_of(0)->ops->cancel(tx_of(0), &pr.aid, &x, 1), O_OK);
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+	cr_expect_eq(failed, failed0,
+	    "the cancel waited out the silent member's deadline");
+	cr_expect_gt(left, left0, "the cancel's call to it was not left");
 	oc_tfs_fini(&t);
+}
+
+/*
+ * A member silent for a whole deadline more is hung: a call that waits for
+ * every answer (a status) or needs it for a quorum leaves it at once, and
+ * fails or goes on with what the others said.  Before, each such call
+ * waited its whole deadline, and with two replicas of three stopped one
+ * append, made of several calls, took 10-15 s to fail, each later one
+ * too (s37 finding 8).  Here: n1 down, so a read has n0 alone and needs
+ * the silent member; after the first calls waited their deadline out,
+ * the next read and status leave it at once (counted skipped).
+ */
+Test(node, a_member_hung_for_a_deadline_is_not_waited_for, .init = setup,
+    .fini = teardown)
+{
+	struct oc_get_res r;
+	struct oc_bid     x;
+	struct oc_aid     a;
+	uint8_t           st[1];
+	int64_t           next, at;
+	long              calls, failed0, failed, left0, left, msgs;
+	int               i;
+	o_err             e;
+
+	silent_member_up(1000);
+	insert_new(0, &x, 1);
+	for (i = 0; i < 2; i++) /* two messages out to it, unanswered */
+		insert_new(0, &x, 1);
+	cr_assert(otr_node_silence(nodes[0].node, "silent", &next, &at));
+	cr_assert_neq(
+	    at, INT64_MAX, "the member is not on its way to silence");
+	while (o_mono_ms() < at + timeout_ms + 50) /* hung from then on */
+		o_sleep_ms(50);
+	node_down(1, false);
+	peer_counts(0, "silent", &calls, &failed0, &left0, &msgs);
+	oc_get_res_init(&r);
+	cr_assert_eq(tx_of(0)->ops->get(tx_of(0), &x, 1, NULL, &r), O_OK);
+	cr_expect_eq(r.state, OC_GET_UNKNOWN, "one replica of three read");
+	cr_expect_not_null(strstr(r.reason, "none from"), "%s", r.reason);
+	oc_get_res_fini(&r);
+	oc_aid_random(&a);
+	e = tx_of(0)->ops->status(tx_of(0), &a, 2, &x, 1, st);
+	(void) e; /* one answer of three: cannot tell */
+	peer_counts(0, "silent", &calls, &failed, &left, &msgs);
+	cr_expect_eq(failed, failed0,
+	    "%ld calls waited out the hung member's deadline",
+	    failed - failed0);
+	cr_expect_geq(left - left0, 2, "%ld calls to the hung member left",
+	    left - left0);
 }
 
 /*
