@@ -171,9 +171,12 @@ struct ofs_fuse {
 	/*
 	 * The namespace.  Handlers use it without a lock: it is closed only
 	 * by the destroy request or ofs_fuse_close, after the session loop
-	 * has ended and every control worker is gone.
+	 * has ended and every control worker is gone.  NULL while a cluster
+	 * member waits for a majority to open its root (ofs_fuse_attach
+	 * sets it once; no_ns).
 	 */
-	struct ofs_ns *ns;
+	struct ofs_ns *_Atomic ns;
+	char waiting[512]; /* why ns is NULL (ofs_fuse_waiting); f_mtx */
 
 	pthread_mutex_t f_mtx;
 	pthread_cond_t  f_cv;
@@ -378,6 +381,24 @@ reply_errno(fuse_req_t req, enum ll_op op, int err)
 	fuse_reply_err(req, err);
 }
 
+/*
+ * No namespace yet: a cluster member whose root no majority has answered
+ * since it started (ofs_fuse_waiting; ofs_fuse_attach ends it).  What the
+ * kernel can ask then is about the root and the control directory only
+ * (no other inode was handed out): the root's own requests answer EIO, as
+ * a running mount's do without a majority, and its attributes are this
+ * mount's (ll_getattr), so that a path walk reaches .optimfs/status, which
+ * says why.  Answers req and returns true then.
+ */
+static bool
+no_ns(struct ofs_fuse *f, fuse_req_t req, enum ll_op op)
+{
+	if (atomic_load(&f->ns) != NULL)
+		return false;
+	reply_errno(req, op, EIO);
+	return true;
+}
+
 static int64_t
 ts_ns(const struct timespec *t)
 {
@@ -580,7 +601,14 @@ status_text(struct ofs_fuse *f, struct o_buf *b)
 	                     : "sync (close waits for the commit; fsync also "
 	                       "for the disk)",
 	    f->interval_ms, (o_mono_ms() - f->started_mono) / 1000);
-	ns_status_text(f, b);
+	if (atomic_load(&f->ns) != NULL) {
+		ns_status_text(f, b);
+	} else { /* no_ns */
+		pthread_mutex_lock(&f->f_mtx);
+		ofs_buf_printf(b, "namespace:       not open: %s\n",
+		    f->waiting[0] ? f->waiting : "starting");
+		pthread_mutex_unlock(&f->f_mtx);
+	}
 	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
 	if (f->extra_status)
 		f->extra_status(f->extra_arg, b);
@@ -625,7 +653,8 @@ stats_text(struct ofs_fuse *f, struct o_buf *b)
 	    (uint64_t) atomic_load(&f->bytes_read),
 	    (uint64_t) atomic_load(&f->bytes_written),
 	    (o_mono_ms() - f->started_mono) / 1000);
-	ns_stats_text(f, b);
+	if (atomic_load(&f->ns) != NULL)
+		ns_stats_text(f, b);
 	if (f->extra_stats)
 		f->extra_stats(f->extra_arg, b);
 }
@@ -644,6 +673,11 @@ ctl_stat(struct ofs_fuse *f, fuse_ino_t ino, struct stat *st)
 	st->st_mtim = st->st_atim = st->st_ctim =
 	    ns_ts(f->started_ms * 1000000);
 	st->st_blksize = 4096;
+	if (ino == FUSE_ROOT_ID) { /* no namespace yet (no_ns) */
+		st->st_mode  = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return;
+	}
 	if (ino == CTL_DIR_INO) {
 		st->st_mode  = S_IFDIR | 0555;
 		st->st_nlink = 2;
@@ -802,6 +836,10 @@ ctl_start(struct ofs_fuse *f, struct ctl_req *r, const char *buf, size_t n)
 	/* the client sends what stat(2) told it: the object's st_ino; its
 	 * inode is held until the report is done (ctl_worker), so that its
 	 * ino is not given to another object meanwhile */
+	if (atomic_load(&f->ns) == NULL) { /* no_ns */
+		err = EIO;
+		goto out_worker;
+	}
 	if ((ino = ofs_ns_hold_sino(f->ns, sino)) == 0) {
 		err = ENOENT;
 		goto out_worker;
@@ -994,6 +1032,8 @@ ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
+	if (no_ns(f, req, OP_lookup))
+		return;
 	if ((err = ofs_lookup(f->ns, parent, name, &a)) != O_OK) {
 		reply_fail(req, OP_lookup, err, parent, name);
 		return;
@@ -1037,6 +1077,13 @@ ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_attr(req, &st, 0.0);
 		return;
 	}
+	if (atomic_load(&f->ns) == NULL && ino == FUSE_ROOT_ID) {
+		ctl_stat(f, ino, &st); /* this mount's own (no_ns) */
+		fuse_reply_attr(req, &st, 0.0);
+		return;
+	}
+	if (no_ns(f, req, OP_getattr))
+		return;
 	if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK) {
 		reply_fail(req, OP_getattr, err, ino, NULL);
 		return;
@@ -1063,6 +1110,8 @@ ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		reply_errno(req, OP_setattr, EPERM);
 		return;
 	}
+	if (no_ns(f, req, OP_setattr))
+		return;
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		/* the kernel checked who may (default_permissions) */
 		if ((err = ofs_getattr(f->ns, ino, &a)) != O_OK)
@@ -1178,6 +1227,8 @@ ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		reply_errno(req, OP_mkdir, is_ctl(parent) ? EPERM : EEXIST);
 		return;
 	}
+	if (no_ns(f, req, OP_mkdir))
+		return;
 	creator(f, req, &who);
 	err = ofs_create_as(
 	    f->ns, parent, name, OFS_DIR, mode & 07777, &who, &a);
@@ -1207,6 +1258,8 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		reply_errno(req, OP_mknod, EPERM);
 		return;
 	}
+	if (no_ns(f, req, OP_mknod))
+		return;
 	creator(f, req, &who);
 	err = ofs_create_as(
 	    f->ns, parent, name, OFS_FILE, mode & 07777, &who, &a);
@@ -1266,6 +1319,8 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	/* O_CREAT|O_APPEND (the shell's >>) creates a diary. */
 	kind = (fi->flags & O_APPEND) ? OFS_DIARY : OFS_FILE;
+	if (no_ns(f, req, OP_create))
+		return;
 	creator(f, req, &who);
 	err = ofs_create_as(f->ns, parent, name, kind, mode & 07777, &who, &a);
 	if (err == O_EEXIST && !(fi->flags & O_EXCL)) {
@@ -1306,6 +1361,8 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ctl_open(req, ino, fi);
 		return;
 	}
+	if (no_ns(f, req, OP_open))
+		return;
 	if ((err = ofs_open(f->ns, ino, &a)) != O_OK)
 		goto out_fail;
 	if (a.kind == OFS_DIR) {
@@ -1555,6 +1612,8 @@ ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (!is_ctl(ino)) {
+		if (no_ns(f, req, OP_opendir))
+			return;
 		if ((err = ofs_open(f->ns, ino, &a)) != O_OK) {
 			reply_fail(req, OP_opendir, err, ino, NULL);
 			return;
@@ -1772,6 +1831,8 @@ remove_common(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_errno(req, op, EPERM);
 		return;
 	}
+	if (no_ns(f, req, op))
+		return;
 	if ((err = fn(f->ns, parent, name)) != O_OK) {
 		reply_fail(req, op, err, parent, name);
 		return;
@@ -1810,6 +1871,8 @@ ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_errno(req, OP_rename, EPERM);
 		return;
 	}
+	if (no_ns(f, req, OP_rename))
+		return;
 	err = ofs_rename_flags(f->ns, parent, name, newparent, newname,
 	    (flags & RENAME_NOREPLACE) != 0);
 	if (err != O_OK) {
@@ -1876,6 +1939,8 @@ ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
+	if (no_ns(f, req, OP_getxattr))
+		return;
 	if (size > 0)
 		buf = o_malloc(size);
 	err = ofs_getxattr(f->ns, ino, name, buf, size, &len);
@@ -1907,6 +1972,8 @@ ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_errno(req, OP_setxattr, ENOTSUP);
 		return;
 	}
+	if (no_ns(f, req, OP_setxattr))
+		return;
 	if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
 		err = ofs_getxattr(f->ns, ino, name, NULL, 0, &len);
 		if ((flags & XATTR_CREATE) && err != O_ENOTFOUND) {
@@ -1934,6 +2001,8 @@ ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	o_err            err = O_OK;
 
 	count(f, OP_listxattr);
+	if (!is_ctl(ino) && no_ns(f, req, OP_listxattr))
+		return;
 	if (size > 0)
 		buf = o_malloc(size);
 	if (!is_ctl(ino))
@@ -1964,6 +2033,8 @@ ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		reply_errno(req, OP_removexattr, ENODATA);
 		return;
 	}
+	if (no_ns(f, req, OP_removexattr))
+		return;
 	err = ofs_removexattr(f->ns, ino, name);
 	if (err == O_ENOTFOUND)
 		reply_errno(req, OP_removexattr, ENODATA);
@@ -2150,12 +2221,27 @@ out_free:
 	return err;
 }
 
+bool
+ofs_fuse_attach(
+    struct ofs_fuse *f, struct ofs_ns *ns, struct oc_transactor *tx)
+{
+	bool ok;
+
+	pthread_mutex_lock(&f->f_mtx);
+	if ((ok = !f->ns_closed)) {
+		f->tx = tx;
+		atomic_store(&f->ns, ns);
+		f->waiting[0] = '\0';
+	}
+	pthread_mutex_unlock(&f->f_mtx);
+	return ok;
+}
+
 void
-ofs_fuse_attach(struct ofs_fuse *f, struct ofs_ns *ns, struct oc_transactor *tx)
+ofs_fuse_waiting(struct ofs_fuse *f, const char *why)
 {
 	pthread_mutex_lock(&f->f_mtx);
-	f->ns = ns;
-	f->tx = tx;
+	snprintf(f->waiting, sizeof(f->waiting), "%s", why);
 	pthread_mutex_unlock(&f->f_mtx);
 }
 

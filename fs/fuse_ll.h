@@ -90,16 +90,27 @@ o_err ofs_fuse_mount(const struct ofs_fuse_conf *conf, struct ofs_fuse **out);
  * closed, committing pending work, by the destroy request or by
  * ofs_fuse_close) and borrows tx (the transactor ns runs on; diary
  * reports read through it) until ofs_fuse_close.  Once, before
- * ofs_fuse_run and before any ofs_fuse_changed.
+ * ofs_fuse_run, or while it runs without one (a cluster member that
+ * waited for a majority to open its root: ofs_fuse_waiting).  false when
+ * the mount already ended (its namespace close ran): f takes nothing,
+ * and the caller closes ns.
  */
-void ofs_fuse_attach(
+bool ofs_fuse_attach(
     struct ofs_fuse *f, struct ofs_ns *ns, struct oc_transactor *tx);
 
 /*
- * Serve requests (after ofs_fuse_attach) until the filesystem is
- * unmounted (fusermount3 -u, umount) or a handled signal arrives, also one
- * that came since ofs_fuse_mount.  Blocks.  O_OK on a clean end,
- * O_EIO when the session failed.
+ * Serving without a namespace yet (ofs_fuse_run before ofs_fuse_attach):
+ * requests about the root answer EIO, as a running mount's do without a
+ * majority, its attributes are the mount's own, and .optimfs/status shows
+ * "namespace: not open: " why (updated by each call).
+ */
+void ofs_fuse_waiting(struct ofs_fuse *f, const char *why);
+
+/*
+ * Serve requests (after ofs_fuse_attach, or ofs_fuse_waiting) until the
+ * filesystem is unmounted (fusermount3 -u, umount) or a handled signal
+ * arrives, also one that came since ofs_fuse_mount.  Blocks.  O_OK on a clean
+ * end, O_EIO when the session failed.
  */
 o_err ofs_fuse_run(struct ofs_fuse *f);
 

@@ -547,7 +547,8 @@ write_pidfile(const struct mount_args *ma)
 }
 
 /* The refusal of a data directory another daemon holds; its pid file is
- * written once it serves, so a daemon still starting has none yet. */
+ * written once it serves and removed before it closes its store, so a
+ * daemon still starting, or finishing its exit, has none. */
 static void
 say_in_use(const char *data_dir)
 {
@@ -561,7 +562,8 @@ say_in_use(const char *data_dir)
 	else
 		fprintf(stderr,
 		    "optimfs mount: data directory %s is in use by another "
-		    "optimfs daemon (still starting)\n",
+		    "optimfs daemon (starting, or closing its store after "
+		    "an unmount: try again in a moment)\n",
 		    data_dir);
 }
 
@@ -1041,6 +1043,97 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
 }
 
 /*
+ * A cluster member restarted while most of the cluster is down finds no
+ * majority to open its root directory (the namespace).  It must not exit:
+ * the others, started after it, need it for their majority (before, a
+ * fully stopped cluster came back only when every node started at once).
+ * So it serves the mount without a namespace (ofs_fuse_waiting: EIO, and
+ * .optimfs/status says why) and this thread tries again every second
+ * until one opens, which it gives the mount, or the mount ends.
+ */
+struct opener {
+	struct oc_transactor *tx;
+	struct ofs_ns_opts    nopts;
+	struct ofs_fuse      *fuse;
+	struct otr_node      *node;
+	const char           *mnt;
+	pthread_t             thr;
+	bool                  started;
+	atomic_bool           stop;
+	char                  why[512]; /* the first failure's */
+};
+
+static void *
+opener_main(void *arg)
+{
+	struct opener *op = arg;
+	o_err          e, last = O_EUNAVAIL;
+	struct ofs_ns *ns;
+	int            i;
+
+	(void) pthread_setname_np(pthread_self(), "ofs-opener");
+	while (!atomic_load(&op->stop)) {
+		for (i = 0; i < 10 && !atomic_load(&op->stop); i++)
+			o_sleep_ms(100);
+		if (atomic_load(&op->stop))
+			break;
+		if ((e = ofs_ns_open(op->tx, &op->nopts, &ns)) == O_OK) {
+			otr_node_served(op->node);
+			if (!ofs_fuse_attach(op->fuse, ns, op->tx)) {
+				(void) ofs_ns_close(ns); /* ended meanwhile */
+				break;
+			}
+			o_log(O_LOG_INFO,
+			    "%s: a majority of the cluster answers: the "
+			    "namespace is open",
+			    op->mnt);
+			break;
+		}
+		ofs_fuse_waiting(op->fuse, o_err_detail());
+		if (e != last)
+			o_log(O_LOG_WARN,
+			    "%s: opening the namespace: %s: %s (trying "
+			    "again every second)",
+			    op->mnt, o_strerror(e), o_err_detail());
+		last = e;
+	}
+	return NULL;
+}
+
+static void
+opener_start(struct opener *op, struct oc_transactor *tx,
+    const struct ofs_ns_opts *nopts, struct ofs_fuse *fuse,
+    struct otr_node *node, const char *mnt)
+{
+	op->tx    = tx;
+	op->nopts = *nopts;
+	op->fuse  = fuse;
+	op->node  = node;
+	op->mnt   = mnt;
+	ofs_fuse_waiting(fuse, o_err_detail());
+	snprintf(op->why, sizeof(op->why), "%s", o_err_detail());
+	if (pthread_create(&op->thr, NULL, opener_main, op) != 0)
+		o_log(O_LOG_ERROR,
+		    "%s: cannot start the thread that opens the namespace: "
+		    "remount once the cluster has a majority",
+		    mnt);
+	else
+		op->started = true;
+}
+
+/* After the session: the opener gives up (an open in progress ends by
+ * its deadline). */
+static void
+opener_stop(struct opener *op)
+{
+	if (!op->started)
+		return;
+	atomic_store(&op->stop, true);
+	pthread_join(op->thr, NULL);
+	op->started = false;
+}
+
+/*
  * Open the store and the namespace, mount and serve until unmounted.
  * notify_fd (or -1): told 'O' once mounted.  Returns the exit status.
  */
@@ -1059,6 +1152,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct ofs_fuse_conf  conf  = { 0 };
 	struct oc_journal    *journal = NULL;
 	static struct cluster cl = { .fmtx = PTHREAD_MUTEX_INITIALIZER };
+	struct opener         op      = { 0 };
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -1126,15 +1220,24 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	nopts.inode_idle_ms      = ma->idle_ms;
 	nopts.journal            = journal;
 	nopts.shared             = cl.node != NULL;
-	if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
+	if ((e = ofs_ns_open(tx, &nopts, &ns)) == O_OK) {
+		otr_node_served(cl.node); /* a founder's namespace exists */
+		(void) ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns */
+	} else if (cl.node != NULL && e == O_EUNAVAIL) {
+		/* a member restarted while most of the cluster is down */
+		fprintf(stderr,
+		    "optimfs mount: %s: no majority of the cluster answers "
+		    "yet (%s); until one does the mount answers EIO and "
+		    ".optimfs/status says why: start the other members\n",
+		    ma->mountpoint, o_err_detail());
+		opener_start(&op, tx, &nopts, fuse, cl.node, ma->mountpoint);
+	} else {
 		fprintf(stderr,
 		    "optimfs mount: opening the namespace in %s: "
 		    "%s: %s\n",
 		    store_dir, o_strerror(e), o_err_detail());
 		goto out_close_repo;
 	}
-	otr_node_served(cl.node);      /* a founder's namespace exists now */
-	ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns from here */
 	cluster_set_fuse(&cl, fuse);
 	daemon_ready(ma, notify_fd);
 	o_log(O_LOG_INFO,
@@ -1145,9 +1248,16 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	        : ropts.lazy_sync ? "sync"
 	                          : "durable",
 	    ma->interval_ms);
+	if (op.started) /* logged now: the daemon's log is its file */
+		o_log(O_LOG_WARN,
+		    "%s: no majority of the cluster answers yet (%s): the "
+		    "mount answers EIO until one does; trying again every "
+		    "second",
+		    ma->mountpoint, op.why);
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
+	opener_stop(&op);
 	pthread_mutex_lock(&shut.mtx);
 	shut.data_dir = ma->data_dir;
 	pthread_mutex_unlock(&shut.mtx);

@@ -138,6 +138,17 @@ xfer(struct guard g, nng_stream *s, nng_aio *aio, uint8_t *p, size_t n,
 
 static const uint8_t sp_magic[4] = { 0, 'S', 'P', 0 };
 
+/* What to add to nng's "Cryptographic error", all it says of a TLS
+ * handshake that failed (on the first bytes of a connection). */
+static const char *
+crypto_hint(int rv)
+{
+	return rv == NNG_ECRYPTO
+	    ? " (the TLS handshake failed: a certificate of another cluster "
+	      "CA on either side, or one that does not name this peer)"
+	    : "";
+}
+
 /* The SP header exchange: ours out, the peer's in and checked (proto
  * want).  Returns an nng error, or NNG_EPROTO with why set. */
 static int
@@ -149,7 +160,7 @@ sp_hello(struct guard g, nng_stream *s, nng_aio *aio, int ours, int want,
 
 	if ((rv = xfer(g, s, aio, h, 8, true)) != 0 ||
 	    (rv = xfer(g, s, aio, h, 8, false)) != 0) {
-		snprintf(why, cap, "%s", nng_strerror(rv));
+		snprintf(why, cap, "%s%s", nng_strerror(rv), crypto_hint(rv));
 		return rv;
 	}
 	if (memcmp(h, sp_magic, 4) != 0 || h[6] != 0 || h[7] != 0 ||
@@ -551,7 +562,8 @@ link_connect(struct otr_link *l, char *why, size_t cap)
 	l->dial_until = INT64_MAX;
 	pthread_mutex_unlock(&l->mtx);
 	if ((rv = nng_aio_result(l->raio)) != 0) {
-		snprintf(why, cap, "dial: %s", nng_strerror(rv));
+		snprintf(
+		    why, cap, "dial: %s%s", nng_strerror(rv), crypto_hint(rv));
 		return NULL;
 	}
 	s = nng_aio_get_output(l->raio, 0);

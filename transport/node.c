@@ -332,7 +332,10 @@ member_add(struct otr_node *n, const char *name, const char *url,
 		        NNG_FLAG_NONBLOCK, NULL) != O_OK)
 			o_log(O_LOG_WARN, "member %s: feed %s: %s", name,
 			    m->feed, o_err_detail());
-		o_log(O_LOG_INFO, "member %s joined at %s", name, url);
+		if (n->kept == SIZE_MAX) /* members_load: maybe down now */
+			o_log(O_LOG_INFO, "member %s at %s (kept)", name, url);
+		else
+			o_log(O_LOG_INFO, "member %s joined at %s", name, url);
 	}
 	n->m[n->nm++] = m;
 	return O_OK;
@@ -3787,7 +3790,12 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		for (i = 0; i < conf->njoin && !joined; i++) {
 			bool self = false;
 
-			e = join_one(n, conf->join[i], deadline, &self);
+			/* a restart knows its members (kept): a join URL
+			 * that is down is tried for a second, not 10 */
+			e = join_one(n, conf->join[i],
+			    n->kept > 1 ? O_MIN(deadline, o_mono_ms() + 1000)
+			                : deadline,
+			    &self);
 			if (e == O_OK && self) {
 				/* every node may be given the same seeds,
 				 * this one among them */
@@ -3803,7 +3811,17 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 				    why);
 			}
 		}
-		if (conf->njoin > 0 && !joined && nself < conf->njoin) {
+		if (conf->njoin > 0 && !joined && nself < conf->njoin &&
+		    n->kept > 1) {
+			/* a restart: the members it kept are its cluster,
+			 * and the one given to join may be down with the
+			 * rest (a cold start of a stopped cluster) */
+			o_log(O_LOG_WARN,
+			    "could not join the cluster (%s): starting with "
+			    "the %zu members kept in %s",
+			    why, n->kept, conf->members_path);
+			joined = true;
+		} else if (conf->njoin > 0 && !joined && nself < conf->njoin) {
 			e = o_err_set(
 			    O_EUNAVAIL, "could not join the cluster: %s", why);
 			goto fail_threads;
@@ -3821,11 +3839,21 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		struct member *ms[MAX_MEMBERS];
 		size_t         k, j, up;
 
-		do { /* wait (bounded) for connections to every member */
+		/* wait (bounded) for connections to every member, or a
+		 * failed attempt: a member down (a cold start of a stopped
+		 * cluster) refuses at once, and no node waited 10 s for
+		 * members that are not there */
+		do {
 			k  = members(n, ms);
 			up = 0;
-			for (j = 0; j < k; j++)
-				up += member_up(ms[j]);
+			for (j = 0; j < k; j++) {
+				char why[128] = "";
+
+				up += member_up(ms[j]) ||
+				    (otr_link_up(
+				         ms[j]->link, why, sizeof(why)),
+				        why[0] != '\0');
+			}
 			if (up == k)
 				break;
 			o_sleep_ms(20);
