@@ -109,14 +109,20 @@ skipped=$(status_n3 | sed -n 's/.* skipped \([0-9]*\)$/\1/p')
 # each append's pend but the first one or two (which wait the grace out:
 # n3 is silent only then; no commit goes to a member whose pend was left)
 [ "${skipped:-0}" -ge 18 ] || fail "n1 skipped only '$skipped' calls to n3: $(status_n3)"
-# two writers sharing the diary meanwhile: a pend refused by the other's
-# pending, which only n3 could outvote, does not wait for n3, nor does
-# the cancel after it, so no call to n3 times out (before: each such
-# pend waited out its deadline holding the pending that refused the
-# other, 10-15 s per append)
+# two writers sharing the diary meanwhile, once n3 is hung on both nodes
+# (silent for a whole deadline, -o timeout: 5 s): no call waits for it
+# any more, so none times out (before: a pend refused by the other's
+# pending, which only n3 could outvote, waited out its deadline holding
+# the pending that refused the other, 10-15 s per append, and 22 calls
+# timed out here).  In the 5 s between silent and hung a pend refused by
+# a rival stops too (transport_test_node
+# a_refused_pend_is_cancelled_where_accepted_after_a_silent_wait), but a
+# call that needs n3 otherwise (a status after a commit in doubt, a
+# second round) still waits, so the count is checked only once hung.
 n3_of() { grep -E '^  peer n3 ' "$TMP/m$1/.optimfs/status"; }
 n3_silent_on_2() { n3_of 2 | grep -q ' silent '; }
 wait_for "n2 sees n3 silent" 15 n3_silent_on_2
+sleep 5.5 # hung: silent since before the check, for a deadline more
 timed_out() { n3_of "$1" | sed -n 's/.* failed \([0-9]*\) .*/\1/p'; }
 f1=$(timed_out 1) f2=$(timed_out 2)
 pair() { for k in $(seq 20); do echo "pair $1 $k" >>"$TMP/m$1/log" || return 1; done; }
