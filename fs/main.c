@@ -692,33 +692,22 @@ daemon_ready(const struct mount_args *ma, int notify_fd)
 }
 
 /*
- * Open the store's journal and commit what an earlier daemon queued and
- * could not commit before it died (core/journal.h).  A failure is printed
- * and fails the mount: serving on top of work not yet replayed could let
- * the replay later overwrite newer changes.
+ * Commit what an earlier daemon queued in the store's journal j and could
+ * not commit before it died or unmounted (core/journal.h), before the
+ * namespace opens: serving on top of work not yet replayed could let the
+ * replay later overwrite newer changes.  On failure the work stays
+ * journaled; the caller says so.
  */
 static o_err
-open_journal(struct ost_repo *repo, struct oc_transactor *tx,
-    const char *store_dir, struct oc_journal **out)
+journal_replay(struct oc_transactor *tx, struct oc_journal *j)
 {
 	static const struct oc_coll_type *const types[] = { &oc_tree_type,
 		&oc_diary_type };
 	struct oc_recover_report rep;
 	o_err                    e;
 
-	if ((e = ost_journal_open(repo, out)) != O_OK) {
-		fprintf(stderr, "optimfs mount: %s: %s: %s\n", store_dir,
-		    o_strerror(e), o_err_detail());
+	if ((e = oc_journal_recover(tx, j, types, 2, NULL, &rep)) != O_OK)
 		return e;
-	}
-	if ((e = oc_journal_recover(tx, *out, types, 2, NULL, &rep)) != O_OK) {
-		fprintf(stderr,
-		    "optimfs mount: replaying the work an earlier daemon left "
-		    "uncommitted in %s: %s: %s\n(it stays journaled and is "
-		    "retried at the next mount)\n",
-		    store_dir, o_strerror(e), o_err_detail());
-		return e;
-	}
 	if (rep.records > 0)
 		o_log(O_LOG_INFO,
 		    "journal: %zu records of %zu collections left by an "
@@ -726,6 +715,13 @@ open_journal(struct ost_repo *repo, struct oc_transactor *tx,
 		    "committed already",
 		    rep.records, rep.collections, rep.replayed, rep.skipped);
 	return O_OK;
+}
+
+/* No majority of the cluster answered (a cluster mount waits: opener). */
+static bool
+no_majority(o_err e)
+{
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
 }
 
 /* The daemon's cluster side (NULL node: a single node). */
@@ -1053,6 +1049,7 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
  */
 struct opener {
 	struct oc_transactor *tx;
+	struct oc_journal    *journal; /* to replay first, or NULL */
 	struct ofs_ns_opts    nopts;
 	struct ofs_fuse      *fuse;
 	struct otr_node      *node;
@@ -1077,7 +1074,14 @@ opener_main(void *arg)
 			o_sleep_ms(100);
 		if (atomic_load(&op->stop))
 			break;
-		if ((e = ofs_ns_open(op->tx, &op->nopts, &ns)) == O_OK) {
+		if (op->journal != NULL &&
+		    (e = journal_replay(op->tx, op->journal)) != O_OK) {
+			e = o_err_wrap(e,
+			    "replaying the work an earlier daemon left "
+			    "uncommitted");
+		} else if ((op->journal = NULL,
+		               e = ofs_ns_open(op->tx, &op->nopts, &ns)) ==
+		    O_OK) {
 			otr_node_served(op->node);
 			if (!ofs_fuse_attach(op->fuse, ns, op->tx)) {
 				(void) ofs_ns_close(ns); /* ended meanwhile */
@@ -1102,10 +1106,11 @@ opener_main(void *arg)
 
 static void
 opener_start(struct opener *op, struct oc_transactor *tx,
-    const struct ofs_ns_opts *nopts, struct ofs_fuse *fuse,
-    struct otr_node *node, const char *mnt)
+    struct oc_journal *replay, const struct ofs_ns_opts *nopts,
+    struct ofs_fuse *fuse, struct otr_node *node, const char *mnt)
 {
-	op->tx    = tx;
+	op->tx      = tx;
+	op->journal = replay;
 	op->nopts = *nopts;
 	op->fuse  = fuse;
 	op->node  = node;
@@ -1153,6 +1158,7 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct oc_journal    *journal = NULL;
 	static struct cluster cl = { .fmtx = PTHREAD_MUTEX_INITIALIZER };
 	struct opener         op      = { 0 };
+	bool                  replayed = true;
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -1213,29 +1219,40 @@ mount_serve(struct mount_args *ma, int notify_fd)
 		rc = serve_until_signal(ma, notify_fd, &cl);
 		goto out_close_repo;
 	}
-	if ((e = open_journal(repo, tx, store_dir, &journal)) != O_OK)
+	if ((e = ost_journal_open(repo, &journal)) != O_OK) {
+		fprintf(stderr, "optimfs mount: %s: %s: %s\n", store_dir,
+		    o_strerror(e), o_err_detail());
 		goto out_close_repo;
+	}
 	nopts.async              = ma->async;
 	nopts.commit_interval_ms = ma->interval_ms;
 	nopts.inode_idle_ms      = ma->idle_ms;
 	nopts.journal            = journal;
 	nopts.shared             = cl.node != NULL;
-	if ((e = ofs_ns_open(tx, &nopts, &ns)) == O_OK) {
+	if ((e = journal_replay(tx, journal)) != O_OK) {
+		replayed = false;
+		e        = o_err_wrap(e,
+		           "replaying the work an earlier daemon left uncommitted "
+		                  "in %s (it stays journaled)",
+		           store_dir);
+	} else if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
+		e = o_err_wrap(e, "opening the namespace in %s", store_dir);
+	}
+	if (e == O_OK) {
 		otr_node_served(cl.node); /* a founder's namespace exists */
 		(void) ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns */
-	} else if (cl.node != NULL && e == O_EUNAVAIL) {
+	} else if (cl.node != NULL && no_majority(e)) {
 		/* a member restarted while most of the cluster is down */
 		fprintf(stderr,
 		    "optimfs mount: %s: no majority of the cluster answers "
 		    "yet (%s); until one does the mount answers EIO and "
 		    ".optimfs/status says why: start the other members\n",
 		    ma->mountpoint, o_err_detail());
-		opener_start(&op, tx, &nopts, fuse, cl.node, ma->mountpoint);
+		opener_start(&op, tx, replayed ? NULL : journal, &nopts, fuse,
+		    cl.node, ma->mountpoint);
 	} else {
-		fprintf(stderr,
-		    "optimfs mount: opening the namespace in %s: "
-		    "%s: %s\n",
-		    store_dir, o_strerror(e), o_err_detail());
+		fprintf(stderr, "optimfs mount: %s: %s\n", o_strerror(e),
+		    o_err_detail());
 		goto out_close_repo;
 	}
 	cluster_set_fuse(&cl, fuse);
@@ -1257,10 +1274,14 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
-	opener_stop(&op);
 	pthread_mutex_lock(&shut.mtx);
 	shut.data_dir = ma->data_dir;
 	pthread_mutex_unlock(&shut.mtx);
+	if (op.started) { /* under the watchdog: an open ends by deadlines */
+		shutdown_step(ma->mountpoint,
+		    "stopping the thread that opens the namespace");
+		opener_stop(&op);
+	}
 	shutdown_step(ma->mountpoint,
 	    "ending the FUSE session and committing pending changes");
 	cluster_set_fuse(&cl, NULL);

@@ -143,7 +143,7 @@ static const uint8_t sp_magic[4] = { 0, 'S', 'P', 0 };
 static const char *
 crypto_hint(int rv)
 {
-	return rv == NNG_ECRYPTO
+	return rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH
 	    ? " (the TLS handshake failed: a certificate of another cluster "
 	      "CA on either side, or one that does not name this peer)"
 	    : "";

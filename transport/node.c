@@ -1583,7 +1583,8 @@ struct placed {
 };
 
 /* out's reason for too few answers (nans of r, need): the count, and
- * which replicas gave none (down, hung, slow, unreadable there). */
+ * which replicas gave no usable one (down, hung, slow, or could not
+ * read the block). */
 static void
 get_unknown_why(struct oc_get_res *out, struct member *const *ms,
     const size_t *who, size_t r, const bool *has, const struct oc_get_res *row,
@@ -1601,7 +1602,7 @@ get_unknown_why(struct oc_get_res *out, struct member *const *ms,
 			continue;
 		len += (size_t) snprintf(out->reason + len,
 		    sizeof(out->reason) - len, "%s%s",
-		    none++ == 0 ? "; none from " : ", ", ms[j]->name);
+		    none++ == 0 ? "; none usable from " : ", ", ms[j]->name);
 	}
 	if (len < sizeof(out->reason))
 		snprintf(out->reason + len, sizeof(out->reason) - len, ")");
@@ -3785,7 +3786,7 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	{
 		char   why[512] = "";
 		size_t nself    = 0;
-		bool   joined   = false;
+		bool   joined = false, refused = false;
 
 		for (i = 0; i < conf->njoin && !joined; i++) {
 			bool self = false;
@@ -3805,6 +3806,10 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			} else if (e == O_OK) {
 				joined = true;
 			} else {
+				/* refused for good (join_one: our card, our
+				 * name, a full list), not just unreachable */
+				refused = refused ||
+				    (e != O_EUNAVAIL && e != O_ETIMEDOUT);
 				snprintf(
 				    why, sizeof(why), "%s", o_err_detail());
 				o_log(O_LOG_WARN, "join %s: %s", conf->join[i],
@@ -3812,14 +3817,15 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 			}
 		}
 		if (conf->njoin > 0 && !joined && nself < conf->njoin &&
-		    n->kept > 1) {
+		    n->kept > 1 && !refused) {
 			/* a restart: the members it kept are its cluster,
 			 * and the one given to join may be down with the
-			 * rest (a cold start of a stopped cluster) */
+			 * rest (a cold start of a stopped cluster); a
+			 * refusal still stops the start */
 			o_log(O_LOG_WARN,
 			    "could not join the cluster (%s): starting with "
-			    "the %zu members kept in %s",
-			    why, n->kept, conf->members_path);
+			    "the %zu other members kept in %s",
+			    why, n->kept - 1, conf->members_path);
 			joined = true;
 		} else if (conf->njoin > 0 && !joined && nself < conf->njoin) {
 			e = o_err_set(
@@ -3840,19 +3846,25 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 		size_t         k, j, up;
 
 		/* wait (bounded) for connections to every member, or a
-		 * failed attempt: a member down (a cold start of a stopped
-		 * cluster) refuses at once, and no node waited 10 s for
-		 * members that are not there */
+		 * failed attempt once a second went by: a member down (a
+		 * cold start of a stopped cluster) refuses at once, and no
+		 * node waited 10 s for members that are not there, while
+		 * nodes started together get the second to listen */
+		int64_t settle = o_mono_ms() + 1000;
+
 		do {
+			bool late = o_mono_ms() >= settle;
+
 			k  = members(n, ms);
 			up = 0;
 			for (j = 0; j < k; j++) {
 				char why[128] = "";
 
 				up += member_up(ms[j]) ||
-				    (otr_link_up(
-				         ms[j]->link, why, sizeof(why)),
-				        why[0] != '\0');
+				    (late &&
+				        (otr_link_up(
+				             ms[j]->link, why, sizeof(why)),
+				            why[0] != '\0'));
 			}
 			if (up == k)
 				break;
