@@ -305,7 +305,7 @@ wait_for "m1 shows it" 10 last_is 1 "after a cold start"
 exec 7>>"$TMP/m1/log"
 stop_node 2
 echo "journaled while alone" >&7
-exec 7>&- # its close fails (bash does not say so): the commit did
+exec 7>&- # the close fails (EIO): its commit found no majority
 rc=0
 "$OPTIMFS_BIN" umount "$TMP/m1" >"$TMP/umount1.out" 2>&1 || rc=$?
 expect_eq "umount of m1 with its append journaled" 1 "$rc"
