@@ -43,11 +43,11 @@
  *     kernel each time and fault every one of them in.  At most
  *     RBUF_KEEP buffers of at most RBUF_MAX bytes each are kept.
  *
- * Locks.  f_mtx guards the worker and notification counts and the
- * namespace's closing; r_mtx guards one control request; d_mtx one open
- * directory; b_mtx the kept read buffers.  None is held while calling the
- * namespace, and they never nest (order, should that change: f_mtx, then
- * r_mtx).
+ * Locks.  f_mtx guards the worker and notification counts, the
+ * namespace's attaching and closing and why it is not open yet; r_mtx guards
+ * one control request; d_mtx one open directory; b_mtx the kept read buffers.
+ * None is held while calling the namespace, and they never nest (order, should
+ * that change: f_mtx, then r_mtx).
  */
 #define FUSE_USE_VERSION 314
 
@@ -581,6 +581,7 @@ static void
 status_text(struct ofs_fuse *f, struct o_buf *b)
 {
 	uint64_t errors = atomic_load(&f->faults);
+	bool     open;
 
 	ofs_buf_printf(b,
 	    "optimfs %s\n"
@@ -601,14 +602,13 @@ status_text(struct ofs_fuse *f, struct o_buf *b)
 	                     : "sync (close waits for the commit; fsync also "
 	                       "for the disk)",
 	    f->interval_ms, (o_mono_ms() - f->started_mono) / 1000);
-	if (atomic_load(&f->ns) != NULL) {
-		ns_status_text(f, b);
-	} else { /* no_ns */
-		pthread_mutex_lock(&f->f_mtx);
+	pthread_mutex_lock(&f->f_mtx); /* decided with ofs_fuse_attach */
+	if (!(open = atomic_load(&f->ns) != NULL))
 		ofs_buf_printf(b, "namespace:       not open: %s\n",
 		    f->waiting[0] ? f->waiting : "starting");
-		pthread_mutex_unlock(&f->f_mtx);
-	}
+	pthread_mutex_unlock(&f->f_mtx);
+	if (open)
+		ns_status_text(f, b);
 	ofs_buf_printf(b, "errors:          %" PRIu64 "\n", errors);
 	if (f->extra_status)
 		f->extra_status(f->extra_arg, b);
@@ -1046,7 +1046,7 @@ ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct ofs_fuse *f = fs_of(req);
 
-	if (!is_ctl(ino))
+	if (!is_ctl(ino) && atomic_load(&f->ns) != NULL) /* no_ns: the root */
 		ofs_ns_forget(f->ns, ino, nlookup);
 	fuse_reply_none(req);
 }
@@ -1058,7 +1058,7 @@ ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
 	size_t           i;
 
 	for (i = 0; i < count; i++)
-		if (!is_ctl(fd[i].ino))
+		if (!is_ctl(fd[i].ino) && atomic_load(&f->ns) != NULL)
 			ofs_ns_forget(f->ns, fd[i].ino, fd[i].nlookup);
 	fuse_reply_none(req);
 }

@@ -717,11 +717,14 @@ journal_replay(struct oc_transactor *tx, struct oc_journal *j)
 	return O_OK;
 }
 
-/* No majority of the cluster answered (a cluster mount waits: opener). */
+/* A failure to open the namespace that may pass as more of the cluster
+ * answers (a cluster mount waits for it: opener): no majority, or
+ * pendings that nodes killed left and that expire. */
 static bool
-no_majority(o_err e)
+worth_waiting(o_err e)
 {
-	return e == O_EUNAVAIL || e == O_ETIMEDOUT;
+	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EPENDING ||
+	    e == O_EBEHIND;
 }
 
 /* The daemon's cluster side (NULL node: a single node). */
@@ -1040,32 +1043,64 @@ serve_until_signal(struct mount_args *ma, int notify_fd, struct cluster *cl)
 
 /*
  * A cluster member restarted while most of the cluster is down finds no
- * majority to open its root directory (the namespace).  It must not exit:
- * the others, started after it, need it for their majority (before, a
- * fully stopped cluster came back only when every node started at once).
- * So it serves the mount without a namespace (ofs_fuse_waiting: EIO, and
- * .optimfs/status says why) and this thread tries again every second
- * until one opens, which it gives the mount, or the mount ends.
+ * majority to replay its journal or open its root directory (the
+ * namespace).  It must not exit: the others, started after it, need it for
+ * their majority (before, a fully stopped cluster came back only when
+ * every node started at once).  So it serves the mount without a
+ * namespace (ofs_fuse_waiting: EIO, and .optimfs/status says why) and a
+ * thread makes the same attempt as the start every second until one
+ * succeeds, a failure that waiting cannot mend, or the mount ends.
  */
 struct opener {
 	struct oc_transactor *tx;
-	struct oc_journal    *journal; /* to replay first, or NULL */
+	struct oc_journal    *journal; /* not replayed yet, or NULL */
 	struct ofs_ns_opts    nopts;
 	struct ofs_fuse      *fuse;
 	struct otr_node      *node;
-	const char           *mnt;
+	const char           *mnt, *store_dir;
 	pthread_t             thr;
-	bool                  started;
+	bool                  started, attached;
 	atomic_bool           stop;
-	char                  why[512]; /* the first failure's */
+	char                  why[512]; /* the last failure's */
 };
+
+/*
+ * Replay what an earlier daemon left in the journal, open the namespace
+ * and give it to the mount: once at the start, then by the opener.
+ */
+static o_err
+open_attempt(struct opener *op)
+{
+	struct ofs_ns *ns;
+	o_err          e;
+
+	if (op->journal != NULL) {
+		if ((e = journal_replay(op->tx, op->journal)) != O_OK)
+			return o_err_wrap(e,
+			    "replaying the work an earlier daemon left "
+			    "uncommitted in %s (it stays journaled)",
+			    op->store_dir);
+		op->journal = NULL;
+	}
+	if ((e = ofs_ns_open(op->tx, &op->nopts, &ns)) != O_OK)
+		return o_err_wrap(
+		    e, "opening the namespace in %s", op->store_dir);
+	otr_node_served(op->node); /* a founder's namespace exists */
+	if (!ofs_fuse_attach(op->fuse, ns, op->tx)) { /* fuse owns ns */
+		(void) ofs_ns_close(ns);
+		return o_err_set(O_ECLOSED,
+		    "%s: unmounted before its namespace opened", op->mnt);
+	}
+	op->attached = true;
+	return O_OK;
+}
 
 static void *
 opener_main(void *arg)
 {
 	struct opener *op = arg;
-	o_err          e, last = O_EUNAVAIL;
-	struct ofs_ns *ns;
+	char           st[sizeof(op->why) + 64];
+	o_err          e;
 	int            i;
 
 	(void) pthread_setname_np(pthread_self(), "ofs-opener");
@@ -1074,60 +1109,55 @@ opener_main(void *arg)
 			o_sleep_ms(100);
 		if (atomic_load(&op->stop))
 			break;
-		if (op->journal != NULL &&
-		    (e = journal_replay(op->tx, op->journal)) != O_OK) {
-			e = o_err_wrap(e,
-			    "replaying the work an earlier daemon left "
-			    "uncommitted");
-		} else if ((op->journal = NULL,
-		               e = ofs_ns_open(op->tx, &op->nopts, &ns)) ==
-		    O_OK) {
-			otr_node_served(op->node);
-			if (!ofs_fuse_attach(op->fuse, ns, op->tx)) {
-				(void) ofs_ns_close(ns); /* ended meanwhile */
-				break;
-			}
+		if ((e = open_attempt(op)) == O_OK) {
 			o_log(O_LOG_INFO,
 			    "%s: a majority of the cluster answers: the "
 			    "namespace is open",
 			    op->mnt);
 			break;
 		}
-		ofs_fuse_waiting(op->fuse, o_err_detail());
-		if (e != last)
-			o_log(O_LOG_WARN,
-			    "%s: opening the namespace: %s: %s (trying "
-			    "again every second)",
+		if (e == O_ECLOSED)
+			break;
+		if (!worth_waiting(e)) {
+			o_log(O_LOG_ERROR,
+			    "%s: %s: %s; not tried again: unmount, and mount "
+			    "once it is mended",
 			    op->mnt, o_strerror(e), o_err_detail());
-		last = e;
+			snprintf(
+			    op->why, sizeof(op->why), "%s", o_err_detail());
+			snprintf(
+			    st, sizeof(st), "%s (not tried again)", op->why);
+			ofs_fuse_waiting(op->fuse, st);
+			break;
+		}
+		ofs_fuse_waiting(op->fuse, o_err_detail());
+		if (strcmp(op->why, o_err_detail()) != 0) {
+			o_log(O_LOG_WARN,
+			    "%s: %s: %s (trying again every second)", op->mnt,
+			    o_strerror(e), o_err_detail());
+			snprintf(
+			    op->why, sizeof(op->why), "%s", o_err_detail());
+		}
 	}
 	return NULL;
 }
 
+/* Try again in a thread (the mount serves without a namespace: the
+ * start's attempt failed, op->why says why). */
 static void
-opener_start(struct opener *op, struct oc_transactor *tx,
-    struct oc_journal *replay, const struct ofs_ns_opts *nopts,
-    struct ofs_fuse *fuse, struct otr_node *node, const char *mnt)
+opener_start(struct opener *op)
 {
-	op->tx      = tx;
-	op->journal = replay;
-	op->nopts = *nopts;
-	op->fuse  = fuse;
-	op->node  = node;
-	op->mnt   = mnt;
-	ofs_fuse_waiting(fuse, o_err_detail());
-	snprintf(op->why, sizeof(op->why), "%s", o_err_detail());
 	if (pthread_create(&op->thr, NULL, opener_main, op) != 0)
 		o_log(O_LOG_ERROR,
 		    "%s: cannot start the thread that opens the namespace: "
 		    "remount once the cluster has a majority",
-		    mnt);
+		    op->mnt);
 	else
 		op->started = true;
 }
 
-/* After the session: the opener gives up (an open in progress ends by
- * its deadline). */
+/* After the session: the opener gives up (an attempt in progress ends by
+ * its deadlines). */
 static void
 opener_stop(struct opener *op)
 {
@@ -1150,7 +1180,6 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	int                   fargc = 0;
 	struct ost_repo      *repo;
 	struct oc_transactor *tx;
-	struct ofs_ns        *ns;
 	struct ofs_fuse      *fuse = NULL;
 	struct ofs_ns_opts    nopts = { 0 };
 	struct ost_repo_opts  ropts   = { 0 };
@@ -1158,7 +1187,6 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	struct oc_journal    *journal = NULL;
 	static struct cluster cl = { .fmtx = PTHREAD_MUTEX_INITIALIZER };
 	struct opener         op      = { 0 };
-	bool                  replayed = true;
 	o_err                 e, ce;
 	int                   rc = OFS_EXIT_FAIL;
 
@@ -1229,27 +1257,24 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	nopts.inode_idle_ms      = ma->idle_ms;
 	nopts.journal            = journal;
 	nopts.shared             = cl.node != NULL;
-	if ((e = journal_replay(tx, journal)) != O_OK) {
-		replayed = false;
-		e        = o_err_wrap(e,
-		           "replaying the work an earlier daemon left uncommitted "
-		                  "in %s (it stays journaled)",
-		           store_dir);
-	} else if ((e = ofs_ns_open(tx, &nopts, &ns)) != O_OK) {
-		e = o_err_wrap(e, "opening the namespace in %s", store_dir);
-	}
-	if (e == O_OK) {
-		otr_node_served(cl.node); /* a founder's namespace exists */
-		(void) ofs_fuse_attach(fuse, ns, tx); /* fuse owns ns */
-	} else if (cl.node != NULL && no_majority(e)) {
+	op.tx                    = tx;
+	op.journal               = journal;
+	op.nopts                 = nopts;
+	op.fuse                  = fuse;
+	op.node                  = cl.node;
+	op.mnt                   = ma->mountpoint;
+	op.store_dir             = store_dir;
+	if ((e = open_attempt(&op)) == O_OK) {
+		/* served */
+	} else if (cl.node != NULL && worth_waiting(e)) {
 		/* a member restarted while most of the cluster is down */
 		fprintf(stderr,
 		    "optimfs mount: %s: no majority of the cluster answers "
 		    "yet (%s); until one does the mount answers EIO and "
 		    ".optimfs/status says why: start the other members\n",
 		    ma->mountpoint, o_err_detail());
-		opener_start(&op, tx, replayed ? NULL : journal, &nopts, fuse,
-		    cl.node, ma->mountpoint);
+		ofs_fuse_waiting(fuse, o_err_detail());
+		snprintf(op.why, sizeof(op.why), "%s", o_err_detail());
 	} else {
 		fprintf(stderr, "optimfs mount: %s: %s\n", o_strerror(e),
 		    o_err_detail());
@@ -1265,12 +1290,14 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	        : ropts.lazy_sync ? "sync"
 	                          : "durable",
 	    ma->interval_ms);
-	if (op.started) /* logged now: the daemon's log is its file */
+	if (!op.attached) { /* logged now: the daemon's log is its file */
 		o_log(O_LOG_WARN,
 		    "%s: no majority of the cluster answers yet (%s): the "
 		    "mount answers EIO until one does; trying again every "
 		    "second",
 		    ma->mountpoint, op.why);
+		opener_start(&op);
+	}
 	e = ofs_fuse_run(fuse);
 	if (e != O_OK)
 		o_log(O_LOG_ERROR, "%s", o_err_detail());
@@ -1287,7 +1314,8 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	cluster_set_fuse(&cl, NULL);
 	ce = ofs_fuse_close(fuse); /* commits what is pending */
 	fuse = NULL;
-	rc = (e == O_OK && ce == O_OK) ? OFS_EXIT_OK : OFS_EXIT_FAIL;
+	rc   = (e == O_OK && ce == O_OK && op.journal == NULL) ? OFS_EXIT_OK
+	                                                       : OFS_EXIT_FAIL;
 	if (getenv("OPTIMFS_TEST_HANG_AT_EXIT") != NULL && /* tests only */
 	    strcmp(getenv("OPTIMFS_TEST_HANG_AT_EXIT"), "note") == 0) {
 		/* killed here, the note still says running */
@@ -1300,8 +1328,19 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	{
 		char why[PATH_MAX + 256];
 
-		if (rc == OFS_EXIT_OK)
+		if (rc == OFS_EXIT_OK && !op.attached)
+			snprintf(why, sizeof(why),
+			    "nothing to commit (the namespace never opened: "
+			    "%s)",
+			    op.why);
+		else if (rc == OFS_EXIT_OK)
 			snprintf(why, sizeof(why), "everything committed");
+		else if (op.journal != NULL)
+			snprintf(why, sizeof(why),
+			    "the namespace never opened (%s): the work an "
+			    "earlier daemon left uncommitted stays in the "
+			    "journal in %s and is committed at the next mount",
+			    op.why, ma->data_dir);
 		else if (ce != O_OK)
 			snprintf(why, sizeof(why),
 			    "committing the pending changes failed (%s); they "

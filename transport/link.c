@@ -138,14 +138,16 @@ xfer(struct guard g, nng_stream *s, nng_aio *aio, uint8_t *p, size_t n,
 
 static const uint8_t sp_magic[4] = { 0, 'S', 'P', 0 };
 
-/* What to add to nng's "Cryptographic error", all it says of a TLS
- * handshake that failed (on the first bytes of a connection). */
+/* What to add to nng's "Cryptographic error" or "Peer could not be
+ * authenticated", all it says of a TLS handshake that failed (on the
+ * first bytes of a connection). */
 static const char *
 crypto_hint(int rv)
 {
 	return rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH
 	    ? " (the TLS handshake failed: a certificate of another cluster "
-	      "CA on either side, or one that does not name this peer)"
+	      "CA on either side, one that does not name this peer, or one "
+	      "expired or not yet valid: compare the nodes' clocks)"
 	    : "";
 }
 

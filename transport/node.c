@@ -90,6 +90,7 @@ struct otr_node {
 	struct otr_node_conf conf;
 	char                 name[64], url[256], feed[256];
 	char                *certs;
+	char                *members_path; /* conf.members_path's copy */
 	struct otr_pki_card  card; /* this node's (member cards) */
 	struct otr_pki_ca   *ca;   /* to check others' cards */
 	int64_t              timeout_ms;
@@ -223,11 +224,9 @@ member_silent(struct member *m, int64_t now)
  * deadline: the failure comes "after the timeout", as for a member down.
  */
 static int64_t
-member_hung_at(struct member *m)
+member_hung_at(const struct member *m, int64_t silent_at)
 {
-	int64_t at = member_silent_at(m);
-
-	return at == INT64_MAX ? INT64_MAX : at + m->hung_ms;
+	return silent_at == INT64_MAX ? INT64_MAX : silent_at + m->hung_ms;
 }
 
 /* A message of len bytes to m goes now (bmtx held): the first or the
@@ -1310,10 +1309,11 @@ bq_leave(struct call *c, bool silent)
 
 /*
  * When calls_run may stop waiting before every request is answered or
- * timed out.  enough(arg, cs, k): the answers in hand (answered(), the
- * others still O_EUNAVAIL) decide.  From then on the rest get
- * GRACE_TIMES as long as the quorum took, at least grace_ms (0: no more
- * time at all), then are left (bq_leave, call.left).
+ * timed out.  enough(arg, cs, k, quiet): the answers in hand (answered(),
+ * the others still O_EUNAVAIL) decide; quiet: every call still out is a
+ * silent member's (member_silent), whose calls are then left as such.  From
+ * then on the rest get GRACE_TIMES as long as the quorum took, at least
+ * grace_ms (0: no more time at all), then are left (bq_leave, call.left).
  *
  * Reads give the rest a few ms (patient repair reads the write grace): a
  * replica a little slower is still counted and repaired, a hung one costs
@@ -1329,7 +1329,7 @@ bq_leave(struct call *c, bool silent)
 #define WRITE_GRACE(n) O_MAX((n)->timeout_ms / 20, 1)
 
 struct quorum {
-	bool (*enough)(void *arg, const struct call *cs, size_t k);
+	bool (*enough)(void *arg, const struct call *cs, size_t k, bool quiet);
 	void   *arg;
 	int64_t grace_ms;
 };
@@ -1342,7 +1342,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 	int64_t stop_at = INT64_MAX;
 
 	for (;;) {
-		int64_t  now = o_mono_ms(), wake = stop_at, limit;
+		int64_t  now = o_mono_ms(), wake = stop_at, limit, sat, hat;
 		uint64_t seen;
 		size_t   i, open = 0, heard = 0, live = 0;
 		bool     hushed = false;
@@ -1354,17 +1354,17 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			if (cs[i].bc == NULL || bq_take(&cs[i], now, &limit))
 				continue;
 			open++;
-			if (now >= member_hung_at(cs[i].m))
+			sat = member_silent_at(cs[i].m);
+			hat = member_hung_at(cs[i].m, sat);
+			if (now >= hat)
 				continue; /* not waited for (member_hung_at) */
 			live++;
-			if (!member_silent(cs[i].m, now)) {
+			if (now < sat) {
 				heard++;
 				if (q != NULL) /* until it falls silent */
-					limit = O_MIN(
-					    limit, member_silent_at(cs[i].m));
+					limit = O_MIN(limit, sat);
 			}
-			/* until it is hung */
-			limit = O_MIN(limit, member_hung_at(cs[i].m));
+			limit = O_MIN(limit, hat); /* until it is hung */
 			wake  = O_MIN(wake, limit);
 		}
 		if (open == 0)
@@ -1374,7 +1374,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 			hushed  = true;
 		}
 		if (q != NULL && stop_at == INT64_MAX &&
-		    q->enough(q->arg, cs, k)) {
+		    q->enough(q->arg, cs, k, heard == 0)) {
 			stop_at = q->grace_ms > 0
 			    ? now + O_MAX(GRACE_TIMES * (now - t0), q->grace_ms)
 			    : now;
@@ -1385,7 +1385,7 @@ calls_wait(struct call *cs, size_t k, struct bgroup *g,
 		 * waits for every answer (q NULL) still does, until they are
 		 * hung: a status, a repair */
 		if (heard == 0 && q != NULL && stop_at != INT64_MAX &&
-		    now < stop_at) {
+		    now <= stop_at) {
 			stop_at = now;
 			hushed  = true;
 		}
@@ -1766,11 +1766,12 @@ get_knows(const struct call *c, size_t q, const struct oc_bid *id)
 /* A get may stop waiting: each block has a majority of its replicas
  * answering what they hold (any majority holds every decided commit). */
 static bool
-get_enough(void *arg, const struct call *cs, size_t k)
+get_enough(void *arg, const struct call *cs, size_t k, bool quiet)
 {
 	struct qblocks *qb = arg;
 	size_t          i, j, q, c;
 
+	(void) quiet; /* a quorum of answers, silent members or not */
 	memset(qb->cnt, 0, qb->nids * sizeof(*qb->cnt));
 	for (j = 0; j < k; j++) {
 		if (!answered(&cs[j]) || cs[j].ae != O_OK)
@@ -2136,41 +2137,44 @@ pend_good(const struct oc_pend_req *req, size_t nids, size_t k,
 }
 
 static bool
-enough_now(void *arg, const struct call *cs, size_t k)
+enough_now(void *arg, const struct call *cs, size_t k, bool quiet)
+{
+	(void) arg, (void) cs, (void) k, (void) quiet;
+	return true;
+}
+
+/* Enough once what is still out is only silent members'. */
+static bool
+only_silent_out(void *arg, const struct call *cs, size_t k, bool quiet)
 {
 	(void) arg, (void) cs, (void) k;
-	return true;
+	return quiet;
 }
 
-/* What is still out is only silent members' (member_silent). */
-static bool
-only_silent_out(void *arg, const struct call *cs, size_t k)
-{
-	int64_t now = o_mono_ms();
-	size_t  j;
-
-	(void) arg;
-	for (j = 0; j < k; j++)
-		if (cs[j].bc != NULL && !member_silent(cs[j].m, now))
-			return false;
-	return true;
-}
+/* How cancel_blocks waits for its answers. */
+enum cancel_wait {
+	CANCEL_SENT,  /* not at all: the requests go */
+	CANCEL_HEARD, /* for every member but a silent one */
+	CANCEL_ALL,   /* for every member, a silent one too until it is hung */
+};
 
 /* Cancel aid, on each member j, the blocks i with acc[i * k + j] set and
- * goodm (NULL: none) clear; wait for the answers or not (the requests go
- * either way; one sharing a batch with the pend it cancels runs after it,
- * one in another message may overtake it, and the replica then refuses
- * the pend when it comes: PROTOCOL.md §1).  A wait is for every member
- * but a silent one: a hung replica (SIGSTOP) answers nothing before the
+ * goodm (NULL: none) clear; wait for the answers as w says (the requests
+ * go either way; one sharing a batch with the pend it cancels runs after
+ * it, one in another message may overtake it, and the replica then
+ * refuses the pend when it comes: PROTOCOL.md §1).  CANCEL_HEARD, after a
+ * failed attempt: a hung replica (SIGSTOP) answers nothing before the
  * deadline, and the writer waited for it on every failed attempt (s37
- * finding 6); its cancel still goes, and runs when it wakes. */
+ * finding 6); its cancel still goes, and runs when it wakes.  CANCEL_ALL
+ * before the same action is pended there again: a cancel left would run
+ * after that pend and drop it. */
 static void
 cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
     const struct oc_bid *ids, size_t nids, const struct oc_aid *aid,
-    const bool *acc, const bool *goodm, int64_t deadline, bool wait)
+    const bool *acc, const bool *goodm, int64_t deadline, enum cancel_wait w)
 {
-	struct quorum now = { enough_now, NULL, 0 };
-	struct quorum all = { only_silent_out, NULL, 0 };
+	struct quorum now   = { enough_now, NULL, 0 };
+	struct quorum heard = { only_silent_out, NULL, 0 };
 	struct call  *cs  = calls_new(ms, k);
 	size_t      *idx = o_calloc(nids + 1, sizeof(*idx));
 	size_t       i, j, c, any = 0;
@@ -2185,7 +2189,10 @@ cancel_blocks(struct otr_node *n, struct member *const *ms, size_t k,
 		}
 	}
 	if (any > 0)
-		calls_run_q(n, cs, k, deadline, wait ? &all : &now);
+		calls_run_q(n, cs, k, deadline,
+		    w == CANCEL_ALL         ? NULL
+		        : w == CANCEL_HEARD ? &heard
+		                            : &now);
 	calls_fini(cs, k);
 	free(idx);
 }
@@ -2235,11 +2242,11 @@ pend_majority(const struct placed *pl, size_t nids, size_t k,
  * backoff (its claims on the refusing replicas hold younger writers off).
  */
 static bool
-rival_and_silence(const struct call *cs, size_t k)
+rival_and_silence(const struct call *cs, size_t k, bool quiet)
 {
 	size_t j;
 
-	if (!only_silent_out(NULL, cs, k))
+	if (!quiet)
 		return false;
 	for (j = 0; j < k; j++)
 		if (answered(&cs[j]) && cs[j].ae == O_EPENDING)
@@ -2262,7 +2269,7 @@ struct pendq {
 };
 
 static bool
-pend_enough(void *arg, const struct call *cs, size_t k)
+pend_enough(void *arg, const struct call *cs, size_t k, bool quiet)
 {
 	struct pendq *pq = arg;
 	size_t        j, nk = pq->nids * k;
@@ -2283,7 +2290,7 @@ pend_enough(void *arg, const struct call *cs, size_t k)
 		if ((answered(&cs[j]) && cs[j].ae == O_ESTALE) ||
 		    cs[j].e == O_ETOOBIG)
 			return true;
-	return rival_and_silence(cs, k);
+	return rival_and_silence(cs, k, quiet);
 }
 
 /* A read for what it does to the replicas (repairs those behind, rolls a
@@ -2449,7 +2456,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		if (!any_behind)
 			break;
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, goodm,
-		    deadline, true);
+		    deadline, CANCEL_ALL);
 		/* patient: a quorum read can stop before the behind
 		 * ones' answers, and only a replica that answered is
 		 * repaired */
@@ -2514,11 +2521,11 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 		 * where left unanswered (a hung member would cost the
 		 * deadline; what it may hold expires) */
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, acc, NULL,
-		    deadline, true);
+		    deadline, CANCEL_HEARD);
 		for (i = 0; i < nids * k; i++)
 			hold[i] = hold[i] && !acc[i];
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
-		    deadline, false);
+		    deadline, CANCEL_SENT);
 		/* after the cancels: what this attempt holds is let go
 		 * before the read waits for slow replicas */
 		if (stale)
@@ -2542,7 +2549,7 @@ net_pend(struct oc_transactor *t, const struct oc_pend_req *req,
 			hold[i] = hold[i] && (skip & ((uint64_t) 1 << (i % k)));
 		exp_remember(n, &req->aid, &req->tfs->e[0].id, mexp, skip);
 		cancel_blocks(n, ms, k, ids, nids, &req->aid, hold, NULL,
-		    deadline, false);
+		    deadline, CANCEL_SENT);
 	}
 	calls_fini(cs, k);
 	free(pq.acc2);
@@ -2574,11 +2581,12 @@ struct commitq {
 };
 
 static bool
-commit_enough(void *arg, const struct call *cs, size_t k)
+commit_enough(void *arg, const struct call *cs, size_t k, bool quiet)
 {
 	struct commitq *cq = arg;
 	size_t          i, q, okn;
 
+	(void) quiet; /* a quorum of answers, silent members or not */
 	for (i = 0; i < cq->nids; i++) {
 		for (q = okn = 0; q < cq->pl[i].r; q++) {
 			size_t j = cq->pl[i].who[q];
@@ -2706,7 +2714,7 @@ phase2(struct otr_node *n, const struct oc_commit_req *req,
 				    try[j] ? " (sent again)" : "");
 		}
 		calls_fini(cs, k);
-		if (commit_enough(&cq, NULL, 0))
+		if (commit_enough(&cq, NULL, 0, false))
 			break;
 		/* send again only to members holding a block still short of
 		 * a majority that they can still bring to one */
@@ -2912,8 +2920,8 @@ net_cancel(struct oc_transactor *t, const struct oc_aid *aid,
 	for (i = 0; i < nids; i++)
 		for (q = 0; q < pl[i].r; q++)
 			where[i * k + pl[i].who[q]] = true;
-	cancel_blocks(
-	    n, ms, k, ids, nids, aid, where, NULL, deadline_of(n), true);
+	cancel_blocks(n, ms, k, ids, nids, aid, where, NULL, deadline_of(n),
+	    CANCEL_HEARD);
 	free(where);
 	free(pl);
 	return O_OK;
@@ -3709,6 +3717,16 @@ otr_node_start(const struct otr_node_conf *conf, struct otr_node **out)
 	snprintf(n->name, sizeof(n->name), "%s", conf->name);
 	snprintf(n->url, sizeof(n->url), "%s", conf->listen_url);
 	n->certs      = conf->certs_dir ? o_strdup(conf->certs_dir) : NULL;
+	/* the strings used after the start are the node's own copies (a
+	 * caller's stack buffer named every node's kept list after the last
+	 * node started in a process); the others are the start's only */
+	n->conf.name         = n->name;
+	n->conf.listen_url   = n->url;
+	n->conf.certs_dir    = n->certs;
+	n->conf.members_path = n->members_path =
+	    conf->members_path ? o_strdup(conf->members_path) : NULL;
+	n->conf.join  = NULL;
+	n->conf.njoin = 0;
 	n->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
 	n->replicas   = conf->replicas > 0 ? O_MIN(conf->replicas, 8) : 3;
 	if (getenv("OPTIMFS_TEST_DIE_AFTER_PEND") != NULL)
@@ -3981,6 +3999,7 @@ otr_node_stop(struct otr_node *n)
 	otr_pki_card_fini(&n->card);
 	otr_pki_ca_free(n->ca);
 	free(n->certs);
+	free(n->members_path);
 	free(n);
 }
 
@@ -4031,17 +4050,19 @@ otr_node_status(struct otr_node *n, struct o_buf *out)
 	    n->url, k, n->replicas);
 	o_buf_append(out, line, strlen(line));
 	for (j = 0; j < k; j++) {
-		bool up = member_up(ms[j]);
+		bool    up  = member_up(ms[j]);
+		int64_t sat = member_silent_at(ms[j]);
 
 		snprintf(line, sizeof(line),
 		    "  peer %-16s %-32s %s  calls %" PRIuFAST64
 		    " failed %" PRIuFAST64 " left %" PRIuFAST64
 		    " messages %" PRIuFAST64 " skipped %" PRIuFAST64 "\n",
 		    ms[j]->name, ms[j]->url,
-		    ms[j]->self                     ? "self"
-		        : !up                       ? "down"
-		        : member_silent(ms[j], now) ? "silent"
-		                                    : "up",
+		    ms[j]->self                             ? "self"
+		        : !up                               ? "down"
+		        : now >= member_hung_at(ms[j], sat) ? "hung"
+		        : now >= sat                        ? "silent"
+		                                            : "up",
 		    atomic_load(&ms[j]->calls), atomic_load(&ms[j]->fails),
 		    atomic_load(&ms[j]->left), atomic_load(&ms[j]->sent),
 		    atomic_load(&ms[j]->skipped));

@@ -59,7 +59,10 @@ struct otr_node;
 /*
  * Start: listen, dial the join URLs and learn the membership from the
  * first that answers (within timeout_ms; O_EUNAVAIL naming the URLs if
- * none does).  No join URLs: a cluster of one, others join it.
+ * none does).  No join URLs: a cluster of one, others join it.  A node
+ * that kept other members (members_path) tries each join URL for a second
+ * and, if none answers (down, not refusing it), starts with those.  conf's
+ * strings are copied: the caller's may go once this returns.
  */
 o_err otr_node_start(const struct otr_node_conf *conf, struct otr_node **out);
 void  otr_node_stop(struct otr_node *n);

@@ -104,7 +104,8 @@ for k in $(seq 20); do
 	echo "hung $k" >>"$TMP/m1/log" || fail "append $k with n3 stopped"
 done
 status_n3() { grep -E '^  peer n3 ' "$TMP/m1/.optimfs/status"; }
-status_n3 | grep -q ' silent ' || fail "n1 does not show n3 silent: $(status_n3)"
+# (hung: silent for a deadline more, should the appends have been slow)
+status_n3 | grep -qE ' (silent|hung) ' || fail "n1 does not show n3 silent: $(status_n3)"
 skipped=$(status_n3 | sed -n 's/.* skipped \([0-9]*\)$/\1/p')
 # each append's pend but the first one or two (which wait the grace out:
 # n3 is silent only then; no commit goes to a member whose pend was left)
@@ -123,9 +124,9 @@ n3_of() { grep -E '^  peer n3 ' "$TMP/m$1/.optimfs/status"; }
 # (or down on n2: stopped while it sent n2 an answer, n3 left that
 # answer half read, and n2's link closed the connection after its body
 # deadline; a call to a member down fails at once, "not connected")
-n3_quiet_on_2() { n3_of 2 | grep -qE ' (silent|down) '; }
-wait_for "n2 sees n3 silent or down" 15 n3_quiet_on_2
-sleep 5.5 # hung: silent since before the check, for a deadline more
+n3_hung_on() { n3_of "$1" | grep -qE " ($2) "; }
+wait_for "n1 sees n3 hung" 15 n3_hung_on 1 hung
+wait_for "n2 sees n3 hung or down" 15 n3_hung_on 2 "hung|down"
 timed_out() { n3_of "$1" | sed -n 's/.* failed \([0-9]*\) .*/\1/p'; }
 f1=$(timed_out 1) f2=$(timed_out 2)
 pair() { for k in $(seq 20); do echo "pair $1 $k" >>"$TMP/m$1/log" || return 1; done; }
@@ -290,6 +291,25 @@ grep -qE "^namespace: +not open: .*none usable from" "$TMP/m2/.optimfs/status" |
 	fail "m2's status does not say why: $(cat "$TMP/m2/.optimfs/status")"
 grep -q "starting with the 2 other members kept in" "$TMP/n2.log" ||
 	fail "n2 does not say it starts from its kept members"
+# without a namespace, changes fail EIO, the mountpoint's own attributes
+# and statfs answer, and the daemon lives on
+for op in "touch $TMP/m2/new" "mkdir $TMP/m2/dir" "mv $TMP/m2/log $TMP/m2/log2" \
+	"chmod 700 $TMP/m2" "cat $TMP/m2/log"; do
+	out=$($op 2>&1) && fail "$op succeeded without a namespace"
+	[[ "$out" == *"Input/output error"* ]] || fail "$op: $out"
+done
+stat "$TMP/m2" >/dev/null || fail "stat of m2 failed without a namespace"
+df "$TMP/m2" >/dev/null || fail "df of m2 failed without a namespace"
+kill -0 "${PID[2]}" 2>/dev/null || fail "n2 exited"
+# unmounted before it opened, with nothing journaled: nothing lost
+rc=0
+"$OPTIMFS_BIN" umount "$TMP/m2" >"$TMP/umount2.out" 2>&1 || rc=$?
+expect_eq "umount of m2 that never opened" 0 "$rc"
+grep -q "nothing to commit (the namespace never opened" "$TMP/d2/optimfs.exit" ||
+	fail "m2's exit note: $(cat "$TMP/d2/optimfs.exit")"
+wait "${PID[2]}" || true
+PID[2]=
+start_node 2 1
 start_node 1 # no --join: its kept members
 last_is() { [ "$(tail -n 1 "$TMP/m$1/log" 2>/dev/null)" = "$2" ]; }
 wait_for "m2 reads the log once n1 is up" 15 last_is 2 "after n1 rejoined"
@@ -314,6 +334,16 @@ PID[1]=
 start_node 1
 grep -qE "^namespace: +not open: replaying the work" "$TMP/m1/.optimfs/status" ||
 	fail "m1's status does not say it waits to replay: $(cat "$TMP/m1/.optimfs/status")"
+# unmounted again before a majority came: the work stays journaled, and
+# the unmount says so (exit 1; before: exit 0, "everything committed")
+rc=0
+"$OPTIMFS_BIN" umount "$TMP/m1" >"$TMP/umount1.out" 2>&1 || rc=$?
+expect_eq "umount of m1 that never replayed its journal" 1 "$rc"
+grep -q "stays in the journal" "$TMP/umount1.out" ||
+	fail "m1's unmount does not say its work stays journaled: $(cat "$TMP/umount1.out")"
+wait "${PID[1]}" || true
+PID[1]=
+start_node 1
 start_node 2 1
 wait_for "m1 shows its journaled append" 15 last_is 1 "journaled while alone"
 wait_for "m2 shows it" 10 last_is 2 "journaled while alone"
