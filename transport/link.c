@@ -403,6 +403,8 @@ struct otr_link {
 	int64_t            timer_at;    /* when the timer wakes next */
 	struct lcall      *calls;
 	uint32_t           next_id;
+	void (*late)(void *arg); /* an answer after its request ended */
+	void              *late_arg;
 	bool               stop, started, timer_started, writer_started;
 	pthread_t          th, timer, writer;
 };
@@ -606,6 +608,8 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 	for (;;) {
 		struct lcall *c, **pp;
 		uint32_t      id;
+		void (*late)(void *);
+		void *late_arg;
 
 		if ((rv = xfer(LGUARD(l), s, l->raio, h, 8, false)) != 0) {
 			snprintf(why, cap, "%s", nng_strerror(rv));
@@ -636,10 +640,14 @@ link_read(struct otr_link *l, nng_stream *s, char *why, size_t cap)
 		c = *pp;
 		if (c != NULL)
 			*pp = c->next;
+		late     = c == NULL ? l->late : NULL;
+		late_arg = l->late_arg;
 		pthread_mutex_unlock(&l->mtx);
-		if (c != NULL) { /* else answered late: dropped */
+		if (c != NULL) {
 			c->done(c->arg, O_OK, "", buf + 4, (size_t) len - 4);
 			free(c);
+		} else if (late != NULL) { /* answered late: dropped */
+			late(late_arg);
 		}
 		free(buf);
 	}
@@ -841,6 +849,15 @@ otr_link_call_later(struct otr_link *l, const uint8_t *req, size_t len,
     int64_t deadline, otr_link_done_fn done, void *arg)
 {
 	link_call(l, req, len, deadline, done, arg, true);
+}
+
+void
+otr_link_on_late(struct otr_link *l, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&l->mtx);
+	l->late     = fn;
+	l->late_arg = arg;
+	pthread_mutex_unlock(&l->mtx);
 }
 
 bool

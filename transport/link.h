@@ -84,6 +84,14 @@ void otr_link_call(struct otr_link *l, const uint8_t *req, size_t len,
 void otr_link_call_later(struct otr_link *l, const uint8_t *req, size_t len,
     int64_t deadline, otr_link_done_fn done, void *arg);
 
+/*
+ * Call fn(arg) on l's reading thread for each answer that comes after its
+ * request ended (its deadline passed, or l gave it up): the answer itself
+ * is dropped, but the peer is reading and answering again.  Set it once,
+ * before the first request; fn must not call into l.
+ */
+void otr_link_on_late(struct otr_link *l, void (*fn)(void *arg), void *arg);
+
 /* Whether l is connected; addr (may be NULL) gets the server's address,
  * or when l is not connected why its last attempt failed ("" if none
  * did yet), e.g. "Cryptographic error" for a certificate refused. */

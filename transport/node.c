@@ -229,6 +229,31 @@ member_hung_at(const struct member *m, int64_t silent_at)
 	return silent_at == INT64_MAX ? INT64_MAX : silent_at + m->hung_ms;
 }
 
+/* m answered (bmtx held): its silence, if any, is over. */
+static void
+member_heard(struct member *m)
+{
+	atomic_store(&m->silent_since, 0);
+	atomic_store(&m->silent_next, 0);
+	atomic_store(&m->silent_bytes, 0);
+}
+
+/*
+ * m answered a request its caller had given up (otr_link_on_late, on the
+ * link's thread): a member that was hung and resumes answers what it
+ * held first, all of it late, and is heard again from its first answer,
+ * not only once a request sent after it resumed is answered.
+ */
+static void
+member_heard_late(void *arg)
+{
+	struct member *m = arg;
+
+	pthread_mutex_lock(&m->bmtx);
+	member_heard(m);
+	pthread_mutex_unlock(&m->bmtx);
+}
+
 /* A message of len bytes to m goes now (bmtx held): the first or the
  * second since its last answer is noted, with its bytes
  * (member_silent_at). */
@@ -1137,11 +1162,8 @@ slot_answered(
 	/* an answer (or a connection lost: the member is down, and starts
 	 * afresh once connected again) ends a silence; a message that timed
 	 * out, unanswered, does not */
-	if (le != O_ETIMEDOUT) {
-		atomic_store(&m->silent_since, 0);
-		atomic_store(&m->silent_next, 0);
-		atomic_store(&m->silent_bytes, 0);
-	}
+	if (le != O_ETIMEDOUT)
+		member_heard(m);
 	for (i = 0; i < s->n; i++) {
 		const uint8_t *p = NULL;
 		size_t         len = 0;
@@ -1506,6 +1528,7 @@ slots_make(struct member *m)
 	pthread_mutex_init(&m->bmtx, NULL);
 	for (i = 0; i < NSLOTS; i++)
 		m->slots[i] = slot_new(m, false);
+	otr_link_on_late(m->link, member_heard_late, m);
 }
 
 /*

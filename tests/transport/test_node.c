@@ -2478,6 +2478,80 @@ Test(node, a_member_hung_for_a_deadline_is_not_waited_for, .init = setup,
 }
 
 /*
+ * A hung member that resumes is heard again from its first answer, even
+ * one that comes after its request was given up: the silent member, hung,
+ * answers the oldest request it holds (a pend that timed out long ago),
+ * and n0 counts it neither silent nor hung any more.  Before, such late
+ * answers were dropped unseen, and the member stayed hung until a request
+ * sent after it resumed was answered (the gossip hello's, up to a second
+ * later): meanwhile, with another replica down, every call that needed it
+ * failed at once (s41 review, item 6).
+ */
+Test(node, a_late_answer_ends_a_hung_members_silence, .init = setup,
+    .fini = teardown)
+{
+	struct o_buf  out = { 0 }, b = { 0 };
+	struct oc_bid x;
+	int64_t       next, at;
+	void         *p;
+	size_t        len;
+	bool          answered = false;
+	int           i;
+
+	silent_member_up(1000);
+	for (i = 0; i < 3; i++) /* messages out to it, unanswered */
+		insert_new(0, &x, i);
+	cr_assert(otr_node_silence(nodes[0].node, "silent", &next, &at));
+	cr_assert_neq(
+	    at, INT64_MAX, "the member is not on its way to silence");
+	while (o_mono_ms() < at + timeout_ms + 50) /* hung from then on */
+		o_sleep_ms(50);
+	otr_node_status(nodes[0].node, &out);
+	o_buf_append(&out, "", 1);
+	cr_assert_not_null(strstr((const char *) out.data, " hung  calls "),
+	    "%s", (const char *) out.data);
+	o_buf_fini(&out);
+	/* it resumes: the first request it reads that is not a hello (each
+	 * of n0's was given up a deadline ago) is answered */
+	nng_socket_set_ms(fake, NNG_OPT_RECVTIMEO, 2000);
+	while (!answered && nng_recv(fake, &p, &len, NNG_FLAG_ALLOC) == 0) {
+		struct oc_val op, ans;
+		const char   *t;
+
+		cr_assert_eq(otr_wire_parse_request(p, len, &op), O_OK);
+		nng_free(p, len);
+		t = oc_map_text(&op, "t");
+		cr_assert_not_null(t);
+		if (strcmp(t, OTR_T_HELLO) != 0) {
+			ans = otr_wire_answer(O_OK, "");
+			oc_encode(&ans, &b);
+			oc_val_fini(&ans);
+			cr_assert_eq(nng_send(fake, b.data, b.len, 0), 0);
+			answered = true;
+		}
+		oc_val_fini(&op);
+	}
+	cr_assert(answered, "the silent member got no request to answer");
+	o_buf_fini(&b);
+	for (i = 0; i < 50; i++) {
+		cr_assert(
+		    otr_node_silence(nodes[0].node, "silent", &next, &at));
+		if (at == INT64_MAX)
+			break;
+		o_sleep_ms(10);
+	}
+	cr_expect_eq(at, INT64_MAX,
+	    "the member answered, late, and is still silent (from %" PRId64
+	    " ms ago)",
+	    o_mono_ms() - next);
+	otr_node_status(nodes[0].node, &out);
+	o_buf_append(&out, "", 1);
+	cr_expect_null(strstr((const char *) out.data, " hung  calls "),
+	    "status still shows it hung: %s", (const char *) out.data);
+	o_buf_fini(&out);
+}
+
+/*
  * Requests left in a member's queue when the node stops: with the silent
  * member and calls timing out after 10 s, 4 transactions in a row leave
  * their pends and cancels to it, the first 4 in flight (holding its 4
