@@ -46,12 +46,32 @@ e2e_stop() {
 	return 0
 }
 
+# san_reports: false, after printing them, when a daemon's log holds a
+# sanitizer's report.  A daemon built with ASan and UBSan (scripts/test.sh's
+# second pass) reports at its exit, into its own log, which is removed
+# with $TMP: without this a leak or a UBSan error in the daemon would pass.
+san_reports() {
+	local f found=0
+	for f in "$TMP"/*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f"; then
+			echo "FAIL: sanitizer report in the log $(basename "$f"):" >&2
+			grep -nE -A40 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f" | head -n 120 >&2
+			found=1
+		fi
+	done
+	return $found
+}
+
 e2e_cleanup() {
 	local rc=$?
 
 	set +e
 	cd /
 	e2e_stop
+	if ! san_reports && { [ $rc -eq 0 ] || [ $rc -eq 77 ]; }; then
+		rc=1
+	fi
 	if [ $rc -eq 77 ]; then
 		echo "$E2E_NAME: skipped at step: $E2E_STEP" >&2
 	elif [ $rc -ne 0 ]; then
