@@ -718,13 +718,17 @@ journal_replay(struct oc_transactor *tx, struct oc_journal *j)
 }
 
 /* A failure to open the namespace that may pass as more of the cluster
- * answers (a cluster mount waits for it: opener): no majority, or
- * pendings that nodes killed left and that expire. */
+ * answers (a cluster mount waits for it: opener): no majority, pendings
+ * that nodes killed left and that expire, or the replay's sync losing to
+ * other mounts' writes until its retries ran out (O_ERETRIES; O_ESTALE and
+ * O_EEXPIRED as they pass through).  Not a full disk, a corrupt store or
+ * a refusal: those need the user, and stop the mount or the opener. */
 static bool
 worth_waiting(o_err e)
 {
 	return e == O_EUNAVAIL || e == O_ETIMEDOUT || e == O_EPENDING ||
-	    e == O_EBEHIND;
+	    e == O_EBEHIND || e == O_ERETRIES || e == O_ESTALE ||
+	    e == O_EEXPIRED;
 }
 
 /* The daemon's cluster side (NULL node: a single node). */
@@ -1269,9 +1273,11 @@ mount_serve(struct mount_args *ma, int notify_fd)
 	} else if (cl.node != NULL && worth_waiting(e)) {
 		/* a member restarted while most of the cluster is down */
 		fprintf(stderr,
-		    "optimfs mount: %s: no majority of the cluster answers "
-		    "yet (%s); until one does the mount answers EIO and "
-		    ".optimfs/status says why: start the other members\n",
+		    "optimfs mount: %s: the namespace cannot be opened yet "
+		    "(%s); until it can (a majority of the cluster answers, "
+		    "other writers let the replay through) the mount answers "
+		    "EIO and .optimfs/status says why: start the other "
+		    "members\n",
 		    ma->mountpoint, o_err_detail());
 		ofs_fuse_waiting(fuse, o_err_detail());
 		snprintf(op.why, sizeof(op.why), "%s", o_err_detail());

@@ -50,12 +50,15 @@ e2e_stop() {
 # sanitizer's report.  A daemon built with ASan and UBSan (scripts/test.sh's
 # second pass) reports at its exit, into its own log, which is removed
 # with $TMP: without this a leak or a UBSan error in the daemon would pass.
+# The logs: those of daemons in the foreground ($TMP/*.log) and of those
+# that went to the background (DATA/optimfs.log, a data directory in
+# $TMP).  A daemon killed with SIGKILL (cluster_cleanup's) reports nothing.
 san_reports() {
 	local f found=0
-	for f in "$TMP"/*.log; do
+	for f in "$TMP"/*.log "$TMP"/*/optimfs.log; do
 		[ -f "$f" ] || continue
 		if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f"; then
-			echo "FAIL: sanitizer report in the log $(basename "$f"):" >&2
+			echo "FAIL: sanitizer report in the log ${f#"$TMP"/}:" >&2
 			grep -nE -A40 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f" | head -n 120 >&2
 			found=1
 		fi
